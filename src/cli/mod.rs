@@ -1,0 +1,40 @@
+//! Command-line interface: clap types live here and never leave this folder.
+//!
+//! Each subcommand is one file that turns flags into library calls and prints results.
+
+pub mod scan;
+
+use clap::{Parser, Subcommand};
+
+/// Fraud Hotzone engine: was a number's traffic with fraud-prone regions abnormal lately?
+#[derive(Parser, Debug)]
+#[command(name = "hotzone", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Batch scan of call/SMS exports: one verdict row per subscriber (SPEC §7).
+    Scan(scan::ScanArgs),
+}
+
+/// Runs the parsed command. Returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Scan(args) => scan::run(&args),
+    }
+}
+
+/// Parses a zone name for `--tz`.
+pub fn parse_tz(s: &str) -> Result<chrono_tz::Tz, String> {
+    s.parse::<chrono_tz::Tz>().map_err(|_| format!("{s:?} is not an IANA time zone name (e.g. UTC, Asia/Taipei)"))
+}
+
+/// Parses a region for `--default-region`.
+pub fn parse_region(s: &str) -> Result<crate::model::Region, String> {
+    crate::model::Region::parse(s).ok_or_else(|| format!("{s:?} is not an ISO 3166-1 alpha-2 code (upper case)"))
+}

@@ -1,0 +1,153 @@
+//! Days in the engine's time zone, as indices into the window W.
+//!
+//! Converting every event's instant to a local date through the zone database would cost a
+//! zone lookup per event. Instead [`Window`] precomputes the UTC instant at which each day of
+//! W starts (exactly, DST days included: a day may last 23 or 25 hours), and an event's day
+//! is found by arithmetic plus at most a step or two: a few nanoseconds, no allocation.
+
+use chrono::{Days, NaiveDate, TimeZone};
+use chrono_tz::Tz;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The window W: `days` consecutive local days ending with `last`, in zone `tz`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Window {
+    tz: Tz,
+    first: NaiveDate,
+    /// `bounds[i]` = first UTC millisecond of day `first + i`; `days + 1` entries.
+    bounds: Vec<i64>,
+}
+
+impl Window {
+    /// The window of `days` days ending with `last` (inclusive).
+    pub fn new(tz: Tz, last: NaiveDate, days: u16) -> Window {
+        let days = days.max(1);
+        let first = last - Days::new(u64::from(days) - 1);
+        let bounds = (0..=u64::from(days)).map(|i| day_start_ms(tz, first + Days::new(i))).collect();
+        Window { tz, first, bounds }
+    }
+
+    /// Number of days in W.
+    pub fn days(&self) -> usize {
+        self.bounds.len() - 1
+    }
+
+    /// First day of W.
+    pub fn first(&self) -> NaiveDate {
+        self.first
+    }
+
+    /// Last day of W.
+    pub fn last(&self) -> NaiveDate {
+        self.date(self.days() - 1)
+    }
+
+    /// The zone.
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
+    /// The date of day index `i`.
+    pub fn date(&self, i: usize) -> NaiveDate {
+        self.first + Days::new(i as u64)
+    }
+
+    /// Day index of an instant (UTC epoch milliseconds), `None` outside W.
+    #[inline]
+    pub fn day_of(&self, ms: i64) -> Option<u16> {
+        let b = &self.bounds;
+        if ms < b[0] || ms >= b[b.len() - 1] {
+            return None;
+        }
+        // Days are 23-25 h long, so the estimate is off by at most one day either way.
+        let mut i = (((ms - b[0]) / DAY_MS) as usize).min(b.len() - 2);
+        while ms < b[i] {
+            i -= 1;
+        }
+        while ms >= b[i + 1] {
+            i += 1;
+        }
+        Some(i as u16)
+    }
+}
+
+/// The local date of an instant in `tz`.
+pub fn local_date(tz: Tz, ms: i64) -> Option<NaiveDate> {
+    tz.timestamp_millis_opt(ms).single().map(|t| t.date_naive())
+}
+
+/// First UTC millisecond whose local date in `tz` is `d` or later. Exact for every zone,
+/// including days that start inside a DST gap: a binary search on the instant.
+pub fn day_start_ms(tz: Tz, d: NaiveDate) -> i64 {
+    let midnight_utc = d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis()).unwrap_or(0);
+    // Offsets are within ±26 h, so the answer lies within two days of UTC midnight.
+    let (mut lo, mut hi) = (midnight_utc - 2 * DAY_MS, midnight_utc + 2 * DAY_MS);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if local_date(tz, mid).is_some_and(|x| x >= d) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn ms(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+    }
+
+    #[test]
+    fn taipei_days_start_at_16z() {
+        let w = Window::new(chrono_tz::Asia::Taipei, date("2026-03-10"), 2);
+        assert_eq!(w.first(), date("2026-03-09"));
+        assert_eq!(w.day_of(ms("2026-03-09T15:59:59.999Z")), Some(0));
+        assert_eq!(w.day_of(ms("2026-03-09T16:00:00Z")), Some(1));
+        assert_eq!(w.day_of(ms("2026-03-10T15:59:59.999Z")), Some(1));
+        assert_eq!(w.day_of(ms("2026-03-10T16:00:00Z")), None);
+        assert_eq!(w.day_of(ms("2026-03-07T15:59:59Z")), None);
+    }
+
+    #[test]
+    fn dst_days_are_23_and_25_hours() {
+        let ny = chrono_tz::America::New_York;
+        let w = Window::new(ny, date("2026-11-01"), 1);
+        assert_eq!(w.bounds[1] - w.bounds[0], 25 * 3_600_000);
+        assert_eq!(w.day_of(ms("2026-11-02T04:30:00Z")), Some(0));
+        assert_eq!(w.day_of(ms("2026-11-02T05:00:00Z")), None);
+        let w = Window::new(ny, date("2026-03-08"), 1);
+        assert_eq!(w.bounds[1] - w.bounds[0], 23 * 3_600_000);
+    }
+
+    #[test]
+    fn day_starting_in_a_gap_starts_at_the_transition() {
+        // America/Santiago springs forward at 00:00 local on 2026-09-06 (to 01:00).
+        let tz = chrono_tz::America::Santiago;
+        let start = day_start_ms(tz, date("2026-09-06"));
+        assert_eq!(local_date(tz, start), Some(date("2026-09-06")));
+        assert_eq!(local_date(tz, start - 1), Some(date("2026-09-05")));
+    }
+
+    #[test]
+    fn matches_the_zone_database_for_every_hour() {
+        let tz = chrono_tz::Europe::Berlin;
+        let w = Window::new(tz, date("2026-10-30"), 14);
+        let mut t = w.bounds[0] - 3 * DAY_MS;
+        while t < w.bounds[14] + 3 * DAY_MS {
+            let expect = local_date(tz, t)
+                .filter(|d| *d >= w.first() && *d <= w.last())
+                .map(|d| (d - w.first()).num_days() as u16);
+            assert_eq!(w.day_of(t), expect, "{t}");
+            t += 1_799_999;
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Is this counterparty in the hotzone? (SPEC §3), with regions resolved once per number.
+//!
+//! Most calling codes belong to one region, whose numbers need no parsing; numbers of shared
+//! codes (+1, +7, +44, …) are parsed once and remembered in this worker's cache.
+
+use rustc_hash::FxHashMap;
+
+use crate::ingest::Counterparty;
+use crate::model::hotzone::Hotzone;
+use crate::model::phone::Msisdn;
+use crate::model::region::{Region, RegionTable};
+
+/// Per-worker hotzone classifier.
+pub struct Classifier<'h> {
+    hotzone: &'h Hotzone,
+    table: &'static RegionTable,
+    /// Regions of numbers with a shared calling code.
+    parsed: FxHashMap<Msisdn, Option<Region>>,
+    needs_regions: bool,
+}
+
+impl<'h> Classifier<'h> {
+    /// A classifier for `hotzone`.
+    pub fn new(hotzone: &'h Hotzone) -> Classifier<'h> {
+        Classifier {
+            hotzone,
+            table: RegionTable::get(),
+            parsed: FxHashMap::default(),
+            needs_regions: hotzone.has_regions(),
+        }
+    }
+
+    /// The region of a number (cached for shared calling codes).
+    pub fn region_of(&mut self, n: Msisdn) -> Option<Region> {
+        match self.table.quick_region(n) {
+            Ok(r) => r,
+            Err(_) => *self.parsed.entry(n).or_insert_with(|| self.table.region_of(n)),
+        }
+    }
+
+    /// SPEC §3: unknown counterparties are never hot.
+    #[inline]
+    pub fn is_hot(&mut self, c: &Counterparty) -> bool {
+        match *c {
+            Counterparty::Unknown => false,
+            Counterparty::NumberInRegion(n, r) => self.hotzone.is_hot(n, Some(r)),
+            Counterparty::Number(n) => {
+                if self.hotzone.matches_prefix(n) {
+                    return true;
+                }
+                self.needs_regions && self.region_of(n).is_some_and(|r| self.hotzone.has_region(r))
+            }
+        }
+    }
+}

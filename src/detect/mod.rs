@@ -1,0 +1,20 @@
+//! The detection kernel (SPEC §5): pure, deterministic, no IO, no clock, no async.
+//!
+//! A scan is a **map** and a **verdict** (DESIGN.md):
+//! - [`calendar::Window`] turns instants into day indices of the window W in the engine's zone;
+//! - [`partial::Partial`] is the map: `(subscriber, day) -> (hot, total)` for selected events,
+//!   built per input chunk; partials from different chunks add up ([`partial::Partial::merge`]);
+//! - [`rules::evaluate`] is the verdict: the SPEC §5 expressions over at most
+//!   `look_back_days` day counts, the only copy of those formulas in the crate.
+//!
+//! The serving index ([`crate::index`]) produces the same day counts from its own layout and
+//! calls the same [`rules::evaluate`].
+
+pub mod calendar;
+pub mod classify;
+pub mod partial;
+pub mod rules;
+
+pub use calendar::Window;
+pub use partial::Partial;
+pub use rules::{DayCounts, Verdict, evaluate};

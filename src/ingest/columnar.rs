@@ -1,0 +1,206 @@
+//! Parquet and Arrow IPC readers: record batches -> [`RawRow`]s.
+//!
+//! Parquet files are split into row groups so that several workers read one file at once;
+//! only the SPEC §2 columns are decoded (projection). Timestamps with or without a zone are
+//! instants (naive means UTC); integer time columns are epoch milliseconds; string columns of
+//! any Arrow string encoding are accepted.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int64Type, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::{Error, Result};
+use crate::ingest::Visit;
+use crate::ingest::columns::{ColumnMap, Field, resolve_required};
+use crate::ingest::interpret::{DurationCell, RawRow, TimeCell};
+
+/// Rows per decoded batch.
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// Row groups of a Parquet file with the 0-based index of each one's first row.
+pub fn parquet_row_groups(path: &Path) -> Result<Vec<(usize, u64)>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::read(path, e))?;
+    let mut first = 0u64;
+    Ok(builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .enumerate()
+        .map(|(i, rg)| {
+            let at = first;
+            first += rg.num_rows() as u64;
+            (i, at)
+        })
+        .collect())
+}
+
+/// Reads one row group of a Parquet file.
+pub fn read_parquet_row_group(
+    path: &Path,
+    row_group: usize,
+    first_row: u64,
+    columns: &ColumnMap,
+    visit: &mut Visit<'_>,
+) -> Result<()> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::read(path, e))?;
+    let schema = builder.schema().clone();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let idx = resolve_required(columns, &names, path)?;
+    let roots: Vec<usize> = idx.iter().flatten().copied().collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder
+        .with_row_groups(vec![row_group])
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| Error::read(path, e))?;
+    let mut row = first_row;
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::read(path, e))?;
+        visit_batch(path, &batch, columns, row, visit)?;
+        row += batch.num_rows() as u64;
+    }
+    Ok(())
+}
+
+/// Reads an Arrow IPC file (or stream).
+pub fn read_ipc(path: &Path, columns: &ColumnMap, visit: &mut Visit<'_>) -> Result<()> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut row = 0u64;
+    match arrow::ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None) {
+        Ok(reader) => {
+            for batch in reader {
+                let batch = batch.map_err(|e| Error::read(path, e))?;
+                visit_batch(path, &batch, columns, row, visit)?;
+                row += batch.num_rows() as u64;
+            }
+        }
+        Err(file_err) => {
+            let file = File::open(path).map_err(|e| Error::io(path, e))?;
+            let reader = arrow::ipc::reader::StreamReader::try_new(std::io::BufReader::new(file), None)
+                .map_err(|e| Error::read(path, format!("not an Arrow IPC file ({file_err}) nor stream ({e})")))?;
+            for batch in reader {
+                let batch = batch.map_err(|e| Error::read(path, e))?;
+                visit_batch(path, &batch, columns, row, visit)?;
+                row += batch.num_rows() as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+enum TimeCol {
+    /// Instants in some unit: (values, divisor to ms, multiplier to ms).
+    Ticks(arrow::array::PrimitiveArray<Int64Type>, i64, i64),
+    Text(StringArray),
+}
+
+enum DurCol {
+    Int(arrow::array::PrimitiveArray<Int64Type>),
+    Text(StringArray),
+}
+
+fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
+    let a = if a.data_type() == &DataType::Utf8 {
+        a.clone()
+    } else {
+        cast(a, &DataType::Utf8).map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?
+    };
+    Ok(a.as_string::<i32>().clone())
+}
+
+fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
+    let as_i64 = |a: &ArrayRef| -> Result<arrow::array::PrimitiveArray<Int64Type>> {
+        let c = cast(a, &DataType::Int64).map_err(|e| Error::read(path, format!("column event_time: {e}")))?;
+        Ok(c.as_primitive::<Int64Type>().clone())
+    };
+    Ok(match a.data_type() {
+        DataType::Timestamp(unit, _) => {
+            let (div, mul) = match unit {
+                TimeUnit::Second => (1, 1000),
+                TimeUnit::Millisecond => (1, 1),
+                TimeUnit::Microsecond => (1000, 1),
+                TimeUnit::Nanosecond => (1_000_000, 1),
+            };
+            TimeCol::Ticks(as_i64(a)?, div, mul)
+        }
+        DataType::Int64 | DataType::Int32 | DataType::UInt32 | DataType::UInt64 => TimeCol::Ticks(as_i64(a)?, 1, 1),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _) => {
+            TimeCol::Text(string_col(path, Field::EventTime, a)?)
+        }
+        other => {
+            return Err(Error::read(
+                path,
+                format!("column event_time has type {other}; expected a timestamp, epoch milliseconds or RFC 3339 text"),
+            ));
+        }
+    })
+}
+
+fn dur_col(path: &Path, a: &ArrayRef) -> Result<DurCol> {
+    Ok(match a.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => DurCol::Text(string_col(path, Field::DurationS, a)?),
+        t if t.is_integer() || t.is_null() => {
+            let c = cast(a, &DataType::Int64).map_err(|e| Error::read(path, format!("column duration_s: {e}")))?;
+            DurCol::Int(c.as_primitive::<Int64Type>().clone())
+        }
+        other => return Err(Error::read(path, format!("column duration_s has type {other}; expected an integer"))),
+    })
+}
+
+fn get(a: &Option<StringArray>, i: usize) -> Option<&str> {
+    a.as_ref().filter(|a| a.is_valid(i)).map(|a| a.value(i))
+}
+
+/// Interprets every row of a batch; `first_row` is the 0-based file row of its first row.
+pub fn visit_batch(
+    path: &Path,
+    batch: &RecordBatch,
+    columns: &ColumnMap,
+    first_row: u64,
+    visit: &mut Visit<'_>,
+) -> Result<()> {
+    let schema = batch.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let idx = resolve_required(columns, &names, path)?;
+    let col = |f: Field| idx[f as usize].map(|i| Arc::clone(batch.column(i)));
+    let time = time_col(path, &col(Field::EventTime).ok_or_else(|| Error::Internal("event_time".into()))?)?;
+    let strings = |f: Field| col(f).map(|a| string_col(path, f, &a)).transpose();
+    let subscriber = strings(Field::Subscriber)?;
+    let counterparty = strings(Field::Counterparty)?;
+    let direction = strings(Field::Direction)?;
+    let kind = strings(Field::Kind)?;
+    let region = strings(Field::CounterpartyRegion)?;
+    let duration = col(Field::DurationS).map(|a| dur_col(path, &a)).transpose()?;
+    for i in 0..batch.num_rows() {
+        let t = match &time {
+            TimeCol::Ticks(a, div, mul) => a.is_valid(i).then(|| TimeCell::Millis(a.value(i).div_euclid(*div) * mul)),
+            TimeCol::Text(a) => a.is_valid(i).then(|| TimeCell::Text(a.value(i))),
+        };
+        let d = match &duration {
+            Some(DurCol::Int(a)) => a.is_valid(i).then(|| DurationCell::Int(a.value(i))),
+            Some(DurCol::Text(a)) => a.is_valid(i).then(|| DurationCell::Text(a.value(i))),
+            None => None,
+        };
+        let raw = RawRow {
+            time: t,
+            subscriber: get(&subscriber, i),
+            counterparty: get(&counterparty, i),
+            direction: get(&direction, i),
+            kind: get(&kind, i),
+            duration: d,
+            region: get(&region, i),
+        };
+        visit(first_row + i as u64 + 1, &raw)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Column names: the canonical names of SPEC §2, and the mapping from an export's own names.
+//!
+//! `--column msisdn=subscriber` says the export's `msisdn` column is the canonical
+//! `subscriber`. Canonical names are also accepted as they are.
+
+use crate::error::{Error, Result};
+
+/// The SPEC §2 columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// Required instant.
+    EventTime,
+    /// Required E.164.
+    Subscriber,
+    /// Optional other party.
+    Counterparty,
+    /// Required `in`/`out`.
+    Direction,
+    /// Required `call`/`sms`.
+    Kind,
+    /// Optional duration.
+    DurationS,
+    /// Optional ISO region of the counterparty.
+    CounterpartyRegion,
+}
+
+impl Field {
+    /// Every field, in SPEC order.
+    pub const ALL: [Field; 7] = [
+        Field::EventTime,
+        Field::Subscriber,
+        Field::Counterparty,
+        Field::Direction,
+        Field::Kind,
+        Field::DurationS,
+        Field::CounterpartyRegion,
+    ];
+
+    /// The canonical column name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::EventTime => "event_time",
+            Field::Subscriber => "subscriber",
+            Field::Counterparty => "counterparty",
+            Field::Direction => "direction",
+            Field::Kind => "kind",
+            Field::DurationS => "duration_s",
+            Field::CounterpartyRegion => "counterparty_region",
+        }
+    }
+
+    /// Whether a file without this column is unreadable.
+    pub fn required(self) -> bool {
+        matches!(self, Field::EventTime | Field::Subscriber | Field::Direction | Field::Kind)
+    }
+
+    fn from_name(s: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == s)
+    }
+}
+
+/// Export column name -> canonical field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ColumnMap {
+    pairs: Vec<(String, Field)>,
+}
+
+impl ColumnMap {
+    /// Parses `source=canonical` items (`msisdn=subscriber`).
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<ColumnMap> {
+        let mut pairs = Vec::new();
+        for item in items {
+            let item = item.as_ref();
+            let (src, dst) = item.split_once('=').ok_or_else(|| {
+                Error::invalid("--column", format!("{item:?} must be SOURCE=CANONICAL"))
+            })?;
+            let field = Field::from_name(dst.trim()).ok_or_else(|| {
+                Error::invalid(
+                    "--column",
+                    format!(
+                        "{dst:?} is not a canonical column ({})",
+                        Field::ALL.map(Field::name).join(", ")
+                    ),
+                )
+            })?;
+            pairs.push((src.trim().to_owned(), field));
+        }
+        Ok(ColumnMap { pairs })
+    }
+
+    /// Index of each field among `names` (a file's header), `None` when absent. A mapped
+    /// source name wins over a column that happens to carry the canonical name.
+    pub fn resolve(&self, names: &[&str]) -> [Option<usize>; 7] {
+        let mut out = [None; 7];
+        for (i, f) in Field::ALL.into_iter().enumerate() {
+            let mapped = self.pairs.iter().find(|(_, g)| *g == f).map(|(s, _)| s.as_str());
+            out[i] = mapped
+                .and_then(|m| names.iter().position(|n| *n == m))
+                .or_else(|| names.iter().position(|n| *n == f.name()));
+        }
+        out
+    }
+}
+
+/// Resolves a header and checks the required columns are present.
+pub fn resolve_required(
+    map: &ColumnMap,
+    names: &[&str],
+    path: &std::path::Path,
+) -> Result<[Option<usize>; 7]> {
+    let idx = map.resolve(names);
+    let missing: Vec<&str> = Field::ALL
+        .into_iter()
+        .zip(idx)
+        .filter(|(f, i)| f.required() && i.is_none())
+        .map(|(f, _)| f.name())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::read(
+            path,
+            format!(
+                "missing required column(s) {} (columns found: {}; map export names with --column SOURCE=CANONICAL)",
+                missing.join(", "),
+                names.join(", ")
+            ),
+        ));
+    }
+    Ok(idx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_export_names() {
+        let m = ColumnMap::parse(&["msisdn=subscriber", "ts=event_time"]).unwrap();
+        let idx = m.resolve(&["ts", "msisdn", "counterparty", "direction", "kind"]);
+        assert_eq!(idx[0], Some(0));
+        assert_eq!(idx[1], Some(1));
+        assert_eq!(idx[2], Some(2));
+        assert_eq!(idx[5], None);
+        assert!(ColumnMap::parse(&["msisdn"]).is_err());
+        assert!(ColumnMap::parse(&["msisdn=sub"]).unwrap_err().to_string().contains("canonical"));
+    }
+
+    #[test]
+    fn missing_required_columns_name_the_file() {
+        let e = resolve_required(&ColumnMap::default(), &["event_time", "kind"], std::path::Path::new("x.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.csv") && e.contains("subscriber, direction"), "{e}");
+    }
+}

@@ -1,0 +1,55 @@
+//! CSV reader: header row, canonical or mapped column names, one [`RawRow`] per record.
+//!
+//! Records are read as bytes and interpreted field by field, so a malformed row is a counted
+//! reject with its row number, never a failed file. Rows with missing trailing fields are
+//! read with those fields null (they are then rejected only if a required one is missing).
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::ingest::Visit;
+use crate::ingest::columns::{ColumnMap, resolve_required};
+use crate::ingest::interpret::{DurationCell, RawRow, TimeCell};
+
+/// Reads one CSV file, calling `visit` for each row (1-based row number, cells).
+pub fn read(path: &Path, columns: &ColumnMap, visit: &mut Visit<'_>) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let header = reader.byte_headers().map_err(|e| Error::read(path, format!("header: {e}")))?.clone();
+    let names: Vec<String> =
+        header.iter().map(|h| String::from_utf8_lossy(h).trim().trim_start_matches('\u{feff}').to_owned()).collect();
+    let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
+    let idx = resolve_required(columns, &names_ref, path)?;
+    let mut record = csv::ByteRecord::new();
+    let mut row: u64 = 0;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(Error::read(path, format!("after row {row}: {e}"))),
+        }
+        row += 1;
+        let cell = |i: Option<usize>| -> Option<&str> {
+            let b = record.get(i?)?;
+            if b.is_empty() {
+                return None;
+            }
+            Some(std::str::from_utf8(b).unwrap_or("\u{fffd}"))
+        };
+        let raw = RawRow {
+            time: cell(idx[0]).map(TimeCell::Text),
+            subscriber: cell(idx[1]),
+            counterparty: cell(idx[2]),
+            direction: cell(idx[3]),
+            kind: cell(idx[4]),
+            duration: cell(idx[5]).map(DurationCell::Text),
+            region: cell(idx[6]),
+        };
+        visit(row, &raw)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! One row's cells -> an [`Event`] or a [`RejectReason`] (SPEC §2). Shared by every format.
+//!
+//! The interpreter keeps a small per-worker cache of national-format numbers, because
+//! libphonenumber parsing costs microseconds and exports repeat the same numbers.
+
+use chrono::DateTime;
+use rustc_hash::FxHashMap;
+
+use crate::ingest::rejects::RejectReason;
+use crate::model::check::{Flavor, flavor};
+use crate::model::phone::{Msisdn, PhoneError};
+use crate::model::region::Region;
+
+/// The other party of an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Counterparty {
+    /// Withheld, empty, or not a phone number (`BANK`, `anonymous`): never hot.
+    Unknown,
+    /// A number; its region is derived from libphonenumber metadata.
+    Number(Msisdn),
+    /// A number with a `counterparty_region` given by the input (which wins).
+    NumberInRegion(Msisdn, Region),
+}
+
+/// A normalised event, as the detection kernel and the index consume it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The subscriber whose history this is.
+    pub subscriber: Msisdn,
+    /// Instant, UTC epoch milliseconds.
+    pub time_ms: i64,
+    /// Direction and kind bits ([`crate::model::check::flavor`]).
+    pub flavor: Flavor,
+    /// The other party.
+    pub counterparty: Counterparty,
+}
+
+/// An `event_time` cell.
+#[derive(Clone, Copy, Debug)]
+pub enum TimeCell<'a> {
+    /// Already an instant (Parquet/IPC timestamps, integer columns).
+    Millis(i64),
+    /// Text: RFC 3339 with offset, or integer epoch milliseconds.
+    Text(&'a str),
+}
+
+/// A `duration_s` cell.
+#[derive(Clone, Copy, Debug)]
+pub enum DurationCell<'a> {
+    /// A number.
+    Int(i64),
+    /// Text (CSV).
+    Text(&'a str),
+}
+
+/// One row's cells; `None` = null/absent.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RawRow<'a> {
+    /// `event_time`.
+    pub time: Option<TimeCell<'a>>,
+    /// `subscriber`.
+    pub subscriber: Option<&'a str>,
+    /// `counterparty`.
+    pub counterparty: Option<&'a str>,
+    /// `direction`.
+    pub direction: Option<&'a str>,
+    /// `kind`.
+    pub kind: Option<&'a str>,
+    /// `duration_s`.
+    pub duration: Option<DurationCell<'a>>,
+    /// `counterparty_region`.
+    pub region: Option<&'a str>,
+}
+
+/// Digit strings this short (without `+`) are service short codes, not numbers.
+const MAX_SHORT_CODE_DIGITS: usize = 6;
+
+/// Per-worker interpreter state.
+pub struct Interpreter {
+    default_region: Option<Region>,
+    national: FxHashMap<Box<str>, Option<Msisdn>>,
+}
+
+impl Interpreter {
+    /// A fresh interpreter.
+    pub fn new(default_region: Option<Region>) -> Interpreter {
+        Interpreter { default_region, national: FxHashMap::default() }
+    }
+
+    /// Interprets one row.
+    pub fn interpret(&mut self, row: &RawRow<'_>) -> Result<Event, RejectReason> {
+        let time_ms = match row.time {
+            None => return Err(RejectReason::MissingEventTime),
+            Some(TimeCell::Millis(ms)) => ms,
+            Some(TimeCell::Text(s)) => parse_time(s)?,
+        };
+        let subscriber = self.subscriber(row.subscriber.unwrap_or(""))?;
+        let outgoing = match row.direction.map(str::trim) {
+            None | Some("") => return Err(RejectReason::MissingDirection),
+            Some(d) if d.eq_ignore_ascii_case("in") => false,
+            Some(d) if d.eq_ignore_ascii_case("out") => true,
+            Some(_) => return Err(RejectReason::BadDirection),
+        };
+        let sms = match row.kind.map(str::trim) {
+            None | Some("") => return Err(RejectReason::MissingKind),
+            Some(k) if k.eq_ignore_ascii_case("call") => false,
+            Some(k) if k.eq_ignore_ascii_case("sms") => true,
+            Some(_) => return Err(RejectReason::BadKind),
+        };
+        match row.duration {
+            Some(DurationCell::Int(v)) if v < 0 => return Err(RejectReason::BadDuration),
+            Some(DurationCell::Text(s)) if !s.trim().is_empty() => {
+                if !s.trim().parse::<i64>().is_ok_and(|v| v >= 0) {
+                    return Err(RejectReason::BadDuration);
+                }
+            }
+            _ => {}
+        }
+        let region = match row.region.map(str::trim) {
+            None | Some("") => None,
+            Some(r) => Some(
+                Region::parse(&r.to_ascii_uppercase()).ok_or(RejectReason::BadCounterpartyRegion)?,
+            ),
+        };
+        let counterparty = match (self.counterparty(row.counterparty.unwrap_or(""))?, region) {
+            (Some(n), Some(r)) => Counterparty::NumberInRegion(n, r),
+            (Some(n), None) => Counterparty::Number(n),
+            (None, _) => Counterparty::Unknown,
+        };
+        Ok(Event { subscriber, time_ms, flavor: flavor(outgoing, sms), counterparty })
+    }
+
+    fn subscriber(&mut self, s: &str) -> Result<Msisdn, RejectReason> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(RejectReason::MissingSubscriber);
+        }
+        if s.starts_with('+') {
+            return Msisdn::parse_e164(s.as_bytes(), Msisdn::MIN_DIGITS)
+                .ok_or(RejectReason::BadSubscriber);
+        }
+        if self.default_region.is_none() {
+            return Err(RejectReason::SubscriberNoDefaultRegion);
+        }
+        self.national(s).ok_or(RejectReason::BadSubscriber)
+    }
+
+    /// `Ok(None)` = unknown counterparty (kept, never hot).
+    fn counterparty(&mut self, s: &str) -> Result<Option<Msisdn>, RejectReason> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        if s.starts_with('+') {
+            return Ok(Msisdn::parse_e164(s.as_bytes(), 1));
+        }
+        let digits = s.bytes().filter(u8::is_ascii_digit).count();
+        let looks_numeric = s.bytes().all(|c| c.is_ascii_digit() || b" -().".contains(&c));
+        if !looks_numeric || digits <= MAX_SHORT_CODE_DIGITS {
+            return Ok(None);
+        }
+        if self.default_region.is_none() {
+            return Err(RejectReason::CounterpartyNoDefaultRegion);
+        }
+        Ok(self.national(s))
+    }
+
+    fn national(&mut self, s: &str) -> Option<Msisdn> {
+        if let Some(v) = self.national.get(s) {
+            return *v;
+        }
+        let v = Msisdn::normalize(s, self.default_region).ok();
+        if self.national.len() < 1 << 20 {
+            self.national.insert(s.into(), v);
+        }
+        v
+    }
+}
+
+/// RFC 3339 with an offset, or integer epoch milliseconds.
+pub fn parse_time(s: &str) -> Result<i64, RejectReason> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(RejectReason::MissingEventTime);
+    }
+    let b = s.as_bytes();
+    let numeric = b.iter().enumerate().all(|(i, c)| c.is_ascii_digit() || (i == 0 && *c == b'-'));
+    if numeric {
+        return s.parse::<i64>().map_err(|_| RejectReason::BadEventTime);
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| RejectReason::BadEventTime)
+}
+
+/// Explains a subscriber number error in reject terms (used by ingest over gRPC).
+pub fn subscriber_reason(e: PhoneError) -> RejectReason {
+    match e {
+        PhoneError::Empty => RejectReason::MissingSubscriber,
+        PhoneError::NoDefaultRegion => RejectReason::SubscriberNoDefaultRegion,
+        PhoneError::NotE164 => RejectReason::BadSubscriber,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row<'a>(sub: &'a str, cp: &'a str, dir: &'a str, kind: &'a str) -> RawRow<'a> {
+        RawRow {
+            time: Some(TimeCell::Text("2026-03-10T12:00:00Z")),
+            subscriber: Some(sub),
+            counterparty: Some(cp),
+            direction: Some(dir),
+            kind: Some(kind),
+            duration: None,
+            region: None,
+        }
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("1773073800000"), Ok(1_773_073_800_000));
+        assert_eq!(parse_time("2026-03-10T00:00:00+08:00"), parse_time("2026-03-09T16:00:00Z"));
+        assert_eq!(parse_time("yesterday"), Err(RejectReason::BadEventTime));
+        assert_eq!(parse_time("2026-03-10T12:00:00"), Err(RejectReason::BadEventTime));
+        assert_eq!(parse_time(""), Err(RejectReason::MissingEventTime));
+    }
+
+    #[test]
+    fn reasons() {
+        let mut i = Interpreter::new(None);
+        let ok = i.interpret(&row("+886912345001", "+2348021234567", "in", "call")).unwrap();
+        assert_eq!(ok.counterparty, Counterparty::Number(Msisdn::parse_subscriber("+2348021234567").unwrap()));
+        for (r, want) in [
+            (row("", "+1", "in", "call"), RejectReason::MissingSubscriber),
+            (row("886912345002", "", "in", "call"), RejectReason::SubscriberNoDefaultRegion),
+            (row("+88691234500x", "", "in", "call"), RejectReason::BadSubscriber),
+            (row("+886912345002", "", "sideways", "call"), RejectReason::BadDirection),
+            (row("+886912345002", "", "in", "fax"), RejectReason::BadKind),
+            (row("+886912345002", "", "", "call"), RejectReason::MissingDirection),
+            (row("+886912345002", "0212345678", "in", "call"), RejectReason::CounterpartyNoDefaultRegion),
+        ] {
+            assert_eq!(i.interpret(&r), Err(want));
+        }
+    }
+
+    #[test]
+    fn unknown_counterparties_are_kept() {
+        let mut i = Interpreter::new(None);
+        for cp in ["", "BANK", "anonymous", "+BANK", "12345"] {
+            let e = i.interpret(&row("+886912345001", cp, "in", "sms")).unwrap();
+            assert_eq!(e.counterparty, Counterparty::Unknown, "{cp}");
+        }
+    }
+
+    #[test]
+    fn national_numbers_with_default_region() {
+        let mut i = Interpreter::new(Region::parse("TW"));
+        let e = i.interpret(&row("0912345001", "02 2123 4567", "OUT", "SMS")).unwrap();
+        assert_eq!(e.subscriber.to_string(), "+886912345001");
+        assert_eq!(e.counterparty, Counterparty::Number(Msisdn::parse_subscriber("+886221234567").unwrap()));
+        assert_eq!(e.flavor, flavor(true, true));
+    }
+
+    #[test]
+    fn region_column_wins_and_is_validated() {
+        let mut i = Interpreter::new(None);
+        let mut r = row("+886912345001", "+886221234567", "in", "call");
+        r.region = Some("ng");
+        assert!(matches!(i.interpret(&r).unwrap().counterparty, Counterparty::NumberInRegion(_, reg) if reg.as_str() == "NG"));
+        r.region = Some("Nigeria");
+        assert_eq!(i.interpret(&r), Err(RejectReason::BadCounterpartyRegion));
+        r.region = Some("");
+        assert!(matches!(i.interpret(&r).unwrap().counterparty, Counterparty::Number(_)));
+    }
+
+    #[test]
+    fn durations() {
+        let mut i = Interpreter::new(None);
+        let mut r = row("+886912345001", "", "in", "call");
+        r.duration = Some(DurationCell::Text("-1"));
+        assert_eq!(i.interpret(&r), Err(RejectReason::BadDuration));
+        r.duration = Some(DurationCell::Text("60"));
+        assert!(i.interpret(&r).is_ok());
+        r.duration = Some(DurationCell::Int(-5));
+        assert_eq!(i.interpret(&r), Err(RejectReason::BadDuration));
+    }
+}

@@ -1,0 +1,190 @@
+//! Rows that cannot be interpreted: why, how many, and where (SPEC §2).
+//!
+//! Nothing is silently dropped: every rejected row is counted under a stable reason key, and
+//! its file, row number and reason are kept so a rejects file can be written. Under `--strict`
+//! the first rejected row becomes an [`Error::RejectedRow`] with the same message.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Why a row was rejected. `key()` is the stable name used in summaries and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RejectReason {
+    /// `event_time` is null or empty.
+    MissingEventTime,
+    /// `event_time` is neither RFC 3339 with an offset nor integer epoch milliseconds.
+    BadEventTime,
+    /// `subscriber` is null or empty.
+    MissingSubscriber,
+    /// `subscriber` has no `+` and no default region is configured.
+    SubscriberNoDefaultRegion,
+    /// `subscriber` is not an E.164 number after normalisation.
+    BadSubscriber,
+    /// A counterparty number has no `+` and no default region is configured.
+    CounterpartyNoDefaultRegion,
+    /// `direction` is null or empty.
+    MissingDirection,
+    /// `direction` is not `in` or `out`.
+    BadDirection,
+    /// `kind` is null or empty.
+    MissingKind,
+    /// `kind` is not `call` or `sms`.
+    BadKind,
+    /// `duration_s` is not an integer >= 0.
+    BadDuration,
+    /// `counterparty_region` is not an ISO 3166-1 alpha-2 code.
+    BadCounterpartyRegion,
+}
+
+impl RejectReason {
+    /// Every reason, in a fixed order.
+    pub const ALL: [RejectReason; 12] = [
+        RejectReason::MissingEventTime,
+        RejectReason::BadEventTime,
+        RejectReason::MissingSubscriber,
+        RejectReason::SubscriberNoDefaultRegion,
+        RejectReason::BadSubscriber,
+        RejectReason::CounterpartyNoDefaultRegion,
+        RejectReason::MissingDirection,
+        RejectReason::BadDirection,
+        RejectReason::MissingKind,
+        RejectReason::BadKind,
+        RejectReason::BadDuration,
+        RejectReason::BadCounterpartyRegion,
+    ];
+
+    /// Stable snake_case key.
+    pub fn key(self) -> &'static str {
+        match self {
+            RejectReason::MissingEventTime => "missing_event_time",
+            RejectReason::BadEventTime => "bad_event_time",
+            RejectReason::MissingSubscriber => "missing_subscriber",
+            RejectReason::SubscriberNoDefaultRegion => "subscriber_without_plus_no_default_region",
+            RejectReason::BadSubscriber => "subscriber_not_e164",
+            RejectReason::CounterpartyNoDefaultRegion => "counterparty_without_plus_no_default_region",
+            RejectReason::MissingDirection => "missing_direction",
+            RejectReason::BadDirection => "bad_direction",
+            RejectReason::MissingKind => "missing_kind",
+            RejectReason::BadKind => "bad_kind",
+            RejectReason::BadDuration => "bad_duration",
+            RejectReason::BadCounterpartyRegion => "bad_counterparty_region",
+        }
+    }
+
+    /// The rule, in words (what a `--strict` error and a rejects file say).
+    pub fn message(self) -> &'static str {
+        match self {
+            RejectReason::MissingEventTime => "event_time is missing",
+            RejectReason::BadEventTime => {
+                "event_time is neither RFC 3339 with an offset nor integer epoch milliseconds"
+            }
+            RejectReason::MissingSubscriber => "subscriber is missing",
+            RejectReason::SubscriberNoDefaultRegion => {
+                "subscriber has no leading '+' and no default region is configured"
+            }
+            RejectReason::BadSubscriber => "subscriber is not an E.164 number (^\\+[1-9][0-9]{4,14}$)",
+            RejectReason::CounterpartyNoDefaultRegion => {
+                "counterparty has no leading '+' and no default region is configured"
+            }
+            RejectReason::MissingDirection => "direction is missing",
+            RejectReason::BadDirection => "direction is not 'in' or 'out'",
+            RejectReason::MissingKind => "kind is missing",
+            RejectReason::BadKind => "kind is not 'call' or 'sms'",
+            RejectReason::BadDuration => "duration_s is not an integer >= 0",
+            RejectReason::BadCounterpartyRegion => {
+                "counterparty_region is not an ISO 3166-1 alpha-2 code"
+            }
+        }
+    }
+}
+
+/// One rejected row.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Reject {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based data row in the file (the CSV header is not counted).
+    pub row: u64,
+    /// Why.
+    pub reason: RejectReason,
+}
+
+impl Reject {
+    /// The `--strict` error for this row.
+    pub fn into_error(self) -> Error {
+        Error::RejectedRow { path: self.path, row: self.row, reason: self.reason.message().to_owned() }
+    }
+}
+
+/// Rejected rows of a run: counts by reason, and every row.
+#[derive(Clone, Debug, Default)]
+pub struct RejectReport {
+    rows: Vec<Reject>,
+}
+
+impl RejectReport {
+    /// Records one rejected row.
+    pub fn push(&mut self, r: Reject) {
+        self.rows.push(r);
+    }
+
+    /// Adds another report's rows.
+    pub fn merge(&mut self, other: RejectReport) {
+        self.rows.extend(other.rows);
+    }
+
+    /// Number of rejected rows.
+    pub fn total(&self) -> u64 {
+        self.rows.len() as u64
+    }
+
+    /// Counts by reason key (only reasons that occurred).
+    pub fn by_reason(&self) -> BTreeMap<&'static str, u64> {
+        let mut m = BTreeMap::new();
+        for r in &self.rows {
+            *m.entry(r.reason.key()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// The rows, sorted by file and row.
+    pub fn rows(&mut self) -> &[Reject] {
+        self.rows.sort();
+        &self.rows
+    }
+
+    /// Writes `file,row,reason,message` CSV.
+    pub fn write_csv(&mut self, path: &Path) -> Result<()> {
+        let mut w = csv::Writer::from_path(path).map_err(|e| Error::read(path, e))?;
+        w.write_record(["file", "row", "reason", "message"]).map_err(|e| Error::read(path, e))?;
+        for r in self.rows() {
+            w.write_record([
+                r.path.display().to_string(),
+                r.row.to_string(),
+                r.reason.key().to_owned(),
+                r.reason.message().to_owned(),
+            ])
+            .map_err(|e| Error::read(path, e))?;
+        }
+        w.flush().map_err(|e| Error::io(path, e))?;
+        Ok(())
+    }
+
+    /// One-line summary: `3 (bad_direction=1, missing_subscriber=2)`.
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self.by_reason().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if parts.is_empty() {
+            "0".to_owned()
+        } else {
+            format!("{} ({})", self.total(), parts.join(", "))
+        }
+    }
+}
+
+/// Writes a summary line to any writer (used by the CLI).
+pub fn write_summary(w: &mut dyn Write, report: &RejectReport) -> std::io::Result<()> {
+    writeln!(w, "rejected rows: {}", report.summary())
+}

@@ -1,0 +1,87 @@
+//! Inputs -> the list of files to read: a file, a directory (recursive, hive-style
+//! `key=value/` partitions allowed) or a glob pattern. The format follows the extension.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// A readable input format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Apache Parquet.
+    Parquet,
+    /// CSV with a header row.
+    Csv,
+    /// Arrow IPC file or stream (`.arrow`, `.ipc`, `.feather`).
+    Ipc,
+}
+
+impl Format {
+    /// The format of a path, by extension (case-insensitive).
+    pub fn of(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "parquet" | "pq" => Some(Format::Parquet),
+            "csv" => Some(Format::Csv),
+            "arrow" | "ipc" | "feather" | "arrows" => Some(Format::Ipc),
+            _ => None,
+        }
+    }
+}
+
+/// Expands every input into files, sorted and deduplicated. A directory contributes the
+/// files with a known extension below it (hidden and `_`-prefixed files such as `_SUCCESS`
+/// are skipped); a file named explicitly must have a known extension.
+pub fn expand(inputs: &[String]) -> Result<Vec<(PathBuf, Format)>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        let path = Path::new(input);
+        if path.is_dir() {
+            walk(path, &mut out)?;
+        } else if path.is_file() {
+            let f = Format::of(path).ok_or_else(|| {
+                Error::read(path, "unknown format: expected .parquet, .csv, .arrow/.ipc/.feather")
+            })?;
+            out.push((path.to_owned(), f));
+        } else if input.contains(['*', '?', '[']) {
+            let paths = glob::glob(input).map_err(|e| Error::invalid("INPUT", format!("bad glob {input:?}: {e}")))?;
+            let before = out.len();
+            for p in paths {
+                let p = p.map_err(|e| Error::io(e.path(), std::io::Error::other(e.to_string())))?;
+                if p.is_dir() {
+                    walk(&p, &mut out)?;
+                } else if let Some(f) = Format::of(&p) {
+                    out.push((p, f));
+                }
+            }
+            if out.len() == before {
+                return Err(Error::read(path, "the glob matches no readable file"));
+            }
+        } else {
+            return Err(Error::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<(PathBuf, Format)>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        let ft = entry.file_type().map_err(|e| Error::io(&path, e))?;
+        if ft.is_dir() {
+            walk(&path, out)?;
+        } else if let Some(f) = Format::of(&path) {
+            out.push((path, f));
+        }
+    }
+    Ok(())
+}

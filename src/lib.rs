@@ -1,0 +1,21 @@
+//! hotzone: tells whether a phone number's call/SMS traffic with fraud-prone regions (a
+//! "hotzone") turned abnormal in the last N days, answering `anomaly_detected` and
+//! `anomaly_date` only. See `SPEC.md` for the contract and `ARCHITECTURE.md` for the map.
+//!
+//! The pipeline, in data-flow order:
+//! - [`model`]: numbers, regions, hotzones, check parameters (validated once);
+//! - [`ingest`]: Parquet/CSV/IPC files -> normalised events, rejected rows counted;
+//! - [`detect`]: the kernel: day windows, the mergeable map, SPEC §5's rules;
+//! - [`scan`]: ingest -> detect as one batch call; [`output`] writes its rows;
+//! - [`cli`]: the `hotzone` command's subcommands.
+
+pub mod cli;
+pub mod clock;
+pub mod detect;
+pub mod error;
+pub mod ingest;
+pub mod model;
+pub mod output;
+pub mod scan;
+
+pub use error::{Error, Result};

@@ -1,0 +1,280 @@
+//! Hotzones (SPEC §3): a non-empty set of region codes and E.164 prefixes.
+//!
+//! A counterparty is hot when its region is one of the region entries, or its number starts
+//! with one of the prefix entries. Withheld/unknown counterparties are never hot. Matching is
+//! allocation-free: regions are a 676-bit set, prefixes are grouped by length and compared as
+//! integers.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use crate::error::Error;
+use crate::model::phone::{Msisdn, POW10};
+use crate::model::region::Region;
+
+/// At most this many entries in one hotzone (SPEC §4).
+pub const MAX_ENTRIES: usize = 300;
+
+/// One entry of a hotzone.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum HotzoneEntry {
+    /// Counterparties whose region is this code.
+    Region(Region),
+    /// Counterparties whose number starts with these digits: (digit count, digits value).
+    Prefix {
+        /// Number of digits.
+        len: u8,
+        /// The digits as an integer.
+        digits: u64,
+    },
+}
+
+impl HotzoneEntry {
+    /// Parses `NG` or `+882`. The error names the rule that failed.
+    pub fn parse(s: &str) -> Result<HotzoneEntry, String> {
+        let s = s.trim();
+        if let Some(d) = s.strip_prefix('+') {
+            if d.is_empty() || d.len() > 15 || !d.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(format!(
+                    "entry {s:?} is not an E.164 prefix ('+' then 1 to 15 digits)"
+                ));
+            }
+            let digits = d.parse::<u64>().map_err(|e| e.to_string())?;
+            if d.starts_with('0') {
+                return Err(format!("entry {s:?} is not an E.164 prefix (no calling code starts with 0)"));
+            }
+            let len = u8::try_from(d.len()).map_err(|e| e.to_string())?;
+            return Ok(HotzoneEntry::Prefix { len, digits });
+        }
+        Region::parse(s).map(HotzoneEntry::Region).ok_or_else(|| {
+            format!("entry {s:?} is neither an ISO 3166-1 alpha-2 region code (upper case) nor an E.164 prefix")
+        })
+    }
+}
+
+impl fmt::Display for HotzoneEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HotzoneEntry::Region(r) => write!(f, "{r}"),
+            HotzoneEntry::Prefix { len, digits } => {
+                write!(f, "+{digits:0width$}", width = usize::from(*len))
+            }
+        }
+    }
+}
+
+/// A validated, non-empty hotzone, ready for matching.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hotzone {
+    entries: Vec<HotzoneEntry>,
+    regions: [u64; 11],
+    /// (prefix length, sorted prefix values) per distinct length.
+    prefixes: Vec<(usize, Vec<u64>)>,
+}
+
+impl Hotzone {
+    /// Builds from entries; empty or more than [`MAX_ENTRIES`] is an error naming `field`.
+    pub fn new(field: &str, entries: Vec<HotzoneEntry>) -> Result<Hotzone, Error> {
+        if entries.is_empty() {
+            return Err(Error::invalid(field, "must hold at least one entry"));
+        }
+        if entries.len() > MAX_ENTRIES {
+            return Err(Error::invalid(
+                field,
+                format!("must hold at most {MAX_ENTRIES} entries (got {})", entries.len()),
+            ));
+        }
+        let mut entries = entries;
+        entries.sort();
+        entries.dedup();
+        let mut regions = [0u64; 11];
+        let mut by_len: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+        for e in &entries {
+            match *e {
+                HotzoneEntry::Region(r) => regions[r.index() / 64] |= 1 << (r.index() % 64),
+                HotzoneEntry::Prefix { len, digits } => {
+                    by_len.entry(usize::from(len)).or_default().push(digits)
+                }
+            }
+        }
+        let prefixes = by_len
+            .into_iter()
+            .map(|(l, mut v)| {
+                v.sort_unstable();
+                v.dedup();
+                (l, v)
+            })
+            .collect();
+        Ok(Hotzone { entries, regions, prefixes })
+    }
+
+    /// Parses a comma-separated list (`NG,JM,+882`); errors name `field` and the bad entry.
+    pub fn parse_list(field: &str, s: &str) -> Result<Hotzone, Error> {
+        let items: Vec<&str> = s.split(',').map(str::trim).filter(|x| !x.is_empty()).collect();
+        Self::parse_items(field, &items)
+    }
+
+    /// Parses entries given one by one.
+    pub fn parse_items<S: AsRef<str>>(field: &str, items: &[S]) -> Result<Hotzone, Error> {
+        let entries = items
+            .iter()
+            .map(|s| HotzoneEntry::parse(s.as_ref()).map_err(|rule| Error::invalid(field, rule)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(field, entries)
+    }
+
+    /// The entries, sorted and deduplicated.
+    pub fn entries(&self) -> &[HotzoneEntry] {
+        &self.entries
+    }
+
+    /// True when `r` is one of the region entries.
+    #[inline]
+    pub fn has_region(&self, r: Region) -> bool {
+        self.regions[r.index() / 64] >> (r.index() % 64) & 1 == 1
+    }
+
+    /// True when there is at least one region entry.
+    pub fn has_regions(&self) -> bool {
+        self.regions.iter().any(|w| *w != 0)
+    }
+
+    /// True when `n` starts with one of the prefix entries.
+    #[inline]
+    pub fn matches_prefix(&self, n: Msisdn) -> bool {
+        let len = n.len();
+        self.prefixes.iter().any(|(l, values)| {
+            *l <= len && {
+                let lead = n.value() / POW10[len - *l];
+                if values.len() <= 8 {
+                    values.contains(&lead)
+                } else {
+                    values.binary_search(&lead).is_ok()
+                }
+            }
+        })
+    }
+
+    /// SPEC §3: hot when the region (as resolved, or from the input column) is an entry, or the
+    /// number starts with a prefix entry.
+    #[inline]
+    pub fn is_hot(&self, n: Msisdn, region: Option<Region>) -> bool {
+        region.is_some_and(|r| self.has_region(r)) || self.matches_prefix(n)
+    }
+}
+
+impl fmt::Display for Hotzone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.entries.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Named hotzones, as read from a TOML file of `name = ["NG", "+882", …]` lines.
+#[derive(Clone, Debug, Default)]
+pub struct NamedHotzones {
+    by_name: BTreeMap<String, Hotzone>,
+}
+
+impl NamedHotzones {
+    /// Reads a TOML file; every bad entry is reported with the file and the name.
+    pub fn load(path: &Path) -> Result<NamedHotzones, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text).map_err(|e| Error::Config { path: path.to_owned(), message: e })
+    }
+
+    /// Parses the TOML text (a table of name -> array of entries).
+    pub fn parse(text: &str) -> Result<NamedHotzones, String> {
+        let raw: BTreeMap<String, Vec<String>> =
+            toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut by_name = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (name, items) in raw {
+            match Hotzone::parse_items(&format!("hotzone {name:?}"), &items) {
+                Ok(h) => {
+                    by_name.insert(name, h);
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if errors.is_empty() { Ok(NamedHotzones { by_name }) } else { Err(errors.join("; ")) }
+    }
+
+    /// The hotzone of that name.
+    pub fn get(&self, name: &str) -> Option<&Hotzone> {
+        self.by_name.get(name)
+    }
+
+    /// All names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> Msisdn {
+        Msisdn::parse_e164(s.as_bytes(), 1).unwrap()
+    }
+
+    #[test]
+    fn parses_regions_and_prefixes() {
+        let h = Hotzone::parse_list("hotzone", "NG, JM,+882,+2376").unwrap();
+        assert_eq!(h.to_string(), "JM,NG,+2376,+882");
+        assert!(h.has_region(Region::parse("NG").unwrap()));
+        assert!(!h.has_region(Region::parse("US").unwrap()));
+        assert!(h.matches_prefix(n("+88216123456")));
+        assert!(h.matches_prefix(n("+2376123")));
+        assert!(!h.matches_prefix(n("+2377123")));
+        assert!(!h.matches_prefix(n("+88")));
+        assert!(h.is_hot(n("+10000"), Region::parse("JM")));
+        assert!(!h.is_hot(n("+10000"), None));
+    }
+
+    #[test]
+    fn rejects_bad_entries_naming_them() {
+        for (input, needle) in [
+            ("", "at least one"),
+            ("ng", "\"ng\""),
+            ("XX", "\"XX\""),
+            ("+", "E.164 prefix"),
+            ("+12a", "E.164 prefix"),
+            ("+0123", "starts with 0"),
+            ("+1234567890123456", "E.164 prefix"),
+        ] {
+            let e = Hotzone::parse_list("hotzone", input).unwrap_err().to_string();
+            assert!(e.contains("hotzone") && e.contains(needle), "{input}: {e}");
+        }
+    }
+
+    #[test]
+    fn caps_entries() {
+        let many: Vec<String> = (0..301).map(|i| format!("+{}", 1000 + i)).collect();
+        let e = Hotzone::parse_items("hotzone", &many).unwrap_err().to_string();
+        assert!(e.contains("at most 300"), "{e}");
+        assert!(Hotzone::parse_items("hotzone", &many[..300]).is_ok());
+    }
+
+    #[test]
+    fn many_prefixes_use_binary_search_correctly() {
+        let many: Vec<String> = (0..50).map(|i| format!("+{}", 2000 + 2 * i)).collect();
+        let h = Hotzone::parse_items("hotzone", &many).unwrap();
+        assert!(h.matches_prefix(n("+20401234")));
+        assert!(!h.matches_prefix(n("+20411234")));
+    }
+
+    #[test]
+    fn named_hotzones_from_toml() {
+        let named = NamedHotzones::parse("west_africa = [\"NG\", \"GH\"]\nsat = [\"+881\", \"+882\"]").unwrap();
+        assert_eq!(named.get("sat").unwrap().to_string(), "+881,+882");
+        assert!(NamedHotzones::parse("bad = [\"Nigeria\"]").unwrap_err().contains("bad"));
+    }
+}

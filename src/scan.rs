@@ -1,0 +1,142 @@
+//! The batch scan (SPEC §7): ingest -> map ([`Partial`]) -> verdict, as one library call.
+//!
+//! Without an `as_of`, a scan uses the latest day present in the data: a first pass finds the
+//! latest accepted event's day in the engine's zone, then the counting pass runs.
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use rayon::prelude::*;
+
+use crate::detect::classify::Classifier;
+use crate::detect::rules::{DayCounts, Rule, Verdict};
+use crate::detect::{Partial, Window};
+use crate::error::Result;
+use crate::ingest::{Event, EventSink, IngestOptions, IngestReport, ingest};
+use crate::model::check::{CheckParams, Limits, MAX_LOOK_BACK_DAYS, RawCheck};
+use crate::model::phone::Msisdn;
+
+/// A scan to run.
+#[derive(Clone, Debug)]
+pub struct ScanRequest {
+    /// Check parameters; `as_of: None` means the latest day in the data.
+    pub raw: RawCheck,
+    /// The engine's time zone.
+    pub tz: Tz,
+    /// How to read the inputs.
+    pub ingest: IngestOptions,
+    /// Keep the per-day counts behind each verdict (analysts' `--explain`).
+    pub explain: bool,
+}
+
+/// One output row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScanRow {
+    /// The subscriber.
+    pub subscriber: Msisdn,
+    /// The verdict, in day indices of the window.
+    pub verdict: Verdict,
+    /// With `explain`: the dense day counts of W.
+    pub days: Option<Vec<DayCounts>>,
+}
+
+/// A finished scan.
+#[derive(Debug)]
+pub struct ScanOutcome {
+    /// The validated parameters (with the resolved `as_of`).
+    pub params: CheckParams,
+    /// The window W.
+    pub window: Window,
+    /// One row per subscriber with a selected event in W, sorted by subscriber.
+    pub rows: Vec<ScanRow>,
+    /// What was read and rejected.
+    pub report: IngestReport,
+}
+
+impl ScanOutcome {
+    /// Rows with an anomaly.
+    pub fn anomalous(&self) -> usize {
+        self.rows.iter().filter(|r| r.verdict.detected()).count()
+    }
+}
+
+struct CountSink<'a> {
+    window: &'a Window,
+    mask: u8,
+    classifier: Classifier<'a>,
+    partial: Partial,
+}
+
+impl EventSink for CountSink<'_> {
+    #[inline]
+    fn event(&mut self, e: &Event) {
+        if self.mask >> e.flavor & 1 == 0 {
+            return;
+        }
+        if let Some(day) = self.window.day_of(e.time_ms) {
+            let hot = self.classifier.is_hot(&e.counterparty);
+            self.partial.add(e.subscriber, day, hot);
+        }
+    }
+}
+
+struct LatestSink(Option<i64>);
+
+impl EventSink for LatestSink {
+    fn event(&mut self, e: &Event) {
+        self.0 = Some(self.0.map_or(e.time_ms, |t| t.max(e.time_ms)));
+    }
+}
+
+/// The latest day of any accepted event, in `tz`.
+pub fn latest_day(inputs: &[String], tz: Tz, opts: &IngestOptions) -> Result<Option<NaiveDate>> {
+    let (sinks, _) = ingest(inputs, opts, || LatestSink(None), &|_, _| {})?;
+    let latest = sinks.into_iter().filter_map(|s| s.0).max();
+    Ok(latest.and_then(|ms| crate::detect::calendar::local_date(tz, ms)))
+}
+
+/// Runs a scan. `progress(units_done, units_total)` is called as inputs are read.
+pub fn scan(
+    inputs: &[String],
+    req: &ScanRequest,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<ScanOutcome> {
+    let default_as_of = match req.raw.as_of.as_deref() {
+        Some(s) if !s.is_empty() => NaiveDate::MIN,
+        _ => latest_day(inputs, req.tz, &req.ingest)?.unwrap_or(NaiveDate::MIN),
+    };
+    let limits = Limits { max_look_back_days: MAX_LOOK_BACK_DAYS, default_as_of };
+    let params = CheckParams::new(req.raw.clone(), limits)?;
+    let window = Window::new(req.tz, params.as_of, params.look_back_days);
+    let mask = params.selection();
+    let hotzone = &*params.hotzone;
+    let (sinks, report) = ingest(
+        inputs,
+        &req.ingest,
+        || CountSink { window: &window, mask, classifier: Classifier::new(hotzone), partial: Partial::new(window.days()) },
+        progress,
+    )?;
+    let partial = sinks
+        .into_par_iter()
+        .map(|s| s.partial)
+        .reduce(|| Partial::new(window.days()), Partial::merge);
+    let rows = rows_of(&partial, rule_of(&params), req.explain);
+    Ok(ScanOutcome { params, window, rows, report })
+}
+
+/// The rule parameters of a check.
+pub fn rule_of(p: &CheckParams) -> Rule {
+    Rule { method: p.method, threshold_ratio: p.threshold_ratio, min_events: p.min_events }
+}
+
+/// Verdict rows of a merged partial.
+pub fn rows_of(partial: &Partial, rule: Rule, explain: bool) -> Vec<ScanRow> {
+    partial
+        .verdicts(rule)
+        .into_iter()
+        .map(|(subscriber, verdict)| ScanRow {
+            subscriber,
+            verdict,
+            days: explain.then(|| partial.get(subscriber).map(<[DayCounts]>::to_vec).unwrap_or_default()),
+        })
+        .collect()
+}
