@@ -6,6 +6,7 @@
 //! - [`model`]: numbers, regions, hotzones, check parameters (validated once);
 //! - [`ingest`]: Parquet/CSV/IPC files -> normalised events, rejected rows counted;
 //! - [`detect`]: the kernel: day windows, the mergeable map, SPEC §5's rules;
+//! - [`index`]: the serving layout that answers any check for one number;
 //! - [`scan`]: ingest -> detect as one batch call; [`output`] writes its rows;
 //! - [`cli`]: the `hotzone` command's subcommands.
 
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod detect;
 pub mod error;
+pub mod index;
 pub mod ingest;
 pub mod model;
 pub mod output;

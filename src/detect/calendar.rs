@@ -94,6 +94,71 @@ pub fn day_start_ms(tz: Tz, d: NaiveDate) -> i64 {
     lo
 }
 
+/// Local day numbers (days since 1970-01-01 in the zone) for arbitrary instants, with a
+/// per-UTC-day cache: one zone computation per UTC day seen, then a compare per event.
+pub struct DayNumbers {
+    tz: Tz,
+    cache: rustc_hash::FxHashMap<i64, UtcDay>,
+}
+
+/// The local days an UTC day overlaps: the day at its start, then up to two changes.
+#[derive(Clone, Copy)]
+struct UtcDay {
+    start_day: i32,
+    changes: [(i64, i32); 2],
+}
+
+/// Day number of a date (days since 1970-01-01).
+pub fn day_number(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
+}
+
+/// Date of a day number.
+pub fn date_of_day_number(n: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default() + chrono::Duration::days(i64::from(n))
+}
+
+impl DayNumbers {
+    /// For zone `tz`.
+    pub fn new(tz: Tz) -> DayNumbers {
+        DayNumbers { tz, cache: rustc_hash::FxHashMap::default() }
+    }
+
+    /// The local day number of an instant.
+    #[inline]
+    pub fn day(&mut self, ms: i64) -> i32 {
+        let utc_day = ms.div_euclid(DAY_MS);
+        let tz = self.tz;
+        let e = self.cache.entry(utc_day).or_insert_with(|| UtcDay::compute(tz, utc_day));
+        let mut d = e.start_day;
+        for (at, day) in e.changes {
+            if ms >= at {
+                d = day;
+            }
+        }
+        d
+    }
+}
+
+impl UtcDay {
+    fn compute(tz: Tz, utc_day: i64) -> UtcDay {
+        let start = utc_day * DAY_MS;
+        let end = start + DAY_MS;
+        let start_day = local_date(tz, start).map(day_number).unwrap_or(0);
+        let mut changes = [(i64::MAX, start_day); 2];
+        let mut d = start_day;
+        for slot in &mut changes {
+            let next = day_start_ms(tz, date_of_day_number(d + 1));
+            if next >= end {
+                break;
+            }
+            d += 1;
+            *slot = (next, d);
+        }
+        UtcDay { start_day, changes }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +169,18 @@ mod tests {
 
     fn ms(s: &str) -> i64 {
         chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+    }
+
+    #[test]
+    fn day_numbers_match_the_zone_database() {
+        for tz in [chrono_tz::UTC, chrono_tz::Asia::Taipei, chrono_tz::America::New_York, chrono_tz::Pacific::Chatham] {
+            let mut dn = DayNumbers::new(tz);
+            let mut t = ms("2026-03-01T00:00:00Z");
+            while t < ms("2026-11-10T00:00:00Z") {
+                assert_eq!(Some(date_of_day_number(dn.day(t))), local_date(tz, t), "{tz} {t}");
+                t += 1_234_567;
+            }
+        }
     }
 
     #[test]

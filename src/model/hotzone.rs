@@ -135,6 +135,12 @@ impl Hotzone {
         self.regions[r.index() / 64] >> (r.index() % 64) & 1 == 1
     }
 
+    /// True when the region with dense index `i` ([`Region::index`]) is an entry.
+    #[inline]
+    pub fn has_region_index(&self, i: usize) -> bool {
+        i < 676 && self.regions[i / 64] >> (i % 64) & 1 == 1
+    }
+
     /// True when there is at least one region entry.
     pub fn has_regions(&self) -> bool {
         self.regions.iter().any(|w| *w != 0)
@@ -228,7 +234,7 @@ mod tests {
     #[test]
     fn parses_regions_and_prefixes() {
         let h = Hotzone::parse_list("hotzone", "NG, JM,+882,+2376").unwrap();
-        assert_eq!(h.to_string(), "JM,NG,+2376,+882");
+        assert_eq!(h.to_string(), "JM,NG,+882,+2376");
         assert!(h.has_region(Region::parse("NG").unwrap()));
         assert!(!h.has_region(Region::parse("US").unwrap()));
         assert!(h.matches_prefix(n("+88216123456")));

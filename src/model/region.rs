@@ -186,8 +186,8 @@ mod tests {
         assert_eq!(region("+77710009998").as_deref(), Some("KZ"));
         assert_eq!(region("+74951234567").as_deref(), Some("RU"));
         assert_eq!(region("+447781123456").as_deref(), Some("GG"));
-        assert_eq!(region("+441481123456").as_deref(), Some("GG"));
-        assert_eq!(region("+447911123456").as_deref(), Some("GB"));
+        assert_eq!(region("+441481256789").as_deref(), Some("GG"));
+        assert_eq!(region("+447400123456").as_deref(), Some("GB"));
     }
 
     #[test]

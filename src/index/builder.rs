@@ -1,0 +1,138 @@
+//! Events -> [`ServingIndex`], in parallel: each ingest worker keeps a local counterparty
+//! dictionary and compact event tuples; the merge builds the global sorted dictionary,
+//! remaps ids, sorts events by (subscriber, day) and lays out the columns.
+
+use std::time::Instant;
+
+use chrono_tz::Tz;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::detect::calendar::DayNumbers;
+use crate::error::{Error, Result};
+use crate::index::dictionary::{self, Dictionary, Key};
+use crate::index::{ServingIndex, lookup};
+use crate::ingest::{Counterparty, Event, EventSink, IngestOptions, IngestReport, ingest};
+use crate::model::phone::Msisdn;
+use crate::model::region::RegionTable;
+
+/// Dictionary id of withheld/unknown counterparties in a worker (remapped to the last id).
+const UNKNOWN_LOCAL: u32 = u32::MAX;
+/// Ids must fit in 30 bits next to the 2 flavor bits.
+const MAX_IDS: usize = (1 << 30) - 1;
+
+/// One event as the builder keeps it: (subscriber, local day, flavor, local dictionary id).
+type Row = (Msisdn, i32, u8, u32);
+
+struct BuildSink {
+    days: DayNumbers,
+    dict: FxHashMap<Key, u32>,
+    keys: Vec<Key>,
+    rows: Vec<Row>,
+}
+
+impl BuildSink {
+    fn new(tz: Tz) -> BuildSink {
+        BuildSink { days: DayNumbers::new(tz), dict: FxHashMap::default(), keys: Vec::new(), rows: Vec::new() }
+    }
+}
+
+impl EventSink for BuildSink {
+    fn event(&mut self, e: &Event) {
+        let key = match e.counterparty {
+            Counterparty::Unknown => None,
+            Counterparty::Number(n) => Some((n, None)),
+            Counterparty::NumberInRegion(n, r) => Some((n, Some(r))),
+        };
+        let id = match key {
+            None => UNKNOWN_LOCAL,
+            Some(k) => *self.dict.entry(k).or_insert_with(|| {
+                self.keys.push(k);
+                (self.keys.len() - 1) as u32
+            }),
+        };
+        let day = self.days.day(e.time_ms);
+        self.rows.push((e.subscriber, day, e.flavor, id));
+    }
+}
+
+/// Reads files and builds.
+pub(crate) fn load(inputs: &[String], opts: &IngestOptions, tz: Tz) -> Result<(ServingIndex, IngestReport)> {
+    let started = Instant::now();
+    let (sinks, report) = ingest(inputs, opts, || BuildSink::new(tz), &|_, _| {})?;
+    let index = build(sinks, tz)?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "index built");
+    Ok((index, report))
+}
+
+/// Builds from in-memory events.
+pub(crate) fn from_events(events: &[Event], tz: Tz) -> ServingIndex {
+    let mut sink = BuildSink::new(tz);
+    for e in events {
+        sink.event(e);
+    }
+    // A batch small enough to arrive in memory cannot overflow the id space.
+    build(vec![sink], tz).unwrap_or_else(|_| empty(tz))
+}
+
+fn empty(tz: Tz) -> ServingIndex {
+    ServingIndex {
+        tz,
+        base_day: 0,
+        subs: Vec::new(),
+        sub_start: vec![0],
+        days: Vec::new(),
+        codes: Vec::new(),
+        dict: Dictionary::default(),
+        hot_cache: lookup::HotCache::default(),
+    }
+}
+
+fn build(sinks: Vec<BuildSink>, tz: Tz) -> Result<ServingIndex> {
+    let mut keys: Vec<Key> = sinks.iter().flat_map(|s| s.keys.iter().copied()).collect();
+    dictionary::sort_keys(&mut keys);
+    if keys.len() >= MAX_IDS {
+        return Err(Error::Internal(format!("{} distinct counterparties exceed the index's id space", keys.len())));
+    }
+    let unknown_id = keys.len() as u32;
+    let table = RegionTable::get();
+    let dict = Dictionary::from_sorted(&keys, |n| table.region_of(n));
+    // Remap each worker's local ids to global ids, then gather all rows.
+    let mut rows: Vec<(Msisdn, i32, u32)> = sinks
+        .into_par_iter()
+        .flat_map_iter(|s| {
+            let remap: Vec<u32> =
+                s.keys.iter().map(|k| dictionary::position(&keys, k).map_or(unknown_id, |p| p as u32)).collect();
+            s.rows.into_iter().map(move |(sub, day, flavor, id)| {
+                let gid = if id == UNKNOWN_LOCAL { unknown_id } else { remap[id as usize] };
+                (sub, day, (u32::from(flavor) << 30) | gid)
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        let mut e = empty(tz);
+        e.dict = dict;
+        return Ok(e);
+    }
+    rows.par_sort_unstable_by_key(|r| (r.0, r.1));
+    let base_day = rows.par_iter().map(|r| r.1).min().unwrap_or(0);
+    let max_day = rows.par_iter().map(|r| r.1).max().unwrap_or(0);
+    if i64::from(max_day) - i64::from(base_day) > i64::from(u16::MAX) {
+        return Err(Error::Internal("data spans more than 65535 days".into()));
+    }
+    let mut subs = Vec::new();
+    let mut sub_start = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        if subs.last() != Some(&r.0) {
+            subs.push(r.0);
+            sub_start.push(i as u64);
+        }
+    }
+    sub_start.push(rows.len() as u64);
+    let days = rows.par_iter().map(|r| (r.1 - base_day) as u16).collect();
+    let codes = rows.par_iter().map(|r| r.2).collect();
+    drop(rows);
+    subs.shrink_to_fit();
+    sub_start.shrink_to_fit();
+    Ok(ServingIndex { tz, base_day, subs, sub_start, days, codes, dict, hot_cache: lookup::HotCache::default() })
+}

@@ -1,0 +1,186 @@
+//! The serving index: answers any check (any hotzone, selection, window) for one number in
+//! microseconds, from a compact per-subscriber layout. Read-only once built.
+//!
+//! Layout (DESIGN.md): the distinct counterparties form a **dictionary** sorted by their
+//! number's digit string (so every E.164 prefix is a contiguous id range), each with its
+//! region resolved once at build. Per subscriber, events are sorted by local day; each event
+//! is a day offset (`u16`) and a code (`u32`: 2 flavor bits + 30-bit dictionary id). A check
+//! turns its hotzone into a bitmap over dictionary ids (cached per distinct hotzone), then
+//! makes one pass over the subscriber's events in W: no hashing, no allocation.
+//!
+//! A [`Snapshot`] is a list of segments (a base built from the data directory plus small
+//! segments from ingested batches); a check adds the day counts of every segment, then calls
+//! [`crate::detect::rules::evaluate`], the same rules the scan uses.
+
+mod builder;
+pub mod dictionary;
+mod lookup;
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+
+use crate::detect::calendar::date_of_day_number;
+use crate::detect::rules::{DayCounts, evaluate};
+use crate::error::{Error, Result};
+use crate::ingest::{Event, IngestOptions, IngestReport};
+use crate::model::{CheckParams, Msisdn};
+use crate::scan::rule_of;
+
+pub use dictionary::Dictionary;
+
+/// Sizes of an index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Distinct subscribers.
+    pub subscribers: u64,
+    /// Stored events.
+    pub events: u64,
+    /// Distinct counterparties (dictionary entries).
+    pub counterparties: u64,
+    /// Heap bytes of the layout (excluding hotzone bitmap caches).
+    pub bytes: u64,
+}
+
+impl IndexStats {
+    fn add(&mut self, o: IndexStats) {
+        self.subscribers += o.subscribers;
+        self.events += o.events;
+        self.counterparties += o.counterparties;
+        self.bytes += o.bytes;
+    }
+}
+
+/// What a check answers: two facts only (SPEC §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckVerdict {
+    /// At least one anomalous day in W.
+    pub anomaly_detected: bool,
+    /// The latest anomalous day.
+    pub anomaly_date: Option<NaiveDate>,
+}
+
+/// One immutable segment.
+pub struct ServingIndex {
+    tz: Tz,
+    /// Local day number of day offset 0.
+    base_day: i32,
+    /// Sorted subscribers.
+    subs: Vec<Msisdn>,
+    /// `events[sub_start[i]..sub_start[i+1]]` are subscriber i's events.
+    sub_start: Vec<u64>,
+    /// Day offset from `base_day`, sorted within a subscriber.
+    days: Vec<u16>,
+    /// `flavor << 30 | counterparty id`.
+    codes: Vec<u32>,
+    dict: Dictionary,
+    hot_cache: lookup::HotCache,
+}
+
+impl ServingIndex {
+    /// Builds from files with the same readers as the scan.
+    pub fn load(inputs: &[String], opts: &IngestOptions, tz: Tz) -> Result<(ServingIndex, IngestReport)> {
+        builder::load(inputs, opts, tz)
+    }
+
+    /// Builds from events in memory.
+    pub fn from_events(events: &[Event], tz: Tz) -> ServingIndex {
+        builder::from_events(events, tz)
+    }
+
+    /// An index with no data.
+    pub fn empty(tz: Tz) -> ServingIndex {
+        builder::from_events(&[], tz)
+    }
+
+    /// The engine zone the days were computed in.
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
+    /// Whether the number has any event in this segment.
+    pub fn contains(&self, sub: Msisdn) -> bool {
+        self.subs.binary_search(&sub).is_ok()
+    }
+
+    /// Sizes.
+    pub fn stats(&self) -> IndexStats {
+        IndexStats {
+            subscribers: self.subs.len() as u64,
+            events: self.codes.len() as u64,
+            counterparties: self.dict.len() as u64,
+            bytes: (self.subs.capacity() * 8
+                + self.sub_start.capacity() * 8
+                + self.days.capacity() * 2
+                + self.codes.capacity() * 4
+                + self.dict.bytes()) as u64,
+        }
+    }
+
+    /// The latest local day with an event.
+    pub fn latest_day(&self) -> Option<NaiveDate> {
+        self.days.iter().max().map(|d| date_of_day_number(self.base_day + i32::from(*d)))
+    }
+
+    /// Adds this segment's counts for `sub` over W into `out` (one entry per day of W).
+    /// Returns whether the segment knows the number.
+    pub fn accumulate(&self, sub: Msisdn, p: &CheckParams, out: &mut [DayCounts]) -> bool {
+        lookup::accumulate(self, sub, p, out)
+    }
+}
+
+/// Segments answering checks together; cheap to clone.
+#[derive(Clone, Default)]
+pub struct Snapshot {
+    segments: Vec<Arc<ServingIndex>>,
+}
+
+impl Snapshot {
+    /// From segments.
+    pub fn new(segments: Vec<Arc<ServingIndex>>) -> Snapshot {
+        Snapshot { segments }
+    }
+
+    /// A new snapshot with one more segment.
+    pub fn with_segment(&self, seg: Arc<ServingIndex>) -> Snapshot {
+        let mut segments = self.segments.clone();
+        segments.push(seg);
+        Snapshot { segments }
+    }
+
+    /// The segments.
+    pub fn segments(&self) -> &[Arc<ServingIndex>] {
+        &self.segments
+    }
+
+    /// Summed sizes (a subscriber in several segments counts in each).
+    pub fn stats(&self) -> IndexStats {
+        let mut s = IndexStats::default();
+        for seg in &self.segments {
+            s.add(seg.stats());
+        }
+        s
+    }
+
+    /// SPEC §5 for one number; `Error::NotFound` when no segment knows it.
+    pub fn check(&self, sub: Msisdn, p: &CheckParams) -> Result<CheckVerdict> {
+        let mut counts = [DayCounts::default(); crate::model::check::MAX_LOOK_BACK_DAYS as usize];
+        let days = &mut counts[..usize::from(p.look_back_days)];
+        let mut found = false;
+        for seg in &self.segments {
+            found |= seg.accumulate(sub, p, days);
+        }
+        if !found {
+            return Err(Error::NotFound);
+        }
+        let v = evaluate(
+            days.iter().enumerate().filter(|(_, c)| c.total > 0).map(|(d, c)| (d as u16, *c)),
+            rule_of(p),
+        );
+        Ok(CheckVerdict {
+            anomaly_detected: v.detected(),
+            anomaly_date: v.last.map(|d| p.first_day() + chrono::Days::new(u64::from(d))),
+        })
+    }
+}

@@ -1,0 +1,206 @@
+//! `hotzone scan` end to end: input formats, directories and globs, column mapping, corrupt
+//! files, output formats, `--as-of` default, `--explain`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, StringArray, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::record_batch::RecordBatch;
+
+const HEADER: &str = "event_time,subscriber,counterparty,direction,kind,duration_s";
+
+/// Three hot calls for 001 and a domestic one; a domestic call for 002 (SHARE 0.5 -> 001 anomalous).
+const ROWS: &[&str] = &[
+    "2026-03-10T12:00:00Z,+886912345001,+2348021234567,in,call,60",
+    "2026-03-10T12:01:00Z,+886912345001,+2348021234568,in,call,61",
+    "2026-03-10T12:02:00Z,+886912345001,+2348021234569,in,call,62",
+    "2026-03-10T12:03:00Z,+886912345001,+886221234567,in,call,63",
+    "2026-03-09T12:00:00Z,+886912345002,+886221234567,out,sms,",
+];
+
+const EXPECTED: &str = "subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date\n\
++886912345001,true,2026-03-10,1,2026-03-10\n\
++886912345002,false,,0,\n";
+
+fn hotzone(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hotzone")).args(args).output().unwrap()
+}
+
+fn scan(inputs: &[&Path], extra: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hotzone"));
+    c.arg("scan").args(inputs).args([
+        "--hotzone", "NG", "--look-back-days", "2", "--threshold-ratio", "0.5", "--tz", "UTC",
+    ]);
+    c.args(extra).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn write_csv(path: &Path, header: &str, rows: &[&str]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+}
+
+fn batch() -> RecordBatch {
+    let cols: Vec<Vec<&str>> = ROWS.iter().map(|r| r.split(',').collect()).collect();
+    let ms: Vec<i64> =
+        cols.iter().map(|c| chrono::DateTime::parse_from_rfc3339(c[0]).unwrap().timestamp_millis()).collect();
+    let s = |i: usize| -> ArrayRef { Arc::new(StringArray::from(cols.iter().map(|c| c[i]).collect::<Vec<_>>())) };
+    let schema = Schema::new(vec![
+        Field::new("event_time", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+        Field::new("msisdn", DataType::Utf8, false),
+        Field::new("counterparty", DataType::Utf8, true),
+        Field::new("direction", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+    ]);
+    RecordBatch::try_new(Arc::new(schema), vec![Arc::new(TimestampMillisecondArray::from(ms)), s(1), s(2), s(3), s(4)])
+        .unwrap()
+}
+
+fn write_parquet(path: &Path) {
+    let f = std::fs::File::create(path).unwrap();
+    let b = batch();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, b.schema(), None).unwrap();
+    w.write(&b).unwrap();
+    w.close().unwrap();
+}
+
+fn write_ipc(path: &Path) {
+    let f = std::fs::File::create(path).unwrap();
+    let b = batch();
+    let mut w = arrow::ipc::writer::FileWriter::try_new(f, &b.schema()).unwrap();
+    w.write(&b).unwrap();
+    w.finish().unwrap();
+}
+
+#[test]
+fn csv_parquet_and_ipc_give_the_same_rows_with_column_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("e.csv");
+    write_csv(&csv, HEADER, ROWS);
+    assert_eq!(stdout(&scan(&[&csv], &["--output", "-"])), EXPECTED);
+    let pq = dir.path().join("e.parquet");
+    write_parquet(&pq);
+    let ipc = dir.path().join("e.arrow");
+    write_ipc(&ipc);
+    for f in [&pq, &ipc] {
+        let o = scan(&[f], &["--output", "-", "--column", "msisdn=subscriber"]);
+        assert_eq!(stdout(&o), EXPECTED, "{}", f.display());
+        // Without the mapping the file lacks `subscriber`: an error naming the file and the column.
+        let o = scan(&[f], &["--output", "-"]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&*f.to_string_lossy()) && err.contains("subscriber"), "{err}");
+    }
+}
+
+#[test]
+fn directories_with_hive_partitions_and_globs() {
+    let dir = tempfile::tempdir().unwrap();
+    write_csv(&dir.path().join("day=2026-03-10/part-0.csv"), HEADER, &ROWS[..4]);
+    write_csv(&dir.path().join("day=2026-03-09/part-0.csv"), HEADER, &ROWS[4..]);
+    std::fs::write(dir.path().join("_SUCCESS"), "").unwrap();
+    assert_eq!(stdout(&scan(&[dir.path()], &["--output", "-"])), EXPECTED);
+    let pattern = format!("{}/day=*/part-*.csv", dir.path().display());
+    assert_eq!(stdout(&scan(&[Path::new(&pattern)], &["--output", "-"])), EXPECTED);
+}
+
+#[test]
+fn as_of_defaults_to_the_latest_day_in_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("e.csv");
+    write_csv(&csv, HEADER, ROWS);
+    let out = stdout(&scan(&[&csv], &["--output", "-"]));
+    assert!(out.contains("2026-03-10"));
+    // One day earlier: only 002's day is in a 1-day window.
+    let o = scan(&[&csv], &["--output", "-", "--as-of", "2026-03-09"]);
+    assert_eq!(stdout(&o).lines().count(), 2);
+}
+
+#[test]
+fn corrupt_and_unknown_files_are_errors_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.parquet");
+    std::fs::write(&bad, b"PAR1 this is not parquet").unwrap();
+    let o = scan(&[&bad], &["--output", "-"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("broken.parquet"));
+    assert!(o.stdout.is_empty());
+    let txt = dir.path().join("notes.txt");
+    std::fs::write(&txt, "x").unwrap();
+    let o = scan(&[&txt], &["--output", "-"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("notes.txt"));
+    let o = scan(&[&dir.path().join("missing.csv")], &["--output", "-"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.csv"));
+}
+
+#[test]
+fn output_formats_follow_the_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("e.csv");
+    write_csv(&csv, HEADER, ROWS);
+    let out = |name: &str| -> PathBuf { dir.path().join(name) };
+    assert!(scan(&[&csv], &["--output", out("v.csv").to_str().unwrap()]).status.success());
+    assert_eq!(std::fs::read_to_string(out("v.csv")).unwrap(), EXPECTED);
+    assert!(scan(&[&csv], &["--output", out("v.jsonl").to_str().unwrap()]).status.success());
+    let jsonl = std::fs::read_to_string(out("v.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(first["subscriber"], "+886912345001");
+    assert_eq!(first["anomaly_detected"], true);
+    assert_eq!(first["anomaly_date"], "2026-03-10");
+    let second: serde_json::Value = serde_json::from_str(jsonl.lines().nth(1).unwrap()).unwrap();
+    assert!(second["anomaly_date"].is_null());
+    assert!(scan(&[&csv], &["--output", out("v.parquet").to_str().unwrap()]).status.success());
+    let f = std::fs::File::open(out("v.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
+    assert_eq!(batches[0].schema().field(2).data_type(), &DataType::Date32);
+    let o = scan(&[&csv], &["--output", out("v.xlsx").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--output"));
+}
+
+#[test]
+fn explain_shows_the_counts_behind_each_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("e.csv");
+    write_csv(&csv, HEADER, ROWS);
+    let out = stdout(&scan(&[&csv], &["--output", "-", "--explain"]));
+    assert!(out.starts_with("subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date,days\n"));
+    assert!(out.contains("+886912345001,true,2026-03-10,1,2026-03-10,2026-03-10:3/4\n"), "{out}");
+    assert!(out.contains("+886912345002,false,,0,,2026-03-09:0/1\n"), "{out}");
+}
+
+#[test]
+fn invalid_parameters_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("e.csv");
+    write_csv(&csv, HEADER, ROWS);
+    for (extra, needle) in [
+        (vec!["--hotzone", "XX"], "hotzone"),
+        (vec!["--threshold-ratio", "1.5"], "threshold_ratio"),
+        (vec!["--look-back-days", "91"], "look_back_days"),
+        (vec!["--min-events", "0"], "min_events"),
+        (vec!["--as-of", "10/03/2026"], "as_of"),
+    ] {
+        let mut args = vec!["scan", csv.to_str().unwrap(), "--output", "-"];
+        let mut base = vec!["--hotzone", "NG", "--look-back-days", "2", "--threshold-ratio", "0.5"];
+        for pair in extra.chunks(2) {
+            let pos = base.iter().position(|a| *a == pair[0]);
+            match pos {
+                Some(p) => base[p + 1] = pair[1],
+                None => base.extend_from_slice(pair),
+            }
+        }
+        args.extend(base);
+        let o = hotzone(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
