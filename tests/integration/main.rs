@@ -1,1 +1,5 @@
-//! x
+//! The one integration-test binary: every test that crosses a file, a process or a socket.
+
+mod cli;
+mod conformance;
+mod properties;
