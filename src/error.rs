@@ -72,22 +72,34 @@ pub enum Error {
 impl Error {
     /// Malformed parameter `field`, breaking `rule`.
     pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Error {
-        Error::InvalidArgument { field: field.into(), rule: rule.into() }
+        Error::InvalidArgument {
+            field: field.into(),
+            rule: rule.into(),
+        }
     }
 
     /// Parameter `field` past a limit.
     pub fn out_of_range(field: impl Into<String>, rule: impl Into<String>) -> Error {
-        Error::OutOfRange { field: field.into(), rule: rule.into() }
+        Error::OutOfRange {
+            field: field.into(),
+            rule: rule.into(),
+        }
     }
 
     /// IO error on `path`.
     pub fn io(path: &Path, source: std::io::Error) -> Error {
-        Error::Io { path: path.to_owned(), source }
+        Error::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
 
     /// Undecodable `path`.
     pub fn read(path: &Path, message: impl std::fmt::Display) -> Error {
-        Error::Read { path: path.to_owned(), message: message.to_string() }
+        Error::Read {
+            path: path.to_owned(),
+            message: message.to_string(),
+        }
     }
 }
 

@@ -35,11 +35,19 @@ impl OutputFormat {
         if path == "-" {
             return Ok(OutputFormat::Csv);
         }
-        match Path::new(path).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        match Path::new(path)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("csv") => Ok(OutputFormat::Csv),
             Some("jsonl") | Some("ndjson") => Ok(OutputFormat::Jsonl),
             Some("parquet") => Ok(OutputFormat::Parquet),
-            _ => Err(Error::invalid("--output", format!("{path:?} must end in .csv, .jsonl or .parquet, or be -"))),
+            _ => Err(Error::invalid(
+                "--output",
+                format!("{path:?} must end in .csv, .jsonl or .parquet, or be -"),
+            )),
         }
     }
 }
@@ -73,7 +81,8 @@ fn cells(row: &ScanRow, w: &Window) -> Cells {
 }
 
 fn fmt_date(d: Option<NaiveDate>) -> String {
-    d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+    d.map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
 }
 
 /// Writes rows to `path` (`-` = stdout) in the format its name says.
@@ -100,12 +109,25 @@ pub fn write(path: &str, rows: &[ScanRow], window: &Window, explain: bool) -> Re
     }
 }
 
-fn write_csv(out: &mut dyn Write, rows: &[ScanRow], w: &Window, explain: bool) -> std::io::Result<()> {
+fn write_csv(
+    out: &mut dyn Write,
+    rows: &[ScanRow],
+    w: &Window,
+    explain: bool,
+) -> std::io::Result<()> {
     out.write_all(b"subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date")?;
     out.write_all(if explain { b",days\n" } else { b"\n" })?;
     for row in rows {
         let c = cells(row, w);
-        write!(out, "{},{},{},{},{}", c.subscriber, c.detected, fmt_date(c.date), c.anomalous_days, fmt_date(c.first))?;
+        write!(
+            out,
+            "{},{},{},{},{}",
+            c.subscriber,
+            c.detected,
+            fmt_date(c.date),
+            c.anomalous_days,
+            fmt_date(c.first)
+        )?;
         match c.days {
             Some(d) if explain => writeln!(out, ",{d}")?,
             _ => writeln!(out)?,
@@ -145,20 +167,29 @@ fn write_parquet(p: &Path, rows: &[ScanRow], w: &Window, explain: bool) -> Resul
         Field::new("first_anomaly_date", DataType::Date32, true),
     ];
     let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(all.iter().map(|c| c.subscriber.as_str()))),
-        Arc::new(BooleanArray::from_iter(all.iter().map(|c| Some(c.detected)))),
+        Arc::new(StringArray::from_iter_values(
+            all.iter().map(|c| c.subscriber.as_str()),
+        )),
+        Arc::new(BooleanArray::from_iter(
+            all.iter().map(|c| Some(c.detected)),
+        )),
         Arc::new(Date32Array::from_iter(all.iter().map(|c| d32(c.date)))),
-        Arc::new(UInt32Array::from_iter_values(all.iter().map(|c| c.anomalous_days))),
+        Arc::new(UInt32Array::from_iter_values(
+            all.iter().map(|c| c.anomalous_days),
+        )),
         Arc::new(Date32Array::from_iter(all.iter().map(|c| d32(c.first)))),
     ];
     if explain {
         fields.push(Field::new("days", DataType::Utf8, true));
-        cols.push(Arc::new(StringArray::from_iter(all.iter().map(|c| c.days.as_deref()))));
+        cols.push(Arc::new(StringArray::from_iter(
+            all.iter().map(|c| c.days.as_deref()),
+        )));
     }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| Error::Internal(e.to_string()))?;
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .map_err(|e| Error::Internal(e.to_string()))?;
     let file = File::create(p).map_err(|e| Error::io(p, e))?;
-    let mut writer =
-        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| Error::read(p, e))?;
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
+        .map_err(|e| Error::read(p, e))?;
     writer.write(&batch).map_err(|e| Error::read(p, e))?;
     writer.close().map_err(|e| Error::read(p, e))?;
     Ok(())

@@ -104,7 +104,10 @@ pub fn scan(
         Some(s) if !s.is_empty() => NaiveDate::MIN,
         _ => latest_day(inputs, req.tz, &req.ingest)?.unwrap_or(NaiveDate::MIN),
     };
-    let limits = Limits { max_look_back_days: MAX_LOOK_BACK_DAYS, default_as_of };
+    let limits = Limits {
+        max_look_back_days: MAX_LOOK_BACK_DAYS,
+        default_as_of,
+    };
     let params = CheckParams::new(req.raw.clone(), limits)?;
     let window = Window::new(req.tz, params.as_of, params.look_back_days);
     let mask = params.selection();
@@ -112,7 +115,12 @@ pub fn scan(
     let (sinks, report) = ingest(
         inputs,
         &req.ingest,
-        || CountSink { window: &window, mask, classifier: Classifier::new(hotzone), partial: Partial::new(window.days()) },
+        || CountSink {
+            window: &window,
+            mask,
+            classifier: Classifier::new(hotzone),
+            partial: Partial::new(window.days()),
+        },
         progress,
     )?;
     let partial = sinks
@@ -120,12 +128,21 @@ pub fn scan(
         .map(|s| s.partial)
         .reduce(|| Partial::new(window.days()), Partial::merge);
     let rows = rows_of(&partial, rule_of(&params), req.explain);
-    Ok(ScanOutcome { params, window, rows, report })
+    Ok(ScanOutcome {
+        params,
+        window,
+        rows,
+        report,
+    })
 }
 
 /// The rule parameters of a check.
 pub fn rule_of(p: &CheckParams) -> Rule {
-    Rule { method: p.method, threshold_ratio: p.threshold_ratio, min_events: p.min_events }
+    Rule {
+        method: p.method,
+        threshold_ratio: p.threshold_ratio,
+        min_events: p.min_events,
+    }
 }
 
 /// Verdict rows of a merged partial.
@@ -136,7 +153,12 @@ pub fn rows_of(partial: &Partial, rule: Rule, explain: bool) -> Vec<ScanRow> {
         .map(|(subscriber, verdict)| ScanRow {
             subscriber,
             verdict,
-            days: explain.then(|| partial.get(subscriber).map(<[DayCounts]>::to_vec).unwrap_or_default()),
+            days: explain.then(|| {
+                partial
+                    .get(subscriber)
+                    .map(<[DayCounts]>::to_vec)
+                    .unwrap_or_default()
+            }),
         })
         .collect()
 }

@@ -31,10 +31,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 
 /// Parses a zone name for `--tz`.
 pub fn parse_tz(s: &str) -> Result<chrono_tz::Tz, String> {
-    s.parse::<chrono_tz::Tz>().map_err(|_| format!("{s:?} is not an IANA time zone name (e.g. UTC, Asia/Taipei)"))
+    s.parse::<chrono_tz::Tz>()
+        .map_err(|_| format!("{s:?} is not an IANA time zone name (e.g. UTC, Asia/Taipei)"))
 }
 
 /// Parses a region for `--default-region`.
 pub fn parse_region(s: &str) -> Result<crate::model::Region, String> {
-    crate::model::Region::parse(s).ok_or_else(|| format!("{s:?} is not an ISO 3166-1 alpha-2 code (upper case)"))
+    crate::model::Region::parse(s)
+        .ok_or_else(|| format!("{s:?} is not an ISO 3166-1 alpha-2 code (upper case)"))
 }

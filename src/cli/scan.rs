@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
 use chrono_tz::Tz;
+use clap::{Args, ValueEnum};
 
 use crate::ingest::{ColumnMap, IngestOptions};
 use crate::model::hotzone::{Hotzone, NamedHotzones};
@@ -153,8 +153,10 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} reading {pos}/{len} chunks [{elapsed}] {wide_bar}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} reading {pos}/{len} chunks [{elapsed}] {wide_bar}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
     });

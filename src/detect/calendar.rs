@@ -24,7 +24,9 @@ impl Window {
     pub fn new(tz: Tz, last: NaiveDate, days: u16) -> Window {
         let days = days.max(1);
         let first = last - Days::new(u64::from(days) - 1);
-        let bounds = (0..=u64::from(days)).map(|i| day_start_ms(tz, first + Days::new(i))).collect();
+        let bounds = (0..=u64::from(days))
+            .map(|i| day_start_ms(tz, first + Days::new(i)))
+            .collect();
         Window { tz, first, bounds }
     }
 
@@ -80,7 +82,10 @@ pub fn local_date(tz: Tz, ms: i64) -> Option<NaiveDate> {
 /// First UTC millisecond whose local date in `tz` is `d` or later. Exact for every zone,
 /// including days that start inside a DST gap: a binary search on the instant.
 pub fn day_start_ms(tz: Tz, d: NaiveDate) -> i64 {
-    let midnight_utc = d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis()).unwrap_or(0);
+    let midnight_utc = d
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc().timestamp_millis())
+        .unwrap_or(0);
     // Offsets are within ±26 h, so the answer lies within two days of UTC midnight.
     let (mut lo, mut hi) = (midnight_utc - 2 * DAY_MS, midnight_utc + 2 * DAY_MS);
     while lo < hi {
@@ -121,7 +126,10 @@ pub fn date_of_day_number(n: i32) -> NaiveDate {
 impl DayNumbers {
     /// For zone `tz`.
     pub fn new(tz: Tz) -> DayNumbers {
-        DayNumbers { tz, cache: rustc_hash::FxHashMap::default() }
+        DayNumbers {
+            tz,
+            cache: rustc_hash::FxHashMap::default(),
+        }
     }
 
     /// The local day number of an instant.
@@ -129,7 +137,10 @@ impl DayNumbers {
     pub fn day(&mut self, ms: i64) -> i32 {
         let utc_day = ms.div_euclid(DAY_MS);
         let tz = self.tz;
-        let e = self.cache.entry(utc_day).or_insert_with(|| UtcDay::compute(tz, utc_day));
+        let e = self
+            .cache
+            .entry(utc_day)
+            .or_insert_with(|| UtcDay::compute(tz, utc_day));
         let mut d = e.start_day;
         for (at, day) in e.changes {
             if ms >= at {
@@ -168,16 +179,27 @@ mod tests {
     }
 
     fn ms(s: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_millis()
     }
 
     #[test]
     fn day_numbers_match_the_zone_database() {
-        for tz in [chrono_tz::UTC, chrono_tz::Asia::Taipei, chrono_tz::America::New_York, chrono_tz::Pacific::Chatham] {
+        for tz in [
+            chrono_tz::UTC,
+            chrono_tz::Asia::Taipei,
+            chrono_tz::America::New_York,
+            chrono_tz::Pacific::Chatham,
+        ] {
             let mut dn = DayNumbers::new(tz);
             let mut t = ms("2026-03-01T00:00:00Z");
             while t < ms("2026-11-10T00:00:00Z") {
-                assert_eq!(Some(date_of_day_number(dn.day(t))), local_date(tz, t), "{tz} {t}");
+                assert_eq!(
+                    Some(date_of_day_number(dn.day(t))),
+                    local_date(tz, t),
+                    "{tz} {t}"
+                );
                 t += 1_234_567;
             }
         }

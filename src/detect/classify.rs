@@ -34,7 +34,10 @@ impl<'h> Classifier<'h> {
     pub fn region_of(&mut self, n: Msisdn) -> Option<Region> {
         match self.table.quick_region(n) {
             Ok(r) => r,
-            Err(_) => *self.parsed.entry(n).or_insert_with(|| self.table.region_of(n)),
+            Err(_) => *self
+                .parsed
+                .entry(n)
+                .or_insert_with(|| self.table.region_of(n)),
         }
     }
 
@@ -48,7 +51,10 @@ impl<'h> Classifier<'h> {
                 if self.hotzone.matches_prefix(n) {
                     return true;
                 }
-                self.needs_regions && self.region_of(n).is_some_and(|r| self.hotzone.has_region(r))
+                self.needs_regions
+                    && self
+                        .region_of(n)
+                        .is_some_and(|r| self.hotzone.has_region(r))
             }
         }
     }

@@ -22,7 +22,10 @@ pub struct Partial {
 impl Partial {
     /// An empty partial for a window of `days` days.
     pub fn new(days: usize) -> Partial {
-        Partial { days, ..Partial::default() }
+        Partial {
+            days,
+            ..Partial::default()
+        }
     }
 
     /// Days in the window.
@@ -38,7 +41,14 @@ impl Partial {
     /// Counts one selected event on day `day` (0-based in W).
     #[inline]
     pub fn add(&mut self, sub: Msisdn, day: u16, hot: bool) {
-        self.add_counts(sub, day, DayCounts { hot: u32::from(hot), total: 1 });
+        self.add_counts(
+            sub,
+            day,
+            DayCounts {
+                hot: u32::from(hot),
+                total: 1,
+            },
+        );
     }
 
     /// Adds counts for one (subscriber, day).
@@ -47,7 +57,8 @@ impl Partial {
         let days = self.days;
         let slot = *self.slots.entry(sub).or_insert_with(|| {
             self.subs.push(sub);
-            self.counts.resize(self.counts.len() + days, DayCounts::default());
+            self.counts
+                .resize(self.counts.len() + days, DayCounts::default());
             (self.subs.len() - 1) as u32
         });
         self.counts[slot as usize * days + usize::from(day)].add(c);
@@ -66,7 +77,10 @@ impl Partial {
             std::mem::swap(&mut self, &mut other);
         }
         for (i, sub) in other.subs.iter().enumerate() {
-            for (d, c) in other.counts[i * other.days..(i + 1) * other.days].iter().enumerate() {
+            for (d, c) in other.counts[i * other.days..(i + 1) * other.days]
+                .iter()
+                .enumerate()
+            {
                 if c.total > 0 {
                     self.add_counts(*sub, d as u16, *c);
                 }
@@ -83,7 +97,10 @@ impl Partial {
             .into_iter()
             .map(|i| {
                 let s = i as usize;
-                (self.subs[s], &self.counts[s * self.days..(s + 1) * self.days])
+                (
+                    self.subs[s],
+                    &self.counts[s * self.days..(s + 1) * self.days],
+                )
             })
             .collect()
     }
@@ -102,7 +119,10 @@ impl Partial {
 /// SPEC §5 over one subscriber's dense day counts.
 pub fn verdict_of(days: &[DayCounts], rule: Rule) -> Verdict {
     evaluate(
-        days.iter().enumerate().filter(|(_, c)| c.total > 0).map(|(d, c)| (d as u16, *c)),
+        days.iter()
+            .enumerate()
+            .filter(|(_, c)| c.total > 0)
+            .map(|(d, c)| (d as u16, *c)),
         rule,
     )
 }

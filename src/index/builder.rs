@@ -33,7 +33,12 @@ struct BuildSink {
 
 impl BuildSink {
     fn new(tz: Tz) -> BuildSink {
-        BuildSink { days: DayNumbers::new(tz), dict: FxHashMap::default(), keys: Vec::new(), rows: Vec::new() }
+        BuildSink {
+            days: DayNumbers::new(tz),
+            dict: FxHashMap::default(),
+            keys: Vec::new(),
+            rows: Vec::new(),
+        }
     }
 }
 
@@ -57,7 +62,11 @@ impl EventSink for BuildSink {
 }
 
 /// Reads files and builds.
-pub(crate) fn load(inputs: &[String], opts: &IngestOptions, tz: Tz) -> Result<(ServingIndex, IngestReport)> {
+pub(crate) fn load(
+    inputs: &[String],
+    opts: &IngestOptions,
+    tz: Tz,
+) -> Result<(ServingIndex, IngestReport)> {
     let started = Instant::now();
     let (sinks, report) = ingest(inputs, opts, || BuildSink::new(tz), &|_, _| {})?;
     let index = build(sinks, tz)?;
@@ -92,7 +101,10 @@ fn build(sinks: Vec<BuildSink>, tz: Tz) -> Result<ServingIndex> {
     let mut keys: Vec<Key> = sinks.iter().flat_map(|s| s.keys.iter().copied()).collect();
     dictionary::sort_keys(&mut keys);
     if keys.len() >= MAX_IDS {
-        return Err(Error::Internal(format!("{} distinct counterparties exceed the index's id space", keys.len())));
+        return Err(Error::Internal(format!(
+            "{} distinct counterparties exceed the index's id space",
+            keys.len()
+        )));
     }
     let unknown_id = keys.len() as u32;
     let table = RegionTable::get();
@@ -101,10 +113,17 @@ fn build(sinks: Vec<BuildSink>, tz: Tz) -> Result<ServingIndex> {
     let mut rows: Vec<(Msisdn, i32, u32)> = sinks
         .into_par_iter()
         .flat_map_iter(|s| {
-            let remap: Vec<u32> =
-                s.keys.iter().map(|k| dictionary::position(&keys, k).map_or(unknown_id, |p| p as u32)).collect();
+            let remap: Vec<u32> = s
+                .keys
+                .iter()
+                .map(|k| dictionary::position(&keys, k).map_or(unknown_id, |p| p as u32))
+                .collect();
             s.rows.into_iter().map(move |(sub, day, flavor, id)| {
-                let gid = if id == UNKNOWN_LOCAL { unknown_id } else { remap[id as usize] };
+                let gid = if id == UNKNOWN_LOCAL {
+                    unknown_id
+                } else {
+                    remap[id as usize]
+                };
                 (sub, day, (u32::from(flavor) << 30) | gid)
             })
         })
@@ -134,5 +153,14 @@ fn build(sinks: Vec<BuildSink>, tz: Tz) -> Result<ServingIndex> {
     drop(rows);
     subs.shrink_to_fit();
     sub_start.shrink_to_fit();
-    Ok(ServingIndex { tz, base_day, subs, sub_start, days, codes, dict, hot_cache: lookup::HotCache::default() })
+    Ok(ServingIndex {
+        tz,
+        base_day,
+        subs,
+        sub_start,
+        days,
+        codes,
+        dict,
+        hot_cache: lookup::HotCache::default(),
+    })
 }

@@ -30,12 +30,18 @@ pub const NO_REGION: u16 = u16::MAX;
 
 impl Dictionary {
     /// Builds from keys already sorted by [`sort_keys`] and deduplicated, resolving regions.
-    pub fn from_sorted(keys: &[Key], region_of: impl Fn(Msisdn) -> Option<Region> + Sync) -> Dictionary {
+    pub fn from_sorted(
+        keys: &[Key],
+        region_of: impl Fn(Msisdn) -> Option<Region> + Sync,
+    ) -> Dictionary {
         use rayon::prelude::*;
         let padded = keys.iter().map(|(n, _)| lex_key(*n).0).collect();
         let regions = keys
             .par_iter()
-            .map(|(n, r)| r.or_else(|| region_of(*n)).map_or(NO_REGION, |r| r.index() as u16))
+            .map(|(n, r)| {
+                r.or_else(|| region_of(*n))
+                    .map_or(NO_REGION, |r| r.index() as u16)
+            })
             .collect();
         Dictionary { padded, regions }
     }

@@ -21,7 +21,9 @@ pub(crate) struct HotBits(Vec<u64>);
 impl HotBits {
     #[inline]
     fn get(&self, id: u32) -> bool {
-        self.0.get((id >> 6) as usize).is_some_and(|w| (w >> (id & 63)) & 1 == 1)
+        self.0
+            .get((id >> 6) as usize)
+            .is_some_and(|w| (w >> (id & 63)) & 1 == 1)
     }
 }
 
@@ -31,10 +33,14 @@ impl HotBits {
 pub(crate) struct HotCache(RwLock<FxHashMap<Vec<HotzoneEntry>, Arc<HotBits>>>);
 
 fn hot_bits(seg: &ServingIndex, hz: &Hotzone) -> Arc<HotBits> {
-    if let Ok(map) = seg.hot_cache.0.read() {
-        if let Some(b) = map.get(hz.entries()) {
-            return Arc::clone(b);
-        }
+    if let Some(b) = seg
+        .hot_cache
+        .0
+        .read()
+        .ok()
+        .and_then(|m| m.get(hz.entries()).cloned())
+    {
+        return b;
     }
     let n = seg.dict.len();
     let mut words = vec![0u64; n.div_ceil(64) + 1];
@@ -65,8 +71,15 @@ fn hot_bits(seg: &ServingIndex, hz: &Hotzone) -> Arc<HotBits> {
 }
 
 /// Adds the segment's counts of `sub` over W into `out`; false when the number is unknown here.
-pub(crate) fn accumulate(seg: &ServingIndex, sub: Msisdn, p: &CheckParams, out: &mut [DayCounts]) -> bool {
-    let Ok(i) = seg.subs.binary_search(&sub) else { return false };
+pub(crate) fn accumulate(
+    seg: &ServingIndex,
+    sub: Msisdn,
+    p: &CheckParams,
+    out: &mut [DayCounts],
+) -> bool {
+    let Ok(i) = seg.subs.binary_search(&sub) else {
+        return false;
+    };
     let (s, e) = (seg.sub_start[i] as usize, seg.sub_start[i + 1] as usize);
     let first = i64::from(day_number(p.first_day())) - i64::from(seg.base_day);
     let last = first + i64::from(p.look_back_days) - 1;
@@ -78,12 +91,11 @@ pub(crate) fn accumulate(seg: &ServingIndex, sub: Msisdn, p: &CheckParams, out: 
     let start = days.partition_point(|&d| d < lo);
     let mask = p.selection();
     let mut bits: Option<Arc<HotBits>> = None;
-    for k in start..days.len() {
-        let d = i64::from(days[k]);
+    for (&day, &code) in days[start..].iter().zip(&seg.codes[s + start..e]) {
+        let d = i64::from(day);
         if d > last {
             break;
         }
-        let code = seg.codes[s + k];
         if (mask >> (code >> 30)) & 1 == 0 {
             continue;
         }

@@ -80,7 +80,11 @@ pub struct ServingIndex {
 
 impl ServingIndex {
     /// Builds from files with the same readers as the scan.
-    pub fn load(inputs: &[String], opts: &IngestOptions, tz: Tz) -> Result<(ServingIndex, IngestReport)> {
+    pub fn load(
+        inputs: &[String],
+        opts: &IngestOptions,
+        tz: Tz,
+    ) -> Result<(ServingIndex, IngestReport)> {
         builder::load(inputs, opts, tz)
     }
 
@@ -120,7 +124,10 @@ impl ServingIndex {
 
     /// The latest local day with an event.
     pub fn latest_day(&self) -> Option<NaiveDate> {
-        self.days.iter().max().map(|d| date_of_day_number(self.base_day + i32::from(*d)))
+        self.days
+            .iter()
+            .max()
+            .map(|d| date_of_day_number(self.base_day + i32::from(*d)))
     }
 
     /// Adds this segment's counts for `sub` over W into `out` (one entry per day of W).
@@ -175,12 +182,17 @@ impl Snapshot {
             return Err(Error::NotFound);
         }
         let v = evaluate(
-            days.iter().enumerate().filter(|(_, c)| c.total > 0).map(|(d, c)| (d as u16, *c)),
+            days.iter()
+                .enumerate()
+                .filter(|(_, c)| c.total > 0)
+                .map(|(d, c)| (d as u16, *c)),
             rule_of(p),
         );
         Ok(CheckVerdict {
             anomaly_detected: v.detected(),
-            anomaly_date: v.last.map(|d| p.first_day() + chrono::Days::new(u64::from(d))),
+            anomaly_date: v
+                .last
+                .map(|d| p.first_day() + chrono::Days::new(u64::from(d))),
         })
     }
 }

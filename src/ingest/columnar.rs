@@ -27,7 +27,8 @@ const BATCH_ROWS: usize = 64 * 1024;
 /// Row groups of a Parquet file with the 0-based index of each one's first row.
 pub fn parquet_row_groups(path: &Path) -> Result<Vec<(usize, u64)>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::read(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::read(path, e))?;
     let mut first = 0u64;
     Ok(builder
         .metadata()
@@ -51,7 +52,8 @@ pub fn read_parquet_row_group(
     visit: &mut Visit<'_>,
 ) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::read(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::read(path, e))?;
     let schema = builder.schema().clone();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let idx = resolve_required(columns, &names, path)?;
@@ -86,8 +88,14 @@ pub fn read_ipc(path: &Path, columns: &ColumnMap, visit: &mut Visit<'_>) -> Resu
         }
         Err(file_err) => {
             let file = File::open(path).map_err(|e| Error::io(path, e))?;
-            let reader = arrow::ipc::reader::StreamReader::try_new(std::io::BufReader::new(file), None)
-                .map_err(|e| Error::read(path, format!("not an Arrow IPC file ({file_err}) nor stream ({e})")))?;
+            let reader =
+                arrow::ipc::reader::StreamReader::try_new(std::io::BufReader::new(file), None)
+                    .map_err(|e| {
+                        Error::read(
+                            path,
+                            format!("not an Arrow IPC file ({file_err}) nor stream ({e})"),
+                        )
+                    })?;
             for batch in reader {
                 let batch = batch.map_err(|e| Error::read(path, e))?;
                 visit_batch(path, &batch, columns, row, visit)?;
@@ -113,14 +121,16 @@ fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
     let a = if a.data_type() == &DataType::Utf8 {
         a.clone()
     } else {
-        cast(a, &DataType::Utf8).map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?
+        cast(a, &DataType::Utf8)
+            .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?
     };
     Ok(a.as_string::<i32>().clone())
 }
 
 fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
     let as_i64 = |a: &ArrayRef| -> Result<arrow::array::PrimitiveArray<Int64Type>> {
-        let c = cast(a, &DataType::Int64).map_err(|e| Error::read(path, format!("column event_time: {e}")))?;
+        let c = cast(a, &DataType::Int64)
+            .map_err(|e| Error::read(path, format!("column event_time: {e}")))?;
         Ok(c.as_primitive::<Int64Type>().clone())
     };
     Ok(match a.data_type() {
@@ -133,14 +143,18 @@ fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
             };
             TimeCol::Ticks(as_i64(a)?, div, mul)
         }
-        DataType::Int64 | DataType::Int32 | DataType::UInt32 | DataType::UInt64 => TimeCol::Ticks(as_i64(a)?, 1, 1),
+        DataType::Int64 | DataType::Int32 | DataType::UInt32 | DataType::UInt64 => {
+            TimeCol::Ticks(as_i64(a)?, 1, 1)
+        }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _) => {
             TimeCol::Text(string_col(path, Field::EventTime, a)?)
         }
         other => {
             return Err(Error::read(
                 path,
-                format!("column event_time has type {other}; expected a timestamp, epoch milliseconds or RFC 3339 text"),
+                format!(
+                    "column event_time has type {other}; expected a timestamp, epoch milliseconds or RFC 3339 text"
+                ),
             ));
         }
     })
@@ -148,12 +162,20 @@ fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
 
 fn dur_col(path: &Path, a: &ArrayRef) -> Result<DurCol> {
     Ok(match a.data_type() {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => DurCol::Text(string_col(path, Field::DurationS, a)?),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            DurCol::Text(string_col(path, Field::DurationS, a)?)
+        }
         t if t.is_integer() || t.is_null() => {
-            let c = cast(a, &DataType::Int64).map_err(|e| Error::read(path, format!("column duration_s: {e}")))?;
+            let c = cast(a, &DataType::Int64)
+                .map_err(|e| Error::read(path, format!("column duration_s: {e}")))?;
             DurCol::Int(c.as_primitive::<Int64Type>().clone())
         }
-        other => return Err(Error::read(path, format!("column duration_s has type {other}; expected an integer"))),
+        other => {
+            return Err(Error::read(
+                path,
+                format!("column duration_s has type {other}; expected an integer"),
+            ));
+        }
     })
 }
 
@@ -173,17 +195,24 @@ pub fn visit_batch(
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let idx = resolve_required(columns, &names, path)?;
     let col = |f: Field| idx[f as usize].map(|i| Arc::clone(batch.column(i)));
-    let time = time_col(path, &col(Field::EventTime).ok_or_else(|| Error::Internal("event_time".into()))?)?;
+    let time = time_col(
+        path,
+        &col(Field::EventTime).ok_or_else(|| Error::Internal("event_time".into()))?,
+    )?;
     let strings = |f: Field| col(f).map(|a| string_col(path, f, &a)).transpose();
     let subscriber = strings(Field::Subscriber)?;
     let counterparty = strings(Field::Counterparty)?;
     let direction = strings(Field::Direction)?;
     let kind = strings(Field::Kind)?;
     let region = strings(Field::CounterpartyRegion)?;
-    let duration = col(Field::DurationS).map(|a| dur_col(path, &a)).transpose()?;
+    let duration = col(Field::DurationS)
+        .map(|a| dur_col(path, &a))
+        .transpose()?;
     for i in 0..batch.num_rows() {
         let t = match &time {
-            TimeCol::Ticks(a, div, mul) => a.is_valid(i).then(|| TimeCell::Millis(a.value(i).div_euclid(*div) * mul)),
+            TimeCol::Ticks(a, div, mul) => a
+                .is_valid(i)
+                .then(|| TimeCell::Millis(a.value(i).div_euclid(*div) * mul)),
             TimeCol::Text(a) => a.is_valid(i).then(|| TimeCell::Text(a.value(i))),
         };
         let d = match &duration {

@@ -51,7 +51,10 @@ impl Field {
 
     /// Whether a file without this column is unreadable.
     pub fn required(self) -> bool {
-        matches!(self, Field::EventTime | Field::Subscriber | Field::Direction | Field::Kind)
+        matches!(
+            self,
+            Field::EventTime | Field::Subscriber | Field::Direction | Field::Kind
+        )
     }
 
     fn from_name(s: &str) -> Option<Field> {
@@ -93,7 +96,11 @@ impl ColumnMap {
     pub fn resolve(&self, names: &[&str]) -> [Option<usize>; 7] {
         let mut out = [None; 7];
         for (i, f) in Field::ALL.into_iter().enumerate() {
-            let mapped = self.pairs.iter().find(|(_, g)| *g == f).map(|(s, _)| s.as_str());
+            let mapped = self
+                .pairs
+                .iter()
+                .find(|(_, g)| *g == f)
+                .map(|(s, _)| s.as_str());
             out[i] = mapped
                 .and_then(|m| names.iter().position(|n| *n == m))
                 .or_else(|| names.iter().position(|n| *n == f.name()));
@@ -141,14 +148,26 @@ mod tests {
         assert_eq!(idx[2], Some(2));
         assert_eq!(idx[5], None);
         assert!(ColumnMap::parse(&["msisdn"]).is_err());
-        assert!(ColumnMap::parse(&["msisdn=sub"]).unwrap_err().to_string().contains("canonical"));
+        assert!(
+            ColumnMap::parse(&["msisdn=sub"])
+                .unwrap_err()
+                .to_string()
+                .contains("canonical")
+        );
     }
 
     #[test]
     fn missing_required_columns_name_the_file() {
-        let e = resolve_required(&ColumnMap::default(), &["event_time", "kind"], std::path::Path::new("x.csv"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("x.csv") && e.contains("subscriber, direction"), "{e}");
+        let e = resolve_required(
+            &ColumnMap::default(),
+            &["event_time", "kind"],
+            std::path::Path::new("x.csv"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("x.csv") && e.contains("subscriber, direction"),
+            "{e}"
+        );
     }
 }

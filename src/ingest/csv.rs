@@ -19,9 +19,19 @@ pub fn read(path: &Path, columns: &ColumnMap, visit: &mut Visit<'_>) -> Result<(
         .flexible(true)
         .buffer_capacity(1 << 20)
         .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
-    let header = reader.byte_headers().map_err(|e| Error::read(path, format!("header: {e}")))?.clone();
-    let names: Vec<String> =
-        header.iter().map(|h| String::from_utf8_lossy(h).trim().trim_start_matches('\u{feff}').to_owned()).collect();
+    let header = reader
+        .byte_headers()
+        .map_err(|e| Error::read(path, format!("header: {e}")))?
+        .clone();
+    let names: Vec<String> = header
+        .iter()
+        .map(|h| {
+            String::from_utf8_lossy(h)
+                .trim()
+                .trim_start_matches('\u{feff}')
+                .to_owned()
+        })
+        .collect();
     let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
     let idx = resolve_required(columns, &names_ref, path)?;
     let mut record = csv::ByteRecord::new();

@@ -84,7 +84,10 @@ pub struct Interpreter {
 impl Interpreter {
     /// A fresh interpreter.
     pub fn new(default_region: Option<Region>) -> Interpreter {
-        Interpreter { default_region, national: FxHashMap::default() }
+        Interpreter {
+            default_region,
+            national: FxHashMap::default(),
+        }
     }
 
     /// Interprets one row.
@@ -109,17 +112,18 @@ impl Interpreter {
         };
         match row.duration {
             Some(DurationCell::Int(v)) if v < 0 => return Err(RejectReason::BadDuration),
-            Some(DurationCell::Text(s)) if !s.trim().is_empty() => {
-                if !s.trim().parse::<i64>().is_ok_and(|v| v >= 0) {
-                    return Err(RejectReason::BadDuration);
-                }
+            Some(DurationCell::Text(s))
+                if !s.trim().is_empty() && !s.trim().parse::<i64>().is_ok_and(|v| v >= 0) =>
+            {
+                return Err(RejectReason::BadDuration);
             }
             _ => {}
         }
         let region = match row.region.map(str::trim) {
             None | Some("") => None,
             Some(r) => Some(
-                Region::parse(&r.to_ascii_uppercase()).ok_or(RejectReason::BadCounterpartyRegion)?,
+                Region::parse(&r.to_ascii_uppercase())
+                    .ok_or(RejectReason::BadCounterpartyRegion)?,
             ),
         };
         let counterparty = match (self.counterparty(row.counterparty.unwrap_or(""))?, region) {
@@ -127,7 +131,12 @@ impl Interpreter {
             (Some(n), None) => Counterparty::Number(n),
             (None, _) => Counterparty::Unknown,
         };
-        Ok(Event { subscriber, time_ms, flavor: flavor(outgoing, sms), counterparty })
+        Ok(Event {
+            subscriber,
+            time_ms,
+            flavor: flavor(outgoing, sms),
+            counterparty,
+        })
     }
 
     fn subscriber(&mut self, s: &str) -> Result<Msisdn, RejectReason> {
@@ -155,7 +164,9 @@ impl Interpreter {
             return Ok(Msisdn::parse_e164(s.as_bytes(), 1));
         }
         let digits = s.bytes().filter(u8::is_ascii_digit).count();
-        let looks_numeric = s.bytes().all(|c| c.is_ascii_digit() || b" -().".contains(&c));
+        let looks_numeric = s
+            .bytes()
+            .all(|c| c.is_ascii_digit() || b" -().".contains(&c));
         if !looks_numeric || digits <= MAX_SHORT_CODE_DIGITS {
             return Ok(None);
         }
@@ -184,7 +195,10 @@ pub fn parse_time(s: &str) -> Result<i64, RejectReason> {
         return Err(RejectReason::MissingEventTime);
     }
     let b = s.as_bytes();
-    let numeric = b.iter().enumerate().all(|(i, c)| c.is_ascii_digit() || (i == 0 && *c == b'-'));
+    let numeric = b
+        .iter()
+        .enumerate()
+        .all(|(i, c)| c.is_ascii_digit() || (i == 0 && *c == b'-'));
     if numeric {
         return s.parse::<i64>().map_err(|_| RejectReason::BadEventTime);
     }
@@ -221,25 +235,51 @@ mod tests {
     #[test]
     fn times() {
         assert_eq!(parse_time("1773073800000"), Ok(1_773_073_800_000));
-        assert_eq!(parse_time("2026-03-10T00:00:00+08:00"), parse_time("2026-03-09T16:00:00Z"));
+        assert_eq!(
+            parse_time("2026-03-10T00:00:00+08:00"),
+            parse_time("2026-03-09T16:00:00Z")
+        );
         assert_eq!(parse_time("yesterday"), Err(RejectReason::BadEventTime));
-        assert_eq!(parse_time("2026-03-10T12:00:00"), Err(RejectReason::BadEventTime));
+        assert_eq!(
+            parse_time("2026-03-10T12:00:00"),
+            Err(RejectReason::BadEventTime)
+        );
         assert_eq!(parse_time(""), Err(RejectReason::MissingEventTime));
     }
 
     #[test]
     fn reasons() {
         let mut i = Interpreter::new(None);
-        let ok = i.interpret(&row("+886912345001", "+2348021234567", "in", "call")).unwrap();
-        assert_eq!(ok.counterparty, Counterparty::Number(Msisdn::parse_subscriber("+2348021234567").unwrap()));
+        let ok = i
+            .interpret(&row("+886912345001", "+2348021234567", "in", "call"))
+            .unwrap();
+        assert_eq!(
+            ok.counterparty,
+            Counterparty::Number(Msisdn::parse_subscriber("+2348021234567").unwrap())
+        );
         for (r, want) in [
             (row("", "+1", "in", "call"), RejectReason::MissingSubscriber),
-            (row("886912345002", "", "in", "call"), RejectReason::SubscriberNoDefaultRegion),
-            (row("+88691234500x", "", "in", "call"), RejectReason::BadSubscriber),
-            (row("+886912345002", "", "sideways", "call"), RejectReason::BadDirection),
+            (
+                row("886912345002", "", "in", "call"),
+                RejectReason::SubscriberNoDefaultRegion,
+            ),
+            (
+                row("+88691234500x", "", "in", "call"),
+                RejectReason::BadSubscriber,
+            ),
+            (
+                row("+886912345002", "", "sideways", "call"),
+                RejectReason::BadDirection,
+            ),
             (row("+886912345002", "", "in", "fax"), RejectReason::BadKind),
-            (row("+886912345002", "", "", "call"), RejectReason::MissingDirection),
-            (row("+886912345002", "0212345678", "in", "call"), RejectReason::CounterpartyNoDefaultRegion),
+            (
+                row("+886912345002", "", "", "call"),
+                RejectReason::MissingDirection,
+            ),
+            (
+                row("+886912345002", "0212345678", "in", "call"),
+                RejectReason::CounterpartyNoDefaultRegion,
+            ),
         ] {
             assert_eq!(i.interpret(&r), Err(want));
         }
@@ -257,9 +297,14 @@ mod tests {
     #[test]
     fn national_numbers_with_default_region() {
         let mut i = Interpreter::new(Region::parse("TW"));
-        let e = i.interpret(&row("0912345001", "02 2123 4567", "OUT", "SMS")).unwrap();
+        let e = i
+            .interpret(&row("0912345001", "02 2123 4567", "OUT", "SMS"))
+            .unwrap();
         assert_eq!(e.subscriber.to_string(), "+886912345001");
-        assert_eq!(e.counterparty, Counterparty::Number(Msisdn::parse_subscriber("+886221234567").unwrap()));
+        assert_eq!(
+            e.counterparty,
+            Counterparty::Number(Msisdn::parse_subscriber("+886221234567").unwrap())
+        );
         assert_eq!(e.flavor, flavor(true, true));
     }
 
@@ -268,11 +313,16 @@ mod tests {
         let mut i = Interpreter::new(None);
         let mut r = row("+886912345001", "+886221234567", "in", "call");
         r.region = Some("ng");
-        assert!(matches!(i.interpret(&r).unwrap().counterparty, Counterparty::NumberInRegion(_, reg) if reg.as_str() == "NG"));
+        assert!(
+            matches!(i.interpret(&r).unwrap().counterparty, Counterparty::NumberInRegion(_, reg) if reg.as_str() == "NG")
+        );
         r.region = Some("Nigeria");
         assert_eq!(i.interpret(&r), Err(RejectReason::BadCounterpartyRegion));
         r.region = Some("");
-        assert!(matches!(i.interpret(&r).unwrap().counterparty, Counterparty::Number(_)));
+        assert!(matches!(
+            i.interpret(&r).unwrap().counterparty,
+            Counterparty::Number(_)
+        ));
     }
 
     #[test]

@@ -22,8 +22,8 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 pub use crate::ingest::columns::ColumnMap;
-pub use crate::ingest::interpret::{Counterparty, Event, RawRow};
 use crate::ingest::interpret::Interpreter;
+pub use crate::ingest::interpret::{Counterparty, Event, RawRow};
 use crate::ingest::rejects::{Reject, RejectReport};
 use crate::ingest::sources::Format;
 use crate::model::region::Region;
@@ -114,7 +114,10 @@ where
             },
         )
         .collect::<Result<Vec<_>>>()?;
-    let mut report = IngestReport { files: files.len(), ..IngestReport::default() };
+    let mut report = IngestReport {
+        files: files.len(),
+        ..IngestReport::default()
+    };
     let mut sinks = Vec::with_capacity(workers.len());
     for w in workers {
         report.rows += w.rows;
@@ -157,7 +160,11 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
                 w.sink.event(&e);
             }
             Err(reason) => {
-                let reject = Reject { path: path.clone(), row, reason };
+                let reject = Reject {
+                    path: path.clone(),
+                    row,
+                    reason,
+                };
                 if opts.strict {
                     return Err(reject.into_error());
                 }

@@ -64,7 +64,9 @@ impl RejectReason {
             RejectReason::MissingSubscriber => "missing_subscriber",
             RejectReason::SubscriberNoDefaultRegion => "subscriber_without_plus_no_default_region",
             RejectReason::BadSubscriber => "subscriber_not_e164",
-            RejectReason::CounterpartyNoDefaultRegion => "counterparty_without_plus_no_default_region",
+            RejectReason::CounterpartyNoDefaultRegion => {
+                "counterparty_without_plus_no_default_region"
+            }
             RejectReason::MissingDirection => "missing_direction",
             RejectReason::BadDirection => "bad_direction",
             RejectReason::MissingKind => "missing_kind",
@@ -85,7 +87,9 @@ impl RejectReason {
             RejectReason::SubscriberNoDefaultRegion => {
                 "subscriber has no leading '+' and no default region is configured"
             }
-            RejectReason::BadSubscriber => "subscriber is not an E.164 number (^\\+[1-9][0-9]{4,14}$)",
+            RejectReason::BadSubscriber => {
+                "subscriber is not an E.164 number (^\\+[1-9][0-9]{4,14}$)"
+            }
             RejectReason::CounterpartyNoDefaultRegion => {
                 "counterparty has no leading '+' and no default region is configured"
             }
@@ -115,7 +119,11 @@ pub struct Reject {
 impl Reject {
     /// The `--strict` error for this row.
     pub fn into_error(self) -> Error {
-        Error::RejectedRow { path: self.path, row: self.row, reason: self.reason.message().to_owned() }
+        Error::RejectedRow {
+            path: self.path,
+            row: self.row,
+            reason: self.reason.message().to_owned(),
+        }
     }
 }
 
@@ -159,7 +167,8 @@ impl RejectReport {
     /// Writes `file,row,reason,message` CSV.
     pub fn write_csv(&mut self, path: &Path) -> Result<()> {
         let mut w = csv::Writer::from_path(path).map_err(|e| Error::read(path, e))?;
-        w.write_record(["file", "row", "reason", "message"]).map_err(|e| Error::read(path, e))?;
+        w.write_record(["file", "row", "reason", "message"])
+            .map_err(|e| Error::read(path, e))?;
         for r in self.rows() {
             w.write_record([
                 r.path.display().to_string(),
@@ -175,7 +184,11 @@ impl RejectReport {
 
     /// One-line summary: `3 (bad_direction=1, missing_subscriber=2)`.
     pub fn summary(&self) -> String {
-        let parts: Vec<String> = self.by_reason().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let parts: Vec<String> = self
+            .by_reason()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         if parts.is_empty() {
             "0".to_owned()
         } else {

@@ -40,11 +40,15 @@ pub fn expand(inputs: &[String]) -> Result<Vec<(PathBuf, Format)>> {
             walk(path, &mut out)?;
         } else if path.is_file() {
             let f = Format::of(path).ok_or_else(|| {
-                Error::read(path, "unknown format: expected .parquet, .csv, .arrow/.ipc/.feather")
+                Error::read(
+                    path,
+                    "unknown format: expected .parquet, .csv, .arrow/.ipc/.feather",
+                )
             })?;
             out.push((path.to_owned(), f));
         } else if input.contains(['*', '?', '[']) {
-            let paths = glob::glob(input).map_err(|e| Error::invalid("INPUT", format!("bad glob {input:?}: {e}")))?;
+            let paths = glob::glob(input)
+                .map_err(|e| Error::invalid("INPUT", format!("bad glob {input:?}: {e}")))?;
             let before = out.len();
             for p in paths {
                 let p = p.map_err(|e| Error::io(e.path(), std::io::Error::other(e.to_string())))?;
@@ -58,7 +62,10 @@ pub fn expand(inputs: &[String]) -> Result<Vec<(PathBuf, Format)>> {
                 return Err(Error::read(path, "the glob matches no readable file"));
             }
         } else {
-            return Err(Error::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)));
+            return Err(Error::io(
+                path,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));

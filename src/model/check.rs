@@ -179,8 +179,9 @@ impl CheckParams {
         }
         let as_of = match raw.as_of.as_deref() {
             None | Some("") => limits.default_as_of,
-            Some(s) => parse_date(s)
-                .ok_or_else(|| Error::invalid("as_of", format!("must be a date YYYY-MM-DD (got {s:?})")))?,
+            Some(s) => parse_date(s).ok_or_else(|| {
+                Error::invalid("as_of", format!("must be a date YYYY-MM-DD (got {s:?})"))
+            })?,
         };
         Ok(CheckParams {
             look_back_days: look_back_days as u16,
@@ -223,7 +224,10 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        Limits { max_look_back_days: 90, default_as_of: NaiveDate::from_ymd_opt(2026, 3, 10).unwrap() }
+        Limits {
+            max_look_back_days: 90,
+            default_as_of: NaiveDate::from_ymd_opt(2026, 3, 10).unwrap(),
+        }
     }
 
     fn raw() -> RawCheck {
@@ -251,33 +255,123 @@ mod tests {
 
     #[test]
     fn limits_are_out_of_range_and_malformed_is_invalid() {
-        assert!(matches!(err(RawCheck { look_back_days: Some(0), ..raw() }), Error::OutOfRange { .. }));
-        assert!(matches!(err(RawCheck { look_back_days: Some(91), ..raw() }), Error::OutOfRange { .. }));
-        assert!(matches!(err(RawCheck { threshold_ratio: Some(0.0), ..raw() }), Error::OutOfRange { .. }));
-        assert!(matches!(err(RawCheck { threshold_ratio: Some(1.5), ..raw() }), Error::OutOfRange { .. }));
-        assert!(matches!(err(RawCheck { threshold_ratio: Some(f64::NAN), ..raw() }), Error::InvalidArgument { .. }));
         assert!(matches!(
-            err(RawCheck { method: Some(Method::Spike), threshold_ratio: Some(0.9), ..raw() }),
+            err(RawCheck {
+                look_back_days: Some(0),
+                ..raw()
+            }),
             Error::OutOfRange { .. }
         ));
-        assert!(matches!(err(RawCheck { min_events: Some(0), ..raw() }), Error::OutOfRange { .. }));
-        assert!(matches!(err(RawCheck { as_of: Some("2026-3-1".into()), ..raw() }), Error::InvalidArgument { .. }));
-        assert!(matches!(err(RawCheck { hotzone: None, ..raw() }), Error::InvalidArgument { .. }));
-        let capped = Limits { max_look_back_days: 30, ..limits() };
-        let e = CheckParams::new(RawCheck { look_back_days: Some(31), ..raw() }, capped).unwrap_err();
+        assert!(matches!(
+            err(RawCheck {
+                look_back_days: Some(91),
+                ..raw()
+            }),
+            Error::OutOfRange { .. }
+        ));
+        assert!(matches!(
+            err(RawCheck {
+                threshold_ratio: Some(0.0),
+                ..raw()
+            }),
+            Error::OutOfRange { .. }
+        ));
+        assert!(matches!(
+            err(RawCheck {
+                threshold_ratio: Some(1.5),
+                ..raw()
+            }),
+            Error::OutOfRange { .. }
+        ));
+        assert!(matches!(
+            err(RawCheck {
+                threshold_ratio: Some(f64::NAN),
+                ..raw()
+            }),
+            Error::InvalidArgument { .. }
+        ));
+        assert!(matches!(
+            err(RawCheck {
+                method: Some(Method::Spike),
+                threshold_ratio: Some(0.9),
+                ..raw()
+            }),
+            Error::OutOfRange { .. }
+        ));
+        assert!(matches!(
+            err(RawCheck {
+                min_events: Some(0),
+                ..raw()
+            }),
+            Error::OutOfRange { .. }
+        ));
+        assert!(matches!(
+            err(RawCheck {
+                as_of: Some("2026-3-1".into()),
+                ..raw()
+            }),
+            Error::InvalidArgument { .. }
+        ));
+        assert!(matches!(
+            err(RawCheck {
+                hotzone: None,
+                ..raw()
+            }),
+            Error::InvalidArgument { .. }
+        ));
+        let capped = Limits {
+            max_look_back_days: 30,
+            ..limits()
+        };
+        let e = CheckParams::new(
+            RawCheck {
+                look_back_days: Some(31),
+                ..raw()
+            },
+            capped,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("between 1 and 30"), "{e}");
     }
 
     #[test]
     fn spike_accepts_one_and_share_accepts_one() {
-        assert!(CheckParams::new(RawCheck { method: Some(Method::Spike), threshold_ratio: Some(1.0), ..raw() }, limits()).is_ok());
-        assert!(CheckParams::new(RawCheck { threshold_ratio: Some(1.0), ..raw() }, limits()).is_ok());
+        assert!(
+            CheckParams::new(
+                RawCheck {
+                    method: Some(Method::Spike),
+                    threshold_ratio: Some(1.0),
+                    ..raw()
+                },
+                limits()
+            )
+            .is_ok()
+        );
+        assert!(
+            CheckParams::new(
+                RawCheck {
+                    threshold_ratio: Some(1.0),
+                    ..raw()
+                },
+                limits()
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn selection_masks() {
-        assert_eq!(selection_mask(CheckType::Call, CheckTarget::Incoming), 1 << flavor(false, false));
-        assert_eq!(selection_mask(CheckType::Sms, CheckTarget::Outgoing), 1 << flavor(true, true));
-        assert_eq!(selection_mask(CheckType::Sms, CheckTarget::All), (1 << flavor(false, true)) | (1 << flavor(true, true)));
+        assert_eq!(
+            selection_mask(CheckType::Call, CheckTarget::Incoming),
+            1 << flavor(false, false)
+        );
+        assert_eq!(
+            selection_mask(CheckType::Sms, CheckTarget::Outgoing),
+            1 << flavor(true, true)
+        );
+        assert_eq!(
+            selection_mask(CheckType::Sms, CheckTarget::All),
+            (1 << flavor(false, true)) | (1 << flavor(true, true))
+        );
     }
 }

@@ -42,7 +42,9 @@ impl HotzoneEntry {
             }
             let digits = d.parse::<u64>().map_err(|e| e.to_string())?;
             if d.starts_with('0') {
-                return Err(format!("entry {s:?} is not an E.164 prefix (no calling code starts with 0)"));
+                return Err(format!(
+                    "entry {s:?} is not an E.164 prefix (no calling code starts with 0)"
+                ));
             }
             let len = u8::try_from(d.len()).map_err(|e| e.to_string())?;
             return Ok(HotzoneEntry::Prefix { len, digits });
@@ -82,7 +84,10 @@ impl Hotzone {
         if entries.len() > MAX_ENTRIES {
             return Err(Error::invalid(
                 field,
-                format!("must hold at most {MAX_ENTRIES} entries (got {})", entries.len()),
+                format!(
+                    "must hold at most {MAX_ENTRIES} entries (got {})",
+                    entries.len()
+                ),
             ));
         }
         let mut entries = entries;
@@ -106,12 +111,20 @@ impl Hotzone {
                 (l, v)
             })
             .collect();
-        Ok(Hotzone { entries, regions, prefixes })
+        Ok(Hotzone {
+            entries,
+            regions,
+            prefixes,
+        })
     }
 
     /// Parses a comma-separated list (`NG,JM,+882`); errors name `field` and the bad entry.
     pub fn parse_list(field: &str, s: &str) -> Result<Hotzone, Error> {
-        let items: Vec<&str> = s.split(',').map(str::trim).filter(|x| !x.is_empty()).collect();
+        let items: Vec<&str> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .collect();
         Self::parse_items(field, &items)
     }
 
@@ -192,13 +205,15 @@ impl NamedHotzones {
     /// Reads a TOML file; every bad entry is reported with the file and the name.
     pub fn load(path: &Path) -> Result<NamedHotzones, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Self::parse(&text).map_err(|e| Error::Config { path: path.to_owned(), message: e })
+        Self::parse(&text).map_err(|e| Error::Config {
+            path: path.to_owned(),
+            message: e,
+        })
     }
 
     /// Parses the TOML text (a table of name -> array of entries).
     pub fn parse(text: &str) -> Result<NamedHotzones, String> {
-        let raw: BTreeMap<String, Vec<String>> =
-            toml::from_str(text).map_err(|e| e.to_string())?;
+        let raw: BTreeMap<String, Vec<String>> = toml::from_str(text).map_err(|e| e.to_string())?;
         let mut by_name = BTreeMap::new();
         let mut errors = Vec::new();
         for (name, items) in raw {
@@ -209,7 +224,11 @@ impl NamedHotzones {
                 Err(e) => errors.push(e.to_string()),
             }
         }
-        if errors.is_empty() { Ok(NamedHotzones { by_name }) } else { Err(errors.join("; ")) }
+        if errors.is_empty() {
+            Ok(NamedHotzones { by_name })
+        } else {
+            Err(errors.join("; "))
+        }
     }
 
     /// The hotzone of that name.
@@ -256,7 +275,9 @@ mod tests {
             ("+0123", "starts with 0"),
             ("+1234567890123456", "E.164 prefix"),
         ] {
-            let e = Hotzone::parse_list("hotzone", input).unwrap_err().to_string();
+            let e = Hotzone::parse_list("hotzone", input)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("hotzone") && e.contains(needle), "{input}: {e}");
         }
     }
@@ -264,7 +285,9 @@ mod tests {
     #[test]
     fn caps_entries() {
         let many: Vec<String> = (0..301).map(|i| format!("+{}", 1000 + i)).collect();
-        let e = Hotzone::parse_items("hotzone", &many).unwrap_err().to_string();
+        let e = Hotzone::parse_items("hotzone", &many)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("at most 300"), "{e}");
         assert!(Hotzone::parse_items("hotzone", &many[..300]).is_ok());
     }
@@ -279,8 +302,14 @@ mod tests {
 
     #[test]
     fn named_hotzones_from_toml() {
-        let named = NamedHotzones::parse("west_africa = [\"NG\", \"GH\"]\nsat = [\"+881\", \"+882\"]").unwrap();
+        let named =
+            NamedHotzones::parse("west_africa = [\"NG\", \"GH\"]\nsat = [\"+881\", \"+882\"]")
+                .unwrap();
         assert_eq!(named.get("sat").unwrap().to_string(), "+881,+882");
-        assert!(NamedHotzones::parse("bad = [\"Nigeria\"]").unwrap_err().contains("bad"));
+        assert!(
+            NamedHotzones::parse("bad = [\"Nigeria\"]")
+                .unwrap_err()
+                .contains("bad")
+        );
     }
 }

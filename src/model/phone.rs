@@ -143,13 +143,30 @@ mod tests {
 
     #[test]
     fn parses_the_spec_pattern() {
-        assert_eq!(Msisdn::parse_subscriber("+886912345001").unwrap().to_string(), "+886912345001");
+        assert_eq!(
+            Msisdn::parse_subscriber("+886912345001")
+                .unwrap()
+                .to_string(),
+            "+886912345001"
+        );
         assert_eq!(Msisdn::parse_subscriber("+12345").unwrap().value(), 12345);
         assert_eq!(Msisdn::parse_subscriber("+1234"), Err(PhoneError::NotE164));
-        assert_eq!(Msisdn::parse_subscriber("+0123456"), Err(PhoneError::NotE164));
-        assert_eq!(Msisdn::parse_subscriber("+1234567890123456"), Err(PhoneError::NotE164));
-        assert_eq!(Msisdn::parse_subscriber("+88691234500x"), Err(PhoneError::NotE164));
-        assert_eq!(Msisdn::parse_subscriber("886912345001"), Err(PhoneError::NotE164));
+        assert_eq!(
+            Msisdn::parse_subscriber("+0123456"),
+            Err(PhoneError::NotE164)
+        );
+        assert_eq!(
+            Msisdn::parse_subscriber("+1234567890123456"),
+            Err(PhoneError::NotE164)
+        );
+        assert_eq!(
+            Msisdn::parse_subscriber("+88691234500x"),
+            Err(PhoneError::NotE164)
+        );
+        assert_eq!(
+            Msisdn::parse_subscriber("886912345001"),
+            Err(PhoneError::NotE164)
+        );
         assert_eq!(Msisdn::parse_subscriber(""), Err(PhoneError::Empty));
         assert!(Msisdn::parse_subscriber("+123456789012345").is_ok());
     }
@@ -157,9 +174,20 @@ mod tests {
     #[test]
     fn national_numbers_need_a_default_region() {
         let tw = Region::parse("TW").unwrap();
-        assert_eq!(Msisdn::normalize("0912345001", Some(tw)).unwrap().to_string(), "+886912345001");
-        assert_eq!(Msisdn::normalize("0912345001", None), Err(PhoneError::NoDefaultRegion));
-        assert_eq!(Msisdn::normalize(" +886912345001 ", None).unwrap().value(), 886912345001);
+        assert_eq!(
+            Msisdn::normalize("0912345001", Some(tw))
+                .unwrap()
+                .to_string(),
+            "+886912345001"
+        );
+        assert_eq!(
+            Msisdn::normalize("0912345001", None),
+            Err(PhoneError::NoDefaultRegion)
+        );
+        assert_eq!(
+            Msisdn::normalize(" +886912345001 ", None).unwrap().value(),
+            886912345001
+        );
     }
 
     #[test]

@@ -75,8 +75,12 @@ impl RegionTable {
         let db = &*phonenumber::metadata::DATABASE;
         let mut codes = vec![None; 1000];
         for (code, slot) in codes.iter_mut().enumerate().skip(1) {
-            let Ok(code16) = u16::try_from(code) else { continue };
-            let Some(ids) = db.region(&code16) else { continue };
+            let Ok(code16) = u16::try_from(code) else {
+                continue;
+            };
+            let Some(ids) = db.region(&code16) else {
+                continue;
+            };
             let regions: Vec<Region> = ids.iter().filter_map(|id| Region::parse(id)).collect();
             *slot = match (regions.first(), regions.len()) {
                 (None, _) => Some(CodeRegions::NonGeographic),
@@ -101,7 +105,9 @@ impl RegionTable {
     /// The region when it can be known without parsing, `Err(())` when the number must be
     /// parsed (its code is shared by several regions).
     pub fn quick_region(&self, n: Msisdn) -> Result<Option<Region>, NeedsParse> {
-        let Some(code) = self.calling_code(n) else { return Ok(None) };
+        let Some(code) = self.calling_code(n) else {
+            return Ok(None);
+        };
         match &self.codes[usize::from(code)] {
             Some(CodeRegions::Single(r)) => Ok(Some(*r)),
             Some(CodeRegions::NonGeographic) | None => Ok(None),
@@ -124,7 +130,9 @@ impl RegionTable {
             Some(CodeRegions::Shared(r) | CodeRegions::Single(r)) => Some(*r),
             _ => None,
         };
-        let Ok(parsed) = phonenumber::parse(None, n.to_string()) else { return main };
+        let Ok(parsed) = phonenumber::parse(None, n.to_string()) else {
+            return main;
+        };
         if !phonenumber::is_valid(&parsed) {
             return main;
         }

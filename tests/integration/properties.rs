@@ -16,7 +16,12 @@ use hotzone::ingest::IngestOptions;
 use hotzone::model::{CheckParams, CheckTarget, CheckType, Hotzone, Method, Msisdn, RawCheck};
 use hotzone::scan::{ScanRequest, scan};
 
-const SUBS: &[&str] = &["+886912345001", "+886912345002", "+886912345003", "+886912345004"];
+const SUBS: &[&str] = &[
+    "+886912345001",
+    "+886912345002",
+    "+886912345003",
+    "+886912345004",
+];
 const CPS: &[&str] = &[
     "+2348021234567",
     "+18762101234",
@@ -31,7 +36,9 @@ const CPS: &[&str] = &[
     "",
     "BANK",
 ];
-const ENTRIES: &[&str] = &["NG", "JM", "US", "KZ", "RU", "GG", "GB", "TW", "+882", "+1876", "+44", "+7", "+23480"];
+const ENTRIES: &[&str] = &[
+    "NG", "JM", "US", "KZ", "RU", "GG", "GB", "TW", "+882", "+1876", "+44", "+7", "+23480",
+];
 const TZS: &[&str] = &["UTC", "Asia/Taipei", "America/New_York", "Europe/Berlin"];
 
 #[derive(Clone, Debug)]
@@ -64,24 +71,46 @@ fn as_of() -> NaiveDate {
 }
 
 fn arb_case() -> impl Strategy<Value = Case> {
-    let base = chrono::Utc.with_ymd_and_hms(2026, 2, 28, 0, 0, 0).unwrap().timestamp_millis();
-    let ev = (0..SUBS.len(), 0i64..(13 * 86_400_000), any::<bool>(), any::<bool>(), 0..CPS.len())
-        .prop_map(move |(sub, off, out, sms, cp)| Ev { sub, ms: base + off, out, sms, cp });
+    let base = chrono::Utc
+        .with_ymd_and_hms(2026, 2, 28, 0, 0, 0)
+        .unwrap()
+        .timestamp_millis();
+    let ev = (
+        0..SUBS.len(),
+        0i64..(13 * 86_400_000),
+        any::<bool>(),
+        any::<bool>(),
+        0..CPS.len(),
+    )
+        .prop_map(move |(sub, off, out, sms, cp)| Ev {
+            sub,
+            ms: base + off,
+            out,
+            sms,
+            cp,
+        });
     (
         prop::collection::vec(ev, 0..120),
         1usize..4,
         0..TZS.len(),
         1u16..10,
         any::<bool>(),
-        prop_oneof![Just(0.25f64), Just(0.5), Just(1.0), Just(0.3), Just(1.5), Just(2.0), Just(3.0)],
+        prop_oneof![
+            Just(0.25f64),
+            Just(0.5),
+            Just(1.0),
+            Just(0.3),
+            Just(1.5),
+            Just(2.0),
+            Just(3.0)
+        ],
         1u32..4,
         prop::collection::btree_set(0..ENTRIES.len(), 1..4),
         0u8..3,
         0u8..3,
     )
-        .prop_map(|(events, files, tz, look_back, spike, ratio, min_events, entries, check_type, check_target)| {
-            let ratio = if spike { ratio.max(1.0) } else { ratio.min(1.0) };
-            Case {
+        .prop_map(
+            |(
                 events,
                 files,
                 tz,
@@ -89,26 +118,61 @@ fn arb_case() -> impl Strategy<Value = Case> {
                 spike,
                 ratio,
                 min_events,
-                entries: entries.into_iter().collect(),
+                entries,
                 check_type,
                 check_target,
-            }
-        })
+            )| {
+                let ratio = if spike {
+                    ratio.max(1.0)
+                } else {
+                    ratio.min(1.0)
+                };
+                Case {
+                    events,
+                    files,
+                    tz,
+                    look_back,
+                    spike,
+                    ratio,
+                    min_events,
+                    entries: entries.into_iter().collect(),
+                    check_type,
+                    check_target,
+                }
+            },
+        )
 }
 
 fn params(c: &Case) -> CheckParams {
-    let hz = Hotzone::parse_items("hotzone", &c.entries.iter().map(|i| ENTRIES[*i]).collect::<Vec<_>>()).unwrap();
+    let hz = Hotzone::parse_items(
+        "hotzone",
+        &c.entries.iter().map(|i| ENTRIES[*i]).collect::<Vec<_>>(),
+    )
+    .unwrap();
     let raw = RawCheck {
         look_back_days: Some(i64::from(c.look_back)),
-        method: Some(if c.spike { Method::Spike } else { Method::Share }),
+        method: Some(if c.spike {
+            Method::Spike
+        } else {
+            Method::Share
+        }),
         threshold_ratio: Some(c.ratio),
         hotzone: Some(Arc::new(hz)),
         check_type: Some([CheckType::All, CheckType::Call, CheckType::Sms][c.check_type as usize]),
-        check_target: Some([CheckTarget::All, CheckTarget::Incoming, CheckTarget::Outgoing][c.check_target as usize]),
+        check_target: Some(
+            [
+                CheckTarget::All,
+                CheckTarget::Incoming,
+                CheckTarget::Outgoing,
+            ][c.check_target as usize],
+        ),
         min_events: Some(i64::from(c.min_events)),
         as_of: Some(as_of().to_string()),
     };
-    let limits = hotzone::model::check::Limits { max_look_back_days: 90, default_as_of: as_of() };
+    let limits = hotzone::model::check::Limits {
+        max_look_back_days: 90,
+        default_as_of: as_of(),
+    };
     CheckParams::new(raw, limits).unwrap()
 }
 
@@ -116,8 +180,14 @@ fn params(c: &Case) -> CheckParams {
 fn naive_region(number: &str) -> Option<String> {
     let db = &*phonenumber::metadata::DATABASE;
     let n = phonenumber::parse(None, number).ok()?;
-    let main = db.region(&n.code().value()).and_then(|v| v.first().map(|s| s.to_string()));
-    let r = if phonenumber::is_valid(&n) { n.metadata(db).map(|m| m.id().to_string()).or(main) } else { main };
+    let main = db
+        .region(&n.code().value())
+        .and_then(|v| v.first().map(|s| s.to_string()));
+    let r = if phonenumber::is_valid(&n) {
+        n.metadata(db).map(|m| m.id().to_string()).or(main)
+    } else {
+        main
+    };
     r.filter(|r| r.len() == 2 && r != "00")
 }
 
@@ -126,7 +196,13 @@ fn naive_hot(cp: &str, entries: &[&str]) -> bool {
         return false;
     }
     let region = naive_region(cp);
-    entries.iter().any(|e| if e.starts_with('+') { cp.starts_with(e) } else { region.as_deref() == Some(*e) })
+    entries.iter().any(|e| {
+        if e.starts_with('+') {
+            cp.starts_with(e)
+        } else {
+            region.as_deref() == Some(*e)
+        }
+    })
 }
 
 /// (detected, latest date, anomalous days, first date) per subscriber with a selected event in W.
@@ -139,7 +215,11 @@ fn naive(c: &Case) -> Naive {
     let first = p.first_day();
     let mut counts: BTreeMap<&str, BTreeMap<NaiveDate, (u32, u32)>> = BTreeMap::new();
     for e in &c.events {
-        let date = chrono::Utc.timestamp_millis_opt(e.ms).unwrap().with_timezone(&tz).date_naive();
+        let date = chrono::Utc
+            .timestamp_millis_opt(e.ms)
+            .unwrap()
+            .with_timezone(&tz)
+            .date_naive();
         let kind_ok = match p.check_type {
             CheckType::All => true,
             CheckType::Call => !e.sms,
@@ -153,7 +233,11 @@ fn naive(c: &Case) -> Naive {
         if date < first || date > p.as_of || !kind_ok || !dir_ok {
             continue;
         }
-        let day = counts.entry(SUBS[e.sub]).or_default().entry(date).or_default();
+        let day = counts
+            .entry(SUBS[e.sub])
+            .or_default()
+            .entry(date)
+            .or_default();
         day.1 += 1;
         if naive_hot(CPS[e.cp], &entries) {
             day.0 += 1;
@@ -170,7 +254,8 @@ fn naive(c: &Case) -> Naive {
                 && match p.method {
                     Method::Share => (hot as f64) / (total as f64) >= p.threshold_ratio,
                     Method::Spike => {
-                        i > 0 && (hot as f64) > p.threshold_ratio * ((prior_sum as f64) / (i as f64))
+                        i > 0
+                            && (hot as f64) > p.threshold_ratio * ((prior_sum as f64) / (i as f64))
                     }
                 };
             if anomalous {
@@ -189,9 +274,16 @@ fn naive(c: &Case) -> Naive {
 }
 
 fn write_files(c: &Case, dir: &std::path::Path) -> Vec<String> {
-    let mut texts = vec![String::from("event_time,subscriber,counterparty,direction,kind,duration_s\n"); c.files];
+    let mut texts =
+        vec![
+            String::from("event_time,subscriber,counterparty,direction,kind,duration_s\n");
+            c.files
+        ];
     for (i, e) in c.events.iter().enumerate() {
-        let t = chrono::Utc.timestamp_millis_opt(e.ms).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let t = chrono::Utc
+            .timestamp_millis_opt(e.ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let line = format!(
             "{t},{},{},{},{},\n",
             SUBS[e.sub],
@@ -263,7 +355,13 @@ fn index_segments_add_up_like_one_index() {
     // The same events split over two segments answer like one segment.
     let c = Case {
         events: (0..40)
-            .map(|i| Ev { sub: i % 2, ms: 1_773_100_000_000 + (i as i64) * 3_600_000, out: false, sms: false, cp: i % 3 })
+            .map(|i| Ev {
+                sub: i % 2,
+                ms: 1_773_100_000_000 + (i as i64) * 3_600_000,
+                out: false,
+                sms: false,
+                cp: i % 3,
+            })
             .collect(),
         files: 1,
         tz: 0,
@@ -313,5 +411,8 @@ fn index_segments_add_up_like_one_index() {
         assert_eq!(split.check(n, &p).unwrap(), v);
     }
     assert!(detected > 0, "the case should exercise an anomaly");
-    assert!(matches!(one.check(Msisdn::parse_subscriber("+886912345003").unwrap(), &p), Err(hotzone::Error::NotFound)));
+    assert!(matches!(
+        one.check(Msisdn::parse_subscriber("+886912345003").unwrap(), &p),
+        Err(hotzone::Error::NotFound)
+    ));
 }
