@@ -26,10 +26,6 @@ fn compile(
         .build_server(true)
         .build_client(true)
         .file_descriptor_set_path(out.join("hotzone_descriptor.bin"))
-        .compile_with_config(
-            config,
-            &["proto/fraudhotzone/v1/hotzone.proto"],
-            &["proto"],
-        )?;
+        .compile_with_config(config, &["proto/fraudhotzone/v1/hotzone.proto"], &["proto"])?;
     Ok(())
 }

@@ -25,13 +25,23 @@ const EXPECTED: &str = "subscriber,anomaly_detected,anomaly_date,anomalous_days,
 +886912345002,false,,0,\n";
 
 fn hotzone(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hotzone")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_hotzone"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn scan(inputs: &[&Path], extra: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hotzone"));
     c.arg("scan").args(inputs).args([
-        "--hotzone", "NG", "--look-back-days", "2", "--threshold-ratio", "0.5", "--tz", "UTC",
+        "--hotzone",
+        "NG",
+        "--look-back-days",
+        "2",
+        "--threshold-ratio",
+        "0.5",
+        "--tz",
+        "UTC",
     ]);
     c.args(extra).output().unwrap()
 }
@@ -48,18 +58,41 @@ fn write_csv(path: &Path, header: &str, rows: &[&str]) {
 
 fn batch() -> RecordBatch {
     let cols: Vec<Vec<&str>> = ROWS.iter().map(|r| r.split(',').collect()).collect();
-    let ms: Vec<i64> =
-        cols.iter().map(|c| chrono::DateTime::parse_from_rfc3339(c[0]).unwrap().timestamp_millis()).collect();
-    let s = |i: usize| -> ArrayRef { Arc::new(StringArray::from(cols.iter().map(|c| c[i]).collect::<Vec<_>>())) };
+    let ms: Vec<i64> = cols
+        .iter()
+        .map(|c| {
+            chrono::DateTime::parse_from_rfc3339(c[0])
+                .unwrap()
+                .timestamp_millis()
+        })
+        .collect();
+    let s = |i: usize| -> ArrayRef {
+        Arc::new(StringArray::from(
+            cols.iter().map(|c| c[i]).collect::<Vec<_>>(),
+        ))
+    };
     let schema = Schema::new(vec![
-        Field::new("event_time", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+        Field::new(
+            "event_time",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
         Field::new("msisdn", DataType::Utf8, false),
         Field::new("counterparty", DataType::Utf8, true),
         Field::new("direction", DataType::Utf8, false),
         Field::new("kind", DataType::Utf8, false),
     ]);
-    RecordBatch::try_new(Arc::new(schema), vec![Arc::new(TimestampMillisecondArray::from(ms)), s(1), s(2), s(3), s(4)])
-        .unwrap()
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(TimestampMillisecondArray::from(ms)),
+            s(1),
+            s(2),
+            s(3),
+            s(4),
+        ],
+    )
+    .unwrap()
 }
 
 fn write_parquet(path: &Path) {
@@ -95,19 +128,33 @@ fn csv_parquet_and_ipc_give_the_same_rows_with_column_mapping() {
         let o = scan(&[f], &["--output", "-"]);
         assert_eq!(o.status.code(), Some(1));
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains(&*f.to_string_lossy()) && err.contains("subscriber"), "{err}");
+        assert!(
+            err.contains(&*f.to_string_lossy()) && err.contains("subscriber"),
+            "{err}"
+        );
     }
 }
 
 #[test]
 fn directories_with_hive_partitions_and_globs() {
     let dir = tempfile::tempdir().unwrap();
-    write_csv(&dir.path().join("day=2026-03-10/part-0.csv"), HEADER, &ROWS[..4]);
-    write_csv(&dir.path().join("day=2026-03-09/part-0.csv"), HEADER, &ROWS[4..]);
+    write_csv(
+        &dir.path().join("day=2026-03-10/part-0.csv"),
+        HEADER,
+        &ROWS[..4],
+    );
+    write_csv(
+        &dir.path().join("day=2026-03-09/part-0.csv"),
+        HEADER,
+        &ROWS[4..],
+    );
     std::fs::write(dir.path().join("_SUCCESS"), "").unwrap();
     assert_eq!(stdout(&scan(&[dir.path()], &["--output", "-"])), EXPECTED);
     let pattern = format!("{}/day=*/part-*.csv", dir.path().display());
-    assert_eq!(stdout(&scan(&[Path::new(&pattern)], &["--output", "-"])), EXPECTED);
+    assert_eq!(
+        stdout(&scan(&[Path::new(&pattern)], &["--output", "-"])),
+        EXPECTED
+    );
 }
 
 #[test]
@@ -145,9 +192,17 @@ fn output_formats_follow_the_extension() {
     let csv = dir.path().join("e.csv");
     write_csv(&csv, HEADER, ROWS);
     let out = |name: &str| -> PathBuf { dir.path().join(name) };
-    assert!(scan(&[&csv], &["--output", out("v.csv").to_str().unwrap()]).status.success());
+    assert!(
+        scan(&[&csv], &["--output", out("v.csv").to_str().unwrap()])
+            .status
+            .success()
+    );
     assert_eq!(std::fs::read_to_string(out("v.csv")).unwrap(), EXPECTED);
-    assert!(scan(&[&csv], &["--output", out("v.jsonl").to_str().unwrap()]).status.success());
+    assert!(
+        scan(&[&csv], &["--output", out("v.jsonl").to_str().unwrap()])
+            .status
+            .success()
+    );
     let jsonl = std::fs::read_to_string(out("v.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
     assert_eq!(first["subscriber"], "+886912345001");
@@ -155,9 +210,16 @@ fn output_formats_follow_the_extension() {
     assert_eq!(first["anomaly_date"], "2026-03-10");
     let second: serde_json::Value = serde_json::from_str(jsonl.lines().nth(1).unwrap()).unwrap();
     assert!(second["anomaly_date"].is_null());
-    assert!(scan(&[&csv], &["--output", out("v.parquet").to_str().unwrap()]).status.success());
+    assert!(
+        scan(&[&csv], &["--output", out("v.parquet").to_str().unwrap()])
+            .status
+            .success()
+    );
     let f = std::fs::File::open(out("v.parquet")).unwrap();
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
     let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
     assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
     assert_eq!(batches[0].schema().field(2).data_type(), &DataType::Date32);
@@ -171,9 +233,17 @@ fn explain_shows_the_counts_behind_each_verdict() {
     let csv = dir.path().join("e.csv");
     write_csv(&csv, HEADER, ROWS);
     let out = stdout(&scan(&[&csv], &["--output", "-", "--explain"]));
-    assert!(out.starts_with("subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date,days\n"));
-    assert!(out.contains("+886912345001,true,2026-03-10,1,2026-03-10,2026-03-10:3/4\n"), "{out}");
-    assert!(out.contains("+886912345002,false,,0,,2026-03-09:0/1\n"), "{out}");
+    assert!(out.starts_with(
+        "subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date,days\n"
+    ));
+    assert!(
+        out.contains("+886912345001,true,2026-03-10,1,2026-03-10,2026-03-10:3/4\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+886912345002,false,,0,,2026-03-09:0/1\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -189,7 +259,14 @@ fn invalid_parameters_name_the_field() {
         (vec!["--as-of", "10/03/2026"], "as_of"),
     ] {
         let mut args = vec!["scan", csv.to_str().unwrap(), "--output", "-"];
-        let mut base = vec!["--hotzone", "NG", "--look-back-days", "2", "--threshold-ratio", "0.5"];
+        let mut base = vec![
+            "--hotzone",
+            "NG",
+            "--look-back-days",
+            "2",
+            "--threshold-ratio",
+            "0.5",
+        ];
         for pair in extra.chunks(2) {
             let pos = base.iter().position(|a| *a == pair[0]);
             match pos {

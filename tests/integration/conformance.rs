@@ -6,24 +6,39 @@ use std::process::Command;
 
 pub(crate) fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
-    let mut v: Vec<PathBuf> =
-        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("args").exists()).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("args").exists())
+        .collect();
     v.sort();
     v
 }
 
 pub(crate) fn args_of(case: &Path) -> Vec<String> {
-    std::fs::read_to_string(case.join("args")).unwrap().split_whitespace().map(str::to_owned).collect()
+    std::fs::read_to_string(case.join("args"))
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
 }
 
 fn inputs_of(case: &Path) -> Vec<PathBuf> {
-    ["events.csv", "events.parquet"].iter().map(|f| case.join(f)).filter(|p| p.exists()).collect()
+    ["events.csv", "events.parquet"]
+        .iter()
+        .map(|f| case.join(f))
+        .filter(|p| p.exists())
+        .collect()
 }
 
 #[test]
 fn every_case_from_every_input_matches_expected() {
     let cases = cases();
-    assert!(cases.len() >= 17, "conformance cases missing: {}", cases.len());
+    assert!(
+        cases.len() >= 17,
+        "conformance cases missing: {}",
+        cases.len()
+    );
     let tmp = tempfile::tempdir().unwrap();
     let mut ran = 0;
     for case in &cases {
@@ -39,7 +54,12 @@ fn every_case_from_every_input_matches_expected() {
                 .output()
                 .unwrap();
             let code = st.status.code();
-            assert!(code == Some(0) || code == Some(2), "{}: {}", input.display(), String::from_utf8_lossy(&st.stderr));
+            assert!(
+                code == Some(0) || code == Some(2),
+                "{}: {}",
+                input.display(),
+                String::from_utf8_lossy(&st.stderr)
+            );
             let got = std::fs::read_to_string(&out).unwrap();
             assert_eq!(got, expected, "{}", input.display());
             ran += 1;
@@ -77,7 +97,10 @@ fn bad_rows_case_counts_each_reason_and_strict_stops() {
     let text = std::fs::read_to_string(&rejects).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 7, "{text}");
-    assert!(lines[1].contains("events.csv,8,missing_subscriber"), "{text}");
+    assert!(
+        lines[1].contains("events.csv,8,missing_subscriber"),
+        "{text}"
+    );
     assert!(lines[6].contains(",13,subscriber_not_e164"), "{text}");
 
     let st = Command::new(env!("CARGO_BIN_EXE_hotzone"))
@@ -89,6 +112,9 @@ fn bad_rows_case_counts_each_reason_and_strict_stops() {
         .unwrap();
     assert_eq!(st.status.code(), Some(1));
     let err = String::from_utf8_lossy(&st.stderr);
-    assert!(err.contains("events.csv: row 8: subscriber is missing"), "{err}");
+    assert!(
+        err.contains("events.csv: row 8: subscriber is missing"),
+        "{err}"
+    );
     assert!(st.stdout.is_empty(), "strict writes no partial result");
 }
