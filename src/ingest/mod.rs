@@ -16,7 +16,7 @@ pub mod rejects;
 pub mod sources;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
@@ -95,25 +95,55 @@ where
     let files = sources::expand(inputs)?;
     let units = plan(&files)?;
     let total_units = units.len() as u64;
-    let done_units = AtomicU64::new(0);
-    let workers: Vec<Worker<S>> = units
-        .par_iter()
-        .try_fold(
-            || Worker {
+    // Exactly one worker (and so one sink) per thread, pulling units from a shared cursor:
+    // rayon's fold would make a sink per split, multiplying the memory of large sinks.
+    let next = AtomicUsize::new(0);
+    let done = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
+    let threads = rayon::current_num_threads().clamp(1, units.len().max(1));
+    let results = (0..threads)
+        .into_par_iter()
+        .map(|_| {
+            let mut w = Worker {
                 sink: make_sink(),
                 interp: Interpreter::new(opts.default_region),
                 rows: 0,
                 events: 0,
                 unknown: 0,
                 rejects: RejectReport::default(),
-            },
-            |mut w, unit| {
-                read_unit(unit, opts, &mut w)?;
-                progress(done_units.fetch_add(1, Ordering::Relaxed) + 1, total_units);
-                Ok::<_, crate::error::Error>(w)
-            },
-        )
-        .collect::<Result<Vec<_>>>()?;
+            };
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= units.len() || failed.load(Ordering::Relaxed) {
+                    return Ok(w);
+                }
+                if let Err(e) = read_unit(&units[i], opts, &mut w) {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err((i, e));
+                }
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total_units);
+            }
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect::<Vec<std::result::Result<Worker<S>, (usize, crate::error::Error)>>>();
+    // Units are taken in order and a started unit always finishes, so the failing unit with
+    // the lowest index is the first bad one in input order: `--strict` names the first bad row.
+    let mut workers = Vec::with_capacity(results.len());
+    let mut first_error: Option<(usize, crate::error::Error)> = None;
+    for r in results {
+        match r {
+            Ok(w) => workers.push(w),
+            Err((i, e)) => {
+                if first_error.as_ref().is_none_or(|(j, _)| i < *j) {
+                    first_error = Some((i, e));
+                }
+            }
+        }
+    }
+    if let Some((_, e)) = first_error {
+        return Err(e);
+    }
     let mut report = IngestReport {
         files: files.len(),
         ..IngestReport::default()
