@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod detect;
 pub mod error;
 pub mod index;
@@ -19,5 +20,6 @@ pub mod ingest;
 pub mod model;
 pub mod output;
 pub mod scan;
+pub mod service;
 
 pub use error::{Error, Result};

@@ -2,7 +2,9 @@
 //!
 //! Each subcommand is one file that turns flags into library calls and prints results.
 
+pub mod check;
 pub mod scan;
+pub mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -20,12 +22,18 @@ pub struct Cli {
 pub enum Command {
     /// Batch scan of call/SMS exports: one verdict row per subscriber (SPEC §7).
     Scan(scan::ScanArgs),
+    /// gRPC check service over a live in-memory index of a data directory (SPEC §6).
+    Serve(serve::ServeArgs),
+    /// One check against a running server; prints the verdict.
+    Check(check::CheckArgs),
 }
 
 /// Runs the parsed command. Returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Scan(args) => scan::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Check(args) => check::run(&args),
     }
 }
 

@@ -2,4 +2,6 @@
 
 mod cli;
 mod conformance;
+mod grpc;
 mod properties;
+mod support;

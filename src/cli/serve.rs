@@ -1,0 +1,141 @@
+//! `hotzone serve`: config file + flags -> settings, bind, serve until ctrl-c or SIGTERM.
+//!
+//! Every key of the config file is also a flag; a flag given on the command line wins. The
+//! index is built by the server's loader off the async runtime; the port answers (health
+//! NOT_SERVING, checks UNAVAILABLE) while it builds.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::config::ServerConfig;
+use crate::service::{self, AppState};
+
+/// Flags of `hotzone serve` (each overrides the same key of `--config`).
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Server config file (TOML; see data/server.example.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Data directory (key `data_dir`): event files, read recursively; ingested records go to its ingest/ folder.
+    #[arg(long = "data", alias = "data-dir")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on, host:port (key `listen`; default 127.0.0.1:50051).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// The engine's time zone, IANA name (key `tz`; default UTC).
+    #[arg(long)]
+    pub tz: Option<String>,
+    /// Highest look_back_days a check may ask for, 1..=90 (key `max_look_back_days`; default 90).
+    #[arg(long)]
+    pub max_look_back_days: Option<u16>,
+    /// Hotzone of checks that give none, comma-separated (key `default_hotzone`), e.g. NG,JM,+882.
+    #[arg(long, value_delimiter = ',')]
+    pub default_hotzone: Option<Vec<String>>,
+    /// TOML file of named hotzones (key `hotzones_file`).
+    #[arg(long)]
+    pub hotzones_file: Option<PathBuf>,
+    /// Region for numbers written without '+' (key `default_region`), e.g. TW.
+    #[arg(long)]
+    pub default_region: Option<String>,
+    /// Seconds between scans of the data directory for new files; 0 = off (key `poll_interval_s`; default 10).
+    #[arg(long)]
+    pub poll_interval_s: Option<u64>,
+}
+
+impl ServeArgs {
+    /// The config file (or the defaults) with the flags applied on top.
+    pub fn merged(&self) -> anyhow::Result<ServerConfig> {
+        let mut cfg = match &self.config {
+            Some(p) => ServerConfig::load(p)?,
+            None => ServerConfig::default(),
+        };
+        if let Some(v) = &self.data_dir {
+            cfg.data_dir = Some(v.clone());
+        }
+        if let Some(v) = &self.listen {
+            cfg.listen = v.clone();
+        }
+        if let Some(v) = &self.tz {
+            cfg.tz = v.clone();
+        }
+        if let Some(v) = self.max_look_back_days {
+            cfg.max_look_back_days = v;
+        }
+        if let Some(v) = &self.default_hotzone {
+            cfg.default_hotzone = Some(v.clone());
+        }
+        if let Some(v) = &self.hotzones_file {
+            cfg.hotzones_file = Some(v.clone());
+        }
+        if let Some(v) = &self.default_region {
+            cfg.default_region = Some(v.clone());
+        }
+        if let Some(v) = self.poll_interval_s {
+            cfg.poll_interval_s = v;
+        }
+        Ok(cfg)
+    }
+}
+
+/// Initialises logging to stderr: `RUST_LOG` when set, else `info`.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs the server until ctrl-c or SIGTERM; exit code 0 after a clean drain.
+pub fn run(a: &ServeArgs) -> anyhow::Result<i32> {
+    init_tracing();
+    let cfg = a.merged()?;
+    let origin = a.config.clone().unwrap_or_else(|| PathBuf::from("<flags>"));
+    let settings = cfg.resolve(&origin)?;
+    anyhow::ensure!(
+        settings.data_dir.is_dir(),
+        "data directory {} does not exist or is not a directory",
+        settings.data_dir.display()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hotzone-serve")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let state = AppState::new(settings);
+        service::serve(listener, state, shutdown_signal()).await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(0)
+}
+
+/// Completes on ctrl-c or (on Unix) SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,255 @@
+//! The `Ingest` RPC: records in, interpreted like file rows, written durably, then visible.
+//!
+//! Order of operations, and why:
+//! 1. Every record goes through the same [`Interpreter`] as a file row; rejects are counted
+//!    by reason key (nothing is silently dropped) and never stored.
+//! 2. The accepted records are indexed into a new segment on the blocking pool, before any
+//!    lock is taken.
+//! 3. Under the catalog lock: the records are written as a CSV file (SPEC §2 columns,
+//!    `event_time` as epoch milliseconds, numbers normalised to E.164) to a hidden temp file in
+//!    `<data_dir>/ingest/`, fsynced, renamed into place, and the directory fsynced; then the
+//!    segment is registered as a delta and the snapshot with it is published.
+//! 4. Only then is the reply sent: an acknowledged record is on disk (it survives a crash and
+//!    is loaded at restart) and `Check` already sees it.
+//!
+//! Holding the lock from the rename to the publish is what lets a concurrent rebuild tell
+//! whether its base holds this file (see [`super::reload`]).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio_stream::StreamExt;
+use tonic::{Status, Streaming};
+
+use crate::error::{Error, Result};
+use crate::index::ServingIndex;
+use crate::ingest::interpret::{DurationCell, Interpreter, RawRow, TimeCell};
+use crate::ingest::{Counterparty, Event};
+use crate::service::pb::{EventRecord, IngestRequest, IngestResponse};
+use crate::service::reload::blocking;
+use crate::service::state::{AppState, Delta, FileStamp};
+use crate::service::status::to_status;
+
+/// Folder of the data directory that ingested files go to.
+pub const INGEST_DIR: &str = "ingest";
+
+/// Most records one `Ingest` call may carry (they are held in memory until written).
+pub const MAX_RECORDS_PER_CALL: usize = 1_000_000;
+
+/// Prefix of temp files; hidden, so directory scans skip them.
+const TEMP_PREFIX: &str = ".tmp-";
+
+/// One accepted record, normalised, as it will be written.
+struct Accepted {
+    event: Event,
+    duration_s: Option<i64>,
+}
+
+/// Runs one `Ingest` call.
+pub async fn ingest(
+    state: &AppState,
+    mut stream: Streaming<IngestRequest>,
+    correlator: &str,
+) -> Result<IngestResponse, Status> {
+    // Refuse before reading anything: until the first load there is no snapshot to add to.
+    state.snapshot().map_err(|e| to_status(&e, correlator))?;
+    let mut interp = Interpreter::new(state.ingest_options().default_region);
+    let mut accepted: Vec<Accepted> = Vec::new();
+    let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
+    let mut seen = 0usize;
+    while let Some(msg) = stream.next().await {
+        let msg = msg?;
+        seen += msg.events.len();
+        if seen > MAX_RECORDS_PER_CALL {
+            let e = Error::out_of_range(
+                "events",
+                format!(
+                    "must hold at most {MAX_RECORDS_PER_CALL} records per Ingest call; split the upload"
+                ),
+            );
+            return Err(to_status(&e, correlator));
+        }
+        for rec in &msg.events {
+            match interp.interpret(&raw_row(rec)) {
+                Ok(event) => accepted.push(Accepted {
+                    event,
+                    duration_s: rec.duration_s,
+                }),
+                Err(reason) => *rejected.entry(reason.key().to_owned()).or_insert(0) += 1,
+            }
+        }
+    }
+    let n = accepted.len() as u64;
+    let file = if accepted.is_empty() {
+        String::new()
+    } else {
+        store(state, accepted)
+            .await
+            .map_err(|e| to_status(&e, correlator))?
+    };
+    tracing::info!(correlator, accepted = n, rejected = ?rejected, file = %file, "ingest stored");
+    Ok(IngestResponse {
+        accepted: n,
+        rejected: rejected.into_iter().collect(),
+        file,
+    })
+}
+
+/// The cells of one record. `event_time_ms = 0` is proto3's "unset": a missing event time.
+fn raw_row(rec: &EventRecord) -> RawRow<'_> {
+    RawRow {
+        time: (rec.event_time_ms != 0).then_some(TimeCell::Millis(rec.event_time_ms)),
+        subscriber: Some(&rec.subscriber),
+        counterparty: Some(&rec.counterparty),
+        direction: Some(&rec.direction),
+        kind: Some(&rec.kind),
+        duration: rec.duration_s.map(DurationCell::Int),
+        region: Some(&rec.counterparty_region),
+    }
+}
+
+/// Indexes, writes durably, registers and publishes; returns the file relative to the data
+/// directory.
+async fn store(state: &AppState, accepted: Vec<Accepted>) -> Result<String> {
+    let tz = state.settings().tz;
+    let accepted = Arc::new(accepted);
+    let for_index = accepted.clone();
+    let segment = blocking(move || {
+        let events: Vec<Event> = for_index.iter().map(|a| a.event).collect();
+        Ok(ServingIndex::from_events(&events, tz))
+    })
+    .await?;
+    let data_dir = state.settings().data_dir.clone();
+    let mut catalog = state.lock_catalog().await;
+    // Read under the lock: no other writer can publish between this read and our publish.
+    let current = state.snapshot()?;
+    let (path, stamp) = blocking(move || write_durably(&data_dir, &accepted)).await?;
+    let segment = Arc::new(segment);
+    catalog.deltas.push(Delta {
+        path: path.clone(),
+        stamp,
+        segment: segment.clone(),
+    });
+    state.publish(&catalog, current.with_segment(segment));
+    drop(catalog);
+    let rel = path
+        .strip_prefix(&state.settings().data_dir)
+        .unwrap_or(&path);
+    Ok(rel.to_string_lossy().into_owned())
+}
+
+/// Writes the records to `<data_dir>/ingest/<unique>.csv`: temp file, fsync, atomic rename,
+/// fsync of the directory. Returns the final path and its stamp.
+fn write_durably(data_dir: &Path, records: &[Accepted]) -> Result<(PathBuf, FileStamp)> {
+    let dir = data_dir.join(INGEST_DIR);
+    if !dir.is_dir() {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        sync_dir(data_dir)?;
+    }
+    let (tmp, path) = unique_names(&dir);
+    let file = std::fs::File::create_new(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let result = (|| {
+        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
+        w.write_record(HEADER).map_err(|e| Error::read(&tmp, e))?;
+        for a in records {
+            write_record(&mut w, a).map_err(|e| Error::read(&tmp, e))?;
+        }
+        let buffered = w.into_inner().map_err(|e| Error::read(&tmp, e.error()))?;
+        let file = buffered
+            .into_inner()
+            .map_err(|e| Error::io(&tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        sync_dir(&dir)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result?;
+    let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+    Ok((
+        path,
+        FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        },
+    ))
+}
+
+/// The columns of an ingested file (SPEC §2).
+const HEADER: [&str; 7] = [
+    "event_time",
+    "subscriber",
+    "counterparty",
+    "direction",
+    "kind",
+    "duration_s",
+    "counterparty_region",
+];
+
+fn write_record<W: Write>(w: &mut csv::Writer<W>, a: &Accepted) -> csv::Result<()> {
+    let e = &a.event;
+    let (counterparty, region) = match e.counterparty {
+        Counterparty::Unknown => (String::new(), ""),
+        Counterparty::Number(n) => (n.to_string(), ""),
+        Counterparty::NumberInRegion(n, ref r) => (n.to_string(), r.as_str()),
+    };
+    let direction = if e.flavor & 2 == 2 { "out" } else { "in" };
+    let kind = if e.flavor & 1 == 1 { "sms" } else { "call" };
+    let duration = a.duration_s.map(|d| d.to_string()).unwrap_or_default();
+    w.write_record([
+        e.time_ms.to_string().as_str(),
+        e.subscriber.to_string().as_str(),
+        counterparty.as_str(),
+        direction,
+        kind,
+        duration.as_str(),
+        region,
+    ])
+}
+
+/// A fresh (temp, final) pair of names: wall-clock milliseconds, process id and a counter, so
+/// names never collide across calls or restarts.
+fn unique_names(dir: &Path) -> (PathBuf, PathBuf) {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    loop {
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let name = format!("ingest-{ms:013}-{}-{seq:06}.csv", std::process::id());
+        let path = dir.join(&name);
+        let tmp = dir.join(format!("{TEMP_PREFIX}{name}"));
+        if !path.exists() && !tmp.exists() {
+            return (tmp, path);
+        }
+    }
+}
+
+/// fsync of a directory, so a rename or a new entry in it survives a crash.
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Removes temp files a crash left in `<data_dir>/ingest/` (never acknowledged, so never owed).
+pub fn remove_stale_temp_files(data_dir: &Path) -> Result<()> {
+    let dir = data_dir.join(INGEST_DIR);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            let p = entry.path();
+            std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            tracing::warn!(file = %p.display(), "removed an unacknowledged temporary ingest file");
+        }
+    }
+    Ok(())
+}

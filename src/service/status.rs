@@ -1,0 +1,155 @@
+//! The one table from [`crate::Error`] to a gRPC [`Status`] (SPEC §6), and the
+//! `x-correlator` header.
+//!
+//! A status carries the gRPC code, a message that names the field and the rule, and a
+//! `google.rpc.ErrorInfo` detail whose `reason` is the CAMARA code (domain `hotzone`,
+//! metadata `field` when there is one). Library messages never contain a phone number, so
+//! they can go to remote clients; internal errors (file paths, bugs) are logged with the
+//! correlator and the client only learns that something internal failed.
+
+use std::collections::HashMap;
+
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::error::Error;
+
+/// The request and response header carrying the caller's correlation id.
+pub const CORRELATOR_HEADER: &str = "x-correlator";
+
+/// The `domain` of every ErrorInfo this service sends.
+pub const ERROR_DOMAIN: &str = "hotzone";
+
+/// Longest correlator accepted (CAMARA: `^[a-zA-Z0-9-_:;.\/<>{}]{0,256}$`).
+const MAX_CORRELATOR_LEN: usize = 256;
+
+/// A status with the CAMARA `reason` as an ErrorInfo detail.
+pub fn status(code: Code, reason: &str, message: impl Into<String>, field: Option<&str>) -> Status {
+    let mut metadata = HashMap::new();
+    if let Some(f) = field {
+        metadata.insert("field".to_owned(), f.to_owned());
+    }
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
+    )
+}
+
+/// SPEC §6's table. `correlator` is only used to log internal errors.
+pub fn to_status(e: &Error, correlator: &str) -> Status {
+    match e {
+        Error::InvalidArgument { field, .. } => status(
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            e.to_string(),
+            Some(field),
+        ),
+        Error::OutOfRange { field, .. } => {
+            status(Code::OutOfRange, "OUT_OF_RANGE", e.to_string(), Some(field))
+        }
+        Error::NotFound => status(
+            Code::NotFound,
+            "IDENTIFIER_NOT_FOUND",
+            e.to_string(),
+            Some("phone_number"),
+        ),
+        Error::Unavailable(_) => status(Code::Unavailable, "UNAVAILABLE", e.to_string(), None),
+        other => {
+            tracing::error!(correlator, error = %other, "internal error");
+            status(
+                Code::Internal,
+                "INTERNAL",
+                "internal error; see the server log",
+                None,
+            )
+        }
+    }
+}
+
+/// The request's `x-correlator`: `Ok(None)` when absent, an INVALID_ARGUMENT when it breaks
+/// CAMARA's pattern (it goes into logs and must not carry arbitrary text).
+pub fn correlator(md: &MetadataMap) -> Result<Option<AsciiMetadataValue>, Status> {
+    let Some(v) = md.get(CORRELATOR_HEADER) else {
+        return Ok(None);
+    };
+    let ok = v.to_str().is_ok_and(|s| {
+        s.len() <= MAX_CORRELATOR_LEN
+            && s.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_:;./\\<>{}".contains(&c))
+    });
+    if ok {
+        Ok(Some(v.clone()))
+    } else {
+        Err(status(
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            format!(
+                "invalid argument: {CORRELATOR_HEADER} must match ^[a-zA-Z0-9-_:;.\\/<>{{}}]{{0,{MAX_CORRELATOR_LEN}}}$"
+            ),
+            Some(CORRELATOR_HEADER),
+        ))
+    }
+}
+
+/// The correlator as log text (empty when absent).
+pub fn correlator_text(c: Option<&AsciiMetadataValue>) -> &str {
+    c.and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// Echoes the correlator into response (or error) metadata.
+pub fn echo(md: &mut MetadataMap, c: Option<&AsciiMetadataValue>) {
+    if let Some(v) = c {
+        md.insert(CORRELATOR_HEADER, v.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_reasons() {
+        for (e, code, reason) in [
+            (
+                Error::invalid("as_of", "bad"),
+                Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+            ),
+            (
+                Error::out_of_range("look_back_days", "big"),
+                Code::OutOfRange,
+                "OUT_OF_RANGE",
+            ),
+            (Error::NotFound, Code::NotFound, "IDENTIFIER_NOT_FOUND"),
+            (
+                Error::Unavailable("x".into()),
+                Code::Unavailable,
+                "UNAVAILABLE",
+            ),
+            (Error::Internal("bug".into()), Code::Internal, "INTERNAL"),
+        ] {
+            let s = to_status(&e, "c");
+            assert_eq!(s.code(), code);
+            let info = s.get_details_error_info().unwrap();
+            assert_eq!(info.reason, reason);
+            assert_eq!(info.domain, ERROR_DOMAIN);
+        }
+        let s = to_status(&Error::invalid("as_of", "must be a date"), "c");
+        assert!(s.message().contains("as_of"));
+    }
+
+    #[test]
+    fn correlator_pattern() {
+        let mut md = MetadataMap::new();
+        assert!(correlator(&md).unwrap().is_none());
+        md.insert(CORRELATOR_HEADER, "abc-123:x/y".parse().unwrap());
+        assert_eq!(
+            correlator_text(correlator(&md).unwrap().as_ref()),
+            "abc-123:x/y"
+        );
+        md.insert(CORRELATOR_HEADER, "a b".parse().unwrap());
+        assert_eq!(correlator(&md).unwrap_err().code(), Code::InvalidArgument);
+    }
+}

@@ -1,0 +1,843 @@
+//! The gRPC service end to end: a real server on 127.0.0.1:0 and a real tonic client.
+//! Verdicts against the conformance cases, every error path, health, reflection, the
+//! correlator, Ingest durability, directory polling, and checks during reloads.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use hotzone::service::pb::{self, CheckRequest, EventRecord, IngestRequest};
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_types::StatusExt;
+
+use crate::support::{Server, conformance_dir, drop_file, settings, spawn, spawn_loaded, wait_for};
+
+/// A case's `args` file as request parameters plus the server settings it needs.
+struct Case {
+    name: String,
+    req: CheckRequest,
+    tz: chrono_tz::Tz,
+    default_region: Option<hotzone::model::Region>,
+}
+
+fn parse_args(name: &str, line: &str) -> Case {
+    let mut req = CheckRequest::default();
+    let mut tz = chrono_tz::Tz::UTC;
+    let mut default_region = None;
+    let toks: Vec<&str> = line.split_whitespace().collect();
+    for pair in toks.chunks(2) {
+        let (flag, v) = (pair[0], pair[1]);
+        match flag {
+            "--hotzone" => req.hotzone = v.split(',').map(str::to_owned).collect(),
+            "--look-back-days" => req.look_back_days = v.parse().unwrap(),
+            "--threshold-ratio" => req.threshold_ratio = v.parse().unwrap(),
+            "--method" => {
+                req.method = match v {
+                    "share" => pb::Method::Share,
+                    "spike" => pb::Method::Spike,
+                    _ => panic!("{name}: method {v}"),
+                } as i32
+            }
+            "--min-events" => req.min_events = v.parse().unwrap(),
+            "--as-of" => req.as_of = v.to_owned(),
+            "--tz" => tz = v.parse().unwrap(),
+            "--default-region" => default_region = hotzone::model::Region::parse(v),
+            "--check-type" => {
+                req.check_type = match v {
+                    "all" => pb::CheckType::All,
+                    "call" => pb::CheckType::Call,
+                    "sms" => pb::CheckType::Sms,
+                    _ => panic!("{name}: check-type {v}"),
+                } as i32
+            }
+            "--check-target" => {
+                req.check_target = match v {
+                    "all" => pb::CheckTarget::All,
+                    "incoming" => pb::CheckTarget::Incoming,
+                    "outgoing" => pb::CheckTarget::Outgoing,
+                    _ => panic!("{name}: check-target {v}"),
+                } as i32
+            }
+            other => panic!("{name}: unknown flag {other}"),
+        }
+    }
+    Case {
+        name: name.to_owned(),
+        req,
+        tz,
+        default_region,
+    }
+}
+
+/// `subscriber -> anomaly_date` ("" when none) of a case's expected.csv.
+fn expected(dir: &Path) -> BTreeMap<String, String> {
+    let mut r = csv::Reader::from_path(dir.join("expected.csv")).unwrap();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            let detected = &rec[1] == "true";
+            assert_eq!(detected, !rec[2].is_empty());
+            (rec[0].to_owned(), rec[2].to_owned())
+        })
+        .collect()
+}
+
+/// E.164 subscribers appearing in a case's events.csv.
+fn subscribers_in(csv_path: &Path) -> BTreeSet<String> {
+    let mut r = csv::Reader::from_path(csv_path).unwrap();
+    let col = r
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "subscriber")
+        .unwrap();
+    r.records()
+        .filter_map(|rec| rec.ok()?.get(col).map(str::to_owned))
+        .filter(|s| hotzone::model::Msisdn::parse_subscriber(s).is_ok())
+        .collect()
+}
+
+fn with_number(req: &CheckRequest, number: &str) -> CheckRequest {
+    CheckRequest {
+        phone_number: number.to_owned(),
+        ..req.clone()
+    }
+}
+
+/// Every conformance case, through Check, from each input file present.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_matches_every_conformance_case() {
+    let mut cases = 0;
+    for entry in std::fs::read_dir(conformance_dir()).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("args").is_file() {
+            continue;
+        }
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let case = parse_args(
+            &name,
+            std::fs::read_to_string(dir.join("args")).unwrap().trim(),
+        );
+        let want = expected(&dir);
+        for input in ["events.csv", "events.parquet"] {
+            if !dir.join(input).is_file() {
+                continue;
+            }
+            let data = tempfile::tempdir().unwrap();
+            std::fs::copy(dir.join(input), data.path().join(input)).unwrap();
+            let mut s = settings(data.path());
+            s.tz = case.tz;
+            s.default_region = case.default_region;
+            let server = spawn_loaded(s).await;
+            let mut client = server.client().await;
+            for (sub, date) in &want {
+                let r = client.check(with_number(&case.req, sub)).await;
+                let r = r
+                    .unwrap_or_else(|e| panic!("{} {input} {sub}: {e}", case.name))
+                    .into_inner();
+                assert_eq!(
+                    r.anomaly_detected,
+                    !date.is_empty(),
+                    "{} {input} {sub}",
+                    case.name
+                );
+                assert_eq!(&r.anomaly_date, date, "{} {input} {sub}", case.name);
+            }
+            for sub in subscribers_in(&dir.join("events.csv")) {
+                if want.contains_key(&sub) {
+                    continue;
+                }
+                // In the data but without a row: no selected event in W (false), or only
+                // rejected rows (unknown).
+                match client.check(with_number(&case.req, &sub)).await {
+                    Ok(r) => assert!(!r.into_inner().anomaly_detected, "{} {sub}", case.name),
+                    Err(e) => assert_eq!(e.code(), Code::NotFound, "{} {sub}: {e}", case.name),
+                }
+            }
+            let e = client
+                .check(with_number(&case.req, "+99912345678"))
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), Code::NotFound, "{}", case.name);
+            assert_eq!(
+                e.get_details_error_info().unwrap().reason,
+                "IDENTIFIER_NOT_FOUND"
+            );
+            server.stop().await;
+            cases += 1;
+        }
+    }
+    assert!(cases >= 17, "only {cases} case inputs found");
+}
+
+const HOT_DAY: &str = "\
+event_time,subscriber,counterparty,direction,kind,duration_s
+2026-03-10T12:00:00Z,+886912345001,+2348021234567,in,call,60
+2026-03-10T12:01:00Z,+886912345001,+2348021234568,in,call,60
+2026-03-10T12:02:00Z,+886912345001,+2348021234569,in,sms,
+2026-03-10T12:03:00Z,+886912345001,+886221234567,out,call,60
+";
+
+fn base_req(number: &str) -> CheckRequest {
+    CheckRequest {
+        phone_number: number.to_owned(),
+        look_back_days: 7,
+        threshold_ratio: 0.5,
+        hotzone: vec!["NG".to_owned()],
+        as_of: "2026-03-10".to_owned(),
+        ..CheckRequest::default()
+    }
+}
+
+async fn hot_day_server(
+    tweak: impl FnOnce(&mut hotzone::config::ServerSettings),
+) -> (Server, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let mut s = settings(data.path());
+    tweak(&mut s);
+    (spawn_loaded(s).await, data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_error_path_has_its_code_reason_and_field() {
+    let (server, _data) = hot_day_server(|s| {
+        s.max_look_back_days = 60;
+        s.named_hotzones =
+            hotzone::model::hotzone::NamedHotzones::parse("west_africa = [\"NG\"]").unwrap();
+    })
+    .await;
+    let mut client = server.client().await;
+    let number = "+886912345001";
+    let ok = client.check(base_req(number)).await.unwrap().into_inner();
+    assert!(ok.anomaly_detected);
+    assert_eq!(ok.anomaly_date, "2026-03-10");
+    let named = CheckRequest {
+        hotzone: vec![],
+        hotzone_name: "west_africa".into(),
+        ..base_req(number)
+    };
+    assert!(
+        client
+            .check(named)
+            .await
+            .unwrap()
+            .into_inner()
+            .anomaly_detected
+    );
+
+    let b = || base_req(number);
+    let table: Vec<(&str, CheckRequest, Code, &str)> = vec![
+        (
+            "phone_number",
+            CheckRequest {
+                phone_number: "886912345001".into(),
+                ..b()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "phone_number",
+            CheckRequest {
+                phone_number: "+0886912345".into(),
+                ..b()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "phone_number",
+            CheckRequest {
+                phone_number: String::new(),
+                ..b()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "look_back_days",
+            CheckRequest {
+                look_back_days: 0,
+                ..b()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "look_back_days",
+            CheckRequest {
+                look_back_days: 61,
+                ..b()
+            },
+            Code::OutOfRange,
+            "OUT_OF_RANGE",
+        ),
+        (
+            "look_back_days",
+            CheckRequest {
+                look_back_days: 91,
+                ..b()
+            },
+            Code::OutOfRange,
+            "OUT_OF_RANGE",
+        ),
+        (
+            "threshold_ratio",
+            CheckRequest {
+                threshold_ratio: f64::NAN,
+                ..b()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "threshold_ratio",
+            CheckRequest {
+                threshold_ratio: f64::INFINITY,
+                ..b()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "threshold_ratio",
+            CheckRequest {
+                threshold_ratio: 1.5,
+                ..b()
+            },
+            Code::OutOfRange,
+            "OUT_OF_RANGE",
+        ),
+        (
+            "threshold_ratio",
+            CheckRequest {
+                threshold_ratio: 0.0,
+                ..b()
+            },
+            Code::OutOfRange,
+            "OUT_OF_RANGE",
+        ),
+        (
+            "threshold_ratio",
+            CheckRequest {
+                method: pb::Method::Spike as i32,
+                threshold_ratio: 0.5,
+                ..b()
+            },
+            Code::OutOfRange,
+            "OUT_OF_RANGE",
+        ),
+        (
+            "method",
+            CheckRequest { method: 7, ..b() },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "check_type",
+            CheckRequest {
+                check_type: 9,
+                ..b()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "check_target",
+            CheckRequest {
+                check_target: -1,
+                ..b()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "hotzone",
+            CheckRequest {
+                hotzone: vec!["XX".into()],
+                ..b()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "hotzone",
+            CheckRequest {
+                hotzone: vec!["+12a".into()],
+                ..b()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "hotzone",
+            CheckRequest {
+                hotzone: (0..301).map(|i| format!("+{}", 1000 + i)).collect(),
+                ..b()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "hotzone",
+            CheckRequest {
+                hotzone: vec![],
+                ..b()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "hotzone_name",
+            CheckRequest {
+                hotzone: vec![],
+                hotzone_name: "nowhere".into(),
+                ..b()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "as_of",
+            CheckRequest {
+                as_of: "2026-3-10".into(),
+                ..b()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "as_of",
+            CheckRequest {
+                as_of: "10/03/2026".into(),
+                ..b()
+            },
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "phone_number",
+            CheckRequest {
+                phone_number: "+886912345999".into(),
+                ..b()
+            },
+            Code::NotFound,
+            "IDENTIFIER_NOT_FOUND",
+        ),
+    ];
+    for (field, req, code, reason) in table {
+        let number = req.phone_number.clone();
+        let e = client.check(req).await.expect_err(field);
+        assert_eq!(e.code(), code, "{field}: {e:?}");
+        let info = e
+            .get_details_error_info()
+            .unwrap_or_else(|| panic!("{field}: no ErrorInfo"));
+        assert_eq!(info.reason, reason, "{field}");
+        assert_eq!(info.domain, "hotzone");
+        assert_eq!(
+            info.metadata.get("field").map(String::as_str),
+            Some(field),
+            "{field}"
+        );
+        assert!(
+            e.message().contains(field),
+            "{field}: message {:?} does not name the field",
+            e.message()
+        );
+        let digits = number.trim_start_matches('+');
+        assert!(
+            digits.len() < 5 || !e.message().contains(digits),
+            "{field}: message leaks the number: {}",
+            e.message()
+        );
+    }
+    // A bad request changes nothing.
+    assert!(
+        client
+            .check(base_req(number))
+            .await
+            .unwrap()
+            .into_inner()
+            .anomaly_detected
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unavailable_and_not_serving_until_loaded_then_serving() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let server = spawn(settings(&data)).await; // the directory does not exist yet
+    let mut client = server.client().await;
+    let e = client.check(base_req("+886912345001")).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable);
+    assert_eq!(e.get_details_error_info().unwrap().reason, "UNAVAILABLE");
+    assert_eq!(server.health("").await, ServingStatus::NotServing);
+    assert_eq!(
+        server.health("fraudhotzone.v1.FraudHotzone").await,
+        ServingStatus::NotServing
+    );
+    let ingest = client
+        .ingest(tokio_stream::iter(vec![IngestRequest::default()]))
+        .await
+        .unwrap_err();
+    assert_eq!(ingest.code(), Code::Unavailable);
+
+    std::fs::create_dir(&data).unwrap();
+    drop_file(&data, "day.csv", HOT_DAY);
+    server.wait_serving().await;
+    assert_eq!(
+        server.health("fraudhotzone.v1.FraudHotzone").await,
+        ServingStatus::Serving
+    );
+    let r = client
+        .check(base_req("+886912345001"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.anomaly_detected);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_hotzone_and_server_cap_apply() {
+    let (server, _data) = hot_day_server(|s| {
+        s.default_hotzone = Some(std::sync::Arc::new(
+            hotzone::model::Hotzone::parse_list("x", "NG").unwrap(),
+        ));
+        s.max_look_back_days = 7;
+    })
+    .await;
+    let mut client = server.client().await;
+    let req = CheckRequest {
+        hotzone: vec![],
+        ..base_req("+886912345001")
+    };
+    assert!(
+        client
+            .check(req.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .anomaly_detected
+    );
+    let e = client
+        .check(CheckRequest {
+            look_back_days: 8,
+            ..req
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::OutOfRange);
+    assert!(e.message().contains("between 1 and 7"), "{}", e.message());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_the_service_and_correlator_is_echoed() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let (server, _data) = hot_day_server(|_| {}).await;
+    let mut refl = ServerReflectionClient::new(server.channel().await);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = refl
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let msg = stream.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else {
+        panic!("{msg:?}")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.iter().any(|n| n == "fraudhotzone.v1.FraudHotzone"),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n == "grpc.health.v1.Health"),
+        "{names:?}"
+    );
+
+    let mut client = server.client().await;
+    let mut req = tonic::Request::new(base_req("+886912345001"));
+    req.metadata_mut()
+        .insert("x-correlator", "req-42:a/b".parse().unwrap());
+    let resp = client.check(req).await.unwrap();
+    assert_eq!(resp.metadata().get("x-correlator").unwrap(), "req-42:a/b");
+    let mut req = tonic::Request::new(base_req("+886912345999"));
+    req.metadata_mut()
+        .insert("x-correlator", "req-43".parse().unwrap());
+    let e = client.check(req).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(e.metadata().get("x-correlator").unwrap(), "req-43");
+    let mut req = tonic::Request::new(base_req("+886912345001"));
+    req.metadata_mut()
+        .insert("x-correlator", "has space".parse().unwrap());
+    let e = client.check(req).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("x-correlator"));
+    server.stop().await;
+}
+
+fn record(ms: i64, sub: &str, cp: &str, dir: &str, kind: &str) -> EventRecord {
+    EventRecord {
+        event_time_ms: ms,
+        subscriber: sub.to_owned(),
+        counterparty: cp.to_owned(),
+        direction: dir.to_owned(),
+        kind: kind.to_owned(),
+        duration_s: (kind == "call").then_some(30),
+        counterparty_region: String::new(),
+    }
+}
+
+/// 2026-03-10T12:00:00Z.
+const MAR10_NOON_MS: i64 = 1_773_144_000_000;
+
+/// Three hot events and three others on 2026-03-10 for `sub`: SHARE 0.5 with min_events 3
+/// is anomalous, with min_events 4 it is not (so a double-counted batch would show).
+fn hot_batch(sub: &str) -> Vec<EventRecord> {
+    let mut v = Vec::new();
+    for i in 0..3 {
+        v.push(record(
+            MAR10_NOON_MS + i * 1000,
+            sub,
+            &format!("+23480212345{i:02}"),
+            "in",
+            "call",
+        ));
+        v.push(record(
+            MAR10_NOON_MS + i * 1000 + 500,
+            sub,
+            "+886221234567",
+            "out",
+            "sms",
+        ));
+    }
+    v
+}
+
+async fn assert_exactly_once(
+    client: &mut pb::fraud_hotzone_client::FraudHotzoneClient<tonic::transport::Channel>,
+    sub: &str,
+) {
+    let r = client.check(base_req(sub)).await.unwrap().into_inner();
+    assert!(r.anomaly_detected, "{sub}");
+    assert_eq!(r.anomaly_date, "2026-03-10");
+    let r = client
+        .check(CheckRequest {
+            min_events: 4,
+            ..base_req(sub)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!r.anomaly_detected, "{sub}: counted twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_is_visible_at_ack_and_survives_restart() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let server = spawn_loaded(settings(data.path())).await;
+    let mut client = server.client().await;
+    let sub = "+886955500001";
+    let e = client.check(base_req(sub)).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    let mut batch = hot_batch(sub);
+    let (first, second) = batch.split_at_mut(2);
+    let mut bad = vec![
+        record(MAR10_NOON_MS, sub, "", "sideways", "call"),
+        record(MAR10_NOON_MS, "", "", "in", "call"),
+        record(0, sub, "", "in", "call"),
+        record(MAR10_NOON_MS, sub, "", "in", "fax"),
+    ];
+    bad[0].duration_s = None;
+    let msgs = vec![
+        IngestRequest {
+            events: first.to_vec(),
+        },
+        IngestRequest { events: bad },
+        IngestRequest {
+            events: second.to_vec(),
+        },
+    ];
+    let mut req = tonic::Request::new(tokio_stream::iter(msgs));
+    req.metadata_mut()
+        .insert("x-correlator", "ingest-1".parse().unwrap());
+    let resp = client.ingest(req).await.unwrap();
+    assert_eq!(resp.metadata().get("x-correlator").unwrap(), "ingest-1");
+    let r = resp.into_inner();
+    assert_eq!(r.accepted, 6);
+    let want: std::collections::HashMap<String, u64> = [
+        ("bad_direction", 1),
+        ("missing_subscriber", 1),
+        ("missing_event_time", 1),
+        ("bad_kind", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(r.rejected, want);
+    assert!(
+        r.file.starts_with("ingest/") && r.file.ends_with(".csv"),
+        "{}",
+        r.file
+    );
+    assert!(data.path().join(&r.file).is_file());
+    // Visible as soon as the ack returned, exactly once.
+    assert_exactly_once(&mut client, sub).await;
+    // Still exactly once after the poller has seen the new file.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_exactly_once(&mut client, sub).await;
+
+    // An all-rejected batch writes nothing.
+    let r = client
+        .ingest(tokio_stream::iter(vec![IngestRequest {
+            events: vec![record(0, sub, "", "in", "call")],
+        }]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((r.accepted, r.file.as_str()), (0, ""));
+
+    // Restart on the same directory: the acknowledged records are there.
+    server.stop().await;
+    let server = spawn_loaded(settings(data.path())).await;
+    let mut client = server.client().await;
+    assert_exactly_once(&mut client, sub).await;
+    assert!(
+        client
+            .check(base_req("+886912345001"))
+            .await
+            .unwrap()
+            .into_inner()
+            .anomaly_detected
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_file_is_picked_up_by_the_poller() {
+    let (server, data) = hot_day_server(|_| {}).await;
+    let mut client = server.client().await;
+    let sub = "+886912345077";
+    assert_eq!(
+        client.check(base_req(sub)).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let text = HOT_DAY.replace("+886912345001", sub);
+    std::fs::create_dir_all(data.path().join("later/day=2026-03-10")).unwrap();
+    drop_file(&data.path().join("later/day=2026-03-10"), "more.csv", &text);
+    wait_for("the new file", || {
+        let mut c = client.clone();
+        async move { c.check(base_req(sub)).await.ok().map(|r| r.into_inner()) }
+    })
+    .await;
+    let r = client.check(base_req(sub)).await.unwrap().into_inner();
+    assert!(r.anomaly_detected);
+    // A file removed from the directory leaves the index too.
+    std::fs::remove_dir_all(data.path().join("later")).unwrap();
+    wait_for("the removal", || {
+        let mut c = client.clone();
+        async move { (c.check(base_req(sub)).await.err()?.code() == Code::NotFound).then_some(()) }
+    })
+    .await;
+    server.stop().await;
+}
+
+/// Checks keep answering the same verdicts while reloads run, and ingests that land during
+/// reloads are neither lost nor counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_and_ingests_stay_correct_while_reloads_run() {
+    let data = tempfile::tempdir().unwrap();
+    let generated = conformance_dir().join("generated_share");
+    std::fs::copy(generated.join("events.csv"), data.path().join("events.csv")).unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let mut s = settings(data.path());
+    s.tz = chrono_tz::Asia::Taipei;
+    s.poll_interval = Some(std::time::Duration::from_millis(50));
+    let server = spawn_loaded(s).await;
+    let case = parse_args(
+        "generated_share",
+        std::fs::read_to_string(generated.join("args"))
+            .unwrap()
+            .trim(),
+    );
+    let want = expected(&generated);
+    let client = server.client().await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let checker = {
+        let mut client = client.clone();
+        let stop = stop.clone();
+        let want = want.clone();
+        let req = case.req.clone();
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (sub, date) in want.iter().take(20) {
+                    let r = client
+                        .check(with_number(&req, sub))
+                        .await
+                        .unwrap()
+                        .into_inner();
+                    assert_eq!(&r.anomaly_date, date, "{sub} during a reload");
+                    n += 1;
+                }
+            }
+            n
+        })
+    };
+    // Each dropped file triggers a rebuild of the ~10k-event base; ingests land meanwhile.
+    let mut ingested = Vec::new();
+    for i in 0..6 {
+        drop_file(
+            data.path(),
+            &format!("extra-{i}.csv"),
+            &HOT_DAY.replace("+886912345001", &format!("+8869123460{i:02}")),
+        );
+        let sub = format!("+88695550{i:04}");
+        let mut c = client.clone();
+        let r = c
+            .ingest(tokio_stream::iter(vec![IngestRequest {
+                events: hot_batch(&sub),
+            }]))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.accepted, 6);
+        ingested.push(sub);
+        tokio::time::sleep(std::time::Duration::from_millis(70)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let n = checker.await.unwrap();
+    assert!(n > 0);
+    let mut client = client;
+    for sub in &ingested {
+        assert_exactly_once(&mut client, sub).await;
+    }
+    // The dropped files are picked up by the poller (bounded wait: the last rebuild may
+    // still be running).
+    for i in 0..6 {
+        let sub = format!("+8869123460{i:02}");
+        let r = wait_for("the dropped files", || {
+            let mut c = client.clone();
+            let req = base_req(&sub);
+            async move { c.check(req).await.ok().map(|r| r.into_inner()) }
+        })
+        .await;
+        assert!(r.anomaly_detected);
+    }
+    server.stop().await;
+}
