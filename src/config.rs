@@ -53,6 +53,11 @@ pub struct ServerConfig {
     /// Default 10.
     #[serde(default = "default_poll_interval_s")]
     pub poll_interval_s: u64,
+    /// Days of data kept in memory, ending with the latest day in the data; older days leave
+    /// memory at the next reload. Must be at least `max_look_back_days`. Optional: without
+    /// it, every day loaded is kept.
+    #[serde(default)]
+    pub retention_days: Option<u16>,
 }
 
 fn default_listen() -> String {
@@ -82,6 +87,7 @@ impl Default for ServerConfig {
             hotzones_file: None,
             default_region: None,
             poll_interval_s: default_poll_interval_s(),
+            retention_days: None,
         }
     }
 }
@@ -105,6 +111,8 @@ pub struct ServerSettings {
     pub default_region: Option<Region>,
     /// Time between data directory scans; `None` = off.
     pub poll_interval: Option<Duration>,
+    /// Days kept in memory, ending with the latest day in the data; `None` = all.
+    pub retention_days: Option<u16>,
 }
 
 impl ServerConfig {
@@ -150,6 +158,12 @@ impl ServerConfig {
                 self.max_look_back_days
             ));
         }
+        if let Some(r) = self.retention_days.filter(|r| *r < self.max_look_back_days) {
+            errors.push(format!(
+                "retention_days: must be at least max_look_back_days ({}) (got {r})",
+                self.max_look_back_days
+            ));
+        }
         let default_hotzone = match &self.default_hotzone {
             None => None,
             Some(items) => Hotzone::parse_items("default_hotzone", items)
@@ -186,6 +200,7 @@ impl ServerConfig {
                 default_region,
                 poll_interval: (self.poll_interval_s > 0)
                     .then(|| Duration::from_secs(self.poll_interval_s)),
+                retention_days: self.retention_days,
             }),
             _ => Err(Error::Config {
                 path: origin.to_owned(),
@@ -207,6 +222,7 @@ impl ServerSettings {
             named_hotzones: NamedHotzones::default(),
             default_region: None,
             poll_interval: Some(Duration::from_secs(default_poll_interval_s())),
+            retention_days: None,
         }
     }
 }

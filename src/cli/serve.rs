@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// Seconds between scans of the data directory for new files; 0 = off (key `poll_interval_s`; default 10).
     #[arg(long)]
     pub poll_interval_s: Option<u64>,
+    /// Days kept in memory, ending with the latest day in the data; at least max_look_back_days (key `retention_days`; default: all).
+    #[arg(long)]
+    pub retention_days: Option<u16>,
 }
 
 impl ServeArgs {
@@ -71,6 +74,9 @@ impl ServeArgs {
         }
         if let Some(v) = &self.default_region {
             cfg.default_region = Some(v.clone());
+        }
+        if let Some(v) = self.retention_days {
+            cfg.retention_days = Some(v);
         }
         if let Some(v) = self.poll_interval_s {
             cfg.poll_interval_s = v;

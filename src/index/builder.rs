@@ -66,10 +66,11 @@ pub(crate) fn load(
     inputs: &[String],
     opts: &IngestOptions,
     tz: Tz,
+    retention_days: Option<u16>,
 ) -> Result<(ServingIndex, IngestReport)> {
     let started = Instant::now();
     let (sinks, report) = ingest(inputs, opts, || BuildSink::new(tz), &|_, _| {})?;
-    let index = build(sinks, tz)?;
+    let index = build(sinks, tz, retention_days)?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "index built");
     Ok((index, report))
 }
@@ -81,7 +82,7 @@ pub(crate) fn from_events(events: &[Event], tz: Tz) -> ServingIndex {
         sink.event(e);
     }
     // A batch small enough to arrive in memory cannot overflow the id space.
-    build(vec![sink], tz).unwrap_or_else(|_| empty(tz))
+    build(vec![sink], tz, None).unwrap_or_else(|_| empty(tz))
 }
 
 fn empty(tz: Tz) -> ServingIndex {
@@ -97,7 +98,18 @@ fn empty(tz: Tz) -> ServingIndex {
     }
 }
 
-fn build(sinks: Vec<BuildSink>, tz: Tz) -> Result<ServingIndex> {
+/// Builds the layout. With `retention_days`, only the days within that many days of the
+/// latest day in the data are kept (older days leave memory).
+fn build(mut sinks: Vec<BuildSink>, tz: Tz, retention_days: Option<u16>) -> Result<ServingIndex> {
+    if let Some(keep) = retention_days {
+        let latest = sinks.iter().flat_map(|s| s.rows.iter().map(|r| r.1)).max();
+        if let Some(latest) = latest {
+            let cutoff = latest - i32::from(keep.max(1)) + 1;
+            sinks
+                .par_iter_mut()
+                .for_each(|s| s.rows.retain(|r| r.1 >= cutoff));
+        }
+    }
     let mut keys: Vec<Key> = sinks.iter().flat_map(|s| s.keys.iter().copied()).collect();
     dictionary::sort_keys(&mut keys);
     if keys.len() >= MAX_IDS {

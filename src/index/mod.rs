@@ -85,7 +85,18 @@ impl ServingIndex {
         opts: &IngestOptions,
         tz: Tz,
     ) -> Result<(ServingIndex, IngestReport)> {
-        builder::load(inputs, opts, tz)
+        builder::load(inputs, opts, tz, None)
+    }
+
+    /// Like [`ServingIndex::load`], keeping only the `retention_days` days ending with the
+    /// latest day in the data: older days leave memory.
+    pub fn load_retained(
+        inputs: &[String],
+        opts: &IngestOptions,
+        tz: Tz,
+        retention_days: Option<u16>,
+    ) -> Result<(ServingIndex, IngestReport)> {
+        builder::load(inputs, opts, tz, retention_days)
     }
 
     /// Builds from events in memory.
@@ -194,5 +205,96 @@ impl Snapshot {
                 .last
                 .map(|d| p.first_day() + chrono::Days::new(u64::from(d))),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{Counterparty, Event};
+    use crate::model::check::{Limits, flavor};
+    use crate::model::{Hotzone, RawCheck};
+
+    fn ev(day: i64, cp: u64) -> Event {
+        Event {
+            subscriber: Msisdn::from_value(886_912_345_001).unwrap(),
+            time_ms: 1_773_100_800_000 + day * 86_400_000,
+            flavor: flavor(false, false),
+            counterparty: Counterparty::Number(Msisdn::from_value(cp).unwrap()),
+        }
+    }
+
+    #[test]
+    fn retention_drops_old_days_only() {
+        let dir = tempfile_dir();
+        let path = dir.join("e.csv");
+        let mut text = String::from("event_time,subscriber,counterparty,direction,kind\n");
+        for day in [0i64, 10, 20] {
+            let t = chrono::DateTime::from_timestamp_millis(1_773_100_800_000 + day * 86_400_000)
+                .unwrap();
+            text.push_str(&format!(
+                "{},+886912345001,+2348021234567,in,call\n",
+                t.to_rfc3339()
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        let inputs = vec![path.to_string_lossy().into_owned()];
+        let (all, _) = ServingIndex::load(&inputs, &IngestOptions::default(), Tz::UTC).unwrap();
+        let (kept, _) =
+            ServingIndex::load_retained(&inputs, &IngestOptions::default(), Tz::UTC, Some(11))
+                .unwrap();
+        assert_eq!(all.stats().events, 3);
+        assert_eq!(kept.stats().events, 2);
+        assert_eq!(kept.latest_day(), all.latest_day());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("hotzone-index-test-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn check_answers_two_facts_and_not_found() {
+        let events: Vec<Event> = (0..3).map(|_| ev(2, 2_348_021_234_567)).collect();
+        let snap = Snapshot::new(vec![Arc::new(ServingIndex::from_events(&events, Tz::UTC))]);
+        let as_of = date_of_day_number(crate::detect::calendar::day_number(
+            chrono::DateTime::from_timestamp_millis(1_773_100_800_000 + 2 * 86_400_000)
+                .unwrap()
+                .date_naive(),
+        ));
+        let raw = RawCheck {
+            look_back_days: Some(3),
+            threshold_ratio: Some(0.5),
+            hotzone: Some(Arc::new(Hotzone::parse_list("hotzone", "NG").unwrap())),
+            ..RawCheck::default()
+        };
+        let p = CheckParams::new(
+            raw,
+            Limits {
+                max_look_back_days: 90,
+                default_as_of: as_of,
+            },
+        )
+        .unwrap();
+        let v = snap
+            .check(Msisdn::from_value(886_912_345_001).unwrap(), &p)
+            .unwrap();
+        assert_eq!(
+            v,
+            CheckVerdict {
+                anomaly_detected: true,
+                anomaly_date: Some(as_of)
+            }
+        );
+        assert!(matches!(
+            snap.check(Msisdn::from_value(886_912_345_002).unwrap(), &p),
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            Snapshot::default().check(Msisdn::from_value(886_912_345_001).unwrap(), &p),
+            Err(Error::NotFound)
+        ));
     }
 }

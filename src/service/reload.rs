@@ -84,7 +84,9 @@ pub async fn reload(state: &AppState) -> Result<bool> {
         .collect();
     let opts = state.ingest_options().clone();
     let tz = state.settings().tz;
-    let (base, report) = blocking(move || ServingIndex::load(&inputs, &opts, tz)).await?;
+    let retention = state.settings().retention_days;
+    let (base, report) =
+        blocking(move || ServingIndex::load_retained(&inputs, &opts, tz, retention)).await?;
     let stats = base.stats();
     let base = Arc::new(base);
     let first = {
