@@ -100,6 +100,12 @@ pub fn scan(
     req: &ScanRequest,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<ScanOutcome> {
+    if let [one] = inputs {
+        let path = std::path::Path::new(one);
+        if path.is_file() && crate::index::persist::is_prepared(path) {
+            return scan_prepared(path, req);
+        }
+    }
     let default_as_of = match req.raw.as_of.as_deref() {
         Some(s) if !s.is_empty() => NaiveDate::MIN,
         _ => latest_day(inputs, req.tz, &req.ingest)?.unwrap_or(NaiveDate::MIN),
@@ -128,6 +134,43 @@ pub fn scan(
         .map(|s| s.partial)
         .reduce(|| Partial::new(window.days()), Partial::merge);
     let rows = rows_of(&partial, rule_of(&params), req.explain);
+    Ok(ScanOutcome {
+        params,
+        window,
+        rows,
+        report,
+    })
+}
+
+/// A scan of a prepared index (`hotzone prepare`): no parsing, one pass over compact codes.
+fn scan_prepared(path: &std::path::Path, req: &ScanRequest) -> Result<ScanOutcome> {
+    let index = crate::index::ServingIndex::read(path)?;
+    if index.tz() != req.tz {
+        return Err(crate::error::Error::invalid(
+            "--tz",
+            format!(
+                "must be {} for {}: a prepared index keeps days of the zone it was prepared in (got {})",
+                index.tz(),
+                path.display(),
+                req.tz
+            ),
+        ));
+    }
+    let limits = Limits {
+        max_look_back_days: MAX_LOOK_BACK_DAYS,
+        default_as_of: index.latest_day().unwrap_or(NaiveDate::MIN),
+    };
+    let params = CheckParams::new(req.raw.clone(), limits)?;
+    let window = Window::new(req.tz, params.as_of, params.look_back_days);
+    let rows = index.scan_all(&params, req.explain);
+    let events = index.stats().events;
+    let report = IngestReport {
+        files: 1,
+        rows: events,
+        events,
+        unknown_counterparties: index.unknown_counterparty_events(),
+        ..IngestReport::default()
+    };
     Ok(ScanOutcome {
         params,
         window,

@@ -3,6 +3,7 @@
 //! Each subcommand is one file that turns flags into library calls and prints results.
 
 pub mod check;
+pub mod prepare;
 pub mod scan;
 pub mod serve;
 
@@ -22,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Batch scan of call/SMS exports: one verdict row per subscriber (SPEC §7).
     Scan(scan::ScanArgs),
+    /// Reads exports once into the prepared form that repeated scans read directly.
+    Prepare(prepare::PrepareArgs),
     /// gRPC check service over a live in-memory index of a data directory (SPEC §6).
     Serve(serve::ServeArgs),
     /// One check against a running server; prints the verdict.
@@ -32,6 +35,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Scan(args) => scan::run(&args),
+        Command::Prepare(args) => prepare::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Check(args) => check::run(&args),
     }

@@ -46,6 +46,16 @@ impl Dictionary {
         Dictionary { padded, regions }
     }
 
+    /// The raw arrays (padded numbers, region indices), for the prepared form.
+    pub fn parts(&self) -> (&[u64], &[u16]) {
+        (&self.padded, &self.regions)
+    }
+
+    /// Rebuilds from raw arrays read back from the prepared form.
+    pub fn from_parts(padded: Vec<u64>, regions: Vec<u16>) -> Dictionary {
+        Dictionary { padded, regions }
+    }
+
     /// Entries.
     pub fn len(&self) -> usize {
         self.padded.len()

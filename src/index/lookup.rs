@@ -80,11 +80,22 @@ pub(crate) fn accumulate(
     let Ok(i) = seg.subs.binary_search(&sub) else {
         return false;
     };
+    accumulate_slot(seg, i, p, out);
+    true
+}
+
+/// Adds the counts of the subscriber at position `i` of the segment.
+pub(crate) fn accumulate_slot(
+    seg: &ServingIndex,
+    i: usize,
+    p: &CheckParams,
+    out: &mut [DayCounts],
+) {
     let (s, e) = (seg.sub_start[i] as usize, seg.sub_start[i + 1] as usize);
     let first = i64::from(day_number(p.first_day())) - i64::from(seg.base_day);
     let last = first + i64::from(p.look_back_days) - 1;
     if last < 0 || first > i64::from(u16::MAX) {
-        return true;
+        return;
     }
     let days = &seg.days[s..e];
     let lo = first.max(0) as u16;
@@ -106,5 +117,4 @@ pub(crate) fn accumulate(
             c.hot += 1;
         }
     }
-    true
 }

@@ -15,6 +15,7 @@
 mod builder;
 pub mod dictionary;
 mod lookup;
+pub mod persist;
 
 use std::sync::Arc;
 
@@ -133,12 +134,58 @@ impl ServingIndex {
         }
     }
 
+    /// Stored events whose counterparty is withheld or not a number.
+    pub fn unknown_counterparty_events(&self) -> u64 {
+        let unknown = self.dict.len() as u32;
+        self.codes
+            .iter()
+            .filter(|c| *c & ((1 << 30) - 1) == unknown)
+            .count() as u64
+    }
+
     /// The latest local day with an event.
     pub fn latest_day(&self) -> Option<NaiveDate> {
         self.days
             .iter()
             .max()
             .map(|d| date_of_day_number(self.base_day + i32::from(*d)))
+    }
+
+    /// Writes the prepared form (see [`persist`]).
+    pub fn write(&self, path: &std::path::Path) -> Result<()> {
+        persist::write(self, path)
+    }
+
+    /// Reads a prepared form written by [`ServingIndex::write`].
+    pub fn read(path: &std::path::Path) -> Result<ServingIndex> {
+        persist::read(path)
+    }
+
+    /// The batch scan over this segment: SPEC §5 for every subscriber with a selected event
+    /// in W, sorted by subscriber, in parallel; with `explain`, the dense day counts too.
+    /// Same rules as [`Snapshot::check`].
+    pub fn scan_all(&self, p: &CheckParams, explain: bool) -> Vec<crate::scan::ScanRow> {
+        use rayon::prelude::*;
+        let rule = rule_of(p);
+        let days = usize::from(p.look_back_days);
+        (0..self.subs.len())
+            .into_par_iter()
+            .with_min_len(1024)
+            .filter_map(|i| {
+                let mut counts =
+                    [DayCounts::default(); crate::model::check::MAX_LOOK_BACK_DAYS as usize];
+                let counts = &mut counts[..days];
+                lookup::accumulate_slot(self, i, p, counts);
+                counts
+                    .iter()
+                    .any(|c| c.total > 0)
+                    .then(|| crate::scan::ScanRow {
+                        subscriber: self.subs[i],
+                        verdict: crate::detect::partial::verdict_of(counts, rule),
+                        days: explain.then(|| counts.to_vec()),
+                    })
+            })
+            .collect()
     }
 
     /// Adds this segment's counts for `sub` over W into `out` (one entry per day of W).

@@ -281,3 +281,25 @@ fn invalid_parameters_name_the_field() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn corrupt_prepared_files_are_errors_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("e.csv");
+    write_csv(&csv, HEADER, ROWS);
+    let prepared = dir.path().join("e.hzi");
+    let o = hotzone(&[
+        "prepare",
+        csv.to_str().unwrap(),
+        "--output",
+        prepared.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(stdout(&scan(&[&prepared], &["--output", "-"])), EXPECTED);
+    // Truncate it: the scan must fail naming the file, never answer from half an index.
+    let bytes = std::fs::read(&prepared).unwrap();
+    std::fs::write(&prepared, &bytes[..bytes.len() - 3]).unwrap();
+    let o = scan(&[&prepared], &["--output", "-"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("e.hzi"));
+}

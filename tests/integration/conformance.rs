@@ -118,3 +118,55 @@ fn bad_rows_case_counts_each_reason_and_strict_stops() {
     );
     assert!(st.stdout.is_empty(), "strict writes no partial result");
 }
+
+#[test]
+fn every_case_through_the_prepared_form_matches_expected() {
+    let tmp = tempfile::tempdir().unwrap();
+    for case in cases() {
+        let args = args_of(&case);
+        // Preparation fixes the zone and the default region; the rest are scan parameters.
+        let mut prep: Vec<String> = Vec::new();
+        for flag in ["--tz", "--default-region"] {
+            if let Some(i) = args.iter().position(|a| a == flag) {
+                prep.push(args[i].clone());
+                prep.push(args[i + 1].clone());
+            }
+        }
+        let prepared = tmp.path().join("p.hzi");
+        let st = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+            .arg("prepare")
+            .arg(case.join("events.csv"))
+            .args(&prep)
+            .arg("--output")
+            .arg(&prepared)
+            .output()
+            .unwrap();
+        assert!(
+            matches!(st.status.code(), Some(0 | 2)),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let out = tmp.path().join("out.csv");
+        let st = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+            .arg("scan")
+            .arg(&prepared)
+            .args(&args)
+            .arg("--output")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{}: {}",
+            case.display(),
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let expected = std::fs::read_to_string(case.join("expected.csv")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            expected,
+            "{}",
+            case.display()
+        );
+    }
+}

@@ -333,6 +333,16 @@ proptest! {
 
         // The serving index, built from the same files, answers every known number the same.
         let (index, _) = ServingIndex::load(&files, &IngestOptions::default(), tz).unwrap();
+        // The prepared form round-trips, and its batch scan equals the naive spec too.
+        let prepared = dir.path().join("p.hzi");
+        index.write(&prepared).unwrap();
+        let index = ServingIndex::read(&prepared).unwrap();
+        let window = hotzone::detect::Window::new(tz, p.as_of, p.look_back_days);
+        let from_prepared: Naive = index.scan_all(&p, false).iter().map(|r| {
+            let date = |d: Option<u16>| d.map(|i| window.date(usize::from(i)));
+            (r.subscriber.to_string(), (r.verdict.detected(), date(r.verdict.last), r.verdict.anomalous_days, date(r.verdict.first)))
+        }).collect();
+        prop_assert_eq!(&from_prepared, &want);
         let snap = Snapshot::new(vec![Arc::new(index)]);
         for sub in SUBS {
             let n = Msisdn::parse_subscriber(sub).unwrap();
