@@ -4,4 +4,5 @@ mod cli;
 mod conformance;
 mod grpc;
 mod properties;
+mod scan_vs_check;
 mod support;
