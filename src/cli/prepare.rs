@@ -3,12 +3,9 @@
 
 use std::time::Instant;
 
-use chrono_tz::Tz;
 use clap::Args;
 
 use crate::index::ServingIndex;
-use crate::ingest::{ColumnMap, IngestOptions};
-use crate::model::Region;
 
 /// Flags of `hotzone prepare`.
 #[derive(Args, Debug)]
@@ -16,21 +13,10 @@ pub struct PrepareArgs {
     /// Input files, directories or globs (as for `scan`).
     #[arg(required = true)]
     pub inputs: Vec<String>,
-    /// The engine's time zone: days are fixed at prepare time, so scans must use the same zone.
-    #[arg(long, default_value = "UTC", value_parser = super::parse_tz)]
-    pub tz: Tz,
-    /// Region for numbers written without '+'.
-    #[arg(long, value_parser = super::parse_region)]
-    pub default_region: Option<Region>,
-    /// Column mapping: SOURCE=CANONICAL (repeatable).
-    #[arg(long = "column", value_name = "SOURCE=CANONICAL")]
-    pub columns: Vec<String>,
-    /// Stop at the first row that cannot be interpreted.
-    #[arg(long)]
-    pub strict: bool,
-    /// Write every rejected row (file,row,reason,message) to this CSV file.
-    #[arg(long)]
-    pub rejects: Option<std::path::PathBuf>,
+    /// How the inputs are read. Days are fixed at prepare time in `--tz`, so scans of the
+    /// prepared file must use the same zone.
+    #[command(flatten)]
+    pub read: super::scan::ReadFlags,
     /// The prepared file to write (conventionally `.hzi`).
     #[arg(long)]
     pub output: std::path::PathBuf,
@@ -39,16 +25,10 @@ pub struct PrepareArgs {
 /// Runs `prepare`; exit code 2 when rows were rejected.
 pub fn run(a: &PrepareArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
-    let opts = IngestOptions {
-        default_region: a.default_region,
-        columns: ColumnMap::parse(&a.columns)?,
-        strict: a.strict,
-    };
-    let (index, mut report) = ServingIndex::load(&a.inputs, &opts, a.tz)?;
+    let opts = a.read.ingest_options()?;
+    let (index, mut report) = ServingIndex::load(&a.inputs, &opts, a.read.tz)?;
     index.write(&a.output)?;
-    if let Some(path) = &a.rejects {
-        report.rejects.write_csv(path)?;
-    }
+    a.read.write_rejects(&mut report.rejects)?;
     let s = index.stats();
     eprintln!(
         "prepare: {} file(s), {} rows read, {} events, rejected {}; {} subscribers, {} counterparties; {} bytes in memory ({:.2} bytes/event); {:.2}s",

@@ -47,7 +47,21 @@ pub struct ScanArgs {
     /// Last day of the window (YYYY-MM-DD); default: the latest day present in the data.
     #[arg(long)]
     pub as_of: Option<String>,
-    /// The engine's time zone (IANA name).
+    /// How the inputs are read.
+    #[command(flatten)]
+    pub read: ReadFlags,
+    /// Add the per-day counts behind each verdict (column `days`).
+    #[arg(long)]
+    pub explain: bool,
+    /// Output file: .parquet, .csv, .jsonl, or - for CSV on stdout.
+    #[arg(long)]
+    pub output: String,
+}
+
+/// Flags shared by every command that reads exports (`scan`, `prepare`).
+#[derive(Args, Debug)]
+pub struct ReadFlags {
+    /// The engine's time zone (IANA name): every event belongs to its local day there.
     #[arg(long, default_value = "UTC", value_parser = super::parse_tz)]
     pub tz: Tz,
     /// Region for numbers written without '+' (national format); without it such rows are rejected.
@@ -62,12 +76,28 @@ pub struct ScanArgs {
     /// Write every rejected row (file,row,reason,message) to this CSV file.
     #[arg(long)]
     pub rejects: Option<std::path::PathBuf>,
-    /// Add the per-day counts behind each verdict (column `days`).
-    #[arg(long)]
-    pub explain: bool,
-    /// Output file: .parquet, .csv, .jsonl, or - for CSV on stdout.
-    #[arg(long)]
-    pub output: String,
+}
+
+impl ReadFlags {
+    /// The ingest options these flags describe.
+    pub fn ingest_options(&self) -> anyhow::Result<IngestOptions> {
+        Ok(IngestOptions {
+            default_region: self.default_region,
+            columns: ColumnMap::parse(&self.columns)?,
+            strict: self.strict,
+        })
+    }
+
+    /// Writes the rejects file when one was asked for.
+    pub fn write_rejects(
+        &self,
+        report: &mut crate::ingest::rejects::RejectReport,
+    ) -> anyhow::Result<()> {
+        if let Some(path) = &self.rejects {
+            report.write_csv(path)?;
+        }
+        Ok(())
+    }
 }
 
 /// `--method`.
@@ -142,12 +172,8 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
     crate::output::OutputFormat::of(&a.output)?;
     let req = ScanRequest {
         raw,
-        tz: a.tz,
-        ingest: IngestOptions {
-            default_region: a.default_region,
-            columns: ColumnMap::parse(&a.columns)?,
-            strict: a.strict,
-        },
+        tz: a.read.tz,
+        ingest: a.read.ingest_options()?,
         explain: a.explain,
     };
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -171,9 +197,7 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
         b.finish_and_clear();
     }
     crate::output::write(&a.output, &outcome.rows, &outcome.window, a.explain)?;
-    if let Some(path) = &a.rejects {
-        outcome.report.rejects.write_csv(path)?;
-    }
+    a.read.write_rejects(&mut outcome.report.rejects)?;
     let r = &outcome.report;
     eprintln!(
         "scan: {} file(s), {} rows read, {} events, {} with unknown counterparty, rejected {}; window {}..={} ({}); {} subscriber(s) in window, {} anomalous; {:.2}s",
@@ -184,7 +208,7 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
         r.rejects.summary(),
         outcome.window.first(),
         outcome.window.last(),
-        a.tz,
+        a.read.tz,
         outcome.rows.len(),
         outcome.anomalous(),
         started.elapsed().as_secs_f64()
