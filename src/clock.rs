@@ -7,3 +7,13 @@ use chrono_tz::Tz;
 pub fn today(tz: Tz) -> NaiveDate {
     chrono::Utc::now().with_timezone(&tz).date_naive()
 }
+
+/// Now, as UTC epoch milliseconds (metrics: data age).
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Now, RFC 3339 UTC with microseconds (audit lines).
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}

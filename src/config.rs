@@ -58,6 +58,170 @@ pub struct ServerConfig {
     /// it, every day loaded is kept.
     #[serde(default)]
     pub retention_days: Option<u16>,
+    /// Address of the Prometheus metrics endpoint (`host:port`, plain HTTP, `GET /metrics`).
+    /// Optional: off by default.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
+    /// Clients allowed to call the service, by bearer token hash (`[[clients]]` tables).
+    /// Empty (the default) = no authentication, allowed only on a loopback address unless
+    /// `hotzone serve --insecure`.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+    /// TLS of the gRPC port (`[tls]`). Optional: plaintext by default.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Privacy policy switches (`[policy]`).
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// Resource limits and load shedding (`[limits]`).
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// The audit log (`[audit]`). Optional: off by default.
+    #[serde(default)]
+    pub audit: Option<AuditConfig>,
+}
+
+/// One `[[clients]]` entry: who may call, proven by a bearer token whose SHA-256 (hex) is
+/// stored here (never the token itself).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The client's name, as written to the audit log and used for rate limits.
+    pub id: String,
+    /// Lower-case hex SHA-256 of the token (`printf %s "$TOKEN" | sha256sum`).
+    pub token_sha256: String,
+    /// What the client may call: `check`, `ingest`. Default `["check"]`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["check".to_owned()]
+}
+
+/// `[tls]`: PEM files of the gRPC port's certificate chain and key, and optionally the CA
+/// that client certificates must chain to (mutual TLS: clients without one are refused).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM, PKCS#8 / SEC1 / RSA).
+    pub key: PathBuf,
+    /// CA certificate(s) (PEM) for client certificates; set = mutual TLS required.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+}
+
+/// `[policy]`: what a caller may learn, and how fast.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Reply `anomaly_detected` only; `anomaly_date` is always empty. Default false.
+    #[serde(default)]
+    pub suppress_anomaly_date: bool,
+    /// Fewest entries a hotzone given in a request may have (server-configured hotzones are
+    /// exempt), so a caller cannot ask one country at a time. Default 1 (no restriction).
+    #[serde(default = "one_u16")]
+    pub min_hotzone_entries: u16,
+    /// Checks per second a client may sustain (token bucket refill); 0 = unlimited (default).
+    #[serde(default)]
+    pub client_checks_per_s: f64,
+    /// Bucket size of the per-client limit (burst). Default 100.
+    #[serde(default = "default_client_burst")]
+    pub client_burst: u32,
+    /// Checks per hour a client may sustain on one number; 0 = unlimited (default).
+    #[serde(default)]
+    pub number_checks_per_hour: f64,
+    /// Bucket size of the per-(client, number) limit. Default 10.
+    #[serde(default = "default_number_burst")]
+    pub number_burst: u32,
+    /// Most (client, number) buckets kept in memory; idle full buckets are evicted first,
+    /// then the least recently used. Default 100000.
+    #[serde(default = "default_number_table")]
+    pub number_table_max: usize,
+}
+
+fn one_u16() -> u16 {
+    1
+}
+
+fn default_client_burst() -> u32 {
+    100
+}
+
+fn default_number_burst() -> u32 {
+    10
+}
+
+fn default_number_table() -> usize {
+    100_000
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            suppress_anomaly_date: false,
+            min_hotzone_entries: 1,
+            client_checks_per_s: 0.0,
+            client_burst: default_client_burst(),
+            number_checks_per_hour: 0.0,
+            number_burst: default_number_burst(),
+            number_table_max: default_number_table(),
+        }
+    }
+}
+
+/// `[limits]`: bounds on what one call may cost; past them calls are shed, not queued.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request message (bytes, after decompression); larger ones get
+    /// RESOURCE_EXHAUSTED. Default 4194304 (4 MiB).
+    #[serde(default = "default_max_request_bytes")]
+    pub max_request_bytes: usize,
+    /// Calls (Check + Ingest) handled at once; one more is refused with UNAVAILABLE at once
+    /// instead of waiting. Default 256.
+    #[serde(default = "default_max_concurrent_calls")]
+    pub max_concurrent_calls: usize,
+    /// Longest an `Ingest` call may take to send its records (seconds); past it the call
+    /// ends with DEADLINE_EXCEEDED and nothing is stored. Default 300.
+    #[serde(default = "default_ingest_timeout_s")]
+    pub ingest_timeout_s: u64,
+}
+
+fn default_max_request_bytes() -> usize {
+    4 * 1024 * 1024
+}
+
+fn default_max_concurrent_calls() -> usize {
+    256
+}
+
+fn default_ingest_timeout_s() -> u64 {
+    300
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_request_bytes: default_max_request_bytes(),
+            max_concurrent_calls: default_max_concurrent_calls(),
+            ingest_timeout_s: default_ingest_timeout_s(),
+        }
+    }
+}
+
+/// `[audit]`: one JSON line per call, numbers as keyed hashes only.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// File the lines are appended to (created if missing).
+    pub file: PathBuf,
+    /// HMAC-SHA256 key (hex, at least 16 bytes) for the number tags. Prefer the
+    /// `HOTZONE_AUDIT_KEY` environment variable, which wins over this key.
+    #[serde(default)]
+    pub hmac_key: Option<String>,
 }
 
 fn default_listen() -> String {
@@ -88,6 +252,12 @@ impl Default for ServerConfig {
             default_region: None,
             poll_interval_s: default_poll_interval_s(),
             retention_days: None,
+            metrics_listen: None,
+            clients: Vec::new(),
+            tls: None,
+            policy: PolicyConfig::default(),
+            limits: LimitsConfig::default(),
+            audit: None,
         }
     }
 }
@@ -113,7 +283,56 @@ pub struct ServerSettings {
     pub poll_interval: Option<Duration>,
     /// Days kept in memory, ending with the latest day in the data; `None` = all.
     pub retention_days: Option<u16>,
+    /// Prometheus endpoint address; `None` = off.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Authorised clients; empty = no authentication.
+    pub clients: Vec<ClientEntry>,
+    /// TLS files; `None` = plaintext.
+    pub tls: Option<TlsConfig>,
+    /// Privacy policy.
+    pub policy: PolicyConfig,
+    /// Resource limits.
+    pub limits: LimitsConfig,
+    /// Audit log; `None` = off.
+    pub audit: Option<AuditSettings>,
 }
+
+/// A validated `[[clients]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientEntry {
+    /// Name in logs and audit lines.
+    pub id: String,
+    /// SHA-256 of the token.
+    pub token_sha256: [u8; 32],
+    /// May call `Check`.
+    pub check: bool,
+    /// May call `Ingest`.
+    pub ingest: bool,
+}
+
+/// The validated `[audit]` table.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// File appended to.
+    pub file: PathBuf,
+    /// HMAC key.
+    pub hmac_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for AuditSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditSettings")
+            .field("file", &self.file)
+            .field("hmac_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Environment variable holding the audit HMAC key (hex); wins over `audit.hmac_key`.
+pub const AUDIT_KEY_ENV: &str = "HOTZONE_AUDIT_KEY";
+
+/// Shortest audit HMAC key accepted, in bytes.
+pub const MIN_AUDIT_KEY_BYTES: usize = 16;
 
 impl ServerConfig {
     /// Reads a TOML file; unknown keys and type errors name the file.
@@ -126,6 +345,14 @@ impl ServerConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         cfg.data_dir = cfg.data_dir.map(|p| base.join(p));
         cfg.hotzones_file = cfg.hotzones_file.map(|p| base.join(p));
+        if let Some(t) = &mut cfg.tls {
+            t.cert = base.join(&t.cert);
+            t.key = base.join(&t.key);
+            t.client_ca = t.client_ca.as_ref().map(|p| base.join(p));
+        }
+        if let Some(a) = &mut cfg.audit {
+            a.file = base.join(&a.file);
+        }
         Ok(cfg)
     }
 
@@ -189,6 +416,67 @@ impl ServerConfig {
                 region
             }
         };
+        let metrics_listen = match &self.metrics_listen {
+            None => None,
+            Some(m) => m
+                .parse::<SocketAddr>()
+                .map_err(|_| {
+                    errors.push(format!("metrics_listen: {m:?} is not a host:port address"))
+                })
+                .ok(),
+        };
+        let clients = self.resolve_clients(&mut errors);
+        let p = &self.policy;
+        if !(p.client_checks_per_s >= 0.0 && p.client_checks_per_s.is_finite()) {
+            errors.push("policy.client_checks_per_s: must be a finite number >= 0".to_owned());
+        }
+        if !(p.number_checks_per_hour >= 0.0 && p.number_checks_per_hour.is_finite()) {
+            errors.push("policy.number_checks_per_hour: must be a finite number >= 0".to_owned());
+        }
+        if p.client_burst == 0 || p.number_burst == 0 {
+            errors.push("policy.client_burst, policy.number_burst: must be >= 1".to_owned());
+        }
+        if p.number_table_max == 0 {
+            errors.push("policy.number_table_max: must be >= 1".to_owned());
+        }
+        if !(1..=crate::model::hotzone::MAX_ENTRIES).contains(&usize::from(p.min_hotzone_entries)) {
+            errors.push(format!(
+                "policy.min_hotzone_entries: must be between 1 and {}",
+                crate::model::hotzone::MAX_ENTRIES
+            ));
+        }
+        let l = &self.limits;
+        if l.max_request_bytes < 1024 {
+            errors.push("limits.max_request_bytes: must be at least 1024".to_owned());
+        }
+        if l.max_concurrent_calls == 0 {
+            errors.push("limits.max_concurrent_calls: must be >= 1".to_owned());
+        }
+        if l.ingest_timeout_s == 0 {
+            errors.push("limits.ingest_timeout_s: must be >= 1".to_owned());
+        }
+        let audit = match &self.audit {
+            None => None,
+            Some(a) => match a.hmac_key.as_deref().map(hex::decode) {
+                None => {
+                    errors.push(format!(
+                        "audit.hmac_key: is required with audit.file (set {AUDIT_KEY_ENV} to {MIN_AUDIT_KEY_BYTES}+ random bytes in hex)"
+                    ));
+                    None
+                }
+                Some(Ok(k)) if k.len() >= MIN_AUDIT_KEY_BYTES => Some(AuditSettings {
+                    file: a.file.clone(),
+                    hmac_key: k,
+                }),
+                Some(_) => {
+                    // Never echo the value: it is a secret.
+                    errors.push(format!(
+                        "audit.hmac_key: must be hex of at least {MIN_AUDIT_KEY_BYTES} bytes"
+                    ));
+                    None
+                }
+            },
+        };
         match (errors.is_empty(), listen, data_dir, tz) {
             (true, Some(listen), Some(data_dir), Some(tz)) => Ok(ServerSettings {
                 listen,
@@ -201,6 +489,12 @@ impl ServerConfig {
                 poll_interval: (self.poll_interval_s > 0)
                     .then(|| Duration::from_secs(self.poll_interval_s)),
                 retention_days: self.retention_days,
+                metrics_listen,
+                clients,
+                tls: self.tls.clone(),
+                policy: self.policy.clone(),
+                limits: self.limits.clone(),
+                audit,
             }),
             _ => Err(Error::Config {
                 path: origin.to_owned(),
@@ -208,6 +502,72 @@ impl ServerConfig {
             }),
         }
     }
+}
+
+impl ServerConfig {
+    fn resolve_clients(&self, errors: &mut Vec<String>) -> Vec<ClientEntry> {
+        let mut out: Vec<ClientEntry> = Vec::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            let at = format!("clients[{i}]");
+            if c.id.is_empty()
+                || !c
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            {
+                errors.push(format!("{at}.id: must be non-empty [A-Za-z0-9-_.:]"));
+            }
+            if out.iter().any(|o| o.id == c.id) {
+                errors.push(format!("{at}.id: {:?} is listed twice", c.id));
+            }
+            let hash = hex::decode(&c.token_sha256)
+                .ok()
+                .and_then(|h| <[u8; 32]>::try_from(h).ok());
+            if hash.is_none() {
+                errors.push(format!(
+                    "{at}.token_sha256: must be 64 hex digits (the SHA-256 of the token, not the token)"
+                ));
+            }
+            let (mut check, mut ingest) = (false, false);
+            for s in &c.scopes {
+                match s.as_str() {
+                    "check" => check = true,
+                    "ingest" => ingest = true,
+                    other => errors.push(format!(
+                        "{at}.scopes: {other:?} is not a scope (check, ingest)"
+                    )),
+                }
+            }
+            if let Some(token_sha256) = hash {
+                if out.iter().any(|o| o.token_sha256 == token_sha256) {
+                    errors.push(format!("{at}.token_sha256: shared with another client"));
+                }
+                out.push(ClientEntry {
+                    id: c.id.clone(),
+                    token_sha256,
+                    check,
+                    ingest,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Refuses to expose an unauthenticated service: without `[[clients]]`, the listen address
+/// must be loopback unless `insecure` (`hotzone serve --insecure`) says otherwise.
+pub fn check_exposure(settings: &ServerSettings, insecure: bool) -> Result<()> {
+    if settings.clients.is_empty() && !settings.listen.ip().is_loopback() && !insecure {
+        return Err(Error::Config {
+            path: PathBuf::from("<listen>"),
+            message: format!(
+                "refusing to listen on {} without authentication: configure [[clients]] \
+                 (see RELIABILITY.md), listen on a loopback address, or pass --insecure",
+                settings.listen
+            ),
+        });
+    }
+    Ok(())
 }
 
 impl ServerSettings {
@@ -223,6 +583,12 @@ impl ServerSettings {
             default_region: None,
             poll_interval: Some(Duration::from_secs(default_poll_interval_s())),
             retention_days: None,
+            metrics_listen: None,
+            clients: Vec::new(),
+            tls: None,
+            policy: PolicyConfig::default(),
+            limits: LimitsConfig::default(),
+            audit: None,
         }
     }
 }
@@ -256,6 +622,66 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/server.example.toml");
         let cfg = ServerConfig::load(&path).unwrap();
         assert_eq!(cfg, ServerConfig::default());
+    }
+
+    #[test]
+    fn security_tables_parse_and_validate() {
+        let hash = "a".repeat(64);
+        let text = format!(
+            "data_dir = \"/d\"\nmetrics_listen = \"127.0.0.1:9100\"\n\
+             [[clients]]\nid = \"bank-a\"\ntoken_sha256 = \"{hash}\"\nscopes = [\"check\", \"ingest\"]\n\
+             [policy]\nsuppress_anomaly_date = true\nmin_hotzone_entries = 3\nnumber_checks_per_hour = 10\n\
+             [limits]\nmax_concurrent_calls = 8\n\
+             [audit]\nfile = \"audit.jsonl\"\nhmac_key = \"{}\"\n",
+            "0f".repeat(16)
+        );
+        let cfg: ServerConfig = toml::from_str(&text).unwrap();
+        let s = cfg.resolve(Path::new("x.toml")).unwrap();
+        assert_eq!(s.clients.len(), 1);
+        assert!(s.clients[0].check && s.clients[0].ingest);
+        assert!(s.policy.suppress_anomaly_date);
+        assert_eq!(s.limits.max_concurrent_calls, 8);
+        assert_eq!(s.audit.as_ref().unwrap().hmac_key.len(), 16);
+        assert!(!format!("{:?}", s.audit).contains("0f0f"));
+
+        let bad = ServerConfig {
+            data_dir: Some("/d".into()),
+            clients: vec![ClientConfig {
+                id: "x y".into(),
+                token_sha256: "secret-token".into(),
+                scopes: vec!["admin".into()],
+            }],
+            audit: Some(AuditConfig {
+                file: "a".into(),
+                hmac_key: Some("abcd".into()),
+            }),
+            ..ServerConfig::default()
+        };
+        let e = bad.resolve(Path::new("x.toml")).unwrap_err().to_string();
+        for needle in ["clients[0].id", "token_sha256", "scopes", "audit.hmac_key"] {
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+        assert!(!e.contains("abcd"), "{e}");
+    }
+
+    #[test]
+    fn no_auth_means_loopback_only_unless_insecure() {
+        let mut s = ServerSettings::for_data_dir("/d");
+        assert!(check_exposure(&s, false).is_ok());
+        s.listen = "0.0.0.0:50051".parse().unwrap();
+        let e = check_exposure(&s, false).unwrap_err().to_string();
+        assert!(e.contains("--insecure"), "{e}");
+        assert!(check_exposure(&s, true).is_ok());
+        s.clients.push(ClientEntry {
+            id: "a".into(),
+            token_sha256: [0; 32],
+            check: true,
+            ingest: false,
+        });
+        assert!(check_exposure(&s, false).is_ok());
+        s.clients.clear();
+        s.listen = "[::1]:1".parse().unwrap();
+        assert!(check_exposure(&s, false).is_ok());
     }
 
     #[test]

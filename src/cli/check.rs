@@ -2,6 +2,11 @@
 //!
 //! Prints `anomaly_detected=true anomaly_date=2026-03-10` on success. On a refused check it
 //! prints the gRPC code, the message and the ErrorInfo reason on stderr and exits 1.
+//!
+//! Credentials: `--token` (or `HOTZONE_TOKEN`) is sent as `authorization: Bearer <token>`.
+//! An `https://` server is reached over TLS, trusting `--ca-cert` (else the system's
+//! webpki roots are not consulted: pass the CA); `--client-cert`/`--client-key` present a
+//! client certificate for mutual TLS.
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -49,6 +54,21 @@ pub struct CheckArgs {
     /// Sent as the x-correlator header (echoed by the server, found in its logs).
     #[arg(long)]
     pub correlator: Option<String>,
+    /// Bearer token (prefer the HOTZONE_TOKEN environment variable: flags show in `ps`).
+    #[arg(long, env = "HOTZONE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// CA certificate (PEM) that the server's certificate chains to (https:// servers).
+    #[arg(long)]
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    #[arg(long, requires = "client_key")]
+    pub client_cert: Option<std::path::PathBuf>,
+    /// Client private key (PEM) for mutual TLS.
+    #[arg(long, requires = "client_cert")]
+    pub client_key: Option<std::path::PathBuf>,
+    /// Name expected in the server's certificate (default: the URL's host).
+    #[arg(long)]
+    pub tls_domain: Option<String>,
 }
 
 /// `--method`.
@@ -119,6 +139,34 @@ impl CheckArgs {
     }
 }
 
+impl CheckArgs {
+    /// A channel to `--server`, over TLS for `https://` URLs.
+    pub async fn channel(&self) -> anyhow::Result<tonic::transport::Channel> {
+        use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+        let mut ep = Endpoint::from_shared(self.server.clone())
+            .with_context(|| format!("--server {:?} is not a URL", self.server))?;
+        if self.server.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new();
+            if let Some(ca) = &self.ca_cert {
+                let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            if let (Some(c), Some(k)) = (&self.client_cert, &self.client_key) {
+                let cert = std::fs::read(c).with_context(|| format!("reading {}", c.display()))?;
+                let key = std::fs::read(k).with_context(|| format!("reading {}", k.display()))?;
+                tls = tls.identity(Identity::from_pem(cert, key));
+            }
+            if let Some(d) = &self.tls_domain {
+                tls = tls.domain_name(d.clone());
+            }
+            ep = ep.tls_config(tls).context("TLS settings")?;
+        }
+        ep.connect()
+            .await
+            .with_context(|| format!("connecting to {}", self.server))
+    }
+}
+
 /// Sends the check and prints the verdict; exit code 0, or 1 when the server refused it.
 #[allow(clippy::print_stdout)] // the verdict is this command's output
 pub fn run(a: &CheckArgs) -> anyhow::Result<i32> {
@@ -127,10 +175,14 @@ pub fn run(a: &CheckArgs) -> anyhow::Result<i32> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let mut client = FraudHotzoneClient::connect(a.server.clone())
-            .await
-            .with_context(|| format!("connecting to {}", a.server))?;
+        let mut client = FraudHotzoneClient::new(a.channel().await?);
         let mut req = tonic::Request::new(a.request());
+        if let Some(t) = &a.token {
+            let v = format!("Bearer {t}")
+                .parse()
+                .context("--token must be printable ASCII")?;
+            req.metadata_mut().insert("authorization", v);
+        }
         if let Some(c) = &a.correlator {
             let v = c.parse().context("--correlator must be printable ASCII")?;
             req.metadata_mut().insert(CORRELATOR_HEADER, v);

@@ -6,6 +6,7 @@ pub mod check;
 pub mod prepare;
 pub mod scan;
 pub mod serve;
+pub mod soak;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// One check against a running server; prints the verdict.
     Check(check::CheckArgs),
+    /// Bounded load run (checks + ingests) against a loopback server; prints a report.
+    Soak(soak::SoakArgs),
 }
 
 /// Runs the parsed command. Returns the process exit code.
@@ -38,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Prepare(args) => prepare::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Check(args) => check::run(&args),
+        Command::Soak(args) => soak::run(&args),
     }
 }
 

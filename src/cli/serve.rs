@@ -1,6 +1,9 @@
 //! `hotzone serve`: config file + flags -> settings, bind, serve until ctrl-c or SIGTERM.
 //!
-//! Every key of the config file is also a flag; a flag given on the command line wins. The
+//! Every top-level key of the config file is also a flag, and so are the TLS files and the
+//! audit file; a flag given on the command line wins. Clients (token hashes), the policy and
+//! the limits are set in the file only. Without `[[clients]]` the server refuses a
+//! non-loopback `--listen` unless `--insecure`. The
 //! index is built by the server's loader off the async runtime; the port answers (health
 //! NOT_SERVING, checks UNAVAILABLE) while it builds.
 
@@ -45,6 +48,27 @@ pub struct ServeArgs {
     /// Days kept in memory, ending with the latest day in the data; at least max_look_back_days (key `retention_days`; default: all).
     #[arg(long)]
     pub retention_days: Option<u16>,
+    /// Prometheus metrics address, host:port (key `metrics_listen`; default off).
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// TLS certificate chain, PEM (key `tls.cert`; with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key, PEM (key `tls.key`).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA of client certificates, PEM: mutual TLS (key `tls.client_ca`).
+    #[arg(long)]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Audit log file, JSON lines (key `audit.file`); needs the HMAC key in HOTZONE_AUDIT_KEY.
+    #[arg(long)]
+    pub audit_log: Option<PathBuf>,
+    /// HMAC key of the audit log's number tags, hex (key `audit.hmac_key`).
+    #[arg(long = "audit-hmac-key", env = crate::config::AUDIT_KEY_ENV, hide_env_values = true, hide = true)]
+    pub audit_hmac_key: Option<String>,
+    /// Serve without authentication on a non-loopback address (no [[clients]] configured).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 impl ServeArgs {
@@ -81,6 +105,32 @@ impl ServeArgs {
         if let Some(v) = self.poll_interval_s {
             cfg.poll_interval_s = v;
         }
+        if let Some(v) = &self.metrics_listen {
+            cfg.metrics_listen = Some(v.clone());
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            cfg.tls = Some(crate::config::TlsConfig {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: cfg.tls.as_ref().and_then(|t| t.client_ca.clone()),
+            });
+        }
+        if let Some(ca) = &self.tls_client_ca {
+            match &mut cfg.tls {
+                Some(t) => t.client_ca = Some(ca.clone()),
+                None => anyhow::bail!("--tls-client-ca needs --tls-cert and --tls-key (or [tls])"),
+            }
+        }
+        if let Some(v) = &self.audit_log {
+            let hmac_key = cfg.audit.as_ref().and_then(|a| a.hmac_key.clone());
+            cfg.audit = Some(crate::config::AuditConfig {
+                file: v.clone(),
+                hmac_key,
+            });
+        }
+        if let (Some(a), Some(k)) = (&mut cfg.audit, &self.audit_hmac_key) {
+            a.hmac_key = Some(k.clone());
+        }
         Ok(cfg)
     }
 }
@@ -101,6 +151,10 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<i32> {
     let cfg = a.merged()?;
     let origin = a.config.clone().unwrap_or_else(|| PathBuf::from("<flags>"));
     let settings = cfg.resolve(&origin)?;
+    crate::config::check_exposure(&settings, a.insecure)?;
+    if a.insecure && settings.clients.is_empty() && !settings.listen.ip().is_loopback() {
+        tracing::warn!(listen = %settings.listen, "--insecure: serving without authentication on a non-loopback address");
+    }
     anyhow::ensure!(
         settings.data_dir.is_dir(),
         "data directory {} does not exist or is not a directory",
@@ -115,7 +169,7 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<i32> {
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
-        let state = AppState::new(settings);
+        let state = AppState::try_new(settings)?;
         service::serve(listener, state, shutdown_signal()).await?;
         Ok::<_, anyhow::Error>(())
     })?;

@@ -8,27 +8,42 @@
 //! engine's zone. An enum number outside the contract is INVALID_ARGUMENT naming the field.
 //!
 //! The reply carries `anomaly_detected` and `anomaly_date` and nothing else (SPEC §1: data
-//! minimisation).
+//! minimisation), and only `anomaly_detected` when the policy `suppress_anomaly_date` is on.
+//! The policy `min_hotzone_entries` applies to hotzones given in the request (the server's
+//! named and default hotzones are the operator's choice): fewer entries is OUT_OF_RANGE
+//! naming the minimum. Rate limits and authentication are applied before this, by the
+//! handler in [`super`].
 
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::model::check::{Limits, parse_phone_number};
 use crate::model::hotzone::Hotzone;
-use crate::model::{CheckParams, CheckTarget, CheckType, Method, RawCheck};
+use crate::model::{CheckParams, CheckTarget, CheckType, Method, Msisdn, RawCheck};
 use crate::service::pb;
 use crate::service::state::AppState;
 
 /// Answers one check.
 pub fn check(state: &AppState, req: &pb::CheckRequest) -> Result<pb::CheckResponse> {
     let sub = parse_phone_number(&req.phone_number)?;
+    check_number(state, sub, req)
+}
+
+/// Answers one check whose number is already validated.
+pub fn check_number(
+    state: &AppState,
+    sub: Msisdn,
+    req: &pb::CheckRequest,
+) -> Result<pb::CheckResponse> {
     let params = params(state, req)?;
     let snapshot = state.snapshot()?;
     let v = snapshot.check(sub, &params)?;
+    let show_date = !state.settings().policy.suppress_anomaly_date;
     Ok(pb::CheckResponse {
         anomaly_detected: v.anomaly_detected,
         anomaly_date: v
             .anomaly_date
+            .filter(|_| show_date)
             .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_default(),
     })
@@ -112,7 +127,18 @@ fn hotzone(state: &AppState, req: &pb::CheckRequest) -> Result<Option<Arc<Hotzon
                 "must be empty when hotzone is given",
             ));
         }
-        return Hotzone::parse_items("hotzone", &req.hotzone).map(|h| Some(Arc::new(h)));
+        let h = Hotzone::parse_items("hotzone", &req.hotzone)?;
+        let min = usize::from(state.settings().policy.min_hotzone_entries);
+        if h.entries().len() < min {
+            return Err(Error::out_of_range(
+                "hotzone",
+                format!(
+                    "must hold at least {min} distinct entries on this server (got {})",
+                    h.entries().len()
+                ),
+            ));
+        }
+        return Ok(Some(Arc::new(h)));
     }
     if !req.hotzone_name.is_empty() {
         // The name is not echoed: it is caller text and could hold anything.

@@ -14,6 +14,10 @@
 //!
 //! Holding the lock from the rename to the publish is what lets a concurrent rebuild tell
 //! whether its base holds this file (see [`super::reload`]).
+//!
+//! The receive phase (step 1, waiting on the client) is bounded by `limits.ingest_timeout_s`:
+//! past it the call ends with DEADLINE_EXCEEDED and nothing is stored. Steps 2-4 are not
+//! cancelled by it: once the records are in, they are stored and acknowledged.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -60,7 +64,15 @@ pub async fn ingest(
     let mut accepted: Vec<Accepted> = Vec::new();
     let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
     let mut seen = 0usize;
-    while let Some(msg) = stream.next().await {
+    let limit = std::time::Duration::from_secs(state.settings().limits.ingest_timeout_s);
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let next = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .map_err(|_| crate::service::limits::deadline_exceeded(limit))?;
+        let Some(msg) = next else {
+            break;
+        };
         let msg = msg?;
         seen += msg.events.len();
         if seen > MAX_RECORDS_PER_CALL {

@@ -11,13 +11,28 @@
 //! - [`reload`]: first load, directory polling, rebuild-and-swap;
 //! - [`check`]: the `Check` handler (request -> params -> verdict);
 //! - [`ingest`]: the `Ingest` handler (records -> durable file -> new segment);
-//! - [`status`]: errors -> gRPC status with CAMARA ErrorInfo; the `x-correlator` header.
+//! - [`status`]: errors -> gRPC status with CAMARA ErrorInfo; the `x-correlator` header;
+//! - [`auth`]: bearer tokens -> client id and scopes (UNAUTHENTICATED, PERMISSION_DENIED);
+//! - [`limits`]: rate limits (per client, per client and number) and the concurrency gate;
+//! - [`audit`]: one JSON line per call, numbers as keyed hashes;
+//! - [`metrics`]: the Prometheus registry and its endpoint.
+//!
+//! Every `Check` and `Ingest` goes through the same guards, in this order: the concurrency
+//! gate (UNAVAILABLE when full, never a queue), the token (UNAUTHENTICATED /
+//! PERMISSION_DENIED), the client's rate limit, then (Check) the number's pattern and the
+//! (client, number) rate limit (RESOURCE_EXHAUSTED `TOO_MANY_REQUESTS`), then the handler.
+//! Each finished call is counted in the metrics and written to the audit log. Health and
+//! reflection are open: they reveal no subscriber data and probes need them.
 //!
 //! Absent by design: no detection logic here, no counts in any reply, no phone number in any
-//! log line or error message (logs carry the correlator only).
+//! log line, metric, audit line or error message (logs carry the correlator and client id).
 
+pub mod audit;
+pub mod auth;
 pub mod check;
 pub mod ingest;
+pub mod limits;
+pub mod metrics;
 pub mod pb;
 pub mod reload;
 pub mod state;
@@ -29,11 +44,18 @@ use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
 pub use state::AppState;
 
+use crate::config::TlsConfig;
+use crate::model::Msisdn;
+use crate::model::check::parse_phone_number;
+use audit::{AuditLine, AuditParams};
+use auth::{Caller, Scope};
+use metrics::code_name;
 use pb::fraud_hotzone_server::{FraudHotzone, FraudHotzoneServer};
 use status::{correlator, correlator_text, echo, to_status};
 
@@ -46,6 +68,25 @@ pub enum ServeError {
     /// The transport failed.
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// A TLS file could not be read.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// The metrics address could not be bound.
+    #[error("metrics_listen {0}: {1}")]
+    Metrics(std::net::SocketAddr, std::io::Error),
+}
+
+/// The rustls server config of `[tls]`: identity, and the client CA for mutual TLS (client
+/// certificates then required).
+fn tls_config(t: &TlsConfig) -> Result<ServerTlsConfig, ServeError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| ServeError::Tls(format!("{}: {e}", p.display())))
+    };
+    let mut c = ServerTlsConfig::new().identity(Identity::from_pem(read(&t.cert)?, read(&t.key)?));
+    if let Some(ca) = &t.client_ca {
+        c = c.client_ca_root(Certificate::from_pem(read(ca)?));
+    }
+    Ok(c)
 }
 
 /// Serves until `shutdown` completes, then stops accepting calls and drains the in-flight
@@ -68,11 +109,41 @@ pub async fn serve(
     // v1 for current tools; v1alpha for older grpcurl and grpc_cli builds.
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
+    let settings = state.settings();
     let api = FraudHotzoneServer::new(Api {
         state: state.clone(),
-    });
+    })
+    .max_decoding_message_size(settings.limits.max_request_bytes);
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(t) = &settings.tls {
+        builder = builder.tls_config(tls_config(t)?)?;
+    }
+    let metrics_task = match settings.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| ServeError::Metrics(addr, e))?;
+            let bound = l.local_addr().map_err(|e| ServeError::Metrics(addr, e))?;
+            state.set_metrics_addr(bound);
+            tracing::info!(addr = %bound, "serving Prometheus metrics at /metrics");
+            Some(tokio::spawn(metrics::serve(l, state.clone())))
+        }
+    };
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, data_dir = %state.settings().data_dir.display(), tz = %state.settings().tz, "serving fraudhotzone.v1.FraudHotzone");
+        tracing::info!(
+            %addr,
+            data_dir = %settings.data_dir.display(),
+            tz = %settings.tz,
+            tls = settings.tls.is_some(),
+            mtls = settings.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
+            auth = state.auth().enabled(),
+            audit = state.audit().enabled(),
+            "serving fraudhotzone.v1.FraudHotzone"
+        );
+        if state.auth().enabled() && settings.tls.is_none() && !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "bearer tokens travel in plaintext: configure [tls]");
+        }
     }
     let loader = tokio::spawn(reload::run(state.clone()));
     let incoming = TcpListenerStream::new(listener).map(|conn| {
@@ -88,7 +159,7 @@ pub async fn serve(
         tracing::info!("shutting down: draining in-flight calls");
         for_signal.set_health(false).await;
     };
-    let result = tonic::transport::Server::builder()
+    let result = builder
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -96,6 +167,9 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, signal)
         .await;
     loader.abort();
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
     tracing::info!("server stopped");
     Ok(result?)
 }
@@ -105,30 +179,141 @@ struct Api {
     state: AppState,
 }
 
+impl Api {
+    /// The guards and the handler of one check; `caller`/`number` are filled as they become
+    /// known (for the audit line).
+    fn check_guarded(
+        &self,
+        request: &Request<pb::CheckRequest>,
+        ctext: &str,
+        caller: &mut Option<Caller>,
+        number: &mut Option<Msisdn>,
+    ) -> Result<pb::CheckResponse, Status> {
+        let state = &self.state;
+        let _permit = state.gate().enter()?;
+        let c = state.auth().authorize(request.metadata(), Scope::Check)?;
+        *caller = Some(c.clone());
+        state.limiter().admit_client(&c)?;
+        let req = request.get_ref();
+        let sub = parse_phone_number(&req.phone_number).map_err(|e| to_status(&e, ctext))?;
+        *number = Some(sub);
+        state.limiter().admit_number(&c, sub)?;
+        check::check_number(state, sub, req).map_err(|e| to_status(&e, ctext))
+    }
+
+    /// The audited form of a request's parameters: no raw number, no caller free text.
+    fn audit_params(&self, req: &pb::CheckRequest) -> AuditParams {
+        let name = |n: i32, f: fn(i32) -> Option<&'static str>| {
+            f(n).map(str::to_owned).unwrap_or_else(|| n.to_string())
+        };
+        let hotzone_hmac = (!req.hotzone.is_empty())
+            .then(|| {
+                let mut items: Vec<&str> = req.hotzone.iter().map(|s| s.trim()).collect();
+                items.sort_unstable();
+                items.dedup();
+                self.state.audit().tag_text(&items.join(","))
+            })
+            .flatten();
+        AuditParams {
+            look_back_days: req.look_back_days,
+            method: name(req.method, |n| {
+                pb::Method::try_from(n).ok().map(|m| m.as_str_name())
+            }),
+            threshold_ratio: req.threshold_ratio,
+            hotzone_entries: req.hotzone.len(),
+            hotzone_hmac,
+            hotzone_name: self
+                .state
+                .named_hotzone(&req.hotzone_name)
+                .map(|_| req.hotzone_name.clone()),
+            check_type: name(req.check_type, |n| {
+                pb::CheckType::try_from(n).ok().map(|m| m.as_str_name())
+            }),
+            check_target: name(req.check_target, |n| {
+                pb::CheckTarget::try_from(n).ok().map(|m| m.as_str_name())
+            }),
+            min_events: req.min_events,
+            as_of: if req.as_of.is_empty() || crate::model::check::parse_date(&req.as_of).is_some()
+            {
+                req.as_of.clone()
+            } else {
+                "<invalid>".to_owned()
+            },
+        }
+    }
+}
+
+/// The CAMARA reason of a status, when it carries one.
+fn reason_of(s: &Status) -> Option<String> {
+    use tonic_types::StatusExt;
+    s.get_details_error_info().map(|i| i.reason)
+}
+
 #[tonic::async_trait]
 impl FraudHotzone for Api {
     async fn check(
         &self,
         request: Request<pb::CheckRequest>,
     ) -> Result<Response<pb::CheckResponse>, Status> {
-        let corr = correlator(request.metadata())?;
+        let started = Instant::now();
+        let (corr, bad_corr) = match correlator(request.metadata()) {
+            Ok(c) => (c, None),
+            Err(s) => (None, Some(s)),
+        };
         let ctext = correlator_text(corr.as_ref());
         let span = tracing::info_span!("check", correlator = ctext);
         let _entered = span.enter(); // no .await below: the check is a short synchronous lookup
-        let started = Instant::now();
-        match check::check(&self.state, request.get_ref()) {
+        let mut caller = None;
+        let mut number = None;
+        let result = match bad_corr {
+            Some(s) => Err(s),
+            None => self.check_guarded(&request, ctext, &mut caller, &mut number),
+        };
+        let elapsed = started.elapsed();
+        let code = match &result {
+            Ok(_) => tonic::Code::Ok,
+            Err(s) => s.code(),
+        };
+        let m = self.state.metrics();
+        m.check(
+            code,
+            result.as_ref().ok().map(|r| r.anomaly_detected),
+            elapsed,
+        );
+        if let Err(s) = &result {
+            m.reject(s);
+        }
+        let client = caller.as_ref().map(|c| &*c.id).unwrap_or("");
+        let audit = self.state.audit();
+        if audit.enabled() {
+            let line = AuditLine {
+                time: crate::clock::now_rfc3339(),
+                rpc: "check",
+                client,
+                correlator: ctext,
+                number_hmac: number.and_then(|n| audit.tag(n)),
+                params: Some(self.audit_params(request.get_ref())),
+                anomaly_detected: result.as_ref().ok().map(|r| r.anomaly_detected),
+                anomaly_date: result.as_ref().ok().map(|r| r.anomaly_date.clone()),
+                accepted: None,
+                rejected: None,
+                code: code_name(code),
+                reason: result.as_ref().err().and_then(reason_of),
+                latency_us: elapsed.as_micros() as u64,
+            };
+            if !audit.write(&line) {
+                m.audit_dropped();
+            }
+        }
+        match result {
             Ok(reply) => {
-                tracing::debug!(
-                    elapsed_us = started.elapsed().as_micros() as u64,
-                    "check ok"
-                );
+                tracing::debug!(client, elapsed_us = elapsed.as_micros() as u64, "check ok");
                 let mut resp = Response::new(reply);
                 echo(resp.metadata_mut(), corr.as_ref());
                 Ok(resp)
             }
-            Err(e) => {
-                let mut s = to_status(&e, ctext);
-                tracing::debug!(code = ?s.code(), elapsed_us = started.elapsed().as_micros() as u64, "check refused");
+            Err(mut s) => {
+                tracing::debug!(client, code = ?s.code(), elapsed_us = elapsed.as_micros() as u64, "check refused");
                 echo(s.metadata_mut(), corr.as_ref());
                 Err(s)
             }
@@ -139,12 +324,57 @@ impl FraudHotzone for Api {
         &self,
         request: Request<Streaming<pb::IngestRequest>>,
     ) -> Result<Response<pb::IngestResponse>, Status> {
+        let started = Instant::now();
         let corr = correlator(request.metadata())?;
         let ctext = correlator_text(corr.as_ref()).to_owned();
-        let span = tracing::info_span!("ingest", correlator = %ctext);
-        let result = ingest::ingest(&self.state, request.into_inner(), &ctext)
-            .instrument(span)
-            .await;
+        let state = &self.state;
+        let mut client = String::new();
+        let result = async {
+            let _permit = state.gate().enter()?;
+            let caller = state.auth().authorize(request.metadata(), Scope::Ingest)?;
+            client = caller.id.to_string();
+            state.limiter().admit_client(&caller)?;
+            let span = tracing::info_span!("ingest", correlator = %ctext, client = %caller.id);
+            ingest::ingest(state, request.into_inner(), &ctext)
+                .instrument(span)
+                .await
+        }
+        .await;
+        let (accepted, rejected) = match &result {
+            Ok(r) => (r.accepted, r.rejected.values().sum::<u64>()),
+            Err(_) => (0, 0),
+        };
+        let m = state.metrics();
+        m.ingest(result.is_ok(), accepted, rejected);
+        if let Err(s) = &result {
+            m.reject(s);
+            tracing::debug!(client, code = ?s.code(), "ingest refused");
+        }
+        let audit = state.audit();
+        if audit.enabled() {
+            let code = match &result {
+                Ok(_) => tonic::Code::Ok,
+                Err(s) => s.code(),
+            };
+            let line = AuditLine {
+                time: crate::clock::now_rfc3339(),
+                rpc: "ingest",
+                client: &client,
+                correlator: &ctext,
+                number_hmac: None,
+                params: None,
+                anomaly_detected: None,
+                anomaly_date: None,
+                accepted: Some(accepted),
+                rejected: Some(rejected),
+                code: code_name(code),
+                reason: result.as_ref().err().and_then(reason_of),
+                latency_us: started.elapsed().as_micros() as u64,
+            };
+            if !audit.write(&line) {
+                m.audit_dropped();
+            }
+        }
         match result {
             Ok(reply) => {
                 let mut resp = Response::new(reply);

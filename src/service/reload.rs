@@ -7,6 +7,15 @@
 //! logged and the previous snapshot stays (before the first success, checks answer
 //! UNAVAILABLE and the loader retries).
 //!
+//! # Unreadable files
+//! A file that cannot be read at all (corrupt, truncated Parquet footer, vanished, no
+//! permission) does not fail the reload: it is logged with its error, left out, and the
+//! rebuild retried without it (at most [`MAX_SKIPPED`] files per reload; more than that and
+//! the reload fails, keeping the previous snapshot). A skipped file stays in the catalog's
+//! listing with its stamp, so it is retried once it changes (an exporter finishing it).
+//! Rows of a half-written CSV that cannot be interpreted are rejected rows, counted in the
+//! load's summary like any other. `hotzone_reload_skipped_files` shows the count.
+//!
 //! # Not losing ingests during a rebuild
 //! A rebuild reads exactly the files of the listing it took (not the directory again), so the
 //! base holds those files and no others. At the swap (under the catalog lock) it keeps the
@@ -16,18 +25,22 @@
 //! in one critical section of the same lock, so every ingested file is either in the listing
 //! or registered as a delta by the time the swap runs.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::index::{ServingIndex, Snapshot};
-use crate::ingest::sources;
+use crate::ingest::{IngestReport, sources};
 use crate::service::state::{AppState, FileStamp, Listing};
 
 /// Rebuild once this many ingested segments have piled up, even without other changes, so a
 /// check never walks a long list of small segments.
 pub const MAX_DELTAS: usize = 16;
+
+/// Most unreadable files one reload skips before it gives up.
+pub const MAX_SKIPPED: usize = 64;
 
 /// How long to wait between attempts of the first load when polling is off.
 const FIRST_LOAD_RETRY: Duration = Duration::from_secs(10);
@@ -46,6 +59,7 @@ pub async fn run(state: AppState) {
         match reload(&state).await {
             Ok(_) => break,
             Err(e) => {
+                state.metrics().reload(false, 0);
                 tracing::error!(error = %e, retry_s = retry.as_secs(), "loading the data directory failed; checks answer UNAVAILABLE until it succeeds");
                 tokio::time::sleep(retry).await;
             }
@@ -60,6 +74,7 @@ pub async fn run(state: AppState) {
     loop {
         ticker.tick().await;
         if let Err(e) = reload(&state).await {
+            state.metrics().reload(false, 0);
             tracing::error!(error = %e, "reloading the data directory failed; still serving the previous data");
         }
     }
@@ -78,15 +93,34 @@ pub async fn reload(state: &AppState) -> Result<bool> {
         }
     }
     let started = Instant::now();
-    let inputs: Vec<String> = listing
-        .keys()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
-    let opts = state.ingest_options().clone();
     let tz = state.settings().tz;
     let retention = state.settings().retention_days;
-    let (base, report) =
-        blocking(move || ServingIndex::load_retained(&inputs, &opts, tz, retention)).await?;
+    let mut skipped: BTreeMap<PathBuf, String> = BTreeMap::new();
+    let (base, report) = loop {
+        let inputs: Vec<String> = listing
+            .keys()
+            .filter(|p| !skipped.contains_key(*p))
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        if inputs.is_empty() {
+            break (ServingIndex::empty(tz), IngestReport::default());
+        }
+        let opts = state.ingest_options().clone();
+        match blocking(move || ServingIndex::load_retained(&inputs, &opts, tz, retention)).await {
+            Ok(built) => break built,
+            Err(e) => match failing_file(&e) {
+                Some(p)
+                    if listing.contains_key(p)
+                        && !skipped.contains_key(p)
+                        && skipped.len() < MAX_SKIPPED =>
+                {
+                    tracing::error!(file = %p.display(), error = %e, "unreadable data file: skipped; the rest is loaded");
+                    skipped.insert(p.to_owned(), e.to_string());
+                }
+                _ => return Err(e),
+            },
+        }
+    };
     let stats = base.stats();
     let base = Arc::new(base);
     let first = {
@@ -100,6 +134,8 @@ pub async fn reload(state: &AppState) -> Result<bool> {
         let first = !state.is_loaded();
         state.publish(&catalog, Snapshot::new(segments));
         catalog.base = listing;
+        catalog.skipped = skipped;
+        state.metrics().reload(true, catalog.skipped.len());
         first
     };
     tracing::info!(
@@ -121,12 +157,27 @@ pub async fn reload(state: &AppState) -> Result<bool> {
     Ok(true)
 }
 
+/// The file an error is about, when it is about one file.
+fn failing_file(e: &Error) -> Option<&Path> {
+    match e {
+        Error::Io { path, .. } | Error::Read { path, .. } | Error::RejectedRow { path, .. } => {
+            Some(path)
+        }
+        _ => None,
+    }
+}
+
 /// The data files under `dir` (the same filter as `scan`'s directory inputs), with stamps.
+/// A file that vanishes between the walk and its stat is left out.
 pub fn list(dir: &Path) -> Result<Listing> {
     let files = sources::expand(&[dir.to_string_lossy().into_owned()])?;
     let mut out = Listing::new();
     for (path, _) in files {
-        let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(&path, e)),
+        };
         out.insert(
             path,
             FileStamp {

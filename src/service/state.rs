@@ -1,5 +1,6 @@
 //! [`AppState`]: what every handler shares: the settings, the swappable index snapshot, the
-//! catalog of the files behind it, and the health reporter.
+//! catalog of the files behind it, the health reporter, and the guards around the handlers
+//! (authentication, rate limits, the concurrency gate, the audit log, the metrics).
 //!
 //! # Why these primitives
 //! - The snapshot is an [`ArcSwapOption`]: a check loads it with one atomic read and never
@@ -18,8 +19,9 @@
 //! missing; [`super::reload`] and [`super::ingest`] keep it so.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
@@ -31,6 +33,10 @@ use crate::error::{Error, Result};
 use crate::index::{ServingIndex, Snapshot};
 use crate::ingest::IngestOptions;
 use crate::model::hotzone::Hotzone;
+use crate::service::audit::Auditor;
+use crate::service::auth::Authenticator;
+use crate::service::limits::{Gate, RateLimiter};
+use crate::service::metrics::Metrics;
 
 /// A file's identity for change detection: size and modification time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +68,9 @@ pub struct Catalog {
     pub base: Listing,
     /// Ingested files added after that build, in ingest order.
     pub deltas: Vec<Delta>,
+    /// Files of `base`'s listing left out because they could not be read (with the error).
+    /// They stay in `base` with their stamp, so they are retried only once they change.
+    pub skipped: BTreeMap<PathBuf, String>,
 }
 
 impl Catalog {
@@ -88,11 +97,28 @@ struct Inner {
     snapshot: ArcSwapOption<Snapshot>,
     catalog: tokio::sync::Mutex<Catalog>,
     health: HealthReporter,
+    auth: Authenticator,
+    limiter: RateLimiter,
+    gate: Gate,
+    audit: Auditor,
+    metrics: Metrics,
+    metrics_addr: OnceLock<SocketAddr>,
 }
 
 impl AppState {
     /// State for validated settings; nothing is loaded yet (checks answer UNAVAILABLE).
+    ///
+    /// # Panics
+    /// When the audit file cannot be opened; [`AppState::try_new`] returns that error.
     pub fn new(settings: ServerSettings) -> AppState {
+        match AppState::try_new(settings) {
+            Ok(s) => s,
+            Err(e) => panic!("server state: {e}"),
+        }
+    }
+
+    /// Like [`AppState::new`]; fails when the audit file cannot be opened.
+    pub fn try_new(settings: ServerSettings) -> Result<AppState> {
         let named = settings
             .named_hotzones
             .names()
@@ -107,8 +133,18 @@ impl AppState {
             default_region: settings.default_region,
             ..IngestOptions::default()
         };
-        AppState {
+        let audit = match &settings.audit {
+            Some(a) => Auditor::open(a)?,
+            None => Auditor::off(),
+        };
+        Ok(AppState {
             inner: Arc::new(Inner {
+                auth: Authenticator::new(&settings.clients),
+                limiter: RateLimiter::new(&settings.policy),
+                gate: Gate::new(settings.limits.max_concurrent_calls),
+                audit,
+                metrics: Metrics::default(),
+                metrics_addr: OnceLock::new(),
                 settings,
                 ingest,
                 named,
@@ -116,7 +152,47 @@ impl AppState {
                 catalog: tokio::sync::Mutex::new(Catalog::default()),
                 health: HealthReporter::new(),
             }),
-        }
+        })
+    }
+
+    /// The token check.
+    pub fn auth(&self) -> &Authenticator {
+        &self.inner.auth
+    }
+
+    /// The rate limits.
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.inner.limiter
+    }
+
+    /// The concurrency gate.
+    pub fn gate(&self) -> &Gate {
+        &self.inner.gate
+    }
+
+    /// The audit log and number tags.
+    pub fn audit(&self) -> &Auditor {
+        &self.inner.audit
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The Prometheus text of this server's metrics.
+    pub fn render_metrics(&self) -> String {
+        self.inner.metrics.render(self.inner.gate.in_flight())
+    }
+
+    /// Where the metrics endpoint listens, once bound.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.inner.metrics_addr.get().copied()
+    }
+
+    /// Records the bound metrics address.
+    pub fn set_metrics_addr(&self, addr: SocketAddr) {
+        let _ = self.inner.metrics_addr.set(addr);
     }
 
     /// The settings.
@@ -152,8 +228,17 @@ impl AppState {
         self.inner.catalog.lock().await
     }
 
+    /// [`AppState::lock_catalog`] from outside the async runtime (tools, fuzz harnesses).
+    ///
+    /// # Panics
+    /// When called from inside an async runtime.
+    pub fn lock_catalog_blocking(&self) -> tokio::sync::MutexGuard<'_, Catalog> {
+        self.inner.catalog.blocking_lock()
+    }
+
     /// Publishes `snap`. Call only while holding the catalog lock (the guard proves it).
     pub fn publish(&self, _proof: &tokio::sync::MutexGuard<'_, Catalog>, snap: Snapshot) {
+        self.inner.metrics.published(&snap);
         self.inner.snapshot.store(Some(Arc::new(snap)));
     }
 

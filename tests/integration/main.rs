@@ -5,4 +5,5 @@ mod conformance;
 mod grpc;
 mod properties;
 mod scan_vs_check;
+mod security;
 mod support;

@@ -33,10 +33,14 @@ pub(crate) fn settings(dir: &Path) -> ServerSettings {
 
 /// Starts a server; it loads its data in the background.
 pub(crate) async fn spawn(settings: ServerSettings) -> Server {
+    spawn_state(AppState::new(settings)).await
+}
+
+/// Starts a server over a state the test keeps a handle to.
+pub(crate) async fn spawn_state(state: AppState) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    let state = AppState::new(settings);
     let handle = tokio::spawn(service::serve(listener, state, async {
         let _ = rx.await;
     }));

@@ -1,0 +1,430 @@
+//! What the server shows: counters, gauges and a latency histogram, served in the Prometheus
+//! text format on a separate port (`metrics_listen`, off by default; `GET /metrics`).
+//!
+//! A small registry of atomics owned by the [`super::AppState`] rather than a process-global
+//! recorder: every server (and every test server in one process) has its own numbers, and
+//! the label sets are fixed and small (gRPC codes, CAMARA reasons), so no label ever carries
+//! caller text or a phone number.
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `hotzone_checks_total` | counter | `code` (gRPC code), `result` (`anomaly`, `no_anomaly`, `error`) |
+//! | `hotzone_check_latency_seconds` | histogram | |
+//! | `hotzone_rejects_total` | counter | `reason` (CAMARA reason of any refused Check/Ingest) |
+//! | `hotzone_ingests_total` | counter | `result` (`ok`, `error`) |
+//! | `hotzone_ingested_records_total` | counter | `outcome` (`accepted`, `rejected`) |
+//! | `hotzone_reloads_total` | counter | `result` (`ok`, `error`) |
+//! | `hotzone_reload_skipped_files` | gauge | files skipped as unreadable by the last reload |
+//! | `hotzone_index_events`, `_subscribers`, `_counterparties`, `_bytes`, `_segments` | gauge | |
+//! | `hotzone_data_age_seconds` | gauge | seconds since the end of the latest day in the data |
+//! | `hotzone_inflight_calls` | gauge | |
+//! | `hotzone_audit_dropped_total` | counter | audit lines lost to a full queue or a write error |
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::index::Snapshot;
+
+/// Upper bounds (seconds) of the latency histogram buckets.
+const LATENCY_BOUNDS: [f64; 14] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1, 1.0,
+];
+
+/// Every metric of one server.
+#[derive(Default)]
+pub struct Metrics {
+    checks: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    rejects: Mutex<BTreeMap<&'static str, u64>>,
+    latency_buckets: [AtomicU64; LATENCY_BOUNDS.len()],
+    latency_count: AtomicU64,
+    latency_sum_ns: AtomicU64,
+    ingests_ok: AtomicU64,
+    ingests_error: AtomicU64,
+    records_accepted: AtomicU64,
+    records_rejected: AtomicU64,
+    reloads_ok: AtomicU64,
+    reloads_error: AtomicU64,
+    skipped_files: AtomicU64,
+    index_events: AtomicU64,
+    index_subscribers: AtomicU64,
+    index_counterparties: AtomicU64,
+    index_bytes: AtomicU64,
+    index_segments: AtomicU64,
+    /// Epoch ms of the end of the latest day in the data; 0 = no data.
+    data_end_ms: AtomicI64,
+    audit_dropped: AtomicU64,
+}
+
+/// The gRPC code name of a status code (the `code` label).
+pub fn code_name(c: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match c {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// The CAMARA reasons this server sends (the `reason` label); anything else is `OTHER`.
+fn reason_label(reason: &str) -> &'static str {
+    const KNOWN: [&str; 10] = [
+        "INVALID_ARGUMENT",
+        "OUT_OF_RANGE",
+        "IDENTIFIER_NOT_FOUND",
+        "UNAUTHENTICATED",
+        "PERMISSION_DENIED",
+        "TOO_MANY_REQUESTS",
+        "UNAVAILABLE",
+        "DEADLINE_EXCEEDED",
+        "INTERNAL",
+        "RESOURCE_EXHAUSTED",
+    ];
+    KNOWN.into_iter().find(|k| *k == reason).unwrap_or("OTHER")
+}
+
+impl Metrics {
+    /// One finished check.
+    pub fn check(&self, code: tonic::Code, anomaly: Option<bool>, latency: Duration) {
+        let result = match anomaly {
+            Some(true) => "anomaly",
+            Some(false) => "no_anomaly",
+            None => "error",
+        };
+        if let Ok(mut m) = self.checks.lock() {
+            *m.entry((code_name(code), result)).or_insert(0) += 1;
+        }
+        let s = latency.as_secs_f64();
+        for (i, b) in LATENCY_BOUNDS.iter().enumerate() {
+            if s <= *b {
+                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_ns
+            .fetch_add(latency.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// A refused call, by the CAMARA reason of its status.
+    pub fn reject(&self, status: &tonic::Status) {
+        use tonic_types::StatusExt;
+        let reason = status
+            .get_details_error_info()
+            .map(|i| reason_label(&i.reason))
+            .unwrap_or_else(|| match status.code() {
+                // Statuses made by the transport (e.g. an oversized message) carry no detail.
+                tonic::Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+                _ => "OTHER",
+            });
+        if let Ok(mut m) = self.rejects.lock() {
+            *m.entry(reason).or_insert(0) += 1;
+        }
+    }
+
+    /// One finished ingest.
+    pub fn ingest(&self, ok: bool, accepted: u64, rejected: u64) {
+        if ok {
+            self.ingests_ok.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.ingests_error.fetch_add(1, Ordering::Relaxed);
+        }
+        self.records_accepted.fetch_add(accepted, Ordering::Relaxed);
+        self.records_rejected.fetch_add(rejected, Ordering::Relaxed);
+    }
+
+    /// One reload attempt; `skipped` = unreadable files left out.
+    pub fn reload(&self, ok: bool, skipped: usize) {
+        if ok {
+            self.reloads_ok.fetch_add(1, Ordering::Relaxed);
+            self.skipped_files.store(skipped as u64, Ordering::Relaxed);
+        } else {
+            self.reloads_error.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A snapshot was published: index sizes and data age.
+    pub fn published(&self, snap: &Snapshot) {
+        let s = snap.stats();
+        self.index_events.store(s.events, Ordering::Relaxed);
+        self.index_subscribers
+            .store(s.subscribers, Ordering::Relaxed);
+        self.index_counterparties
+            .store(s.counterparties, Ordering::Relaxed);
+        self.index_bytes.store(s.bytes, Ordering::Relaxed);
+        self.index_segments
+            .store(snap.segments().len() as u64, Ordering::Relaxed);
+        let latest: Option<(NaiveDate, Tz)> = snap
+            .segments()
+            .iter()
+            .filter_map(|seg| seg.latest_day().map(|d| (d, seg.tz())))
+            .max_by_key(|(d, _)| *d);
+        let end = latest
+            .and_then(|(d, tz)| {
+                let next = d.succ_opt()?.and_hms_opt(0, 0, 0)?;
+                tz.from_local_datetime(&next).earliest()
+            })
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0);
+        self.data_end_ms.store(end, Ordering::Relaxed);
+    }
+
+    /// An audit line was lost.
+    pub fn audit_dropped(&self) {
+        self.audit_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition (format 0.0.4). `inflight` is read by the caller.
+    pub fn render(&self, inflight: usize) -> String {
+        let mut o = String::with_capacity(4096);
+        let head = |o: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        head(
+            &mut o,
+            "hotzone_checks_total",
+            "counter",
+            "Check calls by gRPC code and result.",
+        );
+        if let Ok(m) = self.checks.lock() {
+            for ((code, result), n) in m.iter() {
+                let _ = writeln!(
+                    o,
+                    "hotzone_checks_total{{code=\"{code}\",result=\"{result}\"}} {n}"
+                );
+            }
+        }
+        head(
+            &mut o,
+            "hotzone_check_latency_seconds",
+            "histogram",
+            "Check handling time, from the call's arrival to its reply.",
+        );
+        for (i, b) in LATENCY_BOUNDS.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "hotzone_check_latency_seconds_bucket{{le=\"{b}\"}} {}",
+                self.latency_buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            o,
+            "hotzone_check_latency_seconds_bucket{{le=\"+Inf\"}} {count}\n\
+             hotzone_check_latency_seconds_sum {}\nhotzone_check_latency_seconds_count {count}",
+            self.latency_sum_ns.load(Ordering::Relaxed) as f64 / 1e9
+        );
+        head(
+            &mut o,
+            "hotzone_rejects_total",
+            "counter",
+            "Refused Check/Ingest calls by CAMARA reason.",
+        );
+        if let Ok(m) = self.rejects.lock() {
+            for (reason, n) in m.iter() {
+                let _ = writeln!(o, "hotzone_rejects_total{{reason=\"{reason}\"}} {n}");
+            }
+        }
+        let pairs = |o: &mut String, name: &str, label: &str, vals: [(&str, &AtomicU64); 2]| {
+            for (v, a) in vals {
+                let _ = writeln!(o, "{name}{{{label}=\"{v}\"}} {}", a.load(Ordering::Relaxed));
+            }
+        };
+        head(&mut o, "hotzone_ingests_total", "counter", "Ingest calls.");
+        pairs(
+            &mut o,
+            "hotzone_ingests_total",
+            "result",
+            [("ok", &self.ingests_ok), ("error", &self.ingests_error)],
+        );
+        head(
+            &mut o,
+            "hotzone_ingested_records_total",
+            "counter",
+            "Records received by Ingest.",
+        );
+        pairs(
+            &mut o,
+            "hotzone_ingested_records_total",
+            "outcome",
+            [
+                ("accepted", &self.records_accepted),
+                ("rejected", &self.records_rejected),
+            ],
+        );
+        head(
+            &mut o,
+            "hotzone_reloads_total",
+            "counter",
+            "Data directory loads and reloads.",
+        );
+        pairs(
+            &mut o,
+            "hotzone_reloads_total",
+            "result",
+            [("ok", &self.reloads_ok), ("error", &self.reloads_error)],
+        );
+        let gauges: [(&str, &str, u64); 7] = [
+            (
+                "hotzone_reload_skipped_files",
+                "Unreadable files left out by the last reload.",
+                self.skipped_files.load(Ordering::Relaxed),
+            ),
+            (
+                "hotzone_index_events",
+                "Events in the serving index.",
+                self.index_events.load(Ordering::Relaxed),
+            ),
+            (
+                "hotzone_index_subscribers",
+                "Subscribers in the serving index (summed over segments).",
+                self.index_subscribers.load(Ordering::Relaxed),
+            ),
+            (
+                "hotzone_index_counterparties",
+                "Dictionary entries of the serving index.",
+                self.index_counterparties.load(Ordering::Relaxed),
+            ),
+            (
+                "hotzone_index_bytes",
+                "Heap bytes of the serving index.",
+                self.index_bytes.load(Ordering::Relaxed),
+            ),
+            (
+                "hotzone_index_segments",
+                "Segments (base + ingested) of the serving index.",
+                self.index_segments.load(Ordering::Relaxed),
+            ),
+            (
+                "hotzone_inflight_calls",
+                "Check/Ingest calls being handled.",
+                inflight as u64,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            head(&mut o, name, "gauge", help);
+            let _ = writeln!(o, "{name} {v}");
+        }
+        head(
+            &mut o,
+            "hotzone_data_age_seconds",
+            "gauge",
+            "Seconds since the end of the latest day in the loaded data (NaN before any data).",
+        );
+        let end = self.data_end_ms.load(Ordering::Relaxed);
+        let age = if end == 0 {
+            f64::NAN
+        } else {
+            (crate::clock::now_ms() - end) as f64 / 1000.0
+        };
+        let _ = writeln!(o, "hotzone_data_age_seconds {age}");
+        head(
+            &mut o,
+            "hotzone_audit_dropped_total",
+            "counter",
+            "Audit lines lost (queue full or write error).",
+        );
+        let _ = writeln!(
+            o,
+            "hotzone_audit_dropped_total {}",
+            self.audit_dropped.load(Ordering::Relaxed)
+        );
+        o
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until the task is aborted. Plain HTTP/1.1, one
+/// request per connection; anything else gets 404. Meant for a scraper on a private network.
+pub async fn serve(listener: TcpListener, state: super::AppState) {
+    loop {
+        let Ok((mut sock, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let mut n = 0;
+            let read = tokio::time::timeout(Duration::from_secs(5), async {
+                while n < buf.len() {
+                    let k = sock.read(&mut buf[n..]).await.ok()?;
+                    if k == 0 {
+                        break;
+                    }
+                    n += k;
+                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                Some(())
+            })
+            .await;
+            if !matches!(read, Ok(Some(()))) {
+                return;
+            }
+            let line = buf[..n].split(|b| *b == b'\n').next().unwrap_or(&[]);
+            let ok = line.starts_with(b"GET /metrics ") || line.starts_with(b"GET / ");
+            let (status, body) = if ok {
+                ("200 OK", state.render_metrics())
+            } else {
+                ("404 Not Found", "not found; try GET /metrics\n".to_owned())
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_has_every_family() {
+        let m = Metrics::default();
+        m.check(tonic::Code::Ok, Some(true), Duration::from_micros(30));
+        m.check(tonic::Code::NotFound, None, Duration::from_micros(5));
+        m.reject(&tonic::Status::resource_exhausted("x"));
+        m.ingest(true, 5, 1);
+        m.reload(true, 1);
+        let text = m.render(0);
+        for needle in [
+            "hotzone_checks_total{code=\"OK\",result=\"anomaly\"} 1",
+            "hotzone_checks_total{code=\"NOT_FOUND\",result=\"error\"} 1",
+            "hotzone_check_latency_seconds_bucket{le=\"0.00005\"} 2",
+            "hotzone_check_latency_seconds_count 2",
+            "hotzone_rejects_total{reason=\"RESOURCE_EXHAUSTED\"} 1",
+            "hotzone_ingested_records_total{outcome=\"accepted\"} 5",
+            "hotzone_reloads_total{result=\"ok\"} 1",
+            "hotzone_reload_skipped_files 1",
+            "hotzone_data_age_seconds NaN",
+        ] {
+            assert!(text.contains(needle), "{needle}\n{text}");
+        }
+    }
+}
