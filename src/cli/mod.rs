@@ -3,6 +3,7 @@
 //! Each subcommand is one file that turns flags into library calls and prints results.
 
 pub mod check;
+pub mod r#gen;
 pub mod prepare;
 pub mod scan;
 pub mod serve;
@@ -24,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Batch scan of call/SMS exports: one verdict row per subscriber (SPEC §7).
     Scan(scan::ScanArgs),
+    /// Writes synthetic call/SMS records with injected fraud campaigns and their ground truth.
+    Gen(r#gen::GenArgs),
     /// Reads exports once into the prepared form that repeated scans read directly.
     Prepare(prepare::PrepareArgs),
     /// gRPC check service over a live in-memory index of a data directory (SPEC §6).
@@ -39,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Scan(args) => scan::run(&args),
         Command::Prepare(args) => prepare::run(&args),
+        Command::Gen(args) => r#gen::run(&args).map(|()| 0),
         Command::Serve(args) => serve::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Soak(args) => soak::run(&args),

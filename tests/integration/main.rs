@@ -6,4 +6,5 @@ mod grpc;
 mod properties;
 mod scan_vs_check;
 mod security;
+mod semantics;
 mod support;
