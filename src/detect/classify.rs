@@ -13,7 +13,8 @@ use crate::model::region::{Region, RegionTable};
 /// Per-worker hotzone classifier.
 pub struct Classifier<'h> {
     hotzone: &'h Hotzone,
-    table: &'static RegionTable,
+    /// Built on first use: a prefix-only hotzone never needs libphonenumber's metadata.
+    table: Option<&'static RegionTable>,
     /// Regions of numbers with a shared calling code.
     parsed: FxHashMap<Msisdn, Option<Region>>,
     needs_regions: bool,
@@ -24,7 +25,7 @@ impl<'h> Classifier<'h> {
     pub fn new(hotzone: &'h Hotzone) -> Classifier<'h> {
         Classifier {
             hotzone,
-            table: RegionTable::get(),
+            table: None,
             parsed: FxHashMap::default(),
             needs_regions: hotzone.has_regions(),
         }
@@ -32,12 +33,10 @@ impl<'h> Classifier<'h> {
 
     /// The region of a number (cached for shared calling codes).
     pub fn region_of(&mut self, n: Msisdn) -> Option<Region> {
-        match self.table.quick_region(n) {
+        let table = *self.table.get_or_insert_with(RegionTable::get);
+        match table.quick_region(n) {
             Ok(r) => r,
-            Err(_) => *self
-                .parsed
-                .entry(n)
-                .or_insert_with(|| self.table.region_of(n)),
+            Err(_) => *self.parsed.entry(n).or_insert_with(|| table.region_of(n)),
         }
     }
 

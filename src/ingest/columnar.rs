@@ -57,6 +57,7 @@ pub fn read_parquet_row_group(
     let schema = builder.schema().clone();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let idx = resolve_required(columns, &names, path)?;
+    let builder = with_dictionary_hints(path, builder, &idx)?;
     let roots: Vec<usize> = idx.iter().flatten().copied().collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let reader = builder
@@ -72,6 +73,50 @@ pub fn read_parquet_row_group(
         row += batch.num_rows() as u64;
     }
     Ok(())
+}
+
+/// Low-cardinality string columns (subscriber, direction, kind, region) are read as
+/// dictionaries, so no string is copied per row; the others stay plain.
+fn with_dictionary_hints(
+    path: &Path,
+    builder: ParquetRecordBatchReaderBuilder<File>,
+    idx: &[Option<usize>; 7],
+) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+    let schema = builder.schema().clone();
+    let dict_cols: Vec<usize> = [
+        Field::Subscriber,
+        Field::Direction,
+        Field::Kind,
+        Field::CounterpartyRegion,
+    ]
+    .iter()
+    .filter_map(|f| idx[*f as usize])
+    .filter(|i| schema.field(*i).data_type() == &DataType::Utf8)
+    .collect();
+    if dict_cols.is_empty() {
+        return Ok(builder);
+    }
+    let fields: Vec<arrow::datatypes::FieldRef> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            if dict_cols.contains(&i) {
+                let t = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+                Arc::new(f.as_ref().clone().with_data_type(t))
+            } else {
+                Arc::clone(f)
+            }
+        })
+        .collect();
+    let hinted = Arc::new(arrow::datatypes::Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    ));
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_schema(hinted);
+    ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+        .map_err(|e| Error::read(path, e))
 }
 
 /// Reads an Arrow IPC file (or stream).
@@ -110,6 +155,44 @@ enum TimeCol {
     /// Instants in some unit: (values, divisor to ms, multiplier to ms).
     Ticks(arrow::array::PrimitiveArray<Int64Type>, i64, i64),
     Text(StringArray),
+}
+
+/// A string column, plain or dictionary-encoded (read without copying strings per row).
+enum StrCol {
+    Plain(StringArray),
+    Dict(
+        arrow::array::PrimitiveArray<arrow::datatypes::Int32Type>,
+        StringArray,
+    ),
+}
+
+impl StrCol {
+    #[inline]
+    fn get(&self, i: usize) -> Option<&str> {
+        match self {
+            StrCol::Plain(a) => a.is_valid(i).then(|| a.value(i)),
+            StrCol::Dict(keys, values) => {
+                if keys.is_null(i) {
+                    return None;
+                }
+                let k = usize::try_from(keys.value(i)).ok()?;
+                (k < values.len() && values.is_valid(k)).then(|| values.value(k))
+            }
+        }
+    }
+}
+
+fn str_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StrCol> {
+    if let DataType::Dictionary(k, v) = a.data_type() {
+        if **k == DataType::Int32 && **v == DataType::Utf8 {
+            let d = a.as_dictionary::<arrow::datatypes::Int32Type>();
+            return Ok(StrCol::Dict(
+                d.keys().clone(),
+                d.values().as_string::<i32>().clone(),
+            ));
+        }
+    }
+    string_col(path, f, a).map(StrCol::Plain)
 }
 
 enum DurCol {
@@ -179,8 +262,8 @@ fn dur_col(path: &Path, a: &ArrayRef) -> Result<DurCol> {
     })
 }
 
-fn get(a: &Option<StringArray>, i: usize) -> Option<&str> {
-    a.as_ref().filter(|a| a.is_valid(i)).map(|a| a.value(i))
+fn get(a: &Option<StrCol>, i: usize) -> Option<&str> {
+    a.as_ref().and_then(|a| a.get(i))
 }
 
 /// Interprets every row of a batch; `first_row` is the 0-based file row of its first row.
@@ -199,7 +282,7 @@ pub fn visit_batch(
         path,
         &col(Field::EventTime).ok_or_else(|| Error::Internal("event_time".into()))?,
     )?;
-    let strings = |f: Field| col(f).map(|a| string_col(path, f, &a)).transpose();
+    let strings = |f: Field| col(f).map(|a| str_col(path, f, &a)).transpose();
     let subscriber = strings(Field::Subscriber)?;
     let counterparty = strings(Field::Counterparty)?;
     let direction = strings(Field::Direction)?;

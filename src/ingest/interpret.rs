@@ -98,13 +98,13 @@ impl Interpreter {
             Some(TimeCell::Text(s)) => parse_time(s)?,
         };
         let subscriber = self.subscriber(row.subscriber.unwrap_or(""))?;
-        let outgoing = match row.direction.map(str::trim) {
+        let outgoing = match row.direction.map(str::trim_ascii) {
             None | Some("") => return Err(RejectReason::MissingDirection),
             Some(d) if d.eq_ignore_ascii_case("in") => false,
             Some(d) if d.eq_ignore_ascii_case("out") => true,
             Some(_) => return Err(RejectReason::BadDirection),
         };
-        let sms = match row.kind.map(str::trim) {
+        let sms = match row.kind.map(str::trim_ascii) {
             None | Some("") => return Err(RejectReason::MissingKind),
             Some(k) if k.eq_ignore_ascii_case("call") => false,
             Some(k) if k.eq_ignore_ascii_case("sms") => true,
@@ -113,13 +113,14 @@ impl Interpreter {
         match row.duration {
             Some(DurationCell::Int(v)) if v < 0 => return Err(RejectReason::BadDuration),
             Some(DurationCell::Text(s))
-                if !s.trim().is_empty() && !s.trim().parse::<i64>().is_ok_and(|v| v >= 0) =>
+                if !s.trim_ascii().is_empty()
+                    && !s.trim_ascii().parse::<i64>().is_ok_and(|v| v >= 0) =>
             {
                 return Err(RejectReason::BadDuration);
             }
             _ => {}
         }
-        let region = match row.region.map(str::trim) {
+        let region = match row.region.map(str::trim_ascii) {
             None | Some("") => None,
             Some(r) => Some(
                 Region::parse(&r.to_ascii_uppercase())
@@ -140,7 +141,7 @@ impl Interpreter {
     }
 
     fn subscriber(&mut self, s: &str) -> Result<Msisdn, RejectReason> {
-        let s = s.trim();
+        let s = s.trim_ascii();
         if s.is_empty() {
             return Err(RejectReason::MissingSubscriber);
         }
@@ -156,7 +157,7 @@ impl Interpreter {
 
     /// `Ok(None)` = unknown counterparty (kept, never hot).
     fn counterparty(&mut self, s: &str) -> Result<Option<Msisdn>, RejectReason> {
-        let s = s.trim();
+        let s = s.trim_ascii();
         if s.is_empty() {
             return Ok(None);
         }
@@ -190,7 +191,7 @@ impl Interpreter {
 
 /// RFC 3339 with an offset, or integer epoch milliseconds.
 pub fn parse_time(s: &str) -> Result<i64, RejectReason> {
-    let s = s.trim();
+    let s = s.trim_ascii();
     if s.is_empty() {
         return Err(RejectReason::MissingEventTime);
     }

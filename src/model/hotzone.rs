@@ -2,7 +2,8 @@
 //!
 //! A counterparty is hot when its region is one of the region entries, or its number starts
 //! with one of the prefix entries. Withheld/unknown counterparties are never hot. Matching is
-//! allocation-free: regions are a 676-bit set, prefixes are grouped by length and compared as
+//! allocation-free: regions are a 676-bit set, prefixes are disjoint ranges of numbers padded
+//! to 15 digits, compared as
 //! integers.
 
 use std::collections::BTreeMap;
@@ -71,8 +72,11 @@ impl fmt::Display for HotzoneEntry {
 pub struct Hotzone {
     entries: Vec<HotzoneEntry>,
     regions: [u64; 11],
-    /// (prefix length, sorted prefix values) per distinct length.
-    prefixes: Vec<(usize, Vec<u64>)>,
+    /// Prefix entries as disjoint ranges of numbers padded to 15 digits, sorted:
+    /// `(low, high, prefix length)`. A number starts with the prefix exactly when its padded
+    /// value is in `[low, high)` and it has at least `length` digits. Prefixes nested in a
+    /// shorter one are dropped (the shorter one already matches them).
+    ranges: Vec<(u64, u64, u8)>,
 }
 
 impl Hotzone {
@@ -94,27 +98,30 @@ impl Hotzone {
         entries.sort();
         entries.dedup();
         let mut regions = [0u64; 11];
-        let mut by_len: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+        let mut ranges: Vec<(u64, u64, u8)> = Vec::new();
         for e in &entries {
             match *e {
                 HotzoneEntry::Region(r) => regions[r.index() / 64] |= 1 << (r.index() % 64),
                 HotzoneEntry::Prefix { len, digits } => {
-                    by_len.entry(usize::from(len)).or_default().push(digits)
+                    let scale = POW10[15 - usize::from(len)];
+                    ranges.push((digits * scale, (digits + 1) * scale, len));
                 }
             }
         }
-        let prefixes = by_len
-            .into_iter()
-            .map(|(l, mut v)| {
-                v.sort_unstable();
-                v.dedup();
-                (l, v)
-            })
-            .collect();
+        // Sorted by low end, shorter (outer) prefix first; then drop ranges nested in the
+        // previous kept one. Prefixes are either nested or disjoint, so the rest are disjoint.
+        ranges.sort_unstable_by_key(|&(lo, _, len)| (lo, len));
+        let mut kept: Vec<(u64, u64, u8)> = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            if kept.last().is_none_or(|k| r.0 >= k.1) {
+                kept.push(r);
+            }
+        }
+        let ranges = kept;
         Ok(Hotzone {
             entries,
             regions,
-            prefixes,
+            ranges,
         })
     }
 
@@ -162,17 +169,20 @@ impl Hotzone {
     /// True when `n` starts with one of the prefix entries.
     #[inline]
     pub fn matches_prefix(&self, n: Msisdn) -> bool {
+        if self.ranges.is_empty() {
+            return false;
+        }
         let len = n.len();
-        self.prefixes.iter().any(|(l, values)| {
-            *l <= len && {
-                let lead = n.value() / POW10[len - *l];
-                if values.len() <= 8 {
-                    values.contains(&lead)
-                } else {
-                    values.binary_search(&lead).is_ok()
-                }
-            }
-        })
+        let padded = n.value() * POW10[15 - len];
+        let hit = if self.ranges.len() <= 8 {
+            self.ranges.iter().find(|r| padded >= r.0 && padded < r.1)
+        } else {
+            let i = self.ranges.partition_point(|r| r.0 <= padded);
+            i.checked_sub(1)
+                .map(|i| &self.ranges[i])
+                .filter(|r| padded < r.1)
+        };
+        hit.is_some_and(|r| len >= usize::from(r.2))
     }
 
     /// SPEC §3: hot when the region (as resolved, or from the input column) is an entry, or the
@@ -290,6 +300,24 @@ mod tests {
             .to_string();
         assert!(e.contains("at most 300"), "{e}");
         assert!(Hotzone::parse_items("hotzone", &many[..300]).is_ok());
+    }
+
+    #[test]
+    fn nested_prefixes_and_short_numbers() {
+        let h = Hotzone::parse_list("hotzone", "+234,+23,+2350").unwrap();
+        assert!(h.matches_prefix(n("+2351234")), "+23 covers +235…");
+        assert!(
+            h.matches_prefix(n("+23")),
+            "a number equal to the prefix starts with it"
+        );
+        let h = Hotzone::parse_list("hotzone", "+2350").unwrap();
+        assert!(!h.matches_prefix(n("+235")), "3 digits cannot start with 4");
+        assert!(h.matches_prefix(n("+2350")));
+        assert!(h.matches_prefix(n("+235012345678901")));
+        assert!(!h.matches_prefix(n("+2351")));
+        let h = Hotzone::parse_list("hotzone", "+999999999999999").unwrap();
+        assert!(h.matches_prefix(n("+999999999999999")));
+        assert!(!h.matches_prefix(n("+99999999999999")));
     }
 
     #[test]

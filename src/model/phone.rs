@@ -34,19 +34,14 @@ impl Msisdn {
     pub const MAX_DIGITS: usize = 15;
 
     /// Parses `+digits` strictly: `^\+[1-9][0-9]{min-1,14}$`.
+    #[inline]
     pub fn parse_e164(s: &[u8], min_digits: usize) -> Option<Msisdn> {
         let digits = s.strip_prefix(b"+")?;
-        if digits.len() < min_digits || digits.len() > Self::MAX_DIGITS || digits[0] == b'0' {
+        if digits.len() < min_digits.max(1) || digits.len() > Self::MAX_DIGITS || digits[0] == b'0'
+        {
             return None;
         }
-        let mut v: u64 = 0;
-        for &c in digits {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + u64::from(c - b'0');
-        }
-        Some(Msisdn(v))
+        parse_digits(digits).map(Msisdn)
     }
 
     /// A subscriber / requested number: SPEC §4's pattern, exactly.
@@ -121,12 +116,57 @@ pub(crate) const POW10: [u64; 20] = {
 };
 
 /// Digits in a positive integer (1 for 0).
+#[inline]
 pub(crate) fn digit_count(v: u64) -> usize {
-    let mut n = 1;
-    while n < 20 && v >= POW10[n] {
-        n += 1;
+    v.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// Value of 1 to 16 ASCII digits, `None` if any byte is not a digit. Eight digits at a time
+/// (SWAR): the last eight digits are one word; the leading ones are loaded as a word, shifted
+/// into place and padded with '0's. Numbers shorter than eight digits take a plain loop.
+#[inline]
+fn parse_digits(d: &[u8]) -> Option<u64> {
+    let n = d.len();
+    if !(8..=16).contains(&n) {
+        if n > 16 {
+            return None;
+        }
+        return d.iter().try_fold(0u64, |v, c| {
+            c.is_ascii_digit().then(|| v * 10 + u64::from(c - b'0'))
+        });
     }
-    n
+    let word = |b: &[u8]| b.first_chunk::<8>().map(|w| u64::from_le_bytes(*w));
+    let lo = parse8(word(&d[n - 8..])?)?;
+    let k = n - 8;
+    if k == 0 {
+        return Some(lo);
+    }
+    // Byte i of the first word moves to byte i + 8 - k: d[0..k] end up as the last k digits
+    // of an eight-digit group whose first 8 - k bytes are filled with '0'.
+    let shifted = word(d)? << ((8 - k) * 8);
+    let pad = if k == 8 {
+        0
+    } else {
+        0x3030_3030_3030_3030u64 >> (k * 8)
+    };
+    let hi = parse8(shifted | pad)?;
+    Some(hi * 100_000_000 + lo)
+}
+
+/// Eight ASCII digits in a little-endian word (first digit in the low byte) -> their value.
+#[inline]
+fn parse8(x: u64) -> Option<u64> {
+    // Every byte must be 0x30..=0x39: high nibble 3, and adding 6 must not carry into it.
+    let high = x & 0xF0F0_F0F0_F0F0_F0F0;
+    let carry = (x.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4;
+    if high | carry != 0x3333_3333_3333_3333 {
+        return None;
+    }
+    let mut v = x - 0x3030_3030_3030_3030;
+    v = (v * 10 + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    v = (v * 100 + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    v = (v * 10_000 + (v >> 32)) & 0x0000_0000_FFFF_FFFF;
+    Some(v)
 }
 
 /// National format -> E.164 with libphonenumber's rules for `region` (national prefix etc.).
@@ -188,6 +228,40 @@ mod tests {
             Msisdn::normalize(" +886912345001 ", None).unwrap().value(),
             886912345001
         );
+    }
+
+    #[test]
+    fn swar_digits_match_the_simple_loop() {
+        let naive = |d: &[u8]| -> Option<u64> {
+            d.iter().try_fold(0u64, |v, c| {
+                c.is_ascii_digit().then(|| v * 10 + u64::from(c - b'0'))
+            })
+        };
+        let samples: [&[u8]; 9] = [
+            b"1",
+            b"12345",
+            b"886912345001",
+            b"999999999999999",
+            b"100000000000000",
+            b"1234567890123456",
+            b"12a45",
+            b"12/45",
+            b"12:45",
+        ];
+        for d in samples {
+            assert_eq!(parse_digits(d), naive(d), "{}", String::from_utf8_lossy(d));
+        }
+        // Every byte value in every position of every length.
+        let base = b"1234567890123456";
+        for len in 1..=16 {
+            for pos in 0..len {
+                for b in 0..=255u8 {
+                    let mut d = base[..len].to_vec();
+                    d[pos] = b;
+                    assert_eq!(parse_digits(&d), naive(&d), "{len} {pos} {b}");
+                }
+            }
+        }
     }
 
     #[test]
