@@ -303,3 +303,41 @@ fn corrupt_prepared_files_are_errors_naming_them() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("e.hzi"));
 }
+
+#[test]
+fn bundled_sample_gives_the_expected_verdicts_and_counts_its_bad_rows() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+        .current_dir(root)
+        .args([
+            "scan",
+            "data/sample",
+            "--hotzone",
+            "@west_africa_and_sat",
+            "--hotzones-file",
+            "data/hotzones.toml",
+            "--look-back-days",
+            "30",
+            "--threshold-ratio",
+            "0.5",
+            "--tz",
+            "Asia/Taipei",
+            "--output",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "6 rows of the sample are rejected"
+    );
+    let expected = std::fs::read_to_string(root.join("data/expected_sample_scan.csv")).unwrap();
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), expected);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("2 file(s), 3970 rows read, 3964 events"),
+        "{err}"
+    );
+    assert!(err.contains("rejected 6 ("), "{err}");
+}
