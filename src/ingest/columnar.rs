@@ -183,14 +183,15 @@ impl StrCol {
 }
 
 fn str_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StrCol> {
-    if let DataType::Dictionary(k, v) = a.data_type() {
-        if **k == DataType::Int32 && **v == DataType::Utf8 {
-            let d = a.as_dictionary::<arrow::datatypes::Int32Type>();
-            return Ok(StrCol::Dict(
-                d.keys().clone(),
-                d.values().as_string::<i32>().clone(),
-            ));
-        }
+    if let DataType::Dictionary(k, v) = a.data_type()
+        && **k == DataType::Int32
+        && **v == DataType::Utf8
+    {
+        let d = a.as_dictionary::<arrow::datatypes::Int32Type>();
+        return Ok(StrCol::Dict(
+            d.keys().clone(),
+            d.values().as_string::<i32>().clone(),
+        ));
     }
     string_col(path, f, a).map(StrCol::Plain)
 }
