@@ -1,9 +1,19 @@
 //! The `hotzone` binary: parse flags, run, map errors to an exit code. The library does the work.
+//!
+//! Exit status: 0 done; 2 done, but some input rows were rejected (see the summary);
+//! 1 error, including a usage error (clap's own code 2 is remapped so 2 means one thing).
 
 use clap::Parser;
 
 fn main() {
-    let cli = hotzone::cli::Cli::parse();
+    let cli = match hotzone::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
     match hotzone::cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

@@ -17,6 +17,9 @@ pub struct Partial {
     slots: FxHashMap<Msisdn, u32>,
     subs: Vec<Msisdn>,
     counts: Vec<DayCounts>,
+    /// The last subscriber counted and its slot: exports are usually grouped or sorted by
+    /// subscriber, so most events skip the hash lookup.
+    last: Option<(Msisdn, u32)>,
 }
 
 impl Partial {
@@ -55,12 +58,19 @@ impl Partial {
     #[inline]
     pub fn add_counts(&mut self, sub: Msisdn, day: u16, c: DayCounts) {
         let days = self.days;
-        let slot = *self.slots.entry(sub).or_insert_with(|| {
-            self.subs.push(sub);
-            self.counts
-                .resize(self.counts.len() + days, DayCounts::default());
-            (self.subs.len() - 1) as u32
-        });
+        let slot = match self.last {
+            Some((s, slot)) if s == sub => slot,
+            _ => {
+                let slot = *self.slots.entry(sub).or_insert_with(|| {
+                    self.subs.push(sub);
+                    self.counts
+                        .resize(self.counts.len() + days, DayCounts::default());
+                    (self.subs.len() - 1) as u32
+                });
+                self.last = Some((sub, slot));
+                slot
+            }
+        };
         self.counts[slot as usize * days + usize::from(day)].add(c);
     }
 

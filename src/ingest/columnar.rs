@@ -19,7 +19,11 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::error::{Error, Result};
 use crate::ingest::Visit;
 use crate::ingest::columns::{ColumnMap, Field, resolve_required};
-use crate::ingest::interpret::{DurationCell, RawRow, TimeCell};
+use crate::ingest::interpret::{
+    DurationCell, Pre, RawRow, TimeCell, parse_direction, parse_kind, pre_subscriber,
+};
+use crate::ingest::rejects::RejectReason;
+use crate::model::Msisdn;
 
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -67,9 +71,10 @@ pub fn read_parquet_row_group(
         .build()
         .map_err(|e| Error::read(path, e))?;
     let mut row = first_row;
+    let mut cache = DictCache::default();
     for batch in reader {
         let batch = batch.map_err(|e| Error::read(path, e))?;
-        visit_batch(path, &batch, columns, row, visit)?;
+        visit_batch(path, &batch, columns, row, &mut cache, visit)?;
         row += batch.num_rows() as u64;
     }
     Ok(())
@@ -123,11 +128,12 @@ fn with_dictionary_hints(
 pub fn read_ipc(path: &Path, columns: &ColumnMap, visit: &mut Visit<'_>) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut row = 0u64;
+    let mut cache = DictCache::default();
     match arrow::ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None) {
         Ok(reader) => {
             for batch in reader {
                 let batch = batch.map_err(|e| Error::read(path, e))?;
-                visit_batch(path, &batch, columns, row, visit)?;
+                visit_batch(path, &batch, columns, row, &mut cache, visit)?;
                 row += batch.num_rows() as u64;
             }
         }
@@ -143,7 +149,7 @@ pub fn read_ipc(path: &Path, columns: &ColumnMap, visit: &mut Visit<'_>) -> Resu
                     })?;
             for batch in reader {
                 let batch = batch.map_err(|e| Error::read(path, e))?;
-                visit_batch(path, &batch, columns, row, visit)?;
+                visit_batch(path, &batch, columns, row, &mut cache, visit)?;
                 row += batch.num_rows() as u64;
             }
         }
@@ -163,6 +169,7 @@ enum StrCol {
     Dict(
         arrow::array::PrimitiveArray<arrow::datatypes::Int32Type>,
         StringArray,
+        ArrayRef,
     ),
 }
 
@@ -171,7 +178,7 @@ impl StrCol {
     fn get(&self, i: usize) -> Option<&str> {
         match self {
             StrCol::Plain(a) => a.is_valid(i).then(|| a.value(i)),
-            StrCol::Dict(keys, values) => {
+            StrCol::Dict(keys, values, _) => {
                 if keys.is_null(i) {
                     return None;
                 }
@@ -191,6 +198,7 @@ fn str_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StrCol> {
         return Ok(StrCol::Dict(
             d.keys().clone(),
             d.values().as_string::<i32>().clone(),
+            Arc::clone(d.values()),
         ));
     }
     string_col(path, f, a).map(StrCol::Plain)
@@ -267,12 +275,70 @@ fn get(a: &Option<StrCol>, i: usize) -> Option<&str> {
     a.as_ref().and_then(|a| a.get(i))
 }
 
+/// Per-dictionary-value interpretations, kept across the batches of a file or row group
+/// (a Parquet column chunk's dictionary is shared by all its batches).
+#[derive(Default)]
+pub struct DictCache {
+    subscriber: PerValue<Option<Result<Msisdn, RejectReason>>>,
+    outgoing: PerValue<Result<bool, RejectReason>>,
+    sms: PerValue<Result<bool, RejectReason>>,
+}
+
+/// A dictionary (by identity) and one result per value.
+type PerValue<T> = Option<(ArrayRef, Vec<T>)>;
+
+/// Makes `slot` hold `f` of every value of `col`'s dictionary (kept while the dictionary is
+/// the same array). False when `col` is not a dictionary, or its dictionary is larger than the
+/// batch and new (then per-row interpretation is cheaper).
+fn per_value<T>(
+    slot: &mut PerValue<T>,
+    col: &Option<StrCol>,
+    rows: usize,
+    f: impl Fn(Option<&str>) -> T,
+) -> bool {
+    let Some(StrCol::Dict(_, values, vref)) = col else {
+        return false;
+    };
+    let fresh = slot
+        .as_ref()
+        .is_some_and(|(r, _)| std::ptr::addr_eq(Arc::as_ptr(r), Arc::as_ptr(vref)));
+    if !fresh {
+        if values.len() > rows {
+            *slot = None;
+            return false;
+        }
+        let v = (0..values.len())
+            .map(|k| f(values.is_valid(k).then(|| values.value(k))))
+            .collect();
+        *slot = Some((Arc::clone(vref), v));
+    }
+    true
+}
+
+/// The cached result for row `i` of a dictionary column (`null` key: `f(None)`).
+#[inline]
+fn pre_at<T: Copy>(slot: &PerValue<T>, col: &Option<StrCol>, i: usize, null: T) -> Option<T> {
+    match (slot, col) {
+        (Some((_, v)), Some(StrCol::Dict(keys, _, _))) => {
+            if keys.is_null(i) {
+                Some(null)
+            } else {
+                usize::try_from(keys.value(i))
+                    .ok()
+                    .and_then(|k| v.get(k).copied())
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Interprets every row of a batch; `first_row` is the 0-based file row of its first row.
 pub fn visit_batch(
     path: &Path,
     batch: &RecordBatch,
     columns: &ColumnMap,
     first_row: u64,
+    cache: &mut DictCache,
     visit: &mut Visit<'_>,
 ) -> Result<()> {
     let schema = batch.schema();
@@ -292,7 +358,33 @@ pub fn visit_batch(
     let duration = col(Field::DurationS)
         .map(|a| dur_col(path, &a))
         .transpose()?;
-    for i in 0..batch.num_rows() {
+    let rows = batch.num_rows();
+    let sub_pre = per_value(&mut cache.subscriber, &subscriber, rows, pre_subscriber);
+    let dir_pre = per_value(&mut cache.outgoing, &direction, rows, parse_direction);
+    let kind_pre = per_value(&mut cache.sms, &kind, rows, parse_kind);
+    let (sub_null, dir_null, kind_null) = (
+        pre_subscriber(None),
+        parse_direction(None),
+        parse_kind(None),
+    );
+    for i in 0..rows {
+        let pre = Pre {
+            subscriber: if sub_pre {
+                pre_at(&cache.subscriber, &subscriber, i, sub_null).flatten()
+            } else {
+                None
+            },
+            outgoing: if dir_pre {
+                pre_at(&cache.outgoing, &direction, i, dir_null)
+            } else {
+                None
+            },
+            sms: if kind_pre {
+                pre_at(&cache.sms, &kind, i, kind_null)
+            } else {
+                None
+            },
+        };
         let t = match &time {
             TimeCol::Ticks(a, div, mul) => a
                 .is_valid(i)
@@ -306,12 +398,25 @@ pub fn visit_batch(
         };
         let raw = RawRow {
             time: t,
-            subscriber: get(&subscriber, i),
+            subscriber: if pre.subscriber.is_some() {
+                None
+            } else {
+                get(&subscriber, i)
+            },
             counterparty: get(&counterparty, i),
-            direction: get(&direction, i),
-            kind: get(&kind, i),
+            direction: if pre.outgoing.is_some() {
+                None
+            } else {
+                get(&direction, i)
+            },
+            kind: if pre.sms.is_some() {
+                None
+            } else {
+                get(&kind, i)
+            },
             duration: d,
             region: get(&region, i),
+            pre,
         };
         visit(first_row + i as u64 + 1, &raw)?;
     }

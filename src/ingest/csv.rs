@@ -58,6 +58,7 @@ pub fn read(path: &Path, columns: &ColumnMap, visit: &mut Visit<'_>) -> Result<(
             kind: cell(idx[4]),
             duration: cell(idx[5]).map(DurationCell::Text),
             region: cell(idx[6]),
+            pre: Default::default(),
         };
         visit(row, &raw)?;
     }

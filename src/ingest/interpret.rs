@@ -70,6 +70,51 @@ pub struct RawRow<'a> {
     pub duration: Option<DurationCell<'a>>,
     /// `counterparty_region`.
     pub region: Option<&'a str>,
+    /// Cells a reader already interpreted once per dictionary value; they win over the text.
+    pub pre: Pre,
+}
+
+/// Results computed once per distinct value of a dictionary-encoded column (same rules).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pre {
+    /// [`pre_subscriber`] of the subscriber cell, when it could decide without state.
+    pub subscriber: Option<Result<Msisdn, RejectReason>>,
+    /// [`parse_direction`] of the direction cell: outgoing?
+    pub outgoing: Option<Result<bool, RejectReason>>,
+    /// [`parse_kind`] of the kind cell: SMS?
+    pub sms: Option<Result<bool, RejectReason>>,
+}
+
+/// The subscriber rule for a cell, when it needs no interpreter state (`None`: a national
+/// number, which needs the default region and the cache).
+pub fn pre_subscriber(s: Option<&str>) -> Option<Result<Msisdn, RejectReason>> {
+    let s = s.unwrap_or("").trim_ascii();
+    if s.is_empty() {
+        return Some(Err(RejectReason::MissingSubscriber));
+    }
+    s.starts_with('+').then(|| {
+        Msisdn::parse_e164(s.as_bytes(), Msisdn::MIN_DIGITS).ok_or(RejectReason::BadSubscriber)
+    })
+}
+
+/// `in` / `out` (any case): outgoing?
+pub fn parse_direction(s: Option<&str>) -> Result<bool, RejectReason> {
+    match s.map(str::trim_ascii) {
+        None | Some("") => Err(RejectReason::MissingDirection),
+        Some(d) if d.eq_ignore_ascii_case("in") => Ok(false),
+        Some(d) if d.eq_ignore_ascii_case("out") => Ok(true),
+        Some(_) => Err(RejectReason::BadDirection),
+    }
+}
+
+/// `call` / `sms` (any case): SMS?
+pub fn parse_kind(s: Option<&str>) -> Result<bool, RejectReason> {
+    match s.map(str::trim_ascii) {
+        None | Some("") => Err(RejectReason::MissingKind),
+        Some(k) if k.eq_ignore_ascii_case("call") => Ok(false),
+        Some(k) if k.eq_ignore_ascii_case("sms") => Ok(true),
+        Some(_) => Err(RejectReason::BadKind),
+    }
 }
 
 /// Digit strings this short (without `+`) are service short codes, not numbers.
@@ -97,19 +142,15 @@ impl Interpreter {
             Some(TimeCell::Millis(ms)) => ms,
             Some(TimeCell::Text(s)) => parse_time(s)?,
         };
-        let subscriber = self.subscriber(row.subscriber.unwrap_or(""))?;
-        let outgoing = match row.direction.map(str::trim_ascii) {
-            None | Some("") => return Err(RejectReason::MissingDirection),
-            Some(d) if d.eq_ignore_ascii_case("in") => false,
-            Some(d) if d.eq_ignore_ascii_case("out") => true,
-            Some(_) => return Err(RejectReason::BadDirection),
+        let subscriber = match row.pre.subscriber {
+            Some(r) => r?,
+            None => self.subscriber(row.subscriber.unwrap_or(""))?,
         };
-        let sms = match row.kind.map(str::trim_ascii) {
-            None | Some("") => return Err(RejectReason::MissingKind),
-            Some(k) if k.eq_ignore_ascii_case("call") => false,
-            Some(k) if k.eq_ignore_ascii_case("sms") => true,
-            Some(_) => return Err(RejectReason::BadKind),
-        };
+        let outgoing = row
+            .pre
+            .outgoing
+            .unwrap_or_else(|| parse_direction(row.direction))?;
+        let sms = row.pre.sms.unwrap_or_else(|| parse_kind(row.kind))?;
         match row.duration {
             Some(DurationCell::Int(v)) if v < 0 => return Err(RejectReason::BadDuration),
             Some(DurationCell::Text(s))
@@ -141,14 +182,10 @@ impl Interpreter {
     }
 
     fn subscriber(&mut self, s: &str) -> Result<Msisdn, RejectReason> {
+        if let Some(r) = pre_subscriber(Some(s)) {
+            return r;
+        }
         let s = s.trim_ascii();
-        if s.is_empty() {
-            return Err(RejectReason::MissingSubscriber);
-        }
-        if s.starts_with('+') {
-            return Msisdn::parse_e164(s.as_bytes(), Msisdn::MIN_DIGITS)
-                .ok_or(RejectReason::BadSubscriber);
-        }
         if self.default_region.is_none() {
             return Err(RejectReason::SubscriberNoDefaultRegion);
         }
@@ -230,6 +267,7 @@ mod tests {
             kind: Some(kind),
             duration: None,
             region: None,
+            pre: Default::default(),
         }
     }
 

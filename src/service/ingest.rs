@@ -120,6 +120,7 @@ fn raw_row(rec: &EventRecord) -> RawRow<'_> {
         kind: Some(&rec.kind),
         duration: rec.duration_s.map(DurationCell::Int),
         region: Some(&rec.counterparty_region),
+        pre: Default::default(),
     }
 }
 

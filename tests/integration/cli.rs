@@ -247,6 +247,14 @@ fn explain_shows_the_counts_behind_each_verdict() {
 }
 
 #[test]
+fn usage_errors_exit_1_so_that_2_only_means_rejected_rows() {
+    let o = hotzone(&["scan", "--no-such-flag"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--no-such-flag"));
+    assert_eq!(hotzone(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
 fn invalid_parameters_name_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("e.csv");
@@ -340,4 +348,112 @@ fn bundled_sample_gives_the_expected_verdicts_and_counts_its_bad_rows() {
         "{err}"
     );
     assert!(err.contains("rejected 6 ("), "{err}");
+}
+
+#[test]
+fn parquet_dictionary_columns_reject_exactly_like_csv() {
+    // Bad values inside dictionary-encoded columns (the Parquet writer's default for strings)
+    // must be rejected with the same reasons and rows as the CSV path.
+    let lines: Vec<(&str, Option<&str>, &str, &str)> = vec![
+        ("2026-03-10T12:00:00Z", Some("+886912345001"), "in", "call"),
+        ("2026-03-10T12:01:00Z", None, "in", "call"),
+        ("2026-03-10T12:02:00Z", Some("886912345002"), "in", "call"),
+        ("2026-03-10T12:03:00Z", Some("+88691234500x"), "in", "call"),
+        (
+            "2026-03-10T12:04:00Z",
+            Some("+886912345001"),
+            "sideways",
+            "call",
+        ),
+        ("2026-03-10T12:05:00Z", Some("+886912345001"), "OUT", "fax"),
+        ("2026-03-10T12:06:00Z", Some("+886912345001"), "", "sms"),
+        ("2026-03-10T12:07:00Z", Some("+886912345001"), "out", "SMS"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let csv_rows: Vec<String> = lines
+        .iter()
+        .map(|(t, s, d, k)| format!("{t},{},+2348021234567,{d},{k},", s.unwrap_or("")))
+        .collect();
+    let csv = dir.path().join("e.csv");
+    write_csv(
+        &csv,
+        HEADER,
+        &csv_rows.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let ms: Vec<i64> = lines
+        .iter()
+        .map(|l| {
+            chrono::DateTime::parse_from_rfc3339(l.0)
+                .unwrap()
+                .timestamp_millis()
+        })
+        .collect();
+    let schema = Schema::new(vec![
+        Field::new(
+            "event_time",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("subscriber", DataType::Utf8, true),
+        Field::new("counterparty", DataType::Utf8, true),
+        Field::new("direction", DataType::Utf8, true),
+        Field::new("kind", DataType::Utf8, true),
+    ]);
+    let opt = |v: &str| (!v.is_empty()).then_some(v.to_owned());
+    let b = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(TimestampMillisecondArray::from(ms).with_timezone("UTC")),
+            Arc::new(StringArray::from(
+                lines.iter().map(|l| l.1).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(vec![Some("+2348021234567"); lines.len()])),
+            Arc::new(StringArray::from(
+                lines.iter().map(|l| opt(l.2)).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                lines.iter().map(|l| opt(l.3)).collect::<Vec<_>>(),
+            )),
+        ],
+    )
+    .unwrap();
+    let pq = dir.path().join("e.parquet");
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&pq).unwrap(), b.schema(), None)
+            .unwrap();
+    w.write(&b).unwrap();
+    w.close().unwrap();
+    let rejects = |input: &Path, name: &str| -> (String, String) {
+        let out = dir.path().join(name);
+        let o = scan(
+            &[input],
+            &["--output", "-", "--rejects", out.to_str().unwrap()],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let text = std::fs::read_to_string(out).unwrap();
+        let body: Vec<String> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split_once(',').unwrap().1.to_owned())
+            .collect();
+        (body.join("\n"), String::from_utf8(o.stdout).unwrap())
+    };
+    let (csv_rejects, csv_out) = rejects(&csv, "r1.csv");
+    let (pq_rejects, pq_out) = rejects(&pq, "r2.csv");
+    assert_eq!(pq_rejects, csv_rejects);
+    assert_eq!(pq_out, csv_out);
+    assert_eq!(
+        csv_rejects,
+        "2,missing_subscriber,subscriber is missing\n\
+         3,subscriber_without_plus_no_default_region,subscriber has no leading '+' and no default region is configured\n\
+         4,subscriber_not_e164,\"subscriber is not an E.164 number (^\\+[1-9][0-9]{4,14}$)\"\n\
+         5,bad_direction,direction is not 'in' or 'out'\n\
+         6,bad_kind,kind is not 'call' or 'sms'\n\
+         7,missing_direction,direction is missing"
+    );
 }

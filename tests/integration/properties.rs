@@ -403,6 +403,7 @@ fn index_segments_add_up_like_one_index() {
                 kind: Some(f[4]),
                 duration: None,
                 region: None,
+                pre: Default::default(),
             };
             i.interpret(&raw).unwrap()
         })
