@@ -29,7 +29,7 @@ pub struct Dictionary {
 pub const NO_REGION: u16 = u16::MAX;
 
 impl Dictionary {
-    /// Builds from keys already sorted by [`sort_keys`] and deduplicated, resolving regions.
+    /// Builds from keys already in dictionary order ([`merge_local`]), resolving regions.
     pub fn from_sorted(
         keys: &[Key],
         region_of: impl Fn(Msisdn) -> Option<Region> + Sync,
@@ -89,15 +89,111 @@ impl Dictionary {
     }
 }
 
-/// Sorts keys in dictionary order and removes duplicates.
-pub fn sort_keys(keys: &mut Vec<Key>) {
-    use rayon::prelude::*;
-    keys.par_sort_unstable_by_key(|(n, r)| (lex_key(*n), r.map_or(u16::MAX, |r| r.index() as u16)));
-    keys.dedup();
+/// A key's position in dictionary order as one integer: padded number, digit count, region
+/// override (none last). Comparing these is comparing digit strings.
+#[inline]
+pub fn order_key((n, r): &Key) -> u128 {
+    let (padded, len) = lex_key(*n);
+    (u128::from(padded) << 24)
+        | (u128::from(len) << 16)
+        | u128::from(r.map_or(u16::MAX, |r| r.index() as u16))
 }
 
-/// Position of a key in sorted keys.
-pub fn position(sorted: &[Key], k: &Key) -> Option<usize> {
-    let key = |(n, r): &Key| (lex_key(*n), r.map_or(u16::MAX, |r| r.index() as u16));
-    sorted.binary_search_by_key(&key(k), key).ok()
+/// Merges several workers' local dictionaries into one sorted, deduplicated key list, and
+/// returns for each worker the map from its local ids to global ids. Each worker's keys are
+/// sorted on their [`order_key`] (in parallel), then one linear k-way merge assigns ids: no
+/// global sort and no per-key search.
+pub fn merge_local(locals: &[&[Key]]) -> (Vec<Key>, Vec<Vec<u32>>) {
+    use rayon::prelude::*;
+    let sorted: Vec<Vec<(u128, u32)>> = locals
+        .par_iter()
+        .map(|keys| {
+            let mut v: Vec<(u128, u32)> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (order_key(k), i as u32))
+                .collect();
+            v.par_sort_unstable();
+            v
+        })
+        .collect();
+    let mut remaps: Vec<Vec<u32>> = locals.iter().map(|k| vec![0; k.len()]).collect();
+    let mut heads = vec![0usize; sorted.len()];
+    let mut merged: Vec<Key> = Vec::with_capacity(sorted.iter().map(Vec::len).max().unwrap_or(0));
+    let mut last: Option<u128> = None;
+    loop {
+        // The smallest head among the workers (few workers: a linear pick is fastest).
+        let mut best: Option<(u128, usize)> = None;
+        for (w, v) in sorted.iter().enumerate() {
+            if let Some(&(k, _)) = v.get(heads[w])
+                && best.is_none_or(|(b, _)| k < b)
+            {
+                best = Some((k, w));
+            }
+        }
+        let Some((k, w)) = best else { break };
+        let (_, local) = sorted[w][heads[w]];
+        heads[w] += 1;
+        if last != Some(k) {
+            merged.push(locals[w][local as usize]);
+            last = Some(k);
+        }
+        remaps[w][local as usize] = (merged.len() - 1) as u32;
+    }
+    (merged, remaps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(s: &str, r: Option<&str>) -> Key {
+        (
+            Msisdn::parse_e164(s.as_bytes(), 1).unwrap(),
+            r.and_then(Region::parse),
+        )
+    }
+
+    #[test]
+    fn merge_orders_by_digit_string_and_maps_every_local_id() {
+        let a = vec![
+            k("+2348021234567", None),
+            k("+12", None),
+            k("+886221234567", Some("NG")),
+        ];
+        let b = vec![
+            k("+120", None),
+            k("+2348021234567", None),
+            k("+886221234567", None),
+            k("+119", None),
+        ];
+        let (merged, remaps) = merge_local(&[&a, &b]);
+        let shown: Vec<String> = merged
+            .iter()
+            .map(|(n, r)| format!("{n}{}", r.map(|r| format!("@{r}")).unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "+119",
+                "+12",
+                "+120",
+                "+2348021234567",
+                "+886221234567@NG",
+                "+886221234567"
+            ]
+        );
+        for (local, remap) in [(&a, &remaps[0]), (&b, &remaps[1])] {
+            for (i, key) in local.iter().enumerate() {
+                assert_eq!(&merged[remap[i] as usize], key);
+            }
+        }
+        let d = Dictionary::from_sorted(&merged, |_| None);
+        assert_eq!(
+            d.prefix_range(2, 12),
+            1..3,
+            "+12 covers +12 and +120, not +119"
+        );
+        assert_eq!(d.prefix_range(3, 886), 4..6);
+    }
 }
