@@ -8,7 +8,7 @@
 //! - [`detect`]: the kernel: day windows, the mergeable map, SPEC §5's rules;
 //! - [`index`]: the serving layout that answers any check for one number;
 //! - [`scan`]: ingest -> detect as one batch call; [`output`] writes its rows;
-//! - [`r#gen`]: seeded synthetic traffic with injected fraud campaigns and ground truth;
+//! - `gen`: seeded synthetic traffic with injected fraud campaigns and ground truth;
 //! - [`cli`]: the `hotzone` command's subcommands.
 
 pub mod cli;

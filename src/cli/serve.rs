@@ -66,7 +66,7 @@ pub struct ServeArgs {
     /// HMAC key of the audit log's number tags, hex (key `audit.hmac_key`).
     #[arg(long = "audit-hmac-key", env = crate::config::AUDIT_KEY_ENV, hide_env_values = true, hide = true)]
     pub audit_hmac_key: Option<String>,
-    /// Serve without authentication on a non-loopback address (no [[clients]] configured).
+    /// Serve without authentication on a non-loopback address (no `[[clients]]` configured).
     #[arg(long)]
     pub insecure: bool,
 }
