@@ -147,11 +147,14 @@ fn build(mut sinks: Vec<BuildSink>, tz: Tz, retention_days: Option<u16>) -> Resu
         return Err(Error::Internal("data spans more than 65535 days".into()));
     }
     // Numbers are below 10^15 < 2^50, so (subscriber, day offset) packs into one u64 when the
-    // data spans fewer than 2^14 days: a cheaper sort key than the tuple.
+    // data spans fewer than 2^14 days: a cheaper sort key than the tuple. The code is part of
+    // the key so that the layout (and a prepared file) is the same whatever the thread count.
     if max_day - base_day < (1 << 14) {
-        rows.par_sort_unstable_by_key(|r| (r.0.value() << 14) | (r.1 - base_day) as u64);
+        rows.par_sort_unstable_by_key(|r| {
+            (u128::from((r.0.value() << 14) | (r.1 - base_day) as u64) << 32) | u128::from(r.2)
+        });
     } else {
-        rows.par_sort_unstable_by_key(|r| (r.0, r.1));
+        rows.par_sort_unstable_by_key(|r| (r.0, r.1, r.2));
     }
     let mut subs = Vec::new();
     let mut sub_start = Vec::new();
