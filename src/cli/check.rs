@@ -9,9 +9,10 @@
 //! client certificate for mutual TLS.
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use tonic_types::StatusExt;
 
+use super::{MethodArg, TargetArg, TypeArg};
 use crate::service::pb::{self, fraud_hotzone_client::FraudHotzoneClient};
 use crate::service::status::CORRELATOR_HEADER;
 
@@ -69,37 +70,6 @@ pub struct CheckArgs {
     /// Name expected in the server's certificate (default: the URL's host).
     #[arg(long)]
     pub tls_domain: Option<String>,
-}
-
-/// `--method`.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum MethodArg {
-    /// hot/total >= r.
-    Share,
-    /// hot > r x mean of the earlier days.
-    Spike,
-}
-
-/// `--check-type`.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum TypeArg {
-    /// Calls and SMS.
-    All,
-    /// Calls.
-    Call,
-    /// SMS.
-    Sms,
-}
-
-/// `--check-target`.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum TargetArg {
-    /// Both directions.
-    All,
-    /// Incoming.
-    Incoming,
-    /// Outgoing.
-    Outgoing,
 }
 
 impl CheckArgs {

@@ -9,7 +9,7 @@ pub mod scan;
 pub mod serve;
 pub mod soak;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// Fraud Hotzone engine: was a number's traffic with fraud-prone regions abnormal lately?
 #[derive(Parser, Debug)]
@@ -59,4 +59,35 @@ pub fn parse_tz(s: &str) -> Result<chrono_tz::Tz, String> {
 pub fn parse_region(s: &str) -> Result<crate::model::Region, String> {
     crate::model::Region::parse(s)
         .ok_or_else(|| format!("{s:?} is not an ISO 3166-1 alpha-2 code (upper case)"))
+}
+
+/// `--method` (shared by `scan` and `check`).
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum MethodArg {
+    /// hot/total >= r.
+    Share,
+    /// hot > r x mean of the earlier days.
+    Spike,
+}
+
+/// `--check-type`.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum TypeArg {
+    /// Calls and SMS.
+    All,
+    /// Calls.
+    Call,
+    /// SMS.
+    Sms,
+}
+
+/// `--check-target`.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum TargetArg {
+    /// Both directions.
+    All,
+    /// Incoming.
+    Incoming,
+    /// Outgoing.
+    Outgoing,
 }

@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono_tz::Tz;
-use clap::{Args, ValueEnum};
+use clap::Args;
 
+use super::{MethodArg, TargetArg, TypeArg};
 use crate::ingest::{ColumnMap, IngestOptions};
 use crate::model::hotzone::{Hotzone, NamedHotzones};
 use crate::model::{CheckTarget, CheckType, Method, RawCheck, Region};
@@ -98,37 +99,6 @@ impl ReadFlags {
         }
         Ok(())
     }
-}
-
-/// `--method`.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum MethodArg {
-    /// hot/total >= r.
-    Share,
-    /// hot > r x mean of the earlier days.
-    Spike,
-}
-
-/// `--check-type`.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum TypeArg {
-    /// Calls and SMS.
-    All,
-    /// Calls.
-    Call,
-    /// SMS.
-    Sms,
-}
-
-/// `--check-target`.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum TargetArg {
-    /// Both directions.
-    All,
-    /// Incoming.
-    Incoming,
-    /// Outgoing.
-    Outgoing,
 }
 
 /// Resolves `--hotzone` (a list, or `@NAME` from the named file).
