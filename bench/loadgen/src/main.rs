@@ -1,0 +1,301 @@
+//! gRPC load generator for `hotzone serve` (SPEC §6 `Check`).
+//!
+//! Closed loop (default): `--concurrency` tasks over `--connections` HTTP/2 connections, each
+//! sending the next check as soon as the previous answer arrived, for `--duration` seconds
+//! after `--warmup`: the maximum throughput. Open loop (`--rate R`): checks are started on a
+//! fixed schedule of R per second (check i is due at start + i/R), taken by `--concurrency`
+//! workers, so a slow answer does not delay the next check while a worker is free. Each
+//! latency is measured from the check's actual start; how late that start was behind its
+//! schedule is reported apart (`lag_p99_us`: tokio's timer has a 1 ms resolution; a lag well
+//! past that means all workers were busy or the generator lacked CPU, i.e. the run did not
+//! hold the rate).
+//!
+//! Phone numbers come from `--numbers FILE` (one E.164 number per line, e.g. the subscriber
+//! column of a scan), used round robin. Every answer that is not OK counts as an error, by
+//! gRPC code. The result is one JSON line on stdout.
+//!
+//! `--dump-body FILE` writes one check as a gRPC message body (5-byte prefix + protobuf) for
+//! generic HTTP/2 tools such as h2load, and exits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use prost::Message;
+use tonic::transport::{Channel, Endpoint};
+
+/// Generated from proto/fraudhotzone/v1/hotzone.proto.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("fraudhotzone.v1");
+}
+
+use pb::fraud_hotzone_client::FraudHotzoneClient;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "gRPC load generator for hotzone serve")]
+struct Args {
+    /// Server URL.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    server: String,
+    /// File with one E.164 number per line (a CSV header line is skipped; first column used).
+    #[arg(long)]
+    numbers: Option<String>,
+    /// A single number (instead of --numbers).
+    #[arg(long)]
+    number: Option<String>,
+    /// HTTP/2 connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Concurrent requests in flight (closed loop).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Open loop: start this many checks per second (total); latency from the scheduled start.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds of load before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Client runtime worker threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Hotzone entries, comma-separated.
+    #[arg(long, default_value = "+234,+1876,+855,+882", value_delimiter = ',')]
+    hotzone: Vec<String>,
+    /// look_back_days.
+    #[arg(long, default_value_t = 30)]
+    look_back_days: u32,
+    /// threshold_ratio (SHARE).
+    #[arg(long, default_value_t = 0.5)]
+    threshold_ratio: f64,
+    /// as_of (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-10-30")]
+    as_of: String,
+    /// Write one request as a gRPC body (for h2load -d) and exit.
+    #[arg(long)]
+    dump_body: Option<String>,
+}
+
+fn request(a: &Args, number: &str) -> pb::CheckRequest {
+    pb::CheckRequest {
+        phone_number: number.to_owned(),
+        look_back_days: a.look_back_days,
+        method: pb::Method::Share as i32,
+        threshold_ratio: a.threshold_ratio,
+        hotzone: a.hotzone.clone(),
+        check_type: pb::CheckType::All as i32,
+        check_target: pb::CheckTarget::All as i32,
+        min_events: 3,
+        as_of: a.as_of.clone(),
+        hotzone_name: String::new(),
+    }
+}
+
+fn numbers(a: &Args) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    if let Some(n) = &a.number {
+        return Ok(vec![n.clone()]);
+    }
+    let path = a
+        .numbers
+        .as_deref()
+        .ok_or("give --numbers FILE or --number N")?;
+    let text = std::fs::read_to_string(path)?;
+    let v: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.split(',').next())
+        .filter(|s| s.starts_with('+'))
+        .map(str::to_owned)
+        .collect();
+    if v.is_empty() {
+        return Err(format!("{path}: no E.164 number").into());
+    }
+    Ok(v)
+}
+
+#[derive(Default)]
+struct Tally {
+    lat_ns: Vec<u64>,
+    lag_ns: Vec<u64>,
+    errors: std::collections::BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn merge(&mut self, o: Tally) {
+        self.lat_ns.extend(o.lat_ns);
+        self.lag_ns.extend(o.lag_ns);
+        for (k, v) in o.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+    }
+}
+
+fn pct(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+async fn one(
+    client: &mut FraudHotzoneClient<Channel>,
+    req: pb::CheckRequest,
+) -> Result<(), tonic::Code> {
+    match client.check(req).await {
+        Ok(_) => Ok(()),
+        Err(s) => Err(s.code()),
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let a = Args::parse();
+    let nums = Arc::new(numbers(&a)?);
+    if let Some(path) = &a.dump_body {
+        let msg = request(&a, &nums[0]).encode_to_vec();
+        let mut body = Vec::with_capacity(msg.len() + 5);
+        body.push(0u8);
+        body.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+        body.extend_from_slice(&msg);
+        std::fs::write(path, body)?;
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(a.threads.max(1))
+        .enable_all()
+        .build()?;
+    rt.block_on(run(a, nums))
+}
+
+async fn run(a: Args, nums: Arc<Vec<String>>) -> Result<(), Box<dyn std::error::Error>> {
+    let mut channels = Vec::new();
+    for _ in 0..a.connections.max(1) {
+        let ch = Endpoint::from_shared(a.server.clone())?
+            .tcp_nodelay(true)
+            .connect()
+            .await?;
+        channels.push(ch);
+    }
+    let base: Arc<pb::CheckRequest> = Arc::new(request(&a, ""));
+    let next = Arc::new(AtomicU64::new(0));
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let warmup = Duration::from_secs_f64(a.warmup);
+    let dur = Duration::from_secs_f64(a.duration);
+    let mut tally = Tally::default();
+    let measured_secs;
+    match a.rate {
+        None => {
+            let mut tasks = Vec::new();
+            for i in 0..a.concurrency.max(1) {
+                let mut client = FraudHotzoneClient::new(channels[i % channels.len()].clone());
+                let (nums, next, measuring, stop, base) = (
+                    nums.clone(),
+                    next.clone(),
+                    measuring.clone(),
+                    stop.clone(),
+                    base.clone(),
+                );
+                tasks.push(tokio::spawn(async move {
+                    let mut t = Tally::default();
+                    while !stop.load(Ordering::Relaxed) {
+                        let k = next.fetch_add(1, Ordering::Relaxed) as usize;
+                        let mut req = (*base).clone();
+                        req.phone_number.clone_from(&nums[k % nums.len()]);
+                        let t0 = Instant::now();
+                        let r = one(&mut client, req).await;
+                        let el = t0.elapsed().as_nanos() as u64;
+                        if measuring.load(Ordering::Relaxed) {
+                            match r {
+                                Ok(()) => t.lat_ns.push(el),
+                                Err(c) => *t.errors.entry(format!("{c:?}")).or_default() += 1,
+                            }
+                        }
+                    }
+                    t
+                }));
+            }
+            tokio::time::sleep(warmup).await;
+            measuring.store(true, Ordering::Relaxed);
+            let t0 = Instant::now();
+            tokio::time::sleep(dur).await;
+            measuring.store(false, Ordering::Relaxed);
+            measured_secs = t0.elapsed().as_secs_f64();
+            stop.store(true, Ordering::Relaxed);
+            for t in tasks {
+                tally.merge(t.await?);
+            }
+        }
+        Some(rate) => {
+            // Open loop: check i is due at start + i / rate. `--concurrency` workers take the
+            // next due check, wait for its instant and send it; a check is never skipped.
+            let period = Duration::from_secs_f64(1.0 / rate);
+            let start = Instant::now() + Duration::from_millis(10);
+            let measure_from = start + warmup;
+            let end = measure_from + dur;
+            let mut tasks = Vec::new();
+            for w in 0..a.concurrency.max(1) {
+                let mut client = FraudHotzoneClient::new(channels[w % channels.len()].clone());
+                let (nums, next, base) = (nums.clone(), next.clone(), base.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut t = Tally::default();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let sched = start + period.mul_f64(i as f64);
+                        if sched >= end {
+                            break;
+                        }
+                        tokio::time::sleep_until(sched.into()).await;
+                        let mut req = (*base).clone();
+                        req.phone_number.clone_from(&nums[i as usize % nums.len()]);
+                        let t0 = Instant::now();
+                        let r = one(&mut client, req).await;
+                        if sched >= measure_from {
+                            t.lag_ns
+                                .push(t0.saturating_duration_since(sched).as_nanos() as u64);
+                            match r {
+                                Ok(()) => t.lat_ns.push(t0.elapsed().as_nanos() as u64),
+                                Err(c) => *t.errors.entry(format!("{c:?}")).or_default() += 1,
+                            }
+                        }
+                    }
+                    t
+                }));
+            }
+            for t in tasks {
+                tally.merge(t.await?);
+            }
+            measured_secs = dur.as_secs_f64();
+        }
+    }
+    tally.lat_ns.sort_unstable();
+    tally.lag_ns.sort_unstable();
+    let l = &tally.lat_ns;
+    let errors: Vec<String> = tally
+        .errors
+        .iter()
+        .map(|(k, v)| format!("\"{k}\":{v}"))
+        .collect();
+    println!(
+        "{{\"mode\":\"{}\",\"connections\":{},\"concurrency\":{},\"target_rate\":{},\"ok\":{},\"errors\":{{{}}},\"seconds\":{:.3},\"rps\":{:.1},\"p50_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\"max_us\":{:.1},\"lag_p99_us\":{:.1}}}",
+        if a.rate.is_some() { "open" } else { "closed" },
+        channels.len(),
+        a.concurrency,
+        a.rate.map_or("null".to_owned(), |r| format!("{r}")),
+        l.len(),
+        errors.join(","),
+        measured_secs,
+        l.len() as f64 / measured_secs,
+        pct(l, 50.0),
+        pct(l, 90.0),
+        pct(l, 99.0),
+        pct(l, 99.9),
+        pct(l, 100.0),
+        pct(&tally.lag_ns, 99.0),
+    );
+    Ok(())
+}

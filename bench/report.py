@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Markdown report of one bench/run.sh tier: report.py TIER RESULTS_DIR REPO_ROOT HOTZONE_BIN."""
+
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+
+
+def sh(*cmd, cwd=None):
+    try:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=30).stdout.strip()
+    except Exception:  # noqa: BLE001 - a missing tool only leaves a blank
+        return ""
+
+
+def machine(root, hotzone):
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+    commit = sh("git", "rev-parse", "--short", "HEAD", cwd=root)
+    dirty = " (+ uncommitted changes)" if sh("git", "status", "--porcelain", "--", "src", "Cargo.toml", cwd=root) else ""
+    import duckdb
+    import polars
+
+    import datetime
+
+    built = datetime.datetime.fromtimestamp(os.path.getmtime(hotzone)).strftime("%Y-%m-%d %H:%M")
+    return [
+        f"- machine: {os.cpu_count()} cores, {cpu}, {mem / 1048576:.1f} GiB RAM, Linux {platform.release()}",
+        f"- hotzone binary {hotzone} built {built}; checkout at report time {commit}{dirty}; {sh('rustc', '--version')}",
+        f"- peers: duckdb {duckdb.__version__}, polars {polars.__version__}, Python {platform.python_version()}",
+        f"- load average at report time: {open('/proc/loadavg').read().split()[:3]}",
+    ]
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def main():
+    tier, res, root, hotzone = sys.argv[1:5]
+    rows = [json.loads(l) for l in open(os.path.join(res, "results.jsonl"))]
+    out = [f"# hotzone benchmarks, tier {tier}", ""] + machine(root, hotzone) + [""]
+
+    a = [r for r in rows if r["section"] == "a"]
+    if a:
+        out += ["## a. Batch scan end to end (Parquet -> verdict CSV), SHARE +234,+1876,+855,+882, 30 days, r 0.5", ""]
+        eng = {}
+        for r in a:
+            eng.setdefault(r["engine"], []).append(r)
+        stats = {
+            e: dict(
+                wall=med([r["wall_s"] for r in rs]),
+                cpu=med([r["user_s"] + r["sys_s"] for r in rs]),
+                pct=med([r["cpu_pct"] for r in rs]),
+                rss=med([r["rss_kb"] for r in rs]) / 1024,
+                load=med([r["load1_before"] for r in rs]),
+                n=len(rs),
+            )
+            for e, rs in eng.items()
+        }
+        peers = [e for e in stats if e != "hotzone"]
+        fastest = min(peers, key=lambda e: stats[e]["wall"]) if peers else None
+        out += [
+            f"Medians of {stats['hotzone']['n']} runs, each engine its own process under /usr/bin/time -v (peers: Python start + import included); fastest peer by wall time: {fastest}. Speed ratios > 1 mean faster than that peer; RSS ratio < 1 means less memory.",
+            "",
+            "| engine | wall s | CPU s (user+sys) | CPU % | peak RSS MiB | wall: fastest peer / engine | CPU: fastest peer / engine | RSS: engine / fastest peer | load1 before |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for e, s in stats.items():
+            f = stats[fastest] if fastest else s
+            out.append(
+                f"| {e} | {s['wall']:.2f} | {s['cpu']:.2f} | {s['pct']:.0f} | {s['rss']:.0f} | "
+                f"{f['wall'] / s['wall']:.2f}x | {f['cpu'] / s['cpu']:.2f}x | {s['rss'] / f['rss']:.2f}x | {s['load']:.2f} |"
+            )
+        out.append("")
+
+    prep = [r for r in rows if r["section"] == "b-prepare"]
+    if prep:
+        sizes = {}
+        p = os.path.join(res, "b-sizes.txt")
+        if os.path.exists(p):
+            for line in open(p):
+                n, f = line.split()
+                sizes[os.path.splitext(f)[1]] = int(n)
+        ext = {"hotzone": ".hzi", "duckdb": ".duckdb", "polars": ".arrow"}
+        out += ["## b. Repeated scans", "", "Prepared form, written once:", "",
+                "| engine | form | prepare wall s | peak RSS MiB | size MiB |", "|---|---|---:|---:|---:|"]
+        for r in prep:
+            form = {"hotzone": "hotzone prepare (.hzi)", "duckdb": "DuckDB table (.duckdb)", "polars": "Arrow IPC, uncompressed (.arrow)"}[r["engine"]]
+            out.append(f"| {r['engine']} | {form} | {r['wall_s']:.2f} | {r['rss_kb'] / 1024:.0f} | {sizes.get(ext[r['engine']], 0) / 1048576:.1f} |")
+        out += ["", "Wall time of the 2nd and later runs (median). hotzone: a new process per scan "
+                "(`hotzone scan FILE.hzi`, /usr/bin/time). Peers: one open session each "
+                "(DuckDB connection to the .duckdb file, Polars lazy scan of the IPC file), "
+                "timed in-process around query + CSV write, so their interpreter start and imports are NOT counted.", "",
+                "| query | hotzone s | hotzone RSS MiB | duckdb s | polars s | hotzone vs fastest peer |", "|---|---:|---:|---:|---:|---:|"]
+        queries = json.load(open(os.path.join(root, "bench", "queries.json")))
+        peer_t = {}
+        for e in ("duckdb", "polars"):
+            p = os.path.join(res, f"b-{e}.json")
+            if os.path.exists(p):
+                peer_t[e] = json.load(open(p))
+        for i, q in enumerate(queries, 1):
+            hz = [r for r in rows if r["section"] == "b" and r["name"] == f"b-hotzone-q{i}" and r["run"] >= 2]
+            h = med([r["wall_s"] for r in hz])
+            hr = med([r["rss_kb"] for r in hz]) / 1024
+            pt = {e: med(t[f"q{i}"][1:]) for e, t in peer_t.items()}
+            best = min(pt.values()) if pt else float("nan")
+            out.append(f"| {q['name']} | {h:.3f} | {hr:.0f} | {pt.get('duckdb', float('nan')):.3f} | {pt.get('polars', float('nan')):.3f} | {best / h:.2f}x |")
+        sess = {r["engine"]: r for r in rows if r["section"] == "b-session"}
+        if sess:
+            out += ["", "Peer sessions' peak RSS: " + ", ".join(f"{e} {r['rss_kb'] / 1024:.0f} MiB" for e, r in sess.items())]
+        out.append("")
+
+    inproc = [r for r in rows if r["section"] == "c-inproc"]
+    grpc = [r for r in rows if r["section"] in ("c-grpc", "c-grpc-half")]
+    serve = [r for r in rows if r["section"] == "c-serve"]
+    if inproc or grpc:
+        out += ["## c. Check latency and throughput", ""]
+    for r in inproc:
+        out += ["In process (`benches/check.rs`, one `Snapshot::check` timed at a time, 1 thread, "
+                "SHARE +234,+1876,+855,+882 30 days over the tier's subscribers):", "",
+                "| checks | checks/s (1 thread) | mean ns | p50 ns | p90 ns | p99 ns | p99.9 ns | max ns |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|",
+                f"| {r['checks']} | {r['checks_per_s_1_thread']:.0f} | {r['mean_ns']:.0f} | {r['p50_ns']} | {r['p90_ns']} | {r['p99_ns']} | {r['p999_ns']} | {r['max_ns']} |", ""]
+    crit = os.path.join(res, "c-criterion.txt")
+    if os.path.exists(crit):
+        t = open(crit).read()
+        m = re.search(r"(check/[^\n]*)\n\s*time:\s*\[([^\]]*)\]", t)
+        if m:
+            out += [f"criterion (`cargo bench --bench detect -- check`, synthetic 1M events/20k subscribers): `{m.group(1).strip()}` time [low est high] = [{m.group(2)}]", ""]
+    if grpc:
+        out += ["Over gRPC on loopback (`hotzone serve`, plaintext HTTP/2; client and server share the same 2 cores):", "",
+                "| tool | mode | rate asked | checks/s | ok | errors | p50 us | p90 us | p99 us | p99.9 us | max us | generator lag p99 us |",
+                "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+        for r in grpc:
+            f = lambda k: ("" if r.get(k) is None else (f"{r[k]:.0f}" if isinstance(r[k], float) else str(r[k])))  # noqa: E731
+            errs = r.get("errors", r.get("failed", ""))
+            out.append(f"| {r['tool']} | {r.get('mode', '')} | {f('target_rate')} | {f('rps')} | {f('ok')} | {errs} | {f('p50_us')} | {f('p90_us')} | {f('p99_us')} | {f('p999_us')} | {f('max_us') or r.get('max', '')} | {f('lag_p99_us')} |")
+        h = os.path.join(res, "c-h2load-half.txt")
+        if os.path.exists(h):
+            m = re.search(r"time for request:.*", open(h).read())
+            if m:
+                out += ["", f"h2load at half rate (`--rps`), its own summary (min max mean sd): `{m.group(0)}`"]
+        out.append("")
+    for r in serve:
+        out += ["Server memory:", "",
+                "| events | subscribers | counterparties | index bytes | index bytes/event | RSS loaded MiB | RSS after load test MiB | RSS loaded bytes/event | VmHWM MiB | index build ms |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+                f"| {r['events']} | {r['subscribers']} | {r['counterparties']} | {r['index_bytes']} | {r['index_bytes_per_event']} | "
+                f"{r['rss_loaded_kb'] / 1024:.0f} | {r['rss_after_load_kb'] / 1024:.0f} | {r['rss_bytes_per_event']:.1f} | {r['vmhwm_kb'] / 1024:.0f} | {r['build_ms']} |", ""]
+
+    d = [r for r in rows if r["section"] == "d"]
+    if d:
+        out += ["## d. Detection quality (hotzone NG,JM,KH,+88216 = the generator's campaign sources; 30 days; min_events 3)", "",
+                "| method | truth subscribers | flagged | subscriber precision | subscriber recall | day precision | day recall |",
+                "|---|---:|---:|---:|---:|---:|---:|"]
+        for r in d:
+            out.append(f"| {r['method']} | {r['truth_subscribers']} | {r['flagged']} | {r['sub_precision']:.3f} | {r['sub_recall']:.3f} | {r['day_precision']:.3f} | {r['day_recall']:.3f} |")
+        out.append("")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

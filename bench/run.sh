@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# The benchmark suite: hotzone vs DuckDB and Polars on generated data (BENCHMARKS.md).
+#
+#   bench/run.sh S|M|L [SECTIONS]     SECTIONS: any of a b c d (default: abcd)
+#
+#   S: 20k subscribers x 30 days (~1M events; the CI smoke size, a few minutes)
+#   M: 1M subscribers x 30 days (~50M events; the headline)
+#   L: 6M subscribers x 30 days (~300M events; needs ~20 GB free RAM for the peers)
+#
+# a. batch scan end to end (Parquet -> verdict CSV), every engine its own process under
+#    /usr/bin/time -v; the rows of all engines must be identical before any time is reported
+# b. repeated scans: hotzone prepare + scan FILE.hzi vs DuckDB (.duckdb table) and Polars
+#    (Arrow IPC), 3 other queries (bench/queries.json), 2nd and later runs
+# c. check: in-process latency (benches/check.rs, criterion's benches/detect.rs), gRPC on
+#    loopback with h2load and bench/loadgen: max checks/s, p50/p99 at half of it, server RSS
+# d. detection quality: precision/recall of SHARE and SPIKE against the generator's truth
+#
+# Environment: HOTZONE (binary; default: the release build in $HOME/.cache/hotzone-release,
+# built if missing), HOTZONE_GEN (a generator binary taking `hotzone gen`'s flags, used when
+# the hotzone binary has no `gen` subcommand), RUNS (default 3), BENCH_CACHE (default
+# $HOME/.cache/hotzone-bench), CARGO_TARGET_DIR for the in-process benches, INPROC=0 to skip
+# them (they build the crate's benches with cargo).
+# Results: $BENCH_CACHE/TIER/results/ (results.jsonl, report.md; report.md is also printed).
+set -euo pipefail
+
+TIER=${1:?usage: bench/run.sh S|M|L [abcd]}
+SECTIONS=${2:-abcd}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$ROOT/bench
+CACHE=${BENCH_CACHE:-$HOME/.cache/hotzone-bench}
+RUNS=${RUNS:-3}
+TZ_NAME=Asia/Taipei
+END=2026-10-30
+SEED=42
+case $TIER in
+  S) SUBS=20000 ;;
+  M) SUBS=1000000 ;;
+  L) SUBS=6000000 ;;
+  *) echo "unknown tier $TIER (S, M or L)" >&2; exit 2 ;;
+esac
+DATA=$CACHE/$TIER
+RES=$DATA/results
+mkdir -p "$DATA" "$RES"
+rm -f "$RES"/*.jsonl "$RES"/*.time "$RES"/*.csv "$RES"/*.log "$RES"/*.txt "$RES"/*.json "$RES"/*.bin "$RES"/report.md
+JSONL=$RES/results.jsonl
+log() { printf '\n== %s\n' "$*" >&2; }
+die() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- tools
+command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
+if [[ $SECTIONS == *c* ]] && ! command -v h2load >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq nghttp2-client || echo "h2load unavailable: only bench/loadgen will be used" >&2
+fi
+VENV=$CACHE/venv
+if [[ ! -x $VENV/bin/python ]] || ! cmp -s "$BENCH/requirements.txt" "$VENV/requirements.txt"; then
+  log "installing the peers (bench/requirements.txt) into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q -r "$BENCH/requirements.txt"
+  cp "$BENCH/requirements.txt" "$VENV/requirements.txt"
+fi
+PY=$VENV/bin/python
+PEERS=$BENCH/peers.py
+
+if [[ -z ${HOTZONE:-} ]]; then
+  HOTZONE=$HOME/.cache/hotzone-release/release/hotzone
+  if [[ ! -x $HOTZONE ]]; then
+    log "building hotzone (release)"
+    (cd "$ROOT" && CARGO_TARGET_DIR=$HOME/.cache/hotzone-release cargo build --release --locked)
+  fi
+fi
+[[ -x $HOTZONE ]] || die "no hotzone binary at $HOTZONE"
+
+# ---------------------------------------------------------------- data
+EVENTS=$DATA/events.parquet
+TRUTH=$DATA/truth.csv
+if [[ ! -s $EVENTS || ! -s $TRUTH ]]; then
+  if "$HOTZONE" gen --help >/dev/null 2>&1; then GEN=("$HOTZONE" gen)
+  elif [[ -n ${HOTZONE_GEN:-} ]]; then GEN=("$HOTZONE_GEN")
+  else die "the hotzone binary has no 'gen' subcommand; set HOTZONE_GEN"; fi
+  log "generating tier $TIER: $SUBS subscribers x 30 days, seed $SEED"
+  /usr/bin/time -v -o "$DATA/gen.time" "${GEN[@]}" --subscribers "$SUBS" --days 30 --end $END \
+    --tz $TZ_NAME --seed $SEED --output "$EVENTS.part.parquet" --truth "$TRUTH"
+  mv "$EVENTS.part.parquet" "$EVENTS"
+fi
+cat "$EVENTS" >/dev/null # page cache warm for every engine alike
+
+# time_v NAME ENGINE SECTION RUN -- CMD...: runs CMD under /usr/bin/time -v, appends a JSON line.
+time_v() {
+  local name=$1 engine=$2 section=$3 run=$4; shift 5
+  local tf=$RES/$name.$run.time
+  if ! /usr/bin/time -v -o "$tf" "$@" >"$RES/$name.$run.log" 2>&1; then
+    cat "$RES/$name.$run.log" >&2
+    die "$name (run $run) failed"
+  fi
+  "$PY" - "$tf" "$name" "$engine" "$section" "$run" "$(cut -d' ' -f1 /proc/loadavg)" >>"$JSONL" <<'EOF'
+import json, sys
+tf, name, engine, section, run, load = sys.argv[1:]
+v = {}
+for line in open(tf):
+    k, _, x = line.strip().rpartition(": ")
+    v[k] = x
+def wall(s):
+    p = [float(x) for x in s.split(":")]
+    return sum(x * 60 ** i for i, x in enumerate(reversed(p)))
+print(json.dumps({"section": section, "name": name, "engine": engine, "run": int(run),
+    "wall_s": wall(v["Elapsed (wall clock) time (h:mm:ss or m:ss)"]),
+    "user_s": float(v["User time (seconds)"]), "sys_s": float(v["System time (seconds)"]),
+    "cpu_pct": int(v["Percent of CPU this job got"].rstrip("%") or 0),
+    "rss_kb": int(v["Maximum resident set size (kbytes)"]), "load1_before": float(load)}))
+EOF
+}
+
+BATCH_Q='{"prefixes":["+234","+1876","+855","+882"],"tz":"Asia/Taipei","as_of":"2026-10-30","look_back_days":30,"threshold_ratio":0.5,"min_events":3,"method":"share"}'
+mapfile -t BATCH_FLAGS < <("$PY" "$PEERS" flags "$BATCH_Q")
+
+# ---------------------------------------------------------------- a. batch scan
+if [[ $SECTIONS == *a* ]]; then
+  log "a. batch scan end to end, $RUNS runs per engine"
+  for run in $(seq 1 "$RUNS"); do
+    time_v a-hotzone hotzone a "$run" -- "$HOTZONE" scan "$EVENTS" "${BATCH_FLAGS[@]}" --output "$RES/a-hotzone.csv"
+    time_v a-duckdb duckdb a "$run" -- "$PY" "$PEERS" scan duckdb "$EVENTS" "$RES/a-duckdb.csv" "$BATCH_Q"
+    time_v a-polars polars a "$run" -- "$PY" "$PEERS" scan polars "$EVENTS" "$RES/a-polars.csv" "$BATCH_Q"
+    "$PY" "$PEERS" compare "$RES/a-hotzone.csv" "$RES/a-duckdb.csv" "$RES/a-polars.csv" \
+      || die "a: the engines disagree (run $run); no time is reported"
+  done
+fi
+
+# ---------------------------------------------------------------- b. repeated scans
+if [[ $SECTIONS == *b* ]]; then
+  log "b. repeated scans: prepare once, then 3 queries x $((RUNS + 1)) runs"
+  HZI=$DATA/events.hzi DUCK=$DATA/events.duckdb IPC=$DATA/events.arrow
+  time_v b-prepare-hotzone hotzone b-prepare 1 -- "$HOTZONE" prepare "$EVENTS" --tz $TZ_NAME --output "$HZI"
+  time_v b-prepare-duckdb duckdb b-prepare 1 -- "$PY" "$PEERS" prepare duckdb "$EVENTS" "$DUCK"
+  time_v b-prepare-polars polars b-prepare 1 -- "$PY" "$PEERS" prepare polars "$EVENTS" "$IPC"
+  ls -l "$HZI" "$DUCK" "$IPC" | awk '{print $5, $9}' >"$RES/b-sizes.txt"
+  NQ=$("$PY" -c "import json,sys; print(len(json.load(open(sys.argv[1]))))" "$BENCH/queries.json")
+  for i in $(seq 0 $((NQ - 1))); do
+    mapfile -t QF < <("$PY" "$PEERS" flags "$BENCH/queries.json" "$i")
+    for run in $(seq 1 $((RUNS + 1))); do
+      time_v "b-hotzone-q$((i + 1))" hotzone b "$run" -- "$HOTZONE" scan "$HZI" "${QF[@]}" --output "$RES/hotzone-q$((i + 1)).csv"
+    done
+  done
+  time_v b-duckdb duckdb b-session 1 -- "$PY" "$PEERS" repeat duckdb "$DUCK" "$RES" $((RUNS + 1)) "$BENCH/queries.json" "$RES/b-duckdb.json"
+  time_v b-polars polars b-session 1 -- "$PY" "$PEERS" repeat polars "$IPC" "$RES" $((RUNS + 1)) "$BENCH/queries.json" "$RES/b-polars.json"
+  for i in $(seq 1 "$NQ"); do
+    # The prepared scan must also equal a scan of the Parquet file itself.
+    mapfile -t QF < <("$PY" "$PEERS" flags "$BENCH/queries.json" $((i - 1)))
+    "$HOTZONE" scan "$EVENTS" "${QF[@]}" --output "$RES/hotzone-parquet-q$i.csv" 2>/dev/null
+    "$PY" "$PEERS" compare "$RES/hotzone-q$i.csv" "$RES/hotzone-parquet-q$i.csv" "$RES/duckdb-q$i.csv" "$RES/polars-q$i.csv" \
+      || die "b: the engines disagree on query $i"
+  done
+fi
+
+# ---------------------------------------------------------------- c. checks
+if [[ $SECTIONS == *c* ]]; then
+  log "c. checks: in process"
+  NUMS=$RES/numbers.txt
+  [[ -s $RES/a-hotzone.csv ]] || "$HOTZONE" scan "$EVENTS" "${BATCH_FLAGS[@]}" --output "$RES/a-hotzone.csv" 2>/dev/null
+  cut -d, -f1 "$RES/a-hotzone.csv" | tail -n +2 >"$NUMS"
+  if [[ ${INPROC:-1} != 0 ]] && command -v cargo >/dev/null; then
+    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/hotzone-release}
+    (cd "$ROOT" && HOTZONE_BENCH_DATA=$EVENTS HOTZONE_BENCH_NUMBERS=$NUMS cargo bench --locked --bench check 2>"$RES/c-inproc.log") \
+      | grep '^{' | "$PY" -c 'import json,sys; [print(json.dumps({"section":"c-inproc", **json.loads(l)})) for l in sys.stdin]' >>"$JSONL"
+    (cd "$ROOT" && cargo bench --locked --bench detect -- check --warm-up-time 1 --measurement-time 5 2>>"$RES/c-inproc.log") \
+      | tee "$RES/c-criterion.txt" | grep -E 'time:|thrpt:' >&2 || true
+  fi
+
+  log "c. checks over gRPC on loopback"
+  LOADGEN_TARGET=$CACHE/loadgen-target
+  (cd "$BENCH/loadgen" && CARGO_TARGET_DIR=$LOADGEN_TARGET cargo build --release --locked -q)
+  LOADGEN=$LOADGEN_TARGET/release/hotzone-loadgen
+  SRV=$DATA/serve
+  mkdir -p "$SRV" && ln -sf "$EVENTS" "$SRV/events.parquet"
+  PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$HOTZONE" serve --data "$SRV" --listen "127.0.0.1:$PORT" --tz $TZ_NAME --poll-interval-s 0 >"$RES/c-serve.log" 2>&1 &
+  SPID=$!
+  trap 'kill $SPID 2>/dev/null || true' EXIT
+  URL=http://127.0.0.1:$PORT
+  FIRST=$(head -1 "$NUMS")
+  for _ in $(seq 1 1200); do
+    # SERVING = a check answers (UNAVAILABLE until the index is loaded).
+    if "$HOTZONE" check --server "$URL" --phone-number "$FIRST" --look-back-days 30 --threshold-ratio 0.5 \
+      --hotzone +234 --as-of $END >/dev/null 2>&1; then break; fi
+    kill -0 $SPID 2>/dev/null || { cat "$RES/c-serve.log" >&2; die "server exited"; }
+    sleep 0.5
+  done
+  RSS_LOADED=$(awk '/VmRSS/{print $2}' /proc/$SPID/status)
+  LG=("$LOADGEN" --server "$URL" --numbers "$NUMS" --as-of $END)
+  # Max throughput: bench/loadgen closed loop, and h2load (independent, nghttp2).
+  "${LG[@]}" --concurrency 64 --connections 4 --threads 1 --duration 10 --warmup 2 \
+    | "$PY" -c 'import json,sys; print(json.dumps({"section":"c-grpc","tool":"loadgen closed (1 client thread)", **json.loads(sys.stdin.read())}))' >>"$JSONL"
+  "${LG[@]}" --concurrency 64 --connections 4 --threads 2 --duration 10 --warmup 2 \
+    | "$PY" -c 'import json,sys; print(json.dumps({"section":"c-grpc","tool":"loadgen closed (2 client threads)", **json.loads(sys.stdin.read())}))' >>"$JSONL"
+  if command -v h2load >/dev/null; then
+    "$LOADGEN" --number "$FIRST" --as-of $END --dump-body "$RES/c-body.bin"
+    "$LOADGEN" --server "$URL" --number "$FIRST" --as-of $END --duration 1 --warmup 0 --concurrency 1 --connections 1 \
+      | grep -q '"errors":{}' || die "the h2load request body is not answered OK"
+    h2load -D 10 --warm-up-time 2 -c 4 -m 32 -t 1 -H 'content-type: application/grpc' -H 'te: trailers' \
+      -d "$RES/c-body.bin" "$URL/fraudhotzone.v1.FraudHotzone/Check" >"$RES/c-h2load.txt" 2>&1 || true
+    "$PY" - "$RES/c-h2load.txt" >>"$JSONL" <<'EOF'
+import json, re, sys
+t = open(sys.argv[1]).read()
+m = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", t)
+s = re.search(r"requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed", t)
+r = re.search(r"time for request:\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", t)
+print(json.dumps({"section": "c-grpc", "tool": "h2load (1 thread, 4 conns x 32 streams, one number)", "mode": "closed",
+    "rps": float(m.group(1)) if m else None, "ok": int(s.group(2)) if s else None,
+    "failed": int(s.group(3)) if s else None, "mean": r.group(3) if r else None, "max": r.group(2) if r else None}))
+EOF
+  fi
+  MAX=$("$PY" -c 'import json,sys; print(int(max(json.loads(l).get("rps") or 0 for l in open(sys.argv[1]) if "\"c-grpc\"" in l)))' "$JSONL")
+  HALF=$((MAX / 2))
+  log "max $MAX checks/s; latency at $HALF/s"
+  "${LG[@]}" --rate "$HALF" --connections 4 --concurrency 128 --threads 2 --duration 10 --warmup 2 \
+    | "$PY" -c 'import json,sys; print(json.dumps({"section":"c-grpc-half","tool":"loadgen open loop (2 client threads)", **json.loads(sys.stdin.read())}))' >>"$JSONL"
+  "${LG[@]}" --rate 5000 --connections 4 --concurrency 128 --threads 2 --duration 10 --warmup 2 \
+    | "$PY" -c 'import json,sys; print(json.dumps({"section":"c-grpc-half","tool":"loadgen open loop (2 client threads), light load", **json.loads(sys.stdin.read())}))' >>"$JSONL"
+  if command -v h2load >/dev/null; then
+    h2load -D 10 --warm-up-time 2 -c 4 -m 32 -t 1 --rps $((HALF / 4)) -H 'content-type: application/grpc' -H 'te: trailers' \
+      -d "$RES/c-body.bin" "$URL/fraudhotzone.v1.FraudHotzone/Check" >"$RES/c-h2load-half.txt" 2>&1 || true
+  fi
+  RSS_AFTER=$(awk '/VmRSS/{print $2}' /proc/$SPID/status)
+  HWM=$(awk '/VmHWM/{print $2}' /proc/$SPID/status)
+  kill -TERM $SPID && wait $SPID || true
+  trap - EXIT
+  "$PY" - "$RES/c-serve.log" "$RSS_LOADED" "$RSS_AFTER" "$HWM" >>"$JSONL" <<'EOF'
+import json, re, sys
+t = re.sub(r"\x1b\[[0-9;]*m", "", open(sys.argv[1]).read())
+g = lambda k: (re.search(r"(?<![\w])" + k + r"=(\S+)", t) or [None, None])[1]
+ev = int(g("events") or 0)
+print(json.dumps({"section": "c-serve", "events": ev, "subscribers": g("subscribers"),
+    "counterparties": g("counterparties"), "index_bytes": g("index_bytes"),
+    "index_bytes_per_event": g("bytes_per_event"), "build_ms": g("build_ms"),
+    "rss_loaded_kb": int(sys.argv[2]), "rss_after_load_kb": int(sys.argv[3]), "vmhwm_kb": int(sys.argv[4]),
+    "rss_bytes_per_event": int(sys.argv[2]) * 1024 / ev if ev else None}))
+EOF
+fi
+
+# ---------------------------------------------------------------- d. quality
+if [[ $SECTIONS == *d* ]]; then
+  log "d. detection quality against $TRUTH"
+  FIRST_DAY=$("$PY" -c 'import datetime as d,sys; print(d.date.fromisoformat(sys.argv[1]) - d.timedelta(days=29))' $END)
+  for m in "share 0.5" "spike 3"; do
+    set -- $m
+    "$HOTZONE" scan "$EVENTS" --hotzone NG,JM,KH,+88216 --look-back-days 30 --threshold-ratio "$2" --method "$1" \
+      --min-events 3 --as-of $END --tz $TZ_NAME --output "$RES/d-$1.csv" 2>/dev/null
+    "$PY" "$PEERS" quality "$TRUTH" "$FIRST_DAY" $END "$1 r=$2" "$RES/d-$1.csv" \
+      | "$PY" -c 'import json,sys; print(json.dumps({"section":"d", **json.loads(sys.stdin.read())}))' >>"$JSONL"
+  done
+fi
+
+"$PY" "$BENCH/report.py" "$TIER" "$RES" "$ROOT" "$HOTZONE" | tee "$RES/report.md"
