@@ -10,8 +10,8 @@ use rustc_hash::FxHashMap;
 
 use crate::detect::calendar::DayNumbers;
 use crate::error::{Error, Result};
+use crate::index::ServingIndex;
 use crate::index::dictionary::{self, Dictionary, Key};
-use crate::index::{ServingIndex, lookup};
 use crate::ingest::{Counterparty, Event, EventSink, IngestOptions, IngestReport, ingest};
 use crate::model::phone::Msisdn;
 use crate::model::region::RegionTable;
@@ -86,16 +86,15 @@ pub(crate) fn from_events(events: &[Event], tz: Tz) -> ServingIndex {
 }
 
 fn empty(tz: Tz) -> ServingIndex {
-    ServingIndex {
+    ServingIndex::from_parts(
         tz,
-        base_day: 0,
-        subs: Vec::new(),
-        sub_start: vec![0],
-        days: Vec::new(),
-        codes: Vec::new(),
-        dict: Dictionary::default(),
-        hot_cache: lookup::HotCache::default(),
-    }
+        0,
+        Vec::new(),
+        vec![0],
+        Vec::new(),
+        Vec::new(),
+        Dictionary::default(),
+    )
 }
 
 /// Builds the layout. With `retention_days`, only the days within that many days of the
@@ -170,14 +169,7 @@ fn build(mut sinks: Vec<BuildSink>, tz: Tz, retention_days: Option<u16>) -> Resu
     drop(rows);
     subs.shrink_to_fit();
     sub_start.shrink_to_fit();
-    Ok(ServingIndex {
-        tz,
-        base_day,
-        subs,
-        sub_start,
-        days,
-        codes,
-        dict,
-        hot_cache: lookup::HotCache::default(),
-    })
+    Ok(ServingIndex::from_parts(
+        tz, base_day, subs, sub_start, days, codes, dict,
+    ))
 }

@@ -77,7 +77,7 @@ pub(crate) fn accumulate(
     p: &CheckParams,
     out: &mut [DayCounts],
 ) -> bool {
-    let Ok(i) = seg.subs.binary_search(&sub) else {
+    let Some(i) = seg.position(sub) else {
         return false;
     };
     accumulate_slot(seg, i, p, out);

@@ -62,6 +62,14 @@ pub struct CheckVerdict {
     pub anomaly_date: Option<NaiveDate>,
 }
 
+/// Sampling step of [`ServingIndex`]'s first-level subscriber array.
+const SUB_SAMPLE: usize = 64;
+
+/// The first level of the subscriber lookup.
+fn sample(subs: &[Msisdn]) -> Vec<Msisdn> {
+    subs.iter().step_by(SUB_SAMPLE).copied().collect()
+}
+
 /// One immutable segment.
 pub struct ServingIndex {
     tz: Tz,
@@ -69,6 +77,9 @@ pub struct ServingIndex {
     base_day: i32,
     /// Sorted subscribers.
     subs: Vec<Msisdn>,
+    /// Every [`SUB_SAMPLE`]-th subscriber: a small, cache-resident first level for lookups,
+    /// so finding a number touches a few cache lines instead of ~20 for a plain binary search.
+    sub_sample: Vec<Msisdn>,
     /// `events[sub_start[i]..sub_start[i+1]]` are subscriber i's events.
     sub_start: Vec<u64>,
     /// Day offset from `base_day`, sorted within a subscriber.
@@ -80,6 +91,29 @@ pub struct ServingIndex {
 }
 
 impl ServingIndex {
+    /// Assembles a segment from its columns (the builder and the prepared-form reader).
+    fn from_parts(
+        tz: Tz,
+        base_day: i32,
+        subs: Vec<Msisdn>,
+        sub_start: Vec<u64>,
+        days: Vec<u16>,
+        codes: Vec<u32>,
+        dict: Dictionary,
+    ) -> ServingIndex {
+        ServingIndex {
+            tz,
+            base_day,
+            sub_sample: sample(&subs),
+            subs,
+            sub_start,
+            days,
+            codes,
+            dict,
+            hot_cache: lookup::HotCache::default(),
+        }
+    }
+
     /// Builds from files with the same readers as the scan.
     pub fn load(
         inputs: &[String],
@@ -117,7 +151,22 @@ impl ServingIndex {
 
     /// Whether the number has any event in this segment.
     pub fn contains(&self, sub: Msisdn) -> bool {
-        self.subs.binary_search(&sub).is_ok()
+        self.position(sub).is_some()
+    }
+
+    /// Position of a subscriber in `subs`: the sampled level first, then one block.
+    #[inline]
+    fn position(&self, sub: Msisdn) -> Option<usize> {
+        let block = self
+            .sub_sample
+            .partition_point(|s| *s <= sub)
+            .checked_sub(1)?;
+        let start = block * SUB_SAMPLE;
+        let end = (start + SUB_SAMPLE).min(self.subs.len());
+        self.subs[start..end]
+            .binary_search(&sub)
+            .ok()
+            .map(|i| start + i)
     }
 
     /// Sizes.
@@ -127,6 +176,7 @@ impl ServingIndex {
             events: self.codes.len() as u64,
             counterparties: self.dict.len() as u64,
             bytes: (self.subs.capacity() * 8
+                + self.sub_sample.capacity() * 8
                 + self.sub_start.capacity() * 8
                 + self.days.capacity() * 2
                 + self.codes.capacity() * 4
@@ -269,6 +319,32 @@ mod tests {
             flavor: flavor(false, false),
             counterparty: Counterparty::Number(Msisdn::from_value(cp).unwrap()),
         }
+    }
+
+    #[test]
+    fn two_level_lookup_finds_every_subscriber_and_no_other() {
+        // 300 subscribers (several sample blocks), every other number present.
+        let events: Vec<Event> = (0..300u64)
+            .map(|i| Event {
+                subscriber: Msisdn::from_value(886_912_000_000 + 2 * i).unwrap(),
+                ..ev(0, 2_348_021_234_567)
+            })
+            .collect();
+        let seg = ServingIndex::from_events(&events, Tz::UTC);
+        for i in 0..300u64 {
+            assert!(
+                seg.contains(Msisdn::from_value(886_912_000_000 + 2 * i).unwrap()),
+                "{i}"
+            );
+            assert!(
+                !seg.contains(Msisdn::from_value(886_912_000_001 + 2 * i).unwrap()),
+                "{i}"
+            );
+        }
+        assert!(!seg.contains(Msisdn::from_value(886_911_999_999).unwrap()));
+        assert!(
+            !ServingIndex::empty(Tz::UTC).contains(Msisdn::from_value(886_912_000_000).unwrap())
+        );
     }
 
     #[test]

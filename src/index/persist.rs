@@ -13,8 +13,8 @@ use std::path::Path;
 use chrono_tz::Tz;
 
 use crate::error::{Error, Result};
+use crate::index::ServingIndex;
 use crate::index::dictionary::Dictionary;
-use crate::index::{ServingIndex, lookup};
 use crate::model::Msisdn;
 
 const MAGIC: &[u8; 8] = b"HZIDX\0\0\x01";
@@ -153,14 +153,13 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
     if !ok {
         return Err(bad("inconsistent arrays"));
     }
-    Ok(ServingIndex {
+    Ok(ServingIndex::from_parts(
         tz,
         base_day,
         subs,
         sub_start,
         days,
         codes,
-        dict: Dictionary::from_parts(padded, regions),
-        hot_cache: lookup::HotCache::default(),
-    })
+        Dictionary::from_parts(padded, regions),
+    ))
 }
