@@ -11,62 +11,13 @@ use hotzone::detect::classify::Classifier;
 use hotzone::detect::rules::Rule;
 use hotzone::detect::{Partial, Window};
 use hotzone::index::{ServingIndex, Snapshot};
-use hotzone::ingest::{Counterparty, Event};
-use hotzone::model::check::{Limits, flavor};
+
+use hotzone::model::check::Limits;
 use hotzone::model::{CheckParams, Hotzone, Method, Msisdn, RawCheck};
 
-const SUBSCRIBERS: u64 = 20_000;
-const EVENTS: usize = 1_000_000;
-const DAY_MS: i64 = 86_400_000;
+mod support;
 
-/// SplitMix64: a tiny seeded generator, so the bench has no extra dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-fn events(last: NaiveDate) -> Vec<Event> {
-    let mut rng = Rng(42);
-    let end = last
-        .and_hms_opt(0, 0, 0)
-        .unwrap()
-        .and_utc()
-        .timestamp_millis()
-        + DAY_MS;
-    let foreign = [
-        2_348_021_234_567u64,
-        18_762_101_234,
-        85_512_345_678,
-        8_821_612_345_678,
-    ];
-    (0..EVENTS)
-        .map(|_| {
-            let r = rng.next();
-            let sub = Msisdn::from_value(886_900_000_000 + r % SUBSCRIBERS).unwrap();
-            let cp = match (r >> 20) % 100 {
-                0..=2 => Counterparty::Unknown,
-                3..=7 => Counterparty::Number(
-                    Msisdn::from_value(foreign[((r >> 30) % 4) as usize]).unwrap(),
-                ),
-                _ => Counterparty::Number(
-                    Msisdn::from_value(886_900_000_000 + (r >> 24) % 1_000_000).unwrap(),
-                ),
-            };
-            Event {
-                subscriber: sub,
-                time_ms: end - 1 - ((r >> 8) % (30 * DAY_MS as u64)) as i64,
-                flavor: flavor(r & 1 == 1, r & 2 == 2),
-                counterparty: cp,
-            }
-        })
-        .collect()
-}
+use support::{EVENTS, SUBSCRIBERS, events};
 
 fn params(last: NaiveDate, method: Method, r: f64) -> CheckParams {
     let raw = RawCheck {
