@@ -7,7 +7,7 @@
 //! Reading is a sequential read of about 6 bytes per event.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use chrono_tz::Tz;
@@ -129,16 +129,52 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
         .ok_or_else(|| bad("unknown zone"))?;
     let base_day =
         i32::try_from(get_u64(&mut r).map_err(io)? as i64).map_err(|_| bad("base day"))?;
-    let subs = get_array(&mut r, size / 8, u64::from_le_bytes)
-        .map_err(io)?
+    // The six arrays follow each other; find where each starts from the length prefixes,
+    // then read them on two threads (the copy from the page cache dominates a repeated scan).
+    let header = 8 + 8 + tz_len + 8;
+    let widths = [8u64, 8, 2, 4, 8, 2];
+    let mut starts = [0u64; 6];
+    let mut at = header;
+    let mut probe = File::open(path).map_err(|e| Error::io(path, e))?;
+    for (i, w) in widths.iter().enumerate() {
+        starts[i] = at;
+        probe.seek(SeekFrom::Start(at)).map_err(io)?;
+        let len = get_u64(&mut probe).map_err(io)?;
+        if len > size / w {
+            return Err(bad("array length out of bounds"));
+        }
+        at += 8 + len * w;
+    }
+    if at != size {
+        return Err(bad("file size does not match its arrays"));
+    }
+    let open_at = |i: usize| -> std::io::Result<BufReader<File>> {
+        let mut f = File::open(path)?;
+        f.seek(SeekFrom::Start(starts[i]))?;
+        Ok(BufReader::with_capacity(1 << 20, f))
+    };
+    type Front = (Vec<u64>, Vec<u64>, Vec<u16>);
+    type Back = (Vec<u32>, Vec<u64>, Vec<u16>);
+    let (front, back): (std::io::Result<Front>, std::io::Result<Back>) = rayon::join(
+        || {
+            let subs = get_array(&mut open_at(0)?, size / 8, u64::from_le_bytes)?;
+            let sub_start = get_array(&mut open_at(1)?, size / 8, u64::from_le_bytes)?;
+            let days = get_array(&mut open_at(2)?, size / 2, u16::from_le_bytes)?;
+            Ok((subs, sub_start, days))
+        },
+        || {
+            let codes = get_array(&mut open_at(3)?, size / 4, u32::from_le_bytes)?;
+            let padded = get_array(&mut open_at(4)?, size / 8, u64::from_le_bytes)?;
+            let regions = get_array(&mut open_at(5)?, size / 2, u16::from_le_bytes)?;
+            Ok((codes, padded, regions))
+        },
+    );
+    let ((subs, sub_start, days), (codes, padded, regions)) =
+        (front.map_err(io)?, back.map_err(io)?);
+    let subs = subs
         .into_iter()
         .map(|v| Msisdn::from_value(v).ok_or_else(|| bad("subscriber")))
         .collect::<Result<Vec<_>>>()?;
-    let sub_start = get_array(&mut r, size / 8, u64::from_le_bytes).map_err(io)?;
-    let days = get_array(&mut r, size / 2, u16::from_le_bytes).map_err(io)?;
-    let codes = get_array(&mut r, size / 4, u32::from_le_bytes).map_err(io)?;
-    let padded = get_array(&mut r, size / 8, u64::from_le_bytes).map_err(io)?;
-    let regions = get_array(&mut r, size / 2, u16::from_le_bytes).map_err(io)?;
     let n = codes.len() as u64;
     let ok = sub_start.len() == subs.len() + 1
         && days.len() == codes.len()
