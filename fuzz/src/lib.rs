@@ -63,6 +63,7 @@ pub fn csv_row(data: &[u8]) {
             Some(DurationCell::Int(millis.rotate_left(17)))
         },
         region: opt(6),
+        pre: Default::default(),
     };
     // Twice: the second call goes through the interpreter's cache.
     let a = interp.interpret(&row);
@@ -122,6 +123,7 @@ fn state() -> &'static AppState {
                         kind: Some(if i % 3 == 0 { "sms" } else { "call" }),
                         duration: None,
                         region: None,
+                        pre: Default::default(),
                     })
                     .ok()
             })
