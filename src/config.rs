@@ -573,23 +573,13 @@ pub fn check_exposure(settings: &ServerSettings, insecure: bool) -> Result<()> {
 impl ServerSettings {
     /// Settings for a data directory with every other key at its default (tests, examples).
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> ServerSettings {
-        ServerSettings {
-            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
-            data_dir: data_dir.into(),
-            tz: Tz::UTC,
-            max_look_back_days: MAX_LOOK_BACK_DAYS,
-            default_hotzone: None,
-            named_hotzones: NamedHotzones::default(),
-            default_region: None,
-            poll_interval: Some(Duration::from_secs(default_poll_interval_s())),
-            retention_days: None,
-            metrics_listen: None,
-            clients: Vec::new(),
-            tls: None,
-            policy: PolicyConfig::default(),
-            limits: LimitsConfig::default(),
-            audit: None,
+        // Derived from the defaults of `ServerConfig`, so the two can never disagree.
+        ServerConfig {
+            data_dir: Some(data_dir.into()),
+            ..ServerConfig::default()
         }
+        .resolve(Path::new("<defaults>"))
+        .expect("the default configuration with a data directory is valid")
     }
 }
 

@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 
 use crate::ingest::rejects::RejectReason;
 use crate::model::check::{Flavor, flavor};
-use crate::model::phone::{Msisdn, PhoneError};
+use crate::model::phone::Msisdn;
 use crate::model::region::Region;
 
 /// The other party of an event.
@@ -243,15 +243,6 @@ pub fn parse_time(s: &str) -> Result<i64, RejectReason> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp_millis())
         .map_err(|_| RejectReason::BadEventTime)
-}
-
-/// Explains a subscriber number error in reject terms (used by ingest over gRPC).
-pub fn subscriber_reason(e: PhoneError) -> RejectReason {
-    match e {
-        PhoneError::Empty => RejectReason::MissingSubscriber,
-        PhoneError::NoDefaultRegion => RejectReason::SubscriberNoDefaultRegion,
-        PhoneError::NotE164 => RejectReason::BadSubscriber,
-    }
 }
 
 #[cfg(test)]

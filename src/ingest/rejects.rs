@@ -5,7 +5,6 @@
 //! the first rejected row becomes an [`Error::RejectedRow`] with the same message.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -195,9 +194,4 @@ impl RejectReport {
             format!("{} ({})", self.total(), parts.join(", "))
         }
     }
-}
-
-/// Writes a summary line to any writer (used by the CLI).
-pub fn write_summary(w: &mut dyn Write, report: &RejectReport) -> std::io::Result<()> {
-    writeln!(w, "rejected rows: {}", report.summary())
 }
