@@ -3,7 +3,7 @@
 //! criterion's per-batch means in `benches/detect.rs` cannot give.
 //!
 //! `cargo bench --bench check` uses seeded synthetic data (1M events, 20k subscribers, 30
-//! days). With `HOTZONE_BENCH_DATA=FILE.parquet` (e.g. a `bench/run.sh` tier's events) and
+//! days). With `HOTZONE_BENCH_DATA=FILE` (a tier's events, or its prepared `.hzi`) and
 //! `HOTZONE_BENCH_NUMBERS=FILE` (numbers to check, first CSV column, e.g. a scan's output) it
 //! loads that file instead; `HOTZONE_BENCH_CHECKS` sets the number
 //! of timed checks (default 1,000,000). Run without `--bench` (as `cargo test --benches`
@@ -35,9 +35,13 @@ fn main() {
     let tz = chrono_tz::Asia::Taipei;
     let (index, subs, source) = match std::env::var("HOTZONE_BENCH_DATA") {
         Ok(path) if full => {
-            let (index, _) =
+            let index = if hotzone::index::persist::is_prepared(std::path::Path::new(&path)) {
+                ServingIndex::read(std::path::Path::new(&path)).expect("reading HOTZONE_BENCH_DATA")
+            } else {
                 ServingIndex::load(std::slice::from_ref(&path), &IngestOptions::default(), tz)
-                    .expect("loading HOTZONE_BENCH_DATA");
+                    .expect("loading HOTZONE_BENCH_DATA")
+                    .0
+            };
             let list = std::env::var("HOTZONE_BENCH_NUMBERS")
                 .expect("HOTZONE_BENCH_NUMBERS: the numbers to check");
             let subs = read_numbers(&list, &index);

@@ -10,8 +10,8 @@ use rustc_hash::FxHashMap;
 
 use crate::detect::calendar::DayNumbers;
 use crate::error::{Error, Result};
-use crate::index::ServingIndex;
 use crate::index::dictionary::{self, Dictionary, Key};
+use crate::index::{DayColumn, ServingIndex};
 use crate::ingest::{Counterparty, Event, EventSink, IngestOptions, IngestReport, ingest};
 use crate::model::phone::Msisdn;
 use crate::model::region::RegionTable;
@@ -91,7 +91,7 @@ fn empty(tz: Tz) -> ServingIndex {
         0,
         Vec::new(),
         vec![0],
-        Vec::new(),
+        DayColumn::Narrow(Vec::new()),
         Vec::new(),
         Dictionary::default(),
     )
@@ -164,7 +164,7 @@ fn build(mut sinks: Vec<BuildSink>, tz: Tz, retention_days: Option<u16>) -> Resu
         }
     }
     sub_start.push(rows.len() as u64);
-    let days = rows.par_iter().map(|r| (r.1 - base_day) as u16).collect();
+    let days = DayColumn::from_offsets(rows.par_iter().map(|r| (r.1 - base_day) as u16).collect());
     let codes = rows.par_iter().map(|r| r.2).collect();
     drop(rows);
     subs.shrink_to_fit();

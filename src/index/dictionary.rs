@@ -16,17 +16,35 @@ pub fn lex_key(n: Msisdn) -> (u64, u8) {
     (n.value() * POW10[15 - len], len as u8)
 }
 
-/// Sorted distinct counterparties with their regions.
+/// Sorted distinct counterparties with their regions, stored compactly.
+///
+/// An entry's padded number (below 10^15 < 2^50) is split into its high 18 bits, stored once
+/// per group of entries sharing them, and its low 32 bits, stored per entry: 4 bytes per entry
+/// instead of 8. Regions are stored as runs over ids (sorted numbers of one country are
+/// adjacent, so a dictionary of 21M numbers has a few dozen runs) instead of one per entry.
 #[derive(Default)]
 pub struct Dictionary {
-    /// Padded numbers, sorted (ties: shorter first, then by region override).
-    padded: Vec<u64>,
-    /// Region of each entry: the override, or the number's own (`u16::MAX` = none).
-    regions: Vec<u16>,
+    /// `(high bits, first id)` of each group of entries with the same high bits, by high bits.
+    groups: Vec<(u32, u32)>,
+    /// Low 32 bits of each entry's padded number, sorted within a group.
+    low: Vec<u32>,
+    /// `(first id, region index)` of each run of entries with the same region, by first id;
+    /// the first run starts at id 0.
+    runs: Vec<(u32, u16)>,
 }
 
 /// No region.
 pub const NO_REGION: u16 = u16::MAX;
+
+/// The stored parts of a [`Dictionary`], for the prepared form.
+pub struct DictionaryParts<'a> {
+    /// `(high bits, first id)` per group.
+    pub groups: &'a [(u32, u32)],
+    /// Low bits per entry.
+    pub low: &'a [u32],
+    /// `(first id, region)` per run.
+    pub runs: &'a [(u32, u16)],
+}
 
 impl Dictionary {
     /// Builds from keys already in dictionary order ([`merge_local`]), resolving regions.
@@ -35,45 +53,122 @@ impl Dictionary {
         region_of: impl Fn(Msisdn) -> Option<Region> + Sync,
     ) -> Dictionary {
         use rayon::prelude::*;
-        let padded = keys.iter().map(|(n, _)| lex_key(*n).0).collect();
-        let regions = keys
+        let regions: Vec<u16> = keys
             .par_iter()
             .map(|(n, r)| {
                 r.or_else(|| region_of(*n))
                     .map_or(NO_REGION, |r| r.index() as u16)
             })
             .collect();
-        Dictionary { padded, regions }
+        let mut groups: Vec<(u32, u32)> = Vec::new();
+        let mut low = Vec::with_capacity(keys.len());
+        for (id, (n, _)) in keys.iter().enumerate() {
+            let padded = lex_key(*n).0;
+            let high = (padded >> 32) as u32;
+            if groups.last().is_none_or(|g| g.0 != high) {
+                groups.push((high, id as u32));
+            }
+            low.push(padded as u32);
+        }
+        let mut runs: Vec<(u32, u16)> = Vec::new();
+        for (id, r) in regions.iter().enumerate() {
+            if runs.last().is_none_or(|run| run.1 != *r) {
+                runs.push((id as u32, *r));
+            }
+        }
+        Dictionary { groups, low, runs }
     }
 
-    /// The raw arrays (padded numbers, region indices), for the prepared form.
-    pub fn parts(&self) -> (&[u64], &[u16]) {
-        (&self.padded, &self.regions)
+    /// The stored parts, for the prepared form.
+    pub fn parts(&self) -> DictionaryParts<'_> {
+        DictionaryParts {
+            groups: &self.groups,
+            low: &self.low,
+            runs: &self.runs,
+        }
     }
 
-    /// Rebuilds from raw arrays read back from the prepared form.
-    pub fn from_parts(padded: Vec<u64>, regions: Vec<u16>) -> Dictionary {
-        Dictionary { padded, regions }
+    /// Rebuilds from parts read back from the prepared form; `None` when they are not a
+    /// dictionary (groups or runs out of order, low bits unsorted within a group).
+    pub fn from_parts(
+        groups: Vec<(u32, u32)>,
+        low: Vec<u32>,
+        runs: Vec<(u32, u16)>,
+    ) -> Option<Dictionary> {
+        let n = low.len();
+        let starts_ok = |starts: &mut dyn Iterator<Item = u32>| {
+            let v: Vec<u32> = starts.collect();
+            (n == 0 && v.is_empty())
+                || (v.first() == Some(&0)
+                    && v.windows(2).all(|w| w[0] < w[1])
+                    && v.last().is_some_and(|&l| (l as usize) < n))
+        };
+        let ok = starts_ok(&mut groups.iter().map(|g| g.1))
+            && groups.windows(2).all(|w| w[0].0 < w[1].0)
+            && groups.iter().all(|g| g.0 < 1 << 18)
+            && starts_ok(&mut runs.iter().map(|r| r.0))
+            && runs.windows(2).all(|w| w[0].1 != w[1].1)
+            && runs
+                .iter()
+                .all(|r| r.1 == NO_REGION || usize::from(r.1) < crate::model::region::REGION_SLOTS);
+        if !ok {
+            return None;
+        }
+        let d = Dictionary { groups, low, runs };
+        let sorted = (0..d.groups.len()).all(|g| {
+            let (s, e) = d.group_bounds(g);
+            d.low[s..e].windows(2).all(|w| w[0] <= w[1])
+        });
+        sorted.then_some(d)
     }
 
     /// Entries.
     pub fn len(&self) -> usize {
-        self.padded.len()
+        self.low.len()
     }
 
     /// No entries.
     pub fn is_empty(&self) -> bool {
-        self.padded.is_empty()
+        self.low.is_empty()
     }
 
     /// Heap bytes.
     pub fn bytes(&self) -> usize {
-        self.padded.capacity() * 8 + self.regions.capacity() * 2
+        self.groups.capacity() * 8 + self.low.capacity() * 4 + self.runs.capacity() * 8
     }
 
-    /// Region index of entry `id` ([`NO_REGION`] when none).
-    pub fn region(&self, id: usize) -> u16 {
-        self.regions[id]
+    /// Id range of group `g`.
+    fn group_bounds(&self, g: usize) -> (usize, usize) {
+        let end = self
+            .groups
+            .get(g + 1)
+            .map_or(self.low.len(), |n| n.1 as usize);
+        (self.groups[g].1 as usize, end)
+    }
+
+    /// Number of entries whose padded number is below `x`.
+    fn rank(&self, x: u64) -> usize {
+        let high = x >> 32;
+        let g = self.groups.partition_point(|gr| u64::from(gr.0) < high);
+        let Some(&(h, start)) = self.groups.get(g) else {
+            return self.low.len();
+        };
+        if u64::from(h) > high {
+            return start as usize;
+        }
+        let (s, e) = self.group_bounds(g);
+        s + self.low[s..e].partition_point(|&l| l < x as u32)
+    }
+
+    /// Runs of ids with one region: `(ids, region index)`, [`NO_REGION`] for none.
+    pub fn region_runs(&self) -> impl Iterator<Item = (std::ops::Range<usize>, u16)> + '_ {
+        self.runs.iter().enumerate().map(|(i, &(start, region))| {
+            let end = self
+                .runs
+                .get(i + 1)
+                .map_or(self.low.len(), |r| r.0 as usize);
+            (start as usize..end, region)
+        })
     }
 
     /// Ids of the numbers starting with the prefix (`len` digits, value `digits`).
@@ -83,9 +178,7 @@ impl Dictionary {
         }
         let lo = digits * POW10[15 - len];
         let hi = (digits + 1) * POW10[15 - len];
-        let a = self.padded.partition_point(|&p| p < lo);
-        let b = self.padded.partition_point(|&p| p < hi);
-        a..b
+        self.rank(lo)..self.rank(hi)
     }
 }
 
@@ -195,5 +288,97 @@ mod tests {
             "+12 covers +12 and +120, not +119"
         );
         assert_eq!(d.prefix_range(3, 886), 4..6);
+    }
+
+    #[test]
+    fn compact_dictionary_ranks_like_a_sorted_list_of_digit_strings() {
+        // Numbers over many countries and lengths (many high-bit groups), some repeated with a
+        // region override; every prefix range must equal a count over the digit strings.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut keys: Vec<Key> = Vec::new();
+        for _ in 0..3000 {
+            let len = 8 + (next() % 8) as usize;
+            let first = 1 + next() % 9;
+            let rest = next() % super::POW10[len - 1];
+            let n = Msisdn::from_value(first * super::POW10[len - 1] + rest).unwrap();
+            keys.push((n, None));
+            if next() % 10 == 0 {
+                keys.push((n, Region::parse("NG")));
+            }
+        }
+        let (sorted, _) = merge_local(&[&keys]);
+        let d = Dictionary::from_sorted(&sorted, |n| {
+            Region::parse(if n.to_string().starts_with("+2") {
+                "NG"
+            } else {
+                "JM"
+            })
+        });
+        assert_eq!(d.len(), sorted.len());
+        assert!(d.groups.len() > 100, "{} groups", d.groups.len());
+        let digits: Vec<String> = sorted
+            .iter()
+            .map(|(n, _)| n.to_string()[1..].to_owned())
+            .collect();
+        for prefix in [
+            "1",
+            "2",
+            "23",
+            "234",
+            "9",
+            "44",
+            "5",
+            "8888",
+            "12345678",
+            "999999999999999",
+        ] {
+            let want: Vec<usize> = (0..digits.len())
+                .filter(|&i| digits[i].starts_with(prefix))
+                .collect();
+            let got = d.prefix_range(prefix.len(), prefix.parse().unwrap());
+            assert_eq!(got.clone().collect::<Vec<_>>(), want, "prefix {prefix}");
+        }
+        for (i, (n, _)) in sorted.iter().enumerate().step_by(37) {
+            let s = &n.to_string()[1..];
+            let r = d.prefix_range(s.len(), s.parse().unwrap());
+            assert!(r.contains(&i), "{s}");
+        }
+        // Regions as runs: every id is in exactly one run, with its own region.
+        let mut covered = 0;
+        for (ids, region) in d.region_runs() {
+            for id in ids {
+                assert_eq!(id, covered);
+                let (n, over) = sorted[id];
+                let own = over.or_else(|| {
+                    Region::parse(if n.to_string().starts_with("+2") {
+                        "NG"
+                    } else {
+                        "JM"
+                    })
+                });
+                assert_eq!(region, own.unwrap().index() as u16);
+                covered += 1;
+            }
+        }
+        assert_eq!(covered, d.len());
+        // The parts round-trip, and damaged parts are refused.
+        let p = d.parts();
+        let (g, l, r) = (p.groups.to_vec(), p.low.to_vec(), p.runs.to_vec());
+        assert!(Dictionary::from_parts(g.clone(), l.clone(), r.clone()).is_some());
+        let mut unsorted = l.clone();
+        unsorted.swap(0, 1);
+        assert!(Dictionary::from_parts(g.clone(), unsorted, r.clone()).is_none() || l[0] == l[1]);
+        let mut bad_runs = r.clone();
+        bad_runs[0].0 = 1;
+        assert!(Dictionary::from_parts(g.clone(), l.clone(), bad_runs).is_none());
+        let mut bad_groups = g.clone();
+        bad_groups.swap(0, 1);
+        assert!(Dictionary::from_parts(bad_groups, l, r).is_none());
     }
 }

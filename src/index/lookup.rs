@@ -1,4 +1,4 @@
-//! One check against one segment: hotzone -> id bitmap (cached), then one pass over the
+//! One check against one segment: hotzone -> hot id ranges (cached), then one pass over the
 //! subscriber's events in W.
 
 use std::sync::{Arc, RwLock};
@@ -7,32 +7,52 @@ use rustc_hash::FxHashMap;
 
 use crate::detect::calendar::day_number;
 use crate::detect::rules::DayCounts;
-use crate::index::ServingIndex;
 use crate::index::dictionary::NO_REGION;
+use crate::index::{DayColumn, ServingIndex};
 use crate::model::hotzone::{Hotzone, HotzoneEntry};
 use crate::model::{CheckParams, Msisdn};
 
 /// Distinct hotzones remembered per segment before the cache is cleared.
 const MAX_CACHED_HOTZONES: usize = 256;
 
-/// Bitmap over dictionary ids: bit set = hot.
-pub(crate) struct HotBits(Vec<u64>);
+/// The hot dictionary ids of one hotzone as sorted, disjoint, non-adjacent id ranges. The
+/// dictionary is sorted by digit string, so a prefix is one range and a region a few runs:
+/// a hotzone is a handful of ranges that stay in cache, whatever the dictionary's size.
+pub(crate) struct HotRanges {
+    starts: Vec<u32>,
+    ends: Vec<u32>,
+}
 
-impl HotBits {
+impl HotRanges {
+    fn new(mut ranges: Vec<std::ops::Range<usize>>) -> HotRanges {
+        ranges.retain(|r| !r.is_empty());
+        ranges.sort_unstable_by_key(|r| r.start);
+        let (mut starts, mut ends): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
+        for r in ranges {
+            match ends.last_mut() {
+                Some(end) if r.start <= *end as usize => *end = (*end).max(r.end as u32),
+                _ => {
+                    starts.push(r.start as u32);
+                    ends.push(r.end as u32);
+                }
+            }
+        }
+        HotRanges { starts, ends }
+    }
+
     #[inline]
-    fn get(&self, id: u32) -> bool {
-        self.0
-            .get((id >> 6) as usize)
-            .is_some_and(|w| (w >> (id & 63)) & 1 == 1)
+    fn contains(&self, id: u32) -> bool {
+        let i = self.starts.partition_point(|&s| s <= id);
+        i > 0 && id < self.ends[i - 1]
     }
 }
 
-/// Per-segment cache of hotzone bitmaps. A read lock on the hit path; the bitmap is built
-/// outside any lock and inserted after (two racing builders produce the same bitmap).
+/// Per-segment cache of hotzone ranges. A read lock on the hit path; the ranges are built
+/// outside any lock and inserted after (two racing builders produce the same ranges).
 #[derive(Default)]
-pub(crate) struct HotCache(RwLock<FxHashMap<Vec<HotzoneEntry>, Arc<HotBits>>>);
+pub(crate) struct HotCache(RwLock<FxHashMap<Vec<HotzoneEntry>, Arc<HotRanges>>>);
 
-fn hot_bits(seg: &ServingIndex, hz: &Hotzone) -> Arc<HotBits> {
+fn hot_ranges(seg: &ServingIndex, hz: &Hotzone) -> Arc<HotRanges> {
     if let Some(b) = seg
         .hot_cache
         .0
@@ -42,32 +62,25 @@ fn hot_bits(seg: &ServingIndex, hz: &Hotzone) -> Arc<HotBits> {
     {
         return b;
     }
-    let n = seg.dict.len();
-    let mut words = vec![0u64; n.div_ceil(64) + 1];
-    let mut set = |id: usize| words[id >> 6] |= 1 << (id & 63);
-    if hz.has_regions() {
-        for id in 0..n {
-            let r = seg.dict.region(id);
-            if r != NO_REGION && hz.has_region_index(usize::from(r)) {
-                set(id);
-            }
-        }
-    }
+    let mut ranges: Vec<std::ops::Range<usize>> = seg
+        .dict
+        .region_runs()
+        .filter(|(_, r)| *r != NO_REGION && hz.has_region_index(usize::from(*r)))
+        .map(|(ids, _)| ids)
+        .collect();
     for e in hz.entries() {
         if let HotzoneEntry::Prefix { len, digits } = *e {
-            for id in seg.dict.prefix_range(usize::from(len), digits) {
-                set(id);
-            }
+            ranges.push(seg.dict.prefix_range(usize::from(len), digits));
         }
     }
-    let bits = Arc::new(HotBits(words));
+    let hot = Arc::new(HotRanges::new(ranges));
     if let Ok(mut map) = seg.hot_cache.0.write() {
         if map.len() >= MAX_CACHED_HOTZONES {
             map.clear();
         }
-        map.insert(hz.entries().to_vec(), Arc::clone(&bits));
+        map.insert(hz.entries().to_vec(), Arc::clone(&hot));
     }
-    bits
+    hot
 }
 
 /// Adds the segment's counts of `sub` over W into `out`; false when the number is unknown here.
@@ -97,13 +110,31 @@ pub(crate) fn accumulate_slot(
     if last < 0 || first > i64::from(u16::MAX) {
         return;
     }
-    let days = &seg.days[s..e];
+    let codes = &seg.codes[s..e];
+    match &seg.days {
+        DayColumn::Narrow(d) => count(seg, &d[s..e], codes, first, last, p, out),
+        DayColumn::Wide(d) => count(seg, &d[s..e], codes, first, last, p, out),
+    }
+}
+
+/// The pass over one subscriber's events (`days` sorted) for days `first..=last` of the
+/// segment.
+#[inline]
+fn count<D: Copy + Into<u16>>(
+    seg: &ServingIndex,
+    days: &[D],
+    codes: &[u32],
+    first: i64,
+    last: i64,
+    p: &CheckParams,
+    out: &mut [DayCounts],
+) {
     let lo = first.max(0) as u16;
-    let start = days.partition_point(|&d| d < lo);
+    let start = days.partition_point(|&d| d.into() < lo);
     let mask = p.selection();
-    let mut bits: Option<Arc<HotBits>> = None;
-    for (&day, &code) in days[start..].iter().zip(&seg.codes[s + start..e]) {
-        let d = i64::from(day);
+    let mut hot: Option<Arc<HotRanges>> = None;
+    for (&day, &code) in days[start..].iter().zip(&codes[start..]) {
+        let d = i64::from(day.into());
         if d > last {
             break;
         }
@@ -112,9 +143,27 @@ pub(crate) fn accumulate_slot(
         }
         let c = &mut out[(d - first) as usize];
         c.total += 1;
-        let bits = bits.get_or_insert_with(|| hot_bits(seg, &p.hotzone));
-        if bits.get(code & ((1 << 30) - 1)) {
+        let hot = hot.get_or_insert_with(|| hot_ranges(seg, &p.hotzone));
+        if hot.contains(code & ((1 << 30) - 1)) {
             c.hot += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HotRanges;
+
+    #[test]
+    fn ranges_merge_and_answer_membership() {
+        let hot = HotRanges::new(vec![10..20, 0..0, 15..25, 30..31, 25..27, 40..40]);
+        assert_eq!(
+            (hot.starts.as_slice(), hot.ends.as_slice()),
+            (&[10, 30][..], &[27, 31][..])
+        );
+        let members: Vec<u32> = (0..50).filter(|&i| hot.contains(i)).collect();
+        let expected: Vec<u32> = (10..27).chain(30..31).collect();
+        assert_eq!(members, expected);
+        assert!(!HotRanges::new(Vec::new()).contains(0));
     }
 }

@@ -4,9 +4,11 @@
 //! Layout (DESIGN.md): the distinct counterparties form a **dictionary** sorted by their
 //! number's digit string (so every E.164 prefix is a contiguous id range), each with its
 //! region resolved once at build. Per subscriber, events are sorted by local day; each event
-//! is a day offset (`u16`) and a code (`u32`: 2 flavor bits + 30-bit dictionary id). A check
-//! turns its hotzone into a bitmap over dictionary ids (cached per distinct hotzone), then
-//! makes one pass over the subscriber's events in W: no hashing, no allocation.
+//! is a day offset (`u8`, or `u16` when a segment spans more than 256 days) and a code (`u32`:
+//! 2 flavor bits + 30-bit dictionary id): 5 bytes. A check turns its hotzone into a few
+//! sorted ranges of dictionary ids (a prefix is one range, a region a few runs; cached per
+//! distinct hotzone), then makes one pass over the subscriber's events in W: no hashing, no
+//! allocation, and no memory touched outside the subscriber's own bytes and those ranges.
 //!
 //! A [`Snapshot`] is a list of segments (a base built from the data directory plus small
 //! segments from ingested batches); a check adds the day counts of every segment, then calls
@@ -62,6 +64,48 @@ pub struct CheckVerdict {
     pub anomaly_date: Option<NaiveDate>,
 }
 
+/// Day offsets from a segment's base day: one byte each when the segment spans at most 256
+/// days (any retention up to that), two bytes otherwise.
+pub(crate) enum DayColumn {
+    /// Offsets below 256.
+    Narrow(Vec<u8>),
+    /// Any offset.
+    Wide(Vec<u16>),
+}
+
+impl DayColumn {
+    /// The narrowest column that holds `offsets`.
+    fn from_offsets(offsets: Vec<u16>) -> DayColumn {
+        use rayon::prelude::*;
+        if offsets.par_iter().all(|&d| d <= u16::from(u8::MAX)) {
+            DayColumn::Narrow(offsets.par_iter().map(|&d| d as u8).collect())
+        } else {
+            DayColumn::Wide(offsets)
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            DayColumn::Narrow(v) => v.len(),
+            DayColumn::Wide(v) => v.len(),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            DayColumn::Narrow(v) => v.capacity(),
+            DayColumn::Wide(v) => v.capacity() * 2,
+        }
+    }
+
+    fn max(&self) -> Option<u16> {
+        match self {
+            DayColumn::Narrow(v) => v.iter().max().map(|&d| u16::from(d)),
+            DayColumn::Wide(v) => v.iter().max().copied(),
+        }
+    }
+}
+
 /// Sampling step of [`ServingIndex`]'s first-level subscriber array.
 const SUB_SAMPLE: usize = 64;
 
@@ -83,7 +127,7 @@ pub struct ServingIndex {
     /// `events[sub_start[i]..sub_start[i+1]]` are subscriber i's events.
     sub_start: Vec<u64>,
     /// Day offset from `base_day`, sorted within a subscriber.
-    days: Vec<u16>,
+    days: DayColumn,
     /// `flavor << 30 | counterparty id`.
     codes: Vec<u32>,
     dict: Dictionary,
@@ -97,7 +141,7 @@ impl ServingIndex {
         base_day: i32,
         subs: Vec<Msisdn>,
         sub_start: Vec<u64>,
-        days: Vec<u16>,
+        days: DayColumn,
         codes: Vec<u32>,
         dict: Dictionary,
     ) -> ServingIndex {
@@ -178,7 +222,7 @@ impl ServingIndex {
             bytes: (self.subs.capacity() * 8
                 + self.sub_sample.capacity() * 8
                 + self.sub_start.capacity() * 8
-                + self.days.capacity() * 2
+                + self.days.bytes()
                 + self.codes.capacity() * 4
                 + self.dict.bytes()) as u64,
         }
@@ -196,9 +240,8 @@ impl ServingIndex {
     /// The latest local day with an event.
     pub fn latest_day(&self) -> Option<NaiveDate> {
         self.days
-            .iter()
             .max()
-            .map(|d| date_of_day_number(self.base_day + i32::from(*d)))
+            .map(|d| date_of_day_number(self.base_day + i32::from(d)))
     }
 
     /// Writes the prepared form (see [`persist`]).
@@ -348,8 +391,46 @@ mod tests {
     }
 
     #[test]
+    fn a_segment_spanning_more_than_256_days_keeps_two_byte_days() {
+        let events: Vec<Event> = [0i64, 5, 300, 301, 302, 302]
+            .iter()
+            .map(|&d| ev(d, 2_348_021_234_567))
+            .collect();
+        let seg = ServingIndex::from_events(&events, Tz::UTC);
+        assert!(matches!(seg.days, DayColumn::Wide(_)));
+        let narrow = ServingIndex::from_events(&events[2..], Tz::UTC);
+        assert!(matches!(narrow.days, DayColumn::Narrow(_)));
+        let dir = tempfile_dir("wide");
+        let path = dir.join("wide.hzi");
+        seg.write(&path).unwrap();
+        let back = ServingIndex::read(&path).unwrap();
+        assert!(matches!(back.days, DayColumn::Wide(_)));
+        assert_eq!(back.latest_day(), seg.latest_day());
+        let as_of = back.latest_day().unwrap();
+        let raw = RawCheck {
+            look_back_days: Some(3),
+            threshold_ratio: Some(0.5),
+            hotzone: Some(Arc::new(Hotzone::parse_list("hotzone", "NG").unwrap())),
+            ..RawCheck::default()
+        };
+        let limits = Limits {
+            max_look_back_days: 90,
+            default_as_of: as_of,
+        };
+        let p = CheckParams::new(raw, limits).unwrap();
+        let sub = Msisdn::from_value(886_912_345_001).unwrap();
+        for s in [&seg, &back, &narrow] {
+            let mut counts = [DayCounts::default(); 3];
+            assert!(s.accumulate(sub, &p, &mut counts));
+            let got: Vec<(u32, u32)> = counts.iter().map(|c| (c.hot, c.total)).collect();
+            assert_eq!(got, [(1, 1), (1, 1), (2, 2)]);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn retention_drops_old_days_only() {
-        let dir = tempfile_dir();
+        let dir = tempfile_dir("retention");
         let path = dir.join("e.csv");
         let mut text = String::from("event_time,subscriber,counterparty,direction,kind\n");
         for day in [0i64, 10, 20] {
@@ -372,8 +453,9 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    fn tempfile_dir() -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("hotzone-index-test-{}", std::process::id()));
+    fn tempfile_dir(test: &str) -> std::path::PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("hotzone-index-test-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         d
     }

@@ -15,6 +15,9 @@ use std::sync::OnceLock;
 
 use crate::model::phone::Msisdn;
 
+/// Number of dense region indices ([`Region::index`]): every pair of letters A-Z.
+pub const REGION_SLOTS: usize = 26 * 26;
+
 /// An ISO 3166-1 alpha-2 code, upper case.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct Region([u8; 2]);
@@ -35,7 +38,7 @@ impl Region {
         std::str::from_utf8(&self.0).unwrap_or("??")
     }
 
-    /// Dense index 0..676, for bitsets.
+    /// Dense index 0..[`REGION_SLOTS`], for bitsets.
     pub fn index(self) -> usize {
         usize::from(self.0[0] - b'A') * 26 + usize::from(self.0[1] - b'A')
     }
