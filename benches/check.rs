@@ -84,7 +84,7 @@ fn main() {
     } else {
         1_000
     };
-    // Warm-up (caches the hotzone bitmap), then one timing per check in a scattered order.
+    // Warm-up (caches the hotzone id ranges), then one timing per check in a scattered order.
     let mut k = 0usize;
     let mut anomalous = 0u64;
     for _ in 0..n.min(100_000) {
