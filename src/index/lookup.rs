@@ -52,7 +52,8 @@ impl HotRanges {
 #[derive(Default)]
 pub(crate) struct HotCache(RwLock<FxHashMap<Vec<HotzoneEntry>, Arc<HotRanges>>>);
 
-fn hot_ranges(seg: &ServingIndex, hz: &Hotzone) -> Arc<HotRanges> {
+/// The hot id ranges of `hz` in this segment (cached).
+pub(crate) fn hot_ranges(seg: &ServingIndex, hz: &Hotzone) -> Arc<HotRanges> {
     if let Some(b) = seg
         .hot_cache
         .0
@@ -93,15 +94,17 @@ pub(crate) fn accumulate(
     let Some(i) = seg.position(sub) else {
         return false;
     };
-    accumulate_slot(seg, i, p, out);
+    accumulate_slot(seg, i, p, &hot_ranges(seg, &p.hotzone), out);
     true
 }
 
-/// Adds the counts of the subscriber at position `i` of the segment.
+/// Adds the counts of the subscriber at position `i` of the segment; `hot` are the hot id
+/// ranges of `p.hotzone` in this segment ([`hot_ranges`]).
 pub(crate) fn accumulate_slot(
     seg: &ServingIndex,
     i: usize,
     p: &CheckParams,
+    hot: &HotRanges,
     out: &mut [DayCounts],
 ) {
     let (s, e) = (seg.sub_start[i] as usize, seg.sub_start[i + 1] as usize);
@@ -112,8 +115,8 @@ pub(crate) fn accumulate_slot(
     }
     let codes = &seg.codes[s..e];
     match &seg.days {
-        DayColumn::Narrow(d) => count(seg, &d[s..e], codes, first, last, p, out),
-        DayColumn::Wide(d) => count(seg, &d[s..e], codes, first, last, p, out),
+        DayColumn::Narrow(d) => count(&d[s..e], codes, first, last, p.selection(), hot, out),
+        DayColumn::Wide(d) => count(&d[s..e], codes, first, last, p.selection(), hot, out),
     }
 }
 
@@ -121,18 +124,16 @@ pub(crate) fn accumulate_slot(
 /// segment.
 #[inline]
 fn count<D: Copy + Into<u16>>(
-    seg: &ServingIndex,
     days: &[D],
     codes: &[u32],
     first: i64,
     last: i64,
-    p: &CheckParams,
+    mask: u8,
+    hot: &HotRanges,
     out: &mut [DayCounts],
 ) {
     let lo = first.max(0) as u16;
     let start = days.partition_point(|&d| d.into() < lo);
-    let mask = p.selection();
-    let mut hot: Option<Arc<HotRanges>> = None;
     for (&day, &code) in days[start..].iter().zip(&codes[start..]) {
         let d = i64::from(day.into());
         if d > last {
@@ -143,7 +144,6 @@ fn count<D: Copy + Into<u16>>(
         }
         let c = &mut out[(d - first) as usize];
         c.total += 1;
-        let hot = hot.get_or_insert_with(|| hot_ranges(seg, &p.hotzone));
         if hot.contains(code & ((1 << 30) - 1)) {
             c.hot += 1;
         }

@@ -99,9 +99,10 @@ impl DayColumn {
     }
 
     fn max(&self) -> Option<u16> {
+        use rayon::prelude::*;
         match self {
-            DayColumn::Narrow(v) => v.iter().max().map(|&d| u16::from(d)),
-            DayColumn::Wide(v) => v.iter().max().copied(),
+            DayColumn::Narrow(v) => v.par_iter().max().map(|&d| u16::from(d)),
+            DayColumn::Wide(v) => v.par_iter().max().copied(),
         }
     }
 }
@@ -128,6 +129,8 @@ pub struct ServingIndex {
     sub_start: Vec<u64>,
     /// Day offset from `base_day`, sorted within a subscriber.
     days: DayColumn,
+    /// The largest day offset (none without events).
+    latest: Option<u16>,
     /// `flavor << 30 | counterparty id`.
     codes: Vec<u32>,
     dict: Dictionary,
@@ -151,6 +154,7 @@ impl ServingIndex {
             sub_sample: sample(&subs),
             subs,
             sub_start,
+            latest: days.max(),
             days,
             codes,
             dict,
@@ -239,8 +243,7 @@ impl ServingIndex {
 
     /// The latest local day with an event.
     pub fn latest_day(&self) -> Option<NaiveDate> {
-        self.days
-            .max()
+        self.latest
             .map(|d| date_of_day_number(self.base_day + i32::from(d)))
     }
 
@@ -261,6 +264,7 @@ impl ServingIndex {
         use rayon::prelude::*;
         let rule = rule_of(p);
         let days = usize::from(p.look_back_days);
+        let hot = lookup::hot_ranges(self, &p.hotzone);
         (0..self.subs.len())
             .into_par_iter()
             .with_min_len(1024)
@@ -268,7 +272,7 @@ impl ServingIndex {
                 let mut counts =
                     [DayCounts::default(); crate::model::check::MAX_LOOK_BACK_DAYS as usize];
                 let counts = &mut counts[..days];
-                lookup::accumulate_slot(self, i, p, counts);
+                lookup::accumulate_slot(self, i, p, &hot, counts);
                 counts
                     .iter()
                     .any(|c| c.total > 0)

@@ -169,10 +169,11 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
     if at != size {
         return Err(bad("file size does not match its arrays"));
     }
-    let open_at = |i: usize| -> std::io::Result<BufReader<File>> {
+    // Unbuffered: `get_array` reads in large chunks, and a buffer would add a copy.
+    let open_at = |i: usize| -> std::io::Result<File> {
         let mut f = File::open(path)?;
         f.seek(SeekFrom::Start(starts[i]))?;
-        Ok(BufReader::with_capacity(1 << 20, f))
+        Ok(f)
     };
     type Front = (Vec<u64>, Vec<u64>, DayColumn);
     type Back = (Vec<u32>, Vec<u32>, Vec<u64>, Vec<u64>);
