@@ -16,13 +16,16 @@ use crate::ingest::{Counterparty, Event, EventSink, IngestOptions, IngestReport,
 use crate::model::phone::Msisdn;
 use crate::model::region::RegionTable;
 
-/// Dictionary id of withheld/unknown counterparties in a worker (remapped to the last id).
-const UNKNOWN_LOCAL: u32 = u32::MAX;
 /// Ids must fit in 30 bits next to the 2 flavor bits.
 const MAX_IDS: usize = (1 << 30) - 1;
+/// Mask of the id bits of a code.
+const ID_BITS: u32 = (1 << 30) - 1;
+/// Dictionary id of withheld/unknown counterparties in a worker (remapped to the last id).
+const UNKNOWN_LOCAL: u32 = ID_BITS;
 
-/// One event as the builder keeps it: (subscriber, local day, flavor, local dictionary id).
-type Row = (Msisdn, i32, u8, u32);
+/// One event as the builder keeps it (16 bytes): (subscriber, local day,
+/// `flavor << 30 | local dictionary id`); after the merge the id is global.
+type Row = (Msisdn, i32, u32);
 
 struct BuildSink {
     days: DayNumbers,
@@ -53,11 +56,13 @@ impl EventSink for BuildSink {
             None => UNKNOWN_LOCAL,
             Some(k) => *self.dict.entry(k).or_insert_with(|| {
                 self.keys.push(k);
-                (self.keys.len() - 1) as u32
+                // Past MAX_IDS the build fails before any id is used.
+                ((self.keys.len() - 1) as u32).min(ID_BITS - 1)
             }),
         };
         let day = self.days.day(e.time_ms);
-        self.rows.push((e.subscriber, day, e.flavor, id));
+        self.rows
+            .push((e.subscriber, day, (u32::from(e.flavor) << 30) | id));
     }
 }
 
@@ -120,21 +125,27 @@ fn build(mut sinks: Vec<BuildSink>, tz: Tz, retention_days: Option<u16>) -> Resu
     let unknown_id = keys.len() as u32;
     let table = RegionTable::get();
     let dict = Dictionary::from_sorted(&keys, |n| table.region_of(n));
-    // Remap each worker's local ids to global ids, then gather all rows.
-    let mut rows: Vec<(Msisdn, i32, u32)> = sinks
-        .into_par_iter()
-        .zip(remaps)
-        .flat_map_iter(|(s, remap)| {
-            s.rows.into_iter().map(move |(sub, day, flavor, id)| {
-                let gid = if id == UNKNOWN_LOCAL {
-                    unknown_id
-                } else {
-                    remap[id as usize]
-                };
-                (sub, day, (u32::from(flavor) << 30) | gid)
-            })
-        })
-        .collect();
+    drop(keys);
+    // Remap each worker's local ids to global ids in place, then gather the rows into one
+    // vector, freeing each worker's rows as soon as they are copied (peak: all rows plus one
+    // worker's, not twice all rows).
+    sinks.par_iter_mut().zip(remaps).for_each(|(s, remap)| {
+        s.dict = FxHashMap::default();
+        s.keys = Vec::new();
+        for r in &mut s.rows {
+            let id = r.2 & ID_BITS;
+            let gid = if id == UNKNOWN_LOCAL {
+                unknown_id
+            } else {
+                remap[id as usize]
+            };
+            r.2 = (r.2 & !ID_BITS) | gid;
+        }
+    });
+    let mut rows: Vec<Row> = Vec::with_capacity(sinks.iter().map(|s| s.rows.len()).sum());
+    for s in sinks {
+        rows.extend_from_slice(&s.rows);
+    }
     if rows.is_empty() {
         let mut e = empty(tz);
         e.dict = dict;
