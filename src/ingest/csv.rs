@@ -7,12 +7,14 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::ingest::Visit;
 use crate::ingest::columns::{ColumnMap, resolve_required};
 use crate::ingest::interpret::{DurationCell, RawRow, TimeCell};
 
 /// Reads one CSV file, calling `visit` for each row (1-based row number, cells).
-pub fn read(path: &Path, columns: &ColumnMap, visit: &mut Visit<'_>) -> Result<()> {
+pub fn read<V>(path: &Path, columns: &ColumnMap, visit: &mut V) -> Result<()>
+where
+    V: FnMut(u64, &RawRow<'_>) -> Result<()> + ?Sized,
+{
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)

@@ -136,6 +136,7 @@ impl Interpreter {
     }
 
     /// Interprets one row.
+    #[inline(always)]
     pub fn interpret(&mut self, row: &RawRow<'_>) -> Result<Event, RejectReason> {
         let time_ms = match row.time {
             None => return Err(RejectReason::MissingEventTime),
@@ -193,6 +194,7 @@ impl Interpreter {
     }
 
     /// `Ok(None)` = unknown counterparty (kept, never hot).
+    #[inline(always)]
     fn counterparty(&mut self, s: &str) -> Result<Option<Msisdn>, RejectReason> {
         let s = s.trim_ascii();
         if s.is_empty() {
@@ -201,6 +203,12 @@ impl Interpreter {
         if s.starts_with('+') {
             return Ok(Msisdn::parse_e164(s.as_bytes(), 1));
         }
+        self.counterparty_without_plus(s)
+    }
+
+    /// A trimmed, non-empty counterparty without `+`: short code, sender name or national.
+    #[inline(never)]
+    fn counterparty_without_plus(&mut self, s: &str) -> Result<Option<Msisdn>, RejectReason> {
         let digits = s.bytes().filter(u8::is_ascii_digit).count();
         let looks_numeric = s
             .bytes()

@@ -8,6 +8,7 @@
 //! A file that cannot be read is an error naming it; a row that cannot be interpreted is a
 //! [`rejects::Reject`] (or, under `strict`, the error).
 
+pub mod batch;
 pub mod columnar;
 pub mod columns;
 pub mod csv;
@@ -15,7 +16,7 @@ pub mod interpret;
 pub mod rejects;
 pub mod sources;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
@@ -24,7 +25,7 @@ use crate::error::Result;
 pub use crate::ingest::columns::ColumnMap;
 use crate::ingest::interpret::Interpreter;
 pub use crate::ingest::interpret::{Counterparty, Event, RawRow};
-use crate::ingest::rejects::{Reject, RejectReport};
+use crate::ingest::rejects::{Reject, RejectReason, RejectReport};
 use crate::ingest::sources::Format;
 use crate::model::region::Region;
 
@@ -59,9 +60,6 @@ pub struct IngestReport {
     /// Rejected rows.
     pub rejects: RejectReport,
 }
-
-/// The callback a format reader calls for each row: (1-based row, cells).
-pub type Visit<'a> = dyn FnMut(u64, &RawRow<'_>) -> Result<()> + 'a;
 
 /// A unit of parallel work.
 #[derive(Clone, Debug)]
@@ -175,34 +173,51 @@ fn plan(files: &[(PathBuf, Format)]) -> Result<Vec<Unit>> {
     Ok(units)
 }
 
+impl<S: EventSink> Worker<S> {
+    /// One row: an event for the sink, or a counted reject (the error under `strict`).
+    #[inline(always)]
+    fn row(&mut self, path: &Path, opts: &IngestOptions, row: u64, raw: &RawRow<'_>) -> Result<()> {
+        self.rows += 1;
+        match self.interp.interpret(raw) {
+            Ok(e) => {
+                self.events += 1;
+                if e.counterparty == Counterparty::Unknown {
+                    self.unknown += 1;
+                }
+                self.sink.event(&e);
+            }
+            Err(reason) => self.reject(path, opts, row, reason)?,
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn reject(
+        &mut self,
+        path: &Path,
+        opts: &IngestOptions,
+        row: u64,
+        reason: RejectReason,
+    ) -> Result<()> {
+        let reject = Reject {
+            path: path.to_path_buf(),
+            row,
+            reason,
+        };
+        if opts.strict {
+            return Err(reject.into_error());
+        }
+        self.rejects.push(reject);
+        Ok(())
+    }
+}
+
 fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>) -> Result<()> {
     let path = match unit {
         Unit::Csv(p) | Unit::Ipc(p) | Unit::ParquetRowGroup(p, _, _) => p,
     };
-    let mut visit = |row: u64, raw: &RawRow<'_>| -> Result<()> {
-        w.rows += 1;
-        match w.interp.interpret(raw) {
-            Ok(e) => {
-                w.events += 1;
-                if e.counterparty == Counterparty::Unknown {
-                    w.unknown += 1;
-                }
-                w.sink.event(&e);
-            }
-            Err(reason) => {
-                let reject = Reject {
-                    path: path.clone(),
-                    row,
-                    reason,
-                };
-                if opts.strict {
-                    return Err(reject.into_error());
-                }
-                w.rejects.push(reject);
-            }
-        }
-        Ok(())
-    };
+    let mut visit = |row: u64, raw: &RawRow<'_>| -> Result<()> { w.row(path, opts, row, raw) };
     match unit {
         Unit::Csv(p) => csv::read(p, &opts.columns, &mut visit),
         Unit::Ipc(p) => columnar::read_ipc(p, &opts.columns, &mut visit),

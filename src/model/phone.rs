@@ -78,6 +78,7 @@ impl Msisdn {
     }
 
     /// Number of digits.
+    #[inline]
     pub fn len(self) -> usize {
         digit_count(self.0)
     }
