@@ -17,12 +17,14 @@ use arrow::datatypes::{DataType, Int32Type, Int64Type, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
+use crate::ingest::RowSink;
 use crate::ingest::columns::{ColumnMap, Field, resolve_required};
 use crate::ingest::interpret::{
-    DurationCell, Pre, RawRow, TimeCell, parse_direction, parse_kind, pre_subscriber,
+    DurationCell, Interpreter, Pre, RawRow, TimeCell, parse_direction, parse_kind, pre_subscriber,
 };
 use crate::ingest::rejects::RejectReason;
 use crate::model::Msisdn;
+use crate::model::check::{Flavor, flavor};
 
 /// True when row `i` is null according to `n`.
 #[inline(always)]
@@ -69,6 +71,31 @@ impl StrCol {
                 let k = usize::try_from(keys[i]).ok()?;
                 (k < values.len() && values.is_valid(k)).then(|| values.value(k))
             }
+        }
+    }
+}
+
+impl StrCol {
+    /// The bytes of row `i`'s string; a view is read in place (inline when 12 bytes or
+    /// fewer, else from its data buffer).
+    #[inline(always)]
+    fn bytes(&self, i: usize) -> Option<&[u8]> {
+        match self {
+            StrCol::View(a, n) => {
+                if null_at(n, i) {
+                    return None;
+                }
+                let v = a.views()[i];
+                let len = v as u32 as usize;
+                if len <= 12 {
+                    let at = i * 16 + 4;
+                    a.views().inner().as_slice().get(at..at + len)
+                } else {
+                    let (buf, at) = ((v >> 64) as u32 as usize, (v >> 96) as u32 as usize);
+                    a.data_buffers()[buf].as_slice().get(at..at + len)
+                }
+            }
+            _ => self.get(i).map(str::as_bytes),
         }
     }
 }
@@ -246,16 +273,18 @@ fn pre_at<T: Copy>(
 }
 
 /// Interprets every row of a batch; `first_row` is the 0-based file row of its first row.
-pub fn visit_batch<V>(
+/// `rows` gets each row's 1-based number and its event or reject reason.
+pub fn visit_batch<R>(
     path: &Path,
     batch: &RecordBatch,
     columns: &ColumnMap,
     first_row: u64,
     cache: &mut DictCache,
-    visit: &mut V,
+    interp: &mut Interpreter,
+    rows: &mut R,
 ) -> Result<()>
 where
-    V: FnMut(u64, &RawRow<'_>) -> Result<()> + ?Sized,
+    R: RowSink + ?Sized,
 {
     let schema = batch.schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -274,16 +303,29 @@ where
     let duration = col(Field::DurationS)
         .map(|a| dur_col(path, &a))
         .transpose()?;
-    let rows = batch.num_rows();
-    let sub_keys = per_value(&mut cache.subscriber, &subscriber, rows, pre_subscriber);
-    let dir_keys = per_value(&mut cache.outgoing, &direction, rows, parse_direction);
-    let kind_keys = per_value(&mut cache.sms, &kind, rows, parse_kind);
+    let n = batch.num_rows();
+    let sub_keys = per_value(&mut cache.subscriber, &subscriber, n, pre_subscriber);
+    let dir_keys = per_value(&mut cache.outgoing, &direction, n, parse_direction);
+    let kind_keys = per_value(&mut cache.sms, &kind, n, parse_kind);
     let (sub_null, dir_null, kind_null) = (
         pre_subscriber(None),
         parse_direction(None),
         parse_kind(None),
     );
-    for i in 0..rows {
+    let fast = Fast::of(
+        &time,
+        cache,
+        [sub_keys, dir_keys, kind_keys],
+        &region,
+        &duration,
+    );
+    for i in 0..n {
+        let row = first_row + i as u64 + 1;
+        if let Some((ms, sub, flavor)) = fast.as_ref().and_then(|f| f.row(i)) {
+            let cp = counterparty.as_ref().and_then(|c| c.bytes(i));
+            rows.row(row, interp.event(ms, sub, flavor, cp, None))?;
+            continue;
+        }
         let pre = Pre {
             subscriber: pre_at(&cache.subscriber, sub_keys, i, sub_null).flatten(),
             outgoing: pre_at(&cache.outgoing, dir_keys, i, dir_null),
@@ -311,7 +353,118 @@ where
             region: get(&region, i),
             pre,
         };
-        visit(first_row + i as u64 + 1, &raw)?;
+        rows.row(row, interp.interpret(&raw))?;
     }
     Ok(())
+}
+
+/// Dictionary keys of a column and the per-value results they index.
+struct Lookup<'a, T> {
+    keys: &'a [i32],
+    nulls: &'a Option<NullBuffer>,
+    values: &'a [T],
+}
+
+impl<'a, T: Copy> Lookup<'a, T> {
+    fn new(slot: &'a PerValue<T>, keys: Keys<'a>) -> Option<Lookup<'a, T>> {
+        let (keys, nulls) = keys?;
+        Some(Lookup {
+            keys,
+            nulls,
+            values: &slot.as_ref()?.1,
+        })
+    }
+
+    /// The result for row `i`; `None` for a null or out-of-range key (left to `interpret`).
+    #[inline(always)]
+    fn at(&self, i: usize) -> Option<T> {
+        if null_at(self.nulls, i) {
+            return None;
+        }
+        self.values
+            .get(usize::try_from(self.keys[i]).ok()?)
+            .copied()
+    }
+}
+
+/// The common shape of a batch: instants, the three required strings interpreted per
+/// dictionary value, no region column, and `duration_s` absent or integers. A row of it whose
+/// cells all passed their rules needs only the counterparty rule ([`Interpreter::event`]); any
+/// other row (a null, a cached reject, a national subscriber, a negative duration) takes the
+/// full [`Interpreter::interpret`], so both give the same outcome.
+struct Fast<'a> {
+    time: &'a [i64],
+    time_nulls: &'a Option<NullBuffer>,
+    div: i64,
+    mul: i64,
+    subscriber: Lookup<'a, Option<Result<Msisdn, RejectReason>>>,
+    outgoing: Lookup<'a, Result<bool, RejectReason>>,
+    sms: Lookup<'a, Result<bool, RejectReason>>,
+    duration: Option<(&'a [i64], &'a Option<NullBuffer>)>,
+}
+
+/// A dictionary column's keys and their nulls.
+type Keys<'a> = Option<(&'a ScalarBuffer<i32>, &'a Option<NullBuffer>)>;
+
+impl<'a> Fast<'a> {
+    fn of(
+        time: &'a TimeCol,
+        cache: &'a DictCache,
+        [sub, dir, kind]: [Keys<'a>; 3],
+        region: &Option<StrCol>,
+        duration: &'a Option<DurCol>,
+    ) -> Option<Fast<'a>> {
+        let TimeCol::Ticks(t, time_nulls, div, mul) = time else {
+            return None;
+        };
+        let duration = match duration {
+            None => None,
+            Some(DurCol::Int(v, n)) => Some((&v[..], n)),
+            Some(DurCol::Text(..)) => return None,
+        };
+        if region.is_some() {
+            return None;
+        }
+        Some(Fast {
+            time: t,
+            time_nulls,
+            div: *div,
+            mul: *mul,
+            subscriber: Lookup::new(&cache.subscriber, sub)?,
+            outgoing: Lookup::new(&cache.outgoing, dir)?,
+            sms: Lookup::new(&cache.sms, kind)?,
+            duration,
+        })
+    }
+
+    /// Row `i`'s instant, subscriber and flavor when every rule before the counterparty's
+    /// passed; `None` sends the row through `interpret`.
+    #[inline(always)]
+    fn row(&self, i: usize) -> Option<(i64, Msisdn, Flavor)> {
+        if null_at(self.time_nulls, i) {
+            return None;
+        }
+        let Some(Ok(sub)) = self.subscriber.at(i)? else {
+            return None;
+        };
+        let Ok(outgoing) = self.outgoing.at(i)? else {
+            return None;
+        };
+        let Ok(sms) = self.sms.at(i)? else {
+            return None;
+        };
+        if let Some((v, n)) = self.duration
+            && !null_at(n, i)
+            && v[i] < 0
+        {
+            return None;
+        }
+        let t = self.time[i];
+        let ms = if self.div == 1 {
+            t
+        } else {
+            t.div_euclid(self.div)
+        } * self.mul;
+        Some((ms, sub, flavor(outgoing, sms)))
+    }
 }

@@ -21,9 +21,10 @@ use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::statistics::Statistics;
 
 use crate::error::{Error, Result};
+use crate::ingest::RowSink;
 use crate::ingest::batch::{DictCache, visit_batch};
 use crate::ingest::columns::{ColumnMap, Field, resolve_required};
-use crate::ingest::interpret::RawRow;
+use crate::ingest::interpret::Interpreter;
 
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -48,15 +49,16 @@ pub fn parquet_row_groups(path: &Path) -> Result<Vec<(usize, u64)>> {
 }
 
 /// Reads one row group of a Parquet file.
-pub fn read_parquet_row_group<V>(
+pub fn read_parquet_row_group<R>(
     path: &Path,
     row_group: usize,
     first_row: u64,
     columns: &ColumnMap,
-    visit: &mut V,
+    interp: &mut Interpreter,
+    rows: &mut R,
 ) -> Result<()>
 where
-    V: FnMut(u64, &RawRow<'_>) -> Result<()> + ?Sized,
+    R: RowSink + ?Sized,
 {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder =
@@ -87,7 +89,7 @@ where
     let mut cache = DictCache::default();
     for batch in reader {
         let batch = batch.map_err(|e| Error::read(path, e))?;
-        visit_batch(path, &batch, columns, row, &mut cache, visit)?;
+        visit_batch(path, &batch, columns, row, &mut cache, interp, rows)?;
         row += batch.num_rows() as u64;
     }
     Ok(())
@@ -182,9 +184,14 @@ fn with_type_hints(
 }
 
 /// Reads an Arrow IPC file (or stream).
-pub fn read_ipc<V>(path: &Path, columns: &ColumnMap, visit: &mut V) -> Result<()>
+pub fn read_ipc<R>(
+    path: &Path,
+    columns: &ColumnMap,
+    interp: &mut Interpreter,
+    rows: &mut R,
+) -> Result<()>
 where
-    V: FnMut(u64, &RawRow<'_>) -> Result<()> + ?Sized,
+    R: RowSink + ?Sized,
 {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut row = 0u64;
@@ -193,7 +200,7 @@ where
         Ok(reader) => {
             for batch in reader {
                 let batch = batch.map_err(|e| Error::read(path, e))?;
-                visit_batch(path, &batch, columns, row, &mut cache, visit)?;
+                visit_batch(path, &batch, columns, row, &mut cache, interp, rows)?;
                 row += batch.num_rows() as u64;
             }
         }
@@ -209,7 +216,7 @@ where
                     })?;
             for batch in reader {
                 let batch = batch.map_err(|e| Error::read(path, e))?;
-                visit_batch(path, &batch, columns, row, &mut cache, visit)?;
+                visit_batch(path, &batch, columns, row, &mut cache, interp, rows)?;
                 row += batch.num_rows() as u64;
             }
         }
