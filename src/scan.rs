@@ -67,7 +67,7 @@ struct CountSink<'a> {
 }
 
 impl EventSink for CountSink<'_> {
-    #[inline]
+    #[inline(always)]
     fn event(&mut self, e: &Event) {
         if self.mask >> e.flavor & 1 == 0 {
             return;

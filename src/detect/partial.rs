@@ -42,7 +42,7 @@ impl Partial {
     }
 
     /// Counts one selected event on day `day` (0-based in W).
-    #[inline]
+    #[inline(always)]
     pub fn add(&mut self, sub: Msisdn, day: u16, hot: bool) {
         self.add_counts(
             sub,
@@ -55,23 +55,27 @@ impl Partial {
     }
 
     /// Adds counts for one (subscriber, day).
-    #[inline]
+    #[inline(always)]
     pub fn add_counts(&mut self, sub: Msisdn, day: u16, c: DayCounts) {
-        let days = self.days;
         let slot = match self.last {
             Some((s, slot)) if s == sub => slot,
-            _ => {
-                let slot = *self.slots.entry(sub).or_insert_with(|| {
-                    self.subs.push(sub);
-                    self.counts
-                        .resize(self.counts.len() + days, DayCounts::default());
-                    (self.subs.len() - 1) as u32
-                });
-                self.last = Some((sub, slot));
-                slot
-            }
+            _ => self.slot_of(sub),
         };
-        self.counts[slot as usize * days + usize::from(day)].add(c);
+        self.counts[slot as usize * self.days + usize::from(day)].add(c);
+    }
+
+    /// The slot of a subscriber other than the last one (a new slot when it has none).
+    #[inline(never)]
+    fn slot_of(&mut self, sub: Msisdn) -> u32 {
+        let days = self.days;
+        let slot = *self.slots.entry(sub).or_insert_with(|| {
+            self.subs.push(sub);
+            self.counts
+                .resize(self.counts.len() + days, DayCounts::default());
+            (self.subs.len() - 1) as u32
+        });
+        self.last = Some((sub, slot));
+        slot
     }
 
     /// The counts of one subscriber (dense, one entry per day of W).

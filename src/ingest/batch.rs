@@ -319,13 +319,8 @@ where
         &region,
         &duration,
     );
-    for i in 0..n {
-        let row = first_row + i as u64 + 1;
-        if let Some((ms, sub, flavor)) = fast.as_ref().and_then(|f| f.row(i)) {
-            let cp = counterparty.as_ref().and_then(|c| c.bytes(i));
-            rows.row(row, interp.event(ms, sub, flavor, cp, None))?;
-            continue;
-        }
+    // Any row, through every rule.
+    let general = |i: usize, interp: &mut Interpreter| {
         let pre = Pre {
             subscriber: pre_at(&cache.subscriber, sub_keys, i, sub_null).flatten(),
             outgoing: pre_at(&cache.outgoing, dir_keys, i, dir_null),
@@ -353,7 +348,26 @@ where
             region: get(&region, i),
             pre,
         };
-        rows.row(row, interp.interpret(&raw))?;
+        interp.interpret(&raw)
+    };
+    match &fast {
+        Some(f) => {
+            for i in 0..n {
+                let result = match f.row(i) {
+                    Some((ms, sub, flavor)) => {
+                        let cp = counterparty.as_ref().and_then(|c| c.bytes(i));
+                        interp.event(ms, sub, flavor, cp, None)
+                    }
+                    None => general(i, interp),
+                };
+                rows.row(first_row + i as u64 + 1, result)?;
+            }
+        }
+        None => {
+            for i in 0..n {
+                rows.row(first_row + i as u64 + 1, general(i, interp))?;
+            }
+        }
     }
     Ok(())
 }

@@ -219,7 +219,11 @@ impl Interpreter {
     /// `Ok(None)` = unknown counterparty (kept, never hot). Bytes of a text cell.
     #[inline(always)]
     fn counterparty(&mut self, s: &[u8]) -> Result<Option<Msisdn>, RejectReason> {
-        let s = s.trim_ascii();
+        // Most cells are `+digits`: nothing to trim then.
+        let s = match s {
+            [b'+', .., last] if !last.is_ascii_whitespace() => s,
+            _ => s.trim_ascii(),
+        };
         match s.first() {
             None => Ok(None),
             Some(b'+') => Ok(Msisdn::parse_e164(s, 1)),
