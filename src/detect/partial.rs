@@ -104,12 +104,12 @@ impl Partial {
             self.distinct = self.subs.len();
             return;
         }
-        let mut order: Vec<u32> = (0..self.subs.len() as u32).collect();
-        order.par_sort_by_key(|&i| self.subs[i as usize]);
-        let distinct = 1 + order
-            .windows(2)
-            .filter(|w| self.subs[w[0] as usize] != self.subs[w[1] as usize])
-            .count();
+        // (subscriber, run) pairs sort without an indirection per comparison.
+        let mut order: Vec<(Msisdn, u32)> = (self.subs.iter().enumerate())
+            .map(|(i, s)| (*s, i as u32))
+            .collect();
+        order.par_sort_unstable();
+        let distinct = 1 + order.windows(2).filter(|w| w[0].0 != w[1].0).count();
         if distinct == self.subs.len() && !reorder {
             self.distinct = distinct;
             return;
@@ -117,16 +117,16 @@ impl Partial {
         let days = self.days;
         let mut subs = Vec::with_capacity(distinct);
         let mut counts = Vec::with_capacity(distinct * days);
-        for &i in &order {
+        for &(sub, i) in &order {
             let i = i as usize;
             let run = &self.counts[i * days..(i + 1) * days];
-            if subs.last() == Some(&self.subs[i]) {
+            if subs.last() == Some(&sub) {
                 let at = counts.len() - days;
                 for (t, c) in counts[at..].iter_mut().zip(run) {
                     DayCounts::add(t, *c);
                 }
             } else {
-                subs.push(self.subs[i]);
+                subs.push(sub);
                 counts.extend_from_slice(run);
             }
         }
