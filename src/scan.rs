@@ -67,7 +67,7 @@ struct CountSink<'a> {
 }
 
 impl EventSink for CountSink<'_> {
-    #[inline]
+    #[inline(always)]
     fn event(&mut self, e: &Event) {
         if self.mask >> e.flavor & 1 == 0 {
             return;
@@ -129,11 +129,11 @@ pub fn scan(
         },
         progress,
     )?;
-    let partial = sinks
+    let mut partial = sinks
         .into_par_iter()
         .map(|s| s.partial)
         .reduce(|| Partial::new(window.days()), Partial::merge);
-    let rows = rows_of(&partial, rule_of(&params), req.explain);
+    let rows = rows_of(&mut partial, rule_of(&params), req.explain);
     Ok(ScanOutcome {
         params,
         window,
@@ -189,7 +189,7 @@ pub fn rule_of(p: &CheckParams) -> Rule {
 }
 
 /// Verdict rows of a merged partial.
-pub fn rows_of(partial: &Partial, rule: Rule, explain: bool) -> Vec<ScanRow> {
+pub fn rows_of(partial: &mut Partial, rule: Rule, explain: bool) -> Vec<ScanRow> {
     partial
         .verdicts(rule)
         .into_iter()

@@ -32,6 +32,7 @@ impl<'h> Classifier<'h> {
     }
 
     /// The region of a number (cached for shared calling codes).
+    #[inline(never)]
     pub fn region_of(&mut self, n: Msisdn) -> Option<Region> {
         let table = *self.table.get_or_insert_with(RegionTable::get);
         match table.quick_region(n) {
@@ -41,7 +42,7 @@ impl<'h> Classifier<'h> {
     }
 
     /// SPEC §3: unknown counterparties are never hot.
-    #[inline]
+    #[inline(always)]
     pub fn is_hot(&mut self, c: &Counterparty) -> bool {
         match *c {
             Counterparty::Unknown => false,

@@ -3,23 +3,36 @@
 //! Memory grows with subscribers × days of W (dense per subscriber, 8 bytes a day), never with
 //! events. Partials built from different files or row groups add up with [`Partial::merge`],
 //! which is what lets a scan run in parallel, incrementally, or on another engine's shuffle.
+//!
+//! Exports are usually grouped by subscriber, so counts are kept per *run* (consecutive events
+//! of one subscriber): a new run is appended with no lookup (a random insert into a table of a
+//! million subscribers costs a few cache misses per subscriber). A subscriber seen in several
+//! runs is merged by [`Partial::compact`], which sorts the runs by subscriber; it runs when the
+//! runs reach twice the distinct subscribers of the last compaction, so memory stays within
+//! twice subscribers × days whatever the input order, and before any read.
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
 use crate::detect::rules::{DayCounts, Rule, Verdict, evaluate};
 use crate::model::phone::Msisdn;
+
+/// Runs below this many never trigger a compaction.
+const MIN_COMPACT_RUNS: usize = 1 << 16;
 
 /// Day counts per subscriber for the `days` days of a window.
 #[derive(Clone, Debug, Default)]
 pub struct Partial {
     days: usize,
-    slots: FxHashMap<Msisdn, u32>,
+    /// One per run; sorted and unique when `sorted`.
     subs: Vec<Msisdn>,
+    /// `days` entries per run.
     counts: Vec<DayCounts>,
-    /// The last subscriber counted and its slot: exports are usually grouped or sorted by
-    /// subscriber, so most events skip the hash lookup.
-    last: Option<(Msisdn, u32)>,
+    /// True when `subs` is strictly increasing (then it is its own index).
+    sorted: bool,
+    /// Distinct subscribers at the last compaction (runs may grow to twice this).
+    distinct: usize,
+    /// The subscriber of the last run: consecutive events of one subscriber share it.
+    last: Option<Msisdn>,
 }
 
 impl Partial {
@@ -27,6 +40,7 @@ impl Partial {
     pub fn new(days: usize) -> Partial {
         Partial {
             days,
+            sorted: true,
             ..Partial::default()
         }
     }
@@ -37,12 +51,13 @@ impl Partial {
     }
 
     /// Subscribers with at least one counted event.
-    pub fn subscribers(&self) -> usize {
+    pub fn subscribers(&mut self) -> usize {
+        self.compact();
         self.subs.len()
     }
 
     /// Counts one selected event on day `day` (0-based in W).
-    #[inline]
+    #[inline(always)]
     pub fn add(&mut self, sub: Msisdn, day: u16, hot: bool) {
         self.add_counts(
             sub,
@@ -55,69 +70,134 @@ impl Partial {
     }
 
     /// Adds counts for one (subscriber, day).
-    #[inline]
+    #[inline(always)]
     pub fn add_counts(&mut self, sub: Msisdn, day: u16, c: DayCounts) {
+        if self.last != Some(sub) {
+            self.new_run(sub);
+        }
+        let at = (self.subs.len() - 1) * self.days + usize::from(day);
+        self.counts[at].add(c);
+    }
+
+    /// Starts a run for `sub` (compacting first when the runs have doubled).
+    #[inline(never)]
+    fn new_run(&mut self, sub: Msisdn) {
+        if self.subs.len() >= 2 * self.distinct.max(MIN_COMPACT_RUNS) {
+            self.compact_runs(false);
+        }
+        self.sorted &= self.subs.last().is_none_or(|l| sub > *l);
+        self.subs.push(sub);
+        self.counts
+            .resize(self.counts.len() + self.days, DayCounts::default());
+        self.last = Some(sub);
+    }
+
+    /// Merges the runs of each subscriber and sorts by subscriber: one run per subscriber.
+    pub fn compact(&mut self) {
+        self.compact_runs(true);
+    }
+
+    /// Sorts the runs by subscriber; rewrites them when a subscriber has several, or when
+    /// `reorder` asks for sorted storage.
+    fn compact_runs(&mut self, reorder: bool) {
+        if self.sorted {
+            self.distinct = self.subs.len();
+            return;
+        }
+        // (subscriber, run) pairs sort without an indirection per comparison.
+        let mut order: Vec<(Msisdn, u32)> = (self.subs.iter().enumerate())
+            .map(|(i, s)| (*s, i as u32))
+            .collect();
+        order.par_sort_unstable();
+        let distinct = 1 + order.windows(2).filter(|w| w[0].0 != w[1].0).count();
+        if distinct == self.subs.len() && !reorder {
+            self.distinct = distinct;
+            return;
+        }
         let days = self.days;
-        let slot = match self.last {
-            Some((s, slot)) if s == sub => slot,
-            _ => {
-                let slot = *self.slots.entry(sub).or_insert_with(|| {
-                    self.subs.push(sub);
-                    self.counts
-                        .resize(self.counts.len() + days, DayCounts::default());
-                    (self.subs.len() - 1) as u32
-                });
-                self.last = Some((sub, slot));
-                slot
+        let mut subs = Vec::with_capacity(distinct);
+        let mut counts = Vec::with_capacity(distinct * days);
+        for &(sub, i) in &order {
+            let i = i as usize;
+            let run = &self.counts[i * days..(i + 1) * days];
+            if subs.last() == Some(&sub) {
+                let at = counts.len() - days;
+                for (t, c) in counts[at..].iter_mut().zip(run) {
+                    DayCounts::add(t, *c);
+                }
+            } else {
+                subs.push(sub);
+                counts.extend_from_slice(run);
             }
-        };
-        self.counts[slot as usize * days + usize::from(day)].add(c);
+        }
+        self.subs = subs;
+        self.counts = counts;
+        self.sorted = true;
+        self.distinct = distinct;
+        self.last = None;
+    }
+
+    fn days_of(&self, slot: usize) -> &[DayCounts] {
+        &self.counts[slot * self.days..(slot + 1) * self.days]
     }
 
     /// The counts of one subscriber (dense, one entry per day of W).
-    pub fn get(&self, sub: Msisdn) -> Option<&[DayCounts]> {
-        let s = *self.slots.get(&sub)? as usize;
-        Some(&self.counts[s * self.days..(s + 1) * self.days])
+    pub fn get(&mut self, sub: Msisdn) -> Option<&[DayCounts]> {
+        self.compact();
+        let s = self.subs.binary_search(&sub).ok()?;
+        Some(self.days_of(s))
     }
 
-    /// Adds `other` into `self`. Both must cover the same window.
+    /// Adds `other` into `self`. Both must cover the same window. The result is compacted.
     pub fn merge(mut self, mut other: Partial) -> Partial {
         assert_eq!(self.days, other.days, "partials of different windows");
-        if other.subs.len() > self.subs.len() {
-            std::mem::swap(&mut self, &mut other);
+        rayon::join(|| self.compact(), || other.compact());
+        if other.subs.is_empty() {
+            return self;
         }
-        for (i, sub) in other.subs.iter().enumerate() {
-            for (d, c) in other.counts[i * other.days..(i + 1) * other.days]
-                .iter()
-                .enumerate()
-            {
-                if c.total > 0 {
-                    self.add_counts(*sub, d as u16, *c);
+        if self.subs.is_empty() {
+            return other;
+        }
+        let (a, b) = (&self, &other);
+        let days = a.days;
+        let mut out = Partial::new(days);
+        out.subs.reserve(a.subs.len() + b.subs.len());
+        out.counts.reserve(a.counts.len() + b.counts.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.subs.len() || j < b.subs.len() {
+            let take_a = j == b.subs.len() || (i < a.subs.len() && a.subs[i] <= b.subs[j]);
+            let take_b = i == a.subs.len() || (j < b.subs.len() && b.subs[j] <= a.subs[i]);
+            out.subs.push(if take_a { a.subs[i] } else { b.subs[j] });
+            match (take_a, take_b) {
+                (true, true) => {
+                    out.counts
+                        .extend(a.days_of(i).iter().zip(b.days_of(j)).map(|(x, y)| {
+                            let mut z = *x;
+                            z.add(*y);
+                            z
+                        }))
                 }
+                (true, false) => out.counts.extend_from_slice(a.days_of(i)),
+                _ => out.counts.extend_from_slice(b.days_of(j)),
             }
+            i += usize::from(take_a);
+            j += usize::from(take_b);
         }
-        self
+        out.distinct = out.subs.len();
+        out
     }
 
     /// Every subscriber with its dense day counts, sorted by subscriber.
-    pub fn sorted(&self) -> Vec<(Msisdn, &[DayCounts])> {
-        let mut order: Vec<u32> = (0..self.subs.len() as u32).collect();
-        order.par_sort_unstable_by_key(|&i| self.subs[i as usize]);
-        order
-            .into_iter()
-            .map(|i| {
-                let s = i as usize;
-                (
-                    self.subs[s],
-                    &self.counts[s * self.days..(s + 1) * self.days],
-                )
-            })
+    pub fn sorted(&mut self) -> Vec<(Msisdn, &[DayCounts])> {
+        self.compact();
+        (0..self.subs.len())
+            .map(|s| (self.subs[s], self.days_of(s)))
             .collect()
     }
 
     /// The verdict half: SPEC §5 per subscriber, in parallel, sorted by subscriber.
     /// Only subscribers with at least one selected event in W appear.
-    pub fn verdicts(&self, rule: Rule) -> Vec<(Msisdn, Verdict)> {
+    pub fn verdicts(&mut self, rule: Rule) -> Vec<(Msisdn, Verdict)> {
         self.sorted()
             .into_par_iter()
             .filter(|(_, days)| days.iter().any(|c| c.total > 0))
@@ -135,4 +215,82 @@ pub fn verdict_of(days: &[DayCounts], rule: Rule) -> Verdict {
             .map(|(d, c)| (d as u16, *c)),
         rule,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(p: &mut Partial) -> Vec<(u64, Vec<(u32, u32)>)> {
+        p.sorted()
+            .into_iter()
+            .map(|(s, d)| (s.value(), d.iter().map(|c| (c.hot, c.total)).collect()))
+            .collect()
+    }
+
+    fn build(ev: &[(u64, u16, bool)]) -> Partial {
+        let mut p = Partial::new(5);
+        for (s, d, h) in ev {
+            p.add(Msisdn::from_value(*s).unwrap(), *d, *h);
+        }
+        p
+    }
+
+    #[test]
+    fn sorted_grouped_and_shuffled_inputs_agree() {
+        // (subscriber, day, hot) events; the same multiset in several orders and splits.
+        let mut events = Vec::new();
+        for s in 0..300u64 {
+            for k in 0..(s % 7 + 1) {
+                events.push((10_000 + s * 3, (s + k) as u16 % 5, (s + k) % 3 == 0));
+            }
+        }
+        let mut sorted = build(&events);
+        assert!(sorted.sorted);
+        let mut shuffled = events.clone();
+        let n = shuffled.len();
+        for i in 0..n {
+            shuffled.swap(i, (i * 7919 + 13) % n);
+        }
+        let mut runs = build(&shuffled);
+        assert!(!runs.sorted);
+        assert_eq!(counts(&mut sorted), counts(&mut runs));
+        // Interleaved halves (as two workers taking alternate units get them).
+        let (a, b): (Vec<_>, Vec<_>) = events.iter().partition(|e| (e.0 / 10) % 2 == 0);
+        let mut merged = build(&a).merge(build(&b));
+        assert_eq!(counts(&mut merged), counts(&mut sorted));
+        // Every event twice, over merges of sorted and unsorted partials and an empty one.
+        let (c, d) = events.split_at(n / 2);
+        let mut mixed = build(c)
+            .merge(build(d))
+            .merge(build(&shuffled[..n / 3]))
+            .merge(build(&shuffled[n / 3..]))
+            .merge(Partial::new(5));
+        let mut twice = events.clone();
+        twice.extend_from_slice(&events);
+        twice.sort_unstable();
+        let mut expect = build(&twice);
+        assert_eq!(counts(&mut mixed), counts(&mut expect));
+        for (s, days) in counts(&mut expect) {
+            let got = mixed.get(Msisdn::from_value(s).unwrap()).unwrap();
+            let got: Vec<(u32, u32)> = got.iter().map(|c| (c.hot, c.total)).collect();
+            assert_eq!(got, days, "{s}");
+        }
+        assert_eq!(mixed.subscribers(), sorted.subscribers());
+    }
+
+    #[test]
+    fn runs_stay_within_twice_the_subscribers() {
+        // Ten subscribers taking turns: every event is a new run, compaction bounds them.
+        let events: Vec<(u64, u16, bool)> = (0..10 * MIN_COMPACT_RUNS as u64)
+            .map(|i| (50_000 + i % 10, (i % 5) as u16, i % 4 == 0))
+            .collect();
+        let mut p = build(&events);
+        assert!(p.subs.len() <= 2 * MIN_COMPACT_RUNS, "{}", p.subs.len());
+        assert_eq!(p.counts.len(), p.subs.len() * 5);
+        let mut sorted_events = events.clone();
+        sorted_events.sort_unstable();
+        assert_eq!(counts(&mut p), counts(&mut build(&sorted_events)));
+        assert_eq!(p.subscribers(), 10);
+    }
 }

@@ -1,4 +1,5 @@
-//! CSV reader: header row, canonical or mapped column names, one [`RawRow`] per record.
+//! CSV reader: header row, canonical or mapped column names, one [`RawRow`] per record,
+//! interpreted into an event or a reject reason.
 //!
 //! Records are read as bytes and interpreted field by field, so a malformed row is a counted
 //! reject with its row number, never a failed file. Rows with missing trailing fields are
@@ -7,12 +8,20 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::ingest::Visit;
+use crate::ingest::RowSink;
 use crate::ingest::columns::{ColumnMap, resolve_required};
-use crate::ingest::interpret::{DurationCell, RawRow, TimeCell};
+use crate::ingest::interpret::{DurationCell, Interpreter, RawRow, TimeCell};
 
-/// Reads one CSV file, calling `visit` for each row (1-based row number, cells).
-pub fn read(path: &Path, columns: &ColumnMap, visit: &mut Visit<'_>) -> Result<()> {
+/// Reads one CSV file, sending each row's outcome to `rows`.
+pub fn read<R>(
+    path: &Path,
+    columns: &ColumnMap,
+    interp: &mut Interpreter,
+    rows: &mut R,
+) -> Result<()>
+where
+    R: RowSink + ?Sized,
+{
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -60,7 +69,7 @@ pub fn read(path: &Path, columns: &ColumnMap, visit: &mut Visit<'_>) -> Result<(
             region: cell(idx[6]),
             pre: Default::default(),
         };
-        visit(row, &raw)?;
+        rows.row(row, interp.interpret(&raw))?;
     }
     Ok(())
 }

@@ -135,7 +135,9 @@ impl Interpreter {
         }
     }
 
-    /// Interprets one row.
+    /// Interprets one row: SPEC §2's rules in a fixed order, the first failing one is the
+    /// reason.
+    #[inline(always)]
     pub fn interpret(&mut self, row: &RawRow<'_>) -> Result<Event, RejectReason> {
         let time_ms = match row.time {
             None => return Err(RejectReason::MissingEventTime),
@@ -168,7 +170,29 @@ impl Interpreter {
                     .ok_or(RejectReason::BadCounterpartyRegion)?,
             ),
         };
-        let counterparty = match (self.counterparty(row.counterparty.unwrap_or(""))?, region) {
+        self.event(
+            time_ms,
+            subscriber,
+            flavor(outgoing, sms),
+            row.counterparty.map(str::as_bytes),
+            region,
+        )
+    }
+
+    /// The last rule of [`Interpreter::interpret`] (the counterparty) and the event, for a row
+    /// whose earlier cells all passed their rules. A reader that already knows they passed (a
+    /// non-null instant, dictionary values interpreted once, no `duration_s` or region cell to
+    /// check) calls this directly; any other row goes through `interpret`.
+    #[inline(always)]
+    pub fn event(
+        &mut self,
+        time_ms: i64,
+        subscriber: Msisdn,
+        flavor: Flavor,
+        counterparty: Option<&[u8]>,
+        region: Option<Region>,
+    ) -> Result<Event, RejectReason> {
+        let counterparty = match (self.counterparty(counterparty.unwrap_or(b""))?, region) {
             (Some(n), Some(r)) => Counterparty::NumberInRegion(n, r),
             (Some(n), None) => Counterparty::Number(n),
             (None, _) => Counterparty::Unknown,
@@ -176,7 +200,7 @@ impl Interpreter {
         Ok(Event {
             subscriber,
             time_ms,
-            flavor: flavor(outgoing, sms),
+            flavor,
             counterparty,
         })
     }
@@ -192,15 +216,28 @@ impl Interpreter {
         self.national(s).ok_or(RejectReason::BadSubscriber)
     }
 
-    /// `Ok(None)` = unknown counterparty (kept, never hot).
-    fn counterparty(&mut self, s: &str) -> Result<Option<Msisdn>, RejectReason> {
-        let s = s.trim_ascii();
-        if s.is_empty() {
+    /// `Ok(None)` = unknown counterparty (kept, never hot). Bytes of a text cell.
+    #[inline(always)]
+    fn counterparty(&mut self, s: &[u8]) -> Result<Option<Msisdn>, RejectReason> {
+        // Most cells are `+digits`: nothing to trim then.
+        let s = match s {
+            [b'+', .., last] if !last.is_ascii_whitespace() => s,
+            _ => s.trim_ascii(),
+        };
+        match s.first() {
+            None => Ok(None),
+            Some(b'+') => Ok(Msisdn::parse_e164(s, 1)),
+            Some(_) => self.counterparty_without_plus(s),
+        }
+    }
+
+    /// A trimmed, non-empty counterparty without `+`: short code, sender name or national.
+    #[inline(never)]
+    fn counterparty_without_plus(&mut self, s: &[u8]) -> Result<Option<Msisdn>, RejectReason> {
+        // Cells are text (`&str`), so this always holds; bytes that are not text are no number.
+        let Ok(s) = std::str::from_utf8(s) else {
             return Ok(None);
-        }
-        if s.starts_with('+') {
-            return Ok(Msisdn::parse_e164(s.as_bytes(), 1));
-        }
+        };
         let digits = s.bytes().filter(u8::is_ascii_digit).count();
         let looks_numeric = s
             .bytes()

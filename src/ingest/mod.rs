@@ -8,6 +8,7 @@
 //! A file that cannot be read is an error naming it; a row that cannot be interpreted is a
 //! [`rejects::Reject`] (or, under `strict`, the error).
 
+pub mod batch;
 pub mod columnar;
 pub mod columns;
 pub mod csv;
@@ -15,7 +16,7 @@ pub mod interpret;
 pub mod rejects;
 pub mod sources;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
@@ -24,7 +25,7 @@ use crate::error::Result;
 pub use crate::ingest::columns::ColumnMap;
 use crate::ingest::interpret::Interpreter;
 pub use crate::ingest::interpret::{Counterparty, Event, RawRow};
-use crate::ingest::rejects::{Reject, RejectReport};
+use crate::ingest::rejects::{Reject, RejectReason, RejectReport};
 use crate::ingest::sources::Format;
 use crate::model::region::Region;
 
@@ -60,9 +61,6 @@ pub struct IngestReport {
     pub rejects: RejectReport,
 }
 
-/// The callback a format reader calls for each row: (1-based row, cells).
-pub type Visit<'a> = dyn FnMut(u64, &RawRow<'_>) -> Result<()> + 'a;
-
 /// A unit of parallel work.
 #[derive(Clone, Debug)]
 enum Unit {
@@ -72,12 +70,67 @@ enum Unit {
 }
 
 struct Worker<S> {
-    sink: S,
     interp: Interpreter,
+    tally: Tally<S>,
+}
+
+/// A worker's sink, counts and rejects.
+struct Tally<S> {
+    sink: S,
     rows: u64,
     events: u64,
     unknown: u64,
     rejects: RejectReport,
+}
+
+/// Where a reader sends each row's outcome.
+pub trait RowSink {
+    /// Row `row` (1-based in its file) is an event or a reject with its reason.
+    fn row(&mut self, row: u64, result: std::result::Result<Event, RejectReason>) -> Result<()>;
+}
+
+/// The rows of one unit: counted into the worker's tally, rejects with the unit's file.
+struct UnitRows<'a, S> {
+    tally: &'a mut Tally<S>,
+    path: &'a Path,
+    strict: bool,
+}
+
+impl<S: EventSink> RowSink for UnitRows<'_, S> {
+    /// An event for the sink, or a counted reject (the error under `strict`).
+    #[inline(always)]
+    fn row(&mut self, row: u64, result: std::result::Result<Event, RejectReason>) -> Result<()> {
+        let t = &mut *self.tally;
+        t.rows += 1;
+        match result {
+            Ok(e) => {
+                t.events += 1;
+                if e.counterparty == Counterparty::Unknown {
+                    t.unknown += 1;
+                }
+                t.sink.event(&e);
+                Ok(())
+            }
+            Err(reason) => self.reject(row, reason),
+        }
+    }
+}
+
+impl<S> UnitRows<'_, S> {
+    #[cold]
+    #[inline(never)]
+    fn reject(&mut self, row: u64, reason: RejectReason) -> Result<()> {
+        let reject = Reject {
+            path: self.path.to_path_buf(),
+            row,
+            reason,
+        };
+        if self.strict {
+            return Err(reject.into_error());
+        }
+        self.tally.rejects.push(reject);
+        Ok(())
+    }
 }
 
 /// Reads every input and feeds each worker's sink; returns the sinks and the report.
@@ -105,12 +158,14 @@ where
         .into_par_iter()
         .map(|_| {
             let mut w = Worker {
-                sink: make_sink(),
                 interp: Interpreter::new(opts.default_region),
-                rows: 0,
-                events: 0,
-                unknown: 0,
-                rejects: RejectReport::default(),
+                tally: Tally {
+                    sink: make_sink(),
+                    rows: 0,
+                    events: 0,
+                    unknown: 0,
+                    rejects: RejectReport::default(),
+                },
             };
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -149,12 +204,12 @@ where
         ..IngestReport::default()
     };
     let mut sinks = Vec::with_capacity(workers.len());
-    for w in workers {
-        report.rows += w.rows;
-        report.events += w.events;
-        report.unknown_counterparties += w.unknown;
-        report.rejects.merge(w.rejects);
-        sinks.push(w.sink);
+    for Worker { tally: t, .. } in workers {
+        report.rows += t.rows;
+        report.events += t.events;
+        report.unknown_counterparties += t.unknown;
+        report.rejects.merge(t.rejects);
+        sinks.push(t.sink);
     }
     Ok((sinks, report))
 }
@@ -179,35 +234,17 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
     let path = match unit {
         Unit::Csv(p) | Unit::Ipc(p) | Unit::ParquetRowGroup(p, _, _) => p,
     };
-    let mut visit = |row: u64, raw: &RawRow<'_>| -> Result<()> {
-        w.rows += 1;
-        match w.interp.interpret(raw) {
-            Ok(e) => {
-                w.events += 1;
-                if e.counterparty == Counterparty::Unknown {
-                    w.unknown += 1;
-                }
-                w.sink.event(&e);
-            }
-            Err(reason) => {
-                let reject = Reject {
-                    path: path.clone(),
-                    row,
-                    reason,
-                };
-                if opts.strict {
-                    return Err(reject.into_error());
-                }
-                w.rejects.push(reject);
-            }
-        }
-        Ok(())
+    let mut rows = UnitRows {
+        tally: &mut w.tally,
+        path,
+        strict: opts.strict,
     };
+    let interp = &mut w.interp;
     match unit {
-        Unit::Csv(p) => csv::read(p, &opts.columns, &mut visit),
-        Unit::Ipc(p) => columnar::read_ipc(p, &opts.columns, &mut visit),
+        Unit::Csv(p) => csv::read(p, &opts.columns, interp, &mut rows),
+        Unit::Ipc(p) => columnar::read_ipc(p, &opts.columns, interp, &mut rows),
         Unit::ParquetRowGroup(p, rg, first) => {
-            columnar::read_parquet_row_group(p, *rg, *first, &opts.columns, &mut visit)
+            columnar::read_parquet_row_group(p, *rg, *first, &opts.columns, interp, &mut rows)
         }
     }
 }

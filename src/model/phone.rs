@@ -78,6 +78,7 @@ impl Msisdn {
     }
 
     /// Number of digits.
+    #[inline]
     pub fn len(self) -> usize {
         digit_count(self.0)
     }
@@ -115,10 +116,13 @@ pub(crate) const POW10: [u64; 20] = {
     t
 };
 
-/// Digits in a positive integer (1 for 0).
+/// Digits in a positive integer (1 for 0). From the bit length: `bits * 1233 >> 12` is
+/// `floor(log10(2^bits))`, which is the digit count or one less; one compare decides.
 #[inline]
 pub(crate) fn digit_count(v: u64) -> usize {
-    v.checked_ilog10().map_or(1, |l| l as usize + 1)
+    let bits = 64 - (v | 1).leading_zeros();
+    let t = ((bits * 1233) >> 12) as usize;
+    (t + usize::from(v >= POW10[t])).max(1)
 }
 
 /// Value of 1 to 16 ASCII digits, `None` if any byte is not a digit. Eight digits at a time
@@ -180,6 +184,21 @@ fn national_to_e164(s: &str, region: Region) -> Option<Msisdn> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digit_count_matches_ilog10() {
+        let mut vs = vec![0, 1, 9, u64::MAX, u64::MAX - 1];
+        for p in POW10 {
+            vs.extend([p - 1, p, p + 1]);
+        }
+        for s in 0..64 {
+            vs.extend([1u64 << s, (1u64 << s) - 1, (1u64 << s).wrapping_add(1)]);
+        }
+        for v in vs {
+            let want = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+            assert_eq!(digit_count(v), want, "{v}");
+        }
+    }
 
     #[test]
     fn parses_the_spec_pattern() {

@@ -1,0 +1,484 @@
+//! Arrow record batches -> [`RawRow`]s, with the per-column work hoisted out of the row loop.
+//!
+//! Each column's type, buffers and validity are looked up once per batch; the row loop then
+//! reads plain slices and calls the (generic, so inlined) visitor. Dictionary-encoded
+//! subscriber, direction and kind columns are interpreted once per distinct value
+//! ([`DictCache`], the same `interpret` rules) and rows carry the result in [`Pre`].
+//! Strings may be plain, view (`Utf8View`) or dictionary arrays; other string encodings are
+//! cast to plain.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, StringArray, StringViewArray};
+use arrow::buffer::{NullBuffer, ScalarBuffer};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int32Type, Int64Type, TimeUnit};
+use arrow::record_batch::RecordBatch;
+
+use crate::error::{Error, Result};
+use crate::ingest::RowSink;
+use crate::ingest::columns::{ColumnMap, Field, resolve_required};
+use crate::ingest::interpret::{
+    DurationCell, Interpreter, Pre, RawRow, TimeCell, parse_direction, parse_kind, pre_subscriber,
+};
+use crate::ingest::rejects::RejectReason;
+use crate::model::Msisdn;
+use crate::model::check::{Flavor, flavor};
+
+/// True when row `i` is null according to `n`.
+#[inline(always)]
+fn null_at(n: &Option<NullBuffer>, i: usize) -> bool {
+    n.as_ref().is_some_and(|n| n.is_null(i))
+}
+
+/// `event_time`: instants (`value.div_euclid(div) * mul` ms) or text.
+enum TimeCol {
+    Ticks(ScalarBuffer<i64>, Option<NullBuffer>, i64, i64),
+    Text(StringArray, Option<NullBuffer>),
+}
+
+impl TimeCol {
+    #[inline(always)]
+    fn cell(&self, i: usize) -> Option<TimeCell<'_>> {
+        match self {
+            TimeCol::Ticks(v, n, div, mul) => (!null_at(n, i)).then(|| {
+                let t = v[i];
+                TimeCell::Millis(if *div == 1 { t } else { t.div_euclid(*div) } * mul)
+            }),
+            TimeCol::Text(a, n) => (!null_at(n, i)).then(|| TimeCell::Text(a.value(i))),
+        }
+    }
+}
+
+/// A string column: plain, view, or dictionary (keys, values, the values array for identity).
+enum StrCol {
+    Plain(StringArray, Option<NullBuffer>),
+    View(StringViewArray, Option<NullBuffer>),
+    Dict(ScalarBuffer<i32>, Option<NullBuffer>, StringArray, ArrayRef),
+}
+
+impl StrCol {
+    #[inline(always)]
+    fn get(&self, i: usize) -> Option<&str> {
+        match self {
+            StrCol::Plain(a, n) => (!null_at(n, i)).then(|| a.value(i)),
+            StrCol::View(a, n) => (!null_at(n, i)).then(|| a.value(i)),
+            StrCol::Dict(keys, n, values, _) => {
+                if null_at(n, i) {
+                    return None;
+                }
+                let k = usize::try_from(keys[i]).ok()?;
+                (k < values.len() && values.is_valid(k)).then(|| values.value(k))
+            }
+        }
+    }
+}
+
+impl StrCol {
+    /// The bytes of row `i`'s string; a view is read in place (inline when 12 bytes or
+    /// fewer, else from its data buffer).
+    #[inline(always)]
+    fn bytes(&self, i: usize) -> Option<&[u8]> {
+        match self {
+            StrCol::View(a, n) => {
+                if null_at(n, i) {
+                    return None;
+                }
+                let v = a.views()[i];
+                let len = v as u32 as usize;
+                if len <= 12 {
+                    let at = i * 16 + 4;
+                    a.views().inner().as_slice().get(at..at + len)
+                } else {
+                    let (buf, at) = ((v >> 64) as u32 as usize, (v >> 96) as u32 as usize);
+                    a.data_buffers()[buf].as_slice().get(at..at + len)
+                }
+            }
+            _ => self.get(i).map(str::as_bytes),
+        }
+    }
+}
+
+fn str_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StrCol> {
+    match a.data_type() {
+        DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
+            let d = a.as_dictionary::<Int32Type>();
+            Ok(StrCol::Dict(
+                d.keys().values().clone(),
+                d.keys().nulls().cloned(),
+                d.values().as_string::<i32>().clone(),
+                Arc::clone(d.values()),
+            ))
+        }
+        DataType::Utf8View => {
+            let v = a.as_string_view().clone();
+            let n = v.nulls().cloned();
+            Ok(StrCol::View(v, n))
+        }
+        _ => {
+            let s = string_col(path, f, a)?;
+            let n = s.nulls().cloned();
+            Ok(StrCol::Plain(s, n))
+        }
+    }
+}
+
+enum DurCol {
+    Int(ScalarBuffer<i64>, Option<NullBuffer>),
+    Text(StringArray, Option<NullBuffer>),
+}
+
+impl DurCol {
+    #[inline(always)]
+    fn cell(&self, i: usize) -> Option<DurationCell<'_>> {
+        match self {
+            DurCol::Int(v, n) => (!null_at(n, i)).then(|| DurationCell::Int(v[i])),
+            DurCol::Text(a, n) => (!null_at(n, i)).then(|| DurationCell::Text(a.value(i))),
+        }
+    }
+}
+
+fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
+    let a = if a.data_type() == &DataType::Utf8 {
+        a.clone()
+    } else {
+        cast(a, &DataType::Utf8)
+            .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?
+    };
+    Ok(a.as_string::<i32>().clone())
+}
+
+fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
+    let ticks = |a: &ArrayRef, div: i64, mul: i64| -> Result<TimeCol> {
+        let c = cast(a, &DataType::Int64)
+            .map_err(|e| Error::read(path, format!("column event_time: {e}")))?;
+        let p = c.as_primitive::<Int64Type>();
+        Ok(TimeCol::Ticks(
+            p.values().clone(),
+            p.nulls().cloned(),
+            div,
+            mul,
+        ))
+    };
+    match a.data_type() {
+        DataType::Timestamp(unit, _) => {
+            let (div, mul) = match unit {
+                TimeUnit::Second => (1, 1000),
+                TimeUnit::Millisecond => (1, 1),
+                TimeUnit::Microsecond => (1000, 1),
+                TimeUnit::Nanosecond => (1_000_000, 1),
+            };
+            ticks(a, div, mul)
+        }
+        DataType::Int64 | DataType::Int32 | DataType::UInt32 | DataType::UInt64 => ticks(a, 1, 1),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _) => {
+            let s = string_col(path, Field::EventTime, a)?;
+            let n = s.nulls().cloned();
+            Ok(TimeCol::Text(s, n))
+        }
+        other => Err(Error::read(
+            path,
+            format!(
+                "column event_time has type {other}; expected a timestamp, epoch milliseconds or RFC 3339 text"
+            ),
+        )),
+    }
+}
+
+fn dur_col(path: &Path, a: &ArrayRef) -> Result<DurCol> {
+    Ok(match a.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let s = string_col(path, Field::DurationS, a)?;
+            let n = s.nulls().cloned();
+            DurCol::Text(s, n)
+        }
+        t if t.is_integer() || t.is_null() => {
+            let c = cast(a, &DataType::Int64)
+                .map_err(|e| Error::read(path, format!("column duration_s: {e}")))?;
+            let p = c.as_primitive::<Int64Type>();
+            DurCol::Int(p.values().clone(), p.logical_nulls())
+        }
+        other => {
+            return Err(Error::read(
+                path,
+                format!("column duration_s has type {other}; expected an integer"),
+            ));
+        }
+    })
+}
+
+#[inline(always)]
+fn get(a: &Option<StrCol>, i: usize) -> Option<&str> {
+    a.as_ref().and_then(|a| a.get(i))
+}
+
+/// Per-dictionary-value interpretations, kept across the batches of a file or row group
+/// (a Parquet column chunk's dictionary is shared by all its batches).
+#[derive(Default)]
+pub struct DictCache {
+    subscriber: PerValue<Option<Result<Msisdn, RejectReason>>>,
+    outgoing: PerValue<Result<bool, RejectReason>>,
+    sms: PerValue<Result<bool, RejectReason>>,
+}
+
+/// A dictionary (by identity) and one result per value.
+type PerValue<T> = Option<(ArrayRef, Vec<T>)>;
+
+/// Makes `slot` hold `f` of every value of `col`'s dictionary (kept while the dictionary is
+/// the same array) and returns the keys to look them up with. `None` when `col` is not a
+/// dictionary, or its dictionary is larger than the batch and new (then per-row
+/// interpretation is cheaper).
+fn per_value<'c, T>(
+    slot: &mut PerValue<T>,
+    col: &'c Option<StrCol>,
+    rows: usize,
+    f: impl Fn(Option<&str>) -> T,
+) -> Option<(&'c ScalarBuffer<i32>, &'c Option<NullBuffer>)> {
+    let Some(StrCol::Dict(keys, nulls, values, vref)) = col else {
+        return None;
+    };
+    let fresh = slot
+        .as_ref()
+        .is_some_and(|(r, _)| std::ptr::addr_eq(Arc::as_ptr(r), Arc::as_ptr(vref)));
+    if !fresh {
+        if values.len() > rows {
+            *slot = None;
+            return None;
+        }
+        let v = (0..values.len())
+            .map(|k| f(values.is_valid(k).then(|| values.value(k))))
+            .collect();
+        *slot = Some((Arc::clone(vref), v));
+    }
+    Some((keys, nulls))
+}
+
+/// The cached result for row `i` of a dictionary column (`null` key: `null`).
+#[inline(always)]
+fn pre_at<T: Copy>(
+    slot: &PerValue<T>,
+    keys: Option<(&ScalarBuffer<i32>, &Option<NullBuffer>)>,
+    i: usize,
+    null: T,
+) -> Option<T> {
+    let (keys, nulls) = keys?;
+    let (_, v) = slot.as_ref()?;
+    if null_at(nulls, i) {
+        return Some(null);
+    }
+    usize::try_from(keys[i])
+        .ok()
+        .and_then(|k| v.get(k).copied())
+}
+
+/// Interprets every row of a batch; `first_row` is the 0-based file row of its first row.
+/// `rows` gets each row's 1-based number and its event or reject reason.
+pub fn visit_batch<R>(
+    path: &Path,
+    batch: &RecordBatch,
+    columns: &ColumnMap,
+    first_row: u64,
+    cache: &mut DictCache,
+    interp: &mut Interpreter,
+    rows: &mut R,
+) -> Result<()>
+where
+    R: RowSink + ?Sized,
+{
+    let schema = batch.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let idx = resolve_required(columns, &names, path)?;
+    let col = |f: Field| idx[f as usize].map(|i| Arc::clone(batch.column(i)));
+    let time = time_col(
+        path,
+        &col(Field::EventTime).ok_or_else(|| Error::Internal("event_time".into()))?,
+    )?;
+    let strings = |f: Field| col(f).map(|a| str_col(path, f, &a)).transpose();
+    let subscriber = strings(Field::Subscriber)?;
+    let counterparty = strings(Field::Counterparty)?;
+    let direction = strings(Field::Direction)?;
+    let kind = strings(Field::Kind)?;
+    let region = strings(Field::CounterpartyRegion)?;
+    let duration = col(Field::DurationS)
+        .map(|a| dur_col(path, &a))
+        .transpose()?;
+    let n = batch.num_rows();
+    let sub_keys = per_value(&mut cache.subscriber, &subscriber, n, pre_subscriber);
+    let dir_keys = per_value(&mut cache.outgoing, &direction, n, parse_direction);
+    let kind_keys = per_value(&mut cache.sms, &kind, n, parse_kind);
+    let (sub_null, dir_null, kind_null) = (
+        pre_subscriber(None),
+        parse_direction(None),
+        parse_kind(None),
+    );
+    let fast = Fast::of(
+        &time,
+        cache,
+        [sub_keys, dir_keys, kind_keys],
+        &region,
+        &duration,
+    );
+    // Any row, through every rule.
+    let general = |i: usize, interp: &mut Interpreter| {
+        let pre = Pre {
+            subscriber: pre_at(&cache.subscriber, sub_keys, i, sub_null).flatten(),
+            outgoing: pre_at(&cache.outgoing, dir_keys, i, dir_null),
+            sms: pre_at(&cache.sms, kind_keys, i, kind_null),
+        };
+        let raw = RawRow {
+            time: time.cell(i),
+            subscriber: if pre.subscriber.is_some() {
+                None
+            } else {
+                get(&subscriber, i)
+            },
+            counterparty: get(&counterparty, i),
+            direction: if pre.outgoing.is_some() {
+                None
+            } else {
+                get(&direction, i)
+            },
+            kind: if pre.sms.is_some() {
+                None
+            } else {
+                get(&kind, i)
+            },
+            duration: duration.as_ref().and_then(|d| d.cell(i)),
+            region: get(&region, i),
+            pre,
+        };
+        interp.interpret(&raw)
+    };
+    match &fast {
+        Some(f) => {
+            for i in 0..n {
+                let result = match f.row(i) {
+                    Some((ms, sub, flavor)) => {
+                        let cp = counterparty.as_ref().and_then(|c| c.bytes(i));
+                        interp.event(ms, sub, flavor, cp, None)
+                    }
+                    None => general(i, interp),
+                };
+                rows.row(first_row + i as u64 + 1, result)?;
+            }
+        }
+        None => {
+            for i in 0..n {
+                rows.row(first_row + i as u64 + 1, general(i, interp))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Dictionary keys of a column and the per-value results they index.
+struct Lookup<'a, T> {
+    keys: &'a [i32],
+    nulls: &'a Option<NullBuffer>,
+    values: &'a [T],
+}
+
+impl<'a, T: Copy> Lookup<'a, T> {
+    fn new(slot: &'a PerValue<T>, keys: Keys<'a>) -> Option<Lookup<'a, T>> {
+        let (keys, nulls) = keys?;
+        Some(Lookup {
+            keys,
+            nulls,
+            values: &slot.as_ref()?.1,
+        })
+    }
+
+    /// The result for row `i`; `None` for a null or out-of-range key (left to `interpret`).
+    #[inline(always)]
+    fn at(&self, i: usize) -> Option<T> {
+        if null_at(self.nulls, i) {
+            return None;
+        }
+        self.values
+            .get(usize::try_from(self.keys[i]).ok()?)
+            .copied()
+    }
+}
+
+/// The common shape of a batch: instants, the three required strings interpreted per
+/// dictionary value, no region column, and `duration_s` absent or integers. A row of it whose
+/// cells all passed their rules needs only the counterparty rule ([`Interpreter::event`]); any
+/// other row (a null, a cached reject, a national subscriber, a negative duration) takes the
+/// full [`Interpreter::interpret`], so both give the same outcome.
+struct Fast<'a> {
+    time: &'a [i64],
+    time_nulls: &'a Option<NullBuffer>,
+    div: i64,
+    mul: i64,
+    subscriber: Lookup<'a, Option<Result<Msisdn, RejectReason>>>,
+    outgoing: Lookup<'a, Result<bool, RejectReason>>,
+    sms: Lookup<'a, Result<bool, RejectReason>>,
+    duration: Option<(&'a [i64], &'a Option<NullBuffer>)>,
+}
+
+/// A dictionary column's keys and their nulls.
+type Keys<'a> = Option<(&'a ScalarBuffer<i32>, &'a Option<NullBuffer>)>;
+
+impl<'a> Fast<'a> {
+    fn of(
+        time: &'a TimeCol,
+        cache: &'a DictCache,
+        [sub, dir, kind]: [Keys<'a>; 3],
+        region: &Option<StrCol>,
+        duration: &'a Option<DurCol>,
+    ) -> Option<Fast<'a>> {
+        let TimeCol::Ticks(t, time_nulls, div, mul) = time else {
+            return None;
+        };
+        let duration = match duration {
+            None => None,
+            Some(DurCol::Int(v, n)) => Some((&v[..], n)),
+            Some(DurCol::Text(..)) => return None,
+        };
+        if region.is_some() {
+            return None;
+        }
+        Some(Fast {
+            time: t,
+            time_nulls,
+            div: *div,
+            mul: *mul,
+            subscriber: Lookup::new(&cache.subscriber, sub)?,
+            outgoing: Lookup::new(&cache.outgoing, dir)?,
+            sms: Lookup::new(&cache.sms, kind)?,
+            duration,
+        })
+    }
+
+    /// Row `i`'s instant, subscriber and flavor when every rule before the counterparty's
+    /// passed; `None` sends the row through `interpret`.
+    #[inline(always)]
+    fn row(&self, i: usize) -> Option<(i64, Msisdn, Flavor)> {
+        if null_at(self.time_nulls, i) {
+            return None;
+        }
+        let Some(Ok(sub)) = self.subscriber.at(i)? else {
+            return None;
+        };
+        let Ok(outgoing) = self.outgoing.at(i)? else {
+            return None;
+        };
+        let Ok(sms) = self.sms.at(i)? else {
+            return None;
+        };
+        if let Some((v, n)) = self.duration
+            && !null_at(n, i)
+            && v[i] < 0
+        {
+            return None;
+        }
+        let t = self.time[i];
+        let ms = if self.div == 1 {
+            t
+        } else {
+            t.div_euclid(self.div)
+        } * self.mul;
+        Some((ms, sub, flavor(outgoing, sms)))
+    }
+}
