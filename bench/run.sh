@@ -21,7 +21,9 @@
 # the hotzone binary has no `gen` subcommand), RUNS (default 3), BENCH_CACHE (default
 # $HOME/.cache/hotzone-bench), CARGO_TARGET_DIR for the in-process benches, INPROC=0 to skip
 # them (they build the crate's benches with cargo); section c: SERVER_CPUS, CLIENT_CPUS
-# (taskset lists, default 0 and 1), SERVER_THREADS (default 1), GRPC_RUNS (default 2).
+# (taskset lists, default 0 and 1), SERVER_THREADS (default 1; 0 = the server's default),
+# GRPC_RUNS (default 2),
+# GRPC_NICE (e.g. -10: server and generators ahead of niced builds; default unset).
 # Results: $BENCH_CACHE/TIER/results/ (results.jsonl, report.md; report.md is also printed).
 set -euo pipefail
 
@@ -174,14 +176,20 @@ if [[ $SECTIONS == *c* ]]; then
   # one event loop). Every generator reports the server's CPU time per call (--server-pid).
   if (($(nproc) >= 2)); then SCPU=${SERVER_CPUS:-0} CCPU=${CLIENT_CPUS:-1}; else SCPU=${SERVER_CPUS:-0} CCPU=${CLIENT_CPUS:-0}; fi
   SERVER_THREADS=${SERVER_THREADS:-1}
+  # SERVER_THREADS=0: the server's default (one runtime thread per core; also for builds
+  # older than --worker-threads).
+  THREADS_FLAG=(); ((SERVER_THREADS > 0)) && THREADS_FLAG=(--worker-threads "$SERVER_THREADS")
+  # GRPC_NICE=-10 (root only) runs server and generators ahead of niced background work
+  # (other builds on a shared machine); empty (the default) = normal priority.
+  PRIO=(); [[ -n ${GRPC_NICE:-} ]] && PRIO=(nice -n "$GRPC_NICE")
   LOADGEN_TARGET=$CACHE/loadgen-target
   (cd "$BENCH/loadgen" && CARGO_TARGET_DIR=$LOADGEN_TARGET cargo build --release --locked -q)
   LOADGEN=$LOADGEN_TARGET/release/hotzone-loadgen
   SRV=$DATA/serve
   mkdir -p "$SRV" && ln -sf "$EVENTS" "$SRV/events.parquet"
   PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  taskset -c "$SCPU" "$HOTZONE" serve --data "$SRV" --listen "127.0.0.1:$PORT" --tz $TZ_NAME --poll-interval-s 0 \
-    --worker-threads "$SERVER_THREADS" >"$RES/c-serve.log" 2>&1 &
+  "${PRIO[@]}" taskset -c "$SCPU" "$HOTZONE" serve --data "$SRV" --listen "127.0.0.1:$PORT" --tz $TZ_NAME --poll-interval-s 0 \
+    "${THREADS_FLAG[@]}" >"$RES/c-serve.log" 2>&1 &
   SPID=$!
   trap 'kill $SPID 2>/dev/null || true' EXIT
   URL=http://127.0.0.1:$PORT
@@ -194,12 +202,12 @@ if [[ $SECTIONS == *c* ]]; then
     sleep 0.5
   done
   RSS_LOADED=$(awk '/VmRSS/{print $2}' /proc/$SPID/status)
-  LG=(taskset -c "$CCPU" "$LOADGEN" --server "$URL" --numbers "$NUMS" --as-of $END --server-pid $SPID)
+  LG=("${PRIO[@]}" taskset -c "$CCPU" "$LOADGEN" --server "$URL" --numbers "$NUMS" --as-of $END --server-pid $SPID)
   # lg TOOL SECTION ARGS...: one loadgen run -> one JSON line (with the 1-minute load average).
   lg() {
     local tool=$1 section=$2; shift 2
-    "${LG[@]}" "$@" | "$PY" -c 'import json,sys; print(json.dumps({"section":sys.argv[1],"tool":sys.argv[2],"load1":float(sys.argv[3]), **json.loads(sys.stdin.read())}))' \
-      "$section" "$tool" "$(cut -d' ' -f1 /proc/loadavg)" >>"$JSONL"
+    "${LG[@]}" "$@" | "$PY" -c 'import json,sys; print(json.dumps({"section":sys.argv[1],"tool":sys.argv[2],"load1":float(sys.argv[3]),"nice":sys.argv[4], **json.loads(sys.stdin.read())}))' \
+      "$section" "$tool" "$(cut -d' ' -f1 /proc/loadavg)" "${GRPC_NICE:-0}" >>"$JSONL"
   }
   # Max throughput, closed loop: the raw HTTP/2 generator (prebuilt bodies, ~5 us of CPU
   # per call), h2load (independent, nghttp2), and the tonic client (what a Rust caller pays).
@@ -212,7 +220,7 @@ if [[ $SECTIONS == *c* ]]; then
     "$LOADGEN" --server "$URL" --number "$FIRST" --as-of $END --duration 1 --warmup 0 --concurrency 1 --connections 1 \
       | grep -q '"errors":{}' || die "the h2load request body is not answered OK"
     H2_CPU0=$(awk '{print $14+$15}' /proc/$SPID/stat)
-    taskset -c "$CCPU" h2load -D 10 --warm-up-time 2 -c 4 -m 32 -t 1 -H 'content-type: application/grpc' -H 'te: trailers' \
+    "${PRIO[@]}" taskset -c "$CCPU" h2load -D 10 --warm-up-time 2 -c 4 -m 32 -t 1 -H 'content-type: application/grpc' -H 'te: trailers' \
       -d "$RES/c-body.bin" "$URL/fraudhotzone.v1.FraudHotzone/Check" >"$RES/c-h2load.txt" 2>&1 || true
     H2_CPU1=$(awk '{print $14+$15}' /proc/$SPID/stat)
     "$PY" - "$RES/c-h2load.txt" "$(cut -d' ' -f1 /proc/loadavg)" $((H2_CPU1 - H2_CPU0)) >>"$JSONL" <<'EOF'

@@ -89,9 +89,10 @@ struct Args {
     /// Plain HTTP/2 client with prebuilt bodies instead of tonic (far cheaper per call).
     #[arg(long)]
     raw: bool,
-    /// Open loop with --raw: busy-wait for each send instead of tokio's 1 ms timer ticks.
+    /// Open loop with --raw: a pacing thread releases each check at its instant (instead of
+    /// tokio's 1 ms timer ticks, which send rate/1000 checks at once).
     #[arg(long)]
-    spin: bool,
+    pace: bool,
     /// Report this process's CPU time per call over the measured window (the server's pid).
     #[arg(long)]
     server_pid: Option<String>,
@@ -265,19 +266,40 @@ async fn run_raw(a: Args, nums: Arc<Vec<String>>) -> Result<(), Box<dyn std::err
         connections: a.connections.max(1),
         concurrency: a.concurrency.max(1),
         rate: a.rate,
-        spin: a.spin,
         start,
         measure_from,
         end,
     });
-    let tasks: Vec<_> = (0..plan.connections)
-        .map(|j| tokio::spawn(raw::connection(plan.clone(), j)))
+    let mut paced = Vec::new();
+    let mut senders = Vec::new();
+    for _ in 0..plan.connections {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        senders.push(tx);
+        paced.push(Some(rx));
+    }
+    let pacer = match a.rate {
+        Some(rate) if a.pace => {
+            let plan = plan.clone();
+            Some(std::thread::spawn(move || raw::pacer(&plan, rate, senders)))
+        }
+        _ => {
+            paced.iter_mut().for_each(|p| *p = None);
+            None
+        }
+    };
+    let tasks: Vec<_> = paced
+        .into_iter()
+        .enumerate()
+        .map(|(j, rx)| tokio::spawn(raw::connection(plan.clone(), j, rx)))
         .collect();
     tokio::time::sleep_until(measure_from.into()).await;
     let cpu0 = cpu_now(&a);
     tokio::time::sleep_until(end.into()).await;
     let cpu1 = cpu_now(&a);
     let mut t = raw::Tally::default();
+    if let Some(p) = pacer {
+        p.join().map_err(|_| "the pacing thread panicked")?;
+    }
     for task in tasks {
         t.merge(task.await??);
     }
@@ -293,7 +315,7 @@ async fn run_raw(a: Args, nums: Arc<Vec<String>>) -> Result<(), Box<dyn std::err
         .collect();
     let l = &t.lat_ns;
     println!(
-        "{{\"mode\":\"{}\",\"client\":\"raw-h2\",\"connections\":{},\"concurrency\":{},\"target_rate\":{},\"ok\":{},\"errors\":{{{}}},\"seconds\":{:.3},\"rps\":{:.1},\"p50_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\"max_us\":{:.1},\"sched_p50_us\":{:.1},\"sched_p99_us\":{:.1},\"lag_p50_us\":{:.1},\"lag_p99_us\":{:.1},\"lag_max_us\":{:.1},\"spin\":{},{}}}",
+        "{{\"mode\":\"{}\",\"client\":\"raw-h2\",\"connections\":{},\"concurrency\":{},\"target_rate\":{},\"ok\":{},\"errors\":{{{}}},\"seconds\":{:.3},\"rps\":{:.1},\"p50_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\"max_us\":{:.1},\"sched_p50_us\":{:.1},\"sched_p99_us\":{:.1},\"lag_p50_us\":{:.1},\"lag_p99_us\":{:.1},\"lag_max_us\":{:.1},\"pace\":{},{}}}",
         if a.rate.is_some() { "open" } else { "closed" },
         plan.connections,
         plan.concurrency,
@@ -312,7 +334,7 @@ async fn run_raw(a: Args, nums: Arc<Vec<String>>) -> Result<(), Box<dyn std::err
         pct(&t.lag_ns, 50.0),
         pct(&t.lag_ns, 99.0),
         pct(&t.lag_ns, 100.0),
-        a.spin,
+        a.pace,
         cpu_fields(cpu0, cpu1, calls, secs),
     );
     Ok(())

@@ -7,9 +7,10 @@
 //! - closed loop: `concurrency / connections` calls in flight, a new one as soon as one ends;
 //! - open loop (`--rate R`): connection j of C sends check i*C + j at start + (i*C + j)/R;
 //!   tokio's timer wakes at most every millisecond, so every check due by then goes out at
-//!   once (bursts of rate/1000 checks); `--spin` busy-waits instead (sends within a few
-//!   microseconds of their schedule; the generator's core is then 100% busy, so give it a
-//!   core of its own). Latency is measured from the actual send (`p*_us`) and from the scheduled instant
+//!   once (bursts of rate/1000 checks: a 1 ms-wide artefact in every latency). With
+//!   `--pace` a separate thread sleeps until each check's instant (to within the kernel's
+//!   timer slack, ~50 us) and hands it to its connection's task, so checks leave spread
+//!   over time as independent callers would send them. Latency is measured from the actual send (`p*_us`) and from the scheduled instant
 //!   (`sched_p*_us`); `lag_*` is send - schedule (0-1 ms from the timer tick alone; more
 //!   means the generator fell behind, i.e. the run did not hold its rate).
 //!
@@ -27,6 +28,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use h2::client::{ResponseFuture, SendRequest};
 use http::{HeaderValue, Method, Request, Uri};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 /// What every connection task needs.
 pub struct Plan {
@@ -42,8 +44,6 @@ pub struct Plan {
     pub concurrency: usize,
     /// Total checks per second (open loop), or closed loop.
     pub rate: Option<f64>,
-    /// Open loop: busy-wait for each send instead of tokio's 1 ms timer.
-    pub spin: bool,
     /// First instant of the run (warm-up starts here).
     pub start: Instant,
     /// Measuring starts here.
@@ -156,7 +156,13 @@ fn pending(sched: Instant, resp: ResponseFuture) -> Pending {
 }
 
 /// One connection's share of the run.
-pub async fn connection(plan: Arc<Plan>, j: usize) -> Result<Tally, String> {
+///
+/// `paced`: the open loop's send instants, from [`pacer`] (else tokio's timer is used).
+pub async fn connection(
+    plan: Arc<Plan>,
+    j: usize,
+    mut paced: Option<UnboundedReceiver<Instant>>,
+) -> Result<Tally, String> {
     let c = plan.connections.max(1);
     let depth = (plan.concurrency / c).max(1);
     let mut sr = connect(&plan.addr, depth).await?;
@@ -200,11 +206,31 @@ pub async fn connection(plan: Arc<Plan>, j: usize) -> Result<Tally, String> {
                 record(&mut t, r);
             }
         },
+        Some(_) if paced.is_some() => {
+            let mut open = true;
+            while open || !inflight.is_empty() {
+                let rx = paced.as_mut().expect("paced");
+                tokio::select! {
+                    biased;
+                    Some(r) = inflight.next(), if !inflight.is_empty() => record(&mut t, r),
+                    due = rx.recv(), if open => match due {
+                        Some(due) => {
+                            let resp = send(&mut sr, &plan.uri, bodies[k % bodies.len()].clone()).await?;
+                            k += c;
+                            inflight.push(pending(due, resp));
+                        }
+                        None => open = false,
+                    },
+                }
+            }
+        }
         Some(rate) => {
             let period = Duration::from_secs_f64(1.0 / rate);
             let due_of = |i: u64| plan.start + period.mul_f64((i * c as u64 + j as u64) as f64);
             let mut i = 0u64;
             let mut due = due_of(0);
+            let sleep = tokio::time::sleep_until(due.into());
+            tokio::pin!(sleep);
             loop {
                 if due >= plan.end && inflight.is_empty() {
                     break;
@@ -212,7 +238,7 @@ pub async fn connection(plan: Arc<Plan>, j: usize) -> Result<Tally, String> {
                 tokio::select! {
                     biased;
                     Some(r) = inflight.next(), if !inflight.is_empty() => record(&mut t, r),
-                    () = wait_until(due, plan.spin), if due < plan.end => {
+                    () = &mut sleep, if due < plan.end => {
                         let now = Instant::now();
                         while due <= now && due < plan.end {
                             let resp = send(&mut sr, &plan.uri, bodies[k % bodies.len()].clone()).await?;
@@ -221,6 +247,7 @@ pub async fn connection(plan: Arc<Plan>, j: usize) -> Result<Tally, String> {
                             i += 1;
                             due = due_of(i);
                         }
+                        sleep.as_mut().reset(due.into());
                     }
                 }
             }
@@ -229,23 +256,21 @@ pub async fn connection(plan: Arc<Plan>, j: usize) -> Result<Tally, String> {
     Ok(t)
 }
 
-/// Completes at `due`: on tokio's millisecond timer, or with `spin` by yielding to the
-/// runtime (which polls the sockets in between) from 2 ms before `due` on, so checks leave
-/// within microseconds of their schedule at the price of a busy generator core.
-async fn wait_until(due: Instant, spin: bool) {
-    if !spin {
-        return tokio::time::sleep_until(due.into()).await;
-    }
-    loop {
+/// The open loop's clock on a thread of its own: check i (of every connection) is due at
+/// start + i/rate; the thread sleeps until then and sends the instant to connection
+/// i mod C. Returns when the run's end is reached (the receivers then see the channel close).
+pub fn pacer(plan: &Plan, rate: f64, to: Vec<UnboundedSender<Instant>>) {
+    let period = Duration::from_secs_f64(1.0 / rate);
+    for i in 0u64.. {
+        let due = plan.start + period.mul_f64(i as f64);
+        if due >= plan.end {
+            break;
+        }
         let now = Instant::now();
-        if now >= due {
-            return;
+        if due > now {
+            std::thread::sleep(due - now);
         }
-        if due - now > Duration::from_millis(2) {
-            tokio::time::sleep_until((due - Duration::from_millis(2)).into()).await;
-        } else {
-            tokio::task::yield_now().await;
-        }
+        let _ = to[i as usize % to.len()].send(due);
     }
 }
 
