@@ -21,7 +21,7 @@
 # the hotzone binary has no `gen` subcommand), RUNS (default 3), BENCH_CACHE (default
 # $HOME/.cache/hotzone-bench), CARGO_TARGET_DIR for the in-process benches, INPROC=0 to skip
 # them (they build the crate's benches with cargo); section c: SERVER_CPUS, CLIENT_CPUS
-# (taskset lists, default 0 and 1), SERVER_THREADS (default 1; 0 = the server's default),
+# (taskset lists, default 0 and 1), SERVER_THREADS (default 0 = the server's default),
 # GRPC_RUNS (default 2),
 # GRPC_NICE (e.g. -10: server and generators ahead of niced builds; default unset).
 # Results: $BENCH_CACHE/TIER/results/ (results.jsonl, report.md; report.md is also printed).
@@ -172,12 +172,13 @@ if [[ $SECTIONS == *c* ]]; then
   log "c. checks over gRPC on loopback"
   # The server and the generators get separate cores (taskset) so neither steals the
   # other's CPU: SERVER_CPUS (default 0) and CLIENT_CPUS (default 1; on a 1-core machine
-  # both default to 0). The server runs SERVER_THREADS runtime threads (default 1: one core,
-  # one event loop). Every generator reports the server's CPU time per call (--server-pid).
+  # both default to 0). The server runs SERVER_THREADS runtime threads (default: the server's;
+  # see below). Every generator reports the server's CPU time per call (--server-pid).
   if (($(nproc) >= 2)); then SCPU=${SERVER_CPUS:-0} CCPU=${CLIENT_CPUS:-1}; else SCPU=${SERVER_CPUS:-0} CCPU=${CLIENT_CPUS:-0}; fi
-  SERVER_THREADS=${SERVER_THREADS:-1}
-  # SERVER_THREADS=0: the server's default (one runtime thread per core; also for builds
-  # older than --worker-threads).
+  SERVER_THREADS=${SERVER_THREADS:-0}
+  # SERVER_THREADS=0 (default): the server's default, one runtime thread per core (also for
+  # builds older than --worker-threads); 1 = one event loop, cheaper per check but the
+  # replies of a batch leave together (longer latency tails).
   THREADS_FLAG=(); ((SERVER_THREADS > 0)) && THREADS_FLAG=(--worker-threads "$SERVER_THREADS")
   # GRPC_NICE=-10 (root only) runs server and generators ahead of niced background work
   # (other builds on a shared machine); empty (the default) = normal priority.
@@ -242,11 +243,14 @@ EOF
   HALF=$((MAX / 2))
   log "max $MAX checks/s; latency at $HALF/s"
   # Latency, open loop at half the maximum and at 5,000/s: check i is sent at start + i/rate
-  # whatever the answers do; lag = how late a send was behind its schedule.
+  # whatever the answers do; lag = how late a send was behind its schedule. --pace releases
+  # each check at its instant (a pacing thread); without it tokio's 1 ms timer sends
+  # rate/1000 checks at once (one such run kept for comparison).
   for _ in $(seq 1 "${GRPC_RUNS:-2}"); do
-    lg "loadgen --raw, open loop at half the max" c-grpc-half --raw --rate "$HALF" --connections 4 --concurrency 256 --duration 10 --warmup 2
+    lg "loadgen --raw --pace, open loop at half the max" c-grpc-half --raw --pace --rate "$HALF" --connections 4 --concurrency 256 --duration 10 --warmup 2
   done
-  lg "loadgen --raw, open loop, light load" c-grpc-half --raw --rate 5000 --connections 4 --concurrency 256 --duration 10 --warmup 2
+  lg "loadgen --raw (1 ms ticks), open loop at half the max" c-grpc-half --raw --rate "$HALF" --connections 4 --concurrency 256 --duration 10 --warmup 2
+  lg "loadgen --raw --pace, open loop, light load" c-grpc-half --raw --pace --rate 5000 --connections 4 --concurrency 256 --duration 10 --warmup 2
   RSS_AFTER=$(awk '/VmRSS/{print $2}' /proc/$SPID/status)
   HWM=$(awk '/VmHWM/{print $2}' /proc/$SPID/status)
   kill -TERM $SPID && wait $SPID || true

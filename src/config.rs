@@ -64,7 +64,8 @@ pub struct ServerConfig {
     pub metrics_listen: Option<String>,
     /// Threads answering calls: 0 (the default) = one per CPU core; 1 = a single-threaded
     /// event loop (the cheapest per call: no cross-thread wake-ups, and the replies of the
-    /// calls that arrived together leave in one write); more = that many worker threads.
+    /// calls that arrived together leave in one write, which also means each waits for the
+    /// whole batch: longer latency tails); more = that many worker threads.
     /// Index builds and durable writes run on separate blocking threads in every case.
     #[serde(default)]
     pub worker_threads: usize,
