@@ -25,6 +25,9 @@ fn compile(
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // prost with small buffers (src/service/codec.rs): tonic's 8 KiB per call is for
+        // large messages; a check and its answer are under 100 bytes.
+        .codec_path("crate::service::codec::SmallCodec")
         .file_descriptor_set_path(out.join("hotzone_descriptor.bin"))
         .compile_with_config(config, &["proto/fraudhotzone/v1/hotzone.proto"], &["proto"])?;
     Ok(())

@@ -133,18 +133,22 @@ def main():
         if m:
             out += [f"criterion (`cargo bench --bench detect -- check`, synthetic 1M events/20k subscribers): `{m.group(1).strip()}` time [low est high] = [{m.group(2)}]", ""]
     if grpc:
-        out += ["Over gRPC on loopback (`hotzone serve`, plaintext HTTP/2; client and server share the same 2 cores):", "",
-                "| tool | mode | rate asked | checks/s | ok | errors | p50 us | p90 us | p99 us | p99.9 us | max us | generator lag p99 us |",
-                "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+        out += ["Over gRPC on loopback (`hotzone serve --worker-threads SERVER_THREADS`, plaintext HTTP/2; server "
+                "pinned to SERVER_CPUS, generators to CLIENT_CPUS with taskset; CPU us/call = user+system time "
+                "over the measured window / calls; lag = how late the open loop sent behind its schedule):", "",
+                "| tool | mode | rate asked | checks/s | ok | errors | p50 us | p90 us | p99 us | p99.9 us | max us "
+                "| lag p99 us | server CPU us/call | generator CPU us/call | load1 |",
+                "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in grpc:
-            f = lambda k: ("" if r.get(k) is None else (f"{r[k]:.0f}" if isinstance(r[k], float) else str(r[k])))  # noqa: E731
+            def f(k, r=r):
+                v = r.get(k)
+                if v is None or (isinstance(v, float) and v != v):
+                    return ""
+                return f"{v:.0f}" if isinstance(v, float) and k not in ("server_cpu_us_per_call", "client_cpu_us_per_call", "load1") else str(v)
             errs = r.get("errors", r.get("failed", ""))
-            out.append(f"| {r['tool']} | {r.get('mode', '')} | {f('target_rate')} | {f('rps')} | {f('ok')} | {errs} | {f('p50_us')} | {f('p90_us')} | {f('p99_us')} | {f('p999_us')} | {f('max_us') or r.get('max', '')} | {f('lag_p99_us')} |")
-        h = os.path.join(res, "c-h2load-half.txt")
-        if os.path.exists(h):
-            m = re.search(r"time for request:.*", open(h).read())
-            if m:
-                out += ["", f"h2load at half rate (`--rps`), its own summary (min max mean sd): `{m.group(0)}`"]
+            out.append(f"| {r['tool']} | {r.get('mode', '')} | {f('target_rate')} | {f('rps')} | {f('ok')} | {errs} | {f('p50_us')} | {f('p90_us')} "
+                       f"| {f('p99_us')} | {f('p999_us')} | {f('max_us') or r.get('max', '')} | {f('lag_p99_us')} | {f('server_cpu_us_per_call')} "
+                       f"| {f('client_cpu_us_per_call')} | {f('load1')} |")
         out.append("")
     for r in serve:
         out += ["Server memory:", "",

@@ -62,6 +62,13 @@ pub struct ServerConfig {
     /// Optional: off by default.
     #[serde(default)]
     pub metrics_listen: Option<String>,
+    /// Threads answering calls: 0 (the default) = one per CPU core; 1 = a single-threaded
+    /// event loop (the cheapest per call: no cross-thread wake-ups, and the replies of the
+    /// calls that arrived together leave in one write, which also means each waits for the
+    /// whole batch: longer latency tails); more = that many worker threads.
+    /// Index builds and durable writes run on separate blocking threads in every case.
+    #[serde(default)]
+    pub worker_threads: usize,
     /// Clients allowed to call the service, by bearer token hash (`[[clients]]` tables).
     /// Empty (the default) = no authentication, allowed only on a loopback address unless
     /// `hotzone serve --insecure`.
@@ -253,6 +260,7 @@ impl Default for ServerConfig {
             poll_interval_s: default_poll_interval_s(),
             retention_days: None,
             metrics_listen: None,
+            worker_threads: 0,
             clients: Vec::new(),
             tls: None,
             policy: PolicyConfig::default(),
@@ -285,6 +293,8 @@ pub struct ServerSettings {
     pub retention_days: Option<u16>,
     /// Prometheus endpoint address; `None` = off.
     pub metrics_listen: Option<SocketAddr>,
+    /// Threads of the async runtime; 0 = one per core, 1 = single-threaded.
+    pub worker_threads: usize,
     /// Authorised clients; empty = no authentication.
     pub clients: Vec<ClientEntry>,
     /// TLS files; `None` = plaintext.
@@ -490,6 +500,7 @@ impl ServerConfig {
                     .then(|| Duration::from_secs(self.poll_interval_s)),
                 retention_days: self.retention_days,
                 metrics_listen,
+                worker_threads: self.worker_threads,
                 clients,
                 tls: self.tls.clone(),
                 policy: self.policy.clone(),
@@ -618,7 +629,7 @@ mod tests {
     fn security_tables_parse_and_validate() {
         let hash = "a".repeat(64);
         let text = format!(
-            "data_dir = \"/d\"\nmetrics_listen = \"127.0.0.1:9100\"\n\
+            "data_dir = \"/d\"\nmetrics_listen = \"127.0.0.1:9100\"\nworker_threads = 1\n\
              [[clients]]\nid = \"bank-a\"\ntoken_sha256 = \"{hash}\"\nscopes = [\"check\", \"ingest\"]\n\
              [policy]\nsuppress_anomaly_date = true\nmin_hotzone_entries = 3\nnumber_checks_per_hour = 10\n\
              [limits]\nmax_concurrent_calls = 8\n\
@@ -631,6 +642,7 @@ mod tests {
         assert!(s.clients[0].check && s.clients[0].ingest);
         assert!(s.policy.suppress_anomaly_date);
         assert_eq!(s.limits.max_concurrent_calls, 8);
+        assert_eq!(s.worker_threads, 1);
         assert_eq!(s.audit.as_ref().unwrap().hmac_key.len(), 16);
         assert!(!format!("{:?}", s.audit).contains("0f0f"));
 

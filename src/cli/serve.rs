@@ -51,6 +51,9 @@ pub struct ServeArgs {
     /// Prometheus metrics address, host:port (key `metrics_listen`; default off).
     #[arg(long)]
     pub metrics_listen: Option<String>,
+    /// Threads answering calls: 0 = one per core, 1 = a single-threaded event loop (key `worker_threads`; default 0).
+    #[arg(long)]
+    pub worker_threads: Option<usize>,
     /// TLS certificate chain, PEM (key `tls.cert`; with --tls-key).
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -108,6 +111,9 @@ impl ServeArgs {
         if let Some(v) = &self.metrics_listen {
             cfg.metrics_listen = Some(v.clone());
         }
+        if let Some(v) = self.worker_threads {
+            cfg.worker_threads = v;
+        }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             cfg.tls = Some(crate::config::TlsConfig {
                 cert: cert.clone(),
@@ -160,7 +166,17 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<i32> {
         "data directory {} does not exist or is not a directory",
         settings.data_dir.display()
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = match settings.worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if n > 1 {
+                b.worker_threads(n);
+            }
+            b
+        }
+    };
+    let runtime = builder
         .enable_all()
         .thread_name("hotzone-serve")
         .build()

@@ -13,8 +13,16 @@
 //! named and default hotzones are the operator's choice): fewer entries is OUT_OF_RANGE
 //! naming the minimum. Rate limits and authentication are applied before this, by the
 //! handler in [`super`].
+//!
+//! Validated parameters are cached per thread ([`ParamsCache`]): callers send the same
+//! parameters with different numbers, so a check whose fields (all but the number) equal
+//! a recent one's reuses its [`CheckParams`] instead of parsing the hotzone again. Only
+//! valid parameters are cached; a refused request is validated, and refused, every time.
 
+use std::cell::RefCell;
 use std::sync::Arc;
+
+use chrono::{Datelike, NaiveDate};
 
 use crate::error::{Error, Result};
 use crate::model::check::{Limits, parse_phone_number};
@@ -35,8 +43,13 @@ pub fn check_number(
     sub: Msisdn,
     req: &pb::CheckRequest,
 ) -> Result<pb::CheckResponse> {
-    let params = params(state, req)?;
-    let snapshot = state.snapshot()?;
+    let params = cached_params(state, req)?;
+    let guard = state.snapshot_guard();
+    let Some(snapshot) = guard.as_ref() else {
+        return Err(Error::Unavailable(
+            "the data is not loaded yet; retry later".to_owned(),
+        ));
+    };
     let v = snapshot.check(sub, &params)?;
     let show_date = !state.settings().policy.suppress_anomaly_date;
     Ok(pb::CheckResponse {
@@ -44,14 +57,136 @@ pub fn check_number(
         anomaly_date: v
             .anomaly_date
             .filter(|_| show_date)
-            .map(|d| d.format("%Y-%m-%d").to_string())
+            .map(format_date)
             .unwrap_or_default(),
     })
+}
+
+/// `YYYY-MM-DD` (what chrono's `%Y-%m-%d` gives, without parsing a format per call).
+fn format_date(d: NaiveDate) -> String {
+    if (0..=9999).contains(&d.year()) {
+        format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
+    } else {
+        d.format("%Y-%m-%d").to_string()
+    }
+}
+
+/// Entries kept per thread by [`ParamsCache`].
+const PARAMS_CACHE_ENTRIES: usize = 8;
+
+/// Longest hotzone list (entries) whose parameters are cached; longer ones are validated
+/// on every call (bounds the cache's memory whatever callers send).
+const PARAMS_CACHE_MAX_ITEMS: usize = 32;
+
+/// The fields of a request that decide its [`CheckParams`] (all but the number), plus the
+/// server they were validated for and, when the request gives no `as_of`, the day "today"
+/// meant then.
+#[derive(PartialEq)]
+struct ParamsKey {
+    state: u64,
+    today: Option<NaiveDate>,
+    look_back_days: u32,
+    method: i32,
+    threshold_bits: u64,
+    hotzone: Vec<String>,
+    hotzone_name: String,
+    check_type: i32,
+    check_target: i32,
+    min_events: u32,
+    as_of: String,
+}
+
+impl ParamsKey {
+    fn matches(&self, state: u64, today: Option<NaiveDate>, req: &pb::CheckRequest) -> bool {
+        self.state == state
+            && self.today == today
+            && self.look_back_days == req.look_back_days
+            && self.method == req.method
+            && self.threshold_bits == req.threshold_ratio.to_bits()
+            && self.check_type == req.check_type
+            && self.check_target == req.check_target
+            && self.min_events == req.min_events
+            && self.as_of == req.as_of
+            && self.hotzone_name == req.hotzone_name
+            && self.hotzone == req.hotzone
+    }
+
+    fn of(state: u64, today: Option<NaiveDate>, req: &pb::CheckRequest) -> ParamsKey {
+        ParamsKey {
+            state,
+            today,
+            look_back_days: req.look_back_days,
+            method: req.method,
+            threshold_bits: req.threshold_ratio.to_bits(),
+            hotzone: req.hotzone.clone(),
+            hotzone_name: req.hotzone_name.clone(),
+            check_type: req.check_type,
+            check_target: req.check_target,
+            min_events: req.min_events,
+            as_of: req.as_of.clone(),
+        }
+    }
+}
+
+/// A few recently validated parameter sets of this thread, replaced round robin.
+#[derive(Default)]
+struct ParamsCache {
+    entries: Vec<(ParamsKey, CheckParams)>,
+    next: usize,
+}
+
+thread_local! {
+    static PARAMS_CACHE: RefCell<ParamsCache> = RefCell::new(ParamsCache::default());
+}
+
+/// [`params`], served from this thread's cache when the same fields were validated for
+/// the same server (and, without `as_of`, on the same day).
+fn cached_params(state: &AppState, req: &pb::CheckRequest) -> Result<CheckParams> {
+    if req.hotzone.len() > PARAMS_CACHE_MAX_ITEMS {
+        return params(state, req);
+    }
+    let today = req
+        .as_of
+        .is_empty()
+        .then(|| crate::clock::today(state.settings().tz));
+    let id = state.id();
+    let hit = PARAMS_CACHE.with(|c| {
+        c.borrow()
+            .entries
+            .iter()
+            .find(|(k, _)| k.matches(id, today, req))
+            .map(|(_, p)| p.clone())
+    });
+    if let Some(p) = hit {
+        return Ok(p);
+    }
+    let p = params_for(state, req, today)?;
+    PARAMS_CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let entry = (ParamsKey::of(id, today, req), p.clone());
+        if c.entries.len() < PARAMS_CACHE_ENTRIES {
+            c.entries.push(entry);
+        } else {
+            let i = c.next;
+            c.entries[i] = entry;
+            c.next = (i + 1) % PARAMS_CACHE_ENTRIES;
+        }
+    });
+    Ok(p)
 }
 
 /// Validates the request's parameters (everything but the number) against this server's
 /// limits and hotzones.
 pub fn params(state: &AppState, req: &pb::CheckRequest) -> Result<CheckParams> {
+    params_for(state, req, None)
+}
+
+/// [`params`] with "today" already known (`None`: read the clock).
+fn params_for(
+    state: &AppState,
+    req: &pb::CheckRequest,
+    today: Option<NaiveDate>,
+) -> Result<CheckParams> {
     let settings = state.settings();
     let raw = RawCheck {
         look_back_days: match req.look_back_days {
@@ -102,7 +237,7 @@ pub fn params(state: &AppState, req: &pb::CheckRequest) -> Result<CheckParams> {
     };
     let limits = Limits {
         max_look_back_days: settings.max_look_back_days,
-        default_as_of: crate::clock::today(settings.tz),
+        default_as_of: today.unwrap_or_else(|| crate::clock::today(settings.tz)),
     };
     CheckParams::new(raw, limits)
 }
@@ -150,4 +285,93 @@ fn hotzone(state: &AppState, req: &pb::CheckRequest) -> Result<Option<Arc<Hotzon
             });
     }
     Ok(state.settings().default_hotzone.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServerSettings;
+
+    fn req(look_back_days: u32, hotzone: &[&str], as_of: &str) -> pb::CheckRequest {
+        pb::CheckRequest {
+            phone_number: "+886912345001".to_owned(),
+            look_back_days,
+            method: pb::Method::Share as i32,
+            threshold_ratio: 0.5,
+            hotzone: hotzone.iter().map(|s| (*s).to_owned()).collect(),
+            check_type: 0,
+            check_target: 0,
+            min_events: 0,
+            as_of: as_of.to_owned(),
+            hotzone_name: String::new(),
+        }
+    }
+
+    #[test]
+    fn cached_params_equal_fresh_ones() {
+        let state = AppState::new(ServerSettings::for_data_dir("/nonexistent"));
+        for r in [
+            req(30, &["+234", "NG"], "2026-10-30"),
+            req(7, &["JM"], ""),
+            req(30, &["NG", "+234"], "2026-10-30"),
+        ] {
+            let fresh = params(&state, &r).unwrap();
+            assert_eq!(cached_params(&state, &r).unwrap(), fresh);
+            assert_eq!(
+                cached_params(&state, &r).unwrap(),
+                fresh,
+                "second call (cached)"
+            );
+        }
+        // Every field is part of the key.
+        let a = cached_params(&state, &req(30, &["+234"], "2026-10-30")).unwrap();
+        let b = cached_params(&state, &req(30, &["+234"], "2026-10-29")).unwrap();
+        assert_ne!(a.as_of, b.as_of);
+        let mut r = req(30, &["+234"], "2026-10-30");
+        r.threshold_ratio = 0.25;
+        assert_eq!(cached_params(&state, &r).unwrap().threshold_ratio, 0.25);
+    }
+
+    #[test]
+    fn refused_params_are_refused_every_time() {
+        let state = AppState::new(ServerSettings::for_data_dir("/nonexistent"));
+        let bad = req(30, &["XX"], "2026-10-30");
+        for _ in 0..3 {
+            assert!(matches!(
+                cached_params(&state, &bad),
+                Err(Error::InvalidArgument { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn two_servers_never_share_cached_params() {
+        let open = AppState::new(ServerSettings::for_data_dir("/nonexistent"));
+        let mut s = ServerSettings::for_data_dir("/nonexistent");
+        s.max_look_back_days = 7;
+        let strict = AppState::new(s);
+        let r = req(30, &["+234"], "2026-10-30");
+        assert!(cached_params(&open, &r).is_ok());
+        // Same thread, same request fields: the other server's limits still apply.
+        assert!(matches!(
+            cached_params(&strict, &r),
+            Err(Error::OutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn the_cache_stays_small() {
+        let state = AppState::new(ServerSettings::for_data_dir("/nonexistent"));
+        for d in 1..=40 {
+            cached_params(&state, &req(d, &["+234"], "2026-10-30")).unwrap();
+        }
+        PARAMS_CACHE.with(|c| assert!(c.borrow().entries.len() <= PARAMS_CACHE_ENTRIES));
+    }
+
+    #[test]
+    fn dates_are_iso() {
+        let d = NaiveDate::from_ymd_opt(2026, 3, 7).unwrap();
+        assert_eq!(format_date(d), "2026-03-07");
+        assert_eq!(format_date(d), d.format("%Y-%m-%d").to_string());
+    }
 }

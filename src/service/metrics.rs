@@ -39,11 +39,21 @@ const LATENCY_BOUNDS: [f64; 14] = [
     0.05, 0.1, 1.0,
 ];
 
-/// Every metric of one server.
+/// The `result` label values of `hotzone_checks_total`, by index.
+const CHECK_RESULTS: [&str; 3] = ["anomaly", "no_anomaly", "error"];
+
+/// gRPC codes (0..=16), the first index of [`Metrics::checks`].
+const CODES: usize = 17;
+
+/// Every metric of one server. The per-check counters are plain atomics (one relaxed add
+/// each, no lock shared by the worker threads).
 #[derive(Default)]
 pub struct Metrics {
-    checks: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Checks by gRPC code (as a number) and [`CHECK_RESULTS`] index.
+    checks: [[AtomicU64; 3]; CODES],
     rejects: Mutex<BTreeMap<&'static str, u64>>,
+    /// Checks by latency bucket, *not* cumulative: index i counts latencies in
+    /// (bound i-1, bound i]; the exposition sums them.
     latency_buckets: [AtomicU64; LATENCY_BOUNDS.len()],
     latency_count: AtomicU64,
     latency_sum_ns: AtomicU64,
@@ -109,18 +119,15 @@ impl Metrics {
     /// One finished check.
     pub fn check(&self, code: tonic::Code, anomaly: Option<bool>, latency: Duration) {
         let result = match anomaly {
-            Some(true) => "anomaly",
-            Some(false) => "no_anomaly",
-            None => "error",
+            Some(true) => 0,
+            Some(false) => 1,
+            None => 2,
         };
-        if let Ok(mut m) = self.checks.lock() {
-            *m.entry((code_name(code), result)).or_insert(0) += 1;
-        }
+        let c = (code as usize).min(CODES - 1);
+        self.checks[c][result].fetch_add(1, Ordering::Relaxed);
         let s = latency.as_secs_f64();
-        for (i, b) in LATENCY_BOUNDS.iter().enumerate() {
-            if s <= *b {
-                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(i) = LATENCY_BOUNDS.iter().position(|b| s <= *b) {
+            self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.latency_sum_ns
@@ -207,13 +214,23 @@ impl Metrics {
             "counter",
             "Check calls by gRPC code and result.",
         );
-        if let Ok(m) = self.checks.lock() {
-            for ((code, result), n) in m.iter() {
-                let _ = writeln!(
-                    o,
-                    "hotzone_checks_total{{code=\"{code}\",result=\"{result}\"}} {n}"
-                );
+        let mut checks: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for (c, row) in self.checks.iter().enumerate() {
+            for (r, n) in row.iter().enumerate() {
+                let n = n.load(Ordering::Relaxed);
+                if n > 0 {
+                    checks.insert(
+                        (code_name(tonic::Code::from(c as i32)), CHECK_RESULTS[r]),
+                        n,
+                    );
+                }
             }
+        }
+        for ((code, result), n) in &checks {
+            let _ = writeln!(
+                o,
+                "hotzone_checks_total{{code=\"{code}\",result=\"{result}\"}} {n}"
+            );
         }
         head(
             &mut o,
@@ -221,11 +238,12 @@ impl Metrics {
             "histogram",
             "Check handling time, from the call's arrival to its reply.",
         );
+        let mut cumulative = 0u64;
         for (i, b) in LATENCY_BOUNDS.iter().enumerate() {
+            cumulative += self.latency_buckets[i].load(Ordering::Relaxed);
             let _ = writeln!(
                 o,
-                "hotzone_check_latency_seconds_bucket{{le=\"{b}\"}} {}",
-                self.latency_buckets[i].load(Ordering::Relaxed)
+                "hotzone_check_latency_seconds_bucket{{le=\"{b}\"}} {cumulative}"
             );
         }
         let count = self.latency_count.load(Ordering::Relaxed);
@@ -409,6 +427,7 @@ mod tests {
         let m = Metrics::default();
         m.check(tonic::Code::Ok, Some(true), Duration::from_micros(30));
         m.check(tonic::Code::NotFound, None, Duration::from_micros(5));
+        m.check(tonic::Code::Ok, Some(false), Duration::from_secs(2)); // past every bound
         m.reject(&tonic::Status::resource_exhausted("x"));
         m.ingest(true, 5, 1);
         m.reload(true, 1);
@@ -416,8 +435,12 @@ mod tests {
         for needle in [
             "hotzone_checks_total{code=\"OK\",result=\"anomaly\"} 1",
             "hotzone_checks_total{code=\"NOT_FOUND\",result=\"error\"} 1",
+            "hotzone_checks_total{code=\"OK\",result=\"no_anomaly\"} 1",
+            "hotzone_check_latency_seconds_bucket{le=\"0.00001\"} 1",
             "hotzone_check_latency_seconds_bucket{le=\"0.00005\"} 2",
-            "hotzone_check_latency_seconds_count 2",
+            "hotzone_check_latency_seconds_bucket{le=\"1\"} 2",
+            "hotzone_check_latency_seconds_bucket{le=\"+Inf\"} 3",
+            "hotzone_check_latency_seconds_count 3",
             "hotzone_rejects_total{reason=\"RESOURCE_EXHAUSTED\"} 1",
             "hotzone_ingested_records_total{outcome=\"accepted\"} 5",
             "hotzone_reloads_total{result=\"ok\"} 1",

@@ -6,7 +6,7 @@
 //! health service (NOT_SERVING until the data is loaded) and server reflection (v1 and v1alpha).
 //!
 //! Layout, one job per file:
-//! - [`pb`]: generated types and the descriptor set;
+//! - [`pb`]: generated types and the descriptor set; [`codec`]: their codec (small buffers);
 //! - [`state`]: the shared state and the snapshot it publishes;
 //! - [`reload`]: first load, directory polling, rebuild-and-swap;
 //! - [`check`]: the `Check` handler (request -> params -> verdict);
@@ -30,6 +30,7 @@
 pub mod audit;
 pub mod auth;
 pub mod check;
+pub mod codec;
 pub mod ingest;
 pub mod limits;
 pub mod metrics;
@@ -261,7 +262,10 @@ impl FraudHotzone for Api {
             Err(s) => (None, Some(s)),
         };
         let ctext = correlator_text(corr.as_ref());
-        let span = tracing::info_span!("check", correlator = ctext);
+        // A debug span: at the default `info` level it costs nothing per call. The only
+        // events of this path at `info` or above (internal errors, [`status::to_status`])
+        // name the correlator themselves.
+        let span = tracing::debug_span!("check", correlator = ctext);
         let _entered = span.enter(); // no .await below: the check is a short synchronous lookup
         let mut caller = None;
         let mut number = None;

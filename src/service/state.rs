@@ -103,7 +103,11 @@ struct Inner {
     audit: Auditor,
     metrics: Metrics,
     metrics_addr: OnceLock<SocketAddr>,
+    id: u64,
 }
+
+/// Source of [`AppState::id`].
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl AppState {
     /// State for validated settings; nothing is loaded yet (checks answer UNAVAILABLE).
@@ -145,6 +149,7 @@ impl AppState {
                 audit,
                 metrics: Metrics::default(),
                 metrics_addr: OnceLock::new(),
+                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 settings,
                 ingest,
                 named,
@@ -216,6 +221,18 @@ impl AppState {
             .snapshot
             .load_full()
             .ok_or_else(|| Error::Unavailable("the data is not loaded yet; retry later".to_owned()))
+    }
+
+    /// The published snapshot without touching its reference count (the per-check path);
+    /// `None` before the first load.
+    pub fn snapshot_guard(&self) -> arc_swap::Guard<Option<Arc<Snapshot>>> {
+        self.inner.snapshot.load()
+    }
+
+    /// A number unique to this state among all states of the process (keys of per-thread
+    /// caches that must not mix two servers' settings).
+    pub fn id(&self) -> u64 {
+        self.inner.id
     }
 
     /// True once a snapshot has been published.

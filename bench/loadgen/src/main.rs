@@ -14,6 +14,11 @@
 //! column of a scan), used round robin. Every answer that is not OK counts as an error, by
 //! gRPC code. The result is one JSON line on stdout.
 //!
+//! `--raw` replaces the tonic client by a plain HTTP/2 client sending prebuilt gRPC bodies
+//! (see `raw.rs`): about a tenth of the CPU per call, so the generator does not starve the
+//! server it measures. `--server-pid PID` adds the server's CPU time per call over the
+//! measured window (from `/proc/PID/stat`), and the generator's own.
+//!
 //! `--dump-body FILE` writes one check as a gRPC message body (5-byte prefix + protobuf) for
 //! generic HTTP/2 tools such as h2load, and exits.
 
@@ -21,6 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use clap::Parser;
 use prost::Message;
 use tonic::transport::{Channel, Endpoint};
@@ -32,6 +38,8 @@ pub mod pb {
 }
 
 use pb::fraud_hotzone_client::FraudHotzoneClient;
+
+mod raw;
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "gRPC load generator for hotzone serve")]
@@ -78,6 +86,28 @@ struct Args {
     /// Write one request as a gRPC body (for h2load -d) and exit.
     #[arg(long)]
     dump_body: Option<String>,
+    /// Plain HTTP/2 client with prebuilt bodies instead of tonic (far cheaper per call).
+    #[arg(long)]
+    raw: bool,
+    /// Open loop with --raw: a pacing thread releases each check at its instant (instead of
+    /// tokio's 1 ms timer ticks, which send rate/1000 checks at once).
+    #[arg(long)]
+    pace: bool,
+    /// Report this process's CPU time per call over the measured window (the server's pid).
+    #[arg(long)]
+    server_pid: Option<String>,
+}
+
+/// At most this many distinct prebuilt bodies in `--raw` mode (numbers sampled evenly).
+const MAX_BODIES: usize = 100_000;
+
+fn body(a: &Args, number: &str) -> Vec<u8> {
+    let msg = request(a, number).encode_to_vec();
+    let mut body = Vec::with_capacity(msg.len() + 5);
+    body.push(0u8);
+    body.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+    body.extend_from_slice(&msg);
+    body
 }
 
 fn request(a: &Args, number: &str) -> pb::CheckRequest {
@@ -156,19 +186,158 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a = Args::parse();
     let nums = Arc::new(numbers(&a)?);
     if let Some(path) = &a.dump_body {
-        let msg = request(&a, &nums[0]).encode_to_vec();
-        let mut body = Vec::with_capacity(msg.len() + 5);
-        body.push(0u8);
-        body.extend_from_slice(&(msg.len() as u32).to_be_bytes());
-        body.extend_from_slice(&msg);
-        std::fs::write(path, body)?;
+        std::fs::write(path, body(&a, &nums[0]))?;
         return Ok(());
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(a.threads.max(1))
-        .enable_all()
-        .build()?;
-    rt.block_on(run(a, nums))
+    let rt = if a.raw && a.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(a.threads.max(1))
+            .enable_all()
+            .build()?
+    };
+    if a.raw {
+        rt.block_on(run_raw(a, nums))
+    } else {
+        rt.block_on(run(a, nums))
+    }
+}
+
+/// CPU ns of the server (if given) and of this process, now.
+type CpuNow = (Option<u64>, Option<u64>);
+
+fn cpu_now(a: &Args) -> CpuNow {
+    (
+        a.server_pid.as_deref().and_then(raw::cpu_ns),
+        raw::cpu_ns("self"),
+    )
+}
+
+/// `"server_cpu_us_per_call":…,"client_cpu_us_per_call":…,"server_cores":…,"client_cores":…`
+/// over the measured window: CPU time per call and cores used on average, of the server and
+/// of this generator. Task time only: softirq time (the loopback TCP receive path) is
+/// usually accounted to no process, so these are lower bounds of the CPU a call costs.
+fn cpu_fields(before: CpuNow, after: CpuNow, calls: u64, secs: f64) -> String {
+    let per = |b: Option<u64>, a: Option<u64>| match (b, a) {
+        (Some(b), Some(a)) if calls > 0 => {
+            format!("{:.2}", a.saturating_sub(b) as f64 / 1000.0 / calls as f64)
+        }
+        _ => "null".to_owned(),
+    };
+    let cores = |b: Option<u64>, a: Option<u64>| match (b, a) {
+        (Some(b), Some(a)) if secs > 0.0 => {
+            format!("{:.2}", a.saturating_sub(b) as f64 / 1e9 / secs)
+        }
+        _ => "null".to_owned(),
+    };
+    format!(
+        "\"server_cpu_us_per_call\":{},\"client_cpu_us_per_call\":{},\"server_cores\":{},\"client_cores\":{}",
+        per(before.0, after.0),
+        per(before.1, after.1),
+        cores(before.0, after.0),
+        cores(before.1, after.1)
+    )
+}
+
+async fn run_raw(a: Args, nums: Arc<Vec<String>>) -> Result<(), Box<dyn std::error::Error>> {
+    let uri: http::Uri = format!(
+        "{}/fraudhotzone.v1.FraudHotzone/Check",
+        a.server.trim_end_matches('/')
+    )
+    .parse()?;
+    let addr = uri
+        .authority()
+        .ok_or("--server needs host:port")?
+        .to_string();
+    let n = nums.len().min(MAX_BODIES);
+    let bodies: Vec<Bytes> = (0..n)
+        .map(|i| Bytes::from(body(&a, &nums[i * nums.len() / n])))
+        .collect();
+    let start = Instant::now() + Duration::from_millis(20);
+    let measure_from = start + Duration::from_secs_f64(a.warmup);
+    let end = measure_from + Duration::from_secs_f64(a.duration);
+    let plan = Arc::new(raw::Plan {
+        uri,
+        addr,
+        bodies: Arc::new(bodies),
+        connections: a.connections.max(1),
+        concurrency: a.concurrency.max(1),
+        rate: a.rate,
+        start,
+        measure_from,
+        end,
+    });
+    let mut paced = Vec::new();
+    let mut senders = Vec::new();
+    for _ in 0..plan.connections {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        senders.push(tx);
+        paced.push(Some(rx));
+    }
+    let pacer = match a.rate {
+        Some(rate) if a.pace => {
+            let plan = plan.clone();
+            Some(std::thread::spawn(move || raw::pacer(&plan, rate, senders)))
+        }
+        _ => {
+            paced.iter_mut().for_each(|p| *p = None);
+            None
+        }
+    };
+    let tasks: Vec<_> = paced
+        .into_iter()
+        .enumerate()
+        .map(|(j, rx)| tokio::spawn(raw::connection(plan.clone(), j, rx)))
+        .collect();
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu0 = cpu_now(&a);
+    tokio::time::sleep_until(end.into()).await;
+    let cpu1 = cpu_now(&a);
+    let mut t = raw::Tally::default();
+    if let Some(p) = pacer {
+        p.join().map_err(|_| "the pacing thread panicked")?;
+    }
+    for task in tasks {
+        t.merge(task.await??);
+    }
+    for v in [&mut t.lat_ns, &mut t.sched_ns, &mut t.lag_ns] {
+        v.sort_unstable();
+    }
+    let calls = (t.lat_ns.len() as u64) + t.errors.values().sum::<u64>();
+    let secs = a.duration;
+    let errors: Vec<String> = t
+        .errors
+        .iter()
+        .map(|(k, v)| format!("\"{k}\":{v}"))
+        .collect();
+    let l = &t.lat_ns;
+    println!(
+        "{{\"mode\":\"{}\",\"client\":\"raw-h2\",\"connections\":{},\"concurrency\":{},\"target_rate\":{},\"ok\":{},\"errors\":{{{}}},\"seconds\":{:.3},\"rps\":{:.1},\"p50_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\"max_us\":{:.1},\"sched_p50_us\":{:.1},\"sched_p99_us\":{:.1},\"lag_p50_us\":{:.1},\"lag_p99_us\":{:.1},\"lag_max_us\":{:.1},\"pace\":{},{}}}",
+        if a.rate.is_some() { "open" } else { "closed" },
+        plan.connections,
+        plan.concurrency,
+        a.rate.map_or("null".to_owned(), |r| format!("{r}")),
+        l.len(),
+        errors.join(","),
+        secs,
+        l.len() as f64 / secs,
+        pct(l, 50.0),
+        pct(l, 90.0),
+        pct(l, 99.0),
+        pct(l, 99.9),
+        pct(l, 100.0),
+        pct(&t.sched_ns, 50.0),
+        pct(&t.sched_ns, 99.0),
+        pct(&t.lag_ns, 50.0),
+        pct(&t.lag_ns, 99.0),
+        pct(&t.lag_ns, 100.0),
+        a.pace,
+        cpu_fields(cpu0, cpu1, calls, secs),
+    );
+    Ok(())
 }
 
 async fn run(a: Args, nums: Arc<Vec<String>>) -> Result<(), Box<dyn std::error::Error>> {
@@ -188,6 +357,7 @@ async fn run(a: Args, nums: Arc<Vec<String>>) -> Result<(), Box<dyn std::error::
     let dur = Duration::from_secs_f64(a.duration);
     let mut tally = Tally::default();
     let measured_secs;
+    let (cpu0, cpu1);
     match a.rate {
         None => {
             let mut tasks = Vec::new();
@@ -221,9 +391,11 @@ async fn run(a: Args, nums: Arc<Vec<String>>) -> Result<(), Box<dyn std::error::
             }
             tokio::time::sleep(warmup).await;
             measuring.store(true, Ordering::Relaxed);
+            cpu0 = cpu_now(&a);
             let t0 = Instant::now();
             tokio::time::sleep(dur).await;
             measuring.store(false, Ordering::Relaxed);
+            cpu1 = cpu_now(&a);
             measured_secs = t0.elapsed().as_secs_f64();
             stop.store(true, Ordering::Relaxed);
             for t in tasks {
@@ -266,6 +438,10 @@ async fn run(a: Args, nums: Arc<Vec<String>>) -> Result<(), Box<dyn std::error::
                     t
                 }));
             }
+            tokio::time::sleep_until(measure_from.into()).await;
+            cpu0 = cpu_now(&a);
+            tokio::time::sleep_until(end.into()).await;
+            cpu1 = cpu_now(&a);
             for t in tasks {
                 tally.merge(t.await?);
             }
@@ -281,7 +457,7 @@ async fn run(a: Args, nums: Arc<Vec<String>>) -> Result<(), Box<dyn std::error::
         .map(|(k, v)| format!("\"{k}\":{v}"))
         .collect();
     println!(
-        "{{\"mode\":\"{}\",\"connections\":{},\"concurrency\":{},\"target_rate\":{},\"ok\":{},\"errors\":{{{}}},\"seconds\":{:.3},\"rps\":{:.1},\"p50_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\"max_us\":{:.1},\"lag_p99_us\":{:.1}}}",
+        "{{\"mode\":\"{}\",\"connections\":{},\"concurrency\":{},\"target_rate\":{},\"ok\":{},\"errors\":{{{}}},\"seconds\":{:.3},\"rps\":{:.1},\"p50_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\"max_us\":{:.1},\"lag_p99_us\":{:.1},{}}}",
         if a.rate.is_some() { "open" } else { "closed" },
         channels.len(),
         a.concurrency,
@@ -296,6 +472,12 @@ async fn run(a: Args, nums: Arc<Vec<String>>) -> Result<(), Box<dyn std::error::
         pct(l, 99.9),
         pct(l, 100.0),
         pct(&tally.lag_ns, 99.0),
+        cpu_fields(
+            cpu0,
+            cpu1,
+            (l.len() as u64) + tally.errors.values().sum::<u64>(),
+            measured_secs
+        ),
     );
     Ok(())
 }
