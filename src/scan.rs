@@ -5,7 +5,6 @@
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
-use rayon::prelude::*;
 
 use crate::detect::classify::Classifier;
 use crate::detect::rules::{DayCounts, Rule, Verdict};
@@ -129,11 +128,8 @@ pub fn scan(
         },
         progress,
     )?;
-    let mut partial = sinks
-        .into_par_iter()
-        .map(|s| s.partial)
-        .reduce(|| Partial::new(window.days()), Partial::merge);
-    let rows = rows_of(&mut partial, rule_of(&params), req.explain);
+    let mut parts: Vec<Partial> = sinks.into_iter().map(|s| s.partial).collect();
+    let rows = rows_of(&mut parts, rule_of(&params), req.explain);
     Ok(ScanOutcome {
         params,
         window,
@@ -188,20 +184,11 @@ pub fn rule_of(p: &CheckParams) -> Rule {
     }
 }
 
-/// Verdict rows of a merged partial.
-pub fn rows_of(partial: &mut Partial, rule: Rule, explain: bool) -> Vec<ScanRow> {
-    partial
-        .verdicts(rule)
-        .into_iter()
-        .map(|(subscriber, verdict)| ScanRow {
-            subscriber,
-            verdict,
-            days: explain.then(|| {
-                partial
-                    .get(subscriber)
-                    .map(<[DayCounts]>::to_vec)
-                    .unwrap_or_default()
-            }),
-        })
-        .collect()
+/// Verdict rows of the sum of the workers' partials, sorted by subscriber.
+pub fn rows_of(parts: &mut [Partial], rule: Rule, explain: bool) -> Vec<ScanRow> {
+    crate::detect::partial::verdicts_of_sum(parts, rule, |subscriber, verdict, days| ScanRow {
+        subscriber,
+        verdict,
+        days: explain.then(|| days.to_vec()),
+    })
 }

@@ -206,6 +206,106 @@ impl Partial {
     }
 }
 
+/// Subscribers per task of [`verdicts_of_sum`].
+const TASK_SUBSCRIBERS: usize = 1 << 14;
+
+/// The verdicts of the sum of several partials (one per scan worker), without building the
+/// sum: the subscriber space is cut into ranges that are evaluated in parallel, each a merge
+/// of the parts' sorted runs (a subscriber in one part is read in place; one in several is
+/// summed into a scratch buffer). `row` turns a subscriber, its verdict and its summed day
+/// counts into an output; only subscribers with a selected event in W get one, in
+/// subscriber order. Same result as merging the parts and calling [`Partial::verdicts`],
+/// without the merged copy (the size of every part together) or its single-threaded pass.
+pub fn verdicts_of_sum<T, F>(parts: &mut [Partial], rule: Rule, row: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(Msisdn, Verdict, &[DayCounts]) -> T + Sync,
+{
+    sum_in_tasks(parts, rule, row, TASK_SUBSCRIBERS)
+}
+
+fn sum_in_tasks<T, F>(parts: &mut [Partial], rule: Rule, row: F, task: usize) -> Vec<T>
+where
+    T: Send,
+    F: Fn(Msisdn, Verdict, &[DayCounts]) -> T + Sync,
+{
+    parts.par_iter_mut().for_each(Partial::compact);
+    let parts = &*parts;
+    let Some(largest) = parts.iter().max_by_key(|p| p.subs.len()) else {
+        return Vec::new();
+    };
+    let days = largest.days;
+    assert!(
+        parts.iter().all(|p| p.days == days),
+        "partials of different windows"
+    );
+    // Task i covers subscribers in [cuts[i], cuts[i + 1]); None = unbounded.
+    let mut cuts: Vec<Option<Msisdn>> = vec![None];
+    cuts.extend(
+        largest
+            .subs
+            .iter()
+            .step_by(task.max(1))
+            .skip(1)
+            .map(|s| Some(*s)),
+    );
+    cuts.push(None);
+    let pieces: Vec<Vec<T>> = cuts
+        .par_windows(2)
+        .map(|w| {
+            let at = |p: &Partial, b: Option<Msisdn>, end: usize| {
+                b.map_or(end, |b| p.subs.partition_point(|s| *s < b))
+            };
+            let mut heads: Vec<usize> = parts.iter().map(|p| at(p, w[0], 0)).collect();
+            let ends: Vec<usize> = parts.iter().map(|p| at(p, w[1], p.subs.len())).collect();
+            let mut sum = vec![DayCounts::default(); days];
+            let mut out = Vec::new();
+            loop {
+                let next = (0..parts.len())
+                    .filter(|&k| heads[k] < ends[k])
+                    .map(|k| parts[k].subs[heads[k]])
+                    .min();
+                let Some(sub) = next else { break };
+                let mut first: Option<&[DayCounts]> = None;
+                let mut summed = false;
+                for (k, p) in parts.iter().enumerate() {
+                    if heads[k] == ends[k] || p.subs[heads[k]] != sub {
+                        continue;
+                    }
+                    let run = p.days_of(heads[k]);
+                    heads[k] += 1;
+                    match first {
+                        None => first = Some(run),
+                        Some(f) => {
+                            if !summed {
+                                sum.copy_from_slice(f);
+                                summed = true;
+                            }
+                            for (t, c) in sum.iter_mut().zip(run) {
+                                t.add(*c);
+                            }
+                        }
+                    }
+                }
+                let counts = if summed {
+                    &sum[..]
+                } else {
+                    first.unwrap_or_default()
+                };
+                if counts.iter().any(|c| c.total > 0) {
+                    out.push(row(sub, verdict_of(counts, rule), counts));
+                }
+            }
+            out
+        })
+        .collect();
+    let mut rows = Vec::with_capacity(pieces.iter().map(Vec::len).sum());
+    for piece in pieces {
+        rows.extend(piece);
+    }
+    rows
+}
+
 /// SPEC §5 over one subscriber's dense day counts.
 pub fn verdict_of(days: &[DayCounts], rule: Rule) -> Verdict {
     evaluate(
@@ -277,6 +377,45 @@ mod tests {
             assert_eq!(got, days, "{s}");
         }
         assert_eq!(mixed.subscribers(), sorted.subscribers());
+    }
+
+    #[test]
+    fn verdicts_of_sum_equal_the_verdicts_of_the_merge() {
+        // Overlapping and disjoint parts, one empty, cut into tasks of several sizes.
+        let events: Vec<(u64, u16, bool)> = (0..4000u64)
+            .map(|i| (20_000 + (i * 37) % 900, (i % 5) as u16, i % 3 == 0))
+            .collect();
+        let rule = Rule {
+            method: crate::model::Method::Share,
+            threshold_ratio: 0.3,
+            min_events: 2,
+        };
+        let mut whole = build(&events);
+        type Row = (u64, Verdict, Vec<(u32, u32)>);
+        let expect: Vec<Row> = {
+            let verdicts = whole.verdicts(rule);
+            verdicts
+                .into_iter()
+                .map(|(s, v)| {
+                    let d = whole.get(s).unwrap().iter().map(|c| (c.hot, c.total));
+                    (s.value(), v, d.collect())
+                })
+                .collect()
+        };
+        assert!(expect.iter().any(|e| e.1.detected()) && expect.len() == 900);
+        let (a, rest) = events.split_at(1500);
+        let (b, c) = rest.split_at(1000);
+        for task in [1, 7, 64, 1 << 14] {
+            let mut parts = vec![build(a), build(b), Partial::new(5), build(c)];
+            let got = sum_in_tasks(
+                &mut parts,
+                rule,
+                |s, v, d| (s.value(), v, d.iter().map(|c| (c.hot, c.total)).collect()),
+                task,
+            );
+            assert_eq!(got, expect, "task {task}");
+        }
+        assert!(verdicts_of_sum(&mut [], rule, |s, _, _| s).is_empty());
     }
 
     #[test]
