@@ -176,9 +176,9 @@ if [[ $SECTIONS == *c* ]]; then
   # see below). Every generator reports the server's CPU time per call (--server-pid).
   if (($(nproc) >= 2)); then SCPU=${SERVER_CPUS:-0} CCPU=${CLIENT_CPUS:-1}; else SCPU=${SERVER_CPUS:-0} CCPU=${CLIENT_CPUS:-0}; fi
   SERVER_THREADS=${SERVER_THREADS:-0}
-  # SERVER_THREADS=0 (default): the server's default, one runtime thread per core (also for
-  # builds older than --worker-threads); 1 = one event loop, cheaper per check but the
-  # replies of a batch leave together (longer latency tails).
+  # SERVER_THREADS=0 (default): the server's default, one runtime thread per CPU it may use,
+  # so a single event loop when pinned to one core; N = that many threads (2 on the one
+  # core = two threads time-slicing it: the ms-long tails of BENCHMARKS.md c).
   THREADS_FLAG=(); ((SERVER_THREADS > 0)) && THREADS_FLAG=(--worker-threads "$SERVER_THREADS")
   # GRPC_NICE=-10 (root only) runs server and generators ahead of niced background work
   # (other builds on a shared machine); empty (the default) = normal priority.
@@ -242,15 +242,20 @@ EOF
   MAX=$("$PY" -c 'import json,sys; print(int(max(json.loads(l).get("rps") or 0 for l in open(sys.argv[1]) if "\"c-grpc\"" in l)))' "$JSONL")
   HALF=$((MAX / 2))
   log "max $MAX checks/s; latency at $HALF/s"
-  # Latency, open loop at half the maximum and at 5,000/s: check i is sent at start + i/rate
-  # whatever the answers do; lag = how late a send was behind its schedule. --pace releases
-  # each check at its instant (a pacing thread); without it tokio's 1 ms timer sends
-  # rate/1000 checks at once (one such run kept for comparison).
+  # Latency, open loop at half the maximum, at 25,000/s (half of issue 4's 50,000/s) and at
+  # 5,000/s: check i is sent at start + i/rate whatever the answers do; lag = how late a
+  # send was behind its schedule. --spin: every connection task keeps its own schedule,
+  # yielding to the runtime until a check is due (lag p99 ~30-60 us); --pace: a pacing
+  # thread releases each check (a thread hand-off per check: ~20 us of client CPU, lag
+  # p99 0.2-1 ms); neither: tokio's 1 ms timer sends rate/1000 checks at once. One run of
+  # each of the latter two is kept for comparison.
   for _ in $(seq 1 "${GRPC_RUNS:-2}"); do
-    lg "loadgen --raw --pace, open loop at half the max" c-grpc-half --raw --pace --rate "$HALF" --connections 4 --concurrency 256 --duration 10 --warmup 2
+    lg "loadgen --raw --spin, open loop at half the max" c-grpc-half --raw --spin --rate "$HALF" --connections 4 --concurrency 256 --duration 10 --warmup 2
   done
+  lg "loadgen --raw --spin, open loop at 25,000/s" c-grpc-half --raw --spin --rate 25000 --connections 4 --concurrency 256 --duration 10 --warmup 2
+  lg "loadgen --raw --pace, open loop at half the max" c-grpc-half --raw --pace --rate "$HALF" --connections 4 --concurrency 256 --duration 10 --warmup 2
   lg "loadgen --raw (1 ms ticks), open loop at half the max" c-grpc-half --raw --rate "$HALF" --connections 4 --concurrency 256 --duration 10 --warmup 2
-  lg "loadgen --raw --pace, open loop, light load" c-grpc-half --raw --pace --rate 5000 --connections 4 --concurrency 256 --duration 10 --warmup 2
+  lg "loadgen --raw --spin, open loop, light load" c-grpc-half --raw --spin --rate 5000 --connections 4 --concurrency 256 --duration 10 --warmup 2
   RSS_AFTER=$(awk '/VmRSS/{print $2}' /proc/$SPID/status)
   HWM=$(awk '/VmHWM/{print $2}' /proc/$SPID/status)
   kill -TERM $SPID && wait $SPID || true

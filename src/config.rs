@@ -62,10 +62,11 @@ pub struct ServerConfig {
     /// Optional: off by default.
     #[serde(default)]
     pub metrics_listen: Option<String>,
-    /// Threads answering calls: 0 (the default) = one per CPU core; 1 = a single-threaded
-    /// event loop (the cheapest per call: no cross-thread wake-ups, and the replies of the
-    /// calls that arrived together leave in one write, which also means each waits for the
-    /// whole batch: longer latency tails); more = that many worker threads.
+    /// Threads answering calls: 0 (the default) = one per CPU the process may run on
+    /// (affinity mask, cgroup quota), and a single-threaded event loop when that is one;
+    /// 1 = a single-threaded event loop (the cheapest per call: no cross-thread wake-ups;
+    /// the replies of calls that arrived together leave in one write); more = that many
+    /// worker threads.
     /// Index builds and durable writes run on separate blocking threads in every case.
     #[serde(default)]
     pub worker_threads: usize,

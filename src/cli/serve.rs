@@ -51,7 +51,7 @@ pub struct ServeArgs {
     /// Prometheus metrics address, host:port (key `metrics_listen`; default off).
     #[arg(long)]
     pub metrics_listen: Option<String>,
-    /// Threads answering calls: 0 = one per core, 1 = a single-threaded event loop (key `worker_threads`; default 0).
+    /// Threads answering calls: 0 = one per CPU the process may use (a single event loop when that is one), 1 = a single-threaded event loop (key `worker_threads`; default 0).
     #[arg(long)]
     pub worker_threads: Option<usize>,
     /// TLS certificate chain, PEM (key `tls.cert`; with --tls-key).
@@ -166,16 +166,22 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<i32> {
         "data directory {} does not exist or is not a directory",
         settings.data_dir.display()
     );
-    let mut builder = match settings.worker_threads {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        n => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            if n > 1 {
-                b.worker_threads(n);
-            }
-            b
-        }
+    // 0 = one thread per CPU this process may run on (its affinity mask and cgroup quota,
+    // `available_parallelism`). One thread gets a single event loop: no cross-thread
+    // wake-ups, and no two runtime threads time-slicing one CPU (on a server pinned to one
+    // core that was ms-long latency tails; BENCHMARKS.md c).
+    let threads = match settings.worker_threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        n => n,
     };
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    tracing::info!(threads, "runtime");
     let runtime = builder
         .enable_all()
         .thread_name("hotzone-serve")

@@ -93,6 +93,10 @@ struct Args {
     /// tokio's 1 ms timer ticks, which send rate/1000 checks at once).
     #[arg(long)]
     pace: bool,
+    /// Open loop with --raw: every connection task keeps its own schedule, yielding to the
+    /// runtime until its next check is due (precise, and no thread hand-off per check).
+    #[arg(long, conflicts_with = "pace")]
+    spin: bool,
     /// Report this process's CPU time per call over the measured window (the server's pid).
     #[arg(long)]
     server_pid: Option<String>,
@@ -269,6 +273,7 @@ async fn run_raw(a: Args, nums: Arc<Vec<String>>) -> Result<(), Box<dyn std::err
         start,
         measure_from,
         end,
+        spin: a.spin,
     });
     let mut paced = Vec::new();
     let mut senders = Vec::new();
@@ -334,7 +339,7 @@ async fn run_raw(a: Args, nums: Arc<Vec<String>>) -> Result<(), Box<dyn std::err
         pct(&t.lag_ns, 50.0),
         pct(&t.lag_ns, 99.0),
         pct(&t.lag_ns, 100.0),
-        a.pace,
+        a.pace || a.spin,
         cpu_fields(cpu0, cpu1, calls, secs),
     );
     Ok(())

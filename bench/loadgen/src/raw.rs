@@ -10,7 +10,10 @@
 //!   once (bursts of rate/1000 checks: a 1 ms-wide artefact in every latency). With
 //!   `--pace` a separate thread sleeps until each check's instant (to within the kernel's
 //!   timer slack, ~50 us) and hands it to its connection's task, so checks leave spread
-//!   over time as independent callers would send them. Latency is measured from the actual send (`p*_us`) and from the scheduled instant
+//!   over time as independent callers would send them. With `--spin` each connection task
+//!   keeps its own schedule instead, yielding to the runtime until its next check is due
+//!   (no thread hand-off per check: the cheapest precise open loop, at the price of a busy
+//!   client core). Latency is measured from the actual send (`p*_us`) and from the scheduled instant
 //!   (`sched_p*_us`); `lag_*` is send - schedule (0-1 ms from the timer tick alone; more
 //!   means the generator fell behind, i.e. the run did not hold its rate).
 //!
@@ -24,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use h2::client::{ResponseFuture, SendRequest};
 use http::{HeaderValue, Method, Request, Uri};
@@ -50,6 +54,9 @@ pub struct Plan {
     pub measure_from: Instant,
     /// And ends here.
     pub end: Instant,
+    /// Open loop: each connection task keeps its own schedule by yielding to the runtime
+    /// until a check is due (`--spin`).
+    pub spin: bool,
 }
 
 /// What one connection saw during the measured window.
@@ -206,6 +213,40 @@ pub async fn connection(
                 record(&mut t, r);
             }
         },
+        Some(rate) if plan.spin => {
+            // The task never sleeps while a check is due within 2 ms: it yields to the
+            // runtime (which runs the connection's I/O between polls) and sends when the
+            // clock reaches the instant. No timer, no thread hand-off, no syscall per send
+            // besides the connection's own writes; the client's core is busy all along.
+            let period = Duration::from_secs_f64(1.0 / rate);
+            let due_of = |i: u64| plan.start + period.mul_f64((i * c as u64 + j as u64) as f64);
+            let mut i = 0u64;
+            let mut due = due_of(0);
+            while due < plan.end {
+                while let Some(Some(r)) = inflight.next().now_or_never() {
+                    record(&mut t, r);
+                }
+                let now = Instant::now();
+                if due <= now {
+                    let resp = send(&mut sr, &plan.uri, bodies[k % bodies.len()].clone()).await?;
+                    k += c;
+                    inflight.push(pending(due, resp));
+                    i += 1;
+                    due = due_of(i);
+                } else if due - now > Duration::from_millis(2) {
+                    let wake = tokio::time::sleep_until((due - Duration::from_millis(1)).into());
+                    tokio::select! {
+                        Some(r) = inflight.next(), if !inflight.is_empty() => record(&mut t, r),
+                        () = wake => {}
+                    }
+                } else {
+                    tokio::task::yield_now().await;
+                }
+            }
+            while let Some(r) = inflight.next().await {
+                record(&mut t, r);
+            }
+        }
         Some(_) if paced.is_some() => {
             let mut open = true;
             while open || !inflight.is_empty() {
