@@ -3,7 +3,8 @@
 //! A scan is a **map** and a **verdict** (DESIGN.md):
 //! - [`calendar::Window`] turns instants into day indices of the window W in the engine's zone;
 //! - [`partial::Partial`] is the map: `(subscriber, day) -> (hot, total)` for selected events,
-//!   built per input chunk; partials from different chunks add up ([`partial::Partial::merge`]);
+//!   built per input chunk; partials from different chunks add up ([`partial::Partial::merge`],
+//!   or [`partial::verdicts_of_sum`], which evaluates the sum without building it);
 //! - [`rules::evaluate`] is the verdict: the SPEC §5 expressions over at most
 //!   `look_back_days` day counts, the only copy of those formulas in the crate.
 //!
