@@ -14,7 +14,7 @@
 //! naming the minimum. Rate limits and authentication are applied before this, by the
 //! handler in [`super`].
 //!
-//! Validated parameters are cached per thread ([`ParamsCache`]): callers send the same
+//! Validated parameters are cached per thread (`ParamsCache`): callers send the same
 //! parameters with different numbers, so a check whose fields (all but the number) equal
 //! a recent one's reuses its [`CheckParams`] instead of parsing the hotzone again. Only
 //! valid parameters are cached; a refused request is validated, and refused, every time.

@@ -23,7 +23,7 @@ fn settings() -> BufferSettings {
     BufferSettings::new(BUFFER_BYTES, YIELD_THRESHOLD)
 }
 
-/// [`tonic_prost::ProstCodec`] with [`BUFFER_BYTES`] buffers.
+/// [`tonic_prost::ProstCodec`] with `BUFFER_BYTES` buffers.
 #[derive(Debug, Clone)]
 pub struct SmallCodec<T, U> {
     _pd: PhantomData<(T, U)>,
