@@ -19,31 +19,36 @@ const MAX_CACHED_HOTZONES: usize = 256;
 /// dictionary is sorted by digit string, so a prefix is one range and a region a few runs:
 /// a hotzone is a handful of ranges that stay in cache, whatever the dictionary's size.
 pub(crate) struct HotRanges {
-    starts: Vec<u32>,
-    ends: Vec<u32>,
+    /// `start0, end0, start1, end1, …`, strictly increasing (ranges are merged when they
+    /// touch): an id is hot when an odd number of bounds are at or below it.
+    bounds: Vec<u32>,
 }
+
+/// Up to this many bounds, membership is a branch-free count over all of them.
+const LINEAR_BOUNDS: usize = 16;
 
 impl HotRanges {
     fn new(mut ranges: Vec<std::ops::Range<usize>>) -> HotRanges {
         ranges.retain(|r| !r.is_empty());
         ranges.sort_unstable_by_key(|r| r.start);
-        let (mut starts, mut ends): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
+        let mut bounds: Vec<u32> = Vec::new();
         for r in ranges {
-            match ends.last_mut() {
+            match bounds.last_mut() {
                 Some(end) if r.start <= *end as usize => *end = (*end).max(r.end as u32),
-                _ => {
-                    starts.push(r.start as u32);
-                    ends.push(r.end as u32);
-                }
+                _ => bounds.extend([r.start as u32, r.end as u32]),
             }
         }
-        HotRanges { starts, ends }
+        HotRanges { bounds }
     }
 
     #[inline]
     fn contains(&self, id: u32) -> bool {
-        let i = self.starts.partition_point(|&s| s <= id);
-        i > 0 && id < self.ends[i - 1]
+        let below = if self.bounds.len() <= LINEAR_BOUNDS {
+            self.bounds.iter().map(|&b| usize::from(b <= id)).sum()
+        } else {
+            self.bounds.partition_point(|&b| b <= id)
+        };
+        below & 1 == 1
     }
 }
 
@@ -133,20 +138,16 @@ fn count<D: Copy + Into<u16>>(
     out: &mut [DayCounts],
 ) {
     let lo = first.max(0) as u16;
+    let hi = last.min(i64::from(u16::MAX)) as u16;
     let start = days.partition_point(|&d| d.into() < lo);
-    for (&day, &code) in days[start..].iter().zip(&codes[start..]) {
-        let d = i64::from(day.into());
-        if d > last {
-            break;
-        }
-        if (mask >> (code >> 30)) & 1 == 0 {
-            continue;
-        }
-        let c = &mut out[(d - first) as usize];
-        c.total += 1;
-        if hot.contains(code & ((1 << 30) - 1)) {
-            c.hot += 1;
-        }
+    let end = start + days[start..].partition_point(|&d| d.into() <= hi);
+    // Branch-free per event: an unselected flavor adds 0 to its day.
+    for (&day, &code) in days[start..end].iter().zip(&codes[start..end]) {
+        let selected = u32::from((mask >> (code >> 30)) & 1);
+        let hot = u32::from(hot.contains(code & ((1 << 30) - 1)));
+        let c = &mut out[(i64::from(day.into()) - first) as usize];
+        c.total += selected;
+        c.hot += selected & hot;
     }
 }
 
@@ -157,13 +158,25 @@ mod tests {
     #[test]
     fn ranges_merge_and_answer_membership() {
         let hot = HotRanges::new(vec![10..20, 0..0, 15..25, 30..31, 25..27, 40..40]);
-        assert_eq!(
-            (hot.starts.as_slice(), hot.ends.as_slice()),
-            (&[10, 30][..], &[27, 31][..])
-        );
+        assert_eq!(hot.bounds, [10, 27, 30, 31]);
         let members: Vec<u32> = (0..50).filter(|&i| hot.contains(i)).collect();
         let expected: Vec<u32> = (10..27).chain(30..31).collect();
         assert_eq!(members, expected);
         assert!(!HotRanges::new(Vec::new()).contains(0));
+    }
+
+    #[test]
+    fn many_ranges_take_the_binary_search_with_the_same_answers() {
+        // 40 ranges (80 bounds, past LINEAR_BOUNDS), touching ones merged, vs a naive test.
+        let ranges: Vec<std::ops::Range<usize>> = (0..40)
+            .map(|k| k * 10 + k % 3..k * 10 + 5 + k % 4 * 2)
+            .collect();
+        let hot = HotRanges::new(ranges.clone());
+        assert!(hot.bounds.len() > super::LINEAR_BOUNDS);
+        assert!(hot.bounds.windows(2).all(|w| w[0] < w[1]));
+        for id in 0..420u32 {
+            let naive = ranges.iter().any(|r| r.contains(&(id as usize)));
+            assert_eq!(hot.contains(id), naive, "{id}");
+        }
     }
 }
