@@ -4,7 +4,7 @@
 #   bench/run.sh S|M|L [SECTIONS]     SECTIONS: any of a b c d (default: abcd)
 #
 #   S: 20k subscribers x 30 days (~1M events; the CI smoke size, a few minutes)
-#   M: 1M subscribers x 30 days (~50M events; the headline)
+#   M: 1M subscribers x 30 days (~50M events; the headline, ~10 minutes on an idle machine)
 #   L: 6M subscribers x 30 days (~300M events; needs ~20 GB free RAM for the peers)
 #
 # a. batch scan end to end (Parquet -> verdict CSV), every engine its own process under
