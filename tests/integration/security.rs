@@ -808,3 +808,20 @@ async fn kill_loses_nothing_acknowledged_and_no_number_reaches_a_log() {
     );
     assert!(logs.contains("leak-test"), "the correlator is logged");
 }
+
+/// The runtime follows the settings: `--worker-threads 1` answers on a single event loop,
+/// and the default takes one thread per CPU this process may use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_on_a_single_event_loop_and_on_the_default_runtime() {
+    let data = data_dir();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (args, threads) in [(&["--worker-threads", "1"][..], 1), (&[][..], cpus)] {
+        let child = ServeChild::start(data.path(), args, &[]);
+        let c = child.client().await;
+        wait_loaded(&c).await;
+        let mut c = c.clone();
+        c.check(req("+886912345001")).await.unwrap();
+        let logs = child.logs();
+        assert!(logs.contains(&format!("threads={threads}")), "{logs}");
+    }
+}
