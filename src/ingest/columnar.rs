@@ -1,6 +1,7 @@
 //! Parquet and Arrow IPC readers: files -> record batches, handed to [`batch::visit_batch`].
 //!
-//! Parquet files are split into row groups so that several workers read one file at once;
+//! Parquet files are split into row groups so that several workers read one file at once
+//! (the footer is decoded once per file and shared);
 //! only the SPEC §2 columns are decoded (projection). `duration_s` is only decoded when it can
 //! reject a row: an integer column chunk whose statistics say no value is negative cannot, so
 //! it is skipped. Low-cardinality string columns are read as dictionaries and `counterparty`
@@ -16,8 +17,10 @@ use std::sync::Arc;
 
 use arrow::datatypes::DataType;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::metadata::RowGroupMetaData;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::file::metadata::{ParquetMetaData, RowGroupMetaData};
 use parquet::file::statistics::Statistics;
 
 use crate::error::{Error, Result};
@@ -29,28 +32,31 @@ use crate::ingest::interpret::Interpreter;
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 64 * 1024;
 
-/// Row groups of a Parquet file with the 0-based index of each one's first row.
-pub fn parquet_row_groups(path: &Path) -> Result<Vec<(usize, u64)>> {
+/// A Parquet file's footer, read and decoded once and shared by the units (row groups) of the
+/// file: each unit used to decode it twice again.
+pub type Footer = Arc<ParquetMetaData>;
+
+/// The footer of a Parquet file, and its row groups with the 0-based index of each one's
+/// first row.
+pub fn parquet_row_groups(path: &Path) -> Result<(Footer, Vec<(usize, u64)>)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::read(path, e))?;
+    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+        .map_err(|e| Error::read(path, e))?;
     let mut first = 0u64;
-    Ok(builder
-        .metadata()
-        .row_groups()
-        .iter()
-        .enumerate()
+    let groups = (meta.metadata().row_groups().iter().enumerate())
         .map(|(i, rg)| {
             let at = first;
             first += rg.num_rows() as u64;
             (i, at)
         })
-        .collect())
+        .collect();
+    Ok((Arc::clone(meta.metadata()), groups))
 }
 
-/// Reads one row group of a Parquet file.
+/// Reads one row group of a Parquet file whose footer is `footer`.
 pub fn read_parquet_row_group<R>(
     path: &Path,
+    footer: &Footer,
     row_group: usize,
     first_row: u64,
     columns: &ColumnMap,
@@ -60,23 +66,24 @@ pub fn read_parquet_row_group<R>(
 where
     R: RowSink + ?Sized,
 {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::read(path, e))?;
-    let schema = builder.schema().clone();
+    let meta = ArrowReaderMetadata::try_new(Arc::clone(footer), ArrowReaderOptions::new())
+        .map_err(|e| Error::read(path, e))?;
+    let schema = meta.schema().clone();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let mut idx = resolve_required(columns, &names, path)?;
     if let Some(d) = idx[Field::DurationS as usize]
         && never_negative(
-            builder.metadata().row_group(row_group),
-            builder.parquet_schema(),
+            footer.row_group(row_group),
+            footer.file_metadata().schema_descr(),
             d,
             schema.field(d).data_type(),
         )
     {
         idx[Field::DurationS as usize] = None;
     }
-    let builder = with_type_hints(path, builder, &idx)?;
+    let meta = with_type_hints(path, meta, &idx)?;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
     let roots: Vec<usize> = idx.iter().flatten().copied().collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let reader = builder
@@ -139,10 +146,10 @@ fn never_negative(
 /// (views into the decoded pages, no copy); the others keep their types.
 fn with_type_hints(
     path: &Path,
-    builder: ParquetRecordBatchReaderBuilder<File>,
+    meta: ArrowReaderMetadata,
     idx: &[Option<usize>; 7],
-) -> Result<ParquetRecordBatchReaderBuilder<File>> {
-    let schema = builder.schema().clone();
+) -> Result<ArrowReaderMetadata> {
+    let schema = meta.schema().clone();
     let dict_cols: Vec<usize> = [
         Field::Subscriber,
         Field::Direction,
@@ -156,7 +163,7 @@ fn with_type_hints(
     let view_col = idx[Field::Counterparty as usize]
         .filter(|i| schema.field(*i).data_type() == &DataType::Utf8);
     if dict_cols.is_empty() && view_col.is_none() {
-        return Ok(builder);
+        return Ok(meta);
     }
     let fields: Vec<arrow::datatypes::FieldRef> = schema
         .fields()
@@ -177,9 +184,8 @@ fn with_type_hints(
         fields,
         schema.metadata().clone(),
     ));
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_schema(hinted);
-    ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+    let options = ArrowReaderOptions::new().with_schema(hinted);
+    ArrowReaderMetadata::try_new(Arc::clone(meta.metadata()), options)
         .map_err(|e| Error::read(path, e))
 }
 

@@ -66,7 +66,7 @@ pub struct IngestReport {
 enum Unit {
     Csv(PathBuf),
     Ipc(PathBuf),
-    ParquetRowGroup(PathBuf, usize, u64),
+    ParquetRowGroup(PathBuf, columnar::Footer, usize, u64),
 }
 
 struct Worker<S> {
@@ -221,8 +221,14 @@ fn plan(files: &[(PathBuf, Format)]) -> Result<Vec<Unit>> {
             Format::Csv => units.push(Unit::Csv(path.clone())),
             Format::Ipc => units.push(Unit::Ipc(path.clone())),
             Format::Parquet => {
-                for (rg, first) in columnar::parquet_row_groups(path)? {
-                    units.push(Unit::ParquetRowGroup(path.clone(), rg, first));
+                let (footer, groups) = columnar::parquet_row_groups(path)?;
+                for (rg, first) in groups {
+                    units.push(Unit::ParquetRowGroup(
+                        path.clone(),
+                        footer.clone(),
+                        rg,
+                        first,
+                    ));
                 }
             }
         }
@@ -232,7 +238,7 @@ fn plan(files: &[(PathBuf, Format)]) -> Result<Vec<Unit>> {
 
 fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>) -> Result<()> {
     let path = match unit {
-        Unit::Csv(p) | Unit::Ipc(p) | Unit::ParquetRowGroup(p, _, _) => p,
+        Unit::Csv(p) | Unit::Ipc(p) | Unit::ParquetRowGroup(p, ..) => p,
     };
     let mut rows = UnitRows {
         tally: &mut w.tally,
@@ -243,8 +249,9 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
     match unit {
         Unit::Csv(p) => csv::read(p, &opts.columns, interp, &mut rows),
         Unit::Ipc(p) => columnar::read_ipc(p, &opts.columns, interp, &mut rows),
-        Unit::ParquetRowGroup(p, rg, first) => {
-            columnar::read_parquet_row_group(p, *rg, *first, &opts.columns, interp, &mut rows)
+        Unit::ParquetRowGroup(p, footer, rg, first) => {
+            let cols = &opts.columns;
+            columnar::read_parquet_row_group(p, footer, *rg, *first, cols, interp, &mut rows)
         }
     }
 }
