@@ -16,8 +16,8 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 
 use crate::detect::Window;
+use crate::detect::rules::ScanRow;
 use crate::error::{Error, Result};
-use crate::scan::ScanRow;
 
 /// Output format, from the file name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

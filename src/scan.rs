@@ -7,12 +7,11 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 
 use crate::detect::classify::Classifier;
-use crate::detect::rules::{DayCounts, Rule, Verdict};
+use crate::detect::rules::Rule;
 use crate::detect::{Partial, Window};
 use crate::error::Result;
 use crate::ingest::{Event, EventSink, IngestOptions, IngestReport, ingest};
 use crate::model::check::{CheckParams, Limits, MAX_LOOK_BACK_DAYS, RawCheck};
-use crate::model::phone::Msisdn;
 
 /// A scan to run.
 #[derive(Clone, Debug)]
@@ -27,16 +26,7 @@ pub struct ScanRequest {
     pub explain: bool,
 }
 
-/// One output row.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ScanRow {
-    /// The subscriber.
-    pub subscriber: Msisdn,
-    /// The verdict, in day indices of the window.
-    pub verdict: Verdict,
-    /// With `explain`: the dense day counts of W.
-    pub days: Option<Vec<DayCounts>>,
-}
+pub use crate::detect::rules::ScanRow;
 
 /// A finished scan.
 #[derive(Debug)]
@@ -129,7 +119,7 @@ pub fn scan(
         progress,
     )?;
     let mut parts: Vec<Partial> = sinks.into_iter().map(|s| s.partial).collect();
-    let rows = rows_of(&mut parts, rule_of(&params), req.explain);
+    let rows = rows_of(&mut parts, Rule::of(&params), req.explain);
     Ok(ScanOutcome {
         params,
         window,
@@ -173,15 +163,6 @@ fn scan_prepared(path: &std::path::Path, req: &ScanRequest) -> Result<ScanOutcom
         rows,
         report,
     })
-}
-
-/// The rule parameters of a check.
-pub fn rule_of(p: &CheckParams) -> Rule {
-    Rule {
-        method: p.method,
-        threshold_ratio: p.threshold_ratio,
-        min_events: p.min_events,
-    }
 }
 
 /// Verdict rows of the sum of the workers' partials, sorted by subscriber.

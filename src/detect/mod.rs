@@ -18,4 +18,4 @@ pub mod rules;
 
 pub use calendar::Window;
 pub use partial::Partial;
-pub use rules::{DayCounts, Verdict, evaluate};
+pub use rules::{DayCounts, Rule, ScanRow, Verdict, evaluate};

@@ -3,7 +3,7 @@
 //! The comparisons are the spec's IEEE-754 double expressions, written exactly as specified
 //! (never rearranged into multiplications), so every implementation agrees at the boundaries.
 
-use crate::model::Method;
+use crate::model::{CheckParams, Method, Msisdn};
 
 /// Selected events on one day: `total(d)`, and `hot(d)` of them with a hotzone counterparty.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,6 +50,28 @@ pub struct Rule {
     pub threshold_ratio: f64,
     /// `min_events`.
     pub min_events: u32,
+}
+
+impl Rule {
+    /// The rule parameters of a check.
+    pub fn of(p: &CheckParams) -> Rule {
+        Rule {
+            method: p.method,
+            threshold_ratio: p.threshold_ratio,
+            min_events: p.min_events,
+        }
+    }
+}
+
+/// One subscriber's verdict: a row of a scan (the batch scan and the prepared index's alike).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScanRow {
+    /// The subscriber.
+    pub subscriber: Msisdn,
+    /// The verdict, in day indices of the window.
+    pub verdict: Verdict,
+    /// With `explain`: the dense day counts of W.
+    pub days: Option<Vec<DayCounts>>,
 }
 
 /// Evaluates SPEC §5 over the days of W that have selected events, given as

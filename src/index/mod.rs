@@ -25,11 +25,10 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 
 use crate::detect::calendar::date_of_day_number;
-use crate::detect::rules::{DayCounts, evaluate};
+use crate::detect::rules::{DayCounts, Rule, ScanRow, evaluate};
 use crate::error::{Error, Result};
 use crate::ingest::{Event, IngestOptions, IngestReport};
 use crate::model::{CheckParams, Msisdn};
-use crate::scan::rule_of;
 
 pub use dictionary::Dictionary;
 
@@ -260,9 +259,9 @@ impl ServingIndex {
     /// The batch scan over this segment: SPEC §5 for every subscriber with a selected event
     /// in W, sorted by subscriber, in parallel; with `explain`, the dense day counts too.
     /// Same rules as [`Snapshot::check`].
-    pub fn scan_all(&self, p: &CheckParams, explain: bool) -> Vec<crate::scan::ScanRow> {
+    pub fn scan_all(&self, p: &CheckParams, explain: bool) -> Vec<ScanRow> {
         use rayon::prelude::*;
-        let rule = rule_of(p);
+        let rule = Rule::of(p);
         let days = usize::from(p.look_back_days);
         let hot = lookup::hot_ranges(self, &p.hotzone);
         (0..self.subs.len())
@@ -273,14 +272,11 @@ impl ServingIndex {
                     [DayCounts::default(); crate::model::check::MAX_LOOK_BACK_DAYS as usize];
                 let counts = &mut counts[..days];
                 lookup::accumulate_slot(self, i, p, &hot, counts);
-                counts
-                    .iter()
-                    .any(|c| c.total > 0)
-                    .then(|| crate::scan::ScanRow {
-                        subscriber: self.subs[i],
-                        verdict: crate::detect::partial::verdict_of(counts, rule),
-                        days: explain.then(|| counts.to_vec()),
-                    })
+                counts.iter().any(|c| c.total > 0).then(|| ScanRow {
+                    subscriber: self.subs[i],
+                    verdict: crate::detect::partial::verdict_of(counts, rule),
+                    days: explain.then(|| counts.to_vec()),
+                })
             })
             .collect()
     }
@@ -341,7 +337,7 @@ impl Snapshot {
                 .enumerate()
                 .filter(|(_, c)| c.total > 0)
                 .map(|(d, c)| (d as u16, *c)),
-            rule_of(p),
+            Rule::of(p),
         );
         Ok(CheckVerdict {
             anomaly_detected: v.detected(),
