@@ -198,11 +198,7 @@ impl Partial {
     /// The verdict half: SPEC §5 per subscriber, in parallel, sorted by subscriber.
     /// Only subscribers with at least one selected event in W appear.
     pub fn verdicts(&mut self, rule: Rule) -> Vec<(Msisdn, Verdict)> {
-        self.sorted()
-            .into_par_iter()
-            .filter(|(_, days)| days.iter().any(|c| c.total > 0))
-            .map(|(sub, days)| (sub, verdict_of(days, rule)))
-            .collect()
+        verdicts_of_sum(std::slice::from_mut(self), rule, |sub, v, _| (sub, v))
     }
 }
 
@@ -392,16 +388,19 @@ mod tests {
         };
         let mut whole = build(&events);
         type Row = (u64, Verdict, Vec<(u32, u32)>);
-        let expect: Vec<Row> = {
-            let verdicts = whole.verdicts(rule);
-            verdicts
-                .into_iter()
-                .map(|(s, v)| {
-                    let d = whole.get(s).unwrap().iter().map(|c| (c.hot, c.total));
-                    (s.value(), v, d.collect())
-                })
-                .collect()
-        };
+        // The merged counts, each subscriber's verdict computed on its own.
+        let expect: Vec<Row> = (whole.sorted().into_iter())
+            .filter(|(_, d)| d.iter().any(|c| c.total > 0))
+            .map(|(s, d)| {
+                let counts = d.iter().map(|c| (c.hot, c.total)).collect();
+                (s.value(), verdict_of(d, rule), counts)
+            })
+            .collect();
+        let verdicts: Vec<(u64, Verdict)> = expect.iter().map(|e| (e.0, e.1)).collect();
+        let got: Vec<(u64, Verdict)> = (whole.verdicts(rule).into_iter())
+            .map(|(s, v)| (s.value(), v))
+            .collect();
+        assert_eq!(got, verdicts);
         assert!(expect.iter().any(|e| e.1.detected()) && expect.len() == 900);
         let (a, rest) = events.split_at(1500);
         let (b, c) = rest.split_at(1000);

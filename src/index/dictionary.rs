@@ -313,13 +313,14 @@ mod tests {
             }
         }
         let (sorted, _) = merge_local(&[&keys]);
-        let d = Dictionary::from_sorted(&sorted, |n| {
+        let region_of = |n: Msisdn| {
             Region::parse(if n.to_string().starts_with("+2") {
                 "NG"
             } else {
                 "JM"
             })
-        });
+        };
+        let d = Dictionary::from_sorted(&sorted, region_of);
         assert_eq!(d.len(), sorted.len());
         assert!(d.groups.len() > 100, "{} groups", d.groups.len());
         let digits: Vec<String> = sorted
@@ -355,13 +356,7 @@ mod tests {
             for id in ids {
                 assert_eq!(id, covered);
                 let (n, over) = sorted[id];
-                let own = over.or_else(|| {
-                    Region::parse(if n.to_string().starts_with("+2") {
-                        "NG"
-                    } else {
-                        "JM"
-                    })
-                });
+                let own = over.or_else(|| region_of(n));
                 assert_eq!(region, own.unwrap().index() as u16);
                 covered += 1;
             }

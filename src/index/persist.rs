@@ -202,21 +202,13 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
         .into_iter()
         .map(|v| Msisdn::from_value(v).ok_or_else(|| bad("subscriber")))
         .collect::<Result<Vec<_>>>()?;
-    let split = |v: Vec<u64>, shift: u32| -> Option<Vec<(u32, u64)>> {
-        v.into_iter()
-            .map(|x| Some(((x >> shift).try_into().ok()?, x & ((1 << shift) - 1))))
-            .collect()
-    };
-    let groups = split(groups, 32)
-        .ok_or_else(|| bad("dictionary groups"))?
-        .into_iter()
-        .map(|(high, first)| (high, first as u32))
+    let groups = (groups.into_iter())
+        .map(|x| ((x >> 32) as u32, x as u32))
         .collect();
-    let runs = split(runs, 16)
-        .ok_or_else(|| bad("dictionary runs"))?
-        .into_iter()
-        .map(|(first, region)| (first, region as u16))
-        .collect();
+    let runs = (runs.into_iter())
+        .map(|x| Some((u32::try_from(x >> 16).ok()?, x as u16)))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| bad("dictionary runs"))?;
     let dict = Dictionary::from_parts(groups, low, runs).ok_or_else(|| bad("dictionary"))?;
     let n = codes.len() as u64;
     let ok = sub_start.len() == subs.len() + 1
