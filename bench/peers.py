@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Peers of the hotzone benchmark: the same SPEC §5/§7 scan in DuckDB and in Polars.
+"""Peers of the hotzone benchmark: the same REFERENCE.md §5/§7 scan in DuckDB and in Polars.
 
 Subcommands (timings of `repeat` go to a JSON file; `compare`, `flags`, `quality` are helpers
 of bench/run.sh):
@@ -26,7 +26,7 @@ is found by an as-of join (DuckDB) / search_sorted (Polars) over the bounds.
 
 SHARE:  hot >= min_events and hot::double / total::double >= r
 SPIKE:  day > 0 and hot >= min_events and hot::double > r * (hot_before::double / day::double)
-exactly SPEC §5's IEEE-754 expressions, evaluated in double precision by both engines.
+exactly REFERENCE.md §5's IEEE-754 expressions, evaluated in double precision by both engines.
 """
 
 import json

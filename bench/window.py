@@ -1,4 +1,4 @@
-"""The window W of SPEC §5 as UTC instants, exact for any IANA zone (DST included).
+"""The window W of REFERENCE.md §5 as UTC instants, exact for any IANA zone (DST included).
 
 window_bounds(tz, as_of, look_back_days) -> [b0, b1, ..., bn]: bi is the UTC epoch millisecond
 at which local day i of W starts (the first instant whose local date is that day; on a day that

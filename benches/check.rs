@@ -51,7 +51,7 @@ fn main() {
         _ => {
             let (events, subs) = synthetic(last);
             (
-                ServingIndex::from_events(&events, tz),
+                ServingIndex::from_events(&events, tz).expect("synthetic events fit the layout"),
                 subs,
                 "synthetic".to_owned(),
             )

@@ -79,10 +79,10 @@ fn kernel(c: &mut Criterion) {
     }
     g.finish();
 
-    let snap = Snapshot::new(vec![Arc::new(ServingIndex::from_events(
-        &evs,
-        chrono_tz::Asia::Taipei,
-    ))]);
+    let snap = Snapshot::new(vec![Arc::new(
+        ServingIndex::from_events(&evs, chrono_tz::Asia::Taipei)
+            .expect("synthetic events fit the layout"),
+    )]);
     let mut g = c.benchmark_group("check");
     g.throughput(Throughput::Elements(1));
     let mut i = 0u64;

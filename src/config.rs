@@ -45,7 +45,7 @@ pub struct ServerConfig {
     /// `hotzone_name`. Optional.
     #[serde(default)]
     pub hotzones_file: Option<PathBuf>,
-    /// ISO 3166-1 alpha-2 region used to read numbers written without `+`. Optional: without
+    /// Region code (ISO 3166-1 alpha-2, or AC/TA/XK) used to read numbers written without `+`. Optional: without
     /// it, such rows are rejected.
     #[serde(default)]
     pub default_region: Option<String>,
@@ -421,7 +421,8 @@ impl ServerConfig {
                 let region = Region::parse(r);
                 if region.is_none() {
                     errors.push(format!(
-                        "default_region: {r:?} is not an ISO 3166-1 alpha-2 code (upper case)"
+                        "default_region: {r:?} is not {}",
+                        crate::model::region::REGION_RULE
                     ));
                 }
                 region

@@ -1,4 +1,5 @@
-//! The library's error type, sorted by who has to act (SPEC §6 maps these to gRPC codes).
+//! The library's error type, sorted by who has to act (`service::status` maps these to gRPC
+//! codes, REFERENCE.md §8).
 //!
 //! User input errors name the field (or the file and row) and the rule, never a phone number
 //! value: messages can reach logs and remote clients.
@@ -46,6 +47,16 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// A file could not be written (an output, a rejects file, a prepared index, an ingested
+    /// segment, the audit log). Its own kind: a failed write is never mistaken for an
+    /// unreadable input (the server skips unreadable inputs on reload; it must not skip this).
+    #[error("{}: cannot write: {message}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What failed (the OS or the encoder's message).
+        message: String,
+    },
     /// `--strict`: the first row that cannot be interpreted.
     #[error("{}: row {row}: {reason}", path.display())]
     RejectedRow {
@@ -91,6 +102,14 @@ impl Error {
         Error::Io {
             path: path.to_owned(),
             source,
+        }
+    }
+
+    /// `path` could not be written.
+    pub fn write(path: &Path, cause: impl std::fmt::Display) -> Error {
+        Error::Write {
+            path: path.to_owned(),
+            message: cause.to_string(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Scan results -> `.csv`, `.jsonl`, `.parquet`, or `-` (CSV on stdout), sorted by subscriber.
 //!
-//! Columns (SPEC §7): `subscriber, anomaly_detected, anomaly_date, anomalous_days,
+//! Columns (REFERENCE.md §9): `subscriber, anomaly_detected, anomaly_date, anomalous_days,
 //! first_anomaly_date`; with `--explain`, a sixth column `days` lists the counts behind the
 //! verdict as `YYYY-MM-DD:hot/total` for each day of W with selected events, `;`-separated.
 
@@ -87,10 +87,15 @@ fn fmt_date(d: Option<NaiveDate>) -> String {
 }
 
 /// Writes rows to `path` (`-` = stdout) in the format its name says.
-pub fn write(path: &str, rows: &[ScanRow], window: &Window, explain: bool) -> Result<()> {
+///
+/// `window` is `None` only for a scan without one (no accepted row), which has no rows.
+pub fn write(path: &str, rows: &[ScanRow], window: Option<&Window>, explain: bool) -> Result<()> {
+    // Dates are formatted from the window's days; a scan without a window has no row to date.
+    let none = Window::new(chrono_tz::Tz::UTC, chrono::NaiveDate::default(), 1);
+    let window = window.unwrap_or(&none);
     let format = OutputFormat::of(path)?;
     let p = Path::new(path);
-    let io = |e: std::io::Error| Error::io(p, e);
+    let io = |e: std::io::Error| Error::write(p, e);
     match format {
         OutputFormat::Parquet => write_parquet(p, rows, window, explain),
         OutputFormat::Csv | OutputFormat::Jsonl => {
@@ -229,11 +234,11 @@ fn write_parquet(p: &Path, rows: &[ScanRow], w: &Window, explain: bool) -> Resul
     }
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
         .map_err(|e| Error::Internal(e.to_string()))?;
-    let file = File::create(p).map_err(|e| Error::io(p, e))?;
+    let file = File::create(p).map_err(|e| Error::write(p, e))?;
     let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
-        .map_err(|e| Error::read(p, e))?;
-    writer.write(&batch).map_err(|e| Error::read(p, e))?;
-    writer.close().map_err(|e| Error::read(p, e))?;
+        .map_err(|e| Error::write(p, e))?;
+    writer.write(&batch).map_err(|e| Error::write(p, e))?;
+    writer.close().map_err(|e| Error::write(p, e))?;
     Ok(())
 }
 

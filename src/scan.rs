@@ -1,7 +1,9 @@
-//! The batch scan (SPEC §7): ingest -> map ([`Partial`]) -> verdict, as one library call.
+//! The batch scan (REFERENCE.md §9): ingest -> map ([`Partial`]) -> verdict, as one library call.
 //!
 //! Without an `as_of`, a scan uses the latest day present in the data: a first pass finds the
-//! latest accepted event's day in the engine's zone, then the counting pass runs.
+//! latest accepted event's day in the engine's zone, then the counting pass runs. When no row
+//! is accepted at all (a header-only file, an empty directory, every row rejected), there is
+//! no such day: the scan has no window, no rows, and still reports what it read and rejected.
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -31,10 +33,11 @@ pub use crate::detect::rules::ScanRow;
 /// A finished scan.
 #[derive(Debug)]
 pub struct ScanOutcome {
-    /// The validated parameters (with the resolved `as_of`).
-    pub params: CheckParams,
-    /// The window W.
-    pub window: Window,
+    /// The validated parameters (with the resolved `as_of`); `None` with `window`.
+    pub params: Option<CheckParams>,
+    /// The window W; `None` when no `as_of` was given and no row was accepted, so the data
+    /// has no latest day (then `rows` is empty).
+    pub window: Option<Window>,
     /// One row per subscriber with a selected event in W, sorted by subscriber.
     pub rows: Vec<ScanRow>,
     /// What was read and rejected.
@@ -76,11 +79,117 @@ impl EventSink for LatestSink {
     }
 }
 
-/// The latest day of any accepted event, in `tz`.
-pub fn latest_day(inputs: &[String], tz: Tz, opts: &IngestOptions) -> Result<Option<NaiveDate>> {
-    let (sinks, _) = ingest(inputs, opts, || LatestSink(None), &|_, _| {})?;
+/// The latest day of any accepted event, in `tz` (`None` when no row was accepted), and the
+/// report of that reading pass.
+pub fn latest_day(
+    inputs: &[String],
+    tz: Tz,
+    opts: &IngestOptions,
+) -> Result<(Option<NaiveDate>, IngestReport)> {
+    let (sinks, report) = ingest(inputs, opts, || LatestSink(None), &|_, _| {})?;
     let latest = sinks.into_iter().filter_map(|s| s.0).max();
-    Ok(latest.and_then(|ms| crate::detect::calendar::local_date(tz, ms)))
+    let day = latest.and_then(|ms| crate::detect::calendar::local_date(tz, ms));
+    Ok((day, report))
+}
+
+/// Where the zone of a read came from ([`resolve_zone`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ZoneSource {
+    /// Given by the caller; no input records another zone.
+    Given,
+    /// Given by the caller, but `file` records `recorded`: days are read in the given zone.
+    GivenDiffers {
+        /// A file recording another zone.
+        file: std::path::PathBuf,
+        /// The zone it records.
+        recorded: String,
+    },
+    /// Not given: the zone `file` records (a prepared index, or a Parquet file's
+    /// [`crate::ingest::ZONE_KEY`]).
+    Recorded {
+        /// The file.
+        file: std::path::PathBuf,
+    },
+    /// Not given and not recorded: UTC.
+    Default,
+}
+
+/// The engine zone for reading `inputs`: `given` when set; else the zone the data records
+/// (a prepared index's zone, or the one Parquet files record, as `hotzone gen` writes it);
+/// else UTC. Files that record different zones, with no zone given, are an error.
+pub fn resolve_zone(inputs: &[String], given: Option<Tz>) -> Result<(Tz, ZoneSource)> {
+    use crate::error::Error;
+    use crate::ingest::RecordedZone;
+    let recorded = match inputs {
+        [one]
+            if std::path::Path::new(one).is_file()
+                && crate::index::persist::is_prepared(std::path::Path::new(one)) =>
+        {
+            let path = std::path::Path::new(one);
+            let tz = crate::index::persist::zone(path)?;
+            RecordedZone::One {
+                zone: tz.name().to_owned(),
+                file: path.to_owned(),
+            }
+        }
+        _ => crate::ingest::recorded_zone(inputs)?,
+    };
+    match (given, recorded) {
+        (Some(tz), RecordedZone::One { zone, file }) if zone != tz.name() => Ok((
+            tz,
+            ZoneSource::GivenDiffers {
+                file,
+                recorded: zone,
+            },
+        )),
+        (Some(tz), RecordedZone::Conflict { first, .. }) if first.1 != tz.name() => Ok((
+            tz,
+            ZoneSource::GivenDiffers {
+                file: first.0,
+                recorded: first.1,
+            },
+        )),
+        (Some(tz), _) => Ok((tz, ZoneSource::Given)),
+        (None, RecordedZone::None) => Ok((Tz::UTC, ZoneSource::Default)),
+        (None, RecordedZone::One { zone, file }) => {
+            let tz = zone.parse::<Tz>().map_err(|_| {
+                Error::read(
+                    &file,
+                    format!(
+                        "records an unknown time zone {zone:?} ({})",
+                        crate::ingest::ZONE_KEY
+                    ),
+                )
+            })?;
+            Ok((tz, ZoneSource::Recorded { file }))
+        }
+        (None, RecordedZone::Conflict { first, second }) => Err(Error::invalid(
+            "--tz",
+            format!(
+                "is required: {} records the zone {} and {} records {}",
+                first.0.display(),
+                first.1,
+                second.0.display(),
+                second.1
+            ),
+        )),
+    }
+}
+
+/// The outcome of a scan without a window: parameters are still validated (a bad one is an
+/// error whatever the data), nothing is counted, the report says what was read and rejected.
+fn without_window(req: &ScanRequest, report: IngestReport) -> Result<ScanOutcome> {
+    let limits = Limits {
+        max_look_back_days: MAX_LOOK_BACK_DAYS,
+        default_as_of: NaiveDate::default(),
+    };
+    CheckParams::new(req.raw.clone(), limits)?;
+    Ok(ScanOutcome {
+        params: None,
+        window: None,
+        rows: Vec::new(),
+        report,
+    })
 }
 
 /// Runs a scan. `progress(units_done, units_total)` is called as inputs are read.
@@ -96,8 +205,11 @@ pub fn scan(
         }
     }
     let default_as_of = match req.raw.as_of.as_deref() {
-        Some(s) if !s.is_empty() => NaiveDate::MIN,
-        _ => latest_day(inputs, req.tz, &req.ingest)?.unwrap_or(NaiveDate::MIN),
+        Some(s) if !s.is_empty() => NaiveDate::default(),
+        _ => match latest_day(inputs, req.tz, &req.ingest)? {
+            (Some(day), _) => day,
+            (None, report) => return without_window(req, report),
+        },
     };
     let limits = Limits {
         max_look_back_days: MAX_LOOK_BACK_DAYS,
@@ -121,8 +233,8 @@ pub fn scan(
     let mut parts: Vec<Partial> = sinks.into_iter().map(|s| s.partial).collect();
     let rows = rows_of(&mut parts, Rule::of(&params), req.explain);
     Ok(ScanOutcome {
-        params,
-        window,
+        params: Some(params),
+        window: Some(window),
         rows,
         report,
     })
@@ -142,13 +254,6 @@ fn scan_prepared(path: &std::path::Path, req: &ScanRequest) -> Result<ScanOutcom
             ),
         ));
     }
-    let limits = Limits {
-        max_look_back_days: MAX_LOOK_BACK_DAYS,
-        default_as_of: index.latest_day().unwrap_or(NaiveDate::MIN),
-    };
-    let params = CheckParams::new(req.raw.clone(), limits)?;
-    let window = Window::new(req.tz, params.as_of, params.look_back_days);
-    let rows = index.scan_all(&params, req.explain);
     let events = index.stats().events;
     let report = IngestReport {
         files: 1,
@@ -157,9 +262,21 @@ fn scan_prepared(path: &std::path::Path, req: &ScanRequest) -> Result<ScanOutcom
         unknown_counterparties: index.unknown_counterparty_events(),
         ..IngestReport::default()
     };
+    let default_as_of = match (req.raw.as_of.as_deref(), index.latest_day()) {
+        (Some(s), _) if !s.is_empty() => NaiveDate::default(),
+        (_, Some(day)) => day,
+        (_, None) => return without_window(req, report),
+    };
+    let limits = Limits {
+        max_look_back_days: MAX_LOOK_BACK_DAYS,
+        default_as_of,
+    };
+    let params = CheckParams::new(req.raw.clone(), limits)?;
+    let window = Window::new(req.tz, params.as_of, params.look_back_days);
+    let rows = index.scan_all(&params, req.explain);
     Ok(ScanOutcome {
-        params,
-        window,
+        params: Some(params),
+        window: Some(window),
         rows,
         report,
     })

@@ -23,7 +23,7 @@ fn cells(data: &[u8], n: usize) -> Vec<String> {
     out
 }
 
-/// SPEC §2 row interpretation on arbitrary cells (CSV-style text cells, or a numeric time
+/// REFERENCE.md §2 row interpretation on arbitrary cells (CSV-style text cells, or a numeric time
 /// and duration as Parquet gives them). An accepted event's subscriber is a valid E.164
 /// number that prints back to a parseable one.
 pub fn csv_row(data: &[u8]) {
@@ -128,7 +128,7 @@ fn state() -> &'static AppState {
                     .ok()
             })
             .collect();
-        let seg = Arc::new(ServingIndex::from_events(&events, st_tz));
+        let seg = Arc::new(ServingIndex::from_events(&events, st_tz).expect("in-range events fit the layout"));
         let guard = state.lock_catalog_blocking();
         state.publish(&guard, Snapshot::new(vec![seg]));
         drop(guard);

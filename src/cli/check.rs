@@ -19,8 +19,9 @@ use crate::service::status::CORRELATOR_HEADER;
 /// Flags of `hotzone check`.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Server URL.
-    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    /// Server address: HOST:PORT (plaintext, as `serve --listen` takes it), or a URL
+    /// (`http://HOST:PORT`, `https://HOST:PORT` for TLS).
+    #[arg(long, default_value = "127.0.0.1:50051")]
     pub server: String,
     /// The number to check, E.164 (+886912345678).
     #[arg(long)]
@@ -110,12 +111,23 @@ impl CheckArgs {
 }
 
 impl CheckArgs {
+    /// `--server` as a URL: a bare `HOST:PORT` means `http://HOST:PORT`.
+    pub fn server_url(&self) -> String {
+        if self.server.contains("://") {
+            self.server.clone()
+        } else {
+            format!("http://{}", self.server)
+        }
+    }
+
     /// A channel to `--server`, over TLS for `https://` URLs.
     pub async fn channel(&self) -> anyhow::Result<tonic::transport::Channel> {
         use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
-        let mut ep = Endpoint::from_shared(self.server.clone())
-            .with_context(|| format!("--server {:?} is not a URL", self.server))?;
-        if self.server.starts_with("https://") {
+        let url = self.server_url();
+        let mut ep = Endpoint::from_shared(url.clone()).with_context(|| {
+            format!("--server {:?} is neither HOST:PORT nor a URL", self.server)
+        })?;
+        if url.starts_with("https://") {
             let mut tls = ClientTlsConfig::new();
             if let Some(ca) = &self.ca_cert {
                 let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;

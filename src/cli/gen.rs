@@ -1,5 +1,5 @@
 //! `hotzone gen`: writes synthetic call/SMS records with injected fraud campaigns and their
-//! ground truth (SPEC §8), for benchmarks and detection-quality measurements.
+//! ground truth (REFERENCE.md §1 and the README's "Generated data"), for benchmarks and detection-quality measurements.
 //!
 //! Prints a one-line summary to stderr and nothing to stdout.
 

@@ -13,23 +13,43 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Fraud Hotzone engine: was a number's traffic with fraud-prone regions abnormal lately?
 #[derive(Parser, Debug)]
-#[command(name = "hotzone", version, about)]
+#[command(
+    name = "hotzone",
+    version,
+    about,
+    after_help = "What the inputs must hold, what a hotzone entry is, the exact detection rule, \
+the rejected rows and the service's errors: REFERENCE.md in the repository."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The input columns, in `--help` of the commands that read exports (REFERENCE.md §2).
+const SCAN_INPUT_HELP: &str = "Input columns (by name; map others with --column SOURCE=CANONICAL):
+  event_time           timestamp, epoch milliseconds, or RFC 3339 text with an offset (required)
+  subscriber           E.164 '+886912345678', or national with --default-region (required)
+  counterparty         E.164, national, short code or sender name; empty = withheld (optional)
+  direction            in | out (required)
+  kind                 call | sms (required)
+  duration_s           integer >= 0 (optional)
+  counterparty_region  region code that wins over the derived one (optional)
+Rows that break a rule are counted by reason, never dropped silently (exit status 2).
+Details: REFERENCE.md in the repository (§2 inputs, §3 hotzones, §5 the rule, §7 rejects).";
+
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Batch scan of call/SMS exports: one verdict row per subscriber (SPEC §7).
+    /// Batch scan of call/SMS exports: one verdict row per subscriber (REFERENCE.md §9).
+    #[command(after_help = SCAN_INPUT_HELP)]
     Scan(scan::ScanArgs),
     /// Writes synthetic call/SMS records with injected fraud campaigns and their ground truth.
     Gen(r#gen::GenArgs),
     /// Reads exports once into the prepared form that repeated scans read directly.
+    #[command(after_help = SCAN_INPUT_HELP)]
     Prepare(prepare::PrepareArgs),
-    /// gRPC check service over a live in-memory index of a data directory (SPEC §6).
+    /// gRPC check service over a live in-memory index of a data directory (REFERENCE.md §8).
     Serve(serve::ServeArgs),
     /// One check against a running server; prints the verdict.
     Check(check::CheckArgs),
@@ -58,7 +78,7 @@ pub fn parse_tz(s: &str) -> Result<chrono_tz::Tz, String> {
 /// Parses a region for `--default-region`.
 pub fn parse_region(s: &str) -> Result<crate::model::Region, String> {
     crate::model::Region::parse(s)
-        .ok_or_else(|| format!("{s:?} is not an ISO 3166-1 alpha-2 code (upper case)"))
+        .ok_or_else(|| format!("{s:?} is not {}", crate::model::region::REGION_RULE))
 }
 
 /// `--method` (shared by `scan` and `check`).

@@ -13,8 +13,9 @@ pub struct PrepareArgs {
     /// Input files, directories or globs (as for `scan`).
     #[arg(required = true)]
     pub inputs: Vec<String>,
-    /// How the inputs are read. Days are fixed at prepare time in `--tz`, so scans of the
-    /// prepared file must use the same zone.
+    /// How the inputs are read. Days are fixed at prepare time in the zone (`--tz`, else the
+    /// data's recorded zone, else UTC), which the prepared file records: a scan of it without
+    /// `--tz` uses that zone, and one with another `--tz` is refused.
     #[command(flatten)]
     pub read: super::scan::ReadFlags,
     /// The prepared file to write (conventionally `.hzi`).
@@ -26,7 +27,8 @@ pub struct PrepareArgs {
 pub fn run(a: &PrepareArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
     let opts = a.read.ingest_options()?;
-    let (index, mut report) = ServingIndex::load(&a.inputs, &opts, a.read.tz)?;
+    let tz = a.read.zone(&a.inputs)?;
+    let (index, mut report) = ServingIndex::load(&a.inputs, &opts, tz)?;
     index.write(&a.output)?;
     a.read.write_rejects(&mut report.rejects)?;
     let s = index.stats();

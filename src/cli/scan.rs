@@ -12,15 +12,15 @@ use super::{MethodArg, TargetArg, TypeArg};
 use crate::ingest::{ColumnMap, IngestOptions};
 use crate::model::hotzone::{Hotzone, NamedHotzones};
 use crate::model::{CheckTarget, CheckType, Method, RawCheck, Region};
-use crate::scan::{ScanRequest, scan};
+use crate::scan::{ScanRequest, ZoneSource, scan};
 
-/// Flags of `hotzone scan` (SPEC §7).
+/// Flags of `hotzone scan` (REFERENCE.md §9).
 #[derive(Args, Debug)]
 pub struct ScanArgs {
     /// Input files, directories (recursive, hive partitions allowed) or globs: .parquet, .csv, .arrow/.ipc/.feather.
     #[arg(required = true)]
     pub inputs: Vec<String>,
-    /// Hotzone entries: ISO 3166-1 alpha-2 codes and E.164 prefixes, comma-separated (NG,JM,+882),
+    /// Hotzone entries: region codes (ISO 3166-1 alpha-2, or AC, TA, XK) and E.164 prefixes, comma-separated (NG,JM,+882),
     /// or @NAME for a named hotzone from --hotzones-file.
     #[arg(long)]
     pub hotzone: String,
@@ -63,8 +63,10 @@ pub struct ScanArgs {
 #[derive(Args, Debug)]
 pub struct ReadFlags {
     /// The engine's time zone (IANA name): every event belongs to its local day there.
-    #[arg(long, default_value = "UTC", value_parser = super::parse_tz)]
-    pub tz: Tz,
+    /// Default: the zone the data records (a prepared file's, or Parquet files written by
+    /// `hotzone gen`), else UTC.
+    #[arg(long, value_parser = super::parse_tz)]
+    pub tz: Option<Tz>,
     /// Region for numbers written without '+' (national format); without it such rows are rejected.
     #[arg(long, value_parser = super::parse_region)]
     pub default_region: Option<Region>,
@@ -80,6 +82,24 @@ pub struct ReadFlags {
 }
 
 impl ReadFlags {
+    /// The zone to read `inputs` in (`--tz`, else the data's recorded zone, else UTC); says
+    /// on stderr where it came from when that is not `--tz`, and warns when `--tz` differs
+    /// from a zone the data records.
+    pub fn zone(&self, inputs: &[String]) -> anyhow::Result<Tz> {
+        let (tz, source) = crate::scan::resolve_zone(inputs, self.tz)?;
+        match source {
+            ZoneSource::Given | ZoneSource::Default => {}
+            ZoneSource::Recorded { file } => {
+                eprintln!("zone: {tz}, as {} records (--tz overrides)", file.display());
+            }
+            ZoneSource::GivenDiffers { file, recorded } => eprintln!(
+                "warning: {} records its days in {recorded}; reading in {tz} as --tz says",
+                file.display()
+            ),
+        }
+        Ok(tz)
+    }
+
     /// The ingest options these flags describe.
     pub fn ingest_options(&self) -> anyhow::Result<IngestOptions> {
         Ok(IngestOptions {
@@ -142,7 +162,7 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
     crate::output::OutputFormat::of(&a.output)?;
     let req = ScanRequest {
         raw,
-        tz: a.read.tz,
+        tz: a.read.zone(&a.inputs)?,
         ingest: a.read.ingest_options()?,
         explain: a.explain,
     };
@@ -166,19 +186,20 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    crate::output::write(&a.output, &outcome.rows, &outcome.window, a.explain)?;
+    crate::output::write(&a.output, &outcome.rows, outcome.window.as_ref(), a.explain)?;
     a.read.write_rejects(&mut outcome.report.rejects)?;
     let r = &outcome.report;
     eprintln!(
-        "scan: {} file(s), {} rows read, {} events, {} with unknown counterparty, rejected {}; window {}..={} ({}); {} subscriber(s) in window, {} anomalous; {:.2}s",
+        "scan: {} file(s), {} rows read, {} events, {} with unknown counterparty, rejected {}; {}; {} subscriber(s) in window, {} anomalous; {:.2}s",
         r.files,
         r.rows,
         r.events,
         r.unknown_counterparties,
         r.rejects.summary(),
-        outcome.window.first(),
-        outcome.window.last(),
-        a.read.tz,
+        match &outcome.window {
+            Some(w) => format!("window {}..={} ({})", w.first(), w.last(), w.tz()),
+            None => "no window: no row was accepted and no --as-of was given".to_owned(),
+        },
         outcome.rows.len(),
         outcome.anomalous(),
         started.elapsed().as_secs_f64()

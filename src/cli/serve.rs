@@ -141,14 +141,33 @@ impl ServeArgs {
     }
 }
 
-/// Initialises logging to stderr: `RUST_LOG` when set, else `info`.
+/// Initialises logging to stderr: `RUST_LOG` when set, else `info`. Colour only when stderr
+/// is a terminal: a log file or a pipe gets plain text, no escape codes.
 pub fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// Warns when the data directory's files record another zone than the server's `tz`. The
+/// server does not adopt it: `tz` also says what "today" is for checks without `as_of`, an
+/// operator's explicit setting (default UTC) that data files should not change silently.
+fn warn_on_recorded_zone(settings: &crate::config::ServerSettings) {
+    let dir = settings.data_dir.to_string_lossy().into_owned();
+    if let Ok(crate::ingest::RecordedZone::One { zone, .. }) = crate::ingest::recorded_zone(&[dir])
+        && zone != settings.tz.name()
+    {
+        tracing::warn!(
+            recorded = %zone,
+            tz = %settings.tz,
+            "files of the data directory record another zone than the server's tz: days are read in tz"
+        );
+    }
 }
 
 /// Runs the server until ctrl-c or SIGTERM; exit code 0 after a clean drain.
@@ -166,6 +185,7 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<i32> {
         "data directory {} does not exist or is not a directory",
         settings.data_dir.display()
     );
+    warn_on_recorded_zone(&settings);
     // 0 = one thread per CPU this process may run on (its affinity mask and cgroup quota,
     // `available_parallelism`). One thread gets a single event loop: no cross-thread
     // wake-ups, and no two runtime threads time-slicing one CPU (on a server pinned to one

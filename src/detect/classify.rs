@@ -1,4 +1,4 @@
-//! Is this counterparty in the hotzone? (SPEC §3), with regions resolved once per number.
+//! Is this counterparty in the hotzone? (REFERENCE.md §3), with regions resolved once per number.
 //!
 //! Most calling codes belong to one region, whose numbers need no parsing; numbers of shared
 //! codes (+1, +7, +44, …) are parsed once and remembered in this worker's cache.
@@ -41,7 +41,7 @@ impl<'h> Classifier<'h> {
         }
     }
 
-    /// SPEC §3: unknown counterparties are never hot.
+    /// REFERENCE.md §3: unknown counterparties are never hot.
     #[inline(always)]
     pub fn is_hot(&mut self, c: &Counterparty) -> bool {
         match *c {

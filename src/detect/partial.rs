@@ -195,7 +195,7 @@ impl Partial {
             .collect()
     }
 
-    /// The verdict half: SPEC §5 per subscriber, in parallel, sorted by subscriber.
+    /// The verdict half: REFERENCE.md §5 per subscriber, in parallel, sorted by subscriber.
     /// Only subscribers with at least one selected event in W appear.
     pub fn verdicts(&mut self, rule: Rule) -> Vec<(Msisdn, Verdict)> {
         verdicts_of_sum(std::slice::from_mut(self), rule, |sub, v, _| (sub, v))
@@ -302,7 +302,7 @@ where
     rows
 }
 
-/// SPEC §5 over one subscriber's dense day counts.
+/// REFERENCE.md §5 over one subscriber's dense day counts.
 pub fn verdict_of(days: &[DayCounts], rule: Rule) -> Verdict {
     evaluate(
         days.iter()

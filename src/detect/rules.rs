@@ -1,4 +1,4 @@
-//! SPEC §5's two rules, SHARE and SPIKE, and the verdict. The only copy of those formulas.
+//! REFERENCE.md §5's two rules, SHARE and SPIKE, and the verdict. The only copy of those formulas.
 //!
 //! The comparisons are the spec's IEEE-754 double expressions, written exactly as specified
 //! (never rearranged into multiplications), so every implementation agrees at the boundaries.
@@ -30,12 +30,12 @@ pub struct Verdict {
     pub anomalous_days: u32,
     /// Earliest anomalous day.
     pub first: Option<u16>,
-    /// Latest anomalous day: SPEC's `anomalyDate`.
+    /// Latest anomalous day: the API's `anomalyDate`.
     pub last: Option<u16>,
 }
 
 impl Verdict {
-    /// SPEC's `anomalyDetected`.
+    /// the API's `anomalyDetected`.
     pub fn detected(&self) -> bool {
         self.last.is_some()
     }
@@ -74,7 +74,7 @@ pub struct ScanRow {
     pub days: Option<Vec<DayCounts>>,
 }
 
-/// Evaluates SPEC §5 over the days of W that have selected events, given as
+/// Evaluates REFERENCE.md §5 over the days of W that have selected events, given as
 /// `(day index, counts)` sorted by day index, each index at most once. Days absent from the
 /// list have `total = hot = 0` (they count in SPIKE's baseline as zero days).
 pub fn evaluate(days: impl IntoIterator<Item = (u16, DayCounts)>, rule: Rule) -> Verdict {

@@ -1,4 +1,4 @@
-//! Synthetic call/SMS records for benchmarks and detection-quality measurements (SPEC §8).
+//! Synthetic call/SMS records for benchmarks and detection-quality measurements (REFERENCE.md §1 and the README's "Generated data").
 //!
 //! `hotzone gen` and the benchmarks call this module. It produces a realistic population of
 //! Taiwanese mobile subscribers (light, medium and heavy users, silent days, withheld callers,
@@ -14,7 +14,7 @@
 //! depend on the number of threads. Base traffic does not depend on the campaign rate either:
 //! raising it only adds campaigns.
 //!
-//! The columns are SPEC §2's, in order: `event_time` (timestamp ms, UTC), `subscriber`,
+//! The columns are REFERENCE.md §2's, in order: `event_time` (timestamp ms, UTC), `subscriber`,
 //! `counterparty` (null = withheld), `direction`, `kind`, `duration_s` (null for SMS).
 
 mod campaigns;
@@ -214,7 +214,7 @@ pub enum GenError {
     },
 }
 
-/// The Arrow schema of generated events (SPEC §2 names and order).
+/// The Arrow schema of generated events (REFERENCE.md §2 names and order).
 pub fn event_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new(
@@ -264,7 +264,7 @@ pub fn generate_to_file(
     truth: Option<&Path>,
 ) -> Result<GenSummary, GenError> {
     let plan = Plan::new(cfg)?;
-    let mut writer = write::EventWriter::create(output, &event_schema())?;
+    let mut writer = write::EventWriter::create(output, &event_schema(), cfg.tz)?;
     let chunks = plan.chunks();
     let group = rayon::current_num_threads().max(2);
     let mut truth_days = Vec::new();

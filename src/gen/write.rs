@@ -2,7 +2,7 @@
 //! writing ground-truth files (CSV `subscriber,day`).
 //!
 //! Parquet: one row group per generated chunk, Snappy, dictionary encoding for the repetitive
-//! columns only (`subscriber`, `direction`, `kind`). CSV: SPEC §2 columns with a header,
+//! columns only (`subscriber`, `direction`, `kind`). CSV: REFERENCE.md §2 columns with a header,
 //! `event_time` as RFC 3339 UTC with milliseconds (`2026-10-20T21:01:04.123Z`), an empty
 //! counterparty for withheld and an empty duration for SMS.
 
@@ -50,8 +50,14 @@ fn create(path: &Path) -> Result<BufWriter<File>, GenError> {
 }
 
 impl EventWriter {
-    /// Opens `path` for the format its extension names.
-    pub(crate) fn create(path: &Path, schema: &SchemaRef) -> Result<Self, GenError> {
+    /// Opens `path` for the format its extension names. A Parquet file records `tz`, the
+    /// zone its days were generated in, under [`crate::ingest::ZONE_KEY`], so a scan without
+    /// `--tz` reads it in that zone (CSV has no place for it).
+    pub(crate) fn create(
+        path: &Path,
+        schema: &SchemaRef,
+        tz: chrono_tz::Tz,
+    ) -> Result<Self, GenError> {
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
@@ -67,6 +73,10 @@ impl EventWriter {
                     // Chunks are cut by the generator; `write` flushes one row group per chunk.
                     .set_max_row_group_row_count(None)
                     .set_max_row_group_bytes(None)
+                    .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+                        crate::ingest::ZONE_KEY.to_owned(),
+                        tz.name().to_owned(),
+                    )]))
                     .build();
                 let out = create(path)?;
                 let writer =

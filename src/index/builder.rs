@@ -80,17 +80,18 @@ pub(crate) fn load(
     Ok((index, report))
 }
 
-/// Builds from in-memory events.
-pub(crate) fn from_events(events: &[Event], tz: Tz) -> ServingIndex {
+/// Builds from in-memory events. A build error (a layout limit) is returned, never turned
+/// into an index that silently lacks the events.
+pub(crate) fn from_events(events: &[Event], tz: Tz) -> Result<ServingIndex> {
     let mut sink = BuildSink::new(tz);
     for e in events {
         sink.event(e);
     }
-    // A batch small enough to arrive in memory cannot overflow the id space.
-    build(vec![sink], tz, None).unwrap_or_else(|_| empty(tz))
+    build(vec![sink], tz, None)
 }
 
-fn empty(tz: Tz) -> ServingIndex {
+/// An index with no data.
+pub(crate) fn empty(tz: Tz) -> ServingIndex {
     ServingIndex::from_parts(
         tz,
         0,

@@ -54,7 +54,7 @@ impl IndexStats {
     }
 }
 
-/// What a check answers: two facts only (SPEC §1).
+/// What a check answers: two facts only (REFERENCE.md §1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CheckVerdict {
     /// At least one anomalous day in W.
@@ -181,14 +181,14 @@ impl ServingIndex {
         builder::load(inputs, opts, tz, retention_days)
     }
 
-    /// Builds from events in memory.
-    pub fn from_events(events: &[Event], tz: Tz) -> ServingIndex {
+    /// Builds from events in memory; fails only when the events exceed a layout limit.
+    pub fn from_events(events: &[Event], tz: Tz) -> Result<ServingIndex> {
         builder::from_events(events, tz)
     }
 
     /// An index with no data.
     pub fn empty(tz: Tz) -> ServingIndex {
-        builder::from_events(&[], tz)
+        builder::empty(tz)
     }
 
     /// The engine zone the days were computed in.
@@ -256,7 +256,7 @@ impl ServingIndex {
         persist::read(path)
     }
 
-    /// The batch scan over this segment: SPEC §5 for every subscriber with a selected event
+    /// The batch scan over this segment: REFERENCE.md §5 for every subscriber with a selected event
     /// in W, sorted by subscriber, in parallel; with `explain`, the dense day counts too.
     /// Same rules as [`Snapshot::check`].
     pub fn scan_all(&self, p: &CheckParams, explain: bool) -> Vec<ScanRow> {
@@ -321,7 +321,7 @@ impl Snapshot {
         s
     }
 
-    /// SPEC §5 for one number; `Error::NotFound` when no segment knows it.
+    /// REFERENCE.md §5 for one number; `Error::NotFound` when no segment knows it.
     pub fn check(&self, sub: Msisdn, p: &CheckParams) -> Result<CheckVerdict> {
         let mut counts = [DayCounts::default(); crate::model::check::MAX_LOOK_BACK_DAYS as usize];
         let days = &mut counts[..usize::from(p.look_back_days)];
@@ -373,7 +373,7 @@ mod tests {
                 ..ev(0, 2_348_021_234_567)
             })
             .collect();
-        let seg = ServingIndex::from_events(&events, Tz::UTC);
+        let seg = ServingIndex::from_events(&events, Tz::UTC).unwrap();
         for i in 0..300u64 {
             assert!(
                 seg.contains(Msisdn::from_value(886_912_000_000 + 2 * i).unwrap()),
@@ -396,9 +396,9 @@ mod tests {
             .iter()
             .map(|&d| ev(d, 2_348_021_234_567))
             .collect();
-        let seg = ServingIndex::from_events(&events, Tz::UTC);
+        let seg = ServingIndex::from_events(&events, Tz::UTC).unwrap();
         assert!(matches!(seg.days, DayColumn::Wide(_)));
-        let narrow = ServingIndex::from_events(&events[2..], Tz::UTC);
+        let narrow = ServingIndex::from_events(&events[2..], Tz::UTC).unwrap();
         assert!(matches!(narrow.days, DayColumn::Narrow(_)));
         let dir = tempfile_dir("wide");
         let path = dir.join("wide.hzi");
@@ -463,7 +463,9 @@ mod tests {
     #[test]
     fn check_answers_two_facts_and_not_found() {
         let events: Vec<Event> = (0..3).map(|_| ev(2, 2_348_021_234_567)).collect();
-        let snap = Snapshot::new(vec![Arc::new(ServingIndex::from_events(&events, Tz::UTC))]);
+        let snap = Snapshot::new(vec![Arc::new(
+            ServingIndex::from_events(&events, Tz::UTC).unwrap(),
+        )]);
         let as_of = date_of_day_number(crate::detect::calendar::day_number(
             chrono::DateTime::from_timestamp_millis(1_773_100_800_000 + 2 * 86_400_000)
                 .unwrap()

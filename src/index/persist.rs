@@ -82,7 +82,7 @@ fn get_array<const N: usize, T>(
 
 /// Writes the prepared form.
 pub fn write(index: &ServingIndex, path: &Path) -> Result<()> {
-    let io = |e| Error::io(path, e);
+    let io = |e| Error::write(path, e);
     let mut w = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
     w.write_all(MAGIC).map_err(io)?;
     let tz = index.tz.name().as_bytes();
@@ -120,6 +120,33 @@ pub fn write(index: &ServingIndex, path: &Path) -> Result<()> {
         .map_err(io)
 }
 
+/// The zone a prepared file's days are in (its header only).
+pub fn zone(path: &Path) -> Result<Tz> {
+    let mut r = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
+    read_zone(&mut r, path)
+}
+
+/// Reads the magic and the zone name that open every prepared file.
+fn read_zone(r: &mut impl Read, path: &Path) -> Result<Tz> {
+    let bad = |m: &str| Error::read(path, format!("not a valid prepared index: {m}"));
+    let io = |e: std::io::Error| Error::read(path, format!("not a valid prepared index: {e}"));
+    let mut magic = [0u8; 8];
+    r.read_exact(&mut magic).map_err(io)?;
+    if &magic != MAGIC {
+        return Err(bad("wrong magic"));
+    }
+    let tz_len = get_u64(r).map_err(io)?;
+    if tz_len > 64 {
+        return Err(bad("zone name too long"));
+    }
+    let mut tz = vec![0u8; tz_len as usize];
+    r.read_exact(&mut tz).map_err(io)?;
+    std::str::from_utf8(&tz)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("unknown zone"))
+}
+
 /// Reads the prepared form, checking its structure.
 pub fn read(path: &Path) -> Result<ServingIndex> {
     let bad = |m: &str| Error::read(path, format!("not a valid prepared index: {m}"));
@@ -129,21 +156,8 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
         .len();
     let mut r =
         BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| Error::io(path, e))?);
-    let mut magic = [0u8; 8];
-    r.read_exact(&mut magic).map_err(io)?;
-    if &magic != MAGIC {
-        return Err(bad("wrong magic"));
-    }
-    let tz_len = get_u64(&mut r).map_err(io)?;
-    if tz_len > 64 {
-        return Err(bad("zone name too long"));
-    }
-    let mut tz = vec![0u8; tz_len as usize];
-    r.read_exact(&mut tz).map_err(io)?;
-    let tz: Tz = std::str::from_utf8(&tz)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("unknown zone"))?;
+    let tz = read_zone(&mut r, path)?;
+    let tz_len = tz.name().len() as u64;
     let base_day =
         i32::try_from(get_u64(&mut r).map_err(io)? as i64).map_err(|_| bad("base day"))?;
     let day_width = get_u64(&mut r).map_err(io)?;

@@ -2,7 +2,7 @@
 //!
 //! Parquet files are split into row groups so that several workers read one file at once
 //! (the footer is decoded once per file and shared);
-//! only the SPEC §2 columns are decoded (projection). `duration_s` is only decoded when it can
+//! only the REFERENCE.md §2 columns are decoded (projection). `duration_s` is only decoded when it can
 //! reject a row: an integer column chunk whose statistics say no value is negative cannot, so
 //! it is skipped. Low-cardinality string columns are read as dictionaries and `counterparty`
 //! as a string view (no copy of its bytes). Timestamps with or without a zone are instants

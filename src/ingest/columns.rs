@@ -1,11 +1,11 @@
-//! Column names: the canonical names of SPEC §2, and the mapping from an export's own names.
+//! Column names: the canonical names of REFERENCE.md §2, and the mapping from an export's own names.
 //!
 //! `--column msisdn=subscriber` says the export's `msisdn` column is the canonical
 //! `subscriber`. Canonical names are also accepted as they are.
 
 use crate::error::{Error, Result};
 
-/// The SPEC §2 columns.
+/// The REFERENCE.md §2 columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Field {
     /// Required instant.
@@ -25,7 +25,7 @@ pub enum Field {
 }
 
 impl Field {
-    /// Every field, in SPEC order.
+    /// Every field, in REFERENCE.md §2 order.
     pub const ALL: [Field; 7] = [
         Field::EventTime,
         Field::Subscriber,

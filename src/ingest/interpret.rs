@@ -1,4 +1,4 @@
-//! One row's cells -> an [`Event`] or a [`RejectReason`] (SPEC §2). Shared by every format.
+//! One row's cells -> an [`Event`] or a [`RejectReason`] (REFERENCE.md §2). Shared by every format.
 //!
 //! The interpreter keeps a small per-worker cache of national-format numbers, because
 //! libphonenumber parsing costs microseconds and exports repeat the same numbers.
@@ -135,7 +135,7 @@ impl Interpreter {
         }
     }
 
-    /// Interprets one row: SPEC §2's rules in a fixed order, the first failing one is the
+    /// Interprets one row: REFERENCE.md §2's rules in a fixed order, the first failing one is the
     /// reason.
     #[inline(always)]
     pub fn interpret(&mut self, row: &RawRow<'_>) -> Result<Event, RejectReason> {

@@ -1,4 +1,4 @@
-//! Input files -> normalised [`Event`]s, with every rejected row counted (SPEC §2).
+//! Input files -> normalised [`Event`]s, with every rejected row counted (REFERENCE.md §2).
 //!
 //! [`ingest`] expands the inputs ([`sources`]), splits them into units of work (a CSV or IPC
 //! file, or one Parquet row group), and reads the units in parallel with rayon. Each worker
@@ -27,6 +27,7 @@ use crate::ingest::interpret::Interpreter;
 pub use crate::ingest::interpret::{Counterparty, Event, RawRow};
 use crate::ingest::rejects::{Reject, RejectReason, RejectReport};
 use crate::ingest::sources::Format;
+pub use crate::ingest::sources::{RecordedZone, ZONE_KEY, recorded_zone};
 use crate::model::region::Region;
 
 /// How rows are read and interpreted.

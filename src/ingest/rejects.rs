@@ -1,4 +1,4 @@
-//! Rows that cannot be interpreted: why, how many, and where (SPEC §2).
+//! Rows that cannot be interpreted: why, how many, and where (REFERENCE.md §2).
 //!
 //! Nothing is silently dropped: every rejected row is counted under a stable reason key, and
 //! its file, row number and reason are kept so a rejects file can be written. Under `--strict`
@@ -34,7 +34,7 @@ pub enum RejectReason {
     BadKind,
     /// `duration_s` is not an integer >= 0.
     BadDuration,
-    /// `counterparty_region` is not an ISO 3166-1 alpha-2 code.
+    /// `counterparty_region` is not a region code.
     BadCounterpartyRegion,
 }
 
@@ -98,7 +98,7 @@ impl RejectReason {
             RejectReason::BadKind => "kind is not 'call' or 'sms'",
             RejectReason::BadDuration => "duration_s is not an integer >= 0",
             RejectReason::BadCounterpartyRegion => {
-                "counterparty_region is not an ISO 3166-1 alpha-2 code"
+                "counterparty_region is not a region code (ISO 3166-1 alpha-2, or AC, TA, XK)"
             }
         }
     }
@@ -165,9 +165,9 @@ impl RejectReport {
 
     /// Writes `file,row,reason,message` CSV.
     pub fn write_csv(&mut self, path: &Path) -> Result<()> {
-        let mut w = csv::Writer::from_path(path).map_err(|e| Error::read(path, e))?;
+        let mut w = csv::Writer::from_path(path).map_err(|e| Error::write(path, e))?;
         w.write_record(["file", "row", "reason", "message"])
-            .map_err(|e| Error::read(path, e))?;
+            .map_err(|e| Error::write(path, e))?;
         for r in self.rows() {
             w.write_record([
                 r.path.display().to_string(),
@@ -175,9 +175,9 @@ impl RejectReport {
                 r.reason.key().to_owned(),
                 r.reason.message().to_owned(),
             ])
-            .map_err(|e| Error::read(path, e))?;
+            .map_err(|e| Error::write(path, e))?;
         }
-        w.flush().map_err(|e| Error::io(path, e))?;
+        w.flush().map_err(|e| Error::write(path, e))?;
         Ok(())
     }
 

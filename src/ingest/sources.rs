@@ -29,6 +29,62 @@ impl Format {
     }
 }
 
+/// The Parquet key-value metadata key under which a file records the engine zone its days
+/// are meant in (`hotzone gen` writes it). CSV cannot carry it.
+pub const ZONE_KEY: &str = "hotzone.tz";
+
+/// What the inputs' files say about their zone ([`ZONE_KEY`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordedZone {
+    /// No file records a zone.
+    None,
+    /// Every file that records one records this zone (by name); `file` is the first of them.
+    One {
+        /// IANA name.
+        zone: String,
+        /// A file that records it.
+        file: PathBuf,
+    },
+    /// Files disagree: two of them, with their zones.
+    Conflict {
+        /// A first file and its zone.
+        first: (PathBuf, String),
+        /// A file with another zone.
+        second: (PathBuf, String),
+    },
+}
+
+/// Reads the zone recorded in the inputs' Parquet footers (other formats record none).
+pub fn recorded_zone(inputs: &[String]) -> Result<RecordedZone> {
+    let mut found = RecordedZone::None;
+    for (path, format) in expand(inputs)? {
+        if format != Format::Parquet {
+            continue;
+        }
+        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&file)
+            .map_err(|e| Error::read(&path, e))?;
+        let zone = meta
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|k| k.key == ZONE_KEY))
+            .and_then(|k| k.value.clone());
+        let Some(zone) = zone else { continue };
+        match &found {
+            RecordedZone::None => found = RecordedZone::One { zone, file: path },
+            RecordedZone::One { zone: z, file } if *z != zone => {
+                return Ok(RecordedZone::Conflict {
+                    first: (file.clone(), z.clone()),
+                    second: (path, zone),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
 /// Expands every input into files, sorted and deduplicated. A directory contributes the
 /// files with a known extension below it (hidden and `_`-prefixed files such as `_SUCCESS`
 /// are skipped); a file named explicitly must have a known extension.

@@ -1,4 +1,4 @@
-//! Check parameters (SPEC §4), validated once into [`CheckParams`].
+//! Check parameters (REFERENCE.md §4), validated once into [`CheckParams`].
 //!
 //! The CLI flags and the gRPC request both build a [`RawCheck`] and call
 //! [`CheckParams::new`], so every entry point applies the same rules with the same messages.
@@ -16,7 +16,7 @@ pub const MAX_LOOK_BACK_DAYS: u16 = 90;
 /// Default `min_events`.
 pub const DEFAULT_MIN_EVENTS: u32 = 3;
 
-/// SPEC §5 detection method.
+/// REFERENCE.md §5 detection method.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Hash)]
 pub enum Method {
     /// `hot(d)/total(d) >= r`.
@@ -133,7 +133,7 @@ pub struct CheckParams {
 }
 
 impl CheckParams {
-    /// Validates; the error names the field and the rule (SPEC §6's table decides the kind).
+    /// Validates; the error names the field and the rule (REFERENCE.md §8's table decides the kind).
     pub fn new(raw: RawCheck, limits: Limits) -> Result<CheckParams> {
         let cap = limits.max_look_back_days.min(MAX_LOOK_BACK_DAYS);
         let look_back_days = raw
@@ -214,7 +214,7 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
-/// Validates the number of a check (SPEC §4 pattern); the error never echoes the value.
+/// Validates the number of a check (REFERENCE.md §4 pattern); the error never echoes the value.
 pub fn parse_phone_number(s: &str) -> Result<Msisdn> {
     Msisdn::parse_subscriber(s).map_err(|e| Error::invalid("phone_number", e.to_string()))
 }

@@ -1,4 +1,4 @@
-//! Hotzones (SPEC §3): a non-empty set of region codes and E.164 prefixes.
+//! Hotzones (REFERENCE.md §3): a non-empty set of region codes and E.164 prefixes.
 //!
 //! A counterparty is hot when its region is one of the region entries, or its number starts
 //! with one of the prefix entries. Withheld/unknown counterparties are never hot. Matching is
@@ -12,9 +12,9 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::model::phone::{Msisdn, POW10};
-use crate::model::region::Region;
+use crate::model::region::{REGION_RULE, Region};
 
-/// At most this many entries in one hotzone (SPEC §4).
+/// At most this many entries in one hotzone (REFERENCE.md §4).
 pub const MAX_ENTRIES: usize = 300;
 
 /// One entry of a hotzone.
@@ -50,9 +50,9 @@ impl HotzoneEntry {
             let len = u8::try_from(d.len()).map_err(|e| e.to_string())?;
             return Ok(HotzoneEntry::Prefix { len, digits });
         }
-        Region::parse(s).map(HotzoneEntry::Region).ok_or_else(|| {
-            format!("entry {s:?} is neither an ISO 3166-1 alpha-2 region code (upper case) nor an E.164 prefix")
-        })
+        Region::parse(s)
+            .map(HotzoneEntry::Region)
+            .ok_or_else(|| format!("entry {s:?} is neither {REGION_RULE} nor an E.164 prefix"))
     }
 }
 
@@ -185,7 +185,7 @@ impl Hotzone {
         hit.is_some_and(|r| len >= usize::from(r.2))
     }
 
-    /// SPEC §3: hot when the region (as resolved, or from the input column) is an entry, or the
+    /// REFERENCE.md §3: hot when the region (as resolved, or from the input column) is an entry, or the
     /// number starts with a prefix entry.
     #[inline]
     pub fn is_hot(&self, n: Msisdn, region: Option<Region>) -> bool {

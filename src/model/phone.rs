@@ -1,4 +1,4 @@
-//! E.164 numbers as compact integers, and the normalisation rules of SPEC §2 and §4.
+//! E.164 numbers as compact integers, and the normalisation rules of REFERENCE.md §2 and §4.
 //!
 //! An E.164 number is `+` followed by at most 15 digits, the first of which is 1-9. Because
 //! the first digit is never 0, the digits read as an integer identify the number uniquely, so
@@ -28,7 +28,7 @@ pub enum PhoneError {
 }
 
 impl Msisdn {
-    /// Digits count bounds of a subscriber number (SPEC §4: `^\+[1-9][0-9]{4,14}$`).
+    /// Digits count bounds of a subscriber number (REFERENCE.md §4: `^\+[1-9][0-9]{4,14}$`).
     pub const MIN_DIGITS: usize = 5;
     /// At most 15 digits (E.164).
     pub const MAX_DIGITS: usize = 15;
@@ -44,7 +44,7 @@ impl Msisdn {
         parse_digits(digits).map(Msisdn)
     }
 
-    /// A subscriber / requested number: SPEC §4's pattern, exactly.
+    /// A subscriber / requested number: REFERENCE.md §4's pattern, exactly.
     pub fn parse_subscriber(s: &str) -> Result<Msisdn, PhoneError> {
         if s.is_empty() {
             return Err(PhoneError::Empty);
@@ -52,7 +52,7 @@ impl Msisdn {
         Self::parse_e164(s.as_bytes(), Self::MIN_DIGITS).ok_or(PhoneError::NotE164)
     }
 
-    /// Normalises a number as found in an export (SPEC §2): `+digits` is taken as is; a
+    /// Normalises a number as found in an export (REFERENCE.md §2): `+digits` is taken as is; a
     /// number without `+` is read in national format for `default_region`, or refused when
     /// there is none.
     pub fn normalize(s: &str, default_region: Option<Region>) -> Result<Msisdn, PhoneError> {

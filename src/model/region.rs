@@ -1,4 +1,12 @@
-//! Regions: ISO 3166-1 alpha-2 codes, and the region of a counterparty number (SPEC §2).
+//! Regions: region codes, and the region of a counterparty number (REFERENCE.md §2, §3).
+//!
+//! A region code is two upper-case letters that are either an officially assigned
+//! ISO 3166-1 alpha-2 code or a region that libphonenumber's metadata names. The metadata has
+//! three that ISO does not assign (`AC` Ascension, `TA` Tristan da Cunha, `XK` Kosovo), and
+//! the region derivation below produces them for real numbers (`+247`, `+290 8`, `+383`), so
+//! they must be accepted wherever a region code is (hotzone entries, `counterparty_region`,
+//! `--default-region`): a code the derivation can produce but an entry cannot name would make
+//! those counterparties impossible to put in a hotzone by region.
 //!
 //! The region of a number comes from libphonenumber's metadata, embedded by the
 //! `phonenumber` crate: a valid number gets the region its metadata says (`+1 876` is JM,
@@ -18,18 +26,33 @@ use crate::model::phone::Msisdn;
 /// Number of dense region indices ([`Region::index`]): every pair of letters A-Z.
 pub const REGION_SLOTS: usize = 26 * 26;
 
-/// An ISO 3166-1 alpha-2 code, upper case.
+/// What a region code is, as error messages say it.
+pub const REGION_RULE: &str =
+    "a region code (upper case: ISO 3166-1 alpha-2, or AC, TA, XK as libphonenumber names them)";
+
+/// A region code, upper case: ISO 3166-1 alpha-2 or named by libphonenumber's metadata.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct Region([u8; 2]);
 
 impl Region {
-    /// Parses an officially assigned ISO 3166-1 alpha-2 code, upper case (`NG`).
+    /// Parses a region code, upper case (`NG`, `AC`): an officially assigned ISO 3166-1
+    /// alpha-2 code or a region of libphonenumber's metadata; anything else is `None`.
     pub fn parse(s: &str) -> Option<Region> {
         let b = s.as_bytes();
         if b.len() != 2 || !b.iter().all(u8::is_ascii_uppercase) {
             return None;
         }
-        ISO_3166_ALPHA2.contains(&s).then_some(Region([b[0], b[1]]))
+        let r = Region([b[0], b[1]]);
+        let i = r.index();
+        (known_regions()[i / 64] >> (i % 64) & 1 == 1).then_some(r)
+    }
+
+    /// Every region code [`Region::parse`] accepts, sorted.
+    pub fn all() -> impl Iterator<Item = Region> {
+        (0..REGION_SLOTS).filter_map(|i| {
+            let r = Region([b'A' + (i / 26) as u8, b'A' + (i % 26) as u8]);
+            (known_regions()[i / 64] >> (i % 64) & 1 == 1).then_some(r)
+        })
     }
 
     /// The code as a string.
@@ -48,6 +71,24 @@ impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The accepted region codes as a bit set over [`Region::index`]: ISO 3166-1's list plus
+/// every region id of the metadata (its `001` non-geographic entries are not letters).
+fn known_regions() -> &'static [u64; 11] {
+    static SET: OnceLock<[u64; 11]> = OnceLock::new();
+    SET.get_or_init(|| {
+        let mut set = [0u64; 11];
+        let metadata = phonenumber::metadata::DATABASE.iter().map(|m| m.id());
+        for id in ISO_3166_ALPHA2.iter().copied().chain(metadata) {
+            let b = id.as_bytes();
+            if b.len() == 2 && b.iter().all(u8::is_ascii_uppercase) {
+                let i = Region([b[0], b[1]]).index();
+                set[i / 64] |= 1 << (i % 64);
+            }
+        }
+        set
+    })
 }
 
 /// What a calling code says about its numbers' region.
@@ -187,6 +228,75 @@ mod tests {
         assert!(Region::parse("ng").is_none());
         assert!(Region::parse("XX").is_none());
         assert!(Region::parse("NGA").is_none());
+    }
+
+    /// Every region the metadata names is a region code, ISO or not (`AC`, `TA`, `XK`).
+    #[test]
+    fn metadata_regions_are_region_codes() {
+        for m in phonenumber::metadata::DATABASE.iter() {
+            if m.id() != "001" {
+                assert!(Region::parse(m.id()).is_some(), "{} refused", m.id());
+            }
+        }
+        for id in ["AC", "TA", "XK"] {
+            assert!(!ISO_3166_ALPHA2.contains(&id));
+            assert!(Region::parse(id).is_some());
+        }
+        let all: Vec<Region> = Region::all().collect();
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+        assert!(all.len() >= 252, "ISO's 249 plus AC, TA, XK");
+        assert!(all.iter().all(|r| Region::parse(r.as_str()) == Some(*r)));
+    }
+
+    /// The derivation produces the non-ISO regions for real numbers.
+    #[test]
+    fn non_iso_regions_are_derived() {
+        let db = &*phonenumber::metadata::DATABASE;
+        for id in ["AC", "TA", "XK"] {
+            let m = db.by_id(id).unwrap();
+            let ex = m
+                .descriptors()
+                .fixed_line()
+                .and_then(|d| d.example())
+                .unwrap();
+            assert_eq!(
+                region(&format!("+{}{ex}", m.country_code())).as_deref(),
+                Some(id)
+            );
+        }
+    }
+
+    /// Every example number of the metadata gets its own region (or, where two regions
+    /// share a calling code and the number is valid in both, a region of that code).
+    #[test]
+    fn example_numbers_get_their_region() {
+        let db = &*phonenumber::metadata::DATABASE;
+        let mut checked = 0;
+        for m in db.iter().filter(|m| m.id() != "001") {
+            let d = m.descriptors();
+            for ex in [d.fixed_line(), d.mobile()]
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.example())
+            {
+                let text = format!("+{}{ex}", m.country_code());
+                let n = Msisdn::parse_e164(text.as_bytes(), 3).unwrap();
+                let got = RegionTable::get()
+                    .region_of(n)
+                    .expect("a geographic code has a region");
+                let of_code = db.region(&m.country_code()).unwrap_or_default();
+                assert!(
+                    got.as_str() == m.id() || of_code.contains(&got.as_str()),
+                    "{text}: {got} for {}",
+                    m.id()
+                );
+                checked += usize::from(got.as_str() == m.id());
+            }
+        }
+        assert!(
+            checked > 400,
+            "only {checked} example numbers matched their own region"
+        );
     }
 
     #[test]

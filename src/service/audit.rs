@@ -121,7 +121,7 @@ impl Auditor {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let file = opts.open(&s.file).map_err(|e| Error::io(&s.file, e))?;
+        let file = opts.open(&s.file).map_err(|e| Error::write(&s.file, e))?;
         let (tx, rx) = sync_channel::<String>(QUEUE);
         let path = s.file.clone();
         let writer = std::thread::Builder::new()

@@ -3,11 +3,11 @@
 //! This is an adapter only: the rules and their messages live in
 //! [`crate::model::check::CheckParams::new`] (shared with `scan`), the semantics in the
 //! index and [`crate::detect`]. Proto3 has no presence for scalars, so the zero values mean
-//! "not given": `*_UNSPECIFIED` enums and `min_events = 0` take the SPEC §4 defaults,
+//! "not given": `*_UNSPECIFIED` enums and `min_events = 0` take the REFERENCE.md §4 defaults,
 //! `look_back_days = 0` is a missing required field, an empty `as_of` means today in the
 //! engine's zone. An enum number outside the contract is INVALID_ARGUMENT naming the field.
 //!
-//! The reply carries `anomaly_detected` and `anomaly_date` and nothing else (SPEC §1: data
+//! The reply carries `anomaly_detected` and `anomaly_date` and nothing else (REFERENCE.md §1: data
 //! minimisation), and only `anomaly_detected` when the policy `suppress_anomaly_date` is on.
 //! The policy `min_hotzone_entries` applies to hotzones given in the request (the server's
 //! named and default hotzones are the operator's choice): fewer entries is OUT_OF_RANGE

@@ -5,7 +5,7 @@
 //!    by reason key (nothing is silently dropped) and never stored.
 //! 2. The accepted records are indexed into a new segment on the blocking pool, before any
 //!    lock is taken.
-//! 3. Under the catalog lock: the records are written as a CSV file (SPEC §2 columns,
+//! 3. Under the catalog lock: the records are written as a CSV file (REFERENCE.md §2 columns,
 //!    `event_time` as epoch milliseconds, numbers normalised to E.164) to a hidden temp file in
 //!    `<data_dir>/ingest/`, fsynced, renamed into place, and the directory fsynced; then the
 //!    segment is registered as a delta and the snapshot with it is published.
@@ -132,7 +132,7 @@ async fn store(state: &AppState, accepted: Vec<Accepted>) -> Result<String> {
     let for_index = accepted.clone();
     let segment = blocking(move || {
         let events: Vec<Event> = for_index.iter().map(|a| a.event).collect();
-        Ok(ServingIndex::from_events(&events, tz))
+        ServingIndex::from_events(&events, tz)
     })
     .await?;
     let data_dir = state.settings().data_dir.clone();
@@ -159,23 +159,23 @@ async fn store(state: &AppState, accepted: Vec<Accepted>) -> Result<String> {
 fn write_durably(data_dir: &Path, records: &[Accepted]) -> Result<(PathBuf, FileStamp)> {
     let dir = data_dir.join(INGEST_DIR);
     if !dir.is_dir() {
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
         sync_dir(data_dir)?;
     }
     let (tmp, path) = unique_names(&dir);
-    let file = std::fs::File::create_new(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let file = std::fs::File::create_new(&tmp).map_err(|e| Error::write(&tmp, e))?;
     let result = (|| {
         let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
-        w.write_record(HEADER).map_err(|e| Error::read(&tmp, e))?;
+        w.write_record(HEADER).map_err(|e| Error::write(&tmp, e))?;
         for a in records {
-            write_record(&mut w, a).map_err(|e| Error::read(&tmp, e))?;
+            write_record(&mut w, a).map_err(|e| Error::write(&tmp, e))?;
         }
-        let buffered = w.into_inner().map_err(|e| Error::read(&tmp, e.error()))?;
+        let buffered = w.into_inner().map_err(|e| Error::write(&tmp, e.error()))?;
         let file = buffered
             .into_inner()
-            .map_err(|e| Error::io(&tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+            .map_err(|e| Error::write(&tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::write(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::write(&path, e))?;
         sync_dir(&dir)
     })();
     if result.is_err() {
@@ -192,7 +192,7 @@ fn write_durably(data_dir: &Path, records: &[Accepted]) -> Result<(PathBuf, File
     ))
 }
 
-/// The columns of an ingested file (SPEC §2).
+/// The columns of an ingested file (REFERENCE.md §2).
 const HEADER: [&str; 7] = [
     "event_time",
     "subscriber",
@@ -247,7 +247,7 @@ fn unique_names(dir: &Path) -> (PathBuf, PathBuf) {
 fn sync_dir(dir: &Path) -> Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
+        .map_err(|e| Error::write(dir, e))
 }
 
 /// Removes temp files a crash left in `<data_dir>/ingest/` (never acknowledged, so never owed).
@@ -260,7 +260,7 @@ pub fn remove_stale_temp_files(data_dir: &Path) -> Result<()> {
         let entry = entry.map_err(|e| Error::io(&dir, e))?;
         if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
             let p = entry.path();
-            std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            std::fs::remove_file(&p).map_err(|e| Error::write(&p, e))?;
             tracing::warn!(file = %p.display(), "removed an unacknowledged temporary ingest file");
         }
     }

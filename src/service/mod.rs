@@ -1,4 +1,4 @@
-//! The gRPC service (SPEC §6): an adapter between the wire (`proto/`) and the library.
+//! The gRPC service (REFERENCE.md §8): an adapter between the wire (`proto/`) and the library.
 //!
 //! [`serve`] takes a bound listener, the [`AppState`] and a shutdown future (mini-redis's
 //! `server::run(listener, shutdown)`), so the binary passes ctrl-c/SIGTERM and tests bind

@@ -1,4 +1,4 @@
-//! The one table from [`crate::Error`] to a gRPC [`Status`] (SPEC §6), and the
+//! The one table from [`crate::Error`] to a gRPC [`Status`] (REFERENCE.md §8), and the
 //! `x-correlator` header.
 //!
 //! A status carries the gRPC code, a message that names the field and the rule, and a
@@ -37,7 +37,7 @@ pub fn status(code: Code, reason: &str, message: impl Into<String>, field: Optio
     )
 }
 
-/// SPEC §6's table. `correlator` is only used to log internal errors.
+/// REFERENCE.md §8's table. `correlator` is only used to log internal errors.
 pub fn to_status(e: &Error, correlator: &str) -> Status {
     match e {
         Error::InvalidArgument { field, .. } => status(

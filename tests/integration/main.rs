@@ -3,6 +3,7 @@
 mod cli;
 mod conformance;
 mod grpc;
+mod newcomer;
 mod parquet_rows;
 mod properties;
 mod scan_vs_check;

@@ -137,6 +137,8 @@ fn scan_rows(input: &str, tz: chrono_tz::Tz, p: &Params) -> BTreeMap<String, (bo
                 .last
                 .map(|d| {
                     out.window
+                        .as_ref()
+                        .expect("rows come with a window")
                         .date(usize::from(d))
                         .format("%Y-%m-%d")
                         .to_string()

@@ -1,4 +1,4 @@
-//! gRPC load generator for `hotzone serve` (SPEC §6 `Check`).
+//! gRPC load generator for `hotzone serve` (REFERENCE.md §8 `Check`).
 //!
 //! Closed loop (default): `--concurrency` tasks over `--connections` HTTP/2 connections, each
 //! sending the next check as soon as the previous answer arrived, for `--duration` seconds

@@ -1,0 +1,416 @@
+//! Regressions from trying the project as a newcomer would: region codes that ISO does not
+//! assign, inputs without a usable row, write failures, the zone travelling with generated
+//! data, `check --server HOST:PORT`, and plain (uncoloured) logs when stderr is not a terminal.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use hotzone::model::Msisdn;
+use hotzone::model::region::{Region, RegionTable};
+use hotzone::service::pb::CheckRequest;
+
+use crate::support::{drop_file, settings, spawn_loaded};
+
+fn hotzone(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hotzone"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// For every region some metadata example number resolves to: (region, that number).
+fn region_examples() -> Vec<(Region, String)> {
+    let db = &*phonenumber::metadata::DATABASE;
+    let table = RegionTable::get();
+    let mut out: Vec<(Region, String)> = Vec::new();
+    for region in Region::all() {
+        let Some(m) = db.by_id(region.as_str()) else {
+            continue; // ISO codes without numbering metadata (AQ, BV, HM, ...)
+        };
+        let d = m.descriptors();
+        let examples = [d.fixed_line(), d.mobile(), d.voip(), d.toll_free(), d.uan()];
+        let found = examples
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.example())
+            .map(|ex| format!("+{}{ex}", m.country_code()))
+            .find(|n| {
+                Msisdn::parse_e164(n.as_bytes(), 3)
+                    .is_some_and(|n| table.region_of(n) == Some(region))
+            });
+        if let Some(n) = found {
+            out.push((region, n));
+        }
+    }
+    out
+}
+
+/// Region codes of the metadata (AC, TA, XK included) are hotzone entries, and each matches
+/// exactly the counterparties of its region, in the scan and in gRPC `Check`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metadata_region_is_a_hotzone_entry_in_scan_and_check() {
+    let examples = region_examples();
+    for id in ["AC", "TA", "XK"] {
+        assert!(
+            examples.iter().any(|(r, _)| r.as_str() == id),
+            "{id} has no example"
+        );
+    }
+    assert!(examples.len() > 230, "only {} regions", examples.len());
+    let subscriber = |i: usize| format!("+8869100{i:05}");
+    let mut csv = String::from("event_time,subscriber,counterparty,direction,kind\n");
+    for (i, (_, number)) in examples.iter().enumerate() {
+        for minute in 0..3 {
+            csv.push_str(&format!(
+                "2026-03-10T12:0{minute}:00Z,{},{number},in,call\n",
+                subscriber(i)
+            ));
+        }
+    }
+    let data = tempfile::tempdir().unwrap();
+    let file = drop_file(data.path(), "regions.csv", &csv);
+
+    // Scan: the even-indexed regions, then the odd ones, flag exactly their subscribers.
+    for parity in [0, 1] {
+        let entries: Vec<&str> = (examples.iter().enumerate())
+            .filter(|(i, _)| i % 2 == parity)
+            .map(|(_, (r, _))| r.as_str())
+            .collect();
+        let o = hotzone(&[
+            "scan",
+            file.to_str().unwrap(),
+            "--hotzone",
+            &entries.join(","),
+            "--look-back-days",
+            "1",
+            "--threshold-ratio",
+            "1",
+            "--tz",
+            "UTC",
+            "--output",
+            "-",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        let out = text(&o.stdout);
+        let rows: Vec<&str> = out.lines().skip(1).collect();
+        assert_eq!(rows.len(), examples.len());
+        for (i, (r, _)) in examples.iter().enumerate() {
+            let want = if i % 2 == parity { "true" } else { "false" };
+            let row = rows.iter().find(|l| l.starts_with(&subscriber(i))).unwrap();
+            assert_eq!(row.split(',').nth(1), Some(want), "{r}: {row}");
+        }
+    }
+
+    // Check: each region's own code matches its subscriber; the next region's does not.
+    let server = spawn_loaded(settings(data.path())).await;
+    let mut c = server.client().await;
+    for (i, (r, _)) in examples.iter().enumerate() {
+        let other = examples[(i + 1) % examples.len()].0;
+        for (entry, want) in [(*r, true), (other, false)] {
+            let reply = c
+                .check(CheckRequest {
+                    phone_number: subscriber(i),
+                    look_back_days: 1,
+                    threshold_ratio: 1.0,
+                    hotzone: vec![entry.to_string()],
+                    as_of: "2026-03-10".into(),
+                    ..CheckRequest::default()
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{entry}: {e}"))
+                .into_inner();
+            assert_eq!(reply.anomaly_detected, want, "{r} checked with {entry}");
+        }
+    }
+    server.stop().await;
+}
+
+fn scan_args<'a>(inputs: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["scan"];
+    a.extend_from_slice(inputs);
+    a.extend_from_slice(&[
+        "--hotzone",
+        "NG",
+        "--look-back-days",
+        "7",
+        "--threshold-ratio",
+        "0.5",
+        "--output",
+        "-",
+    ]);
+    a.extend_from_slice(extra);
+    a
+}
+
+const OUT_HEADER: &str =
+    "subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date\n";
+
+/// A header-only file, an empty directory, and a file whose every row is rejected, scanned
+/// without `--as-of`, finish with a summary that says there is no window (no panic), and
+/// so does a prepared index of no data.
+#[test]
+fn inputs_without_an_accepted_row_have_no_window_and_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let header_only = dir.path().join("header.csv");
+    std::fs::write(
+        &header_only,
+        "event_time,subscriber,counterparty,direction,kind\n",
+    )
+    .unwrap();
+    let empty_dir = dir.path().join("empty");
+    std::fs::create_dir(&empty_dir).unwrap();
+    let all_bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &all_bad,
+        "event_time,subscriber,counterparty,direction,kind\n\
+         not-a-time,+886912345001,+2348021234567,in,call\n\
+         2026-03-10T12:00:00Z,+886912345001,+2348021234567,sideways,call\n",
+    )
+    .unwrap();
+    for (input, code) in [
+        (&header_only, 0),
+        (&empty_dir, 0),
+        (&all_bad, 2), // rows were rejected
+    ] {
+        let o = hotzone(&scan_args(&[input.to_str().unwrap()], &[]));
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{}: {err}", input.display());
+        assert_eq!(text(&o.stdout), OUT_HEADER);
+        assert!(err.contains("no window"), "{err}");
+        if code == 2 {
+            assert!(err.contains("bad_event_time=1"), "{err}");
+            assert!(err.contains("bad_direction=1"), "{err}");
+        }
+    }
+    // A bad parameter is still an error without data.
+    let o = hotzone(&scan_args(
+        &[header_only.to_str().unwrap()],
+        &["--min-events", "0"],
+    ));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("min_events"));
+
+    // The prepared form of no data.
+    let hzi = dir.path().join("empty.hzi");
+    let o = hotzone(&[
+        "prepare",
+        header_only.to_str().unwrap(),
+        "--output",
+        hzi.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let o = hotzone(&scan_args(&[hzi.to_str().unwrap()], &[]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), OUT_HEADER);
+    assert!(text(&o.stderr).contains("no window"));
+}
+
+/// An output that cannot be written is a write error naming the file, not a read error.
+#[test]
+fn an_unwritable_output_is_a_write_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = drop_file(
+        dir.path(),
+        "in.csv",
+        "event_time,subscriber,counterparty,direction,kind\n\
+         2026-03-10T12:00:00Z,+886912345001,+2348021234567,in,call\n",
+    );
+    let out = dir.path().join("no-such-dir").join("out.csv");
+    let o = hotzone(&[
+        "scan",
+        input.to_str().unwrap(),
+        "--hotzone",
+        "NG",
+        "--look-back-days",
+        "1",
+        "--threshold-ratio",
+        "0.5",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("cannot write"), "{err}");
+    assert!(err.contains("out.csv"), "{err}");
+}
+
+fn generate(path: &Path, tz: &str, seed: &str) {
+    let o = hotzone(&[
+        "gen",
+        "--subscribers",
+        "40",
+        "--days",
+        "5",
+        "--seed",
+        seed,
+        "--campaign-rate",
+        "0.3",
+        "--tz",
+        tz,
+        "--output",
+        path.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}
+
+/// `gen` records its zone in the Parquet file; a scan without `--tz` reads the days in it
+/// (and says so), one with another `--tz` warns, and files of two zones need `--tz`.
+#[test]
+fn the_zone_travels_with_generated_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let taipei = dir.path().join("taipei.parquet");
+    generate(&taipei, "Asia/Taipei", "7");
+    let p = taipei.to_str().unwrap();
+    let wide = ["--hotzone", "NG,JM,KH,+88216", "--look-back-days", "5"];
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "scan",
+            p,
+            "--threshold-ratio",
+            "0.3",
+            "--explain",
+            "--output",
+            "-",
+        ];
+        a.extend_from_slice(&wide);
+        a.extend_from_slice(extra);
+        hotzone(&a)
+    };
+    let implicit = run(&[]);
+    let explicit = run(&["--tz", "Asia/Taipei"]);
+    let utc = run(&["--tz", "UTC"]);
+    for o in [&implicit, &explicit, &utc] {
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    }
+    assert_eq!(text(&implicit.stdout), text(&explicit.stdout));
+    assert!(
+        text(&implicit.stderr).contains("zone: Asia/Taipei"),
+        "{}",
+        text(&implicit.stderr)
+    );
+    assert!(text(&utc.stderr).contains("warning"));
+    assert_ne!(
+        text(&utc.stdout),
+        text(&explicit.stdout),
+        "the zone moves events across days"
+    );
+
+    let berlin = dir.path().join("berlin.parquet");
+    generate(&berlin, "Europe/Berlin", "8");
+    let mut a = scan_args(&[p, berlin.to_str().unwrap()], &[]);
+    let o = hotzone(&a);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("--tz"), "{}", text(&o.stderr));
+    a.extend_from_slice(&["--tz", "UTC"]);
+    assert_eq!(hotzone(&a).status.code(), Some(0));
+
+    // A prepared file keeps its zone: a scan of it needs no --tz.
+    let hzi = dir.path().join("taipei.hzi");
+    let o = hotzone(&["prepare", p, "--output", hzi.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let mut a = vec![
+        "scan",
+        hzi.to_str().unwrap(),
+        "--threshold-ratio",
+        "0.3",
+        "--explain",
+        "--output",
+        "-",
+    ];
+    a.extend_from_slice(&wide);
+    let o = hotzone(&a);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), text(&explicit.stdout));
+}
+
+/// The real server binary with stderr on a pipe: its logs carry no colour escape codes, and
+/// `hotzone check --server HOST:PORT` (no `http://`, as `--listen` takes it) reaches it.
+#[test]
+fn plain_logs_off_a_terminal_and_check_takes_host_port() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(
+        data.path(),
+        "day.csv",
+        "event_time,subscriber,counterparty,direction,kind\n\
+         2026-03-10T12:00:00Z,+886912345001,+2348021234567,in,call\n\
+         2026-03-10T12:01:00Z,+886912345001,+2348021234568,in,call\n\
+         2026-03-10T12:02:00Z,+886912345001,+2348021234569,in,call\n",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut logs = String::new();
+    let mut addr = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    // Wait for the listener's address, then for the first load.
+    let mut loaded = false;
+    while !(addr.is_some() && loaded) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("serve did not start: {logs}"));
+        if line.contains("serving fraudhotzone.v1.FraudHotzone") {
+            addr = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("addr="))
+                .map(str::to_owned);
+        }
+        loaded |= line.contains("index built and swapped in");
+        logs.push_str(&line);
+        logs.push('\n');
+    }
+    let addr = addr.unwrap();
+    assert!(!addr.contains("://"));
+    let o = hotzone(&[
+        "check",
+        "--server",
+        &addr,
+        "--phone-number",
+        "+886912345001",
+        "--look-back-days",
+        "1",
+        "--threshold-ratio",
+        "0.5",
+        "--hotzone",
+        "NG",
+        "--as-of",
+        "2026-03-10",
+    ]);
+    let _ = child.kill();
+    let _ = child.wait();
+    while let Ok(line) = rx.try_recv() {
+        logs.push_str(&line);
+        logs.push('\n');
+    }
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout).trim(),
+        "anomaly_detected=true anomaly_date=2026-03-10"
+    );
+    assert!(
+        !logs.contains('\u{1b}'),
+        "colour codes in piped logs: {logs}"
+    );
+}
