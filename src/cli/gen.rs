@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use chrono::NaiveDate;
 
-use crate::r#gen::{GenConfig, default_hotzone_countries, generate_to_file};
+use crate::r#gen::{GenConfig, Layout, default_hotzone_countries, generate_to_file};
 
 /// Flags of `hotzone gen`.
 #[derive(clap::Args, Debug, Clone)]
@@ -48,6 +48,22 @@ pub struct GenArgs {
     /// Approximate share of events with a withheld counterparty.
     #[arg(long, default_value_t = 0.03)]
     pub withheld_share: f64,
+    /// Row order and encoding: grouped (each subscriber's events together, subscriber
+    /// dictionary-encoded), time (sorted by event_time, numbers plain-encoded, as switches
+    /// write), shuffled (random order, numbers plain-encoded). Same rows in every layout.
+    #[arg(long, value_enum, default_value_t = LayoutArg::Grouped)]
+    pub layout: LayoutArg,
+}
+
+/// `--layout` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayoutArg {
+    /// Subscriber-grouped, subscriber dictionary-encoded.
+    Grouped,
+    /// Sorted by event_time, numbers plain-encoded.
+    Time,
+    /// Random order, numbers plain-encoded.
+    Shuffled,
 }
 
 /// Parses `YYYY-MM-DD`.
@@ -72,6 +88,11 @@ impl GenArgs {
                 .clone()
                 .unwrap_or_else(default_hotzone_countries),
             withheld_share: self.withheld_share,
+            layout: match self.layout {
+                LayoutArg::Grouped => Layout::Grouped,
+                LayoutArg::Time => Layout::Time,
+                LayoutArg::Shuffled => Layout::Shuffled,
+            },
             ..GenConfig::default()
         }
     }

@@ -1,38 +1,40 @@
 //! The map half of a scan: `(subscriber, day of W) -> (hot, total)`, mergeable.
 //!
 //! Memory grows with subscribers × days of W (dense per subscriber, 8 bytes a day), never with
-//! events. Partials built from different files or row groups add up with [`Partial::merge`],
-//! which is what lets a scan run in parallel, incrementally, or on another engine's shuffle.
+//! events, whatever the order the events arrive in. Partials built from different files or
+//! row groups add up with [`Partial::merge`], which is what lets a scan run in parallel,
+//! incrementally, or on another engine's shuffle.
 //!
-//! Exports are usually grouped by subscriber, so counts are kept per *run* (consecutive events
-//! of one subscriber): a new run is appended with no lookup (a random insert into a table of a
-//! million subscribers costs a few cache misses per subscriber). A subscriber seen in several
-//! runs is merged by [`Partial::compact`], which sorts the runs by subscriber; it runs when the
-//! runs reach twice the distinct subscribers of the last compaction, so memory stays within
-//! twice subscribers × days whatever the input order, and before any read.
+//! Each subscriber has one *slot* (its dense day counts). While subscribers arrive in
+//! increasing order (an export grouped by subscriber), a new subscriber is appended with no
+//! lookup at all, and consecutive events of one subscriber reuse the last slot. The first
+//! subscriber out of order (a time-ordered or shuffled export, or a second pass over one
+//! subscriber) switches the partial to a hash table from subscriber to slot, built once from
+//! the slots so far; from then on a change of subscriber is one lookup. [`Partial::compact`]
+//! sorts the slots by subscriber in place (no second copy of the counts) before any read.
+//! (The previous design kept one slot per *run* of a subscriber and merged runs by sorting:
+//! free on grouped files, but on a time-ordered export every event was a run, and the runs
+//! and their compactions cost memory and page faults in proportion to the events.)
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::detect::rules::{DayCounts, Rule, Verdict, evaluate};
 use crate::model::phone::Msisdn;
-
-/// Runs below this many never trigger a compaction.
-const MIN_COMPACT_RUNS: usize = 1 << 16;
 
 /// Day counts per subscriber for the `days` days of a window.
 #[derive(Clone, Debug, Default)]
 pub struct Partial {
     days: usize,
-    /// One per run; sorted and unique when `sorted`.
+    /// The subscriber of each slot; strictly increasing while `slots` is `None`.
     subs: Vec<Msisdn>,
-    /// `days` entries per run.
+    /// `days` entries per slot.
     counts: Vec<DayCounts>,
-    /// True when `subs` is strictly increasing (then it is its own index).
-    sorted: bool,
-    /// Distinct subscribers at the last compaction (runs may grow to twice this).
-    distinct: usize,
-    /// The subscriber of the last run: consecutive events of one subscriber share it.
+    /// Subscriber -> slot, once subscribers stopped arriving in increasing order.
+    slots: Option<FxHashMap<Msisdn, u32>>,
+    /// The subscriber of the last event, and its slot: consecutive events share it.
     last: Option<Msisdn>,
+    last_slot: usize,
 }
 
 impl Partial {
@@ -40,7 +42,6 @@ impl Partial {
     pub fn new(days: usize) -> Partial {
         Partial {
             days,
-            sorted: true,
             ..Partial::default()
         }
     }
@@ -52,7 +53,6 @@ impl Partial {
 
     /// Subscribers with at least one counted event.
     pub fn subscribers(&mut self) -> usize {
-        self.compact();
         self.subs.len()
     }
 
@@ -73,67 +73,79 @@ impl Partial {
     #[inline(always)]
     pub fn add_counts(&mut self, sub: Msisdn, day: u16, c: DayCounts) {
         if self.last != Some(sub) {
-            self.new_run(sub);
+            self.locate(sub);
         }
-        let at = (self.subs.len() - 1) * self.days + usize::from(day);
+        let at = self.last_slot * self.days + usize::from(day);
         self.counts[at].add(c);
     }
 
-    /// Starts a run for `sub` (compacting first when the runs have doubled).
+    /// Makes `sub` the last subscriber: finds its slot, or gives it a new one.
     #[inline(never)]
-    fn new_run(&mut self, sub: Msisdn) {
-        if self.subs.len() >= 2 * self.distinct.max(MIN_COMPACT_RUNS) {
-            self.compact_runs(false);
-        }
-        self.sorted &= self.subs.last().is_none_or(|l| sub > *l);
+    fn locate(&mut self, sub: Msisdn) {
+        let slot = match &mut self.slots {
+            None if self.subs.last().is_none_or(|l| sub > *l) => self.push(sub),
+            None => {
+                // The first subscriber out of order: index the slots so far, once.
+                let mut map = FxHashMap::default();
+                map.reserve(self.subs.len() * 2);
+                map.extend(self.subs.iter().enumerate().map(|(i, s)| (*s, i as u32)));
+                self.slots = Some(map);
+                return self.locate(sub);
+            }
+            Some(map) => match map.get(&sub) {
+                Some(&slot) => slot as usize,
+                None => {
+                    let slot = self.subs.len();
+                    map.insert(sub, slot as u32);
+                    self.push(sub)
+                }
+            },
+        };
+        self.last = Some(sub);
+        self.last_slot = slot;
+    }
+
+    /// Appends a slot for `sub`; returns it.
+    fn push(&mut self, sub: Msisdn) -> usize {
         self.subs.push(sub);
         self.counts
             .resize(self.counts.len() + self.days, DayCounts::default());
-        self.last = Some(sub);
+        self.subs.len() - 1
     }
 
-    /// Merges the runs of each subscriber and sorts by subscriber: one run per subscriber.
+    /// Sorts the slots by subscriber (in place), and drops the lookup table.
     pub fn compact(&mut self) {
-        self.compact_runs(true);
-    }
-
-    /// Sorts the runs by subscriber; rewrites them when a subscriber has several, or when
-    /// `reorder` asks for sorted storage.
-    fn compact_runs(&mut self, reorder: bool) {
-        if self.sorted {
-            self.distinct = self.subs.len();
+        if self.slots.take().is_none() {
             return;
         }
-        // (subscriber, run) pairs sort without an indirection per comparison.
         let mut order: Vec<(Msisdn, u32)> = (self.subs.iter().enumerate())
             .map(|(i, s)| (*s, i as u32))
             .collect();
         order.par_sort_unstable();
-        let distinct = 1 + order.windows(2).filter(|w| w[0].0 != w[1].0).count();
-        if distinct == self.subs.len() && !reorder {
-            self.distinct = distinct;
-            return;
-        }
+        // Apply the permutation (slot `k` takes the counts of slot `order[k].1`) by following
+        // its cycles, moving one slot's `days` counts at a time: no second copy of the counts.
         let days = self.days;
-        let mut subs = Vec::with_capacity(distinct);
-        let mut counts = Vec::with_capacity(distinct * days);
-        for &(sub, i) in &order {
-            let i = i as usize;
-            let run = &self.counts[i * days..(i + 1) * days];
-            if subs.last() == Some(&sub) {
-                let at = counts.len() - days;
-                for (t, c) in counts[at..].iter_mut().zip(run) {
-                    DayCounts::add(t, *c);
+        let mut done = vec![false; order.len()];
+        let mut held = vec![DayCounts::default(); days];
+        for start in 0..order.len() {
+            if done[start] {
+                continue;
+            }
+            held.copy_from_slice(&self.counts[start * days..(start + 1) * days]);
+            let mut k = start;
+            loop {
+                done[k] = true;
+                let from = order[k].1 as usize;
+                if from == start {
+                    self.counts[k * days..(k + 1) * days].copy_from_slice(&held);
+                    break;
                 }
-            } else {
-                subs.push(sub);
-                counts.extend_from_slice(run);
+                self.counts
+                    .copy_within(from * days..(from + 1) * days, k * days);
+                k = from;
             }
         }
-        self.subs = subs;
-        self.counts = counts;
-        self.sorted = true;
-        self.distinct = distinct;
+        self.subs = order.into_iter().map(|(s, _)| s).collect();
         self.last = None;
     }
 
@@ -183,7 +195,6 @@ impl Partial {
             i += usize::from(take_a);
             j += usize::from(take_b);
         }
-        out.distinct = out.subs.len();
         out
     }
 
@@ -342,14 +353,17 @@ mod tests {
             }
         }
         let mut sorted = build(&events);
-        assert!(sorted.sorted);
+        assert!(
+            sorted.slots.is_none(),
+            "increasing subscribers need no lookup table"
+        );
         let mut shuffled = events.clone();
         let n = shuffled.len();
         for i in 0..n {
             shuffled.swap(i, (i * 7919 + 13) % n);
         }
         let mut runs = build(&shuffled);
-        assert!(!runs.sorted);
+        assert!(runs.slots.is_some());
         assert_eq!(counts(&mut sorted), counts(&mut runs));
         // Interleaved halves (as two workers taking alternate units get them).
         let (a, b): (Vec<_>, Vec<_>) = events.iter().partition(|e| (e.0 / 10) % 2 == 0);
@@ -418,17 +432,39 @@ mod tests {
     }
 
     #[test]
-    fn runs_stay_within_twice_the_subscribers() {
-        // Ten subscribers taking turns: every event is a new run, compaction bounds them.
-        let events: Vec<(u64, u16, bool)> = (0..10 * MIN_COMPACT_RUNS as u64)
-            .map(|i| (50_000 + i % 10, (i % 5) as u16, i % 4 == 0))
+    fn one_slot_per_subscriber_in_any_order() {
+        // Ten subscribers taking turns (a time-ordered export): every event changes the
+        // subscriber, yet memory stays one slot per subscriber.
+        let events: Vec<(u64, u16, bool)> = (0..100_000u64)
+            .map(|i| (50_000 + (i * 7) % 10, (i % 5) as u16, i % 4 == 0))
             .collect();
         let mut p = build(&events);
-        assert!(p.subs.len() <= 2 * MIN_COMPACT_RUNS, "{}", p.subs.len());
-        assert_eq!(p.counts.len(), p.subs.len() * 5);
+        assert_eq!(p.subs.len(), 10);
+        assert_eq!(p.counts.len(), 10 * 5);
         let mut sorted_events = events.clone();
         sorted_events.sort_unstable();
         assert_eq!(counts(&mut p), counts(&mut build(&sorted_events)));
         assert_eq!(p.subscribers(), 10);
+        // Compaction is a permutation of whole slots: a reversed input comes out sorted
+        // with each subscriber's own counts.
+        let mut rev = Partial::new(3);
+        for s in (0..1000u64).rev() {
+            rev.add_counts(
+                Msisdn::from_value(70_000 + s).unwrap(),
+                (s % 3) as u16,
+                DayCounts {
+                    hot: s as u32,
+                    total: s as u32 + 1,
+                },
+            );
+        }
+        let got = counts(&mut rev);
+        assert_eq!(got.len(), 1000);
+        for (k, (sub, days)) in got.iter().enumerate() {
+            assert_eq!(*sub, 70_000 + k as u64);
+            let mut want = vec![(0, 0); 3];
+            want[k % 3] = (k as u32, k as u32 + 1);
+            assert_eq!(days, &want);
+        }
     }
 }

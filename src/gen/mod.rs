@@ -71,6 +71,24 @@ pub struct GenConfig {
     /// Target rows per chunk (one Arrow batch / Parquet row group each); does not change the
     /// rows, only how they are cut.
     pub chunk_rows: u32,
+    /// The order of the rows and the encoding of the number columns in the file.
+    pub layout: Layout,
+}
+
+/// How the rows of a generated file are laid out: the same rows, in another order and
+/// encoding, so that a benchmark can show whether an engine depends on one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// Each subscriber's events together, subscribers in order; `subscriber`, `direction`
+    /// and `kind` dictionary-encoded in Parquet (what a per-subscriber export looks like).
+    #[default]
+    Grouped,
+    /// Sorted by `event_time` (ties by subscriber), as a switch or mediation system writes
+    /// records; `subscriber` and `counterparty` plain-encoded, `direction` and `kind`
+    /// dictionary-encoded; row groups of `chunk_rows`.
+    Time,
+    /// A seeded random permutation of the rows, encoded as `Time`.
+    Shuffled,
 }
 
 impl Default for GenConfig {
@@ -86,6 +104,7 @@ impl Default for GenConfig {
             hotzone_countries: default_hotzone_countries(),
             withheld_share: 0.03,
             chunk_rows: 1 << 20,
+            layout: Layout::Grouped,
         }
     }
 }
@@ -264,7 +283,10 @@ pub fn generate_to_file(
     truth: Option<&Path>,
 ) -> Result<GenSummary, GenError> {
     let plan = Plan::new(cfg)?;
-    let mut writer = write::EventWriter::create(output, &event_schema(), cfg.tz)?;
+    let mut writer = write::EventWriter::create(output, &event_schema(), cfg.tz, cfg.layout)?;
+    if cfg.layout != Layout::Grouped {
+        return reordered_to_file(&plan, writer, truth);
+    }
     let chunks = plan.chunks();
     let group = rayon::current_num_threads().max(2);
     let mut truth_days = Vec::new();
@@ -301,6 +323,71 @@ pub fn generate_to_file(
     }
     Ok(GenSummary {
         events,
+        subscribers: cfg.subscribers,
+        campaigns,
+        truth_days: gt.days.len() as u32,
+    })
+}
+
+/// The `Time` and `Shuffled` layouts: every row is generated (in memory), reordered as a
+/// whole, and written in row groups of `chunk_rows`. The rows are those of `Grouped`.
+fn reordered_to_file(
+    plan: &Plan<'_>,
+    mut writer: write::EventWriter,
+    truth: Option<&Path>,
+) -> Result<GenSummary, GenError> {
+    use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+    let cfg = plan.cfg;
+    let outs: Vec<ChunkOut> = plan
+        .chunks()
+        .par_iter()
+        .map(|r| plan.chunk(r.clone()))
+        .collect();
+    let mut gt = GroundTruth { days: Vec::new() };
+    let mut campaigns = 0u32;
+    let mut batches = Vec::with_capacity(outs.len());
+    for out in outs {
+        campaigns += out.campaigns;
+        gt.days.extend(out.truth);
+        batches.push(out.batch);
+    }
+    let all = concat_batches(&event_schema(), &batches).expect("batches share the schema");
+    drop(batches);
+    let n = all.num_rows();
+    let order: Vec<u32> = match cfg.layout {
+        Layout::Time => {
+            let keys = [0, 1].map(|c| SortColumn {
+                values: all.column(c).clone(),
+                options: None,
+            });
+            lexsort_to_indices(&keys, None)
+                .expect("timestamp and string columns sort")
+                .values()
+                .to_vec()
+        }
+        Layout::Shuffled | Layout::Grouped => {
+            // A stream of its own (no subscriber has index u32::MAX), so the shuffle never
+            // correlates with any subscriber's draws.
+            let mut rng = GenRng::seed_from_u64(stream(cfg.seed, u32::MAX, 3));
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            for i in (1..n).rev() {
+                order.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            order
+        }
+    };
+    for piece in order.chunks(cfg.chunk_rows as usize) {
+        let idx = arrow::array::UInt32Array::from(piece.to_vec());
+        let batch = take_record_batch(&all, &idx).expect("indices are in range");
+        writer.write(&batch)?;
+    }
+    writer.finish()?;
+    gt.days.sort_unstable();
+    if let Some(path) = truth {
+        gt.write_csv(path)?;
+    }
+    Ok(GenSummary {
+        events: n as u64,
         subscribers: cfg.subscribers,
         campaigns,
         truth_days: gt.days.len() as u32,
