@@ -45,9 +45,17 @@ def main():
     rows = [json.loads(l) for l in open(os.path.join(res, "results.jsonl"))]
     out = [f"# hotzone benchmarks, tier {tier}", ""] + machine(root, hotzone) + [""]
 
-    a = [r for r in rows if r["section"] == "a"]
-    if a:
+    layouts = {
+        "grouped": "grouped (each subscriber's events together, subscriber dictionary-encoded)",
+        "time": "time-ordered (sorted by event_time, numbers plain-encoded, as switches write)",
+        "shuffled": "shuffled (random order, numbers plain-encoded)",
+    }
+    a_all = [r for r in rows if r["section"] == "a"]
+    if a_all:
         out += ["## a. Batch scan end to end (Parquet -> verdict CSV), SHARE +234,+1876,+855,+882, 30 days, r 0.5", ""]
+    for layout in dict.fromkeys(r.get("layout", "grouped") for r in a_all):
+        a = [r for r in a_all if r.get("layout", "grouped") == layout]
+        out += [f"### Layout: {layouts.get(layout, layout)}", ""]
         eng = {}
         for r in a:
             eng.setdefault(r["engine"], []).append(r)
@@ -57,6 +65,8 @@ def main():
                 cpu=med([r["user_s"] + r["sys_s"] for r in rs]),
                 pct=med([r["cpu_pct"] for r in rs]),
                 rss=med([r["rss_kb"] for r in rs]) / 1024,
+                sys=med([r["sys_s"] for r in rs]),
+                faults=med([r.get("minor_faults", 0) for r in rs]),
                 load=med([r["load1_before"] for r in rs]),
                 n=len(rs),
             )
@@ -67,13 +77,13 @@ def main():
         out += [
             f"Medians of {stats['hotzone']['n']} runs, each engine its own process under /usr/bin/time -v (peers: Python start + import included); fastest peer by wall time: {fastest}. Speed ratios > 1 mean faster than that peer; RSS ratio < 1 means less memory.",
             "",
-            "| engine | wall s | CPU s (user+sys) | CPU % | peak RSS MiB | wall: fastest peer / engine | CPU: fastest peer / engine | RSS: engine / fastest peer | load1 before |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| engine | wall s | CPU s (user+sys) | of which sys s | minor faults | CPU % | peak RSS MiB | wall: fastest peer / engine | CPU: fastest peer / engine | RSS: engine / fastest peer | load1 before |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for e, s in stats.items():
             f = stats[fastest] if fastest else s
             out.append(
-                f"| {e} | {s['wall']:.2f} | {s['cpu']:.2f} | {s['pct']:.0f} | {s['rss']:.0f} | "
+                f"| {e} | {s['wall']:.2f} | {s['cpu']:.2f} | {s['sys']:.2f} | {s['faults']:.0f} | {s['pct']:.0f} | {s['rss']:.0f} | "
                 f"{f['wall'] / s['wall']:.2f}x | {f['cpu'] / s['cpu']:.2f}x | {s['rss'] / f['rss']:.2f}x | {s['load']:.2f} |"
             )
         out.append("")
@@ -88,10 +98,11 @@ def main():
                 sizes[os.path.splitext(f)[1]] = int(n)
         ext = {"hotzone": ".hzi", "duckdb": ".duckdb", "polars": ".arrow"}
         out += ["## b. Repeated scans", "", "Prepared form, written once:", "",
-                "| engine | form | prepare wall s | peak RSS MiB | size MiB |", "|---|---|---:|---:|---:|"]
+                "| engine | form | input layout | prepare wall s | peak RSS MiB | size MiB |", "|---|---|---|---:|---:|---:|"]
         for r in prep:
             form = {"hotzone": "hotzone prepare (.hzi)", "duckdb": "DuckDB table (.duckdb)", "polars": "Arrow IPC, uncompressed (.arrow)"}[r["engine"]]
-            out.append(f"| {r['engine']} | {form} | {r['wall_s']:.2f} | {r['rss_kb'] / 1024:.0f} | {sizes.get(ext[r['engine']], 0) / 1048576:.1f} |")
+            size = sizes.get(ext[r["engine"]], 0) / 1048576 if r.get("layout", "grouped") == "grouped" else float("nan")
+            out.append(f"| {r['engine']} | {form} | {r.get('layout', 'grouped')} | {r['wall_s']:.2f} | {r['rss_kb'] / 1024:.0f} | {size:.1f} |")
         out += ["", "Wall time of the 2nd and later runs (median). hotzone: a new process per scan "
                 "(`hotzone scan FILE.hzi`, /usr/bin/time). Peers: one open session each "
                 "(DuckDB connection to the .duckdb file, Polars lazy scan of the IPC file), "

@@ -16,6 +16,13 @@
 #    separate cores: max checks/s, p50/p99 at half of it, server CPU per call, server RSS
 # d. detection quality: precision/recall of SHARE and SPIKE against the generator's truth
 #
+# Layouts (LAYOUTS, default "grouped time shuffled"): the same rows written three ways by
+# `hotzone gen --layout`: grouped (each subscriber's events together, subscriber
+# dictionary-encoded: a per-subscriber export), time (sorted by event_time, numbers
+# plain-encoded: what a switch or mediation system writes), shuffled (random order, plain).
+# Section a runs every layout; section b prepares every layout with hotzone (peers prepare the
+# grouped file) and checks the prepared scans agree; c and d use the grouped file.
+#
 # Environment: HOTZONE (binary; default: the release build in $HOME/.cache/hotzone-release,
 # built if missing), HOTZONE_GEN (a generator binary taking `hotzone gen`'s flags, used when
 # the hotzone binary has no `gen` subcommand), RUNS (default 3), BENCH_CACHE (default
@@ -47,6 +54,8 @@ RES=$DATA/results
 mkdir -p "$DATA" "$RES"
 rm -f "$RES"/*.jsonl "$RES"/*.time "$RES"/*.csv "$RES"/*.log "$RES"/*.txt "$RES"/*.json "$RES"/*.bin "$RES"/report.md
 JSONL=$RES/results.jsonl
+LAYOUTS=${LAYOUTS:-grouped time shuffled}
+LAYOUT=grouped # the layout of the file a time_v line measures
 log() { printf '\n== %s\n' "$*" >&2; }
 die() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
 
@@ -86,7 +95,21 @@ if [[ ! -s $EVENTS || ! -s $TRUTH ]]; then
     --tz $TZ_NAME --seed $SEED --output "$EVENTS.part.parquet" --truth "$TRUTH"
   mv "$EVENTS.part.parquet" "$EVENTS"
 fi
-cat "$EVENTS" >/dev/null # page cache warm for every engine alike
+# events_of LAYOUT: the file of that layout (the grouped one is $EVENTS), generated once.
+events_of() {
+  if [[ $1 == grouped ]]; then echo "$EVENTS"; return; fi
+  local f=$DATA/events-$1.parquet
+  if [[ ! -s $f ]]; then
+    log "generating tier $TIER in the $1 layout (same rows)" >&2
+    /usr/bin/time -v -o "$DATA/gen-$1.time" "${GEN[@]}" --subscribers "$SUBS" --days 30 --end $END \
+      --tz $TZ_NAME --seed $SEED --layout "$1" --output "$f.part.parquet" >&2
+    mv "$f.part.parquet" "$f"
+  fi
+  echo "$f"
+}
+if "$HOTZONE" gen --help >/dev/null 2>&1; then GEN=("$HOTZONE" gen)
+elif [[ -n ${HOTZONE_GEN:-} ]]; then GEN=("$HOTZONE_GEN"); fi
+for layout in $LAYOUTS; do cat "$(events_of "$layout")" >/dev/null; done # page cache warm for every engine alike
 
 # time_v NAME ENGINE SECTION RUN -- CMD...: runs CMD under /usr/bin/time -v, appends a JSON line.
 time_v() {
@@ -96,9 +119,9 @@ time_v() {
     cat "$RES/$name.$run.log" >&2
     die "$name (run $run) failed"
   fi
-  "$PY" - "$tf" "$name" "$engine" "$section" "$run" "$(cut -d' ' -f1 /proc/loadavg)" >>"$JSONL" <<'EOF'
+  "$PY" - "$tf" "$name" "$engine" "$section" "$run" "$(cut -d' ' -f1 /proc/loadavg)" "$LAYOUT" >>"$JSONL" <<'EOF'
 import json, sys
-tf, name, engine, section, run, load = sys.argv[1:]
+tf, name, engine, section, run, load, layout = sys.argv[1:]
 v = {}
 for line in open(tf):
     k, _, x = line.strip().rpartition(": ")
@@ -110,7 +133,8 @@ print(json.dumps({"section": section, "name": name, "engine": engine, "run": int
     "wall_s": wall(v["Elapsed (wall clock) time (h:mm:ss or m:ss)"]),
     "user_s": float(v["User time (seconds)"]), "sys_s": float(v["System time (seconds)"]),
     "cpu_pct": int(v["Percent of CPU this job got"].rstrip("%") or 0),
-    "rss_kb": int(v["Maximum resident set size (kbytes)"]), "load1_before": float(load)}))
+    "rss_kb": int(v["Maximum resident set size (kbytes)"]), "load1_before": float(load),
+    "minor_faults": int(v["Minor (reclaiming a frame) page faults"]), "layout": layout}))
 EOF
 }
 
@@ -119,14 +143,19 @@ mapfile -t BATCH_FLAGS < <("$PY" "$PEERS" flags "$BATCH_Q")
 
 # ---------------------------------------------------------------- a. batch scan
 if [[ $SECTIONS == *a* ]]; then
-  log "a. batch scan end to end, $RUNS runs per engine"
-  for run in $(seq 1 "$RUNS"); do
-    time_v a-hotzone hotzone a "$run" -- "$HOTZONE" scan "$EVENTS" "${BATCH_FLAGS[@]}" --output "$RES/a-hotzone.csv"
-    time_v a-duckdb duckdb a "$run" -- "$PY" "$PEERS" scan duckdb "$EVENTS" "$RES/a-duckdb.csv" "$BATCH_Q"
-    time_v a-polars polars a "$run" -- "$PY" "$PEERS" scan polars "$EVENTS" "$RES/a-polars.csv" "$BATCH_Q"
-    "$PY" "$PEERS" compare "$RES/a-hotzone.csv" "$RES/a-duckdb.csv" "$RES/a-polars.csv" \
-      || die "a: the engines disagree (run $run); no time is reported"
+  for LAYOUT in $LAYOUTS; do
+    IN=$(events_of "$LAYOUT")
+    log "a. batch scan end to end, $LAYOUT layout, $RUNS runs per engine"
+    for run in $(seq 1 "$RUNS"); do
+      time_v "a-hotzone-$LAYOUT" hotzone a "$run" -- "$HOTZONE" scan "$IN" "${BATCH_FLAGS[@]}" --output "$RES/a-hotzone-$LAYOUT.csv"
+      time_v "a-duckdb-$LAYOUT" duckdb a "$run" -- "$PY" "$PEERS" scan duckdb "$IN" "$RES/a-duckdb-$LAYOUT.csv" "$BATCH_Q"
+      time_v "a-polars-$LAYOUT" polars a "$run" -- "$PY" "$PEERS" scan polars "$IN" "$RES/a-polars-$LAYOUT.csv" "$BATCH_Q"
+      "$PY" "$PEERS" compare "$RES/a-hotzone-$LAYOUT.csv" "$RES/a-duckdb-$LAYOUT.csv" "$RES/a-polars-$LAYOUT.csv" \
+        || die "a: the engines disagree ($LAYOUT layout, run $run); no time is reported"
+    done
+    if [[ $LAYOUT == grouped ]]; then cp "$RES/a-hotzone-$LAYOUT.csv" "$RES/a-hotzone.csv"; fi
   done
+  LAYOUT=grouped
 fi
 
 # ---------------------------------------------------------------- b. repeated scans
@@ -137,6 +166,17 @@ if [[ $SECTIONS == *b* ]]; then
   time_v b-prepare-duckdb duckdb b-prepare 1 -- "$PY" "$PEERS" prepare duckdb "$EVENTS" "$DUCK"
   time_v b-prepare-polars polars b-prepare 1 -- "$PY" "$PEERS" prepare polars "$EVENTS" "$IPC"
   ls -l "$HZI" "$DUCK" "$IPC" | awk '{print $5, $9}' >"$RES/b-sizes.txt"
+  # hotzone's prepare (the server's index build) on the other layouts: same index, same rows.
+  for LAYOUT in $LAYOUTS; do
+    if [[ $LAYOUT == grouped ]]; then continue; fi
+    time_v "b-prepare-hotzone-$LAYOUT" hotzone b-prepare 1 -- "$HOTZONE" prepare "$(events_of "$LAYOUT")" --tz $TZ_NAME --output "$DATA/events-$LAYOUT.hzi"
+    mapfile -t QF < <("$PY" "$PEERS" flags "$BENCH/queries.json" 0)
+    "$HOTZONE" scan "$HZI" "${QF[@]}" --output "$RES/b-grouped-q1.csv" 2>/dev/null
+    "$HOTZONE" scan "$DATA/events-$LAYOUT.hzi" "${QF[@]}" --output "$RES/b-$LAYOUT-q1.csv" 2>/dev/null
+    cmp -s "$RES/b-grouped-q1.csv" "$RES/b-$LAYOUT-q1.csv" || die "b: the $LAYOUT layout's prepared scan differs"
+    rm -f "$DATA/events-$LAYOUT.hzi"
+  done
+  LAYOUT=grouped
   NQ=$("$PY" -c "import json,sys; print(len(json.load(open(sys.argv[1]))))" "$BENCH/queries.json")
   for i in $(seq 0 $((NQ - 1))); do
     mapfile -t QF < <("$PY" "$PEERS" flags "$BENCH/queries.json" "$i")

@@ -81,7 +81,11 @@ where
     {
         idx[Field::DurationS as usize] = None;
     }
-    let meta = with_type_hints(path, meta, &idx)?;
+    let encoded = dictionary_encoded(
+        footer.row_group(row_group),
+        footer.file_metadata().schema_descr(),
+    );
+    let meta = with_type_hints(path, meta, &idx, &encoded)?;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
     let roots: Vec<usize> = idx.iter().flatten().copied().collect();
@@ -141,16 +145,33 @@ fn never_negative(
     }
 }
 
-/// Low-cardinality string columns (subscriber, direction, kind, region) are read as
-/// dictionaries, so no string is copied per row; `counterparty` is read as a string view
-/// (views into the decoded pages, no copy); the others keep their types.
+/// Root columns whose chunk in this row group is dictionary-encoded (a dictionary page).
+fn dictionary_encoded(
+    rg: &RowGroupMetaData,
+    schema: &parquet::schema::types::SchemaDescriptor,
+) -> Vec<usize> {
+    (0..schema.num_columns())
+        .filter(|&c| rg.column(c).dictionary_page_offset().is_some())
+        .map(|c| schema.get_column_root_idx(c))
+        .collect()
+}
+
+/// String columns stored with a dictionary in this row group (`encoded`: root indices) among
+/// subscriber, direction, kind and region are read as Arrow dictionaries, so each value is
+/// interpreted once; every other string column we read is read as a string view (views into
+/// the decoded pages, no copy). Reading a plain-encoded column as a dictionary would make the
+/// decoder intern every value (a hash per row) only to interpret almost every row anyway: in
+/// a time-ordered export most rows of a batch have a subscriber of their own. Other columns
+/// keep their types.
 fn with_type_hints(
     path: &Path,
     meta: ArrowReaderMetadata,
     idx: &[Option<usize>; 7],
+    encoded: &[usize],
 ) -> Result<ArrowReaderMetadata> {
     let schema = meta.schema().clone();
-    let dict_cols: Vec<usize> = [
+    let utf8 = |i: &usize| schema.field(*i).data_type() == &DataType::Utf8;
+    let (dict_cols, mut view_cols): (Vec<usize>, Vec<usize>) = [
         Field::Subscriber,
         Field::Direction,
         Field::Kind,
@@ -158,11 +179,10 @@ fn with_type_hints(
     ]
     .iter()
     .filter_map(|f| idx[*f as usize])
-    .filter(|i| schema.field(*i).data_type() == &DataType::Utf8)
-    .collect();
-    let view_col = idx[Field::Counterparty as usize]
-        .filter(|i| schema.field(*i).data_type() == &DataType::Utf8);
-    if dict_cols.is_empty() && view_col.is_none() {
+    .filter(utf8)
+    .partition(|i| encoded.contains(i));
+    view_cols.extend(idx[Field::Counterparty as usize].filter(utf8));
+    if dict_cols.is_empty() && view_cols.is_empty() {
         return Ok(meta);
     }
     let fields: Vec<arrow::datatypes::FieldRef> = schema
@@ -173,7 +193,7 @@ fn with_type_hints(
             if dict_cols.contains(&i) {
                 let t = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
                 Arc::new(f.as_ref().clone().with_data_type(t))
-            } else if view_col == Some(i) {
+            } else if view_cols.contains(&i) {
                 Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View))
             } else {
                 Arc::clone(f)

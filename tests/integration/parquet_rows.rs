@@ -217,21 +217,26 @@ fn parquet_fast_lane_matches_csv() {
         ],
     )
     .unwrap();
-    let pq_path = dir.path().join("e.parquet");
-    let props = WriterProperties::builder()
-        .set_max_row_group_row_count(Some(4))
-        .build();
-    let mut w = ArrowWriter::try_new(
-        std::fs::File::create(&pq_path).unwrap(),
-        schema,
-        Some(props),
-    )
-    .unwrap();
-    w.write(&b).unwrap();
-    w.close().unwrap();
+    // Dictionary-encoded strings (the writer's default), and plain-encoded ones as switch
+    // exports write them (then the reader takes string views instead of dictionaries).
     let from_csv = run(&csv_path, &dir.path().join("r1.csv"));
-    let from_pq = run(&pq_path, &dir.path().join("r2.csv"));
-    assert_eq!(from_pq, from_csv);
+    for dictionary in [true, false] {
+        let pq_path = dir.path().join(format!("e-{dictionary}.parquet"));
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(4))
+            .set_dictionary_enabled(dictionary)
+            .build();
+        let mut w = ArrowWriter::try_new(
+            std::fs::File::create(&pq_path).unwrap(),
+            Arc::clone(&schema),
+            Some(props),
+        )
+        .unwrap();
+        w.write(&b).unwrap();
+        w.close().unwrap();
+        let from_pq = run(&pq_path, &dir.path().join("r2.csv"));
+        assert_eq!(from_pq, from_csv, "dictionary-encoded: {dictionary}");
+    }
     assert_eq!(
         from_csv.1,
         "5,bad_duration,duration_s is not an integer >= 0\n\
