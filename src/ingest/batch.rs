@@ -306,7 +306,13 @@ where
         Lookup::new(&cache.outgoing, dir_keys),
         Lookup::new(&cache.sms, kind_keys),
     );
-    let fast = Fast::of(&time, (sub, dir, kind_of), &region, &duration);
+    let fast = Fast::of(
+        &time,
+        (sub, dir, kind_of),
+        subscriber.as_ref(),
+        &region,
+        &duration,
+    );
     // Any row, through every rule.
     let general = |i: usize, interp: &mut Interpreter| {
         let pre = Pre {
@@ -404,8 +410,8 @@ impl<'a, T: Copy> Lookup<'a, T> {
     }
 }
 
-/// The common shape of a batch: instants, the three required strings interpreted per
-/// dictionary value, no region column, and `duration_s` absent or integers. A row of it whose
+/// The common shape of a batch: instants, direction and kind interpreted per dictionary
+/// value, the subscriber per dictionary value or (plain-encoded) per cell, no region column, and `duration_s` absent or integers. A row of it whose
 /// cells all passed their rules needs only the counterparty rule ([`Interpreter::event`]); any
 /// other row (a null, a cached reject, a national subscriber, a negative duration) takes the
 /// full [`Interpreter::interpret`], so both give the same outcome.
@@ -414,10 +420,32 @@ struct Fast<'a> {
     time_nulls: &'a Option<NullBuffer>,
     div: i64,
     mul: i64,
-    subscriber: Lookup<'a, Option<Result<Msisdn, RejectReason>>>,
+    subscriber: Subscribers<'a>,
     outgoing: Lookup<'a, Result<bool, RejectReason>>,
     sms: Lookup<'a, Result<bool, RejectReason>>,
     duration: Option<(&'a [i64], &'a Option<NullBuffer>)>,
+}
+
+/// Where the fast lane finds a row's subscriber.
+enum Subscribers<'a> {
+    /// A dictionary column, interpreted once per value.
+    Interpreted(Lookup<'a, Option<Result<Msisdn, RejectReason>>>),
+    /// A plain or view string column (a time-ordered export has a new subscriber on almost
+    /// every row, so a dictionary would not pay): each cell goes through [`pre_subscriber`],
+    /// the rule `interpret` applies first too.
+    Text(&'a StrCol),
+}
+
+impl Subscribers<'_> {
+    /// Row `i`'s subscriber when it is a valid E.164 number; `None` leaves the row to
+    /// `interpret` (null, not E.164, national format, a cached reject).
+    #[inline(always)]
+    fn at(&self, i: usize) -> Option<Msisdn> {
+        match self {
+            Subscribers::Interpreted(l) => l.at(i)?.and_then(Result::ok),
+            Subscribers::Text(c) => pre_subscriber(Some(c.get(i)?))?.ok(),
+        }
+    }
 }
 
 /// The subscriber, direction and kind lookups of a batch.
@@ -434,6 +462,7 @@ impl<'a> Fast<'a> {
     fn of(
         time: &'a TimeCol,
         (subscriber, outgoing, sms): Lookups<'a>,
+        subscriber_text: Option<&'a StrCol>,
         region: &Option<StrCol>,
         duration: &'a Option<DurCol>,
     ) -> Option<Fast<'a>> {
@@ -453,7 +482,11 @@ impl<'a> Fast<'a> {
             time_nulls,
             div: *div,
             mul: *mul,
-            subscriber: subscriber?,
+            subscriber: match (subscriber, subscriber_text) {
+                (Some(l), _) => Subscribers::Interpreted(l),
+                (None, Some(c @ (StrCol::Plain(..) | StrCol::View(..)))) => Subscribers::Text(c),
+                (None, _) => return None,
+            },
             outgoing: outgoing?,
             sms: sms?,
             duration,
@@ -467,9 +500,7 @@ impl<'a> Fast<'a> {
         if null_at(self.time_nulls, i) {
             return None;
         }
-        let Some(Ok(sub)) = self.subscriber.at(i)? else {
-            return None;
-        };
+        let sub = self.subscriber.at(i)?;
         let Ok(outgoing) = self.outgoing.at(i)? else {
             return None;
         };
