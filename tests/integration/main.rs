@@ -3,6 +3,7 @@
 mod cli;
 mod conformance;
 mod grpc;
+mod hostile;
 mod parquet_rows;
 mod properties;
 mod scan_vs_check;
