@@ -778,6 +778,27 @@ mod tests {
     }
 
     #[test]
+    fn ingest_and_http2_limits_are_validated_together() {
+        let text = "data_dir = \"/d\"\n[limits]\nmax_concurrent_ingests = 0\n\
+                    max_ingests_per_client = 0\ningest_idle_timeout_s = 0\n\
+                    max_pending_ingest_records = 10\nmax_streams_per_connection = 0\n\
+                    stream_window_bytes = 10\nconnection_window_bytes = 4294967295\n";
+        let cfg: ServerConfig = toml::from_str(text).unwrap();
+        let e = cfg.resolve(Path::new("x.toml")).unwrap_err().to_string();
+        for needle in [
+            "limits.max_concurrent_ingests",
+            "limits.max_ingests_per_client",
+            "limits.ingest_idle_timeout_s",
+            "limits.max_pending_ingest_records",
+            "limits.max_streams_per_connection",
+            "limits.stream_window_bytes",
+            "limits.connection_window_bytes",
+        ] {
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
+    #[test]
     fn no_auth_means_loopback_only_unless_insecure() {
         let mut s = ServerSettings::for_data_dir("/d");
         assert!(check_exposure(&s, false).is_ok());
