@@ -231,6 +231,14 @@ pub struct LimitsConfig {
     /// (about 140 MB). At least the 1000000 records one call may carry.
     #[serde(default = "default_max_pending_ingest_records")]
     pub max_pending_ingest_records: usize,
+    /// Longest a `Check` may take from its headers to its answer, reading its body included
+    /// (seconds); past it DEADLINE_EXCEEDED. Bounds how long a slow body holds memory.
+    /// Default 10.
+    #[serde(default = "default_check_timeout_s")]
+    pub check_timeout_s: u64,
+    /// TCP connections served at once (gRPC port); one more is closed at once. Default 1024.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// HTTP/2 streams one connection may have open (advertised as
     /// SETTINGS_MAX_CONCURRENT_STREAMS). Default 64.
     #[serde(default = "default_max_streams_per_connection")]
@@ -273,6 +281,14 @@ fn default_max_pending_ingest_records() -> usize {
     2_000_000
 }
 
+fn default_check_timeout_s() -> u64 {
+    10
+}
+
+fn default_max_connections() -> usize {
+    1024
+}
+
 fn default_max_streams_per_connection() -> u32 {
     64
 }
@@ -295,6 +311,8 @@ impl Default for LimitsConfig {
             ingest_timeout_s: default_ingest_timeout_s(),
             ingest_idle_timeout_s: default_ingest_idle_timeout_s(),
             max_pending_ingest_records: default_max_pending_ingest_records(),
+            check_timeout_s: default_check_timeout_s(),
+            max_connections: default_max_connections(),
             max_streams_per_connection: default_max_streams_per_connection(),
             stream_window_bytes: default_stream_window_bytes(),
             connection_window_bytes: default_connection_window_bytes(),
@@ -562,6 +580,12 @@ impl ServerConfig {
                 "limits.max_pending_ingest_records: must be at least {} (the records of one Ingest call)",
                 crate::service::ingest::MAX_RECORDS_PER_CALL
             ));
+        }
+        if l.check_timeout_s == 0 {
+            errors.push("limits.check_timeout_s: must be >= 1".to_owned());
+        }
+        if l.max_connections == 0 {
+            errors.push("limits.max_connections: must be >= 1".to_owned());
         }
         if l.max_streams_per_connection == 0 {
             errors.push("limits.max_streams_per_connection: must be >= 1".to_owned());

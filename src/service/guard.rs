@@ -19,6 +19,9 @@
 //!    refusal is counted in the metrics and written to the audit log like a handler's, and
 //!    carries the correlator back.
 //!
+//! A `Check` has `limits.check_timeout_s` from its headers to its answer, body included: a
+//! client that sends half a body and stalls holds its buffer that long at most.
+//!
 //! Absent by design: no body is read here, and nothing about a refusal names a value.
 
 use std::convert::Infallible;
@@ -107,6 +110,19 @@ fn admit(
         Kind::Reflection if policy.reflection_needs_token => auth.authenticate(md).map(Some),
         Kind::Health | Kind::Reflection => Ok(None),
     }
+}
+
+/// DEADLINE_EXCEEDED for a check that did not finish within `limit` (its body was slow).
+fn check_timed_out(limit: Duration) -> Status {
+    super::status::status(
+        Code::DeadlineExceeded,
+        "DEADLINE_EXCEEDED",
+        format!(
+            "deadline exceeded: a Check must be sent and answered within {} s",
+            limit.as_secs()
+        ),
+        None,
+    )
 }
 
 /// Counts and audits a `FraudHotzone` call refused outside its handler.
@@ -203,7 +219,25 @@ where
             if let Some(c) = &caller {
                 req.extensions_mut().insert(c.clone());
             }
-            let resp = match inner.call(req).await {
+            let call = inner.call(req);
+            let resp = if scope == Some(Scope::Check) {
+                // A check is microseconds of work: the time is its body's, which a slow
+                // client could otherwise keep half-sent (and buffered) for ever.
+                let limit = Duration::from_secs(state.settings().limits.check_timeout_s);
+                match tokio::time::timeout(limit, call).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        let mut st = check_timed_out(limit);
+                        let client = caller.as_ref().map(|c| &*c.id).unwrap_or("");
+                        refused(&state, Scope::Check, client, ctext, &st, started.elapsed());
+                        echo(st.metadata_mut(), corr.as_ref());
+                        return Ok(st.into_http());
+                    }
+                }
+            } else {
+                call.await
+            };
+            let resp = match resp {
                 Ok(r) => r,
                 Err(never) => match never {},
             };

@@ -19,6 +19,9 @@
 //!   `max_concurrent_ingests` open streams (UNAVAILABLE past it), `max_ingests_per_client` per
 //!   client (RESOURCE_EXHAUSTED `TOO_MANY_REQUESTS` past it), and
 //!   `max_pending_ingest_records` records held by unfinished streams together (UNAVAILABLE).
+//! - [`ConnectionLimit`]: at most `max_connections` TCP connections on the gRPC port; one more
+//!   is closed at once. With the HTTP/2 windows and stream count this bounds the request
+//!   bytes the server can be made to buffer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -370,6 +373,88 @@ impl Drop for IngestPermit {
                 open.remove(&self.client);
             }
         }
+    }
+}
+
+/// A connection of the gRPC port, holding its place under `limits.max_connections` for as
+/// long as it is open.
+pub struct Limited {
+    io: tokio::net::TcpStream,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// The bound on open connections: [`ConnectionLimit::admit`] a new one or drop it.
+#[derive(Clone)]
+pub struct ConnectionLimit {
+    slots: Arc<Semaphore>,
+}
+
+impl ConnectionLimit {
+    /// At most `max` connections open at once.
+    pub fn new(max: usize) -> ConnectionLimit {
+        ConnectionLimit {
+            slots: Arc::new(Semaphore::new(max.max(1))),
+        }
+    }
+
+    /// The connection with its slot, or `None` (the connection is closed when dropped).
+    pub fn admit(&self, io: tokio::net::TcpStream) -> Option<Limited> {
+        let slot = self.slots.clone().try_acquire_owned().ok()?;
+        Some(Limited { io, _slot: slot })
+    }
+}
+
+impl tokio::io::AsyncRead for Limited {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Limited {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+impl tonic::transport::server::Connected for Limited {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
     }
 }
 

@@ -181,12 +181,20 @@ pub async fn serve(
         }
     }
     let loader = tokio::spawn(reload::run(state.clone()));
-    let incoming = TcpListenerStream::new(listener).map(|conn| {
-        if let Ok(s) = &conn {
+    let connections = limits::ConnectionLimit::new(settings.limits.max_connections);
+    let incoming = TcpListenerStream::new(listener).filter_map(move |conn| match conn {
+        Ok(s) => {
             // Small request/reply messages: don't let Nagle delay them.
             let _ = s.set_nodelay(true);
+            match connections.admit(s) {
+                Some(c) => Some(Ok(c)),
+                None => {
+                    tracing::debug!("connection limit reached: a new connection was closed");
+                    None
+                }
+            }
         }
-        conn
+        Err(e) => Some(Err(e)),
     });
     let for_signal = state.clone();
     let signal = async move {

@@ -88,6 +88,19 @@ pub fn malformed(detail: &str) -> Status {
     )
 }
 
+/// OUT_OF_RANGE for a message with more top-level fields than the decoder takes (see
+/// [`super::codec`]); an `Ingest` client splits its records over more messages.
+pub fn too_many_fields(max: usize) -> Status {
+    status(
+        Code::OutOfRange,
+        "OUT_OF_RANGE",
+        format!(
+            "out of range: a message may hold at most {max} fields (Ingest: records per message); send more, smaller messages"
+        ),
+        None,
+    )
+}
+
 /// A status raised while reading the client's request body, as the client should see it.
 /// tonic answers INTERNAL for a frame cut short, the compressed flag without an encoding, or
 /// a missing unary message; those are the client's mistakes (INTERNAL is reserved for this

@@ -572,3 +572,91 @@ fn scan_rejects(input: &Path) -> (i32, String) {
         &dir.join("out.csv").to_string_lossy(),
     ])
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_whose_body_stalls_is_cut_at_its_deadline() {
+    let data = one_day_dir();
+    let mut s = settings(data.path());
+    s.limits.check_timeout_s = 1;
+    let state = AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    server.wait_serving().await;
+    // Half a message, then nothing: the answer comes at the deadline, not never.
+    let st = raw_call(server.addr, CHECK, &[], frame(0, 100, &[0x0a, 0x01]), false).await;
+    assert_eq!(st.code(), Code::DeadlineExceeded, "{st:?}");
+    assert_eq!(reason(&st), "DEADLINE_EXCEEDED");
+    assert!(
+        state
+            .render_metrics()
+            .contains("hotzone_rejects_total{reason=\"DEADLINE_EXCEEDED\"} 1")
+    );
+    server.stop().await;
+}
+
+/// A connection that got through the HTTP/2 preface (the server's SETTINGS came back), or
+/// `None` when the server closed it.
+async fn open_connection(addr: std::net::SocketAddr) -> Option<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .ok()?;
+    s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.ok()?;
+    let mut head = [0u8; 9];
+    match tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut head)).await {
+        Ok(Ok(_)) if head[3] == 4 => Some(s),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_are_closed() {
+    let data = one_day_dir();
+    let mut s = settings(data.path());
+    s.limits.max_connections = 2;
+    let server = spawn_loaded(s).await;
+    let addr = server.addr;
+    // The health probes of spawn_loaded may still hold slots for a moment: wait for ours.
+    let mut held = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while held.len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no two connections");
+        match open_connection(addr).await {
+            Some(c) => held.push(c),
+            None => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    assert!(open_connection(addr).await.is_none(), "a third connection");
+    drop(held.pop());
+    let again = wait_for("a slot to free", || open_connection(addr)).await;
+    drop((again, held));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_of_many_tiny_records_is_refused_before_it_is_decoded() {
+    let data = one_day_dir();
+    let server = spawn_loaded(settings(data.path())).await;
+    let mut c = server.client().await;
+    // 2 bytes each on the wire (under 0.5 MB), some 170 each once decoded.
+    let n = hotzone::service::codec::MAX_FIELDS_PER_MESSAGE + 1;
+    let e = c
+        .ingest(tokio_stream::iter(vec![IngestRequest {
+            events: vec![EventRecord::default(); n],
+        }]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+    assert_eq!(reason(&e), "OUT_OF_RANGE");
+    // At the bound, the records are decoded and each rejected by its rule (no event time).
+    let r = c
+        .ingest(tokio_stream::iter(vec![IngestRequest {
+            events: vec![EventRecord::default(); n - 1],
+        }]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.accepted, 0);
+    assert_eq!(r.rejected.get("missing_event_time"), Some(&(n as u64 - 1)));
+    server.stop().await;
+}
