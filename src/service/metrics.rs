@@ -380,7 +380,7 @@ impl Metrics {
 }
 
 /// Scrapes answered at once; one more connection waits in the accept queue.
-const MAX_SCRAPES: usize = 8;
+const MAX_SCRAPES: usize = 32;
 
 /// Whether a request head may read the metrics: always, unless `policy.metrics_needs_token`
 /// (with clients configured), then only with a valid `authorization: Bearer` token.

@@ -660,3 +660,23 @@ async fn a_message_of_many_tiny_records_is_refused_before_it_is_decoded() {
     assert_eq!(r.rejected.get("missing_event_time"), Some(&(n as u64 - 1)));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn special_files_named_like_data_never_block_a_load() {
+    let data = one_day_dir();
+    let fifo = data.path().join("pipe.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    std::os::unix::fs::symlink("/dev/zero", data.path().join("zero.csv")).unwrap();
+    std::os::unix::fs::symlink(".", data.path().join("loop")).unwrap();
+    let server = spawn_loaded(settings(data.path())).await;
+    let mut c = server.client().await;
+    assert!(
+        c.check(check("+886912345001", "2026-03-10"))
+            .await
+            .unwrap()
+            .into_inner()
+            .anomaly_detected
+    );
+    server.stop().await;
+}
