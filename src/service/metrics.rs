@@ -409,7 +409,7 @@ fn may_scrape(state: &super::AppState, head: &[u8]) -> bool {
 
 /// Serves `GET /metrics` on `listener` until the task is aborted. Plain HTTP/1.1, one
 /// request per connection; anything else gets 404. Meant for a scraper on a private network.
-/// At most [`MAX_SCRAPES`] connections are served at once, each for at most 5 s, so a flood
+/// At most 32 connections are served at once, each for at most 5 s, so a flood
 /// of idle connections holds a bounded amount of memory.
 pub async fn serve(listener: TcpListener, state: super::AppState) {
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_SCRAPES));
