@@ -82,12 +82,16 @@ pub(crate) fn load(
 
 /// Builds from in-memory events.
 pub(crate) fn from_events(events: &[Event], tz: Tz) -> ServingIndex {
+    try_from_events(events, tz).unwrap_or_else(|_| empty(tz))
+}
+
+/// The index of events in memory, or the build's error.
+pub(crate) fn try_from_events(events: &[Event], tz: Tz) -> Result<ServingIndex> {
     let mut sink = BuildSink::new(tz);
     for e in events {
         sink.event(e);
     }
-    // A batch small enough to arrive in memory cannot overflow the id space.
-    build(vec![sink], tz, None).unwrap_or_else(|_| empty(tz))
+    build(vec![sink], tz, None)
 }
 
 fn empty(tz: Tz) -> ServingIndex {

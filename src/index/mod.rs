@@ -181,9 +181,16 @@ impl ServingIndex {
         builder::load(inputs, opts, tz, retention_days)
     }
 
-    /// Builds from events in memory.
+    /// Builds from events in memory (tests and benchmarks: a build error, which only events
+    /// that skipped the interpreter can cause, gives an empty index).
     pub fn from_events(events: &[Event], tz: Tz) -> ServingIndex {
-        builder::from_events(events, tz)
+        builder::try_from_events(events, tz).unwrap_or_else(|_| builder::from_events(&[], tz))
+    }
+
+    /// Builds from events in memory, or says why it cannot (what `Ingest` uses: a batch it
+    /// could not index must be refused before it is written, never acknowledged as empty).
+    pub fn try_from_events(events: &[Event], tz: Tz) -> Result<ServingIndex> {
+        builder::try_from_events(events, tz)
     }
 
     /// An index with no data.
@@ -362,6 +369,44 @@ mod tests {
             flavor: flavor(false, false),
             counterparty: Counterparty::Number(Msisdn::from_value(cp).unwrap()),
         }
+    }
+
+    #[test]
+    fn the_whole_accepted_range_of_instants_fits_one_segment_in_any_zone() {
+        use crate::ingest::interpret::EVENT_TIME_RANGE;
+        for tz in [Tz::UTC, Tz::Pacific__Kiritimati, Tz::Etc__GMTPlus12] {
+            let events: Vec<Event> = [EVENT_TIME_RANGE.start, EVENT_TIME_RANGE.end - 1]
+                .into_iter()
+                .map(|time_ms| Event {
+                    time_ms,
+                    ..ev(0, 2_348_021_234_567)
+                })
+                .collect();
+            let seg = ServingIndex::try_from_events(&events, tz).unwrap();
+            assert_eq!(seg.stats().events, 2, "{tz}");
+            assert_eq!(
+                seg.latest_day().map(|d| d.to_string()),
+                Some(
+                    if tz == Tz::Pacific__Kiritimati {
+                        "2100-01-01"
+                    } else {
+                        "2099-12-31"
+                    }
+                    .to_owned()
+                ),
+                "{tz}"
+            );
+        }
+        // Past the range (what the interpreter refuses), the build says so: never an empty
+        // segment that an ingest would acknowledge.
+        let far = [
+            ev(0, 2_348_021_234_567),
+            Event {
+                time_ms: -5_364_662_400_000, // 1800-01-01
+                ..ev(0, 2_348_021_234_567)
+            },
+        ];
+        assert!(ServingIndex::try_from_events(&far, Tz::UTC).is_err());
     }
 
     #[test]

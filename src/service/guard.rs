@@ -4,7 +4,7 @@
 //! [`Guarded`] wraps a tonic service (`FraudHotzone`, health, reflection) as a tower
 //! [`Service`] over HTTP requests. For each request, in this order:
 //!
-//! 1. **Before the body.** The `x-correlator` pattern, then the token (`FraudHotzone` always
+//! 1. **Before the body.** The `x-correlator` pattern (`FraudHotzone` only), then the token (`FraudHotzone` always
 //!    when clients are configured; health and reflection when the policy says they need one).
 //!    A refusal is answered at once from the headers; the body is never polled, so a caller
 //!    without a token cannot make the server buffer a byte beyond the HTTP/2 window (hyper
@@ -101,11 +101,14 @@ fn admit(
     scope: Option<Scope>,
     md: &MetadataMap,
 ) -> Result<Option<Caller>, Status> {
-    correlator(md)?;
     let auth = state.auth();
     let policy = &state.settings().policy;
     match kind {
-        Kind::Api => scope.map(|s| auth.authorize(md, s)).transpose(),
+        Kind::Api => {
+            // The CAMARA correlator is the API's header; health and reflection ignore it.
+            correlator(md)?;
+            scope.map(|s| auth.authorize(md, s)).transpose()
+        }
         Kind::Health if policy.health_needs_token => auth.authenticate(md).map(Some),
         Kind::Reflection if policy.reflection_needs_token => auth.authenticate(md).map(Some),
         Kind::Health | Kind::Reflection => Ok(None),

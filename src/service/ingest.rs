@@ -149,7 +149,7 @@ async fn store(state: &AppState, accepted: Vec<Accepted>) -> Result<String> {
     let for_index = accepted.clone();
     let segment = blocking(move || {
         let events: Vec<Event> = for_index.iter().map(|a| a.event).collect();
-        Ok(ServingIndex::from_events(&events, tz))
+        ServingIndex::try_from_events(&events, tz)
     })
     .await?;
     let data_dir = state.settings().data_dir.clone();
