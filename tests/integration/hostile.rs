@@ -669,6 +669,41 @@ async fn special_files_named_like_data_never_block_a_load() {
     assert!(made.success());
     std::os::unix::fs::symlink("/dev/zero", data.path().join("zero.csv")).unwrap();
     std::os::unix::fs::symlink(".", data.path().join("loop")).unwrap();
+    // The batch scan of the directory finishes (it used to block on the FIFO, and read
+    // /dev/zero for ever).
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+        .args(["scan", &data.path().to_string_lossy()])
+        .args([
+            "--hotzone",
+            "NG",
+            "--look-back-days",
+            "7",
+            "--threshold-ratio",
+            "0.5",
+        ])
+        .args(["--as-of", "2026-03-10", "--output"])
+        .arg(out.path().join("v.csv"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the scan of a directory with a FIFO did not finish");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Exit 2: the directory's one out-of-range row is rejected; the FIFO is not a file.
+    assert_eq!(status.code(), Some(2));
+    let verdicts = std::fs::read_to_string(out.path().join("v.csv")).unwrap();
+    assert!(verdicts.contains("+886912345001,true"), "{verdicts}");
+    // The server loads and answers.
     let server = spawn_loaded(settings(data.path())).await;
     let mut c = server.client().await;
     assert!(
