@@ -252,3 +252,51 @@ async fn shutdown_signal() {
         () = term => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn limit_flags_override_the_file_and_the_defaults() {
+        let cli = Cli::parse_from([
+            "serve",
+            "--data",
+            "/d",
+            "--max-concurrent-calls",
+            "9",
+            "--max-concurrent-ingests",
+            "3",
+            "--max-ingests-per-client",
+            "2",
+            "--ingest-idle-timeout-s",
+            "5",
+            "--ingest-timeout-s",
+            "60",
+        ]);
+        let l = cli.serve.merged().unwrap().limits;
+        assert_eq!(
+            (
+                l.max_concurrent_calls,
+                l.max_concurrent_ingests,
+                l.max_ingests_per_client,
+                l.ingest_idle_timeout_s,
+                l.ingest_timeout_s
+            ),
+            (9, 3, 2, 5, 60)
+        );
+        let defaults = Cli::parse_from(["serve", "--data", "/d"])
+            .serve
+            .merged()
+            .unwrap()
+            .limits;
+        assert_eq!(defaults, crate::config::LimitsConfig::default());
+    }
+}
