@@ -148,6 +148,18 @@ pub struct PolicyConfig {
     /// then the least recently used. Default 100000.
     #[serde(default = "default_number_table")]
     pub number_table_max: usize,
+    /// With `[[clients]]`: the health service needs a valid token (any client). Default
+    /// false: probes ask without one (health reveals no subscriber data).
+    #[serde(default)]
+    pub health_needs_token: bool,
+    /// With `[[clients]]`: server reflection needs a valid token (any client). Default
+    /// false: it describes the public `.proto` only.
+    #[serde(default)]
+    pub reflection_needs_token: bool,
+    /// With `[[clients]]`: `GET /metrics` needs `authorization: Bearer <token>` of any
+    /// client. Default false: the metrics port is meant for a private network.
+    #[serde(default)]
+    pub metrics_needs_token: bool,
 }
 
 fn one_u16() -> u16 {
@@ -176,11 +188,18 @@ impl Default for PolicyConfig {
             number_checks_per_hour: 0.0,
             number_burst: default_number_burst(),
             number_table_max: default_number_table(),
+            health_needs_token: false,
+            reflection_needs_token: false,
+            metrics_needs_token: false,
         }
     }
 }
 
 /// `[limits]`: bounds on what one call may cost; past them calls are shed, not queued.
+///
+/// Checks and ingests have separate budgets, so no number of open `Ingest` streams can take
+/// the capacity checks need. The HTTP/2 keys bound what one connection can make the server
+/// hold before a handler (or the token check) has looked at it.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
@@ -188,14 +207,50 @@ pub struct LimitsConfig {
     /// RESOURCE_EXHAUSTED. Default 4194304 (4 MiB).
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: usize,
-    /// Calls (Check + Ingest) handled at once; one more is refused with UNAVAILABLE at once
-    /// instead of waiting. Default 256.
+    /// `Check` calls handled at once; one more is refused with UNAVAILABLE at once instead
+    /// of waiting. Ingests do not count against it. Default 256.
     #[serde(default = "default_max_concurrent_calls")]
     pub max_concurrent_calls: usize,
+    /// `Ingest` calls open at once (all clients); one more: UNAVAILABLE at once. Default 16.
+    #[serde(default = "default_max_concurrent_ingests")]
+    pub max_concurrent_ingests: usize,
+    /// `Ingest` calls one client may have open at once; one more: RESOURCE_EXHAUSTED
+    /// `TOO_MANY_REQUESTS`. Default 4.
+    #[serde(default = "default_max_ingests_per_client")]
+    pub max_ingests_per_client: usize,
     /// Longest an `Ingest` call may take to send its records (seconds); past it the call
     /// ends with DEADLINE_EXCEEDED and nothing is stored. Default 300.
     #[serde(default = "default_ingest_timeout_s")]
     pub ingest_timeout_s: u64,
+    /// Longest an `Ingest` stream may stay silent between two messages (seconds); past it
+    /// the call ends with DEADLINE_EXCEEDED and nothing is stored. Default 15.
+    #[serde(default = "default_ingest_idle_timeout_s")]
+    pub ingest_idle_timeout_s: u64,
+    /// Records held in memory by unfinished `Ingest` calls, all streams together; a message
+    /// that would pass it ends its call with UNAVAILABLE (nothing stored). Default 2000000
+    /// (about 140 MB). At least the 1000000 records one call may carry.
+    #[serde(default = "default_max_pending_ingest_records")]
+    pub max_pending_ingest_records: usize,
+    /// Longest a `Check` may take from its headers to its answer, reading its body included
+    /// (seconds); past it DEADLINE_EXCEEDED. Bounds how long a slow body holds memory.
+    /// Default 10.
+    #[serde(default = "default_check_timeout_s")]
+    pub check_timeout_s: u64,
+    /// TCP connections served at once (gRPC port); one more is closed at once. Default 1024.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// HTTP/2 streams one connection may have open (advertised as
+    /// SETTINGS_MAX_CONCURRENT_STREAMS). Default 64.
+    #[serde(default = "default_max_streams_per_connection")]
+    pub max_streams_per_connection: u32,
+    /// HTTP/2 flow-control window of one stream (bytes): the most request body the server
+    /// buffers for a stream it has not read. Default 65535 (the protocol's default).
+    #[serde(default = "default_stream_window_bytes")]
+    pub stream_window_bytes: u32,
+    /// HTTP/2 flow-control window of one connection (bytes): the most request body the
+    /// server buffers for all of a connection's streams together. Default 1048576 (1 MiB).
+    #[serde(default = "default_connection_window_bytes")]
+    pub connection_window_bytes: u32,
 }
 
 fn default_max_request_bytes() -> usize {
@@ -206,8 +261,44 @@ fn default_max_concurrent_calls() -> usize {
     256
 }
 
+fn default_max_concurrent_ingests() -> usize {
+    16
+}
+
+fn default_max_ingests_per_client() -> usize {
+    4
+}
+
 fn default_ingest_timeout_s() -> u64 {
     300
+}
+
+fn default_ingest_idle_timeout_s() -> u64 {
+    15
+}
+
+fn default_max_pending_ingest_records() -> usize {
+    2_000_000
+}
+
+fn default_check_timeout_s() -> u64 {
+    10
+}
+
+fn default_max_connections() -> usize {
+    1024
+}
+
+fn default_max_streams_per_connection() -> u32 {
+    64
+}
+
+fn default_stream_window_bytes() -> u32 {
+    65_535
+}
+
+fn default_connection_window_bytes() -> u32 {
+    1024 * 1024
 }
 
 impl Default for LimitsConfig {
@@ -215,7 +306,16 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_request_bytes: default_max_request_bytes(),
             max_concurrent_calls: default_max_concurrent_calls(),
+            max_concurrent_ingests: default_max_concurrent_ingests(),
+            max_ingests_per_client: default_max_ingests_per_client(),
             ingest_timeout_s: default_ingest_timeout_s(),
+            ingest_idle_timeout_s: default_ingest_idle_timeout_s(),
+            max_pending_ingest_records: default_max_pending_ingest_records(),
+            check_timeout_s: default_check_timeout_s(),
+            max_connections: default_max_connections(),
+            max_streams_per_connection: default_max_streams_per_connection(),
+            stream_window_bytes: default_stream_window_bytes(),
+            connection_window_bytes: default_connection_window_bytes(),
         }
     }
 }
@@ -467,6 +567,40 @@ impl ServerConfig {
         if l.ingest_timeout_s == 0 {
             errors.push("limits.ingest_timeout_s: must be >= 1".to_owned());
         }
+        if l.max_concurrent_ingests == 0 {
+            errors.push("limits.max_concurrent_ingests: must be >= 1".to_owned());
+        }
+        if l.max_ingests_per_client == 0 {
+            errors.push("limits.max_ingests_per_client: must be >= 1".to_owned());
+        }
+        if l.ingest_idle_timeout_s == 0 {
+            errors.push("limits.ingest_idle_timeout_s: must be >= 1".to_owned());
+        }
+        if l.max_pending_ingest_records < crate::service::ingest::MAX_RECORDS_PER_CALL {
+            errors.push(format!(
+                "limits.max_pending_ingest_records: must be at least {} (the records of one Ingest call)",
+                crate::service::ingest::MAX_RECORDS_PER_CALL
+            ));
+        }
+        if l.check_timeout_s == 0 {
+            errors.push("limits.check_timeout_s: must be >= 1".to_owned());
+        }
+        if l.max_connections == 0 {
+            errors.push("limits.max_connections: must be >= 1".to_owned());
+        }
+        if l.max_streams_per_connection == 0 {
+            errors.push("limits.max_streams_per_connection: must be >= 1".to_owned());
+        }
+        if !(65_535..=(1 << 31) - 1).contains(&l.stream_window_bytes) {
+            errors.push(
+                "limits.stream_window_bytes: must be between 65535 and 2147483647".to_owned(),
+            );
+        }
+        if !(65_535..=(1 << 31) - 1).contains(&l.connection_window_bytes) {
+            errors.push(
+                "limits.connection_window_bytes: must be between 65535 and 2147483647".to_owned(),
+            );
+        }
         let audit = match &self.audit {
             None => None,
             Some(a) => match a.hmac_key.as_deref().map(hex::decode) {
@@ -666,6 +800,27 @@ mod tests {
             assert!(e.contains(needle), "{needle}: {e}");
         }
         assert!(!e.contains("abcd"), "{e}");
+    }
+
+    #[test]
+    fn ingest_and_http2_limits_are_validated_together() {
+        let text = "data_dir = \"/d\"\n[limits]\nmax_concurrent_ingests = 0\n\
+                    max_ingests_per_client = 0\ningest_idle_timeout_s = 0\n\
+                    max_pending_ingest_records = 10\nmax_streams_per_connection = 0\n\
+                    stream_window_bytes = 10\nconnection_window_bytes = 4294967295\n";
+        let cfg: ServerConfig = toml::from_str(text).unwrap();
+        let e = cfg.resolve(Path::new("x.toml")).unwrap_err().to_string();
+        for needle in [
+            "limits.max_concurrent_ingests",
+            "limits.max_ingests_per_client",
+            "limits.ingest_idle_timeout_s",
+            "limits.max_pending_ingest_records",
+            "limits.max_streams_per_connection",
+            "limits.stream_window_bytes",
+            "limits.connection_window_bytes",
+        ] {
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
     }
 
     #[test]

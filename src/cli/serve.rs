@@ -1,9 +1,9 @@
 //! `hotzone serve`: config file + flags -> settings, bind, serve until ctrl-c or SIGTERM.
 //!
 //! Every top-level key of the config file is also a flag, and so are the TLS files and the
-//! audit file; a flag given on the command line wins. Clients (token hashes), the policy and
-//! the limits are set in the file only. Without `[[clients]]` the server refuses a
-//! non-loopback `--listen` unless `--insecure`. The
+//! audit file, and the concurrency and ingest-time limits; a flag given on the command line
+//! wins. Clients (token hashes), the policy and the other limits are set in the file only.
+//! Without `[[clients]]` the server refuses a non-loopback `--listen` unless `--insecure`. The
 //! index is built by the server's loader off the async runtime; the port answers (health
 //! NOT_SERVING, checks UNAVAILABLE) while it builds.
 
@@ -54,6 +54,21 @@ pub struct ServeArgs {
     /// Threads answering calls: 0 = one per CPU the process may use (a single event loop when that is one), 1 = a single-threaded event loop (key `worker_threads`; default 0).
     #[arg(long)]
     pub worker_threads: Option<usize>,
+    /// Check calls handled at once; one more answers UNAVAILABLE at once (key `limits.max_concurrent_calls`; default 256).
+    #[arg(long)]
+    pub max_concurrent_calls: Option<usize>,
+    /// Ingest streams open at once, all clients; one more answers UNAVAILABLE (key `limits.max_concurrent_ingests`; default 16).
+    #[arg(long)]
+    pub max_concurrent_ingests: Option<usize>,
+    /// Ingest streams one client may have open; one more answers RESOURCE_EXHAUSTED (key `limits.max_ingests_per_client`; default 4).
+    #[arg(long)]
+    pub max_ingests_per_client: Option<usize>,
+    /// Seconds an Ingest stream may stay silent between messages (key `limits.ingest_idle_timeout_s`; default 15).
+    #[arg(long)]
+    pub ingest_idle_timeout_s: Option<u64>,
+    /// Seconds an Ingest call may take to send all its records (key `limits.ingest_timeout_s`; default 300).
+    #[arg(long)]
+    pub ingest_timeout_s: Option<u64>,
     /// TLS certificate chain, PEM (key `tls.cert`; with --tls-key).
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -113,6 +128,22 @@ impl ServeArgs {
         }
         if let Some(v) = self.worker_threads {
             cfg.worker_threads = v;
+        }
+        let l = &mut cfg.limits;
+        for (flag, key) in [
+            (self.max_concurrent_calls, &mut l.max_concurrent_calls),
+            (self.max_concurrent_ingests, &mut l.max_concurrent_ingests),
+            (self.max_ingests_per_client, &mut l.max_ingests_per_client),
+        ] {
+            if let Some(v) = flag {
+                *key = v;
+            }
+        }
+        if let Some(v) = self.ingest_idle_timeout_s {
+            l.ingest_idle_timeout_s = v;
+        }
+        if let Some(v) = self.ingest_timeout_s {
+            l.ingest_timeout_s = v;
         }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             cfg.tls = Some(crate::config::TlsConfig {
@@ -239,5 +270,53 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn limit_flags_override_the_file_and_the_defaults() {
+        let cli = Cli::parse_from([
+            "serve",
+            "--data",
+            "/d",
+            "--max-concurrent-calls",
+            "9",
+            "--max-concurrent-ingests",
+            "3",
+            "--max-ingests-per-client",
+            "2",
+            "--ingest-idle-timeout-s",
+            "5",
+            "--ingest-timeout-s",
+            "60",
+        ]);
+        let l = cli.serve.merged().unwrap().limits;
+        assert_eq!(
+            (
+                l.max_concurrent_calls,
+                l.max_concurrent_ingests,
+                l.max_ingests_per_client,
+                l.ingest_idle_timeout_s,
+                l.ingest_timeout_s
+            ),
+            (9, 3, 2, 5, 60)
+        );
+        let defaults = Cli::parse_from(["serve", "--data", "/d"])
+            .serve
+            .merged()
+            .unwrap()
+            .limits;
+        assert_eq!(defaults, crate::config::LimitsConfig::default());
     }
 }

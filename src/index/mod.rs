@@ -365,6 +365,44 @@ mod tests {
     }
 
     #[test]
+    fn the_whole_accepted_range_of_instants_fits_one_segment_in_any_zone() {
+        use crate::ingest::interpret::EVENT_TIME_RANGE;
+        for tz in [Tz::UTC, Tz::Pacific__Kiritimati, Tz::Etc__GMTPlus12] {
+            let events: Vec<Event> = [EVENT_TIME_RANGE.start, EVENT_TIME_RANGE.end - 1]
+                .into_iter()
+                .map(|time_ms| Event {
+                    time_ms,
+                    ..ev(0, 2_348_021_234_567)
+                })
+                .collect();
+            let seg = ServingIndex::from_events(&events, tz).unwrap();
+            assert_eq!(seg.stats().events, 2, "{tz}");
+            assert_eq!(
+                seg.latest_day().map(|d| d.to_string()),
+                Some(
+                    if tz == Tz::Pacific__Kiritimati {
+                        "2100-01-01"
+                    } else {
+                        "2099-12-31"
+                    }
+                    .to_owned()
+                ),
+                "{tz}"
+            );
+        }
+        // Past the range (what the interpreter refuses), the build says so: never an empty
+        // segment that an ingest would acknowledge.
+        let far = [
+            ev(0, 2_348_021_234_567),
+            Event {
+                time_ms: -5_364_662_400_000, // 1800-01-01
+                ..ev(0, 2_348_021_234_567)
+            },
+        ];
+        assert!(ServingIndex::from_events(&far, Tz::UTC).is_err());
+    }
+
+    #[test]
     fn two_level_lookup_finds_every_subscriber_and_no_other() {
         // 300 subscribers (several sample blocks), every other number present.
         let events: Vec<Event> = (0..300u64)

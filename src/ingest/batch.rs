@@ -20,7 +20,8 @@ use crate::error::{Error, Result};
 use crate::ingest::RowSink;
 use crate::ingest::columns::{ColumnMap, Field, resolve_required};
 use crate::ingest::interpret::{
-    DurationCell, Interpreter, Pre, RawRow, TimeCell, parse_direction, parse_kind, pre_subscriber,
+    DurationCell, Interpreter, Pre, RawRow, TimeCell, check_time, parse_direction, parse_kind,
+    pre_subscriber,
 };
 use crate::ingest::rejects::RejectReason;
 use crate::model::Msisdn;
@@ -30,7 +31,9 @@ use crate::model::check::{Flavor, flavor};
 #[inline(always)]
 fn ticks_to_ms(t: i64, div: i64, mul: i64) -> i64 {
     let ticks = if div == 1 { t } else { t.div_euclid(div) };
-    ticks * mul
+    // Saturating: a seconds column holding i64::MAX must become an out-of-range instant
+    // (a counted reject), not an overflow.
+    ticks.saturating_mul(mul)
 }
 
 /// True when row `i` is null according to `n`.
@@ -514,6 +517,8 @@ impl<'a> Fast<'a> {
             return None;
         }
         let ms = ticks_to_ms(self.time[i], self.div, self.mul);
+        // Out of range: `interpret` rejects it with its reason.
+        check_time(ms).ok()?;
         Some((ms, sub, flavor(outgoing, sms)))
     }
 }

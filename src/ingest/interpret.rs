@@ -2,6 +2,16 @@
 //!
 //! The interpreter keeps a small per-worker cache of national-format numbers, because
 //! libphonenumber parsing costs microseconds and exports repeat the same numbers.
+//!
+//! # The accepted instants
+//! An `event_time` must fall in [`EVENT_TIME_RANGE`]: from 1970-01-01T00:00:00Z up to, not
+//! including, 2100-01-01T00:00:00Z. Any other instant (a year 1800 typo, a seconds column
+//! read as milliseconds, `i64::MAX`) is a row rejected as `time_out_of_range`, at the same
+//! place in the rule order as an unparseable time, whichever reader (CSV, Parquet, IPC,
+//! `Ingest`) it came from. The bound is what keeps every accepted row loadable: 130 years
+//! are 47 482 days, so the local days of any set of accepted events span fewer than the
+//! 65 536 a segment's day column can address (`index::DayColumn`), and the calendar code
+//! never meets an instant chrono cannot place in a zone.
 
 use chrono::DateTime;
 use rustc_hash::FxHashMap;
@@ -117,6 +127,20 @@ pub fn parse_kind(s: Option<&str>) -> Result<bool, RejectReason> {
     }
 }
 
+/// The accepted `event_time` instants, UTC epoch milliseconds: 1970-01-01T00:00:00Z
+/// (inclusive) to 2100-01-01T00:00:00Z (exclusive).
+pub const EVENT_TIME_RANGE: std::ops::Range<i64> = 0..4_102_444_800_000;
+
+/// The range rule of an instant: the instant itself, or `time_out_of_range`.
+#[inline(always)]
+pub fn check_time(ms: i64) -> Result<i64, RejectReason> {
+    if EVENT_TIME_RANGE.contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(RejectReason::TimeOutOfRange)
+    }
+}
+
 /// Digit strings this short (without `+`) are service short codes, not numbers.
 const MAX_SHORT_CODE_DIGITS: usize = 6;
 
@@ -139,11 +163,11 @@ impl Interpreter {
     /// reason.
     #[inline(always)]
     pub fn interpret(&mut self, row: &RawRow<'_>) -> Result<Event, RejectReason> {
-        let time_ms = match row.time {
+        let time_ms = check_time(match row.time {
             None => return Err(RejectReason::MissingEventTime),
             Some(TimeCell::Millis(ms)) => ms,
             Some(TimeCell::Text(s)) => parse_time(s)?,
-        };
+        })?;
         let subscriber = match row.pre.subscriber {
             Some(r) => r?,
             None => self.subscriber(row.subscriber.unwrap_or(""))?,
@@ -180,7 +204,8 @@ impl Interpreter {
     }
 
     /// The last rule of [`Interpreter::interpret`] (the counterparty) and the event, for a row
-    /// whose earlier cells all passed their rules. A reader that already knows they passed (a
+    /// whose earlier cells all passed their rules (`time_ms` included: it is in
+    /// [`EVENT_TIME_RANGE`]). A reader that already knows they passed (a
     /// non-null instant, dictionary values interpreted once, no `duration_s` or region cell to
     /// check) calls this directly; any other row goes through `interpret`.
     #[inline(always)]
@@ -390,6 +415,32 @@ mod tests {
             i.interpret(&r).unwrap().counterparty,
             Counterparty::Number(_)
         ));
+    }
+
+    #[test]
+    fn instants_outside_the_range_are_rejected() {
+        let mut i = Interpreter::new(None);
+        let mut r = row("+886912345001", "", "in", "call");
+        for (t, want) in [
+            ("1800-01-01T00:00:00Z", Err(RejectReason::TimeOutOfRange)),
+            (
+                "1969-12-31T23:59:59.999Z",
+                Err(RejectReason::TimeOutOfRange),
+            ),
+            ("1970-01-01T00:00:00Z", Ok(0)),
+            ("2099-12-31T23:59:59.999Z", Ok(4_102_444_799_999)),
+            ("2100-01-01T00:00:00Z", Err(RejectReason::TimeOutOfRange)),
+            ("-1", Err(RejectReason::TimeOutOfRange)),
+            ("9223372036854775807", Err(RejectReason::TimeOutOfRange)),
+        ] {
+            r.time = Some(TimeCell::Text(t));
+            assert_eq!(i.interpret(&r).map(|e| e.time_ms), want, "{t}");
+        }
+        r.time = Some(TimeCell::Millis(i64::MIN));
+        assert_eq!(i.interpret(&r), Err(RejectReason::TimeOutOfRange));
+        // The time rule comes first, as for an unparseable time.
+        r.subscriber = Some("");
+        assert_eq!(i.interpret(&r), Err(RejectReason::TimeOutOfRange));
     }
 
     #[test]

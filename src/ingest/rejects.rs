@@ -16,6 +16,9 @@ pub enum RejectReason {
     MissingEventTime,
     /// `event_time` is neither RFC 3339 with an offset nor integer epoch milliseconds.
     BadEventTime,
+    /// `event_time` is an instant outside the accepted range
+    /// ([`crate::ingest::interpret::EVENT_TIME_RANGE`]).
+    TimeOutOfRange,
     /// `subscriber` is null or empty.
     MissingSubscriber,
     /// `subscriber` has no `+` and no default region is configured.
@@ -40,9 +43,10 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [RejectReason; 12] = [
+    pub const ALL: [RejectReason; 13] = [
         RejectReason::MissingEventTime,
         RejectReason::BadEventTime,
+        RejectReason::TimeOutOfRange,
         RejectReason::MissingSubscriber,
         RejectReason::SubscriberNoDefaultRegion,
         RejectReason::BadSubscriber,
@@ -60,6 +64,7 @@ impl RejectReason {
         match self {
             RejectReason::MissingEventTime => "missing_event_time",
             RejectReason::BadEventTime => "bad_event_time",
+            RejectReason::TimeOutOfRange => "time_out_of_range",
             RejectReason::MissingSubscriber => "missing_subscriber",
             RejectReason::SubscriberNoDefaultRegion => "subscriber_without_plus_no_default_region",
             RejectReason::BadSubscriber => "subscriber_not_e164",
@@ -81,6 +86,9 @@ impl RejectReason {
             RejectReason::MissingEventTime => "event_time is missing",
             RejectReason::BadEventTime => {
                 "event_time is neither RFC 3339 with an offset nor integer epoch milliseconds"
+            }
+            RejectReason::TimeOutOfRange => {
+                "event_time is outside 1970-01-01T00:00:00Z ..= 2099-12-31T23:59:59.999Z"
             }
             RejectReason::MissingSubscriber => "subscriber is missing",
             RejectReason::SubscriberNoDefaultRegion => {

@@ -1,5 +1,9 @@
 //! Inputs -> the list of files to read: a file, a directory (recursive, hive-style
 //! `key=value/` partitions allowed) or a glob pattern. The format follows the extension.
+//!
+//! A directory walk takes regular files only, and symlinks that lead to one: a FIFO, socket
+//! or device with a data file's name (which would block a reader, or never end) is not a
+//! data file. Symlinked directories are not followed, so a link loop cannot trap the walk.
 
 use std::path::{Path, PathBuf};
 
@@ -143,7 +147,13 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, Format)>) -> Result<()> {
         if ft.is_dir() {
             walk(&path, out)?;
         } else if let Some(f) = Format::of(&path) {
-            out.push((path, f));
+            // Regular files only (a symlink counts when it leads to one): a FIFO, a socket or
+            // a device named `x.csv` would block a reader, or never end (`/dev/zero`).
+            let regular = ft.is_file()
+                || (ft.is_symlink() && std::fs::metadata(&path).is_ok_and(|m| m.is_file()));
+            if regular {
+                out.push((path, f));
+            }
         }
     }
     Ok(())

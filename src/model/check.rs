@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use crate::error::{Error, Result};
 use crate::model::hotzone::Hotzone;
 use crate::model::phone::Msisdn;
+use crate::model::shown::shown;
 
 /// Largest `look_back_days` the contract allows.
 pub const MAX_LOOK_BACK_DAYS: u16 = 90;
@@ -180,7 +181,10 @@ impl CheckParams {
         let as_of = match raw.as_of.as_deref() {
             None | Some("") => limits.default_as_of,
             Some(s) => parse_date(s).ok_or_else(|| {
-                Error::invalid("as_of", format!("must be a date YYYY-MM-DD (got {s:?})"))
+                Error::invalid(
+                    "as_of",
+                    format!("must be a date YYYY-MM-DD (got {})", shown(s)),
+                )
             })?,
         };
         Ok(CheckParams {

@@ -13,6 +13,7 @@ use std::path::Path;
 use crate::error::Error;
 use crate::model::phone::{Msisdn, POW10};
 use crate::model::region::{REGION_RULE, Region};
+use crate::model::shown::shown;
 
 /// At most this many entries in one hotzone (REFERENCE.md §4).
 pub const MAX_ENTRIES: usize = 300;
@@ -38,21 +39,26 @@ impl HotzoneEntry {
         if let Some(d) = s.strip_prefix('+') {
             if d.is_empty() || d.len() > 15 || !d.bytes().all(|c| c.is_ascii_digit()) {
                 return Err(format!(
-                    "entry {s:?} is not an E.164 prefix ('+' then 1 to 15 digits)"
+                    "entry {} is not an E.164 prefix ('+' then 1 to 15 digits)",
+                    shown(s)
                 ));
             }
             let digits = d.parse::<u64>().map_err(|e| e.to_string())?;
             if d.starts_with('0') {
                 return Err(format!(
-                    "entry {s:?} is not an E.164 prefix (no calling code starts with 0)"
+                    "entry {} is not an E.164 prefix (no calling code starts with 0)",
+                    shown(s)
                 ));
             }
             let len = u8::try_from(d.len()).map_err(|e| e.to_string())?;
             return Ok(HotzoneEntry::Prefix { len, digits });
         }
-        Region::parse(s)
-            .map(HotzoneEntry::Region)
-            .ok_or_else(|| format!("entry {s:?} is neither {REGION_RULE} nor an E.164 prefix"))
+        Region::parse(s).map(HotzoneEntry::Region).ok_or_else(|| {
+            format!(
+                "entry {} is neither {REGION_RULE} nor an E.164 prefix",
+                shown(s)
+            )
+        })
     }
 }
 

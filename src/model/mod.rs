@@ -8,6 +8,7 @@ pub mod check;
 pub mod hotzone;
 pub mod phone;
 pub mod region;
+pub mod shown;
 
 pub use check::{CheckParams, CheckTarget, CheckType, Method, RawCheck};
 pub use hotzone::{Hotzone, HotzoneEntry};

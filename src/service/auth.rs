@@ -12,7 +12,10 @@
 //! time (no early exit, no data-dependent branch), so timing tells nothing about how close a
 //! guess was or which client it resembles. Only hashes live in memory and config.
 //!
-//! Health and reflection are not behind this check (they reveal no subscriber data and
+//! The check runs on the request's headers before its body is read ([`super::guard`]), so an
+//! unauthenticated caller cannot make the server buffer anything. Health and reflection need
+//! a token only when `policy.health_needs_token` / `policy.reflection_needs_token` say so
+//! (any valid token then; by default they stay open: they reveal no subscriber data and
 //! probes must work without credentials).
 
 use std::sync::Arc;
@@ -98,6 +101,16 @@ impl Authenticator {
 
     /// The caller of a request needing `scope`, or the status refusing it.
     pub fn authorize(&self, md: &MetadataMap, scope: Scope) -> Result<Caller, tonic::Status> {
+        self.check(md, Some(scope))
+    }
+
+    /// The caller of a request any valid token may make (health or reflection when they need
+    /// a token), or UNAUTHENTICATED.
+    pub fn authenticate(&self, md: &MetadataMap) -> Result<Caller, tonic::Status> {
+        self.check(md, None)
+    }
+
+    fn check(&self, md: &MetadataMap, scope: Option<Scope>) -> Result<Caller, tonic::Status> {
         if !self.enabled() {
             return Ok(self.anonymous.clone());
         }
@@ -129,6 +142,9 @@ impl Authenticator {
         }
         let Some((caller, _, check, ingest)) = found else {
             return Err(unauthenticated("invalid credentials"));
+        };
+        let Some(scope) = scope else {
+            return Ok(caller.clone());
         };
         let allowed = match scope {
             Scope::Check => *check,

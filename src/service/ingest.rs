@@ -15,8 +15,11 @@
 //! Holding the lock from the rename to the publish is what lets a concurrent rebuild tell
 //! whether its base holds this file (see [`super::reload`]).
 //!
-//! The receive phase (step 1, waiting on the client) is bounded by `limits.ingest_timeout_s`:
-//! past it the call ends with DEADLINE_EXCEEDED and nothing is stored. Steps 2-4 are not
+//! The receive phase (step 1, waiting on the client) is bounded by `limits.ingest_timeout_s`
+//! in all and by `limits.ingest_idle_timeout_s` between two messages: past either the call
+//! ends with DEADLINE_EXCEEDED and nothing is stored. The records it holds meanwhile count
+//! against `limits.max_pending_ingest_records` (see [`IngestPermit::hold`]). A message tonic
+//! cannot decode (malformed protobuf, a cut frame) is INVALID_ARGUMENT. Steps 2-4 are not
 //! cancelled by it: once the records are in, they are stored and acknowledged.
 
 use std::collections::BTreeMap;
@@ -32,10 +35,11 @@ use crate::error::{Error, Result};
 use crate::index::ServingIndex;
 use crate::ingest::interpret::{DurationCell, Interpreter, RawRow, TimeCell};
 use crate::ingest::{Counterparty, Event};
+use crate::service::limits::{IngestPermit, deadline_exceeded, idle_exceeded};
 use crate::service::pb::{EventRecord, IngestRequest, IngestResponse};
 use crate::service::reload::blocking;
 use crate::service::state::{AppState, Delta, FileStamp};
-use crate::service::status::to_status;
+use crate::service::status::{to_status, wire_status};
 
 /// Folder of the data directory that ingested files go to.
 pub const INGEST_DIR: &str = "ingest";
@@ -52,11 +56,13 @@ struct Accepted {
     duration_s: Option<i64>,
 }
 
-/// Runs one `Ingest` call.
+/// Runs one `Ingest` call. `permit` is the call's place in the ingest budget; the records
+/// the call holds until it stores them are counted on it.
 pub async fn ingest(
     state: &AppState,
     mut stream: Streaming<IngestRequest>,
     correlator: &str,
+    permit: &mut IngestPermit,
 ) -> Result<IngestResponse, Status> {
     // Refuse before reading anything: until the first load there is no snapshot to add to.
     state.snapshot().map_err(|e| to_status(&e, correlator))?;
@@ -64,16 +70,26 @@ pub async fn ingest(
     let mut accepted: Vec<Accepted> = Vec::new();
     let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
     let mut seen = 0usize;
-    let limit = std::time::Duration::from_secs(state.settings().limits.ingest_timeout_s);
+    let limits = &state.settings().limits;
+    let limit = std::time::Duration::from_secs(limits.ingest_timeout_s);
+    let idle = std::time::Duration::from_secs(limits.ingest_idle_timeout_s);
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        let next = tokio::time::timeout_at(deadline, stream.next())
+        let wait_until = deadline.min(tokio::time::Instant::now() + idle);
+        let next = tokio::time::timeout_at(wait_until, stream.next())
             .await
-            .map_err(|_| crate::service::limits::deadline_exceeded(limit))?;
+            .map_err(|_| {
+                if wait_until == deadline {
+                    deadline_exceeded(limit)
+                } else {
+                    idle_exceeded(idle)
+                }
+            })?;
         let Some(msg) = next else {
             break;
         };
-        let msg = msg?;
+        // A malformed or cut message is the client's mistake, not an internal error.
+        let msg = msg.map_err(wire_status)?;
         seen += msg.events.len();
         if seen > MAX_RECORDS_PER_CALL {
             let e = Error::out_of_range(
@@ -84,6 +100,7 @@ pub async fn ingest(
             );
             return Err(to_status(&e, correlator));
         }
+        permit.hold(msg.events.len())?;
         for rec in &msg.events {
             match interp.interpret(&raw_row(rec)) {
                 Ok(event) => accepted.push(Accepted {
@@ -147,7 +164,11 @@ async fn store(state: &AppState, accepted: Vec<Accepted>) -> Result<String> {
         segment: segment.clone(),
     });
     state.publish(&catalog, current.with_segment(segment));
+    let compact = catalog.deltas.len() >= crate::service::reload::MAX_DELTAS;
     drop(catalog);
+    if compact {
+        state.request_compaction();
+    }
     let rel = path
         .strip_prefix(&state.settings().data_dir)
         .unwrap_or(&path);
@@ -228,10 +249,7 @@ fn write_record<W: Write>(w: &mut csv::Writer<W>, a: &Accepted) -> csv::Result<(
 /// names never collide across calls or restarts.
 fn unique_names(dir: &Path) -> (PathBuf, PathBuf) {
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
+    let ms = crate::clock::now_ms().max(0);
     loop {
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let name = format!("ingest-{ms:013}-{}-{seq:06}.csv", std::process::id());

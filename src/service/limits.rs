@@ -4,15 +4,29 @@
 //!   refused call gets RESOURCE_EXHAUSTED with ErrorInfo `TOO_MANY_REQUESTS`. The per-number
 //!   limit is what stops a caller from mapping someone's contacts by asking one country at a
 //!   time, or bisecting thresholds: each of those needs many checks of the same number.
-//!   The per-number table is bounded (`number_table_max`): when full, buckets that have
-//!   refilled completely are dropped first (they hold no state: a fresh bucket is the same),
-//!   then the least recently used eighth.
-//! - [`Gate`]: at most `max_concurrent_calls` calls in the handlers; one more is refused at
+//!   Each client holds at most `number_table_max` per-number buckets. A full bucket holds no
+//!   state (a fresh one is the same) and is forgotten; an active one is never evicted to make
+//!   room, because forgetting it would hand its number a fresh burst (checking many other
+//!   numbers would then be a way around the limit). A client whose share is all active
+//!   buckets gets TOO_MANY_REQUESTS for numbers it has not checked lately, until some of its
+//!   buckets refill. So one client can probe at most `number_table_max` distinct numbers per
+//!   refill time of one token (`3600 / number_checks_per_hour` s), and never more than its
+//!   own rate (`client_checks_per_s`).
+//! - [`Gate`]: at most `max_concurrent_calls` checks in the handler; one more is refused at
 //!   once with UNAVAILABLE (retryable) instead of queueing (load shedding).
+//! - [`IngestGate`]: the separate budget of `Ingest` streams, so ingests (which wait on their
+//!   client for as long as it sends) can never take the slots checks need: at most
+//!   `max_concurrent_ingests` open streams (UNAVAILABLE past it), `max_ingests_per_client` per
+//!   client (RESOURCE_EXHAUSTED `TOO_MANY_REQUESTS` past it), and
+//!   `max_pending_ingest_records` records held by unfinished streams together (UNAVAILABLE).
+//! - [`ConnectionLimit`]: at most `max_connections` TCP connections on the gRPC port; one more
+//!   is closed at once. With the HTTP/2 windows and stream count this bounds the request
+//!   bytes the server can be made to buffer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -82,8 +96,19 @@ pub struct RateLimiter {
     number: Limit,
     table_max: usize,
     clients: Mutex<HashMap<u32, Bucket>>,
-    numbers: Mutex<HashMap<(u32, u64), Bucket>>,
+    numbers: Mutex<NumberTable>,
 }
+
+/// The per-(client, number) buckets, with how many each client holds and when its full
+/// buckets were last swept out.
+#[derive(Default)]
+struct NumberTable {
+    buckets: HashMap<(u32, u64), Bucket>,
+    held: HashMap<u32, (usize, Option<Instant>)>,
+}
+
+/// Least time between two sweeps of one client's full buckets (a sweep walks the table).
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 impl RateLimiter {
     /// From the policy.
@@ -99,7 +124,7 @@ impl RateLimiter {
             },
             table_max: p.number_table_max.max(1),
             clients: Mutex::new(HashMap::new()),
-            numbers: Mutex::new(HashMap::new()),
+            numbers: Mutex::new(NumberTable::default()),
         }
     }
 
@@ -120,7 +145,8 @@ impl RateLimiter {
         }
     }
 
-    /// One check of `number` by `caller`; RESOURCE_EXHAUSTED when that pair's bucket is empty.
+    /// One check of `number` by `caller`; RESOURCE_EXHAUSTED when that pair's bucket is
+    /// empty, or when the caller's share of the table is all active buckets.
     pub fn admit_number(&self, caller: &Caller, number: Msisdn) -> Result<(), Status> {
         if !self.number.on() {
             return Ok(());
@@ -128,10 +154,24 @@ impl RateLimiter {
         let now = Instant::now();
         let key = (caller.index, number.value());
         let mut t = self.numbers.lock().unwrap_or_else(|p| p.into_inner());
-        if !t.contains_key(&key) && t.len() >= self.table_max {
-            self.evict(&mut t, now);
+        let t = &mut *t;
+        if !t.buckets.contains_key(&key) {
+            let (held, last_sweep) = t.held.get(&caller.index).copied().unwrap_or((0, None));
+            if held >= self.table_max {
+                if last_sweep.is_none_or(|at| now.saturating_duration_since(at) >= SWEEP_EVERY) {
+                    self.sweep(t, caller.index, now);
+                }
+                if t.held
+                    .get(&caller.index)
+                    .is_some_and(|h| h.0 >= self.table_max)
+                {
+                    return Err(too_many("numbers"));
+                }
+            }
+            t.held.entry(caller.index).or_insert((0, None)).0 += 1;
         }
         let b = t
+            .buckets
             .entry(key)
             .or_insert_with(|| Bucket::full(self.number.capacity, now));
         if b.take(self.number.capacity, self.number.rate, now) {
@@ -143,38 +183,27 @@ impl RateLimiter {
 
     /// Buckets in the per-number table (for metrics and tests).
     pub fn tracked_numbers(&self) -> usize {
-        self.numbers.lock().map(|t| t.len()).unwrap_or(0)
+        self.numbers.lock().map(|t| t.buckets.len()).unwrap_or(0)
     }
 
-    fn evict(&self, t: &mut HashMap<(u32, u64), Bucket>, now: Instant) {
+    /// Forgets `client`'s full buckets (they hold no state).
+    fn sweep(&self, t: &mut NumberTable, client: u32, now: Instant) {
         let Limit { capacity, rate } = self.number;
-        t.retain(|_, b| !b.is_full_at(capacity, rate, now));
-        if t.len() < self.table_max {
-            return;
-        }
-        // Still full of active buckets: drop the least recently used eighth.
-        let mut ages: Vec<Instant> = t.values().map(|b| b.last).collect();
-        let k = (ages.len() / 8).max(1);
-        let (_, cut, _) = ages.select_nth_unstable(k - 1);
-        let cut = *cut;
-        t.retain(|_, b| b.last > cut);
-        if t.len() >= self.table_max {
-            // Many buckets share one instant: drop arbitrary ones down to the bound.
-            let extra: Vec<(u32, u64)> = t
-                .keys()
-                .take(t.len() + 1 - self.table_max)
-                .copied()
-                .collect();
-            for k in extra {
-                t.remove(&k);
-            }
-        }
+        let before = t.buckets.len();
+        t.buckets
+            .retain(|k, b| k.0 != client || !b.is_full_at(capacity, rate, now));
+        let h = t.held.entry(client).or_insert((0, None));
+        h.0 -= before - t.buckets.len();
+        h.1 = Some(now);
     }
 }
 
 fn too_many(which: &str) -> Status {
     let message = match which {
         "client" => "too many requests: this client's rate limit is reached; retry later",
+        "numbers" => {
+            "too many requests: this client is checking too many distinct phone numbers; retry later"
+        }
         _ => {
             "too many requests: the rate limit for checks of this phone_number is reached; retry later"
         }
@@ -228,6 +257,218 @@ impl Gate {
     pub fn in_flight(&self) -> usize {
         self.max - self.sem.available_permits()
     }
+}
+
+/// The `Ingest` budget: open streams in all, per client, and records held unfinished.
+#[derive(Clone)]
+pub struct IngestGate {
+    inner: Arc<IngestInner>,
+}
+
+struct IngestInner {
+    slots: Arc<Semaphore>,
+    max: usize,
+    per_client: usize,
+    open: Mutex<HashMap<u32, usize>>,
+    pending_max: usize,
+    pending: AtomicUsize,
+}
+
+/// Held by an open `Ingest` stream: its slot, its client's count, and the records it holds.
+pub struct IngestPermit {
+    inner: Arc<IngestInner>,
+    _slot: OwnedSemaphorePermit,
+    client: u32,
+    held: usize,
+}
+
+impl IngestGate {
+    /// At most `max` streams, `per_client` of one client, `pending_max` records held.
+    pub fn new(max: usize, per_client: usize, pending_max: usize) -> IngestGate {
+        IngestGate {
+            inner: Arc::new(IngestInner {
+                slots: Arc::new(Semaphore::new(max.max(1))),
+                max: max.max(1),
+                per_client: per_client.max(1),
+                open: Mutex::new(HashMap::new()),
+                pending_max,
+                pending: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// A stream for `caller` now, or the refusal (never waits): RESOURCE_EXHAUSTED
+    /// `TOO_MANY_REQUESTS` when the client has its share open, UNAVAILABLE when all are.
+    pub fn enter(&self, caller: &Caller) -> Result<IngestPermit, Status> {
+        let inner = &self.inner;
+        let mut open = inner.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(caller.index).or_insert(0);
+        if *n >= inner.per_client {
+            return Err(status(
+                Code::ResourceExhausted,
+                "TOO_MANY_REQUESTS",
+                format!(
+                    "too many requests: this client already has {} Ingest calls open; finish one first",
+                    inner.per_client
+                ),
+                None,
+            ));
+        }
+        let slot = inner.slots.clone().try_acquire_owned().map_err(|_| {
+            status(
+                Code::Unavailable,
+                "UNAVAILABLE",
+                "unavailable: the server is at its limit of open Ingest calls; retry with backoff",
+                None,
+            )
+        })?;
+        *n += 1;
+        Ok(IngestPermit {
+            inner: inner.clone(),
+            _slot: slot,
+            client: caller.index,
+            held: 0,
+        })
+    }
+
+    /// Streams open now.
+    pub fn in_flight(&self) -> usize {
+        self.inner.max - self.inner.slots.available_permits()
+    }
+
+    /// Records held by unfinished streams now.
+    pub fn pending_records(&self) -> usize {
+        self.inner.pending.load(Ordering::Relaxed)
+    }
+}
+
+impl IngestPermit {
+    /// Counts `records` more as held by this stream; UNAVAILABLE when all streams together
+    /// would hold more than the bound (the stream's earlier records stay counted until it
+    /// ends).
+    pub fn hold(&mut self, records: usize) -> Result<(), Status> {
+        let pending = &self.inner.pending;
+        let before = pending.fetch_add(records, Ordering::Relaxed);
+        if before + records > self.inner.pending_max {
+            pending.fetch_sub(records, Ordering::Relaxed);
+            return Err(status(
+                Code::Unavailable,
+                "UNAVAILABLE",
+                "unavailable: the server holds too many records of unfinished Ingest calls; nothing was stored, retry with backoff",
+                None,
+            ));
+        }
+        self.held += records;
+        Ok(())
+    }
+}
+
+impl Drop for IngestPermit {
+    fn drop(&mut self) {
+        self.inner.pending.fetch_sub(self.held, Ordering::Relaxed);
+        let mut open = self.inner.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// A connection of the gRPC port, holding its place under `limits.max_connections` for as
+/// long as it is open.
+pub struct Limited {
+    io: tokio::net::TcpStream,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// The bound on open connections: [`ConnectionLimit::admit`] a new one or drop it.
+#[derive(Clone)]
+pub struct ConnectionLimit {
+    slots: Arc<Semaphore>,
+}
+
+impl ConnectionLimit {
+    /// At most `max` connections open at once.
+    pub fn new(max: usize) -> ConnectionLimit {
+        ConnectionLimit {
+            slots: Arc::new(Semaphore::new(max.max(1))),
+        }
+    }
+
+    /// The connection with its slot, or `None` (the connection is closed when dropped).
+    pub fn admit(&self, io: tokio::net::TcpStream) -> Option<Limited> {
+        let slot = self.slots.clone().try_acquire_owned().ok()?;
+        Some(Limited { io, _slot: slot })
+    }
+}
+
+impl tokio::io::AsyncRead for Limited {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Limited {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+impl tonic::transport::server::Connected for Limited {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+/// The status of an Ingest stream that sent nothing for `idle`.
+pub fn idle_exceeded(idle: Duration) -> Status {
+    status(
+        Code::DeadlineExceeded,
+        "DEADLINE_EXCEEDED",
+        format!(
+            "deadline exceeded: an Ingest call sent no message for {} s; nothing was stored",
+            idle.as_secs()
+        ),
+        None,
+    )
 }
 
 /// The status of an Ingest that did not finish sending in time.
@@ -304,11 +545,67 @@ mod tests {
             ..PolicyConfig::default()
         };
         let l = RateLimiter::new(&p);
+        let n = |i: u64| Msisdn::parse_subscriber(&format!("+8869{i:08}")).unwrap();
         for i in 0..10_000u64 {
-            let n = Msisdn::parse_subscriber(&format!("+8869{:08}", i)).unwrap();
-            let _ = l.admit_number(&caller(1), n);
+            let r = l.admit_number(&caller(1), n(i));
+            assert_eq!(r.is_ok(), i < 100, "number {i}");
             assert!(l.tracked_numbers() <= 100);
         }
+        // No bypass: checking 10 000 other numbers did not forget number 0's bucket (burst 3,
+        // one spent above).
+        assert!(l.admit_number(&caller(1), n(0)).is_ok());
+        assert!(l.admit_number(&caller(1), n(0)).is_ok());
+        assert_eq!(
+            l.admit_number(&caller(1), n(0)).unwrap_err().code(),
+            Code::ResourceExhausted
+        );
+        // Another client has its own share.
+        assert!(l.admit_number(&caller(2), n(5000)).is_ok());
+    }
+
+    #[test]
+    fn full_buckets_are_forgotten_to_make_room() {
+        let p = PolicyConfig {
+            number_checks_per_hour: 3_600_000.0, // a token per millisecond
+            number_burst: 1,
+            number_table_max: 10,
+            ..PolicyConfig::default()
+        };
+        let l = RateLimiter::new(&p);
+        let n = |i: u64| Msisdn::parse_subscriber(&format!("+8869{i:08}")).unwrap();
+        for i in 0..10 {
+            assert!(l.admit_number(&caller(1), n(i)).is_ok());
+        }
+        // Wait (by the clock, not a fixed sleep) until the buckets have refilled and a sweep
+        // is due; then a new number finds room.
+        let t0 = Instant::now();
+        while t0.elapsed() < SWEEP_EVERY + Duration::from_millis(20) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(l.admit_number(&caller(1), n(10)).is_ok());
+        assert!(l.tracked_numbers() <= 10);
+    }
+
+    #[test]
+    fn the_ingest_gate_bounds_streams_per_client_and_held_records() {
+        let g = IngestGate::new(3, 2, 100);
+        let a1 = g.enter(&caller(1)).unwrap();
+        let mut a2 = g.enter(&caller(1)).unwrap();
+        let e = g.enter(&caller(1)).err().unwrap();
+        assert_eq!(e.code(), Code::ResourceExhausted);
+        let b1 = g.enter(&caller(2)).unwrap();
+        assert_eq!(g.enter(&caller(3)).err().unwrap().code(), Code::Unavailable);
+        assert_eq!(g.in_flight(), 3);
+        a2.hold(60).unwrap();
+        let mut b1 = b1;
+        assert_eq!(b1.hold(41).unwrap_err().code(), Code::Unavailable);
+        b1.hold(40).unwrap();
+        assert_eq!(g.pending_records(), 100);
+        drop(a2);
+        assert_eq!(g.pending_records(), 40);
+        assert!(g.enter(&caller(1)).is_ok());
+        drop((a1, b1));
+        assert_eq!((g.in_flight(), g.pending_records()), (0, 0));
     }
 
     #[test]

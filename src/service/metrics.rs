@@ -17,7 +17,8 @@
 //! | `hotzone_reload_skipped_files` | gauge | files skipped as unreadable by the last reload |
 //! | `hotzone_index_events`, `_subscribers`, `_counterparties`, `_bytes`, `_segments` | gauge | |
 //! | `hotzone_data_age_seconds` | gauge | seconds since the end of the latest day in the data |
-//! | `hotzone_inflight_calls` | gauge | |
+//! | `hotzone_inflight_calls` | gauge | checks being handled |
+//! | `hotzone_inflight_ingests` | gauge | `Ingest` streams open |
 //! | `hotzone_audit_dropped_total` | counter | audit lines lost to a full queue or a write error |
 
 use std::collections::BTreeMap;
@@ -202,8 +203,9 @@ impl Metrics {
         self.audit_dropped.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition (format 0.0.4). `inflight` is read by the caller.
-    pub fn render(&self, inflight: usize) -> String {
+    /// The Prometheus text exposition (format 0.0.4). The in-flight counts (checks, ingest
+    /// streams) are read by the caller.
+    pub fn render(&self, inflight: usize, ingests: usize) -> String {
         let mut o = String::with_capacity(4096);
         let head = |o: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -303,7 +305,7 @@ impl Metrics {
             "result",
             [("ok", &self.reloads_ok), ("error", &self.reloads_error)],
         );
-        let gauges: [(&str, &str, u64); 7] = [
+        let gauges: [(&str, &str, u64); 8] = [
             (
                 "hotzone_reload_skipped_files",
                 "Unreadable files left out by the last reload.",
@@ -336,8 +338,13 @@ impl Metrics {
             ),
             (
                 "hotzone_inflight_calls",
-                "Check/Ingest calls being handled.",
+                "Check calls being handled.",
                 inflight as u64,
+            ),
+            (
+                "hotzone_inflight_ingests",
+                "Ingest streams open.",
+                ingests as u64,
             ),
         ];
         for (name, help, v) in gauges {
@@ -372,16 +379,51 @@ impl Metrics {
     }
 }
 
+/// Scrapes answered at once; one more connection waits in the accept queue.
+const MAX_SCRAPES: usize = 32;
+
+/// Whether a request head may read the metrics: always, unless `policy.metrics_needs_token`
+/// (with clients configured), then only with a valid `authorization: Bearer` token.
+fn may_scrape(state: &super::AppState, head: &[u8]) -> bool {
+    if !(state.auth().enabled() && state.settings().policy.metrics_needs_token) {
+        return true;
+    }
+    let value = head
+        .split(|b| *b == b'\n')
+        .filter_map(|l| std::str::from_utf8(l).ok())
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("authorization")
+                .then(|| value.trim())
+        });
+    let mut md = tonic::metadata::MetadataMap::new();
+    match value.and_then(|v| v.parse().ok()) {
+        Some(v) => {
+            md.insert("authorization", v);
+            state.auth().authenticate(&md).is_ok()
+        }
+        None => false,
+    }
+}
+
 /// Serves `GET /metrics` on `listener` until the task is aborted. Plain HTTP/1.1, one
 /// request per connection; anything else gets 404. Meant for a scraper on a private network.
+/// At most 32 connections are served at once, each for at most 5 s, so a flood
+/// of idle connections holds a bounded amount of memory.
 pub async fn serve(listener: TcpListener, state: super::AppState) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_SCRAPES));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let Ok((mut sock, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let state = state.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let mut buf = vec![0u8; 4096];
             let mut n = 0;
             let read = tokio::time::timeout(Duration::from_secs(5), async {
@@ -401,12 +443,18 @@ pub async fn serve(listener: TcpListener, state: super::AppState) {
             if !matches!(read, Ok(Some(()))) {
                 return;
             }
-            let line = buf[..n].split(|b| *b == b'\n').next().unwrap_or(&[]);
+            let head = &buf[..n];
+            let line = head.split(|b| *b == b'\n').next().unwrap_or(&[]);
             let ok = line.starts_with(b"GET /metrics ") || line.starts_with(b"GET / ");
-            let (status, body) = if ok {
-                ("200 OK", state.render_metrics())
-            } else {
+            let (status, body) = if !ok {
                 ("404 Not Found", "not found; try GET /metrics\n".to_owned())
+            } else if !may_scrape(&state, head) {
+                (
+                    "401 Unauthorized",
+                    "unauthorized: send authorization: Bearer <token>\n".to_owned(),
+                )
+            } else {
+                ("200 OK", state.render_metrics())
             };
             let resp = format!(
                 "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -431,7 +479,7 @@ mod tests {
         m.reject(&tonic::Status::resource_exhausted("x"));
         m.ingest(true, 5, 1);
         m.reload(true, 1);
-        let text = m.render(0);
+        let text = m.render(0, 0);
         for needle in [
             "hotzone_checks_total{code=\"OK\",result=\"anomaly\"} 1",
             "hotzone_checks_total{code=\"NOT_FOUND\",result=\"error\"} 1",

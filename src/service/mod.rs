@@ -12,17 +12,29 @@
 //! - [`check`]: the `Check` handler (request -> params -> verdict);
 //! - [`ingest`]: the `Ingest` handler (records -> durable file -> new segment);
 //! - [`status`]: errors -> gRPC status with CAMARA ErrorInfo; the `x-correlator` header;
+//! - [`guard`]: what is decided from the headers before a body is read (correlator, token),
+//!   and the refusals tonic makes before a handler (counted, audited, never INTERNAL);
 //! - [`auth`]: bearer tokens -> client id and scopes (UNAUTHENTICATED, PERMISSION_DENIED);
-//! - [`limits`]: rate limits (per client, per client and number) and the concurrency gate;
+//! - [`limits`]: rate limits (per client, per client and number), the check gate and the
+//!   separate ingest budget;
 //! - [`audit`]: one JSON line per call, numbers as keyed hashes;
 //! - [`metrics`]: the Prometheus registry and its endpoint.
 //!
-//! Every `Check` and `Ingest` goes through the same guards, in this order: the concurrency
-//! gate (UNAVAILABLE when full, never a queue), the token (UNAUTHENTICATED /
-//! PERMISSION_DENIED), the client's rate limit, then (Check) the number's pattern and the
-//! (client, number) rate limit (RESOURCE_EXHAUSTED `TOO_MANY_REQUESTS`), then the handler.
-//! Each finished call is counted in the metrics and written to the audit log. Health and
-//! reflection are open: they reveal no subscriber data and probes need them.
+//! Every `Check` and `Ingest` goes through the same guards, in this order: on the headers,
+//! before the body is read ([`guard`]), the `x-correlator` pattern and the token
+//! (UNAUTHENTICATED / PERMISSION_DENIED); then in the handler the call's budget (checks: the
+//! check gate; ingests: the ingest gate with its per-client share; UNAVAILABLE or
+//! RESOURCE_EXHAUSTED when full, never a queue), the client's rate limit, then (Check) the
+//! number's pattern and the (client, number) rate limit (RESOURCE_EXHAUSTED
+//! `TOO_MANY_REQUESTS`), then the handler. Each finished call is counted in the metrics and
+//! written to the audit log, refusals before the handler included. Health and reflection are
+//! open unless the policy says they need a token.
+//!
+//! The HTTP/2 settings bound what a connection can make the server hold before any of this
+//! runs: `limits.max_streams_per_connection` (advertised as MAX_CONCURRENT_STREAMS), the
+//! stream and connection flow-control windows (the most unread request body buffered), a
+//! 16 KiB frame and header list, and a cap on streams reset by the client before the server
+//! accepted them.
 //!
 //! Absent by design: no detection logic here, no counts in any reply, no phone number in any
 //! log line, metric, audit line or error message (logs carry the correlator and client id).
@@ -31,6 +43,7 @@ pub mod audit;
 pub mod auth;
 pub mod check;
 pub mod codec;
+pub mod guard;
 pub mod ingest;
 pub mod limits;
 pub mod metrics;
@@ -56,9 +69,19 @@ use crate::model::Msisdn;
 use crate::model::check::parse_phone_number;
 use audit::{AuditLine, AuditParams};
 use auth::{Caller, Scope};
+use guard::{Guarded, Kind, mark_handled};
 use metrics::code_name;
 use pb::fraud_hotzone_server::{FraudHotzone, FraudHotzoneServer};
 use status::{correlator, correlator_text, echo, to_status};
+
+/// Largest HTTP/2 frame the server accepts (the protocol's minimum, 16 KiB).
+const MAX_FRAME_BYTES: u32 = 16 * 1024;
+
+/// Largest header list of a request (bytes, as HTTP/2 counts them).
+const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+
+/// Streams a client may reset before the server accepted them (rapid-reset bound).
+const MAX_PENDING_RESETS: usize = 32;
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +138,18 @@ pub async fn serve(
         state: state.clone(),
     })
     .max_decoding_message_size(settings.limits.max_request_bytes);
-    let mut builder = tonic::transport::Server::builder();
+    let api = Guarded::new(api, state.clone(), Kind::Api);
+    let health = Guarded::new(health, state.clone(), Kind::Health);
+    let reflection_v1 = Guarded::new(reflection_v1, state.clone(), Kind::Reflection);
+    let reflection_v1alpha = Guarded::new(reflection_v1alpha, state.clone(), Kind::Reflection);
+    let limits = &settings.limits;
+    let mut builder = tonic::transport::Server::builder()
+        .max_concurrent_streams(limits.max_streams_per_connection)
+        .initial_stream_window_size(limits.stream_window_bytes)
+        .initial_connection_window_size(limits.connection_window_bytes)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+        .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_RESETS));
     if let Some(t) = &settings.tls {
         builder = builder.tls_config(tls_config(t)?)?;
     }
@@ -147,12 +181,20 @@ pub async fn serve(
         }
     }
     let loader = tokio::spawn(reload::run(state.clone()));
-    let incoming = TcpListenerStream::new(listener).map(|conn| {
-        if let Ok(s) = &conn {
+    let connections = limits::ConnectionLimit::new(settings.limits.max_connections);
+    let incoming = TcpListenerStream::new(listener).filter_map(move |conn| match conn {
+        Ok(s) => {
             // Small request/reply messages: don't let Nagle delay them.
             let _ = s.set_nodelay(true);
+            match connections.admit(s) {
+                Some(c) => Some(Ok(c)),
+                None => {
+                    tracing::debug!("connection limit reached: a new connection was closed");
+                    None
+                }
+            }
         }
-        conn
+        Err(e) => Some(Err(e)),
     });
     let for_signal = state.clone();
     let signal = async move {
@@ -192,7 +234,7 @@ impl Api {
     ) -> Result<pb::CheckResponse, Status> {
         let state = &self.state;
         let _permit = state.gate().enter()?;
-        let c = state.auth().authorize(request.metadata(), Scope::Check)?;
+        let c = caller_of(state, request, Scope::Check)?;
         *caller = Some(c.clone());
         state.limiter().admit_client(&c)?;
         let req = request.get_ref();
@@ -244,6 +286,14 @@ impl Api {
     }
 }
 
+/// The caller the guard admitted (or, served without the guard, the token check itself).
+fn caller_of<T>(state: &AppState, request: &Request<T>, scope: Scope) -> Result<Caller, Status> {
+    match request.extensions().get::<Caller>() {
+        Some(c) => Ok(c.clone()),
+        None => state.auth().authorize(request.metadata(), scope),
+    }
+}
+
 /// The CAMARA reason of a status, when it carries one.
 fn reason_of(s: &Status) -> Option<String> {
     use tonic_types::StatusExt;
@@ -256,6 +306,7 @@ impl FraudHotzone for Api {
         &self,
         request: Request<pb::CheckRequest>,
     ) -> Result<Response<pb::CheckResponse>, Status> {
+        mark_handled(request.extensions());
         let started = Instant::now();
         let (corr, bad_corr) = match correlator(request.metadata()) {
             Ok(c) => (c, None),
@@ -328,18 +379,19 @@ impl FraudHotzone for Api {
         &self,
         request: Request<Streaming<pb::IngestRequest>>,
     ) -> Result<Response<pb::IngestResponse>, Status> {
+        mark_handled(request.extensions());
         let started = Instant::now();
         let corr = correlator(request.metadata())?;
         let ctext = correlator_text(corr.as_ref()).to_owned();
         let state = &self.state;
         let mut client = String::new();
         let result = async {
-            let _permit = state.gate().enter()?;
-            let caller = state.auth().authorize(request.metadata(), Scope::Ingest)?;
+            let caller = caller_of(state, &request, Scope::Ingest)?;
             client = caller.id.to_string();
+            let mut permit = state.ingest_gate().enter(&caller)?;
             state.limiter().admit_client(&caller)?;
             let span = tracing::info_span!("ingest", correlator = %ctext, client = %caller.id);
-            ingest::ingest(state, request.into_inner(), &ctext)
+            ingest::ingest(state, request.into_inner(), &ctext, &mut permit)
                 .instrument(span)
                 .await
         }

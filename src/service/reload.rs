@@ -1,6 +1,10 @@
 //! The loader: builds the index from the data directory at start-up, then polls the directory
 //! and rebuilds when its files change, swapping the new snapshot in atomically.
 //!
+//! Ingested segments are folded into a rebuilt base once [`MAX_DELTAS`] of them pile up: the
+//! ingest that reaches that count wakes this loop ([`AppState::request_compaction`]), so this
+//! happens with `poll_interval_s = 0` too.
+//!
 //! Builds run on the blocking pool ([`tokio::task::spawn_blocking`]), never on the async
 //! runtime that answers checks, and without holding the catalog lock: checks keep answering
 //! from the previous snapshot and ingests keep landing while a rebuild runs. A failed load is
@@ -65,14 +69,20 @@ pub async fn run(state: AppState) {
             }
         }
     }
-    let Some(every) = state.settings().poll_interval else {
-        return;
-    };
+    // Without polling the ticker never fires (a year between ticks); an ingest that piles up
+    // MAX_DELTAS segments still wakes the loop, so compaction never depends on polling.
+    let every = state
+        .settings()
+        .poll_interval
+        .unwrap_or(Duration::from_secs(365 * 24 * 3600));
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = state.compaction_requested() => {}
+        }
         if let Err(e) = reload(&state).await {
             state.metrics().reload(false, 0);
             tracing::error!(error = %e, "reloading the data directory failed; still serving the previous data");

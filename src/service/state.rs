@@ -35,7 +35,7 @@ use crate::ingest::IngestOptions;
 use crate::model::hotzone::Hotzone;
 use crate::service::audit::Auditor;
 use crate::service::auth::Authenticator;
-use crate::service::limits::{Gate, RateLimiter};
+use crate::service::limits::{Gate, IngestGate, RateLimiter};
 use crate::service::metrics::Metrics;
 
 /// A file's identity for change detection: size and modification time.
@@ -100,6 +100,8 @@ struct Inner {
     auth: Authenticator,
     limiter: RateLimiter,
     gate: Gate,
+    ingest_gate: IngestGate,
+    compact: tokio::sync::Notify,
     audit: Auditor,
     metrics: Metrics,
     metrics_addr: OnceLock<SocketAddr>,
@@ -146,6 +148,12 @@ impl AppState {
                 auth: Authenticator::new(&settings.clients),
                 limiter: RateLimiter::new(&settings.policy),
                 gate: Gate::new(settings.limits.max_concurrent_calls),
+                ingest_gate: IngestGate::new(
+                    settings.limits.max_concurrent_ingests,
+                    settings.limits.max_ingests_per_client,
+                    settings.limits.max_pending_ingest_records,
+                ),
+                compact: tokio::sync::Notify::new(),
                 audit,
                 metrics: Metrics::default(),
                 metrics_addr: OnceLock::new(),
@@ -170,9 +178,26 @@ impl AppState {
         &self.inner.limiter
     }
 
-    /// The concurrency gate.
+    /// The concurrency gate of checks.
     pub fn gate(&self) -> &Gate {
         &self.inner.gate
+    }
+
+    /// The budget of `Ingest` streams.
+    pub fn ingest_gate(&self) -> &IngestGate {
+        &self.inner.ingest_gate
+    }
+
+    /// Asks the loader to fold the ingested segments into the base now (an ingest that
+    /// brought them to [`super::reload::MAX_DELTAS`]), whether or not it polls.
+    pub fn request_compaction(&self) {
+        self.inner.compact.notify_one();
+    }
+
+    /// Completes after [`AppState::request_compaction`] (a request made while nobody waits
+    /// is kept for the next wait).
+    pub async fn compaction_requested(&self) {
+        self.inner.compact.notified().await;
     }
 
     /// The audit log and number tags.
@@ -187,7 +212,10 @@ impl AppState {
 
     /// The Prometheus text of this server's metrics.
     pub fn render_metrics(&self) -> String {
-        self.inner.metrics.render(self.inner.gate.in_flight())
+        self.inner.metrics.render(
+            self.inner.gate.in_flight(),
+            self.inner.ingest_gate.in_flight(),
+        )
     }
 
     /// Where the metrics endpoint listens, once bound.

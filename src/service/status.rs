@@ -68,6 +68,51 @@ pub fn to_status(e: &Error, correlator: &str) -> Status {
     }
 }
 
+/// Longest part of a decoder's own words a status carries (they name protobuf fields and
+/// wire types, never values, but their length is not ours to trust).
+const MAX_DETAIL_CHARS: usize = 160;
+
+/// INVALID_ARGUMENT for a request body that is not a well-formed message of the call: bytes
+/// that are not the protobuf message (bad wire type, truncated varint, invalid UTF-8), a
+/// frame cut short, the compressed flag without a `grpc-encoding`, a unary call with no
+/// message. `detail` is the decoder's description.
+pub fn malformed(detail: &str) -> Status {
+    let detail: String = detail.chars().take(MAX_DETAIL_CHARS).collect();
+    status(
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+        format!(
+            "invalid argument: the request body is not a well-formed message of this call ({detail})"
+        ),
+        None,
+    )
+}
+
+/// OUT_OF_RANGE for a message with more top-level fields than the decoder takes (see
+/// [`super::codec`]); an `Ingest` client splits its records over more messages.
+pub fn too_many_fields(max: usize) -> Status {
+    status(
+        Code::OutOfRange,
+        "OUT_OF_RANGE",
+        format!(
+            "out of range: a message may hold at most {max} fields (Ingest: records per message); send more, smaller messages"
+        ),
+        None,
+    )
+}
+
+/// A status raised while reading the client's request body, as the client should see it.
+/// tonic answers INTERNAL for a frame cut short, the compressed flag without an encoding, or
+/// a missing unary message; those are the client's mistakes (INTERNAL is reserved for this
+/// server's own faults), so they become [`malformed`]. Other codes pass unchanged.
+pub fn wire_status(s: Status) -> Status {
+    if s.code() == Code::Internal {
+        malformed(s.message())
+    } else {
+        s
+    }
+}
+
 /// The request's `x-correlator`: `Ok(None)` when absent, an INVALID_ARGUMENT when it breaks
 /// CAMARA's pattern (it goes into logs and must not carry arbitrary text).
 pub fn correlator(md: &MetadataMap) -> Result<Option<AsciiMetadataValue>, Status> {
@@ -138,6 +183,21 @@ mod tests {
         }
         let s = to_status(&Error::invalid("as_of", "must be a date"), "c");
         assert!(s.message().contains("as_of"));
+    }
+
+    #[test]
+    fn wire_errors_are_the_clients_mistake_with_a_bounded_message() {
+        let s = wire_status(Status::internal("Unexpected EOF decoding stream."));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(
+            s.get_details_error_info().unwrap().reason,
+            "INVALID_ARGUMENT"
+        );
+        assert!(s.message().contains("Unexpected EOF"), "{}", s.message());
+        let long = malformed(&"x".repeat(100_000));
+        assert!(long.message().len() < 300);
+        let other = wire_status(Status::cancelled("gone"));
+        assert_eq!(other.code(), Code::Cancelled);
     }
 
     #[test]

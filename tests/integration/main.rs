@@ -3,6 +3,7 @@
 mod cli;
 mod conformance;
 mod grpc;
+mod hostile;
 mod newcomer;
 mod parquet_rows;
 mod properties;

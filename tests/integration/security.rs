@@ -230,13 +230,15 @@ async fn privacy_policy_suppresses_the_date_and_limits_what_a_caller_can_map() {
 async fn overload_is_shed_and_big_or_slow_requests_are_cut() {
     let data = data_dir();
     let mut s = settings(data.path());
-    s.limits.max_concurrent_calls = 1;
+    s.limits.max_concurrent_ingests = 1;
     s.limits.max_request_bytes = 2048;
-    s.limits.ingest_timeout_s = 1;
-    let server = spawn_loaded(s).await;
+    let state = AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    server.wait_serving().await;
     let mut c = server.client().await;
 
-    // An Ingest whose stream stays open holds the only slot: a check is shed at once.
+    // An Ingest whose stream stays open holds the only ingest slot. Nothing times it out
+    // here (default limits), so the test waits for the event, not for a clock.
     let (tx, rx) = tokio::sync::mpsc::channel::<IngestRequest>(1);
     let mut c2 = c.clone();
     let open = tokio::spawn(async move {
@@ -248,31 +250,35 @@ async fn overload_is_shed_and_big_or_slow_requests_are_cut() {
     })
     .await
     .unwrap();
-    let shed = wait_for("the slot to be taken", || {
-        let mut c = c.clone();
-        async move {
-            let started = std::time::Instant::now();
-            let e = c.check(req("+886912345001")).await.err()?;
-            Some((e, started.elapsed()))
-        }
+    wait_for("the ingest slot to be taken", || async {
+        (state.ingest_gate().in_flight() == 1).then_some(())
     })
     .await;
-    assert_eq!(shed.0.code(), Code::Unavailable, "{:?}", shed.0);
-    assert!(shed.1 < Duration::from_millis(500), "shed, not queued");
+    // A second Ingest is shed at once (it returns while the first still holds the slot: a
+    // queued call would wait for as long as the first stays open).
+    let e = c
+        .ingest(tokio_stream::iter(vec![IngestRequest {
+            events: hot_batch("+886955500003"),
+        }]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+    assert_eq!(reason(&e), "UNAVAILABLE");
+    // Checks have their own budget: the held ingest takes nothing from them.
+    assert!(c.check(req("+886912345001")).await.is_ok());
+    assert_eq!(state.ingest_gate().in_flight(), 1);
 
-    // The held Ingest never finishes sending: DEADLINE_EXCEEDED, nothing stored.
-    let e = tokio::time::timeout(Duration::from_secs(5), open)
+    // The held Ingest finishes: stored, slot freed.
+    drop(tx);
+    let r = tokio::time::timeout(Duration::from_secs(30), open)
         .await
         .unwrap()
         .unwrap()
-        .unwrap_err();
-    assert_eq!(e.code(), Code::DeadlineExceeded);
-    drop(tx);
-    assert_eq!(
-        c.check(req("+886955500002")).await.unwrap_err().code(),
-        Code::NotFound
-    );
-    assert!(c.check(req("+886912345001")).await.is_ok(), "slot freed");
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.accepted, 3);
+    assert!(c.check(req("+886955500002")).await.is_ok());
+    assert_eq!(state.ingest_gate().in_flight(), 0);
 
     // Request size.
     let big = CheckRequest {
@@ -285,6 +291,160 @@ async fn overload_is_shed_and_big_or_slow_requests_are_cut() {
     let e = c.check(big).await.unwrap_err();
     assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
     assert!(e.message().contains("too large"), "{e:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_or_slow_ingests_end_with_deadline_exceeded_and_store_nothing() {
+    let data = data_dir();
+    let mut s = settings(data.path());
+    // Wide margins: the feeder below sends every 100 ms, 20 times per idle period, so a
+    // stalled machine cannot make it look idle.
+    s.limits.ingest_idle_timeout_s = 2;
+    s.limits.ingest_timeout_s = 5;
+    let state = AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    server.wait_serving().await;
+    let mut c = server.client().await;
+
+    // One message, then silence: the idle timeout ends it.
+    let (tx, rx) = tokio::sync::mpsc::channel::<IngestRequest>(1);
+    tx.send(IngestRequest {
+        events: hot_batch("+886955500004"),
+    })
+    .await
+    .unwrap();
+    let e = tokio::time::timeout(
+        Duration::from_secs(30),
+        c.ingest(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
+    assert!(e.message().contains("no message for 2 s"), "{e:?}");
+    drop(tx);
+
+    // A message every 100 ms (never idle) but never the end: the overall deadline ends it.
+    let (tx, rx) = tokio::sync::mpsc::channel::<IngestRequest>(1);
+    let feeder = tokio::spawn(async move {
+        while tx
+            .send(IngestRequest {
+                events: hot_batch("+886955500005"),
+            })
+            .await
+            .is_ok()
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let e = tokio::time::timeout(
+        Duration::from_secs(30),
+        c.ingest(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
+    assert!(e.message().contains("within 5 s"), "{e:?}");
+    feeder.abort();
+    for n in ["+886955500004", "+886955500005"] {
+        assert_eq!(c.check(req(n)).await.unwrap_err().code(), Code::NotFound);
+    }
+    wait_for("the slots to be freed", || async {
+        (state.ingest_gate().in_flight() == 0 && state.ingest_gate().pending_records() == 0)
+            .then_some(())
+    })
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_ingest_streams_never_starve_checks() {
+    let data = data_dir();
+    let mut s = settings(data.path());
+    s.clients = vec![
+        client_entry("bank", "tok-bank", true, false),
+        client_entry("loader-a", "tok-a", false, true),
+        client_entry("loader-b", "tok-b", false, true),
+    ];
+    s.limits.max_concurrent_calls = 2;
+    s.limits.max_concurrent_ingests = 3;
+    s.limits.max_ingests_per_client = 2;
+    s.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let state = AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    server.wait_serving().await;
+    let c = server.client().await;
+
+    // Each opened stream sends one message and goes silent; its sender is kept alive.
+    let mut held = Vec::new();
+    let open = |token: &'static str, sub: &'static str| {
+        let mut c = c.clone();
+        async move {
+            let (tx, rx) = tokio::sync::mpsc::channel::<IngestRequest>(1);
+            tx.send(IngestRequest {
+                events: hot_batch(sub),
+            })
+            .await
+            .unwrap();
+            let call = tokio::spawn(async move {
+                c.ingest(with_token(
+                    tokio_stream::wrappers::ReceiverStream::new(rx),
+                    token,
+                ))
+                .await
+            });
+            (tx, call)
+        }
+    };
+    for (i, (token, sub)) in [("tok-a", "+886955500011"), ("tok-a", "+886955500012")]
+        .into_iter()
+        .enumerate()
+    {
+        held.push(open(token, sub).await);
+        wait_for("an ingest stream to open", || async {
+            (state.ingest_gate().in_flight() == i + 1).then_some(())
+        })
+        .await;
+    }
+    // A third stream of the same client: over its share.
+    let (_tx, call) = open("tok-a", "+886955500013").await;
+    let e = call.await.unwrap().unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    assert_eq!(reason(&e), "TOO_MANY_REQUESTS");
+    // Another client takes the last slot; the next stream finds none.
+    held.push(open("tok-b", "+886955500014").await);
+    wait_for("the last ingest slot to be taken", || async {
+        (state.ingest_gate().in_flight() == 3).then_some(())
+    })
+    .await;
+    let (_tx2, call) = open("tok-b", "+886955500015").await;
+    let e = call.await.unwrap().unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+
+    // With every ingest slot held, the bank's checks all answer.
+    let mut bank = c.clone();
+    for _ in 0..50 {
+        let r = bank
+            .check(with_token(req("+886912345001"), "tok-bank"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.anomaly_detected);
+    }
+    let addr = wait_for("metrics address", || async { state.metrics_addr() }).await;
+    let text = scrape(addr).await;
+    assert!(text.contains("hotzone_inflight_ingests 3"), "{text}");
+    assert!(text.contains("hotzone_inflight_calls 0"), "{text}");
+
+    // The held streams end normally: each stores its one message.
+    for (tx, call) in held {
+        drop(tx);
+        let r = call.await.unwrap().unwrap().into_inner();
+        assert_eq!(r.accepted, 3);
+    }
+    assert_eq!(state.ingest_gate().in_flight(), 0);
     server.stop().await;
 }
 

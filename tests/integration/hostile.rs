@@ -1,0 +1,720 @@
+//! Hostile input against the real server (issue 12): an instant out of range in an ingest
+//! and in a data file, bytes that are not the message on the wire, a huge value to echo,
+//! unauthenticated bodies, the HTTP/2 settings the server advertises, compaction without
+//! polling, and the endpoints that can be made to need a token.
+//!
+//! Raw HTTP/2 requests go through the `h2` crate, so the test controls the gRPC framing
+//! (a cut frame, the compressed flag) that a tonic client would never send.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hotzone::service::AppState;
+use hotzone::service::pb::{CheckRequest, EventRecord, IngestRequest};
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+use crate::support::{drop_file, settings, spawn_loaded, spawn_state, wait_for};
+
+/// 2026-10-30T10:00:00Z.
+const OCT30_MS: i64 = 1_793_354_400_000;
+
+/// 1800-01-01T00:00:00Z.
+const YEAR_1800_MS: i64 = -5_364_662_400_000;
+
+fn record(ms: i64, sub: &str, cp: &str) -> EventRecord {
+    EventRecord {
+        event_time_ms: ms,
+        subscriber: sub.to_owned(),
+        counterparty: cp.to_owned(),
+        direction: "in".to_owned(),
+        kind: "call".to_owned(),
+        duration_s: Some(30),
+        counterparty_region: String::new(),
+    }
+}
+
+fn check(number: &str, as_of: &str) -> CheckRequest {
+    CheckRequest {
+        phone_number: number.to_owned(),
+        look_back_days: 7,
+        threshold_ratio: 0.5,
+        hotzone: vec!["NG".to_owned()],
+        as_of: as_of.to_owned(),
+        ..CheckRequest::default()
+    }
+}
+
+fn reason(s: &Status) -> String {
+    s.get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
+}
+
+/// Runs the binary; (exit code, stderr).
+fn hotzone(args: &[&str]) -> (i32, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A file with a good day for `+886912345001` and one row in the year 1800.
+const WITH_1800: &str = "\
+event_time,subscriber,counterparty,direction,kind,duration_s
+2026-03-10T12:00:00Z,+886912345001,+2348021234567,in,call,60
+2026-03-10T12:01:00Z,+886912345001,+2348021234568,in,call,60
+2026-03-10T12:02:00Z,+886912345001,+2348021234569,in,sms,
+1800-01-01T00:00:00Z,+886912345002,+2348021234567,in,call,60
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instant_out_of_range_is_a_rejected_row_and_never_stops_a_load() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", WITH_1800);
+    let mut s = settings(data.path());
+    s.poll_interval = None;
+    let server = spawn_loaded(s.clone()).await;
+    let mut c = server.client().await;
+    // The directory that already holds such a row loads; the good rows answer.
+    assert!(
+        c.check(check("+886912345001", "2026-03-10"))
+            .await
+            .unwrap()
+            .into_inner()
+            .anomaly_detected
+    );
+    assert_eq!(
+        c.check(check("+886912345002", "2026-03-10"))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+
+    // The issue's batch: five ordinary records and one in the year 1800.
+    let sub = "+886955512345";
+    let mut events: Vec<EventRecord> = (0..5)
+        .map(|i| record(OCT30_MS + i * 1000, sub, &format!("+23480212345{i:02}")))
+        .collect();
+    events.push(record(YEAR_1800_MS, sub, "+2348021234599"));
+    events.push(record(i64::MAX, sub, "+2348021234598"));
+    events.push(record(4_102_444_800_000, sub, "+2348021234597")); // 2100-01-01: excluded
+    let r = c
+        .ingest(tokio_stream::iter(vec![IngestRequest { events }]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.accepted, 5);
+    assert_eq!(r.rejected.get("time_out_of_range"), Some(&3), "{r:?}");
+    assert_eq!(r.rejected.len(), 1, "{r:?}");
+    // Acknowledged means visible.
+    assert!(
+        c.check(check(sub, "2026-10-30"))
+            .await
+            .unwrap()
+            .into_inner()
+            .anomaly_detected
+    );
+    server.stop().await;
+
+    // A restart loads both files.
+    let server = spawn_loaded(s).await;
+    let mut c = server.client().await;
+    for (n, day) in [(sub, "2026-10-30"), ("+886912345001", "2026-03-10")] {
+        assert!(
+            c.check(check(n, day))
+                .await
+                .unwrap()
+                .into_inner()
+                .anomaly_detected
+        );
+    }
+    server.stop().await;
+
+    // `prepare` reads the directory: the bad row is counted by its reason (exit 2: done,
+    // rows rejected), never an internal error.
+    let out = tempfile::tempdir().unwrap();
+    let hzi = out.path().join("all.hzi");
+    let (code, err) = hotzone(&[
+        "prepare",
+        &data.path().to_string_lossy(),
+        "--output",
+        &hzi.to_string_lossy(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("time_out_of_range"), "{err}");
+    assert!(!err.contains("internal error"), "{err}");
+    assert!(hzi.is_file());
+}
+
+/// A gRPC message frame: compressed flag, big-endian length, payload.
+fn frame(compressed: u8, declared_len: u32, payload: &[u8]) -> Bytes {
+    let mut b = vec![compressed];
+    b.extend_from_slice(&declared_len.to_be_bytes());
+    b.extend_from_slice(payload);
+    Bytes::from(b)
+}
+
+/// One HTTP/2 connection to the server.
+async fn h2_client(addr: std::net::SocketAddr) -> h2::client::SendRequest<Bytes> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (send, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    send
+}
+
+/// A raw gRPC call: `body` bytes (ending the stream when `end`), extra headers; the status
+/// the server answered, from the headers (trailers-only) or the trailers.
+async fn raw_call(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+    end: bool,
+) -> Status {
+    let send = h2_client(addr).await;
+    let mut send = send.ready().await.unwrap();
+    let mut req = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let (resp, mut stream) = send.send_request(req.body(()).unwrap(), false).unwrap();
+    // A server that refuses on the headers (no token) may answer and close the stream before
+    // the body is sent: then sending fails with InactiveStreamId, which is that refusal, not
+    // a failure of the test; the answer below is what is checked.
+    let _ = stream.send_data(body, end);
+    let resp = tokio::time::timeout(Duration::from_secs(30), resp)
+        .await
+        .expect("an answer without the rest of the body")
+        .unwrap();
+    let (parts, mut body) = resp.into_parts();
+    if let Some(st) = Status::from_header_map(&parts.headers) {
+        return st;
+    }
+    while let Some(d) = body.data().await {
+        let d = d.unwrap();
+        let _ = body.flow_control().release_capacity(d.len());
+    }
+    let trailers = body.trailers().await.unwrap().expect("trailers");
+    Status::from_header_map(&trailers).expect("grpc-status")
+}
+
+const CHECK: &str = "/fraudhotzone.v1.FraudHotzone/Check";
+const INGEST: &str = "/fraudhotzone.v1.FraudHotzone/Ingest";
+
+fn one_day_dir() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    drop_file(d.path(), "day.csv", WITH_1800);
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_mistakes_on_the_wire_are_invalid_argument_and_counted() {
+    let data = one_day_dir();
+    let mut s = settings(data.path());
+    s.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let state = AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    server.wait_serving().await;
+    let addr = server.addr;
+    let cases: [(&str, &str, Bytes); 6] = [
+        ("not protobuf", CHECK, frame(0, 3, &[0xff, 0xff, 0xff])),
+        // Field 1 (phone_number, a string) sent as a varint.
+        ("wrong wire type", CHECK, frame(0, 2, &[0x08, 0x01])),
+        // The frame says 100 bytes; 3 come, then the stream ends.
+        ("truncated frame", CHECK, frame(0, 100, &[0x0a, 0x01, b'+'])),
+        (
+            "compressed flag without grpc-encoding",
+            CHECK,
+            frame(1, 3, &[0x0a, 0x01, b'+']),
+        ),
+        ("no message at all", CHECK, Bytes::new()),
+        (
+            "not protobuf, streaming",
+            INGEST,
+            frame(0, 3, &[0xff, 0xff, 0xff]),
+        ),
+    ];
+    for (what, path, body) in cases {
+        let st = raw_call(addr, path, &[], body, true).await;
+        assert_eq!(st.code(), Code::InvalidArgument, "{what}: {st:?}");
+        assert_eq!(reason(&st), "INVALID_ARGUMENT", "{what}: {st:?}");
+        assert!(st.message().len() < 400, "{what}: {st:?}");
+    }
+    // The correlator comes back on a refusal made before the handler, too.
+    let mut send = h2_client(addr).await.ready().await.unwrap();
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}{CHECK}"))
+        .header("content-type", "application/grpc")
+        .header("x-correlator", "wire-1")
+        .body(())
+        .unwrap();
+    let (resp, mut stream) = send.send_request(req, false).unwrap();
+    stream.send_data(frame(0, 2, &[0x08, 0x01]), true).unwrap();
+    let resp = resp.await.unwrap();
+    assert_eq!(resp.headers().get("x-correlator").unwrap(), "wire-1");
+
+    let text = state.render_metrics();
+    for needle in [
+        "hotzone_checks_total{code=\"INVALID_ARGUMENT\",result=\"error\"} 6",
+        "hotzone_rejects_total{reason=\"INVALID_ARGUMENT\"} 7",
+        "hotzone_ingests_total{result=\"error\"} 1",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in\n{text}");
+    }
+    assert!(!text.contains("INTERNAL"), "{text}");
+    // Still serving.
+    let mut c = server.client().await;
+    assert!(c.check(check("+886912345001", "2026-03-10")).await.is_ok());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_value_is_named_by_a_short_prefix() {
+    let data = one_day_dir();
+    let server = spawn_loaded(settings(data.path())).await;
+    let mut c = server.client().await;
+    let mut r = check("+886912345001", "2026-03-10");
+    r.hotzone = vec!["Q".repeat(20_000)];
+    let e = c.check(r).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert_eq!(reason(&e), "INVALID_ARGUMENT");
+    assert!(e.message().contains("(20000 chars)"), "{}", e.message());
+    assert!(e.message().len() < 300, "{}", e.message());
+    let mut r = check("+886912345001", "");
+    r.as_of = "9".repeat(20_000);
+    let e = c.check(r).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().len() < 300, "{}", e.message());
+    server.stop().await;
+}
+
+fn client(id: &str, token: &str, check: bool, ingest: bool) -> hotzone::config::ClientEntry {
+    hotzone::config::ClientEntry {
+        id: id.to_owned(),
+        token_sha256: hex::decode(hotzone::service::auth::hash_token(token))
+            .unwrap()
+            .try_into()
+            .unwrap(),
+        check,
+        ingest,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_calls_are_refused_before_their_body_is_read() {
+    let data = one_day_dir();
+    let mut s = settings(data.path());
+    s.clients = vec![client("bank", "tok-bank", true, false)];
+    let state = AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    server.wait_serving().await;
+    // A Check whose frame announces 4 MiB; 16 KiB come and the stream stays open. The answer
+    // comes from the headers alone (a server that read the body first would wait forever).
+    let part = vec![0u8; 16 * 1024];
+    for headers in [&[][..], &[("authorization", "Bearer wrong")][..]] {
+        let st = raw_call(server.addr, CHECK, headers, frame(0, 4 << 20, &part), false).await;
+        assert_eq!(st.code(), Code::Unauthenticated, "{st:?}");
+        assert_eq!(reason(&st), "UNAUTHENTICATED");
+    }
+    // Counted like any refused check.
+    let text = state.render_metrics();
+    assert!(
+        text.contains("hotzone_checks_total{code=\"UNAUTHENTICATED\",result=\"error\"} 2"),
+        "{text}"
+    );
+    // The bank still checks.
+    let mut c = server.client().await;
+    let mut r = tonic::Request::new(check("+886912345001", "2026-03-10"));
+    r.metadata_mut()
+        .insert("authorization", "Bearer tok-bank".parse().unwrap());
+    assert!(c.check(r).await.is_ok());
+    server.stop().await;
+}
+
+/// The SETTINGS frame the server sends first: (identifier, value) pairs.
+async fn server_settings(addr: std::net::SocketAddr) -> Vec<(u16, u32)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap(); // empty SETTINGS
+    loop {
+        let mut head = [0u8; 9];
+        s.read_exact(&mut head).await.unwrap();
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0u8; len];
+        s.read_exact(&mut payload).await.unwrap();
+        let (kind, ack) = (head[3], head[4] & 1 == 1);
+        if kind == 4 && !ack {
+            return payload
+                .chunks_exact(6)
+                .map(|c| {
+                    (
+                        u16::from_be_bytes([c[0], c[1]]),
+                        u32::from_be_bytes([c[2], c[3], c[4], c[5]]),
+                    )
+                })
+                .collect();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_advertises_its_stream_and_window_bounds() {
+    let data = one_day_dir();
+    let mut s = settings(data.path());
+    s.limits.max_streams_per_connection = 7;
+    let server = spawn_loaded(s).await;
+    let got = server_settings(server.addr).await;
+    let get = |id: u16| got.iter().find(|(i, _)| *i == id).map(|(_, v)| *v);
+    assert_eq!(get(0x3), Some(7), "MAX_CONCURRENT_STREAMS in {got:?}");
+    // INITIAL_WINDOW_SIZE: the protocol default (65535) unless advertised smaller.
+    assert!(get(0x4).unwrap_or(65_535) <= 65_535, "{got:?}");
+    assert_eq!(get(0x6), Some(16 * 1024), "MAX_HEADER_LIST_SIZE in {got:?}");
+    assert!(
+        get(0x5).unwrap_or(16_384) <= 16_384,
+        "MAX_FRAME_SIZE in {got:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingested_segments_are_compacted_without_polling() {
+    let data = one_day_dir();
+    let mut s = settings(data.path());
+    s.poll_interval = None;
+    let state = AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    server.wait_serving().await;
+    let mut c = server.client().await;
+    let max = hotzone::service::reload::MAX_DELTAS;
+    for i in 0..max {
+        let sub = format!("+8869555{i:05}");
+        let r = c
+            .ingest(tokio_stream::iter(vec![IngestRequest {
+                events: vec![record(OCT30_MS, &sub, "+2348021234567")],
+            }]))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.accepted, 1);
+    }
+    wait_for(
+        "the ingested segments to be folded into the base",
+        || async {
+            state
+                .render_metrics()
+                .contains("hotzone_index_segments 1\n")
+                .then_some(())
+        },
+    )
+    .await;
+    let mut r = check("+886955500003", "2026-10-30");
+    r.min_events = 1;
+    assert!(c.check(r).await.unwrap().into_inner().anomaly_detected);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reflection_and_metrics_can_be_made_to_need_a_token() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let data = one_day_dir();
+    let mut s = settings(data.path());
+    s.clients = vec![client("probe", "tok-probe", false, false)];
+    s.policy.health_needs_token = true;
+    s.policy.reflection_needs_token = true;
+    s.policy.metrics_needs_token = true;
+    s.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let state = AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    let mut h = HealthClient::new(server.channel().await);
+    let ask = |token: Option<&str>| {
+        let mut r = tonic::Request::new(HealthCheckRequest {
+            service: String::new(),
+        });
+        if let Some(t) = token {
+            r.metadata_mut()
+                .insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        r
+    };
+    let e = h.check(ask(None)).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    wait_for("SERVING with a token", || {
+        let mut h = h.clone();
+        async move {
+            let r = h.check(ask(Some("tok-probe"))).await.ok()?;
+            (r.into_inner().status == 1).then_some(())
+        }
+    })
+    .await;
+    // Reflection: a raw call without a token is refused from its headers.
+    let st = raw_call(
+        server.addr,
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        &[],
+        Bytes::new(),
+        false,
+    )
+    .await;
+    assert_eq!(st.code(), Code::Unauthenticated, "{st:?}");
+
+    let addr = wait_for("metrics address", || async { state.metrics_addr() }).await;
+    let get = |auth: &'static str| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET /metrics HTTP/1.1\r\nhost: x\r\n{auth}\r\n");
+        sock.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        sock.read_to_string(&mut out).await.unwrap();
+        out
+    };
+    assert!(get("").await.starts_with("HTTP/1.1 401"));
+    assert!(
+        get("authorization: Bearer nope\r\n")
+            .await
+            .starts_with("HTTP/1.1 401")
+    );
+    let ok = get("Authorization: Bearer tok-probe\r\n").await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(ok.contains("hotzone_inflight_ingests 0"), "{ok}");
+    server.stop().await;
+}
+
+/// Parquet and IPC timestamps out of range (as seconds, so `i64::MAX` would overflow the
+/// conversion to milliseconds) are rejected rows with the same reason as in CSV.
+#[test]
+fn columnar_instants_out_of_range_are_rejected_rows() {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, StringArray, TimestampSecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use arrow::record_batch::RecordBatch;
+
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(
+            "event_time",
+            DataType::Timestamp(TimeUnit::Second, None),
+            true,
+        ),
+        Field::new("subscriber", DataType::Utf8, true),
+        Field::new("counterparty", DataType::Utf8, true),
+        Field::new("direction", DataType::Utf8, true),
+        Field::new("kind", DataType::Utf8, true),
+    ]));
+    let secs = [
+        1_773_144_000i64,
+        i64::MAX,
+        i64::MIN,
+        -5_364_662_400,
+        1_773_144_060,
+    ];
+    let n = secs.len();
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(TimestampSecondArray::from(secs.to_vec())),
+        Arc::new(StringArray::from(vec!["+886912345001"; n])),
+        Arc::new(StringArray::from(vec!["+2348021234567"; n])),
+        Arc::new(StringArray::from(vec!["in"; n])),
+        Arc::new(StringArray::from(vec!["call"; n])),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+    let pq = dir.path().join("t.parquet");
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&pq).unwrap(), schema, None)
+            .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let (code, err) = scan_rejects(&pq);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("time_out_of_range"), "{err}");
+    let rejects = std::fs::read_to_string(dir.path().join("rejects.csv")).unwrap();
+    // Rows 2, 3 and 4 (1-based data rows), with their reason.
+    let rows: Vec<&str> = rejects.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{rejects}");
+    for r in rows {
+        assert!(r.contains("time_out_of_range"), "{rejects}");
+    }
+}
+
+/// `hotzone scan FILE` with a rejects file next to it; (exit code, stderr).
+fn scan_rejects(input: &Path) -> (i32, String) {
+    let dir = input.parent().unwrap();
+    hotzone(&[
+        "scan",
+        &input.to_string_lossy(),
+        "--hotzone",
+        "NG",
+        "--look-back-days",
+        "7",
+        "--threshold-ratio",
+        "0.5",
+        "--as-of",
+        "2026-03-10",
+        "--rejects",
+        &dir.join("rejects.csv").to_string_lossy(),
+        "--output",
+        &dir.join("out.csv").to_string_lossy(),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_whose_body_stalls_is_cut_at_its_deadline() {
+    let data = one_day_dir();
+    let mut s = settings(data.path());
+    s.limits.check_timeout_s = 1;
+    let state = AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    server.wait_serving().await;
+    // Half a message, then nothing: the answer comes at the deadline, not never.
+    let st = raw_call(server.addr, CHECK, &[], frame(0, 100, &[0x0a, 0x01]), false).await;
+    assert_eq!(st.code(), Code::DeadlineExceeded, "{st:?}");
+    assert_eq!(reason(&st), "DEADLINE_EXCEEDED");
+    assert!(
+        state
+            .render_metrics()
+            .contains("hotzone_rejects_total{reason=\"DEADLINE_EXCEEDED\"} 1")
+    );
+    server.stop().await;
+}
+
+/// A connection that got through the HTTP/2 preface (the server's SETTINGS came back), or
+/// `None` when the server closed it.
+async fn open_connection(addr: std::net::SocketAddr) -> Option<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .ok()?;
+    s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.ok()?;
+    let mut head = [0u8; 9];
+    match tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut head)).await {
+        Ok(Ok(_)) if head[3] == 4 => Some(s),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_are_closed() {
+    let data = one_day_dir();
+    let mut s = settings(data.path());
+    s.limits.max_connections = 2;
+    let server = spawn_loaded(s).await;
+    let addr = server.addr;
+    // The health probes of spawn_loaded may still hold slots for a moment: wait for ours.
+    let mut held = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while held.len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no two connections");
+        match open_connection(addr).await {
+            Some(c) => held.push(c),
+            None => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    assert!(open_connection(addr).await.is_none(), "a third connection");
+    drop(held.pop());
+    let again = wait_for("a slot to free", || open_connection(addr)).await;
+    drop((again, held));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_of_many_tiny_records_is_refused_before_it_is_decoded() {
+    let data = one_day_dir();
+    let server = spawn_loaded(settings(data.path())).await;
+    let mut c = server.client().await;
+    // 2 bytes each on the wire (under 0.5 MB), some 170 each once decoded.
+    let n = hotzone::service::codec::MAX_FIELDS_PER_MESSAGE + 1;
+    let e = c
+        .ingest(tokio_stream::iter(vec![IngestRequest {
+            events: vec![EventRecord::default(); n],
+        }]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+    assert_eq!(reason(&e), "OUT_OF_RANGE");
+    // At the bound, the records are decoded and each rejected by its rule (no event time).
+    let r = c
+        .ingest(tokio_stream::iter(vec![IngestRequest {
+            events: vec![EventRecord::default(); n - 1],
+        }]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.accepted, 0);
+    assert_eq!(r.rejected.get("missing_event_time"), Some(&(n as u64 - 1)));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn special_files_named_like_data_never_block_a_load() {
+    let data = one_day_dir();
+    let fifo = data.path().join("pipe.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    std::os::unix::fs::symlink("/dev/zero", data.path().join("zero.csv")).unwrap();
+    std::os::unix::fs::symlink(".", data.path().join("loop")).unwrap();
+    // The batch scan of the directory finishes (it used to block on the FIFO, and read
+    // /dev/zero for ever).
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+        .args(["scan", &data.path().to_string_lossy()])
+        .args([
+            "--hotzone",
+            "NG",
+            "--look-back-days",
+            "7",
+            "--threshold-ratio",
+            "0.5",
+        ])
+        .args(["--as-of", "2026-03-10", "--output"])
+        .arg(out.path().join("v.csv"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the scan of a directory with a FIFO did not finish");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Exit 2: the directory's one out-of-range row is rejected; the FIFO is not a file.
+    assert_eq!(status.code(), Some(2));
+    let verdicts = std::fs::read_to_string(out.path().join("v.csv")).unwrap();
+    assert!(verdicts.contains("+886912345001,true"), "{verdicts}");
+    // The server loads and answers.
+    let server = spawn_loaded(settings(data.path())).await;
+    let mut c = server.client().await;
+    assert!(
+        c.check(check("+886912345001", "2026-03-10"))
+            .await
+            .unwrap()
+            .into_inner()
+            .anomaly_detected
+    );
+    server.stop().await;
+}
