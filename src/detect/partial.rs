@@ -5,43 +5,120 @@
 //! row groups add up with [`Partial::merge`], which is what lets a scan run in parallel,
 //! incrementally, or on another engine's shuffle.
 //!
-//! Each subscriber has one *slot* (its dense day counts). While subscribers arrive in
-//! increasing order (an export grouped by subscriber), a new subscriber is appended with no
-//! lookup at all, and consecutive events of one subscriber reuse the last slot. The first
-//! subscriber out of order (a time-ordered or shuffled export, or a second pass over one
-//! subscriber) switches the partial to a hash table from subscriber to slot, built once from
-//! the slots so far; from then on a change of subscriber is one lookup. [`Partial::compact`]
-//! sorts the slots by subscriber in place (no second copy of the counts) before any read.
-//! (The previous design kept one slot per *run* of a subscriber and merged runs by sorting:
-//! free on grouped files, but on a time-ordered export every event was a run, and the runs
-//! and their compactions cost memory and page faults in proportion to the events.)
+//! Counts live in *slots* (a subscriber's dense day counts), sorted by subscriber. Two paths
+//! fill them, and neither makes a random memory access per event:
+//! - **In order.** While subscribers arrive in increasing order (an export grouped by
+//!   subscriber), a new subscriber is a slot appended at the end and its next events reuse
+//!   the last slot: no lookup at all.
+//! - **Out of order.** Any other event (a time-ordered or shuffled export) is packed into one
+//!   `u64` (subscriber, day, hot) and buffered. A full buffer is radix-sorted and walked once
+//!   beside the sorted slots: each subscriber's events are summed and added to its slot in a
+//!   single forward pass (sequential memory, no hashing). Subscribers without a slot yet go
+//!   to a small sorted side list that joins the main slots when it grows past an eighth of
+//!   them, so the main slots are rarely copied.
+//!
+//! Measured on a million subscribers in time order (BENCHMARKS.md a): a slot per *run* of a
+//! subscriber (the first design) made every event a run, with memory, system time and page
+//! faults in proportion to the events; a hash table from subscriber to slot made two cache
+//! misses per event and doubled the user time. Sorting buffered events costs a few passes
+//! over 8 bytes per event.
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
 use crate::detect::rules::{DayCounts, Rule, Verdict, evaluate};
 use crate::model::phone::Msisdn;
+
+/// Events buffered out of order before they are sorted into the slots (32 MiB).
+const PENDING_EVENTS: usize = 1 << 22;
+
+/// Days of a window fit in 7 bits of a packed event (W has at most 90 days).
+const DAY_BITS: u32 = 7;
+
+/// Slots sorted by subscriber: `days` counts per slot.
+#[derive(Clone, Debug, Default)]
+struct Slots {
+    subs: Vec<Msisdn>,
+    counts: Vec<DayCounts>,
+}
+
+impl Slots {
+    fn len(&self) -> usize {
+        self.subs.len()
+    }
+
+    fn days_of(&self, slot: usize, days: usize) -> &[DayCounts] {
+        &self.counts[slot * days..(slot + 1) * days]
+    }
+
+    /// The union of two sorted slot lists; a subscriber in both gets the sum.
+    fn merged(a: &Slots, b: &Slots, days: usize) -> Slots {
+        let mut out = Slots {
+            subs: Vec::with_capacity(a.len() + b.len()),
+            counts: Vec::with_capacity(a.counts.len() + b.counts.len()),
+        };
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            let take_a = j == b.len() || (i < a.len() && a.subs[i] <= b.subs[j]);
+            let take_b = i == a.len() || (j < b.len() && b.subs[j] <= a.subs[i]);
+            out.subs.push(if take_a { a.subs[i] } else { b.subs[j] });
+            match (take_a, take_b) {
+                (true, true) => {
+                    out.counts
+                        .extend(
+                            a.days_of(i, days)
+                                .iter()
+                                .zip(b.days_of(j, days))
+                                .map(|(x, y)| {
+                                    let mut z = *x;
+                                    z.add(*y);
+                                    z
+                                }),
+                        )
+                }
+                (true, false) => out.counts.extend_from_slice(a.days_of(i, days)),
+                _ => out.counts.extend_from_slice(b.days_of(j, days)),
+            }
+            i += usize::from(take_a);
+            j += usize::from(take_b);
+        }
+        out
+    }
+}
 
 /// Day counts per subscriber for the `days` days of a window.
 #[derive(Clone, Debug, Default)]
 pub struct Partial {
     days: usize,
-    /// The subscriber of each slot; strictly increasing while `slots` is `None`.
-    subs: Vec<Msisdn>,
-    /// `days` entries per slot.
-    counts: Vec<DayCounts>,
-    /// Subscriber -> slot, once subscribers stopped arriving in increasing order.
-    slots: Option<FxHashMap<Msisdn, u32>>,
-    /// The subscriber of the last event, and its slot: consecutive events share it.
+    /// The main slots, sorted by subscriber.
+    main: Slots,
+    /// Subscribers first met out of order since the last fold into `main` (sorted, small).
+    side: Slots,
+    /// Out-of-order events, packed by [`pack`], not yet in any slot.
+    pending: Vec<u64>,
+    /// The subscriber of the last slot appended (to `main`, or to `side` when `in_side`):
+    /// its events go straight there.
     last: Option<Msisdn>,
-    last_slot: usize,
+    in_side: bool,
+    /// Events buffered before a flush ([`PENDING_EVENTS`]; tests use small buffers).
+    cap: usize,
+}
+
+/// One event as a sortable `u64`: subscriber (below 10^15 < 2^50), day (7 bits), hot (1 bit).
+#[inline(always)]
+fn pack(sub: Msisdn, day: u16, hot: bool) -> u64 {
+    (sub.value() << (DAY_BITS + 1)) | (u64::from(day) << 1) | u64::from(hot)
 }
 
 impl Partial {
-    /// An empty partial for a window of `days` days.
+    /// An empty partial for a window of `days` days (1 to 90).
     pub fn new(days: usize) -> Partial {
+        assert!(
+            days <= 1 << DAY_BITS,
+            "a window of {days} days does not fit the packed day"
+        );
         Partial {
             days,
+            cap: PENDING_EVENTS,
             ..Partial::default()
         }
     }
@@ -53,156 +130,201 @@ impl Partial {
 
     /// Subscribers with at least one counted event.
     pub fn subscribers(&mut self) -> usize {
-        self.subs.len()
+        self.compact();
+        self.main.len()
     }
 
     /// Counts one selected event on day `day` (0-based in W).
     #[inline(always)]
     pub fn add(&mut self, sub: Msisdn, day: u16, hot: bool) {
-        self.add_counts(
-            sub,
-            day,
-            DayCounts {
+        if self.last == Some(sub) {
+            let slots = if self.in_side {
+                &mut self.side
+            } else {
+                &mut self.main
+            };
+            let at = (slots.len() - 1) * self.days + usize::from(day);
+            slots.counts[at].add(DayCounts {
                 hot: u32::from(hot),
                 total: 1,
-            },
-        );
+            });
+        } else {
+            self.add_other(sub, day, hot);
+        }
+    }
+
+    /// An event of another subscriber than the last slot's: a new slot when it comes after
+    /// every slot of `main` (or, for a new subscriber, after every slot of `side`: the next
+    /// row group of a grouped export), else buffered.
+    #[inline(never)]
+    fn add_other(&mut self, sub: Msisdn, day: u16, hot: bool) {
+        let after = |s: &Slots| s.subs.last().is_none_or(|l| sub > *l);
+        if self.side.len() == 0 && after(&self.main) {
+            self.main.subs.push(sub);
+            let len = self.main.counts.len() + self.days;
+            self.main.counts.resize(len, DayCounts::default());
+            (self.last, self.in_side) = (Some(sub), false);
+            return self.add(sub, day, hot);
+        }
+        if after(&self.side) && self.main.subs.binary_search(&sub).is_err() {
+            self.side.subs.push(sub);
+            let len = self.side.counts.len() + self.days;
+            self.side.counts.resize(len, DayCounts::default());
+            (self.last, self.in_side) = (Some(sub), true);
+            return self.add(sub, day, hot);
+        }
+        if self.pending.capacity() == 0 {
+            self.pending.reserve_exact(self.cap);
+        }
+        self.pending.push(pack(sub, day, hot));
+        if self.pending.len() >= self.cap {
+            self.flush();
+        }
     }
 
     /// Adds counts for one (subscriber, day).
-    #[inline(always)]
     pub fn add_counts(&mut self, sub: Msisdn, day: u16, c: DayCounts) {
-        if self.last != Some(sub) {
-            self.locate(sub);
-        }
-        let at = self.last_slot * self.days + usize::from(day);
-        self.counts[at].add(c);
-    }
-
-    /// Makes `sub` the last subscriber: finds its slot, or gives it a new one.
-    #[inline(never)]
-    fn locate(&mut self, sub: Msisdn) {
-        let slot = match &mut self.slots {
-            None if self.subs.last().is_none_or(|l| sub > *l) => self.push(sub),
-            None => {
-                // The first subscriber out of order: index the slots so far, once.
-                let mut map = FxHashMap::default();
-                map.reserve(self.subs.len() * 2);
-                map.extend(self.subs.iter().enumerate().map(|(i, s)| (*s, i as u32)));
-                self.slots = Some(map);
-                return self.locate(sub);
-            }
-            Some(map) => match map.get(&sub) {
-                Some(&slot) => slot as usize,
-                None => {
-                    let slot = self.subs.len();
-                    map.insert(sub, slot as u32);
-                    self.push(sub)
-                }
-            },
+        let one = Slots {
+            subs: vec![sub],
+            counts: (0..self.days as u16)
+                .map(|d| if d == day { c } else { DayCounts::default() })
+                .collect(),
         };
-        self.last = Some(sub);
-        self.last_slot = slot;
-    }
-
-    /// Appends a slot for `sub`; returns it.
-    fn push(&mut self, sub: Msisdn) -> usize {
-        self.subs.push(sub);
-        self.counts
-            .resize(self.counts.len() + self.days, DayCounts::default());
-        self.subs.len() - 1
-    }
-
-    /// Sorts the slots by subscriber (in place), and drops the lookup table.
-    pub fn compact(&mut self) {
-        if self.slots.take().is_none() {
-            return;
-        }
-        let mut order: Vec<(Msisdn, u32)> = (self.subs.iter().enumerate())
-            .map(|(i, s)| (*s, i as u32))
-            .collect();
-        order.par_sort_unstable();
-        // Apply the permutation (slot `k` takes the counts of slot `order[k].1`) by following
-        // its cycles, moving one slot's `days` counts at a time: no second copy of the counts.
-        let days = self.days;
-        let mut done = vec![false; order.len()];
-        let mut held = vec![DayCounts::default(); days];
-        for start in 0..order.len() {
-            if done[start] {
-                continue;
-            }
-            held.copy_from_slice(&self.counts[start * days..(start + 1) * days]);
-            let mut k = start;
-            loop {
-                done[k] = true;
-                let from = order[k].1 as usize;
-                if from == start {
-                    self.counts[k * days..(k + 1) * days].copy_from_slice(&held);
-                    break;
-                }
-                self.counts
-                    .copy_within(from * days..(from + 1) * days, k * days);
-                k = from;
-            }
-        }
-        self.subs = order.into_iter().map(|(s, _)| s).collect();
+        self.compact();
+        self.main = Slots::merged(&self.main, &one, self.days);
         self.last = None;
     }
 
-    fn days_of(&self, slot: usize) -> &[DayCounts] {
-        &self.counts[slot * self.days..(slot + 1) * self.days]
+    /// Sorts the buffered events and adds them to their slots (see the module docs).
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        radix_sort(&mut self.pending);
+        let days = self.days;
+        let mut fresh = Slots::default();
+        let mut row = vec![DayCounts::default(); days];
+        let (mut m, mut s) = (0, 0);
+        let mut at = 0;
+        while at < self.pending.len() {
+            let sub_bits = self.pending[at] >> (DAY_BITS + 1);
+            row.fill(DayCounts::default());
+            while at < self.pending.len() && self.pending[at] >> (DAY_BITS + 1) == sub_bits {
+                let e = self.pending[at];
+                let c = &mut row[((e >> 1) & ((1 << DAY_BITS) - 1)) as usize];
+                c.total += 1;
+                c.hot += (e & 1) as u32;
+                at += 1;
+            }
+            let Some(sub) = Msisdn::from_value(sub_bits) else {
+                continue; // unreachable: packed from a Msisdn
+            };
+            m += self.main.subs[m..].partition_point(|x| *x < sub);
+            s += self.side.subs[s..].partition_point(|x| *x < sub);
+            let target = if self.main.subs.get(m) == Some(&sub) {
+                Some((&mut self.main.counts, m))
+            } else if self.side.subs.get(s) == Some(&sub) {
+                Some((&mut self.side.counts, s))
+            } else {
+                None
+            };
+            match target {
+                Some((counts, slot)) => {
+                    for (t, c) in counts[slot * days..(slot + 1) * days].iter_mut().zip(&row) {
+                        t.add(*c);
+                    }
+                }
+                None => {
+                    fresh.subs.push(sub);
+                    fresh.counts.extend_from_slice(&row);
+                }
+            }
+        }
+        self.pending.clear();
+        if self.side.len() == 0 {
+            self.side = fresh; // no copy: the first flush of a time-ordered input is all fresh
+        } else if fresh.len() > 0 {
+            self.side = Slots::merged(&self.side, &fresh, days);
+        }
+        self.last = None;
+        if self.side.len() > self.main.len() {
+            self.fold_side();
+        }
+    }
+
+    /// Moves the side slots into the main ones, in place: the larger list grows (a
+    /// reallocation, which the allocator can do without a copy) and the two sorted lists are
+    /// merged from the back. No subscriber is in both lists.
+    fn fold_side(&mut self) {
+        if self.side.len() == 0 {
+            return;
+        }
+        let days = self.days;
+        let mut side = std::mem::take(&mut self.side);
+        // Grow the larger list by the smaller one: after the first flush of a time-ordered
+        // input the side list holds nearly every subscriber and the main one a few.
+        if side.len() > self.main.len() {
+            std::mem::swap(&mut side, &mut self.main);
+        }
+        let main = &mut self.main;
+        let (mut i, mut j) = (main.len(), side.len());
+        main.subs.resize(i + j, side.subs[0]);
+        main.counts.resize((i + j) * days, DayCounts::default());
+        while j > 0 {
+            let k = i + j - 1;
+            if i > 0 && main.subs[i - 1] > side.subs[j - 1] {
+                main.subs[k] = main.subs[i - 1];
+                main.counts.copy_within((i - 1) * days..i * days, k * days);
+                i -= 1;
+            } else {
+                main.subs[k] = side.subs[j - 1];
+                main.counts[k * days..(k + 1) * days].copy_from_slice(side.days_of(j - 1, days));
+                j -= 1;
+            }
+        }
+        self.last = None;
+    }
+
+    /// Puts every buffered event in a slot and the side slots in the main ones: afterwards
+    /// the partial is one sorted list of slots.
+    pub fn compact(&mut self) {
+        self.flush();
+        self.fold_side();
+        self.pending = Vec::new();
+    }
+
+    /// The sorted slot lists of this partial with no copy of the main slots: every buffered
+    /// event is placed, and the side slots stay apart (a subscriber is in one list only).
+    fn settle(&mut self) -> [&Slots; 2] {
+        self.flush();
+        self.pending = Vec::new();
+        [&self.main, &self.side]
     }
 
     /// The counts of one subscriber (dense, one entry per day of W).
     pub fn get(&mut self, sub: Msisdn) -> Option<&[DayCounts]> {
         self.compact();
-        let s = self.subs.binary_search(&sub).ok()?;
-        Some(self.days_of(s))
+        let s = self.main.subs.binary_search(&sub).ok()?;
+        Some(self.main.days_of(s, self.days))
     }
 
     /// Adds `other` into `self`. Both must cover the same window. The result is compacted.
     pub fn merge(mut self, mut other: Partial) -> Partial {
         assert_eq!(self.days, other.days, "partials of different windows");
         rayon::join(|| self.compact(), || other.compact());
-        if other.subs.is_empty() {
-            return self;
+        let days = self.days;
+        Partial {
+            main: Slots::merged(&self.main, &other.main, days),
+            ..Partial::new(days)
         }
-        if self.subs.is_empty() {
-            return other;
-        }
-        let (a, b) = (&self, &other);
-        let days = a.days;
-        let mut out = Partial::new(days);
-        out.subs.reserve(a.subs.len() + b.subs.len());
-        out.counts.reserve(a.counts.len() + b.counts.len());
-        let (mut i, mut j) = (0, 0);
-        while i < a.subs.len() || j < b.subs.len() {
-            let take_a = j == b.subs.len() || (i < a.subs.len() && a.subs[i] <= b.subs[j]);
-            let take_b = i == a.subs.len() || (j < b.subs.len() && b.subs[j] <= a.subs[i]);
-            out.subs.push(if take_a { a.subs[i] } else { b.subs[j] });
-            match (take_a, take_b) {
-                (true, true) => {
-                    out.counts
-                        .extend(a.days_of(i).iter().zip(b.days_of(j)).map(|(x, y)| {
-                            let mut z = *x;
-                            z.add(*y);
-                            z
-                        }))
-                }
-                (true, false) => out.counts.extend_from_slice(a.days_of(i)),
-                _ => out.counts.extend_from_slice(b.days_of(j)),
-            }
-            i += usize::from(take_a);
-            j += usize::from(take_b);
-        }
-        out
     }
 
     /// Every subscriber with its dense day counts, sorted by subscriber.
     pub fn sorted(&mut self) -> Vec<(Msisdn, &[DayCounts])> {
         self.compact();
-        (0..self.subs.len())
-            .map(|s| (self.subs[s], self.days_of(s)))
+        let days = self.days;
+        (0..self.main.len())
+            .map(|s| (self.main.subs[s], self.main.days_of(s, days)))
             .collect()
     }
 
@@ -213,12 +335,43 @@ impl Partial {
     }
 }
 
+/// Sorts `keys` by value: least-significant-digit radix sort, a byte per pass, skipping the
+/// passes whose byte is the same in every key (numbers of one operator share their leading
+/// digits). Linear in the keys, sequential in memory.
+fn radix_sort(keys: &mut Vec<u64>) {
+    let mut counts = [[0usize; 256]; 8];
+    for k in keys.iter() {
+        for (b, c) in counts.iter_mut().enumerate() {
+            c[((k >> (8 * b)) & 0xff) as usize] += 1;
+        }
+    }
+    let n = keys.len();
+    let mut other = vec![0u64; n];
+    for (b, c) in counts.iter().enumerate() {
+        if c.contains(&n) {
+            continue; // every key has the same byte here
+        }
+        let mut at = [0usize; 256];
+        let mut sum = 0;
+        for (a, x) in at.iter_mut().zip(c) {
+            *a = sum;
+            sum += x;
+        }
+        for k in keys.iter() {
+            let d = ((k >> (8 * b)) & 0xff) as usize;
+            other[at[d]] = *k;
+            at[d] += 1;
+        }
+        std::mem::swap(keys, &mut other);
+    }
+}
+
 /// Subscribers per task of [`verdicts_of_sum`].
 const TASK_SUBSCRIBERS: usize = 1 << 14;
 
 /// The verdicts of the sum of several partials (one per scan worker), without building the
 /// sum: the subscriber space is cut into ranges that are evaluated in parallel, each a merge
-/// of the parts' sorted runs (a subscriber in one part is read in place; one in several is
+/// of the parts' sorted slots (a subscriber in one part is read in place; one in several is
 /// summed into a scratch buffer). `row` turns a subscriber, its verdict and its summed day
 /// counts into an output; only subscribers with a selected event in W get one, in
 /// subscriber order. Same result as merging the parts and calling [`Partial::verdicts`],
@@ -236,16 +389,21 @@ where
     T: Send,
     F: Fn(Msisdn, Verdict, &[DayCounts]) -> T + Sync,
 {
-    parts.par_iter_mut().for_each(Partial::compact);
-    let parts = &*parts;
-    let Some(largest) = parts.iter().max_by_key(|p| p.subs.len()) else {
+    let Some(days) = parts.first().map(|p| p.days) else {
         return Vec::new();
     };
-    let days = largest.days;
     assert!(
         parts.iter().all(|p| p.days == days),
         "partials of different windows"
     );
+    parts.par_iter_mut().for_each(|p| {
+        p.settle();
+    });
+    let lists: Vec<&Slots> = parts.iter_mut().flat_map(|p| p.settle()).collect();
+    let lists = &lists[..];
+    let Some(largest) = lists.iter().max_by_key(|p| p.len()) else {
+        return Vec::new();
+    };
     // Task i covers subscribers in [cuts[i], cuts[i + 1]); None = unbounded.
     let mut cuts: Vec<Option<Msisdn>> = vec![None];
     cuts.extend(
@@ -260,26 +418,26 @@ where
     let pieces: Vec<Vec<T>> = cuts
         .par_windows(2)
         .map(|w| {
-            let at = |p: &Partial, b: Option<Msisdn>, end: usize| {
+            let at = |p: &Slots, b: Option<Msisdn>, end: usize| {
                 b.map_or(end, |b| p.subs.partition_point(|s| *s < b))
             };
-            let mut heads: Vec<usize> = parts.iter().map(|p| at(p, w[0], 0)).collect();
-            let ends: Vec<usize> = parts.iter().map(|p| at(p, w[1], p.subs.len())).collect();
+            let mut heads: Vec<usize> = lists.iter().map(|p| at(p, w[0], 0)).collect();
+            let ends: Vec<usize> = lists.iter().map(|p| at(p, w[1], p.len())).collect();
             let mut sum = vec![DayCounts::default(); days];
             let mut out = Vec::new();
             loop {
-                let next = (0..parts.len())
+                let next = (0..lists.len())
                     .filter(|&k| heads[k] < ends[k])
-                    .map(|k| parts[k].subs[heads[k]])
+                    .map(|k| lists[k].subs[heads[k]])
                     .min();
                 let Some(sub) = next else { break };
                 let mut first: Option<&[DayCounts]> = None;
                 let mut summed = false;
-                for (k, p) in parts.iter().enumerate() {
+                for (k, p) in lists.iter().enumerate() {
                     if heads[k] == ends[k] || p.subs[heads[k]] != sub {
                         continue;
                     }
-                    let run = p.days_of(heads[k]);
+                    let run = p.days_of(heads[k], days);
                     heads[k] += 1;
                     match first {
                         None => first = Some(run),
@@ -354,8 +512,8 @@ mod tests {
         }
         let mut sorted = build(&events);
         assert!(
-            sorted.slots.is_none(),
-            "increasing subscribers need no lookup table"
+            sorted.pending.is_empty(),
+            "increasing subscribers are appended"
         );
         let mut shuffled = events.clone();
         let n = shuffled.len();
@@ -363,7 +521,7 @@ mod tests {
             shuffled.swap(i, (i * 7919 + 13) % n);
         }
         let mut runs = build(&shuffled);
-        assert!(runs.slots.is_some());
+        assert!(!runs.pending.is_empty());
         assert_eq!(counts(&mut sorted), counts(&mut runs));
         // Interleaved halves (as two workers taking alternate units get them).
         let (a, b): (Vec<_>, Vec<_>) = events.iter().partition(|e| (e.0 / 10) % 2 == 0);
@@ -431,6 +589,78 @@ mod tests {
         assert!(verdicts_of_sum(&mut [], rule, |s, _, _| s).is_empty());
     }
 
+    /// Small buffers: flushes, side slots and their folds happen many times; every order,
+    /// split and buffer size gives the counts of a plain per-event tally.
+    #[test]
+    fn buffered_events_land_in_their_slots_for_any_buffer_size() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let events: Vec<(u64, u16, bool)> = (0..20_000)
+            .map(|_| (30_000 + rnd(700), rnd(9) as u16, rnd(3) == 0))
+            .collect();
+        let mut tally = std::collections::BTreeMap::<u64, Vec<(u32, u32)>>::new();
+        for &(s, d, h) in &events {
+            let days = tally.entry(s).or_insert_with(|| vec![(0, 0); 9]);
+            days[usize::from(d)].0 += u32::from(h);
+            days[usize::from(d)].1 += 1;
+        }
+        let want: Vec<(u64, Vec<(u32, u32)>)> = tally.into_iter().collect();
+        for cap in [1, 2, 7, 64, 1000, 1 << 20] {
+            let mut p = Partial::new(9);
+            p.cap = cap;
+            // Grouped first (appends), then everything again out of order.
+            let mut grouped = events[..5000].to_vec();
+            grouped.sort_unstable();
+            for &(s, d, h) in grouped.iter().chain(&events[5000..]) {
+                p.add(Msisdn::from_value(s).unwrap(), d, h);
+            }
+            assert_eq!(counts(&mut p), want, "buffer of {cap}");
+            // Settled lists (what the scan reads) hold each subscriber once.
+            let mut q = Partial::new(9);
+            q.cap = cap;
+            for &(s, d, h) in events.iter().rev() {
+                q.add(Msisdn::from_value(s).unwrap(), d, h);
+            }
+            let lists = q.settle();
+            let mut subs: Vec<Msisdn> = lists.iter().flat_map(|l| l.subs.iter().copied()).collect();
+            let n = subs.len();
+            subs.sort_unstable();
+            subs.dedup();
+            assert_eq!(subs.len(), n, "buffer of {cap}: a subscriber in two lists");
+            assert_eq!(counts(&mut q), want);
+        }
+    }
+
+    #[test]
+    fn radix_sort_sorts() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut keys: Vec<u64> = (0..50_000)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Shared high bytes (one operator), and some fully random keys.
+                if i % 3 == 0 {
+                    x
+                } else {
+                    (886_912_000_000 << 8) | (x & 0xff_ffff)
+                }
+            })
+            .collect();
+        let mut want = keys.clone();
+        want.sort_unstable();
+        radix_sort(&mut keys);
+        assert_eq!(keys, want);
+        let mut same = vec![7u64; 10];
+        radix_sort(&mut same);
+        assert_eq!(same, vec![7u64; 10]);
+    }
+
     #[test]
     fn one_slot_per_subscriber_in_any_order() {
         // Ten subscribers taking turns (a time-ordered export): every event changes the
@@ -439,8 +669,9 @@ mod tests {
             .map(|i| (50_000 + (i * 7) % 10, (i % 5) as u16, i % 4 == 0))
             .collect();
         let mut p = build(&events);
-        assert_eq!(p.subs.len(), 10);
-        assert_eq!(p.counts.len(), 10 * 5);
+        p.compact();
+        assert_eq!(p.main.len(), 10);
+        assert_eq!(p.main.counts.len(), 10 * 5);
         let mut sorted_events = events.clone();
         sorted_events.sort_unstable();
         assert_eq!(counts(&mut p), counts(&mut build(&sorted_events)));
