@@ -461,7 +461,9 @@ impl ServerConfig {
                 .map_err(|_| errors.push(format!("http_listen: {m:?} is not a host:port address")))
                 .ok(),
         };
-        let subscriptions = self.subscriptions.resolved(data_dir.as_deref(), &mut errors);
+        let subscriptions = self
+            .subscriptions
+            .resolved(data_dir.as_deref(), &mut errors);
         let p = &self.policy;
         if !(p.client_checks_per_s >= 0.0 && p.client_checks_per_s.is_finite()) {
             errors.push("policy.client_checks_per_s: must be a finite number >= 0".to_owned());

@@ -3,9 +3,12 @@
 mod cli;
 mod conformance;
 mod grpc;
+mod http;
 mod parquet_rows;
 mod properties;
+mod rest;
 mod scan_vs_check;
 mod security;
 mod semantics;
+mod subscriptions;
 mod support;

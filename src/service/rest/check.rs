@@ -19,8 +19,8 @@ use std::time::Instant;
 use http::StatusCode;
 use hyper::body::Incoming;
 use serde_json::{Map, Value};
-use tonic::metadata::MetadataMap;
 use tonic::Status;
+use tonic::metadata::MetadataMap;
 
 use super::{App, Body, error_response, json_response, read_body};
 use crate::error::Error;
@@ -138,7 +138,11 @@ pub fn parse_check(body: &[u8], max_look_back_days: u16) -> Result<pb::CheckRequ
 }
 
 /// Refuses a key of `obj` outside `allowed`; `at` prefixes the field path in messages.
-pub(crate) fn check_fields(obj: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), Error> {
+pub(crate) fn check_fields(
+    obj: &Map<String, Value>,
+    allowed: &[&str],
+    at: &str,
+) -> Result<(), Error> {
     for k in obj.keys() {
         if !allowed.contains(&k.as_str()) {
             let plain = k.len() <= 40 && k.bytes().all(|b| b.is_ascii_alphabetic());
@@ -149,7 +153,10 @@ pub(crate) fn check_fields(obj: &Map<String, Value>, allowed: &[&str], at: &str)
             };
             return Err(Error::invalid(
                 field,
-                format!("is not a field of this request (allowed: {})", allowed.join(", ")),
+                format!(
+                    "is not a field of this request (allowed: {})",
+                    allowed.join(", ")
+                ),
             ));
         }
     }
@@ -201,7 +208,12 @@ pub(crate) fn request_of(
         Some("CALL") => pb::CheckType::Call,
         Some("SMS") => pb::CheckType::Sms,
         Some("ALL") => pb::CheckType::All,
-        Some(_) => return Err(Error::invalid("check_type", "must be one of CALL, SMS, ALL")),
+        Some(_) => {
+            return Err(Error::invalid(
+                "check_type",
+                "must be one of CALL, SMS, ALL",
+            ));
+        }
     };
     let check_target = match string(obj, "checkTarget", "check_target")?.as_deref() {
         None => pb::CheckTarget::Unspecified,
@@ -252,7 +264,11 @@ pub(crate) fn string(
 }
 
 /// An optional integer field (a JSON number without a fraction).
-pub(crate) fn integer(obj: &Map<String, Value>, key: &str, field: &str) -> Result<Option<i64>, Error> {
+pub(crate) fn integer(
+    obj: &Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<Option<i64>, Error> {
     match obj.get(key) {
         None => Ok(None),
         Some(Value::Number(n)) => match (n.as_i64(), n.as_u64()) {
@@ -297,20 +313,59 @@ mod tests {
     #[test]
     fn wrong_types_name_the_field() {
         for (body, field) in [
-            (r#"{"phoneNumber":5,"lookBackDays":7,"thresholdRatio":0.5}"#, "phone_number"),
-            (r#"{"lookBackDays":"7","thresholdRatio":0.5}"#, "look_back_days"),
-            (r#"{"lookBackDays":7.5,"thresholdRatio":0.5}"#, "look_back_days"),
-            (r#"{"lookBackDays":0,"thresholdRatio":0.5}"#, "look_back_days"),
+            (
+                r#"{"phoneNumber":5,"lookBackDays":7,"thresholdRatio":0.5}"#,
+                "phone_number",
+            ),
+            (
+                r#"{"lookBackDays":"7","thresholdRatio":0.5}"#,
+                "look_back_days",
+            ),
+            (
+                r#"{"lookBackDays":7.5,"thresholdRatio":0.5}"#,
+                "look_back_days",
+            ),
+            (
+                r#"{"lookBackDays":0,"thresholdRatio":0.5}"#,
+                "look_back_days",
+            ),
             (r#"{"lookBackDays":7}"#, "threshold_ratio"),
-            (r#"{"lookBackDays":7,"thresholdRatio":"x"}"#, "threshold_ratio"),
-            (r#"{"lookBackDays":7,"thresholdRatio":0.5,"method":"share"}"#, "method"),
-            (r#"{"lookBackDays":7,"thresholdRatio":0.5,"fraudHotZone":"NG"}"#, "hotzone"),
-            (r#"{"lookBackDays":7,"thresholdRatio":0.5,"fraudHotZone":[]}"#, "hotzone"),
-            (r#"{"lookBackDays":7,"thresholdRatio":0.5,"fraudHotZone":[1]}"#, "hotzone"),
-            (r#"{"lookBackDays":7,"thresholdRatio":0.5,"minEvents":-1}"#, "min_events"),
-            (r#"{"lookBackDays":7,"thresholdRatio":0.5,"checkType":null}"#, "check_type"),
-            (r#"{"lookBackDays":7,"thresholdRatio":0.5,"extra":1}"#, "extra"),
-            (r#"{"lookBackDays":7,"thresholdRatio":0.5,"+886912345001":1}"#, "<field>"),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":"x"}"#,
+                "threshold_ratio",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"method":"share"}"#,
+                "method",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"fraudHotZone":"NG"}"#,
+                "hotzone",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"fraudHotZone":[]}"#,
+                "hotzone",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"fraudHotZone":[1]}"#,
+                "hotzone",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"minEvents":-1}"#,
+                "min_events",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"checkType":null}"#,
+                "check_type",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"extra":1}"#,
+                "extra",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"+886912345001":1}"#,
+                "<field>",
+            ),
             (r#"{"lookBackDays":7,"#, "body"),
             (r#"[1]"#, "body"),
         ] {

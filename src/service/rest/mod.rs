@@ -145,10 +145,12 @@ fn tls_acceptor(t: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, ServeError> 
                     .add(c.map_err(|e| err(ca, &e))?)
                     .map_err(|e| err(ca, &e))?;
             }
-            let verifier =
-                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .map_err(|e| err(ca, &e))?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| err(ca, &e))?;
             builder.with_client_cert_verifier(verifier)
         }
     };
@@ -159,11 +161,7 @@ fn tls_acceptor(t: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, ServeError> 
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    app: Arc<App>,
-) {
+async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, app: Arc<App>) {
     loop {
         let sock = match listener.accept().await {
             Ok((s, _)) => s,
@@ -181,8 +179,7 @@ async fn accept_loop(
             match tls {
                 None => serve_connection(TokioIo::new(sock), app).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await
-                    {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
                         Ok(Ok(s)) => serve_connection(TokioIo::new(s), app).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "REST TLS handshake failed"),
                         Err(_) => tracing::debug!("REST TLS handshake timed out"),
@@ -268,11 +265,8 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
 /// Reads a request body of at most `limit` bytes; a longer, broken or timed-out body is an
 /// INVALID_ARGUMENT naming the limit.
 pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Status> {
-    let collected = tokio::time::timeout(
-        HEADER_READ_TIMEOUT,
-        Limited::new(body, limit).collect(),
-    )
-    .await;
+    let collected =
+        tokio::time::timeout(HEADER_READ_TIMEOUT, Limited::new(body, limit).collect()).await;
     match collected {
         Ok(Ok(b)) => Ok(b.to_bytes()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {

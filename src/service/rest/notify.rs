@@ -50,7 +50,8 @@ use crate::index::{ServingIndex, Snapshot};
 use crate::service::AppState;
 
 /// `type` of an anomaly event (also the one value of a subscription's `types`).
-pub const EVENT_ANOMALY: &str = "org.camaraproject.fraud-hotzone-alert-subscriptions.v0.anomaly-detected";
+pub const EVENT_ANOMALY: &str =
+    "org.camaraproject.fraud-hotzone-alert-subscriptions.v0.anomaly-detected";
 /// `type` of the event that ends a subscription.
 pub const EVENT_ENDED: &str =
     "org.camaraproject.fraud-hotzone-alert-subscriptions.v0.subscription-ended";
@@ -115,6 +116,7 @@ pub struct CallbackMetrics {
     delivered: AtomicU64,
     failed: AtomicU64,
     pending: AtomicU64,
+    rounds: AtomicU64,
 }
 
 impl CallbackMetrics {
@@ -130,7 +132,18 @@ impl CallbackMetrics {
 
     /// Callbacks not yet delivered or given up.
     pub fn pending(&self) -> u64 {
-        self.pending.load(Ordering::Relaxed)
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Evaluation rounds finished; a round's callbacks are counted in [`Self::pending`]
+    /// before the round counts as finished.
+    pub fn rounds(&self) -> u64 {
+        self.rounds.load(Ordering::Acquire)
+    }
+
+    /// Subscriptions evaluated so far.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations.load(Ordering::Relaxed)
     }
 
     /// Appends the Prometheus text.
@@ -174,7 +187,10 @@ pub struct Notifier {
 
 impl Notifier {
     /// Starts the evaluator and the expiry task.
-    pub fn start(state: AppState, store: Arc<Store>) -> Result<(Notifier, Vec<JoinHandle<()>>), String> {
+    pub fn start(
+        state: AppState,
+        store: Arc<Store>,
+    ) -> Result<(Notifier, Vec<JoinHandle<()>>), String> {
         let cfg = &state.settings().subscriptions;
         let ca = cfg
             .sink_ca_file
@@ -218,8 +234,8 @@ impl Notifier {
 
     /// A subscription ended: send its `subscription-ended` event.
     pub fn ended(&self, sub: Arc<Subscription>, reason: EndReason) {
-        let shared = self.shared.clone();
-        tokio::spawn(async move { deliver(&shared, &sub, ended_event(&sub, reason)).await });
+        let event = ended_event(&sub, reason);
+        send(&self.shared, sub, vec![event]);
     }
 }
 
@@ -244,7 +260,8 @@ async fn evaluate_loop(shared: Arc<Shared>) {
                 .cloned()
                 .collect();
             if !fresh.is_empty() {
-                let base_same = matches!((seen.first(), segs.first()), (Some(a), Some(b)) if Arc::ptr_eq(a, b));
+                let base_same =
+                    matches!((seen.first(), segs.first()), (Some(a), Some(b)) if Arc::ptr_eq(a, b));
                 seen = segs.to_vec();
                 let which = if base_same {
                     let store = shared.store.clone();
@@ -266,7 +283,11 @@ async fn evaluate_loop(shared: Arc<Shared>) {
 }
 
 /// Evaluates `which` (all when `None`), journals the new dates, sends their events.
-async fn evaluate(shared: &Arc<Shared>, snap: Arc<Snapshot>, which: Option<Vec<Arc<Subscription>>>) {
+async fn evaluate(
+    shared: &Arc<Shared>,
+    snap: Arc<Snapshot>,
+    which: Option<Vec<Arc<Subscription>>>,
+) {
     let (state, store) = (shared.state.clone(), shared.store.clone());
     let result = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
@@ -299,20 +320,43 @@ async fn evaluate(shared: &Arc<Shared>, snap: Arc<Snapshot>, which: Option<Vec<A
             return;
         }
     };
-    tracing::debug!(evaluated = n, notify = due.len(), took_us = took.as_micros() as u64, "subscriptions evaluated");
+    tracing::debug!(
+        evaluated = n,
+        notify = due.len(),
+        took_us = took.as_micros() as u64,
+        "subscriptions evaluated"
+    );
     if due.iter().any(|d| d.last) {
         shared.state.callback_metrics().set_live(shared.store.len());
     }
-    for d in due {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let Due { sub, date, last } = d;
-            deliver(&shared, &sub, anomaly_event(&shared.state, &sub, date)).await;
-            if last {
-                deliver(&shared, &sub, ended_event(&sub, EndReason::MaxEvents)).await;
-            }
-        });
+    for Due { sub, date, last } in due {
+        let mut events = vec![anomaly_event(&shared.state, &sub, date)];
+        if last {
+            events.push(ended_event(&sub, EndReason::MaxEvents));
+        }
+        send(shared, sub, events);
     }
+    shared
+        .state
+        .callback_metrics()
+        .rounds
+        .fetch_add(1, Ordering::Release);
+}
+
+/// Sends `events` to the subscription's sink in order, in a task of its own; they count as
+/// pending from now.
+fn send(shared: &Arc<Shared>, sub: Arc<Subscription>, events: Vec<Bytes>) {
+    shared
+        .state
+        .callback_metrics()
+        .pending
+        .fetch_add(events.len() as u64, Ordering::Release);
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        for e in events {
+            deliver(&shared, &sub, e).await;
+        }
+    });
 }
 
 /// Ends subscriptions at their expiry (or their token's).
@@ -343,8 +387,8 @@ async fn expiry_loop(shared: Arc<Shared>) {
                 for sub in ended {
                     let reason = sub.ends.map_or(EndReason::Expired, |(_, r)| r);
                     tracing::info!(subscription = %sub.record.id, reason = reason.as_str(), "subscription ended");
-                    let shared = shared.clone();
-                    tokio::spawn(async move { deliver(&shared, &sub, ended_event(&sub, reason)).await });
+                    let event = ended_event(&sub, reason);
+                    send(&shared, sub, vec![event]);
                 }
             }
             next => {
@@ -363,7 +407,14 @@ async fn expiry_loop(shared: Arc<Shared>) {
 /// A deterministic event id (UUID layout) for (subscription, type, key).
 fn event_id(sub: &str, kind: &str, key: &str) -> String {
     let h = hex::encode(Sha256::digest(format!("{sub}\n{kind}\n{key}").as_bytes()));
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 fn cloud_event(sub: &Subscription, kind: &str, key: &str, data: serde_json::Value) -> Bytes {
@@ -404,11 +455,10 @@ fn ended_event(sub: &Subscription, reason: EndReason) -> Bytes {
     )
 }
 
-/// Sends one event with retries; counts attempts and the outcome.
+/// Sends one event with retries; counts attempts and the outcome (and one fewer pending).
 async fn deliver(shared: &Shared, sub: &Subscription, body: Bytes) {
     let cfg = &shared.state.settings().subscriptions;
     let m = shared.state.callback_metrics();
-    m.pending.fetch_add(1, Ordering::Relaxed);
     let timeout = Duration::from_millis(cfg.sink_timeout_ms);
     let mut backoff = Duration::from_millis(cfg.sink_backoff_ms);
     let token = sub.record.access_token.as_deref();
@@ -454,7 +504,7 @@ async fn deliver(shared: &Shared, sub: &Subscription, body: Bytes) {
         m.failed.fetch_add(1, Ordering::Relaxed);
         tracing::error!(subscription = %sub.record.id, "callback given up after every attempt");
     }
-    m.pending.fetch_sub(1, Ordering::Relaxed);
+    m.pending.fetch_sub(1, Ordering::Release);
 }
 
 #[cfg(test)]
@@ -478,6 +528,9 @@ mod tests {
         let mut o = String::new();
         m.render(&mut o);
         assert!(o.contains("hotzone_subscriptions 3"), "{o}");
-        assert!(o.contains("hotzone_callbacks_total{result=\"delivered\"} 2"), "{o}");
+        assert!(
+            o.contains("hotzone_callbacks_total{result=\"delivered\"} 2"),
+            "{o}"
+        );
     }
 }

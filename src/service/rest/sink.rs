@@ -184,11 +184,7 @@ async fn post_inner(
     }
     let stream = stream.ok_or(last)?;
     let _ = stream.set_nodelay(true);
-    let path = sink
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
+    let path = sink.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let authority = sink
         .uri
         .authority()

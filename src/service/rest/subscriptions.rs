@@ -36,7 +36,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
 use super::check::{check_fields, integer, request_of, string};
-use super::notify::{EndReason, EVENT_ANOMALY};
+use super::notify::{EVENT_ANOMALY, EndReason};
 use super::sink::Sink;
 use super::{App, Body, SUBSCRIPTIONS_PATH, error_response, json_response, read_body};
 use crate::error::{Error, Result};
@@ -120,7 +120,8 @@ impl Subscription {
     fn of(record: Record, max_look_back_days: u16, allow_insecure: bool) -> Result<Subscription> {
         let request = request_of(&record.detail, max_look_back_days, false)?;
         let number = parse_phone_number(&request.phone_number)?;
-        let sink = Sink::parse(&record.sink, allow_insecure).map_err(|r| Error::invalid("sink", r))?;
+        let sink =
+            Sink::parse(&record.sink, allow_insecure).map_err(|r| Error::invalid("sink", r))?;
         let at = |s: &Option<String>| {
             s.as_deref()
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
@@ -231,7 +232,9 @@ impl Store {
                 });
             match loaded {
                 Ok(sub) => inner.add(Arc::new(sub)),
-                Err(e) => tracing::error!(file = %path.display(), error = %e, "unreadable subscription file: not loaded"),
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e, "unreadable subscription file: not loaded")
+                }
             }
         }
         let journal_path = dir.join(JOURNAL);
@@ -309,7 +312,9 @@ impl Store {
             .filter(|s| s.record.client == client)
             .cloned()
             .collect();
-        v.sort_by(|a, b| (&a.record.starts_at, &a.record.id).cmp(&(&b.record.starts_at, &b.record.id)));
+        v.sort_by(|a, b| {
+            (&a.record.starts_at, &a.record.id).cmp(&(&b.record.starts_at, &b.record.id))
+        });
         v
     }
 
@@ -380,7 +385,9 @@ impl Store {
         if !due.is_empty() {
             let mut text = String::new();
             for d in &due {
-                text.push_str(&json!({"id": d.sub.record.id, "date": d.date.to_string()}).to_string());
+                text.push_str(
+                    &json!({"id": d.sub.record.id, "date": d.date.to_string()}).to_string(),
+                );
                 text.push('\n');
             }
             let path = self.dir.join(JOURNAL);
@@ -436,7 +443,10 @@ impl Inner {
         if let Some((t, _)) = sub.ends {
             self.ends.insert((t, sub.record.id.clone()));
         }
-        self.by_number.entry(sub.number).or_default().push(sub.clone());
+        self.by_number
+            .entry(sub.number)
+            .or_default()
+            .push(sub.clone());
         self.by_id.insert(sub.record.id.clone(), sub);
     }
 
@@ -492,11 +502,21 @@ fn new_id() -> String {
     let x = (x & !(0xf_u128 << 76)) | (0x4_u128 << 76); // version 4
     let x = (x & !(0x3_u128 << 62)) | (0x2_u128 << 62); // variant 10
     let h = format!("{x:032x}");
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 /// The guards every subscription call passes: gate, token (`check` scope), client limit.
-fn admit(app: &App, md: &MetadataMap) -> std::result::Result<(crate::service::limits::Permit, Caller), Status> {
+fn admit(
+    app: &App,
+    md: &MetadataMap,
+) -> std::result::Result<(crate::service::limits::Permit, Caller), Status> {
     let state = &app.state;
     let permit = state.gate().enter()?;
     let caller = state.auth().authorize(md, Scope::Check)?;
@@ -520,7 +540,14 @@ fn refuse(app: &App, md: &MetadataMap, s: &Status) -> http::Response<Body> {
 }
 
 /// Writes an audit line for a subscription call.
-fn audit(app: &App, md: &MetadataMap, rpc: &'static str, client: &str, number: Option<Msisdn>, code: Code) {
+fn audit(
+    app: &App,
+    md: &MetadataMap,
+    rpc: &'static str,
+    client: &str,
+    number: Option<Msisdn>,
+    code: Code,
+) {
     let audit = app.state.audit();
     if !audit.enabled() {
         return;
@@ -616,7 +643,12 @@ pub(crate) fn list(app: &App, md: &MetadataMap) -> http::Response<Body> {
         Ok(x) => x,
         Err(s) => return refuse(app, md, &s),
     };
-    let all: Vec<Value> = app.subs.of_client(&caller.id).iter().map(|s| s.to_json()).collect();
+    let all: Vec<Value> = app
+        .subs
+        .of_client(&caller.id)
+        .iter()
+        .map(|s| s.to_json())
+        .collect();
     json_response(StatusCode::OK, &Value::Array(all))
 }
 
@@ -639,7 +671,12 @@ pub(crate) async fn delete(app: &App, md: &MetadataMap, id: &str) -> http::Respo
         Ok(x) => x,
         Err(s) => return refuse(app, md, &s),
     };
-    if app.subs.get(id).filter(|s| s.record.client == *caller.id).is_none() {
+    if app
+        .subs
+        .get(id)
+        .filter(|s| s.record.client == *caller.id)
+        .is_none()
+    {
         return refuse(app, md, &not_found());
     }
     let subs = app.subs.clone();
@@ -651,7 +688,14 @@ pub(crate) async fn delete(app: &App, md: &MetadataMap, id: &str) -> http::Respo
     match ended {
         Ok(Some(sub)) => {
             app.state.callback_metrics().set_live(app.subs.len());
-            audit(app, md, "unsubscribe", &caller.id, Some(sub.number), Code::Ok);
+            audit(
+                app,
+                md,
+                "unsubscribe",
+                &caller.id,
+                Some(sub.number),
+                Code::Ok,
+            );
             app.notifier.ended(sub, EndReason::Deleted);
             let mut r = http::Response::new(Body::default());
             *r.status_mut() = StatusCode::NO_CONTENT;
@@ -679,13 +723,18 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
     let Value::Object(obj) = v else {
         return Err(Error::invalid("body", "must be a JSON object"));
     };
-    check_fields(&obj, &["protocol", "sink", "sinkCredential", "types", "config"], "")?;
+    check_fields(
+        &obj,
+        &["protocol", "sink", "sinkCredential", "types", "config"],
+        "",
+    )?;
     match string(&obj, "protocol", "protocol")?.as_deref() {
         Some("HTTP") => {}
         None => return Err(Error::invalid("protocol", "is required (HTTP)")),
         Some(_) => return Err(Error::invalid("protocol", "must be HTTP")),
     }
-    let sink = string(&obj, "sink", "sink")?.ok_or_else(|| Error::invalid("sink", "is required"))?;
+    let sink =
+        string(&obj, "sink", "sink")?.ok_or_else(|| Error::invalid("sink", "is required"))?;
     let allow_insecure = settings.subscriptions.allow_insecure_sinks;
     Sink::parse(&sink, allow_insecure).map_err(|rule| Error::invalid("sink", rule))?;
     let now = crate::clock::now_ms();
@@ -696,7 +745,8 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
         if t.timestamp_millis() <= now {
             return Err(Error::out_of_range(field, "must be in the future"));
         }
-        Ok(t.to_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        Ok(t.to_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
     };
     let (access_token, access_token_expires) = match obj.get("sinkCredential") {
         None => (None, None),
@@ -704,7 +754,12 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
             let at = "sinkCredential.";
             check_fields(
                 c,
-                &["credentialType", "accessToken", "accessTokenType", "accessTokenExpiresUtc"],
+                &[
+                    "credentialType",
+                    "accessToken",
+                    "accessTokenType",
+                    "accessTokenExpiresUtc",
+                ],
                 at,
             )?;
             match string(c, "credentialType", "sinkCredential.credentialType")?.as_deref() {
@@ -717,7 +772,9 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
                 }
             }
             let token = string(c, "accessToken", "sinkCredential.accessToken")?
-                .filter(|t| !t.is_empty() && t.len() <= 4096 && t.bytes().all(|b| (0x21..0x7f).contains(&b)))
+                .filter(|t| {
+                    !t.is_empty() && t.len() <= 4096 && t.bytes().all(|b| (0x21..0x7f).contains(&b))
+                })
                 .ok_or_else(|| {
                     Error::invalid(
                         "sinkCredential.accessToken",
@@ -733,8 +790,12 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
                     ));
                 }
             }
-            let expires = string(c, "accessTokenExpiresUtc", "sinkCredential.accessTokenExpiresUtc")?
-                .ok_or_else(|| Error::invalid("sinkCredential.accessTokenExpiresUtc", "is required"))?;
+            let expires = string(
+                c,
+                "accessTokenExpiresUtc",
+                "sinkCredential.accessTokenExpiresUtc",
+            )?
+            .ok_or_else(|| Error::invalid("sinkCredential.accessTokenExpiresUtc", "is required"))?;
             let expires = future_time(&expires, "sinkCredential.accessTokenExpiresUtc")?;
             (Some(token), Some(expires))
         }
@@ -742,7 +803,12 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
     };
     match obj.get("types") {
         Some(Value::Array(t)) if t.len() == 1 && t[0].as_str() == Some(EVENT_ANOMALY) => {}
-        None => return Err(Error::invalid("types", format!("is required ([\"{EVENT_ANOMALY}\"])"))),
+        None => {
+            return Err(Error::invalid(
+                "types",
+                format!("is required ([\"{EVENT_ANOMALY}\"])"),
+            ));
+        }
         Some(_) => {
             return Err(Error::invalid(
                 "types",
@@ -751,11 +817,19 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
         }
     }
     let Some(Value::Object(config)) = obj.get("config") else {
-        return Err(Error::invalid("config", "is required and must be an object"));
+        return Err(Error::invalid(
+            "config",
+            "is required and must be an object",
+        ));
     };
     check_fields(
         config,
-        &["subscriptionDetail", "subscriptionExpireTime", "subscriptionMaxEvents", "initialEvent"],
+        &[
+            "subscriptionDetail",
+            "subscriptionExpireTime",
+            "subscriptionMaxEvents",
+            "initialEvent",
+        ],
         "config.",
     )?;
     let Some(Value::Object(detail)) = config.get("subscriptionDetail") else {
@@ -767,10 +841,18 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
     check_fields(detail, &DETAIL_FIELDS, "config.subscriptionDetail.")?;
     // Types of the check fields (their values are checked by the caller).
     request_of(detail, settings.max_look_back_days, false)?;
-    let expire_time = string(config, "subscriptionExpireTime", "config.subscriptionExpireTime")?
-        .map(|s| future_time(&s, "config.subscriptionExpireTime"))
-        .transpose()?;
-    let max_events = match integer(config, "subscriptionMaxEvents", "config.subscriptionMaxEvents")? {
+    let expire_time = string(
+        config,
+        "subscriptionExpireTime",
+        "config.subscriptionExpireTime",
+    )?
+    .map(|s| future_time(&s, "config.subscriptionExpireTime"))
+    .transpose()?;
+    let max_events = match integer(
+        config,
+        "subscriptionMaxEvents",
+        "config.subscriptionMaxEvents",
+    )? {
         None => None,
         Some(n) if (1..=i64::from(u32::MAX)).contains(&n) => Some(n as u32),
         Some(_) => {

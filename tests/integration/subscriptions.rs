@@ -1,0 +1,1 @@
+//! Subscriptions end to end (below).
