@@ -104,7 +104,7 @@ pub fn correlator(md: &MetadataMap) -> Result<Option<AsciiMetadataValue>, Status
     let ok = v.to_str().is_ok_and(|s| {
         s.len() <= MAX_CORRELATOR_LEN
             && s.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"-_:;./\\<>{}".contains(&c))
+                .all(|c| c.is_ascii_alphanumeric() || b"-_:;./<>{}".contains(&c))
     });
     if ok {
         Ok(Some(v.clone()))
