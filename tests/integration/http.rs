@@ -71,9 +71,46 @@ pub(crate) async fn request(
     body: Option<Vec<u8>>,
 ) -> Reply {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    send_on(TokioIo::new(stream), addr, method, path, headers, body)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Sends one request over TLS (server name `localhost`); `Err` when the handshake or the
+/// exchange fails.
+pub(crate) async fn request_tls(
+    addr: SocketAddr,
+    tls: Arc<tokio_rustls::rustls::ClientConfig>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+) -> Result<Reply, String> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, stream)
+        .await
+        .map_err(|e| e.to_string())?;
+    send_on(TokioIo::new(stream), addr, method, path, headers, body).await
+}
+
+async fn send_on<I>(
+    io: I,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+) -> Result<Reply, String>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| e.to_string())?;
     let driver = tokio::spawn(conn);
     let mut b = http::Request::builder()
         .method(method)
@@ -91,22 +128,22 @@ pub(crate) async fn request(
     let resp = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
         .await
         .expect("reply within 30 s")
-        .unwrap();
+        .map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp
         .into_body()
         .collect()
         .await
-        .unwrap()
+        .map_err(|e| e.to_string())?
         .to_bytes()
         .to_vec();
     driver.abort();
-    Reply {
+    Ok(Reply {
         status,
         headers,
         body,
-    }
+    })
 }
 
 /// POSTs a JSON value.

@@ -743,3 +743,123 @@ async fn an_ingest_is_visible_to_rest_at_ack() {
     );
     rs.server.stop().await;
 }
+
+/// A CA, a server certificate for `localhost` and a client certificate (PEM files).
+fn pki() -> tempfile::TempDir {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    for (name, san) in [("server", "localhost"), ("client", "client.bank")] {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![san.to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        std::fs::write(dir.path().join(format!("{name}.pem")), cert.pem()).unwrap();
+        std::fs::write(dir.path().join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    }
+    dir
+}
+
+fn tls_client(
+    dir: &std::path::Path,
+    with_cert: bool,
+) -> std::sync::Arc<tokio_rustls::rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap())
+        .unwrap();
+    let b = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let c = if with_cert {
+        b.with_client_auth_cert(
+            vec![CertificateDer::from_pem_file(dir.join("client.pem")).unwrap()],
+            PrivateKeyDer::from_pem_file(dir.join("client.key")).unwrap(),
+        )
+        .unwrap()
+    } else {
+        b.with_no_client_auth()
+    };
+    std::sync::Arc::new(c)
+}
+
+/// The REST port speaks TLS with the gRPC port's `[tls]` files, and requires client
+/// certificates under mutual TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_over_tls_and_mutual_tls() {
+    use crate::http::request_tls;
+    let pki = pki();
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    for mutual in [false, true] {
+        let mut s = settings(data.path());
+        s.tls = Some(hotzone::config::TlsConfig {
+            cert: pki.path().join("server.pem"),
+            key: pki.path().join("server.key"),
+            client_ca: mutual.then(|| pki.path().join("ca.pem")),
+        });
+        s.http_listen = Some("127.0.0.1:0".parse().unwrap());
+        let state = hotzone::service::AppState::new(s);
+        let server = spawn_state(state.clone()).await;
+        let http = wait_for("REST address", || async { state.http_addr() }).await;
+        let body = serde_json::to_vec(&ok_body()).unwrap();
+        let r = wait_for("a TLS answer", || {
+            let (cfg, body) = (tls_client(pki.path(), true), body.clone());
+            async move {
+                request_tls(http, cfg, "POST", CHECK, &[], Some(body))
+                    .await
+                    .ok()
+                    .filter(|r| r.status == 200)
+            }
+        })
+        .await;
+        assert_eq!(
+            r.json(),
+            json!({"anomalyDetected": true, "anomalyDate": "2026-03-10"})
+        );
+        // Plaintext HTTP gets no answer on a TLS port.
+        let plain = async {
+            let stream = tokio::net::TcpStream::connect(http).await.ok()?;
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let (mut tx, conn) = hyper::client::conn::http1::handshake(io).await.ok()?;
+            tokio::spawn(conn);
+            let req = http::Request::post(CHECK)
+                .header("host", "localhost")
+                .body(http_body_util::Full::new(bytes::Bytes::from(body.clone())))
+                .unwrap();
+            tx.send_request(req).await.ok()
+        };
+        assert!(plain.await.is_none(), "plaintext answered on a TLS port");
+        let no_cert = request_tls(
+            http,
+            tls_client(pki.path(), false),
+            "POST",
+            CHECK,
+            &[],
+            Some(body.clone()),
+        )
+        .await;
+        if mutual {
+            assert!(
+                !matches!(no_cert, Ok(ref r) if r.status == 200),
+                "answered without a client certificate under mTLS"
+            );
+        } else {
+            assert_eq!(no_cert.unwrap().status, 200);
+        }
+        server.stop().await;
+    }
+}

@@ -145,7 +145,8 @@ pub(crate) fn check_fields(
 ) -> Result<(), Error> {
     for k in obj.keys() {
         if !allowed.contains(&k.as_str()) {
-            let plain = !k.is_empty() && k.len() <= 40 && k.bytes().all(|b| b.is_ascii_alphabetic());
+            let plain =
+                !k.is_empty() && k.len() <= 40 && k.bytes().all(|b| b.is_ascii_alphabetic());
             let field = if plain {
                 format!("{at}{k}")
             } else {

@@ -65,13 +65,10 @@ impl Sink {
             if lower == "localhost" || lower.ends_with(".localhost") {
                 return Err("must not be a loopback host".to_owned());
             }
-            if let Ok(ip) = host.parse::<IpAddr>() {
-                if !is_public(ip) {
-                    return Err(
-                        "must not be a loopback, private, link-local or reserved address"
-                            .to_owned(),
-                    );
-                }
+            if host.parse::<IpAddr>().is_ok_and(|ip| !is_public(ip)) {
+                return Err(
+                    "must not be a loopback, private, link-local or reserved address".to_owned(),
+                );
             }
         }
         Ok(Sink {
