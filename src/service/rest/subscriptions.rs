@@ -8,7 +8,7 @@
 //! to the client that created it: other clients neither see nor delete it (404). Creating,
 //! listing and deleting need the `check` scope and pass the concurrency gate and the client's
 //! rate limit; creating also takes one token of the (client, number) limit, like a check.
-//! The parameters go through the same validation as a check ([`super::check::request_of`],
+//! The parameters go through the same validation as a check (`rest::check::request_of`,
 //! then [`crate::service::check::params`]).
 //!
 //! Unless `config.initialEvent` is true, the anomaly date the number has when the
