@@ -513,3 +513,85 @@ async fn private_sinks_and_bad_subscriptions_are_refused() {
     assert_eq!(r.status, 404);
     rs.server.stop().await;
 }
+
+fn client_entry(id: &str, token: &str) -> hotzone::config::ClientEntry {
+    use hotzone::service::auth::hash_token;
+    hotzone::config::ClientEntry {
+        id: id.to_owned(),
+        token_sha256: hex::decode(hash_token(token)).unwrap().try_into().unwrap(),
+        check: true,
+        ingest: true,
+    }
+}
+
+/// Subscriptions belong to their client; the anomaly a number already has is notified only
+/// with `initialEvent`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_are_per_client_and_initial_event_is_opt_in() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut sink = SinkServer::start(SinkMode::Status(200)).await;
+    let mut s = server_settings(data.path());
+    s.clients = vec![client_entry("bank-a", "t-a"), client_entry("bank-b", "t-b")];
+    let rs = spawn_rest(s).await;
+    let a = [("authorization", "Bearer t-a")];
+    let b = [("authorization", "Bearer t-b")];
+    let number = "+886955500051";
+    // Already anomalous before anyone subscribes.
+    let (events, day) = hot_now(number);
+    let mut c = rs.server.client().await;
+    let mut req = tonic::Request::new(tokio_stream::iter(vec![IngestRequest { events }]));
+    req.metadata_mut()
+        .insert("authorization", "Bearer t-a".parse().unwrap());
+    c.ingest(req).await.unwrap();
+
+    let r = post_json(rs.http, SUBS, &[], &subscription(&sink.url("/x"), number)).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let quiet = created(
+        &post_json(
+            rs.http,
+            SUBS,
+            &a,
+            &subscription(&sink.url("/quiet"), number),
+        )
+        .await,
+    );
+    let mut initial = subscription(&sink.url("/initial"), number);
+    initial["config"]["initialEvent"] = json!(true);
+    let initial = created(&post_json(rs.http, SUBS, &a, &initial).await);
+    // Only the one that asked for it hears about the existing anomaly.
+    let got = sink.next().await;
+    assert_eq!(got.path, "/initial");
+    assert_eq!(got.body["data"]["subscriptionId"], initial["id"]);
+    assert_eq!(got.body["data"]["anomalyDate"], json!(day));
+
+    // bank-b sees none of bank-a's subscriptions and cannot delete them.
+    let id = quiet["id"].as_str().unwrap();
+    assert_eq!(
+        request(rs.http, "GET", SUBS, &b, None).await.json(),
+        json!([])
+    );
+    let r = request(rs.http, "GET", &format!("{SUBS}/{id}"), &b, None).await;
+    assert_eq!(r.status, 404);
+    let r = request(rs.http, "DELETE", &format!("{SUBS}/{id}"), &b, None).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        request(rs.http, "GET", SUBS, &a, None)
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let r = request(rs.http, "DELETE", &format!("{SUBS}/{id}"), &a, None).await;
+    assert_eq!(r.status, 204);
+    let got = sink.next().await;
+    assert_eq!(got.path, "/quiet");
+    assert_eq!(
+        got.body["data"]["terminationReason"],
+        "SUBSCRIPTION_DELETED"
+    );
+    assert!(sink.try_next().is_none());
+    rs.server.stop().await;
+}
