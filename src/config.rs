@@ -719,6 +719,44 @@ mod tests {
     }
 
     #[test]
+    fn rest_and_subscription_keys() {
+        let cfg: ServerConfig = toml::from_str(
+            "data_dir = \"/d\"\nhttp_listen = \"127.0.0.1:8080\"\n\
+             [subscriptions]\nallow_insecure_sinks = true\nsink_attempts = 2\n",
+        )
+        .unwrap();
+        let s = cfg.resolve(Path::new("x.toml")).unwrap();
+        assert_eq!(s.http_listen, Some("127.0.0.1:8080".parse().unwrap()));
+        assert!(s.subscriptions.allow_insecure_sinks);
+        assert_eq!(s.subscriptions.sink_attempts, 2);
+        assert_eq!(
+            s.subscriptions.dir,
+            Some(PathBuf::from("/d/.subscriptions"))
+        );
+        // An exposed REST port needs authentication like the gRPC one.
+        let mut s = s;
+        assert!(check_exposure(&s, false).is_ok());
+        s.http_listen = Some("0.0.0.0:8080".parse().unwrap());
+        let e = check_exposure(&s, false).unwrap_err().to_string();
+        assert!(e.contains("0.0.0.0:8080"), "{e}");
+        assert!(check_exposure(&s, true).is_ok());
+        let bad = ServerConfig {
+            data_dir: Some("/d".into()),
+            http_listen: Some("nowhere".into()),
+            subscriptions: SubscriptionsConfig {
+                sink_attempts: 0,
+                sink_concurrency: 0,
+                ..SubscriptionsConfig::default()
+            },
+            ..ServerConfig::default()
+        };
+        let e = bad.resolve(Path::new("x.toml")).unwrap_err().to_string();
+        for needle in ["http_listen", "sink_attempts", "sink_concurrency"] {
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         assert!(toml::from_str::<ServerConfig>("data_dir = \"/d\"\nretention = 3").is_err());
     }
