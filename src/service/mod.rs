@@ -177,7 +177,7 @@ pub async fn serve(
         .await;
     loader.abort();
     if let Some(r) = rest {
-        r.stop();
+        r.stop().await;
     }
     if let Some(t) = metrics_task {
         t.abort();

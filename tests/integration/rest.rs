@@ -863,3 +863,37 @@ async fn rest_over_tls_and_mutual_tls() {
         server.stop().await;
     }
 }
+
+/// Shutdown closes idle keep-alive connections and the port, and finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_keep_alive_connections_and_the_port() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let rs = spawn_rest(settings(data.path())).await;
+    let stream = tokio::net::TcpStream::connect(rs.http).await.unwrap();
+    let (mut tx, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let driver = tokio::spawn(conn);
+    let body = serde_json::to_vec(&ok_body()).unwrap();
+    let req = http::Request::post(CHECK)
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let r = tx.send_request(req).await.unwrap();
+    assert_eq!(r.status(), 200);
+    drop(r);
+    // The connection is open and idle (keep-alive); shutdown must not wait on it forever.
+    tokio::time::timeout(std::time::Duration::from_secs(30), rs.server.stop())
+        .await
+        .expect("shutdown finished");
+    // The server closed the idle connection, and the port no longer accepts.
+    tokio::time::timeout(std::time::Duration::from_secs(30), driver)
+        .await
+        .expect("connection closed by the server")
+        .unwrap()
+        .unwrap();
+    assert!(tokio::net::TcpStream::connect(rs.http).await.is_err());
+}

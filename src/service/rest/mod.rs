@@ -61,14 +61,30 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a TLS handshake may take.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Longest [`RestHandle::stop`] waits for in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The running REST port and its background tasks.
 pub struct RestHandle {
+    shutdown: tokio::sync::watch::Sender<bool>,
+    server: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl RestHandle {
-    /// Stops accepting connections and the subscription tasks (in-flight requests are cut).
-    pub fn stop(self) {
+    /// Stops accepting connections, lets the requests in flight finish (at most
+    /// [`DRAIN_TIMEOUT`]; idle keep-alive connections are closed), then stops the
+    /// subscription tasks. Callbacks still being sent are dropped; their dates stay journaled.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let mut server = self.server;
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("REST requests still running after the drain timeout: cut");
+            server.abort();
+        }
         for t in self.tasks {
             t.abort();
         }
@@ -114,9 +130,13 @@ pub async fn start(addr: SocketAddr, state: AppState) -> Result<RestHandle, Serv
         subs,
         notifier,
     });
-    let mut tasks = notifier_tasks;
-    tasks.push(tokio::spawn(accept_loop(listener, tls, app)));
-    Ok(RestHandle { tasks })
+    let (shutdown, stopping) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(accept_loop(listener, tls, app, stopping));
+    Ok(RestHandle {
+        shutdown,
+        server,
+        tasks: notifier_tasks,
+    })
 }
 
 /// The rustls acceptor of `[tls]` (HTTP/1.1 only).
@@ -161,26 +181,45 @@ fn tls_acceptor(t: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, ServeError> 
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, app: Arc<App>) {
+/// Completes once `stopping` is true (at once if it already is).
+async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`: drop it here, before any other await.
+    let _ = stopping.wait_for(|s| *s).await.map(|_| ());
+}
+
+/// Accepts until `stopping` turns true, then waits for the open connections to finish
+/// (each is told to close once its current request is answered).
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: Arc<App>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
     loop {
-        let sock = match listener.accept().await {
-            Ok((s, _)) => s,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "REST accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        while conns.try_join_next().is_some() {}
+        let sock = tokio::select! {
+            () = stopped(&mut stopping) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "REST accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
         };
         let _ = sock.set_nodelay(true);
         let app = app.clone();
         let tls = tls.clone();
-        tokio::spawn(async move {
+        let stopping = stopping.clone();
+        conns.spawn(async move {
             match tls {
-                None => serve_connection(TokioIo::new(sock), app).await,
+                None => serve_connection(TokioIo::new(sock), app, stopping).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
-                        Ok(Ok(s)) => serve_connection(TokioIo::new(s), app).await,
+                        Ok(Ok(s)) => serve_connection(TokioIo::new(s), app, stopping).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "REST TLS handshake failed"),
                         Err(_) => tracing::debug!("REST TLS handshake timed out"),
                     }
@@ -188,9 +227,11 @@ async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAccepto
             }
         });
     }
+    drop(listener);
+    while conns.join_next().await.is_some() {}
 }
 
-async fn serve_connection<I>(io: I, app: Arc<App>)
+async fn serve_connection<I>(io: I, app: Arc<App>, mut stopping: tokio::sync::watch::Receiver<bool>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -198,11 +239,18 @@ where
         let app = app.clone();
         async move { Ok::<_, Infallible>(route(&app, req).await) }
     });
-    let _ = hyper::server::conn::http1::Builder::new()
+    let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(io, service)
-        .await;
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = stopped(&mut stopping) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 /// A reply body.
