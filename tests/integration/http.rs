@@ -191,6 +191,15 @@ pub(crate) struct SinkServer {
 impl SinkServer {
     /// Starts a sink answering `mode`.
     pub(crate) async fn start(mode: SinkMode) -> SinkServer {
+        SinkServer::start_with(mode, None).await
+    }
+
+    /// Starts a sink that speaks TLS with `tls` (an https sink).
+    pub(crate) async fn start_with(
+        mode: SinkMode,
+        tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    ) -> SinkServer {
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -203,6 +212,7 @@ impl SinkServer {
                 };
                 let tx = tx.clone();
                 let m = m.clone();
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(
                         move |req: http::Request<hyper::body::Incoming>| {
@@ -231,9 +241,17 @@ impl SinkServer {
                             }
                         },
                     );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(sock), svc)
-                        .await;
+                    let builder = hyper::server::conn::http1::Builder::new();
+                    match acceptor {
+                        None => {
+                            let _ = builder.serve_connection(TokioIo::new(sock), svc).await;
+                        }
+                        Some(a) => {
+                            if let Ok(tls) = a.accept(sock).await {
+                                let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+                            }
+                        }
+                    }
                 });
             }
         });

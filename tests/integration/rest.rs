@@ -745,7 +745,7 @@ async fn an_ingest_is_visible_to_rest_at_ack() {
 }
 
 /// A CA, a server certificate for `localhost` and a client certificate (PEM files).
-fn pki() -> tempfile::TempDir {
+pub(crate) fn pki() -> tempfile::TempDir {
     use rcgen::{
         BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose,
     };

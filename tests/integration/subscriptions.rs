@@ -595,3 +595,45 @@ async fn subscriptions_are_per_client_and_initial_event_is_opt_in() {
     assert!(sink.try_next().is_none());
     rs.server.stop().await;
 }
+
+/// An https sink: the callback goes over TLS, verified against `sink_ca_file`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_sink_gets_its_callback_over_verified_tls() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let pki = crate::rest::pki();
+    let server_tls = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from_pem_file(pki.path().join("server.pem")).unwrap()],
+        PrivateKeyDer::from_pem_file(pki.path().join("server.key")).unwrap(),
+    )
+    .unwrap();
+    let mut sink =
+        SinkServer::start_with(SinkMode::Status(204), Some(std::sync::Arc::new(server_tls))).await;
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut s = server_settings(data.path());
+    s.subscriptions.sink_ca_file = Some(pki.path().join("ca.pem"));
+    let rs = spawn_rest(s).await;
+    let number = "+886955500061";
+    let url = format!("https://localhost:{}/secure", sink.addr.port());
+    created(&post_json(rs.http, SUBS, &[], &subscription(&url, number)).await);
+    let (events, day) = hot_now(number);
+    ingest(&rs, events).await;
+    let got = sink.next().await;
+    assert_eq!(got.path, "/secure");
+    assert_eq!(
+        got.headers.get("authorization").unwrap(),
+        "Bearer sink-secret"
+    );
+    assert_eq!(got.body["data"]["anomalyDate"], json!(day));
+    let m = rs.state.callback_metrics();
+    wait_for("delivered", || async { (m.delivered() == 1).then_some(()) }).await;
+    rs.server.stop().await;
+}
