@@ -15,7 +15,9 @@
 //! - [`auth`]: bearer tokens -> client id and scopes (UNAUTHENTICATED, PERMISSION_DENIED);
 //! - [`limits`]: rate limits (per client, per client and number) and the concurrency gate;
 //! - [`audit`]: one JSON line per call, numbers as keyed hashes;
-//! - [`metrics`]: the Prometheus registry and its endpoint.
+//! - [`metrics`]: the Prometheus registry and its endpoint;
+//! - [`rest`]: the REST/JSON port (`http_listen`) over this same `Check` handler, and the
+//!   anomaly subscriptions with their CloudEvents callbacks.
 //!
 //! Every `Check` and `Ingest` goes through the same guards, in this order: the concurrency
 //! gate (UNAVAILABLE when full, never a queue), the token (UNAUTHENTICATED /
