@@ -6,7 +6,7 @@
 # The server (data/sample, one number checked over and over: the same lookup on both ports,
 # so the difference is the protocol) runs under `taskset -c 0`, h2load under `taskset -c 1`.
 # Closed loop first (max checks/s), then an open loop at half of each port's max with
-# h2load's --rps; p50/p99 come from h2load's per-request log. Needs h2load (nghttp2-client).
+# h2load's --rps (same connections as the closed loop); p50/p99 come from h2load's per-request log. Needs h2load (nghttp2-client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${1:-target/release/hotzone}"
@@ -72,20 +72,22 @@ run() { # name, h2load args...
 }
 
 # Closed loop: the maximum.
-run rest-max --h1 -c 32 -D "$SECS" --warm-up-time 2 -d "$work/rest.json" \
+run rest-max --h1 -c 128 -D "$SECS" --warm-up-time 2 -d "$work/rest.json" \
     -H 'content-type: application/json' "http://$REST/fraud-hotzone-alert/v0/check"
 run grpc-max -c 4 -m 32 -D "$SECS" --warm-up-time 2 -d "$work/grpc.bin" \
     -H 'content-type: application/grpc' -H 'te: trailers' "http://$GRPC/fraudhotzone.v1.FraudHotzone/Check"
 REST_MAX=$(rps_of "$work/rest-max.out"); GRPC_MAX=$(rps_of "$work/grpc-max.out")
 
-# Open loop at half of each max: 16 clients, each at (max / 2 / 16) requests per second.
-REST_RPS=$(python3 -c "print(max(1, int(float('$REST_MAX') / 2 / 16)))")
-GRPC_RPS=$(python3 -c "print(max(1, int(float('$GRPC_MAX') / 2 / 16)))")
-run rest-half --h1 -c 16 --rps "$REST_RPS" -D "$SECS" --log-file "$work/rest-half.log" \
+# Open loop at half of each max, REST over 32 HTTP/1.1
+# connections (one request in flight each), gRPC 4 HTTP/2 connections (32 streams each);
+# each connection at (max / 2 / connections) requests per second.
+REST_RPS=$(python3 -c "print(max(1, int(float('$REST_MAX') / 2 / 32)))")
+GRPC_RPS=$(python3 -c "print(max(1, int(float('$GRPC_MAX') / 2 / 4)))")
+run rest-half --h1 -c 32 --rps "$REST_RPS" -D "$SECS" --log-file "$work/rest-half.log" \
     -d "$work/rest.json" -H 'content-type: application/json' "http://$REST/fraud-hotzone-alert/v0/check"
-echo "  rest at $((REST_RPS * 16))/s: $(pct "$work/rest-half.log")"
-run grpc-half -c 16 --rps "$GRPC_RPS" -D "$SECS" --log-file "$work/grpc-half.log" \
+echo "  rest at $((REST_RPS * 32))/s: $(pct "$work/rest-half.log")"
+run grpc-half -c 4 -m 32 --rps "$GRPC_RPS" -D "$SECS" --log-file "$work/grpc-half.log" \
     -d "$work/grpc.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
     "http://$GRPC/fraudhotzone.v1.FraudHotzone/Check"
-echo "  grpc at $((GRPC_RPS * 16))/s: $(pct "$work/grpc-half.log")"
+echo "  grpc at $((GRPC_RPS * 4))/s: $(pct "$work/grpc-half.log")"
 grep -E 'time for request' "$work"/*-max.out || true
