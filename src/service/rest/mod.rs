@@ -73,7 +73,7 @@ pub struct RestHandle {
 
 impl RestHandle {
     /// Stops accepting connections, lets the requests in flight finish (at most
-    /// [`DRAIN_TIMEOUT`]; idle keep-alive connections are closed), then stops the
+    /// 10 s; idle keep-alive connections are closed), then stops the
     /// subscription tasks. Callbacks still being sent are dropped; their dates stay journaled.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
