@@ -181,8 +181,8 @@ Feature: Fraud Hotzone Alert REST API and anomaly subscriptions
     Then the sink receives "...subscription-ended" with "terminationReason" <reason>
     Examples:
       | setting                              | event                      | reason                 |
-      | subscriptionExpireTime in 1.5 s      | the time passes            | "SUBSCRIPTION_EXPIRED" |
-      | accessTokenExpiresUtc in 1.5 s       | the time passes            | "ACCESS_TOKEN_EXPIRED" |
+      | subscriptionExpireTime in 4 s        | the time passes            | "SUBSCRIPTION_EXPIRED" |
+      | accessTokenExpiresUtc in 4 s         | the time passes            | "ACCESS_TOKEN_EXPIRED" |
       | subscriptionMaxEvents 1              | one anomaly is notified    | "MAX_EVENTS_REACHED"   |
     # subscriptions::subscriptions_end_on_expiry_token_expiry_and_max_events
 

@@ -225,10 +225,10 @@ async fn subscriptions_end_on_expiry_token_expiry_and_max_events() {
     let rs = spawn_rest(server_settings(data.path())).await;
 
     let mut expiring = subscription(&sink.url("/expiring"), "+886955500011");
-    expiring["config"]["subscriptionExpireTime"] = json!(in_ms(1_500));
+    expiring["config"]["subscriptionExpireTime"] = json!(in_ms(4_000));
     let expiring = created(&post_json(rs.http, SUBS, &[], &expiring).await);
     let mut token = subscription(&sink.url("/token"), "+886955500012");
-    token["sinkCredential"]["accessTokenExpiresUtc"] = json!(in_ms(1_500));
+    token["sinkCredential"]["accessTokenExpiresUtc"] = json!(in_ms(4_000));
     let token = created(&post_json(rs.http, SUBS, &[], &token).await);
     let mut capped = subscription(&sink.url("/capped"), "+886955500013");
     capped["config"]["subscriptionMaxEvents"] = json!(1);
