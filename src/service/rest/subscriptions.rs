@@ -225,7 +225,17 @@ impl Store {
             let loaded = std::fs::read(&path)
                 .map_err(|e| Error::io(&path, e))
                 .and_then(|b| {
-                    serde_json::from_slice::<Record>(&b).map_err(|e| Error::read(&path, e))
+                    // Position only: serde's message could quote a value (a number).
+                    serde_json::from_slice::<Record>(&b).map_err(|e| {
+                        Error::read(
+                            &path,
+                            format!(
+                                "not a subscription record (line {}, column {})",
+                                e.line(),
+                                e.column()
+                            ),
+                        )
+                    })
                 })
                 .and_then(|r| {
                     Subscription::of(r, settings.max_look_back_days, cfg.allow_insecure_sinks)
