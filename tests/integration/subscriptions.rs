@@ -186,6 +186,12 @@ async fn notified_once_no_repeat_after_restart_ended_on_delete() {
     assert!(sink.try_next().is_none());
     rs.server.stop().await;
 
+    // A damaged subscription file does not stop the next start.
+    std::fs::write(
+        data.path().join(".subscriptions").join("damaged.json"),
+        "{\"id\": \"+886955500001",
+    )
+    .unwrap();
     // Restart on the same directories: the subscription is back, the date is not re-sent
     // although the first load re-evaluates every subscription.
     let rs = spawn_rest(server_settings(data.path())).await;
@@ -195,6 +201,8 @@ async fn notified_once_no_repeat_after_restart_ended_on_delete() {
     let one = request(rs.http, "GET", &format!("{SUBS}/{id}"), &[], None).await;
     assert_eq!(one.status, 200);
     assert_eq!(one.json()["id"], json!(id));
+    let listed = request(rs.http, "GET", SUBS, &[], None).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 
     // Delete: 204, a subscription-ended event, then gone (and its file too).
     let r = request(rs.http, "DELETE", &format!("{SUBS}/{id}"), &[], None).await;
