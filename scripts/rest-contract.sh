@@ -7,6 +7,13 @@
 #   scripts/rest-contract.sh [HOTZONE_BINARY] [MAX_EXAMPLES]
 #
 # Needs schemathesis 4 (`pip install schemathesis`). A couple of minutes on 2 cores.
+#
+# The subscriptions API is not fuzzed here: a generated subscription with a public https sink
+# would be accepted, and its callbacks would go to whatever host was generated. By hand, on a
+# machine without outside access, the same checks are:
+#   st run api/fraud-hotzone-alert-subscriptions.yaml \
+#     --url http://HOST:PORT/fraud-hotzone-alert-subscriptions/v0 --max-examples 100 \
+#     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${1:-target/release/hotzone}"
