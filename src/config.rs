@@ -87,6 +87,14 @@ pub struct ServerConfig {
     /// The audit log (`[audit]`). Optional: off by default.
     #[serde(default)]
     pub audit: Option<AuditConfig>,
+    /// Address of the REST/JSON API (`host:port`: the CAMARA-style check and the anomaly
+    /// subscriptions, see `api/`). Optional: off by default. Same tokens, TLS, limits and
+    /// audit log as the gRPC port.
+    #[serde(default)]
+    pub http_listen: Option<String>,
+    /// Anomaly subscriptions and their callbacks (`[subscriptions]`).
+    #[serde(default)]
+    pub subscriptions: SubscriptionsConfig,
 }
 
 /// One `[[clients]]` entry: who may call, proven by a bearer token whose SHA-256 (hex) is
@@ -367,6 +375,8 @@ impl Default for ServerConfig {
             policy: PolicyConfig::default(),
             limits: LimitsConfig::default(),
             audit: None,
+            http_listen: None,
+            subscriptions: SubscriptionsConfig::default(),
         }
     }
 }
@@ -406,6 +416,10 @@ pub struct ServerSettings {
     pub limits: LimitsConfig,
     /// Audit log; `None` = off.
     pub audit: Option<AuditSettings>,
+    /// REST/JSON API address; `None` = off.
+    pub http_listen: Option<SocketAddr>,
+    /// Anomaly subscriptions (`dir` resolved: never `None`).
+    pub subscriptions: SubscriptionsConfig,
 }
 
 /// A validated `[[clients]]` entry.
@@ -464,6 +478,9 @@ impl ServerConfig {
         if let Some(a) = &mut cfg.audit {
             a.file = base.join(&a.file);
         }
+        let subs = &mut cfg.subscriptions;
+        subs.dir = subs.dir.as_ref().map(|p| base.join(p));
+        subs.sink_ca_file = subs.sink_ca_file.as_ref().map(|p| base.join(p));
         Ok(cfg)
     }
 
@@ -538,6 +555,16 @@ impl ServerConfig {
                 .ok(),
         };
         let clients = self.resolve_clients(&mut errors);
+        let http_listen = match &self.http_listen {
+            None => None,
+            Some(m) => m
+                .parse::<SocketAddr>()
+                .map_err(|_| errors.push(format!("http_listen: {m:?} is not a host:port address")))
+                .ok(),
+        };
+        let subscriptions = self
+            .subscriptions
+            .resolved(data_dir.as_deref(), &mut errors);
         let p = &self.policy;
         if !(p.client_checks_per_s >= 0.0 && p.client_checks_per_s.is_finite()) {
             errors.push("policy.client_checks_per_s: must be a finite number >= 0".to_owned());
@@ -642,6 +669,8 @@ impl ServerConfig {
                 policy: self.policy.clone(),
                 limits: self.limits.clone(),
                 audit,
+                http_listen,
+                subscriptions,
             }),
             _ => Err(Error::Config {
                 path: origin.to_owned(),
@@ -704,13 +733,15 @@ impl ServerConfig {
 /// Refuses to expose an unauthenticated service: without `[[clients]]`, the listen address
 /// must be loopback unless `insecure` (`hotzone serve --insecure`) says otherwise.
 pub fn check_exposure(settings: &ServerSettings, insecure: bool) -> Result<()> {
-    if settings.clients.is_empty() && !settings.listen.ip().is_loopback() && !insecure {
+    let exposed = std::iter::once(settings.listen)
+        .chain(settings.http_listen)
+        .find(|a| !a.ip().is_loopback());
+    if let Some(addr) = exposed.filter(|_| settings.clients.is_empty() && !insecure) {
         return Err(Error::Config {
             path: PathBuf::from("<listen>"),
             message: format!(
-                "refusing to listen on {} without authentication: configure [[clients]] \
-                 (see RELIABILITY.md), listen on a loopback address, or pass --insecure",
-                settings.listen
+                "refusing to listen on {addr} without authentication: configure [[clients]] \
+                 (see RELIABILITY.md), listen on a loopback address, or pass --insecure"
             ),
         });
     }
@@ -844,6 +875,44 @@ mod tests {
     }
 
     #[test]
+    fn rest_and_subscription_keys() {
+        let cfg: ServerConfig = toml::from_str(
+            "data_dir = \"/d\"\nhttp_listen = \"127.0.0.1:8080\"\n\
+             [subscriptions]\nallow_insecure_sinks = true\nsink_attempts = 2\n",
+        )
+        .unwrap();
+        let s = cfg.resolve(Path::new("x.toml")).unwrap();
+        assert_eq!(s.http_listen, Some("127.0.0.1:8080".parse().unwrap()));
+        assert!(s.subscriptions.allow_insecure_sinks);
+        assert_eq!(s.subscriptions.sink_attempts, 2);
+        assert_eq!(
+            s.subscriptions.dir,
+            Some(PathBuf::from("/d/.subscriptions"))
+        );
+        // An exposed REST port needs authentication like the gRPC one.
+        let mut s = s;
+        assert!(check_exposure(&s, false).is_ok());
+        s.http_listen = Some("0.0.0.0:8080".parse().unwrap());
+        let e = check_exposure(&s, false).unwrap_err().to_string();
+        assert!(e.contains("0.0.0.0:8080"), "{e}");
+        assert!(check_exposure(&s, true).is_ok());
+        let bad = ServerConfig {
+            data_dir: Some("/d".into()),
+            http_listen: Some("nowhere".into()),
+            subscriptions: SubscriptionsConfig {
+                sink_attempts: 0,
+                sink_concurrency: 0,
+                ..SubscriptionsConfig::default()
+            },
+            ..ServerConfig::default()
+        };
+        let e = bad.resolve(Path::new("x.toml")).unwrap_err().to_string();
+        for needle in ["http_listen", "sink_attempts", "sink_concurrency"] {
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         assert!(toml::from_str::<ServerConfig>("data_dir = \"/d\"\nretention = 3").is_err());
     }
@@ -869,5 +938,98 @@ mod tests {
         ] {
             assert!(e.contains(needle), "{needle}: {e}");
         }
+    }
+}
+
+/// `[subscriptions]`: where anomaly subscriptions are kept and how their callbacks are sent.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionsConfig {
+    /// Directory of the subscription files (one JSON file each, fsynced before the 201).
+    /// Default `<data_dir>/.subscriptions` (hidden, so data scans skip it).
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Accept `http` sinks and sinks on loopback, private or link-local addresses (tests and
+    /// closed networks only). Default false: a sink must be `https` on a public address.
+    #[serde(default)]
+    pub allow_insecure_sinks: bool,
+    /// PEM file of the CAs trusted for `https` sinks. Default: the system bundle
+    /// `/etc/ssl/certs/ca-certificates.crt`.
+    #[serde(default)]
+    pub sink_ca_file: Option<PathBuf>,
+    /// Longest one callback POST may take, connect to response (milliseconds). Default 5000.
+    #[serde(default = "default_sink_timeout_ms")]
+    pub sink_timeout_ms: u64,
+    /// Attempts per callback (the first one included); a 2xx ends them. Default 5.
+    #[serde(default = "default_sink_attempts")]
+    pub sink_attempts: u32,
+    /// Wait before the second attempt (milliseconds), doubled after each further failure.
+    /// Default 1000.
+    #[serde(default = "default_sink_backoff_ms")]
+    pub sink_backoff_ms: u64,
+    /// Callbacks being sent at once; more wait in a queue (bounded by `max_subscriptions`).
+    /// Default 64.
+    #[serde(default = "default_sink_concurrency")]
+    pub sink_concurrency: usize,
+    /// Most live subscriptions; one more is refused (429 TOO_MANY_REQUESTS). Default 1000000.
+    #[serde(default = "default_max_subscriptions")]
+    pub max_subscriptions: usize,
+}
+
+fn default_sink_timeout_ms() -> u64 {
+    5000
+}
+
+fn default_sink_attempts() -> u32 {
+    5
+}
+
+fn default_sink_backoff_ms() -> u64 {
+    1000
+}
+
+fn default_sink_concurrency() -> usize {
+    64
+}
+
+fn default_max_subscriptions() -> usize {
+    1_000_000
+}
+
+impl Default for SubscriptionsConfig {
+    fn default() -> Self {
+        SubscriptionsConfig {
+            dir: None,
+            allow_insecure_sinks: false,
+            sink_ca_file: None,
+            sink_timeout_ms: default_sink_timeout_ms(),
+            sink_attempts: default_sink_attempts(),
+            sink_backoff_ms: default_sink_backoff_ms(),
+            sink_concurrency: default_sink_concurrency(),
+            max_subscriptions: default_max_subscriptions(),
+        }
+    }
+}
+
+impl SubscriptionsConfig {
+    /// Checked, with `dir` defaulted under the data directory.
+    fn resolved(&self, data_dir: Option<&Path>, errors: &mut Vec<String>) -> SubscriptionsConfig {
+        let mut s = self.clone();
+        if s.sink_timeout_ms == 0 {
+            errors.push("subscriptions.sink_timeout_ms: must be >= 1".to_owned());
+        }
+        if s.sink_attempts == 0 {
+            errors.push("subscriptions.sink_attempts: must be >= 1".to_owned());
+        }
+        if s.sink_concurrency == 0 {
+            errors.push("subscriptions.sink_concurrency: must be >= 1".to_owned());
+        }
+        if s.max_subscriptions == 0 {
+            errors.push("subscriptions.max_subscriptions: must be >= 1".to_owned());
+        }
+        if s.dir.is_none() {
+            s.dir = data_dir.map(|d| d.join(".subscriptions"));
+        }
+        s
     }
 }

@@ -87,6 +87,12 @@ pub struct ServeArgs {
     /// Serve without authentication on a non-loopback address (no `[[clients]]` configured).
     #[arg(long)]
     pub insecure: bool,
+    /// Address of the REST/JSON API, host:port (key `http_listen`; default off): POST /fraud-hotzone-alert/v0/check and the anomaly subscriptions.
+    #[arg(long)]
+    pub http_listen: Option<String>,
+    /// Accept subscription sinks that are plain http or on loopback/private addresses (key `subscriptions.allow_insecure_sinks`; tests and closed networks only).
+    #[arg(long)]
+    pub allow_insecure_sinks: bool,
 }
 
 impl ServeArgs {
@@ -144,6 +150,12 @@ impl ServeArgs {
         }
         if let Some(v) = self.ingest_timeout_s {
             l.ingest_timeout_s = v;
+        }
+        if let Some(v) = &self.http_listen {
+            cfg.http_listen = Some(v.clone());
+        }
+        if self.allow_insecure_sinks {
+            cfg.subscriptions.allow_insecure_sinks = true;
         }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             cfg.tls = Some(crate::config::TlsConfig {

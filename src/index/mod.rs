@@ -196,6 +196,11 @@ impl ServingIndex {
         self.tz
     }
 
+    /// The subscribers with events in this segment, sorted.
+    pub fn subscribers(&self) -> &[Msisdn] {
+        &self.subs
+    }
+
     /// Whether the number has any event in this segment.
     pub fn contains(&self, sub: Msisdn) -> bool {
         self.position(sub).is_some()

@@ -136,16 +136,10 @@ pub struct CheckParams {
 impl CheckParams {
     /// Validates; the error names the field and the rule (REFERENCE.md §8's table decides the kind).
     pub fn new(raw: RawCheck, limits: Limits) -> Result<CheckParams> {
-        let cap = limits.max_look_back_days.min(MAX_LOOK_BACK_DAYS);
         let look_back_days = raw
             .look_back_days
             .ok_or_else(|| Error::invalid("look_back_days", "is required"))?;
-        if look_back_days < 1 || look_back_days > i64::from(cap) {
-            return Err(Error::out_of_range(
-                "look_back_days",
-                format!("must be between 1 and {cap} (got {look_back_days})"),
-            ));
-        }
+        let look_back_days = look_back_days_in_range(look_back_days, limits.max_look_back_days)?;
         let method = raw.method.unwrap_or_default();
         let r = raw
             .threshold_ratio
@@ -171,13 +165,8 @@ impl CheckParams {
         let hotzone = raw.hotzone.ok_or_else(|| {
             Error::invalid("hotzone", "is required (no default hotzone is configured)")
         })?;
-        let min_events = raw.min_events.unwrap_or(i64::from(DEFAULT_MIN_EVENTS));
-        if min_events < 1 || min_events > i64::from(u32::MAX) {
-            return Err(Error::out_of_range(
-                "min_events",
-                format!("must be >= 1 (got {min_events})"),
-            ));
-        }
+        let min_events =
+            min_events_in_range(raw.min_events.unwrap_or(i64::from(DEFAULT_MIN_EVENTS)))?;
         let as_of = match raw.as_of.as_deref() {
             None | Some("") => limits.default_as_of,
             Some(s) => parse_date(s).ok_or_else(|| {
@@ -188,13 +177,13 @@ impl CheckParams {
             })?,
         };
         Ok(CheckParams {
-            look_back_days: look_back_days as u16,
+            look_back_days,
             method,
             threshold_ratio: r,
             hotzone,
             check_type: raw.check_type.unwrap_or_default(),
             check_target: raw.check_target.unwrap_or_default(),
-            min_events: min_events as u32,
+            min_events,
             as_of,
         })
     }
@@ -208,6 +197,31 @@ impl CheckParams {
     pub fn selection(&self) -> u8 {
         selection_mask(self.check_type, self.check_target)
     }
+}
+
+/// SPEC §4's range of `look_back_days` under a server cap `max` (itself at most 90).
+/// [`CheckParams::new`] applies it; adapters whose wire type is wider than the proto's call
+/// it directly so the rule and its message stay one.
+pub fn look_back_days_in_range(n: i64, max: u16) -> Result<u16> {
+    let cap = max.min(MAX_LOOK_BACK_DAYS);
+    if n < 1 || n > i64::from(cap) {
+        return Err(Error::out_of_range(
+            "look_back_days",
+            format!("must be between 1 and {cap} (got {n})"),
+        ));
+    }
+    Ok(n as u16)
+}
+
+/// SPEC §4's range of `min_events` (>= 1, and it fits a `u32`).
+pub fn min_events_in_range(n: i64) -> Result<u32> {
+    if n < 1 || n > i64::from(u32::MAX) {
+        return Err(Error::out_of_range(
+            "min_events",
+            format!("must be >= 1 (got {n})"),
+        ));
+    }
+    Ok(n as u32)
 }
 
 /// Strict `YYYY-MM-DD`.

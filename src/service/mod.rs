@@ -18,7 +18,9 @@
 //! - [`limits`]: rate limits (per client, per client and number), the check gate and the
 //!   separate ingest budget;
 //! - [`audit`]: one JSON line per call, numbers as keyed hashes;
-//! - [`metrics`]: the Prometheus registry and its endpoint.
+//! - [`metrics`]: the Prometheus registry and its endpoint;
+//! - [`rest`]: the REST/JSON port (`http_listen`) over this same `Check` handler, and the
+//!   anomaly subscriptions with their CloudEvents callbacks.
 //!
 //! Every `Check` and `Ingest` goes through the same guards, in this order: on the headers,
 //! before the body is read ([`guard`]), the `x-correlator` pattern and the token
@@ -49,6 +51,7 @@ pub mod limits;
 pub mod metrics;
 pub mod pb;
 pub mod reload;
+pub mod rest;
 pub mod state;
 pub mod status;
 
@@ -98,6 +101,9 @@ pub enum ServeError {
     /// The metrics address could not be bound.
     #[error("metrics_listen {0}: {1}")]
     Metrics(std::net::SocketAddr, std::io::Error),
+    /// The REST API could not start (address, TLS, or the subscription store).
+    #[error("http_listen: {0}")]
+    Http(String),
 }
 
 /// The rustls server config of `[tls]`: identity, and the client CA for mutual TLS (client
@@ -180,6 +186,10 @@ pub async fn serve(
             tracing::warn!(%addr, "bearer tokens travel in plaintext: configure [tls]");
         }
     }
+    let rest = match settings.http_listen {
+        None => None,
+        Some(addr) => Some(rest::start(addr, state.clone()).await?),
+    };
     let loader = tokio::spawn(reload::run(state.clone()));
     let connections = limits::ConnectionLimit::new(settings.limits.max_connections);
     let incoming = TcpListenerStream::new(listener).filter_map(move |conn| match conn {
@@ -210,6 +220,9 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, signal)
         .await;
     loader.abort();
+    if let Some(r) = rest {
+        r.stop().await;
+    }
     if let Some(t) = metrics_task {
         t.abort();
     }
@@ -217,12 +230,19 @@ pub async fn serve(
     Ok(result?)
 }
 
-/// The `FraudHotzone` service: correlator handling and logging around the handlers.
-struct Api {
+/// The `FraudHotzone` service: correlator handling and logging around the handlers. The REST
+/// adapter ([`rest`]) calls the same [`FraudHotzone::check`], so both ports share every guard,
+/// the audit line and the metrics.
+pub(crate) struct Api {
     state: AppState,
 }
 
 impl Api {
+    /// The service over `state`.
+    pub(crate) fn new(state: AppState) -> Api {
+        Api { state }
+    }
+
     /// The guards and the handler of one check; `caller`/`number` are filled as they become
     /// known (for the audit line).
     fn check_guarded(

@@ -105,6 +105,10 @@ struct Inner {
     audit: Auditor,
     metrics: Metrics,
     metrics_addr: OnceLock<SocketAddr>,
+    http_addr: OnceLock<SocketAddr>,
+    /// Bumped at every publish: the subscription notifier waits on it.
+    published: tokio::sync::watch::Sender<u64>,
+    callbacks: crate::service::rest::notify::CallbackMetrics,
     id: u64,
 }
 
@@ -157,6 +161,9 @@ impl AppState {
                 audit,
                 metrics: Metrics::default(),
                 metrics_addr: OnceLock::new(),
+                http_addr: OnceLock::new(),
+                published: tokio::sync::watch::Sender::new(0),
+                callbacks: Default::default(),
                 id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 settings,
                 ingest,
@@ -212,10 +219,32 @@ impl AppState {
 
     /// The Prometheus text of this server's metrics.
     pub fn render_metrics(&self) -> String {
-        self.inner.metrics.render(
+        let mut text = self.inner.metrics.render(
             self.inner.gate.in_flight(),
             self.inner.ingest_gate.in_flight(),
-        )
+        );
+        self.inner.callbacks.render(&mut text);
+        text
+    }
+
+    /// The counters of subscriptions and their callbacks.
+    pub fn callback_metrics(&self) -> &crate::service::rest::notify::CallbackMetrics {
+        &self.inner.callbacks
+    }
+
+    /// Where the REST API listens, once bound.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.inner.http_addr.get().copied()
+    }
+
+    /// Records the bound REST address.
+    pub fn set_http_addr(&self, addr: SocketAddr) {
+        let _ = self.inner.http_addr.set(addr);
+    }
+
+    /// A receiver that changes at every publish of a snapshot.
+    pub fn watch_published(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.published.subscribe()
     }
 
     /// Where the metrics endpoint listens, once bound.
@@ -285,6 +314,7 @@ impl AppState {
     pub fn publish(&self, _proof: &tokio::sync::MutexGuard<'_, Catalog>, snap: Snapshot) {
         self.inner.metrics.published(&snap);
         self.inner.snapshot.store(Some(Arc::new(snap)));
+        self.inner.published.send_modify(|n| *n += 1);
     }
 
     /// The health reporter the health service reads.

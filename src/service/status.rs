@@ -113,6 +113,33 @@ pub fn wire_status(s: Status) -> Status {
     }
 }
 
+/// The HTTP status of a gRPC code, for the REST adapter (CAMARA pairs each of its codes with
+/// one HTTP status: 400 INVALID_ARGUMENT / OUT_OF_RANGE, 401, 403, 404 IDENTIFIER_NOT_FOUND,
+/// 429 TOO_MANY_REQUESTS, 503 UNAVAILABLE, 504 DEADLINE_EXCEEDED, 500 otherwise).
+pub fn http_status(code: Code) -> u16 {
+    match code {
+        Code::Ok => 200,
+        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => 400,
+        Code::Unauthenticated => 401,
+        Code::PermissionDenied => 403,
+        Code::NotFound => 404,
+        Code::AlreadyExists | Code::Aborted => 409,
+        Code::ResourceExhausted => 429,
+        Code::Unimplemented => 501,
+        Code::Unavailable => 503,
+        Code::DeadlineExceeded => 504,
+        _ => 500,
+    }
+}
+
+/// The CAMARA code of a status: its ErrorInfo `reason`, or for statuses made without one
+/// (the transport's), the gRPC code's name.
+pub fn camara_code(s: &Status) -> String {
+    s.get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_else(|| crate::service::metrics::code_name(s.code()).to_owned())
+}
+
 /// The request's `x-correlator`: `Ok(None)` when absent, an INVALID_ARGUMENT when it breaks
 /// CAMARA's pattern (it goes into logs and must not carry arbitrary text).
 pub fn correlator(md: &MetadataMap) -> Result<Option<AsciiMetadataValue>, Status> {
@@ -122,7 +149,7 @@ pub fn correlator(md: &MetadataMap) -> Result<Option<AsciiMetadataValue>, Status
     let ok = v.to_str().is_ok_and(|s| {
         s.len() <= MAX_CORRELATOR_LEN
             && s.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"-_:;./\\<>{}".contains(&c))
+                .all(|c| c.is_ascii_alphanumeric() || b"-_:;./<>{}".contains(&c))
     });
     if ok {
         Ok(Some(v.clone()))

@@ -13,14 +13,14 @@ use tonic_types::StatusExt;
 use crate::support::{Server, conformance_dir, drop_file, settings, spawn, spawn_loaded, wait_for};
 
 /// A case's `args` file as request parameters plus the server settings it needs.
-struct Case {
-    name: String,
-    req: CheckRequest,
-    tz: chrono_tz::Tz,
-    default_region: Option<hotzone::model::Region>,
+pub(crate) struct Case {
+    pub(crate) name: String,
+    pub(crate) req: CheckRequest,
+    pub(crate) tz: chrono_tz::Tz,
+    pub(crate) default_region: Option<hotzone::model::Region>,
 }
 
-fn parse_args(name: &str, line: &str) -> Case {
+pub(crate) fn parse_args(name: &str, line: &str) -> Case {
     let mut req = CheckRequest::default();
     let mut tz = chrono_tz::Tz::UTC;
     let mut default_region = None;
@@ -70,7 +70,7 @@ fn parse_args(name: &str, line: &str) -> Case {
 }
 
 /// `subscriber -> anomaly_date` ("" when none) of a case's expected.csv.
-fn expected(dir: &Path) -> BTreeMap<String, String> {
+pub(crate) fn expected(dir: &Path) -> BTreeMap<String, String> {
     let mut r = csv::Reader::from_path(dir.join("expected.csv")).unwrap();
     r.records()
         .map(|rec| {
@@ -83,7 +83,7 @@ fn expected(dir: &Path) -> BTreeMap<String, String> {
 }
 
 /// E.164 subscribers appearing in a case's events.csv.
-fn subscribers_in(csv_path: &Path) -> BTreeSet<String> {
+pub(crate) fn subscribers_in(csv_path: &Path) -> BTreeSet<String> {
     let mut r = csv::Reader::from_path(csv_path).unwrap();
     let col = r
         .headers()
@@ -97,7 +97,7 @@ fn subscribers_in(csv_path: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-fn with_number(req: &CheckRequest, number: &str) -> CheckRequest {
+pub(crate) fn with_number(req: &CheckRequest, number: &str) -> CheckRequest {
     CheckRequest {
         phone_number: number.to_owned(),
         ..req.clone()

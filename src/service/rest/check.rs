@@ -1,0 +1,378 @@
+//! `POST /fraud-hotzone-alert/v0/check`: camelCase JSON -> `pb::CheckRequest` -> the gRPC
+//! service's `Check` -> `{"anomalyDetected", "anomalyDate"}`.
+//!
+//! The body is parsed into a `serde_json::Value` and each field checked here for its JSON
+//! *type* only (a string, an integer, an array of strings); every rule about values lives in
+//! [`crate::model::check`] and runs inside the gRPC handler, so both ports refuse the same
+//! requests with the same messages. JSON has what proto3 lacks, presence: a missing
+//! `thresholdRatio` is "required" (not "0 is out of range"), and `lookBackDays`/`minEvents`
+//! values that the proto's `uint32` cannot carry (0, negative) are judged by the model's own
+//! range rules. Unknown fields are refused (naming the field only when it is a plain word, so
+//! a number sent as a key is never echoed).
+//!
+//! A request refused before the handler (unreadable body, wrong types) is still counted in
+//! the metrics and written to the audit log, after the token is checked: a caller without
+//! valid credentials learns nothing about the body.
+
+use std::time::Instant;
+
+use http::StatusCode;
+use hyper::body::Incoming;
+use serde_json::{Map, Value};
+use tonic::Status;
+use tonic::metadata::MetadataMap;
+
+use super::{App, Body, error_response, json_response, read_body};
+use crate::error::Error;
+use crate::model::check::{look_back_days_in_range, min_events_in_range};
+use crate::model::hotzone::Hotzone;
+use crate::service::audit::AuditLine;
+use crate::service::auth::Scope;
+use crate::service::metrics::code_name;
+use crate::service::pb::{self, fraud_hotzone_server::FraudHotzone};
+use crate::service::status::{correlator, correlator_text, to_status};
+
+/// The JSON fields of a check request.
+const FIELDS: [&str; 10] = [
+    "phoneNumber",
+    "lookBackDays",
+    "thresholdRatio",
+    "method",
+    "fraudHotZone",
+    "hotzoneName",
+    "checkType",
+    "checkTarget",
+    "minEvents",
+    "asOf",
+];
+
+/// Handles one REST check.
+pub(crate) async fn handle(app: &App, md: MetadataMap, body: Incoming) -> http::Response<Body> {
+    let started = Instant::now();
+    let state = &app.state;
+    let limit = state.settings().limits.max_request_bytes;
+    let parsed = match read_body(body, limit).await {
+        Ok(bytes) => {
+            parse_check(&bytes, state.settings().max_look_back_days).map_err(|e| to_status(&e, ""))
+        }
+        Err(s) => Err(s),
+    };
+    let corr = correlator(&md).ok().flatten();
+    let req = match parsed {
+        Ok(req) => req,
+        Err(bad_body) => {
+            // Credentials first: an unauthenticated caller gets 401/403, not a verdict on
+            // its body.
+            let (caller, s) = match state.auth().authorize(&md, Scope::Check) {
+                Ok(c) => (Some(c), bad_body),
+                Err(s) => (None, s),
+            };
+            refused(app, caller.as_ref().map(|c| &*c.id), &md, &s, started);
+            return error_response(&s, corr.as_ref());
+        }
+    };
+    let request = tonic::Request::from_parts(md, Default::default(), req);
+    match app.api.check(request).await {
+        Ok(reply) => {
+            let reply = reply.into_inner();
+            let mut v = serde_json::json!({ "anomalyDetected": reply.anomaly_detected });
+            if !reply.anomaly_date.is_empty() {
+                v["anomalyDate"] = Value::String(reply.anomaly_date);
+            }
+            json_response(StatusCode::OK, &v)
+        }
+        Err(s) => error_response(&s, corr.as_ref()),
+    }
+}
+
+/// Counts and audits a request refused before the gRPC handler.
+fn refused(app: &App, client: Option<&str>, md: &MetadataMap, s: &Status, started: Instant) {
+    let state = &app.state;
+    let elapsed = started.elapsed();
+    let m = state.metrics();
+    m.check(s.code(), None, elapsed);
+    m.reject(s);
+    let corr = correlator(md).ok().flatten();
+    let ctext = correlator_text(corr.as_ref());
+    tracing::debug!(correlator = ctext, code = ?s.code(), "REST check refused before the handler");
+    let audit = state.audit();
+    if audit.enabled() {
+        let line = AuditLine {
+            time: crate::clock::now_rfc3339(),
+            rpc: "check",
+            client: client.unwrap_or(""),
+            correlator: ctext,
+            number_hmac: None,
+            params: None,
+            anomaly_detected: None,
+            anomaly_date: None,
+            accepted: None,
+            rejected: None,
+            code: code_name(s.code()),
+            reason: Some(crate::service::status::camara_code(s)),
+            latency_us: elapsed.as_micros() as u64,
+        };
+        if !audit.write(&line) {
+            m.audit_dropped();
+        }
+    }
+}
+
+/// The check request of a JSON body (types only; values are judged by the gRPC handler).
+pub fn parse_check(body: &[u8], max_look_back_days: u16) -> Result<pb::CheckRequest, Error> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        Error::invalid(
+            "body",
+            format!(
+                "must be a JSON object (malformed JSON at line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    let Value::Object(obj) = v else {
+        return Err(Error::invalid("body", "must be a JSON object"));
+    };
+    check_fields(&obj, &FIELDS, "")?;
+    request_of(&obj, max_look_back_days, true)
+}
+
+/// Refuses a key of `obj` outside `allowed`; `at` prefixes the field path in messages.
+pub(crate) fn check_fields(
+    obj: &Map<String, Value>,
+    allowed: &[&str],
+    at: &str,
+) -> Result<(), Error> {
+    for k in obj.keys() {
+        if !allowed.contains(&k.as_str()) {
+            let plain =
+                !k.is_empty() && k.len() <= 40 && k.bytes().all(|b| b.is_ascii_alphabetic());
+            let field = if plain {
+                format!("{at}{k}")
+            } else {
+                format!("{at}<field>")
+            };
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "is not a field of this request (allowed: {})",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The fields of a check (or of a subscription's `subscriptionDetail`, `with_as_of = false`).
+pub(crate) fn request_of(
+    obj: &Map<String, Value>,
+    max_look_back_days: u16,
+    with_as_of: bool,
+) -> Result<pb::CheckRequest, Error> {
+    let phone_number = string(obj, "phoneNumber", "phone_number")?.unwrap_or_default();
+    let look_back_days = match integer(obj, "lookBackDays", "look_back_days")? {
+        None => 0, // the model's "is required"
+        Some(n) => u32::from(look_back_days_in_range(n, max_look_back_days)?),
+    };
+    let threshold_ratio = match obj.get("thresholdRatio") {
+        None => return Err(Error::invalid("threshold_ratio", "is required")),
+        Some(v) => v
+            .as_f64()
+            .ok_or_else(|| Error::invalid("threshold_ratio", "must be a number"))?,
+    };
+    let method = match string(obj, "method", "method")?.as_deref() {
+        None => pb::Method::Unspecified,
+        Some("SHARE") => pb::Method::Share,
+        Some("SPIKE") => pb::Method::Spike,
+        Some(_) => return Err(Error::invalid("method", "must be one of SHARE, SPIKE")),
+    };
+    let hotzone = match obj.get("fraudHotZone") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => {
+            let items = items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(|| Error::invalid("hotzone", "must be an array of strings"))?;
+            if items.is_empty() {
+                // Given but empty: the model's rule (proto3 would read it as "not given").
+                Hotzone::parse_items("hotzone", &items)?;
+            }
+            items
+        }
+        Some(_) => return Err(Error::invalid("hotzone", "must be an array of strings")),
+    };
+    let hotzone_name = string(obj, "hotzoneName", "hotzone_name")?.unwrap_or_default();
+    let check_type = match string(obj, "checkType", "check_type")?.as_deref() {
+        None => pb::CheckType::Unspecified,
+        Some("CALL") => pb::CheckType::Call,
+        Some("SMS") => pb::CheckType::Sms,
+        Some("ALL") => pb::CheckType::All,
+        Some(_) => {
+            return Err(Error::invalid(
+                "check_type",
+                "must be one of CALL, SMS, ALL",
+            ));
+        }
+    };
+    let check_target = match string(obj, "checkTarget", "check_target")?.as_deref() {
+        None => pb::CheckTarget::Unspecified,
+        Some("INCOMING") => pb::CheckTarget::Incoming,
+        Some("OUTGOING") => pb::CheckTarget::Outgoing,
+        Some("ALL") => pb::CheckTarget::All,
+        Some(_) => {
+            return Err(Error::invalid(
+                "check_target",
+                "must be one of INCOMING, OUTGOING, ALL",
+            ));
+        }
+    };
+    let min_events = match integer(obj, "minEvents", "min_events")? {
+        None => 0, // the default
+        Some(n) => min_events_in_range(n)?,
+    };
+    let as_of = if with_as_of {
+        string(obj, "asOf", "as_of")?.unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Ok(pb::CheckRequest {
+        phone_number,
+        look_back_days,
+        method: method as i32,
+        threshold_ratio,
+        hotzone,
+        check_type: check_type as i32,
+        check_target: check_target as i32,
+        min_events,
+        as_of,
+        hotzone_name,
+    })
+}
+
+/// An optional string field; `field` is the library's (snake case) name for messages.
+pub(crate) fn string(
+    obj: &Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<Option<String>, Error> {
+    match obj.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Error::invalid(field, "must be a string")),
+    }
+}
+
+/// An optional integer field (a JSON number without a fraction).
+pub(crate) fn integer(
+    obj: &Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<Option<i64>, Error> {
+    match obj.get(key) {
+        None => Ok(None),
+        Some(Value::Number(n)) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Ok(Some(i)),
+            (None, Some(_)) => Ok(Some(i64::MAX)),
+            _ => Err(Error::invalid(field, "must be an integer")),
+        },
+        Some(_) => Err(Error::invalid(field, "must be an integer")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(e: Error) -> String {
+        match e {
+            Error::InvalidArgument { field, .. } | Error::OutOfRange { field, .. } => field,
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn camel_case_maps_onto_the_proto() {
+        let r = parse_check(
+            br#"{"phoneNumber":"+886912345001","lookBackDays":7,"thresholdRatio":0.5,
+                "method":"SPIKE","fraudHotZone":["NG","+882"],"checkType":"SMS",
+                "checkTarget":"INCOMING","minEvents":2,"asOf":"2026-10-30"}"#,
+            90,
+        )
+        .unwrap();
+        assert_eq!(r.phone_number, "+886912345001");
+        assert_eq!(r.look_back_days, 7);
+        assert_eq!(r.method, pb::Method::Spike as i32);
+        assert_eq!(r.hotzone, ["NG", "+882"]);
+        assert_eq!(r.check_type, pb::CheckType::Sms as i32);
+        assert_eq!(r.check_target, pb::CheckTarget::Incoming as i32);
+        assert_eq!(r.min_events, 2);
+        assert_eq!(r.as_of, "2026-10-30");
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        for (body, field) in [
+            (
+                r#"{"phoneNumber":5,"lookBackDays":7,"thresholdRatio":0.5}"#,
+                "phone_number",
+            ),
+            (
+                r#"{"lookBackDays":"7","thresholdRatio":0.5}"#,
+                "look_back_days",
+            ),
+            (
+                r#"{"lookBackDays":7.5,"thresholdRatio":0.5}"#,
+                "look_back_days",
+            ),
+            (
+                r#"{"lookBackDays":0,"thresholdRatio":0.5}"#,
+                "look_back_days",
+            ),
+            (r#"{"lookBackDays":7}"#, "threshold_ratio"),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":"x"}"#,
+                "threshold_ratio",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"method":"share"}"#,
+                "method",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"fraudHotZone":"NG"}"#,
+                "hotzone",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"fraudHotZone":[]}"#,
+                "hotzone",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"fraudHotZone":[1]}"#,
+                "hotzone",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"minEvents":-1}"#,
+                "min_events",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"checkType":null}"#,
+                "check_type",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"extra":1}"#,
+                "extra",
+            ),
+            (
+                r#"{"lookBackDays":7,"thresholdRatio":0.5,"+886912345001":1}"#,
+                "<field>",
+            ),
+            (r#"{"lookBackDays":7,"#, "body"),
+            (r#"[1]"#, "body"),
+        ] {
+            let e = parse_check(body.as_bytes(), 90).unwrap_err();
+            assert!(!e.to_string().contains("886912345001"), "{e}");
+            assert_eq!(field_of(e), field, "{body}");
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! The REST/JSON port (`http_listen`): the CAMARA-style check and the anomaly subscriptions.
+//!
+//! This is an adapter, like the gRPC service beside it, and a thin one:
+//! - `POST /fraud-hotzone-alert/v0/check` turns the camelCase JSON body into the same
+//!   `pb::CheckRequest` a gRPC client sends ([`check`]) and calls the gRPC service's own
+//!   `Check` handler with the HTTP headers as its metadata. So the concurrency gate, the
+//!   bearer token and its scope, both rate limits, the validation ([`crate::model::check`]),
+//!   the lookup, the metrics and the audit line are the gRPC ones, not copies. The reply is
+//!   `{"anomalyDetected", "anomalyDate"}`; an error is the gRPC status turned into an HTTP
+//!   status and a CAMARA body `{"status", "code", "message"}` by
+//!   [`crate::service::status::http_status`] (the one table).
+//! - `/fraud-hotzone-alert-subscriptions/v0/subscriptions[/{id}]` ([`subscriptions`]) keeps
+//!   subscriptions on disk; [`notify`] re-evaluates the subscribed numbers that new data
+//!   touched and sends CloudEvents to their sinks through [`sink`].
+//! - `GET /fraud-hotzone-alert/v0/openapi.yaml` serves the contract, `api/` in the
+//!   repository, embedded at build time.
+//!
+//! The server is hyper's HTTP/1.1 connection driver over a plain or TLS socket (the same
+//! `[tls]` files as the gRPC port; client certificates required when `client_ca` is set),
+//! with a header read timeout so a silent client cannot hold a connection. A handler never
+//! panics on input: every body is parsed into `serde_json::Value` and each field checked by
+//! hand, so a wrong type names the field. `x-correlator` is checked against CAMARA's pattern,
+//! echoed on every reply and carried into the logs; no phone number reaches a log line, a
+//! metric or an error message.
+
+pub mod check;
+pub mod notify;
+pub mod sink;
+pub mod subscriptions;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::Status;
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+
+use crate::config::TlsConfig;
+use crate::service::status::{CORRELATOR_HEADER, camara_code, http_status};
+use crate::service::{AppState, ServeError};
+
+/// Path of the check.
+pub const CHECK_PATH: &str = "/fraud-hotzone-alert/v0/check";
+/// Path of the OpenAPI document.
+pub const OPENAPI_PATH: &str = "/fraud-hotzone-alert/v0/openapi.yaml";
+/// Path of the subscription collection.
+pub const SUBSCRIPTIONS_PATH: &str = "/fraud-hotzone-alert-subscriptions/v0/subscriptions";
+/// The OpenAPI document of the check API (`api/fraud-hotzone-alert.yaml`).
+pub const OPENAPI_YAML: &str = include_str!("../../../api/fraud-hotzone-alert.yaml");
+
+/// Longest a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a TLS handshake may take.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest [`RestHandle::stop`] waits for in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The running REST port and its background tasks.
+pub struct RestHandle {
+    shutdown: tokio::sync::watch::Sender<bool>,
+    server: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RestHandle {
+    /// Stops accepting connections, lets the requests in flight finish (at most
+    /// 10 s; idle keep-alive connections are closed), then stops the
+    /// subscription tasks. Callbacks still being sent are dropped; their dates stay journaled.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let mut server = self.server;
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("REST requests still running after the drain timeout: cut");
+            server.abort();
+        }
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// What every request handler shares.
+pub(crate) struct App {
+    pub(crate) state: AppState,
+    pub(crate) api: crate::service::Api,
+    pub(crate) subs: Arc<subscriptions::Store>,
+    pub(crate) notifier: notify::Notifier,
+}
+
+/// Opens the subscription store, binds `addr`, and serves the REST API and the subscription
+/// notifier until [`RestHandle::stop`].
+pub async fn start(addr: SocketAddr, state: AppState) -> Result<RestHandle, ServeError> {
+    let tls = match &state.settings().tls {
+        Some(t) => Some(tls_acceptor(t)?),
+        None => None,
+    };
+    let subs = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || subscriptions::Store::open(&state))
+            .await
+            .map_err(|e| ServeError::Http(e.to_string()))?
+            .map_err(|e| ServeError::Http(format!("subscriptions: {e}")))?
+    };
+    let subs = Arc::new(subs);
+    let (notifier, notifier_tasks) =
+        notify::Notifier::start(state.clone(), subs.clone()).map_err(ServeError::Http)?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServeError::Http(format!("{addr}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ServeError::Http(format!("{addr}: {e}")))?;
+    state.set_http_addr(bound);
+    tracing::info!(addr = %bound, tls = tls.is_some(), subscriptions = subs.len(), "serving the REST API");
+    let app = Arc::new(App {
+        api: crate::service::Api::new(state.clone()),
+        state,
+        subs,
+        notifier,
+    });
+    let (shutdown, stopping) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(accept_loop(listener, tls, app, stopping));
+    Ok(RestHandle {
+        shutdown,
+        server,
+        tasks: notifier_tasks,
+    })
+}
+
+/// The rustls acceptor of `[tls]` (HTTP/1.1 only).
+fn tls_acceptor(t: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let err = |p: &std::path::Path, e: &dyn std::fmt::Display| {
+        ServeError::Tls(format!("{}: {e}", p.display()))
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&t.cert)
+        .map_err(|e| err(&t.cert, &e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| err(&t.cert, &e))?;
+    let key = PrivateKeyDer::from_pem_file(&t.key).map_err(|e| err(&t.key, &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    let builder = match &t.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca).map_err(|e| err(ca, &e))? {
+                roots
+                    .add(c.map_err(|e| err(ca, &e))?)
+                    .map_err(|e| err(ca, &e))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| err(ca, &e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| err(&t.cert, &e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Completes once `stopping` is true (at once if it already is).
+async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`: drop it here, before any other await.
+    let _ = stopping.wait_for(|s| *s).await.map(|_| ());
+}
+
+/// Accepts until `stopping` turns true, then waits for the open connections to finish
+/// (each is told to close once its current request is answered).
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: Arc<App>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        while conns.try_join_next().is_some() {}
+        let sock = tokio::select! {
+            () = stopped(&mut stopping) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "REST accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = sock.set_nodelay(true);
+        let app = app.clone();
+        let tls = tls.clone();
+        let stopping = stopping.clone();
+        conns.spawn(async move {
+            match tls {
+                None => serve_connection(TokioIo::new(sock), app, stopping).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+                        Ok(Ok(s)) => serve_connection(TokioIo::new(s), app, stopping).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "REST TLS handshake failed"),
+                        Err(_) => tracing::debug!("REST TLS handshake timed out"),
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    while conns.join_next().await.is_some() {}
+}
+
+async fn serve_connection<I>(io: I, app: Arc<App>, mut stopping: tokio::sync::watch::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(route(&app, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = stopped(&mut stopping) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// A reply body.
+pub(crate) type Body = Full<Bytes>;
+
+/// Dispatches one request by method and path.
+async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let md = MetadataMap::from_headers(parts.headers);
+    let corr = match crate::service::status::correlator(&md) {
+        Ok(c) => c,
+        Err(s) => return error_response(&s, None),
+    };
+    let path = parts.uri.path();
+    let method = &parts.method;
+    let mut resp = if path == CHECK_PATH {
+        if method == Method::POST {
+            check::handle(app, md, body).await
+        } else {
+            not_allowed("POST")
+        }
+    } else if path == OPENAPI_PATH {
+        if method == Method::GET {
+            let mut r = Response::new(Full::new(Bytes::from_static(OPENAPI_YAML.as_bytes())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/yaml"),
+            );
+            r
+        } else {
+            not_allowed("GET")
+        }
+    } else if path == SUBSCRIPTIONS_PATH {
+        match *method {
+            Method::POST => subscriptions::create(app, &md, body).await,
+            Method::GET => subscriptions::list(app, &md),
+            _ => not_allowed("GET, POST"),
+        }
+    } else if let Some(id) = path
+        .strip_prefix(SUBSCRIPTIONS_PATH)
+        .and_then(|p| p.strip_prefix('/'))
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+    {
+        match *method {
+            Method::GET => subscriptions::get(app, &md, id),
+            Method::DELETE => subscriptions::delete(app, &md, id).await,
+            _ => not_allowed("GET, DELETE"),
+        }
+    } else {
+        json_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no such resource; see GET /fraud-hotzone-alert/v0/openapi.yaml",
+        )
+    };
+    echo(&mut resp, corr.as_ref());
+    resp
+}
+
+/// Reads a request body of at most `limit` bytes; a longer, broken or timed-out body is an
+/// INVALID_ARGUMENT naming the limit.
+pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Status> {
+    let collected =
+        tokio::time::timeout(HEADER_READ_TIMEOUT, Limited::new(body, limit).collect()).await;
+    match collected {
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(crate::service::status::status(
+                tonic::Code::InvalidArgument,
+                "INVALID_ARGUMENT",
+                format!("invalid argument: the request body must be at most {limit} bytes"),
+                Some("body"),
+            ))
+        }
+        _ => Err(crate::service::status::status(
+            tonic::Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            "invalid argument: the request body could not be read",
+            Some("body"),
+        )),
+    }
+}
+
+/// A JSON reply with `status`.
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A CAMARA error body.
+pub(crate) fn json_error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    json_response(
+        status,
+        &serde_json::json!({"status": status.as_u16(), "code": code, "message": message}),
+    )
+}
+
+fn not_allowed(allow: &'static str) -> Response<Body> {
+    let mut r = json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this method is not allowed on this resource",
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+/// A gRPC status as a CAMARA error reply: the HTTP status and code from the one table in
+/// [`crate::service::status`], the message with the fields named as this API spells them.
+pub(crate) fn error_response(s: &Status, corr: Option<&AsciiMetadataValue>) -> Response<Body> {
+    use tonic_types::StatusExt;
+    let status =
+        StatusCode::from_u16(http_status(s.code())).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut message = s.message().to_owned();
+    if let Some(field) = s
+        .get_details_error_info()
+        .and_then(|i| i.metadata.get("field").cloned())
+    {
+        message = message.replacen(&field, json_name(&field), 1);
+    }
+    let mut r = json_error(status, &camara_code(s), &message);
+    echo(&mut r, corr);
+    r
+}
+
+/// The JSON name of a check field named in snake case by the library's messages.
+pub(crate) fn json_name(field: &str) -> &str {
+    match field {
+        "phone_number" => "phoneNumber",
+        "look_back_days" => "lookBackDays",
+        "threshold_ratio" => "thresholdRatio",
+        "hotzone" => "fraudHotZone",
+        "hotzone_name" => "hotzoneName",
+        "check_type" => "checkType",
+        "check_target" => "checkTarget",
+        "min_events" => "minEvents",
+        "as_of" => "asOf",
+        other => other,
+    }
+}
+
+/// Echoes the correlator.
+fn echo(r: &mut Response<Body>, corr: Option<&AsciiMetadataValue>) {
+    if let Some(v) = corr.and_then(|c| HeaderValue::from_bytes(c.as_encoded_bytes()).ok()) {
+        r.headers_mut().insert(CORRELATOR_HEADER, v);
+    }
+}

@@ -1,0 +1,536 @@
+//! The notifier: re-evaluates subscriptions when new data is published and sends CloudEvents
+//! to their sinks; ends subscriptions when they expire.
+//!
+//! # When a subscription is evaluated
+//! Every publish of a snapshot (an acknowledged `Ingest`, a reload) bumps a counter in the
+//! [`AppState`]; the evaluator wakes on it and compares the new snapshot's segments with the
+//! ones it saw last (by pointer). If only ingested segments were added, the subscriptions
+//! evaluated are those of the subscribers present in the new segments
+//! ([`super::subscriptions::Store::touched`]): cost grows with the ingest, not with the
+//! number of subscriptions. If the base segment changed (the first load, a reload of the data
+//! directory, the rebuild that folds ingested segments in), every subscription is evaluated:
+//! a rebuild does not tell which subscribers its files changed. Publishes that arrive during
+//! an evaluation are coalesced into the next one.
+//!
+//! An evaluation is the check of the subscription's parameters as of today in the engine's
+//! zone, on the blocking pool (never on the threads answering checks). An anomaly date that
+//! was not notified before is journaled (fsync) and then sent
+//! ([`super::subscriptions::Store::record`]).
+//!
+//! # Delivery
+//! One task per callback; at most `sink_concurrency` POSTs at once (the rest wait on a
+//! semaphore, holding only their event). Each attempt is bounded by `sink_timeout_ms`; a
+//! non-2xx reply or an error is retried up to `sink_attempts` times with a doubling backoff
+//! from `sink_backoff_ms` (capped at a minute). A slow or dead sink only keeps its own tasks
+//! waiting: checks never wait for a callback. Attempts, deliveries, failures and pending
+//! callbacks are counted in the metrics ([`CallbackMetrics`]).
+//!
+//! # Events (CloudEvents 1.0, structured JSON, `application/cloudevents+json`)
+//! `org.camaraproject.fraud-hotzone-alert-subscriptions.v0.anomaly-detected` with `data`
+//! `{subscriptionId, phoneNumber, anomalyDate}`, and `...subscription-ended` with `data`
+//! `{subscriptionId, terminationReason, terminationDescription}`. The event `id` is derived
+//! from the subscription, the type and the date, so a sink can deduplicate.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::NaiveDate;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_rustls::rustls;
+
+use super::SUBSCRIPTIONS_PATH;
+use super::subscriptions::{Due, Store, Subscription};
+use crate::index::{ServingIndex, Snapshot};
+use crate::service::AppState;
+
+/// `type` of an anomaly event (also the one value of a subscription's `types`).
+pub const EVENT_ANOMALY: &str =
+    "org.camaraproject.fraud-hotzone-alert-subscriptions.v0.anomaly-detected";
+/// `type` of the event that ends a subscription.
+pub const EVENT_ENDED: &str =
+    "org.camaraproject.fraud-hotzone-alert-subscriptions.v0.subscription-ended";
+
+/// Where https sinks' CAs are read from without `sink_ca_file`.
+const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Longest backoff between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Why a subscription ended (CAMARA's `terminationReason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// `subscriptionExpireTime` passed.
+    Expired,
+    /// `subscriptionMaxEvents` events were sent.
+    MaxEvents,
+    /// Deleted by its client.
+    Deleted,
+    /// The sink's access token expired.
+    AccessTokenExpired,
+}
+
+impl EndReason {
+    /// The CAMARA value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Expired => "SUBSCRIPTION_EXPIRED",
+            EndReason::MaxEvents => "MAX_EVENTS_REACHED",
+            EndReason::Deleted => "SUBSCRIPTION_DELETED",
+            EndReason::AccessTokenExpired => "ACCESS_TOKEN_EXPIRED",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            EndReason::Expired => "the subscription reached its expiry time",
+            EndReason::MaxEvents => "the subscription sent its maximum number of events",
+            EndReason::Deleted => "the subscription was deleted by its client",
+            EndReason::AccessTokenExpired => "the sink's access token expired",
+        }
+    }
+}
+
+/// Counters of subscriptions and callbacks, rendered after the server's other metrics.
+///
+/// | name | type | labels |
+/// |---|---|---|
+/// | `hotzone_subscriptions` | gauge | live subscriptions |
+/// | `hotzone_subscription_evaluations_total` | counter | subscriptions evaluated |
+/// | `hotzone_subscription_evaluation_seconds_total` | counter | time spent evaluating |
+/// | `hotzone_callback_attempts_total` | counter | `result` (`ok`, `error`) |
+/// | `hotzone_callbacks_total` | counter | `result` (`delivered`, `failed`) |
+/// | `hotzone_callbacks_pending` | gauge | callbacks not yet delivered or given up |
+#[derive(Default)]
+pub struct CallbackMetrics {
+    live: AtomicU64,
+    evaluations: AtomicU64,
+    evaluation_ns: AtomicU64,
+    attempts_ok: AtomicU64,
+    attempts_error: AtomicU64,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    pending: AtomicU64,
+    rounds: AtomicU64,
+}
+
+impl CallbackMetrics {
+    /// Sets the live subscription gauge.
+    pub fn set_live(&self, n: usize) {
+        self.live.store(n as u64, Ordering::Relaxed);
+    }
+
+    /// Callbacks delivered so far (a 2xx reply).
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Callbacks not yet delivered or given up.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Evaluation rounds finished; a round's callbacks are counted in [`Self::pending`]
+    /// before the round counts as finished.
+    pub fn rounds(&self) -> u64 {
+        self.rounds.load(Ordering::Acquire)
+    }
+
+    /// Subscriptions evaluated so far.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations.load(Ordering::Relaxed)
+    }
+
+    /// Appends the Prometheus text.
+    pub fn render(&self, o: &mut String) {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = write!(
+            o,
+            "# HELP hotzone_subscriptions Live anomaly subscriptions.\n# TYPE hotzone_subscriptions gauge\nhotzone_subscriptions {}\n\
+             # HELP hotzone_subscription_evaluations_total Subscriptions re-evaluated after new data.\n# TYPE hotzone_subscription_evaluations_total counter\nhotzone_subscription_evaluations_total {}\n\
+             # HELP hotzone_subscription_evaluation_seconds_total Time spent re-evaluating subscriptions.\n# TYPE hotzone_subscription_evaluation_seconds_total counter\nhotzone_subscription_evaluation_seconds_total {}\n\
+             # HELP hotzone_callback_attempts_total Callback POSTs by outcome.\n# TYPE hotzone_callback_attempts_total counter\nhotzone_callback_attempts_total{{result=\"ok\"}} {}\nhotzone_callback_attempts_total{{result=\"error\"}} {}\n\
+             # HELP hotzone_callbacks_total Callbacks delivered, or given up after every attempt.\n# TYPE hotzone_callbacks_total counter\nhotzone_callbacks_total{{result=\"delivered\"}} {}\nhotzone_callbacks_total{{result=\"failed\"}} {}\n\
+             # HELP hotzone_callbacks_pending Callbacks queued or being sent.\n# TYPE hotzone_callbacks_pending gauge\nhotzone_callbacks_pending {}\n",
+            g(&self.live),
+            g(&self.evaluations),
+            g(&self.evaluation_ns) as f64 / 1e9,
+            g(&self.attempts_ok),
+            g(&self.attempts_error),
+            g(&self.delivered),
+            g(&self.failed),
+            g(&self.pending),
+        );
+    }
+}
+
+/// What the delivery tasks share.
+struct Shared {
+    state: AppState,
+    store: Arc<Store>,
+    tls: Arc<rustls::ClientConfig>,
+    slots: Arc<Semaphore>,
+    /// Wakes the expiry task when a subscription with an end time is created.
+    wake_expiry: Notify,
+}
+
+/// The handle the REST handlers use.
+#[derive(Clone)]
+pub struct Notifier {
+    shared: Arc<Shared>,
+}
+
+impl Notifier {
+    /// Starts the evaluator and the expiry task.
+    pub fn start(
+        state: AppState,
+        store: Arc<Store>,
+    ) -> Result<(Notifier, Vec<JoinHandle<()>>), String> {
+        let cfg = &state.settings().subscriptions;
+        let ca = cfg
+            .sink_ca_file
+            .clone()
+            .unwrap_or_else(|| SYSTEM_CA_FILE.into());
+        let tls = super::sink::tls_client(&ca)?;
+        let shared = Arc::new(Shared {
+            slots: Arc::new(Semaphore::new(cfg.sink_concurrency.max(1))),
+            state,
+            store,
+            tls,
+            wake_expiry: Notify::new(),
+        });
+        let tasks = vec![
+            tokio::spawn(evaluate_loop(shared.clone())),
+            tokio::spawn(expiry_loop(shared.clone())),
+        ];
+        Ok((Notifier { shared }, tasks))
+    }
+
+    /// The subscription's anomaly date now, if the data is loaded and it has one.
+    pub fn current_anomaly(&self, sub: &Subscription) -> Option<NaiveDate> {
+        let snap = self.shared.state.snapshot().ok()?;
+        anomaly_of(&self.shared.state, &snap, sub)
+    }
+
+    /// A subscription was created: wake the expiry task; evaluate it now when it asked for
+    /// an initial event.
+    pub fn created(&self, sub: &Arc<Subscription>) {
+        self.shared.wake_expiry.notify_one();
+        if sub.record.initial_event {
+            let shared = self.shared.clone();
+            let sub = sub.clone();
+            tokio::spawn(async move {
+                if let Ok(snap) = shared.state.snapshot() {
+                    evaluate(&shared, snap, Some(vec![sub])).await;
+                }
+            });
+        }
+    }
+
+    /// A subscription ended: send its `subscription-ended` event.
+    pub fn ended(&self, sub: Arc<Subscription>, reason: EndReason) {
+        let event = ended_event(&sub, reason);
+        send(&self.shared, sub, vec![event]);
+    }
+}
+
+/// The anomaly date of a subscription's check as of today, if any.
+fn anomaly_of(state: &AppState, snap: &Snapshot, sub: &Subscription) -> Option<NaiveDate> {
+    let params = crate::service::check::params(state, &sub.request).ok()?;
+    // With `suppress_anomaly_date` the date still identifies the event; it is not sent.
+    let v = snap.check(sub.number, &params).ok()?;
+    v.anomaly_date.filter(|_| v.anomaly_detected)
+}
+
+async fn evaluate_loop(shared: Arc<Shared>) {
+    let mut rx = shared.state.watch_published();
+    let mut seen: Vec<Arc<ServingIndex>> = Vec::new();
+    loop {
+        rx.borrow_and_update();
+        if let Ok(snap) = shared.state.snapshot() {
+            let segs = snap.segments();
+            let fresh: Vec<Arc<ServingIndex>> = segs
+                .iter()
+                .filter(|s| !seen.iter().any(|o| Arc::ptr_eq(o, s)))
+                .cloned()
+                .collect();
+            if !fresh.is_empty() {
+                let base_same =
+                    matches!((seen.first(), segs.first()), (Some(a), Some(b)) if Arc::ptr_eq(a, b));
+                seen = segs.to_vec();
+                let which = if base_same {
+                    let store = shared.store.clone();
+                    Some(
+                        tokio::task::spawn_blocking(move || store.touched(&fresh))
+                            .await
+                            .unwrap_or_default(),
+                    )
+                } else {
+                    None
+                };
+                evaluate(&shared, snap, which).await;
+            }
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Evaluates `which` (all when `None`), journals the new dates, sends their events.
+async fn evaluate(
+    shared: &Arc<Shared>,
+    snap: Arc<Snapshot>,
+    which: Option<Vec<Arc<Subscription>>>,
+) {
+    let (state, store) = (shared.state.clone(), shared.store.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let subs = which.unwrap_or_else(|| store.all());
+        let n = subs.len();
+        let found: Vec<(Arc<Subscription>, NaiveDate)> = subs
+            .into_iter()
+            .filter_map(|s| anomaly_of(&state, &snap, &s).map(|d| (s, d)))
+            .collect();
+        let due = store.record(found);
+        let m = state.callback_metrics();
+        m.evaluations.fetch_add(n as u64, Ordering::Relaxed);
+        m.evaluation_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        (n, started.elapsed(), due)
+    })
+    .await;
+    let (n, took, due) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "subscription evaluation failed");
+            return;
+        }
+    };
+    let due = match due {
+        Ok(d) => d,
+        Err(e) => {
+            // Nothing journaled, nothing sent: the next publish tries again.
+            tracing::error!(error = %e, "could not journal notifications; none sent");
+            return;
+        }
+    };
+    tracing::debug!(
+        evaluated = n,
+        notify = due.len(),
+        took_us = took.as_micros() as u64,
+        "subscriptions evaluated"
+    );
+    if due.iter().any(|d| d.last) {
+        shared.state.callback_metrics().set_live(shared.store.len());
+    }
+    for Due { sub, date, last } in due {
+        let mut events = vec![anomaly_event(&shared.state, &sub, date)];
+        if last {
+            events.push(ended_event(&sub, EndReason::MaxEvents));
+        }
+        send(shared, sub, events);
+    }
+    shared
+        .state
+        .callback_metrics()
+        .rounds
+        .fetch_add(1, Ordering::Release);
+}
+
+/// Sends `events` to the subscription's sink in order, in a task of its own; they count as
+/// pending from now.
+fn send(shared: &Arc<Shared>, sub: Arc<Subscription>, events: Vec<Bytes>) {
+    shared
+        .state
+        .callback_metrics()
+        .pending
+        .fetch_add(events.len() as u64, Ordering::Release);
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        for e in events {
+            deliver(&shared, &sub, e).await;
+        }
+    });
+}
+
+/// Ends subscriptions at their expiry (or their token's).
+async fn expiry_loop(shared: Arc<Shared>) {
+    loop {
+        let now = crate::clock::now_ms();
+        match shared.store.next_end() {
+            Some(t) if t <= now => {
+                let store = shared.store.clone();
+                let ended = tokio::task::spawn_blocking(move || {
+                    let mut out = Vec::new();
+                    for id in store.due_ends(now) {
+                        match store.end(&id) {
+                            Ok(Some(s)) => out.push(s),
+                            Ok(None) => {}
+                            Err(e) => tracing::error!(subscription = %id, error = %e, "could not remove an expired subscription"),
+                        }
+                    }
+                    out
+                })
+                .await
+                .unwrap_or_default();
+                if ended.is_empty() {
+                    // Could not remove: do not spin.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                shared.state.callback_metrics().set_live(shared.store.len());
+                for sub in ended {
+                    let reason = sub.ends.map_or(EndReason::Expired, |(_, r)| r);
+                    tracing::info!(subscription = %sub.record.id, reason = reason.as_str(), "subscription ended");
+                    let event = ended_event(&sub, reason);
+                    send(&shared, sub, vec![event]);
+                }
+            }
+            next => {
+                let wait = next.map_or(Duration::from_secs(3600), |t| {
+                    Duration::from_millis((t - now).clamp(1, 60_000) as u64)
+                });
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = shared.wake_expiry.notified() => {}
+                }
+            }
+        }
+    }
+}
+
+/// A deterministic event id (UUID layout) for (subscription, type, key).
+fn event_id(sub: &str, kind: &str, key: &str) -> String {
+    let h = hex::encode(Sha256::digest(format!("{sub}\n{kind}\n{key}").as_bytes()));
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn cloud_event(sub: &Subscription, kind: &str, key: &str, data: serde_json::Value) -> Bytes {
+    let id = &sub.record.id;
+    let ev = json!({
+        "specversion": "1.0",
+        "id": event_id(id, kind, key),
+        "source": format!("{SUBSCRIPTIONS_PATH}/{id}"),
+        "type": kind,
+        "time": crate::clock::now_rfc3339(),
+        "datacontenttype": "application/json",
+        "data": data,
+    });
+    Bytes::from(serde_json::to_vec(&ev).unwrap_or_default())
+}
+
+fn anomaly_event(state: &AppState, sub: &Subscription, date: NaiveDate) -> Bytes {
+    let mut data = json!({
+        "subscriptionId": sub.record.id,
+        "phoneNumber": sub.request.phone_number,
+    });
+    if !state.settings().policy.suppress_anomaly_date {
+        data["anomalyDate"] = json!(date.format("%Y-%m-%d").to_string());
+    }
+    cloud_event(sub, EVENT_ANOMALY, &date.to_string(), data)
+}
+
+fn ended_event(sub: &Subscription, reason: EndReason) -> Bytes {
+    cloud_event(
+        sub,
+        EVENT_ENDED,
+        reason.as_str(),
+        json!({
+            "subscriptionId": sub.record.id,
+            "terminationReason": reason.as_str(),
+            "terminationDescription": reason.description(),
+        }),
+    )
+}
+
+/// Sends one event with retries; counts attempts and the outcome (and one fewer pending).
+async fn deliver(shared: &Shared, sub: &Subscription, body: Bytes) {
+    let cfg = &shared.state.settings().subscriptions;
+    let m = shared.state.callback_metrics();
+    let timeout = Duration::from_millis(cfg.sink_timeout_ms);
+    let mut backoff = Duration::from_millis(cfg.sink_backoff_ms);
+    let token = sub.record.access_token.as_deref();
+    let mut delivered = false;
+    for attempt in 1..=cfg.sink_attempts {
+        let outcome = {
+            let Ok(_slot) = shared.slots.acquire().await else {
+                break;
+            };
+            super::sink::post(
+                &sub.sink,
+                token,
+                body.clone(),
+                timeout,
+                cfg.allow_insecure_sinks,
+                &shared.tls,
+            )
+            .await
+        };
+        match outcome {
+            Ok(s) if (200..300).contains(&s) => {
+                m.attempts_ok.fetch_add(1, Ordering::Relaxed);
+                delivered = true;
+                break;
+            }
+            other => {
+                m.attempts_error.fetch_add(1, Ordering::Relaxed);
+                let why = match other {
+                    Ok(s) => format!("HTTP {s}"),
+                    Err(e) => e,
+                };
+                tracing::warn!(subscription = %sub.record.id, attempt, error = %why, "callback attempt failed");
+            }
+        }
+        if attempt < cfg.sink_attempts {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+    if delivered {
+        m.delivered.fetch_add(1, Ordering::Relaxed);
+    } else {
+        m.failed.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(subscription = %sub.record.id, "callback given up after every attempt");
+    }
+    m.pending.fetch_sub(1, Ordering::Release);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_stable_and_distinct() {
+        let a = event_id("s", EVENT_ANOMALY, "2026-10-30");
+        assert_eq!(a, event_id("s", EVENT_ANOMALY, "2026-10-30"));
+        assert_ne!(a, event_id("s", EVENT_ANOMALY, "2026-10-31"));
+        assert_ne!(a, event_id("t", EVENT_ANOMALY, "2026-10-30"));
+        assert_eq!(a.len(), 36);
+    }
+
+    #[test]
+    fn metrics_render() {
+        let m = CallbackMetrics::default();
+        m.set_live(3);
+        m.delivered.fetch_add(2, Ordering::Relaxed);
+        let mut o = String::new();
+        m.render(&mut o);
+        assert!(o.contains("hotzone_subscriptions 3"), "{o}");
+        assert!(
+            o.contains("hotzone_callbacks_total{result=\"delivered\"} 2"),
+            "{o}"
+        );
+    }
+}

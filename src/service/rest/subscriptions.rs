@@ -1,0 +1,915 @@
+//! Anomaly subscriptions, modelled on CAMARA's sim-swap-subscriptions: the REST handlers of
+//! `/fraud-hotzone-alert-subscriptions/v0/subscriptions[/{id}]` and the durable [`Store`].
+//!
+//! # What a subscription is
+//! A number and the parameters of a check (all but `asOf`: the notifier always checks "as of
+//! today" in the engine's zone), a sink URL, an optional bearer token for it, and when it
+//! ends (`subscriptionExpireTime`, `subscriptionMaxEvents`, the token's expiry). It belongs
+//! to the client that created it: other clients neither see nor delete it (404). Creating,
+//! listing and deleting need the `check` scope and pass the concurrency gate and the client's
+//! rate limit; creating also takes one token of the (client, number) limit, like a check.
+//! The parameters go through the same validation as a check (`rest::check::request_of`,
+//! then [`crate::service::check::params`]).
+//!
+//! Unless `config.initialEvent` is true, the anomaly date the number has when the
+//! subscription is created is its baseline: only dates that appear afterwards are notified.
+//!
+//! # On disk (`subscriptions.dir`)
+//! - `<id>.json`: one file per live subscription, written to a temp file, fsynced, renamed,
+//!   and the directory fsynced, all before the 201 leaves. Deleting (or ending) removes it.
+//! - `notified.jsonl`: one line `{"id", "date"}` per anomaly date notified, appended and
+//!   fsynced *before* the callback is sent. So a date is sent at most once per subscription,
+//!   across restarts (a crash between the fsync and the POST loses that callback rather than
+//!   repeating it). The journal is compacted (live subscriptions only) when the store opens.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::NaiveDate;
+use http::{HeaderValue, StatusCode, header};
+use hyper::body::Incoming;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Status};
+
+use super::check::{check_fields, integer, request_of, string};
+use super::notify::{EVENT_ANOMALY, EndReason};
+use super::sink::Sink;
+use super::{App, Body, SUBSCRIPTIONS_PATH, error_response, json_response, read_body};
+use crate::error::{Error, Result};
+use crate::index::ServingIndex;
+use crate::model::Msisdn;
+use crate::model::check::{parse_date, parse_phone_number};
+use crate::service::AppState;
+use crate::service::audit::AuditLine;
+use crate::service::auth::{Caller, Scope};
+use crate::service::pb;
+use crate::service::status::{correlator, correlator_text, status, to_status};
+
+/// The journal of notified dates.
+const JOURNAL: &str = "notified.jsonl";
+/// Prefix of temp files.
+const TEMP_PREFIX: &str = ".tmp-";
+
+/// The fields of `subscriptionDetail` (a check's, without `asOf`).
+const DETAIL_FIELDS: [&str; 9] = [
+    "phoneNumber",
+    "lookBackDays",
+    "thresholdRatio",
+    "method",
+    "fraudHotZone",
+    "hotzoneName",
+    "checkType",
+    "checkTarget",
+    "minEvents",
+];
+
+/// A subscription as stored in `<id>.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    /// Server-assigned id.
+    pub id: String,
+    /// The client that created it.
+    pub client: String,
+    /// Callback URL.
+    pub sink: String,
+    /// Bearer token sent to the sink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    /// When the token expires (RFC 3339), ending the subscription.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_expires: Option<String>,
+    /// `subscriptionDetail` as accepted.
+    pub detail: Map<String, Value>,
+    /// `subscriptionExpireTime` (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_time: Option<String>,
+    /// `subscriptionMaxEvents`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_events: Option<u32>,
+    /// `initialEvent`.
+    #[serde(default)]
+    pub initial_event: bool,
+    /// Creation time (RFC 3339).
+    pub starts_at: String,
+    /// The anomaly date at creation, never notified (absent with `initialEvent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+}
+
+/// A live subscription: its record and what the notifier needs, parsed once.
+#[derive(Debug)]
+pub struct Subscription {
+    /// As stored.
+    pub record: Record,
+    /// The subscribed number.
+    pub number: Msisdn,
+    /// The check it stands for (`as_of` empty: today).
+    pub request: pb::CheckRequest,
+    /// The callback URL, checked.
+    pub sink: Sink,
+    /// When it ends, epoch ms, and why (the earlier of expiry and token expiry).
+    pub ends: Option<(i64, EndReason)>,
+}
+
+impl Subscription {
+    /// From a stored record; the record was validated when created.
+    fn of(record: Record, max_look_back_days: u16, allow_insecure: bool) -> Result<Subscription> {
+        let request = request_of(&record.detail, max_look_back_days, false)?;
+        let number = parse_phone_number(&request.phone_number)?;
+        let sink =
+            Sink::parse(&record.sink, allow_insecure).map_err(|r| Error::invalid("sink", r))?;
+        let at = |s: &Option<String>| {
+            s.as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.timestamp_millis())
+        };
+        let ends = match (at(&record.expire_time), at(&record.access_token_expires)) {
+            (Some(e), Some(t)) if t < e => Some((t, EndReason::AccessTokenExpired)),
+            (Some(e), _) => Some((e, EndReason::Expired)),
+            (None, Some(t)) => Some((t, EndReason::AccessTokenExpired)),
+            (None, None) => None,
+        };
+        Ok(Subscription {
+            record,
+            number,
+            request,
+            sink,
+            ends,
+        })
+    }
+
+    /// The CAMARA representation (never the token).
+    pub fn to_json(&self) -> Value {
+        let r = &self.record;
+        let mut config = json!({ "subscriptionDetail": r.detail, "initialEvent": r.initial_event });
+        if let Some(t) = &r.expire_time {
+            config["subscriptionExpireTime"] = json!(t);
+        }
+        if let Some(n) = r.max_events {
+            config["subscriptionMaxEvents"] = json!(n);
+        }
+        let mut v = json!({
+            "id": r.id,
+            "protocol": "HTTP",
+            "sink": r.sink,
+            "types": [EVENT_ANOMALY],
+            "config": config,
+            "startsAt": r.starts_at,
+            "status": "ACTIVE",
+        });
+        if let Some(t) = &r.expire_time {
+            v["expiresAt"] = json!(t);
+        }
+        v
+    }
+}
+
+/// The live subscriptions, by id and by number, and the files behind them.
+pub struct Store {
+    dir: PathBuf,
+    inner: Mutex<Inner>,
+    /// The journal's append handle; its lock also serialises recorders.
+    journal: Mutex<std::fs::File>,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_id: HashMap<String, Arc<Subscription>>,
+    by_number: HashMap<Msisdn, Vec<Arc<Subscription>>>,
+    /// Dates notified, per subscription id.
+    notified: HashMap<String, BTreeSet<NaiveDate>>,
+    /// (end time ms, id) of subscriptions that end.
+    ends: BTreeSet<(i64, String)>,
+}
+
+/// One anomaly date to notify, and whether it is the subscription's last event.
+pub struct Due {
+    /// The subscription.
+    pub sub: Arc<Subscription>,
+    /// The new anomaly date.
+    pub date: NaiveDate,
+    /// `subscriptionMaxEvents` is reached with this one (the subscription has ended).
+    pub last: bool,
+}
+
+impl Store {
+    /// Opens (creates) the directory, loads every subscription and the journal, compacts
+    /// the journal. A subscription file that cannot be read is logged and left in place.
+    pub fn open(state: &AppState) -> Result<Store> {
+        let settings = state.settings();
+        let cfg = &settings.subscriptions;
+        let dir = cfg
+            .dir
+            .clone()
+            .unwrap_or_else(|| settings.data_dir.join(".subscriptions"));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let mut inner = Inner::default();
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io(&dir, e))?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.starts_with(TEMP_PREFIX) {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            if !name.ends_with(".json") {
+                continue;
+            }
+            let loaded = std::fs::read(&path)
+                .map_err(|e| Error::io(&path, e))
+                .and_then(|b| {
+                    // Position only: serde's message could quote a value (a number).
+                    serde_json::from_slice::<Record>(&b).map_err(|e| {
+                        Error::read(
+                            &path,
+                            format!(
+                                "not a subscription record (line {}, column {})",
+                                e.line(),
+                                e.column()
+                            ),
+                        )
+                    })
+                })
+                .and_then(|r| {
+                    Subscription::of(r, settings.max_look_back_days, cfg.allow_insecure_sinks)
+                });
+            match loaded {
+                Ok(sub) => inner.add(Arc::new(sub)),
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e, "unreadable subscription file: not loaded")
+                }
+            }
+        }
+        let journal_path = dir.join(JOURNAL);
+        if let Ok(text) = std::fs::read_to_string(&journal_path) {
+            for line in text.lines() {
+                #[derive(Deserialize)]
+                struct Line {
+                    id: String,
+                    date: String,
+                }
+                if let Ok(l) = serde_json::from_str::<Line>(line)
+                    && inner.by_id.contains_key(&l.id)
+                    && let Some(d) = parse_date(&l.date)
+                {
+                    inner.notified.entry(l.id).or_default().insert(d);
+                }
+            }
+        }
+        // Compact: rewrite the journal with the live subscriptions' lines only.
+        let mut text = String::new();
+        for (id, dates) in &inner.notified {
+            for d in dates {
+                text.push_str(&json!({"id": id, "date": d.to_string()}).to_string());
+                text.push('\n');
+            }
+        }
+        write_durably(&dir, JOURNAL, text.as_bytes())?;
+        let journal = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&journal_path)
+            .map_err(|e| Error::io(&journal_path, e))?;
+        state.callback_metrics().set_live(inner.by_id.len());
+        Ok(Store {
+            dir,
+            inner: Mutex::new(inner),
+            journal: Mutex::new(journal),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Live subscriptions.
+    pub fn len(&self) -> usize {
+        self.lock().by_id.len()
+    }
+
+    /// True without subscriptions.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stores a new subscription durably (blocking IO), then makes it live.
+    pub fn insert(&self, sub: Subscription) -> Result<Arc<Subscription>> {
+        let bytes = serde_json::to_vec_pretty(&sub.record)
+            .map_err(|e| Error::Internal(format!("subscription record: {e}")))?;
+        write_durably(&self.dir, &format!("{}.json", sub.record.id), &bytes)?;
+        let sub = Arc::new(sub);
+        self.lock().add(sub.clone());
+        Ok(sub)
+    }
+
+    /// A live subscription.
+    pub fn get(&self, id: &str) -> Option<Arc<Subscription>> {
+        self.lock().by_id.get(id).cloned()
+    }
+
+    /// The live subscriptions of a client, oldest first.
+    pub fn of_client(&self, client: &str) -> Vec<Arc<Subscription>> {
+        let mut v: Vec<Arc<Subscription>> = self
+            .lock()
+            .by_id
+            .values()
+            .filter(|s| s.record.client == client)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| {
+            (&a.record.starts_at, &a.record.id).cmp(&(&b.record.starts_at, &b.record.id))
+        });
+        v
+    }
+
+    /// Every live subscription.
+    pub fn all(&self) -> Vec<Arc<Subscription>> {
+        self.lock().by_id.values().cloned().collect()
+    }
+
+    /// The subscriptions whose number has events in one of `segments` (new data). Walks the
+    /// smaller side: the segment's subscribers, or the subscribed numbers.
+    pub fn touched(&self, segments: &[Arc<ServingIndex>]) -> Vec<Arc<Subscription>> {
+        let inner = self.lock();
+        let mut out = Vec::new();
+        let mut seen: HashSet<Msisdn> = HashSet::new();
+        for seg in segments {
+            let subs = seg.subscribers();
+            if subs.len() <= inner.by_number.len() {
+                for n in subs {
+                    if let Some(v) = inner.by_number.get(n)
+                        && seen.insert(*n)
+                    {
+                        out.extend(v.iter().cloned());
+                    }
+                }
+            } else {
+                for (n, v) in &inner.by_number {
+                    if seg.contains(*n) && seen.insert(*n) {
+                        out.extend(v.iter().cloned());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Of `found` (subscription, its current anomaly date), keeps the dates not notified
+    /// before (nor the baseline) of subscriptions still live and under their event cap,
+    /// appends them to the journal and fsyncs it (blocking IO). Only what this returns may
+    /// be sent. A subscription whose cap is reached is ended here (its file removed).
+    pub fn record(&self, found: Vec<(Arc<Subscription>, NaiveDate)>) -> Result<Vec<Due>> {
+        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        let mut due = Vec::new();
+        let mut ended = Vec::new();
+        {
+            let mut inner = self.lock();
+            for (sub, date) in found {
+                let id = &sub.record.id;
+                if !inner.by_id.contains_key(id)
+                    || sub.record.baseline.as_deref().and_then(parse_date) == Some(date)
+                {
+                    continue;
+                }
+                let dates = inner.notified.entry(id.clone()).or_default();
+                if !dates.insert(date) {
+                    continue;
+                }
+                let last = sub
+                    .record
+                    .max_events
+                    .is_some_and(|m| dates.len() >= m as usize);
+                if last {
+                    inner.remove(id);
+                    ended.push(id.clone());
+                }
+                due.push(Due { sub, date, last });
+            }
+        }
+        if !due.is_empty() {
+            let mut text = String::new();
+            for d in &due {
+                text.push_str(
+                    &json!({"id": d.sub.record.id, "date": d.date.to_string()}).to_string(),
+                );
+                text.push('\n');
+            }
+            let path = self.dir.join(JOURNAL);
+            journal
+                .write_all(text.as_bytes())
+                .and_then(|()| journal.sync_data())
+                .map_err(|e| Error::io(&path, e))?;
+        }
+        drop(journal);
+        for id in ended {
+            self.remove_file(&id)?;
+        }
+        Ok(due)
+    }
+
+    /// Ends a subscription: out of the maps, file removed (blocking IO). `None` when it was
+    /// not live.
+    pub fn end(&self, id: &str) -> Result<Option<Arc<Subscription>>> {
+        let sub = self.lock().remove(id);
+        if sub.is_some() {
+            self.remove_file(id)?;
+        }
+        Ok(sub)
+    }
+
+    /// The earliest end time, epoch ms.
+    pub fn next_end(&self) -> Option<i64> {
+        self.lock().ends.first().map(|(t, _)| *t)
+    }
+
+    /// The ids whose end time is at or before `now_ms`.
+    pub fn due_ends(&self, now_ms: i64) -> Vec<String> {
+        self.lock()
+            .ends
+            .iter()
+            .take_while(|(t, _)| *t <= now_ms)
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+
+    fn remove_file(&self, id: &str) -> Result<()> {
+        let path = self.dir.join(format!("{id}.json"));
+        match std::fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+}
+
+impl Inner {
+    fn add(&mut self, sub: Arc<Subscription>) {
+        if let Some((t, _)) = sub.ends {
+            self.ends.insert((t, sub.record.id.clone()));
+        }
+        self.by_number
+            .entry(sub.number)
+            .or_default()
+            .push(sub.clone());
+        self.by_id.insert(sub.record.id.clone(), sub);
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Arc<Subscription>> {
+        let sub = self.by_id.remove(id)?;
+        if let Some((t, _)) = sub.ends {
+            self.ends.remove(&(t, id.to_owned()));
+        }
+        if let Some(v) = self.by_number.get_mut(&sub.number) {
+            v.retain(|s| s.record.id != id);
+            if v.is_empty() {
+                self.by_number.remove(&sub.number);
+            }
+        }
+        self.notified.remove(id);
+        Some(sub)
+    }
+}
+
+/// Writes `dir/name`: temp file, fsync, rename, fsync of the directory.
+fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!("{TEMP_PREFIX}{name}"));
+    let path = dir.join(name);
+    let result = (|| {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            // The files hold numbers and the sinks' tokens: owner only.
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// A fresh random id (UUID v4 layout) from the process's hasher keys and the clock.
+fn new_id() -> String {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let now = crate::clock::now_ms();
+    let a = std::collections::hash_map::RandomState::new().hash_one((now, seq, 1u8));
+    let b = std::collections::hash_map::RandomState::new().hash_one((seq, now, 2u8));
+    let x = (u128::from(a) << 64) | u128::from(b);
+    let x = (x & !(0xf_u128 << 76)) | (0x4_u128 << 76); // version 4
+    let x = (x & !(0x3_u128 << 62)) | (0x2_u128 << 62); // variant 10
+    let h = format!("{x:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// The guards every subscription call passes: gate, token (`check` scope), client limit.
+fn admit(
+    app: &App,
+    md: &MetadataMap,
+) -> std::result::Result<(crate::service::limits::Permit, Caller), Status> {
+    let state = &app.state;
+    let permit = state.gate().enter()?;
+    let caller = state.auth().authorize(md, Scope::Check)?;
+    state.limiter().admit_client(&caller)?;
+    Ok((permit, caller))
+}
+
+fn not_found() -> Status {
+    status(
+        Code::NotFound,
+        "NOT_FOUND",
+        "not found: no subscription with this id for this client",
+        Some("subscriptionId"),
+    )
+}
+
+/// Counts a refusal and turns it into a reply.
+fn refuse(app: &App, md: &MetadataMap, s: &Status) -> http::Response<Body> {
+    app.state.metrics().reject(s);
+    error_response(s, correlator(md).ok().flatten().as_ref())
+}
+
+/// Writes an audit line for a subscription call.
+fn audit(
+    app: &App,
+    md: &MetadataMap,
+    rpc: &'static str,
+    client: &str,
+    number: Option<Msisdn>,
+    code: Code,
+) {
+    let audit = app.state.audit();
+    if !audit.enabled() {
+        return;
+    }
+    let corr = correlator(md).ok().flatten();
+    let line = AuditLine {
+        time: crate::clock::now_rfc3339(),
+        rpc,
+        client,
+        correlator: correlator_text(corr.as_ref()),
+        number_hmac: number.and_then(|n| audit.tag(n)),
+        params: None,
+        anomaly_detected: None,
+        anomaly_date: None,
+        accepted: None,
+        rejected: None,
+        code: crate::service::metrics::code_name(code),
+        reason: None,
+        latency_us: 0,
+    };
+    if !audit.write(&line) {
+        app.state.metrics().audit_dropped();
+    }
+}
+
+/// `POST .../subscriptions`.
+pub(crate) async fn create(app: &App, md: &MetadataMap, body: Incoming) -> http::Response<Body> {
+    let (_permit, caller) = match admit(app, md) {
+        Ok(x) => x,
+        Err(s) => return refuse(app, md, &s),
+    };
+    let state = &app.state;
+    let bytes = match read_body(body, state.settings().limits.max_request_bytes).await {
+        Ok(b) => b,
+        Err(s) => return refuse(app, md, &s),
+    };
+    let ctext = correlator_text(correlator(md).ok().flatten().as_ref()).to_owned();
+    let record = match parse_subscription(state, &bytes, &caller) {
+        Ok(r) => r,
+        Err(e) => return refuse(app, md, &to_status(&e, &ctext)),
+    };
+    let settings = state.settings();
+    let mut sub = match Subscription::of(
+        record,
+        settings.max_look_back_days,
+        settings.subscriptions.allow_insecure_sinks,
+    ) {
+        Ok(s) => s,
+        Err(e) => return refuse(app, md, &to_status(&e, &ctext)),
+    };
+    // The same validation as a check, and the same per-number limit.
+    if let Err(e) = crate::service::check::params(state, &sub.request) {
+        return refuse(app, md, &to_status(&e, &ctext));
+    }
+    if let Err(s) = state.limiter().admit_number(&caller, sub.number) {
+        return refuse(app, md, &s);
+    }
+    if app.subs.len() >= settings.subscriptions.max_subscriptions {
+        let s = status(
+            Code::ResourceExhausted,
+            "TOO_MANY_REQUESTS",
+            "too many requests: this server holds its maximum number of subscriptions",
+            None,
+        );
+        return refuse(app, md, &s);
+    }
+    if !sub.record.initial_event {
+        sub.record.baseline = app.notifier.current_anomaly(&sub).map(|d| d.to_string());
+    }
+    let subs = app.subs.clone();
+    let stored = tokio::task::spawn_blocking(move || subs.insert(sub))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))
+        .and_then(|r| r);
+    let sub = match stored {
+        Ok(s) => s,
+        Err(e) => return refuse(app, md, &to_status(&e, &ctext)),
+    };
+    state.callback_metrics().set_live(app.subs.len());
+    app.notifier.created(&sub);
+    audit(app, md, "subscribe", &caller.id, Some(sub.number), Code::Ok);
+    tracing::info!(correlator = %ctext, client = %caller.id, subscription = %sub.record.id, "subscription created");
+    let mut r = json_response(StatusCode::CREATED, &sub.to_json());
+    if let Ok(v) = HeaderValue::from_str(&format!("{SUBSCRIPTIONS_PATH}/{}", sub.record.id)) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// `GET .../subscriptions`.
+pub(crate) fn list(app: &App, md: &MetadataMap) -> http::Response<Body> {
+    let (_permit, caller) = match admit(app, md) {
+        Ok(x) => x,
+        Err(s) => return refuse(app, md, &s),
+    };
+    let all: Vec<Value> = app
+        .subs
+        .of_client(&caller.id)
+        .iter()
+        .map(|s| s.to_json())
+        .collect();
+    json_response(StatusCode::OK, &Value::Array(all))
+}
+
+/// `GET .../subscriptions/{id}`.
+pub(crate) fn get(app: &App, md: &MetadataMap, id: &str) -> http::Response<Body> {
+    let (_permit, caller) = match admit(app, md) {
+        Ok(x) => x,
+        Err(s) => return refuse(app, md, &s),
+    };
+    match app.subs.get(id).filter(|s| s.record.client == *caller.id) {
+        Some(s) => json_response(StatusCode::OK, &s.to_json()),
+        None => refuse(app, md, &not_found()),
+    }
+}
+
+/// `DELETE .../subscriptions/{id}`: 204, then a `subscription-ended` event
+/// (`SUBSCRIPTION_DELETED`) to the sink.
+pub(crate) async fn delete(app: &App, md: &MetadataMap, id: &str) -> http::Response<Body> {
+    let (_permit, caller) = match admit(app, md) {
+        Ok(x) => x,
+        Err(s) => return refuse(app, md, &s),
+    };
+    if app
+        .subs
+        .get(id)
+        .filter(|s| s.record.client == *caller.id)
+        .is_none()
+    {
+        return refuse(app, md, &not_found());
+    }
+    let subs = app.subs.clone();
+    let owned = id.to_owned();
+    let ended = tokio::task::spawn_blocking(move || subs.end(&owned))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))
+        .and_then(|r| r);
+    match ended {
+        Ok(Some(sub)) => {
+            app.state.callback_metrics().set_live(app.subs.len());
+            audit(
+                app,
+                md,
+                "unsubscribe",
+                &caller.id,
+                Some(sub.number),
+                Code::Ok,
+            );
+            app.notifier.ended(sub, EndReason::Deleted);
+            let mut r = http::Response::new(Body::default());
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            r
+        }
+        Ok(None) => refuse(app, md, &not_found()),
+        Err(e) => refuse(app, md, &to_status(&e, "")),
+    }
+}
+
+/// Checks a creation request's body and builds its record (values of the check parameters
+/// are validated by the caller, with the check's rules).
+fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<Record> {
+    let settings = state.settings();
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        Error::invalid(
+            "body",
+            format!(
+                "must be a JSON object (malformed JSON at line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    let Value::Object(obj) = v else {
+        return Err(Error::invalid("body", "must be a JSON object"));
+    };
+    check_fields(
+        &obj,
+        &["protocol", "sink", "sinkCredential", "types", "config"],
+        "",
+    )?;
+    match string(&obj, "protocol", "protocol")?.as_deref() {
+        Some("HTTP") => {}
+        None => return Err(Error::invalid("protocol", "is required (HTTP)")),
+        Some(_) => return Err(Error::invalid("protocol", "must be HTTP")),
+    }
+    let sink =
+        string(&obj, "sink", "sink")?.ok_or_else(|| Error::invalid("sink", "is required"))?;
+    let allow_insecure = settings.subscriptions.allow_insecure_sinks;
+    Sink::parse(&sink, allow_insecure).map_err(|rule| Error::invalid("sink", rule))?;
+    let now = crate::clock::now_ms();
+    let future_time = |s: &str, field: &str| -> Result<String> {
+        let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
+            Error::invalid(field, "must be an RFC 3339 date-time with a zone offset")
+        })?;
+        if t.timestamp_millis() <= now {
+            return Err(Error::out_of_range(field, "must be in the future"));
+        }
+        Ok(t.to_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    };
+    let (access_token, access_token_expires) = match obj.get("sinkCredential") {
+        None => (None, None),
+        Some(Value::Object(c)) => {
+            let at = "sinkCredential.";
+            check_fields(
+                c,
+                &[
+                    "credentialType",
+                    "accessToken",
+                    "accessTokenType",
+                    "accessTokenExpiresUtc",
+                ],
+                at,
+            )?;
+            match string(c, "credentialType", "sinkCredential.credentialType")?.as_deref() {
+                Some("ACCESSTOKEN") => {}
+                _ => {
+                    return Err(Error::invalid(
+                        "sinkCredential.credentialType",
+                        "must be ACCESSTOKEN (PLAIN and REFRESHTOKEN are not supported)",
+                    ));
+                }
+            }
+            let token = string(c, "accessToken", "sinkCredential.accessToken")?
+                .filter(|t| {
+                    !t.is_empty() && t.len() <= 4096 && t.bytes().all(|b| (0x21..0x7f).contains(&b))
+                })
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "sinkCredential.accessToken",
+                        "is required: 1 to 4096 visible ASCII characters",
+                    )
+                })?;
+            match string(c, "accessTokenType", "sinkCredential.accessTokenType")?.as_deref() {
+                Some("bearer") => {}
+                _ => {
+                    return Err(Error::invalid(
+                        "sinkCredential.accessTokenType",
+                        "must be bearer",
+                    ));
+                }
+            }
+            let expires = string(
+                c,
+                "accessTokenExpiresUtc",
+                "sinkCredential.accessTokenExpiresUtc",
+            )?
+            .ok_or_else(|| Error::invalid("sinkCredential.accessTokenExpiresUtc", "is required"))?;
+            let expires = future_time(&expires, "sinkCredential.accessTokenExpiresUtc")?;
+            (Some(token), Some(expires))
+        }
+        Some(_) => return Err(Error::invalid("sinkCredential", "must be an object")),
+    };
+    match obj.get("types") {
+        Some(Value::Array(t)) if t.len() == 1 && t[0].as_str() == Some(EVENT_ANOMALY) => {}
+        None => {
+            return Err(Error::invalid(
+                "types",
+                format!("is required ([\"{EVENT_ANOMALY}\"])"),
+            ));
+        }
+        Some(_) => {
+            return Err(Error::invalid(
+                "types",
+                format!("must be [\"{EVENT_ANOMALY}\"]"),
+            ));
+        }
+    }
+    let Some(Value::Object(config)) = obj.get("config") else {
+        return Err(Error::invalid(
+            "config",
+            "is required and must be an object",
+        ));
+    };
+    check_fields(
+        config,
+        &[
+            "subscriptionDetail",
+            "subscriptionExpireTime",
+            "subscriptionMaxEvents",
+            "initialEvent",
+        ],
+        "config.",
+    )?;
+    let Some(Value::Object(detail)) = config.get("subscriptionDetail") else {
+        return Err(Error::invalid(
+            "config.subscriptionDetail",
+            "is required and must be an object",
+        ));
+    };
+    check_fields(detail, &DETAIL_FIELDS, "config.subscriptionDetail.")?;
+    // Types of the check fields (their values are checked by the caller).
+    request_of(detail, settings.max_look_back_days, false)?;
+    let expire_time = string(
+        config,
+        "subscriptionExpireTime",
+        "config.subscriptionExpireTime",
+    )?
+    .map(|s| future_time(&s, "config.subscriptionExpireTime"))
+    .transpose()?;
+    let max_events = match integer(
+        config,
+        "subscriptionMaxEvents",
+        "config.subscriptionMaxEvents",
+    )? {
+        None => None,
+        Some(n) if (1..=i64::from(u32::MAX)).contains(&n) => Some(n as u32),
+        Some(_) => {
+            return Err(Error::out_of_range(
+                "config.subscriptionMaxEvents",
+                "must be >= 1",
+            ));
+        }
+    };
+    let initial_event = match config.get("initialEvent") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(Error::invalid("config.initialEvent", "must be a boolean")),
+    };
+    Ok(Record {
+        id: new_id(),
+        client: caller.id.to_string(),
+        sink,
+        access_token,
+        access_token_expires,
+        detail: detail.clone(),
+        expire_time,
+        max_events,
+        initial_event,
+        starts_at: crate::clock::now_rfc3339(),
+        baseline: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_uuids() {
+        let a = new_id();
+        let b = new_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+    }
+}

@@ -1,0 +1,899 @@
+//! The REST check end to end: a real server (gRPC and REST ports on 127.0.0.1:0), a real
+//! HTTP/1.1 client and a real tonic client. REST must answer what gRPC answers, over every
+//! conformance case and over a grid of parameters on generated data; every error path has
+//! its HTTP status, CAMARA code and a message naming the field; the guards (tokens, scopes,
+//! rate limits), the audit log and the metrics apply as for gRPC.
+
+use std::net::SocketAddr;
+
+use hotzone::service::pb::{self, CheckRequest, EventRecord, IngestRequest};
+use serde_json::{Value, json};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::grpc::{expected, parse_args, subscribers_in, with_number};
+use crate::http::{Reply, post_json, request, spawn_rest};
+use crate::support::{conformance_dir, drop_file, settings, spawn_state, wait_for};
+
+const CHECK: &str = "/fraud-hotzone-alert/v0/check";
+
+/// The JSON body of a gRPC request (a test-side mapping, independent of the server's).
+fn to_json(r: &CheckRequest) -> Value {
+    let mut v = json!({
+        "phoneNumber": r.phone_number,
+        "lookBackDays": r.look_back_days,
+        "thresholdRatio": r.threshold_ratio,
+    });
+    if !r.hotzone.is_empty() {
+        v["fraudHotZone"] = json!(r.hotzone);
+    }
+    if !r.hotzone_name.is_empty() {
+        v["hotzoneName"] = json!(r.hotzone_name);
+    }
+    match pb::Method::try_from(r.method).unwrap() {
+        pb::Method::Unspecified => {}
+        pb::Method::Share => v["method"] = json!("SHARE"),
+        pb::Method::Spike => v["method"] = json!("SPIKE"),
+    }
+    match pb::CheckType::try_from(r.check_type).unwrap() {
+        pb::CheckType::Unspecified => {}
+        pb::CheckType::Call => v["checkType"] = json!("CALL"),
+        pb::CheckType::Sms => v["checkType"] = json!("SMS"),
+        pb::CheckType::All => v["checkType"] = json!("ALL"),
+    }
+    match pb::CheckTarget::try_from(r.check_target).unwrap() {
+        pb::CheckTarget::Unspecified => {}
+        pb::CheckTarget::Incoming => v["checkTarget"] = json!("INCOMING"),
+        pb::CheckTarget::Outgoing => v["checkTarget"] = json!("OUTGOING"),
+        pb::CheckTarget::All => v["checkTarget"] = json!("ALL"),
+    }
+    if r.min_events != 0 {
+        v["minEvents"] = json!(r.min_events);
+    }
+    if !r.as_of.is_empty() {
+        v["asOf"] = json!(r.as_of);
+    }
+    v
+}
+
+/// The HTTP status CAMARA pairs with a gRPC code (the test's own table).
+fn http_of(c: Code) -> u16 {
+    match c {
+        Code::InvalidArgument | Code::OutOfRange => 400,
+        Code::Unauthenticated => 401,
+        Code::PermissionDenied => 403,
+        Code::NotFound => 404,
+        Code::ResourceExhausted => 429,
+        Code::Unavailable => 503,
+        other => panic!("unexpected code {other:?}"),
+    }
+}
+
+/// Asserts that a REST reply says what a gRPC reply said.
+fn assert_same(
+    grpc: &Result<tonic::Response<pb::CheckResponse>, tonic::Status>,
+    rest: &Reply,
+    what: &str,
+) {
+    match grpc {
+        Ok(r) => {
+            let r = r.get_ref();
+            assert_eq!(rest.status, 200, "{what}: {}", rest.text());
+            let mut want = json!({ "anomalyDetected": r.anomaly_detected });
+            if !r.anomaly_date.is_empty() {
+                want["anomalyDate"] = json!(r.anomaly_date);
+            }
+            assert_eq!(rest.json(), want, "{what}");
+            assert_eq!(
+                rest.headers.get("content-type").unwrap(),
+                "application/json",
+                "{what}"
+            );
+        }
+        Err(s) => {
+            assert_eq!(rest.status, http_of(s.code()), "{what}: {}", rest.text());
+            let body = rest.json();
+            assert_eq!(body["status"], json!(rest.status), "{what}");
+            assert_eq!(
+                body["code"],
+                json!(s.get_details_error_info().unwrap().reason),
+                "{what}"
+            );
+            assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+    }
+}
+
+async fn rest_check(addr: SocketAddr, req: &CheckRequest) -> Reply {
+    post_json(addr, CHECK, &[], &to_json(req)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_equals_grpc_over_every_conformance_case() {
+    let mut inputs = 0;
+    let mut compared = 0;
+    let mut anomalous = 0;
+    for entry in std::fs::read_dir(conformance_dir()).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("args").is_file() {
+            continue;
+        }
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let case = parse_args(
+            &name,
+            std::fs::read_to_string(dir.join("args")).unwrap().trim(),
+        );
+        let want = expected(&dir);
+        let mut numbers: Vec<String> = subscribers_in(&dir.join("events.csv"))
+            .into_iter()
+            .collect();
+        numbers.extend(want.keys().cloned());
+        numbers.push("+99912345678".to_owned()); // unknown
+        numbers.sort();
+        numbers.dedup();
+        for input in ["events.csv", "events.parquet"] {
+            if !dir.join(input).is_file() {
+                continue;
+            }
+            let data = tempfile::tempdir().unwrap();
+            std::fs::copy(dir.join(input), data.path().join(input)).unwrap();
+            let mut s = settings(data.path());
+            s.tz = case.tz;
+            s.default_region = case.default_region;
+            s.subscriptions.dir = Some(data.path().join(".subs"));
+            let rs = spawn_rest(s).await;
+            let mut client = rs.server.client().await;
+            for n in &numbers {
+                let req = with_number(&case.req, n);
+                let g = client.check(req.clone()).await;
+                let r = rest_check(rs.http, &req).await;
+                assert_same(&g, &r, &format!("{name} {input} {n}"));
+                if let Some(date) = want.get(n) {
+                    // And both equal the case's expected verdict.
+                    let got = r.json();
+                    assert_eq!(
+                        got["anomalyDate"].as_str().unwrap_or(""),
+                        date,
+                        "{name} {n}"
+                    );
+                    anomalous += usize::from(!date.is_empty());
+                }
+                compared += 1;
+            }
+            rs.server.stop().await;
+            inputs += 1;
+        }
+    }
+    assert!(inputs >= 17, "only {inputs} case inputs");
+    assert!(compared >= 300, "only {compared} comparisons");
+    assert!(anomalous >= 50, "only {anomalous} anomalous verdicts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_equals_grpc_over_a_parameter_grid_on_generated_data() {
+    let dir = conformance_dir().join("generated_spike");
+    let data = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.join("events.parquet"),
+        data.path().join("events.parquet"),
+    )
+    .unwrap();
+    let mut s = settings(data.path());
+    s.tz = chrono_tz::Europe::Berlin;
+    s.poll_interval = None;
+    let rs = spawn_rest(s).await;
+    let mut client = rs.server.client().await;
+    let subs: Vec<String> = subscribers_in(&dir.join("events.csv"))
+        .into_iter()
+        .collect();
+    assert!(subs.len() >= 50);
+    let base = CheckRequest {
+        look_back_days: 14,
+        threshold_ratio: 0.3,
+        hotzone: vec!["NG".into(), "JM".into(), "KH".into(), "+882".into()],
+        as_of: "2026-10-29".into(),
+        ..CheckRequest::default()
+    };
+    let grid = vec![
+        base.clone(),
+        CheckRequest {
+            method: pb::Method::Spike as i32,
+            threshold_ratio: 2.0,
+            ..base.clone()
+        },
+        CheckRequest {
+            check_type: pb::CheckType::Call as i32,
+            check_target: pb::CheckTarget::Incoming as i32,
+            min_events: 1,
+            ..base.clone()
+        },
+        CheckRequest {
+            check_type: pb::CheckType::Sms as i32,
+            check_target: pb::CheckTarget::Outgoing as i32,
+            look_back_days: 30,
+            as_of: "2026-10-31".into(),
+            ..base.clone()
+        },
+    ];
+    let (mut yes, mut no) = (0, 0);
+    for p in &grid {
+        for n in &subs {
+            let req = with_number(p, n);
+            let g = client.check(req.clone()).await;
+            let r = rest_check(rs.http, &req).await;
+            assert_same(&g, &r, &format!("{p:?} {n}"));
+            match g {
+                Ok(v) if v.get_ref().anomaly_detected => yes += 1,
+                _ => no += 1,
+            }
+        }
+    }
+    assert!(yes >= 20 && no >= 20, "{yes} anomalous, {no} not");
+    rs.server.stop().await;
+}
+
+const HOT_DAY: &str = "\
+event_time,subscriber,counterparty,direction,kind,duration_s
+2026-03-10T12:00:00Z,+886912345001,+2348021234567,in,call,60
+2026-03-10T12:01:00Z,+886912345001,+2348021234568,in,call,60
+2026-03-10T12:02:00Z,+886912345001,+2348021234569,in,sms,
+2026-03-10T12:03:00Z,+886912345001,+886221234567,out,call,60
+";
+
+const NUMBER: &str = "+886912345001";
+
+fn ok_body() -> Value {
+    json!({
+        "phoneNumber": NUMBER,
+        "lookBackDays": 7,
+        "thresholdRatio": 0.5,
+        "fraudHotZone": ["NG"],
+        "asOf": "2026-03-10",
+    })
+}
+
+fn with(mut v: Value, key: &str, value: Value) -> Value {
+    v[key] = value;
+    v
+}
+
+fn without(mut v: Value, key: &str) -> Value {
+    v.as_object_mut().unwrap().remove(key);
+    v
+}
+
+/// Asserts a CAMARA error reply: status, code, and the message naming `field`.
+fn assert_error(r: &Reply, status: u16, code: &str, field: &str, what: &str) {
+    assert_eq!(r.status, status, "{what}: {}", r.text());
+    let b = r.json();
+    assert_eq!(b["status"], json!(status), "{what}");
+    assert_eq!(b["code"], json!(code), "{what}: {b}");
+    let msg = b["message"].as_str().unwrap();
+    assert!(msg.contains(field), "{what}: {msg:?} does not name {field}");
+    assert!(
+        !r.text().contains("886912345001"),
+        "{what}: a number leaked: {msg}"
+    );
+    assert_eq!(b.as_object().unwrap().len(), 3, "{what}: {b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_rest_error_path_has_its_status_code_and_field() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let mut s = settings(data.path());
+    s.max_look_back_days = 60;
+    s.limits.max_request_bytes = 4096;
+    let rs = spawn_rest(s).await;
+    let a = rs.http;
+
+    let ok = post_json(a, CHECK, &[("x-correlator", "rest-1")], &ok_body()).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(
+        ok.json(),
+        json!({"anomalyDetected": true, "anomalyDate": "2026-03-10"})
+    );
+    assert_eq!(ok.headers.get("x-correlator").unwrap(), "rest-1");
+    let quiet = post_json(
+        a,
+        CHECK,
+        &[],
+        &with(ok_body(), "fraudHotZone", json!(["JM"])),
+    )
+    .await;
+    assert_eq!(quiet.json(), json!({"anomalyDetected": false}));
+
+    let b = ok_body;
+    let table: Vec<(&str, Value, u16, &str, &str)> = vec![
+        (
+            "bad pattern",
+            with(b(), "phoneNumber", json!("886912345001")),
+            400,
+            "INVALID_ARGUMENT",
+            "phoneNumber",
+        ),
+        (
+            "leading zero",
+            with(b(), "phoneNumber", json!("+0886912345")),
+            400,
+            "INVALID_ARGUMENT",
+            "phoneNumber",
+        ),
+        (
+            "no number",
+            without(b(), "phoneNumber"),
+            400,
+            "INVALID_ARGUMENT",
+            "phoneNumber",
+        ),
+        (
+            "number type",
+            with(b(), "phoneNumber", json!(886912345001u64)),
+            400,
+            "INVALID_ARGUMENT",
+            "phoneNumber",
+        ),
+        (
+            "no lookBackDays",
+            without(b(), "lookBackDays"),
+            400,
+            "INVALID_ARGUMENT",
+            "lookBackDays",
+        ),
+        (
+            "lookBackDays 0",
+            with(b(), "lookBackDays", json!(0)),
+            400,
+            "OUT_OF_RANGE",
+            "lookBackDays",
+        ),
+        (
+            "lookBackDays -3",
+            with(b(), "lookBackDays", json!(-3)),
+            400,
+            "OUT_OF_RANGE",
+            "lookBackDays",
+        ),
+        (
+            "lookBackDays cap",
+            with(b(), "lookBackDays", json!(61)),
+            400,
+            "OUT_OF_RANGE",
+            "lookBackDays",
+        ),
+        (
+            "lookBackDays huge",
+            with(b(), "lookBackDays", json!(1u64 << 40)),
+            400,
+            "OUT_OF_RANGE",
+            "lookBackDays",
+        ),
+        (
+            "lookBackDays string",
+            with(b(), "lookBackDays", json!("7")),
+            400,
+            "INVALID_ARGUMENT",
+            "lookBackDays",
+        ),
+        (
+            "lookBackDays float",
+            with(b(), "lookBackDays", json!(7.5)),
+            400,
+            "INVALID_ARGUMENT",
+            "lookBackDays",
+        ),
+        (
+            "no ratio",
+            without(b(), "thresholdRatio"),
+            400,
+            "INVALID_ARGUMENT",
+            "thresholdRatio",
+        ),
+        (
+            "ratio string",
+            with(b(), "thresholdRatio", json!("0.5")),
+            400,
+            "INVALID_ARGUMENT",
+            "thresholdRatio",
+        ),
+        (
+            "ratio > 1",
+            with(b(), "thresholdRatio", json!(1.5)),
+            400,
+            "OUT_OF_RANGE",
+            "thresholdRatio",
+        ),
+        (
+            "ratio 0",
+            with(b(), "thresholdRatio", json!(0)),
+            400,
+            "OUT_OF_RANGE",
+            "thresholdRatio",
+        ),
+        (
+            "spike < 1",
+            with(b(), "method", json!("SPIKE")),
+            400,
+            "OUT_OF_RANGE",
+            "thresholdRatio",
+        ),
+        (
+            "method",
+            with(b(), "method", json!("share")),
+            400,
+            "INVALID_ARGUMENT",
+            "method",
+        ),
+        (
+            "checkType",
+            with(b(), "checkType", json!("FAX")),
+            400,
+            "INVALID_ARGUMENT",
+            "checkType",
+        ),
+        (
+            "checkTarget",
+            with(b(), "checkTarget", json!(1)),
+            400,
+            "INVALID_ARGUMENT",
+            "checkTarget",
+        ),
+        (
+            "minEvents 0",
+            with(b(), "minEvents", json!(0)),
+            400,
+            "OUT_OF_RANGE",
+            "minEvents",
+        ),
+        (
+            "minEvents type",
+            with(b(), "minEvents", json!(true)),
+            400,
+            "INVALID_ARGUMENT",
+            "minEvents",
+        ),
+        (
+            "asOf",
+            with(b(), "asOf", json!("10/03/2026")),
+            400,
+            "INVALID_ARGUMENT",
+            "asOf",
+        ),
+        (
+            "region",
+            with(b(), "fraudHotZone", json!(["XX"])),
+            400,
+            "INVALID_ARGUMENT",
+            "fraudHotZone",
+        ),
+        (
+            "empty hotzone",
+            with(b(), "fraudHotZone", json!([])),
+            400,
+            "INVALID_ARGUMENT",
+            "fraudHotZone",
+        ),
+        (
+            "hotzone type",
+            with(b(), "fraudHotZone", json!("NG")),
+            400,
+            "INVALID_ARGUMENT",
+            "fraudHotZone",
+        ),
+        (
+            "no hotzone",
+            without(b(), "fraudHotZone"),
+            400,
+            "INVALID_ARGUMENT",
+            "fraudHotZone",
+        ),
+        (
+            "both hotzones",
+            with(b(), "hotzoneName", json!("x")),
+            400,
+            "INVALID_ARGUMENT",
+            "hotzoneName",
+        ),
+        (
+            "unknown name",
+            with(without(b(), "fraudHotZone"), "hotzoneName", json!("x")),
+            400,
+            "INVALID_ARGUMENT",
+            "hotzoneName",
+        ),
+        (
+            "unknown field",
+            with(b(), "colour", json!(1)),
+            400,
+            "INVALID_ARGUMENT",
+            "colour",
+        ),
+        (
+            "number as a key",
+            with(b(), "+886912345001", json!(1)),
+            400,
+            "INVALID_ARGUMENT",
+            "field",
+        ),
+        (
+            "not an object",
+            json!([NUMBER]),
+            400,
+            "INVALID_ARGUMENT",
+            "body",
+        ),
+        (
+            "unknown number",
+            with(b(), "phoneNumber", json!("+99912345678")),
+            404,
+            "IDENTIFIER_NOT_FOUND",
+            "phoneNumber",
+        ),
+    ];
+    for (what, body, status, code, field) in table {
+        let r = post_json(a, CHECK, &[("x-correlator", "e-1")], &body).await;
+        assert_error(&r, status, code, field, what);
+        assert_eq!(r.headers.get("x-correlator").unwrap(), "e-1", "{what}");
+    }
+    // Bodies that are not JSON at all, or too big.
+    for (what, body) in [
+        ("truncated", b"{\"phoneNumber\": \"+886912345001\"".to_vec()),
+        ("not json", b"phoneNumber=+886912345001".to_vec()),
+        ("empty", Vec::new()),
+        (
+            "too big",
+            format!("{{\"pad\": \"{}\"}}", "x".repeat(8192)).into_bytes(),
+        ),
+    ] {
+        let r = request(a, "POST", CHECK, &[], Some(body)).await;
+        assert_error(&r, 400, "INVALID_ARGUMENT", "body", what);
+    }
+    // A correlator breaking CAMARA's pattern.
+    let r = post_json(a, CHECK, &[("x-correlator", "a b")], &ok_body()).await;
+    assert_error(&r, 400, "INVALID_ARGUMENT", "x-correlator", "correlator");
+    // Wrong method, unknown path.
+    let r = request(a, "GET", CHECK, &[], None).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers.get("allow").unwrap(), "POST");
+    assert_eq!(r.json()["code"], "METHOD_NOT_ALLOWED");
+    let r = request(a, "GET", "/fraud-hotzone-alert/v1/check", &[], None).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["code"], "NOT_FOUND");
+    // The contract is served.
+    let r = request(a, "GET", "/fraud-hotzone-alert/v0/openapi.yaml", &[], None).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().starts_with("openapi: 3."));
+    assert!(r.text().contains("/check:"));
+    // Nothing above stopped the server.
+    let again = post_json(a, CHECK, &[], &ok_body()).await;
+    assert_eq!(again.status, 200);
+    rs.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unavailable_until_the_data_is_loaded() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let mut s = settings(&data); // does not exist yet
+    s.http_listen = Some("127.0.0.1:0".parse().unwrap());
+    s.subscriptions.dir = Some(root.path().join("subs"));
+    let state = hotzone::service::AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    let http = wait_for("REST address", || async { state.http_addr() }).await;
+    let r = post_json(http, CHECK, &[], &ok_body()).await;
+    assert_error(&r, 503, "UNAVAILABLE", "unavailable", "not loaded");
+    std::fs::create_dir(&data).unwrap();
+    drop_file(&data, "day.csv", HOT_DAY);
+    server.wait_serving().await;
+    let r = post_json(http, CHECK, &[], &ok_body()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    server.stop().await;
+}
+
+fn client_entry(id: &str, token: &str, check: bool, ingest: bool) -> hotzone::config::ClientEntry {
+    use hotzone::service::auth::hash_token;
+    hotzone::config::ClientEntry {
+        id: id.to_owned(),
+        token_sha256: hex::decode(hash_token(token)).unwrap().try_into().unwrap(),
+        check,
+        ingest,
+    }
+}
+
+/// Tokens, scopes, the rate limits, the audit log and the metrics: the gRPC ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_limits_audit_and_metrics_apply_to_rest() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let audit = data.path().join("audit").join("audit.jsonl");
+    std::fs::create_dir(audit.parent().unwrap()).unwrap();
+    let mut s = settings(data.path());
+    s.clients = vec![
+        client_entry("bank", "t-bank", true, false),
+        client_entry("loader", "t-loader", false, true),
+    ];
+    s.policy.number_checks_per_hour = 1.0;
+    s.policy.number_burst = 2;
+    s.audit = Some(hotzone::config::AuditSettings {
+        file: audit.clone(),
+        hmac_key: vec![7; 16],
+    });
+    let rs = spawn_rest(s).await;
+    let a = rs.http;
+    let bank = [
+        ("authorization", "Bearer t-bank"),
+        ("x-correlator", "audit-me"),
+    ];
+    let r = post_json(a, CHECK, &[], &ok_body()).await;
+    assert_error(&r, 401, "UNAUTHENTICATED", "credentials", "no token");
+    let r = post_json(a, CHECK, &[("authorization", "Bearer nope")], &ok_body()).await;
+    assert_error(&r, 401, "UNAUTHENTICATED", "credentials", "bad token");
+    let r = post_json(
+        a,
+        CHECK,
+        &[("authorization", "Bearer t-loader")],
+        &ok_body(),
+    )
+    .await;
+    assert_error(&r, 403, "PERMISSION_DENIED", "check", "no scope");
+    // Credentials are judged before the body.
+    let r = request(a, "POST", CHECK, &[], Some(b"{".to_vec())).await;
+    assert_error(
+        &r,
+        401,
+        "UNAUTHENTICATED",
+        "credentials",
+        "bad body, no token",
+    );
+    let r = request(
+        a,
+        "POST",
+        CHECK,
+        &[("authorization", "Bearer t-bank")],
+        Some(b"{".to_vec()),
+    )
+    .await;
+    assert_error(&r, 400, "INVALID_ARGUMENT", "body", "bad body, token");
+
+    let r = post_json(a, CHECK, &bank, &ok_body()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The (client, number) bucket holds 2: the second answers, the third is refused, and a
+    // gRPC check of the same number by the same client shares the bucket.
+    let r = post_json(a, CHECK, &bank, &ok_body()).await;
+    assert_eq!(r.status, 200);
+    let r = post_json(a, CHECK, &bank, &ok_body()).await;
+    assert_error(&r, 429, "TOO_MANY_REQUESTS", "phoneNumber", "number limit");
+    let mut c = rs.server.client().await;
+    let mut req = tonic::Request::new(CheckRequest {
+        phone_number: NUMBER.into(),
+        look_back_days: 7,
+        threshold_ratio: 0.5,
+        hotzone: vec!["NG".into()],
+        as_of: "2026-03-10".into(),
+        ..CheckRequest::default()
+    });
+    req.metadata_mut()
+        .insert("authorization", "Bearer t-bank".parse().unwrap());
+    assert_eq!(
+        c.check(req).await.unwrap_err().code(),
+        Code::ResourceExhausted
+    );
+
+    // Metrics count REST checks with the gRPC ones.
+    let text = rs.state.render_metrics();
+    assert!(
+        text.contains("hotzone_checks_total{code=\"OK\",result=\"anomaly\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hotzone_rejects_total{reason=\"UNAUTHENTICATED\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hotzone_rejects_total{reason=\"TOO_MANY_REQUESTS\"} 2"),
+        "{text}"
+    );
+    assert!(!text.contains("886912345001"));
+
+    rs.server.stop().await;
+    let lines = wait_for("audit lines", || async {
+        let t = std::fs::read_to_string(&audit).unwrap_or_default();
+        (t.lines().count() >= 9).then_some(t)
+    })
+    .await;
+    assert!(!lines.contains("886912345001"), "{lines}");
+    let ok: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["correlator"] == "audit-me" && v["code"] == "OK")
+        .collect();
+    assert_eq!(ok.len(), 2, "{lines}");
+    assert_eq!(ok[0]["client"], "bank");
+    assert_eq!(ok[0]["anomaly_detected"], true);
+    assert!(ok[0]["number_hmac"].as_str().is_some_and(|h| h.len() == 64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_is_visible_to_rest_at_ack() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let rs = spawn_rest(settings(data.path())).await;
+    let sub = "+886955500777";
+    let body = with(ok_body(), "phoneNumber", json!(sub));
+    assert_eq!(post_json(rs.http, CHECK, &[], &body).await.status, 404);
+    let mut c = rs.server.client().await;
+    let events: Vec<EventRecord> = (0..3)
+        .map(|i| EventRecord {
+            event_time_ms: 1_773_144_000_000 + i * 1000,
+            subscriber: sub.into(),
+            counterparty: format!("+23480212345{i:02}"),
+            direction: "in".into(),
+            kind: "call".into(),
+            duration_s: Some(30),
+            counterparty_region: String::new(),
+        })
+        .collect();
+    c.ingest(tokio_stream::iter(vec![IngestRequest { events }]))
+        .await
+        .unwrap();
+    let r = post_json(rs.http, CHECK, &[], &body).await;
+    assert_eq!(
+        r.json(),
+        json!({"anomalyDetected": true, "anomalyDate": "2026-03-10"})
+    );
+    rs.server.stop().await;
+}
+
+/// A CA, a server certificate for `localhost` and a client certificate (PEM files).
+pub(crate) fn pki() -> tempfile::TempDir {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    for (name, san) in [("server", "localhost"), ("client", "client.bank")] {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![san.to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        std::fs::write(dir.path().join(format!("{name}.pem")), cert.pem()).unwrap();
+        std::fs::write(dir.path().join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    }
+    dir
+}
+
+fn tls_client(
+    dir: &std::path::Path,
+    with_cert: bool,
+) -> std::sync::Arc<tokio_rustls::rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap())
+        .unwrap();
+    let b = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let c = if with_cert {
+        b.with_client_auth_cert(
+            vec![CertificateDer::from_pem_file(dir.join("client.pem")).unwrap()],
+            PrivateKeyDer::from_pem_file(dir.join("client.key")).unwrap(),
+        )
+        .unwrap()
+    } else {
+        b.with_no_client_auth()
+    };
+    std::sync::Arc::new(c)
+}
+
+/// The REST port speaks TLS with the gRPC port's `[tls]` files, and requires client
+/// certificates under mutual TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_over_tls_and_mutual_tls() {
+    use crate::http::request_tls;
+    let pki = pki();
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    for mutual in [false, true] {
+        let mut s = settings(data.path());
+        s.tls = Some(hotzone::config::TlsConfig {
+            cert: pki.path().join("server.pem"),
+            key: pki.path().join("server.key"),
+            client_ca: mutual.then(|| pki.path().join("ca.pem")),
+        });
+        s.http_listen = Some("127.0.0.1:0".parse().unwrap());
+        let state = hotzone::service::AppState::new(s);
+        let server = spawn_state(state.clone()).await;
+        let http = wait_for("REST address", || async { state.http_addr() }).await;
+        let body = serde_json::to_vec(&ok_body()).unwrap();
+        let r = wait_for("a TLS answer", || {
+            let (cfg, body) = (tls_client(pki.path(), true), body.clone());
+            async move {
+                request_tls(http, cfg, "POST", CHECK, &[], Some(body))
+                    .await
+                    .ok()
+                    .filter(|r| r.status == 200)
+            }
+        })
+        .await;
+        assert_eq!(
+            r.json(),
+            json!({"anomalyDetected": true, "anomalyDate": "2026-03-10"})
+        );
+        // Plaintext HTTP gets no answer on a TLS port.
+        let plain = async {
+            let stream = tokio::net::TcpStream::connect(http).await.ok()?;
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let (mut tx, conn) = hyper::client::conn::http1::handshake(io).await.ok()?;
+            tokio::spawn(conn);
+            let req = http::Request::post(CHECK)
+                .header("host", "localhost")
+                .body(http_body_util::Full::new(bytes::Bytes::from(body.clone())))
+                .unwrap();
+            tx.send_request(req).await.ok()
+        };
+        assert!(plain.await.is_none(), "plaintext answered on a TLS port");
+        let no_cert = request_tls(
+            http,
+            tls_client(pki.path(), false),
+            "POST",
+            CHECK,
+            &[],
+            Some(body.clone()),
+        )
+        .await;
+        if mutual {
+            assert!(
+                !matches!(no_cert, Ok(ref r) if r.status == 200),
+                "answered without a client certificate under mTLS"
+            );
+        } else {
+            assert_eq!(no_cert.unwrap().status, 200);
+        }
+        server.stop().await;
+    }
+}
+
+/// Shutdown closes idle keep-alive connections and the port, and finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_keep_alive_connections_and_the_port() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let rs = spawn_rest(settings(data.path())).await;
+    let stream = tokio::net::TcpStream::connect(rs.http).await.unwrap();
+    let (mut tx, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let driver = tokio::spawn(conn);
+    let body = serde_json::to_vec(&ok_body()).unwrap();
+    let req = http::Request::post(CHECK)
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let r = tx.send_request(req).await.unwrap();
+    assert_eq!(r.status(), 200);
+    drop(r);
+    // The connection is open and idle (keep-alive); shutdown must not wait on it forever.
+    tokio::time::timeout(std::time::Duration::from_secs(30), rs.server.stop())
+        .await
+        .expect("shutdown finished");
+    // The server closed the idle connection, and the port no longer accepts.
+    tokio::time::timeout(std::time::Duration::from_secs(30), driver)
+        .await
+        .expect("connection closed by the server")
+        .unwrap()
+        .unwrap();
+    assert!(tokio::net::TcpStream::connect(rs.http).await.is_err());
+}

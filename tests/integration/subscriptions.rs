@@ -1,0 +1,647 @@
+//! Anomaly subscriptions end to end: a real server, a real HTTP client, and a real local
+//! sink (an HTTP server in the test) receiving the CloudEvents. Notified once; no repeat
+//! after a restart; ended on delete, on expiry, on the token's expiry and after the last
+//! allowed event; a hanging sink does not hold up checks; private sinks refused.
+
+use std::path::Path;
+
+use hotzone::service::pb::{CheckRequest, EventRecord, IngestRequest};
+use serde_json::{Value, json};
+
+use crate::http::{Reply, SinkMode, SinkServer, post_json, request, spawn_rest};
+use crate::support::{drop_file, settings, wait_for};
+
+const SUBS: &str = "/fraud-hotzone-alert-subscriptions/v0/subscriptions";
+const ANOMALY: &str = "org.camaraproject.fraud-hotzone-alert-subscriptions.v0.anomaly-detected";
+const ENDED: &str = "org.camaraproject.fraud-hotzone-alert-subscriptions.v0.subscription-ended";
+
+/// Some old data, so the server loads (nothing in it is "today").
+const OLD_DAY: &str = "\
+event_time,subscriber,counterparty,direction,kind,duration_s
+2026-03-10T12:00:00Z,+886912345001,+2348021234567,in,call,60
+";
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// RFC 3339 of now + `ms`.
+fn in_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(now_ms() + ms)
+        .unwrap()
+        .to_rfc3339()
+}
+
+/// Three hot calls (NG) for `sub` a few minutes ago, and the UTC day they fall on.
+fn hot_now(sub: &str) -> (Vec<EventRecord>, String) {
+    let t0 = now_ms() - 5 * 60_000;
+    let events = (0..3)
+        .map(|i| EventRecord {
+            event_time_ms: t0 + i * 1000,
+            subscriber: sub.into(),
+            counterparty: format!("+23480212345{i:02}"),
+            direction: "in".into(),
+            kind: "call".into(),
+            duration_s: Some(30),
+            counterparty_region: String::new(),
+        })
+        .collect();
+    let day = chrono::DateTime::from_timestamp_millis(t0)
+        .unwrap()
+        .date_naive()
+        .to_string();
+    (events, day)
+}
+
+fn subscription(sink: &str, number: &str) -> Value {
+    json!({
+        "protocol": "HTTP",
+        "sink": sink,
+        "sinkCredential": {
+            "credentialType": "ACCESSTOKEN",
+            "accessToken": "sink-secret",
+            "accessTokenType": "bearer",
+            "accessTokenExpiresUtc": in_ms(3_600_000),
+        },
+        "types": [ANOMALY],
+        "config": {
+            "subscriptionDetail": {
+                "phoneNumber": number,
+                "lookBackDays": 7,
+                "thresholdRatio": 0.5,
+                "fraudHotZone": ["NG"],
+            },
+            "subscriptionExpireTime": in_ms(86_400_000),
+        },
+    })
+}
+
+fn server_settings(data: &Path) -> hotzone::config::ServerSettings {
+    let mut s = settings(data);
+    s.subscriptions.allow_insecure_sinks = true;
+    s.subscriptions.sink_backoff_ms = 50;
+    s.subscriptions.sink_timeout_ms = 5_000;
+    s
+}
+
+async fn ingest(rs: &crate::http::RestServer, events: Vec<EventRecord>) {
+    let mut c = rs.server.client().await;
+    c.ingest(tokio_stream::iter(vec![IngestRequest { events }]))
+        .await
+        .unwrap();
+}
+
+/// Waits until an evaluation round after `after` has finished and its callbacks are done.
+async fn settled(rs: &crate::http::RestServer, after: u64) {
+    let m = rs.state.callback_metrics();
+    wait_for("evaluation and callbacks done", || async {
+        (m.rounds() > after && m.pending() == 0).then_some(())
+    })
+    .await;
+}
+
+fn created(r: &Reply) -> Value {
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notified_once_no_repeat_after_restart_ended_on_delete() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut sink = SinkServer::start(SinkMode::Status(204)).await;
+    let rs = spawn_rest(server_settings(data.path())).await;
+    let number = "+886955500001";
+
+    let sub = created(
+        &post_json(
+            rs.http,
+            SUBS,
+            &[("x-correlator", "sub-1")],
+            &subscription(&sink.url("/cb"), number),
+        )
+        .await,
+    );
+    let id = sub["id"].as_str().unwrap().to_owned();
+    assert_eq!(sub["status"], "ACTIVE");
+    assert_eq!(sub["protocol"], "HTTP");
+    assert_eq!(sub["types"], json!([ANOMALY]));
+    assert_eq!(sub["config"]["subscriptionDetail"]["phoneNumber"], number);
+    assert!(sub["startsAt"].is_string() && sub["expiresAt"].is_string());
+    assert!(
+        sub.get("sinkCredential").is_none(),
+        "the token is never echoed"
+    );
+    // On disk before the 201.
+    let file = data
+        .path()
+        .join(".subscriptions")
+        .join(format!("{id}.json"));
+    assert!(file.is_file());
+    let listed = request(rs.http, "GET", SUBS, &[], None).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], json!(id));
+    let one = request(rs.http, "GET", &format!("{SUBS}/{id}"), &[], None).await;
+    assert_eq!(one.json(), sub);
+
+    // New data makes the number anomalous: one CloudEvent, with the sink's token.
+    let rounds = rs.state.callback_metrics().rounds();
+    let (events, day) = hot_now(number);
+    ingest(&rs, events).await;
+    let got = sink.next().await;
+    assert_eq!(got.path, "/cb");
+    assert_eq!(
+        got.headers.get("authorization").unwrap(),
+        "Bearer sink-secret"
+    );
+    assert_eq!(
+        got.headers.get("content-type").unwrap(),
+        "application/cloudevents+json"
+    );
+    let ev = &got.body;
+    assert_eq!(ev["specversion"], "1.0");
+    assert_eq!(ev["type"], ANOMALY);
+    assert!(ev["id"].is_string() && ev["source"].is_string() && ev["time"].is_string());
+    assert_eq!(
+        ev["data"],
+        json!({"subscriptionId": id, "phoneNumber": number, "anomalyDate": day})
+    );
+    settled(&rs, rounds).await;
+    assert_eq!(rs.state.callback_metrics().delivered(), 1);
+
+    // More data for the same number, same anomaly date: nothing new to tell.
+    let rounds = rs.state.callback_metrics().rounds();
+    let evaluated = rs.state.callback_metrics().evaluations();
+    let (events, _) = hot_now(number);
+    ingest(&rs, events).await;
+    settled(&rs, rounds).await;
+    assert_eq!(rs.state.callback_metrics().evaluations(), evaluated + 1);
+    assert!(sink.try_next().is_none(), "notified twice");
+    // Data for another number: no subscription of it is evaluated.
+    let rounds = rs.state.callback_metrics().rounds();
+    let (events, _) = hot_now("+886955500999");
+    ingest(&rs, events).await;
+    settled(&rs, rounds).await;
+    assert_eq!(rs.state.callback_metrics().evaluations(), evaluated + 1);
+    assert!(sink.try_next().is_none());
+    rs.server.stop().await;
+
+    // A damaged subscription file does not stop the next start.
+    std::fs::write(
+        data.path().join(".subscriptions").join("damaged.json"),
+        "{\"id\": \"+886955500001",
+    )
+    .unwrap();
+    // Restart on the same directories: the subscription is back, the date is not re-sent
+    // although the first load re-evaluates every subscription.
+    let rs = spawn_rest(server_settings(data.path())).await;
+    settled(&rs, 0).await;
+    assert!(rs.state.callback_metrics().evaluations() >= 1);
+    assert!(sink.try_next().is_none(), "repeated after restart");
+    let one = request(rs.http, "GET", &format!("{SUBS}/{id}"), &[], None).await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.json()["id"], json!(id));
+    let listed = request(rs.http, "GET", SUBS, &[], None).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    // Delete: 204, a subscription-ended event, then gone (and its file too).
+    let r = request(rs.http, "DELETE", &format!("{SUBS}/{id}"), &[], None).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let got = sink.next().await;
+    assert_eq!(got.body["type"], ENDED);
+    assert_eq!(got.body["data"]["subscriptionId"], json!(id));
+    assert_eq!(
+        got.body["data"]["terminationReason"],
+        "SUBSCRIPTION_DELETED"
+    );
+    let r = request(rs.http, "GET", &format!("{SUBS}/{id}"), &[], None).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["code"], "NOT_FOUND");
+    assert!(!file.exists());
+    let r = request(rs.http, "DELETE", &format!("{SUBS}/{id}"), &[], None).await;
+    assert_eq!(r.status, 404);
+    // No phone number in the metrics.
+    assert!(!rs.state.render_metrics().contains("886955500001"));
+    rs.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_end_on_expiry_token_expiry_and_max_events() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut sink = SinkServer::start(SinkMode::Status(200)).await;
+    let rs = spawn_rest(server_settings(data.path())).await;
+
+    let mut expiring = subscription(&sink.url("/expiring"), "+886955500011");
+    expiring["config"]["subscriptionExpireTime"] = json!(in_ms(4_000));
+    let expiring = created(&post_json(rs.http, SUBS, &[], &expiring).await);
+    let mut token = subscription(&sink.url("/token"), "+886955500012");
+    token["sinkCredential"]["accessTokenExpiresUtc"] = json!(in_ms(4_000));
+    let token = created(&post_json(rs.http, SUBS, &[], &token).await);
+    let mut capped = subscription(&sink.url("/capped"), "+886955500013");
+    capped["config"]["subscriptionMaxEvents"] = json!(1);
+    let capped = created(&post_json(rs.http, SUBS, &[], &capped).await);
+
+    let (events, day) = hot_now("+886955500013");
+    ingest(&rs, events).await;
+
+    let mut by_path: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for _ in 0..4 {
+        let got = sink.next().await;
+        by_path.entry(got.path).or_default().push(got.body);
+    }
+    let ended = |v: &Value, id: &Value, reason: &str| {
+        assert_eq!(v["type"], ENDED, "{v}");
+        assert_eq!(&v["data"]["subscriptionId"], id);
+        assert_eq!(v["data"]["terminationReason"], reason);
+    };
+    ended(
+        &by_path["/expiring"][0],
+        &expiring["id"],
+        "SUBSCRIPTION_EXPIRED",
+    );
+    ended(&by_path["/token"][0], &token["id"], "ACCESS_TOKEN_EXPIRED");
+    let c = &by_path["/capped"];
+    assert_eq!(c[0]["type"], ANOMALY);
+    assert_eq!(c[0]["data"]["anomalyDate"], json!(day));
+    ended(&c[1], &capped["id"], "MAX_EVENTS_REACHED");
+    for s in [&expiring, &token, &capped] {
+        let r = request(
+            rs.http,
+            "GET",
+            &format!("{SUBS}/{}", s["id"].as_str().unwrap()),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 404);
+    }
+    assert_eq!(
+        request(rs.http, "GET", SUBS, &[], None).await.json(),
+        json!([])
+    );
+    rs.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_sink_does_not_hold_up_checks_or_ingests() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut sink = SinkServer::start(SinkMode::Hang).await;
+    let mut s = server_settings(data.path());
+    s.subscriptions.sink_timeout_ms = 600_000;
+    s.subscriptions.sink_concurrency = 1;
+    let rs = spawn_rest(s).await;
+    let number = "+886955500021";
+    created(
+        &post_json(
+            rs.http,
+            SUBS,
+            &[],
+            &subscription(&sink.url("/slow"), number),
+        )
+        .await,
+    );
+    let (events, day) = hot_now(number);
+    ingest(&rs, events).await;
+    // The callback is at the sink, which holds it.
+    let got = sink.next().await;
+    assert_eq!(got.body["data"]["anomalyDate"], json!(day));
+    assert_eq!(rs.state.callback_metrics().pending(), 1);
+
+    // Checks (both ports) and ingests keep answering meanwhile.
+    let mut c = rs.server.client().await;
+    let req = CheckRequest {
+        phone_number: number.into(),
+        look_back_days: 7,
+        threshold_ratio: 0.5,
+        hotzone: vec!["NG".into()],
+        ..CheckRequest::default()
+    };
+    for _ in 0..100 {
+        let r = c.check(req.clone()).await.unwrap().into_inner();
+        assert!(r.anomaly_detected);
+        let body = json!({"phoneNumber": number, "lookBackDays": 7, "thresholdRatio": 0.5, "fraudHotZone": ["NG"]});
+        let r = post_json(rs.http, "/fraud-hotzone-alert/v0/check", &[], &body).await;
+        assert_eq!(
+            r.json(),
+            json!({"anomalyDetected": true, "anomalyDate": day})
+        );
+    }
+    let (events, _) = hot_now("+886955500022");
+    ingest(&rs, events).await;
+    // Still hanging: the checks above ran while the callback was outstanding.
+    assert_eq!(rs.state.callback_metrics().pending(), 1);
+    assert_eq!(rs.state.callback_metrics().delivered(), 0);
+    // Once the sink answers again, a retry gets through.
+    sink.set_mode(SinkMode::Status(200));
+    rs.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_sink_is_retried_then_given_up_and_counted() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut sink = SinkServer::start(SinkMode::Status(503)).await;
+    let mut s = server_settings(data.path());
+    s.subscriptions.sink_attempts = 3;
+    let rs = spawn_rest(s).await;
+    let number = "+886955500031";
+    created(
+        &post_json(
+            rs.http,
+            SUBS,
+            &[],
+            &subscription(&sink.url("/down"), number),
+        )
+        .await,
+    );
+    let rounds = rs.state.callback_metrics().rounds();
+    let (events, _) = hot_now(number);
+    ingest(&rs, events).await;
+    for _ in 0..3 {
+        assert_eq!(sink.next().await.body["type"], ANOMALY);
+    }
+    settled(&rs, rounds).await;
+    assert!(sink.try_next().is_none(), "more than sink_attempts POSTs");
+    let text = rs.state.render_metrics();
+    assert!(
+        text.contains("hotzone_callback_attempts_total{result=\"error\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hotzone_callbacks_total{result=\"failed\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("hotzone_subscriptions 1"), "{text}");
+    rs.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_sinks_and_bad_subscriptions_are_refused() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let rs = spawn_rest(settings(data.path())).await; // allow_insecure_sinks off
+    let number = "+886955500041";
+    for sink in [
+        "http://sink.example.com/cb",
+        "https://127.0.0.1:9/cb",
+        "https://localhost/cb",
+        "https://10.1.2.3/cb",
+        "https://192.168.1.1/cb",
+        "https://169.254.169.254/latest",
+        "https://[::1]/cb",
+        "not a url",
+    ] {
+        let r = post_json(rs.http, SUBS, &[], &subscription(sink, number)).await;
+        assert_eq!(r.status, 400, "{sink}: {}", r.text());
+        assert_eq!(r.json()["code"], "INVALID_ARGUMENT");
+        assert!(
+            r.json()["message"].as_str().unwrap().contains("sink"),
+            "{}",
+            r.text()
+        );
+    }
+    let ok = subscription("https://sink.example.com/cb", number);
+    let bad: Vec<(&str, Value, u16, &str)> = vec![
+        (
+            "protocol",
+            {
+                let mut v = ok.clone();
+                v["protocol"] = json!("MQTT3");
+                v
+            },
+            400,
+            "protocol",
+        ),
+        (
+            "types",
+            {
+                let mut v = ok.clone();
+                v["types"] = json!(["x"]);
+                v
+            },
+            400,
+            "types",
+        ),
+        (
+            "no config",
+            {
+                let mut v = ok.clone();
+                v.as_object_mut().unwrap().remove("config");
+                v
+            },
+            400,
+            "config",
+        ),
+        (
+            "number",
+            {
+                let mut v = ok.clone();
+                v["config"]["subscriptionDetail"]["phoneNumber"] = json!("886955500041");
+                v
+            },
+            400,
+            "phoneNumber",
+        ),
+        (
+            "asOf",
+            {
+                let mut v = ok.clone();
+                v["config"]["subscriptionDetail"]["asOf"] = json!("2026-01-01");
+                v
+            },
+            400,
+            "asOf",
+        ),
+        (
+            "ratio",
+            {
+                let mut v = ok.clone();
+                v["config"]["subscriptionDetail"]["thresholdRatio"] = json!(2);
+                v
+            },
+            400,
+            "thresholdRatio",
+        ),
+        (
+            "past expiry",
+            {
+                let mut v = ok.clone();
+                v["config"]["subscriptionExpireTime"] = json!("2020-01-01T00:00:00Z");
+                v
+            },
+            400,
+            "subscriptionExpireTime",
+        ),
+        (
+            "max events",
+            {
+                let mut v = ok.clone();
+                v["config"]["subscriptionMaxEvents"] = json!(0);
+                v
+            },
+            400,
+            "subscriptionMaxEvents",
+        ),
+        (
+            "credential",
+            {
+                let mut v = ok.clone();
+                v["sinkCredential"]["credentialType"] = json!("PLAIN");
+                v
+            },
+            400,
+            "credentialType",
+        ),
+        (
+            "token type",
+            {
+                let mut v = ok.clone();
+                v["sinkCredential"]["accessTokenType"] = json!("mac");
+                v
+            },
+            400,
+            "accessTokenType",
+        ),
+    ];
+    for (what, body, status, field) in bad {
+        let r = post_json(rs.http, SUBS, &[], &body).await;
+        assert_eq!(r.status, status, "{what}: {}", r.text());
+        let msg = r.json()["message"].as_str().unwrap().to_owned();
+        assert!(msg.contains(field), "{what}: {msg}");
+        assert!(!r.text().contains("955500041"), "{what}: {msg}");
+    }
+    let r = request(rs.http, "POST", SUBS, &[], Some(b"{".to_vec())).await;
+    assert_eq!(r.status, 400);
+    // A public https sink is accepted.
+    let r = post_json(rs.http, SUBS, &[], &ok).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = request(rs.http, "GET", &format!("{SUBS}/no-such-id"), &[], None).await;
+    assert_eq!(r.status, 404);
+    rs.server.stop().await;
+}
+
+fn client_entry(id: &str, token: &str) -> hotzone::config::ClientEntry {
+    use hotzone::service::auth::hash_token;
+    hotzone::config::ClientEntry {
+        id: id.to_owned(),
+        token_sha256: hex::decode(hash_token(token)).unwrap().try_into().unwrap(),
+        check: true,
+        ingest: true,
+    }
+}
+
+/// Subscriptions belong to their client; the anomaly a number already has is notified only
+/// with `initialEvent`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_are_per_client_and_initial_event_is_opt_in() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut sink = SinkServer::start(SinkMode::Status(200)).await;
+    let mut s = server_settings(data.path());
+    s.clients = vec![client_entry("bank-a", "t-a"), client_entry("bank-b", "t-b")];
+    let rs = spawn_rest(s).await;
+    let a = [("authorization", "Bearer t-a")];
+    let b = [("authorization", "Bearer t-b")];
+    let number = "+886955500051";
+    // Already anomalous before anyone subscribes.
+    let (events, day) = hot_now(number);
+    let mut c = rs.server.client().await;
+    let mut req = tonic::Request::new(tokio_stream::iter(vec![IngestRequest { events }]));
+    req.metadata_mut()
+        .insert("authorization", "Bearer t-a".parse().unwrap());
+    c.ingest(req).await.unwrap();
+
+    let r = post_json(rs.http, SUBS, &[], &subscription(&sink.url("/x"), number)).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let quiet = created(
+        &post_json(
+            rs.http,
+            SUBS,
+            &a,
+            &subscription(&sink.url("/quiet"), number),
+        )
+        .await,
+    );
+    let mut initial = subscription(&sink.url("/initial"), number);
+    initial["config"]["initialEvent"] = json!(true);
+    let initial = created(&post_json(rs.http, SUBS, &a, &initial).await);
+    // Only the one that asked for it hears about the existing anomaly.
+    let got = sink.next().await;
+    assert_eq!(got.path, "/initial");
+    assert_eq!(got.body["data"]["subscriptionId"], initial["id"]);
+    assert_eq!(got.body["data"]["anomalyDate"], json!(day));
+
+    // bank-b sees none of bank-a's subscriptions and cannot delete them.
+    let id = quiet["id"].as_str().unwrap();
+    assert_eq!(
+        request(rs.http, "GET", SUBS, &b, None).await.json(),
+        json!([])
+    );
+    let r = request(rs.http, "GET", &format!("{SUBS}/{id}"), &b, None).await;
+    assert_eq!(r.status, 404);
+    let r = request(rs.http, "DELETE", &format!("{SUBS}/{id}"), &b, None).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        request(rs.http, "GET", SUBS, &a, None)
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let r = request(rs.http, "DELETE", &format!("{SUBS}/{id}"), &a, None).await;
+    assert_eq!(r.status, 204);
+    let got = sink.next().await;
+    assert_eq!(got.path, "/quiet");
+    assert_eq!(
+        got.body["data"]["terminationReason"],
+        "SUBSCRIPTION_DELETED"
+    );
+    assert!(sink.try_next().is_none());
+    rs.server.stop().await;
+}
+
+/// An https sink: the callback goes over TLS, verified against `sink_ca_file`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_sink_gets_its_callback_over_verified_tls() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let pki = crate::rest::pki();
+    let server_tls = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from_pem_file(pki.path().join("server.pem")).unwrap()],
+        PrivateKeyDer::from_pem_file(pki.path().join("server.key")).unwrap(),
+    )
+    .unwrap();
+    let mut sink =
+        SinkServer::start_with(SinkMode::Status(204), Some(std::sync::Arc::new(server_tls))).await;
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut s = server_settings(data.path());
+    s.subscriptions.sink_ca_file = Some(pki.path().join("ca.pem"));
+    let rs = spawn_rest(s).await;
+    let number = "+886955500061";
+    let url = format!("https://localhost:{}/secure", sink.addr.port());
+    created(&post_json(rs.http, SUBS, &[], &subscription(&url, number)).await);
+    let (events, day) = hot_now(number);
+    ingest(&rs, events).await;
+    let got = sink.next().await;
+    assert_eq!(got.path, "/secure");
+    assert_eq!(
+        got.headers.get("authorization").unwrap(),
+        "Bearer sink-secret"
+    );
+    assert_eq!(got.body["data"]["anomalyDate"], json!(day));
+    let m = rs.state.callback_metrics();
+    wait_for("delivered", || async { (m.delivered() == 1).then_some(()) }).await;
+    rs.server.stop().await;
+}
