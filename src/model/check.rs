@@ -199,7 +199,7 @@ impl CheckParams {
     }
 }
 
-/// SPEC §4's range of `look_back_days` under a server cap `max` (itself at most 90).
+/// REFERENCE.md §4's range of `look_back_days` under a server cap `max` (itself at most 90).
 /// [`CheckParams::new`] applies it; adapters whose wire type is wider than the proto's call
 /// it directly so the rule and its message stay one.
 pub fn look_back_days_in_range(n: i64, max: u16) -> Result<u16> {
@@ -213,7 +213,7 @@ pub fn look_back_days_in_range(n: i64, max: u16) -> Result<u16> {
     Ok(n as u16)
 }
 
-/// SPEC §4's range of `min_events` (>= 1, and it fits a `u32`).
+/// REFERENCE.md §4's range of `min_events` (>= 1, and it fits a `u32`).
 pub fn min_events_in_range(n: i64) -> Result<u32> {
     if n < 1 || n > i64::from(u32::MAX) {
         return Err(Error::out_of_range(
