@@ -54,6 +54,7 @@ RES=$DATA/results
 mkdir -p "$DATA" "$RES"
 rm -f "$RES"/*.jsonl "$RES"/*.time "$RES"/*.csv "$RES"/*.log "$RES"/*.txt "$RES"/*.json "$RES"/*.bin "$RES"/report.md
 JSONL=$RES/results.jsonl
+: >"$JSONL"
 LAYOUTS=${LAYOUTS:-grouped time shuffled}
 LAYOUT=grouped # the layout of the file a time_v line measures
 log() { printf '\n== %s\n' "$*" >&2; }

@@ -95,6 +95,8 @@ pub struct Partial {
     side: Slots,
     /// Out-of-order events, packed by [`pack`], not yet in any slot.
     pending: Vec<u64>,
+    /// The radix sort's second buffer, kept between flushes (no page faults per flush).
+    scratch: Vec<u64>,
     /// The subscriber of the last slot appended (to `main`, or to `side` when `in_side`):
     /// its events go straight there.
     last: Option<Msisdn>,
@@ -200,7 +202,7 @@ impl Partial {
         if self.pending.is_empty() {
             return;
         }
-        radix_sort(&mut self.pending);
+        radix_sort(&mut self.pending, &mut self.scratch);
         let days = self.days;
         let mut fresh = Slots::default();
         let mut row = vec![DayCounts::default(); days];
@@ -291,6 +293,7 @@ impl Partial {
         self.flush();
         self.fold_side();
         self.pending = Vec::new();
+        self.scratch = Vec::new();
     }
 
     /// The sorted slot lists of this partial with no copy of the main slots: every buffered
@@ -298,6 +301,7 @@ impl Partial {
     fn settle(&mut self) -> [&Slots; 2] {
         self.flush();
         self.pending = Vec::new();
+        self.scratch = Vec::new();
         [&self.main, &self.side]
     }
 
@@ -338,7 +342,7 @@ impl Partial {
 /// Sorts `keys` by value: least-significant-digit radix sort, a byte per pass, skipping the
 /// passes whose byte is the same in every key (numbers of one operator share their leading
 /// digits). Linear in the keys, sequential in memory.
-fn radix_sort(keys: &mut Vec<u64>) {
+fn radix_sort(keys: &mut Vec<u64>, other: &mut Vec<u64>) {
     let mut counts = [[0usize; 256]; 8];
     for k in keys.iter() {
         for (b, c) in counts.iter_mut().enumerate() {
@@ -346,7 +350,8 @@ fn radix_sort(keys: &mut Vec<u64>) {
         }
     }
     let n = keys.len();
-    let mut other = vec![0u64; n];
+    other.clear();
+    other.resize(n, 0);
     for (b, c) in counts.iter().enumerate() {
         if c.contains(&n) {
             continue; // every key has the same byte here
@@ -362,7 +367,7 @@ fn radix_sort(keys: &mut Vec<u64>) {
             other[at[d]] = *k;
             at[d] += 1;
         }
-        std::mem::swap(keys, &mut other);
+        std::mem::swap(keys, other);
     }
 }
 
@@ -654,10 +659,10 @@ mod tests {
             .collect();
         let mut want = keys.clone();
         want.sort_unstable();
-        radix_sort(&mut keys);
+        radix_sort(&mut keys, &mut Vec::new());
         assert_eq!(keys, want);
         let mut same = vec![7u64; 10];
-        radix_sort(&mut same);
+        radix_sort(&mut same, &mut Vec::new());
         assert_eq!(same, vec![7u64; 10]);
     }
 
