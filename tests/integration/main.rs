@@ -2,6 +2,7 @@
 
 mod cli;
 mod conformance;
+mod csv_parts;
 mod grpc;
 mod newcomer;
 mod parquet_rows;
