@@ -7,6 +7,7 @@ mod grpc;
 mod newcomer;
 mod parquet_rows;
 mod properties;
+mod regions;
 mod scan_vs_check;
 mod security;
 mod semantics;
