@@ -3,11 +3,11 @@
 //!
 //! Where a record starts depends on every quote before it: a line end inside a quoted field
 //! is data, and a quote only opens a quoted field at the start of a field (in `a"b` it is an
-//! ordinary byte). So a part cannot simply start after "the next newline". [`plan`] finds
+//! ordinary byte). So a part cannot simply start after "the next newline". `plan` finds
 //! exact boundaries in two steps:
 //!
 //! 1. **In parallel**, the file is cut into chunks of `part_bytes`. Each chunk is run through
-//!    the reader's state machine ([`State`], the `csv` crate's own automaton reduced to what
+//!    the reader's state machine (`State`, the `csv` crate's own automaton reduced to what
 //!    decides where a record ends) once for every state the reader can be in at the chunk's
 //!    start. The byte just before the chunk leaves two or three candidates (after a `,` the
 //!    reader is at a field start or inside quotes, …). A run records the state at the

@@ -16,7 +16,7 @@
 //! A calling code that belongs to exactly one region gives that region whether the number is
 //! valid or not, so most numbers need nothing but their leading digits. Numbers of a code
 //! shared by several regions (+1, +7, +44, +262, +590, +599, …) are decided by the metadata's
-//! patterns, with the `phonenumber` crate's own steps (see [`SharedCode`]) reproduced on the
+//! patterns, with the `phonenumber` crate's own steps (see `SharedCode`) reproduced on the
 //! digits. The crate itself costs about 13 µs a number: every pattern it evaluates goes
 //! through one global, 100-entry cache of compiled regexes behind a mutex, and +1 alone has
 //! 25 regions of about ten patterns each, so the cache keeps recompiling. Here each pattern
