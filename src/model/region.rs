@@ -242,21 +242,55 @@ pub struct NeedsParse {
     pub code: u16,
 }
 
-/// A regex compiled the way the `phonenumber` crate compiles the metadata's patterns
+/// Metadata patterns compiled the way the `phonenumber` crate compiles them
 /// (`ignore_whitespace`), anchored at the start: the crate asks `find(s)` for a match that
 /// starts at 0, and a leftmost match starts at 0 exactly when some match does, which is
-/// what `^(?:p)` answers without scanning the rest of the string.
-fn anchored(patterns: &[&str]) -> Option<Regex> {
-    if patterns.is_empty() {
-        return None;
+/// what `^(?:p)` answers without scanning the rest of the string. Several patterns are one
+/// alternation (a match of any of them at the start), or, should that exceed the regex
+/// engine's size limit, each on its own.
+enum Anchored {
+    /// No pattern: nothing matches.
+    Nothing,
+    /// One regex for all the patterns.
+    One(Regex),
+    /// One regex per pattern.
+    Each(Vec<Regex>),
+}
+
+impl Anchored {
+    fn new(patterns: &[&str]) -> Anchored {
+        // The newline ends a `#` comment of verbose mode inside a pattern, as the end of
+        // the pattern does for the crate.
+        let compile = |ps: &[&str]| {
+            let body: Vec<String> = ps.iter().map(|p| format!("(?:{p}\n)")).collect();
+            RegexBuilder::new(&format!("^(?:{})", body.join("|")))
+                .ignore_whitespace(true)
+                .build()
+        };
+        match patterns {
+            [] => Anchored::Nothing,
+            _ => match compile(patterns) {
+                Ok(re) => Anchored::One(re),
+                Err(_) => Anchored::Each(
+                    patterns
+                        .iter()
+                        .map(|p| {
+                            // The crate compiled this pattern when it loaded its metadata.
+                            compile(&[p]).expect("a pattern of libphonenumber's metadata")
+                        })
+                        .collect(),
+                ),
+            },
+        }
     }
-    let body: Vec<String> = patterns.iter().map(|p| format!("(?:{p}\n)")).collect();
-    let source = format!("^(?:{})", body.join("|"));
-    // The crate compiled each of these patterns; an alternation of them compiles too.
-    RegexBuilder::new(&source)
-        .ignore_whitespace(true)
-        .build()
-        .ok()
+
+    fn is_match(&self, s: &str) -> bool {
+        match self {
+            Anchored::Nothing => false,
+            Anchored::One(re) => re.is_match(s),
+            Anchored::Each(res) => res.iter().any(|re| re.is_match(s)),
+        }
+    }
 }
 
 /// A descriptor of the metadata (REFERENCE.md §2.3: a valid number matches one): the crate's
@@ -274,14 +308,14 @@ const CACHED_LENGTHS: usize = 24;
 struct RegionRules {
     meta: &'static Metadata,
     /// `leading_digits` of the territory, anchored.
-    leading: OnceLock<Option<Regex>>,
+    leading: OnceLock<Anchored>,
     /// Per string length: the general descriptor's pattern when the length is allowed.
-    general: [OnceLock<Option<Regex>>; CACHED_LENGTHS],
+    general: [OnceLock<Anchored>; CACHED_LENGTHS],
     /// Per string length: one alternation of the type descriptors whose length is allowed,
     /// anchored (a number has a type when any of them matches).
-    typed: [OnceLock<Option<Regex>>; CACHED_LENGTHS],
+    typed: [OnceLock<Anchored>; CACHED_LENGTHS],
     /// `national_prefix_for_parsing`: anchored (the gate) and as written (for its captures).
-    parsing: OnceLock<Option<(Regex, Regex)>>,
+    parsing: OnceLock<(Anchored, Regex)>,
 }
 
 impl RegionRules {
@@ -319,9 +353,11 @@ impl RegionRules {
     fn general_matches(&self, s: &str) -> bool {
         let g = self.meta.descriptors().general();
         matches_cached(&self.general, s, || {
-            length_allows(g, s.len())
-                .then(|| anchored(&[g.national_number().as_str()]))
-                .flatten()
+            if length_allows(g, s.len()) {
+                Anchored::new(&[g.national_number().as_str()])
+            } else {
+                Anchored::Nothing
+            }
         })
     }
 
@@ -335,15 +371,15 @@ impl RegionRules {
                     .filter(|d| length_allows(d, s.len()))
                     .map(|d| d.national_number().as_str())
                     .collect();
-                anchored(&patterns)
+                Anchored::new(&patterns)
             })
     }
 
     /// `leading_digits` of the territory, when it has one: `Some(matches at the start)`.
     fn leading_matches(&self, s: &str) -> Option<bool> {
         let ld = self.meta.leading_digits()?;
-        let re = self.leading.get_or_init(|| anchored(&[ld.as_str()]));
-        Some(re.as_ref().is_some_and(|re| re.is_match(s)))
+        let re = self.leading.get_or_init(|| Anchored::new(&[ld.as_str()]));
+        Some(re.is_match(s))
     }
 
     /// `Validation::TooShort` of `validator::length(meta, number, Type::Unknown)`, which reads
@@ -366,16 +402,13 @@ impl RegionRules {
                 _ => s,
             };
         };
-        let compiled = self.parsing.get_or_init(|| {
+        let (gate, full) = self.parsing.get_or_init(|| {
             let full = RegexBuilder::new(for_parsing.as_str())
                 .ignore_whitespace(true)
                 .build()
-                .ok()?;
-            Some((anchored(&[for_parsing.as_str()])?, full))
+                .expect("a pattern of libphonenumber's metadata");
+            (Anchored::new(&[for_parsing.as_str()]), full)
         });
-        let Some((gate, full)) = compiled else {
-            return s;
-        };
         if !gate.is_match(&s) {
             // No match, or the leftmost match does not start at 0.
             return s;
@@ -405,16 +438,13 @@ impl RegionRules {
 
 /// Evaluates a pattern cached per string length (compiled on first use).
 fn matches_cached(
-    cells: &[OnceLock<Option<Regex>>],
+    cells: &[OnceLock<Anchored>],
     s: &str,
-    compile: impl FnOnce() -> Option<Regex>,
+    compile: impl FnOnce() -> Anchored,
 ) -> bool {
     match cells.get(s.len()) {
-        Some(cell) => cell
-            .get_or_init(compile)
-            .as_ref()
-            .is_some_and(|re| re.is_match(s)),
-        None => compile().is_some_and(|re| re.is_match(s)),
+        Some(cell) => cell.get_or_init(compile).is_match(s),
+        None => compile().is_match(s),
     }
 }
 
