@@ -302,3 +302,58 @@ proptest! {
         prop_assert_eq!(strict_row(&path, Some(part_bytes)), strict_row(&path, None));
     }
 }
+
+/// Through the command line: `HOTZONE_CSV_PART_BYTES` cuts the file into small parts, and
+/// the output, the rejects file (file, row, reason) and the exit status are those of the
+/// whole-file read; `--strict` names the same row.
+#[test]
+fn command_line_parts_write_the_same_rejects_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "tricky.csv", "\n", &tricky_records());
+    let run = |part_bytes: Option<&str>, strict: bool, name: &str| {
+        let rejects = dir.path().join(name);
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hotzone"));
+        cmd.arg("scan")
+            .arg(&path)
+            .args(["--hotzone", "NG,JM,+882", "--look-back-days", "5"])
+            .args(["--threshold-ratio", "0.3", "--min-events", "1"])
+            .args(["--tz", "UTC", "--as-of", "2026-03-10", "--output", "-"])
+            .arg("--rejects")
+            .arg(&rejects);
+        if strict {
+            cmd.arg("--strict");
+        }
+        match part_bytes {
+            Some(b) => cmd.env("HOTZONE_CSV_PART_BYTES", b),
+            None => cmd.env_remove("HOTZONE_CSV_PART_BYTES"),
+        };
+        let o = cmd.output().unwrap();
+        let body = std::fs::read_to_string(&rejects).unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        (
+            o.status.code(),
+            String::from_utf8(o.stdout).unwrap(),
+            body,
+            stderr,
+        )
+    };
+    let whole = run(None, false, "whole.csv");
+    assert_eq!(whole.0, Some(2), "{}", whole.3);
+    assert!(whole.2.lines().count() > 40, "{}", whole.2);
+    for b in ["1", "29", "256"] {
+        let parts = run(Some(b), false, &format!("parts-{b}.csv"));
+        assert_eq!(
+            (&parts.0, &parts.1, &parts.2),
+            (&whole.0, &whole.1, &whole.2),
+            "{b}"
+        );
+        let strict_whole = run(None, true, "s1.csv");
+        let strict_parts = run(Some(b), true, "s2.csv");
+        assert_eq!(strict_parts.0, Some(1));
+        assert!(strict_whole.3.contains("row 6"), "{}", strict_whole.3);
+        assert_eq!(strict_parts.3, strict_whole.3);
+    }
+    let bad = run(Some("lots"), false, "bad.csv");
+    assert_eq!(bad.0, Some(1));
+    assert!(bad.3.contains("HOTZONE_CSV_PART_BYTES"), "{}", bad.3);
+}
