@@ -7,7 +7,7 @@
 //! patterns (`model::region`, about a microsecond) once, and remembered in this worker's cache.
 //!
 //! The calling code of a number of four digits or more is fixed by its first three digits, so
-//! the answer for every such number whose code is not shared is one table lookup ([`Lead`],
+//! the answer for every such number whose code is not shared is one table lookup (`Lead`,
 //! built per classifier for its hotzone).
 
 use rustc_hash::FxHashMap;
