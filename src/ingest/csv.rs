@@ -20,8 +20,10 @@ use crate::ingest::interpret::{DurationCell, Interpreter, RawRow, TimeCell};
 /// Which field of a record holds each canonical column (`columns::resolve_required`).
 pub type Layout = [Option<usize>; 7];
 
-/// Reads the header row of a CSV file and maps its names to the canonical columns.
-pub fn layout(path: &Path, columns: &ColumnMap) -> Result<Layout> {
+/// Reads the header row of a CSV file and maps its names to the canonical columns; also
+/// gives the byte offset where the header record ends (parts start after it: empty lines
+/// before the header are skipped by the reader, so a line end there is no boundary).
+pub fn layout(path: &Path, columns: &ColumnMap) -> Result<(Layout, u64)> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -40,7 +42,8 @@ pub fn layout(path: &Path, columns: &ColumnMap) -> Result<Layout> {
         })
         .collect();
     let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
-    resolve_required(columns, &names_ref, path)
+    let idx = resolve_required(columns, &names_ref, path)?;
+    Ok((idx, reader.position().byte()))
 }
 
 /// Reads the bytes `range` of a CSV file, sending each row's outcome to `rows` with its

@@ -131,8 +131,8 @@ type ChunkRuns = Vec<(State, State, Option<u64>)>;
 
 /// Byte ranges of `path` that start at record boundaries and together cover the file, each
 /// about `part_bytes` long (a single range when the file is smaller). The first range holds
-/// the header.
-pub(crate) fn plan(path: &Path, part_bytes: u64) -> Result<Vec<(u64, u64)>> {
+/// the header, which ends at byte `header_end`: no other range starts before it.
+pub(crate) fn plan(path: &Path, part_bytes: u64, header_end: u64) -> Result<Vec<(u64, u64)>> {
     let len = std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
         .len();
@@ -154,8 +154,8 @@ pub(crate) fn plan(path: &Path, part_bytes: u64) -> Result<Vec<(u64, u64)>> {
                 format!("internal: no run of chunk {c} from {state:?}"),
             ));
         };
-        // The first chunk's boundary ends the header: the first part starts at 0 anyway.
-        if let Some(b) = boundary.filter(|&b| c > 0 && b < len) {
+        // The first part starts at 0 and holds the header.
+        if let Some(b) = boundary.filter(|&b| c > 0 && b >= header_end && b < len) {
             starts.push(b);
         }
         state = end;
@@ -244,7 +244,7 @@ mod tests {
         let path = dir.path().join("x.csv");
         std::fs::write(&path, text).unwrap();
         for part_bytes in 1..=text.len() as u64 + 1 {
-            let parts = plan(&path, part_bytes).unwrap();
+            let parts = plan(&path, part_bytes, 6).unwrap();
             assert_eq!(parts.first().unwrap().0, 0);
             assert_eq!(parts.last().unwrap().1, text.len() as u64);
             assert!(parts.windows(2).all(|w| w[0].1 == w[1].0));
@@ -253,6 +253,7 @@ mod tests {
                 assert!([6, 14, 24].contains(s), "{part_bytes}: {parts:?}");
             }
         }
-        assert_eq!(plan(&path, 1).unwrap().len(), 4);
+        assert_eq!(plan(&path, 1, 6).unwrap().len(), 4);
+        assert_eq!(plan(&path, 1, 7).unwrap().len(), 3);
     }
 }

@@ -281,10 +281,11 @@ fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions) -> Result<Vec<Unit>> 
     for (path, format) in files {
         match format {
             Format::Csv => {
-                let layout = Arc::new(csv::layout(path, &opts.columns)?);
+                let (layout, header_end) = csv::layout(path, &opts.columns)?;
+                let layout = Arc::new(layout);
                 let part_bytes = opts.csv_part_bytes.unwrap_or(DEFAULT_CSV_PART_BYTES);
                 let first = units.len();
-                for range in csv_split::plan(path, part_bytes)? {
+                for range in csv_split::plan(path, part_bytes, header_end)? {
                     units.push(Unit::Csv {
                         path: path.clone(),
                         layout: Arc::clone(&layout),

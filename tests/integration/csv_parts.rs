@@ -208,6 +208,31 @@ fn split_file_reads_like_the_whole_file() {
 }
 
 #[test]
+fn empty_lines_before_the_header_are_not_a_boundary() {
+    // The reader skips empty lines before the header: a part must not start there (it would
+    // read the header as a data row).
+    let dir = tempfile::tempdir().unwrap();
+    for lead in ["\n\n", "\r\n\r\n\n", "\n"] {
+        let mut text = format!("{lead}{HEADER}\n");
+        for r in tricky_records() {
+            text.push_str(&r.text);
+            text.push_str(r.end);
+        }
+        let path = dir.path().join("lead.csv");
+        std::fs::write(&path, text).unwrap();
+        let whole = seen(&path, None);
+        assert_eq!(whole.2.len(), 48, "{:?}", whole.2);
+        for part_bytes in 1..=12 {
+            assert_eq!(
+                seen(&path, Some(part_bytes)),
+                whole,
+                "{lead:?} {part_bytes}"
+            );
+        }
+    }
+}
+
+#[test]
 fn strict_names_the_first_bad_row_in_a_later_part() {
     // The only bad row is near the end: the parts before it are clean.
     let dir = tempfile::tempdir().unwrap();
