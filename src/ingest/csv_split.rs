@@ -24,7 +24,8 @@
 //! numbered within the part; `ingest` adds the rows of the file's earlier parts once they
 //! are read, so a reject keeps its row number in the file. Splitting only after `\n`
 //! (never between `\r` and `\n`) keeps CRLF files exact; a file with `\r` alone as line end
-//! is read whole.
+//! is read whole. No part starts before the end of the header record: the reader skips
+//! empty lines before the header, so a line end there ends no record.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
