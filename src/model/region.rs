@@ -498,21 +498,39 @@ impl SharedCode {
     /// The region of `+code national` (the whole number has at least three digits).
     fn region_of(&self, national: &str) -> Option<Region> {
         let main = self.regions.first().copied();
-        let Some(nsn) = self.parse(national) else {
+        // The three steps ask `source_for` of three strings, which are usually one string
+        // (no leading zero, no prefix stripped): ask once per distinct string.
+        let s0 = national.trim_start_matches('0');
+        let r0 = self.source_for(s0);
+        let Some(nsn) = self.parse(national, r0) else {
             return main;
         };
-        if !self.source_for(&nsn).is_some_and(|r| r.has_type(&nsn)) {
+        let r1 = if *nsn == *s0 {
+            r0
+        } else {
+            self.source_for(&nsn)
+        };
+        // A region without leading digits was chosen because the number has a type there.
+        let valid = r1.is_some_and(|r| r.meta.leading_digits().is_none() || r.has_type(&nsn));
+        if !valid {
             return main;
         }
-        self.source_for(nsn.trim_start_matches('0'))
-            .and_then(|r| Region::parse(r.meta.id()))
-            .or(main)
+        let s2 = nsn.trim_start_matches('0');
+        let r2 = if s2 == &*nsn {
+            r1
+        } else if s2 == s0 {
+            r0
+        } else {
+            self.source_for(s2)
+        };
+        r2.and_then(|r| Region::parse(r.meta.id())).or(main)
     }
 
-    /// The national number `phonenumber::parse` keeps, or `None` where it fails.
-    fn parse<'a>(&self, national: &'a str) -> Option<Cow<'a, str>> {
+    /// The national number `phonenumber::parse` keeps, or `None` where it fails; `source`
+    /// is `source_for` of `national` without leading zeros.
+    fn parse<'a>(&self, national: &'a str, source: Option<&RegionRules>) -> Option<Cow<'a, str>> {
         let mut nsn = Cow::Borrowed(national);
-        if let Some(r) = self.source_for(national.trim_start_matches('0')) {
+        if let Some(r) = source {
             let mut potential = r.national_number(Cow::Borrowed(national));
             if let Some(prefix) = r.meta.national_prefix()
                 && potential.starts_with(prefix)
@@ -745,8 +763,10 @@ mod tests {
             // transform rule applied): the branches uniform digits rarely reach.
             if let Some(Some(CodeRegions::Shared(i))) = t.codes.get(usize::from(code)) {
                 let national = &text[1 + code.to_string().len()..];
-                rewritten +=
-                    usize::from(t.shared[*i].parse(national).is_some_and(|p| p != national));
+                let shared = &t.shared[*i];
+                let source = shared.source_for(national.trim_start_matches('0'));
+                let parsed = shared.parse(national, source);
+                rewritten += usize::from(parsed.is_some_and(|p| p != national));
             }
         };
         for &code in &codes {
