@@ -661,6 +661,43 @@ mod tests {
         );
     }
 
+    /// An alternation and its fallback (one regex per pattern) answer alike, and both only
+    /// accept a match at the start, as the crate's `find(s).start() == 0` does.
+    #[test]
+    fn anchored_patterns_match_at_the_start_only() {
+        let patterns = [
+            "12",
+            "3\\d{2}",
+            "4 5 # verbose mode: a comment",
+            "(?:6|7)8?",
+        ];
+        let one = Anchored::new(&patterns);
+        assert!(matches!(one, Anchored::One(_)));
+        let each = Anchored::Each(
+            patterns
+                .iter()
+                .map(|p| match Anchored::new(&[p]) {
+                    Anchored::One(re) => re,
+                    _ => unreachable!("a single pattern compiles"),
+                })
+                .collect(),
+        );
+        for s in [
+            "12", "123", "012", "345", "34", "45", "4 5", "6", "78", "87", "", "9",
+        ] {
+            let crate_like = patterns.iter().any(|p| {
+                let re = RegexBuilder::new(p)
+                    .ignore_whitespace(true)
+                    .build()
+                    .unwrap();
+                re.find(s).is_some_and(|m| m.start() == 0)
+            });
+            assert_eq!(one.is_match(s), crate_like, "{s:?}");
+            assert_eq!(each.is_match(s), crate_like, "{s:?}");
+        }
+        assert!(!Anchored::new(&[]).is_match(""));
+    }
+
     /// The calling codes shared by several regions.
     fn shared_codes() -> Vec<u16> {
         let t = RegionTable::get();
