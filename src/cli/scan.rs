@@ -106,6 +106,7 @@ impl ReadFlags {
             default_region: self.default_region,
             columns: ColumnMap::parse(&self.columns)?,
             strict: self.strict,
+            csv_part_bytes: csv_part_bytes()?,
         })
     }
 
@@ -205,4 +206,16 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
         started.elapsed().as_secs_f64()
     );
     Ok(if r.rejects.total() > 0 { 2 } else { 0 })
+}
+
+/// `HOTZONE_CSV_PART_BYTES`: the size of the parts a CSV file is read in (for measurements:
+/// a value above the file's size reads it as one unit).
+fn csv_part_bytes() -> anyhow::Result<Option<u64>> {
+    match std::env::var("HOTZONE_CSV_PART_BYTES") {
+        Err(_) => Ok(None),
+        Ok(v) => match v.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => anyhow::bail!("HOTZONE_CSV_PART_BYTES must be a positive integer, got {v:?}"),
+        },
+    }
 }

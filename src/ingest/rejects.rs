@@ -146,6 +146,19 @@ impl RejectReport {
         self.rows.push(r);
     }
 
+    /// Rejects counted so far.
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Adds `rows_before` to the row numbers of the rejects in `span` (the rows of a CSV
+    /// file's parts before the one they were read in; see `ingest`).
+    pub(crate) fn renumber(&mut self, span: std::ops::Range<usize>, rows_before: u64) {
+        for r in &mut self.rows[span] {
+            r.row += rows_before;
+        }
+    }
+
     /// Adds another report's rows.
     pub fn merge(&mut self, other: RejectReport) {
         self.rows.extend(other.rows);

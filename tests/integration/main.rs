@@ -2,12 +2,14 @@
 
 mod cli;
 mod conformance;
+mod csv_parts;
 mod grpc;
 mod hostile;
 mod http;
 mod newcomer;
 mod parquet_rows;
 mod properties;
+mod regions;
 mod rest;
 mod scan_vs_check;
 mod security;

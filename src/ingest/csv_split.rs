@@ -1,0 +1,260 @@
+//! Cutting one CSV file into parts that begin at record boundaries, so a large file is read
+//! on every core with exactly the rows, rejects and row numbers of reading it whole.
+//!
+//! Where a record starts depends on every quote before it: a line end inside a quoted field
+//! is data, and a quote only opens a quoted field at the start of a field (in `a"b` it is an
+//! ordinary byte). So a part cannot simply start after "the next newline". `plan` finds
+//! exact boundaries in two steps:
+//!
+//! 1. **In parallel**, the file is cut into chunks of `part_bytes`. Each chunk is run through
+//!    the reader's state machine (`State`, the `csv` crate's own automaton reduced to what
+//!    decides where a record ends) once for every state the reader can be in at the chunk's
+//!    start. The byte just before the chunk leaves two or three candidates (after a `,` the
+//!    reader is at a field start or inside quotes, …). A run records the state at the
+//!    chunk's end and the first record boundary in the chunk: the position after a `\n` read
+//!    outside quotes. Only quotes change the state in an interesting way, so a run jumps from
+//!    quote to quote (`memchr`); a chunk without quotes costs a scan for one byte.
+//! 2. **In order**, the real start state of each chunk is known from the previous chunk's run
+//!    (the file starts between records), which picks the run that applies and so the exact
+//!    boundary. A chunk that lies inside one quoted field has no boundary and joins the part
+//!    before it.
+//!
+//! Each part is then read by its own `csv` reader (`ingest::csv::read`) starting between
+//! records, which is the state the whole-file reader would be in at that byte. Rows are
+//! numbered within the part; `ingest` adds the rows of the file's earlier parts once they
+//! are read, so a reject keeps its row number in the file. Splitting only after `\n`
+//! (never between `\r` and `\n`) keeps CRLF files exact; a file with `\r` alone as line end
+//! is read whole. No part starts before the end of the header record: the reader skips
+//! empty lines before the header, so a line end there ends no record.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use memchr::{memchr, memchr2};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// Where the `csv` crate's reader (default dialect: `,`, `"` doubled to escape, `\r`, `\n` or
+/// `\r\n` ending a record, empty lines skipped) is after a byte.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum State {
+    /// Between records (start of the file, or after a line end outside quotes).
+    Record,
+    /// At the start of a field, after a delimiter.
+    Field,
+    /// Inside an unquoted field: a quote here is an ordinary byte.
+    Unquoted,
+    /// Inside a quoted field: delimiters and line ends are data.
+    Quoted,
+    /// Just after the quote that closed a quoted field; a second quote (`""`) reopens it.
+    AfterQuote,
+}
+
+/// One byte of the reader's automaton.
+pub(crate) fn step(state: State, b: u8) -> State {
+    use State::*;
+    match (state, b) {
+        (Quoted, b'"') => AfterQuote,
+        (Quoted, _) => Quoted,
+        (Record | Field | AfterQuote, b'"') => Quoted,
+        (Unquoted, b'"') => Unquoted,
+        (_, b',') => Field,
+        (_, b'\r' | b'\n') => Record,
+        _ => Unquoted,
+    }
+}
+
+/// Runs `bytes` from `state`: the state after them, and the first record boundary (the
+/// index after a `\n` read outside quotes). Equal to folding [`step`] over the bytes, but
+/// jumps from quote to quote: outside quotes, the state after a byte that is not a quote
+/// depends on that byte alone.
+pub(crate) fn run(bytes: &[u8], mut state: State) -> (State, Option<usize>) {
+    // The state after a byte other than a quote, read outside a quoted field.
+    let outside_after = |b: u8| step(State::Unquoted, b);
+    let mut boundary = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        match state {
+            State::Quoted => match memchr(b'"', &bytes[i..]) {
+                None => return (State::Quoted, boundary),
+                Some(k) => {
+                    state = State::AfterQuote;
+                    i += k + 1;
+                }
+            },
+            State::AfterQuote => {
+                if bytes[i] == b'\n' && boundary.is_none() {
+                    boundary = Some(i + 1);
+                }
+                state = step(state, bytes[i]);
+                i += 1;
+            }
+            State::Record | State::Field | State::Unquoted => {
+                let rest = &bytes[i..];
+                let next = if boundary.is_none() {
+                    memchr2(b'"', b'\n', rest)
+                } else {
+                    memchr(b'"', rest)
+                };
+                let Some(k) = next else {
+                    let last = bytes[bytes.len() - 1];
+                    return (outside_after(last), boundary);
+                };
+                let j = i + k;
+                if k > 0 {
+                    state = outside_after(bytes[j - 1]);
+                }
+                if bytes[j] == b'\n' {
+                    boundary = Some(j + 1);
+                }
+                state = step(state, bytes[j]);
+                i = j + 1;
+            }
+        }
+    }
+    (state, boundary)
+}
+
+/// The states the reader can be in after the byte `b` (whatever came before it).
+fn states_after(b: u8) -> &'static [State] {
+    use State::*;
+    match b {
+        b'"' => &[Quoted, AfterQuote, Unquoted],
+        b',' => &[Field, Quoted],
+        b'\r' | b'\n' => &[Record, Quoted],
+        _ => &[Unquoted, Quoted],
+    }
+}
+
+/// One chunk's runs: (state at its start, state at its end, first boundary in the file).
+type ChunkRuns = Vec<(State, State, Option<u64>)>;
+
+/// Byte ranges of `path` that start at record boundaries and together cover the file, each
+/// about `part_bytes` long (a single range when the file is smaller). The first range holds
+/// the header, which ends at byte `header_end`: no other range starts before it.
+pub(crate) fn plan(path: &Path, part_bytes: u64, header_end: u64) -> Result<Vec<(u64, u64)>> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    let part_bytes = part_bytes.max(1);
+    if len <= part_bytes {
+        return Ok(vec![(0, len)]);
+    }
+    let chunks = len.div_ceil(part_bytes);
+    let runs: Vec<ChunkRuns> = (0..chunks)
+        .into_par_iter()
+        .map(|c| chunk_runs(path, c * part_bytes, ((c + 1) * part_bytes).min(len)))
+        .collect::<Result<_>>()?;
+    let mut starts = vec![0u64];
+    let mut state = State::Record;
+    for (c, runs) in runs.iter().enumerate() {
+        let Some(&(_, end, boundary)) = runs.iter().find(|r| r.0 == state) else {
+            return Err(Error::read(
+                path,
+                format!("internal: no run of chunk {c} from {state:?}"),
+            ));
+        };
+        // The first part starts at 0 and holds the header.
+        if let Some(b) = boundary.filter(|&b| c > 0 && b >= header_end && b < len) {
+            starts.push(b);
+        }
+        state = end;
+    }
+    let mut parts: Vec<(u64, u64)> = starts.windows(2).map(|w| (w[0], w[1])).collect();
+    parts.push((*starts.last().unwrap_or(&0), len));
+    Ok(parts)
+}
+
+/// Runs the chunk `[start, end)` from every state the byte before it allows.
+fn chunk_runs(path: &Path, start: u64, end: u64) -> Result<ChunkRuns> {
+    let from = start.saturating_sub(1);
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    file.seek(SeekFrom::Start(from))
+        .map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::with_capacity((end - from) as usize);
+    file.take(end - from)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 != end - from {
+        return Err(Error::read(path, "the file changed while it was read"));
+    }
+    let (before, chunk) = if start == 0 {
+        (&[State::Record][..], &bytes[..])
+    } else {
+        (states_after(bytes[0]), &bytes[1..])
+    };
+    Ok(before
+        .iter()
+        .map(|&s| {
+            let (end_state, boundary) = run(chunk, s);
+            (s, end_state, boundary.map(|b| start + b as u64))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Folding `step` byte by byte: the reference for `run`.
+    fn naive(bytes: &[u8], mut state: State) -> (State, Option<usize>) {
+        let mut boundary = None;
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'\n' && state != State::Quoted && boundary.is_none() {
+                boundary = Some(i + 1);
+            }
+            state = step(state, b);
+        }
+        (state, boundary)
+    }
+
+    const STATES: [State; 5] = [
+        State::Record,
+        State::Field,
+        State::Unquoted,
+        State::Quoted,
+        State::AfterQuote,
+    ];
+
+    proptest! {
+        /// The quote-to-quote run equals the byte-by-byte automaton from every state.
+        #[test]
+        fn run_equals_the_automaton(
+            bytes in prop::collection::vec(prop::sample::select(b"\"\",\n\rab".to_vec()), 0..64),
+        ) {
+            for s in STATES {
+                prop_assert_eq!(run(&bytes, s), naive(&bytes, s), "{:?}", s);
+            }
+        }
+
+        /// Whatever the state before a byte, the state after it is one `states_after` lists.
+        #[test]
+        fn states_after_covers_every_state(b in prop::sample::select(b"\",\n\ra".to_vec())) {
+            for s in STATES {
+                prop_assert!(states_after(b).contains(&step(s, b)));
+            }
+        }
+    }
+
+    #[test]
+    fn boundaries_skip_quoted_line_ends() {
+        let text = b"h1,h2\n\"a\nb\",c\nd,\"e\"\"\nf\"\ng,h";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        std::fs::write(&path, text).unwrap();
+        for part_bytes in 1..=text.len() as u64 + 1 {
+            let parts = plan(&path, part_bytes, 6).unwrap();
+            assert_eq!(parts.first().unwrap().0, 0);
+            assert_eq!(parts.last().unwrap().1, text.len() as u64);
+            assert!(parts.windows(2).all(|w| w[0].1 == w[1].0));
+            // Parts start only at the starts of records (after the header): 6, 14, 24.
+            for (s, _) in &parts[1..] {
+                assert!([6, 14, 24].contains(s), "{part_bytes}: {parts:?}");
+            }
+        }
+        assert_eq!(plan(&path, 1, 6).unwrap().len(), 4);
+        assert_eq!(plan(&path, 1, 7).unwrap().len(), 3);
+    }
+}

@@ -1,0 +1,384 @@
+//! One CSV file read in parts (`ingest::csv_split`) gives what reading it whole gives: the
+//! same verdicts and day counts, the same rejects with the same file row numbers, and under
+//! `--strict` the same first bad row, for any part size.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use hotzone::ingest::IngestOptions;
+use hotzone::model::{Hotzone, RawCheck};
+use hotzone::scan::{ScanRequest, scan};
+
+const HEADER: &str = "event_time,subscriber,counterparty,direction,kind,duration_s";
+
+fn request(part_bytes: Option<u64>, strict: bool) -> ScanRequest {
+    ScanRequest {
+        raw: RawCheck {
+            look_back_days: Some(5),
+            threshold_ratio: Some(0.3),
+            hotzone: Some(Arc::new(
+                Hotzone::parse_list("hotzone", "NG,JM,+882").unwrap(),
+            )),
+            min_events: Some(1),
+            as_of: Some("2026-03-10".into()),
+            ..RawCheck::default()
+        },
+        tz: chrono_tz::UTC,
+        ingest: IngestOptions {
+            strict,
+            csv_part_bytes: part_bytes,
+            ..IngestOptions::default()
+        },
+        explain: true,
+    }
+}
+
+/// Everything a scan says about its input: verdict rows with day counts, the counts of the
+/// report, and every reject as (file name, row, reason).
+type Seen = (
+    Vec<String>,
+    (u64, u64, u64),
+    Vec<(String, u64, &'static str)>,
+);
+
+fn seen(file: &Path, part_bytes: Option<u64>) -> Seen {
+    let files = [file.to_string_lossy().into_owned()];
+    let mut out = scan(&files, &request(part_bytes, false), &|_, _| {}).unwrap();
+    let rows = out
+        .rows
+        .iter()
+        .map(|r| format!("{} {:?} {:?}", r.subscriber, r.verdict, r.days))
+        .collect();
+    let r = &mut out.report;
+    let counts = (r.rows, r.events, r.unknown_counterparties);
+    let rejects = r
+        .rejects
+        .rows()
+        .iter()
+        .map(|x| {
+            let name = x.path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, x.row, x.reason.key())
+        })
+        .collect();
+    (rows, counts, rejects)
+}
+
+/// The row of the first reject a `--strict` scan stops at.
+fn strict_row(file: &Path, part_bytes: Option<u64>) -> Option<u64> {
+    let files = [file.to_string_lossy().into_owned()];
+    match scan(&files, &request(part_bytes, true), &|_, _| {}) {
+        Ok(_) => None,
+        Err(hotzone::Error::RejectedRow { row, .. }) => Some(row),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A record, its line end, and the reason it is rejected (if it is).
+struct Rec {
+    text: String,
+    end: &'static str,
+    reject: Option<&'static str>,
+}
+
+fn rec(text: &str, end: &'static str, reject: Option<&'static str>) -> Rec {
+    Rec {
+        text: text.to_owned(),
+        end,
+        reject,
+    }
+}
+
+/// The hand-made file: quoted line ends (LF and CRLF), quoted delimiters, doubled quotes, a
+/// quoted field that holds what looks like a whole record, CRLF and LF line ends, an empty
+/// line (not a row), bad rows all through, and no line end after the last record.
+fn tricky_records() -> Vec<Rec> {
+    let t = |h: u32| format!("2026-03-{:02}T{:02}:00:00Z", 6 + h % 5, h % 24);
+    let mut v = Vec::new();
+    for i in 0..12u32 {
+        let sub = format!("+8869123450{:02}", i % 4);
+        v.push(rec(
+            &format!("{},{sub},+2348021234567,out,call,60", t(i)),
+            "\n",
+            None,
+        ));
+        v.push(rec(
+            &format!("{},{sub},\"ACME, Inc.\",in,sms,", t(i + 1)),
+            "\r\n",
+            None,
+        ));
+        v.push(rec(
+            &format!("{},{sub},\"line one\nline two\",in,call,1", t(i + 2)),
+            "\n",
+            None,
+        ));
+        v.push(rec(
+            &format!("{},{sub},\"say \"\"hi\"\"\r\nbye\",out,sms,0", t(i + 3)),
+            "\r\n",
+            None,
+        ));
+        v.push(rec(
+            &format!(
+                "{},{sub},\"x\n{},+886912345099,+18762101234,out,call,5\n\",out,call,2",
+                t(i + 4),
+                t(i)
+            ),
+            "\n",
+            None,
+        ));
+        v.push(rec(
+            &format!("{},{sub},+18762101234,sideways,call,3", t(i + 5)),
+            "\n",
+            Some("bad_direction"),
+        ));
+        v.push(rec(
+            &format!("yesterday,{sub},+8821612345678,in,call,3"),
+            "\r\n",
+            Some("bad_event_time"),
+        ));
+        v.push(rec(
+            &format!("{},,\"+12126849946\",in,call,3", t(i + 6)),
+            "\n",
+            Some("missing_subscriber"),
+        ));
+        v.push(rec(
+            &format!("{},{sub},\"+18762101234\",\"in\",\"call\",-4", t(i + 7)),
+            if i % 3 == 0 { "\n\n" } else { "\n" },
+            Some("bad_duration"),
+        ));
+        v.push(rec(
+            &format!("{},{sub},+8821612345678,in,\"sms\"", t(i + 8)),
+            "\r\n",
+            None,
+        ));
+    }
+    v.last_mut().unwrap().end = "";
+    v
+}
+
+fn write(dir: &Path, name: &str, header_end: &str, records: &[Rec]) -> std::path::PathBuf {
+    let mut text = format!("{HEADER}{header_end}");
+    for r in records {
+        text.push_str(&r.text);
+        text.push_str(r.end);
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn split_file_reads_like_the_whole_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = tricky_records();
+    let path = write(dir.path(), "tricky.csv", "\r\n", &records);
+    let len = std::fs::metadata(&path).unwrap().len();
+
+    // The whole-file read rejects exactly the rows built to be bad, numbered from 1 after
+    // the header, a record over several lines counting once.
+    let whole = seen(&path, None);
+    let want: Vec<(String, u64, &str)> = records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            r.reject
+                .map(|why| ("tricky.csv".to_owned(), i as u64 + 1, why))
+        })
+        .collect();
+    assert_eq!(whole.2, want);
+    assert_eq!(whole.1.0, records.len() as u64);
+    assert!(
+        whole.0.iter().any(|r| r.contains("last: Some")),
+        "a verdict"
+    );
+    let first_bad = want[0].1;
+    assert_eq!(strict_row(&path, None), Some(first_bad));
+
+    let mut sizes: Vec<u64> = (1..=40).collect();
+    sizes.extend([53, 64, 97, 128, 200, 333, 512, 1000, len / 2, len - 1, len]);
+    for part_bytes in sizes {
+        assert_eq!(
+            seen(&path, Some(part_bytes)),
+            whole,
+            "parts of {part_bytes} bytes"
+        );
+        assert_eq!(strict_row(&path, Some(part_bytes)), Some(first_bad));
+    }
+}
+
+#[test]
+fn empty_lines_before_the_header_are_not_a_boundary() {
+    // The reader skips empty lines before the header: a part must not start there (it would
+    // read the header as a data row).
+    let dir = tempfile::tempdir().unwrap();
+    for lead in ["\n\n", "\r\n\r\n\n", "\n"] {
+        let mut text = format!("{lead}{HEADER}\n");
+        for r in tricky_records() {
+            text.push_str(&r.text);
+            text.push_str(r.end);
+        }
+        let path = dir.path().join("lead.csv");
+        std::fs::write(&path, text).unwrap();
+        let whole = seen(&path, None);
+        assert_eq!(whole.2.len(), 48, "{:?}", whole.2);
+        for part_bytes in 1..=12 {
+            assert_eq!(
+                seen(&path, Some(part_bytes)),
+                whole,
+                "{lead:?} {part_bytes}"
+            );
+        }
+    }
+}
+
+#[test]
+fn strict_names_the_first_bad_row_in_a_later_part() {
+    // The only bad row is near the end: the parts before it are clean.
+    let dir = tempfile::tempdir().unwrap();
+    let mut records: Vec<Rec> = (0..200)
+        .map(|i| {
+            rec(
+                &format!(
+                    "2026-03-10T01:00:00Z,+8869123450{:02},\"a\nb\",in,call,",
+                    i % 7
+                ),
+                "\n",
+                None,
+            )
+        })
+        .collect();
+    records[187] = rec("2026-03-10T01:00:00Z,+886912345001,x,up,call,", "\n", None);
+    let path = write(dir.path(), "late.csv", "\n", &records);
+    for part_bytes in [None, Some(1), Some(17), Some(100), Some(1000)] {
+        assert_eq!(strict_row(&path, part_bytes), Some(188), "{part_bytes:?}");
+    }
+}
+
+/// A field drawn from values that stress the record boundaries.
+fn arb_field() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "+2348021234567",
+        "+18762101234",
+        "+12126849946",
+        "+8821612345678",
+        "\"+18762101234\"",
+        "\"a\nb\"",
+        "\"a\r\nb\"",
+        "\"x,\ny\"",
+        "\"q\"\"\n\"\"\"",
+        "\"\"",
+        "BANK",
+        "",
+        "a\"b",
+        "\"\n2026-03-10T01:00:00Z,+886912345001,+18762101234,out,call,1\n\"",
+    ])
+    .prop_map(str::to_owned)
+}
+
+fn arb_record() -> impl Strategy<Value = String> {
+    (
+        0u32..6,
+        prop::sample::select(vec![
+            "+886912345001",
+            "+886912345002",
+            "+886912345003",
+            "",
+            "886912345001",
+        ]),
+        arb_field(),
+        prop::sample::select(vec!["in", "out", "\"out\"", "up", ""]),
+        prop::sample::select(vec!["call", "sms", "fax"]),
+        prop::sample::select(vec!["", "1", "-1", "\"7\""]),
+        prop::sample::select(vec!["\n", "\r\n", "\n\n", "\r\n\r\n"]),
+    )
+        .prop_map(|(day, sub, cp, dir, kind, dur, end)| {
+            let time = if day == 5 {
+                "later".to_owned()
+            } else {
+                format!("2026-03-{:02}T10:00:00Z", 6 + day)
+            };
+            format!("{time},{sub},{cp},{dir},{kind},{dur}{end}")
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Random records (quoted line ends, doubled quotes, stray quotes, CRLF, empty lines, bad
+    /// rows, with or without a final line end): any part size reads like the whole file.
+    #[test]
+    fn any_part_size_reads_like_the_whole_file(
+        records in prop::collection::vec(arb_record(), 0..60),
+        trim_end in any::<bool>(),
+        part_bytes in 1u64..300,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = format!("{HEADER}\n{}", records.concat());
+        if trim_end {
+            while text.ends_with(['\n', '\r']) {
+                text.pop();
+            }
+        }
+        let path = dir.path().join("r.csv");
+        std::fs::write(&path, &text).unwrap();
+        let whole = seen(&path, None);
+        prop_assert_eq!(&seen(&path, Some(part_bytes)), &whole);
+        prop_assert_eq!(strict_row(&path, Some(part_bytes)), strict_row(&path, None));
+    }
+}
+
+/// Through the command line: `HOTZONE_CSV_PART_BYTES` cuts the file into small parts, and
+/// the output, the rejects file (file, row, reason) and the exit status are those of the
+/// whole-file read; `--strict` names the same row.
+#[test]
+fn command_line_parts_write_the_same_rejects_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "tricky.csv", "\n", &tricky_records());
+    let run = |part_bytes: Option<&str>, strict: bool, name: &str| {
+        let rejects = dir.path().join(name);
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hotzone"));
+        cmd.arg("scan")
+            .arg(&path)
+            .args(["--hotzone", "NG,JM,+882", "--look-back-days", "5"])
+            .args(["--threshold-ratio", "0.3", "--min-events", "1"])
+            .args(["--tz", "UTC", "--as-of", "2026-03-10", "--output", "-"])
+            .arg("--rejects")
+            .arg(&rejects);
+        if strict {
+            cmd.arg("--strict");
+        }
+        match part_bytes {
+            Some(b) => cmd.env("HOTZONE_CSV_PART_BYTES", b),
+            None => cmd.env_remove("HOTZONE_CSV_PART_BYTES"),
+        };
+        let o = cmd.output().unwrap();
+        let body = std::fs::read_to_string(&rejects).unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        (
+            o.status.code(),
+            String::from_utf8(o.stdout).unwrap(),
+            body,
+            stderr,
+        )
+    };
+    let whole = run(None, false, "whole.csv");
+    assert_eq!(whole.0, Some(2), "{}", whole.3);
+    assert!(whole.2.lines().count() > 40, "{}", whole.2);
+    for b in ["1", "29", "256"] {
+        let parts = run(Some(b), false, &format!("parts-{b}.csv"));
+        assert_eq!(
+            (&parts.0, &parts.1, &parts.2),
+            (&whole.0, &whole.1, &whole.2),
+            "{b}"
+        );
+        let strict_whole = run(None, true, "s1.csv");
+        let strict_parts = run(Some(b), true, "s2.csv");
+        assert_eq!(strict_parts.0, Some(1));
+        assert!(strict_whole.3.contains("row 6"), "{}", strict_whole.3);
+        assert_eq!(strict_parts.3, strict_whole.3);
+    }
+    let bad = run(Some("lots"), false, "bad.csv");
+    assert_eq!(bad.0, Some(1));
+    assert!(bad.3.contains("HOTZONE_CSV_PART_BYTES"), "{}", bad.3);
+}
