@@ -97,13 +97,31 @@ pub struct Partial {
     pending: Vec<u64>,
     /// The radix sort's second buffer, kept between flushes (no page faults per flush).
     scratch: Vec<u64>,
-    /// The subscriber of the last slot appended (to `main`, or to `side` when `in_side`):
+    /// Slots of out-of-order subscribers met in runs (consecutive events of one subscriber,
+    /// as in a grouped export whose subscribers are not in increasing order): unsorted, a
+    /// subscriber may have several; placed at the next flush.
+    runs: Slots,
+    /// The subscriber of the last slot appended (to `main`, `side` or `runs`, as `at` says):
     /// its events go straight there.
     last: Option<Msisdn>,
-    in_side: bool,
+    at: At,
+    /// The subscriber of the last buffered event: a second event of it in a row starts a run.
+    last_pending: Option<Msisdn>,
     /// Events buffered before a flush ([`PENDING_EVENTS`]; tests use small buffers).
     cap: usize,
 }
+
+/// Which slot list `Partial::last` is in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum At {
+    #[default]
+    Main,
+    Side,
+    Runs,
+}
+
+/// Run slots kept before a flush places them (a run costs a slot: `days` counts).
+const MAX_RUNS: usize = 1 << 16;
 
 /// One event as a sortable `u64`: subscriber (below 10^15 < 2^50), day (7 bits), hot (1 bit).
 #[inline(always)]
@@ -140,10 +158,10 @@ impl Partial {
     #[inline(always)]
     pub fn add(&mut self, sub: Msisdn, day: u16, hot: bool) {
         if self.last == Some(sub) {
-            let slots = if self.in_side {
-                &mut self.side
-            } else {
-                &mut self.main
+            let slots = match self.at {
+                At::Main => &mut self.main,
+                At::Side => &mut self.side,
+                At::Runs => &mut self.runs,
             };
             let at = (slots.len() - 1) * self.days + usize::from(day);
             slots.counts[at].add(DayCounts {
@@ -165,20 +183,32 @@ impl Partial {
             self.main.subs.push(sub);
             let len = self.main.counts.len() + self.days;
             self.main.counts.resize(len, DayCounts::default());
-            (self.last, self.in_side) = (Some(sub), false);
+            (self.last, self.at) = (Some(sub), At::Main);
             return self.add(sub, day, hot);
         }
         if after(&self.side) && self.main.subs.binary_search(&sub).is_err() {
             self.side.subs.push(sub);
             let len = self.side.counts.len() + self.days;
             self.side.counts.resize(len, DayCounts::default());
-            (self.last, self.in_side) = (Some(sub), true);
+            (self.last, self.at) = (Some(sub), At::Side);
+            return self.add(sub, day, hot);
+        }
+        if self.last_pending == Some(sub) {
+            // A second event in a row: the subscriber's events come in a run; give it a slot.
+            if self.runs.len() >= MAX_RUNS {
+                self.flush();
+            }
+            self.runs.subs.push(sub);
+            let len = self.runs.counts.len() + self.days;
+            self.runs.counts.resize(len, DayCounts::default());
+            (self.last, self.at, self.last_pending) = (Some(sub), At::Runs, None);
             return self.add(sub, day, hot);
         }
         if self.pending.capacity() == 0 {
             self.pending.reserve_exact(self.cap);
         }
         self.pending.push(pack(sub, day, hot));
+        self.last_pending = Some(sub);
         if self.pending.len() >= self.cap {
             self.flush();
         }
@@ -197,16 +227,17 @@ impl Partial {
         self.last = None;
     }
 
-    /// Sorts the buffered events and adds them to their slots (see the module docs).
+    /// Sorts the buffered events and the run slots, and adds them to their slots (see the
+    /// module docs).
     fn flush(&mut self) {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.runs.len() == 0 {
             return;
         }
-        radix_sort(&mut self.pending, &mut self.scratch);
         let days = self.days;
+        radix_sort(&mut self.pending, &mut self.scratch);
         let mut fresh = Slots::default();
         let mut row = vec![DayCounts::default(); days];
-        let (mut m, mut s) = (0, 0);
+        let mut at2 = [0, 0];
         let mut at = 0;
         while at < self.pending.len() {
             let sub_bits = self.pending[at] >> (DAY_BITS + 1);
@@ -218,72 +249,66 @@ impl Partial {
                 c.hot += (e & 1) as u32;
                 at += 1;
             }
-            let Some(sub) = Msisdn::from_value(sub_bits) else {
-                continue; // unreachable: packed from a Msisdn
-            };
-            m += self.main.subs[m..].partition_point(|x| *x < sub);
-            s += self.side.subs[s..].partition_point(|x| *x < sub);
-            let target = if self.main.subs.get(m) == Some(&sub) {
-                Some((&mut self.main.counts, m))
-            } else if self.side.subs.get(s) == Some(&sub) {
-                Some((&mut self.side.counts, s))
-            } else {
-                None
-            };
-            match target {
-                Some((counts, slot)) => {
-                    for (t, c) in counts[slot * days..(slot + 1) * days].iter_mut().zip(&row) {
-                        t.add(*c);
-                    }
-                }
-                None => {
-                    fresh.subs.push(sub);
-                    fresh.counts.extend_from_slice(&row);
-                }
+            if let Some(sub) = Msisdn::from_value(sub_bits) {
+                place(
+                    &mut [&mut self.main, &mut self.side],
+                    &mut at2,
+                    sub,
+                    &row,
+                    &mut fresh,
+                );
             }
         }
         self.pending.clear();
+        // Runs, sorted by subscriber (a subscriber's runs summed), placed the same way.
+        let runs = std::mem::take(&mut self.runs);
+        let mut order: Vec<(Msisdn, u32)> = (runs.subs.iter().enumerate())
+            .map(|(i, s)| (*s, i as u32))
+            .collect();
+        order.sort_unstable();
+        // The events' fresh list is a third sorted list the runs can land in, so the two
+        // fresh lists are disjoint and merge in place.
+        let mut fresh_runs = Slots::default();
+        let mut at3 = [0, 0, 0];
+        let mut k = 0;
+        while k < order.len() {
+            let sub = order[k].0;
+            row.fill(DayCounts::default());
+            while k < order.len() && order[k].0 == sub {
+                for (t, c) in row.iter_mut().zip(runs.days_of(order[k].1 as usize, days)) {
+                    t.add(*c);
+                }
+                k += 1;
+            }
+            place(
+                &mut [&mut self.main, &mut self.side, &mut fresh],
+                &mut at3,
+                sub,
+                &row,
+                &mut fresh_runs,
+            );
+        }
+        merge_disjoint(&mut fresh, fresh_runs, days);
         if self.side.len() == 0 {
             self.side = fresh; // no copy: the first flush of a time-ordered input is all fresh
         } else if fresh.len() > 0 {
             self.side = Slots::merged(&self.side, &fresh, days);
         }
-        self.last = None;
+        (self.last, self.last_pending) = (None, None);
         if self.side.len() > self.main.len() {
             self.fold_side();
         }
     }
 
-    /// Moves the side slots into the main ones, in place: the larger list grows (a
-    /// reallocation, which the allocator can do without a copy) and the two sorted lists are
-    /// merged from the back. No subscriber is in both lists.
+    /// Moves the side slots into the main ones, in place (no subscriber is in both). The
+    /// larger list grows by the smaller one: after the first flush of a time-ordered input
+    /// the side list holds nearly every subscriber and the main one a few.
     fn fold_side(&mut self) {
-        if self.side.len() == 0 {
-            return;
-        }
-        let days = self.days;
         let mut side = std::mem::take(&mut self.side);
-        // Grow the larger list by the smaller one: after the first flush of a time-ordered
-        // input the side list holds nearly every subscriber and the main one a few.
         if side.len() > self.main.len() {
             std::mem::swap(&mut side, &mut self.main);
         }
-        let main = &mut self.main;
-        let (mut i, mut j) = (main.len(), side.len());
-        main.subs.resize(i + j, side.subs[0]);
-        main.counts.resize((i + j) * days, DayCounts::default());
-        while j > 0 {
-            let k = i + j - 1;
-            if i > 0 && main.subs[i - 1] > side.subs[j - 1] {
-                main.subs[k] = main.subs[i - 1];
-                main.counts.copy_within((i - 1) * days..i * days, k * days);
-                i -= 1;
-            } else {
-                main.subs[k] = side.subs[j - 1];
-                main.counts[k * days..(k + 1) * days].copy_from_slice(side.days_of(j - 1, days));
-                j -= 1;
-            }
-        }
+        merge_disjoint(&mut self.main, side, self.days);
         self.last = None;
     }
 
@@ -336,6 +361,57 @@ impl Partial {
     /// Only subscribers with at least one selected event in W appear.
     pub fn verdicts(&mut self, rule: Rule) -> Vec<(Msisdn, Verdict)> {
         verdicts_of_sum(std::slice::from_mut(self), rule, |sub, v, _| (sub, v))
+    }
+}
+
+/// Adds `row` to `sub`'s slot in the first of `lists` (each sorted; `at[k]` is where the
+/// forward walk has reached in list `k`) that has one, or appends it to `fresh`.
+fn place(
+    lists: &mut [&mut Slots],
+    at: &mut [usize],
+    sub: Msisdn,
+    row: &[DayCounts],
+    fresh: &mut Slots,
+) {
+    let days = row.len();
+    for (list, a) in lists.iter_mut().zip(at.iter_mut()) {
+        *a += list.subs[*a..].partition_point(|x| *x < sub);
+        if list.subs.get(*a) == Some(&sub) {
+            let slot = *a;
+            for (t, c) in list.counts[slot * days..(slot + 1) * days]
+                .iter_mut()
+                .zip(row)
+            {
+                t.add(*c);
+            }
+            return;
+        }
+    }
+    fresh.subs.push(sub);
+    fresh.counts.extend_from_slice(row);
+}
+
+/// Moves the slots of `small` into `large` in place (the two sorted, no subscriber in both):
+/// `large` grows (a reallocation, which the allocator can do without a copy) and the two
+/// are merged from the back.
+fn merge_disjoint(large: &mut Slots, small: Slots, days: usize) {
+    if small.len() == 0 {
+        return;
+    }
+    let (mut i, mut j) = (large.len(), small.len());
+    large.subs.resize(i + j, small.subs[0]);
+    large.counts.resize((i + j) * days, DayCounts::default());
+    while j > 0 {
+        let k = i + j - 1;
+        if i > 0 && large.subs[i - 1] > small.subs[j - 1] {
+            large.subs[k] = large.subs[i - 1];
+            large.counts.copy_within((i - 1) * days..i * days, k * days);
+            i -= 1;
+        } else {
+            large.subs[k] = small.subs[j - 1];
+            large.counts[k * days..(k + 1) * days].copy_from_slice(small.days_of(j - 1, days));
+            j -= 1;
+        }
     }
 }
 
@@ -625,6 +701,16 @@ mod tests {
                 p.add(Msisdn::from_value(s).unwrap(), d, h);
             }
             assert_eq!(counts(&mut p), want, "buffer of {cap}");
+            // Grouped by subscriber, subscribers in a scrambled order (run slots).
+            let mut runs_first = events.clone();
+            runs_first.sort_unstable_by_key(|e| (e.0.wrapping_mul(0x9e37_79b9_7f4a_7c15), e.1));
+            let mut r = Partial::new(9);
+            r.cap = cap;
+            for &(s, d, h) in &runs_first {
+                r.add(Msisdn::from_value(s).unwrap(), d, h);
+            }
+            assert!(r.runs.len() > 0 || cap < 3, "runs were used");
+            assert_eq!(counts(&mut r), want, "runs, buffer of {cap}");
             // Settled lists (what the scan reads) hold each subscriber once.
             let mut q = Partial::new(9);
             q.cap = cap;
