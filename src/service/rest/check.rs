@@ -120,6 +120,13 @@ fn refused(app: &App, client: Option<&str>, md: &MetadataMap, s: &Status, starte
 
 /// The check request of a JSON body (types only; values are judged by the gRPC handler).
 pub fn parse_check(body: &[u8], max_look_back_days: u16) -> Result<pb::CheckRequest, Error> {
+    let obj = json_object(body)?;
+    check_fields(&obj, &FIELDS, "")?;
+    request_of(&obj, max_look_back_days, true)
+}
+
+/// A request body as a JSON object; anything else is INVALID_ARGUMENT naming the body.
+pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Error> {
     let v: Value = serde_json::from_slice(body).map_err(|e| {
         Error::invalid(
             "body",
@@ -130,11 +137,10 @@ pub fn parse_check(body: &[u8], max_look_back_days: u16) -> Result<pb::CheckRequ
             ),
         )
     })?;
-    let Value::Object(obj) = v else {
-        return Err(Error::invalid("body", "must be a JSON object"));
-    };
-    check_fields(&obj, &FIELDS, "")?;
-    request_of(&obj, max_look_back_days, true)
+    match v {
+        Value::Object(obj) => Ok(obj),
+        _ => Err(Error::invalid("body", "must be a JSON object")),
+    }
 }
 
 /// Refuses a key of `obj` outside `allowed`; `at` prefixes the field path in messages.

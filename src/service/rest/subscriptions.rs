@@ -728,19 +728,7 @@ pub(crate) async fn delete(app: &App, md: &MetadataMap, id: &str) -> http::Respo
 /// are validated by the caller, with the check's rules).
 fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<Record> {
     let settings = state.settings();
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        Error::invalid(
-            "body",
-            format!(
-                "must be a JSON object (malformed JSON at line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
-    let Value::Object(obj) = v else {
-        return Err(Error::invalid("body", "must be a JSON object"));
-    };
+    let obj = super::check::json_object(body)?;
     check_fields(
         &obj,
         &["protocol", "sink", "sinkCredential", "types", "config"],
