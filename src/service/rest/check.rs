@@ -32,8 +32,9 @@ use crate::service::metrics::code_name;
 use crate::service::pb::{self, fraud_hotzone_server::FraudHotzone};
 use crate::service::status::{correlator, correlator_text, to_status};
 
-/// The JSON fields of a check request.
-const FIELDS: [&str; 10] = [
+/// The JSON fields of a check request; `asOf` last, so the fields of a subscription's
+/// `subscriptionDetail` (a check's without `asOf`) are all but the last.
+pub(crate) const FIELDS: [&str; 10] = [
     "phoneNumber",
     "lookBackDays",
     "thresholdRatio",

@@ -54,18 +54,8 @@ const JOURNAL: &str = "notified.jsonl";
 /// Prefix of temp files.
 const TEMP_PREFIX: &str = ".tmp-";
 
-/// The fields of `subscriptionDetail` (a check's, without `asOf`).
-const DETAIL_FIELDS: [&str; 9] = [
-    "phoneNumber",
-    "lookBackDays",
-    "thresholdRatio",
-    "method",
-    "fraudHotZone",
-    "hotzoneName",
-    "checkType",
-    "checkTarget",
-    "minEvents",
-];
+/// The fields of `subscriptionDetail`: a check's, without `asOf` (the last of them).
+const DETAIL_FIELDS: &[&str] = super::check::FIELDS.split_last().expect("not empty").1;
 
 /// A subscription as stored in `<id>.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -844,7 +834,7 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
             "is required and must be an object",
         ));
     };
-    check_fields(detail, &DETAIL_FIELDS, "config.subscriptionDetail.")?;
+    check_fields(detail, DETAIL_FIELDS, "config.subscriptionDetail.")?;
     // Types of the check fields (their values are checked by the caller).
     request_of(detail, settings.max_look_back_days, false)?;
     let expire_time = string(
