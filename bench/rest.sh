@@ -46,7 +46,8 @@ for h in ["NG", "GH", "CI", "JM", "KH", "+881", "+882"]:
 msg += s(9, "2026-10-31")
 open(sys.argv[1], "wb").write(b"\0" + struct.pack(">I", len(msg)) + msg)
 EOF
-curl -sf "http://$REST/fraud-hotzone-alert/v0/check" -H 'content-type: application/json' -d @"$work/rest.json"; echo
+# The REST port may bind just after the index is logged: retry while it refuses.
+curl -sf --retry 50 --retry-delay 1 --retry-connrefused --retry-max-time 30 "http://$REST/fraud-hotzone-alert/v0/check" -H 'content-type: application/json' -d @"$work/rest.json"; echo
 
 pct() { # p50 p99 (ms) of an h2load log, and the non-2xx count
     python3 - "$1" <<'EOF'
