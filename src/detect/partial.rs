@@ -214,17 +214,32 @@ impl Partial {
         }
     }
 
-    /// Adds counts for one (subscriber, day).
+    /// Adds counts for one (subscriber, day): into the last slot when it is the subscriber's,
+    /// else a slot appended to `main` (subscribers in increasing order) or a run slot, placed
+    /// at the next flush. Constant time, like [`Partial::add`].
     pub fn add_counts(&mut self, sub: Msisdn, day: u16, c: DayCounts) {
-        let one = Slots {
-            subs: vec![sub],
-            counts: (0..self.days as u16)
-                .map(|d| if d == day { c } else { DayCounts::default() })
-                .collect(),
+        if self.last != Some(sub) {
+            let append = self.side.len() == 0 && self.main.subs.last().is_none_or(|l| sub > *l);
+            if !append && self.runs.len() >= MAX_RUNS {
+                self.flush();
+            }
+            let (slots, at) = if append {
+                (&mut self.main, At::Main)
+            } else {
+                (&mut self.runs, At::Runs)
+            };
+            slots.subs.push(sub);
+            let len = slots.counts.len() + self.days;
+            slots.counts.resize(len, DayCounts::default());
+            (self.last, self.at) = (Some(sub), at);
+        }
+        let slots = match self.at {
+            At::Main => &mut self.main,
+            At::Side => &mut self.side,
+            At::Runs => &mut self.runs,
         };
-        self.compact();
-        self.main = Slots::merged(&self.main, &one, self.days);
-        self.last = None;
+        let at = (slots.len() - 1) * self.days + usize::from(day);
+        slots.counts[at].add(c);
     }
 
     /// Sorts the buffered events and the run slots, and adds them to their slots (see the
