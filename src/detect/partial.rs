@@ -158,16 +158,13 @@ impl Partial {
     #[inline(always)]
     pub fn add(&mut self, sub: Msisdn, day: u16, hot: bool) {
         if self.last == Some(sub) {
-            let slots = match self.at {
-                At::Main => &mut self.main,
-                At::Side => &mut self.side,
-                At::Runs => &mut self.runs,
-            };
-            let at = (slots.len() - 1) * self.days + usize::from(day);
-            slots.counts[at].add(DayCounts {
-                hot: u32::from(hot),
-                total: 1,
-            });
+            self.add_to_last(
+                day,
+                DayCounts {
+                    hot: u32::from(hot),
+                    total: 1,
+                },
+            );
         } else {
             self.add_other(sub, day, hot);
         }
@@ -233,6 +230,12 @@ impl Partial {
             slots.counts.resize(len, DayCounts::default());
             (self.last, self.at) = (Some(sub), at);
         }
+        self.add_to_last(day, c);
+    }
+
+    /// Adds `c` on `day` to the last slot appended (the subscriber `last` names).
+    #[inline(always)]
+    fn add_to_last(&mut self, day: u16, c: DayCounts) {
         let slots = match self.at {
             At::Main => &mut self.main,
             At::Side => &mut self.side,
