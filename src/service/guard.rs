@@ -128,8 +128,9 @@ fn check_timed_out(limit: Duration) -> Status {
     )
 }
 
-/// Counts and audits a `FraudHotzone` call refused outside its handler.
-fn refused(
+/// Counts and audits a `FraudHotzone` call refused outside its handler (by this guard, or by
+/// the REST port before it calls the handler).
+pub(crate) fn refused(
     state: &AppState,
     scope: Scope,
     client: &str,

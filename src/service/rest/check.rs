@@ -26,9 +26,7 @@ use super::{App, Body, error_response, json_response, read_body};
 use crate::error::Error;
 use crate::model::check::{look_back_days_in_range, min_events_in_range};
 use crate::model::hotzone::Hotzone;
-use crate::service::audit::AuditLine;
 use crate::service::auth::Scope;
-use crate::service::metrics::code_name;
 use crate::service::pb::{self, fraud_hotzone_server::FraudHotzone};
 use crate::service::status::{correlator, correlator_text, to_status};
 
@@ -86,37 +84,17 @@ pub(crate) async fn handle(app: &App, md: MetadataMap, body: Incoming) -> http::
     }
 }
 
-/// Counts and audits a request refused before the gRPC handler.
+/// Counts and audits a request refused before the gRPC handler, as the gRPC guard does.
 fn refused(app: &App, client: Option<&str>, md: &MetadataMap, s: &Status, started: Instant) {
-    let state = &app.state;
-    let elapsed = started.elapsed();
-    let m = state.metrics();
-    m.check(s.code(), None, elapsed);
-    m.reject(s);
     let corr = correlator(md).ok().flatten();
-    let ctext = correlator_text(corr.as_ref());
-    tracing::debug!(correlator = ctext, code = ?s.code(), "REST check refused before the handler");
-    let audit = state.audit();
-    if audit.enabled() {
-        let line = AuditLine {
-            time: crate::clock::now_rfc3339(),
-            rpc: "check",
-            client: client.unwrap_or(""),
-            correlator: ctext,
-            number_hmac: None,
-            params: None,
-            anomaly_detected: None,
-            anomaly_date: None,
-            accepted: None,
-            rejected: None,
-            code: code_name(s.code()),
-            reason: Some(crate::service::status::camara_code(s)),
-            latency_us: elapsed.as_micros() as u64,
-        };
-        if !audit.write(&line) {
-            m.audit_dropped();
-        }
-    }
+    crate::service::guard::refused(
+        &app.state,
+        Scope::Check,
+        client.unwrap_or(""),
+        correlator_text(corr.as_ref()),
+        s,
+        started.elapsed(),
+    );
 }
 
 /// The check request of a JSON body (types only; values are judged by the gRPC handler).
