@@ -16,8 +16,9 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::model::check::MAX_LOOK_BACK_DAYS;
-use crate::model::hotzone::{Hotzone, NamedHotzones};
+use crate::model::hotzone::Hotzone;
 use crate::model::region::Region;
+use crate::named::NamedHotzones;
 
 /// The `hotzone serve` configuration, as written in the TOML file (see
 /// `data/server.example.toml`). Every key can also be given as a flag, which wins.

@@ -4,9 +4,10 @@
 //! parameters, the exact rule, errors) and `ARCHITECTURE.md` for the map.
 //!
 //! The pipeline, in data-flow order:
-//! - [`model`]: numbers, regions, hotzones, check parameters (validated once);
+//! - [`model`], [`detect`] and the row rules of [`ingest`] come from the `hotzone-kernel`
+//!   crate (`crates/kernel`: numbers, regions, hotzones, parameters; rows -> events; day
+//!   windows, the mergeable map, REFERENCE.md §5's rule; the Arrow API);
 //! - [`ingest`]: Parquet/CSV/IPC files -> normalised events, rejected rows counted;
-//! - [`detect`]: the kernel: day windows, the mergeable map, REFERENCE.md §5's rules;
 //! - [`index`]: the serving layout that answers any check for one number;
 //! - [`scan`]: ingest -> detect as one batch call; [`output`] writes its rows;
 //! - `gen`: seeded synthetic traffic with injected fraud campaigns and ground truth;
@@ -15,14 +16,15 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod detect;
-pub mod error;
 pub mod r#gen;
 pub mod index;
 pub mod ingest;
-pub mod model;
+pub mod named;
 pub mod output;
 pub mod scan;
 pub mod service;
+
+// The kernel crate's modules, at the paths the rest of this crate uses.
+pub use hotzone_kernel::{detect, error, model};
 
 pub use error::{Error, Result};

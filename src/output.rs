@@ -7,11 +7,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Date32Array, StringArray, UInt32Array};
-use arrow::datatypes::{DataType, Field, Schema};
-use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 use rayon::prelude::*;
 
@@ -203,37 +199,7 @@ fn write_jsonl(out: &mut dyn Write, rows: &[ScanRow], w: &Window) -> std::io::Re
 }
 
 fn write_parquet(p: &Path, rows: &[ScanRow], w: &Window, explain: bool) -> Result<()> {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    let d32 = |d: Option<NaiveDate>| d.map(|d| (d - epoch).num_days() as i32);
-    let all: Vec<Cells> = rows.iter().map(|r| cells(r, w)).collect();
-    let mut fields = vec![
-        Field::new("subscriber", DataType::Utf8, false),
-        Field::new("anomaly_detected", DataType::Boolean, false),
-        Field::new("anomaly_date", DataType::Date32, true),
-        Field::new("anomalous_days", DataType::UInt32, false),
-        Field::new("first_anomaly_date", DataType::Date32, true),
-    ];
-    let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            all.iter().map(|c| c.subscriber.as_str()),
-        )),
-        Arc::new(BooleanArray::from_iter(
-            all.iter().map(|c| Some(c.detected)),
-        )),
-        Arc::new(Date32Array::from_iter(all.iter().map(|c| d32(c.date)))),
-        Arc::new(UInt32Array::from_iter_values(
-            all.iter().map(|c| c.anomalous_days),
-        )),
-        Arc::new(Date32Array::from_iter(all.iter().map(|c| d32(c.first)))),
-    ];
-    if explain {
-        fields.push(Field::new("days", DataType::Utf8, true));
-        cols.push(Arc::new(StringArray::from_iter(
-            all.iter().map(|c| c.days.as_deref()),
-        )));
-    }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let batch = hotzone_kernel::api::verdict_batch(rows, Some(w), explain);
     let file = File::create(p).map_err(|e| Error::write(p, e))?;
     let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
         .map_err(|e| Error::write(p, e))?;

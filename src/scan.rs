@@ -8,11 +8,12 @@
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 
-use crate::detect::classify::Classifier;
+use hotzone_kernel::api::{Counter, LatestSink};
+
 use crate::detect::rules::Rule;
 use crate::detect::{Partial, Window};
 use crate::error::Result;
-use crate::ingest::{Event, EventSink, IngestOptions, IngestReport, ingest};
+use crate::ingest::{IngestOptions, IngestReport, ingest};
 use crate::model::check::{CheckParams, Limits, MAX_LOOK_BACK_DAYS, RawCheck};
 
 /// A scan to run.
@@ -51,34 +52,6 @@ impl ScanOutcome {
     }
 }
 
-struct CountSink<'a> {
-    window: &'a Window,
-    mask: u8,
-    classifier: Classifier<'a>,
-    partial: Partial,
-}
-
-impl EventSink for CountSink<'_> {
-    #[inline(always)]
-    fn event(&mut self, e: &Event) {
-        if self.mask >> e.flavor & 1 == 0 {
-            return;
-        }
-        if let Some(day) = self.window.day_of(e.time_ms) {
-            let hot = self.classifier.is_hot(&e.counterparty);
-            self.partial.add(e.subscriber, day, hot);
-        }
-    }
-}
-
-struct LatestSink(Option<i64>);
-
-impl EventSink for LatestSink {
-    fn event(&mut self, e: &Event) {
-        self.0 = Some(self.0.map_or(e.time_ms, |t| t.max(e.time_ms)));
-    }
-}
-
 /// The latest day of any accepted event, in `tz` (`None` when no row was accepted), and the
 /// report of that reading pass.
 pub fn latest_day(
@@ -86,7 +59,7 @@ pub fn latest_day(
     tz: Tz,
     opts: &IngestOptions,
 ) -> Result<(Option<NaiveDate>, IngestReport)> {
-    let (sinks, report) = ingest(inputs, opts, || LatestSink(None), &|_, _| {})?;
+    let (sinks, report) = ingest(inputs, opts, LatestSink::default, &|_, _| {})?;
     let latest = sinks.into_iter().filter_map(|s| s.0).max();
     let day = latest.and_then(|ms| crate::detect::calendar::local_date(tz, ms));
     Ok((day, report))
@@ -217,20 +190,13 @@ pub fn scan(
     };
     let params = CheckParams::new(req.raw.clone(), limits)?;
     let window = Window::new(req.tz, params.as_of, params.look_back_days);
-    let mask = params.selection();
-    let hotzone = &*params.hotzone;
     let (sinks, report) = ingest(
         inputs,
         &req.ingest,
-        || CountSink {
-            window: &window,
-            mask,
-            classifier: Classifier::new(hotzone),
-            partial: Partial::new(window.days()),
-        },
+        || Counter::new(&params, window.clone()),
         progress,
     )?;
-    let mut parts: Vec<Partial> = sinks.into_iter().map(|s| s.partial).collect();
+    let mut parts: Vec<Partial> = sinks.into_iter().map(Counter::into_partial).collect();
     let rows = rows_of(&mut parts, Rule::of(&params), req.explain);
     Ok(ScanOutcome {
         params: Some(params),

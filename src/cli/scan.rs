@@ -10,8 +10,9 @@ use clap::Args;
 
 use super::{MethodArg, TargetArg, TypeArg};
 use crate::ingest::{ColumnMap, IngestOptions};
-use crate::model::hotzone::{Hotzone, NamedHotzones};
+use crate::model::hotzone::Hotzone;
 use crate::model::{CheckTarget, CheckType, Method, RawCheck, Region};
+use crate::named::NamedHotzones;
 use crate::scan::{ScanRequest, ZoneSource, scan};
 
 /// Flags of `hotzone scan` (REFERENCE.md §9).
@@ -116,7 +117,7 @@ impl ReadFlags {
         report: &mut crate::ingest::rejects::RejectReport,
     ) -> anyhow::Result<()> {
         if let Some(path) = &self.rejects {
-            report.write_csv(path)?;
+            crate::ingest::write_rejects(report, path)?;
         }
         Ok(())
     }

@@ -15,14 +15,15 @@
 //! A file that cannot be read is an error naming it; a row that cannot be interpreted is a
 //! [`rejects::Reject`] (or, under `strict`, the error).
 
-pub mod batch;
 pub mod columnar;
-pub mod columns;
 pub mod csv;
 pub mod csv_split;
-pub mod interpret;
-pub mod rejects;
 pub mod sources;
+
+// The row rules live in the kernel crate; the readers here call them.
+pub use hotzone_kernel::rows::{
+    Counted, EventSink, IngestReport, RowSink, Tally, batch, columns, interpret, rejects,
+};
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -35,7 +36,6 @@ use crate::error::Result;
 pub use crate::ingest::columns::ColumnMap;
 use crate::ingest::interpret::Interpreter;
 pub use crate::ingest::interpret::{Counterparty, Event, RawRow};
-use crate::ingest::rejects::{Reject, RejectReason, RejectReport};
 use crate::ingest::sources::Format;
 pub use crate::ingest::sources::{RecordedZone, ZONE_KEY, recorded_zone};
 use crate::model::region::Region;
@@ -58,27 +58,6 @@ pub struct IngestOptions {
 /// 16 MiB keeps every core busy to the end of a large file (a 605 MB file is 37 parts) while
 /// a part's setup (open, seek, a 1 MiB buffer) stays negligible.
 pub const DEFAULT_CSV_PART_BYTES: u64 = 16 << 20;
-
-/// Receives the events one worker reads.
-pub trait EventSink: Send {
-    /// One accepted event.
-    fn event(&mut self, e: &Event);
-}
-
-/// What a run read.
-#[derive(Debug, Default)]
-pub struct IngestReport {
-    /// Files read.
-    pub files: usize,
-    /// Data rows read (accepted + rejected).
-    pub rows: u64,
-    /// Rows accepted as events.
-    pub events: u64,
-    /// Accepted events whose counterparty is withheld or not a number.
-    pub unknown_counterparties: u64,
-    /// Rejected rows.
-    pub rejects: RejectReport,
-}
 
 /// A unit of parallel work.
 #[derive(Clone, Debug)]
@@ -108,65 +87,6 @@ struct UnitRead {
     rejects: Range<usize>,
 }
 
-/// A worker's sink, counts and rejects.
-struct Tally<S> {
-    sink: S,
-    rows: u64,
-    events: u64,
-    unknown: u64,
-    rejects: RejectReport,
-}
-
-/// Where a reader sends each row's outcome.
-pub trait RowSink {
-    /// Row `row` (1-based in its file) is an event or a reject with its reason.
-    fn row(&mut self, row: u64, result: std::result::Result<Event, RejectReason>) -> Result<()>;
-}
-
-/// The rows of one unit: counted into the worker's tally, rejects with the unit's file.
-struct UnitRows<'a, S> {
-    tally: &'a mut Tally<S>,
-    path: &'a Path,
-    strict: bool,
-}
-
-impl<S: EventSink> RowSink for UnitRows<'_, S> {
-    /// An event for the sink, or a counted reject (the error under `strict`).
-    #[inline(always)]
-    fn row(&mut self, row: u64, result: std::result::Result<Event, RejectReason>) -> Result<()> {
-        let t = &mut *self.tally;
-        t.rows += 1;
-        match result {
-            Ok(e) => {
-                t.events += 1;
-                if e.counterparty == Counterparty::Unknown {
-                    t.unknown += 1;
-                }
-                t.sink.event(&e);
-                Ok(())
-            }
-            Err(reason) => self.reject(row, reason),
-        }
-    }
-}
-
-impl<S> UnitRows<'_, S> {
-    #[cold]
-    #[inline(never)]
-    fn reject(&mut self, row: u64, reason: RejectReason) -> Result<()> {
-        let reject = Reject {
-            path: self.path.to_path_buf(),
-            row,
-            reason,
-        };
-        if self.strict {
-            return Err(reject.into_error());
-        }
-        self.tally.rejects.push(reject);
-        Ok(())
-    }
-}
-
 /// Reads every input and feeds each worker's sink; returns the sinks and the report.
 /// `progress` is called with the rows read so far after each unit (for a progress bar).
 pub fn ingest<S, F>(
@@ -193,13 +113,7 @@ where
         .map(|_| {
             let mut w = Worker {
                 interp: Interpreter::new(opts.default_region),
-                tally: Tally {
-                    sink: make_sink(),
-                    rows: 0,
-                    events: 0,
-                    unknown: 0,
-                    rejects: RejectReport::default(),
-                },
+                tally: Tally::new(make_sink()),
                 read: Vec::new(),
             };
             loop {
@@ -315,7 +229,7 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
     let path = match unit {
         Unit::Csv { path: p, .. } | Unit::Ipc(p) | Unit::ParquetRowGroup(p, ..) => p,
     };
-    let mut rows = UnitRows {
+    let mut rows = Counted {
         tally: &mut w.tally,
         path,
         strict: opts.strict,
@@ -334,4 +248,24 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
             columnar::read_parquet_row_group(p, footer, *rg, *first, cols, interp, &mut rows)
         }
     }
+}
+
+/// Writes the rejects of `report` to `path` as `file,row,reason,message` CSV, sorted by file
+/// and row (`--rejects`).
+pub fn write_rejects(report: &mut rejects::RejectReport, path: &Path) -> Result<()> {
+    let err = |e: ::csv::Error| crate::error::Error::write(path, e);
+    let mut w = ::csv::Writer::from_path(path).map_err(err)?;
+    w.write_record(["file", "row", "reason", "message"])
+        .map_err(err)?;
+    for r in report.rows() {
+        w.write_record([
+            r.path.display().to_string(),
+            r.row.to_string(),
+            r.reason.key().to_owned(),
+            r.reason.message().to_owned(),
+        ])
+        .map_err(err)?;
+    }
+    w.flush().map_err(|e| crate::error::Error::write(path, e))?;
+    Ok(())
 }

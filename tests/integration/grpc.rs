@@ -203,8 +203,7 @@ async fn hot_day_server(
 async fn each_error_path_has_its_code_reason_and_field() {
     let (server, _data) = hot_day_server(|s| {
         s.max_look_back_days = 60;
-        s.named_hotzones =
-            hotzone::model::hotzone::NamedHotzones::parse("west_africa = [\"NG\"]").unwrap();
+        s.named_hotzones = hotzone::named::NamedHotzones::parse("west_africa = [\"NG\"]").unwrap();
     })
     .await;
     let mut client = server.client().await;

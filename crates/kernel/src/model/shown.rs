@@ -7,7 +7,7 @@
 //! plus [`MAX_SHOWN_CHARS`] characters of the value:
 //!
 //! ```
-//! use hotzone::model::shown::shown;
+//! use hotzone_kernel::model::shown::shown;
 //! assert_eq!(shown("NGA").to_string(), "\"NGA\"");
 //! let long = "x".repeat(20_000);
 //! assert_eq!(shown(&long).to_string(), format!("\"{}\"… (20000 chars)", "x".repeat(24)));

@@ -106,7 +106,7 @@ impl fmt::Display for Msisdn {
 }
 
 /// Powers of ten up to 10^19.
-pub(crate) const POW10: [u64; 20] = {
+pub const POW10: [u64; 20] = {
     let mut t = [1u64; 20];
     let mut i = 1;
     while i < 20 {
@@ -119,7 +119,7 @@ pub(crate) const POW10: [u64; 20] = {
 /// Digits in a positive integer (1 for 0). From the bit length: `bits * 1233 >> 12` is
 /// `floor(log10(2^bits))`, which is the digit count or one less; one compare decides.
 #[inline]
-pub(crate) fn digit_count(v: u64) -> usize {
+pub fn digit_count(v: u64) -> usize {
     let bits = 64 - (v | 1).leading_zeros();
     let t = ((bits * 1233) >> 12) as usize;
     (t + usize::from(v >= POW10[t])).max(1)

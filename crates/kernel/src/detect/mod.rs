@@ -8,7 +8,7 @@
 //! - [`rules::evaluate`] is the verdict: the REFERENCE.md §5 expressions over at most
 //!   `look_back_days` day counts, the only copy of those formulas in the crate.
 //!
-//! The serving index ([`crate::index`]) produces the same day counts from its own layout and
+//! The serving index (the `hotzone` crate's `index`) produces the same day counts from its own layout and
 //! calls the same [`rules::evaluate`].
 
 pub mod calendar;

@@ -17,15 +17,15 @@ use arrow::datatypes::{DataType, Int32Type, Int64Type, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
-use crate::ingest::RowSink;
-use crate::ingest::columns::{ColumnMap, Field, resolve_required};
-use crate::ingest::interpret::{
+use crate::model::Msisdn;
+use crate::model::check::{Flavor, flavor};
+use crate::rows::RowSink;
+use crate::rows::columns::{ColumnMap, Field, resolve_required};
+use crate::rows::interpret::{
     DurationCell, Interpreter, Pre, RawRow, TimeCell, check_time, parse_direction, parse_kind,
     pre_subscriber,
 };
-use crate::ingest::rejects::RejectReason;
-use crate::model::Msisdn;
-use crate::model::check::{Flavor, flavor};
+use crate::rows::rejects::RejectReason;
 
 /// Epoch milliseconds of `t` ticks: `t.div_euclid(div) * mul`.
 #[inline(always)]

@@ -5,9 +5,9 @@
 //! the first rejected row becomes an [`Error::RejectedRow`] with the same message.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 /// Why a row was rejected. `key()` is the stable name used in summaries and metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -17,7 +17,7 @@ pub enum RejectReason {
     /// `event_time` is neither RFC 3339 with an offset nor integer epoch milliseconds.
     BadEventTime,
     /// `event_time` is an instant outside the accepted range
-    /// ([`crate::ingest::interpret::EVENT_TIME_RANGE`]).
+    /// ([`crate::rows::interpret::EVENT_TIME_RANGE`]).
     TimeOutOfRange,
     /// `subscriber` is null or empty.
     MissingSubscriber,
@@ -147,13 +147,18 @@ impl RejectReport {
     }
 
     /// Rejects counted so far.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    /// No reject counted.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
     }
 
     /// Adds `rows_before` to the row numbers of the rejects in `span` (the rows of a CSV
     /// file's parts before the one they were read in; see `ingest`).
-    pub(crate) fn renumber(&mut self, span: std::ops::Range<usize>, rows_before: u64) {
+    pub fn renumber(&mut self, span: std::ops::Range<usize>, rows_before: u64) {
         for r in &mut self.rows[span] {
             r.row += rows_before;
         }
@@ -182,24 +187,6 @@ impl RejectReport {
     pub fn rows(&mut self) -> &[Reject] {
         self.rows.sort();
         &self.rows
-    }
-
-    /// Writes `file,row,reason,message` CSV.
-    pub fn write_csv(&mut self, path: &Path) -> Result<()> {
-        let mut w = csv::Writer::from_path(path).map_err(|e| Error::write(path, e))?;
-        w.write_record(["file", "row", "reason", "message"])
-            .map_err(|e| Error::write(path, e))?;
-        for r in self.rows() {
-            w.write_record([
-                r.path.display().to_string(),
-                r.row.to_string(),
-                r.reason.key().to_owned(),
-                r.reason.message().to_owned(),
-            ])
-            .map_err(|e| Error::write(path, e))?;
-        }
-        w.flush().map_err(|e| Error::write(path, e))?;
-        Ok(())
     }
 
     /// One-line summary: `3 (bad_direction=1, missing_subscriber=2)`.

@@ -16,34 +16,11 @@
 use chrono::DateTime;
 use rustc_hash::FxHashMap;
 
-use crate::ingest::rejects::RejectReason;
 use crate::model::check::{Flavor, flavor};
+pub use crate::model::event::{Counterparty, Event};
 use crate::model::phone::Msisdn;
 use crate::model::region::Region;
-
-/// The other party of an event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Counterparty {
-    /// Withheld, empty, or not a phone number (`BANK`, `anonymous`): never hot.
-    Unknown,
-    /// A number; its region is derived from libphonenumber metadata.
-    Number(Msisdn),
-    /// A number with a `counterparty_region` given by the input (which wins).
-    NumberInRegion(Msisdn, Region),
-}
-
-/// A normalised event, as the detection kernel and the index consume it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Event {
-    /// The subscriber whose history this is.
-    pub subscriber: Msisdn,
-    /// Instant, UTC epoch milliseconds.
-    pub time_ms: i64,
-    /// Direction and kind bits ([`crate::model::check::flavor`]).
-    pub flavor: Flavor,
-    /// The other party.
-    pub counterparty: Counterparty,
-}
+use crate::rows::rejects::RejectReason;
 
 /// An `event_time` cell.
 #[derive(Clone, Copy, Debug)]

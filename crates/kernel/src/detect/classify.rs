@@ -12,7 +12,9 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::ingest::Counterparty;
+use crate::model::Counterparty;
+use std::sync::Arc;
+
 use crate::model::hotzone::Hotzone;
 use crate::model::phone::Msisdn;
 use crate::model::region::{NeedsParse, Region, RegionTable};
@@ -30,8 +32,8 @@ enum Lead {
 }
 
 /// Per-worker hotzone classifier.
-pub struct Classifier<'h> {
-    hotzone: &'h Hotzone,
+pub struct Classifier {
+    hotzone: Arc<Hotzone>,
     /// Built on first use: a prefix-only hotzone never needs libphonenumber's metadata.
     table: Option<&'static RegionTable>,
     /// Regions of numbers with a shared calling code.
@@ -41,11 +43,11 @@ pub struct Classifier<'h> {
     lead: Vec<Lead>,
 }
 
-impl<'h> Classifier<'h> {
+impl Classifier {
     /// A classifier for `hotzone`.
-    pub fn new(hotzone: &'h Hotzone) -> Classifier<'h> {
+    pub fn new(hotzone: &Arc<Hotzone>) -> Classifier {
         Classifier {
-            hotzone,
+            hotzone: Arc::clone(hotzone),
             table: None,
             parsed: FxHashMap::default(),
             needs_regions: hotzone.has_regions(),
@@ -157,7 +159,7 @@ mod tests {
             "AC,TA,XK,YT,SJ",
             "+44",
         ] {
-            let hotzone = Hotzone::parse_list("hotzone", list).unwrap();
+            let hotzone = Arc::new(Hotzone::parse_list("hotzone", list).unwrap());
             let mut c = Classifier::new(&hotzone);
             for &n in &numbers {
                 let want = hotzone.is_hot(n, table.region_of(n));

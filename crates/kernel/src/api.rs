@@ -1,0 +1,690 @@
+//! The kernel's Arrow API, in data-flow order: rows in, a mergeable state, verdicts out.
+//!
+//! ```text
+//!  RecordBatch ──► Mapper::push ──► State ──(to_arrow / from_arrow, merge)──► State::verdicts ──► RecordBatch
+//!  (any source)    every row: an event          per subscriber x day of W:       REFERENCE.md §5     scan's columns
+//!                  or a counted reject          (hot, total)
+//! ```
+//!
+//! - A [`Mapper`] is built from validated parameters ([`CheckParams`], so its window is
+//!   known), the zone and [`RowOptions`] (default region, column mapping, `strict`). Fed
+//!   record batches from any source, it interprets every row exactly as the file readers do
+//!   (the same [`crate::rows::batch::visit_batch`]): an event, or a reject counted with its
+//!   reason and row (rows are numbered across the batches a mapper is given, from 1).
+//! - Its [`State`] is the map of a scan (DESIGN's mergeable map): per subscriber and day of
+//!   W, the selected events and the hot ones. States add up in any order and grouping with
+//!   the same sum ([`State::merge`]); [`State::to_arrow`] and [`State::from_arrow`] ship one
+//!   between processes as a record batch ([`state_schema`]) that names its window, so states
+//!   of different windows are never mixed.
+//! - [`State::verdicts`] evaluates the sum: one row per subscriber with a selected event in
+//!   W, sorted by subscriber, with the columns and types of the scan's Parquet output
+//!   ([`verdict_schema`]).
+//!
+//! Without an `as_of`, the window ends on the latest day of the data: a [`Latest`] pass over
+//! the same batches finds it first (the CLI reads its files twice for the same reason).
+//!
+//! Nothing here reads a file or the clock; parallel steps run on the caller's [`Threads`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Int64Array, StringBuilder, UInt32Array,
+};
+use arrow::datatypes::{DataType, Date32Type, Field, Int64Type, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+
+use crate::detect::calendar::local_date;
+use crate::detect::classify::Classifier;
+use crate::detect::partial::verdicts_of_sum;
+use crate::detect::rules::{DayCounts, Rule, ScanRow};
+use crate::detect::{Partial, Window};
+use crate::error::{Error, Result};
+use crate::model::check::CheckParams;
+use crate::model::region::Region;
+use crate::model::{Event, Msisdn};
+use crate::rows::batch::{DictCache, visit_batch};
+use crate::rows::columns::ColumnMap;
+use crate::rows::interpret::Interpreter;
+use crate::rows::{Counted, EventSink, IngestReport, Tally};
+use crate::threads::Threads;
+
+/// Schema metadata key of a state batch: the window it counts (`FIRST..=LAST ZONE`).
+pub const WINDOW_KEY: &str = "hotzone.window";
+
+/// How rows are interpreted (REFERENCE.md §2), whatever carries them.
+#[derive(Clone, Debug)]
+pub struct RowOptions {
+    /// Region used to read numbers written without `+` (national format).
+    pub default_region: Option<Region>,
+    /// Export column names -> canonical names.
+    pub columns: ColumnMap,
+    /// Fail on the first row that cannot be interpreted.
+    pub strict: bool,
+    /// The name rejects (and `strict`'s error) give the rows' source.
+    pub source: PathBuf,
+}
+
+impl Default for RowOptions {
+    fn default() -> RowOptions {
+        RowOptions {
+            default_region: None,
+            columns: ColumnMap::default(),
+            strict: false,
+            source: PathBuf::from("<arrow>"),
+        }
+    }
+}
+
+/// Record batches -> rows -> a tally, numbering rows across batches.
+struct Reader {
+    opts: RowOptions,
+    interp: Interpreter,
+    cache: DictCache,
+    next_row: u64,
+}
+
+impl Reader {
+    fn new(opts: RowOptions) -> Reader {
+        Reader {
+            interp: Interpreter::new(opts.default_region),
+            cache: DictCache::default(),
+            next_row: 0,
+            opts,
+        }
+    }
+
+    fn push<S: EventSink>(&mut self, tally: &mut Tally<S>, batch: &RecordBatch) -> Result<()> {
+        let mut rows = Counted {
+            tally,
+            path: &self.opts.source,
+            strict: self.opts.strict,
+        };
+        let first = self.next_row;
+        self.next_row += batch.num_rows() as u64;
+        visit_batch(
+            &self.opts.source,
+            batch,
+            &self.opts.columns,
+            first,
+            &mut self.cache,
+            &mut self.interp,
+            &mut rows,
+        )
+    }
+}
+
+/// The map's per-event step: a selected event in W is counted for its subscriber and day,
+/// hot or not. The CLI scan's workers and [`Mapper`] both count with it.
+pub struct Counter {
+    window: Window,
+    mask: u8,
+    classifier: Classifier,
+    partial: Partial,
+}
+
+impl Counter {
+    /// A counter for the check `params` over `window`.
+    pub fn new(params: &CheckParams, window: Window) -> Counter {
+        Counter {
+            mask: params.selection(),
+            classifier: Classifier::new(&params.hotzone),
+            partial: Partial::new(window.days()),
+            window,
+        }
+    }
+
+    /// The map it filled.
+    pub fn into_partial(self) -> Partial {
+        self.partial
+    }
+}
+
+impl EventSink for Counter {
+    #[inline(always)]
+    fn event(&mut self, e: &Event) {
+        if self.mask >> e.flavor & 1 == 0 {
+            return;
+        }
+        if let Some(day) = self.window.day_of(e.time_ms) {
+            let hot = self.classifier.is_hot(&e.counterparty);
+            self.partial.add(e.subscriber, day, hot);
+        }
+    }
+}
+
+/// The latest instant of the accepted events it was given.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LatestSink(pub Option<i64>);
+
+impl EventSink for LatestSink {
+    fn event(&mut self, e: &Event) {
+        self.0 = Some(self.0.map_or(e.time_ms, |t| t.max(e.time_ms)));
+    }
+}
+
+/// The first pass of a scan without `as_of`: the latest local day of the accepted rows.
+pub struct Latest {
+    reader: Reader,
+    tally: Tally<LatestSink>,
+}
+
+impl Latest {
+    /// A pass reading rows as `opts` says.
+    pub fn new(opts: RowOptions) -> Latest {
+        Latest {
+            reader: Reader::new(opts),
+            tally: Tally::default(),
+        }
+    }
+
+    /// Reads one batch (under `strict`, its first reject is the error).
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.reader.push(&mut self.tally, batch)
+    }
+
+    /// The latest accepted instant (UTC epoch ms), `None` when no row was accepted.
+    pub fn latest_ms(&self) -> Option<i64> {
+        self.tally.sink.0
+    }
+
+    /// The latest accepted instant's day in `tz`, and the report of the rows read.
+    pub fn finish(mut self, tz: Tz) -> (Option<NaiveDate>, IngestReport) {
+        let day = self.tally.sink.0.and_then(|ms| local_date(tz, ms));
+        (day, self.tally.take_report(0))
+    }
+}
+
+/// Record batches -> a [`State`]: the map half of a scan.
+pub struct Mapper {
+    reader: Reader,
+    tally: Tally<Counter>,
+}
+
+impl Mapper {
+    /// A mapper for the check `params` (its `as_of` ends the window) in zone `tz`.
+    pub fn new(params: &CheckParams, tz: Tz, opts: RowOptions) -> Mapper {
+        let window = Window::new(tz, params.as_of, params.look_back_days);
+        Mapper {
+            reader: Reader::new(opts),
+            tally: Tally::new(Counter::new(params, window)),
+        }
+    }
+
+    /// Interprets and counts every row of `batch`. A batch without a required column (or
+    /// with a column of a type no rule reads) is an error naming the column; under `strict`
+    /// the first rejected row is an error naming its row and reason.
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.reader.push(&mut self.tally, batch)
+    }
+
+    /// The window the mapper counts.
+    pub fn window(&self) -> &Window {
+        &self.tally.sink.window
+    }
+
+    /// The state, and the report of the rows read (rows, events, unknown counterparties,
+    /// rejects with their rows).
+    pub fn finish(mut self) -> (State, IngestReport) {
+        let report = self.tally.take_report(0);
+        let counter = self.tally.sink;
+        let state = State {
+            window: counter.window,
+            parts: vec![counter.partial],
+        };
+        (state, report)
+    }
+}
+
+/// The mergeable map of a scan over a window: per subscriber and day, (hot, total).
+#[derive(Clone, Debug)]
+pub struct State {
+    window: Window,
+    /// Maps summed lazily: merging appends, reading sums.
+    parts: Vec<Partial>,
+}
+
+impl State {
+    /// An empty state of `window`.
+    pub fn new(window: Window) -> State {
+        State {
+            window,
+            parts: Vec::new(),
+        }
+    }
+
+    /// A state holding already-built maps (the CLI scan's workers' maps) of `window`.
+    pub fn of_parts(window: Window, parts: Vec<Partial>) -> State {
+        State { window, parts }
+    }
+
+    /// The window it counts.
+    pub fn window(&self) -> &Window {
+        &self.window
+    }
+
+    /// Adds `other` (no copy: the sum is taken when the state is read). Both must count the
+    /// same window.
+    pub fn merge(&mut self, other: State) -> Result<()> {
+        if other.window != self.window {
+            return Err(Error::invalid(
+                "state",
+                format!(
+                    "counts the window {}, not {} (states of different windows never add up)",
+                    window_text(&other.window),
+                    window_text(&self.window)
+                ),
+            ));
+        }
+        self.parts.extend(other.parts);
+        Ok(())
+    }
+
+    /// Adds a state shipped as a record batch ([`State::to_arrow`]'s form).
+    pub fn merge_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        let other = State::from_arrow(batch, &self.window)?;
+        self.parts.extend(other.parts);
+        Ok(())
+    }
+
+    /// One map: the parts summed (on `threads`).
+    fn summed(&mut self, threads: Threads<'_>) -> &mut Partial {
+        if self.parts.len() != 1 {
+            let days = self.window.days();
+            let parts = std::mem::take(&mut self.parts);
+            let sum = threads.run(|| {
+                parts
+                    .into_iter()
+                    .fold(Partial::new(days), |acc, p| acc.merge(p))
+            });
+            self.parts = vec![sum];
+        }
+        &mut self.parts[0]
+    }
+
+    /// The state as a record batch of [`state_schema`]: one row per subscriber and day with a
+    /// selected event, sorted by subscriber then day; the window in the schema's metadata.
+    pub fn to_arrow(&mut self, threads: Threads<'_>) -> RecordBatch {
+        let window = self.window.clone();
+        let partial = self.summed(threads);
+        let (mut subs, mut days, mut hot, mut total) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let first = day_number(window.first());
+        for (sub, counts) in partial.sorted() {
+            for (d, c) in counts.iter().enumerate() {
+                if c.total > 0 {
+                    subs.push(sub.value() as i64);
+                    days.push(first + d as i32);
+                    hot.push(i64::from(c.hot));
+                    total.push(i64::from(c.total));
+                }
+            }
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(subs)),
+            Arc::new(Date32Array::from(days)),
+            Arc::new(Int64Array::from(hot)),
+            Arc::new(Int64Array::from(total)),
+        ];
+        RecordBatch::try_new(state_schema(Some(&window)), columns)
+            .expect("columns match the state schema")
+    }
+
+    /// A state of `window` from a record batch of [`state_schema`] (rows in any order; a
+    /// subscriber and day may repeat, and then add up). The batch's window, when its schema
+    /// names one, must be `window`; every day must be in it and every count fit 32 bits.
+    pub fn from_arrow(batch: &RecordBatch, window: &Window) -> Result<State> {
+        if let Some(named) = batch.schema().metadata().get(WINDOW_KEY)
+            && *named != window_text(window)
+        {
+            return Err(Error::invalid(
+                "state",
+                format!(
+                    "counts the window {named}, not {} (states of different windows never add up)",
+                    window_text(window)
+                ),
+            ));
+        }
+        let column = |name: &str| -> Result<&ArrayRef> {
+            batch.column_by_name(name).ok_or_else(|| {
+                Error::invalid(
+                    "state",
+                    format!("has no column {name:?} (a state has subscriber, day, hot, total)"),
+                )
+            })
+        };
+        let typed = |name: &str, want: &DataType| -> Result<()> {
+            let got = column(name)?.data_type();
+            if got != want {
+                return Err(Error::invalid(
+                    "state",
+                    format!("column {name:?} must be {want} (got {got})"),
+                ));
+            }
+            if column(name)?.null_count() > 0 {
+                return Err(Error::invalid(
+                    "state",
+                    format!("column {name:?} must have no null"),
+                ));
+            }
+            Ok(())
+        };
+        typed("subscriber", &DataType::Int64)?;
+        typed("day", &DataType::Date32)?;
+        typed("hot", &DataType::Int64)?;
+        typed("total", &DataType::Int64)?;
+        let subs = column("subscriber")?.as_primitive::<Int64Type>().values();
+        let days = column("day")?.as_primitive::<Date32Type>().values();
+        let hot = column("hot")?.as_primitive::<Int64Type>().values();
+        let total = column("total")?.as_primitive::<Int64Type>().values();
+        let first = day_number(window.first());
+        let n_days = window.days() as i32;
+        let mut partial = Partial::new(window.days());
+        for i in 0..batch.num_rows() {
+            let bad = |rule: &str| Error::invalid("state", format!("row {}: {rule}", i + 1));
+            let sub = u64::try_from(subs[i])
+                .ok()
+                .and_then(Msisdn::from_value)
+                .ok_or_else(|| bad("subscriber is not an E.164 number's digits"))?;
+            let d = days[i] - first;
+            if !(0..n_days).contains(&d) {
+                return Err(bad("day is outside the window"));
+            }
+            let count = |v: i64| u32::try_from(v).ok();
+            let (Some(h), Some(t)) = (count(hot[i]), count(total[i])) else {
+                return Err(bad("hot and total must be in 0..=4294967295"));
+            };
+            if h > t {
+                return Err(bad("hot must not exceed total"));
+            }
+            partial.add_counts(sub, d as u16, DayCounts { hot: h, total: t });
+        }
+        Ok(State {
+            window: window.clone(),
+            parts: vec![partial],
+        })
+    }
+
+    /// Subscribers with a selected event in W.
+    pub fn subscribers(&mut self, threads: Threads<'_>) -> usize {
+        self.summed(threads).subscribers()
+    }
+
+    /// The verdict rows of the sum (REFERENCE.md §5), sorted by subscriber; with `explain`
+    /// each row keeps its dense day counts.
+    pub fn rows(&mut self, rule: Rule, explain: bool, threads: Threads<'_>) -> Vec<ScanRow> {
+        let parts = &mut self.parts;
+        threads.run(|| {
+            verdicts_of_sum(parts, rule, |subscriber, verdict, days| ScanRow {
+                subscriber,
+                verdict,
+                days: explain.then(|| days.to_vec()),
+            })
+        })
+    }
+
+    /// The verdicts of the sum as a record batch of [`verdict_schema`].
+    pub fn verdicts(&mut self, rule: Rule, explain: bool, threads: Threads<'_>) -> RecordBatch {
+        let rows = self.rows(rule, explain, threads);
+        verdict_batch(&rows, Some(&self.window), explain)
+    }
+}
+
+/// Days since 1970-01-01 (Arrow's `Date32`).
+fn day_number(d: NaiveDate) -> i32 {
+    crate::detect::calendar::day_number(d)
+}
+
+/// `FIRST..=LAST ZONE`: how a state batch names its window.
+pub fn window_text(w: &Window) -> String {
+    format!("{}..={} {}", w.first(), w.last(), w.tz())
+}
+
+/// The schema of a state batch: `subscriber` (Int64: the E.164 number's digits), `day`
+/// (Date32: a local day of the window), `hot` and `total` (Int64), none nullable; with a
+/// window, its [`window_text`] under [`WINDOW_KEY`].
+pub fn state_schema(window: Option<&Window>) -> SchemaRef {
+    let fields = vec![
+        Field::new("subscriber", DataType::Int64, false),
+        Field::new("day", DataType::Date32, false),
+        Field::new("hot", DataType::Int64, false),
+        Field::new("total", DataType::Int64, false),
+    ];
+    let metadata: std::collections::HashMap<String, String> = window
+        .map(|w| [(WINDOW_KEY.to_owned(), window_text(w))].into())
+        .unwrap_or_default();
+    Arc::new(Schema::new_with_metadata(fields, metadata))
+}
+
+/// The scan's output columns (REFERENCE.md §9) as Arrow types: `subscriber` (Utf8, `+`
+/// and digits), `anomaly_detected` (Boolean), `anomaly_date` (Date32, null when none),
+/// `anomalous_days` (UInt32), `first_anomaly_date` (Date32, null when none); with
+/// `explain`, `days` (Utf8: `YYYY-MM-DD:hot/total` per day of W with selected events,
+/// `;`-separated).
+pub fn verdict_schema(explain: bool) -> SchemaRef {
+    let mut fields = vec![
+        Field::new("subscriber", DataType::Utf8, false),
+        Field::new("anomaly_detected", DataType::Boolean, false),
+        Field::new("anomaly_date", DataType::Date32, true),
+        Field::new("anomalous_days", DataType::UInt32, false),
+        Field::new("first_anomaly_date", DataType::Date32, true),
+    ];
+    if explain {
+        fields.push(Field::new("days", DataType::Utf8, true));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// Verdict rows as a record batch of [`verdict_schema`]; `window` dates the rows (it is
+/// `None` only for a scan without a window, which has no rows).
+pub fn verdict_batch(rows: &[ScanRow], window: Option<&Window>, explain: bool) -> RecordBatch {
+    let first = window.map_or(0, |w| day_number(w.first()));
+    let date = |d: Option<u16>| d.map(|i| first + i32::from(i));
+    let mut subs = StringBuilder::with_capacity(rows.len(), rows.len() * 13);
+    for r in rows {
+        subs.append_value(r.subscriber.to_string());
+    }
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(subs.finish()),
+        Arc::new(BooleanArray::from_iter(
+            rows.iter().map(|r| Some(r.verdict.detected())),
+        )),
+        Arc::new(Date32Array::from_iter(
+            rows.iter().map(|r| date(r.verdict.last)),
+        )),
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.verdict.anomalous_days),
+        )),
+        Arc::new(Date32Array::from_iter(
+            rows.iter().map(|r| date(r.verdict.first)),
+        )),
+    ];
+    if explain {
+        let mut days = StringBuilder::new();
+        for r in rows {
+            match (&r.days, window) {
+                (Some(counts), Some(w)) => {
+                    let text: Vec<String> = counts
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| c.total > 0)
+                        .map(|(i, c)| format!("{}:{}/{}", w.date(i), c.hot, c.total))
+                        .collect();
+                    days.append_value(text.join(";"));
+                }
+                _ => days.append_null(),
+            }
+        }
+        columns.push(Arc::new(days.finish()));
+    }
+    RecordBatch::try_new(verdict_schema(explain), columns)
+        .expect("columns match the verdict schema")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::check::{Limits, RawCheck};
+    use crate::model::hotzone::Hotzone;
+    use arrow::array::{StringArray, TimestampMillisecondArray};
+
+    fn params(as_of: &str) -> CheckParams {
+        let raw = RawCheck {
+            look_back_days: Some(3),
+            threshold_ratio: Some(0.5),
+            hotzone: Some(Arc::new(Hotzone::parse_list("hotzone", "+234").unwrap())),
+            min_events: Some(1),
+            as_of: Some(as_of.to_owned()),
+            ..RawCheck::default()
+        };
+        let limits = Limits {
+            max_look_back_days: 90,
+            default_as_of: NaiveDate::default(),
+        };
+        CheckParams::new(raw, limits).unwrap()
+    }
+
+    fn events(rows: &[(&str, &str, &str)]) -> RecordBatch {
+        let day = |d: &str| {
+            NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .unwrap()
+                .and_hms_opt(12, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_millis()
+        };
+        let n = rows.len();
+        let schema = Schema::new(vec![
+            Field::new(
+                "event_time",
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
+                true,
+            ),
+            Field::new("subscriber", DataType::Utf8, true),
+            Field::new("counterparty", DataType::Utf8, true),
+            Field::new("direction", DataType::Utf8, true),
+            Field::new("kind", DataType::Utf8, true),
+        ]);
+        RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    rows.iter().map(|r| day(r.0)),
+                )),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
+                Arc::new(StringArray::from_iter_values((0..n).map(|_| "OUT"))),
+                Arc::new(StringArray::from_iter_values((0..n).map(|_| "CALL"))),
+            ],
+        )
+        .unwrap()
+    }
+
+    const A: &str = "+886912345678";
+    const B: &str = "+886912345679";
+    const NG: &str = "+2348031234567";
+    const TW: &str = "+886223456789";
+
+    #[test]
+    fn states_shipped_through_arrow_and_merged_in_any_order_equal_one_pass() {
+        let p = params("2026-01-03");
+        let all = [
+            ("2026-01-01", A, TW),
+            ("2026-01-02", B, NG),
+            ("2026-01-03", A, NG),
+            ("2026-01-03", A, NG),
+            ("2026-01-03", B, TW),
+            ("2026-01-02", A, "bogus-number"),
+            ("2025-12-31", A, NG), // before W: read, not counted
+        ];
+        let mut one = Mapper::new(&p, Tz::UTC, RowOptions::default());
+        one.push(&events(&all)).unwrap();
+        let (mut whole, report) = one.finish();
+        assert_eq!((report.rows, report.events), (7, 7));
+        assert_eq!(report.unknown_counterparties, 1);
+        let rule = Rule::of(&p);
+        let expected = whole.verdicts(rule, true, Threads::Caller);
+        assert_eq!(expected.num_rows(), 2);
+
+        for split in 0..all.len() {
+            let (left, right) = all.split_at(split);
+            let mut states = Vec::new();
+            for part in [right, left] {
+                let mut m = Mapper::new(&p, Tz::UTC, RowOptions::default());
+                if !part.is_empty() {
+                    m.push(&events(part)).unwrap();
+                }
+                let (mut s, _) = m.finish();
+                states.push(s.to_arrow(Threads::Caller));
+            }
+            let mut sum = State::new(whole.window().clone());
+            for b in &states {
+                sum.merge_batch(b).unwrap();
+            }
+            assert_eq!(sum.verdicts(rule, true, Threads::Caller), expected);
+            assert_eq!(
+                sum.to_arrow(Threads::Caller),
+                whole.to_arrow(Threads::Caller)
+            );
+        }
+    }
+
+    #[test]
+    fn a_state_of_another_window_or_with_bad_rows_is_refused() {
+        let p = params("2026-01-03");
+        let mut m = Mapper::new(&p, Tz::UTC, RowOptions::default());
+        m.push(&events(&[("2026-01-03", A, NG)])).unwrap();
+        let (mut s, _) = m.finish();
+        let batch = s.to_arrow(Threads::Caller);
+        let other = Window::new(Tz::UTC, NaiveDate::from_ymd_opt(2026, 1, 4).unwrap(), 3);
+        let err = State::from_arrow(&batch, &other).unwrap_err().to_string();
+        assert!(err.contains("2026-01-01..=2026-01-03 UTC"), "{err}");
+
+        let bad = RecordBatch::try_new(
+            state_schema(None),
+            vec![
+                Arc::new(Int64Array::from(vec![886912345678])),
+                Arc::new(Date32Array::from(vec![day_number(
+                    NaiveDate::from_ymd_opt(2026, 1, 3).unwrap(),
+                )])),
+                Arc::new(Int64Array::from(vec![5])),
+                Arc::new(Int64Array::from(vec![4])),
+            ],
+        )
+        .unwrap();
+        let err = State::from_arrow(&bad, s.window()).unwrap_err().to_string();
+        assert!(err.contains("row 1: hot must not exceed total"), "{err}");
+    }
+
+    #[test]
+    fn strict_names_the_row_across_batches_and_latest_finds_the_last_day() {
+        let opts = RowOptions {
+            strict: true,
+            source: PathBuf::from("frame"),
+            ..RowOptions::default()
+        };
+        let p = params("2026-01-03");
+        let mut m = Mapper::new(&p, Tz::UTC, opts.clone());
+        m.push(&events(&[("2026-01-03", A, NG), ("2026-01-03", B, NG)]))
+            .unwrap();
+        let err = m
+            .push(&events(&[("2026-01-03", A, NG), ("2026-01-03", "12", NG)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("frame: row 4: "), "{err}");
+
+        let mut latest = Latest::new(RowOptions::default());
+        latest
+            .push(&events(&[("2026-01-03", A, NG), ("2026-02-09", "x", NG)]))
+            .unwrap();
+        latest.push(&events(&[("2026-01-05", B, NG)])).unwrap();
+        let (day, report) = latest.finish(Tz::UTC);
+        assert_eq!(day, NaiveDate::from_ymd_opt(2026, 1, 5));
+        assert_eq!(
+            (report.rows, report.events, report.rejects.total()),
+            (3, 2, 1)
+        );
+    }
+}

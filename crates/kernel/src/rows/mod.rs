@@ -1,0 +1,149 @@
+//! Rows -> [`Event`]s or counted rejects (REFERENCE.md §2), whatever carried the rows.
+//!
+//! - [`interpret`]: one row's cells -> an event or the first rule it breaks;
+//! - [`batch`]: an Arrow record batch -> rows, with the per-column work hoisted out of the
+//!   row loop (what every Arrow source uses: Parquet and IPC readers, the Python package,
+//!   Spark's Arrow batches);
+//! - [`columns`]: export column names -> canonical names;
+//! - [`rejects`]: the reasons, the counted report, `strict`'s error.
+//!
+//! Readers hand each row's outcome to a [`RowSink`]; [`Counted`] is the one that counts it
+//! into a [`Tally`] (rows, events, unknown counterparties, rejects with their row) and passes
+//! the event to the caller's [`EventSink`]. Files are not read here: the file readers live in
+//! the `hotzone` crate's `ingest` and call this module.
+
+pub mod batch;
+pub mod columns;
+pub mod interpret;
+pub mod rejects;
+
+use std::path::Path;
+
+use crate::error::Result;
+pub use crate::model::event::{Counterparty, Event};
+use crate::rows::rejects::{Reject, RejectReason, RejectReport};
+
+/// Receives the events one worker reads.
+pub trait EventSink: Send {
+    /// One accepted event.
+    fn event(&mut self, e: &Event);
+}
+
+/// What a run read.
+#[derive(Clone, Debug, Default)]
+pub struct IngestReport {
+    /// Files read.
+    pub files: usize,
+    /// Data rows read (accepted + rejected).
+    pub rows: u64,
+    /// Rows accepted as events.
+    pub events: u64,
+    /// Accepted events whose counterparty is withheld or not a number.
+    pub unknown_counterparties: u64,
+    /// Rejected rows.
+    pub rejects: RejectReport,
+}
+
+impl IngestReport {
+    /// Adds another report's counts and rejects (files included).
+    pub fn merge(&mut self, other: IngestReport) {
+        self.files += other.files;
+        self.rows += other.rows;
+        self.events += other.events;
+        self.unknown_counterparties += other.unknown_counterparties;
+        self.rejects.merge(other.rejects);
+    }
+}
+
+/// Where a reader sends each row's outcome.
+pub trait RowSink {
+    /// Row `row` (1-based in its file) is an event or a reject with its reason.
+    fn row(&mut self, row: u64, result: std::result::Result<Event, RejectReason>) -> Result<()>;
+}
+
+/// A worker's event sink with the counts and rejects of the rows it was given.
+#[derive(Debug, Default)]
+pub struct Tally<S> {
+    /// Where accepted events go.
+    pub sink: S,
+    /// Rows seen.
+    pub rows: u64,
+    /// Rows accepted.
+    pub events: u64,
+    /// Accepted rows whose counterparty is unknown.
+    pub unknown: u64,
+    /// Rejected rows, with file and row.
+    pub rejects: RejectReport,
+}
+
+impl<S> Tally<S> {
+    /// An empty tally around `sink`.
+    pub fn new(sink: S) -> Tally<S> {
+        Tally {
+            sink,
+            rows: 0,
+            events: 0,
+            unknown: 0,
+            rejects: RejectReport::default(),
+        }
+    }
+
+    /// Its counts and rejects as a report of `files` files (the sink stays).
+    pub fn take_report(&mut self, files: usize) -> IngestReport {
+        IngestReport {
+            files,
+            rows: std::mem::take(&mut self.rows),
+            events: std::mem::take(&mut self.events),
+            unknown_counterparties: std::mem::take(&mut self.unknown),
+            rejects: std::mem::take(&mut self.rejects),
+        }
+    }
+}
+
+/// The rows of one source (a file, a part of one, a stream of batches): counted into a
+/// tally, each reject with the source's name; under `strict` the first reject is the error.
+pub struct Counted<'a, S> {
+    /// The tally the rows count into.
+    pub tally: &'a mut Tally<S>,
+    /// The name rejects carry (a file, or what the caller calls its stream).
+    pub path: &'a Path,
+    /// Fail on the first reject.
+    pub strict: bool,
+}
+
+impl<S: EventSink> RowSink for Counted<'_, S> {
+    /// An event for the sink, or a counted reject (the error under `strict`).
+    #[inline(always)]
+    fn row(&mut self, row: u64, result: std::result::Result<Event, RejectReason>) -> Result<()> {
+        let t = &mut *self.tally;
+        t.rows += 1;
+        match result {
+            Ok(e) => {
+                t.events += 1;
+                if e.counterparty == Counterparty::Unknown {
+                    t.unknown += 1;
+                }
+                t.sink.event(&e);
+                Ok(())
+            }
+            Err(reason) => self.reject(row, reason),
+        }
+    }
+}
+
+impl<S> Counted<'_, S> {
+    #[cold]
+    #[inline(never)]
+    fn reject(&mut self, row: u64, reason: RejectReason) -> Result<()> {
+        let reject = Reject {
+            path: self.path.to_path_buf(),
+            row,
+            reason,
+        };
+        if self.strict {
+            return Err(reject.into_error());
+        }
+        self.tally.rejects.push(reject);
+        Ok(())
+    }
+}
