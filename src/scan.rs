@@ -209,6 +209,15 @@ pub fn scan(
 /// A scan of a prepared index (`hotzone prepare`): no parsing, one pass over compact codes.
 fn scan_prepared(path: &std::path::Path, req: &ScanRequest) -> Result<ScanOutcome> {
     let index = crate::index::ServingIndex::read(path)?;
+    scan_index(&index, path, req)
+}
+
+/// A scan of a loaded prepared index (`path` names it in errors); `req.tz` must be its zone.
+pub fn scan_index(
+    index: &crate::index::ServingIndex,
+    path: &std::path::Path,
+    req: &ScanRequest,
+) -> Result<ScanOutcome> {
     if index.tz() != req.tz {
         return Err(crate::error::Error::invalid(
             "--tz",

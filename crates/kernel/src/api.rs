@@ -97,13 +97,22 @@ impl Reader {
     }
 
     fn push<S: EventSink>(&mut self, tally: &mut Tally<S>, batch: &RecordBatch) -> Result<()> {
+        let first = self.next_row;
+        self.next_row += batch.num_rows() as u64;
+        self.push_at(tally, batch, first)
+    }
+
+    fn push_at<S: EventSink>(
+        &mut self,
+        tally: &mut Tally<S>,
+        batch: &RecordBatch,
+        first: u64,
+    ) -> Result<()> {
         let mut rows = Counted {
             tally,
             path: &self.opts.source,
             strict: self.opts.strict,
         };
-        let first = self.next_row;
-        self.next_row += batch.num_rows() as u64;
         visit_batch(
             &self.opts.source,
             batch,
@@ -185,6 +194,12 @@ impl Latest {
         self.reader.push(&mut self.tally, batch)
     }
 
+    /// Reads one batch whose first row is row `first_row + 1` of the source (batches read
+    /// out of order, by several workers).
+    pub fn push_at(&mut self, batch: &RecordBatch, first_row: u64) -> Result<()> {
+        self.reader.push_at(&mut self.tally, batch, first_row)
+    }
+
     /// The latest accepted instant (UTC epoch ms), `None` when no row was accepted.
     pub fn latest_ms(&self) -> Option<i64> {
         self.tally.sink.0
@@ -218,6 +233,12 @@ impl Mapper {
     /// the first rejected row is an error naming its row and reason.
     pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         self.reader.push(&mut self.tally, batch)
+    }
+
+    /// [`Mapper::push`] for a batch whose first row is row `first_row + 1` of the source
+    /// (batches read out of order, by several workers).
+    pub fn push_at(&mut self, batch: &RecordBatch, first_row: u64) -> Result<()> {
+        self.reader.push_at(&mut self.tally, batch, first_row)
     }
 
     /// The window the mapper counts.
@@ -432,6 +453,130 @@ impl State {
     }
 }
 
+/// Batches pulled by the workers of `threads`, each with its worker's `W`; rows are
+/// numbered in the order the batches come. The first error in that order wins (a stream's
+/// own error, or `push`'s: under `strict`, the first rejected row); after an error no
+/// further batch is taken.
+fn in_workers<I, W>(
+    batches: I,
+    threads: Threads<'_>,
+    make: impl Fn() -> W + Sync,
+    push: impl Fn(&mut W, &RecordBatch, u64) -> Result<()> + Sync,
+) -> Result<Vec<W>>
+where
+    I: Iterator<Item = Result<RecordBatch>> + Send,
+    W: Send,
+{
+    use rayon::prelude::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    // (the batches, rows before the next batch, index of the next batch)
+    let source = Mutex::new((batches, 0u64, 0usize));
+    let failed = AtomicBool::new(false);
+    let work = |_| {
+        let mut w = make();
+        loop {
+            let (index, first, batch) = {
+                let mut s = source.lock().unwrap_or_else(|p| p.into_inner());
+                if failed.load(Ordering::Relaxed) {
+                    return (w, None);
+                }
+                let index = s.2;
+                match s.0.next() {
+                    None => return (w, None),
+                    Some(Err(e)) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return (w, Some((index, e)));
+                    }
+                    Some(Ok(b)) => {
+                        let first = s.1;
+                        s.1 += b.num_rows() as u64;
+                        s.2 += 1;
+                        (index, first, b)
+                    }
+                }
+            };
+            if let Err(e) = push(&mut w, &batch, first) {
+                failed.store(true, Ordering::Relaxed);
+                return (w, Some((index, e)));
+            }
+        }
+    };
+    let n = threads.count();
+    let results: Vec<(W, Option<(usize, Error)>)> =
+        threads.run(|| (0..n).into_par_iter().map(work).collect());
+    let mut workers = Vec::with_capacity(results.len());
+    let mut first: Option<(usize, Error)> = None;
+    for (w, e) in results {
+        if let Some((i, e)) = e
+            && first.as_ref().is_none_or(|(j, _)| i < *j)
+        {
+            first = Some((i, e));
+        }
+        workers.push(w);
+    }
+    match first {
+        Some((_, e)) => Err(e),
+        None => Ok(workers),
+    }
+}
+
+/// The map of a scan over a stream of batches, on `threads` (each worker maps the batches it
+/// takes; their maps are summed when read). The report counts every row of the stream, and
+/// rejects carry their row in the stream.
+pub fn map_batches<I>(
+    params: &CheckParams,
+    tz: Tz,
+    opts: &RowOptions,
+    batches: I,
+    threads: Threads<'_>,
+) -> Result<(State, IngestReport)>
+where
+    I: Iterator<Item = Result<RecordBatch>> + Send,
+{
+    let workers = in_workers(
+        batches,
+        threads,
+        || Mapper::new(params, tz, opts.clone()),
+        |m, b, first| m.push_at(b, first),
+    )?;
+    let mut report = IngestReport::default();
+    let mut state = State::new(Window::new(tz, params.as_of, params.look_back_days));
+    for m in workers {
+        let (s, r) = m.finish();
+        report.merge(r);
+        state.merge(s)?;
+    }
+    Ok((state, report))
+}
+
+/// The latest accepted day of a stream of batches in `tz` (`None` when no row is accepted),
+/// on `threads`, with the report of the rows read.
+pub fn latest_of_batches<I>(
+    opts: &RowOptions,
+    tz: Tz,
+    batches: I,
+    threads: Threads<'_>,
+) -> Result<(Option<NaiveDate>, IngestReport)>
+where
+    I: Iterator<Item = Result<RecordBatch>> + Send,
+{
+    let workers = in_workers(
+        batches,
+        threads,
+        || Latest::new(opts.clone()),
+        |l, b, first| l.push_at(b, first),
+    )?;
+    let mut report = IngestReport::default();
+    let mut latest: Option<i64> = None;
+    for l in workers {
+        latest = latest.max(l.latest_ms());
+        report.merge(l.finish(tz).1);
+    }
+    Ok((latest.and_then(|ms| local_date(tz, ms)), report))
+}
+
 /// Days since 1970-01-01 (Arrow's `Date32`).
 fn day_number(d: NaiveDate) -> i32 {
     crate::detect::calendar::day_number(d)
@@ -628,6 +773,74 @@ mod tests {
                 sum.to_arrow(Threads::Caller),
                 whole.to_arrow(Threads::Caller)
             );
+        }
+    }
+
+    #[test]
+    fn batches_mapped_on_a_pool_equal_one_mapper_and_strict_names_the_first_bad_row() {
+        let p = params("2026-01-03");
+        let rows: Vec<(&str, &str, &str)> = (0..60)
+            .map(|i| {
+                let day = ["2026-01-01", "2026-01-02", "2026-01-03"][i % 3];
+                let sub = [A, B][i % 2];
+                let cp = [NG, TW, "", "12"][i % 4];
+                (day, sub, cp)
+            })
+            .collect();
+        let batches: Vec<RecordBatch> = rows.chunks(7).map(events).collect();
+        let mut one = Mapper::new(&p, Tz::UTC, RowOptions::default());
+        for b in &batches {
+            one.push(b).unwrap();
+        }
+        let (mut whole, whole_report) = one.finish();
+        let rule = Rule::of(&p);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for threads in [Threads::Caller, Threads::Pool(&pool)] {
+            let (mut s, r) = map_batches(
+                &p,
+                Tz::UTC,
+                &RowOptions::default(),
+                batches.iter().cloned().map(Ok),
+                threads,
+            )
+            .unwrap();
+            assert_eq!(
+                s.verdicts(rule, true, threads),
+                whole.verdicts(rule, true, Threads::Caller)
+            );
+            assert_eq!((r.rows, r.events), (whole_report.rows, whole_report.events));
+            let (day, _) = latest_of_batches(
+                &RowOptions::default(),
+                Tz::UTC,
+                batches.iter().cloned().map(Ok),
+                threads,
+            )
+            .unwrap();
+            assert_eq!(day, NaiveDate::from_ymd_opt(2026, 1, 3));
+        }
+        // Rows 30 and 50 are bad subscribers: strict names row 30 whatever the workers do.
+        let mut bad = rows.clone();
+        bad[29].1 = "x";
+        bad[49].1 = "y";
+        let batches: Vec<RecordBatch> = bad.chunks(7).map(events).collect();
+        let strict = RowOptions {
+            strict: true,
+            ..RowOptions::default()
+        };
+        for threads in [Threads::Caller, Threads::Pool(&pool)] {
+            let err = map_batches(
+                &p,
+                Tz::UTC,
+                &strict,
+                batches.iter().cloned().map(Ok),
+                threads,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("row 30:"), "{err}");
         }
     }
 

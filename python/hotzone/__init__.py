@@ -1,0 +1,396 @@
+"""hotzone: is a phone number's call/SMS traffic with fraud-prone regions abnormal?
+
+A *hotzone* is a set of regions (ISO 3166-1 alpha-2 codes such as ``"NG"``, plus ``AC``,
+``TA``, ``XK``) and E.164 prefixes (``"+882"``). For every subscriber with traffic in the
+window of ``look_back_days`` days ending on ``as_of``, the engine counts, per local day, the
+selected events and those whose counterparty is in the hotzone, and applies one rule:
+
+- ``method="share"``: a day is anomalous when ``hot / total >= threshold_ratio`` and
+  ``hot >= min_events``;
+- ``method="spike"``: a day is anomalous when ``hot > threshold_ratio x`` the mean of the
+  hot counts of the earlier days of the window, and ``hot >= min_events``.
+
+The answer per subscriber is ``anomaly_detected`` and ``anomaly_date`` (the latest anomalous
+day), the same exact answer as the ``hotzone`` CLI and server give (REFERENCE.md in the
+repository states the contract).
+
+Entry points:
+
+- :func:`scan` - events in (a polars/pandas DataFrame, a pyarrow Table or
+  RecordBatchReader, anything speaking the Arrow PyCapsule interface, or file paths),
+  verdicts out as an Arrow table (:class:`ScanResult`);
+- :func:`prepare` and :class:`Index` - a prepared index for repeated scans and checks;
+- :mod:`hotzone.kernel` - the mergeable map as Arrow batches, for distributed engines;
+- :mod:`hotzone.spark` - the scan on a Spark DataFrame.
+
+Input columns (renamed with ``columns={"export_name": "canonical_name"}``): ``event_time``
+(timestamp, epoch milliseconds, or RFC 3339 text), ``subscriber`` (E.164, or national with
+``default_region``), ``counterparty``, ``direction`` (``IN``/``OUT``), ``kind``
+(``CALL``/``SMS``), optional ``duration_s`` and ``counterparty_region``. A row that cannot be
+interpreted is counted under its reason in ``result.summary["rejects"]`` (``strict=True``
+raises ``ValueError`` naming the first such row instead).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os as _os
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
+
+from . import _native
+
+__all__ = ["scan", "prepare", "Index", "ScanResult", "VERDICT_COLUMNS"]
+
+#: The columns of a scan's result, in order.
+VERDICT_COLUMNS = (
+    "subscriber",
+    "anomaly_detected",
+    "anomaly_date",
+    "anomalous_days",
+    "first_anomaly_date",
+)
+
+
+class ScanResult:
+    """The verdicts of a scan: an Arrow table plus the run summary.
+
+    One row per subscriber with a selected event in the window, sorted by subscriber, with
+    the columns ``subscriber`` (string, ``+`` and digits), ``anomaly_detected`` (bool),
+    ``anomaly_date`` (date, null when none), ``anomalous_days`` (uint32) and
+    ``first_anomaly_date`` (date, null when none); with ``explain=True`` also ``days``
+    (``YYYY-MM-DD:hot/total`` per day with events, ``;``-separated).
+
+    The result speaks the Arrow PyCapsule interface, so ``polars.DataFrame(result)`` and
+    ``pyarrow.table(result)`` take it without a copy; :meth:`to_pandas` converts through
+    pyarrow.
+
+    ``summary`` is a dict: ``files``, ``rows`` (read), ``events`` (accepted),
+    ``unknown_counterparties``, ``rejected`` (total), ``rejects`` (count per reason),
+    ``reject_rows`` (``(source, row, reason)`` per rejected row, rows numbered from 1),
+    ``window`` (``{"first", "last", "tz"}``, or None when no row was accepted and no
+    ``as_of`` was given), ``subscribers`` and ``anomalous``.
+    """
+
+    __slots__ = ("table", "summary")
+
+    def __init__(self, table: Any, summary: Dict[str, Any]) -> None:
+        self.table = table
+        self.summary = summary
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        return self.table.__arrow_c_stream__(requested_schema)
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def __repr__(self) -> str:
+        s = self.summary
+        return (
+            f"<hotzone.ScanResult: {self.table.num_rows} subscribers, "
+            f"{s.get('anomalous', 0)} anomalous; {s['rows']} rows read, "
+            f"{s['rejected']} rejected; window {s['window']}>"
+        )
+
+    def to_pyarrow(self) -> Any:
+        """The verdicts as a ``pyarrow.Table``."""
+        return self.table
+
+    def to_polars(self) -> Any:
+        """The verdicts as a ``polars.DataFrame`` (no copy of the columns)."""
+        import polars
+
+        return polars.from_arrow(self.table)
+
+    def to_pandas(self, **kwargs: Any) -> Any:
+        """The verdicts as a ``pandas.DataFrame`` (``pyarrow.Table.to_pandas``)."""
+        return self.table.to_pandas(**kwargs)
+
+
+PathLike = Union[str, "_os.PathLike[str]"]
+
+
+def _is_paths(events: Any) -> bool:
+    if isinstance(events, (str, _os.PathLike)):
+        return True
+    return (
+        isinstance(events, (list, tuple))
+        and len(events) > 0
+        and all(isinstance(e, (str, _os.PathLike)) for e in events)
+    )
+
+
+def _paths(events: Any) -> list:
+    if isinstance(events, (str, _os.PathLike)):
+        events = [events]
+    return [_os.fspath(e) for e in events]
+
+
+def _stream(events: Any) -> Any:
+    """Something with ``__arrow_c_stream__`` for ``events``."""
+    if hasattr(events, "__arrow_c_stream__"):
+        return events
+    import pyarrow as pa
+
+    if hasattr(events, "__arrow_c_array__"):  # a single record batch
+        return pa.RecordBatchReader.from_batches(
+            pa.record_batch(events).schema, [pa.record_batch(events)]
+        )
+    mod = type(events).__module__
+    if mod.startswith("pandas"):
+        return pa.Table.from_pandas(events, preserve_index=False)
+    if mod.startswith("polars") and hasattr(events, "collect"):
+        raise TypeError("hotzone.scan takes a polars DataFrame; call .collect() on the LazyFrame")
+    raise TypeError(
+        "events must be a path, a list of paths, or Arrow data: a polars or pandas DataFrame, "
+        f"a pyarrow Table, RecordBatch or RecordBatchReader (got {type(events).__name__})"
+    )
+
+
+def _hotzone_text(hotzone: Union[str, Sequence[str]]) -> str:
+    if isinstance(hotzone, str):
+        return hotzone
+    return ",".join(str(h) for h in hotzone)
+
+
+def _date_text(as_of: Union[None, str, _dt.date]) -> Optional[str]:
+    if as_of is None or isinstance(as_of, str):
+        return as_of
+    if isinstance(as_of, _dt.datetime):
+        raise TypeError("as_of is a day: give a datetime.date or 'YYYY-MM-DD', not a datetime")
+    if isinstance(as_of, _dt.date):
+        return as_of.isoformat()
+    raise TypeError(f"as_of must be a datetime.date or 'YYYY-MM-DD' (got {type(as_of).__name__})")
+
+
+def _columns(columns: Optional[Mapping[str, str]]) -> Optional[list]:
+    if columns is None:
+        return None
+    if not isinstance(columns, Mapping):
+        raise TypeError('columns must be a dict {"export_name": "canonical_name"}')
+    return [(str(k), str(v)) for k, v in columns.items()]
+
+
+def _spec(
+    *,
+    hotzone: Union[str, Sequence[str]],
+    look_back_days: int,
+    threshold_ratio: float,
+    method: str = "share",
+    check_type: str = "all",
+    check_target: str = "all",
+    min_events: int = 3,
+    as_of: Union[None, str, _dt.date] = None,
+    tz: Optional[str] = None,
+    default_region: Optional[str] = None,
+    columns: Optional[Mapping[str, str]] = None,
+    strict: bool = False,
+    explain: bool = False,
+    source: str = "<arrow>",
+) -> Any:
+    """Validated parameters (``ValueError`` with the CLI's message when one is bad)."""
+    return _native.Spec(
+        hotzone=_hotzone_text(hotzone),
+        look_back_days=int(look_back_days),
+        threshold_ratio=float(threshold_ratio),
+        method=str(method),
+        check_type=str(check_type),
+        check_target=str(check_target),
+        min_events=int(min_events),
+        as_of=_date_text(as_of),
+        tz=tz,
+        default_region=default_region,
+        columns=_columns(columns),
+        strict=bool(strict),
+        explain=bool(explain),
+        source=source,
+    )
+
+
+def scan(
+    events: Any,
+    *,
+    hotzone: Union[str, Sequence[str]],
+    look_back_days: int,
+    threshold_ratio: float,
+    method: str = "share",
+    check_type: str = "all",
+    check_target: str = "all",
+    min_events: int = 3,
+    as_of: Union[None, str, _dt.date] = None,
+    tz: Optional[str] = None,
+    default_region: Optional[str] = None,
+    columns: Optional[Mapping[str, str]] = None,
+    strict: bool = False,
+    explain: bool = False,
+    threads: Optional[int] = None,
+) -> ScanResult:
+    """Scan events and return one verdict per subscriber.
+
+    Parameters
+    ----------
+    events:
+        The events: a polars or pandas DataFrame, a pyarrow Table, RecordBatch or
+        RecordBatchReader, anything with ``__arrow_c_stream__``; or a path or list of paths
+        as the CLI takes them (Parquet, CSV, Arrow IPC files, directories, globs, or one
+        prepared ``.hzi``). Arrow input is read batch by batch in place (no copy of the
+        frame); the GIL is released while the engine runs.
+    hotzone:
+        Regions and E.164 prefixes, as ``"NG,JM,+882"`` or ``["NG", "JM", "+882"]``.
+    look_back_days:
+        Days in the window, 1 to 90.
+    threshold_ratio:
+        SHARE: in (0, 1]. SPIKE: at least 1.
+    method:
+        ``"share"`` or ``"spike"`` (any case).
+    check_type:
+        ``"all"``, ``"call"`` or ``"sms"`` (any case): which kinds of event count.
+    check_target:
+        ``"all"``, ``"incoming"`` or ``"outgoing"`` (any case): which directions count.
+    min_events:
+        Least hot events on an anomalous day (at least 1; default 3).
+    as_of:
+        Last day of the window (``datetime.date`` or ``"YYYY-MM-DD"``). Default: the latest
+        local day of any accepted event. Without it a stream is read twice, so it is held
+        in memory (free for an in-memory frame); give ``as_of`` to stream.
+    tz:
+        IANA zone the days are counted in. Default: the zone the files record (as written
+        by ``hotzone gen``/``prepare``), else UTC.
+    default_region:
+        Region of numbers written without ``+`` (national format), e.g. ``"TW"``.
+    columns:
+        Export column names to canonical ones: ``{"msisdn": "subscriber"}``.
+    strict:
+        Raise ``ValueError`` naming the first row that cannot be interpreted, instead of
+        counting it in ``summary["rejects"]``.
+    explain:
+        Add a ``days`` column with the counts behind each verdict.
+    threads:
+        Threads to use: ``None`` is every CPU, ``1`` the calling thread only.
+
+    Returns
+    -------
+    ScanResult
+        The verdict table (Arrow) and ``summary``.
+
+    Raises
+    ------
+    ValueError
+        A bad parameter (the CLI's message), or a rejected row under ``strict``.
+    OSError
+        A file that cannot be read.
+    """
+    spec = _spec(
+        hotzone=hotzone, look_back_days=look_back_days, threshold_ratio=threshold_ratio,
+        method=method, check_type=check_type, check_target=check_target,
+        min_events=min_events, as_of=as_of, tz=tz, default_region=default_region,
+        columns=columns, strict=strict, explain=explain,
+    )
+    if _is_paths(events):
+        table, summary = _native.scan_paths(spec, _paths(events), threads)
+    else:
+        table, summary = _native.scan_stream(spec, _stream(events), threads)
+    return ScanResult(table, summary)
+
+
+def prepare(
+    paths: Union[PathLike, Sequence[PathLike]],
+    output: PathLike,
+    *,
+    tz: Optional[str] = None,
+    default_region: Optional[str] = None,
+    columns: Optional[Mapping[str, str]] = None,
+    strict: bool = False,
+    threads: Optional[int] = None,
+) -> Dict[str, Any]:
+    """Read files once and write a prepared index (``hotzone prepare``) to ``output``.
+
+    Days are fixed in ``tz`` (default: the zone the files record, else UTC), which the
+    index records. Returns the summary of what was read (``rows``, ``events``, ``rejects``,
+    ...). Open it with :class:`Index`.
+    """
+    return _native.prepare(
+        _paths(paths), _os.fspath(output), tz=tz, default_region=default_region,
+        columns=_columns(columns), strict=bool(strict), threads=threads,
+    )
+
+
+class Index:
+    """A prepared index (``.hzi``), loaded once, for repeated scans and checks.
+
+    >>> idx = hotzone.Index("events.hzi")            # doctest: +SKIP
+    >>> idx.check("+2348031234567", hotzone="NG", look_back_days=30, threshold_ratio=0.3)
+    (True, datetime.date(2026, 10, 30))              # doctest: +SKIP
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self._index = _native.Index(_os.fspath(path))
+        self.path = _os.fspath(path)
+
+    @property
+    def tz(self) -> str:
+        """The zone the index's days are in."""
+        return self._index.tz
+
+    @property
+    def latest_day(self) -> Optional[_dt.date]:
+        """The latest day with an event (None when empty)."""
+        return self._index.latest_day
+
+    @property
+    def stats(self) -> Tuple[int, int]:
+        """``(subscribers, events)``."""
+        return self._index.stats
+
+    def __repr__(self) -> str:
+        subs, events = self.stats
+        return f"<hotzone.Index {self.path!r}: {subs} subscribers, {events} events, tz {self.tz}>"
+
+    def scan(
+        self,
+        *,
+        hotzone: Union[str, Sequence[str]],
+        look_back_days: int,
+        threshold_ratio: float,
+        method: str = "share",
+        check_type: str = "all",
+        check_target: str = "all",
+        min_events: int = 3,
+        as_of: Union[None, str, _dt.date] = None,
+        explain: bool = False,
+        threads: Optional[int] = None,
+    ) -> ScanResult:
+        """Scan every subscriber of the index; parameters as :func:`scan` (the window
+        ends on the index's latest day by default)."""
+        spec = _spec(
+            hotzone=hotzone, look_back_days=look_back_days, threshold_ratio=threshold_ratio,
+            method=method, check_type=check_type, check_target=check_target,
+            min_events=min_events, as_of=as_of, tz=self.tz, explain=explain,
+        )
+        table, summary = self._index.scan(spec, threads)
+        return ScanResult(table, summary)
+
+    def check(
+        self,
+        phone_number: str,
+        *,
+        hotzone: Union[str, Sequence[str]],
+        look_back_days: int,
+        threshold_ratio: float,
+        method: str = "share",
+        check_type: str = "all",
+        check_target: str = "all",
+        min_events: int = 3,
+        as_of: Union[None, str, _dt.date] = None,
+    ) -> Tuple[bool, Optional[_dt.date]]:
+        """One number's verdict: ``(anomaly_detected, anomaly_date)``.
+
+        ``phone_number`` is E.164 (``+`` and 8 to 15 digits). Without ``as_of`` the window
+        ends on the index's latest day, like :meth:`scan` (the server's check uses today;
+        pass ``as_of`` for that). A number without events is ``(False, None)``.
+        """
+        spec = _spec(
+            hotzone=hotzone, look_back_days=look_back_days, threshold_ratio=threshold_ratio,
+            method=method, check_type=check_type, check_target=check_target,
+            min_events=min_events, as_of=as_of,
+        )
+        return self._index.check(spec, str(phone_number))

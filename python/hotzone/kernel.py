@@ -1,0 +1,79 @@
+"""The kernel's mergeable map as Arrow batches: building blocks for distributed engines.
+
+A scan is a *map* and a *verdict*. :func:`map_state` turns events into a **state**: per
+subscriber and local day of the window, the selected events (``total``) and those with a
+hotzone counterparty (``hot``), as a ``pyarrow.RecordBatch`` of :data:`STATE_SCHEMA`
+(``subscriber`` int64 = the E.164 digits, ``day`` date32, ``hot`` int64, ``total`` int64),
+whose schema metadata names the window. States of the same window add up in any order and
+grouping; :func:`verdicts_of_states` sums the states it is given and evaluates the rule, so
+a subscriber's verdict is exact once *all* of its states reach one call (shuffle states by
+``subscriber``). :func:`latest_day` finds the default ``as_of`` (the latest local day of an
+accepted row) of a part of the data; the latest of the parts' answers is the data's.
+
+``hotzone.spark`` is built on these; :func:`hotzone.scan` does the same in one process.
+Parameters are those of :func:`hotzone.scan`; ``as_of`` is required here.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Dict, Optional, Tuple
+
+from . import _native, _spec, _stream
+
+__all__ = ["map_state", "verdicts_of_states", "latest_day", "STATE_SCHEMA", "verdict_schema"]
+
+#: The schema of a state batch (without the window's metadata).
+STATE_SCHEMA = _native.state_schema()
+
+
+def verdict_schema(explain: bool = False) -> Any:
+    """The schema of the verdict table (the scan's columns)."""
+    return _native.verdict_schema(explain)
+
+
+def map_state(events: Any, *, source: str = "<arrow>", threads: Optional[int] = 1, **params: Any) -> Tuple[Any, Dict[str, Any]]:
+    """Events (Arrow data, as :func:`hotzone.scan` takes) -> ``(state, summary)``.
+
+    ``params`` are :func:`hotzone.scan`'s (``as_of`` required). Every row is interpreted as
+    the CLI does: rejects are counted in ``summary`` with their row (numbered from 1 in
+    this call's input, named ``source``); ``strict=True`` raises ``ValueError`` instead.
+    Runs on the calling thread unless ``threads`` says otherwise.
+    """
+    spec = _spec(source=source, **params)
+    return _native.map_state(spec, _stream(events), threads)
+
+
+def verdicts_of_states(states: Any, *, threads: Optional[int] = 1, **params: Any) -> Any:
+    """State batches (a list of ``pyarrow.RecordBatch``, a Table or a reader) -> the
+    verdicts of their sum as a ``pyarrow.Table`` (the scan's columns, sorted by subscriber).
+
+    A state of another window than ``params`` describe raises ``ValueError``.
+    """
+    import pyarrow as pa
+
+    if isinstance(states, (list, tuple)):
+        states = pa.RecordBatchReader.from_batches(STATE_SCHEMA, iter(states)) if states else pa.table(
+            {f.name: pa.array([], f.type) for f in STATE_SCHEMA}
+        )
+    spec = _spec(**params)
+    return _native.verdicts_of_states(spec, _stream(states), threads)
+
+
+def latest_day(
+    events: Any,
+    *,
+    tz: Optional[str] = None,
+    default_region: Optional[str] = None,
+    columns: Optional[Dict[str, str]] = None,
+    strict: bool = False,
+    source: str = "<arrow>",
+    threads: Optional[int] = 1,
+) -> Tuple[Optional[_dt.date], Dict[str, Any]]:
+    """The latest local day (in ``tz``, default UTC) of an accepted row of ``events``, or
+    None when no row is accepted; and the summary of the rows read."""
+    spec = _spec(
+        hotzone="+1", look_back_days=1, threshold_ratio=1.0, tz=tz,
+        default_region=default_region, columns=columns, strict=strict, source=source,
+    )
+    return _native.latest_day(spec, _stream(events), threads)

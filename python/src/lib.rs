@@ -1,0 +1,665 @@
+//! `hotzone._native`: the Python package's extension, a thin layer over the kernel's Arrow
+//! API (`hotzone_kernel::api`) and the `hotzone` crate's file scan and prepared index.
+//!
+//! The Python module `hotzone` (python/hotzone/__init__.py) is the public face: keyword
+//! arguments, docstrings, type conversions. This layer takes plain values, validates them
+//! with the same rules as the CLI ([`Spec`]), releases the GIL while the kernel runs, and
+//! hands back pyarrow objects and plain dicts. Arrow data crosses the boundary through the
+//! Arrow C interfaces (`__arrow_c_stream__`, `__arrow_c_array__`): a polars or pyarrow
+//! frame's buffers are read in place, batch by batch.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arrow::error::ArrowError;
+use arrow::ffi_stream::RecordBatchStreamReader;
+use arrow::pyarrow::{FromPyArrow, IntoPyArrow, Table};
+use arrow::record_batch::RecordBatch;
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use hotzone::index::ServingIndex;
+use hotzone::ingest::IngestOptions;
+use hotzone::scan::{ScanRequest, scan, scan_index};
+use hotzone_kernel::api::{self, RowOptions, State, latest_of_batches, map_batches};
+use hotzone_kernel::detect::Window;
+use hotzone_kernel::detect::rules::{Rule, ScanRow};
+use hotzone_kernel::error::Error;
+use hotzone_kernel::model::check::{
+    CheckParams, CheckTarget, CheckType, Limits, MAX_LOOK_BACK_DAYS, Method, RawCheck,
+    parse_phone_number,
+};
+use hotzone_kernel::model::hotzone::Hotzone;
+use hotzone_kernel::model::region::{REGION_RULE, Region};
+use hotzone_kernel::model::shown::shown;
+use hotzone_kernel::rows::IngestReport;
+use hotzone_kernel::rows::columns::ColumnMap;
+use hotzone_kernel::threads::Threads;
+
+/// The library's errors as Python exceptions: a caller's mistake (a parameter, a rejected
+/// row under `strict`, a state of another window) is `ValueError`; a file that cannot be
+/// read or written is `OSError`; anything else `RuntimeError`.
+fn py_err(e: Error) -> PyErr {
+    let text = e.to_string();
+    match e {
+        Error::InvalidArgument { .. } | Error::OutOfRange { .. } | Error::RejectedRow { .. } => {
+            PyValueError::new_err(text)
+        }
+        Error::Io { .. } | Error::Read { .. } | Error::Write { .. } | Error::Config { .. } => {
+            PyOSError::new_err(text)
+        }
+        _ => PyRuntimeError::new_err(text),
+    }
+}
+
+fn invalid(field: &str, rule: String) -> PyErr {
+    py_err(Error::invalid(field, rule))
+}
+
+/// A spelling of one of `names` in any case.
+fn one_of<T: Copy>(field: &str, value: &str, names: &[(&str, T)]) -> PyResult<T> {
+    names
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(value.trim()))
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let all: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+            invalid(
+                field,
+                format!("must be one of {} (got {})", all.join(", "), shown(value)),
+            )
+        })
+}
+
+/// The parameters of a scan or check, validated once (the CLI's rules and messages).
+#[pyclass(frozen, module = "hotzone._native")]
+struct Spec {
+    raw: RawCheck,
+    tz: Option<Tz>,
+    rows: RowOptions,
+    explain: bool,
+}
+
+#[pymethods]
+impl Spec {
+    #[new]
+    #[pyo3(signature = (*, hotzone, look_back_days, threshold_ratio, method, check_type,
+        check_target, min_events, as_of, tz, default_region, columns, strict, explain, source))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        hotzone: &str,
+        look_back_days: i64,
+        threshold_ratio: f64,
+        method: &str,
+        check_type: &str,
+        check_target: &str,
+        min_events: i64,
+        as_of: Option<String>,
+        tz: Option<String>,
+        default_region: Option<String>,
+        columns: Option<Vec<(String, String)>>,
+        strict: bool,
+        explain: bool,
+        source: String,
+    ) -> PyResult<Spec> {
+        let method = one_of(
+            "method",
+            method,
+            &[("share", Method::Share), ("spike", Method::Spike)],
+        )?;
+        let check_type = one_of(
+            "check_type",
+            check_type,
+            &[
+                ("all", CheckType::All),
+                ("call", CheckType::Call),
+                ("sms", CheckType::Sms),
+            ],
+        )?;
+        let check_target = one_of(
+            "check_target",
+            check_target,
+            &[
+                ("all", CheckTarget::All),
+                ("incoming", CheckTarget::Incoming),
+                ("outgoing", CheckTarget::Outgoing),
+            ],
+        )?;
+        let hotzone = Hotzone::parse_list("hotzone", hotzone).map_err(py_err)?;
+        let tz = tz
+            .map(|z| {
+                z.parse::<Tz>().map_err(|_| {
+                    invalid(
+                        "tz",
+                        format!(
+                            "must be an IANA time zone name such as UTC or Asia/Taipei (got {})",
+                            shown(&z)
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+        let default_region = default_region
+            .map(|r| {
+                Region::parse(&r).ok_or_else(|| {
+                    invalid(
+                        "default_region",
+                        format!("must be {REGION_RULE} (got {})", shown(&r)),
+                    )
+                })
+            })
+            .transpose()?;
+        let pairs: Vec<String> = columns
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(export, canonical)| format!("{export}={canonical}"))
+            .collect();
+        let columns = ColumnMap::parse(&pairs).map_err(py_err)?;
+        let raw = RawCheck {
+            look_back_days: Some(look_back_days),
+            method: Some(method),
+            threshold_ratio: Some(threshold_ratio),
+            hotzone: Some(Arc::new(hotzone)),
+            check_type: Some(check_type),
+            check_target: Some(check_target),
+            min_events: Some(min_events),
+            as_of,
+        };
+        let spec = Spec {
+            raw,
+            tz,
+            rows: RowOptions {
+                default_region,
+                columns,
+                strict,
+                source: PathBuf::from(source),
+            },
+            explain,
+        };
+        // Every rule now, whatever the data: a bad parameter fails before any row is read.
+        spec.params(NaiveDate::default())?;
+        Ok(spec)
+    }
+}
+
+impl Spec {
+    /// The validated parameters, `as_of` defaulting to `default_as_of`.
+    fn params(&self, default_as_of: NaiveDate) -> PyResult<CheckParams> {
+        let limits = Limits {
+            max_look_back_days: MAX_LOOK_BACK_DAYS,
+            default_as_of,
+        };
+        CheckParams::new(self.raw.clone(), limits).map_err(py_err)
+    }
+
+    fn has_as_of(&self) -> bool {
+        self.raw.as_of.as_deref().is_some_and(|s| !s.is_empty())
+    }
+
+    fn ingest_options(&self) -> IngestOptions {
+        IngestOptions {
+            default_region: self.rows.default_region,
+            columns: self.rows.columns.clone(),
+            strict: self.rows.strict,
+            csv_part_bytes: None,
+        }
+    }
+}
+
+/// The pools callers asked for, by size (built once each: a pool's threads live as long as
+/// the process, like the interpreter's own).
+fn pool(threads: Option<usize>) -> PyResult<Option<Arc<rayon::ThreadPool>>> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let n = match threads {
+        Some(0) => {
+            return Err(invalid(
+                "threads",
+                "must be at least 1 (or None: every CPU)".into(),
+            ));
+        }
+        Some(1) => return Ok(None),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    if n == 1 {
+        return Ok(None);
+    }
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = pools.get(&n) {
+        return Ok(Some(Arc::clone(p)));
+    }
+    let p = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("hotzone-{i}"))
+        .build()
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot start {n} threads: {e}")))?;
+    let p = Arc::new(p);
+    pools.insert(n, Arc::clone(&p));
+    Ok(Some(p))
+}
+
+fn threads_of(pool: &Option<Arc<rayon::ThreadPool>>) -> Threads<'_> {
+    match pool {
+        Some(p) => Threads::Pool(p),
+        None => Threads::Caller,
+    }
+}
+
+/// The summary of a run as a dict: what was read, rejected, and the window.
+fn summary<'py>(
+    py: Python<'py>,
+    report: &mut IngestReport,
+    window: Option<&Window>,
+    rows: Option<&[ScanRow]>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("files", report.files)?;
+    d.set_item("rows", report.rows)?;
+    d.set_item("events", report.events)?;
+    d.set_item("unknown_counterparties", report.unknown_counterparties)?;
+    d.set_item("rejected", report.rejects.total())?;
+    let by_reason = PyDict::new(py);
+    for (k, v) in report.rejects.by_reason() {
+        by_reason.set_item(k, v)?;
+    }
+    d.set_item("rejects", by_reason)?;
+    let listed = PyList::empty(py);
+    for r in report.rejects.rows() {
+        listed.append((r.path.display().to_string(), r.row, r.reason.key()))?;
+    }
+    d.set_item("reject_rows", listed)?;
+    match window {
+        Some(w) => {
+            let t = PyDict::new(py);
+            t.set_item("first", w.first())?;
+            t.set_item("last", w.last())?;
+            t.set_item("tz", w.tz().name())?;
+            d.set_item("window", t)?;
+        }
+        None => d.set_item("window", py.None())?,
+    }
+    if let Some(rows) = rows {
+        d.set_item("subscribers", rows.len())?;
+        d.set_item(
+            "anomalous",
+            rows.iter().filter(|r| r.verdict.detected()).count(),
+        )?;
+    }
+    Ok(d)
+}
+
+/// A record batch list as a `pyarrow.Table`.
+fn table<'py>(py: Python<'py>, batch: RecordBatch) -> PyResult<Bound<'py, PyAny>> {
+    let schema = batch.schema();
+    Table::try_new(vec![batch], schema)
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?
+        .into_pyarrow(py)
+}
+
+/// An Arrow stream from anything speaking the Arrow PyCapsule stream interface.
+fn stream_of(events: &Bound<'_, PyAny>) -> PyResult<RecordBatchStreamReader> {
+    RecordBatchStreamReader::from_pyarrow_bound(events)
+}
+
+fn read_error(source: &Path) -> impl Fn(ArrowError) -> Error + '_ {
+    move |e| Error::read(source, e)
+}
+
+/// What a scan of a stream produced.
+struct Scanned {
+    rows: Vec<ScanRow>,
+    window: Option<Window>,
+    report: IngestReport,
+}
+
+/// Scans an Arrow stream: the kernel's map on the pool, then the verdicts.
+#[pyfunction]
+#[pyo3(signature = (spec, events, threads))]
+fn scan_stream<'py>(
+    py: Python<'py>,
+    spec: &Spec,
+    events: &Bound<'py, PyAny>,
+    threads: Option<usize>,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+    let reader = stream_of(events)?;
+    let pool = pool(threads)?;
+    let tz = spec.tz.unwrap_or(Tz::UTC);
+    let source = spec.rows.source.clone();
+    let mut out = py.detach(|| -> PyResult<Scanned> {
+        let t = threads_of(&pool);
+        let (params, mapped) = if spec.has_as_of() {
+            let params = spec.params(NaiveDate::default())?;
+            let batches = reader.map(|b| b.map_err(read_error(&source)));
+            let mapped = map_batches(&params, tz, &spec.rows, batches, t).map_err(py_err)?;
+            (params, mapped)
+        } else {
+            // The window ends on the latest day of the data: the stream is held (zero-copy
+            // for in-memory frames) and read twice.
+            let held: Vec<RecordBatch> = reader
+                .collect::<Result<_, _>>()
+                .map_err(|e| py_err(read_error(&source)(e)))?;
+            let all = || held.iter().cloned().map(Ok);
+            let (latest, report) = latest_of_batches(&spec.rows, tz, all(), t).map_err(py_err)?;
+            let Some(day) = latest else {
+                spec.params(NaiveDate::default())?;
+                return Ok(Scanned {
+                    rows: Vec::new(),
+                    window: None,
+                    report,
+                });
+            };
+            let params = spec.params(day)?;
+            let mapped = map_batches(&params, tz, &spec.rows, all(), t).map_err(py_err)?;
+            (params, mapped)
+        };
+        let (mut state, report) = mapped;
+        let rows = state.rows(Rule::of(&params), spec.explain, t);
+        Ok(Scanned {
+            rows,
+            window: Some(state.window().clone()),
+            report,
+        })
+    })?;
+    finish(py, spec, &mut out)
+}
+
+fn finish<'py>(
+    py: Python<'py>,
+    spec: &Spec,
+    out: &mut Scanned,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+    let batch = api::verdict_batch(&out.rows, out.window.as_ref(), spec.explain);
+    let s = summary(py, &mut out.report, out.window.as_ref(), Some(&out.rows))?;
+    Ok((table(py, batch)?, s))
+}
+
+/// Scans files as the CLI does (Parquet, CSV, Arrow IPC; files, directories, globs; a single
+/// prepared `.hzi`).
+#[pyfunction]
+#[pyo3(signature = (spec, paths, threads))]
+fn scan_paths<'py>(
+    py: Python<'py>,
+    spec: &Spec,
+    paths: Vec<String>,
+    threads: Option<usize>,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+    let pool = pool(threads)?;
+    let mut out = py.detach(|| -> PyResult<Scanned> {
+        let (tz, _) = hotzone::scan::resolve_zone(&paths, spec.tz).map_err(py_err)?;
+        let req = ScanRequest {
+            raw: spec.raw.clone(),
+            tz,
+            ingest: spec.ingest_options(),
+            explain: spec.explain,
+        };
+        let o = threads_of(&pool)
+            .run(|| scan(&paths, &req, &|_, _| {}))
+            .map_err(py_err)?;
+        Ok(Scanned {
+            rows: o.rows,
+            window: o.window,
+            report: o.report,
+        })
+    })?;
+    finish(py, spec, &mut out)
+}
+
+/// Reads files and writes a prepared index (`hotzone prepare`); returns the summary.
+#[pyfunction]
+#[pyo3(signature = (paths, output, *, tz, default_region, columns, strict, threads))]
+#[allow(clippy::too_many_arguments)]
+fn prepare<'py>(
+    py: Python<'py>,
+    paths: Vec<String>,
+    output: PathBuf,
+    tz: Option<String>,
+    default_region: Option<String>,
+    columns: Option<Vec<(String, String)>>,
+    strict: bool,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let spec = Spec::new(
+        "+1",
+        1,
+        1.0,
+        "share",
+        "all",
+        "all",
+        1,
+        None,
+        tz,
+        default_region,
+        columns,
+        strict,
+        false,
+        String::new(),
+    )?;
+    let pool = pool(threads)?;
+    let mut report = py.detach(|| -> PyResult<IngestReport> {
+        let (tz, _) = hotzone::scan::resolve_zone(&paths, spec.tz).map_err(py_err)?;
+        let opts = spec.ingest_options();
+        threads_of(&pool)
+            .run(|| {
+                let (index, report) = ServingIndex::load(&paths, &opts, tz)?;
+                index.write(&output)?;
+                Ok(report)
+            })
+            .map_err(py_err)
+    })?;
+    summary(py, &mut report, None, None)
+}
+
+/// A prepared index (`.hzi`) loaded once for repeated scans and checks.
+#[pyclass(frozen, module = "hotzone._native")]
+struct Index {
+    index: Arc<ServingIndex>,
+    path: PathBuf,
+}
+
+#[pymethods]
+impl Index {
+    #[new]
+    fn open(py: Python<'_>, path: PathBuf) -> PyResult<Index> {
+        let index = py.detach(|| ServingIndex::read(&path)).map_err(py_err)?;
+        Ok(Index {
+            index: Arc::new(index),
+            path,
+        })
+    }
+
+    /// The zone its days are in.
+    #[getter]
+    fn tz(&self) -> &'static str {
+        self.index.tz().name()
+    }
+
+    /// The latest day with an event (`None` for an empty index).
+    #[getter]
+    fn latest_day(&self) -> Option<NaiveDate> {
+        self.index.latest_day()
+    }
+
+    /// Subscribers and events it holds.
+    #[getter]
+    fn stats(&self) -> (u64, u64) {
+        let s = self.index.stats();
+        (s.subscribers, s.events)
+    }
+
+    /// The scan of the whole index.
+    #[pyo3(signature = (spec, threads))]
+    fn scan<'py>(
+        &self,
+        py: Python<'py>,
+        spec: &Spec,
+        threads: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+        let pool = pool(threads)?;
+        let mut out = py.detach(|| -> PyResult<Scanned> {
+            let req = ScanRequest {
+                raw: spec.raw.clone(),
+                tz: spec.tz.unwrap_or(self.index.tz()),
+                ingest: spec.ingest_options(),
+                explain: spec.explain,
+            };
+            let o = threads_of(&pool)
+                .run(|| scan_index(&self.index, &self.path, &req))
+                .map_err(py_err)?;
+            Ok(Scanned {
+                rows: o.rows,
+                window: o.window,
+                report: o.report,
+            })
+        })?;
+        finish(py, spec, &mut out)
+    }
+
+    /// One number's verdict: `(anomaly_detected, anomaly_date)`. Without `as_of` the window
+    /// ends on the index's latest day (as its scan's does).
+    fn check(
+        &self,
+        py: Python<'_>,
+        spec: &Spec,
+        phone_number: &str,
+    ) -> PyResult<(bool, Option<NaiveDate>)> {
+        if let Some(tz) = spec.tz
+            && tz != self.index.tz()
+        {
+            return Err(invalid(
+                "tz",
+                format!(
+                    "must be {} for this index: its days are in the zone it was prepared in (got {tz})",
+                    self.index.tz()
+                ),
+            ));
+        }
+        let sub = parse_phone_number(phone_number).map_err(py_err)?;
+        let params = spec.params(self.index.latest_day().unwrap_or_default())?;
+        let snapshot = hotzone::index::Snapshot::new(vec![Arc::clone(&self.index)]);
+        match py.detach(|| snapshot.check(sub, &params)) {
+            Ok(v) => Ok((v.anomaly_detected, v.anomaly_date)),
+            Err(Error::NotFound) => Ok((false, None)),
+            Err(e) => Err(py_err(e)),
+        }
+    }
+}
+
+/// The map of a scan over a stream (for distributed engines): the state as a
+/// `pyarrow.RecordBatch`, and the summary. `as_of` is required.
+#[pyfunction]
+#[pyo3(signature = (spec, events, threads))]
+fn map_state<'py>(
+    py: Python<'py>,
+    spec: &Spec,
+    events: &Bound<'py, PyAny>,
+    threads: Option<usize>,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+    if !spec.has_as_of() {
+        return Err(invalid(
+            "as_of",
+            "is required to map a state (find it first with latest_day)".into(),
+        ));
+    }
+    let reader = stream_of(events)?;
+    let pool = pool(threads)?;
+    let tz = spec.tz.unwrap_or(Tz::UTC);
+    let params = spec.params(NaiveDate::default())?;
+    let source = spec.rows.source.clone();
+    let (batch, mut report) = py.detach(|| -> PyResult<(RecordBatch, IngestReport)> {
+        let t = threads_of(&pool);
+        let batches = reader.map(|b| b.map_err(read_error(&source)));
+        let (mut state, report) =
+            map_batches(&params, tz, &spec.rows, batches, t).map_err(py_err)?;
+        Ok((state.to_arrow(t), report))
+    })?;
+    let window = Window::new(tz, params.as_of, params.look_back_days);
+    let s = summary(py, &mut report, Some(&window), None)?;
+    Ok((batch.into_pyarrow(py)?, s))
+}
+
+/// The verdicts of the sum of states (a stream of state batches, any order and grouping).
+#[pyfunction]
+#[pyo3(signature = (spec, states, threads))]
+fn verdicts_of_states<'py>(
+    py: Python<'py>,
+    spec: &Spec,
+    states: &Bound<'py, PyAny>,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if !spec.has_as_of() {
+        return Err(invalid("as_of", "is required to evaluate states".into()));
+    }
+    let reader = stream_of(states)?;
+    let pool = pool(threads)?;
+    let tz = spec.tz.unwrap_or(Tz::UTC);
+    let params = spec.params(NaiveDate::default())?;
+    let batch = py.detach(|| -> PyResult<RecordBatch> {
+        let window = Window::new(tz, params.as_of, params.look_back_days);
+        let mut state = State::new(window);
+        for b in reader {
+            let b = b.map_err(|e| PyValueError::new_err(format!("state stream: {e}")))?;
+            state.merge_batch(&b).map_err(py_err)?;
+        }
+        Ok(state.verdicts(Rule::of(&params), spec.explain, threads_of(&pool)))
+    })?;
+    table(py, batch)
+}
+
+/// The latest accepted day of a stream in the spec's zone (`None` when no row is
+/// accepted), and the summary of that pass.
+#[pyfunction]
+#[pyo3(signature = (spec, events, threads))]
+fn latest_day<'py>(
+    py: Python<'py>,
+    spec: &Spec,
+    events: &Bound<'py, PyAny>,
+    threads: Option<usize>,
+) -> PyResult<(Option<NaiveDate>, Bound<'py, PyDict>)> {
+    let reader = stream_of(events)?;
+    let pool = pool(threads)?;
+    let tz = spec.tz.unwrap_or(Tz::UTC);
+    let source = spec.rows.source.clone();
+    let (day, mut report) = py.detach(|| {
+        let batches = reader.map(|b| b.map_err(read_error(&source)));
+        latest_of_batches(&spec.rows, tz, batches, threads_of(&pool)).map_err(py_err)
+    })?;
+    Ok((day, summary(py, &mut report, None, None)?))
+}
+
+/// The Arrow schema of a state batch (`subscriber`, `day`, `hot`, `total`).
+#[pyfunction]
+fn state_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    use arrow::pyarrow::ToPyArrow;
+    api::state_schema(None).as_ref().to_pyarrow(py)
+}
+
+/// The Arrow schema of the verdict table (the scan's columns).
+#[pyfunction]
+#[pyo3(signature = (explain=false))]
+fn verdict_schema(py: Python<'_>, explain: bool) -> PyResult<Bound<'_, PyAny>> {
+    use arrow::pyarrow::ToPyArrow;
+    api::verdict_schema(explain).as_ref().to_pyarrow(py)
+}
+
+/// The extension module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Spec>()?;
+    m.add_class::<Index>()?;
+    m.add_function(wrap_pyfunction!(scan_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(scan_paths, m)?)?;
+    m.add_function(wrap_pyfunction!(prepare, m)?)?;
+    m.add_function(wrap_pyfunction!(map_state, m)?)?;
+    m.add_function(wrap_pyfunction!(verdicts_of_states, m)?)?;
+    m.add_function(wrap_pyfunction!(latest_day, m)?)?;
+    m.add_function(wrap_pyfunction!(state_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(verdict_schema, m)?)?;
+    Ok(())
+}
