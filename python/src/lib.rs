@@ -56,6 +56,15 @@ fn py_err(e: Error) -> PyErr {
     }
 }
 
+/// [`py_err`] for Arrow data handed over by the caller: a frame that cannot be read (a
+/// missing column, a column of a type no rule reads) is the caller's mistake, `ValueError`.
+fn py_err_data(e: Error) -> PyErr {
+    match e {
+        Error::Read { .. } => PyValueError::new_err(e.to_string()),
+        e => py_err(e),
+    }
+}
+
 fn invalid(field: &str, rule: String) -> PyErr {
     py_err(Error::invalid(field, rule))
 }
@@ -337,16 +346,17 @@ fn scan_stream<'py>(
         let (params, mapped) = if spec.has_as_of() {
             let params = spec.params(NaiveDate::default())?;
             let batches = reader.map(|b| b.map_err(read_error(&source)));
-            let mapped = map_batches(&params, tz, &spec.rows, batches, t).map_err(py_err)?;
+            let mapped = map_batches(&params, tz, &spec.rows, batches, t).map_err(py_err_data)?;
             (params, mapped)
         } else {
             // The window ends on the latest day of the data: the stream is held (zero-copy
             // for in-memory frames) and read twice.
             let held: Vec<RecordBatch> = reader
                 .collect::<Result<_, _>>()
-                .map_err(|e| py_err(read_error(&source)(e)))?;
+                .map_err(|e| py_err_data(read_error(&source)(e)))?;
             let all = || held.iter().cloned().map(Ok);
-            let (latest, report) = latest_of_batches(&spec.rows, tz, all(), t).map_err(py_err)?;
+            let (latest, report) =
+                latest_of_batches(&spec.rows, tz, all(), t).map_err(py_err_data)?;
             let Some(day) = latest else {
                 spec.params(NaiveDate::default())?;
                 return Ok(Scanned {
@@ -356,7 +366,7 @@ fn scan_stream<'py>(
                 });
             };
             let params = spec.params(day)?;
-            let mapped = map_batches(&params, tz, &spec.rows, all(), t).map_err(py_err)?;
+            let mapped = map_batches(&params, tz, &spec.rows, all(), t).map_err(py_err_data)?;
             (params, mapped)
         };
         let (mut state, report) = mapped;
@@ -628,7 +638,7 @@ fn latest_day<'py>(
     let source = spec.rows.source.clone();
     let (day, mut report) = py.detach(|| {
         let batches = reader.map(|b| b.map_err(read_error(&source)));
-        latest_of_batches(&spec.rows, tz, batches, threads_of(&pool)).map_err(py_err)
+        latest_of_batches(&spec.rows, tz, batches, threads_of(&pool)).map_err(py_err_data)
     })?;
     Ok((day, summary(py, &mut report, None, None)?))
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, StringArray, StringViewArray};
 use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Int32Type, Int64Type, TimeUnit};
+use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
@@ -136,6 +136,8 @@ fn str_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StrCol> {
 
 enum DurCol {
     Int(ScalarBuffer<i64>, Option<NullBuffer>),
+    /// Floating point (a pandas integer column with missing values): integral values only.
+    Float(ScalarBuffer<f64>, Option<NullBuffer>),
     Text(StringArray, Option<NullBuffer>),
 }
 
@@ -144,6 +146,7 @@ impl DurCol {
     fn cell(&self, i: usize) -> Option<DurationCell<'_>> {
         match self {
             DurCol::Int(v, n) => (!null_at(n, i)).then(|| DurationCell::Int(v[i])),
+            DurCol::Float(v, n) => (!null_at(n, i)).then(|| DurationCell::Float(v[i])),
             DurCol::Text(a, n) => (!null_at(n, i)).then(|| DurationCell::Text(a.value(i))),
         }
     }
@@ -209,10 +212,18 @@ fn dur_col(path: &Path, a: &ArrayRef) -> Result<DurCol> {
             let p = c.as_primitive::<Int64Type>();
             DurCol::Int(p.values().clone(), p.logical_nulls())
         }
+        t if t.is_floating() => {
+            let c = cast(a, &DataType::Float64)
+                .map_err(|e| Error::read(path, format!("column duration_s: {e}")))?;
+            let p = c.as_primitive::<Float64Type>();
+            DurCol::Float(p.values().clone(), p.logical_nulls())
+        }
         other => {
             return Err(Error::read(
                 path,
-                format!("column duration_s has type {other}; expected an integer"),
+                format!(
+                    "column duration_s has type {other}; expected integers (or text, or floats)"
+                ),
             ));
         }
     })
@@ -475,7 +486,7 @@ impl<'a> Fast<'a> {
         let duration = match duration {
             None => None,
             Some(DurCol::Int(v, n)) => Some((&v[..], n)),
-            Some(DurCol::Text(..)) => return None,
+            Some(DurCol::Text(..) | DurCol::Float(..)) => return None,
         };
         if region.is_some() {
             return None;

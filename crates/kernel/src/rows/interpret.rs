@@ -38,6 +38,8 @@ pub enum DurationCell<'a> {
     Int(i64),
     /// Text (CSV).
     Text(&'a str),
+    /// A floating-point number (an integer column with missing values, as pandas holds it).
+    Float(f64),
 }
 
 /// One row's cells; `None` = null/absent.
@@ -156,6 +158,10 @@ impl Interpreter {
         let sms = row.pre.sms.unwrap_or_else(|| parse_kind(row.kind))?;
         match row.duration {
             Some(DurationCell::Int(v)) if v < 0 => return Err(RejectReason::BadDuration),
+            // An integer >= 0 held in a float (NaN, fractions and negatives are not).
+            Some(DurationCell::Float(v)) if !(v >= 0.0 && v.fract() == 0.0) => {
+                return Err(RejectReason::BadDuration);
+            }
             Some(DurationCell::Text(s))
                 if !s.trim_ascii().is_empty()
                     && !s.trim_ascii().parse::<i64>().is_ok_and(|v| v >= 0) =>
@@ -430,5 +436,11 @@ mod tests {
         assert!(i.interpret(&r).is_ok());
         r.duration = Some(DurationCell::Int(-5));
         assert_eq!(i.interpret(&r), Err(RejectReason::BadDuration));
+        for bad in [-1.0, 0.5, f64::NAN, f64::INFINITY] {
+            r.duration = Some(DurationCell::Float(bad));
+            assert_eq!(i.interpret(&r), Err(RejectReason::BadDuration), "{bad}");
+        }
+        r.duration = Some(DurationCell::Float(60.0));
+        assert!(i.interpret(&r).is_ok());
     }
 }

@@ -1,0 +1,245 @@
+"""hotzone's Python package against the conformance cases, the CLI and itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pathlib
+import random
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+import pytest
+
+import hotzone
+from hotzone import kernel
+
+from conftest import case_kwargs, cases, csv_rows, expected_rows, rows_of, run_cli
+
+SHARE = dict(hotzone="NG,JM,KH,+882", look_back_days=21, threshold_ratio=0.3, tz="Asia/Taipei")
+
+
+def _csv_table(path: pathlib.Path) -> pa.Table:
+    """A case's CSV with every column as text (the engine interprets the cells)."""
+    names = path.read_text().splitlines()[0].split(",")
+    opts = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True)
+    return pacsv.read_csv(path, convert_options=opts)
+
+
+def _frames(case: pathlib.Path):
+    """The case's events as every kind of frame an analyst holds."""
+    table = _csv_table(case / "events.csv")
+    yield "pyarrow.Table", table
+    yield "pyarrow.RecordBatchReader", pa.RecordBatchReader.from_batches(
+        table.schema, table.to_batches(max_chunksize=3)
+    )
+    yield "polars", pl.from_arrow(table)
+    yield "pandas", table.to_pandas()
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda p: p.name)
+def test_every_conformance_case_from_every_frame_and_path(case):
+    kw = case_kwargs(case)
+    want = expected_rows(case)
+    ran = 0
+    for kind, frame in _frames(case):
+        got = rows_of(hotzone.scan(frame, **kw).table)
+        assert got == want, kind
+        ran += 1
+    for path in [case / "events.csv", case / "events.parquet"]:
+        if path.exists():
+            assert rows_of(hotzone.scan(str(path), **kw).table) == want, path
+            ran += 1
+    assert ran >= 5
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda p: p.name)
+def test_every_conformance_case_through_a_prepared_index(case, tmp_path):
+    kw = case_kwargs(case)
+    tz = kw.pop("tz")
+    region = kw.pop("default_region", None)
+    out = tmp_path / "case.hzi"
+    summary = hotzone.prepare(case / "events.csv", out, tz=tz, default_region=region)
+    assert summary["rows"] > 0
+    index = hotzone.Index(out)
+    assert index.tz == tz
+    want = expected_rows(case)
+    assert rows_of(index.scan(**kw).table) == want
+    # check() answers each subscriber as its scan row says
+    for sub, detected, date, _, _ in want:
+        got = index.check(sub, **kw)
+        assert got == (detected == "true", dt.date.fromisoformat(date) if date else None), sub
+
+
+def test_bad_rows_are_counted_by_reason_with_their_rows_and_strict_raises():
+    case = pathlib.Path(__file__).resolve().parents[2] / "tests/conformance/bad_rows"
+    kw = case_kwargs(case)
+    r = hotzone.scan(_csv_table(case / "events.csv"), **kw)
+    cli = run_cli("scan", str(case / "events.csv"), *(case / "args").read_text().split(), "--output", "-")
+    s = r.summary
+    assert s["rejected"] > 0 and s["rejected"] == len(s["reject_rows"])
+    assert sum(s["rejects"].values()) == s["rejected"]
+    assert s["rows"] == s["events"] + s["rejected"]
+    # the CLI's summary line names the same total
+    assert f"rejected {s['rejected']} (" in cli.stderr
+    # path input: rows are the file's rows, as in the CLI's rejects file
+    by_path = hotzone.scan(str(case / "events.csv"), **kw).summary
+    assert [r[1:] for r in by_path["reject_rows"]] == [r[1:] for r in s["reject_rows"]]
+    first_row = s["reject_rows"][0][1]
+    with pytest.raises(ValueError, match=f"row {first_row}: "):
+        hotzone.scan(_csv_table(case / "events.csv"), strict=True, **kw)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(threshold_ratio=1.5), "threshold_ratio must be in \\(0, 1\\] for SHARE"),
+        (dict(method="spike", threshold_ratio=0.5), "must be >= 1 for SPIKE"),
+        (dict(look_back_days=0), "look_back_days"),
+        (dict(look_back_days=91), "look_back_days"),
+        (dict(method="median"), "method must be one of share, spike"),
+        (dict(check_type="fax"), "check_type must be one of all, call, sms"),
+        (dict(check_target="up"), "check_target must be one of"),
+        (dict(hotzone="Nigeria"), "hotzone"),
+        (dict(min_events=0), "min_events"),
+        (dict(as_of="2026-13-01"), "as_of must be a date"),
+        (dict(tz="Mars/Olympus"), "tz must be an IANA time zone"),
+        (dict(default_region="XX"), "default_region"),
+        (dict(columns={"msisdn": "phone"}), "is not a canonical column"),
+    ],
+)
+def test_bad_parameters_raise_value_error_with_the_rule(bad, message):
+    kw = dict(hotzone="NG", look_back_days=7, threshold_ratio=0.5)
+    kw.update(bad)
+    frame = pl.DataFrame({"event_time": [], "subscriber": [], "counterparty": [], "direction": [], "kind": []})
+    with pytest.raises(ValueError, match=message):
+        hotzone.scan(frame, **kw)
+
+
+def test_spellings_in_any_case_and_hotzone_as_a_list():
+    case = pathlib.Path(__file__).resolve().parents[2] / "tests/conformance/selection"
+    kw = case_kwargs(case)
+    want = expected_rows(case)
+    kw.update(check_type=kw["check_type"].upper(), check_target=kw["check_target"].title(),
+              method="SHARE", hotzone=kw["hotzone"].split(","))
+    assert rows_of(hotzone.scan(_csv_table(case / "events.csv"), **kw).table) == want
+
+
+def test_a_missing_column_is_an_error_naming_it():
+    frame = pl.DataFrame({"event_time": ["2026-01-01T00:00:00Z"], "subscriber": ["+886912345678"]})
+    with pytest.raises(ValueError, match="missing required column\\(s\\) direction, kind"):
+        hotzone.scan(frame, hotzone="NG", look_back_days=1, threshold_ratio=0.5)
+
+
+def test_column_mapping_renames_export_columns():
+    case = pathlib.Path(__file__).resolve().parents[2] / "tests/conformance/window_edges"
+    table = _csv_table(case / "events.csv").rename_columns(
+        ["ts" if n == "event_time" else "msisdn" if n == "subscriber" else n
+         for n in _csv_table(case / "events.csv").column_names]
+    )
+    r = hotzone.scan(table, columns={"ts": "event_time", "msisdn": "subscriber"}, **case_kwargs(case))
+    assert rows_of(r.table) == expected_rows(case)
+
+
+def _cli_rows(path, tmp_path, *flags):
+    out = tmp_path / "cli.csv"
+    run_cli("scan", str(path), *flags, "--output", str(out))
+    return csv_rows(out)
+
+
+@pytest.mark.parametrize(
+    "params, flags",
+    [
+        (SHARE, ["--hotzone", "NG,JM,KH,+882", "--look-back-days", "21", "--threshold-ratio", "0.3", "--tz", "Asia/Taipei"]),
+        (dict(hotzone="+234,+1876", look_back_days=14, threshold_ratio=2.0, method="spike", min_events=2,
+              check_target="incoming", tz="Europe/Berlin", as_of="2026-10-28"),
+         ["--hotzone", "+234,+1876", "--look-back-days", "14", "--threshold-ratio", "2", "--method", "spike",
+          "--min-events", "2", "--check-target", "incoming", "--tz", "Europe/Berlin", "--as-of", "2026-10-28"]),
+    ],
+    ids=["share", "spike-dst"],
+)
+def test_equal_to_the_cli_on_generated_data_from_polars_pandas_arrow_and_path(generated, tmp_path, params, flags):
+    want = _cli_rows(generated, tmp_path, *flags)
+    assert len(want) > 1000 and any(r[1] == "true" for r in want)
+    table = pq.read_table(generated)
+    for kind, frame in [("pyarrow", table), ("polars", pl.read_parquet(generated)), ("pandas", table.to_pandas())]:
+        for threads in (1, 2):
+            assert rows_of(hotzone.scan(frame, threads=threads, **params).table) == want, (kind, threads)
+    assert rows_of(hotzone.scan(generated, **params).table) == want
+    assert rows_of(hotzone.scan([str(generated)], threads=1, **params).table) == want
+
+
+def test_the_result_is_arrow_for_polars_pyarrow_and_pandas(generated):
+    r = hotzone.scan(generated, **SHARE)
+    assert pa.table(r).equals(r.table)
+    frame = pl.DataFrame(r)
+    assert frame.columns == list(hotzone.VERDICT_COLUMNS)
+    assert frame.schema["anomaly_date"] == pl.Date
+    assert len(r.to_pandas()) == len(r) == r.summary["subscribers"]
+    assert r.summary["anomalous"] == frame["anomaly_detected"].sum()
+    assert r.summary["window"]["last"] == dt.date(2026, 10, 30)
+    assert r.summary["window"]["tz"] == "Asia/Taipei"
+
+
+def _ship(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A state through Arrow IPC bytes, as between processes."""
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, batch.schema) as w:
+        w.write_batch(batch)
+    return ipc.open_stream(sink.getvalue()).read_next_batch()
+
+
+def test_states_of_parts_in_any_order_merged_equal_one_pass(generated):
+    table = pq.read_table(generated)
+    params = dict(SHARE, as_of="2026-10-30")
+    want = rows_of(hotzone.scan(table, **params).table)
+    rng = random.Random(5)
+    order = list(range(table.num_rows))
+    rng.shuffle(order)
+    shuffled = table.take(pa.array(order))
+    for parts in (1, 3, 7):
+        cuts = sorted(rng.sample(range(1, table.num_rows), parts - 1))
+        bounds = [0, *cuts, table.num_rows]
+        states = []
+        for a, b in zip(bounds, bounds[1:]):
+            state, summary = kernel.map_state(shuffled.slice(a, b - a), **params)
+            assert summary["rows"] == b - a
+            states.append(_ship(state))
+        rng.shuffle(states)
+        got = kernel.verdicts_of_states(states, **params)
+        assert rows_of(got) == want, parts
+    # a state of another window is refused
+    with pytest.raises(ValueError, match="window"):
+        kernel.verdicts_of_states(states, **dict(params, as_of="2026-10-29"))
+
+
+def test_latest_day_of_parts_is_the_default_as_of(generated):
+    table = pq.read_table(generated)
+    half = table.num_rows // 2
+    days = [kernel.latest_day(table.slice(a, n), tz="Asia/Taipei")[0]
+            for a, n in ((0, half), (half, table.num_rows - half))]
+    r = hotzone.scan(table, **SHARE)
+    assert max(days) == r.summary["window"]["last"]
+
+
+def test_an_empty_frame_has_no_window_and_no_rows():
+    frame = pa.table({n: pa.array([], pa.string()) for n in
+                      ["event_time", "subscriber", "counterparty", "direction", "kind"]})
+    r = hotzone.scan(frame, hotzone="NG", look_back_days=3, threshold_ratio=0.5)
+    assert len(r) == 0 and r.summary["window"] is None and r.summary["rows"] == 0
+    with pytest.raises(ValueError):
+        hotzone.scan(frame, hotzone="NG", look_back_days=3, threshold_ratio=2)
+
+
+def test_explain_adds_the_days_behind_each_verdict():
+    case = pathlib.Path(__file__).resolve().parents[2] / "tests/conformance/window_edges"
+    r = hotzone.scan(_csv_table(case / "events.csv"), explain=True, **case_kwargs(case))
+    assert r.table.column_names[-1] == "days"
+    for days in r.table.column("days").to_pylist():
+        for item in days.split(";"):
+            date, counts = item.split(":")
+            hot, total = map(int, counts.split("/"))
+            assert 0 <= hot <= total and dt.date.fromisoformat(date)
