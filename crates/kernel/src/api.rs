@@ -453,6 +453,10 @@ impl State {
     }
 }
 
+/// Rows of the slices a large batch is cut into for the workers (64K rows: a few MB of
+/// columns, enough to amortise a slice's column setup).
+const SLICE_ROWS: usize = 1 << 16;
+
 /// Batches pulled by the workers of `threads`, each with its worker's `W`; rows are
 /// numbered in the order the batches come. The first error in that order wins (a stream's
 /// own error, or `push`'s: under `strict`, the first rejected row); after an error no
@@ -471,8 +475,9 @@ where
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    // (the batches, rows before the next batch, index of the next batch)
-    let source = Mutex::new((batches, 0u64, 0usize));
+    // (the batches, rows before the next batch, index of the next batch, the rest of a
+    // batch cut into slices)
+    let source = Mutex::new((batches, 0u64, 0usize, None::<RecordBatch>));
     let failed = AtomicBool::new(false);
     let work = |_| {
         let mut w = make();
@@ -483,7 +488,23 @@ where
                     return (w, None);
                 }
                 let index = s.2;
-                match s.0.next() {
+                let next = match s.3.take() {
+                    Some(rest) => Some(Ok(rest)),
+                    None => s.0.next(),
+                };
+                // A large batch (a whole frame exported as one chunk) is cut into slices
+                // (no copy), so every worker gets a share of it.
+                let next = next.map(|b| {
+                    b.map(|b| {
+                        if b.num_rows() > SLICE_ROWS {
+                            s.3 = Some(b.slice(SLICE_ROWS, b.num_rows() - SLICE_ROWS));
+                            b.slice(0, SLICE_ROWS)
+                        } else {
+                            b
+                        }
+                    })
+                });
+                match next {
                     None => return (w, None),
                     Some(Err(e)) => {
                         failed.store(true, Ordering::Relaxed);
@@ -788,6 +809,10 @@ mod tests {
             })
             .collect();
         let batches: Vec<RecordBatch> = rows.chunks(7).map(events).collect();
+        assert!(
+            SLICE_ROWS > 7,
+            "the batches below are not sliced; the big one is"
+        );
         let mut one = Mapper::new(&p, Tz::UTC, RowOptions::default());
         for b in &batches {
             one.push(b).unwrap();
@@ -842,6 +867,56 @@ mod tests {
             .to_string();
             assert!(err.contains("row 30:"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_batch_larger_than_a_slice_is_shared_by_the_workers_with_its_row_numbers() {
+        let p = params("2026-01-03");
+        let n = SLICE_ROWS * 2 + 5;
+        let mut rows: Vec<(&str, &str, &str)> = (0..n)
+            .map(|i| {
+                (
+                    ["2026-01-02", "2026-01-03"][i % 2],
+                    [A, B][i % 3 % 2],
+                    [NG, TW][i % 5 % 2],
+                )
+            })
+            .collect();
+        let big = events(&rows);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let mut one = Mapper::new(&p, Tz::UTC, RowOptions::default());
+        one.push(&big).unwrap();
+        let (mut whole, _) = one.finish();
+        let rule = Rule::of(&p);
+        let (mut s, r) = map_batches(
+            &p,
+            Tz::UTC,
+            &RowOptions::default(),
+            [Ok(big)].into_iter(),
+            Threads::Pool(&pool),
+        )
+        .unwrap();
+        assert_eq!(r.rows, n as u64);
+        assert_eq!(s.to_arrow(Threads::Caller), whole.to_arrow(Threads::Caller));
+        assert_eq!(
+            s.verdicts(rule, false, Threads::Caller),
+            whole.verdicts(rule, false, Threads::Caller)
+        );
+        // a bad row in the last slice keeps its row number in the batch
+        rows[n - 2].1 = "bad";
+        let (_, r) = map_batches(
+            &p,
+            Tz::UTC,
+            &RowOptions::default(),
+            [Ok(events(&rows))].into_iter(),
+            Threads::Pool(&pool),
+        )
+        .unwrap();
+        let rejected: Vec<u64> = r.rejects.clone().rows().iter().map(|x| x.row).collect();
+        assert_eq!(rejected, vec![n as u64 - 1]);
     }
 
     #[test]
