@@ -456,6 +456,10 @@ impl State {
 /// Rows of the slices a large batch is cut into for the workers (64K rows: a few MB of
 /// columns, enough to amortise a slice's column setup).
 const SLICE_ROWS: usize = 1 << 16;
+const _: () = assert!(
+    SLICE_ROWS > 7,
+    "the tests' small batches must not be sliced"
+);
 
 /// Batches pulled by the workers of `threads`, each with its worker's `W`; rows are
 /// numbered in the order the batches come. The first error in that order wins (a stream's
@@ -809,10 +813,6 @@ mod tests {
             })
             .collect();
         let batches: Vec<RecordBatch> = rows.chunks(7).map(events).collect();
-        assert!(
-            SLICE_ROWS > 7,
-            "the batches below are not sliced; the big one is"
-        );
         let mut one = Mapper::new(&p, Tz::UTC, RowOptions::default());
         for b in &batches {
             one.push(b).unwrap();

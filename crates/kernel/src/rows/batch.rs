@@ -323,7 +323,7 @@ where
     let fast = Fast::of(
         &time,
         (sub, dir, kind_of),
-        subscriber.as_ref(),
+        (subscriber.as_ref(), direction.as_ref(), kind.as_ref()),
         &region,
         &duration,
     );
@@ -425,7 +425,8 @@ impl<'a, T: Copy> Lookup<'a, T> {
 }
 
 /// The common shape of a batch: instants, direction and kind interpreted per dictionary
-/// value, the subscriber per dictionary value or (plain-encoded) per cell, no region column, and `duration_s` absent or integers. A row of it whose
+/// value or (plain strings) per cell, the subscriber per dictionary value or (plain-encoded)
+/// per cell, no region column, and `duration_s` absent or integers. A row of it whose
 /// cells all passed their rules needs only the counterparty rule ([`Interpreter::event`]); any
 /// other row (a null, a cached reject, a national subscriber, a negative duration) takes the
 /// full [`Interpreter::interpret`], so both give the same outcome.
@@ -435,9 +436,40 @@ struct Fast<'a> {
     div: i64,
     mul: i64,
     subscriber: Subscribers<'a>,
-    outgoing: Lookup<'a, Result<bool, RejectReason>>,
-    sms: Lookup<'a, Result<bool, RejectReason>>,
+    outgoing: Flag<'a>,
+    sms: Flag<'a>,
     duration: Option<(&'a [i64], &'a Option<NullBuffer>)>,
+}
+
+/// Where the fast lane finds a row's direction or kind: a dictionary column interpreted once
+/// per value, or a plain/view string column (an in-memory frame: polars, pandas) whose cell
+/// goes through the same rule (`parse_direction`, `parse_kind`).
+enum Flag<'a> {
+    Looked(Lookup<'a, Result<bool, RejectReason>>),
+    Parsed(&'a StrCol, fn(Option<&str>) -> Result<bool, RejectReason>),
+}
+
+impl Flag<'_> {
+    /// Row `i`'s flag, `None` for a null (left to `interpret`).
+    #[inline(always)]
+    fn at(&self, i: usize) -> Option<Result<bool, RejectReason>> {
+        match self {
+            Flag::Looked(l) => l.at(i),
+            Flag::Parsed(c, rule) => Some(rule(Some(c.get(i)?))),
+        }
+    }
+
+    fn of<'a>(
+        looked: Option<Lookup<'a, Result<bool, RejectReason>>>,
+        text: Option<&'a StrCol>,
+        rule: fn(Option<&str>) -> Result<bool, RejectReason>,
+    ) -> Option<Flag<'a>> {
+        match (looked, text) {
+            (Some(l), _) => Some(Flag::Looked(l)),
+            (None, Some(c @ (StrCol::Plain(..) | StrCol::View(..)))) => Some(Flag::Parsed(c, rule)),
+            (None, _) => None,
+        }
+    }
 }
 
 /// Where the fast lane finds a row's subscriber.
@@ -476,7 +508,11 @@ impl<'a> Fast<'a> {
     fn of(
         time: &'a TimeCol,
         (subscriber, outgoing, sms): Lookups<'a>,
-        subscriber_text: Option<&'a StrCol>,
+        (subscriber_text, direction_text, kind_text): (
+            Option<&'a StrCol>,
+            Option<&'a StrCol>,
+            Option<&'a StrCol>,
+        ),
         region: &Option<StrCol>,
         duration: &'a Option<DurCol>,
     ) -> Option<Fast<'a>> {
@@ -501,8 +537,8 @@ impl<'a> Fast<'a> {
                 (None, Some(c @ (StrCol::Plain(..) | StrCol::View(..)))) => Subscribers::Text(c),
                 (None, _) => return None,
             },
-            outgoing: outgoing?,
-            sms: sms?,
+            outgoing: Flag::of(outgoing, direction_text, parse_direction)?,
+            sms: Flag::of(sms, kind_text, parse_kind)?,
             duration,
         })
     }
