@@ -3,7 +3,7 @@
 //!
 //! The Python module `hotzone` (python/hotzone/__init__.py) is the public face: keyword
 //! arguments, docstrings, type conversions. This layer takes plain values, validates them
-//! with the same rules as the CLI ([`Spec`]), releases the GIL while the kernel runs, and
+//! with the same rules as the CLI (`Spec`), releases the GIL while the kernel runs, and
 //! hands back pyarrow objects and plain dicts. Arrow data crosses the boundary through the
 //! Arrow C interfaces (`__arrow_c_stream__`, `__arrow_c_array__`): a polars or pyarrow
 //! frame's buffers are read in place, batch by batch.
