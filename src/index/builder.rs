@@ -100,6 +100,7 @@ pub(crate) fn load(
         || BuildSink::new(tz, &dict, run_rows),
         &|_, _| {},
     )?;
+    dict.close();
     let runs = into_runs(sinks);
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
@@ -126,7 +127,7 @@ fn into_runs(sinks: Vec<BuildSink<'_>>) -> Vec<Run> {
 /// Builds from in-memory events. A build error (a layout limit) is returned, never turned
 /// into an index that silently lacks the events.
 pub(crate) fn from_events(events: &[Event], tz: Tz) -> Result<ServingIndex> {
-    from_events_in_runs(events, tz, 1, rows_per_run())
+    from_events_in_runs(events, tz, 1, rows_per_run().min(events.len()))
 }
 
 /// [`from_events`] with the events dealt to `workers` sinks in turn, each sorting a run every
@@ -213,6 +214,7 @@ fn build(
         return Err(too_many(finished.dict.len()));
     }
     let unknown_id = finished.dict.len() as u32;
+    tracing::debug!(counterparties = unknown_id, "index dictionary built");
     runs.par_iter_mut().for_each(|run| {
         for c in &mut run.codes {
             let id = *c & ID_BITS;

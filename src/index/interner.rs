@@ -130,8 +130,10 @@ impl Default for Interner {
 pub(crate) struct Finished {
     /// The dictionary, in digit-string order.
     pub(crate) dict: Dictionary,
-    /// Per shard, the dictionary id of each of its keys (by index).
-    remaps: Vec<Vec<u32>>,
+    /// The dictionary id of each key, shard after shard (by index within a shard).
+    remap: Vec<u32>,
+    /// Where each shard starts in `remap`.
+    offsets: Vec<usize>,
 }
 
 impl Finished {
@@ -143,7 +145,7 @@ impl Finished {
     /// The dictionary id of an id handed out by [`Interner::intern`].
     #[inline]
     pub(crate) fn global(&self, id: u32) -> u32 {
-        self.remaps[(id as usize) & (SHARDS - 1)][(id >> SHARD_BITS) as usize]
+        self.remap[self.offsets[(id as usize) & (SHARDS - 1)] + (id >> SHARD_BITS) as usize]
     }
 }
 
@@ -168,6 +170,13 @@ impl Interner {
         }
     }
 
+    /// Frees the hash tables (no more keys will be added; ids stay valid).
+    pub(crate) fn close(&self) {
+        for s in &self.shards {
+            s.lock().unwrap_or_else(PoisonError::into_inner).slots = Vec::new();
+        }
+    }
+
     /// Whether a shard ran out of ids.
     pub(crate) fn overflowed(&self) -> bool {
         self.full.load(Ordering::Relaxed)
@@ -181,13 +190,30 @@ impl Interner {
         let shards: Vec<Vec<u64>> = (self.shards.into_iter())
             .map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner).keys)
             .collect();
-        // Sorted order of each shard, then the keys as atomics (the same allocation) so that
-        // the ranges can write dictionary ids in place.
-        let sorted: Vec<(Vec<AtomicU64>, Vec<u32>)> = shards
+        // Sorted order of each shard (one allocation for all, so that it leaves memory when
+        // freed), then the keys as atomics (the same allocation) so that the ranges can write
+        // dictionary ids in place.
+        let mut offsets = vec![0usize; SHARDS + 1];
+        for (s, keys) in shards.iter().enumerate() {
+            offsets[s + 1] = offsets[s] + keys.len();
+        }
+        let mut perms = vec![0u32; offsets[SHARDS]];
+        let mut slices: Vec<&mut [u32]> = Vec::with_capacity(SHARDS);
+        let mut rest: &mut [u32] = &mut perms;
+        for keys in &shards {
+            let (head, tail) = rest.split_at_mut(keys.len());
+            slices.push(head);
+            rest = tail;
+        }
+        let sorted: Vec<(Vec<AtomicU64>, &[u32])> = shards
             .into_par_iter()
-            .map(|keys| {
-                let mut perm: Vec<u32> = (0..keys.len() as u32).collect();
+            .zip(slices)
+            .map(|(keys, perm)| {
+                for (i, p) in perm.iter_mut().enumerate() {
+                    *p = i as u32;
+                }
                 perm.sort_unstable_by_key(|&i| keys[i as usize]);
+                let perm: &[u32] = perm;
                 (keys.into_iter().map(AtomicU64::new).collect(), perm)
             })
             .collect();
@@ -297,16 +323,17 @@ impl Interner {
                 }
             }
         }
-        let remaps = sorted
-            .into_iter()
-            .map(|(keys, perm)| {
-                drop(perm);
-                keys.into_iter().map(|a| a.into_inner() as u32).collect()
-            })
-            .collect();
+        // The id map, in one allocation too; each shard's keys leave as they are copied.
+        let keys: Vec<Vec<AtomicU64>> = sorted.into_iter().map(|s| s.0).collect();
+        drop(perms);
+        let mut remap = Vec::with_capacity(offsets[SHARDS]);
+        for k in keys {
+            remap.extend(k.into_iter().map(|a| a.into_inner() as u32));
+        }
         Finished {
             dict: Dictionary::from_built(groups, low, runs),
-            remaps,
+            remap,
+            offsets,
         }
     }
 }
