@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::detect::calendar::DayNumbers;
 use crate::error::{Error, Result};
-use crate::index::dictionary::Dictionary;
+use crate::index::dictionary::{Dictionary, Key};
 use crate::index::interner::Interner;
 use crate::index::runs::{self, Row, Run, Scratch};
 use crate::index::{DayColumn, ServingIndex};
@@ -39,6 +39,8 @@ struct BuildSink<'a> {
     run_rows: usize,
     runs: Vec<Run>,
     scratch: Scratch,
+    /// Rows whose counterparty's shard was busy: (row, key), interned before the next sort.
+    pending: Vec<(usize, Key)>,
 }
 
 impl<'a> BuildSink<'a> {
@@ -50,14 +52,28 @@ impl<'a> BuildSink<'a> {
             run_rows,
             runs: Vec::new(),
             scratch: Scratch::default(),
+            pending: Vec::new(),
         }
+    }
+
+    /// Interns the keys left pending (waiting for their shards) into their rows' codes.
+    fn resolve(&mut self) {
+        for (row, key) in self.pending.drain(..) {
+            self.rows[row].2 |= self.dict.intern(key);
+        }
+    }
+
+    /// Sorts the buffered rows into a run.
+    fn flush(&mut self) {
+        self.resolve();
+        self.runs
+            .push(Run::from_rows(&mut self.rows, &mut self.scratch));
     }
 
     /// The runs, the last one from the rows still buffered.
     fn into_runs(mut self) -> Vec<Run> {
         if !self.rows.is_empty() {
-            self.runs
-                .push(Run::from_rows(&mut self.rows, &mut self.scratch));
+            self.flush();
         }
         self.runs
     }
@@ -70,7 +86,14 @@ impl EventSink for BuildSink<'_> {
             Counterparty::Number(n) => Some((n, None)),
             Counterparty::NumberInRegion(n, r) => Some((n, Some(r))),
         };
-        let id = key.map_or(UNKNOWN_LOCAL, |k| self.dict.intern(k));
+        let id = match key {
+            None => UNKNOWN_LOCAL,
+            Some(k) => self.dict.try_intern(k).unwrap_or_else(|| {
+                // The id is or-ed in later; until then the code holds the flavor only.
+                self.pending.push((self.rows.len(), k));
+                0
+            }),
+        };
         let day = self.days.day(e.time_ms);
         if self.rows.capacity() == 0 {
             self.rows.reserve_exact(self.run_rows);
@@ -78,8 +101,9 @@ impl EventSink for BuildSink<'_> {
         self.rows
             .push((e.subscriber, day, (u32::from(e.flavor) << 30) | id));
         if self.rows.len() >= self.run_rows {
-            self.runs
-                .push(Run::from_rows(&mut self.rows, &mut self.scratch));
+            self.flush();
+        } else if self.pending.len() >= 4096 {
+            self.resolve();
         }
     }
 }
@@ -258,7 +282,7 @@ fn build(
 mod tests {
     use super::*;
     use crate::index::IndexStats;
-    use crate::index::dictionary::{Key, merge_local, order_key};
+    use crate::index::dictionary::{merge_local, order_key};
     use crate::model::phone::Msisdn;
     use crate::model::region::Region;
     use proptest::prelude::*;
@@ -402,6 +426,23 @@ mod tests {
             let want = reference(&ev, tz, retention);
             prop_assert_eq!(layout(&got), layout(&want));
         }
+    }
+
+    #[test]
+    fn rows_whose_shard_is_busy_get_their_ids_before_the_sort() {
+        let ev = events(11, 3000, 40);
+        let tz = Tz::UTC;
+        let dict = Interner::default();
+        let mut sink = BuildSink::new(tz, &dict, 1 << 20);
+        let held = dict.hold_even_shards();
+        for e in &ev {
+            sink.event(e);
+        }
+        assert!(sink.pending.len() > 100, "{}", sink.pending.len());
+        drop(held);
+        let runs = sink.into_runs();
+        let got = build(runs, dict, tz, None).unwrap();
+        assert_eq!(layout(&got), layout(&reference(&ev, tz, None)));
     }
 
     #[test]

@@ -14,7 +14,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use rayon::prelude::*;
 
@@ -57,7 +57,7 @@ fn mix(k: u64) -> u64 {
 }
 
 #[derive(Default)]
-struct Shard {
+pub(crate) struct Shard {
     /// `tag << 24 | (index + 1)`, 0 when empty; a power of two long.
     slots: Vec<u32>,
     /// Packed keys in arrival order.
@@ -154,20 +154,49 @@ impl Interner {
     /// and [`Interner::finish`] fails.
     #[inline]
     pub(crate) fn intern(&self, key: Key) -> u32 {
+        self.intern_with(key, |m| {
+            Some(m.lock().unwrap_or_else(PoisonError::into_inner))
+        })
+        .unwrap_or(0)
+    }
+
+    /// [`Interner::intern`] unless another worker holds the key's shard: then `None` at once
+    /// (the caller comes back later), so that a worker never waits for one that the system
+    /// paused inside the lock.
+    #[inline]
+    pub(crate) fn try_intern(&self, key: Key) -> Option<u32> {
+        self.intern_with(key, |m| match m.try_lock() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        })
+    }
+
+    #[inline]
+    fn intern_with<'s>(
+        &'s self,
+        key: Key,
+        lock: impl FnOnce(&'s Mutex<Shard>) -> Option<MutexGuard<'s, Shard>>,
+    ) -> Option<u32> {
         let key = pack(key);
         let h = mix(key);
         let s = (h >> (64 - SHARD_BITS)) as usize;
-        let index = self.shards[s]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .intern(key, h);
-        match index {
+        let index = lock(&self.shards[s])?.intern(key, h);
+        Some(match index {
             Some(i) => (i << SHARD_BITS) | s as u32,
             None => {
                 self.full.store(true, Ordering::Relaxed);
                 0
             }
-        }
+        })
+    }
+
+    /// Locks every other shard, as busy workers would (tests of the pending path).
+    #[cfg(test)]
+    pub(crate) fn hold_even_shards(&self) -> Vec<MutexGuard<'_, Shard>> {
+        (self.shards.iter().step_by(2))
+            .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner))
+            .collect()
     }
 
     /// Frees the hash tables (no more keys will be added; ids stay valid).
