@@ -124,6 +124,9 @@ pub(crate) fn load(
         || BuildSink::new(tz, &dict, run_rows),
         &|_, _| {},
     )?;
+    // Every key in before the tables go (a pending key needs its shard's table).
+    let mut sinks = sinks;
+    sinks.par_iter_mut().for_each(BuildSink::resolve);
     dict.close();
     let runs = into_runs(sinks);
     tracing::debug!(

@@ -69,7 +69,12 @@ impl Shard {
     #[inline]
     fn intern(&mut self, key: u64, h: u64) -> Option<u32> {
         if self.slots.is_empty() {
-            self.slots = vec![0; 1024];
+            // New, or closed ([`Interner::close`]): a table for the keys it holds.
+            let mut len = 1024;
+            while (self.keys.len() + 1) * 4 > len * 3 {
+                len *= 2;
+            }
+            self.rehash(len);
         }
         let mask = self.slots.len() - 1;
         let tag = ((h >> 48) & 0xff) as u32;
@@ -97,8 +102,13 @@ impl Shard {
     }
 
     fn grow(&mut self) {
-        let mut slots = vec![0u32; self.slots.len() * 2];
-        let mask = slots.len() - 1;
+        self.rehash(self.slots.len() * 2);
+    }
+
+    /// A table of `len` slots (a power of two) over the keys.
+    fn rehash(&mut self, len: usize) {
+        let mut slots = vec![0u32; len];
+        let mask = len - 1;
         for (index, &key) in self.keys.iter().enumerate() {
             let h = mix(key);
             let mut i = h as usize & mask;
@@ -199,7 +209,7 @@ impl Interner {
             .collect()
     }
 
-    /// Frees the hash tables (no more keys will be added; ids stay valid).
+    /// Frees the hash tables; ids stay valid, and no key may be added after.
     pub(crate) fn close(&self) {
         for s in &self.shards {
             s.lock().unwrap_or_else(PoisonError::into_inner).slots = Vec::new();
@@ -371,6 +381,25 @@ impl Interner {
 mod tests {
     use super::*;
     use crate::index::dictionary::order_key;
+
+    #[test]
+    fn ids_stay_the_same_after_the_tables_are_freed() {
+        let d = Interner::default();
+        let key = |i: u64| (Msisdn::from_value(2_348_000_000_000 + i).unwrap(), None);
+        let ids: Vec<u32> = (0..100_000).map(|i| d.intern(key(i))).collect();
+        d.close();
+        for i in (0..100_000).step_by(7) {
+            assert_eq!(d.intern(key(i)), ids[i as usize]);
+        }
+        assert_eq!(d.try_intern(key(5)), Some(ids[5]));
+        let other = d.intern(key(100_000));
+        assert!(!ids.contains(&other));
+        let f = d.finish(|_| None);
+        assert_eq!(f.dict.len(), 100_001);
+        for (i, &id) in ids.iter().enumerate() {
+            assert_eq!(f.global(id), i as u32, "keys are in number order");
+        }
+    }
 
     #[test]
     fn packed_keys_sort_like_order_keys_and_give_back_their_number() {
