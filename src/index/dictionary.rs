@@ -79,6 +79,15 @@ impl Dictionary {
         Dictionary { groups, low, runs }
     }
 
+    /// From parts built in dictionary order by the build ([`crate::index::interner`]).
+    pub(crate) fn from_built(
+        groups: Vec<(u32, u32)>,
+        low: Vec<u32>,
+        runs: Vec<(u32, u16)>,
+    ) -> Dictionary {
+        Dictionary { groups, low, runs }
+    }
+
     /// The stored parts, for the prepared form.
     pub fn parts(&self) -> DictionaryParts<'_> {
         DictionaryParts {

@@ -16,8 +16,10 @@
 
 mod builder;
 pub mod dictionary;
+mod interner;
 mod lookup;
 pub mod persist;
+mod runs;
 
 use std::sync::Arc;
 
@@ -73,7 +75,9 @@ pub(crate) enum DayColumn {
 }
 
 impl DayColumn {
-    /// The narrowest column that holds `offsets`.
+    /// The narrowest column that holds `offsets` (the build decides the width before laying
+    /// out the days; the tests' reference build uses this).
+    #[cfg(test)]
     fn from_offsets(offsets: Vec<u16>) -> DayColumn {
         use rayon::prelude::*;
         if offsets.par_iter().all(|&d| d <= u16::from(u8::MAX)) {
