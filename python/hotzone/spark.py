@@ -8,12 +8,14 @@ answer as :func:`hotzone.scan` and the CLI give on the same rows. The plan is::
            mapInArrow(kernel.verdicts_of_states)            every state of a subscriber meets
 
 Map side: each input partition's rows go through :func:`hotzone.kernel.map_state` (every row
-interpreted as the CLI does, rejects counted), and the partition's state (per subscriber and
-local day: ``hot`` and ``total``) leaves the task as **one row per subscriber**: ``subscriber``
-(bigint, the E.164 digits) and ``counts`` (binary, the subscriber's days packed, see
-:func:`_pack`). Spark hashes these rows by ``subscriber``; a reduce task unpacks what it
-received and hands it to :func:`hotzone.kernel.verdicts_of_states`, which adds the states of a
-subscriber and applies the rule.
+interpreted as the CLI does, rejects counted). The partition's state (per subscriber and local
+day: ``hot`` and ``total``) is split into reduce buckets by a hash of the subscriber, and each
+bucket's states leave the task as **one row**: ``bucket`` (int) and ``states`` (binary: the
+bucket's subscribers and days in a columnar layout compressed with zstd, see :func:`_pack`).
+Spark hash-partitions these rows on ``bucket`` (the keys are chosen so bucket ``b`` lands in
+shuffle partition ``b``); a reduce task unpacks what it received and hands it to
+:func:`hotzone.kernel.verdicts_of_states`, which adds the states of a subscriber and applies
+the rule. Every state of a subscriber reaches the same reduce task, so its verdict is exact.
 
 Without ``as_of``, one Spark job first runs :func:`hotzone.kernel.latest_day` on every
 partition (one small row back per partition) and the driver takes the latest day.
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import itertools as _it
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import VERDICT_COLUMNS, _spec
 
@@ -44,7 +46,7 @@ _FIELDS = ("event_time", "subscriber", "counterparty", "direction", "kind", "dur
 #: Rejected rows kept per map partition in the summary's ``reject_rows`` (counts are exact).
 REJECT_ROWS_PER_PARTITION = 100
 
-_STATE_DDL = "subscriber bigint, counts binary"
+_STATE_DDL = "bucket int, states binary"
 _SUMMARY_ATTR = "_hotzone_summary"
 
 
@@ -114,114 +116,157 @@ def _as_date(as_of: Union[None, str, _dt.date]) -> Optional[_dt.date]:
 
 
 # ----------------------------------------------------------------------------- packing
+#
+# A map task's state leaves it as one row per *reduce bucket*: ``bucket`` (int) and ``states``
+# (binary), the states of every subscriber of the task that hashes to that bucket, in a
+# columnar layout compressed with zstd. ``repartition`` on ``bucket`` sends all the states of
+# a subscriber to one reduce task (the bucket is a function of the subscriber alone), and a
+# shuffle row carries hundreds of subscribers, so Spark's per-row cost (a 40-byte row per
+# subscriber and day if the state went as it is) is paid once per bucket.
+
+_MAGIC = 0x48  # "H", and the layout's version in the next byte
+_VERSION = 1
+_M64 = (1 << 64) - 1
+_M32 = 0xFFFFFFFF
 
 
-def _pack(state: Any, first_day: int) -> Any:
-    """A state batch (``subscriber``, ``day``, ``hot``, ``total``; sorted by subscriber, as
-    the kernel writes it) -> a batch of one row per subscriber: ``subscriber`` int64 and
-    ``counts`` binary.
+def _rotl32(x: int, r: int) -> int:
+    return ((x << r) | (x >> (32 - r))) & _M32
 
-    ``counts`` = 1 byte ``w`` (bytes per count: 1, 2 or 4, the least that holds every count of
-    the batch), then the subscriber's ``n`` days as offsets from the window's first day (1 byte
-    each; a window has at most 90 days), then ``n`` hot counts, then ``n`` totals (``w`` bytes
-    each, little-endian). A day with events costs ``1 + 2w`` bytes instead of a 40-byte row.
+
+def _spark_hash_int(value: int, seed: int = 42) -> int:
+    """Spark's ``hash()`` of an int column (Murmur3_x86_32.hashInt, seed 42), as a signed int."""
+    k1 = (value & _M32) * 0xCC9E2D51 & _M32
+    k1 = _rotl32(k1, 15) * 0x1B873593 & _M32
+    h1 = (seed & _M32) ^ k1
+    h1 = (_rotl32(h1, 13) * 5 + 0xE6546B64) & _M32
+    h1 ^= 4
+    h1 ^= h1 >> 16
+    h1 = h1 * 0x85EBCA6B & _M32
+    h1 ^= h1 >> 13
+    h1 = h1 * 0xC2B2AE35 & _M32
+    h1 ^= h1 >> 16
+    return h1 - (1 << 32) if h1 >= 1 << 31 else h1
+
+
+def _bucket_keys(n: int) -> List[int]:
+    """``keys[b]``: an int that Spark's hash partitioning into ``n`` partitions sends to
+    partition ``b`` (``pmod(hash(key), n) == b``), so the ``n`` buckets fill ``n`` distinct
+    partitions. (Were Spark's hash ever different, each bucket would still go to one
+    partition: the answer stays exact, only the balance would suffer.)"""
+    keys: List[Optional[int]] = [None] * n
+    left = n
+    k = 0
+    while left:
+        b = _spark_hash_int(k) % n
+        if keys[b] is None:
+            keys[b] = k
+            left -= 1
+        k += 1
+    return keys  # type: ignore[return-value]
+
+
+def _bucket_of(subs: Any, n: int) -> Any:
+    """The reduce bucket of each subscriber (a multiplicative hash of its digits)."""
+    import numpy as np
+
+    h = subs.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return ((h >> np.uint64(32)) % np.uint64(n)).astype(np.int64)
+
+
+def _pack(state: Any, first_day: int) -> bytes:
+    """A state batch (``subscriber``, ``day``, ``hot``, ``total``) -> bytes.
+
+    Layout before compression (little-endian): ``0x48``, version 1, ``w`` (bytes per count:
+    1, 2 or 4, the least that holds every count), u32 ``G`` subscribers, u32 ``N`` state rows;
+    then ``G`` i64 subscriber digits as deltas (sorted ascending, the first one absolute),
+    ``G`` u8 day counts, ``N`` u8 day offsets from the window's first day (a window has at most
+    90 days), ``N`` hot counts and ``N`` totals of ``w`` bytes. The whole is compressed with
+    zstd and prefixed with its u64 raw size.
     """
     import numpy as np
     import pyarrow as pa
 
-    n_rows = state.num_rows
     subs = state.column("subscriber").to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-    if n_rows == 0:
-        return pa.record_batch(
-            [pa.array([], pa.int64()), pa.array([], pa.binary())], names=["subscriber", "counts"]
-        )
     day = state.column("day").cast(pa.int32()).to_numpy(zero_copy_only=False)
     hot = state.column("hot").to_numpy(zero_copy_only=False)
     total = state.column("total").to_numpy(zero_copy_only=False)
-    if n_rows > 1 and bool(np.any(subs[1:] < subs[:-1])):  # the kernel sorts; be safe anyway
-        order = np.lexsort((day, subs))
+    n_rows = len(subs)
+    if n_rows > 1 and bool(np.any((subs[1:] < subs[:-1]) | ((subs[1:] == subs[:-1]) & (day[1:] <= day[:-1])))):
+        order = np.lexsort((day, subs))  # the kernel writes them sorted; be safe anyway
         subs, day, hot, total = subs[order], day[order], hot[order], total[order]
-    top = int(total.max())
+    top = int(total.max()) if n_rows else 0
     w = 1 if top < 1 << 8 else 2 if top < 1 << 16 else 4
-    starts = np.flatnonzero(np.r_[True, subs[1:] != subs[:-1]])
-    n = np.diff(np.r_[starts, n_rows])  # days per subscriber
-    glen = 1 + n * (1 + 2 * w)
-    goff = np.zeros(len(n) + 1, np.int64)
-    np.cumsum(glen, out=goff[1:])
-    buf = np.zeros(int(goff[-1]), np.uint8)
-    buf[goff[:-1]] = w
-    g = np.repeat(np.arange(len(n)), n)  # group of each state row
-    k = np.arange(n_rows) - starts[g]  # its index within the group
-    base = goff[:-1][g] + 1
-    ng = n[g]
-    buf[base + k] = (day - first_day).astype(np.uint8)
-    hb = hot.astype(f"<u{w}").view(np.uint8).reshape(n_rows, w)
-    tb = total.astype(f"<u{w}").view(np.uint8).reshape(n_rows, w)
-    for j in range(w):
-        buf[base + ng + k * w + j] = hb[:, j]
-        buf[base + ng * (1 + w) + k * w + j] = tb[:, j]
-    if goff[-1] >= 1 << 31:
-        raise ValueError("a partition's packed state exceeds 2 GiB; repartition the input finer")
-    counts = pa.Array.from_buffers(
-        pa.binary(), len(n), [None, pa.py_buffer(goff.astype(np.int32)), pa.py_buffer(buf)]
+    if n_rows:
+        starts = np.flatnonzero(np.r_[True, subs[1:] != subs[:-1]])
+        counts = np.diff(np.r_[starts, n_rows])
+        firsts = subs[starts]
+    else:
+        counts = firsts = np.zeros(0, np.int64)
+    deltas = np.diff(firsts, prepend=np.int64(0)).astype("<i8")
+    header = np.array([_MAGIC, _VERSION, w], np.uint8).tobytes() + np.array([len(firsts), n_rows], "<u4").tobytes()
+    raw = b"".join(
+        [
+            header,
+            deltas.tobytes(),
+            counts.astype(np.uint8).tobytes(),
+            (day - first_day).astype(np.uint8).tobytes(),
+            hot.astype(f"<u{w}").tobytes(),
+            total.astype(f"<u{w}").tobytes(),
+        ]
     )
-    return pa.record_batch([pa.array(subs[starts]), counts], names=["subscriber", "counts"])
+    packed = pa.compress(raw, codec="zstd", asbytes=True)
+    return np.array([len(raw)], "<u8").tobytes() + packed
 
 
-def _unpack(batch: Any, first_day: int) -> Any:
-    """The inverse of :func:`_pack`: a batch of packed rows -> a state batch of the kernel's
-    ``STATE_SCHEMA`` (rows of one subscriber may come from several map tasks; they add up)."""
+def _unpack(blob: bytes, first_day: int) -> Any:
+    """The inverse of :func:`_pack`: bytes -> a state batch of the kernel's ``STATE_SCHEMA``."""
     import numpy as np
     import pyarrow as pa
 
     from .kernel import STATE_SCHEMA
 
-    subs_col = batch.column(batch.schema.get_field_index("subscriber"))
-    counts = batch.column(batch.schema.get_field_index("counts"))
-    if counts.null_count or subs_col.null_count:
-        raise ValueError("a packed state row has a null subscriber or counts")
-    if pa.types.is_large_binary(counts.type):
-        off_t = np.int64
-    elif pa.types.is_binary(counts.type):
-        off_t = np.int32
-    else:
-        counts = counts.cast(pa.large_binary())
-        off_t = np.int64
-    m = len(counts)
-    if m == 0:
-        return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in STATE_SCHEMA], schema=STATE_SCHEMA)
-    bufs = counts.buffers()
-    offs = np.frombuffer(bufs[1], dtype=off_t)[counts.offset : counts.offset + m + 1].astype(np.int64)
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    starts = offs[:-1]
-    lens = offs[1:] - starts
-    w = data[starts].astype(np.int64)
-    n = (lens - 1) // (1 + 2 * w)
-    if bool(np.any((w != 1) & (w != 2) & (w != 4))) or bool(np.any(n * (1 + 2 * w) + 1 != lens)):
-        raise ValueError("a packed state row is malformed")
-    N = int(n.sum())
-    g = np.repeat(np.arange(m), n)
-    k = np.arange(N) - np.repeat(np.cumsum(n) - n, n)
-    base = starts[g] + 1
-    ng = n[g]
-    wg = w[g]
-    day = first_day + data[base + k].astype(np.int32)
-    hot = np.zeros(N, np.int64)
-    total = np.zeros(N, np.int64)
-    last = len(data) - 1
-    for j in range(4):
-        use = wg > j
-        if not use.any():
-            break
-        hi = np.minimum(base + ng + k * wg + j, last)
-        ti = np.minimum(base + ng * (1 + wg) + k * wg + j, last)
-        hot += np.where(use, data[hi].astype(np.int64) << (8 * j), 0)
-        total += np.where(use, data[ti].astype(np.int64) << (8 * j), 0)
-    subs = subs_col.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)[g]
+    size = int(np.frombuffer(blob, "<u8", 1)[0])
+    raw = pa.decompress(memoryview(blob)[8:], decompressed_size=size, codec="zstd", asbytes=True)
+    if len(raw) < 11 or raw[0] != _MAGIC or raw[1] != _VERSION or raw[2] not in (1, 2, 4):
+        raise ValueError("a shuffled state is not in the layout this version of hotzone.spark writes")
+    w = raw[2]
+    g, n = (int(x) for x in np.frombuffer(raw, "<u4", 2, 3))
+    if len(raw) != 11 + 8 * g + g + n + 2 * w * n:
+        raise ValueError("a shuffled state is truncated")
+    at = 11
+    firsts = np.cumsum(np.frombuffer(raw, "<i8", g, at))
+    at += 8 * g
+    counts = np.frombuffer(raw, np.uint8, g, at).astype(np.int64)
+    at += g
+    day = np.frombuffer(raw, np.uint8, n, at).astype(np.int32) + first_day
+    at += n
+    hot = np.frombuffer(raw, f"<u{w}", n, at).astype(np.int64)
+    at += w * n
+    total = np.frombuffer(raw, f"<u{w}", n, at).astype(np.int64)
+    if int(counts.sum()) != n:
+        raise ValueError("a shuffled state is inconsistent")
+    subs = np.repeat(firsts, counts)
     return pa.RecordBatch.from_arrays(
         [pa.array(subs, pa.int64()), pa.array(day, pa.int32()).cast(pa.date32()), pa.array(hot), pa.array(total)],
         schema=STATE_SCHEMA,
     )
+
+
+def _split(state: Any, buckets: int) -> Iterator[Tuple[int, Any]]:
+    """``(bucket, state rows of its subscribers)`` for every non-empty bucket."""
+    import numpy as np
+
+    subs = state.column("subscriber").to_numpy(zero_copy_only=False)
+    if len(subs) == 0:
+        return
+    b = _bucket_of(subs, buckets)
+    order = np.argsort(b, kind="stable")  # keeps subscriber order within a bucket
+    sb = b[order]
+    edges = np.flatnonzero(np.r_[True, sb[1:] != sb[:-1], True])
+    for i in range(len(edges) - 1):
+        lo, hi = edges[i], edges[i + 1]
+        yield int(sb[lo]), state.take(order[lo:hi])
 
 
 # ----------------------------------------------------------------------------- summary
@@ -369,8 +414,9 @@ def scan(
     tz:
         Default ``UTC`` (a DataFrame records no zone).
     partitions:
-        Shuffle partitions of the states; default: Spark's (``repartition`` by subscriber,
-        which adaptive execution coalesces).
+        Reduce tasks (shuffle partitions of the states). Default: Spark's
+        ``spark.sql.shuffle.partitions`` (or AQE's ``initialPartitionNum``), which adaptive
+        execution coalesces when the states are small.
     threads:
         Threads the kernel uses inside each task (default 1: Spark owns the cores).
 
@@ -435,7 +481,17 @@ def scan(
     k_params = dict(params)
     n_threads = threads
 
-    # 3. Map: rows -> the partition's state, packed one row per subscriber.
+    # 3. Map: rows -> the partition's state -> one packed row per reduce bucket.
+    if partitions:
+        buckets = int(partitions)
+    else:  # the number of partitions `repartition(col)` starts with (before AQE coalesces)
+        conf = spark.conf
+        initial = None
+        if str(conf.get("spark.sql.adaptive.enabled", "true")).lower() == "true":
+            initial = conf.get("spark.sql.adaptive.coalescePartitions.initialPartitionNum", None)
+        buckets = int(initial or conf.get("spark.sql.shuffle.partitions", "200"))
+    keys = _bucket_keys(buckets)
+
     def map_part(batches):  # runs on the executors
         import pyarrow as pa
         from pyspark import TaskContext
@@ -450,10 +506,19 @@ def scan(
         reader = pa.RecordBatchReader.from_batches(head.schema, _it.chain([head], batches))
         state, s = kernel.map_state(reader, source=f"partition {pid}", threads=n_threads, **k_params)
         acc.add({("map", pid): _compact(s)})
-        packed = _pack(state, first_day)
-        step = 1 << 16
-        for i in range(0, packed.num_rows, step):
-            yield packed.slice(i, step)
+        out_keys: List[int] = []
+        out_blobs: List[bytes] = []
+        size = 0
+        for b, part in _split(state, buckets):
+            blob = _pack(part, first_day)
+            out_keys.append(keys[b])
+            out_blobs.append(blob)
+            size += len(blob)
+            if size > 1 << 26:
+                yield pa.record_batch([pa.array(out_keys, pa.int32()), pa.array(out_blobs, pa.binary())], names=["bucket", "states"])
+                out_keys, out_blobs, size = [], [], 0
+        if out_keys:
+            yield pa.record_batch([pa.array(out_keys, pa.int32()), pa.array(out_blobs, pa.binary())], names=["bucket", "states"])
 
     # 4. Reduce: every packed state of a subscriber -> the kernel's verdict.
     def reduce_part(batches):  # runs on the executors
@@ -464,10 +529,16 @@ def scan(
         from hotzone import kernel
 
         pid = TaskContext.get().partitionId()
-        states = (_unpack(b, first_day) for b in batches)
-        reader = pa.RecordBatchReader.from_batches(kernel.STATE_SCHEMA, states)
+
+        def states():
+            for b in batches:
+                for blob in b.column(b.schema.get_field_index("states")).to_pylist():
+                    yield _unpack(blob, first_day)
+
+        reader = pa.RecordBatchReader.from_batches(kernel.STATE_SCHEMA, states())
         table = kernel.verdicts_of_states(reader, threads=n_threads, explain=explain, **k_params)
-        acc.add({("reduce", pid): (table.num_rows, int(pc.sum(table.column("anomaly_detected").cast(pa.int64())).as_py() or 0))})
+        anomalous = pc.sum(table.column("anomaly_detected").cast(pa.int64())).as_py() or 0
+        acc.add({("reduce", pid): (table.num_rows, int(anomalous))})
         table = table.set_column(
             table.schema.get_field_index("anomalous_days"), "anomalous_days",
             table.column("anomalous_days").cast(pa.int32()),
@@ -476,7 +547,9 @@ def scan(
             yield b
 
     states = events.mapInArrow(map_part, _STATE_DDL)
-    shuffled = states.repartition(int(partitions), "subscriber") if partitions else states.repartition("subscriber")
+    # Explicit `partitions`: exactly that many reduce tasks. Default: Spark's shuffle
+    # partitions, which adaptive execution coalesces into fewer tasks when the states are small.
+    shuffled = states.repartition(buckets, "bucket") if partitions else states.repartition("bucket")
     result = shuffled.mapInArrow(reduce_part, verdict_ddl)
     window = {"first": _window_first(day, look_back_days), "last": day, "tz": tz_name}
     setattr(result, _SUMMARY_ATTR, _Report(acc, window, events))

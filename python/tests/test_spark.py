@@ -437,8 +437,22 @@ def test_pack_round_trip_every_width():
              pa.array(hot, pa.int64()), pa.array(total, pa.int64())],
             schema=STATE_SCHEMA,
         )
-        packed = hs._pack(state, first)
-        assert packed.num_rows == 3
-        back = hs._unpack(packed.slice(1), first)  # a slice: offsets not at 0
-        assert back.to_pylist() == state.slice(2).to_pylist()
-        assert hs._unpack(packed, first).to_pylist() == state.to_pylist()
+        assert hs._unpack(hs._pack(state, first), first).to_pylist() == state.to_pylist()
+        parts = list(hs._split(state, 3))
+        back = pa.Table.from_batches([hs._unpack(hs._pack(p, first), first) for _, p in parts])
+        assert sorted(back.to_pylist(), key=lambda r: (r["subscriber"], r["day"])) == state.to_pylist()
+    empty = state.slice(0, 0)
+    assert hs._unpack(hs._pack(empty, first), first).num_rows == 0
+
+
+def test_bucket_keys_follow_sparks_hash(spark):
+    n = 7
+    keys = hs._bucket_keys(n)
+    got = (
+        spark.createDataFrame([(k,) for k in keys], "k int")
+        .select(F.pmod(F.hash("k"), F.lit(n)).alias("p"))
+        .toArrow().column("p").to_pylist()
+    )
+    assert got == list(range(n))
+    rows = spark.createDataFrame([(k,) for k in range(1000)], "k int").select(F.hash("k").alias("h")).toArrow()
+    assert rows.column("h").to_pylist() == [hs._spark_hash_int(k) for k in range(1000)]
