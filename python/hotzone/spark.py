@@ -33,7 +33,7 @@ import datetime as _dt
 import itertools as _it
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import VERDICT_COLUMNS, _spec
+from . import _spec
 
 __all__ = ["scan", "summary", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS"]
 
@@ -300,6 +300,13 @@ def _accumulator_param() -> Any:
     return _ByKey()
 
 
+class _Fixed:
+    """An accumulator's stand-in holding entries already known on the driver."""
+
+    def __init__(self, value: Dict[Any, Any]) -> None:
+        self.value = value
+
+
 class _Report:
     """The driver's view of one scan's accumulator."""
 
@@ -470,9 +477,11 @@ def scan(
     # 2. The default as_of: one small row per partition, the max on the driver.
     day = _as_date(as_of)
     if day is None:
-        day = _latest_day(events, params, threads)
+        day, seen = _latest_day(events, params, threads)
         if day is None:  # no accepted row at all: no window, no verdicts (as hotzone.scan)
-            return spark.createDataFrame([], verdict_ddl)
+            empty = spark.createDataFrame([], verdict_ddl)
+            setattr(empty, _SUMMARY_ATTR, _Report(_Fixed(seen), None, events))
+            return empty
 
     params["as_of"] = day.isoformat()
     first_day = (_window_first(day, look_back_days) - _dt.date(1970, 1, 1)).days
@@ -556,8 +565,10 @@ def scan(
     return result
 
 
-def _latest_day(events: Any, params: Dict[str, Any], threads: Optional[int]) -> Optional[_dt.date]:
-    """The latest accepted local day over every partition (one Spark job)."""
+def _latest_day(events: Any, params: Dict[str, Any], threads: Optional[int]) -> Tuple[Optional[_dt.date], Dict[Any, Any]]:
+    """The latest accepted local day over every partition (one Spark job), and the summaries
+    of that pass by partition."""
+    import json
     tz = params.get("tz")
     default_region = params.get("default_region")
     strict = params.get("strict", False)
@@ -573,21 +584,25 @@ def _latest_day(events: Any, params: Dict[str, Any], threads: Optional[int]) -> 
         if head is None:
             return
         reader = pa.RecordBatchReader.from_batches(head.schema, _it.chain([head], batches))
-        day, _ = kernel.latest_day(
+        day, s = kernel.latest_day(
             reader, tz=tz, default_region=default_region, strict=strict,
             source=f"partition {pid}", threads=threads,
         )
-        yield pa.record_batch([pa.array([day], pa.date32())], names=["day"])
+        yield pa.record_batch(
+            [pa.array([day], pa.date32()), pa.array([pid], pa.int32()), pa.array([json.dumps(_compact(s))])],
+            names=["day", "partition", "summary"],
+        )
 
     try:
-        rows = events.mapInArrow(latest_part, "day date").collect()
+        rows = events.mapInArrow(latest_part, "day date, partition int, summary string").collect()
     except Exception as e:  # a strict reject: surface the kernel's own message
         msg = _kernel_error(e)
         if msg is None:
             raise
         raise ValueError(msg) from e
     days = [r[0] for r in rows if r[0] is not None]
-    return max(days) if days else None
+    summaries = {("map", r[1]): json.loads(r[2]) for r in rows}
+    return (max(days) if days else None), summaries
 
 
 def _kernel_error(e: BaseException) -> Optional[str]:
@@ -597,5 +612,3 @@ def _kernel_error(e: BaseException) -> Optional[str]:
     found = re.findall(r"ValueError: (partition \d+: row \d+: [^\n]*)", str(e))
     return found[-1].strip() if found else None
 
-
-assert VERDICT_COLUMNS == ("subscriber", "anomaly_detected", "anomaly_date", "anomalous_days", "first_anomaly_date")

@@ -330,7 +330,10 @@ def test_empty_and_all_rejected_inputs(spark):
     params = dict(hotzone="NG", look_back_days=3, threshold_ratio=0.5, tz="UTC")
     df = spark.createDataFrame([("yesterday", "+886912345001", "+2348021234567", "in", "call")],
                                "event_time string, subscriber string, counterparty string, direction string, kind string")
-    assert hs.scan(df, **params).count() == 0  # no accepted row, no as_of: no window, no rows
+    none = hs.scan(df, **params)
+    assert none.count() == 0  # no accepted row, no as_of: no window, no rows
+    s = hs.summary(none)
+    assert s["window"] is None and s["rows"] == 1 and s["rejects"] == {"bad_event_time": 1}
     res = hs.scan(df, as_of="2026-03-10", **params)
     assert res.count() == 0
     assert hs.summary(res)["rejects"] == {"bad_event_time": 1}
