@@ -271,6 +271,17 @@ def test_generated_equals_the_cli(spark, generated, tmp_path, data, params):
     assert s["rejected"] == 0 and s["map_partitions_reported"] == 5
 
 
+def test_explicit_reduce_partitions(spark, generated, tmp_path):
+    params = dict(hotzone="NG,JM,KH,+88216", look_back_days=30, threshold_ratio=0.3, as_of="2026-10-30", tz="Europe/Berlin")
+    expected = cli_scan([generated["autumn"]], params, tmp_path)
+    got = hs.scan(_spread(spark, generated["autumn"]), partitions=3, **params)
+    assert got.rdd.getNumPartitions() == 3
+    assert csv_text(got) == expected
+    s = hs.summary(got)
+    assert s["reduce_partitions_reported"] == 3
+    assert s["subscribers"] == expected.count("\n") - 1
+
+
 def test_generated_with_bad_rows_counts_them_like_the_cli(spark, tmp_path):
     src = _gen(tmp_path, "csvgen", end="2026-10-30", tz="Asia/Taipei", subscribers=500, fmt="csv")
     lines = src.read_text().splitlines()
