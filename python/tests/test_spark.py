@@ -1,0 +1,472 @@
+"""hotzone.spark.scan on a local[2] Spark: conformance cases, equality with the CLI on
+generated data split across files and partitions, rejects, strict, and the driver-side checks.
+
+Nothing here is skipped: without pyspark (or Java) the module fails to import or the session
+fixture fails. The CLI binary comes from $HOTZONE, else the release build in
+$HOME/.cache/hotzone-release, else `hotzone` on PATH.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pyspark  # noqa: F401  (a missing pyspark fails the suite, never skips it)
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+import hotzone
+import hotzone.spark as hs
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = ROOT / "tests" / "conformance"
+HEADER = "subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date"
+
+
+def _cli() -> str:
+    for c in (
+        os.environ.get("HOTZONE"),
+        str(Path.home() / ".cache/hotzone-release/release/hotzone"),
+        shutil.which("hotzone"),
+    ):
+        if c and os.access(c, os.X_OK):
+            return c
+    raise RuntimeError("no hotzone CLI binary: set HOTZONE to one (cargo build --release)")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    # The Python workers must import the same hotzone as the driver.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    s = (
+        SparkSession.builder.master("local[2]")
+        .appName("hotzone-tests")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    s.sparkContext.setLogLevel("ERROR")
+    yield s
+    s.stop()
+
+
+# ----------------------------------------------------------------------------- helpers
+
+_FLAGS = {
+    "--hotzone": ("hotzone", str),
+    "--look-back-days": ("look_back_days", int),
+    "--threshold-ratio": ("threshold_ratio", float),
+    "--method": ("method", str),
+    "--check-type": ("check_type", str),
+    "--check-target": ("check_target", str),
+    "--min-events": ("min_events", int),
+    "--as-of": ("as_of", str),
+    "--tz": ("tz", str),
+    "--default-region": ("default_region", str),
+}
+
+
+def params_of(args: list) -> dict:
+    out = {}
+    it = iter(args)
+    for flag in it:
+        name, conv = _FLAGS[flag]
+        out[name] = conv(next(it))
+    return out
+
+
+def flags_of(params: dict) -> list:
+    back = {v[0]: k for k, v in _FLAGS.items()}
+    out = []
+    for k, v in params.items():
+        if v is not None:
+            # the Python API takes any case; the CLI's flags take lower case
+            out += [back[k], str(v).lower() if k in ("method", "check_type", "check_target") else str(v)]
+    return out
+
+
+def csv_text(df) -> str:
+    """The verdict DataFrame as the CLI writes it (sorted by subscriber)."""
+    t = df.orderBy("subscriber").toArrow()
+    lines = [HEADER]
+    for r in t.to_pylist():
+        lines.append(
+            ",".join(
+                [
+                    r["subscriber"],
+                    "true" if r["anomaly_detected"] else "false",
+                    r["anomaly_date"].isoformat() if r["anomaly_date"] else "",
+                    str(r["anomalous_days"]),
+                    r["first_anomaly_date"].isoformat() if r["first_anomaly_date"] else "",
+                ]
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+def cli_scan(inputs, params: dict, tmp: Path) -> str:
+    out = tmp / "cli-out.csv"
+    st = subprocess.run(
+        [_cli(), "scan", *[str(i) for i in inputs], *flags_of(params), "--output", str(out)],
+        capture_output=True, text=True,
+    )
+    assert st.returncode in (0, 2), st.stderr
+    return out.read_text()
+
+
+def read_csv_strings(spark, path):
+    # Every column as text, as the CLI reads CSV.
+    return spark.read.csv(str(path), header=True, inferSchema=False)
+
+
+def cases():
+    return sorted(p for p in CASES.iterdir() if (p / "args").exists())
+
+
+# ----------------------------------------------------------------------------- conformance
+
+
+def test_there_are_conformance_cases():
+    assert len(cases()) >= 17
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda p: p.name)
+def test_conformance_case(spark, case):
+    params = params_of((case / "args").read_text().split())
+    expected = (case / "expected.csv").read_text()
+    inputs = [p for p in (case / "events.csv", case / "events.parquet") if p.exists()]
+    assert inputs
+    for path in inputs:
+        df = read_csv_strings(spark, path) if path.suffix == ".csv" else spark.read.parquet(str(path))
+        # Three partitions in round-robin order: a subscriber's rows meet only in the reduce.
+        df = df.repartition(3)
+        got = hs.scan(df, **params)
+        assert csv_text(got) == expected, path
+        # And the default as_of, when the data's latest day is the case's as_of.
+        if params.get("as_of"):
+            p = dict(params, as_of=None)
+            one = hotzone.scan(str(path), **p)
+            if one.summary["window"] and one.summary["window"]["last"].isoformat() == params["as_of"]:
+                assert csv_text(hs.scan(df, **p)) == expected, f"{path} without as_of"
+
+
+def test_bad_rows_case_counts_every_reason(spark):
+    case = CASES / "bad_rows"
+    params = params_of((case / "args").read_text().split())
+    df = read_csv_strings(spark, case / "events.csv").coalesce(1)
+    res = hs.scan(df, **params)
+    assert csv_text(res) == (case / "expected.csv").read_text()
+    s = hs.summary(res)
+    assert s["rows"] == 13 and s["events"] == 7 and s["rejected"] == 6
+    assert s["rejects"] == {
+        "bad_direction": 1,
+        "bad_event_time": 1,
+        "bad_kind": 1,
+        "missing_subscriber": 1,
+        "subscriber_not_e164": 1,
+        "subscriber_without_plus_no_default_region": 1,
+    }
+    assert s["reject_rows"][0] == ("partition 0", 8, "missing_subscriber")
+    assert s["map_partitions_reported"] == s["map_partitions"] == 1
+    assert s["subscribers"] == 2 and s["anomalous"] == 1
+    # A second action on the same DataFrame does not count the rows twice.
+    res.count()
+    assert hs.summary(res)["rejected"] == 6
+
+
+def test_strict_fails_the_job_with_the_kernels_message(spark):
+    case = CASES / "bad_rows"
+    params = params_of((case / "args").read_text().split())
+    df = read_csv_strings(spark, case / "events.csv").coalesce(1)
+    res = hs.scan(df, **dict(params, strict=True))  # as_of given: lazy until the action
+    with pytest.raises(Exception) as e:
+        res.collect()
+    assert "partition 0: row 8: subscriber is missing" in str(e.value)
+    # Without as_of the as_of job meets the row first: a ValueError on the driver.
+    with pytest.raises(ValueError, match=r"partition 0: row 8: subscriber is missing"):
+        hs.scan(df, **dict(params, strict=True, as_of=None))
+
+
+# ----------------------------------------------------------------------------- generated data
+
+
+def _gen(tmp: Path, name: str, *, end: str, tz: str, days: int = 30, subscribers: int = 2000, fmt="parquet") -> Path:
+    out = tmp / f"{name}.{fmt}"
+    st = subprocess.run(
+        [_cli(), "gen", "--subscribers", str(subscribers), "--days", str(days), "--end", end, "--tz", tz,
+         "--layout", "shuffled", "--seed", "7", "--output", str(out)],
+        capture_output=True, text=True,
+    )
+    assert st.returncode == 0, st.stderr
+    return out
+
+
+def _split_parquet(src: Path, dest: Path, parts: int) -> Path:
+    dest.mkdir()
+    t = pq.read_table(src)
+    step = -(-t.num_rows // parts)
+    for i in range(parts):
+        pq.write_table(t.slice(i * step, step), dest / f"part-{i}.parquet")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """Two generated exports (2000 subscribers x 30 days each, Europe/Berlin, one around each
+    of 2026's DST changes), each split into 4 Parquet files."""
+    tmp = tmp_path_factory.mktemp("gen")
+    out = {}
+    for name, end in (("autumn", "2026-10-30"), ("spring", "2026-04-05")):
+        f = _gen(tmp, name, end=end, tz="Europe/Berlin")
+        out[name] = _split_parquet(f, tmp / f"{name}-parts", 4)
+    return out
+
+
+def _spread(spark, folder: Path):
+    df = spark.read.parquet(str(folder)).repartition(5)
+    # One subscriber's events sit in several partitions.
+    spread = (
+        df.withColumn("pid", F.spark_partition_id())
+        .groupBy("subscriber").agg(F.countDistinct("pid").alias("n"))
+        .where("n > 1").count()
+    )
+    assert spread > 100
+    return df
+
+
+QUERIES = [
+    # (data, params): SHARE and SPIKE, several windows, zones; the DST changes of Europe/Berlin
+    # (2026-03-29, 2026-10-25) inside the window of the Berlin queries.
+    ("autumn", dict(hotzone="NG,JM,KH,+88216", look_back_days=30, threshold_ratio=0.3, as_of="2026-10-30", tz="Europe/Berlin")),
+    ("autumn", dict(hotzone="NG,JM,KH,+88216", look_back_days=7, threshold_ratio=0.5, as_of="2026-10-28", tz="Europe/Berlin")),
+    ("autumn", dict(hotzone="NG,JM,KH,+88216", look_back_days=14, threshold_ratio=3.0, method="spike", min_events=2, as_of="2026-10-29", tz="Europe/Berlin")),
+    ("autumn", dict(hotzone="+234,+1876,+855,+88216", look_back_days=21, threshold_ratio=0.4, as_of="2026-10-30", tz="Asia/Taipei", check_target="incoming")),
+    ("autumn", dict(hotzone="NG,JM,KH,+88216", look_back_days=30, threshold_ratio=2.0, method="SPIKE", as_of="2026-10-30", tz="America/New_York", check_type="call")),
+    ("spring", dict(hotzone="NG,JM,KH,+88216", look_back_days=10, threshold_ratio=0.3, as_of="2026-04-02", tz="Europe/Berlin")),
+    ("spring", dict(hotzone="NG,JM,KH,+88216", look_back_days=30, threshold_ratio=1.5, method="spike", as_of="2026-04-05", tz="Europe/Berlin")),
+    ("spring", dict(hotzone="NG,JM", look_back_days=5, threshold_ratio=0.2, as_of=None, tz="Europe/Berlin")),
+]
+
+
+@pytest.mark.parametrize("data,params", QUERIES, ids=[f"{d}-{p['method'] if 'method' in p else 'share'}-{p['look_back_days']}d-{p['tz']}" for d, p in QUERIES])
+def test_generated_equals_the_cli(spark, generated, tmp_path, data, params):
+    folder = generated[data]
+    expected = cli_scan([folder], params, tmp_path)
+    assert expected.count("\n") > 1000  # the comparison is not vacuous
+    got = hs.scan(_spread(spark, folder), **params)
+    assert csv_text(got) == expected
+    s = hs.summary(got)
+    assert s["rejected"] == 0 and s["map_partitions_reported"] == 5
+
+
+def test_explicit_reduce_partitions(spark, generated, tmp_path):
+    params = dict(hotzone="NG,JM,KH,+88216", look_back_days=30, threshold_ratio=0.3, as_of="2026-10-30", tz="Europe/Berlin")
+    expected = cli_scan([generated["autumn"]], params, tmp_path)
+    got = hs.scan(_spread(spark, generated["autumn"]), partitions=3, **params)
+    assert got.rdd.getNumPartitions() == 3
+    assert csv_text(got) == expected
+    s = hs.summary(got)
+    assert s["reduce_partitions_reported"] == 3
+    assert s["subscribers"] == expected.count("\n") - 1
+
+
+def test_generated_with_bad_rows_counts_them_like_the_cli(spark, tmp_path):
+    src = _gen(tmp_path, "csvgen", end="2026-10-30", tz="Asia/Taipei", subscribers=500, fmt="csv")
+    lines = src.read_text().splitlines()
+    bad = (CASES / "bad_rows" / "events.csv").read_text().splitlines()[8:]  # its 6 bad rows
+    assert len(bad) == 6
+    bad.append("2026-10-29T12:00:00Z,+886912345009,+2348021234567,in,call,-4")  # bad_duration
+    header, body = lines[0], lines[1:]
+    assert header.startswith("event_time,subscriber,counterparty,direction,kind,duration_s")
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    k = len(body) // 3
+    chunks = [body[:k] + bad[:3], body[k : 2 * k] + bad[3:], body[2 * k :]]
+    for i, c in enumerate(chunks):
+        (parts / f"part-{i}.csv").write_text("\n".join([header] + c) + "\n")
+    params = dict(hotzone="NG,JM,KH,+88216", look_back_days=30, threshold_ratio=0.3, as_of="2026-10-30", tz="Asia/Taipei")
+    expected = cli_scan([parts], params, tmp_path)
+    one = hotzone.scan(str(parts), **params).summary
+    df = read_csv_strings(spark, parts).repartition(4)
+    got = hs.scan(df, **params)
+    assert csv_text(got) == expected
+    s = hs.summary(got)
+    assert s["rejected"] == one["rejected"] == 7
+    assert s["rejects"] == one["rejects"]
+    assert s["rejects"]["bad_duration"] == 1
+    assert s["rows"] == one["rows"] and s["events"] == one["events"]
+    assert s["unknown_counterparties"] == one["unknown_counterparties"]
+    assert len(s["reject_rows"]) == 7
+    assert s["subscribers"] == one["subscribers"] and s["anomalous"] == one["anomalous"]
+
+
+def test_column_mapping_and_extra_columns(spark, generated, tmp_path):
+    params = dict(hotzone="NG,JM,KH,+88216", look_back_days=30, threshold_ratio=0.3, as_of="2026-10-30", tz="Europe/Berlin")
+    expected = cli_scan([generated["autumn"]], params, tmp_path)
+    df = (
+        spark.read.parquet(str(generated["autumn"]))
+        .withColumnRenamed("subscriber", "msisdn")
+        .withColumnRenamed("event_time", "ts")
+        .withColumn("cell_id", F.lit("x"))
+        .withColumn("subscriber", F.lit("not a number"))  # a mapped name wins, as in the CLI
+    )
+    got = hs.scan(df, columns={"msisdn": "subscriber", "ts": "event_time"}, **params)
+    assert csv_text(got) == expected
+    # Only the kernel's columns enter the Python tasks.
+    plan = got._jdf.queryExecution().executedPlan().toString()
+    assert "cell_id" not in plan
+
+
+def test_explain_matches_the_python_scan(spark, generated):
+    params = dict(hotzone="NG,JM,KH,+88216", look_back_days=7, threshold_ratio=0.3, as_of="2026-10-30", tz="Europe/Berlin")
+    one = hotzone.scan(str(generated["autumn"]), explain=True, **params).table
+    got = hs.scan(_spread(spark, generated["autumn"]), explain=True, **params).orderBy("subscriber").toArrow()
+    assert got.column("days").to_pylist() == one.column("days").to_pylist()
+    assert got.column("subscriber").to_pylist() == one.column("subscriber").to_pylist()
+
+
+def test_empty_and_all_rejected_inputs(spark):
+    params = dict(hotzone="NG", look_back_days=3, threshold_ratio=0.5, tz="UTC")
+    df = spark.createDataFrame([("yesterday", "+886912345001", "+2348021234567", "in", "call")],
+                               "event_time string, subscriber string, counterparty string, direction string, kind string")
+    none = hs.scan(df, **params)
+    assert none.count() == 0  # no accepted row, no as_of: no window, no rows
+    s = hs.summary(none)
+    assert s["window"] is None and s["rows"] == 1 and s["rejects"] == {"bad_event_time": 1}
+    res = hs.scan(df, as_of="2026-03-10", **params)
+    assert res.count() == 0
+    assert hs.summary(res)["rejects"] == {"bad_event_time": 1}
+
+
+# ----------------------------------------------------------------------------- driver checks
+
+
+def _no_job_runs(spark, fn):
+    """Runs fn in a fresh job group and returns the ids of the jobs it started."""
+    sc = spark.sparkContext
+    group = f"hz-check-{dt.datetime.now().timestamp()}"
+    sc.setJobGroup(group, "driver-side checks")
+    try:
+        fn()
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    return sc.statusTracker().getJobIdsForGroup(group)
+
+
+def _events_df(spark):
+    return spark.createDataFrame(
+        [("2026-03-10T12:00:00Z", "+886912345001", "+2348021234567", "in", "call")],
+        "event_time string, subscriber string, counterparty string, direction string, kind string",
+    )
+
+
+def test_missing_column_fails_before_any_job(spark):
+    df = _events_df(spark).drop("kind")
+    errors = []
+
+    def run():
+        with pytest.raises(ValueError, match=r"lacks the required column\(s\) kind") as e:
+            hs.scan(df, hotzone="NG", look_back_days=1, threshold_ratio=0.5)  # as_of omitted too
+        errors.append(e)
+
+    assert _no_job_runs(spark, run) == []
+    assert errors
+    # A mapping to a column that is not there is the same error.
+    with pytest.raises(ValueError, match="subscriber"):
+        hs.scan(_events_df(spark).withColumnRenamed("subscriber", "msisdn"), hotzone="NG",
+                look_back_days=1, threshold_ratio=0.5, columns={"imsi": "subscriber"})
+    with pytest.raises(ValueError, match="not a canonical column"):
+        hs.scan(_events_df(spark), hotzone="NG", look_back_days=1, threshold_ratio=0.5, columns={"x": "number"})
+
+
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        (dict(look_back_days=0), "look_back_days"),
+        (dict(look_back_days=91), "look_back_days"),
+        (dict(threshold_ratio=1.5), "threshold"),
+        (dict(method="spike", threshold_ratio=0.5), "threshold"),
+        (dict(method="median"), "method"),
+        (dict(check_type="fax"), "check"),
+        (dict(hotzone="ZZ"), "ZZ"),
+        (dict(tz="Mars/Base"), "Mars"),
+        (dict(as_of="2026-13-01"), "as_of|2026-13-01"),
+        (dict(min_events=0), "min_events"),
+    ],
+)
+def test_bad_parameter_fails_before_any_job(spark, bad, message):
+    params = dict(hotzone="NG", look_back_days=1, threshold_ratio=0.5)
+    params.update(bad)
+    df = _events_df(spark)
+
+    def run():
+        with pytest.raises(ValueError, match=message):
+            hs.scan(df, **params)
+
+    assert _no_job_runs(spark, run) == []
+    # the same message as hotzone.scan's (the CLI's)
+    with pytest.raises(ValueError) as one:
+        hotzone.scan(pa.table({"event_time": ["x"], "subscriber": ["x"], "direction": ["in"], "kind": ["call"]}), **params)
+    with pytest.raises(ValueError) as sp:
+        hs.scan(df, **params)
+    assert str(sp.value) == str(one.value)
+
+
+def test_unreadable_column_type_fails_before_any_job(spark):
+    df = _events_df(spark).withColumn("event_time", F.array(F.lit(1)))
+
+    def run():
+        with pytest.raises(ValueError, match="event_time has Spark type array<int>"):
+            hs.scan(df, hotzone="NG", look_back_days=1, threshold_ratio=0.5, as_of="2026-03-10")
+
+    assert _no_job_runs(spark, run) == []
+
+
+# ----------------------------------------------------------------------------- packing
+
+
+def test_pack_round_trip_every_width():
+    from hotzone.kernel import STATE_SCHEMA
+
+    first = (dt.date(2026, 3, 1) - dt.date(1970, 1, 1)).days
+    for top in (3, 300, 70000, 4_000_000_000):
+        subs = [886912345001, 886912345001, 886912345002, 886912345009, 886912345009, 886912345009]
+        days = [first, first + 89, first + 5, first, first + 1, first + 2]
+        hot = [0, 1, 2, 0, top, 0]
+        total = [1, 1, 2, top, top, 7]
+        state = pa.RecordBatch.from_arrays(
+            [pa.array(subs, pa.int64()), pa.array(days, pa.int32()).cast(pa.date32()),
+             pa.array(hot, pa.int64()), pa.array(total, pa.int64())],
+            schema=STATE_SCHEMA,
+        )
+        assert hs._unpack(hs._pack(state, first), first).to_pylist() == state.to_pylist()
+        parts = list(hs._split(state, 3))
+        back = pa.Table.from_batches([hs._unpack(hs._pack(p, first), first) for _, p in parts])
+        assert sorted(back.to_pylist(), key=lambda r: (r["subscriber"], r["day"])) == state.to_pylist()
+    empty = state.slice(0, 0)
+    assert hs._unpack(hs._pack(empty, first), first).num_rows == 0
+
+
+def test_bucket_keys_follow_sparks_hash(spark):
+    n = 7
+    keys = hs._bucket_keys(n)
+    got = (
+        spark.createDataFrame([(k,) for k in keys], "k int")
+        .select(F.pmod(F.hash("k"), F.lit(n)).alias("p"))
+        .toArrow().column("p").to_pylist()
+    )
+    assert got == list(range(n))
+    rows = spark.createDataFrame([(k,) for k in range(1000)], "k int").select(F.hash("k").alias("h")).toArrow()
+    assert rows.column("h").to_pylist() == [hs._spark_hash_int(k) for k in range(1000)]
