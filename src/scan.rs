@@ -8,6 +8,7 @@
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 
+pub use hotzone_kernel::api::rows_of;
 use hotzone_kernel::api::{Counter, LatestSink};
 
 use crate::detect::rules::Rule;
@@ -254,14 +255,5 @@ pub fn scan_index(
         window: Some(window),
         rows,
         report,
-    })
-}
-
-/// Verdict rows of the sum of the workers' partials, sorted by subscriber.
-pub fn rows_of(parts: &mut [Partial], rule: Rule, explain: bool) -> Vec<ScanRow> {
-    crate::detect::partial::verdicts_of_sum(parts, rule, |subscriber, verdict, days| ScanRow {
-        subscriber,
-        verdict,
-        days: explain.then(|| days.to_vec()),
     })
 }

@@ -36,7 +36,7 @@ use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 
-use crate::detect::calendar::local_date;
+use crate::detect::calendar::{day_number, local_date};
 use crate::detect::classify::Classifier;
 use crate::detect::partial::verdicts_of_sum;
 use crate::detect::rules::{DayCounts, Rule, ScanRow};
@@ -437,13 +437,7 @@ impl State {
     /// each row keeps its dense day counts.
     pub fn rows(&mut self, rule: Rule, explain: bool, threads: Threads<'_>) -> Vec<ScanRow> {
         let parts = &mut self.parts;
-        threads.run(|| {
-            verdicts_of_sum(parts, rule, |subscriber, verdict, days| ScanRow {
-                subscriber,
-                verdict,
-                days: explain.then(|| days.to_vec()),
-            })
-        })
+        threads.run(|| rows_of(parts, rule, explain))
     }
 
     /// The verdicts of the sum as a record batch of [`verdict_schema`].
@@ -602,9 +596,14 @@ where
     Ok((latest.and_then(|ms| local_date(tz, ms)), report))
 }
 
-/// Days since 1970-01-01 (Arrow's `Date32`).
-fn day_number(d: NaiveDate) -> i32 {
-    crate::detect::calendar::day_number(d)
+/// Verdict rows of the sum of `parts` (one per subscriber with a selected event in W,
+/// sorted by subscriber; with `explain`, the dense day counts), on the current threads.
+pub fn rows_of(parts: &mut [Partial], rule: Rule, explain: bool) -> Vec<ScanRow> {
+    verdicts_of_sum(parts, rule, |subscriber, verdict, days| ScanRow {
+        subscriber,
+        verdict,
+        days: explain.then(|| days.to_vec()),
+    })
 }
 
 /// `FIRST..=LAST ZONE`: how a state batch names its window.
