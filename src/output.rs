@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use crate::detect::Window;
 use crate::detect::rules::ScanRow;
 use crate::error::{Error, Result};
+use hotzone_kernel::api::explain_days;
 
 /// Output format, from the file name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,14 +67,7 @@ fn cells(row: &ScanRow, w: &Window) -> Cells {
         date: date(row.verdict.last),
         anomalous_days: row.verdict.anomalous_days,
         first: date(row.verdict.first),
-        days: row.days.as_ref().map(|days| {
-            days.iter()
-                .enumerate()
-                .filter(|(_, c)| c.total > 0)
-                .map(|(i, c)| format!("{}:{}/{}", w.date(i), c.hot, c.total))
-                .collect::<Vec<_>>()
-                .join(";")
-        }),
+        days: row.days.as_ref().map(|days| explain_days(days, w)),
     }
 }
 

@@ -28,7 +28,7 @@ Input columns (renamed with ``columns={"export_name": "canonical_name"}``): ``ev
 ``default_region``), ``counterparty``, ``direction`` (``IN``/``OUT``), ``kind``
 (``CALL``/``SMS``), optional ``duration_s`` and ``counterparty_region``. A row that cannot be
 interpreted is counted under its reason in ``result.summary["rejects"]`` (``strict=True``
-raises ``ValueError`` naming the first such row instead).
+raises :class:`RowError`, a ``ValueError``, naming the first such row instead).
 """
 
 from __future__ import annotations
@@ -39,7 +39,12 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Unio
 
 from . import _native
 
-__all__ = ["scan", "prepare", "Index", "ScanResult", "VERDICT_COLUMNS"]
+__all__ = ["scan", "prepare", "Index", "ScanResult", "RowError", "VERDICT_COLUMNS"]
+
+#: Raised under ``strict=True`` for the first row no rule accepts; the message names its
+#: source, its 1-based row and the rule. A subclass of ``ValueError`` (a bad parameter raises
+#: ``ValueError`` itself).
+RowError = _native.RowError
 
 #: The columns of a scan's result, in order.
 VERDICT_COLUMNS = (
@@ -260,8 +265,8 @@ def scan(
     columns:
         Export column names to canonical ones: ``{"msisdn": "subscriber"}``.
     strict:
-        Raise ``ValueError`` naming the first row that cannot be interpreted, instead of
-        counting it in ``summary["rejects"]``.
+        Raise :class:`RowError` (a ``ValueError``) naming the first row that cannot be
+        interpreted, instead of counting it in ``summary["rejects"]``.
     explain:
         Add a ``days`` column with the counts behind each verdict.
     threads:
@@ -275,7 +280,8 @@ def scan(
     Raises
     ------
     ValueError
-        A bad parameter (the CLI's message), or a rejected row under ``strict``.
+        A bad parameter (the CLI's message); :class:`RowError`, its subclass, for a
+        rejected row under ``strict``.
     OSError
         A file that cannot be read.
     """

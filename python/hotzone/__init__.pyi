@@ -12,6 +12,8 @@ Day = Union[None, str, _dt.date]
 
 VERDICT_COLUMNS: Tuple[str, ...]
 
+class RowError(ValueError): ...
+
 class ScanResult:
     table: pyarrow.Table
     summary: Dict[str, Any]

@@ -37,7 +37,7 @@ def map_state(events: Any, *, source: str = "<arrow>", threads: Optional[int] = 
 
     ``params`` are :func:`hotzone.scan`'s (``as_of`` required). Every row is interpreted as
     the CLI does: rejects are counted in ``summary`` with their row (numbered from 1 in
-    this call's input, named ``source``); ``strict=True`` raises ``ValueError`` instead.
+    this call's input, named ``source``); ``strict=True`` raises :class:`hotzone.RowError` (a ``ValueError``) instead.
     Runs on the calling thread unless ``threads`` says otherwise.
     """
     spec = _spec(source=source, **params)
@@ -53,9 +53,16 @@ def verdicts_of_states(states: Any, *, threads: Optional[int] = 1, **params: Any
     import pyarrow as pa
 
     if isinstance(states, (list, tuple)):
-        states = pa.RecordBatchReader.from_batches(STATE_SCHEMA, iter(states)) if states else pa.table(
-            {f.name: pa.array([], f.type) for f in STATE_SCHEMA}
-        )
+        if not states:
+            states = pa.table({f.name: pa.array([], f.type) for f in STATE_SCHEMA})
+        else:
+            # One stream, whose schema names the first state's window (the kernel checks it
+            # against `params`); a list mixing windows is refused here.
+            schema = states[0].schema
+            for s in states[1:]:
+                if (s.schema.metadata or {}) != (schema.metadata or {}):
+                    raise ValueError("states of different windows never add up (their schema metadata differ)")
+            states = pa.RecordBatchReader.from_batches(schema, iter(states))
     spec = _spec(**params)
     return _native.verdicts_of_states(spec, _stream(states), threads)
 

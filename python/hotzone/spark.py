@@ -126,7 +126,8 @@ def _as_date(as_of: Union[None, str, _dt.date]) -> Optional[_dt.date]:
 # subscriber and day if the state went as it is) is paid once per bucket.
 
 _MAGIC = 0x48  # "H", and the layout's version in the next byte
-_VERSION = 1
+_VERSION = 2
+_WINDOW_KEY = b"hotzone.window"
 _M64 = (1 << 64) - 1
 _M32 = 0xFFFFFFFF
 
@@ -178,8 +179,10 @@ def _bucket_of(subs: Any, n: int) -> Any:
 def _pack(state: Any, first_day: int) -> bytes:
     """A state batch (``subscriber``, ``day``, ``hot``, ``total``) -> bytes.
 
-    Layout before compression (little-endian): ``0x48``, version 1, ``w`` (bytes per count:
-    1, 2 or 4, the least that holds every count), u32 ``G`` subscribers, u32 ``N`` state rows;
+    Layout before compression (little-endian): ``0x48``, version 2, ``w`` (bytes per count:
+    1, 2 or 4, the least that holds every count), u32 ``G`` subscribers, u32 ``N`` state rows,
+    u16 ``L`` and the ``L`` bytes of the window the state counts (its schema metadata, so the
+    kernel still refuses a state of another window after the shuffle);
     then ``G`` i64 subscriber digits as deltas (sorted ascending, the first one absolute),
     ``G`` u8 day counts, ``N`` u8 day offsets from the window's first day (a window has at most
     90 days), ``N`` hot counts and ``N`` totals of ``w`` bytes. The whole is compressed with
@@ -205,10 +208,13 @@ def _pack(state: Any, first_day: int) -> bytes:
     else:
         counts = firsts = np.zeros(0, np.int64)
     deltas = np.diff(firsts, prepend=np.int64(0)).astype("<i8")
+    window = (state.schema.metadata or {}).get(_WINDOW_KEY, b"")
     header = np.array([_MAGIC, _VERSION, w], np.uint8).tobytes() + np.array([len(firsts), n_rows], "<u4").tobytes()
     raw = b"".join(
         [
             header,
+            np.array([len(window)], "<u2").tobytes(),
+            window,
             deltas.tobytes(),
             counts.astype(np.uint8).tobytes(),
             (day - first_day).astype(np.uint8).tobytes(),
@@ -233,9 +239,13 @@ def _unpack(blob: bytes, first_day: int) -> Any:
         raise ValueError("a shuffled state is not in the layout this version of hotzone.spark writes")
     w = raw[2]
     g, n = (int(x) for x in np.frombuffer(raw, "<u4", 2, 3))
-    if len(raw) != 11 + 8 * g + g + n + 2 * w * n:
+    if len(raw) < 13:
         raise ValueError("a shuffled state is truncated")
-    at = 11
+    wl = int(np.frombuffer(raw, "<u2", 1, 11)[0])
+    window = bytes(raw[13 : 13 + wl])
+    at = 13 + wl
+    if len(raw) != at + 8 * g + g + n + 2 * w * n:
+        raise ValueError("a shuffled state is truncated")
     firsts = np.cumsum(np.frombuffer(raw, "<i8", g, at))
     at += 8 * g
     counts = np.frombuffer(raw, np.uint8, g, at).astype(np.int64)
@@ -250,7 +260,7 @@ def _unpack(blob: bytes, first_day: int) -> Any:
     subs = np.repeat(firsts, counts)
     return pa.RecordBatch.from_arrays(
         [pa.array(subs, pa.int64()), pa.array(day, pa.int32()).cast(pa.date32()), pa.array(hot), pa.array(total)],
-        schema=STATE_SCHEMA,
+        schema=STATE_SCHEMA.with_metadata({_WINDOW_KEY: window}) if window else STATE_SCHEMA,
     )
 
 
@@ -547,12 +557,25 @@ def scan(
 
         pid = TaskContext.get().partitionId()
 
-        def states():
-            for b in batches:
-                for blob in b.column(b.schema.get_field_index("states")).to_pylist():
-                    yield _unpack(blob, first_day)
+        unpacked = (
+            _unpack(blob, first_day)
+            for b in batches
+            for blob in b.column(b.schema.get_field_index("states")).to_pylist()
+        )
+        # The stream's schema names the window of the first state (the kernel refuses it if
+        # it is not the window of `params`); every other state must name the same.
+        head = next(unpacked, None)
+        schema = kernel.STATE_SCHEMA if head is None else head.schema
 
-        reader = pa.RecordBatchReader.from_batches(kernel.STATE_SCHEMA, states())
+        def states():
+            if head is not None:
+                yield head
+            for s in unpacked:
+                if s.schema.metadata != schema.metadata:
+                    raise ValueError("a shuffled state counts another window than the others of its reduce task")
+                yield s
+
+        reader = pa.RecordBatchReader.from_batches(schema, states())
         table = kernel.verdicts_of_states(reader, threads=n_threads, explain=explain, **k_params)
         anomalous = pc.sum(table.column("anomaly_detected").cast(pa.int64())).as_py() or 0
         if acc is not None:
@@ -608,16 +631,18 @@ def _latest_day(events: Any, params: Dict[str, Any], threads: Optional[int]) -> 
         msg = _kernel_error(e)
         if msg is None:
             raise
-        raise ValueError(msg) from e
+        from . import RowError
+
+        raise RowError(msg) from e
     days = [r[0] for r in rows if r[0] is not None]
     summaries = {("map", r[1]): json.loads(r[2]) for r in rows}
     return (max(days) if days else None), summaries
 
 
 def _kernel_error(e: BaseException) -> Optional[str]:
-    """The kernel's ``ValueError`` message inside a failed Spark job's error, if any."""
+    """The kernel's ``RowError`` message inside a failed Spark job's error, if any."""
     import re
 
-    found = re.findall(r"ValueError: (partition \d+: row \d+: [^\n]*)", str(e))
+    found = re.findall(r"(?:RowError|ValueError): (partition \d+: row \d+: [^\n]*)", str(e))
     return found[-1].strip() if found else None
 

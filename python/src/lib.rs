@@ -40,15 +40,23 @@ use hotzone_kernel::rows::IngestReport;
 use hotzone_kernel::rows::columns::ColumnMap;
 use hotzone_kernel::threads::Threads;
 
-/// The library's errors as Python exceptions: a caller's mistake (a parameter, a rejected
-/// row under `strict`, a state of another window) is `ValueError`; a file that cannot be
-/// read or written is `OSError`; anything else `RuntimeError`.
+pyo3::create_exception!(
+    _native,
+    RowError,
+    PyValueError,
+    "A row that no rule accepts, under `strict=True`: the message names its source, its row \
+     (1-based, across the batches or files) and the rule. A subclass of ValueError, so that \
+     bad data can be told apart from a bad parameter."
+);
+
+/// The library's errors as Python exceptions: a caller's mistake (a parameter, a state of
+/// another window) is `ValueError`, a rejected row under `strict` its subclass `RowError`; a
+/// file that cannot be read or written is `OSError`; anything else `RuntimeError`.
 fn py_err(e: Error) -> PyErr {
     let text = e.to_string();
     match e {
-        Error::InvalidArgument { .. } | Error::OutOfRange { .. } | Error::RejectedRow { .. } => {
-            PyValueError::new_err(text)
-        }
+        Error::RejectedRow { .. } => RowError::new_err(text),
+        Error::InvalidArgument { .. } | Error::OutOfRange { .. } => PyValueError::new_err(text),
         Error::Io { .. } | Error::Read { .. } | Error::Write { .. } | Error::Config { .. } => {
             PyOSError::new_err(text)
         }
@@ -663,6 +671,7 @@ fn verdict_schema(py: Python<'_>, explain: bool) -> PyResult<Bound<'_, PyAny>> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Spec>()?;
     m.add_class::<Index>()?;
+    m.add("RowError", m.py().get_type::<RowError>())?;
     m.add_function(wrap_pyfunction!(scan_stream, m)?)?;
     m.add_function(wrap_pyfunction!(scan_paths, m)?)?;
     m.add_function(wrap_pyfunction!(prepare, m)?)?;

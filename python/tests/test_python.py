@@ -89,8 +89,9 @@ def test_bad_rows_are_counted_by_reason_with_their_rows_and_strict_raises():
     by_path = hotzone.scan(str(case / "events.csv"), **kw).summary
     assert [r[1:] for r in by_path["reject_rows"]] == [r[1:] for r in s["reject_rows"]]
     first_row = s["reject_rows"][0][1]
-    with pytest.raises(ValueError, match=f"row {first_row}: "):
+    with pytest.raises(hotzone.RowError, match=f"row {first_row}: ") as e:
         hotzone.scan(_csv_table(case / "events.csv"), strict=True, **kw)
+    assert isinstance(e.value, ValueError)  # bad data is a ValueError too, of its own kind
 
 
 @pytest.mark.parametrize(
@@ -115,8 +116,9 @@ def test_bad_parameters_raise_value_error_with_the_rule(bad, message):
     kw = dict(hotzone="NG", look_back_days=7, threshold_ratio=0.5)
     kw.update(bad)
     frame = pl.DataFrame({"event_time": [], "subscriber": [], "counterparty": [], "direction": [], "kind": []})
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as e:
         hotzone.scan(frame, **kw)
+    assert not isinstance(e.value, hotzone.RowError)  # a parameter, not a row
 
 
 def test_spellings_in_any_case_and_hotzone_as_a_list():
@@ -214,6 +216,14 @@ def test_states_of_parts_in_any_order_merged_equal_one_pass(generated):
     # a state of another window is refused
     with pytest.raises(ValueError, match="window"):
         kernel.verdicts_of_states(states, **dict(params, as_of="2026-10-29"))
+    # ... also when its days fit the other window (same dates, another zone): the window
+    # named in the state's metadata is checked, for a list as for a stream
+    zone = "UTC" if params.get("tz") != "UTC" else "Asia/Taipei"
+    with pytest.raises(ValueError, match="counts the window"):
+        kernel.verdicts_of_states(states, **dict(params, tz=zone))
+    other, _ = kernel.map_state(shuffled, **dict(params, tz=zone))
+    with pytest.raises(ValueError, match="different windows"):
+        kernel.verdicts_of_states([states[0], _ship(other)], **params)
 
 
 def test_latest_day_of_parts_is_the_default_as_of(generated):

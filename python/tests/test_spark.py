@@ -194,8 +194,8 @@ def test_strict_fails_the_job_with_the_kernels_message(spark):
     with pytest.raises(Exception) as e:
         res.collect()
     assert "partition 0: row 8: subscriber is missing" in str(e.value)
-    # Without as_of the as_of job meets the row first: a ValueError on the driver.
-    with pytest.raises(ValueError, match=r"partition 0: row 8: subscriber is missing"):
+    # Without as_of the as_of job meets the row first: hotzone.RowError on the driver.
+    with pytest.raises(hotzone.RowError, match=r"partition 0: row 8: subscriber is missing"):
         hs.scan(df, **dict(params, strict=True, as_of=None))
 
 
@@ -457,6 +457,30 @@ def test_pack_round_trip_every_width():
         assert sorted(back.to_pylist(), key=lambda r: (r["subscriber"], r["day"])) == state.to_pylist()
     empty = state.slice(0, 0)
     assert hs._unpack(hs._pack(empty, first), first).num_rows == 0
+
+
+def test_a_packed_state_keeps_its_window_through_the_shuffle(tmp_path):
+    """The window a map state names survives _pack/_unpack, so the kernel still refuses a
+    state of another window on the reduce side."""
+    from hotzone import kernel
+
+    case = CASES / "window_edges"
+    params = params_of((case / "args").read_text().split())
+    import pyarrow.csv as pacsv
+
+    names = (case / "events.csv").read_text().splitlines()[0].split(",")
+    events = pacsv.read_csv(case / "events.csv", convert_options=pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in names}, strings_can_be_null=True))
+    state, _ = kernel.map_state(events, **params)
+    first = (dt.date.fromisoformat(params["as_of"]) - dt.timedelta(days=params["look_back_days"] - 1)
+             - dt.date(1970, 1, 1)).days
+    back = hs._unpack(hs._pack(state, first), first)
+    assert back.schema.metadata == state.schema.metadata and state.schema.metadata
+    want = kernel.verdicts_of_states(pa.RecordBatchReader.from_batches(back.schema, [back]), **params)
+    assert want.equals(kernel.verdicts_of_states(state, **params))
+    later = dict(params, as_of=(dt.date.fromisoformat(params["as_of"]) + dt.timedelta(days=1)).isoformat())
+    with pytest.raises(ValueError, match="counts the window"):
+        kernel.verdicts_of_states(pa.RecordBatchReader.from_batches(back.schema, [back]), **later)
 
 
 def test_bucket_keys_follow_sparks_hash(spark):

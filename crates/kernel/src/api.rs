@@ -606,6 +606,18 @@ pub fn rows_of(parts: &mut [Partial], rule: Rule, explain: bool) -> Vec<ScanRow>
     })
 }
 
+/// The `days` cell of an explained verdict: `DATE:HOT/TOTAL` for each day of W with a
+/// selected event, `;`-separated, oldest first (`counts` are W's dense day counts).
+pub fn explain_days(counts: &[DayCounts], w: &Window) -> String {
+    let text: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.total > 0)
+        .map(|(i, c)| format!("{}:{}/{}", w.date(i), c.hot, c.total))
+        .collect();
+    text.join(";")
+}
+
 /// `FIRST..=LAST ZONE`: how a state batch names its window.
 pub fn window_text(w: &Window) -> String {
     format!("{}..={} {}", w.first(), w.last(), w.tz())
@@ -674,15 +686,7 @@ pub fn verdict_batch(rows: &[ScanRow], window: Option<&Window>, explain: bool) -
         let mut days = StringBuilder::new();
         for r in rows {
             match (&r.days, window) {
-                (Some(counts), Some(w)) => {
-                    let text: Vec<String> = counts
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, c)| c.total > 0)
-                        .map(|(i, c)| format!("{}:{}/{}", w.date(i), c.hot, c.total))
-                        .collect();
-                    days.append_value(text.join(";"));
-                }
+                (Some(counts), Some(w)) => days.append_value(explain_days(counts, w)),
                 _ => days.append_null(),
             }
         }
