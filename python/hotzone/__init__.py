@@ -131,7 +131,16 @@ def _paths(events: Any) -> list:
 
 
 def _stream(events: Any) -> Any:
-    """Something with ``__arrow_c_stream__`` for ``events``."""
+    """Something with ``__arrow_c_stream__`` for ``events``, its buffers shared, not copied."""
+    mod = type(events).__module__
+    if mod.startswith("polars") and hasattr(events, "to_arrow") and hasattr(events, "n_chunks"):
+        # A polars DataFrame's own `__arrow_c_stream__` first joins each column's chunks
+        # into one (a copy of the whole frame, which stays rechunked): on a 50M-row frame
+        # read from Parquet, 5 s and +1.9 GB. `to_arrow` at the newest compatibility level
+        # hands over every chunk as it is (string views included), a record batch each.
+        import polars as pl
+
+        return events.to_arrow(compat_level=pl.CompatLevel.newest())
     if hasattr(events, "__arrow_c_stream__"):
         return events
     import pyarrow as pa
@@ -140,7 +149,6 @@ def _stream(events: Any) -> Any:
         return pa.RecordBatchReader.from_batches(
             pa.record_batch(events).schema, [pa.record_batch(events)]
         )
-    mod = type(events).__module__
     if mod.startswith("pandas"):
         return pa.Table.from_pandas(events, preserve_index=False)
     if mod.startswith("polars") and hasattr(events, "collect"):

@@ -174,6 +174,18 @@ def test_equal_to_the_cli_on_generated_data_from_polars_pandas_arrow_and_path(ge
     assert rows_of(hotzone.scan([str(generated)], threads=1, **params).table) == want
 
 
+def test_a_polars_frame_in_several_chunks_is_read_in_place(generated):
+    """A frame read in pieces keeps its chunks (polars' own stream export would join them,
+    a copy of the frame), and its string columns stay views: same rows as one chunk."""
+    parts = [pl.read_parquet(generated).slice(a, 997) for a in range(0, 5 * 997, 997)]
+    frame = pl.concat(parts, rechunk=False)
+    chunks = frame.n_chunks("all")
+    assert min(chunks) == 5 and frame.schema["subscriber"] == pl.String
+    got = rows_of(hotzone.scan(frame, **SHARE).table)
+    assert frame.n_chunks("all") == chunks
+    assert got == rows_of(hotzone.scan(frame.rechunk(), **SHARE).table) and got
+
+
 def test_the_result_is_arrow_for_polars_pyarrow_and_pandas(generated):
     r = hotzone.scan(generated, **SHARE)
     assert pa.table(r).equals(r.table)

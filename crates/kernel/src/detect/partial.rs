@@ -310,7 +310,14 @@ impl Partial {
         if self.side.len() == 0 {
             self.side = fresh; // no copy: the first flush of a time-ordered input is all fresh
         } else if fresh.len() > 0 {
-            self.side = Slots::merged(&self.side, &fresh, days);
+            // Disjoint (a fresh subscriber had no slot in `side`): merged in place, the
+            // larger list growing, with no third list beside the two.
+            let mut side = std::mem::take(&mut self.side);
+            if fresh.len() > side.len() {
+                std::mem::swap(&mut side, &mut fresh);
+            }
+            merge_disjoint(&mut side, fresh, days);
+            self.side = side;
         }
         (self.last, self.last_pending) = (None, None);
         if self.side.len() > self.main.len() {

@@ -7,6 +7,7 @@
 //! Strings may be plain, view (`Utf8View`) or dictionary arrays; other string encodings are
 //! cast to plain.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,8 +23,8 @@ use crate::model::check::{Flavor, flavor};
 use crate::rows::RowSink;
 use crate::rows::columns::{ColumnMap, Field, resolve_required};
 use crate::rows::interpret::{
-    DurationCell, Interpreter, Pre, RawRow, TimeCell, check_time, parse_direction, parse_kind,
-    pre_subscriber,
+    DurationCell, Interpreter, Pre, RawRow, TimeCell, check_time, direction_cell, kind_cell,
+    parse_direction, parse_kind, pre_subscriber, pre_subscriber_cell,
 };
 use crate::rows::rejects::RejectReason;
 
@@ -446,7 +447,11 @@ struct Fast<'a> {
 /// goes through the same rule (`parse_direction`, `parse_kind`).
 enum Flag<'a> {
     Looked(Lookup<'a, Result<bool, RejectReason>>),
-    Parsed(&'a StrCol, fn(Option<&str>) -> Result<bool, RejectReason>),
+    Parsed(
+        &'a StrCol,
+        fn(&[u8]) -> Result<bool, RejectReason>,
+        Memo<'a, Result<bool, RejectReason>, 2>,
+    ),
 }
 
 impl Flag<'_> {
@@ -455,20 +460,86 @@ impl Flag<'_> {
     fn at(&self, i: usize) -> Option<Result<bool, RejectReason>> {
         match self {
             Flag::Looked(l) => l.at(i),
-            Flag::Parsed(c, rule) => Some(rule(Some(c.get(i)?))),
+            Flag::Parsed(c, rule, memo) => Some(memo.get(c.bytes(i)?, rule)),
         }
     }
 
     fn of<'a>(
         looked: Option<Lookup<'a, Result<bool, RejectReason>>>,
         text: Option<&'a StrCol>,
-        rule: fn(Option<&str>) -> Result<bool, RejectReason>,
+        rule: fn(&[u8]) -> Result<bool, RejectReason>,
     ) -> Option<Flag<'a>> {
         match (looked, text) {
             (Some(l), _) => Some(Flag::Looked(l)),
-            (None, Some(c @ (StrCol::Plain(..) | StrCol::View(..)))) => Some(Flag::Parsed(c, rule)),
+            (None, Some(c @ (StrCol::Plain(..) | StrCol::View(..)))) => {
+                Some(Flag::Parsed(c, rule, Memo::default()))
+            }
             (None, _) => None,
         }
+    }
+}
+
+/// The results of the last `N` distinct cells of a text column. Rows often repeat the cell
+/// of a row just before (a subscriber's events together in a frame or a grouped export; IN
+/// and OUT, CALL and SMS), and every rule it stands for is a function of the cell's bytes
+/// alone, so equal bytes get the result already computed. A miss costs a comparison of a
+/// few bytes (a time-ordered export has a new subscriber on nearly every row).
+struct Memo<'a, T, const N: usize> {
+    cells: [Cell<Option<(&'a [u8], T)>>; N],
+    /// The entry the next miss replaces.
+    next: Cell<usize>,
+}
+
+/// `a == b` for the short cells of a memo, with no call to `memcmp` (which cost more than
+/// the rules it saves): words loaded from both ends of each cell.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let w8 = |s: &[u8], at: usize| {
+        s[at..at + 8]
+            .first_chunk::<8>()
+            .map(|w| u64::from_le_bytes(*w))
+    };
+    let w4 = |s: &[u8], at: usize| {
+        s[at..at + 4]
+            .first_chunk::<4>()
+            .map(|w| u32::from_le_bytes(*w))
+    };
+    match n {
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=7 => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        8..=16 => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        _ => a == b,
+    }
+}
+
+impl<T, const N: usize> Default for Memo<'_, T, N> {
+    fn default() -> Self {
+        Memo {
+            cells: std::array::from_fn(|_| Cell::new(None)),
+            next: Cell::new(0),
+        }
+    }
+}
+
+impl<'a, T: Copy, const N: usize> Memo<'a, T, N> {
+    #[inline(always)]
+    fn get(&self, cell: &'a [u8], rule: impl FnOnce(&[u8]) -> T) -> T {
+        for c in &self.cells {
+            if let Some((k, v)) = c.get()
+                && same(k, cell)
+            {
+                return v;
+            }
+        }
+        let v = rule(cell);
+        let n = self.next.get();
+        self.cells[n].set(Some((cell, v)));
+        self.next.set((n + 1) % N);
+        v
     }
 }
 
@@ -478,8 +549,11 @@ enum Subscribers<'a> {
     Interpreted(Lookup<'a, Option<Result<Msisdn, RejectReason>>>),
     /// A plain or view string column (a time-ordered export has a new subscriber on almost
     /// every row, so a dictionary would not pay): each cell goes through [`pre_subscriber`],
-    /// the rule `interpret` applies first too.
-    Text(&'a StrCol),
+    /// the rule `interpret` applies first too, unless it repeats the row before.
+    Text(
+        &'a StrCol,
+        Memo<'a, Option<Result<Msisdn, RejectReason>>, 1>,
+    ),
 }
 
 impl Subscribers<'_> {
@@ -489,7 +563,7 @@ impl Subscribers<'_> {
     fn at(&self, i: usize) -> Option<Msisdn> {
         match self {
             Subscribers::Interpreted(l) => l.at(i)?.and_then(Result::ok),
-            Subscribers::Text(c) => pre_subscriber(Some(c.get(i)?))?.ok(),
+            Subscribers::Text(c, memo) => memo.get(c.bytes(i)?, pre_subscriber_cell)?.ok(),
         }
     }
 }
@@ -534,11 +608,13 @@ impl<'a> Fast<'a> {
             mul: *mul,
             subscriber: match (subscriber, subscriber_text) {
                 (Some(l), _) => Subscribers::Interpreted(l),
-                (None, Some(c @ (StrCol::Plain(..) | StrCol::View(..)))) => Subscribers::Text(c),
+                (None, Some(c @ (StrCol::Plain(..) | StrCol::View(..)))) => {
+                    Subscribers::Text(c, Memo::default())
+                }
                 (None, _) => return None,
             },
-            outgoing: Flag::of(outgoing, direction_text, parse_direction)?,
-            sms: Flag::of(sms, kind_text, parse_kind)?,
+            outgoing: Flag::of(outgoing, direction_text, direction_cell)?,
+            sms: Flag::of(sms, kind_text, kind_cell)?,
             duration,
         })
     }

@@ -77,32 +77,51 @@ pub struct Pre {
 /// The subscriber rule for a cell, when it needs no interpreter state (`None`: a national
 /// number, which needs the default region and the cache).
 pub fn pre_subscriber(s: Option<&str>) -> Option<Result<Msisdn, RejectReason>> {
-    let s = s.unwrap_or("").trim_ascii();
+    pre_subscriber_cell(s.unwrap_or("").as_bytes())
+}
+
+/// [`pre_subscriber`] of a present cell's bytes (an empty cell is a missing subscriber).
+#[inline]
+pub fn pre_subscriber_cell(s: &[u8]) -> Option<Result<Msisdn, RejectReason>> {
+    let s = s.trim_ascii();
     if s.is_empty() {
         return Some(Err(RejectReason::MissingSubscriber));
     }
-    s.starts_with('+').then(|| {
-        Msisdn::parse_e164(s.as_bytes(), Msisdn::MIN_DIGITS).ok_or(RejectReason::BadSubscriber)
-    })
+    (s[0] == b'+')
+        .then(|| Msisdn::parse_e164(s, Msisdn::MIN_DIGITS).ok_or(RejectReason::BadSubscriber))
 }
 
 /// `in` / `out` (any case): outgoing?
 pub fn parse_direction(s: Option<&str>) -> Result<bool, RejectReason> {
-    match s.map(str::trim_ascii) {
-        None | Some("") => Err(RejectReason::MissingDirection),
-        Some(d) if d.eq_ignore_ascii_case("in") => Ok(false),
-        Some(d) if d.eq_ignore_ascii_case("out") => Ok(true),
-        Some(_) => Err(RejectReason::BadDirection),
+    s.map_or(Err(RejectReason::MissingDirection), |s| {
+        direction_cell(s.as_bytes())
+    })
+}
+
+/// [`parse_direction`] of a present cell's bytes.
+#[inline]
+pub fn direction_cell(s: &[u8]) -> Result<bool, RejectReason> {
+    match s.trim_ascii() {
+        b"" => Err(RejectReason::MissingDirection),
+        d if d.eq_ignore_ascii_case(b"in") => Ok(false),
+        d if d.eq_ignore_ascii_case(b"out") => Ok(true),
+        _ => Err(RejectReason::BadDirection),
     }
 }
 
 /// `call` / `sms` (any case): SMS?
 pub fn parse_kind(s: Option<&str>) -> Result<bool, RejectReason> {
-    match s.map(str::trim_ascii) {
-        None | Some("") => Err(RejectReason::MissingKind),
-        Some(k) if k.eq_ignore_ascii_case("call") => Ok(false),
-        Some(k) if k.eq_ignore_ascii_case("sms") => Ok(true),
-        Some(_) => Err(RejectReason::BadKind),
+    s.map_or(Err(RejectReason::MissingKind), |s| kind_cell(s.as_bytes()))
+}
+
+/// [`parse_kind`] of a present cell's bytes.
+#[inline]
+pub fn kind_cell(s: &[u8]) -> Result<bool, RejectReason> {
+    match s.trim_ascii() {
+        b"" => Err(RejectReason::MissingKind),
+        k if k.eq_ignore_ascii_case(b"call") => Ok(false),
+        k if k.eq_ignore_ascii_case(b"sms") => Ok(true),
+        _ => Err(RejectReason::BadKind),
     }
 }
 
