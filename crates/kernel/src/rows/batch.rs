@@ -485,10 +485,13 @@ impl Flag<'_> {
 /// alone, so equal bytes get the result already computed. A miss costs a comparison of a
 /// few bytes (a time-ordered export has a new subscriber on nearly every row).
 struct Memo<'a, T, const N: usize> {
-    cells: [Cell<Option<(&'a [u8], T)>>; N],
+    cells: [Cell<Option<Remembered<'a, T>>>; N],
     /// The entry the next miss replaces.
     next: Cell<usize>,
 }
+
+/// A cell's bytes and its result.
+type Remembered<'a, T> = (&'a [u8], T);
 
 /// `a == b` for the short cells of a memo, with no call to `memcmp` (which cost more than
 /// the rules it saves): words loaded from both ends of each cell.
