@@ -761,6 +761,9 @@ mod tests {
         .unwrap()
     }
 
+    /// A generated row: subscriber, direction, kind and counterparty cells (indices), day.
+    type Row = (usize, usize, usize, usize, u8);
+
     /// One text column in each encoding a reader can be handed.
     fn encoded(cells: &[Option<String>], how: u8) -> ArrayRef {
         use arrow::array::{DictionaryArray, StringViewArray};
@@ -797,13 +800,13 @@ mod tests {
             let kinds = [Some("CALL"), Some("sms"), Some(" SMS"), Some("Call"), Some("fax"), Some(""), None];
             let cps = [NG, TW, "12"];
             let p = params("2026-01-03");
-            let col = |pick: &dyn Fn(&(usize, usize, usize, usize, u8)) -> Option<&'static str>| {
-                rows.iter().map(|r| pick(r).map(str::to_owned)).collect::<Vec<_>>()
+            let col = |table: &[Option<&str>], at: fn(&Row) -> usize| {
+                rows.iter().map(|r| table[at(r)].map(str::to_owned)).collect::<Vec<_>>()
             };
-            let sub = col(&|r| subs[r.0]);
-            let dir = col(&|r| dirs[r.1]);
-            let kind = col(&|r| kinds[r.2]);
-            let cp = col(&|r| Some(cps[r.3]));
+            let sub = col(&subs, |r| r.0);
+            let dir = col(&dirs, |r| r.1);
+            let kind = col(&kinds, |r| r.2);
+            let cp = col(&cps.map(Some), |r| r.3);
             let times = TimestampMillisecondArray::from_iter_values(
                 rows.iter().map(|r| 1_767_312_000_000 + i64::from(r.4) * 86_400_000),
             );
