@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, Dict, Optional, Tuple
 
-from . import _native, _spec, _stream
+from . import _columns, _native, _spec, _stream
 
 __all__ = ["map_state", "verdicts_of_states", "latest_day", "STATE_SCHEMA", "verdict_schema"]
 
@@ -79,8 +79,7 @@ def latest_day(
 ) -> Tuple[Optional[_dt.date], Dict[str, Any]]:
     """The latest local day (in ``tz``, default UTC) of an accepted row of ``events``, or
     None when no row is accepted; and the summary of the rows read."""
-    spec = _spec(
-        hotzone="+1", look_back_days=1, threshold_ratio=1.0, tz=tz,
-        default_region=default_region, columns=columns, strict=strict, source=source,
+    return _native.latest_day(
+        _stream(events), tz=tz, default_region=default_region, columns=_columns(columns),
+        strict=bool(strict), source=source, threads=threads,
     )
-    return _native.latest_day(spec, _stream(events), threads)

@@ -92,12 +92,77 @@ fn one_of<T: Copy>(field: &str, value: &str, names: &[(&str, T)]) -> PyResult<T>
         })
 }
 
+/// How rows are read, validated once (the CLI's rules and messages): the zone days are
+/// counted in, and the row options (default region, column mapping, `strict`, the source's
+/// name). `prepare` and `latest_day` need only this; a [`Spec`] adds the check's parameters.
+struct Reading {
+    tz: Option<Tz>,
+    rows: RowOptions,
+}
+
+impl Reading {
+    fn new(
+        tz: Option<String>,
+        default_region: Option<String>,
+        columns: Option<Vec<(String, String)>>,
+        strict: bool,
+        source: String,
+    ) -> PyResult<Reading> {
+        let tz = tz
+            .map(|z| {
+                z.parse::<Tz>().map_err(|_| {
+                    invalid(
+                        "tz",
+                        format!(
+                            "must be an IANA time zone name such as UTC or Asia/Taipei (got {})",
+                            shown(&z)
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+        let default_region = default_region
+            .map(|r| {
+                Region::parse(&r).ok_or_else(|| {
+                    invalid(
+                        "default_region",
+                        format!("must be {REGION_RULE} (got {})", shown(&r)),
+                    )
+                })
+            })
+            .transpose()?;
+        let pairs: Vec<String> = columns
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(export, canonical)| format!("{export}={canonical}"))
+            .collect();
+        let columns = ColumnMap::parse(&pairs).map_err(py_err)?;
+        Ok(Reading {
+            tz,
+            rows: RowOptions {
+                default_region,
+                columns,
+                strict,
+                source: PathBuf::from(source),
+            },
+        })
+    }
+
+    fn ingest_options(&self) -> IngestOptions {
+        IngestOptions {
+            default_region: self.rows.default_region,
+            columns: self.rows.columns.clone(),
+            strict: self.rows.strict,
+            csv_part_bytes: None,
+        }
+    }
+}
+
 /// The parameters of a scan or check, validated once (the CLI's rules and messages).
 #[pyclass(frozen, module = "hotzone._native")]
 struct Spec {
     raw: RawCheck,
-    tz: Option<Tz>,
-    rows: RowOptions,
+    reading: Reading,
     explain: bool,
 }
 
@@ -147,35 +212,7 @@ impl Spec {
             ],
         )?;
         let hotzone = Hotzone::parse_list("hotzone", hotzone).map_err(py_err)?;
-        let tz = tz
-            .map(|z| {
-                z.parse::<Tz>().map_err(|_| {
-                    invalid(
-                        "tz",
-                        format!(
-                            "must be an IANA time zone name such as UTC or Asia/Taipei (got {})",
-                            shown(&z)
-                        ),
-                    )
-                })
-            })
-            .transpose()?;
-        let default_region = default_region
-            .map(|r| {
-                Region::parse(&r).ok_or_else(|| {
-                    invalid(
-                        "default_region",
-                        format!("must be {REGION_RULE} (got {})", shown(&r)),
-                    )
-                })
-            })
-            .transpose()?;
-        let pairs: Vec<String> = columns
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(export, canonical)| format!("{export}={canonical}"))
-            .collect();
-        let columns = ColumnMap::parse(&pairs).map_err(py_err)?;
+        let reading = Reading::new(tz, default_region, columns, strict, source)?;
         let raw = RawCheck {
             look_back_days: Some(look_back_days),
             method: Some(method),
@@ -188,13 +225,7 @@ impl Spec {
         };
         let spec = Spec {
             raw,
-            tz,
-            rows: RowOptions {
-                default_region,
-                columns,
-                strict,
-                source: PathBuf::from(source),
-            },
+            reading,
             explain,
         };
         // Every rule now, whatever the data: a bad parameter fails before any row is read.
@@ -215,15 +246,6 @@ impl Spec {
 
     fn has_as_of(&self) -> bool {
         self.raw.as_of.as_deref().is_some_and(|s| !s.is_empty())
-    }
-
-    fn ingest_options(&self) -> IngestOptions {
-        IngestOptions {
-            default_region: self.rows.default_region,
-            columns: self.rows.columns.clone(),
-            strict: self.rows.strict,
-            csv_part_bytes: None,
-        }
     }
 }
 
@@ -347,14 +369,15 @@ fn scan_stream<'py>(
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
     let reader = stream_of(events)?;
     let pool = pool(threads)?;
-    let tz = spec.tz.unwrap_or(Tz::UTC);
-    let source = spec.rows.source.clone();
+    let tz = spec.reading.tz.unwrap_or(Tz::UTC);
+    let source = spec.reading.rows.source.clone();
     let mut out = py.detach(|| -> PyResult<Scanned> {
         let t = threads_of(&pool);
         let (params, mapped) = if spec.has_as_of() {
             let params = spec.params(NaiveDate::default())?;
             let batches = reader.map(|b| b.map_err(read_error(&source)));
-            let mapped = map_batches(&params, tz, &spec.rows, batches, t).map_err(py_err_data)?;
+            let mapped =
+                map_batches(&params, tz, &spec.reading.rows, batches, t).map_err(py_err_data)?;
             (params, mapped)
         } else {
             // The window ends on the latest day of the data: the stream is held (zero-copy
@@ -364,7 +387,7 @@ fn scan_stream<'py>(
                 .map_err(|e| py_err_data(read_error(&source)(e)))?;
             let all = || held.iter().cloned().map(Ok);
             let (latest, report) =
-                latest_of_batches(&spec.rows, tz, all(), t).map_err(py_err_data)?;
+                latest_of_batches(&spec.reading.rows, tz, all(), t).map_err(py_err_data)?;
             let Some(day) = latest else {
                 spec.params(NaiveDate::default())?;
                 return Ok(Scanned {
@@ -374,7 +397,8 @@ fn scan_stream<'py>(
                 });
             };
             let params = spec.params(day)?;
-            let mapped = map_batches(&params, tz, &spec.rows, all(), t).map_err(py_err_data)?;
+            let mapped =
+                map_batches(&params, tz, &spec.reading.rows, all(), t).map_err(py_err_data)?;
             (params, mapped)
         };
         let (mut state, report) = mapped;
@@ -410,11 +434,11 @@ fn scan_paths<'py>(
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
     let pool = pool(threads)?;
     let mut out = py.detach(|| -> PyResult<Scanned> {
-        let (tz, _) = hotzone::scan::resolve_zone(&paths, spec.tz).map_err(py_err)?;
+        let (tz, _) = hotzone::scan::resolve_zone(&paths, spec.reading.tz).map_err(py_err)?;
         let req = ScanRequest {
             raw: spec.raw.clone(),
             tz,
-            ingest: spec.ingest_options(),
+            ingest: spec.reading.ingest_options(),
             explain: spec.explain,
         };
         let o = threads_of(&pool)
@@ -443,26 +467,11 @@ fn prepare<'py>(
     strict: bool,
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let spec = Spec::new(
-        "+1",
-        1,
-        1.0,
-        "share",
-        "all",
-        "all",
-        1,
-        None,
-        tz,
-        default_region,
-        columns,
-        strict,
-        false,
-        String::new(),
-    )?;
+    let reading = Reading::new(tz, default_region, columns, strict, String::new())?;
     let pool = pool(threads)?;
     let mut report = py.detach(|| -> PyResult<IngestReport> {
-        let (tz, _) = hotzone::scan::resolve_zone(&paths, spec.tz).map_err(py_err)?;
-        let opts = spec.ingest_options();
+        let (tz, _) = hotzone::scan::resolve_zone(&paths, reading.tz).map_err(py_err)?;
+        let opts = reading.ingest_options();
         threads_of(&pool)
             .run(|| {
                 let (index, report) = ServingIndex::load(&paths, &opts, tz)?;
@@ -523,8 +532,8 @@ impl Index {
         let mut out = py.detach(|| -> PyResult<Scanned> {
             let req = ScanRequest {
                 raw: spec.raw.clone(),
-                tz: spec.tz.unwrap_or(self.index.tz()),
-                ingest: spec.ingest_options(),
+                tz: spec.reading.tz.unwrap_or(self.index.tz()),
+                ingest: spec.reading.ingest_options(),
                 explain: spec.explain,
             };
             let o = threads_of(&pool)
@@ -547,7 +556,7 @@ impl Index {
         spec: &Spec,
         phone_number: &str,
     ) -> PyResult<(bool, Option<NaiveDate>)> {
-        if let Some(tz) = spec.tz
+        if let Some(tz) = spec.reading.tz
             && tz != self.index.tz()
         {
             return Err(invalid(
@@ -587,14 +596,14 @@ fn map_state<'py>(
     }
     let reader = stream_of(events)?;
     let pool = pool(threads)?;
-    let tz = spec.tz.unwrap_or(Tz::UTC);
+    let tz = spec.reading.tz.unwrap_or(Tz::UTC);
     let params = spec.params(NaiveDate::default())?;
-    let source = spec.rows.source.clone();
+    let source = spec.reading.rows.source.clone();
     let (batch, mut report) = py.detach(|| -> PyResult<(RecordBatch, IngestReport)> {
         let t = threads_of(&pool);
         let batches = reader.map(|b| b.map_err(read_error(&source)));
         let (mut state, report) =
-            map_batches(&params, tz, &spec.rows, batches, t).map_err(py_err)?;
+            map_batches(&params, tz, &spec.reading.rows, batches, t).map_err(py_err)?;
         Ok((state.to_arrow(t), report))
     })?;
     let window = Window::new(tz, params.as_of, params.look_back_days);
@@ -616,7 +625,7 @@ fn verdicts_of_states<'py>(
     }
     let reader = stream_of(states)?;
     let pool = pool(threads)?;
-    let tz = spec.tz.unwrap_or(Tz::UTC);
+    let tz = spec.reading.tz.unwrap_or(Tz::UTC);
     let params = spec.params(NaiveDate::default())?;
     let batch = py.detach(|| -> PyResult<RecordBatch> {
         let window = Window::new(tz, params.as_of, params.look_back_days);
@@ -633,20 +642,26 @@ fn verdicts_of_states<'py>(
 /// The latest accepted day of a stream in the spec's zone (`None` when no row is
 /// accepted), and the summary of that pass.
 #[pyfunction]
-#[pyo3(signature = (spec, events, threads))]
+#[pyo3(signature = (events, *, tz, default_region, columns, strict, source, threads))]
+#[allow(clippy::too_many_arguments)]
 fn latest_day<'py>(
     py: Python<'py>,
-    spec: &Spec,
     events: &Bound<'py, PyAny>,
+    tz: Option<String>,
+    default_region: Option<String>,
+    columns: Option<Vec<(String, String)>>,
+    strict: bool,
+    source: String,
     threads: Option<usize>,
 ) -> PyResult<(Option<NaiveDate>, Bound<'py, PyDict>)> {
+    let reading = Reading::new(tz, default_region, columns, strict, source)?;
     let reader = stream_of(events)?;
     let pool = pool(threads)?;
-    let tz = spec.tz.unwrap_or(Tz::UTC);
-    let source = spec.rows.source.clone();
+    let tz = reading.tz.unwrap_or(Tz::UTC);
+    let source = reading.rows.source.clone();
     let (day, mut report) = py.detach(|| {
         let batches = reader.map(|b| b.map_err(read_error(&source)));
-        latest_of_batches(&spec.rows, tz, batches, threads_of(&pool)).map_err(py_err_data)
+        latest_of_batches(&reading.rows, tz, batches, threads_of(&pool)).map_err(py_err_data)
     })?;
     Ok((day, summary(py, &mut report, None, None)?))
 }
