@@ -460,7 +460,8 @@ def scan(
     ValueError
         Before any Spark job: a bad parameter (the CLI's message), a missing required column
         or a column of a type the kernel cannot read. With ``as_of=None`` and
-        ``strict=True``, a rejected row met by the ``as_of`` job.
+        ``strict=True``, a rejected row met by the ``as_of`` job raises
+        :class:`hotzone.RowError`, a ``ValueError``.
     """
     # 1. Everything that can be checked on the driver, before any job.
     _spec(
