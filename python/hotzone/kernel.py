@@ -17,6 +17,7 @@ Parameters are those of :func:`hotzone.scan`; ``as_of`` is required here.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools as _it
 from typing import Any, Dict, Optional, Tuple
 
 from . import _columns, _native, _spec, _stream
@@ -45,26 +46,42 @@ def map_state(events: Any, *, source: str = "<arrow>", threads: Optional[int] = 
 
 
 def verdicts_of_states(states: Any, *, threads: Optional[int] = 1, **params: Any) -> Any:
-    """State batches (a list of ``pyarrow.RecordBatch``, a Table or a reader) -> the
+    """State batches (a list or an iterator of ``pyarrow.RecordBatch``, a Table or a reader) -> the
     verdicts of their sum as a ``pyarrow.Table`` (the scan's columns, sorted by subscriber).
 
     A state of another window than ``params`` describe raises ``ValueError``.
     """
-    import pyarrow as pa
-
-    if isinstance(states, (list, tuple)):
-        if not states:
-            states = pa.table({f.name: pa.array([], f.type) for f in STATE_SCHEMA})
-        else:
-            # One stream, whose schema names the first state's window (the kernel checks it
-            # against `params`); a list mixing windows is refused here.
-            schema = states[0].schema
-            for s in states[1:]:
-                if (s.schema.metadata or {}) != (schema.metadata or {}):
-                    raise ValueError("states of different windows never add up (their schema metadata differ)")
-            states = pa.RecordBatchReader.from_batches(schema, iter(states))
+    arrow = hasattr(states, "__arrow_c_stream__")  # a Table or reader: read as it is
+    if isinstance(states, (list, tuple)) or (hasattr(states, "__next__") and not arrow):
+        states = _stream_of_states(states)
     spec = _spec(**params)
     return _native.verdicts_of_states(spec, _stream(states), threads)
+
+
+def _stream_of_states(states: Any) -> Any:
+    """A list or an iterator of state batches -> one Arrow stream whose schema names the
+    first state's window (the kernel checks it against the parameters). A state naming
+    another window raises ``ValueError``: at once for a list, when it is read for an
+    iterator (the states of a Spark reduce task arrive one by one). No state: an empty one.
+    """
+    import pyarrow as pa
+
+    it = iter(states)
+    head = next(it, None)
+    if head is None:
+        return pa.table({f.name: pa.array([], f.type) for f in STATE_SCHEMA})
+    window = head.schema.metadata or {}
+
+    def same(s: Any) -> Any:
+        if (s.schema.metadata or {}) != window:
+            raise ValueError("states of different windows never add up (their schema metadata differ)")
+        return s
+
+    if isinstance(states, (list, tuple)):
+        rest = [same(s) for s in it]
+    else:
+        rest = (same(s) for s in it)
+    return pa.RecordBatchReader.from_batches(head.schema, _it.chain([head], rest))
 
 
 def latest_day(

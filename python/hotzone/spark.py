@@ -558,26 +558,13 @@ def scan(
 
         pid = TaskContext.get().partitionId()
 
+        # One stream of every state shuffled here; the kernel checks the window they name.
         unpacked = (
             _unpack(blob, first_day)
             for b in batches
             for blob in b.column(b.schema.get_field_index("states")).to_pylist()
         )
-        # The stream's schema names the window of the first state (the kernel refuses it if
-        # it is not the window of `params`); every other state must name the same.
-        head = next(unpacked, None)
-        schema = kernel.STATE_SCHEMA if head is None else head.schema
-
-        def states():
-            if head is not None:
-                yield head
-            for s in unpacked:
-                if s.schema.metadata != schema.metadata:
-                    raise ValueError("a shuffled state counts another window than the others of its reduce task")
-                yield s
-
-        reader = pa.RecordBatchReader.from_batches(schema, states())
-        table = kernel.verdicts_of_states(reader, threads=n_threads, explain=explain, **k_params)
+        table = kernel.verdicts_of_states(unpacked, threads=n_threads, explain=explain, **k_params)
         anomalous = pc.sum(table.column("anomaly_detected").cast(pa.int64())).as_py() or 0
         if acc is not None:
             acc.add({("reduce", pid): (table.num_rows, int(anomalous))})
