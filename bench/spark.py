@@ -183,6 +183,9 @@ def main() -> None:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--driver-memory", default="6g")
     ap.add_argument("--out")
+    ap.add_argument("--engines", default="adapter,spark-sql",
+                    help="comma-separated: adapter (reader auto: the kernel reads a plain Parquet scan), "
+                         "adapter-spark-rows (reader='spark': rows through mapInArrow), spark-sql")
     a = ap.parse_args()
 
     cache = Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache/hotzone-bench"))
@@ -213,10 +216,16 @@ def main() -> None:
     def adapter():
         return hs.scan(df, **QUERY)
 
+    def adapter_spark_rows():
+        return hs.scan(df, reader="spark", **QUERY)
+
     def sql():
         return spark.sql(sql_text("events", QUERY))
 
-    engines = {"adapter": adapter, "spark-sql": sql}
+    known = {"adapter": adapter, "adapter-spark-rows": adapter_spark_rows, "spark-sql": sql}
+    engines = {name: known[name] for name in a.engines.split(",")}
+    if "spark-sql" not in engines:
+        sys.exit("--engines must include spark-sql (the baseline every ratio is taken against)")
     results = []
     rows = {}
     load = lambda: os.getloadavg()[0]  # noqa: E731
@@ -231,8 +240,10 @@ def main() -> None:
             load0 = load()
             c0 = tree_cpu_s(jvm)
             t0 = time.perf_counter()
-            table = build().toArrow()
+            result = build()
+            table = result.toArrow()
             wall = time.perf_counter() - t0
+            reader = hs.summary(result)["reader"] if name != "spark-sql" else "spark"
             cpu = tree_cpu_s(jvm) - c0
             spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
             m = group_metrics(spark, ui, group)
@@ -241,7 +252,7 @@ def main() -> None:
                 print(f"warm-up {name}: {wall:.2f} s", flush=True)
                 continue
             rec = dict(
-                tier=a.tier, layout=a.layout, engine=name, run=run, events=n_events,
+                tier=a.tier, layout=a.layout, engine=name, reader=reader, run=run, events=n_events,
                 input=str(path), input_partitions=partitions, verdicts=table.num_rows,
                 wall_s=round(wall, 3), cpu_s=round(cpu, 2), cpu_ns_per_event=round(cpu * 1e9 / n_events, 1),
                 load1_before=round(load0, 2), load1_after=round(load(), 2),
@@ -254,11 +265,11 @@ def main() -> None:
             print(json.dumps(rec, default=str), flush=True)
 
     cli = cli_rows(path, QUERY, out.parent / "spark-cli.csv")
-    same = rows["adapter"] == rows["spark-sql"] == cli
-    print(f"rows: adapter {len(rows['adapter'])}, spark-sql {len(rows['spark-sql'])}, CLI {len(cli)}; identical: {same}")
+    same = all(r == cli for r in rows.values())
+    print("rows: " + ", ".join(f"{k} {len(v)}" for k, v in rows.items()) + f", CLI {len(cli)}; identical: {same}")
     if not same:
-        a_, s_ = set(rows["adapter"]), set(rows["spark-sql"])
-        print("adapter-only", sorted(a_ - s_)[:5], "sql-only", sorted(s_ - a_)[:5], "cli==adapter", rows["adapter"] == cli)
+        for k, v in rows.items():
+            print(k, "only:", sorted(set(v) - set(cli))[:5], "missing:", sorted(set(cli) - set(v))[:5])
     with out.open("a") as f:
         for r in results:
             f.write(json.dumps(dict(r, rows_identical=same, at=dt.datetime.utcnow().isoformat(timespec="seconds") + "Z"), default=str) + "\n")
@@ -276,8 +287,11 @@ def main() -> None:
         print(f"| {name} | {md('wall_s'):.2f} ({walls}) | {md('cpu_s'):.2f} | {md('cpu_s') * 1e9 / n_events:.0f} | "
               f"{md('shuffle_write_bytes') / n_events:.2f} | {md('shuffle_write_bytes') / 1e6:.2f} | "
               f"{md('executor_run_ns_per_event'):.0f} | {md('executor_cpu_ns_per_event'):.0f} | {md('tasks'):.0f} |")
-    ratio = med["adapter"]["shuffle_write_bytes"] / max(1, med["spark-sql"]["shuffle_write_bytes"])
-    print(f"adapter/sql: shuffle {ratio:.3f}, wall {med['adapter']['wall_s'] / med['spark-sql']['wall_s']:.2f}")
+    for name in engines:
+        if name == "spark-sql":
+            continue
+        ratio = med[name]["shuffle_write_bytes"] / max(1, med["spark-sql"]["shuffle_write_bytes"])
+        print(f"{name}/sql: shuffle {ratio:.3f}, wall {med[name]['wall_s'] / med['spark-sql']['wall_s']:.2f}")
     spark.stop()
     if not same:
         sys.exit(1)

@@ -14,7 +14,7 @@ use hotzone_kernel::api::{Counter, LatestSink};
 use crate::detect::rules::Rule;
 use crate::detect::{Partial, Window};
 use crate::error::Result;
-use crate::ingest::{IngestOptions, IngestReport, ingest};
+use crate::ingest::{IngestOptions, IngestReport, RowGroups, ingest, ingest_row_groups};
 use crate::model::check::{CheckParams, Limits, MAX_LOOK_BACK_DAYS, RawCheck};
 
 /// A scan to run.
@@ -61,9 +61,39 @@ pub fn latest_day(
     opts: &IngestOptions,
 ) -> Result<(Option<NaiveDate>, IngestReport)> {
     let (sinks, report) = ingest(inputs, opts, LatestSink::default, &|_, _| {})?;
+    Ok((latest_of(sinks, tz), report))
+}
+
+fn latest_of(sinks: Vec<LatestSink>, tz: Tz) -> Option<NaiveDate> {
     let latest = sinks.into_iter().filter_map(|s| s.0).max();
-    let day = latest.and_then(|ms| crate::detect::calendar::local_date(tz, ms));
-    Ok((day, report))
+    latest.and_then(|ms| crate::detect::calendar::local_date(tz, ms))
+}
+
+/// [`latest_day`] of some row groups of Parquet files (a distributed engine's task; the
+/// latest of the parts' days is the data's).
+pub fn latest_day_of_row_groups(
+    parts: &[RowGroups],
+    tz: Tz,
+    opts: &IngestOptions,
+) -> Result<(Option<NaiveDate>, IngestReport)> {
+    let (sinks, report) = ingest_row_groups(parts, opts, LatestSink::default)?;
+    Ok((latest_of(sinks, tz), report))
+}
+
+/// The map of a scan over some row groups of Parquet files: the counts of `window` as one
+/// [`Partial`] per worker (merge them, or hand them to the kernel's `State::of_parts`), and
+/// the report. Rows are read exactly as [`scan`] reads the whole files.
+pub fn map_row_groups(
+    parts: &[RowGroups],
+    params: &CheckParams,
+    window: &Window,
+    opts: &IngestOptions,
+) -> Result<(Vec<Partial>, IngestReport)> {
+    let (sinks, report) = ingest_row_groups(parts, opts, || Counter::new(params, window.clone()))?;
+    Ok((
+        sinks.into_iter().map(Counter::into_partial).collect(),
+        report,
+    ))
 }
 
 /// Where the zone of a read came from ([`resolve_zone`]).

@@ -10,6 +10,11 @@ a subscriber's verdict is exact once *all* of its states reach one call (shuffle
 ``subscriber``). :func:`latest_day` finds the default ``as_of`` (the latest local day of an
 accepted row) of a part of the data; the latest of the parts' answers is the data's.
 
+Parquet files can also be read by the kernel itself, a part at a time: :func:`probe_parquet`
+checks on one machine that the kernel reads them (and how large each row group is), then
+:func:`map_state_of_row_groups` and :func:`latest_day_of_row_groups` read given row groups
+wherever the files are reachable, numbering rejected rows in their file as the CLI does.
+
 ``hotzone.spark`` is built on these; :func:`hotzone.scan` does the same in one process.
 Parameters are those of :func:`hotzone.scan`; ``as_of`` is required here.
 """
@@ -18,11 +23,20 @@ from __future__ import annotations
 
 import datetime as _dt
 import itertools as _it
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import _columns, _native, _spec, _stream
 
-__all__ = ["map_state", "verdicts_of_states", "latest_day", "STATE_SCHEMA", "verdict_schema"]
+__all__ = [
+    "map_state",
+    "verdicts_of_states",
+    "latest_day",
+    "probe_parquet",
+    "map_state_of_row_groups",
+    "latest_day_of_row_groups",
+    "STATE_SCHEMA",
+    "verdict_schema",
+]
 
 #: The schema of a state batch (without the window's metadata).
 STATE_SCHEMA = _native.state_schema()
@@ -99,4 +113,46 @@ def latest_day(
     return _native.latest_day(
         _stream(events), tz=tz, default_region=default_region, columns=_columns(columns),
         strict=bool(strict), source=source, threads=threads,
+    )
+
+
+#: A part of a Parquet file: ``(path, first row group, end row group)`` (end excluded).
+RowGroups = Tuple[str, int, int]
+
+
+def probe_parquet(
+    paths: Sequence[str], *, columns: Optional[Mapping[str, str]] = None
+) -> List[Tuple[List[int], List[Tuple[str, str]]]]:
+    """Checks that the kernel reads each Parquet file (its required columns are there and of
+    types the kernel reads, by the code a read runs) and returns per file its row groups'
+    compressed sizes and the ``(file column, canonical name)`` pairs a read takes.
+
+    Raises ``OSError`` naming the first file that cannot be read and why.
+    """
+    return _native.probe_parquet([str(p) for p in paths], columns=_columns(columns))
+
+
+def map_state_of_row_groups(
+    parts: Sequence[RowGroups], *, threads: Optional[int] = 1, **params: Any
+) -> Tuple[Any, Dict[str, Any]]:
+    """:func:`map_state` of row groups of Parquet files (``[(path, first, end)]``), read by the
+    kernel as the CLI reads them. Rejected rows are numbered in their file; ``params`` are
+    :func:`hotzone.scan`'s (``as_of`` required; ``columns`` maps the files' names)."""
+    spec = _spec(**params)
+    return _native.map_state_row_groups(spec, [(str(p), int(a), int(b)) for p, a, b in parts], threads)
+
+
+def latest_day_of_row_groups(
+    parts: Sequence[RowGroups],
+    *,
+    tz: Optional[str] = None,
+    default_region: Optional[str] = None,
+    columns: Optional[Mapping[str, str]] = None,
+    strict: bool = False,
+    threads: Optional[int] = 1,
+) -> Tuple[Optional[_dt.date], Dict[str, Any]]:
+    """:func:`latest_day` of row groups of Parquet files (``[(path, first, end)]``)."""
+    return _native.latest_day_row_groups(
+        [(str(p), int(a), int(b)) for p, a, b in parts], tz=tz, default_region=default_region,
+        columns=_columns(columns), strict=bool(strict), threads=threads,
     )

@@ -20,6 +20,22 @@ the rule. Every state of a subscriber reaches the same reduce task, so its verdi
 Without ``as_of``, one Spark job first runs :func:`hotzone.kernel.latest_day` on every
 partition (one small row back per partition) and the driver takes the latest day.
 
+Reading: when ``df`` is a plain scan of Parquet files (``spark.read.parquet(...)`` or a
+Parquet table, with at most a selection of its columns: no filter, no computed column) whose
+files the executors can open as local paths (``file:``, a local or shared file system), the
+map tasks do not take rows from Spark: each task reads its share of the files' row groups
+with the kernel's own Parquet reader (:func:`hotzone.kernel.map_state_of_row_groups`), the
+one the CLI uses. Spark then only schedules these tasks and shuffles the states. Converting
+rows into Arrow batches for Python workers costs Spark's JVM more CPU than the whole scan
+costs the kernel. The driver first checks every file's footer with the kernel
+(:func:`hotzone.kernel.probe_parquet`), and it checks that the kernel would read exactly
+the DataFrame's columns. The row groups are cut into tasks the way Spark cuts files
+(``spark.sql.files.maxPartitionBytes``, ``openCostInBytes``, the default parallelism).
+Otherwise (any other source, a filter, a computed column, files on HDFS or S3, a file the
+kernel cannot read, ``ignoreCorruptFiles``), the rows come from Spark through ``mapInArrow``.
+Both ways give the same rows, so the answer is the same; ``reader=`` chooses, and the
+summary's ``reader`` says which one ran.
+
 Rejected rows: the map tasks report their summary (rows, events, rejects by reason, the
 first rejected rows) through a Spark accumulator keyed by partition, so a task that runs
 again (retry, speculation, a second action on the same DataFrame) replaces its entry instead
@@ -280,6 +296,139 @@ def _split(state: Any, buckets: int) -> Iterator[Tuple[int, Any]]:
         yield int(sb[lo]), state.take(order[lo:hi])
 
 
+# ----------------------------------------------------------------------------- the kernel's own read
+
+_READERS = ("auto", "kernel", "spark")
+
+
+class _Files:
+    """A plain Parquet scan the kernel reads itself: its files, the ``columns`` mapping of
+    their names, and the row groups of each map task (``tasks[i]``: ``[(path, first, end)]``)."""
+
+    def __init__(self, paths: List[str], columns: Dict[str, str], tasks: List[List[Tuple[str, int, int]]]) -> None:
+        self.paths = paths
+        self.columns = columns
+        self.tasks = tasks
+
+    def tasks_frame(self, spark: Any) -> Any:
+        """One row (the task's index) in each of ``len(tasks)`` partitions."""
+        n = len(self.tasks)
+        return spark.range(0, n, 1, n)
+
+
+def _seq(jseq: Any) -> List[Any]:
+    """A Scala ``Seq`` seen through py4j -> a Python list."""
+    return [jseq.apply(i) for i in range(jseq.size())]
+
+
+def _local_path(uri: str) -> Optional[str]:
+    from urllib.parse import unquote, urlparse
+
+    u = urlparse(uri)
+    if u.scheme in ("", "file") and u.netloc in ("", "localhost"):
+        return unquote(u.path)
+    return None
+
+
+def _plain_parquet(df: Any, picked: List[Tuple[str, str]]) -> Tuple[Optional[_Files], str]:
+    """``(files, "")`` when the kernel can read ``df``'s rows itself, else ``(None, why not)``.
+
+    ``df`` must be a plain scan of Parquet files: its optimized logical plan is a
+    ``LogicalRelation`` over a ``HadoopFsRelation`` in ``ParquetFileFormat`` (a Delta or an
+    Iceberg table is not), under at most projections of bare columns, so the DataFrame holds
+    every row of its files, unchanged. None of the picked columns is a partition column (it
+    lives in directory names, not in the files), every file is a local path, and the kernel
+    reads every file and would take exactly the picked columns from it.
+    """
+    spark = df.sparkSession
+    try:
+        node = df._jdf.queryExecution().optimizedPlan()
+    except Exception:  # Spark Connect: no plan to inspect
+        return None, "the plan cannot be inspected (Spark Connect)"
+    try:
+        while node.getClass().getSimpleName() == "Project":
+            for e in _seq(node.projectList()):
+                if e.getClass().getSimpleName() != "AttributeReference":
+                    return None, "the DataFrame computes a column"
+            node = node.child()
+        kind = node.getClass().getSimpleName()
+        if kind != "LogicalRelation":
+            return None, f"the DataFrame is not a plain file scan (its plan has {kind})"
+        rel = node.relation()
+        if rel.getClass().getSimpleName() != "HadoopFsRelation":
+            return None, "the DataFrame does not read files"
+        fmt = rel.fileFormat().getClass().getSimpleName()
+        if fmt != "ParquetFileFormat":
+            return None, f"the files are not plain Parquet ({fmt})"
+        parted = set(rel.partitionSchema().fieldNames())
+        uris = list(rel.location().inputFiles())
+    except Exception as e:  # a plan shape this Spark version does not have
+        return None, f"the plan cannot be inspected ({type(e).__name__})"
+    for src, _ in picked:
+        if src in parted:
+            return None, f"column {src} is a partition column (it is not in the files)"
+    conf = spark.conf
+    for key in ("spark.sql.files.ignoreCorruptFiles", "spark.sql.files.ignoreMissingFiles"):
+        if str(conf.get(key, "false")).lower() == "true":
+            return None, f"{key} is set (Spark skips files the kernel would report)"
+    paths = []
+    for uri in uris:
+        p = _local_path(uri)
+        if p is None:
+            return None, f"the files are not local paths ({uri.split(':', 1)[0]}:)"
+        paths.append(p)
+    if not paths:
+        return None, "the scan has no files"
+    columns = {src: field for src, field in picked if src != field}
+    from . import kernel
+
+    try:
+        probes = kernel.probe_parquet(paths, columns=columns)
+    except (OSError, ValueError) as e:
+        return None, f"the kernel cannot read a file: {e}"
+    want = sorted((src, field) for src, field in picked)
+    for path, (_, taken) in zip(paths, probes):
+        if sorted(taken) != want:
+            got = ", ".join(f"{a} as {b}" for a, b in sorted(taken))
+            return None, f"the kernel would read other columns of {path} ({got}) than the DataFrame's"
+    return _Files(paths, columns, _cut(spark, paths, [sizes for sizes, _ in probes])), ""
+
+
+def _cut(spark: Any, paths: List[str], sizes: List[List[int]]) -> List[List[Tuple[str, int, int]]]:
+    """Row groups -> map tasks, the way Spark cuts files into splits and packs them: a split
+    holds at most ``limit = min(maxPartitionBytes, max(openCostInBytes, total bytes / default
+    parallelism))`` bytes of a file (but a row group is never cut), and consecutive splits share a
+    task while its bytes, each split counting ``openCostInBytes`` more, stay within ``limit``.
+    Files and row groups keep their order, so a time-ordered export keeps its order per task."""
+    conf = spark._jsparkSession.sessionState().conf()
+    max_bytes, open_cost = int(conf.filesMaxPartitionBytes()), int(conf.filesOpenCostInBytes())
+    total = sum(sum(s) + open_cost for s in sizes)
+    per_core = total // max(1, spark.sparkContext.defaultParallelism)
+    limit = min(max_bytes, max(open_cost, per_core))
+    splits: List[Tuple[str, int, int, int]] = []  # (path, first, end, bytes)
+    for path, groups in zip(paths, sizes):
+        lo, held = 0, 0
+        for i, size in enumerate(groups):
+            if i > lo and held + size > limit:
+                splits.append((path, lo, i, held))
+                lo, held = i, 0
+            held += size
+        if len(groups) > lo:
+            splits.append((path, lo, len(groups), held))
+    tasks: List[List[Tuple[str, int, int]]] = []
+    current: List[Tuple[str, int, int]] = []
+    used = 0
+    for path, lo, hi, size in splits:
+        if current and used + size > limit:
+            tasks.append(current)
+            current, used = [], 0
+        current.append((path, lo, hi))
+        used += size + open_cost
+    if current:
+        tasks.append(current)
+    return tasks
+
+
 # ----------------------------------------------------------------------------- summary
 
 
@@ -321,11 +470,12 @@ class _Fixed:
 class _Report:
     """The driver's view of one scan's accumulator."""
 
-    def __init__(self, acc: Any, window: Optional[Dict[str, Any]], events: Any) -> None:
+    def __init__(self, acc: Any, window: Optional[Dict[str, Any]], events: Any, files: Optional[_Files]) -> None:
         self.acc = acc
         self.window = window
         self.events = events
-        self._partitions: Optional[int] = None
+        self.files = files
+        self._partitions: Optional[int] = None if files is None else len(files.tasks)
 
     @property
     def map_partitions(self) -> int:
@@ -338,7 +488,8 @@ class _Report:
         maps = {k[1]: v for k, v in entries.items() if k[0] == "map"}
         reduces = {k[1]: v for k, v in entries.items() if k[0] == "reduce"}
         out: Dict[str, Any] = {
-            "files": 0,
+            "reader": "spark" if self.files is None else "kernel",
+            "files": 0 if self.files is None else len(self.files.paths),
             "rows": 0,
             "events": 0,
             "unknown_counterparties": 0,
@@ -415,6 +566,7 @@ def scan(
     explain: bool = False,
     partitions: Optional[int] = None,
     threads: Optional[int] = 1,
+    reader: str = "auto",
 ) -> Any:
     """Scan the events of a Spark DataFrame; one verdict per subscriber, as a DataFrame.
 
@@ -439,6 +591,12 @@ def scan(
         execution coalesces when the states are small.
     threads:
         Threads the kernel uses inside each task (default 1: Spark owns the cores).
+    reader:
+        Who reads the rows for the map tasks. ``"auto"`` (default): the kernel's own Parquet
+        reader when ``df`` is a plain scan of Parquet files at local paths that the kernel
+        reads with exactly ``df``'s columns (see the module's docs), else Spark.
+        ``"kernel"``: the kernel's reader, or ``ValueError`` saying why it cannot be used.
+        ``"spark"``: always the rows Spark reads (``mapInArrow``). The answer is the same.
 
     Returns
     -------
@@ -452,8 +610,9 @@ def scan(
 
     The run summary (rows, events, rejects by reason, ...) is :func:`summary` of the
     returned DataFrame after an action. With ``strict=True`` the first task that meets a row
-    it cannot interpret fails the job with the kernel's message (``partition P: row N:
-    reason``, rows numbered from 1 within the partition).
+    it cannot interpret fails the job with the kernel's message: ``FILE: row N: reason``
+    (rows numbered from 1 in the file) when the kernel reads the files, else ``partition P:
+    row N: reason`` (rows numbered from 1 within the partition).
 
     Raises
     ------
@@ -474,8 +633,15 @@ def scan(
         raise ValueError(f"threads must be at least 1 (got {threads})")
     if partitions is not None and int(partitions) < 1:
         raise ValueError(f"partitions must be at least 1 (got {partitions})")
+    if reader not in _READERS:
+        raise ValueError(f"reader must be one of {', '.join(_READERS)} (got {reader!r})")
     picked = _resolve(df.columns, columns)
     _check_types(df.schema, picked)
+    files: Optional[_Files] = None
+    if reader != "spark":
+        files, why = _plain_parquet(df, picked)
+        if files is None and reader == "kernel":
+            raise ValueError(f"reader='kernel' cannot read this DataFrame: {why}")
 
     from pyspark.sql import functions as F
 
@@ -491,10 +657,10 @@ def scan(
     # 2. The default as_of: one small row per partition, the max on the driver.
     day = _as_date(as_of)
     if day is None:
-        day, seen = _latest_day(events, params, threads)
+        day, seen = _latest_day(events, params, threads, files)
         if day is None:  # no accepted row at all: no window, no verdicts (as hotzone.scan)
             empty = spark.createDataFrame([], verdict_ddl)
-            setattr(empty, _SUMMARY_ATTR, _Report(_Fixed(seen), None, events))
+            setattr(empty, _SUMMARY_ATTR, _Report(_Fixed(seen), None, events, files))
             return empty
 
     params["as_of"] = day.isoformat()
@@ -534,19 +700,23 @@ def scan(
         state, s = kernel.map_state(reader, source=f"partition {pid}", threads=n_threads, **k_params)
         if acc is not None:
             acc.add({("map", pid): _compact(s)})
-        out_keys: List[int] = []
-        out_blobs: List[bytes] = []
-        size = 0
-        for b, part in _split(state, buckets):
-            blob = _pack(part, first_day)
-            out_keys.append(keys[b])
-            out_blobs.append(blob)
-            size += len(blob)
-            if size > 1 << 26:
-                yield pa.record_batch([pa.array(out_keys, pa.int32()), pa.array(out_blobs, pa.binary())], names=["bucket", "states"])
-                out_keys, out_blobs, size = [], [], 0
-        if out_keys:
-            yield pa.record_batch([pa.array(out_keys, pa.int32()), pa.array(out_blobs, pa.binary())], names=["bucket", "states"])
+        yield from _emit(state, keys, first_day)
+
+    def map_files(batches):  # runs on the executors: the kernel reads the task's row groups
+        from pyspark import TaskContext
+
+        from hotzone import kernel
+
+        pid = TaskContext.get().partitionId()
+        parts = [p for b in batches for i in b.column(0).to_pylist() for p in files.tasks[i]]
+        if not parts:
+            if acc is not None:
+                acc.add({("map", pid): _compact({})})
+            return
+        state, s = kernel.map_state_of_row_groups(parts, threads=n_threads, columns=files.columns, **k_params)
+        if acc is not None:
+            acc.add({("map", pid): _compact(s)})
+        yield from _emit(state, keys, first_day)
 
     # 4. Reduce: every packed state of a subscriber -> the kernel's verdict.
     def reduce_part(batches):  # runs on the executors
@@ -575,23 +745,59 @@ def scan(
         for b in table.to_batches(max_chunksize=1 << 16):
             yield b
 
-    states = events.mapInArrow(map_part, _STATE_DDL)
+    if files is not None:
+        states = files.tasks_frame(spark).mapInArrow(map_files, _STATE_DDL)
+    else:
+        states = events.mapInArrow(map_part, _STATE_DDL)
     # Explicit `partitions`: exactly that many reduce tasks. Default: Spark's shuffle
     # partitions, which adaptive execution coalesces into fewer tasks when the states are small.
     shuffled = states.repartition(buckets, "bucket") if partitions else states.repartition("bucket")
     result = shuffled.mapInArrow(reduce_part, verdict_ddl)
     window = {"first": _window_first(day, look_back_days), "last": day, "tz": tz_name}
-    setattr(result, _SUMMARY_ATTR, _Report(acc, window, events))
+    setattr(result, _SUMMARY_ATTR, _Report(acc, window, events, files))
     return result
 
 
-def _latest_day(events: Any, params: Dict[str, Any], threads: Optional[int]) -> Tuple[Optional[_dt.date], Dict[Any, Any]]:
+def _emit(state: Any, keys: List[int], first_day: int) -> Iterator[Any]:
+    """A map task's state -> record batches of ``(bucket key, packed states)`` rows, one row
+    per non-empty reduce bucket, a batch per ~64 MiB."""
+    import pyarrow as pa
+
+    def batch(k: List[int], b: List[bytes]) -> Any:
+        return pa.record_batch([pa.array(k, pa.int32()), pa.array(b, pa.binary())], names=["bucket", "states"])
+
+    out_keys: List[int] = []
+    out_blobs: List[bytes] = []
+    size = 0
+    for b, part in _split(state, len(keys)):
+        blob = _pack(part, first_day)
+        out_keys.append(keys[b])
+        out_blobs.append(blob)
+        size += len(blob)
+        if size > 1 << 26:
+            yield batch(out_keys, out_blobs)
+            out_keys, out_blobs, size = [], [], 0
+    if out_keys:
+        yield batch(out_keys, out_blobs)
+
+
+def _latest_day(
+    events: Any, params: Dict[str, Any], threads: Optional[int], files: Optional[_Files]
+) -> Tuple[Optional[_dt.date], Dict[Any, Any]]:
     """The latest accepted local day over every partition (one Spark job), and the summaries
     of that pass by partition."""
     import json
     tz = params.get("tz")
     default_region = params.get("default_region")
     strict = params.get("strict", False)
+
+    def one_row(day: Any, pid: int, s: Dict[str, Any]) -> Any:
+        import pyarrow as pa
+
+        return pa.record_batch(
+            [pa.array([day], pa.date32()), pa.array([pid], pa.int32()), pa.array([json.dumps(_compact(s))])],
+            names=["day", "partition", "summary"],
+        )
 
     def latest_part(batches):  # runs on the executors
         import pyarrow as pa
@@ -608,13 +814,30 @@ def _latest_day(events: Any, params: Dict[str, Any], threads: Optional[int]) -> 
             reader, tz=tz, default_region=default_region, strict=strict,
             source=f"partition {pid}", threads=threads,
         )
-        yield pa.record_batch(
-            [pa.array([day], pa.date32()), pa.array([pid], pa.int32()), pa.array([json.dumps(_compact(s))])],
-            names=["day", "partition", "summary"],
-        )
+        yield one_row(day, pid, s)
 
+    def latest_files(batches):  # runs on the executors: the kernel reads the task's row groups
+        from pyspark import TaskContext
+
+        from hotzone import kernel
+
+        assert files is not None
+        pid = TaskContext.get().partitionId()
+        parts = [p for b in batches for i in b.column(0).to_pylist() for p in files.tasks[i]]
+        if not parts:
+            return
+        day, s = kernel.latest_day_of_row_groups(
+            parts, tz=tz, default_region=default_region, columns=files.columns, strict=strict,
+            threads=threads,
+        )
+        yield one_row(day, pid, s)
+
+    ddl = "day date, partition int, summary string"
     try:
-        rows = events.mapInArrow(latest_part, "day date, partition int, summary string").collect()
+        if files is not None:
+            rows = files.tasks_frame(events.sparkSession).mapInArrow(latest_files, ddl).collect()
+        else:
+            rows = events.mapInArrow(latest_part, ddl).collect()
     except Exception as e:  # a strict reject: surface the kernel's own message
         msg = _kernel_error(e)
         if msg is None:
@@ -631,6 +854,6 @@ def _kernel_error(e: BaseException) -> Optional[str]:
     """The kernel's ``RowError`` message inside a failed Spark job's error, if any."""
     import re
 
-    found = re.findall(r"(?:RowError|ValueError): (partition \d+: row \d+: [^\n]*)", str(e))
+    found = re.findall(r"(?:RowError|ValueError): ([^\n]*?: row \d+: [^\n]*)", str(e))
     return found[-1].strip() if found else None
 

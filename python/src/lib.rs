@@ -666,6 +666,99 @@ fn latest_day<'py>(
     Ok((day, summary(py, &mut report, None, None)?))
 }
 
+/// `[(path, first row group, end row group)]` as the `hotzone` crate's row-group parts.
+fn row_group_parts(parts: Vec<(String, usize, usize)>) -> Vec<hotzone::ingest::RowGroups> {
+    parts
+        .into_iter()
+        .map(|(p, lo, hi)| (PathBuf::from(p), lo..hi))
+        .collect()
+}
+
+/// What the kernel's own read of a Parquet file would take, per file.
+type Probed = (Vec<u64>, Vec<(String, &'static str)>);
+
+/// Checks that the kernel reads each Parquet file with `columns` (the same code a read runs)
+/// and returns, per file, its row groups' compressed sizes and the `(file column, canonical
+/// name)` pairs a read takes; `OSError` names the first file it cannot read and why.
+#[pyfunction]
+#[pyo3(signature = (paths, *, columns))]
+fn probe_parquet(
+    py: Python<'_>,
+    paths: Vec<String>,
+    columns: Option<Vec<(String, String)>>,
+) -> PyResult<Vec<Probed>> {
+    let reading = Reading::new(None, None, columns, false, String::new())?;
+    py.detach(|| {
+        (paths.iter())
+            .map(|p| {
+                hotzone::ingest::columnar::probe_parquet(Path::new(p), &reading.rows.columns)
+                    .map(|p| (p.row_group_bytes, p.columns))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(py_err)
+    })
+}
+
+/// [`map_state`] of row groups of Parquet files read by the kernel itself (`parts`:
+/// `(path, first, end)`); rejects are numbered in their file.
+#[pyfunction]
+#[pyo3(signature = (spec, parts, threads))]
+fn map_state_row_groups<'py>(
+    py: Python<'py>,
+    spec: &Spec,
+    parts: Vec<(String, usize, usize)>,
+    threads: Option<usize>,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+    if !spec.has_as_of() {
+        return Err(invalid(
+            "as_of",
+            "is required to map a state (find it first with latest_day)".into(),
+        ));
+    }
+    let pool = pool(threads)?;
+    let tz = spec.reading.tz.unwrap_or(Tz::UTC);
+    let params = spec.params(NaiveDate::default())?;
+    let window = Window::new(tz, params.as_of, params.look_back_days);
+    let parts = row_group_parts(parts);
+    let (batch, mut report) = py.detach(|| -> PyResult<(RecordBatch, IngestReport)> {
+        let t = threads_of(&pool);
+        let opts = spec.reading.ingest_options();
+        let (partials, report) = t
+            .run(|| hotzone::scan::map_row_groups(&parts, &params, &window, &opts))
+            .map_err(py_err)?;
+        let mut state = State::of_parts(window.clone(), partials);
+        Ok((state.to_arrow(t), report))
+    })?;
+    let s = summary(py, &mut report, Some(&window), None)?;
+    Ok((batch.into_pyarrow(py)?, s))
+}
+
+/// [`latest_day`] of row groups of Parquet files read by the kernel itself.
+#[pyfunction]
+#[pyo3(signature = (parts, *, tz, default_region, columns, strict, threads))]
+#[allow(clippy::too_many_arguments)]
+fn latest_day_row_groups<'py>(
+    py: Python<'py>,
+    parts: Vec<(String, usize, usize)>,
+    tz: Option<String>,
+    default_region: Option<String>,
+    columns: Option<Vec<(String, String)>>,
+    strict: bool,
+    threads: Option<usize>,
+) -> PyResult<(Option<NaiveDate>, Bound<'py, PyDict>)> {
+    let reading = Reading::new(tz, default_region, columns, strict, String::new())?;
+    let pool = pool(threads)?;
+    let tz = reading.tz.unwrap_or(Tz::UTC);
+    let parts = row_group_parts(parts);
+    let (day, mut report) = py.detach(|| {
+        let opts = reading.ingest_options();
+        threads_of(&pool)
+            .run(|| hotzone::scan::latest_day_of_row_groups(&parts, tz, &opts))
+            .map_err(py_err)
+    })?;
+    Ok((day, summary(py, &mut report, None, None)?))
+}
+
 /// The Arrow schema of a state batch (`subscriber`, `day`, `hot`, `total`).
 #[pyfunction]
 fn state_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
@@ -693,6 +786,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(map_state, m)?)?;
     m.add_function(wrap_pyfunction!(verdicts_of_states, m)?)?;
     m.add_function(wrap_pyfunction!(latest_day, m)?)?;
+    m.add_function(wrap_pyfunction!(probe_parquet, m)?)?;
+    m.add_function(wrap_pyfunction!(map_state_row_groups, m)?)?;
+    m.add_function(wrap_pyfunction!(latest_day_row_groups, m)?)?;
     m.add_function(wrap_pyfunction!(state_schema, m)?)?;
     m.add_function(wrap_pyfunction!(verdict_schema, m)?)?;
     Ok(())

@@ -238,6 +238,40 @@ def test_states_of_parts_in_any_order_merged_equal_one_pass(generated):
         kernel.verdicts_of_states([states[0], _ship(other)], **params)
 
 
+def test_row_groups_read_by_the_kernel_add_up_to_the_whole_file(generated, tmp_path):
+    """The kernel's own read of some row groups (a Spark task's share of a file): any cut of a
+    file's row groups, in any order, merged, gives the whole file's verdicts and counts."""
+    path = tmp_path / "groups.parquet"
+    table = pq.read_table(generated)
+    pq.write_table(table, path, row_group_size=table.num_rows // 9 + 1)
+    sizes, taken = kernel.probe_parquet([str(path)])[0]
+    n = len(sizes)
+    assert n == 9 and all(s > 0 for s in sizes)
+    assert sorted(taken) == sorted((c, c) for c in table.column_names if c in
+                                   ("event_time", "subscriber", "counterparty", "direction", "kind", "duration_s"))
+    params = dict(SHARE, as_of="2026-10-30")
+    whole = hotzone.scan(path, **params)
+    for cut in ([(0, n)], [(0, 4), (4, 5), (5, n)], [(7, n), (0, 7)]):
+        states, rows = [], 0
+        for lo, hi in cut:
+            state, s = kernel.map_state_of_row_groups([(str(path), lo, hi)], **params)
+            states.append(state)
+            rows += s["rows"]
+        assert rows == whole.summary["rows"] == table.num_rows
+        assert rows_of(kernel.verdicts_of_states(states, **params)) == rows_of(whole.table), cut
+    day, s = kernel.latest_day_of_row_groups([(str(path), 0, n)], tz="Asia/Taipei")
+    assert day == whole.summary["window"]["last"] and s["rows"] == table.num_rows
+    with pytest.raises(OSError, match=r"groups\.parquet.*has 9 row group"):
+        kernel.map_state_of_row_groups([(str(path), 0, n + 1)], **params)
+    # A renamed column: the probe says what a read takes, and a file the kernel cannot read
+    # is named with the rule it breaks.
+    renamed = tmp_path / "renamed.parquet"
+    pq.write_table(table.rename_columns(["msisdn" if c == "subscriber" else c for c in table.column_names]), renamed)
+    assert ("msisdn", "subscriber") in kernel.probe_parquet([str(renamed)], columns={"msisdn": "subscriber"})[0][1]
+    with pytest.raises(OSError, match=r"renamed\.parquet.*missing required column\(s\) subscriber"):
+        kernel.probe_parquet([str(path), str(renamed)])
+
+
 def test_latest_day_of_parts_is_the_default_as_of(generated):
     table = pq.read_table(generated)
     half = table.num_rows // 2

@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 
 import hotzone
 import hotzone.spark as hs
+from hotzone import kernel
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "tests" / "conformance"
@@ -150,10 +151,15 @@ def test_conformance_case(spark, case):
     assert inputs
     for path in inputs:
         df = read_csv_strings(spark, path) if path.suffix == ".csv" else spark.read.parquet(str(path))
+        # The plain scan: the kernel reads a Parquet file's row groups itself (CSV: Spark).
+        plain = hs.scan(df, **params)
+        assert csv_text(plain) == expected, f"{path} (plain)"
+        assert hs.summary(plain)["reader"] == ("kernel" if path.suffix == ".parquet" else "spark")
         # Three partitions in round-robin order: a subscriber's rows meet only in the reduce.
         df = df.repartition(3)
         got = hs.scan(df, **params)
         assert csv_text(got) == expected, path
+        assert hs.summary(got)["reader"] == "spark"
         # And the default as_of, when the data's latest day is the case's as_of.
         if params.get("as_of"):
             p = dict(params, as_of=None)
@@ -348,6 +354,121 @@ def test_empty_and_all_rejected_inputs(spark):
     res = hs.scan(df, as_of="2026-03-10", **params)
     assert res.count() == 0
     assert hs.summary(res)["rejects"] == {"bad_event_time": 1}
+
+
+# ----------------------------------------------------------------------------- the kernel's own read
+
+
+@pytest.fixture(scope="module")
+def grouped_files(generated, tmp_path_factory):
+    """The autumn export as three Parquet files of many row groups each."""
+    dest = tmp_path_factory.mktemp("groups")
+    t = pq.read_table(generated["autumn"])
+    step = -(-t.num_rows // 3)
+    for i in range(3):
+        pq.write_table(t.slice(i * step, step), dest / f"part-{i}.parquet", row_group_size=3000)
+    return dest
+
+
+def test_a_plain_parquet_scan_is_read_by_the_kernel_in_row_group_tasks(spark, grouped_files, tmp_path):
+    params = QUERIES[2][1]
+    expected = cli_scan([grouped_files], params, tmp_path)
+    assert expected.count("\n") > 1000
+    sizes = [g for f, _ in kernel.probe_parquet(sorted(map(str, grouped_files.iterdir()))) for g in f]
+    groups, largest = len(sizes), max(sizes)
+    df = spark.read.parquet(str(grouped_files))
+    key = "spark.sql.files.maxPartitionBytes"
+    before = spark.conf.get(key)
+    spark.conf.set(key, str(int(2.5 * largest)))  # several tasks per file, cut between row groups
+    try:
+        got = hs.scan(df, **params)
+        assert csv_text(got) == expected
+    finally:
+        spark.conf.set(key, before)
+    s = hs.summary(got)
+    one = hotzone.scan(str(grouped_files), **params).summary
+    assert s["reader"] == "kernel" and s["files"] == 3
+    assert 3 < s["map_partitions"] < groups and s["map_partitions_reported"] == s["map_partitions"]
+    assert (s["rows"], s["events"], s["rejected"]) == (one["rows"], one["events"], 0)
+    assert s["unknown_counterparties"] == one["unknown_counterparties"]
+    # The same DataFrame through Spark's rows: the same answer.
+    spark_rows = hs.scan(df, reader="spark", **params)
+    assert csv_text(spark_rows) == expected and hs.summary(spark_rows)["reader"] == "spark"
+    # Without as_of: the latest day is found by the kernel's read as well.
+    p = dict(QUERIES[-1][1])
+    assert csv_text(hs.scan(spark.read.parquet(str(grouped_files)), **p)) == cli_scan([grouped_files], p, tmp_path)
+
+
+def _not_plain(spark, grouped_files, tmp_path):
+    """DataFrames over Parquet files whose rows are not the files' rows (or not all of their
+    columns), each with the reason the kernel's reader gives."""
+    plain = spark.read.parquet(str(grouped_files))
+    cols = [c for c in plain.columns if c != "counterparty"]
+    hive = tmp_path / "by_kind"
+    plain.write.partitionBy("kind").parquet(str(hive))
+    return [
+        (plain.where("direction = 'in'"), "plan has Filter"),
+        (plain.withColumn("subscriber", F.concat(F.lit("+"), F.substring("subscriber", 2, 20))), "computes a column"),
+        (plain.select(*cols), "other columns"),
+        (spark.read.parquet(str(hive)), "kind is a partition column"),
+        (read_csv_strings(spark, CASES / "bad_rows" / "events.csv"), "not plain Parquet"),
+        (plain.repartition(2), "Repartition"),
+    ]
+
+
+def test_what_the_kernel_cannot_read_as_it_is_goes_through_spark(spark, grouped_files, tmp_path):
+    params = dict(QUERIES[0][1])
+    for df, why in _not_plain(spark, grouped_files, tmp_path):
+        with pytest.raises(ValueError, match=f"reader='kernel' cannot read this DataFrame: .*{why}"):
+            hs.scan(df, reader="kernel", **params)
+        assert hs.summary(hs.scan(df, **params))["reader"] == "spark", why
+    # ... and the answer of a filtered frame is the one of the filtered rows.
+    filtered = spark.read.parquet(str(grouped_files)).where("direction = 'in'")
+    kept = tmp_path / "kept.parquet"
+    pq.write_table(filtered.toArrow(), kept)
+    assert csv_text(hs.scan(filtered, **params)) == cli_scan([kept], params, tmp_path)
+    with pytest.raises(ValueError, match="reader must be one of auto, kernel, spark"):
+        hs.scan(filtered, reader="jvm", **params)
+
+
+def test_rejects_and_strict_name_the_file_row_when_the_kernel_reads(spark, tmp_path):
+    case = CASES / "bad_rows"
+    params = params_of((case / "args").read_text().split())
+    path = tmp_path / "bad_rows.parquet"
+    pq.write_table(pacsv_strings(case / "events.csv"), path)
+    df = spark.read.parquet(str(path))
+    res = hs.scan(df, **params)
+    assert csv_text(res) == (case / "expected.csv").read_text()
+    s = hs.summary(res)
+    one = hotzone.scan(str(path), **params).summary
+    assert s["reader"] == "kernel"
+    assert s["rejects"] == one["rejects"] and s["rejected"] == 6
+    assert sorted(s["reject_rows"]) == sorted(tuple(r) for r in one["reject_rows"])
+    assert (str(path), 8, "missing_subscriber") in s["reject_rows"]
+    with pytest.raises(Exception) as e:
+        hs.scan(df, **dict(params, strict=True)).collect()
+    assert f"{path}: row 8: subscriber is missing" in str(e.value)
+    with pytest.raises(hotzone.RowError, match=f"{path}: row 8: subscriber is missing"):
+        hs.scan(df, **dict(params, strict=True, as_of=None))
+
+
+def pacsv_strings(path: Path) -> pa.Table:
+    import pyarrow.csv as pacsv
+
+    names = path.read_text().splitlines()[0].split(",")
+    return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}))
+
+
+def test_column_mapping_with_the_kernels_reader(spark, generated, tmp_path):
+    params = dict(QUERIES[0][1])
+    expected = cli_scan([generated["autumn"]], params, tmp_path)
+    t = pq.read_table(generated["autumn"])
+    renamed = tmp_path / "renamed.parquet"
+    pq.write_table(t.rename_columns(["msisdn" if c == "subscriber" else "ts" if c == "event_time" else c
+                                     for c in t.column_names]), renamed)
+    got = hs.scan(spark.read.parquet(str(renamed)), columns={"msisdn": "subscriber", "ts": "event_time"}, **params)
+    assert csv_text(got) == expected
+    assert hs.summary(got)["reader"] == "kernel"
 
 
 # ----------------------------------------------------------------------------- driver checks

@@ -53,6 +53,61 @@ pub fn parquet_row_groups(path: &Path) -> Result<(Footer, Vec<(usize, u64)>)> {
     Ok((Arc::clone(meta.metadata()), groups))
 }
 
+/// What [`probe_parquet`] found in a Parquet file.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    /// The compressed bytes of each row group.
+    pub row_group_bytes: Vec<u64>,
+    /// The file's columns a read takes, as `(file column, canonical name)`.
+    pub columns: Vec<(String, &'static str)>,
+}
+
+/// Checks that the kernel reads Parquet file `path` with `columns` (the required columns are
+/// there, every column it reads has a type it accepts), with the same code a read runs (an
+/// empty batch of the file's schema goes through [`visit_batch`]), and says which columns a
+/// read takes and how large each row group is. `hotzone.spark` calls it on the driver before
+/// it gives a file's row groups to tasks, so an unreadable file is found before any task runs.
+pub fn probe_parquet(path: &Path, columns: &ColumnMap) -> Result<Probe> {
+    let (footer, _) = parquet_row_groups(path)?;
+    let meta = ArrowReaderMetadata::try_new(Arc::clone(&footer), ArrowReaderOptions::new())
+        .map_err(|e| Error::read(path, e))?;
+    let empty = arrow::array::RecordBatch::new_empty(meta.schema().clone());
+    struct Nothing;
+    impl RowSink for Nothing {
+        fn row(
+            &mut self,
+            _: u64,
+            _: std::result::Result<crate::ingest::Event, crate::ingest::rejects::RejectReason>,
+        ) -> Result<()> {
+            Ok(())
+        }
+    }
+    let mut interp = Interpreter::new(None);
+    let mut cache = DictCache::default();
+    visit_batch(
+        path,
+        &empty,
+        columns,
+        0,
+        &mut cache,
+        &mut interp,
+        &mut Nothing,
+    )?;
+    let schema = meta.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let taken = Field::ALL
+        .into_iter()
+        .zip(columns.resolve(&names))
+        .filter_map(|(f, i)| i.map(|i| (names[i].to_owned(), f.name())))
+        .collect();
+    Ok(Probe {
+        row_group_bytes: (footer.row_groups().iter())
+            .map(|rg| u64::try_from(rg.compressed_size()).unwrap_or(0))
+            .collect(),
+        columns: taken,
+    })
+}
+
 /// Reads one row group of a Parquet file whose footer is `footer`.
 pub fn read_parquet_row_group<R>(
     path: &Path,

@@ -101,6 +101,68 @@ where
 {
     let files = sources::expand(inputs)?;
     let units = plan(&files, opts)?;
+    run(units, files.len(), opts, make_sink, progress)
+}
+
+/// Row groups `groups` of the Parquet file `path`: one part of a file that a distributed
+/// engine gives to one task (`hotzone.spark` reads a plain Parquet scan this way).
+pub type RowGroups = (PathBuf, Range<usize>);
+
+/// Reads the given row groups of Parquet files as [`ingest`] reads whole inputs: one unit per
+/// row group, rows numbered in their file (the row groups before a part are counted from the
+/// footer), rejects and `strict` as for a whole file. The report's `files` counts the distinct
+/// files. A range past a file's row groups is an error naming the file.
+pub fn ingest_row_groups<S, F>(
+    parts: &[RowGroups],
+    opts: &IngestOptions,
+    make_sink: F,
+) -> Result<(Vec<S>, IngestReport)>
+where
+    S: EventSink,
+    F: Fn() -> S + Sync,
+{
+    let mut units = Vec::new();
+    let mut files: Vec<&Path> = Vec::new();
+    for (path, range) in parts {
+        let (footer, groups) = columnar::parquet_row_groups(path)?;
+        if range.start > range.end || range.end > groups.len() {
+            return Err(crate::error::Error::read(
+                path,
+                format!(
+                    "has {} row group(s); row groups {}..{} were asked for",
+                    groups.len(),
+                    range.start,
+                    range.end
+                ),
+            ));
+        }
+        for &(rg, first) in &groups[range.clone()] {
+            units.push(Unit::ParquetRowGroup(
+                path.clone(),
+                footer.clone(),
+                rg,
+                first,
+            ));
+        }
+        if !files.contains(&path.as_path()) {
+            files.push(path);
+        }
+    }
+    run(units, files.len(), opts, make_sink, &|_, _| {})
+}
+
+/// Reads `units` in parallel, one worker (and sink) per thread of the current pool.
+fn run<S, F>(
+    units: Vec<Unit>,
+    files: usize,
+    opts: &IngestOptions,
+    make_sink: F,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<(Vec<S>, IngestReport)>
+where
+    S: EventSink,
+    F: Fn() -> S + Sync,
+{
     let total_units = units.len() as u64;
     // Exactly one worker (and so one sink) per thread, pulling units from a shared cursor:
     // rayon's fold would make a sink per split, multiplying the memory of large sinks.
@@ -170,7 +232,7 @@ where
         return Err(e);
     }
     let mut report = IngestReport {
-        files: files.len(),
+        files,
         ..IngestReport::default()
     };
     let mut sinks = Vec::with_capacity(workers.len());

@@ -155,9 +155,7 @@ fn run(input: &Path, rejects: &Path) -> (String, String, String) {
 #[test]
 fn parquet_fast_lane_matches_csv() {
     let dir = tempfile::tempdir().unwrap();
-    let t0 = chrono::DateTime::parse_from_rfc3339("2026-03-10T12:00:00Z")
-        .unwrap()
-        .timestamp_millis();
+    let t0 = t0();
     let csv: Vec<String> = ROWS
         .iter()
         .map(|r| {
@@ -182,6 +180,36 @@ fn parquet_fast_lane_matches_csv() {
         ),
     )
     .unwrap();
+    let b = batch(t0);
+    // Dictionary-encoded strings (the writer's default), and plain-encoded ones as switch
+    // exports write them (then the reader takes string views instead of dictionaries).
+    let from_csv = run(&csv_path, &dir.path().join("r1.csv"));
+    for dictionary in [true, false] {
+        let pq_path = dir.path().join(format!("e-{dictionary}.parquet"));
+        write_parquet(&pq_path, &b, dictionary);
+        let from_pq = run(&pq_path, &dir.path().join("r2.csv"));
+        assert_eq!(from_pq, from_csv, "dictionary-encoded: {dictionary}");
+    }
+    assert_eq!(
+        from_csv.1,
+        "5,bad_duration,duration_s is not an integer >= 0\n\
+         9,counterparty_without_plus_no_default_region,counterparty has no leading '+' and no default region is configured\n\
+         10,missing_subscriber,subscriber is missing\n\
+         11,bad_direction,direction is not 'in' or 'out'\n\
+         12,bad_duration,duration_s is not an integer >= 0\n\
+         13,bad_kind,kind is not 'call' or 'sms'"
+    );
+    assert!(
+        from_csv
+            .2
+            .starts_with("14 rows read, 8 events, 4 with unknown counterparty, rejected 6"),
+        "{}",
+        from_csv.2
+    );
+}
+
+/// [`ROWS`] as one Arrow batch, minute `m` at `t0 + m` minutes.
+fn batch(t0: i64) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
         Field::new(
             "event_time",
@@ -195,7 +223,7 @@ fn parquet_fast_lane_matches_csv() {
         Field::new("duration_s", DataType::Int64, true),
     ]));
     let ms: Vec<i64> = ROWS.iter().map(|r| t0 + r.0 * 60_000).collect();
-    let b = RecordBatch::try_new(
+    RecordBatch::try_new(
         Arc::clone(&schema),
         vec![
             Arc::new(TimestampMillisecondArray::from(ms).with_timezone("UTC")),
@@ -216,41 +244,119 @@ fn parquet_fast_lane_matches_csv() {
             )),
         ],
     )
+    .unwrap()
+}
+
+/// Writes `b` as Parquet with four rows per row group (14 rows: row groups of 4, 4, 4, 2).
+fn write_parquet(path: &Path, b: &RecordBatch, dictionary: bool) {
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(4))
+        .set_dictionary_enabled(dictionary)
+        .build();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        b.schema(),
+        Some(props),
+    )
     .unwrap();
-    // Dictionary-encoded strings (the writer's default), and plain-encoded ones as switch
-    // exports write them (then the reader takes string views instead of dictionaries).
-    let from_csv = run(&csv_path, &dir.path().join("r1.csv"));
-    for dictionary in [true, false] {
-        let pq_path = dir.path().join(format!("e-{dictionary}.parquet"));
-        let props = WriterProperties::builder()
-            .set_max_row_group_row_count(Some(4))
-            .set_dictionary_enabled(dictionary)
-            .build();
-        let mut w = ArrowWriter::try_new(
-            std::fs::File::create(&pq_path).unwrap(),
-            Arc::clone(&schema),
-            Some(props),
-        )
-        .unwrap();
-        w.write(&b).unwrap();
-        w.close().unwrap();
-        let from_pq = run(&pq_path, &dir.path().join("r2.csv"));
-        assert_eq!(from_pq, from_csv, "dictionary-encoded: {dictionary}");
+    w.write(b).unwrap();
+    w.close().unwrap();
+}
+
+fn t0() -> i64 {
+    chrono::DateTime::parse_from_rfc3339("2026-03-10T12:00:00Z")
+        .unwrap()
+        .timestamp_millis()
+}
+
+/// A part of a file (some of its row groups, as a Spark task reads them) reads what the whole
+/// file reads there: any cut of the row groups, in any order, adds up to the whole scan's
+/// verdicts and counts, with every reject numbered in its file; `strict` names the file row.
+#[test]
+fn row_group_parts_add_up_to_the_whole_file() {
+    use hotzone::ingest::IngestOptions;
+    use hotzone::model::{Hotzone, RawCheck};
+    use hotzone::scan::{ScanRequest, map_row_groups, rows_of, scan};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.parquet");
+    write_parquet(&path, &batch(t0()), false);
+    let req = |strict: bool| ScanRequest {
+        raw: RawCheck {
+            look_back_days: Some(2),
+            threshold_ratio: Some(0.5),
+            hotzone: Some(Arc::new(Hotzone::parse_list("hotzone", "NG").unwrap())),
+            min_events: Some(1),
+            as_of: Some("2026-03-10".into()),
+            ..RawCheck::default()
+        },
+        tz: chrono_tz::UTC,
+        ingest: IngestOptions {
+            strict,
+            ..IngestOptions::default()
+        },
+        explain: true,
+    };
+    let mut whole = scan(
+        &[path.to_string_lossy().into_owned()],
+        &req(false),
+        &|_, _| {},
+    )
+    .unwrap();
+    let (params, window) = (whole.params.clone().unwrap(), whole.window.clone().unwrap());
+    assert!(!whole.rows.is_empty() && whole.report.rejects.len() == 6);
+    let rule = hotzone::detect::rules::Rule::of(&params);
+    let whole_file: Vec<std::ops::Range<usize>> = std::iter::once(0..4).collect();
+    for cut in [
+        whole_file,
+        vec![0..1, 1..4],
+        vec![2..3, 0..2, 3..4],
+        vec![3..4, 1..3, 0..1, 4..4],
+    ] {
+        let mut partials = Vec::new();
+        let (mut rows, mut events, mut unknown) = (0, 0, 0);
+        let mut rejects = Vec::new();
+        for range in &cut {
+            let part = [(path.clone(), range.clone())];
+            let (p, mut report) =
+                map_row_groups(&part, &params, &window, &req(false).ingest).unwrap();
+            assert_eq!(report.files, 1);
+            partials.extend(p);
+            rows += report.rows;
+            events += report.events;
+            unknown += report.unknown_counterparties;
+            rejects.extend(report.rejects.rows().iter().cloned());
+        }
+        rejects.sort();
+        assert_eq!(rows_of(&mut partials, rule, true), whole.rows, "{cut:?}");
+        assert_eq!(rejects, whole.report.rejects.rows().to_vec(), "{cut:?}");
+        assert_eq!(
+            (rows, events, unknown),
+            (
+                whole.report.rows,
+                whole.report.events,
+                whole.report.unknown_counterparties
+            )
+        );
     }
-    assert_eq!(
-        from_csv.1,
-        "5,bad_duration,duration_s is not an integer >= 0\n\
-         9,counterparty_without_plus_no_default_region,counterparty has no leading '+' and no default region is configured\n\
-         10,missing_subscriber,subscriber is missing\n\
-         11,bad_direction,direction is not 'in' or 'out'\n\
-         12,bad_duration,duration_s is not an integer >= 0\n\
-         13,bad_kind,kind is not 'call' or 'sms'"
-    );
+    // Past the file's row groups: an error naming the file, not an empty read.
+    let err = map_row_groups(
+        &[(path.clone(), 0..5)],
+        &params,
+        &window,
+        &req(false).ingest,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
-        from_csv
-            .2
-            .starts_with("14 rows read, 8 events, 4 with unknown counterparty, rejected 6"),
-        "{}",
-        from_csv.2
+        err.contains("e.parquet") && err.contains("has 4 row group(s)"),
+        "{err}"
     );
+    // Strict: the first bad row of the third row group is row 9 of the file.
+    let err =
+        map_row_groups(&[(path.clone(), 2..4)], &params, &window, &req(true).ingest).unwrap_err();
+    match err {
+        hotzone::Error::RejectedRow { row, .. } => assert_eq!(row, 9),
+        e => panic!("{e}"),
+    }
 }
