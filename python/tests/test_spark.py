@@ -562,8 +562,9 @@ def test_pack_round_trip_every_width():
     from hotzone.kernel import STATE_SCHEMA
 
     first = (dt.date(2026, 3, 1) - dt.date(1970, 1, 1)).days
-    for top in (3, 300, 70000, 4_000_000_000):
-        subs = [886912345001, 886912345001, 886912345002, 886912345009, 886912345009, 886912345009]
+    near = [886912345001, 886912345001, 886912345002, 886912345009, 886912345009, 886912345009]
+    far = [12025550100, 12025550100, 447700900123, 886912345009, 886912345009, 999999999999999]  # gaps > 2**32
+    for top, subs in [(t, near) for t in (3, 300, 70000, 4_000_000_000)] + [(5, far), (70000, far)]:
         days = [first, first + 89, first + 5, first, first + 1, first + 2]
         hot = [0, 1, 2, 0, top, 0]
         total = [1, 1, 2, top, top, 7]
@@ -578,6 +579,13 @@ def test_pack_round_trip_every_width():
         assert sorted(back.to_pylist(), key=lambda r: (r["subscriber"], r["day"])) == state.to_pylist()
     empty = state.slice(0, 0)
     assert hs._unpack(hs._pack(empty, first), first).num_rows == 0
+    one = state.slice(3, 1)
+    assert hs._unpack(hs._pack(one, first), first).to_pylist() == one.to_pylist()
+    # A damaged blob is an error, never a wrong state.
+    blob = hs._pack(state, first)
+    for bad in (blob[:-1], blob + b"x", blob[:10], bytes([blob[0], 2]) + blob[2:]):
+        with pytest.raises(ValueError, match="shuffled state"):
+            hs._unpack(bad, first)
 
 
 def test_a_packed_state_keeps_its_window_through_the_shuffle(tmp_path):
