@@ -122,10 +122,12 @@ RowGroups = Tuple[str, int, int]
 
 def probe_parquet(
     paths: Sequence[str], *, columns: Optional[Mapping[str, str]] = None
-) -> List[Tuple[List[int], List[Tuple[str, str]]]]:
+) -> List[Tuple[List[int], List[Tuple[str, str, str]]]]:
     """Checks that the kernel reads each Parquet file (its required columns are there and of
-    types the kernel reads, by the code a read runs) and returns per file its row groups'
-    compressed sizes and the ``(file column, canonical name)`` pairs a read takes.
+    types the kernel reads, by the code a read runs, and compressed with a codec it has) and
+    returns per file its row groups' compressed sizes and the ``(file column, canonical name,
+    kind)`` a read takes. The kind is ``timestamp``, ``int96`` (a legacy INT96 timestamp),
+    ``integer``, ``float``, ``text`` or ``other``.
 
     Raises ``OSError`` naming the first file that cannot be read and why.
     """

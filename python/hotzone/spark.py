@@ -21,8 +21,10 @@ Without ``as_of``, one Spark job first runs :func:`hotzone.kernel.latest_day` on
 partition (one small row back per partition) and the driver takes the latest day.
 
 Reading: when ``df`` is a plain scan of Parquet files (``spark.read.parquet(...)`` or a
-Parquet table, with at most a selection of its columns: no filter, no computed column) whose
-files the executors can open as local paths (``file:``, a local or shared file system), the
+Parquet table; a ``select`` may reorder or drop columns the kernel does not read, but no
+filter, no computed column) whose files the executors can open as local paths (``file:``, a
+local or shared file system), and each file holds the DataFrame's kernel columns with values
+of the same kind (a timestamp as a timestamp, not as ``long`` ticks), the
 map tasks do not take rows from Spark: each task reads its share of the files' row groups
 with the kernel's own Parquet reader (:func:`hotzone.kernel.map_state_of_row_groups`), the
 one the CLI uses. Spark then only schedules these tasks and shuffles the states. Converting
@@ -31,8 +33,10 @@ costs the kernel. The driver first checks every file's footer with the kernel
 (:func:`hotzone.kernel.probe_parquet`), and it checks that the kernel would read exactly
 the DataFrame's columns. The row groups are cut into tasks the way Spark cuts files
 (``spark.sql.files.maxPartitionBytes``, ``openCostInBytes``, the default parallelism).
-Otherwise (any other source, a filter, a computed column, files on HDFS or S3, a file the
-kernel cannot read, ``ignoreCorruptFiles``), the rows come from Spark through ``mapInArrow``.
+Otherwise (any other source, a filter, a computed column, a cached DataFrame, files on HDFS
+or S3, a file the kernel cannot read or whose types Spark reads differently, INT96 times,
+``ignoreCorruptFiles``/``ignoreMissingFiles``, ``int96TimestampConversion``, Parquet field
+ids), the rows come from Spark through ``mapInArrow``.
 Both ways give the same rows, so the answer is the same; ``reader=`` chooses, and the
 summary's ``reader`` says which one ran.
 
@@ -265,6 +269,8 @@ def _unpack(blob: bytes, first_day: int) -> Any:
     _, _, w, d, g, n, first_sub, wl = struct.unpack_from(_HEAD, blob)
     if w not in (1, 2, 4) or d not in (4, 8):
         raise ValueError("a shuffled state is not in the layout this version of hotzone.spark writes")
+    if g > n or n > 90 * g:  # a subscriber has 1 to 90 days: no allocation from a bad header
+        raise ValueError("a shuffled state is inconsistent")
     window = bytes(blob[head : head + wl])
     at = head + wl
     zstd = pa.Codec("zstd")
@@ -349,6 +355,44 @@ def _local_path(uri: str) -> Optional[str]:
     return None
 
 
+def _kinds_for(t: Any) -> Tuple[str, ...]:
+    """The kinds of Parquet column (:func:`hotzone.kernel.probe_parquet`) whose values Spark
+    reads as the kernel does, for a DataFrame column of Spark type ``t``. Spark reads a file
+    column as the DataFrame's type: an INT64 timestamp asked for as ``long`` gives raw ticks
+    (a user schema, a catalog's ``bigint``, ``nanosAsLong``), so the kinds must agree."""
+    from pyspark.sql import types as T
+
+    if isinstance(t, (T.TimestampType, T.TimestampNTZType)):
+        return ("timestamp",)
+    if isinstance(t, (T.ByteType, T.ShortType, T.IntegerType, T.LongType)):
+        return ("integer",)
+    if isinstance(t, T.StringType):
+        return ("text",)
+    return ()
+
+
+def _data_files(uris: List[str]) -> List[str]:
+    """The files of a listing that Spark scans: not ``_metadata``/``_common_metadata``
+    (Parquet summary files, which the listing keeps) and not empty files, which Spark skips
+    (``isDataPath`` and ``getLen > 0``)."""
+    import os
+
+    out = []
+    for uri in uris:
+        name = uri.rstrip("/").rsplit("/", 1)[-1]
+        if name in ("_metadata", "_common_metadata"):
+            continue
+        path = _local_path(uri)
+        if path is not None and os.path.isfile(path) and os.path.getsize(path) == 0:
+            continue
+        out.append(uri)
+    return out
+
+
+def _true(value: Any) -> bool:
+    return str(value).strip().lower() == "true"
+
+
 def _plain_parquet(df: Any, picked: List[Tuple[str, str]]) -> Tuple[Optional[_Files], str]:
     """``(files, "")`` when the kernel can read ``df``'s rows itself, else ``(None, why not)``.
 
@@ -361,9 +405,12 @@ def _plain_parquet(df: Any, picked: List[Tuple[str, str]]) -> Tuple[Optional[_Fi
     """
     spark = df.sparkSession
     try:
+        level = df.storageLevel
         node = df._jdf.queryExecution().optimizedPlan()
     except Exception:  # Spark Connect: no plan to inspect
         return None, "the plan cannot be inspected (Spark Connect)"
+    if level.useMemory or level.useDisk or level.useOffHeap:  # even if the plan predates it
+        return None, "the DataFrame is cached (Spark reads the cache, not the files)"
     try:
         while node.getClass().getSimpleName() == "Project":
             for e in _seq(node.projectList()):
@@ -380,16 +427,24 @@ def _plain_parquet(df: Any, picked: List[Tuple[str, str]]) -> Tuple[Optional[_Fi
         if fmt != "ParquetFileFormat":
             return None, f"the files are not plain Parquet ({fmt})"
         parted = set(rel.partitionSchema().fieldNames())
-        uris = list(rel.location().inputFiles())
+        uris = _data_files(list(rel.location().inputFiles()))
+        options = {}
+        it = rel.options().iterator()
+        while it.hasNext():
+            kv = it.next()
+            options[str(kv._1()).lower()] = kv._2()
     except Exception as e:  # a plan shape this Spark version does not have
         return None, f"the plan cannot be inspected ({type(e).__name__})"
     for src, _ in picked:
         if src in parted:
             return None, f"column {src} is a partition column (it is not in the files)"
     conf = spark.conf
-    for key in ("spark.sql.files.ignoreCorruptFiles", "spark.sql.files.ignoreMissingFiles"):
-        if str(conf.get(key, "false")).lower() == "true":
+    for key in ("ignoreCorruptFiles", "ignoreMissingFiles"):
+        if _true(options.get(key.lower(), conf.get(f"spark.sql.files.{key}", "false"))):
             return None, f"{key} is set (Spark skips files the kernel would report)"
+    for key in ("spark.sql.parquet.int96TimestampConversion", "spark.sql.parquet.fieldId.read.enabled"):
+        if _true(conf.get(key, "false")):
+            return None, f"{key} is set (Spark then reads other values than the files hold)"
     paths = []
     for uri in uris:
         p = _local_path(uri)
@@ -403,13 +458,20 @@ def _plain_parquet(df: Any, picked: List[Tuple[str, str]]) -> Tuple[Optional[_Fi
 
     try:
         probes = kernel.probe_parquet(paths, columns=columns)
-    except (OSError, ValueError) as e:
+    except Exception as e:  # any file the kernel cannot read: Spark's rows instead
         return None, f"the kernel cannot read a file: {e}"
     want = sorted((src, field) for src, field in picked)
+    types = {f.name: f.dataType for f in df.schema.fields}
     for path, (_, taken) in zip(paths, probes):
-        if sorted(taken) != want:
-            got = ", ".join(f"{a} as {b}" for a, b in sorted(taken))
+        if sorted((a, b) for a, b, _ in taken) != want:
+            got = ", ".join(f"{a} as {b}" for a, b, _ in sorted(taken))
             return None, f"the kernel would read other columns of {path} ({got}) than the DataFrame's"
+        for src, _, kind in taken:
+            if kind not in _kinds_for(types[src]):
+                return None, (
+                    f"column {src} of {path} holds {kind} values that Spark reads as "
+                    f"{types[src].simpleString()}"
+                )
     return _Files(paths, columns, _cut(spark, paths, [sizes for sizes, _ in probes])), ""
 
 
@@ -508,7 +570,7 @@ class _Report:
         reduces = {k[1]: v for k, v in entries.items() if k[0] == "reduce"}
         out: Dict[str, Any] = {
             "reader": "spark" if self.files is None else "kernel",
-            "files": 0 if self.files is None else len(self.files.paths),
+            "files": 0 if self.files is None else len(set(self.files.paths)),
             "rows": 0,
             "events": 0,
             "unknown_counterparties": 0,
@@ -541,9 +603,11 @@ def summary(result: Any) -> Dict[str, Any]:
     counts (``rows``, ``events``, ``unknown_counterparties``, ``rejected``, ``rejects``) are
     complete once ``map_partitions_reported == map_partitions``; ``subscribers`` and
     ``anomalous`` once every reduce task ran (an action that reads every row).
-    ``reject_rows`` holds ``("partition P", row, reason)`` for the first
-    ``REJECT_ROWS_PER_PARTITION`` rejects of each map partition, rows numbered from 1 within
-    the partition. A task run twice (retry, a second action) is counted once.
+    ``reject_rows`` holds the first ``REJECT_ROWS_PER_PARTITION`` rejects of each map
+    partition: ``(file, row, reason)`` with rows numbered from 1 in the file when the kernel
+    read the files (``reader`` is ``"kernel"``), else ``("partition P", row, reason)`` with
+    rows numbered from 1 within the partition. ``files`` is the number of files the kernel
+    read (0 with Spark's rows). A task run twice (retry, a second action) is counted once.
     """
     report = getattr(result, _SUMMARY_ATTR, None)
     if report is not None and report.acc is None:

@@ -674,12 +674,13 @@ fn row_group_parts(parts: Vec<(String, usize, usize)>) -> Vec<hotzone::ingest::R
         .collect()
 }
 
-/// What the kernel's own read of a Parquet file would take, per file.
-type Probed = (Vec<u64>, Vec<(String, &'static str)>);
+/// What the kernel's own read of a Parquet file would take, per file: row-group sizes and
+/// `(file column, canonical name, kind)`.
+type Probed = (Vec<u64>, Vec<(String, &'static str, &'static str)>);
 
 /// Checks that the kernel reads each Parquet file with `columns` (the same code a read runs)
 /// and returns, per file, its row groups' compressed sizes and the `(file column, canonical
-/// name)` pairs a read takes; `OSError` names the first file it cannot read and why.
+/// name, kind)` a read takes; `OSError` names the first file it cannot read and why.
 #[pyfunction]
 #[pyo3(signature = (paths, *, columns))]
 fn probe_parquet(

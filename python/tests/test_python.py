@@ -247,7 +247,8 @@ def test_row_groups_read_by_the_kernel_add_up_to_the_whole_file(generated, tmp_p
     sizes, taken = kernel.probe_parquet([str(path)])[0]
     n = len(sizes)
     assert n == 9 and all(s > 0 for s in sizes)
-    assert sorted(taken) == sorted((c, c) for c in table.column_names if c in
+    kinds = {"event_time": "timestamp", "duration_s": "integer"}
+    assert sorted(taken) == sorted((c, c, kinds.get(c, "text")) for c in table.column_names if c in
                                    ("event_time", "subscriber", "counterparty", "direction", "kind", "duration_s"))
     params = dict(SHARE, as_of="2026-10-30")
     whole = hotzone.scan(path, **params)
@@ -267,7 +268,12 @@ def test_row_groups_read_by_the_kernel_add_up_to_the_whole_file(generated, tmp_p
     # is named with the rule it breaks.
     renamed = tmp_path / "renamed.parquet"
     pq.write_table(table.rename_columns(["msisdn" if c == "subscriber" else c for c in table.column_names]), renamed)
-    assert ("msisdn", "subscriber") in kernel.probe_parquet([str(renamed)], columns={"msisdn": "subscriber"})[0][1]
+    assert ("msisdn", "subscriber", "text") in kernel.probe_parquet([str(renamed)], columns={"msisdn": "subscriber"})[0][1]
+    # A codec this build has no decoder for is found from the footer, before any read.
+    brotli = tmp_path / "brotli.parquet"
+    pq.write_table(table.slice(0, 100), brotli, compression="brotli")
+    with pytest.raises(OSError, match=r"brotli\.parquet.*compressed with BROTLI"):
+        kernel.probe_parquet([str(brotli)])
     with pytest.raises(OSError, match=r"renamed\.parquet.*missing required column\(s\) subscriber"):
         kernel.probe_parquet([str(path), str(renamed)])
 

@@ -413,6 +413,11 @@ def _not_plain(spark, grouped_files, tmp_path):
         (spark.read.parquet(str(hive)), "kind is a partition column"),
         (read_csv_strings(spark, CASES / "bad_rows" / "events.csv"), "not plain Parquet"),
         (plain.repartition(2), "Repartition"),
+        # Timestamps asked for as long: Spark gives the raw ticks, the kernel would read times.
+        (spark.read.schema(", ".join(f"{f.name} {'long' if f.name == 'event_time' else f.dataType.simpleString()}"
+                                     for f in plain.schema.fields)).parquet(str(grouped_files)),
+         "column event_time of .* holds timestamp values that Spark reads as bigint"),
+        (spark.read.option("ignoreCorruptFiles", "true").parquet(str(grouped_files)), "ignoreCorruptFiles is set"),
     ]
 
 
@@ -429,6 +434,35 @@ def test_what_the_kernel_cannot_read_as_it_is_goes_through_spark(spark, grouped_
     assert csv_text(hs.scan(filtered, **params)) == cli_scan([kept], params, tmp_path)
     with pytest.raises(ValueError, match="reader must be one of auto, kernel, spark"):
         hs.scan(filtered, reader="jvm", **params)
+
+
+def test_parquet_summary_files_and_caches_are_not_read_by_the_kernel(spark, grouped_files, tmp_path):
+    """A listing's `_metadata` (row groups of the other files) and `_common_metadata` are not
+    data: Spark skips them, and so does the kernel's read. A cached DataFrame is Spark's."""
+    params = dict(QUERIES[0][1])
+    expected = cli_scan([grouped_files], params, tmp_path)
+    folder = tmp_path / "with-metadata"
+    folder.mkdir()
+    collected = []
+    for f in sorted(grouped_files.iterdir()):
+        shutil.copy(f, folder / f.name)
+        md = pq.ParquetFile(f).metadata
+        md.set_file_path(f.name)
+        collected.append(md)
+    schema = pq.read_schema(folder / "part-0.parquet")
+    pq.write_metadata(schema, folder / "_metadata", metadata_collector=collected)
+    pq.write_metadata(schema, folder / "_common_metadata")
+    got = hs.scan(spark.read.parquet(str(folder)), **params)
+    assert csv_text(got) == expected
+    s = hs.summary(got)
+    assert s["reader"] == "kernel" and s["files"] == 3
+    cached = spark.read.parquet(str(folder)).cache()
+    try:
+        with pytest.raises(ValueError, match="cached"):
+            hs.scan(cached, reader="kernel", **params)
+        assert csv_text(hs.scan(cached, **params)) == expected
+    finally:
+        cached.unpersist()
 
 
 def test_rejects_and_strict_name_the_file_row_when_the_kernel_reads(spark, tmp_path):

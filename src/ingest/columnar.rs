@@ -58,8 +58,37 @@ pub fn parquet_row_groups(path: &Path) -> Result<(Footer, Vec<(usize, u64)>)> {
 pub struct Probe {
     /// The compressed bytes of each row group.
     pub row_group_bytes: Vec<u64>,
-    /// The file's columns a read takes, as `(file column, canonical name)`.
-    pub columns: Vec<(String, &'static str)>,
+    /// The file's columns a read takes, as `(file column, canonical name, kind)`; the kind
+    /// is `timestamp`, `int96` (a legacy INT96 timestamp), `integer`, `float`, `text` or
+    /// `other`, what another reader of the file must also see for the values to agree.
+    pub columns: Vec<(String, &'static str, &'static str)>,
+}
+
+/// What a column holds, as [`Probe::columns`] names it.
+fn kind_of(t: &DataType, int96: bool) -> &'static str {
+    match t {
+        DataType::Timestamp(..) if int96 => "int96",
+        DataType::Timestamp(..) => "timestamp",
+        t if t.is_integer() => "integer",
+        t if t.is_floating() => "float",
+        DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View
+        | DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView => "text",
+        DataType::Dictionary(_, v) if matches!(**v, DataType::Utf8 | DataType::LargeUtf8) => "text",
+        _ => "other",
+    }
+}
+
+/// True for the codecs this build decompresses (the `parquet` crate's features).
+fn readable(c: parquet::basic::Compression) -> bool {
+    use parquet::basic::Compression as C;
+    matches!(
+        c,
+        C::UNCOMPRESSED | C::SNAPPY | C::GZIP(_) | C::LZ4 | C::LZ4_RAW | C::ZSTD(_)
+    )
 }
 
 /// Checks that the kernel reads Parquet file `path` with `columns` (the required columns are
@@ -95,11 +124,35 @@ pub fn probe_parquet(path: &Path, columns: &ColumnMap) -> Result<Probe> {
     )?;
     let schema = meta.schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    let taken = Field::ALL
-        .into_iter()
-        .zip(columns.resolve(&names))
-        .filter_map(|(f, i)| i.map(|i| (names[i].to_owned(), f.name())))
-        .collect();
+    let descr = footer.file_metadata().schema_descr();
+    let leaves_of = |root: usize| {
+        (0..descr.num_columns()).filter(move |&c| descr.get_column_root_idx(c) == root)
+    };
+    let mut taken = Vec::new();
+    for (f, i) in Field::ALL.into_iter().zip(columns.resolve(&names)) {
+        let Some(i) = i else { continue };
+        for leaf in leaves_of(i) {
+            for rg in footer.row_groups() {
+                let codec = rg.column(leaf).compression();
+                if !readable(codec) {
+                    return Err(Error::read(
+                        path,
+                        format!(
+                            "column {} is compressed with {codec}, which this build does not read",
+                            names[i]
+                        ),
+                    ));
+                }
+            }
+        }
+        let int96 =
+            leaves_of(i).any(|c| descr.column(c).physical_type() == parquet::basic::Type::INT96);
+        taken.push((
+            names[i].to_owned(),
+            f.name(),
+            kind_of(schema.field(i).data_type(), int96),
+        ));
+    }
     Ok(Probe {
         row_group_bytes: (footer.row_groups().iter())
             .map(|rg| u64::try_from(rg.compressed_size()).unwrap_or(0))
