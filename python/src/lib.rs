@@ -244,6 +244,19 @@ impl Spec {
         CheckParams::new(self.raw.clone(), limits).map_err(py_err)
     }
 
+    /// The parameters of a map and the zone its days are counted in: a state counts one
+    /// window, so `as_of` is required.
+    fn map_params(&self) -> PyResult<(CheckParams, Tz)> {
+        if !self.has_as_of() {
+            return Err(invalid(
+                "as_of",
+                "is required to map a state (find it first with latest_day)".into(),
+            ));
+        }
+        let params = self.params(NaiveDate::default())?;
+        Ok((params, self.reading.tz.unwrap_or(Tz::UTC)))
+    }
+
     fn has_as_of(&self) -> bool {
         self.raw.as_of.as_deref().is_some_and(|s| !s.is_empty())
     }
@@ -588,16 +601,9 @@ fn map_state<'py>(
     events: &Bound<'py, PyAny>,
     threads: Option<usize>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
-    if !spec.has_as_of() {
-        return Err(invalid(
-            "as_of",
-            "is required to map a state (find it first with latest_day)".into(),
-        ));
-    }
+    let (params, tz) = spec.map_params()?;
     let reader = stream_of(events)?;
     let pool = pool(threads)?;
-    let tz = spec.reading.tz.unwrap_or(Tz::UTC);
-    let params = spec.params(NaiveDate::default())?;
     let source = spec.reading.rows.source.clone();
     let (batch, mut report) = py.detach(|| -> PyResult<(RecordBatch, IngestReport)> {
         let t = threads_of(&pool);
@@ -710,15 +716,8 @@ fn map_state_row_groups<'py>(
     parts: Vec<(String, usize, usize)>,
     threads: Option<usize>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
-    if !spec.has_as_of() {
-        return Err(invalid(
-            "as_of",
-            "is required to map a state (find it first with latest_day)".into(),
-        ));
-    }
+    let (params, tz) = spec.map_params()?;
     let pool = pool(threads)?;
-    let tz = spec.reading.tz.unwrap_or(Tz::UTC);
-    let params = spec.params(NaiveDate::default())?;
     let window = Window::new(tz, params.as_of, params.look_back_days);
     let parts = row_group_parts(parts);
     let (batch, mut report) = py.detach(|| -> PyResult<(RecordBatch, IngestReport)> {
