@@ -340,6 +340,10 @@ class _Files:
         n = len(self.tasks)
         return spark.range(0, n, 1, n)
 
+    def parts_of(self, batches: Iterator[Any]) -> List[Tuple[str, int, int]]:
+        """The row groups of the tasks whose indices a partition of :meth:`tasks_frame` holds."""
+        return [p for b in batches for i in b.column(0).to_pylist() for p in self.tasks[i]]
+
 
 def _seq(jseq: Any) -> List[Any]:
     """A Scala ``Seq`` seen through py4j -> a Python list."""
@@ -371,22 +375,17 @@ def _kinds_for(t: Any) -> Tuple[str, ...]:
     return ()
 
 
-def _data_files(uris: List[str]) -> List[str]:
-    """The files of a listing that Spark scans: not ``_metadata``/``_common_metadata``
-    (Parquet summary files, which the listing keeps) and not empty files, which Spark skips
-    (``isDataPath`` and ``getLen > 0``)."""
+def _data_files(paths: List[str]) -> List[str]:
+    """The files of a listing (local paths) that Spark scans: not ``_metadata`` or
+    ``_common_metadata`` (Parquet summary files, which the listing keeps) and not empty files,
+    which Spark skips (``isDataPath`` and ``getLen > 0``)."""
     import os
 
-    out = []
-    for uri in uris:
-        name = uri.rstrip("/").rsplit("/", 1)[-1]
-        if name in ("_metadata", "_common_metadata"):
-            continue
-        path = _local_path(uri)
-        if path is not None and os.path.isfile(path) and os.path.getsize(path) == 0:
-            continue
-        out.append(uri)
-    return out
+    return [
+        p for p in paths
+        if os.path.basename(p) not in ("_metadata", "_common_metadata")
+        and not (os.path.isfile(p) and os.path.getsize(p) == 0)
+    ]
 
 
 def _true(value: Any) -> bool:
@@ -427,7 +426,7 @@ def _plain_parquet(df: Any, picked: List[Tuple[str, str]]) -> Tuple[Optional[_Fi
         if fmt != "ParquetFileFormat":
             return None, f"the files are not plain Parquet ({fmt})"
         parted = set(rel.partitionSchema().fieldNames())
-        uris = _data_files(list(rel.location().inputFiles()))
+        uris = list(rel.location().inputFiles())
         options = {}
         it = rel.options().iterator()
         while it.hasNext():
@@ -451,6 +450,7 @@ def _plain_parquet(df: Any, picked: List[Tuple[str, str]]) -> Tuple[Optional[_Fi
         if p is None:
             return None, f"the files are not local paths ({uri.split(':', 1)[0]}:)"
         paths.append(p)
+    paths = _data_files(paths)
     if not paths:
         return None, "the scan has no files"
     columns = {src: field for src, field in picked if src != field}
@@ -791,7 +791,7 @@ def scan(
         from hotzone import kernel
 
         pid = TaskContext.get().partitionId()
-        parts = [p for b in batches for i in b.column(0).to_pylist() for p in files.tasks[i]]
+        parts = files.parts_of(batches)
         if not parts:
             if acc is not None:
                 acc.add({("map", pid): _compact({})})
@@ -906,7 +906,7 @@ def _latest_day(
 
         assert files is not None
         pid = TaskContext.get().partitionId()
-        parts = [p for b in batches for i in b.column(0).to_pylist() for p in files.tasks[i]]
+        parts = files.parts_of(batches)
         if not parts:
             return
         day, s = kernel.latest_day_of_row_groups(

@@ -125,13 +125,10 @@ pub fn probe_parquet(path: &Path, columns: &ColumnMap) -> Result<Probe> {
     let schema = meta.schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let descr = footer.file_metadata().schema_descr();
-    let leaves_of = |root: usize| {
-        (0..descr.num_columns()).filter(move |&c| descr.get_column_root_idx(c) == root)
-    };
     let mut taken = Vec::new();
     for (f, i) in Field::ALL.into_iter().zip(columns.resolve(&names)) {
         let Some(i) = i else { continue };
-        for leaf in leaves_of(i) {
+        for leaf in leaves_of(descr, i) {
             for rg in footer.row_groups() {
                 let codec = rg.column(leaf).compression();
                 if !readable(codec) {
@@ -145,8 +142,8 @@ pub fn probe_parquet(path: &Path, columns: &ColumnMap) -> Result<Probe> {
                 }
             }
         }
-        let int96 =
-            leaves_of(i).any(|c| descr.column(c).physical_type() == parquet::basic::Type::INT96);
+        let int96 = leaves_of(descr, i)
+            .any(|c| descr.column(c).physical_type() == parquet::basic::Type::INT96);
         taken.push((
             names[i].to_owned(),
             f.name(),
@@ -232,9 +229,7 @@ fn never_negative(
     ) {
         return false;
     }
-    let leaves: Vec<usize> = (0..schema.num_columns())
-        .filter(|&c| schema.get_column_root_idx(c) == root)
-        .collect();
+    let leaves: Vec<usize> = leaves_of(schema, root).collect();
     let [leaf] = leaves[..] else {
         return false;
     };
@@ -251,6 +246,14 @@ fn never_negative(
             .map_or(all_null(s.null_count_opt()), |m| *m >= 0),
         _ => false,
     }
+}
+
+/// The leaf (Parquet) columns under root (Arrow) column `root`.
+fn leaves_of(
+    schema: &parquet::schema::types::SchemaDescriptor,
+    root: usize,
+) -> impl Iterator<Item = usize> + '_ {
+    (0..schema.num_columns()).filter(move |&c| schema.get_column_root_idx(c) == root)
 }
 
 /// Root columns whose chunk in this row group is dictionary-encoded (a dictionary page).
