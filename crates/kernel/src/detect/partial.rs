@@ -5,8 +5,8 @@
 //! row groups add up with [`Partial::merge`], which is what lets a scan run in parallel,
 //! incrementally, or on another engine's shuffle.
 //!
-//! Counts live in *slots* (a subscriber's dense day counts), sorted by subscriber. Two paths
-//! fill them, and neither makes a random memory access per event:
+//! Counts live in *slots* (a subscriber's dense day counts), sorted by subscriber. Three paths
+//! fill them, and none makes a random memory access per event:
 //! - **In order.** While subscribers arrive in increasing order (an export grouped by
 //!   subscriber), a new subscriber is a slot appended at the end and its next events reuse
 //!   the last slot: no lookup at all.
@@ -16,6 +16,11 @@
 //!   single forward pass (sequential memory, no hashing). Subscribers without a slot yet go
 //!   to a small sorted side list that joins the main slots when it grows past an eighth of
 //!   them, so the main slots are rarely copied.
+//! - **In runs.** A subscriber whose events come together (a grouped export whose
+//!   subscribers are not in increasing order) gets a run slot at once, counted like an
+//!   in-order slot. A flush sorts the run slots; those of subscribers new to the partial
+//!   become a *segment*, one more sorted list kept apart, so a grouped export's slots are
+//!   copied once, not merged into the main slots again at every flush.
 //!
 //! Measured on a million subscribers in time order (BENCHMARKS.md a): a slot per *run* of a
 //! subscriber (the first design) made every event a run, with memory, system time and page
@@ -101,6 +106,11 @@ pub struct Partial {
     /// as in a grouped export whose subscribers are not in increasing order): unsorted, a
     /// subscriber may have several; placed at the next flush.
     runs: Slots,
+    /// Sorted lists of the run slots of earlier flushes whose subscribers had no slot yet
+    /// (a grouped export whose subscribers are not in increasing order makes one per flush),
+    /// kept apart rather than merged into `main`: the verdicts read every list at once, so
+    /// merging them would only copy the map again at every flush.
+    segments: Vec<Slots>,
     /// The subscriber of the last slot appended (to `main`, `side` or `runs`, as `at` says):
     /// its events go straight there.
     last: Option<Msisdn>,
@@ -109,6 +119,8 @@ pub struct Partial {
     last_pending: Option<Msisdn>,
     /// Events buffered before a flush ([`PENDING_EVENTS`]; tests use small buffers).
     cap: usize,
+    /// Run slots kept before a flush ([`MAX_RUNS`]; tests use fewer).
+    run_cap: usize,
 }
 
 /// Which slot list `Partial::last` is in.
@@ -122,6 +134,10 @@ enum At {
 
 /// Run slots kept before a flush places them (a run costs a slot: `days` counts).
 const MAX_RUNS: usize = 1 << 16;
+
+/// Segments kept before they are folded into the main slots (a flush looks a subscriber up
+/// in each list).
+const MAX_SEGMENTS: usize = 16;
 
 /// One event as a sortable `u64`: subscriber (below 10^15 < 2^50), day (7 bits), hot (1 bit).
 #[inline(always)]
@@ -139,6 +155,7 @@ impl Partial {
         Partial {
             days,
             cap: PENDING_EVENTS,
+            run_cap: MAX_RUNS,
             ..Partial::default()
         }
     }
@@ -176,23 +193,27 @@ impl Partial {
     #[inline(never)]
     fn add_other(&mut self, sub: Msisdn, day: u16, hot: bool) {
         let after = |s: &Slots| s.subs.last().is_none_or(|l| sub > *l);
-        if self.side.len() == 0 && after(&self.main) {
+        let apart = self.segments.is_empty();
+        if apart && self.side.len() == 0 && after(&self.main) {
             self.main.subs.push(sub);
             let len = self.main.counts.len() + self.days;
             self.main.counts.resize(len, DayCounts::default());
             (self.last, self.at) = (Some(sub), At::Main);
             return self.add(sub, day, hot);
         }
-        if after(&self.side) && self.main.subs.binary_search(&sub).is_err() {
+        if apart && after(&self.side) && self.main.subs.binary_search(&sub).is_err() {
             self.side.subs.push(sub);
             let len = self.side.counts.len() + self.days;
             self.side.counts.resize(len, DayCounts::default());
             (self.last, self.at) = (Some(sub), At::Side);
             return self.add(sub, day, hot);
         }
-        if self.last_pending == Some(sub) {
-            // A second event in a row: the subscriber's events come in a run; give it a slot.
-            if self.runs.len() >= MAX_RUNS {
+        // A second event in a row: the subscriber's events come in a run; give it a slot. So
+        // does the first event after a run of several events (a grouped export whose
+        // subscribers are not in increasing order: each one's events come together, none
+        // need buffering).
+        if self.last_pending == Some(sub) || self.after_a_run() {
+            if self.runs.len() >= self.run_cap {
                 self.flush();
             }
             self.runs.subs.push(sub);
@@ -205,10 +226,25 @@ impl Partial {
             self.pending.reserve_exact(self.cap);
         }
         self.pending.push(pack(sub, day, hot));
-        self.last_pending = Some(sub);
+        // Events come one subscriber at a time: the last slot's next events are buffered too.
+        (self.last, self.last_pending) = (None, Some(sub));
         if self.pending.len() >= self.cap {
             self.flush();
         }
+    }
+
+    /// True when the last slot is a run slot holding at least two events.
+    fn after_a_run(&self) -> bool {
+        self.at == At::Runs
+            && self.last.is_some()
+            && (self.runs.len().checked_sub(1)).is_some_and(|r| {
+                self.runs
+                    .days_of(r, self.days)
+                    .iter()
+                    .map(|c| c.total)
+                    .sum::<u32>()
+                    >= 2
+            })
     }
 
     /// Adds counts for one (subscriber, day): into the last slot when it is the subscriber's,
@@ -216,8 +252,10 @@ impl Partial {
     /// at the next flush. Constant time, like [`Partial::add`].
     pub fn add_counts(&mut self, sub: Msisdn, day: u16, c: DayCounts) {
         if self.last != Some(sub) {
-            let append = self.side.len() == 0 && self.main.subs.last().is_none_or(|l| sub > *l);
-            if !append && self.runs.len() >= MAX_RUNS {
+            let append = self.side.len() == 0
+                && self.segments.is_empty()
+                && self.main.subs.last().is_none_or(|l| sub > *l);
+            if !append && self.runs.len() >= self.run_cap {
                 self.flush();
             }
             let (slots, at) = if append {
@@ -254,7 +292,11 @@ impl Partial {
         let days = self.days;
         radix_sort(&mut self.pending, &mut self.scratch, DAY_BITS + 1);
         let mut fresh = Slots::default();
-        let mut at2 = [0, 0];
+        let mut lists: Vec<&mut Slots> = [&mut self.main, &mut self.side]
+            .into_iter()
+            .chain(self.segments.iter_mut())
+            .collect();
+        let mut walks = vec![0; lists.len()];
         let mut at = 0;
         let pending = &self.pending;
         while at < pending.len() {
@@ -265,8 +307,8 @@ impl Partial {
             }
             if let Some(sub) = Msisdn::from_value(sub_bits) {
                 place_events(
-                    &mut [&mut self.main, &mut self.side],
-                    &mut at2,
+                    &mut lists,
+                    &mut walks,
                     sub,
                     &pending[at..end],
                     days,
@@ -278,15 +320,19 @@ impl Partial {
         self.pending.clear();
         let mut row = vec![DayCounts::default(); days];
         // Runs, sorted by subscriber (a subscriber's runs summed), placed the same way.
-        let runs = std::mem::take(&mut self.runs);
+        let mut runs = std::mem::take(&mut self.runs);
         let mut order: Vec<(Msisdn, u32)> = (runs.subs.iter().enumerate())
             .map(|(i, s)| (*s, i as u32))
             .collect();
         order.sort_unstable();
-        // The events' fresh list is a third sorted list the runs can land in, so the two
-        // fresh lists are disjoint and merge in place.
+        // The events' fresh list is one more sorted list the runs can land in, so the runs'
+        // fresh list is disjoint from every list.
         let mut fresh_runs = Slots::default();
-        let mut at3 = [0, 0, 0];
+        let mut lists: Vec<&mut Slots> = [&mut self.main, &mut self.side, &mut fresh]
+            .into_iter()
+            .chain(self.segments.iter_mut())
+            .collect();
+        let mut walks = vec![0; lists.len()];
         let mut k = 0;
         while k < order.len() {
             let sub = order[k].0;
@@ -297,15 +343,15 @@ impl Partial {
                 }
                 k += 1;
             }
-            place(
-                &mut [&mut self.main, &mut self.side, &mut fresh],
-                &mut at3,
-                sub,
-                &row,
-                &mut fresh_runs,
-            );
+            place(&mut lists, &mut walks, sub, &row, &mut fresh_runs);
         }
-        merge_disjoint(&mut fresh, fresh_runs, days);
+        // The run slots' memory is kept for the next runs (no page faults per flush).
+        runs.subs.clear();
+        runs.counts.clear();
+        self.runs = runs;
+        if fresh_runs.len() > 0 {
+            self.segments.push(fresh_runs);
+        }
         if self.side.len() == 0 {
             self.side = fresh; // no copy: the first flush of a time-ordered input is all fresh
         } else if fresh.len() > 0 {
@@ -322,6 +368,23 @@ impl Partial {
         if self.side.len() > self.main.len() {
             self.fold_side();
         }
+        if self.segments.len() > MAX_SEGMENTS {
+            self.fold_segments();
+        }
+    }
+
+    /// Moves every segment's slots into the main ones (disjoint lists, merged in place, the
+    /// larger list growing).
+    fn fold_segments(&mut self) {
+        let mut segments = std::mem::take(&mut self.segments);
+        segments.sort_unstable_by_key(Slots::len);
+        for mut segment in segments {
+            if segment.len() > self.main.len() {
+                std::mem::swap(&mut segment, &mut self.main);
+            }
+            merge_disjoint(&mut self.main, segment, self.days);
+        }
+        self.last = None;
     }
 
     /// Moves the side slots into the main ones, in place (no subscriber is in both). The
@@ -341,17 +404,24 @@ impl Partial {
     pub fn compact(&mut self) {
         self.flush();
         self.fold_side();
+        self.fold_segments();
         self.pending = Vec::new();
         self.scratch = Vec::new();
+        self.runs = Slots::default();
     }
 
     /// The sorted slot lists of this partial with no copy of the main slots: every buffered
-    /// event is placed, and the side slots stay apart (a subscriber is in one list only).
-    fn settle(&mut self) -> [&Slots; 2] {
+    /// event is placed, and the side slots and the segments stay apart (a subscriber is in
+    /// one list only).
+    fn settle(&mut self) -> Vec<&Slots> {
         self.flush();
         self.pending = Vec::new();
         self.scratch = Vec::new();
+        self.runs = Slots::default();
         [&self.main, &self.side]
+            .into_iter()
+            .chain(self.segments.iter())
+            .collect()
     }
 
     /// The counts of one subscriber (dense, one entry per day of W).
@@ -809,15 +879,30 @@ mod tests {
             let mut runs_first = events.clone();
             runs_first.sort_unstable_by_key(|e| (e.0.wrapping_mul(0x9e37_79b9_7f4a_7c15), e.1));
             let mut r = Partial::new(9);
-            r.cap = cap;
+            (r.cap, r.run_cap) = (cap, cap);
             for &(s, d, h) in &runs_first {
                 r.add(Msisdn::from_value(s).unwrap(), d, h);
             }
-            assert!(r.runs.len() > 0 || cap < 3, "runs were used");
+            assert!(
+                r.runs.len() > 0 || !r.segments.is_empty() || cap < 3,
+                "runs were used"
+            );
+            // What the scan reads (every list at once) and the compacted partial agree.
+            let mut lists: Vec<(u64, Vec<(u32, u32)>)> = (r.settle().iter())
+                .flat_map(|l| {
+                    (0..l.len()).map(|i| {
+                        let d = l.days_of(i, 9).iter().map(|c| (c.hot, c.total)).collect();
+                        (l.subs[i].value(), d)
+                    })
+                })
+                .collect();
+            lists.sort_unstable();
+            assert_eq!(lists, want, "runs' lists, buffer of {cap}");
             assert_eq!(counts(&mut r), want, "runs, buffer of {cap}");
+            assert!(r.segments.is_empty(), "compacted");
             // Settled lists (what the scan reads) hold each subscriber once.
             let mut q = Partial::new(9);
-            q.cap = cap;
+            (q.cap, q.run_cap) = (cap, cap);
             for &(s, d, h) in events.iter().rev() {
                 q.add(Msisdn::from_value(s).unwrap(), d, h);
             }

@@ -81,7 +81,18 @@ pub struct Hotzone {
     /// value is in `[low, high)` and it has at least `length` digits. Prefixes nested in a
     /// shorter one are dropped (the shorter one already matches them).
     ranges: Vec<(u64, u64, u8)>,
+    /// What the first three digits of a padded number say about the prefix entries, one
+    /// entry per 100..=999 (below 100: unused): 0 when no range meets them, `m` (1 to 3)
+    /// when one prefix of `m` digits covers them all (hot from `m` digits on), [`LONGER`]
+    /// when a longer prefix starts with them (the ranges decide).
+    lead: Vec<u8>,
 }
+
+/// A [`Hotzone::lead`] entry: a prefix longer than three digits starts with these digits.
+const LONGER: u8 = u8::MAX;
+
+/// Numbers padded to 15 digits with the same first three digits span this many values.
+const LEAD_SPAN: u64 = POW10[12];
 
 impl Hotzone {
     /// Builds from entries; empty or more than [`MAX_ENTRIES`] is an error naming `field`.
@@ -122,10 +133,21 @@ impl Hotzone {
             }
         }
         let ranges = kept;
+        let lead = (0..1000u64)
+            .map(|l| {
+                let (lo, hi) = (l * LEAD_SPAN, (l + 1) * LEAD_SPAN);
+                match ranges.iter().find(|r| r.0 < hi && r.1 > lo) {
+                    None => 0,
+                    Some(r) if r.0 <= lo && r.1 >= hi => r.2,
+                    Some(_) => LONGER,
+                }
+            })
+            .collect();
         Ok(Hotzone {
             entries,
             regions,
             ranges,
+            lead,
         })
     }
 
@@ -178,6 +200,12 @@ impl Hotzone {
         }
         let len = n.len();
         let padded = n.value() * POW10[15 - len];
+        // The first three digits decide, unless a longer prefix starts with them.
+        match self.lead[(padded / LEAD_SPAN) as usize] {
+            0 => return false,
+            LONGER => {}
+            m => return len >= usize::from(m),
+        }
         let hit = if self.ranges.len() <= 8 {
             self.ranges.iter().find(|r| padded >= r.0 && padded < r.1)
         } else {
@@ -275,6 +303,54 @@ mod tests {
         let h = Hotzone::parse_list("hotzone", "+999999999999999").unwrap();
         assert!(h.matches_prefix(n("+999999999999999")));
         assert!(!h.matches_prefix(n("+99999999999999")));
+    }
+
+    /// The three-digit table and the ranges answer like the rule itself (the number's digits
+    /// start with a prefix's digits), for random prefix sets of 1 to 6 digits, nested or
+    /// not, and numbers of every length, many of them near a prefix.
+    #[test]
+    fn matches_prefix_is_starts_with() {
+        let mut x = 0x0123_4567_89ab_cdefu64;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for _ in 0..300 {
+            let prefixes: Vec<String> = (0..1 + rnd(8))
+                .map(|_| {
+                    let len = 1 + rnd(6) as u32;
+                    (POW10[len as usize - 1] + rnd(9 * POW10[len as usize - 1])).to_string()
+                })
+                .collect();
+            let list: Vec<String> = prefixes.iter().map(|p| format!("+{p}")).collect();
+            let h = Hotzone::parse_items("hotzone", &list).unwrap();
+            for _ in 0..400 {
+                // A number made from a prefix (cut, kept or extended) or at random.
+                let base = &prefixes[rnd(prefixes.len() as u64) as usize];
+                let digits = match rnd(3) {
+                    0 => base[..1 + rnd(base.len() as u64) as usize].to_string(),
+                    1 => {
+                        let width = rnd(10) as usize;
+                        format!("{base}{}", rnd(POW10[width]))
+                    }
+                    _ => {
+                        let width = 1 + rnd(14) as usize;
+                        (1 + rnd(POW10[width])).to_string()
+                    }
+                };
+                if digits.len() > 15 || digits.starts_with('0') {
+                    continue;
+                }
+                let want = prefixes.iter().any(|p| digits.starts_with(p.as_str()));
+                assert_eq!(
+                    h.matches_prefix(n(&format!("+{digits}"))),
+                    want,
+                    "{list:?} {digits}"
+                );
+            }
+        }
     }
 
     #[test]
