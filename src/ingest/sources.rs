@@ -89,7 +89,8 @@ pub fn recorded_zone(inputs: &[String]) -> Result<RecordedZone> {
     Ok(found)
 }
 
-/// Expands every input into files, sorted and deduplicated. A directory contributes the
+/// Expands every input into files, sorted and deduplicated (by the file they lead to, so a
+/// file named twice in different ways is read once). A directory contributes the
 /// files with a known extension below it (hidden and `_`-prefixed files such as `_SUCCESS`
 /// are skipped); a file named explicitly must have a known extension.
 pub fn expand(inputs: &[String]) -> Result<Vec<(PathBuf, Format)>> {
@@ -129,7 +130,10 @@ pub fn expand(inputs: &[String]) -> Result<Vec<(PathBuf, Format)>> {
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    out.dedup_by(|a, b| a.0 == b.0);
+    // One file named twice (`d` and `/abs/d/e.csv`, a symlink to it) is read once: its rows
+    // counted twice would change verdicts. It keeps the first name, in sorted order.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|(p, _)| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     Ok(out)
 }
 

@@ -457,3 +457,174 @@ fn parquet_dictionary_columns_reject_exactly_like_csv() {
          7,missing_direction,direction is missing"
     );
 }
+
+/// REFERENCE.md §2.1: spaces, dashes, dots and brackets between the digits of a `+` number
+/// are tolerated, and the same number written either way is one subscriber; a `+` text of
+/// fewer than 5 digits is no number (§2.2: unknown, never hot, counted).
+#[test]
+fn written_numbers_are_one_subscriber_and_short_plus_texts_are_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("e.csv");
+    let rows = [
+        "2026-03-10T12:00:00Z,+886912345001,+234 802 123 4567,in,call,60",
+        "2026-03-10T12:01:00Z,+886 912 345 001,+234-802-123-4568,in,call,61",
+        "2026-03-10T12:02:00Z,+886-912-345-001,+(234) 802.123.4569,in,call,62",
+        "2026-03-10T12:03:00Z,+886.912.345.001,+886221234567,in,call,63",
+        // Short `+` texts: unknown counterparties, never hot (NG's calling code alone).
+        "2026-03-09T12:00:00Z,+886912345002,+234,out,sms,",
+        "2026-03-09T12:01:00Z,+886912345002,+2348,out,sms,",
+        "2026-03-09T12:02:00Z,+886912345002,+23480,out,sms,",
+        "2026-03-09T12:03:00Z,+886912345002,+886221234567,out,sms,",
+    ];
+    write_csv(&csv, HEADER, &rows);
+    let o = scan(&[&csv], &["--output", "-", "--explain"]);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "one row per subscriber however written:\n{out}"
+    );
+    assert!(
+        lines[1].starts_with("+886912345001,true,2026-03-10,"),
+        "{out}"
+    );
+    // 002: `+23480` is a number (5 digits) of NG's calling code: 1 hot of 4, not anomalous.
+    assert!(lines[2].starts_with("+886912345002,false,"), "{out}");
+    let summary = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        summary.contains("8 events") && summary.contains("2 with unknown counterparty"),
+        "{summary}"
+    );
+    // Written with `--hotzone +234`, the short texts are still not hot: 1 of 4 again.
+    let o = hotzone(&[
+        "scan",
+        csv.to_str().unwrap(),
+        "--hotzone",
+        "+234",
+        "--look-back-days",
+        "2",
+        "--threshold-ratio",
+        "0.5",
+        "--tz",
+        "UTC",
+        "--output",
+        "-",
+    ]);
+    assert!(
+        stdout(&o).contains("+886912345002,false,"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// Arrow IPC files as pyarrow writes them by default (Feather v2 is LZ4-compressed) and with
+/// zstd are read like uncompressed ones.
+#[test]
+fn compressed_ipc_files_are_read() {
+    use arrow::ipc::CompressionType;
+    use arrow::ipc::writer::{FileWriter, IpcWriteOptions};
+    let dir = tempfile::tempdir().unwrap();
+    for (name, codec) in [
+        ("lz4.feather", CompressionType::LZ4_FRAME),
+        ("zstd.arrow", CompressionType::ZSTD),
+    ] {
+        let path = dir.path().join(name);
+        let b = batch();
+        let options = IpcWriteOptions::default()
+            .try_with_compression(Some(codec))
+            .unwrap();
+        let f = std::fs::File::create(&path).unwrap();
+        let mut w = FileWriter::try_new_with_options(f, &b.schema(), options).unwrap();
+        w.write(&b).unwrap();
+        w.finish().unwrap();
+        let o = scan(
+            &[&path],
+            &["--output", "-", "--column", "msisdn=subscriber"],
+        );
+        assert_eq!(stdout(&o), EXPECTED, "{name}");
+    }
+}
+
+/// A dictionary of timestamps (a pandas Categorical of datetimes, with or without a zone)
+/// and a dictionary of integer durations hold the same values as plain columns: same rows.
+#[test]
+fn dictionary_encoded_times_and_durations_are_their_values() {
+    use arrow::array::{DictionaryArray, Int64Array};
+    use arrow::datatypes::Int32Type;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = batch();
+    for zone in [None, Some("Asia/Taipei")] {
+        let times = plain
+            .column(0)
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .unwrap()
+            .clone()
+            .with_timezone_opt(zone);
+        let keys = arrow::array::Int32Array::from((0..times.len() as i32).collect::<Vec<_>>());
+        let time_dict: ArrayRef =
+            Arc::new(DictionaryArray::<Int32Type>::try_new(keys.clone(), Arc::new(times)).unwrap());
+        let durations = Int64Array::from(vec![Some(60), Some(61), Some(62), Some(63), None]);
+        let dur_dict: ArrayRef =
+            Arc::new(DictionaryArray::<Int32Type>::try_new(keys, Arc::new(durations)).unwrap());
+        let mut fields: Vec<Field> = plain
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields[0] = Field::new("event_time", time_dict.data_type().clone(), false);
+        fields.push(Field::new("duration_s", dur_dict.data_type().clone(), true));
+        let mut cols = plain.columns().to_vec();
+        cols[0] = time_dict;
+        cols.push(dur_dict);
+        let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+        let path = dir.path().join(format!("dict-{}.arrow", zone.is_some()));
+        let f = std::fs::File::create(&path).unwrap();
+        let mut w = arrow::ipc::writer::FileWriter::try_new(f, &b.schema()).unwrap();
+        w.write(&b).unwrap();
+        w.finish().unwrap();
+        let o = scan(
+            &[&path],
+            &["--output", "-", "--column", "msisdn=subscriber"],
+        );
+        assert_eq!(stdout(&o), EXPECTED, "zone {zone:?}");
+    }
+}
+
+/// A file named twice (inside a directory given too, by an absolute path, through a
+/// symlink) is read once: counting its rows twice would change verdicts.
+#[test]
+fn a_file_named_twice_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("d");
+    let csv = d.join("e.csv");
+    write_csv(&csv, HEADER, ROWS);
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(&csv, &link).unwrap();
+    let relative = Path::new("d").join("e.csv");
+    let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+        .current_dir(dir.path())
+        .args(["scan", "d"])
+        .arg(&relative)
+        .arg(&csv)
+        .arg(&link)
+        .args([
+            "--hotzone",
+            "NG",
+            "--look-back-days",
+            "2",
+            "--threshold-ratio",
+            "0.5",
+            "--tz",
+            "UTC",
+            "--output",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), EXPECTED);
+    let summary = String::from_utf8_lossy(&o.stderr);
+    assert!(summary.contains("1 file(s), 5 rows read"), "{summary}");
+}

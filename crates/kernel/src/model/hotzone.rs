@@ -82,7 +82,7 @@ pub struct Hotzone {
     /// shorter one are dropped (the shorter one already matches them).
     ranges: Vec<(u64, u64, u8)>,
     /// What the first three digits of a padded number say about the prefix entries, one
-    /// entry per 100..=999 (below 100: unused): 0 when no range meets them, `m` (1 to 3)
+    /// entry per 100..=999 (below 100: unused; empty without prefix entries): 0 when no range meets them, `m` (1 to 3)
     /// when one prefix of `m` digits covers them all (hot from `m` digits on), [`LONGER`]
     /// when a longer prefix starts with them (the ranges decide).
     lead: Vec<u8>,
@@ -133,7 +133,7 @@ impl Hotzone {
             }
         }
         let ranges = kept;
-        let lead = (0..1000u64)
+        let lead = (0..if ranges.is_empty() { 0 } else { 1000u64 })
             .map(|l| {
                 let (lo, hi) = (l * LEAD_SPAN, (l + 1) * LEAD_SPAN);
                 match ranges.iter().find(|r| r.0 < hi && r.1 > lo) {
@@ -193,19 +193,23 @@ impl Hotzone {
     }
 
     /// True when `n` starts with one of the prefix entries.
-    #[inline]
+    #[inline(always)]
     pub fn matches_prefix(&self, n: Msisdn) -> bool {
-        if self.ranges.is_empty() {
-            return false;
-        }
         let len = n.len();
         let padded = n.value() * POW10[15 - len];
-        // The first three digits decide, unless a longer prefix starts with them.
-        match self.lead[(padded / LEAD_SPAN) as usize] {
-            0 => return false,
-            LONGER => {}
-            m => return len >= usize::from(m),
+        // The first three digits decide, unless a longer prefix starts with them (no table:
+        // no prefix entry).
+        match self.lead.get((padded / LEAD_SPAN) as usize) {
+            None | Some(0) => false,
+            Some(&LONGER) => self.in_ranges(padded, len),
+            Some(&m) => len >= usize::from(m),
         }
+    }
+
+    /// True when `padded` (a number of `len` digits padded to 15) is in a prefix range and
+    /// has at least the prefix's digits.
+    #[inline(never)]
+    fn in_ranges(&self, padded: u64, len: usize) -> bool {
         let hit = if self.ranges.len() <= 8 {
             self.ranges.iter().find(|r| padded >= r.0 && padded < r.1)
         } else {

@@ -44,6 +44,33 @@ impl Msisdn {
         parse_digits(digits).map(Msisdn)
     }
 
+    /// `+digits` as an export writes it (REFERENCE.md §2.1): the strict form, or with spaces,
+    /// dashes, dots and brackets between the digits (`+886 912-345 678`, `+1 (876) 555-1234`),
+    /// which are dropped; then `^\+[1-9][0-9]{min-1,14}$`. The same number written either way
+    /// is the same [`Msisdn`].
+    #[inline]
+    pub fn parse_written(s: &[u8], min_digits: usize) -> Option<Msisdn> {
+        Self::parse_e164(s, min_digits).or_else(|| Self::parse_separated(s, min_digits))
+    }
+
+    /// [`Msisdn::parse_written`] of a cell that is not strictly `+digits`.
+    #[cold]
+    #[inline(never)]
+    fn parse_separated(s: &[u8], min_digits: usize) -> Option<Msisdn> {
+        let rest = s.strip_prefix(b"+")?;
+        let mut plain = [b'+'; 1 + Self::MAX_DIGITS];
+        let mut n = 1;
+        for &c in rest {
+            if c.is_ascii_digit() {
+                *plain.get_mut(n)? = c;
+                n += 1;
+            } else if !SEPARATORS.contains(&c) {
+                return None;
+            }
+        }
+        Self::parse_e164(&plain[..n], min_digits)
+    }
+
     /// A subscriber / requested number: REFERENCE.md §4's pattern, exactly.
     pub fn parse_subscriber(s: &str) -> Result<Msisdn, PhoneError> {
         if s.is_empty() {
@@ -61,7 +88,7 @@ impl Msisdn {
             return Err(PhoneError::Empty);
         }
         if s.starts_with('+') {
-            return Self::parse_e164(s.as_bytes(), Self::MIN_DIGITS).ok_or(PhoneError::NotE164);
+            return Self::parse_written(s.as_bytes(), Self::MIN_DIGITS).ok_or(PhoneError::NotE164);
         }
         let region = default_region.ok_or(PhoneError::NoDefaultRegion)?;
         national_to_e164(s, region).ok_or(PhoneError::NotE164)
@@ -105,6 +132,9 @@ impl fmt::Display for Msisdn {
     }
 }
 
+/// What may stand between the digits of a `+` number in an export (REFERENCE.md §2.1).
+pub const SEPARATORS: &[u8] = b" -.()";
+
 /// Powers of ten up to 10^19.
 pub const POW10: [u64; 20] = {
     let mut t = [1u64; 20];
@@ -127,50 +157,56 @@ pub fn digit_count(v: u64) -> usize {
 
 /// Value of 1 to 16 ASCII digits, `None` if any byte is not a digit. Eight digits at a time
 /// (SWAR): the last eight digits are one word; the leading ones are loaded as a word, shifted
-/// into place and padded with '0's. Numbers shorter than eight digits take a plain loop.
+/// into place and padded with '0's; both words are checked at once and converted side by
+/// side. Numbers shorter than eight digits take a plain loop.
 #[inline]
 fn parse_digits(d: &[u8]) -> Option<u64> {
     let n = d.len();
-    if !(8..=16).contains(&n) {
+    let (Some(first), Some(last), 8..=16) = (d.first_chunk::<8>(), d.last_chunk::<8>(), n) else {
         if n > 16 {
             return None;
         }
         return d.iter().try_fold(0u64, |v, c| {
             c.is_ascii_digit().then(|| v * 10 + u64::from(c - b'0'))
         });
-    }
-    let word = |b: &[u8]| b.first_chunk::<8>().map(|w| u64::from_le_bytes(*w));
-    let lo = parse8(word(&d[n - 8..])?)?;
-    let k = n - 8;
-    if k == 0 {
-        return Some(lo);
-    }
-    // Byte i of the first word moves to byte i + 8 - k: d[0..k] end up as the last k digits
-    // of an eight-digit group whose first 8 - k bytes are filled with '0'.
-    let shifted = word(d)? << ((8 - k) * 8);
-    let pad = if k == 8 {
+    };
+    let lo = u64::from_le_bytes(*last);
+    // The k = n - 8 leading digits: byte i of the first word moves to byte i + 8 - k, below
+    // them 8 - k '0's (k = 0: all '0's; k = 8: the word as it is).
+    let k = (n - 8) as u32;
+    // Shifts by 64 would be 0, which `wrapping_*` (shift mod 64) do not give: selected out.
+    let moved = if k == 0 {
         0
     } else {
-        0x3030_3030_3030_3030u64 >> (k * 8)
+        u64::from_le_bytes(*first).wrapping_shl(64 - 8 * k)
     };
-    let hi = parse8(shifted | pad)?;
-    Some(hi * 100_000_000 + lo)
-}
-
-/// Eight ASCII digits in a little-endian word (first digit in the low byte) -> their value.
-#[inline]
-fn parse8(x: u64) -> Option<u64> {
-    // Every byte must be 0x30..=0x39: high nibble 3, and adding 6 must not carry into it.
-    let high = x & 0xF0F0_F0F0_F0F0_F0F0;
-    let carry = (x.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4;
-    if high | carry != 0x3333_3333_3333_3333 {
+    let pad = if k == 8 { 0 } else { ZEROS.wrapping_shr(8 * k) };
+    let hi = moved | pad;
+    if !all_digits(lo) || !all_digits(hi) {
         return None;
     }
-    let mut v = x - 0x3030_3030_3030_3030;
-    v = (v * 10 + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
-    v = (v * 100 + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
-    v = (v * 10_000 + (v >> 32)) & 0x0000_0000_FFFF_FFFF;
-    Some(v)
+    Some(value8(hi) * 100_000_000 + value8(lo))
+}
+
+/// Eight '0' bytes.
+const ZEROS: u64 = 0x3030_3030_3030_3030;
+
+/// True when every byte of `x` is an ASCII digit: high nibble 3, and adding 6 does not carry
+/// into it.
+#[inline(always)]
+fn all_digits(x: u64) -> bool {
+    let high = x & 0xF0F0_F0F0_F0F0_F0F0;
+    let carry = (x.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4;
+    high | carry == 0x3333_3333_3333_3333
+}
+
+/// The value of eight ASCII digits in a little-endian word (first digit in the low byte):
+/// pairs, then fours, then all eight, one multiplication each.
+#[inline(always)]
+fn value8(x: u64) -> u64 {
+    let v = ((x & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(10 << 8 | 1)) >> 8;
+    let v = ((v & 0x00FF_00FF_00FF_00FF).wrapping_mul(100 << 16 | 1)) >> 16;
+    ((v & 0x0000_FFFF_0000_FFFF).wrapping_mul(10_000 << 32 | 1)) >> 32
 }
 
 /// National format -> E.164 with libphonenumber's rules for `region` (national prefix etc.).
@@ -247,6 +283,42 @@ mod tests {
             Msisdn::normalize(" +886912345001 ", None).unwrap().value(),
             886912345001
         );
+    }
+
+    #[test]
+    fn separators_between_digits_are_dropped() {
+        let want = Msisdn::parse_subscriber("+886912345678").ok();
+        for written in [
+            "+886912345678",
+            "+886 912 345 678",
+            "+886-912-345-678",
+            "+886.912.345.678",
+            "+(886) 912 345-678",
+            "+ 886 912 345 678",
+        ] {
+            assert_eq!(
+                Msisdn::parse_written(written.as_bytes(), 5),
+                want,
+                "{written}"
+            );
+        }
+        assert_eq!(
+            Msisdn::parse_written(b"+1 (876) 555-1234", 5).map(Msisdn::value),
+            Some(18_765_551_234)
+        );
+        for bad in [
+            "+886 912 345 67a",
+            "+886/912",
+            "+0 886 912",
+            "+1 234",
+            "++886912345678",
+            "+8869 1234 5678 9012 3",
+            "886 912 345 678",
+            "+",
+            "+ - ",
+        ] {
+            assert_eq!(Msisdn::parse_written(bad.as_bytes(), 5), None, "{bad}");
+        }
     }
 
     #[test]

@@ -163,7 +163,28 @@ fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
     Ok(a.as_string::<i32>().clone())
 }
 
+/// The values of a dictionary column whose values are not text (a pandas Categorical of
+/// timestamps or integers), decoded to their own type: the same values, the same rules.
+fn decoded(path: &Path, f: Field, a: &ArrayRef) -> Result<Option<ArrayRef>> {
+    match a.data_type() {
+        DataType::Dictionary(_, v)
+            if !matches!(
+                **v,
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) =>
+        {
+            cast(a, v)
+                .map(Some)
+                .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
+    if let Some(values) = decoded(path, Field::EventTime, a)? {
+        return time_col(path, &values);
+    }
     let ticks = |a: &ArrayRef, div: i64, mul: i64| -> Result<TimeCol> {
         let c = cast(a, &DataType::Int64)
             .map_err(|e| Error::read(path, format!("column event_time: {e}")))?;
@@ -201,13 +222,17 @@ fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
 }
 
 fn dur_col(path: &Path, a: &ArrayRef) -> Result<DurCol> {
+    if let Some(values) = decoded(path, Field::DurationS, a)? {
+        return dur_col(path, &values);
+    }
     Ok(match a.data_type() {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             let s = string_col(path, Field::DurationS, a)?;
             let n = s.nulls().cloned();
             DurCol::Text(s, n)
         }
-        t if t.is_integer() || t.is_null() => {
+        // An Arrow duration keeps its unit; only the sign matters to the rule (>= 0).
+        t if t.is_integer() || t.is_null() || matches!(t, DataType::Duration(_)) => {
             let c = cast(a, &DataType::Int64)
                 .map_err(|e| Error::read(path, format!("column duration_s: {e}")))?;
             let p = c.as_primitive::<Int64Type>();

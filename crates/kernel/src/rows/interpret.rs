@@ -88,7 +88,7 @@ pub fn pre_subscriber_cell(s: &[u8]) -> Option<Result<Msisdn, RejectReason>> {
         return Some(Err(RejectReason::MissingSubscriber));
     }
     (s[0] == b'+')
-        .then(|| Msisdn::parse_e164(s, Msisdn::MIN_DIGITS).ok_or(RejectReason::BadSubscriber))
+        .then(|| Msisdn::parse_written(s, Msisdn::MIN_DIGITS).ok_or(RejectReason::BadSubscriber))
 }
 
 /// `in` / `out` (any case): outgoing?
@@ -253,7 +253,8 @@ impl Interpreter {
         };
         match s.first() {
             None => Ok(None),
-            Some(b'+') => Ok(Msisdn::parse_e164(s, 1)),
+            // A `+` text that is not a number (`+234` alone, `+BANK`) is unknown.
+            Some(b'+') => Ok(Msisdn::parse_written(s, Msisdn::MIN_DIGITS)),
             Some(_) => self.counterparty_without_plus(s),
         }
     }
