@@ -628,3 +628,69 @@ fn a_file_named_twice_is_read_once() {
     let summary = String::from_utf8_lossy(&o.stderr);
     assert!(summary.contains("1 file(s), 5 rows read"), "{summary}");
 }
+
+/// REFERENCE.md §2.4: an integer `event_time` past what an instant can hold is out of range,
+/// whatever the reader: a `uint64` Parquet column and CSV digits give the same reason.
+#[test]
+fn overflowing_integer_times_are_out_of_range_in_every_reader() {
+    use arrow::array::UInt64Array;
+    let dir = tempfile::tempdir().unwrap();
+    let big = [1u64 << 63, u64::MAX, 1_773_144_000_000];
+    let csv = dir.path().join("e.csv");
+    let rows: Vec<String> = big
+        .iter()
+        .map(|t| format!("{t},+886912345001,+2348021234567,in,call,1"))
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    write_csv(&csv, HEADER, &rows);
+    let schema = Schema::new(vec![
+        Field::new("event_time", DataType::UInt64, false),
+        Field::new("subscriber", DataType::Utf8, false),
+        Field::new("counterparty", DataType::Utf8, true),
+        Field::new("direction", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+    ]);
+    let text = |v: &str| -> ArrayRef { Arc::new(StringArray::from(vec![v; 3])) };
+    let b = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(UInt64Array::from(big.to_vec())),
+            text("+886912345001"),
+            text("+2348021234567"),
+            text("in"),
+            text("call"),
+        ],
+    )
+    .unwrap();
+    let pq = dir.path().join("e.parquet");
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&pq).unwrap(), b.schema(), None)
+            .unwrap();
+    w.write(&b).unwrap();
+    w.close().unwrap();
+    for f in [&csv, &pq] {
+        let rejects = dir.path().join("rejects.csv");
+        let o = scan(
+            &[f],
+            &["--output", "-", "--rejects", rejects.to_str().unwrap()],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let text = std::fs::read_to_string(&rejects).unwrap();
+        let reasons: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(2).unwrap())
+            .collect();
+        assert_eq!(
+            reasons,
+            ["time_out_of_range", "time_out_of_range"],
+            "{}: {text}",
+            f.display()
+        );
+    }
+}

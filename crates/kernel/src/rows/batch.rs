@@ -206,7 +206,16 @@ fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
             };
             ticks(a, div, mul)
         }
-        DataType::Int64 | DataType::Int32 | DataType::UInt32 | DataType::UInt64 => ticks(a, 1, 1),
+        DataType::UInt64 => {
+            // Past i64::MAX a cast would give null (a missing time): saturated instead, so
+            // the row is out of range, as in every reader (§2.4).
+            let p = a.as_primitive::<arrow::datatypes::UInt64Type>();
+            let v: ScalarBuffer<i64> = (p.values().iter())
+                .map(|&v| i64::try_from(v).unwrap_or(i64::MAX))
+                .collect();
+            Ok(TimeCol::Ticks(v, p.nulls().cloned(), 1, 1))
+        }
+        DataType::Int64 | DataType::Int32 | DataType::UInt32 => ticks(a, 1, 1),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _) => {
             let s = string_col(path, Field::EventTime, a)?;
             let n = s.nulls().cloned();

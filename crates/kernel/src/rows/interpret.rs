@@ -303,7 +303,13 @@ pub fn parse_time(s: &str) -> Result<i64, RejectReason> {
         .enumerate()
         .all(|(i, c)| c.is_ascii_digit() || (i == 0 && *c == b'-'));
     if numeric {
-        return s.parse::<i64>().map_err(|_| RejectReason::BadEventTime);
+        // Digits that overflow are an instant out of range, as in every reader (§2.4).
+        return s.parse::<i64>().map_err(|e| match e.kind() {
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                RejectReason::TimeOutOfRange
+            }
+            _ => RejectReason::BadEventTime,
+        });
     }
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp_millis())
@@ -435,6 +441,10 @@ mod tests {
             ("2100-01-01T00:00:00Z", Err(RejectReason::TimeOutOfRange)),
             ("-1", Err(RejectReason::TimeOutOfRange)),
             ("9223372036854775807", Err(RejectReason::TimeOutOfRange)),
+            ("9223372036854775808", Err(RejectReason::TimeOutOfRange)),
+            ("18446744073709551615", Err(RejectReason::TimeOutOfRange)),
+            ("-99999999999999999999", Err(RejectReason::TimeOutOfRange)),
+            ("-", Err(RejectReason::BadEventTime)),
         ] {
             r.time = Some(TimeCell::Text(t));
             assert_eq!(i.interpret(&r).map(|e| e.time_ms), want, "{t}");
