@@ -31,11 +31,13 @@ fn hotzone(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn scan(inputs: &[&Path], extra: &[&str]) -> Output {
+/// `hotzone scan` with the tests' query for `hotzone` (2 days, SHARE 0.5, UTC); inputs and
+/// other flags are the caller's.
+fn scan_command(hotzone: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hotzone"));
-    c.arg("scan").args(inputs).args([
+    c.arg("scan").args([
         "--hotzone",
-        "NG",
+        hotzone,
         "--look-back-days",
         "2",
         "--threshold-ratio",
@@ -43,7 +45,15 @@ fn scan(inputs: &[&Path], extra: &[&str]) -> Output {
         "--tz",
         "UTC",
     ]);
-    c.args(extra).output().unwrap()
+    c
+}
+
+fn scan(inputs: &[&Path], extra: &[&str]) -> Output {
+    scan_command("NG")
+        .args(inputs)
+        .args(extra)
+        .output()
+        .unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -96,19 +106,55 @@ fn batch() -> RecordBatch {
 }
 
 fn write_parquet(path: &Path) {
+    write_parquet_of(path, &batch());
+}
+
+fn write_parquet_of(path: &Path, b: &RecordBatch) {
     let f = std::fs::File::create(path).unwrap();
-    let b = batch();
     let mut w = parquet::arrow::ArrowWriter::try_new(f, b.schema(), None).unwrap();
-    w.write(&b).unwrap();
+    w.write(b).unwrap();
     w.close().unwrap();
 }
 
+/// A scan of `input` that rejects rows (exit 2) with its rejects written to `rejects`: the
+/// rejects file and the verdict rows.
+fn scan_with_rejects(input: &Path, rejects: &Path) -> (String, String) {
+    let o = scan(
+        &[input],
+        &["--output", "-", "--rejects", rejects.to_str().unwrap()],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = std::fs::read_to_string(rejects).unwrap();
+    (text, String::from_utf8(o.stdout).unwrap())
+}
+
 fn write_ipc(path: &Path) {
+    write_ipc_with(
+        path,
+        &batch(),
+        arrow::ipc::writer::IpcWriteOptions::default(),
+    );
+}
+
+fn write_ipc_with(path: &Path, b: &RecordBatch, options: arrow::ipc::writer::IpcWriteOptions) {
     let f = std::fs::File::create(path).unwrap();
-    let b = batch();
-    let mut w = arrow::ipc::writer::FileWriter::try_new(f, &b.schema()).unwrap();
-    w.write(&b).unwrap();
+    let mut w =
+        arrow::ipc::writer::FileWriter::try_new_with_options(f, &b.schema(), options).unwrap();
+    w.write(b).unwrap();
     w.finish().unwrap();
+}
+
+/// The verdict rows of a scan of `path`, whose subscriber column is named `msisdn`.
+fn scan_mapped(path: &Path) -> String {
+    stdout(&scan(
+        &[path],
+        &["--output", "-", "--column", "msisdn=subscriber"],
+    ))
 }
 
 #[test]
@@ -418,30 +464,15 @@ fn parquet_dictionary_columns_reject_exactly_like_csv() {
     )
     .unwrap();
     let pq = dir.path().join("e.parquet");
-    let mut w =
-        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&pq).unwrap(), b.schema(), None)
-            .unwrap();
-    w.write(&b).unwrap();
-    w.close().unwrap();
+    write_parquet_of(&pq, &b);
     let rejects = |input: &Path, name: &str| -> (String, String) {
-        let out = dir.path().join(name);
-        let o = scan(
-            &[input],
-            &["--output", "-", "--rejects", out.to_str().unwrap()],
-        );
-        assert_eq!(
-            o.status.code(),
-            Some(2),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let text = std::fs::read_to_string(out).unwrap();
+        let (text, out) = scan_with_rejects(input, &dir.path().join(name));
         let body: Vec<String> = text
             .lines()
             .skip(1)
             .map(|l| l.split_once(',').unwrap().1.to_owned())
             .collect();
-        (body.join("\n"), String::from_utf8(o.stdout).unwrap())
+        (body.join("\n"), out)
     };
     let (csv_rejects, csv_out) = rejects(&csv, "r1.csv");
     let (pq_rejects, pq_out) = rejects(&pq, "r2.csv");
@@ -497,20 +528,11 @@ fn written_numbers_are_one_subscriber_and_short_plus_texts_are_unknown() {
         "{summary}"
     );
     // Written with `--hotzone +234`, the short texts are still not hot: 1 of 4 again.
-    let o = hotzone(&[
-        "scan",
-        csv.to_str().unwrap(),
-        "--hotzone",
-        "+234",
-        "--look-back-days",
-        "2",
-        "--threshold-ratio",
-        "0.5",
-        "--tz",
-        "UTC",
-        "--output",
-        "-",
-    ]);
+    let o = scan_command("+234")
+        .arg(&csv)
+        .args(["--output", "-"])
+        .output()
+        .unwrap();
     assert!(
         stdout(&o).contains("+886912345002,false,"),
         "{}",
@@ -523,26 +545,18 @@ fn written_numbers_are_one_subscriber_and_short_plus_texts_are_unknown() {
 #[test]
 fn compressed_ipc_files_are_read() {
     use arrow::ipc::CompressionType;
-    use arrow::ipc::writer::{FileWriter, IpcWriteOptions};
+    use arrow::ipc::writer::IpcWriteOptions;
     let dir = tempfile::tempdir().unwrap();
     for (name, codec) in [
         ("lz4.feather", CompressionType::LZ4_FRAME),
         ("zstd.arrow", CompressionType::ZSTD),
     ] {
         let path = dir.path().join(name);
-        let b = batch();
         let options = IpcWriteOptions::default()
             .try_with_compression(Some(codec))
             .unwrap();
-        let f = std::fs::File::create(&path).unwrap();
-        let mut w = FileWriter::try_new_with_options(f, &b.schema(), options).unwrap();
-        w.write(&b).unwrap();
-        w.finish().unwrap();
-        let o = scan(
-            &[&path],
-            &["--output", "-", "--column", "msisdn=subscriber"],
-        );
-        assert_eq!(stdout(&o), EXPECTED, "{name}");
+        write_ipc_with(&path, &batch(), options);
+        assert_eq!(scan_mapped(&path), EXPECTED, "{name}");
     }
 }
 
@@ -581,15 +595,8 @@ fn dictionary_encoded_times_and_durations_are_their_values() {
         cols.push(dur_dict);
         let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
         let path = dir.path().join(format!("dict-{}.arrow", zone.is_some()));
-        let f = std::fs::File::create(&path).unwrap();
-        let mut w = arrow::ipc::writer::FileWriter::try_new(f, &b.schema()).unwrap();
-        w.write(&b).unwrap();
-        w.finish().unwrap();
-        let o = scan(
-            &[&path],
-            &["--output", "-", "--column", "msisdn=subscriber"],
-        );
-        assert_eq!(stdout(&o), EXPECTED, "zone {zone:?}");
+        write_ipc_with(&path, &b, Default::default());
+        assert_eq!(scan_mapped(&path), EXPECTED, "zone {zone:?}");
     }
 }
 
@@ -604,24 +611,13 @@ fn a_file_named_twice_is_read_once() {
     let link = dir.path().join("link.csv");
     std::os::unix::fs::symlink(&csv, &link).unwrap();
     let relative = Path::new("d").join("e.csv");
-    let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+    let o = scan_command("NG")
         .current_dir(dir.path())
-        .args(["scan", "d"])
+        .arg("d")
         .arg(&relative)
         .arg(&csv)
         .arg(&link)
-        .args([
-            "--hotzone",
-            "NG",
-            "--look-back-days",
-            "2",
-            "--threshold-ratio",
-            "0.5",
-            "--tz",
-            "UTC",
-            "--output",
-            "-",
-        ])
+        .args(["--output", "-"])
         .output()
         .unwrap();
     assert_eq!(stdout(&o), EXPECTED);
@@ -663,24 +659,9 @@ fn overflowing_integer_times_are_out_of_range_in_every_reader() {
     )
     .unwrap();
     let pq = dir.path().join("e.parquet");
-    let mut w =
-        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&pq).unwrap(), b.schema(), None)
-            .unwrap();
-    w.write(&b).unwrap();
-    w.close().unwrap();
+    write_parquet_of(&pq, &b);
     for f in [&csv, &pq] {
-        let rejects = dir.path().join("rejects.csv");
-        let o = scan(
-            &[f],
-            &["--output", "-", "--rejects", rejects.to_str().unwrap()],
-        );
-        assert_eq!(
-            o.status.code(),
-            Some(2),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let text = std::fs::read_to_string(&rejects).unwrap();
+        let (text, _) = scan_with_rejects(f, &dir.path().join("rejects.csv"));
         let reasons: Vec<&str> = text
             .lines()
             .skip(1)

@@ -314,13 +314,10 @@ mod tests {
     /// not, and numbers of every length, many of them near a prefix.
     #[test]
     fn matches_prefix_is_starts_with() {
-        let mut x = 0x0123_4567_89ab_cdefu64;
-        let mut rnd = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        use rand::rngs::Xoshiro256PlusPlus;
+        use rand::{Rng, SeedableRng};
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(21);
+        let mut rnd = move |n: u64| rng.next_u64() % n;
         for _ in 0..300 {
             let prefixes: Vec<String> = (0..1 + rnd(8))
                 .map(|_| {
