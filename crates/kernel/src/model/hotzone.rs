@@ -82,9 +82,9 @@ pub struct Hotzone {
     /// shorter one are dropped (the shorter one already matches them).
     ranges: Vec<(u64, u64, u8)>,
     /// What the first three digits of a padded number say about the prefix entries, one
-    /// entry per 100..=999 (below 100: unused; empty without prefix entries): 0 when no range meets them, `m` (1 to 3)
-    /// when one prefix of `m` digits covers them all (hot from `m` digits on), [`LONGER`]
-    /// when a longer prefix starts with them (the ranges decide).
+    /// entry per 100..=999 (below 100: unused; empty without prefix entries): 0 when no
+    /// range meets them, `m` (1 to 3) when one prefix of `m` digits covers them all (hot from
+    /// `m` digits on), [`LONGER`] when a longer prefix starts with them (the ranges decide).
     lead: Vec<u8>,
 }
 
