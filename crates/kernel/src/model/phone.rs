@@ -132,7 +132,8 @@ impl fmt::Display for Msisdn {
     }
 }
 
-/// What may stand between the digits of a `+` number in an export (REFERENCE.md §2.1).
+/// What may stand between the digits of a number in an export (REFERENCE.md §2.1): a `+`
+/// number's are dropped; a national number with only these besides digits looks numeric.
 pub const SEPARATORS: &[u8] = b" -.()";
 
 /// Powers of ten up to 10^19.

@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 
 use crate::model::check::{Flavor, flavor};
 pub use crate::model::event::{Counterparty, Event};
-use crate::model::phone::Msisdn;
+use crate::model::phone::{Msisdn, SEPARATORS};
 use crate::model::region::Region;
 use crate::rows::rejects::RejectReason;
 
@@ -269,7 +269,7 @@ impl Interpreter {
         let digits = s.bytes().filter(u8::is_ascii_digit).count();
         let looks_numeric = s
             .bytes()
-            .all(|c| c.is_ascii_digit() || b" -().".contains(&c));
+            .all(|c| c.is_ascii_digit() || SEPARATORS.contains(&c));
         if !looks_numeric || digits <= MAX_SHORT_CODE_DIGITS {
             return Ok(None);
         }
