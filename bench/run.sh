@@ -248,7 +248,9 @@ if [[ $SECTIONS == *c* ]]; then
   # lg TOOL SECTION ARGS...: one loadgen run -> one JSON line (with the 1-minute load average).
   lg() {
     local tool=$1 section=$2; shift 2
-    "${LG[@]}" "$@" | "$PY" -c 'import json,sys; print(json.dumps({"section":sys.argv[1],"tool":sys.argv[2],"load1":float(sys.argv[3]),"nice":sys.argv[4], **json.loads(sys.stdin.read())}))' \
+    local out
+    out=$("${LG[@]}" "$@") || die "loadgen ($tool) failed; its error is above"
+    printf '%s\n' "$out" | "$PY" -c 'import json,sys; print(json.dumps({"section":sys.argv[1],"tool":sys.argv[2],"load1":float(sys.argv[3]),"nice":sys.argv[4], **json.loads(sys.stdin.read())}))' \
       "$section" "$tool" "$(cut -d' ' -f1 /proc/loadavg)" "${GRPC_NICE:-0}" >>"$JSONL"
   }
   # Max throughput, closed loop: the raw HTTP/2 generator (prebuilt bodies, ~5 us of CPU
