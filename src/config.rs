@@ -294,6 +294,24 @@ fn default_check_timeout_s() -> u64 {
     10
 }
 
+/// What one small DATA frame costs in the HTTP/2 layer's budget of unread small frames
+/// (h2 0.4.16+ charges `256 - payload length`; a gRPC message is at least 5 bytes).
+const SMALL_FRAME_COST: u32 = 256;
+
+/// The most streams per connection whose request messages can all sit unread without the
+/// HTTP/2 layer ending the connection with ENHANCE_YOUR_CALM ("too_many_data_frames").
+///
+/// h2 budgets the small DATA frames a connection has received but the application has not
+/// read yet: half the connection window, at least 25,600 bytes. A unary call's message
+/// arrives as one small DATA frame (most clients send the end of the stream in a second,
+/// empty frame, which is not charged), and it stays unread while the call waits for a
+/// worker. So as many streams as the budget holds frames can be open, and no more: with
+/// 4,000 streams and a 1 MiB window, a tonic client with 3,000 calls in flight on one
+/// connection had its connection ended every few seconds on a busy server (measured).
+pub fn max_streams_for_window(connection_window_bytes: u32) -> u32 {
+    (connection_window_bytes / 2).max(25_600) / SMALL_FRAME_COST
+}
+
 fn default_max_connections() -> usize {
     1024
 }
@@ -628,6 +646,15 @@ impl ServerConfig {
             errors.push(
                 "limits.connection_window_bytes: must be between 65535 and 2147483647".to_owned(),
             );
+        } else if l.max_streams_per_connection > max_streams_for_window(l.connection_window_bytes) {
+            errors.push(format!(
+                "limits.max_streams_per_connection: must be at most {} with connection_window_bytes \
+                 {} (max(connection_window_bytes / 2, 25600) / {SMALL_FRAME_COST}): the HTTP/2 \
+                 layer ends a connection holding more small unread DATA frames than that, which \
+                 a client with that many calls in flight reaches whenever the server is busy",
+                max_streams_for_window(l.connection_window_bytes),
+                l.connection_window_bytes
+            ));
         }
         let audit = match &self.audit {
             None => None,
@@ -853,6 +880,32 @@ mod tests {
         ] {
             assert!(e.contains(needle), "{needle}: {e}");
         }
+    }
+
+    #[test]
+    fn streams_per_connection_fit_the_small_frame_budget() {
+        let resolve = |streams: u32, window: u32| {
+            let text = format!(
+                "data_dir = \"/d\"\n[limits]\nmax_streams_per_connection = {streams}\n\
+                 connection_window_bytes = {window}\n"
+            );
+            let cfg: ServerConfig = toml::from_str(&text).unwrap();
+            cfg.resolve(Path::new("x.toml")).map_err(|e| e.to_string())
+        };
+        // The defaults fit with room to spare; the smallest window still holds 100 streams.
+        assert!(64 * SMALL_FRAME_COST <= (1 << 20) / 2);
+        assert_eq!(max_streams_for_window(65_535), 127);
+        assert_eq!(max_streams_for_window(1 << 20), 2048);
+        assert!(resolve(2048, 1 << 20).is_ok());
+        let e = resolve(2049, 1 << 20).unwrap_err();
+        assert!(
+            e.contains("limits.max_streams_per_connection: must be at most 2048 with connection_window_bytes 1048576"),
+            "{e}"
+        );
+        assert!(resolve(127, 65_535).is_ok());
+        assert!(resolve(128, 65_535).is_err());
+        // A larger window allows more.
+        assert!(resolve(4000, 4 << 20).is_ok());
     }
 
     #[test]
