@@ -893,7 +893,10 @@ mod tests {
             cfg.resolve(Path::new("x.toml")).map_err(|e| e.to_string())
         };
         // The defaults fit with room to spare; the smallest window still holds 100 streams.
-        assert!(64 * SMALL_FRAME_COST <= (1 << 20) / 2);
+        assert!(
+            default_max_streams_per_connection()
+                <= max_streams_for_window(default_connection_window_bytes())
+        );
         assert_eq!(max_streams_for_window(65_535), 127);
         assert_eq!(max_streams_for_window(1 << 20), 2048);
         assert!(resolve(2048, 1 << 20).is_ok());
