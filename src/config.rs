@@ -245,7 +245,8 @@ pub struct LimitsConfig {
     /// Default 10.
     #[serde(default = "default_check_timeout_s")]
     pub check_timeout_s: u64,
-    /// TCP connections served at once (gRPC port); one more is closed at once. Default 1024.
+    /// TCP connections served at once on each port (gRPC and REST count theirs apart); one
+    /// more is closed at once. Default 1024.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// HTTP/2 streams one connection may have open (advertised as

@@ -19,8 +19,8 @@
 //!   `max_concurrent_ingests` open streams (UNAVAILABLE past it), `max_ingests_per_client` per
 //!   client (RESOURCE_EXHAUSTED `TOO_MANY_REQUESTS` past it), and
 //!   `max_pending_ingest_records` records held by unfinished streams together (UNAVAILABLE).
-//! - [`ConnectionLimit`]: at most `max_connections` TCP connections on the gRPC port; one more
-//!   is closed at once. With the HTTP/2 windows and stream count this bounds the request
+//! - [`ConnectionLimit`]: at most `max_connections` TCP connections on a port (the gRPC and
+//!   REST ports have one each); one more is closed at once. With the HTTP/2 windows and stream count this bounds the request
 //!   bytes the server can be made to buffer.
 
 use std::collections::HashMap;

@@ -713,6 +713,140 @@ async fn tokens_limits_audit_and_metrics_apply_to_rest() {
     assert!(ok[0]["number_hmac"].as_str().is_some_and(|h| h.len() == 64));
 }
 
+/// Sends `head` (a request's start: headers and maybe part of its body) on a new connection
+/// and leaves the connection open, the request unfinished.
+async fn unfinished(addr: SocketAddr, head: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    c.write_all(head.as_bytes()).await.unwrap();
+    c
+}
+
+/// What a connection gets back before the server closes it (all of it, or up to the end of
+/// an HTTP reply's head).
+async fn read_head(c: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match c.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Hostile bodies on the REST port (an adversarial pass found each): a subscription whose
+/// body never comes holds no place at the concurrency gate; a caller without a token is
+/// answered from its headers, its body unread; a body past 64 KiB is refused from its
+/// announced length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_and_oversized_bodies_hold_nothing_checks_need() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let mut s = settings(data.path());
+    s.limits.max_concurrent_calls = 1;
+    s.clients = vec![client_entry("bank", "t-bank", true, false)];
+    let rs = spawn_rest(s).await;
+    let a = rs.http;
+    let bank = [("authorization", "Bearer t-bank")];
+    let subs = "/fraud-hotzone-alert-subscriptions/v0/subscriptions";
+    // Three subscription requests send their headers and one byte of a 500-byte body.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(
+            unfinished(
+                a,
+                &format!(
+                    "POST {subs} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer t-bank\r\n\
+                     content-type: application/json\r\ncontent-length: 500\r\n\r\n{{"
+                ),
+            )
+            .await,
+        );
+    }
+    // A request sent after them is answered (so theirs have been read too), then checks:
+    // the gate holds one call, and the waiting subscriptions must not be holding it.
+    assert_eq!(
+        request(a, "GET", "/fraud-hotzone-alert/v0/openapi.yaml", &[], None)
+            .await
+            .status,
+        200
+    );
+    for _ in 0..2 {
+        let r = post_json(a, CHECK, &bank, &ok_body()).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    drop(held);
+
+    // No token: 401 from the headers, while the body is still to come.
+    let mut c = unfinished(
+        a,
+        &format!(
+            "POST {CHECK} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             content-length: 100000\r\n\r\n{{"
+        ),
+    )
+    .await;
+    let head = read_head(&mut c).await;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+
+    // With the token, a body announced past 64 KiB is refused from its length (4 MiB, the
+    // gRPC port's message limit, would have been read and held).
+    let mut c = unfinished(
+        a,
+        &format!(
+            "POST {CHECK} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer t-bank\r\n\
+             content-type: application/json\r\ncontent-length: 100000\r\n\r\n{{"
+        ),
+    )
+    .await;
+    let head = read_head(&mut c).await;
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(70_000));
+    let r = request(a, "POST", CHECK, &bank, Some(big.into_bytes())).await;
+    assert_error(&r, 400, "INVALID_ARGUMENT", "body", "a 70 kB body");
+    assert!(r.text().contains("at most 65536 bytes"), "{}", r.text());
+    rs.server.stop().await;
+}
+
+/// The REST port has its own `max_connections`: one more connection is closed unanswered,
+/// so a flood of connections cannot take the process's file descriptors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_port_bounds_its_connections() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let mut s = settings(data.path());
+    s.limits.max_connections = 2;
+    let rs = spawn_rest(s).await;
+    let a = rs.http;
+    let get = "GET /fraud-hotzone-alert/v0/openapi.yaml HTTP/1.1\r\nhost: x\r\n\r\n";
+    // Two connections with a request begun hold both places.
+    let held = [
+        unfinished(a, "GET /fraud-hotzone-alert/v0/openapi.yaml HTTP/1.1\r\n").await,
+        unfinished(a, "GET /fraud-hotzone-alert/v0/openapi.yaml HTTP/1.1\r\n").await,
+    ];
+    // A third gets no answer: it is closed.
+    let mut c = unfinished(a, get).await;
+    let head = read_head(&mut c).await;
+    assert!(
+        !head.contains("HTTP/1.1"),
+        "a third connection was answered: {head}"
+    );
+    // Once they close, requests are answered again.
+    drop(held);
+    wait_for("a place on the REST port", || async {
+        let mut c = unfinished(a, get).await;
+        read_head(&mut c)
+            .await
+            .starts_with("HTTP/1.1 200")
+            .then_some(())
+    })
+    .await;
+    rs.server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ingest_is_visible_to_rest_at_ack() {
     let data = tempfile::tempdir().unwrap();

@@ -49,6 +49,17 @@ pub(crate) const FIELDS: [&str; 10] = [
 pub(crate) async fn handle(app: &App, md: MetadataMap, body: Incoming) -> http::Response<Body> {
     let started = Instant::now();
     let state = &app.state;
+    let corr = correlator(&md).ok().flatten();
+    // Credentials first, from the headers: an unauthenticated caller gets 401/403, not a
+    // verdict on its body, and its body is never read (unread, it holds neither memory nor
+    // the connection past the reply).
+    let caller = match state.auth().authorize(&md, Scope::Check) {
+        Ok(c) => c,
+        Err(s) => {
+            refused(app, None, &md, &s, started);
+            return error_response(&s, corr.as_ref());
+        }
+    };
     let limit = state.settings().limits.max_request_bytes;
     let parsed = match read_body(body, limit).await {
         Ok(bytes) => {
@@ -56,17 +67,10 @@ pub(crate) async fn handle(app: &App, md: MetadataMap, body: Incoming) -> http::
         }
         Err(s) => Err(s),
     };
-    let corr = correlator(&md).ok().flatten();
     let req = match parsed {
         Ok(req) => req,
-        Err(bad_body) => {
-            // Credentials first: an unauthenticated caller gets 401/403, not a verdict on
-            // its body.
-            let (caller, s) = match state.auth().authorize(&md, Scope::Check) {
-                Ok(c) => (Some(c), bad_body),
-                Err(s) => (None, s),
-            };
-            refused(app, caller.as_ref().map(|c| &*c.id), &md, &s, started);
+        Err(s) => {
+            refused(app, Some(&caller.id), &md, &s, started);
             return error_response(&s, corr.as_ref());
         }
     };

@@ -196,6 +196,10 @@ async fn accept_loop(
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
+    // The gRPC port's bound, counted apart: a flood of REST connections cannot take the
+    // process's file descriptors, nor the gRPC port's places.
+    let limit =
+        crate::service::limits::ConnectionLimit::new(app.state.settings().limits.max_connections);
     loop {
         while conns.try_join_next().is_some() {}
         let sock = tokio::select! {
@@ -211,6 +215,10 @@ async fn accept_loop(
             },
         };
         let _ = sock.set_nodelay(true);
+        let Some(sock) = limit.admit(sock) else {
+            tracing::debug!("REST connection limit reached: a new connection was closed");
+            continue;
+        };
         let app = app.clone();
         let tls = tls.clone();
         let stopping = stopping.clone();
@@ -310,9 +318,14 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
     resp
 }
 
-/// Reads a request body of at most `limit` bytes; a longer, broken or timed-out body is an
-/// INVALID_ARGUMENT naming the limit.
+/// The largest REST request body, whatever `limits.max_request_bytes` allows the gRPC port:
+/// a check or a subscription is well under 2 KiB, even with a long hotzone list.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Reads a request body of at most `limit` bytes (and at most [`MAX_BODY_BYTES`]); a longer,
+/// broken or timed-out body is an INVALID_ARGUMENT naming the limit.
 pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Status> {
+    let limit = limit.min(MAX_BODY_BYTES);
     let collected =
         tokio::time::timeout(HEADER_READ_TIMEOUT, Limited::new(body, limit).collect()).await;
     match collected {

@@ -582,14 +582,21 @@ fn audit(
 }
 
 /// `POST .../subscriptions`.
+///
+/// The token is checked from the headers before the body is read; the body is read before
+/// the call takes its place at the concurrency gate (a client sending its body slowly holds
+/// no place a check needs), and that place is given back before the durable write.
 pub(crate) async fn create(app: &App, md: &MetadataMap, body: Incoming) -> http::Response<Body> {
-    let (_permit, caller) = match admit(app, md) {
-        Ok(x) => x,
-        Err(s) => return refuse(app, md, &s),
-    };
     let state = &app.state;
+    if let Err(s) = state.auth().authorize(md, Scope::Check) {
+        return refuse(app, md, &s);
+    }
     let bytes = match read_body(body, state.settings().limits.max_request_bytes).await {
         Ok(b) => b,
+        Err(s) => return refuse(app, md, &s),
+    };
+    let (permit, caller) = match admit(app, md) {
+        Ok(x) => x,
         Err(s) => return refuse(app, md, &s),
     };
     let ctext = correlator_text(correlator(md).ok().flatten().as_ref()).to_owned();
@@ -625,6 +632,7 @@ pub(crate) async fn create(app: &App, md: &MetadataMap, body: Incoming) -> http:
     if !sub.record.initial_event {
         sub.record.baseline = app.notifier.current_anomaly(&sub).map(|d| d.to_string());
     }
+    drop(permit);
     let subs = app.subs.clone();
     let stored = tokio::task::spawn_blocking(move || subs.insert(sub))
         .await
