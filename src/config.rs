@@ -249,6 +249,11 @@ pub struct LimitsConfig {
     /// more is closed at once. Default 1024.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Of those, connections one client address may hold on a port; one more from it is
+    /// closed at once, so a single host cannot take every place. Default 256 (at most
+    /// `max_connections`).
+    #[serde(default = "default_max_connections_per_address")]
+    pub max_connections_per_address: usize,
     /// HTTP/2 streams one connection may have open (advertised as
     /// SETTINGS_MAX_CONCURRENT_STREAMS). Default 64.
     #[serde(default = "default_max_streams_per_connection")]
@@ -317,6 +322,10 @@ fn default_max_connections() -> usize {
     1024
 }
 
+fn default_max_connections_per_address() -> usize {
+    256
+}
+
 fn default_max_streams_per_connection() -> u32 {
     64
 }
@@ -341,6 +350,7 @@ impl Default for LimitsConfig {
             max_pending_ingest_records: default_max_pending_ingest_records(),
             check_timeout_s: default_check_timeout_s(),
             max_connections: default_max_connections(),
+            max_connections_per_address: default_max_connections_per_address(),
             max_streams_per_connection: default_max_streams_per_connection(),
             stream_window_bytes: default_stream_window_bytes(),
             connection_window_bytes: default_connection_window_bytes(),
@@ -634,6 +644,9 @@ impl ServerConfig {
         }
         if l.max_connections == 0 {
             errors.push("limits.max_connections: must be >= 1".to_owned());
+        }
+        if l.max_connections_per_address == 0 {
+            errors.push("limits.max_connections_per_address: must be >= 1".to_owned());
         }
         if l.max_streams_per_connection == 0 {
             errors.push("limits.max_streams_per_connection: must be >= 1".to_owned());

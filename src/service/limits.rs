@@ -20,7 +20,8 @@
 //!   client (RESOURCE_EXHAUSTED `TOO_MANY_REQUESTS` past it), and
 //!   `max_pending_ingest_records` records held by unfinished streams together (UNAVAILABLE).
 //! - [`ConnectionLimit`]: at most `max_connections` TCP connections on a port (the gRPC and
-//!   REST ports have one each); one more is closed at once. With the HTTP/2 windows and stream count this bounds the request
+//!   REST ports have one each), at most `max_connections_per_address` from one client
+//!   address; one more is closed at once. With the HTTP/2 windows and stream count this bounds the request
 //!   bytes the server can be made to buffer.
 
 use std::collections::HashMap;
@@ -376,31 +377,78 @@ impl Drop for IngestPermit {
     }
 }
 
-/// A connection of the gRPC port, holding its place under `limits.max_connections` for as
-/// long as it is open.
+/// A connection of a port, holding its place under `limits.max_connections` (and its
+/// address's under `limits.max_connections_per_address`) for as long as it is open.
 pub struct Limited {
     io: tokio::net::TcpStream,
     _slot: OwnedSemaphorePermit,
+    _address: Option<AddressSlot>,
+}
+
+/// Connections open per client address.
+type OpenPerAddress = Arc<Mutex<HashMap<std::net::IpAddr, usize>>>;
+
+/// One connection's share of its address's count; given back when the connection closes.
+struct AddressSlot {
+    open: OpenPerAddress,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// The bound on open connections: [`ConnectionLimit::admit`] a new one or drop it.
 #[derive(Clone)]
 pub struct ConnectionLimit {
     slots: Arc<Semaphore>,
+    per_address: usize,
+    open: OpenPerAddress,
 }
 
 impl ConnectionLimit {
-    /// At most `max` connections open at once.
-    pub fn new(max: usize) -> ConnectionLimit {
+    /// At most `max` connections open at once, at most `per_address` of them from one
+    /// client address.
+    pub fn new(max: usize, per_address: usize) -> ConnectionLimit {
         ConnectionLimit {
             slots: Arc::new(Semaphore::new(max.max(1))),
+            per_address: per_address.max(1),
+            open: Arc::default(),
         }
     }
 
-    /// The connection with its slot, or `None` (the connection is closed when dropped).
+    /// The connection with its places, or `None` (the connection is closed when dropped).
     pub fn admit(&self, io: tokio::net::TcpStream) -> Option<Limited> {
+        let address = match io.peer_addr() {
+            Ok(peer) => {
+                let ip = peer.ip();
+                let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+                let n = open.entry(ip).or_insert(0);
+                if *n >= self.per_address {
+                    return None;
+                }
+                *n += 1;
+                Some(AddressSlot {
+                    open: self.open.clone(),
+                    ip,
+                })
+            }
+            Err(_) => None, // already gone: the read will say so
+        };
         let slot = self.slots.clone().try_acquire_owned().ok()?;
-        Some(Limited { io, _slot: slot })
+        Some(Limited {
+            io,
+            _slot: slot,
+            _address: address,
+        })
     }
 }
 

@@ -206,7 +206,10 @@ pub async fn serve(
         Some(addr) => Some(rest::start(addr, state.clone()).await?),
     };
     let loader = tokio::spawn(reload::run(state.clone()));
-    let connections = limits::ConnectionLimit::new(settings.limits.max_connections);
+    let connections = limits::ConnectionLimit::new(
+        settings.limits.max_connections,
+        settings.limits.max_connections_per_address,
+    );
     let incoming = TcpListenerStream::new(listener)
         .then(|conn| async move {
             match conn {

@@ -636,6 +636,61 @@ async fn connections_past_the_limit_are_closed() {
     server.stop().await;
 }
 
+/// Opens an HTTP/2 connection from `source` (any 127.x address reaches a loopback server).
+async fn open_connection_from(
+    source: std::net::IpAddr,
+    addr: std::net::SocketAddr,
+) -> Option<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sock = tokio::net::TcpSocket::new_v4().ok()?;
+    sock.bind(std::net::SocketAddr::new(source, 0)).ok()?;
+    let mut s = sock.connect(addr).await.ok()?;
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .ok()?;
+    s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.ok()?;
+    let mut head = [0u8; 9];
+    match s.read_exact(&mut head).await {
+        Ok(_) if head[3] == 4 => Some(s),
+        _ => None,
+    }
+}
+
+/// One host cannot take every connection: past `max_connections_per_address` its new
+/// connections are closed, while another address still gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    let data = one_day_dir();
+    let mut s = settings(data.path());
+    s.limits.max_connections = 8;
+    s.limits.max_connections_per_address = 2;
+    let server = spawn_loaded(s).await;
+    let addr = server.addr;
+    let host: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let other: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+    let held = [
+        open_connection_from(host, addr)
+            .await
+            .expect("a first connection"),
+        open_connection_from(host, addr)
+            .await
+            .expect("a second connection"),
+    ];
+    assert!(
+        open_connection_from(host, addr).await.is_none(),
+        "a third connection from one address"
+    );
+    let elsewhere = open_connection_from(other, addr).await;
+    assert!(elsewhere.is_some(), "another address is refused");
+    drop(held);
+    let again = wait_for("the address's places to free", || {
+        open_connection_from(host, addr)
+    })
+    .await;
+    drop((again, elsewhere));
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_of_many_tiny_records_is_refused_before_it_is_decoded() {
     let data = one_day_dir();

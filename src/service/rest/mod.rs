@@ -198,8 +198,13 @@ async fn accept_loop(
     let mut conns = tokio::task::JoinSet::new();
     // The gRPC port's bound, counted apart: a flood of REST connections cannot take the
     // process's file descriptors, nor the gRPC port's places.
-    let limit =
-        crate::service::limits::ConnectionLimit::new(app.state.settings().limits.max_connections);
+    let limit = {
+        let l = &app.state.settings().limits;
+        crate::service::limits::ConnectionLimit::new(
+            l.max_connections,
+            l.max_connections_per_address,
+        )
+    };
     loop {
         while conns.try_join_next().is_some() {}
         let sock = tokio::select! {
