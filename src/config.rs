@@ -1038,8 +1038,8 @@ pub struct SubscriptionsConfig {
     /// Default 1000.
     #[serde(default = "default_sink_backoff_ms")]
     pub sink_backoff_ms: u64,
-    /// Callbacks being sent at once; more wait in a queue (bounded by `max_subscriptions`).
-    /// Default 64.
+    /// Callbacks being sent at once, at most a quarter of them (at least one) to one sink
+    /// host and port; more wait in a queue (bounded by `max_subscriptions`). Default 64.
     #[serde(default = "default_sink_concurrency")]
     pub sink_concurrency: usize,
     /// Most live subscriptions; one more is refused (429 TOO_MANY_REQUESTS). Default 1000000.

@@ -338,6 +338,59 @@ async fn a_hanging_sink_does_not_hold_up_checks_or_ingests() {
     rs.server.stop().await;
 }
 
+/// A sink that never answers holds its share of the delivery slots, not all of them: with
+/// four slots (a share of one), four callbacks hanging at one sink leave a healthy sink's
+/// callback free to pass (with one shared queue it waited for their 10-minute timeouts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_sink_does_not_delay_other_sinks_callbacks() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut dead = SinkServer::start(SinkMode::Hang).await;
+    let mut healthy = SinkServer::start(SinkMode::Status(204)).await;
+    let mut s = server_settings(data.path());
+    s.subscriptions.sink_timeout_ms = 600_000;
+    s.subscriptions.sink_concurrency = 4;
+    let rs = spawn_rest(s).await;
+    let mut events = Vec::new();
+    for i in 0..4 {
+        let number = format!("+8869555001{i:02}");
+        let r = post_json(
+            rs.http,
+            SUBS,
+            &[],
+            &subscription(&dead.url("/dead"), &number),
+        )
+        .await;
+        created(&r);
+        events.extend(hot_now(&number).0);
+    }
+    ingest(&rs, events).await;
+    // The dead sink holds one callback (its share); the other three wait for that share.
+    assert_eq!(dead.next().await.path, "/dead");
+    wait_for("four callbacks pending", || async {
+        (rs.state.callback_metrics().pending() == 4).then_some(())
+    })
+    .await;
+    let number = "+886955500200";
+    let r = post_json(
+        rs.http,
+        SUBS,
+        &[],
+        &subscription(&healthy.url("/ok"), number),
+    )
+    .await;
+    created(&r);
+    let (events, day) = hot_now(number);
+    ingest(&rs, events).await;
+    let got = healthy.next().await;
+    assert_eq!(got.body["data"]["anomalyDate"], json!(day));
+    assert_eq!(got.body["data"]["phoneNumber"], json!(number));
+    // Still one at the dead sink: the others never took a slot.
+    assert!(dead.try_next().is_none());
+    dead.set_mode(SinkMode::Status(200));
+    rs.server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_sink_is_retried_then_given_up_and_counted() {
     let data = tempfile::tempdir().unwrap();

@@ -19,7 +19,11 @@
 //!
 //! # Delivery
 //! One task per callback; at most `sink_concurrency` POSTs at once (the rest wait on a
-//! semaphore, holding only their event). Each attempt is bounded by `sink_timeout_ms`; a
+//! semaphore, holding only their event), and at most a quarter of them (at least one) to one
+//! sink host and port: a callback waits for its sink's share before it takes a slot, so a
+//! sink that never answers holds a quarter of the slots, and the other sinks' callbacks
+//! pass it (one shared queue let 3,000 callbacks to a dead sink delay a healthy sink's
+//! alert by almost four minutes). Each attempt is bounded by `sink_timeout_ms`; a
 //! non-2xx reply or an error is retried up to `sink_attempts` times with a doubling backoff
 //! from `sink_backoff_ms` (capped at a minute). A slow or dead sink only keeps its own tasks
 //! waiting: checks never wait for a callback. Attempts, deliveries, failures and pending
@@ -175,6 +179,9 @@ struct Shared {
     store: Arc<Store>,
     tls: Arc<rustls::ClientConfig>,
     slots: Arc<Semaphore>,
+    /// Each sink origin's share of `slots` (a quarter, at least one).
+    shares: std::sync::Mutex<std::collections::HashMap<(String, u16), Arc<Semaphore>>>,
+    per_sink: usize,
     /// Wakes the expiry task when a subscription with an end time is created.
     wake_expiry: Notify,
 }
@@ -199,6 +206,8 @@ impl Notifier {
         let tls = super::sink::tls_client(&ca)?;
         let shared = Arc::new(Shared {
             slots: Arc::new(Semaphore::new(cfg.sink_concurrency.max(1))),
+            shares: Default::default(),
+            per_sink: sink_share(cfg.sink_concurrency),
             state,
             store,
             tls,
@@ -455,6 +464,29 @@ fn ended_event(sub: &Subscription, reason: EndReason) -> Bytes {
     )
 }
 
+/// The delivery slots one sink origin may hold: a quarter of `sink_concurrency`, at least one.
+pub fn sink_share(sink_concurrency: usize) -> usize {
+    (sink_concurrency / 4).max(1)
+}
+
+impl Shared {
+    /// The share of `sink`'s origin (made on first use; shares no task holds are dropped
+    /// once there are more than 1,024 origins).
+    fn share_of(&self, sink: &super::sink::Sink) -> Arc<Semaphore> {
+        let (host, port) = sink.origin();
+        let mut shares = self.shares.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = shares.get(&(host.to_owned(), port)) {
+            return s.clone();
+        }
+        if shares.len() >= 1024 {
+            shares.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        let s = Arc::new(Semaphore::new(self.per_sink));
+        shares.insert((host.to_owned(), port), s.clone());
+        s
+    }
+}
+
 /// Sends one event with retries; counts attempts and the outcome (and one fewer pending).
 async fn deliver(shared: &Shared, sub: &Subscription, body: Bytes) {
     let cfg = &shared.state.settings().subscriptions;
@@ -463,8 +495,13 @@ async fn deliver(shared: &Shared, sub: &Subscription, body: Bytes) {
     let mut backoff = Duration::from_millis(cfg.sink_backoff_ms);
     let token = sub.record.access_token.as_deref();
     let mut delivered = false;
+    let share = shared.share_of(&sub.sink);
     for attempt in 1..=cfg.sink_attempts {
         let outcome = {
+            // The sink's share first: waiting for it holds none of the slots other sinks need.
+            let Ok(_share) = share.acquire().await else {
+                break;
+            };
             let Ok(_slot) = shared.slots.acquire().await else {
                 break;
             };

@@ -35,6 +35,11 @@ pub struct Sink {
 }
 
 impl Sink {
+    /// The host and port callbacks go to (what shares of the delivery slots are kept by).
+    pub fn origin(&self) -> (&str, u16) {
+        (&self.host, self.port)
+    }
+
     /// Checks a sink URL against the policy; the error is the rule it broke.
     pub fn parse(url: &str, allow_insecure: bool) -> Result<Sink, String> {
         let uri: Uri = url
