@@ -249,9 +249,10 @@ pub struct LimitsConfig {
     /// more is closed at once. Default 1024.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
-    /// Of those, connections one client address may hold on a port; one more from it is
-    /// closed at once, so a single host cannot take every place. Default 256 (at most
-    /// `max_connections`).
+    /// Of those, connections one client address (an IPv6 /64) may hold on a port; one more
+    /// from it is closed at once, so a single host cannot take every place. Default 256.
+    /// Behind a proxy or NAT every client has the proxy's address: set it to
+    /// `max_connections` there.
     #[serde(default = "default_max_connections_per_address")]
     pub max_connections_per_address: usize,
     /// HTTP/2 streams one connection may have open (advertised as

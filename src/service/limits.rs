@@ -425,15 +425,15 @@ impl ConnectionLimit {
         }
     }
 
-    /// The connection with its places, or `None` (the connection is closed when dropped).
-    pub fn admit(&self, io: tokio::net::TcpStream) -> Option<Limited> {
+    /// The connection with its places, or why it has none (it is closed when dropped).
+    pub fn admit(&self, io: tokio::net::TcpStream) -> Result<Limited, Refused> {
         let address = match io.peer_addr() {
             Ok(peer) => {
-                let ip = peer.ip();
+                let ip = address_key(peer.ip());
                 let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
                 let n = open.entry(ip).or_insert(0);
                 if *n >= self.per_address {
-                    return None;
+                    return Err(Refused::Address);
                 }
                 *n += 1;
                 Some(AddressSlot {
@@ -443,12 +443,53 @@ impl ConnectionLimit {
             }
             Err(_) => None, // already gone: the read will say so
         };
-        let slot = self.slots.clone().try_acquire_owned().ok()?;
-        Some(Limited {
+        let slot = (self.slots.clone().try_acquire_owned()).map_err(|_| Refused::Port)?;
+        Ok(Limited {
             io,
             _slot: slot,
             _address: address,
         })
+    }
+}
+
+/// Why [`ConnectionLimit::admit`] closed a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The port holds `max_connections`.
+    Port,
+    /// The client's address holds `max_connections_per_address` on this port.
+    Address,
+}
+
+impl Refused {
+    /// Logs the refusal (at debug: a flood must not flood the log); the client's address is
+    /// not logged.
+    pub fn log(self, port: &'static str) {
+        match self {
+            Refused::Port => tracing::debug!(
+                port,
+                "connection limit reached (max_connections): a new connection was closed"
+            ),
+            Refused::Address => tracing::debug!(
+                port,
+                "per-address connection limit reached (max_connections_per_address): a new \
+                 connection was closed; behind a proxy or NAT, raise it to max_connections"
+            ),
+        }
+    }
+}
+
+/// What connections are counted by: the address itself for IPv4 (an IPv4-mapped IPv6 address
+/// counts as its IPv4 form), the /64 network for IPv6 (a host holds a whole /64, so counting
+/// single addresses would not bound it).
+fn address_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip.to_canonical() {
+        std::net::IpAddr::V6(v6) => {
+            let mut s = v6.segments();
+            s[4..].fill(0);
+            std::net::IpAddr::V6(s.into())
+        }
+        v4 => v4,
     }
 }
 
@@ -541,6 +582,15 @@ mod tests {
             id: Arc::from("c"),
             index: i,
         }
+    }
+
+    #[test]
+    fn connections_are_counted_by_host_ipv4_or_ipv6_network() {
+        let key = |t: &str| address_key(t.parse().unwrap());
+        assert_eq!(key("::ffff:10.1.2.3"), key("10.1.2.3"));
+        assert_ne!(key("10.1.2.3"), key("10.1.2.4"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff:1:2:3"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
     }
 
     #[test]

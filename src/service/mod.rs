@@ -229,9 +229,9 @@ pub async fn serve(
             // Small request/reply messages: don't let Nagle delay them.
             let _ = s.set_nodelay(true);
             match connections.admit(s) {
-                Some(c) => Some(Ok::<_, std::io::Error>(c)),
-                None => {
-                    tracing::debug!("connection limit reached: a new connection was closed");
+                Ok(c) => Some(Ok::<_, std::io::Error>(c)),
+                Err(refused) => {
+                    refused.log("grpc");
                     None
                 }
             }

@@ -5,7 +5,8 @@
 //!   `pb::CheckRequest` a gRPC client sends ([`check`]) and calls the gRPC service's own
 //!   `Check` handler with the HTTP headers as its metadata. So the concurrency gate, the
 //!   bearer token and its scope, both rate limits, the validation ([`crate::model::check`]),
-//!   the lookup, the metrics and the audit line are the gRPC ones, not copies. The reply is
+//!   the lookup, the metrics and the audit line are the gRPC ones, not copies. (The token is
+//!   also checked once from the headers before the body is read, with the same rule.) The reply is
 //!   `{"anomalyDetected", "anomalyDate"}`; an error is the gRPC status turned into an HTTP
 //!   status and a CAMARA body `{"status", "code", "message"}` by
 //!   [`crate::service::status::http_status`] (the one table).
@@ -220,9 +221,12 @@ async fn accept_loop(
             },
         };
         let _ = sock.set_nodelay(true);
-        let Some(sock) = limit.admit(sock) else {
-            tracing::debug!("REST connection limit reached: a new connection was closed");
-            continue;
+        let sock = match limit.admit(sock) {
+            Ok(s) => s,
+            Err(refused) => {
+                refused.log("rest");
+                continue;
+            }
         };
         let app = app.clone();
         let tls = tls.clone();
@@ -330,19 +334,25 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Reads a request body of at most `limit` bytes (and at most [`MAX_BODY_BYTES`]); a longer,
 /// broken or timed-out body is an INVALID_ARGUMENT naming the limit.
 pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Status> {
+    use hyper::body::Body as _;
     let limit = limit.min(MAX_BODY_BYTES);
+    let too_long = || {
+        crate::service::status::status(
+            tonic::Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            format!("invalid argument: the request body must be at most {limit} bytes"),
+            Some("body"),
+        )
+    };
+    // A `content-length` past the limit is refused before a byte of the body is read.
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_long());
+    }
     let collected =
         tokio::time::timeout(HEADER_READ_TIMEOUT, Limited::new(body, limit).collect()).await;
     match collected {
         Ok(Ok(b)) => Ok(b.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(crate::service::status::status(
-                tonic::Code::InvalidArgument,
-                "INVALID_ARGUMENT",
-                format!("invalid argument: the request body must be at most {limit} bytes"),
-                Some("body"),
-            ))
-        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_long()),
         _ => Err(crate::service::status::status(
             tonic::Code::InvalidArgument,
             "INVALID_ARGUMENT",

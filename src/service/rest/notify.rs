@@ -23,7 +23,8 @@
 //! sink host and port: a callback waits for its sink's share before it takes a slot, so a
 //! sink that never answers holds a quarter of the slots, and the other sinks' callbacks
 //! pass it (one shared queue let 3,000 callbacks to a dead sink delay a healthy sink's
-//! alert by almost four minutes). Each attempt is bounded by `sink_timeout_ms`; a
+//! alert by almost four minutes). Up to three dead origins leave slots to the others; four
+//! take them all. One sink alone gets a quarter of `sink_concurrency` at once. Each attempt is bounded by `sink_timeout_ms`; a
 //! non-2xx reply or an error is retried up to `sink_attempts` times with a doubling backoff
 //! from `sink_backoff_ms` (capped at a minute). A slow or dead sink only keeps its own tasks
 //! waiting: checks never wait for a callback. Attempts, deliveries, failures and pending
@@ -474,15 +475,17 @@ impl Shared {
     /// once there are more than 1,024 origins).
     fn share_of(&self, sink: &super::sink::Sink) -> Arc<Semaphore> {
         let (host, port) = sink.origin();
+        // One origin however its host is written (case, a final dot).
+        let key = (host.trim_end_matches('.').to_ascii_lowercase(), port);
         let mut shares = self.shares.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = shares.get(&(host.to_owned(), port)) {
+        if let Some(s) = shares.get(&key) {
             return s.clone();
         }
         if shares.len() >= 1024 {
             shares.retain(|_, s| Arc::strong_count(s) > 1);
         }
         let s = Arc::new(Semaphore::new(self.per_sink));
-        shares.insert((host.to_owned(), port), s.clone());
+        shares.insert(key, s.clone());
         s
     }
 }

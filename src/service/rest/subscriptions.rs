@@ -520,14 +520,15 @@ fn new_id() -> String {
     )
 }
 
-/// The guards every subscription call passes: gate, token (`check` scope), client limit.
+/// The guards every subscription call passes: token (`check` scope), gate, client limit.
 fn admit(
     app: &App,
     md: &MetadataMap,
 ) -> std::result::Result<(crate::service::limits::Permit, Caller), Status> {
     let state = &app.state;
-    let permit = state.gate().enter()?;
+    // Credentials first, as for the REST check: 401/403 before 503.
     let caller = state.auth().authorize(md, Scope::Check)?;
+    let permit = state.gate().enter()?;
     state.limiter().admit_client(&caller)?;
     Ok((permit, caller))
 }
@@ -585,7 +586,8 @@ fn audit(
 ///
 /// The token is checked from the headers before the body is read; the body is read before
 /// the call takes its place at the concurrency gate (a client sending its body slowly holds
-/// no place a check needs), and that place is given back before the durable write.
+/// no place a check needs). The place is kept through the durable write, so the gate also
+/// bounds the creations in flight (and how far `max_subscriptions` can be passed by them).
 pub(crate) async fn create(app: &App, md: &MetadataMap, body: Incoming) -> http::Response<Body> {
     let state = &app.state;
     if let Err(s) = state.auth().authorize(md, Scope::Check) {
@@ -595,7 +597,7 @@ pub(crate) async fn create(app: &App, md: &MetadataMap, body: Incoming) -> http:
         Ok(b) => b,
         Err(s) => return refuse(app, md, &s),
     };
-    let (permit, caller) = match admit(app, md) {
+    let (_permit, caller) = match admit(app, md) {
         Ok(x) => x,
         Err(s) => return refuse(app, md, &s),
     };
@@ -632,7 +634,6 @@ pub(crate) async fn create(app: &App, md: &MetadataMap, body: Incoming) -> http:
     if !sub.record.initial_event {
         sub.record.baseline = app.notifier.current_anomaly(&sub).map(|d| d.to_string());
     }
-    drop(permit);
     let subs = app.subs.clone();
     let stored = tokio::task::spawn_blocking(move || subs.insert(sub))
         .await
