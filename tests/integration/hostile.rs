@@ -599,17 +599,7 @@ async fn a_check_whose_body_stalls_is_cut_at_its_deadline() {
 /// A connection that got through the HTTP/2 preface (the server's SETTINGS came back), or
 /// `None` when the server closed it.
 async fn open_connection(addr: std::net::SocketAddr) -> Option<tokio::net::TcpStream> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-        .await
-        .ok()?;
-    s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.ok()?;
-    let mut head = [0u8; 9];
-    match tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut head)).await {
-        Ok(Ok(_)) if head[3] == 4 => Some(s),
-        _ => None,
-    }
+    open_connection_from(addr.ip(), addr).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -636,7 +626,7 @@ async fn connections_past_the_limit_are_closed() {
     server.stop().await;
 }
 
-/// Opens an HTTP/2 connection from `source` (any 127.x address reaches a loopback server).
+/// [`open_connection`] from `source` (any 127.x address reaches a loopback server).
 async fn open_connection_from(
     source: std::net::IpAddr,
     addr: std::net::SocketAddr,
@@ -650,8 +640,8 @@ async fn open_connection_from(
         .ok()?;
     s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.ok()?;
     let mut head = [0u8; 9];
-    match s.read_exact(&mut head).await {
-        Ok(_) if head[3] == 4 => Some(s),
+    match tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut head)).await {
+        Ok(Ok(_)) if head[3] == 4 => Some(s),
         _ => None,
     }
 }
