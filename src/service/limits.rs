@@ -461,10 +461,21 @@ pub enum Refused {
     Address,
 }
 
+/// The server's two ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Port {
+    /// `listen`.
+    Grpc,
+    /// `http_listen`.
+    Rest,
+}
+
 impl Refused {
-    /// Logs the refusal (at debug: a flood must not flood the log); the client's address is
-    /// not logged.
-    pub fn log(self, port: &'static str) {
+    /// Counts the refusal in `metrics` and logs it (at debug: a flood must not flood the
+    /// log); the client's address is not logged.
+    pub fn record(self, port: Port, metrics: &crate::service::metrics::Metrics) {
+        metrics.connection_refused(port == Port::Rest, self == Refused::Address);
+        let port = if port == Port::Rest { "rest" } else { "grpc" };
         match self {
             Refused::Port => tracing::debug!(
                 port,

@@ -20,6 +20,7 @@
 //! | `hotzone_inflight_calls` | gauge | checks being handled |
 //! | `hotzone_inflight_ingests` | gauge | `Ingest` streams open |
 //! | `hotzone_audit_dropped_total` | counter | audit lines lost to a full queue or a write error |
+//! | `hotzone_connections_refused_total` | counter | `port` (`grpc`, `rest`), `limit` (`max_connections`, `max_connections_per_address`) |
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -73,7 +74,14 @@ pub struct Metrics {
     /// Epoch ms of the end of the latest day in the data; 0 = no data.
     data_end_ms: AtomicI64,
     audit_dropped: AtomicU64,
+    /// Connections closed at accept, by port (gRPC, REST) and limit (port, address).
+    refused: [[AtomicU64; 2]; 2],
 }
+
+/// The `port` label values of `hotzone_connections_refused_total`, by index.
+const PORTS: [&str; 2] = ["grpc", "rest"];
+/// The `limit` label values of `hotzone_connections_refused_total`, by index.
+const CONNECTION_LIMITS: [&str; 2] = ["max_connections", "max_connections_per_address"];
 
 /// The gRPC code name of a status code (the `code` label).
 pub fn code_name(c: tonic::Code) -> &'static str {
@@ -196,6 +204,12 @@ impl Metrics {
             .map(|t| t.timestamp_millis())
             .unwrap_or(0);
         self.data_end_ms.store(end, Ordering::Relaxed);
+    }
+
+    /// A connection was closed at accept: on the REST port (else gRPC), by the per-address
+    /// limit (else the port's).
+    pub fn connection_refused(&self, rest: bool, per_address: bool) {
+        self.refused[usize::from(rest)][usize::from(per_address)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// An audit line was lost.
@@ -375,6 +389,21 @@ impl Metrics {
             "hotzone_audit_dropped_total {}",
             self.audit_dropped.load(Ordering::Relaxed)
         );
+        head(
+            &mut o,
+            "hotzone_connections_refused_total",
+            "counter",
+            "Connections closed at accept, by port and by the limit that was full.",
+        );
+        for (port, row) in PORTS.iter().zip(&self.refused) {
+            for (limit, n) in CONNECTION_LIMITS.iter().zip(row) {
+                let _ = writeln!(
+                    o,
+                    "hotzone_connections_refused_total{{port=\"{port}\",limit=\"{limit}\"}} {}",
+                    n.load(Ordering::Relaxed)
+                );
+            }
+        }
         o
     }
 }
@@ -479,6 +508,7 @@ mod tests {
         m.reject(&tonic::Status::resource_exhausted("x"));
         m.ingest(true, 5, 1);
         m.reload(true, 1);
+        m.connection_refused(true, true);
         let text = m.render(0, 0);
         for needle in [
             "hotzone_checks_total{code=\"OK\",result=\"anomaly\"} 1",
@@ -494,6 +524,8 @@ mod tests {
             "hotzone_reloads_total{result=\"ok\"} 1",
             "hotzone_reload_skipped_files 1",
             "hotzone_data_age_seconds NaN",
+            "hotzone_connections_refused_total{port=\"rest\",limit=\"max_connections_per_address\"} 1",
+            "hotzone_connections_refused_total{port=\"grpc\",limit=\"max_connections\"} 0",
         ] {
             assert!(text.contains(needle), "{needle}\n{text}");
         }

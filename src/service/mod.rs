@@ -206,6 +206,7 @@ pub async fn serve(
         Some(addr) => Some(rest::start(addr, state.clone()).await?),
     };
     let loader = tokio::spawn(reload::run(state.clone()));
+    let for_refusals = state.clone();
     let connections = limits::ConnectionLimit::new(
         settings.limits.max_connections,
         settings.limits.max_connections_per_address,
@@ -231,7 +232,7 @@ pub async fn serve(
             match connections.admit(s) {
                 Ok(c) => Some(Ok::<_, std::io::Error>(c)),
                 Err(refused) => {
-                    refused.log("grpc");
+                    refused.record(limits::Port::Grpc, for_refusals.metrics());
                     None
                 }
             }

@@ -654,7 +654,9 @@ async fn one_address_cannot_take_every_connection() {
     let mut s = settings(data.path());
     s.limits.max_connections = 8;
     s.limits.max_connections_per_address = 2;
-    let server = spawn_loaded(s).await;
+    let state = hotzone::service::AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    server.wait_serving().await;
     let addr = server.addr;
     let host: std::net::IpAddr = "127.0.0.2".parse().unwrap();
     let other: std::net::IpAddr = "127.0.0.3".parse().unwrap();
@@ -672,6 +674,16 @@ async fn one_address_cannot_take_every_connection() {
     );
     let elsewhere = open_connection_from(other, addr).await;
     assert!(elsewhere.is_some(), "another address is refused");
+    // Counted (just after the close the client saw).
+    wait_for("the refusal counted", || async {
+        state
+            .render_metrics()
+            .contains(
+                "hotzone_connections_refused_total{port=\"grpc\",limit=\"max_connections_per_address\"} 1",
+            )
+            .then_some(())
+    })
+    .await;
     drop(held);
     let again = wait_for("the address's places to free", || {
         open_connection_from(host, addr)

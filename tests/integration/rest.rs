@@ -857,6 +857,16 @@ async fn the_rest_port_bounds_its_connections() {
         !head.contains("HTTP/1.1"),
         "a third connection was answered: {head}"
     );
+    // Counted (just after the close the client saw).
+    wait_for("the refusal counted", || async {
+        rs.state
+            .render_metrics()
+            .contains(
+                "hotzone_connections_refused_total{port=\"rest\",limit=\"max_connections\"} 1",
+            )
+            .then_some(())
+    })
+    .await;
     // Once they close, requests are answered again.
     drop(held);
     wait_for("a place on the REST port", || async {

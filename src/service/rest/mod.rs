@@ -224,7 +224,7 @@ async fn accept_loop(
         let sock = match limit.admit(sock) {
             Ok(s) => s,
             Err(refused) => {
-                refused.log("rest");
+                refused.record(crate::service::limits::Port::Rest, app.state.metrics());
                 continue;
             }
         };
