@@ -474,8 +474,9 @@ impl Refused {
     /// Counts the refusal in `metrics` and logs it (at debug: a flood must not flood the
     /// log); the client's address is not logged.
     pub fn record(self, port: Port, metrics: &crate::service::metrics::Metrics) {
-        metrics.connection_refused(port == Port::Rest, self == Refused::Address);
-        let port = if port == Port::Rest { "rest" } else { "grpc" };
+        let rest = port == Port::Rest;
+        metrics.connection_refused(rest, self == Refused::Address);
+        let port = if rest { "rest" } else { "grpc" };
         match self {
             Refused::Port => tracing::debug!(
                 port,

@@ -83,7 +83,7 @@ const MAX_FRAME_BYTES: u32 = 16 * 1024;
 /// Largest header list of a request (bytes, as HTTP/2 counts them).
 const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
 
-/// Streams a client may reset before the server accepted them (rapid-reset bound), at least.
+/// The smallest rapid-reset bound: streams a client may reset before the server accepted them.
 const MAX_PENDING_RESETS: usize = 32;
 
 /// The rapid-reset bound for `max_streams` streams per connection: four rounds of them.

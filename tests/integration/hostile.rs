@@ -654,7 +654,7 @@ async fn one_address_cannot_take_every_connection() {
     let mut s = settings(data.path());
     s.limits.max_connections = 8;
     s.limits.max_connections_per_address = 2;
-    let state = hotzone::service::AppState::new(s);
+    let state = AppState::new(s);
     let server = spawn_state(state.clone()).await;
     server.wait_serving().await;
     let addr = server.addr;
