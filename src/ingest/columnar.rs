@@ -25,9 +25,10 @@ use parquet::file::statistics::Statistics;
 
 use crate::error::{Error, Result};
 use crate::ingest::RowSink;
-use crate::ingest::batch::{DictCache, visit_batch};
+use crate::ingest::batch::{DictCache, visit_batch, visit_batch_with};
 use crate::ingest::columns::{ColumnMap, Field, resolve_required};
 use crate::ingest::interpret::Interpreter;
+use crate::ingest::plain_pages::{self, PlainStrings};
 
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -192,8 +193,27 @@ where
     );
     let meta = with_type_hints(path, meta, &idx, &encoded)?;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    // Plain-encoded string columns are read from their pages here, the others by Arrow.
+    let rg = footer.row_group(row_group);
+    let descr = footer.file_metadata().schema_descr();
+    let mut plain = Vec::new();
+    for f in PLAIN_READ {
+        let Some(root) = idx[f as usize] else {
+            continue;
+        };
+        let leaves: Vec<usize> = leaves_of(descr, root).collect();
+        if let [leaf] = leaves[..]
+            && plain_pages::eligible(rg, descr, leaf, schema.field(root).data_type())
+        {
+            let name = schema.field(root).name();
+            let column = PlainStrings::open(path, &file, rg, descr, leaf, name)?;
+            plain.push((root, name.as_str(), column));
+        }
+    }
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
-    let roots: Vec<usize> = idx.iter().flatten().copied().collect();
+    let roots: Vec<usize> = (idx.iter().flatten().copied())
+        .filter(|r| plain.iter().all(|(p, ..)| p != r))
+        .collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let reader = builder
         .with_row_groups(vec![row_group])
@@ -205,11 +225,23 @@ where
     let mut cache = DictCache::default();
     for batch in reader {
         let batch = batch.map_err(|e| Error::read(path, e))?;
-        visit_batch(path, &batch, columns, row, &mut cache, interp, rows)?;
+        let spans = (plain.iter_mut())
+            .map(|(_, name, column)| Ok((*name, Arc::new(column.next(batch.num_rows())?))))
+            .collect::<Result<Vec<_>>>()?;
+        visit_batch_with(path, &batch, &spans, columns, row, &mut cache, interp, rows)?;
         row += batch.num_rows() as u64;
     }
     Ok(())
 }
+
+/// The string columns read from their pages when plain-encoded ([`plain_pages`]).
+const PLAIN_READ: [Field; 5] = [
+    Field::Subscriber,
+    Field::Counterparty,
+    Field::Direction,
+    Field::Kind,
+    Field::CounterpartyRegion,
+];
 
 /// True when no value of root column `root` in this row group can be negative: an unsigned
 /// integer type, or a signed one whose chunk statistics give a minimum >= 0 (or say every

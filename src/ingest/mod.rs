@@ -18,6 +18,7 @@
 pub mod columnar;
 pub mod csv;
 pub mod csv_split;
+pub mod plain_pages;
 pub mod sources;
 
 // The row rules live in the kernel crate; the readers here call them.

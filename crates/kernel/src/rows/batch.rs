@@ -27,6 +27,7 @@ use crate::rows::interpret::{
     parse_direction, parse_kind, pre_subscriber, pre_subscriber_cell,
 };
 use crate::rows::rejects::RejectReason;
+use crate::rows::spans::Spans;
 
 /// Epoch milliseconds of `t` ticks: `t.div_euclid(div) * mul`.
 #[inline(always)]
@@ -66,6 +67,8 @@ enum StrCol {
     Plain(StringArray, Option<NullBuffer>),
     View(StringViewArray, Option<NullBuffer>),
     Dict(ScalarBuffer<i32>, Option<NullBuffer>, StringArray, ArrayRef),
+    /// Read straight from plain-encoded pages ([`Spans`]).
+    Spans(Arc<Spans>),
 }
 
 impl StrCol {
@@ -81,6 +84,7 @@ impl StrCol {
                 let k = usize::try_from(keys[i]).ok()?;
                 (k < values.len() && values.is_valid(k)).then(|| values.value(k))
             }
+            StrCol::Spans(s) => s.get(i),
         }
     }
 }
@@ -106,6 +110,7 @@ impl StrCol {
                     a.data_buffers()[buf].as_slice().get(at..at + len)
                 }
             }
+            StrCol::Spans(s) => s.bytes(i),
             _ => self.get(i).map(str::as_bytes),
         }
     }
@@ -324,15 +329,52 @@ pub fn visit_batch<R>(
 where
     R: RowSink + ?Sized,
 {
+    visit_batch_with(path, batch, &[], columns, first_row, cache, interp, rows)
+}
+
+/// [`visit_batch`] with more string columns beside the batch's: `spans` holds, by name, the
+/// same rows of columns a reader decoded itself ([`Spans`], one per plain-encoded Parquet
+/// string column). Each must have the batch's row count.
+#[allow(clippy::too_many_arguments)]
+pub fn visit_batch_with<R>(
+    path: &Path,
+    batch: &RecordBatch,
+    spans: &[(&str, Arc<Spans>)],
+    columns: &ColumnMap,
+    first_row: u64,
+    cache: &mut DictCache,
+    interp: &mut Interpreter,
+    rows: &mut R,
+) -> Result<()>
+where
+    R: RowSink + ?Sized,
+{
     let schema = batch.schema();
-    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let names: Vec<&str> = (schema.fields().iter().map(|f| f.name().as_str()))
+        .chain(spans.iter().map(|(name, _)| *name))
+        .collect();
+    if let Some((name, s)) = spans.iter().find(|(_, s)| s.len() != batch.num_rows()) {
+        return Err(Error::Internal(format!(
+            "column {name}: {} rows beside a batch of {}",
+            s.len(),
+            batch.num_rows()
+        )));
+    }
     let idx = resolve_required(columns, &names, path)?;
-    let col = |f: Field| idx[f as usize].map(|i| Arc::clone(batch.column(i)));
+    let width = batch.num_columns();
+    let col = |f: Field| {
+        idx[f as usize]
+            .filter(|&i| i < width)
+            .map(|i| Arc::clone(batch.column(i)))
+    };
     let time = time_col(
         path,
         &col(Field::EventTime).ok_or_else(|| Error::Internal("event_time".into()))?,
     )?;
-    let strings = |f: Field| col(f).map(|a| str_col(path, f, &a)).transpose();
+    let strings = |f: Field| match idx[f as usize] {
+        Some(i) if i >= width => Ok(Some(StrCol::Spans(Arc::clone(&spans[i - width].1)))),
+        _ => col(f).map(|a| str_col(path, f, &a)).transpose(),
+    };
     let subscriber = strings(Field::Subscriber)?;
     let counterparty = strings(Field::Counterparty)?;
     let direction = strings(Field::Direction)?;
@@ -505,7 +547,7 @@ impl Flag<'_> {
     ) -> Option<Flag<'a>> {
         match (looked, text) {
             (Some(l), _) => Some(Flag::Looked(l)),
-            (None, Some(c @ (StrCol::Plain(..) | StrCol::View(..)))) => {
+            (None, Some(c @ (StrCol::Plain(..) | StrCol::View(..) | StrCol::Spans(..)))) => {
                 Some(Flag::Parsed(c, rule, Memo::default()))
             }
             (None, _) => None,
@@ -645,7 +687,7 @@ impl<'a> Fast<'a> {
             mul: *mul,
             subscriber: match (subscriber, subscriber_text) {
                 (Some(l), _) => Subscribers::Interpreted(l),
-                (None, Some(c @ (StrCol::Plain(..) | StrCol::View(..)))) => {
+                (None, Some(c @ (StrCol::Plain(..) | StrCol::View(..) | StrCol::Spans(..)))) => {
                     Subscribers::Text(c, Memo::default())
                 }
                 (None, _) => return None,

@@ -4,6 +4,7 @@
 //! - [`batch`]: an Arrow record batch -> rows, with the per-column work hoisted out of the
 //!   row loop (what every Arrow source uses: Parquet and IPC readers, the Python package,
 //!   Spark's Arrow batches);
+//! - [`spans`]: a string column read straight from plain-encoded Parquet pages (no copy);
 //! - [`columns`]: export column names -> canonical names;
 //! - [`rejects`]: the reasons, the counted report, `strict`'s error.
 //!
@@ -16,6 +17,7 @@ pub mod batch;
 pub mod columns;
 pub mod interpret;
 pub mod rejects;
+pub mod spans;
 
 use std::path::Path;
 
