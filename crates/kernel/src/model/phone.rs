@@ -34,7 +34,7 @@ impl Msisdn {
     pub const MAX_DIGITS: usize = 15;
 
     /// Parses `+digits` strictly: `^\+[1-9][0-9]{min-1,14}$`.
-    #[inline]
+    #[inline(always)]
     pub fn parse_e164(s: &[u8], min_digits: usize) -> Option<Msisdn> {
         let digits = s.strip_prefix(b"+")?;
         if digits.len() < min_digits.max(1) || digits.len() > Self::MAX_DIGITS || digits[0] == b'0'
@@ -48,7 +48,7 @@ impl Msisdn {
     /// dashes, dots and brackets between the digits (`+886 912-345 678`, `+1 (876) 555-1234`),
     /// which are dropped; then `^\+[1-9][0-9]{min-1,14}$`. The same number written either way
     /// is the same [`Msisdn`].
-    #[inline]
+    #[inline(always)]
     pub fn parse_written(s: &[u8], min_digits: usize) -> Option<Msisdn> {
         Self::parse_e164(s, min_digits).or_else(|| Self::parse_separated(s, min_digits))
     }
