@@ -4,8 +4,9 @@
 //! (the footer is decoded once per file and shared);
 //! only the REFERENCE.md §2 columns are decoded (projection). `duration_s` is only decoded when it can
 //! reject a row: an integer column chunk whose statistics say no value is negative cannot, so
-//! it is skipped. Low-cardinality string columns are read as dictionaries and `counterparty`
-//! as a string view (no copy of its bytes). Timestamps with or without a zone are instants
+//! it is skipped. Plain-encoded string columns are read from their pages by [`plain_pages`]
+//! (no Arrow array); the others are read as dictionaries where the row group stores them so,
+//! else as string views. Timestamps with or without a zone are instants
 //! (naive means UTC); integer time columns are epoch milliseconds; string columns of any
 //! Arrow string encoding are accepted.
 //!
