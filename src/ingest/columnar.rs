@@ -203,7 +203,12 @@ where
             continue;
         };
         let leaves: Vec<usize> = leaves_of(descr, root).collect();
+        // A column also mapped to a field Arrow must read (`event_time`, `duration_s`) stays
+        // in the projection.
+        let only_text =
+            (Field::ALL.iter().zip(&idx)).all(|(g, r)| *r != Some(root) || PLAIN_READ.contains(g));
         if let [leaf] = leaves[..]
+            && only_text
             && plain_pages::eligible(rg, descr, leaf, schema.field(root).data_type())
         {
             let name = schema.field(root).name();
@@ -232,7 +237,7 @@ where
         visit_batch_with(path, &batch, &spans, columns, row, &mut cache, interp, rows)?;
         row += batch.num_rows() as u64;
     }
-    Ok(())
+    plain.iter().try_for_each(|(_, _, column)| column.finish())
 }
 
 /// The string columns read from their pages when plain-encoded ([`plain_pages`]).

@@ -13,8 +13,10 @@
 //! and lists no encoding but `PLAIN` for its values. Any other column, and every other
 //! column type, goes through the Arrow reader as before; both give [`visit_batch_with`] the
 //! same rows. A page that contradicts its chunk's metadata (another encoding, a value running
-//! past its page, levels that do not decode, fewer values than rows) is an error naming the
-//! file and the column, as the Arrow reader's are.
+//! past its page, levels that do not decode) and a chunk whose values are not the row
+//! group's rows ([`PlainStrings::finish`]) are errors naming the file and the column, as the
+//! Arrow reader's are. Definition levels are decoded a batch's rows at a time, so a page
+//! header claiming billions of values costs no memory.
 //!
 //! [`visit_batch_with`]: hotzone_kernel::rows::batch::visit_batch_with
 
@@ -87,6 +89,8 @@ struct Open {
     values: usize,
     /// Every byte of the page's values is ASCII, so every value is UTF-8.
     ascii: bool,
+    /// The page's definition levels, decoded as its rows are taken.
+    levels: Levels,
 }
 
 impl PlainStrings {
@@ -137,11 +141,25 @@ impl PlainStrings {
             let Some(page) = self.page.as_mut() else {
                 unreachable!("a page was just opened")
             };
-            let slot = spans
-                .add_page(page.buf.clone())
-                .map_err(|_| Error::read(&self.path, "too many pages in one batch"))?;
             let take = (page.values - page.value).min(rows - spans.len());
-            let levels = (self.max_def > 0).then(|| &self.defs[page.value..page.value + take]);
+            if take == 0 {
+                continue;
+            }
+            let Ok(slot) = spans.add_page(page.buf.clone()) else {
+                let e = "more pages in one batch than a span can name";
+                return Err(Error::read(
+                    &self.path,
+                    format!("column {}: {e}", self.name),
+                ));
+            };
+            if let Err(e) = page.levels.take(&page.buf, take, &mut self.defs) {
+                let e = format!("definition levels: {e}");
+                return Err(Error::read(
+                    &self.path,
+                    format!("column {}: {e}", self.name),
+                ));
+            }
+            let levels = (self.max_def > 0).then_some(&self.defs[..]);
             let start = page.at;
             page.at = match spans.push_run(slot, start, levels, take) {
                 Ok(end) => end,
@@ -175,6 +193,21 @@ impl PlainStrings {
         Ok(spans)
     }
 
+    /// Checks that the chunk held exactly the rows taken: a chunk with values left over, or
+    /// rows not taken (the row group's other columns ended first), is an error, never rows
+    /// dropped.
+    pub fn finish(&self) -> Result<()> {
+        let left_in_page = self.page.as_ref().map_or(0, |p| p.values - p.value);
+        if self.rows_left != 0 || self.unopened != 0 || left_in_page != 0 {
+            return Err(self.error(format!(
+                "the chunk's values and the row group's rows disagree ({} rows not read, {} values left)",
+                self.rows_left,
+                self.unopened + left_in_page
+            )));
+        }
+        Ok(())
+    }
+
     /// Reads and checks the next data page: its definition levels into `defs`, and where its
     /// values start.
     fn next_page(&mut self) -> Result<Open> {
@@ -184,7 +217,8 @@ impl PlainStrings {
             Ok(None) => return Err(self.error("the chunk has fewer values than rows")),
             Err(e) => return Err(self.error(e)),
         };
-        let (buf, values, encoding, levels) = match page {
+        let required = self.max_def == 0;
+        let (buf, values, encoding, levels, at) = match page {
             Page::DataPage {
                 buf,
                 num_values,
@@ -192,22 +226,20 @@ impl PlainStrings {
                 def_level_encoding,
                 ..
             } => {
-                let levels = match (self.max_def, def_level_encoding) {
-                    (0, _) => Levels::None,
-                    (_, Encoding::RLE) => {
-                        let len = buf
-                            .get(..4)
+                let n = num_values as usize;
+                let (levels, at) = match def_level_encoding {
+                    _ if required => (Levels::None, 0),
+                    Encoding::RLE => {
+                        let len = (buf.get(..4))
                             .and_then(|b| b.first_chunk::<4>())
                             .map(|b| u32::from_le_bytes(*b) as usize)
                             .ok_or_else(|| self.error("a page too short for its levels"))?;
-                        Levels::Hybrid(4, len)
+                        (Levels::hybrid(4, len), 4usize.saturating_add(len))
                     }
-                    (_, Encoding::BIT_PACKED) => Levels::Packed,
-                    (_, e) => {
-                        return Err(self.error(format!("definition levels encoded {e}")));
-                    }
+                    Encoding::BIT_PACKED => (Levels::Packed { start: 0, bit: 0 }, n.div_ceil(8)),
+                    e => return Err(self.error(format!("definition levels encoded {e}"))),
                 };
-                (buf, num_values, encoding, levels)
+                (buf, n, encoding, levels, at)
             }
             Page::DataPageV2 {
                 buf,
@@ -217,47 +249,34 @@ impl PlainStrings {
                 rep_levels_byte_len,
                 ..
             } => {
-                if rep_levels_byte_len != 0 {
-                    return Err(self.error("repetition levels in a flat column"));
-                }
-                let levels = if self.max_def > 0 {
-                    Levels::Hybrid(0, def_levels_byte_len as usize)
-                } else {
+                // As the Arrow reader: the values follow both level streams; a flat column's
+                // repetition levels (none, or a writer's empty stream) are not read.
+                let (rep, def) = (rep_levels_byte_len as usize, def_levels_byte_len as usize);
+                let levels = if required {
                     Levels::None
+                } else {
+                    Levels::hybrid(rep, def)
                 };
-                (buf, num_values, encoding, levels)
+                (
+                    buf,
+                    num_values as usize,
+                    encoding,
+                    levels,
+                    rep.saturating_add(def),
+                )
             }
             Page::DictionaryPage { .. } => unreachable!("data pages only"),
         };
         if encoding != Encoding::PLAIN {
             return Err(self.error(format!("a page encoded {encoding} in a plain chunk")));
         }
-        let values = values as usize;
-        // A page cannot hold more values than the chunk has rows left: the levels buffer is
-        // never sized by a forged header.
         if values > self.unopened {
             return Err(self.error("a page holds more values than the chunk has rows"));
         }
         self.unopened -= values;
-        let at = match levels {
-            Levels::None => 0,
-            Levels::Hybrid(skip, len) => {
-                let bytes = (buf.get(skip..skip.saturating_add(len)))
-                    .ok_or_else(|| self.error("levels run past the page's end"))?;
-                decode_levels(bytes, values, &mut self.defs)
-                    .map_err(|e| self.error(format!("definition levels: {e}")))?;
-                skip + len
-            }
-            Levels::Packed => {
-                let len = values.div_ceil(8);
-                let bytes =
-                    (buf.get(..len)).ok_or_else(|| self.error("levels run past the page's end"))?;
-                self.defs.clear();
-                self.defs
-                    .extend((0..values).map(|i| (bytes[i / 8] >> (7 - i % 8)) & 1));
-                len
-            }
-        };
+        if at > buf.len() || levels.end() > buf.len() {
+            return Err(self.error("levels run past the page's end"));
+        }
         let buf = Buffer::from(buf);
         let ascii = buf[at..].is_ascii();
         Ok(Open {
@@ -266,64 +285,128 @@ impl PlainStrings {
             value: 0,
             values,
             ascii,
+            levels,
         })
     }
 }
 
-/// Where a data page's definition levels are.
+/// A data page's definition levels (bit width 1: the column is at most optional), decoded a
+/// batch's rows at a time: the memory they take is bounded by the rows asked for, never by
+/// the count a page header claims.
 enum Levels {
     /// A required column: none.
     None,
-    /// The RLE / bit-packed hybrid: `(offset, length)` in the page.
-    Hybrid(usize, usize),
-    /// The deprecated `BIT_PACKED` encoding (v1 pages): one bit per value, most significant
-    /// first, at the page's start.
-    Packed,
+    /// The RLE / bit-packed hybrid in `at..end` of the page (`at`: the next run header), and
+    /// the run being read: `run` more values equal to `value`, or `packed` more bit-packed
+    /// values from bit `bit` of byte `byte`.
+    Hybrid {
+        at: usize,
+        end: usize,
+        run: usize,
+        value: u8,
+        packed: usize,
+        byte: usize,
+        bit: u32,
+    },
+    /// The deprecated `BIT_PACKED` encoding (v1 pages) from the page's start, read as the
+    /// `parquet` crate's Arrow reader reads it (least significant bit first), so both
+    /// readers give a file the same rows.
+    Packed { start: usize, bit: usize },
 }
 
-/// Decodes `n` definition levels of bit width 1 (the RLE / bit-packed hybrid of the Parquet
-/// format) from `data` into `out`, one byte (0 or 1) per value.
-fn decode_levels(data: &[u8], n: usize, out: &mut Vec<u8>) -> std::result::Result<(), String> {
-    out.clear();
-    let mut at = 0;
-    while out.len() < n {
-        let header = uleb128(data, &mut at).ok_or("a run header runs past the levels")?;
-        let count = header >> 1;
-        if header & 1 == 0 {
-            // A run of one value, stored in one byte (bit width 1).
-            let v = *data.get(at).ok_or("a run's value is missing")?;
-            at += 1;
-            if v > 1 {
-                return Err(format!("level {v} in a column whose levels are 0 or 1"));
+impl Levels {
+    fn hybrid(at: usize, len: usize) -> Levels {
+        Levels::Hybrid {
+            at,
+            end: at.saturating_add(len),
+            run: 0,
+            value: 0,
+            packed: 0,
+            byte: 0,
+            bit: 0,
+        }
+    }
+
+    /// Where the level bytes end (checked against the page when it is opened).
+    fn end(&self) -> usize {
+        match self {
+            Levels::Hybrid { end, .. } => *end,
+            _ => 0,
+        }
+    }
+
+    /// The next `n` levels of `page`, one byte (0 or 1) each, into `out` (cleared first).
+    fn take(
+        &mut self,
+        page: &[u8],
+        n: usize,
+        out: &mut Vec<u8>,
+    ) -> std::result::Result<(), String> {
+        out.clear();
+        match self {
+            Levels::None => {}
+            Levels::Packed { start, bit } => {
+                for _ in 0..n {
+                    let b = page
+                        .get(*start + *bit / 8)
+                        .ok_or("levels run past the page")?;
+                    out.push((b >> (*bit % 8)) & 1);
+                    *bit += 1;
+                }
             }
-            if count == 0 {
-                return Err("an empty run".into());
-            }
-            let take = usize::try_from(count)
-                .unwrap_or(usize::MAX)
-                .min(n - out.len());
-            out.resize(out.len() + take, v);
-        } else {
-            // `count` groups of 8 values, one byte per group at bit width 1.
-            let groups = usize::try_from(count).map_err(|_| "too many groups")?;
-            let bytes = data
-                .get(at..at.saturating_add(groups))
-                .ok_or("bit-packed groups run past the levels")?;
-            if groups == 0 {
-                return Err("an empty run".into());
-            }
-            at += groups;
-            for b in bytes {
-                for bit in 0..8 {
-                    if out.len() == n {
-                        break;
+            Levels::Hybrid {
+                at,
+                end,
+                run,
+                value,
+                packed,
+                byte,
+                bit,
+            } => {
+                let data = &page[..*end];
+                while out.len() < n {
+                    if *run > 0 {
+                        let k = (*run).min(n - out.len());
+                        out.resize(out.len() + k, *value);
+                        *run -= k;
+                    } else if *packed > 0 {
+                        let k = (*packed).min(n - out.len());
+                        for _ in 0..k {
+                            out.push((data[*byte] >> *bit) & 1);
+                            *bit += 1;
+                            if *bit == 8 {
+                                (*bit, *byte) = (0, *byte + 1);
+                            }
+                        }
+                        *packed -= k;
+                    } else {
+                        let header =
+                            uleb128(data, at).ok_or("a run header runs past the levels")?;
+                        let count = usize::try_from(header >> 1).unwrap_or(usize::MAX);
+                        if header & 1 == 0 {
+                            // A run of one value, stored in one byte (bit width 1).
+                            let v = *data.get(*at).ok_or("a run's value is missing")?;
+                            *at += 1;
+                            if v > 1 {
+                                return Err(format!(
+                                    "level {v} in a column whose levels are 0 or 1"
+                                ));
+                            }
+                            (*run, *value) = (count, v);
+                        } else {
+                            // `count` groups of 8 values, one byte per group at bit width 1;
+                            // a last run cut short by the end of the levels is read as far as
+                            // it goes (as the Arrow reader does).
+                            let bytes = count.min(data.len() - *at);
+                            (*packed, *byte, *bit) = (bytes * 8, *at, 0);
+                            *at += bytes;
+                        }
                     }
-                    out.push((b >> bit) & 1);
                 }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// An unsigned LEB128 integer at `data[*at..]` (at most 10 bytes).
@@ -344,22 +427,100 @@ fn uleb128(data: &[u8], at: &mut usize) -> Option<u64> {
 mod tests {
     use super::*;
 
+    fn levels(data: &[u8], takes: &[usize]) -> Result<Vec<u8>, String> {
+        let mut l = Levels::hybrid(0, data.len());
+        let (mut all, mut out) = (Vec::new(), Vec::new());
+        for &n in takes {
+            l.take(data, n, &mut out)?;
+            all.extend_from_slice(&out);
+        }
+        Ok(all)
+    }
+
     #[test]
-    fn levels_decode_from_runs_and_bit_packed_groups() {
+    fn levels_decode_from_runs_and_bit_packed_groups_in_any_cut() {
+        // A run of 3 ones, then one group of 8 bit-packed values (0b1010_0101).
+        let data = [3 << 1, 1, (1 << 1) | 1, 0b1010_0101];
+        let want = [1, 1, 1, 1, 0, 1, 0, 0, 1, 0];
+        for takes in [&[10][..], &[1, 9], &[2, 3, 5], &[4, 0, 6]] {
+            assert_eq!(levels(&data, takes).unwrap(), want, "{takes:?}");
+        }
+        // A run longer than asked for; a two-byte header (200 = run of 100).
+        assert_eq!(levels(&[0xC8, 0x01, 0], &[5, 5]).unwrap(), [0; 10]);
+        // An empty run is skipped.
+        assert_eq!(levels(&[0, 1, 2, 1], &[1]).unwrap(), [1]);
+        // The deprecated BIT_PACKED levels, least significant bit first.
+        let mut p = Levels::Packed { start: 0, bit: 0 };
         let mut out = Vec::new();
-        // A run of 3 ones, then one group of 8 bit-packed values (0b1010_0101), 10 values.
-        decode_levels(&[3 << 1, 1, (1 << 1) | 1, 0b1010_0101], 10, &mut out).unwrap();
-        assert_eq!(out, [1, 1, 1, 1, 0, 1, 0, 0, 1, 0]);
-        // A run longer than the page: cut at n.
-        decode_levels(&[200, 1, 0], 5, &mut out).unwrap();
-        assert_eq!(out, [0; 5]);
+        p.take(&[0b0000_0001, 0b1], 3, &mut out).unwrap();
+        assert_eq!(out, [1, 0, 0]);
+        p.take(&[0b0000_0001, 0b1], 6, &mut out).unwrap();
+        assert_eq!(out, [0, 0, 0, 0, 0, 1]);
     }
 
     #[test]
     fn bad_levels_are_errors_not_loops() {
-        let mut out = Vec::new();
-        for bad in [&[][..], &[0, 1], &[2, 2], &[3], &[1], &[0x80, 0x80]] {
-            assert!(decode_levels(bad, 4, &mut out).is_err(), "{bad:?}");
+        for bad in [&[][..], &[0, 0], &[2, 2], &[3], &[1], &[0x80, 0x80]] {
+            assert!(levels(bad, &[4]).is_err(), "{bad:?}");
         }
+    }
+
+    /// Batches that cut pages anywhere read the column's rows in order: pages of 3 rows (v1
+    /// and v2), taken 1, 2, 4 and 5 rows at a time.
+    #[test]
+    fn batches_cut_pages_anywhere() {
+        use parquet::arrow::ArrowWriter;
+        use parquet::file::properties::{WriterProperties, WriterVersion};
+        let cells: Vec<Option<String>> = (0..23)
+            .map(|i| (i % 4 != 1).then(|| format!("+88691234{i:04}")))
+            .collect();
+        let column = arrow::array::StringArray::from(cells.clone());
+        let batch = arrow::record_batch::RecordBatch::try_from_iter([(
+            "subscriber",
+            Arc::new(column) as arrow::array::ArrayRef,
+        )])
+        .unwrap();
+        for version in [WriterVersion::PARQUET_1_0, WriterVersion::PARQUET_2_0] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("p.parquet");
+            let props = WriterProperties::builder()
+                .set_dictionary_enabled(false)
+                .set_writer_version(version)
+                .set_encoding(Encoding::PLAIN)
+                .set_data_page_row_count_limit(3)
+                .set_write_batch_size(3)
+                .build();
+            let f = File::create(&path).unwrap();
+            let mut w = ArrowWriter::try_new(f, batch.schema(), Some(props)).unwrap();
+            w.write(&batch).unwrap();
+            w.close().unwrap();
+            let file = File::open(&path).unwrap();
+            let (footer, _) = crate::ingest::columnar::parquet_row_groups(&path).unwrap();
+            let (rg, descr) = (footer.row_group(0), footer.file_metadata().schema_descr());
+            let ty = arrow::datatypes::DataType::Utf8;
+            assert!(eligible(rg, descr, 0, &ty));
+            for take in [1, 2, 4, 5] {
+                let mut c = PlainStrings::open(&path, &file, rg, descr, 0, "subscriber").unwrap();
+                let mut got = Vec::new();
+                while got.len() < cells.len() {
+                    let s = c.next(take.min(cells.len() - got.len())).unwrap();
+                    got.extend((0..s.len()).map(|i| s.get(i).map(str::to_owned)));
+                }
+                c.finish().unwrap();
+                assert_eq!(got, cells, "{version:?}, {take} at a time");
+                assert!(c.next(1).is_err());
+            }
+        }
+    }
+
+    /// A huge run (a forged count) costs only the rows taken.
+    #[test]
+    fn a_huge_run_is_decoded_a_batch_at_a_time() {
+        let mut out = Vec::new();
+        let mut l = Levels::hybrid(0, 6);
+        l.take(&[0xFE, 0xFF, 0xFF, 0xFF, 0x0F, 0], 3, &mut out)
+            .unwrap();
+        assert_eq!(out, [0, 0, 0]);
+        assert!(out.capacity() < 1 << 20);
     }
 }

@@ -564,8 +564,9 @@ proptest! {
 
     /// A Parquet file reads as the same rows written as Arrow IPC (read through Arrow
     /// arrays), whatever its layout: plain-encoded string columns read from their pages
-    /// (v1 or v2 pages, optional or required, pages of 1 to 8 rows, batches and row groups
-    /// cutting pages anywhere), dictionary or delta encodings through the Arrow reader.
+    /// (v1 or v2 pages, optional or required, pages of 1 to 8 rows, row groups of any size),
+    /// dictionary or delta encodings through the Arrow reader. (Batches cutting pages are
+    /// tested in `ingest::plain_pages`.)
     #[test]
     fn every_parquet_layout_reads_as_arrow_ipc(rows in arb_rows(), layout in arb_layout()) {
         let dir = tempfile::tempdir().unwrap();

@@ -634,7 +634,7 @@ enum Subscribers<'a> {
 }
 
 /// A subscriber cell that is strictly `+digits` (REFERENCE.md §4's pattern), which is what
-/// [`pre_subscriber_cell`] makes of it too (nothing to trim, no separator to drop); `None`
+/// [`pre_subscriber_cell`](crate::rows::interpret::pre_subscriber_cell) makes of it too (nothing to trim, no separator to drop); `None`
 /// for any other cell. Its result is an `Option<Msisdn>`, returned in registers: the
 /// `Option<Result<..>>` of `pre_subscriber_cell` came back through the stack, and the load
 /// after the call stalled on it (a quarter of the row loop's samples on a time-ordered file).

@@ -5,8 +5,8 @@
 //! length and then that many bytes. [`Spans`] keeps the (decompressed) pages a batch's rows
 //! fall in and, per row, where its value starts: the value's length is the prefix just
 //! before it. The reader that builds a `Spans` checks every value against its page once
-//! ([`Spans::push`] refuses one that overruns it) and that the column's bytes are UTF-8, so
-//! the row loop reads a row with two loads and no check.
+//! ([`Spans::push_run`] refuses one that overruns it) and that the column's bytes are UTF-8,
+//! so the row loop reads a cell with a few bounds-checked loads and no decoding.
 //!
 //! [`batch::visit_batch_with`]: crate::rows::batch::visit_batch_with
 
@@ -26,7 +26,7 @@ const NULL: u64 = u64::MAX;
 /// Bits of a value's offset in its page.
 const OFFSET_BITS: u32 = 40;
 
-/// Why [`Spans::push`] refused a value.
+/// Why [`Spans::push_run`] or [`Spans::add_page`] refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refused {
     /// The value (or its length prefix) runs past the end of its page.
@@ -54,7 +54,7 @@ impl Spans {
         self.at.is_empty()
     }
 
-    /// Keeps `page` for the rows pushed next; returns its index for [`Spans::push`].
+    /// Keeps `page` for the rows pushed next; returns its index for [`Spans::push_run`].
     pub fn add_page(&mut self, page: Buffer) -> Result<usize, Refused> {
         if self.pages.len() >= 1 << (64 - OFFSET_BITS) {
             return Err(Refused::TooManyPages);
@@ -87,7 +87,7 @@ impl Spans {
                 self.at.push(NULL);
                 continue;
             }
-            let len = match bytes.get(prefix..prefix + 4) {
+            let len = match bytes.get(prefix..prefix.saturating_add(4)) {
                 Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize,
                 None => return Err((k, Refused::Overrun)),
             };
