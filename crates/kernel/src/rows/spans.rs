@@ -82,21 +82,33 @@ impl Spans {
         let end = bytes.len().min(1 << OFFSET_BITS);
         let tag = (page as u64) << OFFSET_BITS;
         self.at.reserve(count);
-        for k in 0..count {
-            if levels.is_some_and(|l| l[k] == 0) {
-                self.at.push(NULL);
-                continue;
-            }
-            let len = match bytes.get(prefix..prefix.saturating_add(4)) {
-                Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize,
-                None => return Err((k, Refused::Overrun)),
-            };
+        // One value: its span, and the next value's prefix. Each value's place depends on
+        // the length before it, so the loop is a chain of loads: the length is one 4-byte
+        // load, and the loop has no other branch than the bounds.
+        let step = |prefix: usize| -> Option<(u64, usize)> {
+            let len = u32::from_le_bytes(*bytes.get(prefix..)?.first_chunk::<4>()?) as usize;
             let start = prefix + 4;
-            if len > end.saturating_sub(start) {
-                return Err((k, Refused::Overrun));
+            (len <= end.saturating_sub(start)).then_some((tag | start as u64, start + len))
+        };
+        match levels {
+            None => {
+                for k in 0..count {
+                    let (span, next) = step(prefix).ok_or((k, Refused::Overrun))?;
+                    self.at.push(span);
+                    prefix = next;
+                }
             }
-            self.at.push(tag | start as u64);
-            prefix = start + len;
+            Some(levels) => {
+                for (k, &level) in levels[..count].iter().enumerate() {
+                    if level == 0 {
+                        self.at.push(NULL);
+                        continue;
+                    }
+                    let (span, next) = step(prefix).ok_or((k, Refused::Overrun))?;
+                    self.at.push(span);
+                    prefix = next;
+                }
+            }
         }
         Ok(prefix)
     }
