@@ -9,8 +9,10 @@
 //! validated as UTF-8 in one pass over it.
 //!
 //! A column is read here only when [`eligible`]: a flat (not nested) `BYTE_ARRAY` column of
-//! Arrow type string, at most optional, whose chunk in the row group has no dictionary page
-//! and lists no encoding but `PLAIN` for its values. Any other column, and every other
+//! Arrow type string, at most optional, whose chunk in the row group has no dictionary page,
+//! lists `PLAIN` and no other encoding for its values, and whose page encoding statistics
+//! (when the writer kept them) name only plain data pages. A page that breaks those promises
+//! anyway is an error (the rows cannot be handed back to the Arrow reader halfway). Any other column, and every other
 //! column type, goes through the Arrow reader as before; both give [`visit_batch_with`] the
 //! same rows. A page that contradicts its chunk's metadata (another encoding, a value running
 //! past its page, levels that do not decode) and a chunk whose values are not the row
@@ -56,9 +58,11 @@ pub fn eligible(
         && column.max_rep_level() == 0
         && column.max_def_level() <= 1
         && chunk.dictionary_page_offset().is_none()
+        && chunk.encodings().any(|e| e == Encoding::PLAIN)
         && chunk
             .encodings()
             .all(|e| matches!(e, Encoding::PLAIN | Encoding::RLE | Encoding::BIT_PACKED))
+        && (chunk.page_encoding_stats_mask()).is_none_or(|data| data.is_only(Encoding::PLAIN))
 }
 
 /// One column chunk, read a batch of rows at a time.
