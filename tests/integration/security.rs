@@ -834,6 +834,25 @@ async fn wait_loaded(c: &FraudHotzoneClient<Channel>) {
     .await;
 }
 
+/// The audit file's check lines, check lines with the correlator `leak-test`, and ingest
+/// lines answered OK, as far as they are on disk (whole lines only).
+fn audit_counts(audit: &std::path::Path) -> (usize, usize, usize) {
+    let text = std::fs::read_to_string(audit).unwrap_or_default();
+    let lines: Vec<serde_json::Value> = (text.lines())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let check = |l: &&serde_json::Value| l["rpc"] == "check";
+    (
+        lines.iter().filter(check).count(),
+        (lines.iter().filter(check))
+            .filter(|l| l["correlator"] == "leak-test")
+            .count(),
+        (lines.iter())
+            .filter(|l| l["rpc"] == "ingest" && l["code"] == "OK")
+            .count(),
+    )
+}
+
 /// Ingests keep landing while the server is SIGKILLed; after a restart every acknowledged
 /// batch is there exactly once. Then every log line and audit line of both runs is searched
 /// for the numbers used (valid, unknown, invalid; with and without '+').
@@ -896,7 +915,15 @@ async fn kill_loses_nothing_acknowledged_and_no_number_reaches_a_log() {
         (acked.lock().unwrap().len() >= 5).then_some(())
     })
     .await;
+    // Audit lines are written by a thread after the answer, and a SIGKILL loses the queued
+    // ones: the checks and an ingest this test looks for are on disk before the kill.
+    wait_for("the first server's audit lines", || async {
+        let (checks, leak_checks, ingests) = audit_counts(&audit);
+        (checks >= numbers.len() && leak_checks >= numbers.len() && ingests >= 1).then_some(())
+    })
+    .await;
     first.kill();
+    let first_checks = audit_counts(&audit).0;
     let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
     let acked: Vec<String> = acked.lock().unwrap().clone();
     assert!(acked.len() >= 5);
@@ -918,6 +945,10 @@ async fn kill_loses_nothing_acknowledged_and_no_number_reaches_a_log() {
             .into_inner();
         assert!(!r.anomaly_detected, "{sub} counted twice after SIGKILL");
     }
+    wait_for("the second server's audit lines", || async {
+        (audit_counts(&audit).0 >= first_checks + acked.len() * 2).then_some(())
+    })
+    .await;
     let leftovers: Vec<_> = std::fs::read_dir(data.path().join("ingest"))
         .unwrap()
         .filter_map(|e| e.ok())
