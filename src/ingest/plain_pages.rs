@@ -125,7 +125,7 @@ impl PlainStrings {
     }
 
     fn error(&self, message: impl std::fmt::Display) -> Error {
-        Error::read(&self.path, format!("column {}: {message}", self.name))
+        column_error(&self.path, &self.name, message)
     }
 
     /// The next `rows` rows of the column.
@@ -151,17 +151,11 @@ impl PlainStrings {
             }
             let Ok(slot) = spans.add_page(page.buf.clone()) else {
                 let e = "more pages in one batch than a span can name";
-                return Err(Error::read(
-                    &self.path,
-                    format!("column {}: {e}", self.name),
-                ));
+                return Err(column_error(&self.path, &self.name, e));
             };
             if let Err(e) = page.levels.take(&page.buf, take, &mut self.defs) {
                 let e = format!("definition levels: {e}");
-                return Err(Error::read(
-                    &self.path,
-                    format!("column {}: {e}", self.name),
-                ));
+                return Err(column_error(&self.path, &self.name, e));
             }
             let levels = (self.max_def > 0).then_some(&self.defs[..]);
             let start = page.at;
@@ -172,10 +166,7 @@ impl PlainStrings {
                         "value {} of a page runs past the page's end",
                         page.value + k
                     );
-                    return Err(Error::read(
-                        &self.path,
-                        format!("column {}: {e}", self.name),
-                    ));
+                    return Err(column_error(&self.path, &self.name, e));
                 }
             };
             if !page.ascii
@@ -187,10 +178,7 @@ impl PlainStrings {
                 })
             {
                 let e = format!("value {k} of a page is not UTF-8");
-                return Err(Error::read(
-                    &self.path,
-                    format!("column {}: {e}", self.name),
-                ));
+                return Err(column_error(&self.path, &self.name, e));
             }
             page.value += take;
         }
@@ -292,6 +280,11 @@ impl PlainStrings {
             levels,
         })
     }
+}
+
+/// A read error naming the file and the column.
+fn column_error(path: &Path, name: &str, message: impl std::fmt::Display) -> Error {
+    Error::read(path, format!("column {name}: {message}"))
 }
 
 /// A data page's definition levels (bit width 1: the column is at most optional), decoded a
