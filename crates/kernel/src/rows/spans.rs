@@ -113,12 +113,6 @@ impl Spans {
         Ok(prefix)
     }
 
-    /// Appends a null row.
-    #[inline(always)]
-    pub fn push_null(&mut self) {
-        self.at.push(NULL);
-    }
-
     /// Row `i`'s bytes; `None` for a null (or a row past the end).
     #[inline(always)]
     pub fn bytes(&self, i: usize) -> Option<&[u8]> {
