@@ -89,7 +89,7 @@ fn readable(c: parquet::basic::Compression) -> bool {
     use parquet::basic::Compression as C;
     matches!(
         c,
-        C::UNCOMPRESSED | C::SNAPPY | C::GZIP(_) | C::LZ4 | C::LZ4_RAW | C::ZSTD(_)
+        C::UNCOMPRESSED | C::SNAPPY | C::GZIP(_) | C::LZ4 | C::LZ4_RAW | C::ZSTD(_) | C::BROTLI(_)
     )
 }
 

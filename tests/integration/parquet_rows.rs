@@ -403,6 +403,8 @@ struct Layout {
     required: bool,
     page_rows: usize,
     group_rows: usize,
+    /// The pages' codec: every one this build reads.
+    codec: parquet::basic::Compression,
 }
 
 type GenRow = (
@@ -438,6 +440,16 @@ fn arb_rows() -> impl Strategy<Value = Vec<GenRow>> {
 }
 
 fn arb_layout() -> impl Strategy<Value = Layout> {
+    use parquet::basic::{BrotliLevel, Compression as C, GzipLevel, ZstdLevel};
+    let codecs = [
+        C::UNCOMPRESSED,
+        C::SNAPPY,
+        C::GZIP(GzipLevel::default()),
+        C::LZ4,
+        C::LZ4_RAW,
+        C::ZSTD(ZstdLevel::default()),
+        C::BROTLI(BrotliLevel::default()),
+    ];
     (
         any::<bool>(),
         any::<bool>(),
@@ -445,15 +457,17 @@ fn arb_layout() -> impl Strategy<Value = Layout> {
         any::<bool>(),
         1..9usize,
         1..80usize,
+        proptest::sample::select(codecs.to_vec()),
     )
         .prop_map(
-            |(dictionary, v2, delta, required, page_rows, group_rows)| Layout {
+            |(dictionary, v2, delta, required, page_rows, group_rows, codec)| Layout {
                 dictionary,
                 v2,
                 delta,
                 required,
                 page_rows,
                 group_rows,
+                codec,
             },
         )
 }
@@ -510,7 +524,8 @@ fn write_layout(path: &Path, b: &RecordBatch, l: &Layout) {
         .set_max_row_group_row_count(Some(l.group_rows))
         .set_dictionary_enabled(l.dictionary)
         .set_data_page_row_count_limit(l.page_rows)
-        .set_write_batch_size(l.page_rows);
+        .set_write_batch_size(l.page_rows)
+        .set_compression(l.codec);
     if l.v2 {
         props = props.set_writer_version(WriterVersion::PARQUET_2_0);
         for c in ["subscriber", "counterparty", "direction", "kind"] {
@@ -564,8 +579,8 @@ proptest! {
 
     /// A Parquet file reads as the same rows written as Arrow IPC (read through Arrow
     /// arrays), whatever its layout: plain-encoded string columns read from their pages
-    /// (v1 or v2 pages, optional or required, pages of 1 to 8 rows, row groups of any size),
-    /// dictionary or delta encodings through the Arrow reader. (Batches cutting pages are
+    /// (v1 or v2 pages, optional or required, pages of 1 to 8 rows, row groups of any size,
+    /// every codec this build reads), dictionary or delta encodings through the Arrow reader. (Batches cutting pages are
     /// tested in `ingest::plain_pages`.)
     #[test]
     fn every_parquet_layout_reads_as_arrow_ipc(rows in arb_rows(), layout in arb_layout()) {
