@@ -7,7 +7,8 @@
 //! it is skipped. Plain-encoded string columns are read from their pages by [`plain_pages`]
 //! (no Arrow array); the others are read as dictionaries where the row group stores them so,
 //! else as string views. Timestamps with or without a zone are instants
-//! (naive means UTC); integer time columns are epoch milliseconds; string columns of any
+//! (naive means UTC; a legacy INT96 one is read as milliseconds, so that no instant wraps
+//! around); integer time columns are epoch milliseconds; string columns of any
 //! Arrow string encoding are accepted.
 //!
 //! [`batch::visit_batch`]: crate::ingest::batch::visit_batch
@@ -192,7 +193,17 @@ where
         footer.row_group(row_group),
         footer.file_metadata().schema_descr(),
     );
-    let meta = with_type_hints(path, meta, &idx, &encoded)?;
+    let int96_time = idx[Field::EventTime as usize].filter(|&r| {
+        leaves_of(footer.file_metadata().schema_descr(), r).any(|c| {
+            footer
+                .file_metadata()
+                .schema_descr()
+                .column(c)
+                .physical_type()
+                == parquet::basic::Type::INT96
+        })
+    });
+    let meta = with_type_hints(path, meta, &idx, &encoded, int96_time)?;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     // Plain-encoded string columns are read from their pages here, the others by Arrow.
     let rg = footer.row_group(row_group);
@@ -310,13 +321,17 @@ fn dictionary_encoded(
 /// interpreted once; every other string column we read is read as a string view (views into
 /// the decoded pages, no copy). Reading a plain-encoded column as a dictionary would make the
 /// decoder intern every value (a hash per row) only to interpret almost every row anyway: in
-/// a time-ordered export most rows of a batch have a subscriber of their own. Other columns
-/// keep their types.
+/// a time-ordered export most rows of a batch have a subscriber of their own. A legacy INT96
+/// `event_time` (root `int96_time`; Spark's, Hive's and Impala's default) is read as
+/// milliseconds: the reader's default, nanoseconds, wraps an instant outside 1677-2262 (a
+/// year-2600 typo) around to an ordinary date, which would be counted instead of rejected as
+/// `time_out_of_range`. Other columns keep their types.
 fn with_type_hints(
     path: &Path,
     meta: ArrowReaderMetadata,
     idx: &[Option<usize>; 7],
     encoded: &[usize],
+    int96_time: Option<usize>,
 ) -> Result<ArrowReaderMetadata> {
     let schema = meta.schema().clone();
     let utf8 = |i: &usize| schema.field(*i).data_type() == &DataType::Utf8;
@@ -331,7 +346,14 @@ fn with_type_hints(
     .filter(utf8)
     .partition(|i| encoded.contains(i));
     view_cols.extend(idx[Field::Counterparty as usize].filter(utf8));
-    if dict_cols.is_empty() && view_cols.is_empty() {
+    let time_ms = int96_time.and_then(|i| match schema.field(i).data_type() {
+        DataType::Timestamp(arrow::datatypes::TimeUnit::Nanosecond, tz) => Some((
+            i,
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, tz.clone()),
+        )),
+        _ => None, // a unit the file's Arrow schema chose: no wrap below nanoseconds
+    });
+    if dict_cols.is_empty() && view_cols.is_empty() && time_ms.is_none() {
         return Ok(meta);
     }
     let fields: Vec<arrow::datatypes::FieldRef> = schema
@@ -344,6 +366,8 @@ fn with_type_hints(
                 Arc::new(f.as_ref().clone().with_data_type(t))
             } else if view_cols.contains(&i) {
                 Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View))
+            } else if let Some((_, t)) = time_ms.as_ref().filter(|(t, _)| *t == i) {
+                Arc::new(f.as_ref().clone().with_data_type(t.clone()))
             } else {
                 Arc::clone(f)
             }

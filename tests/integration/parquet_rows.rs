@@ -636,3 +636,93 @@ fn a_forged_length_in_a_plain_page_is_an_error_naming_the_column() {
         "{err}"
     );
 }
+
+/// A legacy INT96 `event_time` (Spark's, Hive's and Impala's default, with no Arrow schema in
+/// the file) outside 1677-2262 is `time_out_of_range`, as in every other reader: read as
+/// nanoseconds, the default, a year-2600 typo wrapped around to 2015 and was counted.
+#[test]
+fn int96_times_outside_the_nanosecond_range_are_rejected_not_wrapped() {
+    use parquet::data_type::{ByteArray, ByteArrayType, Int96, Int96Type};
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spark.parquet");
+    let schema = parse_message_type(
+        "message spark_schema { required int96 event_time; required binary subscriber (UTF8);
+         required binary counterparty (UTF8); required binary direction (UTF8);
+         required binary kind (UTF8); }",
+    )
+    .unwrap();
+    // Julian days: 2026-10-30, 2600-01-01, 1400-06-01, 2200-01-01 and 2026-10-29.
+    const EPOCH_JULIAN: i64 = 2_440_588;
+    let days = [
+        (2026, 10, 30),
+        (2600, 1, 1),
+        (1400, 6, 1),
+        (2200, 1, 1),
+        (2026, 10, 29),
+    ]
+    .map(|(y, m, d)| {
+        let date = chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        EPOCH_JULIAN + (date - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days()
+    });
+    let times: Vec<Int96> = (days.iter())
+        .map(|&day| {
+            let nanos: u64 = 12 * 3_600_000_000_000; // noon
+            let mut t = Int96::new();
+            t.set_data(nanos as u32, (nanos >> 32) as u32, day as u32);
+            t
+        })
+        .collect();
+    let text = |s: &str| vec![ByteArray::from(s); times.len()];
+    let mut w = SerializedFileWriter::new(
+        std::fs::File::create(&path).unwrap(),
+        Arc::new(schema),
+        Arc::new(WriterProperties::builder().build()),
+    )
+    .unwrap();
+    let mut rg = w.next_row_group().unwrap();
+    let mut col = rg.next_column().unwrap().unwrap();
+    col.typed::<Int96Type>()
+        .write_batch(&times, None, None)
+        .unwrap();
+    col.close().unwrap();
+    for cells in [
+        text("+886912345678"),
+        text("+2348031234567"),
+        text("in"),
+        text("call"),
+    ] {
+        let mut col = rg.next_column().unwrap().unwrap();
+        col.typed::<ByteArrayType>()
+            .write_batch(&cells, None, None)
+            .unwrap();
+        col.close().unwrap();
+    }
+    rg.close().unwrap();
+    w.close().unwrap();
+    let rejects = dir.path().join("r.csv");
+    let o = scan(&path, &rejects);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("5 rows read, 2 events") && err.contains("time_out_of_range=3"),
+        "{err}"
+    );
+    // The window ends at the latest accepted day, not at a wrapped one.
+    assert!(err.contains("..=2026-10-30"), "{err}");
+    let rows: Vec<String> = std::fs::read_to_string(&rejects)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').skip(1).take(2).collect::<Vec<_>>().join(","))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "2,time_out_of_range",
+            "3,time_out_of_range",
+            "4,time_out_of_range"
+        ]
+    );
+}
