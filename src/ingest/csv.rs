@@ -7,7 +7,11 @@
 //!
 //! Records are read as bytes and interpreted field by field, so a malformed row is a counted
 //! reject with its row number, never a failed file. Rows with missing trailing fields are
-//! read with those fields null (they are then rejected only if a required one is missing).
+//! read with those fields null (they are then rejected only if a required one is missing);
+//! a row with a non-empty field past the header's last column is `too_many_fields` (its
+//! cells are not where the header says; empty extra fields, a trailing comma, are ignored).
+//! A quoted field still open at the end of the file is an error naming its byte offset: the
+//! reader would have made the rest of the file one cell of one rejected row.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -15,10 +19,18 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::ingest::RowSink;
 use crate::ingest::columns::{ColumnMap, resolve_required};
+use crate::ingest::csv_split::{State, step};
 use crate::ingest::interpret::{DurationCell, Interpreter, RawRow, TimeCell};
+use crate::ingest::rejects::RejectReason;
 
-/// Which field of a record holds each canonical column (`columns::resolve_required`).
-pub type Layout = [Option<usize>; 7];
+/// Where the columns are in a file's records.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// Which field of a record holds each canonical column (`columns::resolve_required`).
+    pub fields: [Option<usize>; 7],
+    /// Fields in the header record.
+    pub width: usize,
+}
 
 /// Reads the header row of a CSV file and maps its names to the canonical columns; also
 /// gives the byte offset where the header record ends (parts start after it: empty lines
@@ -42,8 +54,9 @@ pub fn layout(path: &Path, columns: &ColumnMap) -> Result<(Layout, u64)> {
         })
         .collect();
     let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
-    let idx = resolve_required(columns, &names_ref, path)?;
-    Ok((idx, reader.position().byte()))
+    let fields = resolve_required(columns, &names_ref, path)?;
+    let width = names.len();
+    Ok((Layout { fields, width }, reader.position().byte()))
 }
 
 /// Reads the bytes `range` of a CSV file, sending each row's outcome to `rows` with its
@@ -51,7 +64,7 @@ pub fn layout(path: &Path, columns: &ColumnMap) -> Result<(Layout, u64)> {
 /// (`ingest::csv_split`); the one that starts at byte 0 skips the header row.
 pub fn read<R>(
     path: &Path,
-    idx: &Layout,
+    layout: &Layout,
     range: (u64, u64),
     interp: &mut Interpreter,
     rows: &mut R,
@@ -76,8 +89,10 @@ where
             .byte_headers()
             .map_err(|e| Error::read(path, format!("header: {e}")))?;
     }
+    let idx = &layout.fields;
     let mut record = csv::ByteRecord::new();
     let mut row: u64 = 0;
+    let mut last_start = None;
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
@@ -88,6 +103,11 @@ where
             }
         }
         row += 1;
+        last_start = record.position().map(|p| start + p.byte());
+        if record.iter().skip(layout.width).any(|f| !f.is_empty()) {
+            rows.row(row, Err(RejectReason::TooManyFields))?;
+            continue;
+        }
         let cell = |i: Option<usize>| -> Option<&str> {
             let b = record.get(i?)?;
             if b.is_empty() {
@@ -107,5 +127,49 @@ where
         };
         rows.row(row, interp.interpret(&raw))?;
     }
+    if let Some(at) = last_start {
+        unclosed_quote(path, at, end)?;
+    }
     Ok(())
+}
+
+/// An error when the record starting at byte `at` runs to `end` inside a quoted field that
+/// is never closed, and `end` is the end of the file: the `csv` reader takes the rest of the
+/// file as one cell, which would hide every row after the quote behind one rejected row.
+/// (A part of a file that ends before the file's end ends between records: `csv_split` cut
+/// it there.) Runs the reader's automaton over the last record only.
+fn unclosed_quote(path: &Path, at: u64, end: u64) -> Result<()> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if end < len {
+        return Ok(());
+    }
+    file.seek(SeekFrom::Start(at))
+        .map_err(|e| Error::io(path, e))?;
+    let (mut state, mut opened, mut pos) = (State::Record, None, at);
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut chunk).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        for &b in &chunk[..n] {
+            let next = step(state, b);
+            if next == State::Quoted && state != State::Quoted && state != State::AfterQuote {
+                opened = Some(pos);
+            }
+            state = next;
+            pos += 1;
+        }
+    }
+    match (state, opened) {
+        (State::Quoted, Some(q)) => Err(Error::read(
+            path,
+            format!(
+                "the quoted field opened at byte {q} is never closed: the rest of the file would \
+                 be one cell (an unterminated quote)"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }

@@ -125,7 +125,10 @@ pub fn expand(inputs: &[String]) -> Result<Vec<(PathBuf, Format)>> {
         } else {
             return Err(Error::io(
                 path,
-                std::io::Error::from(std::io::ErrorKind::NotFound),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file or directory, and no glob",
+                ),
             ));
         }
     }

@@ -255,6 +255,101 @@ fn strict_names_the_first_bad_row_in_a_later_part() {
     }
 }
 
+/// A quoted field still open at the end of the file is an error naming the byte of its
+/// quote, whatever the part size: read on, it would make the rest of the file one cell of
+/// one rejected row and hide every row after it.
+#[test]
+fn an_unclosed_quote_is_an_error_naming_its_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut records = tricky_records();
+    records.last_mut().unwrap().end = "\n";
+    // The stray quote, then rows without a quote to close it.
+    records.push(rec(
+        "2026-03-10T01:00:00Z,+886912345001,\"ACME Ltd,in,call,",
+        "\n",
+        None,
+    ));
+    for i in 0..40 {
+        let row = format!("2026-03-10T02:{i:02}:00Z,+886912345002,+2348021234567,in,call,1");
+        records.push(rec(&row, "\n", None));
+    }
+    let path = write(dir.path(), "open.csv", "\n", &records);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let quote = text.find("\"ACME Ltd").unwrap();
+    for part_bytes in [None, Some(1), Some(7), Some(64), Some(500), Some(5000)] {
+        let files = [path.to_string_lossy().into_owned()];
+        let err = scan(&files, &request(part_bytes, false), &|_, _| {})
+            .err()
+            .unwrap_or_else(|| panic!("{part_bytes:?}: read without an error"))
+            .to_string();
+        assert!(
+            err.contains("open.csv")
+                && err.contains(&format!("opened at byte {quote} is never closed")),
+            "{part_bytes:?}: {err}"
+        );
+    }
+    // Closed further on, the quote is a field holding line ends: no error.
+    std::fs::write(&path, format!("{text}\",in,call,\n")).unwrap();
+    assert!(
+        scan(
+            &[path.to_string_lossy().into_owned()],
+            &request(None, false),
+            &|_, _| {}
+        )
+        .is_ok()
+    );
+}
+
+/// A record with a non-empty field past the header's last column (two records on one line,
+/// an escape the reader does not know) is `too_many_fields` at its row, for any part size;
+/// empty fields past the last column (a trailing comma) are ignored.
+#[test]
+fn a_record_with_more_fields_than_the_header_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut records = tricky_records();
+    records.last_mut().unwrap().end = "\n";
+    let t = "2026-03-09T01:00:00Z";
+    let extra = [
+        (
+            5,
+            format!("{t},+886912345001,+2348021234567,in,call,60,{t}"),
+            Some("too_many_fields"),
+        ),
+        (
+            9,
+            format!("{t},+886912345001,+2348021234567,in,call,60,,,"),
+            None,
+        ),
+        (
+            30,
+            format!("{t},+886912345002,\"a\\\",b\",in,call,1"),
+            Some("too_many_fields"),
+        ),
+        (
+            41,
+            format!("{t},+886912345003,+2348021234567,in,sms,,\"\""),
+            None,
+        ),
+    ];
+    for (at, text, why) in &extra {
+        records.insert(*at, rec(text, "\n", *why));
+    }
+    let path = write(dir.path(), "wide.csv", "\n", &records);
+    let want: Vec<(String, u64, &str)> = (records.iter().enumerate())
+        .filter_map(|(i, r)| {
+            r.reject
+                .map(|why| ("wide.csv".to_owned(), i as u64 + 1, why))
+        })
+        .collect();
+    let whole = seen(&path, None);
+    assert_eq!(whole.2, want);
+    assert_eq!(whole.1.0, records.len() as u64);
+    for part_bytes in [1, 9, 64, 333] {
+        assert_eq!(seen(&path, Some(part_bytes)), whole, "{part_bytes}");
+    }
+    assert_eq!(strict_row(&path, None), Some(want[0].1));
+}
+
 /// A field drawn from values that stress the record boundaries.
 fn arb_field() -> impl Strategy<Value = String> {
     prop::sample::select(vec![

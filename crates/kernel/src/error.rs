@@ -32,12 +32,12 @@ pub enum Error {
     #[error("unavailable: {0}")]
     Unavailable(String),
     /// A file could not be opened or read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not a `source()`: a chain printed it twice).
+        cause: std::io::Error,
     },
     /// A file could be opened but not decoded (corrupt, wrong format, missing columns).
     #[error("{}: {message}", path.display())]
@@ -98,10 +98,10 @@ impl Error {
     }
 
     /// IO error on `path`.
-    pub fn io(path: &Path, source: std::io::Error) -> Error {
+    pub fn io(path: &Path, cause: std::io::Error) -> Error {
         Error::Io {
             path: path.to_owned(),
-            source,
+            cause,
         }
     }
 

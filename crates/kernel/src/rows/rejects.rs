@@ -12,6 +12,10 @@ use crate::error::Error;
 /// Why a row was rejected. `key()` is the stable name used in summaries and metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RejectReason {
+    /// A CSV record has a non-empty field past the header's last column: its cells are not
+    /// where the header says (a line holding two records, an escape the reader does not
+    /// know), so no cell of it can be trusted.
+    TooManyFields,
     /// `event_time` is null or empty.
     MissingEventTime,
     /// `event_time` is neither RFC 3339 with an offset nor integer epoch milliseconds.
@@ -43,7 +47,8 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [RejectReason; 13] = [
+    pub const ALL: [RejectReason; 14] = [
+        RejectReason::TooManyFields,
         RejectReason::MissingEventTime,
         RejectReason::BadEventTime,
         RejectReason::TimeOutOfRange,
@@ -62,6 +67,7 @@ impl RejectReason {
     /// Stable snake_case key.
     pub fn key(self) -> &'static str {
         match self {
+            RejectReason::TooManyFields => "too_many_fields",
             RejectReason::MissingEventTime => "missing_event_time",
             RejectReason::BadEventTime => "bad_event_time",
             RejectReason::TimeOutOfRange => "time_out_of_range",
@@ -83,6 +89,7 @@ impl RejectReason {
     /// The rule, in words (what a `--strict` error and a rejects file say).
     pub fn message(self) -> &'static str {
         match self {
+            RejectReason::TooManyFields => "the record has more fields than the header",
             RejectReason::MissingEventTime => "event_time is missing",
             RejectReason::BadEventTime => {
                 "event_time is neither RFC 3339 with an offset nor integer epoch milliseconds"
