@@ -140,7 +140,21 @@ pub fn expand(inputs: &[String]) -> Result<Vec<(PathBuf, Format)>> {
     Ok(out)
 }
 
+/// Adds the data files under `dir` to `out`. A symlink to a directory is followed (a table
+/// whose partitions are links), once: a directory met again, through a link to itself or to
+/// an ancestor, is not read again.
 fn walk(dir: &Path, out: &mut Vec<(PathBuf, Format)>) -> Result<()> {
+    walk_once(dir, out, &mut std::collections::HashSet::new())
+}
+
+fn walk_once(
+    dir: &Path,
+    out: &mut Vec<(PathBuf, Format)>,
+    seen: &mut std::collections::HashSet<PathBuf>,
+) -> Result<()> {
+    if !seen.insert(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned())) {
+        return Ok(());
+    }
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
@@ -151,8 +165,9 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, Format)>) -> Result<()> {
             continue;
         }
         let ft = entry.file_type().map_err(|e| Error::io(&path, e))?;
-        if ft.is_dir() {
-            walk(&path, out)?;
+        let linked_dir = ft.is_symlink() && std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
+        if ft.is_dir() || linked_dir {
+            walk_once(&path, out, seen)?;
         } else if let Some(f) = Format::of(&path) {
             // Regular files only (a symlink counts when it leads to one): a FIFO, a socket or
             // a device named `x.csv` would block a reader, or never end (`/dev/zero`).

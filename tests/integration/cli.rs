@@ -628,6 +628,24 @@ fn a_file_named_twice_is_read_once() {
     assert!(summary.contains("1 file(s), 5 rows read"), "{summary}");
 }
 
+/// A symlink to a directory inside an input directory is followed (partitions kept as
+/// links), and a link back to an ancestor is not a loop: each file is read once.
+#[test]
+fn linked_partition_directories_are_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    write_csv(&store.join("day=1").join("e.csv"), HEADER, ROWS);
+    let table = dir.path().join("table");
+    std::fs::create_dir_all(&table).unwrap();
+    std::os::unix::fs::symlink(store.join("day=1"), table.join("day=1")).unwrap();
+    std::os::unix::fs::symlink(&table, table.join("again")).unwrap();
+    std::os::unix::fs::symlink(dir.path(), table.join("up")).unwrap();
+    let o = scan(&[&table], &["--output", "-"]);
+    assert_eq!(stdout(&o), EXPECTED);
+    let summary = String::from_utf8_lossy(&o.stderr);
+    assert!(summary.contains("1 file(s), 5 rows read"), "{summary}");
+}
+
 /// REFERENCE.md §2.4: an integer `event_time` past what an instant can hold is out of range,
 /// whatever the reader: a `uint64` Parquet column and CSV digits give the same reason.
 #[test]
