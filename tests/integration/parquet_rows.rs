@@ -726,3 +726,73 @@ fn int96_times_outside_the_nanosecond_range_are_rejected_not_wrapped() {
         ]
     );
 }
+
+/// A cell that is not UTF-8 in a binary column is a present value that breaks its column's
+/// rule, as the same bytes in a CSV file: `subscriber_without_plus_no_default_region`,
+/// `bad_direction`; not a `missing_*` reason (Arrow's cast made it a null).
+#[test]
+fn cells_that_are_not_utf8_break_the_same_rule_in_binary_columns_as_in_csv() {
+    use arrow::array::BinaryArray;
+    let dir = tempfile::tempdir().unwrap();
+    let t = "2026-03-10T01:00:00Z";
+    let rows: [[&[u8]; 5]; 4] = [
+        [
+            t.as_bytes(),
+            b"+886912345678",
+            b"+2348031234567",
+            b"in",
+            b"call",
+        ],
+        [
+            t.as_bytes(),
+            b"+8869123\xff5678",
+            b"+2348031234567",
+            b"in",
+            b"call",
+        ],
+        [
+            t.as_bytes(),
+            b"+886912345678",
+            b"+2348031234567",
+            b"i\xffn",
+            b"call",
+        ],
+        [t.as_bytes(), b"+886912345678", b"BANK\xfe", b"out", b"sms"],
+    ];
+    let names = [
+        "event_time",
+        "subscriber",
+        "counterparty",
+        "direction",
+        "kind",
+    ];
+    let mut csv = names.join(",").into_bytes();
+    for r in &rows {
+        csv.push(b'\n');
+        csv.extend(r.join(&b","[..]));
+    }
+    csv.push(b'\n');
+    let csv_path = dir.path().join("e.csv");
+    std::fs::write(&csv_path, csv).unwrap();
+    let mut fields = vec![Field::new("event_time", DataType::Utf8, false)];
+    let mut columns: Vec<arrow::array::ArrayRef> = vec![Arc::new(StringArray::from(vec![t; 4]))];
+    for (c, name) in names.iter().enumerate().skip(1) {
+        fields.push(Field::new(*name, DataType::Binary, false));
+        columns.push(Arc::new(BinaryArray::from_iter_values(
+            rows.iter().map(|r| r[c]),
+        )));
+    }
+    let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+    let pq_path = dir.path().join("e.parquet");
+    let mut w =
+        ArrowWriter::try_new(std::fs::File::create(&pq_path).unwrap(), b.schema(), None).unwrap();
+    w.write(&b).unwrap();
+    w.close().unwrap();
+    let from_csv = run(&csv_path, &dir.path().join("r1.csv"));
+    assert_eq!(run(&pq_path, &dir.path().join("r2.csv")), from_csv);
+    assert_eq!(
+        from_csv.1,
+        "2,subscriber_without_plus_no_default_region,subscriber has no leading '+' and no default region is configured\n\
+         3,bad_direction,direction is not 'in' or 'out'"
+    );
+}

@@ -159,13 +159,29 @@ impl DurCol {
 }
 
 fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
-    let a = if a.data_type() == &DataType::Utf8 {
-        a.clone()
-    } else {
-        cast(a, &DataType::Utf8)
-            .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?
+    let a = match a.data_type() {
+        DataType::Utf8 => a.clone(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
+            Arc::new(binary_as_text(a))
+        }
+        _ => cast(a, &DataType::Utf8)
+            .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?,
     };
     Ok(a.as_string::<i32>().clone())
+}
+
+/// A binary column's values as text, a value that is not UTF-8 as U+FFFD: a present cell
+/// that is not text, as the CSV reader reads it (Arrow's cast made it a null, and so a
+/// `missing_*` reason where CSV gave the rule the cell breaks).
+fn binary_as_text(a: &ArrayRef) -> StringArray {
+    fn text(b: Option<&[u8]>) -> Option<&str> {
+        b.map(|b| std::str::from_utf8(b).unwrap_or("\u{fffd}"))
+    }
+    match a.data_type() {
+        DataType::Binary => a.as_binary::<i32>().iter().map(text).collect(),
+        DataType::LargeBinary => a.as_binary::<i64>().iter().map(text).collect(),
+        _ => a.as_binary_view().iter().map(text).collect(),
+    }
 }
 
 /// The values of a dictionary column whose values are not text (a pandas Categorical of
