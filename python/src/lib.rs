@@ -356,8 +356,30 @@ fn table<'py>(py: Python<'py>, batch: RecordBatch) -> PyResult<Bound<'py, PyAny>
 }
 
 /// An Arrow stream from anything speaking the Arrow PyCapsule stream interface.
-fn stream_of(events: &Bound<'_, PyAny>) -> PyResult<RecordBatchStreamReader> {
-    RecordBatchStreamReader::from_pyarrow_bound(events)
+fn stream_of(events: &Bound<'_, PyAny>) -> PyResult<Stream> {
+    RecordBatchStreamReader::from_pyarrow_bound(events).map(Stream)
+}
+
+/// A stream whose batches are imported with a panic caught: arrow's import asserts that a
+/// batch has its schema's columns, and a producer that does not check (pyarrow's
+/// `RecordBatchReader.from_batches`) would otherwise surface as a `PanicException`, which
+/// `except Exception` does not catch. The caller gets the read error (`ValueError`) that any
+/// unreadable batch gives.
+struct Stream(RecordBatchStreamReader);
+
+impl Iterator for Stream {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let reader = &mut self.0;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.next())).unwrap_or_else(
+            |_| {
+                Some(Err(ArrowError::CDataInterface(
+                    "a batch of the stream does not match the stream's schema".into(),
+                )))
+            },
+        )
+    }
 }
 
 fn read_error(source: &Path) -> impl Fn(ArrowError) -> Error + '_ {
@@ -483,6 +505,7 @@ fn prepare<'py>(
     let reading = Reading::new(tz, default_region, columns, strict, String::new())?;
     let pool = pool(threads)?;
     let mut report = py.detach(|| -> PyResult<IngestReport> {
+        hotzone::index::persist::refuse_overwriting_inputs(&paths, &output).map_err(py_err)?;
         let (tz, _) = hotzone::scan::resolve_zone(&paths, reading.tz).map_err(py_err)?;
         let opts = reading.ingest_options();
         threads_of(&pool)

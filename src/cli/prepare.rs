@@ -27,6 +27,7 @@ pub struct PrepareArgs {
 pub fn run(a: &PrepareArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
     let opts = a.read.ingest_options()?;
+    crate::index::persist::refuse_overwriting_inputs(&a.inputs, &a.output)?;
     let tz = a.read.zone(&a.inputs)?;
     let (index, mut report) = ServingIndex::load(&a.inputs, &opts, tz)?;
     index.write(&a.output)?;

@@ -339,6 +339,36 @@ fn invalid_parameters_name_the_field() {
     }
 }
 
+/// `prepare` refuses an output that is one of its inputs (named, or found in a directory):
+/// it used to read the export and write the index over it. The export is left as it was,
+/// and no temporary file is left beside it.
+#[test]
+fn prepare_never_writes_over_an_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("e.csv");
+    write_csv(&csv, HEADER, ROWS);
+    let before = std::fs::read(&csv).unwrap();
+    for input in [csv.to_str().unwrap(), dir.path().to_str().unwrap()] {
+        let o = hotzone(&["prepare", input, "--output", csv.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("e.csv is also an input"), "{err}");
+        assert_eq!(std::fs::read(&csv).unwrap(), before);
+    }
+    let prepared = dir.path().join("e.hzi");
+    let o = hotzone(&[
+        "prepare",
+        csv.to_str().unwrap(),
+        "--output",
+        prepared.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let names: Vec<String> = (std::fs::read_dir(dir.path()).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
 #[test]
 fn corrupt_prepared_files_are_errors_naming_them() {
     let dir = tempfile::tempdir().unwrap();
