@@ -796,3 +796,101 @@ fn cells_that_are_not_utf8_break_the_same_rule_in_binary_columns_as_in_csv() {
          3,bad_direction,direction is not 'in' or 'out'"
     );
 }
+
+/// National numbers in a float column (pandas makes an integer column with a gap float64)
+/// read as the same numbers as in an integer column: `912345678.0` used to become the
+/// digits `9123456780`, a subscriber one digit too long, with no reject. A value that is not
+/// an integer is a present cell that is not a number.
+#[test]
+fn numbers_in_a_float_column_are_the_integers_they_hold() {
+    use arrow::array::{ArrayRef, Float64Array};
+    let dir = tempfile::tempdir().unwrap();
+    let t = t0();
+    let subs = [
+        Some(912_345_678.0),
+        Some(912_345_678.0),
+        Some(912_345_679.0),
+        None,
+        Some(9_123_456.5),
+        Some(f64::NAN),
+    ];
+    let cps = [
+        Some(2_348_031_234_567.0),
+        Some(2_348_031_234_567.0),
+        Some(912_000_111.0),
+        Some(2_348_031_234_567.0),
+        Some(2_348_031_234_567.0),
+        Some(0.25),
+    ];
+    let file = |name: &str, sub: ArrayRef, cp: ArrayRef| {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(
+                "event_time",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("subscriber", sub.data_type().clone(), true),
+            Field::new("counterparty", cp.data_type().clone(), true),
+            Field::new("direction", DataType::Utf8, false),
+            Field::new("kind", DataType::Utf8, false),
+        ]));
+        let n = sub.len();
+        let b = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(TimestampMillisecondArray::from(vec![t; n]).with_timezone("UTC")),
+                sub,
+                cp,
+                Arc::new(StringArray::from(vec!["in"; n])),
+                Arc::new(StringArray::from(vec!["call"; n])),
+            ],
+        )
+        .unwrap();
+        let path = dir.path().join(name);
+        write_parquet(&path, &b, false);
+        let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+            .arg("scan")
+            .arg(&path)
+            .args(["--hotzone", "TW", "--look-back-days", "1"])
+            .args(["--threshold-ratio", "0.5", "--min-events", "1"])
+            .args(["--tz", "UTC", "--default-region", "TW", "--output", "-"])
+            .output()
+            .unwrap();
+        (
+            String::from_utf8(o.stdout).unwrap(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (floats, summary) = file(
+        "f.parquet",
+        Arc::new(Float64Array::from(subs.to_vec())),
+        Arc::new(Float64Array::from(cps.to_vec())),
+    );
+    let as_int = |v: &[Option<f64>]| -> ArrayRef {
+        Arc::new(Int64Array::from(
+            v.iter()
+                .map(|x| x.filter(|x| x.fract() == 0.0).map(|x| x as i64))
+                .collect::<Vec<_>>(),
+        ))
+    };
+    let (ints, _) = file(
+        "i.parquet",
+        as_int(&subs[..4]).slice(0, 4),
+        as_int(&cps[..4]).slice(0, 4),
+    );
+    // The integral rows give what the same numbers as integers give.
+    assert_eq!(floats, ints);
+    assert_eq!(
+        floats,
+        "subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date\n\
+         +886912345678,false,,0,\n\
+         +886912345679,true,2026-03-10,1,2026-03-10\n",
+        "{summary}"
+    );
+    // Row 4 null, rows 5 and 6 not integers: rejected, not counted under other numbers;
+    // `2348031234567` has lost its `+` (a number column) and is no Taiwanese number: unknown.
+    assert!(
+        summary.contains("6 rows read, 3 events, 2 with unknown counterparty, rejected 3 (missing_subscriber=1, subscriber_not_e164=2)"),
+        "{summary}"
+    );
+}

@@ -164,10 +164,34 @@ fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
             Arc::new(binary_as_text(a))
         }
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+            let f = cast(a, &DataType::Float64)
+                .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?;
+            Arc::new(float_as_text(f.as_primitive::<Float64Type>()))
+        }
         _ => cast(a, &DataType::Utf8)
             .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?,
     };
     Ok(a.as_string::<i32>().clone())
+}
+
+/// A float column's values as text: an integral value as its integer (a pandas column of
+/// numbers with a gap is float64: `912345678.0`, whose text would read as the digits
+/// `9123456780`, the `.` a separator), anything else as U+FFFD, a present cell that is not a
+/// number (never a float's digits taken for a phone number's).
+fn float_as_text(a: &arrow::array::Float64Array) -> StringArray {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below is a float
+    a.iter()
+        .map(|v| {
+            v.map(|v| {
+                if v.fract() == 0.0 && v.abs() < EXACT {
+                    (v as i64).to_string()
+                } else {
+                    "\u{fffd}".to_owned()
+                }
+            })
+        })
+        .collect()
 }
 
 /// A binary column's values as text, a value that is not UTF-8 as U+FFFD: a present cell
