@@ -34,6 +34,7 @@ raises :class:`RowError`, a ``ValueError``, naming the first such row instead).
 from __future__ import annotations
 
 import datetime as _dt
+import operator as _operator
 import os as _os
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
@@ -183,6 +184,19 @@ def _columns(columns: Optional[Mapping[str, str]]) -> Optional[list]:
     return [(str(k), str(v)) for k, v in columns.items()]
 
 
+def _whole(name: str, value: Any) -> int:
+    """``value`` as an int when it is one (an int, a numpy integer, a float with no
+    fraction); else ``ValueError`` naming the parameter. ``int()`` truncated ``1.9`` to a
+    one-day window and took ``True`` and ``"2"``."""
+    if not isinstance(value, bool):
+        try:
+            return _operator.index(value)
+        except TypeError:
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+    raise ValueError(f"{name} must be an integer, got {value!r}")
+
+
 def _spec(
     *,
     hotzone: Union[str, Sequence[str]],
@@ -203,12 +217,12 @@ def _spec(
     """Validated parameters (``ValueError`` with the CLI's message when one is bad)."""
     return _native.Spec(
         hotzone=_hotzone_text(hotzone),
-        look_back_days=int(look_back_days),
+        look_back_days=_whole("look_back_days", look_back_days),
         threshold_ratio=float(threshold_ratio),
         method=str(method),
         check_type=str(check_type),
         check_target=str(check_target),
-        min_events=int(min_events),
+        min_events=_whole("min_events", min_events),
         as_of=_date_text(as_of),
         tz=tz,
         default_region=default_region,

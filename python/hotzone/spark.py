@@ -54,7 +54,7 @@ import datetime as _dt
 import itertools as _it
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import _spec
+from . import _spec, _whole
 
 __all__ = ["scan", "summary", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS"]
 
@@ -730,9 +730,9 @@ def scan(
 
     events = df.select([F.col(f"`{src}`").alias(field) for src, field in picked])
     params: Dict[str, Any] = dict(
-        hotzone=hotzone, look_back_days=int(look_back_days), threshold_ratio=float(threshold_ratio),
+        hotzone=hotzone, look_back_days=_whole("look_back_days", look_back_days), threshold_ratio=float(threshold_ratio),
         method=method, check_type=check_type, check_target=check_target,
-        min_events=int(min_events), tz=tz, default_region=default_region, strict=bool(strict),
+        min_events=_whole("min_events", min_events), tz=tz, default_region=default_region, strict=bool(strict),
     )
     spark = df.sparkSession
     verdict_ddl = _spark_verdict_ddl(explain)

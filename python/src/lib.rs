@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use arrow::error::ArrowError;
 use arrow::ffi_stream::RecordBatchStreamReader;
 use arrow::pyarrow::{FromPyArrow, IntoPyArrow, Table};
-use arrow::record_batch::RecordBatch;
+use arrow::record_batch::{RecordBatch, RecordBatchReader};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
@@ -355,9 +355,19 @@ fn table<'py>(py: Python<'py>, batch: RecordBatch) -> PyResult<Bound<'py, PyAny>
         .into_pyarrow(py)
 }
 
-/// An Arrow stream from anything speaking the Arrow PyCapsule stream interface.
+/// An Arrow stream of events from anything speaking the Arrow PyCapsule stream interface.
+/// It starts with an empty batch of the stream's schema, so that the columns are checked
+/// (a required one missing, one of an unusable type) even when the stream has no batch, as
+/// the CLI checks a CSV file that has a header and no row.
 fn stream_of(events: &Bound<'_, PyAny>) -> PyResult<Stream> {
-    RecordBatchStreamReader::from_pyarrow_bound(events).map(Stream)
+    let reader = RecordBatchStreamReader::from_pyarrow_bound(events)?;
+    let lead = Some(RecordBatch::new_empty(reader.schema()));
+    Ok(Stream(reader, lead))
+}
+
+/// An Arrow stream of states (no lead batch: a state stream's schema is checked per batch).
+fn states_of(states: &Bound<'_, PyAny>) -> PyResult<Stream> {
+    RecordBatchStreamReader::from_pyarrow_bound(states).map(|r| Stream(r, None))
 }
 
 /// A stream whose batches are imported with a panic caught: arrow's import asserts that a
@@ -365,12 +375,15 @@ fn stream_of(events: &Bound<'_, PyAny>) -> PyResult<Stream> {
 /// `RecordBatchReader.from_batches`) would otherwise surface as a `PanicException`, which
 /// `except Exception` does not catch. The caller gets the read error (`ValueError`) that any
 /// unreadable batch gives.
-struct Stream(RecordBatchStreamReader);
+struct Stream(RecordBatchStreamReader, Option<RecordBatch>);
 
 impl Iterator for Stream {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(lead) = self.1.take() {
+            return Some(Ok(lead));
+        }
         let reader = &mut self.0;
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.next())).unwrap_or_else(
             |_| {
@@ -632,7 +645,7 @@ fn map_state<'py>(
         let t = threads_of(&pool);
         let batches = reader.map(|b| b.map_err(read_error(&source)));
         let (mut state, report) =
-            map_batches(&params, tz, &spec.reading.rows, batches, t).map_err(py_err)?;
+            map_batches(&params, tz, &spec.reading.rows, batches, t).map_err(py_err_data)?;
         Ok((state.to_arrow(t), report))
     })?;
     let window = Window::new(tz, params.as_of, params.look_back_days);
@@ -652,7 +665,7 @@ fn verdicts_of_states<'py>(
     if !spec.has_as_of() {
         return Err(invalid("as_of", "is required to evaluate states".into()));
     }
-    let reader = stream_of(states)?;
+    let reader = states_of(states)?;
     let pool = pool(threads)?;
     let tz = spec.reading.tz.unwrap_or(Tz::UTC);
     let params = spec.params(NaiveDate::default())?;

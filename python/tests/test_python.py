@@ -100,6 +100,10 @@ def test_bad_rows_are_counted_by_reason_with_their_rows_and_strict_raises():
         (dict(threshold_ratio=1.5), "threshold_ratio must be in \\(0, 1\\] for SHARE"),
         (dict(method="spike", threshold_ratio=0.5), "must be >= 1 for SPIKE"),
         (dict(look_back_days=0), "look_back_days"),
+        (dict(look_back_days=1.9), "look_back_days must be an integer, got 1.9"),
+        (dict(look_back_days="2"), "look_back_days must be an integer, got '2'"),
+        (dict(min_events=2.5), "min_events must be an integer, got 2.5"),
+        (dict(min_events=True), "min_events must be an integer, got True"),
         (dict(look_back_days=91), "look_back_days"),
         (dict(method="median"), "method must be one of share, spike"),
         (dict(check_type="fax"), "check_type must be one of all, call, sms"),
@@ -134,6 +138,32 @@ def test_a_missing_column_is_an_error_naming_it():
     frame = pl.DataFrame({"event_time": ["2026-01-01T00:00:00Z"], "subscriber": ["+886912345678"]})
     with pytest.raises(ValueError, match="missing required column\\(s\\) direction, kind"):
         hotzone.scan(frame, hotzone="NG", look_back_days=1, threshold_ratio=0.5)
+
+
+def test_columns_are_checked_even_without_rows():
+    """A frame with no batch at all (an empty polars frame, a reader that yields nothing)
+    is checked for its columns as a header-only CSV file is."""
+    schema = pa.schema([("event_time", pa.string()), ("subscriber", pa.string())])
+    for frame in (pl.DataFrame({"event_time": [], "subscriber": []}),
+                  pa.RecordBatchReader.from_batches(schema, iter([]))):
+        with pytest.raises(ValueError, match="missing required column\\(s\\) direction, kind"):
+            hotzone.scan(frame, hotzone="NG", look_back_days=1, threshold_ratio=0.5)
+
+
+def test_a_stream_whose_batch_breaks_its_schema_is_a_value_error():
+    """A producer that does not check its batches against its schema (pyarrow's
+    ``RecordBatchReader.from_batches``) gets a ValueError, not an uncatchable panic."""
+    schema = pa.schema([("event_time", pa.timestamp("ms")), ("subscriber", pa.string()),
+                        ("direction", pa.string()), ("kind", pa.string())])
+    params = dict(hotzone="NG", look_back_days=3, threshold_ratio=0.5)
+    calls = [lambda r: hotzone.scan(r, **params),
+             lambda r: hotzone.scan(r, as_of="2026-03-01", **params),
+             lambda r: kernel.map_state(r, as_of="2026-03-01", **params),
+             lambda r: kernel.latest_day(r)]
+    for call in calls:
+        reader = pa.RecordBatchReader.from_batches(schema, iter([pa.record_batch({"x": [1]})]))
+        with pytest.raises(ValueError, match="does not match the stream's schema"):
+            call(reader)
 
 
 def test_column_mapping_renames_export_columns():
