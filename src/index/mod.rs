@@ -500,6 +500,78 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// A prepared file with any one byte changed is refused or read into an index whose
+    /// scans and checks answer without a panic: a day out of order inside a subscriber's
+    /// events was counted outside the range a lookup asked for (index out of bounds).
+    #[test]
+    fn a_prepared_file_with_any_byte_changed_never_panics_a_scan() {
+        let mut events = Vec::new();
+        for (k, sub) in [886_912_345_001u64, 886_912_345_002, 886_912_345_007]
+            .into_iter()
+            .enumerate()
+        {
+            for d in [0i64, 1, 1, 3, 6, 9] {
+                let cp = [2_348_021_234_567, 18_762_101_234, 886_912_000_111][(d as usize + k) % 3];
+                events.push(Event {
+                    subscriber: Msisdn::from_value(sub).unwrap(),
+                    ..ev(d + k as i64, cp)
+                });
+            }
+        }
+        let index = ServingIndex::from_events(&events, Tz::UTC).unwrap();
+        let dir = tempfile_dir("bytes");
+        let good = dir.join("good.hzi");
+        index.write(&good).unwrap();
+        let bytes = std::fs::read(&good).unwrap();
+        let params: Vec<CheckParams> = [(3i64, "NG"), (10, "NG,JM,+886")]
+            .into_iter()
+            .map(|(days, hz)| {
+                let raw = RawCheck {
+                    look_back_days: Some(days),
+                    threshold_ratio: Some(0.5),
+                    hotzone: Some(Arc::new(Hotzone::parse_list("hotzone", hz).unwrap())),
+                    ..RawCheck::default()
+                };
+                let limits = Limits {
+                    max_look_back_days: 90,
+                    default_as_of: index.latest_day().unwrap(),
+                };
+                CheckParams::new(raw, limits).unwrap()
+            })
+            .collect();
+        let bad = dir.join("bad.hzi");
+        let (mut opened, mut refused) = (0, 0);
+        for at in 0..bytes.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut b = bytes.clone();
+                b[at] ^= flip;
+                std::fs::write(&bad, &b).unwrap();
+                let Ok(back) = ServingIndex::read(&bad) else {
+                    refused += 1;
+                    continue;
+                };
+                opened += 1;
+                for p in &params {
+                    back.scan_all(p, true);
+                    for &(sub, ..) in events
+                        .iter()
+                        .map(|e| (e.subscriber, ()))
+                        .collect::<Vec<_>>()
+                        .iter()
+                    {
+                        let mut counts = vec![DayCounts::default(); usize::from(p.look_back_days)];
+                        back.accumulate(sub, p, &mut counts);
+                    }
+                }
+            }
+        }
+        assert!(
+            opened > 0 && refused > 0,
+            "{opened} opened, {refused} refused"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     fn tempfile_dir(test: &str) -> std::path::PathBuf {
         let d =
             std::env::temp_dir().join(format!("hotzone-index-test-{test}-{}", std::process::id()));
