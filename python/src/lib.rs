@@ -262,8 +262,15 @@ impl Spec {
     }
 }
 
-/// The pools callers asked for, by size (built once each: a pool's threads live as long as
-/// the process, like the interpreter's own).
+/// The most threads a call may ask for.
+const MAX_THREADS: usize = 1024;
+
+/// Pools kept for later calls, one per thread count: a caller trying many counts used to
+/// leave every pool's threads running until the process ended.
+const KEPT_POOLS: usize = 4;
+
+/// The pool for `threads` (`None`: one thread per CPU; 1: the calling thread). Pools are
+/// kept by size for the next calls, [`KEPT_POOLS`] at most.
 fn pool(threads: Option<usize>) -> PyResult<Option<Arc<rayon::ThreadPool>>> {
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
     let n = match threads {
@@ -274,6 +281,12 @@ fn pool(threads: Option<usize>) -> PyResult<Option<Arc<rayon::ThreadPool>>> {
             ));
         }
         Some(1) => return Ok(None),
+        Some(n) if n > MAX_THREADS => {
+            return Err(invalid(
+                "threads",
+                format!("must be at most {MAX_THREADS} (got {n})"),
+            ));
+        }
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };
@@ -293,6 +306,9 @@ fn pool(threads: Option<usize>) -> PyResult<Option<Arc<rayon::ThreadPool>>> {
         .build()
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start {n} threads: {e}")))?;
     let p = Arc::new(p);
+    if pools.len() >= KEPT_POOLS {
+        pools.clear(); // their threads end once the scans that hold them are done
+    }
     pools.insert(n, Arc::clone(&p));
     Ok(Some(p))
 }

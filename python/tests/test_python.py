@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import pathlib
 import random
+import time
 
 import pandas as pd
 import polars as pl
@@ -123,6 +125,21 @@ def test_bad_parameters_raise_value_error_with_the_rule(bad, message):
     with pytest.raises(ValueError, match=message) as e:
         hotzone.scan(frame, **kw)
     assert not isinstance(e.value, hotzone.RowError)  # a parameter, not a row
+
+
+def test_many_thread_counts_leave_no_pools_running_and_a_huge_one_is_refused():
+    frame = pl.DataFrame({"event_time": ["2026-01-01T00:00:00Z"], "subscriber": ["+886912345678"],
+                          "direction": ["in"], "kind": ["call"]})
+    for n in range(2, 30):
+        hotzone.scan(frame, hotzone="NG", look_back_days=1, threshold_ratio=0.5, threads=n)
+    # Four pools at most are kept (26 + 27 + 28 + 29 threads), not one per count (434
+    # threads); a dropped pool's threads end on their own, so wait for them to go.
+    deadline = time.monotonic() + 120
+    while (tasks := len(os.listdir("/proc/self/task"))) >= 4 * 29 + 40:
+        assert time.monotonic() < deadline, f"{tasks} threads still running"
+        time.sleep(0.05)
+    with pytest.raises(ValueError, match="threads must be at most 1024"):
+        hotzone.scan(frame, hotzone="NG", look_back_days=1, threshold_ratio=0.5, threads=5000)
 
 
 def test_spellings_in_any_case_and_hotzone_as_a_list():

@@ -15,11 +15,13 @@ pub struct DayCounts {
 }
 
 impl DayCounts {
-    /// Adds another day's counts (partials from different inputs add up).
+    /// Adds another day's counts (partials from different inputs add up). Saturating: two
+    /// states near 2^32 events on one day (only a forged state holds that many) must not
+    /// wrap around to a small total with a large share.
     #[inline]
     pub fn add(&mut self, o: DayCounts) {
-        self.hot += o.hot;
-        self.total += o.total;
+        self.hot = self.hot.saturating_add(o.hot);
+        self.total = self.total.saturating_add(o.total);
     }
 }
 
@@ -100,6 +102,17 @@ pub fn evaluate(days: impl IntoIterator<Item = (u16, DayCounts)>, rule: Rule) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adding_counts_saturates_instead_of_wrapping() {
+        // Two forged states: 0 of 4294967295 plus 5 of 5 wrapped to 5 of 4, an anomaly.
+        let mut a = DayCounts {
+            hot: 0,
+            total: u32::MAX,
+        };
+        a.add(DayCounts { hot: 5, total: 5 });
+        assert_eq!((a.hot, a.total), (5, u32::MAX));
+    }
 
     fn c(hot: u32, total: u32) -> DayCounts {
         DayCounts { hot, total }
