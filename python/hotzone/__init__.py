@@ -163,6 +163,8 @@ def _stream(events: Any) -> Any:
 def _hotzone_text(hotzone: Union[str, Sequence[str]]) -> str:
     if isinstance(hotzone, str):
         return hotzone
+    if isinstance(hotzone, (bytes, bytearray)):  # iterated, b"NG" would be entries 78, 71
+        raise TypeError("hotzone must be a str or a list of str, not bytes")
     return ",".join(str(h) for h in hotzone)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import itertools as _it
+import os as _os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import _columns, _native, _spec, _stream
@@ -131,6 +132,8 @@ def probe_parquet(
 
     Raises ``OSError`` naming the first file that cannot be read and why.
     """
+    if isinstance(paths, (str, _os.PathLike)):  # one path, not its characters
+        paths = [paths]
     return _native.probe_parquet([str(p) for p in paths], columns=_columns(columns))
 
 

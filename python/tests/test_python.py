@@ -149,6 +149,8 @@ def test_spellings_in_any_case_and_hotzone_as_a_list():
     kw.update(check_type=kw["check_type"].upper(), check_target=kw["check_target"].title(),
               method="SHARE", hotzone=kw["hotzone"].split(","))
     assert rows_of(hotzone.scan(_csv_table(case / "events.csv"), **kw).table) == want
+    with pytest.raises(TypeError, match="not bytes"):
+        hotzone.scan(_csv_table(case / "events.csv"), **dict(kw, hotzone=b"NG"))
 
 
 def test_a_missing_column_is_an_error_naming_it():
@@ -344,6 +346,8 @@ def test_row_groups_read_by_the_kernel_add_up_to_the_whole_file(generated, tmp_p
     _with_codec_lzo(brotli, lzo)
     with pytest.raises(OSError, match=r"lzo\.parquet.*compressed with LZO"):
         kernel.probe_parquet([str(lzo)])
+    # One path alone is one file, not its characters.
+    assert kernel.probe_parquet(str(path)) == kernel.probe_parquet([str(path)])
     with pytest.raises(OSError, match=r"renamed\.parquet.*missing required column\(s\) subscriber"):
         kernel.probe_parquet([str(path), str(renamed)])
 
