@@ -274,18 +274,16 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
     // Each subscriber's days in order: a lookup finds a day range by binary search, and a
     // day out of order would be counted outside the range it asked for (a panic, found by
     // changing one byte of a prepared file).
-    let sorted = |s: &[u64]| {
-        let within = |d: &dyn Fn(usize, usize) -> bool| {
-            s.windows(2).all(|w| {
-                (w[0] as usize..w[1] as usize).is_empty() || d(w[0] as usize, w[1] as usize)
-            })
-        };
-        match &days {
-            DayColumn::Narrow(v) => within(&|a, b| v[a..b].is_sorted()),
-            DayColumn::Wide(v) => within(&|a, b| v[a..b].is_sorted()),
-        }
+    fn sorted<D: PartialOrd>(days: &[D], starts: &[u64]) -> bool {
+        starts
+            .windows(2)
+            .all(|w| days[w[0] as usize..w[1] as usize].is_sorted())
+    }
+    let in_order = match &days {
+        DayColumn::Narrow(v) => sorted(v, &sub_start),
+        DayColumn::Wide(v) => sorted(v, &sub_start),
     };
-    if !sorted(&sub_start) {
+    if !in_order {
         return Err(bad("a subscriber's days are out of order"));
     }
     Ok(ServingIndex::from_parts(

@@ -339,6 +339,17 @@ fn invalid_parameters_name_the_field() {
     }
 }
 
+/// `hotzone prepare INPUT --output OUTPUT`, which must succeed.
+fn prepare(input: &Path, output: &Path) {
+    let o = hotzone(&[
+        "prepare",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// `prepare` refuses an output that is one of its inputs (named, or found in a directory):
 /// it used to read the export and write the index over it. The export is left as it was,
 /// and no temporary file is left beside it.
@@ -356,13 +367,7 @@ fn prepare_never_writes_over_an_input() {
         assert_eq!(std::fs::read(&csv).unwrap(), before);
     }
     let prepared = dir.path().join("e.hzi");
-    let o = hotzone(&[
-        "prepare",
-        csv.to_str().unwrap(),
-        "--output",
-        prepared.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    prepare(&csv, &prepared);
     let names: Vec<String> = (std::fs::read_dir(dir.path()).unwrap())
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -375,13 +380,7 @@ fn corrupt_prepared_files_are_errors_naming_them() {
     let csv = dir.path().join("e.csv");
     write_csv(&csv, HEADER, ROWS);
     let prepared = dir.path().join("e.hzi");
-    let o = hotzone(&[
-        "prepare",
-        csv.to_str().unwrap(),
-        "--output",
-        prepared.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    prepare(&csv, &prepared);
     assert_eq!(stdout(&scan(&[&prepared], &["--output", "-"])), EXPECTED);
     // Truncate it: the scan must fail naming the file, never answer from half an index.
     let bytes = std::fs::read(&prepared).unwrap();
