@@ -71,7 +71,9 @@ class ScanResult:
     pyarrow.
 
     ``summary`` is a dict: ``files``, ``rows`` (read), ``events`` (accepted),
-    ``unknown_counterparties``, ``rejected`` (total), ``rejects`` (count per reason),
+    ``unknown_counterparties``, ``unread_files`` (files inside an input directory that were
+    not read because their name gives no known format, such as ``part-0.csv.gz``),
+    ``rejected`` (total), ``rejects`` (count per reason),
     ``reject_rows`` (``(source, row, reason)`` per rejected row, rows numbered from 1),
     ``window`` (``{"first", "last", "tz"}``, or None when no row was accepted and no
     ``as_of`` was given), ``subscribers`` and ``anomalous``.

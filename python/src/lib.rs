@@ -332,6 +332,11 @@ fn summary<'py>(
     d.set_item("rows", report.rows)?;
     d.set_item("events", report.events)?;
     d.set_item("unknown_counterparties", report.unknown_counterparties)?;
+    let unread = PyList::empty(py);
+    for p in &report.unread_files {
+        unread.append(p.display().to_string())?;
+    }
+    d.set_item("unread_files", unread)?;
     d.set_item("rejected", report.rejects.total())?;
     let by_reason = PyDict::new(py);
     for (k, v) in report.rejects.by_reason() {

@@ -159,6 +159,27 @@ def test_a_missing_column_is_an_error_naming_it():
         hotzone.scan(frame, hotzone="NG", look_back_days=1, threshold_ratio=0.5)
 
 
+def test_files_of_no_known_format_in_a_directory_are_listed_as_unread(tmp_path):
+    """A gzipped CSV or an extensionless part file in an input directory is not read; the
+    summary names it, so an export is not taken for scanned. Bookkeeping files are not."""
+    table = tmp_path / "table"
+    (table / "day=1").mkdir(parents=True)
+    (table / "day=1" / "e.csv").write_text(
+        "event_time,subscriber,counterparty,direction,kind\n"
+        "2026-01-01T10:00:00Z,+886912345001,+2348021234567,out,call\n")
+    (table / "day=1" / "part-0.csv.gz").write_bytes(b"\x1f\x8b")
+    (table / "000000_0").write_bytes(b"x")
+    (table / "_SUCCESS").write_bytes(b"")
+    (table / "day=1" / ".e.csv.crc").write_bytes(b"c")
+    result = hotzone.scan(str(table), hotzone="NG", look_back_days=1, threshold_ratio=0.5)
+    assert result.summary["files"] == 1 and result.summary["events"] == 1
+    assert result.summary["unread_files"] == [str(table / "000000_0"),
+                                              str(table / "day=1" / "part-0.csv.gz")]
+    clean = hotzone.scan(str(table / "day=1" / "e.csv"), hotzone="NG", look_back_days=1,
+                         threshold_ratio=0.5)
+    assert clean.summary["unread_files"] == []
+
+
 def test_columns_are_checked_even_without_rows():
     """A frame with no batch at all (an empty polars frame, a reader that yields nothing)
     is checked for its columns as a header-only CSV file is."""

@@ -32,6 +32,7 @@ pub fn run(a: &PrepareArgs) -> anyhow::Result<i32> {
     let (index, mut report) = ServingIndex::load(&a.inputs, &opts, tz)?;
     index.write(&a.output)?;
     a.read.write_rejects(&mut report.rejects)?;
+    super::scan::warn_unread("prepare", &report.unread_files);
     let s = index.stats();
     eprintln!(
         "prepare: {} file(s), {} rows read, {} events, rejected {}; {} subscribers, {} counterparties; {} bytes in memory ({:.2} bytes/event); {:.2}s",

@@ -123,6 +123,26 @@ impl ReadFlags {
     }
 }
 
+/// Says on stderr which files below the input directories were not read (their name gives no
+/// known format), so that a compressed or extensionless export is not taken for scanned.
+pub fn warn_unread(command: &str, unread: &[std::path::PathBuf]) {
+    const SHOWN: usize = 5;
+    if unread.is_empty() {
+        return;
+    }
+    let mut names: Vec<String> = (unread.iter().take(SHOWN))
+        .map(|p| p.display().to_string())
+        .collect();
+    if unread.len() > SHOWN {
+        names.push(format!("and {} more", unread.len() - SHOWN));
+    }
+    eprintln!(
+        "{command}: warning: {} file(s) in the input directories were not read, their names giving no known format (.parquet, .csv, .arrow/.ipc/.feather): {}",
+        unread.len(),
+        names.join(", ")
+    );
+}
+
 /// Resolves `--hotzone` (a list, or `@NAME` from the named file).
 pub fn resolve_hotzone(spec: &str, file: Option<&std::path::Path>) -> anyhow::Result<Hotzone> {
     if let Some(name) = spec.strip_prefix('@') {
@@ -191,6 +211,7 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
     crate::output::write(&a.output, &outcome.rows, outcome.window.as_ref(), a.explain)?;
     a.read.write_rejects(&mut outcome.report.rejects)?;
     let r = &outcome.report;
+    warn_unread("scan", &r.unread_files);
     eprintln!(
         "scan: {} file(s), {} rows read, {} events, {} with unknown counterparty, rejected {}; {}; {} subscriber(s) in window, {} anomalous; {:.2}s",
         r.files,

@@ -100,9 +100,11 @@ where
     S: EventSink,
     F: Fn() -> S + Sync,
 {
-    let files = sources::expand(inputs)?;
+    let sources::Expanded { files, unread } = sources::expand_all(inputs)?;
     let units = plan(&files, opts)?;
-    run(units, files.len(), opts, make_sink, progress)
+    let (sinks, mut report) = run(units, files.len(), opts, make_sink, progress)?;
+    report.unread_files = unread;
+    Ok((sinks, report))
 }
 
 /// Row groups `groups` of the Parquet file `path`: one part of a file that a distributed

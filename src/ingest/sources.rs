@@ -3,7 +3,11 @@
 //!
 //! A directory walk takes regular files only, and symlinks that lead to one: a FIFO, socket
 //! or device with a data file's name (which would block a reader, or never end) is not a
-//! data file. Symlinked directories are not followed, so a link loop cannot trap the walk.
+//! data file. A symlinked directory is followed once: a directory met again (a link to itself
+//! or an ancestor) is not walked again, so a link loop cannot trap the walk. A regular file in
+//! a directory whose name gives no known format (`part-0.csv.gz`, Hive's `000000_0`) is not
+//! read, and is listed ([`Expanded::unread`]) so that the run's summary can say so; hidden and
+//! `_`-prefixed files (`.crc` checksums, `_SUCCESS`) are a writer's bookkeeping, not data.
 
 use std::path::{Path, PathBuf};
 
@@ -89,16 +93,32 @@ pub fn recorded_zone(inputs: &[String]) -> Result<RecordedZone> {
     Ok(found)
 }
 
+/// The files of some inputs: those to read, and those their directories hold but that are not
+/// read (no known format).
+#[derive(Debug, Default)]
+pub struct Expanded {
+    /// The files to read, sorted, each once.
+    pub files: Vec<(PathBuf, Format)>,
+    /// Regular files below an input directory whose name gives no known format, sorted.
+    pub unread: Vec<PathBuf>,
+}
+
 /// Expands every input into files, sorted and deduplicated (by the file they lead to, so a
 /// file named twice in different ways is read once). A directory contributes the
 /// files with a known extension below it (hidden and `_`-prefixed files such as `_SUCCESS`
 /// are skipped); a file named explicitly must have a known extension.
 pub fn expand(inputs: &[String]) -> Result<Vec<(PathBuf, Format)>> {
+    Ok(expand_all(inputs)?.files)
+}
+
+/// [`expand`], with the files below the input directories that are not read.
+pub fn expand_all(inputs: &[String]) -> Result<Expanded> {
     let mut out = Vec::new();
+    let mut unread = Vec::new();
     for input in inputs {
         let path = Path::new(input);
         if path.is_dir() {
-            walk(path, &mut out)?;
+            walk(path, &mut out, &mut unread)?;
         } else if path.is_file() {
             let f = Format::of(path).ok_or_else(|| {
                 Error::read(
@@ -114,7 +134,7 @@ pub fn expand(inputs: &[String]) -> Result<Vec<(PathBuf, Format)>> {
             for p in paths {
                 let p = p.map_err(|e| Error::io(e.path(), std::io::Error::other(e.to_string())))?;
                 if p.is_dir() {
-                    walk(&p, &mut out)?;
+                    walk(&p, &mut out, &mut unread)?;
                 } else if let Some(f) = Format::of(&p) {
                     out.push((p, f));
                 }
@@ -137,19 +157,22 @@ pub fn expand(inputs: &[String]) -> Result<Vec<(PathBuf, Format)>> {
     // counted twice would change verdicts. It keeps the first name, in sorted order.
     let mut seen = std::collections::HashSet::new();
     out.retain(|(p, _)| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
-    Ok(out)
+    unread.sort();
+    unread.dedup();
+    Ok(Expanded { files: out, unread })
 }
 
 /// Adds the data files under `dir` to `out`. A symlink to a directory is followed (a table
 /// whose partitions are links), once: a directory met again, through a link to itself or to
 /// an ancestor, is not read again.
-fn walk(dir: &Path, out: &mut Vec<(PathBuf, Format)>) -> Result<()> {
-    walk_once(dir, out, &mut std::collections::HashSet::new())
+fn walk(dir: &Path, out: &mut Vec<(PathBuf, Format)>, unread: &mut Vec<PathBuf>) -> Result<()> {
+    walk_once(dir, out, unread, &mut std::collections::HashSet::new())
 }
 
 fn walk_once(
     dir: &Path,
     out: &mut Vec<(PathBuf, Format)>,
+    unread: &mut Vec<PathBuf>,
     seen: &mut std::collections::HashSet<PathBuf>,
 ) -> Result<()> {
     if !seen.insert(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned())) {
@@ -167,15 +190,17 @@ fn walk_once(
         let ft = entry.file_type().map_err(|e| Error::io(&path, e))?;
         let linked_dir = ft.is_symlink() && std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
         if ft.is_dir() || linked_dir {
-            walk_once(&path, out, seen)?;
-        } else if let Some(f) = Format::of(&path) {
-            // Regular files only (a symlink counts when it leads to one): a FIFO, a socket or
-            // a device named `x.csv` would block a reader, or never end (`/dev/zero`).
-            let regular = ft.is_file()
-                || (ft.is_symlink() && std::fs::metadata(&path).is_ok_and(|m| m.is_file()));
-            if regular {
-                out.push((path, f));
-            }
+            walk_once(&path, out, unread, seen)?;
+            continue;
+        }
+        // Regular files only (a symlink counts when it leads to one): a FIFO, a socket or a
+        // device named `x.csv` would block a reader, or never end (`/dev/zero`).
+        let regular = ft.is_file()
+            || (ft.is_symlink() && std::fs::metadata(&path).is_ok_and(|m| m.is_file()));
+        match Format::of(&path) {
+            Some(f) if regular => out.push((path, f)),
+            None if regular => unread.push(path),
+            _ => {}
         }
     }
     Ok(())

@@ -132,6 +132,12 @@ pub async fn reload(state: &AppState) -> Result<bool> {
         }
     };
     let stats = base.stats();
+    // Files of the directory that no reload reads (their names give no known format): said
+    // in the log, so that a compressed or extensionless export is not taken for loaded.
+    let dir = state.settings().data_dir.to_string_lossy().into_owned();
+    let unread = blocking(move || Ok(sources::expand_all(&[dir]).map_or(0, |e| e.unread.len())))
+        .await
+        .unwrap_or(0);
     let base = Arc::new(base);
     let first = {
         let mut catalog = state.lock_catalog().await;
@@ -154,6 +160,7 @@ pub async fn reload(state: &AppState) -> Result<bool> {
         events = report.events,
         unknown_counterparties = report.unknown_counterparties,
         rejected = %report.rejects.summary(),
+        unread_files = unread,
         subscribers = stats.subscribers,
         counterparties = stats.counterparties,
         index_bytes = stats.bytes,

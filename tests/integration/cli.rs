@@ -339,8 +339,8 @@ fn invalid_parameters_name_the_field() {
     }
 }
 
-/// `hotzone prepare INPUT --output OUTPUT`, which must succeed.
-fn prepare(input: &Path, output: &Path) {
+/// `hotzone prepare INPUT --output OUTPUT`, which must succeed; its output.
+fn prepare(input: &Path, output: &Path) -> Output {
     let o = hotzone(&[
         "prepare",
         input.to_str().unwrap(),
@@ -348,6 +348,7 @@ fn prepare(input: &Path, output: &Path) {
         output.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
 }
 
 /// `prepare` refuses an output that is one of its inputs (named, or found in a directory):
@@ -673,6 +674,47 @@ fn linked_partition_directories_are_read_once() {
     assert_eq!(stdout(&o), EXPECTED);
     let summary = String::from_utf8_lossy(&o.stderr);
     assert!(summary.contains("1 file(s), 5 rows read"), "{summary}");
+}
+
+/// REFERENCE.md §2: a file in an input directory whose name gives no known format (a
+/// gzipped CSV, Hive's extensionless part file) is not read, and the summary names it, so an
+/// export is never taken for scanned when it was not. A writer's bookkeeping files (hidden,
+/// `_`-prefixed) are not data and go unmentioned.
+#[test]
+fn files_of_no_known_format_in_a_directory_are_named_not_silently_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("table");
+    write_csv(&table.join("day=1").join("e.csv"), HEADER, ROWS);
+    std::fs::write(
+        table.join("day=1").join("part-0.csv.gz"),
+        b"\x1f\x8b not read",
+    )
+    .unwrap();
+    std::fs::write(table.join("000000_0"), b"extensionless").unwrap();
+    std::fs::write(table.join("_SUCCESS"), b"").unwrap();
+    std::fs::write(table.join("day=1").join(".e.csv.crc"), b"crc").unwrap();
+    let o = scan(&[&table], &["--output", "-"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), EXPECTED);
+    let summary = String::from_utf8_lossy(&o.stderr);
+    assert!(summary.contains("1 file(s), 5 rows read"), "{summary}");
+    let warning = (summary.lines())
+        .find(|l| l.starts_with("scan: warning: 2 file(s)"))
+        .unwrap_or_else(|| panic!("no warning naming the unread files: {summary}"));
+    for name in ["000000_0", "part-0.csv.gz"] {
+        assert!(warning.contains(name), "{warning}");
+    }
+    for name in ["_SUCCESS", ".e.csv.crc"] {
+        assert!(!warning.contains(name), "{warning}");
+    }
+    // A directory of data files only: no warning.
+    let clean = scan(&[&table.join("day=1").join("e.csv")], &["--output", "-"]);
+    assert!(!String::from_utf8_lossy(&clean.stderr).contains("warning"));
+    // `prepare` reads inputs the same way and says the same.
+    let out = dir.path().join("p.hzi");
+    let p = prepare(&table, &out);
+    let said = String::from_utf8_lossy(&p.stderr);
+    assert!(said.contains("prepare: warning: 2 file(s)"), "{said}");
 }
 
 /// REFERENCE.md §2.4: an integer `event_time` past what an instant can hold is out of range,

@@ -44,12 +44,16 @@ pub struct IngestReport {
     pub unknown_counterparties: u64,
     /// Rejected rows.
     pub rejects: RejectReport,
+    /// Files found below an input directory but not read: their name gives no known format
+    /// (`part-0.csv.gz`, Hive's extensionless `000000_0`).
+    pub unread_files: Vec<std::path::PathBuf>,
 }
 
 impl IngestReport {
     /// Adds another report's counts and rejects (files included).
     pub fn merge(&mut self, other: IngestReport) {
         self.files += other.files;
+        self.unread_files.extend(other.unread_files);
         self.rows += other.rows;
         self.events += other.events;
         self.unknown_counterparties += other.unknown_counterparties;
@@ -98,6 +102,7 @@ impl<S> Tally<S> {
             events: std::mem::take(&mut self.events),
             unknown_counterparties: std::mem::take(&mut self.unknown),
             rejects: std::mem::take(&mut self.rejects),
+            unread_files: Vec::new(),
         }
     }
 }
