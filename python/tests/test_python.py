@@ -180,6 +180,17 @@ def test_files_of_no_known_format_in_a_directory_are_listed_as_unread(tmp_path):
     assert clean.summary["unread_files"] == []
 
 
+def test_a_window_reaching_before_year_one_is_a_value_error_naming_as_of():
+    """Python's date has no year 0: a window that would start before 0001-01-01 is refused
+    with the rule (it was "year 0 is out of range" from inside the summary)."""
+    frame = pl.DataFrame({"event_time": ["2026-01-01T00:00:00Z"], "subscriber": ["+886912345678"],
+                          "counterparty": ["+2348021234567"], "direction": ["in"], "kind": ["call"]})
+    with pytest.raises(ValueError, match="as_of.*would start before 0001-01-01"):
+        hotzone.scan(frame, hotzone="NG", look_back_days=5, threshold_ratio=0.5, as_of="0001-01-01")
+    r = hotzone.scan(frame, hotzone="NG", look_back_days=5, threshold_ratio=0.5, as_of="0001-01-05")
+    assert r.summary["window"]["first"] == dt.date(1, 1, 1) and len(r) == 0
+
+
 def test_columns_are_checked_even_without_rows():
     """A frame with no batch at all (an empty polars frame, a reader that yields nothing)
     is checked for its columns as a header-only CSV file is."""

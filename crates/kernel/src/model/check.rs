@@ -17,6 +17,13 @@ pub const MAX_LOOK_BACK_DAYS: u16 = 90;
 /// Default `min_events`.
 pub const DEFAULT_MIN_EVENTS: u32 = 3;
 
+/// The earliest first day of a window: 0001-01-01, where Python's `date` and most clients'
+/// calendars begin.
+pub const FIRST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(1, 1, 1) {
+    Some(d) => d,
+    None => panic!("0001-01-01 is a date"),
+};
+
 /// REFERENCE.md §5 detection method.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Hash)]
 pub enum Method {
@@ -176,6 +183,18 @@ impl CheckParams {
                 )
             })?,
         };
+        // W's first day must be a date of the calendar every client has: Python's `date`,
+        // JSON and Arrow readers start at year 1 (a window reaching into year 0 broke the
+        // Python summary).
+        let first = as_of.checked_sub_days(chrono::Days::new(u64::from(look_back_days) - 1));
+        if first.is_none_or(|d| d < FIRST_DAY) {
+            return Err(Error::out_of_range(
+                "as_of",
+                format!(
+                    "the window of {look_back_days} day(s) ending on {as_of} would start before {FIRST_DAY}"
+                ),
+            ));
+        }
         Ok(CheckParams {
             look_back_days,
             method,
@@ -188,7 +207,8 @@ impl CheckParams {
         })
     }
 
-    /// First day of the window W.
+    /// First day of the window W (0001-01-01 or later: [`CheckParams::new`] refuses an
+    /// earlier one).
     pub fn first_day(&self) -> NaiveDate {
         self.as_of - chrono::Days::new(u64::from(self.look_back_days) - 1)
     }
@@ -350,6 +370,39 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("between 1 and 30"), "{e}");
+    }
+
+    /// W starts on 0001-01-01 at the earliest (Python's `date` has no year 0): the last
+    /// window that fits is accepted, one day more is out of range, naming `as_of`.
+    #[test]
+    fn a_window_starts_in_year_one_or_later() {
+        for (as_of, days, fits) in [
+            ("0001-01-01", 1, true),
+            ("0001-01-01", 2, false),
+            ("0001-01-05", 5, true),
+            ("0001-01-05", 6, false),
+            ("0001-03-31", 90, true),
+        ] {
+            let got = CheckParams::new(
+                RawCheck {
+                    as_of: Some(as_of.into()),
+                    look_back_days: Some(days),
+                    ..raw()
+                },
+                limits(),
+            );
+            match got {
+                Ok(p) => {
+                    assert!(fits, "{as_of} x {days} accepted");
+                    assert!(p.first_day() >= FIRST_DAY);
+                }
+                Err(e) => {
+                    assert!(!fits, "{as_of} x {days}: {e}");
+                    assert!(matches!(e, Error::OutOfRange { .. }), "{e}");
+                    assert!(e.to_string().contains("as_of"), "{e}");
+                }
+            }
+        }
     }
 
     #[test]
