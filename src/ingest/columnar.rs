@@ -17,7 +17,8 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::datatypes::DataType;
+use arrow::array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field as ArrowField, FieldRef, Schema, TimeUnit};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
@@ -27,9 +28,9 @@ use parquet::file::statistics::Statistics;
 
 use crate::error::{Error, Result};
 use crate::ingest::RowSink;
-use crate::ingest::batch::{DictCache, visit_batch, visit_batch_with};
+use crate::ingest::batch::{DictCache, instant_of_ticks, visit_batch, visit_batch_with};
 use crate::ingest::columns::{ColumnMap, Field, resolve_required};
-use crate::ingest::interpret::Interpreter;
+use crate::ingest::interpret::{EVENT_TIME_RANGE, Interpreter};
 use crate::ingest::plain_pages::{self, PlainStrings};
 
 /// Rows per decoded batch.
@@ -227,10 +228,29 @@ where
             plain.push((root, name.as_str(), column));
         }
     }
+    // `event_time` is not decoded where the chunk's statistics prove its values change
+    // nothing for the sink (below); another column must remain for the reader to count rows.
+    let constant_time = idx[Field::EventTime as usize].and_then(|root| {
+        let t = meta.schema().field(root).data_type();
+        let ms = one_day_time(rg, descr, root, t, &idx, rows)?;
+        let name = meta.schema().field(root).name().clone();
+        Some((root, name, ms))
+    });
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
-    let roots: Vec<usize> = (idx.iter().flatten().copied())
+    let mut roots: Vec<usize> = (idx.iter().flatten().copied())
         .filter(|r| plain.iter().all(|(p, ..)| p != r))
         .collect();
+    let constant_time = constant_time.filter(|(root, ..)| roots.iter().any(|r| r != root));
+    let constant_time = constant_time.map(|(root, name, ms)| {
+        roots.retain(|r| *r != root);
+        let field = Arc::new(ArrowField::new(
+            name,
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ));
+        let column: ArrayRef = Arc::new(TimestampMillisecondArray::from_value(ms, BATCH_ROWS));
+        (field, column)
+    });
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let reader = builder
         .with_row_groups(vec![row_group])
@@ -241,7 +261,10 @@ where
     let mut row = first_row;
     let mut cache = DictCache::default();
     for batch in reader {
-        let batch = batch.map_err(|e| Error::read(path, e))?;
+        let mut batch = batch.map_err(|e| Error::read(path, e))?;
+        if let Some((field, column)) = &constant_time {
+            batch = with_column(path, &batch, field, column.slice(0, batch.num_rows()))?;
+        }
         let spans = (plain.iter_mut())
             .map(|(_, name, column)| Ok((*name, Arc::new(column.next(batch.num_rows())?))))
             .collect::<Result<Vec<_>>>()?;
@@ -259,6 +282,57 @@ const PLAIN_READ: [Field; 5] = [
     Field::Kind,
     Field::CounterpartyRegion,
 ];
+
+/// The instant every row of this row group can be given instead of its `event_time` (root
+/// column `root`, Arrow type `t`): `Some` when the chunk's statistics (exact, and not the
+/// deprecated ones) prove that no row's time is null or out of range (REFERENCE.md §2.4) and
+/// that every instant lies where the sink treats it as the minimum ([`RowSink::one_day`]: for
+/// a scan, one day of W, or all before or all after W). The row group of a time-ordered
+/// export often lies within one day; its `event_time` is then neither decompressed nor
+/// decoded, and every row's outcome is the same as with the decoded times.
+fn one_day_time<R: RowSink + ?Sized>(
+    rg: &RowGroupMetaData,
+    schema: &parquet::schema::types::SchemaDescriptor,
+    root: usize,
+    t: &DataType,
+    idx: &[Option<usize>],
+    rows: &R,
+) -> Option<i64> {
+    let shared =
+        (Field::ALL.iter().zip(idx)).any(|(f, r)| *r == Some(root) && *f != Field::EventTime);
+    let leaves: Vec<usize> = leaves_of(schema, root).collect();
+    let ([leaf], false) = (&leaves[..], shared) else {
+        return None;
+    };
+    let stats = rg.column(*leaf).statistics()?;
+    let Statistics::Int64(s) = stats else {
+        return None;
+    };
+    if stats.is_min_max_deprecated()
+        || s.null_count_opt() != Some(0)
+        || !(s.min_is_exact() && s.max_is_exact())
+    {
+        return None;
+    }
+    let first = instant_of_ticks(t, *s.min_opt()?)?;
+    let last = instant_of_ticks(t, *s.max_opt()?)?;
+    let accepted = EVENT_TIME_RANGE.contains(&first) && EVENT_TIME_RANGE.contains(&last);
+    (accepted && rows.one_day(first, last)).then_some(first)
+}
+
+/// `batch` with one more column.
+fn with_column(
+    path: &Path,
+    batch: &RecordBatch,
+    field: &FieldRef,
+    column: ArrayRef,
+) -> Result<RecordBatch> {
+    let fields: Vec<FieldRef> = (batch.schema().fields().iter().cloned())
+        .chain([Arc::clone(field)])
+        .collect();
+    let columns: Vec<ArrayRef> = batch.columns().iter().cloned().chain([column]).collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| Error::read(path, e))
+}
 
 /// True when no value of root column `root` in this row group can be negative: an unsigned
 /// integer type, or a signed one whose chunk statistics give a minimum >= 0 (or say every
@@ -421,4 +495,133 @@ where
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{Event, rejects::RejectReason};
+    use hotzone_kernel::detect::Window;
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+    /// A sink that counts by the days of `W` and reads nothing.
+    struct Days(Window);
+
+    impl RowSink for Days {
+        fn row(&mut self, _: u64, _: std::result::Result<Event, RejectReason>) -> Result<()> {
+            Ok(())
+        }
+
+        fn one_day(&self, first: i64, last: i64) -> bool {
+            self.0.one_day(first, last)
+        }
+    }
+
+    fn ms(t: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    /// `event_time` is left undecoded exactly for the row groups whose statistics prove one
+    /// day of W (in the engine's zone), or all before or all after W, with no null and no
+    /// instant out of range; never when the file has no statistics.
+    #[test]
+    fn event_time_is_skipped_only_where_statistics_prove_one_day() {
+        // W = 2026-03-09..=2026-03-10 in Asia/Taipei (UTC+8): its days start at 16:00Z.
+        let tz: chrono_tz::Tz = "Asia/Taipei".parse().unwrap();
+        let w = Window::new(tz, chrono::NaiveDate::from_ymd_opt(2026, 3, 10).unwrap(), 2);
+        let groups: [([Option<&str>; 2], Option<&str>); 8] = [
+            // Local 09 09:00 and 09 23:59: one day of W.
+            (
+                [Some("2026-03-09T01:00:00Z"), Some("2026-03-09T15:59:59Z")],
+                Some("2026-03-09T01:00:00Z"),
+            ),
+            // Local 09 23:00 and 10 01:00: two days.
+            (
+                [Some("2026-03-09T15:00:00Z"), Some("2026-03-09T17:00:00Z")],
+                None,
+            ),
+            // Both before W, both after it.
+            (
+                [Some("2026-03-01T00:00:00Z"), Some("2026-03-05T00:00:00Z")],
+                Some("2026-03-01T00:00:00Z"),
+            ),
+            (
+                [Some("2026-04-01T00:00:00Z"), Some("2026-05-01T00:00:00Z")],
+                Some("2026-04-01T00:00:00Z"),
+            ),
+            // Before W and inside it; before and after it.
+            (
+                [Some("2026-03-01T00:00:00Z"), Some("2026-03-09T01:00:00Z")],
+                None,
+            ),
+            (
+                [Some("2026-03-01T00:00:00Z"), Some("2026-04-01T00:00:00Z")],
+                None,
+            ),
+            // A null time (a reject), and an instant out of range (a reject).
+            ([Some("2026-03-09T01:00:00Z"), None], None),
+            (
+                [Some("1969-12-31T23:00:00Z"), Some("1969-12-31T23:30:00Z")],
+                None,
+            ),
+        ];
+        let times: Vec<Option<i64>> = groups
+            .iter()
+            .flat_map(|(t, _)| t.map(|t| t.map(ms)))
+            .collect();
+        let n = times.len();
+        let schema = Arc::new(Schema::new(vec![
+            ArrowField::new(
+                "event_time",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                true,
+            ),
+            ArrowField::new("subscriber", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(TimestampMillisecondArray::from(times).with_timezone("UTC")),
+                Arc::new(arrow::array::StringArray::from(vec!["+886912345001"; n])),
+            ],
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for stats in [EnabledStatistics::Chunk, EnabledStatistics::None] {
+            let path = dir.path().join(format!("{stats:?}.parquet"));
+            let props = WriterProperties::builder()
+                .set_max_row_group_row_count(Some(2))
+                .set_statistics_enabled(stats)
+                .build();
+            let mut writer =
+                ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), Some(props))
+                    .unwrap();
+            writer.write(&batch).unwrap();
+            writer.close().unwrap();
+            let footer = parquet_row_groups(&path).unwrap().0;
+            let meta = ArrowReaderMetadata::try_new(Arc::clone(&footer), ArrowReaderOptions::new())
+                .unwrap();
+            let t = meta.schema().field(0).data_type().clone();
+            // Only `event_time` and `subscriber` are mapped.
+            let mut idx = [None; Field::ALL.len()];
+            idx[Field::EventTime as usize] = Some(0);
+            idx[Field::Subscriber as usize] = Some(1);
+            let sink = Days(w.clone());
+            for (g, (_, want)) in groups.iter().enumerate() {
+                let got = one_day_time(
+                    footer.row_group(g),
+                    footer.file_metadata().schema_descr(),
+                    0,
+                    &t,
+                    &idx,
+                    &sink,
+                );
+                let want = want.map(ms).filter(|_| stats == EnabledStatistics::Chunk);
+                assert_eq!(got, want, "row group {g}, statistics {stats:?}");
+            }
+        }
+    }
 }

@@ -405,6 +405,11 @@ struct Layout {
     group_rows: usize,
     /// The pages' codec: every one this build reads.
     codec: parquet::basic::Compression,
+    /// Rows in time order (a switch's export: row groups within one day, whose
+    /// `event_time` the scan need not decode when the statistics say so).
+    time_ordered: bool,
+    /// Chunk statistics written (else none: every `event_time` is decoded).
+    statistics: bool,
 }
 
 type GenRow = (
@@ -458,9 +463,11 @@ fn arb_layout() -> impl Strategy<Value = Layout> {
         1..9usize,
         1..80usize,
         proptest::sample::select(codecs.to_vec()),
+        any::<bool>(),
+        prop::bool::weighted(0.8),
     )
         .prop_map(
-            |(dictionary, v2, delta, required, page_rows, group_rows, codec)| Layout {
+            |(
                 dictionary,
                 v2,
                 delta,
@@ -468,6 +475,20 @@ fn arb_layout() -> impl Strategy<Value = Layout> {
                 page_rows,
                 group_rows,
                 codec,
+                time_ordered,
+                statistics,
+            )| {
+                Layout {
+                    dictionary,
+                    v2,
+                    delta,
+                    required,
+                    page_rows,
+                    group_rows,
+                    codec,
+                    time_ordered,
+                    statistics,
+                }
             },
         )
 }
@@ -525,7 +546,12 @@ fn write_layout(path: &Path, b: &RecordBatch, l: &Layout) {
         .set_dictionary_enabled(l.dictionary)
         .set_data_page_row_count_limit(l.page_rows)
         .set_write_batch_size(l.page_rows)
-        .set_compression(l.codec);
+        .set_compression(l.codec)
+        .set_statistics_enabled(if l.statistics {
+            parquet::file::properties::EnabledStatistics::Chunk
+        } else {
+            parquet::file::properties::EnabledStatistics::None
+        });
     if l.v2 {
         props = props.set_writer_version(WriterVersion::PARQUET_2_0);
         for c in ["subscriber", "counterparty", "direction", "kind"] {
@@ -580,10 +606,16 @@ proptest! {
     /// A Parquet file reads as the same rows written as Arrow IPC (read through Arrow
     /// arrays), whatever its layout: plain-encoded string columns read from their pages
     /// (v1 or v2 pages, optional or required, pages of 1 to 8 rows, row groups of any size,
-    /// every codec this build reads), dictionary or delta encodings through the Arrow reader. (Batches cutting pages are
+    /// every codec this build reads), dictionary or delta encodings through the Arrow reader,
+    /// rows in time order or not, with or without statistics (row groups within one day of W,
+    /// or outside it, are read without decoding `event_time`). (Batches cutting pages are
     /// tested in `ingest::plain_pages`.)
     #[test]
     fn every_parquet_layout_reads_as_arrow_ipc(rows in arb_rows(), layout in arb_layout()) {
+        let mut rows = rows;
+        if layout.time_ordered {
+            rows.sort_by_key(|r| std::cmp::Reverse(r.0)); // minutes before t0
+        }
         let dir = tempfile::tempdir().unwrap();
         let b = gen_batch(&rows, layout.required);
         let ipc = dir.path().join("e.arrow");

@@ -162,6 +162,11 @@ impl EventSink for Counter {
             self.partial.add(e.subscriber, day, hot);
         }
     }
+
+    /// A counter uses an instant only through its day of W.
+    fn one_day(&self, first: i64, last: i64) -> bool {
+        self.window.one_day(first, last)
+    }
 }
 
 /// The latest instant of the accepted events it was given.

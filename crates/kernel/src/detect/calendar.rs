@@ -55,6 +55,18 @@ impl Window {
         self.first + Days::new(i as u64)
     }
 
+    /// True when every instant from `first` to `last` (UTC epoch milliseconds, inclusive)
+    /// has the day index of `first` ([`Window::day_of`]): both on one day of W, or both
+    /// before W, or both after it.
+    pub fn one_day(&self, first: i64, last: i64) -> bool {
+        let b = &self.bounds;
+        let (start, end) = (b[0], b[b.len() - 1]);
+        first <= last
+            && ((last < start)
+                || (first >= end)
+                || (self.day_of(first).is_some() && self.day_of(first) == self.day_of(last)))
+    }
+
     /// Day index of an instant (UTC epoch milliseconds), `None` outside W.
     #[inline]
     pub fn day_of(&self, ms: i64) -> Option<u16> {
@@ -182,6 +194,31 @@ mod tests {
         chrono::DateTime::parse_from_rfc3339(s)
             .unwrap()
             .timestamp_millis()
+    }
+
+    /// `one_day` holds exactly when every instant between the two has the first's day index:
+    /// checked against `day_of` quarter hour by quarter hour around a 25-hour DST day and W's
+    /// ends.
+    #[test]
+    fn one_day_agrees_with_day_of_on_every_instant_between() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        // W = 2026-10-24..=2026-10-25; the 25th has 25 hours (CEST -> CET).
+        let w = Window::new(tz, date("2026-10-25"), 2);
+        let start = ms("2026-10-23T20:00:00Z");
+        let minutes: Vec<i64> = (0..4 * 24 * 4).map(|q| start + q * 15 * 60_000).collect();
+        let mut both = [0; 2];
+        for (i, &a) in minutes.iter().enumerate() {
+            for &b in &minutes[i..] {
+                // Days start on the hour, so the quarter hours between catch every change.
+                let want = (a..=b)
+                    .step_by(15 * 60_000)
+                    .all(|t| w.day_of(t) == w.day_of(a));
+                assert_eq!(w.one_day(a, b), want, "{a}..={b}");
+                both[usize::from(want)] += 1;
+            }
+        }
+        assert!(both[0] > 0 && both[1] > 0, "{both:?}");
+        assert!(!w.one_day(ms("2026-10-24T12:00:00Z"), ms("2026-10-24T11:00:00Z")));
     }
 
     #[test]

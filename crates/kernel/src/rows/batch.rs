@@ -29,6 +29,28 @@ use crate::rows::interpret::{
 use crate::rows::rejects::RejectReason;
 use crate::rows::spans::Spans;
 
+/// `(div, mul)` taking ticks of `unit` to milliseconds ([`ticks_to_ms`]).
+fn unit_scale(unit: TimeUnit) -> (i64, i64) {
+    match unit {
+        TimeUnit::Second => (1, 1000),
+        TimeUnit::Millisecond => (1, 1),
+        TimeUnit::Microsecond => (1000, 1),
+        TimeUnit::Nanosecond => (1_000_000, 1),
+    }
+}
+
+/// The instant (UTC epoch milliseconds) that an `event_time` value `ticks` of a 64-bit
+/// column of Arrow type `t` stands for, as the row loop reads it: `None` for any other type.
+/// Monotonic, so a column's minimum and maximum give the span of its instants.
+pub fn instant_of_ticks(t: &DataType, ticks: i64) -> Option<i64> {
+    let (div, mul) = match t {
+        DataType::Timestamp(unit, _) => unit_scale(*unit),
+        DataType::Int64 => (1, 1),
+        _ => return None,
+    };
+    Some(ticks_to_ms(ticks, div, mul))
+}
+
 /// Epoch milliseconds of `t` ticks: `t.div_euclid(div) * mul`.
 #[inline(always)]
 fn ticks_to_ms(t: i64, div: i64, mul: i64) -> i64 {
@@ -243,12 +265,7 @@ fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
     };
     match a.data_type() {
         DataType::Timestamp(unit, _) => {
-            let (div, mul) = match unit {
-                TimeUnit::Second => (1, 1000),
-                TimeUnit::Millisecond => (1, 1),
-                TimeUnit::Microsecond => (1000, 1),
-                TimeUnit::Nanosecond => (1_000_000, 1),
-            };
+            let (div, mul) = unit_scale(*unit);
             ticks(a, div, mul)
         }
         DataType::UInt64 => {

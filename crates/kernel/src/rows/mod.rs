@@ -29,6 +29,15 @@ use crate::rows::rejects::{Reject, RejectReason, RejectReport};
 pub trait EventSink: Send {
     /// One accepted event.
     fn event(&mut self, e: &Event);
+
+    /// True when this sink treats an event at any instant from `first` to `last` (UTC epoch
+    /// milliseconds, inclusive) exactly as the same event at `first`: a reader that knows
+    /// (from a file's statistics) that every instant of some rows lies in that span may then
+    /// give them all `first` instead of decoding their times. `false` (the default) for a
+    /// sink that keeps instants, or their maximum.
+    fn one_day(&self, _first: i64, _last: i64) -> bool {
+        false
+    }
 }
 
 /// What a run read.
@@ -65,6 +74,11 @@ impl IngestReport {
 pub trait RowSink {
     /// Row `row` (1-based in its file) is an event or a reject with its reason.
     fn row(&mut self, row: u64, result: std::result::Result<Event, RejectReason>) -> Result<()>;
+
+    /// [`EventSink::one_day`] of the sink the accepted rows go to; `false` by default.
+    fn one_day(&self, _first: i64, _last: i64) -> bool {
+        false
+    }
 }
 
 /// A worker's event sink with the counts and rejects of the rows it was given.
@@ -135,6 +149,10 @@ impl<S: EventSink> RowSink for Counted<'_, S> {
             }
             Err(reason) => self.reject(row, reason),
         }
+    }
+
+    fn one_day(&self, first: i64, last: i64) -> bool {
+        self.tally.sink.one_day(first, last)
     }
 }
 
