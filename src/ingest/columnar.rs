@@ -95,6 +95,27 @@ fn readable(c: parquet::basic::Compression) -> bool {
     )
 }
 
+/// An error naming the file, the column and the codec when a chunk of root column `root`
+/// (named `name`) in row group `rg` is compressed with a codec this build does not read.
+fn codecs_readable(
+    path: &Path,
+    rg: &RowGroupMetaData,
+    descr: &parquet::schema::types::SchemaDescriptor,
+    root: usize,
+    name: &str,
+) -> Result<()> {
+    for leaf in leaves_of(descr, root) {
+        let codec = rg.column(leaf).compression();
+        if !readable(codec) {
+            return Err(Error::read(
+                path,
+                format!("column {name} is compressed with {codec}, which this build does not read"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks that the kernel reads Parquet file `path` with `columns` (the required columns are
 /// there, every column it reads has a type it accepts), with the same code a read runs (an
 /// empty batch of the file's schema goes through [`visit_batch`]), and says which columns a
@@ -132,19 +153,8 @@ pub fn probe_parquet(path: &Path, columns: &ColumnMap) -> Result<Probe> {
     let mut taken = Vec::new();
     for (f, i) in Field::ALL.into_iter().zip(columns.resolve(&names)) {
         let Some(i) = i else { continue };
-        for leaf in leaves_of(descr, i) {
-            for rg in footer.row_groups() {
-                let codec = rg.column(leaf).compression();
-                if !readable(codec) {
-                    return Err(Error::read(
-                        path,
-                        format!(
-                            "column {} is compressed with {codec}, which this build does not read",
-                            names[i]
-                        ),
-                    ));
-                }
-            }
+        for rg in footer.row_groups() {
+            codecs_readable(path, rg, descr, i, names[i])?;
         }
         let int96 = leaves_of(descr, i)
             .any(|c| descr.column(c).physical_type() == parquet::basic::Type::INT96);
@@ -180,6 +190,20 @@ where
     let schema = meta.schema().clone();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let mut idx = resolve_required(columns, &names, path)?;
+    // Every column the mapping names must be decompressable here, including those the
+    // statistics let the read skip below: whether a file is refused does not depend on them.
+    let descr = footer.file_metadata().schema_descr();
+    for root in idx.iter().flatten() {
+        codecs_readable(
+            path,
+            footer.row_group(row_group),
+            descr,
+            *root,
+            names[*root],
+        )?;
+    }
+    // The mapping as resolved, before a skip below drops a field from `idx`.
+    let resolved = idx;
     if let Some(d) = idx[Field::DurationS as usize]
         && never_negative(
             footer.row_group(row_group),
@@ -208,7 +232,6 @@ where
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     // Plain-encoded string columns are read from their pages here, the others by Arrow.
     let rg = footer.row_group(row_group);
-    let descr = footer.file_metadata().schema_descr();
     let mut plain = Vec::new();
     for f in PLAIN_READ {
         let Some(root) = idx[f as usize] else {
@@ -232,7 +255,7 @@ where
     // nothing for the sink (below); another column must remain for the reader to count rows.
     let constant_time = idx[Field::EventTime as usize].and_then(|root| {
         let t = meta.schema().field(root).data_type();
-        let ms = one_day_time(rg, descr, root, t, &idx, rows)?;
+        let ms = one_day_time(rg, descr, root, t, &resolved, rows)?;
         let name = meta.schema().field(root).name().clone();
         Some((root, name, ms))
     });
@@ -248,7 +271,8 @@ where
             DataType::Timestamp(TimeUnit::Millisecond, None),
             false,
         ));
-        let column: ArrayRef = Arc::new(TimestampMillisecondArray::from_value(ms, BATCH_ROWS));
+        let len = usize::try_from(rg.num_rows()).map_or(BATCH_ROWS, |n| n.min(BATCH_ROWS));
+        let column: ArrayRef = Arc::new(TimestampMillisecondArray::from_value(ms, len));
         (field, column)
     });
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);

@@ -926,3 +926,206 @@ fn numbers_in_a_float_column_are_the_integers_they_hold() {
         "{summary}"
     );
 }
+
+/// Writes [`batch`] with `column` Brotli-compressed and the others not, then sets that
+/// column's codec to LZO (which this build cannot decompress) in the footer: in the Thrift
+/// compact encoding the codec is field 4 of ColumnMetaData, an i32 right after field 3
+/// (header byte 0x15) holding the zigzag form of BROTLI = 4 (0x08); LZO = 3 is 0x06. The
+/// footer is checked afterwards: exactly that column's chunks say LZO.
+fn with_lzo_column(path: &Path, column: &str) {
+    use parquet::basic::{BrotliLevel, Compression};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::schema::types::ColumnPath;
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(4))
+        .set_compression(Compression::UNCOMPRESSED)
+        .set_column_compression(
+            ColumnPath::from(column),
+            Compression::BROTLI(BrotliLevel::default()),
+        )
+        .build();
+    let b = batch(t0());
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        b.schema(),
+        Some(props),
+    )
+    .unwrap();
+    w.write(&b).unwrap();
+    w.close().unwrap();
+    let data = std::fs::read(path).unwrap();
+    let size = u32::from_le_bytes(data[data.len() - 8..data.len() - 4].try_into().unwrap());
+    let start = data.len() - 8 - size as usize;
+    let mut footer = data[start..data.len() - 8].to_vec();
+    let mut patched = 0;
+    for i in 0..footer.len() - 1 {
+        if footer[i..i + 2] == [0x15, 0x08] {
+            footer[i + 1] = 0x06;
+            patched += 1;
+        }
+    }
+    let mut out = data[..start].to_vec();
+    out.extend_from_slice(&footer);
+    out.extend_from_slice(&data[data.len() - 8..]);
+    std::fs::write(path, out).unwrap();
+    let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let meta = reader.metadata();
+    assert_eq!(
+        patched,
+        meta.num_row_groups(),
+        "one codec per row group patched"
+    );
+    for rg in meta.row_groups() {
+        for c in rg.columns() {
+            let expected = if c.column_path().string() == column {
+                Compression::LZO
+            } else {
+                Compression::UNCOMPRESSED
+            };
+            assert_eq!(c.compression(), expected, "{}", c.column_path().string());
+        }
+    }
+}
+
+/// A column the scan does not decode where statistics settle it (`event_time` on one day of
+/// W, `duration_s` never negative) is still refused when this build could not decompress
+/// it: whether a file is read does not depend on its statistics or on `--as-of`.
+#[test]
+fn a_column_left_undecoded_by_statistics_is_still_refused_when_its_codec_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    for column in ["event_time", "duration_s"] {
+        let path = dir.path().join(format!("{column}-lzo.parquet"));
+        with_lzo_column(&path, column);
+        for as_of in [Some("2026-03-10"), None] {
+            let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+                .arg("scan")
+                .arg(&path)
+                .args([
+                    "--hotzone",
+                    "NG",
+                    "--look-back-days",
+                    "2",
+                    "--threshold-ratio",
+                ])
+                .args(["0.5", "--tz", "UTC", "--output", "-"])
+                .args(as_of.map(|d| ["--as-of", d]).into_iter().flatten())
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{column} {as_of:?}: {err}");
+            assert!(
+                err.contains(&format!("{column}-lzo.parquet"))
+                    && err.contains(&format!("column {column} is compressed with LZO")),
+                "{column} {as_of:?}: {err}"
+            );
+        }
+    }
+}
+
+/// One Int64 column of epoch milliseconds mapped to both `event_time` and `duration_s`, in
+/// row groups that each lie on one day: the statistics' skips (times on one day of W,
+/// durations never negative) give the verdicts and counts of the same file written without
+/// statistics, which decodes every cell.
+#[test]
+fn one_column_mapped_to_event_time_and_duration_s_reads_alike_with_and_without_statistics() {
+    use parquet::file::properties::EnabledStatistics;
+    let t0 = t0();
+    let n = 12;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("ts", DataType::Int64, false),
+        Field::new("subscriber", DataType::Utf8, false),
+        Field::new("counterparty", DataType::Utf8, false),
+        Field::new("direction", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+    ]));
+    let b = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(
+                (0..n).map(|i| t0 + i * 60_000).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                (0..n)
+                    .map(|i| format!("+88691234500{}", i % 2))
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                (0..n)
+                    .map(|i| {
+                        if i % 4 == 1 {
+                            "+886223456789"
+                        } else {
+                            "+2348021234567"
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(vec!["in"; n as usize])),
+            Arc::new(StringArray::from(vec!["call"; n as usize])),
+        ],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outputs: Vec<(String, String)> = [EnabledStatistics::Chunk, EnabledStatistics::None]
+        .into_iter()
+        .map(|stats| {
+            let path = dir.path().join(format!("{stats:?}.parquet"));
+            let props = WriterProperties::builder()
+                .set_max_row_group_row_count(Some(4))
+                .set_statistics_enabled(stats)
+                .build();
+            let mut w = ArrowWriter::try_new(
+                std::fs::File::create(&path).unwrap(),
+                b.schema(),
+                Some(props),
+            )
+            .unwrap();
+            w.write(&b).unwrap();
+            w.close().unwrap();
+            let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+                .arg("scan")
+                .arg(&path)
+                .args(["--column", "ts=event_time", "--column", "ts=duration_s"])
+                .args([
+                    "--hotzone",
+                    "NG",
+                    "--look-back-days",
+                    "2",
+                    "--threshold-ratio",
+                ])
+                .args([
+                    "0.7",
+                    "--tz",
+                    "UTC",
+                    "--as-of",
+                    "2026-03-10",
+                    "--output",
+                    "-",
+                ])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            assert_eq!(o.status.code(), Some(0), "{stats:?}: {err}");
+            let summary = err
+                .split_once("file(s), ")
+                .and_then(|(_, r)| r.split_once("; window"))
+                .map(|(c, _)| c.to_owned())
+                .unwrap_or_else(|| panic!("{err}"));
+            (String::from_utf8(o.stdout).unwrap(), summary)
+        })
+        .collect();
+    assert_eq!(outputs[0], outputs[1]);
+    // Subscriber 0 has rows 0, 2, 4, ... (all Nigerian), subscriber 1 has rows 1, 3, ...
+    // (half Taiwanese): 6/6 and 3/6 against r = 0.7.
+    assert_eq!(
+        outputs[0].0,
+        "subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date\n\
+         +886912345000,true,2026-03-10,1,2026-03-10\n\
+         +886912345001,false,,0,\n"
+    );
+    assert!(
+        outputs[0].1.starts_with("12 rows read, 12 events"),
+        "{}",
+        outputs[0].1
+    );
+}
