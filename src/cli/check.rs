@@ -33,7 +33,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub threshold_ratio: f64,
     /// Detection method (default: the server's default, SHARE).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     pub method: Option<MethodArg>,
     /// Hotzone entries, comma-separated (NG,JM,+882); default: the server's.
     #[arg(long, value_delimiter = ',')]
@@ -42,10 +42,10 @@ pub struct CheckArgs {
     #[arg(long)]
     pub hotzone_name: Option<String>,
     /// Which kinds of events count (default all).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     pub check_type: Option<TypeArg>,
     /// Which directions count (default all).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     pub check_target: Option<TargetArg>,
     /// Minimum hot events on an anomalous day (default 3).
     #[arg(long)]

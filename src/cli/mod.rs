@@ -49,7 +49,7 @@ pub enum Command {
     /// Reads exports once into the prepared form that repeated scans read directly.
     #[command(after_help = SCAN_INPUT_HELP)]
     Prepare(prepare::PrepareArgs),
-    /// gRPC check service over a live in-memory index of a data directory (REFERENCE.md §8).
+    /// Check service (gRPC, and REST with --http-listen) over a live in-memory index of a data directory (REFERENCE.md §4-§6, errors §8).
     Serve(serve::ServeArgs),
     /// One check against a running server; prints the verdict.
     Check(check::CheckArgs),

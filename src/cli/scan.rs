@@ -35,13 +35,13 @@ pub struct ScanArgs {
     #[arg(long)]
     pub threshold_ratio: f64,
     /// Detection method.
-    #[arg(long, value_enum, default_value_t = MethodArg::Share)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = MethodArg::Share)]
     pub method: MethodArg,
     /// Which kinds of events count.
-    #[arg(long, value_enum, default_value_t = TypeArg::All)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = TypeArg::All)]
     pub check_type: TypeArg,
     /// Which directions count.
-    #[arg(long, value_enum, default_value_t = TargetArg::All)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = TargetArg::All)]
     pub check_target: TargetArg,
     /// Minimum hot events on an anomalous day.
     #[arg(long, default_value_t = 3)]

@@ -3,11 +3,12 @@
 //!
 //! A directory walk takes regular files only, and symlinks that lead to one: a FIFO, socket
 //! or device with a data file's name (which would block a reader, or never end) is not a
-//! data file. A symlinked directory is followed once: a directory met again (a link to itself
+//! data file, nor is one a glob matches. A symlinked directory is followed once: a directory met again (a link to itself
 //! or an ancestor) is not walked again, so a link loop cannot trap the walk. A regular file in
-//! a directory whose name gives no known format (`part-0.csv.gz`, Hive's `000000_0`) is not
-//! read, and is listed ([`Expanded::unread`]) so that the run's summary can say so; hidden and
-//! `_`-prefixed files (`.crc` checksums, `_SUCCESS`) are a writer's bookkeeping, not data.
+//! a directory, or matched by a glob, whose name gives no known format (`part-0.csv.gz`,
+//! Hive's `000000_0`) is not read, and is listed ([`Expanded::unread`]) so that the run's
+//! summary can say so; hidden and `_`-prefixed files (`.crc` checksums, `_SUCCESS`) are a
+//! writer's bookkeeping, not data, and are not listed.
 
 use std::path::{Path, PathBuf};
 
@@ -99,7 +100,8 @@ pub fn recorded_zone(inputs: &[String]) -> Result<RecordedZone> {
 pub struct Expanded {
     /// The files to read, sorted, each once.
     pub files: Vec<(PathBuf, Format)>,
-    /// Regular files below an input directory whose name gives no known format, sorted.
+    /// Regular files below an input directory or matched by a glob whose name gives no known
+    /// format, sorted.
     pub unread: Vec<PathBuf>,
 }
 
@@ -135,8 +137,14 @@ pub fn expand_all(inputs: &[String]) -> Result<Expanded> {
                 let p = p.map_err(|e| Error::io(e.path(), std::io::Error::other(e.to_string())))?;
                 if p.is_dir() {
                     walk(&p, &mut out, &mut unread)?;
-                } else if let Some(f) = Format::of(&p) {
-                    out.push((p, f));
+                } else if p.is_file() {
+                    // As in a directory walk: regular files (or links to one) only, and a
+                    // name of no known format is listed, not silently passed over.
+                    match Format::of(&p) {
+                        Some(f) => out.push((p, f)),
+                        None if !bookkeeping(&p) => unread.push(p),
+                        None => {}
+                    }
                 }
             }
             if out.len() == before {
@@ -162,6 +170,13 @@ pub fn expand_all(inputs: &[String]) -> Result<Expanded> {
     Ok(Expanded { files: out, unread })
 }
 
+/// A hidden or `_`-prefixed file (`.crc` checksums, `_SUCCESS`): a writer's bookkeeping.
+fn bookkeeping(path: &Path) -> bool {
+    path.file_name()
+        .map(|n| n.to_string_lossy())
+        .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
+}
+
 /// Adds the data files under `dir` to `out`. A symlink to a directory is followed (a table
 /// whose partitions are links), once: a directory met again, through a link to itself or to
 /// an ancestor, is not read again.
@@ -182,9 +197,7 @@ fn walk_once(
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') || name.starts_with('_') {
+        if bookkeeping(&path) {
             continue;
         }
         let ft = entry.file_type().map_err(|e| Error::io(&path, e))?;

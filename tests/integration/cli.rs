@@ -715,6 +715,17 @@ fn files_of_no_known_format_in_a_directory_are_named_not_silently_skipped() {
     let p = prepare(&table, &out);
     let said = String::from_utf8_lossy(&p.stderr);
     assert!(said.contains("prepare: warning: 2 file(s)"), "{said}");
+    // Files a glob matches are named the same way (bookkeeping files are not).
+    let glob = table.join("day=1").join("*");
+    let g = scan(&[&glob], &["--output", "-"]);
+    assert_eq!(g.status.code(), Some(0));
+    assert_eq!(stdout(&g), EXPECTED);
+    let said = String::from_utf8_lossy(&g.stderr);
+    let warning = (said.lines())
+        .find(|l| l.starts_with("scan: warning: 1 file(s)"))
+        .unwrap_or_else(|| panic!("no warning naming the unread file: {said}"));
+    assert!(warning.contains("part-0.csv.gz"), "{warning}");
+    assert!(!warning.contains(".e.csv.crc"), "{warning}");
 }
 
 /// REFERENCE.md §2.4: an integer `event_time` past what an instant can hold is out of range,
@@ -766,4 +777,49 @@ fn overflowing_integer_times_are_out_of_range_in_every_reader() {
             f.display()
         );
     }
+}
+
+/// The method, check type and check target are taken in the case the API writes them
+/// (`SHARE`, `CALL`, `INCOMING`) as well as in lower case, with the same meaning.
+#[test]
+fn enumerated_flags_are_taken_in_upper_case_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("e.csv");
+    write_csv(&f, HEADER, ROWS);
+    let run = |method: &str, kind: &str, target: &str| {
+        let o = scan(
+            &[&f],
+            &[
+                "--output",
+                "-",
+                "--method",
+                method,
+                "--check-type",
+                kind,
+                "--check-target",
+                target,
+            ],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        stdout(&o)
+    };
+    // Incoming calls only: 002's one event is an outgoing SMS, so it has no row.
+    let lower = run("share", "call", "incoming");
+    assert_eq!(
+        lower,
+        "subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date\n\
+         +886912345001,true,2026-03-10,1,2026-03-10\n"
+    );
+    assert_eq!(run("SHARE", "CALL", "INCOMING"), lower);
+    assert_eq!(run("Share", "Call", "Incoming"), lower);
+    // Outgoing only: 001 made no outgoing call, so it has no events and no row.
+    let outgoing = run("SHARE", "ALL", "OUTGOING");
+    assert_eq!(outgoing, run("share", "all", "outgoing"));
+    assert!(!outgoing.contains("+886912345001"), "{outgoing}");
+    assert!(outgoing.contains("+886912345002,false"), "{outgoing}");
 }
