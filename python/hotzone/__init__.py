@@ -416,7 +416,7 @@ class Index:
     ) -> Tuple[bool, Optional[_dt.date]]:
         """One number's verdict: ``(anomaly_detected, anomaly_date)``.
 
-        ``phone_number`` is E.164 (``+`` and 8 to 15 digits). Without ``as_of`` the window
+        ``phone_number`` is E.164 (``+``, a first digit 1-9, and 5 to 15 digits in all). Without ``as_of`` the window
         ends on the index's latest day, like :meth:`scan` (the server's check uses today;
         pass ``as_of`` for that). A number without events is ``(False, None)``.
         """

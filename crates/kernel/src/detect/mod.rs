@@ -1,6 +1,6 @@
 //! The detection kernel (REFERENCE.md §5): pure, deterministic, no IO, no clock, no async.
 //!
-//! A scan is a **map** and a **verdict** (DESIGN.md):
+//! A scan is a **map** and a **verdict** (ARCHITECTURE.md):
 //! - [`calendar::Window`] turns instants into day indices of the window W in the engine's zone;
 //! - [`partial::Partial`] is the map: `(subscriber, day) -> (hot, total)` for selected events,
 //!   built per input chunk; partials from different chunks add up ([`partial::Partial::merge`],
