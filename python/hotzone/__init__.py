@@ -40,7 +40,14 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Unio
 
 from . import _native
 
-__all__ = ["scan", "prepare", "Index", "ScanResult", "RowError", "VERDICT_COLUMNS"]
+__all__ = ["scan", "prepare", "Index", "ScanResult", "RowError", "VERDICT_COLUMNS", "__version__"]
+
+try:  # the installed distribution's version (pip show hotzone)
+    from importlib.metadata import version as _dist_version
+
+    __version__: str = _dist_version("hotzone")
+except Exception:  # run from a source tree without installing
+    __version__ = "0+unknown"
 
 #: Raised under ``strict=True`` for the first row no rule accepts; the message names its
 #: source, its 1-based row and the rule. A subclass of ``ValueError`` (a bad parameter raises

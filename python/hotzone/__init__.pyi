@@ -11,6 +11,7 @@ Hotzone = Union[str, Sequence[str]]
 Day = Union[None, str, _dt.date]
 
 VERDICT_COLUMNS: Tuple[str, ...]
+__version__: str
 
 class RowError(ValueError): ...
 

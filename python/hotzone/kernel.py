@@ -64,7 +64,10 @@ def verdicts_of_states(states: Any, *, threads: Optional[int] = 1, **params: Any
     """State batches (a list or an iterator of ``pyarrow.RecordBatch``, a Table or a reader) -> the
     verdicts of their sum as a ``pyarrow.Table`` (the scan's columns, sorted by subscriber).
 
-    A state of another window than ``params`` describe raises ``ValueError``.
+    A state of another window, or of another selection of events (hotzone, check type or
+    check target: :func:`map_state` names both in the state's schema metadata), than
+    ``params`` describe raises ``ValueError``; the method, threshold and ``min_events`` only
+    matter to the verdict, so one set of states serves any of them.
     """
     arrow = hasattr(states, "__arrow_c_stream__")  # a Table or reader: read as it is
     if isinstance(states, (list, tuple)) or (hasattr(states, "__next__") and not arrow):
@@ -89,7 +92,9 @@ def _stream_of_states(states: Any) -> Any:
 
     def same(s: Any) -> Any:
         if (s.schema.metadata or {}) != window:
-            raise ValueError("states of different windows never add up (their schema metadata differ)")
+            raise ValueError(
+                "states of different windows or selections never add up (their schema metadata differ)"
+            )
         return s
 
     if isinstance(states, (list, tuple)):

@@ -78,8 +78,9 @@ def _resolve(df_columns: Sequence[str], columns: Optional[Mapping[str, str]]) ->
     """``[(input column, canonical name)]`` for the kernel's fields present in the input, as
     the CLI resolves them: a mapped export name wins over a column that carries the canonical
     name. ``ValueError`` names the required columns that are missing."""
-    mapping = dict(columns or {})
-    for src, dst in mapping.items():
+    # Names are compared trimmed, as the kernel compares them (``" msisdn "`` maps ``msisdn``).
+    mapping = [(str(src).strip(), str(dst).strip()) for src, dst in dict(columns or {}).items()]
+    for src, dst in mapping:
         if dst not in _FIELDS:
             raise ValueError(
                 f"invalid columns: {dst!r} (for {src!r}) is not a canonical column ({', '.join(_FIELDS)})"
@@ -88,7 +89,7 @@ def _resolve(df_columns: Sequence[str], columns: Optional[Mapping[str, str]]) ->
     out = []
     missing = []
     for field in _FIELDS:
-        mapped = [s for s, d in mapping.items() if d == field and s in present]
+        mapped = [s for s, d in mapping if d == field and s in present]
         if mapped:
             out.append((mapped[0], field))
         elif field in present:
@@ -109,17 +110,24 @@ def _check_types(schema: Any, picked: List[Tuple[str, str]]) -> None:
     from pyspark.sql import types as T
 
     ints = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
+    # Floats are read as the kernel reads a pandas column of integers with a gap: an
+    # integral value as its integer, anything else a rejected row; binary as UTF-8 text.
+    floats = (T.FloatType, T.DoubleType)
+    text = (T.StringType, T.BinaryType)
     by_name = {f.name: f.dataType for f in schema.fields}
     for src, field in picked:
         t = by_name[src]
         if field == "event_time":
-            ok = isinstance(t, (T.TimestampType, T.TimestampNTZType, T.StringType) + ints)
+            ok = isinstance(t, (T.TimestampType, T.TimestampNTZType) + text + ints + floats)
             want = "a timestamp, epoch milliseconds (integer) or RFC 3339 text"
         elif field == "duration_s":
-            ok = isinstance(t, (T.StringType, T.NullType) + ints)
+            ok = isinstance(t, (T.NullType,) + text + ints + floats)
             want = "an integer or text"
+        elif field in ("subscriber", "counterparty"):
+            ok = isinstance(t, text + ints + floats)
+            want = "text or an integer"
         else:
-            ok = isinstance(t, (T.StringType,) + ints)
+            ok = isinstance(t, text + ints)
             want = "text"
         if not ok:
             name = src if src == field else f"{src} (as {field})"
@@ -148,6 +156,7 @@ def _as_date(as_of: Union[None, str, _dt.date]) -> Optional[_dt.date]:
 _MAGIC = 0x48  # "H", and the layout's version in the next byte
 _VERSION = 3
 _WINDOW_KEY = b"hotzone.window"
+_SELECTION_KEY = b"hotzone.selection"
 _M32 = 0xFFFFFFFF
 _HEAD = "<BBBBIIqH"  # magic, version, w, d, G, N, first subscriber, L
 _ZSTD_LEVEL = 1
@@ -204,8 +213,8 @@ def _pack(state: Any, first_day: int) -> bytes:
     1, 2 or 4, the least that holds every count), ``d`` (bytes per subscriber delta: 4, or 8
     when a gap between two subscribers does not fit in 32 bits), u32 ``G`` subscribers, u32
     ``N`` state rows, i64 the first subscriber's digits, u16 ``L`` and the ``L`` bytes of the
-    window the state counts (its schema metadata, so the kernel still refuses a state of
-    another window after the shuffle). Then five sections, each a u32 length and its bytes
+    window the state counts and, after a newline, the events it selects (its schema metadata,
+    so the kernel still refuses a state of another window or selection after the shuffle). Then five sections, each a u32 length and its bytes
     compressed with zstd on their own: the ``G - 1`` gaps between consecutive subscribers
     (sorted ascending; ``d`` bytes each), the ``G`` subscribers' day counts (u8), the ``N``
     day offsets from the window's first day (u8: a window has at most 90 days), the ``N`` hot
@@ -236,7 +245,10 @@ def _pack(state: Any, first_day: int) -> bytes:
         counts = firsts = np.zeros(0, np.int64)
     gaps = np.diff(firsts)
     d = 4 if not len(gaps) or int(gaps.max()) <= _M32 else 8
-    window = (state.schema.metadata or {}).get(_WINDOW_KEY, b"")
+    meta = state.schema.metadata or {}
+    window = meta.get(_WINDOW_KEY, b"")
+    if window and meta.get(_SELECTION_KEY):
+        window += b"\n" + meta[_SELECTION_KEY]
     zstd = pa.Codec("zstd", compression_level=_ZSTD_LEVEL)
     out = [
         struct.pack(_HEAD, _MAGIC, _VERSION, w, d, len(firsts), n_rows, int(firsts[0]) if len(firsts) else 0, len(window)),
@@ -301,8 +313,17 @@ def _unpack(blob: bytes, first_day: int) -> Any:
     return pa.RecordBatch.from_arrays(
         [pa.array(subs, pa.int64()), pa.array(day, pa.int32()).cast(pa.date32()),
          pa.array(hot.astype(np.int64)), pa.array(total.astype(np.int64))],
-        schema=STATE_SCHEMA.with_metadata({_WINDOW_KEY: window}) if window else STATE_SCHEMA,
+        schema=STATE_SCHEMA.with_metadata(_metadata(window)) if window else STATE_SCHEMA,
     )
+
+
+def _metadata(named: bytes) -> Dict[bytes, bytes]:
+    """A packed state's ``window[\\nselection]`` bytes -> its schema metadata."""
+    window, _, selection = named.partition(b"\n")
+    meta = {_WINDOW_KEY: window}
+    if selection:
+        meta[_SELECTION_KEY] = selection
+    return meta
 
 
 def _split(state: Any, buckets: int) -> Iterator[Tuple[int, Any]]:
@@ -712,9 +733,12 @@ def scan(
         min_events=min_events, as_of=as_of, tz=tz, default_region=default_region,
         columns=columns, strict=strict, explain=explain,
     )
-    if threads is not None and int(threads) < 1:
+    # Whole numbers only (2.5 would fail in every task, far from the call).
+    threads = None if threads is None else _whole("threads", threads)
+    partitions = None if partitions is None else _whole("partitions", partitions)
+    if threads is not None and threads < 1:
         raise ValueError(f"threads must be at least 1 (got {threads})")
-    if partitions is not None and int(partitions) < 1:
+    if partitions is not None and partitions < 1:
         raise ValueError(f"partitions must be at least 1 (got {partitions})")
     if reader not in _READERS:
         raise ValueError(f"reader must be one of {', '.join(_READERS)} (got {reader!r})")

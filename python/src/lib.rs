@@ -692,7 +692,7 @@ fn verdicts_of_states<'py>(
     let params = spec.params(NaiveDate::default())?;
     let batch = py.detach(|| -> PyResult<RecordBatch> {
         let window = Window::new(tz, params.as_of, params.look_back_days);
-        let mut state = State::new(window);
+        let mut state = State::new(window).selecting(&params);
         for b in reader {
             let b = b.map_err(|e| PyValueError::new_err(format!("state stream: {e}")))?;
             state.merge_batch(&b).map_err(py_err)?;
@@ -783,7 +783,7 @@ fn map_state_row_groups<'py>(
         let (partials, report) = t
             .run(|| hotzone::scan::map_row_groups(&parts, &params, &window, &opts))
             .map_err(py_err)?;
-        let mut state = State::of_parts(window.clone(), partials);
+        let mut state = State::of_parts(window.clone(), partials).selecting(&params);
         Ok((state.to_arrow(t), report))
     })?;
     let s = summary(py, &mut report, Some(&window), None)?;

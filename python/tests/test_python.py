@@ -191,6 +191,42 @@ def test_a_window_reaching_before_year_one_is_a_value_error_naming_as_of():
     assert r.summary["window"]["first"] == dt.date(1, 1, 1) and len(r) == 0
 
 
+def test_pandas_epoch_milliseconds_with_a_gap_are_read_as_a_csv_reads_them(tmp_path):
+    """pandas keeps an integer column with a gap as float64: an integral value is epoch
+    milliseconds, a fraction is a bad_event_time row and the gap a missing one, as in CSV."""
+    noon = 1773144000000  # 2026-03-10T12:00:00Z
+    times = [noon, noon + 60_000, noon + 120_000, None, noon + 0.5]
+    frame = pd.DataFrame({
+        "event_time": times,
+        "subscriber": ["+886912345001"] * 5,
+        "counterparty": ["+2348021234567"] * 5,
+        "direction": ["in"] * 5,
+        "kind": ["call"] * 5,
+    })
+    assert frame["event_time"].dtype == "float64"
+    params = dict(hotzone="NG", look_back_days=2, threshold_ratio=0.5, as_of="2026-03-10", tz="UTC")
+    r = hotzone.scan(frame, **params)
+    s = r.summary
+    assert s["events"] == 3 and s["rejects"] == {"missing_event_time": 1, "bad_event_time": 1}
+    assert [row[1] for row in s["reject_rows"]] == [4, 5]
+    # the same cells in a CSV file, through the CLI
+    csv = tmp_path / "e.csv"
+    cells = ["" if t is None else (str(t) if isinstance(t, int) else "1773144000000.5") for t in times]
+    csv.write_text("event_time,subscriber,counterparty,direction,kind\n" + "".join(
+        f"{c},+886912345001,+2348021234567,in,call\n" for c in cells))
+    cli = run_cli("scan", str(csv), "--hotzone", "NG", "--look-back-days", "2", "--threshold-ratio", "0.5",
+                  "--as-of", "2026-03-10", "--tz", "UTC", "--output", "-")
+    assert rows_of(r.table) == [tuple(line.split(",")) for line in cli.stdout.splitlines()[1:]]
+    assert rows_of(r.table)[0][:3] == ("+886912345001", "true", "2026-03-10")
+
+
+def test_the_package_names_its_version():
+    import importlib.metadata
+
+    assert hotzone.__version__ == importlib.metadata.version("hotzone")
+    assert hotzone.__version__[0].isdigit()
+
+
 def test_columns_are_checked_even_without_rows():
     """A frame with no batch at all (an empty polars frame, a reader that yields nothing)
     is checked for its columns as a header-only CSV file is."""
@@ -317,6 +353,13 @@ def test_states_of_parts_in_any_order_merged_equal_one_pass(generated):
     other, _ = kernel.map_state(shuffled, **dict(params, tz=zone))
     with pytest.raises(ValueError, match="different windows"):
         kernel.verdicts_of_states([states[0], _ship(other)], **params)
+    # ... and states of another hotzone or check type: they count other events
+    for other_params in (dict(params, hotzone="+886"), dict(params, check_type="call")):
+        with pytest.raises(ValueError, match="states of different selections never add up"):
+            kernel.verdicts_of_states(states, **other_params)
+    # the method and threshold only matter to the verdict: the same states serve SPIKE
+    spike = dict(params, method="spike", threshold_ratio=2.0)
+    assert rows_of(kernel.verdicts_of_states(states, **spike)) == rows_of(hotzone.scan(table, **spike).table)
 
 
 def _with_codec_lzo(brotli: pathlib.Path, out: pathlib.Path) -> None:

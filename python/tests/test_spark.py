@@ -579,6 +579,28 @@ def test_bad_parameter_fails_before_any_job(spark, bad, message):
     assert str(sp.value) == str(one.value)
 
 
+def test_column_names_resolve_as_the_kernel_resolves_them():
+    """Trimmed names; of several export names for one field, the first the frame has; a
+    mapped name wins over the canonical one (the kernel's ``ColumnMap::resolve``)."""
+    cols = ["event_time", "subscriber", "msisdn", "counterparty", "direction", "kind"]
+    two = {" a_number ": "subscriber", "msisdn": " subscriber"}
+    assert ("msisdn", "subscriber") in hs._resolve(cols, two)
+    assert ("subscriber", "subscriber") in hs._resolve([c for c in cols if c != "msisdn"], two)
+    assert ("a=b", "subscriber") in hs._resolve(["a=b", *cols], {"a=b": "subscriber"})
+
+
+def test_fractional_or_zero_threads_and_partitions_fail_before_any_job(spark):
+    df = _events_df(spark)
+    for bad in (dict(threads=2.5), dict(partitions=1.5), dict(threads=0), dict(partitions=True)):
+        name = next(iter(bad))
+
+        def run(bad=bad, name=name):
+            with pytest.raises(ValueError, match=f"{name} must be"):
+                hs.scan(df, hotzone="NG", look_back_days=1, threshold_ratio=0.5, as_of="2026-03-10", **bad)
+
+        assert _no_job_runs(spark, run) == [], bad
+
+
 def test_unreadable_column_type_fails_before_any_job(spark):
     df = _events_df(spark).withColumn("event_time", F.array(F.lit(1)))
 
@@ -587,6 +609,23 @@ def test_unreadable_column_type_fails_before_any_job(spark):
             hs.scan(df, hotzone="NG", look_back_days=1, threshold_ratio=0.5, as_of="2026-03-10")
 
     assert _no_job_runs(spark, run) == []
+
+
+def test_float_and_binary_columns_are_read_as_the_kernel_reads_them(spark):
+    """Spark's float and binary columns pass the driver's type check and read as they read
+    from Arrow in the Python scan: an integral float is its integer, binary is UTF-8 text."""
+    noon = 1773144000000  # 2026-03-10T12:00:00Z
+    rows = [(float(noon + 60_000 * i), b"+886912345001", f"+23480212345{i:02}", "in", "call", 60.0)
+            for i in range(3)]
+    rows.append((noon + 0.5, b"+886912345001", "+886221234567", "in", "call", 60.0))
+    ddl = "event_time double, subscriber binary, counterparty string, direction string, kind string, duration_s double"
+    df = spark.createDataFrame(rows, ddl)
+    params = dict(hotzone="NG", look_back_days=2, threshold_ratio=0.5, as_of="2026-03-10", tz="UTC")
+    res = hs.scan(df, **params)
+    want = hotzone.scan(pa.Table.from_pandas(df.toPandas()), **params)
+    assert csv_text(res) == "subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date\n" \
+        "+886912345001,true,2026-03-10,1,2026-03-10\n"
+    assert hs.summary(res)["rejects"] == want.summary["rejects"] == {"bad_event_time": 1}
 
 
 # ----------------------------------------------------------------------------- packing
@@ -623,8 +662,8 @@ def test_pack_round_trip_every_width():
 
 
 def test_a_packed_state_keeps_its_window_through_the_shuffle(tmp_path):
-    """The window a map state names survives _pack/_unpack, so the kernel still refuses a
-    state of another window on the reduce side."""
+    """The window and selection a map state names survive _pack/_unpack, so the kernel still
+    refuses a state of another window or selection on the reduce side."""
     from hotzone import kernel
 
     case = CASES / "window_edges"
@@ -644,6 +683,10 @@ def test_a_packed_state_keeps_its_window_through_the_shuffle(tmp_path):
     later = dict(params, as_of=(dt.date.fromisoformat(params["as_of"]) + dt.timedelta(days=1)).isoformat())
     with pytest.raises(ValueError, match="counts the window"):
         kernel.verdicts_of_states(pa.RecordBatchReader.from_batches(back.schema, [back]), **later)
+    assert b"hotzone.selection" in back.schema.metadata
+    with pytest.raises(ValueError, match="states of different selections"):
+        kernel.verdicts_of_states(pa.RecordBatchReader.from_batches(back.schema, [back]),
+                                  **dict(params, check_target="outgoing"))
 
 
 def test_bucket_keys_follow_sparks_hash(spark):

@@ -54,6 +54,22 @@ use crate::threads::Threads;
 /// Schema metadata key of a state batch: the window it counts (`FIRST..=LAST ZONE`).
 pub const WINDOW_KEY: &str = "hotzone.window";
 
+/// Schema metadata key of a state batch: the events it counts ([`selection_text`]: hotzone,
+/// check type and check target), so that states of different selections never add up.
+pub const SELECTION_KEY: &str = "hotzone.selection";
+
+/// `hotzone=… check_type=… check_target=…`: what decides which events a state counts and
+/// which of them are hot (the window aside, which [`WINDOW_KEY`] names). The method,
+/// threshold and `min_events` only matter to the verdict, so states of one selection serve
+/// any of them.
+pub fn selection_text(p: &CheckParams) -> String {
+    format!(
+        "hotzone={} check_type={:?} check_target={:?}",
+        p.hotzone, p.check_type, p.check_target
+    )
+    .to_uppercase()
+}
+
 /// How rows are interpreted (REFERENCE.md §2), whatever carries them.
 #[derive(Clone, Debug)]
 pub struct RowOptions {
@@ -221,6 +237,8 @@ impl Latest {
 pub struct Mapper {
     reader: Reader,
     tally: Tally<Counter>,
+    /// [`selection_text`] of the check.
+    selection: String,
 }
 
 impl Mapper {
@@ -230,6 +248,7 @@ impl Mapper {
         Mapper {
             reader: Reader::new(opts),
             tally: Tally::new(Counter::new(params, window)),
+            selection: selection_text(params),
         }
     }
 
@@ -258,6 +277,7 @@ impl Mapper {
         let counter = self.tally.sink;
         let state = State {
             window: counter.window,
+            selection: Some(self.selection),
             parts: vec![counter.partial],
         };
         (state, report)
@@ -268,6 +288,9 @@ impl Mapper {
 #[derive(Clone, Debug)]
 pub struct State {
     window: Window,
+    /// The events counted ([`selection_text`]); `None` when unknown (a state built from a
+    /// batch that does not name it).
+    selection: Option<String>,
     /// Maps summed lazily: merging appends, reading sums.
     parts: Vec<Partial>,
 }
@@ -277,13 +300,39 @@ impl State {
     pub fn new(window: Window) -> State {
         State {
             window,
+            selection: None,
             parts: Vec::new(),
         }
     }
 
     /// A state holding already-built maps (the CLI scan's workers' maps) of `window`.
     pub fn of_parts(window: Window, parts: Vec<Partial>) -> State {
-        State { window, parts }
+        State {
+            window,
+            selection: None,
+            parts,
+        }
+    }
+
+    /// The same state, counting the events `params` select ([`selection_text`]): a state or
+    /// batch naming another selection is then refused by [`State::merge`] and
+    /// [`State::merge_batch`], and [`State::to_arrow`] names it under [`SELECTION_KEY`].
+    pub fn selecting(mut self, params: &CheckParams) -> State {
+        self.selection = Some(selection_text(params));
+        self
+    }
+
+    /// An error when `other` (a state's or batch's selection) is known and differs.
+    fn same_selection(&self, other: Option<&str>) -> Result<()> {
+        match (self.selection.as_deref(), other) {
+            (Some(mine), Some(theirs)) if mine != theirs => Err(Error::invalid(
+                "state",
+                format!(
+                    "counts the events of {theirs}, not {mine} (states of different selections never add up)"
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The window it counts.
@@ -304,13 +353,22 @@ impl State {
                 ),
             ));
         }
+        self.same_selection(other.selection.as_deref())?;
+        if self.selection.is_none() {
+            self.selection = other.selection;
+        }
         self.parts.extend(other.parts);
         Ok(())
     }
 
     /// Adds a state shipped as a record batch ([`State::to_arrow`]'s form).
     pub fn merge_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        let named = batch.schema().metadata().get(SELECTION_KEY).cloned();
+        self.same_selection(named.as_deref())?;
         let other = State::from_arrow(batch, &self.window)?;
+        if self.selection.is_none() {
+            self.selection = named;
+        }
         self.parts.extend(other.parts);
         Ok(())
     }
@@ -354,8 +412,13 @@ impl State {
             Arc::new(Int64Array::from(hot)),
             Arc::new(Int64Array::from(total)),
         ];
-        RecordBatch::try_new(state_schema(Some(&window)), columns)
-            .expect("columns match the state schema")
+        let mut schema = state_schema(Some(&window)).as_ref().clone();
+        if let Some(sel) = &self.selection {
+            schema
+                .metadata
+                .insert(SELECTION_KEY.to_owned(), sel.clone());
+        }
+        RecordBatch::try_new(Arc::new(schema), columns).expect("columns match the state schema")
     }
 
     /// A state of `window` from a record batch of [`state_schema`] (rows in any order; a
@@ -429,6 +492,7 @@ impl State {
         }
         Ok(State {
             window: window.clone(),
+            selection: batch.schema().metadata().get(SELECTION_KEY).cloned(),
             parts: vec![partial],
         })
     }
@@ -566,7 +630,8 @@ where
         |m, b, first| m.push_at(b, first),
     )?;
     let mut report = IngestReport::default();
-    let mut state = State::new(Window::new(tz, params.as_of, params.look_back_days));
+    let mut state =
+        State::new(Window::new(tz, params.as_of, params.look_back_days)).selecting(params);
     for m in workers {
         let (s, r) = m.finish();
         report.merge(r);
@@ -710,7 +775,7 @@ pub fn verdict_batch(rows: &[ScanRow], window: Option<&Window>, explain: bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::check::{Limits, RawCheck};
+    use crate::model::check::{CheckType, Limits, Method, RawCheck};
     use crate::model::hotzone::Hotzone;
     use arrow::array::{StringArray, TimestampMillisecondArray};
 
@@ -1035,6 +1100,106 @@ mod tests {
         .unwrap();
         let err = State::from_arrow(&bad, s.window()).unwrap_err().to_string();
         assert!(err.contains("row 1: hot must not exceed total"), "{err}");
+    }
+
+    /// pandas' forms: epoch milliseconds as float64 (an integer column with a gap) and a
+    /// categorical (dictionary) `duration_s` read as the same cells in CSV would be.
+    #[test]
+    fn float_epoch_milliseconds_and_dictionary_durations_read_as_csv_cells() {
+        use arrow::array::{DictionaryArray, Float64Array};
+        use arrow::datatypes::Int32Type;
+        let noon = 1_767_441_600_000_i64; // 2026-01-03T12:00:00Z
+        let times = Float64Array::from(vec![
+            Some(noon as f64),
+            Some(noon as f64 + 0.5),
+            None,
+            Some(noon as f64 + 1000.0),
+        ]);
+        let durations: DictionaryArray<Int32Type> =
+            vec!["60", "60", "60", "-1"].into_iter().collect();
+        let text = |v: &str| Arc::new(StringArray::from_iter_values([v; 4])) as ArrayRef;
+        let batch = RecordBatch::try_from_iter(vec![
+            ("event_time", Arc::new(times) as ArrayRef),
+            ("subscriber", text(A)),
+            ("counterparty", text(NG)),
+            ("direction", text("in")),
+            ("kind", text("call")),
+            ("duration_s", Arc::new(durations) as ArrayRef),
+        ])
+        .unwrap();
+        let mut m = Mapper::new(&params("2026-01-03"), Tz::UTC, RowOptions::default());
+        m.push(&batch).unwrap();
+        let (mut s, mut r) = m.finish();
+        assert_eq!(r.events, 1);
+        let reasons: Vec<(u64, &str)> = (r.rejects.rows().iter())
+            .map(|x| (x.row, x.reason.key()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (2, "bad_event_time"),
+                (3, "missing_event_time"),
+                (4, "bad_duration")
+            ]
+        );
+        assert_eq!(s.subscribers(Threads::Caller), 1);
+    }
+
+    #[test]
+    fn states_of_another_hotzone_or_selection_never_add_up_but_any_method_reads_them() {
+        let p = params("2026-01-03");
+        let map = |p: &CheckParams| {
+            let mut m = Mapper::new(p, Tz::UTC, RowOptions::default());
+            m.push(&events(&[("2026-01-03", A, NG), ("2026-01-03", B, TW)]))
+                .unwrap();
+            m.finish().0
+        };
+        let mut s = map(&p);
+        let batch = s.to_arrow(Threads::Caller);
+        assert_eq!(
+            batch
+                .schema()
+                .metadata()
+                .get(SELECTION_KEY)
+                .map(String::as_str),
+            Some("HOTZONE=+234 CHECK_TYPE=ALL CHECK_TARGET=ALL")
+        );
+        // Another hotzone, or another check type: refused, as a state and as a batch.
+        let mut hot = p.clone();
+        hot.hotzone = Arc::new(Hotzone::parse_list("hotzone", "+886").unwrap());
+        let mut calls = p.clone();
+        calls.check_type = CheckType::Call;
+        for other in [&hot, &calls] {
+            let mut sum = State::new(s.window().clone()).selecting(other);
+            let err = sum.merge_batch(&batch).unwrap_err().to_string();
+            assert!(err.contains("states of different selections"), "{err}");
+            let err = map(other).merge(s.clone()).unwrap_err().to_string();
+            assert!(err.contains("HOTZONE=+234"), "{err}");
+        }
+        // The same selection under another method and threshold: taken, and the sum is
+        // twice the counts.
+        let mut spike = p.clone();
+        spike.method = Method::Spike;
+        spike.threshold_ratio = 2.0;
+        let mut sum = State::new(s.window().clone()).selecting(&spike);
+        sum.merge_batch(&batch).unwrap();
+        sum.merge_batch(&batch).unwrap();
+        let twice = sum.to_arrow(Threads::Caller);
+        let total = |b: &RecordBatch| -> i64 {
+            let t = b
+                .column_by_name("total")
+                .unwrap()
+                .as_primitive::<Int64Type>();
+            t.values().iter().sum()
+        };
+        assert_eq!(total(&twice), 2 * total(&batch));
+        // A batch that names no selection (built by hand) is taken by any state.
+        let plain =
+            RecordBatch::try_new(state_schema(Some(s.window())), batch.columns().to_vec()).unwrap();
+        State::new(s.window().clone())
+            .selecting(&hot)
+            .merge_batch(&plain)
+            .unwrap();
     }
 
     #[test]

@@ -277,8 +277,17 @@ fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
                 .collect();
             Ok(TimeCol::Ticks(v, p.nulls().cloned(), 1, 1))
         }
-        DataType::Int64 | DataType::Int32 | DataType::UInt32 => ticks(a, 1, 1),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _) => {
+        t if t.is_integer() => ticks(a, 1, 1),
+        // Floats (pandas keeps epoch milliseconds with a gap as float64) are read as the
+        // text of their integral value: an integral value is epoch milliseconds, anything
+        // else a `bad_event_time` row, as the same cell in a CSV file.
+        DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View
+        | DataType::Dictionary(_, _)
+        | DataType::Float16
+        | DataType::Float32
+        | DataType::Float64 => {
             let s = string_col(path, Field::EventTime, a)?;
             let n = s.nulls().cloned();
             Ok(TimeCol::Text(s, n))
@@ -286,7 +295,7 @@ fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
         other => Err(Error::read(
             path,
             format!(
-                "column event_time has type {other}; expected a timestamp, epoch milliseconds or RFC 3339 text"
+                "column event_time has type {other}; expected a timestamp, integer epoch milliseconds or RFC 3339 text"
             ),
         )),
     }
@@ -297,7 +306,15 @@ fn dur_col(path: &Path, a: &ArrayRef) -> Result<DurCol> {
         return dur_col(path, &values);
     }
     Ok(match a.data_type() {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+        // Text in any Arrow form (a dictionary here has string values: `decoded` took the
+        // others; pandas' categorical and polars' `Categorical` arrive so).
+        DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View
+        | DataType::Dictionary(_, _)
+        | DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView => {
             let s = string_col(path, Field::DurationS, a)?;
             let n = s.nulls().cloned();
             DurCol::Text(s, n)

@@ -74,7 +74,8 @@ impl ColumnMap {
         let mut pairs = Vec::new();
         for item in items {
             let item = item.as_ref();
-            let (src, dst) = item.split_once('=').ok_or_else(|| {
+            // At the last `=`: a canonical name has none, an export's name may.
+            let (src, dst) = item.rsplit_once('=').ok_or_else(|| {
                 Error::invalid("--column", format!("{item:?} must be SOURCE=CANONICAL"))
             })?;
             let field = Field::from_name(dst.trim()).ok_or_else(|| {
@@ -92,18 +93,17 @@ impl ColumnMap {
     }
 
     /// Index of each field among `names` (a file's header), `None` when absent. A mapped
-    /// source name wins over a column that happens to carry the canonical name.
+    /// source name wins over a column that happens to carry the canonical name; of several
+    /// source names mapped to one field (files from two switches), the first one the header
+    /// has is taken; of repeated header names, the first column.
     pub fn resolve(&self, names: &[&str]) -> [Option<usize>; 7] {
         let mut out = [None; 7];
+        let at = |name: &str| names.iter().position(|n| *n == name);
         for (i, f) in Field::ALL.into_iter().enumerate() {
-            let mapped = self
-                .pairs
-                .iter()
-                .find(|(_, g)| *g == f)
-                .map(|(s, _)| s.as_str());
-            out[i] = mapped
-                .and_then(|m| names.iter().position(|n| *n == m))
-                .or_else(|| names.iter().position(|n| *n == f.name()));
+            out[i] = (self.pairs.iter())
+                .filter(|(_, g)| *g == f)
+                .find_map(|(s, _)| at(s))
+                .or_else(|| at(f.name()));
         }
         out
     }
@@ -147,6 +147,14 @@ mod tests {
         assert_eq!(idx[1], Some(1));
         assert_eq!(idx[2], Some(2));
         assert_eq!(idx[5], None);
+        // Two exports' names for one field: whichever the header has; the canonical name
+        // when neither.
+        let m = ColumnMap::parse(&[" a_number = subscriber", "msisdn=subscriber"]).unwrap();
+        assert_eq!(m.resolve(&["subscriber", "msisdn"])[1], Some(1));
+        assert_eq!(m.resolve(&["a_number", "msisdn"])[1], Some(0));
+        assert_eq!(m.resolve(&["subscriber", "x"])[1], Some(0));
+        let m = ColumnMap::parse(&["a=b=subscriber"]).unwrap();
+        assert_eq!(m.resolve(&["a=b"])[1], Some(0));
         assert!(ColumnMap::parse(&["msisdn"]).is_err());
         assert!(
             ColumnMap::parse(&["msisdn=sub"])
