@@ -582,11 +582,38 @@ async fn unavailable_until_the_data_is_loaded() {
     let http = wait_for("REST address", || async { state.http_addr() }).await;
     let r = post_json(http, CHECK, &[], &ok_body()).await;
     assert_error(&r, 503, "UNAVAILABLE", "unavailable", "not loaded");
+    // A subscription without an initial event takes the anomaly the data shows now as its
+    // baseline: before the load there is none, so it is refused the same way, and none is
+    // stored.
+    const SUBS: &str = "/fraud-hotzone-alert-subscriptions/v0/subscriptions";
+    let until = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let sub = json!({
+        "protocol": "HTTP",
+        "sink": "https://example.com/hotzone",
+        "types": ["org.camaraproject.fraud-hotzone-alert-subscriptions.v0.anomaly-detected"],
+        "config": {
+            "subscriptionDetail": {
+                "phoneNumber": NUMBER,
+                "lookBackDays": 7,
+                "thresholdRatio": 0.5,
+                "fraudHotZone": ["NG"],
+            },
+            "subscriptionExpireTime": until,
+        },
+    });
+    let r = post_json(http, SUBS, &[], &sub).await;
+    assert_error(&r, 503, "UNAVAILABLE", "unavailable", "not loaded");
+    assert_eq!(
+        request(http, "GET", SUBS, &[], None).await.json(),
+        json!([])
+    );
     std::fs::create_dir(&data).unwrap();
     drop_file(&data, "day.csv", HOT_DAY);
     server.wait_serving().await;
     let r = post_json(http, CHECK, &[], &ok_body()).await;
     assert_eq!(r.status, 200, "{}", r.text());
+    let r = post_json(http, SUBS, &[], &sub).await;
+    assert_eq!(r.status, 201, "{}", r.text());
     server.stop().await;
 }
 

@@ -654,6 +654,27 @@ async fn subscriptions_are_per_client_and_initial_event_is_opt_in() {
     );
     assert!(sink.try_next().is_none());
     rs.server.stop().await;
+
+    // bank-a leaves [[clients]]: after a restart its subscription is not loaded (nothing
+    // more goes to its sink), and its file is kept: it is back when bank-a returns.
+    let mut s = server_settings(data.path());
+    s.clients = vec![client_entry("bank-b", "t-b")];
+    let rs = spawn_rest(s).await;
+    assert!(
+        rs.state
+            .render_metrics()
+            .contains("hotzone_subscriptions 0\n"),
+        "{}",
+        rs.state.render_metrics()
+    );
+    rs.server.stop().await;
+    let mut s = server_settings(data.path());
+    s.clients = vec![client_entry("bank-a", "t-a"), client_entry("bank-b", "t-b")];
+    let rs = spawn_rest(s).await;
+    let listed = request(rs.http, "GET", SUBS, &a, None).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["id"], initial["id"]);
+    rs.server.stop().await;
 }
 
 /// An https sink: the callback goes over TLS, verified against `sink_ca_file`.

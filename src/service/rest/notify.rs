@@ -200,11 +200,10 @@ impl Notifier {
         store: Arc<Store>,
     ) -> Result<(Notifier, Vec<JoinHandle<()>>), String> {
         let cfg = &state.settings().subscriptions;
-        let ca = cfg
-            .sink_ca_file
-            .clone()
-            .unwrap_or_else(|| SYSTEM_CA_FILE.into());
-        let tls = super::sink::tls_client(&ca)?;
+        let tls = match &cfg.sink_ca_file {
+            Some(ca) => super::sink::tls_client(ca, true)?,
+            None => super::sink::tls_client(SYSTEM_CA_FILE.as_ref(), false)?,
+        };
         let shared = Arc::new(Shared {
             slots: Arc::new(Semaphore::new(cfg.sink_concurrency.max(1))),
             shares: Default::default(),

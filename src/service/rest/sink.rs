@@ -104,33 +104,86 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_documentation()
                 || o[0] == 0
                 || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
+                || (o[0] == 192 && o[1] == 88 && o[2] == 99) // 6to4 relay anycast
                 || (o[0] == 198 && (18..20).contains(&o[1]))
                 || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let v4 = |hi: u16, lo: u16| {
+                let [a, b] = hi.to_be_bytes();
+                let [c, d] = lo.to_be_bytes();
+                IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d))
+            };
+            // Forms that carry an IPv4 address reach that address: judged as it.
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let s = v6.segments();
+            let zeros = |r: std::ops::Range<usize>| s[r].iter().all(|&x| x == 0);
+            if zeros(0..6) && !v6.is_loopback() && !v6.is_unspecified() {
+                return is_public(v4(s[6], s[7])); // IPv4-compatible ::a.b.c.d
+            }
+            if s[0] == 0x64 && s[1] == 0xff9b && zeros(2..6) {
+                return is_public(v4(s[6], s[7])); // NAT64 well-known prefix
+            }
+            if s[0] == 0x2002 {
+                return is_public(v4(s[1], s[2])); // 6to4
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 local-use 64:ff9b:1::/48
+                || (s[0] == 0x100 && zeros(1..4)) // discard-only
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo (the client address is hidden)
+                || (s[0] == 0x2001 && s[1] == 2 && s[2] == 0) // benchmarking
                 || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
         }
     }
 }
 
-/// The TLS client configuration of https sinks: the CAs of `ca_file` (PEM).
-pub fn tls_client(ca_file: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, String> {
+/// The TLS client configuration of https sinks: the CAs of `ca_file` (PEM). When
+/// `required` (a file the settings name), a file that cannot be read or holds no usable
+/// certificate is an error naming it, so the server does not start with https sinks that
+/// can never be verified; the system bundle (not required) may be absent, and https
+/// deliveries then fail one by one.
+pub fn tls_client(
+    ca_file: &std::path::Path,
+    required: bool,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
-    if let Ok(iter) = CertificateDer::pem_file_iter(ca_file) {
-        for c in iter.flatten() {
-            let _ = roots.add(c);
+    match CertificateDer::pem_file_iter(ca_file) {
+        Ok(iter) => {
+            for c in iter {
+                match c {
+                    Ok(c) => {
+                        let _ = roots.add(c);
+                    }
+                    Err(e) if required => {
+                        return Err(format!(
+                            "sink_ca_file {}: not PEM certificates ({e})",
+                            ca_file.display()
+                        ));
+                    }
+                    Err(_) => {}
+                }
+            }
         }
+        Err(e) if required => {
+            return Err(format!("sink_ca_file {}: {e}", ca_file.display()));
+        }
+        Err(_) => {}
+    }
+    if required && roots.is_empty() {
+        return Err(format!(
+            "sink_ca_file {}: holds no CA certificate",
+            ca_file.display()
+        ));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -263,12 +316,39 @@ mod tests {
             "https://[fd00::1]/cb",
             "https://[fe80::1]/cb",
             "https://[::ffff:127.0.0.1]/cb",
+            "https://[::127.0.0.1]/cb",
+            "https://[::10.0.0.1]/cb",
+            "https://[64:ff9b::a9fe:a9fe]/cb",
+            "https://[64:ff9b:1::1]/cb",
+            "https://[2002:7f00:1::]/cb",
+            "https://[2002:c0a8:101::1]/cb",
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/cb",
+            "https://[fec0::1]/cb",
+            "https://[100::1]/cb",
+            "https://192.0.0.170/cb",
             "https://0.0.0.0/cb",
             "https://user:pw@example.com/cb",
         ] {
             assert!(Sink::parse(bad, false).is_err(), "{bad}");
         }
+        // The IPv4 address a NAT64 or 6to4 address carries decides.
+        assert!(Sink::parse("https://[64:ff9b::5db8:d822]/cb", false).is_ok());
+        assert!(Sink::parse("https://[2002:5db8:d822::1]/cb", false).is_ok());
+        assert!(Sink::parse("https://[2606:4700::1111]/cb", false).is_ok());
         assert!(Sink::parse("http://127.0.0.1:9/cb", true).is_ok());
         assert!(Sink::parse("ftp://127.0.0.1/", true).is_err());
+    }
+
+    #[test]
+    fn a_named_ca_file_must_hold_certificates_the_system_bundle_may_be_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.pem");
+        let err = tls_client(&missing, true).unwrap_err();
+        assert!(err.contains("none.pem"), "{err}");
+        assert!(tls_client(&missing, false).is_ok());
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let err = tls_client(&empty, true).unwrap_err();
+        assert!(err.contains("holds no CA certificate"), "{err}");
     }
 }

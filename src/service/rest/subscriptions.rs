@@ -186,9 +186,19 @@ pub struct Due {
     pub last: bool,
 }
 
+/// True when `client` may still hold subscriptions: a `[[clients]]` entry with the `check`
+/// scope, or the anonymous caller of a server without clients.
+fn still_allowed(clients: &[crate::config::ClientEntry], client: &str) -> bool {
+    if clients.is_empty() {
+        return client == crate::service::auth::ANONYMOUS;
+    }
+    clients.iter().any(|c| c.id == client && c.check)
+}
+
 impl Store {
     /// Opens (creates) the directory, loads every subscription and the journal, compacts
-    /// the journal. A subscription file that cannot be read is logged and left in place.
+    /// the journal. A subscription file that cannot be read, or whose client may no longer
+    /// check, is logged and left in place.
     pub fn open(state: &AppState) -> Result<Store> {
         let settings = state.settings();
         let cfg = &settings.subscriptions;
@@ -231,6 +241,11 @@ impl Store {
                     Subscription::of(r, settings.max_look_back_days, cfg.allow_insecure_sinks)
                 });
             match loaded {
+                Ok(sub) if !still_allowed(&settings.clients, &sub.record.client) => {
+                    // A client removed from `[[clients]]` (or no longer allowed to check)
+                    // must not go on being notified: its file is kept, in case it returns.
+                    tracing::warn!(subscription = %sub.record.id, client = %sub.record.client, "the subscription's client may no longer check: not loaded")
+                }
                 Ok(sub) => inner.add(Arc::new(sub)),
                 Err(e) => {
                     tracing::error!(file = %path.display(), error = %e, "unreadable subscription file: not loaded")
@@ -632,6 +647,12 @@ pub(crate) async fn create(app: &App, md: &MetadataMap, body: Incoming) -> http:
         return refuse(app, md, &s);
     }
     if !sub.record.initial_event {
+        // The baseline is the anomaly as the data says now: before the data is loaded there
+        // is none to take, and a subscription taken then would notify an anomaly that was
+        // already there. So it is refused as a check is (503), to be retried.
+        if let Err(e) = state.snapshot() {
+            return refuse(app, md, &to_status(&e, &ctext));
+        }
         sub.record.baseline = app.notifier.current_anomaly(&sub).map(|d| d.to_string());
     }
     let subs = app.subs.clone();
