@@ -67,7 +67,10 @@ def verdicts_of_states(states: Any, *, threads: Optional[int] = 1, **params: Any
     A state of another window, or of another selection of events (hotzone, check type or
     check target: :func:`map_state` names both in the state's schema metadata), than
     ``params`` describe raises ``ValueError``; the method, threshold and ``min_events`` only
-    matter to the verdict, so one set of states serves any of them.
+    matter to the verdict, so one set of states serves any of them. A list or an iterator
+    is checked state by state; a Table or a reader has one schema, so all its batches count
+    as the window and selection that schema names (``pa.concat_tables`` keeps the first
+    table's metadata): combine states of different queries as a list, never as one table.
     """
     arrow = hasattr(states, "__arrow_c_stream__")  # a Table or reader: read as it is
     if isinstance(states, (list, tuple)) or (hasattr(states, "__next__") and not arrow):

@@ -58,14 +58,18 @@ pub const WINDOW_KEY: &str = "hotzone.window";
 /// check type and check target), so that states of different selections never add up.
 pub const SELECTION_KEY: &str = "hotzone.selection";
 
-/// `hotzone=… check_type=… check_target=…`: what decides which events a state counts and
-/// which of them are hot (the window aside, which [`WINDOW_KEY`] names). The method,
-/// threshold and `min_events` only matter to the verdict, so states of one selection serve
-/// any of them.
+/// `HOTZONE=… CHECK_TYPE=… CHECK_TARGET=…` (the hotzone in its canonical text): the
+/// parameters that decide which events a state counts and which of them are hot (the
+/// window aside, which [`WINDOW_KEY`] names). The method, threshold and `min_events` only
+/// matter to the verdict, so states of one selection serve any of them. How rows were read
+/// (`default_region`, the column mapping) is not recorded: states read differently still
+/// add up.
 pub fn selection_text(p: &CheckParams) -> String {
     format!(
         "hotzone={} check_type={:?} check_target={:?}",
-        p.hotzone, p.check_type, p.check_target
+        p.hotzone.canonical(),
+        p.check_type,
+        p.check_target
     )
     .to_uppercase()
 }
@@ -1143,6 +1147,48 @@ mod tests {
             ]
         );
         assert_eq!(s.subscribers(Threads::Caller), 1);
+
+        // A float32 of epoch milliseconds is rounded (a step of 131,072 ms today): no time.
+        // A dictionary of float64 national numbers reads as the numbers, not `…678.0`.
+        let times = arrow::array::Float32Array::from(vec![noon as f32; 2]);
+        let national: DictionaryArray<Int32Type> = DictionaryArray::new(
+            arrow::array::Int32Array::from(vec![0, 0]),
+            Arc::new(Float64Array::from(vec![912_345_678.0])),
+        );
+        let text = |v: &str| Arc::new(StringArray::from_iter_values([v; 2])) as ArrayRef;
+        let batch = RecordBatch::try_from_iter(vec![
+            ("event_time", Arc::new(times) as ArrayRef),
+            ("subscriber", Arc::new(national) as ArrayRef),
+            ("counterparty", text(NG)),
+            ("direction", text("in")),
+            ("kind", text("call")),
+        ])
+        .unwrap();
+        let opts = RowOptions {
+            default_region: Region::parse("TW"),
+            ..RowOptions::default()
+        };
+        let mut m = Mapper::new(&params("2026-01-03"), Tz::UTC, opts.clone());
+        m.push(&batch).unwrap();
+        let (_, r) = m.finish();
+        assert_eq!(r.rejects.by_reason().get("bad_event_time"), Some(&2));
+        let times = TimestampMillisecondArray::from(vec![noon; 2]);
+        let names = ["subscriber", "counterparty", "direction", "kind"];
+        let batch = RecordBatch::try_from_iter(
+            std::iter::once(("event_time", Arc::new(times) as ArrayRef))
+                .chain(names.into_iter().zip(batch.columns()[1..].iter().cloned())),
+        )
+        .unwrap();
+        let mut m = Mapper::new(&params("2026-01-03"), Tz::UTC, opts);
+        m.push(&batch).unwrap();
+        let (mut s, r) = m.finish();
+        assert_eq!(r.events, 2);
+        let subs = s.to_arrow(Threads::Caller);
+        let sub = subs
+            .column_by_name("subscriber")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        assert_eq!(sub.value(0), 886_912_345_678);
     }
 
     #[test]

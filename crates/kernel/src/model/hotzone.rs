@@ -229,6 +229,24 @@ impl Hotzone {
     }
 }
 
+impl Hotzone {
+    /// The hotzone as the events it selects: its regions, then the prefixes left once those
+    /// nested in a shorter one are dropped, comma-separated (`NG,+234,+88` for
+    /// `+2348,NG,+88,+234`). Two hotzones that select the same numbers by the same entries
+    /// have one canonical text.
+    pub fn canonical(&self) -> String {
+        let regions = self.entries.iter().filter_map(|e| match e {
+            HotzoneEntry::Region(r) => Some(r.to_string()),
+            HotzoneEntry::Prefix { .. } => None,
+        });
+        let prefixes = self.ranges.iter().map(|&(lo, _, len)| {
+            let digits = lo / POW10[15 - usize::from(len)];
+            HotzoneEntry::Prefix { len, digits }.to_string()
+        });
+        regions.chain(prefixes).collect::<Vec<_>>().join(",")
+    }
+}
+
 impl fmt::Display for Hotzone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, e) in self.entries.iter().enumerate() {
@@ -247,6 +265,20 @@ mod tests {
 
     fn n(s: &str) -> Msisdn {
         Msisdn::parse_e164(s.as_bytes(), 1).unwrap()
+    }
+
+    #[test]
+    fn canonical_text_drops_nested_prefixes_and_orders_entries() {
+        let a = Hotzone::parse_list("h", "+2348, NG ,+88,+234,NG").unwrap();
+        let b = Hotzone::parse_list("h", "NG,+234,+88").unwrap();
+        assert_eq!(a.canonical(), "NG,+234,+88");
+        assert_eq!(a.canonical(), b.canonical());
+        assert_ne!(
+            a.canonical(),
+            Hotzone::parse_list("h", "NG,+2348,+88")
+                .unwrap()
+                .canonical()
+        );
     }
 
     #[test]

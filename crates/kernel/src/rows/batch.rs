@@ -181,15 +181,27 @@ impl DurCol {
 }
 
 fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
+    // A dictionary of numbers is read as its values (a float's text would be `912345678.0`).
+    if let Some(values) = decoded(path, f, a)? {
+        return string_col(path, f, &values);
+    }
     let a = match a.data_type() {
         DataType::Utf8 => a.clone(),
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
             Arc::new(binary_as_text(a))
         }
         DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+            // Below 2^(mantissa bits + 1) every integer is exact in the column's own type;
+            // above, a whole value may be a rounded one (an f32 of epoch milliseconds is off
+            // by up to a minute, a phone number by some digits), so it is no number.
+            let exact = match a.data_type() {
+                DataType::Float16 => 2_048.0,
+                DataType::Float32 => 16_777_216.0,
+                _ => 9_007_199_254_740_992.0,
+            };
             let f = cast(a, &DataType::Float64)
                 .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?;
-            Arc::new(float_as_text(f.as_primitive::<Float64Type>()))
+            Arc::new(float_as_text(f.as_primitive::<Float64Type>(), exact))
         }
         _ => cast(a, &DataType::Utf8)
             .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?,
@@ -197,16 +209,16 @@ fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
     Ok(a.as_string::<i32>().clone())
 }
 
-/// A float column's values as text: an integral value as its integer (a pandas column of
-/// numbers with a gap is float64: `912345678.0`, whose text would read as the digits
-/// `9123456780`, the `.` a separator), anything else as U+FFFD, a present cell that is not a
-/// number (never a float's digits taken for a phone number's).
-fn float_as_text(a: &arrow::array::Float64Array) -> StringArray {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below is a float
+/// A float column's values as text: an integral value below `exact` (where every integer of
+/// the column's type is exact) as its integer (a pandas column of numbers with a gap is
+/// float64: `912345678.0`, whose text would read as the digits `9123456780`, the `.` a
+/// separator), anything else as U+FFFD, a present cell that is not a number (never a
+/// float's digits taken for a phone number's).
+fn float_as_text(a: &arrow::array::Float64Array, exact: f64) -> StringArray {
     a.iter()
         .map(|v| {
             v.map(|v| {
-                if v.fract() == 0.0 && v.abs() < EXACT {
+                if v.fract() == 0.0 && v.abs() < exact {
                     (v as i64).to_string()
                 } else {
                     "\u{fffd}".to_owned()
@@ -285,6 +297,9 @@ fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
         | DataType::LargeUtf8
         | DataType::Utf8View
         | DataType::Dictionary(_, _)
+        | DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
         | DataType::Float16
         | DataType::Float32
         | DataType::Float64 => {
