@@ -132,23 +132,36 @@ pub fn expand_all(inputs: &[String]) -> Result<Expanded> {
         } else if input.contains(['*', '?', '[']) {
             let paths = glob::glob(input)
                 .map_err(|e| Error::invalid("INPUT", format!("bad glob {input:?}: {e}")))?;
-            let before = out.len();
+            let (before, unread_before) = (out.len(), unread.len());
             for p in paths {
                 let p = p.map_err(|e| Error::io(e.path(), std::io::Error::other(e.to_string())))?;
+                // As in a directory walk: hidden and `_` names are a writer's bookkeeping
+                // (`_temporary/`, `.hive-staging…`, `_SUCCESS`) and skipped, files and
+                // directories alike; regular files (or links to one) only; a name of no
+                // known format is listed, not silently passed over.
+                if bookkeeping(&p) {
+                    continue;
+                }
                 if p.is_dir() {
                     walk(&p, &mut out, &mut unread)?;
                 } else if p.is_file() {
-                    // As in a directory walk: regular files (or links to one) only, and a
-                    // name of no known format is listed, not silently passed over.
                     match Format::of(&p) {
                         Some(f) => out.push((p, f)),
-                        None if !bookkeeping(&p) => unread.push(p),
-                        None => {}
+                        None => unread.push(p),
                     }
                 }
             }
             if out.len() == before {
-                return Err(Error::read(path, "the glob matches no readable file"));
+                let skipped = &unread[unread_before..];
+                let why = match skipped {
+                    [] => "the glob matches no readable file".to_owned(),
+                    [one, ..] => format!(
+                        "the glob matches no readable file, only {} of no known format (such as {}; expected .parquet, .csv, .arrow/.ipc/.feather)",
+                        skipped.len(),
+                        one.display()
+                    ),
+                };
+                return Err(Error::read(path, why));
             }
         } else {
             return Err(Error::io(

@@ -726,6 +726,27 @@ fn files_of_no_known_format_in_a_directory_are_named_not_silently_skipped() {
         .unwrap_or_else(|| panic!("no warning naming the unread file: {said}"));
     assert!(warning.contains("part-0.csv.gz"), "{warning}");
     assert!(!warning.contains(".e.csv.crc"), "{warning}");
+    // A glob over a table skips its writers' bookkeeping as a walk does: a staging copy of
+    // the part under `_temporary/` or `.hive-staging…/` is not read twice.
+    for staging in ["_temporary", ".hive-staging_1"] {
+        write_csv(&table.join(staging).join("e.csv"), HEADER, ROWS);
+    }
+    let g = scan(&[&table.join("*")], &["--output", "-"]);
+    assert_eq!(g.status.code(), Some(0));
+    assert_eq!(stdout(&g), EXPECTED);
+    assert!(
+        String::from_utf8_lossy(&g.stderr).contains("1 file(s), 5 rows read"),
+        "{}",
+        String::from_utf8_lossy(&g.stderr)
+    );
+    // A glob that matches only files of no known format names them in its error.
+    let g = scan(&[&table.join("day=1").join("*.gz")], &["--output", "-"]);
+    assert_eq!(g.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&g.stderr);
+    assert!(
+        said.contains("only 1 of no known format") && said.contains("part-0.csv.gz"),
+        "{said}"
+    );
 }
 
 /// REFERENCE.md §2.4: an integer `event_time` past what an instant can hold is out of range,

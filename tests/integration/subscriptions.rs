@@ -667,6 +667,11 @@ async fn subscriptions_are_per_client_and_initial_event_is_opt_in() {
         "{}",
         rs.state.render_metrics()
     );
+    settled(&rs, 0).await;
+    assert!(
+        sink.try_next().is_none(),
+        "a removed client's sink was called"
+    );
     rs.server.stop().await;
     let mut s = server_settings(data.path());
     s.clients = vec![client_entry("bank-a", "t-a"), client_entry("bank-b", "t-b")];
@@ -674,6 +679,13 @@ async fn subscriptions_are_per_client_and_initial_event_is_opt_in() {
     let listed = request(rs.http, "GET", SUBS, &a, None).await.json();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed[0]["id"], initial["id"]);
+    // The date it was told before it left is not told again (the journal kept it).
+    settled(&rs, 0).await;
+    assert!(rs.state.callback_metrics().evaluations() >= 1);
+    assert!(
+        sink.try_next().is_none(),
+        "repeated after the client returned"
+    );
     rs.server.stop().await;
 }
 

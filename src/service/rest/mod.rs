@@ -107,6 +107,7 @@ pub async fn start(addr: SocketAddr, state: AppState) -> Result<RestHandle, Serv
         Some(t) => Some(tls_acceptor(t)?),
         None => None,
     };
+    let sink_tls = notify::Notifier::sink_tls(&state).map_err(ServeError::Http)?;
     let subs = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || subscriptions::Store::open(&state))
@@ -116,7 +117,7 @@ pub async fn start(addr: SocketAddr, state: AppState) -> Result<RestHandle, Serv
     };
     let subs = Arc::new(subs);
     let (notifier, notifier_tasks) =
-        notify::Notifier::start(state.clone(), subs.clone()).map_err(ServeError::Http)?;
+        notify::Notifier::start(state.clone(), subs.clone(), sink_tls).map_err(ServeError::Http)?;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| ServeError::Http(format!("{addr}: {e}")))?;

@@ -194,16 +194,23 @@ pub struct Notifier {
 }
 
 impl Notifier {
+    /// The TLS client configuration of https sinks: `sink_ca_file`'s CAs (an error naming
+    /// it when it holds none), else the system bundle's (possibly none). Made before the
+    /// subscription store is opened, so a refused start changes nothing on disk.
+    pub fn sink_tls(state: &AppState) -> Result<Arc<rustls::ClientConfig>, String> {
+        match &state.settings().subscriptions.sink_ca_file {
+            Some(ca) => super::sink::tls_client(ca, true),
+            None => super::sink::tls_client(SYSTEM_CA_FILE.as_ref(), false),
+        }
+    }
+
     /// Starts the evaluator and the expiry task.
     pub fn start(
         state: AppState,
         store: Arc<Store>,
+        tls: Arc<rustls::ClientConfig>,
     ) -> Result<(Notifier, Vec<JoinHandle<()>>), String> {
         let cfg = &state.settings().subscriptions;
-        let tls = match &cfg.sink_ca_file {
-            Some(ca) => super::sink::tls_client(ca, true)?,
-            None => super::sink::tls_client(SYSTEM_CA_FILE.as_ref(), false)?,
-        };
         let shared = Arc::new(Shared {
             slots: Arc::new(Semaphore::new(cfg.sink_concurrency.max(1))),
             shares: Default::default(),

@@ -124,6 +124,9 @@ pub fn is_public(ip: IpAddr) -> bool {
             if zeros(0..6) && !v6.is_loopback() && !v6.is_unspecified() {
                 return is_public(v4(s[6], s[7])); // IPv4-compatible ::a.b.c.d
             }
+            if zeros(0..4) && s[4] == 0xffff && s[5] == 0 {
+                return is_public(v4(s[6], s[7])); // IPv4-translated ::ffff:0:a.b.c.d
+            }
             if s[0] == 0x64 && s[1] == 0xff9b && zeros(2..6) {
                 return is_public(v4(s[6], s[7])); // NAT64 well-known prefix
             }
@@ -318,6 +321,7 @@ mod tests {
             "https://[::ffff:127.0.0.1]/cb",
             "https://[::127.0.0.1]/cb",
             "https://[::10.0.0.1]/cb",
+            "https://[::ffff:0:a00:1]/cb",
             "https://[64:ff9b::a9fe:a9fe]/cb",
             "https://[64:ff9b:1::1]/cb",
             "https://[2002:7f00:1::]/cb",

@@ -208,6 +208,10 @@ impl Store {
             .unwrap_or_else(|| settings.data_dir.join(".subscriptions"));
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let mut inner = Inner::default();
+        // Ids of every subscription file, loaded or not: the journal keeps the dates of a
+        // file left unloaded (a removed client's, an unreadable one), so that it does not
+        // hear them again if it is loaded later.
+        let mut on_disk = std::collections::HashSet::new();
         let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
         for entry in entries {
             let path = entry.map_err(|e| Error::io(&dir, e))?.path();
@@ -219,9 +223,10 @@ impl Store {
                 let _ = std::fs::remove_file(&path);
                 continue;
             }
-            if !name.ends_with(".json") {
+            let Some(stem) = name.strip_suffix(".json") else {
                 continue;
-            }
+            };
+            on_disk.insert(stem.to_owned());
             let loaded = std::fs::read(&path)
                 .map_err(|e| Error::io(&path, e))
                 .and_then(|b| {
@@ -253,6 +258,7 @@ impl Store {
             }
         }
         let journal_path = dir.join(JOURNAL);
+        let mut dormant = String::new();
         if let Ok(text) = std::fs::read_to_string(&journal_path) {
             for line in text.lines() {
                 #[derive(Deserialize)]
@@ -260,16 +266,21 @@ impl Store {
                     id: String,
                     date: String,
                 }
-                if let Ok(l) = serde_json::from_str::<Line>(line)
-                    && inner.by_id.contains_key(&l.id)
+                let Ok(l) = serde_json::from_str::<Line>(line) else {
+                    continue;
+                };
+                if inner.by_id.contains_key(&l.id)
                     && let Some(d) = parse_date(&l.date)
                 {
                     inner.notified.entry(l.id).or_default().insert(d);
+                } else if on_disk.contains(&l.id) {
+                    dormant.push_str(line);
+                    dormant.push('\n');
                 }
             }
         }
-        // Compact: rewrite the journal with the live subscriptions' lines only.
-        let mut text = String::new();
+        // Compact: rewrite the journal with the lines of subscriptions that still have a file.
+        let mut text = dormant;
         for (id, dates) in &inner.notified {
             for d in dates {
                 text.push_str(&json!({"id": id, "date": d.to_string()}).to_string());
@@ -391,8 +402,10 @@ impl Store {
                     .max_events
                     .is_some_and(|m| dates.len() >= m as usize);
                 if last {
+                    // Its dates, this one included, kept in case the round is undone.
+                    let dates = dates.clone();
                     inner.remove(id);
-                    ended.push(id.clone());
+                    ended.push((id.clone(), dates));
                 }
                 due.push(Due { sub, date, last });
             }
@@ -406,14 +419,35 @@ impl Store {
                 text.push('\n');
             }
             let path = self.dir.join(JOURNAL);
-            journal
+            if let Err(e) = journal
                 .write_all(text.as_bytes())
                 .and_then(|()| journal.sync_data())
-                .map_err(|e| Error::io(&path, e))?;
+            {
+                // Not journaled, so not sent: undo the round in memory, so the next
+                // evaluation finds these dates new again (a line that did reach the disk
+                // only means a callback lost at a restart, never one repeated).
+                let mut inner = self.lock();
+                for d in due.iter().filter(|d| d.last) {
+                    inner.add(d.sub.clone());
+                }
+                for (id, dates) in ended {
+                    inner.notified.insert(id, dates);
+                }
+                for d in &due {
+                    if let Some(dates) = inner.notified.get_mut(&d.sub.record.id) {
+                        dates.remove(&d.date);
+                    }
+                }
+                return Err(Error::io(&path, e));
+            }
         }
         drop(journal);
-        for id in ended {
-            self.remove_file(&id)?;
+        for (id, _) in ended {
+            // The round's callbacks go out even if a file stays behind: its dates are
+            // journaled, so if it is loaded again none of them is repeated.
+            if let Err(e) = self.remove_file(&id) {
+                tracing::error!(subscription = %id, error = %e, "could not remove an ended subscription's file");
+            }
         }
         Ok(due)
     }
@@ -919,5 +953,63 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
+    }
+
+    /// A round whose journal line cannot be written sends nothing and is undone: the same
+    /// dates are new to the next round (which sends them once), and a subscription the round
+    /// would have ended by `subscriptionMaxEvents` stays live until then.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_round_that_cannot_be_journaled_is_undone_and_found_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = crate::config::ServerSettings::for_data_dir(dir.path());
+        settings.subscriptions.dir = Some(dir.path().join("subs"));
+        let state = AppState::new(settings);
+        let store = Store::open(&state).unwrap();
+        let detail = json!({
+            "phoneNumber": "+886912345001",
+            "lookBackDays": 7,
+            "thresholdRatio": 0.5,
+            "fraudHotZone": ["NG"],
+        });
+        let sub = |id: &str, max_events: Option<u32>| {
+            let record = Record {
+                id: id.to_owned(),
+                client: crate::service::auth::ANONYMOUS.to_owned(),
+                sink: "https://example.com/cb".to_owned(),
+                access_token: None,
+                access_token_expires: None,
+                detail: detail.as_object().unwrap().clone(),
+                expire_time: None,
+                max_events,
+                initial_event: true,
+                starts_at: "2026-12-04T00:00:00Z".to_owned(),
+                baseline: None,
+            };
+            store
+                .insert(Subscription::of(record, 90, false).unwrap())
+                .unwrap()
+        };
+        let (a, b) = (sub("a", None), sub("b", Some(2)));
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        assert_eq!(store.record(vec![(b.clone(), day(1))]).unwrap().len(), 1);
+
+        let full = std::fs::OpenOptions::new()
+            .append(true)
+            .open("/dev/full")
+            .unwrap();
+        let good = std::mem::replace(&mut *store.journal.lock().unwrap(), full);
+        let round = vec![(a.clone(), day(2)), (b.clone(), day(2))];
+        assert!(store.record(round.clone()).is_err());
+        assert_eq!(store.len(), 2, "b's last event was not sent: b is live");
+
+        *store.journal.lock().unwrap() = good;
+        let due = store.record(round.clone()).unwrap();
+        let told: Vec<(&str, bool)> = (due.iter())
+            .map(|d| (d.sub.record.id.as_str(), d.last))
+            .collect();
+        assert_eq!(told, [("a", false), ("b", true)]);
+        assert_eq!(store.len(), 1);
+        assert!(store.record(round).unwrap().is_empty(), "told twice");
     }
 }
