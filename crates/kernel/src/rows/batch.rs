@@ -260,6 +260,22 @@ fn decoded(path: &Path, f: Field, a: &ArrayRef) -> Result<Option<ArrayRef>> {
     }
 }
 
+/// Text in any Arrow form [`string_col`] reads: strings, views, binary (as UTF-8), and
+/// dictionaries (of strings, once [`decoded`] took the others; pandas' categorical and
+/// polars' `Categorical` arrive so).
+fn is_text(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Dictionary(_, _)
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+    )
+}
+
 fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
     if let Some(values) = decoded(path, Field::EventTime, a)? {
         return time_col(path, &values);
@@ -293,16 +309,7 @@ fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
         // Floats (pandas keeps epoch milliseconds with a gap as float64) are read as the
         // text of their integral value: an integral value is epoch milliseconds, anything
         // else a `bad_event_time` row, as the same cell in a CSV file.
-        DataType::Utf8
-        | DataType::LargeUtf8
-        | DataType::Utf8View
-        | DataType::Dictionary(_, _)
-        | DataType::Binary
-        | DataType::LargeBinary
-        | DataType::BinaryView
-        | DataType::Float16
-        | DataType::Float32
-        | DataType::Float64 => {
+        t if is_text(t) || t.is_floating() => {
             let s = string_col(path, Field::EventTime, a)?;
             let n = s.nulls().cloned();
             Ok(TimeCol::Text(s, n))
@@ -321,15 +328,7 @@ fn dur_col(path: &Path, a: &ArrayRef) -> Result<DurCol> {
         return dur_col(path, &values);
     }
     Ok(match a.data_type() {
-        // Text in any Arrow form (a dictionary here has string values: `decoded` took the
-        // others; pandas' categorical and polars' `Categorical` arrive so).
-        DataType::Utf8
-        | DataType::LargeUtf8
-        | DataType::Utf8View
-        | DataType::Dictionary(_, _)
-        | DataType::Binary
-        | DataType::LargeBinary
-        | DataType::BinaryView => {
+        t if is_text(t) => {
             let s = string_col(path, Field::DurationS, a)?;
             let n = s.nulls().cloned();
             DurCol::Text(s, n)
