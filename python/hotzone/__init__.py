@@ -169,12 +169,19 @@ def _stream(events: Any) -> Any:
     )
 
 
-def _hotzone_text(hotzone: Union[str, Sequence[str]]) -> str:
-    if isinstance(hotzone, str):
-        return hotzone
+def _hotzone_text(hotzone: Union[str, Sequence[str]], hotzones_file: Optional[PathLike] = None) -> str:
+    """The hotzone's entries as text; ``"@name"`` is the hotzone ``name`` of
+    ``hotzones_file`` (as the CLI's ``--hotzone @name --hotzones-file FILE``), read here, on
+    the caller's side, so Spark executors never need the file."""
     if isinstance(hotzone, (bytes, bytearray)):  # iterated, b"NG" would be entries 78, 71
         raise TypeError("hotzone must be a str or a list of str, not bytes")
-    return ",".join(str(h) for h in hotzone)
+    text = hotzone if isinstance(hotzone, str) else ",".join(str(h) for h in hotzone)
+    if text.strip().startswith("@"):
+        name = text.strip()[1:]
+        if hotzones_file is None:
+            raise ValueError(f"invalid hotzone: {text.strip()!r} names a hotzone of a file: give hotzones_file=")
+        return _native.named_hotzone(_os.fspath(hotzones_file), name)
+    return text
 
 
 def _date_text(as_of: Union[None, str, _dt.date]) -> Optional[str]:
@@ -224,10 +231,11 @@ def _spec(
     strict: bool = False,
     explain: bool = False,
     source: str = "<arrow>",
+    hotzones_file: Optional[PathLike] = None,
 ) -> Any:
     """Validated parameters (``ValueError`` with the CLI's message when one is bad)."""
     return _native.Spec(
-        hotzone=_hotzone_text(hotzone),
+        hotzone=_hotzone_text(hotzone, hotzones_file),
         look_back_days=_whole("look_back_days", look_back_days),
         threshold_ratio=float(threshold_ratio),
         method=str(method),
@@ -261,6 +269,7 @@ def scan(
     strict: bool = False,
     explain: bool = False,
     threads: Optional[int] = None,
+    hotzones_file: Optional[PathLike] = None,
 ) -> ScanResult:
     """Scan events and return one verdict per subscriber.
 
@@ -273,7 +282,8 @@ def scan(
         prepared ``.hzi``). Arrow input is read batch by batch in place (no copy of the
         frame); the GIL is released while the engine runs.
     hotzone:
-        Regions and E.164 prefixes, as ``"NG,JM,+882"`` or ``["NG", "JM", "+882"]``.
+        Regions and E.164 prefixes, as ``"NG,JM,+882"`` or ``["NG", "JM", "+882"]``; or
+        ``"@name"``, the hotzone ``name`` of ``hotzones_file``.
     look_back_days:
         Days in the window, 1 to 90.
     threshold_ratio:
@@ -304,6 +314,9 @@ def scan(
         Add a ``days`` column with the counts behind each verdict.
     threads:
         Threads to use: ``None`` is every CPU, ``1`` the calling thread only.
+    hotzones_file:
+        A TOML file of named hotzones (``west_africa = ["NG", "GH", "+882"]`` lines, the
+        CLI's ``--hotzones-file``), for ``hotzone="@west_africa"``.
 
     Returns
     -------
@@ -322,7 +335,7 @@ def scan(
         hotzone=hotzone, look_back_days=look_back_days, threshold_ratio=threshold_ratio,
         method=method, check_type=check_type, check_target=check_target,
         min_events=min_events, as_of=as_of, tz=tz, default_region=default_region,
-        columns=columns, strict=strict, explain=explain,
+        columns=columns, strict=strict, explain=explain, hotzones_file=hotzones_file,
     )
     if _is_paths(events):
         table, summary = _native.scan_paths(spec, _paths(events), threads)
@@ -397,6 +410,7 @@ class Index:
         as_of: Union[None, str, _dt.date] = None,
         explain: bool = False,
         threads: Optional[int] = None,
+        hotzones_file: Optional[PathLike] = None,
     ) -> ScanResult:
         """Scan every subscriber of the index; parameters as :func:`scan` (the window
         ends on the index's latest day by default)."""
@@ -404,6 +418,7 @@ class Index:
             hotzone=hotzone, look_back_days=look_back_days, threshold_ratio=threshold_ratio,
             method=method, check_type=check_type, check_target=check_target,
             min_events=min_events, as_of=as_of, tz=self.tz, explain=explain,
+            hotzones_file=hotzones_file,
         )
         table, summary = self._index.scan(spec, threads)
         return ScanResult(table, summary)
@@ -420,6 +435,7 @@ class Index:
         check_target: str = "all",
         min_events: int = 3,
         as_of: Union[None, str, _dt.date] = None,
+        hotzones_file: Optional[PathLike] = None,
     ) -> Tuple[bool, Optional[_dt.date]]:
         """One number's verdict: ``(anomaly_detected, anomaly_date)``.
 
@@ -430,6 +446,6 @@ class Index:
         spec = _spec(
             hotzone=hotzone, look_back_days=look_back_days, threshold_ratio=threshold_ratio,
             method=method, check_type=check_type, check_target=check_target,
-            min_events=min_events, as_of=as_of,
+            min_events=min_events, as_of=as_of, hotzones_file=hotzones_file,
         )
         return self._index.check(spec, str(phone_number))

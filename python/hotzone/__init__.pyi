@@ -42,6 +42,7 @@ def scan(
     strict: bool = ...,
     explain: bool = ...,
     threads: Optional[int] = ...,
+    hotzones_file: Optional[PathLike] = ...,
 ) -> ScanResult: ...
 
 def prepare(
@@ -77,6 +78,7 @@ class Index:
         as_of: Day = ...,
         explain: bool = ...,
         threads: Optional[int] = ...,
+        hotzones_file: Optional[PathLike] = ...,
     ) -> ScanResult: ...
     def check(
         self,
@@ -90,4 +92,5 @@ class Index:
         check_target: str = ...,
         min_events: int = ...,
         as_of: Day = ...,
+        hotzones_file: Optional[PathLike] = ...,
     ) -> Tuple[bool, Optional[_dt.date]]: ...

@@ -54,7 +54,7 @@ import datetime as _dt
 import itertools as _it
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import _spec, _whole
+from . import _hotzone_text, _spec, _whole
 
 __all__ = ["scan", "summary", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS"]
 
@@ -671,6 +671,7 @@ def scan(
     partitions: Optional[int] = None,
     threads: Optional[int] = 1,
     reader: str = "auto",
+    hotzones_file: Optional[str] = None,
 ) -> Any:
     """Scan the events of a Spark DataFrame; one verdict per subscriber, as a DataFrame.
 
@@ -695,6 +696,9 @@ def scan(
         execution coalesces when the states are small.
     threads:
         Threads the kernel uses inside each task (default 1: Spark owns the cores).
+    hotzones_file:
+        As in :func:`hotzone.scan` (``hotzone="@name"``); read on the driver only, so the
+        executors never need the file.
     reader:
         Who reads the rows for the map tasks. ``"auto"`` (default): the kernel's own Parquet
         reader when ``df`` is a plain scan of Parquet files at local paths that the kernel
@@ -727,6 +731,7 @@ def scan(
         :class:`hotzone.RowError`, a ``ValueError``.
     """
     # 1. Everything that can be checked on the driver, before any job.
+    hotzone = _hotzone_text(hotzone, hotzones_file)
     _spec(
         hotzone=hotzone, look_back_days=look_back_days, threshold_ratio=threshold_ratio,
         method=method, check_type=check_type, check_target=check_target,

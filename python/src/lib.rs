@@ -817,6 +817,25 @@ fn latest_day_row_groups<'py>(
 }
 
 /// The Arrow schema of a state batch (`subscriber`, `day`, `hot`, `total`).
+/// The entries (`NG,+882`) of the hotzone `name` of a hotzones file (TOML lines
+/// `name = ["NG", "+882"]`, as the CLI's `--hotzones-file` reads): `OSError` when the file
+/// cannot be read or parsed, `ValueError` naming the file's names when it has no `name`.
+#[pyfunction]
+fn named_hotzone(path: std::path::PathBuf, name: &str) -> PyResult<String> {
+    let named = hotzone::named::NamedHotzones::load(&path).map_err(py_err)?;
+    match named.get(name) {
+        Some(h) => Ok(h.to_string()),
+        None => Err(invalid(
+            "hotzone",
+            format!(
+                "no hotzone named {name:?} in {} (it names: {})",
+                path.display(),
+                named.names().collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
 #[pyfunction]
 fn state_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     use arrow::pyarrow::ToPyArrow;
@@ -847,6 +866,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(map_state_row_groups, m)?)?;
     m.add_function(wrap_pyfunction!(latest_day_row_groups, m)?)?;
     m.add_function(wrap_pyfunction!(state_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(named_hotzone, m)?)?;
     m.add_function(wrap_pyfunction!(verdict_schema, m)?)?;
     Ok(())
 }

@@ -220,6 +220,31 @@ def test_pandas_epoch_milliseconds_with_a_gap_are_read_as_a_csv_reads_them(tmp_p
     assert rows_of(r.table)[0][:3] == ("+886912345001", "true", "2026-03-10")
 
 
+def test_a_named_hotzone_of_a_hotzones_file_as_the_cli_reads_it(tmp_path):
+    """``hotzone="@name"`` with ``hotzones_file``: the bundled sample scanned as the README's
+    first command scans it gives the CLI's expected rows; errors name the file and rule."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    named = root / "data/hotzones.toml"
+    params = dict(look_back_days=30, threshold_ratio=0.5, tz="Asia/Taipei")
+    r = hotzone.scan(str(root / "data/sample"), hotzone="@west_africa_and_sat", hotzones_file=named, **params)
+    want = (root / "data/expected_sample_scan.csv").read_text().splitlines()[1:]
+    assert rows_of(r.table) == [tuple(line.split(",")) for line in want]
+    listed = hotzone.scan(str(root / "data/sample"), hotzone=["NG", "GH", "CI", "JM", "KH", "+881", "+882"], **params)
+    assert rows_of(listed.table) == rows_of(r.table)
+    # The prepared form's check and scan take it too.
+    index = hotzone.prepare(str(root / "data/sample"), tmp_path / "s.hzi", tz="Asia/Taipei")
+    idx = hotzone.Index(tmp_path / "s.hzi")
+    assert rows_of(idx.scan(hotzone="@west_africa_and_sat", hotzones_file=str(named), **{
+        k: v for k, v in params.items() if k != "tz"}).table) == rows_of(r.table)
+    assert index["events"] > 0
+    with pytest.raises(ValueError, match="give hotzones_file="):
+        hotzone.scan(str(root / "data/sample"), hotzone="@west_africa_and_sat", **params)
+    with pytest.raises(ValueError, match="no hotzone named \"nowhere\" in .*it names: .*satellite"):
+        hotzone.scan(str(root / "data/sample"), hotzone="@nowhere", hotzones_file=named, **params)
+    with pytest.raises(OSError, match="missing.toml"):
+        hotzone.scan(str(root / "data/sample"), hotzone="@x", hotzones_file=tmp_path / "missing.toml", **params)
+
+
 def test_the_package_names_its_version():
     import importlib.metadata
 

@@ -589,6 +589,18 @@ def test_column_names_resolve_as_the_kernel_resolves_them():
     assert ("a=b", "subscriber") in hs._resolve(["a=b", *cols], {"a=b": "subscriber"})
 
 
+def test_a_named_hotzone_is_read_on_the_driver(spark, tmp_path):
+    named = tmp_path / "zones.toml"
+    named.write_text('ng = ["NG"]\n')
+    df = _events_df(spark)
+    params = dict(look_back_days=1, threshold_ratio=0.5, min_events=1, as_of="2026-03-10")
+    got = hs.scan(df, hotzone="@ng", hotzones_file=str(named), **params)
+    assert csv_text(got) == csv_text(hs.scan(df, hotzone="NG", **params))
+    assert "+886912345001,true,2026-03-10" in csv_text(got)
+    with pytest.raises(ValueError, match="give hotzones_file="):
+        hs.scan(df, hotzone="@ng", **params)
+
+
 def test_fractional_or_zero_threads_and_partitions_fail_before_any_job(spark):
     df = _events_df(spark)
     for bad in (dict(threads=2.5), dict(partitions=1.5), dict(threads=0), dict(partitions=True)):
