@@ -176,12 +176,12 @@ def _hotzone_text(hotzone: Union[str, Sequence[str]], hotzones_file: Optional[Pa
     if isinstance(hotzone, (bytes, bytearray)):  # iterated, b"NG" would be entries 78, 71
         raise TypeError("hotzone must be a str or a list of str, not bytes")
     text = hotzone if isinstance(hotzone, str) else ",".join(str(h) for h in hotzone)
-    if text.strip().startswith("@"):
-        name = text.strip()[1:]
-        if hotzones_file is None:
-            raise ValueError(f"invalid hotzone: {text.strip()!r} names a hotzone of a file: give hotzones_file=")
-        return _native.named_hotzone(_os.fspath(hotzones_file), name)
-    return text
+    named = text.strip()
+    if not named.startswith("@"):
+        return text
+    if hotzones_file is None:
+        raise ValueError(f"invalid hotzone: {named!r} names a hotzone of a file: give hotzones_file=")
+    return _native.named_hotzone(_os.fspath(hotzones_file), named[1:])
 
 
 def _date_text(as_of: Union[None, str, _dt.date]) -> Optional[str]:

@@ -114,13 +114,19 @@ const ROWS: &[Row] = &[
 ];
 
 fn scan(input: &Path, rejects: &Path) -> Output {
+    let rejects = rejects.to_str().unwrap();
+    scan_with(input, &["--threshold-ratio", "0.5", "--rejects", rejects])
+}
+
+/// `hotzone scan INPUT` of the hotzone NG over 2 days in UTC to stdout, with `args` (the
+/// threshold at least).
+fn scan_with(input: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hotzone"))
         .arg("scan")
         .arg(input)
         .args(["--hotzone", "NG", "--look-back-days", "2"])
-        .args(["--threshold-ratio", "0.5", "--tz", "UTC", "--output", "-"])
-        .arg("--rejects")
-        .arg(rejects)
+        .args(["--tz", "UTC", "--output", "-"])
+        .args(args)
         .output()
         .unwrap()
 }
@@ -254,12 +260,13 @@ fn write_parquet(path: &Path, b: &RecordBatch, dictionary: bool) {
         .set_max_row_group_row_count(Some(4))
         .set_dictionary_enabled(dictionary)
         .build();
-    let mut w = ArrowWriter::try_new(
-        std::fs::File::create(path).unwrap(),
-        b.schema(),
-        Some(props),
-    )
-    .unwrap();
+    write_with(path, b, Some(props));
+}
+
+/// Writes `b` to a Parquet file at `path` with `props` (the writer's defaults when `None`).
+fn write_with(path: &Path, b: &RecordBatch, props: Option<WriterProperties>) {
+    let mut w =
+        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), b.schema(), props).unwrap();
     w.write(b).unwrap();
     w.close().unwrap();
 }
@@ -645,14 +652,7 @@ fn a_forged_length_in_a_plain_page_is_an_error_naming_the_column() {
         .set_compression(parquet::basic::Compression::UNCOMPRESSED)
         .build();
     let b = batch(t0());
-    let mut w = ArrowWriter::try_new(
-        std::fs::File::create(&path).unwrap(),
-        b.schema(),
-        Some(props),
-    )
-    .unwrap();
-    w.write(&b).unwrap();
-    w.close().unwrap();
+    write_with(&path, &b, Some(props));
     let mut bytes = std::fs::read(&path).unwrap();
     let value = b"+886912345001";
     let at = (bytes.windows(value.len()))
@@ -816,10 +816,7 @@ fn cells_that_are_not_utf8_break_the_same_rule_in_binary_columns_as_in_csv() {
     }
     let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
     let pq_path = dir.path().join("e.parquet");
-    let mut w =
-        ArrowWriter::try_new(std::fs::File::create(&pq_path).unwrap(), b.schema(), None).unwrap();
-    w.write(&b).unwrap();
-    w.close().unwrap();
+    write_with(&pq_path, &b, None);
     let from_csv = run(&csv_path, &dir.path().join("r1.csv"));
     assert_eq!(run(&pq_path, &dir.path().join("r2.csv")), from_csv);
     assert_eq!(
@@ -945,14 +942,7 @@ fn with_lzo_column(path: &Path, column: &str) {
         )
         .build();
     let b = batch(t0());
-    let mut w = ArrowWriter::try_new(
-        std::fs::File::create(path).unwrap(),
-        b.schema(),
-        Some(props),
-    )
-    .unwrap();
-    w.write(&b).unwrap();
-    w.close().unwrap();
+    write_with(path, &b, Some(props));
     let data = std::fs::read(path).unwrap();
     let size = u32::from_le_bytes(data[data.len() - 8..data.len() - 4].try_into().unwrap());
     let start = data.len() - 8 - size as usize;
@@ -997,20 +987,9 @@ fn a_column_left_undecoded_by_statistics_is_still_refused_when_its_codec_is_unkn
         let path = dir.path().join(format!("{column}-lzo.parquet"));
         with_lzo_column(&path, column);
         for as_of in [Some("2026-03-10"), None] {
-            let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
-                .arg("scan")
-                .arg(&path)
-                .args([
-                    "--hotzone",
-                    "NG",
-                    "--look-back-days",
-                    "2",
-                    "--threshold-ratio",
-                ])
-                .args(["0.5", "--tz", "UTC", "--output", "-"])
-                .args(as_of.map(|d| ["--as-of", d]).into_iter().flatten())
-                .output()
-                .unwrap();
+            let mut args = vec!["--threshold-ratio", "0.5"];
+            args.extend(as_of.map(|d| ["--as-of", d]).into_iter().flatten());
+            let o = scan_with(&path, &args);
             let err = String::from_utf8_lossy(&o.stderr);
             assert_eq!(o.status.code(), Some(1), "{column} {as_of:?}: {err}");
             assert!(
@@ -1074,36 +1053,20 @@ fn one_column_mapped_to_event_time_and_duration_s_reads_alike_with_and_without_s
                 .set_max_row_group_row_count(Some(4))
                 .set_statistics_enabled(stats)
                 .build();
-            let mut w = ArrowWriter::try_new(
-                std::fs::File::create(&path).unwrap(),
-                b.schema(),
-                Some(props),
-            )
-            .unwrap();
-            w.write(&b).unwrap();
-            w.close().unwrap();
-            let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
-                .arg("scan")
-                .arg(&path)
-                .args(["--column", "ts=event_time", "--column", "ts=duration_s"])
-                .args([
-                    "--hotzone",
-                    "NG",
-                    "--look-back-days",
-                    "2",
+            write_with(&path, &b, Some(props));
+            let o = scan_with(
+                &path,
+                &[
+                    "--column",
+                    "ts=event_time",
+                    "--column",
+                    "ts=duration_s",
                     "--threshold-ratio",
-                ])
-                .args([
                     "0.7",
-                    "--tz",
-                    "UTC",
                     "--as-of",
                     "2026-03-10",
-                    "--output",
-                    "-",
-                ])
-                .output()
-                .unwrap();
+                ],
+            );
             let err = String::from_utf8_lossy(&o.stderr).into_owned();
             assert_eq!(o.status.code(), Some(0), "{stats:?}: {err}");
             let summary = err
