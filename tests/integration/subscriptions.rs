@@ -430,6 +430,61 @@ async fn a_failing_sink_is_retried_then_given_up_and_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_waiting_to_retry_is_dropped_when_its_subscription_is_deleted() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut sink = SinkServer::start(SinkMode::Status(503)).await;
+    let mut s = server_settings(data.path());
+    // After its first failed POST the anomaly callback waits a minute for its next one.
+    s.subscriptions.sink_attempts = 5;
+    s.subscriptions.sink_backoff_ms = 60_000;
+    let rs = spawn_rest(s).await;
+    let number = "+886955500035";
+    let id = created(
+        &post_json(
+            rs.http,
+            SUBS,
+            &[],
+            &subscription(&sink.url("/retry"), number),
+        )
+        .await,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rounds = rs.state.callback_metrics().rounds();
+    let (events, _) = hot_now(number);
+    ingest(&rs, events).await;
+    assert_eq!(sink.next().await.body["type"], ANOMALY);
+    // Now the sink would accept anything; the anomaly callback is in its backoff.
+    sink.set_mode(SinkMode::Status(204));
+    let r = request(rs.http, "DELETE", &format!("{SUBS}/{id}"), &[], None).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    // The end arrives without waiting out the backoff, and nothing after it.
+    let got = sink.next().await;
+    assert_eq!(got.body["type"], ENDED, "{}", got.body);
+    assert_eq!(
+        got.body["data"]["terminationReason"],
+        "SUBSCRIPTION_DELETED"
+    );
+    settled(&rs, rounds).await;
+    assert!(
+        sink.try_next().is_none(),
+        "a callback of a deleted subscription"
+    );
+    let text = rs.state.render_metrics();
+    for line in [
+        "hotzone_callbacks_total{result=\"cancelled\"} 1",
+        "hotzone_callbacks_total{result=\"delivered\"} 1",
+        "hotzone_callbacks_total{result=\"failed\"} 0",
+        "hotzone_callback_attempts_total{result=\"error\"} 1",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    rs.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_sinks_and_bad_subscriptions_are_refused() {
     let data = tempfile::tempdir().unwrap();
     drop_file(data.path(), "old.csv", OLD_DAY);

@@ -30,6 +30,15 @@
 //! waiting: checks never wait for a callback. Attempts, deliveries, failures and pending
 //! callbacks are counted in the metrics ([`CallbackMetrics`]).
 //!
+//! # After a subscription ends
+//! One task at a time sends a subscription's callbacks (its `turn`), so they reach the sink
+//! in the order they were made. When a subscription is deleted or expires, its anomaly
+//! callbacks not yet on the wire are dropped, and counted as `cancelled`: one waiting for
+//! a slot or for its next attempt stops at once (the backoff is cut short), and the
+//! `subscription-ended` event goes out after it. A POST already sent when the subscription
+//! ended is not recalled; it reaches the sink before `subscription-ended`. An anomaly event
+//! that ends a subscription by `subscriptionMaxEvents` is sent, then the end.
+//!
 //! # Events (CloudEvents 1.0, structured JSON, `application/cloudevents+json`)
 //! `org.camaraproject.fraud-hotzone-alert-subscriptions.v0.anomaly-detected` with `data`
 //! `{subscriptionId, phoneNumber, anomalyDate}`, and `...subscription-ended` with `data`
@@ -109,7 +118,7 @@ impl EndReason {
 /// | `hotzone_subscription_evaluations_total` | counter | subscriptions evaluated |
 /// | `hotzone_subscription_evaluation_seconds_total` | counter | time spent evaluating |
 /// | `hotzone_callback_attempts_total` | counter | `result` (`ok`, `error`) |
-/// | `hotzone_callbacks_total` | counter | `result` (`delivered`, `failed`) |
+/// | `hotzone_callbacks_total` | counter | `result` (`delivered`, `failed`, `cancelled`: its subscription ended first) |
 /// | `hotzone_callbacks_pending` | gauge | callbacks not yet delivered or given up |
 #[derive(Default)]
 pub struct CallbackMetrics {
@@ -120,6 +129,7 @@ pub struct CallbackMetrics {
     attempts_error: AtomicU64,
     delivered: AtomicU64,
     failed: AtomicU64,
+    cancelled: AtomicU64,
     pending: AtomicU64,
     rounds: AtomicU64,
 }
@@ -160,7 +170,7 @@ impl CallbackMetrics {
              # HELP hotzone_subscription_evaluations_total Subscriptions re-evaluated after new data.\n# TYPE hotzone_subscription_evaluations_total counter\nhotzone_subscription_evaluations_total {}\n\
              # HELP hotzone_subscription_evaluation_seconds_total Time spent re-evaluating subscriptions.\n# TYPE hotzone_subscription_evaluation_seconds_total counter\nhotzone_subscription_evaluation_seconds_total {}\n\
              # HELP hotzone_callback_attempts_total Callback POSTs by outcome.\n# TYPE hotzone_callback_attempts_total counter\nhotzone_callback_attempts_total{{result=\"ok\"}} {}\nhotzone_callback_attempts_total{{result=\"error\"}} {}\n\
-             # HELP hotzone_callbacks_total Callbacks delivered, or given up after every attempt.\n# TYPE hotzone_callbacks_total counter\nhotzone_callbacks_total{{result=\"delivered\"}} {}\nhotzone_callbacks_total{{result=\"failed\"}} {}\n\
+             # HELP hotzone_callbacks_total Callbacks delivered, given up after every attempt, or dropped because their subscription ended first.\n# TYPE hotzone_callbacks_total counter\nhotzone_callbacks_total{{result=\"delivered\"}} {}\nhotzone_callbacks_total{{result=\"failed\"}} {}\nhotzone_callbacks_total{{result=\"cancelled\"}} {}\n\
              # HELP hotzone_callbacks_pending Callbacks queued or being sent.\n# TYPE hotzone_callbacks_pending gauge\nhotzone_callbacks_pending {}\n",
             g(&self.live),
             g(&self.evaluations),
@@ -169,6 +179,7 @@ impl CallbackMetrics {
             g(&self.attempts_error),
             g(&self.delivered),
             g(&self.failed),
+            g(&self.cancelled),
             g(&self.pending),
         );
     }
@@ -251,7 +262,7 @@ impl Notifier {
     /// A subscription ended: send its `subscription-ended` event.
     pub fn ended(&self, sub: Arc<Subscription>, reason: EndReason) {
         let event = ended_event(&sub, reason);
-        send(&self.shared, sub, vec![event]);
+        send(&self.shared, sub, vec![Callback::end(event)]);
     }
 }
 
@@ -346,9 +357,9 @@ async fn evaluate(
         shared.state.callback_metrics().set_live(shared.store.len());
     }
     for Due { sub, date, last } in due {
-        let mut events = vec![anomaly_event(&shared.state, &sub, date)];
+        let mut events = vec![Callback::anomaly(anomaly_event(&shared.state, &sub, date))];
         if last {
-            events.push(ended_event(&sub, EndReason::MaxEvents));
+            events.push(Callback::end(ended_event(&sub, EndReason::MaxEvents)));
         }
         send(shared, sub, events);
     }
@@ -359,9 +370,33 @@ async fn evaluate(
         .fetch_add(1, Ordering::Release);
 }
 
-/// Sends `events` to the subscription's sink in order, in a task of its own; they count as
-/// pending from now.
-fn send(shared: &Arc<Shared>, sub: Arc<Subscription>, events: Vec<Bytes>) {
+/// One event to send.
+struct Callback {
+    body: Bytes,
+    /// An anomaly event: dropped if its subscription ends before it is on the wire. The
+    /// `subscription-ended` event is always sent.
+    anomaly: bool,
+}
+
+impl Callback {
+    fn anomaly(body: Bytes) -> Callback {
+        Callback {
+            body,
+            anomaly: true,
+        }
+    }
+
+    fn end(body: Bytes) -> Callback {
+        Callback {
+            body,
+            anomaly: false,
+        }
+    }
+}
+
+/// Sends `events` to the subscription's sink in order, in a task of its own that waits for
+/// the subscription's turn; they count as pending from now.
+fn send(shared: &Arc<Shared>, sub: Arc<Subscription>, events: Vec<Callback>) {
     shared
         .state
         .callback_metrics()
@@ -369,6 +404,7 @@ fn send(shared: &Arc<Shared>, sub: Arc<Subscription>, events: Vec<Bytes>) {
         .fetch_add(events.len() as u64, Ordering::Release);
     let shared = shared.clone();
     tokio::spawn(async move {
+        let _turn = sub.turn.lock().await;
         for e in events {
             deliver(&shared, &sub, e).await;
         }
@@ -404,7 +440,7 @@ async fn expiry_loop(shared: Arc<Shared>) {
                     let reason = sub.ends.map_or(EndReason::Expired, |(_, r)| r);
                     tracing::info!(subscription = %sub.record.id, reason = reason.as_str(), "subscription ended");
                     let event = ended_event(&sub, reason);
-                    send(&shared, sub, vec![event]);
+                    send(&shared, sub, vec![Callback::end(event)]);
                 }
             }
             next => {
@@ -496,28 +532,72 @@ impl Shared {
     }
 }
 
+/// How a callback's delivery ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Delivered,
+    Failed,
+    Cancelled,
+}
+
 /// Sends one event with retries; counts attempts and the outcome (and one fewer pending).
-async fn deliver(shared: &Shared, sub: &Subscription, body: Bytes) {
+async fn deliver(shared: &Shared, sub: &Subscription, cb: Callback) {
+    let m = shared.state.callback_metrics();
+    let outcome = attempts(shared, sub, cb).await;
+    match outcome {
+        Outcome::Delivered => m.delivered.fetch_add(1, Ordering::Relaxed),
+        Outcome::Failed => {
+            tracing::error!(subscription = %sub.record.id, "callback given up after every attempt");
+            m.failed.fetch_add(1, Ordering::Relaxed)
+        }
+        Outcome::Cancelled => {
+            tracing::info!(subscription = %sub.record.id, "callback dropped: its subscription ended first");
+            m.cancelled.fetch_add(1, Ordering::Relaxed)
+        }
+    };
+    m.pending.fetch_sub(1, Ordering::Release);
+}
+
+/// Resolves when an anomaly callback's subscription has ended; never for the end event.
+async fn cancelled(ended: &mut tokio::sync::watch::Receiver<bool>, anomaly: bool) {
+    if !anomaly || ended.wait_for(|e| *e).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The attempts of one callback; an anomaly callback stops before its next attempt (or in
+/// its backoff, or while it waits for a slot) once its subscription has ended.
+async fn attempts(shared: &Shared, sub: &Subscription, cb: Callback) -> Outcome {
     let cfg = &shared.state.settings().subscriptions;
     let m = shared.state.callback_metrics();
     let timeout = Duration::from_millis(cfg.sink_timeout_ms);
     let mut backoff = Duration::from_millis(cfg.sink_backoff_ms);
     let token = sub.record.access_token.as_deref();
-    let mut delivered = false;
     let share = shared.share_of(&sub.sink);
+    let mut ended = sub.ended.subscribe();
     for attempt in 1..=cfg.sink_attempts {
         let outcome = {
             // The sink's share first: waiting for it holds none of the slots other sinks need.
-            let Ok(_share) = share.acquire().await else {
-                break;
+            let permits = async {
+                let share = share.acquire().await.ok()?;
+                let slot = shared.slots.acquire().await.ok()?;
+                Some((share, slot))
             };
-            let Ok(_slot) = shared.slots.acquire().await else {
-                break;
+            let _permits = tokio::select! {
+                biased;
+                () = cancelled(&mut ended, cb.anomaly) => return Outcome::Cancelled,
+                p = permits => match p {
+                    Some(p) => p,
+                    None => return Outcome::Failed,
+                },
             };
+            if cb.anomaly && *sub.ended.borrow() {
+                return Outcome::Cancelled;
+            }
             super::sink::post(
                 &sub.sink,
                 token,
-                body.clone(),
+                cb.body.clone(),
                 timeout,
                 cfg.allow_insecure_sinks,
                 &shared.tls,
@@ -527,8 +607,7 @@ async fn deliver(shared: &Shared, sub: &Subscription, body: Bytes) {
         match outcome {
             Ok(s) if (200..300).contains(&s) => {
                 m.attempts_ok.fetch_add(1, Ordering::Relaxed);
-                delivered = true;
-                break;
+                return Outcome::Delivered;
             }
             other => {
                 m.attempts_error.fetch_add(1, Ordering::Relaxed);
@@ -540,17 +619,15 @@ async fn deliver(shared: &Shared, sub: &Subscription, body: Bytes) {
             }
         }
         if attempt < cfg.sink_attempts {
-            tokio::time::sleep(backoff).await;
+            tokio::select! {
+                biased;
+                () = cancelled(&mut ended, cb.anomaly) => return Outcome::Cancelled,
+                () = tokio::time::sleep(backoff) => {}
+            }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
-    if delivered {
-        m.delivered.fetch_add(1, Ordering::Relaxed);
-    } else {
-        m.failed.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(subscription = %sub.record.id, "callback given up after every attempt");
-    }
-    m.pending.fetch_sub(1, Ordering::Release);
+    Outcome::Failed
 }
 
 #[cfg(test)]

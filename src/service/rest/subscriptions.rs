@@ -103,6 +103,13 @@ pub struct Subscription {
     pub sink: Sink,
     /// When it ends, epoch ms, and why (the earlier of expiry and token expiry).
     pub ends: Option<(i64, EndReason)>,
+    /// Set once when it is deleted or expires ([`Store::end`]); not when its last allowed
+    /// event ends it, since that event is still to be sent. Anomaly callbacks that are not
+    /// on the wire yet are dropped once it is set.
+    pub ended: tokio::sync::watch::Sender<bool>,
+    /// Held by the task sending its callbacks: one task at a time, so its events reach the
+    /// sink in the order they were made and `subscription-ended` comes after the rest.
+    pub turn: tokio::sync::Mutex<()>,
 }
 
 impl Subscription {
@@ -129,6 +136,8 @@ impl Subscription {
             request,
             sink,
             ends,
+            ended: tokio::sync::watch::Sender::new(false),
+            turn: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -456,7 +465,8 @@ impl Store {
     /// not live.
     pub fn end(&self, id: &str) -> Result<Option<Arc<Subscription>>> {
         let sub = self.lock().remove(id);
-        if sub.is_some() {
+        if let Some(s) = &sub {
+            s.ended.send_replace(true);
             self.remove_file(id)?;
         }
         Ok(sub)
