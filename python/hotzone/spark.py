@@ -110,9 +110,10 @@ def _check_types(schema: Any, picked: List[Tuple[str, str]]) -> None:
     from pyspark.sql import types as T
 
     ints = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
-    # Floats are read as the kernel reads a pandas column of integers with a gap: an
-    # integral value as its integer, anything else a rejected row; binary as UTF-8 text.
-    floats = (T.FloatType, T.DoubleType)
+    # Floats and decimals are read as the kernel reads a pandas column of integers with a
+    # gap: an integral value as its integer, anything else a rejected row; binary as UTF-8
+    # text.
+    floats = (T.FloatType, T.DoubleType, T.DecimalType)
     text = (T.StringType, T.BinaryType)
     by_name = {f.name: f.dataType for f in schema.fields}
     for src, field in picked:

@@ -77,7 +77,7 @@ pub struct ReadFlags {
     /// Stop at the first row that cannot be interpreted.
     #[arg(long)]
     pub strict: bool,
-    /// Write every rejected row (file,row,reason,message) to this CSV file.
+    /// Write every rejected row (file,row,reason,message) to this CSV file (`-`: stdout).
     #[arg(long)]
     pub rejects: Option<std::path::PathBuf>,
 }
@@ -182,6 +182,9 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
         as_of: a.as_of.clone(),
     };
     crate::output::OutputFormat::of(&a.output)?;
+    if a.output == "-" && a.read.rejects.as_deref() == Some(std::path::Path::new("-")) {
+        anyhow::bail!("--output - and --rejects - would both write to stdout: give one a file");
+    }
     let req = ScanRequest {
         raw,
         tz: a.read.zone(&a.inputs)?,

@@ -315,11 +315,24 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
     }
 }
 
-/// Writes the rejects of `report` to `path` as `file,row,reason,message` CSV, sorted by file
-/// and row (`--rejects`).
+/// Writes the rejects of `report` to `path` (`-`: stdout) as `file,row,reason,message` CSV,
+/// sorted by file and row (`--rejects`).
 pub fn write_rejects(report: &mut rejects::RejectReport, path: &Path) -> Result<()> {
+    if path == Path::new("-") {
+        return write_rejects_to(report, path, std::io::stdout().lock());
+    }
+    let file = std::fs::File::create(path).map_err(|e| crate::error::Error::write(path, e))?;
+    write_rejects_to(report, path, std::io::BufWriter::new(file))
+}
+
+/// [`write_rejects`] to `out` (`path` names it in errors).
+fn write_rejects_to(
+    report: &mut rejects::RejectReport,
+    path: &Path,
+    out: impl std::io::Write,
+) -> Result<()> {
     let err = |e: ::csv::Error| crate::error::Error::write(path, e);
-    let mut w = ::csv::Writer::from_path(path).map_err(err)?;
+    let mut w = ::csv::Writer::from_writer(out);
     w.write_record(["file", "row", "reason", "message"])
         .map_err(err)?;
     for r in report.rows() {

@@ -511,6 +511,28 @@ fn parquet_dictionary_columns_reject_exactly_like_csv() {
     let (pq_rejects, pq_out) = rejects(&pq, "r2.csv");
     assert_eq!(pq_rejects, csv_rejects);
     assert_eq!(pq_out, csv_out);
+    // `--rejects -` writes the same rows to stdout (there was a file named `-`); with
+    // `--output -` as well it is refused before anything is read.
+    let out_file = dir.path().join("out.csv");
+    let o = scan(
+        &[&csv],
+        &["--output", out_file.to_str().unwrap(), "--rejects", "-"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        std::fs::read_to_string(dir.path().join("r1.csv")).unwrap()
+    );
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), csv_out);
+    assert!(!Path::new("-").exists());
+    let o = scan(&[&csv], &["--output", "-", "--rejects", "-"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("both write to stdout"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(
         csv_rejects,
         "2,missing_subscriber,subscriber is missing\n\

@@ -851,8 +851,8 @@ fn numbers_in_a_float_column_are_the_integers_they_hold() {
         Some(2_348_031_234_567.0),
         Some(0.25),
     ];
-    let file = |name: &str, sub: ArrayRef, cp: ArrayRef| {
-        let schema = Arc::new(Schema::new(vec![
+    let file_with = |name: &str, sub: ArrayRef, cp: ArrayRef, duration: Option<ArrayRef>| {
+        let mut fields = vec![
             Field::new(
                 "event_time",
                 DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
@@ -862,19 +862,20 @@ fn numbers_in_a_float_column_are_the_integers_they_hold() {
             Field::new("counterparty", cp.data_type().clone(), true),
             Field::new("direction", DataType::Utf8, false),
             Field::new("kind", DataType::Utf8, false),
-        ]));
+        ];
         let n = sub.len();
-        let b = RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(TimestampMillisecondArray::from(vec![t; n]).with_timezone("UTC")),
-                sub,
-                cp,
-                Arc::new(StringArray::from(vec!["in"; n])),
-                Arc::new(StringArray::from(vec!["call"; n])),
-            ],
-        )
-        .unwrap();
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(TimestampMillisecondArray::from(vec![t; n]).with_timezone("UTC")),
+            sub,
+            cp,
+            Arc::new(StringArray::from(vec!["in"; n])),
+            Arc::new(StringArray::from(vec!["call"; n])),
+        ];
+        if let Some(d) = duration {
+            fields.push(Field::new("duration_s", d.data_type().clone(), true));
+            columns.push(d);
+        }
+        let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
         let path = dir.path().join(name);
         write_parquet(&path, &b, false);
         let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
@@ -890,6 +891,7 @@ fn numbers_in_a_float_column_are_the_integers_they_hold() {
             String::from_utf8_lossy(&o.stderr).into_owned(),
         )
     };
+    let file = |name: &str, sub: ArrayRef, cp: ArrayRef| file_with(name, sub, cp, None);
     let (floats, summary) = file(
         "f.parquet",
         Arc::new(Float64Array::from(subs.to_vec())),
@@ -921,6 +923,55 @@ fn numbers_in_a_float_column_are_the_integers_they_hold() {
     assert!(
         summary.contains("6 rows read, 3 events, 2 with unknown counterparty, rejected 3 (missing_subscriber=1, subscriber_not_e164=2)"),
         "{summary}"
+    );
+    // Decimal columns (Oracle NUMBER(15,2), Spark and DuckDB decimals) are read as the float
+    // columns are: Arrow's text of `912345678.00` had read as `91234567800`, with no reject.
+    // A whole decimal `duration_s` is an integer (it made the file unreadable).
+    let decimal = |v: &[Option<f64>]| -> ArrayRef {
+        Arc::new(
+            arrow::array::Decimal128Array::from(
+                v.iter()
+                    .map(|x| x.map(|x| if x.is_nan() { 1 } else { (x * 100.0) as i128 }))
+                    .collect::<Vec<_>>(),
+            )
+            .with_precision_and_scale(15, 2)
+            .unwrap(),
+        )
+    };
+    let durations: ArrayRef = Arc::new(
+        arrow::array::Decimal128Array::from(vec![
+            Some(60),
+            Some(0),
+            Some(5),
+            None,
+            Some(7),
+            Some(8),
+        ])
+        .with_precision_and_scale(10, 0)
+        .unwrap(),
+    );
+    let (decimals, dec_summary) =
+        file_with("d.parquet", decimal(&subs), decimal(&cps), Some(durations));
+    assert_eq!(decimals, floats, "{dec_summary}");
+    assert!(
+        dec_summary.contains("6 rows read, 3 events, 2 with unknown counterparty, rejected 3 (missing_subscriber=1, subscriber_not_e164=2)"),
+        "{dec_summary}"
+    );
+    // A decimal duration with a fraction is a bad duration, as a float's is.
+    let half: ArrayRef = Arc::new(
+        arrow::array::Decimal128Array::from(vec![Some(605), Some(600), Some(600)])
+            .with_precision_and_scale(10, 1)
+            .unwrap(),
+    );
+    let (_, half_summary) = file_with(
+        "h.parquet",
+        decimal(&subs[..3]),
+        decimal(&cps[..3]),
+        Some(half),
+    );
+    assert!(
+        half_summary.contains("rejected 1 (bad_duration=1)"),
+        "{half_summary}"
     );
 }
 

@@ -484,6 +484,80 @@ async fn a_callback_waiting_to_retry_is_dropped_when_its_subscription_is_deleted
     rs.server.stop().await;
 }
 
+/// A sink on a raw socket that answers `200 OK` at once and then never finishes its body;
+/// sends each request's JSON body to the returned channel.
+async fn sink_with_a_slow_2xx_body() -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/slow", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let body = loop {
+                let n = sock.read(&mut chunk).await.unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len: usize = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse().ok())?
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break Some(buf[end + 4..end + 4 + len].to_vec());
+                    }
+                }
+            };
+            let Some(body) = body else { continue };
+            let _ = tx.send(serde_json::from_slice(&body).unwrap_or(Value::Null));
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n")
+                .await;
+            held.push(sock); // the rest of the body never comes
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2xx_whose_body_is_slow_is_delivered_once() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let (url, mut got) = sink_with_a_slow_2xx_body().await;
+    let mut s = server_settings(data.path());
+    s.subscriptions.sink_attempts = 3;
+    s.subscriptions.sink_timeout_ms = 500;
+    let rs = spawn_rest(s).await;
+    let number = "+886955500037";
+    created(&post_json(rs.http, SUBS, &[], &subscription(&url, number)).await);
+    let rounds = rs.state.callback_metrics().rounds();
+    let (events, _) = hot_now(number);
+    ingest(&rs, events).await;
+    settled(&rs, rounds).await;
+    let first = got.try_recv().expect("the anomaly callback");
+    assert_eq!(first["type"], ANOMALY);
+    assert!(got.try_recv().is_err(), "a 2xx was retried");
+    let text = rs.state.render_metrics();
+    for line in [
+        "hotzone_callbacks_total{result=\"delivered\"} 1",
+        "hotzone_callbacks_total{result=\"failed\"} 0",
+        "hotzone_callback_attempts_total{result=\"ok\"} 1",
+        "hotzone_callback_attempts_total{result=\"error\"} 0",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    rs.server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_sinks_and_bad_subscriptions_are_refused() {
     let data = tempfile::tempdir().unwrap();

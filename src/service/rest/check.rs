@@ -301,6 +301,29 @@ mod tests {
     }
 
     #[test]
+    fn a_ratio_is_the_double_nearest_its_digits() {
+        // Without serde_json's float_roundtrip these were one ULP off (0.95, 1.0): REST
+        // answered another double's verdict than gRPC.
+        for text in [
+            "0.9500000000000001",
+            "0.9999999999999999",
+            "1.0000000000000002",
+            "0.30000000000000004",
+            "2.2250738585072014e-308",
+        ] {
+            let body = format!(
+                r#"{{"phoneNumber":"+886912345001","lookBackDays":7,"thresholdRatio":{text}}}"#
+            );
+            let r = parse_check(body.as_bytes(), 90).unwrap();
+            assert_eq!(
+                r.threshold_ratio.to_bits(),
+                text.parse::<f64>().unwrap().to_bits(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn wrong_types_name_the_field() {
         for (body, field) in [
             (

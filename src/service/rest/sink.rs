@@ -64,13 +64,46 @@ impl Sink {
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
             return Err("must not carry credentials in the URL".to_owned());
         }
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        // Read from the authority's text: `Uri::port` is `None` for a port that does not fit
+        // 16 bits, which would have sent the callback to the scheme's default port.
+        let authority = uri.authority().map_or("", |a| a.as_str());
+        let after_host = authority
+            .rsplit_once(']')
+            .map_or(authority, |(_, rest)| rest);
+        let port = match after_host.rsplit_once(':') {
+            None | Some((_, "")) => {
+                if https {
+                    443
+                } else {
+                    80
+                }
+            }
+            Some((_, p)) => match p.parse::<u16>() {
+                Ok(n) if n > 0 && p.bytes().all(|c| c.is_ascii_digit()) => n,
+                _ => return Err("must have a port from 1 to 65535".to_owned()),
+            },
+        };
+        if host.contains('%') {
+            return Err("must not carry an IPv6 zone".to_owned());
+        }
         if !allow_insecure {
-            let lower = host.to_ascii_lowercase();
+            // One name however it is written: a final dot, any case.
+            let lower = host.trim_end_matches('.').to_ascii_lowercase();
             if lower == "localhost" || lower.ends_with(".localhost") {
                 return Err("must not be a loopback host".to_owned());
             }
-            if host.parse::<IpAddr>().is_ok_and(|ip| !is_public(ip)) {
+            let ip = match host.parse::<IpAddr>() {
+                Ok(ip) => Some(ip),
+                // `127.1`, `2130706433`, `0x7f.0.0.1`, `017700000001`, `127.0.0.1.`: what a
+                // resolver reads as an IPv4 address (a name whose last label is numeric is
+                // nothing else).
+                Err(_) if numeric_last_label(&lower) => match ipv4_numbers(&lower) {
+                    Some(v4) => Some(IpAddr::V4(v4)),
+                    None => return Err("must name a valid host".to_owned()),
+                },
+                Err(_) => None,
+            };
+            if ip.is_some_and(|ip| !is_public(ip)) {
                 return Err(
                     "must not be a loopback, private, link-local or reserved address".to_owned(),
                 );
@@ -88,6 +121,52 @@ impl Sink {
     pub fn url(&self) -> String {
         self.uri.to_string()
     }
+}
+
+/// True when the last label of `host` (a final dot dropped) is a number, decimal or `0x`
+/// hex: such a host is an IPv4 address in one of its numeric forms, or invalid.
+fn numeric_last_label(host: &str) -> bool {
+    let last = host.rsplit('.').next().unwrap_or("");
+    let hex = last.strip_prefix("0x");
+    match hex {
+        Some(h) => h.bytes().all(|c| c.is_ascii_hexdigit()),
+        None => !last.is_empty() && last.bytes().all(|c| c.is_ascii_digit()),
+    }
+}
+
+/// An IPv4 address in the numeric forms resolvers accept (`inet_aton`): one to four parts,
+/// each decimal, `0x` hex or `0` octal, the last filling the bytes left (`127.1`,
+/// `2130706433`); one final dot allowed. `host` is lower case.
+fn ipv4_numbers(host: &str) -> Option<std::net::Ipv4Addr> {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.len() > 4 {
+        return None;
+    }
+    let mut values = Vec::with_capacity(parts.len());
+    for p in &parts {
+        let v = if let Some(h) = p.strip_prefix("0x") {
+            if h.is_empty() {
+                0
+            } else {
+                u64::from_str_radix(h, 16).ok()?
+            }
+        } else if p.len() > 1 && p.starts_with('0') {
+            u64::from_str_radix(&p[1..], 8).ok()?
+        } else {
+            p.parse::<u64>().ok()?
+        };
+        values.push(v);
+    }
+    let (last, head) = values.split_last()?;
+    if head.iter().any(|&v| v > 255) || *last >= 1u64 << (8 * (4 - head.len())) {
+        return None;
+    }
+    let mut n = *last;
+    for (i, &v) in head.iter().enumerate() {
+        n |= v << (8 * (3 - i));
+    }
+    Some(std::net::Ipv4Addr::from(u32::try_from(n).ok()?))
 }
 
 /// True for addresses a callback may reach without `allow_insecure_sinks`.
@@ -197,8 +276,13 @@ pub fn tls_client(
     Ok(Arc::new(config))
 }
 
-/// POSTs `body` to the sink; `Ok(status)` when an HTTP response came back within `timeout`.
-/// Errors are short descriptions (no URL, no token) for the log.
+/// How long a reply's body is read after its status, only so the connection closes cleanly.
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// POSTs `body` to the sink; `Ok(status)` when the reply's status line came back within
+/// `timeout`. The status decides: a 2xx whose body is slow to come is still a 2xx (its body
+/// is read for at most [`DRAIN`] more, and ignored). Errors are short descriptions (no URL,
+/// no token) for the log.
 pub async fn post(
     sink: &Sink,
     token: Option<&str>,
@@ -207,9 +291,32 @@ pub async fn post(
     allow_insecure: bool,
     tls: &Arc<rustls::ClientConfig>,
 ) -> Result<u16, String> {
-    tokio::time::timeout(timeout, post_inner(sink, token, body, allow_insecure, tls))
+    let reply = tokio::time::timeout(timeout, post_inner(sink, token, body, allow_insecure, tls))
         .await
-        .map_err(|_| "timed out".to_owned())?
+        .map_err(|_| "timed out".to_owned())??;
+    let _ = tokio::time::timeout(
+        DRAIN.min(timeout),
+        http_body_util::Limited::new(reply.body, 64 * 1024).collect(),
+    )
+    .await;
+    Ok(reply.status)
+}
+
+/// A reply's status, its body not read yet, and the task driving the connection (aborted
+/// when this is dropped).
+struct Reply {
+    status: u16,
+    body: hyper::body::Incoming,
+    _driver: Driver,
+}
+
+/// Aborts the connection's task when dropped.
+struct Driver(tokio::task::JoinHandle<()>);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn post_inner(
@@ -218,7 +325,7 @@ async fn post_inner(
     body: Bytes,
     allow_insecure: bool,
     tls: &Arc<rustls::ClientConfig>,
-) -> Result<u16, String> {
+) -> Result<Reply, String> {
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((sink.host.as_str(), sink.port))
         .await
         .map_err(|e| format!("resolve: {e}"))?
@@ -272,28 +379,25 @@ async fn post_inner(
     }
 }
 
-async fn send<I>(io: I, req: Request<Full<Bytes>>) -> Result<u16, String>
+async fn send<I>(io: I, req: Request<Full<Bytes>>) -> Result<Reply, String>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| format!("http: {e}"))?;
-    let driver = tokio::spawn(conn);
-    let result = sender.send_request(req).await;
-    let out = match result {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            // Drain a small reply so the connection closes cleanly; its content is ignored.
-            let _ = http_body_util::Limited::new(resp.into_body(), 64 * 1024)
-                .collect()
-                .await;
-            Ok(status)
-        }
-        Err(e) => Err(format!("http: {e}")),
-    };
-    driver.abort();
-    out
+    let driver = Driver(tokio::spawn(async move {
+        let _ = conn.await;
+    }));
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("http: {e}"))?;
+    Ok(Reply {
+        status: resp.status().as_u16(),
+        body: resp.into_body(),
+        _driver: driver,
+    })
 }
 
 #[cfg(test)]
@@ -332,6 +436,24 @@ mod tests {
             "https://192.0.0.170/cb",
             "https://0.0.0.0/cb",
             "https://user:pw@example.com/cb",
+            // Loopback and private addresses in the forms a resolver also reads.
+            "https://127.1/cb",
+            "https://2130706433/cb",
+            "https://0x7f000001/cb",
+            "https://0x7f.0.0.1/cb",
+            "https://017700000001/cb",
+            "https://0/cb",
+            "https://10.1/cb",
+            "https://127.0.0.1./cb",
+            "https://localhost./cb",
+            "https://foo.LocalHost./cb",
+            "https://[fe80::1%25lo]/cb",
+            "https://1.2.3.4.5/cb",
+            "https://999.1.1.1/cb",
+            // Ports outside 1..=65535 (65616 would have gone to port 80 or 443).
+            "https://example.com:65616/cb",
+            "https://example.com:99999/cb",
+            "https://example.com:0/cb",
         ] {
             assert!(Sink::parse(bad, false).is_err(), "{bad}");
         }
@@ -340,6 +462,28 @@ mod tests {
         assert!(Sink::parse("https://[2002:5db8:d822::1]/cb", false).is_ok());
         assert!(Sink::parse("https://[2606:4700::1111]/cb", false).is_ok());
         assert!(Sink::parse("http://127.0.0.1:9/cb", true).is_ok());
+        assert!(Sink::parse("http://127.0.0.1:65616/cb", true).is_err());
+        assert_eq!(
+            Sink::parse("https://example.com:8443/cb", false)
+                .unwrap()
+                .origin(),
+            ("example.com", 8443)
+        );
+        // Public addresses in numeric forms, and names that merely contain digits.
+        assert!(Sink::parse("https://1572395042/cb", false).is_ok()); // 93.184.216.34
+        assert!(Sink::parse("https://93.184.55010/cb", false).is_ok());
+        assert!(Sink::parse("https://sink1.example.com/cb", false).is_ok());
+        assert!(Sink::parse("https://123.example/cb", false).is_ok());
+        assert_eq!(
+            ipv4_numbers("0x7f.1"),
+            Some(std::net::Ipv4Addr::new(127, 0, 0, 1))
+        );
+        assert_eq!(
+            ipv4_numbers("0300.0250.1.1"),
+            Some(std::net::Ipv4Addr::new(192, 168, 1, 1))
+        );
+        assert_eq!(ipv4_numbers("4294967296"), None);
+        assert_eq!(ipv4_numbers("08.1.1.1"), None);
         assert!(Sink::parse("ftp://127.0.0.1/", true).is_err());
     }
 

@@ -244,9 +244,17 @@ pub fn min_events_in_range(n: i64) -> Result<u32> {
     Ok(n as u32)
 }
 
-/// Strict `YYYY-MM-DD`.
+/// Strict `YYYY-MM-DD`: four, two and two ASCII digits (chrono's `%Y-%m-%d` alone also
+/// takes a sign and one-digit fields: `+2026-3-10`).
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
-    if s.len() != 10 {
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shape {
         return None;
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
@@ -260,6 +268,29 @@ pub fn parse_phone_number(s: &str) -> Result<Msisdn> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_strictly_four_two_two_digits() {
+        assert_eq!(
+            parse_date("2026-03-10"),
+            NaiveDate::from_ymd_opt(2026, 3, 10)
+        );
+        assert_eq!(parse_date("0001-01-01"), NaiveDate::from_ymd_opt(1, 1, 1));
+        for bad in [
+            "+2026-3-10",
+            "+2026-03-1",
+            "+002-01-01",
+            "-001-01-01",
+            "2026-3-100",
+            "2026/03/10",
+            "2026-02-30",
+            " 2026-03-1",
+            "２026-03-10",
+            "2026-03-10T",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
 
     fn limits() -> Limits {
         Limits {

@@ -203,10 +203,47 @@ fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
                 .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?;
             Arc::new(float_as_text(f.as_primitive::<Float64Type>(), exact))
         }
+        t if is_decimal(t) => {
+            let text = cast(a, &DataType::Utf8)
+                .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?;
+            Arc::new(decimal_as_text(text.as_string::<i32>()))
+        }
         _ => cast(a, &DataType::Utf8)
             .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?,
     };
     Ok(a.as_string::<i32>().clone())
+}
+
+fn is_decimal(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Decimal32(..)
+            | DataType::Decimal64(..)
+            | DataType::Decimal128(..)
+            | DataType::Decimal256(..)
+    )
+}
+
+/// A decimal column's values (as Arrow writes them: `912345678.00`) read as a float column
+/// is: a whole value as its integer (`912345678`; Oracle `NUMBER(12,2)`, Spark and DuckDB
+/// decimals), anything else as U+FFFD, a present cell that is not a number. The text alone
+/// would have read `.00` as a separator and two more digits of the number.
+fn decimal_as_text(a: &StringArray) -> StringArray {
+    a.iter()
+        .map(|v| {
+            v.map(|v| match v.split_once('.') {
+                None => v.to_owned(),
+                Some((whole, frac)) if frac.bytes().all(|c| c == b'0') => {
+                    if whole == "-0" {
+                        "0".to_owned()
+                    } else {
+                        whole.to_owned()
+                    }
+                }
+                Some(_) => "\u{fffd}".to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// A float column's values as text: an integral value below `exact` (where every integer of
@@ -309,7 +346,7 @@ fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
         // Floats (pandas keeps epoch milliseconds with a gap as float64) are read as the
         // text of their integral value: an integral value is epoch milliseconds, anything
         // else a `bad_event_time` row, as the same cell in a CSV file.
-        t if is_text(t) || t.is_floating() => {
+        t if is_text(t) || t.is_floating() || is_decimal(t) => {
             let s = string_col(path, Field::EventTime, a)?;
             let n = s.nulls().cloned();
             Ok(TimeCol::Text(s, n))
@@ -328,7 +365,8 @@ fn dur_col(path: &Path, a: &ArrayRef) -> Result<DurCol> {
         return dur_col(path, &values);
     }
     Ok(match a.data_type() {
-        t if is_text(t) => {
+        // A decimal as a float column is read: a whole value is its integer.
+        t if is_text(t) || is_decimal(t) => {
             let s = string_col(path, Field::DurationS, a)?;
             let n = s.nulls().cloned();
             DurCol::Text(s, n)
@@ -350,7 +388,7 @@ fn dur_col(path: &Path, a: &ArrayRef) -> Result<DurCol> {
             return Err(Error::read(
                 path,
                 format!(
-                    "column duration_s has type {other}; expected integers (or text, or floats)"
+                    "column duration_s has type {other}; expected integers (or text, floats or decimals)"
                 ),
             ));
         }

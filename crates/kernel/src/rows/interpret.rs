@@ -13,7 +13,7 @@
 //! 65 536 a segment's day column can address (`index::DayColumn`), and the calendar code
 //! never meets an instant chrono cannot place in a zone.
 
-use chrono::DateTime;
+use chrono::{DateTime, Timelike};
 use rustc_hash::FxHashMap;
 
 use crate::model::check::{Flavor, flavor};
@@ -311,9 +311,19 @@ pub fn parse_time(s: &str) -> Result<i64, RejectReason> {
             _ => RejectReason::BadEventTime,
         });
     }
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.timestamp_millis())
-        .map_err(|_| RejectReason::BadEventTime)
+    let t = DateTime::parse_from_rfc3339(s).map_err(|_| RejectReason::BadEventTime)?;
+    if t.timestamp_subsec_nanos() < 1_000_000_000 {
+        return Ok(t.timestamp_millis());
+    }
+    // A `:60` second. Leap seconds are inserted at 23:59:60 UTC only, so one written
+    // elsewhere (`12:30:60Z`) is no time; a real one is read as the last millisecond of its
+    // UTC day (chrono's instant for it is the next day's 00:00:00, a day too late).
+    let utc = t.naive_utc().time();
+    if utc.hour() == 23 && utc.minute() == 59 {
+        Ok(t.timestamp() * 1000 + 999)
+    } else {
+        Err(RejectReason::BadEventTime)
+    }
 }
 
 #[cfg(test)]
@@ -346,6 +356,23 @@ mod tests {
             Err(RejectReason::BadEventTime)
         );
         assert_eq!(parse_time(""), Err(RejectReason::MissingEventTime));
+    }
+
+    #[test]
+    fn a_leap_second_stays_on_its_day_and_is_only_at_the_end_of_a_utc_day() {
+        let last_ms = parse_time("2016-12-31T23:59:59.999Z").unwrap();
+        assert_eq!(parse_time("2016-12-31T23:59:60Z"), Ok(last_ms));
+        assert_eq!(parse_time("2016-12-31T23:59:60.5Z"), Ok(last_ms));
+        // The same instant written in another offset.
+        assert_eq!(parse_time("2017-01-01T07:59:60+08:00"), Ok(last_ms));
+        assert_eq!(parse_time("2016-12-31T18:59:60-05:00"), Ok(last_ms));
+        for bad in [
+            "2026-03-10T12:30:60Z",
+            "2026-03-10T23:58:60Z",
+            "2026-03-10T23:59:60+08:00", // 15:59:60 UTC
+        ] {
+            assert_eq!(parse_time(bad), Err(RejectReason::BadEventTime), "{bad}");
+        }
     }
 
     #[test]
