@@ -1046,6 +1046,10 @@ pub struct SubscriptionsConfig {
     /// Most live subscriptions; one more is refused (429 TOO_MANY_REQUESTS). Default 1000000.
     #[serde(default = "default_max_subscriptions")]
     pub max_subscriptions: usize,
+    /// Most live subscriptions of one client, so that one client cannot take the whole of
+    /// `max_subscriptions`; one more is refused (429). Default 100000.
+    #[serde(default = "default_max_subscriptions_per_client")]
+    pub max_subscriptions_per_client: usize,
 }
 
 fn default_sink_timeout_ms() -> u64 {
@@ -1068,6 +1072,10 @@ fn default_max_subscriptions() -> usize {
     1_000_000
 }
 
+fn default_max_subscriptions_per_client() -> usize {
+    100_000
+}
+
 impl Default for SubscriptionsConfig {
     fn default() -> Self {
         SubscriptionsConfig {
@@ -1079,6 +1087,7 @@ impl Default for SubscriptionsConfig {
             sink_backoff_ms: default_sink_backoff_ms(),
             sink_concurrency: default_sink_concurrency(),
             max_subscriptions: default_max_subscriptions(),
+            max_subscriptions_per_client: default_max_subscriptions_per_client(),
         }
     }
 }

@@ -220,6 +220,39 @@ def test_pandas_epoch_milliseconds_with_a_gap_are_read_as_a_csv_reads_them(tmp_p
     assert rows_of(r.table)[0][:3] == ("+886912345001", "true", "2026-03-10")
 
 
+def test_decimal_columns_are_read_as_the_integers_they_hold():
+    """Numbers and durations in decimal columns (Oracle NUMBER(12,2), DuckDB and Spark
+    decimals): a whole value is its integer (``912345678.00`` is 912345678, not the digits
+    91234567800), anything else a present cell that is not a number."""
+    from decimal import Decimal
+
+    noon = 1773144000000  # 2026-03-10T12:00:00Z
+    subs = [Decimal("912345678.00"), Decimal("912345678.00"), Decimal("912345679.00"), Decimal("912345679.50")]
+    cps = [Decimal("8031234567.00"), Decimal("8031234567.00"), Decimal("8031234568.00"), Decimal("8031234567.00")]
+    durs = [Decimal("60"), Decimal("0"), Decimal("7"), Decimal("9")]
+    table = pa.table({
+        "event_time": pa.array([noon] * 4, pa.timestamp("ms", tz="UTC")),
+        "subscriber": pa.array(subs, pa.decimal128(12, 2)),
+        "counterparty": pa.array(cps, pa.decimal128(12, 2)),
+        "direction": ["in"] * 4,
+        "kind": ["call"] * 4,
+        "duration_s": pa.array(durs, pa.decimal128(10, 0)),
+    })
+    ints = table.set_column(1, "subscriber", pa.array([912345678, 912345678, 912345679, None], pa.int64()))
+    ints = ints.set_column(2, "counterparty", pa.array([8031234567, 8031234567, 8031234568, 8031234567], pa.int64()))
+    ints = ints.set_column(5, "duration_s", pa.array([60, 0, 7, 9], pa.int64()))
+    params = dict(hotzone="+234803123456", look_back_days=1, threshold_ratio=0.5, as_of="2026-03-10",
+                  tz="UTC", default_region="NG", min_events=1)
+    r = hotzone.scan(table, **params)
+    want = hotzone.scan(ints, **params)
+    assert rows_of(r.table) == rows_of(want.table)
+    assert [row[0] for row in rows_of(r.table)] == ["+234912345678", "+234912345679"]
+    assert r.summary["rejects"] == {"subscriber_not_e164": 1}
+    assert want.summary["rejects"] == {"missing_subscriber": 1}
+    half = table.set_column(5, "duration_s", pa.array([Decimal("60.5")] * 4, pa.decimal128(10, 1)))
+    assert hotzone.scan(half, **params).summary["rejects"]["bad_duration"] == 3
+
+
 def test_a_named_hotzone_of_a_hotzones_file_as_the_cli_reads_it(tmp_path):
     """``hotzone="@name"`` with ``hotzones_file``: the bundled sample scanned as the README's
     first command scans it gives the CLI's expected rows; errors name the file and rule."""

@@ -640,6 +640,25 @@ def test_float_and_binary_columns_are_read_as_the_kernel_reads_them(spark):
     assert hs.summary(res)["rejects"] == want.summary["rejects"] == {"bad_event_time": 1}
 
 
+def test_decimal_columns_pass_the_type_check_and_read_as_their_integers(spark):
+    """Spark decimals (a NUMBER(12,2) export) pass the driver's check and read as their
+    integers, as the Python scan reads them from Arrow."""
+    from decimal import Decimal
+
+    noon = dt.datetime(2026, 3, 10, 12, tzinfo=dt.timezone.utc)
+    rows = [(noon, Decimal("912345678.00"), "+2348021234567", "in", "call", Decimal("60"))] * 3
+    rows.append((noon, Decimal("912345678.25"), "+2348021234567", "in", "call", Decimal("60")))
+    ddl = ("event_time timestamp, subscriber decimal(12,2), counterparty string, direction string, "
+           "kind string, duration_s decimal(10,0)")
+    df = spark.createDataFrame(rows, ddl)
+    params = dict(hotzone="NG", look_back_days=1, threshold_ratio=0.5, as_of="2026-03-10", tz="UTC",
+                  default_region="TW")
+    res = hs.scan(df, **params)
+    assert csv_text(res) == "subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date\n" \
+        "+886912345678,true,2026-03-10,1,2026-03-10\n"
+    assert hs.summary(res)["rejects"] == {"subscriber_not_e164": 1}
+
+
 # ----------------------------------------------------------------------------- packing
 
 

@@ -266,14 +266,14 @@ impl ServingIndex {
     }
 
     /// The batch scan over this segment: REFERENCE.md §5 for every subscriber with a selected event
-    /// in W, sorted by subscriber, in parallel; with `explain`, the dense day counts too.
+    /// in W, sorted by subscriber (as text), in parallel; with `explain`, the dense day counts too.
     /// Same rules as [`Snapshot::check`].
     pub fn scan_all(&self, p: &CheckParams, explain: bool) -> Vec<ScanRow> {
         use rayon::prelude::*;
         let rule = Rule::of(p);
         let days = usize::from(p.look_back_days);
         let hot = lookup::hot_ranges(self, &p.hotzone);
-        (0..self.subs.len())
+        let mut rows: Vec<ScanRow> = (0..self.subs.len())
             .into_par_iter()
             .with_min_len(1024)
             .filter_map(|i| {
@@ -287,7 +287,9 @@ impl ServingIndex {
                     days: explain.then(|| counts.to_vec()),
                 })
             })
-            .collect()
+            .collect();
+        crate::detect::rules::sort_as_text(&mut rows);
+        rows
     }
 
     /// Adds this segment's counts for `sub` over W into `out` (one entry per day of W).

@@ -113,14 +113,49 @@ pub fn expand(inputs: &[String]) -> Result<Vec<(PathBuf, Format)>> {
     Ok(expand_all(inputs)?.files)
 }
 
+/// Why an input gives no file to read: `what` ("the glob matches", "the directory holds")
+/// no readable file, only `skipped` of no known format.
+fn no_readable_file(what: &str, skipped: &[PathBuf]) -> String {
+    match skipped {
+        [] => format!("{what} no readable file"),
+        [one, ..] => format!(
+            "{what} no readable file, only {} of no known format (such as {}; expected .parquet, .csv, .arrow/.ipc/.feather)",
+            skipped.len(),
+            one.display()
+        ),
+    }
+}
+
 /// [`expand`], with the files below the input directories that are not read.
 pub fn expand_all(inputs: &[String]) -> Result<Expanded> {
+    expand_with(inputs, true)
+}
+
+/// The files of a server's data directory and those not read, as a scan's directory
+/// input gives them, except that a directory with no readable file is an empty one (the
+/// server serves no data, and says which files it did not read), not an error.
+pub fn expand_data_dir(dir: &Path) -> Result<Expanded> {
+    expand_with(&[dir.to_string_lossy().into_owned()], false)
+}
+
+/// [`expand_all`]; `strict`: a directory holding files, none readable, is an error.
+fn expand_with(inputs: &[String], strict: bool) -> Result<Expanded> {
     let mut out = Vec::new();
     let mut unread = Vec::new();
     for input in inputs {
         let path = Path::new(input);
         if path.is_dir() {
+            let (before, unread_before) = (out.len(), unread.len());
             walk(path, &mut out, &mut unread)?;
+            // Files, none of them readable (`.csv.gz` parts, Hive's `000000_0`): an error, not
+            // a run that reads nothing and succeeds. A directory with no file at all is an
+            // empty input (no rows, no window).
+            if strict && out.len() == before && unread.len() > unread_before {
+                return Err(Error::read(
+                    path,
+                    no_readable_file("the directory holds", &unread[unread_before..]),
+                ));
+            }
         } else if path.is_file() {
             let f = Format::of(path).ok_or_else(|| {
                 Error::read(
@@ -152,15 +187,7 @@ pub fn expand_all(inputs: &[String]) -> Result<Expanded> {
                 }
             }
             if out.len() == before {
-                let skipped = &unread[unread_before..];
-                let why = match skipped {
-                    [] => "the glob matches no readable file".to_owned(),
-                    [one, ..] => format!(
-                        "the glob matches no readable file, only {} of no known format (such as {}; expected .parquet, .csv, .arrow/.ipc/.feather)",
-                        skipped.len(),
-                        one.display()
-                    ),
-                };
+                let why = no_readable_file("the glob matches", &unread[unread_before..]);
                 return Err(Error::read(path, why));
             }
         } else {

@@ -109,7 +109,8 @@ pub fn code_name(c: tonic::Code) -> &'static str {
 
 /// The CAMARA reasons this server sends (the `reason` label); anything else is `OTHER`.
 fn reason_label(reason: &str) -> &'static str {
-    const KNOWN: [&str; 10] = [
+    const KNOWN: [&str; 11] = [
+        "UNIMPLEMENTED",
         "INVALID_ARGUMENT",
         "OUT_OF_RANGE",
         "IDENTIFIER_NOT_FOUND",

@@ -134,8 +134,8 @@ pub async fn reload(state: &AppState) -> Result<bool> {
     let stats = base.stats();
     // Files of the directory that no reload reads (their names give no known format): said
     // in the log, so that a compressed or extensionless export is not taken for loaded.
-    let dir = state.settings().data_dir.to_string_lossy().into_owned();
-    let unread = blocking(move || Ok(sources::expand_all(&[dir]).map_or(0, |e| e.unread.len())))
+    let dir = state.settings().data_dir.clone();
+    let unread = blocking(move || Ok(sources::expand_data_dir(&dir).map_or(0, |e| e.unread.len())))
         .await
         .unwrap_or(0);
     let base = Arc::new(base);
@@ -187,7 +187,7 @@ fn failing_file(e: &Error) -> Option<&Path> {
 /// The data files under `dir` (the same filter as `scan`'s directory inputs), with stamps.
 /// A file that vanishes between the walk and its stat is left out.
 pub fn list(dir: &Path) -> Result<Listing> {
-    let files = sources::expand(&[dir.to_string_lossy().into_owned()])?;
+    let files = sources::expand_data_dir(dir)?.files;
     let mut out = Listing::new();
     for (path, _) in files {
         let meta = match std::fs::metadata(&path) {

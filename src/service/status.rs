@@ -107,10 +107,23 @@ pub fn too_many_fields(max: usize) -> Status {
 /// server's own faults), so they become [`malformed`]. Other codes pass unchanged.
 pub fn wire_status(s: Status) -> Status {
     if s.code() == Code::Internal {
-        malformed(s.message())
-    } else {
-        s
+        return malformed(s.message());
     }
+    if s.get_details_error_info().is_some() {
+        return s;
+    }
+    // The transport's own statuses (a message over `max_request_bytes`, a `grpc-encoding`
+    // this server does not take) carry no ErrorInfo; every refusal of this server does, so
+    // they get one, by their code (and are counted under it, not as `OTHER`).
+    let detail: String = s.message().chars().take(MAX_DETAIL_CHARS).collect();
+    let name = crate::service::metrics::code_name(s.code());
+    let message = match s.code() {
+        Code::OutOfRange => format!(
+            "out of range: the message is larger than this server takes (limits.max_request_bytes; {detail})"
+        ),
+        _ => format!("{}: {detail}", name.to_ascii_lowercase().replace('_', " ")),
+    };
+    status(s.code(), name, message, None)
 }
 
 /// The HTTP status of a gRPC code, for the REST adapter (CAMARA pairs each of its codes with

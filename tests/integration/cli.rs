@@ -351,6 +351,43 @@ fn prepare(input: &Path, output: &Path) -> Output {
     o
 }
 
+/// Rows come in the order of the subscribers' text (`+336…` before `+49…` before `+886…`),
+/// from the export and from its prepared form, though numbers of different lengths order
+/// otherwise as integers (the maps' and the index's order).
+#[test]
+fn rows_are_in_the_order_of_the_subscribers_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let subs = [
+        "+886912345000",
+        "+4930123456",
+        "+8821612345678",
+        "+33612345678901",
+        "+49301234",
+        "+493012340",
+        "+1202555010",
+    ];
+    let rows: Vec<String> = subs
+        .iter()
+        .map(|s| format!("2026-03-10T12:00:00Z,{s},+2348021234567,in,call,60"))
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let csv = dir.path().join("e.csv");
+    write_csv(&csv, HEADER, &rows);
+    let mut want: Vec<&str> = subs.to_vec();
+    want.sort();
+    let firsts = |o: &Output| -> Vec<String> {
+        stdout(o)
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(firsts(&scan(&[&csv], &["--output", "-"])), want);
+    let hzi = dir.path().join("e.hzi");
+    prepare(&csv, &hzi);
+    assert_eq!(firsts(&scan(&[&hzi], &["--output", "-"])), want);
+}
+
 /// `prepare` refuses an output that is one of its inputs (named, or found in a directory):
 /// it used to read the export and write the index over it. The export is left as it was,
 /// and no temporary file is left beside it.
@@ -768,6 +805,29 @@ fn files_of_no_known_format_in_a_directory_are_named_not_silently_skipped() {
     assert!(
         said.contains("only 1 of no known format") && said.contains("part-0.csv.gz"),
         "{said}"
+    );
+    // So does a directory that holds files, none of them readable (a scheduled job would
+    // otherwise read nothing and succeed); an empty one is an empty input.
+    let gz = dir.path().join("gz");
+    std::fs::create_dir_all(gz.join("day=1")).unwrap();
+    std::fs::write(gz.join("day=1").join("part-0.csv.gz"), b"\x1f\x8b").unwrap();
+    std::fs::write(gz.join("_SUCCESS"), b"").unwrap();
+    let d = scan(&[&gz], &["--output", "-"]);
+    assert_eq!(d.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&d.stderr);
+    assert!(
+        said.contains("the directory holds no readable file, only 1 of no known format")
+            && said.contains("part-0.csv.gz"),
+        "{said}"
+    );
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(empty.join("_temporary")).unwrap();
+    let e = scan(&[&empty], &["--output", "-"]);
+    assert_eq!(
+        e.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&e.stderr)
     );
 }
 

@@ -116,9 +116,16 @@ where
         .method(method)
         .uri(path)
         .header("host", addr.to_string());
-    if body.is_some() {
+    // JSON unless the caller names a type (an empty value: none sent).
+    let typed = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    if body.is_some() && !typed {
         b = b.header("content-type", "application/json");
     }
+    let headers = headers
+        .iter()
+        .filter(|(k, v)| !(k.eq_ignore_ascii_case("content-type") && v.is_empty()));
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
@@ -222,12 +229,14 @@ impl SinkServer {
                                 let (parts, body) = req.into_parts();
                                 let bytes = body.collect().await.unwrap().to_bytes();
                                 let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                                // Taken before the request is handed to the test, so a
+                                // `set_mode` after `next()` applies to the next request only.
+                                let mode = *m.lock().unwrap();
                                 let _ = tx.send(Received {
                                     path: parts.uri.path().to_owned(),
                                     headers: parts.headers,
                                     body,
                                 });
-                                let mode = *m.lock().unwrap();
                                 match mode {
                                     SinkMode::Hang => std::future::pending::<()>().await,
                                     SinkMode::Status(_) => {}

@@ -760,7 +760,8 @@ fn int96_times_outside_the_nanosecond_range_are_rejected_not_wrapped() {
 }
 
 /// A cell that is not UTF-8 in a binary column is a present value that breaks its column's
-/// rule, as the same bytes in a CSV file: `subscriber_without_plus_no_default_region`,
+/// rule, as the same bytes in a CSV file: `subscriber_not_e164` (not "without '+'": the
+/// bytes had one),
 /// `bad_direction`; not a `missing_*` reason (Arrow's cast made it a null).
 #[test]
 fn cells_that_are_not_utf8_break_the_same_rule_in_binary_columns_as_in_csv() {
@@ -821,7 +822,7 @@ fn cells_that_are_not_utf8_break_the_same_rule_in_binary_columns_as_in_csv() {
     assert_eq!(run(&pq_path, &dir.path().join("r2.csv")), from_csv);
     assert_eq!(
         from_csv.1,
-        "2,subscriber_without_plus_no_default_region,subscriber has no leading '+' and no default region is configured\n\
+        "2,subscriber_not_e164,\"subscriber is not an E.164 number (^\\+[1-9][0-9]{4,14}$)\"\n\
          3,bad_direction,direction is not 'in' or 'out'"
     );
 }

@@ -548,6 +548,38 @@ async fn each_rest_error_path_has_its_status_code_and_field() {
         let r = request(a, "POST", CHECK, &[], Some(body)).await;
         assert_error(&r, 400, "INVALID_ARGUMENT", "body", what);
     }
+    // Only JSON is taken (a browser sends these cross-origin without asking): 415, the body
+    // unread; a JSON type with parameters, or a `+json` type, is JSON.
+    let ok = serde_json::to_vec(&ok_body()).unwrap();
+    for ct in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "",
+    ] {
+        for path in [CHECK, "/fraud-hotzone-alert-subscriptions/v0/subscriptions"] {
+            let r = request(
+                a,
+                "POST",
+                path,
+                &[("content-type", ct), ("x-correlator", "m-1")],
+                Some(ok.clone()),
+            )
+            .await;
+            assert_eq!(r.status, 415, "{ct:?} {path}: {}", r.text());
+            assert_eq!(r.json()["code"], "UNSUPPORTED_MEDIA_TYPE", "{ct:?}");
+            assert_eq!(r.json()["status"], 415);
+            assert_eq!(r.headers.get("x-correlator").unwrap(), "m-1");
+        }
+    }
+    for ct in [
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/merge-patch+json",
+    ] {
+        let r = request(a, "POST", CHECK, &[("content-type", ct)], Some(ok.clone())).await;
+        assert_eq!(r.status, 200, "{ct}: {}", r.text());
+    }
     // A correlator breaking CAMARA's pattern.
     let r = post_json(a, CHECK, &[("x-correlator", "a b")], &ok_body()).await;
     assert_error(&r, 400, "INVALID_ARGUMENT", "x-correlator", "correlator");

@@ -287,10 +287,18 @@ async fn overload_is_shed_and_big_or_slow_requests_are_cut() {
         ..req("+886912345001")
     };
     // tonic refuses it while decoding, before the handler: OUT_OF_RANGE "decoded message
-    // length too large".
+    // length too large", given the ErrorInfo every refusal carries, and counted under it.
     let e = c.check(big).await.unwrap_err();
     assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
     assert!(e.message().contains("too large"), "{e:?}");
+    assert!(e.message().contains("max_request_bytes"), "{e:?}");
+    assert_eq!(reason(&e), "OUT_OF_RANGE");
+    let text = state.render_metrics();
+    assert!(
+        text.contains("hotzone_rejects_total{reason=\"OUT_OF_RANGE\"} 1"),
+        "{text}"
+    );
+    assert!(!text.contains("reason=\"OTHER\""), "{text}");
     server.stop().await;
 }
 

@@ -715,6 +715,82 @@ fn client_entry(id: &str, token: &str) -> hotzone::config::ClientEntry {
 
 /// Subscriptions belong to their client; the anomaly a number already has is notified only
 /// with `initialEvent`.
+/// One client cannot fill the server: past its own cap it gets 429 and the others still
+/// subscribe; a long list comes back whole, in order (it is written a chunk at a time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_has_its_own_share_of_subscriptions_and_lists_them_all() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut s = server_settings(data.path());
+    s.clients = vec![client_entry("bank-a", "t-a"), client_entry("bank-b", "t-b")];
+    s.subscriptions.max_subscriptions_per_client = 150;
+    s.subscriptions.max_subscriptions = 160;
+    let rs = spawn_rest(s).await;
+    let a = [("authorization", "Bearer t-a")];
+    let b = [("authorization", "Bearer t-b")];
+    let mut ids = Vec::new();
+    for i in 0..150 {
+        let number = format!("+8869555{i:05}");
+        let r = post_json(
+            rs.http,
+            SUBS,
+            &a,
+            &subscription("https://sink.example.com/cb", &number),
+        )
+        .await;
+        ids.push(created(&r)["id"].as_str().unwrap().to_owned());
+    }
+    let one_more = subscription("https://sink.example.com/cb", "+886955599999");
+    let r = post_json(rs.http, SUBS, &a, &one_more).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.json()["code"], "TOO_MANY_REQUESTS");
+    assert!(r.text().contains("this client"), "{}", r.text());
+    // bank-b still has room, up to the server's cap.
+    for i in 0..10 {
+        let number = format!("+8869556{i:05}");
+        created(
+            &post_json(
+                rs.http,
+                SUBS,
+                &b,
+                &subscription("https://sink.example.com/cb", &number),
+            )
+            .await,
+        );
+    }
+    let r = post_json(rs.http, SUBS, &b, &one_more).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.text().contains("this server"), "{}", r.text());
+    // bank-a's list: all 150 (three chunks) and only them, as one JSON array.
+    let listed = request(rs.http, "GET", SUBS, &a, None).await;
+    assert_eq!(listed.status, 200);
+    let got: Vec<String> = listed
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_owned())
+        .collect();
+    let (mut got, mut want) = (got, ids.clone());
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(
+        request(rs.http, "GET", SUBS, &b, None)
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+    // A deletion gives bank-a its room back.
+    let r = request(rs.http, "DELETE", &format!("{SUBS}/{}", ids[0]), &a, None).await;
+    assert_eq!(r.status, 204);
+    created(&post_json(rs.http, SUBS, &a, &one_more).await);
+    rs.server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_are_per_client_and_initial_event_is_opt_in() {
     let data = tempfile::tempdir().unwrap();

@@ -673,11 +673,13 @@ where
 /// Verdict rows of the sum of `parts` (one per subscriber with a selected event in W,
 /// sorted by subscriber; with `explain`, the dense day counts), on the current threads.
 pub fn rows_of(parts: &mut [Partial], rule: Rule, explain: bool) -> Vec<ScanRow> {
-    verdicts_of_sum(parts, rule, |subscriber, verdict, days| ScanRow {
+    let mut rows = verdicts_of_sum(parts, rule, |subscriber, verdict, days| ScanRow {
         subscriber,
         verdict,
         days: explain.then(|| days.to_vec()),
-    })
+    });
+    crate::detect::rules::sort_as_text(&mut rows);
+    rows
 }
 
 /// The `days` cell of an explained verdict: `DATE:HOT/TOTAL` for each day of W with a

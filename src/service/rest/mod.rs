@@ -271,8 +271,66 @@ where
     }
 }
 
-/// A reply body.
-pub(crate) type Body = Full<Bytes>;
+/// A reply body: whole, or made a chunk at a time as the connection takes it (a list of
+/// many subscriptions is never one buffer).
+pub(crate) enum Body {
+    Full(Full<Bytes>),
+    Chunks(Box<dyn Iterator<Item = Bytes> + Send>),
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::Full(Full::default())
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            Body::Full(f) => std::pin::Pin::new(f).poll_frame(cx),
+            Body::Chunks(it) => {
+                std::task::Poll::Ready(it.next().map(|b| Ok(http_body::Frame::data(b))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Full(f) => f.is_end_stream(),
+            Body::Chunks(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            Body::Full(f) => f.size_hint(),
+            Body::Chunks(_) => http_body::SizeHint::default(),
+        }
+    }
+}
+
+/// True when the request's `Content-Type` is JSON (`application/json`, or a `+json` type),
+/// parameters aside.
+fn is_json(md: &MetadataMap) -> bool {
+    md.get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|t| {
+            t == "application/json" || (t.starts_with("application/") && t.ends_with("+json"))
+        })
+}
 
 /// Dispatches one request by method and path.
 async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
@@ -284,7 +342,16 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
     };
     let path = parts.uri.path();
     let method = &parts.method;
-    let mut resp = if path == CHECK_PATH {
+    let mut resp = if method == Method::POST && !is_json(&md) {
+        // A browser sends `text/plain`, a form or no type cross-origin without asking first:
+        // only JSON is taken, so a web page cannot make a check or a subscription on a
+        // server without tokens (loopback), and the body is never read.
+        json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "the request body must be JSON: Content-Type: application/json",
+        )
+    } else if path == CHECK_PATH {
         if method == Method::POST {
             check::handle(app, md, body).await
         } else {
@@ -292,7 +359,9 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
         }
     } else if path == OPENAPI_PATH {
         if method == Method::GET {
-            let mut r = Response::new(Full::new(Bytes::from_static(OPENAPI_YAML.as_bytes())));
+            let mut r = Response::new(Body::Full(Full::new(Bytes::from_static(
+                OPENAPI_YAML.as_bytes(),
+            ))));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/yaml"),
@@ -366,7 +435,7 @@ pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Sta
 /// A JSON reply with `status`.
 pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    let mut r = Response::new(Body::Full(Full::new(Bytes::from(bytes))));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -183,6 +183,8 @@ struct Inner {
     notified: HashMap<String, BTreeSet<NaiveDate>>,
     /// (end time ms, id) of subscriptions that end.
     ends: BTreeSet<(i64, String)>,
+    /// Live subscriptions per client id.
+    per_client: HashMap<String, usize>,
 }
 
 /// One anomaly date to notify, and whether it is the subscription's last event.
@@ -316,6 +318,11 @@ impl Store {
     /// Live subscriptions.
     pub fn len(&self) -> usize {
         self.lock().by_id.len()
+    }
+
+    /// Live subscriptions of one client.
+    pub fn len_of(&self, client: &str) -> usize {
+        self.lock().per_client.get(client).copied().unwrap_or(0)
     }
 
     /// True without subscriptions.
@@ -506,11 +513,21 @@ impl Inner {
             .entry(sub.number)
             .or_default()
             .push(sub.clone());
+        *self
+            .per_client
+            .entry(sub.record.client.clone())
+            .or_default() += 1;
         self.by_id.insert(sub.record.id.clone(), sub);
     }
 
     fn remove(&mut self, id: &str) -> Option<Arc<Subscription>> {
         let sub = self.by_id.remove(id)?;
+        if let Some(n) = self.per_client.get_mut(&sub.record.client) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_client.remove(&sub.record.client);
+            }
+        }
         if let Some((t, _)) = sub.ends {
             self.ends.remove(&(t, id.to_owned()));
         }
@@ -681,13 +698,17 @@ pub(crate) async fn create(app: &App, md: &MetadataMap, body: Incoming) -> http:
     if let Err(s) = state.limiter().admit_number(&caller, sub.number) {
         return refuse(app, md, &s);
     }
-    if app.subs.len() >= settings.subscriptions.max_subscriptions {
-        let s = status(
-            Code::ResourceExhausted,
-            "TOO_MANY_REQUESTS",
-            "too many requests: this server holds its maximum number of subscriptions",
-            None,
-        );
+    // The client's own cap first, so that one client cannot take the server's whole room.
+    let full = if app.subs.len_of(&caller.id) >= settings.subscriptions.max_subscriptions_per_client
+    {
+        Some("too many requests: this client holds its maximum number of subscriptions")
+    } else if app.subs.len() >= settings.subscriptions.max_subscriptions {
+        Some("too many requests: this server holds its maximum number of subscriptions")
+    } else {
+        None
+    };
+    if let Some(message) = full {
+        let s = status(Code::ResourceExhausted, "TOO_MANY_REQUESTS", message, None);
         return refuse(app, md, &s);
     }
     if !sub.record.initial_event {
@@ -725,14 +746,39 @@ pub(crate) fn list(app: &App, md: &MetadataMap) -> http::Response<Body> {
         Ok(x) => x,
         Err(s) => return refuse(app, md, &s),
     };
-    let all: Vec<Value> = app
-        .subs
-        .of_client(&caller.id)
-        .iter()
-        .map(|s| s.to_json())
-        .collect();
-    json_response(StatusCode::OK, &Value::Array(all))
+    // Written a few subscriptions at a time as the connection takes them: a client's long
+    // list is never one buffer (64 lists of 2,000 large subscriptions had taken 320 MB).
+    let mut subs = app.subs.of_client(&caller.id).into_iter();
+    let (mut first, mut done) = (true, false);
+    let chunks = std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut out = Vec::new();
+        for s in subs.by_ref().take(LIST_CHUNK) {
+            out.push(if first { b'[' } else { b',' });
+            first = false;
+            let _ = serde_json::to_writer(&mut out, &s.to_json());
+        }
+        if subs.len() == 0 {
+            if first {
+                out.push(b'[');
+            }
+            out.push(b']');
+            done = true;
+        }
+        Some(bytes::Bytes::from(out))
+    });
+    let mut r = http::Response::new(Body::Chunks(Box::new(chunks)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
 }
+
+/// Subscriptions written per chunk of a list.
+const LIST_CHUNK: usize = 64;
 
 /// `GET .../subscriptions/{id}`.
 pub(crate) fn get(app: &App, md: &MetadataMap, id: &str) -> http::Response<Body> {

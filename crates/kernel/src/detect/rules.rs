@@ -76,6 +76,15 @@ pub struct ScanRow {
     pub days: Option<Vec<DayCounts>>,
 }
 
+/// Puts verdict rows in the order of their subscriber's text, the order the output promises
+/// (REFERENCE.md §9): maps and indexes keep subscribers in integer order, which differs only
+/// between numbers of different lengths, so rows of one length cost one pass, no sort.
+pub fn sort_as_text(rows: &mut [ScanRow]) {
+    if !rows.is_sorted_by_key(|r| r.subscriber.text_order()) {
+        rows.sort_unstable_by_key(|r| r.subscriber.text_order());
+    }
+}
+
 /// Evaluates REFERENCE.md §5 over the days of W that have selected events, given as
 /// `(day index, counts)` sorted by day index, each index at most once. Days absent from the
 /// list have `total = hot = 0` (they count in SPIKE's baseline as zero days).

@@ -115,6 +115,16 @@ impl Msisdn {
         false
     }
 
+    /// A key that orders numbers as their text (`+digits`) orders: `+33612345678901` <
+    /// `+4930123456` < `+886912345000`, where the integers order them by length first. The
+    /// digits are padded on the right to 15 and the length breaks ties (a number that is a
+    /// prefix of another, zeros aside, comes first, as the shorter text does).
+    #[inline]
+    pub fn text_order(self) -> u64 {
+        let len = self.len();
+        (self.0 * POW10[Self::MAX_DIGITS - len]) << 4 | len as u64
+    }
+
     /// The first `n` digits as an integer (the whole number when `n >= len`).
     pub fn leading(self, n: usize) -> u64 {
         let len = self.len();
@@ -221,6 +231,26 @@ fn national_to_e164(s: &str, region: Region) -> Option<Msisdn> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// `text_order` orders any two numbers as their `+digits` text does.
+        #[test]
+        fn text_order_is_the_order_of_the_text(
+            a in 1u64..1_000_000_000_000_000,
+            b in 1u64..1_000_000_000_000_000,
+            cut in 0u32..15,
+        ) {
+            // Numbers of every length, and pairs where one is a prefix of the other.
+            let b = if cut % 3 == 0 { (a / 10u64.pow(cut % 14)).max(1) } else { b };
+            let b = if cut % 5 == 0 { a.saturating_mul(10).min(999_999_999_999_999) } else { b };
+            let (x, y) = (Msisdn(a), Msisdn(b));
+            proptest::prop_assert_eq!(
+                x.text_order().cmp(&y.text_order()),
+                x.to_string().cmp(&y.to_string()),
+                "{} {}", x, y
+            );
+        }
+    }
 
     #[test]
     fn digit_count_matches_ilog10() {

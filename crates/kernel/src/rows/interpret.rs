@@ -87,8 +87,15 @@ pub fn pre_subscriber_cell(s: &[u8]) -> Option<Result<Msisdn, RejectReason>> {
     if s.is_empty() {
         return Some(Err(RejectReason::MissingSubscriber));
     }
-    (s[0] == b'+')
-        .then(|| Msisdn::parse_written(s, Msisdn::MIN_DIGITS).ok_or(RejectReason::BadSubscriber))
+    if s[0] == b'+' {
+        return Some(
+            Msisdn::parse_written(s, Msisdn::MIN_DIGITS).ok_or(RejectReason::BadSubscriber),
+        );
+    }
+    // A cell read as no text (bytes that are not UTF-8, a float or decimal that is no
+    // integer) is not a number, whatever `default_region` says: not "without '+'", which
+    // misled when the cell's bytes had one.
+    (s == "\u{fffd}".as_bytes()).then_some(Err(RejectReason::BadSubscriber))
 }
 
 /// `in` / `out` (any case): outgoing?
