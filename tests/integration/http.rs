@@ -179,6 +179,17 @@ pub(crate) enum SinkMode {
     Hang,
 }
 
+/// The `content-length` an HTTP head announces (0 when it has none).
+pub(crate) fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
 /// One request a sink received.
 #[derive(Debug)]
 pub(crate) struct Received {

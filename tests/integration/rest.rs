@@ -800,14 +800,7 @@ async fn read_head(c: &mut tokio::net::TcpStream) -> String {
 async fn read_reply(c: &mut tokio::net::TcpStream) -> String {
     use tokio::io::AsyncReadExt;
     let mut text = read_head(c).await;
-    let len: usize = text
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
+    let len = crate::http::content_length(&text);
     let have = text.split_once("\r\n\r\n").map_or(0, |(_, b)| b.len());
     let mut rest = vec![0u8; len.saturating_sub(have)];
     if c.read_exact(&mut rest).await.is_ok() {

@@ -504,14 +504,7 @@ async fn sink_with_a_slow_2xx_body() -> (String, tokio::sync::mpsc::UnboundedRec
                 buf.extend_from_slice(&chunk[..n]);
                 let text = String::from_utf8_lossy(&buf).into_owned();
                 if let Some(end) = text.find("\r\n\r\n") {
-                    let len: usize = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse().ok())?
-                        })
-                        .unwrap_or(0);
+                    let len = crate::http::content_length(&text[..end]);
                     if buf.len() >= end + 4 + len {
                         break Some(buf[end + 4..end + 4 + len].to_vec());
                     }
