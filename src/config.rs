@@ -285,6 +285,13 @@ fn default_max_ingests_per_client() -> usize {
     4
 }
 
+/// The longest `limits.*_timeout_s`: a day.
+pub const MAX_TIMEOUT_S: u64 = 86_400;
+
+/// The most runtime threads `worker_threads` may ask for (100,000 took ten thousand threads
+/// and then aborted the process when the OS refused one more).
+pub const MAX_WORKER_THREADS: usize = 1024;
+
 fn default_ingest_timeout_s() -> u64 {
     300
 }
@@ -615,6 +622,11 @@ impl ServerConfig {
                 crate::model::hotzone::MAX_ENTRIES
             ));
         }
+        if self.worker_threads > MAX_WORKER_THREADS {
+            errors.push(format!(
+                "worker_threads: must be at most {MAX_WORKER_THREADS} (0: one per CPU)"
+            ));
+        }
         let l = &self.limits;
         if l.max_request_bytes < 1024 {
             errors.push("limits.max_request_bytes: must be at least 1024".to_owned());
@@ -622,8 +634,18 @@ impl ServerConfig {
         if l.max_concurrent_calls == 0 {
             errors.push("limits.max_concurrent_calls: must be >= 1".to_owned());
         }
-        if l.ingest_timeout_s == 0 {
-            errors.push("limits.ingest_timeout_s: must be >= 1".to_owned());
+        // Past a day, a timeout is no bound (and near u64::MAX the deadline overflowed: every
+        // Ingest panicked).
+        for (key, v) in [
+            ("limits.ingest_timeout_s", l.ingest_timeout_s),
+            ("limits.ingest_idle_timeout_s", l.ingest_idle_timeout_s),
+            ("limits.check_timeout_s", l.check_timeout_s),
+        ] {
+            if !(1..=MAX_TIMEOUT_S).contains(&v) {
+                errors.push(format!(
+                    "{key}: must be between 1 and {MAX_TIMEOUT_S} (a day)"
+                ));
+            }
         }
         if l.max_concurrent_ingests == 0 {
             errors.push("limits.max_concurrent_ingests: must be >= 1".to_owned());
@@ -631,17 +653,11 @@ impl ServerConfig {
         if l.max_ingests_per_client == 0 {
             errors.push("limits.max_ingests_per_client: must be >= 1".to_owned());
         }
-        if l.ingest_idle_timeout_s == 0 {
-            errors.push("limits.ingest_idle_timeout_s: must be >= 1".to_owned());
-        }
         if l.max_pending_ingest_records < crate::service::ingest::MAX_RECORDS_PER_CALL {
             errors.push(format!(
                 "limits.max_pending_ingest_records: must be at least {} (the records of one Ingest call)",
                 crate::service::ingest::MAX_RECORDS_PER_CALL
             ));
-        }
-        if l.check_timeout_s == 0 {
-            errors.push("limits.check_timeout_s: must be >= 1".to_owned());
         }
         if l.max_connections == 0 {
             errors.push("limits.max_connections: must be >= 1".to_owned());
@@ -874,6 +890,23 @@ mod tests {
             assert!(e.contains(needle), "{needle}: {e}");
         }
         assert!(!e.contains("abcd"), "{e}");
+    }
+
+    #[test]
+    fn timeouts_and_runtime_threads_have_an_upper_bound() {
+        let text = "data_dir = \"/d\"\nworker_threads = 100000\n[limits]\n\
+                    ingest_timeout_s = 18446744073709551615\ningest_idle_timeout_s = 86401\n\
+                    check_timeout_s = 86400\n";
+        let cfg: ServerConfig = toml::from_str(text).unwrap();
+        let e = cfg.resolve(Path::new("x.toml")).unwrap_err().to_string();
+        for needle in [
+            "worker_threads: must be at most 1024",
+            "limits.ingest_timeout_s: must be between 1 and 86400",
+            "limits.ingest_idle_timeout_s: must be between 1 and 86400",
+        ] {
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+        assert!(!e.contains("check_timeout_s"), "{e}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod named;
 pub mod output;
 pub mod scan;
 pub mod service;
+pub mod staged;
 
 // The kernel crate's modules, at the paths the rest of this crate uses.
 pub use hotzone_kernel::{detect, error, model};

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use crate::detect::Window;
 use crate::detect::rules::ScanRow;
 use crate::error::{Error, Result};
+use crate::staged::Staged;
 use hotzone_kernel::api::explain_days;
 
 /// Output format, from the file name.
@@ -79,20 +80,35 @@ fn fmt_date(d: Option<NaiveDate>) -> String {
 /// Writes rows to `path` (`-` = stdout) in the format its name says.
 ///
 /// `window` is `None` only for a scan without one (no accepted row), which has no rows.
-pub fn write(path: &str, rows: &[ScanRow], window: Option<&Window>, explain: bool) -> Result<()> {
+///
+/// A file is written under a temporary name ([`Staged`]) that the caller commits once every
+/// output of the run is written (`None`: the rows went to stdout).
+pub fn write(
+    path: &str,
+    rows: &[ScanRow],
+    window: Option<&Window>,
+    explain: bool,
+) -> Result<Option<Staged>> {
     // Dates are formatted from the window's days; a scan without a window has no row to date.
     let none = Window::new(chrono_tz::Tz::UTC, chrono::NaiveDate::default(), 1);
     let window = window.unwrap_or(&none);
     let format = OutputFormat::of(path)?;
     let p = Path::new(path);
     let io = |e: std::io::Error| Error::write(p, e);
+    let staged = if path == "-" {
+        None
+    } else {
+        Some(Staged::new(p)?)
+    };
     match format {
-        OutputFormat::Parquet => write_parquet(p, rows, window, explain),
+        OutputFormat::Parquet => {
+            let file = staged.as_ref().map_or(p, |s| s.path());
+            write_parquet(file, p, rows, window, explain)?;
+        }
         OutputFormat::Csv | OutputFormat::Jsonl => {
-            let sink: Box<dyn Write> = if path == "-" {
-                Box::new(std::io::stdout().lock())
-            } else {
-                Box::new(File::create(p).map_err(io)?)
+            let sink: Box<dyn Write> = match &staged {
+                None => Box::new(std::io::stdout().lock()),
+                Some(s) => Box::new(File::create(s.path()).map_err(io)?),
             };
             let mut out = BufWriter::with_capacity(1 << 20, sink);
             if format == OutputFormat::Csv {
@@ -100,9 +116,10 @@ pub fn write(path: &str, rows: &[ScanRow], window: Option<&Window>, explain: boo
             } else {
                 write_jsonl(&mut out, rows, window).map_err(io)?;
             }
-            out.flush().map_err(io)
+            out.flush().map_err(io)?;
         }
     }
+    Ok(staged)
 }
 
 /// Rows formatted per task of the CSV writer; a group of 16 tasks is written at a time, so
@@ -192,9 +209,10 @@ fn write_jsonl(out: &mut dyn Write, rows: &[ScanRow], w: &Window) -> std::io::Re
     Ok(())
 }
 
-fn write_parquet(p: &Path, rows: &[ScanRow], w: &Window, explain: bool) -> Result<()> {
+/// Writes the rows to `file` (errors name `p`, the output the user gave).
+fn write_parquet(file: &Path, p: &Path, rows: &[ScanRow], w: &Window, explain: bool) -> Result<()> {
     let batch = hotzone_kernel::api::verdict_batch(rows, Some(w), explain);
-    let file = File::create(p).map_err(|e| Error::write(p, e))?;
+    let file = File::create(file).map_err(|e| Error::write(p, e))?;
     let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
         .map_err(|e| Error::write(p, e))?;
     writer.write(&batch).map_err(|e| Error::write(p, e))?;

@@ -168,7 +168,7 @@ pub fn resolve_zone(inputs: &[String], given: Option<Tz>) -> Result<(Tz, ZoneSou
             Ok((tz, ZoneSource::Recorded { file }))
         }
         (None, RecordedZone::Conflict { first, second }) => Err(Error::invalid(
-            "--tz",
+            "tz (--tz)",
             format!(
                 "is required: {} records the zone {} and {} records {}",
                 first.0.display(),
@@ -251,7 +251,7 @@ pub fn scan_index(
 ) -> Result<ScanOutcome> {
     if index.tz() != req.tz {
         return Err(crate::error::Error::invalid(
-            "--tz",
+            "tz (--tz)",
             format!(
                 "must be {} for {}: a prepared index keeps days of the zone it was prepared in (got {})",
                 index.tz(),

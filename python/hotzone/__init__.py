@@ -34,6 +34,7 @@ raises :class:`RowError`, a ``ValueError``, naming the first such row instead).
 from __future__ import annotations
 
 import datetime as _dt
+import numbers as _numbers
 import operator as _operator
 import os as _os
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
@@ -205,14 +206,46 @@ def _columns(columns: Optional[Mapping[str, str]]) -> Optional[list]:
 def _whole(name: str, value: Any) -> int:
     """``value`` as an int when it is one (an int, a numpy integer, a float with no
     fraction); else ``ValueError`` naming the parameter. ``int()`` truncated ``1.9`` to a
-    one-day window and took ``True`` and ``"2"``."""
+    one-day window and took ``True`` and ``"2"``. Past 64 bits it is out of range for every
+    parameter (the native call raised ``OverflowError``, naming none)."""
+    n: Optional[int] = None
     if not isinstance(value, bool):
         try:
-            return _operator.index(value)
+            n = _operator.index(value)
         except TypeError:
             if isinstance(value, float) and value.is_integer():
-                return int(value)
-    raise ValueError(f"{name} must be an integer, got {value!r}")
+                n = int(value)
+    if n is None:
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not -(2**63) <= n < 2**63:
+        raise ValueError(f"out of range: {name} must fit a 64-bit integer (got {n})")
+    return n
+
+
+def _threads(threads: Any) -> Optional[int]:
+    """``threads``: ``None`` (every CPU) or an integer >= 1 (``ValueError`` otherwise)."""
+    if threads is None:
+        return None
+    n = _whole("threads", threads)
+    if n < 1:
+        raise ValueError(f"threads must be at least 1 (or None: every CPU), got {n}")
+    return n  # past 1024 the native call names the bound
+
+
+def _ratio(value: Any) -> float:
+    """``threshold_ratio`` as a float when it is a number (not a bool or a string: ``"0.5"``
+    and ``True`` were taken)."""
+    if isinstance(value, (bool, str, bytes)) or not isinstance(value, _numbers.Real):
+        raise ValueError(f"threshold_ratio must be a number, got {value!r}")
+    return float(value)
+
+
+def _flag(name: str, value: Any) -> bool:
+    """A flag: ``True`` or ``False`` (numpy's too); ``bool("false")`` was true."""
+    t = type(value)
+    if isinstance(value, bool) or (t.__module__ == "numpy" and t.__name__ in ("bool", "bool_")):
+        return bool(value)
+    raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 def _spec(
@@ -237,7 +270,7 @@ def _spec(
     return _native.Spec(
         hotzone=_hotzone_text(hotzone, hotzones_file),
         look_back_days=_whole("look_back_days", look_back_days),
-        threshold_ratio=float(threshold_ratio),
+        threshold_ratio=_ratio(threshold_ratio),
         method=str(method),
         check_type=str(check_type),
         check_target=str(check_target),
@@ -246,8 +279,8 @@ def _spec(
         tz=tz,
         default_region=default_region,
         columns=_columns(columns),
-        strict=bool(strict),
-        explain=bool(explain),
+        strict=_flag("strict", strict),
+        explain=_flag("explain", explain),
         source=source,
     )
 
@@ -338,9 +371,9 @@ def scan(
         columns=columns, strict=strict, explain=explain, hotzones_file=hotzones_file,
     )
     if _is_paths(events):
-        table, summary = _native.scan_paths(spec, _paths(events), threads)
+        table, summary = _native.scan_paths(spec, _paths(events), _threads(threads))
     else:
-        table, summary = _native.scan_stream(spec, _stream(events), threads)
+        table, summary = _native.scan_stream(spec, _stream(events), _threads(threads))
     return ScanResult(table, summary)
 
 
@@ -362,7 +395,7 @@ def prepare(
     """
     return _native.prepare(
         _paths(paths), _os.fspath(output), tz=tz, default_region=default_region,
-        columns=_columns(columns), strict=bool(strict), threads=threads,
+        columns=_columns(columns), strict=_flag("strict", strict), threads=_threads(threads),
     )
 
 
@@ -420,7 +453,7 @@ class Index:
             min_events=min_events, as_of=as_of, tz=self.tz, explain=explain,
             hotzones_file=hotzones_file,
         )
-        table, summary = self._index.scan(spec, threads)
+        table, summary = self._index.scan(spec, _threads(threads))
         return ScanResult(table, summary)
 
     def check(

@@ -26,7 +26,7 @@ import itertools as _it
 import os as _os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from . import _columns, _native, _spec, _stream
+from . import _columns, _flag, _native, _spec, _stream, _threads, _whole
 
 __all__ = [
     "map_state",
@@ -57,7 +57,7 @@ def map_state(events: Any, *, source: str = "<arrow>", threads: Optional[int] = 
     Runs on the calling thread unless ``threads`` says otherwise.
     """
     spec = _spec(source=source, **params)
-    return _native.map_state(spec, _stream(events), threads)
+    return _native.map_state(spec, _stream(events), _threads(threads))
 
 
 def verdicts_of_states(states: Any, *, threads: Optional[int] = 1, **params: Any) -> Any:
@@ -76,7 +76,7 @@ def verdicts_of_states(states: Any, *, threads: Optional[int] = 1, **params: Any
     if isinstance(states, (list, tuple)) or (hasattr(states, "__next__") and not arrow):
         states = _stream_of_states(states)
     spec = _spec(**params)
-    return _native.verdicts_of_states(spec, _stream(states), threads)
+    return _native.verdicts_of_states(spec, _stream(states), _threads(threads))
 
 
 def _stream_of_states(states: Any) -> Any:
@@ -121,7 +121,7 @@ def latest_day(
     None when no row is accepted; and the summary of the rows read."""
     return _native.latest_day(
         _stream(events), tz=tz, default_region=default_region, columns=_columns(columns),
-        strict=bool(strict), source=source, threads=threads,
+        strict=_flag("strict", strict), source=source, threads=_threads(threads),
     )
 
 
@@ -152,7 +152,28 @@ def map_state_of_row_groups(
     kernel as the CLI reads them. Rejected rows are numbered in their file; ``params`` are
     :func:`hotzone.scan`'s (``as_of`` required; ``columns`` maps the files' names)."""
     spec = _spec(**params)
-    return _native.map_state_row_groups(spec, [(str(p), int(a), int(b)) for p, a, b in parts], threads)
+    return _native.map_state_row_groups(spec, _row_groups(parts), _threads(threads))
+
+
+def _row_groups(parts: Sequence[RowGroups]) -> List[Tuple[str, int, int]]:
+    """``parts`` checked: whole row-group numbers, ``0 <= first <= end``, and no row group of
+    a file in two parts (its rows would be counted twice: a file named twice is read once)."""
+    out: List[Tuple[str, int, int]] = []
+    taken: Dict[str, List[Tuple[int, int]]] = {}
+    for part in parts:
+        p, a, b = part
+        first, end = _whole("first row group", a), _whole("end row group", b)
+        if not 0 <= first <= end:
+            raise ValueError(f"row groups of {p}: need 0 <= first <= end (got {first}, {end})")
+        key = _os.path.realpath(str(p))
+        for f, e in taken.get(key, []) if first < end else []:
+            if first < e and f < end:
+                raise ValueError(
+                    f"row groups of {p}: {first}..{end} overlaps {f}..{e} (a row group is read once)"
+                )
+        taken.setdefault(key, []).append((first, end))
+        out.append((str(p), first, end))
+    return out
 
 
 def latest_day_of_row_groups(
@@ -166,6 +187,6 @@ def latest_day_of_row_groups(
 ) -> Tuple[Optional[_dt.date], Dict[str, Any]]:
     """:func:`latest_day` of row groups of Parquet files (``[(path, first, end)]``)."""
     return _native.latest_day_row_groups(
-        [(str(p), int(a), int(b)) for p, a, b in parts], tz=tz, default_region=default_region,
-        columns=_columns(columns), strict=bool(strict), threads=threads,
+        _row_groups(parts), tz=tz, default_region=default_region,
+        columns=_columns(columns), strict=_flag("strict", strict), threads=_threads(threads),
     )

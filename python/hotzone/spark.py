@@ -85,15 +85,19 @@ def _resolve(df_columns: Sequence[str], columns: Optional[Mapping[str, str]]) ->
             raise ValueError(
                 f"invalid columns: {dst!r} (for {src!r}) is not a canonical column ({', '.join(_FIELDS)})"
             )
-    present = set(df_columns)
+    # The DataFrame's names trimmed too (`"MSISDN "` from a spreadsheet), the first of two
+    # that trim alike: each to the column it names.
+    present: Dict[str, str] = {}
+    for c in df_columns:
+        present.setdefault(c.strip(), c)
     out = []
     missing = []
     for field in _FIELDS:
-        mapped = [s for s, d in mapping if d == field and s in present]
+        mapped = [present[s] for s, d in mapping if d == field and s in present]
         if mapped:
             out.append((mapped[0], field))
         elif field in present:
-            out.append((field, field))
+            out.append((present[field], field))
         elif field in REQUIRED_COLUMNS:
             missing.append(field)
     if missing:
@@ -114,15 +118,17 @@ def _check_types(schema: Any, picked: List[Tuple[str, str]]) -> None:
     # gap: an integral value as its integer, anything else a rejected row; binary as UTF-8
     # text.
     floats = (T.FloatType, T.DoubleType, T.DecimalType)
-    text = (T.StringType, T.BinaryType)
+    # An all-null column (``F.lit(None)``, Spark's void) is read as nulls, as the kernel
+    # reads an Arrow null column: a withheld counterparty, or `missing_*` rows.
+    text = (T.StringType, T.BinaryType, T.NullType)
     by_name = {f.name: f.dataType for f in schema.fields}
     for src, field in picked:
         t = by_name[src]
         if field == "event_time":
-            ok = isinstance(t, (T.TimestampType, T.TimestampNTZType) + text + ints + floats)
+            ok = isinstance(t, (T.TimestampType, T.TimestampNTZType, T.StringType, T.BinaryType) + ints + floats)
             want = "a timestamp, epoch milliseconds (integer) or RFC 3339 text"
         elif field == "duration_s":
-            ok = isinstance(t, (T.NullType,) + text + ints + floats)
+            ok = isinstance(t, text + ints + floats)
             want = "an integer or text"
         elif field in ("subscriber", "counterparty"):
             ok = isinstance(t, text + ints + floats)
@@ -140,8 +146,9 @@ def _window_first(as_of: _dt.date, look_back_days: int) -> _dt.date:
 
 
 def _as_date(as_of: Union[None, str, _dt.date]) -> Optional[_dt.date]:
-    if as_of is None or isinstance(as_of, _dt.date):
-        return as_of
+    # Validated by ``_spec`` first; "" is no as_of there too (as the CLI's ``--as-of ""``).
+    if as_of is None or as_of == "" or isinstance(as_of, _dt.date):
+        return as_of or None
     return _dt.date.fromisoformat(str(as_of))
 
 

@@ -539,7 +539,8 @@ fn prepare<'py>(
     let reading = Reading::new(tz, default_region, columns, strict, String::new())?;
     let pool = pool(threads)?;
     let mut report = py.detach(|| -> PyResult<IngestReport> {
-        hotzone::index::persist::refuse_overwriting_inputs(&paths, &output).map_err(py_err)?;
+        hotzone::staged::refuse_overwriting(&paths, &[("output", output.as_path())])
+            .map_err(py_err)?;
         let (tz, _) = hotzone::scan::resolve_zone(&paths, reading.tz).map_err(py_err)?;
         let opts = reading.ingest_options();
         threads_of(&pool)

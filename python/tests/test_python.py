@@ -116,6 +116,20 @@ def test_bad_rows_are_counted_by_reason_with_their_rows_and_strict_raises():
         (dict(tz="Mars/Olympus"), "tz must be an IANA time zone"),
         (dict(default_region="XX"), "default_region"),
         (dict(columns={"msisdn": "phone"}), "is not a canonical column"),
+        # Past 64 bits (OverflowError, naming nothing), and the real bound of min_events.
+        (dict(look_back_days=2**63), "out of range: look_back_days must fit a 64-bit integer"),
+        (dict(min_events=2**64), "out of range: min_events must fit"),
+        (dict(min_events=2**32), "min_events must be between 1 and 4294967295"),
+        (dict(threads=-1), "threads must be at least 1"),
+        (dict(threads=2**70), "out of range: threads"),
+        (dict(threads=True), "threads must be an integer, got True"),
+        (dict(threads=2**40), "threads must be at most 1024"),
+        # A number, not its text or a bool; flags are True or False (bool("false") is true).
+        (dict(threshold_ratio="0.5"), "threshold_ratio must be a number, got '0.5'"),
+        (dict(threshold_ratio=True), "threshold_ratio must be a number, got True"),
+        (dict(threshold_ratio=None), "threshold_ratio must be a number, got None"),
+        (dict(strict="false"), "strict must be True or False, got 'false'"),
+        (dict(explain="no"), "explain must be True or False, got 'no'"),
     ],
 )
 def test_bad_parameters_raise_value_error_with_the_rule(bad, message):
@@ -125,6 +139,61 @@ def test_bad_parameters_raise_value_error_with_the_rule(bad, message):
     with pytest.raises(ValueError, match=message) as e:
         hotzone.scan(frame, **kw)
     assert not isinstance(e.value, hotzone.RowError)  # a parameter, not a row
+
+
+def test_whole_floats_and_numpy_values_are_taken_where_integers_and_flags_are():
+    import numpy as np
+
+    frame = pl.DataFrame({"event_time": ["2026-03-10T12:00:00Z"], "subscriber": ["+886912345678"],
+                          "counterparty": ["+2348021234567"], "direction": ["in"], "kind": ["call"]})
+    kw = dict(hotzone="NG", look_back_days=np.int64(1), threshold_ratio=np.float32(0.5), min_events=1.0)
+    r = hotzone.scan(frame, threads=2.0, strict=np.bool_(True), explain=False, **kw)
+    assert rows_of(r.table) == [("+886912345678", "true", "2026-03-10", "1", "2026-03-10")]
+
+
+def test_row_groups_are_whole_numbers_and_each_is_read_once(tmp_path):
+    """``map_state_of_row_groups`` truncated ``0.9..1.9`` to ``0..1`` and counted a row group
+    named twice twice (a file named twice is read once)."""
+    import pyarrow.parquet as pq
+    from hotzone import kernel
+
+    path = tmp_path / "e.parquet"
+    t = pa.table({"event_time": ["2026-03-10T12:00:00Z"] * 6, "subscriber": ["+886912345678"] * 6,
+                  "counterparty": ["+2348021234567"] * 6, "direction": ["in"] * 6, "kind": ["call"] * 6})
+    pq.write_table(t, path, row_group_size=2)
+    kw = dict(hotzone="NG", look_back_days=1, threshold_ratio=0.5, as_of="2026-03-10")
+    _, s = kernel.map_state_of_row_groups([(str(path), 0, 3)], **kw)
+    assert s["rows"] == 6
+    _, s = kernel.map_state_of_row_groups([(str(path), 0, 1), (str(path), 1, 1), (str(path), 1, 3)], **kw)
+    assert s["rows"] == 6
+    for parts, message in [
+        ([(str(path), 0, 2)] * 2, "overlaps"),
+        ([(str(path), 0, 2), (str(path), 1, 3)], "overlaps"),
+        ([(str(path), 0.9, 1.9)], "first row group must be an integer, got 0.9"),
+        ([(str(path), 2, 1)], "need 0 <= first <= end"),
+        ([(str(path), -1, 2)], "need 0 <= first <= end"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            kernel.map_state_of_row_groups(parts, **kw)
+
+
+def test_column_names_with_spaces_around_them_are_found_and_mapped(tmp_path):
+    """A spreadsheet's ``"MSISDN "`` header: names compare trimmed in every format, as the
+    CSV header's always did (no spelling of the mapping reached it in Arrow or Parquet)."""
+    import pyarrow.parquet as pq
+
+    frame = pd.DataFrame({" event_time": ["2026-03-10T12:00:00Z"] * 3, "MSISDN ": ["+886912345678"] * 3,
+                          "counterparty": [f"+23480212345{i:02}" for i in range(3)],
+                          "direction": ["in"] * 3, "kind": ["call"] * 3})
+    kw = dict(hotzone="NG", look_back_days=1, threshold_ratio=0.5, as_of="2026-03-10")
+    want = [("+886912345678", "true", "2026-03-10", "1", "2026-03-10")]
+    for mapping in ({"MSISDN": "subscriber"}, {"MSISDN ": "subscriber"}):
+        assert rows_of(hotzone.scan(frame, columns=mapping, **kw).table) == want
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    cli = run_cli("scan", str(path), "--column", "MSISDN=subscriber", "--hotzone", "NG", "--look-back-days", "1",
+                  "--threshold-ratio", "0.5", "--as-of", "2026-03-10", "--tz", "UTC", "--output", "-")
+    assert [tuple(line.split(",")) for line in cli.stdout.splitlines()[1:]] == want
 
 
 def test_many_thread_counts_leave_no_pools_running_and_a_huge_one_is_refused():

@@ -659,6 +659,25 @@ def test_decimal_columns_pass_the_type_check_and_read_as_their_integers(spark):
     assert hs.summary(res)["rejects"] == {"subscriber_not_e164": 1}
 
 
+def test_void_columns_spaced_names_and_an_empty_as_of_read_as_hotzone_scan_reads_them(spark):
+    """A counterparty made ``F.lit(None)`` (Spark's void) was refused; a ``"MSISDN "`` column
+    could not be mapped; ``as_of=""`` failed with Python's own message. Each now reads as
+    ``hotzone.scan`` reads the same frame."""
+    rows = [("2026-03-10T12:00:00Z", "+886912345678", "+2348021234567", "in", "call")] * 3
+    df = spark.createDataFrame(rows, "event_time string, `MSISDN ` string, counterparty string, direction string, kind string")
+    params = dict(hotzone="NG", look_back_days=1, threshold_ratio=0.5, tz="UTC", min_events=1)
+    spaced = hs.scan(df, columns={"MSISDN": "subscriber"}, as_of="", **params)
+    assert csv_text(spaced) == "subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date\n" \
+        "+886912345678,true,2026-03-10,1,2026-03-10\n"
+    void = df.withColumn("counterparty", F.lit(None))
+    res = hs.scan(void, columns={"MSISDN ": "subscriber"}, as_of="2026-03-10", **params)
+    want = hotzone.scan(pa.Table.from_pandas(void.toPandas()), columns={"MSISDN ": "subscriber"},
+                        as_of="2026-03-10", **params)
+    assert csv_text(res) == "subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date\n" \
+        "+886912345678,false,,0,\n"
+    assert hs.summary(res)["unknown_counterparties"] == want.summary["unknown_counterparties"] == 3
+
+
 # ----------------------------------------------------------------------------- packing
 
 

@@ -101,6 +101,24 @@ impl GenArgs {
 /// Runs `hotzone gen`.
 pub fn run(args: &GenArgs) -> anyhow::Result<()> {
     let cfg = args.config();
+    // Every generated instant must be one a reader accepts (1970..2100, REFERENCE.md §2.4),
+    // with a day to spare for the zone: else the scan rejects rows the truth file counts.
+    let (lo, hi) = (
+        NaiveDate::from_ymd_opt(1970, 1, 2).expect("a date"),
+        NaiveDate::from_ymd_opt(2099, 12, 30).expect("a date"),
+    );
+    if cfg.first_day() < lo || cfg.end > hi {
+        anyhow::bail!(
+            "--end / --days: the days generated ({} to {}) must lie within {lo} to {hi}, where every instant is one the readers accept",
+            cfg.first_day(),
+            cfg.end
+        );
+    }
+    let mut outputs = vec![("--output", args.output.as_path())];
+    if let Some(t) = &args.truth {
+        outputs.push(("--truth", t.as_path()));
+    }
+    crate::staged::refuse_overwriting(&[], &outputs)?;
     let started = Instant::now();
     let summary = generate_to_file(&cfg, &args.output, args.truth.as_deref())
         .with_context(|| format!("generating {}", args.output.display()))?;

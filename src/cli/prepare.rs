@@ -27,11 +27,18 @@ pub struct PrepareArgs {
 pub fn run(a: &PrepareArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
     let opts = a.read.ingest_options()?;
-    crate::index::persist::refuse_overwriting_inputs(&a.inputs, &a.output)?;
+    if a.output == std::path::Path::new("-") {
+        anyhow::bail!(
+            "--output: a prepared file is binary and is not written to stdout (-): name a file"
+        );
+    }
+    a.read.refuse_overwriting(&a.inputs, &a.output)?;
     let tz = a.read.zone(&a.inputs)?;
     let (index, mut report) = ServingIndex::load(&a.inputs, &opts, tz)?;
-    index.write(&a.output)?;
-    a.read.write_rejects(&mut report.rejects)?;
+    // Both written, then both renamed into place: an error leaves neither.
+    let prepared = crate::index::persist::write_staged(&index, &a.output)?;
+    let rejects = a.read.write_rejects(&mut report.rejects)?;
+    crate::staged::commit_all([Some(prepared), rejects])?;
     super::scan::warn_unread("prepare", &report.unread_files);
     let s = index.stats();
     eprintln!(

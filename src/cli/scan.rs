@@ -111,14 +111,30 @@ impl ReadFlags {
         })
     }
 
-    /// Writes the rejects file when one was asked for.
+    /// Writes the rejects file when one was asked for, staged for the caller to commit
+    /// with its other outputs (`None`: none asked for, or stdout).
     pub fn write_rejects(
         &self,
         report: &mut crate::ingest::rejects::RejectReport,
+    ) -> anyhow::Result<Option<crate::staged::Staged>> {
+        Ok(match &self.rejects {
+            Some(path) => crate::ingest::write_rejects(report, path)?,
+            None => None,
+        })
+    }
+
+    /// Refuses a run whose `--output` (`output`) or `--rejects` would replace an input, or
+    /// name one file for both, before anything is read.
+    pub fn refuse_overwriting(
+        &self,
+        inputs: &[String],
+        output: &std::path::Path,
     ) -> anyhow::Result<()> {
-        if let Some(path) = &self.rejects {
-            crate::ingest::write_rejects(report, path)?;
+        let mut outputs = vec![("--output", output)];
+        if let Some(r) = &self.rejects {
+            outputs.push(("--rejects", r.as_path()));
         }
+        crate::staged::refuse_overwriting(inputs, &outputs)?;
         Ok(())
     }
 }
@@ -185,6 +201,8 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
     if a.output == "-" && a.read.rejects.as_deref() == Some(std::path::Path::new("-")) {
         anyhow::bail!("--output - and --rejects - would both write to stdout: give one a file");
     }
+    a.read
+        .refuse_overwriting(&a.inputs, std::path::Path::new(&a.output))?;
     let req = ScanRequest {
         raw,
         tz: a.read.zone(&a.inputs)?,
@@ -211,8 +229,10 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    crate::output::write(&a.output, &outcome.rows, outcome.window.as_ref(), a.explain)?;
-    a.read.write_rejects(&mut outcome.report.rejects)?;
+    // Both written, then both renamed into place: an error leaves neither.
+    let rows = crate::output::write(&a.output, &outcome.rows, outcome.window.as_ref(), a.explain)?;
+    let rejects = a.read.write_rejects(&mut outcome.report.rejects)?;
+    crate::staged::commit_all([rows, rejects])?;
     let r = &outcome.report;
     warn_unread("scan", &r.unread_files);
     eprintln!(

@@ -80,44 +80,25 @@ fn get_array<const N: usize, T>(
     Ok(out)
 }
 
-/// An error when the prepared file `output` would replace one of the files `inputs` name:
-/// `prepare x.csv --output x.csv` read the export and then wrote the index over it.
-pub fn refuse_overwriting_inputs(inputs: &[String], output: &Path) -> Result<()> {
-    let Ok(out) = std::fs::canonicalize(output) else {
-        return Ok(()); // no such file yet: nothing to overwrite
-    };
-    for (input, _) in crate::ingest::sources::expand(inputs)? {
-        if std::fs::canonicalize(&input).is_ok_and(|i| i == out) {
-            return Err(Error::invalid(
-                "output",
-                format!(
-                    "{} is also an input: writing the prepared file would replace it",
-                    output.display()
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Writes the prepared form: to a temporary file beside `path`, renamed over it once
 /// complete and synced, so that an interrupted write never leaves a half file under the
 /// name (a server reloading the directory would skip it as unreadable, or a scan fail).
 pub fn write(index: &ServingIndex, path: &Path) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
-    let written = write_to(index, &tmp)
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::write(path, e)));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    write_staged(index, path)?.commit()
 }
 
-fn write_to(index: &ServingIndex, path: &Path) -> Result<()> {
+/// [`write`], left under its temporary name for the caller to commit with its other
+/// outputs (`prepare --rejects`).
+pub fn write_staged(index: &ServingIndex, path: &Path) -> Result<crate::staged::Staged> {
+    let staged = crate::staged::Staged::new(path)?;
+    write_to(index, staged.path(), path)?;
+    Ok(staged)
+}
+
+/// Writes `index` to `file`; errors name `path`, the file the user asked for.
+fn write_to(index: &ServingIndex, file: &Path, path: &Path) -> Result<()> {
     let io = |e| Error::write(path, e);
-    let mut w = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(file).map_err(io)?);
     w.write_all(MAGIC).map_err(io)?;
     let tz = index.tz.name().as_bytes();
     w.write_all(&(tz.len() as u64).to_le_bytes()).map_err(io)?;

@@ -317,12 +317,22 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
 
 /// Writes the rejects of `report` to `path` (`-`: stdout) as `file,row,reason,message` CSV,
 /// sorted by file and row (`--rejects`).
-pub fn write_rejects(report: &mut rejects::RejectReport, path: &Path) -> Result<()> {
+///
+/// A file is written under a temporary name that the caller commits with the run's other
+/// outputs (`None`: written to stdout).
+pub fn write_rejects(
+    report: &mut rejects::RejectReport,
+    path: &Path,
+) -> Result<Option<crate::staged::Staged>> {
     if path == Path::new("-") {
-        return write_rejects_to(report, path, std::io::stdout().lock());
+        write_rejects_to(report, path, std::io::stdout().lock())?;
+        return Ok(None);
     }
-    let file = std::fs::File::create(path).map_err(|e| crate::error::Error::write(path, e))?;
-    write_rejects_to(report, path, std::io::BufWriter::new(file))
+    let staged = crate::staged::Staged::new(path)?;
+    let file =
+        std::fs::File::create(staged.path()).map_err(|e| crate::error::Error::write(path, e))?;
+    write_rejects_to(report, path, std::io::BufWriter::new(file))?;
+    Ok(Some(staged))
 }
 
 /// [`write_rejects`] to `out` (`path` names it in errors).

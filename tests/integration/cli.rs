@@ -388,6 +388,79 @@ fn rows_are_in_the_order_of_the_subscribers_text() {
     assert_eq!(firsts(&scan(&[&hzi], &["--output", "-"])), want);
 }
 
+/// A scan or prepare never writes over an export, nor puts two outputs in one file, and an
+/// error leaves no output: the adversarial pass lost an export to `scan x.csv --output
+/// x.csv` (exit 2), to `--rejects x.csv`, kept only the rejects of `--output f --rejects f`,
+/// and left a verdict file behind an exit 1 when the rejects could not be written.
+#[test]
+fn outputs_never_replace_an_input_or_each_other_and_an_error_leaves_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("e.csv");
+    write_csv(
+        &csv,
+        HEADER,
+        &[ROWS[0], ROWS[1], "2026-03-10T12:00:00Z,,+1,in,call,1"],
+    );
+    let before = std::fs::read(&csv).unwrap();
+    let c = csv.to_str().unwrap();
+    let out = dir.path().join("out.csv");
+    let o = out.to_str().unwrap();
+    let same_dir = format!("{}/./e.csv", dir.path().display());
+    for args in [
+        vec!["--output", c],
+        vec!["--output", o, "--rejects", c],
+        vec!["--output", &same_dir],
+    ] {
+        let r = scan(&[&csv], &args);
+        assert_eq!(r.status.code(), Some(1), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&r.stderr).contains("is also an input"),
+            "{args:?}"
+        );
+    }
+    // A directory input holding the file counts too.
+    let r = scan(&[dir.path()], &["--output", c]);
+    assert_eq!(r.status.code(), Some(1));
+    assert_eq!(std::fs::read(&csv).unwrap(), before);
+    let both = dir.path().join("both.csv");
+    let b = both.to_str().unwrap();
+    for r in [
+        scan(&[&csv], &["--output", b, "--rejects", b]),
+        hotzone(&["prepare", c, "--output", b, "--rejects", b]),
+    ] {
+        assert_eq!(r.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains("is also --output"), "{err}");
+        assert!(!both.exists());
+    }
+    // Rejects that cannot be written: exit 1, and no verdict file either.
+    let r = scan(
+        &[&csv],
+        &["--output", o, "--rejects", "/nonexistent-dir/r.csv"],
+    );
+    assert_eq!(r.status.code(), Some(1));
+    assert!(!out.exists(), "an output written behind an error");
+    // A good run leaves exactly its two files (no temporary one).
+    let rej = dir.path().join("r.csv");
+    let r = scan(
+        &[&csv],
+        &["--output", o, "--rejects", rej.to_str().unwrap()],
+    );
+    assert_eq!(r.status.code(), Some(2));
+    assert!(out.exists() && rej.exists());
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["e.csv", "out.csv", "r.csv"]);
+    assert_eq!(std::fs::read(&csv).unwrap(), before);
+    // `prepare --output -` is refused: a prepared file is binary.
+    let r = hotzone(&["prepare", c, "--output", "-"]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(!Path::new("-").exists());
+}
+
 /// `prepare` refuses an output that is one of its inputs (named, or found in a directory):
 /// it used to read the export and write the index over it. The export is left as it was,
 /// and no temporary file is left beside it.

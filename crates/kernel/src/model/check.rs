@@ -238,7 +238,7 @@ pub fn min_events_in_range(n: i64) -> Result<u32> {
     if n < 1 || n > i64::from(u32::MAX) {
         return Err(Error::out_of_range(
             "min_events",
-            format!("must be >= 1 (got {n})"),
+            format!("must be between 1 and {} (got {n})", u32::MAX),
         ));
     }
     Ok(n as u32)

@@ -62,6 +62,9 @@ impl Field {
     }
 }
 
+/// The field errors of a column mapping name: the CLI's flag and Python's keyword.
+const COLUMN_MAPPING: &str = "column mapping (--column, columns=)";
+
 /// Export column name -> canonical field.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ColumnMap {
@@ -76,11 +79,11 @@ impl ColumnMap {
             let item = item.as_ref();
             // At the last `=`: a canonical name has none, an export's name may.
             let (src, dst) = item.rsplit_once('=').ok_or_else(|| {
-                Error::invalid("--column", format!("{item:?} must be SOURCE=CANONICAL"))
+                Error::invalid(COLUMN_MAPPING, format!("{item:?} must be SOURCE=CANONICAL"))
             })?;
             let field = Field::from_name(dst.trim()).ok_or_else(|| {
                 Error::invalid(
-                    "--column",
+                    COLUMN_MAPPING,
                     format!(
                         "{dst:?} is not a canonical column ({})",
                         Field::ALL.map(Field::name).join(", ")
@@ -98,7 +101,9 @@ impl ColumnMap {
     /// has is taken; of repeated header names, the first column.
     pub fn resolve(&self, names: &[&str]) -> [Option<usize>; 7] {
         let mut out = [None; 7];
-        let at = |name: &str| names.iter().position(|n| *n == name);
+        // Names compare trimmed, the header's as the mapping's (`"MSISDN "` from a
+        // spreadsheet export is `MSISDN`), whatever the format.
+        let at = |name: &str| names.iter().position(|n| n.trim() == name);
         for (i, f) in Field::ALL.into_iter().enumerate() {
             out[i] = (self.pairs.iter())
                 .filter(|(_, g)| *g == f)
@@ -126,7 +131,7 @@ pub fn resolve_required(
         return Err(Error::read(
             path,
             format!(
-                "missing required column(s) {} (columns found: {}; map export names with --column SOURCE=CANONICAL)",
+                "missing required column(s) {} (columns found: {}; map export names with --column SOURCE=CANONICAL, or columns= in Python)",
                 missing.join(", "),
                 names.join(", ")
             ),
