@@ -703,7 +703,7 @@ impl ServerConfig {
                 Some(_) => {
                     // Never echo the value: it is a secret.
                     errors.push(format!(
-                        "audit.hmac_key: must be hex of at least {MIN_AUDIT_KEY_BYTES} bytes"
+                        "audit.hmac_key (or {AUDIT_KEY_ENV}, which wins over it): must be hex of at least {MIN_AUDIT_KEY_BYTES} bytes"
                     ));
                     None
                 }

@@ -217,7 +217,11 @@ fn warn_on_recorded_zone(settings: &crate::config::ServerSettings) {
 pub fn run(a: &ServeArgs) -> anyhow::Result<i32> {
     init_tracing();
     let cfg = a.merged()?;
-    let origin = a.config.clone().unwrap_or_else(|| PathBuf::from("<flags>"));
+    // Flags override the file's keys, so a value may come from either.
+    let origin = match &a.config {
+        Some(p) => PathBuf::from(format!("{} (or a flag over it)", p.display())),
+        None => PathBuf::from("<flags>"),
+    };
     let settings = cfg.resolve(&origin)?;
     crate::config::check_exposure(&settings, a.insecure)?;
     if a.insecure && settings.clients.is_empty() && !settings.listen.ip().is_loopback() {
