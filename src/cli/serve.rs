@@ -115,7 +115,10 @@ impl ServeArgs {
             cfg.max_look_back_days = v;
         }
         if let Some(v) = &self.default_hotzone {
-            cfg.default_hotzone = Some(v.clone());
+            // A comma list, read as `scan --hotzone` reads one: empty items (`NG,,JM`, a
+            // trailing comma) are no entries.
+            cfg.default_hotzone =
+                Some(v.iter().filter(|s| !s.trim().is_empty()).cloned().collect());
         }
         if let Some(v) = &self.hotzones_file {
             cfg.hotzones_file = Some(v.clone());
