@@ -124,6 +124,7 @@ pub enum ZoneSource {
 pub fn resolve_zone(inputs: &[String], given: Option<Tz>) -> Result<(Tz, ZoneSource)> {
     use crate::error::Error;
     use crate::ingest::RecordedZone;
+    prepared_alone(inputs)?;
     let recorded = match inputs {
         [one]
             if std::path::Path::new(one).is_file()
@@ -196,6 +197,26 @@ fn without_window(req: &ScanRequest, report: IngestReport) -> Result<ScanOutcome
     })
 }
 
+/// A prepared file among other inputs (or named twice) would be read as an export of its
+/// extension, or be an "unknown format": an error that says what is wrong instead.
+fn prepared_alone(inputs: &[String]) -> Result<()> {
+    if inputs.len() > 1
+        && let Some(p) = inputs
+            .iter()
+            .map(std::path::Path::new)
+            .find(|p| p.is_file() && crate::index::persist::is_prepared(p))
+    {
+        return Err(crate::error::Error::invalid(
+            "INPUT",
+            format!(
+                "{} is a prepared file: a scan reads one prepared file alone, not with other inputs (prepare them together instead)",
+                p.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Runs a scan. `progress(units_done, units_total)` is called as inputs are read.
 pub fn scan(
     inputs: &[String],
@@ -208,6 +229,7 @@ pub fn scan(
             return scan_prepared(path, req);
         }
     }
+    prepared_alone(inputs)?;
     let default_as_of = match req.raw.as_of.as_deref() {
         Some(s) if !s.is_empty() => NaiveDate::default(),
         _ => match latest_day(inputs, req.tz, &req.ingest)? {

@@ -455,6 +455,26 @@ fn outputs_never_replace_an_input_or_each_other_and_an_error_leaves_none() {
     names.sort();
     assert_eq!(names, ["e.csv", "out.csv", "r.csv"]);
     assert_eq!(std::fs::read(&csv).unwrap(), before);
+    // A prepared file is scanned alone: with other inputs (or twice) the error says so.
+    let hzi = dir.path().join("p.hzi");
+    let r = hotzone(&["prepare", c, "--output", hzi.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2)); // one rejected row
+    let renamed = dir.path().join("p-copy.csv");
+    std::fs::copy(&hzi, &renamed).unwrap();
+    for inputs in [[&hzi, &hzi], [&hzi, &csv], [&csv, &renamed]] {
+        let r = scan(
+            &[inputs[0].as_path(), inputs[1].as_path()],
+            &["--output", "-"],
+        );
+        assert_eq!(r.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            err.contains("is a prepared file: a scan reads one prepared file alone"),
+            "{err}"
+        );
+    }
+    std::fs::remove_file(&renamed).unwrap();
+    std::fs::remove_file(&hzi).unwrap();
     // `prepare --output -` is refused: a prepared file is binary.
     let r = hotzone(&["prepare", c, "--output", "-"]);
     assert_eq!(r.status.code(), Some(1));
