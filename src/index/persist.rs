@@ -87,7 +87,7 @@ pub fn write(index: &ServingIndex, path: &Path) -> Result<()> {
     write_staged(index, path)?.commit()
 }
 
-/// [`write`], left under its temporary name for the caller to commit with its other
+/// [`write()`], left under its temporary name for the caller to commit with its other
 /// outputs (`prepare --rejects`).
 pub fn write_staged(index: &ServingIndex, path: &Path) -> Result<crate::staged::Staged> {
     let staged = crate::staged::Staged::new(path)?;

@@ -281,7 +281,7 @@ const DRAIN: Duration = Duration::from_secs(1);
 
 /// POSTs `body` to the sink; `Ok(status)` when the reply's status line came back within
 /// `timeout`. The status decides: a 2xx whose body is slow to come is still a 2xx (its body
-/// is read for at most [`DRAIN`] more, and ignored). Errors are short descriptions (no URL,
+/// is read for at most a second more, and ignored). Errors are short descriptions (no URL,
 /// no token) for the log.
 pub async fn post(
     sink: &Sink,
