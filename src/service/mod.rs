@@ -122,6 +122,14 @@ pub enum ServeError {
 /// The rustls server config of `[tls]`: identity, and the client CA for mutual TLS (client
 /// certificates then required).
 fn tls_config(t: &TlsConfig) -> Result<ServerTlsConfig, ServeError> {
+    // tonic takes the PEM as bytes and reads it at the first handshake: junk then failed
+    // every handshake ("peer sent no certificates") of a server that had started. The
+    // files are parsed here first, so a bad one stops the start, named.
+    pem_certs(&t.cert)?;
+    pem_key(&t.key)?;
+    if let Some(ca) = &t.client_ca {
+        pem_certs(ca)?;
+    }
     let read = |p: &std::path::Path| {
         std::fs::read(p).map_err(|e| ServeError::Tls(format!("{}: {e}", p.display())))
     };
@@ -130,6 +138,33 @@ fn tls_config(t: &TlsConfig) -> Result<ServerTlsConfig, ServeError> {
         c = c.client_ca_root(Certificate::from_pem(read(ca)?));
     }
     Ok(c)
+}
+
+/// The certificates of a PEM file: at least one, else an error naming the file.
+pub(crate) fn pem_certs(
+    path: &std::path::Path,
+) -> Result<Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>>, ServeError> {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let err = |e: &dyn std::fmt::Display| ServeError::Tls(format!("{}: {e}", path.display()));
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| err(&e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| err(&e))?;
+    if certs.is_empty() {
+        return Err(err(&"holds no PEM certificate"));
+    }
+    Ok(certs)
+}
+
+/// The private key of a PEM file, else an error naming the file.
+pub(crate) fn pem_key(
+    path: &std::path::Path,
+) -> Result<tokio_rustls::rustls::pki_types::PrivateKeyDer<'static>, ServeError> {
+    use tokio_rustls::rustls::pki_types::PrivateKeyDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| ServeError::Tls(format!("{}: no PEM private key ({e})", path.display())))
 }
 
 /// Serves until `shutdown` completes, then stops accepting calls and drains the in-flight
@@ -493,5 +528,42 @@ impl FraudHotzone for Api {
                 Err(s)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `[tls]` files that hold no certificate or key stop the start, named: tonic alone took
+    /// them and failed every handshake of a server that had started.
+    #[test]
+    fn tls_files_without_a_certificate_or_key_are_errors_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not PEM at all\n").unwrap();
+        let missing = dir.path().join("missing.key");
+        let cfg = |cert: &std::path::Path, key: &std::path::Path, ca: Option<&std::path::Path>| {
+            TlsConfig {
+                cert: cert.to_owned(),
+                key: key.to_owned(),
+                client_ca: ca.map(|c| c.to_owned()),
+            }
+        };
+        let e = tls_config(&cfg(&junk, &junk, None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("junk.pem") && e.contains("no PEM certificate"),
+            "{e}"
+        );
+        assert!(
+            pem_key(&junk)
+                .unwrap_err()
+                .to_string()
+                .contains("no PEM private key")
+        );
+        let e = pem_key(&missing).unwrap_err().to_string();
+        assert!(e.contains("missing.key"), "{e}");
     }
 }

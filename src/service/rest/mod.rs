@@ -144,16 +144,11 @@ pub async fn start(addr: SocketAddr, state: AppState) -> Result<RestHandle, Serv
 /// The rustls acceptor of `[tls]` (HTTP/1.1 only).
 fn tls_acceptor(t: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
     use tokio_rustls::rustls;
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
-    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let err = |p: &std::path::Path, e: &dyn std::fmt::Display| {
         ServeError::Tls(format!("{}: {e}", p.display()))
     };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&t.cert)
-        .map_err(|e| err(&t.cert, &e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| err(&t.cert, &e))?;
-    let key = PrivateKeyDer::from_pem_file(&t.key).map_err(|e| err(&t.key, &e))?;
+    let certs = crate::service::pem_certs(&t.cert)?;
+    let key = crate::service::pem_key(&t.key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -162,10 +157,8 @@ fn tls_acceptor(t: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, ServeError> 
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
-            for c in CertificateDer::pem_file_iter(ca).map_err(|e| err(ca, &e))? {
-                roots
-                    .add(c.map_err(|e| err(ca, &e))?)
-                    .map_err(|e| err(ca, &e))?;
+            for c in crate::service::pem_certs(ca)? {
+                roots.add(c).map_err(|e| err(ca, &e))?;
             }
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
