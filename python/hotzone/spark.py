@@ -54,7 +54,7 @@ import datetime as _dt
 import itertools as _it
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import _hotzone_text, _spec, _whole
+from . import _hotzone_text, _spec, _threads, _whole
 
 __all__ = ["scan", "summary", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS"]
 
@@ -747,10 +747,8 @@ def scan(
         columns=columns, strict=strict, explain=explain,
     )
     # Whole numbers only (2.5 would fail in every task, far from the call).
-    threads = None if threads is None else _whole("threads", threads)
+    threads = _threads(threads)
     partitions = None if partitions is None else _whole("partitions", partitions)
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be at least 1 (got {threads})")
     if partitions is not None and partitions < 1:
         raise ValueError(f"partitions must be at least 1 (got {partitions})")
     if reader not in _READERS:
