@@ -289,6 +289,58 @@ def test_pandas_epoch_milliseconds_with_a_gap_are_read_as_a_csv_reads_them(tmp_p
     assert rows_of(r.table)[0][:3] == ("+886912345001", "true", "2026-03-10")
 
 
+def test_csv_exports_of_polars_pandas_and_duckdb_read_as_their_frames(tmp_path):
+    """CSV as analysts' tools write it: polars' ``write_csv`` gives offsets ``+0000``,
+    DuckDB's CSV ``+00`` with a space, pandas epoch milliseconds with a gap ``...0.0``. Each
+    file gives the frame's own verdicts; only a time with no offset is a bad row."""
+    noon = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.timezone.utc)
+    n = 12
+    times = [noon - dt.timedelta(hours=3 * i, milliseconds=7 * i) for i in range(n)]
+    frame = pl.DataFrame({
+        "event_time": pl.Series(times, dtype=pl.Datetime("ms", "Asia/Taipei")),
+        "subscriber": ["+886912345001", "+886912345002"] * 6,
+        "counterparty": ["+2348021234567"] * 5 + ["+886223456789"] * 7,
+        "direction": ["in", "out"] * 6,
+        "kind": ["call"] * n,
+    })
+    params = dict(hotzone="NG", look_back_days=2, threshold_ratio=0.3, as_of="2026-03-10", tz="Asia/Taipei")
+    want = rows_of(hotzone.scan(frame.to_arrow(), **params).table)
+    assert [row[1] for row in want] == ["true", "false"], want
+    flags = ["--hotzone", "NG", "--look-back-days", "2", "--threshold-ratio", "0.3",
+             "--as-of", "2026-03-10", "--tz", "Asia/Taipei", "--output", "-"]
+
+    def cli_rows(path):
+        out = run_cli("scan", str(path), *flags)
+        assert out.returncode == 0, out.stderr
+        return [tuple(line.split(",")) for line in out.stdout.splitlines()[1:]]
+
+    written = tmp_path / "polars.csv"
+    frame.write_csv(written)
+    assert "+0800" in written.read_text().splitlines()[1]
+    assert cli_rows(written) == want
+    # DuckDB's text for a TIMESTAMPTZ: a space, then `+HH`
+    duck = tmp_path / "duckdb.csv"
+    duck.write_text("event_time,subscriber,counterparty,direction,kind\n" + "".join(
+        f"{t.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}+08,{s},{c},{d},{k}\n"
+        for t, s, c, d, k in zip(times, *(frame[col].to_list() for col in frame.columns[1:]))))
+    assert cli_rows(duck) == want
+    # pandas: epoch milliseconds with a gap are floats, written `1773144000000.0`
+    ms = [int(t.timestamp() * 1000) for t in times] + [None]
+    pdf = pd.DataFrame({"event_time": ms, **{col: frame[col].to_list() + [frame[col][0]] for col in frame.columns[1:]}})
+    assert pdf["event_time"].dtype == "float64"
+    floats = tmp_path / "pandas.csv"
+    pdf.to_csv(floats, index=False)
+    assert ".0," in floats.read_text()
+    out = run_cli("scan", str(floats), *flags)
+    assert out.returncode == 2 and "missing_event_time" in out.stderr, out.stderr
+    assert [tuple(line.split(",")) for line in out.stdout.splitlines()[1:]] == want
+    # no offset: the instant is unknown, every row a counted reject
+    naive = tmp_path / "naive.csv"
+    naive.write_text(duck.read_text().replace("+08,", ","))
+    out = run_cli("scan", str(naive), *flags)
+    assert out.returncode == 2 and "bad_event_time" in out.stderr, out.stderr
+
+
 def test_decimal_columns_are_read_as_the_integers_they_hold():
     """Numbers and durations in decimal columns (Oracle NUMBER(12,2), DuckDB and Spark
     decimals): a whole value is its integer (``912345678.00`` is 912345678, not the digits

@@ -298,7 +298,13 @@ impl Interpreter {
     }
 }
 
-/// RFC 3339 with an offset, or integer epoch milliseconds.
+/// RFC 3339 with an offset, or integer epoch milliseconds (REFERENCE §2).
+///
+/// Also read, because common writers emit them and each still names one instant: the
+/// offset written `+HHMM` (polars' `write_csv`) or `+HH` (DuckDB's CSV) instead of
+/// `+HH:MM`, and epoch milliseconds written as a whole decimal `1773073800000.0` (pandas
+/// writes an integer column with a gap so). A time with no offset stays `bad_event_time`:
+/// its instant depends on a zone the file does not name.
 pub fn parse_time(s: &str) -> Result<i64, RejectReason> {
     let s = s.trim_ascii();
     if s.is_empty() {
@@ -309,16 +315,44 @@ pub fn parse_time(s: &str) -> Result<i64, RejectReason> {
         .iter()
         .enumerate()
         .all(|(i, c)| c.is_ascii_digit() || (i == 0 && *c == b'-'));
-    if numeric {
-        // Digits that overflow are an instant out of range, as in every reader (§2.4).
-        return s.parse::<i64>().map_err(|e| match e.kind() {
-            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
-                RejectReason::TimeOutOfRange
-            }
-            _ => RejectReason::BadEventTime,
-        });
-    }
-    let t = DateTime::parse_from_rfc3339(s).map_err(|_| RejectReason::BadEventTime)?;
+    let millis = if numeric {
+        s
+    } else {
+        match whole_decimal(s) {
+            Some(int) => int,
+            None => return parse_instant(s),
+        }
+    };
+    // Digits that overflow are an instant out of range, as in every reader (§2.4).
+    millis.parse::<i64>().map_err(|e| match e.kind() {
+        std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+            RejectReason::TimeOutOfRange
+        }
+        _ => RejectReason::BadEventTime,
+    })
+}
+
+/// The integer part of `-?digits.0+` (a whole number written as a decimal), else `None`.
+fn whole_decimal(s: &str) -> Option<&str> {
+    let (int, frac) = s.split_once('.')?;
+    let digits = int.strip_prefix('-').unwrap_or(int);
+    (!digits.is_empty()
+        && digits.bytes().all(|c| c.is_ascii_digit())
+        && !frac.is_empty()
+        && frac.bytes().all(|c| c == b'0'))
+    .then_some(int)
+}
+
+/// An RFC 3339 instant; the offset may also be written `+HHMM` or `+HH` (see [`parse_time`]).
+fn parse_instant(s: &str) -> Result<i64, RejectReason> {
+    let t = match DateTime::parse_from_rfc3339(s) {
+        Ok(t) => t,
+        Err(_) => {
+            let mut buf = [0u8; 64];
+            let extended = with_extended_offset(s, &mut buf).ok_or(RejectReason::BadEventTime)?;
+            DateTime::parse_from_rfc3339(extended).map_err(|_| RejectReason::BadEventTime)?
+        }
+    };
     if t.timestamp_subsec_nanos() < 1_000_000_000 {
         return Ok(t.timestamp_millis());
     }
@@ -331,6 +365,32 @@ pub fn parse_time(s: &str) -> Result<i64, RejectReason> {
     } else {
         Err(RejectReason::BadEventTime)
     }
+}
+
+/// `s` with a basic (`+0800`) or hour-only (`+08`) offset at its end rewritten to the
+/// extended `+08:00`, in `buf`; `None` when `s` ends in no such offset after a time of day.
+fn with_extended_offset<'b>(s: &str, buf: &'b mut [u8; 64]) -> Option<&'b str> {
+    let b = s.as_bytes();
+    // The offset's sign comes after `YYYY-MM-DDTHH:MM:SS` (19 bytes).
+    let sign = b.iter().rposition(|&c| c == b'+' || c == b'-')?;
+    let (head, zone) = (&b[..sign + 1], &b[sign + 1..]);
+    if sign < 19 || !zone.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let minutes: &[u8] = match zone.len() {
+        2 => b"00",
+        4 => &zone[2..],
+        _ => return None,
+    };
+    let len = head.len() + 5;
+    if len > buf.len() {
+        return None;
+    }
+    buf[..head.len()].copy_from_slice(head);
+    buf[head.len()..head.len() + 2].copy_from_slice(&zone[..2]);
+    buf[head.len() + 2] = b':';
+    buf[head.len() + 3..len].copy_from_slice(minutes);
+    std::str::from_utf8(&buf[..len]).ok()
 }
 
 #[cfg(test)]
@@ -363,6 +423,50 @@ mod tests {
             Err(RejectReason::BadEventTime)
         );
         assert_eq!(parse_time(""), Err(RejectReason::MissingEventTime));
+    }
+
+    #[test]
+    fn offsets_and_whole_decimals_as_common_writers_emit_them() {
+        let utc = parse_time("2026-03-09T16:00:00Z").unwrap();
+        for same in [
+            "2026-03-10T00:00:00+08:00",
+            "2026-03-10T00:00:00+0800",     // polars write_csv
+            "2026-03-10 00:00:00+08",       // DuckDB CSV
+            "2026-03-10T00:00:00.000+0800", // with a fraction
+            "2026-03-09 16:00:00+00",
+            "2026-03-09T16:00:00.000+0000",
+            "2026-03-09 10:30:00-0530",
+            "2026-03-09 11:00:00-05",
+        ] {
+            assert_eq!(parse_time(same), Ok(utc), "{same}");
+        }
+        assert_eq!(parse_time("2026-03-09T16:00:00.123+0000"), Ok(utc + 123));
+        assert_eq!(parse_time("1773073800000.0"), Ok(1_773_073_800_000));
+        assert_eq!(parse_time("1773073800000.000"), Ok(1_773_073_800_000));
+        assert_eq!(parse_time("-1.0"), Ok(-1));
+        // Still no instant: no offset, a fraction of a millisecond, malformed offsets.
+        for bad in [
+            "2026-03-10 00:00:00",
+            "2026-03-10T00:00:00+8",
+            "2026-03-10T00:00:00+080",
+            "2026-03-10T00:00:00+08000",
+            "2026-03-10T00:00:00+08:0",
+            "2026-03-10T00:00:00+2400",
+            "2026-03-10+08",
+            "2026-03-10",
+            "1773073800000.5",
+            "1773073800000.",
+            ".0",
+            "-.0",
+            "12:00:00+0800",
+        ] {
+            assert_eq!(parse_time(bad), Err(RejectReason::BadEventTime), "{bad}");
+        }
+        // A leap second keeps its rule whatever the offset's form.
+        assert_eq!(
+            parse_time("2017-01-01 07:59:60+08"),
+            parse_time("2016-12-31T23:59:59.999Z")
+        );
     }
 
     #[test]
