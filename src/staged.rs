@@ -7,6 +7,12 @@
 //! the previous good file there; dropped without a commit, the temporary file is removed.
 //! A command that writes several files stages them all and commits them once every one is
 //! written, so an error means nothing was written.
+//!
+//! [`Staged::commit_durably`] also survives a crash: the file's bytes reach the disk before
+//! the rename, and the rename itself before it returns (the service's acknowledged ingests
+//! and subscriptions use it). A scan's or prepare's outputs use [`Staged::commit`]: after a
+//! power loss right after a run, an output may be missing, never half written.
+//! [`is_temporary`] recognises the temporary names, so a service removes the ones a crash left.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +24,9 @@ pub struct Staged {
     tmp: PathBuf,
     dest: PathBuf,
     committed: bool,
+    /// False once [`Staged::create`] found the temporary name taken: that file is another
+    /// writer's, and dropping this one must not remove it.
+    owns_tmp: std::cell::Cell<bool>,
 }
 
 impl Staged {
@@ -33,6 +42,7 @@ impl Staged {
             tmp: dest.with_file_name(tmp_name),
             dest: dest.to_owned(),
             committed: false,
+            owns_tmp: std::cell::Cell::new(true),
         })
     }
 
@@ -46,17 +56,71 @@ impl Staged {
         &self.dest
     }
 
+    /// Creates the temporary file, new (an existing one is an error), readable and
+    /// writable by its owner only when `private` (files that hold numbers or tokens).
+    pub fn create(&self, private: bool) -> Result<std::fs::File> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        opts.open(&self.tmp).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                self.owns_tmp.set(false);
+            }
+            Error::write(&self.tmp, e)
+        })
+    }
+
     /// Renames the written file over the destination.
     pub fn commit(mut self) -> Result<()> {
         std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::write(&self.dest, e))?;
         self.committed = true;
         Ok(())
     }
+
+    /// [`Staged::commit`], durable: the file's bytes are on disk before the rename, and the
+    /// rename (the directory's entry) before this returns.
+    pub fn commit_durably(self) -> Result<()> {
+        std::fs::File::open(&self.tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::write(&self.tmp, e))?;
+        let dir = match self.dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        self.commit()?;
+        sync_dir(&dir)
+    }
+}
+
+/// fsync of a directory, so a rename, a new entry or a removal in it survives a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::write(dir, e))
+}
+
+/// True for a name [`Staged`] writes under (`.NAME.tmp-PID`), and for the `.tmp-NAME` of
+/// earlier versions: a file a crash may have left, never a finished one.
+pub fn is_temporary(name: &str) -> bool {
+    if name.starts_with(".tmp-") {
+        return true;
+    }
+    name.strip_prefix('.')
+        .and_then(|n| n.rsplit_once(".tmp-"))
+        .is_some_and(|(base, pid)| {
+            !base.is_empty() && !pid.is_empty() && pid.bytes().all(|c| c.is_ascii_digit())
+        })
 }
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        if !self.committed {
+        if !self.committed && self.owns_tmp.get() {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
@@ -168,6 +232,41 @@ mod tests {
         s.commit().unwrap();
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), "new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn durable_and_private_files_and_their_temporary_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("a.json");
+        let s = Staged::new(&dest).unwrap();
+        let name = s.path().file_name().unwrap().to_str().unwrap().to_owned();
+        assert!(is_temporary(&name), "{name}");
+        let mut f = s.create(true).unwrap();
+        std::io::Write::write_all(&mut f, b"{}").unwrap();
+        drop(f);
+        // a second writer of the same temporary name is refused, not interleaved
+        assert!(Staged::new(&dest).unwrap().create(false).is_err());
+        s.commit_durably().unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"{}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        for finished in [
+            "a.json",
+            ".hidden",
+            ".a.tmp-",
+            ".tmp",
+            "x.tmp-12",
+            ".a.tmp-1x",
+            "..tmp-1",
+        ] {
+            assert!(!is_temporary(finished), "{finished}");
+        }
+        assert!(is_temporary(".tmp-a.json"));
+        assert!(is_temporary(".out.csv.tmp-4242"));
     }
 
     #[test]

@@ -40,15 +40,13 @@ use crate::service::pb::{EventRecord, IngestRequest, IngestResponse};
 use crate::service::reload::blocking;
 use crate::service::state::{AppState, Delta, FileStamp};
 use crate::service::status::{to_status, wire_status};
+use crate::staged::{Staged, is_temporary, sync_dir};
 
 /// Folder of the data directory that ingested files go to.
 pub const INGEST_DIR: &str = "ingest";
 
 /// Most records one `Ingest` call may carry (they are held in memory until written).
 pub const MAX_RECORDS_PER_CALL: usize = 1_000_000;
-
-/// Prefix of temp files; hidden, so directory scans skip them.
-const TEMP_PREFIX: &str = ".tmp-";
 
 /// One accepted record, normalised, as it will be written.
 struct Accepted {
@@ -183,26 +181,21 @@ fn write_durably(data_dir: &Path, records: &[Accepted]) -> Result<(PathBuf, File
         std::fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
         sync_dir(data_dir)?;
     }
-    let (tmp, path) = unique_names(&dir);
-    let file = std::fs::File::create_new(&tmp).map_err(|e| Error::write(&tmp, e))?;
-    let result = (|| {
-        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
-        w.write_record(HEADER).map_err(|e| Error::write(&tmp, e))?;
-        for a in records {
-            write_record(&mut w, a).map_err(|e| Error::write(&tmp, e))?;
-        }
-        let buffered = w.into_inner().map_err(|e| Error::write(&tmp, e.error()))?;
-        let file = buffered
-            .into_inner()
-            .map_err(|e| Error::write(&tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::write(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::write(&path, e))?;
-        sync_dir(&dir)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let path = unique_name(&dir);
+    let staged = Staged::new(&path)?;
+    let tmp = staged.path();
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(staged.create(false)?));
+    w.write_record(HEADER).map_err(|e| Error::write(tmp, e))?;
+    for a in records {
+        write_record(&mut w, a).map_err(|e| Error::write(tmp, e))?;
     }
-    result?;
+    let buffered = w.into_inner().map_err(|e| Error::write(tmp, e.error()))?;
+    drop(
+        buffered
+            .into_inner()
+            .map_err(|e| Error::write(tmp, e.into_error()))?,
+    );
+    staged.commit_durably()?;
     let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
     Ok((
         path,
@@ -245,27 +238,21 @@ fn write_record<W: Write>(w: &mut csv::Writer<W>, a: &Accepted) -> csv::Result<(
     ])
 }
 
-/// A fresh (temp, final) pair of names: wall-clock milliseconds, process id and a counter, so
-/// names never collide across calls or restarts.
-fn unique_names(dir: &Path) -> (PathBuf, PathBuf) {
+/// A fresh name: wall-clock milliseconds, process id and a counter, so names never collide
+/// across calls or restarts.
+fn unique_name(dir: &Path) -> PathBuf {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let ms = crate::clock::now_ms().max(0);
     loop {
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-        let name = format!("ingest-{ms:013}-{}-{seq:06}.csv", std::process::id());
-        let path = dir.join(&name);
-        let tmp = dir.join(format!("{TEMP_PREFIX}{name}"));
-        if !path.exists() && !tmp.exists() {
-            return (tmp, path);
+        let path = dir.join(format!(
+            "ingest-{ms:013}-{}-{seq:06}.csv",
+            std::process::id()
+        ));
+        if !path.exists() {
+            return path;
         }
     }
-}
-
-/// fsync of a directory, so a rename or a new entry in it survives a crash.
-fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::write(dir, e))
 }
 
 /// Removes temp files a crash left in `<data_dir>/ingest/` (never acknowledged, so never owed).
@@ -276,7 +263,7 @@ pub fn remove_stale_temp_files(data_dir: &Path) -> Result<()> {
     };
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(&dir, e))?;
-        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+        if is_temporary(&entry.file_name().to_string_lossy()) {
             let p = entry.path();
             std::fs::remove_file(&p).map_err(|e| Error::write(&p, e))?;
             tracing::warn!(file = %p.display(), "removed an unacknowledged temporary ingest file");

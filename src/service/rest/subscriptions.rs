@@ -51,8 +51,6 @@ use crate::service::status::{correlator, correlator_text, status, to_status};
 
 /// The journal of notified dates.
 const JOURNAL: &str = "notified.jsonl";
-/// Prefix of temp files.
-const TEMP_PREFIX: &str = ".tmp-";
 
 /// The fields of `subscriptionDetail`: a check's, without `asOf` (the last of them).
 const DETAIL_FIELDS: &[&str] = super::check::FIELDS.split_last().expect("not empty").1;
@@ -230,7 +228,7 @@ impl Store {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            if name.starts_with(TEMP_PREFIX) {
+            if crate::staged::is_temporary(&name) {
                 let _ = std::fs::remove_file(&path);
                 continue;
             }
@@ -497,7 +495,7 @@ impl Store {
     fn remove_file(&self, id: &str) -> Result<()> {
         let path = self.dir.join(format!("{id}.json"));
         match std::fs::remove_file(&path) {
-            Ok(()) => sync_dir(&self.dir),
+            Ok(()) => crate::staged::sync_dir(&self.dir),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(&path, e)),
         }
@@ -544,33 +542,13 @@ impl Inner {
 
 /// Writes `dir/name`: temp file, fsync, rename, fsync of the directory.
 fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let tmp = dir.join(format!("{TEMP_PREFIX}{name}"));
-    let path = dir.join(name);
-    let result = (|| {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            // The files hold numbers and the sinks' tokens: owner only.
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
+    let staged = crate::staged::Staged::new(&dir.join(name))?;
+    // The files hold numbers and the sinks' tokens: owner only.
+    let mut f = staged.create(true)?;
+    f.write_all(bytes)
+        .map_err(|e| Error::write(staged.path(), e))?;
+    drop(f);
+    staged.commit_durably()
 }
 
 /// A fresh random id (UUID v4 layout) from the process's hasher keys and the clock.
