@@ -80,7 +80,7 @@ class ScanResult:
 
     ``summary`` is a dict: ``files``, ``rows`` (read), ``events`` (accepted),
     ``unknown_counterparties``, ``unread_files`` (files inside an input directory that were
-    not read because their name gives no known format, such as ``part-0.csv.gz``),
+    not read because their name gives no known format, such as ``part-0.csv.bz2``),
     ``rejected`` (total), ``rejects`` (count per reason),
     ``reject_rows`` (``(source, row, reason)`` per rejected row, rows numbered from 1),
     ``window`` (``{"first", "last", "tz"}``, or None when no row was accepted and no

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import os
 import pathlib
 import random
@@ -43,7 +44,7 @@ def _frames(case: pathlib.Path):
 
 
 @pytest.mark.parametrize("case", cases(), ids=lambda p: p.name)
-def test_every_conformance_case_from_every_frame_and_path(case):
+def test_every_conformance_case_from_every_frame_and_path(case, tmp_path):
     kw = case_kwargs(case)
     want = expected_rows(case)
     ran = 0
@@ -51,11 +52,13 @@ def test_every_conformance_case_from_every_frame_and_path(case):
         got = rows_of(hotzone.scan(frame, **kw).table)
         assert got == want, kind
         ran += 1
-    for path in [case / "events.csv", case / "events.parquet"]:
+    gz = tmp_path / "events.csv.gz"
+    gz.write_bytes(gzip.compress((case / "events.csv").read_bytes()))
+    for path in [case / "events.csv", case / "events.parquet", gz]:
         if path.exists():
             assert rows_of(hotzone.scan(str(path), **kw).table) == want, path
             ran += 1
-    assert ran >= 5
+    assert ran >= 6
 
 
 @pytest.mark.parametrize("case", cases(), ids=lambda p: p.name)

@@ -19,9 +19,10 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::ingest::RowSink;
 use crate::ingest::columns::{ColumnMap, resolve_required};
-use crate::ingest::csv_split::{State, step};
+use crate::ingest::csv_split::{State, run, step};
 use crate::ingest::interpret::{DurationCell, Interpreter, RawRow, TimeCell};
 use crate::ingest::rejects::RejectReason;
+use crate::ingest::sources::Codec;
 
 /// Where the columns are in a file's records.
 #[derive(Clone, Debug)]
@@ -37,13 +38,31 @@ pub struct Layout {
 /// before the header are skipped by the reader, so a line end there is no boundary).
 pub fn layout(path: &Path, columns: &ColumnMap) -> Result<(Layout, u64)> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    layout_of(file, path, None, columns)
+}
+
+/// [`layout`] of a compressed CSV file ([`Format::CompressedCsv`](crate::ingest::Format)).
+pub fn compressed_layout(path: &Path, codec: Codec, columns: &ColumnMap) -> Result<Layout> {
+    Ok(layout_of(decoded(path, codec)?, path, Some(codec), columns)?.0)
+}
+
+fn layout_of(
+    text: impl Read,
+    path: &Path,
+    codec: Option<Codec>,
+    columns: &ColumnMap,
+) -> Result<(Layout, u64)> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(file);
-    let header = reader
-        .byte_headers()
-        .map_err(|e| Error::read(path, format!("header: {e}")))?;
+        .from_reader(text);
+    let header = reader.byte_headers().map_err(|e| match (codec, e.kind()) {
+        (Some(c), csv::ErrorKind::Io(_)) => Error::read(
+            path,
+            format!("header: the file is not readable as {}: {e}", c.name()),
+        ),
+        _ => Error::read(path, format!("header: {e}")),
+    })?;
     let names: Vec<String> = header
         .iter()
         .map(|h| {
@@ -76,14 +95,89 @@ where
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     file.seek(SeekFrom::Start(start))
         .map_err(|e| Error::io(path, e))?;
+    let text = std::io::BufReader::with_capacity(1 << 20, file.take(end - start));
+    let last_start = records(path, layout, text, start, false, interp, rows)?;
+    if let Some(at) = last_start {
+        unclosed_quote(path, at, end)?;
+    }
+    Ok(())
+}
+
+/// [`read`] of a whole compressed CSV file, decompressed as it is read; byte offsets in
+/// errors are offsets in the decompressed text.
+pub fn read_compressed<R>(
+    path: &Path,
+    codec: Codec,
+    layout: &Layout,
+    interp: &mut Interpreter,
+    rows: &mut R,
+) -> Result<()>
+where
+    R: RowSink + ?Sized,
+{
+    let mut text = Watched {
+        inner: decoded(path, codec)?,
+        state: State::Record,
+    };
+    let last_start = records(path, layout, &mut text, 0, true, interp, rows)?;
+    match (text.state, last_start) {
+        (State::Quoted, Some(at)) => Err(never_closed(
+            path,
+            &format!("in the record at byte {at} of the decompressed text"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The decompressed text of a compressed CSV file.
+fn decoded(path: &Path, codec: Codec) -> Result<Box<dyn Read>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = std::io::BufReader::with_capacity(1 << 20, file);
+    Ok(match codec {
+        Codec::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(file)),
+        Codec::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(file)
+                .map_err(|e| Error::read(path, format!("zstd: {e}")))?,
+        ),
+    })
+}
+
+/// A reader that runs the CSV automaton over the bytes it passes on, so that the state at
+/// the end of the text says whether a quoted field was left open.
+struct Watched<R> {
+    inner: R,
+    state: State,
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.state = run(&buf[..n], self.state).0;
+        Ok(n)
+    }
+}
+
+/// Reads the records of `text`, which starts at byte `start` of the file, between records
+/// (byte 0: the header comes first); `compressed`: it is the decompressed text of the file.
+/// Gives the byte where the last record starts.
+fn records<R, T>(
+    path: &Path,
+    layout: &Layout,
+    text: T,
+    start: u64,
+    compressed: bool,
+    interp: &mut Interpreter,
+    rows: &mut R,
+) -> Result<Option<u64>>
+where
+    R: RowSink + ?Sized,
+    T: Read,
+{
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(start == 0)
         .flexible(true)
         .buffer_capacity(1 << 20)
-        .from_reader(std::io::BufReader::with_capacity(
-            1 << 20,
-            file.take(end - start),
-        ));
+        .from_reader(text);
     if start == 0 {
         reader
             .byte_headers()
@@ -98,8 +192,21 @@ where
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let at = e.position().map_or(start, |p| start + p.byte());
-                return Err(Error::read(path, format!("near byte {at}: {e}")));
+                let message = match (e.position(), e.kind()) {
+                    (None, csv::ErrorKind::Io(_)) if compressed => {
+                        format!("the compressed data is damaged or cut short after row {row}: {e}")
+                    }
+                    (p, _) => {
+                        let at = p.map_or(start, |p| start + p.byte());
+                        let of = if compressed {
+                            " of the decompressed text"
+                        } else {
+                            ""
+                        };
+                        format!("near byte {at}{of}: {e}")
+                    }
+                };
+                return Err(Error::read(path, message));
             }
         }
         row += 1;
@@ -127,10 +234,18 @@ where
         };
         rows.row(row, interp.interpret(&raw))?;
     }
-    if let Some(at) = last_start {
-        unclosed_quote(path, at, end)?;
-    }
-    Ok(())
+    Ok(last_start)
+}
+
+/// The error of a quoted field opened `where` and never closed.
+fn never_closed(path: &Path, place: &str) -> Error {
+    Error::read(
+        path,
+        format!(
+            "the quoted field opened {place} is never closed: the rest of the file would be \
+             one cell (an unterminated quote)"
+        ),
+    )
 }
 
 /// An error when the record starting at byte `at` runs to `end` inside a quoted field that
@@ -163,13 +278,7 @@ fn unclosed_quote(path: &Path, at: u64, end: u64) -> Result<()> {
         }
     }
     match (state, opened) {
-        (State::Quoted, Some(q)) => Err(Error::read(
-            path,
-            format!(
-                "the quoted field opened at byte {q} is never closed: the rest of the file would \
-                 be one cell (an unterminated quote)"
-            ),
-        )),
+        (State::Quoted, Some(q)) => Err(never_closed(path, &format!("at byte {q}"))),
         _ => Ok(()),
     }
 }

@@ -70,6 +70,12 @@ enum Unit {
         range: (u64, u64),
         first: usize,
     },
+    /// A whole compressed CSV file.
+    CompressedCsv {
+        path: PathBuf,
+        codec: sources::Codec,
+        layout: csv::Layout,
+    },
     Ipc(PathBuf),
     ParquetRowGroup(PathBuf, columnar::Footer, usize, u64),
 }
@@ -273,6 +279,11 @@ fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions) -> Result<Vec<Unit>> 
                     });
                 }
             }
+            Format::CompressedCsv(codec) => units.push(Unit::CompressedCsv {
+                path: path.clone(),
+                codec: *codec,
+                layout: csv::compressed_layout(path, *codec, &opts.columns)?,
+            }),
             Format::Ipc => units.push(Unit::Ipc(path.clone())),
             Format::Parquet => {
                 let (footer, groups) = columnar::parquet_row_groups(path)?;
@@ -292,7 +303,10 @@ fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions) -> Result<Vec<Unit>> 
 
 fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>) -> Result<()> {
     let path = match unit {
-        Unit::Csv { path: p, .. } | Unit::Ipc(p) | Unit::ParquetRowGroup(p, ..) => p,
+        Unit::Csv { path: p, .. }
+        | Unit::CompressedCsv { path: p, .. }
+        | Unit::Ipc(p)
+        | Unit::ParquetRowGroup(p, ..) => p,
     };
     let mut rows = Counted {
         tally: &mut w.tally,
@@ -307,6 +321,11 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
             range,
             ..
         } => csv::read(path, layout, *range, interp, &mut rows),
+        Unit::CompressedCsv {
+            path,
+            codec,
+            layout,
+        } => csv::read_compressed(path, *codec, layout, interp, &mut rows),
         Unit::Ipc(p) => columnar::read_ipc(p, &opts.columns, interp, &mut rows),
         Unit::ParquetRowGroup(p, footer, rg, first) => {
             let cols = &opts.columns;

@@ -5,7 +5,7 @@
 //! or device with a data file's name (which would block a reader, or never end) is not a
 //! data file, nor is one a glob matches. A symlinked directory is followed once: a directory met again (a link to itself
 //! or an ancestor) is not walked again, so a link loop cannot trap the walk. A regular file in
-//! a directory, or matched by a glob, whose name gives no known format (`part-0.csv.gz`,
+//! a directory, or matched by a glob, whose name gives no known format (`part-0.csv.bz2`,
 //! Hive's `000000_0`) is not read, and is listed ([`Expanded::unread`]) so that the run's
 //! summary can say so; hidden and `_`-prefixed files (`.crc` checksums, `_SUCCESS`) are a
 //! writer's bookkeeping, not data, and are not listed.
@@ -21,20 +21,49 @@ pub enum Format {
     Parquet,
     /// CSV with a header row.
     Csv,
+    /// CSV with a header row, compressed as a whole (`.csv.gz`, `.csv.zst`): read from start
+    /// to end on one core, as the compressed stream allows.
+    CompressedCsv(Codec),
     /// Arrow IPC file or stream (`.arrow`, `.ipc`, `.feather`).
     Ipc,
+}
+
+/// The compression of a [`Format::CompressedCsv`] file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    /// gzip (`.gz`, `.gzip`), one member or several concatenated (as `cat a.gz b.gz` or
+    /// bgzip write).
+    Gzip,
+    /// Zstandard (`.zst`, `.zstd`), one frame or several.
+    Zstd,
+}
+
+impl Codec {
+    /// The codec's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Gzip => "gzip",
+            Codec::Zstd => "zstd",
+        }
+    }
 }
 
 impl Format {
     /// The format of a path, by extension (case-insensitive).
     pub fn of(path: &Path) -> Option<Format> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        match ext.as_str() {
-            "parquet" | "pq" => Some(Format::Parquet),
-            "csv" => Some(Format::Csv),
-            "arrow" | "ipc" | "feather" | "arrows" => Some(Format::Ipc),
-            _ => None,
-        }
+        let codec = match ext.as_str() {
+            "parquet" | "pq" => return Some(Format::Parquet),
+            "csv" => return Some(Format::Csv),
+            "arrow" | "ipc" | "feather" | "arrows" => return Some(Format::Ipc),
+            "gz" | "gzip" => Codec::Gzip,
+            "zst" | "zstd" => Codec::Zstd,
+            _ => return None,
+        };
+        let inner = Path::new(path.file_stem()?).extension()?.to_str()?;
+        inner
+            .eq_ignore_ascii_case("csv")
+            .then_some(Format::CompressedCsv(codec))
     }
 }
 
@@ -119,7 +148,7 @@ fn no_readable_file(what: &str, skipped: &[PathBuf]) -> String {
     match skipped {
         [] => format!("{what} no readable file"),
         [one, ..] => format!(
-            "{what} no readable file, only {} of no known format (such as {}; expected .parquet, .csv, .arrow/.ipc/.feather)",
+            "{what} no readable file, only {} of no known format (such as {}; expected .parquet, .csv, .csv.gz/.csv.zst, .arrow/.ipc/.feather)",
             skipped.len(),
             one.display()
         ),
@@ -147,7 +176,7 @@ fn expand_with(inputs: &[String], strict: bool) -> Result<Expanded> {
         if path.is_dir() {
             let (before, unread_before) = (out.len(), unread.len());
             walk(path, &mut out, &mut unread)?;
-            // Files, none of them readable (`.csv.gz` parts, Hive's `000000_0`): an error, not
+            // Files, none of them readable (`.csv.bz2` parts, Hive's `000000_0`): an error, not
             // a run that reads nothing and succeeds. A directory with no file at all is an
             // empty input (no rows, no window).
             if strict && out.len() == before && unread.len() > unread_before {
@@ -160,7 +189,7 @@ fn expand_with(inputs: &[String], strict: bool) -> Result<Expanded> {
             let f = Format::of(path).ok_or_else(|| {
                 Error::read(
                     path,
-                    "unknown format: expected .parquet, .csv, .arrow/.ipc/.feather",
+                    "unknown format: expected .parquet, .csv, .csv.gz/.csv.zst, .arrow/.ipc/.feather",
                 )
             })?;
             out.push((path.to_owned(), f));

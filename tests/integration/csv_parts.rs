@@ -477,3 +477,83 @@ fn command_line_parts_write_the_same_rejects_file() {
     assert_eq!(bad.0, Some(1));
     assert!(bad.3.contains("HOTZONE_CSV_PART_BYTES"), "{}", bad.3);
 }
+
+/// `.csv.gz` (one gzip member or several, cut anywhere) and `.csv.zst` (several frames) are
+/// read as the plain file is: the same verdicts, day counts, rejects and row numbers, the
+/// same `--strict` row. A damaged stream, and a quote left open at the end of the text, are
+/// errors naming the file, never a run that stops reading early and succeeds.
+#[test]
+fn compressed_files_read_like_the_plain_file() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let records = tricky_records();
+    let plain = write(dir.path(), "tricky.csv", "\r\n", &records);
+    let text = std::fs::read(&plain).unwrap();
+    let gzip = |bytes: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    };
+    let zstd = |bytes: &[u8]| zstd::encode_all(bytes, 3).unwrap();
+    let cut = text.len() / 3 + 1; // inside a record
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("one.csv.gz", gzip(&text)),
+        (
+            "members.CSV.GZ",
+            [gzip(&text[..cut]), gzip(&text[cut..])].concat(),
+        ),
+        (
+            "frames.csv.zst",
+            [zstd(&text[..cut]), zstd(&text[cut..])].concat(),
+        ),
+    ];
+    let renamed = |mut s: Seen, name: &str| {
+        for r in &mut s.2 {
+            r.0 = name.to_owned();
+        }
+        s
+    };
+    let want = seen(&plain, None);
+    assert_eq!(want.2.len(), 48);
+    for (name, bytes) in &files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        assert_eq!(renamed(seen(&path, None), "tricky.csv"), want, "{name}");
+        assert_eq!(strict_row(&path, None), Some(want.2[0].1), "{name}");
+        // a part size does not apply: the stream is read whole
+        assert_eq!(renamed(seen(&path, Some(7)), "tricky.csv"), want, "{name}");
+    }
+
+    let whole = gzip(&text);
+    let damaged = [
+        ("truncated.csv.gz", whole[..whole.len() - 9].to_vec()),
+        ("garbage.csv.gz", b"not gzip at all".to_vec()),
+        ("garbage.csv.zst", b"not zstd at all".to_vec()),
+        (
+            "open.csv.gz",
+            gzip(
+                &[
+                    text.as_slice(),
+                    b"\n2026-03-10T01:00:00Z,+886912345001,\"ACME,in,call,\n",
+                ]
+                .concat(),
+            ),
+        ),
+    ];
+    for (name, bytes) in damaged {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let err = scan(
+            &[path.to_string_lossy().into_owned()],
+            &request(None, false),
+            &|_, _| {},
+        )
+        .err()
+        .unwrap_or_else(|| panic!("{name}: read without an error"))
+        .to_string();
+        assert!(err.contains(name), "{name}: {err}");
+        if name.starts_with("open") {
+            assert!(err.contains("never closed"), "{err}");
+        }
+    }
+}
