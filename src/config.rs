@@ -245,6 +245,11 @@ pub struct LimitsConfig {
     /// Default 10.
     #[serde(default = "default_check_timeout_s")]
     pub check_timeout_s: u64,
+    /// Longest a reply's write may wait on a client that does not read it (seconds, REST
+    /// port); past it the connection is closed, so clients that stop reading cannot hold
+    /// the port's places. Default 30.
+    #[serde(default = "default_write_stall_timeout_s")]
+    pub write_stall_timeout_s: u64,
     /// TCP connections served at once on each port (gRPC and REST count theirs apart); one
     /// more is closed at once. Default 1024.
     #[serde(default = "default_max_connections")]
@@ -308,6 +313,10 @@ fn default_check_timeout_s() -> u64 {
     10
 }
 
+fn default_write_stall_timeout_s() -> u64 {
+    30
+}
+
 /// What one small DATA frame costs in the HTTP/2 layer's budget of unread small frames
 /// (h2 0.4.16+ charges `256 - payload length`; a gRPC message is at least 5 bytes).
 const SMALL_FRAME_COST: u32 = 256;
@@ -357,6 +366,7 @@ impl Default for LimitsConfig {
             ingest_idle_timeout_s: default_ingest_idle_timeout_s(),
             max_pending_ingest_records: default_max_pending_ingest_records(),
             check_timeout_s: default_check_timeout_s(),
+            write_stall_timeout_s: default_write_stall_timeout_s(),
             max_connections: default_max_connections(),
             max_connections_per_address: default_max_connections_per_address(),
             max_streams_per_connection: default_max_streams_per_connection(),
@@ -640,6 +650,7 @@ impl ServerConfig {
             ("limits.ingest_timeout_s", l.ingest_timeout_s),
             ("limits.ingest_idle_timeout_s", l.ingest_idle_timeout_s),
             ("limits.check_timeout_s", l.check_timeout_s),
+            ("limits.write_stall_timeout_s", l.write_stall_timeout_s),
         ] {
             if !(1..=MAX_TIMEOUT_S).contains(&v) {
                 errors.push(format!(

@@ -379,10 +379,56 @@ impl Drop for IngestPermit {
 
 /// A connection of a port, holding its place under `limits.max_connections` (and its
 /// address's under `limits.max_connections_per_address`) for as long as it is open.
+///
+/// A write (or flush) that waits `limits.write_stall_timeout_s` without the client taking
+/// a byte fails with `TimedOut`, and the connection's driver (hyper, tonic) closes it: a
+/// client that sends requests and never reads the replies cannot keep its places.
 pub struct Limited {
     io: tokio::net::TcpStream,
     _slot: OwnedSemaphorePermit,
     _address: Option<AddressSlot>,
+    stall: std::time::Duration,
+    /// Armed while a write is pending; cleared whenever one makes progress.
+    stalled_since: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Limited {
+    /// The state of the pending write that `pending` says did not progress: still waiting,
+    /// or (once the stall timeout has passed) an error.
+    fn stalled<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        let stall = self.stall;
+        let timer = self
+            .stalled_since
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+        match timer.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client read nothing for limits.write_stall_timeout_s",
+            ))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+
+    /// `poll` of a write-side call, under the stall timeout.
+    fn watched<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        poll: impl FnOnce(
+            std::pin::Pin<&mut tokio::net::TcpStream>,
+            &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<T>>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        match poll(std::pin::Pin::new(&mut self.io), cx) {
+            std::task::Poll::Ready(r) => {
+                self.stalled_since = None;
+                std::task::Poll::Ready(r)
+            }
+            std::task::Poll::Pending => self.stalled(cx),
+        }
+    }
 }
 
 /// Connections open per client address.
@@ -412,16 +458,19 @@ pub struct ConnectionLimit {
     slots: Arc<Semaphore>,
     per_address: usize,
     open: OpenPerAddress,
+    stall: std::time::Duration,
 }
 
 impl ConnectionLimit {
     /// At most `max` connections open at once, at most `per_address` of them from one
     /// client address.
-    pub fn new(max: usize, per_address: usize) -> ConnectionLimit {
+    /// A write that waits `stall` on a client that reads nothing fails (see [`Limited`]).
+    pub fn new(max: usize, per_address: usize, stall: std::time::Duration) -> ConnectionLimit {
         ConnectionLimit {
             slots: Arc::new(Semaphore::new(max.max(1))),
             per_address: per_address.max(1),
             open: Arc::default(),
+            stall,
         }
     }
 
@@ -448,6 +497,8 @@ impl ConnectionLimit {
             io,
             _slot: slot,
             _address: address,
+            stall: self.stall,
+            stalled_since: None,
         })
     }
 }
@@ -521,21 +572,21 @@ impl tokio::io::AsyncWrite for Limited {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        self.get_mut().watched(cx, |io, cx| io.poll_write(cx, buf))
     }
 
     fn poll_flush(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        self.get_mut().watched(cx, |io, cx| io.poll_flush(cx))
     }
 
     fn poll_shutdown(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+        self.get_mut().watched(cx, |io, cx| io.poll_shutdown(cx))
     }
 
     fn poll_write_vectored(
@@ -543,7 +594,8 @@ impl tokio::io::AsyncWrite for Limited {
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        self.get_mut()
+            .watched(cx, |io, cx| io.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -56,7 +56,7 @@ pub mod state;
 pub mod status;
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
@@ -245,6 +245,7 @@ pub async fn serve(
     let connections = limits::ConnectionLimit::new(
         settings.limits.max_connections,
         settings.limits.max_connections_per_address,
+        Duration::from_secs(settings.limits.write_stall_timeout_s),
     );
     let incoming = TcpListenerStream::new(listener)
         .then(|conn| async move {
@@ -255,7 +256,7 @@ pub async fn serve(
                     // Handed to tonic, the error was logged at debug and accept was called
                     // again at once: 280,000 times a second on one core.
                     tracing::warn!(error = %e, "gRPC accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     None
                 }
             }

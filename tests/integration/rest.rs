@@ -932,6 +932,57 @@ async fn the_rest_port_bounds_its_connections() {
     rs.server.stop().await;
 }
 
+/// A client that sends requests and never reads the replies loses its connection once a
+/// write has waited `write_stall_timeout_s`: it cannot keep a place of `max_connections`
+/// for ever. Another client is answered meanwhile, and gets the freed place afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_closed_after_the_write_stall_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let mut s = settings(data.path());
+    s.limits.max_connections = 2;
+    s.limits.write_stall_timeout_s = 1;
+    let rs = spawn_rest(s).await;
+    let a = rs.http;
+    let get = "GET /fraud-hotzone-alert/v0/openapi.yaml HTTP/1.1\r\nhost: x\r\n\r\n";
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut deaf = socket.connect(a).await.unwrap();
+    // Pipelined requests, replies never read: the server's writes fill the socket buffers
+    // and stall; then it stops reading requests, and these writes block in turn. They end
+    // with an error only when the server closes the connection.
+    let writer = tokio::spawn(async move {
+        let requests = get.repeat(64);
+        let mut sent = 0usize;
+        while deaf.write_all(requests.as_bytes()).await.is_ok() {
+            sent += 64;
+        }
+        sent
+    });
+    // Meanwhile the other place answers.
+    let mut c = unfinished(a, get).await;
+    assert!(read_head(&mut c).await.starts_with("HTTP/1.1 200"));
+    drop(c);
+    let sent = tokio::time::timeout(std::time::Duration::from_secs(300), writer)
+        .await
+        .expect("the deaf client's connection was never closed")
+        .unwrap();
+    assert!(sent > 64, "only {sent} requests sent");
+    // Its place is free again: two connections are served at once.
+    let held = unfinished(a, "GET /fraud-hotzone-alert/v0/openapi.yaml HTTP/1.1\r\n").await;
+    wait_for("a place on the REST port", || async {
+        let mut c = unfinished(a, get).await;
+        read_head(&mut c)
+            .await
+            .starts_with("HTTP/1.1 200")
+            .then_some(())
+    })
+    .await;
+    drop(held);
+    rs.server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ingest_is_visible_to_rest_at_ack() {
     let data = tempfile::tempdir().unwrap();

@@ -198,6 +198,7 @@ async fn accept_loop(
         crate::service::limits::ConnectionLimit::new(
             l.max_connections,
             l.max_connections_per_address,
+            Duration::from_secs(l.write_stall_timeout_s),
         )
     };
     loop {
