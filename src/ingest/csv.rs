@@ -115,21 +115,12 @@ pub fn read_compressed<R>(
 where
     R: RowSink + ?Sized,
 {
-    let decoder = decoded(path, codec)?;
-    let (blocks, rx) = std::sync::mpsc::sync_channel(AHEAD_BLOCKS);
-    let (last_start, end_state) = std::thread::scope(|scope| {
-        let decoding = scope.spawn(move || decode_ahead(decoder, blocks));
-        let text = Ahead {
-            blocks: rx,
-            block: Vec::new(),
-            at: 0,
-        };
-        let read = records(path, layout, text, 0, true, interp, rows);
-        // `text` is gone with `records`: a decoder still running stops at its next block.
-        let end_state = decoding.join().unwrap_or(State::Record);
-        read.map(|last| (last, end_state))
-    })?;
-    match (end_state, last_start) {
+    let mut text = Watched {
+        inner: decoded(path, codec)?,
+        state: State::Record,
+    };
+    let last_start = records(path, layout, &mut text, 0, true, interp, rows)?;
+    match (text.state, last_start) {
         (State::Quoted, Some(at)) => Err(never_closed(
             path,
             &format!("in the record at byte {at} of the decompressed text"),
@@ -138,72 +129,8 @@ where
     }
 }
 
-/// Decompressed blocks a compressed file's decoder may be ahead of its CSV reader.
-const AHEAD_BLOCKS: usize = 4;
-/// Bytes of decompressed text in a block.
-const BLOCK_BYTES: usize = 1 << 20;
-
-/// Decompresses `decoder` into blocks sent to `blocks` (an error is sent as the last item),
-/// on a thread of its own so that the decoder and the CSV reader use two cores; runs the CSV
-/// automaton over the text and gives its state at the end (the reader needs it to tell a
-/// quoted field left open). Stops early when the reader is gone.
-fn decode_ahead(
-    mut decoder: Box<dyn Read + Send>,
-    blocks: std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
-) -> State {
-    let mut state = State::Record;
-    loop {
-        let mut block = vec![0u8; BLOCK_BYTES];
-        let mut n = 0;
-        while n < block.len() {
-            match decoder.read(&mut block[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let _ = blocks.send(Err(e));
-                    return state;
-                }
-            }
-        }
-        if n == 0 {
-            return state;
-        }
-        block.truncate(n);
-        state = run(&block, state).0;
-        if blocks.send(Ok(block)).is_err() {
-            return state;
-        }
-    }
-}
-
-/// The text [`decode_ahead`] sends, as one stream.
-struct Ahead {
-    blocks: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
-    block: Vec<u8>,
-    at: usize,
-}
-
-impl Read for Ahead {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.at == self.block.len() {
-            match self.blocks.recv() {
-                Ok(block) => {
-                    self.block = block?;
-                    self.at = 0;
-                }
-                Err(_) => return Ok(0), // the decoder reached the end
-            }
-        }
-        let n = buf.len().min(self.block.len() - self.at);
-        buf[..n].copy_from_slice(&self.block[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-}
-
 /// The decompressed text of a compressed CSV file.
-fn decoded(path: &Path, codec: Codec) -> Result<Box<dyn Read + Send>> {
+fn decoded(path: &Path, codec: Codec) -> Result<Box<dyn Read>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let file = std::io::BufReader::with_capacity(1 << 20, file);
     Ok(match codec {
@@ -213,6 +140,21 @@ fn decoded(path: &Path, codec: Codec) -> Result<Box<dyn Read + Send>> {
                 .map_err(|e| Error::read(path, format!("zstd: {e}")))?,
         ),
     })
+}
+
+/// A reader that runs the CSV automaton over the bytes it passes on, so that the state at
+/// the end of the text says whether a quoted field was left open.
+struct Watched<R> {
+    inner: R,
+    state: State,
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.state = run(&buf[..n], self.state).0;
+        Ok(n)
+    }
 }
 
 /// Reads the records of `text`, which starts at byte `start` of the file, between records
