@@ -47,8 +47,8 @@ pub struct CheckArgs {
     /// Which directions count (default all).
     #[arg(long, value_enum, ignore_case = true)]
     pub check_target: Option<TargetArg>,
-    /// Minimum hot events on an anomalous day (default 3).
-    #[arg(long)]
+    /// Minimum hot events on an anomalous day, at least 1 (default 3).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub min_events: Option<u32>,
     /// Last day of the window, YYYY-MM-DD (default: today in the server's time zone).
     #[arg(long)]
@@ -111,19 +111,32 @@ impl CheckArgs {
 }
 
 impl CheckArgs {
-    /// `--server` as a URL: a bare `HOST:PORT` means `http://HOST:PORT`.
-    pub fn server_url(&self) -> String {
+    /// `--server` as a URL: a bare `HOST:PORT` means `http://HOST:PORT`; a bare host without
+    /// a port is an error (it meant port 80, where no `serve` listens by default).
+    pub fn server_url(&self) -> anyhow::Result<String> {
         if self.server.contains("://") {
-            self.server.clone()
-        } else {
-            format!("http://{}", self.server)
+            return Ok(self.server.clone());
+        }
+        let port = self
+            .server
+            .rsplit_once(':')
+            .filter(|(host, _)| !host.is_empty() && (!host.contains(':') || host.ends_with(']')))
+            .map(|(_, port)| port);
+        match port {
+            Some(p) if !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) => {
+                Ok(format!("http://{}", self.server))
+            }
+            _ => anyhow::bail!(
+                "--server {:?}: expected HOST:PORT (as `serve --listen` takes it, e.g. 127.0.0.1:50051, [::1]:50051) or a URL",
+                self.server
+            ),
         }
     }
 
     /// A channel to `--server`, over TLS for `https://` URLs.
     pub async fn channel(&self) -> anyhow::Result<tonic::transport::Channel> {
         use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
-        let url = self.server_url();
+        let url = self.server_url()?;
         let mut ep = Endpoint::from_shared(url.clone()).with_context(|| {
             format!("--server {:?} is neither HOST:PORT nor a URL", self.server)
         })?;

@@ -155,6 +155,49 @@ fn no_readable_file(what: &str, skipped: &[PathBuf]) -> String {
     }
 }
 
+/// Why an input that is neither a directory, nor a regular file, nor a glob cannot be read.
+fn not_a_data_file(path: &Path) -> Error {
+    let why = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            "no such file or directory, and no glob".to_owned()
+        }
+        Err(e) => e.to_string(),
+        Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(path) {
+            Ok(target) => format!(
+                "a symbolic link to {}, which does not exist (or is not a file or directory)",
+                target.display()
+            ),
+            Err(e) => format!("a symbolic link that cannot be read: {e}"),
+        },
+        Ok(m) => {
+            #[cfg(unix)]
+            let kind = {
+                use std::os::unix::fs::FileTypeExt;
+                let t = m.file_type();
+                if t.is_fifo() {
+                    "a named pipe (FIFO)"
+                } else if t.is_socket() {
+                    "a socket"
+                } else if t.is_block_device() || t.is_char_device() {
+                    "a device"
+                } else {
+                    "not a regular file"
+                }
+            };
+            #[cfg(not(unix))]
+            let kind = {
+                let _ = m;
+                "not a regular file"
+            };
+            format!(
+                "{kind}, not a data file: inputs are read more than once (a header, then parts), \
+                 so a stream must be saved to a file first"
+            )
+        }
+    };
+    Error::read(path, why)
+}
+
 /// [`expand`], with the files below the input directories that are not read.
 pub fn expand_all(inputs: &[String]) -> Result<Expanded> {
     expand_with(inputs, true)
@@ -220,13 +263,7 @@ fn expand_with(inputs: &[String], strict: bool) -> Result<Expanded> {
                 return Err(Error::read(path, why));
             }
         } else {
-            return Err(Error::io(
-                path,
-                std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no such file or directory, and no glob",
-                ),
-            ));
+            return Err(not_a_data_file(path));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));

@@ -763,6 +763,26 @@ async fn special_files_named_like_data_never_block_a_load() {
     assert_eq!(status.code(), Some(2));
     let verdicts = std::fs::read_to_string(out.path().join("v.csv")).unwrap();
     assert!(verdicts.contains("+886912345001,true"), "{verdicts}");
+    // Named on the command line, the FIFO and a link to nothing are errors saying what they
+    // are (both read "no such file or directory" before), and nothing blocks on the FIFO.
+    let dangling = data.path().join("gone.csv");
+    std::os::unix::fs::symlink(data.path().join("moved.csv"), &dangling).unwrap();
+    for (input, says) in [
+        (&fifo, "a named pipe (FIFO), not a data file"),
+        (&dangling, "a symbolic link to"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+            .arg("scan")
+            .arg(input)
+            .args(["--hotzone", "NG", "--look-back-days", "7"])
+            .args(["--threshold-ratio", "0.5", "--output", "-"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+    std::fs::remove_file(&dangling).unwrap();
     // The server loads and answers.
     let server = spawn_loaded(settings(data.path())).await;
     let mut c = server.client().await;

@@ -344,7 +344,7 @@ fn plain_logs_off_a_terminal_and_check_takes_host_port() {
          2026-03-10T12:02:00Z,+886912345001,+2348021234569,in,call\n",
     );
     // A compressed export the server cannot read: the load's log line counts it.
-    drop_file(data.path(), "day-2.csv.gz", "\u{1f}\u{8b} compressed");
+    drop_file(data.path(), "day-2.csv.bz2", "BZh9 compressed");
     let mut child = Command::new(env!("CARGO_BIN_EXE_hotzone"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data.path())
@@ -404,6 +404,34 @@ fn plain_logs_off_a_terminal_and_check_takes_host_port() {
         "--as-of",
         "2026-03-10",
     ]);
+    // A host without a port, and `--min-events 0` (which the protocol would read as "unset",
+    // so 3), are refused before anything is sent.
+    let host = addr.rsplit_once(':').unwrap().0;
+    for (server, extra, code, says) in [
+        (host, None, 1, "expected HOST:PORT"),
+        (addr.as_str(), Some("0"), 1, "--min-events"),
+    ] {
+        let mut args = vec![
+            "check",
+            "--server",
+            server,
+            "--phone-number",
+            "+886912345001",
+            "--look-back-days",
+            "1",
+            "--threshold-ratio",
+            "0.5",
+            "--hotzone",
+            "NG",
+        ];
+        if let Some(n) = extra {
+            args.extend(["--min-events", n]);
+        }
+        let bad = hotzone(&args);
+        let err = text(&bad.stderr);
+        assert_eq!(bad.status.code(), Some(code), "{server} {extra:?}: {err}");
+        assert!(err.contains(says), "{server} {extra:?}: {err}");
+    }
     let _ = child.kill();
     let _ = child.wait();
     while let Ok(line) = rx.try_recv() {
