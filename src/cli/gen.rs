@@ -214,6 +214,13 @@ mod tests {
         .unwrap();
         run(&cli.args).unwrap();
         assert!(dir.path().join("e.parquet").metadata().unwrap().len() > 0);
+        // written under temporary names, renamed into place: nothing else is left
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["e.parquet", "t.csv"]);
         assert!(
             std::fs::read_to_string(dir.path().join("t.csv"))
                 .unwrap()

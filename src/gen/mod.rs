@@ -277,13 +277,42 @@ pub fn generate_batches(cfg: &GenConfig) -> (Vec<RecordBatch>, GroundTruth) {
 ///
 /// Chunks are generated in parallel (rayon's pool) while a writer thread writes finished ones
 /// in order; memory stays bounded to a few chunks.
+///
+/// Both files are written under temporary names and renamed into place together at the end
+/// ([`crate::staged`]): an interrupted run leaves neither a truncated data file (which a
+/// benchmark that reuses its files would read) nor a truth file without its data.
 pub fn generate_to_file(
     cfg: &GenConfig,
     output: &Path,
     truth: Option<&Path>,
 ) -> Result<GenSummary, GenError> {
+    let staged = |p: &Path| {
+        crate::staged::Staged::new(p).map_err(|e| GenError::Io {
+            path: p.to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    };
+    let out = staged(output)?;
+    let truth = truth.map(staged).transpose()?;
+    let summary = generate_to_staged(cfg, output, &out, truth.as_ref().map(|t| t.path()))?;
+    let dest = truth.as_ref().map_or(output, |t| t.dest()).to_owned();
+    crate::staged::commit_all([Some(out), truth]).map_err(|e| GenError::Io {
+        path: dest,
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(summary)
+}
+
+/// [`generate_to_file`] into the temporary file of `out` (its format from `output`'s name).
+fn generate_to_staged(
+    cfg: &GenConfig,
+    output: &Path,
+    out: &crate::staged::Staged,
+    truth: Option<&Path>,
+) -> Result<GenSummary, GenError> {
     let plan = Plan::new(cfg)?;
-    let mut writer = write::EventWriter::create(output, &event_schema(), cfg.tz, cfg.layout)?;
+    let mut writer =
+        write::EventWriter::create(output, out.path(), &event_schema(), cfg.tz, cfg.layout)?;
     if cfg.layout != Layout::Grouped {
         return reordered_to_file(&plan, writer, truth);
     }

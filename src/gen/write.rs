@@ -42,24 +42,32 @@ pub(crate) enum EventWriter {
 
 /// Creates (truncates) `path`.
 fn create(path: &Path) -> Result<BufWriter<File>, GenError> {
+    create_as(path, path)
+}
+
+/// Creates `path`; errors name `named` (the final name of a file written under a temporary
+/// one).
+fn create_as(path: &Path, named: &Path) -> Result<BufWriter<File>, GenError> {
     let file = File::create(path).map_err(|source| GenError::Io {
-        path: path.to_owned(),
+        path: named.to_owned(),
         source,
     })?;
     Ok(BufWriter::with_capacity(1 << 20, file))
 }
 
 impl EventWriter {
-    /// Opens `path` for the format its extension names. A Parquet file records `tz`, the
-    /// zone its days were generated in, under [`crate::ingest::ZONE_KEY`], so a scan without
-    /// `--tz` reads it in that zone (CSV has no place for it).
+    /// Opens `path` for the format the extension of `named` (the file's final name) gives.
+    /// A Parquet file records `tz`, the zone its days were generated in, under
+    /// [`crate::ingest::ZONE_KEY`], so a scan without `--tz` reads it in that zone (CSV has
+    /// no place for it).
     pub(crate) fn create(
+        named: &Path,
         path: &Path,
         schema: &SchemaRef,
         tz: chrono_tz::Tz,
         layout: super::Layout,
     ) -> Result<Self, GenError> {
-        let ext = path
+        let ext = named
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
@@ -83,34 +91,34 @@ impl EventWriter {
                         tz.name().to_owned(),
                     )]))
                     .build();
-                let out = create(path)?;
+                let out = create_as(path, named)?;
                 let writer =
                     ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(|source| {
                         GenError::Parquet {
-                            path: path.to_owned(),
+                            path: named.to_owned(),
                             source,
                         }
                     })?;
                 Ok(Self::Parquet {
-                    path: path.to_owned(),
+                    path: named.to_owned(),
                     writer: Box::new(writer),
                 })
             }
             Some("csv") => {
-                let mut out = create(path)?;
+                let mut out = create_as(path, named)?;
                 out.write_all(b"event_time,subscriber,counterparty,direction,kind,duration_s\n")
                     .map_err(|source| GenError::Io {
-                        path: path.to_owned(),
+                        path: named.to_owned(),
                         source,
                     })?;
                 Ok(Self::Csv {
-                    path: path.to_owned(),
+                    path: named.to_owned(),
                     out,
                     line: Vec::with_capacity(128),
                 })
             }
             _ => Err(GenError::Format {
-                path: path.to_owned(),
+                path: named.to_owned(),
             }),
         }
     }
