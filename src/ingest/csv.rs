@@ -41,9 +41,10 @@ pub fn layout(path: &Path, columns: &ColumnMap) -> Result<(Layout, u64)> {
     layout_of(file, path, None, columns)
 }
 
-/// [`layout`] of a compressed CSV file ([`Format::CompressedCsv`](crate::ingest::Format)).
-pub fn compressed_layout(path: &Path, codec: Codec, columns: &ColumnMap) -> Result<Layout> {
-    Ok(layout_of(decoded(path, codec)?, path, Some(codec), columns)?.0)
+/// [`layout`] of a compressed CSV file ([`Format::CompressedCsv`](crate::ingest::Format));
+/// the offset is one in the decompressed text.
+pub fn compressed_layout(path: &Path, codec: Codec, columns: &ColumnMap) -> Result<(Layout, u64)> {
+    layout_of(decoded(path, codec)?, path, Some(codec), columns)
 }
 
 fn layout_of(
@@ -129,6 +130,151 @@ where
     }
 }
 
+/// A part of a compressed file's decompressed text that starts and ends between records.
+#[derive(Debug)]
+pub struct TextPart {
+    /// Offset of its first byte in the decompressed text.
+    pub start: u64,
+    /// The bytes.
+    pub text: Vec<u8>,
+}
+
+/// [`read`] of a [`TextPart`] (not the file's last: [`CompressedParts::read_rest`] reads that).
+pub fn read_part<R>(
+    path: &Path,
+    layout: &Layout,
+    part: &TextPart,
+    interp: &mut Interpreter,
+    rows: &mut R,
+) -> Result<()>
+where
+    R: RowSink + ?Sized,
+{
+    records(
+        path,
+        layout,
+        part.text.as_slice(),
+        part.start,
+        true,
+        interp,
+        rows,
+    )
+    .map(|_| ())
+}
+
+/// A compressed CSV file's text, decompressed and cut at record boundaries into parts that
+/// other threads can read while it decompresses on: the compressed stream can only be read
+/// from its start, but its records can be interpreted anywhere. Cuts are found as
+/// `csv_split` finds them (the quote automaton, after the header's end), so each part is
+/// read by a reader that starts between records, exactly as a whole-file reader would be.
+pub struct CompressedParts {
+    path: std::path::PathBuf,
+    decoder: Box<dyn Read>,
+    /// Decompressed bytes not yet handed out; they start between records.
+    buf: Vec<u8>,
+    /// Offset of `buf[0]` in the text.
+    start: u64,
+    /// Where the header record ends; no part starts before it.
+    header_end: u64,
+    part_bytes: usize,
+    /// The stream is at its end.
+    done: bool,
+}
+
+impl CompressedParts {
+    /// Opens `path`; parts are about `part_bytes` long (`header_end` from
+    /// [`compressed_layout`]).
+    pub fn open(path: &Path, codec: Codec, header_end: u64, part_bytes: u64) -> Result<Self> {
+        Ok(CompressedParts {
+            path: path.to_owned(),
+            decoder: decoded(path, codec)?,
+            buf: Vec::new(),
+            start: 0,
+            header_end,
+            part_bytes: usize::try_from(part_bytes).unwrap_or(usize::MAX).max(1),
+            done: false,
+        })
+    }
+
+    /// The next part, or `None` when what is left is the file's last part (read it with
+    /// [`CompressedParts::read_rest`]): the stream ended, or no record ends within four
+    /// parts' length (a quoted field that long, or `\r` alone ending lines), which is then
+    /// read in one go from the stream rather than held in memory.
+    pub fn next_part(&mut self) -> Result<Option<TextPart>> {
+        let fill = self.part_bytes.clamp(1 << 16, 1 << 22);
+        loop {
+            let min_cut = (self.part_bytes as u64)
+                .max(self.header_end.saturating_sub(self.start))
+                .min(usize::MAX as u64) as usize;
+            if self.buf.len() > min_cut {
+                let state = run(&self.buf[..min_cut], State::Record).0;
+                if let Some(b) = run(&self.buf[min_cut..], state).1 {
+                    let rest = self.buf.split_off(min_cut + b);
+                    let text = std::mem::replace(&mut self.buf, rest);
+                    let part = TextPart {
+                        start: self.start,
+                        text,
+                    };
+                    self.start += part.text.len() as u64;
+                    return Ok(Some(part));
+                }
+                if self.buf.len() - min_cut > 3 * self.part_bytes.max(fill) {
+                    return Ok(None);
+                }
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let have = self.buf.len();
+            self.buf.resize(have + fill, 0);
+            let mut n = 0;
+            while n < fill {
+                match self.decoder.read(&mut self.buf[have + n..]) {
+                    Ok(0) => {
+                        self.done = true;
+                        break;
+                    }
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let at = self.start + (have + n) as u64;
+                        return Err(Error::read(
+                            &self.path,
+                            format!(
+                                "the compressed data is damaged or cut short near byte {at} of the decompressed text: {e}"
+                            ),
+                        ));
+                    }
+                }
+            }
+            self.buf.truncate(have + n);
+        }
+    }
+
+    /// Reads what [`CompressedParts::next_part`] did not hand out, from the bytes it holds
+    /// and the rest of the stream: the file's last part. A quoted field still open at the
+    /// end of the text is an error, as in [`read_compressed`].
+    pub fn read_rest<R>(self, layout: &Layout, interp: &mut Interpreter, rows: &mut R) -> Result<()>
+    where
+        R: RowSink + ?Sized,
+    {
+        let mut text = Watched {
+            inner: std::io::Cursor::new(self.buf).chain(self.decoder),
+            state: State::Record,
+        };
+        let last_start = records(
+            &self.path, layout, &mut text, self.start, true, interp, rows,
+        )?;
+        match (text.state, last_start) {
+            (State::Quoted, Some(at)) => Err(never_closed(
+                &self.path,
+                &format!("in the record at byte {at} of the decompressed text"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The decompressed text of a compressed CSV file.
 fn decoded(path: &Path, codec: Codec) -> Result<Box<dyn Read>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
@@ -193,9 +339,13 @@ where
             Ok(true) => {}
             Err(e) => {
                 let message = match (e.position(), e.kind()) {
-                    (None, csv::ErrorKind::Io(_)) if compressed => {
+                    (None, csv::ErrorKind::Io(_)) if compressed && start == 0 => {
                         format!("the compressed data is damaged or cut short after row {row}: {e}")
                     }
+                    (None, csv::ErrorKind::Io(_)) if compressed => format!(
+                        "the compressed data is damaged or cut short after row {row} of the part \
+                         from byte {start} of the decompressed text: {e}"
+                    ),
                     (p, _) => {
                         let at = p.map_or(start, |p| start + p.byte());
                         let of = if compressed {

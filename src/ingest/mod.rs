@@ -1,8 +1,10 @@
 //! Input files -> normalised [`Event`]s, with every rejected row counted (REFERENCE.md §2).
 //!
 //! [`ingest`] expands the inputs ([`sources`]), splits them into units of work (an IPC file,
-//! one Parquet row group, or a part of a CSV file cut at record boundaries by [`csv_split`]),
-//! and reads the units in parallel with rayon. Each worker owns a sink built by the caller's
+//! one Parquet row group, a part of a CSV file cut at record boundaries by [`csv_split`], or
+//! a compressed CSV file), and reads the units in parallel with rayon. A compressed file can
+//! only be decompressed from its start, so the worker that takes it cuts its text into parts
+//! as it decompresses ([`csv::CompressedParts`]) and queues them for the other workers. Each worker owns a sink built by the caller's
 //! factory, so the caller's per-event work (the scan's counting, the index's building) runs
 //! without locks; the caller merges the sinks after.
 //!
@@ -60,6 +62,10 @@ pub struct IngestOptions {
 /// a part's setup (open, seek, a 1 MiB buffer) stays negligible.
 pub const DEFAULT_CSV_PART_BYTES: u64 = 16 << 20;
 
+/// Parts of a compressed CSV file's text are at most this long: they are held in memory
+/// (a few per worker) until read.
+pub const COMPRESSED_PART_BYTES: u64 = 4 << 20;
+
 /// A unit of parallel work.
 #[derive(Clone, Debug)]
 enum Unit {
@@ -70,11 +76,12 @@ enum Unit {
         range: (u64, u64),
         first: usize,
     },
-    /// A whole compressed CSV file.
+    /// A whole compressed CSV file (`header_end`: in the decompressed text).
     CompressedCsv {
         path: PathBuf,
         codec: sources::Codec,
         layout: csv::Layout,
+        header_end: u64,
     },
     Ipc(PathBuf),
     ParquetRowGroup(PathBuf, columnar::Footer, usize, u64),
@@ -87,9 +94,11 @@ struct Worker<S> {
     read: Vec<UnitRead>,
 }
 
-/// What one unit held: its rows, and where its rejects are in the worker's report.
+/// What one unit (or part `seq` of a compressed unit) held: its rows, and where its
+/// rejects are in the worker's report.
 struct UnitRead {
     unit: usize,
+    seq: u32,
     rows: u64,
     rejects: Range<usize>,
 }
@@ -161,6 +170,9 @@ where
 }
 
 /// Reads `units` in parallel, one worker (and sink) per thread of the current pool.
+///
+/// A compressed CSV file is cut while it decompresses: the worker that takes it queues its
+/// parts ([`Parts`]) for the others, which read them between (and after) the other units.
 fn run<S, F>(
     units: Vec<Unit>,
     files: usize,
@@ -173,12 +185,32 @@ where
     F: Fn() -> S + Sync,
 {
     let total_units = units.len() as u64;
+    let pool = rayon::current_num_threads().max(1);
+    // Under `strict`, a compressed file is read in one go: the first bad row is then the
+    // first one read.
+    let split = !opts.strict && pool > 1;
+    let compressed = units
+        .iter()
+        .filter(|u| matches!(u, Unit::CompressedCsv { .. }))
+        .count();
+    let split = split && compressed > 0;
     // Exactly one worker (and so one sink) per thread, pulling units from a shared cursor:
     // rayon's fold would make a sink per split, multiplying the memory of large sinks.
     let next = AtomicUsize::new(0);
     let done = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
-    let threads = rayon::current_num_threads().clamp(1, units.len().max(1));
+    let parts = Parts::new(if split { compressed } else { 0 }, pool);
+    let threads = if split {
+        pool
+    } else {
+        pool.clamp(1, units.len().max(1))
+    };
+    let ctx = Ctx {
+        units: &units,
+        opts,
+        parts: &parts,
+        failed: &failed,
+    };
     let results = (0..threads)
         .into_par_iter()
         .map(|_| {
@@ -188,38 +220,66 @@ where
                 read: Vec::new(),
             };
             loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= units.len() || failed.load(Ordering::Relaxed) {
+                if failed.load(Ordering::Relaxed) {
                     return (w, None);
                 }
-                let (rows, rejects) = (w.tally.rows, w.tally.rejects.len());
-                if let Err(e) = read_unit(&units[i], opts, &mut w) {
-                    failed.store(true, Ordering::Relaxed);
+                // Queued parts first: they hold memory.
+                if let Some(p) = parts.try_pop() {
+                    let unit = p.unit;
+                    if let Err(e) = ctx.read_queued(p, &mut w) {
+                        return (w, Some((unit.min(ctx.fail()), e)));
+                    }
+                    continue;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= units.len() {
+                    // Nothing left to take: read parts while files are still being cut.
+                    while let Some((unit, p)) = parts.wait_pop(&failed).map(|p| (p.unit, p)) {
+                        if let Err(e) = ctx.read_queued(p, &mut w) {
+                            return (w, Some((unit.min(ctx.fail()), e)));
+                        }
+                    }
+                    return (w, None);
+                }
+                let read = match &units[i] {
+                    Unit::CompressedCsv { .. } if split => ctx.cut(i, &mut w),
+                    unit => recorded(&mut w, i, 0, |w| read_unit(unit, opts, w)),
+                };
+                if let Err(e) = read {
+                    ctx.fail();
                     return (w, Some((i, e)));
                 }
-                w.read.push(UnitRead {
-                    unit: i,
-                    rows: w.tally.rows - rows,
-                    rejects: rejects..w.tally.rejects.len(),
-                });
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1, total_units);
             }
         })
         .collect::<Vec<_>>();
-    // Rows before each unit in its file: the rows of the file's earlier parts.
-    let mut rows_of = vec![0u64; units.len()];
-    for (w, _) in &results {
-        for r in &w.read {
-            rows_of[r.unit] = r.rows;
+    // Rows before each unit or part in its file: the rows of the file's earlier ones.
+    let file_of = |unit: usize| match &units[unit] {
+        Unit::Csv { first, .. } => *first,
+        _ => unit,
+    };
+    let mut order: Vec<(usize, usize, u32, u64)> = results
+        .iter()
+        .flat_map(|(w, _)| w.read.iter())
+        .map(|r| (file_of(r.unit), r.unit, r.seq, r.rows))
+        .collect();
+    order.sort_unstable();
+    let rows_before = |unit: usize, seq: u32| -> u64 {
+        let file = file_of(unit);
+        order
+            .iter()
+            .filter(|(f, u, q, _)| *f == file && (*u, *q) < (unit, seq))
+            .map(|r| r.3)
+            .sum()
+    };
+    let mut before = std::collections::HashMap::with_capacity(order.len());
+    let mut running = (usize::MAX, 0u64);
+    for &(f, u, q, rows) in &order {
+        if running.0 != f {
+            running = (f, 0);
         }
-    }
-    let mut rows_before = vec![0u64; units.len()];
-    for (i, unit) in units.iter().enumerate() {
-        if let Unit::Csv { first, .. } = unit
-            && *first < i
-        {
-            rows_before[i] = rows_before[i - 1] + rows_of[i - 1];
-        }
+        before.insert((u, q), running.1);
+        running.1 += rows;
     }
     // Units are taken in order and a started unit always finishes, so the failing unit with
     // the lowest index is the first bad one in input order, and every unit before it was
@@ -236,7 +296,7 @@ where
     }
     if let Some((i, mut e)) = first_error {
         if let crate::error::Error::RejectedRow { row, .. } = &mut e {
-            *row += rows_before[i];
+            *row += rows_before(i, 0);
         }
         return Err(e);
     }
@@ -250,7 +310,7 @@ where
     } in workers
     {
         for r in read {
-            t.rejects.renumber(r.rejects, rows_before[r.unit]);
+            t.rejects.renumber(r.rejects, before[&(r.unit, r.seq)]);
         }
         report.rows += t.rows;
         report.events += t.events;
@@ -259,6 +319,185 @@ where
         sinks.push(t.sink);
     }
     Ok((sinks, report))
+}
+
+/// Reads with `read` on `w`, and notes the rows and rejects it added as those of part `seq`
+/// of `unit`.
+fn recorded<S: EventSink>(
+    w: &mut Worker<S>,
+    unit: usize,
+    seq: u32,
+    read: impl FnOnce(&mut Worker<S>) -> Result<()>,
+) -> Result<()> {
+    let (rows, rejects) = (w.tally.rows, w.tally.rejects.len());
+    read(w)?;
+    w.read.push(UnitRead {
+        unit,
+        seq,
+        rows: w.tally.rows - rows,
+        rejects: rejects..w.tally.rejects.len(),
+    });
+    Ok(())
+}
+
+/// What every worker of a [`run`] shares.
+struct Ctx<'a> {
+    units: &'a [Unit],
+    opts: &'a IngestOptions,
+    parts: &'a Parts,
+    failed: &'a AtomicBool,
+}
+
+impl Ctx<'_> {
+    /// Marks the run failed and wakes the workers waiting for parts; gives `usize::MAX`, the
+    /// unit index of an error that belongs to no unit taken in order.
+    fn fail(&self) -> usize {
+        self.failed.store(true, Ordering::Relaxed);
+        self.parts.wake_all();
+        usize::MAX
+    }
+
+    /// Cuts compressed unit `i` into parts for the other workers, reading a part itself
+    /// whenever the queue is full, then reads the file's last part.
+    fn cut<S: EventSink>(&self, i: usize, w: &mut Worker<S>) -> Result<()> {
+        let Unit::CompressedCsv {
+            path,
+            codec,
+            layout,
+            header_end,
+        } = &self.units[i]
+        else {
+            unreachable!("cut is called on compressed units")
+        };
+        let part_bytes = self
+            .opts
+            .csv_part_bytes
+            .unwrap_or(DEFAULT_CSV_PART_BYTES)
+            .min(COMPRESSED_PART_BYTES);
+        let result = (|| {
+            let mut parts = csv::CompressedParts::open(path, *codec, *header_end, part_bytes)?;
+            let mut seq = 0u32;
+            while let Some(part) = parts.next_part()? {
+                if self.failed.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let queued = QueuedPart { unit: i, seq, part };
+                if let Some(own) = self.parts.push(queued) {
+                    self.read_queued(own, w)?;
+                }
+                seq += 1;
+            }
+            recorded(w, i, seq, |w| {
+                let mut rows = Counted {
+                    tally: &mut w.tally,
+                    path,
+                    strict: self.opts.strict,
+                };
+                parts.read_rest(layout, &mut w.interp, &mut rows)
+            })
+        })();
+        self.parts.cut_done();
+        result
+    }
+
+    /// Reads a queued part of a compressed file.
+    fn read_queued<S: EventSink>(&self, p: QueuedPart, w: &mut Worker<S>) -> Result<()> {
+        let Unit::CompressedCsv { path, layout, .. } = &self.units[p.unit] else {
+            unreachable!("only compressed files are cut into queued parts")
+        };
+        recorded(w, p.unit, p.seq, |w| {
+            let mut rows = Counted {
+                tally: &mut w.tally,
+                path,
+                strict: self.opts.strict,
+            };
+            csv::read_part(path, layout, &p.part, &mut w.interp, &mut rows)
+        })
+    }
+}
+
+/// A part of a compressed file waiting for a worker: part `seq` of unit `unit`.
+struct QueuedPart {
+    unit: usize,
+    seq: u32,
+    part: csv::TextPart,
+}
+
+/// The parts of compressed files waiting to be read, at most `cap` of them (memory stays
+/// bounded: a cutter that finds the queue full reads a part itself), and how many files are
+/// still to be cut.
+struct Parts {
+    state: std::sync::Mutex<PartsState>,
+    ready: std::sync::Condvar,
+    cap: usize,
+}
+
+struct PartsState {
+    queue: std::collections::VecDeque<QueuedPart>,
+    cutting: usize,
+}
+
+impl Parts {
+    fn new(files: usize, cap: usize) -> Parts {
+        Parts {
+            state: std::sync::Mutex::new(PartsState {
+                queue: std::collections::VecDeque::new(),
+                cutting: files,
+            }),
+            ready: std::sync::Condvar::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PartsState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn try_pop(&self) -> Option<QueuedPart> {
+        self.lock().queue.pop_front()
+    }
+
+    /// Queues `p`; when the queue is then over its cap, gives back the oldest part for the
+    /// caller to read.
+    fn push(&self, p: QueuedPart) -> Option<QueuedPart> {
+        let mut s = self.lock();
+        s.queue.push_back(p);
+        let own = (s.queue.len() > self.cap)
+            .then(|| s.queue.pop_front())
+            .flatten();
+        drop(s);
+        self.ready.notify_one();
+        own
+    }
+
+    /// A queued part, waiting while a file is still being cut; `None` once none is left to
+    /// come, or the run failed.
+    fn wait_pop(&self, failed: &AtomicBool) -> Option<QueuedPart> {
+        let mut s = self.lock();
+        loop {
+            if failed.load(Ordering::Relaxed) {
+                return None;
+            }
+            if let Some(p) = s.queue.pop_front() {
+                return Some(p);
+            }
+            if s.cutting == 0 {
+                return None;
+            }
+            s = self.ready.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// One file is cut (or gave up).
+    fn cut_done(&self) {
+        self.lock().cutting -= 1;
+        self.ready.notify_all();
+    }
+
+    fn wake_all(&self) {
+        let _held = self.lock();
+        self.ready.notify_all();
+    }
 }
 
 fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions) -> Result<Vec<Unit>> {
@@ -279,11 +518,15 @@ fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions) -> Result<Vec<Unit>> 
                     });
                 }
             }
-            Format::CompressedCsv(codec) => units.push(Unit::CompressedCsv {
-                path: path.clone(),
-                codec: *codec,
-                layout: csv::compressed_layout(path, *codec, &opts.columns)?,
-            }),
+            Format::CompressedCsv(codec) => {
+                let (layout, header_end) = csv::compressed_layout(path, *codec, &opts.columns)?;
+                units.push(Unit::CompressedCsv {
+                    path: path.clone(),
+                    codec: *codec,
+                    layout,
+                    header_end,
+                });
+            }
             Format::Ipc => units.push(Unit::Ipc(path.clone())),
             Format::Parquet => {
                 let (footer, groups) = columnar::parquet_row_groups(path)?;
@@ -325,6 +568,7 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
             path,
             codec,
             layout,
+            ..
         } => csv::read_compressed(path, *codec, layout, interp, &mut rows),
         Unit::Ipc(p) => columnar::read_ipc(p, &opts.columns, interp, &mut rows),
         Unit::ParquetRowGroup(p, footer, rg, first) => {

@@ -520,8 +520,42 @@ fn compressed_files_read_like_the_plain_file() {
         std::fs::write(&path, bytes).unwrap();
         assert_eq!(renamed(seen(&path, None), "tricky.csv"), want, "{name}");
         assert_eq!(strict_row(&path, None), Some(want.2[0].1), "{name}");
-        // a part size does not apply: the stream is read whole
-        assert_eq!(renamed(seen(&path, Some(7)), "tricky.csv"), want, "{name}");
+        // Cut into parts while it decompresses, for other threads to read (three here,
+        // whatever the machine has): any part size gives the same rows and row numbers.
+        let len = text.len() as u64;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for part_bytes in (1..=40).chain([53, 64, 97, 200, 512, 1000, len / 2, len - 1, len]) {
+            assert_eq!(
+                pool.install(|| renamed(seen(&path, Some(part_bytes)), "tricky.csv")),
+                want,
+                "{name}, parts of {part_bytes} bytes"
+            );
+        }
+    }
+    // No record ends within a few parts' length (a long quoted field; `\r` alone ending
+    // lines): the rest is read from the stream in one go, with the same rows.
+    let long_field = format!(
+        "{HEADER}\n2026-03-10T01:00:00Z,+886912345001,\"{}\",in,call,1\n{}",
+        "x\n".repeat(300_000),
+        "2026-03-10T02:00:00Z,+886912345001,+2348021234567,in,call,1\n".repeat(50)
+    );
+    let cr_only = text
+        .iter()
+        .map(|&b| if b == b'\n' { b'\r' } else { b })
+        .collect::<Vec<u8>>();
+    for (name, plain_text) in [("long.csv", long_field.into_bytes()), ("cr.csv", cr_only)] {
+        let plain = dir.path().join(name);
+        std::fs::write(&plain, &plain_text).unwrap();
+        let gz = dir.path().join(format!("{name}.gz"));
+        std::fs::write(&gz, gzip(&plain_text)).unwrap();
+        let want = seen(&plain, None);
+        for part_bytes in [None, Some(1), Some(100)] {
+            let got = renamed(seen(&gz, part_bytes), name);
+            assert_eq!(got, want, "{name} {part_bytes:?}");
+        }
     }
 
     let whole = gzip(&text);
@@ -543,17 +577,19 @@ fn compressed_files_read_like_the_plain_file() {
     for (name, bytes) in damaged {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        let err = scan(
-            &[path.to_string_lossy().into_owned()],
-            &request(None, false),
-            &|_, _| {},
-        )
-        .err()
-        .unwrap_or_else(|| panic!("{name}: read without an error"))
-        .to_string();
-        assert!(err.contains(name), "{name}: {err}");
-        if name.starts_with("open") {
-            assert!(err.contains("never closed"), "{err}");
+        for part_bytes in [None, Some(10)] {
+            let err = scan(
+                &[path.to_string_lossy().into_owned()],
+                &request(part_bytes, false),
+                &|_, _| {},
+            )
+            .err()
+            .unwrap_or_else(|| panic!("{name}: read without an error"))
+            .to_string();
+            assert!(err.contains(name), "{name}: {err}");
+            if name.starts_with("open") {
+                assert!(err.contains("never closed"), "{err}");
+            }
         }
     }
 }
