@@ -311,7 +311,7 @@ def scan(
     events:
         The events: a polars or pandas DataFrame, a pyarrow Table, RecordBatch or
         RecordBatchReader, anything with ``__arrow_c_stream__``; or a path or list of paths
-        as the CLI takes them (Parquet, CSV, Arrow IPC files, directories, globs, or one
+        as the CLI takes them (Parquet, CSV, ``.csv.gz``/``.csv.zst``, Arrow IPC files, directories, globs, or one
         prepared ``.hzi``). Arrow input is read batch by batch in place (no copy of the
         frame); the GIL is released while the engine runs.
     hotzone:

@@ -239,14 +239,14 @@ def test_files_of_no_known_format_in_a_directory_are_listed_as_unread(tmp_path):
     (table / "day=1" / "e.csv").write_text(
         "event_time,subscriber,counterparty,direction,kind\n"
         "2026-01-01T10:00:00Z,+886912345001,+2348021234567,out,call\n")
-    (table / "day=1" / "part-0.csv.gz").write_bytes(b"\x1f\x8b")
+    (table / "day=1" / "part-0.csv.bz2").write_bytes(b"BZh9")
     (table / "000000_0").write_bytes(b"x")
     (table / "_SUCCESS").write_bytes(b"")
     (table / "day=1" / ".e.csv.crc").write_bytes(b"c")
     result = hotzone.scan(str(table), hotzone="NG", look_back_days=1, threshold_ratio=0.5)
     assert result.summary["files"] == 1 and result.summary["events"] == 1
     assert result.summary["unread_files"] == [str(table / "000000_0"),
-                                              str(table / "day=1" / "part-0.csv.gz")]
+                                              str(table / "day=1" / "part-0.csv.bz2")]
     clean = hotzone.scan(str(table / "day=1" / "e.csv"), hotzone="NG", look_back_days=1,
                          threshold_ratio=0.5)
     assert clean.summary["unread_files"] == []

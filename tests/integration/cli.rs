@@ -838,8 +838,8 @@ fn files_of_no_known_format_in_a_directory_are_named_not_silently_skipped() {
     let table = dir.path().join("table");
     write_csv(&table.join("day=1").join("e.csv"), HEADER, ROWS);
     std::fs::write(
-        table.join("day=1").join("part-0.csv.gz"),
-        b"\x1f\x8b not read",
+        table.join("day=1").join("part-0.csv.bz2"),
+        b"BZh9 not read",
     )
     .unwrap();
     std::fs::write(table.join("000000_0"), b"extensionless").unwrap();
@@ -853,7 +853,7 @@ fn files_of_no_known_format_in_a_directory_are_named_not_silently_skipped() {
     let warning = (summary.lines())
         .find(|l| l.starts_with("scan: warning: 2 file(s)"))
         .unwrap_or_else(|| panic!("no warning naming the unread files: {summary}"));
-    for name in ["000000_0", "part-0.csv.gz"] {
+    for name in ["000000_0", "part-0.csv.bz2"] {
         assert!(warning.contains(name), "{warning}");
     }
     for name in ["_SUCCESS", ".e.csv.crc"] {
@@ -876,7 +876,7 @@ fn files_of_no_known_format_in_a_directory_are_named_not_silently_skipped() {
     let warning = (said.lines())
         .find(|l| l.starts_with("scan: warning: 1 file(s)"))
         .unwrap_or_else(|| panic!("no warning naming the unread file: {said}"));
-    assert!(warning.contains("part-0.csv.gz"), "{warning}");
+    assert!(warning.contains("part-0.csv.bz2"), "{warning}");
     assert!(!warning.contains(".e.csv.crc"), "{warning}");
     // A glob over a table skips its writers' bookkeeping as a walk does: a staging copy of
     // the part under `_temporary/` or `.hive-staging…/` is not read twice.
@@ -892,25 +892,25 @@ fn files_of_no_known_format_in_a_directory_are_named_not_silently_skipped() {
         String::from_utf8_lossy(&g.stderr)
     );
     // A glob that matches only files of no known format names them in its error.
-    let g = scan(&[&table.join("day=1").join("*.gz")], &["--output", "-"]);
+    let g = scan(&[&table.join("day=1").join("*.bz2")], &["--output", "-"]);
     assert_eq!(g.status.code(), Some(1));
     let said = String::from_utf8_lossy(&g.stderr);
     assert!(
-        said.contains("only 1 of no known format") && said.contains("part-0.csv.gz"),
+        said.contains("only 1 of no known format") && said.contains("part-0.csv.bz2"),
         "{said}"
     );
     // So does a directory that holds files, none of them readable (a scheduled job would
     // otherwise read nothing and succeed); an empty one is an empty input.
     let gz = dir.path().join("gz");
     std::fs::create_dir_all(gz.join("day=1")).unwrap();
-    std::fs::write(gz.join("day=1").join("part-0.csv.gz"), b"\x1f\x8b").unwrap();
+    std::fs::write(gz.join("day=1").join("part-0.csv.bz2"), b"BZh9").unwrap();
     std::fs::write(gz.join("_SUCCESS"), b"").unwrap();
     let d = scan(&[&gz], &["--output", "-"]);
     assert_eq!(d.status.code(), Some(1));
     let said = String::from_utf8_lossy(&d.stderr);
     assert!(
         said.contains("the directory holds no readable file, only 1 of no known format")
-            && said.contains("part-0.csv.gz"),
+            && said.contains("part-0.csv.bz2"),
         "{said}"
     );
     let empty = dir.path().join("empty");
