@@ -220,7 +220,15 @@ def cmd_scan(engine, events, out, qjson):
         import duckdb
 
         con = duckdb.connect()
-        duck_run(con, q, f"read_parquet('{events}')", PARQUET_TIME, out)
+        if ".csv" in events:
+            # CSV as hotzone gen writes it (RFC 3339 UTC times), plain or compressed (.csv.gz,
+            # .csv.zst): DuckDB reads the compression from the name.
+            cols = ("{'event_time': 'TIMESTAMPTZ', 'subscriber': 'VARCHAR', 'counterparty': 'VARCHAR', "
+                    "'direction': 'VARCHAR', 'kind': 'VARCHAR', 'duration_s': 'BIGINT'}")
+            source = f"read_csv('{events}', header = true, columns = {cols})"
+        else:
+            source = f"read_parquet('{events}')"
+        duck_run(con, q, source, PARQUET_TIME, out)
     elif engine == "polars":
         import polars as pl
 

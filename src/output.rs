@@ -190,20 +190,30 @@ fn csv_row(buf: &mut Vec<u8>, row: &ScanRow, dates: &[String], explain: bool) {
     buf.push(b'\n');
 }
 
+/// One JSON line: the keys in the order of the CSV columns (REFERENCE.md §9).
+#[derive(serde::Serialize)]
+struct JsonRow {
+    subscriber: String,
+    anomaly_detected: bool,
+    anomaly_date: Option<String>,
+    anomalous_days: u32,
+    first_anomaly_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    days: Option<String>,
+}
+
 fn write_jsonl(out: &mut dyn Write, rows: &[ScanRow], w: &Window) -> std::io::Result<()> {
     for row in rows {
         let c = cells(row, w);
-        let mut obj = serde_json::json!({
-            "subscriber": c.subscriber,
-            "anomaly_detected": c.detected,
-            "anomaly_date": c.date.map(|d| d.to_string()),
-            "anomalous_days": c.anomalous_days,
-            "first_anomaly_date": c.first.map(|d| d.to_string()),
-        });
-        if let Some(d) = c.days {
-            obj["days"] = serde_json::Value::String(d);
-        }
-        serde_json::to_writer(&mut *out, &obj)?;
+        let line = JsonRow {
+            subscriber: c.subscriber,
+            anomaly_detected: c.detected,
+            anomaly_date: c.date.map(|d| d.to_string()),
+            anomalous_days: c.anomalous_days,
+            first_anomaly_date: c.first.map(|d| d.to_string()),
+            days: c.days,
+        };
+        serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
     }
     Ok(())

@@ -176,7 +176,16 @@ def _hotzone_text(hotzone: Union[str, Sequence[str]], hotzones_file: Optional[Pa
     the caller's side, so Spark executors never need the file."""
     if isinstance(hotzone, (bytes, bytearray)):  # iterated, b"NG" would be entries 78, 71
         raise TypeError("hotzone must be a str or a list of str, not bytes")
-    text = hotzone if isinstance(hotzone, str) else ",".join(str(h) for h in hotzone)
+    if isinstance(hotzone, str):
+        text = hotzone
+    else:
+        # A list holds one entry per item, as gRPC's and JSON's do: an empty item, or one
+        # holding a comma, is no entry (joined, it would have vanished or become two).
+        items = [str(h) for h in hotzone]
+        for item in items:
+            if not item.strip() or "," in item:
+                raise ValueError(f"invalid hotzone: {item!r} is not one entry (a region code or a +prefix)")
+        text = ",".join(items)
     named = text.strip()
     if not named.startswith("@"):
         return text

@@ -223,6 +223,10 @@ def test_spellings_in_any_case_and_hotzone_as_a_list():
     assert rows_of(hotzone.scan(_csv_table(case / "events.csv"), **kw).table) == want
     with pytest.raises(TypeError, match="not bytes"):
         hotzone.scan(_csv_table(case / "events.csv"), **dict(kw, hotzone=b"NG"))
+    # one entry per list item, as in gRPC and JSON: an empty item or one with a comma is none
+    for bad in (["NG", ""], ["NG", " "], ["NG,JM"]):
+        with pytest.raises(ValueError, match="is not one entry"):
+            hotzone.scan(_csv_table(case / "events.csv"), **dict(kw, hotzone=bad))
 
 
 def test_a_missing_column_is_an_error_naming_it():

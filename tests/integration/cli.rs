@@ -259,6 +259,16 @@ fn output_formats_follow_the_extension() {
     assert_eq!(first["anomaly_date"], "2026-03-10");
     let second: serde_json::Value = serde_json::from_str(jsonl.lines().nth(1).unwrap()).unwrap();
     assert!(second["anomaly_date"].is_null());
+    // keys in the order of the CSV columns (they were alphabetical)
+    let line = jsonl.lines().next().unwrap();
+    let at: Vec<usize> = EXPECTED
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|k| line.find(&format!("\"{k}\":")).expect(k))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{line}");
     assert!(
         scan(&[&csv], &["--output", out("v.parquet").to_str().unwrap()])
             .status
@@ -837,11 +847,7 @@ fn files_of_no_known_format_in_a_directory_are_named_not_silently_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("table");
     write_csv(&table.join("day=1").join("e.csv"), HEADER, ROWS);
-    std::fs::write(
-        table.join("day=1").join("part-0.csv.bz2"),
-        b"BZh9 not read",
-    )
-    .unwrap();
+    std::fs::write(table.join("day=1").join("part-0.csv.bz2"), b"BZh9 not read").unwrap();
     std::fs::write(table.join("000000_0"), b"extensionless").unwrap();
     std::fs::write(table.join("_SUCCESS"), b"").unwrap();
     std::fs::write(table.join("day=1").join(".e.csv.crc"), b"crc").unwrap();

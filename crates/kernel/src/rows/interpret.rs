@@ -190,7 +190,9 @@ impl Interpreter {
             }
             Some(DurationCell::Text(s))
                 if !s.trim_ascii().is_empty()
-                    && !s.trim_ascii().parse::<i64>().is_ok_and(|v| v >= 0) =>
+                    && !integral_text(s.trim_ascii())
+                        .parse::<i64>()
+                        .is_ok_and(|v| v >= 0) =>
             {
                 return Err(RejectReason::BadDuration);
             }
@@ -243,7 +245,7 @@ impl Interpreter {
         if let Some(r) = pre_subscriber(Some(s)) {
             return r;
         }
-        let s = s.trim_ascii();
+        let s = integral_text(s.trim_ascii());
         if self.default_region.is_none() {
             return Err(RejectReason::SubscriberNoDefaultRegion);
         }
@@ -273,6 +275,7 @@ impl Interpreter {
         let Ok(s) = std::str::from_utf8(s) else {
             return Ok(None);
         };
+        let s = integral_text(s);
         let digits = s.bytes().filter(u8::is_ascii_digit).count();
         let looks_numeric = s
             .bytes()
@@ -330,6 +333,18 @@ pub fn parse_time(s: &str) -> Result<i64, RejectReason> {
         }
         _ => RejectReason::BadEventTime,
     })
+}
+
+/// `s` without the `.0` of a whole number written as a decimal (`912345678.0`, `60.00`: pandas
+/// writes an integer column with a gap so, and CSV exports of decimal columns too); any other
+/// text as it is. Numbers and durations read this way, as their float and decimal columns
+/// are: the dot is not a separator dropped between digits (which made `912345678.0` the
+/// number 9123456780).
+fn integral_text(s: &str) -> &str {
+    match whole_decimal(s) {
+        Some(int) if !int.starts_with('-') => int,
+        _ => s,
+    }
 }
 
 /// The integer part of `-?digits.0+` (a whole number written as a decimal), else `None`.
@@ -545,6 +560,36 @@ mod tests {
             Counterparty::Number(Msisdn::parse_subscriber("+886221234567").unwrap())
         );
         assert_eq!(e.flavor, flavor(true, true));
+    }
+
+    #[test]
+    fn whole_decimals_in_number_and_duration_text_are_their_integers() {
+        let mut i = Interpreter::new(Some(Region::parse("TW").unwrap()));
+        let mut r = row("912345001.0", "221234567.00", "in", "call");
+        r.duration = Some(DurationCell::Text("60.0"));
+        let e = i.interpret(&r).unwrap();
+        assert_eq!(e.subscriber.to_string(), "+886912345001");
+        assert_eq!(
+            e.counterparty,
+            Counterparty::Number(Msisdn::parse_subscriber("+886221234567").unwrap())
+        );
+        // the same cells without the decimal: the same event
+        let plain = i
+            .interpret(&row("912345001", "221234567", "in", "call"))
+            .unwrap();
+        assert_eq!(
+            (plain.subscriber, plain.counterparty),
+            (e.subscriber, e.counterparty)
+        );
+        // a fraction is no whole number: the dots stay separators / the duration is bad
+        r.duration = Some(DurationCell::Text("60.5"));
+        assert_eq!(i.interpret(&r), Err(RejectReason::BadDuration));
+        r.duration = Some(DurationCell::Text("-1.0"));
+        assert_eq!(i.interpret(&r), Err(RejectReason::BadDuration));
+        let dotted = i
+            .interpret(&row("0912.345.001", "+2348021234567", "in", "call"))
+            .unwrap();
+        assert_eq!(dotted.subscriber.to_string(), "+886912345001");
     }
 
     #[test]
