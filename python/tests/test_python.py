@@ -341,6 +341,25 @@ def test_csv_exports_of_polars_pandas_and_duckdb_read_as_their_frames(tmp_path):
     out = run_cli("scan", str(floats), *flags)
     assert out.returncode == 2 and "missing_event_time" in out.stderr, out.stderr
     assert [tuple(line.split(",")) for line in out.stdout.splitlines()[1:]] == want
+    # pandas: national numbers and durations with a gap are floats too (`912345001.0`,
+    # `60.0`): the CSV gives the frame's own verdicts, the gaps rejected as in the frame
+    nat = pd.DataFrame({
+        "event_time": [t.isoformat() for t in times] + [times[0].isoformat()],
+        "subscriber": [912345001, 912345002] * 6 + [None],
+        "counterparty": frame["counterparty"].to_list() + ["+2348021234567"],
+        "direction": frame["direction"].to_list() + ["in"],
+        "kind": ["call"] * (n + 1),
+        "duration_s": [60, None] * 6 + [1],
+    })
+    assert nat["subscriber"].dtype == "float64" and nat["duration_s"].dtype == "float64"
+    nat_csv = tmp_path / "national.csv"
+    nat.to_csv(nat_csv, index=False)
+    assert "912345001.0," in nat_csv.read_text()
+    out = run_cli("scan", str(nat_csv), *flags, "--default-region", "TW")
+    assert out.returncode == 2 and "missing_subscriber=1" in out.stderr, out.stderr
+    assert [tuple(line.split(",")) for line in out.stdout.splitlines()[1:]] == want
+    framed = hotzone.scan(nat, default_region="TW", **params)
+    assert rows_of(framed.table) == want
     # no offset: the instant is unknown, every row a counted reject
     naive = tmp_path / "naive.csv"
     naive.write_text(duck.read_text().replace("+08,", ","))
