@@ -389,28 +389,7 @@ fn plain_logs_off_a_terminal_and_check_takes_host_port() {
     }
     let addr = addr.unwrap();
     assert!(!addr.contains("://"));
-    let o = hotzone(&[
-        "check",
-        "--server",
-        &addr,
-        "--phone-number",
-        "+886912345001",
-        "--look-back-days",
-        "1",
-        "--threshold-ratio",
-        "0.5",
-        "--hotzone",
-        "NG",
-        "--as-of",
-        "2026-03-10",
-    ]);
-    // A host without a port, and `--min-events 0` (which the protocol would read as "unset",
-    // so 3), are refused before anything is sent.
-    let host = addr.rsplit_once(':').unwrap().0;
-    for (server, extra, code, says) in [
-        (host, None, 1, "expected HOST:PORT"),
-        (addr.as_str(), Some("0"), 1, "--min-events"),
-    ] {
+    let check = |server: &str, more: &[&str]| {
         let mut args = vec![
             "check",
             "--server",
@@ -424,12 +403,20 @@ fn plain_logs_off_a_terminal_and_check_takes_host_port() {
             "--hotzone",
             "NG",
         ];
-        if let Some(n) = extra {
-            args.extend(["--min-events", n]);
-        }
-        let bad = hotzone(&args);
+        args.extend_from_slice(more);
+        hotzone(&args)
+    };
+    let o = check(&addr, &["--as-of", "2026-03-10"]);
+    // A host without a port, and `--min-events 0` (which the protocol would read as "unset",
+    // so 3), are refused before anything is sent.
+    let host = addr.rsplit_once(':').unwrap().0;
+    for (server, extra, says) in [
+        (host, &[][..], "expected HOST:PORT"),
+        (addr.as_str(), &["--min-events", "0"][..], "--min-events"),
+    ] {
+        let bad = check(server, extra);
         let err = text(&bad.stderr);
-        assert_eq!(bad.status.code(), Some(code), "{server} {extra:?}: {err}");
+        assert_eq!(bad.status.code(), Some(1), "{server} {extra:?}: {err}");
         assert!(err.contains(says), "{server} {extra:?}: {err}");
     }
     let _ = child.kill();

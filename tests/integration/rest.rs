@@ -886,6 +886,18 @@ async fn unfinished_and_oversized_bodies_hold_nothing_checks_need() {
     rs.server.stop().await;
 }
 
+/// Waits until a new connection to `a` gets `get` answered with 200 (a place is free).
+async fn answered_again(a: SocketAddr, get: &str) {
+    wait_for("a place on the REST port", || async {
+        let mut c = unfinished(a, get).await;
+        read_head(&mut c)
+            .await
+            .starts_with("HTTP/1.1 200")
+            .then_some(())
+    })
+    .await;
+}
+
 /// The REST port has its own `max_connections`: one more connection is closed unanswered,
 /// so a flood of connections cannot take the process's file descriptors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -921,14 +933,7 @@ async fn the_rest_port_bounds_its_connections() {
     .await;
     // Once they close, requests are answered again.
     drop(held);
-    wait_for("a place on the REST port", || async {
-        let mut c = unfinished(a, get).await;
-        read_head(&mut c)
-            .await
-            .starts_with("HTTP/1.1 200")
-            .then_some(())
-    })
-    .await;
+    answered_again(a, get).await;
     rs.server.stop().await;
 }
 
@@ -971,14 +976,7 @@ async fn a_client_that_never_reads_is_closed_after_the_write_stall_timeout() {
     assert!(sent > 64, "only {sent} requests sent");
     // Its place is free again: two connections are served at once.
     let held = unfinished(a, "GET /fraud-hotzone-alert/v0/openapi.yaml HTTP/1.1\r\n").await;
-    wait_for("a place on the REST port", || async {
-        let mut c = unfinished(a, get).await;
-        read_head(&mut c)
-            .await
-            .starts_with("HTTP/1.1 200")
-            .then_some(())
-    })
-    .await;
+    answered_again(a, get).await;
     drop(held);
     rs.server.stop().await;
 }
