@@ -188,12 +188,7 @@ impl Interpreter {
             Some(DurationCell::Float(v)) if !(v >= 0.0 && v.fract() == 0.0) => {
                 return Err(RejectReason::BadDuration);
             }
-            Some(DurationCell::Text(s))
-                if !s.trim_ascii().is_empty()
-                    && !integral_text(s.trim_ascii())
-                        .parse::<i64>()
-                        .is_ok_and(|v| v >= 0) =>
-            {
+            Some(DurationCell::Text(s)) if !duration_text_ok(s.trim_ascii()) => {
                 return Err(RejectReason::BadDuration);
             }
             _ => {}
@@ -333,6 +328,17 @@ pub fn parse_time(s: &str) -> Result<i64, RejectReason> {
         }
         _ => RejectReason::BadEventTime,
     })
+}
+
+/// A trimmed `duration_s` cell: empty, or an integer >= 0 (also written `60.0`).
+fn duration_text_ok(s: &str) -> bool {
+    s.is_empty()
+        || match s.parse::<i64>() {
+            Ok(v) => v >= 0,
+            Err(_) => {
+                integral_text(s) != s && integral_text(s).parse::<i64>().is_ok_and(|v| v >= 0)
+            }
+        }
 }
 
 /// `s` without the `.0` of a whole number written as a decimal (`912345678.0`, `60.00`: pandas
