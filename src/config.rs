@@ -245,8 +245,8 @@ pub struct LimitsConfig {
     /// Default 10.
     #[serde(default = "default_check_timeout_s")]
     pub check_timeout_s: u64,
-    /// Longest a reply's write may wait on a client that does not read it (seconds, REST
-    /// port); past it the connection is closed, so clients that stop reading cannot hold
+    /// Longest a reply's write may wait on a client that does not read it (seconds, both
+    /// ports); past it the connection is closed, so clients that stop reading cannot hold
     /// the port's places. Default 30.
     #[serde(default = "default_write_stall_timeout_s")]
     pub write_stall_timeout_s: u64,

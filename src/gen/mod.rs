@@ -278,9 +278,9 @@ pub fn generate_batches(cfg: &GenConfig) -> (Vec<RecordBatch>, GroundTruth) {
 /// Chunks are generated in parallel (rayon's pool) while a writer thread writes finished ones
 /// in order; memory stays bounded to a few chunks.
 ///
-/// Both files are written under temporary names and renamed into place together at the end
-/// ([`crate::staged`]): an interrupted run leaves neither a truncated data file (which a
-/// benchmark that reuses its files would read) nor a truth file without its data.
+/// Both files are written under temporary names and renamed into place at the end, the data
+/// first ([`crate::staged`]): an interrupted run leaves neither a truncated data file (which
+/// a benchmark that reuses its files would read) nor a truth file without its data.
 pub fn generate_to_file(
     cfg: &GenConfig,
     output: &Path,
@@ -295,9 +295,9 @@ pub fn generate_to_file(
     let out = staged(output)?;
     let truth = truth.map(staged).transpose()?;
     let summary = generate_to_staged(cfg, output, &out, truth.as_ref().map(|t| t.path()))?;
-    let dest = truth.as_ref().map_or(output, |t| t.dest()).to_owned();
+    // The data first: a truth file is never in place without its data.
     crate::staged::commit_all([Some(out), truth]).map_err(|e| GenError::Io {
-        path: dest,
+        path: output.to_owned(),
         source: std::io::Error::other(e.to_string()),
     })?;
     Ok(summary)

@@ -197,12 +197,16 @@ impl CompressedParts {
     }
 
     /// The next part, or `None` when what is left is the file's last part (read it with
-    /// [`CompressedParts::read_rest`]): the stream ended, or no record ends within four
-    /// parts' length (a quoted field that long, or `\r` alone ending lines), which is then
-    /// read in one go from the stream rather than held in memory.
+    /// [`CompressedParts::read_rest`]): the stream ended, or no record ends within three
+    /// parts' length (at least 192 KiB) past a part's length (a quoted field that long, or
+    /// `\r` alone ending lines), which is then read in one go from the stream rather than
+    /// held in memory.
     pub fn next_part(&mut self) -> Result<Option<TextPart>> {
-        let fill = self.part_bytes.clamp(1 << 16, 1 << 22);
+        // Decompressed a block at a time, blocks growing with the buffer (64 KiB first: a
+        // small file costs no large buffer).
+        let most = self.part_bytes.clamp(1 << 16, 1 << 22);
         loop {
+            let fill = self.buf.len().clamp(1 << 16, most);
             let min_cut = (self.part_bytes as u64)
                 .max(self.header_end.saturating_sub(self.start))
                 .min(usize::MAX as u64) as usize;
@@ -218,7 +222,7 @@ impl CompressedParts {
                     self.start += part.text.len() as u64;
                     return Ok(Some(part));
                 }
-                if self.buf.len() - min_cut > 3 * self.part_bytes.max(fill) {
+                if self.buf.len() - min_cut > 3 * self.part_bytes.max(most) {
                     return Ok(None);
                 }
             }
@@ -241,7 +245,7 @@ impl CompressedParts {
                         return Err(Error::read(
                             &self.path,
                             format!(
-                                "the compressed data is damaged or cut short near byte {at} of the decompressed text: {e}"
+                                "the compressed data is damaged or cut short after byte {at} of the decompressed text: {e}"
                             ),
                         ));
                     }

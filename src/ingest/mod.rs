@@ -31,7 +31,7 @@ pub use hotzone_kernel::rows::{
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
@@ -198,7 +198,8 @@ where
     // rayon's fold would make a sink per split, multiplying the memory of large sinks.
     let next = AtomicUsize::new(0);
     let done = AtomicU64::new(0);
-    let failed = AtomicBool::new(false);
+    // The lowest unit whose reading failed (`usize::MAX`: none yet).
+    let failed = AtomicUsize::new(usize::MAX);
     let parts = Parts::new(if split { compressed } else { 0 }, pool);
     let threads = if split {
         pool
@@ -220,34 +221,36 @@ where
                 read: Vec::new(),
             };
             loop {
-                if failed.load(Ordering::Relaxed) {
+                if failed.load(Ordering::Relaxed) != usize::MAX {
                     return (w, None);
                 }
                 // Queued parts first: they hold memory.
                 if let Some(p) = parts.try_pop() {
-                    let unit = p.unit;
                     if let Err(e) = ctx.read_queued(p, &mut w) {
-                        return (w, Some((unit.min(ctx.fail()), e)));
+                        ctx.fail(e.0.0);
+                        return (w, Some(e));
                     }
                     continue;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= units.len() {
                     // Nothing left to take: read parts while files are still being cut.
-                    while let Some((unit, p)) = parts.wait_pop(&failed).map(|p| (p.unit, p)) {
+                    while let Some(p) = parts.wait_pop(&failed) {
                         if let Err(e) = ctx.read_queued(p, &mut w) {
-                            return (w, Some((unit.min(ctx.fail()), e)));
+                            ctx.fail(e.0.0);
+                            return (w, Some(e));
                         }
                     }
                     return (w, None);
                 }
                 let read = match &units[i] {
                     Unit::CompressedCsv { .. } if split => ctx.cut(i, &mut w),
-                    unit => recorded(&mut w, i, 0, |w| read_unit(unit, opts, w)),
+                    unit => recorded(&mut w, i, 0, |w| read_unit(unit, opts, w))
+                        .map_err(|e| ((i, 0), e)),
                 };
                 if let Err(e) = read {
-                    ctx.fail();
-                    return (w, Some((i, e)));
+                    ctx.fail(e.0.0);
+                    return (w, Some(e));
                 }
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1, total_units);
             }
@@ -281,22 +284,24 @@ where
         before.insert((u, q), running.1);
         running.1 += rows;
     }
-    // Units are taken in order and a started unit always finishes, so the failing unit with
-    // the lowest index is the first bad one in input order, and every unit before it was
-    // read: `--strict` names the first bad row, numbered in its file.
+    // Units are taken in order and a started unit always finishes (a compressed file that is
+    // being cut too: its cutter reads it to the end when the run fails at a later unit), so the error
+    // of the lowest (unit, part) is the first one reading in input order meets, whatever the
+    // threads, and every unit before it was read: `--strict` names the first bad row,
+    // numbered in its file.
     let mut workers = Vec::with_capacity(results.len());
-    let mut first_error: Option<(usize, crate::error::Error)> = None;
+    let mut first_error: Option<Failure> = None;
     for (w, failure) in results {
-        if let Some((i, e)) = failure
-            && first_error.as_ref().is_none_or(|(j, _)| i < *j)
+        if let Some((at, e)) = failure
+            && first_error.as_ref().is_none_or(|(first, _)| at < *first)
         {
-            first_error = Some((i, e));
+            first_error = Some((at, e));
         }
         workers.push(w);
     }
-    if let Some((i, mut e)) = first_error {
+    if let Some(((unit, seq), mut e)) = first_error {
         if let crate::error::Error::RejectedRow { row, .. } = &mut e {
-            *row += rows_before(i, 0);
+            *row += rows_before(unit, seq);
         }
         return Err(e);
     }
@@ -320,6 +325,9 @@ where
     }
     Ok((sinks, report))
 }
+
+/// An error and the (unit, part) where it was met.
+type Failure = ((usize, u32), crate::error::Error);
 
 /// Reads with `read` on `w`, and notes the rows and rejects it added as those of part `seq`
 /// of `unit`.
@@ -345,21 +353,22 @@ struct Ctx<'a> {
     units: &'a [Unit],
     opts: &'a IngestOptions,
     parts: &'a Parts,
-    failed: &'a AtomicBool,
+    failed: &'a AtomicUsize,
 }
 
 impl Ctx<'_> {
-    /// Marks the run failed and wakes the workers waiting for parts; gives `usize::MAX`, the
-    /// unit index of an error that belongs to no unit taken in order.
-    fn fail(&self) -> usize {
-        self.failed.store(true, Ordering::Relaxed);
+    /// Marks the run failed at `unit` and wakes the workers waiting for parts.
+    fn fail(&self, unit: usize) {
+        self.failed.fetch_min(unit, Ordering::Relaxed);
         self.parts.wake_all();
-        usize::MAX
     }
 
     /// Cuts compressed unit `i` into parts for the other workers, reading a part itself
-    /// whenever the queue is full, then reads the file's last part.
-    fn cut<S: EventSink>(&self, i: usize, w: &mut Worker<S>) -> Result<()> {
+    /// whenever the queue is full, then reads the file's last part. Once the run has failed
+    /// (here or elsewhere), the other workers stop: the cutter then reads this file's
+    /// queued and remaining parts itself, so that the file's own first error is found as a
+    /// reading on one thread would find it.
+    fn cut<S: EventSink>(&self, i: usize, w: &mut Worker<S>) -> std::result::Result<(), Failure> {
         let Unit::CompressedCsv {
             path,
             codec,
@@ -369,39 +378,57 @@ impl Ctx<'_> {
         else {
             unreachable!("cut is called on compressed units")
         };
+        // Counted down even if a read panics: a worker waiting for parts must not wait on.
+        let _cut = CutDone(self.parts);
         let part_bytes = self
             .opts
             .csv_part_bytes
             .unwrap_or(DEFAULT_CSV_PART_BYTES)
             .min(COMPRESSED_PART_BYTES);
-        let result = (|| {
-            let mut parts = csv::CompressedParts::open(path, *codec, *header_end, part_bytes)?;
-            let mut seq = 0u32;
-            while let Some(part) = parts.next_part()? {
-                if self.failed.load(Ordering::Relaxed) {
-                    return Ok(());
-                }
-                let queued = QueuedPart { unit: i, seq, part };
-                if let Some(own) = self.parts.push(queued) {
-                    self.read_queued(own, w)?;
-                }
-                seq += 1;
+        let mut parts = csv::CompressedParts::open(path, *codec, *header_end, part_bytes)
+            .map_err(|e| ((i, 0), e))?;
+        let mut seq = 0u32;
+        loop {
+            let next = parts.next_part();
+            let failed_at = self.failed.load(Ordering::Relaxed);
+            if failed_at < i {
+                return Ok(()); // an earlier unit's error is the run's: this file cannot matter
             }
-            recorded(w, i, seq, |w| {
-                let mut rows = Counted {
-                    tally: &mut w.tally,
-                    path,
-                    strict: self.opts.strict,
-                };
-                parts.read_rest(layout, &mut w.interp, &mut rows)
-            })
-        })();
-        self.parts.cut_done();
-        result
+            let failed = next.is_err() || failed_at != usize::MAX;
+            if failed {
+                // Parts of this file before `seq` that no worker will read now.
+                while let Some(p) = self.parts.pop_of(i) {
+                    self.read_queued(p, w)?;
+                }
+            }
+            let Some(part) = next.map_err(|e| ((i, seq), e))? else {
+                break;
+            };
+            let queued = QueuedPart { unit: i, seq, part };
+            if failed {
+                self.read_queued(queued, w)?;
+            } else if let Some(own) = self.parts.push(queued) {
+                self.read_queued(own, w)?;
+            }
+            seq += 1;
+        }
+        recorded(w, i, seq, |w| {
+            let mut rows = Counted {
+                tally: &mut w.tally,
+                path,
+                strict: self.opts.strict,
+            };
+            parts.read_rest(layout, &mut w.interp, &mut rows)
+        })
+        .map_err(|e| ((i, seq), e))
     }
 
     /// Reads a queued part of a compressed file.
-    fn read_queued<S: EventSink>(&self, p: QueuedPart, w: &mut Worker<S>) -> Result<()> {
+    fn read_queued<S: EventSink>(
+        &self,
+        p: QueuedPart,
+        w: &mut Worker<S>,
+    ) -> std::result::Result<(), Failure> {
         let Unit::CompressedCsv { path, layout, .. } = &self.units[p.unit] else {
             unreachable!("only compressed files are cut into queued parts")
         };
@@ -413,6 +440,7 @@ impl Ctx<'_> {
             };
             csv::read_part(path, layout, &p.part, &mut w.interp, &mut rows)
         })
+        .map_err(|e| ((p.unit, p.seq), e))
     }
 }
 
@@ -430,6 +458,16 @@ struct Parts {
     state: std::sync::Mutex<PartsState>,
     ready: std::sync::Condvar,
     cap: usize,
+}
+
+/// Counts a file's cut as done when dropped, so that a panic while cutting cannot leave
+/// workers waiting for parts that will never come.
+struct CutDone<'a>(&'a Parts);
+
+impl Drop for CutDone<'_> {
+    fn drop(&mut self) {
+        self.0.cut_done();
+    }
 }
 
 struct PartsState {
@@ -457,6 +495,13 @@ impl Parts {
         self.lock().queue.pop_front()
     }
 
+    /// The first queued part of `unit`, if any.
+    fn pop_of(&self, unit: usize) -> Option<QueuedPart> {
+        let mut s = self.lock();
+        let at = s.queue.iter().position(|p| p.unit == unit)?;
+        s.queue.remove(at)
+    }
+
     /// Queues `p`; when the queue is then over its cap, gives back the oldest part for the
     /// caller to read.
     fn push(&self, p: QueuedPart) -> Option<QueuedPart> {
@@ -472,10 +517,10 @@ impl Parts {
 
     /// A queued part, waiting while a file is still being cut; `None` once none is left to
     /// come, or the run failed.
-    fn wait_pop(&self, failed: &AtomicBool) -> Option<QueuedPart> {
+    fn wait_pop(&self, failed: &AtomicUsize) -> Option<QueuedPart> {
         let mut s = self.lock();
         loop {
-            if failed.load(Ordering::Relaxed) {
+            if failed.load(Ordering::Relaxed) != usize::MAX {
                 return None;
             }
             if let Some(p) = s.queue.pop_front() {

@@ -21,8 +21,8 @@ pub enum Format {
     Parquet,
     /// CSV with a header row.
     Csv,
-    /// CSV with a header row, compressed as a whole (`.csv.gz`, `.csv.zst`): read from start
-    /// to end on one core, as the compressed stream allows.
+    /// CSV with a header row, compressed as a whole (`.csv.gz`, `.csv.zst`): decompressed
+    /// from start to end by one thread, as the stream allows, its records read by all.
     CompressedCsv(Codec),
     /// Arrow IPC file or stream (`.arrow`, `.ipc`, `.feather`).
     Ipc,
@@ -155,20 +155,25 @@ fn no_readable_file(what: &str, skipped: &[PathBuf]) -> String {
     }
 }
 
-/// Why an input that is neither a directory, nor a regular file, nor a glob cannot be read.
+/// Why an input that is neither a directory, nor a regular file, nor a glob cannot be read:
+/// what it is (a link is followed, and named).
 fn not_a_data_file(path: &Path) -> Error {
-    let why = match std::fs::symlink_metadata(path) {
+    let link = std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.file_type().is_symlink())
+        .then(|| std::fs::read_link(path).ok())
+        .flatten();
+    let through = link
+        .as_ref()
+        .map(|t| format!("a symbolic link to {}: ", t.display()))
+        .unwrap_or_default();
+    let why = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && link.is_some() => {
+            format!("{through}which does not exist")
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             "no such file or directory, and no glob".to_owned()
         }
-        Err(e) => e.to_string(),
-        Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(path) {
-            Ok(target) => format!(
-                "a symbolic link to {}, which does not exist (or is not a file or directory)",
-                target.display()
-            ),
-            Err(e) => format!("a symbolic link that cannot be read: {e}"),
-        },
+        Err(e) => format!("{through}{e}"),
         Ok(m) => {
             #[cfg(unix)]
             let kind = {
@@ -190,8 +195,8 @@ fn not_a_data_file(path: &Path) -> Error {
                 "not a regular file"
             };
             format!(
-                "{kind}, not a data file: inputs are read more than once (a header, then parts), \
-                 so a stream must be saved to a file first"
+                "{through}{kind}, not a data file: inputs are read more than once (a header, \
+                 then parts), so a stream must be saved to a file first"
             )
         }
     };

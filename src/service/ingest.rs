@@ -184,7 +184,8 @@ fn write_durably(data_dir: &Path, records: &[Accepted]) -> Result<(PathBuf, File
     let path = unique_name(&dir);
     let staged = Staged::new(&path)?;
     let tmp = staged.path();
-    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(staged.create(false)?));
+    // The file holds phone numbers: owner only, as the subscription store's files.
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(staged.create(true)?));
     w.write_record(HEADER).map_err(|e| Error::write(tmp, e))?;
     for a in records {
         write_record(&mut w, a).map_err(|e| Error::write(tmp, e))?;

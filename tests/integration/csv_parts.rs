@@ -558,6 +558,43 @@ fn compressed_files_read_like_the_plain_file() {
         }
     }
 
+    // Two bad files: the error is the first file's (in input order), as one thread reading
+    // them in turn finds it, whatever the threads and parts; the second file fails at once
+    // while the first is still being cut.
+    let ordered = dir.path().join("ordered");
+    std::fs::create_dir_all(&ordered).unwrap();
+    let mut big = text.repeat(40);
+    big.extend_from_slice(b"\n2026-03-10T01:00:00Z,+886912345001,\"never closed,in,call,\n");
+    std::fs::write(ordered.join("a.csv.gz"), gzip(&big)).unwrap();
+    std::fs::write(
+        ordered.join("b.csv"),
+        format!("{HEADER}\n2026-03-10T01:00:00Z,+886912345001,\"open,in,call,\n"),
+    )
+    .unwrap();
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for part_bytes in [None, Some(64), Some(4096)] {
+            let err = pool
+                .install(|| {
+                    scan(
+                        &[ordered.to_string_lossy().into_owned()],
+                        &request(part_bytes, false),
+                        &|_, _| {},
+                    )
+                })
+                .map(|_| ())
+                .expect_err("two bad files")
+                .to_string();
+            assert!(
+                err.contains("a.csv.gz") && err.contains("never closed"),
+                "{threads} threads, {part_bytes:?}: {err}"
+            );
+        }
+    }
+
     let whole = gzip(&text);
     let damaged = [
         ("truncated.csv.gz", whole[..whole.len() - 9].to_vec()),
