@@ -221,7 +221,16 @@ where
                 read: Vec::new(),
             };
             loop {
-                if failed.load(Ordering::Relaxed) != usize::MAX {
+                let failed_at = failed.load(Ordering::Relaxed);
+                if failed_at != usize::MAX {
+                    // Parts of files up to the failing one that no worker would read now:
+                    // read here, so that an earlier error in input order is still found.
+                    while let Some(p) = parts.pop_upto(failed_at) {
+                        if let Err(e) = ctx.read_queued(p, &mut w) {
+                            ctx.fail(e.0.0);
+                            return (w, Some(e));
+                        }
+                    }
                     return (w, None);
                 }
                 // Queued parts first: they hold memory.
@@ -240,6 +249,9 @@ where
                             ctx.fail(e.0.0);
                             return (w, Some(e));
                         }
+                    }
+                    if failed.load(Ordering::Relaxed) != usize::MAX {
+                        continue; // to the drain above
                     }
                     return (w, None);
                 }
@@ -412,7 +424,7 @@ impl Ctx<'_> {
             }
             seq += 1;
         }
-        recorded(w, i, seq, |w| {
+        let rest = recorded(w, i, seq, |w| {
             let mut rows = Counted {
                 tally: &mut w.tally,
                 path,
@@ -420,7 +432,14 @@ impl Ctx<'_> {
             };
             parts.read_rest(layout, &mut w.interp, &mut rows)
         })
-        .map_err(|e| ((i, seq), e))
+        .map_err(|e| ((i, seq), e));
+        if rest.is_err() || self.failed.load(Ordering::Relaxed) != usize::MAX {
+            // Earlier parts of this file still queued: their error comes first.
+            while let Some(p) = self.parts.pop_of(i) {
+                self.read_queued(p, w)?;
+            }
+        }
+        rest
     }
 
     /// Reads a queued part of a compressed file.
@@ -497,8 +516,17 @@ impl Parts {
 
     /// The first queued part of `unit`, if any.
     fn pop_of(&self, unit: usize) -> Option<QueuedPart> {
+        self.pop_where(|u| u == unit)
+    }
+
+    /// The first queued part of a unit up to `unit`, if any.
+    fn pop_upto(&self, unit: usize) -> Option<QueuedPart> {
+        self.pop_where(|u| u <= unit)
+    }
+
+    fn pop_where(&self, wanted: impl Fn(usize) -> bool) -> Option<QueuedPart> {
         let mut s = self.lock();
-        let at = s.queue.iter().position(|p| p.unit == unit)?;
+        let at = s.queue.iter().position(|p| wanted(p.unit))?;
         s.queue.remove(at)
     }
 
