@@ -232,7 +232,14 @@ def cmd_scan(engine, events, out, qjson):
     elif engine == "polars":
         import polars as pl
 
-        polars_run(q, pl.scan_parquet(events).select(POLARS_COLS), "event_time", out)
+        if ".csv" in events:
+            # The same CSV, every column text; times RFC 3339 in UTC with milliseconds.
+            lf = pl.scan_csv(events, infer_schema=False).with_columns(
+                pl.col("event_time").str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ", time_unit="ms", time_zone="UTC")
+            )
+        else:
+            lf = pl.scan_parquet(events)
+        polars_run(q, lf.select(POLARS_COLS), "event_time", out)
     else:
         raise SystemExit(f"unknown engine {engine}")
 

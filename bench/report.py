@@ -40,6 +40,43 @@ def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
+def engine_table(rs):
+    """The medians of each engine's runs and their ratios to the fastest peer (an engine whose
+    name does not start with `hotzone`), as Markdown lines."""
+    eng = {}
+    for r in rs:
+        eng.setdefault(r["engine"], []).append(r)
+    stats = {
+        e: dict(
+            wall=med([r["wall_s"] for r in rs]),
+            cpu=med([r["user_s"] + r["sys_s"] for r in rs]),
+            pct=med([r["cpu_pct"] for r in rs]),
+            rss=med([r["rss_kb"] for r in rs]) / 1024,
+            sys=med([r["sys_s"] for r in rs]),
+            faults=med([r.get("minor_faults", 0) for r in rs]),
+            load=med([r["load1_before"] for r in rs]),
+            n=len(rs),
+        )
+        for e, rs in eng.items()
+    }
+    peers = [e for e in stats if not e.startswith("hotzone")]
+    fastest = min(peers, key=lambda e: stats[e]["wall"]) if peers else None
+    out = [
+        f"Medians of {stats['hotzone']['n']} runs, each engine its own process under /usr/bin/time -v (peers: Python start + import included); fastest peer by wall time: {fastest}. Speed ratios > 1 mean faster than that peer; RSS ratio < 1 means less memory.",
+        "",
+        "| engine | wall s | CPU s (user+sys) | of which sys s | minor faults | CPU % | peak RSS MiB | wall: fastest peer / engine | CPU: fastest peer / engine | RSS: engine / fastest peer | load1 before |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for e, s in stats.items():
+        f = stats[fastest] if fastest else s
+        out.append(
+            f"| {e} | {s['wall']:.2f} | {s['cpu']:.2f} | {s['sys']:.2f} | {s['faults']:.0f} | {s['pct']:.0f} | {s['rss']:.0f} | "
+            f"{f['wall'] / s['wall']:.2f}x | {f['cpu'] / s['cpu']:.2f}x | {s['rss'] / f['rss']:.2f}x | {s['load']:.2f} |"
+        )
+    out.append("")
+    return out
+
+
 def main():
     tier, res, root, hotzone = sys.argv[1:5]
     rows = [json.loads(l) for l in open(os.path.join(res, "results.jsonl"))]
@@ -54,39 +91,16 @@ def main():
     if a_all:
         out += ["## a. Batch scan end to end (Parquet -> verdict CSV), SHARE +234,+1876,+855,+882, 30 days, r 0.5", ""]
     for layout in dict.fromkeys(r.get("layout", "grouped") for r in a_all):
-        a = [r for r in a_all if r.get("layout", "grouped") == layout]
         out += [f"### Layout: {layouts.get(layout, layout)}", ""]
-        eng = {}
-        for r in a:
-            eng.setdefault(r["engine"], []).append(r)
-        stats = {
-            e: dict(
-                wall=med([r["wall_s"] for r in rs]),
-                cpu=med([r["user_s"] + r["sys_s"] for r in rs]),
-                pct=med([r["cpu_pct"] for r in rs]),
-                rss=med([r["rss_kb"] for r in rs]) / 1024,
-                sys=med([r["sys_s"] for r in rs]),
-                faults=med([r.get("minor_faults", 0) for r in rs]),
-                load=med([r["load1_before"] for r in rs]),
-                n=len(rs),
-            )
-            for e, rs in eng.items()
-        }
-        peers = [e for e in stats if e != "hotzone"]
-        fastest = min(peers, key=lambda e: stats[e]["wall"]) if peers else None
-        out += [
-            f"Medians of {stats['hotzone']['n']} runs, each engine its own process under /usr/bin/time -v (peers: Python start + import included); fastest peer by wall time: {fastest}. Speed ratios > 1 mean faster than that peer; RSS ratio < 1 means less memory.",
-            "",
-            "| engine | wall s | CPU s (user+sys) | of which sys s | minor faults | CPU % | peak RSS MiB | wall: fastest peer / engine | CPU: fastest peer / engine | RSS: engine / fastest peer | load1 before |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for e, s in stats.items():
-            f = stats[fastest] if fastest else s
-            out.append(
-                f"| {e} | {s['wall']:.2f} | {s['cpu']:.2f} | {s['sys']:.2f} | {s['faults']:.0f} | {s['pct']:.0f} | {s['rss']:.0f} | "
-                f"{f['wall'] / s['wall']:.2f}x | {f['cpu'] / s['cpu']:.2f}x | {s['rss'] / f['rss']:.2f}x | {s['load']:.2f} |"
-            )
-        out.append("")
+        out += engine_table([r for r in a_all if r.get("layout", "grouped") == layout])
+
+    e = [r for r in rows if r["section"] == "e"]
+    if e:
+        out += ["## e. One CSV file (time-ordered, RFC 3339 times), the query of a", ""]
+        out += engine_table(e)
+        one = med([r["wall_s"] for r in e if r["engine"] == "hotzone-1-thread"])
+        every = med([r["wall_s"] for r in e if r["engine"] == "hotzone"])
+        out += [f"Every core against one thread (`RAYON_NUM_THREADS=1`), wall: **{one / every:.2f}x** faster.", ""]
 
     prep = [r for r in rows if r["section"] == "b-prepare"]
     if prep:

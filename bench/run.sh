@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark suite: hotzone vs DuckDB and Polars on generated data (BENCHMARKS.md).
 #
-#   bench/run.sh S|M|L [SECTIONS]     SECTIONS: any of a b c d (default: abcd)
+#   bench/run.sh S|M|L [SECTIONS]     SECTIONS: any of a b c d e (default: abcde)
 #
 #   S: 20k subscribers x 30 days (~1M events; the CI smoke size, a few minutes)
 #   M: 1M subscribers x 30 days (~50M events; the headline, ~10 minutes on an idle machine)
@@ -15,6 +15,9 @@
 #    loopback with bench/loadgen (--raw and tonic) and h2load, server and client pinned to
 #    separate cores: max checks/s, p50/p99 at half of it, server CPU per call, server RSS
 # d. detection quality: precision/recall of SHARE and SPIKE against the generator's truth
+# e. one CSV file (time-ordered, as a switch exports it; a fifth of the tier's subscribers:
+#    ~10M rows on M) scanned with every core and with one (RAYON_NUM_THREADS=1), and by the
+#    peers; the rows of all four must be identical before any time is reported
 #
 # Layouts (LAYOUTS, default "grouped time shuffled"): the same rows written three ways by
 # `hotzone gen --layout`: grouped (each subscriber's events together, subscriber
@@ -34,8 +37,8 @@
 # Results: $BENCH_CACHE/TIER/results/ (results.jsonl, report.md; report.md is also printed).
 set -euo pipefail
 
-TIER=${1:?usage: bench/run.sh S|M|L [abcd]}
-SECTIONS=${2:-abcd}
+TIER=${1:?usage: bench/run.sh S|M|L [abcde]}
+SECTIONS=${2:-abcde}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
 CACHE=${BENCH_CACHE:-$HOME/.cache/hotzone-bench}
@@ -155,6 +158,30 @@ if [[ $SECTIONS == *a* ]]; then
         || die "a: the engines disagree ($LAYOUT layout, run $run); no time is reported"
     done
     if [[ $LAYOUT == grouped ]]; then cp "$RES/a-hotzone-$LAYOUT.csv" "$RES/a-hotzone.csv"; fi
+  done
+  LAYOUT=grouped
+fi
+
+# ---------------------------------------------------------------- e. one CSV file
+# (before b, c and d: it needs only the generator and the peers)
+if [[ $SECTIONS == *e* ]]; then
+  LAYOUT=time-csv
+  CSV=$DATA/events-time.csv
+  if [[ ! -s $CSV ]]; then
+    log "generating tier $TIER's CSV file: $((SUBS / 5)) subscribers x 30 days, time-ordered"
+    "${GEN[@]}" --subscribers $((SUBS / 5)) --days 30 --end $END --tz $TZ_NAME --seed $SEED \
+      --layout time --output "$CSV.part.csv" >&2
+    mv "$CSV.part.csv" "$CSV"
+  fi
+  cat "$CSV" >/dev/null # page cache warm for every engine alike
+  log "e. one CSV file ($(du -m "$CSV" | cut -f1) MB), $RUNS runs per engine"
+  for run in $(seq 1 "$RUNS"); do
+    time_v e-hotzone hotzone e "$run" -- "$HOTZONE" scan "$CSV" "${BATCH_FLAGS[@]}" --output "$RES/e-hotzone.csv"
+    time_v e-hotzone-1t hotzone-1-thread e "$run" -- env RAYON_NUM_THREADS=1 "$HOTZONE" scan "$CSV" "${BATCH_FLAGS[@]}" --output "$RES/e-hotzone-1t.csv"
+    time_v e-duckdb duckdb e "$run" -- "$PY" "$PEERS" scan duckdb "$CSV" "$RES/e-duckdb.csv" "$BATCH_Q"
+    time_v e-polars polars e "$run" -- "$PY" "$PEERS" scan polars "$CSV" "$RES/e-polars.csv" "$BATCH_Q"
+    "$PY" "$PEERS" compare "$RES/e-hotzone.csv" "$RES/e-hotzone-1t.csv" "$RES/e-duckdb.csv" "$RES/e-polars.csv" \
+      || die "e: the engines disagree on the CSV file (run $run); no time is reported"
   done
   LAYOUT=grouped
 fi

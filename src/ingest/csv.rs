@@ -31,19 +31,20 @@ pub struct Layout {
     pub fields: [Option<usize>; 7],
     /// Fields in the header record.
     pub width: usize,
+    /// Where the header record ends (parts start after it: empty lines before the header are
+    /// skipped by the reader, so a line end there is no boundary).
+    pub header_end: u64,
 }
 
-/// Reads the header row of a CSV file and maps its names to the canonical columns; also
-/// gives the byte offset where the header record ends (parts start after it: empty lines
-/// before the header are skipped by the reader, so a line end there is no boundary).
-pub fn layout(path: &Path, columns: &ColumnMap) -> Result<(Layout, u64)> {
+/// Reads the header row of a CSV file and maps its names to the canonical columns.
+pub fn layout(path: &Path, columns: &ColumnMap) -> Result<Layout> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     layout_of(file, path, None, columns)
 }
 
 /// [`layout`] of a compressed CSV file ([`Format::CompressedCsv`](crate::ingest::Format));
-/// the offset is one in the decompressed text.
-pub fn compressed_layout(path: &Path, codec: Codec, columns: &ColumnMap) -> Result<(Layout, u64)> {
+/// its `header_end` is an offset in the decompressed text.
+pub fn compressed_layout(path: &Path, codec: Codec, columns: &ColumnMap) -> Result<Layout> {
     layout_of(decoded(path, codec)?, path, Some(codec), columns)
 }
 
@@ -52,7 +53,7 @@ fn layout_of(
     path: &Path,
     codec: Option<Codec>,
     columns: &ColumnMap,
-) -> Result<(Layout, u64)> {
+) -> Result<Layout> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -76,7 +77,11 @@ fn layout_of(
     let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
     let fields = resolve_required(columns, &names_ref, path)?;
     let width = names.len();
-    Ok((Layout { fields, width }, reader.position().byte()))
+    Ok(Layout {
+        fields,
+        width,
+        header_end: reader.position().byte(),
+    })
 }
 
 /// Reads the bytes `range` of a CSV file, sending each row's outcome to `rows` with its
@@ -310,6 +315,11 @@ impl<R: Read> Read for Watched<R> {
 /// Reads the records of `text`, which starts at byte `start` of the file, between records
 /// (byte 0: the header comes first); `compressed`: it is the decompressed text of the file.
 /// Gives the byte where the last record starts.
+///
+/// Lines with no quote and no carriage return but at their end (nearly every export's every
+/// line) are split at commas here, with no CSV automaton ([`plain_lines`]); from the first
+/// other line on, the rest of the text goes through the `csv` reader, which gives such a
+/// line the same fields. Both skip empty lines and number the records alike.
 fn records<R, T>(
     path: &Path,
     layout: &Layout,
@@ -323,72 +333,262 @@ where
     R: RowSink + ?Sized,
     T: Read,
 {
+    let mut text = text;
+    let mut read = Progress {
+        row: 0,
+        last_start: None,
+    };
+    let Some((tail, at)) = plain_lines(
+        path, layout, &mut text, start, compressed, interp, rows, &mut read,
+    )?
+    else {
+        return Ok(read.last_start);
+    };
+    let text = std::io::Cursor::new(tail).chain(text);
+    quoted_records(
+        path,
+        layout,
+        text,
+        at,
+        (start, compressed),
+        interp,
+        rows,
+        read,
+    )
+}
+
+/// Records read so far in a part: their count (the next row's number is one more) and where
+/// the last one starts.
+struct Progress {
+    row: u64,
+    last_start: Option<u64>,
+}
+
+/// The text of a part read in blocks of this size by [`plain_lines`] (longer lines grow it).
+const LINE_BLOCK: usize = 1 << 20;
+
+/// Reads the lines of `text` (from byte `start`; past the header when that is 0) that need
+/// no CSV automaton: no `"`, no `\r` but before the `\n`. `None` when the text ended so;
+/// else the bytes from the first other line on, already read, and that line's offset.
+#[allow(clippy::too_many_arguments)]
+fn plain_lines<R: RowSink + ?Sized>(
+    path: &Path,
+    layout: &Layout,
+    text: &mut impl Read,
+    start: u64,
+    compressed: bool,
+    interp: &mut Interpreter,
+    rows: &mut R,
+    read: &mut Progress,
+) -> Result<Option<(Vec<u8>, u64)>> {
+    // Which canonical column each field of the header is (fields past the header: none).
+    let mut wanted = vec![None; layout.width];
+    for (k, f) in layout.fields.iter().enumerate() {
+        if let Some(slot) = f.and_then(|i| wanted.get_mut(i)) {
+            *slot = Some(k);
+        }
+    }
+    let mut buf: Vec<u8> = Vec::with_capacity(LINE_BLOCK);
+    // `buf[0]` is byte `base` of the file; `at` is where the next line starts in `buf`.
+    let (mut base, mut at) = (start, 0usize);
+    // The part at byte 0 starts with the header, already read by `layout`.
+    let mut skip = if start == 0 { layout.header_end } else { 0 };
+    let mut eof = false;
+    loop {
+        if skip > 0 {
+            let n = usize::try_from(skip)
+                .unwrap_or(usize::MAX)
+                .min(buf.len() - at);
+            (at, skip) = (at + n, skip - n as u64);
+        }
+        if skip == 0 {
+            loop {
+                let (line, next) = match memchr::memchr(b'\n', &buf[at..]) {
+                    Some(n) => (&buf[at..at + n], at + n + 1),
+                    None if eof => (&buf[at..], buf.len()),
+                    None => break,
+                };
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if memchr::memchr2(b'"', b'\r', line).is_some() {
+                    return Ok(Some((buf.split_off(at), base + at as u64)));
+                }
+                if !line.is_empty() {
+                    read.row += 1;
+                    read.last_start = Some(base + at as u64);
+                    plain_record(line, &wanted, interp, rows, read.row)?;
+                }
+                at = next;
+                if at == buf.len() && eof {
+                    return Ok(None);
+                }
+            }
+        }
+        if eof {
+            return Ok(None);
+        }
+        // Keep the unread bytes, then read more after them (a line longer than the block
+        // grows the buffer).
+        buf.drain(..at);
+        base += at as u64;
+        at = 0;
+        let have = buf.len();
+        let want = LINE_BLOCK.max(have);
+        buf.resize(have + want, 0);
+        let mut n = 0;
+        while n < want {
+            match text.read(&mut buf[have + n..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(read_error(path, (start, compressed), read.row, None, &e));
+                }
+            }
+        }
+        buf.truncate(have + n);
+    }
+}
+
+/// One line with no quote: its fields are the text between commas; `wanted` says which
+/// canonical column each field of the header is.
+fn plain_record<R: RowSink + ?Sized>(
+    line: &[u8],
+    wanted: &[Option<usize>],
+    interp: &mut Interpreter,
+    rows: &mut R,
+    row: u64,
+) -> Result<()> {
+    // The line checked as UTF-8 once; if it is not text, each cell alone (U+FFFD if not).
+    let text = std::str::from_utf8(line).ok();
+    let mut cells: [Option<&str>; 7] = [None; 7];
+    let mut from = 0;
+    let ends = memchr::memchr_iter(b',', line).chain(std::iter::once(line.len()));
+    for (i, to) in ends.enumerate() {
+        let field = &line[from..to];
+        // `wanted` has an entry per field of the header: a field past it must be empty.
+        match wanted.get(i) {
+            None if !field.is_empty() => return rows.row(row, Err(RejectReason::TooManyFields)),
+            Some(Some(k)) if !field.is_empty() => {
+                cells[*k] = Some(match text.and_then(|t| t.get(from..to)) {
+                    Some(t) => t,
+                    None => std::str::from_utf8(field).unwrap_or("\u{fffd}"),
+                });
+            }
+            _ => {}
+        }
+        from = to + 1;
+    }
+    rows.row(row, interp.interpret(&raw_row(&cells)))
+}
+
+/// A record's cells by canonical column (`Layout::fields`' order) as a row to interpret.
+fn raw_row<'a>(cells: &[Option<&'a str>; 7]) -> RawRow<'a> {
+    RawRow {
+        time: cells[0].map(TimeCell::Text),
+        subscriber: cells[1],
+        counterparty: cells[2],
+        direction: cells[3],
+        kind: cells[4],
+        duration: cells[5].map(DurationCell::Text),
+        region: cells[6],
+        pre: Default::default(),
+    }
+}
+
+/// A read error of the part that starts at byte `start` (`compressed`: of the decompressed
+/// text), after `row` records; `at`: the byte it names, if known.
+fn read_error(
+    path: &Path,
+    (start, compressed): (u64, bool),
+    row: u64,
+    at: Option<u64>,
+    e: &dyn std::fmt::Display,
+) -> Error {
+    let message = match at {
+        None if compressed && start == 0 => {
+            format!("the compressed data is damaged or cut short after row {row}: {e}")
+        }
+        None if compressed => format!(
+            "the compressed data is damaged or cut short after row {row} of the part \
+             from byte {start} of the decompressed text: {e}"
+        ),
+        _ => {
+            let of = if compressed {
+                " of the decompressed text"
+            } else {
+                ""
+            };
+            format!("near byte {}{of}: {e}", at.unwrap_or(start))
+        }
+    };
+    Error::read(path, message)
+}
+
+/// The records of `text` (from byte `offset`, between records, past any header) through the
+/// `csv` reader, numbered on from `read`, in the part that starts at byte `start`.
+#[allow(clippy::too_many_arguments)]
+fn quoted_records<R, T>(
+    path: &Path,
+    layout: &Layout,
+    text: T,
+    offset: u64,
+    (start, compressed): (u64, bool),
+    interp: &mut Interpreter,
+    rows: &mut R,
+    mut read: Progress,
+) -> Result<Option<u64>>
+where
+    R: RowSink + ?Sized,
+    T: Read,
+{
     let mut reader = csv::ReaderBuilder::new()
-        .has_headers(start == 0)
+        .has_headers(false)
         .flexible(true)
         .buffer_capacity(1 << 20)
         .from_reader(text);
-    if start == 0 {
-        reader
-            .byte_headers()
-            .map_err(|e| Error::read(path, format!("header: {e}")))?;
-    }
     let idx = &layout.fields;
     let mut record = csv::ByteRecord::new();
-    let mut row: u64 = 0;
-    let mut last_start = None;
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let message = match (e.position(), e.kind()) {
-                    (None, csv::ErrorKind::Io(_)) if compressed && start == 0 => {
-                        format!("the compressed data is damaged or cut short after row {row}: {e}")
-                    }
-                    (None, csv::ErrorKind::Io(_)) if compressed => format!(
-                        "the compressed data is damaged or cut short after row {row} of the part \
-                         from byte {start} of the decompressed text: {e}"
-                    ),
-                    (p, _) => {
-                        let at = p.map_or(start, |p| start + p.byte());
-                        let of = if compressed {
-                            " of the decompressed text"
-                        } else {
-                            ""
-                        };
-                        format!("near byte {at}{of}: {e}")
-                    }
+                let at = match (e.position(), e.kind()) {
+                    (None, csv::ErrorKind::Io(_)) => None,
+                    (p, _) => Some(p.map_or(start, |p| offset + p.byte())),
                 };
-                return Err(Error::read(path, message));
+                return Err(read_error(path, (start, compressed), read.row, at, &e));
             }
         }
-        row += 1;
-        last_start = record.position().map(|p| start + p.byte());
+        read.row += 1;
+        read.last_start = record.position().map(|p| offset + p.byte());
         if record.iter().skip(layout.width).any(|f| !f.is_empty()) {
-            rows.row(row, Err(RejectReason::TooManyFields))?;
+            rows.row(read.row, Err(RejectReason::TooManyFields))?;
             continue;
         }
+        // The record's bytes checked as UTF-8 once, not once per cell. A cell is read from
+        // that text when its range falls on character boundaries (`str::get`); otherwise (a
+        // record that is not text, or bytes of one character split by a delimiter) it is
+        // checked alone, and a cell that is not text reads as U+FFFD.
+        let text = std::str::from_utf8(record.as_slice()).ok();
         let cell = |i: Option<usize>| -> Option<&str> {
-            let b = record.get(i?)?;
-            if b.is_empty() {
+            let i = i?;
+            let range = record.range(i)?;
+            if range.is_empty() {
                 return None;
             }
-            Some(std::str::from_utf8(b).unwrap_or("\u{fffd}"))
+            match text.and_then(|t| t.get(range)) {
+                Some(t) => Some(t),
+                None => Some(std::str::from_utf8(record.get(i)?).unwrap_or("\u{fffd}")),
+            }
         };
-        let raw = RawRow {
-            time: cell(idx[0]).map(TimeCell::Text),
-            subscriber: cell(idx[1]),
-            counterparty: cell(idx[2]),
-            direction: cell(idx[3]),
-            kind: cell(idx[4]),
-            duration: cell(idx[5]).map(DurationCell::Text),
-            region: cell(idx[6]),
-            pre: Default::default(),
-        };
-        rows.row(row, interp.interpret(&raw))?;
+        let cells = idx.map(cell);
+        rows.row(read.row, interp.interpret(&raw_row(&cells)))?;
     }
-    Ok(last_start)
+    Ok(read.last_start)
 }
 
 /// The error of a quoted field opened `where` and never closed.
@@ -434,5 +634,139 @@ fn unclosed_quote(path: &Path, at: u64, end: u64) -> Result<()> {
     match (state, opened) {
         (State::Quoted, Some(q)) => Err(never_closed(path, &format!("at byte {q}"))),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::Event;
+    use proptest::prelude::*;
+
+    /// Every row's outcome, in order.
+    #[derive(Default)]
+    struct Rows(Vec<(u64, std::result::Result<Event, RejectReason>)>);
+
+    impl RowSink for Rows {
+        fn row(&mut self, row: u64, r: std::result::Result<Event, RejectReason>) -> Result<()> {
+            self.0.push((row, r));
+            Ok(())
+        }
+    }
+
+    /// The canonical columns in their usual places, with no header in the text.
+    fn layout() -> Layout {
+        Layout {
+            fields: [Some(0), Some(1), Some(2), Some(3), Some(4), Some(5), None],
+            width: 6,
+            header_end: 0,
+        }
+    }
+
+    /// Every row's outcome and where the last record starts.
+    type Outcome = (
+        Vec<(u64, std::result::Result<Event, RejectReason>)>,
+        Option<u64>,
+    );
+
+    /// `text` read as a part from byte 0: through [`records`] (plain lines split here, the
+    /// rest by the `csv` reader) and through the `csv` reader alone.
+    fn both(text: &[u8]) -> [Outcome; 2] {
+        let (path, layout) = (Path::new("t.csv"), layout());
+        let mut fast = Rows::default();
+        let mut interp = Interpreter::new(None);
+        let last = records(path, &layout, text, 0, false, &mut interp, &mut fast).unwrap();
+        let mut csv = Rows::default();
+        let mut interp = Interpreter::new(None);
+        let progress = Progress {
+            row: 0,
+            last_start: None,
+        };
+        let last_csv = quoted_records(
+            path,
+            &layout,
+            text,
+            0,
+            (0, false),
+            &mut interp,
+            &mut csv,
+            progress,
+        )
+        .unwrap();
+        [(fast.0, last), (csv.0, last_csv)]
+    }
+
+    /// Cells of every kind a record can hold, including quotes, carriage returns, bytes that
+    /// are not UTF-8 and a character whose bytes a comma splits.
+    const CELLS: &[&[u8]] = &[
+        b"2026-10-01T08:00:00Z",
+        b"2026-10-01T08:00:00.5+08:00",
+        b"1790812800000",
+        b"+886912345001",
+        b"+2348012345678",
+        b"0912345678",
+        b"in",
+        b"OUT",
+        b"sms",
+        b"call",
+        b"60",
+        b"",
+        b" ",
+        b"\"+886 912,345\"",
+        b"\"a\"\"b\"",
+        b"\"two\nlines\"",
+        b"x\ry",
+        b"\xc3",
+        b"\xa9",
+        b"caf\xc3\xa9",
+        b"\xff",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+        /// The plain-line reader gives every record the `csv` reader gives: the same rows,
+        /// numbers, outcomes and last record start, whatever the lines hold and end with.
+        #[test]
+        fn plain_lines_read_as_the_csv_reader_does(
+            lines in proptest::collection::vec(
+                (proptest::collection::vec(0..CELLS.len(), 0..9), 0usize..5),
+                0..40,
+            ),
+            last_end in any::<bool>(),
+        ) {
+            let mut text = Vec::new();
+            for (k, (cells, end)) in lines.iter().enumerate() {
+                for (i, c) in cells.iter().enumerate() {
+                    if i > 0 {
+                        text.push(b',');
+                    }
+                    text.extend_from_slice(CELLS[*c]);
+                }
+                if k + 1 < lines.len() || last_end {
+                    text.extend_from_slice([&b"\n"[..], b"\r\n", b"\r", b"\n\n", b"\r\n\r\n"][*end]);
+                }
+            }
+            let [(fast, fast_last), (csv, csv_last)] = both(&text);
+            prop_assert_eq!(fast, csv, "{:?}", String::from_utf8_lossy(&text));
+            // The last record's start: the `csv` reader counts the empty lines before it in.
+            let blank = |a: u64, b: u64| text[a as usize..b as usize].iter().all(|c| *c == b'\n' || *c == b'\r');
+            prop_assert!(
+                fast_last == csv_last || matches!((csv_last, fast_last), (Some(a), Some(b)) if a < b && blank(a, b)),
+                "{:?} against {:?}: {:?}", fast_last, csv_last, String::from_utf8_lossy(&text)
+            );
+        }
+    }
+
+    /// Lines longer than the block the reader starts with are read whole.
+    #[test]
+    fn lines_longer_than_a_block() {
+        let (long, zeros) = ("9".repeat(LINE_BLOCK + 10), "0".repeat(LINE_BLOCK + 10));
+        let text = format!(
+            "2026-10-01T08:00:00Z,+886912345001,+{long},in,sms,\n2026-10-01T08:00:00Z,+886912345001,+886912345002,in,sms,{zeros}60\n"
+        );
+        let [fast, csv] = both(text.as_bytes());
+        assert_eq!(fast, csv);
+        assert_eq!(fast.0.len(), 2);
+        assert!(fast.0.iter().all(|(_, r)| r.is_ok()), "{:?}", fast.0);
     }
 }

@@ -76,12 +76,11 @@ enum Unit {
         range: (u64, u64),
         first: usize,
     },
-    /// A whole compressed CSV file (`header_end`: in the decompressed text).
+    /// A whole compressed CSV file (the layout's `header_end`: in the decompressed text).
     CompressedCsv {
         path: PathBuf,
         codec: sources::Codec,
         layout: csv::Layout,
-        header_end: u64,
     },
     Ipc(PathBuf),
     ParquetRowGroup(PathBuf, columnar::Footer, usize, u64),
@@ -385,7 +384,6 @@ impl Ctx<'_> {
             path,
             codec,
             layout,
-            header_end,
         } = &self.units[i]
         else {
             unreachable!("cut is called on compressed units")
@@ -397,7 +395,7 @@ impl Ctx<'_> {
             .csv_part_bytes
             .unwrap_or(DEFAULT_CSV_PART_BYTES)
             .min(COMPRESSED_PART_BYTES);
-        let mut parts = csv::CompressedParts::open(path, *codec, *header_end, part_bytes)
+        let mut parts = csv::CompressedParts::open(path, *codec, layout.header_end, part_bytes)
             .map_err(|e| ((i, 0), e))?;
         let mut seq = 0u32;
         loop {
@@ -578,11 +576,10 @@ fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions) -> Result<Vec<Unit>> 
     for (path, format) in files {
         match format {
             Format::Csv => {
-                let (layout, header_end) = csv::layout(path, &opts.columns)?;
-                let layout = Arc::new(layout);
+                let layout = Arc::new(csv::layout(path, &opts.columns)?);
                 let part_bytes = opts.csv_part_bytes.unwrap_or(DEFAULT_CSV_PART_BYTES);
                 let first = units.len();
-                for range in csv_split::plan(path, part_bytes, header_end)? {
+                for range in csv_split::plan(path, part_bytes, layout.header_end)? {
                     units.push(Unit::Csv {
                         path: path.clone(),
                         layout: Arc::clone(&layout),
@@ -592,12 +589,11 @@ fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions) -> Result<Vec<Unit>> 
                 }
             }
             Format::CompressedCsv(codec) => {
-                let (layout, header_end) = csv::compressed_layout(path, *codec, &opts.columns)?;
+                let layout = csv::compressed_layout(path, *codec, &opts.columns)?;
                 units.push(Unit::CompressedCsv {
                     path: path.clone(),
                     codec: *codec,
                     layout,
-                    header_end,
                 });
             }
             Format::Ipc => units.push(Unit::Ipc(path.clone())),
