@@ -333,14 +333,15 @@ pub fn parse_time(s: &str) -> Result<i64, RejectReason> {
     })
 }
 
-/// A trimmed `duration_s` cell: empty, or an integer >= 0 (also written `60.0`).
+/// A trimmed `duration_s` cell: empty, or an integer >= 0, with or without a sign (`+60`,
+/// `-0`), also written as a whole decimal (`60.0`, `+60.0`, `-0.0`).
 fn duration_text_ok(s: &str) -> bool {
     s.is_empty()
         || match s.parse::<i64>() {
             Ok(v) => v >= 0,
-            Err(_) => {
-                integral_text(s) != s && integral_text(s).parse::<i64>().is_ok_and(|v| v >= 0)
-            }
+            Err(_) => whole_decimal(s.strip_prefix('+').unwrap_or(s))
+                .and_then(|int| int.parse::<i64>().ok())
+                .is_some_and(|v| v >= 0),
         }
 }
 
@@ -759,6 +760,15 @@ mod tests {
         assert_eq!(i.interpret(&r), Err(RejectReason::BadDuration));
         r.duration = Some(DurationCell::Text("60"));
         assert!(i.interpret(&r).is_ok());
+        // Signs and whole decimals, as integers are read.
+        for ok in ["+60", "-0", "60.0", "+60.0", "-0.0", "0.00"] {
+            r.duration = Some(DurationCell::Text(ok));
+            assert!(i.interpret(&r).is_ok(), "{ok}");
+        }
+        for bad in ["-1.0", "+-1.0", "+-1", "60.5", "6e1", "+", ".0", "60."] {
+            r.duration = Some(DurationCell::Text(bad));
+            assert_eq!(i.interpret(&r), Err(RejectReason::BadDuration), "{bad}");
+        }
         r.duration = Some(DurationCell::Int(-5));
         assert_eq!(i.interpret(&r), Err(RejectReason::BadDuration));
         for bad in [-1.0, 0.5, f64::NAN, f64::INFINITY] {
