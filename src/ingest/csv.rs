@@ -344,7 +344,15 @@ where
     else {
         return Ok(read.last_start);
     };
-    let text = std::io::Cursor::new(tail).chain(text);
+    // The `csv` reader drops a byte order mark at the start of what it reads, taking it for
+    // the file's; here that is a line inside the file, whose bytes are data (as they are to a
+    // reader from the file's start). The reader only checks its first read for the mark, so
+    // that read is given one byte.
+    let (first, rest) = tail.split_at(tail.len().min(1));
+    let (first, rest) = (first.to_vec(), rest.to_vec());
+    let text = std::io::Cursor::new(first)
+        .chain(std::io::Cursor::new(rest))
+        .chain(text);
     quoted_records(
         path,
         layout,
@@ -766,8 +774,12 @@ mod tests {
     }
 
     /// Cells of every kind a record can hold, including quotes, carriage returns, bytes that
-    /// are not UTF-8 and a character whose bytes a comma splits.
+    /// are not UTF-8, a character whose bytes a comma splits, and byte order marks (data, inside
+    /// a file).
     const CELLS: &[&[u8]] = &[
+        b"\xef\xbb\xbf",
+        b"\xef\xbb\xbf\"q,r\"",
+        b"\xef\xbb\xbf2026-10-01T08:00:00Z",
         b"2026-10-01T08:00:00Z",
         b"2026-10-01T08:00:00.5+08:00",
         b"1790812800000",
@@ -803,7 +815,9 @@ mod tests {
             ),
             last_end in any::<bool>(),
         ) {
-            let mut text = Vec::new();
+            // A first line as every part of a file has one before it (the header, or the
+            // records before the cut): the text's first byte is not the file's.
+            let mut text = b"x\n".to_vec();
             for (k, (cells, end)) in lines.iter().enumerate() {
                 for (i, c) in cells.iter().enumerate() {
                     if i > 0 {
