@@ -5,6 +5,10 @@
 //! with its own reader: [`layout`] reads the header once for all of them, [`read`] reads one
 //! byte range. A read error names the byte offset in the file.
 //!
+//! Lines with no quote and no stray carriage return (nearly all of every export) are split at
+//! their commas here; the first other line and the rest of its part go through the `csv`
+//! crate, which gives a plain line the same fields ([`records`]).
+//!
 //! Records are read as bytes and interpreted field by field, so a malformed row is a counted
 //! reject with its row number, never a failed file. Rows with missing trailing fields are
 //! read with those fields null (they are then rejected only if a required one is missing);
