@@ -7,7 +7,7 @@
 //!
 //! Lines with no quote and no stray carriage return (nearly all of every export) are split at
 //! their commas here; the first other line and the rest of its part go through the `csv`
-//! crate, which gives a plain line the same fields ([`records`]).
+//! crate, which gives a plain line the same fields (`records`).
 //!
 //! Records are read as bytes and interpreted field by field, so a malformed row is a counted
 //! reject with its row number, never a failed file. Rows with missing trailing fields are
