@@ -393,11 +393,12 @@ fn plain_lines<R: RowSink + ?Sized>(
     rows: &mut R,
     read: &mut Progress,
 ) -> Result<Option<(Vec<u8>, u64)>> {
-    // Which canonical column each field of the header is (fields past the header: none).
-    let mut wanted = vec![None; layout.width];
+    // Which canonical columns each field of the header fills, one bit each (a mapping may
+    // put one field on several columns); fields past the header: none.
+    let mut wanted = vec![0u8; layout.width];
     for (k, f) in layout.fields.iter().enumerate() {
         if let Some(slot) = f.and_then(|i| wanted.get_mut(i)) {
-            *slot = Some(k);
+            *slot |= 1 << k;
         }
     }
     let mut buf: Vec<u8> = Vec::with_capacity(LINE_BLOCK);
@@ -475,11 +476,12 @@ fn plain_lines<R: RowSink + ?Sized>(
 
 /// One line with no quote: its fields are the text between commas; `text` is the line as
 /// text when its block was (else each cell is checked alone, U+FFFD if it is not text);
-/// `wanted` says which canonical column each field of the header is.
+/// `wanted` says which canonical columns each field of the header fills (bit `k` for column
+/// `k`).
 fn plain_record<R: RowSink + ?Sized>(
     line: &[u8],
     text: Option<&str>,
-    wanted: &[Option<usize>],
+    wanted: &[u8],
     interp: &mut Interpreter,
     rows: &mut R,
     row: u64,
@@ -492,11 +494,16 @@ fn plain_record<R: RowSink + ?Sized>(
         // `wanted` has an entry per field of the header: a field past it must be empty.
         match wanted.get(i) {
             None if !field.is_empty() => return rows.row(row, Err(RejectReason::TooManyFields)),
-            Some(Some(k)) if !field.is_empty() => {
-                cells[*k] = Some(match text.and_then(|t| t.get(from..to)) {
+            Some(&mask) if mask != 0 && !field.is_empty() => {
+                let cell = match text.and_then(|t| t.get(from..to)) {
                     Some(t) => t,
                     None => std::str::from_utf8(field).unwrap_or("\u{fffd}"),
-                });
+                };
+                let mut bits = mask;
+                while bits != 0 {
+                    cells[bits.trailing_zeros() as usize] = Some(cell);
+                    bits &= bits - 1;
+                }
             }
             _ => {}
         }
@@ -750,13 +757,27 @@ mod tests {
         Option<u64>,
     );
 
+    /// Headers of `width` fields mapped to the canonical columns any way a `--column`
+    /// mapping can: a column on no field, several columns on one field, fields on no column.
+    fn layouts() -> impl Strategy<Value = Layout> {
+        (1usize..9).prop_flat_map(|width| {
+            proptest::array::uniform7(proptest::option::weighted(0.8, 0..width)).prop_map(
+                move |fields| Layout {
+                    fields,
+                    width,
+                    header_end: 0,
+                },
+            )
+        })
+    }
+
     /// `text` read as a part from byte 0: through [`records`] (plain lines split here, the
     /// rest by the `csv` reader) and through the `csv` reader alone.
-    fn both(text: &[u8]) -> [Outcome; 2] {
-        let (path, layout) = (Path::new("t.csv"), layout());
+    fn both(text: &[u8], layout: &Layout) -> [Outcome; 2] {
+        let path = Path::new("t.csv");
         let mut fast = Rows::default();
         let mut interp = Interpreter::new(None);
-        let last = records(path, &layout, text, 0, false, &mut interp, &mut fast).unwrap();
+        let last = records(path, layout, text, 0, false, &mut interp, &mut fast).unwrap();
         let mut csv = Rows::default();
         let mut interp = Interpreter::new(None);
         let progress = Progress {
@@ -765,7 +786,7 @@ mod tests {
         };
         let last_csv = quoted_records(
             path,
-            &layout,
+            layout,
             text,
             0,
             (0, false),
@@ -818,7 +839,11 @@ mod tests {
                 0..40,
             ),
             last_end in any::<bool>(),
+            mapped in any::<bool>(),
+            mapping in layouts(),
         ) {
+            // Half the cases in the usual places, half through a random mapping.
+            let layout = if mapped { mapping } else { layout() };
             // A first line as every part of a file has one before it (the header, or the
             // records before the cut): the text's first byte is not the file's.
             let mut text = b"x\n".to_vec();
@@ -833,7 +858,7 @@ mod tests {
                     text.extend_from_slice([&b"\n"[..], b"\r\n", b"\r", b"\n\n", b"\r\n\r\n"][*end]);
                 }
             }
-            let [(fast, fast_last), (csv, csv_last)] = both(&text);
+            let [(fast, fast_last), (csv, csv_last)] = both(&text, &layout);
             prop_assert_eq!(fast, csv, "{:?}", String::from_utf8_lossy(&text));
             // The last record's start: the `csv` reader counts the empty lines before it in.
             let blank = |a: u64, b: u64| text[a as usize..b as usize].iter().all(|c| *c == b'\n' || *c == b'\r');
@@ -864,7 +889,7 @@ mod tests {
         let text = format!(
             "2026-10-01T08:00:00Z,+886912345001,+{long},in,sms,\n2026-10-01T08:00:00Z,+886912345001,+886912345002,in,sms,{zeros}60\n"
         );
-        let [fast, csv] = both(text.as_bytes());
+        let [fast, csv] = both(text.as_bytes(), &layout());
         assert_eq!(fast, csv);
         assert_eq!(fast.0.len(), 2);
         assert!(fast.0.iter().all(|(_, r)| r.is_ok()), "{:?}", fast.0);

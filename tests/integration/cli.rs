@@ -181,6 +181,49 @@ fn csv_parquet_and_ipc_give_the_same_rows_with_column_mapping() {
     }
 }
 
+/// A mapping may put one field of the export on two canonical columns: every row, plain or
+/// quoted, reads as if the file had the field twice under both names.
+#[test]
+fn one_field_mapped_to_two_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = ROWS
+        .iter()
+        .map(|r| {
+            let c: Vec<&str> = r.split(',').collect();
+            [c[0], c[1], c[3], c[4], c[5]].join(",")
+        })
+        .collect();
+    // The last row quoted: from it on the rows are read by the full CSV reader.
+    let mut mapped: Vec<String> = rows.clone();
+    let last = mapped.last_mut().unwrap();
+    *last = last.replacen(",+", ",\"+", 1).replacen(",out", "\",out", 1);
+    let refs: Vec<&str> = mapped.iter().map(String::as_str).collect();
+    let csv = dir.path().join("mapped.csv");
+    write_csv(&csv, "event_time,msisdn,direction,kind,duration_s", &refs);
+    let twice: Vec<String> = ROWS
+        .iter()
+        .map(|r| {
+            let c: Vec<&str> = r.split(',').collect();
+            [c[0], c[1], c[1], c[3], c[4], c[5]].join(",")
+        })
+        .collect();
+    let refs: Vec<&str> = twice.iter().map(String::as_str).collect();
+    let explicit = dir.path().join("explicit.csv");
+    write_csv(&explicit, HEADER, &refs);
+    let want = stdout(&scan(&[&explicit], &["--output", "-"]));
+    assert!(want.contains("+886912345001,false"), "{want}");
+    for threads in ["1", "2"] {
+        let o = scan_command("NG")
+            .arg(&csv)
+            .args(["--output", "-", "--column", "msisdn=subscriber"])
+            .args(["--column", "msisdn=counterparty"])
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&o), want, "{threads} threads");
+    }
+}
+
 #[test]
 fn directories_with_hive_partitions_and_globs() {
     let dir = tempfile::tempdir().unwrap();
