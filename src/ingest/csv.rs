@@ -316,6 +316,22 @@ impl<R: Read> Read for Watched<R> {
     }
 }
 
+/// The rest of a text after the bytes [`plain_lines`] read: the error that stopped it, if
+/// one did, else the text.
+struct ThenRest<T> {
+    failed: Option<std::io::Error>,
+    text: T,
+}
+
+impl<T: Read> Read for ThenRest<T> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.failed.take() {
+            Some(e) => Err(e),
+            None => self.text.read(buf),
+        }
+    }
+}
+
 /// Reads the records of `text`, which starts at byte `start` of the file, between records
 /// (byte 0: the header comes first); `compressed`: it is the decompressed text of the file.
 /// Gives the byte where the last record starts.
@@ -342,7 +358,7 @@ where
         row: 0,
         last_start: None,
     };
-    let Some((tail, at)) = plain_lines(
+    let Some(Handover { rest, at, failed }) = plain_lines(
         path, layout, &mut text, start, compressed, interp, rows, &mut read,
     )?
     else {
@@ -352,11 +368,11 @@ where
     // the file's; here that is a line inside the file, whose bytes are data (as they are to a
     // reader from the file's start). The reader only checks its first read for the mark, so
     // that read is given one byte.
-    let (first, rest) = tail.split_at(tail.len().min(1));
+    let (first, rest) = rest.split_at(rest.len().min(1));
     let (first, rest) = (first.to_vec(), rest.to_vec());
     let text = std::io::Cursor::new(first)
         .chain(std::io::Cursor::new(rest))
-        .chain(text);
+        .chain(ThenRest { failed, text });
     quoted_records(
         path,
         layout,
@@ -376,12 +392,25 @@ struct Progress {
     last_start: Option<u64>,
 }
 
-/// The text of a part read in blocks of this size by [`plain_lines`] (longer lines grow it).
+/// The text of a part read into a buffer of this size by [`plain_lines`] (a longer line
+/// grows it).
 const LINE_BLOCK: usize = 1 << 20;
 
+/// Where [`plain_lines`] stopped before the end of the text: the bytes from the first line
+/// that needs the CSV automaton on, already read, with that line's offset; and the error
+/// that ended the reading, if one did (to be met after those bytes, as the reader met it).
+struct Handover {
+    rest: Vec<u8>,
+    at: u64,
+    failed: Option<std::io::Error>,
+}
+
 /// Reads the lines of `text` (from byte `start`; past the header when that is 0) that need
-/// no CSV automaton: no `"`, no `\r` but before the `\n`. `None` when the text ended so;
-/// else the bytes from the first other line on, already read, and that line's offset.
+/// no CSV automaton: no `"`, no `\r` but before the `\n`. `None` when the text ended so.
+///
+/// The text is read a `read` call at a time, and the complete lines read are taken before
+/// the next call, as the `csv` reader does: a read error names the rows before the bytes
+/// that failed, whichever reader meets it.
 #[allow(clippy::too_many_arguments)]
 fn plain_lines<R: RowSink + ?Sized>(
     path: &Path,
@@ -392,7 +421,7 @@ fn plain_lines<R: RowSink + ?Sized>(
     interp: &mut Interpreter,
     rows: &mut R,
     read: &mut Progress,
-) -> Result<Option<(Vec<u8>, u64)>> {
+) -> Result<Option<Handover>> {
     // Which canonical columns each field of the header fills, one bit each (a mapping may
     // put one field on several columns); fields past the header: none.
     let mut wanted = vec![0u8; layout.width];
@@ -401,24 +430,23 @@ fn plain_lines<R: RowSink + ?Sized>(
             *slot |= 1 << k;
         }
     }
-    let mut buf: Vec<u8> = Vec::with_capacity(LINE_BLOCK);
-    // `buf[0]` is byte `base` of the file; `at` is where the next line starts in `buf`.
-    let (mut base, mut at) = (start, 0usize);
+    let mut buf = vec![0u8; LINE_BLOCK];
+    // `buf[..filled]` was read; `buf[0]` is byte `base` of the file; the next line starts at
+    // `at`.
+    let (mut base, mut at, mut filled) = (start, 0usize, 0usize);
     // The part at byte 0 starts with the header, already read by `layout`.
     let mut skip = if start == 0 { layout.header_end } else { 0 };
-    let mut eof = false;
+    let (mut eof, mut failed) = (false, None);
     loop {
         if skip > 0 {
-            let n = usize::try_from(skip)
-                .unwrap_or(usize::MAX)
-                .min(buf.len() - at);
+            let n = usize::try_from(skip).unwrap_or(usize::MAX).min(filled - at);
             (at, skip) = (at + n, skip - n as u64);
         }
-        // The complete lines in the buffer (all of it at the end of the text), checked a block
-        // at a time: UTF-8 once, and where the first quote is, and whether any `\r` is.
-        let end = match memchr::memrchr(b'\n', &buf[at..]) {
+        // The complete lines read (all of the text once it has ended), checked a block at a
+        // time: UTF-8 once, and where the first quote is, and whether any `\r` is.
+        let end = match memchr::memrchr(b'\n', &buf[at..filled]) {
             _ if skip > 0 => at,
-            _ if eof => buf.len(),
+            _ if eof => filled,
             Some(n) => at + n + 1,
             None => at,
         };
@@ -433,8 +461,7 @@ fn plain_lines<R: RowSink + ?Sized>(
             let line = line.strip_suffix(b"\n").unwrap_or(line);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if next > quote || (cr && memchr::memchr(b'\r', line).is_some()) {
-                let at = at + from;
-                return Ok(Some((buf.split_off(at), base + at as u64)));
+                return Ok(Some(hand_over(buf, filled, at + from, base, failed)));
             }
             if !line.is_empty() {
                 read.row += 1;
@@ -448,29 +475,47 @@ fn plain_lines<R: RowSink + ?Sized>(
         if eof {
             return Ok(None);
         }
-        // Keep the unread bytes, then read more after them (a line longer than the block
-        // grows the buffer).
-        buf.drain(..at);
-        base += at as u64;
-        at = 0;
-        let have = buf.len();
-        let want = LINE_BLOCK.max(have);
-        buf.resize(have + want, 0);
-        let mut n = 0;
-        while n < want {
-            match text.read(&mut buf[have + n..]) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(k) => n += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    return Err(read_error(path, (start, compressed), read.row, None, &e));
-                }
-            }
+        if let Some(e) = failed {
+            return Err(read_error(path, (start, compressed), read.row, None, &e));
         }
-        buf.truncate(have + n);
+        // A `\r` in the unfinished line, but as its last byte, makes it a line for the `csv`
+        // reader: hand it over now, rather than read on looking for a `\n` that a file whose
+        // lines end in a bare `\r` does not have.
+        if memchr::memchr(b'\r', &buf[at..filled]).is_some_and(|r| at + r + 1 < filled) {
+            return Ok(Some(hand_over(buf, filled, at, base, None)));
+        }
+        // Keep the unfinished line, at the front; a line as long as the buffer grows it.
+        buf.copy_within(at..filled, 0);
+        (base, filled, at) = (base + at as u64, filled - at, 0);
+        if filled == buf.len() {
+            buf.resize(2 * filled, 0);
+        }
+        loop {
+            match text.read(&mut buf[filled..]) {
+                Ok(0) => eof = true,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => failed = Some(e),
+            }
+            break;
+        }
+    }
+}
+
+/// The bytes of `buf[..filled]` from `at` (byte `base + at` of the file) on, for the `csv`
+/// reader.
+fn hand_over(
+    mut buf: Vec<u8>,
+    filled: usize,
+    at: usize,
+    base: u64,
+    failed: Option<std::io::Error>,
+) -> Handover {
+    buf.truncate(filled);
+    Handover {
+        rest: buf.split_off(at),
+        at: base + at as u64,
+        failed,
     }
 }
 
@@ -774,10 +819,45 @@ mod tests {
     /// `text` read as a part from byte 0: through [`records`] (plain lines split here, the
     /// rest by the `csv` reader) and through the `csv` reader alone.
     fn both(text: &[u8], layout: &Layout) -> [Outcome; 2] {
+        both_in(text, &[usize::MAX], layout)
+    }
+
+    /// A text given a `read` call at a time, each call at most the next of `sizes` (round
+    /// and round) bytes; then, if `fail`, an error.
+    struct Chunks<'a> {
+        text: &'a [u8],
+        sizes: &'a [usize],
+        calls: usize,
+        fail: bool,
+    }
+
+    impl Read for Chunks<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.text.is_empty() && self.fail {
+                return Err(std::io::Error::other("the disk went away"));
+            }
+            let n = self.sizes[self.calls % self.sizes.len()]
+                .min(buf.len())
+                .min(self.text.len());
+            self.calls += 1;
+            buf[..n].copy_from_slice(&self.text[..n]);
+            self.text = &self.text[n..];
+            Ok(n)
+        }
+    }
+
+    /// [`both`], with the plain-line reader given the text in reads of `sizes` bytes.
+    fn both_in(text: &[u8], sizes: &[usize], layout: &Layout) -> [Outcome; 2] {
         let path = Path::new("t.csv");
         let mut fast = Rows::default();
         let mut interp = Interpreter::new(None);
-        let last = records(path, layout, text, 0, false, &mut interp, &mut fast).unwrap();
+        let chunks = Chunks {
+            text,
+            sizes,
+            calls: 0,
+            fail: false,
+        };
+        let last = records(path, layout, chunks, 0, false, &mut interp, &mut fast).unwrap();
         let mut csv = Rows::default();
         let mut interp = Interpreter::new(None);
         let progress = Progress {
@@ -841,7 +921,12 @@ mod tests {
             last_end in any::<bool>(),
             mapped in any::<bool>(),
             mapping in layouts(),
+            sizes in proptest::collection::vec(1usize..300, 1..5),
+            whole in any::<bool>(),
         ) {
+            // Half the cases read at once, half in reads of a few bytes (as a decompressor
+            // gives them).
+            let sizes = if whole { vec![usize::MAX] } else { sizes };
             // Half the cases in the usual places, half through a random mapping.
             let layout = if mapped { mapping } else { layout() };
             // A first line as every part of a file has one before it (the header, or the
@@ -858,7 +943,7 @@ mod tests {
                     text.extend_from_slice([&b"\n"[..], b"\r\n", b"\r", b"\n\n", b"\r\n\r\n"][*end]);
                 }
             }
-            let [(fast, fast_last), (csv, csv_last)] = both(&text, &layout);
+            let [(fast, fast_last), (csv, csv_last)] = both_in(&text, &sizes, &layout);
             prop_assert_eq!(fast, csv, "{:?}", String::from_utf8_lossy(&text));
             // The last record's start: the `csv` reader counts the empty lines before it in.
             let blank = |a: u64, b: u64| text[a as usize..b as usize].iter().all(|c| *c == b'\n' || *c == b'\r');
@@ -893,5 +978,73 @@ mod tests {
         assert_eq!(fast, csv);
         assert_eq!(fast.0.len(), 2);
         assert!(fast.0.iter().all(|(_, r)| r.is_ok()), "{:?}", fast.0);
+    }
+
+    /// A read that fails after some lines: the rows before it are read and the error names
+    /// the last of them, on plain lines and after a quoted one alike, in small reads or one.
+    #[test]
+    fn a_failed_read_names_the_rows_before_it() {
+        let plain = "2026-10-01T08:00:00Z,+886912345001,+886912345002,in,sms,\n";
+        let quoted = "2026-10-01T08:00:00Z,\"+886912345001\",+886912345002,in,sms,\n";
+        for first in [plain, quoted] {
+            for sizes in [&[usize::MAX][..], &[7, 100], &[1]] {
+                // Three whole records and a cut one, then the error.
+                let text = format!("x\n{first}{plain}{plain}2026-10-01T08:00");
+                let chunks = Chunks {
+                    text: text.as_bytes(),
+                    sizes,
+                    calls: 0,
+                    fail: true,
+                };
+                let mut rows = Rows::default();
+                let mut interp = Interpreter::new(None);
+                let path = Path::new("t.csv");
+                let e = records(path, &layout(), chunks, 0, true, &mut interp, &mut rows)
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    e.contains("damaged or cut short after row 4:") && e.contains("went away"),
+                    "{e} ({first:?}, {sizes:?})"
+                );
+                assert_eq!(rows.0.len(), 4, "{first:?}, {sizes:?}");
+            }
+        }
+    }
+
+    /// Lines that end in a bare `\r` go to the `csv` reader when the first block shows one,
+    /// rather than growing the buffer to the whole part looking for a `\n`.
+    #[test]
+    fn bare_carriage_returns_are_handed_over_at_once() {
+        let line = "2026-10-01T08:00:00Z,+886912345001,+886912345002,in,sms,\r";
+        let text = line.repeat(3 * LINE_BLOCK / line.len());
+        let mut rows = Rows::default();
+        let mut interp = Interpreter::new(None);
+        let mut read = Progress {
+            row: 0,
+            last_start: None,
+        };
+        let (path, layout) = (Path::new("t.csv"), layout());
+        let mut chunks = Chunks {
+            text: text.as_bytes(),
+            sizes: &[usize::MAX],
+            calls: 0,
+            fail: false,
+        };
+        let handed = plain_lines(
+            path,
+            &layout,
+            &mut chunks,
+            0,
+            false,
+            &mut interp,
+            &mut rows,
+            &mut read,
+        )
+        .unwrap()
+        .expect("handed over");
+        assert_eq!((handed.at, read.row, chunks.calls), (0, 0, 1));
+        let [fast, csv] = both(text.as_bytes(), &layout);
+        assert_eq!(fast, csv);
+        assert_eq!(fast.0.len(), text.len() / line.len());
     }
 }
