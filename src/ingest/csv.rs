@@ -432,8 +432,10 @@ fn plain_lines<R: RowSink + ?Sized>(
     }
     let mut buf = vec![0u8; LINE_BLOCK];
     // `buf[..filled]` was read; `buf[0]` is byte `base` of the file; the next line starts at
-    // `at`.
-    let (mut base, mut at, mut filled) = (start, 0usize, 0usize);
+    // `at`; `buf[at..seen]` (the unfinished line before the last read) holds no `\n`, and no
+    // `\r` but maybe as its last byte. So each byte is searched once, however many reads a
+    // long line takes.
+    let (mut base, mut at, mut filled, mut seen) = (start, 0usize, 0usize, 0usize);
     // The part at byte 0 starts with the header, already read by `layout`.
     let mut skip = if start == 0 { layout.header_end } else { 0 };
     let (mut eof, mut failed) = (false, None);
@@ -444,10 +446,11 @@ fn plain_lines<R: RowSink + ?Sized>(
         }
         // The complete lines read (all of the text once it has ended), checked a block at a
         // time: UTF-8 once, and where the first quote is, and whether any `\r` is.
-        let end = match memchr::memrchr(b'\n', &buf[at..filled]) {
+        let new = seen.max(at);
+        let end = match memchr::memrchr(b'\n', &buf[new..filled]) {
             _ if skip > 0 => at,
             _ if eof => filled,
-            Some(n) => at + n + 1,
+            Some(n) => new + n + 1,
             None => at,
         };
         let block = &buf[at..end];
@@ -481,14 +484,22 @@ fn plain_lines<R: RowSink + ?Sized>(
         // A `\r` in the unfinished line, but as its last byte, makes it a line for the `csv`
         // reader: hand it over now, rather than read on looking for a `\n` that a file whose
         // lines end in a bare `\r` does not have.
-        if memchr::memchr(b'\r', &buf[at..filled]).is_some_and(|r| at + r + 1 < filled) {
+        let unchecked = seen.saturating_sub(1).max(at);
+        if memchr::memchr(b'\r', &buf[unchecked..filled])
+            .is_some_and(|r| unchecked + r + 1 < filled)
+        {
             return Ok(Some(hand_over(buf, filled, at, base, None)));
         }
-        // Keep the unfinished line, at the front; a line as long as the buffer grows it.
-        buf.copy_within(at..filled, 0);
-        (base, filled, at) = (base + at as u64, filled - at, 0);
+        seen = filled;
+        // A full buffer: the unfinished line moves to the front, and the buffer doubles when
+        // that leaves less than half of it free (a long line); so a move is of at most twice
+        // the bytes read since the last one.
         if filled == buf.len() {
-            buf.resize(2 * filled, 0);
+            buf.copy_within(at..filled, 0);
+            (base, filled, seen, at) = (base + at as u64, filled - at, seen - at, 0);
+            if buf.len() - filled < buf.len() / 2 {
+                buf.resize(2 * buf.len(), 0);
+            }
         }
         loop {
             match text.read(&mut buf[filled..]) {
@@ -974,10 +985,14 @@ mod tests {
         let text = format!(
             "2026-10-01T08:00:00Z,+886912345001,+{long},in,sms,\n2026-10-01T08:00:00Z,+886912345001,+886912345002,in,sms,{zeros}60\n"
         );
-        let [fast, csv] = both(text.as_bytes(), &layout());
-        assert_eq!(fast, csv);
-        assert_eq!(fast.0.len(), 2);
-        assert!(fast.0.iter().all(|(_, r)| r.is_ok()), "{:?}", fast.0);
+        // Read at once, and in reads of a few bytes (a decompressor's or a pipe's): a line
+        // then takes thousands of reads, each byte searched once.
+        for sizes in [&[usize::MAX][..], &[100, 4096, 1]] {
+            let [fast, csv] = both_in(text.as_bytes(), sizes, &layout());
+            assert_eq!(fast, csv);
+            assert_eq!(fast.0.len(), 2);
+            assert!(fast.0.iter().all(|(_, r)| r.is_ok()), "{:?}", fast.0);
+        }
     }
 
     /// A read that fails after some lines: the rows before it are read and the error names
