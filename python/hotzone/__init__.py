@@ -188,6 +188,10 @@ def _hotzone_text(hotzone: Union[str, Sequence[str]], hotzones_file: Optional[Pa
         text = ",".join(items)
     named = text.strip()
     if not named.startswith("@"):
+        if hotzones_file is not None:
+            # Given, the file is read and checked (as the CLI's --hotzones-file): a file that
+            # cannot be read is an error, not a keyword passed over.
+            _native.hotzone_names(_os.fspath(hotzones_file))
         return text
     if hotzones_file is None:
         raise ValueError(f"invalid hotzone: {named!r} names a hotzone of a file: give hotzones_file=")
@@ -358,7 +362,8 @@ def scan(
         Threads to use: ``None`` is every CPU, ``1`` the calling thread only.
     hotzones_file:
         A TOML file of named hotzones (``west_africa = ["NG", "GH", "+882"]`` lines, the
-        CLI's ``--hotzones-file``), for ``hotzone="@west_africa"``.
+        CLI's ``--hotzones-file``), for ``hotzone="@west_africa"``; read and checked
+        whenever given (``OSError`` when it cannot be read or parsed).
 
     Returns
     -------

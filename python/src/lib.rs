@@ -818,6 +818,15 @@ fn latest_day_row_groups<'py>(
 }
 
 /// The Arrow schema of a state batch (`subscriber`, `day`, `hot`, `total`).
+/// The names of a hotzones file's hotzones, in name order: the file read and checked
+/// (`OSError` when it cannot be read or parsed), for a `hotzones_file=` given beside a
+/// hotzone that names none of them.
+#[pyfunction]
+fn hotzone_names(path: std::path::PathBuf) -> PyResult<Vec<String>> {
+    let named = hotzone::named::NamedHotzones::load(&path).map_err(py_err)?;
+    Ok(named.names().map(str::to_string).collect())
+}
+
 /// The entries (`NG,+882`) of the hotzone `name` of a hotzones file (TOML lines
 /// `name = ["NG", "+882"]`, as the CLI's `--hotzones-file` reads): `OSError` when the file
 /// cannot be read or parsed, `ValueError` naming the file's names when it has no `name`.
@@ -868,6 +877,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(latest_day_row_groups, m)?)?;
     m.add_function(wrap_pyfunction!(state_schema, m)?)?;
     m.add_function(wrap_pyfunction!(named_hotzone, m)?)?;
+    m.add_function(wrap_pyfunction!(hotzone_names, m)?)?;
     m.add_function(wrap_pyfunction!(verdict_schema, m)?)?;
     Ok(())
 }

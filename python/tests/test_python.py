@@ -423,6 +423,11 @@ def test_a_named_hotzone_of_a_hotzones_file_as_the_cli_reads_it(tmp_path):
         hotzone.scan(str(root / "data/sample"), hotzone="@nowhere", hotzones_file=named, **params)
     with pytest.raises(OSError, match="missing.toml"):
         hotzone.scan(str(root / "data/sample"), hotzone="@x", hotzones_file=tmp_path / "missing.toml", **params)
+    # Given beside a listed hotzone, the file is still read and checked, as the CLI does.
+    assert rows_of(hotzone.scan(str(root / "data/sample"), hotzone=["NG", "GH", "CI", "JM", "KH", "+881", "+882"],
+                                hotzones_file=named, **params).table) == rows_of(r.table)
+    with pytest.raises(OSError, match="missing.toml"):
+        hotzone.scan(str(root / "data/sample"), hotzone="NG", hotzones_file=tmp_path / "missing.toml", **params)
 
 
 def test_the_package_names_its_version():

@@ -25,7 +25,7 @@ pub struct ScanArgs {
     /// or @NAME for a named hotzone from --hotzones-file.
     #[arg(long)]
     pub hotzone: String,
-    /// TOML file of named hotzones (name = ["NG", "+882"]).
+    /// TOML file of named hotzones (name = ["NG", "+882"]); read and checked whenever given.
     #[arg(long)]
     pub hotzones_file: Option<std::path::PathBuf>,
     /// Days in the window, ending with --as-of (1..=90).
@@ -159,11 +159,15 @@ pub fn warn_unread(command: &str, unread: &[std::path::PathBuf]) {
     );
 }
 
-/// Resolves `--hotzone` (a list, or `@NAME` from the named file).
+/// Resolves `--hotzone` (a list, or `@NAME` from the named file). A `--hotzones-file` given
+/// is read and checked whatever the hotzone: a file named on the command line that cannot
+/// be read is an error, not a flag passed over.
 pub fn resolve_hotzone(spec: &str, file: Option<&std::path::Path>) -> anyhow::Result<Hotzone> {
+    let named = file.map(NamedHotzones::load).transpose()?;
     if let Some(name) = spec.strip_prefix('@') {
-        let file = file.context("--hotzone @NAME needs --hotzones-file")?;
-        let named = NamedHotzones::load(file)?;
+        let (file, named) = file
+            .zip(named)
+            .context("--hotzone @NAME needs --hotzones-file")?;
         return named
             .get(name)
             .cloned()

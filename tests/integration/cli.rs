@@ -574,6 +574,38 @@ fn corrupt_prepared_files_are_errors_naming_them() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("e.hzi"));
 }
 
+/// A `--hotzones-file` is read and checked even when `--hotzone` is a list: a missing or
+/// broken file is an error naming it, never a flag passed over.
+#[test]
+fn a_hotzones_file_given_is_checked_whatever_the_hotzone() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("e.csv");
+    write_csv(&csv, HEADER, ROWS);
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "west = [\"NG\"]\n").unwrap();
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "west = [\"NG\"\n").unwrap();
+    let missing = dir.path().join("missing.toml");
+    let with_file = |f: &Path| {
+        scan(
+            &[&csv],
+            &["--output", "-", "--hotzones-file", f.to_str().unwrap()],
+        )
+    };
+    assert_eq!(stdout(&with_file(&good)), EXPECTED);
+    for f in [&broken, &missing] {
+        let o = with_file(f);
+        assert_eq!(o.status.code(), Some(1), "{}", f.display());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&*f.to_string_lossy()), "{err}");
+        assert!(
+            o.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+}
+
 #[test]
 fn bundled_sample_gives_the_expected_verdicts_and_counts_its_bad_rows() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
