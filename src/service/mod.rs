@@ -327,6 +327,9 @@ impl Api {
         let req = request.get_ref();
         let sub = parse_phone_number(&req.phone_number).map_err(|e| to_status(&e, ctext))?;
         *number = Some(sub);
+        // Before the data is loaded every check is 503, whatever it asks: that answer spends
+        // none of the number's tokens (a refused request does: probing is not free).
+        state.loaded().map_err(|e| to_status(&e, ctext))?;
         state.limiter().admit_number(&c, sub)?;
         check::check_number(state, sub, req).map_err(|e| to_status(&e, ctext))
     }

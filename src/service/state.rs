@@ -274,10 +274,15 @@ impl AppState {
 
     /// The published snapshot, or UNAVAILABLE before the first load. Never blocks.
     pub fn snapshot(&self) -> Result<Arc<Snapshot>> {
-        self.inner
-            .snapshot
-            .load_full()
-            .ok_or_else(|| Error::Unavailable("the data is not loaded yet; retry later".to_owned()))
+        self.inner.snapshot.load_full().ok_or_else(not_loaded)
+    }
+
+    /// Whether the data is loaded (`UNAVAILABLE` before), without taking a reference.
+    pub fn loaded(&self) -> Result<()> {
+        match self.inner.snapshot.load().as_ref() {
+            Some(_) => Ok(()),
+            None => Err(not_loaded()),
+        }
     }
 
     /// The published snapshot without touching its reference count (the per-check path);
@@ -335,4 +340,9 @@ impl AppState {
             .set_service_status(super::pb::SERVICE_NAME, status)
             .await;
     }
+}
+
+/// The answer before the first load.
+fn not_loaded() -> Error {
+    Error::Unavailable("the data is not loaded yet; retry later".to_owned())
 }

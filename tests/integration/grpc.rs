@@ -477,11 +477,16 @@ async fn each_error_path_has_its_code_reason_and_field() {
 async fn unavailable_and_not_serving_until_loaded_then_serving() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
-    let server = spawn(settings(&data)).await; // the directory does not exist yet
+    let mut s = settings(&data); // the directory does not exist yet
+    // Two checks of a number an hour: the 503s before the load spend none of them.
+    (s.policy.number_burst, s.policy.number_checks_per_hour) = (2, 1.0);
+    let server = spawn(s).await;
     let mut client = server.client().await;
-    let e = client.check(base_req("+886912345001")).await.unwrap_err();
-    assert_eq!(e.code(), Code::Unavailable);
-    assert_eq!(e.get_details_error_info().unwrap().reason, "UNAVAILABLE");
+    for _ in 0..4 {
+        let e = client.check(base_req("+886912345001")).await.unwrap_err();
+        assert_eq!(e.code(), Code::Unavailable);
+        assert_eq!(e.get_details_error_info().unwrap().reason, "UNAVAILABLE");
+    }
     assert_eq!(server.health("").await, ServingStatus::NotServing);
     assert_eq!(
         server.health("fraudhotzone.v1.FraudHotzone").await,
@@ -500,12 +505,17 @@ async fn unavailable_and_not_serving_until_loaded_then_serving() {
         server.health("fraudhotzone.v1.FraudHotzone").await,
         ServingStatus::Serving
     );
-    let r = client
-        .check(base_req("+886912345001"))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(r.anomaly_detected);
+    for _ in 0..2 {
+        let r = client
+            .check(base_req("+886912345001"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.anomaly_detected);
+    }
+    // The burst spent now, by answered checks.
+    let e = client.check(base_req("+886912345001")).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted);
     server.stop().await;
 }
 

@@ -609,11 +609,15 @@ async fn unavailable_until_the_data_is_loaded() {
     let mut s = settings(&data); // does not exist yet
     s.http_listen = Some("127.0.0.1:0".parse().unwrap());
     s.subscriptions.dir = Some(root.path().join("subs"));
+    // Two calls about a number an hour: the 503s before the load spend none of them.
+    (s.policy.number_burst, s.policy.number_checks_per_hour) = (2, 1.0);
     let state = hotzone::service::AppState::new(s);
     let server = spawn_state(state.clone()).await;
     let http = wait_for("REST address", || async { state.http_addr() }).await;
-    let r = post_json(http, CHECK, &[], &ok_body()).await;
-    assert_error(&r, 503, "UNAVAILABLE", "unavailable", "not loaded");
+    for _ in 0..3 {
+        let r = post_json(http, CHECK, &[], &ok_body()).await;
+        assert_error(&r, 503, "UNAVAILABLE", "unavailable", "not loaded");
+    }
     // A subscription without an initial event takes the anomaly the data shows now as its
     // baseline: before the load there is none, so it is refused the same way, and none is
     // stored.
@@ -633,8 +637,10 @@ async fn unavailable_until_the_data_is_loaded() {
             "subscriptionExpireTime": until,
         },
     });
-    let r = post_json(http, SUBS, &[], &sub).await;
-    assert_error(&r, 503, "UNAVAILABLE", "unavailable", "not loaded");
+    for _ in 0..2 {
+        let r = post_json(http, SUBS, &[], &sub).await;
+        assert_error(&r, 503, "UNAVAILABLE", "unavailable", "not loaded");
+    }
     assert_eq!(
         request(http, "GET", SUBS, &[], None).await.json(),
         json!([])
@@ -646,6 +652,9 @@ async fn unavailable_until_the_data_is_loaded() {
     assert_eq!(r.status, 200, "{}", r.text());
     let r = post_json(http, SUBS, &[], &sub).await;
     assert_eq!(r.status, 201, "{}", r.text());
+    // The number's two tokens went to the answered check and subscription.
+    let r = post_json(http, CHECK, &[], &ok_body()).await;
+    assert_eq!(r.status, 429, "{}", r.text());
     server.stop().await;
 }
 

@@ -673,6 +673,13 @@ pub(crate) async fn create(app: &App, md: &MetadataMap, body: Incoming) -> http:
     if let Err(e) = crate::service::check::params(state, &sub.request) {
         return refuse(app, md, &to_status(&e, &ctext));
     }
+    // A subscription that needs its baseline waits for the data (503, below) before it spends
+    // a token of the number, as a check does.
+    if !sub.record.initial_event
+        && let Err(e) = state.loaded()
+    {
+        return refuse(app, md, &to_status(&e, &ctext));
+    }
     if let Err(s) = state.limiter().admit_number(&caller, sub.number) {
         return refuse(app, md, &s);
     }
