@@ -817,7 +817,6 @@ fn latest_day_row_groups<'py>(
     Ok((day, summary(py, &mut report, None, None)?))
 }
 
-/// The Arrow schema of a state batch (`subscriber`, `day`, `hot`, `total`).
 /// The names of a hotzones file's hotzones, in name order: the file read and checked
 /// (`OSError` when it cannot be read or parsed), for a `hotzones_file=` given beside a
 /// hotzone that names none of them.

@@ -451,6 +451,10 @@ fn plain_lines<R: RowSink + ?Sized>(
             _ if skip > 0 => at,
             _ if eof => filled,
             Some(n) => new + n + 1,
+            // No more text will come: a line ended by a `\r` as the last byte read is a
+            // record, as the `csv` reader gives it on reading its `\r` (the `\r` check below
+            // let only a last byte through).
+            None if failed.is_some() && filled > at && buf[filled - 1] == b'\r' => filled,
             None => at,
         };
         let block = &buf[at..end];
@@ -808,9 +812,10 @@ mod tests {
     }
 
     /// Every row's outcome and where the last record starts.
+    /// Every row's outcome, and where the last record starts or the error's text.
     type Outcome = (
         Vec<(u64, std::result::Result<Event, RejectReason>)>,
-        Option<u64>,
+        std::result::Result<Option<u64>, String>,
     );
 
     /// Headers of `width` fields mapped to the canonical columns any way a `--column`
@@ -830,7 +835,7 @@ mod tests {
     /// `text` read as a part from byte 0: through [`records`] (plain lines split here, the
     /// rest by the `csv` reader) and through the `csv` reader alone.
     fn both(text: &[u8], layout: &Layout) -> [Outcome; 2] {
-        both_in(text, &[usize::MAX], layout)
+        both_in(text, &[usize::MAX], layout, false)
     }
 
     /// A text given a `read` call at a time, each call at most the next of `sizes` (round
@@ -858,17 +863,18 @@ mod tests {
     }
 
     /// [`both`], with the plain-line reader given the text in reads of `sizes` bytes.
-    fn both_in(text: &[u8], sizes: &[usize], layout: &Layout) -> [Outcome; 2] {
+    fn both_in(text: &[u8], sizes: &[usize], layout: &Layout, fail: bool) -> [Outcome; 2] {
         let path = Path::new("t.csv");
-        let mut fast = Rows::default();
-        let mut interp = Interpreter::new(None);
-        let chunks = Chunks {
+        let chunks = || Chunks {
             text,
             sizes,
             calls: 0,
-            fail: false,
+            fail,
         };
-        let last = records(path, layout, chunks, 0, false, &mut interp, &mut fast).unwrap();
+        let mut fast = Rows::default();
+        let mut interp = Interpreter::new(None);
+        // A text whose read can fail is a decompressor's (whose errors name rows).
+        let last = records(path, layout, chunks(), 0, fail, &mut interp, &mut fast);
         let mut csv = Rows::default();
         let mut interp = Interpreter::new(None);
         let progress = Progress {
@@ -878,15 +884,15 @@ mod tests {
         let last_csv = quoted_records(
             path,
             layout,
-            text,
+            chunks(),
             0,
-            (0, false),
+            (0, fail),
             &mut interp,
             &mut csv,
             progress,
-        )
-        .unwrap();
-        [(fast.0, last), (csv.0, last_csv)]
+        );
+        let text = |r: Result<Option<u64>>| r.map_err(|e| e.to_string());
+        [(fast.0, text(last)), (csv.0, text(last_csv))]
     }
 
     /// Cells of every kind a record can hold, including quotes, carriage returns, bytes that
@@ -934,6 +940,7 @@ mod tests {
             mapping in layouts(),
             sizes in proptest::collection::vec(1usize..300, 1..5),
             whole in any::<bool>(),
+            fail in proptest::bool::weighted(0.25),
         ) {
             // Half the cases read at once, half in reads of a few bytes (as a decompressor
             // gives them).
@@ -954,12 +961,13 @@ mod tests {
                     text.extend_from_slice([&b"\n"[..], b"\r\n", b"\r", b"\n\n", b"\r\n\r\n"][*end]);
                 }
             }
-            let [(fast, fast_last), (csv, csv_last)] = both_in(&text, &sizes, &layout);
+            let [(fast, fast_last), (csv, csv_last)] = both_in(&text, &sizes, &layout, fail);
             prop_assert_eq!(fast, csv, "{:?}", String::from_utf8_lossy(&text));
             // The last record's start: the `csv` reader counts the empty lines before it in.
+            // A read that fails: the same error, naming the same row.
             let blank = |a: u64, b: u64| text[a as usize..b as usize].iter().all(|c| *c == b'\n' || *c == b'\r');
             prop_assert!(
-                fast_last == csv_last || matches!((csv_last, fast_last), (Some(a), Some(b)) if a < b && blank(a, b)),
+                fast_last == csv_last || matches!((&csv_last, &fast_last), (Ok(Some(a)), Ok(Some(b))) if a < b && blank(*a, *b)),
                 "{:?} against {:?}: {:?}", fast_last, csv_last, String::from_utf8_lossy(&text)
             );
         }
@@ -988,7 +996,7 @@ mod tests {
         // Read at once, and in reads of a few bytes (a decompressor's or a pipe's): a line
         // then takes thousands of reads, each byte searched once.
         for sizes in [&[usize::MAX][..], &[100, 4096, 1]] {
-            let [fast, csv] = both_in(text.as_bytes(), sizes, &layout());
+            let [fast, csv] = both_in(text.as_bytes(), sizes, &layout(), false);
             assert_eq!(fast, csv);
             assert_eq!(fast.0.len(), 2);
             assert!(fast.0.iter().all(|(_, r)| r.is_ok()), "{:?}", fast.0);
@@ -996,32 +1004,30 @@ mod tests {
     }
 
     /// A read that fails after some lines: the rows before it are read and the error names
-    /// the last of them, on plain lines and after a quoted one alike, in small reads or one.
+    /// the last of them, on plain lines and after a quoted one alike, in small reads or one,
+    /// as the `csv` reader gives them (a line ended by a `\r` just before the failure is a
+    /// record to it too).
     #[test]
     fn a_failed_read_names_the_rows_before_it() {
         let plain = "2026-10-01T08:00:00Z,+886912345001,+886912345002,in,sms,\n";
         let quoted = "2026-10-01T08:00:00Z,\"+886912345001\",+886912345002,in,sms,\n";
-        for first in [plain, quoted] {
-            for sizes in [&[usize::MAX][..], &[7, 100], &[1]] {
-                // Three whole records and a cut one, then the error.
-                let text = format!("x\n{first}{plain}{plain}2026-10-01T08:00");
-                let chunks = Chunks {
-                    text: text.as_bytes(),
-                    sizes,
-                    calls: 0,
-                    fail: true,
-                };
-                let mut rows = Rows::default();
-                let mut interp = Interpreter::new(None);
-                let path = Path::new("t.csv");
-                let e = records(path, &layout(), chunks, 0, true, &mut interp, &mut rows)
-                    .unwrap_err()
-                    .to_string();
-                assert!(
-                    e.contains("damaged or cut short after row 4:") && e.contains("went away"),
-                    "{e} ({first:?}, {sizes:?})"
-                );
-                assert_eq!(rows.0.len(), 4, "{first:?}, {sizes:?}");
+        let crlf = "2026-10-01T08:00:00Z,+886912345001,+886912345002,in,sms,\r\n";
+        // After three whole records: a cut one (no record), or one whose `\r` came last.
+        let ends = [("2026-10-01T08:00", 4), (&crlf[..crlf.len() - 1], 5)];
+        for first in [plain, quoted, crlf] {
+            for (end, want) in ends {
+                for sizes in [&[usize::MAX][..], &[7, 100], &[1]] {
+                    let text = format!("x\n{first}{plain}{plain}{end}");
+                    let [fast, csv] = both_in(text.as_bytes(), sizes, &layout(), true);
+                    let e = fast.1.as_ref().unwrap_err();
+                    let row = format!("damaged or cut short after row {want}:");
+                    assert!(
+                        e.contains(&row) && e.contains("went away"),
+                        "{e} ({text:?}, {sizes:?})"
+                    );
+                    assert_eq!(fast.0.len() as u64, want, "{text:?}, {sizes:?}");
+                    assert_eq!(fast, csv, "{text:?}, {sizes:?}");
+                }
             }
         }
     }
