@@ -43,14 +43,28 @@ pub fn check_number(
     sub: Msisdn,
     req: &pb::CheckRequest,
 ) -> Result<pb::CheckResponse> {
-    let params = cached_params(state, req)?;
+    check_with(state, sub, &request_params(state, req)?)
+}
+
+/// The validated parameters of a check request (this thread's cache of [`params`]): the
+/// service's guards look at them before they spend a rate-limit token.
+pub fn request_params(state: &AppState, req: &pb::CheckRequest) -> Result<CheckParams> {
+    cached_params(state, req)
+}
+
+/// [`check_number`] with the request's parameters validated.
+pub fn check_with(
+    state: &AppState,
+    sub: Msisdn,
+    params: &CheckParams,
+) -> Result<pb::CheckResponse> {
     let guard = state.snapshot_guard();
     let Some(snapshot) = guard.as_ref() else {
         return Err(Error::Unavailable(
             "the data is not loaded yet; retry later".to_owned(),
         ));
     };
-    let v = snapshot.check(sub, &params)?;
+    let v = snapshot.check(sub, params)?;
     let show_date = !state.settings().policy.suppress_anomaly_date;
     Ok(pb::CheckResponse {
         anomaly_detected: v.anomaly_detected,

@@ -327,11 +327,16 @@ impl Api {
         let req = request.get_ref();
         let sub = parse_phone_number(&req.phone_number).map_err(|e| to_status(&e, ctext))?;
         *number = Some(sub);
-        // Before the data is loaded every check is 503, whatever it asks: that answer spends
-        // none of the number's tokens (a refused request does: probing is not free).
-        state.loaded().map_err(|e| to_status(&e, ctext))?;
+        // Parameters, then the data, then the number's token: a request refused for its
+        // parameters is refused so whether or not the data is loaded, and spends a token
+        // (probing is not free); a valid check before the load is 503 and spends none.
+        let params = check::request_params(state, req);
+        if params.is_ok() {
+            state.loaded().map_err(|e| to_status(&e, ctext))?;
+        }
         state.limiter().admit_number(&c, sub)?;
-        check::check_number(state, sub, req).map_err(|e| to_status(&e, ctext))
+        let params = params.map_err(|e| to_status(&e, ctext))?;
+        check::check_with(state, sub, &params).map_err(|e| to_status(&e, ctext))
     }
 
     /// The audited form of a request's parameters: no raw number, no caller free text.
