@@ -845,6 +845,7 @@ fn named_hotzone(path: std::path::PathBuf, name: &str) -> PyResult<String> {
     }
 }
 
+/// The Arrow schema of a state batch (`subscriber`, `day`, `hot`, `total`).
 #[pyfunction]
 fn state_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     use arrow::pyarrow::ToPyArrow;

@@ -369,10 +369,7 @@ where
     // reader from the file's start). The reader only checks its first read for the mark, so
     // that read is given one byte.
     let (first, rest) = rest.split_at(rest.len().min(1));
-    let (first, rest) = (first.to_vec(), rest.to_vec());
-    let text = std::io::Cursor::new(first)
-        .chain(std::io::Cursor::new(rest))
-        .chain(ThenRest { failed, text });
+    let text = first.chain(rest).chain(ThenRest { failed, text });
     quoted_records(
         path,
         layout,
@@ -527,8 +524,9 @@ fn hand_over(
     failed: Option<std::io::Error>,
 ) -> Handover {
     buf.truncate(filled);
+    buf.drain(..at);
     Handover {
-        rest: buf.split_off(at),
+        rest: buf,
         at: base + at as u64,
         failed,
     }
@@ -811,7 +809,6 @@ mod tests {
         }
     }
 
-    /// Every row's outcome and where the last record starts.
     /// Every row's outcome, and where the last record starts or the error's text.
     type Outcome = (
         Vec<(u64, std::result::Result<Event, RejectReason>)>,

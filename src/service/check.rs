@@ -43,13 +43,7 @@ pub fn check_number(
     sub: Msisdn,
     req: &pb::CheckRequest,
 ) -> Result<pb::CheckResponse> {
-    check_with(state, sub, &request_params(state, req)?)
-}
-
-/// The validated parameters of a check request (this thread's cache of [`params`]): the
-/// service's guards look at them before they spend a rate-limit token.
-pub fn request_params(state: &AppState, req: &pb::CheckRequest) -> Result<CheckParams> {
-    cached_params(state, req)
+    check_with(state, sub, &cached_params(state, req)?)
 }
 
 /// [`check_number`] with the request's parameters validated.
@@ -60,9 +54,7 @@ pub fn check_with(
 ) -> Result<pb::CheckResponse> {
     let guard = state.snapshot_guard();
     let Some(snapshot) = guard.as_ref() else {
-        return Err(Error::Unavailable(
-            "the data is not loaded yet; retry later".to_owned(),
-        ));
+        return Err(crate::service::state::not_loaded());
     };
     let v = snapshot.check(sub, params)?;
     let show_date = !state.settings().policy.suppress_anomaly_date;
@@ -154,8 +146,9 @@ thread_local! {
 }
 
 /// [`params`], served from this thread's cache when the same fields were validated for
-/// the same server (and, without `as_of`, on the same day).
-fn cached_params(state: &AppState, req: &pb::CheckRequest) -> Result<CheckParams> {
+/// the same server (and, without `as_of`, on the same day). The service's guards call it
+/// before they spend a rate-limit token; [`check_with`] then answers with what it gave.
+pub fn cached_params(state: &AppState, req: &pb::CheckRequest) -> Result<CheckParams> {
     if req.hotzone.len() > PARAMS_CACHE_MAX_ITEMS {
         return params(state, req);
     }

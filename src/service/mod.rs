@@ -330,7 +330,7 @@ impl Api {
         // Parameters, then the data, then the number's token: a request refused for its
         // parameters is refused so whether or not the data is loaded, and spends a token
         // (probing is not free); a valid check before the load is 503 and spends none.
-        let params = check::request_params(state, req);
+        let params = check::cached_params(state, req);
         if params.is_ok() {
             state.loaded().map_err(|e| to_status(&e, ctext))?;
         }

@@ -343,6 +343,6 @@ impl AppState {
 }
 
 /// The answer before the first load.
-fn not_loaded() -> Error {
+pub(crate) fn not_loaded() -> Error {
     Error::Unavailable("the data is not loaded yet; retry later".to_owned())
 }
