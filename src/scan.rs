@@ -12,7 +12,7 @@ pub use hotzone_kernel::api::rows_of;
 use hotzone_kernel::api::{Counter, LatestSink};
 
 use crate::detect::rules::Rule;
-use crate::detect::{Partial, Window};
+use crate::detect::{Exchange, Partial, Window};
 use crate::error::Result;
 use crate::ingest::{IngestOptions, IngestReport, RowGroups, ingest, ingest_row_groups};
 use crate::model::check::{CheckParams, Limits, MAX_LOOK_BACK_DAYS, RawCheck};
@@ -89,7 +89,12 @@ pub fn map_row_groups(
     window: &Window,
     opts: &IngestOptions,
 ) -> Result<(Vec<Partial>, IngestReport)> {
-    let (sinks, report) = ingest_row_groups(parts, opts, || Counter::new(params, window.clone()))?;
+    // The workers' maps share out the subscribers (each holds its share); all are read
+    // after `ingest_row_groups` has returned, as the exchange requires.
+    let exchange = Exchange::new();
+    let (sinks, report) = ingest_row_groups(parts, opts, || {
+        Counter::sharing(params, window.clone(), &exchange)
+    })?;
     Ok((
         sinks.into_iter().map(Counter::into_partial).collect(),
         report,
@@ -243,10 +248,12 @@ pub fn scan(
     };
     let params = CheckParams::new(req.raw.clone(), limits)?;
     let window = Window::new(req.tz, params.as_of, params.look_back_days);
+    // As in `map_row_groups`: the maps are read only after every worker has stopped.
+    let exchange = Exchange::new();
     let (sinks, report) = ingest(
         inputs,
         &req.ingest,
-        || Counter::new(&params, window.clone()),
+        || Counter::sharing(&params, window.clone(), &exchange),
         progress,
     )?;
     let mut parts: Vec<Partial> = sinks.into_iter().map(Counter::into_partial).collect();

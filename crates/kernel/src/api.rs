@@ -38,7 +38,7 @@ use chrono_tz::Tz;
 
 use crate::detect::calendar::{day_number, local_date};
 use crate::detect::classify::Classifier;
-use crate::detect::partial::verdicts_of_sum;
+use crate::detect::partial::{Exchange, verdicts_of_sum};
 use crate::detect::rules::{DayCounts, Rule, ScanRow};
 use crate::detect::{Partial, Window};
 use crate::error::{Error, Result};
@@ -162,6 +162,16 @@ impl Counter {
             classifier: Classifier::new(&params.hotzone),
             partial: Partial::new(window.days()),
             window,
+        }
+    }
+
+    /// A counter whose map shares `exchange` with the other workers of one scan (see
+    /// [`Partial::shared`]): every counter of the exchange must be read once all have
+    /// stopped counting.
+    pub fn sharing(params: &CheckParams, window: Window, exchange: &Arc<Exchange>) -> Counter {
+        Counter {
+            partial: Partial::shared(window.days(), exchange),
+            ..Counter::new(params, window)
         }
     }
 

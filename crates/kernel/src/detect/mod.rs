@@ -17,5 +17,5 @@ pub mod partial;
 pub mod rules;
 
 pub use calendar::Window;
-pub use partial::Partial;
+pub use partial::{Exchange, Partial};
 pub use rules::{DayCounts, Rule, ScanRow, Verdict, evaluate};

@@ -22,11 +22,25 @@
 //!   become a *segment*, one more sorted list kept apart, so a grouped export's slots are
 //!   copied once, not merged into the main slots again at every flush.
 //!
+//! - **Shared out.** The partials of one scan's workers can share an [`Exchange`]: the first
+//!   full buffer of any of them cuts the subscribers into one range per worker (at the
+//!   quantiles of its sorted events), and from then on a flush hands the events of other
+//!   workers' ranges to their inboxes and places only its own, so that on a time-ordered
+//!   or shuffled input each worker's slots hold about its share of the subscribers instead
+//!   of all of them (the memory no longer grows with workers × subscribers). Which partial
+//!   counts an event never changes a sum: the exchange only moves events between parts
+//!   before they are counted. A flush also places the events in its inbox, which its
+//!   senders sorted (as sorted runs: no second sort); a partial read (settled, compacted,
+//!   merged) hands nothing out, so once every worker has stopped adding, reading each
+//!   partial empties every inbox.
+//!
 //! Measured on a million subscribers in time order (BENCHMARKS.md a): a slot per *run* of a
 //! subscriber (the first design) made every event a run, with memory, system time and page
 //! faults in proportion to the events; a hash table from subscriber to slot made two cache
 //! misses per event and doubled the user time. Sorting buffered events costs a few passes
 //! over 8 bytes per event.
+
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rayon::prelude::*;
 
@@ -91,7 +105,7 @@ impl Slots {
 }
 
 /// Day counts per subscriber for the `days` days of a window.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Partial {
     days: usize,
     /// The main slots, sorted by subscriber.
@@ -102,6 +116,9 @@ pub struct Partial {
     pending: Vec<u64>,
     /// The radix sort's second buffer, kept between flushes (no page faults per flush).
     scratch: Vec<u64>,
+    /// The buffer a flush swaps into its inbox for the events it takes out (kept, as
+    /// `scratch` is).
+    spare: Vec<u64>,
     /// Slots of out-of-order subscribers met in runs (consecutive events of one subscriber,
     /// as in a grouped export whose subscribers are not in increasing order): unsorted, a
     /// subscriber may have several; placed at the next flush.
@@ -121,6 +138,79 @@ pub struct Partial {
     cap: usize,
     /// Run slots kept before a flush ([`MAX_RUNS`]; tests use fewer).
     run_cap: usize,
+    /// The exchange this partial shares with the other workers of its scan, and its inbox
+    /// there ([`Partial::shared`]).
+    shared: Option<(Arc<Exchange>, Arc<Inbox>)>,
+    /// Its range of subscribers (the `value()`s from `.0` up to `.1`, excluded) once the
+    /// exchange has cut them: others get no slot here outside a flush, they are buffered
+    /// (and handed out).
+    own: Option<(u64, u64)>,
+}
+
+/// Subscriber ranges shared by the partials of one scan's workers (see the module docs,
+/// "Shared out"). Every partial that joins ([`Partial::shared`]) must be read (settled,
+/// compacted or merged) once every one of them has stopped adding: its inbox is emptied
+/// only then.
+#[derive(Debug, Default)]
+pub struct Exchange {
+    /// Every partial's inbox, in the order they joined.
+    members: Mutex<Vec<Arc<Inbox>>>,
+    /// Set by the first flush that hands events out, from the members it finds then.
+    ranges: OnceLock<Ranges>,
+}
+
+impl Exchange {
+    /// A new exchange, with no partial yet.
+    pub fn new() -> Arc<Exchange> {
+        Arc::new(Exchange::default())
+    }
+}
+
+/// Events other workers handed to a partial, packed by [`pack`], not yet counted.
+#[derive(Debug, Default)]
+struct Inbox(Mutex<Vec<u64>>);
+
+impl Inbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u64>> {
+        // A worker that panicked left whole events: a `Vec` is never half pushed.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Which worker counts which subscribers: `owners[k]` those from `cuts[k - 1]` (packed
+/// subscriber bits; 0 for k = 0) up to `cuts[k]` (excluded; none past the last).
+#[derive(Debug)]
+struct Ranges {
+    cuts: Vec<u64>,
+    owners: Vec<Arc<Inbox>>,
+}
+
+/// A copy holds what the partial holds now, the events in its inbox included, and shares no
+/// exchange: sharing the inbox would count its events in whichever copy is read first.
+impl Clone for Partial {
+    fn clone(&self) -> Partial {
+        let mut pending = self.pending.clone();
+        if let Some((_, inbox)) = &self.shared {
+            pending.extend_from_slice(&inbox.lock());
+        }
+        Partial {
+            days: self.days,
+            main: self.main.clone(),
+            side: self.side.clone(),
+            pending,
+            scratch: Vec::new(),
+            spare: Vec::new(),
+            runs: self.runs.clone(),
+            segments: self.segments.clone(),
+            last: self.last,
+            at: self.at,
+            last_pending: self.last_pending,
+            cap: self.cap,
+            run_cap: self.run_cap,
+            shared: None,
+            own: None,
+        }
+    }
 }
 
 /// Which slot list `Partial::last` is in.
@@ -131,6 +221,12 @@ enum At {
     Side,
     Runs,
 }
+
+/// Buffers' worth of events an inbox takes before its worker's next flush: two, so that a
+/// worker whose flush comes twice before the other's still hands out its events (events
+/// kept give its slots the other workers' subscribers); and no more, for a worker with no
+/// unit left, which flushes no more.
+const INBOX_BUFFERS: usize = 2;
 
 /// Run slots kept before a flush places them (a run costs a slot: `days` counts).
 const MAX_RUNS: usize = 1 << 16;
@@ -157,6 +253,21 @@ impl Partial {
             cap: PENDING_EVENTS,
             run_cap: MAX_RUNS,
             ..Partial::default()
+        }
+    }
+
+    /// An empty partial that shares `exchange` with the other workers of a scan (see the
+    /// module docs, "Shared out").
+    pub fn shared(days: usize, exchange: &Arc<Exchange>) -> Partial {
+        let inbox = Arc::new(Inbox::default());
+        (exchange
+            .members
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner))
+        .push(Arc::clone(&inbox));
+        Partial {
+            shared: Some((Arc::clone(exchange), inbox)),
+            ..Partial::new(days)
         }
     }
 
@@ -193,7 +304,8 @@ impl Partial {
     #[inline(never)]
     fn add_other(&mut self, sub: Msisdn, day: u16, hot: bool) {
         let after = |s: &Slots| s.subs.last().is_none_or(|l| sub > *l);
-        let apart = self.segments.is_empty();
+        let own = (self.own).is_none_or(|(lo, hi)| (lo..hi).contains(&sub.value()));
+        let apart = self.segments.is_empty() && own;
         if apart && self.side.len() == 0 && after(&self.main) {
             self.main.subs.push(sub);
             let len = self.main.counts.len() + self.days;
@@ -212,7 +324,7 @@ impl Partial {
         // does the first event after a run of several events (a grouped export whose
         // subscribers are not in increasing order: each one's events come together, none
         // need buffering).
-        if self.last_pending == Some(sub) || self.after_a_run() {
+        if own && (self.last_pending == Some(sub) || self.after_a_run()) {
             if self.runs.len() >= self.run_cap {
                 self.flush();
             }
@@ -229,7 +341,7 @@ impl Partial {
         // Events come one subscriber at a time: the last slot's next events are buffered too.
         (self.last, self.last_pending) = (None, Some(sub));
         if self.pending.len() >= self.cap {
-            self.flush();
+            self.flush_sharing(true);
         }
     }
 
@@ -284,39 +396,59 @@ impl Partial {
     }
 
     /// Sorts the buffered events and the run slots, and adds them to their slots (see the
-    /// module docs).
+    /// module docs); hands nothing out.
     fn flush(&mut self) {
-        if self.pending.is_empty() && self.runs.len() == 0 {
+        self.flush_sharing(false);
+    }
+
+    /// [`Partial::flush`], which first takes the events in this partial's inbox and, when
+    /// `hand_out`, hands the events of other workers' ranges to them (see the module docs,
+    /// "Shared out").
+    fn flush_sharing(&mut self, hand_out: bool) {
+        // The inbox's events, swapped out whole for the spare buffer (no copy).
+        let mut received = std::mem::take(&mut self.spare);
+        if let Some((_, inbox)) = &self.shared {
+            std::mem::swap(&mut received, &mut *inbox.lock());
+        }
+        if self.pending.is_empty() && self.runs.len() == 0 && received.is_empty() {
+            self.spare = received;
             return;
         }
         let days = self.days;
         radix_sort(&mut self.pending, &mut self.scratch, DAY_BITS + 1);
+        if hand_out {
+            self.hand_out(INBOX_BUFFERS * self.cap);
+        }
         let mut fresh = Slots::default();
         let mut lists: Vec<&mut Slots> = [&mut self.main, &mut self.side]
             .into_iter()
             .chain(self.segments.iter_mut())
             .collect();
-        let mut walks = vec![0; lists.len()];
-        let mut at = 0;
-        let pending = &self.pending;
-        while at < pending.len() {
-            let sub_bits = pending[at] >> (DAY_BITS + 1);
-            let mut end = at + 1;
-            while end < pending.len() && pending[end] >> (DAY_BITS + 1) == sub_bits {
-                end += 1;
+        place_sorted(&mut lists, &self.pending, days, &mut fresh);
+        // Each hand-out in the inbox is sorted already (by its sender's flush): placed run by
+        // run, each run's new subscribers joining the fresh list (one more list it can land in).
+        let mut from = 0;
+        while from < received.len() {
+            let sub = |e: u64| e >> (DAY_BITS + 1);
+            let to = from
+                + 1
+                + (received[from + 1..].iter().zip(&received[from..]))
+                    .take_while(|(b, a)| sub(**a) <= sub(**b))
+                    .count();
+            let mut more = Slots::default();
+            let mut lists: Vec<&mut Slots> = [&mut self.main, &mut self.side, &mut fresh]
+                .into_iter()
+                .chain(self.segments.iter_mut())
+                .collect();
+            place_sorted(&mut lists, &received[from..to], days, &mut more);
+            if more.len() > fresh.len() {
+                std::mem::swap(&mut more, &mut fresh);
             }
-            if let Some(sub) = Msisdn::from_value(sub_bits) {
-                place_events(
-                    &mut lists,
-                    &mut walks,
-                    sub,
-                    &pending[at..end],
-                    days,
-                    &mut fresh,
-                );
-            }
-            at = end;
+            merge_disjoint(&mut fresh, more, days);
+            from = to;
         }
+        received.clear();
+        self.spare = received;
         self.pending.clear();
         let mut row = vec![DayCounts::default(); days];
         // Runs, sorted by subscriber (a subscriber's runs summed), placed the same way.
@@ -373,6 +505,69 @@ impl Partial {
         }
     }
 
+    /// Hands the sorted buffered events of other workers' subscriber ranges to their inboxes
+    /// and keeps the rest (in order). The first call of any partial of the exchange cuts
+    /// the ranges at the quantiles of its events. An inbox that would hold more than `room`
+    /// events takes none: those are counted here (a worker with no unit left flushes no
+    /// more, and must not be sent events without end).
+    fn hand_out(&mut self, room: usize) {
+        let Some((exchange, mine)) = &self.shared else {
+            return;
+        };
+        let pending = &mut self.pending;
+        if pending.is_empty() {
+            return;
+        }
+        let ranges = exchange.ranges.get_or_init(|| {
+            let owners = exchange
+                .members
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            let cuts = (1..owners.len())
+                .map(|k| pending[pending.len() * k / owners.len()] >> (DAY_BITS + 1))
+                .collect();
+            Ranges { cuts, owners }
+        });
+        let Some(me) = ranges.owners.iter().position(|o| Arc::ptr_eq(o, mine)) else {
+            return; // joined after the cut: counts all its events
+        };
+        let lo = me.checked_sub(1).map_or(0, |k| ranges.cuts[k]);
+        self.own = Some((lo, ranges.cuts.get(me).copied().unwrap_or(u64::MAX)));
+        let mut kept = 0;
+        let mut from = 0;
+        for (k, owner) in ranges.owners.iter().enumerate() {
+            let to = ranges.cuts.get(k).map_or(pending.len(), |&cut| {
+                from + pending[from..].partition_point(|e| e >> (DAY_BITS + 1) < cut)
+            });
+            let hand = k != me && to > from && {
+                let mut inbox = owner.lock();
+                let fits = inbox.len() + (to - from) <= room;
+                if fits {
+                    inbox.extend_from_slice(&pending[from..to]);
+                }
+                fits
+            };
+            if !hand {
+                pending.copy_within(from..to, kept);
+                kept += to - from;
+            }
+            from = to;
+        }
+        pending.truncate(kept);
+    }
+
+    /// The last hand-out, once every partial of the exchange has stopped adding and before
+    /// any is read: the buffered events of other workers' ranges go to their inboxes, with
+    /// no bound (each is emptied at its next read). Else the events buffered since a
+    /// worker's last flush would give its slots every subscriber they name.
+    fn hand_out_last(&mut self) {
+        if self.shared.is_some() && !self.pending.is_empty() {
+            radix_sort(&mut self.pending, &mut self.scratch, DAY_BITS + 1);
+            self.hand_out(usize::MAX);
+        }
+    }
+
     /// Moves every segment's slots into the main ones (disjoint lists, merged in place, the
     /// larger list growing).
     fn fold_segments(&mut self) {
@@ -407,6 +602,7 @@ impl Partial {
         self.fold_segments();
         self.pending = Vec::new();
         self.scratch = Vec::new();
+        self.spare = Vec::new();
         self.runs = Slots::default();
     }
 
@@ -417,6 +613,7 @@ impl Partial {
         self.flush();
         self.pending = Vec::new();
         self.scratch = Vec::new();
+        self.spare = Vec::new();
         self.runs = Slots::default();
         [&self.main, &self.side]
             .into_iter()
@@ -455,6 +652,25 @@ impl Partial {
     /// Only subscribers with at least one selected event in W appear.
     pub fn verdicts(&mut self, rule: Rule) -> Vec<(Msisdn, Verdict)> {
         verdicts_of_sum(std::slice::from_mut(self), rule, |sub, v, _| (sub, v))
+    }
+}
+
+/// Adds packed `events` sorted by subscriber to their slots in the first of `lists` (each
+/// sorted) that has one, in one forward walk; subscribers with none get a slot appended to
+/// `fresh`.
+fn place_sorted(lists: &mut [&mut Slots], events: &[u64], days: usize, fresh: &mut Slots) {
+    let mut walks = vec![0; lists.len()];
+    let mut at = 0;
+    while at < events.len() {
+        let sub_bits = events[at] >> (DAY_BITS + 1);
+        let mut end = at + 1;
+        while end < events.len() && events[end] >> (DAY_BITS + 1) == sub_bits {
+            end += 1;
+        }
+        if let Some(sub) = Msisdn::from_value(sub_bits) {
+            place_events(lists, &mut walks, sub, &events[at..end], days, fresh);
+        }
+        at = end;
     }
 }
 
@@ -632,6 +848,8 @@ where
         parts.iter().all(|p| p.days == days),
         "partials of different windows"
     );
+    // Every part hands out its last events before any is read (see `Partial::shared`).
+    parts.par_iter_mut().for_each(Partial::hand_out_last);
     parts.par_iter_mut().for_each(|p| {
         p.settle();
     });
@@ -914,6 +1132,155 @@ mod tests {
             assert_eq!(subs.len(), n, "buffer of {cap}: a subscriber in two lists");
             assert_eq!(counts(&mut q), want);
         }
+    }
+
+    /// The per-subscriber counts of the sum of `parts`, as the scan reads them (each part
+    /// handing out its last events, then every part settled and summed).
+    fn summed(parts: &mut [Partial]) -> Vec<(u64, Vec<(u32, u32)>)> {
+        let rule = Rule {
+            method: crate::model::Method::Share,
+            threshold_ratio: 0.5,
+            min_events: 1,
+        };
+        verdicts_of_sum(parts, rule, |s, _, d| {
+            (s.value(), d.iter().map(|c| (c.hot, c.total)).collect())
+        })
+    }
+
+    /// A plain per-event tally of `events` over `days` days.
+    fn tally(events: &[(u64, u16, bool)], days: usize) -> Vec<(u64, Vec<(u32, u32)>)> {
+        let mut t = std::collections::BTreeMap::<u64, Vec<(u32, u32)>>::new();
+        for &(s, d, h) in events {
+            let row = t.entry(s).or_insert_with(|| vec![(0, 0); days]);
+            row[usize::from(d)].0 += u32::from(h);
+            row[usize::from(d)].1 += 1;
+        }
+        t.into_iter().collect()
+    }
+
+    fn random_events(n: usize, subs: u64, days: u64, seed: u64) -> Vec<(u64, u16, bool)> {
+        let mut x = seed | 1;
+        let mut rnd = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        (0..n)
+            .map(|i| {
+                // Some subscribers' events come in pairs (run slots), most one at a time.
+                let s = if i % 11 == 0 { 3 } else { rnd(subs) };
+                (40_000 + s * 7, rnd(days) as u16, rnd(4) == 0)
+            })
+            .collect()
+    }
+
+    /// Workers sharing an exchange (one thread taking turns, any buffer size, any number of
+    /// workers): every event is counted once, and each subscriber's slots end up in about
+    /// one part (without the exchange a time-ordered input gives every part nearly every
+    /// subscriber).
+    #[test]
+    fn partials_sharing_an_exchange_count_every_event_once() {
+        let events = random_events(30_000, 900, 7, 0x5eed);
+        let want = tally(&events, 7);
+        for workers in [1, 2, 3, 5] {
+            for cap in [1, 3, 64, 1000, 1 << 20] {
+                let exchange = Exchange::new();
+                let mut parts: Vec<Partial> = (0..workers)
+                    .map(|_| {
+                        let mut p = Partial::shared(7, &exchange);
+                        p.cap = cap;
+                        p
+                    })
+                    .collect();
+                // Units of 100 events taken in turn, as workers take row groups.
+                for (u, unit) in events.chunks(100).enumerate() {
+                    let p = &mut parts[u % workers];
+                    for &(s, d, h) in unit {
+                        p.add(Msisdn::from_value(s).unwrap(), d, h);
+                    }
+                }
+                let got = summed(&mut parts);
+                assert_eq!(got, want, "{workers} workers, buffer of {cap}");
+                let slots: usize = (parts.iter_mut())
+                    .map(|p| p.settle().iter().map(|l| l.len()).sum::<usize>())
+                    .sum();
+                // (Buffers of a few events bound what an inbox takes to a few events.)
+                if workers > 1 && cap >= 1000 {
+                    assert!(
+                        slots < want.len() * 11 / 10,
+                        "{workers} workers, buffer of {cap}: {slots} slots for {} subscribers",
+                        want.len()
+                    );
+                }
+            }
+        }
+    }
+
+    /// The same with workers on threads of their own, adding at the same time.
+    #[test]
+    fn partials_sharing_an_exchange_on_threads_count_every_event_once() {
+        let events = random_events(200_000, 5000, 9, 0xfeed);
+        let want = tally(&events, 9);
+        for workers in [2, 4] {
+            let exchange = Exchange::new();
+            let mut parts: Vec<Partial> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|w| {
+                        let exchange = &exchange;
+                        let events = &events;
+                        scope.spawn(move || {
+                            let mut p = Partial::shared(9, exchange);
+                            p.cap = 4096;
+                            for unit in events.chunks(1000).skip(w).step_by(workers) {
+                                for &(s, d, h) in unit {
+                                    p.add(Msisdn::from_value(s).unwrap(), d, h);
+                                }
+                            }
+                            p
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert_eq!(summed(&mut parts), want, "{workers} workers");
+        }
+    }
+
+    /// A worker that stops flushing (no unit left) is sent no more than a buffer's worth:
+    /// the others count the rest themselves. A copy of a partial counts what its inbox held.
+    #[test]
+    fn an_idle_worker_is_not_sent_events_without_end_and_a_copy_keeps_its_inbox() {
+        let events = random_events(50_000, 2000, 5, 0xbead);
+        let exchange = Exchange::new();
+        let mut busy = Partial::shared(5, &exchange);
+        let mut idle = Partial::shared(5, &exchange);
+        (busy.cap, idle.cap) = (500, 500);
+        for &(s, d, h) in &events {
+            busy.add(Msisdn::from_value(s).unwrap(), d, h);
+        }
+        let held = idle
+            .shared
+            .as_ref()
+            .map_or(0, |(_, inbox)| inbox.lock().len());
+        assert!(held > 0, "the idle worker was given its range");
+        assert!(
+            held <= INBOX_BUFFERS * 500,
+            "{held} events sent to a worker that never flushes"
+        );
+        // A copy taken now counts the inbox's events; the original still does too.
+        let mut copy = idle.clone();
+        assert!(copy.shared.is_none());
+        let copied = counts(&mut copy);
+        assert_eq!(
+            copied
+                .iter()
+                .flat_map(|(_, d)| d)
+                .map(|c| c.1 as usize)
+                .sum::<usize>(),
+            held
+        );
+        assert_eq!(summed(&mut [busy, idle]), tally(&events, 5));
     }
 
     #[test]
