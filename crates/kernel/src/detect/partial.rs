@@ -24,14 +24,16 @@
 //!
 //! - **Shared out.** The partials of one scan's workers can share an [`Exchange`]: the first
 //!   full buffer of any of them cuts the subscribers into one range per worker (at the
-//!   quantiles of its sorted events), and from then on a flush of a full buffer (or of the
+//!   quantiles of its sorted events; when no buffer ever fills, the first last hand-out
+//!   cuts them from what it holds), and from then on a flush of a full buffer (or of the
 //!   run slots) hands the events of other workers' ranges to their inboxes and places only
-//!   its own; a subscriber outside a worker's range gets no slot there outside a flush. So
-//!   on a time-ordered or shuffled input each worker's slots hold about its share of the
-//!   subscribers instead of all of them (the memory no longer grows with workers ×
-//!   subscribers, as long as the first buffer's subscribers are like the rest's). A flush
-//!   also places the events in its inbox, which their senders sorted (as sorted runs: no
-//!   second sort). [`verdicts_of_sum`] has every part hand out its last buffered events
+//!   its own; once a worker knows its range (at its first hand-out after the cut), a
+//!   subscriber outside it gets no slot there outside a flush. So on a time-ordered or
+//!   shuffled input each worker's slots hold about its share of the subscribers instead of
+//!   all of them (the memory no longer grows with workers × subscribers, as long as the
+//!   first buffer's subscribers are like the rest's). A flush also places the events in its
+//!   inbox, which their senders sorted (as sorted runs: no second sort).
+//!   [`verdicts_of_sum`] has every part hand out its last buffered events, with no bound,
 //!   before it reads any. Which partial counts an event never changes a sum: the exchange
 //!   only moves events between parts before they are counted, and an inbox whose partial
 //!   has been read (settled, compacted, merged) takes none, so they stay with the sender.
@@ -346,6 +348,8 @@ impl Partial {
         if own && (self.last_pending == Some(sub) || self.after_a_run()) {
             if self.runs.len() >= self.run_cap {
                 self.flush_sharing(true);
+                // Decided again: the flush may have cut the ranges, leaving `sub` outside.
+                return self.add_other(sub, day, hot);
             }
             self.runs.subs.push(sub);
             let len = self.runs.counts.len() + self.days;
@@ -427,7 +431,11 @@ impl Partial {
         // The inbox's events, swapped out whole for the spare buffer (no copy).
         let mut received = std::mem::take(&mut self.spare);
         if let Some((_, inbox)) = &self.shared {
-            std::mem::swap(&mut received, &mut inbox.lock().events);
+            let mut inbox = inbox.lock();
+            if !inbox.closed {
+                // (A closed inbox is empty, and keeps no buffer.)
+                std::mem::swap(&mut received, &mut inbox.events);
+            }
         }
         if self.pending.is_empty() && self.runs.len() == 0 && received.is_empty() {
             self.spare = received;
@@ -1315,13 +1323,34 @@ mod tests {
         let events = random_events(20_000, 700, 7, 5, 0xcafe);
         let want = tally(&events, 7);
         let mut parts = shared_parts(&events, 2, 1000, 1 << 16);
-        let second = parts.pop().unwrap();
+        // What this is about: the first part still buffers events of the second's range.
+        let (lo, hi) =
+            (parts[0].own).expect("the ranges were cut and the first part knows its own");
+        let foreign =
+            (parts[0].pending.iter()).filter(|e| !(lo..hi).contains(&(*e >> (DAY_BITS + 1))));
+        assert!(
+            foreign.count() > 0,
+            "nothing left to hand out: the test tests nothing"
+        );
+        let mut second = parts.pop().unwrap();
+        second.compact();
+        let inbox = Arc::clone(&second.shared.as_ref().unwrap().1);
+        assert!(inbox.lock().closed, "a read closes the inbox");
+        assert_eq!(
+            inbox.lock().events.capacity(),
+            0,
+            "and gives its memory back"
+        );
         let rest = Partial::new(7).merge(second);
         parts.push(rest);
         assert_eq!(
             summed(&mut parts),
             want,
             "one part merged away before the others"
+        );
+        assert!(
+            inbox.lock().events.is_empty(),
+            "nothing was handed to the closed inbox"
         );
         // Late: the third worker joins after two have cut the ranges.
         let exchange = Exchange::new();
