@@ -53,7 +53,8 @@ pub struct IngestOptions {
     /// Stop at the first row that cannot be interpreted.
     pub strict: bool,
     /// Size of the parts a CSV file is cut into to be read in parallel
-    /// ([`DEFAULT_CSV_PART_BYTES`] when `None`); small values exercise the split in tests.
+    /// ([`DEFAULT_CSV_PART_BYTES`] when `None`, or the whole file when the thread pool has one
+    /// thread); small values exercise the split in tests.
     pub csv_part_bytes: Option<u64>,
 }
 
@@ -577,7 +578,13 @@ fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions) -> Result<Vec<Unit>> 
         match format {
             Format::Csv => {
                 let layout = Arc::new(csv::layout(path, &opts.columns)?);
-                let part_bytes = opts.csv_part_bytes.unwrap_or(DEFAULT_CSV_PART_BYTES);
+                // One worker reads the file whole: cutting it would read it twice (the cut
+                // runs every byte through the quote automaton) for no parallelism.
+                let part_bytes = match opts.csv_part_bytes {
+                    Some(b) => b,
+                    None if rayon::current_num_threads() <= 1 => u64::MAX,
+                    None => DEFAULT_CSV_PART_BYTES,
+                };
                 let first = units.len();
                 for range in csv_split::plan(path, part_bytes, layout.header_end)? {
                     units.push(Unit::Csv {

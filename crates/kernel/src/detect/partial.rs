@@ -846,7 +846,9 @@ fn radix_sort(keys: &mut Vec<u64>, other: &mut Vec<u64>, low: u32) {
         }
     }
     let n = keys.len();
-    other.clear();
+    // Every place of `other[..n]` is written by a pass before it is read: only a longer
+    // buffer is zero-filled (a flush of a full buffer no longer writes its 32 MiB twice).
+    other.truncate(n);
     other.resize(n, 0);
     let mut at = vec![0usize; BUCKETS];
     for (c, &s) in counts.iter().zip(&shifts) {
