@@ -202,7 +202,10 @@ fn chunk_runs_in(path: &Path, start: u64, end: u64, block: &mut [u8]) -> Result<
             std::io::ErrorKind::UnexpectedEof => changed(),
             _ => Error::io(path, e),
         })?;
-        states_after(before[0]).iter().map(|&s| (s, s, None)).collect()
+        states_after(before[0])
+            .iter()
+            .map(|&s| (s, s, None))
+            .collect()
     };
     let mut at = start;
     loop {
