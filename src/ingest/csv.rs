@@ -288,17 +288,33 @@ impl CompressedParts {
     }
 }
 
-/// The decompressed text of a compressed CSV file.
+/// The decompressed text of a compressed CSV file, at most [`DECODED_READ`] bytes a call.
 fn decoded(path: &Path, codec: Codec) -> Result<Box<dyn Read>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let file = std::io::BufReader::with_capacity(1 << 20, file);
     Ok(match codec {
-        Codec::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(file)),
-        Codec::Zstd => Box::new(
+        Codec::Gzip => Box::new(Capped(flate2::bufread::MultiGzDecoder::new(file))),
+        Codec::Zstd => Box::new(Capped(
             zstd::stream::read::Decoder::with_buffer(file)
                 .map_err(|e| Error::read(path, format!("zstd: {e}")))?,
-        ),
+        )),
     })
+}
+
+/// The most text taken from a decoder in one call. A decoder that meets damaged data fails
+/// the whole call and gives none of the text it decoded in it, so the rows an error names as
+/// read before the damage ("after row N") fall at most this much text short of it (with
+/// 1 MiB calls, a damage in the first MiB said "after row 0").
+const DECODED_READ: usize = 256 << 10;
+
+/// A reader that passes on at most [`DECODED_READ`] bytes a call.
+struct Capped<R>(R);
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(DECODED_READ);
+        self.0.read(&mut buf[..n])
+    }
 }
 
 /// A reader that runs the CSV automaton over the bytes it passes on, so that the state at
@@ -1027,6 +1043,60 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A damaged stream read in large calls gives the text before the damage to within
+    /// [`DECODED_READ`] bytes: what a reader decoding 64 bytes a call gets before the error.
+    #[test]
+    fn a_damaged_stream_gives_its_text_up_to_near_the_damage() {
+        use std::io::Write;
+        let line = "2026-10-01T08:00:00Z,+886912345001,+886912345002,in,sms,\n";
+        let mut text =
+            String::from("event_time,subscriber,counterparty,direction,kind,duration_s\n");
+        for i in 0..40_000u32 {
+            // Numbers that differ, so the stream has literals to damage, not only copies.
+            text.push_str(&line.replace(
+                "345001",
+                &format!("{:06}", i.wrapping_mul(7919) % 1_000_000),
+            ));
+        }
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(text.as_bytes()).unwrap();
+        let whole = e.finish().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.csv.gz");
+        let read_until_error = |buf: usize| {
+            let mut r = decoded(&path, Codec::Gzip).unwrap();
+            let (mut got, mut chunk) = (0usize, vec![0u8; buf]);
+            loop {
+                match r.read(&mut chunk) {
+                    Ok(0) => return (got, false),
+                    Ok(n) => got += n,
+                    Err(_) => return (got, true),
+                }
+            }
+        };
+        let mut checked = 0;
+        for at in (whole.len() / 10..whole.len() * 9 / 10).step_by(whole.len() / 120) {
+            let mut bytes = whole.clone();
+            bytes[at..at + 32].fill(0xff);
+            std::fs::write(&path, &bytes).unwrap();
+            let (truth, failed) = read_until_error(64);
+            if !failed || truth >= text.len() - DECODED_READ {
+                continue; // damage found only at the end (the checksum): nothing to compare
+            }
+            let (got, failed) = read_until_error(1 << 20);
+            assert!(failed, "{at}: read to the end");
+            assert!(
+                got <= truth + 64 && truth.saturating_sub(got) <= DECODED_READ,
+                "damage at {at}: {got} bytes read in 1 MiB calls, {truth} in 64-byte calls"
+            );
+            checked += 1;
+        }
+        assert!(
+            checked >= 10,
+            "only {checked} damaged streams failed before their end"
+        );
     }
 
     /// Lines that end in a bare `\r` go to the `csv` reader when the first block shows one,
