@@ -8,10 +8,13 @@
 //! A command that writes several files stages them all and commits them once every one is
 //! written, so an error means nothing was written.
 //!
-//! [`Staged::commit_durably`] also survives a crash: the file's bytes reach the disk before
-//! the rename, and the rename itself before it returns (the service's acknowledged ingests
-//! and subscriptions use it). A scan's or prepare's outputs use [`Staged::commit`]: after a
-//! power loss right after a run, an output may be missing, never half written.
+//! A power loss is survived too: [`commit_all`] (the outputs of `scan`, `prepare` and `gen`)
+//! syncs every file's bytes to the disk before it renames any, so after a crash the name
+//! holds the previous file or the whole new one (without the sync a file system may store
+//! the rename before the bytes, and the name then holds an empty or cut-short file: a
+//! verdict file missing rows with nothing to say so). [`Staged::commit_durably`] also syncs
+//! the directory, so the rename itself is on disk before it returns (the service's
+//! acknowledged ingests and subscriptions use it).
 //! [`is_temporary`] recognises the temporary names, so a service removes the ones a crash left.
 
 use std::path::{Path, PathBuf};
@@ -83,12 +86,18 @@ impl Staged {
         Ok(())
     }
 
+    /// Syncs the written file's bytes to the disk (before a rename, so that a crash never
+    /// leaves the destination's name on a file whose bytes were not stored).
+    fn sync(&self) -> Result<()> {
+        std::fs::File::open(&self.tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::write(&self.tmp, e))
+    }
+
     /// [`Staged::commit`], durable: the file's bytes are on disk before the rename, and the
     /// rename (the directory's entry) before this returns.
     pub fn commit_durably(self) -> Result<()> {
-        std::fs::File::open(&self.tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::write(&self.tmp, e))?;
+        self.sync()?;
         let dir = match self.dest.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
             _ => PathBuf::from("."),
@@ -126,9 +135,14 @@ impl Drop for Staged {
     }
 }
 
-/// Commits every staged file (`None`: written to stdout), in order.
+/// Commits every staged file (`None`: written to stdout), in order, once every one's bytes
+/// are synced to the disk: an error while syncing renames none.
 pub fn commit_all(files: impl IntoIterator<Item = Option<Staged>>) -> Result<()> {
-    for f in files.into_iter().flatten() {
+    let files: Vec<Staged> = files.into_iter().flatten().collect();
+    for f in &files {
+        f.sync()?;
+    }
+    for f in files {
         f.commit()?;
     }
     Ok(())
