@@ -91,7 +91,7 @@ impl Staged {
     fn sync(&self) -> Result<()> {
         std::fs::File::open(&self.tmp)
             .and_then(|f| f.sync_all())
-            .map_err(|e| Error::write(&self.tmp, e))
+            .map_err(|e| Error::write(&self.dest, e))
     }
 
     /// [`Staged::commit`], durable: the file's bytes are on disk before the rename, and the
