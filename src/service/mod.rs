@@ -77,6 +77,11 @@ use metrics::code_name;
 use pb::fraud_hotzone_server::{FraudHotzone, FraudHotzoneServer};
 use status::{correlator, correlator_text, echo, to_status};
 
+/// Longest a TLS handshake may take, on either port: a client that connects and never
+/// completes one (silent, or speaking plaintext to a TLS port) is closed after it instead of
+/// holding a place of `max_connections` for ever.
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Largest HTTP/2 frame the server accepts (the protocol's minimum, 16 KiB).
 const MAX_FRAME_BYTES: u32 = 16 * 1024;
 
@@ -133,7 +138,10 @@ fn tls_config(t: &TlsConfig) -> Result<ServerTlsConfig, ServeError> {
     let read = |p: &std::path::Path| {
         std::fs::read(p).map_err(|e| ServeError::Tls(format!("{}: {e}", p.display())))
     };
-    let mut c = ServerTlsConfig::new().identity(Identity::from_pem(read(&t.cert)?, read(&t.key)?));
+    // tonic waits for a handshake for ever unless told.
+    let mut c = ServerTlsConfig::new()
+        .identity(Identity::from_pem(read(&t.cert)?, read(&t.key)?))
+        .timeout(TLS_HANDSHAKE_TIMEOUT);
     if let Some(ca) = &t.client_ca {
         c = c.client_ca_root(Certificate::from_pem(read(ca)?));
     }

@@ -682,6 +682,56 @@ async fn tls_and_mutual_tls() {
     server.stop().await;
 }
 
+/// A client that connects to the TLS port and never completes a handshake (silent, or
+/// speaking plaintext HTTP/2) is closed after the handshake timeout (10 s), not held for ever:
+/// tonic has no timeout unless given one (a CI run once hung in the test above on such a
+/// connection), and each held connection takes a place of `max_connections`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_handshake_never_completed_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pki = Pki::new();
+    let data = data_dir();
+    let mut s = settings(data.path());
+    s.tls = Some(hotzone::config::TlsConfig {
+        cert: pki.path("server.pem"),
+        key: pki.path("server.key"),
+        client_ca: None,
+    });
+    let server = spawn_state(AppState::new(s)).await;
+    let ch = wait_for("a TLS connection", || pki.channel(server.addr, true)).await;
+    drop(ch);
+    for hello in [&b""[..], b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"] {
+        let mut sock = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        sock.write_all(hello).await.unwrap();
+        let started = std::time::Instant::now();
+        // The event: the server closes (EOF, or a reset, or an alert then EOF). The bound
+        // only turns a connection held for ever into a failure.
+        let closed = tokio::time::timeout(Duration::from_secs(60), async {
+            let mut buf = [0u8; 256];
+            loop {
+                match sock.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {} // a TLS alert before the close
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "a connection that sent {hello:?} was still open after {:?}",
+            started.elapsed()
+        );
+    }
+    // The port still serves.
+    let ch = wait_for("a TLS connection", || pki.channel(server.addr, true)).await;
+    let r = FraudHotzoneClient::new(ch)
+        .check(req("+886912345001"))
+        .await
+        .unwrap();
+    assert!(r.into_inner().anomaly_detected);
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreadable_files_are_skipped_and_a_failed_reload_keeps_serving() {
     let root = tempfile::tempdir().unwrap();

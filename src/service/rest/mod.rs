@@ -59,8 +59,6 @@ pub const OPENAPI_YAML: &str = include_str!("../../../api/fraud-hotzone-alert.ya
 
 /// Longest a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest a TLS handshake may take.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Longest [`RestHandle::stop`] waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -230,7 +228,9 @@ async fn accept_loop(
             match tls {
                 None => serve_connection(TokioIo::new(sock), app, stopping).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+                    match tokio::time::timeout(super::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(sock))
+                        .await
+                    {
                         Ok(Ok(s)) => serve_connection(TokioIo::new(s), app, stopping).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "REST TLS handshake failed"),
                         Err(_) => tracing::debug!("REST TLS handshake timed out"),
