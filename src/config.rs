@@ -250,6 +250,23 @@ pub struct LimitsConfig {
     /// the port's places. Default 30.
     #[serde(default = "default_write_stall_timeout_s")]
     pub write_stall_timeout_s: u64,
+    /// How often the gRPC port sends an HTTP/2 PING on each connection (seconds; 0: never).
+    /// A connection whose peer has not answered a PING within `keepalive_timeout_s` is
+    /// closed, so a client gone without a word (powered off, or behind a NAT or firewall that
+    /// dropped the connection's state) gives its place of `max_connections` back instead of
+    /// holding it for ever. Every HTTP/2 client answers PINGs on its own. Default 60.
+    #[serde(default = "default_keepalive_interval_s")]
+    pub keepalive_interval_s: u64,
+    /// How long the gRPC port waits for the answer to its PING (seconds). Default 20.
+    #[serde(default = "default_keepalive_timeout_s")]
+    pub keepalive_timeout_s: u64,
+    /// Longest a gRPC connection is kept (seconds; 0: no bound). Past it the server sends
+    /// GOAWAY: calls under way finish, then the connection closes, and the client opens a new
+    /// one for its next calls (every gRPC client does so on its own, as it must for any
+    /// server's graceful restart). So no connection holds its place for ever, however it
+    /// behaves. Default 3600.
+    #[serde(default = "default_max_connection_age_s")]
+    pub max_connection_age_s: u64,
     /// TCP connections served at once on each port (gRPC and REST count theirs apart); one
     /// more is closed at once. Default 1024.
     #[serde(default = "default_max_connections")]
@@ -317,6 +334,18 @@ fn default_write_stall_timeout_s() -> u64 {
     30
 }
 
+fn default_keepalive_interval_s() -> u64 {
+    60
+}
+
+fn default_keepalive_timeout_s() -> u64 {
+    20
+}
+
+fn default_max_connection_age_s() -> u64 {
+    3600
+}
+
 /// What one small DATA frame costs in the HTTP/2 layer's budget of unread small frames
 /// (h2 0.4.16+ charges `256 - payload length`; a gRPC message is at least 5 bytes).
 const SMALL_FRAME_COST: u32 = 256;
@@ -367,6 +396,9 @@ impl Default for LimitsConfig {
             max_pending_ingest_records: default_max_pending_ingest_records(),
             check_timeout_s: default_check_timeout_s(),
             write_stall_timeout_s: default_write_stall_timeout_s(),
+            keepalive_interval_s: default_keepalive_interval_s(),
+            keepalive_timeout_s: default_keepalive_timeout_s(),
+            max_connection_age_s: default_max_connection_age_s(),
             max_connections: default_max_connections(),
             max_connections_per_address: default_max_connections_per_address(),
             max_streams_per_connection: default_max_streams_per_connection(),
@@ -651,10 +683,21 @@ impl ServerConfig {
             ("limits.ingest_idle_timeout_s", l.ingest_idle_timeout_s),
             ("limits.check_timeout_s", l.check_timeout_s),
             ("limits.write_stall_timeout_s", l.write_stall_timeout_s),
+            ("limits.keepalive_timeout_s", l.keepalive_timeout_s),
         ] {
             if !(1..=MAX_TIMEOUT_S).contains(&v) {
                 errors.push(format!(
                     "{key}: must be between 1 and {MAX_TIMEOUT_S} (a day)"
+                ));
+            }
+        }
+        for (key, v) in [
+            ("limits.keepalive_interval_s", l.keepalive_interval_s),
+            ("limits.max_connection_age_s", l.max_connection_age_s),
+        ] {
+            if v > MAX_TIMEOUT_S {
+                errors.push(format!(
+                    "{key}: must be between 0 (off) and {MAX_TIMEOUT_S} (a day)"
                 ));
             }
         }
@@ -907,17 +950,26 @@ mod tests {
     fn timeouts_and_runtime_threads_have_an_upper_bound() {
         let text = "data_dir = \"/d\"\nworker_threads = 100000\n[limits]\n\
                     ingest_timeout_s = 18446744073709551615\ningest_idle_timeout_s = 86401\n\
-                    check_timeout_s = 86400\n";
+                    check_timeout_s = 86400\nkeepalive_timeout_s = 0\n\
+                    keepalive_interval_s = 86401\nmax_connection_age_s = 86401\n";
         let cfg: ServerConfig = toml::from_str(text).unwrap();
         let e = cfg.resolve(Path::new("x.toml")).unwrap_err().to_string();
         for needle in [
             "worker_threads: must be at most 1024",
             "limits.ingest_timeout_s: must be between 1 and 86400",
             "limits.ingest_idle_timeout_s: must be between 1 and 86400",
+            "limits.keepalive_timeout_s: must be between 1 and 86400",
+            "limits.keepalive_interval_s: must be between 0 (off) and 86400",
+            "limits.max_connection_age_s: must be between 0 (off) and 86400",
         ] {
             assert!(e.contains(needle), "{needle}: {e}");
         }
         assert!(!e.contains("check_timeout_s"), "{e}");
+        // 0 turns the PINGs and the age bound off.
+        let off =
+            "data_dir = \"/d\"\n[limits]\nkeepalive_interval_s = 0\nmax_connection_age_s = 0\n";
+        let cfg: ServerConfig = toml::from_str(off).unwrap();
+        assert!(cfg.resolve(Path::new("x.toml")).is_ok());
     }
 
     #[test]

@@ -213,7 +213,19 @@ pub async fn serve(
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         .http2_max_pending_accept_reset_streams(Some(max_pending_resets(
             limits.max_streams_per_connection,
-        )));
+        )))
+        .http2_keepalive_interval(
+            (limits.keepalive_interval_s > 0)
+                .then(|| Duration::from_secs(limits.keepalive_interval_s)),
+        )
+        .http2_keepalive_timeout(Some(Duration::from_secs(limits.keepalive_timeout_s)));
+    // GOAWAY at the age, then the connection closes once its calls are done: each call is
+    // bounded by its own deadlines (check, ingest, write stall), so no forced close is
+    // needed, and tonic's `max_connection_age_grace` would replace the GOAWAY by a bare
+    // close at age + grace (calls under way cut), not follow it.
+    if limits.max_connection_age_s > 0 {
+        builder = builder.max_connection_age(Duration::from_secs(limits.max_connection_age_s));
+    }
     if let Some(t) = &settings.tls {
         builder = builder.tls_config(tls_config(t)?)?;
     }

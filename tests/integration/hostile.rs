@@ -1,6 +1,7 @@
 //! Hostile input against the real server (issue 12): an instant out of range in an ingest
 //! and in a data file, bytes that are not the message on the wire, a huge value to echo,
-//! unauthenticated bodies, the HTTP/2 settings the server advertises, compaction without
+//! unauthenticated bodies, the HTTP/2 settings the server advertises, peers that never leave
+//! (PINGs unanswered, a connection past its age), compaction without
 //! polling, and the endpoints that can be made to need a token.
 //!
 //! Raw HTTP/2 requests go through the `h2` crate, so the test controls the gRPC framing
@@ -805,5 +806,130 @@ async fn special_files_named_like_data_never_block_a_load() {
             .into_inner()
             .anomaly_detected
     );
+    server.stop().await;
+}
+
+/// What a raw HTTP/2 peer saw of its connection until the server closed it.
+#[derive(Debug, Default)]
+struct Seen {
+    /// PINGs the server sent (not acknowledgements).
+    pings: usize,
+    /// (last stream id, error code) of each GOAWAY.
+    goaways: Vec<(u32, u32)>,
+}
+
+/// Opens an HTTP/2 connection by hand (preface and empty SETTINGS) that sends no request,
+/// acknowledges the server's SETTINGS and PINGs when `answer`, and reads frames until the
+/// server closes it or `until` holds for what it saw. `Err(seen)`: still open after 60 s (the
+/// bound only turns a connection held for ever into a failure; the event is the close).
+async fn idle_h2_peer(
+    addr: std::net::SocketAddr,
+    answer: bool,
+    until: impl Fn(&Seen) -> bool,
+) -> Result<Seen, Seen> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    let mut seen = Seen::default();
+    let read = async {
+        loop {
+            if until(&seen) {
+                return;
+            }
+            let mut head = [0u8; 9];
+            if s.read_exact(&mut head).await.is_err() {
+                return; // closed (EOF or reset)
+            }
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let mut payload = vec![0u8; len];
+            if s.read_exact(&mut payload).await.is_err() {
+                return;
+            }
+            let (kind, ack) = (head[3], head[4] & 1 == 1);
+            match kind {
+                4 if !ack && answer => {
+                    let _ = s.write_all(&[0, 0, 0, 4, 1, 0, 0, 0, 0]).await;
+                }
+                6 if !ack => {
+                    seen.pings += 1;
+                    if answer {
+                        let mut pong = vec![0, 0, 8, 6, 1, 0, 0, 0, 0];
+                        pong.extend_from_slice(&payload);
+                        let _ = s.write_all(&pong).await;
+                    }
+                }
+                7 => {
+                    let word = |i: usize| {
+                        u32::from_be_bytes([
+                            payload[i],
+                            payload[i + 1],
+                            payload[i + 2],
+                            payload[i + 3],
+                        ])
+                    };
+                    seen.goaways.push((word(0) & 0x7fff_ffff, word(4)));
+                }
+                _ => {}
+            }
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(60), read).await {
+        Ok(()) => Ok(seen),
+        Err(_) => Err(seen),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_answers_pings_is_closed() {
+    let data = one_day_dir();
+    let mut s = settings(data.path());
+    s.limits.keepalive_interval_s = 1;
+    s.limits.keepalive_timeout_s = 1;
+    s.limits.max_connection_age_s = 0;
+    let server = spawn_loaded(s).await;
+    // A peer gone without a word: it reads, but answers nothing.
+    let silent = idle_h2_peer(server.addr, false, |_| false).await;
+    let silent = silent.unwrap_or_else(|seen| panic!("still open after 60 s: {seen:?}"));
+    assert!(silent.pings >= 1, "closed before any PING: {silent:?}");
+    // A live client that sends nothing but answers the PINGs keeps its connection: three
+    // PINGs answered, each after the last one's answer, and it is still open.
+    let live = idle_h2_peer(server.addr, true, |seen| seen.pings >= 3).await;
+    let live = live.unwrap_or_else(|seen| panic!("fewer than 3 PINGs in 60 s: {seen:?}"));
+    assert!(
+        live.pings >= 3 && live.goaways.is_empty(),
+        "closed: {live:?}"
+    );
+    // The port still serves.
+    let mut c = server.client().await;
+    assert!(c.check(check("+886912345001", "2026-10-30")).await.is_ok());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_past_its_age_is_sent_goaway_and_its_client_carries_on() {
+    let data = one_day_dir();
+    let mut s = settings(data.path());
+    s.limits.max_connection_age_s = 1;
+    s.limits.keepalive_interval_s = 0;
+    let server = spawn_loaded(s).await;
+    let mut c = server.client().await;
+    assert!(c.check(check("+886912345001", "2026-10-30")).await.is_ok());
+    // A peer that answers PINGs but never leaves on its own: GOAWAY (no new streams, those
+    // under way finish), then the close once it has none.
+    let seen = idle_h2_peer(server.addr, true, |_| false).await;
+    let seen = seen.unwrap_or_else(|seen| panic!("still open after 60 s: {seen:?}"));
+    assert_eq!(
+        seen.goaways.first(),
+        Some(&(0x7fff_ffff, 0)),
+        "the first GOAWAY lets streams in flight finish: {seen:?}"
+    );
+    // The tonic channel's connection is older than that one and so was sent its GOAWAY too:
+    // the client opens a new connection on its own and its calls still succeed.
+    for _ in 0..3 {
+        assert!(c.check(check("+886912345001", "2026-10-30")).await.is_ok());
+    }
     server.stop().await;
 }

@@ -1174,3 +1174,56 @@ async fn shutdown_closes_keep_alive_connections_and_the_port() {
         .unwrap();
     assert!(tokio::net::TcpStream::connect(rs.http).await.is_err());
 }
+
+/// A REST connection on which no request begins within 10 s (HTTP/1.1's header deadline)
+/// is closed: one that never sent a byte, and one idle after its first reply (keep-alive).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_on_which_no_request_begins_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let rs = spawn_rest(settings(data.path())).await;
+    let body = serde_json::to_vec(&ok_body()).unwrap();
+    let request = [
+        format!(
+            "POST {CHECK} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes(),
+        body,
+    ]
+    .concat();
+    let idle = |first: Option<Vec<u8>>| async move {
+        let mut s = tokio::net::TcpStream::connect(rs.http).await.unwrap();
+        if let Some(r) = &first {
+            s.write_all(r).await.unwrap();
+        }
+        let started = std::time::Instant::now();
+        let mut got = Vec::new();
+        // The event: the server's close. The bound only turns a connection held for ever
+        // into a failure.
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            let mut buf = [0u8; 4096];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "still open after {:?} (first request: {})",
+            started.elapsed(),
+            first.is_some()
+        );
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let (silent, kept_alive) = tokio::join!(idle(None), idle(Some(request)));
+    assert!(silent.is_empty(), "{silent}");
+    assert!(kept_alive.starts_with("HTTP/1.1 200"), "{kept_alive}");
+    assert_eq!(kept_alive.matches("HTTP/1.1").count(), 1, "{kept_alive}");
+    rs.server.stop().await;
+}
