@@ -502,11 +502,14 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    /// A prepared file with any one byte changed is refused or read into an index whose
-    /// scans and checks answer without a panic: a day out of order inside a subscriber's
-    /// events was counted outside the range a lookup asked for (index out of bounds).
+    /// A prepared file with any one byte changed is refused, naming the part whose
+    /// checksum no longer matches (or, the magic changed, what no longer fits). A file of the
+    /// format before checksums is read into the same index, and with any one byte changed
+    /// is refused or read into an index whose scans and checks answer without a panic: a day
+    /// out of order inside a subscriber's events was counted outside the range a lookup
+    /// asked for (index out of bounds).
     #[test]
-    fn a_prepared_file_with_any_byte_changed_never_panics_a_scan() {
+    fn a_prepared_file_with_any_byte_changed_is_refused_and_an_older_one_never_panics_a_scan() {
         let mut events = Vec::new();
         for (k, sub) in [886_912_345_001u64, 886_912_345_002, 886_912_345_007]
             .into_iter()
@@ -524,7 +527,30 @@ mod tests {
         let dir = tempfile_dir("bytes");
         let good = dir.join("good.hzi");
         index.write(&good).unwrap();
-        let bytes = std::fs::read(&good).unwrap();
+        let summed = std::fs::read(&good).unwrap();
+        let bytes = persist::without_checksums(&summed);
+        let bad = dir.join("bad.hzi");
+        let mut named = std::collections::BTreeSet::new();
+        for at in 0..summed.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut b = summed.clone();
+                b[at] ^= flip;
+                std::fs::write(&bad, &b).unwrap();
+                let e = match ServingIndex::read(&bad) {
+                    Ok(_) => panic!("byte {at} ^ {flip:#x}: read"),
+                    Err(e) => e.to_string(),
+                };
+                assert!(e.contains("not a valid prepared index"), "{e}");
+                if let Some(part) = e.split("the checksum of its ").nth(1) {
+                    named.insert(part.split(" does not").next().unwrap().to_owned());
+                }
+            }
+        }
+        // Every part's checksum was seen to catch a change.
+        assert_eq!(named.len(), 8, "{named:?}");
+        std::fs::write(&bad, &bytes).unwrap();
+        let older = ServingIndex::read(&bad).unwrap();
+        assert_eq!(older.stats().events, index.stats().events);
         let params: Vec<CheckParams> = [(3i64, "NG"), (10, "NG,JM,+886")]
             .into_iter()
             .map(|(days, hz)| {
@@ -541,7 +567,9 @@ mod tests {
                 CheckParams::new(raw, limits).unwrap()
             })
             .collect();
-        let bad = dir.join("bad.hzi");
+        for p in &params {
+            assert_eq!(older.scan_all(p, true), index.scan_all(p, true));
+        }
         let (mut opened, mut refused) = (0, 0);
         for at in 0..bytes.len() {
             for flip in [0x01u8, 0x80, 0xff] {

@@ -1,11 +1,17 @@
 //! The prepared form: a [`ServingIndex`] written to one file, so that repeated scans (other
 //! hotzones, thresholds, methods) skip parsing and classification entirely.
 //!
-//! Layout (little-endian): magic `HZIDX\0\0\2`, the zone name, `base_day`, the width of a day
+//! Layout (little-endian): magic `HZIDX\0\0\3`, the zone name, `base_day`, the width of a day
 //! offset (1 or 2 bytes), then each array as a length and its elements: subscribers (`u64`),
 //! subscriber starts (`u64`), day offsets, codes (`u32`), the dictionary's low bits (`u32`),
 //! its groups (`high << 32 | first id`, `u64`) and its region runs (`first id << 16 | region`,
 //! `u64`). Reading is a sequential read of about 7 bytes per event on tier M.
+//!
+//! The header (magic to day width) and each array (its length and elements) are followed by
+//! the XXH3-64 of their bytes, checked on every read: a changed byte is an error naming the
+//! part, never a different answer (the structural checks alone let a changed day or code
+//! that kept the arrays consistent through). Files of the previous format (`\2`, no
+//! checksums) are still read, with the structural checks only.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -18,15 +24,90 @@ use crate::index::dictionary::Dictionary;
 use crate::index::{DayColumn, ServingIndex};
 use crate::model::Msisdn;
 
-const MAGIC: &[u8; 8] = b"HZIDX\0\0\x02";
+/// The magic written: the format with checksums.
+const MAGIC: &[u8; 8] = b"HZIDX\0\0\x03";
+/// The format before checksums, still read.
+const MAGIC_UNCHECKED: &[u8; 8] = b"HZIDX\0\0\x02";
 
-/// Whether a file starts with the prepared-form magic.
+/// The arrays in file order, as errors name them.
+const ARRAYS: [&str; 7] = [
+    "subscribers",
+    "subscriber starts",
+    "days",
+    "codes",
+    "dictionary low bits",
+    "dictionary groups",
+    "dictionary runs",
+];
+
+/// Whether a file starts with a prepared-form magic.
 pub fn is_prepared(path: &Path) -> bool {
     let mut head = [0u8; 8];
     File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok()
-        && &head == MAGIC
+        && (&head == MAGIC || &head == MAGIC_UNCHECKED)
+}
+
+/// A reader or writer that hashes the bytes passing through it (XXH3-64), so a part's
+/// checksum costs no second pass over it.
+struct Summed<T> {
+    inner: T,
+    hash: twox_hash::XxHash3_64,
+}
+
+impl<T> Summed<T> {
+    fn new(inner: T) -> Self {
+        Summed {
+            inner,
+            hash: twox_hash::XxHash3_64::new(),
+        }
+    }
+
+    /// The checksum of the bytes so far; the next part starts a new one.
+    fn take(&mut self) -> u64 {
+        use std::hash::Hasher;
+        std::mem::replace(&mut self.hash, twox_hash::XxHash3_64::new()).finish()
+    }
+}
+
+impl<W: Write> Summed<W> {
+    /// Writes the checksum of the part just written (not itself summed).
+    fn seal(&mut self) -> std::io::Result<()> {
+        let sum = self.take();
+        self.inner.write_all(&sum.to_le_bytes())
+    }
+}
+
+impl<R: Read> Summed<R> {
+    /// Reads the stored checksum of the part just read and compares; `Ok(false)` on a
+    /// mismatch.
+    fn check(&mut self) -> std::io::Result<bool> {
+        let sum = self.take();
+        Ok(get_u64(&mut self.inner)? == sum)
+    }
+}
+
+impl<W: Write> Write for Summed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::hash::Hasher;
+        let n = self.inner.write(buf)?;
+        self.hash.write(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Summed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::hash::Hasher;
+        let n = self.inner.read(buf)?;
+        self.hash.write(&buf[..n]);
+        Ok(n)
+    }
 }
 
 fn put_array<const N: usize, T: Copy>(
@@ -98,7 +179,10 @@ pub fn write_staged(index: &ServingIndex, path: &Path) -> Result<crate::staged::
 /// Writes `index` to `file`; errors name `path`, the file the user asked for.
 fn write_to(index: &ServingIndex, file: &Path, path: &Path) -> Result<()> {
     let io = |e| Error::write(path, e);
-    let mut w = BufWriter::with_capacity(1 << 20, File::create(file).map_err(io)?);
+    let mut w = Summed::new(BufWriter::with_capacity(
+        1 << 20,
+        File::create(file).map_err(io)?,
+    ));
     w.write_all(MAGIC).map_err(io)?;
     let tz = index.tz.name().as_bytes();
     w.write_all(&(tz.len() as u64).to_le_bytes()).map_err(io)?;
@@ -110,26 +194,35 @@ fn write_to(index: &ServingIndex, file: &Path, path: &Path) -> Result<()> {
         DayColumn::Wide(_) => 2,
     };
     w.write_all(&day_width.to_le_bytes()).map_err(io)?;
+    w.seal().map_err(io)?;
     put_array(&mut w, &index.subs, |m: Msisdn| m.value().to_le_bytes()).map_err(io)?;
+    w.seal().map_err(io)?;
     put_array(&mut w, &index.sub_start, u64::to_le_bytes).map_err(io)?;
+    w.seal().map_err(io)?;
     match &index.days {
         DayColumn::Narrow(d) => put_array(&mut w, d, |x: u8| [x]),
         DayColumn::Wide(d) => put_array(&mut w, d, u16::to_le_bytes),
     }
     .map_err(io)?;
+    w.seal().map_err(io)?;
     put_array(&mut w, &index.codes, u32::to_le_bytes).map_err(io)?;
+    w.seal().map_err(io)?;
     let dict = index.dict.parts();
     put_array(&mut w, dict.low, u32::to_le_bytes).map_err(io)?;
+    w.seal().map_err(io)?;
     put_array(&mut w, dict.groups, |(high, first): (u32, u32)| {
         ((u64::from(high) << 32) | u64::from(first)).to_le_bytes()
     })
     .map_err(io)?;
+    w.seal().map_err(io)?;
     put_array(&mut w, dict.runs, |(first, region): (u32, u16)| {
         ((u64::from(first) << 16) | u64::from(region)).to_le_bytes()
     })
     .map_err(io)?;
+    w.seal().map_err(io)?;
     w.flush().map_err(io)?;
-    w.into_inner()
+    w.inner
+        .into_inner()
         .map_err(|e| io(e.into_error()))?
         .sync_all()
         .map_err(io)
@@ -138,28 +231,32 @@ fn write_to(index: &ServingIndex, file: &Path, path: &Path) -> Result<()> {
 /// The zone a prepared file's days are in (its header only).
 pub fn zone(path: &Path) -> Result<Tz> {
     let mut r = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
-    read_zone(&mut r, path)
+    Ok(read_zone(&mut r, path)?.0)
 }
 
-/// Reads the magic and the zone name that open every prepared file.
-fn read_zone(r: &mut impl Read, path: &Path) -> Result<Tz> {
+/// Reads the magic and the zone name that open every prepared file; `true` with the zone
+/// when the file carries checksums.
+fn read_zone(r: &mut impl Read, path: &Path) -> Result<(Tz, bool)> {
     let bad = |m: &str| Error::read(path, format!("not a valid prepared index: {m}"));
     let io = |e: std::io::Error| Error::read(path, format!("not a valid prepared index: {e}"));
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic).map_err(io)?;
-    if &magic != MAGIC {
-        return Err(bad("wrong magic"));
-    }
+    let summed = match &magic {
+        m if m == MAGIC => true,
+        m if m == MAGIC_UNCHECKED => false,
+        _ => return Err(bad("wrong magic")),
+    };
     let tz_len = get_u64(r).map_err(io)?;
     if tz_len > 64 {
         return Err(bad("zone name too long"));
     }
     let mut tz = vec![0u8; tz_len as usize];
     r.read_exact(&mut tz).map_err(io)?;
-    std::str::from_utf8(&tz)
+    let tz = std::str::from_utf8(&tz)
         .ok()
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("unknown zone"))
+        .ok_or_else(|| bad("unknown zone"))?;
+    Ok((tz, summed))
 }
 
 /// Reads the prepared form, checking its structure.
@@ -169,19 +266,34 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
     let size = std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
         .len();
-    let mut r =
-        BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| Error::io(path, e))?);
-    let tz = read_zone(&mut r, path)?;
+    let changed = |part: &str| {
+        Error::read(
+            path,
+            format!(
+                "not a valid prepared index: the checksum of its {part} does not match (the \
+                 file changed after it was written; run `hotzone prepare` again)"
+            ),
+        )
+    };
+    let mut r = Summed::new(BufReader::with_capacity(
+        1 << 20,
+        File::open(path).map_err(|e| Error::io(path, e))?,
+    ));
+    let (tz, summed) = read_zone(&mut r, path)?;
     let tz_len = tz.name().len() as u64;
-    let base_day =
-        i32::try_from(get_u64(&mut r).map_err(io)? as i64).map_err(|_| bad("base day"))?;
+    let base_day = get_u64(&mut r).map_err(io)?;
     let day_width = get_u64(&mut r).map_err(io)?;
+    if summed && !r.check().map_err(io)? {
+        return Err(changed("header"));
+    }
+    let base_day = i32::try_from(base_day as i64).map_err(|_| bad("base day"))?;
     if day_width != 1 && day_width != 2 {
         return Err(bad("day width"));
     }
     // The seven arrays follow each other; find where each starts from the length prefixes,
     // then read them on two threads (the copy from the page cache dominates a repeated scan).
-    let header = 8 + 8 + tz_len + 8 + 8;
+    let sum_bytes = if summed { 8 } else { 0 };
+    let header = 8 + 8 + tz_len + 8 + 8 + sum_bytes;
     let widths = [8u64, 8, day_width, 4, 4, 8, 8];
     let mut starts = [0u64; 7];
     let mut at = header;
@@ -193,40 +305,69 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
         if len > size / w {
             return Err(bad("array length out of bounds"));
         }
-        at += 8 + len * w;
+        at += 8 + len * w + sum_bytes;
     }
     if at != size {
         return Err(bad("file size does not match its arrays"));
     }
-    // Unbuffered: `get_array` reads in large chunks, and a buffer would add a copy.
-    let open_at = |i: usize| -> std::io::Result<File> {
+    /// A read failure, or a checksum that does not match.
+    enum Failed {
+        Io(std::io::Error),
+        Changed(usize),
+    }
+    impl From<std::io::Error> for Failed {
+        fn from(e: std::io::Error) -> Self {
+            Failed::Io(e)
+        }
+    }
+    /// Array `i` (in file order), checked against its checksum when the file has them. Unbuffered:
+    /// `get_array` reads in large chunks, and a buffer would add a copy.
+    fn read_array<const N: usize, T>(
+        path: &Path,
+        (i, start, summed): (usize, u64, bool),
+        max: u64,
+        dec: impl Fn([u8; N]) -> T,
+    ) -> std::result::Result<Vec<T>, Failed> {
         let mut f = File::open(path)?;
-        f.seek(SeekFrom::Start(starts[i]))?;
-        Ok(f)
-    };
+        f.seek(SeekFrom::Start(start))?;
+        let mut r = Summed::new(f);
+        let v = get_array(&mut r, max, dec)?;
+        match summed && !r.check()? {
+            true => Err(Failed::Changed(i)),
+            false => Ok(v),
+        }
+    }
+    let part = |i: usize| (i, starts[i], summed);
     type Front = (Vec<u64>, Vec<u64>, DayColumn);
     type Back = (Vec<u32>, Vec<u32>, Vec<u64>, Vec<u64>);
-    let (front, back): (std::io::Result<Front>, std::io::Result<Back>) = rayon::join(
+    let (front, back): (
+        std::result::Result<Front, Failed>,
+        std::result::Result<Back, Failed>,
+    ) = rayon::join(
         || {
-            let subs = get_array(&mut open_at(0)?, size / 8, u64::from_le_bytes)?;
-            let sub_start = get_array(&mut open_at(1)?, size / 8, u64::from_le_bytes)?;
+            let subs = read_array(path, part(0), size / 8, u64::from_le_bytes)?;
+            let sub_start = read_array(path, part(1), size / 8, u64::from_le_bytes)?;
             let days = if day_width == 1 {
-                DayColumn::Narrow(get_array(&mut open_at(2)?, size, |[b]: [u8; 1]| b)?)
+                DayColumn::Narrow(read_array(path, part(2), size, |[b]: [u8; 1]| b)?)
             } else {
-                DayColumn::Wide(get_array(&mut open_at(2)?, size / 2, u16::from_le_bytes)?)
+                DayColumn::Wide(read_array(path, part(2), size / 2, u16::from_le_bytes)?)
             };
             Ok((subs, sub_start, days))
         },
         || {
-            let codes = get_array(&mut open_at(3)?, size / 4, u32::from_le_bytes)?;
-            let low = get_array(&mut open_at(4)?, size / 4, u32::from_le_bytes)?;
-            let groups = get_array(&mut open_at(5)?, size / 8, u64::from_le_bytes)?;
-            let runs = get_array(&mut open_at(6)?, size / 8, u64::from_le_bytes)?;
+            let codes = read_array(path, part(3), size / 4, u32::from_le_bytes)?;
+            let low = read_array(path, part(4), size / 4, u32::from_le_bytes)?;
+            let groups = read_array(path, part(5), size / 8, u64::from_le_bytes)?;
+            let runs = read_array(path, part(6), size / 8, u64::from_le_bytes)?;
             Ok((codes, low, groups, runs))
         },
     );
+    let failed = |f: Failed| match f {
+        Failed::Io(e) => io(e),
+        Failed::Changed(i) => changed(ARRAYS[i]),
+    };
     let ((subs, sub_start, days), (codes, low, groups, runs)) =
-        (front.map_err(io)?, back.map_err(io)?);
+        (front.map_err(failed)?, back.map_err(failed)?);
     let subs = subs
         .into_iter()
         .map(|v| Msisdn::from_value(v).ok_or_else(|| bad("subscriber")))
@@ -270,4 +411,24 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
     Ok(ServingIndex::from_parts(
         tz, base_day, subs, sub_start, days, codes, dict,
     ))
+}
+
+/// The same file in the format before checksums (`\2`): what an older `hotzone prepare`
+/// wrote, for the tests that it is still read.
+#[cfg(test)]
+pub(crate) fn without_checksums(v3: &[u8]) -> Vec<u8> {
+    let word = |at: usize| u64::from_le_bytes(v3[at..at + 8].try_into().unwrap());
+    let mut out = MAGIC_UNCHECKED.to_vec();
+    let tz_len = word(8) as usize;
+    let header_end = 8 + 8 + tz_len + 8 + 8;
+    out.extend_from_slice(&v3[8..header_end]);
+    let day_width = word(header_end - 8);
+    let mut at = header_end + 8;
+    for w in [8u64, 8, day_width, 4, 4, 8, 8] {
+        let end = at + 8 + (word(at) * w) as usize;
+        out.extend_from_slice(&v3[at..end]);
+        at = end + 8;
+    }
+    assert_eq!(at, v3.len());
+    out
 }

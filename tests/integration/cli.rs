@@ -527,6 +527,21 @@ fn outputs_never_replace_an_input_or_each_other_and_an_error_leaves_none() {
         );
     }
     std::fs::remove_file(&renamed).unwrap();
+    // A prepared file changed after it was written: exit 1 naming the file and the part whose
+    // checksum fails, nothing written.
+    let mut bytes = std::fs::read(&hzi).unwrap();
+    let last = bytes.len() - 9; // the dictionary runs' last element
+    bytes[last] ^= 0x10;
+    std::fs::write(&hzi, &bytes).unwrap();
+    let out = dir.path().join("from-changed.csv");
+    let r = scan(&[hzi.as_path()], &["--output", out.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("p.hzi") && err.contains("the checksum of its dictionary runs does not match"),
+        "{err}"
+    );
+    assert!(!out.exists());
     std::fs::remove_file(&hzi).unwrap();
     // `prepare --output -` is refused: a prepared file is binary.
     let r = hotzone(&["prepare", c, "--output", "-"]);
