@@ -250,9 +250,9 @@ pub struct LimitsConfig {
     /// the port's places. Default 30.
     #[serde(default = "default_write_stall_timeout_s")]
     pub write_stall_timeout_s: u64,
-    /// How often the gRPC port sends an HTTP/2 PING on each connection (seconds; 0: never).
-    /// A connection whose peer has not answered a PING within `keepalive_timeout_s` is
-    /// closed, so a client gone without a word (powered off, or behind a NAT or firewall that
+    /// After how long without a byte from its peer the gRPC port sends a connection an
+    /// HTTP/2 PING (seconds; 0: never). A connection whose peer has not answered a PING
+    /// within `keepalive_timeout_s` is closed, so a client gone without a word (powered off, or behind a NAT or firewall that
     /// dropped the connection's state) gives its place of `max_connections` back instead of
     /// holding it for ever. Every HTTP/2 client answers PINGs on its own. Default 60.
     #[serde(default = "default_keepalive_interval_s")]
@@ -263,8 +263,10 @@ pub struct LimitsConfig {
     /// Longest a gRPC connection is kept (seconds; 0: no bound). Past it the server sends
     /// GOAWAY: calls under way finish, then the connection closes, and the client opens a new
     /// one for its next calls (every gRPC client does so on its own, as it must for any
-    /// server's graceful restart). So no connection holds its place for ever, however it
-    /// behaves. Default 3600.
+    /// server's graceful restart). A connection still open a grace later (the longest a
+    /// Check or an Ingest may take, plus `write_stall_timeout_s`: 330 s by default) is
+    /// closed whatever it is doing (a health `Watch` never ends on its own). So no
+    /// connection holds its place for ever, however it behaves. Default 3600.
     #[serde(default = "default_max_connection_age_s")]
     pub max_connection_age_s: u64,
     /// TCP connections served at once on each port (gRPC and REST count theirs apart); one
@@ -332,6 +334,17 @@ fn default_check_timeout_s() -> u64 {
 
 fn default_write_stall_timeout_s() -> u64 {
     30
+}
+
+impl LimitsConfig {
+    /// How long a gRPC connection may stay open at all: `max_connection_age_s`, then a grace
+    /// in which every call begun before the GOAWAY can end within its own deadline and have
+    /// its reply written. `None` when there is no age bound.
+    pub fn connection_lifetime(&self) -> Option<std::time::Duration> {
+        let grace = self.check_timeout_s.max(self.ingest_timeout_s) + self.write_stall_timeout_s;
+        (self.max_connection_age_s > 0)
+            .then(|| std::time::Duration::from_secs(self.max_connection_age_s + grace))
+    }
 }
 
 fn default_keepalive_interval_s() -> u64 {

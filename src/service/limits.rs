@@ -383,6 +383,11 @@ impl Drop for IngestPermit {
 /// A write (or flush) that waits `limits.write_stall_timeout_s` without the client taking
 /// a byte fails with `TimedOut`, and the connection's driver (hyper, tonic) closes it: a
 /// client that sends requests and never reads the replies cannot keep its places.
+///
+/// A connection given a lifetime ([`ConnectionLimit::with_lifetime`]) fails every read and
+/// write once it has passed, whatever it is doing: the last bound on how long a connection
+/// holds its place, behind the gentler ones (the gRPC port's GOAWAY at its age, which a
+/// stream that never ends, such as a health `Watch`, would otherwise outlive).
 pub struct Limited {
     io: tokio::net::TcpStream,
     _slot: OwnedSemaphorePermit,
@@ -390,9 +395,23 @@ pub struct Limited {
     stall: std::time::Duration,
     /// Armed while a write is pending; cleared whenever one makes progress.
     stalled_since: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// Fires when the connection's lifetime is over.
+    ends: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Limited {
+    /// `Some(error)` once the connection's lifetime is over (the timer is registered
+    /// otherwise, so the task wakes when it ends).
+    fn over(&mut self, cx: &mut std::task::Context<'_>) -> Option<std::io::Error> {
+        let ends = self.ends.as_mut()?;
+        ends.as_mut().poll(cx).is_ready().then(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the connection outlived limits.max_connection_age_s and its grace",
+            )
+        })
+    }
+
     /// The state of the pending write that `pending` says did not progress: still waiting,
     /// or (once the stall timeout has passed) an error.
     fn stalled<T>(
@@ -421,6 +440,9 @@ impl Limited {
             &mut std::task::Context<'_>,
         ) -> std::task::Poll<std::io::Result<T>>,
     ) -> std::task::Poll<std::io::Result<T>> {
+        if let Some(e) = self.over(cx) {
+            return std::task::Poll::Ready(Err(e));
+        }
         match poll(std::pin::Pin::new(&mut self.io), cx) {
             std::task::Poll::Ready(r) => {
                 self.stalled_since = None;
@@ -459,6 +481,7 @@ pub struct ConnectionLimit {
     per_address: usize,
     open: OpenPerAddress,
     stall: std::time::Duration,
+    lifetime: Option<std::time::Duration>,
 }
 
 impl ConnectionLimit {
@@ -471,6 +494,16 @@ impl ConnectionLimit {
             per_address: per_address.max(1),
             open: Arc::default(),
             stall,
+            lifetime: None,
+        }
+    }
+
+    /// Every connection admitted fails its reads and writes once it is `lifetime` old
+    /// (see [`Limited`]).
+    pub fn with_lifetime(self, lifetime: std::time::Duration) -> ConnectionLimit {
+        ConnectionLimit {
+            lifetime: Some(lifetime),
+            ..self
         }
     }
 
@@ -499,6 +532,7 @@ impl ConnectionLimit {
             _address: address,
             stall: self.stall,
             stalled_since: None,
+            ends: (self.lifetime).map(|l| Box::pin(tokio::time::sleep(l))),
         })
     }
 }
@@ -562,7 +596,11 @@ impl tokio::io::AsyncRead for Limited {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+        let this = self.get_mut();
+        if let Some(e) = this.over(cx) {
+            return std::task::Poll::Ready(Err(e));
+        }
+        std::pin::Pin::new(&mut this.io).poll_read(cx, buf)
     }
 }
 

@@ -219,10 +219,12 @@ pub async fn serve(
                 .then(|| Duration::from_secs(limits.keepalive_interval_s)),
         )
         .http2_keepalive_timeout(Some(Duration::from_secs(limits.keepalive_timeout_s)));
-    // GOAWAY at the age, then the connection closes once its calls are done: each call is
-    // bounded by its own deadlines (check, ingest, write stall), so no forced close is
-    // needed, and tonic's `max_connection_age_grace` would replace the GOAWAY by a bare
-    // close at age + grace (calls under way cut), not follow it.
+    // GOAWAY at the age, then the connection closes once its calls are done. A call that
+    // never ends (a health `Watch`, a reflection stream) or a peer that never answers the
+    // GOAWAY's PING would keep it: `Limited` closes it at the age plus a grace
+    // (`LimitsConfig::connection_lifetime`). Not tonic's `max_connection_age_grace`, which
+    // replaces the GOAWAY by a bare close at age + grace (calls under way cut) instead of
+    // following it.
     if limits.max_connection_age_s > 0 {
         builder = builder.max_connection_age(Duration::from_secs(limits.max_connection_age_s));
     }
@@ -262,11 +264,14 @@ pub async fn serve(
     };
     let loader = tokio::spawn(reload::run(state.clone()));
     let for_refusals = state.clone();
-    let connections = limits::ConnectionLimit::new(
+    let mut connections = limits::ConnectionLimit::new(
         settings.limits.max_connections,
         settings.limits.max_connections_per_address,
         Duration::from_secs(settings.limits.write_stall_timeout_s),
     );
+    if let Some(lifetime) = settings.limits.connection_lifetime() {
+        connections = connections.with_lifetime(lifetime);
+    }
     let incoming = TcpListenerStream::new(listener)
         .then(|conn| async move {
             match conn {

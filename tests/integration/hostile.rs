@@ -933,3 +933,49 @@ async fn a_connection_past_its_age_is_sent_goaway_and_its_client_carries_on() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_never_ends_is_closed_a_grace_after_the_age() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let data = one_day_dir();
+    let mut s = settings(data.path());
+    s.limits.max_connection_age_s = 1;
+    s.limits.check_timeout_s = 1;
+    s.limits.ingest_timeout_s = 1;
+    s.limits.write_stall_timeout_s = 1;
+    s.limits.keepalive_interval_s = 0;
+    let lifetime = s.limits.connection_lifetime();
+    assert_eq!(lifetime, Some(Duration::from_secs(3)));
+    let server = spawn_loaded(s).await;
+    // A health Watch never ends on its own, so the GOAWAY at the age leaves its connection
+    // open: the connection's lifetime (age + grace) closes it.
+    let mut health = HealthClient::new(server.channel().await);
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(watch.message().await.unwrap().is_some(), "the first status");
+    let started = std::time::Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match watch.message().await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return,
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the Watch still open after {:?}",
+        started.elapsed()
+    );
+    // The port still serves (a new connection).
+    let mut c = server.client().await;
+    assert!(c.check(check("+886912345001", "2026-10-30")).await.is_ok());
+    server.stop().await;
+}
