@@ -548,6 +548,57 @@ mod tests {
         }
         // Every part's checksum was seen to catch a change.
         assert_eq!(named.len(), 8, "{named:?}");
+        // Cut short anywhere: refused, and saying so (not "failed to fill whole buffer").
+        for cut in 0..summed.len() {
+            std::fs::write(&bad, &summed[..cut]).unwrap();
+            let e = ServingIndex::read(&bad)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                [
+                    "ends before its arrays do",
+                    "its arrays' lengths make",
+                    "does not fit in the file"
+                ]
+                .iter()
+                .any(|m| e.contains(m)),
+                "cut at {cut}: {e}"
+            );
+        }
+        // A part of another prepared file, its checksum with it, does not pass: each part's
+        // checksum is seeded with the one before it. (The other file: the same events a day
+        // later, so the arrays have the same lengths.)
+        let later: Vec<Event> = events
+            .iter()
+            .map(|e| Event {
+                time_ms: e.time_ms + 86_400_000,
+                ..*e
+            })
+            .collect();
+        let other = dir.join("other.hzi");
+        ServingIndex::from_events(&later, Tz::UTC)
+            .unwrap()
+            .write(&other)
+            .unwrap();
+        let other = std::fs::read(&other).unwrap();
+        let (ours, theirs) = (persist::part_ranges(&summed), persist::part_ranges(&other));
+        let mut spliced_parts = 0;
+        for (a, b) in ours.iter().zip(&theirs) {
+            if a.len() != b.len() || summed[a.clone()] == other[b.clone()] {
+                continue;
+            }
+            let mut b2 = summed.clone();
+            b2[a.clone()].copy_from_slice(&other[b.clone()]);
+            std::fs::write(&bad, &b2).unwrap();
+            let e = ServingIndex::read(&bad)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("does not match"), "{e}");
+            spliced_parts += 1;
+        }
+        assert!(spliced_parts >= 2, "{spliced_parts} parts differ");
         std::fs::write(&bad, &bytes).unwrap();
         let older = ServingIndex::read(&bad).unwrap();
         assert_eq!(older.stats().events, index.stats().events);

@@ -8,10 +8,12 @@
 //! `u64`). Reading is a sequential read of about 7 bytes per event on tier M.
 //!
 //! The header (magic to day width) and each array (its length and elements) are followed by
-//! the XXH3-64 of their bytes, checked on every read: a changed byte is an error naming the
-//! part, never a different answer (the structural checks alone let a changed day or code
-//! that kept the arrays consistent through). Files of the previous format (`\2`, no
-//! checksums) are still read, with the structural checks only.
+//! the XXH3-64 of their bytes, seeded with the checksum before it (0 for the header), checked
+//! on every read: a changed byte is an error naming the part, never a different answer (the
+//! structural checks alone let a changed day or code that kept the arrays consistent
+//! through), and the chain ties each part to all the parts before it, so a part copied in
+//! from another prepared file (its own checksum with it) does not pass either. Files of the
+//! previous format (`\2`, no checksums) are still read, with the structural checks only.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -50,41 +52,46 @@ pub fn is_prepared(path: &Path) -> bool {
 }
 
 /// A reader or writer that hashes the bytes passing through it (XXH3-64), so a part's
-/// checksum costs no second pass over it.
+/// checksum costs no second pass over it. Each part's hash is seeded with the checksum
+/// stored before it (the header's with 0).
 struct Summed<T> {
     inner: T,
     hash: twox_hash::XxHash3_64,
 }
 
 impl<T> Summed<T> {
-    fn new(inner: T) -> Self {
+    /// Hashes what passes from here on, seeded with `seed`.
+    fn seeded(inner: T, seed: u64) -> Self {
         Summed {
             inner,
-            hash: twox_hash::XxHash3_64::new(),
+            hash: twox_hash::XxHash3_64::with_seed(seed),
         }
     }
 
-    /// The checksum of the bytes so far; the next part starts a new one.
-    fn take(&mut self) -> u64 {
-        use std::hash::Hasher;
-        std::mem::replace(&mut self.hash, twox_hash::XxHash3_64::new()).finish()
+    /// The checksum of the part so far.
+    fn sum(&self) -> u64 {
+        std::hash::Hasher::finish(&self.hash)
     }
 }
 
 impl<W: Write> Summed<W> {
-    /// Writes the checksum of the part just written (not itself summed).
+    /// Writes the checksum of the part just written (not itself summed); the next part's
+    /// hash is seeded with it.
     fn seal(&mut self) -> std::io::Result<()> {
-        let sum = self.take();
+        let sum = self.sum();
+        self.hash = twox_hash::XxHash3_64::with_seed(sum);
         self.inner.write_all(&sum.to_le_bytes())
     }
 }
 
 impl<R: Read> Summed<R> {
     /// Reads the stored checksum of the part just read and compares; `Ok(false)` on a
-    /// mismatch.
+    /// mismatch. The next part's hash is seeded with the stored checksum.
     fn check(&mut self) -> std::io::Result<bool> {
-        let sum = self.take();
-        Ok(get_u64(&mut self.inner)? == sum)
+        let sum = self.sum();
+        let stored = get_u64(&mut self.inner)?;
+        self.hash = twox_hash::XxHash3_64::with_seed(stored);
+        Ok(stored == sum)
     }
 }
 
@@ -179,10 +186,8 @@ pub fn write_staged(index: &ServingIndex, path: &Path) -> Result<crate::staged::
 /// Writes `index` to `file`; errors name `path`, the file the user asked for.
 fn write_to(index: &ServingIndex, file: &Path, path: &Path) -> Result<()> {
     let io = |e| Error::write(path, e);
-    let mut w = Summed::new(BufWriter::with_capacity(
-        1 << 20,
-        File::create(file).map_err(io)?,
-    ));
+    let file = File::create(file).map_err(io)?;
+    let mut w = Summed::seeded(BufWriter::with_capacity(1 << 20, file), 0);
     w.write_all(MAGIC).map_err(io)?;
     let tz = index.tz.name().as_bytes();
     w.write_all(&(tz.len() as u64).to_le_bytes()).map_err(io)?;
@@ -228,17 +233,57 @@ fn write_to(index: &ServingIndex, file: &Path, path: &Path) -> Result<()> {
         .map_err(io)
 }
 
-/// The zone a prepared file's days are in (its header only).
+/// The zone a prepared file's days are in (its header only, checked).
 pub fn zone(path: &Path) -> Result<Tz> {
-    let mut r = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
-    Ok(read_zone(&mut r, path)?.0)
+    let mut r = Summed::seeded(
+        BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?),
+        0,
+    );
+    Ok(read_header(&mut r, path)?.tz)
 }
 
-/// Reads the magic and the zone name that open every prepared file; `true` with the zone
-/// when the file carries checksums.
-fn read_zone(r: &mut impl Read, path: &Path) -> Result<(Tz, bool)> {
-    let bad = |m: &str| Error::read(path, format!("not a valid prepared index: {m}"));
-    let io = |e: std::io::Error| Error::read(path, format!("not a valid prepared index: {e}"));
+/// An error saying why `path` is not a prepared file we can read.
+fn invalid(path: &Path, why: impl std::fmt::Display) -> Error {
+    Error::read(path, format!("not a valid prepared index: {why}"))
+}
+
+/// A read error of a prepared file: an end of file met early says so.
+fn read_failed(path: &Path, e: std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => invalid(
+            path,
+            "the file ends before its arrays do (cut short, or still being written)",
+        ),
+        _ => invalid(path, e),
+    }
+}
+
+/// The error of a part whose checksum does not match.
+fn changed(path: &Path, part: &str) -> Error {
+    invalid(
+        path,
+        format!(
+            "the checksum of its {part} does not match (the file changed after it was \
+             written; run `hotzone prepare` again)"
+        ),
+    )
+}
+
+/// What opens every prepared file.
+struct Header {
+    tz: Tz,
+    /// The file carries checksums (the current format).
+    summed: bool,
+    base_day: i32,
+    day_width: u64,
+    /// Its length in bytes, with its checksum.
+    len: u64,
+}
+
+/// Reads and checks the header: magic, zone name, base day, day width (and its checksum).
+fn read_header<R: Read>(r: &mut Summed<R>, path: &Path) -> Result<Header> {
+    let bad = |m: &str| invalid(path, m);
+    let io = |e| read_failed(path, e);
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic).map_err(io)?;
     let summed = match &magic {
@@ -252,63 +297,76 @@ fn read_zone(r: &mut impl Read, path: &Path) -> Result<(Tz, bool)> {
     }
     let mut tz = vec![0u8; tz_len as usize];
     r.read_exact(&mut tz).map_err(io)?;
+    let base_day = get_u64(r).map_err(io)?;
+    let day_width = get_u64(r).map_err(io)?;
+    // Checked before any field is used: a changed byte is named as such.
+    if summed && !r.check().map_err(io)? {
+        return Err(changed(path, "header"));
+    }
     let tz = std::str::from_utf8(&tz)
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("unknown zone"))?;
-    Ok((tz, summed))
-}
-
-/// Reads the prepared form, checking its structure.
-pub fn read(path: &Path) -> Result<ServingIndex> {
-    let bad = |m: &str| Error::read(path, format!("not a valid prepared index: {m}"));
-    let io = |e: std::io::Error| Error::read(path, format!("not a valid prepared index: {e}"));
-    let size = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
-        .len();
-    let changed = |part: &str| {
-        Error::read(
-            path,
-            format!(
-                "not a valid prepared index: the checksum of its {part} does not match (the \
-                 file changed after it was written; run `hotzone prepare` again)"
-            ),
-        )
-    };
-    let mut r = Summed::new(BufReader::with_capacity(
-        1 << 20,
-        File::open(path).map_err(|e| Error::io(path, e))?,
-    ));
-    let (tz, summed) = read_zone(&mut r, path)?;
-    let tz_len = tz.name().len() as u64;
-    let base_day = get_u64(&mut r).map_err(io)?;
-    let day_width = get_u64(&mut r).map_err(io)?;
-    if summed && !r.check().map_err(io)? {
-        return Err(changed("header"));
-    }
     let base_day = i32::try_from(base_day as i64).map_err(|_| bad("base day"))?;
     if day_width != 1 && day_width != 2 {
         return Err(bad("day width"));
     }
+    let len = 8 + 8 + tz_len + 8 + 8 + if summed { 8 } else { 0 };
+    Ok(Header {
+        tz,
+        summed,
+        base_day,
+        day_width,
+        len,
+    })
+}
+
+/// Reads the prepared form, checking its checksums and its structure.
+pub fn read(path: &Path) -> Result<ServingIndex> {
+    let bad = |m: &str| invalid(path, m);
+    let io = |e| read_failed(path, e);
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    let mut r = Summed::seeded(
+        BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| Error::io(path, e))?),
+        0,
+    );
+    let Header {
+        tz,
+        summed,
+        base_day,
+        day_width,
+        len: header,
+    } = read_header(&mut r, path)?;
     // The seven arrays follow each other; find where each starts from the length prefixes,
     // then read them on two threads (the copy from the page cache dominates a repeated scan).
+    // Each array's hash is seeded with the checksum stored just before it.
     let sum_bytes = if summed { 8 } else { 0 };
-    let header = 8 + 8 + tz_len + 8 + 8 + sum_bytes;
     let widths = [8u64, 8, day_width, 4, 4, 8, 8];
-    let mut starts = [0u64; 7];
+    let (mut starts, mut seeds) = ([0u64; 7], [0u64; 7]);
     let mut at = header;
     let mut probe = File::open(path).map_err(|e| Error::io(path, e))?;
     for (i, w) in widths.iter().enumerate() {
         starts[i] = at;
+        if summed {
+            probe.seek(SeekFrom::Start(at - 8)).map_err(io)?;
+            seeds[i] = get_u64(&mut probe).map_err(io)?;
+        }
         probe.seek(SeekFrom::Start(at)).map_err(io)?;
         let len = get_u64(&mut probe).map_err(io)?;
         if len > size / w {
-            return Err(bad("array length out of bounds"));
+            return Err(bad(&format!(
+                "the length of its {} ({len}) does not fit in the file ({size} bytes)",
+                ARRAYS[i]
+            )));
         }
         at += 8 + len * w + sum_bytes;
     }
     if at != size {
-        return Err(bad("file size does not match its arrays"));
+        return Err(bad(&format!(
+            "the file is {size} bytes, its arrays' lengths make {at} (cut short or extended?)"
+        )));
     }
     /// A read failure, or a checksum that does not match.
     enum Failed {
@@ -324,20 +382,20 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
     /// `get_array` reads in large chunks, and a buffer would add a copy.
     fn read_array<const N: usize, T>(
         path: &Path,
-        (i, start, summed): (usize, u64, bool),
+        (i, start, seed, summed): (usize, u64, u64, bool),
         max: u64,
         dec: impl Fn([u8; N]) -> T,
     ) -> std::result::Result<Vec<T>, Failed> {
         let mut f = File::open(path)?;
         f.seek(SeekFrom::Start(start))?;
-        let mut r = Summed::new(f);
+        let mut r = Summed::seeded(f, seed);
         let v = get_array(&mut r, max, dec)?;
         match summed && !r.check()? {
             true => Err(Failed::Changed(i)),
             false => Ok(v),
         }
     }
-    let part = |i: usize| (i, starts[i], summed);
+    let part = |i: usize| (i, starts[i], seeds[i], summed);
     type Front = (Vec<u64>, Vec<u64>, DayColumn);
     type Back = (Vec<u32>, Vec<u32>, Vec<u64>, Vec<u64>);
     let (front, back): (
@@ -364,7 +422,7 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
     );
     let failed = |f: Failed| match f {
         Failed::Io(e) => io(e),
-        Failed::Changed(i) => changed(ARRAYS[i]),
+        Failed::Changed(i) => changed(path, ARRAYS[i]),
     };
     let ((subs, sub_start, days), (codes, low, groups, runs)) =
         (front.map_err(failed)?, back.map_err(failed)?);
@@ -413,22 +471,31 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
     ))
 }
 
+/// The byte ranges of a current-format file's parts, each with its checksum: the header,
+/// then the seven arrays.
+#[cfg(test)]
+pub(crate) fn part_ranges(v3: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let word = |at: usize| u64::from_le_bytes(v3[at..at + 8].try_into().unwrap());
+    let header_end = 8 + 8 + word(8) as usize + 8 + 8 + 8;
+    let day_width = word(header_end - 16);
+    let mut parts = Vec::new();
+    parts.push(0..header_end);
+    for w in [8u64, 8, day_width, 4, 4, 8, 8] {
+        let at = parts.last().unwrap().end;
+        parts.push(at..at + 8 + (word(at) * w) as usize + 8);
+    }
+    assert_eq!(parts.last().unwrap().end, v3.len());
+    parts
+}
+
 /// The same file in the format before checksums (`\2`): what an older `hotzone prepare`
 /// wrote, for the tests that it is still read.
 #[cfg(test)]
 pub(crate) fn without_checksums(v3: &[u8]) -> Vec<u8> {
-    let word = |at: usize| u64::from_le_bytes(v3[at..at + 8].try_into().unwrap());
     let mut out = MAGIC_UNCHECKED.to_vec();
-    let tz_len = word(8) as usize;
-    let header_end = 8 + 8 + tz_len + 8 + 8;
-    out.extend_from_slice(&v3[8..header_end]);
-    let day_width = word(header_end - 8);
-    let mut at = header_end + 8;
-    for w in [8u64, 8, day_width, 4, 4, 8, 8] {
-        let end = at + 8 + (word(at) * w) as usize;
-        out.extend_from_slice(&v3[at..end]);
-        at = end + 8;
+    for (k, r) in part_ranges(v3).into_iter().enumerate() {
+        let from = if k == 0 { 8 } else { r.start };
+        out.extend_from_slice(&v3[from..r.end - 8]);
     }
-    assert_eq!(at, v3.len());
     out
 }
