@@ -252,9 +252,10 @@ pub struct LimitsConfig {
     pub write_stall_timeout_s: u64,
     /// After how long without a byte from its peer the gRPC port sends a connection an
     /// HTTP/2 PING (seconds; 0: never). A connection whose peer has not answered a PING
-    /// within `keepalive_timeout_s` is closed, so a client gone without a word (powered off, or behind a NAT or firewall that
-    /// dropped the connection's state) gives its place of `max_connections` back instead of
-    /// holding it for ever. Every HTTP/2 client answers PINGs on its own. Default 60.
+    /// within `keepalive_timeout_s` is closed, so a client gone without a word (powered off,
+    /// or behind a NAT or firewall that dropped the connection's state) gives its place of
+    /// `max_connections` back instead of holding it for ever. Every HTTP/2 client answers
+    /// PINGs on its own. Default 60.
     #[serde(default = "default_keepalive_interval_s")]
     pub keepalive_interval_s: u64,
     /// How long the gRPC port waits for the answer to its PING (seconds). Default 20.

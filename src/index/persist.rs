@@ -378,8 +378,8 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
             Failed::Io(e)
         }
     }
-    /// Array `i` (in file order), checked against its checksum when the file has them. Unbuffered:
-    /// `get_array` reads in large chunks, and a buffer would add a copy.
+    /// Array `i` (in file order), checked against its checksum when the file has them.
+    /// Unbuffered: `get_array` reads in large chunks, and a buffer would add a copy.
     fn read_array<const N: usize, T>(
         path: &Path,
         (i, start, seed, summed): (usize, u64, u64, bool),
