@@ -264,10 +264,12 @@ pub struct LimitsConfig {
     /// Longest a gRPC connection is kept (seconds; 0: no bound). Past it the server sends
     /// GOAWAY: calls under way finish, then the connection closes, and the client opens a new
     /// one for its next calls (every gRPC client does so on its own, as it must for any
-    /// server's graceful restart). A connection still open a grace later (the longest a
-    /// Check or an Ingest may take, plus `write_stall_timeout_s`: 330 s by default) is
-    /// closed whatever it is doing (a health `Watch` never ends on its own). So no
-    /// connection holds its place for ever, however it behaves. Default 3600.
+    /// server's graceful restart). A connection still open a grace later
+    /// ([`LimitsConfig::drain_grace`], plus the TLS handshake's 10 s under `[tls]`) is
+    /// closed whatever it is doing (a health `Watch` never ends on its own). Default 0
+    /// (off): the HTTP/2 layer (h2 0.4.20) ends the whole connection with PROTOCOL_ERROR,
+    /// every call on it cut, when a client opens a streaming call in the moment between
+    /// the GOAWAY's two frames and sends that stream a WINDOW_UPDATE, as grpc-core does.
     #[serde(default = "default_max_connection_age_s")]
     pub max_connection_age_s: u64,
     /// TCP connections served at once on each port (gRPC and REST count theirs apart); one
@@ -338,13 +340,15 @@ fn default_write_stall_timeout_s() -> u64 {
 }
 
 impl LimitsConfig {
-    /// How long a gRPC connection may stay open at all: `max_connection_age_s`, then a grace
-    /// in which every call begun before the GOAWAY can end within its own deadline and have
-    /// its reply written. `None` when there is no age bound.
-    pub fn connection_lifetime(&self) -> Option<std::time::Duration> {
-        let grace = self.check_timeout_s.max(self.ingest_timeout_s) + self.write_stall_timeout_s;
-        (self.max_connection_age_s > 0)
-            .then(|| std::time::Duration::from_secs(self.max_connection_age_s + grace))
+    /// The time a call begun before a GOAWAY or a shutdown is given to end within its own
+    /// deadline (the longer of `check_timeout_s` and `ingest_timeout_s`) and have its reply
+    /// written (`write_stall_timeout_s`): 330 s by default. Past it a connection at its age,
+    /// or a server shutting down, stops waiting for the calls still open (a health `Watch`
+    /// never ends on its own).
+    pub fn drain_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.check_timeout_s.max(self.ingest_timeout_s) + self.write_stall_timeout_s,
+        )
     }
 }
 
@@ -357,7 +361,7 @@ fn default_keepalive_timeout_s() -> u64 {
 }
 
 fn default_max_connection_age_s() -> u64 {
-    3600
+    0
 }
 
 /// What one small DATA frame costs in the HTTP/2 layer's budget of unread small frames

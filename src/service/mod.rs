@@ -222,7 +222,7 @@ pub async fn serve(
     // GOAWAY at the age, then the connection closes once its calls are done. A call that
     // never ends (a health `Watch`, a reflection stream) or a peer that never answers the
     // GOAWAY's PING would keep it: `Limited` closes it at the age plus a grace
-    // (`LimitsConfig::connection_lifetime`). Not tonic's `max_connection_age_grace`, which
+    // (`LimitsConfig::drain_grace`). Not tonic's `max_connection_age_grace`, which
     // replaces the GOAWAY by a bare close at age + grace (calls under way cut) instead of
     // following it.
     if limits.max_connection_age_s > 0 {
@@ -269,8 +269,16 @@ pub async fn serve(
         settings.limits.max_connections_per_address,
         Duration::from_secs(settings.limits.write_stall_timeout_s),
     );
-    if let Some(lifetime) = settings.limits.connection_lifetime() {
-        connections = connections.with_lifetime(lifetime);
+    if settings.limits.max_connection_age_s > 0 {
+        // From the TCP accept: tonic's age starts after the TLS handshake, which may take
+        // up to its deadline, so the grace after the GOAWAY is never shorter than promised.
+        let handshake = if settings.tls.is_some() {
+            TLS_HANDSHAKE_TIMEOUT
+        } else {
+            Duration::ZERO
+        };
+        let age = Duration::from_secs(settings.limits.max_connection_age_s);
+        connections = connections.with_lifetime(age + settings.limits.drain_grace() + handshake);
     }
     let incoming = TcpListenerStream::new(listener)
         .then(|conn| async move {
@@ -299,18 +307,40 @@ pub async fn serve(
             }
         });
     let for_signal = state.clone();
+    let (signalled, drain_from) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: draining in-flight calls");
         for_signal.set_health(false).await;
+        let _ = signalled.send(());
     };
-    let result = builder
+    let server = builder
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(api)
-        .serve_with_incoming_shutdown(incoming, signal)
-        .await;
+        .serve_with_incoming_shutdown(incoming, signal);
+    // The drain waits for every connection to close; a call that never ends (a health
+    // `Watch`, which grpc clients with client-side health checking keep open on every
+    // connection) would make it wait for ever. Past the grace the server stops waiting; the
+    // connections still open end with the process.
+    let grace = settings.limits.drain_grace();
+    let drain_deadline = async move {
+        match drain_from.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        r = server => r,
+        () = drain_deadline => {
+            tracing::warn!(
+                grace_s = grace.as_secs(),
+                "shutting down: calls still open after the drain grace are cut"
+            );
+            Ok(())
+        }
+    };
     loader.abort();
     if let Some(r) = rest {
         r.stop().await;

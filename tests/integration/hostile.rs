@@ -945,8 +945,7 @@ async fn a_stream_that_never_ends_is_closed_a_grace_after_the_age() {
     s.limits.ingest_timeout_s = 1;
     s.limits.write_stall_timeout_s = 1;
     s.limits.keepalive_interval_s = 0;
-    let lifetime = s.limits.connection_lifetime();
-    assert_eq!(lifetime, Some(Duration::from_secs(3)));
+    assert_eq!(s.limits.drain_grace(), Duration::from_secs(2));
     let server = spawn_loaded(s).await;
     // A health Watch never ends on its own, so the GOAWAY at the age leaves its connection
     // open: the connection's lifetime (age + grace) closes it.
@@ -977,5 +976,31 @@ async fn a_stream_that_never_ends_is_closed_a_grace_after_the_age() {
     // The port still serves (a new connection).
     let mut c = server.client().await;
     assert!(c.check(check("+886912345001", "2026-10-30")).await.is_ok());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_waits_for_a_stream_that_never_ends_only_its_grace() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let data = one_day_dir();
+    let mut s = settings(data.path());
+    s.limits.check_timeout_s = 1;
+    s.limits.ingest_timeout_s = 1;
+    s.limits.write_stall_timeout_s = 1;
+    assert_eq!(s.limits.max_connection_age_s, 0, "no age bound by default");
+    let server = spawn_loaded(s).await;
+    // A client with client-side health checking keeps a Watch open on its connection.
+    let mut health = HealthClient::new(server.channel().await);
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(watch.message().await.unwrap().is_some(), "the first status");
+    // `stop` fails the test when the server has not returned within 10 s of the signal; it
+    // waits the grace (2 s), not for the Watch.
     server.stop().await;
 }
