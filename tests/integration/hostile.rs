@@ -934,21 +934,23 @@ async fn a_connection_past_its_age_is_sent_goaway_and_its_client_carries_on() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stream_that_never_ends_is_closed_a_grace_after_the_age() {
-    use tonic_health::pb::HealthCheckRequest;
-    use tonic_health::pb::health_client::HealthClient;
-    let data = one_day_dir();
-    let mut s = settings(data.path());
-    s.limits.max_connection_age_s = 1;
+/// Settings over one day of data whose drain grace is 2 s (every call deadline 1 s).
+fn short_grace(data: &Path) -> hotzone::config::ServerSettings {
+    let mut s = settings(data);
     s.limits.check_timeout_s = 1;
     s.limits.ingest_timeout_s = 1;
     s.limits.write_stall_timeout_s = 1;
-    s.limits.keepalive_interval_s = 0;
     assert_eq!(s.limits.drain_grace(), Duration::from_secs(2));
-    let server = spawn_loaded(s).await;
-    // A health Watch never ends on its own, so the GOAWAY at the age leaves its connection
-    // open: the connection's lifetime (age + grace) closes it.
+    s
+}
+
+/// A health `Watch` on a new connection, past its first status: a stream that never ends on
+/// its own.
+async fn watching(
+    server: &crate::support::Server,
+) -> tonic::Streaming<tonic_health::pb::HealthCheckResponse> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
     let mut health = HealthClient::new(server.channel().await);
     let mut watch = health
         .watch(HealthCheckRequest {
@@ -958,6 +960,19 @@ async fn a_stream_that_never_ends_is_closed_a_grace_after_the_age() {
         .unwrap()
         .into_inner();
     assert!(watch.message().await.unwrap().is_some(), "the first status");
+    watch
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_never_ends_is_closed_a_grace_after_the_age() {
+    let data = one_day_dir();
+    let mut s = short_grace(data.path());
+    s.limits.max_connection_age_s = 1;
+    s.limits.keepalive_interval_s = 0;
+    let server = spawn_loaded(s).await;
+    // A health Watch never ends on its own, so the GOAWAY at the age leaves its connection
+    // open: the connection's lifetime (age + grace) closes it.
+    let mut watch = watching(&server).await;
     let started = std::time::Instant::now();
     let ended = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
@@ -981,25 +996,12 @@ async fn a_stream_that_never_ends_is_closed_a_grace_after_the_age() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shutdown_waits_for_a_stream_that_never_ends_only_its_grace() {
-    use tonic_health::pb::HealthCheckRequest;
-    use tonic_health::pb::health_client::HealthClient;
     let data = one_day_dir();
-    let mut s = settings(data.path());
-    s.limits.check_timeout_s = 1;
-    s.limits.ingest_timeout_s = 1;
-    s.limits.write_stall_timeout_s = 1;
+    let s = short_grace(data.path());
     assert_eq!(s.limits.max_connection_age_s, 0, "no age bound by default");
     let server = spawn_loaded(s).await;
     // A client with client-side health checking keeps a Watch open on its connection.
-    let mut health = HealthClient::new(server.channel().await);
-    let mut watch = health
-        .watch(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(watch.message().await.unwrap().is_some(), "the first status");
+    let _watch = watching(&server).await; // held open across the stop
     // `stop` fails the test when the server has not returned within 10 s of the signal; it
     // waits the grace (2 s), not for the Watch.
     server.stop().await;
