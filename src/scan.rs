@@ -60,7 +60,7 @@ pub fn latest_day(
     tz: Tz,
     opts: &IngestOptions,
 ) -> Result<(Option<NaiveDate>, IngestReport)> {
-    let (sinks, report) = ingest(inputs, opts, LatestSink::default, &|_, _| {})?;
+    let (sinks, report) = ingest(inputs, opts, || LatestSink::default, &|_, _| {})?;
     Ok((latest_of(sinks, tz), report))
 }
 
@@ -248,12 +248,16 @@ pub fn scan(
     };
     let params = CheckParams::new(req.raw.clone(), limits)?;
     let window = Window::new(req.tz, params.as_of, params.look_back_days);
-    // As in `map_row_groups`: the maps are read only after every worker has stopped.
-    let exchange = Exchange::new();
+    // As in `map_row_groups`: the maps are read only after every worker has stopped. A new
+    // exchange for each reading: a reading that `ingest` starts again drops its maps.
     let (sinks, report) = ingest(
         inputs,
         &req.ingest,
-        || Counter::sharing(&params, window.clone(), &exchange),
+        || {
+            let exchange = Exchange::new();
+            let (params, window) = (&params, &window);
+            move || Counter::sharing(params, window.clone(), &exchange)
+        },
         progress,
     )?;
     let mut parts: Vec<Partial> = sinks.into_iter().map(Counter::into_partial).collect();

@@ -121,7 +121,12 @@ pub(crate) fn load(
     let (sinks, report) = ingest(
         inputs,
         opts,
-        || BuildSink::new(tz, &dict, run_rows),
+        || {
+            // Each reading interns its own counterparties (one started again may have met
+            // cells that are not the file's).
+            dict.reset();
+            || BuildSink::new(tz, &dict, run_rows)
+        },
         &|_, _| {},
     )?;
     // Every key in before the tables go (a pending key needs its shard's table).

@@ -209,6 +209,14 @@ impl Interner {
             .collect()
     }
 
+    /// Forgets every key (no id handed out before may be used after).
+    pub(crate) fn reset(&self) {
+        for s in &self.shards {
+            *s.lock().unwrap_or_else(PoisonError::into_inner) = Shard::default();
+        }
+        self.full.store(false, Ordering::Relaxed);
+    }
+
     /// Frees the hash tables; ids stay valid, and no key may be added after.
     pub(crate) fn close(&self) {
         for s in &self.shards {

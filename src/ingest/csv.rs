@@ -89,15 +89,20 @@ fn layout_of(
 }
 
 /// Reads the bytes `range` of a CSV file, sending each row's outcome to `rows` with its
-/// number within the range (1-based). The range starts between records
-/// (`ingest::csv_split`); the one that starts at byte 0 skips the header row.
+/// number within the range (1-based). The range starts between records, or is read as if
+/// it did (`ingest::csv_split`); the one that starts at byte 0 skips the header row.
+///
+/// Returns whether the range ends between records when read from such a start (the
+/// quote automaton is not inside a quoted field after its last byte): what checks that the
+/// next part of a guessed cut starts between records. A file that is shorter than `range`
+/// says is an error (it changed since it was cut).
 pub fn read<R>(
     path: &Path,
     layout: &Layout,
     range: (u64, u64),
     interp: &mut Interpreter,
     rows: &mut R,
-) -> Result<()>
+) -> Result<bool>
 where
     R: RowSink + ?Sized,
 {
@@ -105,12 +110,16 @@ where
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     file.seek(SeekFrom::Start(start))
         .map_err(|e| Error::io(path, e))?;
-    let text = std::io::BufReader::with_capacity(1 << 20, file.take(end - start));
-    let last_start = records(path, layout, text, start, false, interp, rows)?;
+    let mut part = file.take(end - start);
+    let text = std::io::BufReader::with_capacity(1 << 20, &mut part);
+    let (last_start, state) = records(path, layout, text, start, false, interp, rows)?;
+    if part.limit() > 0 {
+        return Err(Error::read(path, "the file changed while it was read"));
+    }
     if let Some(at) = last_start {
         unclosed_quote(path, at, end)?;
     }
-    Ok(())
+    Ok(state != State::Quoted)
 }
 
 /// [`read`] of a whole compressed CSV file, decompressed as it is read; byte offsets in
@@ -125,12 +134,9 @@ pub fn read_compressed<R>(
 where
     R: RowSink + ?Sized,
 {
-    let mut text = Watched {
-        inner: decoded(path, codec)?,
-        state: State::Record,
-    };
-    let last_start = records(path, layout, &mut text, 0, true, interp, rows)?;
-    match (text.state, last_start) {
+    let text = decoded(path, codec)?;
+    let (last_start, state) = records(path, layout, text, 0, true, interp, rows)?;
+    match (state, last_start) {
         (State::Quoted, Some(at)) => Err(never_closed(
             path,
             &format!("in the record at byte {at} of the decompressed text"),
@@ -168,7 +174,7 @@ where
         interp,
         rows,
     )
-    .map(|_| ())
+    .map(drop)
 }
 
 /// A compressed CSV file's text, decompressed and cut at record boundaries into parts that
@@ -271,14 +277,10 @@ impl CompressedParts {
     where
         R: RowSink + ?Sized,
     {
-        let mut text = Watched {
-            inner: std::io::Cursor::new(self.buf).chain(self.decoder),
-            state: State::Record,
-        };
-        let last_start = records(
-            &self.path, layout, &mut text, self.start, true, interp, rows,
-        )?;
-        match (text.state, last_start) {
+        let text = std::io::Cursor::new(self.buf).chain(self.decoder);
+        let (last_start, state) =
+            records(&self.path, layout, text, self.start, true, interp, rows)?;
+        match (state, last_start) {
             (State::Quoted, Some(at)) => Err(never_closed(
                 &self.path,
                 &format!("in the record at byte {at} of the decompressed text"),
@@ -356,6 +358,9 @@ impl<T: Read> Read for ThenRest<T> {
 /// line) are split at commas here, with no CSV automaton ([`plain_lines`]); from the first
 /// other line on, the rest of the text goes through the `csv` reader, which gives such a
 /// line the same fields. Both skip empty lines and number the records alike.
+///
+/// Returns where the last record starts and the quote automaton's state after the text
+/// (plain lines leave it between records, so it only runs over what the `csv` reader reads).
 fn records<R, T>(
     path: &Path,
     layout: &Layout,
@@ -364,7 +369,7 @@ fn records<R, T>(
     compressed: bool,
     interp: &mut Interpreter,
     rows: &mut R,
-) -> Result<Option<u64>>
+) -> Result<(Option<u64>, State)>
 where
     R: RowSink + ?Sized,
     T: Read,
@@ -378,24 +383,28 @@ where
         path, layout, &mut text, start, compressed, interp, rows, &mut read,
     )?
     else {
-        return Ok(read.last_start);
+        return Ok((read.last_start, State::Record));
     };
     // The `csv` reader drops a byte order mark at the start of what it reads, taking it for
     // the file's; here that is a line inside the file, whose bytes are data (as they are to a
     // reader from the file's start). The reader only checks its first read for the mark, so
     // that read is given one byte.
     let (first, rest) = rest.split_at(rest.len().min(1));
-    let text = first.chain(rest).chain(ThenRest { failed, text });
-    quoted_records(
+    let mut text = Watched {
+        inner: first.chain(rest).chain(ThenRest { failed, text }),
+        state: State::Record,
+    };
+    let last_start = quoted_records(
         path,
         layout,
-        text,
+        &mut text,
         at,
         (start, compressed),
         interp,
         rows,
         read,
-    )
+    )?;
+    Ok((last_start, text.state))
 }
 
 /// Records read so far in a part: their count (the next row's number is one more) and where
@@ -887,7 +896,15 @@ mod tests {
         let mut fast = Rows::default();
         let mut interp = Interpreter::new(None);
         // A text whose read can fail is a decompressor's (whose errors name rows).
-        let last = records(path, layout, chunks(), 0, fail, &mut interp, &mut fast);
+        let last = records(path, layout, chunks(), 0, fail, &mut interp, &mut fast).map(
+            |(last, state)| {
+                // The state it reports is the automaton's after the whole text (as to whether
+                // a quoted field is left open, which is all a reader asks of it).
+                let whole = run(text, State::Record).0;
+                assert_eq!(state == State::Quoted, whole == State::Quoted, "{text:?}");
+                last
+            },
+        );
         let mut csv = Rows::default();
         let mut interp = Interpreter::new(None);
         let progress = Progress {

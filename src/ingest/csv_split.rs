@@ -166,6 +166,66 @@ pub(crate) fn plan(path: &Path, part_bytes: u64, header_end: u64) -> Result<Vec<
     Ok(parts)
 }
 
+/// Byte ranges of `path` that start just after a line end (`\n`) and together cover the
+/// file, each about `part_bytes` long; the first holds the header (no other starts before
+/// `header_end`). A *guess*: such a start is a record boundary unless a quoted field spans
+/// it, which only reading the text before it can tell. `ingest` reads the parts of a guess
+/// as if each started between records and checks it as it goes: the text before each start
+/// (read from a start already checked) must end between records ([`run`]'s state after its
+/// last `\n` is not [`State::Quoted`]); a file where one does not is read again with the
+/// exact cuts of [`plan`]. Unlike [`plan`], a guess reads a few bytes per part, not the file.
+pub(crate) fn guess(path: &Path, part_bytes: u64, header_end: u64) -> Result<Vec<(u64, u64)>> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let part_bytes = part_bytes.max(1);
+    let mut starts = vec![0u64];
+    let mut block = vec![0u8; GUESS_BLOCK];
+    // The next part starts after the first `\n` at or after `from` (and after the header's
+    // end: its own line end is at `header_end - 1` at the latest).
+    let mut from = part_bytes.max(header_end.saturating_sub(1));
+    while from < len {
+        let Some(newline) = first_newline(path, &mut file, from, &mut block)? else {
+            break; // no line end after `from`: the last part runs to the end
+        };
+        let start = newline + 1;
+        if start >= len {
+            break;
+        }
+        starts.push(start);
+        from = start.max(from + part_bytes);
+    }
+    let mut parts: Vec<(u64, u64)> = starts.windows(2).map(|w| (w[0], w[1])).collect();
+    parts.push((*starts.last().unwrap_or(&0), len));
+    Ok(parts)
+}
+
+/// Bytes read at a time by [`guess`] looking for a line end (lines are much shorter).
+const GUESS_BLOCK: usize = 16 << 10;
+
+/// The offset of the first `\n` of `file` at or after `from`, `None` when there is none.
+fn first_newline(
+    path: &Path,
+    file: &mut std::fs::File,
+    from: u64,
+    block: &mut [u8],
+) -> Result<Option<u64>> {
+    file.seek(SeekFrom::Start(from))
+        .map_err(|e| Error::io(path, e))?;
+    let mut at = from;
+    loop {
+        let n = match file.read(block) {
+            Ok(0) => return Ok(None),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        if let Some(k) = memchr(b'\n', &block[..n]) {
+            return Ok(Some(at + k as u64));
+        }
+        at += n as u64;
+    }
+}
+
 /// Bytes of a chunk read at a time while it is run: the block stays in the core's cache, and
 /// each thread keeps one ([`PLAN_BUFFER`]), so planning a file of any size touches the same
 /// few pages (a chunk read whole into a new 16 MiB buffer cost a page fault per 4 KiB).

@@ -70,12 +70,16 @@ pub const COMPRESSED_PART_BYTES: u64 = 4 << 20;
 /// A unit of parallel work.
 #[derive(Clone, Debug)]
 enum Unit {
-    /// Bytes `range` of a CSV file; `first` is the unit of the file's first part.
+    /// Bytes `range` of a CSV file; `first` is the unit of the file's first part, `file` the
+    /// file's place in the inputs, `guessed` whether its cuts are a guess
+    /// (`csv_split::guess`) that the reading checks.
     Csv {
         path: PathBuf,
         layout: Arc<csv::Layout>,
         range: (u64, u64),
         first: usize,
+        file: usize,
+        guessed: bool,
     },
     /// A whole compressed CSV file (the layout's `header_end`: in the decompressed text).
     CompressedCsv {
@@ -94,32 +98,62 @@ struct Worker<S> {
     read: Vec<UnitRead>,
 }
 
-/// What one unit (or part `seq` of a compressed unit) held: its rows, and where its
-/// rejects are in the worker's report.
+/// What one unit (or part `seq` of a compressed unit) held: its rows, where its rejects
+/// are in the worker's report, and whether its text ended between records (always true but
+/// for a CSV part whose last record runs on into the next part: a quoted line end).
 struct UnitRead {
     unit: usize,
     seq: u32,
     rows: u64,
     rejects: Range<usize>,
+    between: bool,
 }
 
 /// Reads every input and feeds each worker's sink; returns the sinks and the report.
-/// `progress` is called with the rows read so far after each unit (for a progress bar).
-pub fn ingest<S, F>(
+/// `progress` is called with the units read so far after each unit (for a progress bar).
+///
+/// `reading` gives the sink factory of one reading of the inputs; it is called again, and the
+/// sinks of the reading before dropped, when a CSV file's guessed cuts prove wrong (a quoted
+/// field runs across one: see `csv_split::guess`), so whatever the sinks of one reading
+/// share (an exchange, a dictionary) must start afresh in each call.
+pub fn ingest<S, F, R>(
     inputs: &[String],
     opts: &IngestOptions,
-    make_sink: F,
+    mut reading: R,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<(Vec<S>, IngestReport)>
 where
     S: EventSink,
     F: Fn() -> S + Sync,
+    R: FnMut() -> F,
 {
     let sources::Expanded { files, unread } = sources::expand_all(inputs)?;
-    let units = plan(&files, opts)?;
-    let (sinks, mut report) = run(units, files.len(), opts, make_sink, progress)?;
-    report.unread_files = unread;
-    Ok((sinks, report))
+    // CSV files are first cut where lines end (a guess, checked as the parts are read); a
+    // file where the guess fell inside a quoted field is cut exactly the next time (and
+    // every file after a second miss, which only a file changing under the scan can cause).
+    let mut exact = vec![false; files.len()];
+    loop {
+        let units = plan(&files, opts, &exact)?;
+        match run(units, files.len(), opts, &reading(), progress)? {
+            Run::Read(sinks, mut report) => {
+                report.unread_files = unread;
+                return Ok((sinks, report));
+            }
+            // (A run of exact cuts only is never `Missed`.)
+            Run::Missed(missed) if missed.iter().all(|&f| !exact[f]) => {
+                missed.into_iter().for_each(|f| exact[f] = true);
+            }
+            Run::Missed(_) => exact.fill(true),
+        }
+    }
+}
+
+/// How a [`run`] ended: the sinks and the report, or the files whose guessed cuts fell
+/// inside a quoted field (the sinks, which counted rows of parts read from a wrong start,
+/// are dropped).
+enum Run<S> {
+    Read(Vec<S>, IngestReport),
+    Missed(Vec<usize>),
 }
 
 /// Row groups `groups` of the Parquet file `path`: one part of a file that a distributed
@@ -166,7 +200,10 @@ where
             files.push(path);
         }
     }
-    run(units, files.len(), opts, make_sink, &|_, _| {})
+    match run(units, files.len(), opts, &make_sink, &|_, _| {})? {
+        Run::Read(sinks, report) => Ok((sinks, report)),
+        Run::Missed(_) => unreachable!("row groups are not cut"),
+    }
 }
 
 /// Reads `units` in parallel, one worker (and sink) per thread of the current pool.
@@ -177,9 +214,9 @@ fn run<S, F>(
     units: Vec<Unit>,
     files: usize,
     opts: &IngestOptions,
-    make_sink: F,
+    make_sink: &F,
     progress: &(dyn Fn(u64, u64) + Sync),
-) -> Result<(Vec<S>, IngestReport)>
+) -> Result<Run<S>>
 where
     S: EventSink,
     F: Fn() -> S + Sync,
@@ -268,6 +305,35 @@ where
             }
         })
         .collect::<Vec<_>>();
+    // A guessed cut holds when every part of the file but its last ends between records:
+    // by induction from the file's start, each part then starts between records. A part
+    // that does not ends with a record cut short (its true end is in the next part, which
+    // was read from a wrong start). Units are taken in order and a started one finishes,
+    // so when a reading fails, every part before the failed one was read and checked; but
+    // the failed part's own end is not known (its last record may be one cut short), so its
+    // file is read again with exact cuts to find out (only when the run fails there).
+    let guessed_file = |unit: usize| match &units[unit] {
+        Unit::Csv {
+            file,
+            guessed: true,
+            ..
+        } if matches!(units.get(unit + 1), Some(Unit::Csv { file: f, .. }) if f == file) => {
+            Some(*file)
+        }
+        _ => None,
+    };
+    let mut missed: Vec<usize> = (results.iter())
+        .flat_map(|(w, failure)| {
+            let cut_short = w.read.iter().filter(|r| !r.between).map(|r| r.unit);
+            cut_short.chain(failure.as_ref().map(|((unit, _), _)| *unit))
+        })
+        .filter_map(guessed_file)
+        .collect();
+    if !missed.is_empty() {
+        missed.sort_unstable();
+        missed.dedup();
+        return Ok(Run::Missed(missed));
+    }
     // Rows before each unit or part in its file: the rows of the file's earlier ones.
     let file_of = |unit: usize| match &units[unit] {
         Unit::Csv { first, .. } => *first,
@@ -335,7 +401,7 @@ where
         report.rejects.merge(t.rejects);
         sinks.push(t.sink);
     }
-    Ok((sinks, report))
+    Ok(Run::Read(sinks, report))
 }
 
 /// An error and the (unit, part) where it was met.
@@ -347,15 +413,16 @@ fn recorded<S: EventSink>(
     w: &mut Worker<S>,
     unit: usize,
     seq: u32,
-    read: impl FnOnce(&mut Worker<S>) -> Result<()>,
+    read: impl FnOnce(&mut Worker<S>) -> Result<bool>,
 ) -> Result<()> {
     let (rows, rejects) = (w.tally.rows, w.tally.rejects.len());
-    read(w)?;
+    let between = read(w)?;
     w.read.push(UnitRead {
         unit,
         seq,
         rows: w.tally.rows - rows,
         rejects: rejects..w.tally.rejects.len(),
+        between,
     });
     Ok(())
 }
@@ -429,7 +496,8 @@ impl Ctx<'_> {
                 path,
                 strict: self.opts.strict,
             };
-            parts.read_rest(layout, &mut w.interp, &mut rows)
+            parts.read_rest(layout, &mut w.interp, &mut rows)?;
+            Ok(true)
         })
         .map_err(|e| ((i, seq), e));
         if rest.is_err() || self.failed.load(Ordering::Relaxed) != usize::MAX {
@@ -456,7 +524,8 @@ impl Ctx<'_> {
                 path,
                 strict: self.opts.strict,
             };
-            csv::read_part(path, layout, &p.part, &mut w.interp, &mut rows)
+            csv::read_part(path, layout, &p.part, &mut w.interp, &mut rows)?;
+            Ok(true)
         })
         .map_err(|e| ((p.unit, p.seq), e))
     }
@@ -572,9 +641,11 @@ impl Parts {
     }
 }
 
-fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions) -> Result<Vec<Unit>> {
+/// The units of `files`; a CSV file is cut exactly when `exact` says so (else its cuts are
+/// guessed where lines end, see `csv_split::guess`).
+fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions, exact: &[bool]) -> Result<Vec<Unit>> {
     let mut units = Vec::new();
-    for (path, format) in files {
+    for (file, (path, format)) in files.iter().enumerate() {
         match format {
             Format::Csv => {
                 let layout = Arc::new(csv::layout(path, &opts.columns)?);
@@ -586,12 +657,21 @@ fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions) -> Result<Vec<Unit>> 
                     None => DEFAULT_CSV_PART_BYTES,
                 };
                 let first = units.len();
-                for range in csv_split::plan(path, part_bytes, layout.header_end)? {
+                let guessed = !exact[file];
+                let ranges = if guessed {
+                    csv_split::guess(path, part_bytes, layout.header_end)?
+                } else {
+                    csv_split::plan(path, part_bytes, layout.header_end)?
+                };
+                let guessed = guessed && ranges.len() > 1;
+                for range in ranges {
                     units.push(Unit::Csv {
                         path: path.clone(),
                         layout: Arc::clone(&layout),
                         range,
                         first,
+                        file,
+                        guessed,
                     });
                 }
             }
@@ -620,7 +700,9 @@ fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions) -> Result<Vec<Unit>> 
     Ok(units)
 }
 
-fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>) -> Result<()> {
+/// Reads one unit into the worker's sink; false when it is a CSV part whose text ends inside
+/// a quoted field (see [`csv::read`]).
+fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>) -> Result<bool> {
     let path = match unit {
         Unit::Csv { path: p, .. }
         | Unit::CompressedCsv { path: p, .. }
@@ -645,11 +727,12 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
             codec,
             layout,
             ..
-        } => csv::read_compressed(path, *codec, layout, interp, &mut rows),
-        Unit::Ipc(p) => columnar::read_ipc(p, &opts.columns, interp, &mut rows),
+        } => csv::read_compressed(path, *codec, layout, interp, &mut rows).map(|()| true),
+        Unit::Ipc(p) => columnar::read_ipc(p, &opts.columns, interp, &mut rows).map(|()| true),
         Unit::ParquetRowGroup(p, footer, rg, first) => {
             let cols = &opts.columns;
             columnar::read_parquet_row_group(p, footer, *rg, *first, cols, interp, &mut rows)
+                .map(|()| true)
         }
     }
 }

@@ -160,7 +160,7 @@ fn subscribers(input: &str) -> BTreeSet<String> {
     let (sinks, _) = ingest(
         &[input.to_owned()],
         &IngestOptions::default(),
-        || Subs(BTreeSet::new()),
+        || || Subs(BTreeSet::new()),
         &|_, _| {},
     )
     .unwrap();
