@@ -1016,6 +1016,31 @@ mod tests {
         }
     }
 
+    /// A part says whether it ends between records; a file shorter than the part is an error
+    /// (it changed after it was cut), not fewer rows.
+    #[test]
+    fn a_part_says_whether_it_ends_inside_a_quoted_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.csv");
+        let row = "2026-03-10T01:00:00Z,+886912345001,+2348021234567,in,call,1\n";
+        let quoted = "2026-03-10T01:00:00Z,+886912345001,\"+234\n8021234567\",in,call,1\n";
+        std::fs::write(&path, format!("{row}{quoted}{row}")).unwrap();
+        let read_part = |range| {
+            let mut rows = Rows::default();
+            let ends = read(&path, &layout(), range, &mut Interpreter::new(None), &mut rows);
+            (ends.map_err(|e| e.to_string()), rows.0.len())
+        };
+        let (r, q) = (row.len() as u64, quoted.len() as u64);
+        let inside = r + quoted.find('\n').unwrap() as u64 + 1;
+        assert_eq!(read_part((0, r)), (Ok(true), 1));
+        assert_eq!(read_part((0, inside)), (Ok(false), 2));
+        assert_eq!(read_part((r, r + q)), (Ok(true), 1));
+        assert_eq!(read_part((r, 2 * r + q)), (Ok(true), 2));
+        let (past, rows) = read_part((r, 3 * r + q));
+        assert!(past.unwrap_err().contains("changed while it was read"));
+        assert_eq!(rows, 2);
+    }
+
     /// Lines longer than the block the reader starts with are read whole.
     #[test]
     fn lines_longer_than_a_block() {

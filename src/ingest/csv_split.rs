@@ -19,6 +19,12 @@
 //!    boundary. A chunk that lies inside one quoted field has no boundary and joins the part
 //!    before it.
 //!
+//! That reads the whole file once more before any part is read. So `ingest` first *guesses*
+//! ([`guess`]): a part starts after the first `\n` past each `part_bytes`, and each part,
+//! read as if it started between records, reports whether it ends between records; when all
+//! of a file's parts but the last do, every start was right (by induction from byte 0).
+//! Otherwise `ingest` drops that reading and reads again, the file cut by [`plan`].
+//!
 //! Each part is then read by its own `csv` reader (`ingest::csv::read`) starting between
 //! records, which is the state the whole-file reader would be in at that byte. Rows are
 //! numbered within the part; `ingest` adds the rows of the file's earlier parts once they
@@ -365,6 +371,57 @@ mod tests {
             prop_assert_eq!(chunk_runs(&path, start, end).unwrap(), want);
             // A file shorter than the chunk is an error, not a shorter run.
             prop_assert!(chunk_runs_in(&path, start, end + 1, &mut vec![0; block]).is_err());
+        }
+    }
+
+    /// [`guess`], from the text in memory: each start after the first line end at or after
+    /// the point one part past the last, and past the header.
+    fn naive_guess(text: &[u8], part_bytes: u64, header_end: u64) -> Vec<(u64, u64)> {
+        let len = text.len() as u64;
+        let mut starts = vec![0];
+        let mut from = part_bytes.max(1).max(header_end.saturating_sub(1));
+        while let Some(i) = (from..len).find(|&i| text[i as usize] == b'\n') {
+            if i + 1 >= len {
+                break;
+            }
+            starts.push(i + 1);
+            from = (i + 1).max(from + part_bytes.max(1));
+        }
+        let mut parts: Vec<(u64, u64)> = starts.windows(2).map(|w| (w[0], w[1])).collect();
+        parts.push((*starts.last().unwrap(), len));
+        parts
+    }
+
+    proptest! {
+        /// Guessed parts cover the file, start after a line end past the header, and are
+        /// where the naive search puts them; the line end is found across reads of any size.
+        #[test]
+        fn guessed_parts_start_after_line_ends(
+            text in prop::collection::vec(prop::sample::select(b"\"\n\rab".to_vec()), 1..120),
+            part_bytes in 1u64..40,
+            header_end in 0u64..30,
+            block in 1usize..9,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("x.csv");
+            std::fs::write(&path, &text).unwrap();
+            let header_end = header_end.min(text.len() as u64);
+            let parts = guess(&path, part_bytes, header_end).unwrap();
+            prop_assert_eq!(&parts, &naive_guess(&text, part_bytes, header_end));
+            prop_assert_eq!(parts[0].0, 0);
+            prop_assert_eq!(parts.last().unwrap().1, text.len() as u64);
+            for w in parts.windows(2) {
+                prop_assert_eq!(w[0].1, w[1].0);
+                prop_assert!(w[0].0 < w[0].1);
+                prop_assert_eq!(text[w[1].0 as usize - 1], b'\n');
+                prop_assert!(w[1].0 >= header_end);
+            }
+            let mut file = std::fs::File::open(&path).unwrap();
+            for from in 0..text.len() as u64 + 2 {
+                let want = (from..text.len() as u64).find(|&i| text[i as usize] == b'\n');
+                let got = first_newline(&path, &mut file, from, &mut vec![0; block]).unwrap();
+                prop_assert_eq!(got, want);
+            }
         }
     }
 

@@ -779,3 +779,127 @@ fn write_rejects_to(
     w.flush().map_err(|e| crate::error::Error::write(path, e))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::Event;
+
+    /// Events counted per sink (nothing shared between sinks).
+    #[derive(Default)]
+    struct Count(u64);
+
+    impl EventSink for Count {
+        fn event(&mut self, _: &Event) {
+            self.0 += 1;
+        }
+    }
+
+    const HEADER: &str = "event_time,subscriber,counterparty,direction,kind,duration_s\n";
+
+    /// A file of `rows` records whose counterparty cell is `cell`, and, when `bad` is
+    /// `Some(k)`, record `k` with a direction that is rejected.
+    fn file(dir: &Path, rows: usize, cell: &str, bad: Option<usize>) -> PathBuf {
+        let mut text = HEADER.to_owned();
+        for i in 0..rows {
+            let direction = if bad == Some(i) { "up" } else { "in" };
+            text.push_str(&format!(
+                "2026-03-10T01:00:00Z,+8869123450{:02},{cell},{direction},call,1\n",
+                i % 100
+            ));
+        }
+        let path = dir.join("f.csv");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn options(part_bytes: u64, strict: bool) -> IngestOptions {
+        IngestOptions {
+            csv_part_bytes: Some(part_bytes),
+            strict,
+            ..IngestOptions::default()
+        }
+    }
+
+    /// One reading of `path` with its cuts guessed (or exact).
+    fn one_reading(path: &Path, opts: &IngestOptions, exact: bool) -> Result<Run<Count>> {
+        let files = [(path.to_path_buf(), Format::Csv)];
+        let units = plan(&files, opts, &[exact])?;
+        assert!(units.len() > 2, "{} units", units.len());
+        run(units, 1, opts, &Count::default, &|_, _| {})
+    }
+
+    /// `ingest` of `path`: the events counted, and how many readings it took.
+    fn ingested(path: &Path, opts: &IngestOptions) -> Result<(u64, usize)> {
+        let mut readings = 0;
+        let inputs = [path.to_string_lossy().into_owned()];
+        let reading = || {
+            readings += 1;
+            Count::default
+        };
+        let (sinks, report) = ingest(&inputs, opts, reading, &|_, _| {})?;
+        let events = sinks.iter().map(|s| s.0).sum();
+        assert_eq!(events, report.events);
+        Ok((events, readings))
+    }
+
+    #[test]
+    fn a_guess_that_holds_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        // Quotes, but no quoted line end: every guessed start is a record's.
+        let path = file(dir.path(), 300, "\"+2348021234567\"", None);
+        let opts = options(100, false);
+        assert!(matches!(
+            one_reading(&path, &opts, false).unwrap(),
+            Run::Read(_, ref r) if r.events == 300
+        ));
+        assert_eq!(ingested(&path, &opts).unwrap(), (300, 1));
+    }
+
+    #[test]
+    fn a_guess_inside_a_quoted_field_is_read_again_with_exact_cuts() {
+        let dir = tempfile::tempdir().unwrap();
+        // Every record holds a quoted line end; with parts of 1 byte, the second guessed
+        // start is the one inside the first record's quoted field.
+        let path = file(dir.path(), 300, "\"+234\n8021234567\"", None);
+        let opts = options(1, false);
+        assert!(matches!(
+            one_reading(&path, &opts, false).unwrap(),
+            Run::Missed(ref f) if f == &[0]
+        ));
+        // Exact cuts hold; `ingest` reads the file a second time, so, with them.
+        assert!(matches!(
+            one_reading(&path, &opts, true).unwrap(),
+            Run::Read(_, ref r) if r.events == 300
+        ));
+        assert_eq!(ingested(&path, &opts).unwrap(), (300, 2));
+        // Parts of 100 bytes: some guessed starts fall inside a quoted field, some not.
+        assert_eq!(ingested(&path, &options(100, false)).unwrap(), (300, 2));
+    }
+
+    #[test]
+    fn a_strict_error_in_a_guessed_part_is_checked_with_exact_cuts() {
+        let dir = tempfile::tempdir().unwrap();
+        // Read from a wrong start, the first record's second half has no direction: an
+        // error that the exact reading does not have.
+        let path = file(dir.path(), 300, "\"+234\n8021234567\"", None);
+        let strict = options(1, true);
+        assert!(matches!(
+            one_reading(&path, &strict, false).unwrap(),
+            Run::Missed(ref f) if f == &[0]
+        ));
+        assert_eq!(ingested(&path, &strict).unwrap(), (300, 2));
+        // A real error is found again, at its row in the file (the header is not a row).
+        let path = file(dir.path(), 300, "\"+234\n8021234567\"", Some(250));
+        match ingested(&path, &strict) {
+            Err(crate::error::Error::RejectedRow { row, .. }) => assert_eq!(row, 251),
+            other => panic!("{other:?}"),
+        }
+        // A plain file's error in a later part is found in the first reading.
+        let path = file(dir.path(), 300, "+2348021234567", Some(250));
+        let Err(crate::error::Error::RejectedRow { row, .. }) = ingested(&path, &strict) else {
+            panic!("no error")
+        };
+        assert_eq!(row, 251);
+    }
+}
