@@ -53,10 +53,11 @@ pub fn is_prepared(path: &Path) -> bool {
 
 /// A reader or writer that hashes the bytes passing through it (XXH3-64), so a part's
 /// checksum costs no second pass over it. Each part's hash is seeded with the checksum
-/// stored before it (the header's with 0).
+/// stored before it (the header's with 0). A file of the format before checksums is read
+/// through one that hashes nothing (`hash: None`).
 struct Summed<T> {
     inner: T,
-    hash: twox_hash::XxHash3_64,
+    hash: Option<twox_hash::XxHash3_64>,
 }
 
 impl<T> Summed<T> {
@@ -64,13 +65,18 @@ impl<T> Summed<T> {
     fn seeded(inner: T, seed: u64) -> Self {
         Summed {
             inner,
-            hash: twox_hash::XxHash3_64::with_seed(seed),
+            hash: Some(twox_hash::XxHash3_64::with_seed(seed)),
         }
     }
 
-    /// The checksum of the part so far.
+    /// Hashes nothing (a part of a file without checksums).
+    fn unsummed(inner: T) -> Self {
+        Summed { inner, hash: None }
+    }
+
+    /// The checksum of the part so far (0 when it hashes nothing).
     fn sum(&self) -> u64 {
-        std::hash::Hasher::finish(&self.hash)
+        self.hash.as_ref().map_or(0, std::hash::Hasher::finish)
     }
 }
 
@@ -79,7 +85,7 @@ impl<W: Write> Summed<W> {
     /// hash is seeded with it.
     fn seal(&mut self) -> std::io::Result<()> {
         let sum = self.sum();
-        self.hash = twox_hash::XxHash3_64::with_seed(sum);
+        self.hash = Some(twox_hash::XxHash3_64::with_seed(sum));
         self.inner.write_all(&sum.to_le_bytes())
     }
 }
@@ -90,7 +96,7 @@ impl<R: Read> Summed<R> {
     fn check(&mut self) -> std::io::Result<bool> {
         let sum = self.sum();
         let stored = get_u64(&mut self.inner)?;
-        self.hash = twox_hash::XxHash3_64::with_seed(stored);
+        self.hash = Some(twox_hash::XxHash3_64::with_seed(stored));
         Ok(stored == sum)
     }
 }
@@ -99,7 +105,9 @@ impl<W: Write> Write for Summed<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         use std::hash::Hasher;
         let n = self.inner.write(buf)?;
-        self.hash.write(&buf[..n]);
+        if let Some(h) = &mut self.hash {
+            h.write(&buf[..n]);
+        }
         Ok(n)
     }
 
@@ -112,7 +120,9 @@ impl<R: Read> Read for Summed<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         use std::hash::Hasher;
         let n = self.inner.read(buf)?;
-        self.hash.write(&buf[..n]);
+        if let Some(h) = &mut self.hash {
+            h.write(&buf[..n]);
+        }
         Ok(n)
     }
 }
@@ -388,7 +398,10 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
     ) -> std::result::Result<Vec<T>, Failed> {
         let mut f = File::open(path)?;
         f.seek(SeekFrom::Start(start))?;
-        let mut r = Summed::seeded(f, seed);
+        let mut r = match summed {
+            true => Summed::seeded(f, seed),
+            false => Summed::unsummed(f),
+        };
         let v = get_array(&mut r, max, dec)?;
         match summed && !r.check()? {
             true => Err(Failed::Changed(i)),

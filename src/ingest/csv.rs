@@ -1027,7 +1027,13 @@ mod tests {
         std::fs::write(&path, format!("{row}{quoted}{row}")).unwrap();
         let read_part = |range| {
             let mut rows = Rows::default();
-            let ends = read(&path, &layout(), range, &mut Interpreter::new(None), &mut rows);
+            let ends = read(
+                &path,
+                &layout(),
+                range,
+                &mut Interpreter::new(None),
+                &mut rows,
+            );
             (ends.map_err(|e| e.to_string()), rows.0.len())
         };
         let (r, q) = (row.len() as u64, quoted.len() as u64);
