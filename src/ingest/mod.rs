@@ -129,23 +129,25 @@ where
 {
     let sources::Expanded { files, unread } = sources::expand_all(inputs)?;
     // CSV files are first cut where lines end (a guess, checked as the parts are read); a
-    // file where the guess fell inside a quoted field is cut exactly the next time (and
-    // every file after a second miss, which only a file changing under the scan can cause).
+    // file where the guess fell inside a quoted field is cut exactly the next time. A
+    // second miss (a file the first reading did not reach because it stopped at an error,
+    // or one that changed under the scan) has every file cut exactly: a reading with no
+    // guessed cut is never missed, so there are at most three.
     let mut exact = vec![false; files.len()];
-    loop {
+    for readings in 1.. {
         let units = plan(&files, opts, &exact)?;
         match run(units, files.len(), opts, &reading(), progress)? {
             Run::Read(sinks, mut report) => {
                 report.unread_files = unread;
                 return Ok((sinks, report));
             }
-            // (A run of exact cuts only is never `Missed`.)
-            Run::Missed(missed) if missed.iter().all(|&f| !exact[f]) => {
-                missed.into_iter().for_each(|f| exact[f] = true);
+            Run::Missed(missed) if readings == 1 => {
+                missed.into_iter().for_each(|f| exact[f] = true)
             }
             Run::Missed(_) => exact.fill(true),
         }
     }
+    unreachable!("a reading with exact cuts only is never missed")
 }
 
 /// How a [`run`] ended: the sinks and the report, or the files whose guessed cuts fell
