@@ -14,7 +14,9 @@ use hotzone_kernel::api::{Counter, LatestSink};
 use crate::detect::rules::Rule;
 use crate::detect::{Exchange, Partial, Window};
 use crate::error::Result;
-use crate::ingest::{IngestOptions, IngestReport, RowGroups, ingest, ingest_row_groups};
+use crate::ingest::{
+    IngestOptions, IngestReport, RowGroups, ingest, ingest_latest_first, ingest_row_groups,
+};
 use crate::model::check::{CheckParams, Limits, MAX_LOOK_BACK_DAYS, RawCheck};
 
 /// A scan to run.
@@ -60,7 +62,13 @@ pub fn latest_day(
     tz: Tz,
     opts: &IngestOptions,
 ) -> Result<(Option<NaiveDate>, IngestReport)> {
-    let (sinks, report) = ingest(inputs, opts, || LatestSink::default, &|_, _| {})?;
+    // A row group whose instants all fall on the latest day found so far, or before it,
+    // cannot change it: not read.
+    let day = |ms| crate::detect::calendar::local_date(tz, ms);
+    let settled = |s: &LatestSink, bound: i64| {
+        s.0.is_some_and(|best| day(bound).is_some_and(|b| Some(b) <= day(best)))
+    };
+    let (sinks, report) = ingest_latest_first(inputs, opts, || LatestSink::default, &settled)?;
     Ok((latest_of(sinks, tz), report))
 }
 

@@ -344,6 +344,58 @@ fn one_day_time<R: RowSink + ?Sized>(
     (accepted && rows.one_day(first, last)).then_some(first)
 }
 
+/// The latest instant (UTC epoch milliseconds) an accepted row of row group `row_group` can
+/// have, from its `event_time` statistics: every instant the column's cells hold is at most
+/// this, and a row whose cell is null or out of range is rejected. `None` when the
+/// statistics give no such bound: none written, old writers' deprecated ones, a column of
+/// text, INT96 or anything but one leaf of 64-bit integers that are a Parquet timestamp (its
+/// own unit counts: pyarrow stores seconds as milliseconds and names seconds in the Arrow
+/// schema it embeds; arrow-rs stores them unannotated) or plain integers read as epoch
+/// milliseconds; or columns that do not resolve (reading the row group says why).
+pub fn latest_bound(footer: &Footer, row_group: usize, columns: &ColumnMap) -> Option<i64> {
+    use parquet::basic::{ConvertedType, LogicalType, TimeUnit as Unit};
+    let meta = ArrowReaderMetadata::try_new(Arc::clone(footer), ArrowReaderOptions::new()).ok()?;
+    let schema = meta.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let root = columns.resolve(&names)[Field::EventTime as usize]?;
+    let descr = footer.file_metadata().schema_descr();
+    let leaves: Vec<usize> = leaves_of(descr, root).collect();
+    let [leaf] = leaves[..] else {
+        return None;
+    };
+    let column = descr.column(leaf);
+    let ticks = match (schema.field(root).data_type(), column.logical_type_ref()) {
+        (DataType::Timestamp(..), Some(LogicalType::Timestamp(t))) => match t.unit {
+            Unit::MILLIS => TimeUnit::Millisecond,
+            Unit::MICROS => TimeUnit::Microsecond,
+            Unit::NANOS => TimeUnit::Nanosecond,
+        },
+        // Old writers' annotation, or none: arrow-rs stores seconds as they are and names the
+        // unit only in the Arrow schema it embeds.
+        (DataType::Timestamp(arrow_unit, _), None) => match column.converted_type() {
+            ConvertedType::TIMESTAMP_MILLIS => TimeUnit::Millisecond,
+            ConvertedType::TIMESTAMP_MICROS => TimeUnit::Microsecond,
+            ConvertedType::NONE => *arrow_unit,
+            _ => return None,
+        },
+        (DataType::Int64, None) if column.converted_type() == ConvertedType::NONE => {
+            TimeUnit::Millisecond
+        }
+        _ => return None,
+    };
+    if column.physical_type() != parquet::basic::Type::INT64 {
+        return None;
+    }
+    let stats = footer.row_group(row_group).column(leaf).statistics()?;
+    let Statistics::Int64(s) = stats else {
+        return None;
+    };
+    if stats.is_min_max_deprecated() || !s.max_is_exact() {
+        return None;
+    }
+    instant_of_ticks(&DataType::Timestamp(ticks, None), *s.max_opt()?)
+}
+
 /// `batch` with one more column.
 fn with_column(
     path: &Path,
@@ -645,6 +697,92 @@ mod tests {
                 );
                 let want = want.map(ms).filter(|_| stats == EnabledStatistics::Chunk);
                 assert_eq!(got, want, "row group {g}, statistics {stats:?}");
+            }
+        }
+    }
+
+    /// The bound a row group's statistics give is the latest instant its `event_time` cells
+    /// hold, for a timestamp of any unit (seconds, which Parquet stores as milliseconds,
+    /// included) and for epoch milliseconds; none for text, nor without statistics.
+    #[test]
+    fn latest_bound_is_the_latest_instant_of_a_row_group() {
+        use arrow::array::{
+            Int64Array, StringArray, TimestampMicrosecondArray, TimestampNanosecondArray,
+            TimestampSecondArray,
+        };
+        // Two row groups of three rows: the second holds the latest instant and a null.
+        let secs = [
+            1_773_100_800i64,
+            1_773_187_199,
+            1_773_000_000,
+            1_773_200_000,
+            1_773_190_000,
+        ];
+        let cells: Vec<Option<i64>> = secs.iter().map(|s| Some(*s)).chain([None]).collect();
+        let latest = [1_773_187_199_000i64, 1_773_200_000_000];
+        let scaled = |k: i64| cells.iter().map(|c| c.map(|s| s * k)).collect::<Vec<_>>();
+        let columns: Vec<(ArrayRef, Option<[i64; 2]>)> = vec![
+            (
+                Arc::new(TimestampSecondArray::from(scaled(1))),
+                Some(latest),
+            ),
+            (
+                Arc::new(TimestampMillisecondArray::from(scaled(1_000)).with_timezone("UTC")),
+                Some(latest),
+            ),
+            (
+                Arc::new(TimestampMicrosecondArray::from(scaled(1_000_000))),
+                Some(latest),
+            ),
+            (
+                Arc::new(
+                    TimestampNanosecondArray::from(scaled(1_000_000_000)).with_timezone("+08:00"),
+                ),
+                Some(latest),
+            ),
+            (Arc::new(Int64Array::from(scaled(1_000))), Some(latest)),
+            (
+                Arc::new(StringArray::from(
+                    cells
+                        .iter()
+                        .map(|c| c.map(|s| format!("{s}")))
+                        .collect::<Vec<_>>(),
+                )),
+                None,
+            ),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (k, (column, want)) in columns.into_iter().enumerate() {
+            let schema = Arc::new(Schema::new(vec![
+                ArrowField::new("event_time", column.data_type().clone(), true),
+                ArrowField::new("subscriber", DataType::Utf8, false),
+            ]));
+            let batch = RecordBatch::try_new(
+                schema,
+                vec![
+                    column,
+                    Arc::new(StringArray::from(vec!["+886912345001"; 6])),
+                ],
+            )
+            .unwrap();
+            for stats in [EnabledStatistics::Chunk, EnabledStatistics::None] {
+                let path = dir.path().join(format!("{k}-{stats:?}.parquet"));
+                let props = WriterProperties::builder()
+                    .set_max_row_group_row_count(Some(3))
+                    .set_statistics_enabled(stats)
+                    .build();
+                let mut writer =
+                    ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), Some(props))
+                        .unwrap();
+                writer.write(&batch).unwrap();
+                writer.close().unwrap();
+                let footer = parquet_row_groups(&path).unwrap().0;
+                let columns = ColumnMap::default();
+                let got = [0, 1].map(|g| latest_bound(&footer, g, &columns));
+                let want = want
+                    .filter(|_| stats == EnabledStatistics::Chunk)
+                    .map_or([None, None], |w| w.map(Some));
+                assert_eq!(got, want, "column {k}, statistics {stats:?}");
             }
         }
     }

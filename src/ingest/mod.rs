@@ -119,8 +119,52 @@ struct UnitRead {
 pub fn ingest<S, F, R>(
     inputs: &[String],
     opts: &IngestOptions,
+    reading: R,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<(Vec<S>, IngestReport)>
+where
+    S: EventSink,
+    F: Fn() -> S + Sync,
+    R: FnMut() -> F,
+{
+    ingest_in_order(inputs, opts, reading, progress, None)
+}
+
+/// Whether a sink can still change if given rows whose instants are all at most the bound
+/// (UTC epoch milliseconds): see [`ingest_latest_first`].
+pub type Settled<'a, S> = &'a (dyn Fn(&S, i64) -> bool + Sync);
+
+/// [`ingest`] for a pass whose sinks keep only the latest accepted instant (a scan's first
+/// pass when no `as_of` is given). The row groups of Parquet files are read latest first, by
+/// the bound their `event_time` statistics put on their instants
+/// ([`columnar::latest_bound`]; row groups without one first), and a worker does not read a
+/// row group when `settled(its sink, bound)` says no row of it could change its sink. On a
+/// time-ordered file the last row group settles the others; on one in any order, the first
+/// each worker reads. So the report counts the rows read, not every row; when no row was
+/// accepted, no row group was left unread. Under `strict` this is [`ingest`]: the first bad
+/// row in the inputs' order must be the one found.
+pub fn ingest_latest_first<S, F, R>(
+    inputs: &[String],
+    opts: &IngestOptions,
+    reading: R,
+    settled: Settled<'_, S>,
+) -> Result<(Vec<S>, IngestReport)>
+where
+    S: EventSink,
+    F: Fn() -> S + Sync,
+    R: FnMut() -> F,
+{
+    let latest = (!opts.strict).then_some(settled);
+    ingest_in_order(inputs, opts, reading, &|_, _| {}, latest)
+}
+
+/// [`ingest`], or [`ingest_latest_first`] when `latest` is given.
+fn ingest_in_order<S, F, R>(
+    inputs: &[String],
+    opts: &IngestOptions,
     mut reading: R,
     progress: &(dyn Fn(u64, u64) + Sync),
+    latest: Option<Settled<'_, S>>,
 ) -> Result<(Vec<S>, IngestReport)>
 where
     S: EventSink,
@@ -135,8 +179,12 @@ where
     // guessed cut is never missed, so there are at most three.
     let mut exact = vec![false; files.len()];
     for readings in 1.. {
-        let units = plan(&files, opts, &exact)?;
-        match run(units, files.len(), opts, &reading(), progress)? {
+        let mut units = plan(&files, opts, &exact)?;
+        let skip = latest.map(|settled| (latest_first(&mut units, &opts.columns), settled));
+        let skip = skip
+            .as_ref()
+            .map(|(bounds, settled)| (bounds.as_slice(), *settled));
+        match run(units, files.len(), opts, &reading(), progress, skip)? {
             Run::Read(sinks, mut report) => {
                 report.unread_files = unread;
                 return Ok((sinks, report));
@@ -148,6 +196,28 @@ where
         }
     }
     unreachable!("a reading with exact cuts only is never missed")
+}
+
+/// Puts the Parquet row groups among `units` in the order of their bounds, latest first (those
+/// without one first), in the places row groups held (the other units keep theirs, which a
+/// CSV file's parts need); returns each unit's bound.
+fn latest_first(units: &mut [Unit], columns: &ColumnMap) -> Vec<Option<i64>> {
+    let bound = |u: &Unit| match u {
+        Unit::ParquetRowGroup(_, footer, rg, _) => columnar::latest_bound(footer, *rg, columns),
+        _ => None,
+    };
+    let places: Vec<usize> = (0..units.len())
+        .filter(|&i| matches!(units[i], Unit::ParquetRowGroup(..)))
+        .collect();
+    let mut groups: Vec<(Option<i64>, Unit)> = (places.iter())
+        .map(|&i| (bound(&units[i]), units[i].clone()))
+        .collect();
+    groups.sort_by_key(|(b, _)| std::cmp::Reverse(b.unwrap_or(i64::MAX)));
+    let mut bounds = vec![None; units.len()];
+    for (&i, (b, unit)) in places.iter().zip(groups) {
+        (units[i], bounds[i]) = (unit, b);
+    }
+    bounds
 }
 
 /// How a [`run`] ended: the sinks and the report, or the files whose guessed cuts fell
@@ -202,7 +272,7 @@ where
             files.push(path);
         }
     }
-    match run(units, files.len(), opts, &make_sink, &|_, _| {})? {
+    match run(units, files.len(), opts, &make_sink, &|_, _| {}, None)? {
         Run::Read(sinks, report) => Ok((sinks, report)),
         Run::Missed(_) => unreachable!("row groups are not cut"),
     }
@@ -212,12 +282,16 @@ where
 ///
 /// A compressed CSV file is cut while it decompresses: the worker that takes it queues its
 /// parts ([`Parts`]) for the others, which read them between (and after) the other units.
+///
+/// With `skip` (each unit's bound, and the sinks' `settled`: see [`ingest_latest_first`]), a
+/// unit with a bound that settles the worker's sink is not read.
 fn run<S, F>(
     units: Vec<Unit>,
     files: usize,
     opts: &IngestOptions,
     make_sink: &F,
     progress: &(dyn Fn(u64, u64) + Sync),
+    skip: Option<(&[Option<i64>], Settled<'_, S>)>,
 ) -> Result<Run<S>>
 where
     S: EventSink,
@@ -293,6 +367,12 @@ where
                         continue; // to the drain above
                     }
                     return (w, None);
+                }
+                if let Some((bounds, settled)) = skip
+                    && bounds[i].is_some_and(|b| settled(&w.tally.sink, b))
+                {
+                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, total_units);
+                    continue;
                 }
                 let read = match &units[i] {
                     Unit::CompressedCsv { .. } if split => ctx.cut(i, &mut w),
@@ -828,7 +908,7 @@ mod tests {
         let files = [(path.to_path_buf(), Format::Csv)];
         let units = plan(&files, opts, &[exact])?;
         assert!(units.len() > 2, "{} units", units.len());
-        run(units, 1, opts, &Count::default, &|_, _| {})
+        run(units, 1, opts, &Count::default, &|_, _| {}, None)
     }
 
     /// `ingest` of `path`: the events counted, and how many readings it took.

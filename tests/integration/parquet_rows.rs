@@ -641,6 +641,108 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// A scan's first pass when no `as_of` is given (the latest day of an accepted row) reads
+    /// a Parquet file's row groups latest first and leaves unread those whose statistics put
+    /// every instant on a day already found or before it; the day is the one a reading of
+    /// every row finds (the same rows as Arrow IPC), in any zone, whatever the layout: rows in
+    /// time order or not, rejected rows holding the latest instants, statistics or none.
+    #[test]
+    fn the_latest_day_is_every_rows_with_row_groups_left_unread(
+        rows in arb_rows(),
+        layout in arb_layout(),
+        zone in proptest::sample::select(vec!["UTC", "Asia/Taipei", "America/New_York", "Pacific/Kiritimati"]),
+        late in proptest::option::of(0..2 * 24 * 60i64),
+    ) {
+        let mut rows = rows;
+        if let Some(minute) = late {
+            // A row past every other one's day, rejected (no subscriber).
+            rows.push((-minute - 24 * 60, None, Some("+2348021234567".into()), Some("in"), Some("call"), None));
+        }
+        if layout.time_ordered {
+            rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let b = gen_batch(&rows, layout.required);
+        let ipc = dir.path().join("e.arrow");
+        let mut w = arrow::ipc::writer::FileWriter::try_new(
+            std::fs::File::create(&ipc).unwrap(),
+            &b.schema(),
+        )
+        .unwrap();
+        w.write(&b).unwrap();
+        w.finish().unwrap();
+        let pq = dir.path().join("e.parquet");
+        write_layout(&pq, &b, &layout);
+        let tz: chrono_tz::Tz = zone.parse().unwrap();
+        let opts = hotzone::ingest::IngestOptions::default();
+        let latest = |p: &Path| {
+            hotzone::scan::latest_day(&[p.to_string_lossy().into_owned()], tz, &opts).unwrap().0
+        };
+        let want = latest(&ipc);
+        prop_assert_eq!(latest(&pq), want);
+        // One worker reads the row groups one after the other: the most are left unread.
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        prop_assert_eq!(one.install(|| latest(&pq)), want);
+    }
+}
+
+/// The row group holding the latest accepted instant (just after midnight) is read even when
+/// another row group, read first for its later (rejected) instant, already found the day
+/// before: its own bound is on the latest day. Left unread, the day found would be a day
+/// early.
+#[test]
+fn a_row_group_that_starts_the_latest_day_is_read() {
+    let row = |minute: i64, subscriber: Option<&str>| -> GenRow {
+        let sub = subscriber.map(str::to_owned);
+        (
+            minute,
+            sub,
+            Some("+2348021234567".into()),
+            Some("in"),
+            Some("call"),
+            None,
+        )
+    };
+    let s = Some("+886912345001");
+    // t0 is 2026-03-10T12:00Z: minutes before it (negative: after it).
+    let rows = [
+        row(0, s),
+        row(-60, s),
+        row(-725, s), // 2026-03-11T00:05Z, the latest accepted instant
+        row(120, s),
+        row(-480, s),
+        row(-2100, None), // 2026-03-11T23:00Z, rejected: no subscriber
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let pq = dir.path().join("e.parquet");
+    let layout = Layout {
+        dictionary: false,
+        v2: false,
+        delta: false,
+        required: false,
+        page_rows: 2,
+        group_rows: 2,
+        codec: parquet::basic::Compression::SNAPPY,
+        time_ordered: false,
+        statistics: true,
+    };
+    write_layout(&pq, &gen_batch(&rows, false), &layout);
+    let opts = hotzone::ingest::IngestOptions::default();
+    let files = [pq.to_string_lossy().into_owned()];
+    // One worker, so that the row groups are read one after the other, latest bound first.
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let (day, _) = one
+        .install(|| hotzone::scan::latest_day(&files, chrono_tz::UTC, &opts))
+        .unwrap();
+    assert_eq!(day, chrono::NaiveDate::from_ymd_opt(2026, 3, 11));
+}
+
 /// A plain-encoded page whose value runs past its end (a forged length prefix) is an error
 /// naming the file and the column, not a panic or a short read.
 #[test]
