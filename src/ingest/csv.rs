@@ -226,7 +226,11 @@ impl CompressedParts {
                 .max(self.header_end.saturating_sub(self.start))
                 .min(usize::MAX as u64) as usize;
             if self.buf.len() > min_cut {
-                let state = run(&self.buf[..min_cut], State::Record).0;
+                // The reader is between records at the header's end (the automaton starts
+                // there: a byte order mark before the header is not the reader's text).
+                let from = usize::try_from(self.header_end.saturating_sub(self.start))
+                    .map_or(min_cut, |h| h.min(min_cut));
+                let state = run(&self.buf[from..min_cut], State::Record).0;
                 if let Some(b) = run(&self.buf[min_cut..], state).1 {
                     let rest = self.buf.split_off(min_cut + b);
                     let text = std::mem::replace(&mut self.buf, rest);

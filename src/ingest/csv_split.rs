@@ -138,7 +138,9 @@ type ChunkRuns = Vec<(State, State, Option<u64>)>;
 
 /// Byte ranges of `path` that start at record boundaries and together cover the file, each
 /// about `part_bytes` long (a single range when the file is smaller). The first range holds
-/// the header, which ends at byte `header_end`: no other range starts before it.
+/// the header, which ends at byte `header_end`: no other range starts before it, and the
+/// automaton starts there, between records (a byte order mark before the header is no text
+/// of the reader's, so no quote of the header is read as data).
 pub(crate) fn plan(path: &Path, part_bytes: u64, header_end: u64) -> Result<Vec<(u64, u64)>> {
     let len = std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
@@ -147,10 +149,14 @@ pub(crate) fn plan(path: &Path, part_bytes: u64, header_end: u64) -> Result<Vec<
     if len <= part_bytes {
         return Ok(vec![(0, len)]);
     }
-    let chunks = len.div_ceil(part_bytes);
+    let header_end = header_end.min(len);
+    let chunks = (len - header_end).div_ceil(part_bytes);
     let runs: Vec<ChunkRuns> = (0..chunks)
         .into_par_iter()
-        .map(|c| chunk_runs(path, c * part_bytes, ((c + 1) * part_bytes).min(len)))
+        .map(|c| {
+            let start = header_end + c * part_bytes;
+            chunk_runs(path, start, (start + part_bytes).min(len), c == 0)
+        })
         .collect::<Result<_>>()?;
     let mut starts = vec![0u64];
     let mut state = State::Record;
@@ -242,25 +248,33 @@ std::thread_local! {
     static PLAN_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Runs the chunk `[start, end)` from every state the byte before it allows.
-fn chunk_runs(path: &Path, start: u64, end: u64) -> Result<ChunkRuns> {
+/// Runs the chunk `[start, end)` from every state the byte before it allows, or only from
+/// between records when the reader is known to be there (`between`: the header's end).
+fn chunk_runs(path: &Path, start: u64, end: u64, between: bool) -> Result<ChunkRuns> {
     PLAN_BUFFER.with_borrow_mut(|block| {
         block.resize(PLAN_BLOCK, 0);
-        chunk_runs_in(path, start, end, block)
+        chunk_runs_in(path, start, end, between, block)
     })
 }
 
 /// [`chunk_runs`], reading the chunk a `block` at a time: [`run`] over a text is [`run`] over
 /// its first piece, then over the rest from the state it ended in (the first boundary being
 /// the first piece's, if it has one).
-fn chunk_runs_in(path: &Path, start: u64, end: u64, block: &mut [u8]) -> Result<ChunkRuns> {
-    let from = start.saturating_sub(1);
+fn chunk_runs_in(
+    path: &Path,
+    start: u64,
+    end: u64,
+    between: bool,
+    block: &mut [u8],
+) -> Result<ChunkRuns> {
+    let between = between || start == 0;
+    let from = if between { start } else { start - 1 };
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     file.seek(SeekFrom::Start(from))
         .map_err(|e| Error::io(path, e))?;
     let mut text = file.take(end - from);
     let changed = || Error::read(path, "the file changed while it was read");
-    let mut runs: ChunkRuns = if start == 0 {
+    let mut runs: ChunkRuns = if between {
         vec![(State::Record, State::Record, None)]
     } else {
         let mut before = [0u8];
@@ -354,7 +368,7 @@ mod tests {
             let path = dir.path().join("x.csv");
             std::fs::write(&path, &text).unwrap();
             let (start, end) = ((cut % text.len()) as u64, text.len() as u64);
-            let got = chunk_runs_in(&path, start, end, &mut vec![0; block]).unwrap();
+            let got = chunk_runs_in(&path, start, end, false, &mut vec![0; block]).unwrap();
             let chunk = &text[start as usize..];
             let before: &[State] = match start {
                 0 => &[State::Record],
@@ -368,9 +382,20 @@ mod tests {
                 })
                 .collect();
             prop_assert_eq!(&got, &want);
-            prop_assert_eq!(chunk_runs(&path, start, end).unwrap(), want);
+            prop_assert_eq!(&chunk_runs(&path, start, end, false).unwrap(), &want);
+            // Known to start between records: the run from there only.
+            let from_record: ChunkRuns = want.iter().filter(|r| r.0 == State::Record).cloned().collect();
+            let known = chunk_runs_in(&path, start, end, true, &mut vec![0; block]).unwrap();
+            let naive_known = {
+                let (after, first) = naive(chunk, State::Record);
+                vec![(State::Record, after, first.map(|b| start + b as u64))]
+            };
+            prop_assert_eq!(&known, &naive_known);
+            if start == 0 || !from_record.is_empty() {
+                prop_assert_eq!(known, from_record);
+            }
             // A file shorter than the chunk is an error, not a shorter run.
-            prop_assert!(chunk_runs_in(&path, start, end + 1, &mut vec![0; block]).is_err());
+            prop_assert!(chunk_runs_in(&path, start, end + 1, false, &mut vec![0; block]).is_err());
         }
     }
 
@@ -441,7 +466,10 @@ mod tests {
                 assert!([6, 14, 24].contains(s), "{part_bytes}: {parts:?}");
             }
         }
-        assert_eq!(plan(&path, 1, 6).unwrap().len(), 4);
-        assert_eq!(plan(&path, 1, 7).unwrap().len(), 3);
+        // The first part holds the header and the record after it (the automaton starts at
+        // the header's end, where no chunk's first boundary makes a part).
+        assert_eq!(plan(&path, 1, 6).unwrap(), [(0, 14), (14, 24), (24, 27)]);
+        // No part starts before the header's end (here as if the header were two records).
+        assert_eq!(plan(&path, 1, 14).unwrap(), [(0, 24), (24, 27)]);
     }
 }

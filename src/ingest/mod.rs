@@ -173,10 +173,11 @@ where
 {
     let sources::Expanded { files, unread } = sources::expand_all(inputs)?;
     // CSV files are first cut where lines end (a guess, checked as the parts are read); a
-    // file where the guess fell inside a quoted field is cut exactly the next time. A
-    // second miss (a file the first reading did not reach because it stopped at an error,
-    // or one that changed under the scan) has every file cut exactly: a reading with no
-    // guessed cut is never missed, so there are at most three.
+    // file where the guess fell inside a quoted field is cut exactly the next time, and so
+    // is every file after it when the reading stopped there (at a `--strict` error: the
+    // files after it were not checked). A second miss (only a file that changed under the
+    // scan can cause one) has every file cut exactly: a reading with no guessed cut is
+    // never missed, so there are at most three.
     let mut exact = vec![false; files.len()];
     for readings in 1.. {
         let mut units = plan(&files, opts, &exact)?;
@@ -189,10 +190,15 @@ where
                 report.unread_files = unread;
                 return Ok((sinks, report));
             }
-            Run::Missed(missed) if readings == 1 => {
-                missed.into_iter().for_each(|f| exact[f] = true)
+            Run::Missed { files, stopped } if readings == 1 => {
+                for &f in &files {
+                    exact[f] = true;
+                }
+                if stopped && let Some(&first) = files.first() {
+                    exact[first..].fill(true);
+                }
             }
-            Run::Missed(_) => exact.fill(true),
+            Run::Missed { .. } => exact.fill(true),
         }
     }
     unreachable!("a reading with exact cuts only is never missed")
@@ -220,12 +226,13 @@ fn latest_first(units: &mut [Unit], columns: &ColumnMap) -> Vec<Option<i64>> {
     bounds
 }
 
-/// How a [`run`] ended: the sinks and the report, or the files whose guessed cuts fell
-/// inside a quoted field (the sinks, which counted rows of parts read from a wrong start,
-/// are dropped).
+/// How a [`run`] ended: the sinks and the report, or the files (in input order) whose
+/// guessed cuts fell inside a quoted field, and whether the reading stopped at an error
+/// before every unit was read (the sinks, which counted rows of parts read from a wrong
+/// start, are dropped).
 enum Run<S> {
     Read(Vec<S>, IngestReport),
-    Missed(Vec<usize>),
+    Missed { files: Vec<usize>, stopped: bool },
 }
 
 /// Row groups `groups` of the Parquet file `path`: one part of a file that a distributed
@@ -274,7 +281,7 @@ where
     }
     match run(units, files.len(), opts, &make_sink, &|_, _| {}, None)? {
         Run::Read(sinks, report) => Ok((sinks, report)),
-        Run::Missed(_) => unreachable!("row groups are not cut"),
+        Run::Missed { .. } => unreachable!("row groups are not cut"),
     }
 }
 
@@ -392,8 +399,9 @@ where
     // that does not ends with a record cut short (its true end is in the next part, which
     // was read from a wrong start). Units are taken in order and a started one finishes,
     // so when a reading fails, every part before the failed one was read and checked; but
-    // the failed part's own end is not known (its last record may be one cut short), so its
-    // file is read again with exact cuts to find out (only when the run fails there).
+    // a failed part's own end is not known: a row it rejected under `--strict` may be its
+    // last record cut short, so its file is read again with exact cuts to find out. (Any
+    // other error, unreadable or changed bytes, is the file's whatever the cut.)
     let guessed_file = |unit: usize| match &units[unit] {
         Unit::Csv {
             file,
@@ -404,17 +412,25 @@ where
         }
         _ => None,
     };
+    let rejected = |failure: &Option<Failure>| match failure {
+        Some(((unit, _), crate::error::Error::RejectedRow { .. })) => Some(*unit),
+        _ => None,
+    };
     let mut missed: Vec<usize> = (results.iter())
         .flat_map(|(w, failure)| {
             let cut_short = w.read.iter().filter(|r| !r.between).map(|r| r.unit);
-            cut_short.chain(failure.as_ref().map(|((unit, _), _)| *unit))
+            cut_short.chain(rejected(failure))
         })
         .filter_map(guessed_file)
         .collect();
     if !missed.is_empty() {
         missed.sort_unstable();
         missed.dedup();
-        return Ok(Run::Missed(missed));
+        let stopped = results.iter().any(|(_, failure)| failure.is_some());
+        return Ok(Run::Missed {
+            files: missed,
+            stopped,
+        });
     }
     // Rows before each unit or part in its file: the rows of the file's earlier ones.
     let file_of = |unit: usize| match &units[unit] {
@@ -925,6 +941,46 @@ mod tests {
         Ok((events, readings))
     }
 
+    /// Under `--strict`, a guess that misses in one file has that file and every one after
+    /// it (not checked: the reading stopped) cut exactly: two readings, not one per file.
+    #[test]
+    fn a_strict_miss_reads_the_files_again_once() {
+        let dir = tempfile::tempdir().unwrap();
+        for k in 0..4 {
+            let sub = dir.path().join(format!("d{k}"));
+            std::fs::create_dir(&sub).unwrap();
+            let path = file(&sub, 300, "\"+234\n8021234567\"", None);
+            std::fs::rename(path, dir.path().join(format!("f{k}.csv"))).unwrap();
+        }
+        let mut readings = 0;
+        let inputs = [dir.path().to_string_lossy().into_owned()];
+        let reading = || {
+            readings += 1;
+            Count::default
+        };
+        let (sinks, _) = ingest(&inputs, &options(1, true), reading, &|_, _| {}).unwrap();
+        assert_eq!(sinks.iter().map(|s| s.0).sum::<u64>(), 4 * 300);
+        assert_eq!(readings, 2);
+    }
+
+    /// A file shorter than its parts say (it changed after it was cut) is an error, not a
+    /// miss that a second reading of the new bytes would hide.
+    #[test]
+    fn a_file_that_shrinks_under_a_guessed_reading_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(dir.path(), 300, "+2348021234567", None);
+        let opts = options(100, false);
+        let files = [(path.clone(), Format::Csv)];
+        let units = plan(&files, &opts, &[false]).unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(len / 2).unwrap();
+        let Err(e) = run(units, 1, &opts, &Count::default, &|_, _| {}, None) else {
+            panic!("read a file cut to half")
+        };
+        assert!(e.to_string().contains("changed while it was read"), "{e}");
+    }
+
     #[test]
     fn a_guess_that_holds_is_read_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -947,7 +1003,7 @@ mod tests {
         let opts = options(1, false);
         assert!(matches!(
             one_reading(&path, &opts, false).unwrap(),
-            Run::Missed(ref f) if f == &[0]
+            Run::Missed { ref files, stopped: false } if files == &[0]
         ));
         // Exact cuts hold; `ingest` reads the file a second time, so, with them.
         assert!(matches!(
@@ -968,7 +1024,7 @@ mod tests {
         let strict = options(1, true);
         assert!(matches!(
             one_reading(&path, &strict, false).unwrap(),
-            Run::Missed(ref f) if f == &[0]
+            Run::Missed { ref files, stopped: true } if files == &[0]
         ));
         assert_eq!(ingested(&path, &strict).unwrap(), (300, 2));
         // A real error is found again, at its row in the file (the header is not a row).

@@ -241,6 +241,43 @@ fn any_part_size_prepares_the_same_index() {
     }
 }
 
+/// A byte order mark, then a quoted header name holding a line end: the reader strips the
+/// mark and reads the header as one record, so the cuts (guessed or exact, of the file or of
+/// its decompressed text) must not read the header's quote as data either.
+#[test]
+fn a_quoted_header_after_a_byte_order_mark_is_cut_as_the_reader_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text =
+        b"\xef\xbb\xbf\"event_time\n\",subscriber,counterparty,direction,kind,duration_s\n"
+            .to_vec();
+    // A quoted line end at once: read with the quote parity flipped, a cut lands inside it.
+    text.extend_from_slice(b"2026-03-10T01:00:00Z,+886912345001,\"a\nb\",in,call,1\n");
+    for r in tricky_records() {
+        text.extend_from_slice(r.text.as_bytes());
+        text.extend_from_slice(r.end.as_bytes());
+    }
+    let plain = dir.path().join("bom.csv");
+    std::fs::write(&plain, &text).unwrap();
+    let gz = dir.path().join("bom.csv.gz");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut e, &text).unwrap();
+    std::fs::write(&gz, e.finish().unwrap()).unwrap();
+    let whole = seen(&plain, Some(u64::MAX));
+    assert_eq!(whole.2.len(), 48, "{:?}", whole.2);
+    let two = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for part_bytes in 1..=40 {
+        assert_eq!(seen(&plain, Some(part_bytes)), whole, "{part_bytes}");
+        let on_two = two.install(|| seen(&gz, Some(part_bytes)));
+        assert_eq!(on_two.0, whole.0, "gz {part_bytes}");
+        assert_eq!(on_two.1, whole.1, "gz {part_bytes}");
+        let rows = |s: &Seen| s.2.iter().map(|r| (r.1, r.2)).collect::<Vec<_>>();
+        assert_eq!(rows(&on_two), rows(&whole), "gz {part_bytes}");
+    }
+}
+
 #[test]
 fn empty_lines_before_the_header_are_not_a_boundary() {
     // The reader skips empty lines before the header: a part must not start there (it would
