@@ -20,10 +20,10 @@
 //!    before it.
 //!
 //! That reads the whole file once more before any part is read. So `ingest` first *guesses*
-//! ([`guess`]): a part starts after the first `\n` past each `part_bytes`, and each part,
+//! (`guess`): a part starts after the first `\n` past each `part_bytes`, and each part,
 //! read as if it started between records, reports whether it ends between records; when all
 //! of a file's parts but the last do, every start was right (by induction from byte 0).
-//! Otherwise `ingest` drops that reading and reads again, the file cut by [`plan`].
+//! Otherwise `ingest` drops that reading and reads again, the file cut by `plan`.
 //!
 //! Each part is then read by its own `csv` reader (`ingest::csv::read`) starting between
 //! records, which is the state the whole-file reader would be in at that byte. Rows are
