@@ -600,6 +600,18 @@ mod tests {
             .timestamp_millis()
     }
 
+    /// Writes `batch` to `path` in row groups of `rows` rows, with or without statistics.
+    fn write_groups(path: &Path, batch: &RecordBatch, rows: usize, stats: EnabledStatistics) {
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(rows))
+            .set_statistics_enabled(stats)
+            .build();
+        let mut writer =
+            ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
+        writer.write(batch).unwrap();
+        writer.close().unwrap();
+    }
+
     /// `event_time` is left undecoded exactly for the row groups whose statistics prove one
     /// day of W (in the engine's zone), or all before or all after W, with no null and no
     /// instant out of range; never when the file has no statistics.
@@ -668,15 +680,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for stats in [EnabledStatistics::Chunk, EnabledStatistics::None] {
             let path = dir.path().join(format!("{stats:?}.parquet"));
-            let props = WriterProperties::builder()
-                .set_max_row_group_row_count(Some(2))
-                .set_statistics_enabled(stats)
-                .build();
-            let mut writer =
-                ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), Some(props))
-                    .unwrap();
-            writer.write(&batch).unwrap();
-            writer.close().unwrap();
+            write_groups(&path, &batch, 2, stats);
             let footer = parquet_row_groups(&path).unwrap().0;
             let meta = ArrowReaderMetadata::try_new(Arc::clone(&footer), ArrowReaderOptions::new())
                 .unwrap();
@@ -767,15 +771,7 @@ mod tests {
             .unwrap();
             for stats in [EnabledStatistics::Chunk, EnabledStatistics::None] {
                 let path = dir.path().join(format!("{k}-{stats:?}.parquet"));
-                let props = WriterProperties::builder()
-                    .set_max_row_group_row_count(Some(3))
-                    .set_statistics_enabled(stats)
-                    .build();
-                let mut writer =
-                    ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), Some(props))
-                        .unwrap();
-                writer.write(&batch).unwrap();
-                writer.close().unwrap();
+                write_groups(&path, &batch, 3, stats);
                 let footer = parquet_row_groups(&path).unwrap().0;
                 let columns = ColumnMap::default();
                 let got = [0, 1].map(|g| latest_bound(&footer, g, &columns));

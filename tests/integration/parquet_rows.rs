@@ -576,6 +576,14 @@ fn write_layout(path: &Path, b: &RecordBatch, l: &Layout) {
     w.close().unwrap();
 }
 
+/// Writes `b` to `path` as an Arrow IPC file (read through Arrow arrays: the reference).
+fn write_ipc(path: &Path, b: &RecordBatch) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = arrow::ipc::writer::FileWriter::try_new(f, &b.schema()).unwrap();
+    w.write(b).unwrap();
+    w.finish().unwrap();
+}
+
 /// Verdicts, rejects (row and reason) and counts of a scan of `path`.
 type Scanned = (Vec<String>, Vec<(u64, String)>, (u64, u64, u64));
 
@@ -626,13 +634,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let b = gen_batch(&rows, layout.required);
         let ipc = dir.path().join("e.arrow");
-        let mut w = arrow::ipc::writer::FileWriter::try_new(
-            std::fs::File::create(&ipc).unwrap(),
-            &b.schema(),
-        )
-        .unwrap();
-        w.write(&b).unwrap();
-        w.finish().unwrap();
+        write_ipc(&ipc, &b);
         let pq = dir.path().join("e.parquet");
         write_layout(&pq, &b, &layout);
         let expected = scan_file(&ipc);
@@ -667,13 +669,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let b = gen_batch(&rows, layout.required);
         let ipc = dir.path().join("e.arrow");
-        let mut w = arrow::ipc::writer::FileWriter::try_new(
-            std::fs::File::create(&ipc).unwrap(),
-            &b.schema(),
-        )
-        .unwrap();
-        w.write(&b).unwrap();
-        w.finish().unwrap();
+        write_ipc(&ipc, &b);
         let pq = dir.path().join("e.parquet");
         write_layout(&pq, &b, &layout);
         let tz: chrono_tz::Tz = zone.parse().unwrap();
