@@ -346,14 +346,14 @@ fn one_day_time<R: RowSink + ?Sized>(
 
 /// The latest instant (UTC epoch milliseconds) an accepted row of row group `row_group` can
 /// have, from its `event_time` statistics: every instant the column's cells hold is at most
-/// this, and a row whose cell is null or out of range is rejected. `None` when the
-/// statistics give no such bound: none written, old writers' deprecated ones, a column of
-/// text, INT96 or anything but one leaf of 64-bit integers that are a Parquet timestamp (its
-/// own unit counts: pyarrow stores seconds as milliseconds and names seconds in the Arrow
-/// schema it embeds; arrow-rs stores them unannotated) or plain integers read as epoch
-/// milliseconds; or columns that do not resolve (reading the row group says why).
+/// this, and a row whose cell is null or out of range is rejected. The statistics' integers
+/// are read in the unit of the column's Arrow type, as the reader reads the cells (the
+/// parquet crate applies the unit of the Arrow schema a writer embeds to unannotated or
+/// naive-nanosecond integers as they are). `None` when the statistics give no such bound:
+/// none written, old writers' deprecated ones, a column of text, INT96 or anything but one
+/// leaf of 64-bit integers read as ticks ([`instant_of_ticks`]); or columns that do not
+/// resolve (reading the row group says why).
 pub fn latest_bound(footer: &Footer, row_group: usize, columns: &ColumnMap) -> Option<i64> {
-    use parquet::basic::{ConvertedType, LogicalType, TimeUnit as Unit};
     let meta = ArrowReaderMetadata::try_new(Arc::clone(footer), ArrowReaderOptions::new()).ok()?;
     let schema = meta.schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -363,29 +363,6 @@ pub fn latest_bound(footer: &Footer, row_group: usize, columns: &ColumnMap) -> O
     let [leaf] = leaves[..] else {
         return None;
     };
-    let column = descr.column(leaf);
-    let ticks = match (schema.field(root).data_type(), column.logical_type_ref()) {
-        (DataType::Timestamp(..), Some(LogicalType::Timestamp(t))) => match t.unit {
-            Unit::MILLIS => TimeUnit::Millisecond,
-            Unit::MICROS => TimeUnit::Microsecond,
-            Unit::NANOS => TimeUnit::Nanosecond,
-        },
-        // Old writers' annotation, or none: arrow-rs stores seconds as they are and names the
-        // unit only in the Arrow schema it embeds.
-        (DataType::Timestamp(arrow_unit, _), None) => match column.converted_type() {
-            ConvertedType::TIMESTAMP_MILLIS => TimeUnit::Millisecond,
-            ConvertedType::TIMESTAMP_MICROS => TimeUnit::Microsecond,
-            ConvertedType::NONE => *arrow_unit,
-            _ => return None,
-        },
-        (DataType::Int64, None) if column.converted_type() == ConvertedType::NONE => {
-            TimeUnit::Millisecond
-        }
-        _ => return None,
-    };
-    if column.physical_type() != parquet::basic::Type::INT64 {
-        return None;
-    }
     let stats = footer.row_group(row_group).column(leaf).statistics()?;
     let Statistics::Int64(s) = stats else {
         return None;
@@ -393,7 +370,7 @@ pub fn latest_bound(footer: &Footer, row_group: usize, columns: &ColumnMap) -> O
     if stats.is_min_max_deprecated() || !s.max_is_exact() {
         return None;
     }
-    instant_of_ticks(&DataType::Timestamp(ticks, None), *s.max_opt()?)
+    instant_of_ticks(schema.field(root).data_type(), *s.max_opt()?)
 }
 
 /// `batch` with one more column.
@@ -706,8 +683,9 @@ mod tests {
     }
 
     /// The bound a row group's statistics give is the latest instant its `event_time` cells
-    /// hold, for a timestamp of any unit (seconds, which Parquet stores as milliseconds,
-    /// included) and for epoch milliseconds; none for text, nor without statistics.
+    /// hold, for a timestamp of any unit (seconds, which arrow-rs stores unannotated and names
+    /// in its embedded schema, included) and for epoch milliseconds; none for text, nor
+    /// without statistics.
     #[test]
     fn latest_bound_is_the_latest_instant_of_a_row_group() {
         use arrow::array::{

@@ -142,7 +142,8 @@ pub type Settled<'a, S> = &'a (dyn Fn(&S, i64) -> bool + Sync);
 /// time-ordered file the last row group settles the others; on one in any order, the first
 /// each worker reads. So the report counts the rows read, not every row; when no row was
 /// accepted, no row group was left unread. Under `strict` this is [`ingest`]: the first bad
-/// row in the inputs' order must be the one found.
+/// row in the inputs' order must be the one found; so is a reading that fails, done again
+/// in the inputs' order (the error reported is the one an ordered reading meets first).
 pub fn ingest_latest_first<S, F, R>(
     inputs: &[String],
     opts: &IngestOptions,
@@ -154,8 +155,12 @@ where
     F: Fn() -> S + Sync,
     R: FnMut() -> F,
 {
+    let mut reading = reading;
     let latest = (!opts.strict).then_some(settled);
-    ingest_in_order(inputs, opts, reading, &|_, _| {}, latest)
+    match ingest_in_order(inputs, opts, &mut reading, &|_, _| {}, latest) {
+        Err(_) if latest.is_some() => ingest_in_order(inputs, opts, reading, &|_, _| {}, None),
+        done => done,
+    }
 }
 
 /// [`ingest`], or [`ingest_latest_first`] when `latest` is given.

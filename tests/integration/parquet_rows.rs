@@ -739,6 +739,62 @@ fn a_row_group_that_starts_the_latest_day_is_read() {
     assert_eq!(day, chrono::NaiveDate::from_ymd_opt(2026, 3, 11));
 }
 
+/// When the first pass of a scan without `as_of` fails, the error is the one a reading in the
+/// inputs' order meets first (the pass reads row groups latest first: the later file would
+/// fail first), with one worker and with all.
+#[test]
+fn a_failed_latest_day_names_the_first_file_in_order() {
+    let s = Some("+886912345001".to_owned());
+    let row = |minute: i64| -> GenRow {
+        (
+            minute,
+            s.clone(),
+            Some("+2348021234567".into()),
+            Some("in"),
+            Some("call"),
+            None,
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout {
+        dictionary: false,
+        v2: false,
+        delta: false,
+        required: false,
+        page_rows: 2,
+        group_rows: 2,
+        codec: parquet::basic::Compression::SNAPPY,
+        time_ordered: true,
+        statistics: true,
+    };
+    // `a.parquet` lacks `kind` (earlier times), `b.parquet` lacks `direction` (later ones).
+    let early = gen_batch(&[row(3000), row(2990)], false);
+    let late = gen_batch(&[row(0), row(-10)], false);
+    write_layout(
+        &dir.path().join("a.parquet"),
+        &early.project(&[0, 1, 2, 3, 5]).unwrap(),
+        &layout,
+    );
+    write_layout(
+        &dir.path().join("b.parquet"),
+        &late.project(&[0, 1, 2, 4, 5]).unwrap(),
+        &layout,
+    );
+    let opts = hotzone::ingest::IngestOptions::default();
+    let inputs = [dir.path().to_string_lossy().into_owned()];
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    for e in [
+        hotzone::scan::latest_day(&inputs, chrono_tz::UTC, &opts).unwrap_err(),
+        one.install(|| hotzone::scan::latest_day(&inputs, chrono_tz::UTC, &opts))
+            .unwrap_err(),
+    ] {
+        assert!(e.to_string().contains("a.parquet"), "{e}");
+    }
+}
+
 /// A plain-encoded page whose value runs past its end (a forged length prefix) is an error
 /// naming the file and the column, not a panic or a short read.
 #[test]
