@@ -685,6 +685,22 @@ proptest! {
     }
 }
 
+/// Row groups of two rows, pages of two, snappy, chunk statistics: a file whose every row
+/// group a test places.
+fn pairs_with_statistics() -> Layout {
+    Layout {
+        dictionary: false,
+        v2: false,
+        delta: false,
+        required: false,
+        page_rows: 2,
+        group_rows: 2,
+        codec: parquet::basic::Compression::SNAPPY,
+        time_ordered: false,
+        statistics: true,
+    }
+}
+
 /// The row group holding the latest accepted instant (just after midnight) is read even when
 /// another row group, read first for its later (rejected) instant, already found the day
 /// before: its own bound is on the latest day. Left unread, the day found would be a day
@@ -714,18 +730,7 @@ fn a_row_group_that_starts_the_latest_day_is_read() {
     ];
     let dir = tempfile::tempdir().unwrap();
     let pq = dir.path().join("e.parquet");
-    let layout = Layout {
-        dictionary: false,
-        v2: false,
-        delta: false,
-        required: false,
-        page_rows: 2,
-        group_rows: 2,
-        codec: parquet::basic::Compression::SNAPPY,
-        time_ordered: false,
-        statistics: true,
-    };
-    write_layout(&pq, &gen_batch(&rows, false), &layout);
+    write_layout(&pq, &gen_batch(&rows, false), &pairs_with_statistics());
     let opts = hotzone::ingest::IngestOptions::default();
     let files = [pq.to_string_lossy().into_owned()];
     // One worker, so that the row groups are read one after the other, latest bound first.
@@ -756,17 +761,7 @@ fn a_failed_latest_day_names_the_first_file_in_order() {
         )
     };
     let dir = tempfile::tempdir().unwrap();
-    let layout = Layout {
-        dictionary: false,
-        v2: false,
-        delta: false,
-        required: false,
-        page_rows: 2,
-        group_rows: 2,
-        codec: parquet::basic::Compression::SNAPPY,
-        time_ordered: true,
-        statistics: true,
-    };
+    let layout = pairs_with_statistics();
     // `a.parquet` lacks `kind` (earlier times), `b.parquet` lacks `direction` (later ones).
     let early = gen_batch(&[row(3000), row(2990)], false);
     let late = gen_batch(&[row(0), row(-10)], false);
