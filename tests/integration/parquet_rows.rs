@@ -2,7 +2,7 @@
 //! skipped where chunk statistics rule out a negative value, counterparty read as views):
 //! rejects, counts and verdicts must equal those of the same rows as CSV.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
@@ -584,6 +584,16 @@ fn write_ipc(path: &Path, b: &RecordBatch) {
     w.finish().unwrap();
 }
 
+/// `rows` written into `dir` as Arrow IPC (`e.arrow`, the reference) and as Parquet in
+/// `layout` (`e.parquet`).
+fn write_both(dir: &Path, rows: &[GenRow], layout: &Layout) -> (PathBuf, PathBuf) {
+    let b = gen_batch(rows, layout.required);
+    let (ipc, pq) = (dir.join("e.arrow"), dir.join("e.parquet"));
+    write_ipc(&ipc, &b);
+    write_layout(&pq, &b, layout);
+    (ipc, pq)
+}
+
 /// Verdicts, rejects (row and reason) and counts of a scan of `path`.
 type Scanned = (Vec<String>, Vec<(u64, String)>, (u64, u64, u64));
 
@@ -632,11 +642,7 @@ proptest! {
             rows.sort_by_key(|r| std::cmp::Reverse(r.0)); // minutes before t0
         }
         let dir = tempfile::tempdir().unwrap();
-        let b = gen_batch(&rows, layout.required);
-        let ipc = dir.path().join("e.arrow");
-        write_ipc(&ipc, &b);
-        let pq = dir.path().join("e.parquet");
-        write_layout(&pq, &b, &layout);
+        let (ipc, pq) = write_both(dir.path(), &rows, &layout);
         let expected = scan_file(&ipc);
         prop_assert_eq!(expected.2.0, rows.len() as u64);
         prop_assert_eq!(scan_file(&pq), expected);
@@ -667,11 +673,7 @@ proptest! {
             rows.sort_by_key(|r| std::cmp::Reverse(r.0));
         }
         let dir = tempfile::tempdir().unwrap();
-        let b = gen_batch(&rows, layout.required);
-        let ipc = dir.path().join("e.arrow");
-        write_ipc(&ipc, &b);
-        let pq = dir.path().join("e.parquet");
-        write_layout(&pq, &b, &layout);
+        let (ipc, pq) = write_both(dir.path(), &rows, &layout);
         let tz: chrono_tz::Tz = zone.parse().unwrap();
         let opts = hotzone::ingest::IngestOptions::default();
         let latest = |p: &Path| {
