@@ -5,9 +5,11 @@
 //! with its own reader: [`layout`] reads the header once for all of them, [`read`] reads one
 //! byte range. A read error names the byte offset in the file.
 //!
-//! Lines with no quote and no stray carriage return (nearly all of every export) are split at
-//! their commas here; the first other line and the rest of its part go through the `csv`
-//! crate, which gives a plain line the same fields (`records`).
+//! Lines with no stray carriage return whose quotes, if any, each enclose a whole field
+//! (nearly all of every export, whether it quotes no field, its text fields or every field)
+//! are split here; the first other line (an escaped quote, a line end inside a quoted field)
+//! and the rest of its part go through the `csv` crate, which gives such a line the same
+//! fields (`records`).
 //!
 //! Records are read as bytes and interpreted field by field, so a malformed row is a counted
 //! reject with its row number, never a failed file. Rows with missing trailing fields are
@@ -358,10 +360,11 @@ impl<T: Read> Read for ThenRest<T> {
 /// (byte 0: the header comes first); `compressed`: it is the decompressed text of the file.
 /// Gives the byte where the last record starts.
 ///
-/// Lines with no quote and no carriage return but at their end (nearly every export's every
-/// line) are split at commas here, with no CSV automaton ([`plain_lines`]); from the first
-/// other line on, the rest of the text goes through the `csv` reader, which gives such a
-/// line the same fields. Both skip empty lines and number the records alike.
+/// Lines with no carriage return but at their end, whose quotes each enclose a whole field
+/// (nearly every export's every line), are split here, with no CSV automaton
+/// ([`plain_lines`]); from the first other line on, the rest of the text goes through the
+/// `csv` reader, which gives such a line the same fields. Both skip empty lines and number
+/// the records alike.
 ///
 /// Returns where the last record starts and the quote automaton's state after the text
 /// (plain lines leave it between records, so it only runs over what the `csv` reader reads).
@@ -432,7 +435,9 @@ struct Handover {
 }
 
 /// Reads the lines of `text` (from byte `start`; past the header when that is 0) that need
-/// no CSV automaton: no `"`, no `\r` but before the `\n`. `None` when the text ended so.
+/// no CSV automaton: no `\r` but before the `\n`, and no `"` but those enclosing whole
+/// fields ([`quoted_fields`]). `None` when the text ended so. Each such line leaves the
+/// automaton between records, as it found it.
 ///
 /// The text is read a `read` call at a time, and the complete lines read are taken before
 /// the next call, as the `csv` reader does: a read error names the rows before the bytes
@@ -457,6 +462,8 @@ fn plain_lines<R: RowSink + ?Sized>(
         }
     }
     let mut buf = vec![0u8; LINE_BLOCK];
+    // The fields of a quoted line ([`quoted_fields`]).
+    let mut fields = Vec::new();
     // `buf[..filled]` was read; `buf[0]` is byte `base` of the file; the next line starts at
     // `at`; `buf[at..seen]` (the unfinished line before the last read) holds no `\n`, and no
     // `\r` but maybe as its last byte. So each byte is searched once, however many reads a
@@ -485,7 +492,8 @@ fn plain_lines<R: RowSink + ?Sized>(
         };
         let block = &buf[at..end];
         let block_text = std::str::from_utf8(block).ok();
-        let quote = memchr::memchr(b'"', block).unwrap_or(block.len());
+        // The first quote at or after the line being read.
+        let mut quote = memchr::memchr(b'"', block).unwrap_or(block.len());
         let cr = memchr::memchr(b'\r', block).is_some();
         let mut from = 0;
         while from < block.len() {
@@ -493,14 +501,22 @@ fn plain_lines<R: RowSink + ?Sized>(
             let line = &block[from..next];
             let line = line.strip_suffix(b"\n").unwrap_or(line);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if next > quote || (cr && memchr::memchr(b'\r', line).is_some()) {
+            let quoted = next > quote;
+            if (quoted && !quoted_fields(line, &mut fields))
+                || (cr && memchr::memchr(b'\r', line).is_some())
+            {
                 return Ok(Some(hand_over(buf, filled, at + from, base, failed)));
             }
             if !line.is_empty() {
                 read.row += 1;
                 read.last_start = Some(base + (at + from) as u64);
                 let line_text = block_text.and_then(|t| t.get(from..from + line.len()));
-                plain_record(line, line_text, &wanted, interp, rows, read.row)?;
+                if quoted {
+                    quoted_record(line, line_text, &fields, &wanted, interp, rows, read.row)?;
+                    quote = memchr::memchr(b'"', &block[next..]).map_or(block.len(), |q| next + q);
+                } else {
+                    plain_record(line, line_text, &wanted, interp, rows, read.row)?;
+                }
             }
             from = next;
         }
@@ -577,26 +593,99 @@ fn plain_record<R: RowSink + ?Sized>(
     let mut from = 0;
     let ends = Commas::of(line).chain(std::iter::once(line.len()));
     for (i, to) in ends.enumerate() {
-        let field = &line[from..to];
-        // `wanted` has an entry per field of the header: a field past it must be empty.
-        match wanted.get(i) {
-            None if !field.is_empty() => return rows.row(row, Err(RejectReason::TooManyFields)),
-            Some(&mask) if mask != 0 && !field.is_empty() => {
-                let cell = match text.and_then(|t| t.get(from..to)) {
-                    Some(t) => t,
-                    None => std::str::from_utf8(field).unwrap_or("\u{fffd}"),
-                };
-                let mut bits = mask;
-                while bits != 0 {
-                    cells[bits.trailing_zeros() as usize] = Some(cell);
-                    bits &= bits - 1;
-                }
-            }
-            _ => {}
+        if !put_field(&mut cells, line, text, (from, to), wanted.get(i)) {
+            return rows.row(row, Err(RejectReason::TooManyFields));
         }
         from = to + 1;
     }
     rows.row(row, interp.interpret(&raw_row(&cells)))
+}
+
+/// [`plain_record`] for a line whose fields [`quoted_fields`] found (`fields`: each one's
+/// text without its quotes).
+fn quoted_record<R: RowSink + ?Sized>(
+    line: &[u8],
+    text: Option<&str>,
+    fields: &[(usize, usize)],
+    wanted: &[u8],
+    interp: &mut Interpreter,
+    rows: &mut R,
+    row: u64,
+) -> Result<()> {
+    let mut cells: [Option<&str>; 7] = [None; 7];
+    for (i, range) in fields.iter().enumerate() {
+        if !put_field(&mut cells, line, text, *range, wanted.get(i)) {
+            return rows.row(row, Err(RejectReason::TooManyFields));
+        }
+    }
+    rows.row(row, interp.interpret(&raw_row(&cells)))
+}
+
+/// Puts the field at `line[from..to]` into the `cells` of the canonical columns `wanted`
+/// says it fills (bit `k` for column `k`; `None`: a field past the header's). The cell is
+/// read from `text` (the line as text, when its block was) else checked alone (U+FFFD if it
+/// is not text); an empty field fills nothing. False for a non-empty field past the header
+/// (the row is `too_many_fields`).
+#[inline(always)]
+fn put_field<'a>(
+    cells: &mut [Option<&'a str>; 7],
+    line: &'a [u8],
+    text: Option<&'a str>,
+    (from, to): (usize, usize),
+    wanted: Option<&u8>,
+) -> bool {
+    let field = &line[from..to];
+    match wanted {
+        None => field.is_empty(),
+        Some(&mask) if mask != 0 && !field.is_empty() => {
+            let cell = match text.and_then(|t| t.get(from..to)) {
+                Some(t) => t,
+                None => std::str::from_utf8(field).unwrap_or("\u{fffd}"),
+            };
+            let mut bits = mask;
+            while bits != 0 {
+                cells[bits.trailing_zeros() as usize] = Some(cell);
+                bits &= bits - 1;
+            }
+            true
+        }
+        Some(_) => true,
+    }
+}
+
+/// The fields of a line whose every quote opens a field at its first byte and closes it
+/// (`"text"`: no quote inside, the closing one followed by a comma or the line's end), as
+/// the (start, end) ranges of their text without the quotes, into `fields`: what the `csv`
+/// reader makes of the line (exports that quote every field, or every text field, write
+/// such lines). False for any other line, which needs the reader's automaton: a quote inside
+/// a field or an escaped one (`""`), text after a closing quote, a field still open at the
+/// line's end (a line end inside it).
+fn quoted_fields(line: &[u8], fields: &mut Vec<(usize, usize)>) -> bool {
+    fields.clear();
+    let mut at = 0;
+    loop {
+        if line.get(at) == Some(&b'"') {
+            let Some(close) = memchr::memchr(b'"', &line[at + 1..]).map(|k| at + 1 + k) else {
+                return false;
+            };
+            fields.push((at + 1, close));
+            match line.get(close + 1) {
+                None => return true,
+                Some(b',') => at = close + 2,
+                Some(_) => return false,
+            }
+        } else {
+            let end = memchr::memchr2(b',', b'"', &line[at..]).map_or(line.len(), |k| at + k);
+            if end < line.len() && line[end] == b'"' {
+                return false;
+            }
+            fields.push((at, end));
+            if end == line.len() {
+                return true;
+            }
+            at = end + 1;
+        }
+    }
 }
 
 /// The offsets of the commas in a line, eight bytes at a time (lines are short: a `memchr`
@@ -952,6 +1041,16 @@ mod tests {
         b"\"+886 912,345\"",
         b"\"a\"\"b\"",
         b"\"two\nlines\"",
+        b"\"\"",
+        b"\"in\"",
+        b"\"+886912345001\"",
+        b"\"2026-10-01T08:00:00Z\"",
+        b"\"60\"",
+        b"\" \"",
+        b"\"x\"y",
+        b"x\"y",
+        b"\"x\ry\"",
+        b"\"caf\xc3\xa9,\xc3\"",
         b"x\ry",
         b"\xc3",
         b"\xa9",
@@ -1149,6 +1248,43 @@ mod tests {
             checked >= 10,
             "only {checked} damaged streams failed before their end"
         );
+    }
+
+    /// Lines whose quotes each enclose a whole field (an export that quotes every field) are
+    /// read here, commas inside quotes kept; the first line with an escaped quote goes to the
+    /// `csv` reader with the rest of the text, and both give the same rows.
+    #[test]
+    fn lines_quoting_whole_fields_are_read_here() {
+        let quoted =
+            "\"2026-10-01T08:00:00Z\",\"+886912345001\",\"+2348012345678\",\"in\",\"sms\",\"\"\n";
+        let comma = "\"2026-10-01T08:00:00Z\",+886912345001,\"+234,8012345678\",in,\"sms\",60\r\n";
+        let escaped = "\"2026-10-01T08:00:00Z\",\"+886912345001\",\"a\"\"b\",in,sms,\n";
+        let text = format!("{quoted}{comma}{quoted}{escaped}{quoted}");
+        let (path, layout) = (Path::new("t.csv"), layout());
+        let mut rows = Rows::default();
+        let mut read = Progress {
+            row: 0,
+            last_start: None,
+        };
+        let handed = plain_lines(
+            path,
+            &layout,
+            &mut text.as_bytes(),
+            1,
+            false,
+            &mut Interpreter::new(None),
+            &mut rows,
+            &mut read,
+        )
+        .unwrap()
+        .expect("handed over at the escaped quote");
+        let at = 1 + (2 * quoted.len() + comma.len()) as u64;
+        assert_eq!((handed.at, read.row), (at, 3));
+        // The quoted cells without their quotes; the comma inside a quoted cell is its text.
+        assert!(rows.0.iter().all(|(_, r)| r.is_ok()), "{:?}", rows.0);
+        let [fast, csv] = both(format!("x\n{text}").as_bytes(), &layout);
+        assert_eq!(fast, csv);
+        assert_eq!(fast.0.len(), 6, "the line x and five records");
     }
 
     /// Lines that end in a bare `\r` go to the `csv` reader when the first block shows one,
