@@ -102,6 +102,11 @@ def main():
         every = med([r["wall_s"] for r in e if r["engine"] == "hotzone"])
         out += [f"Every core against one thread (`RAYON_NUM_THREADS=1`), wall: **{one / every:.2f}x** faster.", ""]
 
+    eq = [r for r in rows if r["section"] == "eq"]
+    if eq:
+        out += ["## e (quoted). The same CSV file with every field quoted, the same query", ""]
+        out += engine_table(eq)
+
     prep = [r for r in rows if r["section"] == "b-prepare"]
     if prep:
         sizes = {}

@@ -17,7 +17,8 @@
 # d. detection quality: precision/recall of SHARE and SPIKE against the generator's truth
 # e. one CSV file (time-ordered, as a switch exports it; a fifth of the tier's subscribers:
 #    ~10M rows on M) scanned with every core and with one (RAYON_NUM_THREADS=1), and by the
-#    peers; the rows of all four must be identical before any time is reported
+#    peers; the rows of all four must be identical before any time is reported; then the
+#    same file with every field quoted (eq), whose rows must be those of the unquoted file
 #
 # Layouts (LAYOUTS, default "grouped time shuffled"): the same rows written three ways by
 # `hotzone gen --layout`: grouped (each subscriber's events together, subscriber
@@ -182,6 +183,28 @@ if [[ $SECTIONS == *e* ]]; then
     time_v e-polars polars e "$run" -- "$PY" "$PEERS" scan polars "$CSV" "$RES/e-polars.csv" "$BATCH_Q"
     "$PY" "$PEERS" compare "$RES/e-hotzone.csv" "$RES/e-hotzone-1t.csv" "$RES/e-duckdb.csv" "$RES/e-polars.csv" \
       || die "e: the engines disagree on the CSV file (run $run); no time is reported"
+  done
+  # The same rows with every field quoted, as many exports write them (section eq): the same
+  # verdicts, and a reader that must not fall back to a slow path on quotes.
+  QCSV=$DATA/events-time-quoted.csv
+  if [[ ! -s $QCSV ]]; then
+    log "writing the CSV file again with every field quoted"
+    "$PY" - "$CSV" "$QCSV.part" <<'EOF'
+import csv, sys
+with open(sys.argv[1], newline="") as f, open(sys.argv[2], "w", newline="") as g:
+    csv.writer(g, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(csv.reader(f))
+EOF
+    mv "$QCSV.part" "$QCSV"
+  fi
+  cat "$QCSV" >/dev/null
+  LAYOUT=time-csv-quoted
+  log "eq. the CSV file with every field quoted ($(du -m "$QCSV" | cut -f1) MB), $RUNS runs per engine"
+  for run in $(seq 1 "$RUNS"); do
+    time_v eq-hotzone hotzone eq "$run" -- "$HOTZONE" scan "$QCSV" "${BATCH_FLAGS[@]}" --output "$RES/eq-hotzone.csv"
+    time_v eq-duckdb duckdb eq "$run" -- "$PY" "$PEERS" scan duckdb "$QCSV" "$RES/eq-duckdb.csv" "$BATCH_Q"
+    time_v eq-polars polars eq "$run" -- "$PY" "$PEERS" scan polars "$QCSV" "$RES/eq-polars.csv" "$BATCH_Q"
+    "$PY" "$PEERS" compare "$RES/e-hotzone.csv" "$RES/eq-hotzone.csv" "$RES/eq-duckdb.csv" "$RES/eq-polars.csv" \
+      || die "eq: the engines disagree on the quoted CSV file, or with the unquoted one (run $run); no time is reported"
   done
   LAYOUT=grouped
 fi
