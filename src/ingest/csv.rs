@@ -114,7 +114,7 @@ where
         .map_err(|e| Error::io(path, e))?;
     let mut part = file.take(end - start);
     let text = std::io::BufReader::with_capacity(1 << 20, &mut part);
-    let (last_start, state) = records(path, layout, text, start, false, interp, rows)?;
+    let (last_start, state, _) = records(path, layout, text, start, false, interp, rows)?;
     if part.limit() > 0 {
         return Err(Error::read(path, "the file changed while it was read"));
     }
@@ -137,13 +137,13 @@ where
     R: RowSink + ?Sized,
 {
     let text = decoded(path, codec)?;
-    let (last_start, state) = records(path, layout, text, 0, true, interp, rows)?;
-    match (state, last_start) {
-        (State::Quoted, Some(at)) => Err(never_closed(
+    let (_, _, opened) = records(path, layout, text, 0, true, interp, rows)?;
+    match opened {
+        Some(at) => Err(never_closed(
             path,
-            &format!("in the record at byte {at} of the decompressed text"),
+            &format!("at byte {at} of the decompressed text"),
         )),
-        _ => Ok(()),
+        None => Ok(()),
     }
 }
 
@@ -284,14 +284,13 @@ impl CompressedParts {
         R: RowSink + ?Sized,
     {
         let text = std::io::Cursor::new(self.buf).chain(self.decoder);
-        let (last_start, state) =
-            records(&self.path, layout, text, self.start, true, interp, rows)?;
-        match (state, last_start) {
-            (State::Quoted, Some(at)) => Err(never_closed(
+        let (_, _, opened) = records(&self.path, layout, text, self.start, true, interp, rows)?;
+        match opened {
+            Some(at) => Err(never_closed(
                 &self.path,
-                &format!("in the record at byte {at} of the decompressed text"),
+                &format!("at byte {at} of the decompressed text"),
             )),
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 }
@@ -330,12 +329,31 @@ impl<R: Read> Read for Capped<R> {
 struct Watched<R> {
     inner: R,
     state: State,
+    /// Offset in the file (or decompressed text) of the next byte read.
+    at: u64,
+    /// Where the quoted field the automaton is in was opened (when `state` is `Quoted`).
+    opened: Option<u64>,
 }
 
 impl<R: Read> Read for Watched<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.state = run(&buf[..n], self.state).0;
+        let before = self.state;
+        self.state = run(&buf[..n], before).0;
+        // Still inside a quoted field: the quote that opened it is this read's last opening
+        // one, if it has one (a read ending inside a field is rare: once at the end of a
+        // file left open, else at a line end inside quotes).
+        if self.state == State::Quoted {
+            let mut state = before;
+            for (i, &b) in buf[..n].iter().enumerate() {
+                let next = step(state, b);
+                if next == State::Quoted && state != State::Quoted && state != State::AfterQuote {
+                    self.opened = Some(self.at + i as u64);
+                }
+                state = next;
+            }
+        }
+        self.at += n as u64;
         Ok(n)
     }
 }
@@ -366,8 +384,9 @@ impl<T: Read> Read for ThenRest<T> {
 /// `csv` reader, which gives such a line the same fields. Both skip empty lines and number
 /// the records alike.
 ///
-/// Returns where the last record starts and the quote automaton's state after the text
-/// (plain lines leave it between records, so it only runs over what the `csv` reader reads).
+/// Returns where the last record starts, the quote automaton's state after the text (plain
+/// lines leave it between records, so it only runs over what the `csv` reader reads) and,
+/// when that state is inside a quoted field, the byte of the quote that opened it.
 fn records<R, T>(
     path: &Path,
     layout: &Layout,
@@ -376,7 +395,7 @@ fn records<R, T>(
     compressed: bool,
     interp: &mut Interpreter,
     rows: &mut R,
-) -> Result<(Option<u64>, State)>
+) -> Result<(Option<u64>, State, Option<u64>)>
 where
     R: RowSink + ?Sized,
     T: Read,
@@ -390,7 +409,7 @@ where
         path, layout, &mut text, start, compressed, interp, rows, &mut read,
     )?
     else {
-        return Ok((read.last_start, State::Record));
+        return Ok((read.last_start, State::Record, None));
     };
     // The `csv` reader drops a byte order mark at the start of what it reads, taking it for
     // the file's; here that is a line inside the file, whose bytes are data (as they are to a
@@ -400,6 +419,8 @@ where
     let mut text = Watched {
         inner: first.chain(rest).chain(ThenRest { failed, text }),
         state: State::Record,
+        at,
+        opened: None,
     };
     let last_start = quoted_records(
         path,
@@ -411,7 +432,10 @@ where
         rows,
         read,
     )?;
-    Ok((last_start, text.state))
+    let opened = (text.state == State::Quoted)
+        .then_some(text.opened)
+        .flatten();
+    Ok((last_start, text.state, opened))
 }
 
 /// Records read so far in a part: their count (the next row's number is one more) and where
@@ -990,11 +1014,22 @@ mod tests {
         let mut interp = Interpreter::new(None);
         // A text whose read can fail is a decompressor's (whose errors name rows).
         let last = records(path, layout, chunks(), 0, fail, &mut interp, &mut fast).map(
-            |(last, state)| {
+            |(last, state, opened)| {
                 // The state it reports is the automaton's after the whole text (as to whether
-                // a quoted field is left open, which is all a reader asks of it).
-                let whole = run(text, State::Record).0;
+                // a quoted field is left open, which is all a reader asks of it), and so is
+                // the byte of the quote that opened a field left open.
+                let (mut whole, mut open) = (State::Record, None);
+                for (i, &b) in text.iter().enumerate() {
+                    let next = step(whole, b);
+                    if next == State::Quoted && whole != State::Quoted && whole != State::AfterQuote
+                    {
+                        open = Some(i as u64);
+                    }
+                    whole = next;
+                }
                 assert_eq!(state == State::Quoted, whole == State::Quoted, "{text:?}");
+                let open = (whole == State::Quoted).then_some(open).flatten();
+                assert_eq!(opened, open, "{text:?}");
                 last
             },
         );

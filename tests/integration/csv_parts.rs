@@ -91,6 +91,13 @@ fn rec(text: &str, end: &'static str, reject: Option<&'static str>) -> Rec {
     }
 }
 
+/// `bytes` compressed as one gzip member.
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut e, bytes).unwrap();
+    e.finish().unwrap()
+}
+
 /// The hand-made file: quoted line ends (LF and CRLF), quoted delimiters, doubled quotes, a
 /// quoted field that holds what looks like a whole record, CRLF and LF line ends, an empty
 /// line (not a row), bad rows all through, and no line end after the last record.
@@ -259,9 +266,7 @@ fn a_quoted_header_after_a_byte_order_mark_is_cut_as_the_reader_reads_it() {
     let plain = dir.path().join("bom.csv");
     std::fs::write(&plain, &text).unwrap();
     let gz = dir.path().join("bom.csv.gz");
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut e, &text).unwrap();
-    std::fs::write(&gz, e.finish().unwrap()).unwrap();
+    std::fs::write(&gz, gzip(&text)).unwrap();
     let whole = seen(&plain, Some(u64::MAX));
     assert_eq!(whole.2.len(), 48, "{:?}", whole.2);
     let two = rayon::ThreadPoolBuilder::new()
@@ -358,6 +363,31 @@ fn an_unclosed_quote_is_an_error_naming_its_byte() {
                 && err.contains(&format!("opened at byte {quote} is never closed")),
             "{part_bytes:?}: {err}"
         );
+    }
+    // Compressed, the same byte of the decompressed text (the record before the quote ends
+    // in `\r\n`, where the `csv` crate's record position is one byte short).
+    {
+        let gz = dir.path().join("open.csv.gz");
+        let quoted =
+            "\"2026-03-10T01:00:00Z\",\"+886912345001\",\"+2348021234567\",\"in\",\"call\",\"1\"";
+        let after = &text[quote - "2026-03-10T01:00:00Z,+886912345001,".len()..];
+        let text = format!("{HEADER}\n{quoted}\r\n{after}");
+        let quote = text.find("\"ACME Ltd").unwrap();
+        std::fs::write(&gz, gzip(text.as_bytes())).unwrap();
+        for part_bytes in [None, Some(1), Some(64)] {
+            let files = [gz.to_string_lossy().into_owned()];
+            let err = scan(&files, &request(part_bytes, false), &|_, _| {})
+                .err()
+                .unwrap_or_else(|| panic!("{part_bytes:?}: read without an error"))
+                .to_string();
+            assert!(
+                err.contains("open.csv.gz")
+                    && err.contains(&format!(
+                        "opened at byte {quote} of the decompressed text is never closed"
+                    )),
+                "{part_bytes:?}: {err}"
+            );
+        }
     }
     // Closed further on, the quote is a field holding line ends: no error.
     std::fs::write(&path, format!("{text}\",in,call,\n")).unwrap();
@@ -555,16 +585,10 @@ fn command_line_parts_write_the_same_rejects_file() {
 /// errors naming the file, never a run that stops reading early and succeeds.
 #[test]
 fn compressed_files_read_like_the_plain_file() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let records = tricky_records();
     let plain = write(dir.path(), "tricky.csv", "\r\n", &records);
     let text = std::fs::read(&plain).unwrap();
-    let gzip = |bytes: &[u8]| {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(bytes).unwrap();
-        e.finish().unwrap()
-    };
     let zstd = |bytes: &[u8]| zstd::encode_all(bytes, 3).unwrap();
     let cut = text.len() / 3 + 1; // inside a record
     let files: Vec<(&str, Vec<u8>)> = vec![
