@@ -1295,3 +1295,65 @@ fn one_column_mapped_to_event_time_and_duration_s_reads_alike_with_and_without_s
         outputs[0].1
     );
 }
+
+/// A row group of several batches whose subscriber dictionary holds more values than a batch
+/// has rows (one row group per file, as some writers make them: the dictionary is
+/// interpreted once, at its second batch, and each batch's subscribers are gathered from it
+/// before the row loop) reads as the same rows written as Arrow IPC: cells of every kind the
+/// rules treat apart (valid, spaced, national, not a number, empty, missing) among a hundred
+/// thousand distinct numbers; and so does a dictionary smaller than a batch but too large to
+/// stay in cache.
+#[test]
+fn a_row_group_with_a_large_subscriber_dictionary_reads_as_arrow_ipc() {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for (rows, distinct) in [(150_000usize, 100_000u64), (100_000, 30_000)] {
+        let gen_rows: Vec<GenRow> = (0..rows)
+            .map(|i| {
+                let r = next();
+                let sub = match r % 200 {
+                    0 => None,
+                    1 => Some(SUBSCRIBERS[(r / 200) as usize % SUBSCRIBERS.len()].to_owned()),
+                    _ => Some(format!("+8869{:08}", (r >> 8) % distinct)),
+                };
+                let cp = COUNTERPARTIES[(r >> 40) as usize % COUNTERPARTIES.len()];
+                (
+                    (i % (2 * 24 * 60)) as i64,
+                    sub,
+                    Some(cp.to_owned()),
+                    Some(DIRECTIONS[(r >> 20) as usize % DIRECTIONS.len()]),
+                    Some(KINDS[(r >> 24) as usize % KINDS.len()]),
+                    Some((r >> 50) as i64 % 100),
+                )
+            })
+            .collect();
+        let b = gen_batch(&gen_rows, false);
+        let dir = tempfile::tempdir().unwrap();
+        let (ipc, pq) = (dir.path().join("e.arrow"), dir.path().join("e.parquet"));
+        write_ipc(&ipc, &b);
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(rows))
+            .set_dictionary_page_size_limit(64 << 20)
+            .build();
+        write_with(&pq, &b, Some(props));
+        let meta = parquet::file::serialized_reader::SerializedFileReader::new(
+            std::fs::File::open(&pq).unwrap(),
+        )
+        .unwrap();
+        let rg = parquet::file::reader::FileReader::metadata(&meta).row_group(0);
+        assert_eq!(rg.num_rows() as usize, rows, "one row group");
+        assert!(
+            rg.column(1).dictionary_page_offset().is_some(),
+            "the subscriber column is dictionary-encoded"
+        );
+        let expected = scan_file(&ipc);
+        assert_eq!(expected.2.0, rows as u64);
+        assert!(!expected.1.is_empty(), "the rows hold rejects");
+        assert_eq!(scan_file(&pq), expected, "{rows} rows, {distinct} numbers");
+    }
+}

@@ -407,15 +407,43 @@ pub struct DictCache {
     subscriber: PerValue<Option<Result<Msisdn, RejectReason>>>,
     outgoing: PerValue<Result<bool, RejectReason>>,
     sms: PerValue<Result<bool, RejectReason>>,
+    /// The subscribers of a batch's rows gathered from a large dictionary's results
+    /// ([`GATHER_VALUES`]), reused from batch to batch.
+    gathered: Vec<Option<Msisdn>>,
 }
 
-/// A dictionary (by identity) and one result per value.
-type PerValue<T> = Option<(ArrayRef, Vec<T>)>;
+/// Dictionary values beyond which a batch's subscribers are gathered from their results in a
+/// pass of their own before the row loop: the results of a million-subscriber dictionary
+/// (16 MiB) are out of cache, and a lookup per row inside the loop waited on memory once a
+/// row (about 90 % of the loop's time on a time-ordered file with one row group), where a
+/// pass that only gathers has many lookups in flight at once.
+const GATHER_VALUES: usize = 1 << 14;
+
+/// A dictionary (by identity) and one result per value; and the last dictionary left
+/// uninterpreted because it was larger than its batch (held, so that its identity stays its
+/// own).
+struct PerValue<T> {
+    done: Option<(ArrayRef, Vec<T>)>,
+    passed: Option<ArrayRef>,
+}
+
+impl<T> Default for PerValue<T> {
+    fn default() -> Self {
+        PerValue {
+            done: None,
+            passed: None,
+        }
+    }
+}
 
 /// Makes `slot` hold `f` of every value of `col`'s dictionary (kept while the dictionary is
 /// the same array) and returns the keys to look them up with. `None` when `col` is not a
-/// dictionary, or its dictionary is larger than the batch and new (then per-row
-/// interpretation is cheaper).
+/// dictionary, or its dictionary is larger than the batch and new: per-row interpretation
+/// is then cheaper, unless the dictionary comes again. A Parquet column chunk's dictionary
+/// is shared by every batch of the chunk, so a row group of millions of rows whose
+/// dictionary holds a million subscribers (one row group per file, as some writers make
+/// them) has it interpreted once, at its second batch, instead of every row through the
+/// general rules.
 fn per_value<'c, T>(
     slot: &mut PerValue<T>,
     col: &'c Option<StrCol>,
@@ -425,18 +453,16 @@ fn per_value<'c, T>(
     let Some(StrCol::Dict(keys, nulls, values, vref)) = col else {
         return None;
     };
-    let fresh = slot
-        .as_ref()
-        .is_some_and(|(r, _)| std::ptr::addr_eq(Arc::as_ptr(r), Arc::as_ptr(vref)));
-    if !fresh {
-        if values.len() > rows {
-            *slot = None;
+    let same = |r: &ArrayRef| std::ptr::addr_eq(Arc::as_ptr(r), Arc::as_ptr(vref));
+    if !slot.done.as_ref().is_some_and(|(r, _)| same(r)) {
+        if values.len() > rows && !slot.passed.as_ref().is_some_and(same) {
+            (slot.done, slot.passed) = (None, Some(Arc::clone(vref)));
             return None;
         }
         let v = (0..values.len())
             .map(|k| f(values.is_valid(k).then(|| values.value(k))))
             .collect();
-        *slot = Some((Arc::clone(vref), v));
+        (slot.done, slot.passed) = (Some((Arc::clone(vref), v)), None);
     }
     Some((keys, nulls))
 }
@@ -510,23 +536,34 @@ where
         .map(|a| dur_col(path, &a))
         .transpose()?;
     let n = batch.num_rows();
-    let sub_keys = per_value(&mut cache.subscriber, &subscriber, n, pre_subscriber);
-    let dir_keys = per_value(&mut cache.outgoing, &direction, n, parse_direction);
-    let kind_keys = per_value(&mut cache.sms, &kind, n, parse_kind);
+    let DictCache {
+        subscriber: sub_slot,
+        outgoing: dir_slot,
+        sms: sms_slot,
+        gathered,
+    } = cache;
+    let sub_keys = per_value(sub_slot, &subscriber, n, pre_subscriber);
+    let dir_keys = per_value(dir_slot, &direction, n, parse_direction);
+    let kind_keys = per_value(sms_slot, &kind, n, parse_kind);
     let (sub_null, dir_null, kind_null) = (
         pre_subscriber(None),
         parse_direction(None),
         parse_kind(None),
     );
     let (sub, dir, kind_of) = (
-        Lookup::new(&cache.subscriber, sub_keys),
-        Lookup::new(&cache.outgoing, dir_keys),
-        Lookup::new(&cache.sms, kind_keys),
+        Lookup::new(sub_slot, sub_keys),
+        Lookup::new(dir_slot, dir_keys),
+        Lookup::new(sms_slot, kind_keys),
     );
+    gathered.clear();
+    if let Some(l) = sub.filter(|l| l.values.len() > GATHER_VALUES) {
+        gathered.extend((0..n).map(|i| l.at(i).flatten().and_then(Result::ok)));
+    }
     let fast = Fast::of(
         &time,
         (sub, dir, kind_of),
         (subscriber.as_ref(), direction.as_ref(), kind.as_ref()),
+        (!gathered.is_empty()).then_some(&gathered[..]),
         &region,
         &duration,
     );
@@ -597,7 +634,7 @@ impl<'a, T: Copy> Lookup<'a, T> {
         Some(Lookup {
             keys,
             nulls,
-            values: &slot.as_ref()?.1,
+            values: &slot.done.as_ref()?.1,
         })
     }
 
@@ -752,6 +789,8 @@ impl<'a, T: Copy, const N: usize> Memo<'a, T, N> {
 enum Subscribers<'a> {
     /// A dictionary column, interpreted once per value.
     Interpreted(Lookup<'a, Option<Result<Msisdn, RejectReason>>>),
+    /// The same, each row's valid subscriber gathered before the row loop ([`GATHER_VALUES`]).
+    Gathered(&'a [Option<Msisdn>]),
     /// A plain or view string column (a time-ordered export has a new subscriber on almost
     /// every row, so a dictionary would not pay): a cell that is strictly `+digits` is read
     /// here ([`strict_subscriber`]) unless it repeats the row before; any other cell (spaces,
@@ -776,6 +815,7 @@ impl Subscribers<'_> {
     fn at(&self, i: usize) -> Option<Msisdn> {
         match self {
             Subscribers::Interpreted(l) => l.at(i)?.and_then(Result::ok),
+            Subscribers::Gathered(g) => g[i],
             Subscribers::Text(c, memo) => memo.get(c.bytes(i)?, strict_subscriber),
         }
     }
@@ -800,6 +840,7 @@ impl<'a> Fast<'a> {
             Option<&'a StrCol>,
             Option<&'a StrCol>,
         ),
+        gathered: Option<&'a [Option<Msisdn>]>,
         region: &Option<StrCol>,
         duration: &'a Option<DurCol>,
     ) -> Option<Fast<'a>> {
@@ -820,6 +861,7 @@ impl<'a> Fast<'a> {
             div: *div,
             mul: *mul,
             subscriber: match (subscriber, subscriber_text) {
+                (Some(_), _) if let Some(g) = gathered => Subscribers::Gathered(g),
                 (Some(l), _) => Subscribers::Interpreted(l),
                 (None, Some(c @ (StrCol::Plain(..) | StrCol::View(..) | StrCol::Spans(..)))) => {
                     Subscribers::Text(c, Memo::default())
