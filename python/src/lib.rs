@@ -154,6 +154,7 @@ impl Reading {
             columns: self.rows.columns.clone(),
             strict: self.rows.strict,
             csv_part_bytes: None,
+            parquet_part_rows: None,
         }
     }
 }

@@ -107,7 +107,8 @@ impl ReadFlags {
             default_region: self.default_region,
             columns: ColumnMap::parse(&self.columns)?,
             strict: self.strict,
-            csv_part_bytes: csv_part_bytes()?,
+            csv_part_bytes: part_size("HOTZONE_CSV_PART_BYTES")?,
+            parquet_part_rows: part_size("HOTZONE_PARQUET_PART_ROWS")?,
         })
     }
 
@@ -257,14 +258,16 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
     Ok(if r.rejects.total() > 0 { 2 } else { 0 })
 }
 
-/// `HOTZONE_CSV_PART_BYTES`: the size of the parts a CSV file is read in (for measurements:
-/// a value above the file's size reads it as one unit).
-fn csv_part_bytes() -> anyhow::Result<Option<u64>> {
-    match std::env::var("HOTZONE_CSV_PART_BYTES") {
+/// The part size the environment variable `name` sets: `HOTZONE_CSV_PART_BYTES`, the bytes
+/// of the parts a CSV file is read in, and `HOTZONE_PARQUET_PART_ROWS`, the rows of the parts
+/// a Parquet row group of more rows is read in (for measurements: a value above the file's
+/// size reads it as one unit).
+fn part_size(name: &str) -> anyhow::Result<Option<u64>> {
+    match std::env::var(name) {
         Err(_) => Ok(None),
         Ok(v) => match v.parse::<u64>() {
             Ok(n) if n > 0 => Ok(Some(n)),
-            _ => anyhow::bail!("HOTZONE_CSV_PART_BYTES must be a positive integer, got {v:?}"),
+            _ => anyhow::bail!("{name} must be a positive integer, got {v:?}"),
         },
     }
 }

@@ -21,7 +21,8 @@ use arrow::array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field as ArrowField, FieldRef, Schema, TimeUnit};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
 };
 use parquet::file::metadata::{ParquetMetaData, RowGroupMetaData};
 use parquet::file::statistics::Statistics;
@@ -172,11 +173,17 @@ pub fn probe_parquet(path: &Path, columns: &ColumnMap) -> Result<Probe> {
     })
 }
 
-/// Reads one row group of a Parquet file whose footer is `footer`.
+/// Reads rows `part` of one row group of a Parquet file whose footer is `footer` (all of them:
+/// `0..` its row count); `first_row` is the 0-based file row of the row group's first row.
+/// The rows before the part are passed over a page at a time where the pages allow it (a
+/// flat column's page header says how many rows it holds), so the parts of one large row
+/// group are read by several workers without each decompressing the pages before its own.
+#[allow(clippy::too_many_arguments)]
 pub fn read_parquet_row_group<R>(
     path: &Path,
     footer: &Footer,
     row_group: usize,
+    part: std::ops::Range<usize>,
     first_row: u64,
     columns: &ColumnMap,
     interp: &mut Interpreter,
@@ -247,7 +254,8 @@ where
             && plain_pages::eligible(rg, descr, leaf, schema.field(root).data_type())
         {
             let name = schema.field(root).name();
-            let column = PlainStrings::open(path, &file, rg, descr, leaf, name)?;
+            let mut column = PlainStrings::open(path, &file, rg, descr, leaf, name)?;
+            column.skip(part.start)?;
             plain.push((root, name.as_str(), column));
         }
     }
@@ -276,13 +284,24 @@ where
         (field, column)
     });
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let reader = builder
+    let mut builder = builder
         .with_row_groups(vec![row_group])
         .with_projection(mask)
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| Error::read(path, e))?;
-    let mut row = first_row;
+        .with_batch_size(BATCH_ROWS);
+    let all = usize::try_from(rg.num_rows()).unwrap_or(0);
+    let whole = part.start == 0 && part.end >= all;
+    if !whole {
+        let selectors = [
+            RowSelector::skip(part.start),
+            RowSelector::select(part.len()),
+            RowSelector::skip(all.saturating_sub(part.end)),
+        ];
+        let selection: Vec<RowSelector> =
+            selectors.into_iter().filter(|s| s.row_count > 0).collect();
+        builder = builder.with_row_selection(RowSelection::from(selection));
+    }
+    let reader = builder.build().map_err(|e| Error::read(path, e))?;
+    let mut row = first_row + part.start as u64;
     let mut cache = DictCache::default();
     for batch in reader {
         let mut batch = batch.map_err(|e| Error::read(path, e))?;
@@ -295,7 +314,24 @@ where
         visit_batch_with(path, &batch, &spans, columns, row, &mut cache, interp, rows)?;
         row += batch.num_rows() as u64;
     }
-    plain.iter().try_for_each(|(_, _, column)| column.finish())
+    if row != first_row + part.end as u64 {
+        return Err(Error::read(
+            path,
+            format!(
+                "row group {row_group} gave {} rows of its part {}..{}",
+                row - first_row - part.start as u64,
+                part.start,
+                part.end
+            ),
+        ));
+    }
+    // The chunks' ends are checked by the part that reads them.
+    if part.end >= all {
+        plain
+            .iter()
+            .try_for_each(|(_, _, column)| column.finish())?;
+    }
+    Ok(())
 }
 
 /// The string columns read from their pages when plain-encoded ([`plain_pages`]).
@@ -371,6 +407,50 @@ pub fn latest_bound(footer: &Footer, row_group: usize, columns: &ColumnMap) -> O
         return None;
     }
     instant_of_ticks(schema.field(root).data_type(), *s.max_opt()?)
+}
+
+/// The most rows any data page holds among the chunks of row group `row_group` that a read
+/// with `columns` decodes (every leaf of every column the mapping resolves to), read from
+/// the page headers (a seek and a few bytes a page; nothing is decompressed). `None` when it
+/// cannot be told: columns that do not resolve, a header that does not read, a page that
+/// does not say (reading the row group says why, if anything is wrong). A row group is worth
+/// reading in parts only where its pages are smaller than the parts: a part starts by
+/// decompressing the page it starts in (one writer puts a 20-million-row group in a single
+/// page per column).
+pub fn largest_page_rows(
+    path: &Path,
+    footer: &Footer,
+    row_group: usize,
+    columns: &ColumnMap,
+) -> Option<usize> {
+    use parquet::column::page::PageReader;
+    let meta = ArrowReaderMetadata::try_new(Arc::clone(footer), ArrowReaderOptions::new()).ok()?;
+    let names: Vec<&str> = (meta.schema().fields().iter())
+        .map(|f| f.name().as_str())
+        .collect();
+    let descr = footer.file_metadata().schema_descr();
+    let rg = footer.row_group(row_group);
+    let rows = usize::try_from(rg.num_rows()).ok()?;
+    let file = Arc::new(File::open(path).ok()?);
+    let mut largest = 0;
+    for root in columns.resolve(&names).into_iter().flatten() {
+        for leaf in leaves_of(descr, root) {
+            let mut pages = parquet::file::serialized_reader::SerializedPageReader::new(
+                Arc::clone(&file),
+                rg.column(leaf),
+                rows,
+                None,
+            )
+            .ok()?;
+            while let Some(page) = pages.peek_next_page().ok()? {
+                if !page.is_dict {
+                    largest = largest.max(page.num_rows.or(page.num_levels)?);
+                }
+                pages.skip_next_page().ok()?;
+            }
+        }
+    }
+    Some(largest)
 }
 
 /// `batch` with one more column.

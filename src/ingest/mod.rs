@@ -56,6 +56,10 @@ pub struct IngestOptions {
     /// ([`DEFAULT_CSV_PART_BYTES`] when `None`, or the whole file when the thread pool has one
     /// thread); small values exercise the split in tests.
     pub csv_part_bytes: Option<u64>,
+    /// Rows per part of a large Parquet row group ([`DEFAULT_PARQUET_PART_ROWS`] when `None`,
+    /// and then only for row groups of more than twice that; none when the thread pool has
+    /// one thread); given, every row group of more rows is cut, which tests use.
+    pub parquet_part_rows: Option<u64>,
 }
 
 /// CSV files are read in parts of about this many bytes (a file up to this size is one unit).
@@ -88,7 +92,62 @@ enum Unit {
         layout: csv::Layout,
     },
     Ipc(PathBuf),
-    ParquetRowGroup(PathBuf, columnar::Footer, usize, u64),
+    /// Rows `part` of row group `rg` of a Parquet file, whose first row is file row `first`
+    /// (a large row group is read in parts by several workers: [`row_group_parts`]).
+    ParquetRowGroup {
+        path: PathBuf,
+        footer: columnar::Footer,
+        rg: usize,
+        first: u64,
+        part: Range<usize>,
+    },
+}
+
+/// Rows per part of a Parquet row group read by several workers ([`row_group_parts`]).
+pub const DEFAULT_PARQUET_PART_ROWS: u64 = 1 << 21;
+
+/// The units of row groups `groups` (index, first file row) of the Parquet file `path`: one
+/// per row group, or parts of one of about `part_rows` rows each. Some writers put a whole
+/// file in one row group of tens of millions of rows, which one worker read alone. A part
+/// costs the pages before it (their headers only), the page it starts in (decompressed for
+/// the rows before it) and its own reading of a dictionary page; so by default (no
+/// `part_rows`) a row group is cut only when the pool has several threads, the row group
+/// has more than twice [`DEFAULT_PARQUET_PART_ROWS`] rows, and no page of a column the read
+/// decodes holds more than a quarter of a part ([`columnar::largest_page_rows`]). A given
+/// `part_rows` cuts every row group of more rows (tests cut small files so).
+fn row_group_parts(
+    path: &Path,
+    footer: &columnar::Footer,
+    groups: &[(usize, u64)],
+    opts: &IngestOptions,
+    units: &mut Vec<Unit>,
+) {
+    let threads = rayon::current_num_threads();
+    for &(rg, first) in groups {
+        let rows = u64::try_from(footer.row_group(rg).num_rows()).unwrap_or(0);
+        let part = DEFAULT_PARQUET_PART_ROWS;
+        let parts = match opts.parquet_part_rows {
+            Some(p) => rows.div_ceil(p.max(1)).max(1),
+            None if threads > 1
+                && rows > 2 * part
+                && columnar::largest_page_rows(path, footer, rg, &opts.columns)
+                    .is_some_and(|largest| largest as u64 <= part / 4) =>
+            {
+                rows.div_ceil(part)
+            }
+            None => 1,
+        };
+        for k in 0..parts {
+            let at = |k: u64| usize::try_from(rows * k / parts).unwrap_or(usize::MAX);
+            units.push(Unit::ParquetRowGroup {
+                path: path.to_owned(),
+                footer: footer.clone(),
+                rg,
+                first,
+                part: at(k)..at(k + 1),
+            });
+        }
+    }
 }
 
 struct Worker<S> {
@@ -214,11 +273,11 @@ where
 /// CSV file's parts need); returns each unit's bound.
 fn latest_first(units: &mut [Unit], columns: &ColumnMap) -> Vec<Option<i64>> {
     let bound = |u: &Unit| match u {
-        Unit::ParquetRowGroup(_, footer, rg, _) => columnar::latest_bound(footer, *rg, columns),
+        Unit::ParquetRowGroup { footer, rg, .. } => columnar::latest_bound(footer, *rg, columns),
         _ => None,
     };
     let places: Vec<usize> = (0..units.len())
-        .filter(|&i| matches!(units[i], Unit::ParquetRowGroup(..)))
+        .filter(|&i| matches!(units[i], Unit::ParquetRowGroup { .. }))
         .collect();
     let mut groups: Vec<(Option<i64>, Unit)> = (places.iter())
         .map(|&i| (bound(&units[i]), units[i].clone()))
@@ -272,14 +331,7 @@ where
                 ),
             ));
         }
-        for &(rg, first) in &groups[range.clone()] {
-            units.push(Unit::ParquetRowGroup(
-                path.clone(),
-                footer.clone(),
-                rg,
-                first,
-            ));
-        }
+        row_group_parts(path, &footer, &groups[range.clone()], opts, &mut units);
         if !files.contains(&path.as_path()) {
             files.push(path);
         }
@@ -789,14 +841,7 @@ fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions, exact: &[bool]) -> Re
             Format::Ipc => units.push(Unit::Ipc(path.clone())),
             Format::Parquet => {
                 let (footer, groups) = columnar::parquet_row_groups(path)?;
-                for (rg, first) in groups {
-                    units.push(Unit::ParquetRowGroup(
-                        path.clone(),
-                        footer.clone(),
-                        rg,
-                        first,
-                    ));
-                }
+                row_group_parts(path, &footer, &groups, opts, &mut units);
             }
         }
     }
@@ -810,7 +855,7 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
         Unit::Csv { path: p, .. }
         | Unit::CompressedCsv { path: p, .. }
         | Unit::Ipc(p)
-        | Unit::ParquetRowGroup(p, ..) => p,
+        | Unit::ParquetRowGroup { path: p, .. } => p,
     };
     let mut rows = Counted {
         tally: &mut w.tally,
@@ -832,10 +877,18 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
             ..
         } => csv::read_compressed(path, *codec, layout, interp, &mut rows).map(|()| true),
         Unit::Ipc(p) => columnar::read_ipc(p, &opts.columns, interp, &mut rows).map(|()| true),
-        Unit::ParquetRowGroup(p, footer, rg, first) => {
-            let cols = &opts.columns;
-            columnar::read_parquet_row_group(p, footer, *rg, *first, cols, interp, &mut rows)
-                .map(|()| true)
+        Unit::ParquetRowGroup {
+            path,
+            footer,
+            rg,
+            first,
+            part,
+        } => {
+            let (cols, part) = (&opts.columns, part.clone());
+            columnar::read_parquet_row_group(
+                path, footer, *rg, part, *first, cols, interp, &mut rows,
+            )
+            .map(|()| true)
         }
     }
 }

@@ -185,6 +185,41 @@ impl PlainStrings {
         Ok(spans)
     }
 
+    /// Passes over the next `rows` rows of the column (the rows before a part of the row
+    /// group another worker reads): whole pages by their headers, not decompressed; the rest
+    /// read as [`PlainStrings::next`] reads them, and dropped.
+    pub fn skip(&mut self, rows: usize) -> Result<()> {
+        if rows > self.rows_left {
+            return Err(self.error(format!(
+                "{rows} rows skipped in a chunk with {} left",
+                self.rows_left
+            )));
+        }
+        let mut rows = rows;
+        while rows > 0 && self.page.as_ref().is_none_or(|p| p.value == p.values) {
+            let page = match self.pages.peek_next_page() {
+                Ok(Some(m)) if !m.is_dict && m.num_rows.is_none_or(|r| Some(r) == m.num_levels) => {
+                    m.num_levels
+                }
+                Ok(_) => None,
+                Err(e) => return Err(self.error(e)),
+            };
+            // A flat column has a value per row: a page of no more rows than are left to pass
+            // is passed whole (anything else, a dictionary page included, is read as `next`
+            // reads it, and refused there).
+            let Some(values) = page.filter(|v| *v <= rows && *v <= self.unopened) else {
+                break;
+            };
+            self.pages.skip_next_page().map_err(|e| self.error(e))?;
+            (self.unopened, self.rows_left, rows) = (
+                self.unopened - values,
+                self.rows_left - values,
+                rows - values,
+            );
+        }
+        self.next(rows).map(drop)
+    }
+
     /// Checks that the chunk held exactly the rows taken: a chunk with values left over, or
     /// rows not taken (the row group's other columns ended first), is an error, never rows
     /// dropped.

@@ -598,6 +598,12 @@ fn write_both(dir: &Path, rows: &[GenRow], layout: &Layout) -> (PathBuf, PathBuf
 type Scanned = (Vec<String>, Vec<(u64, String)>, (u64, u64, u64));
 
 fn scan_file(path: &Path) -> Scanned {
+    scan_in_parts(path, None)
+}
+
+/// [`scan_file`] with a Parquet row group of more than `part_rows` rows read in parts of
+/// that many (`IngestOptions::parquet_part_rows`).
+fn scan_in_parts(path: &Path, part_rows: Option<u64>) -> Scanned {
     use hotzone::model::{Hotzone, RawCheck};
     use hotzone::scan::{ScanRequest, scan};
     let req = ScanRequest {
@@ -610,7 +616,10 @@ fn scan_file(path: &Path) -> Scanned {
             ..RawCheck::default()
         },
         tz: chrono_tz::UTC,
-        ingest: hotzone::ingest::IngestOptions::default(),
+        ingest: hotzone::ingest::IngestOptions {
+            parquet_part_rows: part_rows,
+            ..hotzone::ingest::IngestOptions::default()
+        },
         explain: true,
     };
     let mut out = scan(&[path.to_string_lossy().into_owned()], &req, &|_, _| {}).unwrap();
@@ -646,6 +655,28 @@ proptest! {
         let expected = scan_file(&ipc);
         prop_assert_eq!(expected.2.0, rows.len() as u64);
         prop_assert_eq!(scan_file(&pq), expected);
+    }
+
+    /// A row group read in parts by several workers (rows passed over a page at a time, the
+    /// page a part starts in read for the rows before it) reads as the same rows, numbered
+    /// in the file, whatever the layout and wherever the parts fall against the pages.
+    #[test]
+    fn row_groups_read_in_parts_read_as_arrow_ipc(
+        rows in arb_rows(),
+        layout in arb_layout(),
+        part_rows in 1..40u64,
+    ) {
+        let mut rows = rows;
+        if layout.time_ordered {
+            rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (ipc, pq) = write_both(dir.path(), &rows, &layout);
+        let expected = scan_file(&ipc);
+        prop_assert_eq!(scan_in_parts(&pq, Some(part_rows)), expected.clone());
+        // One worker reads the parts in turn.
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        prop_assert_eq!(one.install(|| scan_in_parts(&pq, Some(part_rows))), expected);
     }
 }
 
@@ -1356,4 +1387,53 @@ fn a_row_group_with_a_large_subscriber_dictionary_reads_as_arrow_ipc() {
         assert!(!expected.1.is_empty(), "the rows hold rejects");
         assert_eq!(scan_file(&pq), expected, "{rows} rows, {distinct} numbers");
     }
+}
+
+/// Through the command line: `HOTZONE_PARQUET_PART_ROWS` cuts every row group of more rows
+/// into parts of that many (read by several workers), with the same verdicts, counts and
+/// reject rows as the file read whole; a value that is not a positive integer is an error
+/// naming the variable.
+#[test]
+fn the_parquet_part_size_comes_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let pq = dir.path().join("e.parquet");
+    write_parquet(&pq, &batch(t0()), false);
+    let with = |rows: Option<&str>| {
+        let rejects = dir.path().join("r.csv");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotzone"));
+        cmd.arg("scan")
+            .arg(&pq)
+            .args(["--hotzone", "NG", "--look-back-days", "2", "--tz", "UTC"])
+            .args(["--output", "-", "--threshold-ratio", "0.5", "--rejects"])
+            .arg(&rejects);
+        match rows {
+            Some(r) => cmd.env("HOTZONE_PARQUET_PART_ROWS", r),
+            None => cmd.env_remove("HOTZONE_PARQUET_PART_ROWS"),
+        };
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        let counts = err.split_once("; window").map(|(c, _)| c.to_owned());
+        let body = std::fs::read_to_string(&rejects).unwrap_or_default();
+        (
+            o.status.code(),
+            String::from_utf8(o.stdout).unwrap(),
+            counts,
+            body,
+            err,
+        )
+    };
+    let whole = with(None);
+    assert_eq!(whole.0, Some(2), "{}", whole.4);
+    assert!(whole.3.lines().count() > 2, "rejects: {}", whole.3);
+    for rows in ["1", "3", "5"] {
+        let parts = with(Some(rows));
+        assert_eq!(
+            (parts.0, &parts.1, &parts.2, &parts.3),
+            (whole.0, &whole.1, &whole.2, &whole.3),
+            "parts of {rows}"
+        );
+    }
+    let bad = with(Some("0"));
+    assert_eq!(bad.0, Some(1), "{}", bad.4);
+    assert!(bad.4.contains("HOTZONE_PARQUET_PART_ROWS"), "{}", bad.4);
 }
