@@ -314,6 +314,12 @@ where
         visit_batch_with(path, &batch, &spans, columns, row, &mut cache, interp, rows)?;
         row += batch.num_rows() as u64;
     }
+    // The chunks' ends are checked by the part that reads them.
+    if part.end >= all {
+        plain
+            .iter()
+            .try_for_each(|(_, _, column)| column.finish())?;
+    }
     if row != first_row + part.end as u64 {
         return Err(Error::read(
             path,
@@ -324,12 +330,6 @@ where
                 part.end
             ),
         ));
-    }
-    // The chunks' ends are checked by the part that reads them.
-    if part.end >= all {
-        plain
-            .iter()
-            .try_for_each(|(_, _, column)| column.finish())?;
     }
     Ok(())
 }
@@ -412,8 +412,9 @@ pub fn latest_bound(footer: &Footer, row_group: usize, columns: &ColumnMap) -> O
 /// The most rows any data page holds among the chunks of row group `row_group` that a read
 /// with `columns` decodes (every leaf of every column the mapping resolves to), read from
 /// the page headers (a seek and a few bytes a page; nothing is decompressed). `None` when it
-/// cannot be told: columns that do not resolve, a header that does not read, a page that
-/// does not say (reading the row group says why, if anything is wrong). A row group is worth
+/// cannot be told, or the headers cannot be trusted to pass over rows: columns that do not
+/// resolve, a header that does not read, a page that does not say, a chunk whose pages do
+/// not add up to the row group's rows (reading the row group whole says what is wrong). A row group is worth
 /// reading in parts only where its pages are smaller than the parts: a part starts by
 /// decompressing the page it starts in (one writer puts a 20-million-row group in a single
 /// page per column).
@@ -442,11 +443,17 @@ pub fn largest_page_rows(
                 None,
             )
             .ok()?;
+            let mut sum = 0usize;
             while let Some(page) = pages.peek_next_page().ok()? {
                 if !page.is_dict {
-                    largest = largest.max(page.num_rows.or(page.num_levels)?);
+                    let n = page.num_rows.or(page.num_levels)?;
+                    (largest, sum) = (largest.max(n), sum.checked_add(n)?);
                 }
                 pages.skip_next_page().ok()?;
+            }
+            // Parts pass over pages by these counts: they must be the row group's rows.
+            if sum != rows {
+                return None;
             }
         }
     }

@@ -114,7 +114,9 @@ pub const DEFAULT_PARQUET_PART_ROWS: u64 = 1 << 21;
 /// `part_rows`) a row group is cut only when the pool has several threads, the row group
 /// has more than twice [`DEFAULT_PARQUET_PART_ROWS`] rows, and no page of a column the read
 /// decodes holds more than a quarter of a part ([`columnar::largest_page_rows`]). A given
-/// `part_rows` cuts every row group of more rows (tests cut small files so).
+/// `part_rows` cuts every row group of more rows (tests cut small files so). Either way a row
+/// group whose page headers do not add up to its rows is read whole (parts pass over rows by
+/// those headers), so that its error is the whole reading's.
 fn row_group_parts(
     path: &Path,
     footer: &columnar::Footer,
@@ -126,16 +128,16 @@ fn row_group_parts(
     for &(rg, first) in groups {
         let rows = u64::try_from(footer.row_group(rg).num_rows()).unwrap_or(0);
         let part = DEFAULT_PARQUET_PART_ROWS;
+        let pages = || columnar::largest_page_rows(path, footer, rg, &opts.columns);
         let parts = match opts.parquet_part_rows {
-            Some(p) => rows.div_ceil(p.max(1)).max(1),
+            Some(p) if rows > p && pages().is_some() => rows.div_ceil(p.max(1)),
             None if threads > 1
                 && rows > 2 * part
-                && columnar::largest_page_rows(path, footer, rg, &opts.columns)
-                    .is_some_and(|largest| largest as u64 <= part / 4) =>
+                && pages().is_some_and(|largest| largest as u64 <= part / 4) =>
             {
                 rows.div_ceil(part)
             }
-            None => 1,
+            _ => 1,
         };
         for k in 0..parts {
             let at = |k: u64| usize::try_from(rows * k / parts).unwrap_or(usize::MAX);

@@ -1437,3 +1437,62 @@ fn the_parquet_part_size_comes_from_the_environment() {
     assert_eq!(bad.0, Some(1), "{}", bad.4);
     assert!(bad.4.contains("HOTZONE_PARQUET_PART_ROWS"), "{}", bad.4);
 }
+
+/// A page header that claims more values than its page holds (one of a row group's rows
+/// counted twice by the headers) makes the row group be read whole, with the whole reading's
+/// error: parts pass over rows by those headers, and a part reading only its rows of the
+/// page would never meet the lie (the file was read without an error).
+#[test]
+fn a_row_group_whose_page_headers_lie_is_read_whole_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let pq = dir.path().join("e.parquet");
+    let props = WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .set_compression(parquet::basic::Compression::UNCOMPRESSED)
+        .build();
+    write_with(&pq, &batch(t0()), Some(props));
+    let rows = ROWS.len() as u8;
+    let mut bytes = std::fs::read(&pq).unwrap();
+    // The `duration_s` chunk's one data page header (thrift compact, at the chunk's start;
+    // a column the Arrow reader reads): the data page header struct (field 5), then its
+    // field 1, `num_values`, a zigzag varint.
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(
+        std::fs::File::open(&pq).unwrap(),
+    )
+    .unwrap();
+    let meta = parquet::file::reader::FileReader::metadata(&reader);
+    let at = meta.row_group(0).column(5).data_page_offset() as usize;
+    let k = (at..at + 32)
+        .find(|&i| bytes[i] == 0x2c && bytes[i + 1] == 0x15 && bytes[i + 2] == 2 * rows)
+        .expect("the num_values field of the duration_s page");
+    bytes[k + 2] = 2 * (rows + 4); // claims four values more than the page holds
+    std::fs::write(&pq, &bytes).unwrap();
+    let read = |part_rows: Option<u64>| {
+        use hotzone::model::{Hotzone, RawCheck};
+        use hotzone::scan::{ScanRequest, scan};
+        let req = ScanRequest {
+            raw: RawCheck {
+                look_back_days: Some(2),
+                threshold_ratio: Some(0.5),
+                hotzone: Some(Arc::new(Hotzone::parse_list("hotzone", "NG").unwrap())),
+                min_events: Some(1),
+                as_of: Some("2026-03-10".into()),
+                ..RawCheck::default()
+            },
+            tz: chrono_tz::UTC,
+            ingest: hotzone::ingest::IngestOptions {
+                parquet_part_rows: part_rows,
+                ..hotzone::ingest::IngestOptions::default()
+            },
+            explain: false,
+        };
+        scan(&[pq.to_string_lossy().into_owned()], &req, &|_, _| {})
+            .map(|o| o.report.rows)
+            .map_err(|e| e.to_string())
+    };
+    let whole = read(None);
+    assert!(whole.is_err(), "{whole:?}");
+    for part_rows in [1, 3, 5] {
+        assert_eq!(read(Some(part_rows)), whole, "parts of {part_rows}");
+    }
+}
