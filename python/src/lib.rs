@@ -155,6 +155,7 @@ impl Reading {
             strict: self.rows.strict,
             csv_part_bytes: None,
             parquet_part_rows: None,
+            ipc_part_bytes: None,
         }
     }
 }

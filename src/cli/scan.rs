@@ -109,6 +109,7 @@ impl ReadFlags {
             strict: self.strict,
             csv_part_bytes: part_size("HOTZONE_CSV_PART_BYTES")?,
             parquet_part_rows: part_size("HOTZONE_PARQUET_PART_ROWS")?,
+            ipc_part_bytes: part_size("HOTZONE_IPC_PART_BYTES")?,
         })
     }
 
@@ -259,9 +260,10 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
 }
 
 /// The part size the environment variable `name` sets: `HOTZONE_CSV_PART_BYTES`, the bytes
-/// of the parts a CSV file is read in, and `HOTZONE_PARQUET_PART_ROWS`, the rows of the parts
-/// a Parquet row group of more rows is read in (for measurements: a value above the file's
-/// size reads it as one unit).
+/// of the parts a CSV file is read in; `HOTZONE_PARQUET_PART_ROWS`, the rows of the parts a
+/// Parquet row group of more rows is read in; `HOTZONE_IPC_PART_BYTES`, the bytes of the
+/// parts an Arrow IPC file is read in (for measurements: a value above the file's size reads
+/// it as one unit).
 fn part_size(name: &str) -> anyhow::Result<Option<u64>> {
     match std::env::var(name) {
         Err(_) => Ok(None),

@@ -596,9 +596,22 @@ fn with_type_hints(
         .map_err(|e| Error::read(path, e))
 }
 
-/// Reads an Arrow IPC file (or stream).
+/// The record batches of an Arrow IPC file (its footer lists them; read at once, nothing
+/// decoded); `None` for a stream, which can only be read from its start, or a file that does
+/// not open as IPC (reading it says why).
+pub fn ipc_batches(path: &Path) -> Option<usize> {
+    let file = File::open(path).ok()?;
+    let reader =
+        arrow::ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None).ok()?;
+    Some(reader.num_batches())
+}
+
+/// Reads an Arrow IPC file (or stream): record batches `batches` of a file (`None`: all of
+/// them; a stream is always read whole), numbering rows from 0 (a part of a file is
+/// renumbered by its caller).
 pub fn read_ipc<R>(
     path: &Path,
+    batches: Option<std::ops::Range<usize>>,
     columns: &ColumnMap,
     interp: &mut Interpreter,
     rows: &mut R,
@@ -610,8 +623,18 @@ where
     let mut row = 0u64;
     let mut cache = DictCache::default();
     match arrow::ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None) {
-        Ok(reader) => {
-            for batch in reader {
+        Ok(mut reader) => {
+            let all = reader.num_batches();
+            let range = batches.unwrap_or(0..all);
+            if range.end > all {
+                return Err(Error::read(path, "the file changed while it was read"));
+            }
+            if range.start > 0 {
+                reader
+                    .set_index(range.start)
+                    .map_err(|e| Error::read(path, e))?;
+            }
+            for batch in reader.take(range.len()) {
                 let batch = batch.map_err(|e| Error::read(path, e))?;
                 visit_batch(path, &batch, columns, row, &mut cache, interp, rows)?;
                 row += batch.num_rows() as u64;

@@ -60,6 +60,10 @@ pub struct IngestOptions {
     /// and then only for row groups of more than twice that; none when the thread pool has
     /// one thread); given, every row group of more rows is cut, which tests use.
     pub parquet_part_rows: Option<u64>,
+    /// Bytes per part of a large Arrow IPC file, cut between record batches
+    /// ([`IPC_PART_BYTES`] when `None`, and then only for files of more than twice that; none
+    /// when the thread pool has one thread); given, every file of more bytes is cut.
+    pub ipc_part_bytes: Option<u64>,
 }
 
 /// CSV files are read in parts of about this many bytes (a file up to this size is one unit).
@@ -91,7 +95,13 @@ enum Unit {
         codec: sources::Codec,
         layout: csv::Layout,
     },
-    Ipc(PathBuf),
+    /// An Arrow IPC file, or record batches `batches` of one (a large file is read in parts
+    /// by several workers: [`ipc_parts`]); `first` is the unit of its first part.
+    Ipc {
+        path: PathBuf,
+        batches: Option<Range<usize>>,
+        first: usize,
+    },
     /// Rows `part` of row group `rg` of a Parquet file, whose first row is file row `first`
     /// (a large row group is read in parts by several workers: [`row_group_parts`]).
     ParquetRowGroup {
@@ -101,6 +111,51 @@ enum Unit {
         first: u64,
         part: Range<usize>,
     },
+}
+
+/// An Arrow IPC file is read in parts of about this many bytes (of its record batches) when
+/// the pool has several threads (a file of up to twice this size is one unit);
+/// `IngestOptions::ipc_part_bytes` sets another size (tests).
+pub const IPC_PART_BYTES: u64 = 64 << 20;
+
+/// The units of the Arrow IPC file `path`: the whole file, or, when it is a file (not a
+/// stream) of more than twice [`IPC_PART_BYTES`] and the pool has several threads, parts
+/// of its record batches (about one per [`IPC_PART_BYTES`] of the file, split by batch
+/// count: the footer says where batches are, not how many rows each holds). A part opens
+/// the file and its dictionaries again and reads from its first batch on; its rows are
+/// numbered in the file after the read, as a CSV part's are.
+fn ipc_parts(path: &Path, part_bytes: Option<u64>, units: &mut Vec<Unit>) {
+    let first = units.len();
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    let (part, cut) = match part_bytes {
+        Some(p) => (p.max(1), size > p),
+        None => (
+            IPC_PART_BYTES,
+            rayon::current_num_threads() > 1 && size > 2 * IPC_PART_BYTES,
+        ),
+    };
+    let batches = cut
+        .then(|| columnar::ipc_batches(path))
+        .flatten()
+        .filter(|&n| n > 1);
+    let Some(n) = batches else {
+        units.push(Unit::Ipc {
+            path: path.to_owned(),
+            batches: None,
+            first,
+        });
+        return;
+    };
+    let parts = usize::try_from(size.div_ceil(part))
+        .unwrap_or(usize::MAX)
+        .min(n);
+    for k in 0..parts {
+        units.push(Unit::Ipc {
+            path: path.to_owned(),
+            batches: Some(n * k / parts..n * (k + 1) / parts),
+            first,
+        });
+    }
 }
 
 /// Rows per part of a Parquet row group read by several workers ([`row_group_parts`]).
@@ -493,7 +548,7 @@ where
     }
     // Rows before each unit or part in its file: the rows of the file's earlier ones.
     let file_of = |unit: usize| match &units[unit] {
-        Unit::Csv { first, .. } => *first,
+        Unit::Csv { first, .. } | Unit::Ipc { first, .. } => *first,
         _ => unit,
     };
     let mut order: Vec<(usize, usize, u32, u64)> = results
@@ -840,7 +895,7 @@ fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions, exact: &[bool]) -> Re
                     layout,
                 });
             }
-            Format::Ipc => units.push(Unit::Ipc(path.clone())),
+            Format::Ipc => ipc_parts(path, opts.ipc_part_bytes, &mut units),
             Format::Parquet => {
                 let (footer, groups) = columnar::parquet_row_groups(path)?;
                 row_group_parts(path, &footer, &groups, opts, &mut units);
@@ -856,7 +911,7 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
     let path = match unit {
         Unit::Csv { path: p, .. }
         | Unit::CompressedCsv { path: p, .. }
-        | Unit::Ipc(p)
+        | Unit::Ipc { path: p, .. }
         | Unit::ParquetRowGroup { path: p, .. } => p,
     };
     let mut rows = Counted {
@@ -878,7 +933,10 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
             layout,
             ..
         } => csv::read_compressed(path, *codec, layout, interp, &mut rows).map(|()| true),
-        Unit::Ipc(p) => columnar::read_ipc(p, &opts.columns, interp, &mut rows).map(|()| true),
+        Unit::Ipc { path, batches, .. } => {
+            let batches = batches.clone();
+            columnar::read_ipc(path, batches, &opts.columns, interp, &mut rows).map(|()| true)
+        }
         Unit::ParquetRowGroup {
             path,
             footer,

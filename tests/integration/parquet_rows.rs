@@ -601,9 +601,32 @@ fn scan_file(path: &Path) -> Scanned {
     scan_in_parts(path, None)
 }
 
+/// [`scan_file`] with an Arrow IPC file of more than `part_bytes` bytes read in parts
+/// (`IngestOptions::ipc_part_bytes`).
+fn scan_ipc_in_parts(path: &Path, part_bytes: Option<u64>) -> Scanned {
+    scan_with_options(
+        path,
+        hotzone::ingest::IngestOptions {
+            ipc_part_bytes: part_bytes,
+            ..hotzone::ingest::IngestOptions::default()
+        },
+    )
+}
+
 /// [`scan_file`] with a Parquet row group of more than `part_rows` rows read in parts of
 /// that many (`IngestOptions::parquet_part_rows`).
 fn scan_in_parts(path: &Path, part_rows: Option<u64>) -> Scanned {
+    scan_with_options(
+        path,
+        hotzone::ingest::IngestOptions {
+            parquet_part_rows: part_rows,
+            ..hotzone::ingest::IngestOptions::default()
+        },
+    )
+}
+
+/// [`scan_file`] with `ingest` options.
+fn scan_with_options(path: &Path, ingest: hotzone::ingest::IngestOptions) -> Scanned {
     use hotzone::model::{Hotzone, RawCheck};
     use hotzone::scan::{ScanRequest, scan};
     let req = ScanRequest {
@@ -616,10 +639,7 @@ fn scan_in_parts(path: &Path, part_rows: Option<u64>) -> Scanned {
             ..RawCheck::default()
         },
         tz: chrono_tz::UTC,
-        ingest: hotzone::ingest::IngestOptions {
-            parquet_part_rows: part_rows,
-            ..hotzone::ingest::IngestOptions::default()
-        },
+        ingest,
         explain: true,
     };
     let mut out = scan(&[path.to_string_lossy().into_owned()], &req, &|_, _| {}).unwrap();
@@ -677,6 +697,79 @@ proptest! {
         // One worker reads the parts in turn.
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         prop_assert_eq!(one.install(|| scan_in_parts(&pq, Some(part_rows))), expected);
+    }
+}
+
+/// `b` as an Arrow IPC file of record batches of `batch_rows` rows each.
+fn write_ipc_batches(path: &Path, b: &RecordBatch, batch_rows: usize) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = arrow::ipc::writer::FileWriter::try_new(f, &b.schema()).unwrap();
+    let mut at = 0;
+    while at < b.num_rows() {
+        let n = batch_rows.min(b.num_rows() - at);
+        w.write(&b.slice(at, n)).unwrap();
+        at += n;
+    }
+    w.finish().unwrap();
+}
+
+/// The first row a `--strict` scan of `path` stops at (its error), with IPC files cut into
+/// parts of `part_bytes`.
+fn strict_error(path: &Path, part_bytes: Option<u64>) -> String {
+    use hotzone::model::{Hotzone, RawCheck};
+    use hotzone::scan::{ScanRequest, scan};
+    let req = ScanRequest {
+        raw: RawCheck {
+            look_back_days: Some(2),
+            threshold_ratio: Some(0.5),
+            hotzone: Some(Arc::new(Hotzone::parse_list("hotzone", "NG,JM").unwrap())),
+            min_events: Some(1),
+            as_of: Some("2026-03-10".into()),
+            ..RawCheck::default()
+        },
+        tz: chrono_tz::UTC,
+        ingest: hotzone::ingest::IngestOptions {
+            strict: true,
+            ipc_part_bytes: part_bytes,
+            ..hotzone::ingest::IngestOptions::default()
+        },
+        explain: false,
+    };
+    let name = path.to_string_lossy().into_owned();
+    match scan(std::slice::from_ref(&name), &req, &|_, _| {}) {
+        Ok(o) => format!("read {} rows", o.report.rows),
+        Err(e) => e.to_string().replace(&name, "FILE"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// An Arrow IPC file read in parts of its record batches by several workers (and by one)
+    /// reads as the file read whole: the same verdicts, counts and rejects on the same file
+    /// rows, and under `--strict` the same first bad row.
+    #[test]
+    fn ipc_files_read_in_parts_read_as_the_whole_file(
+        rows in arb_rows(),
+        batch_rows in 1..20usize,
+        part_bytes in 1..4_000u64,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, cut) = (dir.path().join("one.arrow"), dir.path().join("cut.arrow"));
+        let b = gen_batch(&rows, false);
+        write_ipc(&one, &b);
+        write_ipc_batches(&cut, &b, batch_rows);
+        let expected = scan_file(&one);
+        let read = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| (scan_ipc_in_parts(&cut, Some(part_bytes)), strict_error(&cut, Some(part_bytes))))
+        };
+        let want_strict = strict_error(&one, None);
+        for threads in [1, 3] {
+            let (got, strict) = read(threads);
+            prop_assert_eq!(&got, &expected, "{} threads", threads);
+            prop_assert_eq!(&strict, &want_strict, "{} threads", threads);
+        }
     }
 }
 
