@@ -158,7 +158,7 @@ fn ipc_parts(path: &Path, part_bytes: Option<u64>, units: &mut Vec<Unit>) {
     }
 }
 
-/// Rows per part of a Parquet row group read by several workers ([`row_group_parts`]).
+/// Rows per part of a Parquet row group read by several workers (see `IngestOptions::parquet_part_rows`).
 pub const DEFAULT_PARQUET_PART_ROWS: u64 = 1 << 21;
 
 /// The units of row groups `groups` (index, first file row) of the Parquet file `path`: one
