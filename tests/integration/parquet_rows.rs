@@ -625,23 +625,33 @@ fn scan_in_parts(path: &Path, part_rows: Option<u64>) -> Scanned {
     )
 }
 
-/// [`scan_file`] with `ingest` options.
-fn scan_with_options(path: &Path, ingest: hotzone::ingest::IngestOptions) -> Scanned {
+/// The scan of these tests: hotzone `hotzone`, two days to 2026-03-10 in UTC, ratio 0.5, at
+/// least one event, read with `ingest`.
+fn request(
+    hotzone: &str,
+    ingest: hotzone::ingest::IngestOptions,
+    explain: bool,
+) -> hotzone::scan::ScanRequest {
     use hotzone::model::{Hotzone, RawCheck};
-    use hotzone::scan::{ScanRequest, scan};
-    let req = ScanRequest {
+    hotzone::scan::ScanRequest {
         raw: RawCheck {
             look_back_days: Some(2),
             threshold_ratio: Some(0.5),
-            hotzone: Some(Arc::new(Hotzone::parse_list("hotzone", "NG,JM").unwrap())),
+            hotzone: Some(Arc::new(Hotzone::parse_list("hotzone", hotzone).unwrap())),
             min_events: Some(1),
             as_of: Some("2026-03-10".into()),
             ..RawCheck::default()
         },
         tz: chrono_tz::UTC,
         ingest,
-        explain: true,
-    };
+        explain,
+    }
+}
+
+/// [`scan_file`] with `ingest` options.
+fn scan_with_options(path: &Path, ingest: hotzone::ingest::IngestOptions) -> Scanned {
+    use hotzone::scan::scan;
+    let req = request("NG,JM", ingest, true);
     let mut out = scan(&[path.to_string_lossy().into_owned()], &req, &|_, _| {}).unwrap();
     let verdicts = out.rows.iter().map(|row| format!("{row:?}")).collect();
     let r = &mut out.report;
@@ -716,25 +726,13 @@ fn write_ipc_batches(path: &Path, b: &RecordBatch, batch_rows: usize) {
 /// The first row a `--strict` scan of `path` stops at (its error), with IPC files cut into
 /// parts of `part_bytes`.
 fn strict_error(path: &Path, part_bytes: Option<u64>) -> String {
-    use hotzone::model::{Hotzone, RawCheck};
-    use hotzone::scan::{ScanRequest, scan};
-    let req = ScanRequest {
-        raw: RawCheck {
-            look_back_days: Some(2),
-            threshold_ratio: Some(0.5),
-            hotzone: Some(Arc::new(Hotzone::parse_list("hotzone", "NG,JM").unwrap())),
-            min_events: Some(1),
-            as_of: Some("2026-03-10".into()),
-            ..RawCheck::default()
-        },
-        tz: chrono_tz::UTC,
-        ingest: hotzone::ingest::IngestOptions {
-            strict: true,
-            ipc_part_bytes: part_bytes,
-            ..hotzone::ingest::IngestOptions::default()
-        },
-        explain: false,
+    use hotzone::scan::scan;
+    let ingest = hotzone::ingest::IngestOptions {
+        strict: true,
+        ipc_part_bytes: part_bytes,
+        ..hotzone::ingest::IngestOptions::default()
     };
+    let req = request("NG,JM", ingest, false);
     let name = path.to_string_lossy().into_owned();
     match scan(std::slice::from_ref(&name), &req, &|_, _| {}) {
         Ok(o) => format!("read {} rows", o.report.rows),
@@ -1561,25 +1559,12 @@ fn a_row_group_whose_page_headers_lie_is_read_whole_with_its_error() {
     bytes[k + 2] = 2 * (rows + 4); // claims four values more than the page holds
     std::fs::write(&pq, &bytes).unwrap();
     let read = |part_rows: Option<u64>| {
-        use hotzone::model::{Hotzone, RawCheck};
-        use hotzone::scan::{ScanRequest, scan};
-        let req = ScanRequest {
-            raw: RawCheck {
-                look_back_days: Some(2),
-                threshold_ratio: Some(0.5),
-                hotzone: Some(Arc::new(Hotzone::parse_list("hotzone", "NG").unwrap())),
-                min_events: Some(1),
-                as_of: Some("2026-03-10".into()),
-                ..RawCheck::default()
-            },
-            tz: chrono_tz::UTC,
-            ingest: hotzone::ingest::IngestOptions {
-                parquet_part_rows: part_rows,
-                ..hotzone::ingest::IngestOptions::default()
-            },
-            explain: false,
+        let ingest = hotzone::ingest::IngestOptions {
+            parquet_part_rows: part_rows,
+            ..hotzone::ingest::IngestOptions::default()
         };
-        scan(&[pq.to_string_lossy().into_owned()], &req, &|_, _| {})
+        let req = request("NG", ingest, false);
+        hotzone::scan::scan(&[pq.to_string_lossy().into_owned()], &req, &|_, _| {})
             .map(|o| o.report.rows)
             .map_err(|e| e.to_string())
     };
