@@ -6,6 +6,14 @@
 use clap::Parser;
 
 fn main() {
+    // A file reader's panic on damaged data is caught and reported as an error naming the
+    // file (`ingest`): not printed as a crash as well.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !hotzone::ingest::in_reader() {
+            default_hook(info);
+        }
+    }));
     let cli = match hotzone::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -134,8 +134,9 @@ fn ipc_parts(path: &Path, part_bytes: Option<u64>, units: &mut Vec<Unit>) {
             rayon::current_num_threads() > 1 && size > 2 * IPC_PART_BYTES,
         ),
     };
+    // (A footer the reader panics on: read whole, where the reading names the file.)
     let batches = cut
-        .then(|| columnar::ipc_batches(path))
+        .then(|| caught(|| columnar::ipc_batches(path)).ok().flatten())
         .flatten()
         .filter(|&n| n > 1);
     let Some(n) = batches else {
@@ -183,7 +184,11 @@ fn row_group_parts(
     for &(rg, first) in groups {
         let rows = u64::try_from(footer.row_group(rg).num_rows()).unwrap_or(0);
         let part = DEFAULT_PARQUET_PART_ROWS;
-        let pages = || columnar::largest_page_rows(path, footer, rg, &opts.columns);
+        let pages = || {
+            caught(|| columnar::largest_page_rows(path, footer, rg, &opts.columns))
+                .ok()
+                .flatten()
+        };
         let parts = match opts.parquet_part_rows {
             Some(p) if rows > p && pages().is_some() => rows.div_ceil(p.max(1)),
             None if threads > 1
@@ -920,7 +925,7 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
         strict: opts.strict,
     };
     let interp = &mut w.interp;
-    match unit {
+    let read = || match unit {
         Unit::Csv {
             path,
             layout,
@@ -950,7 +955,35 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
             )
             .map(|()| true)
         }
-    }
+    };
+    // The Arrow and Parquet readers assert what a damaged file can break (an IPC footer
+    // pointing into another batch's message made arrow-rs panic): such a panic is the file's
+    // error, never the process's end. The workers' state after it is dropped with the run.
+    caught(read).unwrap_or_else(|_| {
+        Err(crate::error::Error::read(
+            path,
+            "the reader stopped on damaged data (the Arrow/Parquet library could not decode it)",
+        ))
+    })
+}
+
+/// `read()`, a panic in it caught (see [`in_reader`]).
+fn caught<T>(read: impl FnOnce() -> T) -> std::thread::Result<T> {
+    READING.set(true);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read));
+    READING.set(false);
+    outcome
+}
+
+thread_local! {
+    /// True while this thread reads a unit (a panic there is the file's error).
+    static READING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True while the current thread reads a unit of input, where a panic of a file reader is
+/// caught and becomes an error naming the file: a panic hook can keep quiet about it.
+pub fn in_reader() -> bool {
+    READING.get()
 }
 
 /// Writes the rejects of `report` to `path` (`-`: stdout) as `file,row,reason,message` CSV,

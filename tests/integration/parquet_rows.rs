@@ -1574,3 +1574,69 @@ fn a_row_group_whose_page_headers_lie_is_read_whole_with_its_error() {
         assert_eq!(read(Some(part_rows)), whole, "parts of {part_rows}");
     }
 }
+
+/// An Arrow IPC file whose footer sends a batch's block to a smaller batch's message (a
+/// damaged or crafted file: arrow-rs panics on it) is an error naming the file, from the
+/// library and from the command line (exit 1, no crash report), read whole or in parts.
+#[test]
+fn an_ipc_file_the_reader_panics_on_is_an_error_naming_it() {
+    let rows: Vec<GenRow> = (0..300i64)
+        .map(|i| {
+            let cp = format!("+2348{}{i}", "0".repeat((i % 7) as usize));
+            (
+                i,
+                Some("+886912345001".into()),
+                Some(cp),
+                Some("in"),
+                Some("call"),
+                Some(i),
+            )
+        })
+        .collect();
+    let b = gen_batch(&rows, false);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.arrow");
+    let f = std::fs::File::create(&path).unwrap();
+    let mut w = arrow::ipc::writer::FileWriter::try_new(f, &b.schema()).unwrap();
+    let (mut at, mut k) = (0, 0);
+    while at < b.num_rows() {
+        let n = (5 + (k * 7) % 11).min(b.num_rows() - at);
+        w.write(&b.slice(at, n)).unwrap();
+        (at, k) = (at + n, k + 1);
+    }
+    w.finish().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let len = bytes.len();
+    let footer_len = i32::from_le_bytes(bytes[len - 10..len - 6].try_into().unwrap()) as usize;
+    let footer_at = len - 10 - footer_len;
+    let (to, from) = {
+        let footer = arrow::ipc::root_as_footer(&bytes[footer_at..len - 10]).unwrap();
+        let blocks = footer.recordBatches().unwrap();
+        (blocks.get(10).offset(), blocks.get(11).offset())
+    };
+    let k = (footer_at..len - 8)
+        .find(|&i| bytes[i..i + 8] == from.to_le_bytes())
+        .expect("batch 11's block");
+    bytes[k..k + 8].copy_from_slice(&to.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    for part_bytes in [None, Some(1)] {
+        let ingest = hotzone::ingest::IngestOptions {
+            ipc_part_bytes: part_bytes,
+            ..hotzone::ingest::IngestOptions::default()
+        };
+        let req = request("NG", ingest, false);
+        let name = path.to_string_lossy().into_owned();
+        let err = hotzone::scan::scan(std::slice::from_ref(&name), &req, &|_, _| {})
+            .map(|o| o.report.rows)
+            .expect_err("a damaged file")
+            .to_string();
+        assert!(err.contains(&name) && err.contains("damaged"), "{err}");
+    }
+    let o = scan_with(&path, &["--threshold-ratio", "0.5"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("damaged data") && !err.contains("panicked"),
+        "{err}"
+    );
+}
