@@ -414,10 +414,10 @@ pub fn latest_bound(footer: &Footer, row_group: usize, columns: &ColumnMap) -> O
 /// the page headers (a seek and a few bytes a page; nothing is decompressed). `None` when it
 /// cannot be told, or the headers cannot be trusted to pass over rows: columns that do not
 /// resolve, a header that does not read, a page that does not say, a chunk whose pages do
-/// not add up to the row group's rows (reading the row group whole says what is wrong). A row group is worth
-/// reading in parts only where its pages are smaller than the parts: a part starts by
-/// decompressing the page it starts in (one writer puts a 20-million-row group in a single
-/// page per column).
+/// not add up to the row group's rows (reading the row group whole says what is wrong). A
+/// row group is worth reading in parts only where its pages are smaller than the parts: a
+/// part starts by decompressing the page it starts in (one writer puts a 20-million-row
+/// group in a single page per column).
 pub fn largest_page_rows(
     path: &Path,
     footer: &Footer,
