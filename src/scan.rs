@@ -10,6 +10,9 @@ use chrono_tz::Tz;
 
 pub use hotzone_kernel::api::rows_of;
 use hotzone_kernel::api::{Counter, LatestSink};
+use hotzone_kernel::rows::EventSink;
+
+use crate::ingest::Event;
 
 use crate::detect::rules::Rule;
 use crate::detect::{Exchange, Partial, Window};
@@ -243,6 +246,11 @@ pub fn scan(
         }
     }
     prepared_alone(inputs)?;
+    if req.raw.as_of.as_deref().is_none_or(str::is_empty)
+        && let Some(done) = scan_guessing_the_latest_day(inputs, req, progress)?
+    {
+        return Ok(done);
+    }
     let default_as_of = match req.raw.as_of.as_deref() {
         Some(s) if !s.is_empty() => NaiveDate::default(),
         _ => match latest_day(inputs, req.tz, &req.ingest)? {
@@ -276,6 +284,75 @@ pub fn scan(
         rows,
         report,
     })
+}
+
+/// A counter that also keeps the latest accepted instant it was given (every event, counted
+/// or not): a scan reading with a guessed window checks the guess with it.
+struct Guessing {
+    counter: Counter,
+    latest: LatestSink,
+}
+
+impl EventSink for Guessing {
+    #[inline(always)]
+    fn event(&mut self, e: &Event) {
+        self.latest.event(e);
+        self.counter.event(e);
+    }
+}
+
+/// A scan without `as_of` of inputs that are all plain CSV files (which have no statistics to
+/// find the latest day by), in one reading instead of two: the latest day is guessed from
+/// the files' last rows (`ingest::latest_in_tails`; exports are mostly time-ordered), the
+/// reading counts the window that ends on it and keeps the latest accepted instant, and its
+/// counts are kept when that instant's day is the guess, which makes them the counts of the
+/// window a first pass would have found. `None` (the caller reads as before: a first pass,
+/// then the counting one) when there is no guess, the parameters are not valid with it (the
+/// caller's order of errors stands), or the guess was wrong.
+fn scan_guessing_the_latest_day(
+    inputs: &[String],
+    req: &ScanRequest,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Option<ScanOutcome>> {
+    let day = |ms| crate::detect::calendar::local_date(req.tz, ms);
+    let Some(guess) = crate::ingest::latest_in_tails(inputs, &req.ingest).and_then(day) else {
+        return Ok(None);
+    };
+    let limits = Limits {
+        max_look_back_days: MAX_LOOK_BACK_DAYS,
+        default_as_of: guess,
+    };
+    let Ok(params) = CheckParams::new(req.raw.clone(), limits) else {
+        return Ok(None);
+    };
+    let window = Window::new(req.tz, params.as_of, params.look_back_days);
+    let (sinks, report) = ingest(
+        inputs,
+        &req.ingest,
+        || {
+            let exchange = Exchange::new();
+            let (params, window) = (&params, &window);
+            move || Guessing {
+                counter: Counter::sharing(params, window.clone(), &exchange),
+                latest: LatestSink::default(),
+            }
+        },
+        progress,
+    )?;
+    let latest = sinks.iter().filter_map(|s| s.latest.0).max();
+    if latest.and_then(day) != Some(guess) {
+        return Ok(None);
+    }
+    let mut parts: Vec<Partial> = (sinks.into_iter())
+        .map(|s| s.counter.into_partial())
+        .collect();
+    let rows = rows_of(&mut parts, Rule::of(&params), req.explain);
+    Ok(Some(ScanOutcome {
+        params: Some(params),
+        window: Some(window),
+        rows,
+        report,
+    }))
 }
 
 /// A scan of a prepared index (`hotzone prepare`): no parsing, one pass over compact codes.

@@ -211,6 +211,21 @@ pub(crate) fn guess(path: &Path, part_bytes: u64, header_end: u64) -> Result<Vec
     Ok(parts)
 }
 
+/// The last `bytes` bytes of the CSV file at `path` (records from `header_end` on) as a range
+/// starting after a line end: a guess at where its last records start (a quoted field
+/// holding a line end may make it a wrong one; its reader must not depend on it).
+pub fn tail(path: &Path, bytes: u64, header_end: u64) -> Result<(u64, u64)> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let from = len.saturating_sub(bytes);
+    if from <= header_end {
+        return Ok((header_end.min(len), len));
+    }
+    let mut block = vec![0u8; GUESS_BLOCK];
+    let start = first_newline(path, &mut file, from, &mut block)?.map_or(len, |n| n + 1);
+    Ok((start.min(len), len))
+}
+
 /// Bytes read at a time by [`guess`] looking for a line end (lines are much shorter).
 const GUESS_BLOCK: usize = 16 << 10;
 

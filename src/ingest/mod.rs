@@ -251,6 +251,39 @@ where
     ingest_in_order(inputs, opts, reading, progress, None)
 }
 
+/// Bytes of each CSV file's end that [`latest_in_tails`] reads.
+const TAIL_BYTES: u64 = 64 << 10;
+
+/// A guess at the latest accepted instant of `inputs` when every one is a plain CSV file:
+/// the latest accepted row among the last [`TAIL_BYTES`] of each (exports are mostly
+/// written in time order), read as a part of the file is. `None` when an input is of another
+/// format or no tail gives an accepted row. Only a guess: a caller checks it against the
+/// rows it then reads (a tail that starts inside a quoted field reads as what it is not, and
+/// a file's latest row may be anywhere); a tail that fails to read gives no guess.
+pub fn latest_in_tails(inputs: &[String], opts: &IngestOptions) -> Option<i64> {
+    let files = sources::expand(inputs).ok()?;
+    if files.is_empty() || files.iter().any(|(_, f)| *f != Format::Csv) {
+        return None;
+    }
+    let mut latest = None;
+    for (path, _) in &files {
+        let layout = csv::layout(path, &opts.columns).ok()?;
+        let range = csv_split::tail(path, TAIL_BYTES, layout.header_end).ok()?;
+        let mut tally = Tally::new(hotzone_kernel::api::LatestSink::default());
+        let mut rows = Counted {
+            tally: &mut tally,
+            path,
+            strict: false,
+        };
+        let mut interp = Interpreter::new(opts.default_region);
+        caught(|| csv::read(path, &layout, range, &mut interp, &mut rows))
+            .ok()?
+            .ok()?;
+        latest = latest.max(tally.sink.0);
+    }
+    latest
+}
+
 /// Whether a sink can still change if given rows whose instants are all at most the bound
 /// (UTC epoch milliseconds): see [`ingest_latest_first`].
 pub type Settled<'a, S> = &'a (dyn Fn(&S, i64) -> bool + Sync);

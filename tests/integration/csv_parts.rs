@@ -725,3 +725,77 @@ fn compressed_files_read_like_the_plain_file() {
         }
     }
 }
+
+/// Verdict rows (with day counts), window, counts and rejects of a scan of `inputs` with
+/// `as_of` (`None`: the latest day in the data).
+fn outcome(inputs: &[String], as_of: Option<String>) -> (String, Seen) {
+    let mut req = request(None, false);
+    req.raw.as_of = as_of;
+    let mut out = scan(inputs, &req, &|_, _| {}).unwrap();
+    let rows = (out.rows.iter())
+        .map(|r| format!("{} {:?} {:?}", r.subscriber, r.verdict, r.days))
+        .collect::<Vec<_>>();
+    let window = format!("{:?}", out.window.as_ref().map(|w| (w.first(), w.last())));
+    let r = &mut out.report;
+    let rejects = (r.rejects.rows().iter())
+        .map(|x| {
+            let name = x.path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, x.row, x.reason.key())
+        })
+        .collect();
+    let counts = (r.rows, r.events, r.unknown_counterparties);
+    (window, (rows, counts, rejects))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// A scan without `as_of` of CSV files guesses the latest day from the files' last rows
+    /// and reads once; whether the guess holds (time-ordered files) or not (the latest rows
+    /// first, shuffled, a later day only on a rejected row at the end, a quoted line end
+    /// where the tail starts), it gives what a scan given the day a first pass finds gives.
+    #[test]
+    fn a_scan_without_as_of_of_csv_files_is_the_scan_of_the_latest_day(
+        rows in proptest::collection::vec((0..6 * 24 * 60u32, 0..40u32, 0..6usize), 1500..2600),
+        order in 0..3u8,
+        late_reject in any::<bool>(),
+        quoted_tail in any::<bool>(),
+        files in 1..4usize,
+    ) {
+        let mut rows = rows;
+        match order {
+            0 => rows.sort_unstable(),
+            1 => { rows.sort_unstable(); rows.reverse(); }
+            _ => {}
+        }
+        let cps = ["+2348021234567", "+18765551234", "+886912345099", "+88216123456", "", "abc"];
+        let line = |(minute, sub, cp): (u32, u32, usize)| {
+            let t = chrono::DateTime::from_timestamp(1_772_582_400 + i64::from(minute) * 60, 0).unwrap();
+            format!("{},+8869123450{:02},{},out,call,1\n", t.format("%Y-%m-%dT%H:%M:%SZ"), sub, cps[cp])
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let per = rows.len().div_ceil(files);
+        for (k, chunk) in rows.chunks(per).enumerate() {
+            let mut text = format!("{HEADER}\n");
+            for (i, r) in chunk.iter().enumerate() {
+                if quoted_tail && i + 40 == chunk.len() {
+                    // A quoted field holding line ends about where the tail starts.
+                    text.push_str("2026-03-05T00:00:00Z,+886912345001,\"x\n2026-03-20T00:00:00Z,+886912345002,+2348021234567,out,call,1\n\",out,call,1\n");
+                }
+                text.push_str(&line(*r));
+            }
+            if late_reject && k == 0 {
+                text.push_str("2026-03-30T00:00:00Z,,+2348021234567,out,call,1\n");
+            }
+            std::fs::write(dir.path().join(format!("f{k}.csv")), text).unwrap();
+        }
+        let inputs = [dir.path().to_string_lossy().into_owned()];
+        let opts = IngestOptions::default();
+        let latest = hotzone::scan::latest_day(&inputs, chrono_tz::UTC, &opts).unwrap().0.unwrap();
+        let (guessed_window, guessed) = outcome(&inputs, None);
+        let (window, given) = outcome(&inputs, Some(latest.to_string()));
+        prop_assert!(window.contains(&format!("{latest:?}")), "{window}");
+        prop_assert_eq!(guessed_window, window);
+        prop_assert_eq!(guessed, given);
+    }
+}
