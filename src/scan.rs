@@ -246,14 +246,17 @@ pub fn scan(
         }
     }
     prepared_alone(inputs)?;
-    if req.raw.as_of.as_deref().is_none_or(str::is_empty)
-        && let Some(done) = scan_guessing_the_latest_day(inputs, req, progress)?
-    {
-        return Ok(done);
+    let mut found = None;
+    if req.raw.as_of.as_deref().is_none_or(str::is_empty) {
+        match scan_guessing_the_latest_day(inputs, req, progress)? {
+            Guessed::Done(outcome) => return Ok(outcome),
+            Guessed::Wrong(latest) => found = Some(latest),
+            Guessed::No => {}
+        }
     }
     let default_as_of = match req.raw.as_of.as_deref() {
         Some(s) if !s.is_empty() => NaiveDate::default(),
-        _ => match latest_day(inputs, req.tz, &req.ingest)? {
+        _ => match found.map_or_else(|| latest_day(inputs, req.tz, &req.ingest), Ok)? {
             (Some(day), _) => day,
             (None, report) => return without_window(req, report),
         },
@@ -301,29 +304,40 @@ impl EventSink for Guessing {
     }
 }
 
+/// What [`scan_guessing_the_latest_day`] did.
+enum Guessed {
+    /// The scan, read once.
+    Done(ScanOutcome),
+    /// The guess was wrong; the reading found the latest day (and read every row, as a first
+    /// pass does: its report), so only the counting reading is left.
+    Wrong((Option<NaiveDate>, IngestReport)),
+    /// No guess (or parameters not valid with it): a first pass is needed.
+    No,
+}
+
 /// A scan without `as_of` of inputs that are all plain CSV files (which have no statistics to
 /// find the latest day by), in one reading instead of two: the latest day is guessed from
 /// the files' last rows (`ingest::latest_in_tails`; exports are mostly time-ordered), the
 /// reading counts the window that ends on it and keeps the latest accepted instant, and its
 /// counts are kept when that instant's day is the guess, which makes them the counts of the
-/// window a first pass would have found. `None` (the caller reads as before: a first pass,
-/// then the counting one) when there is no guess, the parameters are not valid with it (the
-/// caller's order of errors stands), or the guess was wrong.
+/// window a first pass would have found. When the guess was wrong, that reading was the
+/// first pass. No guess is made when the parameters are not valid with it (the caller's
+/// order of errors stands).
 fn scan_guessing_the_latest_day(
     inputs: &[String],
     req: &ScanRequest,
     progress: &(dyn Fn(u64, u64) + Sync),
-) -> Result<Option<ScanOutcome>> {
+) -> Result<Guessed> {
     let day = |ms| crate::detect::calendar::local_date(req.tz, ms);
     let Some(guess) = crate::ingest::latest_in_tails(inputs, &req.ingest).and_then(day) else {
-        return Ok(None);
+        return Ok(Guessed::No);
     };
     let limits = Limits {
         max_look_back_days: MAX_LOOK_BACK_DAYS,
         default_as_of: guess,
     };
     let Ok(params) = CheckParams::new(req.raw.clone(), limits) else {
-        return Ok(None);
+        return Ok(Guessed::No);
     };
     let window = Window::new(req.tz, params.as_of, params.look_back_days);
     let (sinks, report) = ingest(
@@ -339,15 +353,15 @@ fn scan_guessing_the_latest_day(
         },
         progress,
     )?;
-    let latest = sinks.iter().filter_map(|s| s.latest.0).max();
-    if latest.and_then(day) != Some(guess) {
-        return Ok(None);
+    let latest = sinks.iter().filter_map(|s| s.latest.0).max().and_then(day);
+    if latest != Some(guess) {
+        return Ok(Guessed::Wrong((latest, report)));
     }
     let mut parts: Vec<Partial> = (sinks.into_iter())
         .map(|s| s.counter.into_partial())
         .collect();
     let rows = rows_of(&mut parts, Rule::of(&params), req.explain);
-    Ok(Some(ScanOutcome {
+    Ok(Guessed::Done(ScanOutcome {
         params: Some(params),
         window: Some(window),
         rows,
