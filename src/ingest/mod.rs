@@ -252,7 +252,7 @@ where
 }
 
 /// Bytes of each CSV file's end that [`latest_in_tails`] reads.
-const TAIL_BYTES: u64 = 64 << 10;
+pub const TAIL_BYTES: u64 = 64 << 10;
 
 /// A guess at the latest accepted instant of `inputs` when every one is a plain CSV file:
 /// the latest accepted row among the last [`TAIL_BYTES`] of each (exports are mostly
