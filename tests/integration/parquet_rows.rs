@@ -1640,3 +1640,70 @@ fn an_ipc_file_the_reader_panics_on_is_an_error_naming_it() {
         "{err}"
     );
 }
+
+/// The index build (`prepare`, the server's load) writes the same prepared file whether a
+/// Parquet row group or an Arrow IPC file is read whole or in parts (one worker or three):
+/// the parts' events and counterparties land in the same places.
+#[test]
+fn row_group_and_ipc_parts_prepare_the_same_index() {
+    let rows: Vec<GenRow> = (0..400i64)
+        .map(|i| {
+            let sub = (i % 9 != 0).then(|| format!("+8869123450{:02}", i % 37));
+            let cp = COUNTERPARTIES[(i as usize * 7) % COUNTERPARTIES.len()];
+            (
+                i * 7 % 2880,
+                sub,
+                Some(cp.into()),
+                Some("in"),
+                Some("call"),
+                Some(i % 50),
+            )
+        })
+        .collect();
+    let layout = Layout {
+        page_rows: 3,
+        group_rows: 150,
+        ..pairs_with_statistics()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ipc, pq) = write_both(dir.path(), &rows, &layout);
+    let cut_ipc = dir.path().join("cut.arrow");
+    write_ipc_batches(&cut_ipc, &gen_batch(&rows, layout.required), 7);
+    let prepared = |path: &Path, opts: hotzone::ingest::IngestOptions, threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let files = [path.to_string_lossy().into_owned()];
+        let (index, _) = pool
+            .install(|| hotzone::index::ServingIndex::load(&files, &opts, chrono_tz::UTC))
+            .unwrap();
+        let out = dir.path().join("x.hzi");
+        index.write(&out).unwrap();
+        std::fs::read(&out).unwrap()
+    };
+    let whole = |path: &Path| prepared(path, hotzone::ingest::IngestOptions::default(), 1);
+    let (whole_pq, whole_ipc) = (whole(&pq), whole(&cut_ipc));
+    assert!(
+        whole_ipc == whole(&ipc),
+        "an IPC file of one batch and of many"
+    );
+    for threads in [1, 3] {
+        for part in [1u64, 2, 7, 40, 149] {
+            let rows = hotzone::ingest::IngestOptions {
+                parquet_part_rows: Some(part),
+                ..hotzone::ingest::IngestOptions::default()
+            };
+            assert!(
+                prepared(&pq, rows, threads) == whole_pq,
+                "Parquet parts of {part} rows"
+            );
+            let bytes = hotzone::ingest::IngestOptions {
+                ipc_part_bytes: Some(part * 50),
+                ..hotzone::ingest::IngestOptions::default()
+            };
+            let ipc_parts = prepared(&cut_ipc, bytes, threads);
+            assert!(ipc_parts == whole_ipc, "IPC parts of {} bytes", part * 50);
+        }
+    }
+}
