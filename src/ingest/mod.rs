@@ -256,7 +256,8 @@ pub const TAIL_BYTES: u64 = 64 << 10;
 
 /// A guess at the latest accepted instant of `inputs` when every one is a plain CSV file:
 /// the latest accepted row among the last [`TAIL_BYTES`] of each (exports are mostly
-/// written in time order), read as a part of the file is. `None` when an input is of another
+/// written in time order; of at most [`TAIL_FILES`] files, read in parallel), read as a part
+/// of the file is. `None` when an input is of another
 /// format or no tail gives an accepted row. Only a guess: a caller checks it against the
 /// rows it then reads (a tail that starts inside a quoted field reads as what it is not, and
 /// a file's latest row may be anywhere); a tail that fails to read gives no guess.
@@ -265,8 +266,23 @@ pub fn latest_in_tails(inputs: &[String], opts: &IngestOptions) -> Option<i64> {
     if files.is_empty() || files.iter().any(|(_, f)| *f != Format::Csv) {
         return None;
     }
-    let mut latest = None;
-    for (path, _) in &files {
+    let mut paths: Vec<&Path> = files.iter().map(|(p, _)| p.as_path()).collect();
+    if paths.len() > TAIL_FILES {
+        // Many files (an export a day or an hour): the latest rows are most likely in the
+        // files written last, or named last (dates in names and partition folders).
+        let modified = |p: &&Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let mut by_time = paths.clone();
+        by_time.sort_by_key(modified);
+        paths.sort_unstable();
+        let mut picked: Vec<&Path> = (paths[paths.len() - TAIL_FILES / 2..].iter())
+            .chain(&by_time[by_time.len() - TAIL_FILES / 2..])
+            .copied()
+            .collect();
+        picked.sort_unstable();
+        picked.dedup();
+        paths = picked;
+    }
+    let latest = |path: &Path| -> Option<Option<i64>> {
         let layout = csv::layout(path, &opts.columns).ok()?;
         let range = csv_split::tail(path, TAIL_BYTES, layout.header_end).ok()?;
         let mut tally = Tally::new(hotzone_kernel::api::LatestSink::default());
@@ -279,10 +295,15 @@ pub fn latest_in_tails(inputs: &[String], opts: &IngestOptions) -> Option<i64> {
         caught(|| csv::read(path, &layout, range, &mut interp, &mut rows))
             .ok()?
             .ok()?;
-        latest = latest.max(tally.sink.0);
-    }
-    latest
+        Some(tally.sink.0)
+    };
+    let tails: Option<Vec<Option<i64>>> = paths.par_iter().map(|p| latest(p)).collect();
+    tails?.into_iter().flatten().max()
 }
+
+/// Files whose tails [`latest_in_tails`] reads at most (half the last by name, half the last
+/// written), so that a directory of many small files is not read twice.
+pub const TAIL_FILES: usize = 16;
 
 /// Whether a sink can still change if given rows whose instants are all at most the bound
 /// (UTC epoch milliseconds): see [`ingest_latest_first`].
