@@ -267,26 +267,45 @@ pub fn scan(
     };
     let params = CheckParams::new(req.raw.clone(), limits)?;
     let window = Window::new(req.tz, params.as_of, params.look_back_days);
+    let (counters, report) = counted(inputs, req, &params, &window, progress, |c| c)?;
+    Ok(verdicts(params, window, counters, req, report))
+}
+
+/// The counting reading of a scan: one map per worker (sharing the subscribers out), each
+/// in the sink `sink` makes of its counter.
+fn counted<S: EventSink>(
+    inputs: &[String],
+    req: &ScanRequest,
+    params: &CheckParams,
+    window: &Window,
+    progress: &(dyn Fn(u64, u64) + Sync),
+    sink: fn(Counter) -> S,
+) -> Result<(Vec<S>, IngestReport)> {
     // As in `map_row_groups`: the maps are read only after every worker has stopped. A new
     // exchange for each reading: a reading that `ingest` starts again drops its maps.
-    let (sinks, report) = ingest(
-        inputs,
-        &req.ingest,
-        || {
-            let exchange = Exchange::new();
-            let (params, window) = (&params, &window);
-            move || Counter::sharing(params, window.clone(), &exchange)
-        },
-        progress,
-    )?;
-    let mut parts: Vec<Partial> = sinks.into_iter().map(Counter::into_partial).collect();
+    let reading = || {
+        let exchange = Exchange::new();
+        move || sink(Counter::sharing(params, window.clone(), &exchange))
+    };
+    ingest(inputs, &req.ingest, reading, progress)
+}
+
+/// The outcome of a scan whose workers filled `counters`.
+fn verdicts(
+    params: CheckParams,
+    window: Window,
+    counters: Vec<Counter>,
+    req: &ScanRequest,
+    report: IngestReport,
+) -> ScanOutcome {
+    let mut parts: Vec<Partial> = counters.into_iter().map(Counter::into_partial).collect();
     let rows = rows_of(&mut parts, Rule::of(&params), req.explain);
-    Ok(ScanOutcome {
+    ScanOutcome {
         params: Some(params),
         window: Some(window),
         rows,
         report,
-    })
+    }
 }
 
 /// A counter that also keeps the latest accepted instant it was given (every event, counted
@@ -340,33 +359,19 @@ fn scan_guessing_the_latest_day(
         return Ok(Guessed::No);
     };
     let window = Window::new(req.tz, params.as_of, params.look_back_days);
-    let (sinks, report) = ingest(
-        inputs,
-        &req.ingest,
-        || {
-            let exchange = Exchange::new();
-            let (params, window) = (&params, &window);
-            move || Guessing {
-                counter: Counter::sharing(params, window.clone(), &exchange),
-                latest: LatestSink::default(),
-            }
-        },
-        progress,
-    )?;
+    let guessing = |counter| Guessing {
+        counter,
+        latest: LatestSink::default(),
+    };
+    let (sinks, report) = counted(inputs, req, &params, &window, progress, guessing)?;
     let latest = sinks.iter().filter_map(|s| s.latest.0).max().and_then(day);
     if latest != Some(guess) {
         return Ok(Guessed::Wrong((latest, report)));
     }
-    let mut parts: Vec<Partial> = (sinks.into_iter())
-        .map(|s| s.counter.into_partial())
-        .collect();
-    let rows = rows_of(&mut parts, Rule::of(&params), req.explain);
-    Ok(Guessed::Done(ScanOutcome {
-        params: Some(params),
-        window: Some(window),
-        rows,
-        report,
-    }))
+    let counters = sinks.into_iter().map(|s| s.counter).collect();
+    Ok(Guessed::Done(verdicts(
+        params, window, counters, req, report,
+    )))
 }
 
 /// A scan of a prepared index (`hotzone prepare`): no parsing, one pass over compact codes.
