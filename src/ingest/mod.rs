@@ -272,7 +272,7 @@ pub fn latest_in_tails(inputs: &[String], opts: &IngestOptions) -> Option<i64> {
         // files written last, or named last (dates in names and partition folders).
         let modified = |p: &&Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
         let mut by_time = paths.clone();
-        by_time.sort_by_key(modified);
+        by_time.sort_by_cached_key(modified);
         paths.sort_unstable();
         let mut picked: Vec<&Path> = (paths[paths.len() - TAIL_FILES / 2..].iter())
             .chain(&by_time[by_time.len() - TAIL_FILES / 2..])
