@@ -33,10 +33,13 @@ raises :class:`RowError`, a ``ValueError``, naming the first such row instead).
 
 from __future__ import annotations
 
+import collections.abc as _abc
 import datetime as _dt
+import decimal as _decimal
 import numbers as _numbers
 import operator as _operator
 import os as _os
+import warnings as _warnings
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _native
@@ -84,7 +87,9 @@ class ScanResult:
     ``rejected`` (total), ``rejects`` (count per reason),
     ``reject_rows`` (``(source, row, reason)`` per rejected row, rows numbered from 1),
     ``window`` (``{"first", "last", "tz"}``, or None when no row was accepted and no
-    ``as_of`` was given), ``subscribers`` and ``anomalous``.
+    ``as_of`` was given), ``subscribers`` and ``anomalous``; and ``zone_warning`` when
+    ``tz`` differs from the zone a file records (the days are read in ``tz``; also raised as a
+    ``UserWarning``, as the CLI warns on stderr).
     """
 
     __slots__ = ("table", "summary")
@@ -141,9 +146,15 @@ def _paths(events: Any) -> list:
     return [_os.fspath(e) for e in events]
 
 
-def _stream(events: Any) -> Any:
-    """Something with ``__arrow_c_stream__`` for ``events``, its buffers shared, not copied."""
+def _stream(events: Any, columns: Optional[Mapping[str, str]] = None) -> Any:
+    """Something with ``__arrow_c_stream__`` for ``events``, its buffers shared, not copied
+    (``columns``: the mapping, whose sources a pandas frame keeps, :func:`_from_pandas`)."""
     mod = type(events).__module__
+    if mod.startswith(("polars", "pandas")) and type(events).__name__ == "Series":
+        raise TypeError(
+            "events must be a table of events, not one column: pass the DataFrame "
+            f"(got a {mod.split('.')[0]} Series)"
+        )
     if mod.startswith("polars") and hasattr(events, "to_arrow") and hasattr(events, "n_chunks"):
         # A polars DataFrame's own `__arrow_c_stream__` first joins each column's chunks
         # into one (a copy of the whole frame, which stays rechunked): on a 50M-row frame
@@ -152,6 +163,11 @@ def _stream(events: Any) -> Any:
         import polars as pl
 
         return events.to_arrow(compat_level=pl.CompatLevel.newest())
+    if mod.startswith("pandas") and type(events).__name__ == "DataFrame":
+        # Before the frame's own `__arrow_c_stream__`, which converts every column.
+        import pyarrow as pa
+
+        return _from_pandas(pa, events, columns)
     if hasattr(events, "__arrow_c_stream__"):
         return events
     import pyarrow as pa
@@ -160,8 +176,6 @@ def _stream(events: Any) -> Any:
         return pa.RecordBatchReader.from_batches(
             pa.record_batch(events).schema, [pa.record_batch(events)]
         )
-    if mod.startswith("pandas"):
-        return pa.Table.from_pandas(events, preserve_index=False)
     if mod.startswith("polars") and hasattr(events, "collect"):
         raise TypeError("hotzone.scan takes a polars DataFrame; call .collect() on the LazyFrame")
     raise TypeError(
@@ -170,12 +184,37 @@ def _stream(events: Any) -> Any:
     )
 
 
+# The canonical column names (REFERENCE.md §2); with the `columns=` sources, the only
+# columns a scan reads.
+_CANONICAL = (
+    "event_time", "subscriber", "counterparty", "direction", "kind", "duration_s",
+    "counterparty_region",
+)
+
+
+def _from_pandas(pa: Any, frame: Any, columns: Optional[Mapping[str, str]] = None) -> Any:
+    """A pandas DataFrame as an Arrow table. A column the scan never reads is not converted
+    when it cannot be (mixed types, complex numbers): extra columns are ignored, as in a file.
+    The columns a scan reads convert as before, and a failure names the column."""
+    # The index as pandas' own `__arrow_c_stream__` converts it: a column unless a plain range.
+    try:
+        return pa.Table.from_pandas(frame)
+    except (pa.ArrowException, TypeError, ValueError):
+        wanted = set(_CANONICAL) | {str(k).strip() for k in (columns or {})}
+        keep = [str(c).strip() in wanted for c in frame.columns]
+        if all(keep):
+            raise
+        return pa.Table.from_pandas(frame.loc[:, keep])
+
+
 def _hotzone_text(hotzone: Union[str, Sequence[str]], hotzones_file: Optional[PathLike] = None) -> str:
     """The hotzone's entries as text; ``"@name"`` is the hotzone ``name`` of
     ``hotzones_file`` (as the CLI's ``--hotzone @name --hotzones-file FILE``), read here, on
     the caller's side, so Spark executors never need the file."""
     if isinstance(hotzone, (bytes, bytearray)):  # iterated, b"NG" would be entries 78, 71
         raise TypeError("hotzone must be a str or a list of str, not bytes")
+    if not isinstance(hotzone, str) and not isinstance(hotzone, _abc.Iterable):
+        raise TypeError(f"hotzone must be a str or a list of str (got {type(hotzone).__name__})")
     if isinstance(hotzone, str):
         text = hotzone
     else:
@@ -226,13 +265,28 @@ def _whole(name: str, value: Any) -> int:
         try:
             n = _operator.index(value)
         except TypeError:
-            if isinstance(value, float) and value.is_integer():
-                n = int(value)
+            # Any real number with no fraction: a float, numpy's float32 as its float64, a
+            # Decimal.
+            if isinstance(value, (_numbers.Real, _decimal.Decimal)):
+                try:
+                    f = float(value)
+                except (OverflowError, ValueError):
+                    f = float("nan")
+                if f.is_integer():
+                    n = int(value)
     if n is None:
         raise ValueError(f"{name} must be an integer, got {value!r}")
     if not -(2**63) <= n < 2**63:
         raise ValueError(f"out of range: {name} must fit a 64-bit integer (got {n})")
     return n
+
+
+def _text(name: str, value: Any) -> Optional[str]:
+    """An optional text parameter (``tz``, ``default_region``): ``None`` or a str, else
+    ``TypeError`` naming it."""
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"{name} must be a str or None (got {type(value).__name__})")
 
 
 def _threads(threads: Any) -> Optional[int]:
@@ -248,9 +302,12 @@ def _threads(threads: Any) -> Optional[int]:
 def _ratio(value: Any) -> float:
     """``threshold_ratio`` as a float when it is a number (not a bool or a string: ``"0.5"``
     and ``True`` were taken)."""
-    if isinstance(value, (bool, str, bytes)) or not isinstance(value, _numbers.Real):
+    if isinstance(value, (bool, str, bytes)) or not isinstance(value, (_numbers.Real, _decimal.Decimal)):
         raise ValueError(f"threshold_ratio must be a number, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"out of range: threshold_ratio must be a finite number, got {value!r}") from None
 
 
 def _flag(name: str, value: Any) -> bool:
@@ -289,8 +346,8 @@ def _spec(
         check_target=str(check_target),
         min_events=_whole("min_events", min_events),
         as_of=_date_text(as_of),
-        tz=tz,
-        default_region=default_region,
+        tz=_text("tz", tz),
+        default_region=_text("default_region", default_region),
         columns=_columns(columns),
         strict=_flag("strict", strict),
         explain=_flag("explain", explain),
@@ -387,7 +444,8 @@ def scan(
     if _is_paths(events):
         table, summary = _native.scan_paths(spec, _paths(events), _threads(threads))
     else:
-        table, summary = _native.scan_stream(spec, _stream(events), _threads(threads))
+        table, summary = _native.scan_stream(spec, _stream(events, columns), _threads(threads))
+    _warn_zone(summary)
     return ScanResult(table, summary)
 
 
@@ -407,10 +465,29 @@ def prepare(
     index records. Returns the summary of what was read (``rows``, ``events``, ``rejects``,
     ...). Open it with :class:`Index`.
     """
-    return _native.prepare(
-        _paths(paths), _os.fspath(output), tz=tz, default_region=default_region,
+    if not _is_paths(paths):
+        raise TypeError(
+            "prepare reads files: paths must be a path or a non-empty list of paths "
+            f"(got {type(paths).__name__}); for Arrow data in memory use hotzone.scan"
+        )
+    if not isinstance(output, (str, _os.PathLike)):
+        raise TypeError(f"output must be a path (got {type(output).__name__})")
+    if _os.fspath(output) == "-":
+        # As the CLI: `-` is standard output there, and a prepared file is binary.
+        raise ValueError("output: a prepared file is binary and is not written to stdout ('-'); give a file path")
+    summary = _native.prepare(
+        _paths(paths), _os.fspath(output), tz=_text("tz", tz), default_region=_text("default_region", default_region),
         columns=_columns(columns), strict=_flag("strict", strict), threads=_threads(threads),
     )
+    _warn_zone(summary)
+    return summary
+
+
+def _warn_zone(summary: Dict[str, Any]) -> None:
+    """The CLI's warning when ``tz`` differs from the zone a file records (its days are read
+    in ``tz``): a ``UserWarning``, its text also the summary's ``zone_warning``."""
+    if "zone_warning" in summary:
+        _warnings.warn(summary["zone_warning"], UserWarning, stacklevel=3)
 
 
 class Index:

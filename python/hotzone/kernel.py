@@ -57,7 +57,7 @@ def map_state(events: Any, *, source: str = "<arrow>", threads: Optional[int] = 
     Runs on the calling thread unless ``threads`` says otherwise.
     """
     spec = _spec(source=source, **params)
-    return _native.map_state(spec, _stream(events), _threads(threads))
+    return _native.map_state(spec, _stream(events, params.get("columns")), _threads(threads))
 
 
 def verdicts_of_states(states: Any, *, threads: Optional[int] = 1, **params: Any) -> Any:
@@ -120,7 +120,7 @@ def latest_day(
     """The latest local day (in ``tz``, default UTC) of an accepted row of ``events``, or
     None when no row is accepted; and the summary of the rows read."""
     return _native.latest_day(
-        _stream(events), tz=tz, default_region=default_region, columns=_columns(columns),
+        _stream(events, columns), tz=tz, default_region=default_region, columns=_columns(columns),
         strict=_flag("strict", strict), source=source, threads=_threads(threads),
     )
 

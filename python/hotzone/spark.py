@@ -120,12 +120,19 @@ def _check_types(schema: Any, picked: List[Tuple[str, str]]) -> None:
     floats = (T.FloatType, T.DoubleType, T.DecimalType)
     # An all-null column (``F.lit(None)``, Spark's void) is read as nulls, as the kernel
     # reads an Arrow null column: a withheld counterparty, or `missing_*` rows.
-    text = (T.StringType, T.BinaryType, T.NullType)
-    by_name = {f.name: f.dataType for f in schema.fields}
+    # `char(n)` and `varchar(n)` (kept as such under `spark.sql.preserveCharVarcharTypeInfo`)
+    # are text too.
+    text = (T.StringType, T.BinaryType, T.NullType) + tuple(
+        getattr(T, name) for name in ("CharType", "VarcharType") if hasattr(T, name)
+    )
+    # The first column of a name, as the kernel takes it.
+    by_name: Dict[str, Any] = {}
+    for f in schema.fields:
+        by_name.setdefault(f.name, f.dataType)
     for src, field in picked:
         t = by_name[src]
         if field == "event_time":
-            ok = isinstance(t, (T.TimestampType, T.TimestampNTZType, T.StringType, T.BinaryType) + ints + floats)
+            ok = isinstance(t, (T.TimestampType, T.TimestampNTZType) + text + ints + floats)
             want = "a timestamp, epoch milliseconds (integer) or RFC 3339 text"
         elif field == "duration_s":
             ok = isinstance(t, text + ints + floats)
@@ -739,6 +746,11 @@ def scan(
         :class:`hotzone.RowError`, a ``ValueError``.
     """
     # 1. Everything that can be checked on the driver, before any job.
+    if not (hasattr(df, "sparkSession") and hasattr(df, "schema") and hasattr(df, "mapInArrow")):
+        raise TypeError(
+            f"df must be a pyspark DataFrame (got {type(df).__name__}); for files, pandas, "
+            "polars or Arrow data use hotzone.scan"
+        )
     hotzone = _hotzone_text(hotzone, hotzones_file)
     _spec(
         hotzone=hotzone, look_back_days=look_back_days, threshold_ratio=threshold_ratio,
@@ -763,7 +775,13 @@ def scan(
 
     from pyspark.sql import functions as F
 
-    events = df.select([F.col(f"`{src}`").alias(field) for src, field in picked])
+    # Selected by position (the first column of a name, as the kernel reads a file with two;
+    # any character in a name, backticks included): each column renamed to its place first.
+    first = {}
+    for i, c in enumerate(df.columns):
+        first.setdefault(c, i)
+    placed = df.toDF(*[f"_hz{i}" for i in range(len(df.columns))])
+    events = placed.select([F.col(f"_hz{first[src]}").alias(field) for src, field in picked])
     params: Dict[str, Any] = dict(
         hotzone=hotzone, look_back_days=_whole("look_back_days", look_back_days), threshold_ratio=float(threshold_ratio),
         method=method, check_type=check_type, check_target=check_target,

@@ -504,8 +504,8 @@ fn scan_paths<'py>(
     threads: Option<usize>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
     let pool = pool(threads)?;
-    let mut out = py.detach(|| -> PyResult<Scanned> {
-        let (tz, _) = hotzone::scan::resolve_zone(&paths, spec.reading.tz).map_err(py_err)?;
+    let (mut out, warning) = py.detach(|| -> PyResult<(Scanned, Option<String>)> {
+        let (tz, source) = hotzone::scan::resolve_zone(&paths, spec.reading.tz).map_err(py_err)?;
         let req = ScanRequest {
             raw: spec.raw.clone(),
             tz,
@@ -515,13 +515,31 @@ fn scan_paths<'py>(
         let o = threads_of(&pool)
             .run(|| scan(&paths, &req, &|_, _| {}))
             .map_err(py_err)?;
-        Ok(Scanned {
+        let scanned = Scanned {
             rows: o.rows,
             window: o.window,
             report: o.report,
-        })
+        };
+        Ok((scanned, zone_warning(&tz, &source)))
     })?;
-    finish(py, spec, &mut out)
+    let (table, s) = finish(py, spec, &mut out)?;
+    if let Some(w) = warning {
+        s.set_item("zone_warning", w)?;
+    }
+    Ok((table, s))
+}
+
+/// The CLI's warning when the zone given differs from one the data records (the days are
+/// read in the given zone), for the summary's `zone_warning`, which `hotzone.scan` and
+/// `hotzone.prepare` raise as a `UserWarning`.
+fn zone_warning(tz: &Tz, source: &hotzone::scan::ZoneSource) -> Option<String> {
+    match source {
+        hotzone::scan::ZoneSource::GivenDiffers { file, recorded } => Some(format!(
+            "{} records its days in {recorded}; reading in {tz} as tz= says",
+            file.display()
+        )),
+        _ => None,
+    }
 }
 
 /// Reads files and writes a prepared index (`hotzone prepare`); returns the summary.
@@ -540,20 +558,25 @@ fn prepare<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let reading = Reading::new(tz, default_region, columns, strict, String::new())?;
     let pool = pool(threads)?;
-    let mut report = py.detach(|| -> PyResult<IngestReport> {
+    let (mut report, warning) = py.detach(|| -> PyResult<(IngestReport, Option<String>)> {
         hotzone::staged::refuse_overwriting(&paths, &[("output", output.as_path())])
             .map_err(py_err)?;
-        let (tz, _) = hotzone::scan::resolve_zone(&paths, reading.tz).map_err(py_err)?;
+        let (tz, source) = hotzone::scan::resolve_zone(&paths, reading.tz).map_err(py_err)?;
         let opts = reading.ingest_options();
-        threads_of(&pool)
+        let report = threads_of(&pool)
             .run(|| {
                 let (index, report) = ServingIndex::load(&paths, &opts, tz)?;
                 index.write(&output)?;
                 Ok(report)
             })
-            .map_err(py_err)
+            .map_err(py_err)?;
+        Ok((report, zone_warning(&tz, &source)))
     })?;
-    summary(py, &mut report, None, None)
+    let s = summary(py, &mut report, None, None)?;
+    if let Some(w) = warning {
+        s.set_item("zone_warning", w)?;
+    }
+    Ok(s)
 }
 
 /// A prepared index (`.hzi`) loaded once for repeated scans and checks.

@@ -750,3 +750,53 @@ def test_bucket_keys_follow_sparks_hash(spark):
     assert got == list(range(n))
     rows = spark.createDataFrame([(k,) for k in range(1000)], "k int").select(F.hash("k").alias("h")).toArrow()
     assert rows.column("h").to_pylist() == [hs._spark_hash_int(k) for k in range(1000)]
+
+
+# ----------------------------------------------------------------------------- eighteenth session: a helper's pass
+
+_ONE = dict(hotzone="NG", look_back_days=1, threshold_ratio=0.5, min_events=1, as_of="2026-03-10", tz="UTC")
+_ROW = ("2026-03-10T12:00:00Z", "+886912345678", "+2348021234567", "in", "call")
+
+
+def _verdicts(df) -> list:
+    return [(r["subscriber"], r["anomaly_detected"]) for r in df.orderBy("subscriber").toArrow().to_pylist()]
+
+
+def test_names_with_backticks_and_repeated_names_are_read(spark):
+    df = spark.createDataFrame([_ROW], "event_time string, `msisdn``x` string, counterparty string, direction string, kind string")
+    assert _verdicts(hs.scan(df, columns={"msisdn`x": "subscriber"}, **_ONE)) == [("+886912345678", True)]
+    # Two columns named kind: the first is read, as the kernel reads a file with two.
+    two = spark.createDataFrame([_ROW + ("oops",)], "event_time string, subscriber string, counterparty string, direction string, kind string, kind string")
+    res = hs.scan(two, **_ONE)
+    assert _verdicts(res) == [("+886912345678", True)]
+    assert hs.summary(res)["rejects"] == {}
+
+
+def test_varchar_columns_and_a_null_event_time_are_read(spark, tmp_path):
+    df = spark.createDataFrame([_ROW], "event_time string, subscriber string, counterparty string, direction string, kind string")
+    # Spark keeps char and varchar as such under this setting (else they are strings).
+    spark.conf.set("spark.sql.preserveCharVarcharTypeInfo", "true")
+    try:
+        typed = df.select(
+            F.col("event_time"),
+            F.col("subscriber").cast("varchar(20)"),
+            F.col("counterparty").cast("char(14)"),
+            "direction", "kind",
+        )
+        assert typed.schema["subscriber"].dataType.simpleString() == "varchar(20)"
+        assert _verdicts(hs.scan(typed, **_ONE)) == [("+886912345678", True)]
+    finally:
+        spark.conf.unset("spark.sql.preserveCharVarcharTypeInfo")
+    no_time = df.withColumn("event_time", F.lit(None))
+    res = hs.scan(no_time, **_ONE)
+    assert _verdicts(res) == []
+    assert hs.summary(res)["rejects"] == {"missing_event_time": 1}
+
+
+def test_anything_but_a_spark_dataframe_is_a_type_error(spark, tmp_path):
+    import pandas as pd
+
+    with pytest.raises(TypeError, match="must be a pyspark DataFrame"):
+        hs.scan(str(tmp_path), **_ONE)
+    with pytest.raises(TypeError, match="must be a pyspark DataFrame"):
+        hs.scan(pd.DataFrame({"a": [1]}), **_ONE)

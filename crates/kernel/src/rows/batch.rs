@@ -208,6 +208,17 @@ fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
                 .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?;
             Arc::new(decimal_as_text(text.as_string::<i32>()))
         }
+        // Arrow casts a list to the text `[...]` (and a one-item fixed-size list to its item):
+        // a cell of several values is no phone number, direction or kind.
+        t if t.is_nested() => {
+            return Err(Error::read(
+                path,
+                format!(
+                    "column {} has type {t}; expected text or numbers (a list, struct or map holds no single value)",
+                    f.name()
+                ),
+            ));
+        }
         _ => cast(a, &DataType::Utf8)
             .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?,
     };
@@ -313,6 +324,23 @@ fn is_text(t: &DataType) -> bool {
     )
 }
 
+/// An `event_time` column of an Arrow extension type stored as integers is refused: its
+/// integers count in the extension's own unit (pandas' `Period` stores hours or days since
+/// 1970), which the integer-milliseconds rule would read as a time in January 1970.
+fn extension_time(path: &Path, field: &arrow::datatypes::Field) -> Result<()> {
+    match field.metadata().get("ARROW:extension:name") {
+        Some(name) if field.data_type().is_integer() => Err(Error::read(
+            path,
+            format!(
+                "column event_time is of the extension type {} (stored as {}); expected a timestamp, integer epoch milliseconds or RFC 3339 text",
+                crate::model::shown::shown(name),
+                field.data_type()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
     if let Some(values) = decoded(path, Field::EventTime, a)? {
         return time_col(path, &values);
@@ -342,7 +370,9 @@ fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
                 .collect();
             Ok(TimeCol::Ticks(v, p.nulls().cloned(), 1, 1))
         }
-        t if t.is_integer() => ticks(a, 1, 1),
+        // An all-null column (pandas' chunk of `None`s arrives as Arrow's null type): every
+        // row's time is missing, as in a column of another type with every cell null.
+        t if t.is_integer() || t.is_null() => ticks(a, 1, 1),
         // Floats (pandas keeps epoch milliseconds with a gap as float64) are read as the
         // text of their integral value: an integral value is epoch milliseconds, anything
         // else a `bad_event_time` row, as the same cell in a CSV file.
@@ -514,6 +544,9 @@ where
     }
     let idx = resolve_required(columns, &names, path)?;
     let width = batch.num_columns();
+    if let Some(i) = idx[Field::EventTime as usize].filter(|&i| i < width) {
+        extension_time(path, schema.field(i))?;
+    }
     let col = |f: Field| {
         idx[f as usize]
             .filter(|&i| i < width)
