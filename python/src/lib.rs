@@ -862,7 +862,7 @@ fn named_hotzone(path: std::path::PathBuf, name: &str) -> PyResult<String> {
         None => Err(invalid(
             "hotzone",
             format!(
-                "no hotzone named {name:?} in {} (it names: {})",
+                "{name:?} is not a hotzone of {} (it names: {})",
                 path.display(),
                 named.names().collect::<Vec<_>>().join(", ")
             ),
