@@ -10,6 +10,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 Hotzone = Union[str, Sequence[str]]
 Day = Union[None, str, _dt.date]
 
+__all__ = ["scan", "prepare", "Index", "ScanResult", "RowError", "VERDICT_COLUMNS", "__version__"]
+
 VERDICT_COLUMNS: Tuple[str, ...]
 __version__: str
 
