@@ -193,18 +193,58 @@ _CANONICAL = (
 
 
 def _from_pandas(pa: Any, frame: Any, columns: Optional[Mapping[str, str]] = None) -> Any:
-    """A pandas DataFrame as an Arrow table. A column the scan never reads is not converted
-    when it cannot be (mixed types, complex numbers): extra columns are ignored, as in a file.
-    The columns a scan reads convert as before, and a failure names the column."""
-    # The index as pandas' own `__arrow_c_stream__` converts it: a column unless a plain range.
+    """A pandas DataFrame as an Arrow table, its index as pandas' own ``__arrow_c_stream__``
+    converts it (pandas 2.2 and later: a column unless a plain range; before, not at all, as
+    hotzone always did there). When the whole frame does not convert (a column of mixed
+    objects or complex numbers), it is converted with only the canonical and mapped columns:
+    a column the scan never reads cannot fail it. A column it reads that does not convert is
+    a ``ValueError`` naming the column (pyarrow's own message quotes the cell, which may be a
+    phone number)."""
+    keep_index = hasattr(frame, "__arrow_c_stream__")
+
+    def convert(f: Any) -> Any:
+        return pa.Table.from_pandas(f) if keep_index else pa.Table.from_pandas(f, preserve_index=False)
+
+    _period_time(frame, columns)
     try:
-        return pa.Table.from_pandas(frame)
+        return convert(frame)
     except (pa.ArrowException, TypeError, ValueError):
-        wanted = set(_CANONICAL) | {str(k).strip() for k in (columns or {})}
-        keep = [str(c).strip() in wanted for c in frame.columns]
-        if all(keep):
-            raise
-        return pa.Table.from_pandas(frame.loc[:, keep])
+        pass
+    wanted = set(_CANONICAL) | {str(k).strip() for k in (columns or {})}
+    keep = [str(c).strip() in wanted for c in frame.columns]
+    try:
+        return convert(frame.loc[:, keep])
+    except (pa.ArrowException, TypeError, ValueError) as e:
+        kind = type(e).__name__
+    for at, c in enumerate(frame.columns):
+        if keep[at]:
+            try:
+                pa.Table.from_pandas(frame.iloc[:, [at]], preserve_index=False)
+            except (pa.ArrowException, TypeError, ValueError):
+                raise ValueError(
+                    f"events: column {str(c)!r} of the pandas frame does not convert to Arrow "
+                    f"(pyarrow: {kind}; a column of mixed types? give it one, e.g. .astype(str))"
+                ) from None
+    raise ValueError(f"events: the pandas frame does not convert to Arrow (pyarrow: {kind})") from None
+
+
+def _period_time(frame: Any, columns: Optional[Mapping[str, str]]) -> None:
+    """A pandas ``Period`` ``event_time`` (a column, a Categorical of them, or the index) is
+    refused: Arrow keeps its integers (hours or days since 1970) with the extension's name,
+    which a Categorical or an index loses, and they would read as epoch milliseconds."""
+    names = [str(k).strip() for k, v in (columns or {}).items() if str(v).strip() == "event_time"]
+    names.append("event_time")
+    candidates = [frame[c] for c in frame.columns if str(c).strip() in names]
+    if getattr(frame.index, "name", None) is not None and str(frame.index.name).strip() in names:
+        candidates.append(frame.index)
+    for c in candidates:
+        dtype = getattr(c, "dtype", None)
+        dtype = getattr(dtype, "categories", None) is not None and dtype.categories.dtype or dtype
+        if str(dtype).startswith("period"):
+            raise ValueError(
+                f"events: event_time is a pandas Period ({dtype}); give timestamps "
+                "(.dt.to_timestamp(), with a zone: .dt.tz_localize(...))"
+            )
 
 
 def _hotzone_text(hotzone: Union[str, Sequence[str]], hotzones_file: Optional[PathLike] = None) -> str:
@@ -269,11 +309,11 @@ def _whole(name: str, value: Any) -> int:
             # Decimal.
             if isinstance(value, (_numbers.Real, _decimal.Decimal)):
                 try:
-                    f = float(value)
-                except (OverflowError, ValueError):
-                    f = float("nan")
-                if f.is_integer():
-                    n = int(value)
+                    whole = int(value)
+                    if whole == value:  # exact: Decimal("2.999...9") is no integer
+                        n = whole
+                except (ArithmeticError, ValueError):  # nan, inf, Decimal's sNaN
+                    pass
     if n is None:
         raise ValueError(f"{name} must be an integer, got {value!r}")
     if not -(2**63) <= n < 2**63:
@@ -306,7 +346,7 @@ def _ratio(value: Any) -> float:
         raise ValueError(f"threshold_ratio must be a number, got {value!r}")
     try:
         return float(value)
-    except OverflowError:
+    except (ArithmeticError, ValueError):  # past a float's range, Decimal's sNaN
         raise ValueError(f"out of range: threshold_ratio must be a finite number, got {value!r}") from None
 
 
@@ -465,11 +505,7 @@ def prepare(
     index records. Returns the summary of what was read (``rows``, ``events``, ``rejects``,
     ...). Open it with :class:`Index`.
     """
-    if not _is_paths(paths):
-        raise TypeError(
-            "prepare reads files: paths must be a path or a non-empty list of paths "
-            f"(got {type(paths).__name__}); for Arrow data in memory use hotzone.scan"
-        )
+    paths = _prepare_paths(paths)
     if not isinstance(output, (str, _os.PathLike)):
         raise TypeError(f"output must be a path (got {type(output).__name__})")
     if _os.fspath(output) == "-":
@@ -481,6 +517,23 @@ def prepare(
     )
     _warn_zone(summary)
     return summary
+
+
+def _prepare_paths(paths: Any) -> list:
+    """``prepare``'s inputs: a path, or any iterable of paths (a list, a glob's generator);
+    at least one. Arrow data in memory is a ``TypeError`` pointing to ``hotzone.scan``."""
+    if isinstance(paths, (str, _os.PathLike)):
+        return [paths]
+    mod = type(paths).__module__
+    frame = mod.startswith(("pandas", "polars", "pyarrow")) and type(paths).__name__ != "Series"
+    if not frame and not hasattr(paths, "__arrow_c_stream__") and isinstance(paths, _abc.Iterable):
+        items = list(paths)
+        if items and all(isinstance(p, (str, _os.PathLike)) for p in items):
+            return items
+    raise TypeError(
+        "prepare reads files: paths must be a path or a non-empty list of paths "
+        f"(got {type(paths).__name__}); for Arrow data in memory use hotzone.scan"
+    )
 
 
 def _warn_zone(summary: Dict[str, Any]) -> None:

@@ -29,7 +29,9 @@ use parquet::file::statistics::Statistics;
 
 use crate::error::{Error, Result};
 use crate::ingest::RowSink;
-use crate::ingest::batch::{DictCache, instant_of_ticks, visit_batch, visit_batch_with};
+use crate::ingest::batch::{
+    DictCache, extension_time, instant_of_ticks, visit_batch, visit_batch_with,
+};
 use crate::ingest::columns::{ColumnMap, Field, resolve_required};
 use crate::ingest::interpret::{EVENT_TIME_RANGE, Interpreter};
 use crate::ingest::plain_pages::{self, PlainStrings};
@@ -261,6 +263,9 @@ where
     }
     // `event_time` is not decoded where the chunk's statistics prove its values change
     // nothing for the sink (below); another column must remain for the reader to count rows.
+    if let Some(root) = idx[Field::EventTime as usize] {
+        extension_time(path, meta.schema().field(root))?;
+    }
     let constant_time = idx[Field::EventTime as usize].and_then(|root| {
         let t = meta.schema().field(root).data_type();
         let ms = one_day_time(rg, descr, root, t, &resolved, rows)?;

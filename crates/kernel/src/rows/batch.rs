@@ -324,12 +324,18 @@ fn is_text(t: &DataType) -> bool {
     )
 }
 
-/// An `event_time` column of an Arrow extension type stored as integers is refused: its
-/// integers count in the extension's own unit (pandas' `Period` stores hours or days since
-/// 1970), which the integer-milliseconds rule would read as a time in January 1970.
-fn extension_time(path: &Path, field: &arrow::datatypes::Field) -> Result<()> {
+/// An `event_time` column of an Arrow extension type stored as integers (or a dictionary of
+/// them) is refused: its integers count in the extension's own unit (pandas' `Period` stores
+/// hours or days since 1970), which the integer-milliseconds rule would read as a time in
+/// January 1970. Readers call it on the file's schema too, before a row group's statistics
+/// can spare them decoding the column (and so this check on its batches).
+pub fn extension_time(path: &Path, field: &arrow::datatypes::Field) -> Result<()> {
+    let stored = match field.data_type() {
+        DataType::Dictionary(_, v) => v.as_ref(),
+        t => t,
+    };
     match field.metadata().get("ARROW:extension:name") {
-        Some(name) if field.data_type().is_integer() => Err(Error::read(
+        Some(name) if stored.is_integer() => Err(Error::read(
             path,
             format!(
                 "column event_time is of the extension type {} (stored as {}); expected a timestamp, integer epoch milliseconds or RFC 3339 text",
