@@ -261,11 +261,12 @@ where
             plain.push((root, name.as_str(), column));
         }
     }
-    // `event_time` is not decoded where the chunk's statistics prove its values change
-    // nothing for the sink (below); another column must remain for the reader to count rows.
+    // Checked on the file's schema: the batches of a skipped column below never show it.
     if let Some(root) = idx[Field::EventTime as usize] {
         extension_time(path, meta.schema().field(root))?;
     }
+    // `event_time` is not decoded where the chunk's statistics prove its values change
+    // nothing for the sink (below); another column must remain for the reader to count rows.
     let constant_time = idx[Field::EventTime as usize].and_then(|root| {
         let t = meta.schema().field(root).data_type();
         let ms = one_day_time(rg, descr, root, t, &resolved, rows)?;

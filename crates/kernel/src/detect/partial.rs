@@ -776,7 +776,7 @@ fn place_events(
 /// How far ahead of the slot it adds to [`place_events`] asks for a slot's counts. Each
 /// slot is `days` counts (240 bytes for 30 days) and a flush's walk skips few of them, so
 /// their cache lines are asked for ahead while the walk adds to the one in hand: paired on
-/// tier M (BENCHMARKS.md, eighteenth session), 0.92x wall on the time-ordered file and 0.95x
+/// tier M (BENCHMARKS.md, eighteenth session), 0.93x wall on the time-ordered file and 0.94x
 /// on the shuffled one, where the walk had waited on a cache miss per subscriber (8 and 32
 /// slots measured the same as 16).
 const PREFETCH_SLOTS: usize = 16;
