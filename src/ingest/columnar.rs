@@ -554,7 +554,13 @@ fn with_type_hints(
     int96_time: Option<usize>,
 ) -> Result<ArrowReaderMetadata> {
     let schema = meta.schema().clone();
-    let utf8 = |i: &usize| schema.field(*i).data_type() == &DataType::Utf8;
+    // Any Arrow string type the file's schema gives (Polars writes `large_string`).
+    let utf8 = |i: &usize| {
+        matches!(
+            schema.field(*i).data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        )
+    };
     let (dict_cols, mut view_cols): (Vec<usize>, Vec<usize>) = [
         Field::Subscriber,
         Field::Direction,
@@ -703,6 +709,58 @@ mod tests {
             ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
         writer.write(batch).unwrap();
         writer.close().unwrap();
+    }
+
+    /// The readers' type hints apply whatever Arrow string type the file's schema names:
+    /// Polars writes `large_string`, and its dictionary-encoded columns were read value by
+    /// value (and cast) instead of as dictionaries.
+    #[test]
+    fn string_columns_of_every_arrow_string_type_get_the_hints() {
+        use arrow::array::{ArrayRef, LargeStringArray, StringArray, StringViewArray};
+        let dir = tempfile::tempdir().unwrap();
+        let text = |t: &DataType, v: Vec<&str>| -> ArrayRef {
+            match t {
+                DataType::Utf8 => Arc::new(StringArray::from(v)),
+                DataType::LargeUtf8 => Arc::new(LargeStringArray::from(v)),
+                _ => Arc::new(StringViewArray::from(v)),
+            }
+        };
+        for t in [DataType::Utf8, DataType::LargeUtf8, DataType::Utf8View] {
+            let rows = 64;
+            let batch = RecordBatch::try_from_iter([
+                (
+                    "event_time",
+                    Arc::new(TimestampMillisecondArray::from_value(0, rows)) as ArrayRef,
+                ),
+                ("subscriber", text(&t, vec!["+886912345678"; rows])),
+                ("counterparty", text(&t, vec!["+2348012345678"; rows])),
+                ("direction", text(&t, vec!["out"; rows])),
+                ("kind", text(&t, vec!["call"; rows])),
+            ])
+            .unwrap();
+            let path = dir.path().join(format!("{t}.parquet"));
+            write_groups(&path, &batch, rows, EnabledStatistics::Chunk);
+            let meta = ArrowReaderMetadata::load(&File::open(&path).unwrap(), Default::default())
+                .unwrap();
+            assert_eq!(meta.schema().field(1).data_type(), &t, "the file keeps its type");
+            let names: Vec<&str> = meta.schema().fields().iter().map(|f| f.name().as_str()).collect();
+            let idx = resolve_required(&ColumnMap::default(), &names, &path).unwrap();
+            let encoded = dictionary_encoded(meta.metadata().row_group(0), meta.parquet_schema());
+            assert!(
+                (1..=4).all(|c| encoded.contains(&c)),
+                "{t}: the writer's dictionaries"
+            );
+            let hinted = with_type_hints(&path, meta, &idx, &encoded, None).unwrap();
+            let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+            let types: Vec<&DataType> = (hinted.schema().fields().iter())
+                .map(|f| f.data_type())
+                .collect();
+            assert_eq!(
+                types[1..],
+                [&dict, &DataType::Utf8View, &dict, &dict],
+                "{t}: subscriber, direction, kind as dictionaries, counterparty as views"
+            );
+        }
     }
 
     /// `event_time` is left undecoded exactly for the row groups whose statistics prove one

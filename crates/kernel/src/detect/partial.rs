@@ -958,20 +958,7 @@ where
     });
     let lists: Vec<&Slots> = parts.iter_mut().flat_map(|p| p.settle()).collect();
     let lists = &lists[..];
-    let Some(largest) = lists.iter().max_by_key(|p| p.len()) else {
-        return Vec::new();
-    };
-    // Task i covers subscribers in [cuts[i], cuts[i + 1]); None = unbounded.
-    let mut cuts: Vec<Option<Msisdn>> = vec![None];
-    cuts.extend(
-        largest
-            .subs
-            .iter()
-            .step_by(task.max(1))
-            .skip(1)
-            .map(|s| Some(*s)),
-    );
-    cuts.push(None);
+    let cuts = task_cuts(lists, task);
     let pieces: Vec<Vec<T>> = cuts
         .par_windows(2)
         .map(|w| {
@@ -1026,6 +1013,25 @@ where
         rows.extend(piece);
     }
     rows
+}
+
+/// Where the tasks of [`sum_in_tasks`] begin: task i covers subscribers in
+/// `[cuts[i], cuts[i + 1])`, `None` unbounded. The cuts come from every list, so no task
+/// holds more than `task` subscribers of any list: the maps of a sharing scan hold disjoint
+/// ranges of subscribers, and cuts taken from the largest list alone left every other
+/// list's range to one task (one thread summing half the subscribers of a two-worker scan
+/// while the other waited).
+fn task_cuts(lists: &[&Slots], task: usize) -> Vec<Option<Msisdn>> {
+    let mut inner: Vec<Msisdn> = (lists.iter())
+        .flat_map(|p| p.subs.iter().step_by(task.max(1)).skip(1).copied())
+        .collect();
+    inner.sort_unstable();
+    inner.dedup();
+    let mut cuts = Vec::with_capacity(inner.len() + 2);
+    cuts.push(None);
+    cuts.extend(inner.into_iter().map(Some));
+    cuts.push(None);
+    cuts
 }
 
 /// REFERENCE.md §5 over one subscriber's dense day counts.
@@ -1163,6 +1169,31 @@ mod tests {
             assert_eq!(got, expect, "task {task}");
         }
         assert!(verdicts_of_sum(&mut [], rule, |s, _, _| s).is_empty());
+    }
+
+    /// The tasks of a sum are cut from every list: two maps holding disjoint ranges of
+    /// subscribers (a sharing scan's workers) give tasks of at most `task` subscribers of
+    /// each, not one task holding the whole range of the smaller map.
+    #[test]
+    fn every_task_of_a_sum_is_small_in_every_list() {
+        let slots = |range: std::ops::Range<u64>| Slots {
+            subs: range.map(|v| Msisdn::from_value(v).unwrap()).collect(),
+            counts: Vec::new(),
+        };
+        let (low, high) = (slots(10_000_000..10_001_000), slots(20_000_000..20_000_900));
+        for task in [1, 7, 100, 5_000] {
+            let cuts = task_cuts(&[&low, &high], task);
+            assert_eq!((cuts.first(), cuts.last()), (Some(&None), Some(&None)));
+            for w in cuts.windows(2) {
+                for list in [&low, &high] {
+                    let held = (list.subs.iter())
+                        .filter(|s| w[0].is_none_or(|a| **s >= a) && w[1].is_none_or(|b| **s < b))
+                        .count();
+                    assert!(held <= task, "task {task}: {held} subscribers in {w:?}");
+                }
+            }
+        }
+        assert_eq!(task_cuts(&[], 16), vec![None, None]);
     }
 
     /// Small buffers: flushes, side slots and their folds happen many times; every order,
