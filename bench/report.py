@@ -86,6 +86,9 @@ def main():
         "grouped": "grouped (each subscriber's events together, subscriber dictionary-encoded)",
         "time": "time-ordered (sorted by event_time, numbers plain-encoded, as switches write)",
         "shuffled": "shuffled (random order, numbers plain-encoded)",
+        "time-duckdb": "time-ordered, written by DuckDB's COPY TO (122,880-row groups, snappy, plain numbers)",
+        "time-polars": "time-ordered, written by Polars' write_parquet (zstd, large_string columns)",
+        "grouped-polars": "grouped, written by Polars' write_parquet (zstd, large_string, dictionaries)",
     }
     a_all = [r for r in rows if r["section"] == "a"]
     if a_all:

@@ -24,6 +24,8 @@
 # `hotzone gen --layout`: grouped (each subscriber's events together, subscriber
 # dictionary-encoded: a per-subscriber export), time (sorted by event_time, numbers
 # plain-encoded: what a switch or mediation system writes), shuffled (random order, plain).
+# time-duckdb, time-polars and grouped-polars are those rows written again by the peers' own
+# Parquet writers with their defaults (other row-group sizes, codecs and Arrow types).
 # Section a runs every layout; section b prepares every layout with hotzone (peers prepare the
 # grouped file) and checks the prepared scans agree; c and d use the grouped file.
 #
@@ -59,7 +61,7 @@ mkdir -p "$DATA" "$RES"
 rm -f "$RES"/*.jsonl "$RES"/*.time "$RES"/*.csv "$RES"/*.log "$RES"/*.txt "$RES"/*.json "$RES"/*.bin "$RES"/report.md
 JSONL=$RES/results.jsonl
 : >"$JSONL"
-LAYOUTS=${LAYOUTS:-grouped time shuffled}
+LAYOUTS=${LAYOUTS:-grouped time shuffled time-duckdb time-polars grouped-polars}
 LAYOUT=grouped # the layout of the file a time_v line measures
 log() { printf '\n== %s\n' "$*" >&2; }
 die() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
@@ -101,8 +103,22 @@ if [[ ! -s $EVENTS || ! -s $TRUTH ]]; then
   mv "$EVENTS.part.parquet" "$EVENTS"
 fi
 # events_of LAYOUT: the file of that layout (the grouped one is $EVENTS), generated once.
+# BASE-WRITER (time-duckdb, time-polars, grouped-polars, ...): the BASE layout's rows written
+# again by that peer's own Parquet writer with its defaults (DuckDB: 122,880-row groups,
+# snappy; Polars: zstd, large_string columns), as an analyst's tool writes an export.
 events_of() {
   if [[ $1 == grouped ]]; then echo "$EVENTS"; return; fi
+  if [[ $1 == *-duckdb || $1 == *-polars ]]; then
+    local base writer f
+    base=$(events_of "${1%-*}") writer=${1##*-} f=$DATA/events-$1.parquet
+    if [[ ! -s $f ]]; then
+      log "writing the ${1%-*} layout again with $writer's Parquet writer" >&2
+      "$PY" "$BENCH/rewrite.py" "$writer" "$base" "$f.part.parquet" >&2
+      mv "$f.part.parquet" "$f"
+    fi
+    echo "$f"
+    return
+  fi
   local f=$DATA/events-$1.parquet
   if [[ ! -s $f ]]; then
     log "generating tier $TIER in the $1 layout (same rows)" >&2
