@@ -525,13 +525,26 @@ fn leaves_of(
     (0..schema.num_columns()).filter(move |&c| schema.get_column_root_idx(c) == root)
 }
 
-/// Root columns whose chunk in this row group is dictionary-encoded (a dictionary page).
+/// Root columns whose chunk in this row group is dictionary-encoded: a dictionary page, and
+/// no data page in another encoding where the writer kept page encoding statistics. A writer
+/// whose dictionary outgrows its limit (1 MiB in pyarrow, so `pandas.to_parquet`, and in
+/// Spark) writes the chunk's later pages plain; read as an Arrow dictionary, every value of
+/// those pages was hashed into a new dictionary (a fifth of a time-ordered scan's CPU) only
+/// to be interpreted once per row anyway. Such a chunk is read as string views. Without the
+/// statistics a dictionary page is taken at its word.
 fn dictionary_encoded(
     rg: &RowGroupMetaData,
     schema: &parquet::schema::types::SchemaDescriptor,
 ) -> Vec<usize> {
+    use parquet::basic::Encoding;
+    let only_dictionary_pages = |c: usize| {
+        (rg.column(c).page_encoding_stats_mask()).is_none_or(|data| {
+            data.encodings()
+                .all(|e| matches!(e, Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY))
+        })
+    };
     (0..schema.num_columns())
-        .filter(|&c| rg.column(c).dictionary_page_offset().is_some())
+        .filter(|&c| rg.column(c).dictionary_page_offset().is_some() && only_dictionary_pages(c))
         .map(|c| schema.get_column_root_idx(c))
         .collect()
 }
@@ -740,10 +753,19 @@ mod tests {
             .unwrap();
             let path = dir.path().join(format!("{t}.parquet"));
             write_groups(&path, &batch, rows, EnabledStatistics::Chunk);
-            let meta = ArrowReaderMetadata::load(&File::open(&path).unwrap(), Default::default())
-                .unwrap();
-            assert_eq!(meta.schema().field(1).data_type(), &t, "the file keeps its type");
-            let names: Vec<&str> = meta.schema().fields().iter().map(|f| f.name().as_str()).collect();
+            let meta =
+                ArrowReaderMetadata::load(&File::open(&path).unwrap(), Default::default()).unwrap();
+            assert_eq!(
+                meta.schema().field(1).data_type(),
+                &t,
+                "the file keeps its type"
+            );
+            let names: Vec<&str> = meta
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
             let idx = resolve_required(&ColumnMap::default(), &names, &path).unwrap();
             let encoded = dictionary_encoded(meta.metadata().row_group(0), meta.parquet_schema());
             assert!(
@@ -761,6 +783,69 @@ mod tests {
                 "{t}: subscriber, direction, kind as dictionaries, counterparty as views"
             );
         }
+    }
+
+    /// A chunk whose dictionary outgrew the writer's limit (its later pages plain, as
+    /// pyarrow and Spark write a column of a million numbers) is not read as a dictionary;
+    /// a chunk all of whose pages use the dictionary is.
+    #[test]
+    fn a_chunk_whose_dictionary_fell_back_to_plain_pages_is_read_as_views() {
+        use arrow::array::{ArrayRef, StringArray};
+        let dir = tempfile::tempdir().unwrap();
+        let rows = 20_000;
+        let subscribers: Vec<String> = (0..rows).map(|i| format!("+8869{i:08}")).collect();
+        let batch = RecordBatch::try_from_iter([
+            (
+                "event_time",
+                Arc::new(TimestampMillisecondArray::from_value(0, rows)) as ArrayRef,
+            ),
+            (
+                "subscriber",
+                Arc::new(StringArray::from(subscribers)) as ArrayRef,
+            ),
+            (
+                "counterparty",
+                Arc::new(StringArray::from(vec!["+2348012345678"; rows])),
+            ),
+            ("direction", Arc::new(StringArray::from(vec!["out"; rows]))),
+            ("kind", Arc::new(StringArray::from(vec!["call"; rows]))),
+        ])
+        .unwrap();
+        let path = dir.path().join("fallback.parquet");
+        let props = WriterProperties::builder()
+            .set_dictionary_page_size_limit(4096)
+            .set_data_page_row_count_limit(1024)
+            .set_write_batch_size(1024)
+            .build();
+        let mut writer =
+            ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), Some(props))
+                .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let meta =
+            ArrowReaderMetadata::load(&File::open(&path).unwrap(), Default::default()).unwrap();
+        let rg = meta.metadata().row_group(0);
+        let data = |c: usize| rg.column(c).page_encoding_stats_mask().unwrap();
+        assert!(rg.column(1).dictionary_page_offset().is_some());
+        assert!(
+            data(1).is_set(parquet::basic::Encoding::PLAIN),
+            "the subscriber fell back"
+        );
+        assert!(
+            !data(3).is_set(parquet::basic::Encoding::PLAIN),
+            "direction did not"
+        );
+        let encoded = dictionary_encoded(rg, meta.parquet_schema());
+        assert!(!encoded.contains(&1) && encoded.contains(&3) && encoded.contains(&4));
+        let names: Vec<&str> = meta
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        let idx = resolve_required(&ColumnMap::default(), &names, &path).unwrap();
+        let hinted = with_type_hints(&path, meta, &idx, &encoded, None).unwrap();
+        assert_eq!(hinted.schema().field(1).data_type(), &DataType::Utf8View);
     }
 
     /// `event_time` is left undecoded exactly for the row groups whose statistics prove one
