@@ -88,6 +88,7 @@ def main():
         "shuffled": "shuffled (random order, numbers plain-encoded)",
         "time-duckdb": "time-ordered, written by DuckDB's COPY TO (122,880-row groups, snappy, plain numbers)",
         "time-polars": "time-ordered, written by Polars' write_parquet (zstd, large_string columns)",
+        "time-pyarrow": "time-ordered, written by pyarrow's write_table as pandas.to_parquet does (dictionaries falling back to plain pages)",
         "grouped-polars": "grouped, written by Polars' write_parquet (zstd, large_string, dictionaries)",
     }
     a_all = [r for r in rows if r["section"] == "a"]

@@ -24,8 +24,9 @@
 # `hotzone gen --layout`: grouped (each subscriber's events together, subscriber
 # dictionary-encoded: a per-subscriber export), time (sorted by event_time, numbers
 # plain-encoded: what a switch or mediation system writes), shuffled (random order, plain).
-# time-duckdb, time-polars and grouped-polars are those rows written again by the peers' own
-# Parquet writers with their defaults (other row-group sizes, codecs and Arrow types).
+# time-duckdb, time-polars, time-pyarrow and grouped-polars are those rows written again by
+# other Parquet writers with their defaults (other row-group sizes, codecs, encodings and
+# Arrow types: bench/rewrite.py).
 # Section a runs every layout; section b prepares every layout with hotzone (peers prepare the
 # grouped file) and checks the prepared scans agree; c and d use the grouped file.
 #
@@ -61,7 +62,7 @@ mkdir -p "$DATA" "$RES"
 rm -f "$RES"/*.jsonl "$RES"/*.time "$RES"/*.csv "$RES"/*.log "$RES"/*.txt "$RES"/*.json "$RES"/*.bin "$RES"/report.md
 JSONL=$RES/results.jsonl
 : >"$JSONL"
-LAYOUTS=${LAYOUTS:-grouped time shuffled time-duckdb time-polars grouped-polars}
+LAYOUTS=${LAYOUTS:-grouped time shuffled time-duckdb time-polars time-pyarrow grouped-polars}
 LAYOUT=grouped # the layout of the file a time_v line measures
 log() { printf '\n== %s\n' "$*" >&2; }
 die() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
@@ -103,12 +104,13 @@ if [[ ! -s $EVENTS || ! -s $TRUTH ]]; then
   mv "$EVENTS.part.parquet" "$EVENTS"
 fi
 # events_of LAYOUT: the file of that layout (the grouped one is $EVENTS), generated once.
-# BASE-WRITER (time-duckdb, time-polars, grouped-polars, ...): the BASE layout's rows written
-# again by that peer's own Parquet writer with its defaults (DuckDB: 122,880-row groups,
-# snappy; Polars: zstd, large_string columns), as an analyst's tool writes an export.
+# BASE-WRITER (time-duckdb, time-polars, time-pyarrow, grouped-polars, ...): the BASE
+# layout's rows written again by that writer with its defaults (DuckDB: 122,880-row groups,
+# snappy; Polars: zstd, large_string columns; pyarrow, i.e. pandas.to_parquet: dictionaries
+# that fall back to plain pages past 1 MiB), as an analyst's tool writes an export.
 events_of() {
   if [[ $1 == grouped ]]; then echo "$EVENTS"; return; fi
-  if [[ $1 == *-duckdb || $1 == *-polars ]]; then
+  if [[ $1 == *-duckdb || $1 == *-polars || $1 == *-pyarrow ]]; then
     local base writer f
     base=$(events_of "${1%-*}") writer=${1##*-} f=$DATA/events-$1.parquet
     if [[ ! -s $f ]]; then
