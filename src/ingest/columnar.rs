@@ -307,10 +307,18 @@ where
         builder = builder.with_row_selection(RowSelection::from(selection));
     }
     let reader = builder.build().map_err(|e| Error::read(path, e))?;
+    let decoded = arrow::array::RecordBatchReader::schema(&reader);
+    let text: Vec<&str> = (decoded.fields().iter())
+        .filter(|f| {
+            is_text_type(f.data_type()) || matches!(f.data_type(), DataType::Dictionary(..))
+        })
+        .map(|f| f.name().as_str())
+        .collect();
+    let text = text.join(", ");
     let mut row = first_row + part.start as u64;
     let mut cache = DictCache::default();
     for batch in reader {
-        let mut batch = batch.map_err(|e| Error::read(path, e))?;
+        let mut batch = batch.map_err(|e| decode_error(path, row_group, &text, e))?;
         if let Some((field, column)) = &constant_time {
             batch = with_column(path, &batch, field, column.slice(0, batch.num_rows()))?;
         }
@@ -338,6 +346,29 @@ where
         ));
     }
     Ok(())
+}
+
+/// A decoding error of the Arrow reader in row group `row_group`. The reader's own text for
+/// a string column holding bytes that are not UTF-8 (which the column's Parquet type
+/// promises) names no column and gives an offset in its buffer, so the text columns it was
+/// decoding (`text`) are named with it. No cell is quoted either way.
+fn decode_error(path: &Path, row_group: usize, text: &str, e: impl std::fmt::Display) -> Error {
+    let e = e.to_string();
+    if e.contains("UTF-8") || e.contains("utf-8") {
+        return Error::read(
+            path,
+            format!(
+                "row group {row_group}: a value of a string column ({text}) is not UTF-8, \
+                 which its Parquet type promises (the reader said: {e})"
+            ),
+        );
+    }
+    Error::read(path, e)
+}
+
+/// Arrow's string types.
+fn is_text_type(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
 }
 
 /// The string columns read from their pages when plain-encoded ([`plain_pages`]).
@@ -568,12 +599,7 @@ fn with_type_hints(
 ) -> Result<ArrowReaderMetadata> {
     let schema = meta.schema().clone();
     // Any Arrow string type the file's schema gives (Polars writes `large_string`).
-    let utf8 = |i: &usize| {
-        matches!(
-            schema.field(*i).data_type(),
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-        )
-    };
+    let utf8 = |i: &usize| is_text_type(schema.field(*i).data_type());
     let (dict_cols, mut view_cols): (Vec<usize>, Vec<usize>) = [
         Field::Subscriber,
         Field::Direction,

@@ -1032,6 +1032,77 @@ fn int96_times_outside_the_nanosecond_range_are_rejected_not_wrapped() {
     );
 }
 
+/// A string column (Parquet `UTF8`) holding bytes that are not UTF-8 is a damaged file: the
+/// error names the file, the row group and the string columns being decoded, and quotes no
+/// cell, whichever reader meets it (a dictionary-encoded chunk goes through Arrow's reader,
+/// whose own message named no column; a plain one through the page reader).
+#[test]
+fn a_string_column_that_is_not_utf8_is_an_error_naming_its_columns() {
+    use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Arc::new(
+        parse_message_type(
+            "message m { required int64 event_time (TIMESTAMP(MILLIS,true));
+             required binary subscriber (UTF8); required binary counterparty (UTF8);
+             required binary direction (UTF8); required binary kind (UTF8); }",
+        )
+        .unwrap(),
+    );
+    for dictionary in [true, false] {
+        let path = dir.path().join(format!("bad-{dictionary}.parquet"));
+        let rows = 50;
+        let times: Vec<i64> = (0..rows).map(|i| t0() + i * 1000).collect();
+        let mut subscribers: Vec<ByteArray> = (0..rows)
+            .map(|i| ByteArray::from(format!("+8869123456{i:02}").as_str()))
+            .collect();
+        subscribers[7] = ByteArray::from(b"+886912\xff\xfe345".to_vec());
+        let text = |s: &str| vec![ByteArray::from(s); rows as usize];
+        let props = WriterProperties::builder()
+            .set_dictionary_enabled(dictionary)
+            .build();
+        let mut w = SerializedFileWriter::new(
+            std::fs::File::create(&path).unwrap(),
+            Arc::clone(&schema),
+            Arc::new(props),
+        )
+        .unwrap();
+        let mut rg = w.next_row_group().unwrap();
+        let mut col = rg.next_column().unwrap().unwrap();
+        col.typed::<Int64Type>()
+            .write_batch(&times, None, None)
+            .unwrap();
+        col.close().unwrap();
+        for cells in [
+            subscribers,
+            text("+2348031234567"),
+            text("in"),
+            text("call"),
+        ] {
+            let mut col = rg.next_column().unwrap().unwrap();
+            col.typed::<ByteArrayType>()
+                .write_batch(&cells, None, None)
+                .unwrap();
+            col.close().unwrap();
+        }
+        rg.close().unwrap();
+        w.close().unwrap();
+        let o = scan(&path, &dir.path().join("r.csv"));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(&format!("bad-{dictionary}.parquet")), "{err}");
+        assert!(
+            err.contains("subscriber") && err.contains("not UTF-8"),
+            "{err}"
+        );
+        if dictionary {
+            assert!(err.contains("row group 0"), "{err}");
+        }
+        assert!(!err.contains("886912"), "no cell quoted: {err}");
+    }
+}
+
 /// A cell that is not UTF-8 in a binary column is a present value that breaks its column's
 /// rule, as the same bytes in a CSV file: `subscriber_not_e164` (not "without '+'": the
 /// bytes had one),
