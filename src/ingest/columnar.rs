@@ -750,6 +750,17 @@ mod tests {
         writer.close().unwrap();
     }
 
+    /// The reader's metadata of the file at `path` with the hints a read gives it, the
+    /// columns mapped by their canonical names and `encoded` the dictionary-encoded ones.
+    fn hinted(path: &Path, meta: ArrowReaderMetadata, encoded: &[usize]) -> ArrowReaderMetadata {
+        let names: Vec<String> = (meta.schema().fields().iter())
+            .map(|f| f.name().clone())
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let idx = resolve_required(&ColumnMap::default(), &names, path).unwrap();
+        with_type_hints(path, meta, &idx, encoded, None).unwrap()
+    }
+
     /// The readers' type hints apply whatever Arrow string type the file's schema names:
     /// Polars writes `large_string`, and its dictionary-encoded columns were read value by
     /// value (and cast) instead of as dictionaries.
@@ -786,19 +797,12 @@ mod tests {
                 &t,
                 "the file keeps its type"
             );
-            let names: Vec<&str> = meta
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect();
-            let idx = resolve_required(&ColumnMap::default(), &names, &path).unwrap();
             let encoded = dictionary_encoded(meta.metadata().row_group(0), meta.parquet_schema());
             assert!(
                 (1..=4).all(|c| encoded.contains(&c)),
                 "{t}: the writer's dictionaries"
             );
-            let hinted = with_type_hints(&path, meta, &idx, &encoded, None).unwrap();
+            let hinted = hinted(&path, meta, &encoded);
             let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
             let types: Vec<&DataType> = (hinted.schema().fields().iter())
                 .map(|f| f.data_type())
@@ -863,14 +867,7 @@ mod tests {
         );
         let encoded = dictionary_encoded(rg, meta.parquet_schema());
         assert!(!encoded.contains(&1) && encoded.contains(&3) && encoded.contains(&4));
-        let names: Vec<&str> = meta
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
-        let idx = resolve_required(&ColumnMap::default(), &names, &path).unwrap();
-        let hinted = with_type_hints(&path, meta, &idx, &encoded, None).unwrap();
+        let hinted = hinted(&path, meta, &encoded);
         assert_eq!(hinted.schema().field(1).data_type(), &DataType::Utf8View);
     }
 

@@ -942,12 +942,26 @@ fn a_forged_length_in_a_plain_page_is_an_error_naming_the_column() {
     );
 }
 
+/// Writes the next required byte-array columns of row group `rg`, one per list of cells.
+fn write_text_columns<const N: usize>(
+    rg: &mut parquet::file::writer::SerializedRowGroupWriter<'_, std::fs::File>,
+    columns: [Vec<parquet::data_type::ByteArray>; N],
+) {
+    for cells in columns {
+        let mut col = rg.next_column().unwrap().unwrap();
+        col.typed::<parquet::data_type::ByteArrayType>()
+            .write_batch(&cells, None, None)
+            .unwrap();
+        col.close().unwrap();
+    }
+}
+
 /// A legacy INT96 `event_time` (Spark's, Hive's and Impala's default, with no Arrow schema in
 /// the file) outside 1677-2262 is `time_out_of_range`, as in every other reader: read as
 /// nanoseconds, the default, a year-2600 typo wrapped around to 2015 and was counted.
 #[test]
 fn int96_times_outside_the_nanosecond_range_are_rejected_not_wrapped() {
-    use parquet::data_type::{ByteArray, ByteArrayType, Int96, Int96Type};
+    use parquet::data_type::{ByteArray, Int96, Int96Type};
     use parquet::file::writer::SerializedFileWriter;
     use parquet::schema::parser::parse_message_type;
     let dir = tempfile::tempdir().unwrap();
@@ -992,18 +1006,15 @@ fn int96_times_outside_the_nanosecond_range_are_rejected_not_wrapped() {
         .write_batch(&times, None, None)
         .unwrap();
     col.close().unwrap();
-    for cells in [
-        text("+886912345678"),
-        text("+2348031234567"),
-        text("in"),
-        text("call"),
-    ] {
-        let mut col = rg.next_column().unwrap().unwrap();
-        col.typed::<ByteArrayType>()
-            .write_batch(&cells, None, None)
-            .unwrap();
-        col.close().unwrap();
-    }
+    write_text_columns(
+        &mut rg,
+        [
+            text("+886912345678"),
+            text("+2348031234567"),
+            text("in"),
+            text("call"),
+        ],
+    );
     rg.close().unwrap();
     w.close().unwrap();
     let rejects = dir.path().join("r.csv");
@@ -1038,7 +1049,7 @@ fn int96_times_outside_the_nanosecond_range_are_rejected_not_wrapped() {
 /// whose own message named no column; a plain one through the page reader).
 #[test]
 fn a_string_column_that_is_not_utf8_is_an_error_naming_its_columns() {
-    use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+    use parquet::data_type::{ByteArray, Int64Type};
     use parquet::file::writer::SerializedFileWriter;
     use parquet::schema::parser::parse_message_type;
     let dir = tempfile::tempdir().unwrap();
@@ -1074,18 +1085,15 @@ fn a_string_column_that_is_not_utf8_is_an_error_naming_its_columns() {
             .write_batch(&times, None, None)
             .unwrap();
         col.close().unwrap();
-        for cells in [
-            subscribers,
-            text("+2348031234567"),
-            text("in"),
-            text("call"),
-        ] {
-            let mut col = rg.next_column().unwrap().unwrap();
-            col.typed::<ByteArrayType>()
-                .write_batch(&cells, None, None)
-                .unwrap();
-            col.close().unwrap();
-        }
+        write_text_columns(
+            &mut rg,
+            [
+                subscribers,
+                text("+2348031234567"),
+                text("in"),
+                text("call"),
+            ],
+        );
         rg.close().unwrap();
         w.close().unwrap();
         let o = scan(&path, &dir.path().join("r.csv"));
