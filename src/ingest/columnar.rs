@@ -308,17 +308,10 @@ where
     }
     let reader = builder.build().map_err(|e| Error::read(path, e))?;
     let decoded = arrow::array::RecordBatchReader::schema(&reader);
-    let text: Vec<&str> = (decoded.fields().iter())
-        .filter(|f| {
-            is_text_type(f.data_type()) || matches!(f.data_type(), DataType::Dictionary(..))
-        })
-        .map(|f| f.name().as_str())
-        .collect();
-    let text = text.join(", ");
     let mut row = first_row + part.start as u64;
     let mut cache = DictCache::default();
     for batch in reader {
-        let mut batch = batch.map_err(|e| decode_error(path, row_group, &text, e))?;
+        let mut batch = batch.map_err(|e| decode_error(path, row_group, &decoded, e))?;
         if let Some((field, column)) = &constant_time {
             batch = with_column(path, &batch, field, column.slice(0, batch.num_rows()))?;
         }
@@ -348,22 +341,36 @@ where
     Ok(())
 }
 
-/// A decoding error of the Arrow reader in row group `row_group`. The reader's own text for
-/// a string column holding bytes that are not UTF-8 (which the column's Parquet type
-/// promises) names no column and gives an offset in its buffer, so the text columns it was
-/// decoding (`text`) are named with it. No cell is quoted either way.
-fn decode_error(path: &Path, row_group: usize, text: &str, e: impl std::fmt::Display) -> Error {
+/// A decoding error of the Arrow reader in row group `row_group` (whose batches have schema
+/// `decoded`). The reader's own text for a string column holding bytes that are not UTF-8
+/// (which the column's Parquet type promises) names no column and gives an offset in its
+/// buffer, so the string columns it was decoding are named with it. No cell is quoted either
+/// way.
+fn decode_error(
+    path: &Path,
+    row_group: usize,
+    decoded: &Schema,
+    e: impl std::fmt::Display,
+) -> Error {
     let e = e.to_string();
-    if e.contains("UTF-8") || e.contains("utf-8") {
-        return Error::read(
-            path,
-            format!(
-                "row group {row_group}: a value of a string column ({text}) is not UTF-8, \
-                 which its Parquet type promises (the reader said: {e})"
-            ),
-        );
+    if !(e.contains("UTF-8") || e.contains("utf-8")) {
+        return Error::read(path, e);
     }
-    Error::read(path, e)
+    let text: Vec<&str> = (decoded.fields().iter())
+        .filter(|f| match f.data_type() {
+            DataType::Dictionary(_, v) => is_text_type(v),
+            t => is_text_type(t),
+        })
+        .map(|f| f.name().as_str())
+        .collect();
+    Error::read(
+        path,
+        format!(
+            "row group {row_group}: a value of a string column ({}) is not UTF-8, which its \
+             Parquet type promises (the reader said: {e})",
+            text.join(", ")
+        ),
+    )
 }
 
 /// Arrow's string types.
