@@ -34,7 +34,7 @@ use crate::ingest::batch::{
 };
 use crate::ingest::columns::{ColumnMap, Field, resolve_required};
 use crate::ingest::interpret::{EVENT_TIME_RANGE, Interpreter};
-use crate::ingest::plain_pages::{self, PlainStrings};
+use crate::ingest::plain_pages::{self, PagePool, PlainStrings};
 
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 64 * 1024;
@@ -180,6 +180,7 @@ pub fn probe_parquet(path: &Path, columns: &ColumnMap) -> Result<Probe> {
 /// The rows before the part are passed over a page at a time where the pages allow it (a
 /// flat column's page header says how many rows it holds), so the parts of one large row
 /// group are read by several workers without each decompressing the pages before its own.
+/// `pages` keeps the worker's page buffers from one row group to the next ([`PagePool`]).
 #[allow(clippy::too_many_arguments)]
 pub fn read_parquet_row_group<R>(
     path: &Path,
@@ -188,7 +189,7 @@ pub fn read_parquet_row_group<R>(
     part: std::ops::Range<usize>,
     first_row: u64,
     columns: &ColumnMap,
-    interp: &mut Interpreter,
+    (interp, pages): (&mut Interpreter, &mut PagePool),
     rows: &mut R,
 ) -> Result<()>
 where
@@ -257,7 +258,7 @@ where
         {
             let name = schema.field(root).name();
             let mut column = PlainStrings::open(path, &file, rg, descr, leaf, name)?;
-            column.skip(part.start)?;
+            column.skip(part.start, pages)?;
             plain.push((root, name.as_str(), column));
         }
     }
@@ -316,7 +317,7 @@ where
             batch = with_column(path, &batch, field, column.slice(0, batch.num_rows()))?;
         }
         let spans = (plain.iter_mut())
-            .map(|(_, name, column)| Ok((*name, Arc::new(column.next(batch.num_rows())?))))
+            .map(|(_, name, column)| Ok((*name, Arc::new(column.next(batch.num_rows(), pages)?))))
             .collect::<Result<Vec<_>>>()?;
         visit_batch_with(path, &batch, &spans, columns, row, &mut cache, interp, rows)?;
         row += batch.num_rows() as u64;
@@ -326,6 +327,9 @@ where
         plain
             .iter()
             .try_for_each(|(_, _, column)| column.finish())?;
+    }
+    for (_, _, column) in plain {
+        column.release(pages);
     }
     if row != first_row + part.end as u64 {
         return Err(Error::read(

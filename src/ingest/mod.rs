@@ -214,6 +214,8 @@ fn row_group_parts(
 
 struct Worker<S> {
     interp: Interpreter,
+    /// Decompressed Parquet page buffers, reused from one row group to the next.
+    pages: plain_pages::PagePool,
     tally: Tally<S>,
     /// The units this worker read, with their rows and the span of their rejects.
     read: Vec<UnitRead>,
@@ -510,6 +512,7 @@ where
         .map(|_| {
             let mut w = Worker {
                 interp: Interpreter::new(opts.default_region),
+                pages: Default::default(),
                 tally: Tally::new(make_sink()),
                 read: Vec::new(),
             };
@@ -978,7 +981,7 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
         path,
         strict: opts.strict,
     };
-    let interp = &mut w.interp;
+    let (interp, pages) = (&mut w.interp, &mut w.pages);
     let read = || match unit {
         Unit::Csv {
             path,
@@ -1005,7 +1008,14 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
         } => {
             let (cols, part) = (&opts.columns, part.clone());
             columnar::read_parquet_row_group(
-                path, footer, *rg, part, *first, cols, interp, &mut rows,
+                path,
+                footer,
+                *rg,
+                part,
+                *first,
+                cols,
+                (interp, pages),
+                &mut rows,
             )
             .map(|()| true)
         }
