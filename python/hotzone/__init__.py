@@ -184,6 +184,42 @@ def _stream(events: Any, columns: Optional[Mapping[str, str]] = None) -> Any:
     )
 
 
+class _Watched:
+    """``with _Watched(stream) as s:`` the native call reading ``s``; an exception the
+    stream's Python producer raised (a generator behind a ``pyarrow.RecordBatchReader``, a
+    ``KeyboardInterrupt`` in it) leaves the block as itself, with its traceback.
+
+    The C stream interface carries a message only: the native side can report the producer's
+    failure as a ``ValueError`` quoting it, never hand the exception back. So a pyarrow reader
+    is passed on through a generator that keeps what its producer raised (its batches handed
+    over as they are, not copied), and that exception replaces the native one. Other streams
+    (tables, frames, readers of other libraries) are passed on untouched.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.failure: list = []
+        self.stream = stream
+        kind = type(stream)
+        if kind.__module__.startswith("pyarrow") and kind.__name__ == "RecordBatchReader":
+            import pyarrow as pa
+
+            self.stream = pa.RecordBatchReader.from_batches(stream.schema, self._batches(stream))
+
+    def _batches(self, reader: Any) -> Any:
+        try:
+            yield from reader
+        except BaseException as e:
+            self.failure.append(e)
+            raise
+
+    def __enter__(self) -> Any:
+        return self.stream
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        if error is not None and self.failure and error is not self.failure[0]:
+            raise self.failure[0] from None
+
+
 # The canonical column names (REFERENCE.md §2); with the `columns=` sources, the only
 # columns a scan reads.
 _CANONICAL = (
@@ -484,7 +520,8 @@ def scan(
     if _is_paths(events):
         table, summary = _native.scan_paths(spec, _paths(events), _threads(threads))
     else:
-        table, summary = _native.scan_stream(spec, _stream(events, columns), _threads(threads))
+        with _Watched(_stream(events, columns)) as stream:
+            table, summary = _native.scan_stream(spec, stream, _threads(threads))
     _warn_zone(summary)
     return ScanResult(table, summary)
 

@@ -26,7 +26,7 @@ import itertools as _it
 import os as _os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from . import _columns, _flag, _native, _spec, _stream, _threads, _whole
+from . import _columns, _flag, _native, _spec, _stream, _threads, _Watched, _whole
 
 __all__ = [
     "map_state",
@@ -57,7 +57,8 @@ def map_state(events: Any, *, source: str = "<arrow>", threads: Optional[int] = 
     Runs on the calling thread unless ``threads`` says otherwise.
     """
     spec = _spec(source=source, **params)
-    return _native.map_state(spec, _stream(events, params.get("columns")), _threads(threads))
+    with _Watched(_stream(events, params.get("columns"))) as stream:
+        return _native.map_state(spec, stream, _threads(threads))
 
 
 def verdicts_of_states(states: Any, *, threads: Optional[int] = 1, **params: Any) -> Any:
@@ -76,7 +77,8 @@ def verdicts_of_states(states: Any, *, threads: Optional[int] = 1, **params: Any
     if isinstance(states, (list, tuple)) or (hasattr(states, "__next__") and not arrow):
         states = _stream_of_states(states)
     spec = _spec(**params)
-    return _native.verdicts_of_states(spec, _stream(states), _threads(threads))
+    with _Watched(_stream(states)) as stream:
+        return _native.verdicts_of_states(spec, stream, _threads(threads))
 
 
 def _stream_of_states(states: Any) -> Any:
@@ -119,10 +121,11 @@ def latest_day(
 ) -> Tuple[Optional[_dt.date], Dict[str, Any]]:
     """The latest local day (in ``tz``, default UTC) of an accepted row of ``events``, or
     None when no row is accepted; and the summary of the rows read."""
-    return _native.latest_day(
-        _stream(events, columns), tz=tz, default_region=default_region, columns=_columns(columns),
-        strict=_flag("strict", strict), source=source, threads=_threads(threads),
-    )
+    with _Watched(_stream(events, columns)) as stream:
+        return _native.latest_day(
+            stream, tz=tz, default_region=default_region, columns=_columns(columns),
+            strict=_flag("strict", strict), source=source, threads=_threads(threads),
+        )
 
 
 #: A part of a Parquet file: ``(path, first row group, end row group)`` (end excluded).

@@ -463,6 +463,43 @@ def test_a_stream_whose_batch_breaks_its_schema_is_a_value_error():
             call(reader)
 
 
+def test_a_producer_exception_reaches_the_caller_as_itself():
+    """An exception raised by the Python code behind a stream (a generator feeding a
+    ``RecordBatchReader``) leaves every entry point that reads a stream as that exception,
+    with the producer's frame in its traceback, not as a ``ValueError`` quoting it."""
+
+    class DiskGone(OSError):
+        pass
+
+    schema = pa.schema([("event_time", pa.timestamp("ms", tz="UTC")), ("subscriber", pa.string()),
+                        ("counterparty", pa.string()), ("direction", pa.string()), ("kind", pa.string())])
+    first = pa.record_batch([pa.array([1_772_000_000_000], pa.timestamp("ms", tz="UTC")),
+                             pa.array(["+886912345001"]), pa.array(["+2348031234567"]),
+                             pa.array(["out"]), pa.array(["call"])], schema=schema)
+
+    def producer():
+        yield first
+        raise DiskGone("the export's disk went away")
+
+    params = dict(hotzone="NG", look_back_days=3, threshold_ratio=0.5)
+    calls = [lambda r: hotzone.scan(r, **params),
+             lambda r: hotzone.scan(r, as_of="2026-03-01", threads=1, **params),
+             lambda r: kernel.map_state(r, as_of="2026-03-01", **params),
+             lambda r: kernel.latest_day(r)]
+    for call in calls:
+        with pytest.raises(DiskGone, match="disk went away") as caught:
+            call(pa.RecordBatchReader.from_batches(schema, producer()))
+        assert any(f.name == "producer" for f in caught.traceback)
+    # A state iterator's own check (``verdicts_of_states``) reaches the caller the same way.
+    state, _ = kernel.map_state(first, as_of="2026-03-01", **params)
+    other, _ = kernel.map_state(first, as_of="2026-03-02", **params)
+    with pytest.raises(ValueError, match="^states of different windows"):
+        kernel.verdicts_of_states(iter([state, other]), as_of="2026-03-01", **params)
+    # The batches before the failure were read as they are: a stream that ends well still scans.
+    ok = hotzone.scan(pa.RecordBatchReader.from_batches(schema, iter([first])), as_of="2026-03-01", **params)
+    assert ok.summary["rows"] == 1
+
+
 def test_column_mapping_renames_export_columns():
     case = pathlib.Path(__file__).resolve().parents[2] / "tests/conformance/window_edges"
     table = _csv_table(case / "events.csv").rename_columns(
