@@ -510,6 +510,9 @@ def scan(
         rejected row under ``strict``.
     OSError
         A file that cannot be read.
+
+    Any exception the code producing ``events`` raised (a generator behind a
+    ``pyarrow.RecordBatchReader``) is raised as itself.
     """
     spec = _spec(
         hotzone=hotzone, look_back_days=look_back_days, threshold_ratio=threshold_ratio,
