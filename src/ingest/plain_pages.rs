@@ -74,7 +74,7 @@ pub fn eligible(
 pub struct PlainStrings {
     path: Arc<Path>,
     name: String,
-    pages: SerializedPageReader<File>,
+    pages: Box<dyn PageReader>,
     /// 1 when the column is optional (a definition level per value), else 0.
     max_def: i16,
     /// Rows of the chunk not yet taken.
@@ -185,17 +185,38 @@ impl PlainStrings {
         };
         let pages = SerializedPageReader::new(Arc::new(file), chunk, rows, None)
             .map_err(|e| column_error(path, name, e))?;
-        Ok(PlainStrings {
+        let max_def = schema.column(leaf).max_def_level();
+        Ok(PlainStrings::of_pages(
+            path,
+            name,
+            Box::new(pages),
+            rows,
+            max_def,
+            snappy,
+        ))
+    }
+
+    /// The reader of a chunk of `rows` rows whose pages `pages` gives (as stored when
+    /// `snappy`), named `name` of file `path` in errors.
+    fn of_pages(
+        path: &Path,
+        name: &str,
+        pages: Box<dyn PageReader>,
+        rows: usize,
+        max_def: i16,
+        snappy: bool,
+    ) -> PlainStrings {
+        PlainStrings {
             path: Arc::from(path),
             name: name.to_owned(),
             pages,
-            max_def: schema.column(leaf).max_def_level(),
+            max_def,
             rows_left: rows,
             unopened: rows,
             page: None,
             defs: Vec::new(),
             snappy: snappy.then(snap::raw::Decoder::new),
-        })
+        }
     }
 
     fn error(&self, message: impl std::fmt::Display) -> Error {
@@ -373,12 +394,15 @@ impl PlainStrings {
                 def_levels_byte_len,
                 rep_levels_byte_len,
                 is_compressed,
+                num_nulls,
                 ..
             } => {
-                // A v2 page's levels are stored as they are; its values may be compressed.
+                // A v2 page's levels are stored as they are; its values may be compressed. A
+                // page of nulls only has no values to decompress, whatever its body holds (the
+                // `parquet` crate skips a body whose header says it decompresses to nothing).
                 let levels =
                     (def_levels_byte_len as usize).saturating_add(rep_levels_byte_len as usize);
-                let buf = if is_compressed {
+                let buf = if is_compressed && num_nulls < num_values {
                     self.decompressed(buf, levels, pool)?
                 } else {
                     Buffer::from(buf)
@@ -762,6 +786,75 @@ mod tests {
                 assert_eq!(ours.ok(), theirs.ok(), "byte {at} ^ {flip:#x}");
             }
         }
+    }
+
+    /// Pages handed over from memory, as a chunk's page reader hands them over.
+    struct Pages(std::vec::IntoIter<Page>);
+
+    impl Iterator for Pages {
+        type Item = parquet::errors::Result<Page>;
+        fn next(&mut self) -> Option<Self::Item> {
+            self.0.next().map(Ok)
+        }
+    }
+
+    impl PageReader for Pages {
+        fn get_next_page(&mut self) -> parquet::errors::Result<Option<Page>> {
+            Ok(self.0.next())
+        }
+        fn peek_next_page(
+            &mut self,
+        ) -> parquet::errors::Result<Option<parquet::column::page::PageMetadata>> {
+            Ok(None)
+        }
+        fn skip_next_page(&mut self) -> parquet::errors::Result<()> {
+            self.0.next();
+            Ok(())
+        }
+    }
+
+    /// A snappy v2 page whose values are all null is not decompressed, whatever its body
+    /// holds (a damaged byte there): the `parquet` crate skips such a body (its header says
+    /// the values decompress to nothing), and the two readers give the file the same rows.
+    /// A page with a value decompresses its body, and a damaged one is an error naming the
+    /// column.
+    #[test]
+    fn a_v2_page_of_nulls_only_is_not_decompressed() {
+        let page = |nulls: u32, levels: &[u8]| Page::DataPageV2 {
+            buf: bytes::Bytes::from([levels, &[0x05]].concat()),
+            num_values: 4,
+            encoding: Encoding::PLAIN,
+            num_nulls: nulls,
+            num_rows: 4,
+            def_levels_byte_len: levels.len() as u32,
+            rep_levels_byte_len: 0,
+            is_compressed: true,
+            statistics: None,
+        };
+        let read = |p: Page| {
+            let pages = Box::new(Pages(vec![p].into_iter()));
+            let mut c =
+                PlainStrings::of_pages(Path::new("t.parquet"), "counterparty", pages, 4, 1, true);
+            let s = c.next(4, &mut PagePool::default())?;
+            Ok::<_, Error>(
+                (0..4)
+                    .map(|i| s.get(i).map(str::to_owned))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        // Four nulls: one RLE run of 4 zeros.
+        assert_eq!(
+            read(page(4, &[4 << 1, 0])).unwrap(),
+            [None, None, None, None]
+        );
+        // Three nulls and a value (bit-packed levels 0,0,0,1): the body is decompressed.
+        let e = read(page(3, &[(1 << 1) | 1, 0b1000]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.parquet") && e.contains("counterparty") && e.contains("snappy"),
+            "{e}"
+        );
     }
 
     /// A huge run (a forged count) costs only the rows taken.
