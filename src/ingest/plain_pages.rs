@@ -106,9 +106,9 @@ pub struct PagePool {
 
 impl PagePool {
     /// Buffers kept (two columns are read this way: the page each reads and the one before).
-    const KEEP: usize = 4;
+    pub const KEEP: usize = 4;
     /// The largest buffer kept, in bytes (writers cut pages at about 1 MiB).
-    const LARGEST: usize = 16 << 20;
+    pub const LARGEST: usize = 16 << 20;
 
     /// Keeps `buf` (a page's buffer, which batches may still hold) for a later page.
     fn give(&mut self, buf: Buffer) {

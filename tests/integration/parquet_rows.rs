@@ -727,6 +727,21 @@ fn fixed_rows(n: usize) -> Vec<GenRow> {
         .collect()
 }
 
+/// Plain string columns (no dictionary), snappy pages, in row order, with statistics.
+fn snappy_plain(v2: bool, required: bool, page_rows: usize, group_rows: usize) -> Layout {
+    Layout {
+        dictionary: false,
+        v2,
+        delta: false,
+        required,
+        page_rows,
+        group_rows,
+        codec: parquet::basic::Compression::SNAPPY,
+        time_ordered: false,
+        statistics: true,
+    }
+}
+
 /// Snappy pages of plain string columns are decompressed by the reader into buffers it takes
 /// back once no batch holds them (`ingest::plain_pages::PagePool`): over many row groups and
 /// pages, v1 and v2, optional and required, one worker or several, and row groups read in
@@ -740,17 +755,7 @@ fn snappy_pages_in_reused_buffers_read_as_arrow_ipc() {
         (false, true, 64),
         (true, true, 1),
     ] {
-        let layout = Layout {
-            dictionary: false,
-            v2,
-            delta: false,
-            required,
-            page_rows,
-            group_rows: 23,
-            codec: parquet::basic::Compression::SNAPPY,
-            time_ordered: false,
-            statistics: true,
-        };
+        let layout = snappy_plain(v2, required, page_rows, 23);
         let dir = tempfile::tempdir().unwrap();
         let (ipc, pq) = write_both(dir.path(), &rows, &layout);
         let expected = scan_file(&ipc);
@@ -780,17 +785,7 @@ fn snappy_pages_in_reused_buffers_read_as_arrow_ipc() {
 #[test]
 fn a_damaged_snappy_plain_chunk_is_an_error_never_a_panic() {
     let rows = fixed_rows(60);
-    let layout = Layout {
-        dictionary: false,
-        v2: false,
-        delta: false,
-        required: false,
-        page_rows: 20,
-        group_rows: 60,
-        codec: parquet::basic::Compression::SNAPPY,
-        time_ordered: false,
-        statistics: true,
-    };
+    let layout = snappy_plain(false, false, 20, 60);
     let dir = tempfile::tempdir().unwrap();
     let (_, pq) = write_both(dir.path(), &rows, &layout);
     let good = std::fs::read(&pq).unwrap();
