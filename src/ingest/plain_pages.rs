@@ -8,10 +8,11 @@
 //! its value starts ([`Spans`]), and a page whose bytes are all ASCII (every E.164 export) is
 //! validated as UTF-8 in one pass over it.
 //!
-//! A snappy-compressed chunk (the default of arrow-rs, pyarrow, Spark and DuckDB) has its pages
-//! handed over as stored and decompressed here, with the `snap` decoder the `parquet` crate
-//! uses, into a buffer of a page read before that no batch holds any more ([`PagePool`]); other
-//! codecs are decompressed by the `parquet` crate into a new buffer per page.
+//! A snappy chunk (the default of arrow-rs, pyarrow, Spark and DuckDB) or a zstd one (Polars')
+//! has its pages handed over as stored and decompressed here, with the decoders the `parquet`
+//! crate uses, into a buffer of a page read before that no batch holds any more
+//! ([`PagePool`]); other codecs are decompressed by the `parquet` crate into a new buffer per
+//! page.
 //!
 //! A column is read here only when [`eligible`]: a flat (not nested) `BYTE_ARRAY` column of
 //! Arrow type string, at most optional, whose chunk in the row group has no dictionary page,
@@ -85,9 +86,32 @@ pub struct PlainStrings {
     page: Option<Open>,
     /// The open page's definition levels, one byte per value.
     defs: Vec<u8>,
-    /// In a snappy chunk, the decoder of its pages (which come as stored); `None` when the
-    /// `parquet` crate decompresses them.
-    snappy: Option<snap::raw::Decoder>,
+    /// Who decompresses the chunk's pages.
+    codec: Codec,
+}
+
+/// Who decompresses a chunk's pages.
+enum Codec {
+    /// The `parquet` crate (they come decompressed).
+    Crate,
+    /// This reader, from pages as stored: snappy.
+    Snappy(snap::raw::Decoder),
+    /// This reader, from pages as stored: zstd, no page to decompress to more than `most`
+    /// bytes (the chunk's uncompressed size, as its metadata states).
+    Zstd { most: usize },
+}
+
+impl Codec {
+    /// The reader's own decompression for `compression`, if it has one.
+    fn of(compression: Compression, uncompressed_chunk: i64) -> Codec {
+        match compression {
+            Compression::SNAPPY => Codec::Snappy(snap::raw::Decoder::new()),
+            Compression::ZSTD(_) => Codec::Zstd {
+                most: usize::try_from(uncompressed_chunk).unwrap_or(0),
+            },
+            _ => Codec::Crate,
+        }
+    }
 }
 
 /// The buffers of decompressed pages a worker has read, written over by later pages.
@@ -170,11 +194,11 @@ impl PlainStrings {
         let rows = usize::try_from(rg.num_rows()).unwrap_or(0);
         let file = file.try_clone().map_err(|e| Error::io(path, e))?;
         let chunk = rg.column(leaf);
-        let snappy = chunk.compression() == Compression::SNAPPY;
-        // A snappy chunk's pages are asked for as stored (the metadata says uncompressed), and
-        // decompressed in `decompressed`.
+        let codec = Codec::of(chunk.compression(), chunk.uncompressed_size());
+        // Pages this reader decompresses are asked for as stored (the metadata says
+        // uncompressed), and decompressed in `decompressed`.
         let stored;
-        let chunk = if snappy {
+        let chunk = if !matches!(codec, Codec::Crate) {
             stored = (chunk.clone().into_builder())
                 .set_compression(Compression::UNCOMPRESSED)
                 .build()
@@ -192,19 +216,19 @@ impl PlainStrings {
             Box::new(pages),
             rows,
             max_def,
-            snappy,
+            codec,
         ))
     }
 
-    /// The reader of a chunk of `rows` rows whose pages `pages` gives (as stored when
-    /// `snappy`), named `name` of file `path` in errors.
+    /// The reader of a chunk of `rows` rows whose pages `pages` gives (as stored unless
+    /// `codec` is [`Codec::Crate`]), named `name` of file `path` in errors.
     fn of_pages(
         path: &Path,
         name: &str,
         pages: Box<dyn PageReader>,
         rows: usize,
         max_def: i16,
-        snappy: bool,
+        codec: Codec,
     ) -> PlainStrings {
         PlainStrings {
             path: Arc::from(path),
@@ -215,7 +239,7 @@ impl PlainStrings {
             unopened: rows,
             page: None,
             defs: Vec::new(),
-            snappy: snappy.then(snap::raw::Decoder::new),
+            codec,
         }
     }
 
@@ -333,7 +357,7 @@ impl PlainStrings {
     /// `buf` to `pool` if it is a buffer decompressed here (the others are the `parquet`
     /// crate's, not to be written).
     fn give_buf(&self, buf: Buffer, pool: &mut PagePool) {
-        if self.snappy.is_some() {
+        if !matches!(self.codec, Codec::Crate) {
             pool.give(buf);
         }
     }
@@ -449,18 +473,18 @@ impl PlainStrings {
 
 impl PlainStrings {
     /// The bytes of page `stored` as its values are read: as they come (the `parquet` crate
-    /// decompressed them), or in a snappy chunk its first `keep` bytes as they are and the rest
-    /// decompressed into a buffer from `pool`. A stream that claims more bytes than snappy can
-    /// expand it to is refused before any memory is taken for it.
+    /// decompressed them), or its first `keep` bytes as they are and the rest decompressed
+    /// here into a buffer from `pool`. A page that claims more bytes than it can decompress to
+    /// (snappy) or than its chunk holds (zstd) is refused before any memory is taken for it.
     fn decompressed(
         &mut self,
         stored: bytes::Bytes,
         keep: usize,
         pool: &mut PagePool,
     ) -> Result<Buffer> {
-        let Some(decoder) = self.snappy.as_mut() else {
+        if matches!(self.codec, Codec::Crate) {
             return Ok(Buffer::from(stored));
-        };
+        }
         if keep > stored.len() {
             let e = "levels run past the page's end";
             return Err(column_error(&self.path, &self.name, e));
@@ -470,13 +494,15 @@ impl PlainStrings {
             // A page of nulls only may store no values (the `parquet` crate leaves it as is).
             return Ok(Buffer::from(stored));
         }
-        let out = unsnap(decoder, keep, body, pool).map_err(|e| {
-            column_error(
-                &self.path,
-                &self.name,
-                format!("a page's snappy stream: {e}"),
-            )
-        })?;
+        let out = match &mut self.codec {
+            Codec::Snappy(decoder) => unsnap(decoder, keep, body, pool)
+                .map_err(|e| format!("a page's snappy stream: {e}")),
+            Codec::Zstd { most } => {
+                unzstd(keep, body, *most, pool).map_err(|e| format!("a page's zstd frame: {e}"))
+            }
+            Codec::Crate => unreachable!("returned above"),
+        };
+        let out = out.map_err(|e| column_error(&self.path, &self.name, e))?;
         Ok(Buffer::from_vec(out))
     }
 }
@@ -501,6 +527,44 @@ fn unsnap(
     decoder
         .decompress(body, &mut out[keep.len()..])
         .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// `keep`, then zstd frame `body` decompressed, in one buffer from `pool`: into a buffer of
+/// the size the frame states (Polars' writer states it), else read to its end (arrow-rs'
+/// leaves it out); no more than `most` bytes either way.
+fn unzstd(
+    keep: &[u8],
+    body: &[u8],
+    most: usize,
+    pool: &mut PagePool,
+) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let too_much = |n: u64| format!("{n} bytes or more, more than its chunk's {most}");
+    let stated =
+        zstd::zstd_safe::get_frame_content_size(body).map_err(|_| "not a zstd frame".to_owned())?;
+    if let Some(n) = stated {
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= most)
+            .ok_or_else(|| too_much(n))?;
+        let mut out = pool.take(keep.len() + n);
+        out[..keep.len()].copy_from_slice(keep);
+        let mut d = zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?;
+        // A page of several frames (the first stating its own size only) is read as a stream.
+        if d.decompress_to_buffer(body, &mut out[keep.len()..]).ok() == Some(n) {
+            return Ok(out);
+        }
+    }
+    let mut out = pool.take(keep.len());
+    out.copy_from_slice(keep);
+    let frames = zstd::stream::read::Decoder::with_buffer(body).map_err(|e| e.to_string())?;
+    let read = (frames.take(most as u64 + 1))
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
+    if read > most {
+        return Err(too_much(read as u64));
+    }
     Ok(out)
 }
 
@@ -833,8 +897,9 @@ mod tests {
         };
         let read = |p: Page| {
             let pages = Box::new(Pages(vec![p].into_iter()));
+            let codec = Codec::Snappy(snap::raw::Decoder::new());
             let mut c =
-                PlainStrings::of_pages(Path::new("t.parquet"), "counterparty", pages, 4, 1, true);
+                PlainStrings::of_pages(Path::new("t.parquet"), "counterparty", pages, 4, 1, codec);
             let s = c.next(4, &mut PagePool::default())?;
             Ok::<_, Error>(
                 (0..4)
@@ -855,6 +920,96 @@ mod tests {
             e.contains("t.parquet") && e.contains("counterparty") && e.contains("snappy"),
             "{e}"
         );
+    }
+
+    /// The rows of required plain column whose pages (v1) are `bodies`, each of `rows[k]`
+    /// values, decompressed by `codec`.
+    fn read_pages(bodies: Vec<Vec<u8>>, rows: &[usize], codec: Codec) -> Result<Vec<String>> {
+        let pages = bodies.into_iter().zip(rows).map(|(b, &n)| Page::DataPage {
+            buf: bytes::Bytes::from(b),
+            num_values: n as u32,
+            encoding: Encoding::PLAIN,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        });
+        let pages = Box::new(Pages(pages.collect::<Vec<_>>().into_iter()));
+        let total = rows.iter().sum();
+        let mut c =
+            PlainStrings::of_pages(Path::new("t.parquet"), "subscriber", pages, total, 0, codec);
+        let mut pool = PagePool::default();
+        let mut got = Vec::new();
+        while got.len() < total {
+            let s = c.next(3.min(total - got.len()), &mut pool)?;
+            got.extend((0..s.len()).map(|i| s.get(i).unwrap_or_default().to_owned()));
+        }
+        c.finish()?;
+        Ok(got)
+    }
+
+    /// `values` as a plain page's bytes (a 4-byte length before each).
+    fn plain(values: &[String]) -> Vec<u8> {
+        values
+            .iter()
+            .flat_map(|v| [&(v.len() as u32).to_le_bytes()[..], v.as_bytes()].concat())
+            .collect()
+    }
+
+    /// zstd pages decompress whether their frame states its size (Polars' writer: into a
+    /// buffer of that size) or not (arrow-rs': read to its end), and a page of two frames;
+    /// a frame stating, or decompressing to, more than its chunk holds is refused, and so is a
+    /// damaged frame, with errors naming the column.
+    #[test]
+    fn zstd_pages_decompress_with_or_without_a_stated_size() {
+        let values: Vec<String> = (0..40)
+            .map(|i| format!("+2348031{:06}", i * 7919))
+            .collect();
+        let (a, b) = (plain(&values[..25]), plain(&values[25..]));
+        let stated = |t: &[u8]| zstd::bulk::compress(t, 3).unwrap();
+        let streamed = |t: &[u8]| {
+            let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+            std::io::Write::write_all(&mut e, t).unwrap();
+            e.finish().unwrap()
+        };
+        assert!(
+            zstd::zstd_safe::get_frame_content_size(&stated(&a))
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            zstd::zstd_safe::get_frame_content_size(&streamed(&a))
+                .unwrap()
+                .is_none()
+        );
+        let most = a.len() + b.len();
+        let zstd = || Codec::Zstd { most };
+        for bodies in [
+            vec![stated(&a), stated(&b)],
+            vec![streamed(&a), streamed(&b)],
+            vec![stated(&a), streamed(&b)],
+        ] {
+            assert_eq!(read_pages(bodies, &[25, 15], zstd()).unwrap(), values);
+        }
+        let two_frames = [stated(&a), stated(&b)].concat();
+        assert_eq!(read_pages(vec![two_frames], &[40], zstd()).unwrap(), values);
+        for (bodies, rows, most) in [
+            (vec![stated(&a)], vec![25], a.len() - 1),
+            (vec![streamed(&a)], vec![25], a.len() - 1),
+            (vec![stated(&a)[..9].to_vec()], vec![25], most),
+            (vec![b"not a frame".to_vec()], vec![25], most),
+        ] {
+            let e = read_pages(bodies, &rows, Codec::Zstd { most })
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("subscriber") && e.contains("zstd"), "{e}");
+        }
+        let mut damaged = stated(&a);
+        for at in 0..damaged.len() {
+            damaged[at] ^= 0x5a;
+            // Read or refused, never a panic.
+            let _ = read_pages(vec![damaged.clone()], &[25], zstd());
+            damaged[at] ^= 0x5a;
+        }
     }
 
     /// A huge run (a forged count) costs only the rows taken.
