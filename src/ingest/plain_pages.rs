@@ -97,8 +97,12 @@ enum Codec {
     /// This reader, from pages as stored: snappy.
     Snappy(snap::raw::Decoder),
     /// This reader, from pages as stored: zstd, no page to decompress to more than `most`
-    /// bytes (the chunk's uncompressed size, as its metadata states).
-    Zstd { most: usize },
+    /// bytes (the chunk's uncompressed size, as its metadata states), through `bulk` (one
+    /// decoder for the chunk's pages, as the crate keeps one).
+    Zstd {
+        most: usize,
+        bulk: Box<zstd::bulk::Decompressor<'static>>,
+    },
 }
 
 impl Codec {
@@ -106,8 +110,12 @@ impl Codec {
     fn of(compression: Compression, uncompressed_chunk: i64) -> Codec {
         match compression {
             Compression::SNAPPY => Codec::Snappy(snap::raw::Decoder::new()),
-            Compression::ZSTD(_) => Codec::Zstd {
-                most: usize::try_from(uncompressed_chunk).unwrap_or(0),
+            Compression::ZSTD(_) => match zstd::bulk::Decompressor::new() {
+                Ok(bulk) => Codec::Zstd {
+                    most: usize::try_from(uncompressed_chunk).unwrap_or(0),
+                    bulk: Box::new(bulk),
+                },
+                Err(_) => Codec::Crate,
             },
             _ => Codec::Crate,
         }
@@ -422,12 +430,18 @@ impl PlainStrings {
                 ..
             } => {
                 // A v2 page's levels are stored as they are; its values may be compressed. A
-                // page of nulls only has no values to decompress, whatever its body holds (the
-                // `parquet` crate skips a body whose header says it decompresses to nothing).
+                // page of nulls only has no values to read: a body of it that does not
+                // decompress is left unread (the `parquet` crate skips a body whose header says
+                // it decompresses to nothing; a page whose null count alone is wrong still
+                // decompresses, and is read as the crate reads it).
                 let levels =
                     (def_levels_byte_len as usize).saturating_add(rep_levels_byte_len as usize);
-                let buf = if is_compressed && num_nulls < num_values {
-                    self.decompressed(buf, levels, pool)?
+                let buf = if is_compressed {
+                    match self.decompressed(buf.clone(), levels, pool) {
+                        Ok(b) => b,
+                        Err(_) if num_nulls >= num_values => Buffer::from(buf),
+                        Err(e) => return Err(e),
+                    }
                 } else {
                     Buffer::from(buf)
                 };
@@ -497,9 +511,8 @@ impl PlainStrings {
         let out = match &mut self.codec {
             Codec::Snappy(decoder) => unsnap(decoder, keep, body, pool)
                 .map_err(|e| format!("a page's snappy stream: {e}")),
-            Codec::Zstd { most } => {
-                unzstd(keep, body, *most, pool).map_err(|e| format!("a page's zstd frame: {e}"))
-            }
+            Codec::Zstd { most, bulk } => unzstd(bulk, keep, body, *most, pool)
+                .map_err(|e| format!("a page's zstd frame: {e}")),
             Codec::Crate => unreachable!("returned above"),
         };
         let out = out.map_err(|e| column_error(&self.path, &self.name, e))?;
@@ -530,34 +543,40 @@ fn unsnap(
     Ok(out)
 }
 
-/// `keep`, then zstd frame `body` decompressed, in one buffer from `pool`: into a buffer of
-/// the size the frame states (Polars' writer states it), else read to its end (arrow-rs'
-/// leaves it out); no more than `most` bytes either way.
+/// `keep`, then zstd frame `body` decompressed by `bulk`, in one buffer from `pool`, never
+/// more than `most` bytes. A frame that states its size (every writer measured does) is
+/// decompressed in one call into room set aside for that size, which is not written before
+/// (memory is touched only as the frame fills it, so a false size costs nothing but address
+/// space, and a size no allocation can hold is an error, not an abort). A frame that does not,
+/// or a page of several frames, is read as a stream.
 fn unzstd(
+    bulk: &mut zstd::bulk::Decompressor<'static>,
     keep: &[u8],
     body: &[u8],
     most: usize,
     pool: &mut PagePool,
 ) -> std::result::Result<Vec<u8>, String> {
-    use std::io::Read;
+    use std::io::{Cursor, Read};
     let too_much = |n: u64| format!("{n} bytes or more, more than its chunk's {most}");
-    // A header the size cannot be read from is left to the stream decoder, as in the crate.
+    let mut out = pool.take(0);
+    out.extend_from_slice(keep);
+    // A header the size cannot be read from is left to the stream decoder.
     if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(body) {
         let n = usize::try_from(n)
             .ok()
             .filter(|n| *n <= most)
             .ok_or_else(|| too_much(n))?;
-        let mut out = pool.take(keep.len() + n);
-        out[..keep.len()].copy_from_slice(keep);
-        let mut d = zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?;
-        // A page of several frames (the first stating its own size only) is read as a stream.
-        if d.decompress_to_buffer(body, &mut out[keep.len()..]).ok() == Some(n) {
+        (out.try_reserve_exact(n)).map_err(|_| format!("{n} bytes could not be set aside"))?;
+        let mut at = Cursor::new(&mut out);
+        at.set_position(keep.len() as u64);
+        if bulk.decompress_to_buffer(body, &mut at).ok() == Some(n) {
             return Ok(out);
         }
+        out.truncate(keep.len());
     }
-    let mut out = pool.take(keep.len());
-    out.copy_from_slice(keep);
-    let frames = zstd::stream::read::Decoder::with_buffer(body).map_err(|e| e.to_string())?;
+    let mut frames = zstd::stream::read::Decoder::with_buffer(body).map_err(|e| e.to_string())?;
+    // The one-call decoder takes any window; so does the stream here (the format's largest).
+    frames.window_log_max(31).map_err(|e| e.to_string())?;
     let read = (frames.take(most as u64 + 1))
         .read_to_end(&mut out)
         .map_err(|e| e.to_string())?;
@@ -981,7 +1000,12 @@ mod tests {
                 .is_none()
         );
         let most = a.len() + b.len();
-        let zstd = || Codec::Zstd { most };
+        let zstd = || {
+            Codec::of(
+                parquet::basic::Compression::ZSTD(Default::default()),
+                most as i64,
+            )
+        };
         for bodies in [
             vec![stated(&a), stated(&b)],
             vec![streamed(&a), streamed(&b)],
@@ -997,9 +1021,11 @@ mod tests {
             (vec![stated(&a)[..9].to_vec()], vec![25], most),
             (vec![b"not a frame".to_vec()], vec![25], most),
         ] {
-            let e = read_pages(bodies, &rows, Codec::Zstd { most })
-                .unwrap_err()
-                .to_string();
+            let codec = Codec::of(
+                parquet::basic::Compression::ZSTD(Default::default()),
+                most as i64,
+            );
+            let e = read_pages(bodies, &rows, codec).unwrap_err().to_string();
             assert!(e.contains("subscriber") && e.contains("zstd"), "{e}");
         }
         let mut damaged = stated(&a);
@@ -1009,6 +1035,50 @@ mod tests {
             let _ = read_pages(vec![damaged.clone()], &[25], zstd());
             damaged[at] ^= 0x5a;
         }
+    }
+
+    /// A zstd frame stating a size no allocation can hold is an error, not the process's
+    /// abort; one stating more than it holds (4 GiB) is an error too, without the memory
+    /// being touched; a frame with no stated size and a 256 MiB window (zstd's stream decoder
+    /// takes 128 MiB by default, the one-call decoder any) is read.
+    #[test]
+    fn zstd_frames_claiming_too_much_are_errors_and_large_windows_are_read() {
+        let values: Vec<String> = (0..25).map(|i| format!("+88691234{i:04}")).collect();
+        let text = plain(&values);
+        // A frame by hand: magic, a header with an 8-byte content size and no window
+        // descriptor (single segment), then the text as one raw, last block.
+        let forged = |size: u64| {
+            let mut f = vec![0x28, 0xb5, 0x2f, 0xfd, 0b1110_0000];
+            f.extend_from_slice(&size.to_le_bytes());
+            let block = ((text.len() as u32) << 3) | 1; // raw, last
+            f.extend_from_slice(&block.to_le_bytes()[..3]);
+            f.extend_from_slice(&text);
+            f
+        };
+        let zstd = |most: u64| {
+            Codec::of(
+                parquet::basic::Compression::ZSTD(Default::default()),
+                most as i64,
+            )
+        };
+        let n = text.len() as u64;
+        assert_eq!(read_pages(vec![forged(n)], &[25], zstd(n)).unwrap(), values);
+        for claim in [1 << 40, 1 << 32] {
+            let e = read_pages(vec![forged(claim)], &[25], zstd(1 << 41));
+            let e = e.unwrap_err().to_string();
+            assert!(e.contains("subscriber") && e.contains("zstd"), "{e}");
+        }
+        let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        e.window_log(28).unwrap();
+        e.include_contentsize(false).unwrap();
+        std::io::Write::write_all(&mut e, &text).unwrap();
+        let wide = e.finish().unwrap();
+        assert!(
+            zstd::zstd_safe::get_frame_content_size(&wide)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(read_pages(vec![wide], &[25], zstd(n)).unwrap(), values);
     }
 
     /// A huge run (a forged count) costs only the rows taken.
