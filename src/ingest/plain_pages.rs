@@ -895,13 +895,13 @@ mod tests {
         }
     }
 
-    /// A snappy v2 page whose values are all null is not decompressed, whatever its body
-    /// holds (a damaged byte there): the `parquet` crate skips such a body (its header says
-    /// the values decompress to nothing), and the two readers give the file the same rows.
-    /// A page with a value decompresses its body, and a damaged one is an error naming the
-    /// column.
+    /// A snappy v2 page whose values are all null reads as its nulls whatever its body holds
+    /// (a damaged byte there is left unread): the `parquet` crate skips such a body (its
+    /// header says the values decompress to nothing), and the two readers give the file the
+    /// same rows. A page with a value decompresses its body, and a damaged one is an error
+    /// naming the column.
     #[test]
-    fn a_v2_page_of_nulls_only_is_not_decompressed() {
+    fn a_v2_page_of_nulls_only_reads_whatever_its_body_holds() {
         let page = |nulls: u32, levels: &[u8]| Page::DataPageV2 {
             buf: bytes::Bytes::from([levels, &[0x05]].concat()),
             num_values: 4,
