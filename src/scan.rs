@@ -321,6 +321,10 @@ impl EventSink for Guessing {
         self.latest.event(e);
         self.counter.event(e);
     }
+
+    fn expect(&mut self, rows: u64) {
+        self.counter.expect(rows);
+    }
 }
 
 /// What [`scan_guessing_the_latest_day`] did.

@@ -221,6 +221,55 @@ struct Worker<S> {
     read: Vec<UnitRead>,
 }
 
+/// What the size of a reading's units tells a worker of the rows it will read in all
+/// ([`EventSink::expect`]): the units' size (bytes of CSV text, or rows of Parquet row
+/// groups) over the workers, in rows at the rate of the first unit the worker read. Only when
+/// every unit is a part of a plain CSV file, or every one a Parquet row group (part): the
+/// size of an Arrow IPC or compressed file is not known in rows or text before it is read.
+struct Expected {
+    /// The units' size, and whether it is bytes of CSV text.
+    total: Option<Size>,
+    workers: u64,
+}
+
+/// A unit's size: bytes of CSV text (`true`), or rows of a row group.
+type Size = (u64, bool);
+
+impl Expected {
+    fn of(sizes: impl IntoIterator<Item = Option<Size>>, workers: usize) -> Expected {
+        let mut sizes = sizes.into_iter();
+        let total = sizes.next().flatten().and_then(|(first, csv)| {
+            sizes.try_fold((first, csv), |(sum, csv), size| {
+                size.filter(|(_, c)| *c == csv)
+                    .map(|(n, _)| (sum.saturating_add(n), csv))
+            })
+        });
+        Expected {
+            total,
+            workers: workers.max(1) as u64,
+        }
+    }
+
+    /// A unit's size; `None` for an IPC file or a compressed CSV file.
+    fn size(unit: &Unit) -> Option<Size> {
+        match unit {
+            Unit::Csv { range, .. } => Some((range.1.saturating_sub(range.0), true)),
+            Unit::ParquetRowGroup { part, .. } => Some((part.len() as u64, false)),
+            _ => None,
+        }
+    }
+
+    /// The rows a worker may expect in all, having read `rows` rows in a unit of `size`;
+    /// `None` when the units' size says nothing, or this unit's does not.
+    fn rows(&self, size: Option<Size>, rows: u64) -> Option<u64> {
+        let (total, _) = self.total?;
+        let (size, _) = size.filter(|(n, _)| *n > 0)?;
+        let all =
+            u128::from(rows) * u128::from(total) / u128::from(size) / u128::from(self.workers);
+        Some(u64::try_from(all).unwrap_or(u64::MAX))
+    }
+}
+
 /// What one unit (or part `seq` of a compressed unit) held: its rows, where its rejects
 /// are in the worker's report, and whether its text ended between records (always true but
 /// for a CSV part whose last record runs on into the next part: a quoted line end).
@@ -501,6 +550,7 @@ where
     } else {
         pool.clamp(1, units.len().max(1))
     };
+    let expected = Expected::of(units.iter().map(Expected::size), threads);
     let ctx = Ctx {
         units: &units,
         opts,
@@ -516,6 +566,8 @@ where
                 tally: Tally::new(make_sink()),
                 read: Vec::new(),
             };
+            // The sink hears how many rows it may get once the worker has read a unit.
+            let mut hinted = false;
             loop {
                 let failed_at = failed.load(Ordering::Relaxed);
                 if failed_at != usize::MAX {
@@ -565,6 +617,13 @@ where
                 if let Err(e) = read {
                     ctx.fail(e.0.0);
                     return (w, Some(e));
+                }
+                let last = (w.read.last())
+                    .filter(|r| r.unit == i)
+                    .map_or(0, |r| r.rows);
+                if !hinted && let Some(rows) = expected.rows(Expected::size(&units[i]), last) {
+                    w.tally.sink.expect(rows);
+                    hinted = true;
                 }
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1, total_units);
             }
@@ -1109,6 +1168,91 @@ mod tests {
     }
 
     const HEADER: &str = "event_time,subscriber,counterparty,direction,kind,duration_s\n";
+
+    /// Events counted, and the rows the reader said to expect.
+    #[derive(Default)]
+    struct Hinted {
+        events: u64,
+        expected: Option<u64>,
+    }
+
+    impl EventSink for Hinted {
+        fn event(&mut self, _: &Event) {
+            self.events += 1;
+        }
+
+        fn expect(&mut self, rows: u64) {
+            assert!(self.expected.is_none(), "told twice");
+            self.expected = Some(rows);
+        }
+    }
+
+    /// Each worker is told about its share of a CSV file's rows, at the rate of the first
+    /// part it read (the parts of a file cut in 4 KiB pieces, two workers).
+    #[test]
+    fn each_worker_is_told_its_share_of_the_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(dir.path(), 2000, "+2348021234567", None);
+        let row = (std::fs::metadata(&path).unwrap().len() - HEADER.len() as u64) / 2000;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let inputs = [path.to_string_lossy().into_owned()];
+        let (sinks, report) = pool
+            .install(|| {
+                ingest(
+                    &inputs,
+                    &options(4096, false),
+                    || Hinted::default,
+                    &|_, _| {},
+                )
+            })
+            .unwrap();
+        assert_eq!(report.events, 2000);
+        assert_eq!(sinks.len(), 2);
+        for s in &sinks {
+            // A part holds whole rows: off by at most the share of a row or two per part.
+            let expected = s.expected.expect("each worker was told");
+            assert!(
+                expected.abs_diff(1000) <= 2 * 1000 * row / 4096,
+                "{expected}"
+            );
+        }
+    }
+
+    /// The arithmetic of the hint: the units' size over the workers at the rate of the unit
+    /// read; none when the units are of different kinds or one's size is not known.
+    #[test]
+    fn the_rows_to_expect_come_from_the_units_size() {
+        let csv = Expected::of([Some((1000, true)); 3], 2);
+        assert_eq!(csv.rows(Some((1000, true)), 10), Some(15));
+        assert_eq!(csv.rows(Some((500, true)), 10), Some(30));
+        assert_eq!(
+            csv.rows(Some((0, true)), 0),
+            None,
+            "an empty part says nothing"
+        );
+        let parquet = Expected::of([Some((600, false)), Some((400, false))], 2);
+        assert_eq!(parquet.rows(Some((600, false)), 600), Some(500));
+        assert_eq!(
+            Expected::of([Some((600, false))], 0).rows(Some((600, false)), 600),
+            Some(600)
+        );
+        for sizes in [
+            [Some((5, true)), Some((5, false))],
+            [Some((5, true)), None],
+            [None, Some((5, true))],
+        ] {
+            assert_eq!(
+                Expected::of(sizes, 1).rows(Some((5, true)), 5),
+                None,
+                "{sizes:?}"
+            );
+        }
+        let huge = Expected::of([Some((u64::MAX, true)); 2], 1);
+        assert_eq!(huge.rows(Some((1, true)), u64::MAX), Some(u64::MAX));
+    }
 
     /// A file of `rows` records whose counterparty cell is `cell`, and, when `bad` is
     /// `Some(k)`, record `k` with a direction that is rejected.

@@ -197,6 +197,11 @@ impl EventSink for Counter {
     fn one_day(&self, first: i64, last: i64) -> bool {
         self.window.one_day(first, last)
     }
+
+    /// Sizes the map's buffer of out-of-order events ([`Partial::expect`]).
+    fn expect(&mut self, rows: u64) {
+        self.partial.expect(rows);
+    }
 }
 
 /// The latest instant of the accepted events it was given.

@@ -56,6 +56,9 @@ use crate::model::phone::Msisdn;
 /// Events buffered out of order before they are sorted into the slots (32 MiB).
 const PENDING_EVENTS: usize = 1 << 22;
 
+/// The fewest events a buffer sized by [`Partial::expect`] holds (8 MiB).
+const MIN_PENDING_EVENTS: usize = 1 << 20;
+
 /// Days of a window fit in 7 bits of a packed event (W has at most 90 days).
 const DAY_BITS: u32 = 7;
 
@@ -290,6 +293,19 @@ impl Partial {
             shared: Some((Arc::clone(exchange), inbox)),
             ..Partial::new(days)
         }
+    }
+
+    /// Sizes the buffer of out-of-order events for about `events` events to come in all (an
+    /// estimate; a reader's hint): a quarter of them, from 1M to 4M events (8 to 32 MiB),
+    /// instead of 4M. A buffer is written in full at every flush, and so is the sort's second
+    /// buffer of the same size: for a worker that sees only a few million events, a buffer
+    /// of 4M is memory first touched (page faults, which two workers pay twice) for one or
+    /// two flushes. A flush sorts what the buffer holds and walks the slots once, so a larger
+    /// buffer only pays off over many flushes. The hint changes when flushes happen, never
+    /// what is counted.
+    pub fn expect(&mut self, events: u64) {
+        let quarter = usize::try_from(events / 4).unwrap_or(usize::MAX);
+        self.cap = quarter.clamp(MIN_PENDING_EVENTS, PENDING_EVENTS);
     }
 
     /// Days in the window.
@@ -1536,6 +1552,18 @@ mod tests {
             held
         );
         assert_eq!(summed(&mut [busy, idle]), tally(&events, 5));
+    }
+
+    #[test]
+    fn the_buffer_is_a_quarter_of_the_events_expected_within_its_bounds() {
+        let mut p = Partial::new(9);
+        assert_eq!(p.cap, PENDING_EVENTS, "no hint: the largest buffer");
+        p.expect(8_000_000);
+        assert_eq!(p.cap, 2_000_000);
+        p.expect(0);
+        assert_eq!(p.cap, MIN_PENDING_EVENTS);
+        p.expect(u64::MAX);
+        assert_eq!(p.cap, PENDING_EVENTS);
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub trait EventSink: Send {
     fn one_day(&self, _first: i64, _last: i64) -> bool {
         false
     }
+
+    /// A hint from the reader: about `rows` rows in all will come to this sink (an estimate
+    /// from the size of the input and the rows of what it has read so far; a sink is given
+    /// accepted events only, so at most that many). A sink may size its buffers by it; a
+    /// wrong hint costs speed or memory, never what the sink computes. Ignored by default.
+    fn expect(&mut self, _rows: u64) {}
 }
 
 /// What a run read.
