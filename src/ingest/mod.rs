@@ -1211,9 +1211,13 @@ mod tests {
             .unwrap();
         assert_eq!(report.events, 2000);
         assert_eq!(sinks.len(), 2);
-        for s in &sinks {
+        // A worker that started after the other had taken every part read none (a busy
+        // machine): it has nothing to be told.
+        let read: Vec<&Hinted> = sinks.iter().filter(|s| s.events > 0).collect();
+        assert!(!read.is_empty());
+        for s in read {
             // A part holds whole rows: off by at most the share of a row or two per part.
-            let expected = s.expected.expect("each worker was told");
+            let expected = s.expected.expect("each worker that read a part was told");
             assert!(
                 expected.abs_diff(1000) <= 2 * 1000 * row / 4096,
                 "{expected}"
