@@ -19,8 +19,10 @@
 //! A quoted field still open at the end of the file is an error naming its byte offset: the
 //! reader would have made the rest of the file one cell of one rejected row.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufRead, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::ingest::RowSink;
@@ -187,6 +189,8 @@ where
 pub struct CompressedParts {
     path: std::path::PathBuf,
     decoder: Box<dyn Read>,
+    /// Compressed bytes the decoder has taken.
+    consumed: Arc<AtomicU64>,
     /// Decompressed bytes not yet handed out; they start between records.
     buf: Vec<u8>,
     /// Offset of `buf[0]` in the text.
@@ -202,15 +206,27 @@ impl CompressedParts {
     /// Opens `path`; parts are about `part_bytes` long (`header_end` from
     /// [`compressed_layout`]).
     pub fn open(path: &Path, codec: Codec, header_end: u64, part_bytes: u64) -> Result<Self> {
+        let consumed = Arc::default();
         Ok(CompressedParts {
             path: path.to_owned(),
-            decoder: decoded(path, codec)?,
+            decoder: decoded_counting(path, codec, Arc::clone(&consumed))?,
+            consumed,
             buf: Vec::new(),
             start: 0,
             header_end,
             part_bytes: usize::try_from(part_bytes).unwrap_or(usize::MAX).max(1),
             done: false,
         })
+    }
+
+    /// The compressed bytes that `text` decompressed text bytes came from, at the rate of
+    /// the stream so far (every byte decoded against every byte the decoder took): what a
+    /// part weighs in the compressed file, for a reader's estimate of the rows to come.
+    pub fn compressed_share(&self, text: u64) -> u64 {
+        let decoded = u128::from(self.start) + self.buf.len() as u128;
+        let taken = u128::from(self.consumed.load(Ordering::Relaxed));
+        let share = u128::from(text) * taken / decoded.max(1);
+        u64::try_from(share).unwrap_or(u64::MAX)
     }
 
     /// The next part, or `None` when what is left is the file's last part (read it with
@@ -297,8 +313,16 @@ impl CompressedParts {
 
 /// The decompressed text of a compressed CSV file, at most [`DECODED_READ`] bytes a call.
 fn decoded(path: &Path, codec: Codec) -> Result<Box<dyn Read>> {
+    decoded_counting(path, codec, Arc::default())
+}
+
+/// [`decoded`], counting in `consumed` the compressed bytes the decoder has taken.
+fn decoded_counting(path: &Path, codec: Codec, consumed: Arc<AtomicU64>) -> Result<Box<dyn Read>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let file = std::io::BufReader::with_capacity(1 << 20, file);
+    let file = Consumed {
+        inner: std::io::BufReader::with_capacity(1 << 20, file),
+        consumed,
+    };
     Ok(match codec {
         Codec::Gzip => Box::new(Capped(flate2::bufread::MultiGzDecoder::new(file))),
         Codec::Zstd => Box::new(Capped(
@@ -306,6 +330,31 @@ fn decoded(path: &Path, codec: Codec) -> Result<Box<dyn Read>> {
                 .map_err(|e| Error::read(path, format!("zstd: {e}")))?,
         )),
     })
+}
+
+/// A buffered reader that counts the bytes its reader consumes (a decoder's input taken).
+struct Consumed<R> {
+    inner: R,
+    consumed: Arc<AtomicU64>,
+}
+
+impl<R: BufRead> Read for Consumed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Consumed<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.consumed.fetch_add(amt as u64, Ordering::Relaxed);
+        self.inner.consume(amt);
+    }
 }
 
 /// The most text taken from a decoder in one call. A decoder that meets damaged data fails
