@@ -266,7 +266,7 @@ impl Expected {
         }
     }
 
-    /// A unit's size; `None` for an IPC file or a compressed CSV file.
+    /// A unit's size; `None` for an Arrow IPC file.
     fn size(unit: &Unit) -> Option<Size> {
         match unit {
             Unit::Csv { range, .. } => Some((range.1.saturating_sub(range.0), Measure::Text)),
@@ -277,10 +277,11 @@ impl Expected {
     }
 
     /// The rows a worker may expect in all, having read `rows` rows in a unit of `size`;
-    /// `None` when the units' size says nothing, or this unit's does not.
+    /// `None` when the units' size says nothing, or this unit's does not (none, zero, or in
+    /// another measure).
     fn rows(&self, size: Option<Size>, rows: u64) -> Option<u64> {
-        let (total, _) = self.total?;
-        let (size, _) = size.filter(|(n, _)| *n > 0)?;
+        let (total, measure) = self.total?;
+        let (size, _) = size.filter(|(n, m)| *n > 0 && *m == measure)?;
         let all =
             u128::from(rows) * u128::from(total) / u128::from(size) / u128::from(self.workers);
         Some(u64::try_from(all).unwrap_or(u64::MAX))
@@ -1310,6 +1311,11 @@ mod tests {
             2,
         );
         assert_eq!(gz.rows(Some((40, Measure::Compressed)), 100), Some(500));
+        assert_eq!(
+            gz.rows(Some((40, Measure::Text)), 100),
+            None,
+            "another measure"
+        );
         assert_eq!(
             Expected::of(
                 [Some((5, Measure::Compressed)), Some((5, Measure::Text))],
