@@ -117,11 +117,16 @@ fn admit(
 
 /// DEADLINE_EXCEEDED for a check that did not finish within `limit` (its body was slow).
 fn check_timed_out(limit: Duration) -> Status {
+    timed_out("a Check", limit)
+}
+
+/// DEADLINE_EXCEEDED for `what` (a request) that was not sent and answered within `limit`.
+pub(crate) fn timed_out(what: &str, limit: Duration) -> Status {
     super::status::status(
         Code::DeadlineExceeded,
         "DEADLINE_EXCEEDED",
         format!(
-            "deadline exceeded: a Check must be sent and answered within {} s",
+            "deadline exceeded: {what} must be sent and answered within {} s",
             limit.as_secs()
         ),
         None,

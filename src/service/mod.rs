@@ -380,12 +380,21 @@ impl Api {
         *caller = Some(c.clone());
         state.limiter().admit_client(&c)?;
         let req = request.get_ref();
+        // A REST check's JSON refusal stands where this handler's own refusal of the same
+        // field would (`rest::check::JsonRefusal`).
+        let json = request.extensions().get::<rest::check::JsonRefusal>();
+        if let Some(r) = json.filter(|r| r.of_number) {
+            return Err(to_status(&r.error(), ctext));
+        }
         let sub = parse_phone_number(&req.phone_number).map_err(|e| to_status(&e, ctext))?;
         *number = Some(sub);
         // Parameters, then the data, then the number's token: a request refused for its
         // parameters is refused so whether or not the data is loaded, and spends a token
         // (probing is not free); a valid check before the load is 503 and spends none.
-        let params = check::cached_params(state, req);
+        let params = match json {
+            Some(r) => Err(r.error()),
+            None => check::cached_params(state, req),
+        };
         if params.is_ok() {
             state.loaded().map_err(|e| to_status(&e, ctext))?;
         }

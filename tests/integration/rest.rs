@@ -781,6 +781,94 @@ async fn tokens_limits_audit_and_metrics_apply_to_rest() {
     assert!(ok[0]["number_hmac"].as_str().is_some_and(|h| h.len() == 64));
 }
 
+/// A helper's pass found the REST port judging `lookBackDays` and `minEvents` before the
+/// handler: another first refusal than gRPC gave for the same request, and refusals that spent
+/// no token (malformed REST checks were never rate-limited). Every value the proto holds is
+/// now the handler's to judge, and what JSON alone can break is refused in the handler's
+/// place for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_refusals_come_in_the_grpc_order_and_spend_tokens() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let mut s = settings(data.path());
+    (s.policy.number_burst, s.policy.number_checks_per_hour) = (3, 1.0);
+    (s.policy.client_burst, s.policy.client_checks_per_s) = (9, 0.001);
+    let rs = spawn_rest(s).await;
+    let a = rs.http;
+    let mut c = rs.server.client().await;
+    // The same first refusal on both ports: the number before `lookBackDays`, the hotzone
+    // before its range (each spends a client token, and the national number none of its own).
+    for (number, look_back_days, hotzone) in
+        [("0912345678", 500, "NG"), ("+886912345999", 91, "XX")]
+    {
+        let req = CheckRequest {
+            phone_number: number.into(),
+            look_back_days,
+            threshold_ratio: 0.5,
+            hotzone: vec![hotzone.into()],
+            as_of: "2026-03-10".into(),
+            ..CheckRequest::default()
+        };
+        let grpc = c.check(req.clone()).await;
+        let rest = rest_check(a, &req).await;
+        assert_same(&grpc, &rest, number);
+        assert_eq!(grpc.unwrap_err().code(), Code::InvalidArgument, "{number}");
+    }
+    // Refused for what only JSON can say (a negative `lookBackDays`): each spends one of the
+    // number's three tokens, so the valid check after them is refused for the number's limit.
+    let bad = with(ok_body(), "lookBackDays", json!(-1));
+    for _ in 0..3 {
+        let r = post_json(a, CHECK, &[], &bad).await;
+        assert_error(&r, 400, "OUT_OF_RANGE", "lookBackDays", "negative");
+    }
+    let r = post_json(a, CHECK, &[], &ok_body()).await;
+    assert_error(&r, 429, "TOO_MANY_REQUESTS", "phoneNumber", "number limit");
+    // Nine client tokens, shared by both ports: eight went above (two pairs of checks, the
+    // three refusals and the check refused for the number), a malformed body spends the last
+    // one, and the next is refused for the client's limit.
+    let r = request(a, "POST", CHECK, &[], Some(b"{".to_vec())).await;
+    assert_error(&r, 400, "INVALID_ARGUMENT", "body", "malformed");
+    let r = request(a, "POST", CHECK, &[], Some(b"{".to_vec())).await;
+    assert_error(&r, 429, "TOO_MANY_REQUESTS", "client", "client limit");
+    // Counted as the handler counts refusals.
+    let text = rs.state.render_metrics();
+    assert!(
+        text.contains("hotzone_rejects_total{reason=\"OUT_OF_RANGE\"} 3"),
+        "{text}"
+    );
+    rs.server.stop().await;
+}
+
+/// A REST check whose body does not come in time is DEADLINE_EXCEEDED after
+/// `check_timeout_s`, as on the gRPC port (a helper's pass found a 400 "could not be read"
+/// after a fixed 10 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_body_not_sent_in_time_is_deadline_exceeded() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let mut s = settings(data.path());
+    s.limits.check_timeout_s = 1;
+    let rs = spawn_rest(s).await;
+    let mut c = unfinished(
+        rs.http,
+        &format!(
+            "POST {CHECK} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             content-length: 100\r\n\r\n{{"
+        ),
+    )
+    .await;
+    let reply = read_reply(&mut c).await;
+    assert!(reply.starts_with("HTTP/1.1 504"), "{reply}");
+    assert!(reply.contains("\"code\":\"DEADLINE_EXCEEDED\""), "{reply}");
+    assert!(reply.contains("within 1 s"), "{reply}");
+    let text = rs.state.render_metrics();
+    assert!(
+        text.contains("hotzone_rejects_total{reason=\"DEADLINE_EXCEEDED\"} 1"),
+        "{text}"
+    );
+    rs.server.stop().await;
+}
+
 /// Sends `head` (a request's start: headers and maybe part of its body) on a new connection
 /// and leaves the connection open, the request unfinished.
 async fn unfinished(addr: SocketAddr, head: &str) -> tokio::net::TcpStream {

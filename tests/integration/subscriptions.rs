@@ -566,6 +566,10 @@ async fn private_sinks_and_bad_subscriptions_are_refused() {
         "https://169.254.169.254/latest",
         "https://[::1]/cb",
         "not a url",
+        // No host a resolver takes: every callback would have failed (a helper's pass).
+        "https://:443/cb",
+        "https://[]/cb",
+        "https://a..b/cb",
     ] {
         let r = post_json(rs.http, SUBS, &[], &subscription(sink, number)).await;
         assert_eq!(r.status, 400, "{sink}: {}", r.text());
@@ -926,5 +930,108 @@ async fn an_https_sink_gets_its_callback_over_verified_tls() {
     assert_eq!(got.body["data"]["anomalyDate"], json!(day));
     let m = rs.state.callback_metrics();
     wait_for("delivered", || async { (m.delivered() == 1).then_some(()) }).await;
+    rs.server.stop().await;
+}
+
+/// A helper's pass found a subscription whose named hotzone was removed from the server's
+/// configuration loaded after a restart, listed as ACTIVE, and never notified (every check
+/// of its parameters now refused), with nothing said at the default log level. It is now left
+/// unloaded, with a warning, its file kept for a configuration that names the hotzone again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_whose_parameters_the_server_no_longer_takes_is_not_loaded() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let named = || hotzone::named::NamedHotzones::parse("premium = [\"NG\"]").unwrap();
+    let mut s = server_settings(data.path());
+    s.named_hotzones = named();
+    let rs = spawn_rest(s).await;
+    let mut body = subscription("http://127.0.0.1:9/cb", "+886955500061");
+    let detail = &mut body["config"]["subscriptionDetail"];
+    detail.as_object_mut().unwrap().remove("fraudHotZone");
+    detail["hotzoneName"] = json!("premium");
+    let id = created(&post_json(rs.http, SUBS, &[], &body).await)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let control = created(
+        &post_json(
+            rs.http,
+            SUBS,
+            &[],
+            &subscription("http://127.0.0.1:9/cb", "+886955500062"),
+        )
+        .await,
+    );
+    rs.server.stop().await;
+    let file = data
+        .path()
+        .join(".subscriptions")
+        .join(format!("{id}.json"));
+
+    // Without the name: not loaded (the control is), the file kept.
+    let rs = spawn_rest(server_settings(data.path())).await;
+    let listed = request(rs.http, "GET", SUBS, &[], None).await.json();
+    let ids: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["id"])
+        .collect();
+    assert_eq!(ids, [&control["id"]], "{listed}");
+    let r = request(rs.http, "GET", &format!("{SUBS}/{id}"), &[], None).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(file.is_file());
+    rs.server.stop().await;
+
+    // With it again: back.
+    let mut s = server_settings(data.path());
+    s.named_hotzones = named();
+    let rs = spawn_rest(s).await;
+    let r = request(rs.http, "GET", &format!("{SUBS}/{id}"), &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    rs.server.stop().await;
+}
+
+/// A helper's pass found a DELETE the disk refused answered 500 with the subscription already
+/// gone from memory (404 after it, no `subscription-ended` event) and back, notifying, after a
+/// restart. The file goes first now: a refused removal leaves the subscription live, and the
+/// DELETE can be repeated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_the_disk_refuses_leaves_the_subscription_live() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut sink = SinkServer::start(SinkMode::Status(204)).await;
+    let rs = spawn_rest(server_settings(data.path())).await;
+    let sub = created(
+        &post_json(
+            rs.http,
+            SUBS,
+            &[],
+            &subscription(&sink.url("/cb"), "+886955500071"),
+        )
+        .await,
+    );
+    let id = sub["id"].as_str().unwrap();
+    let one = format!("{SUBS}/{id}");
+    // The store's directory replaced by a file: no file in it can be removed.
+    let dir = data.path().join(".subscriptions");
+    let aside = data.path().join("subscriptions-aside");
+    std::fs::rename(&dir, &aside).unwrap();
+    std::fs::write(&dir, "not a directory").unwrap();
+    let r = request(rs.http, "DELETE", &one, &[], None).await;
+    assert_eq!(r.status, 500, "{}", r.text());
+    let r = request(rs.http, "GET", &one, &[], None).await;
+    assert_eq!(r.status, 200, "still live: {}", r.text());
+    assert!(sink.try_next().is_none(), "ended although not deleted");
+    // The directory back: the DELETE goes through, with its event.
+    std::fs::remove_file(&dir).unwrap();
+    std::fs::rename(&aside, &dir).unwrap();
+    let r = request(rs.http, "DELETE", &one, &[], None).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let got = sink.next().await;
+    assert_eq!(got.body["type"], ENDED);
+    assert_eq!(got.body["data"]["subscriptionId"], json!(id));
+    assert_eq!(request(rs.http, "GET", &one, &[], None).await.status, 404);
+    assert!(!dir.join(format!("{id}.json")).exists());
     rs.server.stop().await;
 }

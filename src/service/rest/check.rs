@@ -10,9 +10,16 @@
 //! range rules. Unknown fields are refused (naming the field only when it is a plain word, so
 //! a number sent as a key is never echoed).
 //!
-//! A request refused before the handler (unreadable body, wrong types) is still counted in
-//! the metrics and written to the audit log, after the token is checked: a caller without
-//! valid credentials learns nothing about the body.
+//! What JSON can say and the proto cannot (a value of the wrong JSON type, an integer the
+//! proto's field cannot hold, a malformed body) is a [`JsonRefusal`] handed to the gRPC handler
+//! with the request: the handler gives it where it would have given its own refusal of that
+//! field (the body's and the number's in the place of the number's, the others in the place of
+//! the parameters'), so a refused REST check passes the same gate, spends the same client and
+//! number tokens, and is counted and audited as a refused gRPC check. Every value the proto
+//! can carry is carried and judged by the handler (a `lookBackDays` above the server's cap,
+//! say), so both ports give the same first refusal. A body that cannot be read (too large,
+//! cut, too slow) is refused before the handler, counted and audited, after the token is
+//! checked: a caller without valid credentials learns nothing about the body.
 
 use std::time::Instant;
 
@@ -28,7 +35,7 @@ use crate::model::check::{look_back_days_in_range, min_events_in_range};
 use crate::model::hotzone::Hotzone;
 use crate::service::auth::Scope;
 use crate::service::pb::{self, fraud_hotzone_server::FraudHotzone};
-use crate::service::status::{correlator, correlator_text, to_status};
+use crate::service::status::{correlator, correlator_text};
 
 /// The JSON fields of a check request; `asOf` last, so the fields of a subscription's
 /// `subscriptionDetail` (a check's without `asOf`) are all but the last.
@@ -61,20 +68,22 @@ pub(crate) async fn handle(app: &App, md: MetadataMap, body: Incoming) -> http::
         }
     };
     let limit = state.settings().limits.max_request_bytes;
-    let parsed = match read_body(body, limit).await {
-        Ok(bytes) => {
-            parse_check(&bytes, state.settings().max_look_back_days).map_err(|e| to_status(&e, ""))
-        }
-        Err(s) => Err(s),
-    };
-    let req = match parsed {
-        Ok(req) => req,
+    // As on the gRPC port: the body read and the answer within `check_timeout_s` of the
+    // request's start.
+    let within = std::time::Duration::from_secs(state.settings().limits.check_timeout_s);
+    let deadline = tokio::time::Instant::from_std(started) + within;
+    let (req, refusal) = match read_body(body, limit, (deadline, within, "a Check")).await {
+        Ok(bytes) => parse_check(&bytes, state.settings().max_look_back_days),
         Err(s) => {
             refused(app, Some(&caller.id), &md, &s, started);
             return error_response(&s, corr.as_ref());
         }
     };
-    let request = tonic::Request::from_parts(md, Default::default(), req);
+    let mut extensions = tonic::Extensions::new();
+    if let Some(r) = refusal {
+        extensions.insert(r);
+    }
+    let request = tonic::Request::from_parts(md, extensions, req);
     match app.api.check(request).await {
         Ok(reply) => {
             let reply = reply.into_inner();
@@ -85,6 +94,45 @@ pub(crate) async fn handle(app: &App, md: MetadataMap, body: Incoming) -> http::
             json_response(StatusCode::OK, &v)
         }
         Err(s) => error_response(&s, corr.as_ref()),
+    }
+}
+
+/// A refusal of a REST check's JSON that the proto request cannot carry, handed to the gRPC
+/// handler in the request's extensions (see the module docs).
+#[derive(Clone, Debug)]
+pub(crate) struct JsonRefusal {
+    /// Given in the place of the number's validation (the body's, or `phoneNumber`'s), else
+    /// in the place of the parameters'.
+    pub(crate) of_number: bool,
+    /// OUT_OF_RANGE rather than INVALID_ARGUMENT.
+    out_of_range: bool,
+    field: String,
+    rule: String,
+}
+
+impl JsonRefusal {
+    fn of(e: Error, of_number: bool) -> JsonRefusal {
+        let (out_of_range, field, rule) = match e {
+            Error::OutOfRange { field, rule } => (true, field, rule),
+            Error::InvalidArgument { field, rule } => (false, field, rule),
+            other => (false, "body".to_owned(), other.to_string()),
+        };
+        JsonRefusal {
+            of_number,
+            out_of_range,
+            field,
+            rule,
+        }
+    }
+
+    /// The refusal as the model's error.
+    pub(crate) fn error(&self) -> Error {
+        let (field, rule) = (self.field.clone(), self.rule.clone());
+        if self.out_of_range {
+            Error::OutOfRange { field, rule }
+        } else {
+            Error::InvalidArgument { field, rule }
+        }
     }
 }
 
@@ -101,11 +149,31 @@ fn refused(app: &App, client: Option<&str>, md: &MetadataMap, s: &Status, starte
     );
 }
 
-/// The check request of a JSON body (types only; values are judged by the gRPC handler).
-pub fn parse_check(body: &[u8], max_look_back_days: u16) -> Result<pb::CheckRequest, Error> {
-    let obj = json_object(body)?;
-    check_fields(&obj, &FIELDS, "")?;
-    request_of(&obj, max_look_back_days, true)
+/// The check request of a JSON body (types only; values are judged by the gRPC handler), and
+/// the first refusal of its JSON that the request cannot carry (see the module docs).
+pub(crate) fn parse_check(
+    body: &[u8],
+    max_look_back_days: u16,
+) -> (pb::CheckRequest, Option<JsonRefusal>) {
+    let refused = |e, of_number, phone_number| {
+        let req = pb::CheckRequest {
+            phone_number,
+            ..pb::CheckRequest::default()
+        };
+        (req, Some(JsonRefusal::of(e, of_number)))
+    };
+    let obj = match json_object(body).and_then(|o| check_fields(&o, &FIELDS, "").map(|()| o)) {
+        Ok(o) => o,
+        Err(e) => return refused(e, true, String::new()),
+    };
+    let phone_number = match string(&obj, "phoneNumber", "phone_number") {
+        Ok(p) => p.unwrap_or_default(),
+        Err(e) => return refused(e, true, String::new()),
+    };
+    match request_of(&obj, max_look_back_days, true) {
+        Ok(req) => (req, None),
+        Err(e) => refused(e, false, phone_number),
+    }
 }
 
 /// A request body as a JSON object; anything else is INVALID_ARGUMENT naming the body.
@@ -160,9 +228,15 @@ pub(crate) fn request_of(
     with_as_of: bool,
 ) -> Result<pb::CheckRequest, Error> {
     let phone_number = string(obj, "phoneNumber", "phone_number")?.unwrap_or_default();
+    // A value the proto's `uint32` holds is carried, and judged against the server's cap by
+    // the model; 0 (the proto's "not given"), a negative or a larger one is refused here,
+    // with the model's message.
     let look_back_days = match integer(obj, "lookBackDays", "look_back_days")? {
         None => 0, // the model's "is required"
-        Some(n) => u32::from(look_back_days_in_range(n, max_look_back_days)?),
+        Some(n) => match u32::try_from(n) {
+            Ok(n) if n > 0 => n,
+            _ => u32::from(look_back_days_in_range(n, max_look_back_days)?),
+        },
     };
     let threshold_ratio = match obj.get("thresholdRatio") {
         None => return Err(Error::invalid("threshold_ratio", "is required")),
@@ -274,6 +348,19 @@ pub(crate) fn integer(
 mod tests {
     use super::*;
 
+    /// The request of a body whose JSON the request carries whole.
+    fn carried(body: &[u8]) -> pb::CheckRequest {
+        let (r, refusal) = parse_check(body, 90);
+        assert!(refusal.is_none(), "{refusal:?}");
+        r
+    }
+
+    /// The refusal of a body, and whether it stands in the place of the number's.
+    fn refusal(body: &[u8]) -> (Error, bool) {
+        let r = parse_check(body, 90).1.expect("a refusal");
+        (r.error(), r.of_number)
+    }
+
     fn field_of(e: Error) -> String {
         match e {
             Error::InvalidArgument { field, .. } | Error::OutOfRange { field, .. } => field,
@@ -283,13 +370,11 @@ mod tests {
 
     #[test]
     fn camel_case_maps_onto_the_proto() {
-        let r = parse_check(
+        let r = carried(
             br#"{"phoneNumber":"+886912345001","lookBackDays":7,"thresholdRatio":0.5,
                 "method":"SPIKE","fraudHotZone":["NG","+882"],"checkType":"SMS",
                 "checkTarget":"INCOMING","minEvents":2,"asOf":"2026-10-30"}"#,
-            90,
-        )
-        .unwrap();
+        );
         assert_eq!(r.phone_number, "+886912345001");
         assert_eq!(r.look_back_days, 7);
         assert_eq!(r.method, pb::Method::Spike as i32);
@@ -314,7 +399,7 @@ mod tests {
             let body = format!(
                 r#"{{"phoneNumber":"+886912345001","lookBackDays":7,"thresholdRatio":{text}}}"#
             );
-            let r = parse_check(body.as_bytes(), 90).unwrap();
+            let r = carried(body.as_bytes());
             assert_eq!(
                 r.threshold_ratio.to_bits(),
                 text.parse::<f64>().unwrap().to_bits(),
@@ -382,9 +467,49 @@ mod tests {
             (r#"{"lookBackDays":7,"#, "body"),
             (r#"[1]"#, "body"),
         ] {
-            let e = parse_check(body.as_bytes(), 90).unwrap_err();
+            let (e, of_number) = refusal(body.as_bytes());
             assert!(!e.to_string().contains("886912345001"), "{e}");
-            assert_eq!(field_of(e), field, "{body}");
+            let field_of_e = field_of(e);
+            // The body's refusals and the number's stand where the number's would.
+            let number_stage = ["phone_number", "body", "extra", "<field>"];
+            assert_eq!(of_number, number_stage.contains(&field), "{body}");
+            assert_eq!(field_of_e, field, "{body}");
+        }
+    }
+
+    #[test]
+    fn every_value_the_proto_holds_is_carried_for_the_handler_to_judge() {
+        // Above the server's cap (90 here) but a `uint32`: the handler judges it, after the
+        // number, as it judges a gRPC request's.
+        let r = carried(br#"{"phoneNumber":"0912345678","lookBackDays":500,"thresholdRatio":0.5}"#);
+        assert_eq!(
+            (r.look_back_days, r.phone_number.as_str()),
+            (500, "0912345678")
+        );
+        let r =
+            carried(br#"{"lookBackDays":4294967295,"thresholdRatio":0.5,"minEvents":4294967295}"#);
+        assert_eq!((r.look_back_days, r.min_events), (u32::MAX, u32::MAX));
+        // What a `uint32` cannot hold (or holds as "not given") is refused with the model's
+        // rule, the number carried for the handler to judge first.
+        for (body, field) in [
+            (
+                r#"{"phoneNumber":"+886912345001","lookBackDays":-1,"thresholdRatio":0.5}"#,
+                "look_back_days",
+            ),
+            (
+                r#"{"phoneNumber":"+886912345001","lookBackDays":4294967296,"thresholdRatio":0.5}"#,
+                "look_back_days",
+            ),
+            (
+                r#"{"phoneNumber":"+886912345001","lookBackDays":7,"thresholdRatio":0.5,"minEvents":0}"#,
+                "min_events",
+            ),
+        ] {
+            let (req, r) = parse_check(body.as_bytes(), 90);
+            let r = r.expect("a refusal");
+            assert!(!r.of_number && r.out_of_range, "{body}");
+            assert_eq!(field_of(r.error()), field, "{body}");
+            assert_eq!(req.phone_number, "+886912345001");
         }
     }
 }

@@ -395,9 +395,15 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
 /// a check or a subscription is well under 2 KiB, even with a long hotzone list.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Reads a request body of at most `limit` bytes (and at most [`MAX_BODY_BYTES`]); a longer,
-/// broken or timed-out body is an INVALID_ARGUMENT naming the limit.
-pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Status> {
+/// Reads a request body of at most `limit` bytes (and at most [`MAX_BODY_BYTES`]); a longer
+/// or broken body is an INVALID_ARGUMENT naming the limit. A body not in by `deadline` (`what`
+/// was to be sent and answered within `within`) is DEADLINE_EXCEEDED, as the gRPC port says
+/// of a Check whose body is slow.
+pub(crate) async fn read_body(
+    body: Incoming,
+    limit: usize,
+    (deadline, within, what): (tokio::time::Instant, Duration, &str),
+) -> Result<Bytes, Status> {
     use hyper::body::Body as _;
     let limit = limit.min(MAX_BODY_BYTES);
     let too_long = || {
@@ -412,12 +418,12 @@ pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Sta
     if body.size_hint().lower() > limit as u64 {
         return Err(too_long());
     }
-    let collected =
-        tokio::time::timeout(HEADER_READ_TIMEOUT, Limited::new(body, limit).collect()).await;
+    let collected = tokio::time::timeout_at(deadline, Limited::new(body, limit).collect()).await;
     match collected {
         Ok(Ok(b)) => Ok(b.to_bytes()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_long()),
-        _ => Err(crate::service::status::status(
+        Err(_) => Err(crate::service::guard::timed_out(what, within)),
+        Ok(Err(_)) => Err(crate::service::status::status(
             tonic::Code::InvalidArgument,
             "INVALID_ARGUMENT",
             "invalid argument: the request body could not be read",

@@ -419,20 +419,14 @@ async fn expiry_loop(shared: Arc<Shared>) {
             Some(t) if t <= now => {
                 let store = shared.store.clone();
                 let ended = tokio::task::spawn_blocking(move || {
-                    let mut out = Vec::new();
-                    for id in store.due_ends(now) {
-                        match store.end(&id) {
-                            Ok(Some(s)) => out.push(s),
-                            Ok(None) => {}
-                            Err(e) => tracing::error!(subscription = %id, error = %e, "could not remove an expired subscription"),
-                        }
-                    }
-                    out
+                    (store.due_ends(now).iter())
+                        .filter_map(|id| store.expire(id))
+                        .collect::<Vec<_>>()
                 })
                 .await
                 .unwrap_or_default();
                 if ended.is_empty() {
-                    // Could not remove: do not spin.
+                    // Ended by a delete meanwhile (or the blocking task failed): do not spin.
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 shared.state.callback_metrics().set_live(shared.store.len());

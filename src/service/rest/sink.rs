@@ -86,6 +86,17 @@ impl Sink {
         if host.contains('%') {
             return Err("must not carry an IPv6 zone".to_owned());
         }
+        // A host no resolver or socket takes (`https://:443/`, `[]`, `[v1.x]`, `a..b`) could
+        // never be delivered to: refused here, whatever the policy, rather than failing every
+        // callback.
+        let bracketed = authority.starts_with('[');
+        if !(if bracketed {
+            host.parse::<std::net::Ipv6Addr>().is_ok()
+        } else {
+            is_host_name(&host)
+        }) {
+            return Err("must name a valid host".to_owned());
+        }
         if !allow_insecure {
             // One name however it is written: a final dot, any case.
             let lower = host.trim_end_matches('.').to_ascii_lowercase();
@@ -121,6 +132,21 @@ impl Sink {
     pub fn url(&self) -> String {
         self.uri.to_string()
     }
+}
+
+/// True when `host` is a name a resolver takes (or a dotted IPv4 address): labels of 1 to 63
+/// letters, digits, `-` or `_`, separated by single dots (one final dot allowed), 253
+/// characters at most.
+fn is_host_name(host: &str) -> bool {
+    let name = host.strip_suffix('.').unwrap_or(host);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        })
 }
 
 /// True when the last label of `host` (a final dot dropped) is a number, decimal or `0x`
@@ -454,6 +480,15 @@ mod tests {
             "https://example.com:65616/cb",
             "https://example.com:99999/cb",
             "https://example.com:0/cb",
+            // No host a resolver or a socket takes: every callback would fail.
+            "https://:443/cb",
+            "https://:8443/cb",
+            "https://[]/cb",
+            "https://[v1.x]/cb",
+            "https://a..b/cb",
+            "https://.example.com/cb",
+            "https://exa mple.com/cb",
+            "https://ex%41mple.com/cb",
         ] {
             assert!(Sink::parse(bad, false).is_err(), "{bad}");
         }
@@ -485,6 +520,18 @@ mod tests {
         assert_eq!(ipv4_numbers("4294967296"), None);
         assert_eq!(ipv4_numbers("08.1.1.1"), None);
         assert!(Sink::parse("ftp://127.0.0.1/", true).is_err());
+        // An unusable host is refused under `allow_insecure_sinks` too; names that resolvers
+        // take pass.
+        for bad in ["http://:8080/cb", "http://[]/cb", "http://a..b:9/cb"] {
+            assert!(Sink::parse(bad, true).is_err(), "{bad}");
+        }
+        for good in [
+            "https://example.com./cb",
+            "https://_sink.example.com/cb",
+            "https://x-1.example/cb",
+        ] {
+            assert!(Sink::parse(good, false).is_ok(), "{good}");
+        }
     }
 
     #[test]

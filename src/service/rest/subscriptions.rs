@@ -260,6 +260,13 @@ impl Store {
                     // must not go on being notified: its file is kept, in case it returns.
                     tracing::warn!(subscription = %sub.record.id, client = %sub.record.client, "the subscription's client may no longer check: not loaded")
                 }
+                Ok(sub) if let Err(e) = crate::service::check::params(state, &sub.request) => {
+                    // Parameters this server no longer takes (a named hotzone or the default
+                    // hotzone removed, a limit lowered): its every check would be refused, so
+                    // it could never notify. Not loaded, and said; its file is kept, in case
+                    // the configuration returns.
+                    tracing::warn!(subscription = %sub.record.id, client = %sub.record.client, error = %e, "the subscription's parameters are not valid on this server: not loaded")
+                }
                 Ok(sub) => inner.add(Arc::new(sub)),
                 Err(e) => {
                     tracing::error!(file = %path.display(), error = %e, "unreadable subscription file: not loaded")
@@ -466,15 +473,35 @@ impl Store {
         Ok(due)
     }
 
-    /// Ends a subscription: out of the maps, file removed (blocking IO). `None` when it was
-    /// not live.
+    /// Deletes a subscription at its client's request (blocking IO): its file first, so that
+    /// a removal the disk refuses changes nothing (the subscription stays live and the caller
+    /// hears the error, rather than a 500 for a subscription gone until the next start); then
+    /// out of the maps. `None` when it was not live.
     pub fn end(&self, id: &str) -> Result<Option<Arc<Subscription>>> {
+        if !self.lock().by_id.contains_key(id) {
+            return Ok(None);
+        }
+        self.remove_file(id)?;
         let sub = self.lock().remove(id);
         if let Some(s) = &sub {
             s.ended.send_replace(true);
-            self.remove_file(id)?;
         }
         Ok(sub)
+    }
+
+    /// Ends a subscription past its expiry (or its token's) (blocking IO): out of the maps
+    /// whatever the disk says (it has ended, and its `subscription-ended` event is due), then
+    /// its file removed. A file that cannot be removed is logged; the subscription, expired,
+    /// ends again at the next start. `None` when it was not live.
+    pub fn expire(&self, id: &str) -> Option<Arc<Subscription>> {
+        let sub = self.lock().remove(id);
+        if let Some(s) = &sub {
+            s.ended.send_replace(true);
+            if let Err(e) = self.remove_file(id) {
+                tracing::error!(subscription = %id, error = %e, "could not remove an expired subscription's file: it ends again at the next start");
+            }
+        }
+        sub
     }
 
     /// The earliest end time, epoch ms.
@@ -647,7 +674,11 @@ pub(crate) async fn create(app: &App, md: &MetadataMap, body: Incoming) -> http:
     if let Err(s) = state.auth().authorize(md, Scope::Check) {
         return refuse(app, md, &s);
     }
-    let bytes = match read_body(body, state.settings().limits.max_request_bytes).await {
+    // Sent within `check_timeout_s`, as a check's body.
+    let within = std::time::Duration::from_secs(state.settings().limits.check_timeout_s);
+    let deadline = tokio::time::Instant::now() + within;
+    let limit = state.settings().limits.max_request_bytes;
+    let bytes = match read_body(body, limit, (deadline, within, "a subscription request")).await {
         Ok(b) => b,
         Err(s) => return refuse(app, md, &s),
     };
