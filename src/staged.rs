@@ -169,6 +169,31 @@ pub fn refuse_overwriting(inputs: &[String], outputs: &[(&str, &Path)]) -> Resul
             ));
         }
     }
+    // An output not there yet, inside an input directory (or matched by an input glob) that
+    // a scan reads: this run does not read it, but the next scan of the same inputs would
+    // read the verdicts or rejects as events.
+    for input in inputs {
+        let dir = Path::new(input);
+        let canonical_dir = dir
+            .is_dir()
+            .then(|| std::fs::canonicalize(dir).ok())
+            .flatten();
+        for (flag, path, id) in &outputs {
+            let below = match &canonical_dir {
+                Some(d) => crate::ingest::sources::would_be_read(&d.to_string_lossy(), id),
+                None => crate::ingest::sources::would_be_read(input, path),
+            };
+            if below && !id.exists() {
+                return Err(Error::invalid(
+                    *flag,
+                    format!(
+                        "{} is inside the input {input}: a later scan of it would read this file as events",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+    }
     if outputs.iter().all(|(_, p, _)| !p.exists()) {
         return Ok(()); // nothing there yet: no input can be it
     }

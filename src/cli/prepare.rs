@@ -37,8 +37,14 @@ pub fn run(a: &PrepareArgs) -> anyhow::Result<i32> {
     let (index, mut report) = ServingIndex::load(&a.inputs, &opts, tz)?;
     // Both written, then both renamed into place: an error leaves neither.
     let prepared = crate::index::persist::write_staged(&index, &a.output)?;
-    let rejects = a.read.write_rejects(&mut report.rejects)?;
-    crate::staged::commit_all([Some(prepared), rejects])?;
+    // Rejects on stdout only once the prepared file is in place (as `scan` does).
+    if a.read.rejects.as_deref() == Some(std::path::Path::new("-")) {
+        crate::staged::commit_all([Some(prepared)])?;
+        a.read.write_rejects(&mut report.rejects)?;
+    } else {
+        let rejects = a.read.write_rejects(&mut report.rejects)?;
+        crate::staged::commit_all([Some(prepared), rejects])?;
+    }
     super::scan::warn_unread("prepare", &report.unread_files);
     let s = index.stats();
     eprintln!(

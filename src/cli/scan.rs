@@ -235,10 +235,24 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    // Both written, then both renamed into place: an error leaves neither.
-    let rows = crate::output::write(&a.output, &outcome.rows, outcome.window.as_ref(), a.explain)?;
-    let rejects = a.read.write_rejects(&mut outcome.report.rejects)?;
-    crate::staged::commit_all([rows, rejects])?;
+    // The files written, then renamed into place, and only then anything on stdout: an error
+    // leaves neither, and never follows rows already printed (a pipeline reading stdout
+    // would have taken the verdicts of a run that failed).
+    let window = outcome.window.as_ref();
+    if a.output == "-" {
+        let rejects = a.read.write_rejects(&mut outcome.report.rejects)?;
+        crate::staged::commit_all([rejects])?;
+        crate::output::write(&a.output, &outcome.rows, window, a.explain)?;
+    } else {
+        let rows = crate::output::write(&a.output, &outcome.rows, window, a.explain)?;
+        if a.read.rejects.as_deref() == Some(std::path::Path::new("-")) {
+            crate::staged::commit_all([rows])?;
+            a.read.write_rejects(&mut outcome.report.rejects)?;
+        } else {
+            let rejects = a.read.write_rejects(&mut outcome.report.rejects)?;
+            crate::staged::commit_all([rows, rejects])?;
+        }
+    }
     let r = &outcome.report;
     warn_unread("scan", &r.unread_files);
     eprintln!(

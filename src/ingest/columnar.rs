@@ -257,7 +257,8 @@ where
             && plain_pages::eligible(rg, descr, leaf, schema.field(root).data_type())
         {
             let name = schema.field(root).name();
-            let mut column = PlainStrings::open(path, &file, rg, descr, leaf, name)?;
+            let at = (row_group, first_row);
+            let mut column = PlainStrings::open(path, &file, rg, descr, leaf, name, at)?;
             column.skip(part.start, pages)?;
             plain.push((root, name.as_str(), column));
         }

@@ -251,7 +251,7 @@ fn expand_with(inputs: &[String], strict: bool) -> Result<Expanded> {
                 // (`_temporary/`, `.hive-staging…`, `_SUCCESS`) and skipped, files and
                 // directories alike; regular files (or links to one) only; a name of no
                 // known format is listed, not silently passed over.
-                if bookkeeping(&p) {
+                if glob_bookkeeping(input, &p) {
                     continue;
                 }
                 if p.is_dir() {
@@ -286,6 +286,54 @@ fn bookkeeping(path: &Path) -> bool {
     path.file_name()
         .map(|n| n.to_string_lossy())
         .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
+}
+
+/// True when a path the glob `pattern` matched is, or lies below, a writer's bookkeeping (a
+/// hidden or `_`-prefixed name) that the pattern does not name itself: `out/**/*.csv` passes
+/// over `out/_temporary/0/part-0.csv` and `out/.spark-staging/part-0.csv`, as the directory
+/// `out` does. Only the names below the pattern's literal leading directories count (a
+/// pattern under `~/.cache/` reads there).
+fn glob_bookkeeping(pattern: &str, matched: &Path) -> bool {
+    use std::path::Component;
+    let normal = |p: &Path| -> Vec<std::ffi::OsString> {
+        p.components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_owned()),
+                _ => None,
+            })
+            .collect()
+    };
+    let pattern_names = normal(Path::new(pattern));
+    let literal = pattern_names
+        .iter()
+        .take_while(|n| !n.to_string_lossy().contains(['*', '?', '[']))
+        .count();
+    normal(matched).iter().skip(literal).any(|name| {
+        let text = name.to_string_lossy();
+        (text.starts_with('.') || text.starts_with('_')) && !pattern_names.contains(name)
+    })
+}
+
+/// True when a file at `path` would be read by a scan of the input `input` (a directory it
+/// lies below, or a glob it matches) that does not read it now: what a command's output
+/// written there would become at the next run. `path` and a directory `input` are compared
+/// as given; callers pass canonical forms.
+pub fn would_be_read(input: &str, path: &Path) -> bool {
+    if Format::of(path).is_none() {
+        return false;
+    }
+    let dir = Path::new(input);
+    if dir.is_dir() {
+        return path.strip_prefix(dir).is_ok_and(|rest| {
+            !rest.components().any(|c| {
+                let n = c.as_os_str().to_string_lossy();
+                n.starts_with('.') || n.starts_with('_')
+            })
+        });
+    }
+    input.contains(['*', '?', '['])
+        && glob::Pattern::new(input).is_ok_and(|p| p.matches_path(path))
+        && !glob_bookkeeping(input, path)
 }
 
 /// Adds the data files under `dir` to `out`. A symlink to a directory is followed (a table

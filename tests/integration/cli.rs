@@ -486,13 +486,61 @@ fn outputs_never_replace_an_input_or_each_other_and_an_error_leaves_none() {
         assert!(err.contains("is also --output"), "{err}");
         assert!(!both.exists());
     }
-    // Rejects that cannot be written: exit 1, and no verdict file either.
+    // Rejects that cannot be written: exit 1, and no verdict file either; nor verdicts on
+    // stdout (a helper's pass: they were printed, then the run failed), nor rejects on
+    // stdout when the verdicts cannot be written.
     let r = scan(
         &[&csv],
         &["--output", o, "--rejects", "/nonexistent-dir/r.csv"],
     );
     assert_eq!(r.status.code(), Some(1));
     assert!(!out.exists(), "an output written behind an error");
+    for args in [
+        ["--output", "-", "--rejects", "/nonexistent-dir/r.csv"],
+        ["--output", "/nonexistent-dir/o.csv", "--rejects", "-"],
+    ] {
+        let r = scan(&[&csv], &args);
+        assert_eq!(r.status.code(), Some(1), "{args:?}");
+        assert!(
+            r.stdout.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&r.stdout)
+        );
+    }
+    // An output not there yet inside an input directory (or matched by an input glob) is
+    // refused: the next scan of the same inputs would read it as events (a helper's pass).
+    let apart = tempfile::tempdir().unwrap();
+    let sub = apart.path().join("exp");
+    write_csv(&sub.join("a.csv"), HEADER, &[ROWS[0]]);
+    let inside = sub.join("verdicts.csv");
+    let glob = sub.join("*.csv");
+    for (input, flag) in [(&sub, "--output"), (&sub, "--rejects"), (&glob, "--output")] {
+        let other = apart.path().join("elsewhere.csv");
+        let args = match flag {
+            "--output" => ["--output", inside.to_str().unwrap(), "--rejects", "-"],
+            _ => [
+                "--output",
+                other.to_str().unwrap(),
+                "--rejects",
+                inside.to_str().unwrap(),
+            ],
+        };
+        let r = scan(&[input], &args);
+        assert_eq!(r.status.code(), Some(1), "{flag}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains("is inside the input"), "{flag}: {err}");
+        assert!(!inside.exists() && !other.exists());
+    }
+    // Outside any input, or a name a scan does not read, it is written.
+    let jsonl = sub.join("verdicts.jsonl");
+    let r = scan(&[&sub], &["--output", jsonl.to_str().unwrap()]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    std::fs::remove_file(&jsonl).unwrap();
     // A good run leaves exactly its two files (no temporary one).
     let rej = dir.path().join("r.csv");
     let r = scan(
@@ -979,14 +1027,29 @@ fn files_of_no_known_format_in_a_directory_are_named_not_silently_skipped() {
     for staging in ["_temporary", ".hive-staging_1"] {
         write_csv(&table.join(staging).join("e.csv"), HEADER, ROWS);
     }
-    let g = scan(&[&table.join("*")], &["--output", "-"]);
-    assert_eq!(g.status.code(), Some(0));
-    assert_eq!(stdout(&g), EXPECTED);
-    assert!(
-        String::from_utf8_lossy(&g.stderr).contains("1 file(s), 5 rows read"),
-        "{}",
-        String::from_utf8_lossy(&g.stderr)
+    // Below the match too (a helper's pass: `out/**/*.csv` read `out/_temporary/0/` and
+    // `out/.spark-staging/` parts that the directory `out` passes over), unless the pattern
+    // names the directory itself.
+    write_csv(
+        &table.join("_temporary").join("0").join("e.csv"),
+        HEADER,
+        ROWS,
     );
+    write_csv(&table.join(".spark-staging").join("e.csv"), HEADER, ROWS);
+    for glob in [table.join("*"), table.join("**").join("*.csv")] {
+        let g = scan(&[&glob], &["--output", "-"]);
+        assert_eq!(g.status.code(), Some(0));
+        assert_eq!(stdout(&g), EXPECTED);
+        assert!(
+            String::from_utf8_lossy(&g.stderr).contains("1 file(s), 5 rows read"),
+            "{}: {}",
+            glob.display(),
+            String::from_utf8_lossy(&g.stderr)
+        );
+    }
+    let named = table.join("_temporary").join("*").join("*.csv");
+    let g = scan(&[&named], &["--output", "-"]);
+    assert_eq!(stdout(&g), EXPECTED);
     // A glob that matches only files of no known format names them in its error.
     let g = scan(&[&table.join("day=1").join("*.bz2")], &["--output", "-"]);
     assert_eq!(g.status.code(), Some(1));
