@@ -266,7 +266,7 @@ fn hotzone(state: &AppState, req: &pb::CheckRequest) -> Result<Option<Arc<Hotzon
         if !req.hotzone_name.is_empty() {
             return Err(Error::invalid(
                 "hotzone_name",
-                "must be empty when hotzone is given",
+                "must be empty when hotzone entries are given (one or the other)",
             ));
         }
         let h = Hotzone::parse_items("hotzone", &req.hotzone)?;

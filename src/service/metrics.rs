@@ -437,6 +437,19 @@ fn may_scrape(state: &super::AppState, head: &[u8]) -> bool {
     }
 }
 
+/// Whether a request line asks for the metrics (`GET` or `HEAD` of `/metrics` or `/`, any
+/// query: Prometheus' `params` add one), and whether it is a `HEAD` (headers only).
+fn scrape_line(line: &[u8]) -> (bool, bool) {
+    let mut words = line.split(|b| *b == b' ');
+    let (method, target) = (words.next().unwrap_or(&[]), words.next().unwrap_or(&[]));
+    let path = target.split(|b| *b == b'?').next().unwrap_or(&[]);
+    let head = method == b"HEAD";
+    let ok = (method == b"GET" || head)
+        && (path == b"/metrics" || path == b"/")
+        && words.next().is_some_and(|v| v.starts_with(b"HTTP/"));
+    (ok, head)
+}
+
 /// Serves `GET /metrics` on `listener` until the task is aborted. Plain HTTP/1.1, one
 /// request per connection; anything else gets 404. Meant for a scraper on a private network.
 /// At most 32 connections are served at once, each for at most 5 s, so a flood
@@ -475,7 +488,7 @@ pub async fn serve(listener: TcpListener, state: super::AppState) {
             }
             let head = &buf[..n];
             let line = head.split(|b| *b == b'\n').next().unwrap_or(&[]);
-            let ok = line.starts_with(b"GET /metrics ") || line.starts_with(b"GET / ");
+            let (ok, head_only) = scrape_line(line);
             let (status, body) = if !ok {
                 ("404 Not Found", "not found; try GET /metrics\n".to_owned())
             } else if !may_scrape(&state, head) {
@@ -487,8 +500,9 @@ pub async fn serve(listener: TcpListener, state: super::AppState) {
                 ("200 OK", state.render_metrics())
             };
             let resp = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
+                "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+                body.len(),
+                if head_only { "" } else { &body }
             );
             let _ = sock.write_all(resp.as_bytes()).await;
             let _ = sock.shutdown().await;
@@ -498,6 +512,26 @@ pub async fn serve(listener: TcpListener, state: super::AppState) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_scrape_is_get_or_head_of_the_path_with_any_query() {
+        for (line, want) in [
+            (&b"GET /metrics HTTP/1.1\r"[..], (true, false)),
+            (b"GET / HTTP/1.1\r", (true, false)),
+            (b"GET /metrics?x=1 HTTP/1.1\r", (true, false)),
+            (b"HEAD /metrics HTTP/1.1\r", (true, true)),
+            (b"POST /metrics HTTP/1.1\r", (false, false)),
+            (b"GET /metricsx HTTP/1.1\r", (false, false)),
+            (b"GET /metrics", (false, false)),
+        ] {
+            assert_eq!(
+                super::scrape_line(line),
+                want,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

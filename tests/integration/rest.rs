@@ -836,6 +836,30 @@ async fn rest_refusals_come_in_the_grpc_order_and_spend_tokens() {
         text.contains("hotzone_rejects_total{reason=\"OUT_OF_RANGE\"} 3"),
         "{text}"
     );
+    // So are checks refused before any handler: a bad correlator (counted so on gRPC too)
+    // and a body that is not JSON (a helper's pass: neither was counted nor audited).
+    let metric = |name: &str| {
+        let text = rs.state.render_metrics();
+        (text.lines())
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let invalid = "hotzone_rejects_total{reason=\"INVALID_ARGUMENT\"}";
+    let other = "hotzone_rejects_total{reason=\"OTHER\"}";
+    let (invalid_before, other_before) = (metric(invalid), metric(other));
+    let r = post_json(a, CHECK, &[("x-correlator", "bad correlator!")], &ok_body()).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = request(
+        a,
+        "POST",
+        CHECK,
+        &[("content-type", "text/plain")],
+        Some(b"x".to_vec()),
+    )
+    .await;
+    assert_eq!(r.status, 415, "{}", r.text());
+    assert_eq!(metric(invalid), invalid_before + 1);
+    assert_eq!(metric(other), other_before + 1);
     rs.server.stop().await;
 }
 

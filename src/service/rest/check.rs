@@ -176,21 +176,96 @@ pub(crate) fn parse_check(
     }
 }
 
-/// A request body as a JSON object; anything else is INVALID_ARGUMENT naming the body.
+/// A request body as a JSON object; anything else is INVALID_ARGUMENT naming the body. An
+/// object that repeats a field, at any depth, is refused: parsers disagree on which of the
+/// values counts (this one kept the last), so a gateway that checks the first would pass a
+/// request that means another thing here.
 pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Error> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
+    let v = serde_json::from_slice::<Unrepeated>(body).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "an object repeats a field",
+            _ => "malformed JSON",
+        };
         Error::invalid(
             "body",
             format!(
-                "must be a JSON object (malformed JSON at line {}, column {})",
+                "must be a JSON object ({what} at line {}, column {})",
                 e.line(),
                 e.column()
             ),
         )
     })?;
-    match v {
+    match v.0 {
         Value::Object(obj) => Ok(obj),
         _ => Err(Error::invalid("body", "must be a JSON object")),
+    }
+}
+
+/// A JSON value none of whose objects repeats a key (the key is never quoted back).
+struct Unrepeated(Value);
+
+impl<'de> serde::Deserialize<'de> for Unrepeated {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UnrepeatedVisitor).map(Unrepeated)
+    }
+}
+
+struct UnrepeatedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UnrepeatedVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(n)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("not a finite number"))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unrepeated(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut obj = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Unrepeated(v) = map.next_value()?;
+            if obj.insert(key, v).is_some() {
+                return Err(serde::de::Error::custom("an object repeats a field"));
+            }
+        }
+        Ok(Value::Object(obj))
     }
 }
 
@@ -327,20 +402,27 @@ pub(crate) fn string(
     }
 }
 
-/// An optional integer field (a JSON number without a fraction).
+/// An optional integer field (a JSON number without a fraction), as its value: a value past
+/// 64 bits (which JSON parsers read as the nearest double) is still a whole number, so a range
+/// rule judges it and its message shows it (it showed 2^63 - 1 for 2^64 - 1, and "must be
+/// an integer" for 2^64).
 pub(crate) fn integer(
     obj: &Map<String, Value>,
     key: &str,
     field: &str,
-) -> Result<Option<i64>, Error> {
+) -> Result<Option<i128>, Error> {
+    let not_integer = || Error::invalid(field, "must be an integer");
     match obj.get(key) {
         None => Ok(None),
-        Some(Value::Number(n)) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => Ok(Some(i)),
-            (None, Some(_)) => Ok(Some(i64::MAX)),
-            _ => Err(Error::invalid(field, "must be an integer")),
+        Some(Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Ok(Some(i128::from(i))),
+            (None, Some(u), _) => Ok(Some(i128::from(u))),
+            // Past 64 bits: a float whose value is whole (every such float is below 2^1024;
+            // past i128 it saturates, still out of every range).
+            (None, None, Some(f)) if f.is_finite() && f.fract() == 0.0 => Ok(Some(f as i128)),
+            _ => Err(not_integer()),
         },
-        Some(_) => Err(Error::invalid(field, "must be an integer")),
+        Some(_) => Err(not_integer()),
     }
 }
 
@@ -475,6 +557,37 @@ mod tests {
             assert_eq!(of_number, number_stage.contains(&field), "{body}");
             assert_eq!(field_of_e, field, "{body}");
         }
+    }
+
+    #[test]
+    fn a_repeated_field_is_refused_at_any_depth_and_big_integers_keep_their_value() {
+        for body in [
+            r#"{"phoneNumber":"+886912345001","phoneNumber":"+886912345002","lookBackDays":7,"thresholdRatio":0.5}"#,
+            r#"{"a":{"b":1,"b":2}}"#,
+            r#"{"a":[{"b":1,"b":1}]}"#,
+        ] {
+            let e = json_object(body.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains("repeats a field"), "{body}: {e}");
+            assert!(!e.contains("886912345"), "{e}");
+        }
+        let obj =
+            json_object(br#"{"a":{"b":[1,2.5,null,true,"x",18446744073709551615]}}"#).unwrap();
+        assert_eq!(obj["a"]["b"][5].as_u64(), Some(u64::MAX));
+        // Past 64 bits, a whole number is still judged by its value (the nearest double's,
+        // as JSON parsers read it), and shown so.
+        for (text, shown) in [
+            ("18446744073709551615", "got 18446744073709551615"),
+            ("18446744073709551616", "got 18446744073709551616"),
+            ("-18446744073709551616", "got -18446744073709551616"),
+        ] {
+            let body = format!(
+                r#"{{"phoneNumber":"+886912345001","lookBackDays":{text},"thresholdRatio":0.5}}"#
+            );
+            let (e, _) = refusal(body.as_bytes());
+            assert!(e.to_string().contains(shown), "{text}: {e}");
+        }
+        let (e, _) = refusal(br#"{"lookBackDays":7.5,"thresholdRatio":0.5}"#);
+        assert!(e.to_string().contains("must be an integer"), "{e}");
     }
 
     #[test]

@@ -45,6 +45,7 @@ use tonic::Status;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 
 use crate::config::TlsConfig;
+use crate::service::auth::Scope;
 use crate::service::status::{CORRELATOR_HEADER, camara_code, http_status};
 use crate::service::{AppState, ServeError};
 
@@ -328,22 +329,41 @@ fn is_json(md: &MetadataMap) -> bool {
 
 /// Dispatches one request by method and path.
 async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
+    let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     let md = MetadataMap::from_headers(parts.headers);
-    let corr = match crate::service::status::correlator(&md) {
-        Ok(c) => c,
-        Err(s) => return error_response(&s, None),
-    };
     let path = parts.uri.path();
     let method = &parts.method;
+    // A check refused here (its correlator, its media type) is counted and audited as a
+    // refused check, as the gRPC port counts one with a bad correlator.
+    let a_check = path == CHECK_PATH && method == Method::POST;
+    let refused_check = |s: &Status| {
+        if a_check {
+            crate::service::guard::refused(&app.state, Scope::Check, "", "", s, started.elapsed());
+        }
+    };
+    let corr = match crate::service::status::correlator(&md) {
+        Ok(c) => c,
+        Err(s) => {
+            refused_check(&s);
+            return error_response(&s, None);
+        }
+    };
     let mut resp = if method == Method::POST && !is_json(&md) {
         // A browser sends `text/plain`, a form or no type cross-origin without asking first:
         // only JSON is taken, so a web page cannot make a check or a subscription on a
         // server without tokens (loopback), and the body is never read.
+        let message = "the request body must be JSON: Content-Type: application/json";
+        refused_check(&crate::service::status::status(
+            tonic::Code::InvalidArgument,
+            "UNSUPPORTED_MEDIA_TYPE",
+            message,
+            None,
+        ));
         json_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",
-            "the request body must be JSON: Content-Type: application/json",
+            message,
         )
     } else if path == CHECK_PATH {
         if method == Method::POST {

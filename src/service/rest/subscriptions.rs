@@ -986,13 +986,12 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
         "config.subscriptionMaxEvents",
     )? {
         None => None,
-        Some(n) if (1..=i64::from(u32::MAX)).contains(&n) => Some(n as u32),
-        Some(_) => {
-            return Err(Error::out_of_range(
+        Some(n) => Some(u32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+            Error::out_of_range(
                 "config.subscriptionMaxEvents",
-                "must be >= 1",
-            ));
-        }
+                format!("must be between 1 and {} (got {n})", u32::MAX),
+            )
+        })?),
     };
     let initial_event = match config.get("initialEvent") {
         None => false,

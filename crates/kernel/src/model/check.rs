@@ -222,9 +222,10 @@ impl CheckParams {
 /// REFERENCE.md §4's range of `look_back_days` under a server cap `max` (itself at most 90).
 /// [`CheckParams::new`] applies it; adapters whose wire type is wider than the proto's call
 /// it directly so the rule and its message stay one.
-pub fn look_back_days_in_range(n: i64, max: u16) -> Result<u16> {
+pub fn look_back_days_in_range(n: impl Into<i128>, max: u16) -> Result<u16> {
+    let n: i128 = n.into();
     let cap = max.min(MAX_LOOK_BACK_DAYS);
-    if n < 1 || n > i64::from(cap) {
+    if n < 1 || n > i128::from(cap) {
         return Err(Error::out_of_range(
             "look_back_days",
             format!("must be between 1 and {cap} (got {n})"),
@@ -234,8 +235,9 @@ pub fn look_back_days_in_range(n: i64, max: u16) -> Result<u16> {
 }
 
 /// REFERENCE.md §4's range of `min_events` (>= 1, and it fits a `u32`).
-pub fn min_events_in_range(n: i64) -> Result<u32> {
-    if n < 1 || n > i64::from(u32::MAX) {
+pub fn min_events_in_range(n: impl Into<i128>) -> Result<u32> {
+    let n: i128 = n.into();
+    if n < 1 || n > i128::from(u32::MAX) {
         return Err(Error::out_of_range(
             "min_events",
             format!("must be between 1 and {} (got {n})", u32::MAX),
