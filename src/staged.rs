@@ -314,8 +314,14 @@ mod tests {
         let input = dir.path().join("e.csv");
         std::fs::write(&input, "x").unwrap();
         let inputs = [dir.path().to_string_lossy().into_owned()];
-        let other = dir.path().join("o.csv");
-        let dotted = dir.path().join(".").join("o.csv");
+        let outside = tempfile::tempdir().unwrap();
+        let other = outside.path().join("o.csv");
+        let dotted = outside.path().join(".").join("o.csv");
+        // Not there yet, but inside the input directory: the next scan would read it.
+        let inside = dir.path().join("o.csv");
+        let e = refuse_overwriting(&inputs, &[("--output", &inside)]).unwrap_err();
+        assert!(e.to_string().contains("is inside the input"), "{e}");
+        assert!(refuse_overwriting(&inputs, &[("--output", &dir.path().join("o.jsonl"))]).is_ok());
         assert!(
             refuse_overwriting(
                 &inputs,
