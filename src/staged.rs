@@ -181,7 +181,18 @@ pub fn refuse_overwriting(inputs: &[String], outputs: &[(&str, &Path)]) -> Resul
         for (flag, path, id) in &outputs {
             let below = match &canonical_dir {
                 Some(d) => crate::ingest::sources::would_be_read(&d.to_string_lossy(), id),
-                None => crate::ingest::sources::would_be_read(input, path),
+                // A glob, against the output as written, as its canonical path (an absolute
+                // pattern), and as that path from the working directory (a relative one).
+                None => {
+                    let relative = std::env::current_dir()
+                        .and_then(std::fs::canonicalize)
+                        .ok()
+                        .and_then(|cwd| id.strip_prefix(cwd).ok().map(Path::to_path_buf));
+                    [Some(path.to_path_buf()), Some(id.clone()), relative]
+                        .into_iter()
+                        .flatten()
+                        .any(|p| crate::ingest::sources::would_be_read(input, &p))
+                }
             };
             if below && !id.exists() {
                 return Err(Error::invalid(

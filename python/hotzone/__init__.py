@@ -162,7 +162,15 @@ def _stream(events: Any, columns: Optional[Mapping[str, str]] = None) -> Any:
         # hands over every chunk as it is (string views included), a record batch each.
         import polars as pl
 
-        return events.to_arrow(compat_level=pl.CompatLevel.newest())
+        try:
+            return events.to_arrow(compat_level=pl.CompatLevel.newest())
+        except Exception:  # noqa: BLE001 - pyarrow's and polars' own errors alike
+            # A column Arrow cannot take (polars' Int128): a column the scan never reads
+            # cannot fail it, so only the canonical and mapped ones are converted (a column
+            # it reads that does not convert still fails, with the converter's error).
+            wanted = _wanted_columns(columns)
+            keep = [c for c in events.columns if str(c).strip() in wanted]
+            return events.select(keep).to_arrow(compat_level=pl.CompatLevel.newest())
     if mod.startswith("pandas") and type(events).__name__ == "DataFrame":
         # Before the frame's own `__arrow_c_stream__`, which converts every column.
         import pyarrow as pa
@@ -237,31 +245,41 @@ def _from_pandas(pa: Any, frame: Any, columns: Optional[Mapping[str, str]] = Non
     a ``ValueError`` naming the column (pyarrow's own message quotes the cell, which may be a
     phone number)."""
     keep_index = hasattr(frame, "__arrow_c_stream__")
+    # pyarrow's errors, and Python's own for an integer past 64 bits.
+    failed = (pa.ArrowException, TypeError, ValueError, OverflowError)
 
     def convert(f: Any) -> Any:
         return pa.Table.from_pandas(f) if keep_index else pa.Table.from_pandas(f, preserve_index=False)
 
+    if frame.columns.duplicated().any():
+        # Of two columns with one name the first, as in a file (Arrow refuses the frame).
+        frame = frame.loc[:, ~frame.columns.duplicated(keep="first")]
     _period_time(frame, columns)
     try:
         return convert(frame)
-    except (pa.ArrowException, TypeError, ValueError):
+    except failed:
         pass
-    wanted = set(_CANONICAL) | {str(k).strip() for k in (columns or {})}
+    wanted = _wanted_columns(columns)
     keep = [str(c).strip() in wanted for c in frame.columns]
     try:
         return convert(frame.loc[:, keep])
-    except (pa.ArrowException, TypeError, ValueError) as e:
+    except failed as e:
         kind = type(e).__name__
     for at, c in enumerate(frame.columns):
         if keep[at]:
             try:
                 pa.Table.from_pandas(frame.iloc[:, [at]], preserve_index=False)
-            except (pa.ArrowException, TypeError, ValueError):
+            except failed:
                 raise ValueError(
                     f"events: column {str(c)!r} of the pandas frame does not convert to Arrow "
                     f"(pyarrow: {kind}; a column of mixed types? give it one, e.g. .astype(str))"
                 ) from None
     raise ValueError(f"events: the pandas frame does not convert to Arrow (pyarrow: {kind})") from None
+
+
+def _wanted_columns(columns: Optional[Mapping[str, str]]) -> set:
+    """The names of the columns a scan may read: the canonical ones and the mapping's sources."""
+    return set(_CANONICAL) | {str(k).strip() for k in (columns or {})}
 
 
 def _period_time(frame: Any, columns: Optional[Mapping[str, str]]) -> None:

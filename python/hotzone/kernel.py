@@ -26,7 +26,7 @@ import itertools as _it
 import os as _os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from . import _columns, _flag, _native, _spec, _stream, _threads, _Watched, _whole
+from . import _columns, _flag, _native, _spec, _stream, _text, _threads, _Watched, _whole
 
 __all__ = [
     "map_state",
@@ -123,7 +123,8 @@ def latest_day(
     None when no row is accepted; and the summary of the rows read."""
     with _Watched(_stream(events, columns)) as stream:
         return _native.latest_day(
-            stream, tz=tz, default_region=default_region, columns=_columns(columns),
+            stream, tz=_text("tz", tz), default_region=_text("default_region", default_region),
+            columns=_columns(columns),
             strict=_flag("strict", strict), source=source, threads=_threads(threads),
         )
 
@@ -190,6 +191,6 @@ def latest_day_of_row_groups(
 ) -> Tuple[Optional[_dt.date], Dict[str, Any]]:
     """:func:`latest_day` of row groups of Parquet files (``[(path, first, end)]``)."""
     return _native.latest_day_row_groups(
-        _row_groups(parts), tz=tz, default_region=default_region,
+        _row_groups(parts), tz=_text("tz", tz), default_region=_text("default_region", default_region),
         columns=_columns(columns), strict=_flag("strict", strict), threads=_threads(threads),
     )

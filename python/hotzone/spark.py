@@ -944,6 +944,9 @@ def _latest_day(
         pid = TaskContext.get().partitionId()
         head = next(batches, None)
         if head is None:
+            # An empty partition reports its zero counts too, so that a summary of this pass
+            # (no window found: every row rejected) is complete as the map pass's is.
+            yield one_row(None, pid, {})
             return
         reader = pa.RecordBatchReader.from_batches(head.schema, _it.chain([head], batches))
         day, s = kernel.latest_day(
@@ -961,6 +964,7 @@ def _latest_day(
         pid = TaskContext.get().partitionId()
         parts = files.parts_of(batches)
         if not parts:
+            yield one_row(None, pid, {})
             return
         day, s = kernel.latest_day_of_row_groups(
             parts, tz=tz, default_region=default_region, columns=files.columns, strict=strict,

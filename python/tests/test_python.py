@@ -802,6 +802,29 @@ def test_a_pandas_column_the_scan_never_reads_need_not_convert():
     assert "886912345678" not in str(e.value)  # pyarrow's own message quotes the cell
 
 
+def test_extra_columns_arrow_cannot_take_and_repeated_names_do_not_fail_a_frame():
+    # An adversarial pass: an integer past 64 bits in a pandas column the scan never reads
+    # raised a bare OverflowError; a polars Int128 column failed the scan; two pandas columns
+    # of one name hid the reason. Extra columns cannot fail a scan, and of two columns with
+    # one name the first counts, as in a file.
+    base = {
+        "event_time": ["2026-03-10T12:00:00Z"] * 3, "subscriber": ["+886912345678"] * 3,
+        "counterparty": ["+2348021234567"] * 3, "direction": ["in"] * 3, "kind": ["call"] * 3,
+    }
+    want = [("+886912345678", "true", "2026-03-10", "1", "2026-03-10")]
+    big = pd.DataFrame(dict(base, bytes_total=[2**70, 1, 2]))
+    with pytest.raises(OverflowError):
+        pa.Table.from_pandas(big)
+    assert rows_of(hotzone.scan(big, **_ONE).table) == want
+    with pytest.raises(ValueError, match="column 'subscriber' of the pandas frame does not convert"):
+        hotzone.scan(big.assign(subscriber=[2**70, 1, 2]), **_ONE)
+    twice = pd.concat([pd.DataFrame(base), pd.DataFrame({"counterparty": ["+886221234567"] * 3})], axis=1)
+    assert list(twice.columns).count("counterparty") == 2
+    assert rows_of(hotzone.scan(twice, **_ONE).table) == want  # the first counterparty: NG
+    wide = pl.DataFrame(base).with_columns(pl.Series("bytes_total", [2**70, 1, 2], dtype=pl.Int128))
+    assert rows_of(hotzone.scan(wide, **_ONE).table) == want
+
+
 def test_prepare_refuses_stdout_and_no_input(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     src = tmp_path / "e.parquet"
@@ -827,6 +850,11 @@ def test_arguments_of_the_wrong_type_name_their_parameter():
         hotzone.scan(table, tz=8, **_ONE)
     with pytest.raises(TypeError, match="default_region must be a str"):
         hotzone.scan(table, default_region=886, **_ONE)
+    # The kernel's functions too (an adversarial pass: "'int' object is not an instance").
+    with pytest.raises(TypeError, match="tz must be a str"):
+        hotzone.kernel.latest_day(table, tz=8)
+    with pytest.raises(TypeError, match="default_region must be a str"):
+        hotzone.kernel.latest_day_of_row_groups([], default_region=886)
     with pytest.raises(ValueError, match="threshold_ratio"):
         hotzone.scan(table, **dict(_ONE, threshold_ratio=10**400))
     with pytest.raises(TypeError, match="pandas Series"):

@@ -192,6 +192,26 @@ def test_bad_rows_case_counts_every_reason(spark):
     assert hs.summary(res)["rejected"] == 6
 
 
+def test_a_summary_of_all_rejected_rows_counts_its_empty_partitions(spark):
+    # Every row rejected and no as_of: no window, so the summary is the latest-day pass's,
+    # which left out its empty partitions (4 of 6 reported for ever; an adversarial pass).
+    case = CASES / "bad_rows"
+    params = params_of((case / "args").read_text().split())
+    params = dict(params, as_of=None)
+    from pyspark.sql import functions as F
+
+    # National numbers and no default region: every row rejected.
+    df = read_csv_strings(spark, case / "events.csv").withColumn("subscriber", F.lit("0911234550"))
+    df = df.repartition(6, "kind")
+    sizes = df.rdd.mapPartitions(lambda it: [sum(1 for _ in it)]).collect()
+    assert 0 in sizes and sum(sizes) > 0  # the case is not vacuous
+    res = hs.scan(df, **params)
+    assert res.count() == 0
+    s = hs.summary(res)
+    assert s["window"] is None and s["rejected"] == sum(sizes)
+    assert s["map_partitions_reported"] == s["map_partitions"] == 6
+
+
 def test_strict_fails_the_job_with_the_kernels_message(spark):
     case = CASES / "bad_rows"
     params = params_of((case / "args").read_text().split())

@@ -308,16 +308,23 @@ fn glob_bookkeeping(pattern: &str, matched: &Path) -> bool {
         .iter()
         .take_while(|n| !n.to_string_lossy().contains(['*', '?', '[']))
         .count();
+    // A pattern component that starts with `.` or `_` asks for such names (`_2024-*`).
+    let asked: Vec<glob::Pattern> = (pattern_names.iter())
+        .map(|n| n.to_string_lossy())
+        .filter(|n| n.starts_with(['.', '_']))
+        .filter_map(|n| glob::Pattern::new(&n).ok())
+        .collect();
     normal(matched).iter().skip(literal).any(|name| {
         let text = name.to_string_lossy();
-        (text.starts_with('.') || text.starts_with('_')) && !pattern_names.contains(name)
+        text.starts_with(['.', '_']) && !asked.iter().any(|p| p.matches(&text))
     })
 }
 
 /// True when a file at `path` would be read by a scan of the input `input` (a directory it
-/// lies below, or a glob it matches) that does not read it now: what a command's output
-/// written there would become at the next run. `path` and a directory `input` are compared
-/// as given; callers pass canonical forms.
+/// lies below, or a glob that matches it or a directory above it) that does not read it now:
+/// what a command's output written there would become at the next run. A directory `input`
+/// and `path` are compared as given (callers pass canonical forms); a glob matches `path` as
+/// it is spelled (callers try the spellings the glob may use).
 pub fn would_be_read(input: &str, path: &Path) -> bool {
     if Format::of(path).is_none() {
         return false;
@@ -331,8 +338,16 @@ pub fn would_be_read(input: &str, path: &Path) -> bool {
             })
         });
     }
+    // As `glob::glob` matches: one component per pattern component (`*` never crosses a
+    // `/`); a matched directory is walked whole.
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
     input.contains(['*', '?', '['])
-        && glob::Pattern::new(input).is_ok_and(|p| p.matches_path(path))
+        && glob::Pattern::new(input)
+            .is_ok_and(|p| path.ancestors().any(|a| p.matches_path_with(a, options)))
         && !glob_bookkeeping(input, path)
 }
 
@@ -376,4 +391,45 @@ fn walk_once(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_glob_passes_over_bookkeeping_below_its_literal_directories_unless_it_asks_for_it() {
+        let skipped = |pattern: &str, path: &str| glob_bookkeeping(pattern, Path::new(path));
+        assert!(skipped("out/**/*.csv", "out/_temporary/0/part-0.csv"));
+        assert!(skipped("out/*/*.csv", "out/.spark-staging/part-0.csv"));
+        assert!(skipped("out/*", "out/_SUCCESS"));
+        assert!(!skipped("out/**/*.csv", "out/day=1/part-0.csv"));
+        // Named by the pattern, literally or by a component that starts so.
+        assert!(!skipped(
+            "out/_temporary/*/*.csv",
+            "out/_temporary/0/part-0.csv"
+        ));
+        assert!(!skipped("exports/_2024-*/*.csv", "exports/_2024-01/a.csv"));
+        assert!(!skipped("logs/.arch*/x.csv", "logs/.archive/x.csv"));
+        // Hidden directories above the pattern's wildcards are where it reads.
+        assert!(!skipped(
+            "/home/u/.cache/data/*.csv",
+            "/home/u/.cache/data/a.csv"
+        ));
+        assert!(!skipped("../d/*/*.csv", "../d/x/a.csv"));
+        assert!(skipped("../d/*/*.csv", "../d/_x/a.csv"));
+    }
+
+    #[test]
+    fn an_output_is_read_next_time_when_a_glob_would_match_it_or_a_directory_above_it() {
+        let read = |input: &str, path: &str| would_be_read(input, Path::new(path));
+        assert!(read("data/*.csv", "data/v.csv"));
+        assert!(read("data/*", "data/out/v.csv")); // `data/out` is matched, and walked
+        assert!(read("data/**/*.csv", "data/out/v.csv"));
+        // `*` does not cross a `/`, as `glob::glob` reads it.
+        assert!(!read("data/*.csv", "data/out/v.csv"));
+        assert!(!read("data/*.csv", "data/v.jsonl")); // no readable format
+        assert!(!read("data/*", "data/_tmp/v.csv")); // bookkeeping
+        assert!(!read("other/*.csv", "data/v.csv"));
+    }
 }

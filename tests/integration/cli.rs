@@ -531,6 +531,15 @@ fn outputs_never_replace_an_input_or_each_other_and_an_error_leaves_none() {
         assert!(err.contains("is inside the input"), "{flag}: {err}");
         assert!(!inside.exists() && !other.exists());
     }
+    // However the output is spelled (a glob matches the text it is given).
+    let dotted = format!("{}/./exp/verdicts.csv", apart.path().display());
+    let r = scan(&[&glob], &["--output", &dotted]);
+    assert_eq!(
+        r.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
     // Outside any input, or a name a scan does not read, it is written.
     let jsonl = sub.join("verdicts.jsonl");
     let r = scan(&[&sub], &["--output", jsonl.to_str().unwrap()]);

@@ -12,10 +12,10 @@
 //!
 //! What JSON can say and the proto cannot (a value of the wrong JSON type, an integer the
 //! proto's field cannot hold, a malformed body) is a [`JsonRefusal`] handed to the gRPC handler
-//! with the request: the handler gives it where it would have given its own refusal of that
-//! field (the body's and the number's in the place of the number's, the others in the place of
-//! the parameters'), so a refused REST check passes the same gate, spends the same client and
-//! number tokens, and is counted and audited as a refused gRPC check. Every value the proto
+//! with the request: the handler gives the body's and the number's in the place of its own
+//! refusal of the number, another field's in the place of the parameters' (before any other
+//! parameter), so a refused REST check passes the same gate, spends the same client and number
+//! tokens, and is counted and audited as a refused gRPC check. Every value the proto
 //! can carry is carried and judged by the handler (a `lookBackDays` above the server's cap,
 //! say), so both ports give the same first refusal. A body that cannot be read (too large,
 //! cut, too slow) is refused before the handler, counted and audited, after the token is
@@ -402,6 +402,10 @@ pub(crate) fn string(
     }
 }
 
+/// 2^63 and 2^64 as floats: the bounds of what JSON parsers give as integers.
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+
 /// An optional integer field (a JSON number without a fraction), as its value: a value past
 /// 64 bits (which JSON parsers read as the nearest double) is still a whole number, so a range
 /// rule judges it and its message shows it (it showed 2^63 - 1 for 2^64 - 1, and "must be
@@ -417,9 +421,12 @@ pub(crate) fn integer(
         Some(Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => Ok(Some(i128::from(i))),
             (None, Some(u), _) => Ok(Some(i128::from(u))),
-            // Past 64 bits: a float whose value is whole (every such float is below 2^1024;
-            // past i128 it saturates, still out of every range).
-            (None, None, Some(f)) if f.is_finite() && f.fract() == 0.0 => Ok(Some(f as i128)),
+            // Past 64 bits only (a smaller integer arrives as one; `7.0` is no integer): the
+            // whole float the parser made of it (past 2^127 it saturates, still out of every
+            // range).
+            (None, None, Some(f)) if f.fract() == 0.0 && !(-TWO_63..TWO_64).contains(&f) => {
+                Ok(Some(f as i128))
+            }
             _ => Err(not_integer()),
         },
         Some(_) => Err(not_integer()),
@@ -586,8 +593,14 @@ mod tests {
             let (e, _) = refusal(body.as_bytes());
             assert!(e.to_string().contains(shown), "{text}: {e}");
         }
-        let (e, _) = refusal(br#"{"lookBackDays":7.5,"thresholdRatio":0.5}"#);
-        assert!(e.to_string().contains("must be an integer"), "{e}");
+        for number in ["7.5", "7.0", "1e1", "-0.0"] {
+            let body = format!(r#"{{"lookBackDays":{number},"thresholdRatio":0.5}}"#);
+            let (e, _) = refusal(body.as_bytes());
+            assert!(
+                e.to_string().contains("must be an integer"),
+                "{number}: {e}"
+            );
+        }
     }
 
     #[test]

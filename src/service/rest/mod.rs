@@ -337,15 +337,16 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
     // A check refused here (its correlator, its media type) is counted and audited as a
     // refused check, as the gRPC port counts one with a bad correlator.
     let a_check = path == CHECK_PATH && method == Method::POST;
-    let refused_check = |s: &Status| {
+    let refused_check = |s: &Status, ctext: &str| {
         if a_check {
-            crate::service::guard::refused(&app.state, Scope::Check, "", "", s, started.elapsed());
+            let elapsed = started.elapsed();
+            crate::service::guard::refused(&app.state, Scope::Check, "", ctext, s, elapsed);
         }
     };
     let corr = match crate::service::status::correlator(&md) {
         Ok(c) => c,
         Err(s) => {
-            refused_check(&s);
+            refused_check(&s, "");
             return error_response(&s, None);
         }
     };
@@ -354,12 +355,13 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
         // only JSON is taken, so a web page cannot make a check or a subscription on a
         // server without tokens (loopback), and the body is never read.
         let message = "the request body must be JSON: Content-Type: application/json";
-        refused_check(&crate::service::status::status(
+        let s = crate::service::status::status(
             tonic::Code::InvalidArgument,
             "UNSUPPORTED_MEDIA_TYPE",
             message,
             None,
-        ));
+        );
+        refused_check(&s, crate::service::status::correlator_text(corr.as_ref()));
         json_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",

@@ -254,20 +254,24 @@ impl Store {
                 .and_then(|r| {
                     Subscription::of(r, settings.max_look_back_days, cfg.allow_insecure_sinks)
                 });
+            // Parameters this server no longer takes (a named hotzone or the default hotzone
+            // removed, a limit lowered): its every check would be refused, so it could never
+            // notify. Not loaded, and said; its file is kept, in case the configuration
+            // returns.
+            let refused =
+                |sub: &Subscription| crate::service::check::params(state, &sub.request).err();
             match loaded {
                 Ok(sub) if !still_allowed(&settings.clients, &sub.record.client) => {
                     // A client removed from `[[clients]]` (or no longer allowed to check)
                     // must not go on being notified: its file is kept, in case it returns.
                     tracing::warn!(subscription = %sub.record.id, client = %sub.record.client, "the subscription's client may no longer check: not loaded")
                 }
-                Ok(sub) if let Err(e) = crate::service::check::params(state, &sub.request) => {
-                    // Parameters this server no longer takes (a named hotzone or the default
-                    // hotzone removed, a limit lowered): its every check would be refused, so
-                    // it could never notify. Not loaded, and said; its file is kept, in case
-                    // the configuration returns.
-                    tracing::warn!(subscription = %sub.record.id, client = %sub.record.client, error = %e, "the subscription's parameters are not valid on this server: not loaded")
-                }
-                Ok(sub) => inner.add(Arc::new(sub)),
+                Ok(sub) => match refused(&sub) {
+                    Some(e) => {
+                        tracing::warn!(subscription = %sub.record.id, client = %sub.record.client, error = %e, "the subscription's parameters are not valid on this server: not loaded")
+                    }
+                    None => inner.add(Arc::new(sub)),
+                },
                 Err(e) => {
                     tracing::error!(file = %path.display(), error = %e, "unreadable subscription file: not loaded")
                 }
@@ -481,10 +485,20 @@ impl Store {
         if !self.lock().by_id.contains_key(id) {
             return Ok(None);
         }
-        self.remove_file(id)?;
+        let path = self.dir.join(format!("{id}.json"));
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+        // The file is gone: so is the subscription, whatever the directory's sync says (a
+        // failed sync is logged; the removal may then not survive a crash).
         let sub = self.lock().remove(id);
         if let Some(s) = &sub {
             s.ended.send_replace(true);
+        }
+        if let Err(e) = crate::staged::sync_dir(&self.dir) {
+            tracing::error!(subscription = %id, error = %e, "a deleted subscription's removal could not be synced to disk");
         }
         Ok(sub)
     }

@@ -900,8 +900,10 @@ impl<'a> Fast<'a> {
             div: *div,
             mul: *mul,
             subscriber: match (subscriber, subscriber_text) {
-                (Some(_), _) if let Some(g) = gathered => Subscribers::Gathered(g),
-                (Some(l), _) => Subscribers::Interpreted(l),
+                (Some(l), _) => match gathered {
+                    Some(g) => Subscribers::Gathered(g),
+                    None => Subscribers::Interpreted(l),
+                },
                 (None, Some(c @ (StrCol::Plain(..) | StrCol::View(..) | StrCol::Spans(..)))) => {
                     Subscribers::Text(c, Memo::default())
                 }
