@@ -11,7 +11,7 @@
 //! a number sent as a key is never echoed).
 //!
 //! What JSON can say and the proto cannot (a value of the wrong JSON type, an integer the
-//! proto's field cannot hold, a malformed body) is a [`JsonRefusal`] handed to the gRPC handler
+//! proto's field cannot hold, a malformed body) is a `JsonRefusal` handed to the gRPC handler
 //! with the request: the handler gives the body's and the number's in the place of its own
 //! refusal of the number, another field's in the place of the parameters' (before any other
 //! parameter), so a refused REST check passes the same gate, spends the same client and number
