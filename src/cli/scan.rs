@@ -161,6 +161,33 @@ pub fn warn_unread(command: &str, unread: &[std::path::PathBuf]) {
     );
 }
 
+/// Warns when flags that decide how rows are read (`--default-region`, `--column`) are given
+/// with a prepared file: its rows were read by `hotzone prepare`, with the flags given there,
+/// so here they change nothing (an adversarial pass found them passed over in silence, the
+/// answer differing from a scan of the same rows with them). A warning, not a refusal: the
+/// same flags as `prepare`'s are a common way to call both.
+fn warn_reading_flags_of_prepared(inputs: &[String], read: &ReadFlags) {
+    let [one] = inputs else { return };
+    let path = std::path::Path::new(one);
+    if !(path.is_file() && crate::index::persist::is_prepared(path)) {
+        return;
+    }
+    let given: Vec<&str> = [
+        ("--default-region", read.default_region.is_some()),
+        ("--column", !read.columns.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, on)| on.then_some(flag))
+    .collect();
+    if !given.is_empty() {
+        eprintln!(
+            "scan: warning: {} change nothing here: {} was read by `hotzone prepare`, with the flags given to it",
+            given.join(" and "),
+            path.display()
+        );
+    }
+}
+
 /// Resolves `--hotzone` (a list, or `@NAME` from the named file). A `--hotzones-file` given
 /// is read and checked whatever the hotzone: a file named on the command line that cannot
 /// be read is an error, not a flag passed over.
@@ -209,6 +236,7 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
     }
     a.read
         .refuse_overwriting(&a.inputs, std::path::Path::new(&a.output))?;
+    warn_reading_flags_of_prepared(&a.inputs, &a.read);
     let req = ScanRequest {
         raw,
         tz: a.read.zone(&a.inputs)?,

@@ -630,6 +630,38 @@ fn prepare_never_writes_over_an_input() {
     assert_eq!(names.len(), 2, "{names:?}");
 }
 
+/// `--default-region` and `--column` given to a scan of a prepared file change nothing (its
+/// rows were read by `prepare`): said on stderr, where they were passed over in silence.
+#[test]
+fn reading_flags_given_with_a_prepared_file_are_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("e.csv");
+    write_csv(&csv, HEADER, ROWS);
+    let hzi = dir.path().join("e.hzi");
+    prepare(&csv, &hzi);
+    let plain = scan(&[&hzi], &["--output", "-"]);
+    assert_eq!(stdout(&plain), EXPECTED);
+    assert!(!String::from_utf8_lossy(&plain.stderr).contains("warning"));
+    let o = scan(
+        &[&hzi],
+        &[
+            "--output",
+            "-",
+            "--default-region",
+            "TW",
+            "--column",
+            "msisdn=subscriber",
+        ],
+    );
+    assert_eq!(stdout(&o), EXPECTED, "the answer is the prepared file's");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: --default-region and --column change nothing here")
+            && err.contains("hotzone prepare"),
+        "{err}"
+    );
+}
+
 #[test]
 fn corrupt_prepared_files_are_errors_naming_them() {
     let dir = tempfile::tempdir().unwrap();
