@@ -54,7 +54,8 @@ pub struct ServerConfig {
     /// Default 10.
     #[serde(default = "default_poll_interval_s")]
     pub poll_interval_s: u64,
-    /// Days of data kept in memory, ending with the latest day in the data; older days leave
+    /// Days of data kept in memory, ending with the latest day in the data no later than
+    /// tomorrow by the clock (days after it are kept too); older days leave
     /// memory at the next reload. Must be at least `max_look_back_days`. Optional: without
     /// it, every day loaded is kept.
     #[serde(default)]
@@ -498,7 +499,8 @@ pub struct ServerSettings {
     pub default_region: Option<Region>,
     /// Time between data directory scans; `None` = off.
     pub poll_interval: Option<Duration>,
-    /// Days kept in memory, ending with the latest day in the data; `None` = all.
+    /// Days kept in memory, ending with the latest day in the data no later than tomorrow by
+    /// the clock; `None` = all.
     pub retention_days: Option<u16>,
     /// Prometheus endpoint address; `None` = off.
     pub metrics_listen: Option<SocketAddr>,

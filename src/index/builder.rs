@@ -206,8 +206,23 @@ pub(crate) fn empty(tz: Tz) -> ServingIndex {
     )
 }
 
+/// The day retention counts back from, of the data's `days` (day numbers, any order): the
+/// latest one no later than tomorrow in `tz` by the clock, else (every day ahead) the latest.
+/// One record dated far ahead (an `Ingest` of a 2099 row, inside the accepted range) would
+/// otherwise push every real day out of the window at the next build (an adversarial pass);
+/// days after the anchor are kept all the same. On data that is not ahead of the clock this
+/// is the latest day, as before.
+fn retention_anchor(days: impl Iterator<Item = i32> + Clone, tz: Tz) -> Option<i32> {
+    let tomorrow = crate::detect::calendar::day_number(crate::clock::today(tz)) + 1;
+    days.clone()
+        .filter(|d| *d <= tomorrow)
+        .max()
+        .or_else(|| days.max())
+}
+
 /// Builds the layout. With `retention_days`, only the days within that many days of the
-/// latest day in the data are kept (older days leave memory).
+/// latest day in the data are kept (older days leave memory): the latest day no later than
+/// tomorrow by the clock ([`retention_anchor`]).
 ///
 /// Memory: the runs stay until the columns are laid out; the interner's tables are freed
 /// before its keys are merged, and the id map before the columns are allocated.
@@ -232,9 +247,9 @@ fn build(
         .flat_map(|r| r.day_counts.iter().copied())
         .collect();
     per_day.sort_unstable();
-    let latest = per_day.last().map(|d| d.0);
-    let cutoff = match (retention_days, latest) {
-        (Some(keep), Some(latest)) => latest - i32::from(keep.max(1)) + 1,
+    let anchor = retention_anchor(per_day.iter().map(|d| d.0), tz);
+    let cutoff = match (retention_days, anchor) {
+        (Some(keep), Some(anchor)) => anchor - i32::from(keep.max(1)) + 1,
         _ => i32::MIN,
     };
     let kept = per_day.iter().filter(|d| d.0 >= cutoff);
@@ -323,8 +338,15 @@ mod tests {
                 )
             })
             .collect();
-        if let (Some(keep), Some(latest)) = (retention_days, rows.iter().map(|r| r.1).max()) {
-            rows.retain(|r| r.1 > latest - i32::from(keep.max(1)));
+        // Retention counts back from the latest day no later than tomorrow (else the latest).
+        let tomorrow = crate::detect::calendar::day_number(crate::clock::today(tz)) + 1;
+        let days = || rows.iter().map(|r| r.1);
+        let anchor = days()
+            .filter(|d| *d <= tomorrow)
+            .max()
+            .or_else(|| days().max());
+        if let (Some(keep), Some(anchor)) = (retention_days, anchor) {
+            rows.retain(|r| r.1 > anchor - i32::from(keep.max(1)));
         }
         if rows.is_empty() {
             let mut e = empty(tz);
@@ -414,6 +436,30 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn retention_counts_back_from_the_latest_day_not_ahead_of_the_clock() {
+        let tz = Tz::UTC;
+        let today = crate::detect::calendar::day_number(crate::clock::today(tz));
+        // Historical data and one stray row in 2099: the historical day anchors.
+        let march = today - 270;
+        let stray = today + 26_000;
+        assert_eq!(
+            retention_anchor([march, stray, march - 3].into_iter(), tz),
+            Some(march)
+        );
+        // Tomorrow is not ahead (a zone ahead of the server's), the day after is.
+        assert_eq!(
+            retention_anchor([today + 1, today + 2].into_iter(), tz),
+            Some(today + 1)
+        );
+        // Every day ahead: the latest, as before.
+        assert_eq!(
+            retention_anchor([stray, stray - 5].into_iter(), tz),
+            Some(stray)
+        );
+        assert_eq!(retention_anchor(std::iter::empty(), tz), None);
     }
 
     proptest! {
