@@ -485,12 +485,7 @@ impl Store {
         if !self.lock().by_id.contains_key(id) {
             return Ok(None);
         }
-        let path = self.dir.join(format!("{id}.json"));
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(&path, e)),
-        }
+        self.unlink(id)?;
         // The file is gone: so is the subscription, whatever the directory's sync says (a
         // failed sync is logged; the removal may then not survive a crash).
         let sub = self.lock().remove(id);
@@ -533,10 +528,17 @@ impl Store {
             .collect()
     }
 
+    /// Removes a subscription's file and syncs the directory (a file already gone is fine).
     fn remove_file(&self, id: &str) -> Result<()> {
+        self.unlink(id)?;
+        crate::staged::sync_dir(&self.dir)
+    }
+
+    /// Removes a subscription's file, not yet synced (a file already gone is fine).
+    fn unlink(&self, id: &str) -> Result<()> {
         let path = self.dir.join(format!("{id}.json"));
         match std::fs::remove_file(&path) {
-            Ok(()) => crate::staged::sync_dir(&self.dir),
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(&path, e)),
         }
