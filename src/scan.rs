@@ -148,6 +148,11 @@ pub fn resolve_zone(inputs: &[String], given: Option<Tz>) -> Result<(Tz, ZoneSou
         {
             let path = std::path::Path::new(one);
             let tz = crate::index::persist::zone(path)?;
+            // Refused here, before anything is said about zones: a prepared index keeps the
+            // days of its own zone, so another `--tz` is no override to warn about.
+            if let Some(given) = given.filter(|g| *g != tz) {
+                return Err(wrong_zone_for_prepared(path, tz, given));
+            }
             RecordedZone::One {
                 zone: tz.name().to_owned(),
                 file: path.to_owned(),
@@ -378,6 +383,17 @@ fn scan_guessing_the_latest_day(
     )))
 }
 
+/// The refusal of a zone other than the one a prepared index at `path` was prepared in.
+fn wrong_zone_for_prepared(path: &std::path::Path, prepared: Tz, given: Tz) -> crate::error::Error {
+    crate::error::Error::invalid(
+        "tz (--tz)",
+        format!(
+            "must be {prepared} for {}: a prepared index keeps days of the zone it was prepared in (got {given})",
+            path.display(),
+        ),
+    )
+}
+
 /// A scan of a prepared index (`hotzone prepare`): no parsing, one pass over compact codes.
 fn scan_prepared(path: &std::path::Path, req: &ScanRequest) -> Result<ScanOutcome> {
     let index = crate::index::ServingIndex::read(path)?;
@@ -391,15 +407,7 @@ pub fn scan_index(
     req: &ScanRequest,
 ) -> Result<ScanOutcome> {
     if index.tz() != req.tz {
-        return Err(crate::error::Error::invalid(
-            "tz (--tz)",
-            format!(
-                "must be {} for {}: a prepared index keeps days of the zone it was prepared in (got {})",
-                index.tz(),
-                path.display(),
-                req.tz
-            ),
-        ));
+        return Err(wrong_zone_for_prepared(path, index.tz(), req.tz));
     }
     let events = index.stats().events;
     let report = IngestReport {

@@ -198,13 +198,7 @@ fn write_durably(data_dir: &Path, records: &[Accepted]) -> Result<(PathBuf, File
     );
     staged.commit_durably()?;
     let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
-    Ok((
-        path,
-        FileStamp {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-        },
-    ))
+    Ok((path, FileStamp::of(&meta)))
 }
 
 /// The columns of an ingested file (REFERENCE.md §2).

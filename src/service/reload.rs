@@ -195,13 +195,7 @@ pub fn list(dir: &Path) -> Result<Listing> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::io(&path, e)),
         };
-        out.insert(
-            path,
-            FileStamp {
-                len: meta.len(),
-                modified: meta.modified().ok(),
-            },
-        );
+        out.insert(path, FileStamp::of(&meta));
     }
     Ok(out)
 }

@@ -38,13 +38,42 @@ use crate::service::auth::Authenticator;
 use crate::service::limits::{Gate, IngestGate, RateLimiter};
 use crate::service::metrics::Metrics;
 
-/// A file's identity for change detection: size and modification time.
+/// A file's identity for change detection: size, modification time and, on Unix, the inode
+/// and its change time. A writer can set a file's modification time back (`cp -p`, `rsync
+/// -t`, `touch -r`) after rewriting it with the same size; it cannot set the change time,
+/// which the kernel moves on every write, so such a rewrite is still seen as a change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileStamp {
     /// Bytes.
     pub len: u64,
     /// Last modification, when the file system reports one.
     pub modified: Option<SystemTime>,
+    /// Device and inode number (Unix): a file replaced by another under its name differs.
+    pub inode: Option<(u64, u64)>,
+    /// Last change of the inode, seconds and nanoseconds (Unix).
+    pub changed: Option<(i64, i64)>,
+}
+
+impl FileStamp {
+    /// The stamp of a file from its metadata.
+    pub fn of(meta: &std::fs::Metadata) -> FileStamp {
+        #[cfg(unix)]
+        let (inode, changed) = {
+            use std::os::unix::fs::MetadataExt;
+            (
+                Some((meta.dev(), meta.ino())),
+                Some((meta.ctime(), meta.ctime_nsec())),
+            )
+        };
+        #[cfg(not(unix))]
+        let (inode, changed) = (None, None);
+        FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode,
+            changed,
+        }
+    }
 }
 
 /// The data files found in the data directory, by path.

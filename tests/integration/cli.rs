@@ -662,6 +662,52 @@ fn reading_flags_given_with_a_prepared_file_are_warned_about() {
     );
 }
 
+/// A prepared index read in another zone than its own is refused with nothing said before
+/// about zones (no "as it records" line, no override warning that the refusal contradicts).
+#[test]
+fn a_prepared_file_in_another_zone_is_refused_with_no_zone_lines_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("e.csv");
+    write_csv(&csv, HEADER, ROWS);
+    let hzi = dir.path().join("e.hzi");
+    let o = hotzone(&[
+        "prepare",
+        csv.to_str().unwrap(),
+        "--output",
+        hzi.to_str().unwrap(),
+        "--tz",
+        "Asia/Taipei",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let h = hzi.to_str().unwrap();
+    let query = [
+        "scan",
+        h,
+        "--hotzone",
+        "NG",
+        "--look-back-days",
+        "2",
+        "--threshold-ratio",
+        "0.5",
+        "--output",
+        "-",
+    ];
+    let o = hotzone(&[&query[..], &["--tz", "Europe/Paris"]].concat());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("must be Asia/Taipei for") && err.contains("(got Europe/Paris)"),
+        "{err}"
+    );
+    assert!(!err.contains("warning") && !err.contains("zone:"), "{err}");
+    // The prepared file's own zone, given or not, reads it.
+    for tz in [&["--tz", "Asia/Taipei"][..], &[]] {
+        let o = hotzone(&[&query[..], tz].concat());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
 #[test]
 fn corrupt_prepared_files_are_errors_naming_them() {
     let dir = tempfile::tempdir().unwrap();

@@ -793,6 +793,53 @@ async fn unreadable_files_are_skipped_and_a_failed_reload_keeps_serving() {
     server.stop().await;
 }
 
+/// A data file rewritten in place with the same size, its modification time then set back
+/// (as `cp -p`, `rsync -t` or `touch -r` leave it), is still seen as changed by the poll: the
+/// stamp holds the inode's change time, which no writer can set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_rewritten_with_its_size_and_modification_time_is_reloaded() {
+    use std::io::Write;
+    let data = tempfile::tempdir().unwrap();
+    let path = drop_file(data.path(), "day.csv", HOT_DAY);
+    let server = spawn_state(AppState::new(settings(data.path()))).await;
+    server.wait_serving().await;
+    let mut c = server.client().await;
+    let r = c.check(req("+886912345001")).await.unwrap().into_inner();
+    assert!(r.anomaly_detected);
+
+    // Nigeria's numbers become Ghana's, byte for byte the same length.
+    let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let rewritten = HOT_DAY.replace("+23480", "+23380");
+    assert_eq!(rewritten.len(), HOT_DAY.len());
+    let ctime = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(p).unwrap();
+        (m.ctime(), m.ctime_nsec())
+    };
+    let first = ctime(&path);
+    // Written again until the change time has moved: a file system's clock may be coarser
+    // than the time between the first write and this one.
+    while ctime(&path) == first {
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all(rewritten.as_bytes()).unwrap();
+        f.set_modified(before).unwrap();
+    }
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(
+        (meta.len(), meta.modified().unwrap()),
+        (HOT_DAY.len() as u64, before)
+    );
+    wait_for("the rewritten file's answer", || {
+        let mut c = c.clone();
+        async move {
+            let r = c.check(req("+886912345001")).await.unwrap().into_inner();
+            (!r.anomaly_detected).then_some(())
+        }
+    })
+    .await;
+    server.stop().await;
+}
+
 /// Whether no reload has failed yet.
 fn no_reload_failed(state: &AppState) -> bool {
     state
