@@ -62,8 +62,9 @@ pub const SELECTION_KEY: &str = "hotzone.selection";
 /// parameters that decide which events a state counts and which of them are hot (the
 /// window aside, which [`WINDOW_KEY`] names). The method, threshold and `min_events` only
 /// matter to the verdict, so states of one selection serve any of them. How rows were read
-/// (`default_region`, the column mapping) is not recorded: states read differently still
-/// add up.
+/// (`default_region`, the column mapping) is not recorded, on purpose: each export is read
+/// with its own (its column names, its country's national numbers) into the same E.164
+/// subscribers and canonical events, so states of exports read differently add up.
 pub fn selection_text(p: &CheckParams) -> String {
     format!(
         "hotzone={} check_type={:?} check_target={:?}",
