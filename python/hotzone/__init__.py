@@ -169,7 +169,7 @@ def _stream(events: Any, columns: Optional[Mapping[str, str]] = None) -> Any:
             # cannot fail it, so only the canonical and mapped ones are converted (a column
             # it reads that does not convert still fails, with the converter's error).
             wanted = _wanted_columns(columns)
-            keep = [c for c in events.columns if str(c).strip() in wanted]
+            keep = [c for c in events.columns if _folded(c) in wanted]
             return events.select(keep).to_arrow(compat_level=pl.CompatLevel.newest())
     if mod.startswith("pandas") and type(events).__name__ == "DataFrame":
         # Before the frame's own `__arrow_c_stream__`, which converts every column.
@@ -260,7 +260,7 @@ def _from_pandas(pa: Any, frame: Any, columns: Optional[Mapping[str, str]] = Non
     except failed:
         pass
     wanted = _wanted_columns(columns)
-    keep = [str(c).strip() in wanted for c in frame.columns]
+    keep = [_folded(c) in wanted for c in frame.columns]
     try:
         return convert(frame.loc[:, keep])
     except failed as e:
@@ -277,19 +277,29 @@ def _from_pandas(pa: Any, frame: Any, columns: Optional[Mapping[str, str]] = Non
     raise ValueError(f"events: the pandas frame does not convert to Arrow (pyarrow: {kind})") from None
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _folded(name: Any) -> str:
+    """A column name as the kernel compares it: trimmed, and in ASCII lower case (it finds a
+    name as written first, else in another ASCII case: ``EVENT_TIME`` is ``event_time``)."""
+    return str(name).strip().translate(_ASCII_LOWER)
+
+
 def _wanted_columns(columns: Optional[Mapping[str, str]]) -> set:
-    """The names of the columns a scan may read: the canonical ones and the mapping's sources."""
-    return set(_CANONICAL) | {str(k).strip() for k in (columns or {})}
+    """The folded names (:func:`_folded`) of the columns a scan may read: the canonical ones
+    and the mapping's sources."""
+    return {_folded(c) for c in _CANONICAL} | {_folded(k) for k in (columns or {})}
 
 
 def _period_time(frame: Any, columns: Optional[Mapping[str, str]]) -> None:
     """A pandas ``Period`` ``event_time`` (a column, a Categorical of them, or the index) is
     refused: Arrow keeps its integers (hours or days since 1970) with the extension's name,
     which a Categorical or an index loses, and they would read as epoch milliseconds."""
-    names = [str(k).strip() for k, v in (columns or {}).items() if str(v).strip() == "event_time"]
+    names = [_folded(k) for k, v in (columns or {}).items() if str(v).strip() == "event_time"]
     names.append("event_time")
-    candidates = [frame[c] for c in frame.columns if str(c).strip() in names]
-    if getattr(frame.index, "name", None) is not None and str(frame.index.name).strip() in names:
+    candidates = [frame[c] for c in frame.columns if _folded(c) in names]
+    if getattr(frame.index, "name", None) is not None and _folded(frame.index.name) in names:
         candidates.append(frame.index)
     for c in candidates:
         dtype = getattr(c, "dtype", None)
@@ -503,7 +513,9 @@ def scan(
     default_region:
         Region of numbers written without ``+`` (national format), e.g. ``"TW"``.
     columns:
-        Export column names to canonical ones: ``{"msisdn": "subscriber"}``.
+        Export column names to canonical ones: ``{"msisdn": "subscriber"}``. Names are
+        compared trimmed and, when not found as written, in another ASCII case
+        (``EVENT_TIME`` is ``event_time`` with no mapping).
     strict:
         Raise :class:`RowError` (a ``ValueError``) naming the first row that cannot be
         interpreted, instead of counting it in ``summary["rejects"]``.

@@ -54,7 +54,7 @@ import datetime as _dt
 import itertools as _it
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import _hotzone_text, _spec, _threads, _whole
+from . import _folded, _hotzone_text, _spec, _threads, _whole
 
 __all__ = ["scan", "summary", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS"]
 
@@ -86,18 +86,25 @@ def _resolve(df_columns: Sequence[str], columns: Optional[Mapping[str, str]]) ->
                 f"invalid columns: {dst!r} (for {src!r}) is not a canonical column ({', '.join(_FIELDS)})"
             )
     # The DataFrame's names trimmed too (`"MSISDN "` from a spreadsheet), the first of two
-    # that trim alike: each to the column it names.
+    # that trim alike: each to the column it names; a name not found as written is looked
+    # for in another ASCII case (`EVENT_TIME`), the first such column, as the kernel does.
     present: Dict[str, str] = {}
+    folded: Dict[str, str] = {}
     for c in df_columns:
         present.setdefault(c.strip(), c)
+        folded.setdefault(_folded(c), c)
+
+    def find(name: str) -> Optional[str]:
+        return present.get(name, folded.get(_folded(name)))
+
     out = []
     missing = []
     for field in _FIELDS:
-        mapped = [present[s] for s, d in mapping if d == field and s in present]
+        mapped = [find(s) for s, d in mapping if d == field and find(s) is not None]
         if mapped:
             out.append((mapped[0], field))
-        elif field in present:
-            out.append((present[field], field))
+        elif find(field) is not None:
+            out.append((find(field), field))
         elif field in REQUIRED_COLUMNS:
             missing.append(field)
     if missing:

@@ -199,6 +199,32 @@ def test_column_names_with_spaces_around_them_are_found_and_mapped(tmp_path):
     assert [tuple(line.split(",")) for line in cli.stdout.splitlines()[1:]] == want
 
 
+def test_column_names_in_another_case_are_found_in_every_input_form(tmp_path):
+    """``EVENT_TIME``/``Subscriber`` headers (as databases export them) read as the canonical
+    names, in pandas, polars, pyarrow and a Parquet path, as in the CLI; a name written exactly
+    wins over one differing in case only; a pandas ``Period`` time is refused in any case."""
+    import pyarrow.parquet as pq
+
+    data = {"EVENT_TIME": ["2026-03-10T12:00:00Z"] * 3, "Subscriber": ["+886912345678"] * 3,
+            "COUNTERPARTY": [f"+23480212345{i:02}" for i in range(3)],
+            "Direction": ["in"] * 3, "KIND": ["call"] * 3}
+    kw = dict(hotzone="NG", look_back_days=1, threshold_ratio=0.5, as_of="2026-03-10")
+    want = [("+886912345678", "true", "2026-03-10", "1", "2026-03-10")]
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.table(data), path)
+    for events in (pd.DataFrame(data), pl.DataFrame(data), pa.table(data), str(path)):
+        assert rows_of(hotzone.scan(events, **kw).table) == want, type(events)
+    # The exact name first: a `subscriber` column beside `Subscriber` is the one read.
+    both = dict(data, subscriber=["+886900000001"] * 3)
+    assert rows_of(hotzone.scan(pd.DataFrame(both), **kw).table)[0][0] == "+886900000001"
+    # A mapping's source in another case.
+    mapped = {("MSISDN" if k == "Subscriber" else k): v for k, v in data.items()}
+    assert rows_of(hotzone.scan(pd.DataFrame(mapped), columns={"msisdn": "subscriber"}, **kw).table) == want
+    period = pd.DataFrame(dict(data, EVENT_TIME=pd.period_range("2026-03-10", periods=3, freq="h")))
+    with pytest.raises(ValueError, match="Period"):
+        hotzone.scan(period, **kw)
+
+
 def test_many_thread_counts_leave_no_pools_running_and_a_huge_one_is_refused():
     frame = pl.DataFrame({"event_time": ["2026-01-01T00:00:00Z"], "subscriber": ["+886912345678"],
                           "direction": ["in"], "kind": ["call"]})

@@ -607,6 +607,20 @@ def test_column_names_resolve_as_the_kernel_resolves_them():
     assert ("msisdn", "subscriber") in hs._resolve(cols, two)
     assert ("subscriber", "subscriber") in hs._resolve([c for c in cols if c != "msisdn"], two)
     assert ("a=b", "subscriber") in hs._resolve(["a=b", *cols], {"a=b": "subscriber"})
+    # In another ASCII case when not found as written; the exact name first.
+    upper = ["EVENT_TIME", "Subscriber", "COUNTERPARTY", "direction", "KIND"]
+    assert hs._resolve(upper, None) == [(c, c.lower()) for c in upper]
+    assert ("subscriber", "subscriber") in hs._resolve(["SUBSCRIBER", *cols], None)
+    assert ("MSISDN", "subscriber") in hs._resolve(["MSISDN", *upper], {"msisdn": "subscriber"})
+
+
+def test_column_names_in_another_case_scan_as_the_canonical_ones(spark):
+    df = _events_df(spark)
+    upper = df.toDF(*[c.upper() for c in df.columns])
+    params = dict(hotzone="NG", look_back_days=1, threshold_ratio=0.5, min_events=1, as_of="2026-03-10")
+    got = csv_text(hs.scan(upper, **params))
+    assert got == csv_text(hs.scan(df, **params))
+    assert "+886912345001,true,2026-03-10" in got
 
 
 def test_a_named_hotzone_is_read_on_the_driver(spark, tmp_path):

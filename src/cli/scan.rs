@@ -72,6 +72,7 @@ pub struct ReadFlags {
     #[arg(long, value_parser = super::parse_region)]
     pub default_region: Option<Region>,
     /// Column mapping from the export's names: SOURCE=CANONICAL (repeatable), e.g. msisdn=subscriber.
+    /// Names are found trimmed and, when not as written, in another case (EVENT_TIME needs no mapping).
     #[arg(long = "column", value_name = "SOURCE=CANONICAL")]
     pub columns: Vec<String>,
     /// Stop at the first row that cannot be interpreted.

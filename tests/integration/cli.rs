@@ -181,6 +181,29 @@ fn csv_parquet_and_ipc_give_the_same_rows_with_column_mapping() {
     }
 }
 
+/// Headers in another case (`EVENT_TIME`, `Subscriber`, as databases export them) read as the
+/// canonical names, in CSV and in Parquet, and a mapping's source name in any case too.
+#[test]
+fn column_names_in_another_case_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("e.csv");
+    write_csv(&csv, &HEADER.to_uppercase(), ROWS);
+    assert_eq!(stdout(&scan(&[&csv], &["--output", "-"])), EXPECTED);
+    let b = batch();
+    let upper: Vec<arrow::datatypes::FieldRef> = (b.schema().fields().iter())
+        .map(|f| Arc::new(f.as_ref().clone().with_name(f.name().to_uppercase())))
+        .collect();
+    let b = RecordBatch::try_new(Arc::new(Schema::new(upper)), b.columns().to_vec()).unwrap();
+    let pq = dir.path().join("e.parquet");
+    write_parquet_of(&pq, &b);
+    let o = scan(&[&pq], &["--output", "-", "--column", "msisdn=subscriber"]);
+    assert_eq!(stdout(&o), EXPECTED);
+    // Without the mapping `MSISDN` is no subscriber: the file lacks the column.
+    let o = scan(&[&pq], &["--output", "-"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("subscriber"));
+}
+
 /// A mapping may put one field of the export on two canonical columns: every row, plain or
 /// quoted, reads as if the file had the field twice under both names.
 #[test]

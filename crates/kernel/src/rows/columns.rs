@@ -98,12 +98,21 @@ impl ColumnMap {
     /// Index of each field among `names` (a file's header), `None` when absent. A mapped
     /// source name wins over a column that happens to carry the canonical name; of several
     /// source names mapped to one field (files from two switches), the first one the header
-    /// has is taken; of repeated header names, the first column.
+    /// has is taken; of repeated header names, the first column. A name is found as written,
+    /// else in another ASCII case (`EVENT_TIME`, `Subscriber`: databases such as Oracle and
+    /// Snowflake export upper-case names, and SQL engines match names in any case); a column
+    /// named exactly always wins over one that differs in case only.
     pub fn resolve(&self, names: &[&str]) -> [Option<usize>; 7] {
         let mut out = [None; 7];
         // Names compare trimmed, the header's as the mapping's (`"MSISDN "` from a
         // spreadsheet export is `MSISDN`), whatever the format.
-        let at = |name: &str| names.iter().position(|n| n.trim() == name);
+        let at = |name: &str| {
+            (names.iter().position(|n| n.trim() == name)).or_else(|| {
+                names
+                    .iter()
+                    .position(|n| n.trim().eq_ignore_ascii_case(name))
+            })
+        };
         for (i, f) in Field::ALL.into_iter().enumerate() {
             out[i] = (self.pairs.iter())
                 .filter(|(_, g)| *g == f)
@@ -167,6 +176,32 @@ mod tests {
                 .to_string()
                 .contains("canonical")
         );
+    }
+
+    /// Names in another ASCII case are found when no column has the name as written; the
+    /// exact name wins, then the first of those differing in case only.
+    #[test]
+    fn names_are_found_in_any_ascii_case_the_exact_one_first() {
+        let none = ColumnMap::default();
+        let upper = [
+            "EVENT_TIME",
+            "SUBSCRIBER",
+            "Counterparty",
+            "DIRECTION",
+            "Kind",
+        ];
+        assert_eq!(
+            none.resolve(&upper),
+            [Some(0), Some(1), Some(2), Some(3), Some(4), None, None]
+        );
+        assert_eq!(none.resolve(&["SUBSCRIBER", "subscriber"])[1], Some(1));
+        assert_eq!(none.resolve(&["Subscriber", " SUBSCRIBER "])[1], Some(0));
+        // Not folded beyond ASCII, nor around other characters.
+        assert_eq!(none.resolve(&["subscrıber", "sub_scriber"])[1], None);
+        // A mapping's source name likewise: exact first, then in another case.
+        let m = ColumnMap::parse(&["MSISDN=subscriber"]).unwrap();
+        assert_eq!(m.resolve(&["msisdn", "subscriber"])[1], Some(0));
+        assert_eq!(m.resolve(&["msisdn", "MSISDN"])[1], Some(1));
     }
 
     #[test]
