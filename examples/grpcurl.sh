@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Calls a running `hotzone serve` with grpcurl, through server reflection (no .proto needed).
 #
-#   hotzone serve --data tests/conformance/share_boundary &   # or: cargo run -- serve --data ...
-#   examples/grpcurl.sh [HOST:PORT]                             # default 127.0.0.1:50051
+#   mkdir -p /tmp/hz-demo && cp tests/conformance/share_boundary/events.csv /tmp/hz-demo/
+#   hotzone serve --data /tmp/hz-demo &      # or: cargo run -- serve --data /tmp/hz-demo
+#   examples/grpcurl.sh [HOST:PORT]          # default 127.0.0.1:50051
+#
+# A directory of its own: the case's folder also holds expected.csv (no events: the server
+# would skip it as unreadable), and the Ingest below writes a file into the data directory.
 #   TOKEN=... examples/grpcurl.sh     # adds 'authorization: Bearer $TOKEN' to Check and Ingest
 #
 # Starts nothing. The verdicts shown in the comments are those of the share_boundary data

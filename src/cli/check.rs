@@ -38,7 +38,7 @@ pub struct CheckArgs {
     /// Hotzone entries, comma-separated (NG,JM,+882); default: the server's.
     #[arg(long, value_delimiter = ',')]
     pub hotzone: Vec<String>,
-    /// A named hotzone configured on the server (used when --hotzone is not given).
+    /// A named hotzone configured on the server, instead of --hotzone (giving both is refused).
     #[arg(long)]
     pub hotzone_name: Option<String>,
     /// Which kinds of events count (default all).

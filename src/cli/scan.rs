@@ -18,7 +18,7 @@ use crate::scan::{ScanRequest, ZoneSource, scan};
 /// Flags of `hotzone scan` (REFERENCE.md §9).
 #[derive(Args, Debug)]
 pub struct ScanArgs {
-    /// Input files, directories (recursive, hive partitions allowed) or globs: .parquet, .csv, .csv.gz/.csv.zst, .arrow/.ipc/.feather.
+    /// Input files, directories (recursive, hive partitions allowed) or globs: .parquet, .csv, .csv.gz/.csv.zst, .arrow/.ipc/.feather; or one prepared file (hotzone prepare).
     #[arg(required = true)]
     pub inputs: Vec<String>,
     /// Hotzone entries: region codes (ISO 3166-1 alpha-2, or AC, TA, XK) and E.164 prefixes, comma-separated (NG,JM,+882),

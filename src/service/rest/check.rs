@@ -182,8 +182,12 @@ pub(crate) fn parse_check(
 /// request that means another thing here.
 pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Error> {
     let v = serde_json::from_slice::<Unrepeated>(body).map_err(|e| {
+        // A refusal of the visitor below says what it refused; serde_json appends the place.
+        let said = e.to_string();
         let what = match e.classify() {
-            serde_json::error::Category::Data => "an object repeats a field",
+            serde_json::error::Category::Data => said
+                .strip_suffix(&format!(" at line {} column {}", e.line(), e.column()))
+                .unwrap_or("an object repeats a field"),
             _ => "malformed JSON",
         };
         Error::invalid(
@@ -201,7 +205,8 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Error>
     }
 }
 
-/// A JSON value none of whose objects repeats a key (the key is never quoted back).
+/// A JSON value none of whose objects repeats a key (the key is quoted back only when it is
+/// [`quotable`]).
 struct Unrepeated(Value);
 
 impl<'de> serde::Deserialize<'de> for Unrepeated {
@@ -261,12 +266,23 @@ impl<'de> serde::de::Visitor<'de> for UnrepeatedVisitor {
         let mut obj = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             let Unrepeated(v) = map.next_value()?;
-            if obj.insert(key, v).is_some() {
-                return Err(serde::de::Error::custom("an object repeats a field"));
+            if obj.contains_key(&key) {
+                return Err(serde::de::Error::custom(if quotable(&key) {
+                    format!("an object repeats the field {key}")
+                } else {
+                    "an object repeats a field".to_owned()
+                }));
             }
+            obj.insert(key, v);
         }
         Ok(Value::Object(obj))
     }
+}
+
+/// Whether a client's JSON key may be quoted back in a message: ASCII letters only, at most
+/// 40 (a field name; never a number or other text a client may have put there).
+fn quotable(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 40 && key.bytes().all(|b| b.is_ascii_alphabetic())
 }
 
 /// Refuses a key of `obj` outside `allowed`; `at` prefixes the field path in messages.
@@ -277,9 +293,7 @@ pub(crate) fn check_fields(
 ) -> Result<(), Error> {
     for k in obj.keys() {
         if !allowed.contains(&k.as_str()) {
-            let plain =
-                !k.is_empty() && k.len() <= 40 && k.bytes().all(|b| b.is_ascii_alphabetic());
-            let field = if plain {
+            let field = if quotable(k) {
                 format!("{at}{k}")
             } else {
                 format!("{at}<field>")
@@ -568,13 +582,21 @@ mod tests {
 
     #[test]
     fn a_repeated_field_is_refused_at_any_depth_and_big_integers_keep_their_value() {
-        for body in [
-            r#"{"phoneNumber":"+886912345001","phoneNumber":"+886912345002","lookBackDays":7,"thresholdRatio":0.5}"#,
-            r#"{"a":{"b":1,"b":2}}"#,
-            r#"{"a":[{"b":1,"b":1}]}"#,
+        // A field name is named; any other key (a number put there) is not quoted back.
+        for (body, said) in [
+            (
+                r#"{"phoneNumber":"+886912345001","phoneNumber":"+886912345002","lookBackDays":7,"thresholdRatio":0.5}"#,
+                "repeats the field phoneNumber at line 1, column 60",
+            ),
+            (r#"{"a":{"b":1,"b":2}}"#, "repeats the field b at"),
+            (r#"{"a":[{"b":1,"b":1}]}"#, "repeats the field b at"),
+            (
+                r#"{"+886912345001":1,"+886912345001":2}"#,
+                "repeats a field at",
+            ),
         ] {
             let e = json_object(body.as_bytes()).unwrap_err().to_string();
-            assert!(e.contains("repeats a field"), "{body}: {e}");
+            assert!(e.contains(said), "{body}: {e}");
             assert!(!e.contains("886912345"), "{e}");
         }
         let obj =
