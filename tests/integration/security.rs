@@ -939,6 +939,30 @@ async fn wait_loaded(c: &FraudHotzoneClient<Channel>) {
     .await;
 }
 
+/// A data file with no header row (its first record read as the names) is skipped with an
+/// error that names the file and says what is missing, never the record's numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_without_a_header_row_is_skipped_and_its_numbers_stay_out_of_the_log() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    drop_file(
+        data.path(),
+        "noheader.csv",
+        "2026-03-10T12:00:00Z,+886912399999,+2348031239999,in,call,60\n",
+    );
+    let server = ServeChild::start(data.path(), &[], &[]);
+    wait_loaded(&server.client().await).await;
+    let logs = wait_for("the skipped file's error", || async {
+        let l = server.logs();
+        l.contains("noheader.csv").then_some(l)
+    })
+    .await;
+    assert!(logs.contains("has the file a header row?"), "{logs}");
+    for digits in ["912399999", "8031239999"] {
+        assert!(!logs.contains(digits), "{logs}");
+    }
+}
+
 /// The audit file's check lines, check lines with the correlator `leak-test`, and ingest
 /// lines answered OK, as far as they are on disk (whole lines only).
 fn audit_counts(audit: &std::path::Path) -> (usize, usize, usize) {

@@ -142,11 +142,27 @@ pub fn resolve_required(
             format!(
                 "missing required column(s) {} (columns found: {}; map export names with --column SOURCE=CANONICAL, or columns= in Python)",
                 missing.join(", "),
-                names.join(", ")
+                shown_names(names)
             ),
         ));
     }
     Ok(idx)
+}
+
+/// A header's names as an error message may show them. A name holding five or more digits
+/// (in one run or across separators, `+886 912-345`) is taken for a value, not a column name
+/// (a file with no header row, whose first record was read as one): shown as `<value>`, so
+/// that no phone number reaches a message, and the server's log with it.
+fn shown_names(names: &[&str]) -> String {
+    let value = |n: &str| n.bytes().filter(u8::is_ascii_digit).count() >= 5;
+    let shown: Vec<&str> = (names.iter())
+        .map(|n| if value(n) { "<value>" } else { n })
+        .collect();
+    let mut out = shown.join(", ");
+    if shown.contains(&"<value>") {
+        out.push_str("; a <value> is no name: has the file a header row?");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -202,6 +218,32 @@ mod tests {
         let m = ColumnMap::parse(&["MSISDN=subscriber"]).unwrap();
         assert_eq!(m.resolve(&["msisdn", "subscriber"])[1], Some(0));
         assert_eq!(m.resolve(&["msisdn", "MSISDN"])[1], Some(1));
+    }
+
+    /// A first record taken for a header (a file without one) is never quoted: its numbers
+    /// would reach the message, and the server's log.
+    #[test]
+    fn a_header_of_values_is_not_quoted_back() {
+        let e = resolve_required(
+            &ColumnMap::default(),
+            &[
+                "2026-10-01T00:00:00Z",
+                "+886 912-399",
+                "+2348031239999",
+                "in",
+                "call",
+            ],
+            std::path::Path::new("x.csv"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("912-399") && !e.contains("8031239999"), "{e}");
+        assert!(!e.contains("2026-10-01"), "{e}");
+        assert!(
+            e.contains("found: <value>, <value>, <value>, in, call;"),
+            "{e}"
+        );
+        assert!(e.contains("has the file a header row?"), "{e}");
     }
 
     #[test]
