@@ -316,6 +316,16 @@ fn default_max_ingests_per_client() -> usize {
 /// The longest `limits.*_timeout_s`: a day.
 pub const MAX_TIMEOUT_S: u64 = 86_400;
 
+/// Most places a limit may give (calls, Ingest streams, connections, callbacks at once).
+pub const MAX_PLACES: usize = 1_000_000;
+
+/// Longest first wait between two callback attempts (milliseconds): the doubling backoff
+/// stops at a minute, and so does its start.
+pub const MAX_SINK_BACKOFF_MS: u64 = 60_000;
+
+/// Most attempts per callback (with the backoff at a minute, about 1.5 hours of them).
+pub const MAX_SINK_ATTEMPTS: u32 = 100;
+
 /// The most runtime threads `worker_threads` may ask for (100,000 took ten thousand threads
 /// and then aborted the process when the OS refused one more).
 pub const MAX_WORKER_THREADS: usize = 1024;
@@ -562,7 +572,7 @@ pub const MIN_AUDIT_KEY_BYTES: usize = 16;
 impl ServerConfig {
     /// Reads a TOML file; unknown keys and type errors name the file.
     pub fn load(path: &Path) -> Result<ServerConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::files::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let mut cfg: ServerConfig = toml::from_str(&text).map_err(|e| Error::Config {
             path: path.to_owned(),
             message: e.to_string(),
@@ -593,7 +603,7 @@ impl ServerConfig {
             .parse::<SocketAddr>()
             .map_err(|_| {
                 errors.push(format!(
-                    "listen: {:?} is not a host:port address",
+                    "listen: {:?} is not an IP address and port (host names are not resolved: 127.0.0.1:50051, [::1]:50051)",
                     self.listen
                 ))
             })
@@ -650,7 +660,7 @@ impl ServerConfig {
             Some(m) => m
                 .parse::<SocketAddr>()
                 .map_err(|_| {
-                    errors.push(format!("metrics_listen: {m:?} is not a host:port address"))
+                    errors.push(format!("metrics_listen: {m:?} is not an IP address and port (host names are not resolved: 127.0.0.1:50051, [::1]:50051)"))
                 })
                 .ok(),
         };
@@ -659,7 +669,7 @@ impl ServerConfig {
             None => None,
             Some(m) => m
                 .parse::<SocketAddr>()
-                .map_err(|_| errors.push(format!("http_listen: {m:?} is not a host:port address")))
+                .map_err(|_| errors.push(format!("http_listen: {m:?} is not an IP address and port (host names are not resolved: 127.0.0.1:50051, [::1]:50051)")))
                 .ok(),
         };
         let subscriptions = self
@@ -693,8 +703,21 @@ impl ServerConfig {
         if l.max_request_bytes < 1024 {
             errors.push("limits.max_request_bytes: must be at least 1024".to_owned());
         }
-        if l.max_concurrent_calls == 0 {
-            errors.push("limits.max_concurrent_calls: must be >= 1".to_owned());
+        // Places (calls, streams, connections) past a million are no bound, and near
+        // usize::MAX the semaphores that hold them panicked at start.
+        for (key, v) in [
+            ("limits.max_concurrent_calls", l.max_concurrent_calls),
+            ("limits.max_concurrent_ingests", l.max_concurrent_ingests),
+            ("limits.max_ingests_per_client", l.max_ingests_per_client),
+            ("limits.max_connections", l.max_connections),
+            (
+                "limits.max_connections_per_address",
+                l.max_connections_per_address,
+            ),
+        ] {
+            if !(1..=MAX_PLACES).contains(&v) {
+                errors.push(format!("{key}: must be between 1 and {MAX_PLACES}"));
+            }
         }
         // Past a day, a timeout is no bound (and near u64::MAX the deadline overflowed: every
         // Ingest panicked).
@@ -721,23 +744,11 @@ impl ServerConfig {
                 ));
             }
         }
-        if l.max_concurrent_ingests == 0 {
-            errors.push("limits.max_concurrent_ingests: must be >= 1".to_owned());
-        }
-        if l.max_ingests_per_client == 0 {
-            errors.push("limits.max_ingests_per_client: must be >= 1".to_owned());
-        }
         if l.max_pending_ingest_records < crate::service::ingest::MAX_RECORDS_PER_CALL {
             errors.push(format!(
                 "limits.max_pending_ingest_records: must be at least {} (the records of one Ingest call)",
                 crate::service::ingest::MAX_RECORDS_PER_CALL
             ));
-        }
-        if l.max_connections == 0 {
-            errors.push("limits.max_connections: must be >= 1".to_owned());
-        }
-        if l.max_connections_per_address == 0 {
-            errors.push("limits.max_connections_per_address: must be >= 1".to_owned());
         }
         if l.max_streams_per_connection == 0 {
             errors.push("limits.max_streams_per_connection: must be >= 1".to_owned());
@@ -866,12 +877,12 @@ impl ServerConfig {
 /// Refuses to expose an unauthenticated service: without `[[clients]]`, the listen address
 /// must be loopback unless `insecure` (`hotzone serve --insecure`) says otherwise.
 pub fn check_exposure(settings: &ServerSettings, insecure: bool) -> Result<()> {
-    let exposed = std::iter::once(settings.listen)
-        .chain(settings.http_listen)
-        .find(|a| !a.ip().is_loopback());
-    if let Some(addr) = exposed.filter(|_| settings.clients.is_empty() && !insecure) {
+    let exposed = std::iter::once(("listen", settings.listen))
+        .chain(settings.http_listen.map(|a| ("http_listen", a)))
+        .find(|(_, a)| !a.ip().is_loopback());
+    if let Some((key, addr)) = exposed.filter(|_| settings.clients.is_empty() && !insecure) {
         return Err(Error::Config {
-            path: PathBuf::from("<listen>"),
+            path: PathBuf::from(format!("<{key}>")),
             message: format!(
                 "refusing to listen on {addr} without authentication: configure [[clients]] \
                  (see RELIABILITY.md), listen on a loopback address, or pass --insecure"
@@ -1013,6 +1024,41 @@ mod tests {
         }
     }
 
+    /// Places and callback settings past their bounds are refused by name (near usize::MAX
+    /// the semaphores panicked at start; a first backoff of hours was taken as given).
+    #[test]
+    fn places_and_callback_settings_have_upper_bounds() {
+        let huge = "9223372036854775807";
+        let text = format!(
+            "data_dir = \"/d\"\n[limits]\nmax_concurrent_calls = {huge}\n\
+             max_concurrent_ingests = {huge}\nmax_connections = {huge}\n\
+             max_connections_per_address = {huge}\nmax_ingests_per_client = {huge}\n\
+             [subscriptions]\nsink_concurrency = {huge}\nsink_backoff_ms = {huge}\n\
+             sink_timeout_ms = {huge}\nsink_attempts = 4294967295\n\
+             max_subscriptions_per_client = 0\n"
+        );
+        let cfg: ServerConfig = toml::from_str(&text).unwrap();
+        let e = cfg.resolve(Path::new("x.toml")).unwrap_err().to_string();
+        for needle in [
+            "limits.max_concurrent_calls: must be between 1 and 1000000",
+            "limits.max_concurrent_ingests: must be between 1 and 1000000",
+            "limits.max_connections: must be between 1 and 1000000",
+            "limits.max_connections_per_address: must be between 1 and 1000000",
+            "limits.max_ingests_per_client: must be between 1 and 1000000",
+            "subscriptions.sink_concurrency: must be between 1 and 1000000",
+            "subscriptions.sink_backoff_ms: must be between 0 and 60000",
+            "subscriptions.sink_timeout_ms: must be between 1 and 86400000",
+            "subscriptions.sink_attempts: must be between 1 and 100",
+            "subscriptions.max_subscriptions_per_client: must be >= 1",
+        ] {
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+        let at_bounds = "data_dir = \"/d\"\n[limits]\nmax_concurrent_calls = 1000000\n\
+                         [subscriptions]\nsink_backoff_ms = 60000\nsink_attempts = 100\n";
+        let cfg: ServerConfig = toml::from_str(at_bounds).unwrap();
+        assert!(cfg.resolve(Path::new("x.toml")).is_ok());
+    }
+
     #[test]
     fn streams_per_connection_fit_the_small_frame_budget() {
         let resolve = |streams: u32, window: u32| {
@@ -1082,7 +1128,10 @@ mod tests {
         assert!(check_exposure(&s, false).is_ok());
         s.http_listen = Some("0.0.0.0:8080".parse().unwrap());
         let e = check_exposure(&s, false).unwrap_err().to_string();
-        assert!(e.contains("0.0.0.0:8080"), "{e}");
+        assert!(
+            e.contains("0.0.0.0:8080") && e.contains("<http_listen>"),
+            "{e}"
+        );
         assert!(check_exposure(&s, true).is_ok());
         let bad = ServerConfig {
             data_dir: Some("/d".into()),
@@ -1212,17 +1261,32 @@ impl SubscriptionsConfig {
     /// Checked, with `dir` defaulted under the data directory.
     fn resolved(&self, data_dir: Option<&Path>, errors: &mut Vec<String>) -> SubscriptionsConfig {
         let mut s = self.clone();
-        if s.sink_timeout_ms == 0 {
-            errors.push("subscriptions.sink_timeout_ms: must be >= 1".to_owned());
+        if !(1..=MAX_TIMEOUT_S * 1000).contains(&s.sink_timeout_ms) {
+            errors.push(format!(
+                "subscriptions.sink_timeout_ms: must be between 1 and {} (a day)",
+                MAX_TIMEOUT_S * 1000
+            ));
         }
-        if s.sink_attempts == 0 {
-            errors.push("subscriptions.sink_attempts: must be >= 1".to_owned());
+        if !(1..=MAX_SINK_ATTEMPTS).contains(&s.sink_attempts) {
+            errors.push(format!(
+                "subscriptions.sink_attempts: must be between 1 and {MAX_SINK_ATTEMPTS}"
+            ));
         }
-        if s.sink_concurrency == 0 {
-            errors.push("subscriptions.sink_concurrency: must be >= 1".to_owned());
+        if s.sink_backoff_ms > MAX_SINK_BACKOFF_MS {
+            errors.push(format!(
+                "subscriptions.sink_backoff_ms: must be between 0 and {MAX_SINK_BACKOFF_MS} (the backoff stops at a minute)"
+            ));
+        }
+        if !(1..=MAX_PLACES).contains(&s.sink_concurrency) {
+            errors.push(format!(
+                "subscriptions.sink_concurrency: must be between 1 and {MAX_PLACES}"
+            ));
         }
         if s.max_subscriptions == 0 {
             errors.push("subscriptions.max_subscriptions: must be >= 1".to_owned());
+        }
+        if s.max_subscriptions_per_client == 0 {
+            errors.push("subscriptions.max_subscriptions_per_client: must be >= 1 (0 would refuse every subscription)".to_owned());
         }
         if s.dir.is_none() {
             s.dir = data_dir.map(|d| d.join(".subscriptions"));

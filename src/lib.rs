@@ -16,6 +16,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod files;
 pub mod r#gen;
 pub mod index;
 pub mod ingest;

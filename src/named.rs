@@ -16,7 +16,7 @@ pub struct NamedHotzones {
 impl NamedHotzones {
     /// Reads a TOML file; every bad entry is reported with the file and the name.
     pub fn load(path: &Path) -> Result<NamedHotzones, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::files::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::parse(&text).map_err(|e| Error::Config {
             path: path.to_owned(),
             message: e,

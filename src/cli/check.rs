@@ -71,6 +71,9 @@ pub struct CheckArgs {
     /// Name expected in the server's certificate (default: the URL's host).
     #[arg(long)]
     pub tls_domain: Option<String>,
+    /// Seconds to connect and to get the answer; past them the check fails (1 to 86400).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout_s: u64,
 }
 
 impl CheckArgs {
@@ -114,7 +117,27 @@ impl CheckArgs {
     /// `--server` as a URL: a bare `HOST:PORT` means `http://HOST:PORT`; a bare host without
     /// a port is an error (it meant port 80, where no `serve` listens by default).
     pub fn server_url(&self) -> anyhow::Result<String> {
-        if self.server.contains("://") {
+        if let Some((scheme, rest)) = self.server.split_once("://") {
+            if scheme != "http" && scheme != "https" {
+                anyhow::bail!(
+                    "--server {:?}: the scheme must be http:// (plaintext) or https:// (TLS)",
+                    self.server
+                );
+            }
+            // A port the URL parser cannot hold (`:99999`) was dropped, and the check went
+            // to the scheme's default port instead.
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            if let Some((_, port)) = host_port
+                .rsplit_once(':')
+                .filter(|(host, _)| !host.contains(':') || host.ends_with(']'))
+                && port.parse::<u16>().ok().filter(|p| *p > 0).is_none()
+            {
+                anyhow::bail!(
+                    "--server {:?}: port {port:?} is not a port (1 to 65535)",
+                    self.server
+                );
+            }
             return Ok(self.server.clone());
         }
         let port = self
@@ -123,7 +146,7 @@ impl CheckArgs {
             .filter(|(host, _)| !host.is_empty() && (!host.contains(':') || host.ends_with(']')))
             .map(|(_, port)| port);
         match port {
-            Some(p) if !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) => {
+            Some(p) if p.parse::<u16>().is_ok_and(|p| p > 0) => {
                 Ok(format!("http://{}", self.server))
             }
             _ => anyhow::bail!(
@@ -140,15 +163,24 @@ impl CheckArgs {
         let mut ep = Endpoint::from_shared(url.clone()).with_context(|| {
             format!("--server {:?} is neither HOST:PORT nor a URL", self.server)
         })?;
+        let timeout = std::time::Duration::from_secs(self.timeout_s);
+        ep = ep.connect_timeout(timeout).timeout(timeout);
+        let tls_flags =
+            self.ca_cert.is_some() || self.client_cert.is_some() || self.tls_domain.is_some();
+        if tls_flags && !url.starts_with("https://") {
+            anyhow::bail!(
+                "--ca-cert, --client-cert, --client-key and --tls-domain need an https:// server (got {:?}, which is plaintext)",
+                self.server
+            );
+        }
         if url.starts_with("https://") {
             let mut tls = ClientTlsConfig::new();
             if let Some(ca) = &self.ca_cert {
-                let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
-                tls = tls.ca_certificate(Certificate::from_pem(pem));
+                tls = tls.ca_certificate(Certificate::from_pem(pem_file(ca, CERTIFICATE)?));
             }
             if let (Some(c), Some(k)) = (&self.client_cert, &self.client_key) {
-                let cert = std::fs::read(c).with_context(|| format!("reading {}", c.display()))?;
-                let key = std::fs::read(k).with_context(|| format!("reading {}", k.display()))?;
+                let cert = pem_file(c, CERTIFICATE)?;
+                let key = pem_file(k, PRIVATE_KEY)?;
                 tls = tls.identity(Identity::from_pem(cert, key));
             }
             if let Some(d) = &self.tls_domain {
@@ -160,6 +192,23 @@ impl CheckArgs {
             .await
             .with_context(|| format!("connecting to {}", self.server))
     }
+}
+
+/// What a PEM file given to `check` must hold: a block of this kind.
+const CERTIFICATE: (&str, &str) = ("CERTIFICATE-----", "PEM certificate");
+const PRIVATE_KEY: (&str, &str) = ("PRIVATE KEY-----", "PEM private key");
+
+/// The bytes of a PEM file, which must hold a block of `kind`: tonic reads the PEM only at
+/// the handshake, where a key file given as the CA read "invalid peer certificate:
+/// UnknownIssuer" and a certificate-less client file "peer sent no certificates".
+fn pem_file(path: &std::path::Path, kind: (&str, &str)) -> anyhow::Result<Vec<u8>> {
+    let pem = crate::files::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let (marker, what) = kind;
+    let holds = |needle: &str| pem.windows(needle.len()).any(|w| w == needle.as_bytes());
+    if !holds(&format!("-----BEGIN {marker}")) && !holds(&format!(" {marker}")) {
+        anyhow::bail!("{}: holds no {what}", path.display());
+    }
+    Ok(pem)
 }
 
 /// Sends the check and prints the verdict; exit code 0, or 1 when the server refused it.
@@ -196,7 +245,15 @@ pub fn run(a: &CheckArgs) -> anyhow::Result<i32> {
                     .get_details_error_info()
                     .map(|i| i.reason)
                     .unwrap_or_default();
-                eprintln!("error: {:?} ({}): {}", s.code(), reason, s.message());
+                // A failure below gRPC (a TLS alert, a reset, a port that speaks no HTTP/2)
+                // has its cause in the source chain, not the message ("transport error").
+                let mut cause = String::new();
+                let mut source = std::error::Error::source(&s);
+                while let Some(e) = source {
+                    cause.push_str(&format!(": {e}"));
+                    source = e.source();
+                }
+                eprintln!("error: {:?} ({}): {}{cause}", s.code(), reason, s.message());
                 Ok(1)
             }
         }

@@ -136,7 +136,7 @@ fn tls_config(t: &TlsConfig) -> Result<ServerTlsConfig, ServeError> {
         pem_certs(ca)?;
     }
     let read = |p: &std::path::Path| {
-        std::fs::read(p).map_err(|e| ServeError::Tls(format!("{}: {e}", p.display())))
+        crate::files::read(p).map_err(|e| ServeError::Tls(format!("{}: {e}", p.display())))
     };
     // tonic waits for a handshake for ever unless told.
     let mut c = ServerTlsConfig::new()
@@ -155,6 +155,7 @@ pub(crate) fn pem_certs(
     use tokio_rustls::rustls::pki_types::CertificateDer;
     use tokio_rustls::rustls::pki_types::pem::PemObject;
     let err = |e: &dyn std::fmt::Display| ServeError::Tls(format!("{}: {e}", path.display()));
+    crate::files::regular(path).map_err(|e| err(&e))?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
         .map_err(|e| err(&e))?
         .collect::<Result<_, _>>()
@@ -171,6 +172,7 @@ pub(crate) fn pem_key(
 ) -> Result<tokio_rustls::rustls::pki_types::PrivateKeyDer<'static>, ServeError> {
     use tokio_rustls::rustls::pki_types::PrivateKeyDer;
     use tokio_rustls::rustls::pki_types::pem::PemObject;
+    crate::files::regular(path).map_err(|e| ServeError::Tls(format!("{}: {e}", path.display())))?;
     PrivateKeyDer::from_pem_file(path)
         .map_err(|e| ServeError::Tls(format!("{}: no PEM private key ({e})", path.display())))
 }

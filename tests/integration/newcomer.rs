@@ -410,9 +410,29 @@ fn plain_logs_off_a_terminal_and_check_takes_host_port() {
     // A host without a port, and `--min-events 0` (which the protocol would read as "unset",
     // so 3), are refused before anything is sent.
     let host = addr.rsplit_once(':').unwrap().0;
+    // A port no socket has (which the URL parser dropped, sending the check to port 80), a
+    // scheme other than http/https, TLS files for a plaintext server, and a PEM file that
+    // holds no certificate: refused before anything is sent.
+    let http = format!("http://{addr}");
+    let https = format!("https://{addr}");
+    let not_pem = std::env::current_exe().unwrap();
+    let not_pem = not_pem.to_str().unwrap();
     for (server, extra, says) in [
         (host, &[][..], "expected HOST:PORT"),
         (addr.as_str(), &["--min-events", "0"][..], "--min-events"),
+        ("http://127.0.0.1:99999", &[][..], "is not a port"),
+        ("127.0.0.1:70000", &[][..], "expected HOST:PORT"),
+        ("ftp://127.0.0.1:21", &[][..], "the scheme must be"),
+        (
+            http.as_str(),
+            &["--ca-cert", not_pem][..],
+            "need an https://",
+        ),
+        (
+            https.as_str(),
+            &["--ca-cert", not_pem][..],
+            "holds no PEM certificate",
+        ),
     ] {
         let bad = check(server, extra);
         let err = text(&bad.stderr);
@@ -433,5 +453,37 @@ fn plain_logs_off_a_terminal_and_check_takes_host_port() {
     assert!(
         !logs.contains('\u{1b}'),
         "colour codes in piped logs: {logs}"
+    );
+}
+
+/// A server that takes the connection and never answers: `hotzone check` gives up after
+/// `--timeout-s` with an error (it waited for ever).
+#[test]
+fn check_gives_up_on_a_server_that_never_answers() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+        .args([
+            "check",
+            "--server",
+            &addr,
+            "--phone-number",
+            "+886912345001",
+        ])
+        .args(["--look-back-days", "1", "--threshold-ratio", "0.5"])
+        .args(["--timeout-s", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("Timeout expired"),
+        "{}",
+        text(&o.stderr)
     );
 }

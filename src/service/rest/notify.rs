@@ -74,7 +74,7 @@ pub const EVENT_ENDED: &str =
 const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// Longest backoff between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+const MAX_BACKOFF: Duration = Duration::from_millis(crate::config::MAX_SINK_BACKOFF_MS);
 
 /// Why a subscription ended (CAMARA's `terminationReason`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -565,7 +565,7 @@ async fn attempts(shared: &Shared, sub: &Subscription, cb: Callback) -> Outcome 
     let cfg = &shared.state.settings().subscriptions;
     let m = shared.state.callback_metrics();
     let timeout = Duration::from_millis(cfg.sink_timeout_ms);
-    let mut backoff = Duration::from_millis(cfg.sink_backoff_ms);
+    let mut backoff = Duration::from_millis(cfg.sink_backoff_ms).min(MAX_BACKOFF);
     let token = sub.record.access_token.as_deref();
     let share = shared.share_of(&sub.sink);
     let mut ended = sub.ended.subscribe();

@@ -264,6 +264,11 @@ pub fn tls_client(
 ) -> Result<Arc<rustls::ClientConfig>, String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
+    if let Err(e) = crate::files::regular(ca_file)
+        && required
+    {
+        return Err(format!("sink_ca_file {}: {e}", ca_file.display()));
+    }
     let mut roots = rustls::RootCertStore::empty();
     match CertificateDer::pem_file_iter(ca_file) {
         Ok(iter) => {
