@@ -848,6 +848,18 @@ impl ServerConfig {
                     "{at}.token_sha256: must be 64 hex digits (the SHA-256 of the token, not the token)"
                 ));
             }
+            // The hash of no token at all (`printf %s "$TOKEN" | sha256sum` with TOKEN unset):
+            // no bearer token can match it, so the client could never call.
+            if c.token_sha256.eq_ignore_ascii_case(EMPTY_TOKEN_SHA256) {
+                errors.push(format!(
+                    "{at}.token_sha256: is the SHA-256 of an empty token (was the token variable unset?)"
+                ));
+            }
+            if c.scopes.is_empty() {
+                errors.push(format!(
+                    "{at}.scopes: is empty: the client could call nothing (check, ingest)"
+                ));
+            }
             let (mut check, mut ingest) = (false, false);
             for s in &c.scopes {
                 match s.as_str() {
@@ -873,6 +885,9 @@ impl ServerConfig {
         out
     }
 }
+
+/// SHA-256 of the empty string.
+const EMPTY_TOKEN_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// Refuses to expose an unauthenticated service: without `[[clients]]`, the listen address
 /// must be loopback unless `insecure` (`hotzone serve --insecure`) says otherwise.
@@ -975,6 +990,22 @@ mod tests {
             assert!(e.contains(needle), "{needle}: {e}");
         }
         assert!(!e.contains("abcd"), "{e}");
+        // A client that could never call: the hash of no token, or no scope.
+        let useless = ServerConfig {
+            data_dir: Some("/d".into()),
+            clients: vec![ClientConfig {
+                id: "x".into(),
+                token_sha256: EMPTY_TOKEN_SHA256.to_uppercase(),
+                scopes: vec![],
+            }],
+            ..ServerConfig::default()
+        };
+        let e = useless
+            .resolve(Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("SHA-256 of an empty token"), "{e}");
+        assert!(e.contains("clients[0].scopes: is empty"), "{e}");
     }
 
     #[test]

@@ -17,33 +17,42 @@ use crate::service::pb::{CheckRequest, EventRecord, IngestRequest};
 /// Flags of `hotzone soak`.
 #[derive(Args, Debug)]
 pub struct SoakArgs {
-    /// Server URL; must be a loopback address.
+    /// Server URL (or HOST:PORT); must be a loopback address.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     pub server: String,
-    /// Stop after this many seconds.
-    #[arg(long, default_value_t = 180)]
+    /// Stop after this many seconds (calls still under way then are cut; 1 to 604800).
+    #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub seconds: u64,
     /// Stop after this many requests (checks + ingests).
     #[arg(long, default_value_t = 5_000_000)]
     pub max_requests: u64,
-    /// Concurrent check loops.
-    #[arg(long, default_value_t = 4)]
-    pub concurrency: usize,
-    /// Subscribers to check: +8869100NNNNN for NNNNN in 0..subscribers (scripts/soak.sh data).
-    #[arg(long, default_value_t = 2000)]
+    /// Concurrent check loops (1 to 1024).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+    /// Subscribers to check: +8869100NNNNN for NNNNN in 0..subscribers (scripts/soak.sh data;
+    /// 1 to 100000).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub subscribers: u32,
-    /// Milliseconds between ingests (one loop; each ingest sends --ingest-batch records).
-    #[arg(long, default_value_t = 200)]
+    /// Milliseconds between ingests (one loop; each ingest sends --ingest-batch records; 0
+    /// to 3600000).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub ingest_every_ms: u64,
-    /// Records per ingest.
-    #[arg(long, default_value_t = 50)]
+    /// Records per ingest (0: no ingests; at most the 1000000 one call may carry).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub ingest_batch: u32,
     /// The server's process id, to sample its resident memory.
     #[arg(long)]
     pub pid: Option<u32>,
     /// Day the checks end on (YYYY-MM-DD).
-    #[arg(long, default_value = "2026-03-10")]
+    #[arg(long, default_value = "2026-03-10", value_parser = parse_day)]
     pub as_of: String,
+}
+
+/// `--as-of` as a date, checked before the run (a bad one made every check of the run fail).
+fn parse_day(s: &str) -> Result<String, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|_| s.to_owned())
+        .map_err(|_| format!("{s:?} is not a date YYYY-MM-DD"))
 }
 
 /// Resident set size of a process, in KiB.
@@ -67,8 +76,12 @@ struct Tally {
 /// Runs the soak and prints the report; exit code 0 when no unexpected error was seen.
 #[allow(clippy::print_stdout)] // the report is this command's output
 pub fn run(a: &SoakArgs) -> anyhow::Result<i32> {
-    let host = a
-        .server
+    let server = if a.server.contains("://") {
+        a.server.clone()
+    } else {
+        format!("http://{}", a.server)
+    };
+    let host = server
         .split("://")
         .nth(1)
         .unwrap_or("")
@@ -77,7 +90,7 @@ pub fn run(a: &SoakArgs) -> anyhow::Result<i32> {
         .unwrap_or("");
     anyhow::ensure!(
         matches!(host, "127.0.0.1" | "localhost" | "[::1]"),
-        "soak runs against a loopback server only (got {})",
+        "soak runs against a loopback server only: 127.0.0.1, [::1] or localhost with a port (got {})",
         a.server
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -85,18 +98,23 @@ pub fn run(a: &SoakArgs) -> anyhow::Result<i32> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async {
-        let client = FraudHotzoneClient::connect(a.server.clone())
-            .await
-            .with_context(|| format!("connecting to {}", a.server))?;
+    let report = runtime.block_on(async {
         let started = Instant::now();
         let deadline = started + Duration::from_secs(a.seconds);
+        // Every wait of the run ends at the deadline: the connection, each call, the pauses.
+        let client = tokio::time::timeout_at(
+            deadline.into(),
+            FraudHotzoneClient::connect(server.clone()),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("no connection to {} within --seconds", a.server))?
+        .with_context(|| format!("connecting to {}", a.server))?;
         let sent = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let rss_start = a.pid.and_then(rss_kib);
         let mut rss_samples: Vec<(u64, u64)> = Vec::new();
         let mut tasks = Vec::new();
-        for w in 0..a.concurrency {
+        for w in 0..usize::from(a.concurrency) {
             let mut c = client.clone();
             let (sent, stop) = (sent.clone(), stop.clone());
             let (subs, max, as_of) = (a.subscribers.max(1), a.max_requests, a.as_of.clone());
@@ -117,7 +135,11 @@ pub fn run(a: &SoakArgs) -> anyhow::Result<i32> {
                         ..CheckRequest::default()
                     };
                     let t0 = Instant::now();
-                    let code = match c.check(req).await {
+                    let Ok(answer) = tokio::time::timeout_at(deadline.into(), c.check(req)).await
+                    else {
+                        break; // cut at the deadline: not counted
+                    };
+                    let code = match answer {
                         Ok(_) => "OK".to_owned(),
                         Err(s) => format!("{:?}", s.code()),
                     };
@@ -134,7 +156,7 @@ pub fn run(a: &SoakArgs) -> anyhow::Result<i32> {
             tokio::spawn(async move {
                 let mut t = Tally::default();
                 let mut n: u64 = 0;
-                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                while batch > 0 && !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                     if sent.fetch_add(1, Ordering::Relaxed) >= max {
                         break;
                     }
@@ -151,19 +173,25 @@ pub fn run(a: &SoakArgs) -> anyhow::Result<i32> {
                         })
                         .collect();
                     let t0 = Instant::now();
-                    let code = match c.ingest(tokio_stream::iter(vec![IngestRequest { events }])).await {
+                    let call = c.ingest(tokio_stream::iter(vec![IngestRequest { events }]));
+                    let Ok(answer) = tokio::time::timeout_at(deadline.into(), call).await else {
+                        break; // cut at the deadline: not counted
+                    };
+                    let code = match answer {
                         Ok(_) => "OK".to_owned(),
                         Err(s) => format!("{:?}", s.code()),
                     };
                     t.latencies_us.push(t0.elapsed().as_micros() as u64);
                     *t.codes.entry(code).or_insert(0) += 1;
-                    tokio::time::sleep(Duration::from_millis(every)).await;
+                    let next = Instant::now() + Duration::from_millis(every);
+                    tokio::time::sleep_until(next.min(deadline).into()).await;
                 }
                 t
             })
         };
         while Instant::now() < deadline && sent.load(Ordering::Relaxed) < a.max_requests {
-            tokio::time::sleep(Duration::from_secs(5).min(deadline - Instant::now())).await;
+            let next = Instant::now() + Duration::from_secs(5);
+            tokio::time::sleep_until(next.min(deadline).into()).await;
             if let Some(r) = a.pid.and_then(rss_kib) {
                 rss_samples.push((started.elapsed().as_secs(), r));
             }
@@ -193,8 +221,11 @@ pub fn run(a: &SoakArgs) -> anyhow::Result<i32> {
                 .map(|(_, v)| v)
                 .sum()
         };
-        println!("soak: {secs:.0} s against {}", a.server);
-        println!(
+        let mut out = String::new();
+        use std::fmt::Write as _;
+        let _ = writeln!(out, "soak: {secs:.0} s against {}", a.server);
+        let _ = writeln!(
+            out,
             "checks: {} ({:.0}/s) codes {:?} p50 {} us p99 {} us max {} us",
             checks.latencies_us.len(),
             checks.latencies_us.len() as f64 / secs,
@@ -203,7 +234,8 @@ pub fn run(a: &SoakArgs) -> anyhow::Result<i32> {
             pct(&mut checks.latencies_us, 0.99),
             checks.latencies_us.last().copied().unwrap_or(0)
         );
-        println!(
+        let _ = writeln!(
+            out,
             "ingests: {} codes {:?} p50 {} us p99 {} us",
             ingests.latencies_us.len(),
             ingests.codes,
@@ -211,13 +243,14 @@ pub fn run(a: &SoakArgs) -> anyhow::Result<i32> {
             pct(&mut ingests.latencies_us, 0.99)
         );
         let bad = errors(&checks) + errors(&ingests);
-        println!("errors (not OK, not NOT_FOUND): {bad}");
+        let _ = writeln!(out, "errors (not OK, not NOT_FOUND): {bad}");
         if let (Some(s), Some((_, e))) = (rss_start, rss_samples.last()) {
             let mid = rss_samples
                 .get(rss_samples.len() / 2)
                 .map(|x| x.1)
                 .unwrap_or(s);
-            println!(
+            let _ = writeln!(
+                out,
                 "server RSS: start {} MiB, middle {} MiB, end {} MiB, growth {:+.1} MiB (second half {:+.1} MiB)",
                 s / 1024,
                 mid / 1024,
@@ -226,6 +259,13 @@ pub fn run(a: &SoakArgs) -> anyhow::Result<i32> {
                 (*e as f64 - mid as f64) / 1024.0
             );
         }
-        Ok(if bad == 0 { 0 } else { 1 })
-    })
+        anyhow::Ok((out, if bad == 0 { 0 } else { 1 }))
+    })?;
+    // Written once, and a closed stdout (`| head -1`) is an error, not a panic.
+    use std::io::Write as _;
+    std::io::stdout()
+        .lock()
+        .write_all(report.0.as_bytes())
+        .context("writing the report")?;
+    Ok(report.1)
 }

@@ -14,6 +14,8 @@
 //! stalling checks. Dropping the [`Auditor`] drains the queue.
 
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 
@@ -33,6 +35,8 @@ pub struct Auditor {
     mac: Option<Hmac<Sha256>>,
     tx: Option<SyncSender<String>>,
     writer: Option<JoinHandle<()>>,
+    /// Lines the writer thread failed to write.
+    failures: Arc<AtomicU64>,
 }
 
 /// A check's parameters as audited (no raw number, hotzone hashed).
@@ -107,6 +111,7 @@ impl Auditor {
             mac: None,
             tx: None,
             writer: None,
+            failures: Arc::default(),
         }
     }
 
@@ -124,12 +129,17 @@ impl Auditor {
         let file = opts.open(&s.file).map_err(|e| Error::write(&s.file, e))?;
         let (tx, rx) = sync_channel::<String>(QUEUE);
         let path = s.file.clone();
+        let failures = Arc::new(AtomicU64::new(0));
+        let failed = Arc::clone(&failures);
         let writer = std::thread::Builder::new()
             .name("hotzone-audit".to_owned())
             .spawn(move || {
                 let mut w = std::io::LineWriter::new(file);
                 for line in rx {
+                    // `LineWriter` writes each whole line through: a line it could not
+                    // write is lost, and counted as the queue's losses are.
                     if let Err(e) = w.write_all(line.as_bytes()) {
+                        failed.fetch_add(1, Ordering::Relaxed);
                         tracing::error!(file = %path.display(), error = %e, "audit log write failed");
                     }
                 }
@@ -141,7 +151,13 @@ impl Auditor {
             mac: Some(mac),
             tx: Some(tx),
             writer: Some(writer),
+            failures,
         })
+    }
+
+    /// Lines the writer could not write (lost; the metrics count them with the queue's).
+    pub fn write_failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// Whether lines are written.
@@ -189,6 +205,46 @@ impl Drop for Auditor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A line the file refuses (a full disk: `/dev/full`) is counted as lost, for the
+    /// metrics' `hotzone_audit_dropped_total`, not only logged.
+    #[test]
+    fn lines_the_file_refuses_are_counted() {
+        let a = Auditor::open(&AuditSettings {
+            file: "/dev/full".into(),
+            hmac_key: vec![7; 32],
+        })
+        .unwrap();
+        let line = AuditLine {
+            time: crate::clock::now_rfc3339(),
+            rpc: "check",
+            client: "bank",
+            correlator: "",
+            number_hmac: None,
+            params: None,
+            anomaly_detected: None,
+            anomaly_date: None,
+            accepted: None,
+            rejected: None,
+            code: "OK",
+            reason: None,
+            latency_us: 1,
+        };
+        for _ in 0..3 {
+            assert!(a.write(&line), "queued");
+        }
+        // The writer thread works through the queue; wait for its count.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while a.write_failures() < 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}",
+                a.write_failures()
+            );
+            std::thread::yield_now();
+        }
+        assert_eq!(a.write_failures(), 3);
+    }
 
     #[test]
     fn lines_are_json_and_hold_no_number() {

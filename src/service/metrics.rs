@@ -220,7 +220,7 @@ impl Metrics {
 
     /// The Prometheus text exposition (format 0.0.4). The in-flight counts (checks, ingest
     /// streams) are read by the caller.
-    pub fn render(&self, inflight: usize, ingests: usize) -> String {
+    pub fn render(&self, inflight: usize, ingests: usize, audit_write_failures: u64) -> String {
         let mut o = String::with_capacity(4096);
         let head = |o: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -388,7 +388,7 @@ impl Metrics {
         let _ = writeln!(
             o,
             "hotzone_audit_dropped_total {}",
-            self.audit_dropped.load(Ordering::Relaxed)
+            self.audit_dropped.load(Ordering::Relaxed) + audit_write_failures
         );
         head(
             &mut o,
@@ -544,7 +544,7 @@ mod tests {
         m.ingest(true, 5, 1);
         m.reload(true, 1);
         m.connection_refused(true, true);
-        let text = m.render(0, 0);
+        let text = m.render(0, 0, 0);
         for needle in [
             "hotzone_checks_total{code=\"OK\",result=\"anomaly\"} 1",
             "hotzone_checks_total{code=\"NOT_FOUND\",result=\"error\"} 1",

@@ -251,6 +251,7 @@ impl AppState {
         let mut text = self.inner.metrics.render(
             self.inner.gate.in_flight(),
             self.inner.ingest_gate.in_flight(),
+            self.inner.audit.write_failures(),
         );
         self.inner.callbacks.render(&mut text);
         text

@@ -1320,6 +1320,9 @@ fn a_fifo_given_as_a_configuration_file_is_refused_not_waited_on() {
         let o = hotzone(&args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.contains(f) && err.contains("not a regular file"), "{err}");
+        assert!(
+            err.contains(f) && err.contains("not a regular file"),
+            "{err}"
+        );
     }
 }

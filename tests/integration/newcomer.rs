@@ -487,3 +487,64 @@ fn check_gives_up_on_a_server_that_never_answers() {
         text(&o.stderr)
     );
 }
+
+/// `hotzone soak` keeps to `--seconds` against a server that never answers (it waited for
+/// ever), checks `--as-of` before the run, and a closed stdout is an error, not a panic.
+#[test]
+fn soak_keeps_to_its_seconds_and_checks_its_flags_first() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    let soak = |extra: &[&str], stdout: Stdio| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+            .args(["soak", "--server", &addr, "--ingest-every-ms", "600000"])
+            .args(extra)
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A bound for a hung process only (the run itself lasts its one second).
+        let start = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > Duration::from_secs(120) {
+                let _ = child.kill();
+                panic!("soak still running after 120 s with --seconds 1");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.wait_with_output().unwrap()
+    };
+    let o = soak(&["--seconds", "1"], Stdio::piped());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("checks: 0"), "{}", text(&o.stdout));
+    // Usage errors exit 1 (2 means rejected rows elsewhere).
+    let o = soak(&["--seconds", "1", "--as-of", "garbage"], Stdio::piped());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("is not a date"),
+        "{}",
+        text(&o.stderr)
+    );
+    for bad in [
+        &["--seconds", "18446744073709551615"][..],
+        &["--concurrency", "100000"],
+    ] {
+        let o = soak(bad, Stdio::piped());
+        assert_eq!(o.status.code(), Some(1), "{bad:?}: {}", text(&o.stderr));
+    }
+    // stdout closed before the report: an error naming the write, exit 1 (was a panic, 101).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = soak(&["--seconds", "1"], Stdio::from(writer));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("writing the report"),
+        "{}",
+        text(&o.stderr)
+    );
+}
