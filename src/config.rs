@@ -441,8 +441,10 @@ impl Default for LimitsConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
-    /// File the lines are appended to (created if missing).
-    pub file: PathBuf,
+    /// File the lines are appended to (created if missing); required, here or as
+    /// `--audit-log` (which may then take the key from this table).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
     /// HMAC-SHA256 key (hex, at least 16 bytes) for the number tags. Prefer the
     /// `HOTZONE_AUDIT_KEY` environment variable, which wins over this key.
     #[serde(default)]
@@ -586,7 +588,7 @@ impl ServerConfig {
             t.client_ca = t.client_ca.as_ref().map(|p| base.join(p));
         }
         if let Some(a) = &mut cfg.audit {
-            a.file = base.join(&a.file);
+            a.file = a.file.as_ref().map(|f| base.join(f));
         }
         let subs = &mut cfg.subscriptions;
         subs.dir = subs.dir.as_ref().map(|p| base.join(p));
@@ -774,7 +776,18 @@ impl ServerConfig {
         }
         let audit = match &self.audit {
             None => None,
-            Some(a) => match a.hmac_key.as_deref().map(hex::decode) {
+            Some(AuditConfig { file: None, .. }) => {
+                errors.push(
+                    "audit.file: is required with [audit] (the file audit lines are appended to; or --audit-log)"
+                        .to_owned(),
+                );
+                None
+            }
+            Some(
+                a @ AuditConfig {
+                    file: Some(file), ..
+                },
+            ) => match a.hmac_key.as_deref().map(hex::decode) {
                 None => {
                     errors.push(format!(
                         "audit.hmac_key: is required with audit.file (set {AUDIT_KEY_ENV} to {MIN_AUDIT_KEY_BYTES}+ random bytes in hex)"
@@ -782,7 +795,7 @@ impl ServerConfig {
                     None
                 }
                 Some(Ok(k)) if k.len() >= MIN_AUDIT_KEY_BYTES => Some(AuditSettings {
-                    file: a.file.clone(),
+                    file: file.clone(),
                     hmac_key: k,
                 }),
                 Some(_) => {
@@ -980,7 +993,7 @@ mod tests {
                 scopes: vec!["admin".into()],
             }],
             audit: Some(AuditConfig {
-                file: "a".into(),
+                file: Some("a".into()),
                 hmac_key: Some("abcd".into()),
             }),
             ..ServerConfig::default()
@@ -1006,6 +1019,23 @@ mod tests {
             .to_string();
         assert!(e.contains("SHA-256 of an empty token"), "{e}");
         assert!(e.contains("clients[0].scopes: is empty"), "{e}");
+        // `[audit]` may hold the key alone (the file then comes from `--audit-log`); with no
+        // file from either, the start is refused by name.
+        let text = format!(
+            "data_dir = \"/d\"\n[audit]\nhmac_key = \"{}\"\n",
+            "0f".repeat(16)
+        );
+        let cfg: ServerConfig = toml::from_str(&text).unwrap();
+        let e = cfg
+            .clone()
+            .resolve(Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("audit.file: is required"), "{e}");
+        let mut with_file = cfg;
+        with_file.audit.as_mut().unwrap().file = Some("audit.jsonl".into());
+        let s = with_file.resolve(Path::new("x.toml")).unwrap();
+        assert_eq!(s.audit.unwrap().file, PathBuf::from("audit.jsonl"));
     }
 
     #[test]

@@ -176,7 +176,7 @@ impl ServeArgs {
         if let Some(v) = &self.audit_log {
             let hmac_key = cfg.audit.as_ref().and_then(|a| a.hmac_key.clone());
             cfg.audit = Some(crate::config::AuditConfig {
-                file: v.clone(),
+                file: Some(v.clone()),
                 hmac_key,
             });
         }
