@@ -130,8 +130,17 @@ fn tls_config(t: &TlsConfig) -> Result<ServerTlsConfig, ServeError> {
     // tonic takes the PEM as bytes and reads it at the first handshake: junk then failed
     // every handshake ("peer sent no certificates") of a server that had started. The
     // files are parsed here first, so a bad one stops the start, named.
-    pem_certs(&t.cert)?;
-    pem_key(&t.key)?;
+    let certs = pem_certs(&t.cert)?;
+    let key = pem_key(&t.key)?;
+    // A key of another certificate was refused by tonic as a bare `KeyMismatch`.
+    let provider = tokio_rustls::rustls::crypto::ring::default_provider();
+    tokio_rustls::rustls::sign::CertifiedKey::from_der(certs, key, &provider).map_err(|e| {
+        ServeError::Tls(format!(
+            "{} is not the private key of {} ({e})",
+            t.key.display(),
+            t.cert.display()
+        ))
+    })?;
     if let Some(ca) = &t.client_ca {
         pem_certs(ca)?;
     }

@@ -585,6 +585,30 @@ impl Pki {
     }
 }
 
+/// A `[tls]` key of another certificate stops the start naming both files (tonic's own
+/// refusal was a bare `KeyMismatch`).
+#[test]
+fn a_tls_key_of_another_certificate_is_refused_naming_both_files() {
+    let pki = Pki::new();
+    let data = data_dir();
+    let (cert, key) = (pki.path("server.pem"), pki.path("client.key"));
+    let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("client.key is not the private key of") && err.contains("server.pem"),
+        "{err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_and_mutual_tls() {
     let pki = Pki::new();
