@@ -26,8 +26,8 @@ pub struct CheckArgs {
     /// The number to check, E.164 (+886912345678).
     #[arg(long)]
     pub phone_number: String,
-    /// Days in the window, ending with --as-of.
-    #[arg(long)]
+    /// Days in the window, ending with --as-of; at least 1 (0 is the protocol's "not given").
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub look_back_days: u32,
     /// SHARE: 0 < r <= 1; SPIKE: r >= 1.
     #[arg(long)]

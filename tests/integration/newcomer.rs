@@ -439,6 +439,24 @@ fn plain_logs_off_a_terminal_and_check_takes_host_port() {
         assert_eq!(bad.status.code(), Some(1), "{server} {extra:?}: {err}");
         assert!(err.contains(says), "{server} {extra:?}: {err}");
     }
+    // `--look-back-days 0` (the protocol's "not given") likewise.
+    let zero = hotzone(&[
+        "check",
+        "--server",
+        &addr,
+        "--phone-number",
+        "+886912345001",
+        "--look-back-days",
+        "0",
+        "--threshold-ratio",
+        "0.5",
+    ]);
+    assert_eq!(zero.status.code(), Some(1));
+    assert!(
+        text(&zero.stderr).contains("invalid value '0' for '--look-back-days"),
+        "{}",
+        text(&zero.stderr)
+    );
     let _ = child.kill();
     let _ = child.wait();
     while let Ok(line) = rx.try_recv() {
