@@ -292,15 +292,49 @@ def _wanted_columns(columns: Optional[Mapping[str, str]]) -> set:
     return {_folded(c) for c in _CANONICAL} | {_folded(k) for k in (columns or {})}
 
 
+def _resolve_columns(names: Sequence[Any], columns: Optional[Mapping[str, str]]) -> Dict[str, int]:
+    """``{canonical name: index in names}`` for the fields ``names`` (a header) holds, as the
+    kernel's ``ColumnMap::resolve`` finds them: names compared trimmed; for each field its
+    mapped names in the mapping's order, then the canonical one, each looked for as written
+    first, and only when none is found in another ASCII case; of repeated names, the first.
+    (The mapping's canonical names are checked by the caller.)"""
+    trimmed = [str(n).strip() for n in names]
+    folded = [_folded(n) for n in names]
+    mapping = [(str(k).strip(), str(v).strip()) for k, v in dict(columns or {}).items()]
+    out: Dict[str, int] = {}
+    for field in _CANONICAL:
+        wanted = [k for k, v in mapping if v == field] + [field]
+        at = next((trimmed.index(w) for w in wanted if w in trimmed), None)
+        if at is None:
+            at = next((folded.index(_folded(w)) for w in wanted if _folded(w) in folded), None)
+        if at is not None:
+            out[field] = at
+    return out
+
+
+def _shown_names(names: Sequence[Any]) -> str:
+    """A header's names as a message may show them (the kernel's rule): a name holding five
+    or more digits is a value, not a name (a file with no header row), shown as ``<value>``,
+    so that no phone number reaches a message."""
+    shown = ["<value>" if sum(ch in "0123456789" for ch in str(n)) >= 5 else str(n) for n in names]
+    text = ", ".join(shown)
+    if "<value>" in shown:
+        text += "; a <value> is no name: has the file a header row?"
+    return text
+
+
 def _period_time(frame: Any, columns: Optional[Mapping[str, str]]) -> None:
     """A pandas ``Period`` ``event_time`` (a column, a Categorical of them, or the index) is
     refused: Arrow keeps its integers (hours or days since 1970) with the extension's name,
-    which a Categorical or an index loses, and they would read as epoch milliseconds."""
-    names = [_folded(k) for k, v in (columns or {}).items() if str(v).strip() == "event_time"]
-    names.append("event_time")
-    candidates = [frame[c] for c in frame.columns if _folded(c) in names]
-    if getattr(frame.index, "name", None) is not None and _folded(frame.index.name) in names:
-        candidates.append(frame.index)
+    which a Categorical or an index loses, and they would read as epoch milliseconds. Only
+    the column the kernel will read as ``event_time`` is looked at (the index comes after the
+    columns, as pyarrow appends it)."""
+    index_name = getattr(frame.index, "name", None)
+    names = list(frame.columns) + ([index_name] if index_name is not None else [])
+    at = _resolve_columns(names, columns).get("event_time")
+    if at is None:
+        return
+    candidates = [frame.iloc[:, at] if at < len(frame.columns) else frame.index]
     for c in candidates:
         dtype = getattr(c, "dtype", None)
         dtype = getattr(dtype, "categories", None) is not None and dtype.categories.dtype or dtype

@@ -54,7 +54,7 @@ import datetime as _dt
 import itertools as _it
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import _folded, _hotzone_text, _spec, _threads, _whole
+from . import _hotzone_text, _resolve_columns, _shown_names, _spec, _threads, _whole
 
 __all__ = ["scan", "summary", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS"]
 
@@ -85,35 +85,17 @@ def _resolve(df_columns: Sequence[str], columns: Optional[Mapping[str, str]]) ->
             raise ValueError(
                 f"invalid columns: {dst!r} (for {src!r}) is not a canonical column ({', '.join(_FIELDS)})"
             )
-    # The DataFrame's names trimmed too (`"MSISDN "` from a spreadsheet), the first of two
-    # that trim alike: each to the column it names; a name not found as written is looked
-    # for in another ASCII case (`EVENT_TIME`), the first such column, as the kernel does.
-    present: Dict[str, str] = {}
-    folded: Dict[str, str] = {}
-    for c in df_columns:
-        present.setdefault(c.strip(), c)
-        folded.setdefault(_folded(c), c)
-
-    def find(name: str) -> Optional[str]:
-        return present.get(name, folded.get(_folded(name)))
-
-    out = []
-    missing = []
-    for field in _FIELDS:
-        mapped = [find(s) for s, d in mapping if d == field and find(s) is not None]
-        if mapped:
-            out.append((mapped[0], field))
-        elif find(field) is not None:
-            out.append((find(field), field))
-        elif field in REQUIRED_COLUMNS:
-            missing.append(field)
+    # The kernel's rule, in one Python copy (`hotzone._resolve_columns`): trimmed names, each
+    # field's mapped names then its canonical one, as written first, then in another case.
+    found = _resolve_columns(list(df_columns), dict(mapping))
+    missing = [f for f in REQUIRED_COLUMNS if f not in found]
     if missing:
         raise ValueError(
             f"the DataFrame lacks the required column(s) {', '.join(missing)} "
-            f"(columns found: {', '.join(df_columns)}; map export names with "
+            f"(columns found: {_shown_names(df_columns)}; map export names with "
             'columns={"export_name": "canonical_name"})'
         )
-    return out
+    return [(df_columns[found[f]], f) for f in _FIELDS if f in found]
 
 
 def _check_types(schema: Any, picked: List[Tuple[str, str]]) -> None:

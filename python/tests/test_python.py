@@ -220,9 +220,17 @@ def test_column_names_in_another_case_are_found_in_every_input_form(tmp_path):
     # A mapping's source in another case.
     mapped = {("MSISDN" if k == "Subscriber" else k): v for k, v in data.items()}
     assert rows_of(hotzone.scan(pd.DataFrame(mapped), columns={"msisdn": "subscriber"}, **kw).table) == want
+    # Any name as written wins over every name in another case: with `subscriber` beside
+    # `MSISDN`, the mapping `msisdn` finds no column as written, so `subscriber` is read.
+    beside = dict(mapped, subscriber=["+886900000002"] * 3)
+    got = hotzone.scan(pd.DataFrame(beside), columns={"msisdn": "subscriber"}, **kw).table
+    assert rows_of(got)[0][0] == "+886900000002"
     period = pd.DataFrame(dict(data, EVENT_TIME=pd.period_range("2026-03-10", periods=3, freq="h")))
     with pytest.raises(ValueError, match="Period"):
         hotzone.scan(period, **kw)
+    # A Period column the scan does not read (the exact `event_time` is read) is no error.
+    unread = pd.DataFrame(dict(period, event_time=["2026-03-10T12:00:00Z"] * 3))
+    assert rows_of(hotzone.scan(unread, **kw).table) == want
 
 
 def test_many_thread_counts_leave_no_pools_running_and_a_huge_one_is_refused():

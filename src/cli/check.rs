@@ -114,46 +114,9 @@ impl CheckArgs {
 }
 
 impl CheckArgs {
-    /// `--server` as a URL: a bare `HOST:PORT` means `http://HOST:PORT`; a bare host without
-    /// a port is an error (it meant port 80, where no `serve` listens by default).
+    /// `--server` as a URL ([`server_url`]).
     pub fn server_url(&self) -> anyhow::Result<String> {
-        if let Some((scheme, rest)) = self.server.split_once("://") {
-            if scheme != "http" && scheme != "https" {
-                anyhow::bail!(
-                    "--server {:?}: the scheme must be http:// (plaintext) or https:// (TLS)",
-                    self.server
-                );
-            }
-            // A port the URL parser cannot hold (`:99999`) was dropped, and the check went
-            // to the scheme's default port instead.
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            if let Some((_, port)) = host_port
-                .rsplit_once(':')
-                .filter(|(host, _)| !host.contains(':') || host.ends_with(']'))
-                && port.parse::<u16>().ok().filter(|p| *p > 0).is_none()
-            {
-                anyhow::bail!(
-                    "--server {:?}: port {port:?} is not a port (1 to 65535)",
-                    self.server
-                );
-            }
-            return Ok(self.server.clone());
-        }
-        let port = self
-            .server
-            .rsplit_once(':')
-            .filter(|(host, _)| !host.is_empty() && (!host.contains(':') || host.ends_with(']')))
-            .map(|(_, port)| port);
-        match port {
-            Some(p) if p.parse::<u16>().is_ok_and(|p| p > 0) => {
-                Ok(format!("http://{}", self.server))
-            }
-            _ => anyhow::bail!(
-                "--server {:?}: expected HOST:PORT (as `serve --listen` takes it, e.g. 127.0.0.1:50051, [::1]:50051) or a URL",
-                self.server
-            ),
-        }
+        server_url(&self.server)
     }
 
     /// A channel to `--server`, over TLS for `https://` URLs.
@@ -191,6 +154,42 @@ impl CheckArgs {
         ep.connect()
             .await
             .with_context(|| format!("connecting to {}", self.server))
+    }
+}
+
+/// A `--server` value (of `check`, and `soak`) as a URL: a bare `HOST:PORT` means
+/// `http://HOST:PORT`; a bare host without a port is an error (it meant port 80, where no
+/// `serve` listens by default); the scheme is `http` or `https` in any case (given back in
+/// lower case), and a port must be 1 to 65535 (the URL parser dropped one it could not hold,
+/// and the call went to the scheme's default port instead).
+pub fn server_url(server: &str) -> anyhow::Result<String> {
+    if let Some((scheme, rest)) = server.split_once("://") {
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            anyhow::bail!(
+                "--server {server:?}: the scheme must be http:// (plaintext) or https:// (TLS)"
+            );
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if let Some((_, port)) = host_port
+            .rsplit_once(':')
+            .filter(|(host, _)| !host.contains(':') || host.ends_with(']'))
+            && port.parse::<u16>().ok().filter(|p| *p > 0).is_none()
+        {
+            anyhow::bail!("--server {server:?}: port {port:?} is not a port (1 to 65535)");
+        }
+        return Ok(format!("{scheme}://{rest}"));
+    }
+    let port = server
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.is_empty() && (!host.contains(':') || host.ends_with(']')))
+        .map(|(_, port)| port);
+    match port {
+        Some(p) if p.parse::<u16>().is_ok_and(|p| p > 0) => Ok(format!("http://{server}")),
+        _ => anyhow::bail!(
+            "--server {server:?}: expected HOST:PORT (as `serve --listen` takes it, e.g. 127.0.0.1:50051, [::1]:50051) or a URL"
+        ),
     }
 }
 
@@ -250,7 +249,11 @@ pub fn run(a: &CheckArgs) -> anyhow::Result<i32> {
                 let mut cause = String::new();
                 let mut source = std::error::Error::source(&s);
                 while let Some(e) = source {
-                    cause.push_str(&format!(": {e}"));
+                    // tonic's message is its source's text ("transport error"): said once.
+                    let said = e.to_string();
+                    if said != s.message() {
+                        cause.push_str(&format!(": {said}"));
+                    }
                     source = e.source();
                 }
                 eprintln!("error: {:?} ({}): {}{cause}", s.code(), reason, s.message());

@@ -48,11 +48,12 @@ pub struct SoakArgs {
     pub as_of: String,
 }
 
-/// `--as-of` as a date, checked before the run (a bad one made every check of the run fail).
+/// `--as-of` as the server reads it (`CheckParams`' strict `YYYY-MM-DD`), checked before the
+/// run: one the server refuses made every check of the run fail.
 fn parse_day(s: &str) -> Result<String, String> {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+    crate::model::check::parse_date(s)
         .map(|_| s.to_owned())
-        .map_err(|_| format!("{s:?} is not a date YYYY-MM-DD"))
+        .ok_or_else(|| format!("{s:?} is not a date YYYY-MM-DD"))
 }
 
 /// Resident set size of a process, in KiB.
@@ -76,11 +77,7 @@ struct Tally {
 /// Runs the soak and prints the report; exit code 0 when no unexpected error was seen.
 #[allow(clippy::print_stdout)] // the report is this command's output
 pub fn run(a: &SoakArgs) -> anyhow::Result<i32> {
-    let server = if a.server.contains("://") {
-        a.server.clone()
-    } else {
-        format!("http://{}", a.server)
-    };
+    let server = super::check::server_url(&a.server)?;
     let host = server
         .split("://")
         .nth(1)
@@ -161,7 +158,7 @@ pub fn run(a: &SoakArgs) -> anyhow::Result<i32> {
                         break;
                     }
                     n += 1;
-                    let events = (0..batch)
+                    let events: Vec<EventRecord> = (0..batch)
                         .map(|k| EventRecord {
                             event_time_ms: 1_773_144_000_000 + i64::from(k) * 1000,
                             subscriber: format!("+8869200{:05}", (n * 7 + u64::from(k)) % 50_000),
@@ -173,7 +170,12 @@ pub fn run(a: &SoakArgs) -> anyhow::Result<i32> {
                         })
                         .collect();
                     let t0 = Instant::now();
-                    let call = c.ingest(tokio_stream::iter(vec![IngestRequest { events }]));
+                    // One stream of messages of at most 10,000 records: a whole large batch
+                    // in one message passed the server's max_request_bytes (4 MiB).
+                    let messages: Vec<IngestRequest> = (events.chunks(10_000))
+                        .map(|c| IngestRequest { events: c.to_vec() })
+                        .collect();
+                    let call = c.ingest(tokio_stream::iter(messages));
                     let Ok(answer) = tokio::time::timeout_at(deadline.into(), call).await else {
                         break; // cut at the deadline: not counted
                     };

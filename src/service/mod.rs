@@ -145,7 +145,9 @@ fn tls_config(t: &TlsConfig) -> Result<ServerTlsConfig, ServeError> {
         pem_certs(ca)?;
     }
     let read = |p: &std::path::Path| {
-        crate::files::read(p).map_err(|e| ServeError::Tls(format!("{}: {e}", p.display())))
+        crate::files::regular(p)
+            .and_then(|()| crate::files::read(p))
+            .map_err(|e| ServeError::Tls(format!("{}: {e}", p.display())))
     };
     // tonic waits for a handshake for ever unless told.
     let mut c = ServerTlsConfig::new()

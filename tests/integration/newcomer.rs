@@ -415,8 +415,7 @@ fn plain_logs_off_a_terminal_and_check_takes_host_port() {
     // holds no certificate: refused before anything is sent.
     let http = format!("http://{addr}");
     let https = format!("https://{addr}");
-    let not_pem = std::env::current_exe().unwrap();
-    let not_pem = not_pem.to_str().unwrap();
+    let not_pem = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
     for (server, extra, says) in [
         (host, &[][..], "expected HOST:PORT"),
         (addr.as_str(), &["--min-events", "0"][..], "--min-events"),
@@ -439,6 +438,31 @@ fn plain_logs_off_a_terminal_and_check_takes_host_port() {
         assert_eq!(bad.status.code(), Some(1), "{server} {extra:?}: {err}");
         assert!(err.contains(says), "{server} {extra:?}: {err}");
     }
+    // `soak` against it: a batch of 50,000 records (over 4 MiB as one message, which the
+    // server refused as OUT_OF_RANGE) goes as a stream of smaller messages.
+    let soaked = hotzone(&[
+        "soak",
+        "--server",
+        &addr,
+        "--seconds",
+        "3",
+        "--max-requests",
+        "200",
+        "--concurrency",
+        "1",
+        "--ingest-batch",
+        "50000",
+        "--ingest-every-ms",
+        "600000",
+    ]);
+    let report = text(&soaked.stdout);
+    assert_eq!(
+        soaked.status.code(),
+        Some(0),
+        "{report}{}",
+        text(&soaked.stderr)
+    );
+    assert!(report.contains("ingests: 1 codes {\"OK\": 1}"), "{report}");
     // `--look-back-days 0` (the protocol's "not given") likewise.
     let zero = hotzone(&[
         "check",
@@ -541,13 +565,25 @@ fn soak_keeps_to_its_seconds_and_checks_its_flags_first() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("checks: 0"), "{}", text(&o.stdout));
     // Usage errors exit 1 (2 means rejected rows elsewhere).
-    let o = soak(&["--seconds", "1", "--as-of", "garbage"], Stdio::piped());
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("is not a date"),
-        "{}",
-        text(&o.stderr)
-    );
+    for day in ["garbage", "2026-3-10", "+2026-03-10"] {
+        let o = soak(&["--seconds", "1", "--as-of", day], Stdio::piped());
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("is not a date"),
+            "{}",
+            text(&o.stderr)
+        );
+    }
+    // A port no socket has (the URL parser dropped it: the run went to port 80).
+    for server in ["127.0.0.1:99999", "http://127.0.0.1:70000"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+            .args(["soak", "--server", server, "--seconds", "1"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+        let err = text(&o.stderr).to_lowercase();
+        assert!(err.contains("port") && err.contains(server), "{err}");
+    }
     for bad in [
         &["--seconds", "18446744073709551615"][..],
         &["--concurrency", "100000"],

@@ -98,26 +98,26 @@ impl ColumnMap {
     /// Index of each field among `names` (a file's header), `None` when absent. A mapped
     /// source name wins over a column that happens to carry the canonical name; of several
     /// source names mapped to one field (files from two switches), the first one the header
-    /// has is taken; of repeated header names, the first column. A name is found as written,
-    /// else in another ASCII case (`EVENT_TIME`, `Subscriber`: databases such as Oracle and
-    /// Snowflake export upper-case names, and SQL engines match names in any case); a column
-    /// named exactly always wins over one that differs in case only.
+    /// has is taken; of repeated header names, the first column. Names are looked for as
+    /// written first (the mapped ones, then the canonical one), and only when none is found
+    /// in another ASCII case, in the same order (`EVENT_TIME`, `Subscriber`: databases such
+    /// as Oracle and Snowflake export upper-case names, and SQL engines match names in any
+    /// case). So a header that has a field's name as written reads exactly the column it
+    /// read before case was considered.
     pub fn resolve(&self, names: &[&str]) -> [Option<usize>; 7] {
         let mut out = [None; 7];
         // Names compare trimmed, the header's as the mapping's (`"MSISDN "` from a
         // spreadsheet export is `MSISDN`), whatever the format.
-        let at = |name: &str| {
-            (names.iter().position(|n| n.trim() == name)).or_else(|| {
-                names
-                    .iter()
-                    .position(|n| n.trim().eq_ignore_ascii_case(name))
-            })
-        };
+        let exact = |name: &str| names.iter().position(|n| n.trim() == name);
+        let folded = |name: &str| (names.iter()).position(|n| n.trim().eq_ignore_ascii_case(name));
         for (i, f) in Field::ALL.into_iter().enumerate() {
-            out[i] = (self.pairs.iter())
+            let wanted: Vec<&str> = (self.pairs.iter())
                 .filter(|(_, g)| *g == f)
-                .find_map(|(s, _)| at(s))
-                .or_else(|| at(f.name()));
+                .map(|(s, _)| s.as_str())
+                .chain([f.name()])
+                .collect();
+            out[i] = (wanted.iter().find_map(|w| exact(w)))
+                .or_else(|| wanted.iter().find_map(|w| folded(w)));
         }
         out
     }
@@ -216,8 +216,14 @@ mod tests {
         assert_eq!(none.resolve(&["subscrıber", "sub_scriber"])[1], None);
         // A mapping's source name likewise: exact first, then in another case.
         let m = ColumnMap::parse(&["MSISDN=subscriber"]).unwrap();
-        assert_eq!(m.resolve(&["msisdn", "subscriber"])[1], Some(0));
+        assert_eq!(m.resolve(&["msisdn", "Msisdn"])[1], Some(0));
         assert_eq!(m.resolve(&["msisdn", "MSISDN"])[1], Some(1));
+        // Any name as written (mapped or canonical) wins over every name in another case:
+        // a header that had the field as written reads the column it always read.
+        assert_eq!(m.resolve(&["msisdn", "subscriber"])[1], Some(1));
+        let two = ColumnMap::parse(&["msisdn=subscriber", "a_party=subscriber"]).unwrap();
+        assert_eq!(two.resolve(&["MSISDN", "a_party"])[1], Some(1));
+        assert_eq!(two.resolve(&["MSISDN", "A_PARTY"])[1], Some(0));
     }
 
     /// A first record taken for a header (a file without one) is never quoted: its numbers
