@@ -66,13 +66,25 @@ fn layout_of(
         .has_headers(true)
         .flexible(true)
         .from_reader(text);
-    let header = reader.byte_headers().map_err(|e| match (codec, e.kind()) {
-        (Some(c), csv::ErrorKind::Io(_)) => Error::read(
-            path,
-            format!("header: the file is not readable as {}: {e}", c.name()),
-        ),
-        _ => Error::read(path, format!("header: {e}")),
-    })?;
+    let header = reader
+        .byte_headers()
+        .map_err(|e| match (codec, e.kind()) {
+            (Some(c), csv::ErrorKind::Io(_)) => Error::read(
+                path,
+                format!("header: the file is not readable as {}: {e}", c.name()),
+            ),
+            _ => Error::read(path, format!("header: {e}")),
+        })?
+        .clone();
+    // A file of no bytes at all (Spark and Hive write one for an empty partition) holds no
+    // rows and names no columns: an empty input, not a file without its required columns.
+    if header.is_empty() && reader.position().byte() == 0 {
+        return Ok(Layout {
+            fields: [None; 7],
+            width: 0,
+            header_end: 0,
+        });
+    }
     let names: Vec<String> = header
         .iter()
         .map(|h| {

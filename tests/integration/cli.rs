@@ -1329,3 +1329,34 @@ fn a_fifo_given_as_a_configuration_file_is_read_or_refused_not_waited_on() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains(f) && err.contains("no writer?"), "{err}");
 }
+
+/// A CSV file of no bytes (what Spark and Hive write for an empty partition), plain or
+/// compressed, is an empty input beside the others, not a file without its columns.
+#[test]
+fn an_empty_csv_part_is_an_empty_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    write_csv(&out.join("part-00000.csv"), HEADER, ROWS);
+    std::fs::write(out.join("part-00001.csv"), b"").unwrap();
+    let gz = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut e, b"").unwrap();
+        e.finish().unwrap()
+    };
+    std::fs::write(out.join("part-00002.csv.gz"), gz).unwrap();
+    let o = scan(&[&out], &["--output", "-"]);
+    assert_eq!(stdout(&o), EXPECTED);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("3 file(s)"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Alone: no rows, so no window, and no error.
+    let o = scan(&[&out.join("part-00001.csv")], &["--output", "-"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

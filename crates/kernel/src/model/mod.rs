@@ -8,6 +8,7 @@
 pub mod check;
 pub mod event;
 pub mod hotzone;
+pub mod national;
 pub mod phone;
 pub mod region;
 pub mod shown;

@@ -220,13 +220,7 @@ fn value8(x: u64) -> u64 {
     ((v & 0x0000_FFFF_0000_FFFF).wrapping_mul(10_000 << 32 | 1)) >> 32
 }
 
-/// National format -> E.164 with libphonenumber's rules for `region` (national prefix etc.).
-fn national_to_e164(s: &str, region: Region) -> Option<Msisdn> {
-    let id: phonenumber::country::Id = region.as_str().parse().ok()?;
-    let n = phonenumber::parse(Some(id), s).ok()?;
-    let e164 = n.format().mode(phonenumber::Mode::E164).to_string();
-    Msisdn::parse_e164(e164.as_bytes(), Msisdn::MIN_DIGITS)
-}
+use super::national::national_to_e164;
 
 #[cfg(test)]
 mod tests {
