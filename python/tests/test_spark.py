@@ -613,7 +613,8 @@ def test_column_names_resolve_as_the_kernel_resolves_them():
     assert ("subscriber", "subscriber") in hs._resolve(["SUBSCRIBER", *cols], None)
     assert ("MSISDN", "subscriber") in hs._resolve(["MSISDN", *upper], {"msisdn": "subscriber"})
     # Any name as written first: `subscriber` beside `MSISDN` under the mapping `msisdn`.
-    assert ("subscriber", "subscriber") in hs._resolve(["MSISDN", *cols[:1], "subscriber"], {"msisdn": "subscriber"})
+    no_msisdn = [c for c in cols if c != "msisdn"]
+    assert ("subscriber", "subscriber") in hs._resolve(["MSISDN", *no_msisdn], {"msisdn": "subscriber"})
     # A header of values (a file without one) is not quoted back.
     with pytest.raises(ValueError, match="has the file a header row") as e:
         hs._resolve(["2026-03-10T12:00:00Z", "+886912345678", "+2348031234000", "in", "call"], None)
