@@ -251,19 +251,15 @@ pub fn national_to_e164(s: &str, region: Region) -> Option<Msisdn> {
             // 2. The region's own calling code, kept unless dropping it makes the number one
             // of the region's (or it was too long with it).
             let cc = home.country_code.to_string();
-            match digits.strip_prefix(&cc) {
-                Some(rest)
-                    if {
-                        let stripped = home
-                            .without_national_prefix(rest)
-                            .unwrap_or_else(|| rest.to_owned());
-                        (!home.matches(&digits) && home.matches(&stripped))
-                            || home.length(&digits) == Length::TooLong
-                    } =>
+            let stripped = (digits.strip_prefix(&cc)).map(|rest| {
+                home.without_national_prefix(rest)
+                    .unwrap_or_else(|| rest.to_owned())
+            });
+            match stripped {
+                Some(stripped)
+                    if (!home.matches(&digits) && home.matches(&stripped))
+                        || home.length(&digits) == Length::TooLong =>
                 {
-                    let stripped = home
-                        .without_national_prefix(rest)
-                        .unwrap_or_else(|| rest.to_owned());
                     (home.country_code, stripped)
                 }
                 _ => (0, digits.clone()),
