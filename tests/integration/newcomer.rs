@@ -498,10 +498,9 @@ fn plain_logs_off_a_terminal_and_check_takes_host_port() {
     );
 }
 
-/// A server that takes the connection and never answers: `hotzone check` gives up after
-/// `--timeout-s` with an error (it waited for ever).
-#[test]
-fn check_gives_up_on_a_server_that_never_answers() {
+/// The address of a loopback listener that takes every connection and never answers (nor
+/// closes it), for as long as the test process runs.
+fn silent_server() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
@@ -510,6 +509,14 @@ fn check_gives_up_on_a_server_that_never_answers() {
             held.push(c);
         }
     });
+    addr
+}
+
+/// A server that takes the connection and never answers: `hotzone check` gives up after
+/// `--timeout-s` with an error (it waited for ever).
+#[test]
+fn check_gives_up_on_a_server_that_never_answers() {
+    let addr = silent_server();
     let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
         .args([
             "check",
@@ -534,14 +541,7 @@ fn check_gives_up_on_a_server_that_never_answers() {
 /// ever), checks `--as-of` before the run, and a closed stdout is an error, not a panic.
 #[test]
 fn soak_keeps_to_its_seconds_and_checks_its_flags_first() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for c in listener.incoming() {
-            held.push(c);
-        }
-    });
+    let addr = silent_server();
     let soak = |extra: &[&str], stdout: Stdio| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hotzone"))
             .args(["soak", "--server", &addr, "--ingest-every-ms", "600000"])
