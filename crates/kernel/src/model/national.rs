@@ -23,6 +23,7 @@
 //! their national prefix, with their calling code, dialled through the region's IDD, and
 //! random numbers of their shape.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -280,26 +281,49 @@ pub fn national_to_e164(s: &str, region: Region) -> Option<Msisdn> {
         }
     };
     let code = if code == 0 { home.country_code } else { code };
+    // 3. and 4.
+    let nsn = national_significant(&rules, &national)?;
+    Msisdn::parse_e164(format!("+{code}{nsn}").as_bytes(), Msisdn::MIN_DIGITS)
+}
+
+/// Steps 3 and 4 of libphonenumber's parse, which `+code national` goes through too: the
+/// national prefix (or carrier code) of `rules`' region dropped when what is left is still a
+/// possible length there, leading zeros kept (Italy's `06…`); `None` when fewer than 2 or
+/// more than 17 digits are left (libphonenumber refuses the number).
+fn national_significant<'a>(rules: &Rules, national: &'a str) -> Option<Cow<'a, str>> {
     if national.len() < 2 {
         return None;
     }
-    // 3. The national prefix, when what is left is still a possible length.
-    let nsn = match rules.without_national_prefix(&national) {
+    let nsn = match rules.without_national_prefix(national) {
         Some(stripped)
             if !matches!(
                 rules.length(&stripped),
                 Length::TooShort | Length::LocalOnly | Length::Invalid
             ) =>
         {
-            stripped
+            Cow::Owned(stripped)
         }
-        _ => national,
+        _ => Cow::Borrowed(national),
     };
-    if nsn.len() < 2 || nsn.len() > MAX_NSN {
-        return None;
+    (2..=MAX_NSN).contains(&nsn.len()).then_some(nsn)
+}
+
+/// How libphonenumber parses a number written `+code national`: with the rules of the
+/// code's main region (`US` for +1, `RU` for +7, `IT` for +39), whichever region the number
+/// turns out to be in.
+pub(super) struct MainRules(Arc<Rules>);
+
+impl MainRules {
+    /// The rules of calling code `code`'s main region.
+    pub(super) fn of_code(code: u16) -> Option<MainRules> {
+        Rules::of(main_of_code(code)?).map(MainRules)
     }
-    // 4. Leading zeros are kept (Italy's `06…`), save the last digit of an all-zero number.
-    Msisdn::parse_e164(format!("+{code}{nsn}").as_bytes(), Msisdn::MIN_DIGITS)
+
+    /// The national significant number libphonenumber keeps of `+code national` (see
+    /// [`national_significant`]); `None` where it refuses the number.
+    pub(super) fn national_significant<'a>(&self, national: &'a str) -> Option<Cow<'a, str>> {
+        national_significant(&self.0, national)
+    }
 }
 
 #[cfg(test)]
