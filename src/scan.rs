@@ -134,6 +134,16 @@ pub enum ZoneSource {
     Default,
 }
 
+/// The prepared file a scan of `inputs` reads, when it reads one (a prepared file is read
+/// alone). Its rows were read by `hotzone prepare`, with the options given there, so the
+/// options that decide how rows are read (a default region, a column mapping) change nothing
+/// here: the CLI and the Python package warn when they are given.
+pub fn prepared_input(inputs: &[String]) -> Option<&std::path::Path> {
+    let [one] = inputs else { return None };
+    let path = std::path::Path::new(one);
+    (path.is_file() && crate::index::persist::is_prepared(path)).then_some(path)
+}
+
 /// The engine zone for reading `inputs`: `given` when set; else the zone the data records
 /// (a prepared index's zone, or the one Parquet files record, as `hotzone gen` writes it);
 /// else UTC. Files that record different zones, with no zone given, are an error.

@@ -641,10 +641,13 @@ def _prepare_paths(paths: Any) -> list:
 
 
 def _warn_zone(summary: Dict[str, Any]) -> None:
-    """The CLI's warning when ``tz`` differs from the zone a file records (its days are read
-    in ``tz``): a ``UserWarning``, its text also the summary's ``zone_warning``."""
-    if "zone_warning" in summary:
-        _warnings.warn(summary["zone_warning"], UserWarning, stacklevel=3)
+    """The CLI's warnings as ``UserWarning``s, their texts also in the summary: when ``tz``
+    differs from the zone a file records (its days are read in ``tz``: ``zone_warning``), and
+    when ``default_region`` or ``columns`` are given with a prepared file, whose rows
+    ``prepare`` read (they change nothing: ``prepared_warning``)."""
+    for key in ("zone_warning", "prepared_warning"):
+        if key in summary:
+            _warnings.warn(summary[key], UserWarning, stacklevel=3)
 
 
 class Index:

@@ -98,6 +98,9 @@ fn one_of<T: Copy>(field: &str, value: &str, names: &[(&str, T)]) -> PyResult<T>
 struct Reading {
     tz: Option<Tz>,
     rows: RowOptions,
+    /// The options given that decide how rows are read (`default_region`, `columns`), which
+    /// change nothing on a prepared file.
+    given: Vec<&'static str>,
 }
 
 impl Reading {
@@ -131,6 +134,13 @@ impl Reading {
                 })
             })
             .transpose()?;
+        let given = [
+            ("default_region", default_region.is_some()),
+            ("columns", columns.as_ref().is_some_and(|c| !c.is_empty())),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
         let pairs: Vec<String> = columns
             .unwrap_or_default()
             .into_iter()
@@ -139,6 +149,7 @@ impl Reading {
         let columns = ColumnMap::parse(&pairs).map_err(py_err)?;
         Ok(Reading {
             tz,
+            given,
             rows: RowOptions {
                 default_region,
                 columns,
@@ -504,6 +515,15 @@ fn scan_paths<'py>(
     threads: Option<usize>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
     let pool = pool(threads)?;
+    let prepared = (hotzone::scan::prepared_input(&paths))
+        .filter(|_| !spec.reading.given.is_empty())
+        .map(|p| {
+            format!(
+                "{} change nothing here: {} was read by `hotzone prepare`, with the options given to it",
+                spec.reading.given.join(" and "),
+                p.display()
+            )
+        });
     let (mut out, warning) = py.detach(|| -> PyResult<(Scanned, Option<String>)> {
         let (tz, source) = hotzone::scan::resolve_zone(&paths, spec.reading.tz).map_err(py_err)?;
         let req = ScanRequest {
@@ -525,6 +545,9 @@ fn scan_paths<'py>(
     let (table, s) = finish(py, spec, &mut out)?;
     if let Some(w) = warning {
         s.set_item("zone_warning", w)?;
+    }
+    if let Some(w) = prepared {
+        s.set_item("prepared_warning", w)?;
     }
     Ok((table, s))
 }

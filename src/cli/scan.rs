@@ -168,11 +168,9 @@ pub fn warn_unread(command: &str, unread: &[std::path::PathBuf]) {
 /// answer differing from a scan of the same rows with them). A warning, not a refusal: the
 /// same flags as `prepare`'s are a common way to call both.
 fn warn_reading_flags_of_prepared(inputs: &[String], read: &ReadFlags) {
-    let [one] = inputs else { return };
-    let path = std::path::Path::new(one);
-    if !(path.is_file() && crate::index::persist::is_prepared(path)) {
+    let Some(path) = crate::scan::prepared_input(inputs) else {
         return;
-    }
+    };
     let given: Vec<&str> = [
         ("--default-region", read.default_region.is_some()),
         ("--column", !read.columns.is_empty()),

@@ -1,7 +1,13 @@
 //! The counterparty dictionary: distinct (number, region) pairs sorted by digit string.
 //!
 //! Sorting by `(number padded to 15 digits, digit count)` is the same as sorting the digit
-//! strings, so the numbers that start with a prefix occupy one contiguous id range.
+//! strings, so the numbers that start with a prefix occupy one contiguous id range, but for
+//! its first entries: numbers shorter than the prefix whose digits are the prefix's without
+//! its trailing zeros (`+2348031234567` for the prefix `+23480312345670`, `+23480` for
+//! `+234800`) pad to the same number as the prefix, sort first among those, and do not start
+//! with it. A padded number tells its digit count unless the number ends in 0, so the digit
+//! counts of those numbers are kept beside it, and [`Dictionary::prefix_range`] passes over
+//! the shorter ones.
 
 use crate::model::phone::{Msisdn, POW10};
 use crate::model::region::Region;
@@ -31,6 +37,9 @@ pub struct Dictionary {
     /// `(first id, region index)` of each run of entries with the same region, by first id;
     /// the first run starts at id 0.
     runs: Vec<(u32, u16)>,
+    /// `(id, digit count)` of each entry whose number ends in 0, by id (about a tenth of
+    /// them): the digit count of any other entry is its padded number's (see the module).
+    zero_ended: Vec<(u32, u8)>,
 }
 
 /// No region.
@@ -44,6 +53,16 @@ pub struct DictionaryParts<'a> {
     pub low: &'a [u32],
     /// `(first id, region)` per run.
     pub runs: &'a [(u32, u16)],
+    /// `(id, digit count)` per entry whose number ends in 0.
+    pub zero_ended: &'a [(u32, u8)],
+}
+
+/// `(id, digit count)` when number `n` ends in 0 (its padded form does not tell its length).
+#[inline]
+pub(crate) fn zero_ended(id: usize, n: Msisdn) -> Option<(u32, u8)> {
+    n.value()
+        .is_multiple_of(10)
+        .then_some((id as u32, n.len() as u8))
 }
 
 impl Dictionary {
@@ -62,7 +81,9 @@ impl Dictionary {
             .collect();
         let mut groups: Vec<(u32, u32)> = Vec::new();
         let mut low = Vec::with_capacity(keys.len());
+        let mut zeros = Vec::new();
         for (id, (n, _)) in keys.iter().enumerate() {
+            zeros.extend(zero_ended(id, *n));
             let padded = lex_key(*n).0;
             let high = (padded >> 32) as u32;
             if groups.last().is_none_or(|g| g.0 != high) {
@@ -76,7 +97,12 @@ impl Dictionary {
                 runs.push((id as u32, *r));
             }
         }
-        Dictionary { groups, low, runs }
+        Dictionary {
+            groups,
+            low,
+            runs,
+            zero_ended: zeros,
+        }
     }
 
     /// From parts built in dictionary order by the build ([`crate::index::interner`]).
@@ -84,8 +110,14 @@ impl Dictionary {
         groups: Vec<(u32, u32)>,
         low: Vec<u32>,
         runs: Vec<(u32, u16)>,
+        zero_ended: Vec<(u32, u8)>,
     ) -> Dictionary {
-        Dictionary { groups, low, runs }
+        Dictionary {
+            groups,
+            low,
+            runs,
+            zero_ended,
+        }
     }
 
     /// The stored parts, for the prepared form.
@@ -94,15 +126,18 @@ impl Dictionary {
             groups: &self.groups,
             low: &self.low,
             runs: &self.runs,
+            zero_ended: &self.zero_ended,
         }
     }
 
     /// Rebuilds from parts read back from the prepared form; `None` when they are not a
-    /// dictionary (groups or runs out of order, low bits unsorted within a group).
+    /// dictionary (groups or runs out of order, low bits unsorted within a group, a digit
+    /// count out of order or that does not end its number with a 0).
     pub fn from_parts(
         groups: Vec<(u32, u32)>,
         low: Vec<u32>,
         runs: Vec<(u32, u16)>,
+        zero_ended: Vec<(u32, u8)>,
     ) -> Option<Dictionary> {
         let n = low.len();
         let starts_ok = |starts: &mut dyn Iterator<Item = u32>| {
@@ -123,12 +158,26 @@ impl Dictionary {
         if !ok {
             return None;
         }
-        let d = Dictionary { groups, low, runs };
+        let d = Dictionary {
+            groups,
+            low,
+            runs,
+            zero_ended,
+        };
         let sorted = (0..d.groups.len()).all(|g| {
             let (s, e) = d.group_bounds(g);
             d.low[s..e].windows(2).all(|w| w[0] <= w[1])
         });
-        sorted.then_some(d)
+        let counted = d.zero_ended.windows(2).all(|w| w[0].0 < w[1].0)
+            && d.zero_ended.iter().all(|&(id, len)| {
+                let len = usize::from(len);
+                (1..=15).contains(&len) && (id as usize) < n && {
+                    let scale = POW10[15 - len];
+                    let padded = d.padded(id as usize);
+                    padded.is_multiple_of(scale) && (padded / scale).is_multiple_of(10)
+                }
+            });
+        (sorted && counted).then_some(d)
     }
 
     /// Entries.
@@ -143,7 +192,29 @@ impl Dictionary {
 
     /// Heap bytes.
     pub fn bytes(&self) -> usize {
-        self.groups.capacity() * 8 + self.low.capacity() * 4 + self.runs.capacity() * 8
+        self.groups.capacity() * 8
+            + self.low.capacity() * 4
+            + self.runs.capacity() * 8
+            + self.zero_ended.capacity() * 8
+    }
+
+    /// The padded number of entry `id`.
+    fn padded(&self, id: usize) -> u64 {
+        let g = self.groups.partition_point(|gr| gr.1 as usize <= id) - 1;
+        (u64::from(self.groups[g].0) << 32) | u64::from(self.low[id])
+    }
+
+    /// The digit count of entry `id`, whose padded number is `padded`.
+    fn digit_count(&self, id: usize, padded: u64) -> usize {
+        match self.zero_ended.binary_search_by_key(&(id as u32), |z| z.0) {
+            Ok(k) => usize::from(self.zero_ended[k].1),
+            // A number that does not end in 0 ends where its padding starts.
+            Err(_) => {
+                15 - (0..15)
+                    .take_while(|&z| padded.is_multiple_of(POW10[z + 1]))
+                    .count()
+            }
+        }
     }
 
     /// Id range of group `g`.
@@ -187,7 +258,12 @@ impl Dictionary {
         }
         let lo = digits * POW10[15 - len];
         let hi = (digits + 1) * POW10[15 - len];
-        self.rank(lo)..self.rank(hi)
+        let (mut start, end) = (self.rank(lo), self.rank(hi));
+        // Numbers shorter than the prefix that pad to it come first: they do not start with it.
+        while start < end && self.padded(start) == lo && self.digit_count(start, lo) < len {
+            start += 1;
+        }
+        start..end
     }
 }
 
@@ -374,15 +450,116 @@ mod tests {
         // The parts round-trip, and damaged parts are refused.
         let p = d.parts();
         let (g, l, r) = (p.groups.to_vec(), p.low.to_vec(), p.runs.to_vec());
-        assert!(Dictionary::from_parts(g.clone(), l.clone(), r.clone()).is_some());
+        let z = p.zero_ended.to_vec();
+        assert!(z.len() > 100, "{} numbers end in 0", z.len());
+        let back = Dictionary::from_parts(g.clone(), l.clone(), r.clone(), z.clone()).unwrap();
+        assert_eq!(back.prefix_range(3, 234), d.prefix_range(3, 234));
         let mut unsorted = l.clone();
         unsorted.swap(0, 1);
-        assert!(Dictionary::from_parts(g.clone(), unsorted, r.clone()).is_none() || l[0] == l[1]);
+        assert!(
+            Dictionary::from_parts(g.clone(), unsorted, r.clone(), z.clone()).is_none()
+                || l[0] == l[1]
+        );
         let mut bad_runs = r.clone();
         bad_runs[0].0 = 1;
-        assert!(Dictionary::from_parts(g.clone(), l.clone(), bad_runs).is_none());
+        assert!(Dictionary::from_parts(g.clone(), l.clone(), bad_runs, z.clone()).is_none());
         let mut bad_groups = g.clone();
         bad_groups.swap(0, 1);
-        assert!(Dictionary::from_parts(bad_groups, l, r).is_none());
+        assert!(Dictionary::from_parts(bad_groups, l.clone(), r.clone(), z.clone()).is_none());
+        // A digit count that does not end its number with a 0, or out of order.
+        let mut bad_count = z.clone();
+        bad_count[0].1 -= 1;
+        assert!(Dictionary::from_parts(g.clone(), l.clone(), r.clone(), bad_count).is_none());
+        let mut unordered = z.clone();
+        unordered.swap(0, 1);
+        assert!(Dictionary::from_parts(g, l, r, unordered).is_none());
+    }
+
+    /// A prefix made of a number and trailing zeros (`+23480312345670`, `+234800`) pads to
+    /// the same number as that number (`+2348031234567`, `+23480`), which does not start
+    /// with it: every prefix range equals a count over the digit strings, for numbers that
+    /// end in zeros and prefixes that are numbers with zeros added or taken away.
+    #[test]
+    fn a_number_is_not_in_the_range_of_itself_with_zeros_added() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut texts: Vec<String> = Vec::new();
+        for _ in 0..2000 {
+            let len = 5 + (next() % 11) as usize;
+            let mut t: String = (0..len)
+                .map(|i| char::from(b'0' + (next() % 10) as u8 + u8::from(i == 0)))
+                .map(|c| if c > '9' { '1' } else { c })
+                .collect();
+            // Often a number that ends in zeros, or a shorter or longer one of the same digits.
+            let zeros = (next() % 4) as usize;
+            t.truncate(len - zeros.min(len - 5));
+            t.push_str(&"0".repeat(zeros.min(15 - t.len())));
+            texts.push(t.clone());
+            if next() % 3 == 0 {
+                let cut = t.trim_end_matches('0');
+                if cut.len() >= 5 {
+                    texts.push(cut.to_owned());
+                }
+            }
+        }
+        texts.extend(
+            [
+                "23480",
+                "2348",
+                "234800",
+                "2348000",
+                "2348031234567",
+                "23480312345670",
+            ]
+            .map(String::from),
+        );
+        let keys: Vec<Key> = texts
+            .iter()
+            .map(|t| {
+                (
+                    Msisdn::parse_e164(format!("+{t}").as_bytes(), 1).unwrap(),
+                    None,
+                )
+            })
+            .collect();
+        let (sorted, _) = merge_local(&[&keys]);
+        let d = Dictionary::from_sorted(&sorted, |_| None);
+        let digits: Vec<String> = (sorted.iter())
+            .map(|(n, _)| n.to_string()[1..].to_owned())
+            .collect();
+        let mut prefixes: Vec<String> = Vec::new();
+        for t in &digits {
+            for k in 1..=t.len() {
+                prefixes.push(t[..k].to_owned());
+            }
+            for z in 1..=(15 - t.len()) {
+                prefixes.push(format!("{t}{}", "0".repeat(z)));
+            }
+        }
+        let mut wrong = 0;
+        for p in &prefixes {
+            let want: Vec<usize> = (0..digits.len())
+                .filter(|&i| digits[i].starts_with(p.as_str()))
+                .collect();
+            let got: Vec<usize> = d.prefix_range(p.len(), p.parse().unwrap()).collect();
+            if got != want {
+                wrong += 1;
+                assert!(wrong < 5, "prefix {p}: {got:?}, want {want:?}");
+            }
+        }
+        assert_eq!(wrong, 0);
+        let of = |p: &str| {
+            d.prefix_range(p.len(), p.parse().unwrap())
+                .map(|i| digits[i].clone())
+                .collect::<Vec<_>>()
+        };
+        assert!(!of("23480312345670").contains(&"2348031234567".to_owned()));
+        assert!(!of("234800").contains(&"23480".to_owned()));
+        assert!(of("234800").contains(&"234800".to_owned()));
     }
 }

@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use rayon::prelude::*;
 
-use crate::index::dictionary::{Dictionary, Key, NO_REGION, lex_key};
+use crate::index::dictionary::{Dictionary, Key, NO_REGION, lex_key, zero_ended};
 use crate::model::phone::{Msisdn, POW10};
 use crate::model::region::{REGION_SLOTS, Region};
 
@@ -317,7 +317,7 @@ impl Interner {
             }
             v
         };
-        type Piece = (Vec<(u32, u32)>, Vec<(u32, u16)>);
+        type Piece = (Vec<(u32, u32)>, Vec<(u32, u16)>, Vec<(u32, u8)>);
         let pieces: Vec<Piece> = slices
             .into_par_iter()
             .zip(ranges)
@@ -329,6 +329,7 @@ impl Interner {
                     .collect();
                 let mut groups: Vec<(u32, u32)> = Vec::new();
                 let mut runs: Vec<(u32, u16)> = Vec::new();
+                let mut zeros: Vec<(u32, u8)> = Vec::new();
                 let mut g = first;
                 while let Some(Reverse((key, s))) = heap.pop() {
                     let local = sorted[s].1[heads[s].0] as usize;
@@ -351,14 +352,17 @@ impl Interner {
                     if runs.last().is_none_or(|x| x.1 != r) {
                         runs.push((g as u32, r));
                     }
+                    zeros.extend(number_of(key).and_then(|n| zero_ended(g, n)));
                     g += 1;
                 }
-                (groups, runs)
+                (groups, runs, zeros)
             })
             .collect();
         let mut groups: Vec<(u32, u32)> = Vec::new();
         let mut runs: Vec<(u32, u16)> = Vec::new();
-        for (gs, rs) in pieces {
+        let mut zero_ended: Vec<(u32, u8)> = Vec::new();
+        for (gs, rs, zs) in pieces {
+            zero_ended.extend(zs);
             for x in gs {
                 if groups.last().is_none_or(|l| l.0 != x.0) {
                     groups.push(x);
@@ -378,7 +382,7 @@ impl Interner {
             remap.extend(k.into_iter().map(|a| a.into_inner() as u32));
         }
         Finished {
-            dict: Dictionary::from_built(groups, low, runs),
+            dict: Dictionary::from_built(groups, low, runs, zero_ended),
             remap,
             offsets,
         }

@@ -503,11 +503,11 @@ mod tests {
     }
 
     /// A prepared file with any one byte changed is refused, naming the part whose
-    /// checksum no longer matches (or, the magic changed, what no longer fits). A file of the
-    /// format before checksums is read into the same index, and with any one byte changed
-    /// is refused or read into an index whose scans and checks answer without a panic: a day
-    /// out of order inside a subscriber's events was counted outside the range a lookup
-    /// asked for (index out of bounds).
+    /// checksum no longer matches (or, the magic changed, what no longer fits). Files of the
+    /// earlier formats are refused. With any one byte changed and the checksums computed
+    /// again, a file is refused or read into an index whose scans and checks answer without
+    /// a panic: a day out of order inside a subscriber's events was counted outside the range
+    /// a lookup asked for (index out of bounds), a first day past the calendar panicked.
     #[test]
     fn a_prepared_file_with_any_byte_changed_is_refused_and_an_older_one_never_panics_a_scan() {
         let mut events = Vec::new();
@@ -516,7 +516,7 @@ mod tests {
             .enumerate()
         {
             for d in [0i64, 1, 1, 3, 6, 9] {
-                let cp = [2_348_021_234_567, 18_762_101_234, 886_912_000_111][(d as usize + k) % 3];
+                let cp = [2_348_021_234_567, 18_762_101_234, 886_912_000_110][(d as usize + k) % 3];
                 events.push(Event {
                     subscriber: Msisdn::from_value(sub).unwrap(),
                     ..ev(d + k as i64, cp)
@@ -528,7 +528,6 @@ mod tests {
         let good = dir.join("good.hzi");
         index.write(&good).unwrap();
         let summed = std::fs::read(&good).unwrap();
-        let bytes = persist::without_checksums(&summed);
         let bad = dir.join("bad.hzi");
         let mut named = std::collections::BTreeSet::new();
         for at in 0..summed.len() {
@@ -547,7 +546,7 @@ mod tests {
             }
         }
         // Every part's checksum was seen to catch a change.
-        assert_eq!(named.len(), 8, "{named:?}");
+        assert_eq!(named.len(), 9, "{named:?}");
         // Cut short anywhere: refused, and saying so (not "failed to fill whole buffer").
         for cut in 0..summed.len() {
             std::fs::write(&bad, &summed[..cut]).unwrap();
@@ -599,9 +598,32 @@ mod tests {
             spliced_parts += 1;
         }
         assert!(spliced_parts >= 2, "{spliced_parts} parts differ");
-        std::fs::write(&bad, &bytes).unwrap();
-        let older = ServingIndex::read(&bad).unwrap();
-        assert_eq!(older.stats().events, index.stats().events);
+        // The earlier formats are refused, saying what to do.
+        for k in 0..2 {
+            std::fs::write(&bad, persist::as_earlier_format(&summed, k)).unwrap();
+            let e = ServingIndex::read(&bad)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("earlier hotzone") && e.contains("run `hotzone prepare` again"),
+                "{e}"
+            );
+        }
+        // A first day the calendar cannot hold (forged, its checksums made to match): refused,
+        // where every reader panicked on its dates.
+        let ranges = persist::part_ranges(&summed);
+        let tz_len = u64::from_le_bytes(summed[8..16].try_into().unwrap()) as usize;
+        for base_day in [1_000_000_000i64, -2, 47_483, 47_482] {
+            let mut b = summed.clone();
+            b[16 + tz_len..24 + tz_len].copy_from_slice(&base_day.to_le_bytes());
+            std::fs::write(&bad, persist::resealed(&b, &ranges)).unwrap();
+            let e = ServingIndex::read(&bad)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("first day") || e.contains("last day"), "{e}");
+        }
         let params: Vec<CheckParams> = [(3i64, "NG"), (10, "NG,JM,+886")]
             .into_iter()
             .map(|(days, hz)| {
@@ -618,15 +640,20 @@ mod tests {
                 CheckParams::new(raw, limits).unwrap()
             })
             .collect();
+        std::fs::write(&bad, persist::resealed(&summed, &ranges)).unwrap();
+        let same = ServingIndex::read(&bad).unwrap();
         for p in &params {
-            assert_eq!(older.scan_all(p, true), index.scan_all(p, true));
+            assert_eq!(same.scan_all(p, true), index.scan_all(p, true));
         }
+        // Any one byte changed, its checksums made to match again (a file damaged before they
+        // were computed, or forged): refused, or read into an index whose scans and checks
+        // answer without a panic.
         let (mut opened, mut refused) = (0, 0);
-        for at in 0..bytes.len() {
+        for at in 0..summed.len() {
             for flip in [0x01u8, 0x80, 0xff] {
-                let mut b = bytes.clone();
+                let mut b = summed.clone();
                 b[at] ^= flip;
-                std::fs::write(&bad, &b).unwrap();
+                std::fs::write(&bad, persist::resealed(&b, &ranges)).unwrap();
                 let Ok(back) = ServingIndex::read(&bad) else {
                     refused += 1;
                     continue;
@@ -650,6 +677,90 @@ mod tests {
             opened > 0 && refused > 0,
             "{opened} opened, {refused} refused"
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// `prepare` renames a new file over the old one: a read in progress reads one or the
+    /// other whole, never parts of both (each part was read through its own open, and about
+    /// one read in twelve failed as "changed" or "cut short" while files were swapped).
+    #[test]
+    fn a_prepared_file_replaced_while_it_is_read_is_read_whole() {
+        let dir = tempfile_dir("swap");
+        let path = dir.join("p.hzi");
+        let files: Vec<std::path::PathBuf> = [0i64, 1]
+            .iter()
+            .map(|&k| {
+                let events: Vec<Event> = (0..(200 + 50 * k))
+                    .map(|i| ev(i % 9 + k, 2_348_021_234_000 + i as u64))
+                    .collect();
+                let f = dir.join(format!("v{k}.hzi"));
+                ServingIndex::from_events(&events, Tz::UTC)
+                    .unwrap()
+                    .write(&f)
+                    .unwrap();
+                f
+            })
+            .collect();
+        let sizes: [u64; 2] = [200, 250];
+        std::fs::copy(&files[0], &path).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let swapper = {
+            let (stop, path, files, dir) =
+                (Arc::clone(&stop), path.clone(), files.clone(), dir.clone());
+            std::thread::spawn(move || {
+                let mut k = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let tmp = dir.join("next.tmp");
+                    std::fs::copy(&files[k % 2], &tmp).unwrap();
+                    std::fs::rename(&tmp, &path).unwrap();
+                    k += 1;
+                }
+            })
+        };
+        for _ in 0..400 {
+            let read = ServingIndex::read(&path).unwrap();
+            assert!(
+                sizes.contains(&read.stats().events),
+                "{}",
+                read.stats().events
+            );
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        swapper.join().unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A FIFO named as a prepared file is refused at once (Python's `Index(fifo)` waited for
+    /// a writer for ever, deaf to Ctrl-C).
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_no_prepared_file_and_is_not_waited_on() {
+        let dir = tempfile_dir("fifo");
+        let fifo = dir.join("events.hzi");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(
+                ServingIndex::read(&path)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            );
+        });
+        // A bound for a hang only: the refusal comes before any open of the FIFO.
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("the read waited on the FIFO")
+            .unwrap_err();
+        assert!(
+            e.contains("events.hzi") && e.contains("not a regular file"),
+            "{e}"
+        );
+        assert!(!persist::is_prepared(&fifo));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -1,22 +1,28 @@
 //! The prepared form: a [`ServingIndex`] written to one file, so that repeated scans (other
 //! hotzones, thresholds, methods) skip parsing and classification entirely.
 //!
-//! Layout (little-endian): magic `HZIDX\0\0\3`, the zone name, `base_day`, the width of a day
+//! Layout (little-endian): magic `HZIDX\0\0\4`, the zone name, `base_day`, the width of a day
 //! offset (1 or 2 bytes), then each array as a length and its elements: subscribers (`u64`),
 //! subscriber starts (`u64`), day offsets, codes (`u32`), the dictionary's low bits (`u32`),
-//! its groups (`high << 32 | first id`, `u64`) and its region runs (`first id << 16 | region`,
-//! `u64`). Reading is a sequential read of about 7 bytes per event on tier M.
+//! its groups (`high << 32 | first id`, `u64`), its region runs (`first id << 16 | region`,
+//! `u64`) and the digit counts of its numbers that end in 0 (`id << 8 | count`, `u64`).
+//! Reading is a sequential read of about 7 bytes per event on tier M, through one open file
+//! (a file renamed over the path while it is read does not mix into it: `prepare` writes
+//! that way).
 //!
 //! The header (magic to day width) and each array (its length and elements) are followed by
 //! the XXH3-64 of their bytes, seeded with the checksum before it (0 for the header), checked
 //! on every read: a changed byte is an error naming the part, never a different answer (the
 //! structural checks alone let a changed day or code that kept the arrays consistent
 //! through), and the chain ties each part to all the parts before it, so a part copied in
-//! from another prepared file (its own checksum with it) does not pass either. Files of the
-//! previous format (`\2`, no checksums) are still read, with the structural checks only.
+//! from another prepared file (its own checksum with it) does not pass either.
+//!
+//! Files of the earlier formats (`\3`, and `\2` without checksums) are refused with a
+//! message to prepare again: they lack the digit counts, so a prefix made of a number and a
+//! trailing 0 (`+23480312345670`) also took in that number (`+2348031234567`).
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use chrono_tz::Tz;
@@ -26,13 +32,13 @@ use crate::index::dictionary::Dictionary;
 use crate::index::{DayColumn, ServingIndex};
 use crate::model::Msisdn;
 
-/// The magic written: the format with checksums.
-const MAGIC: &[u8; 8] = b"HZIDX\0\0\x03";
-/// The format before checksums, still read.
-const MAGIC_UNCHECKED: &[u8; 8] = b"HZIDX\0\0\x02";
+/// The magic written: the format with checksums and digit counts.
+const MAGIC: &[u8; 8] = b"HZIDX\0\0\x04";
+/// The earlier formats' magics (with checksums, and before them), recognised and refused.
+const MAGIC_EARLIER: [&[u8; 8]; 2] = [b"HZIDX\0\0\x03", b"HZIDX\0\0\x02"];
 
 /// The arrays in file order, as errors name them.
-const ARRAYS: [&str; 7] = [
+const ARRAYS: [&str; 8] = [
     "subscribers",
     "subscriber starts",
     "days",
@@ -40,21 +46,27 @@ const ARRAYS: [&str; 7] = [
     "dictionary low bits",
     "dictionary groups",
     "dictionary runs",
+    "dictionary digit counts",
 ];
 
-/// Whether a file starts with a prepared-form magic.
+/// Whether a file starts with a prepared-form magic (of this format or an earlier one).
 pub fn is_prepared(path: &Path) -> bool {
     let mut head = [0u8; 8];
-    File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
-        && (&head == MAGIC || &head == MAGIC_UNCHECKED)
+    crate::files::regular(path).is_ok()
+        && File::open(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok()
+        && (&head == MAGIC || MAGIC_EARLIER.contains(&&head))
+}
+
+/// Whether `head` (a file's first bytes) is a prepared file's, of any format.
+pub fn starts_prepared(head: &[u8]) -> bool {
+    head.starts_with(MAGIC) || MAGIC_EARLIER.iter().any(|m| head.starts_with(*m))
 }
 
 /// A reader or writer that hashes the bytes passing through it (XXH3-64), so a part's
 /// checksum costs no second pass over it. Each part's hash is seeded with the checksum
-/// stored before it (the header's with 0). A file of the format before checksums is read
-/// through one that hashes nothing (`hash: None`).
+/// stored before it (the header's with 0).
 struct Summed<T> {
     inner: T,
     hash: Option<twox_hash::XxHash3_64>,
@@ -67,11 +79,6 @@ impl<T> Summed<T> {
             inner,
             hash: Some(twox_hash::XxHash3_64::with_seed(seed)),
         }
-    }
-
-    /// Hashes nothing (a part of a file without checksums).
-    fn unsummed(inner: T) -> Self {
-        Summed { inner, hash: None }
     }
 
     /// The checksum of the part so far (0 when it hashes nothing).
@@ -235,6 +242,11 @@ fn write_to(index: &ServingIndex, file: &Path, path: &Path) -> Result<()> {
     })
     .map_err(io)?;
     w.seal().map_err(io)?;
+    put_array(&mut w, dict.zero_ended, |(id, len): (u32, u8)| {
+        ((u64::from(id) << 8) | u64::from(len)).to_le_bytes()
+    })
+    .map_err(io)?;
+    w.seal().map_err(io)?;
     w.flush().map_err(io)?;
     w.inner
         .into_inner()
@@ -245,11 +257,39 @@ fn write_to(index: &ServingIndex, file: &Path, path: &Path) -> Result<()> {
 
 /// The zone a prepared file's days are in (its header only, checked).
 pub fn zone(path: &Path) -> Result<Tz> {
-    let mut r = Summed::seeded(
-        BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?),
-        0,
-    );
+    let file = open(path)?;
+    let mut r = Summed::seeded(BufReader::new(At::new(&file, 0)), 0);
     Ok(read_header(&mut r, path)?.tz)
+}
+
+/// Opens a prepared file: a regular file (a FIFO would wait for a writer for ever).
+fn open(path: &Path) -> Result<File> {
+    crate::files::regular(path).map_err(|e| Error::io(path, e))?;
+    File::open(path).map_err(|e| Error::io(path, e))
+}
+
+/// Reads one open file from a position, without moving a shared cursor: the parts of a file
+/// are read from one descriptor on two threads.
+struct At<'f> {
+    file: &'f File,
+    at: u64,
+}
+
+impl<'f> At<'f> {
+    fn new(file: &'f File, at: u64) -> At<'f> {
+        At { file, at }
+    }
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(self.file, buf, self.at)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(self.file, buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 /// An error saying why `path` is not a prepared file we can read.
@@ -279,11 +319,21 @@ fn changed(path: &Path, part: &str) -> Error {
     )
 }
 
+/// The local day numbers an accepted event can fall on: 1970-01-01T00:00Z to
+/// 2099-12-31T23:59Z in any zone (1969-12-31 to 2100-01-01).
+fn day_range() -> std::ops::RangeInclusive<i64> {
+    use hotzone_kernel::detect::calendar::day_number;
+    let day = |y, m, d| {
+        i64::from(day_number(
+            chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap(),
+        ))
+    };
+    day(1969, 12, 31)..=day(2100, 1, 1)
+}
+
 /// What opens every prepared file.
 struct Header {
     tz: Tz,
-    /// The file carries checksums (the current format).
-    summed: bool,
     base_day: i32,
     day_width: u64,
     /// Its length in bytes, with its checksum.
@@ -296,11 +346,17 @@ fn read_header<R: Read>(r: &mut Summed<R>, path: &Path) -> Result<Header> {
     let io = |e| read_failed(path, e);
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic).map_err(io)?;
-    let summed = match &magic {
-        m if m == MAGIC => true,
-        m if m == MAGIC_UNCHECKED => false,
-        _ => return Err(bad("wrong magic")),
-    };
+    if MAGIC_EARLIER.contains(&&magic) {
+        return Err(Error::read(
+            path,
+            "a prepared file of an earlier hotzone, whose format loses the digit count of \
+             numbers that end in 0 (a prefix such as +23480312345670 also took in \
+             +2348031234567): run `hotzone prepare` again",
+        ));
+    }
+    if &magic != MAGIC {
+        return Err(bad("wrong magic"));
+    }
     let tz_len = get_u64(r).map_err(io)?;
     if tz_len > 64 {
         return Err(bad("zone name too long"));
@@ -310,21 +366,23 @@ fn read_header<R: Read>(r: &mut Summed<R>, path: &Path) -> Result<Header> {
     let base_day = get_u64(r).map_err(io)?;
     let day_width = get_u64(r).map_err(io)?;
     // Checked before any field is used: a changed byte is named as such.
-    if summed && !r.check().map_err(io)? {
+    if !r.check().map_err(io)? {
         return Err(changed(path, "header"));
     }
     let tz = std::str::from_utf8(&tz)
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("unknown zone"))?;
-    let base_day = i32::try_from(base_day as i64).map_err(|_| bad("base day"))?;
+    let base_day = i32::try_from(base_day as i64)
+        .ok()
+        .filter(|d| day_range().contains(&i64::from(*d)))
+        .ok_or_else(|| bad("its first day is outside 1969-12-31 ..= 2100-01-01"))?;
     if day_width != 1 && day_width != 2 {
         return Err(bad("day width"));
     }
-    let len = 8 + 8 + tz_len + 8 + 8 + if summed { 8 } else { 0 };
+    let len = 8 + 8 + tz_len + 8 + 8 + 8;
     Ok(Header {
         tz,
-        summed,
         base_day,
         day_width,
         len,
@@ -335,43 +393,34 @@ fn read_header<R: Read>(r: &mut Summed<R>, path: &Path) -> Result<Header> {
 pub fn read(path: &Path) -> Result<ServingIndex> {
     let bad = |m: &str| invalid(path, m);
     let io = |e| read_failed(path, e);
-    let size = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
-        .len();
-    let mut r = Summed::seeded(
-        BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| Error::io(path, e))?),
-        0,
-    );
+    // One descriptor for every part: `prepare` renames a new file over the path, and parts
+    // read through several opens could come from two files.
+    let file = open(path)?;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut r = Summed::seeded(BufReader::with_capacity(1 << 16, At::new(&file, 0)), 0);
     let Header {
         tz,
-        summed,
         base_day,
         day_width,
         len: header,
     } = read_header(&mut r, path)?;
-    // The seven arrays follow each other; find where each starts from the length prefixes,
-    // then read them on two threads (the copy from the page cache dominates a repeated scan).
+    // The arrays follow each other; find where each starts from the length prefixes, then
+    // read them on two threads (the copy from the page cache dominates a repeated scan).
     // Each array's hash is seeded with the checksum stored just before it.
-    let sum_bytes = if summed { 8 } else { 0 };
-    let widths = [8u64, 8, day_width, 4, 4, 8, 8];
-    let (mut starts, mut seeds) = ([0u64; 7], [0u64; 7]);
+    let widths = [8u64, 8, day_width, 4, 4, 8, 8, 8];
+    let (mut starts, mut seeds) = ([0u64; 8], [0u64; 8]);
     let mut at = header;
-    let mut probe = File::open(path).map_err(|e| Error::io(path, e))?;
     for (i, w) in widths.iter().enumerate() {
         starts[i] = at;
-        if summed {
-            probe.seek(SeekFrom::Start(at - 8)).map_err(io)?;
-            seeds[i] = get_u64(&mut probe).map_err(io)?;
-        }
-        probe.seek(SeekFrom::Start(at)).map_err(io)?;
-        let len = get_u64(&mut probe).map_err(io)?;
+        seeds[i] = get_u64(&mut At::new(&file, at - 8)).map_err(io)?;
+        let len = get_u64(&mut At::new(&file, at)).map_err(io)?;
         if len > size / w {
             return Err(bad(&format!(
                 "the length of its {} ({len}) does not fit in the file ({size} bytes)",
                 ARRAYS[i]
             )));
         }
-        at += 8 + len * w + sum_bytes;
+        at += 8 + len * w + 8;
     }
     if at != size {
         return Err(bad(&format!(
@@ -388,56 +437,52 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
             Failed::Io(e)
         }
     }
-    /// Array `i` (in file order), checked against its checksum when the file has them.
+    /// Array `i` (in file order), checked against its checksum.
     /// Unbuffered: `get_array` reads in large chunks, and a buffer would add a copy.
     fn read_array<const N: usize, T>(
-        path: &Path,
-        (i, start, seed, summed): (usize, u64, u64, bool),
+        file: &File,
+        (i, start, seed): (usize, u64, u64),
         max: u64,
         dec: impl Fn([u8; N]) -> T,
     ) -> std::result::Result<Vec<T>, Failed> {
-        let mut f = File::open(path)?;
-        f.seek(SeekFrom::Start(start))?;
-        let mut r = match summed {
-            true => Summed::seeded(f, seed),
-            false => Summed::unsummed(f),
-        };
+        let mut r = Summed::seeded(At::new(file, start), seed);
         let v = get_array(&mut r, max, dec)?;
-        match summed && !r.check()? {
-            true => Err(Failed::Changed(i)),
-            false => Ok(v),
+        match r.check()? {
+            false => Err(Failed::Changed(i)),
+            true => Ok(v),
         }
     }
-    let part = |i: usize| (i, starts[i], seeds[i], summed);
+    let part = |i: usize| (i, starts[i], seeds[i]);
     type Front = (Vec<u64>, Vec<u64>, DayColumn);
-    type Back = (Vec<u32>, Vec<u32>, Vec<u64>, Vec<u64>);
+    type Back = (Vec<u32>, Vec<u32>, Vec<u64>, Vec<u64>, Vec<u64>);
     let (front, back): (
         std::result::Result<Front, Failed>,
         std::result::Result<Back, Failed>,
     ) = rayon::join(
         || {
-            let subs = read_array(path, part(0), size / 8, u64::from_le_bytes)?;
-            let sub_start = read_array(path, part(1), size / 8, u64::from_le_bytes)?;
+            let subs = read_array(&file, part(0), size / 8, u64::from_le_bytes)?;
+            let sub_start = read_array(&file, part(1), size / 8, u64::from_le_bytes)?;
             let days = if day_width == 1 {
-                DayColumn::Narrow(read_array(path, part(2), size, |[b]: [u8; 1]| b)?)
+                DayColumn::Narrow(read_array(&file, part(2), size, |[b]: [u8; 1]| b)?)
             } else {
-                DayColumn::Wide(read_array(path, part(2), size / 2, u16::from_le_bytes)?)
+                DayColumn::Wide(read_array(&file, part(2), size / 2, u16::from_le_bytes)?)
             };
             Ok((subs, sub_start, days))
         },
         || {
-            let codes = read_array(path, part(3), size / 4, u32::from_le_bytes)?;
-            let low = read_array(path, part(4), size / 4, u32::from_le_bytes)?;
-            let groups = read_array(path, part(5), size / 8, u64::from_le_bytes)?;
-            let runs = read_array(path, part(6), size / 8, u64::from_le_bytes)?;
-            Ok((codes, low, groups, runs))
+            let codes = read_array(&file, part(3), size / 4, u32::from_le_bytes)?;
+            let low = read_array(&file, part(4), size / 4, u32::from_le_bytes)?;
+            let groups = read_array(&file, part(5), size / 8, u64::from_le_bytes)?;
+            let runs = read_array(&file, part(6), size / 8, u64::from_le_bytes)?;
+            let counts = read_array(&file, part(7), size / 8, u64::from_le_bytes)?;
+            Ok((codes, low, groups, runs, counts))
         },
     );
     let failed = |f: Failed| match f {
         Failed::Io(e) => io(e),
         Failed::Changed(i) => changed(path, ARRAYS[i]),
     };
-    let ((subs, sub_start, days), (codes, low, groups, runs)) =
+    let ((subs, sub_start, days), (codes, low, groups, runs, counts)) =
         (front.map_err(failed)?, back.map_err(failed)?);
     let subs = subs
         .into_iter()
@@ -450,7 +495,12 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
         .map(|x| Some((u32::try_from(x >> 16).ok()?, x as u16)))
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| bad("dictionary runs"))?;
-    let dict = Dictionary::from_parts(groups, low, runs).ok_or_else(|| bad("dictionary"))?;
+    let counts = (counts.into_iter())
+        .map(|x| Some((u32::try_from(x >> 8).ok()?, x as u8)))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| bad("dictionary digit counts"))?;
+    let dict =
+        Dictionary::from_parts(groups, low, runs, counts).ok_or_else(|| bad("dictionary"))?;
     let n = codes.len() as u64;
     let ok = sub_start.len() == subs.len() + 1
         && days.len() == codes.len()
@@ -472,12 +522,16 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
             .windows(2)
             .all(|w| days[w[0] as usize..w[1] as usize].is_sorted())
     }
-    let in_order = match &days {
-        DayColumn::Narrow(v) => sorted(v, &sub_start),
-        DayColumn::Wide(v) => sorted(v, &sub_start),
+    let (in_order, last) = match &days {
+        DayColumn::Narrow(v) => (sorted(v, &sub_start), v.iter().max().map(|&d| d.into())),
+        DayColumn::Wide(v) => (sorted(v, &sub_start), v.iter().max().copied()),
     };
     if !in_order {
         return Err(bad("a subscriber's days are out of order"));
+    }
+    // Every day a date (a day past 2100 made every reader panic on its date).
+    if last.is_some_and(|d: u16| !day_range().contains(&(i64::from(base_day) + i64::from(d)))) {
+        return Err(bad("its last day is past 2100-01-01"));
     }
     Ok(ServingIndex::from_parts(
         tz, base_day, subs, sub_start, days, codes, dict,
@@ -493,7 +547,7 @@ pub(crate) fn part_ranges(v3: &[u8]) -> Vec<std::ops::Range<usize>> {
     let day_width = word(header_end - 16);
     let mut parts = Vec::new();
     parts.push(0..header_end);
-    for w in [8u64, 8, day_width, 4, 4, 8, 8] {
+    for w in [8u64, 8, day_width, 4, 4, 8, 8, 8] {
         let at = parts.last().unwrap().end;
         parts.push(at..at + 8 + (word(at) * w) as usize + 8);
     }
@@ -501,14 +555,27 @@ pub(crate) fn part_ranges(v3: &[u8]) -> Vec<std::ops::Range<usize>> {
     parts
 }
 
-/// The same file in the format before checksums (`\2`): what an older `hotzone prepare`
-/// wrote, for the tests that it is still read.
+/// The same file with the magic of an earlier format (`\3`, `\2`): what an older
+/// `hotzone prepare` wrote starts so, for the tests that it is refused.
 #[cfg(test)]
-pub(crate) fn without_checksums(v3: &[u8]) -> Vec<u8> {
-    let mut out = MAGIC_UNCHECKED.to_vec();
-    for (k, r) in part_ranges(v3).into_iter().enumerate() {
-        let from = if k == 0 { 8 } else { r.start };
-        out.extend_from_slice(&v3[from..r.end - 8]);
+pub(crate) fn as_earlier_format(v4: &[u8], k: usize) -> Vec<u8> {
+    let mut out = MAGIC_EARLIER[k].to_vec();
+    out.extend_from_slice(&v4[8..]);
+    out
+}
+
+/// `file` with each part's checksum computed again over its bytes as they are (`parts`:
+/// [`part_ranges`] of the file before it was changed), chained as [`write()`] chains them.
+#[cfg(test)]
+pub(crate) fn resealed(file: &[u8], parts: &[std::ops::Range<usize>]) -> Vec<u8> {
+    use std::hash::Hasher;
+    let mut out = file.to_vec();
+    let mut seed = 0;
+    for r in parts {
+        let mut h = twox_hash::XxHash3_64::with_seed(seed);
+        h.write(&out[r.start..r.end - 8]);
+        seed = h.finish();
+        out[r.end - 8..r.end].copy_from_slice(&seed.to_le_bytes());
     }
     out
 }

@@ -610,7 +610,7 @@ fn outputs_never_replace_an_input_or_each_other_and_an_error_leaves_none() {
     // A prepared file changed after it was written: exit 1 naming the file and the part whose
     // checksum fails, nothing written.
     let mut bytes = std::fs::read(&hzi).unwrap();
-    let last = bytes.len() - 9; // the dictionary runs' last element
+    let last = bytes.len() - 1; // the last part's checksum: the dictionary digit counts'
     bytes[last] ^= 0x10;
     std::fs::write(&hzi, &bytes).unwrap();
     let out = dir.path().join("from-changed.csv");
@@ -618,7 +618,8 @@ fn outputs_never_replace_an_input_or_each_other_and_an_error_leaves_none() {
     assert_eq!(r.status.code(), Some(1));
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(
-        err.contains("p.hzi") && err.contains("the checksum of its dictionary runs does not match"),
+        err.contains("p.hzi")
+            && err.contains("the checksum of its dictionary digit counts does not match"),
         "{err}"
     );
     assert!(!out.exists());

@@ -35,9 +35,27 @@ const CPS: &[&str] = &[
     "+886221234567",
     "",
     "BANK",
+    // A number that ends in 0, and the same without it: a prefix of a number and a 0 pads
+    // to the same 15 digits as the number, and must not take it in.
+    "+2348021234560",
+    "+234802123456",
 ];
 const ENTRIES: &[&str] = &[
-    "NG", "JM", "US", "KZ", "RU", "GG", "GB", "TW", "+882", "+1876", "+44", "+7", "+23480",
+    "NG",
+    "JM",
+    "US",
+    "KZ",
+    "RU",
+    "GG",
+    "GB",
+    "TW",
+    "+882",
+    "+1876",
+    "+44",
+    "+7",
+    "+23480",
+    "+187621012340",
+    "+2348021234560",
 ];
 const TZS: &[&str] = &["UTC", "Asia/Taipei", "America/New_York", "Europe/Berlin"];
 
