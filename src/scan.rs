@@ -150,7 +150,6 @@ pub fn prepared_input(inputs: &[String]) -> Option<&std::path::Path> {
 pub fn resolve_zone(inputs: &[String], given: Option<Tz>) -> Result<(Tz, ZoneSource)> {
     use crate::error::Error;
     use crate::ingest::RecordedZone;
-    prepared_alone(inputs)?;
     let recorded = match inputs {
         [one]
             if std::path::Path::new(one).is_file()
@@ -228,26 +227,6 @@ fn without_window(req: &ScanRequest, report: IngestReport) -> Result<ScanOutcome
     })
 }
 
-/// A prepared file among other inputs (or named twice) would be read as an export of its
-/// extension, or be an "unknown format": an error that says what is wrong instead.
-fn prepared_alone(inputs: &[String]) -> Result<()> {
-    if inputs.len() > 1
-        && let Some(p) = inputs
-            .iter()
-            .map(std::path::Path::new)
-            .find(|p| p.is_file() && crate::index::persist::is_prepared(p))
-    {
-        return Err(crate::error::Error::invalid(
-            "INPUT",
-            format!(
-                "{} is a prepared file: a scan reads one prepared file alone, not with other inputs (prepare them together instead)",
-                p.display()
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// Runs a scan. `progress(units_done, units_total)` is called as inputs are read.
 pub fn scan(
     inputs: &[String],
@@ -260,7 +239,6 @@ pub fn scan(
             return scan_prepared(path, req);
         }
     }
-    prepared_alone(inputs)?;
     let mut found = None;
     if req.raw.as_of.as_deref().is_none_or(str::is_empty) {
         match scan_guessing_the_latest_day(inputs, req, progress)? {

@@ -176,20 +176,34 @@ def _stream(events: Any, columns: Optional[Mapping[str, str]] = None) -> Any:
         import pyarrow as pa
 
         return _from_pandas(pa, events, columns)
+    if mod.startswith("pyarrow") and type(events).__name__.endswith("Array"):
+        # One column is no table; a struct array (or a chunked one) is: a field per column.
+        import pyarrow as pa
+
+        if not pa.types.is_struct(events.type):
+            raise TypeError(_NOT_A_TABLE.format(f"a pyarrow {type(events).__name__} of {events.type}"))
+        if isinstance(events, pa.StructArray):
+            batch = pa.RecordBatch.from_struct_array(events)  # a slice of one too
+            return pa.RecordBatchReader.from_batches(batch.schema, [batch])
     if hasattr(events, "__arrow_c_stream__"):
         return events
     import pyarrow as pa
 
     if hasattr(events, "__arrow_c_array__"):  # a single record batch
-        return pa.RecordBatchReader.from_batches(
-            pa.record_batch(events).schema, [pa.record_batch(events)]
-        )
+        batch = pa.record_batch(events)
+        return pa.RecordBatchReader.from_batches(batch.schema, [batch])
     if mod.startswith("polars") and hasattr(events, "collect"):
         raise TypeError("hotzone.scan takes a polars DataFrame; call .collect() on the LazyFrame")
     raise TypeError(
         "events must be a path, a list of paths, or Arrow data: a polars or pandas DataFrame, "
         f"a pyarrow Table, RecordBatch or RecordBatchReader (got {type(events).__name__})"
     )
+
+
+_NOT_A_TABLE = (
+    "events must be a table of events (a column per field), not one column: pass the "
+    "Table, RecordBatch or DataFrame (got {})"
+)
 
 
 class _Watched:
@@ -215,7 +229,23 @@ class _Watched:
 
     def _batches(self, reader: Any) -> Any:
         try:
-            yield from reader
+            schema = reader.schema
+            for batch in reader:
+                # The C stream carries one schema; a batch of other types would be read as
+                # the schema's (64-bit offsets as 32-bit ones: a crash). pyarrow's reader
+                # does not check what its generator yields.
+                if batch.schema.types != schema.types:
+                    for field, kind in zip(schema, batch.schema.types):
+                        if field.type != kind:
+                            raise ValueError(
+                                f"column {field.name}: a batch of the stream is {kind}, the "
+                                f"stream's schema says {field.type}"
+                            )
+                    raise ValueError(
+                        f"a batch of the stream has {batch.num_columns} columns, the stream's "
+                        f"schema {len(schema)}"
+                    )
+                yield batch
         except BaseException as e:
             self.failure.append(e)
             raise

@@ -404,11 +404,14 @@ fn states_of(states: &Bound<'_, PyAny>) -> PyResult<Stream> {
     RecordBatchStreamReader::from_pyarrow_bound(states).map(|r| Stream(r, None))
 }
 
-/// A stream whose batches are imported with a panic caught: arrow's import asserts that a
-/// batch has its schema's columns, and a producer that does not check (pyarrow's
-/// `RecordBatchReader.from_batches`) would otherwise surface as a `PanicException`, which
-/// `except Exception` does not catch. The caller gets the read error (`ValueError`) that any
-/// unreadable batch gives.
+/// A stream whose batches are imported with a panic caught, and validated: arrow's import
+/// asserts that a batch has its schema's columns, and a producer that does not check
+/// (pyarrow's `RecordBatchReader.from_batches`) would otherwise surface as a
+/// `PanicException`, which `except Exception` does not catch; and the import trusts the
+/// producer's buffers, so a string column whose offsets point past its data (an array built
+/// with `pyarrow.Array.from_buffers` and never validated) crashed the interpreter. Each
+/// column is validated in full (offsets, lengths, UTF-8, dictionary keys) before the engine
+/// reads it. The caller gets the read error (`ValueError`) that any unreadable batch gives.
 struct Stream(RecordBatchStreamReader, Option<RecordBatch>);
 
 impl Iterator for Stream {
@@ -419,14 +422,27 @@ impl Iterator for Stream {
             return Some(Ok(lead));
         }
         let reader = &mut self.0;
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.next())).unwrap_or_else(
-            |_| {
-                Some(Err(ArrowError::CDataInterface(
-                    "a batch of the stream does not match the stream's schema".into(),
-                )))
-            },
-        )
+        let next = hotzone::ingest::caught(|| reader.next()).unwrap_or_else(|_| {
+            Some(Err(ArrowError::CDataInterface(
+                "a batch of the stream does not match the stream's schema".into(),
+            )))
+        });
+        Some(next?.and_then(validated))
     }
+}
+
+/// `batch` when every column is valid Arrow; else an error naming the first column that
+/// is not.
+fn validated(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        column.to_data().validate_full().map_err(|e| {
+            ArrowError::InvalidArgumentError(format!(
+                "column {}: not valid Arrow data ({e})",
+                field.name()
+            ))
+        })?;
+    }
+    Ok(batch)
 }
 
 fn read_error(source: &Path) -> impl Fn(ArrowError) -> Error + '_ {
@@ -911,6 +927,17 @@ fn verdict_schema(py: Python<'_>, explain: bool) -> PyResult<Bound<'_, PyAny>> {
 /// The extension module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // A reader's panic on damaged data is caught and raised as the input's error: not
+    // printed to stderr as a crash as well (the CLI's hook does the same).
+    static QUIET: std::sync::Once = std::sync::Once::new();
+    QUIET.call_once(|| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !hotzone::ingest::in_reader() {
+                default_hook(info);
+            }
+        }));
+    });
     m.add_class::<Spec>()?;
     m.add_class::<Index>()?;
     m.add("RowError", m.py().get_type::<RowError>())?;

@@ -491,10 +491,23 @@ def test_a_stream_whose_batch_breaks_its_schema_is_a_value_error():
              lambda r: hotzone.scan(r, as_of="2026-03-01", **params),
              lambda r: kernel.map_state(r, as_of="2026-03-01", **params),
              lambda r: kernel.latest_day(r)]
+    class Capsule:
+        """A producer of another library: only the C stream interface (not checked by the
+        package's Python side, so the import's own check answers)."""
+
+        def __init__(self, reader):
+            self.reader = reader
+
+        def __arrow_c_stream__(self, requested_schema=None):
+            return self.reader.__arrow_c_stream__(requested_schema)
+
     for call in calls:
         reader = pa.RecordBatchReader.from_batches(schema, iter([pa.record_batch({"x": [1]})]))
-        with pytest.raises(ValueError, match="does not match the stream's schema"):
+        with pytest.raises(ValueError, match="column event_time: a batch of the stream is int64"):
             call(reader)
+        reader = pa.RecordBatchReader.from_batches(schema, iter([pa.record_batch({"x": [1]})]))
+        with pytest.raises(ValueError, match="does not match the stream's schema"):
+            call(Capsule(reader))
 
 
 def test_a_producer_exception_reaches_the_caller_as_itself():
@@ -928,3 +941,114 @@ def test_a_tz_other_than_the_recorded_zone_warns(tmp_path):
         r = hotzone.scan(str(path), tz="Asia/Taipei", **_ONE)
         assert "zone_warning" not in r.summary
         hotzone.scan(str(path), **_ONE)
+
+
+# Arrow handed in by producers that do not check what they hand over (twenty-fourth session).
+
+_EV_SCHEMA = pa.schema(
+    [
+        ("event_time", pa.timestamp("ms", "UTC")),
+        ("subscriber", pa.string()),
+        ("direction", pa.string()),
+        ("kind", pa.string()),
+    ]
+)
+_EV_KW = dict(hotzone="NG", look_back_days=7, threshold_ratio=0.5, threads=1)
+
+
+def _ev_batch(n, sub_type=pa.string()):
+    return pa.record_batch(
+        [
+            pa.array([1773100000000] * n, pa.timestamp("ms", "UTC")),
+            pa.array(["+886912345001"] * n, sub_type),
+            pa.array(["in"] * n),
+            pa.array(["call"] * n),
+        ],
+        names=_EV_SCHEMA.names,
+    )
+
+
+def test_a_reader_batch_of_other_types_than_its_schema_is_a_value_error_naming_the_column():
+    # pyarrow's reader hands such a batch over unchecked; read as the schema's type (64-bit
+    # offsets as 32-bit ones) it crashed the interpreter.
+    def gen():
+        yield _ev_batch(3)
+        yield _ev_batch(300, pa.large_string())
+
+    reader = pa.RecordBatchReader.from_batches(_EV_SCHEMA, gen())
+    with pytest.raises(ValueError, match="column subscriber: a batch of the stream is large_string"):
+        hotzone.scan(reader, **_EV_KW)
+
+
+def test_a_string_column_whose_offsets_pass_its_data_is_a_value_error_not_a_crash():
+    vals = b"+886912345001" * 4
+    offsets = pa.array([0, 13, 26, 10**6, 52], pa.int32()).buffers()[1]
+    sub = pa.Array.from_buffers(pa.string(), 4, [None, offsets, pa.py_buffer(vals)])
+    table = pa.table(
+        {
+            "event_time": pa.array([1773100000000] * 4, pa.timestamp("ms", "UTC")),
+            "subscriber": sub,
+            "direction": ["in"] * 4,
+            "kind": ["call"] * 4,
+        }
+    )
+    with pytest.raises(ValueError, match="column subscriber: not valid Arrow data"):
+        hotzone.scan(table, **_EV_KW)
+
+
+def test_a_caught_reader_panic_prints_no_panic_report(tmp_path):
+    # A batch missing columns of the schema: a ValueError, and nothing on stderr (the
+    # panic the import raises is caught; it was also printed with a backtrace).
+    import subprocess
+    import sys
+
+    script = tmp_path / "p.py"
+    script.write_text(
+        "import pyarrow as pa, hotzone\n"
+        "s = pa.schema([('event_time', pa.timestamp('ms', 'UTC')), ('subscriber', pa.string()),"
+        " ('direction', pa.string()), ('kind', pa.string())])\n"
+        "b = pa.record_batch([pa.array([1773100000000], pa.timestamp('ms', 'UTC')),"
+        " pa.array(['+886912345001']), pa.array(['in']), pa.array(['call'])], schema=s)\n"
+        "def gen():\n    yield b\n    yield b.select(['event_time', 'subscriber'])\n"
+        "try:\n    hotzone.scan(pa.RecordBatchReader.from_batches(s, gen()), hotzone='NG',"
+        " look_back_days=7, threshold_ratio=0.5)\n"
+        "except ValueError as e:\n    print('ValueError')\n"
+    )
+    env = dict(os.environ, RUST_BACKTRACE="1")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env)
+    assert r.stdout.strip() == "ValueError", r.stdout + r.stderr
+    assert "panicked" not in r.stderr, r.stderr
+
+
+def test_struct_arrays_sliced_or_not_are_tables_and_one_column_is_a_type_error():
+    n = 4
+    sa = pa.StructArray.from_arrays(
+        [
+            pa.array([1773100000000] * n, pa.timestamp("ms", "UTC")),
+            pa.array(["+886912345001"] * n),
+            pa.array(["in"] * n),
+            pa.array(["call"] * n),
+        ],
+        ["event_time", "subscriber", "direction", "kind"],
+    )
+    assert hotzone.scan(sa.slice(1), **_EV_KW).summary["rows"] == 3
+    assert hotzone.scan(pa.chunked_array([sa.slice(1)]), **_EV_KW).summary["rows"] == 3
+    for one_column in (pa.chunked_array([["+886912345001"]]), pa.array(["+886912345001"])):
+        with pytest.raises(TypeError, match="events must be a table of events"):
+            hotzone.scan(one_column, **_EV_KW)
+
+
+def test_reading_options_given_with_a_prepared_file_warn_that_they_change_nothing(tmp_path):
+    root = pathlib.Path(__file__).resolve().parents[2]
+    out = tmp_path / "s.hzi"
+    hotzone.prepare(str(root / "data/sample"), out, tz="Asia/Taipei")
+    kw = dict(hotzone="NG", look_back_days=7, threshold_ratio=0.5)
+    with pytest.warns(UserWarning, match="default_region and columns change nothing here"):
+        r = hotzone.scan(str(out), default_region="TW", columns={"msisdn": "subscriber"}, **kw)
+    assert "s.hzi was read by `hotzone prepare`" in r.summary["prepared_warning"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = hotzone.scan(str(out), **kw)
+    assert "prepared_warning" not in r.summary

@@ -685,8 +685,27 @@ where
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut row = 0u64;
     let mut cache = DictCache::default();
+    // A batch the reader refuses (invalid UTF-8 in a string column) is named by its place.
+    let batch_error = |k: usize, row: u64| {
+        move |e| {
+            Error::read(
+                path,
+                format!("record batch {k} (from row {}): {e}", row + 1),
+            )
+        }
+    };
+    // The columns are checked on an empty batch of the schema first, so that a file with no
+    // batch is refused for a missing or unusable column as a CSV file with only a header is.
+    let schema_checked = |schema: arrow::datatypes::SchemaRef,
+                          interp: &mut Interpreter,
+                          rows: &mut R,
+                          cache: &mut DictCache| {
+        let empty = arrow::record_batch::RecordBatch::new_empty(schema);
+        visit_batch(path, &empty, columns, 0, cache, interp, rows)
+    };
     match arrow::ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None) {
         Ok(mut reader) => {
+            schema_checked(reader.schema(), interp, rows, &mut cache)?;
             let all = reader.num_batches();
             let range = batches.unwrap_or(0..all);
             if range.end > all {
@@ -697,8 +716,8 @@ where
                     .set_index(range.start)
                     .map_err(|e| Error::read(path, e))?;
             }
-            for batch in reader.take(range.len()) {
-                let batch = batch.map_err(|e| Error::read(path, e))?;
+            for (k, batch) in reader.take(range.len()).enumerate() {
+                let batch = batch.map_err(batch_error(range.start + k, row))?;
                 visit_batch(path, &batch, columns, row, &mut cache, interp, rows)?;
                 row += batch.num_rows() as u64;
             }
@@ -713,8 +732,9 @@ where
                             format!("not an Arrow IPC file ({file_err}) nor stream ({e})"),
                         )
                     })?;
-            for batch in reader {
-                let batch = batch.map_err(|e| Error::read(path, e))?;
+            schema_checked(reader.schema(), interp, rows, &mut cache)?;
+            for (k, batch) in reader.enumerate() {
+                let batch = batch.map_err(batch_error(k, row))?;
                 visit_batch(path, &batch, columns, row, &mut cache, interp, rows)?;
                 row += batch.num_rows() as u64;
             }

@@ -1130,8 +1130,9 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
     })
 }
 
-/// `read()`, a panic in it caught (see [`in_reader`]).
-fn caught<T>(read: impl FnOnce() -> T) -> std::thread::Result<T> {
+/// `read()`, a panic in it caught (see [`in_reader`]): a reader of data (here, and the Python
+/// package's import of Arrow batches) reports its panic as the input's error.
+pub fn caught<T>(read: impl FnOnce() -> T) -> std::thread::Result<T> {
     READING.set(true);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read));
     READING.set(false);

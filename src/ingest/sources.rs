@@ -219,6 +219,7 @@ pub fn expand_data_dir(dir: &Path) -> Result<Expanded> {
 fn expand_with(inputs: &[String], strict: bool) -> Result<Expanded> {
     let mut out = Vec::new();
     let mut unread = Vec::new();
+    let mut named_prepared = Vec::new();
     for input in inputs {
         let path = Path::new(input);
         if path.is_dir() {
@@ -233,6 +234,8 @@ fn expand_with(inputs: &[String], strict: bool) -> Result<Expanded> {
                     no_readable_file("the directory holds", &unread[unread_before..]),
                 ));
             }
+        } else if path.is_file() && crate::index::persist::is_prepared(path) {
+            named_prepared.push(path.to_owned());
         } else if path.is_file() {
             let f = Format::of(path).ok_or_else(|| {
                 Error::read(
@@ -271,6 +274,25 @@ fn expand_with(inputs: &[String], strict: bool) -> Result<Expanded> {
             return Err(not_a_data_file(path));
         }
     }
+    // A prepared file under an export's name (`prepare --output out.csv`, or found in a
+    // directory of exports) read as that export stopped with its binary bytes quoted: it is
+    // named for what it is, or, in a server's data directory, not read.
+    let (prepared, exports): (Vec<_>, Vec<_>) =
+        (out.into_iter()).partition(|(p, _)| crate::index::persist::is_prepared(p));
+    out = exports;
+    let mut prepared: Vec<PathBuf> = prepared.into_iter().map(|(p, _)| p).collect();
+    prepared.extend(named_prepared);
+    if let Some(p) = prepared.first()
+        && strict
+    {
+        return Err(Error::read(
+            p,
+            "is a prepared file (`hotzone prepare`), not an export: a scan reads one prepared \
+             file alone, not with other inputs or among exports (prepare the exports together \
+             instead)",
+        ));
+    }
+    unread.extend(prepared);
     out.sort_by(|a, b| a.0.cmp(&b.0));
     // One file named twice (`d` and `/abs/d/e.csv`, a symlink to it) is read once: its rows
     // counted twice would change verdicts. It keeps the first name, in sorted order.

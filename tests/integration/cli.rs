@@ -594,18 +594,46 @@ fn outputs_never_replace_an_input_or_each_other_and_an_error_leaves_none() {
     assert_eq!(r.status.code(), Some(2)); // one rejected row
     let renamed = dir.path().join("p-copy.csv");
     std::fs::copy(&hzi, &renamed).unwrap();
-    for inputs in [[&hzi, &hzi], [&hzi, &csv], [&csv, &renamed]] {
-        let r = scan(
-            &[inputs[0].as_path(), inputs[1].as_path()],
-            &["--output", "-"],
-        );
+    // Also when a directory walk finds it under an export's name: named for what it is, not
+    // read as a CSV file with its binary bytes quoted in the error.
+    let walked = dir.path().join("walked");
+    std::fs::create_dir(&walked).unwrap();
+    std::fs::copy(&csv, walked.join("a.csv")).unwrap();
+    std::fs::copy(&hzi, walked.join("b.csv")).unwrap();
+    let cases: [Vec<&std::path::Path>; 4] = [
+        vec![&hzi, &hzi],
+        vec![&hzi, &csv],
+        vec![&csv, &renamed],
+        vec![&walked],
+    ];
+    for inputs in cases {
+        let r = scan(&inputs, &["--output", "-"]);
         assert_eq!(r.status.code(), Some(1));
         let err = String::from_utf8_lossy(&r.stderr);
         assert!(
-            err.contains("is a prepared file: a scan reads one prepared file alone"),
+            err.contains("is a prepared file (`hotzone prepare`), not an export: a scan reads one prepared file alone"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("HZIDX") && !err.contains("columns found"),
             "{err}"
         );
     }
+    let never = dir.path().join("never.hzi");
+    let r = hotzone(&[
+        "prepare",
+        walked.to_str().unwrap(),
+        "--output",
+        never.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(!never.exists());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("b.csv") && err.contains("is a prepared file"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&walked).unwrap();
     std::fs::remove_file(&renamed).unwrap();
     // A prepared file changed after it was written: exit 1 naming the file and the part whose
     // checksum fails, nothing written.

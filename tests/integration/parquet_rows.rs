@@ -1896,3 +1896,76 @@ fn row_group_and_ipc_parts_prepare_the_same_index() {
         }
     }
 }
+
+/// An Arrow IPC file or stream with no record batch has its columns checked as a CSV file
+/// with only a header has (it was "0 rows read" whatever its columns), and a batch the reader
+/// refuses (invalid UTF-8 in a string column) is named by its place in the file.
+#[test]
+fn an_ipc_file_without_batches_has_its_columns_checked_and_a_bad_batch_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let partial = Arc::new(Schema::new(vec![
+        Field::new(
+            "event_time",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            true,
+        ),
+        Field::new("kind", DataType::Utf8, true),
+    ]));
+    for stream in [false, true] {
+        let path = dir.path().join(if stream { "s.arrows" } else { "f.arrow" });
+        let f = std::fs::File::create(&path).unwrap();
+        if stream {
+            arrow::ipc::writer::StreamWriter::try_new(f, &partial)
+                .unwrap()
+                .finish()
+                .unwrap();
+        } else {
+            arrow::ipc::writer::FileWriter::try_new(f, &partial)
+                .unwrap()
+                .finish()
+                .unwrap();
+        }
+        let o = scan_with(&path, &["--threshold-ratio", "0.5"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("missing required column") && err.contains("subscriber"),
+            "{err}"
+        );
+    }
+    // Invalid UTF-8 in a string column of the second batch: one byte of a value changed in
+    // the file (IPC has no checksum; a writer that does not validate leaves such bytes).
+    let rows = |subs: [&str; 2]| {
+        let r: Vec<GenRow> = subs
+            .iter()
+            .map(|s| {
+                (
+                    0,
+                    Some((*s).into()),
+                    Some("+2348021234567".into()),
+                    Some("in"),
+                    Some("call"),
+                    None,
+                )
+            })
+            .collect();
+        gen_batch(&r, false)
+    };
+    let path = dir.path().join("utf8.arrow");
+    let first = rows(["+886912345001", "+886912345002"]);
+    let f = std::fs::File::create(&path).unwrap();
+    let mut w = arrow::ipc::writer::FileWriter::try_new(f, &first.schema()).unwrap();
+    w.write(&first).unwrap();
+    w.write(&rows(["+886912345003", "+886912345774"])).unwrap();
+    w.finish().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = (0..bytes.len() - 13)
+        .find(|&i| &bytes[i..i + 13] == b"+886912345774")
+        .unwrap();
+    bytes[at + 10] = 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let o = scan_with(&path, &["--threshold-ratio", "0.5"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("record batch 1 (from row 3)"), "{err}");
+}
