@@ -282,10 +282,14 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
     }
     let r = &outcome.report;
     warn_unread("scan", &r.unread_files);
+    // A prepared file holds events, not rows: the rows `prepare` rejected were its to report.
+    let read = match crate::scan::prepared_input(&a.inputs) {
+        Some(_) => "1 prepared file (its rows were read, and rejected ones reported, by prepare)"
+            .to_owned(),
+        None => format!("{} file(s), {} rows read", r.files, r.rows),
+    };
     eprintln!(
-        "scan: {} file(s), {} rows read, {} events, {} with unknown counterparty, rejected {}; {}; {} subscriber(s) in window, {} anomalous; {:.2}s",
-        r.files,
-        r.rows,
+        "scan: {read}, {} events, {} with unknown counterparty, rejected {}; {}; {} subscriber(s) in window, {} anomalous; {:.2}s",
         r.events,
         r.unknown_counterparties,
         r.rejects.summary(),

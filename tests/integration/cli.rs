@@ -592,6 +592,16 @@ fn outputs_never_replace_an_input_or_each_other_and_an_error_leaves_none() {
     let hzi = dir.path().join("p.hzi");
     let r = hotzone(&["prepare", c, "--output", hzi.to_str().unwrap()]);
     assert_eq!(r.status.code(), Some(2)); // one rejected row
+    // Its scan says where the rejected row went (it said "rows read … rejected 0").
+    let r = scan(&[hzi.as_path()], &["--output", "-"]);
+    assert_eq!(r.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        said.contains(
+            "1 prepared file (its rows were read, and rejected ones reported, by prepare)"
+        ),
+        "{said}"
+    );
     let renamed = dir.path().join("p-copy.csv");
     std::fs::copy(&hzi, &renamed).unwrap();
     // Also when a directory walk finds it under an export's name: named for what it is, not

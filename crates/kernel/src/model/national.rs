@@ -186,6 +186,10 @@ impl Rules {
     /// matched the region's numbers stop matching.
     fn without_national_prefix(&self, number: &str) -> Option<String> {
         let prefix = self.national_prefix.as_ref()?;
+        // Most numbers have no prefix to drop: a match test is cheaper than captures.
+        if !prefix.is_match(number) {
+            return None;
+        }
         let caps = prefix.captures(number)?;
         let end = caps.get(0)?.end();
         let viable = self.matches(number);
