@@ -37,9 +37,13 @@ pub struct Dictionary {
     /// `(first id, region index)` of each run of entries with the same region, by first id;
     /// the first run starts at id 0.
     runs: Vec<(u32, u16)>,
-    /// `(id, digit count)` of each entry whose number ends in 0, by id (about a tenth of
-    /// them): the digit count of any other entry is its padded number's (see the module).
-    zero_ended: Vec<(u32, u8)>,
+    /// One bit per entry: its number ends in 0 (about a tenth of them). The digit count of
+    /// any other entry is its padded number's (see the module); of one that ends in a single
+    /// 0, one more.
+    zero_bits: Vec<u64>,
+    /// `(id, digit count)` of each entry whose number ends in 00 or more, by id (about one in
+    /// a hundred).
+    long_zeros: Vec<(u32, u8)>,
 }
 
 /// No region.
@@ -53,8 +57,17 @@ pub struct DictionaryParts<'a> {
     pub low: &'a [u32],
     /// `(first id, region)` per run.
     pub runs: &'a [(u32, u16)],
-    /// `(id, digit count)` per entry whose number ends in 0.
-    pub zero_ended: &'a [(u32, u8)],
+    /// A bit per entry whose number ends in 0.
+    pub zero_bits: &'a [u64],
+    /// `(id, digit count)` per entry whose number ends in 00 or more.
+    pub long_zeros: &'a [(u32, u8)],
+}
+
+/// Zeros at the end of a padded number (15 for 0).
+fn trailing_zeros(padded: u64) -> usize {
+    (0..15)
+        .take_while(|&z| padded.is_multiple_of(POW10[z + 1]))
+        .count()
 }
 
 /// `(id, digit count)` when number `n` ends in 0 (its padded form does not tell its length).
@@ -97,12 +110,7 @@ impl Dictionary {
                 runs.push((id as u32, *r));
             }
         }
-        Dictionary {
-            groups,
-            low,
-            runs,
-            zero_ended: zeros,
-        }
+        Dictionary::default_with(groups, low, runs).with_zero_ended(&zeros)
     }
 
     /// From parts built in dictionary order by the build ([`crate::index::interner`]).
@@ -112,12 +120,31 @@ impl Dictionary {
         runs: Vec<(u32, u16)>,
         zero_ended: Vec<(u32, u8)>,
     ) -> Dictionary {
+        Dictionary::default_with(groups, low, runs).with_zero_ended(&zero_ended)
+    }
+
+    /// A dictionary of these parts whose numbers all end in a digit other than 0.
+    fn default_with(groups: Vec<(u32, u32)>, low: Vec<u32>, runs: Vec<(u32, u16)>) -> Dictionary {
         Dictionary {
             groups,
             low,
             runs,
-            zero_ended,
+            zero_bits: Vec::new(),
+            long_zeros: Vec::new(),
         }
+    }
+
+    /// The dictionary with the entries of `list` (`(id, digit count)`, by id) marked as
+    /// numbers that end in 0.
+    fn with_zero_ended(mut self, list: &[(u32, u8)]) -> Dictionary {
+        self.zero_bits = vec![0; self.low.len().div_ceil(64)];
+        for &(id, len) in list {
+            self.zero_bits[id as usize / 64] |= 1 << (id % 64);
+            if usize::from(len) != 16 - trailing_zeros(self.padded(id as usize)) {
+                self.long_zeros.push((id, len));
+            }
+        }
+        self
     }
 
     /// The stored parts, for the prepared form.
@@ -126,18 +153,21 @@ impl Dictionary {
             groups: &self.groups,
             low: &self.low,
             runs: &self.runs,
-            zero_ended: &self.zero_ended,
+            zero_bits: &self.zero_bits,
+            long_zeros: &self.long_zeros,
         }
     }
 
     /// Rebuilds from parts read back from the prepared form; `None` when they are not a
-    /// dictionary (groups or runs out of order, low bits unsorted within a group, a digit
-    /// count out of order or that does not end its number with a 0).
+    /// dictionary (groups or runs out of order, low bits unsorted within a group, a number
+    /// marked as ending in 0 whose padded number cannot, a digit count out of order or that
+    /// does not end its number with 00).
     pub fn from_parts(
         groups: Vec<(u32, u32)>,
         low: Vec<u32>,
         runs: Vec<(u32, u16)>,
-        zero_ended: Vec<(u32, u8)>,
+        zero_bits: Vec<u64>,
+        long_zeros: Vec<(u32, u8)>,
     ) -> Option<Dictionary> {
         let n = low.len();
         let starts_ok = |starts: &mut dyn Iterator<Item = u32>| {
@@ -162,22 +192,43 @@ impl Dictionary {
             groups,
             low,
             runs,
-            zero_ended,
+            zero_bits,
+            long_zeros,
         };
         let sorted = (0..d.groups.len()).all(|g| {
             let (s, e) = d.group_bounds(g);
             d.low[s..e].windows(2).all(|w| w[0] <= w[1])
         });
-        let counted = d.zero_ended.windows(2).all(|w| w[0].0 < w[1].0)
-            && d.zero_ended.iter().all(|&(id, len)| {
-                let len = usize::from(len);
-                (1..=15).contains(&len) && (id as usize) < n && {
-                    let scale = POW10[15 - len];
-                    let padded = d.padded(id as usize);
-                    padded.is_multiple_of(scale) && (padded / scale).is_multiple_of(10)
+        let bit = |id: usize| d.zero_bits[id / 64] >> (id % 64) & 1 == 1;
+        // Every bit an entry's (none past the last), on a padded number with a zero to spare.
+        let marked = d.zero_bits.len() == n.div_ceil(64)
+            && (n % 64 == 0 || d.zero_bits.last().is_none_or(|w| w >> (n % 64) == 0))
+            && (0..n)
+                .filter(|&id| bit(id))
+                .all(|id| trailing_zeros(d.padded(id)) >= 1);
+        let counted = d.long_zeros.windows(2).all(|w| w[0].0 < w[1].0)
+            && d.long_zeros.iter().all(|&(id, len)| {
+                let (id, len) = (id as usize, usize::from(len));
+                marked && id < n && bit(id) && len <= 15 && {
+                    let padded = d.padded(id);
+                    len >= 17 - trailing_zeros(padded).min(15)
+                        && padded.is_multiple_of(POW10[15 - len])
                 }
             });
-        (sorted && counted).then_some(d)
+        // Equal padded numbers in digit-count order (the order `prefix_range` passes over).
+        let ordered = sorted
+            && marked
+            && counted
+            && (0..d.groups.len()).all(|g| {
+                let (s, e) = d.group_bounds(g);
+                (s + 1..e).all(|id| {
+                    d.low[id] != d.low[id - 1] || {
+                        let padded = d.padded(id);
+                        d.digit_count(id - 1, padded) <= d.digit_count(id, padded)
+                    }
+                })
+            });
+        ordered.then_some(d)
     }
 
     /// Entries.
@@ -195,7 +246,8 @@ impl Dictionary {
         self.groups.capacity() * 8
             + self.low.capacity() * 4
             + self.runs.capacity() * 8
-            + self.zero_ended.capacity() * 8
+            + self.zero_bits.capacity() * 8
+            + self.long_zeros.capacity() * 8
     }
 
     /// The padded number of entry `id`.
@@ -206,14 +258,18 @@ impl Dictionary {
 
     /// The digit count of entry `id`, whose padded number is `padded`.
     fn digit_count(&self, id: usize, padded: u64) -> usize {
-        match self.zero_ended.binary_search_by_key(&(id as u32), |z| z.0) {
-            Ok(k) => usize::from(self.zero_ended[k].1),
-            // A number that does not end in 0 ends where its padding starts.
-            Err(_) => {
-                15 - (0..15)
-                    .take_while(|&z| padded.is_multiple_of(POW10[z + 1]))
-                    .count()
-            }
+        // A number that does not end in 0 ends where its padding starts.
+        let plain = 15 - trailing_zeros(padded);
+        if self
+            .zero_bits
+            .get(id / 64)
+            .is_none_or(|w| w >> (id % 64) & 1 == 0)
+        {
+            return plain;
+        }
+        match self.long_zeros.binary_search_by_key(&(id as u32), |z| z.0) {
+            Ok(k) => usize::from(self.long_zeros[k].1),
+            Err(_) => plain + 1,
         }
     }
 
@@ -450,29 +506,55 @@ mod tests {
         // The parts round-trip, and damaged parts are refused.
         let p = d.parts();
         let (g, l, r) = (p.groups.to_vec(), p.low.to_vec(), p.runs.to_vec());
-        let z = p.zero_ended.to_vec();
-        assert!(z.len() > 100, "{} numbers end in 0", z.len());
-        let back = Dictionary::from_parts(g.clone(), l.clone(), r.clone(), z.clone()).unwrap();
+        let (z, long) = (p.zero_bits.to_vec(), p.long_zeros.to_vec());
+        let ends_in_0: u32 = z.iter().map(|w| w.count_ones()).sum();
+        assert!(
+            ends_in_0 > 100 && long.len() > 10,
+            "{ends_in_0} end in 0, {}",
+            long.len()
+        );
+        let back = Dictionary::from_parts(g.clone(), l.clone(), r.clone(), z.clone(), long.clone())
+            .unwrap();
         assert_eq!(back.prefix_range(3, 234), d.prefix_range(3, 234));
         let mut unsorted = l.clone();
         unsorted.swap(0, 1);
         assert!(
-            Dictionary::from_parts(g.clone(), unsorted, r.clone(), z.clone()).is_none()
+            Dictionary::from_parts(g.clone(), unsorted, r.clone(), z.clone(), long.clone())
+                .is_none()
                 || l[0] == l[1]
         );
         let mut bad_runs = r.clone();
         bad_runs[0].0 = 1;
-        assert!(Dictionary::from_parts(g.clone(), l.clone(), bad_runs, z.clone()).is_none());
+        let parts = |g: &[(u32, u32)], r: &[(u32, u16)], z: &[u64], long: &[(u32, u8)]| {
+            Dictionary::from_parts(g.to_vec(), l.clone(), r.to_vec(), z.to_vec(), long.to_vec())
+        };
+        assert!(parts(&g, &bad_runs, &z, &long).is_none());
         let mut bad_groups = g.clone();
         bad_groups.swap(0, 1);
-        assert!(Dictionary::from_parts(bad_groups, l.clone(), r.clone(), z.clone()).is_none());
-        // A digit count that does not end its number with a 0, or out of order.
-        let mut bad_count = z.clone();
-        bad_count[0].1 -= 1;
-        assert!(Dictionary::from_parts(g.clone(), l.clone(), r.clone(), bad_count).is_none());
-        let mut unordered = z.clone();
+        assert!(parts(&bad_groups, &r, &z, &long).is_none());
+        // A digit count that does not end its number with 00, or out of order; a number
+        // marked as ending in 0 whose padded number has no zero to spare; a bit past the end.
+        let mut bad_count = long.clone();
+        // The count of the same digits ending in a single 0, and one past E.164.
+        bad_count[0].1 = (16 - trailing_zeros(d.padded(long[0].0 as usize))) as u8;
+        assert!(parts(&g, &r, &z, &bad_count).is_none());
+        bad_count[0].1 = 16;
+        assert!(parts(&g, &r, &z, &bad_count).is_none());
+        let mut unordered = long.clone();
         unordered.swap(0, 1);
-        assert!(Dictionary::from_parts(g, l, r, unordered).is_none());
+        assert!(parts(&g, &r, &z, &unordered).is_none());
+        let full = (0..d.len())
+            .find(|&id| !d.padded(id).is_multiple_of(10))
+            .expect("a 15-digit number ending in 1-9");
+        let mut marked = z.clone();
+        marked[full / 64] |= 1 << (full % 64);
+        assert!(parts(&g, &r, &marked, &long).is_none());
+        let mut past = z.clone();
+        if d.len() % 64 != 0 {
+            *past.last_mut().unwrap() |= 1 << 63;
+            assert!(parts(&g, &r, &past, &long).is_none());
+        }
+        assert!(parts(&g, &r, &z[1..], &long).is_none());
     }
 
     /// A prefix made of a number and trailing zeros (`+23480312345670`, `+234800`) pads to
@@ -553,6 +635,31 @@ mod tests {
             }
         }
         assert_eq!(wrong, 0);
+        // Digit counts out of order among equal padded numbers (a forged file): refused.
+        let pair: Vec<Key> = ["2348031234567", "23480312345670"]
+            .iter()
+            .map(|t| {
+                (
+                    Msisdn::parse_e164(format!("+{t}").as_bytes(), 1).unwrap(),
+                    None,
+                )
+            })
+            .collect();
+        let (pair, _) = merge_local(&[&pair]);
+        let two = Dictionary::from_sorted(&pair, |_| None);
+        let p = two.parts();
+        let (g, l, r, z) = (
+            p.groups.to_vec(),
+            p.low.to_vec(),
+            p.runs.to_vec(),
+            p.zero_bits.to_vec(),
+        );
+        assert!(
+            Dictionary::from_parts(g.clone(), l.clone(), r.clone(), z.clone(), vec![]).is_some()
+        );
+        let mut forged = z.clone();
+        forged[0] |= 1;
+        assert!(Dictionary::from_parts(g, l, r, forged, vec![(0, 15)]).is_none());
         let of = |p: &str| {
             d.prefix_range(p.len(), p.parse().unwrap())
                 .map(|i| digits[i].clone())

@@ -546,7 +546,7 @@ mod tests {
             }
         }
         // Every part's checksum was seen to catch a change.
-        assert_eq!(named.len(), 9, "{named:?}");
+        assert_eq!(named.len(), 10, "{named:?}");
         // Cut short anywhere: refused, and saying so (not "failed to fill whole buffer").
         for cut in 0..summed.len() {
             std::fs::write(&bad, &summed[..cut]).unwrap();

@@ -5,7 +5,8 @@
 //! offset (1 or 2 bytes), then each array as a length and its elements: subscribers (`u64`),
 //! subscriber starts (`u64`), day offsets, codes (`u32`), the dictionary's low bits (`u32`),
 //! its groups (`high << 32 | first id`, `u64`), its region runs (`first id << 16 | region`,
-//! `u64`) and the digit counts of its numbers that end in 0 (`id << 8 | count`, `u64`).
+//! `u64`), a bit per entry whose number ends in 0 (`u64` words) and the digit counts of those
+//! that end in 00 or more (`id << 8 | count`, `u64`).
 //! Reading is a sequential read of about 7 bytes per event on tier M, through one open file
 //! (a file renamed over the path while it is read does not mix into it: `prepare` writes
 //! that way).
@@ -38,7 +39,7 @@ const MAGIC: &[u8; 8] = b"HZIDX\0\0\x04";
 const MAGIC_EARLIER: [&[u8; 8]; 2] = [b"HZIDX\0\0\x03", b"HZIDX\0\0\x02"];
 
 /// The arrays in file order, as errors name them.
-const ARRAYS: [&str; 8] = [
+const ARRAYS: [&str; 9] = [
     "subscribers",
     "subscriber starts",
     "days",
@@ -46,6 +47,7 @@ const ARRAYS: [&str; 8] = [
     "dictionary low bits",
     "dictionary groups",
     "dictionary runs",
+    "dictionary numbers ending in 0",
     "dictionary digit counts",
 ];
 
@@ -57,11 +59,6 @@ pub fn is_prepared(path: &Path) -> bool {
             .and_then(|mut f| f.read_exact(&mut head))
             .is_ok()
         && (&head == MAGIC || MAGIC_EARLIER.contains(&&head))
-}
-
-/// Whether `head` (a file's first bytes) is a prepared file's, of any format.
-pub fn starts_prepared(head: &[u8]) -> bool {
-    head.starts_with(MAGIC) || MAGIC_EARLIER.iter().any(|m| head.starts_with(*m))
 }
 
 /// A reader or writer that hashes the bytes passing through it (XXH3-64), so a part's
@@ -242,7 +239,9 @@ fn write_to(index: &ServingIndex, file: &Path, path: &Path) -> Result<()> {
     })
     .map_err(io)?;
     w.seal().map_err(io)?;
-    put_array(&mut w, dict.zero_ended, |(id, len): (u32, u8)| {
+    put_array(&mut w, dict.zero_bits, u64::to_le_bytes).map_err(io)?;
+    w.seal().map_err(io)?;
+    put_array(&mut w, dict.long_zeros, |(id, len): (u32, u8)| {
         ((u64::from(id) << 8) | u64::from(len)).to_le_bytes()
     })
     .map_err(io)?;
@@ -407,8 +406,8 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
     // The arrays follow each other; find where each starts from the length prefixes, then
     // read them on two threads (the copy from the page cache dominates a repeated scan).
     // Each array's hash is seeded with the checksum stored just before it.
-    let widths = [8u64, 8, day_width, 4, 4, 8, 8, 8];
-    let (mut starts, mut seeds) = ([0u64; 8], [0u64; 8]);
+    let widths = [8u64, 8, day_width, 4, 4, 8, 8, 8, 8];
+    let (mut starts, mut seeds) = ([0u64; 9], [0u64; 9]);
     let mut at = header;
     for (i, w) in widths.iter().enumerate() {
         starts[i] = at;
@@ -454,7 +453,7 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
     }
     let part = |i: usize| (i, starts[i], seeds[i]);
     type Front = (Vec<u64>, Vec<u64>, DayColumn);
-    type Back = (Vec<u32>, Vec<u32>, Vec<u64>, Vec<u64>, Vec<u64>);
+    type Back = (Vec<u32>, Vec<u32>, Vec<u64>, Vec<u64>, Vec<u64>, Vec<u64>);
     let (front, back): (
         std::result::Result<Front, Failed>,
         std::result::Result<Back, Failed>,
@@ -474,15 +473,16 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
             let low = read_array(&file, part(4), size / 4, u32::from_le_bytes)?;
             let groups = read_array(&file, part(5), size / 8, u64::from_le_bytes)?;
             let runs = read_array(&file, part(6), size / 8, u64::from_le_bytes)?;
-            let counts = read_array(&file, part(7), size / 8, u64::from_le_bytes)?;
-            Ok((codes, low, groups, runs, counts))
+            let zero_bits = read_array(&file, part(7), size / 8, u64::from_le_bytes)?;
+            let counts = read_array(&file, part(8), size / 8, u64::from_le_bytes)?;
+            Ok((codes, low, groups, runs, zero_bits, counts))
         },
     );
     let failed = |f: Failed| match f {
         Failed::Io(e) => io(e),
         Failed::Changed(i) => changed(path, ARRAYS[i]),
     };
-    let ((subs, sub_start, days), (codes, low, groups, runs, counts)) =
+    let ((subs, sub_start, days), (codes, low, groups, runs, zero_bits, counts)) =
         (front.map_err(failed)?, back.map_err(failed)?);
     let subs = subs
         .into_iter()
@@ -499,8 +499,8 @@ pub fn read(path: &Path) -> Result<ServingIndex> {
         .map(|x| Some((u32::try_from(x >> 8).ok()?, x as u8)))
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| bad("dictionary digit counts"))?;
-    let dict =
-        Dictionary::from_parts(groups, low, runs, counts).ok_or_else(|| bad("dictionary"))?;
+    let dict = Dictionary::from_parts(groups, low, runs, zero_bits, counts)
+        .ok_or_else(|| bad("dictionary"))?;
     let n = codes.len() as u64;
     let ok = sub_start.len() == subs.len() + 1
         && days.len() == codes.len()
@@ -547,7 +547,7 @@ pub(crate) fn part_ranges(v3: &[u8]) -> Vec<std::ops::Range<usize>> {
     let day_width = word(header_end - 16);
     let mut parts = Vec::new();
     parts.push(0..header_end);
-    for w in [8u64, 8, day_width, 4, 4, 8, 8, 8] {
+    for w in [8u64, 8, day_width, 4, 4, 8, 8, 8, 8] {
         let at = parts.last().unwrap().end;
         parts.push(at..at + 8 + (word(at) * w) as usize + 8);
     }

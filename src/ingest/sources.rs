@@ -288,8 +288,8 @@ fn expand_with(inputs: &[String], strict: bool) -> Result<Expanded> {
         return Err(Error::read(
             p,
             "is a prepared file (`hotzone prepare`), not an export: a scan reads one prepared \
-             file alone, not with other inputs or among exports (prepare the exports together \
-             instead)",
+             file alone, not with other inputs or among exports, and `prepare` reads exports \
+             only (prepare the exports together instead)",
         ));
     }
     unread.extend(prepared);
