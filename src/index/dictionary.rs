@@ -202,7 +202,7 @@ impl Dictionary {
         let bit = |id: usize| d.zero_bits[id / 64] >> (id % 64) & 1 == 1;
         // Every bit an entry's (none past the last), on a padded number with a zero to spare.
         let marked = d.zero_bits.len() == n.div_ceil(64)
-            && (n % 64 == 0 || d.zero_bits.last().is_none_or(|w| w >> (n % 64) == 0))
+            && (n.is_multiple_of(64) || d.zero_bits.last().is_none_or(|w| w >> (n % 64) == 0))
             && (0..n)
                 .filter(|&id| bit(id))
                 .all(|id| trailing_zeros(d.padded(id)) >= 1);
@@ -550,7 +550,7 @@ mod tests {
         marked[full / 64] |= 1 << (full % 64);
         assert!(parts(&g, &r, &marked, &long).is_none());
         let mut past = z.clone();
-        if d.len() % 64 != 0 {
+        if !d.len().is_multiple_of(64) {
             *past.last_mut().unwrap() |= 1 << 63;
             assert!(parts(&g, &r, &past, &long).is_none());
         }
