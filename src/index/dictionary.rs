@@ -431,17 +431,21 @@ mod tests {
         assert_eq!(d.prefix_range(3, 886), 4..6);
     }
 
-    #[test]
-    fn compact_dictionary_ranks_like_a_sorted_list_of_digit_strings() {
-        // Numbers over many countries and lengths (many high-bit groups), some repeated with a
-        // region override; every prefix range must equal a count over the digit strings.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
+    /// A reproducible stream of pseudo-random numbers (xorshift64).
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x
-        };
+        }
+    }
+
+    #[test]
+    fn compact_dictionary_ranks_like_a_sorted_list_of_digit_strings() {
+        // Numbers over many countries and lengths (many high-bit groups), some repeated with a
+        // region override; every prefix range must equal a count over the digit strings.
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let mut keys: Vec<Key> = Vec::new();
         for _ in 0..3000 {
             let len = 8 + (next() % 8) as usize;
@@ -449,7 +453,7 @@ mod tests {
             let rest = next() % super::POW10[len - 1];
             let n = Msisdn::from_value(first * super::POW10[len - 1] + rest).unwrap();
             keys.push((n, None));
-            if next() % 10 == 0 {
+            if next().is_multiple_of(10) {
                 keys.push((n, Region::parse("NG")));
             }
         }
@@ -563,13 +567,7 @@ mod tests {
     /// end in zeros and prefixes that are numbers with zeros added or taken away.
     #[test]
     fn a_number_is_not_in_the_range_of_itself_with_zeros_added() {
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let mut texts: Vec<String> = Vec::new();
         for _ in 0..2000 {
             let len = 5 + (next() % 11) as usize;
@@ -582,7 +580,7 @@ mod tests {
             t.truncate(len - zeros.min(len - 5));
             t.push_str(&"0".repeat(zeros.min(15 - t.len())));
             texts.push(t.clone());
-            if next() % 3 == 0 {
+            if next().is_multiple_of(3) {
                 let cut = t.trim_end_matches('0');
                 if cut.len() >= 5 {
                     texts.push(cut.to_owned());
