@@ -1082,6 +1082,42 @@ fn dictionary_encoded_times_and_durations_are_their_values() {
     }
 }
 
+/// Run-end-encoded timestamps and durations (pyarrow's `run_end_encode` of a sorted time
+/// column) hold the same values as plain columns: same rows (they were refused).
+#[test]
+fn run_end_encoded_times_and_durations_are_their_values() {
+    use arrow::array::{Int32Array, Int64Array, RunArray};
+    use arrow::datatypes::Int32Type;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = batch();
+    let n = plain.num_rows() as i32;
+    let ends = Int32Array::from((1..=n).collect::<Vec<_>>());
+    let times: ArrayRef = Arc::new(RunArray::<Int32Type>::try_new(&ends, plain.column(0)).unwrap());
+    let durations: ArrayRef = Arc::new(
+        RunArray::<Int32Type>::try_new(
+            &Int32Array::from(vec![n - 1, n]),
+            &Int64Array::from(vec![Some(60), None]),
+        )
+        .unwrap(),
+    );
+    let mut fields: Vec<Field> = (plain.schema().fields().iter())
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields[0] = Field::new("event_time", times.data_type().clone(), false);
+    fields.push(Field::new(
+        "duration_s",
+        durations.data_type().clone(),
+        true,
+    ));
+    let mut cols = plain.columns().to_vec();
+    cols[0] = times;
+    cols.push(durations);
+    let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+    let path = dir.path().join("ree.arrow");
+    write_ipc_with(&path, &b, Default::default());
+    assert_eq!(scan_mapped(&path), EXPECTED);
+}
+
 /// A file named twice (inside a directory given too, by an absolute path, through a
 /// symlink) is read once: counting its rows twice would change verdicts.
 #[test]

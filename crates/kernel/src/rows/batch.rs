@@ -290,22 +290,24 @@ fn binary_as_text(a: &ArrayRef) -> StringArray {
     }
 }
 
-/// The values of a dictionary column whose values are not text (a pandas Categorical of
-/// timestamps or integers), decoded to their own type: the same values, the same rules.
+/// The values of a dictionary or run-end-encoded column whose values are not text (a pandas
+/// Categorical of timestamps or integers, pyarrow's `run_end_encode` of a sorted time
+/// column), decoded to their own type: the same values, the same rules.
 fn decoded(path: &Path, f: Field, a: &ArrayRef) -> Result<Option<ArrayRef>> {
-    match a.data_type() {
-        DataType::Dictionary(_, v)
-            if !matches!(
-                **v,
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-            ) =>
-        {
-            cast(a, v)
-                .map(Some)
-                .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))
-        }
-        _ => Ok(None),
+    let values = match a.data_type() {
+        DataType::Dictionary(_, v) => (**v).clone(),
+        DataType::RunEndEncoded(_, v) => v.data_type().clone(),
+        _ => return Ok(None),
+    };
+    if matches!(
+        values,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    ) {
+        return Ok(None);
     }
+    cast(a, &values)
+        .map(Some)
+        .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))
 }
 
 /// Text in any Arrow form [`string_col`] reads: strings, views, binary (as UTF-8), and
