@@ -435,7 +435,7 @@ impl Iterator for Stream {
 /// is not.
 fn validated(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        column.to_data().validate_full().map_err(|e| {
+        sound(column.as_ref()).map_err(|e| {
             ArrowError::InvalidArgumentError(format!(
                 "column {}: not valid Arrow data ({e})",
                 field.name()
@@ -443,6 +443,65 @@ fn validated(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
         })?;
     }
     Ok(batch)
+}
+
+/// Whether the engine can read `a` without reading outside its buffers: the buffers are as
+/// long as the length says, a string or binary column's offsets rise and end inside its
+/// data, a view points inside its buffer, a dictionary's values are sound; nested and
+/// run-end-encoded columns are validated in full. The bytes of text are not checked for
+/// UTF-8 (a cell that is not breaks its column's rule, as in a CSV file): Arrow's full
+/// validation, which does, took 2.5 s more on a scan of 2.2 s (50M rows of string views).
+fn sound(a: &dyn arrow::array::Array) -> Result<(), ArrowError> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::DataType;
+    a.to_data().validate()?;
+    let fits = |ok: bool| {
+        ok.then_some(())
+            .ok_or_else(|| ArrowError::InvalidArgumentError("offsets outside the data".into()))
+    };
+    fn rising<O: arrow::array::OffsetSizeTrait>(o: &[O], len: usize) -> bool {
+        o.first().is_some_and(|f| f.as_usize() <= len && *f >= O::zero())
+            && o.windows(2).all(|w| w[0] <= w[1])
+            && o.last().is_some_and(|l| l.as_usize() <= len)
+    }
+    fn within(views: &[u128], buffers: &[arrow::buffer::Buffer]) -> bool {
+        views.iter().all(|&v| {
+            let len = v as u32 as usize;
+            let (buffer, at) = ((v >> 64) as u32 as usize, (v >> 96) as u32 as usize);
+            len <= 12 || buffers.get(buffer).is_some_and(|b| at + len <= b.len())
+        })
+    }
+    match a.data_type() {
+        DataType::Utf8 => {
+            let s = a.as_string::<i32>();
+            fits(rising(s.value_offsets(), s.values().len()))
+        }
+        DataType::LargeUtf8 => {
+            let s = a.as_string::<i64>();
+            fits(rising(s.value_offsets(), s.values().len()))
+        }
+        DataType::Binary => {
+            let b = a.as_binary::<i32>();
+            fits(rising(b.value_offsets(), b.values().len()))
+        }
+        DataType::LargeBinary => {
+            let b = a.as_binary::<i64>();
+            fits(rising(b.value_offsets(), b.values().len()))
+        }
+        DataType::Utf8View => {
+            let s = a.as_string_view();
+            fits(within(s.views(), s.data_buffers()))
+        }
+        DataType::BinaryView => {
+            let b = a.as_binary_view();
+            fits(within(b.views(), b.data_buffers()))
+        }
+        DataType::Dictionary(_, _) => sound(a.as_any_dictionary().values().as_ref()),
+        t if t.is_nested() || matches!(t, DataType::RunEndEncoded(_, _)) => {
+            a.to_data().validate_full()
+        }
+        _ => Ok(()),
+    }
 }
 
 fn read_error(source: &Path) -> impl Fn(ArrowError) -> Error + '_ {

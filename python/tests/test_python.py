@@ -1052,3 +1052,30 @@ def test_reading_options_given_with_a_prepared_file_warn_that_they_change_nothin
         warnings.simplefilter("error")
         r = hotzone.scan(str(out), **kw)
     assert "prepared_warning" not in r.summary
+
+
+def test_a_string_view_pointing_past_its_buffer_is_a_value_error_not_a_crash():
+    import struct
+
+    data = pa.py_buffer(b"+886912345001" * 4)
+    # Each view: length, 4-byte prefix, buffer index, offset; the third points far past.
+    views = b"".join(
+        struct.pack("<i4sii", 13, b"+886", 0, at) for at in (0, 13, 10**6, 39)
+    )
+    sub = pa.Array.from_buffers(pa.string_view(), 4, [None, pa.py_buffer(views), data])
+    table = pa.table(
+        {
+            "event_time": pa.array([1773100000000] * 4, pa.timestamp("ms", "UTC")),
+            "subscriber": sub,
+            "direction": ["in"] * 4,
+            "kind": ["call"] * 4,
+        }
+    )
+    with pytest.raises(ValueError, match="column subscriber: not valid Arrow data"):
+        hotzone.scan(table, **_EV_KW)
+    good = pa.Array.from_buffers(
+        pa.string_view(),
+        4,
+        [None, pa.py_buffer(b"".join(struct.pack("<i4sii", 13, b"+886", 0, 13 * k) for k in range(4))), data],
+    )
+    assert hotzone.scan(table.set_column(1, "subscriber", good), **_EV_KW).summary["rows"] == 4
