@@ -460,7 +460,8 @@ fn sound(a: &dyn arrow::array::Array) -> Result<(), ArrowError> {
             .ok_or_else(|| ArrowError::InvalidArgumentError("offsets outside the data".into()))
     };
     fn rising<O: arrow::array::OffsetSizeTrait>(o: &[O], len: usize) -> bool {
-        o.first().is_some_and(|f| f.as_usize() <= len && *f >= O::zero())
+        o.first()
+            .is_some_and(|f| *f >= O::zero() && f.as_usize() <= len)
             && o.windows(2).all(|w| w[0] <= w[1])
             && o.last().is_some_and(|l| l.as_usize() <= len)
     }
