@@ -251,8 +251,13 @@ impl Store {
                         )
                     })
                 })
-                .and_then(|r| {
-                    Subscription::of(r, settings.max_look_back_days, cfg.allow_insecure_sinks)
+                .map(|r| {
+                    // A record whose sink or limits this server's settings refuse (a sink
+                    // `allow_insecure_sinks` took, the flag gone) is no damaged file.
+                    let who = (r.id.clone(), r.client.clone());
+                    let sub =
+                        Subscription::of(r, settings.max_look_back_days, cfg.allow_insecure_sinks);
+                    (who, sub)
                 });
             // Parameters this server no longer takes (a named hotzone or the default hotzone
             // removed, a limit lowered): its every check would be refused, so it could never
@@ -261,12 +266,15 @@ impl Store {
             let refused =
                 |sub: &Subscription| crate::service::check::params(state, &sub.request).err();
             match loaded {
-                Ok(sub) if !still_allowed(&settings.clients, &sub.record.client) => {
+                Ok(((id, client), Err(e))) => {
+                    tracing::warn!(subscription = %id, client = %client, error = %e, "the subscription is not valid under this server's settings: not loaded")
+                }
+                Ok((_, Ok(sub))) if !still_allowed(&settings.clients, &sub.record.client) => {
                     // A client removed from `[[clients]]` (or no longer allowed to check)
                     // must not go on being notified: its file is kept, in case it returns.
                     tracing::warn!(subscription = %sub.record.id, client = %sub.record.client, "the subscription's client may no longer check: not loaded")
                 }
-                Ok(sub) => match refused(&sub) {
+                Ok((_, Ok(sub))) => match refused(&sub) {
                     Some(e) => {
                         tracing::warn!(subscription = %sub.record.id, client = %sub.record.client, error = %e, "the subscription's parameters are not valid on this server: not loaded")
                     }
