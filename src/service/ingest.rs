@@ -156,13 +156,11 @@ async fn store(state: &AppState, accepted: Vec<Accepted>) -> Result<String> {
     let current = state.snapshot()?;
     let (path, stamp) = blocking(move || write_durably(&data_dir, &accepted)).await?;
     let segment = Arc::new(segment);
-    catalog.deltas.push(Delta {
-        path: path.clone(),
-        stamp,
-        segment: segment.clone(),
-    });
+    catalog
+        .deltas
+        .push(Delta::ingested(path.clone(), stamp, segment.clone()));
     state.publish(&catalog, current.with_segment(segment));
-    let compact = catalog.deltas.len() >= crate::service::reload::MAX_DELTAS;
+    let compact = catalog.new_deltas() >= crate::service::reload::MAX_DELTAS;
     drop(catalog);
     if compact {
         state.request_compaction();

@@ -65,6 +65,7 @@ pub struct Metrics {
     records_rejected: AtomicU64,
     reloads_ok: AtomicU64,
     reloads_error: AtomicU64,
+    segment_merges: AtomicU64,
     skipped_files: AtomicU64,
     index_events: AtomicU64,
     index_subscribers: AtomicU64,
@@ -179,6 +180,11 @@ impl Metrics {
         } else {
             self.reloads_error.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The loader merged ingested segments into one.
+    pub fn merged(&self) {
+        self.segment_merges.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A snapshot was published: index sizes and data age.
@@ -319,6 +325,17 @@ impl Metrics {
             "hotzone_reloads_total",
             "result",
             [("ok", &self.reloads_ok), ("error", &self.reloads_error)],
+        );
+        head(
+            &mut o,
+            "hotzone_segment_merges_total",
+            "counter",
+            "Merges of ingested segments into one (without a rebuild of the base).",
+        );
+        let _ = writeln!(
+            o,
+            "hotzone_segment_merges_total {}",
+            self.segment_merges.load(Ordering::Relaxed)
         );
         let gauges: [(&str, &str, u64); 8] = [
             (

@@ -1,9 +1,26 @@
 //! The loader: builds the index from the data directory at start-up, then polls the directory
 //! and rebuilds when its files change, swapping the new snapshot in atomically.
 //!
-//! Ingested segments are folded into a rebuilt base once [`MAX_DELTAS`] of them pile up: the
-//! ingest that reaches that count wakes this loop ([`AppState::request_compaction`]), so this
-//! happens with `poll_interval_s = 0` too.
+//! # Ingested segments
+//! Every `Ingest` adds a small segment (a delta) to the snapshot; a check visits each. Once
+//! [`MAX_DELTAS`] of them pile up since the last fold, the ingest that reaches that count
+//! wakes this loop ([`AppState::request_compaction`]), so this happens with
+//! `poll_interval_s = 0` too, and the loop folds them ([`fold_plan`]):
+//! - while all deltas hold fewer than half as many events as the base, it **merges** the new
+//!   deltas into one, re-reading only their files, and then the older merged deltas no more
+//!   than twice the size of what is being merged. Merged deltas so at least halve from oldest
+//!   to newest: a check visits the base, at most a logarithm's worth of merged deltas and
+//!   fewer than [`MAX_DELTAS`] new ones, and an ingested event is re-read a logarithm's worth
+//!   of times (the segment that holds it grows by half each time);
+//! - once the deltas hold half the base's events or more, it **rebuilds** the base from every
+//!   file (ingested ones included), as a change of the directory does. The base grows by at
+//!   least half between two such rebuilds, so their cost per ingested event stays bounded
+//!   however large the base is (before, every 16th ingest rebuilt the whole base: seconds of
+//!   CPU and the build's peak memory for a large operator).
+//!
+//! A merge publishes the same events in fewer segments: no answer changes. It checks that
+//! the files it re-read hold as many events as the segments it replaces and still carry the
+//! stamps they had when ingested; otherwise it gives up and the loop rebuilds the base.
 //!
 //! Builds run on the blocking pool ([`tokio::task::spawn_blocking`]), never on the async
 //! runtime that answers checks, and without holding the catalog lock: checks keep answering
@@ -23,11 +40,14 @@
 //! # Not losing ingests during a rebuild
 //! A rebuild reads exactly the files of the listing it took (not the directory again), so the
 //! base holds those files and no others. At the swap (under the catalog lock) it keeps the
-//! delta segments whose files are *not* in that listing: those were written by an ingest
+//! delta segments none of whose files is in that listing: those were written by an ingest
 //! after the listing and are not in the new base. Deltas whose files are in the listing are
 //! dropped because the base now holds them. An ingest renames its file and registers its delta
 //! in one critical section of the same lock, so every ingested file is either in the listing
-//! or registered as a delta by the time the swap runs.
+//! or registered as a delta by the time the swap runs. A merged delta is never split by a
+//! rebuild: merges and rebuilds both run in this one loop, one after the other, so all the
+//! files of a merged delta were written before any later rebuild took its listing (each is
+//! in it, or was deleted since).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,11 +57,40 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::index::{ServingIndex, Snapshot};
 use crate::ingest::{IngestReport, sources};
-use crate::service::state::{AppState, FileStamp, Listing};
+use crate::service::state::{AppState, Delta, FileStamp, Listing};
 
-/// Rebuild once this many ingested segments have piled up, even without other changes, so a
+/// Fold ingested segments once this many have piled up, even without other changes, so a
 /// check never walks a long list of small segments.
 pub const MAX_DELTAS: usize = 16;
+
+/// What the loader does with the ingested segments once [`MAX_DELTAS`] have piled up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fold {
+    /// Rebuild the base from every file: the deltas hold half the base's events or more.
+    Rebuild,
+    /// Merge the deltas from this position on into one.
+    Merge {
+        /// The first delta merged.
+        from: usize,
+    },
+}
+
+/// The fold for a base of `base` events and deltas of `deltas` events each, oldest first, the
+/// last `new` of them not merged yet (see the module's docs). With every older delta more
+/// than twice the size of the next, the deltas after a merge are so too.
+pub fn fold_plan(base: u64, deltas: &[u64], new: usize) -> Fold {
+    let sum = |d: &[u64]| d.iter().fold(0u64, |a, &x| a.saturating_add(x));
+    if sum(deltas).saturating_mul(2) >= base {
+        return Fold::Rebuild;
+    }
+    let mut from = deltas.len() - new.min(deltas.len());
+    let mut merged = sum(&deltas[from..]);
+    while from > 0 && deltas[from - 1] <= merged.saturating_mul(2) {
+        from -= 1;
+        merged = merged.saturating_add(deltas[from]);
+    }
+    Fold::Merge { from }
+}
 
 /// Most unreadable files one reload skips before it gives up.
 pub const MAX_SKIPPED: usize = 64;
@@ -90,18 +139,121 @@ pub async fn run(state: AppState) {
     }
 }
 
-/// Scans the data directory and, when its files differ from the snapshot's (or ingested
-/// segments have piled up, or nothing is loaded yet), rebuilds the base and swaps it in.
-/// Returns whether a new snapshot was published.
+/// Scans the data directory and, when its files differ from the snapshot's (or nothing is
+/// loaded yet), rebuilds the base and swaps it in; when only ingested segments have piled up,
+/// folds them ([`fold_plan`]). Returns whether a new snapshot was published.
 pub async fn reload(state: &AppState) -> Result<bool> {
     let dir = state.settings().data_dir.clone();
     let listing = blocking(move || list(&dir)).await?;
-    {
+    let merge = {
         let catalog = state.lock_catalog().await;
-        if state.is_loaded() && catalog.known() == listing && catalog.deltas.len() < MAX_DELTAS {
+        if !state.is_loaded() || catalog.known() != listing {
+            None
+        } else if catalog.new_deltas() < MAX_DELTAS {
             return Ok(false);
+        } else {
+            // Under the lock the snapshot is the base and then the deltas.
+            let base = state.snapshot()?.segments()[0].stats().events;
+            let sizes: Vec<u64> = catalog
+                .deltas
+                .iter()
+                .map(|d| d.segment.stats().events)
+                .collect();
+            match fold_plan(base, &sizes, catalog.new_deltas()) {
+                Fold::Rebuild => None,
+                Fold::Merge { from } => Some(catalog.deltas[from..].to_vec()),
+            }
+        }
+    };
+    if let Some(deltas) = merge {
+        match merge_deltas(state, deltas).await {
+            Ok(()) => return Ok(true),
+            Err(e) => {
+                tracing::warn!(error = %e, "merging ingested segments failed; rebuilding the index from every file instead");
+            }
         }
     }
+    rebuild(state, listing).await
+}
+
+/// Merges `deltas` (a run of the catalog's deltas, oldest first) into one delta built from
+/// their files, and publishes the snapshot with it in their place.
+async fn merge_deltas(state: &AppState, deltas: Vec<Delta>) -> Result<()> {
+    let started = Instant::now();
+    let files: Vec<(PathBuf, FileStamp)> = deltas
+        .iter()
+        .flat_map(|d| d.files.iter().cloned())
+        .collect();
+    let events: u64 = deltas.iter().map(|d| d.segment.stats().events).sum();
+    let inputs: Vec<String> = files
+        .iter()
+        .map(|(p, _)| p.to_string_lossy().into_owned())
+        .collect();
+    let opts = state.ingest_options().clone();
+    let tz = state.settings().tz;
+    let stamps = files.clone();
+    let (segment, report) = blocking(move || {
+        let built = ServingIndex::load(&inputs, &opts, tz)?;
+        // A file rewritten since its ingest is no longer what its segment holds.
+        for (path, stamp) in &stamps {
+            let now = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+            if FileStamp::of(&now) != *stamp {
+                return Err(Error::Internal(format!(
+                    "{} changed since it was ingested",
+                    path.display()
+                )));
+            }
+        }
+        Ok(built)
+    })
+    .await?;
+    let merged = segment.stats().events;
+    if merged != events || !report.rejects.is_empty() {
+        return Err(Error::Internal(format!(
+            "{} ingested files read {merged} events and {} rejected rows where their segments held {events} events",
+            files.len(),
+            report.rejects.total()
+        )));
+    }
+    let mut catalog = state.lock_catalog().await;
+    // Ingests only append deltas and only this loop removes them: the run is still there.
+    let at = catalog
+        .deltas
+        .windows(deltas.len())
+        .position(|w| {
+            w.iter()
+                .zip(&deltas)
+                .all(|(a, b)| Arc::ptr_eq(&a.segment, &b.segment))
+        })
+        .ok_or_else(|| Error::Internal("the merged deltas left the catalog".to_owned()))?;
+    let base = state.snapshot()?.segments()[0].clone();
+    let segment = Arc::new(segment);
+    let count = deltas.len();
+    catalog.deltas.splice(
+        at..at + count,
+        [Delta {
+            files,
+            segment: segment.clone(),
+        }],
+    );
+    let mut segments = vec![base];
+    segments.extend(catalog.deltas.iter().map(|d| d.segment.clone()));
+    state.publish(&catalog, Snapshot::new(segments));
+    let left = catalog.deltas.len();
+    drop(catalog);
+    state.metrics().merged();
+    tracing::info!(
+        merged_segments = count,
+        events,
+        segments_left = left + 1,
+        build_ms = started.elapsed().as_millis() as u64,
+        "ingested segments merged"
+    );
+    Ok(())
+}
+
+/// Rebuilds the base from the files of `listing` and swaps it in.
+async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
     let started = Instant::now();
     let tz = state.settings().tz;
     let retention = state.settings().retention_days;
@@ -141,10 +293,12 @@ pub async fn reload(state: &AppState) -> Result<bool> {
     let base = Arc::new(base);
     let first = {
         let mut catalog = state.lock_catalog().await;
-        // Keep the deltas written after the listing; a delta whose file was deleted since goes.
-        catalog
-            .deltas
-            .retain(|d| !listing.contains_key(&d.path) && d.path.exists());
+        // Keep the deltas written after the listing; a delta with a file deleted since goes.
+        catalog.deltas.retain(|d| {
+            d.files
+                .iter()
+                .all(|(p, _)| !listing.contains_key(p) && p.exists())
+        });
         let mut segments = vec![base];
         segments.extend(catalog.deltas.iter().map(|d| d.segment.clone()));
         let first = !state.is_loaded();
@@ -207,4 +361,98 @@ pub async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Internal(format!("a blocking task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Folds like the loader, on sizes alone: returns the deltas left, the base, and the
+    /// events re-read by merges and by rebuilds.
+    struct Sim {
+        base: u64,
+        deltas: Vec<u64>,
+        new: usize,
+        merge_reads: u64,
+        rebuild_reads: u64,
+        ingested: u64,
+    }
+
+    impl Sim {
+        fn ingest(&mut self, events: u64) {
+            self.deltas.push(events);
+            self.new += 1;
+            self.ingested += events;
+            if self.new < MAX_DELTAS {
+                return;
+            }
+            let before = self.deltas.len();
+            match fold_plan(self.base, &self.deltas, self.new) {
+                Fold::Rebuild => {
+                    self.base += self.deltas.drain(..).sum::<u64>();
+                    self.rebuild_reads += self.base;
+                }
+                Fold::Merge { from } => {
+                    assert!(from <= before - self.new, "every new delta is merged");
+                    let merged: u64 = self.deltas.drain(from..).sum();
+                    self.merge_reads += merged;
+                    self.deltas.push(merged);
+                    // Oldest to newest, each delta more than twice the next.
+                    for w in self.deltas.windows(2) {
+                        assert!(w[0] > 2 * w[1], "{:?}", self.deltas);
+                    }
+                    assert!(self.deltas.iter().sum::<u64>() * 2 < self.base);
+                }
+            }
+            self.new = 0;
+        }
+    }
+
+    proptest! {
+        /// Whatever the ingests' sizes (each 1 to 10^6 events, in runs of one size), the
+        /// segments stay few and no event is re-read more than a logarithm's worth of
+        /// times: merges halve, rebuilds grow the base by half.
+        #[test]
+        fn folding_keeps_segments_few_and_rereads_logarithmic(
+            base in 0u64..2_000_000,
+            runs in prop::collection::vec((1u64..1_000_000, 1usize..400), 1..12),
+        ) {
+            let mut sim = Sim { base, deltas: Vec::new(), new: 0, merge_reads: 0, rebuild_reads: 0, ingested: 0 };
+            for (size, count) in runs {
+                for _ in 0..count {
+                    sim.ingest(size);
+                    let log2 = 64 - sim.ingested.leading_zeros() as usize;
+                    prop_assert!(sim.deltas.len() <= MAX_DELTAS + log2, "{} deltas", sim.deltas.len());
+                }
+            }
+            // A delta's events are read by the merge that takes them in first, then only when
+            // their segment is merged as an older one, which makes it at least half again as
+            // large: at most 1 + log1.5(ingested) reads each.
+            let times = 1.0 + (sim.ingested as f64).ln() / 1.5f64.ln();
+            prop_assert!(sim.merge_reads as f64 <= sim.ingested as f64 * times,
+                "{} re-read for {} ingested", sim.merge_reads, sim.ingested);
+            // Each rebuild reads a base at least half again as large as the previous one.
+            prop_assert!(sim.rebuild_reads <= 3 * sim.base, "{} read for a base of {}", sim.rebuild_reads, sim.base);
+        }
+    }
+
+    #[test]
+    fn the_new_deltas_are_merged_with_the_older_ones_no_larger_than_twice_them() {
+        // 16 new deltas of 10 events: 160; the 300 before them is merged too, the 1000 not.
+        let mut deltas = vec![1000, 300];
+        deltas.extend([10; MAX_DELTAS]);
+        assert_eq!(
+            fold_plan(10_000, &deltas, MAX_DELTAS),
+            Fold::Merge { from: 1 }
+        );
+        // Half the base or more: rebuild.
+        assert_eq!(fold_plan(2 * 1460, &deltas, MAX_DELTAS), Fold::Rebuild);
+        assert_eq!(
+            fold_plan(2 * 1460 + 1, &deltas, MAX_DELTAS),
+            Fold::Merge { from: 1 }
+        );
+        // A base with no events is rebuilt.
+        assert_eq!(fold_plan(0, &[1; MAX_DELTAS], MAX_DELTAS), Fold::Rebuild);
+    }
 }

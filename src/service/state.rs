@@ -15,8 +15,9 @@
 //! # Invariant
 //! The published snapshot holds exactly the events of `catalog.base` (the file listing the
 //! base segment was built from) plus one segment per `catalog.deltas` entry (files written by
-//! `Ingest` and not in that listing). No file is counted twice and no acknowledged file is
-//! missing; [`super::reload`] and [`super::ingest`] keep it so.
+//! `Ingest` and not in that listing; one file per delta until the loader merges deltas, see
+//! [`super::reload`]). No file is counted twice and no acknowledged file is missing;
+//! [`super::reload`] and [`super::ingest`] keep it so.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -79,15 +80,25 @@ impl FileStamp {
 /// The data files found in the data directory, by path.
 pub type Listing = BTreeMap<PathBuf, FileStamp>;
 
-/// A segment added by `Ingest` after the base was built, with the file that holds its records.
+/// A segment added by `Ingest` after the base was built, with the files that hold its records:
+/// the one file its ingest wrote, or the files of the deltas the loader merged into it.
 #[derive(Clone)]
 pub struct Delta {
-    /// The file written by the ingest.
-    pub path: PathBuf,
-    /// Its stamp right after the write.
-    pub stamp: FileStamp,
-    /// Its records, indexed.
+    /// The files written by the ingests, each with its stamp right after the write: one for
+    /// a delta not merged yet, two or more for a merged one.
+    pub files: Vec<(PathBuf, FileStamp)>,
+    /// Their records, indexed.
     pub segment: Arc<ServingIndex>,
+}
+
+impl Delta {
+    /// The delta of one ingest's file.
+    pub fn ingested(path: PathBuf, stamp: FileStamp, segment: Arc<ServingIndex>) -> Delta {
+        Delta {
+            files: vec![(path, stamp)],
+            segment,
+        }
+    }
 }
 
 /// The files behind the published snapshot. Guarded by the lock of [`AppState::lock_catalog`].
@@ -103,11 +114,21 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Deltas not merged yet: those of one file, at the end of the list (merged deltas, of
+    /// several files each, come first).
+    pub fn new_deltas(&self) -> usize {
+        self.deltas
+            .iter()
+            .rev()
+            .take_while(|d| d.files.len() == 1)
+            .count()
+    }
+
     /// Every file the snapshot holds, with its stamp (what a data directory scan compares to).
     pub fn known(&self) -> Listing {
         let mut all = self.base.clone();
         for d in &self.deltas {
-            all.insert(d.path.clone(), d.stamp);
+            all.extend(d.files.iter().cloned());
         }
         all
     }
@@ -224,8 +245,8 @@ impl AppState {
         &self.inner.ingest_gate
     }
 
-    /// Asks the loader to fold the ingested segments into the base now (an ingest that
-    /// brought them to [`super::reload::MAX_DELTAS`]), whether or not it polls.
+    /// Asks the loader to fold the ingested segments now (an ingest that brought the deltas
+    /// not merged yet to [`super::reload::MAX_DELTAS`]), whether or not it polls.
     pub fn request_compaction(&self) {
         self.inner.compact.notify_one();
     }

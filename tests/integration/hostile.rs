@@ -2,7 +2,8 @@
 //! and in a data file, bytes that are not the message on the wire, a huge value to echo,
 //! unauthenticated bodies, the HTTP/2 settings the server advertises, peers that never leave
 //! (PINGs unanswered, a connection past its age), compaction without
-//! polling, and the endpoints that can be made to need a token.
+//! polling (a rebuild over a small base, merges over a larger one), and the endpoints that
+//! can be made to need a token.
 //!
 //! Raw HTTP/2 requests go through the `h2` crate, so the test controls the gRPC framing
 //! (a cut frame, the compressed flag) that a tonic client would never send.
@@ -398,6 +399,8 @@ async fn the_server_advertises_its_stream_and_window_bounds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingested_segments_are_compacted_without_polling() {
+    // A base of 4 rows: 16 ingested events are more than half of it, so the base is rebuilt
+    // with them (not merged beside it).
     let data = one_day_dir();
     let mut s = settings(data.path());
     s.poll_interval = None;
@@ -405,18 +408,7 @@ async fn ingested_segments_are_compacted_without_polling() {
     let server = spawn_state(state.clone()).await;
     server.wait_serving().await;
     let mut c = server.client().await;
-    let max = hotzone::service::reload::MAX_DELTAS;
-    for i in 0..max {
-        let sub = format!("+8869555{i:05}");
-        let r = c
-            .ingest(tokio_stream::iter(vec![IngestRequest {
-                events: vec![record(OCT30_MS, &sub, "+2348021234567")],
-            }]))
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(r.accepted, 1);
-    }
+    ingest_one_by_one(&server, 0, hotzone::service::reload::MAX_DELTAS).await;
     wait_for(
         "the ingested segments to be folded into the base",
         || async {
@@ -427,9 +419,110 @@ async fn ingested_segments_are_compacted_without_polling() {
         },
     )
     .await;
+    assert_eq!(metric(&state, "hotzone_segment_merges_total"), Some(0));
     let mut r = check("+886955500003", "2026-10-30");
     r.min_events = 1;
     assert!(c.check(r).await.unwrap().into_inner().anomaly_detected);
+    server.stop().await;
+}
+
+/// Ingests `n` records, one per call, for the subscribers `+8869555{first..first+n}`.
+async fn ingest_one_by_one(server: &crate::support::Server, first: usize, n: usize) {
+    let mut c = server.client().await;
+    for i in first..first + n {
+        let sub = format!("+8869555{i:05}");
+        let r = c
+            .ingest(tokio_stream::iter(vec![IngestRequest {
+                events: vec![record(OCT30_MS, &sub, "+2348021234567")],
+            }]))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.accepted, 1);
+    }
+}
+
+/// The value of a metric line without labels.
+fn metric(state: &AppState, name: &str) -> Option<u64> {
+    let text = state.render_metrics();
+    let line = text.lines().find(|l| l.starts_with(&format!("{name} ")))?;
+    line[name.len() + 1..].parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingested_segments_are_merged_without_a_rebuild_and_counted_once_after_one() {
+    // A base of 100 events: 16 ingested ones are far from half of it, so they are merged
+    // into one segment, and the base is not rebuilt.
+    let data = tempfile::tempdir().unwrap();
+    let mut rows = String::from("event_time,subscriber,counterparty,direction,kind,duration_s\n");
+    for i in 0..100 {
+        rows.push_str(&format!(
+            "2026-10-30T10:{:02}:00Z,+8869123450{:02},+23480212345{:02},in,call,60\n",
+            i % 60,
+            i % 10,
+            i
+        ));
+    }
+    drop_file(data.path(), "base.csv", &rows);
+    let mut s = settings(data.path());
+    s.poll_interval = None;
+    let state = AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    server.wait_serving().await;
+    let max = hotzone::service::reload::MAX_DELTAS;
+    let reloads = metric(&state, "hotzone_reloads_total{result=\"ok\"}");
+    ingest_one_by_one(&server, 0, max).await;
+    wait_for("the first merge", || async {
+        (metric(&state, "hotzone_segment_merges_total") == Some(1)).then_some(())
+    })
+    .await;
+    assert_eq!(metric(&state, "hotzone_index_segments"), Some(2));
+    assert_eq!(
+        metric(&state, "hotzone_index_events"),
+        Some(100 + max as u64)
+    );
+    // Not a rebuild: the base is the one first loaded.
+    assert_eq!(
+        metric(&state, "hotzone_reloads_total{result=\"ok\"}"),
+        reloads
+    );
+    let mut c = server.client().await;
+    let mut r = check("+886955500003", "2026-10-30");
+    r.min_events = 1;
+    assert!(c.check(r).await.unwrap().into_inner().anomaly_detected);
+    // 16 more: merged, and then merged with the first merge (no more than twice their size).
+    ingest_one_by_one(&server, max, max).await;
+    wait_for("the second merge", || async {
+        (metric(&state, "hotzone_segment_merges_total") == Some(2)).then_some(())
+    })
+    .await;
+    assert_eq!(metric(&state, "hotzone_index_segments"), Some(2));
+    assert_eq!(
+        metric(&state, "hotzone_index_events"),
+        Some(100 + 2 * max as u64)
+    );
+    // A file dropped by someone else: the rebuild reads every file once, the merged
+    // segment's ingested files included, and keeps no delta beside it.
+    drop_file(
+        data.path(),
+        "more.csv",
+        "event_time,subscriber,counterparty,direction,kind,duration_s\n\
+         2026-10-30T11:00:00Z,+886912345099,+2348021234501,in,call,60\n",
+    );
+    assert!(hotzone::service::reload::reload(&state).await.unwrap());
+    assert_eq!(metric(&state, "hotzone_index_segments"), Some(1));
+    assert_eq!(
+        metric(&state, "hotzone_index_events"),
+        Some(101 + 2 * max as u64)
+    );
+    for sub in ["+886955500003", "+886955500031", "+886912345099"] {
+        let mut r = check(sub, "2026-10-30");
+        r.min_events = 1;
+        assert!(
+            c.check(r).await.unwrap().into_inner().anomaly_detected,
+            "{sub}"
+        );
+    }
     server.stop().await;
 }
 
