@@ -1,5 +1,5 @@
-//! Cost of anomaly subscriptions (BENCHMARKS.md, section e): a server with `--subs`
-//! subscriptions (default 100,000) over a base of as many subscribers, then one `Ingest` that
+//! Cost of anomaly subscriptions (BENCHMARKS.md, "REST checks and anomaly subscriptions"): a
+//! server with `--subs` subscriptions (default 100,000) over a base of as many subscribers, then one `Ingest` that
 //! makes `--touched` of the subscribed numbers anomalous (default 1,000 = 1 %), and the same
 //! ingest size for numbers nobody subscribed to. Reports the time from the ingest's
 //! acknowledgement to the first and the last callback at a local sink, the evaluation time

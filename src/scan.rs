@@ -144,6 +144,24 @@ pub fn prepared_input(inputs: &[String]) -> Option<&std::path::Path> {
     (path.is_file() && crate::index::persist::is_prepared(path)).then_some(path)
 }
 
+/// The warning for reading options (`given`: their names, `--default-region` or
+/// `default_region=`, …) given with a scan of a prepared file: they change nothing. `None`
+/// when the scan reads no prepared file or none was given. The CLI prints it, the Python
+/// package raises it as a `UserWarning`.
+pub fn prepared_warning(inputs: &[String], given: &[&str], by: &str) -> Option<String> {
+    let path = prepared_input(inputs).filter(|_| !given.is_empty())?;
+    let verb = if given.len() == 1 {
+        "changes"
+    } else {
+        "change"
+    };
+    Some(format!(
+        "{} {verb} nothing here: {} was read by `hotzone prepare`, with the {by} given to it",
+        given.join(" and "),
+        path.display()
+    ))
+}
+
 /// The engine zone for reading `inputs`: `given` when set; else the zone the data records
 /// (a prepared index's zone, or the one Parquet files record, as `hotzone gen` writes it);
 /// else UTC. Files that record different zones, with no zone given, are an error.

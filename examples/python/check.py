@@ -13,7 +13,9 @@ contract it is run next to.
 Prints `anomaly_detected=... anomaly_date=...` and the echoed x-correlator, exit status 0.
 A refused check prints the gRPC code, the google.rpc.ErrorInfo reason (the CAMARA code) and
 field, and the message on stderr, exit status 1. `--health` and `--list-services` do what
-`grpcurl ... grpc.health.v1.Health/Check` and `grpcurl ... list` do (health and reflection).
+`grpcurl ... grpc.health.v1.Health/Check` and `grpcurl ... list` do (health and reflection),
+and print a refusal the same way. `--token` is sent with every call (a server may ask one for
+health and reflection too).
 """
 
 import argparse
@@ -75,23 +77,32 @@ def parse_args():
     return p.parse_args()
 
 
-def health(channel, timeout):
+def token_metadata(args):
+    return [("authorization", f"Bearer {args.token}")] if args.token else []
+
+
+def health(channel, args):
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     stub = health_pb2_grpc.HealthStub(channel)
     for service in ["", "fraudhotzone.v1.FraudHotzone"]:
-        r = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        r = stub.Check(
+            health_pb2.HealthCheckRequest(service=service),
+            metadata=token_metadata(args),
+            timeout=args.timeout,
+        )
         name = service or '""'
         print(f"{name}: {health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)}")
     return 0
 
 
-def list_services(channel, timeout):
+def list_services(channel, args):
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
     stub = reflection_pb2_grpc.ServerReflectionStub(channel)
     req = reflection_pb2.ServerReflectionRequest(list_services="")
-    for resp in stub.ServerReflectionInfo(iter([req]), timeout=timeout):
+    calls = stub.ServerReflectionInfo(iter([req]), metadata=token_metadata(args), timeout=args.timeout)
+    for resp in calls:
         for s in resp.list_services_response.service:
             print(s.name)
     return 0
@@ -111,6 +122,11 @@ def error_info(err):
             detail.Unpack(info)
             return info.reason, info.metadata.get("field")
     return None, None
+
+
+def refused(err):
+    reason, field = error_info(err)
+    print(f"error: {err.code().name} (reason={reason}, field={field}): {err.details()}", file=sys.stderr)
 
 
 def echoed(*metadata_lists):
@@ -147,15 +163,12 @@ def check(channel, args, pb2, pb2_grpc):
         as_of=args.as_of,
     )
     correlator = args.correlator or str(uuid.uuid4())
-    metadata = [(CORRELATOR, correlator)]
-    if args.token:
-        metadata.append(("authorization", f"Bearer {args.token}"))
+    metadata = [(CORRELATOR, correlator)] + token_metadata(args)
     stub = pb2_grpc.FraudHotzoneStub(channel)
     try:
         resp, call = stub.Check.with_call(req, metadata=metadata, timeout=args.timeout)
     except grpc.RpcError as err:
-        reason, field = error_info(err)
-        print(f"error: {err.code().name} (reason={reason}, field={field}): {err.details()}", file=sys.stderr)
+        refused(err)
         print(f"x-correlator={echoed(err.initial_metadata(), err.trailing_metadata())}", file=sys.stderr)
         return 1
     date = resp.anomaly_date or "(none)"
@@ -167,10 +180,12 @@ def check(channel, args, pb2, pb2_grpc):
 def main():
     args = parse_args()
     with grpc.insecure_channel(args.server) as channel:
-        if args.health:
-            return health(channel, args.timeout)
-        if args.list_services:
-            return list_services(channel, args.timeout)
+        if args.health or args.list_services:
+            try:
+                return (health if args.health else list_services)(channel, args)
+            except grpc.RpcError as err:
+                refused(err)
+                return 1
         with tempfile.TemporaryDirectory(prefix="hotzone-stubs-") as out_dir:
             pb2, pb2_grpc = load_stubs(args.proto_dir, pathlib.Path(out_dir))
             return check(channel, args, pb2, pb2_grpc)

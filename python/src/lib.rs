@@ -591,15 +591,7 @@ fn scan_paths<'py>(
     threads: Option<usize>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
     let pool = pool(threads)?;
-    let prepared = (hotzone::scan::prepared_input(&paths))
-        .filter(|_| !spec.reading.given.is_empty())
-        .map(|p| {
-            format!(
-                "{} change nothing here: {} was read by `hotzone prepare`, with the options given to it",
-                spec.reading.given.join(" and "),
-                p.display()
-            )
-        });
+    let prepared = hotzone::scan::prepared_warning(&paths, &spec.reading.given, "options");
     let (mut out, warning) = py.detach(|| -> PyResult<(Scanned, Option<String>)> {
         let (tz, source) = hotzone::scan::resolve_zone(&paths, spec.reading.tz).map_err(py_err)?;
         let req = ScanRequest {

@@ -1052,6 +1052,8 @@ def test_reading_options_given_with_a_prepared_file_warn_that_they_change_nothin
     with pytest.warns(UserWarning, match="default_region and columns change nothing here"):
         r = hotzone.scan(str(out), default_region="TW", columns={"msisdn": "subscriber"}, **kw)
     assert "s.hzi was read by `hotzone prepare`" in r.summary["prepared_warning"]
+    with pytest.warns(UserWarning, match="default_region changes nothing here"):
+        hotzone.scan(str(out), default_region="TW", **kw)
     import warnings
 
     with warnings.catch_warnings():

@@ -92,7 +92,13 @@ impl ReadFlags {
         match source {
             ZoneSource::Given | ZoneSource::Default => {}
             ZoneSource::Recorded { file } => {
-                eprintln!("zone: {tz}, as {} records (--tz overrides)", file.display());
+                // A prepared file's days were fixed by `prepare`: no other zone reads it.
+                let overrides = if crate::scan::prepared_input(inputs).is_some() {
+                    "its days were fixed by `hotzone prepare`"
+                } else {
+                    "--tz overrides"
+                };
+                eprintln!("zone: {tz}, as {} records ({overrides})", file.display());
             }
             ZoneSource::GivenDiffers { file, recorded } => eprintln!(
                 "warning: {} records its days in {recorded}; reading in {tz} as --tz says",
@@ -168,9 +174,6 @@ pub fn warn_unread(command: &str, unread: &[std::path::PathBuf]) {
 /// answer differing from a scan of the same rows with them). A warning, not a refusal: the
 /// same flags as `prepare`'s are a common way to call both.
 fn warn_reading_flags_of_prepared(inputs: &[String], read: &ReadFlags) {
-    let Some(path) = crate::scan::prepared_input(inputs) else {
-        return;
-    };
     let given: Vec<&str> = [
         ("--default-region", read.default_region.is_some()),
         ("--column", !read.columns.is_empty()),
@@ -178,12 +181,8 @@ fn warn_reading_flags_of_prepared(inputs: &[String], read: &ReadFlags) {
     .into_iter()
     .filter_map(|(flag, on)| on.then_some(flag))
     .collect();
-    if !given.is_empty() {
-        eprintln!(
-            "scan: warning: {} change nothing here: {} was read by `hotzone prepare`, with the flags given to it",
-            given.join(" and "),
-            path.display()
-        );
+    if let Some(warning) = crate::scan::prepared_warning(inputs, &given, "flags") {
+        eprintln!("scan: warning: {warning}");
     }
 }
 

@@ -722,6 +722,44 @@ fn reading_flags_given_with_a_prepared_file_are_warned_about() {
             && err.contains("hotzone prepare"),
         "{err}"
     );
+    let one = scan(&[&hzi], &["--output", "-", "--default-region", "TW"]);
+    let err = String::from_utf8_lossy(&one.stderr);
+    assert!(
+        err.contains("warning: --default-region changes nothing here"),
+        "{err}"
+    );
+}
+
+/// A prepared file's zone line says the file fixed its days, not that `--tz` overrides it
+/// (another `--tz` is refused).
+#[test]
+fn a_prepared_file_s_zone_line_does_not_offer_an_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("e.csv");
+    write_csv(&csv, HEADER, ROWS);
+    let hzi = dir.path().join("e.hzi");
+    prepare(&csv, &hzi);
+    // No --tz: the zone is the one the file records, and said so.
+    let o = hotzone(&[
+        "scan",
+        hzi.to_str().unwrap(),
+        "--hotzone",
+        "NG",
+        "--look-back-days",
+        "2",
+        "--threshold-ratio",
+        "0.5",
+        "--output",
+        "-",
+    ]);
+    assert_eq!(stdout(&o), EXPECTED);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("zone: UTC, as ")
+            && err.contains("e.hzi records (its days were fixed by `hotzone prepare`)")
+            && !err.contains("--tz overrides"),
+        "{err}"
+    );
 }
 
 /// A prepared index read in another zone than its own is refused with nothing said before
