@@ -730,38 +730,6 @@ fn reading_flags_given_with_a_prepared_file_are_warned_about() {
     );
 }
 
-/// A prepared file's zone line says the file fixed its days, not that `--tz` overrides it
-/// (another `--tz` is refused).
-#[test]
-fn a_prepared_file_s_zone_line_does_not_offer_an_override() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("e.csv");
-    write_csv(&csv, HEADER, ROWS);
-    let hzi = dir.path().join("e.hzi");
-    prepare(&csv, &hzi);
-    // No --tz: the zone is the one the file records, and said so.
-    let o = hotzone(&[
-        "scan",
-        hzi.to_str().unwrap(),
-        "--hotzone",
-        "NG",
-        "--look-back-days",
-        "2",
-        "--threshold-ratio",
-        "0.5",
-        "--output",
-        "-",
-    ]);
-    assert_eq!(stdout(&o), EXPECTED);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("zone: UTC, as ")
-            && err.contains("e.hzi records (its days were fixed by `hotzone prepare`)")
-            && !err.contains("--tz overrides"),
-        "{err}"
-    );
-}
-
 /// A prepared index read in another zone than its own is refused with nothing said before
 /// about zones (no "as it records" line, no override warning that the refusal contradicts).
 #[test]
@@ -801,10 +769,21 @@ fn a_prepared_file_in_another_zone_is_refused_with_no_zone_lines_before() {
         "{err}"
     );
     assert!(!err.contains("warning") && !err.contains("zone:"), "{err}");
-    // The prepared file's own zone, given or not, reads it.
+    // The prepared file's own zone, given or not, reads it. Not given, the zone line says
+    // the file fixed its days (no "--tz overrides": another zone is refused, as above).
     for tz in [&["--tz", "Asia/Taipei"][..], &[]] {
         let o = hotzone(&[&query[..], tz].concat());
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let err = String::from_utf8_lossy(&o.stderr);
+        let line = "zone: Asia/Taipei, as ";
+        assert_eq!(err.contains(line), tz.is_empty(), "{err}");
+        assert!(!err.contains("--tz overrides"), "{err}");
+        if tz.is_empty() {
+            assert!(
+                err.contains("e.hzi records (its days were fixed by `hotzone prepare`)"),
+                "{err}"
+            );
+        }
     }
 }
 

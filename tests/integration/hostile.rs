@@ -471,6 +471,7 @@ async fn ingested_segments_are_merged_without_a_rebuild_and_counted_once_after_o
     server.wait_serving().await;
     let max = hotzone::service::reload::MAX_DELTAS;
     let reloads = metric(&state, "hotzone_reloads_total{result=\"ok\"}");
+    assert_eq!(reloads, Some(1), "the first load");
     ingest_one_by_one(&server, 0, max).await;
     wait_for("the first merge", || async {
         (metric(&state, "hotzone_segment_merges_total") == Some(1)).then_some(())
