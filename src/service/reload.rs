@@ -142,6 +142,9 @@ pub async fn run(state: AppState) {
 /// Scans the data directory and, when its files differ from the snapshot's (or nothing is
 /// loaded yet), rebuilds the base and swaps it in; when only ingested segments have piled up,
 /// folds them ([`fold_plan`]). Returns whether a new snapshot was published.
+///
+/// One call at a time: the loop of [`run`] is its caller (a test may call it while that loop
+/// waits). Two at once could rebuild from a listing that a merge running beside it splits.
 pub async fn reload(state: &AppState) -> Result<bool> {
     let dir = state.settings().data_dir.clone();
     let listing = blocking(move || list(&dir)).await?;
