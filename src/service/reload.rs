@@ -111,6 +111,7 @@ pub async fn run(state: AppState) {
     loop {
         match reload(&state).await {
             Ok(_) => break,
+            Err(e) if shut_down(&e) => return,
             Err(e) => {
                 state.metrics().reload(false, 0);
                 tracing::error!(error = %e, retry_s = retry.as_secs(), "loading the data directory failed; checks answer UNAVAILABLE until it succeeds");
@@ -132,9 +133,13 @@ pub async fn run(state: AppState) {
             _ = ticker.tick() => {}
             _ = state.compaction_requested() => {}
         }
-        if let Err(e) = reload(&state).await {
-            state.metrics().reload(false, 0);
-            tracing::error!(error = %e, "reloading the data directory failed; still serving the previous data");
+        match reload(&state).await {
+            Ok(_) => {}
+            Err(e) if shut_down(&e) => return,
+            Err(e) => {
+                state.metrics().reload(false, 0);
+                tracing::error!(error = %e, "reloading the data directory failed; still serving the previous data");
+            }
         }
     }
 }
@@ -150,7 +155,7 @@ pub async fn reload(state: &AppState) -> Result<bool> {
     let listing = blocking(move || list(&dir)).await?;
     let merge = {
         let catalog = state.lock_catalog().await;
-        if !state.is_loaded() || catalog.known() != listing {
+        if !state.is_loaded() || !catalog.holds(&listing) {
             None
         } else if catalog.new_deltas() < MAX_DELTAS {
             return Ok(false);
@@ -358,12 +363,28 @@ pub fn list(dir: &Path) -> Result<Listing> {
 }
 
 /// Runs CPU or disk work on the blocking pool.
+///
+/// A task the runtime cancelled (it shuts down, and the task had not started) is
+/// `Unavailable` ([`SHUTTING_DOWN`]): an ingest caught by a shutdown is told to retry, and the
+/// loader stops without calling it a failed reload.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Internal(format!("a blocking task failed: {e}")))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        if e.is_cancelled() {
+            Error::Unavailable(SHUTTING_DOWN.to_owned())
+        } else {
+            Error::Internal(format!("a blocking task failed: {e}"))
+        }
+    })?
+}
+
+/// The error of work the runtime cancelled because it is shutting down.
+pub const SHUTTING_DOWN: &str = "the server is shutting down; retry later";
+
+/// True for the error of [`blocking`] work cancelled by a shutdown.
+fn shut_down(e: &Error) -> bool {
+    matches!(e, Error::Unavailable(m) if m == SHUTTING_DOWN)
 }
 
 #[cfg(test)]

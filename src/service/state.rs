@@ -114,6 +114,28 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// True when the snapshot holds what `listing` (a listing of the data directory taken
+    /// before this lock) shows: every file of the base and every ingested file it shows, with
+    /// their stamps, and no other file. An ingested file missing from it that still exists
+    /// was written after the listing was taken, which is no change of the directory (an ingest
+    /// landing between a listing and this look made every fold a rebuild of the base); one
+    /// that no longer exists was deleted. Stats those few files, so it takes a moment.
+    pub fn holds(&self, listing: &Listing) -> bool {
+        if !self.base.iter().all(|(p, s)| listing.get(p) == Some(s)) {
+            return false;
+        }
+        let mut shown = self.base.len();
+        for (path, stamp) in self.deltas.iter().flat_map(|d| &d.files) {
+            match listing.get(path) {
+                Some(s) if s == stamp => shown += 1,
+                Some(_) => return false,
+                None if path.exists() => {}
+                None => return false,
+            }
+        }
+        shown == listing.len()
+    }
+
     /// Deltas not merged yet: those of one file, at the end of the list (merged deltas, of
     /// several files each, come first).
     pub fn new_deltas(&self) -> usize {
@@ -122,15 +144,6 @@ impl Catalog {
             .rev()
             .take_while(|d| d.files.len() == 1)
             .count()
-    }
-
-    /// Every file the snapshot holds, with its stamp (what a data directory scan compares to).
-    pub fn known(&self) -> Listing {
-        let mut all = self.base.clone();
-        for d in &self.deltas {
-            all.extend(d.files.iter().cloned());
-        }
-        all
     }
 }
 

@@ -528,6 +528,55 @@ async fn ingested_segments_are_merged_without_a_rebuild_and_counted_once_after_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_ingests_are_merged_not_taken_for_a_changed_directory() {
+    // An ingest that lands between the loader's listing of the directory and its look at the
+    // catalog is no change of the directory: its file is newer than the listing. Four
+    // clients ingest at once beside a base of 2,000 events; every fold must be a merge.
+    let data = tempfile::tempdir().unwrap();
+    let mut rows = String::from("event_time,subscriber,counterparty,direction,kind,duration_s\n");
+    for i in 0..2000 {
+        rows.push_str(&format!(
+            "2026-10-30T10:{:02}:00Z,+8869123{:05},+2348021234567,in,call,60\n",
+            i % 60,
+            i % 500
+        ));
+    }
+    drop_file(data.path(), "base.csv", &rows);
+    let mut s = settings(data.path());
+    s.poll_interval = None;
+    let state = AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    server.wait_serving().await;
+    let each = 40;
+    tokio::join!(
+        ingest_one_by_one(&server, 0, each),
+        ingest_one_by_one(&server, each, each),
+        ingest_one_by_one(&server, 2 * each, each),
+        ingest_one_by_one(&server, 3 * each, each),
+    );
+    let ingested = (4 * each) as u64;
+    // Every fold asked for is done once fewer than 16 deltas wait (a fold under way keeps
+    // the deltas it folds until it swaps).
+    wait_for("the last fold", || async {
+        (state.lock_catalog().await.new_deltas() < hotzone::service::reload::MAX_DELTAS)
+            .then_some(())
+    })
+    .await;
+    let merges = metric(&state, "hotzone_segment_merges_total");
+    assert!(merges >= Some(1), "{merges:?}");
+    assert_eq!(
+        metric(&state, "hotzone_reloads_total{result=\"ok\"}"),
+        Some(1),
+        "only the first load: the ingests never reached half the base ({merges:?} merges)"
+    );
+    assert_eq!(
+        metric(&state, "hotzone_index_events"),
+        Some(2000 + ingested)
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reflection_and_metrics_can_be_made_to_need_a_token() {
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_client::HealthClient;
