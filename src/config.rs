@@ -55,9 +55,11 @@ pub struct ServerConfig {
     #[serde(default = "default_poll_interval_s")]
     pub poll_interval_s: u64,
     /// Days of data kept in memory, ending with the latest day in the data no later than
-    /// tomorrow by the clock (days after it are kept too); older days leave
-    /// memory at the next reload. Must be at least `max_look_back_days`. Optional: without
-    /// it, every day loaded is kept.
+    /// tomorrow by the clock (days after it are kept too); older days leave memory at the
+    /// next rebuild of the index (a change of the data directory, the ingested events reaching
+    /// half of the rest, or the first fold of ingested files a day or more after the last
+    /// rebuild). Must be at least `max_look_back_days`. Optional: without it, every day loaded
+    /// is kept.
     #[serde(default)]
     pub retention_days: Option<u16>,
     /// Address of the Prometheus metrics endpoint (`host:port`, plain HTTP, `GET /metrics`).

@@ -14,6 +14,10 @@ import subprocess
 import sys
 import time
 
+# The client's own dependencies (examples/python/requirements.txt, which scripts/test
+# installs): without them this module fails to import, naming what is missing.
+import grpc  # noqa: F401
+import grpc_tools  # noqa: F401
 import pytest
 
 import hotzone
@@ -70,17 +74,24 @@ def server(tmp_path_factory):
             m = re.search(r"serving fraudhotzone\.v1\.FraudHotzone addr=(\S+)", log.read_text())
             return m.group(1) if m else None
 
+        def serving():
+            r = run(addr, "--health", "--token", TOKEN)
+            # Before the first load the health check answers NOT_SERVING; anything else than
+            # an answer or a refusal (the client broken) fails at once.
+            assert "Traceback" not in r.stderr, r.stderr
+            return "fraudhotzone.v1.FraudHotzone: SERVING" in r.stdout.splitlines() or None
+
         addr = _wait("the server's address in its log", address)
-        _wait(
-            "the sample to be loaded",
-            lambda: "fraudhotzone.v1.FraudHotzone: SERVING"
-            in run(addr, "--health", "--token", TOKEN).stdout
-            or None,
-        )
+        _wait("the sample to be loaded", serving)
         yield addr
     finally:
         proc.terminate()
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
 
 
 def run(addr, *args):

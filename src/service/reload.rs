@@ -10,13 +10,17 @@
 //!   deltas into one, re-reading only their files, and then the older merged deltas no more
 //!   than twice the size of what is being merged. Merged deltas so at least halve from oldest
 //!   to newest: a check visits the base, at most a logarithm's worth of merged deltas and
-//!   fewer than [`MAX_DELTAS`] new ones, and an ingested event is re-read a logarithm's worth
-//!   of times (the segment that holds it grows by half each time);
+//!   [`MAX_DELTAS`] new ones (more while a fold is under way and ingests keep landing), and an
+//!   ingested event is re-read a logarithm's worth of times (the segment that holds it grows
+//!   by half each time);
 //! - once the deltas hold half the base's events or more, it **rebuilds** the base from every
 //!   file (ingested ones included), as a change of the directory does. The base grows by at
-//!   least half between two such rebuilds, so their cost per ingested event stays bounded
-//!   however large the base is (before, every 16th ingest rebuilt the whole base: seconds of
-//!   CPU and the build's peak memory for a large operator).
+//!   least half between two such rebuilds (less when retention drops days), so their cost per
+//!   ingested event stays bounded however large the base is (before, every 16th ingest
+//!   rebuilt the whole base: seconds of CPU and the build's peak memory for a large operator);
+//! - with `retention_days`, the first fold [`RETENTION_REBUILD`] or more after the last
+//!   rebuild is a rebuild too: merges keep every day they read, and days older than the
+//!   retention leave memory only when the base is rebuilt.
 //!
 //! A merge publishes the same events in fewer segments: no answer changes. It checks that
 //! the files it re-read hold as many events as the segments it replaces and still carry the
@@ -92,6 +96,15 @@ pub fn fold_plan(base: u64, deltas: &[u64], new: usize) -> Fold {
     Fold::Merge { from }
 }
 
+/// With `retention_days`, a fold this long after the last rebuild of the base rebuilds it.
+pub const RETENTION_REBUILD: Duration = Duration::from_secs(24 * 3600);
+
+/// True when a fold must rebuild the base so that days past `retention_days` leave memory:
+/// retention is on and the base was built [`RETENTION_REBUILD`] or more ago.
+pub fn retention_due(retention_days: Option<u16>, base_age: Option<Duration>) -> bool {
+    retention_days.is_some() && base_age.is_some_and(|age| age >= RETENTION_REBUILD)
+}
+
 /// Most unreadable files one reload skips before it gives up.
 pub const MAX_SKIPPED: usize = 64;
 
@@ -159,6 +172,11 @@ pub async fn reload(state: &AppState) -> Result<bool> {
             None
         } else if catalog.new_deltas() < MAX_DELTAS {
             return Ok(false);
+        } else if retention_due(
+            state.settings().retention_days,
+            catalog.base_built.map(|t| t.elapsed()),
+        ) {
+            None
         } else {
             // Under the lock the snapshot is the base and then the deltas.
             let base = state.snapshot()?.segments()[0].stats().events;
@@ -176,6 +194,7 @@ pub async fn reload(state: &AppState) -> Result<bool> {
     if let Some(deltas) = merge {
         match merge_deltas(state, deltas).await {
             Ok(()) => return Ok(true),
+            Err(e) if shut_down(&e) => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "merging ingested segments failed; rebuilding the index from every file instead");
             }
@@ -206,10 +225,7 @@ async fn merge_deltas(state: &AppState, deltas: Vec<Delta>) -> Result<()> {
         for (path, stamp) in &stamps {
             let now = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
             if FileStamp::of(&now) != *stamp {
-                return Err(Error::Internal(format!(
-                    "{} changed since it was ingested",
-                    path.display()
-                )));
+                return Err(Error::read(path, "changed since it was ingested"));
             }
         }
         Ok(built)
@@ -217,11 +233,12 @@ async fn merge_deltas(state: &AppState, deltas: Vec<Delta>) -> Result<()> {
     .await?;
     let merged = segment.stats().events;
     if merged != events || !report.rejects.is_empty() {
-        return Err(Error::Internal(format!(
-            "{} ingested files read {merged} events and {} rejected rows where their segments held {events} events",
-            files.len(),
+        let e = format!(
+            "with the {} other ingested files merged with it, read {merged} events and {} rejected rows where their segments held {events} events",
+            files.len() - 1,
             report.rejects.total()
-        )));
+        );
+        return Err(Error::read(&files[0].0, e));
     }
     let mut catalog = state.lock_catalog().await;
     // Ingests only append deltas and only this loop removes them: the run is still there.
@@ -247,9 +264,10 @@ async fn merge_deltas(state: &AppState, deltas: Vec<Delta>) -> Result<()> {
     let mut segments = vec![base];
     segments.extend(catalog.deltas.iter().map(|d| d.segment.clone()));
     state.publish(&catalog, Snapshot::new(segments));
+    // Counted under the lock: whoever sees the deltas merged sees the count.
+    state.metrics().merged();
     let left = catalog.deltas.len();
     drop(catalog);
-    state.metrics().merged();
     tracing::info!(
         merged_segments = count,
         events,
@@ -313,6 +331,7 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
         state.publish(&catalog, Snapshot::new(segments));
         catalog.base = listing;
         catalog.skipped = skipped;
+        catalog.base_built = Some(started);
         state.metrics().reload(true, catalog.skipped.len());
         first
     };
@@ -411,14 +430,12 @@ mod tests {
             if self.new < MAX_DELTAS {
                 return;
             }
-            let before = self.deltas.len();
             match fold_plan(self.base, &self.deltas, self.new) {
                 Fold::Rebuild => {
                     self.base += self.deltas.drain(..).sum::<u64>();
                     self.rebuild_reads += self.base;
                 }
                 Fold::Merge { from } => {
-                    assert!(from <= before - self.new, "every new delta is merged");
                     let merged: u64 = self.deltas.drain(from..).sum();
                     self.merge_reads += merged;
                     self.deltas.push(merged);
@@ -459,6 +476,18 @@ mod tests {
             // Each rebuild reads a base at least half again as large as the previous one.
             prop_assert!(sim.rebuild_reads <= 3 * sim.base, "{} read for a base of {}", sim.rebuild_reads, sim.base);
         }
+    }
+
+    #[test]
+    fn with_retention_a_fold_a_day_after_the_last_rebuild_rebuilds() {
+        let day = RETENTION_REBUILD;
+        assert!(retention_due(Some(90), Some(day)));
+        assert!(!retention_due(Some(90), Some(day - Duration::from_secs(1))));
+        assert!(
+            !retention_due(None, Some(10 * day)),
+            "no retention, no rebuild for it"
+        );
+        assert!(!retention_due(Some(90), None), "nothing built yet");
     }
 
     #[test]

@@ -111,6 +111,9 @@ pub struct Catalog {
     /// Files of `base`'s listing left out because they could not be read (with the error).
     /// They stay in `base` with their stamp, so they are retried only once they change.
     pub skipped: BTreeMap<PathBuf, String>,
+    /// When the base was last built (`None` before the first load): with `retention_days`,
+    /// a fold a day after it rebuilds the base, so that old days leave memory.
+    pub base_built: Option<std::time::Instant>,
 }
 
 impl Catalog {
