@@ -449,17 +449,16 @@ fn metric(state: &AppState, name: &str) -> Option<u64> {
     line[name.len() + 1..].parse().ok()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ingested_segments_are_merged_without_a_rebuild_and_counted_once_after_one() {
-    // A base of 100 events: 16 ingested ones are far from half of it, so they are merged
-    // into one segment, and the base is not rebuilt.
+/// A server without polling over a data directory of one file of `events` events on
+/// 2026-10-30 (500 subscribers `+8869123NNNNN`, each event to its own Nigerian number).
+async fn serve_a_base_of(events: usize) -> (tempfile::TempDir, AppState, crate::support::Server) {
     let data = tempfile::tempdir().unwrap();
     let mut rows = String::from("event_time,subscriber,counterparty,direction,kind,duration_s\n");
-    for i in 0..100 {
+    for i in 0..events {
         rows.push_str(&format!(
-            "2026-10-30T10:{:02}:00Z,+8869123450{:02},+23480212345{:02},in,call,60\n",
+            "2026-10-30T10:{:02}:00Z,+8869123{:05},+2348021{:06},in,call,60\n",
             i % 60,
-            i % 10,
+            i % 500,
             i
         ));
     }
@@ -469,6 +468,14 @@ async fn ingested_segments_are_merged_without_a_rebuild_and_counted_once_after_o
     let state = AppState::new(s);
     let server = spawn_state(state.clone()).await;
     server.wait_serving().await;
+    (data, state, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingested_segments_are_merged_without_a_rebuild_and_counted_once_after_one() {
+    // A base of 100 events: 16 ingested ones are far from half of it, so they are merged
+    // into one segment, and the base is not rebuilt.
+    let (data, state, server) = serve_a_base_of(100).await;
     let max = hotzone::service::reload::MAX_DELTAS;
     let reloads = metric(&state, "hotzone_reloads_total{result=\"ok\"}");
     assert_eq!(reloads, Some(1), "the first load");
@@ -532,21 +539,7 @@ async fn concurrent_ingests_are_merged_not_taken_for_a_changed_directory() {
     // An ingest that lands between the loader's listing of the directory and its look at the
     // catalog is no change of the directory: its file is newer than the listing. Four
     // clients ingest at once beside a base of 2,000 events; every fold must be a merge.
-    let data = tempfile::tempdir().unwrap();
-    let mut rows = String::from("event_time,subscriber,counterparty,direction,kind,duration_s\n");
-    for i in 0..2000 {
-        rows.push_str(&format!(
-            "2026-10-30T10:{:02}:00Z,+8869123{:05},+2348021234567,in,call,60\n",
-            i % 60,
-            i % 500
-        ));
-    }
-    drop_file(data.path(), "base.csv", &rows);
-    let mut s = settings(data.path());
-    s.poll_interval = None;
-    let state = AppState::new(s);
-    let server = spawn_state(state.clone()).await;
-    server.wait_serving().await;
+    let (_data, state, server) = serve_a_base_of(2000).await;
     let each = 40;
     tokio::join!(
         ingest_one_by_one(&server, 0, each),
