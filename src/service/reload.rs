@@ -411,8 +411,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Folds like the loader, on sizes alone: returns the deltas left, the base, and the
-    /// events re-read by merges and by rebuilds.
+    /// Folds like the loader, on sizes alone, counting the events that merges and rebuilds
+    /// re-read.
     struct Sim {
         base: u64,
         deltas: Vec<u64>,
