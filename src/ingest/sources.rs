@@ -294,10 +294,7 @@ fn expand_with(inputs: &[String], strict: bool) -> Result<Expanded> {
     }
     unread.extend(prepared);
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    // One file named twice (`d` and `/abs/d/e.csv`, a symlink to it) is read once: its rows
-    // counted twice would change verdicts. It keeps the first name, in sorted order.
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|(p, _)| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
+    out = once_each(out);
     unread.sort();
     unread.dedup();
     Ok(Expanded { files: out, unread })
@@ -340,6 +337,38 @@ fn glob_bookkeeping(pattern: &str, matched: &Path) -> bool {
         let text = name.to_string_lossy();
         text.starts_with(['.', '_']) && !asked.iter().any(|p| p.matches(&text))
     })
+}
+
+/// One file named twice (`d` and `/abs/d/e.csv`, a symlink to it) is read once: its rows
+/// counted twice would change verdicts. It keeps a name that reaches it through no link, else
+/// the first in `files`' order. A server's ingest names the file it writes so; a link to that
+/// file that sorts before it, kept instead, left the ingest's segment beside a base that read
+/// the same rows through the link.
+fn once_each<T>(files: Vec<(PathBuf, T)>) -> Vec<(PathBuf, T)> {
+    use std::collections::hash_map::Entry;
+    let canonical: Vec<PathBuf> = files
+        .iter()
+        .map(|(p, _)| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    let direct = |i: usize| std::path::absolute(&files[i].0).is_ok_and(|a| a == canonical[i]);
+    let mut kept: std::collections::HashMap<&PathBuf, usize> = Default::default();
+    for (i, c) in canonical.iter().enumerate() {
+        match kept.entry(c) {
+            Entry::Vacant(v) => {
+                v.insert(i);
+            }
+            Entry::Occupied(mut o) => {
+                if !direct(*o.get()) && direct(i) {
+                    o.insert(i);
+                }
+            }
+        }
+    }
+    let kept: std::collections::HashSet<usize> = kept.into_values().collect();
+    (files.into_iter().enumerate())
+        .filter(|(i, _)| kept.contains(i))
+        .map(|(_, f)| f)
+        .collect()
 }
 
 /// True when a file at `path` would be read by a scan of the input `input` (a directory it

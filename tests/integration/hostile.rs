@@ -535,6 +535,31 @@ async fn ingested_segments_are_merged_without_a_rebuild_and_counted_once_after_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_an_ingested_file_does_not_count_its_rows_twice() {
+    // A symlink in the data directory to a file an ingest wrote, named so that it sorts
+    // before it: the listing keeps the ingest's own name, so the ingest's segment is not kept
+    // beside a base that read the same rows through the link.
+    let (data, state, server) = serve_a_base_of(100).await;
+    ingest_one_by_one(&server, 0, 1).await;
+    let ingested = std::fs::read_dir(data.path().join("ingest"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "csv"))
+        .unwrap();
+    std::os::unix::fs::symlink(&ingested, data.path().join("aaa.csv")).unwrap();
+    drop_file(
+        data.path(),
+        "more.csv",
+        "event_time,subscriber,counterparty,direction,kind,duration_s\n\
+         2026-10-30T11:00:00Z,+886912345099,+2348021234501,in,call,60\n",
+    );
+    assert!(hotzone::service::reload::reload(&state).await.unwrap());
+    assert_eq!(metric(&state, "hotzone_index_events"), Some(102));
+    assert_eq!(metric(&state, "hotzone_index_segments"), Some(1));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_ingests_are_merged_not_taken_for_a_changed_directory() {
     // An ingest that lands between the loader's listing of the directory and its look at the
     // catalog is no change of the directory: its file is newer than the listing. Four
