@@ -493,10 +493,15 @@ impl State {
         let mut partial = Partial::new(window.days());
         for i in 0..batch.num_rows() {
             let bad = |rule: &str| Error::invalid("state", format!("row {}: {rule}", i + 1));
+            // A mapped state holds subscribers as the scan reads them (REFERENCE.md §4: 5 to
+            // 15 digits); a state built elsewhere with a shorter one would print as `+5`.
             let sub = u64::try_from(subs[i])
                 .ok()
                 .and_then(Msisdn::from_value)
-                .ok_or_else(|| bad("subscriber is not an E.164 number's digits"))?;
+                .filter(|m| m.len() >= Msisdn::MIN_DIGITS)
+                .ok_or_else(|| {
+                    bad("subscriber is not an E.164 number's digits (5 to 15, the first not 0)")
+                })?;
             let d = days[i] - first;
             if !(0..n_days).contains(&d) {
                 return Err(bad("day is outside the window"));
@@ -1122,6 +1127,30 @@ mod tests {
         .unwrap();
         let err = State::from_arrow(&bad, s.window()).unwrap_err().to_string();
         assert!(err.contains("row 1: hot must not exceed total"), "{err}");
+        // Subscribers of 1 to 4 digits, 0, negative or of 16 digits are no subscriber; 5 and
+        // 15 digits are.
+        let state_of = |sub: i64| {
+            let batch = RecordBatch::try_new(
+                state_schema(None),
+                vec![
+                    Arc::new(Int64Array::from(vec![sub])),
+                    Arc::new(Date32Array::from(vec![day_number(
+                        NaiveDate::from_ymd_opt(2026, 1, 3).unwrap(),
+                    )])),
+                    Arc::new(Int64Array::from(vec![1])),
+                    Arc::new(Int64Array::from(vec![2])),
+                ],
+            )
+            .unwrap();
+            State::from_arrow(&batch, s.window()).map(|_| ())
+        };
+        for sub in [5, 1234, 9999, 0, -886912345678, 1_000_000_000_000_000] {
+            let err = state_of(sub).unwrap_err().to_string();
+            assert!(err.contains("row 1: subscriber is not"), "{sub}: {err}");
+        }
+        for sub in [10000, 999_999_999_999_999] {
+            state_of(sub).unwrap();
+        }
     }
 
     /// pandas' forms: epoch milliseconds as float64 (an integer column with a gap) and a
