@@ -471,6 +471,19 @@ async fn serve_a_base_of(events: usize) -> (tempfile::TempDir, AppState, crate::
     (data, state, server)
 }
 
+/// Drops `more.csv` (one event of `+886912345099`) into the data directory, as another
+/// writer would, and runs the loader's reload (its loop waits: no fold is asked for), which
+/// rebuilds the base.
+async fn drop_one_row_and_reload(data: &Path, state: &AppState) {
+    drop_file(
+        data,
+        "more.csv",
+        "event_time,subscriber,counterparty,direction,kind,duration_s\n\
+         2026-10-30T11:00:00Z,+886912345099,+2348021234501,in,call,60\n",
+    );
+    assert!(hotzone::service::reload::reload(state).await.unwrap());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingested_segments_are_merged_without_a_rebuild_and_counted_once_after_one() {
     // A base of 100 events: 16 ingested ones are far from half of it, so they are merged
@@ -511,13 +524,7 @@ async fn ingested_segments_are_merged_without_a_rebuild_and_counted_once_after_o
     );
     // A file dropped by someone else: the rebuild reads every file once, the merged
     // segment's ingested files included, and keeps no delta beside it.
-    drop_file(
-        data.path(),
-        "more.csv",
-        "event_time,subscriber,counterparty,direction,kind,duration_s\n\
-         2026-10-30T11:00:00Z,+886912345099,+2348021234501,in,call,60\n",
-    );
-    assert!(hotzone::service::reload::reload(&state).await.unwrap());
+    drop_one_row_and_reload(data.path(), &state).await;
     assert_eq!(metric(&state, "hotzone_index_segments"), Some(1));
     assert_eq!(
         metric(&state, "hotzone_index_events"),
@@ -547,13 +554,7 @@ async fn a_link_to_an_ingested_file_does_not_count_its_rows_twice() {
         .find(|p| p.extension().is_some_and(|x| x == "csv"))
         .unwrap();
     std::os::unix::fs::symlink(&ingested, data.path().join("aaa.csv")).unwrap();
-    drop_file(
-        data.path(),
-        "more.csv",
-        "event_time,subscriber,counterparty,direction,kind,duration_s\n\
-         2026-10-30T11:00:00Z,+886912345099,+2348021234501,in,call,60\n",
-    );
-    assert!(hotzone::service::reload::reload(&state).await.unwrap());
+    drop_one_row_and_reload(data.path(), &state).await;
     assert_eq!(metric(&state, "hotzone_index_events"), Some(102));
     assert_eq!(metric(&state, "hotzone_index_segments"), Some(1));
     server.stop().await;
