@@ -339,11 +339,14 @@ fn glob_bookkeeping(pattern: &str, matched: &Path) -> bool {
     })
 }
 
-/// One file named twice (`d` and `/abs/d/e.csv`, a symlink to it) is read once: its rows
-/// counted twice would change verdicts. It keeps a name that reaches it through no link, else
-/// the first in `files`' order. A server's ingest names the file it writes so; a link to that
+/// One file named twice (`d` and `/abs/d/e.csv`, a symlink to it, a hard link to it) is read
+/// once: its rows counted twice would change verdicts. Names are the same file when they
+/// reach the same device and inode (Unix; elsewhere the same canonical path). It keeps a name
+/// that reaches it through no link, else the first in `files`' order (of two hard links, the
+/// one that sorts first). A server's ingest names the file it writes so; a symlink to that
 /// file that sorts before it, kept instead, left the ingest's segment beside a base that read
-/// the same rows through the link.
+/// the same rows through the link (and the loader drops a segment whose file a rebuilt base
+/// read under another name, a hard link's).
 fn once_each<T>(files: Vec<(PathBuf, T)>) -> Vec<(PathBuf, T)> {
     use std::collections::hash_map::Entry;
     let canonical: Vec<PathBuf> = files
@@ -351,9 +354,9 @@ fn once_each<T>(files: Vec<(PathBuf, T)>) -> Vec<(PathBuf, T)> {
         .map(|(p, _)| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
         .collect();
     let direct = |i: usize| std::path::absolute(&files[i].0).is_ok_and(|a| a == canonical[i]);
-    let mut kept: std::collections::HashMap<&PathBuf, usize> = Default::default();
+    let mut kept: std::collections::HashMap<FileId, usize> = Default::default();
     for (i, c) in canonical.iter().enumerate() {
-        match kept.entry(c) {
+        match kept.entry(FileId::of(c)) {
             Entry::Vacant(v) => {
                 v.insert(i);
             }
@@ -369,6 +372,25 @@ fn once_each<T>(files: Vec<(PathBuf, T)>) -> Vec<(PathBuf, T)> {
         .filter(|(i, _)| kept.contains(i))
         .map(|(_, f)| f)
         .collect()
+}
+
+/// What makes two names one file: its device and inode (Unix), else its canonical path (a
+/// file that cannot be looked at is known by that path alone).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum FileId {
+    Inode(u64, u64),
+    Path(PathBuf),
+}
+
+impl FileId {
+    fn of(canonical: &Path) -> FileId {
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(canonical) {
+            use std::os::unix::fs::MetadataExt;
+            return FileId::Inode(meta.dev(), meta.ino());
+        }
+        FileId::Path(canonical.to_owned())
+    }
 }
 
 /// True when a file at `path` would be read by a scan of the input `input` (a directory it

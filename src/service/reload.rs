@@ -46,7 +46,8 @@
 //! base holds those files and no others. At the swap (under the catalog lock) it keeps the
 //! delta segments none of whose files is in that listing: those were written by an ingest
 //! after the listing and are not in the new base. Deltas whose files are in the listing are
-//! dropped because the base now holds them. An ingest renames its file and registers its delta
+//! dropped because the base now holds them (under their own names, or another's: a hard
+//! link to an ingested file that sorts before it is the name the listing keeps). An ingest renames its file and registers its delta
 //! in one critical section of the same lock, so every ingested file is either in the listing
 //! or registered as a delta by the time the swap runs. A merged delta is never split by a
 //! rebuild: merges and rebuilds both run in this one loop, one after the other, so all the
@@ -319,11 +320,17 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
     let base = Arc::new(base);
     let first = {
         let mut catalog = state.lock_catalog().await;
-        // Keep the deltas written after the listing; a delta with a file deleted since goes.
+        // Keep the deltas written after the listing; a delta with a file deleted since goes,
+        // and so does one whose file the base read under another name (a hard link to it,
+        // which the listing kept instead: one file, read once).
+        let read: std::collections::HashSet<(u64, u64)> =
+            listing.values().filter_map(|s| s.inode).collect();
         catalog.deltas.retain(|d| {
-            d.files
-                .iter()
-                .all(|(p, _)| !listing.contains_key(p) && p.exists())
+            d.files.iter().all(|(p, _)| {
+                !listing.contains_key(p)
+                    && std::fs::metadata(p)
+                        .is_ok_and(|m| FileStamp::of(&m).inode.is_none_or(|i| !read.contains(&i)))
+            })
         });
         let mut segments = vec![base];
         segments.extend(catalog.deltas.iter().map(|d| d.segment.clone()));

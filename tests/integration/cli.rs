@@ -1136,7 +1136,8 @@ fn run_end_encoded_times_and_durations_are_their_values() {
 }
 
 /// A file named twice (inside a directory given too, by an absolute path, through a
-/// symlink) is read once: counting its rows twice would change verdicts.
+/// symlink, through a hard link inside the directory and outside it) is read once: counting
+/// its rows twice would change verdicts.
 #[test]
 fn a_file_named_twice_is_read_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -1145,6 +1146,9 @@ fn a_file_named_twice_is_read_once() {
     write_csv(&csv, HEADER, ROWS);
     let link = dir.path().join("link.csv");
     std::os::unix::fs::symlink(&csv, &link).unwrap();
+    std::fs::hard_link(&csv, d.join("a-copy.csv")).unwrap();
+    let hard = dir.path().join("hard.csv");
+    std::fs::hard_link(&csv, &hard).unwrap();
     let relative = Path::new("d").join("e.csv");
     let o = scan_command("NG")
         .current_dir(dir.path())
@@ -1152,6 +1156,7 @@ fn a_file_named_twice_is_read_once() {
         .arg(&relative)
         .arg(&csv)
         .arg(&link)
+        .arg(&hard)
         .args(["--output", "-"])
         .output()
         .unwrap();

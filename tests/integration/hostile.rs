@@ -561,6 +561,27 @@ async fn a_link_to_an_ingested_file_does_not_count_its_rows_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hard_link_to_an_ingested_or_base_file_does_not_count_its_rows_twice() {
+    // A hard link is the file it names, as a symlink is: a hard link that sorts before the
+    // ingest's own name is the name the listing keeps, and the rebuilt base reads the rows
+    // through it; the ingest's segment must go. A hard link to a base file adds nothing.
+    let (data, state, server) = serve_a_base_of(100).await;
+    ingest_one_by_one(&server, 0, 1).await;
+    let ingested = std::fs::read_dir(data.path().join("ingest"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "csv"))
+        .unwrap();
+    std::fs::hard_link(&ingested, data.path().join("aaa.csv")).unwrap();
+    let base = data.path().join("base.csv");
+    std::fs::hard_link(&base, data.path().join("zzz-copy.csv")).unwrap();
+    drop_one_row_and_reload(data.path(), &state).await;
+    assert_eq!(metric(&state, "hotzone_index_events"), Some(102));
+    assert_eq!(metric(&state, "hotzone_index_segments"), Some(1));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_ingests_are_merged_not_taken_for_a_changed_directory() {
     // An ingest that lands between the loader's listing of the directory and its look at the
     // catalog is no change of the directory: its file is newer than the listing. Four
