@@ -541,11 +541,10 @@ async fn ingested_segments_are_merged_without_a_rebuild_and_counted_once_after_o
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_link_to_an_ingested_file_does_not_count_its_rows_twice() {
-    // A symlink in the data directory to a file an ingest wrote, named so that it sorts
-    // before it: the listing keeps the ingest's own name, so the ingest's segment is not kept
-    // beside a base that read the same rows through the link.
+/// Serves a base of 100 events, ingests one, names the ingested file again as `aaa.csv` in
+/// the data directory (sorting before it) with `link`, and base.csv as `zzz-copy.csv`, then
+/// drops one more row and rebuilds: each event must count once, in one segment.
+async fn an_ingested_file_named_again_counts_once(link: fn(&Path, &Path) -> std::io::Result<()>) {
     let (data, state, server) = serve_a_base_of(100).await;
     ingest_one_by_one(&server, 0, 1).await;
     let ingested = std::fs::read_dir(data.path().join("ingest"))
@@ -553,7 +552,12 @@ async fn a_link_to_an_ingested_file_does_not_count_its_rows_twice() {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|x| x == "csv"))
         .unwrap();
-    std::os::unix::fs::symlink(&ingested, data.path().join("aaa.csv")).unwrap();
+    link(&ingested, &data.path().join("aaa.csv")).unwrap();
+    link(
+        &data.path().join("base.csv"),
+        &data.path().join("zzz-copy.csv"),
+    )
+    .unwrap();
     drop_one_row_and_reload(data.path(), &state).await;
     assert_eq!(metric(&state, "hotzone_index_events"), Some(102));
     assert_eq!(metric(&state, "hotzone_index_segments"), Some(1));
@@ -561,24 +565,19 @@ async fn a_link_to_an_ingested_file_does_not_count_its_rows_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_an_ingested_file_does_not_count_its_rows_twice() {
+    // A symlink to a file an ingest wrote, sorting before it: the listing keeps the ingest's
+    // own name, so the ingest's segment is not kept beside a base that read the same rows
+    // through the link.
+    an_ingested_file_named_again_counts_once(|a, b| std::os::unix::fs::symlink(a, b)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hard_link_to_an_ingested_or_base_file_does_not_count_its_rows_twice() {
-    // A hard link is the file it names, as a symlink is: a hard link that sorts before the
-    // ingest's own name is the name the listing keeps, and the rebuilt base reads the rows
-    // through it; the ingest's segment must go. A hard link to a base file adds nothing.
-    let (data, state, server) = serve_a_base_of(100).await;
-    ingest_one_by_one(&server, 0, 1).await;
-    let ingested = std::fs::read_dir(data.path().join("ingest"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "csv"))
-        .unwrap();
-    std::fs::hard_link(&ingested, data.path().join("aaa.csv")).unwrap();
-    let base = data.path().join("base.csv");
-    std::fs::hard_link(&base, data.path().join("zzz-copy.csv")).unwrap();
-    drop_one_row_and_reload(data.path(), &state).await;
-    assert_eq!(metric(&state, "hotzone_index_events"), Some(102));
-    assert_eq!(metric(&state, "hotzone_index_segments"), Some(1));
-    server.stop().await;
+    // A hard link is the file it names, as a symlink is (one device and inode). Both names
+    // are direct: the listing keeps the first, the link, and the rebuilt base reads the rows
+    // through it, so the ingest's segment must go.
+    an_ingested_file_named_again_counts_once(|a, b| std::fs::hard_link(a, b)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
