@@ -485,6 +485,49 @@ mod tests {
         }
     }
 
+    /// Work handed to the blocking pool of a runtime that is shutting down (an ingest that
+    /// arrives as the server stops) is cancelled by the runtime: that is `Unavailable` with
+    /// [`SHUTTING_DOWN`] (the ingest is told to retry, the loader stops quietly), never an
+    /// internal error, and the work is not run.
+    #[test]
+    fn work_cancelled_by_a_shutdown_is_unavailable_not_a_bug() {
+        use std::future::Future;
+        use std::task::{Context, Poll, Waker};
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let handle = rt.handle().clone();
+        rt.shutdown_background();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let work = {
+            let ran = ran.clone();
+            move || {
+                ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            }
+        };
+        // Handed to the pool from inside the stopped runtime, which refuses it; awaited on
+        // another runtime should the refusal not be known at the first poll.
+        let mut queued = Box::pin(blocking(work));
+        let first = {
+            let _in = handle.enter();
+            queued
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+        };
+        let e = match first {
+            Poll::Ready(out) => out,
+            Poll::Pending => (tokio::runtime::Builder::new_current_thread().build())
+                .unwrap()
+                .block_on(queued),
+        }
+        .unwrap_err();
+        assert!(shut_down(&e), "{e:?}");
+        assert!(e.to_string().contains(SHUTTING_DOWN), "{e}");
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
     #[test]
     fn with_retention_a_fold_a_day_after_the_last_rebuild_rebuilds() {
         let day = RETENTION_REBUILD;
