@@ -102,7 +102,7 @@ fn state() -> &'static AppState {
         let mut s = ServerSettings::for_data_dir("/nonexistent");
         s.max_look_back_days = 60;
         s.named_hotzones =
-            hotzone::model::hotzone::NamedHotzones::parse("west_africa = [\"NG\", \"+233\"]")
+            hotzone::named::NamedHotzones::parse("west_africa = [\"NG\", \"+233\"]")
                 .expect("named");
         s.policy.min_hotzone_entries = 1;
         let st_tz = s.tz;
@@ -198,4 +198,392 @@ pub fn structured_request(seed: &[u8]) -> Vec<u8> {
         hotzone_name: ["", "west_africa", "nope"][usize::from(pick(9)) % 3].to_owned(),
     };
     req.encode_to_vec()
+}
+
+// ---------------------------------------------------------------------------------------
+// data_file: whole data files through the scan and the server's loader.
+// ---------------------------------------------------------------------------------------
+
+/// The extensions of the `data_file` target's formats, by the first byte's low three bits:
+/// CSV, gzip and zstd CSV, Parquet, Arrow IPC file and stream, and a prepared index twice
+/// (7: its checksums computed again over the bytes as they are, so that a mutation reaches
+/// the structural checks behind them instead of stopping at the first checksum).
+pub const DATA_FORMATS: [&str; 8] = [
+    "csv", "csv.gz", "csv.zst", "parquet", "arrow", "arrows", "hzi", "hzi",
+];
+
+/// The selector byte of a format's extension with option bits `opts` (see [`data_file`]).
+pub fn selector(format: usize, opts: u8) -> u8 {
+    (opts & !7) | (format as u8 & 7)
+}
+
+/// Where the target writes its inputs: `$HOTZONE_FUZZ_DIR`, else a directory of this process
+/// under the temporary directory. One file per format, overwritten by each input.
+fn scratch(ext: &str) -> std::path::PathBuf {
+    static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let base = std::env::var_os("HOTZONE_FUZZ_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let d = base.join(format!("hotzone-fuzz-{}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("scratch directory");
+        d
+    });
+    dir.join(format!("input.{ext}"))
+}
+
+/// A prepared file with each part's checksum computed again over its bytes, chained as
+/// `persist::write` chains them, as far as its lengths describe parts inside the bytes.
+pub fn reseal_hzi(bytes: &[u8]) -> Vec<u8> {
+    use std::hash::Hasher;
+    let mut out = bytes.to_vec();
+    let word = |b: &[u8], at: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
+    };
+    let Some(tz_len) = word(&out, 8).filter(|&l| l <= 64) else {
+        return out;
+    };
+    let header_end = 8 + 8 + tz_len as usize + 8 + 8;
+    let Some(day_width) = word(&out, header_end - 8) else {
+        return out;
+    };
+    let mut parts = vec![(0usize, header_end)];
+    let mut at = header_end + 8;
+    for w in [8u64, 8, day_width.clamp(1, 2), 4, 4, 8, 8, 8, 8] {
+        let Some(len) = word(&out, at) else { break };
+        let Some(end) = len
+            .checked_mul(w)
+            .and_then(|b| b.checked_add(at as u64 + 8))
+            .and_then(|e| usize::try_from(e).ok())
+            .filter(|&e| e.saturating_add(8) <= out.len())
+        else {
+            break;
+        };
+        parts.push((at, end));
+        at = end + 8;
+    }
+    let mut seed = 0u64;
+    for (start, end) in parts {
+        if end + 8 > out.len() {
+            break;
+        }
+        let mut h = twox_hash::XxHash3_64::with_seed(seed);
+        h.write(&out[start..end]);
+        seed = h.finish();
+        out[end..end + 8].copy_from_slice(&seed.to_le_bytes());
+    }
+    out
+}
+
+/// The check parameters of every scan of the target (`as_of`: none for the latest day).
+fn raw_check(as_of: Option<String>) -> hotzone::model::RawCheck {
+    static ZONE: OnceLock<Arc<Hotzone>> = OnceLock::new();
+    let hz = ZONE.get_or_init(|| Arc::new(Hotzone::parse_list("hotzone", "NG,+882").expect("hotzone")));
+    hotzone::model::RawCheck {
+        look_back_days: Some(30),
+        method: Some(hotzone::model::Method::Share),
+        threshold_ratio: Some(0.5),
+        hotzone: Some(Arc::clone(hz)),
+        check_type: Some(hotzone::model::CheckType::All),
+        check_target: Some(hotzone::model::CheckTarget::All),
+        min_events: Some(1),
+        as_of,
+    }
+}
+
+/// What two readings of the same file must agree on.
+fn same_outcome(
+    what: &str,
+    reports: bool,
+    a: &hotzone::Result<hotzone::scan::ScanOutcome>,
+    b: &hotzone::Result<hotzone::scan::ScanOutcome>,
+) -> Result<(), String> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => {
+            let ra = (a.report.rows, a.report.events, a.report.unknown_counterparties, a.report.rejects.total());
+            let rb = (b.report.rows, b.report.events, b.report.unknown_counterparties, b.report.rejects.total());
+            if reports && ra != rb {
+                return Err(format!(
+                    "{what}: reports differ (rows, events, unknown, rejects) {ra:?} vs {rb:?}"
+                ));
+            }
+            if a.rows != b.rows {
+                return Err(format!(
+                    "{what}: verdict rows differ ({} vs {} rows)",
+                    a.rows.len(),
+                    b.rows.len()
+                ));
+            }
+            Ok(())
+        }
+        (Err(_), Err(_)) => Ok(()),
+        (Ok(_), Err(e)) => Err(format!("{what}: the first reading is Ok, the second fails: {e}")),
+        (Err(e), Ok(_)) => Err(format!("{what}: the first reading fails ({e}), the second is Ok")),
+    }
+}
+
+/// A whole data file through the library's scan path (what `hotzone scan FILE` runs) and the
+/// server's loader. The first byte picks the format ([`DATA_FORMATS`], low three bits) and
+/// options: 0x08 `strict`, 0x10 `explain`, bits 0x60 the size of the parts a file is cut into
+/// (CSV bytes, Parquet rows, IPC bytes). The rest is the file.
+///
+/// Runs, each of which must return (Ok or Err, never a panic or an abort):
+/// 1. `resolve_zone` with and without a given zone (the CLI's first read of the file);
+/// 2. a scan with a fixed `as_of`;
+/// 3. a scan without `as_of` (the latest-day first pass, or the guess from a CSV's tail);
+/// 4. the same scan with every file cut into small parts (the parallel CSV splitter, Parquet
+///    row-group parts, IPC batch ranges);
+/// 5. a scan with `as_of` = the day run 3 found;
+/// 6. `ServingIndex::load` (the server's loader of a data directory's files) and a scan of the
+///    loaded index with run 3's parameters.
+///
+/// `Err` (not a panic) when readings that must agree do not: 3 and 4 (parts change nothing),
+/// 3 and 5 (the latest day found is the day given), 3 and 6 (the server counts what the
+/// scan counts).
+pub fn data_file(data: &[u8]) -> Result<(), String> {
+    use hotzone::ingest::IngestOptions;
+    use hotzone::scan::{ScanRequest, scan};
+    let Some((&sel, rest)) = data.split_first() else {
+        return Ok(());
+    };
+    let format = usize::from(sel & 7);
+    let body = if format == 7 {
+        std::borrow::Cow::Owned(reseal_hzi(rest))
+    } else {
+        std::borrow::Cow::Borrowed(rest)
+    };
+    let path = scratch(DATA_FORMATS[format]);
+    std::fs::write(&path, &*body).expect("write the scratch file");
+    let inputs = vec![path.display().to_string()];
+    let _ = hotzone::scan::resolve_zone(&inputs, Some(chrono_tz_utc()));
+    let tz = hotzone::scan::resolve_zone(&inputs, None).map_or(chrono_tz_utc(), |(tz, _)| tz);
+    let _ = hotzone::scan::prepared_input(&inputs);
+    let strict = sel & 0x08 != 0;
+    let explain = sel & 0x10 != 0;
+    let whole = IngestOptions {
+        strict,
+        ..IngestOptions::default()
+    };
+    let part = [1u64, 7, 64, 300][usize::from((sel >> 5) & 3)];
+    let cut = IngestOptions {
+        strict,
+        csv_part_bytes: Some(part),
+        parquet_part_rows: Some(part),
+        ipc_part_bytes: Some(part),
+        ..IngestOptions::default()
+    };
+    let req = |as_of: Option<String>, ingest: &IngestOptions| ScanRequest {
+        raw: raw_check(as_of),
+        tz,
+        ingest: ingest.clone(),
+        explain,
+    };
+    let none = |_: u64, _: u64| {};
+    let _fixed = scan(&inputs, &req(Some("2026-10-30".into()), &whole), &none);
+    let latest = scan(&inputs, &req(None, &whole), &none);
+    *LAST.lock().unwrap_or_else(|e| e.into_inner()) = match &latest {
+        Ok(o) => format!("ok {} {}", o.report.events.min(3), o.report.rejects.total().min(3)),
+        Err(e) => e.to_string().replace(&inputs[0], "FILE"),
+    };
+    let in_parts = scan(&inputs, &req(None, &cut), &none);
+    same_outcome("whole vs cut into parts", true, &latest, &in_parts)?;
+    if let Ok(out) = &latest
+        && let Some(p) = &out.params
+    {
+        let given = scan(&inputs, &req(Some(p.as_of.to_string()), &whole), &none);
+        same_outcome("latest day found vs given", true, &latest, &given)?;
+    }
+    if hotzone::scan::prepared_input(&inputs).is_none() {
+        let loaded = ServingIndex::load(&inputs, &whole, tz);
+        if let (Ok((index, report)), Ok(out)) = (&loaded, &latest) {
+            if report.events != out.report.events || report.rows != out.report.rows {
+                return Err(format!(
+                    "server loader vs scan: rows/events {}/{} vs {}/{}",
+                    report.rows, report.events, out.report.rows, out.report.events
+                ));
+            }
+            if let Some(p) = &out.params {
+                let as_of = Some(p.as_of.to_string());
+                let served = hotzone::scan::scan_index(index, &path, &req(as_of, &whole));
+                same_outcome("scan vs the server's index", false, &latest, &served)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+static LAST: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// The outcome of the last [`data_file`]'s scan without `as_of` (an error without the file's
+/// path): the stable driver keeps a mutant whose outcome is new.
+pub fn last_outcome() -> String {
+    LAST.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+fn chrono_tz_utc() -> chrono_tz::Tz {
+    chrono_tz::Tz::UTC
+}
+
+/// Small valid files of every format of the `data_file` target (format index into
+/// [`DATA_FORMATS`], bytes), written through `dir`: generated events as CSV, gzip and zstd
+/// CSV, Parquet (the generator's two layouts, and every codec with small pages and row
+/// groups), Arrow IPC files and streams (plain and compressed), prepared indexes, a few
+/// hand-written CSV files, and the files of `$HOTZONE_FUZZ_SAMPLES` (a directory) when set.
+pub fn seed_files(dir: &std::path::Path) -> Vec<(usize, Vec<u8>)> {
+    use arrow::ipc::writer::{FileWriter, IpcWriteOptions, StreamWriter};
+    use hotzone::r#gen::{GenConfig, Layout, event_schema, generate_batches, generate_to_file};
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, GzipLevel, ZstdLevel, BrotliLevel};
+    use parquet::file::properties::WriterProperties;
+    use std::io::Write;
+    std::fs::create_dir_all(dir).expect("seed directory");
+    let mut out: Vec<(usize, Vec<u8>)> = Vec::new();
+    let read = |p: &std::path::Path| std::fs::read(p).expect("read a seed");
+    for (k, (tz, layout)) in [
+        (chrono_tz::Tz::UTC, Layout::Grouped),
+        (chrono_tz::Tz::Asia__Taipei, Layout::Time),
+        (chrono_tz::Tz::America__New_York, Layout::Shuffled),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cfg = GenConfig {
+            seed: 7 + k as u64,
+            subscribers: 3,
+            days: 3,
+            end: chrono::NaiveDate::from_ymd_opt(2026, 10, 30).expect("date"),
+            tz,
+            campaign_rate: 0.5,
+            international_share: 0.3,
+            withheld_share: 0.1,
+            chunk_rows: 40,
+            layout,
+            ..GenConfig::default()
+        };
+        let pq = dir.join(format!("gen{k}.parquet"));
+        generate_to_file(&cfg, &pq, None).expect("generate parquet");
+        out.push((3, read(&pq)));
+        let csv = dir.join(format!("gen{k}.csv"));
+        generate_to_file(&cfg, &csv, None).expect("generate csv");
+        let text = read(&csv);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&text).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+        let mut two = gz.clone();
+        two.extend_from_slice(&gz);
+        out.push((1, gz));
+        out.push((1, two));
+        out.push((2, zstd::encode_all(&text[..], 3).expect("zstd")));
+        // A prepared index of the same rows.
+        let (index, _) = ServingIndex::load(
+            &[csv.display().to_string()],
+            &hotzone::ingest::IngestOptions::default(),
+            tz,
+        )
+        .expect("load generated csv");
+        let hzi = dir.join(format!("gen{k}.hzi"));
+        index.write(&hzi).expect("write prepared");
+        out.push((6, read(&hzi)));
+        out.push((7, read(&hzi)));
+        out.push((0, text));
+        // Arrow IPC: file and stream, plain and compressed.
+        let (batches, _) = generate_batches(&cfg);
+        let schema = event_schema();
+        for compression in [None, Some(arrow::ipc::CompressionType::LZ4_FRAME), Some(arrow::ipc::CompressionType::ZSTD)] {
+            let opts = IpcWriteOptions::default()
+                .try_with_compression(compression)
+                .expect("ipc options");
+            let mut w = FileWriter::try_new_with_options(Vec::new(), &schema, opts.clone())
+                .expect("ipc file");
+            for b in &batches {
+                w.write(b).expect("ipc write");
+            }
+            out.push((4, w.into_inner().expect("ipc finish")));
+            let mut w = StreamWriter::try_new_with_options(Vec::new(), &schema, opts)
+                .expect("ipc stream");
+            for b in &batches {
+                w.write(b).expect("ipc write");
+            }
+            out.push((5, w.into_inner().expect("ipc finish")));
+        }
+        // Parquet with another codec each, small pages and row groups, no dictionary for k=0.
+        let codec = [
+            Compression::UNCOMPRESSED,
+            Compression::ZSTD(ZstdLevel::default()),
+            Compression::GZIP(GzipLevel::default()),
+            Compression::LZ4_RAW,
+            Compression::BROTLI(BrotliLevel::default()),
+            Compression::LZ4,
+        ];
+        for (j, c) in codec.into_iter().enumerate() {
+            let props = WriterProperties::builder()
+                .set_compression(c)
+                .set_dictionary_enabled(j % 2 == 1)
+                .set_data_page_row_count_limit(16)
+                .set_write_batch_size(16)
+                .set_max_row_group_row_count(Some(50))
+                .build();
+            let mut w = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
+                .expect("parquet writer");
+            for b in &batches {
+                w.write(b).expect("parquet write");
+            }
+            out.push((3, w.into_inner().expect("parquet finish")));
+        }
+    }
+    // Hand-written CSV: quoting, CRLF, a BOM, other column names and orders, rejects.
+    let hand: [&str; 5] = [
+        "event_time,subscriber,counterparty,direction,kind,duration_s\n\
+         2026-10-29T10:00:00Z,+886912345001,+2348021234567,in,call,30\n\
+         2026-10-29T11:00:00.123Z,+886912345001,+88216123456,out,sms,\n\
+         2026-10-30T00:00:00+08:00,+886912345002,,in,call,5\n\
+         \"2026-10-30T01:00:00Z\",\"+886912345002\",\"+234 802 123 4567\",\"IN\",\"CALL\",\"7\"\n",
+        "\u{feff}EVENT_TIME,Subscriber,Counterparty,Direction,Kind,Duration_S\r\n\
+         2026-10-28 10:00:00,+886912345003,+2348031234567,out,call,1\r\n\
+         2026-10-28 10:00:01,+886912345003,\"+234803123\r\n4567\",out,call,1\r\n\
+         1761800000000,+886912345003,+2348031234567,in,sms,\r\n",
+        "subscriber,kind,direction,event_time,counterparty\n\
+         +886912345004,sms,in,2026-10-30T10:00:00Z,ALPHA\n\
+         +886912345004,call,in,2026-10-30T10:00:00Z,+18765551234\n\
+         ,call,in,2026-10-30T10:00:00Z,+18765551234\n\
+         +886912345004,fax,in,2026-10-30T10:00:00Z,+18765551234\n\
+         +886912345004,call,in,not a time,+18765551234\n",
+        "event_time,subscriber,counterparty,direction,kind,duration_s,region\n\
+         2026-10-30T10:00:00Z,0912345005,0802 123 4567,in,call,3,NG\n\
+         2026-10-30T10:00:00Z,+886912345005,+2348021234567,in,call,-3,\n\
+         2026-10-30T10:00:00Z,+886912345005,+2348021234567,in,call,3,ZZ,extra\n",
+        "event_time,subscriber,counterparty,direction,kind,duration_s\n",
+    ];
+    for h in hand {
+        out.push((0, h.as_bytes().to_vec()));
+    }
+    if let Some(samples) = std::env::var_os("HOTZONE_FUZZ_SAMPLES") {
+        let mut stack = vec![std::path::PathBuf::from(samples)];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else { continue };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let name = p.to_string_lossy().to_ascii_lowercase();
+                let format = DATA_FORMATS
+                    .iter()
+                    .enumerate()
+                    .take(7)
+                    .filter(|(_, ext)| name.ends_with(&format!(".{ext}")))
+                    .map(|(i, _)| i)
+                    .last()
+                    .or_else(|| {
+                        (name.ends_with(".ipc") || name.ends_with(".feather")).then_some(4)
+                    });
+                if let (Some(f), Ok(bytes)) = (format, std::fs::read(&p)) {
+                    // `.csv` also ends `.csv.gz`'s stem: the longest match wins (`last`).
+                    out.push((f, bytes));
+                }
+            }
+        }
+    }
+    out
 }
