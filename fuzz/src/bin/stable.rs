@@ -56,6 +56,14 @@ fn main() {
         println!("{} seeds in {}", seeds.len(), dir.display());
         return;
     }
+    if target == "replay" {
+        // `stable replay FILE...`: each file through the `data_file` target (a saved input).
+        for f in &args[2..] {
+            let input = std::fs::read(f).expect("read the input");
+            println!("{f}: {:?}", hotzone_fuzz::data_file(&input));
+        }
+        return;
+    }
     if target == "data_file" {
         data_file(secs, seed);
         return;
@@ -308,8 +316,20 @@ fn data_file(secs: u64, seed: u64) {
     let mut found: HashSet<u64> = HashSet::new();
     let (mut execs, mut panics, mut diffs) = (0u64, 0u64, 0u64);
     let mut per_format = [0u64; 8];
-    let until = Instant::now() + Duration::from_secs(secs);
+    let begun = Instant::now();
+    let until = begun + Duration::from_secs(secs);
+    let mut report_at = begun + Duration::from_secs(10);
     while Instant::now() < until {
+        if Instant::now() >= report_at {
+            // A line now and then: a run that aborts still says how far it got.
+            report_at += Duration::from_secs(10);
+            println!(
+                "data_file: progress {execs} executions in {} s, pool {}, {} outcomes",
+                begun.elapsed().as_secs(),
+                pool.len(),
+                seen.len()
+            );
+        }
         let (mut format, base) = pool[rng.below(pool.len())].clone();
         let mut body = base;
         if (format == 1 || format == 2) && rng.next() % 2 == 0 && !texts.is_empty() {
@@ -339,7 +359,8 @@ fn data_file(secs: u64, seed: u64) {
                 .map(|(_, b)| b.as_slice())
                 .take(64)
                 .collect();
-            for _ in 0..=rng.below(if rng.next() % 4 == 0 { 8 } else { 2 }) {
+            let most = if rng.next() % 4 == 0 { 8 } else { 2 };
+            for _ in 0..=rng.below(most) {
                 mutate_once(&mut rng, &mut body, &others, format == 0);
             }
         }
