@@ -162,6 +162,23 @@ pub fn prepared_warning(inputs: &[String], given: &[&str], by: &str) -> Option<S
     ))
 }
 
+/// The warning for data whose latest day is in 1970, the first year of epoch time: integer
+/// `event_time` values are epoch milliseconds (REFERENCE.md §2), and an export of epoch
+/// seconds read so lands in January 1970 with no row rejected (a day of 2026 in seconds is a
+/// day of 1970 in milliseconds). A warning, not a refusal: the rule is the contract's, and a
+/// window the caller chose (`as_of` given) is not second-guessed. `latest`: the data's latest
+/// day, when the window was taken from it. The CLI, the Python package and the server's load
+/// log say it.
+pub fn epoch_warning(latest: Option<NaiveDate>) -> Option<String> {
+    use chrono::Datelike;
+    let latest = latest.filter(|d| d.year() < 1971)?;
+    Some(format!(
+        "the latest day in the data is {latest}: integer event_time values are epoch \
+         milliseconds, so these may be epoch seconds (multiply them by 1000, or give the \
+         column as a timestamp)"
+    ))
+}
+
 /// The engine zone for reading `inputs`: `given` when set; else the zone the data records
 /// (a prepared index's zone, or the one Parquet files record, as `hotzone gen` writes it);
 /// else UTC. Files that record different zones, with no zone given, are an error.

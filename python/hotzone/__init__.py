@@ -89,7 +89,9 @@ class ScanResult:
     ``window`` (``{"first", "last", "tz"}``, or None when no row was accepted and no
     ``as_of`` was given), ``subscribers`` and ``anomalous``; and ``zone_warning`` when
     ``tz`` differs from the zone a file records (the days are read in ``tz``; also raised as a
-    ``UserWarning``, as the CLI warns on stderr).
+    ``UserWarning``, as the CLI warns on stderr), ``epoch_warning`` when, with no ``as_of``,
+    the latest day in the data is in 1970 (integer times are epoch milliseconds: epoch
+    seconds land there; also a ``UserWarning``).
     """
 
     __slots__ = ("table", "summary")
@@ -672,10 +674,11 @@ def _prepare_paths(paths: Any) -> list:
 
 def _warn_zone(summary: Dict[str, Any]) -> None:
     """The CLI's warnings as ``UserWarning``s, their texts also in the summary: when ``tz``
-    differs from the zone a file records (its days are read in ``tz``: ``zone_warning``), and
+    differs from the zone a file records (its days are read in ``tz``: ``zone_warning``),
     when ``default_region`` or ``columns`` are given with a prepared file, whose rows
-    ``prepare`` read (they change nothing: ``prepared_warning``)."""
-    for key in ("zone_warning", "prepared_warning"):
+    ``prepare`` read (they change nothing: ``prepared_warning``), and when the data's latest
+    day is in 1970 (epoch seconds read as milliseconds: ``epoch_warning``)."""
+    for key in ("zone_warning", "prepared_warning", "epoch_warning"):
         if key in summary:
             _warnings.warn(summary[key], UserWarning, stacklevel=3)
 

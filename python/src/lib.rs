@@ -577,6 +577,11 @@ fn finish<'py>(
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
     let batch = api::verdict_batch(&out.rows, out.window.as_ref(), spec.explain);
     let s = summary(py, &mut out.report, out.window.as_ref(), Some(&out.rows))?;
+    // The CLI's warning for a latest day in 1970 (epoch seconds read as milliseconds).
+    let latest = out.window.as_ref().filter(|_| spec.raw.as_of.is_none());
+    if let Some(w) = hotzone::scan::epoch_warning(latest.map(|w| w.last())) {
+        s.set_item("epoch_warning", w)?;
+    }
     Ok((table(py, batch)?, s))
 }
 
@@ -649,23 +654,30 @@ fn prepare<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let reading = Reading::new(tz, default_region, columns, strict, String::new())?;
     let pool = pool(threads)?;
-    let (mut report, warning) = py.detach(|| -> PyResult<(IngestReport, Option<String>)> {
-        hotzone::staged::refuse_overwriting(&paths, &[("output", output.as_path())])
-            .map_err(py_err)?;
-        let (tz, source) = hotzone::scan::resolve_zone(&paths, reading.tz).map_err(py_err)?;
-        let opts = reading.ingest_options();
-        let report = threads_of(&pool)
-            .run(|| {
-                let (index, report) = ServingIndex::load(&paths, &opts, tz)?;
-                index.write(&output)?;
-                Ok(report)
-            })
-            .map_err(py_err)?;
-        Ok((report, zone_warning(&tz, &source)))
-    })?;
+    // The summary's warnings: (key, text).
+    let (mut report, warnings) =
+        py.detach(|| -> PyResult<(IngestReport, Vec<(&str, String)>)> {
+            hotzone::staged::refuse_overwriting(&paths, &[("output", output.as_path())])
+                .map_err(py_err)?;
+            let (tz, source) = hotzone::scan::resolve_zone(&paths, reading.tz).map_err(py_err)?;
+            let opts = reading.ingest_options();
+            let (report, latest) = threads_of(&pool)
+                .run(|| {
+                    let (index, report) = ServingIndex::load(&paths, &opts, tz)?;
+                    index.write(&output)?;
+                    Ok((report, index.latest_day()))
+                })
+                .map_err(py_err)?;
+            let warnings = [
+                ("zone_warning", zone_warning(&tz, &source)),
+                ("epoch_warning", hotzone::scan::epoch_warning(latest)),
+            ];
+            let warnings = warnings.into_iter().filter_map(|(k, w)| Some((k, w?)));
+            Ok((report, warnings.collect()))
+        })?;
     let s = summary(py, &mut report, None, None)?;
-    if let Some(w) = warning {
-        s.set_item("zone_warning", w)?;
+    for (key, text) in warnings {
+        s.set_item(key, text)?;
     }
     Ok(s)
 }

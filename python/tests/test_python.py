@@ -924,6 +924,31 @@ def test_arguments_of_the_wrong_type_name_their_parameter():
         hotzone.scan(table, **dict(_ONE, threshold_ratio=decimal.Decimal("sNaN")))
 
 
+def test_epoch_seconds_read_as_milliseconds_are_warned_about(tmp_path):
+    # Integer times are epoch milliseconds: 2026-03-10 in seconds is 1970-01-21. With no
+    # as_of the window comes from the data, and the scan (and prepare) warn as the CLI does.
+    seconds = pa.array([1_773_144_000 + 60 * i for i in range(4)], pa.int64())
+    table = pa.table(_events(event_time=seconds))
+    params = {k: v for k, v in _ONE.items() if k != "as_of"}
+    with pytest.warns(UserWarning, match="latest day in the data is 1970-01-21.*epoch seconds"):
+        r = hotzone.scan(table, **params)
+    assert "epoch seconds" in r.summary["epoch_warning"]
+    assert r.summary["window"]["last"] == dt.date(1970, 1, 21)
+    path = tmp_path / "seconds.parquet"
+    pq.write_table(table, path)
+    with pytest.warns(UserWarning, match="epoch seconds"):
+        hotzone.prepare(str(path), str(tmp_path / "s.hzi"))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # A window chosen, or data of this century: no warning.
+        r = hotzone.scan(table, **dict(params, as_of="1970-01-21"))
+        assert "epoch_warning" not in r.summary
+        r = hotzone.scan(pa.table(_events()), **params)
+        assert "epoch_warning" not in r.summary
+
+
 def test_a_tz_other_than_the_recorded_zone_warns(tmp_path):
     path = tmp_path / "taipei.parquet"
     table = pa.table(_events())

@@ -46,6 +46,9 @@ pub fn run(a: &PrepareArgs) -> anyhow::Result<i32> {
         crate::staged::commit_all([Some(prepared), rejects])?;
     }
     super::scan::warn_unread("prepare", &report.unread_files);
+    if let Some(w) = crate::scan::epoch_warning(index.latest_day()) {
+        eprintln!("prepare: warning: {w}");
+    }
     let s = index.stats();
     eprintln!(
         "prepare: {} file(s), {} rows read, {} events, rejected {}; {} subscribers, {} counterparties; {} bytes in memory ({:.2} bytes/event); {:.2}s",

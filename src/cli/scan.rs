@@ -281,6 +281,10 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
     }
     let r = &outcome.report;
     warn_unread("scan", &r.unread_files);
+    let latest = outcome.window.as_ref().filter(|_| a.as_of.is_none());
+    if let Some(w) = crate::scan::epoch_warning(latest.map(|w| w.last())) {
+        eprintln!("scan: warning: {w}");
+    }
     // A prepared file holds events, not rows: the rows `prepare` rejected were its to report.
     let read = match crate::scan::prepared_input(&a.inputs) {
         Some(_) => "1 prepared file (its rows were read, and rejected ones reported, by prepare)"

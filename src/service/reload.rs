@@ -311,6 +311,7 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
         }
     };
     let stats = base.stats();
+    let epoch = crate::scan::epoch_warning(base.latest_day());
     // Files of the directory that no reload reads (their names give no known format): said
     // in the log, so that a compressed or extensionless export is not taken for loaded.
     let dir = state.settings().data_dir.clone();
@@ -356,6 +357,9 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
         build_ms = started.elapsed().as_millis() as u64,
         "index built and swapped in"
     );
+    if let Some(w) = epoch {
+        tracing::warn!("{w}");
+    }
     if first {
         state.set_health(true).await;
     }

@@ -1457,3 +1457,38 @@ fn an_empty_csv_part_is_an_empty_input() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// An export of epoch seconds read as the epoch milliseconds integer times are (REFERENCE.md
+/// §2) lands in January 1970 with no row rejected: `scan` and `prepare` warn when the data's
+/// latest day is in 1970, and not when the window was chosen (`--as-of`) or the data is
+/// of another year.
+#[test]
+fn data_whose_latest_day_is_in_1970_is_warned_about_as_epoch_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let seconds = dir.path().join("seconds.csv");
+    // 2026-03-10T12:00:00Z in seconds: 1970-01-21 in milliseconds.
+    let rows: Vec<String> = ROWS
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let (_, rest) = r.split_once(',').unwrap();
+            format!("{},{rest}", 1_773_144_000 + 60 * i as i64)
+        })
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    write_csv(&seconds, HEADER, &rows);
+    let warned = |o: &Output| {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        err.contains("warning: the latest day in the data is 1970-01-21")
+            && err.contains("epoch seconds")
+    };
+    assert!(warned(&scan(&[&seconds], &["--output", "-"])));
+    let chosen = scan(&[&seconds], &["--output", "-", "--as-of", "1970-01-21"]);
+    assert!(!warned(&chosen));
+    let millis = dir.path().join("millis.csv");
+    write_csv(&millis, HEADER, ROWS);
+    assert!(!warned(&scan(&[&millis], &["--output", "-"])));
+    assert!(warned(&prepare(&seconds, &dir.path().join("s.hzi"))));
+    assert!(!warned(&prepare(&millis, &dir.path().join("m.hzi"))));
+}

@@ -987,6 +987,33 @@ async fn a_file_without_a_header_row_is_skipped_and_its_numbers_stay_out_of_the_
     }
 }
 
+/// A data directory of epoch seconds (read as the milliseconds integer times are) loads into
+/// January 1970, where no check of today's window finds anything: the load log says so,
+/// naming the day and no number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_directory_of_epoch_seconds_is_warned_about_in_the_load_log() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(
+        data.path(),
+        "seconds.csv",
+        "event_time,subscriber,counterparty,direction,kind,duration_s\n\
+         1773144000,+886912399999,+2348031239999,in,call,60\n",
+    );
+    let server = ServeChild::start(data.path(), &[], &[]);
+    let logs = wait_for("the warning after the load", || async {
+        let l = server.logs();
+        l.contains("epoch seconds").then_some(l)
+    })
+    .await;
+    assert!(
+        logs.contains("latest day in the data is 1970-01-21"),
+        "{logs}"
+    );
+    for digits in ["912399999", "8031239999"] {
+        assert!(!logs.contains(digits), "{logs}");
+    }
+}
+
 /// The audit file's check lines, check lines with the correlator `leak-test`, and ingest
 /// lines answered OK, as far as they are on disk (whole lines only).
 fn audit_counts(audit: &std::path::Path) -> (usize, usize, usize) {
