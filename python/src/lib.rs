@@ -447,7 +447,8 @@ fn validated(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
 
 /// Whether the engine can read `a` without reading outside its buffers: the buffers are as
 /// long as the length says, a string or binary column's offsets rise and end inside its
-/// data, a view points inside its buffer, a dictionary's values are sound; nested and
+/// data, a view points inside its buffer, a dictionary's keys name its values and its values
+/// are sound; nested and
 /// run-end-encoded columns are validated in full. The bytes of text are not checked for
 /// UTF-8 (a cell that is not breaks its column's rule, as in a CSV file): Arrow's full
 /// validation, which does, took 2.5 s more on a scan of 2.2 s (50M rows of string views).
@@ -497,7 +498,11 @@ fn sound(a: &dyn arrow::array::Array) -> Result<(), ArrowError> {
             let b = a.as_binary_view();
             fits(within(b.views(), b.data_buffers()))
         }
-        DataType::Dictionary(_, _) => sound(a.as_any_dictionary().values().as_ref()),
+        // Every key names one of the values (a key past them was read as no value at all).
+        DataType::Dictionary(_, _) => {
+            a.to_data().validate_values()?;
+            sound(a.as_any_dictionary().values().as_ref())
+        }
         t if t.is_nested() || matches!(t, DataType::RunEndEncoded(_, _)) => {
             a.to_data().validate_full()
         }

@@ -1027,6 +1027,18 @@ def test_a_string_column_whose_offsets_pass_its_data_is_a_value_error_not_a_cras
         hotzone.scan(table, **_EV_KW)
 
 
+def test_a_dictionary_key_past_its_values_is_a_value_error_not_a_silent_row():
+    # pyarrow builds it unchecked (safe=False); the keys 7 and 100000 name no value of two.
+    # They were read as no counterparty at all, with no reject and no error.
+    values = pa.array(["+886912345001", "+886912345002"])
+    bad = pa.DictionaryArray.from_arrays(pa.array([0, 1, 7, 100000], pa.int32()), values, safe=False)
+    with pytest.raises(ValueError, match="column subscriber: not valid Arrow data"):
+        hotzone.scan(_ev_table(bad), **_EV_KW)
+    # The same keys in range, and a null key, are read.
+    good = pa.DictionaryArray.from_arrays(pa.array([0, 1, None, 0], pa.int32()), values)
+    assert hotzone.scan(_ev_table(good), **_EV_KW).summary["rows"] == 4
+
+
 def test_a_caught_reader_panic_prints_no_panic_report(tmp_path):
     # A batch missing columns of the schema: a ValueError, and nothing on stderr (the
     # panic the import raises is caught; it was also printed with a backtrace).
