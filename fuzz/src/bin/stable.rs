@@ -256,10 +256,11 @@ fn mutate_once(rng: &mut Rng, v: &mut Vec<u8>, others: &[&[u8]], csv: bool) {
 fn signature(outcome: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    // The first words of the message only: a cell's text or a number in it is not an outcome.
     outcome
         .chars()
         .filter(|c| !c.is_ascii_digit())
-        .take(160)
+        .take(72)
         .collect::<String>()
         .hash(&mut h);
     h.finish()
@@ -330,7 +331,16 @@ fn data_file(secs: u64, seed: u64) {
                 seen.len()
             );
         }
-        let (mut format, base) = pool[rng.below(pool.len())].clone();
+        // A format first (the two prepared kinds as one), then a file of it: every format is
+        // mutated as often, whichever keeps more mutants.
+        let group = rng.below(7);
+        let of_group: Vec<usize> = (0..pool.len())
+            .filter(|&i| pool[i].0 == group || (group == 6 && pool[i].0 == 7))
+            .collect();
+        let Some(&pick) = of_group.get(rng.below(of_group.len())) else {
+            continue;
+        };
+        let (mut format, base) = pool[pick].clone();
         let mut body = base;
         if (format == 1 || format == 2) && rng.next() % 2 == 0 && !texts.is_empty() {
             // Mutate the text, then compress it: the CSV reader behind the codec.
@@ -405,6 +415,9 @@ fn data_file(secs: u64, seed: u64) {
                 let i = seeds.len() + rng.below(pool.len() - seeds.len());
                 pool[i] = (format, body);
             }
+        } else if body.len() < 1 << 20 && rng.next() % 64 == 0 && pool.len() < 4000 {
+            // Now and then a mutant of a known outcome too: mutations stack up.
+            pool.push((format, body));
         }
     }
     let elapsed = secs.max(1);
