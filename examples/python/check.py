@@ -15,7 +15,7 @@ A refused check prints the gRPC code, the google.rpc.ErrorInfo reason (the CAMAR
 field, and the message on stderr, exit status 1. `--health` and `--list-services` do what
 `grpcurl ... grpc.health.v1.Health/Check` and `grpcurl ... list` do (health and reflection),
 and print a refusal the same way. `--token` is sent with every call (a server may ask one for
-health and reflection too).
+health and reflection too); `--compress gzip` compresses every request.
 """
 
 import argparse
@@ -74,6 +74,8 @@ def parse_args():
     p.add_argument("--correlator", default=None, help="x-correlator header (default: a fresh UUID)")
     p.add_argument("--token", default=None, help="sent as 'authorization: Bearer TOKEN' when given")
     p.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
+    p.add_argument("--compress", choices=["gzip", "deflate"],
+                   help="compress every request (the server takes gzip and deflate)")
     return p.parse_args()
 
 
@@ -179,7 +181,8 @@ def check(channel, args, pb2, pb2_grpc):
 
 def main():
     args = parse_args()
-    with grpc.insecure_channel(args.server) as channel:
+    compression = {"gzip": grpc.Compression.Gzip, "deflate": grpc.Compression.Deflate}.get(args.compress)
+    with grpc.insecure_channel(args.server, compression=compression) as channel:
         if args.health or args.list_services:
             try:
                 return (health if args.health else list_services)(channel, args)

@@ -128,6 +128,23 @@ def test_the_example_client_answers_as_the_batch_scan(server):
         assert r.stdout.splitlines() == [want, "x-correlator=ex-1"], (sub, r.stdout)
 
 
+def test_requests_compressed_by_grpcio_are_answered_as_the_others(server):
+    # grpcio compressing every request on its channel (gzip, deflate): the same answers,
+    # health and reflection included (they were UNIMPLEMENTED on every call).
+    as_of, rows = _expected()
+    sub = next(s for s, d in rows.items() if d)
+    for encoding in ("gzip", "deflate"):
+        r = run(server, "--phone-number", sub, "--look-back-days", "30", "--threshold-ratio",
+                "0.5", "--hotzone-name", "west_africa_and_sat", "--as-of", str(as_of),
+                "--correlator", "ex-2", "--token", TOKEN, "--compress", encoding)
+        assert r.returncode == 0, (encoding, r.stderr)
+        assert r.stdout.splitlines()[0] == f"anomaly_detected=true anomaly_date={rows[sub]}"
+        for what, served in [("--health", "fraudhotzone.v1.FraudHotzone: SERVING"),
+                             ("--list-services", "fraudhotzone.v1.FraudHotzone")]:
+            r = run(server, what, "--token", TOKEN, "--compress", encoding)
+            assert r.returncode == 0 and served in r.stdout.splitlines(), (encoding, r.stderr)
+
+
 def test_refusals_are_one_error_line_and_status_1(server):
     # A check without the token, with a wrong one, and with a parameter out of its range.
     for args, code in [

@@ -61,6 +61,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::codec::CompressionEncoding;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
@@ -199,19 +200,31 @@ pub async fn serve(
     state.set_health(state.is_loaded()).await;
     let health = tonic_health::pb::health_server::HealthServer::new(
         tonic_health::server::HealthService::from_health_reporter(state.health().clone()),
-    );
+    )
+    .accept_compressed(CompressionEncoding::Gzip)
+    .accept_compressed(CompressionEncoding::Deflate);
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     // v1 for current tools; v1alpha for older grpcurl and grpc_cli builds.
-    let reflection_v1 = reflection().build_v1()?;
-    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let reflection_v1 = (reflection().build_v1()?)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Deflate);
+    let reflection_v1alpha = (reflection().build_v1alpha()?)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Deflate);
     let settings = state.settings();
+    // Requests compressed with gzip or deflate are taken (a client configured to compress
+    // everything, as grpc-js and grpcio can be, was refused on every call); the message is
+    // decompressed within `max_request_bytes`, so a small compressed message that inflates
+    // past it is refused as an oversized one. Replies go uncompressed (they are tiny).
     let api = FraudHotzoneServer::new(Api {
         state: state.clone(),
     })
+    .accept_compressed(CompressionEncoding::Gzip)
+    .accept_compressed(CompressionEncoding::Deflate)
     .max_decoding_message_size(settings.limits.max_request_bytes);
     let api = Guarded::new(api, state.clone(), Kind::Api);
     let health = Guarded::new(health, state.clone(), Kind::Health);

@@ -101,6 +101,9 @@ pub fn too_many_fields(max: usize) -> Status {
     )
 }
 
+/// The gRPC header naming the request encodings a server takes.
+const ACCEPT_ENCODING: &str = "grpc-accept-encoding";
+
 /// A status raised while reading the client's request body, as the client should see it.
 /// tonic answers INTERNAL for a frame cut short, the compressed flag without an encoding, or
 /// a missing unary message; those are the client's mistakes (INTERNAL is reserved for this
@@ -116,14 +119,27 @@ pub fn wire_status(s: Status) -> Status {
     // this server does not take) carry no ErrorInfo; every refusal of this server does, so
     // they get one, by their code (and are counted under it, not as `OTHER`).
     let detail: String = s.message().chars().take(MAX_DETAIL_CHARS).collect();
-    let name = crate::service::metrics::code_name(s.code());
-    let message = match s.code() {
+    // A compressed message that inflates past the limit is as oversized as an uncompressed
+    // one (tonic says RESOURCE_EXHAUSTED there, OUT_OF_RANGE here; every RESOURCE_EXHAUSTED
+    // of this server's own carries ErrorInfo).
+    let code = match s.code() {
+        Code::ResourceExhausted => Code::OutOfRange,
+        c => c,
+    };
+    let name = crate::service::metrics::code_name(code);
+    let message = match code {
         Code::OutOfRange => format!(
             "out of range: the message is larger than this server takes (limits.max_request_bytes; {detail})"
         ),
         _ => format!("{}: {detail}", name.to_ascii_lowercase().replace('_', " ")),
     };
-    status(s.code(), name, message, None)
+    let mut out = status(code, name, message, None);
+    // The encodings taken, which tonic names on its refusal of another one: a client that
+    // compresses learns from it what to send (the gRPC compression spec's fallback).
+    if let Some(v) = s.metadata().get(ACCEPT_ENCODING) {
+        out.metadata_mut().insert(ACCEPT_ENCODING, v.clone());
+    }
+    out
 }
 
 /// The HTTP status of a gRPC code, for the REST adapter (CAMARA pairs each of its codes with

@@ -670,6 +670,56 @@ async fn assert_exactly_once(
     assert!(!r.anomaly_detected, "{sub}: counted twice");
 }
 
+/// A client that compresses its requests (grpc-js, grpcio and grpc-java can be set to
+/// compress everything) is answered as any other: Check, Ingest and health, gzip and
+/// deflate. They were refused with UNIMPLEMENTED on every call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_compressed_with_gzip_or_deflate_are_answered() {
+    use tonic::codec::CompressionEncoding;
+    let (server, _data) = hot_day_server(|_| {}).await;
+    for encoding in [CompressionEncoding::Gzip, CompressionEncoding::Deflate] {
+        let mut c = server.client().await.send_compressed(encoding);
+        let r = c
+            .check(base_req("+886912345001"))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.anomaly_detected, "{encoding:?}");
+        assert_eq!(r.anomaly_date, "2026-03-10", "{encoding:?}");
+        let e = c.check(base_req("+886900000000")).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound, "{encoding:?}");
+        let sub = match encoding {
+            CompressionEncoding::Gzip => "+886955500101",
+            _ => "+886955500102",
+        };
+        let msgs = vec![IngestRequest {
+            events: hot_batch(sub),
+        }];
+        let ack = c
+            .ingest(tokio_stream::iter(msgs))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(ack.accepted, 6, "{encoding:?}");
+        assert!(
+            c.check(base_req(sub))
+                .await
+                .unwrap()
+                .into_inner()
+                .anomaly_detected
+        );
+        let mut h = tonic_health::pb::health_client::HealthClient::new(server.channel().await)
+            .send_compressed(encoding);
+        let r = h
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.status(), ServingStatus::Serving, "{encoding:?}");
+    }
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_is_visible_at_ack_and_survives_restart() {
     let data = tempfile::tempdir().unwrap();

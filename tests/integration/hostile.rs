@@ -286,6 +286,63 @@ async fn client_mistakes_on_the_wire_are_invalid_argument_and_counted() {
     server.stop().await;
 }
 
+/// Compressed requests are decompressed within `max_request_bytes`: a few KB of gzip that
+/// inflate past it are refused as an oversized message (OUT_OF_RANGE, with ErrorInfo), a
+/// damaged stream as the client's mistake (INVALID_ARGUMENT), an encoding not taken with
+/// UNIMPLEMENTED naming the ones that are; the server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_requests_are_bounded_after_decompression_and_damage_is_the_client_s() {
+    use std::io::Write;
+    let data = one_day_dir();
+    let mut s = settings(data.path());
+    s.limits.max_request_bytes = 64 * 1024;
+    let server = spawn_state(AppState::new(s)).await;
+    server.wait_serving().await;
+    let addr = server.addr;
+    let gzip = |bytes: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    };
+    // 1 MiB of a repeated field inflated from about a kilobyte.
+    let bomb = gzip(&[0x0a, 0x01, b'+'].repeat(350_000));
+    assert!(bomb.len() < 8 * 1024, "{}", bomb.len());
+    let gz = [("grpc-encoding", "gzip")];
+    let st = raw_call(addr, CHECK, &gz, frame(1, bomb.len() as u32, &bomb), true).await;
+    assert_eq!(st.code(), Code::OutOfRange, "{st:?}");
+    assert_eq!(reason(&st), "OUT_OF_RANGE", "{st:?}");
+    assert!(st.message().contains("max_request_bytes"), "{st:?}");
+    let mut damaged = gzip(&[0x0a, 0x01, b'+']);
+    let at = damaged.len() / 2;
+    damaged[at] ^= 0xff;
+    let st = raw_call(
+        addr,
+        CHECK,
+        &gz,
+        frame(1, damaged.len() as u32, &damaged),
+        true,
+    )
+    .await;
+    assert_eq!(st.code(), Code::InvalidArgument, "{st:?}");
+    assert_eq!(reason(&st), "INVALID_ARGUMENT", "{st:?}");
+    let br = [("grpc-encoding", "br")];
+    let st = raw_call(addr, CHECK, &br, frame(1, 3, &[1, 2, 3]), true).await;
+    assert_eq!(st.code(), Code::Unimplemented, "{st:?}");
+    assert_eq!(reason(&st), "UNIMPLEMENTED", "{st:?}");
+    assert!(st.message().contains("br"), "{st:?}");
+    let taken = st
+        .metadata()
+        .get("grpc-accept-encoding")
+        .map(|v| v.to_str().unwrap());
+    assert!(
+        taken.is_some_and(|t| t.contains("gzip") && t.contains("deflate")),
+        "{st:?}"
+    );
+    let mut c = server.client().await;
+    assert!(c.check(check("+886912345001", "2026-03-10")).await.is_ok());
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_value_is_named_by_a_short_prefix() {
     let data = one_day_dir();
