@@ -187,18 +187,24 @@ impl ServeArgs {
     }
 }
 
-/// Initialises logging to stderr: `RUST_LOG` when set, else `info`. Colour only when stderr
-/// is a terminal: a log file or a pipe gets plain text, no escape codes.
+/// Initialises logging to stderr: `RUST_LOG` when set, else [`DEFAULT_LOG`]. Colour only
+/// when stderr is a terminal: a log file or a pipe gets plain text, no escape codes.
 pub fn init_tracing() {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+/// The log filter without `RUST_LOG`: `info`, but the TLS library's own lines only from
+/// `error` up. It warns once per connection of a client that names the server by its IP
+/// address (grpc-js does: "Illegal SNI extension: ignoring IP address presented as
+/// hostname"), which is the client's habit, not the server's problem, and would flood the log.
+pub const DEFAULT_LOG: &str = "info,rustls=error";
 
 /// Warns when the data directory's files record another zone than the server's `tz`. The
 /// server does not adopt it: `tz` also says what "today" is for checks without `as_of`, an

@@ -591,11 +591,56 @@ async fn each_rest_error_path_has_its_status_code_and_field() {
     let r = request(a, "GET", "/fraud-hotzone-alert/v1/check", &[], None).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["code"], "NOT_FOUND");
-    // The contract is served.
+    // The contract is served, and HEAD answers as GET without the body.
     let r = request(a, "GET", "/fraud-hotzone-alert/v0/openapi.yaml", &[], None).await;
     assert_eq!(r.status, 200);
     assert!(r.text().starts_with("openapi: 3."));
     assert!(r.text().contains("/check:"));
+    let r = request(a, "HEAD", "/fraud-hotzone-alert/v0/openapi.yaml", &[], None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers.get("content-type").unwrap(), "application/yaml");
+    assert!(r.text().is_empty());
+    let r = request(a, "PUT", "/fraud-hotzone-alert/v0/openapi.yaml", &[], None).await;
+    assert_eq!(r.headers.get("allow").unwrap(), "GET, HEAD");
+    // A compressed body is refused naming its encoding (it was read as malformed JSON).
+    for encoding in ["gzip", "br"] {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &serde_json::to_vec(&ok_body()).unwrap()).unwrap();
+        let headers = [
+            ("content-type", "application/json"),
+            ("content-encoding", encoding),
+            ("x-correlator", "e-1"),
+        ];
+        let r = request(
+            a,
+            "POST",
+            CHECK,
+            &headers,
+            Some(gz.finish().unwrap().into()),
+        )
+        .await;
+        assert_eq!(r.status, 415, "{encoding}: {}", r.text());
+        assert_eq!(r.json()["code"], "UNSUPPORTED_MEDIA_TYPE");
+        let message = r.json()["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains(&format!("Content-Encoding \"{encoding}\"")),
+            "{message}"
+        );
+        assert_eq!(r.headers.get("x-correlator").unwrap(), "e-1");
+    }
+    let identity = [
+        ("content-type", "application/json"),
+        ("content-encoding", "identity"),
+    ];
+    let r = request(
+        a,
+        "POST",
+        CHECK,
+        &identity,
+        Some(serde_json::to_vec(&ok_body()).unwrap().into()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
     // Nothing above stopped the server.
     let again = post_json(a, CHECK, &[], &ok_body()).await;
     assert_eq!(again.status, 200);

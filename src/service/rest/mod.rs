@@ -350,7 +350,29 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
             return error_response(&s, None);
         }
     };
-    let mut resp = if method == Method::POST && !is_json(&md) {
+    // A body compressed on the way (`Content-Encoding`) is refused, naming it, before it is
+    // read: a check's or a subscription's body is well under the 64 KiB a body may hold.
+    let encoded = (md.get(header::CONTENT_ENCODING.as_str()))
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+        .filter(|e| !e.is_empty() && e != "identity");
+    let mut resp = if let Some(encoding) = encoded.filter(|_| method == Method::POST) {
+        let message = format!(
+            "the request body must not be compressed: Content-Encoding {} is not taken (send it as it is)",
+            crate::model::shown::shown(&encoding)
+        );
+        let s = crate::service::status::status(
+            tonic::Code::InvalidArgument,
+            "UNSUPPORTED_MEDIA_TYPE",
+            message.clone(),
+            None,
+        );
+        refused_check(&s, crate::service::status::correlator_text(corr.as_ref()));
+        json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            &message,
+        )
+    } else if method == Method::POST && !is_json(&md) {
         // A browser sends `text/plain`, a form or no type cross-origin without asking first:
         // only JSON is taken, so a web page cannot make a check or a subscription on a
         // server without tokens (loopback), and the body is never read.
@@ -374,7 +396,8 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
             not_allowed("POST")
         }
     } else if path == OPENAPI_PATH {
-        if method == Method::GET {
+        // HEAD as GET (hyper sends no body for it).
+        if method == Method::GET || method == Method::HEAD {
             let mut r = Response::new(Body::Full(Full::new(Bytes::from_static(
                 OPENAPI_YAML.as_bytes(),
             ))));
@@ -384,13 +407,13 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
             );
             r
         } else {
-            not_allowed("GET")
+            not_allowed("GET, HEAD")
         }
     } else if path == SUBSCRIPTIONS_PATH {
         match *method {
             Method::POST => subscriptions::create(app, &md, body).await,
-            Method::GET => subscriptions::list(app, &md),
-            _ => not_allowed("GET, POST"),
+            Method::GET | Method::HEAD => subscriptions::list(app, &md),
+            _ => not_allowed("GET, HEAD, POST"),
         }
     } else if let Some(id) = path
         .strip_prefix(SUBSCRIPTIONS_PATH)
@@ -398,9 +421,9 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
         .filter(|id| !id.is_empty() && !id.contains('/'))
     {
         match *method {
-            Method::GET => subscriptions::get(app, &md, id),
+            Method::GET | Method::HEAD => subscriptions::get(app, &md, id),
             Method::DELETE => subscriptions::delete(app, &md, id).await,
-            _ => not_allowed("GET, DELETE"),
+            _ => not_allowed("GET, HEAD, DELETE"),
         }
     } else {
         json_error(
