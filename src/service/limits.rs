@@ -507,15 +507,19 @@ impl ConnectionLimit {
         }
     }
 
-    /// The connection with its places, or why it has none (it is closed when dropped).
-    pub fn admit(&self, io: tokio::net::TcpStream) -> Result<Limited, Refused> {
+    /// The connection with its places, or why it has none, with the connection (closed when
+    /// dropped; the REST port answers it first).
+    pub fn admit(
+        &self,
+        io: tokio::net::TcpStream,
+    ) -> Result<Limited, (Refused, tokio::net::TcpStream)> {
         let address = match io.peer_addr() {
             Ok(peer) => {
                 let ip = address_key(peer.ip());
                 let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
                 let n = open.entry(ip).or_insert(0);
                 if *n >= self.per_address {
-                    return Err(Refused::Address);
+                    return Err((Refused::Address, io));
                 }
                 *n += 1;
                 Some(AddressSlot {
@@ -525,7 +529,9 @@ impl ConnectionLimit {
             }
             Err(_) => None, // already gone: the read will say so
         };
-        let slot = (self.slots.clone().try_acquire_owned()).map_err(|_| Refused::Port)?;
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            return Err((Refused::Port, io));
+        };
         Ok(Limited {
             io,
             _slot: slot,

@@ -326,7 +326,7 @@ pub async fn serve(
             let _ = s.set_nodelay(true);
             match connections.admit(s) {
                 Ok(c) => Some(Ok::<_, std::io::Error>(c)),
-                Err(refused) => {
+                Err((refused, _closed)) => {
                     refused.record(limits::Port::Grpc, for_refusals.metrics());
                     None
                 }

@@ -1064,43 +1064,57 @@ async fn answered_again(a: SocketAddr, get: &str) {
     .await;
 }
 
-/// The REST port has its own `max_connections`: one more connection is closed unanswered,
-/// so a flood of connections cannot take the process's file descriptors.
+/// The REST port has its own `max_connections`, and its `max_connections_per_address`: one
+/// more connection is answered `503` (`Retry-After`, `Connection: close`, a CAMARA body
+/// naming the limit, its request read first) and closed, so a flood of connections cannot
+/// take the process's file descriptors, and a client opening a connection per request
+/// (Node's `fetch`) gets an answer it can retry instead of a reset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_rest_port_bounds_its_connections() {
-    let data = tempfile::tempdir().unwrap();
-    drop_file(data.path(), "day.csv", HOT_DAY);
-    let mut s = settings(data.path());
-    s.limits.max_connections = 2;
-    let rs = spawn_rest(s).await;
-    let a = rs.http;
-    let get = "GET /fraud-hotzone-alert/v0/openapi.yaml HTTP/1.1\r\nhost: x\r\n\r\n";
-    // Two connections with a request begun hold both places.
-    let held = [
-        unfinished(a, "GET /fraud-hotzone-alert/v0/openapi.yaml HTTP/1.1\r\n").await,
-        unfinished(a, "GET /fraud-hotzone-alert/v0/openapi.yaml HTTP/1.1\r\n").await,
-    ];
-    // A third gets no answer: it is closed.
-    let mut c = unfinished(a, get).await;
-    let head = read_head(&mut c).await;
-    assert!(
-        !head.contains("HTTP/1.1"),
-        "a third connection was answered: {head}"
-    );
-    // Counted (just after the close the client saw).
-    wait_for("the refusal counted", || async {
-        rs.state
-            .render_metrics()
-            .contains(
-                "hotzone_connections_refused_total{port=\"rest\",limit=\"max_connections\"} 1",
-            )
-            .then_some(())
-    })
-    .await;
-    // Once they close, requests are answered again.
-    drop(held);
-    answered_again(a, get).await;
-    rs.server.stop().await;
+async fn the_rest_port_bounds_its_connections_and_answers_one_more_with_503() {
+    for (max, per_address, limit) in [
+        (2, 256, "max_connections"),
+        (256, 2, "max_connections_per_address"),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        drop_file(data.path(), "day.csv", HOT_DAY);
+        let mut s = settings(data.path());
+        s.limits.max_connections = max;
+        s.limits.max_connections_per_address = per_address;
+        let rs = spawn_rest(s).await;
+        let a = rs.http;
+        let get = "GET /fraud-hotzone-alert/v0/openapi.yaml HTTP/1.1\r\nhost: x\r\n\r\n";
+        // Two connections with a request begun hold both places.
+        let held = [
+            unfinished(a, "GET /fraud-hotzone-alert/v0/openapi.yaml HTTP/1.1\r\n").await,
+            unfinished(a, "GET /fraud-hotzone-alert/v0/openapi.yaml HTTP/1.1\r\n").await,
+        ];
+        // A third, a POST with its body, is answered 503 and closed.
+        let body = serde_json::to_string(&ok_body()).unwrap();
+        let post = format!(
+            "POST {CHECK} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut c = unfinished(a, &post).await;
+        let reply = read_reply(&mut c).await;
+        assert!(reply.starts_with("HTTP/1.1 503"), "{limit}: {reply}");
+        let lower = reply.to_ascii_lowercase();
+        assert!(lower.contains("retry-after: 1"), "{reply}");
+        assert!(lower.contains("connection: close"), "{reply}");
+        assert!(reply.contains("\"code\":\"UNAVAILABLE\""), "{reply}");
+        assert!(reply.contains(&format!("limits.{limit}")), "{reply}");
+        // Counted.
+        let counted =
+            format!("hotzone_connections_refused_total{{port=\"rest\",limit=\"{limit}\"}} 1");
+        wait_for("the refusal counted", || async {
+            rs.state.render_metrics().contains(&counted).then_some(())
+        })
+        .await;
+        // Once they close, requests are answered again.
+        drop(held);
+        answered_again(a, get).await;
+        rs.server.stop().await;
+    }
 }
 
 /// A client that sends requests and never reads the replies loses its connection once a

@@ -200,6 +200,7 @@ async fn accept_loop(
             Duration::from_secs(l.write_stall_timeout_s),
         )
     };
+    let refusals = Arc::new(tokio::sync::Semaphore::new(REFUSALS_AT_ONCE));
     loop {
         while conns.try_join_next().is_some() {}
         let sock = tokio::select! {
@@ -217,8 +218,17 @@ async fn accept_loop(
         let _ = sock.set_nodelay(true);
         let sock = match limit.admit(sock) {
             Ok(s) => s,
-            Err(refused) => {
+            Err((refused, sock)) => {
                 refused.record(crate::service::limits::Port::Rest, app.state.metrics());
+                // Answered with a 503 while few refusals are under way, else closed at once.
+                if let Ok(place) = refusals.clone().try_acquire_owned() {
+                    let tls = tls.clone();
+                    conns.spawn(async move {
+                        let _place = place;
+                        let answered = refuse_connection(sock, tls, refused);
+                        let _ = tokio::time::timeout(REFUSAL_TIMEOUT, answered).await;
+                    });
+                }
                 continue;
             }
         };
@@ -242,6 +252,65 @@ async fn accept_loop(
     }
     drop(listener);
     while conns.join_next().await.is_some() {}
+}
+
+/// Most connections over the limits answered with a 503 at once; more are closed unanswered.
+/// A refusal takes a file descriptor and a task for at most [`REFUSAL_TIMEOUT`], so a flood
+/// costs a bounded amount beyond `max_connections`.
+const REFUSALS_AT_ONCE: usize = 64;
+
+/// How long a refused connection is given to send its request (and to finish a TLS
+/// handshake) and read the 503.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Answers one request on a connection over the limits with `503 Service Unavailable` (a
+/// CAMARA body, `Retry-After: 1`, `Connection: close`), then closes it. A client that opens
+/// a connection per request (Node's `fetch` and `http`, Go's default client) got a TCP reset
+/// instead: a POST failed with `ECONNRESET`, or hung in `fetch` for minutes. The request's
+/// body is read first (at most [`MAX_BODY_BYTES`]): a socket closed with unread bytes sends
+/// a reset that can destroy the reply before the client reads it.
+async fn refuse_connection(
+    sock: tokio::net::TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    why: crate::service::limits::Refused,
+) {
+    let message = match why {
+        crate::service::limits::Refused::Address => {
+            "too many connections from this address (limits.max_connections_per_address); retry later"
+        }
+        crate::service::limits::Refused::Port => {
+            "too many connections (limits.max_connections); retry later"
+        }
+    };
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| async move {
+        let _ = Limited::new(req.into_body(), MAX_BODY_BYTES)
+            .collect()
+            .await;
+        let mut r = json_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", message);
+        let h = r.headers_mut();
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        Ok::<_, Infallible>(r)
+    });
+    let builder = || {
+        let mut b = hyper::server::conn::http1::Builder::new();
+        b.timer(TokioTimer::new())
+            .header_read_timeout(REFUSAL_TIMEOUT)
+            .keep_alive(false);
+        b
+    };
+    match tls {
+        None => {
+            let _ = builder()
+                .serve_connection(TokioIo::new(sock), service)
+                .await;
+        }
+        Some(acceptor) => {
+            if let Ok(s) = acceptor.accept(sock).await {
+                let _ = builder().serve_connection(TokioIo::new(s), service).await;
+            }
+        }
+    }
 }
 
 async fn serve_connection<I>(io: I, app: Arc<App>, mut stopping: tokio::sync::watch::Receiver<bool>)
