@@ -611,14 +611,7 @@ async fn each_rest_error_path_has_its_status_code_and_field() {
             ("content-encoding", encoding),
             ("x-correlator", "e-1"),
         ];
-        let r = request(
-            a,
-            "POST",
-            CHECK,
-            &headers,
-            Some(gz.finish().unwrap().into()),
-        )
-        .await;
+        let r = request(a, "POST", CHECK, &headers, Some(gz.finish().unwrap())).await;
         assert_eq!(r.status, 415, "{encoding}: {}", r.text());
         assert_eq!(r.json()["code"], "UNSUPPORTED_MEDIA_TYPE");
         let message = r.json()["message"].as_str().unwrap().to_owned();
@@ -637,7 +630,7 @@ async fn each_rest_error_path_has_its_status_code_and_field() {
         "POST",
         CHECK,
         &identity,
-        Some(serde_json::to_vec(&ok_body()).unwrap().into()),
+        Some(serde_json::to_vec(&ok_body()).unwrap()),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
