@@ -621,6 +621,20 @@ async fn each_rest_error_path_has_its_status_code_and_field() {
         );
         assert_eq!(r.headers.get("x-correlator").unwrap(), "e-1");
     }
+    // Optional fields sent as `null` (Jackson's default) are fields not given.
+    let mut nulls = ok_body();
+    for key in [
+        "method",
+        "hotzoneName",
+        "checkType",
+        "checkTarget",
+        "minEvents",
+    ] {
+        nulls[key] = Value::Null;
+    }
+    let r = post_json(a, CHECK, &[], &nulls).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), post_json(a, CHECK, &[], &ok_body()).await.json());
     let identity = [
         ("content-type", "application/json"),
         ("content-encoding", "identity"),

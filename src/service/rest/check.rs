@@ -275,6 +275,10 @@ impl<'de> serde::de::Visitor<'de> for UnrepeatedVisitor {
             }
             obj.insert(key, v);
         }
+        // A member whose value is `null` is one not given (Jackson and System.Text.Json
+        // write unset optional fields so by default; they were refused as "must be a
+        // string"). A required one so sent is then "required", as when it is left out.
+        obj.retain(|_, v| !v.is_null());
         Ok(Value::Object(obj))
     }
 }
@@ -556,10 +560,6 @@ mod tests {
                 "min_events",
             ),
             (
-                r#"{"lookBackDays":7,"thresholdRatio":0.5,"checkType":null}"#,
-                "check_type",
-            ),
-            (
                 r#"{"lookBackDays":7,"thresholdRatio":0.5,"extra":1}"#,
                 "extra",
             ),
@@ -623,6 +623,29 @@ mod tests {
                 "{number}: {e}"
             );
         }
+    }
+
+    /// A `null` member is one not given, at any depth: an optional field so sent is its
+    /// default, a required one is "required"; a field repeated is still refused, null or not.
+    #[test]
+    fn null_members_are_members_not_given() {
+        let plain =
+            carried(br#"{"phoneNumber":"+886912345001","lookBackDays":7,"thresholdRatio":0.5}"#);
+        let nulls = carried(
+            br#"{"phoneNumber":"+886912345001","lookBackDays":7,"thresholdRatio":0.5,
+                "method":null,"fraudHotZone":null,"hotzoneName":null,"checkType":null,
+                "checkTarget":null,"minEvents":null,"asOf":null}"#,
+        );
+        assert_eq!(nulls, plain);
+        let (e, _) =
+            refusal(br#"{"phoneNumber":"+886912345001","lookBackDays":7,"thresholdRatio":null}"#);
+        assert!(e.to_string().contains("is required"), "{e}");
+        assert_eq!(field_of(e), "threshold_ratio");
+        let obj = json_object(br#"{"a":{"b":null,"c":[null]},"d":null}"#).unwrap();
+        assert_eq!(obj.len(), 1);
+        assert_eq!(obj["a"], serde_json::json!({"c": [null]}));
+        let e = json_object(br#"{"method":null,"method":"SHARE"}"#).unwrap_err();
+        assert!(e.to_string().contains("repeats the field method"), "{e}");
     }
 
     #[test]
