@@ -621,6 +621,8 @@ async fn each_rest_error_path_has_its_status_code_and_field() {
         );
         assert_eq!(r.headers.get("x-correlator").unwrap(), "e-1");
     }
+    // Every reply tells the idle close ahead (a little under the 10 s of no request).
+    assert_eq!(r.headers.get("keep-alive").unwrap(), "timeout=8");
     // Optional fields sent as `null` (Jackson's default) are fields not given.
     let mut nulls = ok_body();
     for key in [

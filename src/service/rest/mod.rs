@@ -502,8 +502,19 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
         )
     };
     echo(&mut resp, corr.as_ref());
+    // The idle close, told ahead: a client that honours the hint (Node's agents, undici)
+    // stops reusing the connection before the server closes it, instead of racing the close
+    // with its next request (a POST lost so is not retried by most clients).
+    resp.headers_mut()
+        .insert(KEEP_ALIVE, HeaderValue::from_static(KEEP_ALIVE_HINT));
     resp
 }
+
+/// `Keep-Alive`, the header of the hint.
+const KEEP_ALIVE: header::HeaderName = header::HeaderName::from_static("keep-alive");
+
+/// The hint: a little under [`HEADER_READ_TIMEOUT`], the idle close.
+const KEEP_ALIVE_HINT: &str = "timeout=8";
 
 /// The largest REST request body, whatever `limits.max_request_bytes` allows the gRPC port:
 /// a check or a subscription is well under 2 KiB, even with a long hotzone list.
@@ -615,5 +626,21 @@ pub(crate) fn json_name(field: &str) -> &str {
 fn echo(r: &mut Response<Body>, corr: Option<&AsciiMetadataValue>) {
     if let Some(v) = corr.and_then(|c| HeaderValue::from_bytes(c.as_encoded_bytes()).ok()) {
         r.headers_mut().insert(CORRELATOR_HEADER, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hint names fewer seconds than the server waits: a client that follows it never
+    /// sends on a connection the server is closing.
+    #[test]
+    fn the_keep_alive_hint_is_under_the_idle_close() {
+        let secs: u64 = KEEP_ALIVE_HINT
+            .strip_prefix("timeout=")
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        assert!(secs >= 1 && Duration::from_secs(secs + 1) < HEADER_READ_TIMEOUT);
     }
 }
