@@ -1269,6 +1269,7 @@ async fn rest_over_tls_and_mutual_tls() {
             client_ca: mutual.then(|| pki.path().join("ca.pem")),
         });
         s.http_listen = Some("127.0.0.1:0".parse().unwrap());
+        s.limits.max_connections_per_address = 2;
         let state = hotzone::service::AppState::new(s);
         let server = spawn_state(state.clone()).await;
         let http = wait_for("REST address", || async { state.http_addr() }).await;
@@ -1317,6 +1318,27 @@ async fn rest_over_tls_and_mutual_tls() {
         } else {
             assert_eq!(no_cert.unwrap().status, 200);
         }
+        // Past max_connections_per_address the refusal is a 503 over TLS too. Two held
+        // connections take the places once the connections above have given theirs back
+        // (until then one of the two is the refused one: try again).
+        let r = wait_for("a TLS refusal", || {
+            let (cfg, body) = (tls_client(pki.path(), true), body.clone());
+            async move {
+                let _held = [
+                    tokio::net::TcpStream::connect(http).await.ok()?,
+                    tokio::net::TcpStream::connect(http).await.ok()?,
+                ];
+                let r = request_tls(http, cfg, "POST", CHECK, &[], Some(body)).await;
+                r.ok().filter(|r| r.status == 503)
+            }
+        })
+        .await;
+        assert_eq!(r.json()["code"], "UNAVAILABLE");
+        assert!(
+            r.text().contains("max_connections_per_address"),
+            "{}",
+            r.text()
+        );
         server.stop().await;
     }
 }
