@@ -583,7 +583,7 @@ fn finish<'py>(
     let batch = api::verdict_batch(&out.rows, out.window.as_ref(), spec.explain);
     let s = summary(py, &mut out.report, out.window.as_ref(), Some(&out.rows))?;
     // The CLI's warning for a latest day in 1970 (epoch seconds read as milliseconds).
-    let latest = out.window.as_ref().filter(|_| spec.raw.as_of.is_none());
+    let latest = out.window.as_ref().filter(|_| !spec.has_as_of());
     if let Some(w) = hotzone::scan::epoch_warning(latest.map(|w| w.last())) {
         s.set_item("epoch_warning", w)?;
     }

@@ -934,6 +934,8 @@ def test_epoch_seconds_read_as_milliseconds_are_warned_about(tmp_path):
         r = hotzone.scan(table, **params)
     assert "epoch seconds" in r.summary["epoch_warning"]
     assert r.summary["window"]["last"] == dt.date(1970, 1, 21)
+    with pytest.warns(UserWarning, match="epoch seconds"):
+        hotzone.scan(table, **dict(params, as_of=""))
     path = tmp_path / "seconds.parquet"
     pq.write_table(table, path)
     with pytest.warns(UserWarning, match="epoch seconds"):

@@ -281,7 +281,9 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
     }
     let r = &outcome.report;
     warn_unread("scan", &r.unread_files);
-    let latest = outcome.window.as_ref().filter(|_| a.as_of.is_none());
+    // An empty `--as-of` is none given, as the scan reads it.
+    let chosen = a.as_of.as_deref().is_some_and(|d| !d.is_empty());
+    let latest = outcome.window.as_ref().filter(|_| !chosen);
     if let Some(w) = crate::scan::epoch_warning(latest.map(|w| w.last())) {
         eprintln!("scan: warning: {w}");
     }

@@ -89,6 +89,10 @@ const MAX_FRAME_BYTES: u32 = 16 * 1024;
 /// Largest header list of a request (bytes, as HTTP/2 counts them).
 const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
 
+/// Largest message the health and reflection services take, decompressed (their requests
+/// name a service or a symbol: a few hundred bytes).
+pub const SMALL_SERVICE_BYTES: usize = 16 * 1024;
+
 /// The smallest rapid-reset bound: streams a client may reset before the server accepted them.
 const MAX_PENDING_RESETS: usize = 32;
 
@@ -198,11 +202,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     state.set_health(state.is_loaded()).await;
+    let settings = state.settings();
+    // Requests compressed with gzip or deflate are taken by every service (a client set to
+    // compress everything, as grpc-js and grpcio can be, was refused on every call, health
+    // and reflection included). tonic decompresses a message within the service's decoding
+    // limit, so a small compressed message that inflates past it is refused as an oversized
+    // one: `max_request_bytes` for the API, [`SMALL_SERVICE_BYTES`] for health and reflection
+    // (a service or symbol name; they need no token by default, and kept tonic's 4 MiB,
+    // which 4 KB of gzip reached). Replies go uncompressed (they are small).
+    let small = SMALL_SERVICE_BYTES.min(settings.limits.max_request_bytes);
     let health = tonic_health::pb::health_server::HealthServer::new(
         tonic_health::server::HealthService::from_health_reporter(state.health().clone()),
     )
     .accept_compressed(CompressionEncoding::Gzip)
-    .accept_compressed(CompressionEncoding::Deflate);
+    .accept_compressed(CompressionEncoding::Deflate)
+    .max_decoding_message_size(small);
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -211,15 +225,12 @@ pub async fn serve(
     // v1 for current tools; v1alpha for older grpcurl and grpc_cli builds.
     let reflection_v1 = (reflection().build_v1()?)
         .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Deflate);
+        .accept_compressed(CompressionEncoding::Deflate)
+        .max_decoding_message_size(small);
     let reflection_v1alpha = (reflection().build_v1alpha()?)
         .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Deflate);
-    let settings = state.settings();
-    // Requests compressed with gzip or deflate are taken (a client configured to compress
-    // everything, as grpc-js and grpcio can be, was refused on every call); the message is
-    // decompressed within `max_request_bytes`, so a small compressed message that inflates
-    // past it is refused as an oversized one. Replies go uncompressed (they are tiny).
+        .accept_compressed(CompressionEncoding::Deflate)
+        .max_decoding_message_size(small);
     let api = FraudHotzoneServer::new(Api {
         state: state.clone(),
     })

@@ -323,14 +323,19 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
         let mut catalog = state.lock_catalog().await;
         // Keep the deltas written after the listing; a delta with a file deleted since goes,
         // and so does one whose file the base read under another name (a hard link to it,
-        // which the listing kept instead: one file, read once).
-        let read: std::collections::HashSet<(u64, u64)> =
-            listing.values().filter_map(|s| s.inode).collect();
+        // which the listing kept instead: one file, read once). That is the same inode with
+        // the same stamp: a listed file deleted during the build can hand its inode number
+        // to a later ingest's file, whose change time differs.
+        let read: std::collections::HashMap<(u64, u64), FileStamp> = (listing.values())
+            .filter_map(|s| Some((s.inode?, *s)))
+            .collect();
         catalog.deltas.retain(|d| {
             d.files.iter().all(|(p, _)| {
                 !listing.contains_key(p)
-                    && std::fs::metadata(p)
-                        .is_ok_and(|m| FileStamp::of(&m).inode.is_none_or(|i| !read.contains(&i)))
+                    && std::fs::metadata(p).is_ok_and(|m| {
+                        let now = FileStamp::of(&m);
+                        now.inode.and_then(|i| read.get(&i)) != Some(&now)
+                    })
             })
         });
         let mut segments = vec![base];

@@ -101,6 +101,9 @@ pub fn too_many_fields(max: usize) -> Status {
     )
 }
 
+/// How tonic's refusal of a compressed message that inflates past the limit begins.
+const INFLATED_TOO_FAR: &str = "Error decompressing: size limit";
+
 /// The gRPC header naming the request encodings a server takes.
 const ACCEPT_ENCODING: &str = "grpc-accept-encoding";
 
@@ -120,10 +123,10 @@ pub fn wire_status(s: Status) -> Status {
     // they get one, by their code (and are counted under it, not as `OTHER`).
     let detail: String = s.message().chars().take(MAX_DETAIL_CHARS).collect();
     // A compressed message that inflates past the limit is as oversized as an uncompressed
-    // one (tonic says RESOURCE_EXHAUSTED there, OUT_OF_RANGE here; every RESOURCE_EXHAUSTED
-    // of this server's own carries ErrorInfo).
+    // one (tonic says RESOURCE_EXHAUSTED there, OUT_OF_RANGE here). Other RESOURCE_EXHAUSTED
+    // statuses of the transport (h2's flood protection) stay as they are.
     let code = match s.code() {
-        Code::ResourceExhausted => Code::OutOfRange,
+        Code::ResourceExhausted if s.message().starts_with(INFLATED_TOO_FAR) => Code::OutOfRange,
         c => c,
     };
     let name = crate::service::metrics::code_name(code);

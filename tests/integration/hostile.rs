@@ -184,6 +184,17 @@ async fn raw_call(
     body: Bytes,
     end: bool,
 ) -> Status {
+    raw_exchange(addr, path, headers, body, end).await.0
+}
+
+/// [`raw_call`], with the bytes of the reply's messages.
+async fn raw_exchange(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+    end: bool,
+) -> (Status, usize) {
     let send = h2_client(addr).await;
     let mut send = send.ready().await.unwrap();
     let mut req = http::Request::builder()
@@ -205,14 +216,16 @@ async fn raw_call(
         .unwrap();
     let (parts, mut body) = resp.into_parts();
     if let Some(st) = Status::from_header_map(&parts.headers) {
-        return st;
+        return (st, 0);
     }
+    let mut replied = 0;
     while let Some(d) = body.data().await {
         let d = d.unwrap();
+        replied += d.len();
         let _ = body.flow_control().release_capacity(d.len());
     }
     let trailers = body.trailers().await.unwrap().expect("trailers");
-    Status::from_header_map(&trailers).expect("grpc-status")
+    (Status::from_header_map(&trailers).expect("grpc-status"), replied)
 }
 
 const CHECK: &str = "/fraudhotzone.v1.FraudHotzone/Check";
@@ -312,6 +325,39 @@ async fn compressed_requests_are_bounded_after_decompression_and_damage_is_the_c
     assert_eq!(st.code(), Code::OutOfRange, "{st:?}");
     assert_eq!(reason(&st), "OUT_OF_RANGE", "{st:?}");
     assert!(st.message().contains("max_request_bytes"), "{st:?}");
+    // Health and reflection take at most 16 KiB, decompressed (they need no token by
+    // default, and kept tonic's 4 MiB, which 4 KB of gzip reached). A health check naming a
+    // 20,000-byte service is refused; a reflection request of a 20,000-byte host (echoed in
+    // its reply when read) ends its stream unanswered; at 1,000 bytes both are answered.
+    let named = |n: usize| {
+        // Field 1 (health: `service`; reflection: `host`) of n bytes, then reflection's
+        // `list_services` (field 7, empty), which health passes over as unknown.
+        let mut m = vec![0x0a];
+        let mut len = n;
+        while len >= 0x80 {
+            m.push(0x80 | (len & 0x7f) as u8);
+            len >>= 7;
+        }
+        m.push(len as u8);
+        m.extend(std::iter::repeat_n(b'x', n));
+        m.extend([0x3a, 0x00]);
+        gzip(&m)
+    };
+    for (n, answered) in [(20_000, false), (1_000, true)] {
+        let m = named(n);
+        let health = "/grpc.health.v1.Health/Check";
+        let st = raw_call(addr, health, &gz, frame(1, m.len() as u32, &m), true).await;
+        // An unknown service is NOT_FOUND: the request was read.
+        assert_eq!(st.code() == Code::NotFound, answered, "{n}: {st:?}");
+        for path in [
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ] {
+            let (_, replied) =
+                raw_exchange(addr, path, &gz, frame(1, m.len() as u32, &m), true).await;
+            assert_eq!(replied > n, answered, "{path} {n}: {replied} bytes replied");
+        }
+    }
     let mut damaged = gzip(&[0x0a, 0x01, b'+']);
     let at = damaged.len() / 2;
     damaged[at] ^= 0xff;
