@@ -1485,7 +1485,10 @@ fn data_whose_latest_day_is_in_1970_is_warned_about_as_epoch_seconds() {
     };
     assert!(warned(&scan(&[&seconds], &["--output", "-"])));
     // An empty --as-of is none given.
-    assert!(warned(&scan(&[&seconds], &["--output", "-", "--as-of", ""])));
+    assert!(warned(&scan(
+        &[&seconds],
+        &["--output", "-", "--as-of", ""]
+    )));
     let chosen = scan(&[&seconds], &["--output", "-", "--as-of", "1970-01-21"]);
     assert!(!warned(&chosen));
     let millis = dir.path().join("millis.csv");

@@ -225,7 +225,10 @@ async fn raw_exchange(
         let _ = body.flow_control().release_capacity(d.len());
     }
     let trailers = body.trailers().await.unwrap().expect("trailers");
-    (Status::from_header_map(&trailers).expect("grpc-status"), replied)
+    (
+        Status::from_header_map(&trailers).expect("grpc-status"),
+        replied,
+    )
 }
 
 const CHECK: &str = "/fraudhotzone.v1.FraudHotzone/Check";

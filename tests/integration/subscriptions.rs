@@ -809,15 +809,14 @@ async fn subscriptions_are_per_client_and_initial_event_is_opt_in() {
 
     let r = post_json(rs.http, SUBS, &[], &subscription(&sink.url("/x"), number)).await;
     assert_eq!(r.status, 401, "{}", r.text());
-    let quiet = created(
-        &post_json(
-            rs.http,
-            SUBS,
-            &a,
-            &subscription(&sink.url("/quiet"), number),
-        )
-        .await,
-    );
+    // Members sent as null (Jackson's default) are members not given: no initial event,
+    // no sink credential, no cap on events, the check's defaults.
+    let mut quiet = subscription(&sink.url("/quiet"), number);
+    quiet["sinkCredential"] = Value::Null;
+    quiet["config"]["initialEvent"] = Value::Null;
+    quiet["config"]["subscriptionMaxEvents"] = Value::Null;
+    quiet["config"]["subscriptionDetail"]["minEvents"] = Value::Null;
+    let quiet = created(&post_json(rs.http, SUBS, &a, &quiet).await);
     let mut initial = subscription(&sink.url("/initial"), number);
     initial["config"]["initialEvent"] = json!(true);
     let initial = created(&post_json(rs.http, SUBS, &a, &initial).await);

@@ -275,10 +275,6 @@ impl<'de> serde::de::Visitor<'de> for UnrepeatedVisitor {
             }
             obj.insert(key, v);
         }
-        // A member whose value is `null` is one not given (Jackson and System.Text.Json
-        // write unset optional fields so by default; they were refused as "must be a
-        // string"). A required one so sent is then "required", as when it is left out.
-        obj.retain(|_, v| !v.is_null());
         Ok(Value::Object(obj))
     }
 }
@@ -331,7 +327,7 @@ pub(crate) fn request_of(
             _ => u32::from(look_back_days_in_range(n, max_look_back_days)?),
         },
     };
-    let threshold_ratio = match obj.get("thresholdRatio") {
+    let threshold_ratio = match member(obj, "thresholdRatio") {
         None => return Err(Error::invalid("threshold_ratio", "is required")),
         Some(v) => v
             .as_f64()
@@ -343,7 +339,7 @@ pub(crate) fn request_of(
         Some("SPIKE") => pb::Method::Spike,
         Some(_) => return Err(Error::invalid("method", "must be one of SHARE, SPIKE")),
     };
-    let hotzone = match obj.get("fraudHotZone") {
+    let hotzone = match member(obj, "fraudHotZone") {
         None => Vec::new(),
         Some(Value::Array(items)) => {
             let items = items
@@ -407,13 +403,22 @@ pub(crate) fn request_of(
     })
 }
 
+/// The value of member `key` of `obj`; `None` when it is absent or `null`. A member sent as
+/// `null` is one not given (Jackson and System.Text.Json write unset optional fields so by
+/// default; they were refused as "must be a string"): an optional one takes its default, a
+/// required one is "required". Its name is still checked ([`check_fields`]): a misspelt
+/// member is refused whatever its value.
+pub(crate) fn member<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
+
 /// An optional string field; `field` is the library's (snake case) name for messages.
 pub(crate) fn string(
     obj: &Map<String, Value>,
     key: &str,
     field: &str,
 ) -> Result<Option<String>, Error> {
-    match obj.get(key) {
+    match member(obj, key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(Error::invalid(field, "must be a string")),
@@ -434,7 +439,7 @@ pub(crate) fn integer(
     field: &str,
 ) -> Result<Option<i128>, Error> {
     let not_integer = || Error::invalid(field, "must be an integer");
-    match obj.get(key) {
+    match member(obj, key) {
         None => Ok(None),
         Some(Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => Ok(Some(i128::from(i))),
@@ -641,9 +646,9 @@ mod tests {
             refusal(br#"{"phoneNumber":"+886912345001","lookBackDays":7,"thresholdRatio":null}"#);
         assert!(e.to_string().contains("is required"), "{e}");
         assert_eq!(field_of(e), "threshold_ratio");
-        let obj = json_object(br#"{"a":{"b":null,"c":[null]},"d":null}"#).unwrap();
-        assert_eq!(obj.len(), 1);
-        assert_eq!(obj["a"], serde_json::json!({"c": [null]}));
+        // A misspelt member is refused, null or not.
+        let (e, _) = refusal(br#"{"lookBackDays":7,"thresholdRatio":0.5,"fraudHotzone":null}"#);
+        assert_eq!(field_of(e), "fraudHotzone");
         let e = json_object(br#"{"method":null,"method":"SHARE"}"#).unwrap_err();
         assert!(e.to_string().contains("repeats the field method"), "{e}");
     }

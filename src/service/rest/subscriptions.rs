@@ -35,7 +35,7 @@ use serde_json::{Map, Value, json};
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
-use super::check::{check_fields, integer, request_of, string};
+use super::check::{check_fields, integer, member, request_of, string};
 use super::notify::{EVENT_ANOMALY, EndReason};
 use super::sink::Sink;
 use super::{App, Body, SUBSCRIPTIONS_PATH, error_response, json_response, read_body};
@@ -904,7 +904,7 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
         Ok(t.to_utc()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
     };
-    let (access_token, access_token_expires) = match obj.get("sinkCredential") {
+    let (access_token, access_token_expires) = match member(&obj, "sinkCredential") {
         None => (None, None),
         Some(Value::Object(c)) => {
             let at = "sinkCredential.";
@@ -957,7 +957,7 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
         }
         Some(_) => return Err(Error::invalid("sinkCredential", "must be an object")),
     };
-    match obj.get("types") {
+    match member(&obj, "types") {
         Some(Value::Array(t)) if t.len() == 1 && t[0].as_str() == Some(EVENT_ANOMALY) => {}
         None => {
             return Err(Error::invalid(
@@ -972,7 +972,7 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
             ));
         }
     }
-    let Some(Value::Object(config)) = obj.get("config") else {
+    let Some(Value::Object(config)) = member(&obj, "config") else {
         return Err(Error::invalid(
             "config",
             "is required and must be an object",
@@ -988,7 +988,7 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
         ],
         "config.",
     )?;
-    let Some(Value::Object(detail)) = config.get("subscriptionDetail") else {
+    let Some(Value::Object(detail)) = member(config, "subscriptionDetail") else {
         return Err(Error::invalid(
             "config.subscriptionDetail",
             "is required and must be an object",
@@ -1017,7 +1017,7 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
             )
         })?),
     };
-    let initial_event = match config.get("initialEvent") {
+    let initial_event = match member(config, "initialEvent") {
         None => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(Error::invalid("config.initialEvent", "must be a boolean")),
