@@ -374,11 +374,13 @@ fn once_each<T>(files: Vec<(PathBuf, T)>) -> Vec<(PathBuf, T)> {
         .collect()
 }
 
-/// What makes two names one file: its device and inode (Unix), else its canonical path (a
-/// file that cannot be looked at is known by that path alone).
+/// What makes two names one file: its device and inode (Unix), with its length and
+/// modification time (the same for every name of one inode; a file system whose inode numbers
+/// are not unique, as some network and FUSE mounts', would otherwise make two files one),
+/// else its canonical path (a file that cannot be looked at is known by that path alone).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum FileId {
-    Inode(u64, u64),
+    Inode(u64, u64, u64, i64, i64),
     Path(PathBuf),
 }
 
@@ -387,7 +389,8 @@ impl FileId {
         #[cfg(unix)]
         if let Ok(meta) = std::fs::metadata(canonical) {
             use std::os::unix::fs::MetadataExt;
-            return FileId::Inode(meta.dev(), meta.ino());
+            let (dev, ino, len) = (meta.dev(), meta.ino(), meta.len());
+            return FileId::Inode(dev, ino, len, meta.mtime(), meta.mtime_nsec());
         }
         FileId::Path(canonical.to_owned())
     }

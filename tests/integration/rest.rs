@@ -596,10 +596,27 @@ async fn each_rest_error_path_has_its_status_code_and_field() {
     assert_eq!(r.status, 200);
     assert!(r.text().starts_with("openapi: 3."));
     assert!(r.text().contains("/check:"));
-    let r = request(a, "HEAD", "/fraud-hotzone-alert/v0/openapi.yaml", &[], None).await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.headers.get("content-type").unwrap(), "application/yaml");
-    assert!(r.text().is_empty());
+    let get_len = r.body.len();
+    // On a raw socket, closed by the server after the reply: the head and nothing more.
+    let mut c = unfinished(
+        a,
+        "HEAD /fraud-hotzone-alert/v0/openapi.yaml HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    let mut all = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut c, &mut all)
+        .await
+        .unwrap();
+    let all = String::from_utf8(all).unwrap();
+    let (head, rest) = all.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/yaml"),
+        "{head}"
+    );
+    assert_eq!(crate::http::content_length(&all), get_len, "{head}");
+    assert!(rest.is_empty(), "a body after HEAD: {} bytes", rest.len());
     let r = request(a, "PUT", "/fraud-hotzone-alert/v0/openapi.yaml", &[], None).await;
     assert_eq!(r.headers.get("allow").unwrap(), "GET, HEAD");
     // A compressed body is refused naming its encoding (it was read as malformed JSON).
@@ -1101,7 +1118,7 @@ async fn the_rest_port_bounds_its_connections_and_answers_one_more_with_503() {
         let body = serde_json::to_string(&ok_body()).unwrap();
         let post = format!(
             "POST {CHECK} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-             content-length: {}\r\n\r\n{body}",
+             x-correlator: r-1\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         );
         let mut c = unfinished(a, &post).await;
@@ -1110,6 +1127,7 @@ async fn the_rest_port_bounds_its_connections_and_answers_one_more_with_503() {
         let lower = reply.to_ascii_lowercase();
         assert!(lower.contains("retry-after: 1"), "{reply}");
         assert!(lower.contains("connection: close"), "{reply}");
+        assert!(lower.contains("x-correlator: r-1"), "{reply}");
         assert!(reply.contains("\"code\":\"UNAVAILABLE\""), "{reply}");
         assert!(reply.contains(&format!("limits.{limit}")), "{reply}");
         // Counted.

@@ -200,7 +200,11 @@ async fn accept_loop(
             Duration::from_secs(l.write_stall_timeout_s),
         )
     };
-    let refusals = Arc::new(tokio::sync::Semaphore::new(REFUSALS_AT_ONCE));
+    let refusals = crate::service::limits::ConnectionLimit::new(
+        REFUSALS_AT_ONCE,
+        REFUSALS_PER_ADDRESS,
+        REFUSAL_TIMEOUT,
+    );
     loop {
         while conns.try_join_next().is_some() {}
         let sock = tokio::select! {
@@ -220,11 +224,11 @@ async fn accept_loop(
             Ok(s) => s,
             Err((refused, sock)) => {
                 refused.record(crate::service::limits::Port::Rest, app.state.metrics());
-                // Answered with a 503 while few refusals are under way, else closed at once.
-                if let Ok(place) = refusals.clone().try_acquire_owned() {
+                // Answered with a 503 while few refusals are under way, and few of them for
+                // this address; else closed at once.
+                if let Ok(sock) = refusals.admit(sock) {
                     let tls = tls.clone();
                     conns.spawn(async move {
-                        let _place = place;
                         let answered = refuse_connection(sock, tls, refused);
                         let _ = tokio::time::timeout(REFUSAL_TIMEOUT, answered).await;
                     });
@@ -259,18 +263,30 @@ async fn accept_loop(
 /// costs a bounded amount beyond `max_connections`.
 const REFUSALS_AT_ONCE: usize = 64;
 
-/// How long a refused connection is given to send its request (and to finish a TLS
-/// handshake) and read the 503.
+/// Most refusals under way for one address (counted as `max_connections_per_address`
+/// counts), so that one address cannot keep every refusal place busy for the others.
+const REFUSALS_PER_ADDRESS: usize = 4;
+
+/// How long a refused connection is given, in all, to finish a TLS handshake, send its
+/// request and read the 503.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long a refused connection is given to send its request's head.
+const REFUSAL_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The most of a refused request's body read (and dropped unparsed) before the 503, so that
+/// the close does not reset the connection under the reply; a check's body is well under it.
+const REFUSAL_DRAIN_BYTES: usize = 8 * 1024;
 
 /// Answers one request on a connection over the limits with `503 Service Unavailable` (a
 /// CAMARA body, `Retry-After: 1`, `Connection: close`), then closes it. A client that opens
 /// a connection per request (Node's `fetch` and `http`, Go's default client) got a TCP reset
-/// instead: a POST failed with `ECONNRESET`, or hung in `fetch` for minutes. The request's
-/// body is read first (at most [`MAX_BODY_BYTES`]): a socket closed with unread bytes sends
-/// a reset that can destroy the reply before the client reads it.
+/// instead: a POST failed with `ECONNRESET`, or hung in `fetch` for minutes. Up to
+/// [`REFUSAL_DRAIN_BYTES`] of the request's body are read first and dropped unparsed (a
+/// socket closed with unread bytes sends a reset that can destroy the reply before the
+/// client reads it); no token is looked at, and the correlator is echoed when it is valid.
 async fn refuse_connection(
-    sock: tokio::net::TcpStream,
+    sock: crate::service::limits::Limited,
     tls: Option<tokio_rustls::TlsAcceptor>,
     why: crate::service::limits::Refused,
 ) {
@@ -283,10 +299,17 @@ async fn refuse_connection(
         }
     };
     let service = hyper::service::service_fn(move |req: Request<Incoming>| async move {
-        let _ = Limited::new(req.into_body(), MAX_BODY_BYTES)
-            .collect()
-            .await;
+        let (parts, body) = req.into_parts();
+        let _ = Limited::new(body, REFUSAL_DRAIN_BYTES).collect().await;
         let mut r = json_error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", message);
+        let md = MetadataMap::from_headers(parts.headers);
+        echo(
+            &mut r,
+            crate::service::status::correlator(&md)
+                .ok()
+                .flatten()
+                .as_ref(),
+        );
         let h = r.headers_mut();
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -295,7 +318,7 @@ async fn refuse_connection(
     let builder = || {
         let mut b = hyper::server::conn::http1::Builder::new();
         b.timer(TokioTimer::new())
-            .header_read_timeout(REFUSAL_TIMEOUT)
+            .header_read_timeout(REFUSAL_HEAD_TIMEOUT)
             .keep_alive(false);
         b
     };
