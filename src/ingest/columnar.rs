@@ -682,6 +682,7 @@ pub fn read_ipc<R>(
 where
     R: RowSink + ?Sized,
 {
+    ipc_lengths_checked(path, batches.clone())?;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut row = 0u64;
     let mut cache = DictCache::default();
@@ -738,6 +739,115 @@ where
                 visit_batch(path, &batch, columns, row, &mut cache, interp, rows)?;
                 row += batch.num_rows() as u64;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Checks, before the Arrow reader decodes them, that the compressed buffers of an IPC file
+/// or stream (every message of a stream; of a file, the record batches `batches` and every
+/// dictionary batch) state lengths their compressed bytes can hold. The reader sets aside
+/// each buffer's stated length before decompressing it: a few bytes stating a terabyte made
+/// the allocation fail, which aborts the process (no panic to catch), the CLI and the server
+/// alike. Stated lengths are bounded by each codec's largest ratio (lz4: 255 to 1; zstd: a
+/// 128 KiB block from 4 bytes). A file the walk cannot follow is left to the reader, whose
+/// errors name it.
+fn ipc_lengths_checked(path: &Path, batches: Option<std::ops::Range<usize>>) -> Result<()> {
+    use arrow::ipc::{CompressionType, root_as_footer, root_as_message};
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let at = |file: &mut File, offset: u64, len: usize| -> Option<Vec<u8>> {
+        (offset.checked_add(len as u64)? <= size).then_some(())?;
+        file.seek(SeekFrom::Start(offset)).ok()?;
+        let mut buf = vec![0u8; len];
+        file.read_exact(&mut buf).ok()?;
+        Some(buf)
+    };
+    // The message at `offset` (continuation marker or not), its metadata's end: the body's
+    // start, or `None` where the walk cannot follow.
+    let check_message = |file: &mut File, offset: u64| -> Option<Result<(u64, u64)>> {
+        let head = at(file, offset, 8)?;
+        let (len, skip) = match i32::from_le_bytes(head[..4].try_into().ok()?) {
+            -1 => (i32::from_le_bytes(head[4..8].try_into().ok()?), 8),
+            n => (n, 4),
+        };
+        let len = usize::try_from(len).ok().filter(|n| *n > 0)?;
+        let meta = at(file, offset + skip, len)?;
+        let message = root_as_message(&meta).ok()?;
+        let body = offset + skip + len as u64;
+        let body_len = u64::try_from(message.bodyLength()).ok()?;
+        let batch = (message.header_as_record_batch())
+            .or_else(|| message.header_as_dictionary_batch().and_then(|d| d.data()));
+        let Some(batch) = batch else {
+            return Some(Ok((body, body_len)));
+        };
+        let Some(ratio) = batch.compression().map(|c| match c.codec() {
+            CompressionType::LZ4_FRAME => 255u64,
+            _ => 32_768,
+        }) else {
+            return Some(Ok((body, body_len)));
+        };
+        for b in batch.buffers().into_iter().flatten() {
+            let (start, len) = (
+                u64::try_from(b.offset()).ok()?,
+                u64::try_from(b.length()).ok()?,
+            );
+            if len < 8 {
+                continue;
+            }
+            let stated = i64::from_le_bytes(at(file, body + start, 8)?.try_into().ok()?);
+            let most = (len - 8).saturating_mul(ratio).saturating_add(64 * 1024);
+            if u64::try_from(stated).is_ok_and(|n| n > most) {
+                let e = format!(
+                    "a compressed buffer states {stated} bytes, more than its {} bytes can hold",
+                    len - 8
+                );
+                return Some(Err(Error::read(path, e)));
+            }
+        }
+        Some(Ok((body, body_len)))
+    };
+    let mut magic = [0u8; 6];
+    let is_file = file.read_exact(&mut magic).is_ok() && &magic == b"ARROW1";
+    if is_file {
+        let Some(tail) = size.checked_sub(10).and_then(|t| at(&mut file, t, 10)) else {
+            return Ok(());
+        };
+        let Ok(footer_len) =
+            arrow::ipc::reader::read_footer_length(tail.try_into().unwrap_or([0; 10]))
+        else {
+            return Ok(());
+        };
+        let Some(footer) = (size - 10)
+            .checked_sub(footer_len as u64)
+            .and_then(|start| at(&mut file, start, footer_len))
+        else {
+            return Ok(());
+        };
+        let Ok(footer) = root_as_footer(&footer) else {
+            return Ok(());
+        };
+        let all: Vec<_> = footer.recordBatches().into_iter().flatten().collect();
+        let range = batches.unwrap_or(0..all.len());
+        let blocks = (footer.dictionaries().into_iter().flatten())
+            .chain(all.get(range).unwrap_or_default().iter().copied());
+        for block in blocks {
+            if let Some(Err(e)) = u64::try_from(block.offset())
+                .ok()
+                .and_then(|o| check_message(&mut file, o))
+            {
+                return Err(e);
+            }
+        }
+        return Ok(());
+    }
+    let mut offset = 0u64;
+    while offset < size {
+        match check_message(&mut file, offset) {
+            Some(Ok((body, body_len))) => offset = body.saturating_add(body_len),
+            Some(Err(e)) => return Err(e),
+            None => break,
         }
     }
     Ok(())

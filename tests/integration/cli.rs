@@ -1059,6 +1059,49 @@ fn compressed_ipc_files_are_read() {
     }
 }
 
+/// A compressed IPC buffer that states a length its bytes cannot hold (a file fuzzed, or
+/// damaged: a terabyte from a few hundred bytes) is an error naming the file, in a file and
+/// in a stream alike. The Arrow reader sets the stated length aside before decompressing
+/// with lz4: the allocation failed, which aborted the process (the CLI, and the server
+/// loading such a file).
+#[test]
+fn an_ipc_buffer_stating_more_than_it_can_hold_is_an_error_not_an_abort() {
+    use arrow::ipc::CompressionType;
+    use arrow::ipc::writer::IpcWriteOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let options = || {
+        IpcWriteOptions::default()
+            .try_with_compression(Some(CompressionType::LZ4_FRAME))
+            .unwrap()
+    };
+    let file = dir.path().join("lz4.arrow");
+    write_ipc_with(&file, &batch(), options());
+    let stream = dir.path().join("lz4.arrows");
+    {
+        let f = std::fs::File::create(&stream).unwrap();
+        let mut w =
+            arrow::ipc::writer::StreamWriter::try_new_with_options(f, &batch().schema(), options())
+                .unwrap();
+        w.write(&batch()).unwrap();
+        w.finish().unwrap();
+    }
+    for path in [&file, &stream] {
+        // A buffer left uncompressed states -1 before its bytes: say a terabyte instead.
+        let mut bytes = std::fs::read(path).unwrap();
+        let at = bytes.windows(8).position(|w| w == [0xff; 8]).unwrap();
+        bytes[at..at + 8].copy_from_slice(&(1i64 << 40).to_le_bytes());
+        std::fs::write(path, &bytes).unwrap();
+        let o = scan(
+            &[path.as_path()],
+            &["--output", "-", "--column", "msisdn=subscriber"],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains("states 1099511627776 bytes"), "{err}");
+    }
+}
+
 /// A dictionary of timestamps (a pandas Categorical of datetimes, with or without a zone)
 /// and a dictionary of integer durations hold the same values as plain columns: same rows.
 #[test]
