@@ -8,11 +8,11 @@
 //! its value starts ([`Spans`]), and a page whose bytes are all ASCII (every E.164 export) is
 //! validated as UTF-8 in one pass over it.
 //!
-//! A snappy chunk (the default of arrow-rs, pyarrow, Spark and DuckDB), a zstd one (Polars')
-//! or a gzip one (Hive's and older Spark's choice) has its pages handed over as stored and
-//! decompressed here, with the decoders the `parquet` crate uses, into a buffer of a page read
-//! before that no batch holds any more ([`PagePool`]); other codecs (lz4, brotli) are
-//! decompressed by the `parquet` crate into a new buffer per page.
+//! A snappy chunk (the default of arrow-rs, pyarrow, Spark and DuckDB) or a zstd one (Polars')
+//! has its pages handed over as stored and decompressed here, with the decoders the `parquet`
+//! crate uses, into a buffer of a page read before that no batch holds any more
+//! ([`PagePool`]); other codecs are decompressed by the `parquet` crate into a new buffer per
+//! page.
 //!
 //! A column is read here only when [`eligible`]: a flat (not nested) `BYTE_ARRAY` column of
 //! Arrow type string, at most optional, whose chunk in the row group has no dictionary page,
@@ -108,10 +108,6 @@ enum Codec {
         most: usize,
         bulk: Box<zstd::bulk::Decompressor<'static>>,
     },
-    /// This reader, from pages as stored: gzip (one or more members a page, as the `parquet`
-    /// crate reads them), no page to decompress to more than `most` bytes (the chunk's
-    /// uncompressed size).
-    Gzip { most: usize },
 }
 
 impl Codec {
@@ -125,9 +121,6 @@ impl Codec {
                     bulk: Box::new(bulk),
                 },
                 Err(_) => Codec::Crate,
-            },
-            Compression::GZIP(_) => Codec::Gzip {
-                most: usize::try_from(uncompressed_chunk).unwrap_or(0),
             },
             _ => Codec::Crate,
         }
@@ -533,9 +526,6 @@ impl PlainStrings {
                 .map_err(|e| format!("a page's snappy stream: {e}")),
             Codec::Zstd { most, bulk } => unzstd(bulk, keep, body, *most, pool)
                 .map_err(|e| format!("a page's zstd frame: {e}")),
-            Codec::Gzip { most } => {
-                ungzip(keep, body, *most, pool).map_err(|e| format!("a page's gzip stream: {e}"))
-            }
             Codec::Crate => unreachable!("returned above"),
         };
         let out = out.map_err(|e| column_error(&self.path, &self.label, e))?;
@@ -605,29 +595,6 @@ fn unzstd(
         .map_err(|e| e.to_string())?;
     if read > most {
         return Err(too_much(read as u64));
-    }
-    Ok(out)
-}
-
-/// `keep`, then the gzip members of `body` decompressed, in one buffer from `pool`, never
-/// more than `most` bytes (a stream that would write more is refused when it gets there, so a
-/// false header costs no memory).
-fn ungzip(
-    keep: &[u8],
-    body: &[u8],
-    most: usize,
-    pool: &mut PagePool,
-) -> std::result::Result<Vec<u8>, String> {
-    use std::io::Read;
-    let mut out = pool.take(0);
-    out.extend_from_slice(keep);
-    let read = (flate2::bufread::MultiGzDecoder::new(body).take(most as u64 + 1))
-        .read_to_end(&mut out)
-        .map_err(|e| e.to_string())?;
-    if read > most {
-        return Err(format!(
-            "{read} bytes or more, more than its chunk's {most}"
-        ));
     }
     Ok(out)
 }
@@ -1102,65 +1069,6 @@ mod tests {
             let _ = read_pages(vec![damaged.clone()], &[25], zstd());
             damaged[at] ^= 0x5a;
         }
-    }
-
-    /// gzip pages decompress here (one member, or two in one page as `MultiGzDecoder`
-    /// reads them, into pooled buffers); a page decompressing to more than its chunk holds,
-    /// a cut or damaged member, are errors naming the column, never a panic.
-    #[test]
-    fn gzip_pages_decompress_into_pooled_buffers_and_damage_is_an_error() {
-        use std::io::Write;
-        let values: Vec<String> = (0..40)
-            .map(|i| format!("+2348031{:06}", i * 7919))
-            .collect();
-        let (a, b) = (plain(&values[..25]), plain(&values[25..]));
-        let gz = |t: &[u8]| {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-            e.write_all(t).unwrap();
-            e.finish().unwrap()
-        };
-        let most = a.len() + b.len();
-        let gzip = |most: usize| {
-            Codec::of(
-                parquet::basic::Compression::GZIP(Default::default()),
-                most as i64,
-            )
-        };
-        assert!(matches!(gzip(most), Codec::Gzip { .. }));
-        assert_eq!(
-            read_pages(vec![gz(&a), gz(&b)], &[25, 15], gzip(most)).unwrap(),
-            values
-        );
-        let two_members = [gz(&a), gz(&b)].concat();
-        assert_eq!(
-            read_pages(vec![two_members], &[40], gzip(most)).unwrap(),
-            values
-        );
-        for (bodies, most) in [
-            (vec![gz(&a)], a.len() - 1),
-            (vec![gz(&a)[..12].to_vec()], most),
-            (vec![b"not a member".to_vec()], most),
-        ] {
-            let e = read_pages(bodies, &[25], gzip(most))
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains("subscriber") && e.contains("gzip"), "{e}");
-        }
-        let mut damaged = gz(&a);
-        for at in 0..damaged.len() {
-            damaged[at] ^= 0x5a;
-            // Read or refused, never a panic.
-            let _ = read_pages(vec![damaged.clone()], &[25], gzip(most));
-            damaged[at] ^= 0x5a;
-        }
-        // The pool hands a page's buffer to a later page once no batch holds it.
-        let mut pool = PagePool::default();
-        let first = ungzip(&[], &gz(&a), most, &mut pool).unwrap();
-        let at = first.as_ptr();
-        pool.give(Buffer::from_vec(first));
-        let second = ungzip(&[], &gz(&b), most, &mut pool).unwrap();
-        assert_eq!(second.as_ptr(), at, "the first page's buffer, reused");
-        assert_eq!(second, b);
     }
 
     /// A zstd frame stating a size no allocation can hold is an error, not the process's
