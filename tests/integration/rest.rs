@@ -638,6 +638,11 @@ async fn each_rest_error_path_has_its_status_code_and_field() {
         );
         assert_eq!(r.headers.get("x-correlator").unwrap(), "e-1");
     }
+    // A member in the gRPC spelling is named as sent (it was named fraudHotZone).
+    let r = post_json(a, CHECK, &[], &with(ok_body(), "hotzone", json!(["NG"]))).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let message = r.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("hotzone is not a field"), "{message}");
     // Every reply tells the idle close ahead (a little under the 10 s of no request).
     assert_eq!(r.headers.get("keep-alive").unwrap(), "timeout=8");
     // Optional fields sent as `null` (Jackson's default) are fields not given.

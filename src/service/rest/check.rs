@@ -285,6 +285,11 @@ fn quotable(key: &str) -> bool {
     !key.is_empty() && key.len() <= 40 && key.bytes().all(|b| b.is_ascii_alphabetic())
 }
 
+/// How the refusal of a member that is not a field begins: its name is the client's own
+/// spelling, never mapped to this API's (a snake-case client's `hotzone` was named
+/// `fraudHotZone`, an allowed field, in the message).
+pub(crate) const NOT_A_FIELD: &str = "is not a field of this request";
+
 /// Refuses a key of `obj` outside `allowed`; `at` prefixes the field path in messages.
 pub(crate) fn check_fields(
     obj: &Map<String, Value>,
@@ -300,10 +305,7 @@ pub(crate) fn check_fields(
             };
             return Err(Error::invalid(
                 field,
-                format!(
-                    "is not a field of this request (allowed: {})",
-                    allowed.join(", ")
-                ),
+                format!("{NOT_A_FIELD} (allowed: {})", allowed.join(", ")),
             ));
         }
     }
@@ -646,6 +648,9 @@ mod tests {
             refusal(br#"{"phoneNumber":"+886912345001","lookBackDays":7,"thresholdRatio":null}"#);
         assert!(e.to_string().contains("is required"), "{e}");
         assert_eq!(field_of(e), "threshold_ratio");
+        // A member in the library's spelling is named as sent, not in this API's.
+        let (e, _) = refusal(br#"{"lookBackDays":7,"thresholdRatio":0.5,"hotzone":["NG"]}"#);
+        assert!(e.to_string().contains("hotzone is not a field"), "{e}");
         // A misspelt member is refused, null or not.
         let (e, _) = refusal(br#"{"lookBackDays":7,"thresholdRatio":0.5,"fraudHotzone":null}"#);
         assert_eq!(field_of(e), "fraudHotzone");

@@ -621,6 +621,7 @@ pub(crate) fn error_response(s: &Status, corr: Option<&AsciiMetadataValue>) -> R
     if let Some(field) = s
         .get_details_error_info()
         .and_then(|i| i.metadata.get("field").cloned())
+        .filter(|_| !message.contains(check::NOT_A_FIELD))
     {
         message = message.replacen(&field, json_name(&field), 1);
     }
