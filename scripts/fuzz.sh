@@ -8,8 +8,9 @@
 # (libFuzzer mode, default address). Full libFuzzer output: /tmp/fuzz-<target>.log.
 # data_file (whole data files through the scan and the server's loader) starts libFuzzer from
 # the stable driver's valid seed files (`stable seeds corpus/data_file`); in stable mode it
-# mutates them in-process. HOTZONE_FUZZ_SKIP_KNOWN=1 skips inputs of a known abort (LZ4 IPC
-# bodies, see fuzz/src/lib.rs `ipc_uses_lz4`); an abort ends the run (run it under `ulimit -v`).
+# mutates them in-process. HOTZONE_FUZZ_SKIP_KNOWN=1 skips LZ4 IPC inputs (an abort of builds
+# before the fix of the target's first finding, see fuzz/src/lib.rs `ipc_uses_lz4`); an abort
+# ends the run (run it under `ulimit -v`).
 set -euo pipefail
 secs="${1:-60}"
 cd "$(dirname "$0")/../fuzz"
