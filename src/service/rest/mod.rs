@@ -261,11 +261,13 @@ async fn accept_loop(
 /// Most connections over the limits answered with a 503 at once; more are closed unanswered.
 /// A refusal takes a file descriptor and a task for at most [`REFUSAL_TIMEOUT`], so a flood
 /// costs a bounded amount beyond `max_connections`.
-const REFUSALS_AT_ONCE: usize = 64;
+const REFUSALS_AT_ONCE: usize = 256;
 
 /// Most refusals under way for one address (counted as `max_connections_per_address`
-/// counts), so that one address cannot keep every refusal place busy for the others.
-const REFUSALS_PER_ADDRESS: usize = 4;
+/// counts), so that one address cannot keep every refusal place busy for the others; enough
+/// for a client that opens a connection per request and bursts past its limit (Node's
+/// `fetch`: 300 requests at once, 44 over 256, each answered).
+const REFUSALS_PER_ADDRESS: usize = 64;
 
 /// How long a refused connection is given, in all, to finish a TLS handshake, send its
 /// request and read the 503.
