@@ -282,22 +282,53 @@ pub fn scan(
             Guessed::No => {}
         }
     }
-    let default_as_of = match req.raw.as_of.as_deref() {
-        Some(s) if !s.is_empty() => NaiveDate::default(),
-        _ => match found.map_or_else(|| latest_day(inputs, req.tz, &req.ingest), Ok)? {
+    let given = req.raw.as_of.as_deref().is_some_and(|s| !s.is_empty());
+    let mut default_as_of = match given {
+        true => NaiveDate::default(),
+        false => match found.map_or_else(|| latest_day(inputs, req.tz, &req.ingest), Ok)? {
             (Some(day), _) => day,
             (None, report) => return without_window(req, report),
         },
     };
-    let limits = Limits {
-        max_look_back_days: MAX_LOOK_BACK_DAYS,
-        default_as_of,
-    };
-    let params = CheckParams::new(req.raw.clone(), limits)?;
-    let window = Window::new(req.tz, params.as_of, params.look_back_days);
-    let (counters, report) = counted(inputs, req, &params, &window, progress, |c| c)?;
-    Ok(verdicts(params, window, counters, req, report))
+    let mut recounts = 0;
+    loop {
+        let limits = Limits {
+            max_look_back_days: MAX_LOOK_BACK_DAYS,
+            default_as_of,
+        };
+        let params = CheckParams::new(req.raw.clone(), limits)?;
+        let window = Window::new(req.tz, params.as_of, params.look_back_days);
+        if given {
+            let (counters, report) = counted(inputs, req, &params, &window, progress, |c| c)?;
+            return Ok(verdicts(params, window, counters, req, report));
+        }
+        // The first pass skips Parquet row groups whose `event_time` statistics cannot hold
+        // a later day: statistics that understate a group's latest time (a writer's bug, a
+        // damaged file) hid a later day, and the window ended before it (the `data_file`
+        // fuzz target's finding). The counting reading sees every row it reads, so a later
+        // day it finds is counted again as the window's end, as a wrong guess is.
+        let guessing = |counter| Guessing {
+            counter,
+            latest: LatestSink::default(),
+        };
+        let (sinks, report) = counted(inputs, req, &params, &window, progress, guessing)?;
+        let day = |ms| crate::detect::calendar::local_date(req.tz, ms);
+        let latest = sinks.iter().filter_map(|s| s.latest.0).max().and_then(day);
+        match latest {
+            Some(later) if later > params.as_of && recounts < MAX_RECOUNTS => {
+                (default_as_of, recounts) = (later, recounts + 1);
+            }
+            _ => {
+                let counters = sinks.into_iter().map(|s| s.counter).collect();
+                return Ok(verdicts(params, window, counters, req, report));
+            }
+        }
+    }
 }
+
+/// Most readings counted again after one found a later day than the window's end (each
+/// moves the end later; one is enough unless a reading skips rows the next one reads).
+const MAX_RECOUNTS: u32 = 2;
 
 /// The counting reading of a scan: one map per worker (sharing the subscribers out), each
 /// in the sink `sink` makes of its counter.

@@ -67,7 +67,12 @@ fn write_csv(path: &Path, header: &str, rows: &[&str]) {
 }
 
 fn batch() -> RecordBatch {
-    let cols: Vec<Vec<&str>> = ROWS.iter().map(|r| r.split(',').collect()).collect();
+    batch_of(ROWS)
+}
+
+/// `rows` (as [`ROWS`]) as a record batch whose subscriber column is named `msisdn`.
+fn batch_of(rows: &[&str]) -> RecordBatch {
+    let cols: Vec<Vec<&str>> = rows.iter().map(|r| r.split(',').collect()).collect();
     let ms: Vec<i64> = cols
         .iter()
         .map(|c| {
@@ -1581,4 +1586,58 @@ fn a_record_longer_than_64_mib_is_an_error_plain_or_compressed() {
             );
         }
     }
+}
+
+/// A Parquet file whose `event_time` statistics understate its latest time (one value
+/// changed after the file was written: a writer's bug, or damage) gets the window a full
+/// reading gives: the latest day of its rows, not the day its statistics allow. The first
+/// pass skips row groups by their statistics; the counting reading now checks the day it
+/// was given against the rows it reads (the `data_file` fuzz target's finding: the window
+/// ended 13 years early, with no word).
+#[test]
+fn parquet_statistics_that_understate_the_latest_time_do_not_move_the_window() {
+    use parquet::file::properties::WriterProperties;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lying.parquet");
+    let f = std::fs::File::create(&path).unwrap();
+    // Two row groups: 03-10 (read first, the latest by its statistics), then 03-09.
+    let b = batch_of(&[
+        "2026-03-10T12:00:00Z,+886912345001,+2348021234567,in,call,60",
+        "2026-03-10T12:01:00Z,+886912345001,+2348021234568,in,call,60",
+        "2026-03-10T12:02:00Z,+886912345001,+886221234567,in,call,60",
+        "2026-03-09T11:00:00Z,+886912345002,+886221234567,out,call,60",
+        "2026-03-09T11:01:00Z,+886912345002,+886221234567,out,call,60",
+        "2026-03-09T11:02:00Z,+886912345002,+886221234567,out,call,60",
+    ]);
+    let props = WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .set_max_row_group_row_count(Some(3))
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, b.schema(), Some(props)).unwrap();
+    w.write(&b).unwrap();
+    w.close().unwrap();
+    // 2026-03-09T11:01:00Z, neither the second group's min nor its max: only in its page.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let old = 1_773_054_060_000i64.to_le_bytes();
+    let at: Vec<usize> = (0..bytes.len() - 8)
+        .filter(|&i| bytes[i..i + 8] == old)
+        .collect();
+    assert_eq!(at.len(), 1, "the value stands once, in the page");
+    // 2039-09-05T12:00:00Z.
+    bytes[at[0]..at[0] + 8].copy_from_slice(&2_198_836_800_000i64.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    // One worker: the first pass reads the 03-10 group, then skips the other by its
+    // statistics (two workers may take both groups at once).
+    let o = scan_command("NG")
+        .arg(&path)
+        .args(["--output", "-", "--column", "msisdn=subscriber"])
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("window 2039-09-04..=2039-09-05"), "{err}");
+    // The subscriber of the changed row is the one in that window.
+    let rows = stdout(&o);
+    assert!(rows.ends_with("\n+886912345002,false,,0,\n"), "{rows}");
 }
