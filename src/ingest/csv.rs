@@ -404,8 +404,9 @@ impl<R: Read> Read for Watched<R> {
         let n = self.inner.read(buf)?;
         let before = self.state;
         self.state = run(&buf[..n], before).0;
+        // A `\r` ends a record too (files whose lines end in a bare `\r` come here whole).
         if self.state == State::Record
-            && let Some(end) = memchr::memrchr(b'\n', &buf[..n])
+            && let Some(end) = memchr::memrchr2(b'\n', b'\r', &buf[..n])
         {
             self.record_from = self.at + end as u64 + 1;
         }

@@ -1546,6 +1546,24 @@ fn data_whose_latest_day_is_in_1970_is_warned_about_as_epoch_seconds() {
     assert!(!warned(&prepare(&millis, &dir.path().join("m.hzi"))));
 }
 
+/// A file of more than 64 MiB whose lines end in a bare `\r` (the `csv` reader takes such
+/// lines whole) is read: the bound is on one record, not on the text handed over.
+#[test]
+fn a_large_file_of_bare_cr_line_ends_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let row = "2026-03-10T12:00:00Z,+886912345001,+2348021234567,in,call,60\r";
+    let rows = (65 << 20) / row.len() + 1;
+    let path = dir.path().join("cr.csv");
+    std::fs::write(&path, format!("{HEADER}\r{}", row.repeat(rows))).unwrap();
+    let o = scan(
+        &[path.as_path()],
+        &["--output", "-", "--as-of", "2026-03-10"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains(&format!("{rows} rows read")), "{err}");
+}
+
 /// A record longer than 64 MiB (one field of that size, or a quote left open) is the file's
 /// error, naming the file and the byte the record starts at, whether the field is quoted
 /// across lines or not and whether the file is compressed or not: a 94 KB `.csv.zst`
