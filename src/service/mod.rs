@@ -14,6 +14,7 @@
 //! - [`status`]: errors -> gRPC status with CAMARA ErrorInfo; the `x-correlator` header;
 //! - [`guard`]: what is decided from the headers before a body is read (correlator, token),
 //!   and the refusals tonic makes before a handler (counted, audited, never INTERNAL);
+//! - `health`: the standard health service, whose `Watch` streams end when the server stops;
 //! - [`auth`]: bearer tokens -> client id and scopes (UNAUTHENTICATED, PERMISSION_DENIED);
 //! - [`limits`]: rate limits (per client, per client and number), the check gate and the
 //!   separate ingest budget;
@@ -46,6 +47,7 @@ pub mod auth;
 pub mod check;
 pub mod codec;
 pub mod guard;
+mod health;
 pub mod ingest;
 pub mod limits;
 pub mod metrics;
@@ -211,9 +213,13 @@ pub async fn serve(
     // (a service or symbol name; they need no token by default, and kept tonic's 4 MiB,
     // which 4 KB of gzip reached). Replies go uncompressed (they are small).
     let small = SMALL_SERVICE_BYTES.min(settings.limits.max_request_bytes);
-    let health = tonic_health::pb::health_server::HealthServer::new(
-        tonic_health::server::HealthService::from_health_reporter(state.health().clone()),
-    )
+    // Set when the stop begins: a health `Watch` then sends NOT_SERVING and ends, so a client
+    // with client-side health checking does not hold the drain for its whole grace.
+    let (stopping, stop_watches) = tokio::sync::watch::channel(false);
+    let health = tonic_health::pb::health_server::HealthServer::new(health::StoppingHealth::new(
+        state.health().clone(),
+        stop_watches,
+    ))
     .accept_compressed(CompressionEncoding::Gzip)
     .accept_compressed(CompressionEncoding::Deflate)
     .max_decoding_message_size(small);
@@ -349,6 +355,7 @@ pub async fn serve(
         shutdown.await;
         tracing::info!("shutting down: draining in-flight calls");
         for_signal.set_health(false).await;
+        let _ = stopping.send(true);
         let _ = signalled.send(());
     };
     let server = builder
@@ -357,10 +364,10 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(api)
         .serve_with_incoming_shutdown(incoming, signal);
-    // The drain waits for every connection to close; a call that never ends (a health
-    // `Watch`, which grpc clients with client-side health checking keep open on every
-    // connection) would make it wait for ever. Past the grace the server stops waiting; the
-    // connections still open end with the process.
+    // The drain waits for every connection to close; a call that never ends (a reflection
+    // stream a client keeps open; health `Watch` streams end at the stop) would make it wait
+    // for ever. Past the grace the server stops waiting; the connections still open end with
+    // the process.
     let grace = settings.limits.drain_grace();
     let drain_deadline = async move {
         match drain_from.await {

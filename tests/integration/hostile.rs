@@ -1288,9 +1288,66 @@ async fn a_shutdown_waits_for_a_stream_that_never_ends_only_its_grace() {
     let s = short_grace(data.path());
     assert_eq!(s.limits.max_connection_age_s, 0, "no age bound by default");
     let server = spawn_loaded(s).await;
-    // A client with client-side health checking keeps a Watch open on its connection.
-    let _watch = watching(&server).await; // held open across the stop
+    // A reflection stream whose client never half-closes it: one request, then none, for ever.
+    let _open = reflecting(&server).await; // held open across the stop
     // `stop` fails the test when the server has not returned within 10 s of the signal; it
-    // waits the grace (2 s), not for the Watch.
+    // waits the grace (2 s), not for the stream.
     server.stop().await;
+}
+
+/// A reflection stream on a new connection, past its first answer, whose requests never end.
+async fn reflecting(
+    server: &crate::support::Server,
+) -> tonic::Streaming<tonic_reflection::pb::v1::ServerReflectionResponse> {
+    use tokio_stream::StreamExt;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    let mut client = ServerReflectionClient::new(server.channel().await);
+    let first = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let requests = tokio_stream::iter(vec![first]).chain(tokio_stream::pending());
+    let mut answers = client
+        .server_reflection_info(requests)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        answers.message().await.unwrap().is_some(),
+        "the first answer"
+    );
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_ends_health_watches_with_not_serving() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let data = one_day_dir();
+    let s = settings(data.path());
+    assert!(
+        s.limits.drain_grace() >= Duration::from_secs(60),
+        "a grace the stop must not wait for"
+    );
+    let server = spawn_loaded(s).await;
+    // A client with client-side health checking keeps a Watch open on its connection (its
+    // first status, SERVING, is read by `watching`).
+    let mut watch = watching(&server).await;
+    let reader = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(r) = watch.message().await.expect("the Watch ends with OK") {
+            seen.push(r.status);
+        }
+        seen
+    });
+    // `stop` fails the test when the server has not returned within 10 s of the signal (the
+    // Watch used to hold it for the whole grace, 330 s).
+    server.stop().await;
+    let seen = reader.await.unwrap();
+    assert_eq!(
+        seen,
+        vec![ServingStatus::NotServing as i32],
+        "NOT_SERVING once, then the end"
+    );
 }
