@@ -167,6 +167,8 @@ impl Reading {
             csv_part_bytes: None,
             parquet_part_rows: None,
             ipc_part_bytes: None,
+            // Python's summaries check every row (their rejects are the caller's to list).
+            skip_outside_window: false,
         }
     }
 }

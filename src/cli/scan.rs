@@ -117,6 +117,9 @@ impl ReadFlags {
             csv_part_bytes: part_size("HOTZONE_CSV_PART_BYTES")?,
             parquet_part_rows: part_size("HOTZONE_PARQUET_PART_ROWS")?,
             ipc_part_bytes: part_size("HOTZONE_IPC_PART_BYTES")?,
+            // Rows outside the window are read only to be checked: asked for when every
+            // bad row is wanted (a rejects file, or the first one under --strict).
+            skip_outside_window: !self.strict && self.rejects.is_none(),
         })
     }
 
@@ -291,6 +294,10 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
     let read = match crate::scan::prepared_input(&a.inputs) {
         Some(_) => "1 prepared file (its rows were read, and rejected ones reported, by prepare)"
             .to_owned(),
+        None if r.rows_not_read > 0 => format!(
+            "{} file(s), {} rows read, {} not read (Parquet row groups whose statistics put every event_time outside the window; --rejects or --strict reads and checks them)",
+            r.files, r.rows, r.rows_not_read
+        ),
         None => format!("{} file(s), {} rows read", r.files, r.rows),
     };
     eprintln!(

@@ -181,6 +181,11 @@ pub fn probe_parquet(path: &Path, columns: &ColumnMap) -> Result<Probe> {
 /// flat column's page header says how many rows it holds), so the parts of one large row
 /// group are read by several workers without each decompressing the pages before its own.
 /// `pages` keeps the worker's page buffers from one row group to the next ([`PagePool`]).
+///
+/// With `skip_outside`, a part whose `event_time` statistics prove every time accepted and
+/// outside what the sink counts ([`RowSink::outside`]: a scan's window) is not read at all:
+/// its rows are counted as not read ([`RowSink::not_read`]), after the same checks of the
+/// file's columns as a reading (whether a file is refused never depends on its statistics).
 #[allow(clippy::too_many_arguments)]
 pub fn read_parquet_row_group<R>(
     path: &Path,
@@ -188,7 +193,7 @@ pub fn read_parquet_row_group<R>(
     row_group: usize,
     part: std::ops::Range<usize>,
     first_row: u64,
-    columns: &ColumnMap,
+    (columns, skip_outside): (&ColumnMap, bool),
     (interp, pages): (&mut Interpreter, &mut PagePool),
     rows: &mut R,
 ) -> Result<()>
@@ -214,6 +219,18 @@ where
     }
     // The mapping as resolved, before a skip below drops a field from `idx`.
     let resolved = idx;
+    let rg = footer.row_group(row_group);
+    if skip_outside
+        && let Some(root) = idx[Field::EventTime as usize]
+        && let Some((first, last)) =
+            accepted_time_span(rg, descr, root, schema.field(root).data_type(), &resolved)
+        && rows.outside(first, last)
+    {
+        let all = usize::try_from(rg.num_rows()).unwrap_or(0);
+        let n = part.end.min(all).saturating_sub(part.start);
+        rows.not_read(n as u64);
+        return Ok(());
+    }
     if let Some(d) = idx[Field::DurationS as usize]
         && never_negative(
             footer.row_group(row_group),
@@ -241,7 +258,6 @@ where
     let meta = with_type_hints(path, meta, &idx, &encoded, int96_time)?;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     // Plain-encoded string columns are read from their pages here, the others by Arrow.
-    let rg = footer.row_group(row_group);
     let mut plain = Vec::new();
     for f in PLAIN_READ {
         let Some(root) = idx[f as usize] else {
@@ -407,6 +423,22 @@ fn one_day_time<R: RowSink + ?Sized>(
     idx: &[Option<usize>],
     rows: &R,
 ) -> Option<i64> {
+    let (first, last) = accepted_time_span(rg, schema, root, t, idx)?;
+    rows.one_day(first, last).then_some(first)
+}
+
+/// The span (UTC epoch milliseconds, inclusive) of row group `rg`'s `event_time` cells
+/// (column `root`, Arrow type `t`), when the chunk's statistics (exact, and not the deprecated
+/// ones) prove that no cell is null or out of range (REFERENCE.md §2.4): every row's time is
+/// then accepted and lies in the span. `None` otherwise, or when the column is also mapped
+/// to another field.
+fn accepted_time_span(
+    rg: &RowGroupMetaData,
+    schema: &parquet::schema::types::SchemaDescriptor,
+    root: usize,
+    t: &DataType,
+    idx: &[Option<usize>],
+) -> Option<(i64, i64)> {
     let shared =
         (Field::ALL.iter().zip(idx)).any(|(f, r)| *r == Some(root) && *f != Field::EventTime);
     let leaves: Vec<usize> = leaves_of(schema, root).collect();
@@ -426,7 +458,7 @@ fn one_day_time<R: RowSink + ?Sized>(
     let first = instant_of_ticks(t, *s.min_opt()?)?;
     let last = instant_of_ticks(t, *s.max_opt()?)?;
     let accepted = EVENT_TIME_RANGE.contains(&first) && EVENT_TIME_RANGE.contains(&last);
-    (accepted && rows.one_day(first, last)).then_some(first)
+    accepted.then_some((first, last))
 }
 
 /// The latest instant (UTC epoch milliseconds) an accepted row of row group `row_group` can

@@ -64,6 +64,12 @@ pub struct IngestOptions {
     /// ([`IPC_PART_BYTES`] when `None`, and then only for files of more than twice that; none
     /// when the thread pool has one thread); given, every file of more bytes is cut.
     pub ipc_part_bytes: Option<u64>,
+    /// Leave unread the Parquet row groups (or parts of one) whose `event_time` statistics
+    /// prove every time accepted and outside what the sink counts (`EventSink::outside`: a
+    /// scan's window), counting their rows in `IngestReport::rows_not_read`. Off (every row
+    /// read and checked) for `Ingest`, Python, Spark and under `strict`; a CLI scan sets it
+    /// unless asked for `--rejects` or `--strict`.
+    pub skip_outside_window: bool,
 }
 
 /// CSV files are read in parts of about this many bytes (a file up to this size is one unit).
@@ -742,6 +748,7 @@ where
         report.rows += t.rows;
         report.events += t.events;
         report.unknown_counterparties += t.unknown;
+        report.rows_not_read += t.not_read;
         report.rejects.merge(t.rejects);
         sinks.push(t.sink);
     }
@@ -1112,7 +1119,7 @@ fn read_unit<S: EventSink>(unit: &Unit, opts: &IngestOptions, w: &mut Worker<S>)
                 *rg,
                 part,
                 *first,
-                cols,
+                (cols, opts.skip_outside_window),
                 (interp, pages),
                 &mut rows,
             )

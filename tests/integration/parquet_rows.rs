@@ -708,6 +708,133 @@ proptest! {
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         prop_assert_eq!(one.install(|| scan_in_parts(&pq, Some(part_rows))), expected);
     }
+
+    /// A scan allowed to leave row groups outside its window unread (`skip_outside_window`,
+    /// the CLI's default) gives the verdicts of a reading of every row, whatever the layout
+    /// and the parts; the rows it leaves are counted apart, only rows whose times are outside
+    /// W are among them, and every reject it reports is one the full reading reports.
+    #[test]
+    fn rows_left_unread_by_their_statistics_change_no_verdict(
+        rows in arb_rows(),
+        layout in arb_layout(),
+        part_rows in proptest::option::of(1..40u64),
+    ) {
+        let mut rows = rows;
+        if layout.time_ordered {
+            rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (ipc, pq) = write_both(dir.path(), &rows, &layout);
+        let full = scan_file(&ipc);
+        let (skipped, not_read) = scan_leaving_rows_unread(&pq, part_rows);
+        prop_assert_eq!(&skipped.0, &full.0, "verdicts");
+        prop_assert_eq!(skipped.2.0 + not_read, rows.len() as u64, "every row read or counted unread");
+        // W is 2026-03-09..=2026-03-10 UTC; t0 is 2026-03-10T12:00Z, rows are minutes before it.
+        let before_w = rows.iter().filter(|r| r.0 > 36 * 60).count() as u64;
+        prop_assert!(not_read <= before_w, "{} unread, {} before W", not_read, before_w);
+        for reject in &skipped.1 {
+            prop_assert!(full.1.contains(reject), "{:?} not a reject of the full reading", reject);
+        }
+        if !layout.statistics {
+            prop_assert_eq!(not_read, 0, "no statistics, nothing left unread");
+        }
+    }
+}
+
+/// [`scan_file`] allowed to leave row groups outside W unread (as the CLI does), with row
+/// groups of more than `part_rows` rows read in parts; also the rows it left unread.
+fn scan_leaving_rows_unread(path: &Path, part_rows: Option<u64>) -> (Scanned, u64) {
+    use hotzone::scan::scan;
+    let ingest = hotzone::ingest::IngestOptions {
+        parquet_part_rows: part_rows,
+        skip_outside_window: true,
+        ..hotzone::ingest::IngestOptions::default()
+    };
+    let req = request("NG,JM", ingest, true);
+    let mut out = scan(&[path.to_string_lossy().into_owned()], &req, &|_, _| {}).unwrap();
+    let verdicts = out.rows.iter().map(|row| format!("{row:?}")).collect();
+    let r = &mut out.report;
+    let scanned = (
+        verdicts,
+        (r.rejects.rows().iter())
+            .map(|j| (j.row, format!("{:?}", j.reason)))
+            .collect(),
+        (r.rows, r.events, r.unknown_counterparties),
+    );
+    (scanned, r.rows_not_read)
+}
+
+/// The CLI leaves a row group whose statistics put every time before the window unread and
+/// says so; asked for `--rejects` (or under `--strict`) it reads and checks every row, so the
+/// bad row in that row group is found. The verdicts are the same either way.
+#[test]
+fn a_row_group_before_the_window_is_left_unread_unless_every_bad_row_is_asked_for() {
+    let row = |minute: i64, direction: &'static str| -> GenRow {
+        let (s, c) = ("+886912345001", "+2348021234567");
+        (
+            minute,
+            Some(s.into()),
+            Some(c.into()),
+            Some(direction),
+            Some("call"),
+            None,
+        )
+    };
+    // t0 is 2026-03-10T12:00Z, rows are minutes before it; the scan's W is the two days
+    // 2026-03-09..=2026-03-10 (UTC). Row group 1 (time-ordered, two rows) is 2026-03-07,
+    // with a bad direction; row groups 2 and 3 are in W.
+    let rows = [
+        row(3 * 24 * 60 + 10, "sideways"),
+        row(3 * 24 * 60, "in"),
+        row(60, "in"),
+        row(30, "in"),
+        row(20, "out"),
+        row(10, "in"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let pq = dir.path().join("e.parquet");
+    write_layout(&pq, &gen_batch(&rows, false), &pairs_with_statistics());
+    let args = [
+        "--threshold-ratio",
+        "0.5",
+        "--min-events",
+        "1",
+        "--as-of",
+        "2026-03-10",
+    ];
+    let skipped = scan_with(&pq, &args);
+    let err = String::from_utf8_lossy(&skipped.stderr);
+    assert_eq!(skipped.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("4 rows read, 2 not read (Parquet row groups whose statistics put every event_time outside the window; --rejects or --strict reads and checks them)"),
+        "{err}"
+    );
+    assert!(err.contains("rejected 0"), "{err}");
+    // Without `--as-of` the window ends on the latest day found, and the same row group is
+    // left unread by the counting reading.
+    let latest = scan_with(&pq, &args[..4]);
+    let err = String::from_utf8_lossy(&latest.stderr);
+    assert!(err.contains("4 rows read, 2 not read"), "{err}");
+    assert!(err.contains("window 2026-03-09..=2026-03-10"), "{err}");
+    assert_eq!(latest.stdout, skipped.stdout);
+    let rejects = dir.path().join("rejects.csv");
+    let mut with_rejects = args.to_vec();
+    with_rejects.extend(["--rejects", rejects.to_str().unwrap()]);
+    let full = scan_with(&pq, &with_rejects);
+    let err = String::from_utf8_lossy(&full.stderr);
+    assert_eq!(full.status.code(), Some(2), "{err}");
+    assert!(err.contains("6 rows read, 5 events"), "{err}");
+    assert!(!err.contains("not read"), "{err}");
+    let listed = std::fs::read_to_string(&rejects).unwrap();
+    assert!(listed.contains(",1,bad_direction,"), "{listed}");
+    assert_eq!(full.stdout, skipped.stdout, "the same verdicts");
+    assert!(!full.stdout.is_empty());
+    let mut strict = args.to_vec();
+    strict.push("--strict");
+    let o = scan_with(&pq, &strict);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("row 1") && err.contains("direction"), "{err}");
 }
 
 /// Rows with every kind of cell, in a fixed order (no generator: the same file every run).

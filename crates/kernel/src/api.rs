@@ -156,6 +156,11 @@ pub struct Counter {
 }
 
 impl Counter {
+    /// The window it counts.
+    pub fn window(&self) -> &Window {
+        &self.window
+    }
+
     /// A counter for the check `params` over `window`.
     pub fn new(params: &CheckParams, window: Window) -> Counter {
         Counter {
@@ -197,6 +202,11 @@ impl EventSink for Counter {
     /// A counter uses an instant only through its day of W.
     fn one_day(&self, first: i64, last: i64) -> bool {
         self.window.one_day(first, last)
+    }
+
+    /// A counter ignores every event outside W.
+    fn outside(&self, first: i64, last: i64) -> bool {
+        self.window.outside(first, last)
     }
 
     /// Sizes the map's buffer of out-of-order events ([`Partial::expect`]).

@@ -67,6 +67,18 @@ impl Window {
                 || (self.day_of(first).is_some() && self.day_of(first) == self.day_of(last)))
     }
 
+    /// True when every instant from `first` to `last` (UTC epoch milliseconds, inclusive) is
+    /// outside W: all before its first day, or all after its last.
+    pub fn outside(&self, first: i64, last: i64) -> bool {
+        let b = &self.bounds;
+        first <= last && (last < b[0] || first >= b[b.len() - 1])
+    }
+
+    /// True when `last` (UTC epoch milliseconds) is before W's first day.
+    pub fn before(&self, last: i64) -> bool {
+        last < self.bounds[0]
+    }
+
     /// Day index of an instant (UTC epoch milliseconds), `None` outside W.
     #[inline]
     pub fn day_of(&self, ms: i64) -> Option<u16> {

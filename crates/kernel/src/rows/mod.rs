@@ -39,6 +39,15 @@ pub trait EventSink: Send {
         false
     }
 
+    /// True when events at any instants from `first` to `last` (UTC epoch milliseconds,
+    /// inclusive) change nothing this sink computes (a scan's counter: all before or all
+    /// after its window): a reader allowed to (`IngestOptions::skip_outside_window`) may then
+    /// leave rows that a file's statistics put in that span unread, counting them as such.
+    /// `false` (the default) for a sink that every event can change.
+    fn outside(&self, _first: i64, _last: i64) -> bool {
+        false
+    }
+
     /// A hint from the reader: about `rows` rows in all will come to this sink (an estimate
     /// from the size of the input and the rows of what it has read so far; a sink is given
     /// accepted events only, so at most that many). A sink may size its buffers by it; a
@@ -57,6 +66,10 @@ pub struct IngestReport {
     pub events: u64,
     /// Accepted events whose counterparty is withheld or not a number.
     pub unknown_counterparties: u64,
+    /// Rows not read: Parquet row groups whose statistics put every `event_time` outside
+    /// the window, left unread by a scan allowed to (`IngestOptions::skip_outside_window`;
+    /// not among `rows`, so neither counted as events nor checked for rejects).
+    pub rows_not_read: u64,
     /// Rejected rows.
     pub rejects: RejectReport,
     /// Files found below an input directory but not read: their name gives no known format
@@ -72,6 +85,7 @@ impl IngestReport {
         self.rows += other.rows;
         self.events += other.events;
         self.unknown_counterparties += other.unknown_counterparties;
+        self.rows_not_read += other.rows_not_read;
         self.rejects.merge(other.rejects);
     }
 }
@@ -85,6 +99,16 @@ pub trait RowSink {
     fn one_day(&self, _first: i64, _last: i64) -> bool {
         false
     }
+
+    /// [`EventSink::outside`] of the sink the accepted rows go to, when rows may be left
+    /// unread at all (never under `strict`: the first bad row must be found); `false` by
+    /// default.
+    fn outside(&self, _first: i64, _last: i64) -> bool {
+        false
+    }
+
+    /// `rows` rows were left unread because [`RowSink::outside`] said so: counted apart.
+    fn not_read(&mut self, _rows: u64) {}
 }
 
 /// A worker's event sink with the counts and rejects of the rows it was given.
@@ -94,6 +118,8 @@ pub struct Tally<S> {
     pub sink: S,
     /// Rows seen.
     pub rows: u64,
+    /// Rows left unread ([`RowSink::not_read`]).
+    pub not_read: u64,
     /// Rows accepted.
     pub events: u64,
     /// Accepted rows whose counterparty is unknown.
@@ -108,6 +134,7 @@ impl<S> Tally<S> {
         Tally {
             sink,
             rows: 0,
+            not_read: 0,
             events: 0,
             unknown: 0,
             rejects: RejectReport::default(),
@@ -121,6 +148,7 @@ impl<S> Tally<S> {
             rows: std::mem::take(&mut self.rows),
             events: std::mem::take(&mut self.events),
             unknown_counterparties: std::mem::take(&mut self.unknown),
+            rows_not_read: std::mem::take(&mut self.not_read),
             rejects: std::mem::take(&mut self.rejects),
             unread_files: Vec::new(),
         }
@@ -159,6 +187,14 @@ impl<S: EventSink> RowSink for Counted<'_, S> {
 
     fn one_day(&self, first: i64, last: i64) -> bool {
         self.tally.sink.one_day(first, last)
+    }
+
+    fn outside(&self, first: i64, last: i64) -> bool {
+        !self.strict && self.tally.sink.outside(first, last)
+    }
+
+    fn not_read(&mut self, rows: u64) {
+        self.tally.not_read += rows;
     }
 }
 
