@@ -256,7 +256,15 @@ fn enum_value<T>(
     allowed: &str,
     map: impl FnOnce(i32) -> Option<Option<T>>,
 ) -> Result<Option<T>> {
-    map(n).ok_or_else(|| Error::invalid(field, format!("must be one of {allowed} (got {n})")))
+    map(n).ok_or_else(|| {
+        Error::invalid(
+            field,
+            format!(
+                "must be one of {allowed} (got {})",
+                crate::model::shown::shown_number(n)
+            ),
+        )
+    })
 }
 
 /// The request's hotzone: its entries, else the named one, else the server's default, else

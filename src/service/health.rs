@@ -11,7 +11,8 @@
 //! begins: it then sends NOT_SERVING (unless that was the last status it sent) and ends with
 //! OK, which is what the health protocol asks of a server going away: the client learns the
 //! status, and its connection drains like any other. A `Watch` opened after the stop began
-//! sends NOT_SERVING and ends at once.
+//! sends NOT_SERVING and ends at once. A `Watch` of a service the server does not have is
+//! sent SERVICE_UNKNOWN and stays open, as the protocol asks (until the stop, likewise).
 //!
 //! Absent: no status of its own. The statuses are the [`HealthReporter`]'s
 //! (`AppState::set_health`), so `Check` and `Watch` always agree.
@@ -61,14 +62,28 @@ impl Health for StoppingHealth {
         &self,
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<UntilStopped>, Status> {
-        let statuses = self.inner.watch(request).await?.into_inner();
+        let statuses: Statuses = match self.inner.watch(request).await {
+            Ok(r) => Box::pin(r.into_inner()),
+            // The protocol: a service not known is told SERVICE_UNKNOWN and the call stays
+            // open (tonic-health ends it with NOT_FOUND, which grpc-go's client-side health
+            // checking takes for a failed connection). No service is registered later here.
+            Err(s) if s.code() == tonic::Code::NotFound => {
+                let unknown = health_check_response::ServingStatus::ServiceUnknown as i32;
+                let first = HealthCheckResponse { status: unknown };
+                Box::pin(tokio_stream::StreamExt::chain(
+                    tokio_stream::once(Ok(first)),
+                    tokio_stream::pending(),
+                ))
+            }
+            Err(s) => return Err(s),
+        };
         let mut stopping = self.stopping.clone();
         let stopped = Box::pin(async move {
             // An error is the sender gone: the server is gone too.
             let _ = stopping.wait_for(|&s| s).await;
         });
         Ok(Response::new(UntilStopped {
-            statuses: Box::pin(statuses),
+            statuses,
             stopped,
             last: None,
             ended: false,

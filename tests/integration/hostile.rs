@@ -1323,7 +1323,9 @@ async fn reflecting(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shutdown_ends_health_watches_with_not_serving() {
+    use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
     let data = one_day_dir();
     let s = settings(data.path());
     assert!(
@@ -1341,6 +1343,25 @@ async fn a_shutdown_ends_health_watches_with_not_serving() {
         }
         seen
     });
+    // A Watch of a service the server does not have is told SERVICE_UNKNOWN and stays open
+    // (the protocol; it was ended with NOT_FOUND), until the stop too.
+    let mut health = HealthClient::new(server.channel().await);
+    let mut unknown = health
+        .watch(HealthCheckRequest {
+            service: "nope.Nope".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = unknown.message().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::ServiceUnknown as i32);
+    let unknown_reader = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(r) = unknown.message().await.expect("the Watch ends with OK") {
+            seen.push(r.status);
+        }
+        seen
+    });
     // `stop` fails the test when the server has not returned within 10 s of the signal (the
     // Watch used to hold it for the whole grace, 330 s).
     server.stop().await;
@@ -1350,4 +1371,6 @@ async fn a_shutdown_ends_health_watches_with_not_serving() {
         vec![ServingStatus::NotServing as i32],
         "NOT_SERVING once, then the end"
     );
+    let seen = unknown_reader.await.unwrap();
+    assert_eq!(seen, vec![ServingStatus::NotServing as i32]);
 }

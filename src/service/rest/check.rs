@@ -24,12 +24,11 @@
 use std::time::Instant;
 
 use http::StatusCode;
-use hyper::body::Incoming;
 use serde_json::{Map, Value};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
-use super::{App, Body, error_response, json_response, read_body};
+use super::{App, Body, RequestBody, error_response, json_response, read_body};
 use crate::error::Error;
 use crate::model::check::{look_back_days_in_range, min_events_in_range};
 use crate::model::hotzone::Hotzone;
@@ -53,7 +52,7 @@ pub(crate) const FIELDS: [&str; 10] = [
 ];
 
 /// Handles one REST check.
-pub(crate) async fn handle(app: &App, md: MetadataMap, body: Incoming) -> http::Response<Body> {
+pub(crate) async fn handle(app: &App, md: MetadataMap, body: RequestBody) -> http::Response<Body> {
     let started = Instant::now();
     let state = &app.state;
     let corr = correlator(&md).ok().flatten();
@@ -610,11 +609,22 @@ mod tests {
             json_object(br#"{"a":{"b":[1,2.5,null,true,"x",18446744073709551615]}}"#).unwrap();
         assert_eq!(obj["a"]["b"][5].as_u64(), Some(u64::MAX));
         // Past 64 bits, a whole number is still judged by its value (the nearest double's,
-        // as JSON parsers read it), and shown so.
+        // as JSON parsers read it); a number of 5 digits or more is not shown (it may be a
+        // phone number).
         for (text, shown) in [
-            ("18446744073709551615", "got 18446744073709551615"),
-            ("18446744073709551616", "got 18446744073709551616"),
-            ("-18446744073709551616", "got -18446744073709551616"),
+            (
+                "18446744073709551615",
+                "got a number of 20 digits (not shown",
+            ),
+            (
+                "18446744073709551616",
+                "got a number of 20 digits (not shown",
+            ),
+            (
+                "-18446744073709551616",
+                "got a number of 20 digits (not shown",
+            ),
+            ("886912345678", "got a number of 12 digits (not shown"),
         ] {
             let body = format!(
                 r#"{{"phoneNumber":"+886912345001","lookBackDays":{text},"thresholdRatio":0.5}}"#

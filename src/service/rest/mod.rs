@@ -423,8 +423,14 @@ fn is_json(md: &MetadataMap) -> bool {
 
 /// Dispatches one request by method and path.
 async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
+    use hyper::body::Body as _;
     let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
+    let body = RequestBody {
+        ended: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(body.is_end_stream())),
+        inner: body,
+    };
+    let ended = std::sync::Arc::clone(&body.ended);
     let md = MetadataMap::from_headers(parts.headers);
     let path = parts.uri.path();
     let method = &parts.method;
@@ -527,12 +533,35 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
         )
     };
     echo(&mut resp, corr.as_ref());
-    // The idle close, told ahead: a client that honours the hint (Node's agents, undici)
-    // stops reusing the connection before the server closes it, instead of racing the close
-    // with its next request (a POST lost so is not retried by most clients).
-    resp.headers_mut()
-        .insert(KEEP_ALIVE, HeaderValue::from_static(KEEP_ALIVE_HINT));
+    if resp.status() == StatusCode::UNAUTHORIZED {
+        // RFC 9110 wants the scheme a 401 asks for (RFC 6750's bearer token).
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"hotzone\""),
+        );
+    }
+    if ended.load(std::sync::atomic::Ordering::Relaxed) {
+        // The idle close, told ahead: a client that honours the hint (Node's agents, undici)
+        // stops reusing the connection before the server closes it, instead of racing the
+        // close with its next request (a POST lost so is not retried by most clients).
+        resp.headers_mut()
+            .insert(KEEP_ALIVE, HeaderValue::from_static(KEEP_ALIVE_HINT));
+    } else {
+        // A body refused unread (a token, a media type, a length past the limit) is never
+        // read, so hyper closes the connection after the reply: said here, so that a client
+        // does not send its next request on it (Go's pool lost one in a few after a 401 or
+        // a 415 to a request with `Expect: 100-continue` or a large body).
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     resp
+}
+
+/// A request's body, and whether it has been read to its end ([`read_body`] says so; a
+/// request without a body has been).
+pub(crate) struct RequestBody {
+    inner: Incoming,
+    ended: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// `Keep-Alive`, the header of the hint.
@@ -550,11 +579,12 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// was to be sent and answered within `within`) is DEADLINE_EXCEEDED, as the gRPC port says
 /// of a Check whose body is slow.
 pub(crate) async fn read_body(
-    body: Incoming,
+    body: RequestBody,
     limit: usize,
     (deadline, within, what): (tokio::time::Instant, Duration, &str),
 ) -> Result<Bytes, Status> {
     use hyper::body::Body as _;
+    let RequestBody { inner: body, ended } = body;
     let limit = limit.min(MAX_BODY_BYTES);
     let too_long = || {
         crate::service::status::status(
@@ -570,7 +600,10 @@ pub(crate) async fn read_body(
     }
     let collected = tokio::time::timeout_at(deadline, Limited::new(body, limit).collect()).await;
     match collected {
-        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Ok(b)) => {
+            ended.store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok(b.to_bytes())
+        }
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_long()),
         Err(_) => Err(crate::service::guard::timed_out(what, within)),
         Ok(Err(_)) => Err(crate::service::status::status(

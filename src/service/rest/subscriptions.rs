@@ -29,7 +29,6 @@ use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use http::{HeaderValue, StatusCode, header};
-use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tonic::metadata::MetadataMap;
@@ -38,7 +37,7 @@ use tonic::{Code, Status};
 use super::check::{check_fields, integer, member, request_of, string};
 use super::notify::{EVENT_ANOMALY, EndReason};
 use super::sink::Sink;
-use super::{App, Body, SUBSCRIPTIONS_PATH, error_response, json_response, read_body};
+use super::{App, Body, RequestBody, SUBSCRIPTIONS_PATH, error_response, json_response, read_body};
 use crate::error::{Error, Result};
 use crate::index::ServingIndex;
 use crate::model::Msisdn;
@@ -693,7 +692,7 @@ fn audit(
 /// the call takes its place at the concurrency gate (a client sending its body slowly holds
 /// no place a check needs). The place is kept through the durable write, so the gate also
 /// bounds the creations in flight (and how far `max_subscriptions` can be passed by them).
-pub(crate) async fn create(app: &App, md: &MetadataMap, body: Incoming) -> http::Response<Body> {
+pub(crate) async fn create(app: &App, md: &MetadataMap, body: RequestBody) -> http::Response<Body> {
     let state = &app.state;
     if let Err(s) = state.auth().authorize(md, Scope::Check) {
         return refuse(app, md, &s);
@@ -1013,7 +1012,11 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
         Some(n) => Some(u32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
             Error::out_of_range(
                 "config.subscriptionMaxEvents",
-                format!("must be between 1 and {} (got {n})", u32::MAX),
+                format!(
+                    "must be between 1 and {} (got {})",
+                    u32::MAX,
+                    crate::model::shown::shown_number(n)
+                ),
             )
         })?),
     };

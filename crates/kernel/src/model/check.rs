@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use crate::error::{Error, Result};
 use crate::model::hotzone::Hotzone;
 use crate::model::phone::Msisdn;
-use crate::model::shown::shown;
+use crate::model::shown::{shown, shown_number};
 
 /// Largest `look_back_days` the contract allows.
 pub const MAX_LOOK_BACK_DAYS: u16 = 90;
@@ -158,13 +158,13 @@ impl CheckParams {
             Method::Share if !(r > 0.0 && r <= 1.0) => {
                 return Err(Error::out_of_range(
                     "threshold_ratio",
-                    format!("must be in (0, 1] for SHARE (got {r})"),
+                    format!("must be in (0, 1] for SHARE (got {})", shown_number(r)),
                 ));
             }
             Method::Spike if r < 1.0 => {
                 return Err(Error::out_of_range(
                     "threshold_ratio",
-                    format!("must be >= 1 for SPIKE (got {r})"),
+                    format!("must be >= 1 for SPIKE (got {})", shown_number(r)),
                 ));
             }
             _ => {}
@@ -228,7 +228,7 @@ pub fn look_back_days_in_range(n: impl Into<i128>, max: u16) -> Result<u16> {
     if n < 1 || n > i128::from(cap) {
         return Err(Error::out_of_range(
             "look_back_days",
-            format!("must be between 1 and {cap} (got {n})"),
+            format!("must be between 1 and {cap} (got {})", shown_number(n)),
         ));
     }
     Ok(n as u16)
@@ -240,7 +240,11 @@ pub fn min_events_in_range(n: impl Into<i128>) -> Result<u32> {
     if n < 1 || n > i128::from(u32::MAX) {
         return Err(Error::out_of_range(
             "min_events",
-            format!("must be between 1 and {} (got {n})", u32::MAX),
+            format!(
+                "must be between 1 and {} (got {})",
+                u32::MAX,
+                shown_number(n)
+            ),
         ));
     }
     Ok(n as u32)
