@@ -117,9 +117,7 @@ impl ReadFlags {
             csv_part_bytes: part_size("HOTZONE_CSV_PART_BYTES")?,
             parquet_part_rows: part_size("HOTZONE_PARQUET_PART_ROWS")?,
             ipc_part_bytes: part_size("HOTZONE_IPC_PART_BYTES")?,
-            // Rows outside the window are read only to be checked: asked for when every
-            // bad row is wanted (a rejects file, or the first one under --strict).
-            skip_outside_window: !self.strict && self.rejects.is_none(),
+            skip_outside_window: false,
         })
     }
 
@@ -238,10 +236,14 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
     a.read
         .refuse_overwriting(&a.inputs, std::path::Path::new(&a.output))?;
     warn_reading_flags_of_prepared(&a.inputs, &a.read);
+    let mut ingest = a.read.ingest_options()?;
+    // Rows outside the window are read only to be checked: they are, when every bad row is
+    // asked for (a rejects file, or the first one under --strict).
+    ingest.skip_outside_window = !a.read.strict && a.read.rejects.is_none();
     let req = ScanRequest {
         raw,
         tz: a.read.zone(&a.inputs)?,
-        ingest: a.read.ingest_options()?,
+        ingest,
         explain: a.explain,
     };
     let bar = std::io::stderr().is_terminal().then(|| {

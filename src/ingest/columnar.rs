@@ -119,16 +119,16 @@ fn codecs_readable(
     Ok(())
 }
 
-/// Checks that the kernel reads Parquet file `path` with `columns` (the required columns are
-/// there, every column it reads has a type it accepts), with the same code a read runs (an
-/// empty batch of the file's schema goes through [`visit_batch`]), and says which columns a
-/// read takes and how large each row group is. `hotzone.spark` calls it on the driver before
-/// it gives a file's row groups to tasks, so an unreadable file is found before any task runs.
-pub fn probe_parquet(path: &Path, columns: &ColumnMap) -> Result<Probe> {
-    let (footer, _) = parquet_row_groups(path)?;
-    let meta = ArrowReaderMetadata::try_new(Arc::clone(&footer), ArrowReaderOptions::new())
-        .map_err(|e| Error::read(path, e))?;
-    let empty = arrow::array::RecordBatch::new_empty(meta.schema().clone());
+/// The refusals a read of a file of Arrow schema `schema` makes from its columns alone (a
+/// required column missing, a column of a type the reader does not take, an extension type on
+/// `event_time`): an empty batch of the schema goes through [`visit_batch`], the code a read
+/// runs on every batch.
+fn columns_taken(
+    path: &Path,
+    schema: &arrow::datatypes::SchemaRef,
+    columns: &ColumnMap,
+) -> Result<()> {
+    let empty = arrow::array::RecordBatch::new_empty(Arc::clone(schema));
     struct Nothing;
     impl RowSink for Nothing {
         fn row(
@@ -149,7 +149,19 @@ pub fn probe_parquet(path: &Path, columns: &ColumnMap) -> Result<Probe> {
         &mut cache,
         &mut interp,
         &mut Nothing,
-    )?;
+    )
+}
+
+/// Checks that the kernel reads Parquet file `path` with `columns` (the required columns are
+/// there, every column it reads has a type it accepts), with the same code a read runs (an
+/// empty batch of the file's schema goes through [`visit_batch`]), and says which columns a
+/// read takes and how large each row group is. `hotzone.spark` calls it on the driver before
+/// it gives a file's row groups to tasks, so an unreadable file is found before any task runs.
+pub fn probe_parquet(path: &Path, columns: &ColumnMap) -> Result<Probe> {
+    let (footer, _) = parquet_row_groups(path)?;
+    let meta = ArrowReaderMetadata::try_new(Arc::clone(&footer), ArrowReaderOptions::new())
+        .map_err(|e| Error::read(path, e))?;
+    columns_taken(path, meta.schema(), columns)?;
     let schema = meta.schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let descr = footer.file_metadata().schema_descr();
@@ -184,8 +196,9 @@ pub fn probe_parquet(path: &Path, columns: &ColumnMap) -> Result<Probe> {
 ///
 /// With `skip_outside`, a part whose `event_time` statistics prove every time accepted and
 /// outside what the sink counts ([`RowSink::outside`]: a scan's window) is not read at all:
-/// its rows are counted as not read ([`RowSink::not_read`]), after the same checks of the
-/// file's columns as a reading (whether a file is refused never depends on its statistics).
+/// its rows are counted as not read ([`RowSink::not_read`]), after the checks a reading makes
+/// of the file's columns (`columns_taken`, the codecs): whether a file is refused does not
+/// depend on its statistics.
 #[allow(clippy::too_many_arguments)]
 pub fn read_parquet_row_group<R>(
     path: &Path,
@@ -226,6 +239,7 @@ where
             accepted_time_span(rg, descr, root, schema.field(root).data_type(), &resolved)
         && rows.outside(first, last)
     {
+        columns_taken(path, &schema, columns)?;
         let all = usize::try_from(rg.num_rows()).unwrap_or(0);
         let n = part.end.min(all).saturating_sub(part.start);
         rows.not_read(n as u64);

@@ -156,11 +156,6 @@ pub struct Counter {
 }
 
 impl Counter {
-    /// The window it counts.
-    pub fn window(&self) -> &Window {
-        &self.window
-    }
-
     /// A counter for the check `params` over `window`.
     pub fn new(params: &CheckParams, window: Window) -> Counter {
         Counter {

@@ -74,11 +74,6 @@ impl Window {
         first <= last && (last < b[0] || first >= b[b.len() - 1])
     }
 
-    /// True when `last` (UTC epoch milliseconds) is before W's first day.
-    pub fn before(&self, last: i64) -> bool {
-        last < self.bounds[0]
-    }
-
     /// Day index of an instant (UTC epoch milliseconds), `None` outside W.
     #[inline]
     pub fn day_of(&self, ms: i64) -> Option<u16> {

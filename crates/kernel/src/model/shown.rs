@@ -14,14 +14,15 @@
 //! ```
 //!
 //! A value that may be a phone number is not shown (the service's messages never carry a
-//! number, REFERENCE.md §8): one with at least [`NUMBER_DIGITS`] digits, unless it has the
-//! shape of a date, is named by its first characters and its length, and a number a caller
+//! number, REFERENCE.md §8): one with at least [`NUMBER_DIGITS`] digits of any script,
+//! unless it is a calendar date or an ISO date-time, is named by its first characters and its
+//! length, and a number a caller
 //! sent goes through [`shown_number`] the same way:
 //!
 //! ```
 //! use hotzone_kernel::model::shown::{shown, shown_number};
 //! assert_eq!(shown("+8869123456780000").to_string(), "\"+886\"… (17 chars, not shown: it may hold a phone number)");
-//! assert_eq!(shown("2026-13-45").to_string(), "\"2026-13-45\"");
+//! assert_eq!(shown("2026-03-10T08:00").to_string(), "\"2026-03-10T08:00\"");
 //! assert_eq!(shown_number(886912345678u64).to_string(), "a number of 12 digits (not shown: it may be a phone number)");
 //! assert_eq!(shown_number(91).to_string(), "91");
 //! ```
@@ -46,19 +47,35 @@ pub const NUMBER_DIGITS: usize = 5;
 /// Characters a value that may be a phone number is named by (a `+` and a calling code).
 const NUMBER_PREFIX_CHARS: usize = 4;
 
-/// True when `s` holds at least [`NUMBER_DIGITS`] digits and is not a date `YYYY-MM-DD`.
+/// True when `s` holds at least [`NUMBER_DIGITS`] digits of any script (fullwidth and
+/// Arabic-Indic digits are read as digits by phone number parsers) and is not a calendar
+/// date `YYYY-MM-DD` or an ISO date-time (what a mistaken `as_of` most often is).
 fn may_be_a_number(s: &str) -> bool {
-    let b = s.as_bytes();
-    let date = b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            _ => c.is_ascii_digit(),
-        });
-    !date && b.iter().filter(|c| c.is_ascii_digit()).count() >= NUMBER_DIGITS
+    let digits = s.chars().filter(|c| c.is_numeric()).count();
+    digits >= NUMBER_DIGITS && !is_a_date(s)
 }
 
-/// A number a caller sent, as an error message shows it: as written when it has fewer than
-/// [`NUMBER_DIGITS`] digits, else by its count of digits.
+/// A calendar date `YYYY-MM-DD`, alone or starting an ISO date-time (`T` or a space, then a
+/// time).
+fn is_a_date(s: &str) -> bool {
+    let (date, time) = match s.char_indices().nth(10) {
+        None => (s, None),
+        Some((i, c)) => (&s[..i], Some((c, &s[i + c.len_utf8()..]))),
+    };
+    let calendar = date.len() == 10
+        && date.as_bytes()[4] == b'-'
+        && chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok();
+    calendar
+        && time.is_none_or(|(sep, rest)| {
+            (sep == 'T' || sep == ' ')
+                && rest
+                    .get(..5)
+                    .is_some_and(|hm| chrono::NaiveTime::parse_from_str(hm, "%H:%M").is_ok())
+        })
+}
+
+/// A number a caller sent, as an error message shows it: as written when its whole part has
+/// fewer than [`NUMBER_DIGITS`] digits, else by that count of digits.
 pub fn shown_number(n: impl fmt::Display) -> ShownNumber {
     ShownNumber(n.to_string())
 }
@@ -69,7 +86,8 @@ pub struct ShownNumber(String);
 
 impl fmt::Display for ShownNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let digits = self.0.bytes().filter(u8::is_ascii_digit).count();
+        let whole = self.0.split('.').next().unwrap_or_default();
+        let digits = whole.bytes().filter(u8::is_ascii_digit).count();
         if digits >= NUMBER_DIGITS {
             write!(
                 f,
@@ -126,16 +144,22 @@ mod tests {
             "886 912 345 678",
             "0912-345-678",
             "+8869123456780000x",
+            "+\u{ff18}\u{ff18}\u{ff16}\u{ff19}\u{ff11}\u{ff12}\u{ff13}\u{ff14}",
+            "+\u{668}\u{668}\u{666}\u{669}\u{661}\u{662}\u{663}\u{664}",
+            "0912-34-56",
+            "2026-03-10T1234567",
+            "2026-03-10T1\u{e9}234567",
         ] {
             let out = shown(v).to_string();
             assert!(out.contains("not shown"), "{v}: {out}");
             let quoted = out.split('"').nth(1).unwrap();
             assert!(
-                quoted.chars().filter(char::is_ascii_digit).count() < NUMBER_DIGITS,
+                quoted.chars().filter(|c| c.is_numeric()).count() < NUMBER_DIGITS,
                 "{out}"
             );
         }
-        for v in ["NGA", "+88", "2026-03-10", "x1234"] {
+        let dates = ["2026-03-10", "2026-03-10T00:00:00", "2026-03-10 08:30Z"];
+        for v in ["NGA", "+88", "x1234"].into_iter().chain(dates) {
             assert!(!shown(v).to_string().contains("not shown"), "{v}");
         }
         let n = shown_number(-12345).to_string();
@@ -144,5 +168,12 @@ mod tests {
             "a number of 5 digits (not shown: it may be a phone number)"
         );
         assert_eq!(shown_number(1.5).to_string(), "1.5");
+        assert_eq!(shown_number(1.2345).to_string(), "1.2345");
+        assert_eq!(shown_number(0.00001).to_string(), "0.00001");
+        assert!(
+            shown_number(886_912_345_678.0)
+                .to_string()
+                .contains("12 digits")
+        );
     }
 }
