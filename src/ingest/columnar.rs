@@ -796,8 +796,12 @@ where
 /// each buffer's stated length before decompressing it: a few bytes stating a terabyte made
 /// the allocation fail, which aborts the process (no panic to catch), the CLI and the server
 /// alike. Stated lengths are bounded by each codec's largest ratio (lz4: 255 to 1; zstd: a
-/// 128 KiB block from 4 bytes). A file the walk cannot follow is left to the reader, whose
-/// errors name it.
+/// 128 KiB block from 4 bytes). Messages are found as the reader finds them: a file's by its
+/// footer's blocks (whatever its leading bytes; the reader checks only the trailing magic),
+/// each block's metadata and body where the block says; a stream's by each message's length
+/// prefix; an input that reads as both is checked both ways. A file the walk cannot follow is
+/// left to the reader, whose errors name it (the `data_file` fuzz target found a file with a
+/// damaged leading magic, walked as a stream, whose footer the reader read, and aborted).
 fn ipc_lengths_checked(path: &Path, batches: Option<std::ops::Range<usize>>) -> Result<()> {
     use arrow::ipc::{CompressionType, root_as_footer, root_as_message};
     use std::io::{Read, Seek, SeekFrom};
@@ -810,19 +814,35 @@ fn ipc_lengths_checked(path: &Path, batches: Option<std::ops::Range<usize>>) -> 
         file.read_exact(&mut buf).ok()?;
         Some(buf)
     };
-    // The message at `offset` (continuation marker or not), its metadata's end: the body's
-    // start, or `None` where the walk cannot follow.
-    let check_message = |file: &mut File, offset: u64| -> Option<Result<(u64, u64)>> {
+    // The message at `offset` (continuation marker or not): its body's start and length, or
+    // `None` where the walk cannot follow. `block`: a file's block (metadata length with
+    // its prefix, body length), which the file reader goes by instead of the prefix.
+    let check_message = |file: &mut File,
+                         offset: u64,
+                         block: Option<(u64, u64)>|
+     -> Option<Result<(u64, u64)>> {
         let head = at(file, offset, 8)?;
-        let (len, skip) = match i32::from_le_bytes(head[..4].try_into().ok()?) {
-            -1 => (i32::from_le_bytes(head[4..8].try_into().ok()?), 8),
-            n => (n, 4),
+        let marker = head[..4] == [0xff; 4];
+        let skip: u64 = if marker { 8 } else { 4 };
+        let (meta_len, body, block_body) = match block {
+            Some((meta_len, body_len)) => (
+                meta_len.checked_sub(skip)?,
+                offset + meta_len,
+                Some(body_len),
+            ),
+            None => {
+                let len =
+                    i32::from_le_bytes(head[skip as usize - 4..skip as usize].try_into().ok()?);
+                let len = u64::try_from(len).ok().filter(|n| *n > 0)?;
+                (len, offset + skip + len, None)
+            }
         };
-        let len = usize::try_from(len).ok().filter(|n| *n > 0)?;
-        let meta = at(file, offset + skip, len)?;
+        let meta = at(file, offset + skip, usize::try_from(meta_len).ok()?)?;
         let message = root_as_message(&meta).ok()?;
-        let body = offset + skip + len as u64;
-        let body_len = u64::try_from(message.bodyLength()).ok()?;
+        let body_len = match block_body {
+            Some(n) => n,
+            None => u64::try_from(message.bodyLength()).ok()?,
+        };
         let batch = (message.header_as_record_batch())
             .or_else(|| message.header_as_dictionary_batch().and_then(|d| d.data()));
         let Some(batch) = batch else {
@@ -854,43 +874,45 @@ fn ipc_lengths_checked(path: &Path, batches: Option<std::ops::Range<usize>>) -> 
         }
         Some(Ok((body, body_len)))
     };
-    let mut magic = [0u8; 6];
-    let is_file = file.read_exact(&mut magic).is_ok() && &magic == b"ARROW1";
-    if is_file {
-        let Some(tail) = size.checked_sub(10).and_then(|t| at(&mut file, t, 10)) else {
-            return Ok(());
-        };
-        let Ok(footer_len) =
-            arrow::ipc::reader::read_footer_length(tail.try_into().unwrap_or([0; 10]))
-        else {
-            return Ok(());
-        };
-        let Some(footer) = (size - 10)
-            .checked_sub(footer_len as u64)
-            .and_then(|start| at(&mut file, start, footer_len))
-        else {
-            return Ok(());
-        };
-        let Ok(footer) = root_as_footer(&footer) else {
-            return Ok(());
-        };
+    // A file: the blocks its footer lists, as the file reader takes them.
+    let footer = size
+        .checked_sub(10)
+        .and_then(|t| at(&mut file, t, 10))
+        .and_then(|tail| {
+            arrow::ipc::reader::read_footer_length(tail.try_into().unwrap_or([0; 10])).ok()
+        })
+        .and_then(|n| {
+            (size - 10)
+                .checked_sub(n as u64)
+                .and_then(|s| at(&mut file, s, n))
+        });
+    if let Some(footer) = footer.as_deref()
+        && let Ok(footer) = root_as_footer(footer)
+    {
         let all: Vec<_> = footer.recordBatches().into_iter().flatten().collect();
-        let range = batches.unwrap_or(0..all.len());
+        let range = batches.clone().unwrap_or(0..all.len());
         let blocks = (footer.dictionaries().into_iter().flatten())
             .chain(all.get(range).unwrap_or_default().iter().copied());
         for block in blocks {
+            let frame = (u64::try_from(block.metaDataLength()).ok())
+                .zip(u64::try_from(block.bodyLength()).ok());
             if let Some(Err(e)) = u64::try_from(block.offset())
                 .ok()
-                .and_then(|o| check_message(&mut file, o))
+                .zip(frame)
+                .and_then(|(o, frame)| check_message(&mut file, o, Some(frame)))
             {
                 return Err(e);
             }
         }
-        return Ok(());
+        if batches.is_some() {
+            // A part of a file: the file reader read it (the stream reader reads whole inputs).
+            return Ok(());
+        }
     }
+    // A stream (or an input the file reader may refuse, which is then read as one).
     let mut offset = 0u64;
     while offset < size {
-        match check_message(&mut file, offset) {
+        match check_message(&mut file, offset, None) {
             Some(Ok((body, body_len))) => offset = body.saturating_add(body_len),
             Some(Err(e)) => return Err(e),
             None => break,

@@ -1105,6 +1105,29 @@ fn an_ipc_buffer_stating_more_than_it_can_hold_is_an_error_not_an_abort() {
         assert!(err.contains(&path.display().to_string()), "{err}");
         assert!(err.contains("states 1099511627776 bytes"), "{err}");
     }
+    // The file reader finds a file's messages by its footer and checks only the trailing
+    // magic: with the leading magic damaged (the `data_file` fuzz target's find, which the
+    // check walked as a stream and passed), or a message's own length prefix, the claim is
+    // still found where the reader will read it.
+    let claimed = std::fs::read(&file).unwrap();
+    // The schema message's continuation marker (after the magic and its padding).
+    let first_message = claimed.windows(4).position(|w| w == [0xff; 4]).unwrap();
+    for (what, at, with) in [
+        ("leading magic", 0, &b"ARROW5"[..]),
+        ("a length prefix", first_message + 4, &[0x7f, 0, 0, 0][..]),
+    ] {
+        let mut bytes = claimed.clone();
+        bytes[at..at + with.len()].copy_from_slice(with);
+        let path = dir.path().join("damaged.arrow");
+        std::fs::write(&path, &bytes).unwrap();
+        let o = scan(
+            &[path.as_path()],
+            &["--output", "-", "--column", "msisdn=subscriber"],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{what}: {err}");
+        assert!(err.contains("states 1099511627776 bytes"), "{what}: {err}");
+    }
 }
 
 /// A dictionary of timestamps (a pandas Categorical of datetimes, with or without a zone)
