@@ -803,6 +803,9 @@ where
 /// left to the reader, whose errors name it (the `data_file` fuzz target found a file with a
 /// damaged leading magic, walked as a stream, whose footer the reader read, and aborted).
 fn ipc_lengths_checked(path: &Path, batches: Option<std::ops::Range<usize>>) -> Result<()> {
+    // A block whose message does not parse from its metadata is read whole to find it, up
+    // to this size (only damaged files get there).
+    const WHOLE_BLOCK_BYTES: u64 = 64 << 20;
     use arrow::ipc::{CompressionType, root_as_footer, root_as_message};
     use std::io::{Read, Seek, SeekFrom};
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -824,25 +827,43 @@ fn ipc_lengths_checked(path: &Path, batches: Option<std::ops::Range<usize>>) -> 
         let head = at(file, offset, 8)?;
         let marker = head[..4] == [0xff; 4];
         let skip: u64 = if marker { 8 } else { 4 };
-        let (meta_len, body, block_body) = match block {
-            Some((meta_len, body_len)) => (
-                meta_len.checked_sub(skip)?,
-                offset + meta_len,
-                Some(body_len),
-            ),
+        let (meta, body, block_body) = match block {
+            // The file reader parses the message from the whole block after the prefix (so
+            // a message may reach past the block's metadata length into its body), and takes
+            // the body from the metadata length on.
+            Some((meta_len, body_len)) => {
+                let whole = meta_len.checked_add(body_len)?.checked_sub(skip)?;
+                let first = meta_len.saturating_sub(skip).min(whole);
+                let meta = match at(file, offset + skip, usize::try_from(first).ok()?) {
+                    Some(m) if root_as_message(&m).is_ok() => m,
+                    _ if whole <= WHOLE_BLOCK_BYTES => {
+                        at(file, offset + skip, usize::try_from(whole).ok()?)?
+                    }
+                    _ => return None,
+                };
+                (meta, offset + meta_len, Some(body_len))
+            }
             None => {
                 let len =
                     i32::from_le_bytes(head[skip as usize - 4..skip as usize].try_into().ok()?);
                 let len = u64::try_from(len).ok().filter(|n| *n > 0)?;
-                (len, offset + skip + len, None)
+                let meta = at(file, offset + skip, usize::try_from(len).ok()?)?;
+                (meta, offset + skip + len, None)
             }
         };
-        let meta = at(file, offset + skip, usize::try_from(meta_len).ok()?)?;
         let message = root_as_message(&meta).ok()?;
         let body_len = match block_body {
             Some(n) => n,
             None => u64::try_from(message.bodyLength()).ok()?,
         };
+        // The reader sets a body's whole length aside (zeroed) before reading it: a few
+        // bytes stating 16 GB took 16 GB, then failed to read them.
+        if body.checked_add(body_len).is_none_or(|end| end > size) {
+            let e = format!(
+                "an IPC message states a body of {body_len} bytes from byte {body}, past the end of the file ({size} bytes)"
+            );
+            return Some(Err(Error::read(path, e)));
+        }
         let batch = (message.header_as_record_batch())
             .or_else(|| message.header_as_dictionary_batch().and_then(|d| d.data()));
         let Some(batch) = batch else {

@@ -1128,6 +1128,32 @@ fn an_ipc_buffer_stating_more_than_it_can_hold_is_an_error_not_an_abort() {
         assert_eq!(o.status.code(), Some(1), "{what}: {err}");
         assert!(err.contains("states 1099511627776 bytes"), "{what}: {err}");
     }
+    // A footer block stating a 16 GiB body for a file of a few KB: the reader set the whole
+    // length aside, zeroed (16 GB of memory, then "failed to fill whole buffer"; fuzzed).
+    let mut bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len();
+    let footer_len = u32::from_le_bytes(bytes[n - 10..n - 6].try_into().unwrap()) as usize;
+    let footer_at = n - 10 - footer_len;
+    let block = {
+        let footer = arrow::ipc::root_as_footer(&bytes[footer_at..n - 10]).unwrap();
+        *footer.recordBatches().unwrap().get(0)
+    };
+    // The block as the footer stores it: offset, metadata length, padding, body length.
+    let mut stored = block.offset().to_le_bytes().to_vec();
+    stored.extend(block.metaDataLength().to_le_bytes());
+    let at = (footer_at..n - 10 - 24)
+        .find(|&i| bytes[i..i + 12] == stored[..])
+        .expect("the block in the footer");
+    bytes[at + 16..at + 24].copy_from_slice(&(16i64 << 30).to_le_bytes());
+    let path = dir.path().join("huge-body.arrow");
+    std::fs::write(&path, &bytes).unwrap();
+    let o = scan(
+        &[path.as_path()],
+        &["--output", "-", "--column", "msisdn=subscriber"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("a body of 17179869184 bytes"), "{err}");
 }
 
 /// A dictionary of timestamps (a pandas Categorical of datetimes, with or without a zone)
@@ -1681,4 +1707,29 @@ fn parquet_statistics_that_understate_the_latest_time_do_not_move_the_window() {
     // The subscriber of the changed row is the one in that window.
     let rows = stdout(&o);
     assert!(rows.ends_with("\n+886912345002,false,,0,\n"), "{rows}");
+}
+
+/// Every input the `data_file` fuzz target found (`tests/fuzz-found/`: IPC files whose
+/// messages reach past their metadata, whose leading magic is damaged, whose bodies are
+/// stated past the end) is an error naming the file: before the checks, each aborted the
+/// process on an allocation of up to 559 TB or took 16 GB of memory.
+#[test]
+fn fuzz_found_files_are_errors_naming_them() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-found");
+    let mut found = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            continue;
+        }
+        found += 1;
+        let o = scan(&[path.as_path()], &["--output", "-"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        let name = path.file_name().unwrap().to_string_lossy();
+        // A signal (an abort) has no exit code.
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(name.as_ref()), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+    assert!(found >= 6, "{found} files in {}", dir.display());
 }
