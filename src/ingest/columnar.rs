@@ -305,7 +305,8 @@ where
         let name = meta.schema().field(root).name().clone();
         Some((root, name, ms))
     });
-    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
+    let builder =
+        ParquetRecordBatchReaderBuilder::new_with_metadata(super::bounded::Bounded(file), meta);
     let mut roots: Vec<usize> = (idx.iter().flatten().copied())
         .filter(|r| plain.iter().all(|(p, ..)| p != r))
         .collect();
@@ -527,7 +528,7 @@ pub fn largest_page_rows(
     let descr = footer.file_metadata().schema_descr();
     let rg = footer.row_group(row_group);
     let rows = usize::try_from(rg.num_rows()).ok()?;
-    let file = Arc::new(File::open(path).ok()?);
+    let file = Arc::new(super::bounded::Bounded(File::open(path).ok()?));
     let mut largest = 0;
     for root in columns.resolve(&names).into_iter().flatten() {
         for leaf in leaves_of(descr, root) {

@@ -17,6 +17,7 @@
 //! A file that cannot be read is an error naming it; a row that cannot be interpreted is a
 //! [`rejects::Reject`] (or, under `strict`, the error).
 
+pub mod bounded;
 pub mod columnar;
 pub mod csv;
 pub mod csv_split;

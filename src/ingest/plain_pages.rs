@@ -223,8 +223,9 @@ impl PlainStrings {
         } else {
             chunk
         };
-        let pages = SerializedPageReader::new(Arc::new(file), chunk, rows, None)
-            .map_err(|e| column_error(path, name, e))?;
+        let pages =
+            SerializedPageReader::new(Arc::new(super::bounded::Bounded(file)), chunk, rows, None)
+                .map_err(|e| column_error(path, name, e))?;
         let max_def = schema.column(leaf).max_def_level();
         let mut read = PlainStrings::of_pages(path, "", Box::new(pages), rows, max_def, codec);
         (read.label, read.first_row) = (label, first_row);
