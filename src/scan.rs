@@ -299,8 +299,7 @@ pub fn scan(
         let params = CheckParams::new(req.raw.clone(), limits)?;
         let window = Window::new(req.tz, params.as_of, params.look_back_days);
         if given {
-            let read = (&req.ingest, progress);
-            let (counters, report) = counted(inputs, read, &params, &window, |c| c)?;
+            let (counters, report) = counted(inputs, req, &params, &window, progress, |c| c)?;
             return Ok(verdicts(params, window, counters, req, report));
         }
         // The first pass skips Parquet row groups whose `event_time` statistics cannot hold
@@ -312,8 +311,7 @@ pub fn scan(
             counter,
             latest: LatestSink::default(),
         };
-        let read = (&req.ingest, progress);
-        let (sinks, report) = counted(inputs, read, &params, &window, guessing)?;
+        let (sinks, report) = counted(inputs, req, &params, &window, progress, guessing)?;
         let day = |ms| crate::detect::calendar::local_date(req.tz, ms);
         let latest = sinks.iter().filter_map(|s| s.latest.0).max().and_then(day);
         match latest {
@@ -332,13 +330,14 @@ pub fn scan(
 /// moves the end later; one is enough unless a reading skips rows the next one reads).
 const MAX_RECOUNTS: u32 = 2;
 
-/// The counting reading of a scan, read with `opts`: one map per worker (sharing the
-/// subscribers out), each in the sink `sink` makes of its counter.
+/// The counting reading of a scan: one map per worker (sharing the subscribers out), each
+/// in the sink `sink` makes of its counter.
 fn counted<S: EventSink>(
     inputs: &[String],
-    (opts, progress): (&IngestOptions, &(dyn Fn(u64, u64) + Sync)),
+    req: &ScanRequest,
     params: &CheckParams,
     window: &Window,
+    progress: &(dyn Fn(u64, u64) + Sync),
     sink: fn(Counter) -> S,
 ) -> Result<(Vec<S>, IngestReport)> {
     // As in `map_row_groups`: the maps are read only after every worker has stopped. A new
@@ -347,7 +346,7 @@ fn counted<S: EventSink>(
         let exchange = Exchange::new();
         move || sink(Counter::sharing(params, window.clone(), &exchange))
     };
-    ingest(inputs, opts, reading, progress)
+    ingest(inputs, &req.ingest, reading, progress)
 }
 
 /// The outcome of a scan whose workers filled `counters`.
@@ -432,8 +431,7 @@ fn scan_guessing_the_latest_day(
         counter,
         latest: LatestSink::default(),
     };
-    let read = (&req.ingest, progress);
-    let (sinks, report) = counted(inputs, read, &params, &window, guessing)?;
+    let (sinks, report) = counted(inputs, req, &params, &window, progress, guessing)?;
     let latest = sinks.iter().filter_map(|s| s.latest.0).max().and_then(day);
     if latest != Some(guess) {
         return Ok(Guessed::Wrong((latest, report)));

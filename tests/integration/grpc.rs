@@ -188,7 +188,7 @@ event_time,subscriber,counterparty,direction,kind,duration_s
 2026-03-10T12:03:00Z,+886912345001,+886221234567,out,call,60
 ";
 
-fn base_req(number: &str) -> CheckRequest {
+pub(crate) fn base_req(number: &str) -> CheckRequest {
     CheckRequest {
         phone_number: number.to_owned(),
         look_back_days: 7,

@@ -1556,14 +1556,7 @@ async fn no_error_message_echoes_a_number_put_in_another_field() {
     drop_file(data.path(), "day.csv", HOT_DAY);
     let rs = spawn_rest(settings(data.path())).await;
     let secret = "886922345651";
-    let req = |_: &str| CheckRequest {
-        phone_number: NUMBER.into(),
-        look_back_days: 7,
-        threshold_ratio: 0.5,
-        hotzone: vec!["NG".into()],
-        as_of: "2026-03-10".into(),
-        ..CheckRequest::default()
-    };
+    let req = crate::grpc::base_req;
     let grpc_cases: Vec<(&str, CheckRequest)> = vec![
         ("hotzone", {
             let mut r = req(NUMBER);
