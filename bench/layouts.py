@@ -9,6 +9,12 @@ usage: python bench/layouts.py spark|tinyrg|year|skew|csvdir|prefixes
   skew      1 % of subscribers carrying half the events
   csvdir    events-time.csv cut into 50 files, each with the header
   prefixes  300 distinct prefixes for a hotzone (prefixes300.txt)
+  encodings tier M's time-ordered rows with other codecs and encodings, one file each:
+            zstd, lz4 (LZ4_RAW), none (uncompressed), v2 (data pages v2, snappy), delta
+            (numbers DELTA_BYTE_ARRAY, event_time DELTA_BINARY_PACKED), dlba (numbers
+            DELTA_LENGTH_BYTE_ARRAY), bss (event_time BYTE_STREAM_SPLIT), dict (pyarrow's
+            default: dictionaries on every column, plain once a dictionary passes 1 MiB);
+            ENCODINGS=zstd,lz4 picks some
 Input: $HOTZONE_BENCH_M (default ~/.cache/hotzone-bench/M, as bench/run.sh M leaves it);
 output: $LAYOUTS_OUT (default ./layouts). Writer settings follow the source file (numbers
 plain, direction/kind dictionary-encoded, snappy, statistics on). Needs pyarrow (and duckdb
@@ -129,6 +135,33 @@ def prefixes():
             s.append(p)
     open(f"{OUT}/prefixes300.txt", "w").write(",".join(s) + "\n")
     print(len(s), "prefixes")
+
+
+ENCODINGS = {
+    "zstd": dict(KW, compression="zstd"),
+    "lz4": dict(KW, compression="lz4"),
+    "none": dict(KW, compression="none"),
+    "v2": dict(KW, data_page_version="2.0"),
+    "delta": dict(KW, use_dictionary=["direction", "kind"],
+                  column_encoding={"subscriber": "DELTA_BYTE_ARRAY", "counterparty": "DELTA_BYTE_ARRAY",
+                                   "event_time": "DELTA_BINARY_PACKED"}),
+    "dlba": dict(KW, column_encoding={"subscriber": "DELTA_LENGTH_BYTE_ARRAY",
+                                      "counterparty": "DELTA_LENGTH_BYTE_ARRAY"}),
+    "bss": dict(KW, column_encoding={"event_time": "BYTE_STREAM_SPLIT"}),
+    "dict": dict(compression="snappy", write_statistics=True),
+}
+
+
+def encodings():
+    names = os.environ.get("ENCODINGS", ",".join(ENCODINGS)).split(",")
+    f = pq.ParquetFile(SRC)
+    for name in names:
+        t0 = time.time()
+        with pq.ParquetWriter(f"{OUT}/enc-{name}.parquet", f.schema_arrow, **ENCODINGS[name]) as w:
+            for t in src_batches():
+                w.write_table(t, row_group_size=1 << 20)
+        print(name, round(os.path.getsize(f"{OUT}/enc-{name}.parquet") / 1e6), "MB",
+              round(time.time() - t0, 1), "s")
 
 
 if __name__ == "__main__":

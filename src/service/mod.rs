@@ -46,6 +46,7 @@ pub mod audit;
 pub mod auth;
 pub mod check;
 pub mod codec;
+mod ends_at_stop;
 pub mod guard;
 mod health;
 pub mod ingest;
@@ -75,6 +76,7 @@ use crate::model::Msisdn;
 use crate::model::check::parse_phone_number;
 use audit::{AuditLine, AuditParams};
 use auth::{Caller, Scope};
+use ends_at_stop::EndsAtStop;
 use guard::{Guarded, Kind, mark_handled};
 use metrics::code_name;
 use pb::fraud_hotzone_server::{FraudHotzone, FraudHotzoneServer};
@@ -218,7 +220,7 @@ pub async fn serve(
     let (stopping, stop_watches) = tokio::sync::watch::channel(false);
     let health = tonic_health::pb::health_server::HealthServer::new(health::StoppingHealth::new(
         state.health().clone(),
-        stop_watches,
+        stop_watches.clone(),
     ))
     .accept_compressed(CompressionEncoding::Gzip)
     .accept_compressed(CompressionEncoding::Deflate)
@@ -245,6 +247,10 @@ pub async fn serve(
     .max_decoding_message_size(settings.limits.max_request_bytes);
     let api = Guarded::new(api, state.clone(), Kind::Api);
     let health = Guarded::new(health, state.clone(), Kind::Health);
+    // A reflection stream's requests end when the stop begins (`ends_at_stop`), as health
+    // watches do: a client keeping one open held every stop for the whole grace.
+    let reflection_v1 = EndsAtStop::new(reflection_v1, stop_watches.clone());
+    let reflection_v1alpha = EndsAtStop::new(reflection_v1alpha, stop_watches.clone());
     let reflection_v1 = Guarded::new(reflection_v1, state.clone(), Kind::Reflection);
     let reflection_v1alpha = Guarded::new(reflection_v1alpha, state.clone(), Kind::Reflection);
     let limits = &settings.limits;
@@ -364,10 +370,10 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(api)
         .serve_with_incoming_shutdown(incoming, signal);
-    // The drain waits for every connection to close; a call that never ends (a reflection
-    // stream a client keeps open; health `Watch` streams end at the stop) would make it wait
-    // for ever. Past the grace the server stops waiting; the connections still open end with
-    // the process.
+    // The drain waits for every connection to close; a call that never ends would make it
+    // wait for ever (health `Watch` and reflection streams end at the stop; a client that
+    // reads no reply, so that it cannot be sent, is one left). Past the grace the server stops
+    // waiting; the connections still open end with the process.
     let grace = settings.limits.drain_grace();
     let drain_deadline = async move {
         match drain_from.await {

@@ -1283,16 +1283,71 @@ async fn a_stream_that_never_ends_is_closed_a_grace_after_the_age() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shutdown_waits_for_a_stream_that_never_ends_only_its_grace() {
+async fn a_shutdown_waits_for_a_call_that_cannot_end_only_its_grace() {
     let data = one_day_dir();
     let s = short_grace(data.path());
     assert_eq!(s.limits.max_connection_age_s, 0, "no age bound by default");
     let server = spawn_loaded(s).await;
-    // A reflection stream whose client never half-closes it: one request, then none, for ever.
-    let _open = reflecting(&server).await; // held open across the stop
+    // A client that reads no reply: its streams' window is 0, so the answer to its health
+    // check (headers sent, then 7 bytes of message) can never be sent, and the call never ends.
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (send, conn) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .unwrap();
+    let _conn = tokio::spawn(conn); // held open across the stop
+    let mut send = send.ready().await.unwrap();
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "http://{}/grpc.health.v1.Health/Check",
+            server.addr
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (resp, mut stream) = send.send_request(req, false).unwrap();
+    stream.send_data(frame(0, 0, &[]), true).unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(30), resp)
+        .await
+        .expect("the reply's headers")
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let _unread = resp; // its body is never read
     // `stop` fails the test when the server has not returned within 10 s of the signal; it
-    // waits the grace (2 s), not for the stream.
+    // waits the grace (2 s), not for the call.
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_ends_reflection_streams() {
+    let data = one_day_dir();
+    let s = settings(data.path());
+    assert!(
+        s.limits.drain_grace() >= Duration::from_secs(60),
+        "a grace the stop must not wait for"
+    );
+    let server = spawn_loaded(s).await;
+    // A reflection stream whose client never half-closes it: one request answered, then none.
+    let mut open = reflecting(&server).await;
+    let reader = tokio::spawn(async move {
+        let mut more = 0;
+        while open
+            .message()
+            .await
+            .expect("the stream ends with OK")
+            .is_some()
+        {
+            more += 1;
+        }
+        more
+    });
+    // `stop` fails the test when the server has not returned within 10 s of the signal (the
+    // stream used to hold it for the whole grace, 330 s).
+    server.stop().await;
+    assert_eq!(reader.await.unwrap(), 0, "no answer without a request");
 }
 
 /// A reflection stream on a new connection, past its first answer, whose requests never end.
