@@ -305,8 +305,6 @@ where
         let name = meta.schema().field(root).name().clone();
         Some((root, name, ms))
     });
-    let builder =
-        ParquetRecordBatchReaderBuilder::new_with_metadata(super::bounded::Bounded(file), meta);
     let mut roots: Vec<usize> = (idx.iter().flatten().copied())
         .filter(|r| plain.iter().all(|(p, ..)| p != r))
         .collect();
@@ -322,6 +320,16 @@ where
         let column: ArrayRef = Arc::new(TimestampMillisecondArray::from_value(ms, len));
         (field, column)
     });
+    // The `parquet` crate takes memory for the counts a delta-encoded page claims: such pages
+    // of the chunks it reads are checked first (those read here are checked as read).
+    for root in &roots {
+        for leaf in leaves_of(descr, *root) {
+            let label = format!("row group {row_group}: column {}", names[*root]);
+            super::delta::check_chunk(path, &file, rg, descr, leaf, &label)?;
+        }
+    }
+    let builder =
+        ParquetRecordBatchReaderBuilder::new_with_metadata(super::bounded::Bounded(file), meta);
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let mut builder = builder
         .with_row_groups(vec![row_group])

@@ -21,6 +21,7 @@ pub mod bounded;
 pub mod columnar;
 pub mod csv;
 pub mod csv_split;
+pub mod delta;
 pub mod plain_pages;
 pub mod sources;
 

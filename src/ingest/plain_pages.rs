@@ -64,11 +64,21 @@ pub fn eligible(
         && column.max_rep_level() == 0
         && column.max_def_level() <= 1
         && chunk.dictionary_page_offset().is_none()
-        && chunk.encodings().any(|e| e == Encoding::PLAIN)
+        && chunk.encodings().any(values_read_here)
         && chunk
             .encodings()
-            .all(|e| matches!(e, Encoding::PLAIN | Encoding::RLE | Encoding::BIT_PACKED))
-        && (chunk.page_encoding_stats_mask()).is_none_or(|data| data.is_only(Encoding::PLAIN))
+            .all(|e| values_read_here(e) || matches!(e, Encoding::RLE | Encoding::BIT_PACKED))
+        && (chunk.page_encoding_stats_mask())
+            .is_none_or(|data| data.encodings().all(values_read_here))
+}
+
+/// The value encodings of pages read here: plain, and the two delta encodings of byte arrays
+/// ([`super::delta`], rewritten as plain pages).
+fn values_read_here(e: Encoding) -> bool {
+    matches!(
+        e,
+        Encoding::PLAIN | Encoding::DELTA_LENGTH_BYTE_ARRAY | Encoding::DELTA_BYTE_ARRAY
+    )
 }
 
 /// One column chunk, read a batch of rows at a time.
@@ -93,6 +103,8 @@ pub struct PlainStrings {
     defs: Vec<u8>,
     /// Who decompresses the chunk's pages.
     codec: Codec,
+    /// Scratch space of delta-encoded pages: lengths and prefix lengths.
+    delta: (Vec<i32>, Vec<i32>),
 }
 
 /// Who decompresses a chunk's pages.
@@ -181,6 +193,9 @@ fn snappy_bound(n: usize) -> usize {
 /// A decompressed data page being read.
 struct Open {
     buf: Buffer,
+    /// `buf` is a buffer of the [`PagePool`] (decompressed or rewritten here), not the
+    /// `parquet` crate's, which is never written.
+    pooled: bool,
     /// Where the next value's length prefix is.
     at: usize,
     /// The next value's index in the page.
@@ -191,6 +206,15 @@ struct Open {
     ascii: bool,
     /// The page's definition levels, decoded as its rows are taken.
     levels: Levels,
+}
+
+impl Open {
+    /// The page is done with: its buffer goes back to `pool` if it is one of the pool's.
+    fn give_to(self, pool: &mut PagePool) {
+        if self.pooled {
+            pool.give(self.buf);
+        }
+    }
 }
 
 impl PlainStrings {
@@ -255,6 +279,7 @@ impl PlainStrings {
             page: None,
             defs: Vec::new(),
             codec,
+            delta: (Vec::new(), Vec::new()),
         }
     }
 
@@ -365,14 +390,14 @@ impl PlainStrings {
     /// Gives the buffer of the page being read to `pool` (the chunk is done with).
     pub fn release(mut self, pool: &mut PagePool) {
         if let Some(page) = self.page.take() {
-            self.give_buf(page.buf, pool);
+            page.give_to(pool);
         }
     }
 
     /// Makes `next` the page being read, the one before going to `pool`.
     fn give_page(&mut self, next: Open, pool: &mut PagePool) {
         if let Some(old) = self.page.replace(next) {
-            self.give_buf(old.buf, pool);
+            old.give_to(pool);
         }
     }
 
@@ -477,7 +502,7 @@ impl PlainStrings {
             }
             Page::DictionaryPage { .. } => unreachable!("data pages only"),
         };
-        if encoding != Encoding::PLAIN {
+        if !values_read_here(encoding) {
             return Err(self.error(format!("a page encoded {encoding} in a plain chunk")));
         }
         if values > self.unopened {
@@ -487,9 +512,15 @@ impl PlainStrings {
         if at > buf.len() || levels.end() > buf.len() {
             return Err(self.error("levels run past the page's end"));
         }
+        let (buf, pooled) = if encoding == Encoding::PLAIN {
+            (buf, !matches!(self.codec, Codec::Crate))
+        } else {
+            (self.delta_to_plain(encoding, buf, at, values, pool)?, true)
+        };
         let ascii = buf[at..].is_ascii();
         Ok(Open {
             buf,
+            pooled,
             at,
             value: 0,
             values,
@@ -500,6 +531,28 @@ impl PlainStrings {
 }
 
 impl PlainStrings {
+    /// Delta-encoded page `page` (levels, then its values from `at`; `values` values with its
+    /// nulls) rewritten as the plain page of the same values, in a buffer from `pool`; `page`
+    /// goes back to `pool` when it is one of its buffers.
+    fn delta_to_plain(
+        &mut self,
+        encoding: Encoding,
+        page: Buffer,
+        at: usize,
+        values: usize,
+        pool: &mut PagePool,
+    ) -> Result<Buffer> {
+        let mut out = pool.take(0);
+        let dba = encoding == Encoding::DELTA_BYTE_ARRAY;
+        let (lengths, prefixes) = &mut self.delta;
+        let done = super::delta::to_plain(dba, &page, at, values, (lengths, prefixes), &mut out);
+        if let Err(e) = done {
+            return Err(self.error(format!("a page encoded {encoding}: {e}")));
+        }
+        self.give_buf(page, pool);
+        Ok(Buffer::from_vec(out))
+    }
+
     /// The bytes of page `stored` as its values are read: as they come (the `parquet` crate
     /// decompressed them), or its first `keep` bytes as they are and the rest decompressed
     /// here into a buffer from `pool`. A page that claims more bytes than it can decompress to

@@ -403,7 +403,8 @@ const KINDS: &[&str] = &["call", "sms", "SMS", "fax", ""];
 #[derive(Clone, Debug)]
 struct Layout {
     dictionary: bool,
-    /// Parquet data pages v2 (values `PLAIN` unless `delta`).
+    /// Parquet data pages v2 (string values `PLAIN` unless `delta`: `DELTA_LENGTH_BYTE_ARRAY` or
+    /// `DELTA_BYTE_ARRAY`).
     v2: bool,
     delta: bool,
     /// Columns declared required (no nulls: a missing cell is written empty).
@@ -562,10 +563,12 @@ fn write_layout(path: &Path, b: &RecordBatch, l: &Layout) {
     if l.v2 {
         props = props.set_writer_version(WriterVersion::PARQUET_2_0);
         for c in ["subscriber", "counterparty", "direction", "kind"] {
-            let e = if l.delta {
-                Encoding::DELTA_LENGTH_BYTE_ARRAY
-            } else {
-                Encoding::PLAIN
+            let e = match (l.delta, l.required) {
+                (false, _) => Encoding::PLAIN,
+                // Front coding (`DELTA_BYTE_ARRAY`) on one of the two column kinds, so that
+                // both delta encodings meet nulls and required columns.
+                (true, r) if r == l.time_ordered => Encoding::DELTA_BYTE_ARRAY,
+                (true, _) => Encoding::DELTA_LENGTH_BYTE_ARRAY,
             };
             props = props.set_column_encoding(c.into(), e);
         }
@@ -670,7 +673,9 @@ proptest! {
     /// A Parquet file reads as the same rows written as Arrow IPC (read through Arrow
     /// arrays), whatever its layout: plain-encoded string columns read from their pages
     /// (v1 or v2 pages, optional or required, pages of 1 to 8 rows, row groups of any size,
-    /// every codec this build reads), dictionary or delta encodings through the Arrow reader,
+    /// every codec this build reads; `DELTA_LENGTH_BYTE_ARRAY` and `DELTA_BYTE_ARRAY` pages
+    /// read here too), dictionary encodings (and delta pages after a dictionary) through the
+    /// Arrow reader,
     /// rows in time order or not, with or without statistics (row groups within one day of W,
     /// or outside it, are read without decoding `event_time`). (Batches cutting pages are
     /// tested in `ingest::plain_pages`.)
