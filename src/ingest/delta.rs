@@ -451,7 +451,7 @@ mod tests {
             vec![],
             vec![7],
             vec![13; 300],
-            (0..1000).map(|i| (i * 7919 % 23) as i32).collect(),
+            (0..1000).map(|i| i * 7919 % 23).collect(),
             vec![i32::MIN, i32::MAX, 0, -1, 1, i32::MAX, i32::MIN],
             (0..129).map(|i| i * 3 - 100).collect(),
         ];
