@@ -210,6 +210,16 @@ where
             // Read the headers as gRPC metadata without copying them.
             let md = MetadataMap::from_headers(std::mem::take(req.headers_mut()));
             let admitted = admit(&state, kind, scope, &md);
+            // A valid token without the call's scope: its client is named in the audit line
+            // and the metrics of the refusal (who tried to go past their scope).
+            let denied = match &admitted {
+                Err(st) if st.code() == Code::PermissionDenied => state
+                    .auth()
+                    .authenticate(&md)
+                    .ok()
+                    .map(|c| c.id.to_string()),
+                _ => None,
+            };
             let corr = correlator(&md).ok().flatten();
             *req.headers_mut() = md.into_headers();
             let ctext = correlator_text(corr.as_ref());
@@ -217,7 +227,8 @@ where
                 Ok(c) => c,
                 Err(mut st) => {
                     if let Some(s) = scope {
-                        refused(&state, s, "", ctext, &st, started.elapsed());
+                        let client = denied.as_deref().unwrap_or("");
+                        refused(&state, s, client, ctext, &st, started.elapsed());
                     }
                     echo(st.metadata_mut(), corr.as_ref());
                     return Ok(st.into_http());
@@ -227,6 +238,11 @@ where
             req.extensions_mut().insert(handled.clone());
             if let Some(c) = &caller {
                 req.extensions_mut().insert(c.clone());
+            }
+            if scope == Some(Scope::Ingest) {
+                // Tonic reads a reset request stream as ended: how it ended is kept for the
+                // handler, which stores nothing of a reset upload.
+                req = super::ingest::watch_end(req);
             }
             let call = inner.call(req);
             let resp = if scope == Some(Scope::Check) {

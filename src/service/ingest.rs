@@ -15,12 +15,21 @@
 //! Holding the lock from the rename to the publish is what lets a concurrent rebuild tell
 //! whether its base holds this file (see [`super::reload`]).
 //!
-//! The receive phase (step 1, waiting on the client) is bounded by `limits.ingest_timeout_s`
-//! in all and by `limits.ingest_idle_timeout_s` between two messages: past either the call
-//! ends with DEADLINE_EXCEEDED and nothing is stored. The records it holds meanwhile count
-//! against `limits.max_pending_ingest_records` (see [`IngestPermit::hold`]). A message tonic
-//! cannot decode (malformed protobuf, a cut frame) is INVALID_ARGUMENT. Steps 2-4 are not
-//! cancelled by it: once the records are in, they are stored and acknowledged.
+//! The receive phase ([`receive`], step 1, waiting on the client) is bounded by
+//! `limits.ingest_timeout_s` in all and by `limits.ingest_idle_timeout_s` between two
+//! messages: past either the call ends with DEADLINE_EXCEEDED and nothing is stored. The
+//! records it holds meanwhile count against `limits.max_pending_ingest_records` (see
+//! [`IngestPermit::hold`]). A message tonic cannot decode (malformed protobuf, a cut frame) is
+//! INVALID_ARGUMENT. A stream the client resets before its end (a cancel, its deadline) is
+//! CANCELLED and nothing of it is stored: tonic reads a reset as the stream's end, so the
+//! body is watched ([`watch_end`]) for how it ended.
+//!
+//! Steps 2-4 ([`store`]) run in a task of their own (`service::Api::ingest`): once every
+//! record is in, the call's end (a reset or a deadline arriving after the client's last
+//! message) does not stop them, and a stored upload is always published, logged, counted and
+//! audited (its task being dropped in the write once left records on disk that nothing
+//! recorded). Such a client sees CANCELLED or DEADLINE_EXCEEDED for records that were stored:
+//! the audit line and the metrics say OK for them.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -54,14 +63,23 @@ struct Accepted {
     duration_s: Option<i64>,
 }
 
-/// Runs one `Ingest` call. `permit` is the call's place in the ingest budget; the records
-/// the call holds until it stores them are counted on it.
-pub async fn ingest(
+/// The records of one `Ingest` call, all received, not yet stored.
+pub struct Received {
+    accepted: Vec<Accepted>,
+    rejected: BTreeMap<String, u64>,
+}
+
+/// Receives one `Ingest` call's records (the receive phase). `permit` is the call's place in
+/// the ingest budget; the records the call holds until they are stored are counted on it.
+/// `end` says how the request stream ended: a stream the client reset before its end
+/// (a cancel, its deadline) is refused and nothing of it is stored, though tonic reads a
+/// reset as the stream's end.
+pub async fn receive(
     state: &AppState,
     mut stream: Streaming<IngestRequest>,
-    correlator: &str,
+    (correlator, end): (&str, Option<StreamEnd>),
     permit: &mut IngestPermit,
-) -> Result<IngestResponse, Status> {
+) -> Result<Received, Status> {
     // Refuse before reading anything: until the first load there is no snapshot to add to.
     state.snapshot().map_err(|e| to_status(&e, correlator))?;
     let mut interp = Interpreter::new(state.ingest_options().default_region);
@@ -109,11 +127,26 @@ pub async fn ingest(
             }
         }
     }
+    if end.is_some_and(|e| e.was_reset()) {
+        return Err(Status::cancelled(
+            "the client reset the stream before its end: nothing of it is stored",
+        ));
+    }
+    Ok(Received { accepted, rejected })
+}
+
+/// Stores received records (steps 2-4 of the module docs) and says what was stored.
+pub async fn store(
+    state: &AppState,
+    received: Received,
+    correlator: &str,
+) -> Result<IngestResponse, Status> {
+    let Received { accepted, rejected } = received;
     let n = accepted.len() as u64;
     let file = if accepted.is_empty() {
         String::new()
     } else {
-        store(state, accepted)
+        store_records(state, accepted)
             .await
             .map_err(|e| to_status(&e, correlator))?
     };
@@ -123,6 +156,58 @@ pub async fn ingest(
         rejected: rejected.into_iter().collect(),
         file,
     })
+}
+
+/// How an `Ingest` request stream ended, seen under tonic (which reads a client's reset of
+/// the stream as its end): set by the body [`watch_end`] puts under the request.
+#[derive(Clone, Debug, Default)]
+pub struct StreamEnd(Arc<std::sync::atomic::AtomicBool>);
+
+impl StreamEnd {
+    /// The request body failed (a reset, the connection lost) before it ended.
+    fn was_reset(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// `req` (an `Ingest` call) with its body watched for how it ends: a [`StreamEnd`] in its
+/// extensions says whether it was reset.
+pub fn watch_end(req: http::Request<tonic::body::Body>) -> http::Request<tonic::body::Body> {
+    let end = StreamEnd::default();
+    let seen = end.clone();
+    let mut req = req.map(|body| tonic::body::Body::new(Watched { body, end: seen }));
+    req.extensions_mut().insert(end);
+    req
+}
+
+/// A request body that records, in `end`, an error (a reset) before its end.
+struct Watched {
+    body: tonic::body::Body,
+    end: StreamEnd,
+}
+
+impl http_body::Body for Watched {
+    type Data = bytes::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<bytes::Bytes>, Status>>> {
+        let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Err(_))) = &polled {
+            self.end.0.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// The cells of one record. `event_time_ms = 0` is proto3's "unset": a missing event time.
@@ -141,7 +226,7 @@ fn raw_row(rec: &EventRecord) -> RawRow<'_> {
 
 /// Indexes, writes durably, registers and publishes; returns the file relative to the data
 /// directory.
-async fn store(state: &AppState, accepted: Vec<Accepted>) -> Result<String> {
+async fn store_records(state: &AppState, accepted: Vec<Accepted>) -> Result<String> {
     let tz = state.settings().tz;
     let accepted = Arc::new(accepted);
     let for_index = accepted.clone();

@@ -592,53 +592,48 @@ impl FraudHotzone for Api {
         let started = Instant::now();
         let corr = correlator(request.metadata())?;
         let ctext = correlator_text(corr.as_ref()).to_owned();
-        let state = &self.state;
-        let mut client = String::new();
-        let result = async {
-            let caller = caller_of(state, &request, Scope::Ingest)?;
-            client = caller.id.to_string();
+        let state = self.state.clone();
+        // Recorded (metrics, audit) however the call ends, dropped by the client's reset or
+        // deadline included.
+        let mut record = IngestRecord::new(state.clone(), ctext.clone(), started);
+        let end = request.extensions().get::<ingest::StreamEnd>().cloned();
+        let received = async {
+            let caller = caller_of(&state, &request, Scope::Ingest)?;
+            record.client = caller.id.to_string();
             let mut permit = state.ingest_gate().enter(&caller)?;
             state.limiter().admit_client(&caller)?;
             let span = tracing::info_span!("ingest", correlator = %ctext, client = %caller.id);
-            ingest::ingest(state, request.into_inner(), &ctext, &mut permit)
-                .instrument(span)
-                .await
+            let received =
+                ingest::receive(&state, request.into_inner(), (&ctext, end), &mut permit)
+                    .instrument(span.clone())
+                    .await?;
+            Ok((received, permit, span))
         }
         .await;
-        let (accepted, rejected) = match &result {
-            Ok(r) => (r.accepted, r.rejected.values().sum::<u64>()),
-            Err(_) => (0, 0),
-        };
-        let m = state.metrics();
-        m.ingest(result.is_ok(), accepted, rejected);
-        if let Err(s) = &result {
-            m.reject(s);
-            tracing::debug!(client, code = ?s.code(), "ingest refused");
-        }
-        let audit = state.audit();
-        if audit.enabled() {
-            let code = match &result {
-                Ok(_) => tonic::Code::Ok,
-                Err(s) => s.code(),
-            };
-            let line = AuditLine {
-                time: crate::clock::now_rfc3339(),
-                rpc: "ingest",
-                client: &client,
-                correlator: &ctext,
-                number_hmac: None,
-                params: None,
-                anomaly_detected: None,
-                anomaly_date: None,
-                accepted: Some(accepted),
-                rejected: Some(rejected),
-                code: code_name(code),
-                reason: result.as_ref().err().and_then(reason_of),
-                latency_us: started.elapsed().as_micros() as u64,
-            };
-            if !audit.write(&line) {
-                m.audit_dropped();
+        let result = match received {
+            Err(s) => {
+                let refused = Err(s);
+                record.finish(&refused);
+                refused
             }
+            Ok((received, permit, span)) => {
+                // Every record is in: the store runs to its end in a task of its own, so the
+                // call ending now (the client's reset or deadline, tonic's timeout) can no
+                // longer leave records written but neither published, logged nor audited.
+                let task = tokio::spawn(async move {
+                    let r = ingest::store(&state, received, &ctext)
+                        .instrument(span)
+                        .await;
+                    drop(permit);
+                    record.finish(&r);
+                    r
+                });
+                task.await
+                    .unwrap_or_else(|e| Err(Status::internal(format!("ingest store: {e}"))))
+            }
+        };
+        if let Err(s) = &result {
+            tracing::debug!(code = ?s.code(), "ingest refused");
         }
         match result {
             Ok(reply) => {
@@ -650,6 +645,82 @@ impl FraudHotzone for Api {
                 echo(s.metadata_mut(), corr.as_ref());
                 Err(s)
             }
+        }
+    }
+}
+
+/// One `Ingest` call's line in the metrics and the audit log, written once: by
+/// [`IngestRecord::finish`], or as CANCELLED when the call is dropped before it (the client
+/// reset the stream, or its deadline passed, while the records were being received).
+struct IngestRecord {
+    state: AppState,
+    correlator: String,
+    started: Instant,
+    client: String,
+    done: bool,
+}
+
+impl IngestRecord {
+    fn new(state: AppState, correlator: String, started: Instant) -> IngestRecord {
+        IngestRecord {
+            state,
+            correlator,
+            started,
+            client: String::new(),
+            done: false,
+        }
+    }
+
+    /// Records the call's end: its reply, or why it was refused.
+    fn finish(mut self, result: &Result<pb::IngestResponse, Status>) {
+        self.write(result);
+    }
+
+    fn write(&mut self, result: &Result<pb::IngestResponse, Status>) {
+        self.done = true;
+        let state = &self.state;
+        let (accepted, rejected) = match result {
+            Ok(r) => (r.accepted, r.rejected.values().sum::<u64>()),
+            Err(_) => (0, 0),
+        };
+        let m = state.metrics();
+        m.ingest(result.is_ok(), accepted, rejected);
+        if let Err(s) = result {
+            m.reject(s);
+        }
+        let audit = state.audit();
+        if audit.enabled() {
+            let code = match result {
+                Ok(_) => tonic::Code::Ok,
+                Err(s) => s.code(),
+            };
+            let line = AuditLine {
+                time: crate::clock::now_rfc3339(),
+                rpc: "ingest",
+                client: &self.client,
+                correlator: &self.correlator,
+                number_hmac: None,
+                params: None,
+                anomaly_detected: None,
+                anomaly_date: None,
+                accepted: Some(accepted),
+                rejected: Some(rejected),
+                code: code_name(code),
+                reason: result.as_ref().err().and_then(reason_of),
+                latency_us: self.started.elapsed().as_micros() as u64,
+            };
+            if !audit.write(&line) {
+                m.audit_dropped();
+            }
+        }
+    }
+}
+
+impl Drop for IngestRecord {
+    fn drop(&mut self) {
+        if !self.done {
+            let gone = Status::cancelled("the call ended before its records were all received");
+            self.write(&Err(gone));
         }
     }
 }

@@ -104,6 +104,11 @@ async fn tokens_and_scopes_decide_who_may_call_and_health_stays_open() {
         client_entry("bank", "tok-bank", true, false),
         client_entry("loader", "tok-loader", false, true),
     ];
+    let audit = data.path().join("audit.jsonl");
+    s.audit = Some(hotzone::config::AuditSettings {
+        file: audit.clone(),
+        hmac_key: vec![7; 16],
+    });
     let server = spawn_loaded(s).await; // health answers without a token
     let mut c = server.client().await;
     let number = "+886912345001";
@@ -142,6 +147,26 @@ async fn tokens_and_scopes_decide_who_may_call_and_health_stays_open() {
         .unwrap()
         .into_inner();
     assert_eq!(r.accepted, 3);
+    // A valid token without the call's scope is named in the refusal's audit line (it was
+    // "client": ""); a token that names no client is not.
+    let lines = wait_for("the refusals' audit lines", || async {
+        let text = std::fs::read_to_string(&audit).unwrap_or_default();
+        let lines: Vec<serde_json::Value> = (text.lines())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (lines.len() >= 7).then_some(lines)
+    })
+    .await;
+    let who = |rpc: &str, code: &str| -> Vec<String> {
+        (lines.iter())
+            .filter(|l| l["rpc"] == rpc && l["code"] == code)
+            .map(|l| l["client"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(who("check", "PERMISSION_DENIED"), ["loader"]);
+    assert_eq!(who("ingest", "PERMISSION_DENIED"), ["bank"]);
+    assert_eq!(who("check", "UNAUTHENTICATED"), ["", ""]);
+    assert_eq!(who("ingest", "OK"), ["loader"]);
     server.stop().await;
 }
 
