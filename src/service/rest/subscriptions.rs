@@ -1031,7 +1031,11 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
         sink,
         access_token,
         access_token_expires,
-        detail: detail.clone(),
+        // A member sent as `null` is one not given: not kept, so never echoed as `null`.
+        detail: (detail.iter())
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         expire_time,
         max_events,
         initial_event,
