@@ -1611,3 +1611,62 @@ async fn no_error_message_echoes_a_number_put_in_another_field() {
     }
     rs.server.stop().await;
 }
+
+/// A client still sending a large body when the server refuses it gets the refusal: the
+/// server's close lingers, reading and dropping the rest (it closed at once, the kernel reset
+/// the connection under the client's writes, and Node reported `EPIPE` instead of the 400).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_still_sending_a_refused_body_reads_the_refusal() {
+    use tokio::io::AsyncWriteExt;
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let mut s = settings(data.path());
+    s.clients = vec![client_entry("bank", "t-bank", true, false)];
+    let rs = spawn_rest(s).await;
+    let mib = vec![b'x'; 1 << 20];
+    let json = "content-type: application/json\r\n";
+    let token = "authorization: Bearer t-bank\r\n";
+    // (what, headers, the body as sent, the status awaited)
+    let mut chunked = Vec::new();
+    for _ in 0..8 {
+        chunked.extend_from_slice(b"100000\r\n");
+        chunked.extend_from_slice(&mib);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let cases = [
+        (
+            "8 MiB announced",
+            format!("{token}{json}content-length: {}\r\n", 8 << 20),
+            mib.repeat(8),
+            "400",
+        ),
+        (
+            "8 MiB chunked",
+            format!("{token}{json}transfer-encoding: chunked\r\n"),
+            chunked,
+            "400",
+        ),
+        (
+            "no token, 8 MiB",
+            format!("{json}content-length: {}\r\n", 8 << 20),
+            mib.repeat(8),
+            "401",
+        ),
+    ];
+    for (what, headers, body, status) in cases {
+        let mut c = tokio::net::TcpStream::connect(rs.http).await.unwrap();
+        let head = format!("POST {CHECK} HTTP/1.1\r\nhost: x\r\n{headers}\r\n");
+        c.write_all(head.as_bytes()).await.unwrap();
+        // The whole body goes out: the server reads (and drops) what it refused.
+        c.write_all(&body)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: the body could not be sent: {e}"));
+        let reply = read_reply(&mut c).await;
+        assert!(
+            reply.starts_with(&format!("HTTP/1.1 {status}")),
+            "{what}: {reply}"
+        );
+        assert!(reply.contains("\"code\""), "{what}: {reply}");
+    }
+}

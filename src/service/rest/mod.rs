@@ -25,6 +25,7 @@
 //! metric or an error message.
 
 pub mod check;
+mod linger;
 pub mod notify;
 pub mod sink;
 pub mod subscriptions;
@@ -241,12 +242,12 @@ async fn accept_loop(
         let stopping = stopping.clone();
         conns.spawn(async move {
             match tls {
-                None => serve_connection(TokioIo::new(sock), app, stopping).await,
+                None => serve_connection(sock, app, stopping).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(super::TLS_HANDSHAKE_TIMEOUT, acceptor.accept(sock))
                         .await
                     {
-                        Ok(Ok(s)) => serve_connection(TokioIo::new(s), app, stopping).await,
+                        Ok(Ok(s)) => serve_connection(s, app, stopping).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "REST TLS handshake failed"),
                         Err(_) => tracing::debug!("REST TLS handshake timed out"),
                     }
@@ -338,18 +339,36 @@ async fn refuse_connection(
     }
 }
 
-async fn serve_connection<I>(io: I, app: Arc<App>, mut stopping: tokio::sync::watch::Receiver<bool>)
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+async fn serve_connection<S>(
+    stream: S,
+    app: Arc<App>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    // A reply that leaves its body unread closes the connection: the close lingers, reading
+    // and dropping the rest of the body, so that the client still sending it gets the reply
+    // (`linger`).
+    let (stream, linger) = linger::Lingering::new(stream);
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let app = app.clone();
-        async move { Ok::<_, Infallible>(route(&app, req).await) }
+        let linger = linger.clone();
+        async move {
+            let resp = route(&app, req).await;
+            if resp
+                .headers()
+                .get(header::CONNECTION)
+                .is_some_and(|v| v == "close")
+            {
+                linger.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok::<_, Infallible>(resp)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(io, service);
+        .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}

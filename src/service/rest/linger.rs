@@ -1,0 +1,137 @@
+//! A lingering close: the REST connection that refused a body unread reads and drops the rest
+//! of it before it closes.
+//!
+//! A request refused before its body is read (no token, not JSON, a length past 64 KiB) is
+//! answered and its connection closed. Closing a socket with bytes still coming makes the
+//! kernel answer them with a reset, and a client still sending its body (a chunked upload of
+//! megabytes, or a large `Content-Length`) then lost the answer: Node reported `EPIPE`
+//! instead of the 400. [`Lingering`] wraps a connection's stream; when the reply said
+//! `Connection: close` for an unread body ([`Lingering::wanted`]), its shutdown sends the end
+//! of the server's side first and then reads and drops what the client still sends, until
+//! the client closes too, [`LINGER`] passes or [`LINGER_BYTES`] are dropped, as web servers
+//! do (nginx's `lingering_close`). A connection closed for any other reason is closed at once.
+//!
+//! Absent by design: nothing read here reaches a handler, and a connection lingers at most
+//! [`LINGER`] (it still counts against the connection limits meanwhile).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The longest a connection lingers.
+pub(super) const LINGER: Duration = Duration::from_secs(3);
+
+/// The most bytes a lingering connection reads and drops.
+pub(super) const LINGER_BYTES: usize = 64 << 20;
+
+/// A connection's stream that lingers at its close when asked to (see the module docs).
+pub(super) struct Lingering<S> {
+    io: S,
+    wanted: Arc<AtomicBool>,
+    phase: Phase,
+}
+
+enum Phase {
+    Open,
+    Draining {
+        until: Pin<Box<tokio::time::Sleep>>,
+        left: usize,
+    },
+    Closed,
+}
+
+impl<S> Lingering<S> {
+    /// `io`, and the flag that asks its close to linger (set by the connection's service when
+    /// a reply leaves a body unread).
+    pub(super) fn new(io: S) -> (Lingering<S>, Arc<AtomicBool>) {
+        let wanted = Arc::new(AtomicBool::new(false));
+        let stream = Lingering {
+            io,
+            wanted: wanted.clone(),
+            phase: Phase::Open,
+        };
+        (stream, wanted)
+    }
+
+    /// Whether the close will linger.
+    pub(super) fn wanted(&self) -> bool {
+        self.wanted.load(Ordering::Relaxed)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Lingering<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.phase {
+                Phase::Open => {
+                    ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+                    this.phase = if this.wanted() {
+                        Phase::Draining {
+                            until: Box::pin(tokio::time::sleep(LINGER)),
+                            left: LINGER_BYTES,
+                        }
+                    } else {
+                        Phase::Closed
+                    };
+                }
+                Phase::Draining { until, left } => {
+                    if until.as_mut().poll(cx).is_ready() || *left == 0 {
+                        this.phase = Phase::Closed;
+                        continue;
+                    }
+                    let mut scratch = [0u8; 16 * 1024];
+                    let mut buf = ReadBuf::new(&mut scratch);
+                    match Pin::new(&mut this.io).poll_read(cx, &mut buf) {
+                        Poll::Pending => return Poll::Pending,
+                        // The client's end, or its connection gone: nothing left to wait for.
+                        Poll::Ready(Ok(())) if buf.filled().is_empty() => {
+                            this.phase = Phase::Closed
+                        }
+                        Poll::Ready(Err(_)) => this.phase = Phase::Closed,
+                        Poll::Ready(Ok(())) => *left = left.saturating_sub(buf.filled().len()),
+                    }
+                }
+                Phase::Closed => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+}
