@@ -8,10 +8,12 @@
 //! either as the plain page of the same values (a 4-byte length before each value), so the
 //! reader of plain pages ([`super::plain_pages`]) reads all three alike.
 //!
-//! Every count and length is checked against the bytes that hold it: a header claiming more
-//! values than its page has is an error, never memory taken. (The `parquet` crate allocates
-//! the count a header claims: a 3 KB file claiming 2^34 lengths aborted the process.
-//! [`check_counts`] is that check for the pages the crate reads.)
+//! Every count and length is checked before memory is taken for it: a run claiming more
+//! values than its page, or more than [`MOST_VALUES`], is an error, and so is a length past
+//! the page's bytes. (The `parquet` crate allocates the count a header claims: a 3 KB file
+//! claiming 2^34 lengths aborted the process. [`check_chunk`] is that check for the pages the
+//! crate reads.) A run's values need not take bytes (a miniblock of equal deltas takes
+//! none), so the count is bounded by [`MOST_VALUES`], not by the page's size.
 //!
 //! `DELTA_BINARY_PACKED`, as the format defines it: a header (values per block, a multiple of
 //! 128; miniblocks per block, each a multiple of 32 values; the count; the first value,
@@ -33,6 +35,11 @@ use parquet::schema::types::SchemaDescriptor;
 use super::bounded::Bounded;
 use crate::error::{Error, Result};
 
+/// The most values a delta-encoded page may hold: 16Mi (a page is cut at about 1 MiB or
+/// 20,000 rows by every writer measured; a page claiming more is refused, so that a few bytes
+/// claiming billions of empty values take no memory).
+pub(crate) const MOST_VALUES: usize = 1 << 24;
+
 /// The values of the `DELTA_BINARY_PACKED` run at the start of `data` into `out` (cleared
 /// first) when `out` is given, else only walked; a run of more than `most` values is an
 /// error. Returns the run's count and the offset past its last stored miniblock.
@@ -46,6 +53,7 @@ pub(crate) fn unpack_i32(
     let minis = uleb(data, &mut at)?;
     let count = uleb(data, &mut at)?;
     let first = i32_of(unzigzag(uleb(data, &mut at)?), "first value")?;
+    let most = most.min(MOST_VALUES);
     let count = usize::try_from(count)
         .ok()
         .filter(|n| *n <= most)
@@ -68,9 +76,9 @@ pub(crate) fn unpack_i32(
     if let Some(out) = out.as_deref_mut() {
         out.clear();
         if count > 0 {
-            // Not the count claimed: the values come as the bytes hold them (a block of at
-            // least 5 bytes holds at most its values per block).
-            out.reserve(count.min(1 << 16));
+            // At most `MOST_VALUES` (checked above); an allocation refused is an error.
+            out.try_reserve_exact(count)
+                .map_err(|_| format!("room for {count} values could not be set aside"))?;
             out.push(first);
         }
     }
@@ -259,7 +267,7 @@ pub(crate) fn check_chunk(
     let mut pages = None;
     let (max_rep, max_def) = (column.max_rep_level(), column.max_def_level());
     loop {
-        let page = match headers.get_next_page().map_err(|e| error(&e))? {
+        let header = match headers.get_next_page().map_err(|e| error(&e))? {
             None => return Ok(()),
             Some(p) => p,
         };
@@ -267,8 +275,8 @@ pub(crate) fn check_chunk(
             Some(p) => p,
             None => pages.insert(open(chunk)?),
         };
-        let encoding = page.encoding();
-        if page.is_data_page()
+        let encoding = header.encoding();
+        if header.is_data_page()
             && matches!(
                 encoding,
                 Encoding::DELTA_LENGTH_BYTE_ARRAY | Encoding::DELTA_BYTE_ARRAY
@@ -276,6 +284,11 @@ pub(crate) fn check_chunk(
         {
             let page = (pages.get_next_page().map_err(|e| error(&e))?)
                 .ok_or_else(|| error(&"a page read once is missing the second time"))?;
+            // The two readings must meet the same page: one counts a page the other passes
+            // over (an index page), and a delta page would reach the crate unchecked.
+            if page.encoding() != encoding || page.num_values() != header.num_values() {
+                return Err(error(&"the chunk's pages differ between two readings"));
+            }
             let most = page.num_values() as usize;
             let values = values_of(&page, max_rep, max_def)
                 .ok_or_else(|| error(&"levels run past the page's end"))?;

@@ -1,4 +1,5 @@
-//! Plain-encoded Parquet string columns, read page by page into [`Spans`] with no Arrow array.
+//! Plain-encoded Parquet string columns (and delta-encoded ones, rewritten as plain pages by
+//! [`super::delta`]), read page by page into [`Spans`] with no Arrow array.
 //!
 //! A time-ordered export with a million subscribers is usually written with its number
 //! columns plain-encoded (a dictionary does not pay). Through the Arrow reader each value
@@ -16,15 +17,16 @@
 //!
 //! A column is read here only when [`eligible`]: a flat (not nested) `BYTE_ARRAY` column of
 //! Arrow type string, at most optional, whose chunk in the row group has no dictionary page,
-//! lists `PLAIN` and no other encoding for its values, and whose page encoding statistics
-//! (when the writer kept them) name only plain data pages. A page that breaks those promises
+//! lists `PLAIN`, `DELTA_LENGTH_BYTE_ARRAY` or `DELTA_BYTE_ARRAY` and no other encoding for
+//! its values, and whose page encoding statistics (when the writer kept them) name only those. A page that breaks those promises
 //! anyway is an error (the rows cannot be handed back to the Arrow reader halfway). Any other column, and every other
 //! column type, goes through the Arrow reader as before; both give [`visit_batch_with`] the
 //! same rows. A page that contradicts its chunk's metadata (another encoding, a value running
 //! past its page, levels that do not decode) and a chunk whose values are not the row
 //! group's rows ([`PlainStrings::finish`]) are errors naming the file and the column, as the
 //! Arrow reader's are. Definition levels are decoded a batch's rows at a time, so a page
-//! header claiming billions of values costs no memory.
+//! header claiming billions of values costs no memory (a delta page is rewritten whole, its
+//! values bounded by [`super::delta::MOST_VALUES`]).
 //!
 //! [`visit_batch_with`]: hotzone_kernel::rows::batch::visit_batch_with
 

@@ -210,8 +210,8 @@ where
             // Read the headers as gRPC metadata without copying them.
             let md = MetadataMap::from_headers(std::mem::take(req.headers_mut()));
             let admitted = admit(&state, kind, scope, &md);
-            // A valid token without the call's scope: its client is named in the audit line
-            // and the metrics of the refusal (who tried to go past their scope).
+            // A valid token without the call's scope: its client is named in the refusal's
+            // audit line (who tried to go past their scope).
             let denied = match &admitted {
                 Err(st) if st.code() == Code::PermissionDenied => state
                     .auth()

@@ -391,6 +391,14 @@ pub async fn serve(
             Ok(())
         }
     };
+    // An `Ingest` whose records were all in is stored to its end (its task outlives the
+    // call): the stop waits for those under way, within the grace again.
+    if tokio::time::timeout(grace, state.stores_done())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutting down: an ingest store still under way after the grace");
+    }
     loader.abort();
     if let Some(r) = rest {
         r.stop().await;
@@ -596,6 +604,7 @@ impl FraudHotzone for Api {
         // Recorded (metrics, audit) however the call ends, dropped by the client's reset or
         // deadline included.
         let mut record = IngestRecord::new(state.clone(), ctext.clone(), started);
+        let ctext_log = ctext.clone();
         let end = request.extensions().get::<ingest::StreamEnd>().cloned();
         let received = async {
             let caller = caller_of(&state, &request, Scope::Ingest)?;
@@ -620,12 +629,14 @@ impl FraudHotzone for Api {
                 // Every record is in: the store runs to its end in a task of its own, so the
                 // call ending now (the client's reset or deadline, tonic's timeout) can no
                 // longer leave records written but neither published, logged nor audited.
+                let storing = state.store_begun();
                 let task = tokio::spawn(async move {
                     let r = ingest::store(&state, received, &ctext)
                         .instrument(span)
                         .await;
                     drop(permit);
                     record.finish(&r);
+                    drop(storing);
                     r
                 });
                 task.await
@@ -633,7 +644,7 @@ impl FraudHotzone for Api {
             }
         };
         if let Err(s) = &result {
-            tracing::debug!(code = ?s.code(), "ingest refused");
+            tracing::debug!(correlator = %ctext_log, code = ?s.code(), "ingest refused");
         }
         match result {
             Ok(reply) => {
@@ -718,10 +729,15 @@ impl IngestRecord {
 
 impl Drop for IngestRecord {
     fn drop(&mut self) {
-        if !self.done {
-            let gone = Status::cancelled("the call ended before its records were all received");
-            self.write(&Err(gone));
+        if self.done {
+            return;
         }
+        let end = if std::thread::panicking() {
+            Status::internal("the store failed")
+        } else {
+            Status::cancelled("the call ended before its records were all received")
+        };
+        self.write(&Err(end));
     }
 }
 

@@ -174,6 +174,9 @@ struct Inner {
     http_addr: OnceLock<SocketAddr>,
     /// Bumped at every publish: the subscription notifier waits on it.
     published: tokio::sync::watch::Sender<u64>,
+    /// `Ingest` stores under way (`service::Api::ingest` runs each in a task of its own):
+    /// the stop waits for them.
+    stores: tokio::sync::watch::Sender<usize>,
     callbacks: crate::service::rest::notify::CallbackMetrics,
     id: u64,
 }
@@ -229,6 +232,7 @@ impl AppState {
                 metrics_addr: OnceLock::new(),
                 http_addr: OnceLock::new(),
                 published: tokio::sync::watch::Sender::new(0),
+                stores: tokio::sync::watch::Sender::new(0),
                 callbacks: Default::default(),
                 id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 settings,
@@ -281,6 +285,18 @@ impl AppState {
     /// The metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Counts an `Ingest` store as under way until the guard is dropped.
+    pub(crate) fn store_begun(&self) -> StoreUnderWay {
+        self.inner.stores.send_modify(|n| *n += 1);
+        StoreUnderWay(self.clone())
+    }
+
+    /// Resolves once no `Ingest` store is under way.
+    pub(crate) async fn stores_done(&self) {
+        let mut stores = self.inner.stores.subscribe();
+        let _ = stores.wait_for(|n| *n == 0).await;
     }
 
     /// The Prometheus text of this server's metrics.
@@ -412,4 +428,16 @@ impl AppState {
 /// The answer before the first load.
 pub(crate) fn not_loaded() -> Error {
     Error::Unavailable("the data is not loaded yet; retry later".to_owned())
+}
+
+/// An `Ingest` store under way ([`AppState::store_begun`]); dropped when it is done.
+pub(crate) struct StoreUnderWay(AppState);
+
+impl Drop for StoreUnderWay {
+    fn drop(&mut self) {
+        self.0
+            .inner
+            .stores
+            .send_modify(|n| *n = n.saturating_sub(1));
+    }
 }

@@ -1317,8 +1317,14 @@ async fn a_shutdown_waits_for_a_call_that_cannot_end_only_its_grace() {
     assert_eq!(resp.status(), 200);
     let _unread = resp; // its body is never read
     // `stop` fails the test when the server has not returned within 10 s of the signal; it
-    // waits the grace (2 s), not for the call.
+    // waits the grace (2 s), not for the call, and the call did hold it that long.
+    let began = std::time::Instant::now();
     server.stop().await;
+    assert!(
+        began.elapsed() >= Duration::from_millis(1_900),
+        "the stop did not wait for the call: {:?}",
+        began.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -403,9 +403,10 @@ const KINDS: &[&str] = &["call", "sms", "SMS", "fax", ""];
 #[derive(Clone, Debug)]
 struct Layout {
     dictionary: bool,
-    /// Parquet data pages v2 (string values `PLAIN` unless `delta`: `DELTA_LENGTH_BYTE_ARRAY` or
-    /// `DELTA_BYTE_ARRAY`).
+    /// Parquet data pages v2.
     v2: bool,
+    /// String values `DELTA_LENGTH_BYTE_ARRAY` or `DELTA_BYTE_ARRAY` (v1 or v2 pages), not
+    /// `PLAIN`.
     delta: bool,
     /// Columns declared required (no nulls: a missing cell is written empty).
     required: bool,
@@ -562,6 +563,9 @@ fn write_layout(path: &Path, b: &RecordBatch, l: &Layout) {
         });
     if l.v2 {
         props = props.set_writer_version(WriterVersion::PARQUET_2_0);
+    }
+    // Delta encodings on v1 pages too (the format allows them; pyarrow writes them so).
+    if l.v2 || l.delta {
         for c in ["subscriber", "counterparty", "direction", "kind"] {
             let e = match (l.delta, l.required) {
                 (false, _) => Encoding::PLAIN,
@@ -2168,4 +2172,115 @@ fn an_ipc_file_without_batches_has_its_columns_checked_and_a_bad_batch_is_named(
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("record batch 1 (from row 3)"), "{err}");
+}
+
+/// Delta-encoded string pages of many blocks (1,000 values a page: eight blocks of 128, the
+/// last one short), both encodings, v1 and v2 pages, with nulls and without, and delta pages
+/// after a dictionary page (the dictionary's fallback, which the Arrow reader reads after
+/// `ingest::delta::check_chunk`), read as the same rows written as Arrow IPC.
+#[test]
+fn delta_string_pages_of_many_blocks_read_as_arrow_ipc() {
+    // Numbers sharing prefixes of every length with the one before (front coding's case),
+    // lengths 0 to 20, nulls.
+    let rows: Vec<GenRow> = (0..3_000i64)
+        .map(|i| {
+            let sub = match i % 97 {
+                0 => None,
+                1 => Some(String::new()),
+                k => Some(format!(
+                    "+8869{:0w$}",
+                    i * 7919 % 100_000_000,
+                    w = (k % 12) as usize
+                )),
+            };
+            let cp = (i % 13 != 0).then(|| format!("+234{}", i * 104_729 % 1_000_000_000));
+            let dir = DIRECTIONS[(i % 6) as usize];
+            let kind = KINDS[(i % 5) as usize];
+            (
+                i % (2 * 24 * 60),
+                sub,
+                cp,
+                Some(dir),
+                Some(kind),
+                Some(i % 100),
+            )
+        })
+        .collect();
+    for required in [false, true] {
+        for v2 in [false, true] {
+            for time_ordered in [false, true] {
+                for dictionary in [false, true] {
+                    let layout = Layout {
+                        dictionary,
+                        v2,
+                        delta: true,
+                        required,
+                        page_rows: 1_000,
+                        group_rows: 2_500,
+                        codec: parquet::basic::Compression::SNAPPY,
+                        time_ordered,
+                        statistics: true,
+                    };
+                    let dir = tempfile::tempdir().unwrap();
+                    let b = gen_batch(&rows, required);
+                    let (ipc, pq) = (dir.path().join("e.arrow"), dir.path().join("e.parquet"));
+                    write_ipc(&ipc, &b);
+                    if dictionary {
+                        // A dictionary page of a few values, then the delta fallback.
+                        write_with_small_dictionaries(&pq, &b, &layout);
+                    } else {
+                        write_layout(&pq, &b, &layout);
+                    }
+                    assert_eq!(scan_file(&pq), scan_file(&ipc), "{layout:?}");
+                    assert_eq!(scan_in_parts(&pq, Some(333)), scan_file(&ipc), "{layout:?}");
+                }
+            }
+        }
+    }
+}
+
+/// [`write_layout`] with dictionaries that overflow at once, so the string chunks hold a
+/// dictionary page and then pages of the layout's delta encoding.
+fn write_with_small_dictionaries(path: &Path, b: &RecordBatch, l: &Layout) {
+    use parquet::basic::Encoding;
+    use parquet::file::properties::WriterVersion;
+    let mut props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(l.group_rows))
+        .set_dictionary_enabled(true)
+        .set_dictionary_page_size_limit(64)
+        .set_data_page_row_count_limit(l.page_rows)
+        .set_write_batch_size(l.page_rows)
+        .set_compression(l.codec);
+    if l.v2 {
+        props = props.set_writer_version(WriterVersion::PARQUET_2_0);
+    }
+    for c in ["subscriber", "counterparty"] {
+        let e = if l.time_ordered {
+            Encoding::DELTA_BYTE_ARRAY
+        } else {
+            Encoding::DELTA_LENGTH_BYTE_ARRAY
+        };
+        props = props.set_column_encoding(c.into(), e);
+    }
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = ArrowWriter::try_new(f, b.schema(), Some(props.build())).unwrap();
+    w.write(b).unwrap();
+    w.close().unwrap();
+    // The chunks are what the test means: a dictionary page, then delta pages.
+    let r = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(path).unwrap());
+    let meta = parquet::file::reader::FileReader::metadata(&r.unwrap()).clone();
+    let chunk = meta.row_group(0).column(1);
+    assert!(
+        chunk.dictionary_page_offset().is_some(),
+        "{:?}",
+        chunk.encodings().collect::<Vec<_>>()
+    );
+    assert!(
+        chunk.encodings().any(|e| matches!(
+            e,
+            Encoding::DELTA_BYTE_ARRAY | Encoding::DELTA_LENGTH_BYTE_ARRAY
+        )),
+        "{:?}",
+        chunk.encodings().collect::<Vec<_>>()
+    );
 }

@@ -818,7 +818,10 @@ async fn subscriptions_are_per_client_and_initial_event_is_opt_in() {
     quiet["config"]["subscriptionDetail"]["minEvents"] = Value::Null;
     let quiet = created(&post_json(rs.http, SUBS, &a, &quiet).await);
     let detail = quiet["config"]["subscriptionDetail"].as_object().unwrap();
-    assert!(!detail.contains_key("minEvents"), "a null echoed: {detail:?}");
+    assert!(
+        !detail.contains_key("minEvents"),
+        "a null echoed: {detail:?}"
+    );
     let mut initial = subscription(&sink.url("/initial"), number);
     initial["config"]["initialEvent"] = json!(true);
     let initial = created(&post_json(rs.http, SUBS, &a, &initial).await);
