@@ -1327,8 +1327,8 @@ async fn a_shutdown_waits_for_a_call_that_cannot_end_only_its_grace() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shutdown_ends_reflection_streams() {
+/// A server over one day of data whose drain grace (the default) is one no stop must wait.
+async fn serve_with_a_long_grace() -> (tempfile::TempDir, crate::support::Server) {
     let data = one_day_dir();
     let s = settings(data.path());
     assert!(
@@ -1336,6 +1336,12 @@ async fn a_shutdown_ends_reflection_streams() {
         "a grace the stop must not wait for"
     );
     let server = spawn_loaded(s).await;
+    (data, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_ends_reflection_streams() {
+    let (_data, server) = serve_with_a_long_grace().await;
     // A reflection stream whose client never half-closes it: one request answered, then none.
     let mut open = reflecting(&server).await;
     let reader = tokio::spawn(async move {
@@ -1387,13 +1393,7 @@ async fn a_shutdown_ends_health_watches_with_not_serving() {
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
-    let data = one_day_dir();
-    let s = settings(data.path());
-    assert!(
-        s.limits.drain_grace() >= Duration::from_secs(60),
-        "a grace the stop must not wait for"
-    );
-    let server = spawn_loaded(s).await;
+    let (_data, server) = serve_with_a_long_grace().await;
     // A client with client-side health checking keeps a Watch open on its connection (its
     // first status, SERVING, is read by `watching`).
     let mut watch = watching(&server).await;
