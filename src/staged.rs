@@ -16,6 +16,12 @@
 //! the directory, so the rename itself is on disk before it returns (the service's
 //! acknowledged ingests and subscriptions use it).
 //! [`is_temporary`] recognises the temporary names, so a service removes the ones a crash left.
+//!
+//! A destination that exists and is not a regular file (`/dev/null`, `/dev/stdout`, a FIFO a
+//! log shipper reads) is written directly, as it is: renaming a temporary file over it
+//! replaced the device or the pipe with a regular file (as root, `--rejects /dev/null`
+//! replaced the machine's `/dev/null`). Such a destination has no previous good file to keep
+//! and nothing to sync.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +36,8 @@ pub struct Staged {
     /// False once [`Staged::create`] found the temporary name taken: that file is another
     /// writer's, and dropping this one must not remove it.
     owns_tmp: std::cell::Cell<bool>,
+    /// The destination is a device, a FIFO or a socket, written directly (`tmp` is `dest`).
+    direct: bool,
 }
 
 impl Staged {
@@ -38,6 +46,17 @@ impl Staged {
         let name = dest
             .file_name()
             .ok_or_else(|| Error::write(dest, "not a file name"))?;
+        // Followed through links: `/dev/stdout` is a link to the process's output.
+        let direct = std::fs::metadata(dest).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        if direct {
+            return Ok(Staged {
+                tmp: dest.to_owned(),
+                dest: dest.to_owned(),
+                committed: false,
+                owns_tmp: std::cell::Cell::new(false),
+                direct,
+            });
+        }
         let mut tmp_name = std::ffi::OsString::from(".");
         tmp_name.push(name);
         tmp_name.push(format!(".tmp-{}", std::process::id()));
@@ -46,6 +65,7 @@ impl Staged {
             dest: dest.to_owned(),
             committed: false,
             owns_tmp: std::cell::Cell::new(true),
+            direct,
         })
     }
 
@@ -63,7 +83,11 @@ impl Staged {
     /// writable by its owner only when `private` (files that hold numbers or tokens).
     pub fn create(&self, private: bool) -> Result<std::fs::File> {
         let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
+        if self.direct {
+            opts.write(true);
+        } else {
+            opts.write(true).create_new(true);
+        }
         #[cfg(unix)]
         if private {
             use std::os::unix::fs::OpenOptionsExt;
@@ -81,7 +105,9 @@ impl Staged {
 
     /// Renames the written file over the destination.
     pub fn commit(mut self) -> Result<()> {
-        std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::write(&self.dest, e))?;
+        if !self.direct {
+            std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::write(&self.dest, e))?;
+        }
         self.committed = true;
         Ok(())
     }
@@ -89,6 +115,9 @@ impl Staged {
     /// Syncs the written file's bytes to the disk (before a rename, so that a crash never
     /// leaves the destination's name on a file whose bytes were not stored).
     fn sync(&self) -> Result<()> {
+        if self.direct {
+            return Ok(());
+        }
         std::fs::File::open(&self.tmp)
             .and_then(|f| f.sync_all())
             .map_err(|e| Error::write(&self.dest, e))
@@ -97,6 +126,9 @@ impl Staged {
     /// [`Staged::commit`], durable: the file's bytes are on disk before the rename, and the
     /// rename (the directory's entry) before this returns.
     pub fn commit_durably(self) -> Result<()> {
+        if self.direct {
+            return self.commit();
+        }
         self.sync()?;
         let dir = match self.dest.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
@@ -282,6 +314,55 @@ mod tests {
         s.commit().unwrap();
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), "new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// A FIFO (or a device) is written directly and stays what it is: a temporary file
+    /// renamed over it replaced it with a regular file (`--rejects /dev/null` as root replaced
+    /// the machine's `/dev/null`).
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_device_is_written_as_it_is_not_replaced() {
+        use std::io::{Read, Write};
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("rejects.csv");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                let mut got = String::new();
+                std::fs::File::open(&fifo)
+                    .unwrap()
+                    .read_to_string(&mut got)
+                    .unwrap();
+                got
+            })
+        };
+        let staged = Staged::new(&fifo).unwrap();
+        assert_eq!(staged.path(), fifo.as_path());
+        let mut f = staged.create(false).unwrap();
+        f.write_all(b"row,reason\n").unwrap();
+        drop(f);
+        commit_all([Some(staged)]).unwrap();
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(reader.join().unwrap(), "row,reason\n");
+        // A character device too (where the test may open one): `/dev/null` is left as it is.
+        let null = Path::new("/dev/null");
+        if std::fs::metadata(null).is_ok_and(|m| m.file_type().is_char_device()) {
+            let staged = Staged::new(null).unwrap();
+            staged.create(false).unwrap().write_all(b"x").unwrap();
+            staged.commit_durably().unwrap();
+            assert!(
+                std::fs::metadata(null)
+                    .unwrap()
+                    .file_type()
+                    .is_char_device()
+            );
+        }
     }
 
     #[test]

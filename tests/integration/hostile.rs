@@ -249,7 +249,7 @@ async fn client_mistakes_on_the_wire_are_invalid_argument_and_counted() {
     let server = spawn_state(state.clone()).await;
     server.wait_serving().await;
     let addr = server.addr;
-    let cases: [(&str, &str, Bytes); 6] = [
+    let cases: [(&str, &str, Bytes); 7] = [
         ("not protobuf", CHECK, frame(0, 3, &[0xff, 0xff, 0xff])),
         // Field 1 (phone_number, a string) sent as a varint.
         ("wrong wire type", CHECK, frame(0, 2, &[0x08, 0x01])),
@@ -265,6 +265,13 @@ async fn client_mistakes_on_the_wire_are_invalid_argument_and_counted() {
             "not protobuf, streaming",
             INGEST,
             frame(0, 3, &[0xff, 0xff, 0xff]),
+        ),
+        // An upload whose stream ends inside its message (Node ends a cancelled call's stream
+        // so): a refusal, not an empty upload acknowledged.
+        (
+            "truncated frame, streaming",
+            INGEST,
+            frame(0, 100, &[0x0a, 0x01]),
         ),
     ];
     for (what, path, body) in cases {
@@ -290,8 +297,8 @@ async fn client_mistakes_on_the_wire_are_invalid_argument_and_counted() {
     let text = state.render_metrics();
     for needle in [
         "hotzone_checks_total{code=\"INVALID_ARGUMENT\",result=\"error\"} 6",
-        "hotzone_rejects_total{reason=\"INVALID_ARGUMENT\"} 7",
-        "hotzone_ingests_total{result=\"error\"} 1",
+        "hotzone_rejects_total{reason=\"INVALID_ARGUMENT\"} 8",
+        "hotzone_ingests_total{result=\"error\"} 2",
     ] {
         assert!(text.contains(needle), "{needle} missing in\n{text}");
     }
