@@ -21,7 +21,7 @@ pub mod bounded;
 pub mod columnar;
 pub mod csv;
 pub mod csv_split;
-pub mod delta;
+pub(crate) mod delta;
 pub mod plain_pages;
 pub mod sources;
 

@@ -1,5 +1,5 @@
 //! Plain-encoded Parquet string columns (and delta-encoded ones, rewritten as plain pages by
-//! [`super::delta`]), read page by page into [`Spans`] with no Arrow array.
+//! the `ingest::delta` module), read page by page into [`Spans`] with no Arrow array.
 //!
 //! A time-ordered export with a million subscribers is usually written with its number
 //! columns plain-encoded (a dictionary does not pay). Through the Arrow reader each value
@@ -26,7 +26,7 @@
 //! group's rows ([`PlainStrings::finish`]) are errors naming the file and the column, as the
 //! Arrow reader's are. Definition levels are decoded a batch's rows at a time, so a page
 //! header claiming billions of values costs no memory (a delta page is rewritten whole, its
-//! values bounded by [`super::delta::MOST_VALUES`]).
+//! values bounded by `delta::MOST_VALUES`).
 //!
 //! [`visit_batch_with`]: hotzone_kernel::rows::batch::visit_batch_with
 
@@ -75,7 +75,7 @@ pub fn eligible(
 }
 
 /// The value encodings of pages read here: plain, and the two delta encodings of byte arrays
-/// ([`super::delta`], rewritten as plain pages).
+/// (`ingest::delta` rewrites those as plain pages).
 fn values_read_here(e: Encoding) -> bool {
     matches!(
         e,
