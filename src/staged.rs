@@ -17,11 +17,13 @@
 //! acknowledged ingests and subscriptions use it).
 //! [`is_temporary`] recognises the temporary names, so a service removes the ones a crash left.
 //!
-//! A destination that exists and is not a regular file (`/dev/null`, `/dev/stdout`, a FIFO a
-//! log shipper reads) is written directly, as it is: renaming a temporary file over it
-//! replaced the device or the pipe with a regular file (as root, `--rejects /dev/null`
-//! replaced the machine's `/dev/null`). Such a destination has no previous good file to keep
-//! and nothing to sync.
+//! A destination that exists and is not a regular file (`/dev/null`, a FIFO a log shipper
+//! reads), or that names a process's stream (`/dev/stdout`, `/dev/fd/2`, a link into
+//! `/proc`, whatever the stream is redirected to), is written directly, as it comes:
+//! renaming a temporary file over it replaced the device, the pipe or the link with a regular
+//! file (as root, `--rejects /dev/null` replaced the machine's `/dev/null`). Such a
+//! destination has no previous good file to keep and nothing to sync ([`sync_written`]); it is
+//! the one exception to "whole or not at all".
 
 use std::path::{Path, PathBuf};
 
@@ -46,8 +48,7 @@ impl Staged {
         let name = dest
             .file_name()
             .ok_or_else(|| Error::write(dest, "not a file name"))?;
-        // Followed through links: `/dev/stdout` is a link to the process's output.
-        let direct = std::fs::metadata(dest).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        let direct = written_directly(dest);
         if direct {
             return Ok(Staged {
                 tmp: dest.to_owned(),
@@ -136,6 +137,29 @@ impl Staged {
         };
         self.commit()?;
         sync_dir(&dir)
+    }
+}
+
+/// True for a destination written as it is, not staged (see the module docs): one that
+/// exists and is not a regular file or a directory (followed through links), or a link into
+/// `/proc` or `/dev/fd` (a process's stream, which may be redirected to a regular file).
+fn written_directly(dest: &Path) -> bool {
+    let special = std::fs::metadata(dest).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    let proc_link = |p: &Path| p.starts_with("/proc") || p.starts_with("/dev/fd");
+    let stream = std::fs::read_link(dest).is_ok_and(|t| proc_link(&t))
+        || (dest.parent())
+            .and_then(|d| std::fs::canonicalize(d).ok())
+            .is_some_and(|d| proc_link(&d));
+    special || stream
+}
+
+/// fsync of a written file; a destination written directly (a device, a FIFO, a process's
+/// stream) has nothing to sync, and fsync refuses some of them.
+pub fn sync_written(file: &std::fs::File) -> std::io::Result<()> {
+    if file.metadata()?.is_file() {
+        file.sync_all()
+    } else {
+        Ok(())
     }
 }
 
@@ -350,6 +374,18 @@ mod tests {
         commit_all([Some(staged)]).unwrap();
         assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
         assert_eq!(reader.join().unwrap(), "row,reason\n");
+        // A link into `/proc` (what `/dev/stdout` is) is a process's stream, whatever it is
+        // redirected to (a regular file, here): written through, the link kept.
+        let link = dir.path().join("stdout.csv");
+        std::os::unix::fs::symlink("/proc/self/fd/1", &link).unwrap();
+        let staged = Staged::new(&link).unwrap();
+        assert_eq!(staged.path(), link.as_path());
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         // A character device too (where the test may open one): `/dev/null` is left as it is.
         let null = Path::new("/dev/null");
         if std::fs::metadata(null).is_ok_and(|m| m.file_type().is_char_device()) {

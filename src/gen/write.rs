@@ -154,16 +154,14 @@ impl EventWriter {
                     path: path.clone(),
                     source: e.into_error(),
                 })?;
-                file.sync_all()
-                    .map_err(|source| GenError::Io { path, source })
+                crate::staged::sync_written(&file).map_err(|source| GenError::Io { path, source })
             }
             Self::Csv { path, out, .. } => {
                 let file = out.into_inner().map_err(|e| GenError::Io {
                     path: path.clone(),
                     source: e.into_error(),
                 })?;
-                file.sync_all()
-                    .map_err(|source| GenError::Io { path, source })
+                crate::staged::sync_written(&file).map_err(|source| GenError::Io { path, source })
             }
         }
     }
@@ -259,7 +257,7 @@ impl GroundTruth {
             writeln!(out, "{subscriber},{}", day.format("%Y-%m-%d")).map_err(io)?;
         }
         let file = out.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)
+        crate::staged::sync_written(&file).map_err(io)
     }
 
     /// Reads a truth file written by [`GroundTruth::write_csv`] (any row order; the result is

@@ -249,9 +249,8 @@ fn write_to(index: &ServingIndex, file: &Path, path: &Path) -> Result<()> {
     w.flush().map_err(io)?;
     w.inner
         .into_inner()
-        .map_err(|e| io(e.into_error()))?
-        .sync_all()
-        .map_err(io)
+        .map_err(|e| io(e.into_error()))
+        .and_then(|f| crate::staged::sync_written(&f).map_err(io))
 }
 
 /// The zone a prepared file's days are in (its header only, checked).

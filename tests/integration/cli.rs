@@ -697,6 +697,82 @@ fn prepare_never_writes_over_an_input() {
     assert_eq!(names.len(), 2, "{names:?}");
 }
 
+/// `prepare` and `scan --rejects` into named pipes: written as they come (a reader gets the
+/// same bytes as from files) and left pipes; the index's fsync, which a pipe refuses, is not
+/// asked of them (`prepare --output` to a FIFO failed after writing everything).
+#[cfg(unix)]
+#[test]
+fn outputs_into_named_pipes_are_written_through_and_stay_pipes() {
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("in").join("e.csv");
+    std::fs::create_dir(csv.parent().unwrap()).unwrap();
+    write_csv(&csv, HEADER, ROWS);
+    let fifo = |name: &str| {
+        let p = dir.path().join(name);
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&p)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let reader = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                std::fs::File::open(&p)
+                    .unwrap()
+                    .read_to_end(&mut got)
+                    .unwrap();
+                got
+            })
+        };
+        (p, reader)
+    };
+    let (hzi, got_hzi) = fifo("e.hzi");
+    let o = hotzone(&[
+        "prepare",
+        csv.to_str().unwrap(),
+        "--output",
+        hzi.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let from_pipe = got_hzi.join().unwrap();
+    let file = dir.path().join("f.hzi");
+    prepare(&csv, &file);
+    assert_eq!(from_pipe, std::fs::read(&file).unwrap());
+    let (rejects, got_rejects) = fifo("rejects.csv");
+    let out = dir.path().join("v.csv");
+    let o = scan(
+        &[csv.as_path()],
+        &[
+            "--output",
+            out.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        o.status.code().is_some_and(|c| c == 0 || c == 2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        String::from_utf8(got_rejects.join().unwrap())
+            .unwrap()
+            .starts_with("file,row,reason")
+    );
+    for p in [&hzi, &rejects] {
+        assert!(
+            std::fs::metadata(p).unwrap().file_type().is_fifo(),
+            "{}",
+            p.display()
+        );
+    }
+}
+
 /// `--default-region` and `--column` given to a scan of a prepared file change nothing (its
 /// rows were read by `prepare`): said on stderr, where they were passed over in silence.
 #[test]
