@@ -38,7 +38,8 @@ pub struct Staged {
     /// False once [`Staged::create`] found the temporary name taken: that file is another
     /// writer's, and dropping this one must not remove it.
     owns_tmp: std::cell::Cell<bool>,
-    /// The destination is a device, a FIFO or a socket, written directly (`tmp` is `dest`).
+    /// The destination is a device, a FIFO or a process's stream, written directly (`tmp` is
+    /// `dest`).
     direct: bool,
 }
 
