@@ -154,6 +154,14 @@ fn written_directly(dest: &Path) -> bool {
     special || stream
 }
 
+/// True for `-` and the names of the process's standard output (`/dev/stdout`, `/dev/fd/1`,
+/// `/proc/self/fd/1`): two outputs so named would write into one stream.
+pub fn is_stdout(path: &Path) -> bool {
+    ["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]
+        .iter()
+        .any(|s| path == Path::new(s))
+}
+
 /// fsync of a written file; a destination written directly (a device, a FIFO, a process's
 /// stream) has nothing to sync, and fsync refuses some of them.
 pub fn sync_written(file: &std::fs::File) -> std::io::Result<()> {

@@ -230,8 +230,17 @@ pub fn run(a: &ScanArgs) -> anyhow::Result<i32> {
         as_of: a.as_of.clone(),
     };
     crate::output::OutputFormat::of(&a.output)?;
-    if a.output == "-" && a.read.rejects.as_deref() == Some(std::path::Path::new("-")) {
-        anyhow::bail!("--output - and --rejects - would both write to stdout: give one a file");
+    let stdout = crate::staged::is_stdout;
+    if stdout(std::path::Path::new(&a.output)) && a.read.rejects.as_deref().is_some_and(stdout) {
+        anyhow::bail!(
+            "--output {} and --rejects {} would both write to stdout: give one a file",
+            a.output,
+            a.read
+                .rejects
+                .as_deref()
+                .unwrap_or(std::path::Path::new("-"))
+                .display()
+        );
     }
     a.read
         .refuse_overwriting(&a.inputs, std::path::Path::new(&a.output))?;
