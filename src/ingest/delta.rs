@@ -70,7 +70,7 @@ pub(crate) fn unpack_i32(
             "{per_mini} values per miniblock, not a multiple of 32"
         ));
     }
-    // Bounded by `count` (checked above) or by the bytes (a block reads at least one).
+    // Header values past `usize` are refused, not cut.
     let per_mini = usize::try_from(per_mini).map_err(|_| "too many values per miniblock")?;
     let minis = usize::try_from(minis).map_err(|_| "too many miniblocks")?;
     if let Some(out) = out.as_deref_mut() {
