@@ -32,7 +32,11 @@ fn format_wanted(selector: u8) -> bool {
     static ONLY: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
     let only = ONLY.get_or_init(|| {
         let list = std::env::var("HOTZONE_FUZZ_FORMATS").ok()?;
-        Some(list.split(',').filter_map(|f| f.trim().parse().ok()).collect())
+        Some(
+            list.split(',')
+                .filter_map(|f| f.trim().parse().ok())
+                .collect(),
+        )
     });
     only.as_ref().is_none_or(|o| o.contains(&(selector & 7)))
 }

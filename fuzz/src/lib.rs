@@ -101,9 +101,8 @@ fn state() -> &'static AppState {
     STATE.get_or_init(|| {
         let mut s = ServerSettings::for_data_dir("/nonexistent");
         s.max_look_back_days = 60;
-        s.named_hotzones =
-            hotzone::named::NamedHotzones::parse("west_africa = [\"NG\", \"+233\"]")
-                .expect("named");
+        s.named_hotzones = hotzone::named::NamedHotzones::parse("west_africa = [\"NG\", \"+233\"]")
+            .expect("named");
         s.policy.min_hotzone_entries = 1;
         let st_tz = s.tz;
         let state = AppState::new(s);
@@ -128,7 +127,9 @@ fn state() -> &'static AppState {
                     .ok()
             })
             .collect();
-        let seg = Arc::new(ServingIndex::from_events(&events, st_tz).expect("in-range events fit the layout"));
+        let seg = Arc::new(
+            ServingIndex::from_events(&events, st_tz).expect("in-range events fit the layout"),
+        );
         let guard = state.lock_catalog_blocking();
         state.publish(&guard, Snapshot::new(vec![seg]));
         drop(guard);
@@ -238,7 +239,9 @@ pub fn reseal_hzi(bytes: &[u8]) -> Vec<u8> {
     use std::hash::Hasher;
     let mut out = bytes.to_vec();
     let word = |b: &[u8], at: usize| -> Option<u64> {
-        Some(u64::from_le_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
+        Some(u64::from_le_bytes(
+            b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+        ))
     };
     let Some(tz_len) = word(&out, 8).filter(|&l| l <= 64) else {
         return out;
@@ -278,7 +281,8 @@ pub fn reseal_hzi(bytes: &[u8]) -> Vec<u8> {
 /// The check parameters of every scan of the target (`as_of`: none for the latest day).
 fn raw_check(as_of: Option<String>) -> hotzone::model::RawCheck {
     static ZONE: OnceLock<Arc<Hotzone>> = OnceLock::new();
-    let hz = ZONE.get_or_init(|| Arc::new(Hotzone::parse_list("hotzone", "NG,+882").expect("hotzone")));
+    let hz =
+        ZONE.get_or_init(|| Arc::new(Hotzone::parse_list("hotzone", "NG,+882").expect("hotzone")));
     hotzone::model::RawCheck {
         look_back_days: Some(30),
         method: Some(hotzone::model::Method::Share),
@@ -300,8 +304,18 @@ fn same_outcome(
 ) -> Result<(), String> {
     match (a, b) {
         (Ok(a), Ok(b)) => {
-            let ra = (a.report.rows, a.report.events, a.report.unknown_counterparties, a.report.rejects.total());
-            let rb = (b.report.rows, b.report.events, b.report.unknown_counterparties, b.report.rejects.total());
+            let ra = (
+                a.report.rows,
+                a.report.events,
+                a.report.unknown_counterparties,
+                a.report.rejects.total(),
+            );
+            let rb = (
+                b.report.rows,
+                b.report.events,
+                b.report.unknown_counterparties,
+                b.report.rejects.total(),
+            );
             if reports && ra != rb {
                 return Err(format!(
                     "{what}: reports differ (rows, events, unknown, rejects) {ra:?} vs {rb:?}"
@@ -317,8 +331,12 @@ fn same_outcome(
             Ok(())
         }
         (Err(_), Err(_)) => Ok(()),
-        (Ok(_), Err(e)) => Err(format!("{what}: the first reading is Ok, the second fails: {e}")),
-        (Err(e), Ok(_)) => Err(format!("{what}: the first reading fails ({e}), the second is Ok")),
+        (Ok(_), Err(e)) => Err(format!(
+            "{what}: the first reading is Ok, the second fails: {e}"
+        )),
+        (Err(e), Ok(_)) => Err(format!(
+            "{what}: the first reading fails ({e}), the second is Ok"
+        )),
     }
 }
 
@@ -333,12 +351,14 @@ fn same_outcome(
 /// 3. a scan without `as_of` (the latest-day first pass, or the guess from a CSV's tail);
 /// 4. the same scan with every file cut into small parts (the parallel CSV splitter, Parquet
 ///    row-group parts, IPC batch ranges);
-/// 5. a scan with `as_of` = the day run 3 found;
+/// 5. a scan with `as_of` = the day run 3 found, and the CLI's readings (row groups outside
+///    the window left unread) with that `as_of` and without one;
 /// 6. `ServingIndex::load` (the server's loader of a data directory's files) and a scan of the
 ///    loaded index with run 3's parameters.
 ///
 /// `Err` (not a panic) when readings that must agree do not: 3 and 4 (parts change nothing),
-/// 3 and 5 (the latest day found is the day given), 3 and 6 (the server counts what the
+/// 3 and 5 (the latest day found is the day given; the CLI's reading without `as_of`, when
+/// it ends, gives run 3's day and verdicts), 3 and 6 (the server counts what the
 /// scan counts).
 pub fn data_file(data: &[u8]) -> Result<(), String> {
     use hotzone::ingest::IngestOptions;
@@ -390,7 +410,11 @@ pub fn data_file(data: &[u8]) -> Result<(), String> {
     let _fixed = scan(&inputs, &req(Some("2026-10-30".into()), &whole), &none);
     let latest = scan(&inputs, &req(None, &whole), &none);
     *LAST.lock().unwrap_or_else(|e| e.into_inner()) = match &latest {
-        Ok(o) => format!("ok {} {}", o.report.events.min(3), o.report.rejects.total().min(3)),
+        Ok(o) => format!(
+            "ok {} {}",
+            o.report.events.min(3),
+            o.report.rejects.total().min(3)
+        ),
         Err(e) => e.to_string().replace(&inputs[0], "FILE"),
     };
     let in_parts = scan(&inputs, &req(None, &cut), &none);
@@ -409,6 +433,22 @@ pub fn data_file(data: &[u8]) -> Result<(), String> {
             ..whole.clone()
         };
         let _ = scan(&inputs, &req(Some(p.as_of.to_string()), &skipping), &none);
+        // Without `as_of` rows are left unread only once their times are read: whatever the
+        // statistics say, the verdicts are those of the reading of every row (an error in
+        // a row left unread is not met, so only two readings that both end are compared).
+        if let Ok(skipped) = scan(&inputs, &req(None, &skipping), &none)
+            && (skipped.params.as_ref().map(|q| q.as_of), &skipped.rows)
+                != (Some(p.as_of), &out.rows)
+        {
+            return Err(format!(
+                "latest day, rows before the window left unread: {:?} and {} verdict rows vs \
+                 {} and {}",
+                skipped.params.as_ref().map(|q| q.as_of),
+                skipped.rows.len(),
+                p.as_of,
+                out.rows.len()
+            ));
+        }
     }
     if hotzone::scan::prepared_input(&inputs).is_none() {
         let loaded = ServingIndex::load(&inputs, &whole, tz);
@@ -450,7 +490,7 @@ pub fn seed_files(dir: &std::path::Path) -> Vec<(usize, Vec<u8>)> {
     use arrow::ipc::writer::{FileWriter, IpcWriteOptions, StreamWriter};
     use hotzone::r#gen::{GenConfig, Layout, event_schema, generate_batches, generate_to_file};
     use parquet::arrow::ArrowWriter;
-    use parquet::basic::{Compression, GzipLevel, ZstdLevel, BrotliLevel};
+    use parquet::basic::{BrotliLevel, Compression, GzipLevel, ZstdLevel};
     use parquet::file::properties::WriterProperties;
     use std::io::Write;
     std::fs::create_dir_all(dir).expect("seed directory");
@@ -523,8 +563,8 @@ pub fn seed_files(dir: &std::path::Path) -> Vec<(usize, Vec<u8>)> {
                 w.write(b).expect("ipc write");
             }
             out.push((4, w.into_inner().expect("ipc finish")));
-            let mut w = StreamWriter::try_new_with_options(Vec::new(), &schema, opts)
-                .expect("ipc stream");
+            let mut w =
+                StreamWriter::try_new_with_options(Vec::new(), &schema, opts).expect("ipc stream");
             for b in &batches {
                 w.write(b).expect("ipc write");
             }
@@ -584,7 +624,9 @@ pub fn seed_files(dir: &std::path::Path) -> Vec<(usize, Vec<u8>)> {
     if let Some(samples) = std::env::var_os("HOTZONE_FUZZ_SAMPLES") {
         let mut stack = vec![std::path::PathBuf::from(samples)];
         while let Some(d) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&d) else { continue };
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
             for e in entries.flatten() {
                 let p = e.path();
                 if p.is_dir() {
@@ -621,7 +663,9 @@ pub fn seed_files(dir: &std::path::Path) -> Vec<(usize, Vec<u8>)> {
 pub fn ipc_uses_lz4(b: &[u8]) -> bool {
     use arrow::ipc::{CompressionType, root_as_footer, root_as_message};
     let word = |i: usize| -> Option<i32> {
-        Some(i32::from_le_bytes(b.get(i..i.checked_add(4)?)?.try_into().ok()?))
+        Some(i32::from_le_bytes(
+            b.get(i..i.checked_add(4)?)?.try_into().ok()?,
+        ))
     };
     // (LZ4?, where the next message starts) of the message at `at`.
     let message = |at: usize| -> Option<(bool, usize)> {

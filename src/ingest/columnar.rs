@@ -233,17 +233,24 @@ where
     // The mapping as resolved, before a skip below drops a field from `idx`.
     let resolved = idx;
     let rg = footer.row_group(row_group);
+    let all = usize::try_from(rg.num_rows()).unwrap_or(0);
     if skip_outside
         && let Some(root) = idx[Field::EventTime as usize]
         && let Some((first, last)) =
             accepted_time_span(rg, descr, root, schema.field(root).data_type(), &resolved)
-        && rows.outside(first, last)
     {
-        columns_taken(path, &schema, columns)?;
-        let all = usize::try_from(rg.num_rows()).unwrap_or(0);
-        let n = part.end.min(all).saturating_sub(part.start);
-        rows.not_read(n as u64);
-        return Ok(());
+        // A sink that trusts the statistics leaves the rows unread on their word; one that
+        // does not (`outside_read`) has their instants read first, and only those.
+        let unread = rows.outside(first, last)
+            || (rows.outside_read(first, last)
+                && read_time_span(path, &meta, row_group, part.clone(), root)?
+                    .is_some_and(|(first, last)| rows.outside_read(first, last)));
+        if unread {
+            columns_taken(path, &schema, columns)?;
+            let n = part.end.min(all).saturating_sub(part.start);
+            rows.not_read(n as u64);
+            return Ok(());
+        }
     }
     if let Some(d) = idx[Field::DurationS as usize]
         && never_negative(
@@ -335,17 +342,8 @@ where
         .with_row_groups(vec![row_group])
         .with_projection(mask)
         .with_batch_size(BATCH_ROWS);
-    let all = usize::try_from(rg.num_rows()).unwrap_or(0);
-    let whole = part.start == 0 && part.end >= all;
-    if !whole {
-        let selectors = [
-            RowSelector::skip(part.start),
-            RowSelector::select(part.len()),
-            RowSelector::skip(all.saturating_sub(part.end)),
-        ];
-        let selection: Vec<RowSelector> =
-            selectors.into_iter().filter(|s| s.row_count > 0).collect();
-        builder = builder.with_row_selection(RowSelection::from(selection));
+    if let Some(selection) = part_selection(&part, all) {
+        builder = builder.with_row_selection(selection);
     }
     let reader = builder.build().map_err(|e| Error::read(path, e))?;
     let decoded = arrow::array::RecordBatchReader::schema(&reader);
@@ -383,6 +381,107 @@ where
         ));
     }
     Ok(())
+}
+
+/// The selection of rows `part` of a row group of `all` rows; `None` for all of them.
+fn part_selection(part: &std::ops::Range<usize>, all: usize) -> Option<RowSelection> {
+    if part.start == 0 && part.end >= all {
+        return None;
+    }
+    let selectors = [
+        RowSelector::skip(part.start),
+        RowSelector::select(part.len()),
+        RowSelector::skip(all.saturating_sub(part.end)),
+    ];
+    let selection: Vec<RowSelector> = selectors.into_iter().filter(|s| s.row_count > 0).collect();
+    Some(RowSelection::from(selection))
+}
+
+/// The earliest and latest instants (UTC epoch milliseconds) the `event_time` cells of rows
+/// `part` of row group `row_group` hold, read from the cells themselves (only that column is
+/// decoded). `None` when a row would be rejected for its time (a null cell, an instant
+/// outside `EVENT_TIME_RANGE`), which only a reading of the row counts, or when the column
+/// (`root`, one leaf: [`accepted_time_span`] said so) is not read as 64-bit ticks. An error
+/// where the column cannot be decoded, as a reading of the rows would fail.
+fn read_time_span(
+    path: &Path,
+    meta: &ArrowReaderMetadata,
+    row_group: usize,
+    part: std::ops::Range<usize>,
+    root: usize,
+) -> Result<Option<(i64, i64)>> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{
+        Int64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+        TimestampSecondType,
+    };
+    fn span(v: &[i64]) -> (i64, i64) {
+        v.iter()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)))
+    }
+    let t = meta.schema().field(root).data_type().clone();
+    let footer = meta.metadata();
+    let (rg, descr) = (
+        footer.row_group(row_group),
+        footer.file_metadata().schema_descr(),
+    );
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    for leaf in leaves_of(descr, root) {
+        let label = format!(
+            "row group {row_group}: column {}",
+            meta.schema().field(root).name()
+        );
+        super::delta::check_chunk(path, &file, rg, descr, leaf, &label)?;
+    }
+    let all = usize::try_from(rg.num_rows()).unwrap_or(0);
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
+        super::bounded::Bounded(file),
+        meta.clone(),
+    );
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [root]);
+    let mut builder = builder
+        .with_row_groups(vec![row_group])
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS);
+    if let Some(selection) = part_selection(&part, all) {
+        builder = builder.with_row_selection(selection);
+    }
+    let reader = builder.build().map_err(|e| Error::read(path, e))?;
+    let decoded = arrow::array::RecordBatchReader::schema(&reader);
+    let (mut lo, mut hi, mut cells) = (i64::MAX, i64::MIN, 0usize);
+    for batch in reader {
+        let batch = batch.map_err(|e| decode_error(path, row_group, &decoded, e))?;
+        let a = batch.column(0);
+        if a.null_count() > 0 {
+            return Ok(None);
+        }
+        let (l, h) = match a.data_type() {
+            DataType::Int64 => span(a.as_primitive::<Int64Type>().values()),
+            DataType::Timestamp(TimeUnit::Second, _) => {
+                span(a.as_primitive::<TimestampSecondType>().values())
+            }
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                span(a.as_primitive::<TimestampMillisecondType>().values())
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                span(a.as_primitive::<TimestampMicrosecondType>().values())
+            }
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                span(a.as_primitive::<TimestampNanosecondType>().values())
+            }
+            _ => return Ok(None),
+        };
+        (lo, hi, cells) = (lo.min(l), hi.max(h), cells + a.len());
+    }
+    if cells != part.len() || cells == 0 {
+        return Ok(None);
+    }
+    // `instant_of_ticks` keeps the order of ticks, so the span's ends bound every cell's.
+    let (Some(first), Some(last)) = (instant_of_ticks(&t, lo), instant_of_ticks(&t, hi)) else {
+        return Ok(None);
+    };
+    let accepted = EVENT_TIME_RANGE.contains(&first) && EVENT_TIME_RANGE.contains(&last);
+    Ok(accepted.then_some((first, last)))
 }
 
 /// A decoding error of the Arrow reader in row group `row_group` (whose batches have schema

@@ -1788,6 +1788,95 @@ fn parquet_statistics_that_understate_the_latest_time_do_not_move_the_window() {
     assert!(rows.ends_with("\n+886912345002,false,,0,\n"), "{rows}");
 }
 
+/// Without `--as-of`, a row group whose statistics put it before the window is left unread
+/// only once its times are read and all found there: statistics that understate its times
+/// (one cell changed after the file was written) move no row out of the window nor hide a
+/// later day, and the verdicts are those of a reading of every row (`--rejects`). On the
+/// file as written, the row group is left unread and counted as such.
+#[test]
+fn without_as_of_a_row_group_before_the_window_is_left_unread_only_once_its_times_are_read() {
+    use parquet::file::properties::WriterProperties;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.parquet");
+    // Row group 1: 2026-01-05, subscriber 2 calling a hotzone number; row group 2: the
+    // window's last day (2026-03-10), subscriber 1.
+    let b = batch_of(&[
+        "2026-01-05T11:00:00Z,+886912345002,+2348021234567,out,call,60",
+        "2026-01-05T11:01:00Z,+886912345002,+2348021234568,out,call,60",
+        "2026-01-05T11:02:00Z,+886912345002,+2348021234569,out,call,60",
+        "2026-03-10T12:00:00Z,+886912345001,+2348021234567,in,call,60",
+        "2026-03-10T12:01:00Z,+886912345001,+886221234567,in,call,60",
+        "2026-03-10T12:02:00Z,+886912345001,+886221234567,in,call,60",
+    ]);
+    let props = WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .set_max_row_group_row_count(Some(3))
+        .build();
+    let f = std::fs::File::create(&path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, b.schema(), Some(props)).unwrap();
+    w.write(&b).unwrap();
+    w.close().unwrap();
+    let written = std::fs::read(&path).unwrap();
+    let run = |extra: &[&str]| {
+        let o = scan_command("NG")
+            .arg(&path)
+            .args([
+                "--output",
+                "-",
+                "--min-events",
+                "1",
+                "--column",
+                "msisdn=subscriber",
+            ])
+            .args(extra)
+            .env("RAYON_NUM_THREADS", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        (stdout(&o), err)
+    };
+    let rejects = dir.path().join("rejects.csv");
+    let every_row = ["--rejects", rejects.to_str().unwrap()];
+    let (rows, err) = run(&[]);
+    assert!(err.contains("3 rows read, 3 not read"), "{err}");
+    assert!(err.contains("window 2026-03-09..=2026-03-10"), "{err}");
+    assert_eq!(rows, run(&every_row).0);
+    assert!(!rows.contains("+886912345002"), "{rows}");
+    // 2026-01-05T11:01:00Z, neither the first group's min nor its max: only in its page.
+    let old = 1_767_610_860_000i64.to_le_bytes();
+    let at: Vec<usize> = (0..written.len() - 8)
+        .filter(|&i| written[i..i + 8] == old)
+        .collect();
+    assert_eq!(at.len(), 1, "the value stands once, in the page");
+    for (instant, window, read, flagged) in [
+        // Into the window: the row counts (subscriber 2's one hotzone call that day).
+        (
+            1_773_140_460_000i64,
+            "window 2026-03-09..=2026-03-10",
+            "6 rows read, 6 events",
+            "+886912345002,true,2026-03-10,",
+        ),
+        // 2039-09-05T12:00:00Z: a later day than the statistics allow. The window moves to
+        // it, and the other row group is the one before it, left unread once its times are.
+        (
+            2_198_836_800_000,
+            "window 2039-09-04..=2039-09-05",
+            "3 rows read, 3 not read",
+            "+886912345002,true,2039-09-05,",
+        ),
+    ] {
+        let mut bytes = written.clone();
+        bytes[at[0]..at[0] + 8].copy_from_slice(&instant.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let (rows, err) = run(&[]);
+        assert!(err.contains(window), "{err}");
+        assert!(err.contains(read), "{err}");
+        assert_eq!(rows, run(&every_row).0);
+        assert!(rows.contains(flagged), "{rows}");
+    }
+}
+
 /// Every input the `data_file` fuzz target found (`tests/fuzz-found/`: IPC files whose
 /// messages reach past their metadata, whose leading magic is damaged, whose bodies are
 /// stated past the end) is an error naming the file: before the checks, each aborted the

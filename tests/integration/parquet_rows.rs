@@ -639,6 +639,16 @@ fn request(
     ingest: hotzone::ingest::IngestOptions,
     explain: bool,
 ) -> hotzone::scan::ScanRequest {
+    request_as_of(hotzone, ingest, explain, Some("2026-03-10"))
+}
+
+/// [`request`] with `as_of` (`None`: the window ends on the latest day of the rows).
+fn request_as_of(
+    hotzone: &str,
+    ingest: hotzone::ingest::IngestOptions,
+    explain: bool,
+    as_of: Option<&str>,
+) -> hotzone::scan::ScanRequest {
     use hotzone::model::{Hotzone, RawCheck};
     hotzone::scan::ScanRequest {
         raw: RawCheck {
@@ -646,7 +656,7 @@ fn request(
             threshold_ratio: Some(0.5),
             hotzone: Some(Arc::new(Hotzone::parse_list("hotzone", hotzone).unwrap())),
             min_events: Some(1),
-            as_of: Some("2026-03-10".into()),
+            as_of: as_of.map(str::to_owned),
             ..RawCheck::default()
         },
         tz: chrono_tz::UTC,
@@ -720,13 +730,16 @@ proptest! {
 
     /// A scan allowed to leave row groups outside its window unread (`skip_outside_window`,
     /// the CLI's default) gives the verdicts of a reading of every row, whatever the layout
-    /// and the parts; the rows it leaves are counted apart, only rows whose times are outside
-    /// W are among them, and every reject it reports is one the full reading reports.
+    /// and the parts, given `as_of` or not (then rows before the window are left unread only
+    /// once their times are read); the rows it leaves are counted apart, only rows whose
+    /// times are outside W are among them, and every reject it reports is one the full
+    /// reading reports.
     #[test]
     fn rows_left_unread_by_their_statistics_change_no_verdict(
         rows in arb_rows(),
         layout in arb_layout(),
         part_rows in proptest::option::of(1..40u64),
+        given in any::<bool>(),
     ) {
         let mut rows = rows;
         // A third of the rows up to a day after t0 (2026-03-10T12:00Z), so past W's end too.
@@ -738,13 +751,22 @@ proptest! {
         }
         let dir = tempfile::tempdir().unwrap();
         let (ipc, pq) = write_both(dir.path(), &rows, &layout);
-        let full = scan_file(&ipc);
-        let (skipped, not_read) = scan_leaving_rows_unread(&pq, part_rows);
+        let as_of = given.then_some("2026-03-10");
+        let (full, _, w) = scan_leaving_rows_unread(&ipc, None, as_of, false);
+        let (skipped, not_read, _) = scan_leaving_rows_unread(&pq, part_rows, as_of, true);
         prop_assert_eq!(&skipped.0, &full.0, "verdicts");
         prop_assert_eq!(skipped.2.0 + not_read, rows.len() as u64, "every row read or counted unread");
-        // W is 2026-03-09..=2026-03-10 UTC; t0 is 2026-03-10T12:00Z, rows are minutes before
-        // it (after it when negative).
-        let outside_w = rows.iter().filter(|r| r.0 > 36 * 60 || r.0 < -12 * 60).count() as u64;
+        // t0 is 2026-03-10T12:00Z, rows are minutes before it (after it when negative); W is
+        // 2026-03-09..=2026-03-10 UTC given `as_of`, else the two days to the latest accepted.
+        let t0_minute = |d: chrono::NaiveDate| {
+            let ms = d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis();
+            (t0() - ms) / 60_000
+        };
+        let (first, last) = match w {
+            Some((first, last)) => (t0_minute(first), t0_minute(last + chrono::Days::new(1))),
+            None => (i64::MIN, i64::MAX),
+        };
+        let outside_w = rows.iter().filter(|r| r.0 > first || r.0 <= last).count() as u64;
         prop_assert!(not_read <= outside_w, "{} unread, {} outside W", not_read, outside_w);
         for reject in &skipped.1 {
             prop_assert!(full.1.contains(reject), "{:?} not a reject of the full reading", reject);
@@ -755,18 +777,25 @@ proptest! {
     }
 }
 
-/// [`scan_file`] allowed to leave row groups outside W unread (as the CLI does), with row
-/// groups of more than `part_rows` rows read in parts; also the rows it left unread.
-fn scan_leaving_rows_unread(path: &Path, part_rows: Option<u64>) -> (Scanned, u64) {
+/// [`scan_file`] with `as_of` (`None`: the latest day of the rows), allowed to leave row
+/// groups outside W unread (`skip`, as the CLI does) and with row groups of more than
+/// `part_rows` rows read in parts; also the rows it left unread and W's first and last days.
+fn scan_leaving_rows_unread(
+    path: &Path,
+    part_rows: Option<u64>,
+    as_of: Option<&str>,
+    skip: bool,
+) -> (Scanned, u64, Option<(chrono::NaiveDate, chrono::NaiveDate)>) {
     use hotzone::scan::scan;
     let ingest = hotzone::ingest::IngestOptions {
         parquet_part_rows: part_rows,
-        skip_outside_window: true,
+        skip_outside_window: skip,
         ..hotzone::ingest::IngestOptions::default()
     };
-    let req = request("NG,JM", ingest, true);
+    let req = request_as_of("NG,JM", ingest, true, as_of);
     let mut out = scan(&[path.to_string_lossy().into_owned()], &req, &|_, _| {}).unwrap();
     let verdicts = out.rows.iter().map(|row| format!("{row:?}")).collect();
+    let window = (out.window.as_ref()).map(|w| (w.date(0), w.date(w.days() - 1)));
     let r = &mut out.report;
     let scanned = (
         verdicts,
@@ -775,7 +804,7 @@ fn scan_leaving_rows_unread(path: &Path, part_rows: Option<u64>) -> (Scanned, u6
             .collect(),
         (r.rows, r.events, r.unknown_counterparties),
     );
-    (scanned, r.rows_not_read)
+    (scanned, r.rows_not_read, window)
 }
 
 /// A file a reading refuses for its columns (here `subscriber` is a list of strings) is refused
@@ -839,8 +868,8 @@ fn a_file_refused_for_its_columns_is_refused_wherever_its_rows_lie() {
 }
 
 /// The CLI leaves a row group whose statistics put every time before the window unread and
-/// says so; asked for `--rejects` (or under `--strict`, or without `--as-of`) it reads and
-/// checks every row, so the bad row in that row group is found. The verdicts are the same
+/// says so (without `--as-of`, once it read the row group's times); asked for `--rejects`
+/// (or under `--strict`) it reads and checks every row, so the bad row in that row group is found. The verdicts are the same
 /// every way.
 #[test]
 fn a_row_group_before_the_window_is_left_unread_unless_every_bad_row_is_asked_for() {
@@ -885,13 +914,14 @@ fn a_row_group_before_the_window_is_left_unread_unless_every_bad_row_is_asked_fo
         "{err}"
     );
     assert!(err.contains("rejected 0"), "{err}");
-    // Without `--as-of` the counting reading reads every row group: it checks the latest day
-    // the statistics gave against the rows (statistics that understate a group's times would
-    // otherwise hide a later day), so the bad row is found.
+    // Without `--as-of` the counting reading checks the latest day the statistics gave
+    // against the rows (statistics that understate a group's times would otherwise hide a
+    // later day): it reads the times of that row group, finds them all before the window,
+    // and leaves its rows unread the same.
     let latest = scan_with(&pq, &args[..4]);
     let err = String::from_utf8_lossy(&latest.stderr);
-    assert!(err.contains("6 rows read, 5 events"), "{err}");
-    assert!(err.contains("rejected 1 (bad_direction=1)"), "{err}");
+    assert!(err.contains("4 rows read, 2 not read"), "{err}");
+    assert!(err.contains("rejected 0"), "{err}");
     assert!(err.contains("window 2026-03-09..=2026-03-10"), "{err}");
     assert_eq!(latest.stdout, skipped.stdout);
     let rejects = dir.path().join("rejects.csv");

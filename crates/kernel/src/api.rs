@@ -176,6 +176,11 @@ impl Counter {
         }
     }
 
+    /// The window it counts.
+    pub fn window(&self) -> &Window {
+        &self.window
+    }
+
     /// The map it filled.
     pub fn into_partial(self) -> Partial {
         self.partial

@@ -45,13 +45,21 @@ fn main() {
     let seed: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(0x5EED);
     if target == "seeds" {
         let dir = std::path::PathBuf::from(args.get(2).map_or("corpus/data_file", String::as_str));
-        let seeds = hotzone_fuzz::seed_files(&std::env::temp_dir().join(format!("hotzone-seeds-{}", std::process::id())));
+        let seeds = hotzone_fuzz::seed_files(
+            &std::env::temp_dir().join(format!("hotzone-seeds-{}", std::process::id())),
+        );
         std::fs::create_dir_all(&dir).expect("corpus directory");
         for (i, (format, bytes)) in seeds.iter().enumerate() {
             let mut v = vec![hotzone_fuzz::selector(*format, 0)];
             v.extend_from_slice(bytes);
-            std::fs::write(dir.join(format!("seed-{i:03}-{}", hotzone_fuzz::DATA_FORMATS[*format])), v)
-                .expect("write a seed");
+            std::fs::write(
+                dir.join(format!(
+                    "seed-{i:03}-{}",
+                    hotzone_fuzz::DATA_FORMATS[*format]
+                )),
+                v,
+            )
+            .expect("write a seed");
         }
         println!("{} seeds in {}", seeds.len(), dir.display());
         return;
@@ -161,7 +169,11 @@ const CSV_TOKENS: [&[u8]; 16] = [
 
 impl Rng {
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() as usize) % n }
+        if n == 0 {
+            0
+        } else {
+            (self.next() as usize) % n
+        }
     }
 
     /// An offset in `0..len`, biased to the first and last 256 bytes (headers, footers).
@@ -192,7 +204,11 @@ fn mutate_once(rng: &mut Rng, v: &mut Vec<u8>, others: &[&[u8]], csv: bool) {
             // A length field overwritten with a huge (or tiny) value.
             let width = [2usize, 4, 8][rng.below(3)].min(len);
             let i = rng.offset(len - width + 1).min(len - width);
-            let value = if rng.next() % 4 == 0 { len as u64 + rng.next() % 64 } else { HUGE[rng.below(HUGE.len())] };
+            let value = if rng.next() % 4 == 0 {
+                len as u64 + rng.next() % 64
+            } else {
+                HUGE[rng.below(HUGE.len())]
+            };
             v[i..i + width].copy_from_slice(&value.to_le_bytes()[..width]);
         }
         4 if len > 0 => v.truncate(rng.offset(len)),
@@ -207,7 +223,11 @@ fn mutate_once(rng: &mut Rng, v: &mut Vec<u8>, others: &[&[u8]], csv: bool) {
             let a = rng.offset(len);
             let b = (a + 1 + rng.below(256)).min(len);
             let chunk = v[a..b].to_vec();
-            let at = if rng.next() % 2 == 0 { b } else { rng.below(len + 1) };
+            let at = if rng.next() % 2 == 0 {
+                b
+            } else {
+                rng.below(len + 1)
+            };
             v.splice(at..at, chunk);
         }
         7 if len > 0 => {
@@ -280,9 +300,16 @@ fn data_file(secs: u64, seed: u64) {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&dir).expect("fuzz directory");
-    let timeout: u64 = std::env::var("HOTZONE_FUZZ_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let timeout: u64 = std::env::var("HOTZONE_FUZZ_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let seeds = hotzone_fuzz::seed_files(&dir.join(format!("seeds-{}", std::process::id())));
-    let texts: Vec<Vec<u8>> = seeds.iter().filter(|(f, _)| *f == 0).map(|(_, b)| b.clone()).collect();
+    let texts: Vec<Vec<u8>> = seeds
+        .iter()
+        .filter(|(f, _)| *f == 0)
+        .map(|(_, b)| b.clone())
+        .collect();
     println!("data_file: {} seed files, seed {seed}", seeds.len());
     let mut pool: Vec<(usize, Vec<u8>)> = seeds.clone();
     let mut rng = Rng(seed | 1);
@@ -292,7 +319,10 @@ fn data_file(secs: u64, seed: u64) {
     std::panic::set_hook(Box::new(move |info| {
         if !hotzone::ingest::in_reader() {
             let msg = format!("{info}");
-            eprintln!("panic: {msg}\n{}", std::backtrace::Backtrace::force_capture());
+            eprintln!(
+                "panic: {msg}\n{}",
+                std::backtrace::Backtrace::force_capture()
+            );
             *hook_panic.lock().unwrap() = msg;
         }
     }));
@@ -302,14 +332,19 @@ fn data_file(secs: u64, seed: u64) {
     {
         let started_ms = Arc::clone(&started_ms);
         let dir = dir.clone();
-        std::thread::spawn(move || loop {
-            std::thread::sleep(Duration::from_millis(500));
-            let s = started_ms.load(Ordering::SeqCst);
-            let now = epoch.elapsed().as_millis() as u64;
-            if s != 0 && now.saturating_sub(s) > timeout * 1000 {
-                let _ = std::fs::copy(dir.join("current.bin"), dir.join("timeout.bin"));
-                println!("data_file: TIMEOUT: an input ran over {timeout} s, saved as {}", dir.join("timeout.bin").display());
-                std::process::exit(3);
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_millis(500));
+                let s = started_ms.load(Ordering::SeqCst);
+                let now = epoch.elapsed().as_millis() as u64;
+                if s != 0 && now.saturating_sub(s) > timeout * 1000 {
+                    let _ = std::fs::copy(dir.join("current.bin"), dir.join("timeout.bin"));
+                    println!(
+                        "data_file: TIMEOUT: an input ran over {timeout} s, saved as {}",
+                        dir.join("timeout.bin").display()
+                    );
+                    std::process::exit(3);
+                }
             }
         });
     }
@@ -390,7 +425,11 @@ fn data_file(secs: u64, seed: u64) {
                 let name = dir.join(format!("diff-{execs}.bin"));
                 if found.insert(sig) {
                     std::fs::write(&name, &input).expect("save");
-                    println!("data_file: DIFF ({}): {m}, saved as {}", hotzone_fuzz::DATA_FORMATS[format], name.display());
+                    println!(
+                        "data_file: DIFF ({}): {m}, saved as {}",
+                        hotzone_fuzz::DATA_FORMATS[format],
+                        name.display()
+                    );
                 }
                 format!("{format} diff {m}")
             }
@@ -401,7 +440,11 @@ fn data_file(secs: u64, seed: u64) {
                 let name = dir.join(format!("panic-{execs}.bin"));
                 if found.insert(sig) {
                     std::fs::write(&name, &input).expect("save");
-                    println!("data_file: PANIC ({}): {msg}, saved as {}", hotzone_fuzz::DATA_FORMATS[format], name.display());
+                    println!(
+                        "data_file: PANIC ({}): {msg}, saved as {}",
+                        hotzone_fuzz::DATA_FORMATS[format],
+                        name.display()
+                    );
                 }
                 format!("{format} panic {msg}")
             }

@@ -74,6 +74,12 @@ impl Window {
         first <= last && (last < b[0] || first >= b[b.len() - 1])
     }
 
+    /// True when every instant up to `last` (UTC epoch milliseconds, inclusive) is before
+    /// W's first day.
+    pub fn before(&self, last: i64) -> bool {
+        last < self.bounds[0]
+    }
+
     /// Day index of an instant (UTC epoch milliseconds), `None` outside W.
     #[inline]
     pub fn day_of(&self, ms: i64) -> Option<u16> {

@@ -48,6 +48,16 @@ pub trait EventSink: Send {
         false
     }
 
+    /// [`EventSink::outside`] for a span read from the cells themselves, not from a file's
+    /// statistics: a reader allowed to skip rows whose statistics put them in a span this
+    /// says yes to decodes their instants first, and leaves them unread only when every
+    /// instant is in such a span. For a sink that checks statistics against the rows it
+    /// reads (a scan guessing its latest day, whose `outside` is `false`), and which rows
+    /// before its window still change nothing. [`EventSink::outside`] by default.
+    fn outside_read(&self, first: i64, last: i64) -> bool {
+        self.outside(first, last)
+    }
+
     /// A hint from the reader: about `rows` rows in all will come to this sink (an estimate
     /// from the size of the input and the rows of what it has read so far; a sink is given
     /// accepted events only, so at most that many). A sink may size its buffers by it; a
@@ -107,7 +117,14 @@ pub trait RowSink {
         false
     }
 
-    /// `rows` rows were left unread because [`RowSink::outside`] said so: counted apart.
+    /// [`EventSink::outside_read`] of the sink the accepted rows go to, under the same
+    /// condition as [`RowSink::outside`]; `false` by default.
+    fn outside_read(&self, _first: i64, _last: i64) -> bool {
+        false
+    }
+
+    /// `rows` rows were left unread because [`RowSink::outside`] (or
+    /// [`RowSink::outside_read`]) said so: counted apart.
     fn not_read(&mut self, _rows: u64) {}
 }
 
@@ -191,6 +208,10 @@ impl<S: EventSink> RowSink for Counted<'_, S> {
 
     fn outside(&self, first: i64, last: i64) -> bool {
         !self.strict && self.tally.sink.outside(first, last)
+    }
+
+    fn outside_read(&self, first: i64, last: i64) -> bool {
+        !self.strict && self.tally.sink.outside_read(first, last)
     }
 
     fn not_read(&mut self, rows: u64) {
