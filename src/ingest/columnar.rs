@@ -1023,10 +1023,22 @@ fn ipc_lengths_checked(path: &Path, batches: Option<std::ops::Range<usize>>) -> 
         let blocks = (footer.dictionaries().into_iter().flatten())
             .chain(all.get(range).unwrap_or_default().iter().copied());
         for block in blocks {
-            let frame = (u64::try_from(block.metaDataLength()).ok())
-                .zip(u64::try_from(block.bodyLength()).ok());
-            if let Some(Err(e)) = u64::try_from(block.offset())
-                .ok()
+            let (offset, meta, body) = (block.offset(), block.metaDataLength(), block.bodyLength());
+            // The file reader sets a block's whole length aside (zeroed) and reads it before
+            // it looks at the message: a footer stating 16 GB took 16 GB, then failed.
+            let frame = (u64::try_from(meta).ok()).zip(u64::try_from(body).ok());
+            let start = u64::try_from(offset).ok();
+            let end = start
+                .zip(frame)
+                .and_then(|(o, (m, b))| o.checked_add(m)?.checked_add(b));
+            if end.is_none_or(|end| end > size) {
+                let e = format!(
+                    "the IPC footer states a block of {meta} + {body} bytes from byte {offset}, \
+                     past the end of the file ({size} bytes)"
+                );
+                return Err(Error::read(path, e));
+            }
+            if let Some(Err(e)) = start
                 .zip(frame)
                 .and_then(|(o, frame)| check_message(&mut file, o, Some(frame)))
             {

@@ -1878,9 +1878,10 @@ fn without_as_of_a_row_group_before_the_window_is_left_unread_only_once_its_time
 }
 
 /// Every input the `data_file` fuzz target found (`tests/fuzz-found/`: IPC files whose
-/// messages reach past their metadata, whose leading magic is damaged, whose bodies are
-/// stated past the end) is an error naming the file: before the checks, each aborted the
-/// process on an allocation of up to 559 TB or took 16 GB of memory.
+/// messages reach past their metadata, whose leading magic is damaged, whose bodies or
+/// footer blocks are stated past the end) is an error naming the file, under a 4 GB
+/// address-space limit: before the checks, each aborted the process on an allocation of up
+/// to 559 TB or took 16 GB of memory.
 #[test]
 fn fuzz_found_files_are_errors_naming_them() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-found");
@@ -1891,13 +1892,27 @@ fn fuzz_found_files_are_errors_naming_them() {
             continue;
         }
         found += 1;
-        let o = scan(&[path.as_path()], &["--output", "-"]);
+        // Under 4 GB of address space: a file that makes the reader take gigabytes aborts
+        // here instead of passing slowly.
+        let o = Command::new("sh")
+            .args(["-c", "ulimit -v 4000000 && exec \"$0\" \"$@\""])
+            .arg(env!("CARGO_BIN_EXE_hotzone"))
+            .args(scan_command("NG").get_args())
+            .arg(&path)
+            .args(["--output", "-"])
+            .env("RAYON_NUM_THREADS", "2")
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         let name = path.file_name().unwrap().to_string_lossy();
         // A signal (an abort) has no exit code.
         assert_eq!(o.status.code(), Some(1), "{name}: {err}");
         assert!(err.contains(name.as_ref()), "{name}: {err}");
         assert!(!err.contains("panicked"), "{name}: {err}");
+        // The reader's own failures after it set gigabytes aside (allocated under the
+        // limit, or not): the file must be refused before.
+        assert!(!err.contains("failed to allocate"), "{name}: {err}");
+        assert!(!err.contains("fill whole buffer"), "{name}: {err}");
     }
     assert!(found >= 6, "{found} files in {}", dir.display());
 }
