@@ -289,8 +289,9 @@ fn signature(outcome: &str) -> u64 {
 /// The `data_file` campaign: mutated seed files until `secs` are up. Each input is saved to
 /// `$HOTZONE_FUZZ_DIR` (default: the temporary directory) as `current.bin` before it runs, so
 /// an abort (allocation failure, stack overflow) leaves it behind; a panic, a differential
-/// mismatch or a run over `$HOTZONE_FUZZ_TIMEOUT` seconds (default 20) is saved as
-/// `panic-N.bin`, `diff-N.bin` or `timeout.bin` (the run ends on a timeout).
+/// mismatch, a run over `$HOTZONE_FUZZ_TIMEOUT` seconds (default 20) or one whose peak
+/// resident size passes `$HOTZONE_FUZZ_MAX_RSS_MB` (default 1024) is saved as `panic-N.bin`,
+/// `diff-N.bin`, `timeout.bin` (the run ends on a timeout) or `memory-N.bin`.
 #[allow(clippy::print_stdout)]
 fn data_file(secs: u64, seed: u64) {
     use std::collections::HashSet;
@@ -304,6 +305,11 @@ fn data_file(secs: u64, seed: u64) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
+    // An input whose reading peaks above this many MiB resident is saved as `memory-N.bin`.
+    let max_rss_mb: u64 = std::env::var("HOTZONE_FUZZ_MAX_RSS_MB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1024);
     let seeds = hotzone_fuzz::seed_files(&dir.join(format!("seeds-{}", std::process::id())));
     let texts: Vec<Vec<u8>> = seeds
         .iter()
@@ -413,8 +419,25 @@ fn data_file(secs: u64, seed: u64) {
         input.extend_from_slice(&body);
         std::fs::write(dir.join("current.bin"), &input).expect("save the input");
         started_ms.store(epoch.elapsed().as_millis().max(1) as u64, Ordering::SeqCst);
+        // The peak resident size is reset before each input (Linux: `5` into `clear_refs`),
+        // so an input that makes a reader take gigabytes, then fail, is found too.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
         let result = std::panic::catch_unwind(|| hotzone_fuzz::data_file(&input));
         started_ms.store(0, Ordering::SeqCst);
+        if let Some(kb) = peak_rss_kb()
+            && kb > max_rss_mb * 1024
+        {
+            let name = dir.join(format!("memory-{execs}.bin"));
+            if found.insert(signature(&format!("memory {format}"))) {
+                std::fs::write(&name, &input).expect("save");
+                println!(
+                    "data_file: MEMORY ({}): a peak of {} MiB, saved as {}",
+                    hotzone_fuzz::DATA_FORMATS[format],
+                    kb / 1024,
+                    name.display()
+                );
+            }
+        }
         execs += 1;
         per_format[format] += 1;
         let outcome = match &result {
@@ -480,4 +503,11 @@ fn data_file(secs: u64, seed: u64) {
 /// the outcome class that decides whether a mutant is kept.
 fn first_error(_input: &[u8]) -> String {
     hotzone_fuzz::last_outcome()
+}
+
+/// The process's peak resident size since it was last reset (`VmHWM`, KiB; Linux only).
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
