@@ -327,25 +327,7 @@ where
         let column: ArrayRef = Arc::new(TimestampMillisecondArray::from_value(ms, len));
         (field, column)
     });
-    // The `parquet` crate takes memory for the counts a delta-encoded page claims: such pages
-    // of the chunks it reads are checked first (those read here are checked as read).
-    for root in &roots {
-        for leaf in leaves_of(descr, *root) {
-            let label = format!("row group {row_group}: column {}", names[*root]);
-            super::delta::check_chunk(path, &file, rg, descr, leaf, &label)?;
-        }
-    }
-    let builder =
-        ParquetRecordBatchReaderBuilder::new_with_metadata(super::bounded::Bounded(file), meta);
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let mut builder = builder
-        .with_row_groups(vec![row_group])
-        .with_projection(mask)
-        .with_batch_size(BATCH_ROWS);
-    if let Some(selection) = part_selection(&part, all) {
-        builder = builder.with_row_selection(selection);
-    }
-    let reader = builder.build().map_err(|e| Error::read(path, e))?;
+    let reader = part_reader(path, file, meta, row_group, &roots, &part)?;
     let decoded = arrow::array::RecordBatchReader::schema(&reader);
     let mut row = first_row + part.start as u64;
     let mut cache = DictCache::default();
@@ -381,6 +363,46 @@ where
         ));
     }
     Ok(())
+}
+
+/// The Arrow reader of columns `roots` of rows `part` of row group `row_group` of `file`, in
+/// batches of [`BATCH_ROWS`]. The `parquet` crate takes memory for the counts a
+/// delta-encoded page claims: such pages of those chunks are checked first (the string
+/// chunks `plain_pages` reads are checked as read).
+fn part_reader(
+    path: &Path,
+    file: File,
+    meta: ArrowReaderMetadata,
+    row_group: usize,
+    roots: &[usize],
+    part: &std::ops::Range<usize>,
+) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
+    let footer = Arc::clone(meta.metadata());
+    let (rg, descr) = (
+        footer.row_group(row_group),
+        footer.file_metadata().schema_descr(),
+    );
+    for &root in roots {
+        for leaf in leaves_of(descr, root) {
+            let label = format!(
+                "row group {row_group}: column {}",
+                meta.schema().field(root).name()
+            );
+            super::delta::check_chunk(path, &file, rg, descr, leaf, &label)?;
+        }
+    }
+    let all = usize::try_from(rg.num_rows()).unwrap_or(0);
+    let builder =
+        ParquetRecordBatchReaderBuilder::new_with_metadata(super::bounded::Bounded(file), meta);
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
+    let mut builder = builder
+        .with_row_groups(vec![row_group])
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS);
+    if let Some(selection) = part_selection(part, all) {
+        builder = builder.with_row_selection(selection);
+    }
+    builder.build().map_err(|e| Error::read(path, e))
 }
 
 /// The selection of rows `part` of a row group of `all` rows; `None` for all of them.
@@ -420,33 +442,8 @@ fn read_time_span(
             .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)))
     }
     let t = meta.schema().field(root).data_type().clone();
-    let footer = meta.metadata();
-    let (rg, descr) = (
-        footer.row_group(row_group),
-        footer.file_metadata().schema_descr(),
-    );
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    for leaf in leaves_of(descr, root) {
-        let label = format!(
-            "row group {row_group}: column {}",
-            meta.schema().field(root).name()
-        );
-        super::delta::check_chunk(path, &file, rg, descr, leaf, &label)?;
-    }
-    let all = usize::try_from(rg.num_rows()).unwrap_or(0);
-    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
-        super::bounded::Bounded(file),
-        meta.clone(),
-    );
-    let mask = ProjectionMask::roots(builder.parquet_schema(), [root]);
-    let mut builder = builder
-        .with_row_groups(vec![row_group])
-        .with_projection(mask)
-        .with_batch_size(BATCH_ROWS);
-    if let Some(selection) = part_selection(&part, all) {
-        builder = builder.with_row_selection(selection);
-    }
-    let reader = builder.build().map_err(|e| Error::read(path, e))?;
+    let reader = part_reader(path, file, meta.clone(), row_group, &[root], &part)?;
     let decoded = arrow::array::RecordBatchReader::schema(&reader);
     let (mut lo, mut hi, mut cells) = (i64::MAX, i64::MIN, 0usize);
     for batch in reader {
