@@ -25,7 +25,7 @@ use pyo3::types::{PyDict, PyList};
 use hotzone::index::ServingIndex;
 use hotzone::ingest::IngestOptions;
 use hotzone::scan::{ScanRequest, scan, scan_index};
-use hotzone_kernel::api::{self, RowOptions, State, latest_of_batches, map_batches};
+use hotzone_kernel::api::{self, RowOptions, State, latest_of_batches, map_batches, unchecked};
 use hotzone_kernel::detect::Window;
 use hotzone_kernel::detect::rules::{Rule, ScanRow};
 use hotzone_kernel::error::Error;
@@ -395,47 +395,66 @@ fn table<'py>(py: Python<'py>, batch: RecordBatch) -> PyResult<Bound<'py, PyAny>
 /// It starts with an empty batch of the stream's schema, so that the columns are checked
 /// (a required one missing, one of an unusable type) even when the stream has no batch, as
 /// the CLI checks a CSV file that has a header and no row.
+/// Its batches are checked by the workers that read them ([`batch_check`]).
 fn stream_of(events: &Bound<'_, PyAny>) -> PyResult<Stream> {
     let reader = RecordBatchStreamReader::from_pyarrow_bound(events)?;
     let lead = Some(RecordBatch::new_empty(reader.schema()));
-    Ok(Stream(reader, lead))
+    Ok(Stream {
+        reader,
+        lead,
+        checked: false,
+    })
 }
 
-/// An Arrow stream of states (no lead batch: a state stream's schema is checked per batch).
+/// An Arrow stream of states (no lead batch: a state stream's schema is checked per batch),
+/// each batch checked as it is read.
 fn states_of(states: &Bound<'_, PyAny>) -> PyResult<Stream> {
-    RecordBatchStreamReader::from_pyarrow_bound(states).map(|r| Stream(r, None))
+    RecordBatchStreamReader::from_pyarrow_bound(states).map(|reader| Stream {
+        reader,
+        lead: None,
+        checked: true,
+    })
 }
 
-/// A stream whose batches are imported with a panic caught, and validated: arrow's import
-/// asserts that a batch has its schema's columns, and a producer that does not check
-/// (pyarrow's `RecordBatchReader.from_batches`) would otherwise surface as a
-/// `PanicException`, which `except Exception` does not catch; and the import trusts the
-/// producer's buffers, so a string column whose offsets point past its data (an array built
-/// with `pyarrow.Array.from_buffers` and never validated) crashed the interpreter. Each
-/// column is validated in full (offsets, lengths, UTF-8, dictionary keys) before the engine
-/// reads it. The caller gets the read error (`ValueError`) that any unreadable batch gives.
-struct Stream(RecordBatchStreamReader, Option<RecordBatch>);
+/// A stream whose batches are imported with a panic caught: arrow's import asserts that a
+/// batch has its schema's columns, and a producer that does not check (pyarrow's
+/// `RecordBatchReader.from_batches`) would otherwise surface as a `PanicException`, which
+/// `except Exception` does not catch. The import trusts the producer's buffers, so a string
+/// column whose offsets point past its data (an array built with `pyarrow.Array.from_buffers`
+/// and never validated) crashed the interpreter: every batch is checked ([`validated`])
+/// before the engine reads it. A stream of events is checked by the kernel's workers, each
+/// batch (or slice of a large one) by the worker that takes it, in parallel (`checked`:
+/// false; pass [`batch_check`]); a stream of states as it is read (`checked`: true). The
+/// caller gets the read error (`ValueError`) that any unreadable batch gives.
+struct Stream {
+    reader: RecordBatchStreamReader,
+    lead: Option<RecordBatch>,
+    checked: bool,
+}
 
 impl Iterator for Stream {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(lead) = self.1.take() {
+        if let Some(lead) = self.lead.take() {
             return Some(Ok(lead));
         }
-        let reader = &mut self.0;
+        let reader = &mut self.reader;
         let next = hotzone::ingest::caught(|| reader.next()).unwrap_or_else(|_| {
             Some(Err(ArrowError::CDataInterface(
                 "a batch of the stream does not match the stream's schema".into(),
             )))
         });
-        Some(next?.and_then(validated))
+        match self.checked {
+            true => Some(next?.and_then(|b| validated(&b).map(|()| b))),
+            false => next,
+        }
     }
 }
 
-/// `batch` when every column is valid Arrow; else an error naming the first column that
-/// is not.
-fn validated(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
+/// `Ok` when every column of `batch` is valid Arrow ([`sound`]); else an error naming the
+/// first column that is not.
+fn validated(batch: &RecordBatch) -> Result<(), ArrowError> {
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
         sound(column.as_ref()).map_err(|e| {
             ArrowError::InvalidArgumentError(format!(
@@ -444,7 +463,13 @@ fn validated(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
             ))
         })?;
     }
-    Ok(batch)
+    Ok(())
+}
+
+/// [`validated`] as the kernel's workers run it on the batches of an events [`Stream`], the
+/// error naming `source`.
+fn batch_check(source: &Path) -> impl Fn(&RecordBatch) -> Result<(), Error> + Sync + '_ {
+    move |b| validated(b).map_err(read_error(source))
 }
 
 /// Whether the engine can read `a` without reading outside its buffers: the buffers are as
@@ -538,11 +563,12 @@ fn scan_stream<'py>(
     let source = spec.reading.rows.source.clone();
     let mut out = py.detach(|| -> PyResult<Scanned> {
         let t = threads_of(&pool);
+        let check = batch_check(&source);
         let (params, mapped) = if spec.has_as_of() {
             let params = spec.params(NaiveDate::default())?;
             let batches = reader.map(|b| b.map_err(read_error(&source)));
-            let mapped =
-                map_batches(&params, tz, &spec.reading.rows, batches, t).map_err(py_err_data)?;
+            let mapped = map_batches(&params, tz, &spec.reading.rows, batches, (t, &check))
+                .map_err(py_err_data)?;
             (params, mapped)
         } else {
             // The window ends on the latest day of the data: the stream is held (zero-copy
@@ -551,8 +577,9 @@ fn scan_stream<'py>(
                 .collect::<Result<_, _>>()
                 .map_err(|e| py_err_data(read_error(&source)(e)))?;
             let all = || held.iter().cloned().map(Ok);
-            let (latest, report) =
-                latest_of_batches(&spec.reading.rows, tz, all(), t).map_err(py_err_data)?;
+            // Checked in this first pass; the second reads the same batches.
+            let (latest, report) = latest_of_batches(&spec.reading.rows, tz, all(), (t, &check))
+                .map_err(py_err_data)?;
             let Some(day) = latest else {
                 spec.params(NaiveDate::default())?;
                 return Ok(Scanned {
@@ -562,8 +589,8 @@ fn scan_stream<'py>(
                 });
             };
             let params = spec.params(day)?;
-            let mapped =
-                map_batches(&params, tz, &spec.reading.rows, all(), t).map_err(py_err_data)?;
+            let mapped = map_batches(&params, tz, &spec.reading.rows, all(), (t, &unchecked))
+                .map_err(py_err_data)?;
             (params, mapped)
         };
         let (mut state, report) = mapped;
@@ -801,8 +828,10 @@ fn map_state<'py>(
     let (batch, mut report) = py.detach(|| -> PyResult<(RecordBatch, IngestReport)> {
         let t = threads_of(&pool);
         let batches = reader.map(|b| b.map_err(read_error(&source)));
+        let check = batch_check(&source);
         let (mut state, report) =
-            map_batches(&params, tz, &spec.reading.rows, batches, t).map_err(py_err_data)?;
+            map_batches(&params, tz, &spec.reading.rows, batches, (t, &check))
+                .map_err(py_err_data)?;
         Ok((state.to_arrow(t), report))
     })?;
     let window = Window::new(tz, params.as_of, params.look_back_days);
@@ -860,7 +889,9 @@ fn latest_day<'py>(
     let source = reading.rows.source.clone();
     let (day, mut report) = py.detach(|| {
         let batches = reader.map(|b| b.map_err(read_error(&source)));
-        latest_of_batches(&reading.rows, tz, batches, threads_of(&pool)).map_err(py_err_data)
+        let check = batch_check(&source);
+        latest_of_batches(&reading.rows, tz, batches, (threads_of(&pool), &check))
+            .map_err(py_err_data)
     })?;
     Ok((day, summary(py, &mut report, None, None)?))
 }

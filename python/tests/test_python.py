@@ -1029,6 +1029,24 @@ def test_a_string_column_whose_offsets_pass_its_data_is_a_value_error_not_a_cras
         hotzone.scan(table, **_EV_KW)
 
 
+@pytest.mark.parametrize("as_of", ["2026-03-10", None])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_large_column_is_checked_slice_by_slice_to_its_last_row(as_of, threads):
+    # One chunk of 200,000 rows: the workers cut it into slices and check each before they
+    # read it (the check ran serially on the whole chunk before). An offset past the data
+    # in the last slice is found whoever takes it, with `as_of` or without (its first pass).
+    n = 200_000
+    vals = pa.py_buffer(b"+886912345001" * n)
+    offsets = list(range(0, 13 * (n + 1), 13))
+    good = pa.Array.from_buffers(pa.string(), n, [None, pa.array(offsets, pa.int32()).buffers()[1], vals])
+    kw = dict(_EV_KW, threads=threads, as_of=as_of)
+    assert hotzone.scan(_ev_table(good), **kw).summary["rows"] == n
+    offsets[n - 3] = 10**9
+    bad = pa.Array.from_buffers(pa.string(), n, [None, pa.array(offsets, pa.int32()).buffers()[1], vals])
+    with pytest.raises(ValueError, match="column subscriber: not valid Arrow data"):
+        hotzone.scan(_ev_table(bad), **kw)
+
+
 def test_a_dictionary_key_past_its_values_is_a_value_error_not_a_silent_row():
     # pyarrow builds it unchecked (safe=False); the keys 7 and 100000 name no value of two.
     # They were read as no counterparty at all, with no reject and no error.

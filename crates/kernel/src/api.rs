@@ -559,13 +559,24 @@ const _: () = assert!(
     "the tests' small batches must not be sliced"
 );
 
+/// A check of each batch (or slice of a large one) before it is read, run by the worker that
+/// took it, so in parallel: a caller whose batches come from foreign memory (the Python
+/// package's imports) checks their buffers there. [`unchecked`] for batches Arrow built.
+pub type BatchCheck<'a> = &'a (dyn Fn(&RecordBatch) -> Result<()> + Sync);
+
+/// The [`BatchCheck`] of batches that need none.
+pub fn unchecked(_: &RecordBatch) -> Result<()> {
+    Ok(())
+}
+
 /// Batches pulled by the workers of `threads`, each with its worker's `W`; rows are
-/// numbered in the order the batches come. The first error in that order wins (a stream's
-/// own error, or `push`'s: under `strict`, the first rejected row); after an error no
-/// further batch is taken.
+/// numbered in the order the batches come. Each batch is passed to `check`, then to `push`.
+/// The first error in that order wins (a stream's own error, `check`'s, or `push`'s: under
+/// `strict`, the first rejected row); after an error no further batch is taken.
 fn in_workers<I, W>(
     batches: I,
     threads: Threads<'_>,
+    check: BatchCheck<'_>,
     make: impl Fn() -> W + Sync,
     push: impl Fn(&mut W, &RecordBatch, u64) -> Result<()> + Sync,
 ) -> Result<Vec<W>>
@@ -620,7 +631,7 @@ where
                     }
                 }
             };
-            if let Err(e) = push(&mut w, &batch, first) {
+            if let Err(e) = check(&batch).and_then(|()| push(&mut w, &batch, first)) {
                 failed.store(true, Ordering::Relaxed);
                 return (w, Some((index, e)));
             }
@@ -645,15 +656,15 @@ where
     }
 }
 
-/// The map of a scan over a stream of batches, on `threads` (each worker maps the batches it
-/// takes; their maps are summed when read). The report counts every row of the stream, and
-/// rejects carry their row in the stream.
+/// The map of a scan over a stream of batches, on `threads` (each worker checks with `check`
+/// and maps the batches it takes; their maps are summed when read). The report counts every
+/// row of the stream, and rejects carry their row in the stream.
 pub fn map_batches<I>(
     params: &CheckParams,
     tz: Tz,
     opts: &RowOptions,
     batches: I,
-    threads: Threads<'_>,
+    (threads, check): (Threads<'_>, BatchCheck<'_>),
 ) -> Result<(State, IngestReport)>
 where
     I: Iterator<Item = Result<RecordBatch>> + Send,
@@ -661,6 +672,7 @@ where
     let workers = in_workers(
         batches,
         threads,
+        check,
         || Mapper::new(params, tz, opts.clone()),
         |m, b, first| m.push_at(b, first),
     )?;
@@ -676,12 +688,12 @@ where
 }
 
 /// The latest accepted day of a stream of batches in `tz` (`None` when no row is accepted),
-/// on `threads`, with the report of the rows read.
+/// on `threads`, each batch checked with `check` first, with the report of the rows read.
 pub fn latest_of_batches<I>(
     opts: &RowOptions,
     tz: Tz,
     batches: I,
-    threads: Threads<'_>,
+    (threads, check): (Threads<'_>, BatchCheck<'_>),
 ) -> Result<(Option<NaiveDate>, IngestReport)>
 where
     I: Iterator<Item = Result<RecordBatch>> + Send,
@@ -689,6 +701,7 @@ where
     let workers = in_workers(
         batches,
         threads,
+        check,
         || Latest::new(opts.clone()),
         |l, b, first| l.push_at(b, first),
     )?;
@@ -1022,7 +1035,7 @@ mod tests {
                 Tz::UTC,
                 &RowOptions::default(),
                 batches.iter().cloned().map(Ok),
-                threads,
+                (threads, &unchecked),
             )
             .unwrap();
             assert_eq!(
@@ -1034,7 +1047,7 @@ mod tests {
                 &RowOptions::default(),
                 Tz::UTC,
                 batches.iter().cloned().map(Ok),
-                threads,
+                (threads, &unchecked),
             )
             .unwrap();
             assert_eq!(day, NaiveDate::from_ymd_opt(2026, 1, 3));
@@ -1054,7 +1067,7 @@ mod tests {
                 Tz::UTC,
                 &strict,
                 batches.iter().cloned().map(Ok),
-                threads,
+                (threads, &unchecked),
             )
             .unwrap_err()
             .to_string();
@@ -1089,7 +1102,7 @@ mod tests {
             Tz::UTC,
             &RowOptions::default(),
             [Ok(big)].into_iter(),
-            Threads::Pool(&pool),
+            (Threads::Pool(&pool), &unchecked),
         )
         .unwrap();
         assert_eq!(r.rows, n as u64);
@@ -1105,11 +1118,43 @@ mod tests {
             Tz::UTC,
             &RowOptions::default(),
             [Ok(events(&rows))].into_iter(),
-            Threads::Pool(&pool),
+            (Threads::Pool(&pool), &unchecked),
         )
         .unwrap();
         let rejected: Vec<u64> = r.rejects.clone().rows().iter().map(|x| x.row).collect();
         assert_eq!(rejected, vec![n as u64 - 1]);
+        // Every slice is checked, by the worker that takes it; a check that fails is the
+        // error, and no row of its slice counts.
+        let seen = std::sync::Mutex::new(Vec::new());
+        let noted = |b: &RecordBatch| {
+            seen.lock().unwrap().push(b.num_rows());
+            Ok(())
+        };
+        let (_, r) = map_batches(
+            &p,
+            Tz::UTC,
+            &RowOptions::default(),
+            [Ok(events(&rows))].into_iter(),
+            (Threads::Pool(&pool), &noted),
+        )
+        .unwrap();
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort_unstable();
+        assert_eq!(seen, vec![n - 2 * SLICE_ROWS, SLICE_ROWS, SLICE_ROWS]);
+        assert_eq!(r.rows, n as u64);
+        let refused = |b: &RecordBatch| match b.num_rows() < SLICE_ROWS {
+            true => Err(Error::invalid("the last slice", "refused")),
+            false => Ok(()),
+        };
+        let err = map_batches(
+            &p,
+            Tz::UTC,
+            &RowOptions::default(),
+            [Ok(events(&rows))].into_iter(),
+            (Threads::Pool(&pool), &refused),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("the last slice"), "{err}");
     }
 
     #[test]
