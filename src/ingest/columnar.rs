@@ -47,8 +47,10 @@ pub type Footer = Arc<ParquetMetaData>;
 /// first row.
 pub fn parquet_row_groups(path: &Path) -> Result<(Footer, Vec<(usize, u64)>)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    super::claims::footer_checked(path, &file)?;
     let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
         .map_err(|e| Error::read(path, e))?;
+    super::claims::chunks_apart(path, meta.metadata())?;
     let mut first = 0u64;
     let groups = (meta.metadata().row_groups().iter().enumerate())
         .map(|(i, rg)| {

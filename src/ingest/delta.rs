@@ -229,9 +229,11 @@ pub(crate) fn check_counts(
     Ok(())
 }
 
-/// Refuses, before the `parquet` crate reads it, a byte-array column chunk (`leaf` of row
-/// group `rg` of `path`, `label` in errors) with a delta-encoded page whose length runs claim
-/// more values than the page has: the crate takes memory for the counts claimed first. The
+/// Refuses, before the `parquet` crate reads it, a column chunk (`leaf` of row group `rg` of
+/// `path`, `label` in errors) whose page headers claim what no writer makes
+/// ([`super::claims::chunk_checked`]), or a byte-array one with a delta-encoded page whose
+/// length runs claim more values than the page has: the crate takes memory for the counts
+/// claimed first. The
 /// pages' headers are read as stored (no page is decompressed but a delta-encoded one, by
 /// the crate): a chunk without such pages costs a read of its bytes.
 pub(crate) fn check_chunk(
@@ -244,6 +246,15 @@ pub(crate) fn check_chunk(
 ) -> Result<()> {
     use parquet::basic::Type as PhysicalType;
     let column = descr.column(leaf);
+    let width = match column.physical_type() {
+        PhysicalType::INT32 | PhysicalType::FLOAT => 4,
+        PhysicalType::INT64 | PhysicalType::DOUBLE => 8,
+        PhysicalType::INT96 => 12,
+        PhysicalType::FIXED_LEN_BYTE_ARRAY => i64::from(column.type_length().max(0)),
+        PhysicalType::BOOLEAN | PhysicalType::BYTE_ARRAY => 0,
+    };
+    let physical = (column.physical_type(), width);
+    super::claims::chunk_checked(path, file, rg.column(leaf), physical, label)?;
     if !matches!(
         column.physical_type(),
         PhysicalType::BYTE_ARRAY | PhysicalType::FIXED_LEN_BYTE_ARRAY

@@ -18,6 +18,7 @@
 //! [`rejects::Reject`] (or, under `strict`, the error).
 
 pub mod bounded;
+pub(crate) mod claims;
 pub mod columnar;
 pub mod csv;
 pub mod csv_split;

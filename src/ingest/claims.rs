@@ -1,0 +1,609 @@
+//! What a Parquet file's footer and page headers claim, checked from their bytes before the
+//! `parquet` crate acts on the claims.
+//!
+//! The crate builds a tree of the footer's schema by recursion, and takes memory for what a
+//! page header states before it reads the page: a 13 KB file whose dictionary page claimed
+//! 2^31 values made it allocate 34 GB and abort the process (the CLI, Python and the server
+//! alike), a schema nested a few thousand groups deep overflowed a reader's stack, and a
+//! page of 108 timestamps stating a gigabyte was decompressed into a gigabyte. Those claims
+//! are read here with a small reader of Thrift's compact protocol (the footer's schema list,
+//! each page header of a column chunk the crate will read) and refused when no honest writer
+//! could have made them:
+//!
+//! - a schema nested deeper than [`MOST_DEPTH`] groups;
+//! - a dictionary page claiming more values than its bytes can hold (4 bytes at least a
+//!   byte array: its length; 8 an `INT64`);
+//! - a page of a fixed-width column, or of dictionary indices, stating more bytes than its
+//!   values can take (16 a value, levels included, and 64 KiB);
+//! - a page stating more bytes than its codec can make of its stored ones (snappy 32x, LZ4
+//!   256x, gzip 1,032x; zstd and brotli have no such bound).
+//!
+//! Anything this reader cannot follow is left to the crate, which reads it or refuses it
+//! itself: these checks only ever refuse, they never decide how a file is read.
+
+use std::fs::File;
+use std::path::Path;
+
+use parquet::basic::{Compression, Type as PhysicalType};
+use parquet::file::metadata::ColumnChunkMetaData;
+
+use crate::error::{Error, Result};
+
+/// The deepest nesting of groups a schema may have (Arrow IPC's readers stop at 64 too).
+pub(crate) const MOST_DEPTH: usize = 64;
+
+/// Bytes a page may state beyond what its values take.
+const SLACK: i64 = 64 * 1024;
+
+/// Thrift compact protocol types.
+mod ty {
+    pub(super) const STOP: u8 = 0;
+    pub(super) const TRUE: u8 = 1;
+    pub(super) const FALSE: u8 = 2;
+    pub(super) const BYTE: u8 = 3;
+    pub(super) const I16: u8 = 4;
+    pub(super) const I32: u8 = 5;
+    pub(super) const I64: u8 = 6;
+    pub(super) const DOUBLE: u8 = 7;
+    pub(super) const BINARY: u8 = 8;
+    pub(super) const LIST: u8 = 9;
+    pub(super) const SET: u8 = 10;
+    pub(super) const MAP: u8 = 11;
+    pub(super) const STRUCT: u8 = 12;
+}
+
+/// Structs nested deeper than this in one message are not followed (the footer's own
+/// structs go about five deep).
+const MOST_NESTING: u8 = 32;
+
+/// A reader of Thrift's compact protocol over `buf`; `None` wherever it cannot follow.
+struct Compact<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Compact<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let b = *self.buf.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..70).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f).checked_shl(shift)?;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    fn int(&mut self) -> Option<i64> {
+        let v = self.varint()?;
+        Some((v >> 1) as i64 ^ -((v & 1) as i64))
+    }
+
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let b = self.buf.get(self.at..end)?;
+        self.at = end;
+        Some(b)
+    }
+
+    /// The next field of a struct (its type and id), `None` inside at its end (`STOP`).
+    fn field(&mut self, last: &mut i16) -> Option<Option<(u8, i16)>> {
+        let b = self.byte()?;
+        let t = b & 0x0f;
+        if t == ty::STOP {
+            return Some(None);
+        }
+        let id = match b >> 4 {
+            0 => i16::try_from(self.int()?).ok()?,
+            delta => last.checked_add(i16::from(delta))?,
+        };
+        *last = id;
+        Some(Some((t, id)))
+    }
+
+    /// A list's (or set's) element type and size.
+    fn list(&mut self) -> Option<(u8, usize)> {
+        let b = self.byte()?;
+        let n = match b >> 4 {
+            15 => usize::try_from(self.varint()?).ok()?,
+            n => usize::from(n),
+        };
+        Some((b & 0x0f, n))
+    }
+
+    /// Passes over a value of type `t` (`in_list`: a boolean takes a byte there).
+    fn skip(&mut self, t: u8, in_list: bool, nesting: u8) -> Option<()> {
+        match t {
+            ty::TRUE | ty::FALSE if !in_list => {}
+            ty::TRUE | ty::FALSE | ty::BYTE => {
+                self.byte()?;
+            }
+            ty::I16 | ty::I32 | ty::I64 => {
+                self.varint()?;
+            }
+            ty::DOUBLE => {
+                self.bytes(8)?;
+            }
+            ty::BINARY => {
+                let n = usize::try_from(self.varint()?).ok()?;
+                self.bytes(n)?;
+            }
+            ty::LIST | ty::SET => {
+                let (e, n) = self.list()?;
+                for _ in 0..n {
+                    self.skip(e, true, nesting)?;
+                }
+            }
+            ty::MAP => {
+                let n = usize::try_from(self.varint()?).ok()?;
+                if n > 0 {
+                    let kv = self.byte()?;
+                    for _ in 0..n {
+                        self.skip(kv >> 4, true, nesting)?;
+                        self.skip(kv & 0x0f, true, nesting)?;
+                    }
+                }
+            }
+            ty::STRUCT => {
+                let nesting = nesting.checked_add(1).filter(|n| *n <= MOST_NESTING)?;
+                let mut last = 0;
+                while let Some((t, _)) = self.field(&mut last)? {
+                    self.skip(t, false, nesting)?;
+                }
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// The fields of a struct: `each(reader, type, id)` reads the ones it wants (returning
+    /// `Some(true)`), the others are passed over.
+    fn fields(
+        &mut self,
+        nesting: u8,
+        mut each: impl FnMut(&mut Self, u8, i16) -> Option<bool>,
+    ) -> Option<()> {
+        let nesting = nesting.checked_add(1).filter(|n| *n <= MOST_NESTING)?;
+        let mut last = 0;
+        while let Some((t, id)) = self.field(&mut last)? {
+            if !each(self, t, id)? {
+                self.skip(t, false, nesting)?;
+            }
+        }
+        Some(())
+    }
+
+    /// An `i32` field's value (`t` its type).
+    fn i32_of(&mut self, t: u8) -> Option<i64> {
+        (t == ty::I32).then_some(())?;
+        self.int()
+    }
+}
+
+/// The deepest nesting of groups in the footer `meta` (Thrift `FileMetaData`, without its
+/// length and magic) states: its schema is a list of elements in depth-first order, each
+/// group with its number of children. `None` where the footer cannot be followed.
+fn schema_depth(meta: &[u8]) -> Option<usize> {
+    let mut r = Compact { buf: meta, at: 0 };
+    let mut depth = None;
+    r.fields(0, |r, t, id| {
+        if id != 2 || t != ty::LIST {
+            return Some(false);
+        }
+        let (e, n) = r.list()?;
+        (e == ty::STRUCT).then_some(())?;
+        // The children still to come of each group open above the element in hand.
+        let (mut open, mut most): (Vec<i64>, usize) = (Vec::new(), 0);
+        for _ in 0..n {
+            let mut children = 0i64;
+            r.fields(1, |r, t, id| match id {
+                5 => {
+                    children = r.i32_of(t)?;
+                    Some(true)
+                }
+                _ => Some(false),
+            })?;
+            if let Some(left) = open.last_mut() {
+                *left -= 1;
+            }
+            if children > 0 {
+                open.push(children);
+                most = most.max(open.len());
+            }
+            while open.last() == Some(&0) {
+                open.pop();
+            }
+        }
+        depth = Some(most);
+        Some(true)
+    })?;
+    depth
+}
+
+/// Refuses a Parquet file (`file` at `path`) whose footer states a schema nested deeper than
+/// [`MOST_DEPTH`] groups, before the crate builds its tree. A footer this reader cannot
+/// follow (damaged, encrypted) is left to the crate.
+pub(crate) fn footer_checked(path: &Path, file: &File) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut tail = [0u8; 8];
+    if size < 12 || file.read_exact_at(&mut tail, size - 8).is_err() || &tail[4..] != b"PAR1" {
+        return Ok(());
+    }
+    let len = u64::from(u32::from_le_bytes(tail[..4].try_into().unwrap_or_default()));
+    let Some(start) = (size - 8).checked_sub(len) else {
+        return Ok(());
+    };
+    let mut meta = vec![0u8; len as usize];
+    if file.read_exact_at(&mut meta, start).is_err() {
+        return Ok(());
+    }
+    match schema_depth(&meta) {
+        Some(depth) if depth > MOST_DEPTH => Err(Error::read(
+            path,
+            format!(
+                "the footer's schema nests groups {depth} deep, more than the {MOST_DEPTH} this reader takes"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a Parquet file (footer `meta`, at `path`) two of whose column chunks share bytes:
+/// no writer lays a file out so, and a footer listing one row group's chunks a thousand
+/// times (a 951 KB file stating 2*10^10 rows) held a scan for minutes. A dictionary page
+/// offset inside the leading magic (some old writers wrote 0 for none) counts as none;
+/// chunks stored in other files, or empty, are not compared.
+pub(crate) fn chunks_apart(
+    path: &Path,
+    meta: &parquet::file::metadata::ParquetMetaData,
+) -> Result<()> {
+    let mut ranges: Vec<(i64, i64, usize)> = Vec::new();
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        for c in rg.columns() {
+            let start = match c.dictionary_page_offset() {
+                Some(d) if d >= 4 => d,
+                _ => c.data_page_offset(),
+            };
+            if c.file_path().is_none() && c.compressed_size() > 0 && start >= 0 {
+                ranges.push((start, c.compressed_size(), g));
+            }
+        }
+    }
+    ranges.sort_unstable();
+    match ranges
+        .windows(2)
+        .find(|w| w[0].0.saturating_add(w[0].1) > w[1].0)
+    {
+        Some(w) => Err(Error::read(
+            path,
+            format!(
+                "column chunks of row groups {} and {} share bytes (from byte {}): no writer lays a file out so",
+                w[0].2, w[1].2, w[1].0
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// What one page header states.
+#[derive(Debug, Default)]
+struct PageClaim {
+    kind: i64,
+    uncompressed: i64,
+    compressed: i64,
+    values: Option<i64>,
+    encoding: Option<i64>,
+}
+
+/// The page header at the start of `buf` and its length in bytes.
+fn page_claim(buf: &[u8]) -> Option<(PageClaim, usize)> {
+    let mut r = Compact { buf, at: 0 };
+    let mut p = PageClaim::default();
+    r.fields(0, |r, t, id| {
+        match id {
+            1 => p.kind = r.i32_of(t)?,
+            2 => p.uncompressed = r.i32_of(t)?,
+            3 => p.compressed = r.i32_of(t)?,
+            // Data page (v1), dictionary page, data page v2: values, then encoding (v2:
+            // values first, encoding fourth).
+            5 | 7 | 8 => {
+                (t == ty::STRUCT).then_some(())?;
+                let encoding_id = if id == 8 { 4 } else { 2 };
+                r.fields(1, |r, t, field| match field {
+                    1 => {
+                        p.values = Some(r.i32_of(t)?);
+                        Some(true)
+                    }
+                    f if f == encoding_id => {
+                        p.encoding = Some(r.i32_of(t)?);
+                        Some(true)
+                    }
+                    _ => Some(false),
+                })?;
+            }
+            _ => return Some(false),
+        }
+        Some(true)
+    })?;
+    Some((p, r.at))
+}
+
+/// The page kinds and encodings the checks name (Parquet's Thrift values).
+const DATA_PAGE: i64 = 0;
+const DICTIONARY_PAGE: i64 = 2;
+const DATA_PAGE_V2: i64 = 3;
+const PLAIN_DICTIONARY: i64 = 2;
+const RLE_DICTIONARY: i64 = 8;
+
+/// Why page header `p` of a column of `physical` type (`width`: bytes of a fixed-width value)
+/// compressed with `codec` is refused, if it is.
+fn refused(
+    p: &PageClaim,
+    physical: PhysicalType,
+    width: i64,
+    codec: Compression,
+) -> Option<String> {
+    if p.uncompressed < 0 || p.compressed < 0 || p.values.is_some_and(|n| n < 0) {
+        return Some("a page header states a negative size or count".into());
+    }
+    let values = p.values.unwrap_or(0);
+    let least = match physical {
+        PhysicalType::BYTE_ARRAY => 4,
+        PhysicalType::BOOLEAN => 0,
+        _ => width,
+    };
+    if p.kind == DICTIONARY_PAGE && values.saturating_mul(least) > p.uncompressed {
+        return Some(format!(
+            "a dictionary page claims {values} values in {} bytes, more than its bytes can hold",
+            p.uncompressed
+        ));
+    }
+    let indices = matches!(p.encoding, Some(PLAIN_DICTIONARY | RLE_DICTIONARY));
+    let fixed = !matches!(physical, PhysicalType::BYTE_ARRAY);
+    let data = matches!(p.kind, DATA_PAGE | DATA_PAGE_V2);
+    let per_value = match (p.kind, fixed) {
+        (DICTIONARY_PAGE, true) => Some(width),
+        (_, true) if data => Some(width + 16),
+        (_, false) if data && indices => Some(16),
+        _ => None,
+    };
+    if let Some(per) = per_value {
+        let most = values.saturating_mul(per).saturating_add(SLACK);
+        if p.uncompressed > most {
+            return Some(format!(
+                "a page of {values} values states {} bytes, more than they can take",
+                p.uncompressed
+            ));
+        }
+    }
+    let ratio = match codec {
+        Compression::SNAPPY => Some(32),
+        Compression::LZ4 | Compression::LZ4_RAW => Some(256),
+        Compression::GZIP(_) => Some(1032),
+        _ => None,
+    };
+    if let Some(ratio) = ratio
+        && p.uncompressed > p.compressed.saturating_mul(ratio).saturating_add(SLACK)
+    {
+        return Some(format!(
+            "a page states {} bytes decompressed from {}, more than {codec} makes of them",
+            p.uncompressed, p.compressed
+        ));
+    }
+    None
+}
+
+/// Refuses a column chunk (`chunk`, of `physical` type, `width` bytes a value where fixed;
+/// `label` in errors) of the Parquet file `file` at `path` with a page header whose claims no
+/// honest writer makes (the module's list), before the crate reads its pages. The headers are
+/// read from the file, nothing is decompressed; a header this reader cannot follow ends the
+/// walk (the crate reads it, or refuses it itself).
+pub(crate) fn chunk_checked(
+    path: &Path,
+    file: &File,
+    chunk: &ColumnChunkMetaData,
+    (physical, width): (PhysicalType, i64),
+    label: &str,
+) -> Result<()> {
+    let mut why = None;
+    page_claims(file, chunk, |claim| {
+        why = refused(claim, physical, width, chunk.compression());
+        why.is_none()
+    });
+    match why {
+        Some(why) => Err(Error::read(path, format!("{label}: {why}"))),
+        None => Ok(()),
+    }
+}
+
+/// Hands each page header of `chunk` (in `file`) to `each` until it says stop (`false`);
+/// `Some(())` when the walk reached the chunk's end, or stopped, `None` where it could not
+/// follow (a read failed, a header did not parse).
+fn page_claims(
+    file: &File,
+    chunk: &ColumnChunkMetaData,
+    mut each: impl FnMut(&PageClaim) -> bool,
+) -> Option<()> {
+    use std::os::unix::fs::FileExt;
+    const HEADER_BYTES: u64 = 64 * 1024;
+    let start = match chunk.dictionary_page_offset() {
+        Some(d) if d >= 4 => d,
+        _ => chunk.data_page_offset(),
+    };
+    let start = u64::try_from(start).ok()?;
+    let end = start.saturating_add(u64::try_from(chunk.compressed_size()).ok()?);
+    let (mut at, mut buf) = (start, Vec::new());
+    while at < end {
+        let n = usize::try_from((end - at).min(HEADER_BYTES)).ok()?;
+        buf.resize(n, 0);
+        file.read_exact_at(&mut buf, at).ok()?;
+        let (claim, header) = page_claim(&buf)?;
+        if !each(&claim) {
+            return Some(());
+        }
+        at = at
+            .checked_add(header as u64)?
+            .checked_add(u64::try_from(claim.compressed).ok()?)?;
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A varint of `v`.
+    fn varint(mut v: u64, out: &mut Vec<u8>) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    /// A footer of schema elements with these children counts (names only besides).
+    fn footer(children: &[i32]) -> Vec<u8> {
+        let mut b = vec![0x29]; // field 2, a list
+        b.push(0xfc); // of structs, size follows
+        varint(children.len() as u64, &mut b);
+        for &c in children {
+            b.extend([0x48, 1, b'x']); // field 4: name
+            if c > 0 {
+                b.push(0x15); // field 5, i32
+                varint(((c << 1) ^ (c >> 31)) as u64, &mut b);
+            }
+            b.push(0);
+        }
+        b.push(0);
+        b
+    }
+
+    #[test]
+    fn the_schema_depth_is_the_deepest_chain_of_groups() {
+        // root(2): a, g(1): b
+        assert_eq!(schema_depth(&footer(&[2, 0, 1, 0])), Some(2));
+        // root(1): g(1): g(1): ... 100 deep, then a leaf
+        let mut chain = vec![1; 100];
+        chain.push(0);
+        assert_eq!(schema_depth(&footer(&chain)), Some(100));
+        // root(3) of leaves only
+        assert_eq!(schema_depth(&footer(&[3, 0, 0, 0])), Some(1));
+        // A footer cut short is not followed.
+        let f = footer(&chain);
+        assert_eq!(schema_depth(&f[..f.len() / 2]), None);
+    }
+
+    /// Every footer and page header the crate's writer makes (dictionaries or not, pages v1
+    /// and v2, several codecs, statistics with strings, a nested column) is followed to its
+    /// end by this reader: none is left unchecked for a header it cannot parse.
+    #[test]
+    fn the_reader_follows_every_header_the_writer_makes() {
+        use arrow::array::{ArrayRef, Int64Array, StringArray, StructArray};
+        use arrow::datatypes::{DataType, Field};
+        use parquet::arrow::ArrowWriter;
+        use parquet::basic::ZstdLevel;
+        use parquet::file::properties::{WriterProperties, WriterVersion};
+        use std::sync::Arc;
+        let n = 5000;
+        let text: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..n).map(|i| format!("+2348{:09}", i * 7919 % 100_000)),
+        ));
+        let ints: ArrayRef = Arc::new(Int64Array::from_iter_values((0..n).map(|i| i * 1000)));
+        let inner = StructArray::from(vec![(
+            Arc::new(Field::new("x", DataType::Int64, false)),
+            Arc::clone(&ints),
+        )]);
+        let batch = arrow::record_batch::RecordBatch::try_from_iter([
+            ("t", ints),
+            ("s", text),
+            ("nested", Arc::new(inner) as ArrayRef),
+        ])
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for (k, (dictionary, v2, codec)) in [
+            (true, false, Compression::SNAPPY),
+            (false, true, Compression::ZSTD(ZstdLevel::default())),
+            (true, true, Compression::UNCOMPRESSED),
+            (false, false, Compression::LZ4_RAW),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let version = if v2 {
+                WriterVersion::PARQUET_2_0
+            } else {
+                WriterVersion::PARQUET_1_0
+            };
+            let props = WriterProperties::builder()
+                .set_dictionary_enabled(dictionary)
+                .set_writer_version(version)
+                .set_compression(codec)
+                .set_data_page_row_count_limit(700)
+                .set_max_row_group_row_count(Some(2000))
+                .build();
+            let path = dir.path().join(format!("{k}.parquet"));
+            let mut w =
+                ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), Some(props))
+                    .unwrap();
+            w.write(&batch).unwrap();
+            w.close().unwrap();
+            let file = File::open(&path).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            let len =
+                u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap());
+            let meta = &bytes[bytes.len() - 8 - len as usize..bytes.len() - 8];
+            assert_eq!(schema_depth(meta), Some(2), "{k}");
+            let footer = parquet::file::metadata::ParquetMetaDataReader::new()
+                .parse_and_finish(&file)
+                .unwrap();
+            chunks_apart(&path, &footer).unwrap();
+            for rg in footer.row_groups() {
+                for c in rg.columns() {
+                    let mut pages = 0;
+                    assert_eq!(
+                        page_claims(&file, c, |p| {
+                            pages += 1;
+                            refused(p, c.column_type(), 8, c.compression()).is_none()
+                        }),
+                        Some(()),
+                        "{k}"
+                    );
+                    assert!(pages >= 1, "{k}: {pages} pages");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn claims_no_writer_makes_are_refused_and_honest_ones_pass() {
+        let page = |kind, uncompressed, compressed, values| PageClaim {
+            kind,
+            uncompressed,
+            compressed,
+            values: Some(values),
+            encoding: Some(0),
+        };
+        let (ba, i64t) = ((PhysicalType::BYTE_ARRAY, 0), (PhysicalType::INT64, 8));
+        let none = Compression::UNCOMPRESSED;
+        let check = |p: &PageClaim, (t, w): (PhysicalType, i64), c| refused(p, t, w, c);
+        // A dictionary of 2^31-1 strings in 100 bytes.
+        assert!(check(&page(DICTIONARY_PAGE, 100, 100, i32::MAX as i64), ba, none).is_some());
+        assert!(check(&page(DICTIONARY_PAGE, 4000, 4000, 1000), ba, none).is_none());
+        // 108 timestamps stating a gigabyte.
+        assert!(check(&page(DATA_PAGE, 1 << 30, 40_000, 108), i64t, none).is_some());
+        assert!(check(&page(DATA_PAGE, 8 * 20_000 + 40, 9000, 20_000), i64t, none).is_none());
+        // Snappy cannot make 2 GB of 9 KB.
+        let snappy = Compression::SNAPPY;
+        assert!(check(&page(DATA_PAGE, i32::MAX as i64, 9000, 5), ba, snappy).is_some());
+        assert!(check(&page(DATA_PAGE, 200_000, 9000, 5), ba, snappy).is_none());
+        assert!(check(&page(DATA_PAGE, -1, 9000, 5), ba, none).is_some());
+    }
+}
