@@ -169,6 +169,7 @@ impl Reading {
             ipc_part_bytes: None,
             // Python's summaries check every row (their rejects are the caller's to list).
             skip_outside_window: false,
+            count_rejects_only: false,
         }
     }
 }

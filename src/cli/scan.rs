@@ -118,6 +118,8 @@ impl ReadFlags {
             parquet_part_rows: part_size("HOTZONE_PARQUET_PART_ROWS")?,
             ipc_part_bytes: part_size("HOTZONE_IPC_PART_BYTES")?,
             skip_outside_window: false,
+            // The rows of rejects are kept only to be listed.
+            count_rejects_only: self.rejects.is_none(),
         })
     }
 

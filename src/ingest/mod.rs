@@ -73,6 +73,10 @@ pub struct IngestOptions {
     /// read and checked) for `Ingest`, Python, Spark and under `strict`; a CLI scan sets it
     /// unless asked for `--rejects` or `--strict`.
     pub skip_outside_window: bool,
+    /// Count rejected rows by reason without keeping each row ([`rejects::RejectReport::counting`]):
+    /// for a run that lists none (a CLI run without `--rejects`, the server). Off (every
+    /// reject kept, `IngestReport::rejects` lists them) by default.
+    pub count_rejects_only: bool,
 }
 
 /// CSV files are read in parts of about this many bytes (a file up to this size is one unit).
@@ -590,7 +594,10 @@ where
             let mut w = Worker {
                 interp: Interpreter::new(opts.default_region),
                 pages: Default::default(),
-                tally: Tally::new(make_sink()),
+                tally: Tally {
+                    rejects: rejects::RejectReport::keeping(!opts.count_rejects_only),
+                    ..Tally::new(make_sink())
+                },
                 read: Vec::new(),
                 told: false,
             };

@@ -233,7 +233,7 @@ async fn merge_deltas(state: &AppState, deltas: Vec<Delta>) -> Result<()> {
     })
     .await?;
     let merged = segment.stats().events;
-    if merged != events || !report.rejects.is_empty() {
+    if merged != events || report.rejects.total() > 0 {
         let e = format!(
             "with the {} other ingested files merged with it, read {merged} events and {} rejected rows where their segments held {events} events",
             files.len() - 1,

@@ -208,8 +208,10 @@ impl AppState {
                     .map(|h| (n.to_owned(), Arc::new(h.clone())))
             })
             .collect();
+        // The server lists no rejected row (its logs count them by reason).
         let ingest = IngestOptions {
             default_region: settings.default_region,
+            count_rejects_only: true,
             ..IngestOptions::default()
         };
         let audit = match &settings.audit {
