@@ -1880,6 +1880,101 @@ fn without_as_of_a_row_group_before_the_window_is_left_unread_only_once_its_time
     }
 }
 
+/// Arrow IPC columns the row loop casts are read a slice at a time, and as the same rows as
+/// plain text: a run-end-encoded counterparty, a dictionary of `Int8` keys (cast before to
+/// plain text, a row at a time: one 16 MiB value under every row of a 3 KB file took
+/// gigabytes), in a batch of more rows than a slice. Cells longer than any number are no
+/// number (libphonenumber parses no text of more than 250 characters).
+#[test]
+fn ipc_columns_cast_a_slice_at_a_time_read_as_plain_text() {
+    use arrow::array::{DictionaryArray, Int8Array, Int32Array, RunArray};
+    use arrow::datatypes::{Int8Type, Int32Type};
+    let n = 70_000usize; // more than a slice (65,536 rows)
+    let t0 = 1_773_100_000_000i64;
+    let times = Arc::new(
+        TimestampMillisecondArray::from_iter_values((0..n as i64).map(|i| t0 + i * 1000))
+            .with_timezone("UTC"),
+    ) as ArrayRef;
+    let subscribers = ["+886912345001", "+886912345002", "+886912345003"];
+    let long = format!("+{}", "1".repeat(300));
+    let hot = ["+2348021234567", "+886221234567", long.as_str()];
+    let sub_of = |i: usize| subscribers[i % 3];
+    // Runs of 1,000 rows cycling through the three counterparties.
+    let cp_of = |i: usize| hot[(i / 1000) % 3];
+    let plain = |f: &dyn Fn(usize) -> &'static str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values((0..n).map(f)))
+    };
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
+    let hot_static: Vec<&'static str> = hot.iter().map(|s| leak(s)).collect();
+    let cp_plain: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..n).map(|i| hot_static[(i / 1000) % 3]),
+    ));
+    let keys = Int8Array::from_iter_values((0..n).map(|i| (i % 3) as i8));
+    let sub_dict: ArrayRef = Arc::new(
+        DictionaryArray::<Int8Type>::try_new(
+            keys,
+            Arc::new(StringArray::from(subscribers.to_vec())),
+        )
+        .unwrap(),
+    );
+    let ends: Vec<i32> = (1..=n.div_ceil(1000))
+        .map(|r| (r * 1000).min(n) as i32)
+        .collect();
+    let values: Vec<&str> = (0..ends.len()).map(|r| cp_of(r * 1000)).collect();
+    let cp_ree: ArrayRef = Arc::new(
+        RunArray::<Int32Type>::try_new(&Int32Array::from(ends), &StringArray::from(values))
+            .unwrap(),
+    );
+    let flag = |v: &'static str| -> ArrayRef { Arc::new(StringArray::from(vec![v; n])) };
+    let batch = |sub: ArrayRef, cp: ArrayRef| {
+        RecordBatch::try_from_iter([
+            ("event_time", Arc::clone(&times)),
+            ("subscriber", sub),
+            ("counterparty", cp),
+            ("direction", flag("out")),
+            ("kind", flag("call")),
+        ])
+        .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (cast_path, plain_path) = (
+        dir.path().join("cast.arrow"),
+        dir.path().join("plain.arrow"),
+    );
+    write_ipc_with(&cast_path, &batch(sub_dict, cp_ree), Default::default());
+    write_ipc_with(
+        &plain_path,
+        &batch(plain(&sub_of), cp_plain),
+        Default::default(),
+    );
+    let run = |p: &Path| {
+        let o = scan_command("NG")
+            .arg(p)
+            .args(["--output", "-", "--min-events", "1"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        (stdout(&o), err)
+    };
+    let ((cast_rows, cast_err), (plain_rows, plain_err)) = (run(&cast_path), run(&plain_path));
+    assert_eq!(cast_rows, plain_rows);
+    let counts = |e: &str| e[e.find("rows read").unwrap()..e.find(';').unwrap()].to_owned();
+    assert_eq!(counts(&cast_err), counts(&plain_err));
+    // A third of the rows call the 301-character "number": unknown counterparties.
+    assert!(plain_err.contains(&format!("{n} events")), "{plain_err}");
+    let unknown = (0..n).filter(|i| (i / 1000) % 3 == 2).count();
+    assert!(
+        plain_err.contains(&format!("{unknown} with unknown counterparty")),
+        "{plain_err}"
+    );
+    assert_eq!(
+        plain_rows.lines().filter(|l| l.contains(",true,")).count(),
+        3,
+        "{plain_rows}"
+    );
+}
+
 /// Every input the `data_file` fuzz target found (`tests/fuzz-found/`: IPC files whose
 /// messages reach past their metadata, whose leading magic is damaged, whose bodies or
 /// footer blocks are stated past the end) is an error naming the file, under a 4 GB

@@ -154,6 +154,15 @@ fn str_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StrCol> {
             let n = v.nulls().cloned();
             Ok(StrCol::View(v, n))
         }
+        // Any other dictionary of text is read as one of `Int32` keys and `Utf8` values (its
+        // keys cast, its values once): cast to plain text, every row copied its value (one
+        // 16 MiB value under every row of a 3 KB file took gigabytes).
+        DataType::Dictionary(k, v) if k.is_integer() && is_text(v) => {
+            let t = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+            let d =
+                cast(a, &t).map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?;
+            str_col(path, f, &d)
+        }
         _ => {
             let s = string_col(path, f, a)?;
             let n = s.nulls().cloned();
@@ -811,6 +820,11 @@ impl<T, const N: usize> Default for Memo<'_, T, N> {
 impl<'a, T: Copy, const N: usize> Memo<'a, T, N> {
     #[inline(always)]
     fn get(&self, cell: &'a [u8], rule: impl FnOnce(&[u8]) -> T) -> T {
+        // A cell longer than any number or flag is not compared with those remembered (a
+        // million rows of views of one 16 MiB value compared it whole each time).
+        if cell.len() > crate::rows::interpret::MAX_NUMBER_TEXT {
+            return rule(cell);
+        }
         for c in &self.cells {
             if let Some((k, v)) = c.get()
                 && same(k, cell)

@@ -154,12 +154,23 @@ pub fn resolve_required(
 /// (a file with no header row, whose first record was read as one): shown as `<value>`, so
 /// that no phone number reaches a message, and the server's log with it.
 fn shown_names(names: &[&str]) -> String {
+    // At most this many names, each cut to this many characters: a header of a million
+    // columns, or one name of megabytes, made a message of megabytes.
+    const MOST_NAMES: usize = 32;
+    const MOST_CHARS: usize = 64;
     let value = |n: &str| n.bytes().filter(u8::is_ascii_digit).count() >= 5;
-    let shown: Vec<&str> = (names.iter())
-        .map(|n| if value(n) { "<value>" } else { n })
+    let shown: Vec<String> = (names.iter().take(MOST_NAMES))
+        .map(|n| match (value(n), n.chars().nth(MOST_CHARS)) {
+            (true, _) => "<value>".to_owned(),
+            (false, Some(_)) => format!("{}...", n.chars().take(MOST_CHARS).collect::<String>()),
+            (false, None) => (*n).to_owned(),
+        })
         .collect();
     let mut out = shown.join(", ");
-    if shown.contains(&"<value>") {
+    if names.len() > MOST_NAMES {
+        out.push_str(&format!(" and {} more", names.len() - MOST_NAMES));
+    }
+    if shown.iter().any(|n| n == "<value>") {
         out.push_str("; a <value> is no name: has the file a header row?");
     }
     out
@@ -168,6 +179,19 @@ fn shown_names(names: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_header_is_named_in_a_short_message() {
+        let many: Vec<String> = (0..1000).map(|i| format!("c{i}")).collect();
+        let long = "x".repeat(1 << 20);
+        let mut names: Vec<&str> = many.iter().map(String::as_str).collect();
+        names[1] = &long;
+        let e = resolve_required(&ColumnMap::default(), &names, std::path::Path::new("f.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.len() < 3000, "{} bytes", e.len());
+        assert!(e.contains("c0, xxxx") && e.contains("and 968 more"), "{e}");
+    }
 
     #[test]
     fn maps_export_names() {
