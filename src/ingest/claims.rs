@@ -18,8 +18,12 @@
 //! - a page stating more bytes than its codec can make of its stored ones (snappy 32x, LZ4
 //!   256x, gzip 1,032x; zstd and brotli have no such bound).
 //!
-//! Anything this reader cannot follow is left to the crate, which reads it or refuses it
-//! itself: these checks only ever refuse, they never decide how a file is read.
+//! An integer field is read whatever integer type it is stated in, as the crate reads it (a
+//! review found a count typed `i64` passing the check and aborting the crate). A page header
+//! this reader cannot follow is refused (the crate reads the same protocol: it is damaged, or
+//! made to pass the checks); a footer it cannot follow is left to the crate, and the depth is
+//! checked again on the schema the crate read ([`depth_checked`]). These checks only ever
+//! refuse, they never decide how a file is read.
 
 use std::fs::File;
 use std::path::Path;
@@ -50,11 +54,12 @@ mod ty {
     pub(super) const SET: u8 = 10;
     pub(super) const MAP: u8 = 11;
     pub(super) const STRUCT: u8 = 12;
+    pub(super) const UUID: u8 = 13;
 }
 
 /// Structs nested deeper than this in one message are not followed (the footer's own
-/// structs go about five deep).
-const MOST_NESTING: u8 = 32;
+/// structs go about five deep; the crate follows 64 too).
+const MOST_NESTING: u8 = 64;
 
 /// A reader of Thrift's compact protocol over `buf`; `None` wherever it cannot follow.
 struct Compact<'a> {
@@ -131,6 +136,9 @@ impl<'a> Compact<'a> {
             ty::DOUBLE => {
                 self.bytes(8)?;
             }
+            ty::UUID => {
+                self.bytes(16)?;
+            }
             ty::BINARY => {
                 let n = usize::try_from(self.varint()?).ok()?;
                 self.bytes(n)?;
@@ -180,10 +188,14 @@ impl<'a> Compact<'a> {
         Some(())
     }
 
-    /// An `i32` field's value (`t` its type).
+    /// An integer field's value, whatever integer type it is stated in (the crate reads any
+    /// as its zigzag varint, so a count stated as an `i64` must be read here too).
     fn i32_of(&mut self, t: u8) -> Option<i64> {
-        (t == ty::I32).then_some(())?;
-        self.int()
+        match t {
+            ty::BYTE => self.byte().map(|b| i64::from(b as i8)),
+            ty::I16 | ty::I32 | ty::I64 => self.int(),
+            _ => None,
+        }
     }
 }
 
@@ -290,6 +302,30 @@ pub(crate) fn chunks_apart(
             ),
         )),
         None => Ok(()),
+    }
+}
+
+/// Refuses a Parquet file (footer `meta`, as the crate read it, at `path`) whose schema nests
+/// a column deeper than [`MOST_DEPTH`] groups: the crate's readers recurse through it. The
+/// footer's bytes were checked before the crate read them ([`footer_checked`]); this check of
+/// what it read holds where they could not be followed.
+pub(crate) fn depth_checked(
+    path: &Path,
+    meta: &parquet::file::metadata::ParquetMetaData,
+) -> Result<()> {
+    let descr = meta.file_metadata().schema_descr();
+    let depth = (0..descr.num_columns())
+        .map(|i| descr.column(i).path().parts().len())
+        .max()
+        .unwrap_or(0);
+    match depth > MOST_DEPTH {
+        true => Err(Error::read(
+            path,
+            format!(
+                "the footer's schema nests groups {depth} deep, more than the {MOST_DEPTH} this reader takes"
+            ),
+        )),
+        false => Ok(()),
     }
 }
 
@@ -403,9 +439,10 @@ fn refused(
 
 /// Refuses a column chunk (`chunk`, of `physical` type, `width` bytes a value where fixed;
 /// `label` in errors) of the Parquet file `file` at `path` with a page header whose claims no
-/// honest writer makes (the module's list), before the crate reads its pages. The headers are
-/// read from the file, nothing is decompressed; a header this reader cannot follow ends the
-/// walk (the crate reads it, or refuses it itself).
+/// honest writer makes (the module's list), before the crate reads its pages, or one this
+/// reader cannot follow: the crate reads the same protocol, so a header that does not parse
+/// here is damaged, or made to pass these checks. The headers are read from the file,
+/// nothing is decompressed.
 pub(crate) fn chunk_checked(
     path: &Path,
     file: &File,
@@ -414,19 +451,25 @@ pub(crate) fn chunk_checked(
     label: &str,
 ) -> Result<()> {
     let mut why = None;
-    page_claims(file, chunk, |claim| {
+    let walked = page_claims(file, chunk, |claim| {
         why = refused(claim, physical, width, chunk.compression());
         why.is_none()
     });
-    match why {
-        Some(why) => Err(Error::read(path, format!("{label}: {why}"))),
-        None => Ok(()),
+    match (why, walked) {
+        (Some(why), _) => Err(Error::read(path, format!("{label}: {why}"))),
+        (None, None) => Err(Error::read(
+            path,
+            format!(
+                "{label}: a page header could not be read (damaged, or of a form no writer makes)"
+            ),
+        )),
+        (None, Some(())) => Ok(()),
     }
 }
 
 /// Hands each page header of `chunk` (in `file`) to `each` until it says stop (`false`);
 /// `Some(())` when the walk reached the chunk's end, or stopped, `None` where it could not
-/// follow (a read failed, a header did not parse).
+/// follow (a read failed, a header did not parse in up to 16 MiB).
 fn page_claims(
     file: &File,
     chunk: &ColumnChunkMetaData,
@@ -434,6 +477,7 @@ fn page_claims(
 ) -> Option<()> {
     use std::os::unix::fs::FileExt;
     const HEADER_BYTES: u64 = 64 * 1024;
+    const MOST_HEADER_BYTES: u64 = 16 << 20;
     let start = match chunk.dictionary_page_offset() {
         Some(d) if d >= 4 => d,
         _ => chunk.data_page_offset(),
@@ -442,10 +486,18 @@ fn page_claims(
     let end = start.saturating_add(u64::try_from(chunk.compressed_size()).ok()?);
     let (mut at, mut buf) = (start, Vec::new());
     while at < end {
-        let n = usize::try_from((end - at).min(HEADER_BYTES)).ok()?;
-        buf.resize(n, 0);
-        file.read_exact_at(&mut buf, at).ok()?;
-        let (claim, header) = page_claim(&buf)?;
+        // Headers with long statistics are read again in more bytes.
+        let mut want = HEADER_BYTES;
+        let (claim, header) = loop {
+            let n = usize::try_from((end - at).min(want)).ok()?;
+            buf.resize(n, 0);
+            file.read_exact_at(&mut buf, at).ok()?;
+            match page_claim(&buf) {
+                Some(parsed) => break parsed,
+                None if n as u64 == end - at || want >= MOST_HEADER_BYTES => return None,
+                None => want *= 16,
+            }
+        };
         if !each(&claim) {
             return Some(());
         }

@@ -50,6 +50,7 @@ pub fn parquet_row_groups(path: &Path) -> Result<(Footer, Vec<(usize, u64)>)> {
     super::claims::footer_checked(path, &file)?;
     let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
         .map_err(|e| Error::read(path, e))?;
+    super::claims::depth_checked(path, meta.metadata())?;
     super::claims::chunks_apart(path, meta.metadata())?;
     let mut first = 0u64;
     let groups = (meta.metadata().row_groups().iter().enumerate())

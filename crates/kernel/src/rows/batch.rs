@@ -154,10 +154,17 @@ fn str_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StrCol> {
             let n = v.nulls().cloned();
             Ok(StrCol::View(v, n))
         }
-        // Any other dictionary of text is read as one of `Int32` keys and `Utf8` values (its
+        // Any other dictionary of strings is read as one of `Int32` keys and `Utf8` values (its
         // keys cast, its values once): cast to plain text, every row copied its value (one
-        // 16 MiB value under every row of a 3 KB file took gigabytes).
-        DataType::Dictionary(k, v) if k.is_integer() && is_text(v) => {
+        // 16 MiB value under every row of a 3 KB file took gigabytes). Binary values keep
+        // the plain path, whose bytes that are not UTF-8 are no text rather than a null.
+        DataType::Dictionary(k, v)
+            if k.is_integer()
+                && matches!(
+                    **v,
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                ) =>
+        {
             let t = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
             let d =
                 cast(a, &t).map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?;
