@@ -1975,6 +1975,68 @@ fn ipc_columns_cast_a_slice_at_a_time_read_as_plain_text() {
     );
 }
 
+/// A dictionary of binary values keeps its cells' bytes: one that is not UTF-8 is present and
+/// no number (`subscriber_not_e164`), whatever the keys' type. (A review found the cast made
+/// for dictionaries of other key types turning such cells into nulls: "missing".)
+#[test]
+fn a_binary_dictionary_cell_that_is_not_utf8_is_no_number_not_a_missing_one() {
+    use arrow::array::{BinaryArray, DictionaryArray, Int16Array, Int32Array};
+    use arrow::datatypes::{Int16Type, Int32Type};
+    let values = || {
+        Arc::new(BinaryArray::from_iter_values([
+            b"+886912345001".as_slice(),
+            b"\xff\xfe+8869".as_slice(),
+        ])) as ArrayRef
+    };
+    let keys = [0, 1, 0];
+    let n = keys.len();
+    let times = Arc::new(
+        TimestampMillisecondArray::from_iter_values((0..n as i64).map(|i| 1_773_100_000_000 + i))
+            .with_timezone("UTC"),
+    ) as ArrayRef;
+    let flag = |v: &str| Arc::new(StringArray::from(vec![v; n])) as ArrayRef;
+    let dir = tempfile::tempdir().unwrap();
+    let dictionaries: [ArrayRef; 2] = [
+        Arc::new(
+            DictionaryArray::<Int16Type>::try_new(
+                Int16Array::from(keys.map(|k| k as i16).to_vec()),
+                values(),
+            )
+            .unwrap(),
+        ),
+        Arc::new(
+            DictionaryArray::<Int32Type>::try_new(Int32Array::from(keys.to_vec()), values())
+                .unwrap(),
+        ),
+    ];
+    for (k, subscriber) in dictionaries.into_iter().enumerate() {
+        let batch = RecordBatch::try_from_iter([
+            ("event_time", Arc::clone(&times)),
+            ("subscriber", subscriber),
+            ("counterparty", flag("+2348021234567")),
+            ("direction", flag("out")),
+            ("kind", flag("call")),
+        ])
+        .unwrap();
+        let path = dir.path().join(format!("{k}.arrow"));
+        write_ipc_with(&path, &batch, Default::default());
+        let verdicts = dir.path().join("v.csv");
+        let o = scan(
+            &[path.as_path()],
+            &["--output", verdicts.to_str().unwrap(), "--rejects", "-"],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains(",2,subscriber_not_e164,"), "{k}: {out}");
+        assert!(!out.contains("missing"), "{k}: {out}");
+    }
+}
+
 /// Every input the `data_file` fuzz target found (`tests/fuzz-found/`: IPC files whose
 /// messages reach past their metadata, whose leading magic is damaged, whose bodies or
 /// footer blocks are stated past the end) is an error naming the file, under a 4 GB
