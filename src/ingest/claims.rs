@@ -280,10 +280,7 @@ pub(crate) fn chunks_apart(
     let mut ranges: Vec<(i64, i64, usize)> = Vec::new();
     for (g, rg) in meta.row_groups().iter().enumerate() {
         for c in rg.columns() {
-            let start = match c.dictionary_page_offset() {
-                Some(d) if d >= 4 => d,
-                _ => c.data_page_offset(),
-            };
+            let start = chunk_start(c);
             if c.file_path().is_none() && c.compressed_size() > 0 && start >= 0 {
                 ranges.push((start, c.compressed_size(), g));
             }
@@ -326,6 +323,16 @@ pub(crate) fn depth_checked(
             ),
         )),
         false => Ok(()),
+    }
+}
+
+/// The byte a column chunk's pages start at: its dictionary page's, else its first data
+/// page's. A dictionary offset inside the leading magic (some old writers wrote 0 for none)
+/// counts as none.
+fn chunk_start(c: &ColumnChunkMetaData) -> i64 {
+    match c.dictionary_page_offset() {
+        Some(d) if d >= 4 => d,
+        _ => c.data_page_offset(),
     }
 }
 
@@ -478,11 +485,7 @@ fn page_claims(
     use std::os::unix::fs::FileExt;
     const HEADER_BYTES: u64 = 64 * 1024;
     const MOST_HEADER_BYTES: u64 = 16 << 20;
-    let start = match chunk.dictionary_page_offset() {
-        Some(d) if d >= 4 => d,
-        _ => chunk.data_page_offset(),
-    };
-    let start = u64::try_from(start).ok()?;
+    let start = u64::try_from(chunk_start(chunk)).ok()?;
     let end = start.saturating_add(u64::try_from(chunk.compressed_size()).ok()?);
     let (mut at, mut buf) = (start, Vec::new());
     while at < end {
