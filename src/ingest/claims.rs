@@ -381,6 +381,7 @@ fn page_claim(buf: &[u8]) -> Option<(PageClaim, usize)> {
 
 /// The page kinds and encodings the checks name (Parquet's Thrift values).
 const DATA_PAGE: i64 = 0;
+const INDEX_PAGE: i64 = 1;
 const DICTIONARY_PAGE: i64 = 2;
 const DATA_PAGE_V2: i64 = 3;
 const PLAIN_DICTIONARY: i64 = 2;
@@ -472,6 +473,29 @@ pub(crate) fn chunk_checked(
         )),
         (None, Some(())) => Ok(()),
     }
+}
+
+/// The sizes, decompressed and stored, that the headers of `chunk`'s pages state, in the
+/// order the crate's page reader gives the pages (it passes over index pages, so they are
+/// left out here too); `None` where the walk cannot follow or a size is negative.
+/// `ingest::inflate` holds each page it decompresses to its header's size.
+pub(crate) fn page_sizes(file: &File, chunk: &ColumnChunkMetaData) -> Option<Vec<(usize, usize)>> {
+    let mut sizes = Vec::new();
+    let mut followed = true;
+    page_claims(file, chunk, |claim| {
+        if claim.kind == INDEX_PAGE {
+            return true;
+        }
+        match (
+            usize::try_from(claim.uncompressed),
+            usize::try_from(claim.compressed),
+        ) {
+            (Ok(u), Ok(c)) => sizes.push((u, c)),
+            _ => followed = false,
+        }
+        followed
+    })?;
+    followed.then_some(sizes)
 }
 
 /// Hands each page header of `chunk` (in `file`) to `each` until it says stop (`false`);

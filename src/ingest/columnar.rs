@@ -395,6 +395,34 @@ fn part_reader(
         }
     }
     let all = usize::try_from(rg.num_rows()).unwrap_or(0);
+    let unbounded = (roots.iter())
+        .flat_map(|&root| leaves_of(descr, root))
+        .any(|leaf| super::inflate::unbounded(rg.column(leaf).compression()));
+    if unbounded {
+        // Pages the crate would decompress without a bound are decompressed by `inflate`;
+        // the same reader of the same columns and rows, given its pages.
+        let mask = ProjectionMask::roots(descr, roots.iter().copied());
+        let levels = parquet::arrow::parquet_to_arrow_field_levels(
+            descr,
+            mask,
+            Some(meta.schema().fields()),
+        )
+        .map_err(|e| Error::read(path, e))?;
+        let chunks = OneRowGroup {
+            path,
+            file,
+            footer: &footer,
+            row_group,
+            rows: all,
+        };
+        return parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new_with_row_groups(
+            &levels,
+            &chunks,
+            BATCH_ROWS,
+            part_selection(part, all),
+        )
+        .map_err(|e| Error::read(path, e));
+    }
     let builder =
         ParquetRecordBatchReaderBuilder::new_with_metadata(super::bounded::Bounded(file), meta);
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
@@ -407,6 +435,74 @@ fn part_reader(
     }
     builder.build().map_err(|e| Error::read(path, e))
 }
+
+/// Row group `row_group` of a file as the crate's Arrow reader asks for its column chunks,
+/// each chunk's pages from [`super::inflate::pages`] (the codecs the crate decompresses
+/// without a bound decompressed there, the others by the crate).
+struct OneRowGroup<'a> {
+    path: &'a Path,
+    file: File,
+    footer: &'a parquet::file::metadata::ParquetMetaData,
+    row_group: usize,
+    rows: usize,
+}
+
+impl parquet::arrow::arrow_reader::RowGroups for OneRowGroup<'_> {
+    fn num_rows(&self) -> usize {
+        self.rows
+    }
+
+    fn column_chunks(
+        &self,
+        leaf: usize,
+    ) -> parquet::errors::Result<Box<dyn parquet::column::page::PageIterator>> {
+        let rg = self.footer.row_group(self.row_group);
+        let name = self
+            .footer
+            .file_metadata()
+            .schema_descr()
+            .column(leaf)
+            .path()
+            .string();
+        let label = format!("row group {}: column {name}", self.row_group);
+        let pages = super::inflate::pages(
+            self.path,
+            &self.file,
+            rg.column(leaf),
+            self.rows,
+            (&label, true),
+        )
+        .map_err(|e| {
+            // The caller names the file.
+            parquet::errors::ParquetError::General(match e {
+                Error::Read { message, .. } => message,
+                e => e.to_string(),
+            })
+        })?;
+        Ok(Box::new(OneChunk(Some(pages))))
+    }
+
+    fn row_groups(&self) -> Box<dyn Iterator<Item = &RowGroupMetaData> + '_> {
+        Box::new(std::iter::once(self.footer.row_group(self.row_group)))
+    }
+
+    fn metadata(&self) -> &parquet::file::metadata::ParquetMetaData {
+        self.footer
+    }
+}
+
+/// The pages of one column chunk, as the crate's page iterator of one row group.
+struct OneChunk(Option<Box<dyn parquet::column::page::PageReader>>);
+
+impl Iterator for OneChunk {
+    type Item = parquet::errors::Result<Box<dyn parquet::column::page::PageReader>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.take().map(Ok)
+    }
+}
+
+impl parquet::column::page::PageIterator for OneChunk {}
 
 /// The selection of rows `part` of a row group of `all` rows; `None` for all of them.
 fn part_selection(part: &std::ops::Range<usize>, all: usize) -> Option<RowSelection> {

@@ -284,7 +284,13 @@ pub(crate) fn check_chunk(
         };
         let pages = match &mut pages {
             Some(p) => p,
-            None => pages.insert(open(chunk)?),
+            None => pages.insert(super::inflate::pages(
+                path,
+                file,
+                chunk,
+                rows,
+                (label, false),
+            )?),
         };
         let encoding = header.encoding();
         if header.is_data_page()

@@ -23,6 +23,7 @@ pub mod columnar;
 pub mod csv;
 pub mod csv_split;
 pub(crate) mod delta;
+pub(crate) mod inflate;
 pub mod plain_pages;
 pub mod sources;
 

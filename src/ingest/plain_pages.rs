@@ -12,8 +12,8 @@
 //! A snappy chunk (the default of arrow-rs, pyarrow, Spark and DuckDB) or a zstd one (Polars')
 //! has its pages handed over as stored and decompressed here, with the decoders the `parquet`
 //! crate uses, into a buffer of a page read before that no batch holds any more
-//! ([`PagePool`]); other codecs are decompressed by the `parquet` crate into a new buffer per
-//! page.
+//! ([`PagePool`]); other codecs are decompressed into a new buffer per page, by the `parquet`
+//! crate, or by `ingest::inflate` where the crate's decoder has no bound (gzip, brotli, LZ4).
 //!
 //! A column is read here only when [`eligible`]: a flat (not nested) `BYTE_ARRAY` column of
 //! Arrow type string, at most optional, whose chunk in the row group has no dictionary page,
@@ -238,22 +238,27 @@ impl PlainStrings {
         let chunk = rg.column(leaf);
         let codec = Codec::of(chunk.compression(), chunk.uncompressed_size());
         // Pages this reader decompresses are asked for as stored (the metadata says
-        // uncompressed), and decompressed in `decompressed`.
-        let stored;
-        let chunk = if !matches!(codec, Codec::Crate) {
-            stored = (chunk.clone().into_builder())
+        // uncompressed), and decompressed in `decompressed`; others come decompressed to
+        // their headers' sizes (`inflate`: the crate's own codecs where they are bounded).
+        let pages: Box<dyn PageReader> = if !matches!(codec, Codec::Crate) {
+            let stored = (chunk.clone().into_builder())
                 .set_compression(Compression::UNCOMPRESSED)
                 .build()
                 .map_err(|e| column_error(path, name, e))?;
-            &stored
+            Box::new(
+                SerializedPageReader::new(
+                    Arc::new(super::bounded::Bounded(file)),
+                    &stored,
+                    rows,
+                    None,
+                )
+                .map_err(|e| column_error(path, name, e))?,
+            )
         } else {
-            chunk
+            super::inflate::pages(path, &file, chunk, rows, (name, false))?
         };
-        let pages =
-            SerializedPageReader::new(Arc::new(super::bounded::Bounded(file)), chunk, rows, None)
-                .map_err(|e| column_error(path, name, e))?;
         let max_def = schema.column(leaf).max_def_level();
-        let mut read = PlainStrings::of_pages(path, "", Box::new(pages), rows, max_def, codec);
+        let mut read = PlainStrings::of_pages(path, "", pages, rows, max_def, codec);
         (read.label, read.first_row) = (label, first_row);
         Ok(read)
     }

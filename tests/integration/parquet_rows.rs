@@ -2314,3 +2314,160 @@ fn write_with_small_dictionaries(path: &Path, b: &RecordBatch, l: &Layout) {
         chunk.encodings().collect::<Vec<_>>()
     );
 }
+
+/// A page whose stream decompresses to more than its header states is refused when the
+/// stream passes that size, by the reader's own decompression (gzip, brotli, LZ4), naming the
+/// file and the column; the `parquet` crate read such a stream whole before comparing (a
+/// gigabyte for a 1 MB gzip page). The file: 2^20 equal rows, each column in one page with no
+/// statistics (so every column is decoded); the page of `event_time` (8 MiB, read by the Arrow
+/// reader) or of a plain-encoded `subscriber` (17 MiB, read from its pages) has its header
+/// edited to state 1 MiB (the same length of varint, so nothing else moves).
+#[test]
+fn a_page_decompressing_past_its_stated_size_is_refused_at_that_size() {
+    use parquet::basic::{BrotliLevel, Compression, GzipLevel};
+    use parquet::file::properties::EnabledStatistics;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::schema::types::ColumnPath;
+    let dir = tempfile::tempdir().unwrap();
+    let n = 1 << 20;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(
+            "event_time",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("subscriber", DataType::Utf8, false),
+        Field::new("counterparty", DataType::Utf8, false),
+        Field::new("direction", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+    ]));
+    let b = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(TimestampMillisecondArray::from(vec![t0(); n]).with_timezone("UTC")),
+            Arc::new(StringArray::from(vec!["+886912345001"; n])),
+            Arc::new(StringArray::from(vec!["+2348021234567"; n])),
+            Arc::new(StringArray::from(vec!["in"; n])),
+            Arc::new(StringArray::from(vec!["call"; n])),
+        ],
+    )
+    .unwrap();
+    let codecs = [
+        ("gzip", Compression::GZIP(GzipLevel::default())),
+        ("brotli", Compression::BROTLI(BrotliLevel::default())),
+        ("lz4", Compression::LZ4),
+    ];
+    for ((name, codec), (k, column)) in
+        (codecs.into_iter()).flat_map(|c| [(c, (0, "event_time")), (c, (1, "subscriber"))])
+    {
+        let path = dir
+            .path()
+            .join(format!("{name}-{column}-page-stating-less.parquet"));
+        let (time, subscriber) = (
+            ColumnPath::from("event_time"),
+            ColumnPath::from("subscriber"),
+        );
+        let props = WriterProperties::builder()
+            .set_compression(codec)
+            .set_column_dictionary_enabled(time, false)
+            .set_column_dictionary_enabled(subscriber, false)
+            .set_statistics_enabled(EnabledStatistics::None)
+            .set_data_page_size_limit(64 << 20)
+            .set_data_page_row_count_limit(n)
+            .set_write_batch_size(n)
+            .build();
+        write_with(&path, &b, Some(props));
+        let offset = {
+            let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+            let chunk = reader.metadata().row_group(0).column(k);
+            assert_eq!(chunk.column_path().string(), column);
+            assert_eq!(chunk.dictionary_page_offset(), None);
+            chunk.data_page_offset() as usize
+        };
+        let mut data = std::fs::read(&path).unwrap();
+        // Field 1 (type, i32): DATA_PAGE (0); field 2 (uncompressed size, i32): a varint.
+        assert_eq!(
+            data[offset..offset + 3],
+            [0x15, 0x00, 0x15],
+            "{name} {column}"
+        );
+        let at = offset + 3;
+        let len = data[at..].iter().position(|b| b & 0x80 == 0).unwrap() + 1;
+        let (mut stated, mut shift) = (0u64, 0);
+        for b in &data[at..at + len] {
+            stated |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+        }
+        let value_bytes = if k == 0 { 8 } else { 4 + 13 };
+        assert_eq!(
+            stated / 2,
+            value_bytes * n as u64,
+            "{name} {column}: one page of all the values"
+        );
+        // The least zigzag value of this many varint bytes: 2^(7(len-1)), i.e. 1 MiB.
+        let smaller = 1u64 << (7 * (len - 1));
+        let said = smaller / 2;
+        assert_eq!(said, 1 << 20, "{name} {column}");
+        let mut v = smaller;
+        for k in 0..len {
+            let more = if k + 1 < len { 0x80 } else { 0 };
+            data[at + k] = (v & 0x7f) as u8 | more;
+            v >>= 7;
+        }
+        std::fs::write(&path, &data).unwrap();
+        let o = scan_with(&path, &["--threshold-ratio", "0.5"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name} {column}: {err}");
+        let file = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            err.contains(file) && err.contains(&format!("column {column}:")),
+            "{name} {column}: {err}"
+        );
+        let why = match name {
+            "lz4" => "LZ4".to_owned(),
+            _ => format!("decompresses to more than the {said} bytes its header states"),
+        };
+        assert!(err.contains(&why), "{name} {column}: {err}");
+    }
+}
+
+/// The pages of gzip, brotli and LZ4 chunks are decompressed by the reader
+/// (`ingest::inflate`), not the `parquet` crate: in every page form (v1 and v2, dictionary,
+/// plain and delta encodings, optional and required columns), whole and in parts of row
+/// groups (pages passed over), the rows are the ones the same data gives as Arrow IPC.
+#[test]
+fn pages_of_unbounded_codecs_decompressed_here_read_as_arrow_ipc() {
+    use parquet::basic::{BrotliLevel, Compression, GzipLevel};
+    let rows = fixed_rows(500);
+    let dir = tempfile::tempdir().unwrap();
+    for codec in [
+        Compression::GZIP(GzipLevel::default()),
+        Compression::BROTLI(BrotliLevel::default()),
+        Compression::LZ4,
+    ] {
+        for (v2, dictionary, delta, required) in
+            (0..16).map(|k| (k & 1 > 0, k & 2 > 0, k & 4 > 0, k & 8 > 0))
+        {
+            let layout = Layout {
+                dictionary,
+                v2,
+                delta,
+                required,
+                page_rows: 7,
+                group_rows: 60,
+                codec,
+                time_ordered: false,
+                statistics: true,
+            };
+            let (ipc, pq) = write_both(dir.path(), &rows, &layout);
+            let expected = scan_file(&ipc);
+            assert_eq!(expected.2.0, rows.len() as u64);
+            assert_eq!(scan_file(&pq), expected, "{layout:?}");
+            assert_eq!(
+                scan_in_parts(&pq, Some(25)),
+                expected,
+                "{layout:?} in parts"
+            );
+        }
+    }
+}
