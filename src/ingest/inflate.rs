@@ -130,7 +130,9 @@ impl Inflated {
                 buf.len()
             ));
         }
-        let mut out = Vec::with_capacity(size);
+        // Set aside what the header states, up to 64 MiB (a brotli header may state 2 GiB
+        // of a few bytes); a larger page grows as its stream fills it.
+        let mut out = Vec::with_capacity(size.min(64 << 20));
         out.extend_from_slice(&buf[..levels]);
         // A page with no value present states no values' bytes: nothing to decompress.
         if size > levels {
