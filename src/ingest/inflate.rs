@@ -29,7 +29,6 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use parquet::basic::Compression;
 use parquet::column::page::{Page, PageMetadata, PageReader};
 use parquet::errors::ParquetError;
@@ -101,7 +100,7 @@ impl Inflated {
     /// `page` (as stored) decompressed to `size` bytes, its levels kept as they are for a
     /// data page v2 (stored uncompressed before its values), as the crate reads it.
     fn decompressed(&self, page: Page, (size, stored): (usize, usize)) -> Result<Page, String> {
-        let buf = page.buffer();
+        let buf = page.buffer().clone();
         if buf.len() != stored {
             return Err(format!(
                 "a page of {} bytes where its header states {stored} (the page headers were read out of step)",
@@ -149,55 +148,14 @@ impl Inflated {
                 out.len()
             ));
         }
-        let buf = Bytes::from(out);
-        Ok(match page {
-            Page::DataPage {
-                num_values,
-                encoding,
-                def_level_encoding,
-                rep_level_encoding,
-                statistics,
-                ..
-            } => Page::DataPage {
-                buf,
-                num_values,
-                encoding,
-                def_level_encoding,
-                rep_level_encoding,
-                statistics,
-            },
+        let mut page = page;
+        match &mut page {
+            Page::DataPage { buf, .. } | Page::DictionaryPage { buf, .. } => *buf = out.into(),
             Page::DataPageV2 {
-                num_values,
-                encoding,
-                num_nulls,
-                num_rows,
-                def_levels_byte_len,
-                rep_levels_byte_len,
-                statistics,
-                ..
-            } => Page::DataPageV2 {
-                buf,
-                num_values,
-                encoding,
-                num_nulls,
-                num_rows,
-                def_levels_byte_len,
-                rep_levels_byte_len,
-                is_compressed: false,
-                statistics,
-            },
-            Page::DictionaryPage {
-                num_values,
-                encoding,
-                is_sorted,
-                ..
-            } => Page::DictionaryPage {
-                buf,
-                num_values,
-                encoding,
-                is_sorted,
-            },
-        })
+                buf, is_compressed, ..
+            } => (*buf, *is_compressed) = (out.into(), false),
+        }
+        Ok(page)
     }
 }
 
