@@ -954,9 +954,17 @@ where
         let empty = arrow::record_batch::RecordBatch::new_empty(schema);
         visit_batch(path, &empty, columns, 0, cache, interp, rows)
     };
+    let reopen = || File::open(path).map(std::io::BufReader::new);
     match arrow::ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None) {
-        Ok(mut reader) => {
+        Ok(reader) => {
             schema_checked(reader.schema(), interp, rows, &mut cache)?;
+            let mut reader = match ipc_projection(&reader.schema(), columns) {
+                None => reader,
+                Some(projection) => reopen().map_err(|e| Error::io(path, e)).and_then(|file| {
+                    arrow::ipc::reader::FileReader::try_new(file, Some(projection))
+                        .map_err(|e| Error::read(path, e))
+                })?,
+            };
             let all = reader.num_batches();
             let range = batches.unwrap_or(0..all);
             if range.end > all {
@@ -983,6 +991,13 @@ where
                         )
                     })?;
             schema_checked(reader.schema(), interp, rows, &mut cache)?;
+            let reader = match ipc_projection(&reader.schema(), columns) {
+                None => reader,
+                Some(projection) => reopen().map_err(|e| Error::io(path, e)).and_then(|file| {
+                    arrow::ipc::reader::StreamReader::try_new(file, Some(projection))
+                        .map_err(|e| Error::read(path, e))
+                })?,
+            };
             for (k, batch) in reader.enumerate() {
                 let batch = batch.map_err(batch_error(k, row))?;
                 visit_sliced(path, &batch, columns, (&mut row, &mut cache), interp, rows)?;
@@ -990,6 +1005,19 @@ where
         }
     }
     Ok(())
+}
+
+/// The columns of an IPC file's `schema` that a read with `columns` takes (those the mapping
+/// resolves to, in file order), or `None` when that is every column. A column the scan does
+/// not read is then neither decompressed nor validated, as in a Parquet file: its bytes
+/// cannot make the file unreadable, nor its size slow the read (views all pointing at one
+/// large value cost Arrow's validation their every byte).
+fn ipc_projection(schema: &Schema, columns: &ColumnMap) -> Option<Vec<usize>> {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut taken: Vec<usize> = columns.resolve(&names).into_iter().flatten().collect();
+    taken.sort_unstable();
+    taken.dedup();
+    (taken.len() < names.len()).then_some(taken)
 }
 
 /// [`visit_batch`] of an IPC batch in slices of [`BATCH_ROWS`] rows (`row`: the file row

@@ -222,6 +222,14 @@ fn decompress(
 /// decompressed and stored sizes, big-endian), else the frame form, else one raw block;
 /// each into at most `want` bytes (and one, for the frame form, to tell a longer stream).
 fn unlz4(input: &[u8], want: usize, out: &mut Vec<u8>) -> Result<(), String> {
+    // LZ4 makes at most 255 bytes of one: no more is set aside (and zeroed) for a header
+    // stating more (`claims` refuses such headers first; this holds without it).
+    if want > input.len().saturating_mul(256).saturating_add(64 << 10) {
+        return Err(format!(
+            "a page states {want} bytes decompressed from {}, more than LZ4 makes of them",
+            input.len()
+        ));
+    }
     let at = out.len();
     out.resize(at + want, 0);
     let hadoop = match hadoop_blocks(input, &mut out[at..]) {
@@ -414,6 +422,17 @@ mod tests {
             assert_eq!(&out[..2], b"lv", "case {k}");
             assert!(out[2..] == expected[..], "case {k}: {codec}");
         }
+    }
+
+    /// An `LZ4` page stating more than LZ4 can make of its bytes is refused before anything
+    /// is set aside for it (the Hadoop form is decoded into a buffer of the stated size).
+    #[test]
+    fn an_lz4_page_stating_more_than_lz4_makes_takes_nothing() {
+        let block = lz4_flex::block::compress(&[1u8; 4096]);
+        let mut out = Vec::new();
+        let e = decompress(Compression::LZ4, &block, 1_900_000_000, &mut out).unwrap_err();
+        assert!(e.contains("more than LZ4 makes"), "{e}");
+        assert_eq!(out.capacity(), 0);
     }
 
     /// Damaged streams are errors, never a panic.

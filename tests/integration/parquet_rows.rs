@@ -2315,20 +2315,21 @@ fn write_with_small_dictionaries(path: &Path, b: &RecordBatch, l: &Layout) {
     );
 }
 
-/// A page whose stream decompresses to more than its header states is refused when the
-/// stream passes that size, by the reader's own decompression (gzip, brotli, LZ4), naming the
-/// file and the column; the `parquet` crate read such a stream whole before comparing (a
-/// gigabyte for a 1 MB gzip page). The file: 2^20 equal rows, each column in one page with no
-/// statistics (so every column is decoded); the page of `event_time` (8 MiB, read by the Arrow
-/// reader) or of a plain-encoded `subscriber` (17 MiB, read from its pages) has its header
-/// edited to state 1 MiB (the same length of varint, so nothing else moves).
-#[test]
-fn a_page_decompressing_past_its_stated_size_is_refused_at_that_size() {
-    use parquet::basic::{BrotliLevel, Compression, GzipLevel};
+/// Writes 2^20 equal rows to `path` with `codec`, each column in one page with no statistics
+/// (so every column is decoded) and `event_time` and `subscriber` plain-encoded, then edits
+/// the header of the page of column `k` (0: `event_time`, 8 MiB, read by the Arrow reader;
+/// 1: `subscriber`, 17 MiB, read from its pages) to state `stated(len)` bytes, `len` being
+/// the length of the header's varint, which the new value must keep (nothing else moves).
+/// Returns the size the page header states.
+fn one_page_restated(
+    path: &Path,
+    codec: parquet::basic::Compression,
+    k: usize,
+    stated: impl Fn(usize) -> u64,
+) -> u64 {
     use parquet::file::properties::EnabledStatistics;
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::schema::types::ColumnPath;
-    let dir = tempfile::tempdir().unwrap();
     let n = 1 << 20;
     let schema = Arc::new(Schema::new(vec![
         Field::new(
@@ -2352,69 +2353,77 @@ fn a_page_decompressing_past_its_stated_size_is_refused_at_that_size() {
         ],
     )
     .unwrap();
+    let props = WriterProperties::builder()
+        .set_compression(codec)
+        .set_column_dictionary_enabled(ColumnPath::from("event_time"), false)
+        .set_column_dictionary_enabled(ColumnPath::from("subscriber"), false)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_data_page_size_limit(64 << 20)
+        .set_data_page_row_count_limit(n)
+        .set_write_batch_size(n)
+        .build();
+    write_with(path, &b, Some(props));
+    let column = ["event_time", "subscriber"][k];
+    let offset = {
+        let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+        let chunk = reader.metadata().row_group(0).column(k);
+        assert_eq!(chunk.column_path().string(), column);
+        assert_eq!(chunk.dictionary_page_offset(), None);
+        chunk.data_page_offset() as usize
+    };
+    let mut data = std::fs::read(path).unwrap();
+    // Field 1 (type, i32): DATA_PAGE (0); field 2 (uncompressed size, i32): a zigzag varint.
+    assert_eq!(data[offset..offset + 3], [0x15, 0x00, 0x15], "{column}");
+    let at = offset + 3;
+    let len = data[at..].iter().position(|b| b & 0x80 == 0).unwrap() + 1;
+    let (mut was, mut shift) = (0u64, 0);
+    for b in &data[at..at + len] {
+        was |= u64::from(b & 0x7f) << shift;
+        shift += 7;
+    }
+    let value_bytes = if k == 0 { 8 } else { 4 + 13 };
+    assert_eq!(
+        was / 2,
+        value_bytes * n as u64,
+        "{column}: one page of all the values"
+    );
+    let said = stated(len);
+    let mut v = said * 2;
+    assert!(
+        v >= 1 << (7 * (len - 1)) && v < 1 << (7 * len),
+        "{said} in {len} bytes"
+    );
+    for k in 0..len {
+        let more = if k + 1 < len { 0x80 } else { 0 };
+        data[at + k] = (v & 0x7f) as u8 | more;
+        v >>= 7;
+    }
+    std::fs::write(path, &data).unwrap();
+    said
+}
+
+/// A page whose stream decompresses to more than its header states is refused when the
+/// stream passes that size, by the reader's own decompression (gzip, brotli, LZ4), naming the
+/// file and the column; the `parquet` crate read such a stream whole before comparing (a
+/// gigabyte for a 1 MB gzip page). The page of `event_time` (read by the Arrow reader) or of
+/// a plain-encoded `subscriber` (read from its pages) states 1 MiB.
+#[test]
+fn a_page_decompressing_past_its_stated_size_is_refused_at_that_size() {
+    use parquet::basic::{BrotliLevel, Compression, GzipLevel};
+    let dir = tempfile::tempdir().unwrap();
     let codecs = [
         ("gzip", Compression::GZIP(GzipLevel::default())),
         ("brotli", Compression::BROTLI(BrotliLevel::default())),
         ("lz4", Compression::LZ4),
     ];
-    for ((name, codec), (k, column)) in
-        (codecs.into_iter()).flat_map(|c| [(c, (0, "event_time")), (c, (1, "subscriber"))])
-    {
+    for ((name, codec), k) in (codecs.into_iter()).flat_map(|c| [(c, 0), (c, 1)]) {
+        let column = ["event_time", "subscriber"][k];
         let path = dir
             .path()
             .join(format!("{name}-{column}-page-stating-less.parquet"));
-        let (time, subscriber) = (
-            ColumnPath::from("event_time"),
-            ColumnPath::from("subscriber"),
-        );
-        let props = WriterProperties::builder()
-            .set_compression(codec)
-            .set_column_dictionary_enabled(time, false)
-            .set_column_dictionary_enabled(subscriber, false)
-            .set_statistics_enabled(EnabledStatistics::None)
-            .set_data_page_size_limit(64 << 20)
-            .set_data_page_row_count_limit(n)
-            .set_write_batch_size(n)
-            .build();
-        write_with(&path, &b, Some(props));
-        let offset = {
-            let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
-            let chunk = reader.metadata().row_group(0).column(k);
-            assert_eq!(chunk.column_path().string(), column);
-            assert_eq!(chunk.dictionary_page_offset(), None);
-            chunk.data_page_offset() as usize
-        };
-        let mut data = std::fs::read(&path).unwrap();
-        // Field 1 (type, i32): DATA_PAGE (0); field 2 (uncompressed size, i32): a varint.
-        assert_eq!(
-            data[offset..offset + 3],
-            [0x15, 0x00, 0x15],
-            "{name} {column}"
-        );
-        let at = offset + 3;
-        let len = data[at..].iter().position(|b| b & 0x80 == 0).unwrap() + 1;
-        let (mut stated, mut shift) = (0u64, 0);
-        for b in &data[at..at + len] {
-            stated |= u64::from(b & 0x7f) << shift;
-            shift += 7;
-        }
-        let value_bytes = if k == 0 { 8 } else { 4 + 13 };
-        assert_eq!(
-            stated / 2,
-            value_bytes * n as u64,
-            "{name} {column}: one page of all the values"
-        );
-        // The least zigzag value of this many varint bytes: 2^(7(len-1)), i.e. 1 MiB.
-        let smaller = 1u64 << (7 * (len - 1));
-        let said = smaller / 2;
+        // The least value a varint of this many bytes holds (zigzag): 1 MiB here.
+        let said = one_page_restated(&path, codec, k, |len| 1 << (7 * (len - 1) - 1));
         assert_eq!(said, 1 << 20, "{name} {column}");
-        let mut v = smaller;
-        for k in 0..len {
-            let more = if k + 1 < len { 0x80 } else { 0 };
-            data[at + k] = (v & 0x7f) as u8 | more;
-            v >>= 7;
-        }
-        std::fs::write(&path, &data).unwrap();
         let o = scan_with(&path, &["--threshold-ratio", "0.5"]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{name} {column}: {err}");
@@ -2428,6 +2437,38 @@ fn a_page_decompressing_past_its_stated_size_is_refused_at_that_size() {
             _ => format!("decompresses to more than the {said} bytes its header states"),
         };
         assert!(err.contains(&why), "{name} {column}: {err}");
+    }
+}
+
+/// A page header stating more bytes than its codec can make of its stored ones is refused
+/// from the header, before anything is set aside for it, in a plain-encoded string column
+/// (read from its pages) as in the columns the Arrow reader reads: an `LZ4` page of 70 KB
+/// stating 128 MiB had that much zeroed first (1.9 GB stated took 1.9 GB; a review found it).
+#[test]
+fn a_plain_string_page_stating_more_than_its_codec_makes_is_refused_from_its_header() {
+    use parquet::basic::{Compression, GzipLevel};
+    let dir = tempfile::tempdir().unwrap();
+    let codecs = [
+        ("lz4", Compression::LZ4),
+        ("lz4_raw", Compression::LZ4_RAW),
+        ("gzip", Compression::GZIP(GzipLevel::default())),
+    ];
+    for (name, codec) in codecs {
+        let path = dir
+            .path()
+            .join(format!("{name}-subscriber-stating-128-mib.parquet"));
+        // The most a varint of this many bytes holds (zigzag, even): 128 MiB less a byte.
+        let said = one_page_restated(&path, codec, 1, |len| (1 << (7 * len - 1)) - 1);
+        let o = scan_with(&path, &["--threshold-ratio", "0.5"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains(path.file_name().unwrap().to_str().unwrap())
+                && err.contains("column subscriber:")
+                && err.contains(&format!("a page states {said} bytes decompressed from"))
+                && err.contains("makes of them"),
+            "{name}: {err}"
+        );
     }
 }
 
@@ -2469,5 +2510,118 @@ fn pages_of_unbounded_codecs_decompressed_here_read_as_arrow_ipc() {
                 "{layout:?} in parts"
             );
         }
+    }
+}
+
+/// A column the scan does not read is not decoded from an Arrow IPC file or stream (the
+/// read's projection), as a Parquet file's is not: an extra string-view column whose bytes
+/// are not UTF-8, which Arrow's reader refuses when it decodes the column, leaves the file
+/// reading as it does without that column. The file is written with the column as binary
+/// views, then its type tags edited to string views (the bytes in which the same file
+/// written with valid text as string views differs from it as binary views).
+#[test]
+fn a_column_the_scan_does_not_read_is_not_decoded_from_arrow_ipc() {
+    use arrow::array::{ArrayRef, BinaryViewArray, StringViewArray};
+    let dir = tempfile::tempdir().unwrap();
+    let b = batch(t0());
+    let notes: Vec<Vec<u8>> = (0..b.num_rows())
+        .map(|i| match i {
+            3 => vec![0xff; 20],
+            _ => format!("a note on row {i:06} of text").into_bytes(),
+        })
+        .collect();
+    let valid: Vec<String> = notes
+        .iter()
+        .map(|n| {
+            n.iter()
+                .map(|&c| if c < 0x80 { c as char } else { 'x' })
+                .collect()
+        })
+        .collect();
+    let with = |column: ArrayRef| {
+        let mut fields: Vec<Field> = (b.schema().fields().iter())
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("notes", column.data_type().clone(), false));
+        let mut columns = b.columns().to_vec();
+        columns.push(column);
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    };
+    let invalid = with(Arc::new(BinaryViewArray::from_iter_values(notes.iter())));
+    let binary = with(Arc::new(BinaryViewArray::from_iter_values(
+        valid.iter().map(String::as_bytes),
+    )));
+    let text = with(Arc::new(StringViewArray::from_iter_values(valid.iter())));
+    let expected = {
+        let plain = dir.path().join("plain.arrow");
+        write_ipc(&plain, &b);
+        scan_file(&plain)
+    };
+    for stream in [false, true] {
+        let write = |name: &str, batch: &RecordBatch| {
+            let path = dir.path().join(name);
+            let f = std::fs::File::create(&path).unwrap();
+            if stream {
+                let mut w = arrow::ipc::writer::StreamWriter::try_new(f, &batch.schema()).unwrap();
+                w.write(batch).unwrap();
+                w.finish().unwrap();
+            } else {
+                write_ipc(&path, batch);
+            }
+            std::fs::read(&path).unwrap()
+        };
+        let (bad, as_binary, as_text) = (
+            write("bad.arrow", &invalid),
+            write("binary.arrow", &binary),
+            write("text.arrow", &text),
+        );
+        assert_eq!(bad.len(), as_text.len());
+        let tags: Vec<usize> = (0..as_text.len())
+            .filter(|&i| as_binary[i] != as_text[i])
+            .collect();
+        assert!(!tags.is_empty() && tags.len() <= 4, "{tags:?}");
+        let mut edited = bad.clone();
+        for &i in &tags {
+            edited[i] = as_text[i];
+        }
+        let path = dir.path().join(format!("notes-not-utf8-{stream}.arrow"));
+        std::fs::write(&path, &edited).unwrap();
+        // The column is string views holding bytes that are not UTF-8: Arrow refuses it.
+        let whole =
+            arrow::ipc::reader::FileReader::try_new(std::fs::File::open(&path).unwrap(), None)
+                .map(|r| r.collect::<Result<Vec<_>, _>>().map(|_| ()))
+                .or_else(|_| {
+                    arrow::ipc::reader::StreamReader::try_new(
+                        std::fs::File::open(&path).unwrap(),
+                        None,
+                    )
+                    .map(|r| r.collect::<Result<Vec<_>, _>>().map(|_| ()))
+                })
+                .unwrap();
+        assert!(
+            whole
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("UTF-8")),
+            "stream {stream}: {whole:?}"
+        );
+        assert_eq!(scan_file(&path), expected, "stream {stream}");
+        // Mapped to a column the scan reads, the same bytes are an error naming the file.
+        let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+            .arg("scan")
+            .arg(&path)
+            .args([
+                "--hotzone",
+                "NG",
+                "--look-back-days",
+                "2",
+                "--threshold-ratio",
+                "0.5",
+            ])
+            .args(["--tz", "UTC", "--output", "-", "--column", "notes=kind"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "stream {stream}: {err}");
+        assert!(err.contains("notes-not-utf8"), "stream {stream}: {err}");
     }
 }
