@@ -507,7 +507,8 @@ fn page_claims(
     mut each: impl FnMut(&PageClaim) -> bool,
 ) -> Option<()> {
     use std::os::unix::fs::FileExt;
-    const HEADER_BYTES: u64 = 64 * 1024;
+    // Most headers take a hundred bytes; statistics of long strings take more.
+    const HEADER_BYTES: u64 = 4 * 1024;
     const MOST_HEADER_BYTES: u64 = 16 << 20;
     let start = u64::try_from(chunk_start(chunk)).ok()?;
     let end = start.saturating_add(u64::try_from(chunk.compressed_size()).ok()?);
@@ -578,6 +579,47 @@ mod tests {
         // A footer cut short is not followed.
         let f = footer(&chain);
         assert_eq!(schema_depth(&f[..f.len() / 2]), None);
+    }
+
+    /// Page headers longer than the first read of a header (statistics of 10 KB strings
+    /// in every page header) are read again in more bytes: every page is walked, and each
+    /// size the walk gives is the page's.
+    #[test]
+    fn headers_longer_than_a_first_read_are_read_whole() {
+        use arrow::array::{ArrayRef, StringArray};
+        use parquet::arrow::ArrowWriter;
+        use parquet::file::properties::{EnabledStatistics, WriterProperties};
+        use std::sync::Arc;
+        let values: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..40).map(|i| format!("{i:05}").repeat(2000)),
+        ));
+        let batch = arrow::record_batch::RecordBatch::try_from_iter([("s", values)]).unwrap();
+        let props = WriterProperties::builder()
+            .set_dictionary_enabled(false)
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_write_page_header_statistics(true)
+            .set_statistics_truncate_length(None)
+            .set_data_page_row_count_limit(4)
+            .set_write_batch_size(4)
+            .set_compression(Compression::GZIP(Default::default()))
+            .build();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long-headers.parquet");
+        let mut w = ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), Some(props))
+            .unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let file = File::open(&path).unwrap();
+        let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&bytes::Bytes::from(std::fs::read(&path).unwrap()))
+            .unwrap();
+        let chunk = meta.row_group(0).column(0);
+        let sizes = page_sizes(&file, chunk).unwrap();
+        assert_eq!(sizes.len(), 10, "{sizes:?}");
+        // Each page: 4 values of 10,000 bytes, each after its 4-byte length.
+        assert!(sizes.iter().all(|&(u, _)| u == 4 * 10_004), "{sizes:?}");
+        let stored: usize = sizes.iter().map(|&(_, c)| c).sum();
+        assert!(stored < chunk.compressed_size() as usize);
     }
 
     /// Every footer and page header the crate's writer makes (dictionaries or not, pages v1

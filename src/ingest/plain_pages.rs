@@ -255,10 +255,14 @@ impl PlainStrings {
                 .map_err(|e| column_error(path, name, e))?,
             )
         } else {
-            // The crate (or `inflate`) sets aside what a page header states: the headers'
-            // claims are checked first, as for every chunk the crate reads (an `LZ4` page of
-            // 17 KB stating 1.9 GB took 1.9 GB).
-            super::claims::chunk_checked(path, &file, chunk, (PhysicalType::BYTE_ARRAY, 0), name)?;
+            // The crate (or `inflate`) sets aside what a compressed page's header states:
+            // the headers' claims are checked first, as for every chunk the crate reads (an
+            // `LZ4` page of 17 KB stating 1.9 GB took 1.9 GB). Stored pages are read as
+            // their bytes, whatever the header states.
+            if chunk.compression() != Compression::UNCOMPRESSED {
+                let physical = (PhysicalType::BYTE_ARRAY, 0);
+                super::claims::chunk_checked(path, &file, chunk, physical, name)?;
+            }
             super::inflate::pages(path, &file, chunk, rows, (name, false))?
         };
         let max_def = schema.column(leaf).max_def_level();
