@@ -2557,6 +2557,16 @@ fn a_column_the_scan_does_not_read_is_not_decoded_from_arrow_ipc() {
         write_ipc(&plain, &b);
         scan_file(&plain)
     };
+    // Read in parts (runs of record batches, each part's reader projected alike).
+    let cut = dir.path().join("cut.arrow");
+    write_ipc_batches(&cut, &text, 3);
+    for part_bytes in [None, Some(1), Some(700)] {
+        assert_eq!(
+            scan_ipc_in_parts(&cut, part_bytes),
+            expected,
+            "{part_bytes:?}"
+        );
+    }
     for stream in [false, true] {
         let write = |name: &str, batch: &RecordBatch| {
             let path = dir.path().join(name);
