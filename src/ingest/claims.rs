@@ -344,6 +344,58 @@ struct PageClaim {
     compressed: i64,
     values: Option<i64>,
     encoding: Option<i64>,
+    /// A data page v2's count of nulls.
+    nulls: Option<i64>,
+    /// A data page's statistics, as far as [`PageFacts`] takes them.
+    min: Option<i64>,
+    max: Option<i64>,
+    null_count: Option<i64>,
+    /// A statistic stated as inexact (`is_min_value_exact` or `is_max_value_exact` false).
+    inexact: bool,
+}
+
+/// What the header of one page a reader of the crate is given states of it
+/// ([`page_facts`]).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PageFacts {
+    /// A dictionary page (the others are data pages).
+    pub(crate) dictionary: bool,
+    /// The values (levels) the page holds.
+    pub(crate) values: i64,
+    /// The page's least and greatest values, read as 64-bit integers (`min_value` and
+    /// `max_value` of eight bytes each; never the deprecated `min` and `max`), where its
+    /// statistics state both and neither is stated inexact.
+    pub(crate) span: Option<(i64, i64)>,
+    /// Its nulls, where the header states them (a v2 page's count, or its statistics').
+    pub(crate) nulls: Option<i64>,
+}
+
+/// The statistics of a data page header (`Statistics`: 3 `null_count`, 5 `max_value`, 6
+/// `min_value`, 7 and 8 whether those are exact) into `p`.
+fn page_statistics(r: &mut Compact<'_>, t: u8, p: &mut PageClaim) -> Option<()> {
+    (t == ty::STRUCT).then_some(())?;
+    let eight = |b: &[u8]| <[u8; 8]>::try_from(b).ok().map(i64::from_le_bytes);
+    r.fields(2, |r, t, id| match (id, t) {
+        (3, _) => {
+            p.null_count = Some(r.i32_of(t)?);
+            Some(true)
+        }
+        (5 | 6, ty::BINARY) => {
+            let n = usize::try_from(r.varint()?).ok()?;
+            let v = eight(r.bytes(n)?);
+            if id == 5 {
+                p.max = v
+            } else {
+                p.min = v
+            }
+            Some(true)
+        }
+        (7 | 8, ty::FALSE) => {
+            p.inexact = true;
+            Some(true)
+        }
+        _ => Some(false),
+    })
 }
 
 /// The page header at the start of `buf` and its length in bytes.
@@ -369,6 +421,13 @@ fn page_claim(buf: &[u8]) -> Option<(PageClaim, usize)> {
                         p.encoding = Some(r.i32_of(t)?);
                         Some(true)
                     }
+                    2 if id == 8 => {
+                        p.nulls = Some(r.i32_of(t)?);
+                        Some(true)
+                    }
+                    // Statistics: field 5 of a v1 header, 8 of a v2 one.
+                    5 if id == 5 => page_statistics(r, t, &mut p).map(|()| true),
+                    8 if id == 8 => page_statistics(r, t, &mut p).map(|()| true),
                     _ => Some(false),
                 })?;
             }
@@ -496,6 +555,33 @@ pub(crate) fn page_sizes(file: &File, chunk: &ColumnChunkMetaData) -> Option<Vec
         followed
     })?;
     followed.then_some(sizes)
+}
+
+/// What the headers of `chunk`'s pages state of them, in the order the crate's page reader
+/// gives the pages (index pages left out); `None` where the walk cannot follow or a count is
+/// negative. `ingest::day_pages` reads which pages' statistics prove one day.
+pub(crate) fn page_facts(file: &File, chunk: &ColumnChunkMetaData) -> Option<Vec<PageFacts>> {
+    let mut facts = Vec::new();
+    let mut followed = true;
+    page_claims(file, chunk, |claim| {
+        if claim.kind == INDEX_PAGE {
+            return true;
+        }
+        followed = matches!(claim.kind, DATA_PAGE | DATA_PAGE_V2 | DICTIONARY_PAGE)
+            && claim.values.is_some_and(|n| n >= 0);
+        let span = match (claim.min, claim.max, claim.inexact) {
+            (Some(lo), Some(hi), false) => Some((lo, hi)),
+            _ => None,
+        };
+        facts.push(PageFacts {
+            dictionary: claim.kind == DICTIONARY_PAGE,
+            values: claim.values.unwrap_or(0),
+            span,
+            nulls: claim.nulls.or(claim.null_count),
+        });
+        followed
+    })?;
+    followed.then_some(facts)
 }
 
 /// Hands each page header of `chunk` (in `file`) to `each` until it says stop (`false`);
@@ -711,6 +797,7 @@ mod tests {
             compressed,
             values: Some(values),
             encoding: Some(0),
+            ..PageClaim::default()
         };
         let (ba, i64t) = ((PhysicalType::BYTE_ARRAY, 0), (PhysicalType::INT64, 8));
         let none = Compression::UNCOMPRESSED;

@@ -330,7 +330,13 @@ where
         let column: ArrayRef = Arc::new(TimestampMillisecondArray::from_value(ms, len));
         (field, column)
     });
-    let reader = part_reader(path, file, meta, row_group, &roots, &part)?;
+    // Where the chunk as a whole does not prove one day, its pages may (`day_pages`).
+    let day_pages = match &constant_time {
+        Some(_) => None,
+        None => idx[Field::EventTime as usize]
+            .and_then(|root| one_day_pages(&file, rg, descr, root, meta.schema(), &resolved, rows)),
+    };
+    let reader = part_reader(path, file, meta, row_group, &roots, &part, day_pages)?;
     let decoded = arrow::array::RecordBatchReader::schema(&reader);
     let mut row = first_row + part.start as u64;
     let mut cache = DictCache::default();
@@ -379,6 +385,7 @@ fn part_reader(
     row_group: usize,
     roots: &[usize],
     part: &std::ops::Range<usize>,
+    day_pages: Option<DayPages>,
 ) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
     let footer = Arc::clone(meta.metadata());
     let (rg, descr) = (
@@ -398,9 +405,10 @@ fn part_reader(
     let unbounded = (roots.iter())
         .flat_map(|&root| leaves_of(descr, root))
         .any(|leaf| super::inflate::unbounded(rg.column(leaf).compression()));
-    if unbounded {
-        // Pages the crate would decompress without a bound are decompressed by `inflate`;
-        // the same reader of the same columns and rows, given its pages.
+    if unbounded || day_pages.is_some() {
+        // Pages the crate would decompress without a bound are decompressed by `inflate`,
+        // and `event_time` pages proven to hold one day are replaced (`day_pages`); the same
+        // reader of the same columns and rows, given its pages.
         let mask = ProjectionMask::roots(descr, roots.iter().copied());
         let levels = parquet::arrow::parquet_to_arrow_field_levels(
             descr,
@@ -414,6 +422,7 @@ fn part_reader(
             footer: &footer,
             row_group,
             rows: all,
+            day_pages,
         };
         return parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new_with_row_groups(
             &levels,
@@ -445,6 +454,63 @@ struct OneRowGroup<'a> {
     footer: &'a parquet::file::metadata::ParquetMetaData,
     row_group: usize,
     rows: usize,
+    /// The `event_time` leaf whose pages proven to hold one day are replaced.
+    day_pages: Option<DayPages>,
+}
+
+/// The leaf of an `event_time` column, the [`day_pages::plan`] of its chunk, and whether it
+/// may hold nulls.
+///
+/// [`day_pages::plan`]: super::day_pages::plan
+struct DayPages {
+    leaf: usize,
+    plan: super::day_pages::Plan,
+    optional: bool,
+}
+
+/// The [`DayPages`] of the `event_time` column (root `root` of `schema`, the Arrow schema
+/// the row group is read with) of row group `rg`, where some of its pages' statistics prove
+/// one day to `rows` ([`RowSink::one_day`], as for the whole chunk in [`one_day_time`]):
+/// a flat column of one `INT64` leaf read as ticks, mapped to no other field.
+fn one_day_pages<R: RowSink + ?Sized>(
+    file: &File,
+    rg: &RowGroupMetaData,
+    descr: &parquet::schema::types::SchemaDescriptor,
+    root: usize,
+    schema: &Schema,
+    idx: &[Option<usize>],
+    rows: &R,
+) -> Option<DayPages> {
+    let shared =
+        (Field::ALL.iter().zip(idx)).any(|(f, r)| *r == Some(root) && *f != Field::EventTime);
+    let leaves: Vec<usize> = leaves_of(descr, root).collect();
+    let (&[leaf], false) = (&leaves[..], shared) else {
+        return None;
+    };
+    let column = descr.column(leaf);
+    if column.max_rep_level() != 0 || column.max_def_level() > 1 {
+        return None;
+    }
+    let t = schema.field(root).data_type();
+    let plan = super::day_pages::plan(
+        file,
+        rg.column(leaf),
+        column.max_def_level() == 1,
+        |lo, hi| {
+            let (Some(first), Some(last)) = (instant_of_ticks(t, lo), instant_of_ticks(t, hi))
+            else {
+                return false;
+            };
+            EVENT_TIME_RANGE.contains(&first)
+                && EVENT_TIME_RANGE.contains(&last)
+                && rows.one_day(first, last)
+        },
+    )?;
+    Some(DayPages {
+        leaf,
+        plan,
+        optional: column.max_def_level() == 1,
+    })
 }
 
 impl parquet::arrow::arrow_reader::RowGroups for OneRowGroup<'_> {
@@ -479,6 +545,14 @@ impl parquet::arrow::arrow_reader::RowGroups for OneRowGroup<'_> {
                 e => e.to_string(),
             })
         })?;
+        let pages = match &self.day_pages {
+            Some(d) if d.leaf == leaf => Box::new(super::day_pages::OneDayPages::new(
+                pages,
+                d.plan.clone(),
+                d.optional,
+            )),
+            _ => pages,
+        };
         Ok(Box::new(OneChunk(Some(pages))))
     }
 
@@ -542,7 +616,7 @@ fn read_time_span(
     }
     let t = meta.schema().field(root).data_type().clone();
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = part_reader(path, file, meta.clone(), row_group, &[root], &part)?;
+    let reader = part_reader(path, file, meta.clone(), row_group, &[root], &part, None)?;
     let decoded = arrow::array::RecordBatchReader::schema(&reader);
     let (mut lo, mut hi, mut cells) = (i64::MAX, i64::MIN, 0usize);
     for batch in reader {
@@ -1539,6 +1613,143 @@ mod tests {
                     .filter(|_| stats == EnabledStatistics::Chunk)
                     .map_or([None, None], |w| w.map(Some));
                 assert_eq!(got, want, "column {k}, statistics {stats:?}");
+            }
+        }
+    }
+
+    /// A sink that keeps each row's instant (or its reject), and whose days are W's.
+    struct Seen(Window, Vec<(u64, Option<i64>)>);
+
+    impl RowSink for Seen {
+        fn row(&mut self, at: u64, row: std::result::Result<Event, RejectReason>) -> Result<()> {
+            self.1.push((at, row.ok().map(|e| e.time_ms)));
+            Ok(())
+        }
+
+        fn one_day(&self, first: i64, last: i64) -> bool {
+            self.0.one_day(first, last)
+        }
+    }
+
+    /// An `event_time` page whose statistics (the column index, or the page's header) prove
+    /// one day of W, or all before or all after it, is not decoded: its rows are given its
+    /// least instant, on the same day as each row's own. Every row's day (or reject) is the
+    /// one its own instant gives, with the column optional or required, compressed or not,
+    /// the row groups read whole or in parts; without page statistics every page is decoded.
+    #[test]
+    fn event_time_pages_are_replaced_only_where_statistics_prove_one_day() {
+        use arrow::array::{Array, StringArray};
+        use parquet::basic::Compression;
+        use parquet::file::properties::WriterVersion;
+        // W = 2026-03-09..=2026-03-10 in Asia/Taipei: days start at 16:00Z.
+        let tz: chrono_tz::Tz = "Asia/Taipei".parse().unwrap();
+        let w = Window::new(tz, chrono::NaiveDate::from_ymd_opt(2026, 3, 10).unwrap(), 2);
+        // Every 7 minutes from three days before W to a day after it; a null and an instant
+        // out of range (both rejects) in two pages of the optional column.
+        let start = ms("2026-03-06T12:00:00Z");
+        let truth: Vec<Option<i64>> = (0..1400i64)
+            .map(|i| match i {
+                100 => None,
+                700 => Some(ms("1969-12-31T23:00:00Z")),
+                i => Some(start + i * 7 * 60_000),
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        use Compression::{SNAPPY, UNCOMPRESSED};
+        use EnabledStatistics::{Chunk, None as NoStats, Page};
+        let (v1, v2) = (WriterVersion::PARQUET_1_0, WriterVersion::PARQUET_2_0);
+        // Optional or not, statistics, of pages in their headers too, codec, page version.
+        let cases = [
+            (true, Page, false, SNAPPY, v1),
+            (true, Page, true, UNCOMPRESSED, v1),
+            (true, Page, true, SNAPPY, v2),
+            (false, Page, false, UNCOMPRESSED, v1),
+            (false, Page, true, SNAPPY, v2),
+            (true, Chunk, false, SNAPPY, v1),
+            (true, NoStats, false, SNAPPY, v2),
+        ];
+        for (k, (optional, stats, headers, codec, version)) in cases.into_iter().enumerate() {
+            let times: Vec<Option<i64>> = match optional {
+                true => truth.clone(),
+                false => truth.iter().map(|t| t.or(Some(start))).collect(),
+            };
+            let n = times.len();
+            let schema = Arc::new(Schema::new(vec![
+                ArrowField::new(
+                    "event_time",
+                    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                    optional,
+                ),
+                ArrowField::new("subscriber", DataType::Utf8, false),
+                ArrowField::new("direction", DataType::Utf8, false),
+                ArrowField::new("kind", DataType::Utf8, false),
+            ]));
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(TimestampMillisecondArray::from(times.clone()).with_timezone("UTC")),
+                    Arc::new(StringArray::from(vec!["+886912345001"; n])),
+                    Arc::new(StringArray::from(vec!["out"; n])),
+                    Arc::new(StringArray::from(vec!["call"; n])),
+                ],
+            )
+            .unwrap();
+            assert_eq!(batch.column(0).null_count(), usize::from(optional));
+            // Row groups of 500 rows (each spans a midnight), pages of 40 rows.
+            let props = WriterProperties::builder()
+                .set_max_row_group_row_count(Some(500))
+                .set_data_page_row_count_limit(40)
+                .set_write_batch_size(40)
+                .set_statistics_enabled(stats)
+                .set_write_page_header_statistics(headers)
+                .set_compression(codec)
+                .set_writer_version(version)
+                .build();
+            let path = dir.path().join(format!("{k}.parquet"));
+            let mut writer =
+                ArrowWriter::try_new(File::create(&path).unwrap(), schema, Some(props)).unwrap();
+            writer.write(&batch).unwrap();
+            writer.close().unwrap();
+            let (footer, groups) = parquet_row_groups(&path).unwrap();
+            for parts in [false, true] {
+                let mut sink = Seen(w.clone(), Vec::new());
+                for &(g, first) in &groups {
+                    let rows = footer.row_group(g).num_rows() as usize;
+                    let cuts = match parts {
+                        false => [0..rows, rows..rows, rows..rows],
+                        true => [0..3, 3..rows / 2, rows / 2..rows],
+                    };
+                    for part in cuts.into_iter().filter(|p| !p.is_empty()) {
+                        read_parquet_row_group(
+                            &path,
+                            &footer,
+                            g,
+                            part,
+                            first,
+                            (&ColumnMap::default(), false),
+                            (&mut Interpreter::new(None), &mut PagePool::default()),
+                            &mut sink,
+                        )
+                        .unwrap();
+                    }
+                }
+                assert_eq!(sink.1.len(), n, "case {k}");
+                let mut replaced = 0;
+                for (at, got) in &sink.1 {
+                    // Rows are numbered from 1.
+                    let want = times[*at as usize - 1].filter(|t| EVENT_TIME_RANGE.contains(t));
+                    let day = |t: Option<i64>| t.map(|t| w.day_of(t));
+                    assert_eq!(day(*got), day(want), "case {k}, parts {parts}, row {at}");
+                    replaced += usize::from(*got != want);
+                }
+                // Pages of one day are most of the file where pages have statistics (those
+                // holding a reject or a midnight are read); the chunk's statistics prove it
+                // of the last row group only (all after W).
+                match stats {
+                    EnabledStatistics::Page => assert!(replaced > 1000, "case {k}: {replaced}"),
+                    EnabledStatistics::Chunk => assert!(replaced < 400, "case {k}: {replaced}"),
+                    _ => assert_eq!(replaced, 0, "case {k}"),
+                }
             }
         }
     }

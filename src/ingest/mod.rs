@@ -22,6 +22,7 @@ pub(crate) mod claims;
 pub mod columnar;
 pub mod csv;
 pub mod csv_split;
+pub(crate) mod day_pages;
 pub(crate) mod delta;
 pub(crate) mod inflate;
 pub mod plain_pages;
