@@ -481,12 +481,7 @@ fn one_day_pages<R: RowSink + ?Sized>(
     idx: &[Option<usize>],
     rows: &R,
 ) -> Option<DayPages> {
-    let shared =
-        (Field::ALL.iter().zip(idx)).any(|(f, r)| *r == Some(root) && *f != Field::EventTime);
-    let leaves: Vec<usize> = leaves_of(descr, root).collect();
-    let (&[leaf], false) = (&leaves[..], shared) else {
-        return None;
-    };
+    let leaf = time_leaf(descr, root, idx)?;
     let column = descr.column(leaf);
     if column.max_rep_level() != 0 || column.max_def_level() > 1 {
         return None;
@@ -497,13 +492,7 @@ fn one_day_pages<R: RowSink + ?Sized>(
         rg.column(leaf),
         column.max_def_level() == 1,
         |lo, hi| {
-            let (Some(first), Some(last)) = (instant_of_ticks(t, lo), instant_of_ticks(t, hi))
-            else {
-                return false;
-            };
-            EVENT_TIME_RANGE.contains(&first)
-                && EVENT_TIME_RANGE.contains(&last)
-                && rows.one_day(first, last)
+            accepted_instants(t, lo, hi).is_some_and(|(first, last)| rows.one_day(first, last))
         },
     )?;
     Some(DayPages {
@@ -646,12 +635,7 @@ fn read_time_span(
     if cells != part.len() || cells == 0 {
         return Ok(None);
     }
-    // `instant_of_ticks` keeps the order of ticks, so the span's ends bound every cell's.
-    let (Some(first), Some(last)) = (instant_of_ticks(&t, lo), instant_of_ticks(&t, hi)) else {
-        return Ok(None);
-    };
-    let accepted = EVENT_TIME_RANGE.contains(&first) && EVENT_TIME_RANGE.contains(&last);
-    Ok(accepted.then_some((first, last)))
+    Ok(accepted_instants(&t, lo, hi))
 }
 
 /// A decoding error of the Arrow reader in row group `row_group` (whose batches have schema
@@ -731,13 +715,7 @@ fn accepted_time_span(
     t: &DataType,
     idx: &[Option<usize>],
 ) -> Option<(i64, i64)> {
-    let shared =
-        (Field::ALL.iter().zip(idx)).any(|(f, r)| *r == Some(root) && *f != Field::EventTime);
-    let leaves: Vec<usize> = leaves_of(schema, root).collect();
-    let ([leaf], false) = (&leaves[..], shared) else {
-        return None;
-    };
-    let stats = rg.column(*leaf).statistics()?;
+    let stats = rg.column(time_leaf(schema, root, idx)?).statistics()?;
     let Statistics::Int64(s) = stats else {
         return None;
     };
@@ -747,8 +725,30 @@ fn accepted_time_span(
     {
         return None;
     }
-    let first = instant_of_ticks(t, *s.min_opt()?)?;
-    let last = instant_of_ticks(t, *s.max_opt()?)?;
+    accepted_instants(t, *s.min_opt()?, *s.max_opt()?)
+}
+
+/// The one leaf of the `event_time` column `root`, where it has one and is mapped to no other
+/// field: the column whose statistics may stand for its cells.
+fn time_leaf(
+    schema: &parquet::schema::types::SchemaDescriptor,
+    root: usize,
+    idx: &[Option<usize>],
+) -> Option<usize> {
+    let shared =
+        (Field::ALL.iter().zip(idx)).any(|(f, r)| *r == Some(root) && *f != Field::EventTime);
+    let leaves: Vec<usize> = leaves_of(schema, root).collect();
+    match (&leaves[..], shared) {
+        (&[leaf], false) => Some(leaf),
+        _ => None,
+    }
+}
+
+/// The instants (UTC epoch milliseconds) of the least and greatest ticks `lo` and `hi` of a
+/// column of Arrow type `t`, where both are accepted times (REFERENCE.md §2.4): every tick
+/// between them then is too, as `instant_of_ticks` keeps their order.
+fn accepted_instants(t: &DataType, lo: i64, hi: i64) -> Option<(i64, i64)> {
+    let (first, last) = (instant_of_ticks(t, lo)?, instant_of_ticks(t, hi)?);
     let accepted = EVENT_TIME_RANGE.contains(&first) && EVENT_TIME_RANGE.contains(&last);
     accepted.then_some((first, last))
 }
