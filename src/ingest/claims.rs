@@ -366,8 +366,9 @@ pub(crate) struct PageFacts {
     /// `max_value` of eight bytes each; never the deprecated `min` and `max`), where its
     /// statistics state both and neither is stated inexact.
     pub(crate) span: Option<(i64, i64)>,
-    /// Its nulls, where the header states them (a v2 page's count, or its statistics').
-    pub(crate) nulls: Option<i64>,
+    /// Its nulls as the header states them: a v2 page's count, and its statistics' (either
+    /// may be missing, and a damaged or forged header may state two different counts).
+    pub(crate) nulls: [Option<i64>; 2],
 }
 
 /// The statistics of a data page header (`Statistics`: 3 `null_count`, 5 `max_value`, 6
@@ -577,7 +578,7 @@ pub(crate) fn page_facts(file: &File, chunk: &ColumnChunkMetaData) -> Option<Vec
             dictionary: claim.kind == DICTIONARY_PAGE,
             values: claim.values.unwrap_or(0),
             span,
-            nulls: claim.nulls.or(claim.null_count),
+            nulls: [claim.nulls, claim.null_count],
         });
         followed
     })?;

@@ -35,6 +35,8 @@ use parquet::column::page::{Page, PageMetadata, PageReader};
 use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
+use super::claims::PageFacts;
+
 /// The most values of a page given as a replacement (8 bytes each: 64 MiB).
 pub(crate) const MOST_VALUES: usize = 8 << 20;
 
@@ -64,7 +66,6 @@ pub(crate) fn plan(
     let data_pages = facts.iter().filter(|f| !f.dictionary).count();
     let index = column_index(file, chunk).filter(|i| i.num_pages() == data_pages as u64);
     let mut data_page = 0usize;
-    let mut replaced = 0usize;
     let plan: Plan = (facts.iter())
         .map(|f| {
             if f.dictionary {
@@ -72,21 +73,41 @@ pub(crate) fn plan(
             }
             let at = data_page;
             data_page += 1;
-            let from_index = index.as_ref().and_then(|i| index_span(i, at));
-            let span = f.span.or(from_index.map(|(span, _)| span))?;
-            let nulls = match optional {
-                false => Some(0),
-                true => f.nulls.or(from_index.and_then(|(_, nulls)| nulls)),
-            };
-            let values = usize::try_from(f.values).ok()?;
-            let fits = (1..=MOST_VALUES).contains(&values);
-            let day = nulls == Some(0) && fits && span.0 <= span.1 && one_day(span.0, span.1);
-            replaced += usize::from(day);
-            day.then_some((span.0, values))
+            let from_index = index.as_ref().and_then(|i| index_facts(i, at));
+            replacement(f, from_index, optional, &mut one_day)
         })
         .collect();
+    let replaced = plan.iter().flatten().count();
     (replaced > 0).then_some(plan)
 }
+
+/// What replaces data page `f` (of an optional column where `optional`): copies of its least
+/// value, as many as its values, where every source that states its bounds (its header, its
+/// column-index entry `from_index`) puts them between the same two values that `one_day`
+/// accepts, every source that states its nulls says none (at least one must, for an optional
+/// column), and it holds no more than [`MOST_VALUES`] values. Sources that disagree are read
+/// together: their widest bounds, and any null stated.
+fn replacement(
+    f: &PageFacts,
+    from_index: Option<IndexFacts>,
+    optional: bool,
+    one_day: &mut impl FnMut(i64, i64) -> bool,
+) -> Option<(i64, usize)> {
+    let (index_span, index_nulls) = from_index.unzip();
+    let spans = [f.span, index_span].into_iter().flatten();
+    let (lo, hi) = spans.reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))?;
+    let nulls = [f.nulls[0], f.nulls[1], index_nulls.flatten()];
+    let none_null = match optional {
+        false => true,
+        true => nulls.iter().flatten().next().is_some() && nulls.iter().flatten().all(|n| *n == 0),
+    };
+    let values = usize::try_from(f.values).ok()?;
+    let fits = (1..=MOST_VALUES).contains(&values);
+    (none_null && fits && lo <= hi && one_day(lo, hi)).then_some((lo, values))
+}
+
+/// A data page's least and greatest values in a column index, and its nulls where stated.
+type IndexFacts = ((i64, i64), Option<i64>);
 
 /// The column index of `chunk`, where it has one of `INT64` values that reads.
 fn column_index(file: &File, chunk: &ColumnChunkMetaData) -> Option<ColumnIndexMetaData> {
@@ -103,7 +124,7 @@ fn column_index(file: &File, chunk: &ColumnChunkMetaData) -> Option<ColumnIndexM
 
 /// Data page `at`'s least and greatest values in column index `index`, and its nulls where
 /// the index states them; `None` for a page of nulls only or one the index gives no bounds.
-fn index_span(index: &ColumnIndexMetaData, at: usize) -> Option<((i64, i64), Option<i64>)> {
+fn index_facts(index: &ColumnIndexMetaData, at: usize) -> Option<IndexFacts> {
     let ColumnIndexMetaData::INT64(values) = index else {
         return None;
     };
@@ -301,6 +322,69 @@ mod tests {
             plan(&file(&index_only), &no_nulls_stated, true, hundred),
             None
         );
+    }
+
+    /// Every source of a page's facts must agree: nulls stated by any (the v2 header's count,
+    /// the statistics', the column index's) keep the page, whatever another says, and an
+    /// optional column's page whose nulls none states is kept; bounds are the widest stated.
+    #[test]
+    fn a_page_is_replaced_only_where_every_source_allows_it() {
+        let page = |span, nulls| PageFacts {
+            dictionary: false,
+            values: 10,
+            span,
+            nulls,
+        };
+        let mut hundred = |lo: i64, hi: i64| lo / 100 == hi / 100;
+        let mut decide =
+            |f: &PageFacts, index, optional| replacement(f, index, optional, &mut hundred);
+        let day = Some((110, 150));
+        assert_eq!(
+            decide(&page(day, [Some(0), Some(0)]), None, true),
+            Some((110, 10))
+        );
+        assert_eq!(
+            decide(&page(day, [None, None]), None, false),
+            Some((110, 10))
+        );
+        // A v2 header's count of none beside statistics counting 60 (a forged header).
+        assert_eq!(decide(&page(day, [Some(0), Some(60)]), None, true), None);
+        assert_eq!(decide(&page(day, [Some(60), Some(0)]), None, true), None);
+        // The header says none, the column index three; or only the index says, and none.
+        assert_eq!(
+            decide(
+                &page(day, [None, Some(0)]),
+                Some(((110, 150), Some(3))),
+                true
+            ),
+            None
+        );
+        assert_eq!(
+            decide(&page(None, [None, None]), Some(((110, 150), Some(0))), true),
+            Some((110, 10))
+        );
+        // Nulls stated nowhere: kept (optional), replaced (required).
+        assert_eq!(decide(&page(day, [None, None]), None, true), None);
+        // Bounds from both sources, one of them past the hundred: kept.
+        assert_eq!(
+            decide(
+                &page(day, [Some(0), None]),
+                Some(((105, 230), Some(0))),
+                true
+            ),
+            None
+        );
+        // No bounds, bounds the wrong way round, more values than a replacement takes.
+        assert_eq!(decide(&page(None, [Some(0), None]), None, true), None);
+        assert_eq!(
+            decide(&page(Some((150, 110)), [Some(0), None]), None, true),
+            None
+        );
+        let huge = PageFacts {
+            values: MOST_VALUES as i64 + 1,
+            ..page(day, [Some(0), None])
+        };
+        assert_eq!(decide(&huge, None, true), None);
     }
 
     /// Pages as a chunk's page reader gives them.
