@@ -489,7 +489,7 @@ fn one_day_pages<R: RowSink + ?Sized>(
     let t = schema.field(root).data_type();
     let plan = super::day_pages::plan(
         file,
-        rg.column(leaf),
+        (rg.column(leaf), rg.num_rows()),
         column.max_def_level() == 1,
         |lo, hi| {
             accepted_instants(t, lo, hi).is_some_and(|(first, last)| rows.one_day(first, last))
@@ -649,9 +649,13 @@ fn decode_error(
     decoded: &Schema,
     e: impl std::fmt::Display,
 ) -> Error {
-    let e = e.to_string();
+    let e = reader_message(e);
     if !(e.contains("UTF-8") || e.contains("utf-8")) {
-        return Error::read(path, e);
+        // The pages' own errors (`inflate`, `day_pages`, `OneRowGroup`) name the row group.
+        return match e.starts_with("row group ") {
+            true => Error::read(path, e),
+            false => Error::read(path, format!("row group {row_group}: {e}")),
+        };
     }
     let text: Vec<&str> = (decoded.fields().iter())
         .filter(|f| match f.data_type() {
@@ -668,6 +672,20 @@ fn decode_error(
             text.join(", ")
         ),
     )
+}
+
+/// The message of an error of the Arrow reader, without the kinds Arrow and the `parquet`
+/// crate put before it as they pass it on (`Parquet argument error: Parquet error: ...`).
+fn reader_message(e: impl std::fmt::Display) -> String {
+    let e = e.to_string();
+    let mut rest = e.as_str();
+    while let Some(r) = ["Parquet argument error: ", "Parquet error: "]
+        .iter()
+        .find_map(|p| rest.strip_prefix(p))
+    {
+        rest = r;
+    }
+    rest.to_string()
 }
 
 /// Arrow's string types.
@@ -1752,5 +1770,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// An Arrow reader's error reads as its message after the file and row group, without
+    /// the kinds Arrow and the crate put before it; the pages' own errors, which name their
+    /// row group and column, are not named twice.
+    #[test]
+    fn reader_errors_read_without_the_crates_prefixes() {
+        let schema = Schema::empty();
+        let shown = |e: &str| decode_error(Path::new("f.parquet"), 3, &schema, e).to_string();
+        assert_eq!(
+            shown("Parquet argument error: Parquet error: insufficient definition levels"),
+            "f.parquet: row group 3: insufficient definition levels"
+        );
+        assert_eq!(
+            shown("Parquet error: row group 3: column t: a page of 9 bytes"),
+            "f.parquet: row group 3: column t: a page of 9 bytes"
+        );
+        assert_eq!(shown("EOF: eof"), "f.parquet: row group 3: EOF: eof");
     }
 }

@@ -48,14 +48,14 @@ const MOST_INDEX_BYTES: usize = 4 << 20;
 /// stored.
 pub(crate) type Plan = Vec<Option<(i64, usize)>>;
 
-/// The plan of the pages of `chunk` (a flat `INT64` column; `optional`: it may hold nulls)
-/// in `file`: `one_day(least, greatest)` says whether every row of a page whose values lie
+/// The plan of the pages of `chunk` (a flat `INT64` column of a row group of `rows` rows;
+/// `optional`: it may hold nulls) in `file`: `one_day(least, greatest)` says whether every row of a page whose values lie
 /// between the two (ticks, inclusive) can be given the least. `None` when no page can be
 /// replaced, or the headers cannot be followed (the chunk is then read as stored, whose
 /// reading says what is wrong).
 pub(crate) fn plan(
     file: &File,
-    chunk: &ColumnChunkMetaData,
+    (chunk, rows): (&ColumnChunkMetaData, i64),
     optional: bool,
     mut one_day: impl FnMut(i64, i64) -> bool,
 ) -> Option<Plan> {
@@ -63,7 +63,17 @@ pub(crate) fn plan(
         return None;
     }
     let facts = super::claims::page_facts(file, chunk)?;
-    let data_pages = facts.iter().filter(|f| !f.dictionary).count();
+    // The data pages of a flat column hold a value (or null) a row: headers that count
+    // otherwise are read as stored, which says what is wrong with them.
+    let data = facts.iter().filter(|f| !f.dictionary);
+    if data
+        .clone()
+        .try_fold(0i64, |sum, f| sum.checked_add(f.values))
+        != Some(rows)
+    {
+        return None;
+    }
+    let data_pages = data.count();
     let index = column_index(file, chunk).filter(|i| i.num_pages() == data_pages as u64);
     let mut data_page = 0usize;
     let plan: Plan = (facts.iter())
@@ -291,11 +301,16 @@ mod tests {
         let neither = written(dir.path(), &values, EnabledStatistics::Chunk, false);
         let file = |p: &std::path::Path| File::open(p).unwrap();
         assert_eq!(
-            plan(&file(&both), &chunk_of(&both), false, hundred),
+            plan(&file(&both), (&chunk_of(&both), 60), false, hundred),
             Some(want.clone())
         );
         assert_eq!(
-            plan(&file(&index_only), &chunk_of(&index_only), false, hundred),
+            plan(
+                &file(&index_only),
+                (&chunk_of(&index_only), 60),
+                false,
+                hundred
+            ),
             Some(want.clone())
         );
         // The same chunk without its column index: the headers alone.
@@ -305,11 +320,16 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(
-            plan(&file(&both), &headers_only, false, hundred),
+            plan(&file(&both), (&headers_only, 60), false, hundred),
             Some(want)
         );
         assert_eq!(
-            plan(&file(&neither), &chunk_of(&neither), false, hundred),
+            plan(&file(&neither), (&chunk_of(&neither), 60), false, hundred),
+            None
+        );
+        // Headers that count another number of rows than the row group's: read as stored.
+        assert_eq!(
+            plan(&file(&both), (&chunk_of(&both), 61), false, hundred),
             None
         );
         // An optional column whose nulls no source states is never replaced.
@@ -319,7 +339,7 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(
-            plan(&file(&index_only), &no_nulls_stated, true, hundred),
+            plan(&file(&index_only), (&no_nulls_stated, 60), true, hundred),
             None
         );
     }
