@@ -76,6 +76,9 @@ pub(crate) fn plan(
     let data_pages = data.count();
     let index = column_index(file, chunk).filter(|i| i.num_pages() == data_pages as u64);
     let mut data_page = 0usize;
+    // The value the last replacement was made of: a page of the same day is given it too,
+    // so that its copies are the last page's (built once, not once a page).
+    let mut last: Option<i64> = None;
     let plan: Plan = (facts.iter())
         .map(|f| {
             if f.dictionary {
@@ -84,24 +87,31 @@ pub(crate) fn plan(
             let at = data_page;
             data_page += 1;
             let from_index = index.as_ref().and_then(|i| index_facts(i, at));
-            replacement(f, from_index, optional, &mut one_day)
+            let mut with_last = |lo: i64, hi: i64| match last {
+                Some(v) if one_day(lo.min(v), hi.max(v)) => (v, true),
+                _ => (lo, one_day(lo, hi)),
+            };
+            let (value, values) = replacement(f, from_index, optional, &mut with_last)?;
+            last = Some(value);
+            Some((value, values))
         })
         .collect();
     let replaced = plan.iter().flatten().count();
     (replaced > 0).then_some(plan)
 }
 
-/// What replaces data page `f` (of an optional column where `optional`): copies of its least
-/// value, as many as its values, where every source that states its bounds (its header, its
-/// column-index entry `from_index`) puts them between the same two values that `one_day`
-/// accepts, every source that states its nulls says none (at least one must, for an optional
-/// column), and it holds no more than [`MOST_VALUES`] values. Sources that disagree are read
-/// together: their widest bounds, and any null stated.
+/// What replaces data page `f` (of an optional column where `optional`): as many copies as
+/// its values of the value `one_day` gives for its bounds (its least, or one it says has the
+/// same outcome), where every source that states its bounds (its header, its column-index
+/// entry `from_index`) puts them between two values that `one_day` accepts, every source that
+/// states its nulls says none (at least one must, for an optional column), and it holds no
+/// more than [`MOST_VALUES`] values. Sources that disagree are read together: their widest
+/// bounds, and any null stated.
 fn replacement(
     f: &PageFacts,
     from_index: Option<IndexFacts>,
     optional: bool,
-    one_day: &mut impl FnMut(i64, i64) -> bool,
+    one_day: &mut impl FnMut(i64, i64) -> (i64, bool),
 ) -> Option<(i64, usize)> {
     let (index_span, index_nulls) = from_index.unzip();
     let spans = [f.span, index_span].into_iter().flatten();
@@ -113,7 +123,11 @@ fn replacement(
     };
     let values = usize::try_from(f.values).ok()?;
     let fits = (1..=MOST_VALUES).contains(&values);
-    (none_null && fits && lo <= hi && one_day(lo, hi)).then_some((lo, values))
+    if !(none_null && fits && lo <= hi) {
+        return None;
+    }
+    let (value, day) = one_day(lo, hi);
+    day.then_some((value, values))
 }
 
 /// A data page's least and greatest values in a column index, and its nulls where stated.
@@ -344,6 +358,26 @@ mod tests {
         );
     }
 
+    /// Pages of one day after a replaced page of that day are given the same value, so that
+    /// the copies built for the first serve them all.
+    #[test]
+    fn pages_of_the_same_day_share_the_first_ones_value() {
+        let values: Vec<i64> = (0..60).map(|i| i * 2).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = written(dir.path(), &values, EnabledStatistics::Page, false);
+        let hundred = |lo: i64, hi: i64| lo / 100 == hi / 100;
+        let plan = plan(
+            &File::open(&path).unwrap(),
+            (&chunk_of(&path), 60),
+            false,
+            hundred,
+        );
+        // Pages of 0..=18, 20..=38, ..., 80..=98 in the first hundred, 100..=118 in the next.
+        let mut want = vec![Some((0, 10)); 5];
+        want.push(Some((100, 10)));
+        assert_eq!(plan, Some(want));
+    }
+
     /// Every source of a page's facts must agree: nulls stated by any (the v2 header's count,
     /// the statistics', the column index's) keep the page, whatever another says, and an
     /// optional column's page whose nulls none states is kept; bounds are the widest stated.
@@ -355,7 +389,7 @@ mod tests {
             span,
             nulls,
         };
-        let mut hundred = |lo: i64, hi: i64| lo / 100 == hi / 100;
+        let mut hundred = |lo: i64, hi: i64| (lo, lo / 100 == hi / 100);
         let mut decide =
             |f: &PageFacts, index, optional| replacement(f, index, optional, &mut hundred);
         let day = Some((110, 150));
