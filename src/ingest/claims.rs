@@ -358,10 +358,14 @@ struct PageClaim {
 /// ([`page_facts`]).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct PageFacts {
-    /// A dictionary page (the others are data pages).
+    /// A dictionary page.
     pub(crate) dictionary: bool,
-    /// The values (levels) the page holds.
-    pub(crate) values: i64,
+    /// A data page (v1 or v2); a page that is neither is of a kind no writer makes.
+    pub(crate) data: bool,
+    /// The values (levels) the page holds, where its header states them.
+    pub(crate) values: Option<i64>,
+    /// Its sizes, decompressed and stored.
+    pub(crate) sizes: (usize, usize),
     /// The page's least and greatest values, read as 64-bit integers (`min_value` and
     /// `max_value` of eight bytes each; never the deprecated `min` and `max`), where its
     /// statistics state both and neither is stated inexact.
@@ -536,31 +540,16 @@ pub(crate) fn chunk_checked(
 }
 
 /// The sizes, decompressed and stored, that the headers of `chunk`'s pages state, in the
-/// order the crate's page reader gives the pages (it passes over index pages, so they are
-/// left out here too); `None` where the walk cannot follow or a size is negative.
-/// `ingest::inflate` holds each page it decompresses to its header's size.
+/// order the crate's page reader gives the pages ([`page_facts`]). `ingest::inflate` holds
+/// each page it decompresses to its header's size.
 pub(crate) fn page_sizes(file: &File, chunk: &ColumnChunkMetaData) -> Option<Vec<(usize, usize)>> {
-    let mut sizes = Vec::new();
-    let mut followed = true;
-    page_claims(file, chunk, |claim| {
-        if claim.kind == INDEX_PAGE {
-            return true;
-        }
-        match (
-            usize::try_from(claim.uncompressed),
-            usize::try_from(claim.compressed),
-        ) {
-            (Ok(u), Ok(c)) => sizes.push((u, c)),
-            _ => followed = false,
-        }
-        followed
-    })?;
-    followed.then_some(sizes)
+    Some(page_facts(file, chunk)?.iter().map(|f| f.sizes).collect())
 }
 
 /// What the headers of `chunk`'s pages state of them, in the order the crate's page reader
-/// gives the pages (index pages left out); `None` where the walk cannot follow or a count is
-/// negative. `ingest::day_pages` reads which pages' statistics prove one day.
+/// gives the pages (it passes over index pages, so they are left out here too); `None`
+/// where the walk cannot follow or a size is negative. `ingest::day_pages` reads which
+/// pages' statistics prove one day.
 pub(crate) fn page_facts(file: &File, chunk: &ColumnChunkMetaData) -> Option<Vec<PageFacts>> {
     let mut facts = Vec::new();
     let mut followed = true;
@@ -568,19 +557,27 @@ pub(crate) fn page_facts(file: &File, chunk: &ColumnChunkMetaData) -> Option<Vec
         if claim.kind == INDEX_PAGE {
             return true;
         }
-        followed = matches!(claim.kind, DATA_PAGE | DATA_PAGE_V2 | DICTIONARY_PAGE)
-            && claim.values.is_some_and(|n| n >= 0);
+        let sizes = (
+            usize::try_from(claim.uncompressed),
+            usize::try_from(claim.compressed),
+        );
+        let (Ok(uncompressed), Ok(compressed)) = sizes else {
+            followed = false;
+            return false;
+        };
         let span = match (claim.min, claim.max, claim.inexact) {
             (Some(lo), Some(hi), false) => Some((lo, hi)),
             _ => None,
         };
         facts.push(PageFacts {
             dictionary: claim.kind == DICTIONARY_PAGE,
-            values: claim.values.unwrap_or(0),
+            data: matches!(claim.kind, DATA_PAGE | DATA_PAGE_V2),
+            values: claim.values,
+            sizes: (uncompressed, compressed),
             span,
             nulls: [claim.nulls, claim.null_count],
         });
-        followed
+        true
     })?;
     followed.then_some(facts)
 }

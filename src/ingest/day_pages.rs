@@ -49,8 +49,8 @@ const MOST_INDEX_BYTES: usize = 4 << 20;
 pub(crate) type Plan = Vec<Option<(i64, usize)>>;
 
 /// The plan of the pages of `chunk` (a flat `INT64` column of a row group of `rows` rows;
-/// `optional`: it may hold nulls) in `file`: `one_day(least, greatest)` says whether every row of a page whose values lie
-/// between the two (ticks, inclusive) can be given the least. `None` when no page can be
+/// `optional`: it may hold nulls) in `file`: `one_day(least, greatest)` says whether every
+/// row of a page whose values lie between the two (ticks, inclusive) can be given the least. `None` when no page can be
 /// replaced, or the headers cannot be followed (the chunk is then read as stored, whose
 /// reading says what is wrong).
 pub(crate) fn plan(
@@ -63,12 +63,16 @@ pub(crate) fn plan(
         return None;
     }
     let facts = super::claims::page_facts(file, chunk)?;
+    // Pages of kinds no writer makes, or without a count, are left to the crate.
+    if !(facts.iter()).all(|f| (f.dictionary || f.data) && f.values.is_some_and(|n| n >= 0)) {
+        return None;
+    }
     // The data pages of a flat column hold a value (or null) a row: headers that count
     // otherwise are read as stored, which says what is wrong with them.
     let data = facts.iter().filter(|f| !f.dictionary);
     if data
         .clone()
-        .try_fold(0i64, |sum, f| sum.checked_add(f.values))
+        .try_fold(0i64, |sum, f| sum.checked_add(f.values?))
         != Some(rows)
     {
         return None;
@@ -121,7 +125,7 @@ fn replacement(
         false => true,
         true => nulls.iter().flatten().next().is_some() && nulls.iter().flatten().all(|n| *n == 0),
     };
-    let values = usize::try_from(f.values).ok()?;
+    let values = usize::try_from(f.values?).ok()?;
     let fits = (1..=MOST_VALUES).contains(&values);
     if !(none_null && fits && lo <= hi) {
         return None;
@@ -385,7 +389,9 @@ mod tests {
     fn a_page_is_replaced_only_where_every_source_allows_it() {
         let page = |span, nulls| PageFacts {
             dictionary: false,
-            values: 10,
+            data: true,
+            values: Some(10),
+            sizes: (80, 80),
             span,
             nulls,
         };
@@ -435,7 +441,7 @@ mod tests {
             None
         );
         let huge = PageFacts {
-            values: MOST_VALUES as i64 + 1,
+            values: Some(MOST_VALUES as i64 + 1),
             ..page(day, [Some(0), None])
         };
         assert_eq!(decide(&huge, None, true), None);
