@@ -487,10 +487,11 @@ fn one_day_pages<R: RowSink + ?Sized>(
         return None;
     }
     let t = schema.field(root).data_type();
+    let optional = column.max_def_level() == 1;
     let plan = super::day_pages::plan(
         file,
         (rg.column(leaf), rg.num_rows()),
-        column.max_def_level() == 1,
+        optional,
         |lo, hi| {
             accepted_instants(t, lo, hi).is_some_and(|(first, last)| rows.one_day(first, last))
         },
@@ -498,7 +499,7 @@ fn one_day_pages<R: RowSink + ?Sized>(
     Some(DayPages {
         leaf,
         plan,
-        optional: column.max_def_level() == 1,
+        optional,
     })
 }
 
