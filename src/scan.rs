@@ -192,10 +192,11 @@ pub fn resolve_zone(inputs: &[String], given: Option<Tz>) -> Result<(Tz, ZoneSou
         {
             let path = std::path::Path::new(one);
             let tz = crate::index::persist::zone(path)?;
-            // Refused here, before anything is said about zones: a prepared index keeps the
-            // days of its own zone, so another `--tz` is no override to warn about.
+            // A prepared index keeps the days of its own zone, so another `--tz` is no
+            // override to warn about: the scan reads it only if it draws the same days on
+            // the days the index holds (`ServingIndex::reads_in`), and refuses it otherwise.
             if let Some(given) = given.filter(|g| *g != tz) {
-                return Err(wrong_zone_for_prepared(path, tz, given));
+                return Ok((given, ZoneSource::Given));
             }
             RecordedZone::One {
                 zone: tz.name().to_owned(),
@@ -448,12 +449,13 @@ fn scan_guessing_the_latest_day(
     )))
 }
 
-/// The refusal of a zone other than the one a prepared index at `path` was prepared in.
+/// The refusal of a zone that does not draw the days a prepared index at `path` keeps
+/// ([`crate::index::ServingIndex::reads_in`]).
 fn wrong_zone_for_prepared(path: &std::path::Path, prepared: Tz, given: Tz) -> crate::error::Error {
     crate::error::Error::invalid(
         "tz (--tz)",
         format!(
-            "must be {prepared} for {}: a prepared index keeps days of the zone it was prepared in (got {given})",
+            "must be {prepared} for {}, or a zone whose days start at the same instants on the days it holds: a prepared index keeps days of the zone it was prepared in (got {given})",
             path.display(),
         ),
     )
@@ -471,7 +473,7 @@ pub fn scan_index(
     path: &std::path::Path,
     req: &ScanRequest,
 ) -> Result<ScanOutcome> {
-    if index.tz() != req.tz {
+    if !index.reads_in(req.tz) {
         return Err(wrong_zone_for_prepared(path, index.tz(), req.tz));
     }
     let events = index.stats().events;

@@ -791,12 +791,12 @@ impl Index {
         phone_number: &str,
     ) -> PyResult<(bool, Option<NaiveDate>)> {
         if let Some(tz) = spec.reading.tz
-            && tz != self.index.tz()
+            && !self.index.reads_in(tz)
         {
             return Err(invalid(
                 "tz",
                 format!(
-                    "must be {} for this index: its days are in the zone it was prepared in (got {tz})",
+                    "must be {} for this index, or a zone whose days start at the same instants on the days it holds: its days are in the zone it was prepared in (got {tz})",
                     self.index.tz()
                 ),
             ));

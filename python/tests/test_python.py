@@ -1119,6 +1119,26 @@ def test_reading_options_given_with_a_prepared_file_warn_that_they_change_nothin
     assert "prepared_warning" not in r.summary
 
 
+def test_a_prepared_file_reads_in_a_zone_of_the_same_days_and_refuses_another(tmp_path):
+    """A zone that starts each of the index's days at the same instants (``ROC``, the zone
+    database's alias of Asia/Taipei; Asia/Shanghai, of the same offset since 1991) reads
+    it with its own zone's rows and no warning; another zone is refused, naming both."""
+    import warnings
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    out = tmp_path / "s.hzi"
+    hotzone.prepare(str(root / "data/sample"), out, tz="Asia/Taipei")
+    kw = dict(hotzone="NG,JM,KH,+882", look_back_days=30, threshold_ratio=0.3)
+    own = rows_of(hotzone.scan(str(out), **kw).table)
+    assert any(r[1] == "true" for r in own), own
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for tz in ("ROC", "Asia/Shanghai"):
+            assert rows_of(hotzone.scan(str(out), tz=tz, **kw).table) == own, tz
+    with pytest.raises(ValueError, match=r"must be Asia/Taipei for .*s\.hzi.*\(got Europe/Paris\)"):
+        hotzone.scan(str(out), tz="Europe/Paris", **kw)
+
+
 def test_a_string_view_pointing_past_its_buffer_is_a_value_error_not_a_crash():
     import struct
 

@@ -15,7 +15,8 @@ pub struct PrepareArgs {
     pub inputs: Vec<String>,
     /// How the inputs are read. Days are fixed at prepare time in the zone (`--tz`, else the
     /// data's recorded zone, else UTC), which the prepared file records: a scan of it without
-    /// `--tz` uses that zone, and one with another `--tz` is refused.
+    /// `--tz` uses that zone, and one with another `--tz` is refused unless that zone
+    /// starts each of its days at the same instant (an alias: `ROC` for `Asia/Taipei`).
     #[command(flatten)]
     pub read: super::scan::ReadFlags,
     /// The prepared file to write (conventionally `.hzi`).

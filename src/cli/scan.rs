@@ -92,7 +92,8 @@ impl ReadFlags {
         match source {
             ZoneSource::Given | ZoneSource::Default => {}
             ZoneSource::Recorded { file } => {
-                // A prepared file's days were fixed by `prepare`: no other zone reads it.
+                // A prepared file's days were fixed by `prepare`: a zone that draws other
+                // days does not read it.
                 let overrides = if crate::scan::prepared_input(inputs).is_some() {
                     "its days were fixed by `hotzone prepare`"
                 } else {

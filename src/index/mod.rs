@@ -26,7 +26,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 
-use crate::detect::calendar::date_of_day_number;
+use crate::detect::calendar::{date_of_day_number, same_days};
 use crate::detect::rules::{DayCounts, Rule, ScanRow, evaluate};
 use crate::error::{Error, Result};
 use crate::ingest::{Event, IngestOptions, IngestReport};
@@ -247,6 +247,20 @@ impl ServingIndex {
             .iter()
             .filter(|c| *c & ((1 << 30) - 1) == unknown)
             .count() as u64
+    }
+
+    /// Whether a scan or check in zone `tz` reads this index's days as they were prepared:
+    /// `tz` is its zone, or one that starts each of its days, the first to the latest, at
+    /// the same instant (`calendar::same_days`: an alias such as `Etc/UTC` for `UTC`, or
+    /// `Asia/Calcutta` for `Asia/Kolkata`), so that each event has the day it would have in
+    /// `tz`. Any other zone would need the events' instants, which the index does not keep.
+    /// An index without events reads alike in every zone.
+    pub fn reads_in(&self, tz: Tz) -> bool {
+        self.latest.is_none_or(|latest| {
+            let first = date_of_day_number(self.base_day);
+            let last = date_of_day_number(self.base_day + i32::from(latest));
+            same_days(self.tz, tz, first, last)
+        })
     }
 
     /// The latest local day with an event.

@@ -813,6 +813,8 @@ fn reading_flags_given_with_a_prepared_file_are_warned_about() {
 
 /// A prepared index read in another zone than its own is refused with nothing said before
 /// about zones (no "as it records" line, no override warning that the refusal contradicts).
+/// A zone that starts each of its days at the same instants (an alias of its zone, or a zone
+/// of the same offsets on those days) reads it, with the same rows as its own zone.
 #[test]
 fn a_prepared_file_in_another_zone_is_refused_with_no_zone_lines_before() {
     let dir = tempfile::tempdir().unwrap();
@@ -852,9 +854,30 @@ fn a_prepared_file_in_another_zone_is_refused_with_no_zone_lines_before() {
     assert!(!err.contains("warning") && !err.contains("zone:"), "{err}");
     // The prepared file's own zone, given or not, reads it. Not given, the zone line says
     // the file fixed its days (no "--tz overrides": another zone is refused, as above).
+    let own = hotzone(&query);
+    assert!(
+        own.status.success(),
+        "{}",
+        String::from_utf8_lossy(&own.stderr)
+    );
+    assert!(own.stdout.len() > "subscriber".len(), "no rows: {own:?}");
+    // `ROC` is the zone database's alias of Asia/Taipei; Shanghai has Taipei's offset
+    // on every day since 1991: both read it, with its rows, and nothing said of zones.
+    for alias in ["ROC", "Asia/Shanghai"] {
+        let o = hotzone(&[&query[..], &["--tz", alias]].concat());
+        assert!(
+            o.status.success(),
+            "{alias}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.stdout, own.stdout, "{alias}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("warning") && !err.contains("zone:"), "{err}");
+    }
     for tz in [&["--tz", "Asia/Taipei"][..], &[]] {
         let o = hotzone(&[&query[..], tz].concat());
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(o.stdout, own.stdout);
         let err = String::from_utf8_lossy(&o.stderr);
         let line = "zone: Asia/Taipei, as ";
         assert_eq!(err.contains(line), tz.is_empty(), "{err}");

@@ -124,6 +124,23 @@ pub fn day_start_ms(tz: Tz, d: NaiveDate) -> i64 {
     lo
 }
 
+/// True when zones `a` and `b` start every day from `first` to the day after `last` at the
+/// same instant. Every day the engine gives an instant ([`Window::day_of`], [`DayNumbers`])
+/// is drawn by these starts, so then each instant of those days falls on the same date in
+/// both: a zone alias (`Etc/UTC` and `UTC`, `Asia/Calcutta` and `Asia/Kolkata`), or zones
+/// whose rules agree on those dates (offsets that differ only inside a day, never across a
+/// midnight, move no instant to another date). An empty span (`first > last`) holds no day.
+pub fn same_days(a: Tz, b: Tz, first: NaiveDate, last: NaiveDate) -> bool {
+    // The day after `last` too: its start is where `last` ends.
+    let end = last.succ_opt().unwrap_or(last);
+    a == b
+        || first > last
+        || first
+            .iter_days()
+            .take_while(|d| *d <= end)
+            .all(|d| day_start_ms(a, d) == day_start_ms(b, d))
+}
+
 /// Local day numbers (days since 1970-01-01 in the zone) for arbitrary instants, with a
 /// per-UTC-day cache: one zone computation per UTC day seen, then a compare per event.
 pub struct DayNumbers {
@@ -232,6 +249,95 @@ mod tests {
         }
         assert!(both[0] > 0 && both[1] > 0, "{both:?}");
         assert!(!w.one_day(ms("2026-10-24T12:00:00Z"), ms("2026-10-24T11:00:00Z")));
+    }
+
+    /// Aliases, and zones whose rules agree on the dates asked, draw the same days; a zone
+    /// whose offset differs across a midnight does not. Checked against `local_date` at every
+    /// quarter hour of the span.
+    #[test]
+    fn same_days_holds_exactly_where_every_instant_has_the_same_date() {
+        let zone = |s: &str| s.parse::<Tz>().unwrap();
+        let cases = [
+            ("UTC", "Etc/UTC", "2026-01-01", "2026-12-31", true),
+            (
+                "Asia/Kolkata",
+                "Asia/Calcutta",
+                "1990-01-01",
+                "1990-12-31",
+                true,
+            ),
+            (
+                "Asia/Taipei",
+                "Asia/Shanghai",
+                "2026-03-01",
+                "2026-11-30",
+                true,
+            ),
+            // Berlin and Paris share their rules since 1980.
+            (
+                "Europe/Berlin",
+                "Europe/Paris",
+                "2026-01-01",
+                "2026-12-31",
+                true,
+            ),
+            (
+                "Asia/Taipei",
+                "Asia/Tokyo",
+                "2026-10-01",
+                "2026-10-01",
+                false,
+            ),
+            // London and UTC agree in winter, not once summer time begins (29 March).
+            ("Europe/London", "UTC", "2026-01-10", "2026-02-10", true),
+            ("Europe/London", "UTC", "2026-03-20", "2026-04-10", false),
+            // New York and Toronto agree; New York and Bogota until 8 March, when New
+            // York's summer time moves the start of the 9th.
+            (
+                "America/New_York",
+                "America/Toronto",
+                "2026-03-01",
+                "2026-11-30",
+                true,
+            ),
+            (
+                "America/New_York",
+                "America/Bogota",
+                "2026-02-01",
+                "2026-03-07",
+                true,
+            ),
+            (
+                "America/New_York",
+                "America/Bogota",
+                "2026-02-01",
+                "2026-03-08",
+                false,
+            ),
+        ];
+        for (a, b, first, last, want) in cases {
+            let (a, b, first, last) = (zone(a), zone(b), date(first), date(last));
+            assert_eq!(
+                same_days(a, b, first, last),
+                want,
+                "{a} {b} {first}..={last}"
+            );
+            // The naive reading: every quarter hour of the span's days in `a`, with the
+            // instants just before and at their end, on the same date in `b` (these zones'
+            // days start on quarter hours).
+            let q = 15 * 60_000;
+            let (start, end) = (day_start_ms(a, first), day_start_ms(a, last + Days::new(1)));
+            let naive = (start - q..=end)
+                .step_by(q as usize)
+                .all(|t| local_date(a, t) == local_date(b, t));
+            assert_eq!(naive, want, "{a} {b} {first}..={last} by quarter hours");
+        }
+        assert!(same_days(
+            chrono_tz::UTC,
+            chrono_tz::Asia::Tokyo,
+            date("2026-02-02"),
+            date("2026-02-01")
+        ));
     }
 
     #[test]
