@@ -7,7 +7,8 @@
 #
 # A directory of its own: the case's folder also holds expected.csv (no events: the server
 # would skip it as unreadable), and the Ingest below writes a file into the data directory.
-#   TOKEN=... examples/grpcurl.sh     # adds 'authorization: Bearer $TOKEN' to Check and Ingest
+#   TOKEN=... examples/grpcurl.sh     # adds 'authorization: Bearer $TOKEN' to every call
+#   (reflection and health too, for a server whose [policy] asks a token of them)
 #
 # Starts nothing. The verdicts shown in the comments are those of the share_boundary data
 # (tests/conformance/share_boundary/events.csv). grpcurl is not packaged by Debian; install
@@ -20,17 +21,17 @@ AUTH=()
 if [[ -n "${TOKEN:-}" ]]; then AUTH=(-H "authorization: Bearer $TOKEN"); fi
 
 echo "== services (reflection)"
-grpcurl -plaintext "$ADDR" list
+grpcurl -plaintext "${AUTH[@]}" "$ADDR" list
 #   fraudhotzone.v1.FraudHotzone
 #   grpc.health.v1.Health
 #   grpc.reflection.v1.ServerReflection   (and/or v1alpha, depending on the grpcurl version)
 
 echo "== the Check contract"
-grpcurl -plaintext "$ADDR" describe fraudhotzone.v1.CheckRequest
+grpcurl -plaintext "${AUTH[@]}" "$ADDR" describe fraudhotzone.v1.CheckRequest
 
 echo "== health (SERVING once the data directory is loaded)"
-grpcurl -plaintext -d '{"service": ""}' "$ADDR" grpc.health.v1.Health/Check
-grpcurl -plaintext -d '{"service": "fraudhotzone.v1.FraudHotzone"}' "$ADDR" grpc.health.v1.Health/Check
+grpcurl -plaintext "${AUTH[@]}" -d '{"service": ""}' "$ADDR" grpc.health.v1.Health/Check
+grpcurl -plaintext "${AUTH[@]}" -d '{"service": "fraudhotzone.v1.FraudHotzone"}' "$ADDR" grpc.health.v1.Health/Check
 
 echo "== a check; -v prints the response headers, where x-correlator is echoed"
 grpcurl -plaintext "${AUTH[@]}" -v -H 'x-correlator: demo-0001' -d '{

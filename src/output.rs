@@ -29,7 +29,9 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
-    /// `-` is CSV on stdout; otherwise by extension.
+    /// `-` is CSV on stdout; otherwise by extension, and a destination with none of them
+    /// that is a device, a FIFO or a socket (`/dev/null`, `/dev/stderr`, a named pipe) is
+    /// CSV too, as stdout is.
     pub fn of(path: &str) -> Result<OutputFormat> {
         if path == "-" {
             return Ok(OutputFormat::Csv);
@@ -43,9 +45,14 @@ impl OutputFormat {
             Some("csv") => Ok(OutputFormat::Csv),
             Some("jsonl") | Some("ndjson") => Ok(OutputFormat::Jsonl),
             Some("parquet") => Ok(OutputFormat::Parquet),
+            _ if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) => {
+                Ok(OutputFormat::Csv)
+            }
             _ => Err(Error::invalid(
                 "--output",
-                format!("{path:?} must end in .csv, .jsonl or .parquet, or be -"),
+                format!(
+                    "{path:?} must end in .csv, .jsonl or .parquet, or be - or a device or FIFO (CSV)"
+                ),
             )),
         }
     }

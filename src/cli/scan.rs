@@ -55,7 +55,8 @@ pub struct ScanArgs {
     /// Add the per-day counts behind each verdict (column `days`).
     #[arg(long)]
     pub explain: bool,
-    /// Output file: .parquet, .csv, .jsonl, or - for CSV on stdout.
+    /// Output file: .parquet, .csv, .jsonl, or - for CSV on stdout (a device or named pipe of
+    /// another name, such as /dev/null, takes CSV too).
     #[arg(long)]
     pub output: String,
 }

@@ -699,7 +699,9 @@ fn prepare_never_writes_over_an_input() {
 
 /// `prepare` and `scan --rejects` into named pipes: written as they come (a reader gets the
 /// same bytes as from files) and left pipes; the index's fsync, which a pipe refuses, is not
-/// asked of them (`prepare --output` to a FIFO failed after writing everything).
+/// asked of them (`prepare --output` to a FIFO failed after writing everything). A scan's
+/// `--output` into a pipe or device with no format's extension is CSV, as `-` is (it was
+/// refused for its name).
 #[cfg(unix)]
 #[test]
 fn outputs_into_named_pipes_are_written_through_and_stay_pipes() {
@@ -764,7 +766,20 @@ fn outputs_into_named_pipes_are_written_through_and_stay_pipes() {
             .unwrap()
             .starts_with("file,row,reason")
     );
-    for p in [&hzi, &rejects] {
+    let on_stdout = scan(&[csv.as_path()], &["--output", "-"]);
+    assert!(
+        on_stdout.stdout.starts_with(b"subscriber,"),
+        "{on_stdout:?}"
+    );
+    let (verdicts, got_verdicts) = fifo("verdicts");
+    let o = scan(&[csv.as_path()], &["--output", verdicts.to_str().unwrap()]);
+    assert_eq!(o.status.code(), on_stdout.status.code());
+    assert_eq!(got_verdicts.join().unwrap(), on_stdout.stdout);
+    assert!(o.stdout.is_empty());
+    let o = scan(&[csv.as_path()], &["--output", "/dev/null"]);
+    assert_eq!(o.status.code(), on_stdout.status.code());
+    assert!(o.stdout.is_empty());
+    for p in [&hzi, &rejects, &verdicts] {
         assert!(
             std::fs::metadata(p).unwrap().file_type().is_fifo(),
             "{}",
