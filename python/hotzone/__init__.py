@@ -17,7 +17,8 @@ repository states the contract).
 Entry points:
 
 - :func:`scan` - events in (a polars/pandas DataFrame, a pyarrow Table or
-  RecordBatchReader, anything speaking the Arrow PyCapsule interface, or file paths),
+  RecordBatchReader, anything speaking the Arrow PyCapsule interface such as a DuckDB
+  relation, or file paths),
   verdicts out as an Arrow table (:class:`ScanResult`);
 - :func:`prepare` and :class:`Index` - a prepared index for repeated scans and checks;
 - :mod:`hotzone.kernel` - the mergeable map as Arrow batches, for distributed engines;
@@ -550,7 +551,8 @@ def scan(
     ----------
     events:
         The events: a polars or pandas DataFrame, a pyarrow Table, RecordBatch or
-        RecordBatchReader, anything with ``__arrow_c_stream__``; or a path or list of paths
+        RecordBatchReader, anything with ``__arrow_c_stream__`` (a DuckDB relation: the
+        rows its query selects); or a path or list of paths
         as the CLI takes them (Parquet, CSV, ``.csv.gz``/``.csv.zst``, Arrow IPC files, directories, globs, or one
         prepared ``.hzi``). Arrow input is read batch by batch in place (no copy of the
         frame); the GIL is released while the engine runs.

@@ -1119,6 +1119,32 @@ def test_reading_options_given_with_a_prepared_file_warn_that_they_change_nothin
     assert "prepared_warning" not in r.summary
 
 
+def test_a_duckdb_relation_scans_as_its_rows_do(tmp_path):
+    """A DuckDB relation (an analyst's query over the exports) is read through the Arrow
+    PyCapsule stream: the same verdicts and summary as the file it selects from, and a
+    query's own columns and filters taken as they come."""
+    import duckdb
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    f = root / "data/sample/source=switch_a/events.parquet"
+    kw = dict(hotzone="NG,JM,KH,+882", look_back_days=30, threshold_ratio=0.3, tz="Asia/Taipei")
+    con = duckdb.connect()
+    rel = con.sql(f"select * from read_parquet('{f}')")
+    assert hasattr(rel, "__arrow_c_stream__")
+    direct = hotzone.scan(str(f), **kw)
+    got = hotzone.scan(rel, **kw)
+    assert rows_of(got.table) == rows_of(direct.table)
+    assert any(r[1] == "true" for r in rows_of(got.table))
+    assert (got.summary["rows"], got.summary["events"]) == (direct.summary["rows"], direct.summary["events"])
+    # A renamed column mapped back, and a filter: the rows DuckDB selects, no others.
+    q = con.sql(f"select subscriber as msisdn, * exclude (subscriber) from read_parquet('{f}') "
+                "where direction = 'in'")
+    mapped = hotzone.scan(q, columns={"msisdn": "subscriber"}, check_target="incoming", **kw)
+    assert rows_of(mapped.table) == rows_of(hotzone.scan(str(f), check_target="incoming", **kw).table)
+    assert mapped.summary["rows"] == con.sql(
+        f"select count(*) from read_parquet('{f}') where direction = 'in'").fetchall()[0][0]
+
+
 def test_a_prepared_file_reads_in_a_zone_of_the_same_days_and_refuses_another(tmp_path):
     """A zone that starts each of the index's days at the same instants (``ROC``, the zone
     database's alias of Asia/Taipei; Asia/Shanghai, of the same offset since 1991) reads
