@@ -1143,6 +1143,22 @@ def test_a_duckdb_relation_scans_as_its_rows_do(tmp_path):
     assert rows_of(mapped.table) == rows_of(hotzone.scan(str(f), check_target="incoming", **kw).table)
     assert mapped.summary["rows"] == con.sql(
         f"select count(*) from read_parquet('{f}') where direction = 'in'").fetchall()[0][0]
+    # Values past their type's range get the reasons their text gets in CSV: an unsigned
+    # duration past i64, a double instant no rounding brings into range; and DuckDB's
+    # lossless 16-byte HUGEINT is an error naming the type and the way out.
+    odd = con.sql("select 9007199254740992::DOUBLE as event_time, '+886912345001' as subscriber, "
+                  "'+2348021234567' as counterparty, 'in' as direction, 'call' as kind, "
+                  "18446744073709551615::UBIGINT as duration_s union all "
+                  "select 1773144000000::DOUBLE, '+886912345001', '+2348021234567', 'in', 'call', "
+                  "18446744073709551615::UBIGINT")
+    r = hotzone.scan(odd, **kw)
+    assert r.summary["rejects"] == {"time_out_of_range": 1, "bad_duration": 1}, r.summary
+    lossless = duckdb.connect()
+    lossless.execute("SET arrow_lossless_conversion = true")
+    huge = lossless.sql("select TIMESTAMPTZ '2026-03-10 12:00:00+00' as event_time, 912345001::HUGEINT as subscriber, "
+                        "'+2348021234567' as counterparty, 'in' as direction, 'call' as kind")
+    with pytest.raises(ValueError, match=r"column subscriber has type FixedSizeBinary\(16\).*VARCHAR"):
+        hotzone.scan(huge, default_region="TW", **kw)
 
 
 def test_a_prepared_file_reads_in_a_zone_of_the_same_days_and_refuses_another(tmp_path):

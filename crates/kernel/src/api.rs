@@ -1208,6 +1208,128 @@ mod tests {
         }
     }
 
+    /// Values past what their column's type holds get the reason the same integer's text
+    /// gets in CSV (DuckDB's UBIGINT and DOUBLE columns): a whole float instant that no
+    /// rounding brings into range is `time_out_of_range`, not `bad_event_time`; a `duration_s`
+    /// past i64 (an unsigned 2^64 - 1, a float 1e19) is `bad_duration`, not an absent one.
+    /// A 16-byte binary column (DuckDB's lossless HUGEINT) is an error naming its type.
+    #[test]
+    fn values_past_their_types_range_get_the_reason_their_text_gets() {
+        use arrow::array::{FixedSizeBinaryArray, Float32Array, Float64Array, UInt64Array};
+        let noon = 1_767_441_600_000_i64; // 2026-01-03T12:00:00Z
+        let text =
+            |v: &str, n: usize| Arc::new(StringArray::from_iter_values(vec![v; n])) as ArrayRef;
+        let reasons = |batch: &RecordBatch| {
+            let mut m = Mapper::new(&params("2026-01-03"), Tz::UTC, RowOptions::default());
+            m.push(batch).unwrap();
+            let (_, mut r) = m.finish();
+            let got: Vec<(u64, &str)> = (r.rejects.rows().iter())
+                .map(|x| (x.row, x.reason.key()))
+                .collect();
+            (r.events, got)
+        };
+        let times: Vec<Option<f64>> = vec![
+            Some(9_007_199_254_740_992.0), // 2^53
+            Some(1e19),
+            Some(-3e7),
+            Some(noon as f64),
+            Some(noon as f64),
+            Some(noon as f64),
+        ];
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "event_time",
+                Arc::new(Float64Array::from(times)) as ArrayRef,
+            ),
+            ("subscriber", text(A, 6)),
+            ("counterparty", text(NG, 6)),
+            ("direction", text("in", 6)),
+            ("kind", text("call", 6)),
+            (
+                "duration_s",
+                Arc::new(UInt64Array::from(vec![
+                    Some(1),
+                    Some(1),
+                    Some(1),
+                    Some(u64::MAX),
+                    Some(1 << 63),
+                    Some((1 << 63) - 1),
+                ])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let out = "time_out_of_range";
+        assert_eq!(
+            reasons(&batch),
+            (
+                1,
+                vec![
+                    (1, out),
+                    (2, out),
+                    (3, out),
+                    (4, "bad_duration"),
+                    (5, "bad_duration")
+                ]
+            )
+        );
+        // float32: a whole value beyond its exact integers may be a rounded instant
+        // (`bad_event_time`) unless no rounding brings it into range; float durations past
+        // i64 are no duration either.
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "event_time",
+                Arc::new(Float32Array::from(vec![
+                    -3e7,
+                    1e13,
+                    noon as f32,
+                    60_000.0,
+                    60_000.0,
+                ])) as ArrayRef,
+            ),
+            ("subscriber", text(A, 5)),
+            ("counterparty", text(NG, 5)),
+            ("direction", text("in", 5)),
+            ("kind", text("call", 5)),
+            (
+                "duration_s",
+                Arc::new(Float64Array::from(vec![1.0, 1.0, 1.0, 1e19, 9.2e18])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        // 60,000 ms (1970) is exact in a float32: row 5 is an event, its 9.2e18 within i64.
+        assert_eq!(
+            reasons(&batch),
+            (
+                1,
+                vec![
+                    (1, out),
+                    (2, out),
+                    (3, "bad_event_time"),
+                    (4, "bad_duration")
+                ]
+            )
+        );
+        let lossless = FixedSizeBinaryArray::try_from_iter(vec![[0u8; 16]; 2].into_iter()).unwrap();
+        let batch = RecordBatch::try_from_iter(vec![
+            (
+                "event_time",
+                Arc::new(TimestampMillisecondArray::from(vec![noon; 2])) as ArrayRef,
+            ),
+            ("subscriber", Arc::new(lossless) as ArrayRef),
+            ("counterparty", text(NG, 2)),
+            ("direction", text("in", 2)),
+            ("kind", text("call", 2)),
+        ])
+        .unwrap();
+        let mut m = Mapper::new(&params("2026-01-03"), Tz::UTC, RowOptions::default());
+        let err = m.push(&batch).unwrap_err().to_string();
+        assert!(
+            err.contains("column subscriber has type FixedSizeBinary(16)")
+                && err.contains("cast the column to VARCHAR"),
+            "{err}"
+        );
+    }
+
     /// pandas' forms: epoch milliseconds as float64 (an integer column with a gap) and a
     /// categorical (dictionary) `duration_s` read as the same cells in CSV would be.
     #[test]

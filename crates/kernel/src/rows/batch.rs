@@ -215,9 +215,17 @@ fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
                 DataType::Float32 => 16_777_216.0,
                 _ => 9_007_199_254_740_992.0,
             };
+            // An instant's whole value past that is still read where no rounding could
+            // bring it into EVENT_TIME_RANGE (negative, or from 2^43 ms, year 2248): its
+            // `time_out_of_range`, as the same integer's text in CSV gets.
+            let out_of_range = f == Field::EventTime;
             let f = cast(a, &DataType::Float64)
                 .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?;
-            Arc::new(float_as_text(f.as_primitive::<Float64Type>(), exact))
+            Arc::new(float_as_text(
+                f.as_primitive::<Float64Type>(),
+                exact,
+                out_of_range,
+            ))
         }
         t if is_decimal(t) => {
             let text = cast(a, &DataType::Utf8)
@@ -235,10 +243,31 @@ fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
                 ),
             ));
         }
+        t if !arrow::compute::can_cast_types(t, &DataType::Utf8) => {
+            return Err(Error::read(
+                path,
+                format!(
+                    "column {} has type {t}; expected text or numbers{}",
+                    f.name(),
+                    type_hint(t)
+                ),
+            ));
+        }
         _ => cast(a, &DataType::Utf8)
             .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?,
     };
     Ok(a.as_string::<i32>().clone())
+}
+
+/// What to do about a column type no rule reads, where a common tool makes it: DuckDB
+/// exports HUGEINT, UHUGEINT and UUID as 16-byte binary under `arrow_lossless_conversion`.
+fn type_hint(t: &DataType) -> &'static str {
+    match t {
+        DataType::FixedSizeBinary(16) => {
+            " (DuckDB writes HUGEINT, UHUGEINT and UUID so with arrow_lossless_conversion set: cast the column to VARCHAR or BIGINT in the query, or reset the setting)"
+        }
+        _ => "",
+    }
 }
 
 fn is_decimal(t: &DataType) -> bool {
@@ -278,11 +307,15 @@ fn decimal_as_text(a: &StringArray) -> StringArray {
 /// float64: `912345678.0`, whose text would read as the digits `9123456780`, the `.` a
 /// separator), anything else as U+FFFD, a present cell that is not a number (never a
 /// float's digits taken for a phone number's).
-fn float_as_text(a: &arrow::array::Float64Array, exact: f64) -> StringArray {
+fn float_as_text(a: &arrow::array::Float64Array, exact: f64, out_of_range: bool) -> StringArray {
+    // 2^43 ms: past year 2248, more than any rounding of a float from before 2100.
+    const NEVER_AN_INSTANT: f64 = 8_796_093_022_208.0;
     a.iter()
         .map(|v| {
             v.map(|v| {
-                if v.fract() == 0.0 && v.abs() < exact {
+                let beyond = out_of_range && !(0.0..NEVER_AN_INSTANT).contains(&v);
+                if v.fract() == 0.0 && (v.abs() < exact || beyond) {
+                    // Saturating past i64: out of range all the same.
                     (v as i64).to_string()
                 } else {
                     "\u{fffd}".to_owned()
@@ -408,7 +441,8 @@ fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
         other => Err(Error::read(
             path,
             format!(
-                "column event_time has type {other}; expected a timestamp, integer epoch milliseconds or RFC 3339 text"
+                "column event_time has type {other}; expected a timestamp, integer epoch milliseconds or RFC 3339 text{}",
+                type_hint(other)
             ),
         )),
     }
@@ -426,6 +460,13 @@ fn dur_col(path: &Path, a: &ArrayRef) -> Result<DurCol> {
             DurCol::Text(s, n)
         }
         // An Arrow duration keeps its unit; only the sign matters to the rule (>= 0).
+        // An unsigned value past i64's range is no duration the rule takes: -1, rejected as
+        // its text is in CSV (Arrow's cast would make it a null, an absent duration).
+        DataType::UInt64 => {
+            let u = a.as_primitive::<arrow::datatypes::UInt64Type>();
+            let v = u.values().iter().map(|&v| i64::try_from(v).unwrap_or(-1));
+            DurCol::Int(v.collect(), u.logical_nulls())
+        }
         t if t.is_integer() || t.is_null() || matches!(t, DataType::Duration(_)) => {
             let c = cast(a, &DataType::Int64)
                 .map_err(|e| Error::read(path, format!("column duration_s: {e}")))?;
@@ -442,7 +483,8 @@ fn dur_col(path: &Path, a: &ArrayRef) -> Result<DurCol> {
             return Err(Error::read(
                 path,
                 format!(
-                    "column duration_s has type {other}; expected integers (or text, floats or decimals)"
+                    "column duration_s has type {other}; expected integers (or text, floats or decimals){}",
+                    type_hint(other)
                 ),
             ));
         }

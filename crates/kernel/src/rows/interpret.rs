@@ -192,8 +192,11 @@ impl Interpreter {
         let sms = row.pre.sms.unwrap_or_else(|| parse_kind(row.kind))?;
         match row.duration {
             Some(DurationCell::Int(v)) if v < 0 => return Err(RejectReason::BadDuration),
-            // An integer >= 0 held in a float (NaN, fractions and negatives are not).
-            Some(DurationCell::Float(v)) if !(v >= 0.0 && v.fract() == 0.0) => {
+            // An integer >= 0 held in a float (NaN, fractions and negatives are not), and
+            // within i64's range, as the same integer's text must be.
+            Some(DurationCell::Float(v))
+                if !((0.0..9.223_372_036_854_776e18).contains(&v) && v.fract() == 0.0) =>
+            {
                 return Err(RejectReason::BadDuration);
             }
             Some(DurationCell::Text(s)) if !duration_text_ok(s.trim_ascii()) => {
