@@ -478,6 +478,13 @@ def _plain_parquet(df: Any, picked: List[Tuple[str, str]]) -> Tuple[Optional[_Fi
     paths = _data_files(paths)
     if not paths:
         return None, "the scan has no files"
+    import os
+
+    # A file listed twice (`spark.read.parquet(dir, dir + "/a.parquet")`, or a symlink beside
+    # its target) is read by Spark once per listing, and two listings may share a task, where
+    # the kernel reads a row group once: Spark's rows then.
+    if len({os.path.realpath(p) for p in paths}) != len(paths):
+        return None, "a file is listed more than once (Spark reads it once per listing)"
     columns = {src: field for src, field in picked if src != field}
     from . import kernel
 
@@ -576,9 +583,17 @@ class _Fixed:
 class _Report:
     """The driver's view of one scan's accumulator."""
 
-    def __init__(self, acc: Any, window: Optional[Dict[str, Any]], events: Any, files: Optional[_Files]) -> None:
+    def __init__(
+        self,
+        acc: Any,
+        window: Optional[Dict[str, Any]],
+        events: Any,
+        files: Optional[_Files],
+        epoch_warning: Optional[str] = None,
+    ) -> None:
         self.acc = acc
         self.window = window
+        self.epoch_warning = epoch_warning
         self.events = events
         self.files = files
         self._partitions: Optional[int] = None if files is None else len(files.tasks)
@@ -617,6 +632,8 @@ class _Report:
                 out["rejects"][reason] = out["rejects"].get(reason, 0) + c
             out["reject_rows"].extend(tuple(r) for r in s["reject_rows"])
         out["rejects"] = dict(sorted(out["rejects"].items()))
+        if self.epoch_warning is not None:
+            out["epoch_warning"] = self.epoch_warning
         return out
 
 
@@ -633,6 +650,8 @@ def summary(result: Any) -> Dict[str, Any]:
     read the files (``reader`` is ``"kernel"``), else ``("partition P", row, reason)`` with
     rows numbered from 1 within the partition. ``files`` is the number of files the kernel
     read (0 with Spark's rows). A task run twice (retry, a second action) is counted once.
+    ``epoch_warning`` is there when, with no ``as_of``, the data's latest day is in 1970
+    (epoch seconds read as milliseconds; :func:`scan` also raises it as a ``UserWarning``).
     """
     report = getattr(result, _SUMMARY_ATTR, None)
     if report is not None and report.acc is None:
@@ -781,12 +800,19 @@ def scan(
 
     # 2. The default as_of: one small row per partition, the max on the driver.
     day = _as_date(as_of)
+    epoch = None
     if day is None:
         day, seen = _latest_day(events, params, threads, files)
         if day is None:  # no accepted row at all: no window, no verdicts (as hotzone.scan)
             empty = spark.createDataFrame([], verdict_ddl)
             setattr(empty, _SUMMARY_ATTR, _Report(_Fixed(seen), None, events, files))
             return empty
+        # The CLI's warning for a latest day in 1970 (epoch seconds read as milliseconds).
+        from . import _native, _warn_zone
+
+        epoch = _native.epoch_warning(day)
+        if epoch is not None:
+            _warn_zone({"epoch_warning": epoch})
 
     params["as_of"] = day.isoformat()
     first_day = (_window_first(day, look_back_days) - _dt.date(1970, 1, 1)).days
@@ -879,7 +905,7 @@ def scan(
     shuffled = states.repartition(buckets, "bucket") if partitions else states.repartition("bucket")
     result = shuffled.mapInArrow(reduce_part, verdict_ddl)
     window = {"first": _window_first(day, look_back_days), "last": day, "tz": tz_name}
-    setattr(result, _SUMMARY_ATTR, _Report(acc, window, events, files))
+    setattr(result, _SUMMARY_ATTR, _Report(acc, window, events, files, epoch))
     return result
 
 

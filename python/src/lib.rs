@@ -1019,6 +1019,13 @@ fn state_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     api::state_schema(None).as_ref().to_pyarrow(py)
 }
 
+/// The CLI's warning for a data's latest day in 1970 (epoch seconds read as milliseconds),
+/// or `None`: for the Spark adapter, which finds that day in its own job.
+#[pyfunction]
+fn epoch_warning(latest: NaiveDate) -> Option<String> {
+    hotzone::scan::epoch_warning(Some(latest))
+}
+
 /// The Arrow schema of the verdict table (the scan's columns).
 #[pyfunction]
 #[pyo3(signature = (explain=false))]
@@ -1057,5 +1064,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(named_hotzone, m)?)?;
     m.add_function(wrap_pyfunction!(hotzone_names, m)?)?;
     m.add_function(wrap_pyfunction!(verdict_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(epoch_warning, m)?)?;
     Ok(())
 }

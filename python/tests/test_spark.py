@@ -452,6 +452,10 @@ def _not_plain(spark, grouped_files, tmp_path):
                                      for f in plain.schema.fields)).parquet(str(grouped_files)),
          "column event_time of .* holds timestamp values that Spark reads as bigint"),
         (spark.read.option("ignoreCorruptFiles", "true").parquet(str(grouped_files)), "ignoreCorruptFiles is set"),
+        # A file listed again beside its directory: Spark reads it twice, two listings may
+        # share a task, and the kernel reads a row group once (its read failed in one task).
+        (spark.read.parquet(str(grouped_files), str(sorted(grouped_files.glob("*.parquet"))[0])),
+         "a file is listed more than once"),
     ]
 
 
@@ -857,3 +861,25 @@ def test_anything_but_a_spark_dataframe_is_a_type_error(spark, tmp_path):
         hs.scan(str(tmp_path), **_ONE)
     with pytest.raises(TypeError, match="must be a pyspark DataFrame"):
         hs.scan(pd.DataFrame({"a": [1]}), **_ONE)
+
+
+def test_a_latest_day_in_1970_warns_of_epoch_seconds_as_hotzone_scan_does(spark):
+    """Epoch seconds in a long `event_time` read as milliseconds land in January 1970: with
+    no `as_of`, the scan warns as `hotzone.scan` does, and the summary keeps the text."""
+    rows = [(1773144000 + 60 * i, "+2348012345678", "+2348031234567", "out", "call") for i in range(3)]
+    df = spark.createDataFrame(rows, "event_time long, subscriber string, counterparty string, direction string, kind string")
+    params = dict(hotzone="NG", look_back_days=7, threshold_ratio=0.5, min_events=1)
+    with pytest.warns(UserWarning, match="epoch seconds") as caught:
+        r = hs.scan(df, **params)
+    r.collect()
+    s = hs.summary(r)
+    assert s["epoch_warning"] == str(caught[0].message)
+    pdf = pa.table({k: [row[i] for row in rows] for i, k in enumerate(df.columns)})
+    with pytest.warns(UserWarning, match="epoch seconds"):
+        assert hotzone.scan(pdf, **params).summary["epoch_warning"] == s["epoch_warning"]
+    # Given `as_of`, or with times of 2026, nothing is said.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "epoch_warning" not in hs.summary(hs.scan(df, as_of="1970-01-21", **params))

@@ -866,21 +866,25 @@ fn with_column(
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| Error::read(path, e))
 }
 
-/// True when no value of root column `root` in this row group can be negative: an unsigned
-/// integer type, or a signed one whose chunk statistics give a minimum >= 0 (or say every
-/// value is null). Then `duration_s` cannot reject a row there and need not be decoded.
+/// True when no value of root column `root` in this row group can be rejected as a duration:
+/// an unsigned integer type of up to 32 bits, or a signed one whose chunk statistics give a
+/// minimum >= 0 (or say every value is null), or a `UINT_64` whose minimum and maximum both
+/// read as non-negative `i64`s (so every value is at most `i64::MAX`, under the unsigned
+/// order the format asks of writers and under the signed one a careless writer uses; a
+/// larger value is `bad_duration`). Then `duration_s` need not be decoded there.
 fn never_negative(
     rg: &RowGroupMetaData,
     schema: &parquet::schema::types::SchemaDescriptor,
     root: usize,
     arrow_type: &DataType,
 ) -> bool {
-    if arrow_type.is_unsigned_integer() {
+    let unsigned64 = *arrow_type == DataType::UInt64;
+    if arrow_type.is_unsigned_integer() && !unsigned64 {
         return true;
     }
     if !matches!(
         arrow_type,
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt64
     ) {
         return false;
     }
@@ -896,9 +900,9 @@ fn never_negative(
         Some(Statistics::Int32(s)) => s
             .min_opt()
             .map_or(all_null(s.null_count_opt()), |m| *m >= 0),
-        Some(Statistics::Int64(s)) => s
-            .min_opt()
-            .map_or(all_null(s.null_count_opt()), |m| *m >= 0),
+        Some(Statistics::Int64(s)) => s.min_opt().map_or(all_null(s.null_count_opt()), |m| {
+            *m >= 0 && (!unsigned64 || s.max_opt().is_some_and(|x| *x >= 0))
+        }),
         _ => false,
     }
 }

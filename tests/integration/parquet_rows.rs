@@ -2635,3 +2635,65 @@ fn a_column_the_scan_does_not_read_is_not_decoded_from_arrow_ipc() {
         assert!(err.contains("notes-not-utf8"), "stream {stream}: {err}");
     }
 }
+
+/// An unsigned 64-bit `duration_s` (pyarrow's `uint64`, Spark's and DuckDB's UBIGINT) past
+/// `i64::MAX` is `bad_duration`, as its text is in CSV: the row group whose statistics keep
+/// every value within i64 is left undecoded, the other is read (every unsigned column was
+/// left undecoded, so such rows were accepted).
+#[test]
+fn unsigned_durations_past_i64_are_rejected_where_their_row_group_holds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = t0();
+    let durations: Vec<Option<u64>> = vec![
+        Some(60),
+        Some(61),
+        None,
+        Some(i64::MAX as u64),
+        Some(1 << 63),
+        Some(60),
+        Some(u64::MAX),
+        Some(5),
+    ];
+    let n = durations.len();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(
+            "event_time",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("subscriber", DataType::Utf8, false),
+        Field::new("counterparty", DataType::Utf8, false),
+        Field::new("direction", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("duration_s", DataType::UInt64, true),
+    ]));
+    let text = |v: &str| Arc::new(StringArray::from(vec![v; n])) as arrow::array::ArrayRef;
+    let b = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(TimestampMillisecondArray::from(vec![t; n]).with_timezone("UTC")),
+            text("+886912345001"),
+            text("+2348021234567"),
+            text("in"),
+            text("call"),
+            Arc::new(arrow::array::UInt64Array::from(durations)),
+        ],
+    )
+    .unwrap();
+    let path = dir.path().join("u64.parquet");
+    write_parquet(&path, &b, false);
+    let rejects = dir.path().join("rejects.csv");
+    let o = scan(&path, &rejects);
+    let summary = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{summary}");
+    assert!(
+        summary.contains("8 rows read, 6 events")
+            && summary.contains("rejected 2 (bad_duration=2)"),
+        "{summary}"
+    );
+    let listed = std::fs::read_to_string(&rejects).unwrap();
+    let rows: Vec<&str> = (listed.lines().skip(1))
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(rows, ["5", "7"], "{listed}");
+}

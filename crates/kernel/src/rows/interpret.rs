@@ -102,8 +102,10 @@ pub fn pre_subscriber_cell(s: &[u8]) -> Option<Result<Msisdn, RejectReason>> {
     }
     // A cell read as no text (bytes that are not UTF-8, a float or decimal that is no
     // integer) is not a number, whatever `default_region` says: not "without '+'", which
-    // misled when the cell's bytes had one.
-    (s == "\u{fffd}".as_bytes()).then_some(Err(RejectReason::BadSubscriber))
+    // misled when the cell's bytes had one. Readers that replace each bad sequence (Spark's
+    // strings: `08012345678` then a stray byte) leave U+FFFD among other characters.
+    const REPLACED: &[u8] = "\u{fffd}".as_bytes();
+    (s.windows(REPLACED.len()).any(|w| w == REPLACED)).then_some(Err(RejectReason::BadSubscriber))
 }
 
 /// `in` / `out` (any case): outgoing?
@@ -537,6 +539,26 @@ fn with_extended_offset<'b>(s: &str, buf: &'b mut [u8; 64]) -> Option<&'b str> {
 
 #[cfg(test)]
 mod tests {
+
+    /// A subscriber cell holding U+FFFD (bytes that were not UTF-8, replaced whole or one bad
+    /// sequence at a time) is `subscriber_not_e164` with or without a default region.
+    #[test]
+    fn a_subscriber_with_a_replaced_byte_is_no_number_whatever_the_region() {
+        for cell in [
+            "\u{fffd}",
+            "\u{fffd}\u{fffd}",
+            "08012345678\u{fffd}",
+            " \u{fffd}0912345678",
+        ] {
+            assert_eq!(
+                pre_subscriber_cell(cell.as_bytes()),
+                Some(Err(RejectReason::BadSubscriber)),
+                "{cell:?}"
+            );
+        }
+        assert_eq!(pre_subscriber_cell(b"0912345678"), None);
+    }
+
     use super::*;
 
     fn row<'a>(sub: &'a str, cp: &'a str, dir: &'a str, kind: &'a str) -> RawRow<'a> {
