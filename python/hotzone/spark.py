@@ -124,8 +124,9 @@ def _check_types(schema: Any, picked: List[Tuple[str, str]]) -> None:
             ok = isinstance(t, (T.TimestampType, T.TimestampNTZType) + text + ints + floats)
             want = "a timestamp, epoch milliseconds (integer) or RFC 3339 text"
         elif field == "duration_s":
-            ok = isinstance(t, text + ints + floats)
-            want = "an integer or text"
+            # A day-time interval reaches the kernel as an Arrow duration: only its sign counts.
+            ok = isinstance(t, text + ints + floats + (T.DayTimeIntervalType,))
+            want = "an integer, text or a day-time interval"
         elif field in ("subscriber", "counterparty"):
             ok = isinstance(t, text + ints + floats)
             want = "text or an integer"
