@@ -591,10 +591,12 @@ class _Report:
         events: Any,
         files: Optional[_Files],
         epoch_warning: Optional[str] = None,
+        zone_warning: Optional[str] = None,
     ) -> None:
         self.acc = acc
         self.window = window
         self.epoch_warning = epoch_warning
+        self.zone_warning = zone_warning
         self.events = events
         self.files = files
         self._partitions: Optional[int] = None if files is None else len(files.tasks)
@@ -633,8 +635,9 @@ class _Report:
                 out["rejects"][reason] = out["rejects"].get(reason, 0) + c
             out["reject_rows"].extend(tuple(r) for r in s["reject_rows"])
         out["rejects"] = dict(sorted(out["rejects"].items()))
-        if self.epoch_warning is not None:
-            out["epoch_warning"] = self.epoch_warning
+        for key in ("epoch_warning", "zone_warning"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out
 
 
@@ -652,7 +655,10 @@ def summary(result: Any) -> Dict[str, Any]:
     rows numbered from 1 within the partition. ``files`` is the number of files the kernel
     read (0 with Spark's rows). A task run twice (retry, a second action) is counted once.
     ``epoch_warning`` is there when, with no ``as_of``, the data's latest day is in 1970
-    (epoch seconds read as milliseconds; :func:`scan` also raises it as a ``UserWarning``).
+    (epoch seconds read as milliseconds), and ``zone_warning`` when, with no ``tz``, the files
+    the kernel read record a zone other than UTC (``hotzone gen`` writes one; this scan reads
+    in UTC, where ``hotzone.scan`` would read in that zone); :func:`scan` also raises each as
+    a ``UserWarning``.
     """
     report = getattr(result, _SUMMARY_ATTR, None)
     if report is not None and report.acc is None:
@@ -799,6 +805,23 @@ def scan(
     spark = df.sparkSession
     verdict_ddl = _spark_verdict_ddl(explain)
 
+    # Files that record a zone (`hotzone gen` writes one), read by the kernel with no `tz`:
+    # hotzone.scan and the CLI would read them in that zone; Spark's default is UTC. Said.
+    zone_warning = None
+    if tz is None and files is not None:
+        from . import _native
+
+        recorded = [(f, z) for f, z in _native.recorded_zones(files.paths) if z != "UTC"]
+        if recorded:
+            where = " and ".join(f"{f} records its days in {z}" for f, z in recorded)
+            zone_warning = (
+                f"{where}; hotzone.spark reads in UTC when tz= is not given (hotzone.scan and "
+                f"the CLI read in the zone the files record): pass tz={recorded[0][1]!r} for their days"
+            )
+            from . import _warn_zone
+
+            _warn_zone({"zone_warning": zone_warning})
+
     # 2. The default as_of: one small row per partition, the max on the driver.
     day = _as_date(as_of)
     epoch = None
@@ -906,7 +929,7 @@ def scan(
     shuffled = states.repartition(buckets, "bucket") if partitions else states.repartition("bucket")
     result = shuffled.mapInArrow(reduce_part, verdict_ddl)
     window = {"first": _window_first(day, look_back_days), "last": day, "tz": tz_name}
-    setattr(result, _SUMMARY_ATTR, _Report(acc, window, events, files, epoch))
+    setattr(result, _SUMMARY_ATTR, _Report(acc, window, events, files, epoch, zone_warning))
     return result
 
 

@@ -1019,6 +1019,24 @@ fn state_schema(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     api::state_schema(None).as_ref().to_pyarrow(py)
 }
 
+/// The zones Parquet files record (`hotzone.tz`, as `hotzone gen` writes it), as `(file,
+/// zone)`: none, the first file of the one zone they record, or two files that disagree.
+#[pyfunction]
+fn recorded_zones(py: Python<'_>, paths: Vec<String>) -> PyResult<Vec<(String, String)>> {
+    use hotzone::ingest::RecordedZone;
+    let found = py
+        .detach(|| hotzone::ingest::recorded_zone(&paths))
+        .map_err(py_err)?;
+    let shown = |p: PathBuf| p.display().to_string();
+    Ok(match found {
+        RecordedZone::None => Vec::new(),
+        RecordedZone::One { zone, file } => vec![(shown(file), zone)],
+        RecordedZone::Conflict { first, second } => {
+            vec![(shown(first.0), first.1), (shown(second.0), second.1)]
+        }
+    })
+}
+
 /// The CLI's warning for a data's latest day in 1970 (epoch seconds read as milliseconds),
 /// or `None`: for the Spark adapter, which finds that day in its own job.
 #[pyfunction]
@@ -1065,5 +1083,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hotzone_names, m)?)?;
     m.add_function(wrap_pyfunction!(verdict_schema, m)?)?;
     m.add_function(wrap_pyfunction!(epoch_warning, m)?)?;
+    m.add_function(wrap_pyfunction!(recorded_zones, m)?)?;
     Ok(())
 }

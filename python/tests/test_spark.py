@@ -907,3 +907,30 @@ def test_a_day_time_interval_duration_is_read_as_an_arrow_duration(spark):
     assert s["rejects"] == want.summary["rejects"] == {"bad_duration": 1}
     assert (s["rows"], s["events"]) == (want.summary["rows"], want.summary["events"]) == (4, 3)
     assert "true" in got
+
+
+def test_files_that_record_a_zone_read_in_utc_with_a_warning_when_no_tz_is_given(spark, tmp_path):
+    """A Parquet file that records its zone (`hotzone.tz`, as `hotzone gen` writes it) read by
+    the kernel with no `tz`: the scan reads in UTC (Spark's default, documented) and says so,
+    naming the zone `hotzone.scan` would read in; given that zone, the answers agree."""
+    import warnings
+
+    t = pa.table({
+        "event_time": pa.array([dt.datetime(2026, 3, 10, 16, 30, tzinfo=dt.timezone.utc)] * 3, pa.timestamp("ms", "UTC")),
+        "subscriber": ["+2348012345678"] * 3, "counterparty": ["+2348031234567"] * 3,
+        "direction": ["out"] * 3, "kind": ["call"] * 3,
+    })
+    path = tmp_path / "taipei.parquet"
+    pq.write_table(t.replace_schema_metadata({b"hotzone.tz": b"Asia/Taipei"}), path)
+    params = dict(hotzone="NG", look_back_days=7, threshold_ratio=0.5, min_events=1)
+    with pytest.warns(UserWarning, match="taipei.parquet records its days in Asia/Taipei.*tz='Asia/Taipei'"):
+        r = hs.scan(spark.read.parquet(str(path)), **params)
+    assert "2026-03-10" in csv_text(r)
+    s = hs.summary(r)
+    assert s["reader"] == "kernel" and "Asia/Taipei" in s["zone_warning"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        given = hs.scan(spark.read.parquet(str(path)), tz="Asia/Taipei", **params)
+        assert "zone_warning" not in hs.summary(given)
+    assert csv_text(given) == cli_scan([path], params, tmp_path)
+    assert "2026-03-11" in csv_text(given)
