@@ -30,8 +30,9 @@ pub enum OutputFormat {
 
 impl OutputFormat {
     /// `-` is CSV on stdout; otherwise by extension, and a destination with none of them
-    /// that is a device, a FIFO or a socket (`/dev/null`, `/dev/stderr`, a named pipe) is
-    /// CSV too, as stdout is.
+    /// that is written as it comes (`staged::written_directly`: a device, a FIFO or a socket
+    /// such as `/dev/null` or a named pipe, or a process's stream such as `/dev/stdout`, even
+    /// redirected to a file) is CSV too, as stdout is.
     pub fn of(path: &str) -> Result<OutputFormat> {
         if path == "-" {
             return Ok(OutputFormat::Csv);
@@ -45,9 +46,7 @@ impl OutputFormat {
             Some("csv") => Ok(OutputFormat::Csv),
             Some("jsonl") | Some("ndjson") => Ok(OutputFormat::Jsonl),
             Some("parquet") => Ok(OutputFormat::Parquet),
-            _ if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) => {
-                Ok(OutputFormat::Csv)
-            }
+            _ if crate::staged::written_directly(Path::new(path)) => Ok(OutputFormat::Csv),
             _ => Err(Error::invalid(
                 "--output",
                 format!(

@@ -144,7 +144,7 @@ impl Staged {
 /// True for a destination written as it is, not staged (see the module docs): one that
 /// exists and is not a regular file or a directory (followed through links), or a link into
 /// `/proc` or `/dev/fd` (a process's stream, which may be redirected to a regular file).
-fn written_directly(dest: &Path) -> bool {
+pub(crate) fn written_directly(dest: &Path) -> bool {
     let special = std::fs::metadata(dest).is_ok_and(|m| !m.is_file() && !m.is_dir());
     let proc_link = |p: &Path| p.starts_with("/proc") || p.starts_with("/dev/fd");
     let stream = std::fs::read_link(dest).is_ok_and(|t| proc_link(&t))

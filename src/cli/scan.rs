@@ -55,8 +55,8 @@ pub struct ScanArgs {
     /// Add the per-day counts behind each verdict (column `days`).
     #[arg(long)]
     pub explain: bool,
-    /// Output file: .parquet, .csv, .jsonl, or - for CSV on stdout (a device or named pipe of
-    /// another name, such as /dev/null, takes CSV too).
+    /// Output file: .parquet, .csv, .jsonl, or - for CSV on stdout (a device, named pipe or
+    /// process stream of another name, such as /dev/null or /dev/stdout, takes CSV too).
     #[arg(long)]
     pub output: String,
 }

@@ -779,6 +779,16 @@ fn outputs_into_named_pipes_are_written_through_and_stay_pipes() {
     let o = scan(&[csv.as_path()], &["--output", "/dev/null"]);
     assert_eq!(o.status.code(), on_stdout.status.code());
     assert!(o.stdout.is_empty());
+    // `/dev/stdout` redirected to a regular file: a process's stream, written as `-` is.
+    let redirected = dir.path().join("redirected.txt");
+    let status = scan_command("NG")
+        .arg(&csv)
+        .args(["--output", "/dev/stdout"])
+        .stdout(std::fs::File::create(&redirected).unwrap())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), on_stdout.status.code());
+    assert_eq!(std::fs::read(&redirected).unwrap(), on_stdout.stdout);
     for p in [&hzi, &rejects, &verdicts] {
         assert!(
             std::fs::metadata(p).unwrap().file_type().is_fifo(),
