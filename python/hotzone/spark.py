@@ -829,7 +829,7 @@ def scan(
         day, seen = _latest_day(events, params, threads, files)
         if day is None:  # no accepted row at all: no window, no verdicts (as hotzone.scan)
             empty = spark.createDataFrame([], verdict_ddl)
-            setattr(empty, _SUMMARY_ATTR, _Report(_Fixed(seen), None, events, files))
+            setattr(empty, _SUMMARY_ATTR, _Report(_Fixed(seen), None, events, files, None, zone_warning))
             return empty
         # The CLI's warning for a latest day in 1970 (epoch seconds read as milliseconds).
         from . import _native, _warn_zone

@@ -216,8 +216,9 @@ fn parquet_fast_lane_matches_csv() {
 }
 
 /// [`ROWS`] as one Arrow batch, minute `m` at `t0 + m` minutes.
-fn batch(t0: i64) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![
+/// The six columns, UTC millisecond times, `duration_s` of type `duration`.
+fn schema_with(duration: DataType) -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
         Field::new(
             "event_time",
             DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
@@ -227,8 +228,12 @@ fn batch(t0: i64) -> RecordBatch {
         Field::new("counterparty", DataType::Utf8, true),
         Field::new("direction", DataType::Utf8, true),
         Field::new("kind", DataType::Utf8, true),
-        Field::new("duration_s", DataType::Int64, true),
-    ]));
+        Field::new("duration_s", duration, true),
+    ]))
+}
+
+fn batch(t0: i64) -> RecordBatch {
+    let schema = schema_with(DataType::Int64);
     let ms: Vec<i64> = ROWS.iter().map(|r| t0 + r.0 * 60_000).collect();
     RecordBatch::try_new(
         Arc::clone(&schema),
@@ -2655,18 +2660,7 @@ fn unsigned_durations_past_i64_are_rejected_where_their_row_group_holds_them() {
         Some(5),
     ];
     let n = durations.len();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new(
-            "event_time",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("subscriber", DataType::Utf8, false),
-        Field::new("counterparty", DataType::Utf8, false),
-        Field::new("direction", DataType::Utf8, false),
-        Field::new("kind", DataType::Utf8, false),
-        Field::new("duration_s", DataType::UInt64, true),
-    ]));
+    let schema = schema_with(DataType::UInt64);
     let text = |v: &str| Arc::new(StringArray::from(vec![v; n])) as arrow::array::ArrayRef;
     let b = RecordBatch::try_new(
         schema,
