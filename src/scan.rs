@@ -173,9 +173,10 @@ pub fn epoch_warning(latest: Option<NaiveDate>) -> Option<String> {
     use chrono::Datelike;
     let latest = latest.filter(|d| d.year() < 1971)?;
     Some(format!(
-        "the latest day in the data is {latest}: integer event_time values are epoch \
-         milliseconds, so these may be epoch seconds (multiply them by 1000, or give the \
-         column as a timestamp)"
+        "the latest day in the data is {latest}: the event times may be epoch seconds \
+         read as milliseconds (an integer event_time is epoch milliseconds: multiply such \
+         integers by 1000; a timestamp made from seconds with the unit ms lands here too: \
+         make it with the unit s)"
     ))
 }
 

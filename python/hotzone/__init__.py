@@ -159,35 +159,33 @@ def _stream(events: Any, columns: Optional[Mapping[str, str]] = None) -> Any:
             f"(got a {mod.split('.')[0]} Series)"
         )
     if mod.startswith("polars") and hasattr(events, "to_arrow") and hasattr(events, "n_chunks"):
-        # A polars DataFrame's own `__arrow_c_stream__` first joins each column's chunks
-        # into one (a copy of the whole frame, which stays rechunked): on a 50M-row frame
-        # read from Parquet, 5 s and +1.9 GB. `to_arrow` at the newest compatibility level
-        # hands over every chunk as it is (string views included), a record batch each.
-        import polars as pl
-
-        try:
-            return events.to_arrow(compat_level=pl.CompatLevel.newest())
-        except Exception:  # noqa: BLE001 - pyarrow's and polars' own errors alike
-            # A column Arrow cannot take (polars' Int128): a column the scan never reads
-            # cannot fail it, so only the canonical and mapped ones are converted (a column
-            # it reads that does not convert still fails, with the converter's error).
-            wanted = _wanted_columns(columns)
-            keep = [c for c in events.columns if _folded(c) in wanted]
-            return events.select(keep).to_arrow(compat_level=pl.CompatLevel.newest())
+        return _from_polars(events, columns)
     if mod.startswith("pandas") and type(events).__name__ == "DataFrame":
         # Before the frame's own `__arrow_c_stream__`, which converts every column.
         import pyarrow as pa
 
-        return _from_pandas(pa, events, columns)
+        return _sound_views(pa, _from_pandas(pa, events, columns))
     if mod.startswith("pyarrow") and type(events).__name__.endswith("Array"):
         # One column is no table; a struct array (or a chunked one) is: a field per column.
         import pyarrow as pa
 
         if not pa.types.is_struct(events.type):
             raise TypeError(_NOT_A_TABLE.format(f"a pyarrow {type(events).__name__} of {events.type}"))
-        if isinstance(events, pa.StructArray):
-            batch = pa.RecordBatch.from_struct_array(events)  # a slice of one too
-            return pa.RecordBatchReader.from_batches(batch.schema, [batch])
+        # Each chunk as a batch of its own, whose columns carry the struct's nulls (a null
+        # struct is a row of no values): the chunked array's own stream hands over the
+        # structs as they are, and Arrow's import of a stream drops the structs' nulls.
+        chunks = [events] if isinstance(events, pa.StructArray) else events.chunks
+        batches = [pa.RecordBatch.from_struct_array(c) for c in chunks]
+        schema = batches[0].schema if batches else pa.schema(list(events.type))
+        return _sound_views(pa, pa.Table.from_batches(batches, schema))
+    if mod.startswith("pyarrow") and type(events).__name__ == "Table":
+        import pyarrow as pa
+
+        return _sound_views(pa, events)
+    if mod.startswith("pyarrow") and type(events).__name__ == "RecordBatch":
+        import pyarrow as pa
+
+        return _sound_views(pa, pa.Table.from_batches([events]))
     if hasattr(events, "__arrow_c_stream__"):
         return events
     import pyarrow as pa
@@ -201,6 +199,65 @@ def _stream(events: Any, columns: Optional[Mapping[str, str]] = None) -> Any:
         "events must be a path, a list of paths, or Arrow data: a polars or pandas DataFrame, "
         f"a pyarrow Table, RecordBatch or RecordBatchReader (got {type(events).__name__})"
     )
+
+
+def _from_polars(frame: Any, columns: Optional[Mapping[str, str]]) -> Any:
+    """A polars DataFrame as a pyarrow Table. A polars DataFrame's own
+    ``__arrow_c_stream__`` first joins each column's chunks into one (a copy of the whole
+    frame, which stays rechunked): on a 50M-row frame read from Parquet, 5 s and +1.9 GB.
+    ``to_arrow`` at the newest compatibility level hands over every chunk as it is (string
+    views included), a record batch each. When the whole frame does not convert (polars'
+    ``Int128``, which pyarrow has not), only the columns the scan reads are converted: a
+    column it never reads cannot fail it; one it reads that does not convert is a
+    ``ValueError`` naming it and its type."""
+    import polars as pl
+
+    newest = pl.CompatLevel.newest()
+    read = sorted(set(_resolve_columns(frame.columns, columns).values()))
+    for at in read:
+        if frame.dtypes[at] == pl.Object:
+            # Arrow gets the objects' addresses (8-byte binary), not their values.
+            raise ValueError(
+                f"events: column {frame.columns[at]!r} is a polars Object column; give it a "
+                "type, e.g. .cast(pl.String) or .map_elements(str, return_dtype=pl.String)"
+            )
+    try:
+        return frame.to_arrow(compat_level=newest)
+    except Exception:  # noqa: BLE001 - pyarrow's and polars' own errors alike
+        pass
+    # By position, not by name: `select` reads a name such as `^x$` as a pattern.
+    try:
+        return pl.DataFrame([frame.to_series(at) for at in read]).to_arrow(compat_level=newest)
+    except Exception:  # noqa: BLE001
+        pass
+    for at in read:
+        try:
+            frame.to_series(at).to_frame().to_arrow(compat_level=newest)
+        except Exception:  # noqa: BLE001
+            raise ValueError(
+                f"events: column {frame.columns[at]!r} of the polars frame ({frame.dtypes[at]}) "
+                "does not convert to Arrow; cast it, e.g. .cast(pl.String) or .cast(pl.Int64)"
+            ) from None
+    raise ValueError("events: the polars frame does not convert to Arrow")
+
+
+def _sound_views(pa: Any, table: Any) -> Any:
+    """``table`` (a pyarrow Table) with each view column whose chunks lack a data buffer they
+    declare cast to its large form (the same values). Older pyarrow releases (19 does, 26
+    does not) leave such a slot empty when they cast short values to a view type (pandas'
+    ``ArrowDtype(pa.string_view())`` does), and pyarrow's own export of that array through the
+    C interface then crashes the interpreter (apache/arrow#49740). Only the buffers' list is
+    looked at: no value is read or copied unless the column is cast."""
+    large = {pa.string_view(): pa.large_string(), pa.binary_view(): pa.large_binary()}
+    for at, field in enumerate(table.schema):
+        if field.type not in large:
+            continue
+        column = table.column(at)
+        chunks = column.chunks if hasattr(column, "chunks") else [column]
+        if any(b is None for c in chunks for b in c.buffers()[2:]):
+            wide = field.with_type(large[field.type])
+            table = table.set_column(at, wide, column.cast(wide.type))
+    return table
 
 
 _NOT_A_TABLE = (
@@ -271,29 +328,49 @@ _CANONICAL = (
 
 def _from_pandas(pa: Any, frame: Any, columns: Optional[Mapping[str, str]] = None) -> Any:
     """A pandas DataFrame as an Arrow table, its index as pandas' own ``__arrow_c_stream__``
-    converts it (pandas 2.2 and later: a column unless a plain range; before, not at all, as
-    hotzone always did there). When the whole frame does not convert (a column of mixed
-    objects or complex numbers), it is converted with only the canonical and mapped columns:
-    a column the scan never reads cannot fail it. A column it reads that does not convert is
-    a ``ValueError`` naming the column (pyarrow's own message quotes the cell, which may be a
-    phone number)."""
+    converts it (pandas 2.2 and later: a column per level unless a plain range; before, not at
+    all, as hotzone always did there), except a level named as one of the frame's columns in
+    another case: the frame's own columns come first (an index named ``subscriber`` beside a
+    ``Subscriber`` column would otherwise be read, its name being the one written exactly).
+    When the whole frame does not convert (a column of mixed objects or complex numbers), it
+    is converted with only the columns the scan reads: a column the scan never reads cannot
+    fail it. A column it reads that does not convert is a ``ValueError`` naming the column
+    (pyarrow's own message quotes the cell, which may be a phone number)."""
     keep_index = hasattr(frame, "__arrow_c_stream__")
     # pyarrow's errors, and Python's own for an integer past 64 bits.
     failed = (pa.ArrowException, TypeError, ValueError, OverflowError)
 
-    def convert(f: Any) -> Any:
-        return pa.Table.from_pandas(f) if keep_index else pa.Table.from_pandas(f, preserve_index=False)
-
     if frame.columns.duplicated().any():
         # Of two columns with one name the first, as in a file (Arrow refuses the frame).
         frame = frame.loc[:, ~frame.columns.duplicated(keep="first")]
-    _period_time(frame, columns)
+    own = {_folded(c) for c in frame.columns}
+
+    def convert(f: Any) -> Any:
+        if not keep_index:
+            return pa.Table.from_pandas(f, preserve_index=False)
+        table = pa.Table.from_pandas(f)
+        # pyarrow appends the index's levels after the columns (a range index: none).
+        for at in reversed(range(f.shape[1], table.num_columns)):
+            if _folded(table.schema.names[at]) in own:
+                table = table.remove_column(at)
+        return table
+
+    read = _resolve_columns(_pandas_names(frame, own) if keep_index else list(frame.columns), columns)
+    index = frame.index
+    if "event_time" not in read and index.name is None and getattr(index.dtype, "kind", "") == "M":
+        # Times kept as an unnamed index (`set_index(...).rename_axis(None)`, a resample):
+        # the kernel's message would list the index as `__index_level_0__`.
+        raise ValueError(
+            "events: missing required column(s) event_time: the frame's index holds times but "
+            "has no name; make it a column (frame.reset_index(names='event_time')) or name it "
+            "event_time (frame.rename_axis('event_time'), read as a column by pandas 2.2 and later)"
+        )
+    _periods(frame, read)
     try:
         return convert(frame)
     except failed:
         pass
-    wanted = _wanted_columns(columns)
-    keep = [_folded(c) in wanted for c in frame.columns]
+    keep = [at in read.values() for at in range(frame.shape[1])]
     try:
         return convert(frame.loc[:, keep])
     except failed as e:
@@ -303,20 +380,39 @@ def _from_pandas(pa: Any, frame: Any, columns: Optional[Mapping[str, str]] = Non
             try:
                 pa.Table.from_pandas(frame.iloc[:, [at]], preserve_index=False)
             except failed:
+                hint = "a column of mixed types? give it one, e.g. .astype(str)"
+                if str(frame.dtypes.iloc[at]).startswith("Sparse"):
+                    hint = "a sparse column: give it dense, .sparse.to_dense()"
                 raise ValueError(
                     f"events: column {str(c)!r} of the pandas frame does not convert to Arrow "
-                    f"(pyarrow: {kind}; a column of mixed types? give it one, e.g. .astype(str))"
+                    f"(pyarrow: {kind}; {hint})"
                 ) from None
     raise ValueError(f"events: the pandas frame does not convert to Arrow (pyarrow: {kind})") from None
+
+
+def _pandas_names(frame: Any, own: set) -> list:
+    """The names a pandas frame has once converted (:func:`_from_pandas`): its columns, then
+    the index's named levels that no column's name shadows (a range index has none; an
+    unnamed level's name, ``__index_level_0__``, is no field's)."""
+    index = frame.index
+    if type(index).__name__ == "RangeIndex":
+        return list(frame.columns)
+    levels = [n for n in index.names if n is not None and _folded(n) not in own]
+    return list(frame.columns) + levels
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
+def _bare(name: Any) -> str:
+    """A header name as the kernel compares it: trimmed, a leading byte-order mark too."""
+    return str(name).strip().lstrip("\ufeff").lstrip()
+
+
 def _folded(name: Any) -> str:
     """A column name as the kernel compares it: trimmed, and in ASCII lower case (it finds a
     name as written first, else in another ASCII case: ``EVENT_TIME`` is ``event_time``)."""
-    return str(name).strip().translate(_ASCII_LOWER)
+    return _bare(name).translate(_ASCII_LOWER)
 
 
 def _wanted_columns(columns: Optional[Mapping[str, str]]) -> set:
@@ -331,7 +427,7 @@ def _resolve_columns(names: Sequence[Any], columns: Optional[Mapping[str, str]])
     mapped names in the mapping's order, then the canonical one, each looked for as written
     first, and only when none is found in another ASCII case; of repeated names, the first.
     (The mapping's canonical names are checked by the caller.)"""
-    trimmed = [str(n).strip() for n in names]
+    trimmed = [_bare(n) for n in names]
     folded = [_folded(n) for n in names]
     mapping = [(str(k).strip(), str(v).strip()) for k, v in dict(columns or {}).items()]
     out: Dict[str, int] = {}
@@ -356,26 +452,30 @@ def _shown_names(names: Sequence[Any]) -> str:
     return text
 
 
-def _period_time(frame: Any, columns: Optional[Mapping[str, str]]) -> None:
-    """A pandas ``Period`` ``event_time`` (a column, a Categorical of them, or the index) is
-    refused: Arrow keeps its integers (hours or days since 1970) with the extension's name,
-    which a Categorical or an index loses, and they would read as epoch milliseconds. Only
-    the column the kernel will read as ``event_time`` is looked at (the index comes after the
-    columns, as pyarrow appends it)."""
-    index_name = getattr(frame.index, "name", None)
-    names = list(frame.columns) + ([index_name] if index_name is not None else [])
-    at = _resolve_columns(names, columns).get("event_time")
-    if at is None:
-        return
-    candidates = [frame.iloc[:, at] if at < len(frame.columns) else frame.index]
-    for c in candidates:
+def _periods(frame: Any, read: Dict[str, int]) -> None:
+    """A pandas ``Period`` in a column the scan reads (a column, a Categorical of them, or an
+    index level; ``read``: :func:`_resolve_columns` of :func:`_pandas_names`) is refused:
+    Arrow keeps its integers (hours or days since 1970) with the extension's name, which a
+    Categorical or an index loses, and they would read as epoch milliseconds or as a phone
+    number's digits."""
+    width = frame.shape[1]
+    names = list(frame.index.names)
+    for field, at in read.items():
+        if at < width:
+            c = frame.iloc[:, at]
+        else:
+            own = {_folded(n) for n in frame.columns}
+            level = [n for n in names if n is not None and _folded(n) not in own][at - width]
+            c = frame.index.get_level_values(level)
         dtype = getattr(c, "dtype", None)
         dtype = getattr(dtype, "categories", None) is not None and dtype.categories.dtype or dtype
         if str(dtype).startswith("period"):
-            raise ValueError(
-                f"events: event_time is a pandas Period ({dtype}); give timestamps "
-                "(.dt.to_timestamp(), with a zone: .dt.tz_localize(...))"
+            fix = (
+                "give timestamps (.dt.to_timestamp(), with a zone: .dt.tz_localize(...))"
+                if field == "event_time"
+                else "give text or numbers"
             )
+            raise ValueError(f"events: {field} is a pandas Period ({dtype}); {fix}")
 
 
 def _hotzone_text(hotzone: Union[str, Sequence[str]], hotzones_file: Optional[PathLike] = None) -> str:
@@ -384,7 +484,10 @@ def _hotzone_text(hotzone: Union[str, Sequence[str]], hotzones_file: Optional[Pa
     the caller's side, so Spark executors never need the file."""
     if isinstance(hotzone, (bytes, bytearray)):  # iterated, b"NG" would be entries 78, 71
         raise TypeError("hotzone must be a str or a list of str, not bytes")
-    if not isinstance(hotzone, str) and not isinstance(hotzone, _abc.Iterable):
+    # A mapping iterates over its keys: {"NG": 1} is no list of entries (a set is one).
+    if not isinstance(hotzone, str) and (
+        not isinstance(hotzone, _abc.Iterable) or isinstance(hotzone, _abc.Mapping)
+    ):
         raise TypeError(f"hotzone must be a str or a list of str (got {type(hotzone).__name__})")
     if isinstance(hotzone, str):
         text = hotzone

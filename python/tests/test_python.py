@@ -1199,3 +1199,112 @@ def test_a_string_view_pointing_past_its_buffer_is_a_value_error_not_a_crash():
         [None, pa.py_buffer(b"".join(struct.pack("<i4sii", 13, b"+886", 0, 13 * k) for k in range(4))), data],
     )
     assert hotzone.scan(_ev_table(good), **_EV_KW).summary["rows"] == 4
+
+
+def test_dates_times_and_booleans_as_number_columns_are_refused_by_name():
+    """An adversarial pass: a Date column read as ``counterparty`` (or ``subscriber``) was
+    read as the digits of its text, ``2026-01-01`` the national number 20260101: a made-up
+    hot counterparty with ``default_region``, and no reject. Any date, time, timestamp,
+    duration or boolean in a field of text or numbers is now an error naming the column
+    and its type, from polars, pandas and pyarrow alike; a pandas ``Period`` in any field
+    the scan reads too."""
+    base = {
+        "event_time": ["2026-03-10T12:00:00Z"] * 3, "subscriber": ["+886912345678"] * 3,
+        "direction": ["in"] * 3, "kind": ["call"] * 3,
+    }
+    kw = dict(_ONE, hotzone="TW", default_region="TW")
+    day = dt.date(2026, 1, 1)
+    for frame, shown in [
+        (pl.DataFrame(dict(base, counterparty=[day] * 3)), "Date32"),
+        (pd.DataFrame(dict(base, counterparty=[day] * 3)), "Date32"),
+        (pa.table(dict(base, counterparty=pa.array([day] * 3))), "Date32"),
+        (pl.DataFrame(dict(base, counterparty=[True] * 3)), "Boolean"),
+        (pl.DataFrame(dict(base, counterparty=[dt.time(1, 2)] * 3)), "Time64"),
+        (pd.DataFrame(dict(base, direction=pd.to_timedelta([1, 2, 3], unit="s"))), "Duration"),
+    ]:
+        with pytest.raises(ValueError, match=f"column (counterparty|direction) has type {shown}") as e:
+            hotzone.scan(frame, **kw)
+        assert "mapped to the right field" in str(e.value)
+    periods = pd.DataFrame(dict(base, counterparty=pd.period_range("2026-03-10", periods=3, freq="h")))
+    with pytest.raises(ValueError, match=r"counterparty is a pandas Period \(period\[h\]\); give text or numbers"):
+        hotzone.scan(periods, **kw)
+    as_index = pd.DataFrame(base).set_index(pd.period_range("2026-03-10", periods=3, freq="h").rename("counterparty"))
+    with pytest.raises(ValueError, match="counterparty is a pandas Period"):
+        hotzone.scan(as_index, **kw)
+    # Integers are still a number column's digits.
+    numbers = pl.DataFrame(dict(base, counterparty=[221234567] * 3))
+    assert rows_of(hotzone.scan(numbers, **kw).table)[0][1] == "true"
+
+
+def test_a_pandas_index_is_read_unless_a_column_of_its_name_in_another_case_is_there():
+    """pandas 2.2 and later convert a frame's index (not a plain range) as a column. An index
+    named ``subscriber`` beside a ``Subscriber`` column was read, its name being the one
+    written exactly; the frame's own columns now come first. An index of a name no column
+    has is still read (a frame indexed by ``event_time``)."""
+    data = {
+        "event_time": ["2026-03-10T12:00:00Z"] * 3, "Subscriber": ["+886912345678"] * 3,
+        "counterparty": ["+2348021234567"] * 3, "direction": ["in"] * 3, "kind": ["call"] * 3,
+    }
+    want = [("+886912345678", "true", "2026-03-10", "1", "2026-03-10")]
+    shadowed = pd.DataFrame(data, index=pd.Index(["+886900000009"] * 3, name="subscriber"))
+    assert rows_of(hotzone.scan(shadowed, **_ONE).table) == want
+    two_levels = pd.DataFrame(data).set_index(
+        pd.MultiIndex.from_arrays([["+886900000009"] * 3, [1, 2, 3]], names=["SUBSCRIBER", "n"])
+    )
+    assert rows_of(hotzone.scan(two_levels, **_ONE).table) == want
+    # Times as an unnamed index: the error says how to name it.
+    unnamed = pd.DataFrame(data).set_index(pd.to_datetime(data["event_time"]).rename(None)).drop(columns="event_time")
+    with pytest.raises(ValueError, match=r"the frame's index holds times but has no name.*reset_index"):
+        hotzone.scan(unnamed, **_ONE)
+    if hasattr(pd.DataFrame, "__arrow_c_stream__"):  # pandas 2.2+: the index is read
+        by_time = pd.DataFrame(data).set_index(pd.to_datetime(data["event_time"]).rename("event_time").tz_convert("UTC"))
+        assert rows_of(hotzone.scan(by_time.drop(columns="event_time"), **_ONE).table) == want
+
+
+def test_a_chunked_struct_array_keeps_its_null_rows_null():
+    """An adversarial pass: ``pa.chunked_array([structs])`` read a null struct row from its
+    children's values (a hot event made up); a ``StructArray`` read it as a row with no
+    values. Both now agree: the null row is ``missing_event_time``."""
+    n = 4
+    children = [
+        pa.array([1773100000000] * n, pa.timestamp("ms", "UTC")),
+        pa.array(["+886912345001"] * n),
+        pa.array(["+2348021234567"] * n),
+        pa.array(["in"] * n),
+        pa.array(["call"] * n),
+    ]
+    names = ["event_time", "subscriber", "counterparty", "direction", "kind"]
+    mask = pa.array([False, False, False, True])
+    sa = pa.StructArray.from_arrays(children, names, mask=mask)
+    kw = dict(_EV_KW, min_events=4)
+    for events in (sa, pa.chunked_array([sa.slice(0, 2), sa.slice(2)])):
+        r = hotzone.scan(events, **kw)
+        assert r.summary["rejects"] == {"missing_event_time": 1}, type(events)
+        assert r.summary["events"] == 3
+        assert rows_of(r.table) == [("+886912345001", "false", "", "0", "")]
+
+
+def test_polars_columns_arrow_cannot_take_are_named_and_unread_ones_change_nothing():
+    """An adversarial pass: a polars ``Int128`` column read by the scan failed with
+    pyarrow's bare "unsupported format string"; an ``Object`` column was called
+    ``FixedSizeBinary(8)`` (its objects' addresses); and a column differing from a read one
+    only in case (``Kind`` beside ``kind``), never read, still failed the scan."""
+    base = {
+        "event_time": ["2026-03-10T12:00:00Z"] * 3, "subscriber": ["+886912345678"] * 3,
+        "counterparty": ["+2348021234567"] * 3, "direction": ["in"] * 3, "kind": ["call"] * 3,
+    }
+    want = [("+886912345678", "true", "2026-03-10", "1", "2026-03-10")]
+    frame = pl.DataFrame(base)
+    wide = frame.with_columns(pl.Series("Kind", [2**70, 1, 2], dtype=pl.Int128))
+    assert rows_of(hotzone.scan(wide, **_ONE).table) == want
+    read = frame.with_columns(pl.Series("subscriber", [2**70, 1, 2], dtype=pl.Int128))
+    with pytest.raises(ValueError, match=r"column 'subscriber' of the polars frame \(Int128\) does not convert"):
+        hotzone.scan(read, **_ONE)
+    objects = frame.with_columns(pl.Series("subscriber", [object()] * 3, dtype=pl.Object))
+    with pytest.raises(ValueError, match="column 'subscriber' is a polars Object column"):
+        hotzone.scan(objects, **_ONE)
+    # A pandas column differing in case from a read one, which does not convert, is unread.
+    mixed = pd.DataFrame(dict(base, SUBSCRIBER=[1, "x", 2.5]))
+    assert rows_of(hotzone.scan(mixed, **_ONE).table) == want
+    with pytest.raises(TypeError, match="hotzone must be a str"):
+        hotzone.scan(frame, **dict(_ONE, hotzone={"NG": 1}))

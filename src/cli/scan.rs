@@ -154,7 +154,8 @@ impl ReadFlags {
 }
 
 /// Says on stderr which files below the input directories were not read (their name gives no
-/// known format), so that a compressed or extensionless export is not taken for scanned.
+/// known format, or they are symlinks that lead to no file), so that a compressed or
+/// extensionless export is not taken for scanned.
 pub fn warn_unread(command: &str, unread: &[std::path::PathBuf]) {
     const SHOWN: usize = 5;
     if unread.is_empty() {
@@ -167,7 +168,7 @@ pub fn warn_unread(command: &str, unread: &[std::path::PathBuf]) {
         names.push(format!("and {} more", unread.len() - SHOWN));
     }
     eprintln!(
-        "{command}: warning: {} file(s) in the input directories were not read, their names giving no known format (.parquet, .csv, .csv.gz/.csv.zst, .arrow/.ipc/.feather): {}",
+        "{command}: warning: {} file(s) in the input directories were not read, their names giving no known format (.parquet, .csv, .csv.gz/.csv.zst, .arrow/.ipc/.feather) or their links leading to no file: {}",
         unread.len(),
         names.join(", ")
     );

@@ -30,7 +30,7 @@ use parquet::file::statistics::Statistics;
 use crate::error::{Error, Result};
 use crate::ingest::RowSink;
 use crate::ingest::batch::{
-    DictCache, extension_time, instant_of_ticks, visit_batch, visit_batch_with,
+    DictCache, instant_of_ticks, integer_extension, visit_batch, visit_batch_with,
 };
 use crate::ingest::columns::{ColumnMap, Field, resolve_required};
 use crate::ingest::interpret::{EVENT_TIME_RANGE, Interpreter};
@@ -221,6 +221,13 @@ where
     let schema = meta.schema().clone();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let mut idx = resolve_required(columns, &names, path)?;
+    // Checked on the file's schema: the batches of a column the statistics let the read skip
+    // below never show it.
+    for read in Field::ALL {
+        if let Some(root) = idx[read as usize] {
+            integer_extension(path, read, schema.field(root))?;
+        }
+    }
     // Every column the mapping names must be decompressable here, including those the
     // statistics let the read skip below: whether a file is refused does not depend on them.
     let descr = footer.file_metadata().schema_descr();
@@ -302,10 +309,6 @@ where
             column.skip(part.start, pages)?;
             plain.push((root, name.as_str(), column));
         }
-    }
-    // Checked on the file's schema: the batches of a skipped column below never show it.
-    if let Some(root) = idx[Field::EventTime as usize] {
-        extension_time(path, meta.schema().field(root))?;
     }
     // `event_time` is not decoded where the chunk's statistics prove its values change
     // nothing for the sink (below); another column must remain for the reader to count rows.
@@ -1084,22 +1087,65 @@ where
                     .map_err(|e| {
                         Error::read(
                             path,
-                            format!("not an Arrow IPC file ({file_err}) nor stream ({e})"),
+                            format!(
+                                "not an Arrow IPC file ({file_err}) nor stream ({e}){}",
+                                other_format(path)
+                            ),
                         )
                     })?;
             schema_checked(reader.schema(), interp, rows, &mut cache)?;
-            let reader = match ipc_projection(&reader.schema(), columns) {
+            let mut reader = match ipc_projection(&reader.schema(), columns) {
                 None => reader,
                 Some(projection) => reopen().map_err(|e| Error::io(path, e)).and_then(|file| {
                     arrow::ipc::reader::StreamReader::try_new(file, Some(projection))
                         .map_err(|e| Error::read(path, e))
                 })?,
             };
-            for (k, batch) in reader.enumerate() {
+            for (k, batch) in reader.by_ref().enumerate() {
                 let batch = batch.map_err(batch_error(k, row))?;
                 visit_sliced(path, &batch, columns, (&mut row, &mut cache), interp, rows)?;
             }
+            stream_ended(path, reader.get_mut())?;
         }
+    }
+    Ok(())
+}
+
+/// What a file named as Arrow IPC but read as neither IPC form is, when its leading bytes say:
+/// Feather's first version (2016, `FEA1`), which Arrow's readers no longer read, or Parquet.
+fn other_format(path: &Path) -> &'static str {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let read = File::open(path).and_then(|mut f| f.read_exact(&mut magic));
+    match (read, &magic) {
+        (Ok(()), b"FEA1") => {
+            "; it is a Feather version 1 file, which is not read: write it again as Feather \
+             version 2 (pyarrow.feather.write_feather's default) or Arrow IPC"
+        }
+        (Ok(()), b"PAR1") => "; it is a Parquet file: name it .parquet",
+        _ => "",
+    }
+}
+
+/// Checks that an IPC stream's end-of-stream marker (or the end of its last message) is the
+/// end of the file: Arrow's reader stops there, so a second stream after it (two stream files
+/// joined with `cat`, as Arrow's readers all read only the first) or any other bytes would be
+/// rows never read, with nothing said. An error naming the file and the byte instead.
+fn stream_ended(path: &Path, file: &mut std::io::BufReader<File>) -> Result<()> {
+    use std::io::Seek;
+    let at = file.stream_position().map_err(|e| Error::io(path, e))?;
+    let size = (file.get_ref().metadata())
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    if at < size {
+        return Err(Error::read(
+            path,
+            format!(
+                "{} more bytes follow the Arrow stream's end (byte {at}), which Arrow's readers \
+                 do not read: streams joined into one file? Give each stream its own file",
+                size - at
+            ),
+        ));
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! or an ancestor) is not walked again, so a link loop cannot trap the walk. A regular file in
 //! a directory, or matched by a glob, whose name gives no known format (`part-0.csv.bz2`,
 //! Hive's `000000_0`) is not read, and is listed ([`Expanded::unread`]) so that the run's
-//! summary can say so; hidden and `_`-prefixed files (`.crc` checksums, `_SUCCESS`) are a
+//! summary can say so, as is a symlink that leads to no file; hidden and `_`-prefixed files (`.crc` checksums, `_SUCCESS`) are a
 //! writer's bookkeeping, not data, and are not listed.
 
 use std::path::{Path, PathBuf};
@@ -265,6 +265,8 @@ fn expand_with(inputs: &[String], strict: bool) -> Result<Expanded> {
                         Some(f) => out.push((p, f)),
                         None => unread.push(p),
                     }
+                } else if !p.exists() && p.is_symlink() {
+                    unread.push(p); // a link that leads nowhere, as in a directory walk
                 }
             }
             if out.len() == before {
@@ -461,9 +463,13 @@ fn walk_once(
         // device named `x.csv` would block a reader, or never end (`/dev/zero`).
         let regular = ft.is_file()
             || (ft.is_symlink() && std::fs::metadata(&path).is_ok_and(|m| m.is_file()));
+        // A link that leads nowhere (its file moved or deleted, a loop) is no file to read,
+        // but may have been data: listed, never passed over in silence.
+        let dangling = ft.is_symlink() && std::fs::metadata(&path).is_err();
         match Format::of(&path) {
             Some(f) if regular => out.push((path, f)),
             None if regular => unread.push(path),
+            _ if dangling => unread.push(path),
             _ => {}
         }
     }

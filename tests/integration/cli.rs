@@ -2124,3 +2124,110 @@ fn fuzz_found_files_are_errors_naming_them() {
     }
     assert!(found >= 6, "{found} files in {}", dir.display());
 }
+
+/// An adversarial pass over files as other writers leave them:
+/// - two Arrow streams joined with `cat` were read as the first alone, the second's rows
+///   passed over with nothing said (Arrow's readers stop at the end-of-stream marker): now
+///   an error naming the file and the byte;
+/// - a Parquet page whose header carries a checksum was read with a changed digit (the
+///   crate's check was not built): now an error naming the file;
+/// - a symlink to no file, in an input directory, was passed over in silence: now named in
+///   the warning of files not read;
+/// - a Feather version 1 file was "not an Arrow IPC file nor stream" only: now it says so;
+/// - a Parquet column named with a byte-order mark (`\u{feff}event_time`) was missing.
+#[test]
+fn joined_streams_damaged_pages_and_dangling_links_are_never_rows_passed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = batch();
+    let stream = |b: &RecordBatch| {
+        let mut w = arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &b.schema()).unwrap();
+        w.write(b).unwrap();
+        w.finish().unwrap();
+        w.into_inner().unwrap()
+    };
+    let one = stream(&b);
+    let mapped = ["--column", "msisdn=subscriber", "--output", "-"];
+    let single = dir.path().join("one.arrows");
+    std::fs::write(&single, &one).unwrap();
+    assert!(!stdout(&scan(&[&single], &mapped)).is_empty());
+    let joined = dir.path().join("joined.arrows");
+    std::fs::write(&joined, [one.clone(), one.clone()].concat()).unwrap();
+    let o = scan(&[&joined], &mapped);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("joined.arrows")
+            && err.contains(&format!(
+                "{} more bytes follow the Arrow stream's end (byte {})",
+                one.len(),
+                one.len()
+            )),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+
+    // A page checksum (pyarrow's, tests/files/README.md), then one byte of a value changed.
+    let with_crc =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/files/pyarrow-page-checksums.parquet");
+    assert_eq!(
+        stdout(&scan(&[&with_crc], &mapped)),
+        stdout(&scan(&[&single], &mapped))
+    );
+    let mut bytes = std::fs::read(&with_crc).unwrap();
+    // A plain value (its 4-byte length first), not a page header's statistics.
+    let at = (bytes.windows(8))
+        .position(|w| w == b"\x0d\0\0\0+886")
+        .expect("a plain subscriber value");
+    bytes[at + 9] = if bytes[at + 9] == b'1' { b'2' } else { b'1' };
+    let damaged = dir.path().join("damaged.parquet");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let o = scan(&[&damaged], &mapped);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("damaged.parquet") && err.contains("CRC"),
+        "{err}"
+    );
+
+    // A dangling link among readable files is named, not passed over.
+    let links = dir.path().join("links");
+    std::fs::create_dir(&links).unwrap();
+    std::fs::copy(&single, links.join("a.arrows")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("gone.parquet"), links.join("b.parquet")).unwrap();
+    let o = scan(&[&links], &mapped);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("1 file(s) in the input directories were not read")
+            && err.contains("links leading to no file")
+            && err.contains("b.parquet"),
+        "{err}"
+    );
+
+    // Feather version 1, and Parquet named `.arrow`.
+    let v1 = dir.path().join("old.feather");
+    std::fs::write(&v1, b"FEA1\0\0\0\0 a feather v1 body FEA1").unwrap();
+    let err = String::from_utf8_lossy(&scan(&[&v1], &mapped).stderr).into_owned();
+    assert!(
+        err.contains("old.feather") && err.contains("Feather version 1"),
+        "{err}"
+    );
+    let misnamed = dir.path().join("p.arrow");
+    std::fs::copy(&with_crc, &misnamed).unwrap();
+    let err = String::from_utf8_lossy(&scan(&[&misnamed], &mapped).stderr).into_owned();
+    assert!(
+        err.contains("it is a Parquet file: name it .parquet"),
+        "{err}"
+    );
+
+    // A byte-order mark before a Parquet column's name.
+    let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| (**f).clone()).collect();
+    fields[0] = fields[0].clone().with_name("\u{feff}event_time");
+    let marked = RecordBatch::try_new(Arc::new(Schema::new(fields)), b.columns().to_vec()).unwrap();
+    let bom = dir.path().join("bom.parquet");
+    write_parquet_of(&bom, &marked);
+    assert_eq!(
+        stdout(&scan(&[&bom], &mapped)),
+        stdout(&scan(&[&single], &mapped))
+    );
+}

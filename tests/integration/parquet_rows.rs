@@ -2691,3 +2691,71 @@ fn unsigned_durations_past_i64_are_rejected_where_their_row_group_holds_them() {
         .collect();
     assert_eq!(rows, ["5", "7"], "{listed}");
 }
+
+/// A Parquet `DATE` (or any temporal or boolean) column read as `counterparty` is an error
+/// naming the file and the column, plain or dictionary-encoded: its text `2026-01-01` read
+/// as the national number 20260101 made up a hot counterparty. So is a number column of an
+/// extension type stored as integers (pandas' `Period`), found on the file's schema.
+#[test]
+fn dates_and_integer_extensions_in_number_columns_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = t0();
+    let n = 4;
+    let text = |v: &str| Arc::new(StringArray::from(vec![v; n])) as arrow::array::ArrayRef;
+    let with = |name: &str, field: Field, column: arrow::array::ArrayRef| {
+        let base = schema_with(DataType::Int64);
+        let mut fields: Vec<Field> = (base.fields().iter().take(5))
+            .map(|f| (**f).clone())
+            .collect();
+        let mut columns = vec![
+            Arc::new(TimestampMillisecondArray::from(vec![t; n]).with_timezone("UTC"))
+                as arrow::array::ArrayRef,
+            text("+886912345001"),
+            text("+2348021234567"),
+            text("in"),
+            text("call"),
+        ];
+        let at = fields.iter().position(|f| f.name() == name).unwrap();
+        fields[at] = field;
+        columns[at] = column;
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    };
+    let dates = Arc::new(arrow::array::Date32Array::from(vec![20_454; n]));
+    let date_field = Field::new("counterparty", DataType::Date32, true);
+    let periods = Arc::new(arrow::array::Int64Array::from(vec![492_540; n]));
+    let period_field = Field::new("subscriber", DataType::Int64, true).with_metadata(
+        std::collections::HashMap::from([(
+            "ARROW:extension:name".to_owned(),
+            "pandas.period".to_owned(),
+        )]),
+    );
+    let cases = [
+        (
+            "date.parquet",
+            with("counterparty", date_field.clone(), dates.clone()),
+            false,
+            "column counterparty has type Date32",
+        ),
+        (
+            "date_dict.parquet",
+            with("counterparty", date_field, dates),
+            true,
+            "column counterparty has type Date32",
+        ),
+        (
+            "period.parquet",
+            with("subscriber", period_field, periods),
+            false,
+            r#"column subscriber is of the extension type "pandas.period""#,
+        ),
+    ];
+    for (name, b, dictionary, says) in cases {
+        let path = dir.path().join(name);
+        write_parquet(&path, &b, dictionary);
+        let o = scan(&path, &dir.path().join("rejects.csv"));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(name) && err.contains(says), "{name}: {err}");
+        assert!(o.stdout.is_empty(), "{name}: no verdicts of a refused file");
+    }
+}

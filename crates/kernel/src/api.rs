@@ -1330,6 +1330,125 @@ mod tests {
         );
     }
 
+    /// A date, time, timestamp, duration or boolean read for a field of text or numbers is
+    /// an error naming the column and its type (a date's text `2026-01-01` read as the
+    /// national number 20260101 made up a hot counterparty); so is any read column of an
+    /// extension type stored as integers (pandas' `Period`). Integers, a null column and
+    /// a dictionary of dates (decoded, then refused) are read or refused as their values.
+    #[test]
+    fn temporal_and_boolean_columns_in_fields_of_text_are_refused_by_name() {
+        use arrow::array::{
+            BooleanArray, Date32Array, DictionaryArray, DurationSecondArray, Int64Array, NullArray,
+            Time32SecondArray,
+        };
+        use arrow::datatypes::{Int8Type, Schema};
+        let noon = 1_767_441_600_000_i64; // 2026-01-03T12:00:00Z
+        let text = |v: &str| Arc::new(StringArray::from_iter_values(vec![v; 2])) as ArrayRef;
+        let batch_with = |name: &str, column: ArrayRef| {
+            let mut cols: Vec<(&str, ArrayRef)> = vec![
+                (
+                    "event_time",
+                    Arc::new(TimestampMillisecondArray::from(vec![noon; 2])) as ArrayRef,
+                ),
+                ("subscriber", text(A)),
+                ("counterparty", text(NG)),
+                ("direction", text("in")),
+                ("kind", text("call")),
+            ];
+            match cols.iter_mut().find(|(n, _)| *n == name) {
+                Some(c) => c.1 = column,
+                None => cols.push((name, column)),
+            }
+            RecordBatch::try_from_iter(cols).unwrap()
+        };
+        let pushed = |batch: &RecordBatch| {
+            let mut m = Mapper::new(&params("2026-01-03"), Tz::UTC, RowOptions::default());
+            m.push(batch).map(|()| {
+                let (_, mut r) = m.finish();
+                let reasons: Vec<&str> =
+                    (r.rejects.rows().iter()).map(|x| x.reason.key()).collect();
+                (r.events, reasons)
+            })
+        };
+        let dates = || Arc::new(Date32Array::from(vec![20_454; 2])) as ArrayRef; // 2026-01-01
+        let refused: Vec<(&str, ArrayRef, &str)> = vec![
+            ("counterparty", dates(), "Date32"),
+            ("subscriber", dates(), "Date32"),
+            (
+                "counterparty",
+                Arc::new(DictionaryArray::<Int8Type>::new(
+                    vec![0i8, 0].into(),
+                    dates(),
+                )),
+                "Date32",
+            ),
+            (
+                "direction",
+                Arc::new(BooleanArray::from(vec![true; 2])),
+                "Boolean",
+            ),
+            (
+                "kind",
+                Arc::new(Time32SecondArray::from(vec![1; 2])),
+                "Time32",
+            ),
+            (
+                "counterparty_region",
+                Arc::new(DurationSecondArray::from(vec![1; 2])),
+                "Duration",
+            ),
+            (
+                "counterparty",
+                Arc::new(TimestampMillisecondArray::from(vec![noon; 2])),
+                "Timestamp",
+            ),
+        ];
+        for (name, column, shown) in refused {
+            let err = pushed(&batch_with(name, column)).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("column {name} has type {shown}"))
+                    && err.contains("is the column mapped to the right field?"),
+                "{name}: {err}"
+            );
+        }
+        // Integers are a number column's digits (national: no default region here), a null
+        // column is cells with no value (withheld counterparties).
+        let numbers = Arc::new(Int64Array::from(vec![2_348_021_234_567; 2])) as ArrayRef;
+        let national = "counterparty_without_plus_no_default_region";
+        assert_eq!(
+            pushed(&batch_with("counterparty", numbers)).unwrap(),
+            (0, vec![national; 2])
+        );
+        let nulls = Arc::new(NullArray::new(2)) as ArrayRef;
+        assert_eq!(
+            pushed(&batch_with("counterparty", nulls)).unwrap(),
+            (2, vec![])
+        );
+        // An extension stored as integers, in any read column.
+        let batch = batch_with(
+            "subscriber",
+            Arc::new(Int64Array::from(vec![912_345_001; 2])),
+        );
+        let mut fields: Vec<_> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (**f).clone())
+            .collect();
+        fields[1] = fields[1]
+            .clone()
+            .with_metadata(std::collections::HashMap::from([(
+                "ARROW:extension:name".to_owned(),
+                "pandas.period".to_owned(),
+            )]));
+        let batch = batch.with_schema(Arc::new(Schema::new(fields))).unwrap();
+        let err = pushed(&batch).unwrap_err().to_string();
+        assert!(
+            err.contains(r#"column subscriber is of the extension type "pandas.period" (stored as Int64); expected text or numbers"#),
+            "{err}"
+        );
+    }
+
     /// pandas' forms: epoch milliseconds as float64 (an integer column with a gap) and a
     /// categorical (dictionary) `duration_s` read as the same cells in CSV would be.
     #[test]

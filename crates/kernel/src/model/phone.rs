@@ -53,22 +53,15 @@ impl Msisdn {
         Self::parse_e164(s, min_digits).or_else(|| Self::parse_separated(s, min_digits))
     }
 
-    /// [`Msisdn::parse_written`] of a cell that is not strictly `+digits`.
+    /// [`Msisdn::parse_written`] of a cell that is not strictly `+digits`: its
+    /// [`plain_number`], when that has a `+`.
     #[cold]
     #[inline(never)]
     fn parse_separated(s: &[u8], min_digits: usize) -> Option<Msisdn> {
-        let rest = s.strip_prefix(b"+")?;
-        let mut plain = [b'+'; 1 + Self::MAX_DIGITS];
-        let mut n = 1;
-        for &c in rest {
-            if c.is_ascii_digit() {
-                *plain.get_mut(n)? = c;
-                n += 1;
-            } else if !SEPARATORS.contains(&c) {
-                return None;
-            }
-        }
-        Self::parse_e164(&plain[..n], min_digits)
+        let plain = plain_number(std::str::from_utf8(s).ok()?)?;
+        plain
+            .starts_with('+')
+            .then(|| Self::parse_e164(plain.as_bytes(), min_digits))?
     }
 
     /// A subscriber / requested number: REFERENCE.md §4's pattern, exactly.
@@ -87,11 +80,12 @@ impl Msisdn {
         if s.is_empty() {
             return Err(PhoneError::Empty);
         }
-        if s.starts_with('+') {
-            return Self::parse_written(s.as_bytes(), Self::MIN_DIGITS).ok_or(PhoneError::NotE164);
+        let plain = plain_number(s).ok_or(PhoneError::NotE164)?;
+        if plain.starts_with('+') {
+            return Self::parse_e164(plain.as_bytes(), Self::MIN_DIGITS).ok_or(PhoneError::NotE164);
         }
         let region = default_region.ok_or(PhoneError::NoDefaultRegion)?;
-        national_to_e164(s, region).ok_or(PhoneError::NotE164)
+        national_to_e164(&plain, region).ok_or(PhoneError::NotE164)
     }
 
     /// The digits as an integer.
@@ -142,9 +136,83 @@ impl fmt::Display for Msisdn {
     }
 }
 
-/// What may stand between the digits of a number in an export (REFERENCE.md §2.1): a `+`
-/// number's are dropped; a national number with only these besides digits looks numeric.
-pub const SEPARATORS: &[u8] = b" -.()";
+/// The ASCII punctuation that may stand between the digits of a number in an export
+/// (REFERENCE.md §2.1), dropped; the rest of it is Unicode's ([`is_punctuation`]).
+const SEPARATORS: &[u8] = b" -.()[]/~";
+
+/// Punctuation libphonenumber drops from a written number (its `VALID_PUNCTUATION`: spaces
+/// of several widths, hyphens and dashes, dots, slashes, tildes, round and square brackets,
+/// their full-width forms), less `x`, which there begins an extension, and no number here
+/// has one.
+fn is_punctuation(c: char) -> bool {
+    match c {
+        c if c.is_ascii() => SEPARATORS.contains(&(c as u8)),
+        '\u{00A0}' | '\u{00AD}' | '\u{200B}' | '\u{2060}' | '\u{3000}' => true,
+        '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{30FC}' | '\u{FF0D}'..='\u{FF0F}' => true,
+        '\u{FF08}' | '\u{FF09}' | '\u{FF3B}' | '\u{FF3D}' => true,
+        '\u{2053}' | '\u{223C}' | '\u{FF5E}' => true,
+        _ => false,
+    }
+}
+
+/// The first code point of each of Unicode's runs of decimal digits (category `Nd`, Unicode
+/// 14), each run 0 to 9: a digit of any script is that digit, as libphonenumber reads it.
+const DIGIT_ZEROS: [u32; 66] = [
+    0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
+    0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650,
+    0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50,
+    0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+];
+
+/// The value of a decimal digit of any script (`٣`, full-width `３`).
+fn digit_value(c: char) -> Option<u8> {
+    let c = c as u32;
+    let run = DIGIT_ZEROS
+        .partition_point(|&zero| zero <= c)
+        .checked_sub(1)?;
+    let value = c - DIGIT_ZEROS[run];
+    (value < 10).then_some(value as u8)
+}
+
+/// The digits of `s` when it holds only ASCII digits and ASCII punctuation (no `+`): the
+/// common national cell (`0912 345 678`), read with no copy.
+#[inline]
+pub fn ascii_national_digits(s: &str) -> Option<usize> {
+    let mut digits = 0;
+    for b in s.bytes() {
+        if b.is_ascii_digit() {
+            digits += 1;
+        } else if !SEPARATORS.contains(&b) {
+            return None;
+        }
+    }
+    Some(digits)
+}
+
+/// A number as an export writes it (REFERENCE.md §2.1), as plain `+digits` (a `+`, or the
+/// full-width `＋`, before the first digit with only punctuation before it) or plain digits:
+/// punctuation ([`is_punctuation`]) dropped, digits of any script made ASCII. `None` when
+/// anything else is there (a letter, an extension `x12`, a `+` after a digit, no digit at
+/// all). Borrowed when the text is plain already.
+pub fn plain_number(s: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let body = s.strip_prefix('+').unwrap_or(s);
+    if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(std::borrow::Cow::Borrowed(s));
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if let Some(d) = digit_value(c) {
+            out.push(char::from(b'0' + d));
+        } else if matches!(c, '+' | '\u{FF0B}') && out.is_empty() {
+            out.push('+');
+        } else if !is_punctuation(c) {
+            return None;
+        }
+    }
+    (out.len() > usize::from(out.starts_with('+'))).then_some(std::borrow::Cow::Owned(out))
+}
 
 /// Powers of ten up to 10^19.
 pub const POW10: [u64; 20] = {
@@ -320,6 +388,16 @@ mod tests {
             "+886.912.345.678",
             "+(886) 912 345-678",
             "+ 886 912 345 678",
+            // libphonenumber's other punctuation, full-width and Unicode forms.
+            "+886/912/345/678",
+            "+886 [912] 345~678",
+            "+886\u{00A0}912\u{202F}345 678"
+                .replace('\u{202F}', " ")
+                .as_str(),
+            "+886\u{2010}912\u{2212}345\u{FF0D}678",
+            "\u{FF0B}\u{FF18}\u{FF18}\u{FF16}\u{3000}912345678",
+            "(+886) 912 345 678",
+            "+\u{0668}\u{0668}\u{0666}912345678",
         ] {
             assert_eq!(
                 Msisdn::parse_written(written.as_bytes(), 5),
@@ -333,7 +411,10 @@ mod tests {
         );
         for bad in [
             "+886 912 345 67a",
-            "+886/912",
+            "+886 912 345 678 x12",
+            "+886\u{202F}912345678",
+            "tel:+886912345678",
+            "886+912345678",
             "+0 886 912",
             "+1 234",
             "++886912345678",

@@ -243,7 +243,20 @@ fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
                 ),
             ));
         }
-        t if !arrow::compute::can_cast_types(t, &DataType::Utf8) => {
+        // Text in its other forms, and integers (a number column's digits; `0`/`1` in
+        // `direction` are cells that break its rule, rejected row by row).
+        t if is_text(t)
+            || t.is_integer()
+            || t.is_null()
+            || matches!(t, DataType::RunEndEncoded(..)) =>
+        {
+            cast(a, &DataType::Utf8)
+                .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?
+        }
+        // Dates, times, durations, intervals and booleans cast to text too, but their text is
+        // no value of these fields: a date's digits (`2026-01-01`) would read as a national
+        // number, a hot counterparty made up. Refused, as an `event_time` of a date is.
+        t => {
             return Err(Error::read(
                 path,
                 format!(
@@ -253,8 +266,6 @@ fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
                 ),
             ));
         }
-        _ => cast(a, &DataType::Utf8)
-            .map_err(|e| Error::read(path, format!("column {}: {e}", f.name())))?,
     };
     Ok(a.as_string::<i32>().clone())
 }
@@ -265,6 +276,9 @@ fn type_hint(t: &DataType) -> &'static str {
     match t {
         DataType::FixedSizeBinary(16) => {
             " (DuckDB writes HUGEINT, UHUGEINT and UUID so with arrow_lossless_conversion set: cast the column to VARCHAR or BIGINT in the query, or reset the setting)"
+        }
+        t if t.is_temporal() || matches!(t, DataType::Boolean) => {
+            " (a date, time, duration or boolean is none of a phone number, a direction, a kind or a region: is the column mapped to the right field?)"
         }
         _ => "",
     }
@@ -375,21 +389,27 @@ fn is_text(t: &DataType) -> bool {
     )
 }
 
-/// An `event_time` column of an Arrow extension type stored as integers (or a dictionary of
-/// them) is refused: its integers count in the extension's own unit (pandas' `Period` stores
-/// hours or days since 1970), which the integer-milliseconds rule would read as a time in
-/// January 1970. Readers call it on the file's schema too, before a row group's statistics
-/// can spare them decoding the column (and so this check on its batches).
-pub fn extension_time(path: &Path, field: &arrow::datatypes::Field) -> Result<()> {
+/// A column read for a field, of an Arrow extension type stored as integers (or a dictionary
+/// of them), is refused: its integers count in the extension's own unit (pandas' `Period`
+/// stores hours or days since 1970), which the rules would read as epoch milliseconds (a
+/// time in January 1970) or as a phone number's digits. Readers call it on the file's
+/// schema too, before a row group's statistics can spare them decoding the column (and so
+/// this check on its batches).
+pub fn integer_extension(path: &Path, read: Field, field: &arrow::datatypes::Field) -> Result<()> {
     let stored = match field.data_type() {
         DataType::Dictionary(_, v) => v.as_ref(),
         t => t,
+    };
+    let expected = match read {
+        Field::EventTime => "a timestamp, integer epoch milliseconds or RFC 3339 text",
+        _ => "text or numbers",
     };
     match field.metadata().get("ARROW:extension:name") {
         Some(name) if stored.is_integer() => Err(Error::read(
             path,
             format!(
-                "column event_time is of the extension type {} (stored as {}); expected a timestamp, integer epoch milliseconds or RFC 3339 text",
+                "column {} is of the extension type {} (stored as {}); expected {expected}",
+                read.name(),
                 crate::model::shown::shown(name),
                 field.data_type()
             ),
@@ -610,8 +630,10 @@ where
     }
     let idx = resolve_required(columns, &names, path)?;
     let width = batch.num_columns();
-    if let Some(i) = idx[Field::EventTime as usize].filter(|&i| i < width) {
-        extension_time(path, schema.field(i))?;
+    for read in Field::ALL {
+        if let Some(i) = idx[read as usize].filter(|&i| i < width) {
+            integer_extension(path, read, schema.field(i))?;
+        }
     }
     let col = |f: Field| {
         idx[f as usize]

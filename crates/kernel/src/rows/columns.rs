@@ -107,9 +107,13 @@ impl ColumnMap {
     pub fn resolve(&self, names: &[&str]) -> [Option<usize>; 7] {
         let mut out = [None; 7];
         // Names compare trimmed, the header's as the mapping's (`"MSISDN "` from a
-        // spreadsheet export is `MSISDN`), whatever the format.
-        let exact = |name: &str| names.iter().position(|n| n.trim() == name);
-        let folded = |name: &str| (names.iter()).position(|n| n.trim().eq_ignore_ascii_case(name));
+        // spreadsheet export is `MSISDN`), whatever the format; a header name's byte-order
+        // mark too (a CSV file's first name keeps none, a Parquet or IPC name may).
+        fn bare(n: &str) -> &str {
+            n.trim().trim_start_matches('\u{feff}').trim_start()
+        }
+        let exact = |name: &str| names.iter().position(|n| bare(n) == name);
+        let folded = |name: &str| (names.iter()).position(|n| bare(n).eq_ignore_ascii_case(name));
         for (i, f) in Field::ALL.into_iter().enumerate() {
             let wanted: Vec<&str> = (self.pairs.iter())
                 .filter(|(_, g)| *g == f)

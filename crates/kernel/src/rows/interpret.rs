@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 
 use crate::model::check::{Flavor, flavor};
 pub use crate::model::event::{Counterparty, Event};
-use crate::model::phone::{Msisdn, SEPARATORS};
+use crate::model::phone::{Msisdn, ascii_national_digits, plain_number};
 use crate::model::region::Region;
 use crate::rows::rejects::RejectReason;
 
@@ -99,6 +99,14 @@ pub fn pre_subscriber_cell(s: &[u8]) -> Option<Result<Msisdn, RejectReason>> {
         return Some(
             Msisdn::parse_written(s, Msisdn::MIN_DIGITS).ok_or(RejectReason::BadSubscriber),
         );
+    }
+    if !s[0].is_ascii_digit() {
+        // A `+` after punctuation or in its full-width form (`(+886) …`, `＋886…`).
+        let plain = std::str::from_utf8(s).ok().and_then(plain_number);
+        if let Some(plain) = plain.filter(|p| p.starts_with('+')) {
+            let e164 = Msisdn::parse_e164(plain.as_bytes(), Msisdn::MIN_DIGITS);
+            return Some(e164.ok_or(RejectReason::BadSubscriber));
+        }
     }
     // A cell read as no text (bytes that are not UTF-8, a float or decimal that is no
     // integer) is not a number, whatever `default_region` says: not "without '+'", which
@@ -287,17 +295,27 @@ impl Interpreter {
             return Ok(None);
         };
         let s = integral_text(s);
-        let digits = s.bytes().filter(u8::is_ascii_digit).count();
-        let looks_numeric = s
-            .bytes()
-            .all(|c| c.is_ascii_digit() || SEPARATORS.contains(&c));
-        if !looks_numeric || digits <= MAX_SHORT_CODE_DIGITS {
+        // Most national cells are ASCII (`0912 345 678`): read as they are, the cache keyed
+        // by their text. Any other text is made plain first: not numeric (a sender name, an
+        // extension) is unknown; a `+` after punctuation or in its full-width form
+        // (`(+234) …`, `＋234…`) is a `+` number.
+        let plain = match ascii_national_digits(s) {
+            Some(_) => std::borrow::Cow::Borrowed(s),
+            None => match plain_number(s) {
+                Some(p) if p.starts_with('+') => {
+                    return Ok(Msisdn::parse_e164(p.as_bytes(), Msisdn::MIN_DIGITS));
+                }
+                Some(p) => p,
+                None => return Ok(None),
+            },
+        };
+        if ascii_national_digits(&plain).unwrap_or(0) <= MAX_SHORT_CODE_DIGITS {
             return Ok(None);
         }
         if self.default_region.is_none() {
             return Err(RejectReason::CounterpartyNoDefaultRegion);
         }
-        Ok(self.national(s))
+        Ok(self.national(&plain))
     }
 
     fn national(&mut self, s: &str) -> Option<Msisdn> {
@@ -365,12 +383,10 @@ fn duration_text_ok(s: &str) -> bool {
 /// writes an integer column with a gap so, and CSV exports of decimal columns too); any other
 /// text as it is. Numbers and durations read this way, as their float and decimal columns
 /// are: the dot is not a separator dropped between digits (which made `912345678.0` the
-/// number 9123456780).
+/// number 9123456780). A negative one keeps its sign, which as a number's punctuation is
+/// dropped: `-912345678.00` reads as `-912345678` does, and as a decimal column's value does.
 fn integral_text(s: &str) -> &str {
-    match whole_decimal(s) {
-        Some(int) if !int.starts_with('-') => int,
-        _ => s,
-    }
+    whole_decimal(s).unwrap_or(s)
 }
 
 /// The integer part of `-?digits.0+` (a whole number written as a decimal), else `None`.
@@ -738,6 +754,75 @@ mod tests {
             Counterparty::Number(Msisdn::parse_subscriber("+886221234567").unwrap())
         );
         assert_eq!(e.flavor, flavor(true, true));
+    }
+
+    /// The punctuation and digits libphonenumber takes (REFERENCE.md §2.1), in both number
+    /// cells, with and without a default region: a `+` after punctuation or full-width is a
+    /// `+` number; a short code so written is still one; an extension is no number.
+    #[test]
+    fn numbers_written_with_unicode_punctuation_and_digits_are_read() {
+        let number = |s: &str| Counterparty::Number(Msisdn::parse_subscriber(s).unwrap());
+        let mut none = Interpreter::new(None);
+        let e = none
+            .interpret(&row(
+                "(+886) 912-345-001",
+                "\u{FF0B}234 802/123/4567",
+                "in",
+                "call",
+            ))
+            .unwrap();
+        assert_eq!(e.subscriber.to_string(), "+886912345001");
+        assert_eq!(e.counterparty, number("+2348021234567"));
+        let e = none
+            .interpret(&row("+886912345001", "[12345]", "in", "sms"))
+            .unwrap();
+        assert_eq!(e.counterparty, Counterparty::Unknown, "a short code");
+        assert_eq!(
+            none.interpret(&row(
+                "+886912345001",
+                "0802\u{00A0}123\u{00A0}4567",
+                "in",
+                "sms"
+            )),
+            Err(RejectReason::CounterpartyNoDefaultRegion)
+        );
+        let mut kz = Interpreter::new(Region::parse("KZ"));
+        let e = kz
+            .interpret(&row(
+                "+886912345001",
+                "8~10 234 802 123 4567",
+                "out",
+                "call",
+            ))
+            .unwrap();
+        assert_eq!(e.counterparty, number("+2348021234567"));
+        let mut tw = Interpreter::new(Region::parse("TW"));
+        let e = tw
+            .interpret(&row(
+                "\u{FF10}\u{FF19}12\u{3000}345\u{3000}001",
+                "02/2123 4567",
+                "in",
+                "call",
+            ))
+            .unwrap();
+        assert_eq!(e.subscriber.to_string(), "+886912345001");
+        assert_eq!(e.counterparty, number("+886221234567"));
+        // A negative whole decimal is its integer (no `.00` digits appended), as the
+        // integer's text and a decimal column's value are.
+        for cp in ["-221234567.00", "-221234567"] {
+            let e = tw
+                .interpret(&row("+886912345001", cp, "in", "call"))
+                .unwrap();
+            assert_eq!(e.counterparty, number("+886221234567"), "{cp}");
+        }
+        let e = tw
+            .interpret(&row("+886912345001", "0912 345 678 x12", "in", "call"))
+            .unwrap();
+        assert_eq!(e.counterparty, Counterparty::Unknown, "an extension");
+        assert_eq!(
+            tw.interpret(&row("0912 345 001 x1", "", "in", "call")),
+            Err(RejectReason::BadSubscriber)
+        );
     }
 
     #[test]
