@@ -239,10 +239,65 @@ fn schema_depth(meta: &[u8]) -> Option<usize> {
     depth
 }
 
+/// Where the footer `meta` states an empty list of row groups with an element type other than
+/// a struct (fastparquet writes a frame of no rows so: `19 00`), the offset of that list's
+/// header byte. Thrift readers that look at an empty list's element type refuse it; the
+/// `parquet` crate does ("Expected list element type of Struct").
+fn typeless_empty_row_groups(meta: &[u8]) -> Option<usize> {
+    let mut r = Compact { buf: meta, at: 0 };
+    let mut found = None;
+    r.fields(0, |r, t, id| {
+        if id != 4 || t != ty::LIST {
+            return Some(false);
+        }
+        let at = r.at;
+        let (e, n) = r.list()?;
+        if n == 0 && e != ty::STRUCT {
+            found = Some(at);
+        }
+        Some(n == 0)
+    })?;
+    found
+}
+
+/// The footer of the Parquet file `file` at `path`, decoded, after [`footer_checked`]. A
+/// file of no rows whose footer states its empty list of row groups with another element
+/// type than a struct ([`typeless_empty_row_groups`]) is read as that list stated right:
+/// the writer's file of no rows, not a damaged one (it failed a scan of its whole
+/// directory).
+pub(crate) fn parquet_footer(
+    path: &Path,
+    file: &File,
+) -> Result<std::sync::Arc<parquet::file::metadata::ParquetMetaData>> {
+    use std::os::unix::fs::FileExt;
+    footer_checked(path, file)?;
+    let error = match parquet::file::metadata::ParquetMetaDataReader::new().parse_and_finish(file) {
+        Ok(meta) => return Ok(std::sync::Arc::new(meta)),
+        Err(e) => e,
+    };
+    let stated = || -> Option<parquet::file::metadata::ParquetMetaData> {
+        let size = file.metadata().ok()?.len();
+        let mut tail = [0u8; 8];
+        file.read_exact_at(&mut tail, size.checked_sub(8)?).ok()?;
+        let len = u64::from(u32::from_le_bytes(tail[..4].try_into().ok()?));
+        let mut meta = vec![0u8; usize::try_from(len).ok()?];
+        file.read_exact_at(&mut meta, (size - 8).checked_sub(len)?)
+            .ok()?;
+        let at = typeless_empty_row_groups(&meta)?;
+        meta[at] = ty::STRUCT; // size 0 in the high nibble, as before
+        let decoded =
+            parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&meta).ok()?;
+        decoded.row_groups().is_empty().then_some(decoded)
+    };
+    stated()
+        .map(std::sync::Arc::new)
+        .ok_or_else(|| Error::read(path, error))
+}
+
 /// Refuses a Parquet file (`file` at `path`) whose footer states a schema nested deeper than
 /// [`MOST_DEPTH`] groups, before the crate builds its tree. A footer this reader cannot
 /// follow (damaged, encrypted) is left to the crate.
-pub(crate) fn footer_checked(path: &Path, file: &File) -> Result<()> {
+fn footer_checked(path: &Path, file: &File) -> Result<()> {
     use std::os::unix::fs::FileExt;
     let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut tail = [0u8; 8];

@@ -47,8 +47,8 @@ pub type Footer = Arc<ParquetMetaData>;
 /// first row.
 pub fn parquet_row_groups(path: &Path) -> Result<(Footer, Vec<(usize, u64)>)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    super::claims::footer_checked(path, &file)?;
-    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+    let footer = super::claims::parquet_footer(path, &file)?;
+    let meta = ArrowReaderMetadata::try_new(footer, ArrowReaderOptions::new())
         .map_err(|e| Error::read(path, e))?;
     super::claims::depth_checked(path, meta.metadata())?;
     super::claims::chunks_apart(path, meta.metadata())?;

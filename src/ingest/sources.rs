@@ -100,10 +100,7 @@ pub fn recorded_zone(inputs: &[String]) -> Result<RecordedZone> {
             continue;
         }
         let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-        super::claims::footer_checked(&path, &file)?;
-        let meta = parquet::file::metadata::ParquetMetaDataReader::new()
-            .parse_and_finish(&file)
-            .map_err(|e| Error::read(&path, e))?;
+        let meta = super::claims::parquet_footer(&path, &file)?;
         let zone = meta
             .file_metadata()
             .key_value_metadata()

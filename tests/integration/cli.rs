@@ -2231,3 +2231,35 @@ fn joined_streams_damaged_pages_and_dangling_links_are_never_rows_passed_over() 
         stdout(&scan(&[&single], &mapped))
     );
 }
+
+/// fastparquet writes a frame of no rows with its footer's empty list of row groups typed
+/// 0 (`19 00`), which the `parquet` crate refuses ("Expected list element type of Struct"):
+/// such a file failed the scan of the whole directory it was in. It is now a file of no rows.
+#[test]
+fn a_file_of_no_rows_as_fastparquet_writes_it_is_read_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/files/fastparquet-no-rows.parquet");
+    let o = scan(&[&empty], &["--as-of", "2026-03-10", "--output", "-"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("1 file(s), 0 rows read"), "{err}");
+    let with = dir.path().join("day");
+    std::fs::create_dir(&with).unwrap();
+    std::fs::copy(&empty, with.join("a.parquet")).unwrap();
+    write_csv(
+        &with.join("b.csv"),
+        "event_time,msisdn,counterparty,direction,kind",
+        ROWS.iter()
+            .map(|r| r.rsplit_once(',').unwrap().0)
+            .collect::<Vec<_>>()
+            .as_slice(),
+    );
+    let o = scan(
+        &[&with],
+        &["--column", "msisdn=subscriber", "--output", "-"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("2 file(s), 5 rows read"), "{err}");
+    assert_eq!(stdout(&o), EXPECTED);
+}
