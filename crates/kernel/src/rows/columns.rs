@@ -144,13 +144,36 @@ pub fn resolve_required(
         return Err(Error::read(
             path,
             format!(
-                "missing required column(s) {} (columns found: {}; map export names with --column SOURCE=CANONICAL, or columns= in Python)",
+                "missing required column(s) {} (columns found: {}; {})",
                 missing.join(", "),
-                shown_names(names)
+                shown_names(names),
+                header_hint(names)
             ),
         ));
     }
     Ok(idx)
+}
+
+/// What to do about a header that lacks required columns: a CSV file separated by another
+/// character than a comma (European spreadsheets write `;`) reads as one column; a file in
+/// UTF-16 (Excel's "Unicode text") reads as no UTF-8 names; else, map the export's names.
+fn header_hint(names: &[&str]) -> String {
+    if let [one] = names
+        && let Some(sep) = [';', '\t', '|'].into_iter().find(|c| one.contains(*c))
+    {
+        let shown = if sep == '\t' {
+            "a tab".to_owned()
+        } else {
+            format!("'{sep}'")
+        };
+        return format!(
+            "the header is one column holding {shown}: CSV files are read separated by commas; write the file with commas"
+        );
+    }
+    if names.iter().any(|n| n.contains(['\0', '\u{fffd}'])) {
+        return "the header is not UTF-8 text (UTF-16, as Excel's \"Unicode text\" writes?): write the file as UTF-8".to_owned();
+    }
+    "map export names with --column SOURCE=CANONICAL, or columns= in Python".to_owned()
 }
 
 /// A header's names as an error message may show them. A name holding five or more digits
@@ -195,6 +218,28 @@ mod tests {
             .to_string();
         assert!(e.len() < 3000, "{} bytes", e.len());
         assert!(e.contains("c0, xxxx") && e.contains("and 968 more"), "{e}");
+    }
+
+    /// A header separated by another character than a comma, or in UTF-16, is named as such
+    /// (the message listed one column `event_time;subscriber;…`, or unreadable names).
+    #[test]
+    fn headers_of_another_separator_or_encoding_are_named_as_such() {
+        let err = |names: &[&str]| {
+            resolve_required(&ColumnMap::default(), names, std::path::Path::new("f.csv"))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(&["event_time;subscriber;direction;kind"]);
+        assert!(
+            e.contains("one column holding ';'") && e.contains("write the file with commas"),
+            "{e}"
+        );
+        let e = err(&["event_time\tsubscriber\tdirection\tkind"]);
+        assert!(e.contains("one column holding a tab"), "{e}");
+        let e = err(&["\u{fffd}\u{fffd}e\0v\0e\0n\0t\0"]);
+        assert!(e.contains("not UTF-8 text"), "{e}");
+        let e = err(&["time", "msisdn", "direction", "kind"]);
+        assert!(e.contains("map export names with --column"), "{e}");
     }
 
     #[test]
