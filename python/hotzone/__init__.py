@@ -415,12 +415,6 @@ def _folded(name: Any) -> str:
     return _bare(name).translate(_ASCII_LOWER)
 
 
-def _wanted_columns(columns: Optional[Mapping[str, str]]) -> set:
-    """The folded names (:func:`_folded`) of the columns a scan may read: the canonical ones
-    and the mapping's sources."""
-    return {_folded(c) for c in _CANONICAL} | {_folded(k) for k in (columns or {})}
-
-
 def _resolve_columns(names: Sequence[Any], columns: Optional[Mapping[str, str]]) -> Dict[str, int]:
     """``{canonical name: index in names}`` for the fields ``names`` (a header) holds, as the
     kernel's ``ColumnMap::resolve`` finds them: names compared trimmed; for each field its

@@ -269,20 +269,13 @@ pub(crate) fn parquet_footer(
     path: &Path,
     file: &File,
 ) -> Result<std::sync::Arc<parquet::file::metadata::ParquetMetaData>> {
-    use std::os::unix::fs::FileExt;
     footer_checked(path, file)?;
     let error = match parquet::file::metadata::ParquetMetaDataReader::new().parse_and_finish(file) {
         Ok(meta) => return Ok(std::sync::Arc::new(meta)),
         Err(e) => e,
     };
     let stated = || -> Option<parquet::file::metadata::ParquetMetaData> {
-        let size = file.metadata().ok()?.len();
-        let mut tail = [0u8; 8];
-        file.read_exact_at(&mut tail, size.checked_sub(8)?).ok()?;
-        let len = u64::from(u32::from_le_bytes(tail[..4].try_into().ok()?));
-        let mut meta = vec![0u8; usize::try_from(len).ok()?];
-        file.read_exact_at(&mut meta, (size - 8).checked_sub(len)?)
-            .ok()?;
+        let mut meta = footer_bytes(file)?;
         let at = typeless_empty_row_groups(&meta)?;
         meta[at] = ty::STRUCT; // size 0 in the high nibble, as before
         let decoded =
@@ -298,21 +291,7 @@ pub(crate) fn parquet_footer(
 /// [`MOST_DEPTH`] groups, before the crate builds its tree. A footer this reader cannot
 /// follow (damaged, encrypted) is left to the crate.
 fn footer_checked(path: &Path, file: &File) -> Result<()> {
-    use std::os::unix::fs::FileExt;
-    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut tail = [0u8; 8];
-    if size < 12 || file.read_exact_at(&mut tail, size - 8).is_err() || &tail[4..] != b"PAR1" {
-        return Ok(());
-    }
-    let len = u64::from(u32::from_le_bytes(tail[..4].try_into().unwrap_or_default()));
-    let Some(start) = (size - 8).checked_sub(len) else {
-        return Ok(());
-    };
-    let mut meta = vec![0u8; len as usize];
-    if file.read_exact_at(&mut meta, start).is_err() {
-        return Ok(());
-    }
-    match schema_depth(&meta) {
+    match footer_bytes(file).and_then(|meta| schema_depth(&meta)) {
         Some(depth) if depth > MOST_DEPTH => Err(Error::read(
             path,
             format!(
@@ -321,6 +300,23 @@ fn footer_checked(path: &Path, file: &File) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// The footer of the Parquet file `file` as stored (Thrift `FileMetaData`, without its
+/// length and magic), or `None` where the file does not end as a Parquet file does. Its
+/// length is bounded by the file's size.
+fn footer_bytes(file: &File) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let size = file.metadata().ok()?.len();
+    let mut tail = [0u8; 8];
+    file.read_exact_at(&mut tail, size.checked_sub(12)? + 4)
+        .ok()?;
+    (&tail[4..] == b"PAR1").then_some(())?;
+    let len = u64::from(u32::from_le_bytes(tail[..4].try_into().ok()?));
+    let start = (size - 8).checked_sub(len)?;
+    let mut meta = vec![0u8; usize::try_from(len).ok()?];
+    file.read_exact_at(&mut meta, start).ok()?;
+    Some(meta)
 }
 
 /// Refuses a Parquet file (footer `meta`, at `path`) two of whose column chunks share bytes:

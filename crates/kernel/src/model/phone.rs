@@ -193,7 +193,7 @@ pub fn ascii_national_digits(s: &str) -> Option<usize> {
 
 /// A number as an export writes it (REFERENCE.md §2.1), as plain `+digits` (a `+`, or the
 /// full-width `＋`, before the first digit with only punctuation before it) or plain digits:
-/// punctuation ([`is_punctuation`]) dropped, digits of any script made ASCII. `None` when
+/// punctuation (libphonenumber's, less `x`) dropped, digits of any script made ASCII. `None` when
 /// anything else is there (a letter, an extension `x12`, a `+` after a digit, no digit at
 /// all). Borrowed when the text is plain already.
 pub fn plain_number(s: &str) -> Option<std::borrow::Cow<'_, str>> {
