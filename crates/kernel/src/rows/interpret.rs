@@ -299,17 +299,21 @@ impl Interpreter {
         // by their text. Any other text is made plain first: not numeric (a sender name, an
         // extension) is unknown; a `+` after punctuation or in its full-width form
         // (`(+234) …`, `＋234…`) is a `+` number.
-        let plain = match ascii_national_digits(s) {
-            Some(_) => std::borrow::Cow::Borrowed(s),
+        let (plain, digits) = match ascii_national_digits(s) {
+            Some(n) => (std::borrow::Cow::Borrowed(s), n),
             None => match plain_number(s) {
                 Some(p) if p.starts_with('+') => {
                     return Ok(Msisdn::parse_e164(p.as_bytes(), Msisdn::MIN_DIGITS));
                 }
-                Some(p) => p,
+                // Plain digits only: its length is its digits.
+                Some(p) => {
+                    let n = p.len();
+                    (p, n)
+                }
                 None => return Ok(None),
             },
         };
-        if ascii_national_digits(&plain).unwrap_or(0) <= MAX_SHORT_CODE_DIGITS {
+        if digits <= MAX_SHORT_CODE_DIGITS {
             return Ok(None);
         }
         if self.default_region.is_none() {
