@@ -1231,6 +1231,10 @@ def test_dates_times_and_booleans_as_number_columns_are_refused_by_name():
     as_index = pd.DataFrame(base).set_index(pd.period_range("2026-03-10", periods=3, freq="h").rename("counterparty"))
     with pytest.raises(ValueError, match="counterparty is a pandas Period"):
         hotzone.scan(as_index, **kw)
+    # A JSON column (pyarrow's ``pa.json_()``) is a document, its text quoted: refused too.
+    documents = pa.table(dict(base, counterparty=pa.array(['"+2348021234567"'] * 3, pa.json_())))
+    with pytest.raises(ValueError, match='column counterparty is of the extension type "arrow.json"'):
+        hotzone.scan(documents, **kw)
     # Integers are still a number column's digits.
     numbers = pl.DataFrame(dict(base, counterparty=[221234567] * 3))
     assert rows_of(hotzone.scan(numbers, **kw).table)[0][1] == "true"

@@ -30,7 +30,7 @@ use parquet::file::statistics::Statistics;
 use crate::error::{Error, Result};
 use crate::ingest::RowSink;
 use crate::ingest::batch::{
-    DictCache, instant_of_ticks, integer_extension, visit_batch, visit_batch_with,
+    DictCache, extension_refused, instant_of_ticks, visit_batch, visit_batch_with,
 };
 use crate::ingest::columns::{ColumnMap, Field, resolve_required};
 use crate::ingest::interpret::{EVENT_TIME_RANGE, Interpreter};
@@ -101,8 +101,10 @@ fn readable(c: parquet::basic::Compression) -> bool {
     )
 }
 
-/// An error naming the file, the column and the codec when a chunk of root column `root`
-/// (named `name`) in row group `rg` is compressed with a codec this build does not read.
+/// An error naming the file and the column when root column `root` (named `name`) is not
+/// one a read takes whatever its values: a chunk of it in row group `rg` is compressed with a
+/// codec this build does not read, or its type is JSON or BSON (a document, not the text or
+/// number of a field: DuckDB's and pyarrow's JSON columns are so typed).
 fn codecs_readable(
     path: &Path,
     rg: &RowGroupMetaData,
@@ -110,6 +112,22 @@ fn codecs_readable(
     root: usize,
     name: &str,
 ) -> Result<()> {
+    use parquet::basic::{ConvertedType, LogicalType};
+    let info = descr.root_schema().get_fields()[root].get_basic_info();
+    let document = match (info.logical_type_ref(), info.converted_type()) {
+        (Some(LogicalType::Json), _) | (None, ConvertedType::JSON) => Some("JSON"),
+        (Some(LogicalType::Bson), _) | (None, ConvertedType::BSON) => Some("BSON"),
+        _ => None,
+    };
+    if let Some(document) = document {
+        return Err(Error::read(
+            path,
+            format!(
+                "column {name} is of Parquet's {document} type (a document); expected text or \
+                 numbers: write the field as a string column"
+            ),
+        ));
+    }
     for leaf in leaves_of(descr, root) {
         let codec = rg.column(leaf).compression();
         if !readable(codec) {
@@ -225,7 +243,7 @@ where
     // below never show it.
     for read in Field::ALL {
         if let Some(root) = idx[read as usize] {
-            integer_extension(path, read, schema.field(root))?;
+            extension_refused(path, read, schema.field(root))?;
         }
     }
     // Every column the mapping names must be decompressable here, including those the

@@ -2232,6 +2232,38 @@ fn joined_streams_damaged_pages_and_dangling_links_are_never_rows_passed_over() 
     );
 }
 
+/// A JSON column (Parquet's JSON type as DuckDB and pyarrow write it, or Arrow's `arrow.json`
+/// extension in an IPC file) read for a field is refused by name: its text is a document,
+/// quotes included, and was read as a subscriber, so that every row was rejected without the
+/// reason being said (and pyarrow's file gave the `parquet` crate's own type mismatch).
+#[test]
+fn json_columns_are_refused_by_name_not_read_as_their_text() {
+    let files = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/files");
+    for (name, says) in [
+        (
+            "duckdb-json.parquet",
+            "column subscriber is of Parquet's JSON type",
+        ),
+        (
+            "pyarrow-json.parquet",
+            r#"column subscriber is of the extension type "arrow.json""#,
+        ),
+        (
+            "pyarrow-json.arrow",
+            r#"column subscriber is of the extension type "arrow.json""#,
+        ),
+    ] {
+        let o = scan(
+            &[&files.join(name)],
+            &["--as-of", "2026-03-10", "--output", "-"],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(name) && err.contains(says), "{name}: {err}");
+        assert!(o.stdout.is_empty(), "{name}: no verdicts of a refused file");
+    }
+}
+
 /// fastparquet writes a frame of no rows with its footer's empty list of row groups typed
 /// 0 (`19 00`), which the `parquet` crate refuses ("Expected list element type of Struct"):
 /// such a file failed the scan of the whole directory it was in. It is now a file of no rows.

@@ -392,10 +392,12 @@ fn is_text(t: &DataType) -> bool {
 /// A column read for a field, of an Arrow extension type stored as integers (or a dictionary
 /// of them), is refused: its integers count in the extension's own unit (pandas' `Period`
 /// stores hours or days since 1970), which the rules would read as epoch milliseconds (a
-/// time in January 1970) or as a phone number's digits. Readers call it on the file's
+/// time in January 1970) or as a phone number's digits. So is one of the JSON extension
+/// type (`arrow.json`): a document, whose text (a string's quotes included) is no field's
+/// value. Readers call it on the file's
 /// schema too, before a row group's statistics can spare them decoding the column (and so
 /// this check on its batches).
-pub fn integer_extension(path: &Path, read: Field, field: &arrow::datatypes::Field) -> Result<()> {
+pub fn extension_refused(path: &Path, read: Field, field: &arrow::datatypes::Field) -> Result<()> {
     let stored = match field.data_type() {
         DataType::Dictionary(_, v) => v.as_ref(),
         t => t,
@@ -405,7 +407,7 @@ pub fn integer_extension(path: &Path, read: Field, field: &arrow::datatypes::Fie
         _ => "text or numbers",
     };
     match field.metadata().get("ARROW:extension:name") {
-        Some(name) if stored.is_integer() => Err(Error::read(
+        Some(name) if stored.is_integer() || name == "arrow.json" => Err(Error::read(
             path,
             format!(
                 "column {} is of the extension type {} (stored as {}); expected {expected}",
@@ -632,7 +634,7 @@ where
     let width = batch.num_columns();
     for read in Field::ALL {
         if let Some(i) = idx[read as usize].filter(|&i| i < width) {
-            integer_extension(path, read, schema.field(i))?;
+            extension_refused(path, read, schema.field(i))?;
         }
     }
     let col = |f: Field| {

@@ -334,7 +334,7 @@ impl Interpreter {
     }
 }
 
-/// RFC 3339 with an offset, or integer epoch milliseconds (REFERENCE §2).
+/// RFC 3339 with an offset, or integer epoch milliseconds, signed or not (REFERENCE §2).
 ///
 /// Also read, because common writers emit them and each still names one instant: the
 /// offset written `+HHMM` (polars' `write_csv`) or `+HH` (DuckDB's CSV) instead of
@@ -350,14 +350,18 @@ pub fn parse_time(s: &str) -> Result<i64, RejectReason> {
     if let Some(ms) = common_instant(b) {
         return Ok(ms);
     }
-    let numeric = b
-        .iter()
+    // An integer may be written with its sign, as `duration_s` may (`+1773073800000`).
+    let unsigned = s.strip_prefix('+').unwrap_or(s);
+    let numeric = unsigned
+        .bytes()
         .enumerate()
-        .all(|(i, c)| c.is_ascii_digit() || (i == 0 && *c == b'-'));
+        .all(|(i, c)| c.is_ascii_digit() || (i == 0 && c == b'-' && unsigned.len() == s.len()));
     let millis = if numeric {
-        s
+        unsigned
     } else {
-        match whole_decimal(s) {
+        match whole_decimal(unsigned)
+            .filter(|int| !(int.starts_with('-') && unsigned.len() < s.len()))
+        {
             Some(int) => int,
             None => return parse_instant(s),
         }
@@ -657,6 +661,13 @@ mod tests {
         assert_eq!(parse_time("1773073800000.0"), Ok(1_773_073_800_000));
         assert_eq!(parse_time("1773073800000.000"), Ok(1_773_073_800_000));
         assert_eq!(parse_time("-1.0"), Ok(-1));
+        // With a sign, as integers are written (and `duration_s` is read).
+        assert_eq!(parse_time("+1773073800000"), Ok(1_773_073_800_000));
+        assert_eq!(parse_time("+1773073800000.0"), Ok(1_773_073_800_000));
+        assert_eq!(parse_time("-0"), Ok(0));
+        for bad in ["+", "+-1", "++1", "-+1", "+ 1", "+2026-03-10T00:00:00Z"] {
+            assert_eq!(parse_time(bad), Err(RejectReason::BadEventTime), "{bad}");
+        }
         // Still no instant: no offset, a fraction of a millisecond, malformed offsets.
         for bad in [
             "2026-03-10 00:00:00",
