@@ -357,12 +357,23 @@ where
         None => idx[Field::EventTime as usize]
             .and_then(|root| one_day_pages(&file, rg, descr, root, meta.schema(), &resolved, rows)),
     };
-    let reader = part_reader(path, file, meta, row_group, &roots, &part, day_pages)?;
+    let reader = part_reader(
+        path,
+        file,
+        meta.clone(),
+        row_group,
+        &roots,
+        &part,
+        day_pages,
+    )?;
     let decoded = arrow::array::RecordBatchReader::schema(&reader);
     let mut row = first_row + part.start as u64;
     let mut cache = DictCache::default();
     for batch in reader {
-        let mut batch = batch.map_err(|e| decode_error(path, row_group, &decoded, e))?;
+        let mut batch = batch.map_err(|e| {
+            let at_fault = not_utf8(path, &meta, row_group, &roots, &part);
+            decode_error(path, row_group, &decoded, &at_fault, e)
+        })?;
         if let Some((field, column)) = &constant_time {
             batch = with_column(path, &batch, field, column.slice(0, batch.num_rows()))?;
         }
@@ -631,7 +642,7 @@ fn read_time_span(
     let decoded = arrow::array::RecordBatchReader::schema(&reader);
     let (mut lo, mut hi, mut cells) = (i64::MAX, i64::MIN, 0usize);
     for batch in reader {
-        let batch = batch.map_err(|e| decode_error(path, row_group, &decoded, e))?;
+        let batch = batch.map_err(|e| decode_error(path, row_group, &decoded, &[], e))?;
         let a = batch.column(0);
         if a.null_count() > 0 {
             return Ok(None);
@@ -663,29 +674,30 @@ fn read_time_span(
 /// A decoding error of the Arrow reader in row group `row_group` (whose batches have schema
 /// `decoded`). The reader's own text for a string column holding bytes that are not UTF-8
 /// (which the column's Parquet type promises) names no column and gives an offset in its
-/// buffer, so the string columns it was decoding are named with it. No cell is quoted either
-/// way.
+/// buffer, so the column is named with it: `at_fault` when [`not_utf8`] found it, else the
+/// string columns the reader was decoding. No cell is quoted either way.
 fn decode_error(
     path: &Path,
     row_group: usize,
     decoded: &Schema,
+    at_fault: &[String],
     e: impl std::fmt::Display,
 ) -> Error {
     let e = reader_message(e);
-    if !(e.contains("UTF-8") || e.contains("utf-8")) {
+    if !is_utf8_error(&e) {
         // The pages' own errors (`inflate`, `day_pages`, `OneRowGroup`) name the row group.
         return match e.starts_with("row group ") {
             true => Error::read(path, e),
             false => Error::read(path, format!("row group {row_group}: {e}")),
         };
     }
-    let text: Vec<&str> = (decoded.fields().iter())
-        .filter(|f| match f.data_type() {
-            DataType::Dictionary(_, v) => is_text_type(v),
-            t => is_text_type(t),
-        })
-        .map(|f| f.name().as_str())
-        .collect();
+    let text: Vec<&str> = match at_fault {
+        [] => (decoded.fields().iter())
+            .filter(|f| is_text_field(f))
+            .map(|f| f.name().as_str())
+            .collect(),
+        named => named.iter().map(String::as_str).collect(),
+    };
     Error::read(
         path,
         format!(
@@ -694,6 +706,43 @@ fn decode_error(
             text.join(", ")
         ),
     )
+}
+
+fn is_utf8_error(reader_said: &str) -> bool {
+    reader_said.contains("UTF-8") || reader_said.contains("utf-8")
+}
+
+/// A column of text, or a dictionary of it.
+fn is_text_field(f: &ArrowField) -> bool {
+    match f.data_type() {
+        DataType::Dictionary(_, v) => is_text_type(v),
+        t => is_text_type(t),
+    }
+}
+
+/// The string columns among `roots` whose values in rows `part` of row group `row_group` are
+/// not all UTF-8, found by decoding each alone: the reader decoding them together says only
+/// that one is not. Run once, on the way to that error; empty when none is found alone.
+fn not_utf8(
+    path: &Path,
+    meta: &ArrowReaderMetadata,
+    row_group: usize,
+    roots: &[usize],
+    part: &std::ops::Range<usize>,
+) -> Vec<String> {
+    let schema = meta.schema();
+    (roots.iter().copied())
+        .filter(|&root| is_text_field(schema.field(root)))
+        .filter(|&root| {
+            let alone = File::open(path).ok().and_then(|file| {
+                part_reader(path, file, meta.clone(), row_group, &[root], part, None).ok()
+            });
+            alone.is_some_and(|mut reader| {
+                reader.any(|b| b.is_err_and(|e| is_utf8_error(&reader_message(e))))
+            })
+        })
+        .map(|root| schema.field(root).name().clone())
+        .collect()
 }
 
 /// The message of an error of the Arrow reader, without the kinds Arrow and the `parquet`
@@ -1847,7 +1896,7 @@ mod tests {
     #[test]
     fn reader_errors_read_without_the_crates_prefixes() {
         let schema = Schema::empty();
-        let shown = |e: &str| decode_error(Path::new("f.parquet"), 3, &schema, e).to_string();
+        let shown = |e: &str| decode_error(Path::new("f.parquet"), 3, &schema, &[], e).to_string();
         assert_eq!(
             shown("Parquet argument error: Parquet error: insufficient definition levels"),
             "f.parquet: row group 3: insufficient definition levels"

@@ -2759,3 +2759,51 @@ fn dates_and_integer_extensions_in_number_columns_are_refused_naming_the_file() 
         assert!(o.stdout.is_empty(), "{name}: no verdicts of a refused file");
     }
 }
+
+/// A value that is not UTF-8 in a string column's dictionary page is an error naming that
+/// column alone: the reader decoding the row group's columns together says only that one of
+/// them is not UTF-8, and every string column of the row group used to be named.
+#[test]
+fn a_dictionary_value_that_is_not_utf8_names_its_one_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 6;
+    let t = t0();
+    let subscribers = ["+886900000001", "+886955555Z55", "+886999999999"];
+    let text = |v: Vec<&str>| Arc::new(StringArray::from(v)) as arrow::array::ArrayRef;
+    let b = RecordBatch::try_new(
+        schema_with(DataType::Int64),
+        vec![
+            Arc::new(TimestampMillisecondArray::from(vec![t; n]).with_timezone("UTC")),
+            text((0..n).map(|i| subscribers[i % 3]).collect()),
+            text(vec!["+2348021234567"; n]),
+            text(vec!["in"; n]),
+            text(vec!["call"; n]),
+            Arc::new(Int64Array::from(vec![60; n])),
+        ],
+    )
+    .unwrap();
+    let path = dir.path().join("bad-dictionary.parquet");
+    let props = WriterProperties::builder()
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(parquet::file::properties::EnabledStatistics::None)
+        .build();
+    write_with(&path, &b, Some(props));
+    // The middle value is in the dictionary page only (no statistics hold a value).
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = (bytes.windows(13).position(|w| w == b"+886955555Z55")).expect("the value, plain");
+    assert_eq!(
+        bytes.windows(13).filter(|w| *w == b"+886955555Z55").count(),
+        1
+    );
+    bytes[at + 10] = 0xFF;
+    std::fs::write(&path, bytes).unwrap();
+    let o = scan(&path, &dir.path().join("rejects.csv"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bad-dictionary.parquet")
+            && err.contains("a value of a string column (subscriber) is not UTF-8"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty(), "no verdicts of a refused file");
+}
