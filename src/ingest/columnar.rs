@@ -1122,8 +1122,18 @@ where
         visit_batch(path, &empty, columns, 0, cache, interp, rows)
     };
     let reopen = || File::open(path).map(std::io::BufReader::new);
-    match arrow::ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None) {
-        Ok(reader) => {
+    // A file whose footer and messages state two metadata versions is read as the stream it
+    // holds (`ipc_mixed_versions`).
+    let mixed = ipc_mixed_versions(path);
+    let as_file = match mixed {
+        Some(_) => None,
+        None => Some(arrow::ipc::reader::FileReader::try_new(
+            std::io::BufReader::new(file),
+            None,
+        )),
+    };
+    match as_file {
+        Some(Ok(reader)) => {
             schema_checked(reader.schema(), interp, rows, &mut cache)?;
             let mut reader = match ipc_projection(&reader.schema(), columns) {
                 None => reader,
@@ -1147,35 +1157,112 @@ where
                 visit_sliced(path, &batch, columns, (&mut row, &mut cache), interp, rows)?;
             }
         }
-        Err(file_err) => {
-            let file = File::open(path).map_err(|e| Error::io(path, e))?;
-            let reader =
-                arrow::ipc::reader::StreamReader::try_new(std::io::BufReader::new(file), None)
-                    .map_err(|e| {
-                        Error::read(
-                            path,
-                            format!(
-                                "not an Arrow IPC file ({file_err}) nor stream ({e}){}",
-                                other_format(path)
-                            ),
-                        )
-                    })?;
+        file_read => {
+            let open_stream = || -> std::io::Result<std::io::BufReader<File>> {
+                use std::io::Seek;
+                let mut file = reopen()?;
+                if let Some(stream) = &mixed {
+                    file.seek(std::io::SeekFrom::Start(stream.start))?;
+                }
+                Ok(file)
+            };
+            let file = open_stream().map_err(|e| Error::io(path, e))?;
+            let reader = arrow::ipc::reader::StreamReader::try_new(file, None).map_err(|e| {
+                let said = match &file_read {
+                    Some(Err(file_err)) => format!(
+                        "not an Arrow IPC file ({file_err}) nor stream ({e}){}",
+                        other_format(path)
+                    ),
+                    _ => format!(
+                        "the stream of an IPC file whose footer states another metadata \
+                         version than its messages: {e}"
+                    ),
+                };
+                Error::read(path, said)
+            })?;
             schema_checked(reader.schema(), interp, rows, &mut cache)?;
             let mut reader = match ipc_projection(&reader.schema(), columns) {
                 None => reader,
-                Some(projection) => reopen().map_err(|e| Error::io(path, e)).and_then(|file| {
-                    arrow::ipc::reader::StreamReader::try_new(file, Some(projection))
-                        .map_err(|e| Error::read(path, e))
-                })?,
+                Some(projection) => {
+                    open_stream()
+                        .map_err(|e| Error::io(path, e))
+                        .and_then(|file| {
+                            arrow::ipc::reader::StreamReader::try_new(file, Some(projection))
+                                .map_err(|e| Error::read(path, e))
+                        })?
+                }
             };
-            for (k, batch) in reader.by_ref().enumerate() {
+            // A part of a file read as its stream: the batches before it are decoded and
+            // passed over, those after it not decoded.
+            let range = batches.clone().unwrap_or(0..usize::MAX);
+            let mut seen = 0;
+            for (k, batch) in reader.by_ref().enumerate().take(range.end) {
+                seen = k + 1;
                 let batch = batch.map_err(batch_error(k, row))?;
-                visit_sliced(path, &batch, columns, (&mut row, &mut cache), interp, rows)?;
+                if k >= range.start {
+                    visit_sliced(path, &batch, columns, (&mut row, &mut cache), interp, rows)?;
+                }
             }
-            stream_ended(path, reader.get_mut())?;
+            match batches {
+                Some(part) if seen < part.end => {
+                    return Err(Error::read(
+                        path,
+                        format!(
+                            "the IPC footer lists {} record batches, its stream holds {seen}",
+                            part.end
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => stream_ended(path, reader.get_mut(), mixed.map(|m| m.end))?,
+            }
         }
     }
     Ok(())
+}
+
+/// The footer of an Arrow IPC file of `size` bytes, with the byte it starts at (the stream's
+/// end), or `None` where the file's tail states none that fits.
+fn ipc_footer(file: &mut File, size: u64) -> Option<(u64, Vec<u8>)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut at = |offset: u64, len: usize| -> Option<Vec<u8>> {
+        file.seek(SeekFrom::Start(offset)).ok()?;
+        let mut buf = vec![0u8; len];
+        file.read_exact(&mut buf).ok()?;
+        Some(buf)
+    };
+    let tail = at(size.checked_sub(10)?, 10)?;
+    let n = arrow::ipc::reader::read_footer_length(tail.try_into().ok()?).ok()?;
+    let start = (size - 10).checked_sub(n as u64)?;
+    Some((start, at(start, n)?))
+}
+
+/// Where an Arrow IPC file whose footer states another metadata version than its messages
+/// do (pyarrow's `IpcWriteOptions(metadata_version=V4)` writes V4 messages under a V5
+/// footer) holds its stream: from byte 8 to the footer. Arrow's file reader refuses every
+/// message of such a file; the stream the file format holds is read instead. `None` for
+/// any other input.
+fn ipc_mixed_versions(path: &Path) -> Option<std::ops::Range<u64>> {
+    use arrow::ipc::{root_as_footer, root_as_message};
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path).ok()?;
+    let size = file.metadata().ok()?.len();
+    let (end, footer) = ipc_footer(&mut file, size)?;
+    let footer = root_as_footer(&footer).ok()?;
+    let first = (footer.dictionaries().into_iter().flatten())
+        .chain(footer.recordBatches().into_iter().flatten())
+        .min_by_key(|b| b.offset())?;
+    let (offset, len) = (
+        u64::try_from(first.offset()).ok()?,
+        usize::try_from(first.metaDataLength()).ok()?,
+    );
+    (offset.checked_add(len as u64)? <= end).then_some(())?;
+    file.seek(SeekFrom::Start(offset)).ok()?;
+    let mut meta = vec![0u8; len];
+    file.read_exact(&mut meta).ok()?;
+    let skip = if meta.get(..4)? == [0xff; 4] { 8 } else { 4 };
+    let message = root_as_message(meta.get(skip..)?).ok()?;
+    (message.version() != footer.version() && end >= 8).then_some(8..end)
 }
 
 /// What a file named as Arrow IPC but read as neither IPC form is, when its leading bytes say:
@@ -1198,12 +1285,15 @@ fn other_format(path: &Path) -> &'static str {
 /// end of the file: Arrow's reader stops there, so a second stream after it (two stream files
 /// joined with `cat`, as Arrow's readers all read only the first) or any other bytes would be
 /// rows never read, with nothing said. An error naming the file and the byte instead.
-fn stream_ended(path: &Path, file: &mut std::io::BufReader<File>) -> Result<()> {
+fn stream_ended(path: &Path, file: &mut std::io::BufReader<File>, end: Option<u64>) -> Result<()> {
     use std::io::Seek;
     let at = file.stream_position().map_err(|e| Error::io(path, e))?;
-    let size = (file.get_ref().metadata())
-        .map_err(|e| Error::io(path, e))?
-        .len();
+    let size = match end {
+        Some(end) => end,
+        None => (file.get_ref().metadata())
+            .map_err(|e| Error::io(path, e))?
+            .len(),
+    };
     if at < size {
         return Err(Error::read(
             path,
@@ -1363,17 +1453,7 @@ fn ipc_lengths_checked(path: &Path, batches: Option<std::ops::Range<usize>>) -> 
         Some(Ok((body, body_len)))
     };
     // A file: the blocks its footer lists, as the file reader takes them.
-    let footer = size
-        .checked_sub(10)
-        .and_then(|t| at(&mut file, t, 10))
-        .and_then(|tail| {
-            arrow::ipc::reader::read_footer_length(tail.try_into().unwrap_or([0; 10])).ok()
-        })
-        .and_then(|n| {
-            (size - 10)
-                .checked_sub(n as u64)
-                .and_then(|s| at(&mut file, s, n))
-        });
+    let footer = ipc_footer(&mut file, size).map(|(_, footer)| footer);
     if let Some(footer) = footer.as_deref()
         && let Ok(footer) = root_as_footer(footer)
     {

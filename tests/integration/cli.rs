@@ -2232,6 +2232,50 @@ fn joined_streams_damaged_pages_and_dangling_links_are_never_rows_passed_over() 
     );
 }
 
+/// An Arrow IPC file whose footer states metadata version V5 over messages of V4 (pyarrow's
+/// `metadata_version=V4`) is read as the stream it holds: Arrow's file reader refused every
+/// batch of it ("metadata versions mismatch"), and one with a dictionary not even as a
+/// stream. Read whole or in parts of one batch each, its rows and reject numbers are those of
+/// `ROWS` plus a sixth row whose direction is no direction.
+#[test]
+fn ipc_files_whose_footer_and_messages_state_two_versions_are_read() {
+    let files = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/files");
+    let dir = tempfile::tempdir().unwrap();
+    let rejects = dir.path().join("rejects.csv");
+    for name in [
+        "pyarrow-v4-metadata.arrow",
+        "pyarrow-v4-metadata-dictionary.arrow",
+    ] {
+        for part_bytes in ["1000000", "200"] {
+            let o = scan_command("NG")
+                .arg(files.join(name))
+                .args(["--column", "msisdn=subscriber", "--output", "-"])
+                .arg("--rejects")
+                .arg(&rejects)
+                .env("HOTZONE_IPC_PART_BYTES", part_bytes)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{name} {part_bytes}: {err}");
+            assert_eq!(
+                String::from_utf8_lossy(&o.stdout),
+                EXPECTED,
+                "{name} {part_bytes}: {err}"
+            );
+            assert!(
+                err.contains("6 rows read, 5 events")
+                    && err.contains("rejected 1 (bad_direction=1)"),
+                "{name} {part_bytes}: {err}"
+            );
+            let rejected = std::fs::read_to_string(&rejects).unwrap();
+            assert!(
+                rejected.contains(&format!("{name},6,bad_direction,")),
+                "{name} {part_bytes}: {rejected}"
+            );
+        }
+    }
+}
+
 /// A JSON column (Parquet's JSON type as DuckDB and pyarrow write it, or Arrow's `arrow.json`
 /// extension in an IPC file) read for a field is refused by name: its text is a document,
 /// quotes included, and was read as a subscriber, so that every row was rejected without the
