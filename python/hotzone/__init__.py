@@ -84,7 +84,8 @@ class ScanResult:
 
     ``summary`` is a dict: ``files``, ``rows`` (read), ``events`` (accepted),
     ``unknown_counterparties``, ``unread_files`` (files inside an input directory that were
-    not read because their name gives no known format, such as ``part-0.csv.bz2``),
+    not read because their name gives no known format, such as ``part-0.csv.bz2``, or
+    because they are symlinks leading to no file),
     ``rejected`` (total), ``rejects`` (count per reason),
     ``reject_rows`` (``(source, row, reason)`` per rejected row, rows numbered from 1),
     ``window`` (``{"first", "last", "tz"}``, or None when no row was accepted and no
@@ -92,7 +93,9 @@ class ScanResult:
     ``tz`` differs from the zone a file records (the days are read in ``tz``; also raised as a
     ``UserWarning``, as the CLI warns on stderr), ``epoch_warning`` when, with no ``as_of``,
     the latest day in the data is in 1970 (integer times are epoch milliseconds: epoch
-    seconds land there; also a ``UserWarning``).
+    seconds land there; also a ``UserWarning``), ``prepared_warning`` when flags that decide
+    how rows are read (``default_region``, ``columns``) are given with a prepared file, whose
+    rows ``prepare`` read with its own (they change nothing here; also a ``UserWarning``).
     """
 
     __slots__ = ("table", "summary")
@@ -650,8 +653,9 @@ def scan(
         The events: a polars or pandas DataFrame, a pyarrow Table, RecordBatch or
         RecordBatchReader, anything with ``__arrow_c_stream__`` (a DuckDB relation: the
         rows its query selects); or a path or list of paths
-        as the CLI takes them (Parquet, CSV, ``.csv.gz``/``.csv.zst``, Arrow IPC files, directories, globs, or one
-        prepared ``.hzi``). Arrow input is read batch by batch in place (no copy of the
+        as the CLI takes them (``.parquet``/``.pq``, ``.csv``, ``.csv.gz``/``.csv.zst`` or
+        ``.gzip``/``.zstd``, Arrow IPC ``.arrow``/``.ipc``/``.feather``/``.arrows``, in any case;
+        directories, globs, or one prepared ``.hzi``). Arrow input is read batch by batch in place (no copy of the
         frame); the GIL is released while the engine runs.
     hotzone:
         Regions and E.164 prefixes, as ``"NG,JM,+882"`` or ``["NG", "JM", "+882"]``; or

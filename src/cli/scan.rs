@@ -18,7 +18,7 @@ use crate::scan::{ScanRequest, ZoneSource, scan};
 /// Flags of `hotzone scan` (REFERENCE.md §9).
 #[derive(Args, Debug)]
 pub struct ScanArgs {
-    /// Input files, directories (recursive, hive partitions allowed) or globs: .parquet, .csv, .csv.gz/.csv.zst, .arrow/.ipc/.feather; or one prepared file (hotzone prepare).
+    /// Input files, directories (recursive, hive partitions allowed) or globs: .parquet/.pq, .csv, .csv.gz/.csv.gzip, .csv.zst/.csv.zstd, .arrow/.ipc/.feather/.arrows (any case); or one prepared file (hotzone prepare).
     #[arg(required = true)]
     pub inputs: Vec<String>,
     /// Hotzone entries: region codes (ISO 3166-1 alpha-2, or AC, TA, XK) and E.164 prefixes, comma-separated (NG,JM,+882),
@@ -168,8 +168,9 @@ pub fn warn_unread(command: &str, unread: &[std::path::PathBuf]) {
         names.push(format!("and {} more", unread.len() - SHOWN));
     }
     eprintln!(
-        "{command}: warning: {} file(s) in the input directories were not read, their names giving no known format (.parquet, .csv, .csv.gz/.csv.zst, .arrow/.ipc/.feather) or their links leading to no file: {}",
+        "{command}: warning: {} file(s) in the input directories were not read, their names giving no known format ({}) or their links leading to no file: {}",
         unread.len(),
+        crate::ingest::sources::KNOWN_FORMATS,
         names.join(", ")
     );
 }

@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+/// The extensions [`Format::of`] knows, as messages name them.
+pub const KNOWN_FORMATS: &str = ".parquet/.pq, .csv, .csv.gz/.csv.gzip, .csv.zst/.csv.zstd, .arrow/.ipc/.feather/.arrows (any case)";
+
 /// A readable input format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -146,7 +149,7 @@ fn no_readable_file(what: &str, skipped: &[PathBuf]) -> String {
     match skipped {
         [] => format!("{what} no readable file"),
         [one, ..] => format!(
-            "{what} no readable file, only {} of no known format (such as {}; expected .parquet, .csv, .csv.gz/.csv.zst, .arrow/.ipc/.feather)",
+            "{what} no readable file, only {} of no known format (such as {}; expected {KNOWN_FORMATS})",
             skipped.len(),
             one.display()
         ),
@@ -238,7 +241,9 @@ fn expand_with(inputs: &[String], strict: bool) -> Result<Expanded> {
             let f = Format::of(path).ok_or_else(|| {
                 Error::read(
                     path,
-                    "unknown format: expected .parquet, .csv, .csv.gz/.csv.zst, .arrow/.ipc/.feather",
+                    format!(
+                        "unknown format: expected {KNOWN_FORMATS}, or a file hotzone prepare wrote"
+                    ),
                 )
             })?;
             out.push((path.to_owned(), f));
@@ -476,6 +481,24 @@ fn walk_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every extension the messages name is read, in any case, and is all `Format::of` reads.
+    #[test]
+    fn the_formats_messages_name_are_those_read() {
+        let named: Vec<&str> = (KNOWN_FORMATS.trim_end_matches(" (any case)").split(", "))
+            .flat_map(|f| f.split('/'))
+            .map(|ext| ext.trim_start_matches('.'))
+            .collect();
+        assert_eq!(named.len(), 11, "{named:?}");
+        for ext in &named {
+            for name in [format!("a.{ext}"), format!("a.{}", ext.to_uppercase())] {
+                assert!(Format::of(Path::new(&name)).is_some(), "{name}");
+            }
+        }
+        for other in ["a.csv.bz2", "a.json", "a.txt", "000000_0", "a.gz"] {
+            assert!(Format::of(Path::new(other)).is_none(), "{other}");
+        }
+    }
 
     #[test]
     fn a_glob_passes_over_bookkeeping_below_its_literal_directories_unless_it_asks_for_it() {

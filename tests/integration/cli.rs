@@ -1492,6 +1492,12 @@ fn files_of_no_known_format_in_a_directory_are_named_not_silently_skipped() {
         said.contains("only 1 of no known format") && said.contains("part-0.csv.bz2"),
         "{said}"
     );
+    // The formats it names are all those read (`.pq`, `.arrows`, `.csv.zstd` too).
+    assert!(
+        said.contains(hotzone::ingest::sources::KNOWN_FORMATS),
+        "{said}"
+    );
+
     // So does a directory that holds files, none of them readable (a scheduled job would
     // otherwise read nothing and succeed); an empty one is an empty input.
     let gz = dir.path().join("gz");
