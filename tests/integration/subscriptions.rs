@@ -484,6 +484,63 @@ async fn a_callback_waiting_to_retry_is_dropped_when_its_subscription_is_deleted
     rs.server.stop().await;
 }
 
+/// A graceful stop while an anomaly callback waits to retry a failing sink: the next start
+/// sends it (an adversarial pass found it journaled before the POST and so never sent again:
+/// the bank never heard, though the number stayed anomalous and the subscription ACTIVE).
+/// Once delivered it is not repeated at the start after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_not_yet_delivered_at_a_stop_is_sent_after_the_restart() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut sink = SinkServer::start(SinkMode::Status(503)).await;
+    let mut s = server_settings(data.path());
+    // After its first failed POST the anomaly callback waits a minute for its next one.
+    s.subscriptions.sink_attempts = 5;
+    s.subscriptions.sink_backoff_ms = 60_000;
+    let rs = spawn_rest(s.clone()).await;
+    let number = "+886955500037";
+    let id = created(
+        &post_json(
+            rs.http,
+            SUBS,
+            &[],
+            &subscription(&sink.url("/later"), number),
+        )
+        .await,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (events, day) = hot_now(number);
+    ingest(&rs, events).await;
+    let first = sink.next().await;
+    assert_eq!(first.body["type"], ANOMALY);
+    rs.server.stop().await;
+
+    sink.set_mode(SinkMode::Status(204));
+    let rs = spawn_rest(s.clone()).await;
+    let again = sink.next().await;
+    assert_eq!(again.body["type"], ANOMALY, "{}", again.body);
+    assert_eq!(
+        again.body["data"],
+        json!({"subscriptionId": id, "phoneNumber": number, "anomalyDate": day})
+    );
+    assert_eq!(
+        again.body["id"], first.body["id"],
+        "the same event, by its id"
+    );
+    settled(&rs, 0).await;
+    assert_eq!(rs.state.callback_metrics().delivered(), 1);
+    rs.server.stop().await;
+
+    // Delivered: the start after sends nothing.
+    let rs = spawn_rest(s).await;
+    settled(&rs, 0).await;
+    assert!(rs.state.callback_metrics().evaluations() >= 1);
+    assert!(sink.try_next().is_none(), "repeated once delivered");
+    rs.server.stop().await;
+}
+
 /// A sink on a raw socket that answers `200 OK` at once and then never finishes its body;
 /// sends each request's JSON body to the returned channel.
 async fn sink_with_a_slow_2xx_body() -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {

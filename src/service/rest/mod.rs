@@ -70,12 +70,16 @@ pub struct RestHandle {
     shutdown: tokio::sync::watch::Sender<bool>,
     server: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
+    /// Closed at the stop: it journals the callbacks not yet delivered.
+    subs: Arc<subscriptions::Store>,
 }
 
 impl RestHandle {
     /// Stops accepting connections, lets the requests in flight finish (at most
     /// 10 s; idle keep-alive connections are closed), then stops the
-    /// subscription tasks. Callbacks still being sent are dropped; their dates stay journaled.
+    /// subscription tasks. Anomaly callbacks not yet delivered (waiting for a slot, or to
+    /// retry a failing sink) are journaled as unsent, so the next start sends them
+    /// ([`subscriptions::Store::close`]).
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let mut server = self.server;
@@ -88,6 +92,20 @@ impl RestHandle {
         }
         for t in self.tasks {
             t.abort();
+        }
+        let subs = self.subs;
+        match tokio::task::spawn_blocking(move || subs.close()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => {
+                tracing::info!(
+                    callbacks = n,
+                    "anomaly callbacks not yet delivered: sent again at the next start"
+                )
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "could not journal the anomaly callbacks not yet delivered: they are lost")
+            }
+            Err(e) => tracing::error!(error = %e, "closing the subscription store failed"),
         }
     }
 }
@@ -126,6 +144,7 @@ pub async fn start(addr: SocketAddr, state: AppState) -> Result<RestHandle, Serv
         .map_err(|e| ServeError::Http(format!("{addr}: {e}")))?;
     state.set_http_addr(bound);
     tracing::info!(addr = %bound, tls = tls.is_some(), subscriptions = subs.len(), "serving the REST API");
+    let app_subs = subs.clone();
     let app = Arc::new(App {
         api: crate::service::Api::new(state.clone()),
         state,
@@ -138,6 +157,7 @@ pub async fn start(addr: SocketAddr, state: AppState) -> Result<RestHandle, Serv
         shutdown,
         server,
         tasks: notifier_tasks,
+        subs: app_subs,
     })
 }
 

@@ -357,7 +357,10 @@ async fn evaluate(
         shared.state.callback_metrics().set_live(shared.store.len());
     }
     for Due { sub, date, last } in due {
-        let mut events = vec![Callback::anomaly(anomaly_event(&shared.state, &sub, date))];
+        let mut events = vec![Callback::anomaly(
+            anomaly_event(&shared.state, &sub, date),
+            date,
+        )];
         if last {
             events.push(Callback::end(ended_event(&sub, EndReason::MaxEvents)));
         }
@@ -376,13 +379,17 @@ struct Callback {
     /// An anomaly event: dropped if its subscription ends before it is on the wire. The
     /// `subscription-ended` event is always sent.
     anomaly: bool,
+    /// An anomaly event's date, settled in the store once delivered, given up or cancelled
+    /// ([`Store::settled`]; until then a stop journals it as unsent).
+    date: Option<NaiveDate>,
 }
 
 impl Callback {
-    fn anomaly(body: Bytes) -> Callback {
+    fn anomaly(body: Bytes, date: NaiveDate) -> Callback {
         Callback {
             body,
             anomaly: true,
+            date: Some(date),
         }
     }
 
@@ -390,6 +397,7 @@ impl Callback {
         Callback {
             body,
             anomaly: false,
+            date: None,
         }
     }
 }
@@ -537,7 +545,11 @@ enum Outcome {
 /// Sends one event with retries; counts attempts and the outcome (and one fewer pending).
 async fn deliver(shared: &Shared, sub: &Subscription, cb: Callback) {
     let m = shared.state.callback_metrics();
+    let date = cb.date;
     let outcome = attempts(shared, sub, cb).await;
+    if let Some(date) = date {
+        shared.store.settled(&sub.record.id, date);
+    }
     match outcome {
         Outcome::Delivered => m.delivered.fetch_add(1, Ordering::Relaxed),
         Outcome::Failed => {

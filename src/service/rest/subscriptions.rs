@@ -20,7 +20,13 @@
 //! - `notified.jsonl`: one line `{"id", "date"}` per anomaly date notified, appended and
 //!   fsynced *before* the callback is sent. So a date is sent at most once per subscription,
 //!   across restarts (a crash between the fsync and the POST loses that callback rather than
-//!   repeating it). The journal is compacted (live subscriptions only) when the store opens.
+//!   repeating it). At a graceful stop, the dates whose anomaly callback was not yet
+//!   delivered, given up or cancelled (waiting for a slot, or for its next attempt to a
+//!   failing sink) get a line `{"id", "date", "unsent": true}` ([`Store::close`]): the next
+//!   start finds them new again and sends them, with the same event `id` (a POST on the wire
+//!   at the stop may so arrive twice; the sink can deduplicate by `id`). The last callback of
+//!   a subscription ended by `subscriptionMaxEvents` is not among them: its file is gone.
+//!   The journal is compacted (live subscriptions only) when the store opens.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
@@ -170,6 +176,15 @@ pub struct Store {
     inner: Mutex<Inner>,
     /// The journal's append handle; its lock also serialises recorders.
     journal: Mutex<std::fs::File>,
+    /// Anomaly callbacks journaled and not yet settled (taken under the journal's lock).
+    unsent: Mutex<Unsent>,
+}
+
+/// The journaled dates whose callbacks are not settled yet, and whether the store is closed.
+#[derive(Default)]
+struct Unsent {
+    dates: HashSet<(String, NaiveDate)>,
+    closed: bool,
 }
 
 #[derive(Default)]
@@ -292,6 +307,9 @@ impl Store {
                 struct Line {
                     id: String,
                     date: String,
+                    /// Journaled, then not sent before a graceful stop ([`Store::close`]).
+                    #[serde(default)]
+                    unsent: bool,
                 }
                 let Ok(l) = serde_json::from_str::<Line>(line) else {
                     continue;
@@ -299,7 +317,11 @@ impl Store {
                 if inner.by_id.contains_key(&l.id)
                     && let Some(d) = parse_date(&l.date)
                 {
-                    inner.notified.entry(l.id).or_default().insert(d);
+                    let dates = inner.notified.entry(l.id).or_default();
+                    match l.unsent {
+                        true => dates.remove(&d),
+                        false => dates.insert(d),
+                    };
                 } else if on_disk.contains(&l.id) {
                     dormant.push_str(line);
                     dormant.push('\n');
@@ -324,6 +346,7 @@ impl Store {
             dir,
             inner: Mutex::new(inner),
             journal: Mutex::new(journal),
+            unsent: Mutex::default(),
         })
     }
 
@@ -414,6 +437,10 @@ impl Store {
     /// be sent. A subscription whose cap is reached is ended here (its file removed).
     pub fn record(&self, found: Vec<(Arc<Subscription>, NaiveDate)>) -> Result<Vec<Due>> {
         let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        if self.unsent_lock().closed {
+            // Stopping: a date journaled now could not be sent, nor marked unsent.
+            return Ok(Vec::new());
+        }
         let mut due = Vec::new();
         let mut ended = Vec::new();
         {
@@ -473,6 +500,9 @@ impl Store {
                 return Err(Error::io(&path, e));
             }
         }
+        self.unsent_lock()
+            .dates
+            .extend((due.iter().filter(|d| !d.last)).map(|d| (d.sub.record.id.clone(), d.date)));
         drop(journal);
         for (id, _) in ended {
             // The round's callbacks go out even if a file stays behind: its dates are
@@ -482,6 +512,43 @@ impl Store {
             }
         }
         Ok(due)
+    }
+
+    fn unsent_lock(&self) -> std::sync::MutexGuard<'_, Unsent> {
+        self.unsent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The anomaly callback of subscription `id` for `date` is delivered, given up or
+    /// cancelled: a stop no longer marks it unsent.
+    pub fn settled(&self, id: &str, date: NaiveDate) {
+        let mut unsent = self.unsent_lock();
+        if !unsent.closed {
+            unsent.dates.remove(&(id.to_owned(), date));
+        }
+    }
+
+    /// At a graceful stop (blocking IO): records nothing more, and journals as unsent the
+    /// dates whose callbacks are not settled, so that the next start sends them. Returns
+    /// how many.
+    pub fn close(&self) -> Result<usize> {
+        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        let mut unsent = self.unsent_lock();
+        unsent.closed = true;
+        let dates = std::mem::take(&mut unsent.dates);
+        drop(unsent);
+        if dates.is_empty() {
+            return Ok(0);
+        }
+        let mut text = String::new();
+        for (id, date) in &dates {
+            text.push_str(&json!({"id": id, "date": date.to_string(), "unsent": true}).to_string());
+            text.push('\n');
+        }
+        journal
+            .write_all(text.as_bytes())
+            .and_then(|()| journal.sync_data())
+            .map_err(|e| Error::io(&self.dir.join(JOURNAL), e))?;
+        Ok(dates.len())
     }
 
     /// Deletes a subscription at its client's request (blocking IO): its file first, so that
