@@ -95,7 +95,7 @@ fn hot(subs: impl Iterator<Item = String>, now_ms: i64) -> Vec<EventRecord> {
     for s in subs {
         for i in 0..3 {
             v.push(EventRecord {
-                event_time_ms: now_ms - 60_000 + i,
+                event_time_ms: Some(now_ms - 60_000 + i),
                 subscriber: s.clone(),
                 counterparty: format!("+2348021234{:03}", i),
                 direction: "in".into(),

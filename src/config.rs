@@ -144,6 +144,11 @@ pub struct PolicyConfig {
     /// exempt), so a caller cannot ask one country at a time. Default 1 (no restriction).
     #[serde(default = "one_u16")]
     pub min_hotzone_entries: u16,
+    /// Most digits a prefix entry of a hotzone given in a request may have (server-configured
+    /// hotzones are exempt), so a caller cannot name one whole number and learn whether the
+    /// subscriber talked to it. Default 15, E.164's longest number (no restriction).
+    #[serde(default = "default_max_prefix_digits")]
+    pub max_prefix_digits: u8,
     /// Checks per second a client may sustain (token bucket refill); 0 = unlimited (default).
     #[serde(default)]
     pub client_checks_per_s: f64,
@@ -178,6 +183,10 @@ fn one_u16() -> u16 {
     1
 }
 
+fn default_max_prefix_digits() -> u8 {
+    15
+}
+
 fn default_client_burst() -> u32 {
     100
 }
@@ -195,6 +204,7 @@ impl Default for PolicyConfig {
         PolicyConfig {
             suppress_anomaly_date: false,
             min_hotzone_entries: 1,
+            max_prefix_digits: default_max_prefix_digits(),
             client_checks_per_s: 0.0,
             client_burst: default_client_burst(),
             number_checks_per_hour: 0.0,
@@ -692,6 +702,9 @@ impl ServerConfig {
         if p.number_table_max == 0 {
             errors.push("policy.number_table_max: must be >= 1".to_owned());
         }
+        if !(1..=15).contains(&p.max_prefix_digits) {
+            errors.push("policy.max_prefix_digits: must be between 1 and 15".to_owned());
+        }
         if !(1..=crate::model::hotzone::MAX_ENTRIES).contains(&usize::from(p.min_hotzone_entries)) {
             errors.push(format!(
                 "policy.min_hotzone_entries: must be between 1 and {}",
@@ -967,7 +980,7 @@ mod tests {
         let text = format!(
             "data_dir = \"/d\"\nmetrics_listen = \"127.0.0.1:9100\"\nworker_threads = 1\n\
              [[clients]]\nid = \"bank-a\"\ntoken_sha256 = \"{hash}\"\nscopes = [\"check\", \"ingest\"]\n\
-             [policy]\nsuppress_anomaly_date = true\nmin_hotzone_entries = 3\nnumber_checks_per_hour = 10\n\
+             [policy]\nsuppress_anomaly_date = true\nmin_hotzone_entries = 3\nmax_prefix_digits = 6\nnumber_checks_per_hour = 10\n\
              [limits]\nmax_concurrent_calls = 8\n\
              [audit]\nfile = \"audit.jsonl\"\nhmac_key = \"{}\"\n",
             "0f".repeat(16)
@@ -977,6 +990,24 @@ mod tests {
         assert_eq!(s.clients.len(), 1);
         assert!(s.clients[0].check && s.clients[0].ingest);
         assert!(s.policy.suppress_anomaly_date);
+        assert_eq!(s.policy.max_prefix_digits, 6);
+        assert_eq!(
+            PolicyConfig::default().max_prefix_digits,
+            15,
+            "no cap by default"
+        );
+        let mut capped = ServerConfig {
+            data_dir: Some("/d".into()),
+            ..ServerConfig::default()
+        };
+        for cap in [0, 16] {
+            capped.policy.max_prefix_digits = cap;
+            let e = capped.resolve(Path::new("x.toml")).unwrap_err().to_string();
+            assert!(
+                e.contains("policy.max_prefix_digits: must be between 1 and 15"),
+                "{e}"
+            );
+        }
         assert_eq!(s.limits.max_concurrent_calls, 8);
         assert_eq!(s.worker_threads, 1);
         assert_eq!(s.audit.as_ref().unwrap().hmac_key.len(), 16);

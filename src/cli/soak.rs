@@ -160,7 +160,7 @@ pub fn run(a: &SoakArgs) -> anyhow::Result<i32> {
                     n += 1;
                     let events: Vec<EventRecord> = (0..batch)
                         .map(|k| EventRecord {
-                            event_time_ms: 1_773_144_000_000 + i64::from(k) * 1000,
+                            event_time_ms: Some(1_773_144_000_000 + i64::from(k) * 1000),
                             subscriber: format!("+8869200{:05}", (n * 7 + u64::from(k)) % 50_000),
                             counterparty: format!("+2348021{:06}", k),
                             direction: "in".into(),

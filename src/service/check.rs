@@ -11,7 +11,8 @@
 //! minimisation), and only `anomaly_detected` when the policy `suppress_anomaly_date` is on.
 //! The policy `min_hotzone_entries` applies to hotzones given in the request (the server's
 //! named and default hotzones are the operator's choice): fewer entries is OUT_OF_RANGE
-//! naming the minimum. Rate limits and authentication are applied before this, by the
+//! naming the minimum; so does `max_prefix_digits`, a longer prefix entry (one whole number
+//! asks whether the subscriber talked to it) being OUT_OF_RANGE naming the cap. Rate limits and authentication are applied before this, by the
 //! handler in [`super`].
 //!
 //! Validated parameters are cached per thread (`ParamsCache`): callers send the same
@@ -26,7 +27,7 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::error::{Error, Result};
 use crate::model::check::{Limits, parse_phone_number};
-use crate::model::hotzone::Hotzone;
+use crate::model::hotzone::{Hotzone, HotzoneEntry};
 use crate::model::{CheckParams, CheckTarget, CheckType, Method, Msisdn, RawCheck};
 use crate::service::pb;
 use crate::service::state::AppState;
@@ -285,6 +286,22 @@ fn hotzone(state: &AppState, req: &pb::CheckRequest) -> Result<Option<Arc<Hotzon
                 format!(
                     "must hold at least {min} distinct entries on this server (got {})",
                     h.entries().len()
+                ),
+            ));
+        }
+        let max = state.settings().policy.max_prefix_digits;
+        let longest = (h.entries().iter())
+            .filter_map(|e| match e {
+                HotzoneEntry::Prefix { len, .. } => Some(*len),
+                HotzoneEntry::Region(_) => None,
+            })
+            .max();
+        if let Some(len) = longest.filter(|len| *len > max) {
+            // Its length only: the entry itself may be a whole number.
+            return Err(Error::out_of_range(
+                "hotzone",
+                format!(
+                    "a prefix entry may have at most {max} digits on this server (got one of {len})"
                 ),
             ));
         }

@@ -210,10 +210,11 @@ impl http_body::Body for Watched {
     }
 }
 
-/// The cells of one record. `event_time_ms = 0` is proto3's "unset": a missing event time.
+/// The cells of one record. An `event_time_ms` not set is a missing event time; it has
+/// presence (`optional`), so 0 is the epoch's first millisecond, as in a file.
 fn raw_row(rec: &EventRecord) -> RawRow<'_> {
     RawRow {
-        time: (rec.event_time_ms != 0).then_some(TimeCell::Millis(rec.event_time_ms)),
+        time: rec.event_time_ms.map(TimeCell::Millis),
         subscriber: Some(&rec.subscriber),
         counterparty: Some(&rec.counterparty),
         direction: Some(&rec.direction),

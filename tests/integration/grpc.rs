@@ -616,7 +616,7 @@ async fn reflection_lists_the_service_and_correlator_is_echoed() {
 
 fn record(ms: i64, sub: &str, cp: &str, dir: &str, kind: &str) -> EventRecord {
     EventRecord {
-        event_time_ms: ms,
+        event_time_ms: Some(ms),
         subscriber: sub.to_owned(),
         counterparty: cp.to_owned(),
         direction: dir.to_owned(),
@@ -720,6 +720,44 @@ async fn requests_compressed_with_gzip_or_deflate_are_answered() {
     server.stop().await;
 }
 
+/// An ingested `event_time_ms` of 0 is 1970-01-01T00:00:00Z, the first instant accepted, as
+/// in a file (the field has presence: a record without it is `missing_event_time`). It was
+/// read as "not given" and rejected, where a scan of the same rows found the day anomalous.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_time_of_zero_is_the_epoch_not_a_missing_time() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let server = spawn_loaded(settings(data.path())).await;
+    let mut client = server.client().await;
+    let sub = "+886955500077";
+    let events = (0..3)
+        .map(|i| record(i, sub, &format!("+23480212345{i:02}"), "in", "call"))
+        .chain([EventRecord {
+            event_time_ms: None,
+            ..record(5, sub, "+2348021234567", "in", "call")
+        }])
+        .collect();
+    let r = client
+        .ingest(tokio_stream::iter(vec![IngestRequest { events }]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.accepted, 3);
+    assert_eq!(r.rejected.get("missing_event_time"), Some(&1));
+    let v = client
+        .check(CheckRequest {
+            as_of: "1970-01-01".into(),
+            look_back_days: 1,
+            ..base_req(sub)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.anomaly_detected);
+    assert_eq!(v.anomaly_date, "1970-01-01");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_is_visible_at_ack_and_survives_restart() {
     let data = tempfile::tempdir().unwrap();
@@ -735,7 +773,10 @@ async fn ingest_is_visible_at_ack_and_survives_restart() {
     let mut bad = vec![
         record(MAR10_NOON_MS, sub, "", "sideways", "call"),
         record(MAR10_NOON_MS, "", "", "in", "call"),
-        record(0, sub, "", "in", "call"),
+        EventRecord {
+            event_time_ms: None,
+            ..record(MAR10_NOON_MS, sub, "", "in", "call")
+        },
         record(MAR10_NOON_MS, sub, "", "in", "fax"),
     ];
     bad[0].duration_s = None;
@@ -780,7 +821,10 @@ async fn ingest_is_visible_at_ack_and_survives_restart() {
     // An all-rejected batch writes nothing.
     let r = client
         .ingest(tokio_stream::iter(vec![IngestRequest {
-            events: vec![record(0, sub, "", "in", "call")],
+            events: vec![EventRecord {
+                event_time_ms: None,
+                ..record(MAR10_NOON_MS, sub, "", "in", "call")
+            }],
         }]))
         .await
         .unwrap()

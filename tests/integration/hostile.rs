@@ -28,7 +28,7 @@ const YEAR_1800_MS: i64 = -5_364_662_400_000;
 
 fn record(ms: i64, sub: &str, cp: &str) -> EventRecord {
     EventRecord {
-        event_time_ms: ms,
+        event_time_ms: Some(ms),
         subscriber: sub.to_owned(),
         counterparty: cp.to_owned(),
         direction: "in".to_owned(),

@@ -1297,7 +1297,7 @@ async fn an_ingest_is_visible_to_rest_at_ack() {
     let mut c = rs.server.client().await;
     let events: Vec<EventRecord> = (0..3)
         .map(|i| EventRecord {
-            event_time_ms: 1_773_144_000_000 + i * 1000,
+            event_time_ms: Some(1_773_144_000_000 + i * 1000),
             subscriber: sub.into(),
             counterparty: format!("+23480212345{i:02}"),
             direction: "in".into(),

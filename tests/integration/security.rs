@@ -45,7 +45,7 @@ fn req(number: &str) -> CheckRequest {
 
 fn record(ms: i64, sub: &str, cp: &str) -> EventRecord {
     EventRecord {
-        event_time_ms: ms,
+        event_time_ms: Some(ms),
         subscriber: sub.to_owned(),
         counterparty: cp.to_owned(),
         direction: "in".to_owned(),
@@ -185,6 +185,52 @@ fn serve_refuses_a_public_address_without_auth_unless_insecure() {
     let mut child = ServeChild::start(data.path(), &["--listen", "0.0.0.0:0", "--insecure"], &[]);
     assert!(child.logs().contains("--insecure"), "{}", child.logs());
     child.kill();
+}
+
+/// `policy.max_prefix_digits`: a prefix entry longer than the cap is refused, naming the cap
+/// and never the entry, so a whole number cannot be named to learn whether the subscriber
+/// talked to it (an adversarial pass asked so past `min_hotzone_entries` by padding the
+/// hotzone with entries that match nothing). Shorter prefixes still answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_longer_than_the_policy_allows_is_refused_without_echo() {
+    let data = data_dir();
+    let mut s = settings(data.path());
+    s.policy.max_prefix_digits = 6;
+    s.policy.min_hotzone_entries = 2;
+    let server = spawn_loaded(s).await;
+    let mut c = server.client().await;
+    let with = |entries: &[&str]| CheckRequest {
+        hotzone: entries.iter().map(|e| e.to_string()).collect(),
+        ..req("+886912345001")
+    };
+    for entries in [
+        &["+2348021234567", "+999"][..],
+        &["+2348021", "JM"],
+        &["NG", "+2348021234567"],
+    ] {
+        let e = c.check(with(entries)).await.unwrap_err();
+        assert_eq!(e.code(), Code::OutOfRange, "{entries:?}");
+        assert!(
+            e.message().contains("at most 6 digits"),
+            "{entries:?}: {}",
+            e.message()
+        );
+        assert!(!e.message().contains("2348021"), "{}", e.message());
+    }
+    // Six digits or fewer, and regions: answered (+234802 holds every hot counterparty).
+    let r = c
+        .check(with(&["+234802", "JM"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.anomaly_detected);
+    let r = c
+        .check(with(&["+23480", "+1876"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.anomaly_detected);
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,7 +37,7 @@ fn hot_now(sub: &str) -> (Vec<EventRecord>, String) {
     let t0 = now_ms() - 5 * 60_000;
     let events = (0..3)
         .map(|i| EventRecord {
-            event_time_ms: t0 + i * 1000,
+            event_time_ms: Some(t0 + i * 1000),
             subscriber: sub.into(),
             counterparty: format!("+23480212345{i:02}"),
             direction: "in".into(),
