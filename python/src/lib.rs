@@ -349,8 +349,11 @@ fn summary<'py>(
     d.set_item("events", report.events)?;
     d.set_item("unknown_counterparties", report.unknown_counterparties)?;
     let unread = PyList::empty(py);
+    // Paths as Python's `os.fsdecode` gives them (bytes that are not UTF-8 as surrogates),
+    // so that a name is the one `os.listdir` gives and opens that file, and two names that
+    // differ only in such bytes stay two.
     for p in &report.unread_files {
-        unread.append(p.display().to_string())?;
+        unread.append(p.as_os_str())?;
     }
     d.set_item("unread_files", unread)?;
     d.set_item("rejected", report.rejects.total())?;
@@ -361,7 +364,7 @@ fn summary<'py>(
     d.set_item("rejects", by_reason)?;
     let listed = PyList::empty(py);
     for r in report.rejects.rows() {
-        listed.append((r.path.display().to_string(), r.row, r.reason.key()))?;
+        listed.append((r.path.as_os_str(), r.row, r.reason.key()))?;
     }
     d.set_item("reject_rows", listed)?;
     match window {

@@ -1312,3 +1312,29 @@ def test_polars_columns_arrow_cannot_take_are_named_and_unread_ones_change_nothi
     assert rows_of(hotzone.scan(mixed, **_ONE).table) == want
     with pytest.raises(TypeError, match="hotzone must be a str"):
         hotzone.scan(frame, **dict(_ONE, hotzone={"NG": 1}))
+
+
+def test_file_names_that_are_not_utf8_are_named_as_os_listdir_names_them(tmp_path):
+    """Two files whose names differ only in bytes that are not UTF-8: their rejects and the
+    files not read keep apart, each source named as ``os.fsdecode`` (``os.listdir``) names
+    it, so ``open(source)`` opens it. Both were one name, the bytes written as U+FFFD."""
+    data = tmp_path / "data"
+    data.mkdir()
+    header = "event_time,subscriber,counterparty,direction,kind\n"
+    good = "2026-03-10T12:00:00Z,+886912345001,+2348021234567,in,call\n"
+    bad = "2026-03-10T12:00:00Z,+886912345001,+2348021234567,sideways,call\n"
+    for byte, n_bad in [b"\xff", 1], [b"\xfe", 2]:
+        path = os.path.join(os.fsencode(data), b"x" + byte + b".csv")
+        with open(path, "w") as f:
+            f.write(header + good + bad * n_bad)
+    with open(os.path.join(os.fsencode(data), b"z\xff.csv.bz2"), "wb") as f:
+        f.write(b"BZh9")
+    s = hotzone.scan(str(data), **_ONE).summary
+    sources = sorted({r[0] for r in s["reject_rows"]})
+    want = sorted(os.path.join(str(data), os.fsdecode(b"x" + b + b".csv")) for b in (b"\xff", b"\xfe"))
+    assert sources == want
+    by_source = {src: [r[1] for r in s["reject_rows"] if r[0] == src] for src in sources}
+    assert sorted(len(v) for v in by_source.values()) == [1, 2]
+    for src in sources:
+        assert os.path.isfile(src)
+    assert s["unread_files"] == [os.path.join(str(data), os.fsdecode(b"z\xff.csv.bz2"))]

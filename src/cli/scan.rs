@@ -162,7 +162,7 @@ pub fn warn_unread(command: &str, unread: &[std::path::PathBuf]) {
         return;
     }
     let mut names: Vec<String> = (unread.iter().take(SHOWN))
-        .map(|p| p.display().to_string())
+        .map(|p| crate::model::shown::shown_path(p).into_owned())
         .collect();
     if unread.len() > SHOWN {
         names.push(format!("and {} more", unread.len() - SHOWN));

@@ -529,12 +529,15 @@ const LINE_BLOCK: usize = 1 << 20;
 /// target's finding).
 pub const MAX_RECORD_BYTES: usize = 64 << 20;
 
+/// How [`too_long`]'s message starts: [`read_error`] knows it by this.
+const TOO_LONG: &str = "the record from byte ";
+
 /// The error of a record longer than [`MAX_RECORD_BYTES`] that starts at byte `from`.
 fn too_long(from: u64) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::InvalidData,
         format!(
-            "the record from byte {from} is longer than {} MiB: not a call record (a field of that size, or a quote left open)",
+            "{TOO_LONG}{from} is longer than {} MiB: not a call record (a field of that size, or a quote left open)",
             MAX_RECORD_BYTES >> 20
         ),
     )
@@ -616,7 +619,8 @@ fn plain_lines<R: RowSink + ?Sized>(
             let line = &block[from..next];
             if line.len() > MAX_RECORD_BYTES {
                 let at = base + (at + from) as u64;
-                return Err(Error::read(path, too_long(at).to_string()));
+                let e = too_long(at);
+                return Err(read_error(path, (start, compressed), read.row, None, &e));
             }
             let line = line.strip_suffix(b"\n").unwrap_or(line);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -660,7 +664,8 @@ fn plain_lines<R: RowSink + ?Sized>(
         // that leaves less than half of it free (a long line); so a move is of at most twice
         // the bytes read since the last one.
         if filled - at > MAX_RECORD_BYTES {
-            return Err(Error::read(path, too_long(base + at as u64).to_string()));
+            let e = too_long(base + at as u64);
+            return Err(read_error(path, (start, compressed), read.row, None, &e));
         }
         if filled == buf.len() {
             buf.copy_within(at..filled, 0);
@@ -893,6 +898,16 @@ fn read_error(
     at: Option<u64>,
     e: &dyn std::fmt::Display,
 ) -> Error {
+    let said = e.to_string();
+    if said.starts_with(TOO_LONG) {
+        // It names the record's first byte in the whole text, whatever part met it: no
+        // part's byte or row (which depend on the threads), and no damaged compression.
+        let message = match compressed {
+            true => said.replacen(" is longer", " of the decompressed text is longer", 1),
+            false => said,
+        };
+        return Error::read(path, message);
+    }
     let message = match at {
         None if compressed && start == 0 => {
             format!("the compressed data is damaged or cut short after row {row}: {e}")

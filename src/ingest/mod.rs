@@ -1201,7 +1201,7 @@ fn write_rejects_to(
         .map_err(err)?;
     for r in report.rows() {
         w.write_record([
-            r.path.display().to_string(),
+            crate::model::shown::shown_path(&r.path).into_owned(),
             r.row.to_string(),
             r.reason.key().to_owned(),
             r.reason.message().to_owned(),

@@ -1778,15 +1778,31 @@ fn a_record_longer_than_64_mib_is_an_error_plain_or_compressed() {
         e.write_all(text.as_bytes()).unwrap();
         e.finish().unwrap();
         let at = HEADER.len() + 1 + ROWS[0].len() + 1;
-        for path in [&plain, &gz] {
-            let o = scan(&[path.as_path()], &["--output", "-"]);
-            let err = String::from_utf8_lossy(&o.stderr);
-            assert_eq!(o.status.code(), Some(1), "{name}: {err}");
-            assert!(err.contains(&path.display().to_string()), "{err}");
-            assert!(
-                err.contains(&format!("the record from byte {at} is longer than 64 MiB")),
-                "{name}: {err}"
-            );
+        // The same message whatever part of the text met the record (parts of 1 MiB: the
+        // record starts in the first, ends far past it): it named a part's byte, or called
+        // intact compressed data damaged.
+        for (path, of) in [(&plain, ""), (&gz, " of the decompressed text")] {
+            for part_bytes in ["67108864", "1048576"] {
+                let o = scan_command("NG")
+                    .arg(path)
+                    .args(["--output", "-"])
+                    .env("HOTZONE_CSV_PART_BYTES", part_bytes)
+                    .output()
+                    .unwrap();
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+                assert!(err.contains(&path.display().to_string()), "{err}");
+                assert!(
+                    err.contains(&format!(
+                        ": the record from byte {at}{of} is longer than 64 MiB"
+                    )),
+                    "{name} {part_bytes}: {err}"
+                );
+                assert!(
+                    !err.contains("damaged") && !err.contains("near byte"),
+                    "{err}"
+                );
+            }
         }
     }
 }
@@ -2280,6 +2296,57 @@ fn ipc_files_whose_footer_and_messages_state_two_versions_are_read() {
             );
         }
     }
+}
+
+/// Two files whose names differ only in bytes that are not UTF-8 keep two names in the
+/// rejects (`\xNN` for such a byte) and in errors: both were written with U+FFFD, their
+/// rejects mixed under one name with overlapping rows.
+#[cfg(unix)]
+#[test]
+fn file_names_that_are_not_utf8_stay_apart_in_rejects_and_errors() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (byte, bad) in [(0xFFu8, 1), (0xFE, 2)] {
+        let bytes = [b'x', byte, b'.', b'c', b's', b'v'];
+        let name = std::ffi::OsStr::from_bytes(&bytes);
+        let mut rows: Vec<&str> = ROWS.to_vec();
+        rows.extend(std::iter::repeat_n(
+            "2026-03-10T12:00:00Z,+886912345003,,sideways,call,",
+            bad,
+        ));
+        write_csv(&data.join(name), HEADER, &rows);
+    }
+    let rejects = dir.path().join("rejects.csv");
+    let o = scan(
+        &[&data],
+        &["--output", "-", "--rejects", rejects.to_str().unwrap()],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let listed = std::fs::read_to_string(&rejects).unwrap();
+    let ff = listed.matches("x\\xFF.csv,6,bad_direction").count();
+    let fe: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.contains("x\\xFE.csv,"))
+        .collect();
+    assert_eq!(ff, 1, "{listed}");
+    assert_eq!(fe.len(), 2, "{listed}");
+    assert!(!listed.contains('\u{FFFD}'), "{listed}");
+    // An error names the file so too (met in a directory: a name that is not UTF-8 is
+    // refused as an argument, by the argument parser).
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let broken = other.join(std::ffi::OsStr::from_bytes(b"y\xff.parquet"));
+    std::fs::write(&broken, b"not parquet").unwrap();
+    let o = scan(&[&other], &["--output", "-"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("y\\xFF.parquet: "), "{err}");
 }
 
 /// A JSON column (Parquet's JSON type as DuckDB and pyarrow write it, or Arrow's `arrow.json`

@@ -32,7 +32,7 @@ pub enum Error {
     #[error("unavailable: {0}")]
     Unavailable(String),
     /// A file could not be opened or read.
-    #[error("{}: {cause}", path.display())]
+    #[error("{}: {cause}", crate::model::shown::shown_path(path))]
     Io {
         /// The file.
         path: PathBuf,
@@ -40,7 +40,7 @@ pub enum Error {
         cause: std::io::Error,
     },
     /// A file could be opened but not decoded (corrupt, wrong format, missing columns).
-    #[error("{}: {message}", path.display())]
+    #[error("{}: {message}", crate::model::shown::shown_path(path))]
     Read {
         /// The file.
         path: PathBuf,
@@ -50,7 +50,7 @@ pub enum Error {
     /// A file could not be written (an output, a rejects file, a prepared index, an ingested
     /// segment, the audit log). Its own kind: a failed write is never mistaken for an
     /// unreadable input (the server skips unreadable inputs on reload; it must not skip this).
-    #[error("{}: cannot write: {message}", path.display())]
+    #[error("{}: cannot write: {message}", crate::model::shown::shown_path(path))]
     Write {
         /// The file.
         path: PathBuf,
@@ -58,7 +58,7 @@ pub enum Error {
         message: String,
     },
     /// `--strict`: the first row that cannot be interpreted.
-    #[error("{}: row {row}: {reason}", path.display())]
+    #[error("{}: row {row}: {reason}", crate::model::shown::shown_path(path))]
     RejectedRow {
         /// The file.
         path: PathBuf,
@@ -68,7 +68,7 @@ pub enum Error {
         reason: String,
     },
     /// A configuration file is invalid.
-    #[error("{}: {message}", path.display())]
+    #[error("{}: {message}", crate::model::shown::shown_path(path))]
     Config {
         /// The file.
         path: PathBuf,
