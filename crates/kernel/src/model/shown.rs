@@ -123,6 +123,45 @@ impl fmt::Display for Shown<'_> {
     }
 }
 
+/// A file's path as messages and the rejects' `file` column name it: as it is when it is
+/// UTF-8, else with each byte that is not written `\xNN`. `Path::display` wrote every such
+/// byte as `\u{FFFD}`, so two files whose names differ only there were one name, their
+/// rejects mixed under it.
+///
+/// ```
+/// use hotzone_kernel::model::shown::shown_path;
+/// use std::path::Path;
+/// assert_eq!(shown_path(Path::new("day=1/a.csv")), "day=1/a.csv");
+/// # #[cfg(unix)] {
+/// use std::os::unix::ffi::OsStrExt;
+/// let odd = std::ffi::OsStr::from_bytes(b"x\xff.csv");
+/// assert_eq!(shown_path(Path::new(odd)), "x\\xFF.csv");
+/// # }
+/// ```
+pub fn shown_path(path: &Path) -> Cow<'_, str> {
+    #[cfg(unix)]
+    {
+        use std::fmt::Write as _;
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(bytes.len() + 8);
+        for chunk in bytes.utf8_chunks() {
+            out.push_str(chunk.valid());
+            for b in chunk.invalid() {
+                let _ = write!(out, "\\x{b:02X}");
+            }
+        }
+        Cow::Owned(out)
+    }
+    #[cfg(not(unix))]
+    {
+        path.to_string_lossy()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,44 +216,5 @@ mod tests {
                 .to_string()
                 .contains("12 digits")
         );
-    }
-}
-
-/// A file's path as messages and the rejects' `file` column name it: as it is when it is
-/// UTF-8, else with each byte that is not written `\xNN`. `Path::display` wrote every such
-/// byte as `\u{FFFD}`, so two files whose names differ only there were one name, their
-/// rejects mixed under it.
-///
-/// ```
-/// use hotzone_kernel::model::shown::shown_path;
-/// use std::path::Path;
-/// assert_eq!(shown_path(Path::new("day=1/a.csv")), "day=1/a.csv");
-/// # #[cfg(unix)] {
-/// use std::os::unix::ffi::OsStrExt;
-/// let odd = std::ffi::OsStr::from_bytes(b"x\xff.csv");
-/// assert_eq!(shown_path(Path::new(odd)), "x\\xFF.csv");
-/// # }
-/// ```
-pub fn shown_path(path: &Path) -> Cow<'_, str> {
-    #[cfg(unix)]
-    {
-        use std::fmt::Write as _;
-        use std::os::unix::ffi::OsStrExt;
-        let bytes = path.as_os_str().as_bytes();
-        if let Ok(text) = std::str::from_utf8(bytes) {
-            return Cow::Borrowed(text);
-        }
-        let mut out = String::with_capacity(bytes.len() + 8);
-        for chunk in bytes.utf8_chunks() {
-            out.push_str(chunk.valid());
-            for b in chunk.invalid() {
-                let _ = write!(out, "\\x{b:02X}");
-            }
-        }
-        Cow::Owned(out)
-    }
-    #[cfg(not(unix))]
-    {
-        path.to_string_lossy()
     }
 }

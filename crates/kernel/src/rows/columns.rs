@@ -140,6 +140,20 @@ pub fn resolve_required(
         .filter(|(f, i)| f.required() && i.is_none())
         .map(|(f, _)| f.name())
         .collect();
+    if !missing.is_empty()
+        && names
+            .iter()
+            .all(|n| n.trim_start_matches('\u{feff}').trim().is_empty())
+    {
+        // Blank lines only, a byte-order mark alone: "columns found: ;" said nothing.
+        return Err(Error::read(
+            path,
+            format!(
+                "missing required column(s) {}: the file names no column (a CSV file whose first line is empty: blank lines, or a byte-order mark alone)",
+                missing.join(", ")
+            ),
+        ));
+    }
     if !missing.is_empty() {
         return Err(Error::read(
             path,
@@ -176,6 +190,20 @@ fn header_hint(names: &[&str]) -> String {
     "map export names with --column SOURCE=CANONICAL, or columns= in Python".to_owned()
 }
 
+/// A name's characters with control characters escaped (`\0`, `\u{1b}`): a UTF-16 header's
+/// NUL bytes, or a terminal's escape sequences, are not written raw to a terminal or a log.
+fn visible(chars: impl Iterator<Item = char>) -> String {
+    chars
+        .flat_map(|c| {
+            let escaped = c.is_control().then(|| c.escape_debug());
+            escaped
+                .into_iter()
+                .flatten()
+                .chain((!c.is_control()).then_some(c))
+        })
+        .collect()
+}
+
 /// A header's names as an error message may show them. A name holding five or more digits
 /// (in one run or across separators, `+886 912-345`) is taken for a value, not a column name
 /// (a file with no header row, whose first record was read as one): shown as `<value>`, so
@@ -189,8 +217,8 @@ fn shown_names(names: &[&str]) -> String {
     let shown: Vec<String> = (names.iter().take(MOST_NAMES))
         .map(|n| match (value(n), n.chars().nth(MOST_CHARS)) {
             (true, _) => "<value>".to_owned(),
-            (false, Some(_)) => format!("{}...", n.chars().take(MOST_CHARS).collect::<String>()),
-            (false, None) => (*n).to_owned(),
+            (false, Some(_)) => format!("{}...", visible(n.chars().take(MOST_CHARS))),
+            (false, None) => visible(n.chars()),
         })
         .collect();
     let mut out = shown.join(", ");
@@ -238,6 +266,13 @@ mod tests {
         assert!(e.contains("one column holding a tab"), "{e}");
         let e = err(&["\u{fffd}\u{fffd}e\0v\0e\0n\0t\0"]);
         assert!(e.contains("not UTF-8 text"), "{e}");
+        // Its NUL bytes (and any control character) are escaped, not written raw.
+        assert!(e.contains("e\\0v\\0") && !e.contains('\0'), "{e}");
+        // No name at all (blank lines, a byte-order mark alone): said so.
+        for names in [&[][..], &[""], &["\u{feff}"], &[" ", ""]] {
+            let e = err(names);
+            assert!(e.contains("the file names no column"), "{names:?}: {e}");
+        }
         let e = err(&["time", "msisdn", "direction", "kind"]);
         assert!(e.contains("map export names with --column"), "{e}");
     }
