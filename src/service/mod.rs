@@ -55,6 +55,7 @@ pub mod metrics;
 pub mod pb;
 pub mod reload;
 pub mod rest;
+mod side_status;
 pub mod state;
 pub mod status;
 
@@ -246,11 +247,14 @@ pub async fn serve(
     .accept_compressed(CompressionEncoding::Deflate)
     .max_decoding_message_size(settings.limits.max_request_bytes);
     let api = Guarded::new(api, state.clone(), Kind::Api);
+    let health = side_status::SideStatus::new(health);
     let health = Guarded::new(health, state.clone(), Kind::Health);
     // A reflection stream's requests end when the stop begins (`ends_at_stop`), as health
     // watches do: a client keeping one open held every stop for the whole grace.
     let reflection_v1 = EndsAtStop::new(reflection_v1, stop_watches.clone());
     let reflection_v1alpha = EndsAtStop::new(reflection_v1alpha, stop_watches.clone());
+    let reflection_v1 = side_status::SideStatus::new(reflection_v1);
+    let reflection_v1alpha = side_status::SideStatus::new(reflection_v1alpha);
     let reflection_v1 = Guarded::new(reflection_v1, state.clone(), Kind::Reflection);
     let reflection_v1alpha = Guarded::new(reflection_v1alpha, state.clone(), Kind::Reflection);
     let limits = &settings.limits;

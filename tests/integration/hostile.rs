@@ -240,6 +240,48 @@ fn one_day_dir() -> tempfile::TempDir {
     d
 }
 
+/// Health and reflection answer in this server's terms: a health request that does not
+/// decode (a service name that is not UTF-8) is INVALID_ARGUMENT, not INTERNAL; reflection's
+/// NOT_FOUND names neither the symbol nor the file asked for (it quoted them whole, a phone
+/// number sent as a symbol included). An adversarial pass found both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection_refuse_without_echo_or_internal() {
+    let data = one_day_dir();
+    let server = spawn_state(AppState::new(settings(data.path()))).await;
+    server.wait_serving().await;
+    let health = "/grpc.health.v1.Health/Check";
+    let bad_name = [0x0a, 0x02, 0xff, 0xfe];
+    let st = raw_call(server.addr, health, &[], frame(0, 4, &bad_name), true).await;
+    assert_eq!(st.code(), Code::InvalidArgument, "{st:?}");
+    for reflection in [
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    ] {
+        // Field 4, file_containing_symbol; field 3, file_by_filename.
+        for (field, name) in [
+            (0x22u8, &b"+886912345679"[..]),
+            (0x1a, b"+886912345679.proto"),
+        ] {
+            let mut m = vec![field, name.len() as u8];
+            m.extend_from_slice(name);
+            let st = raw_call(
+                server.addr,
+                reflection,
+                &[],
+                frame(0, m.len() as u32, &m),
+                true,
+            )
+            .await;
+            assert_eq!(st.code(), Code::NotFound, "{reflection}: {st:?}");
+            assert!(
+                st.message().contains("not echoed") && !st.message().contains("886"),
+                "{reflection}: {st:?}"
+            );
+        }
+    }
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_mistakes_on_the_wire_are_invalid_argument_and_counted() {
     let data = one_day_dir();
