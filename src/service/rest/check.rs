@@ -187,6 +187,11 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Error>
             serde_json::error::Category::Data => said
                 .strip_suffix(&format!(" at line {} column {}", e.line(), e.column()))
                 .unwrap_or("an object repeats a field"),
+            // Past a 64-bit float (`1e400`, 400 digits): no field's value, but no
+            // malformed text either.
+            _ if said.starts_with("number out of range") => {
+                "a number beyond the range of a 64-bit float"
+            }
             _ => "malformed JSON",
         };
         Error::invalid(
@@ -604,6 +609,16 @@ mod tests {
             let e = json_object(body.as_bytes()).unwrap_err().to_string();
             assert!(e.contains(said), "{body}: {e}");
             assert!(!e.contains("886912345"), "{e}");
+        }
+        for body in [
+            r#"{"thresholdRatio":1e400}"#.to_owned(),
+            format!(r#"{{"lookBackDays":{}}}"#, "9".repeat(401)),
+        ] {
+            let e = json_object(body.as_bytes()).unwrap_err().to_string();
+            assert!(
+                e.contains("a number beyond the range of a 64-bit float at line 1"),
+                "{e}"
+            );
         }
         let obj =
             json_object(br#"{"a":{"b":[1,2.5,null,true,"x",18446744073709551615]}}"#).unwrap();
