@@ -197,9 +197,23 @@ pub fn correlator(md: &MetadataMap) -> Result<Option<AsciiMetadataValue>, Status
     }
 }
 
-/// The correlator as log text (empty when absent).
+/// What the logs write for a correlator that may be a phone number.
+pub const CORRELATOR_NOT_LOGGED: &str = "<digits only: not logged, it may be a phone number>";
+
+/// The correlator as log text (empty when absent). One of digits and separators only, with
+/// 7 to 15 digits (`886912345679`, `0912-345-678`), may be a phone number a caller put there
+/// (an adversarial pass logged one so): the logs and the audit file write
+/// [`CORRELATOR_NOT_LOGGED`] instead. The reply still echoes it as sent.
 pub fn correlator_text(c: Option<&AsciiMetadataValue>) -> &str {
-    c.and_then(|v| v.to_str().ok()).unwrap_or("")
+    let text = c.and_then(|v| v.to_str().ok()).unwrap_or("");
+    let digits = text.bytes().filter(u8::is_ascii_digit).count();
+    let number_like = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b"-./".contains(&b));
+    match number_like && (7..=15).contains(&digits) {
+        true => CORRELATOR_NOT_LOGGED,
+        false => text,
+    }
 }
 
 /// Echoes the correlator into response (or error) metadata.
@@ -212,6 +226,23 @@ pub fn echo(md: &mut MetadataMap, c: Option<&AsciiMetadataValue>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_correlator_that_may_be_a_number_is_not_logged() {
+        let text = |s: &str| correlator_text(Some(&s.parse().unwrap())).to_owned();
+        for number in ["886912345679", "0912-345-678", "2348021234567", "1234567"] {
+            assert_eq!(text(number), CORRELATOR_NOT_LOGGED, "{number}");
+        }
+        for kept in [
+            "req-42",
+            "123456",
+            "7f3a9c2e-1d4b-4e8f-9a6b-2c5d8e1f0a3b",
+            "9999999999999999",
+        ] {
+            assert_eq!(text(kept), kept);
+        }
+        assert_eq!(correlator_text(None), "");
+    }
 
     #[test]
     fn codes_and_reasons() {
