@@ -239,9 +239,9 @@ pub fn resolve_zone(inputs: &[String], given: Option<Tz>) -> Result<(Tz, ZoneSou
             "tz (--tz)",
             format!(
                 "is required: {} records the zone {} and {} records {}",
-                first.0.display(),
+                crate::model::shown::shown_path(&first.0),
                 first.1,
-                second.0.display(),
+                crate::model::shown::shown_path(&second.0),
                 second.1
             ),
         )),

@@ -371,7 +371,10 @@ where
     let mut cache = DictCache::default();
     for batch in reader {
         let mut batch = batch.map_err(|e| {
-            let at_fault = not_utf8(path, &meta, row_group, &roots, &part);
+            let at_fault = match is_utf8_error(&reader_message(&e)) {
+                true => not_utf8(path, &meta, row_group, &roots, &part),
+                false => Vec::new(),
+            };
             decode_error(path, row_group, &decoded, &at_fault, e)
         })?;
         if let Some((field, column)) = &constant_time {
@@ -1080,6 +1083,11 @@ fn with_type_hints(
 /// decoded); `None` for a stream, which can only be read from its start, or a file that does
 /// not open as IPC (reading it says why).
 pub fn ipc_batches(path: &Path) -> Option<usize> {
+    if ipc_mixed_versions(path).is_some() {
+        // Read as its stream, whole: a part would decode every batch before its own, and
+        // the footer's count need not be the stream's.
+        return None;
+    }
     let file = File::open(path).ok()?;
     let reader =
         arrow::ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None).ok()?;
@@ -1362,6 +1370,9 @@ fn visit_sliced<R: RowSink + ?Sized>(
 /// left to the reader, whose errors name it (the `data_file` fuzz target found a file with a
 /// damaged leading magic, walked as a stream, whose footer the reader read, and aborted).
 fn ipc_lengths_checked(path: &Path, batches: Option<std::ops::Range<usize>>) -> Result<()> {
+    // A file whose footer and messages state two versions is read as the stream it holds
+    // (`ipc_mixed_versions`): every message of that stream is checked, listed or not.
+    let mixed = ipc_mixed_versions(path);
     // A block whose message does not parse from its metadata is read whole to find it, up
     // to this size (only damaged files get there).
     const WHOLE_BLOCK_BYTES: u64 = 64 << 20;
@@ -1486,14 +1497,14 @@ fn ipc_lengths_checked(path: &Path, batches: Option<std::ops::Range<usize>>) -> 
                 return Err(e);
             }
         }
-        if batches.is_some() {
+        if batches.is_some() && mixed.is_none() {
             // A part of a file: the file reader read it (the stream reader reads whole inputs).
             return Ok(());
         }
     }
     // A stream (or an input the file reader may refuse, which is then read as one).
-    let mut offset = 0u64;
-    while offset < size {
+    let (mut offset, end) = mixed.map_or((0, size), |stream| (stream.start, stream.end));
+    while offset < end {
         match check_message(&mut file, offset, None) {
             Some(Ok((body, body_len))) => offset = body.saturating_add(body_len),
             Some(Err(e)) => return Err(e),

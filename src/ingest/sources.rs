@@ -151,7 +151,7 @@ fn no_readable_file(what: &str, skipped: &[PathBuf]) -> String {
         [one, ..] => format!(
             "{what} no readable file, only {} of no known format (such as {}; expected {KNOWN_FORMATS})",
             skipped.len(),
-            one.display()
+            crate::model::shown::shown_path(one)
         ),
     }
 }

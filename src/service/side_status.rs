@@ -4,9 +4,11 @@
 //! answering with tonic-reflection's messages. Two of their refusals broke this server's
 //! rules (an adversarial pass found both):
 //!
-//! - A request that does not decode (a health `service` name that is not UTF-8) was
+//! - A health request that does not decode (a `service` name that is not UTF-8) was
 //!   `INTERNAL`, the code of the server's own failures; the API answers `INVALID_ARGUMENT`
 //!   for a message it cannot decode ([`super::codec`]). It is `INVALID_ARGUMENT` here too.
+//!   (A reflection stream whose request does not decode is ended by tonic-reflection with
+//!   no reply and `OK`: there is no status to rewrite.)
 //! - Reflection's `NOT_FOUND` quoted the name asked for whole (`symbol '+886912345679' not
 //!   found`, 8.5 KB names included), so a caller's number could come back in an error
 //!   message. The message now names what was not found, never the name.

@@ -198,18 +198,17 @@ pub fn correlator(md: &MetadataMap) -> Result<Option<AsciiMetadataValue>, Status
 }
 
 /// What the logs write for a correlator that may be a phone number.
-pub const CORRELATOR_NOT_LOGGED: &str = "<digits only: not logged, it may be a phone number>";
+pub const CORRELATOR_NOT_LOGGED: &str = "<no letter: not logged, it may be a phone number>";
 
-/// The correlator as log text (empty when absent). One of digits and separators only, with
-/// 7 to 15 digits (`886912345679`, `0912-345-678`), may be a phone number a caller put there
-/// (an adversarial pass logged one so): the logs and the audit file write
-/// [`CORRELATOR_NOT_LOGGED`] instead. The reply still echoes it as sent.
+/// The correlator as log text (empty when absent). One with no letter and 7 to 15 digits
+/// (`886912345679`, `0912-345-678`, `{886:912:345:679}`: digits and the pattern's
+/// punctuation) may be a phone number a caller put there (an adversarial pass logged one
+/// so): the logs and the audit file write [`CORRELATOR_NOT_LOGGED`] instead. The reply still
+/// echoes it as sent.
 pub fn correlator_text(c: Option<&AsciiMetadataValue>) -> &str {
     let text = c.and_then(|v| v.to_str().ok()).unwrap_or("");
     let digits = text.bytes().filter(u8::is_ascii_digit).count();
-    let number_like = text
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b"-./".contains(&b));
+    let number_like = !text.bytes().any(|b| b.is_ascii_alphabetic());
     match number_like && (7..=15).contains(&digits) {
         true => CORRELATOR_NOT_LOGGED,
         false => text,
@@ -230,7 +229,15 @@ mod tests {
     #[test]
     fn a_correlator_that_may_be_a_number_is_not_logged() {
         let text = |s: &str| correlator_text(Some(&s.parse().unwrap())).to_owned();
-        for number in ["886912345679", "0912-345-678", "2348021234567", "1234567"] {
+        for number in [
+            "886912345679",
+            "0912-345-678",
+            "2348021234567",
+            "1234567",
+            "0912_345_678",
+            "886:912:345:679",
+            "{886912345679}",
+        ] {
             assert_eq!(text(number), CORRELATOR_NOT_LOGGED, "{number}");
         }
         for kept in [

@@ -2257,8 +2257,9 @@ fn joined_streams_damaged_pages_and_dangling_links_are_never_rows_passed_over() 
 /// An Arrow IPC file whose footer states metadata version V5 over messages of V4 (pyarrow's
 /// `metadata_version=V4`) is read as the stream it holds: Arrow's file reader refused every
 /// batch of it ("metadata versions mismatch"), and one with a dictionary not even as a
-/// stream. Read whole or in parts of one batch each, its rows and reject numbers are those of
-/// `ROWS` plus a sixth row whose direction is no direction.
+/// stream. Whatever part size is asked, such a file is read whole (a part would decode every
+/// batch before its own, and the footer's count need not be the stream's): its rows and
+/// reject numbers are those of `ROWS` plus a sixth row whose direction is no direction.
 #[test]
 fn ipc_files_whose_footer_and_messages_state_two_versions_are_read() {
     let files = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/files");
