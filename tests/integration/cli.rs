@@ -2318,18 +2318,7 @@ fn file_names_that_are_not_utf8_stay_apart_in_rejects_and_errors() {
         ));
         write_csv(&data.join(name), HEADER, &rows);
     }
-    let rejects = dir.path().join("rejects.csv");
-    let o = scan(
-        &[&data],
-        &["--output", "-", "--rejects", rejects.to_str().unwrap()],
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let listed = std::fs::read_to_string(&rejects).unwrap();
+    let (listed, _) = scan_with_rejects(&data, &dir.path().join("rejects.csv"));
     let ff = listed.matches("x\\xFF.csv,6,bad_direction").count();
     let fe: Vec<&str> = listed
         .lines()

@@ -429,17 +429,27 @@ async fn a_failing_sink_is_retried_then_given_up_and_counted() {
     rs.server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_callback_waiting_to_retry_is_dropped_when_its_subscription_is_deleted() {
-    let data = tempfile::tempdir().unwrap();
-    drop_file(data.path(), "old.csv", OLD_DAY);
+/// A server whose sink answers 503, a subscription of `number` to it, and new data that makes
+/// the number anomalous: once the first POST (refused) has reached the sink, the anomaly
+/// callback waits a minute for its next attempt. The settings, the server, the sink, the
+/// subscription's id, the evaluation rounds before the data, and the first POST with the
+/// anomaly day.
+async fn retry_ahead(
+    data: &Path,
+    number: &str,
+) -> (
+    hotzone::config::ServerSettings,
+    crate::http::RestServer,
+    SinkServer,
+    String,
+    u64,
+    (crate::http::Received, String),
+) {
     let mut sink = SinkServer::start(SinkMode::Status(503)).await;
-    let mut s = server_settings(data.path());
-    // After its first failed POST the anomaly callback waits a minute for its next one.
+    let mut s = server_settings(data);
     s.subscriptions.sink_attempts = 5;
     s.subscriptions.sink_backoff_ms = 60_000;
-    let rs = spawn_rest(s).await;
-    let number = "+886955500035";
+    let rs = spawn_rest(s.clone()).await;
     let id = created(
         &post_json(
             rs.http,
@@ -453,9 +463,18 @@ async fn a_callback_waiting_to_retry_is_dropped_when_its_subscription_is_deleted
         .unwrap()
         .to_owned();
     let rounds = rs.state.callback_metrics().rounds();
-    let (events, _) = hot_now(number);
+    let (events, day) = hot_now(number);
     ingest(&rs, events).await;
-    assert_eq!(sink.next().await.body["type"], ANOMALY);
+    let first = sink.next().await;
+    assert_eq!(first.body["type"], ANOMALY);
+    (s, rs, sink, id, rounds, (first, day))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_waiting_to_retry_is_dropped_when_its_subscription_is_deleted() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let (_, rs, mut sink, id, rounds, _) = retry_ahead(data.path(), "+886955500035").await;
     // Now the sink would accept anything; the anomaly callback is in its backoff.
     sink.set_mode(SinkMode::Status(204));
     let r = request(rs.http, "DELETE", &format!("{SUBS}/{id}"), &[], None).await;
@@ -492,29 +511,8 @@ async fn a_callback_waiting_to_retry_is_dropped_when_its_subscription_is_deleted
 async fn a_callback_not_yet_delivered_at_a_stop_is_sent_after_the_restart() {
     let data = tempfile::tempdir().unwrap();
     drop_file(data.path(), "old.csv", OLD_DAY);
-    let mut sink = SinkServer::start(SinkMode::Status(503)).await;
-    let mut s = server_settings(data.path());
-    // After its first failed POST the anomaly callback waits a minute for its next one.
-    s.subscriptions.sink_attempts = 5;
-    s.subscriptions.sink_backoff_ms = 60_000;
-    let rs = spawn_rest(s.clone()).await;
     let number = "+886955500037";
-    let id = created(
-        &post_json(
-            rs.http,
-            SUBS,
-            &[],
-            &subscription(&sink.url("/later"), number),
-        )
-        .await,
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (events, day) = hot_now(number);
-    ingest(&rs, events).await;
-    let first = sink.next().await;
-    assert_eq!(first.body["type"], ANOMALY);
+    let (s, rs, mut sink, id, _, (first, day)) = retry_ahead(data.path(), number).await;
     rs.server.stop().await;
 
     sink.set_mode(SinkMode::Status(204));
