@@ -149,7 +149,21 @@ def _is_paths(events: Any) -> bool:
 def _paths(events: Any) -> list:
     if isinstance(events, (str, _os.PathLike)):
         events = [events]
-    return [_os.fspath(e) for e in events]
+    paths = [_os.fspath(e) for e in events]
+    for p in paths:
+        if isinstance(p, str) and not p.isascii():
+            try:
+                p.encode("utf-8")
+            except UnicodeEncodeError:
+                # A name os.listdir gives with bytes that are not UTF-8 (as surrogates):
+                # inputs are named in UTF-8, as the CLI's arguments are. Such files are read
+                # when their directory is given.
+                raise ValueError(
+                    f"the input path {p.encode('utf-8', 'backslashreplace').decode()} is not UTF-8: "
+                    "name the directory that holds it instead (its files are read whatever "
+                    "their names)"
+                ) from None
+    return paths
 
 
 def _stream(events: Any, columns: Optional[Mapping[str, str]] = None) -> Any:
@@ -293,7 +307,19 @@ class _Watched:
     def _batches(self, reader: Any) -> Any:
         try:
             schema = reader.schema
+            names = schema.names
             for batch in reader:
+                # Columns are read by position: a batch whose columns come in another order
+                # (`RecordBatch.from_pylist` of records keyed in another order) is put in the
+                # schema's; one of other columns is refused. Its `counterparty` was read as
+                # `subscriber`, making up a subscriber.
+                if batch.schema.names != names:
+                    if sorted(batch.schema.names) != sorted(names) or len(set(names)) != len(names):
+                        raise ValueError(
+                            f"a batch of the stream has the columns {batch.schema.names}, the "
+                            f"stream's schema {names}"
+                        )
+                    batch = batch.select(names)
                 # The C stream carries one schema; a batch of other types would be read as
                 # the schema's (64-bit offsets as 32-bit ones: a crash). pyarrow's reader
                 # does not check what its generator yields.

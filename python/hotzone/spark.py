@@ -138,6 +138,38 @@ def _check_types(schema: Any, picked: List[Tuple[str, str]]) -> None:
             raise ValueError(f"column {name} has Spark type {t.simpleString()}; expected {want}")
 
 
+def _check_partition_numbers(df: Any, picked: List[Tuple[str, str]]) -> None:
+    """Refuses a number field read from a partition column that Spark's partition discovery
+    typed as a number: ``subscriber=+886912345678/`` directories come back as the ``bigint``
+    886912345678 (Java's parser takes the ``+``; leading zeros go too), which the kernel would
+    read as a national number, a wrong subscriber with no reject. Only a plan that reads files
+    (through filters and projections) is looked at; any other says nothing."""
+    from pyspark.sql import types as T
+
+    numbers = [src for src, field in picked if field in ("subscriber", "counterparty")]
+    if not numbers:
+        return
+    try:
+        node = df._jdf.queryExecution().analyzed()
+        while node.children().size() == 1 and node.getClass().getSimpleName() != "LogicalRelation":
+            node = node.children().apply(0)
+        if node.getClass().getSimpleName() != "LogicalRelation":
+            return
+        parted = set(node.relation().partitionSchema().fieldNames())
+    except Exception:  # Spark Connect, or a plan of another shape
+        return
+    by_name = {f.name: f.dataType for f in df.schema.fields}
+    for src in numbers:
+        t = by_name.get(src)
+        if src in parted and isinstance(t, (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.DecimalType, T.DoubleType)):
+            raise ValueError(
+                f"column {src} is a partition column that Spark's partition discovery typed as "
+                f"{t.simpleString()}: its numbers lost their + (and leading zeros) and would be "
+                "read as national numbers. Read the files with "
+                "spark.conf.set('spark.sql.sources.partitionColumnTypeInference.enabled', 'false')"
+            )
+
+
 def _window_first(as_of: _dt.date, look_back_days: int) -> _dt.date:
     return as_of - _dt.timedelta(days=int(look_back_days) - 1)
 
@@ -418,6 +450,11 @@ def _true(value: Any) -> bool:
     return str(value).strip().lower() == "true"
 
 
+# The kernel's refusals of a file for what its columns hold (not for what the kernel cannot
+# decode): a scan of such files is refused, not read through Spark's rows instead.
+_REFUSED_VALUES = ("of Parquet's JSON type", "of Parquet's BSON type", "of the extension type")
+
+
 def _plain_parquet(df: Any, picked: List[Tuple[str, str]]) -> Tuple[Optional[_Files], str]:
     """``(files, "")`` when the kernel can read ``df``'s rows itself, else ``(None, why not)``.
 
@@ -492,7 +529,13 @@ def _plain_parquet(df: Any, picked: List[Tuple[str, str]]) -> Tuple[Optional[_Fi
     try:
         probes = kernel.probe_parquet(paths, columns=columns)
     except Exception as e:  # any file the kernel cannot read: Spark's rows instead
-        return None, f"the kernel cannot read a file: {e}"
+        said = str(e)
+        if any(m in said for m in _REFUSED_VALUES):
+            # A column whose values no field takes (a JSON document, an extension's
+            # integers): Spark's rows would hand it over as plain text or numbers, read
+            # then as unknown counterparties or national numbers, with nothing said.
+            raise ValueError(said) from None
+        return None, f"the kernel cannot read a file: {said}"
     want = sorted((src, field) for src, field in picked)
     types = {f.name: f.dataType for f in df.schema.fields}
     for path, (_, taken) in zip(paths, probes):
@@ -782,6 +825,7 @@ def scan(
         raise ValueError(f"reader must be one of {', '.join(_READERS)} (got {reader!r})")
     picked = _resolve(df.columns, columns)
     _check_types(df.schema, picked)
+    _check_partition_numbers(df, picked)
     files: Optional[_Files] = None
     if reader != "spark":
         files, why = _plain_parquet(df, picked)

@@ -1338,3 +1338,29 @@ def test_file_names_that_are_not_utf8_are_named_as_os_listdir_names_them(tmp_pat
     for src in sources:
         assert os.path.isfile(src)
     assert s["unread_files"] == [os.path.join(str(data), os.fsdecode(b"z\xff.csv.bz2"))]
+
+
+def test_a_reader_whose_batches_order_their_columns_otherwise_is_read_by_name(tmp_path):
+    """Columns were read by position: a later batch of a RecordBatchReader whose columns come
+    in another order (``RecordBatch.from_pylist`` of records keyed in another order) had its
+    ``counterparty`` read as ``subscriber``, making up a subscriber. It is put in the
+    schema's order; a batch of other columns is refused. An input path that is not UTF-8 is a
+    ValueError saying what to do (it was a raw UnicodeEncodeError)."""
+    rec = {"event_time": "2026-03-10T04:00:00Z", "subscriber": "+886912345678",
+           "counterparty": "+2348031234567", "direction": "in", "kind": "call"}
+    first = pa.RecordBatch.from_pylist([rec] * 3)
+    order = ["event_time", "counterparty", "subscriber", "direction", "kind"]
+    swapped = pa.RecordBatch.from_pylist([{k: rec[k] for k in order}] * 3)
+    r = hotzone.scan(pa.RecordBatchReader.from_batches(first.schema, iter([first, swapped])),
+                     hotzone="NG", look_back_days=1, threshold_ratio=0.3, explain=True)
+    assert [(row["subscriber"], row["days"]) for row in r.table.to_pylist()] == [("+886912345678", "2026-03-10:6/6")]
+    other = pa.RecordBatch.from_pylist([dict(rec, extra="x")] * 3).select(list(rec)[:4] + ["extra"])
+    with pytest.raises(ValueError, match="a batch of the stream has the columns"):
+        hotzone.scan(pa.RecordBatchReader.from_batches(first.schema, iter([first, other])),
+                     hotzone="NG", look_back_days=1, threshold_ratio=0.3)
+    odd = os.path.join(str(tmp_path), os.fsdecode(b"ev\xe9nts.csv"))
+    with open(os.fsencode(odd), "w") as f:
+        f.write("event_time,subscriber,counterparty,direction,kind\n")
+    with pytest.raises(ValueError, match="is not UTF-8: name the directory"):
+        hotzone.scan(odd, hotzone="NG", look_back_days=1, threshold_ratio=0.3)
+    assert hotzone.scan(str(tmp_path), hotzone="NG", look_back_days=1, threshold_ratio=0.3).summary["files"] == 1

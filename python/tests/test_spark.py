@@ -934,3 +934,33 @@ def test_files_that_record_a_zone_read_in_utc_with_a_warning_when_no_tz_is_given
         assert "zone_warning" not in hs.summary(given)
     assert csv_text(given) == cli_scan([path], params, tmp_path)
     assert "2026-03-11" in csv_text(given)
+
+
+def test_json_columns_and_partition_numbers_are_refused_not_read_as_spark_gives_them(spark, tmp_path):
+    """Two ways Spark hands the adapter values no field takes, both found by an adversarial
+    pass and read in silence: a Parquet JSON column (DuckDB's ``JSON``), which the kernel
+    refuses, went to Spark's rows, where each counterparty was its quoted text, an unknown
+    one (6 of 6 hot events lost); and ``partitionBy("subscriber")`` directories, which
+    Spark's partition discovery reads back as ``bigint`` (``+886912345678`` becomes
+    886912345678), national numbers then. Both are now refused, saying why."""
+    docs = tmp_path / "json"
+    docs.mkdir()
+    # DuckDB's file: `subscriber` of Parquet's JSON type (tests/files/README.md).
+    shutil.copy(ROOT / "tests" / "files" / "duckdb-json.parquet", docs / "a.parquet")
+    with pytest.raises(ValueError, match="column subscriber is of Parquet's JSON type"):
+        hs.scan(spark.read.parquet(str(docs)), **_ONE)
+
+    parted = tmp_path / "parted"
+    df = spark.createDataFrame([_ROW], "event_time string, subscriber string, counterparty string, direction string, kind string")
+    df.write.partitionBy("subscriber").parquet(str(parted))
+    read = spark.read.parquet(str(parted))
+    assert read.schema["subscriber"].dataType.simpleString() == "bigint"
+    for frame in (read, read.where(F.col("kind") == "call")):
+        with pytest.raises(ValueError, match="partitionColumnTypeInference.enabled"):
+            hs.scan(frame, **_ONE)
+    spark.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+    try:
+        as_text = spark.read.parquet(str(parted))
+        assert _verdicts(hs.scan(as_text, **_ONE)) == [("+886912345678", True)]
+    finally:
+        spark.conf.unset("spark.sql.sources.partitionColumnTypeInference.enabled")
