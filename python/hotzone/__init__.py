@@ -679,8 +679,8 @@ def scan(
         The events: a polars or pandas DataFrame, a pyarrow Table, RecordBatch or
         RecordBatchReader, anything with ``__arrow_c_stream__`` (a DuckDB relation: the
         rows its query selects); or a path or list of paths
-        as the CLI takes them (``.parquet``/``.pq``, ``.csv``, ``.csv.gz``/``.csv.zst`` or
-        ``.gzip``/``.zstd``, Arrow IPC ``.arrow``/``.ipc``/``.feather``/``.arrows``, in any case;
+        as the CLI takes them (``.parquet``/``.pq``, ``.csv``, ``.csv.gz``/``.csv.gzip``,
+        ``.csv.zst``/``.csv.zstd``, Arrow IPC ``.arrow``/``.ipc``/``.feather``/``.arrows``, in any case;
         directories, globs, or one prepared ``.hzi``). Arrow input is read batch by batch in place (no copy of the
         frame); the GIL is released while the engine runs.
     hotzone:

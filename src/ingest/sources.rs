@@ -242,7 +242,7 @@ fn expand_with(inputs: &[String], strict: bool) -> Result<Expanded> {
                 Error::read(
                     path,
                     format!(
-                        "unknown format: expected {KNOWN_FORMATS}, or a file hotzone prepare wrote"
+                        "unknown format: expected {KNOWN_FORMATS} (scan also takes one file hotzone prepare wrote, alone)"
                     ),
                 )
             })?;

@@ -18,7 +18,8 @@ pub enum RejectReason {
     TooManyFields,
     /// `event_time` is null or empty.
     MissingEventTime,
-    /// `event_time` is neither RFC 3339 with an offset nor integer epoch milliseconds.
+    /// `event_time` is none of the forms REFERENCE §2 reads (RFC 3339 with an offset, integer
+    /// epoch milliseconds, and the lenient forms of common writers).
     BadEventTime,
     /// `event_time` is an instant outside the accepted range
     /// ([`crate::rows::interpret::EVENT_TIME_RANGE`]).
@@ -92,7 +93,7 @@ impl RejectReason {
             RejectReason::TooManyFields => "the record has more fields than the header",
             RejectReason::MissingEventTime => "event_time is missing",
             RejectReason::BadEventTime => {
-                "event_time is neither RFC 3339 with an offset nor integer epoch milliseconds"
+                "event_time is none of the forms read: RFC 3339 with an offset, or integer epoch milliseconds"
             }
             RejectReason::TimeOutOfRange => {
                 "event_time is outside 1970-01-01T00:00:00Z ..= 2099-12-31T23:59:59.999Z"
