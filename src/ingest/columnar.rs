@@ -1115,7 +1115,10 @@ pub fn read_ipc<R>(
 where
     R: RowSink + ?Sized,
 {
-    ipc_lengths_checked(path, batches.clone())?;
+    // A file whose footer and messages state two metadata versions is read as the stream it
+    // holds (`ipc_mixed_versions`).
+    let mixed = ipc_mixed_versions(path);
+    ipc_lengths_checked(path, batches.clone(), mixed.clone())?;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut row = 0u64;
     let mut cache = DictCache::default();
@@ -1138,9 +1141,6 @@ where
         visit_batch(path, &empty, columns, 0, cache, interp, rows)
     };
     let reopen = || File::open(path).map(std::io::BufReader::new);
-    // A file whose footer and messages state two metadata versions is read as the stream it
-    // holds (`ipc_mixed_versions`).
-    let mixed = ipc_mixed_versions(path);
     let as_file = match mixed {
         Some(_) => None,
         None => Some(arrow::ipc::reader::FileReader::try_new(
@@ -1172,6 +1172,11 @@ where
                 let batch = batch.map_err(batch_error(range.start + k, row))?;
                 visit_sliced(path, &batch, columns, (&mut row, &mut cache), interp, rows)?;
             }
+        }
+        // A stream is read whole (`ipc_batches` cuts only files the file reader opens): a
+        // part that comes here is of a file that changed since it was cut.
+        _ if batches.is_some() => {
+            return Err(Error::read(path, "the file changed while it was read"));
         }
         file_read => {
             let open_stream = || -> std::io::Result<std::io::BufReader<File>> {
@@ -1208,30 +1213,11 @@ where
                         })?
                 }
             };
-            // A part of a file read as its stream: the batches before it are decoded and
-            // passed over, those after it not decoded.
-            let range = batches.clone().unwrap_or(0..usize::MAX);
-            let mut seen = 0;
-            for (k, batch) in reader.by_ref().enumerate().take(range.end) {
-                seen = k + 1;
+            for (k, batch) in reader.by_ref().enumerate() {
                 let batch = batch.map_err(batch_error(k, row))?;
-                if k >= range.start {
-                    visit_sliced(path, &batch, columns, (&mut row, &mut cache), interp, rows)?;
-                }
+                visit_sliced(path, &batch, columns, (&mut row, &mut cache), interp, rows)?;
             }
-            match batches {
-                Some(part) if seen < part.end => {
-                    return Err(Error::read(
-                        path,
-                        format!(
-                            "the IPC footer lists {} record batches, its stream holds {seen}",
-                            part.end
-                        ),
-                    ));
-                }
-                Some(_) => {}
-                None => stream_ended(path, reader.get_mut(), mixed.map(|m| m.end))?,
-            }
+            stream_ended(path, reader.get_mut(), mixed.map(|m| m.end))?;
         }
     }
     Ok(())
@@ -1377,10 +1363,13 @@ fn visit_sliced<R: RowSink + ?Sized>(
 /// prefix; an input that reads as both is checked both ways. A file the walk cannot follow is
 /// left to the reader, whose errors name it (the `data_file` fuzz target found a file with a
 /// damaged leading magic, walked as a stream, whose footer the reader read, and aborted).
-fn ipc_lengths_checked(path: &Path, batches: Option<std::ops::Range<usize>>) -> Result<()> {
-    // A file whose footer and messages state two versions is read as the stream it holds
-    // (`ipc_mixed_versions`): every message of that stream is checked, listed or not.
-    let mixed = ipc_mixed_versions(path);
+fn ipc_lengths_checked(
+    path: &Path,
+    batches: Option<std::ops::Range<usize>>,
+    mixed: Option<std::ops::Range<u64>>,
+) -> Result<()> {
+    // A file whose footer and messages state two versions (`mixed`: its stream's bytes) is
+    // read as the stream it holds: every message of that stream is checked, listed or not.
     // A block whose message does not parse from its metadata is read whole to find it, up
     // to this size (only damaged files get there).
     const WHOLE_BLOCK_BYTES: u64 = 64 << 20;
