@@ -794,6 +794,42 @@ def test_a_column_of_several_values_is_refused_naming_it(tmp_path, field, kind):
         hotzone.scan(str(path), **_ONE)
 
 
+@pytest.mark.parametrize("kind", ["date32", "time64", "bool"])
+def test_an_event_time_of_no_instant_says_so_not_phone_numbers(kind):
+    # The message for a date column mapped to event_time spoke of phone numbers and
+    # directions (the text fields' hint), a helper's pass found.
+    arr = {
+        "date32": pa.array([dt.date(2026, 3, 10)] * 4, pa.date32()),
+        "time64": pa.array([dt.time(12)] * 4, pa.time64("us")),
+        "bool": pa.array([True] * 4),
+    }[kind]
+    with pytest.raises(ValueError, match="column event_time has type .*names no instant") as e:
+        hotzone.scan(pa.table(_events(event_time=arr)), **_ONE)
+    assert "phone number" not in str(e.value)
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_a_csv_file_separated_by_another_byte_reads_as_the_comma_file(tmp_path, sep):
+    # European spreadsheets write `;`, databases tab- or pipe-separated text: a header that
+    # holds no comma and splits into the columns by such a byte is read separated by it.
+    rows = [
+        "event_time,subscriber,counterparty,direction,kind,duration_s",
+        "2026-03-10T12:00:00Z,+886912345678,+2348021234567,in,call,60",
+        "2026-03-10T13:00:00Z,+886912345678,\"+2348021234567\",out,sms,",
+        "2026-03-10T14:00:00Z,+886912345678,+886912345679,in,call,sideways",
+    ]
+    comma = tmp_path / "comma.csv"
+    comma.write_text("\n".join(rows) + "\n")
+    other = tmp_path / "other.csv"
+    other.write_text("\n".join(r.replace(",", sep) for r in rows) + "\n")
+    want = hotzone.scan(str(comma), **_ONE)
+    got = hotzone.scan(str(other), **_ONE)
+    assert got.table.to_pylist() == want.table.to_pylist()
+    assert len(want) == 1
+    assert got.summary["rejects"] == want.summary["rejects"] == {"bad_duration": 1}
+    assert got.summary["events"] == want.summary["events"] == 2
+
+
 def test_a_pandas_period_event_time_is_refused(tmp_path):
     # pyarrow stores a Period as an extension type over int64 hours (or days) since 1970;
     # read as milliseconds it put every event in January 1970, with no reject.

@@ -282,9 +282,16 @@ pub(crate) fn parquet_footer(
             parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&meta).ok()?;
         decoded.row_groups().is_empty().then_some(decoded)
     };
-    stated()
-        .map(std::sync::Arc::new)
-        .ok_or_else(|| Error::read(path, error))
+    stated().map(std::sync::Arc::new).ok_or_else(|| {
+        // A file of another format under a Parquet name (an Arrow file, compressed CSV) is
+        // said to be that: the crate's error says only that the footer is not Parquet's.
+        match super::sources::magic_of(path) {
+            Some(m) if m.format != Some(super::Format::Parquet) => {
+                Error::read(path, format!("{error}; it is {}", m.what))
+            }
+            _ => Error::read(path, error),
+        }
+    })
 }
 
 /// Refuses a Parquet file (`file` at `path`) whose footer states a schema nested deeper than

@@ -1269,19 +1269,18 @@ fn ipc_mixed_versions(path: &Path) -> Option<std::ops::Range<u64>> {
     (message.version() != footer.version() && end >= 8).then_some(8..end)
 }
 
-/// What a file named as Arrow IPC but read as neither IPC form is, when its leading bytes say:
-/// Feather's first version (2016, `FEA1`), which Arrow's readers no longer read, or Parquet.
-fn other_format(path: &Path) -> &'static str {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    let read = File::open(path).and_then(|mut f| f.read_exact(&mut magic));
-    match (read, &magic) {
-        (Ok(()), b"FEA1") => {
-            "; it is a Feather version 1 file, which is not read: write it again as Feather \
-             version 2 (pyarrow.feather.write_feather's default) or Arrow IPC"
+/// What a file named as Arrow IPC but read as neither IPC form is, when its leading bytes say
+/// (`sources::magic_of`: Feather's first version, which Arrow's readers no longer read,
+/// Parquet, compressed data), or that it is too short to be one (`ARROW1` alone).
+fn other_format(path: &Path) -> String {
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    match super::sources::magic_of(path) {
+        Some(m) if m.format != Some(super::Format::Ipc) => format!("; it is {}", m.what),
+        // The smallest IPC file (magic, schema, footer, magic) takes over a hundred bytes.
+        Some(_) if size < 64 => {
+            format!("; it is {size} bytes, too short to be one: was it cut short?")
         }
-        (Ok(()), b"PAR1") => "; it is a Parquet file: name it .parquet",
-        _ => "",
+        _ => String::new(),
     }
 }
 

@@ -30,7 +30,7 @@ use crate::ingest::columns::{ColumnMap, resolve_required};
 use crate::ingest::csv_split::{State, run, step};
 use crate::ingest::interpret::{DurationCell, Interpreter, RawRow, TimeCell};
 use crate::ingest::rejects::RejectReason;
-use crate::ingest::sources::Codec;
+use crate::ingest::sources::{Codec, Format, magic_of};
 
 /// Where the columns are in a file's records.
 #[derive(Clone, Debug)]
@@ -42,48 +42,103 @@ pub struct Layout {
     /// Where the header record ends (parts start after it: empty lines before the header are
     /// skipped by the reader, so a line end there is no boundary).
     pub header_end: u64,
+    /// The byte that separates fields: a comma, or the `;`, tab or `|` that splits a header
+    /// holding no comma into the required columns ([`layout`]).
+    pub sep: u8,
 }
 
+/// The separators tried, in order, on a header that is one field when split by commas.
+pub const OTHER_SEPARATORS: [u8; 3] = [b';', b'\t', b'|'];
+
 /// Reads the header row of a CSV file and maps its names to the canonical columns.
+///
+/// Fields are separated by commas. A header that is one field when split so (holds no
+/// comma) and holds a `;`, a tab or a `|` is split by that byte instead, the first of them
+/// that gives the required columns: the file is read separated by it (European spreadsheets
+/// write `;`, databases export tab- or pipe-separated text). A file that is not a CSV file
+/// of the required columns either way stays an error, naming the columns it was split into.
 pub fn layout(path: &Path, columns: &ColumnMap) -> Result<Layout> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    layout_of(file, path, None, columns)
+    let open = || std::fs::File::open(path).map_err(|e| Error::io(path, e));
+    // A file whose first bytes are another format's magic number (a `.csv.gz` renamed
+    // `.csv`) is said to be that, rather than a header of one column "holding a tab".
+    layout_of(open, path, None, columns).map_err(|e| match magic_of(path) {
+        Some(m) if m.format != Some(Format::Csv) => {
+            Error::read(path, format!("not CSV text: it is {}", m.what))
+        }
+        _ => e,
+    })
 }
 
 /// [`layout`] of a compressed CSV file ([`Format::CompressedCsv`](crate::ingest::Format));
 /// its `header_end` is an offset in the decompressed text.
 pub fn compressed_layout(path: &Path, codec: Codec, columns: &ColumnMap) -> Result<Layout> {
-    layout_of(decoded(path, codec)?, path, Some(codec), columns)
+    layout_of(|| decoded(path, codec), path, Some(codec), columns)
 }
 
-fn layout_of(
-    text: impl Read,
+/// [`layout`] of the text `open` gives (from its start, each call).
+fn layout_of<T: Read>(
+    open: impl Fn() -> Result<T>,
     path: &Path,
     codec: Option<Codec>,
     columns: &ColumnMap,
 ) -> Result<Layout> {
+    let (comma_error, header) = match header_layout(open()?, path, codec, columns, b',') {
+        (Ok(layout), _) => return Ok(layout),
+        (Err(e), names) if names.len() == 1 => (e, names[0].clone()),
+        (Err(e), _) => return Err(e),
+    };
+    let mut tried = None;
+    for sep in OTHER_SEPARATORS
+        .into_iter()
+        .filter(|s| header.contains(char::from(*s)))
+    {
+        match header_layout(open()?, path, codec, columns, sep).0 {
+            Ok(layout) => return Ok(layout),
+            Err(e) => {
+                tried.get_or_insert(e);
+            }
+        }
+    }
+    Err(tried.unwrap_or(comma_error))
+}
+
+/// The layout of a text's header split by `sep`, with the header's names (none when the
+/// header could not be read).
+fn header_layout(
+    text: impl Read,
+    path: &Path,
+    codec: Option<Codec>,
+    columns: &ColumnMap,
+    sep: u8,
+) -> (Result<Layout>, Vec<String>) {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
+        .delimiter(sep)
         .from_reader(text);
-    let header = reader
-        .byte_headers()
-        .map_err(|e| match (codec, e.kind()) {
-            (Some(c), csv::ErrorKind::Io(_)) => Error::read(
-                path,
-                format!("header: the file is not readable as {}: {e}", c.name()),
-            ),
-            _ => Error::read(path, format!("header: {e}")),
-        })?
-        .clone();
+    let header = match reader.byte_headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            let e = match (codec, e.kind()) {
+                (Some(c), csv::ErrorKind::Io(_)) => Error::read(
+                    path,
+                    format!("header: the file is not readable as {}: {e}", c.name()),
+                ),
+                _ => Error::read(path, format!("header: {e}")),
+            };
+            return (Err(e), Vec::new());
+        }
+    };
     // A file of no bytes at all (Spark and Hive write one for an empty partition) holds no
     // rows and names no columns: an empty input, not a file without its required columns.
     if header.is_empty() && reader.position().byte() == 0 {
-        return Ok(Layout {
+        let layout = Layout {
             fields: [None; 7],
             width: 0,
             header_end: 0,
-        });
+            sep,
+        };
+        return (Ok(layout), Vec::new());
     }
     let names: Vec<String> = header
         .iter()
@@ -95,13 +150,13 @@ fn layout_of(
         })
         .collect();
     let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
-    let fields = resolve_required(columns, &names_ref, path)?;
-    let width = names.len();
-    Ok(Layout {
+    let layout = resolve_required(columns, &names_ref, path).map(|fields| Layout {
         fields,
-        width,
+        width: names.len(),
         header_end: reader.position().byte(),
-    })
+        sep,
+    });
+    (layout, names)
 }
 
 /// Reads the bytes `range` of a CSV file, sending each row's outcome to `rows` with its
@@ -133,7 +188,7 @@ where
         return Err(Error::read(path, "the file changed while it was read"));
     }
     if let Some(at) = last_start {
-        unclosed_quote(path, at, end)?;
+        unclosed_quote(path, at, end, layout.sep)?;
     }
     Ok(state != State::Quoted)
 }
@@ -209,15 +264,17 @@ pub struct CompressedParts {
     start: u64,
     /// Where the header record ends; no part starts before it.
     header_end: u64,
+    /// The file's separator ([`Layout::sep`]).
+    sep: u8,
     part_bytes: usize,
     /// The stream is at its end.
     done: bool,
 }
 
 impl CompressedParts {
-    /// Opens `path`; parts are about `part_bytes` long (`header_end` from
+    /// Opens `path`; parts are about `part_bytes` long (`layout` from
     /// [`compressed_layout`]).
-    pub fn open(path: &Path, codec: Codec, header_end: u64, part_bytes: u64) -> Result<Self> {
+    pub fn open(path: &Path, codec: Codec, layout: &Layout, part_bytes: u64) -> Result<Self> {
         let consumed = Arc::default();
         Ok(CompressedParts {
             path: path.to_owned(),
@@ -225,7 +282,8 @@ impl CompressedParts {
             consumed,
             buf: Vec::new(),
             start: 0,
-            header_end,
+            header_end: layout.header_end,
+            sep: layout.sep,
             part_bytes: usize::try_from(part_bytes).unwrap_or(usize::MAX).max(1),
             done: false,
         })
@@ -260,8 +318,8 @@ impl CompressedParts {
                 // there: a byte order mark before the header is not the reader's text).
                 let from = usize::try_from(self.header_end.saturating_sub(self.start))
                     .map_or(min_cut, |h| h.min(min_cut));
-                let state = run(&self.buf[from..min_cut], State::Record).0;
-                if let Some(b) = run(&self.buf[min_cut..], state).1 {
+                let state = run(&self.buf[from..min_cut], State::Record, self.sep).0;
+                if let Some(b) = run(&self.buf[min_cut..], state, self.sep).1 {
                     let rest = self.buf.split_off(min_cut + b);
                     let text = std::mem::replace(&mut self.buf, rest);
                     let part = TextPart {
@@ -336,12 +394,68 @@ fn decoded_counting(path: &Path, codec: Codec, consumed: Arc<AtomicU64>) -> Resu
         consumed,
     };
     Ok(match codec {
-        Codec::Gzip => Box::new(Capped(flate2::bufread::MultiGzDecoder::new(file))),
+        Codec::Gzip => Box::new(Capped(GzMembers::new(file))),
         Codec::Zstd => Box::new(Capped(
             zstd::stream::read::Decoder::with_buffer(file)
                 .map_err(|e| Error::read(path, format!("zstd: {e}")))?,
         )),
     })
+}
+
+/// The text of a gzip file of one member or several, one after another (as `flate2`'s
+/// `MultiGzDecoder` reads them), which may end in zero bytes: copies padded to a block size
+/// end so, and `gzip -d`, `zcat` and Python's `gzip` read such a file as its members. Bytes
+/// after the zeros that are not zeros, or after a member that start no gzip member, are an
+/// error (the data was damaged or joined to something else).
+struct GzMembers<R: BufRead> {
+    /// The member being read; `None` at the end of the file.
+    member: Option<flate2::bufread::GzDecoder<R>>,
+}
+
+impl<R: BufRead> GzMembers<R> {
+    fn new(input: R) -> Self {
+        GzMembers {
+            member: Some(flate2::bufread::GzDecoder::new(input)),
+        }
+    }
+}
+
+impl<R: BufRead> Read for GzMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(member) = self.member.as_mut() else {
+                return Ok(0);
+            };
+            let n = member.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // The member ended: what follows is another one, the end, or zeros to the end.
+            let Some(mut input) = self.member.take().map(|m| m.into_inner()) else {
+                return Ok(0);
+            };
+            let mut zeros = false;
+            loop {
+                let rest = input.fill_buf()?;
+                if rest.is_empty() {
+                    return Ok(0);
+                }
+                if !zeros && rest[0] != 0 {
+                    break;
+                }
+                if rest.iter().any(|&b| b != 0) {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "bytes other than zeros after the zero bytes that follow the last gzip member",
+                    ));
+                }
+                zeros = true;
+                let len = rest.len();
+                input.consume(len);
+            }
+            self.member = Some(flate2::bufread::GzDecoder::new(input));
+        }
+    }
 }
 
 /// A buffered reader that counts the bytes its reader consumes (a decoder's input taken).
@@ -390,6 +504,8 @@ impl<R: Read> Read for Capped<R> {
 struct Watched<R> {
     inner: R,
     state: State,
+    /// The file's separator.
+    sep: u8,
     /// Offset in the file (or decompressed text) of the next byte read.
     at: u64,
     /// Where the quoted field the automaton is in was opened (when `state` is `Quoted`).
@@ -403,7 +519,7 @@ impl<R: Read> Read for Watched<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let before = self.state;
-        self.state = run(&buf[..n], before).0;
+        self.state = run(&buf[..n], before, self.sep).0;
         // A `\r` ends a record too (files whose lines end in a bare `\r` come here whole).
         if self.state == State::Record
             && let Some(end) = memchr::memrchr2(b'\n', b'\r', &buf[..n])
@@ -419,7 +535,7 @@ impl<R: Read> Read for Watched<R> {
         if self.state == State::Quoted {
             let mut state = before;
             for (i, &b) in buf[..n].iter().enumerate() {
-                let next = step(state, b);
+                let next = step(state, b, self.sep);
                 if next == State::Quoted && state != State::Quoted && state != State::AfterQuote {
                     self.opened = Some(self.at + i as u64);
                 }
@@ -492,6 +608,7 @@ where
     let mut text = Watched {
         inner: first.chain(rest).chain(ThenRest { failed, text }),
         state: State::Record,
+        sep: layout.sep,
         at,
         opened: None,
         record_from: at,
@@ -625,7 +742,7 @@ fn plain_lines<R: RowSink + ?Sized>(
             let line = line.strip_suffix(b"\n").unwrap_or(line);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let quoted = next > quote;
-            if (quoted && !quoted_fields(line, &mut fields))
+            if (quoted && !quoted_fields(line, layout.sep, &mut fields))
                 || (cr && memchr::memchr(b'\r', line).is_some())
             {
                 return Ok(Some(hand_over(buf, filled, at + from, base, failed)));
@@ -638,7 +755,8 @@ fn plain_lines<R: RowSink + ?Sized>(
                     quoted_record(line, line_text, &fields, &wanted, interp, rows, read.row)?;
                     quote = memchr::memchr(b'"', &block[next..]).map_or(block.len(), |q| next + q);
                 } else {
-                    plain_record(line, line_text, &wanted, interp, rows, read.row)?;
+                    let fields = Separators::of(line, layout.sep);
+                    plain_record(line, line_text, fields, &wanted, interp, rows, read.row)?;
                 }
             }
             from = next;
@@ -704,13 +822,14 @@ fn hand_over(
     }
 }
 
-/// One line with no quote: its fields are the text between commas; `text` is the line as
-/// text when its block was (else each cell is checked alone, U+FFFD if it is not text);
-/// `wanted` says which canonical columns each field of the header fills (bit `k` for column
-/// `k`).
+/// One line with no quote: its fields are the text between the separators `seps` finds;
+/// `text` is the line as text when its block was (else each cell is checked alone, U+FFFD
+/// if it is not text); `wanted` says which canonical columns each field of the header fills
+/// (bit `k` for column `k`).
 fn plain_record<R: RowSink + ?Sized>(
     line: &[u8],
     text: Option<&str>,
+    seps: Separators<'_>,
     wanted: &[u8],
     interp: &mut Interpreter,
     rows: &mut R,
@@ -718,7 +837,7 @@ fn plain_record<R: RowSink + ?Sized>(
 ) -> Result<()> {
     let mut cells: [Option<&str>; 7] = [None; 7];
     let mut from = 0;
-    let ends = Commas::of(line).chain(std::iter::once(line.len()));
+    let ends = seps.chain(std::iter::once(line.len()));
     for (i, to) in ends.enumerate() {
         if !put_field(&mut cells, line, text, (from, to), wanted.get(i)) {
             return rows.row(row, Err(RejectReason::TooManyFields));
@@ -781,13 +900,13 @@ fn put_field<'a>(
 }
 
 /// The fields of a line whose every quote opens a field at its first byte and closes it
-/// (`"text"`: no quote inside, the closing one followed by a comma or the line's end), as
+/// (`"text"`: no quote inside, the closing one followed by `sep` or the line's end), as
 /// the (start, end) ranges of their text without the quotes, into `fields`: what the `csv`
 /// reader makes of the line (exports that quote every field, or every text field, write
 /// such lines). False for any other line, which needs the reader's automaton: a quote inside
 /// a field or an escaped one (`""`), text after a closing quote, a field still open at the
 /// line's end (a line end inside it).
-fn quoted_fields(line: &[u8], fields: &mut Vec<(usize, usize)>) -> bool {
+fn quoted_fields(line: &[u8], sep: u8, fields: &mut Vec<(usize, usize)>) -> bool {
     fields.clear();
     let mut at = 0;
     loop {
@@ -798,11 +917,11 @@ fn quoted_fields(line: &[u8], fields: &mut Vec<(usize, usize)>) -> bool {
             fields.push((at + 1, close));
             match line.get(close + 1) {
                 None => return true,
-                Some(b',') => at = close + 2,
+                Some(&b) if b == sep => at = close + 2,
                 Some(_) => return false,
             }
         } else {
-            let end = memchr::memchr2(b',', b'"', &line[at..]).map_or(line.len(), |k| at + k);
+            let end = memchr::memchr2(sep, b'"', &line[at..]).map_or(line.len(), |k| at + k);
             if end < line.len() && line[end] == b'"' {
                 return false;
             }
@@ -815,27 +934,30 @@ fn quoted_fields(line: &[u8], fields: &mut Vec<(usize, usize)>) -> bool {
     }
 }
 
-/// The offsets of the commas in a line, eight bytes at a time (lines are short: a `memchr`
-/// call per comma cost more than the search).
-struct Commas<'a> {
+/// The offsets of the separators (commas, or [`Layout::sep`]) in a line, eight bytes at a
+/// time (lines are short: a `memchr` call per comma cost more than the search).
+struct Separators<'a> {
     line: &'a [u8],
+    /// The separator in each byte of a word.
+    sep: u64,
     /// Where the next word starts.
     at: usize,
-    /// One high bit per comma byte of the word before `at`, not yet given.
+    /// One high bit per separator byte of the word before `at`, not yet given.
     found: u64,
 }
 
-impl<'a> Commas<'a> {
-    fn of(line: &'a [u8]) -> Commas<'a> {
-        Commas {
+impl<'a> Separators<'a> {
+    fn of(line: &'a [u8], sep: u8) -> Separators<'a> {
+        Separators {
             line,
+            sep: u64::from_le_bytes([sep; 8]),
             at: 0,
             found: 0,
         }
     }
 }
 
-impl Iterator for Commas<'_> {
+impl Iterator for Separators<'_> {
     type Item = usize;
 
     fn next(&mut self) -> Option<usize> {
@@ -850,16 +972,17 @@ impl Iterator for Commas<'_> {
                 Some(word) => {
                     let mut w = [0u8; 8];
                     w.copy_from_slice(word);
-                    // Bytes equal to ',' become 0; a byte's high bit is then set exactly when
-                    // it is 0 (no carry crosses bytes: the low seven bits are added apart).
-                    let x = u64::from_le_bytes(w) ^ u64::from_le_bytes([b','; 8]);
+                    // Bytes equal to the separator become 0; a byte's high bit is then set
+                    // exactly when it is 0 (no carry crosses bytes: the low seven bits are
+                    // added apart).
+                    let x = u64::from_le_bytes(w) ^ self.sep;
                     self.found = !(((x & LOW7) + LOW7) | x | LOW7);
                     self.at += 8;
                 }
                 // The last bytes, fewer than eight, one at a time.
                 None => {
                     let rest = self.line.get(self.at..)?;
-                    return match rest.iter().position(|c| *c == b',') {
+                    return match rest.iter().position(|c| u64::from(*c) == self.sep & 0xff) {
                         Some(i) => {
                             self.at += i + 1;
                             Some(self.at - 1)
@@ -948,6 +1071,7 @@ where
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
+        .delimiter(layout.sep)
         .buffer_capacity(1 << 20)
         .from_reader(text);
     let idx = &layout.fields;
@@ -1008,7 +1132,7 @@ fn never_closed(path: &Path, place: &str) -> Error {
 /// file as one cell, which would hide every row after the quote behind one rejected row.
 /// (A part of a file that ends before the file's end ends between records: `csv_split` cut
 /// it there.) Runs the reader's automaton over the last record only.
-fn unclosed_quote(path: &Path, at: u64, end: u64) -> Result<()> {
+fn unclosed_quote(path: &Path, at: u64, end: u64, sep: u8) -> Result<()> {
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if end < len {
@@ -1024,7 +1148,7 @@ fn unclosed_quote(path: &Path, at: u64, end: u64) -> Result<()> {
             break;
         }
         for &b in &chunk[..n] {
-            let next = step(state, b);
+            let next = step(state, b, sep);
             if next == State::Quoted && state != State::Quoted && state != State::AfterQuote {
                 opened = Some(pos);
             }
@@ -1061,6 +1185,7 @@ mod tests {
             fields: [Some(0), Some(1), Some(2), Some(3), Some(4), Some(5), None],
             width: 6,
             header_end: 0,
+            sep: b',',
         }
     }
 
@@ -1079,6 +1204,7 @@ mod tests {
                     fields,
                     width,
                     header_end: 0,
+                    sep: b',',
                 },
             )
         })
@@ -1133,7 +1259,7 @@ mod tests {
                 // the byte of the quote that opened a field left open.
                 let (mut whole, mut open) = (State::Record, None);
                 for (i, &b) in text.iter().enumerate() {
-                    let next = step(whole, b);
+                    let next = step(whole, b, layout.sep);
                     if next == State::Quoted && whole != State::Quoted && whole != State::AfterQuote
                     {
                         open = Some(i as u64);
@@ -1204,6 +1330,11 @@ mod tests {
         b"\xa9",
         b"caf\xc3\xa9",
         b"\xff",
+        b"\"+886;912\"",
+        b"x;y",
+        b"\"a\tb\"",
+        b"a\tb",
+        b"\"c|d\"",
     ];
 
     proptest! {
@@ -1222,19 +1353,20 @@ mod tests {
             sizes in proptest::collection::vec(1usize..300, 1..5),
             whole in any::<bool>(),
             fail in proptest::bool::weighted(0.25),
+            sep in prop::sample::select(vec![b',', b',', b';', b'\t', b'|']),
         ) {
             // Half the cases read at once, half in reads of a few bytes (as a decompressor
             // gives them).
             let sizes = if whole { vec![usize::MAX] } else { sizes };
             // Half the cases in the usual places, half through a random mapping.
-            let layout = if mapped { mapping } else { layout() };
+            let layout = Layout { sep, ..if mapped { mapping } else { layout() } };
             // A first line as every part of a file has one before it (the header, or the
             // records before the cut): the text's first byte is not the file's.
             let mut text = b"x\n".to_vec();
             for (k, (cells, end)) in lines.iter().enumerate() {
                 for (i, c) in cells.iter().enumerate() {
                     if i > 0 {
-                        text.push(b',');
+                        text.push(sep);
                     }
                     text.extend_from_slice(CELLS[*c]);
                 }
@@ -1255,15 +1387,22 @@ mod tests {
     }
 
     proptest! {
-        /// The word-at-a-time comma search finds exactly the commas, in order, in lines of
-        /// any length and bytes (`-` is `,` + 1 and `\xac` is `,` + 0x80: the near misses).
+        /// The word-at-a-time separator search finds exactly the separators, in order, in
+        /// lines of any length and bytes (`-` is `,` + 1 and `\xac` is `,` + 0x80: the near
+        /// misses; `;` is `,` + 0xf).
         #[test]
-        fn commas_are_found_exactly(line in proptest::collection::vec(
-            prop_oneof![Just(b','), Just(b'-'), Just(b'+'), Just(0xacu8), Just(0u8), any::<u8>()],
-            0..40,
-        )) {
-            let want: Vec<usize> = (0..line.len()).filter(|&i| line[i] == b',').collect();
-            prop_assert_eq!(Commas::of(&line).collect::<Vec<_>>(), want);
+        fn separators_are_found_exactly(
+            line in proptest::collection::vec(
+                prop_oneof![
+                    Just(b','), Just(b';'), Just(b'\t'), Just(b'|'), Just(b'-'), Just(b'+'),
+                    Just(0xacu8), Just(0xbbu8), Just(0x89u8), Just(0u8), any::<u8>()
+                ],
+                0..40,
+            ),
+            sep in prop::sample::select(vec![b',', b';', b'\t', b'|']),
+        ) {
+            let want: Vec<usize> = (0..line.len()).filter(|&i| line[i] == sep).collect();
+            prop_assert_eq!(Separators::of(&line, sep).collect::<Vec<_>>(), want);
         }
     }
 

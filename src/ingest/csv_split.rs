@@ -57,16 +57,17 @@ pub(crate) enum State {
     AfterQuote,
 }
 
-/// One byte of the reader's automaton.
-pub(crate) fn step(state: State, b: u8) -> State {
+/// One byte of the reader's automaton, in a file whose fields are separated by `sep` (a
+/// comma, or the `;`, tab or `|` its header is split by: `csv::layout`).
+pub(crate) fn step(state: State, b: u8, sep: u8) -> State {
     use State::*;
     match (state, b) {
         (Quoted, b'"') => AfterQuote,
         (Quoted, _) => Quoted,
         (Record | Field | AfterQuote, b'"') => Quoted,
         (Unquoted, b'"') => Unquoted,
-        (_, b',') => Field,
         (_, b'\r' | b'\n') => Record,
+        (_, b) if b == sep => Field,
         _ => Unquoted,
     }
 }
@@ -75,9 +76,9 @@ pub(crate) fn step(state: State, b: u8) -> State {
 /// index after a `\n` read outside quotes). Equal to folding [`step`] over the bytes, but
 /// jumps from quote to quote: outside quotes, the state after a byte that is not a quote
 /// depends on that byte alone.
-pub(crate) fn run(bytes: &[u8], mut state: State) -> (State, Option<usize>) {
+pub(crate) fn run(bytes: &[u8], mut state: State, sep: u8) -> (State, Option<usize>) {
     // The state after a byte other than a quote, read outside a quoted field.
-    let outside_after = |b: u8| step(State::Unquoted, b);
+    let outside_after = |b: u8| step(State::Unquoted, b, sep);
     let mut boundary = None;
     let mut i = 0;
     while i < bytes.len() {
@@ -93,7 +94,7 @@ pub(crate) fn run(bytes: &[u8], mut state: State) -> (State, Option<usize>) {
                 if bytes[i] == b'\n' && boundary.is_none() {
                     boundary = Some(i + 1);
                 }
-                state = step(state, bytes[i]);
+                state = step(state, bytes[i], sep);
                 i += 1;
             }
             State::Record | State::Field | State::Unquoted => {
@@ -114,7 +115,7 @@ pub(crate) fn run(bytes: &[u8], mut state: State) -> (State, Option<usize>) {
                 if bytes[j] == b'\n' {
                     boundary = Some(j + 1);
                 }
-                state = step(state, bytes[j]);
+                state = step(state, bytes[j], sep);
                 i = j + 1;
             }
         }
@@ -123,12 +124,12 @@ pub(crate) fn run(bytes: &[u8], mut state: State) -> (State, Option<usize>) {
 }
 
 /// The states the reader can be in after the byte `b` (whatever came before it).
-fn states_after(b: u8) -> &'static [State] {
+fn states_after(b: u8, sep: u8) -> &'static [State] {
     use State::*;
     match b {
         b'"' => &[Quoted, AfterQuote, Unquoted],
-        b',' => &[Field, Quoted],
         b'\r' | b'\n' => &[Record, Quoted],
+        b if b == sep => &[Field, Quoted],
         _ => &[Unquoted, Quoted],
     }
 }
@@ -141,7 +142,12 @@ type ChunkRuns = Vec<(State, State, Option<u64>)>;
 /// the header, which ends at byte `header_end`: no other range starts before it, and the
 /// automaton starts there, between records (a byte order mark before the header is no text
 /// of the reader's, so no quote of the header is read as data).
-pub(crate) fn plan(path: &Path, part_bytes: u64, header_end: u64) -> Result<Vec<(u64, u64)>> {
+pub(crate) fn plan(
+    path: &Path,
+    part_bytes: u64,
+    header_end: u64,
+    sep: u8,
+) -> Result<Vec<(u64, u64)>> {
     let len = std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
         .len();
@@ -155,7 +161,7 @@ pub(crate) fn plan(path: &Path, part_bytes: u64, header_end: u64) -> Result<Vec<
         .into_par_iter()
         .map(|c| {
             let start = header_end + c * part_bytes;
-            chunk_runs(path, start, (start + part_bytes).min(len), c == 0)
+            chunk_runs(path, start, (start + part_bytes).min(len), c == 0, sep)
         })
         .collect::<Result<_>>()?;
     let mut starts = vec![0u64];
@@ -265,10 +271,10 @@ std::thread_local! {
 
 /// Runs the chunk `[start, end)` from every state the byte before it allows, or only from
 /// between records when the reader is known to be there (`between`: the header's end).
-fn chunk_runs(path: &Path, start: u64, end: u64, between: bool) -> Result<ChunkRuns> {
+fn chunk_runs(path: &Path, start: u64, end: u64, between: bool, sep: u8) -> Result<ChunkRuns> {
     PLAN_BUFFER.with_borrow_mut(|block| {
         block.resize(PLAN_BLOCK, 0);
-        chunk_runs_in(path, start, end, between, block)
+        chunk_runs_in(path, start, end, between, block, sep)
     })
 }
 
@@ -281,6 +287,7 @@ fn chunk_runs_in(
     end: u64,
     between: bool,
     block: &mut [u8],
+    sep: u8,
 ) -> Result<ChunkRuns> {
     let between = between || start == 0;
     let from = if between { start } else { start - 1 };
@@ -297,7 +304,7 @@ fn chunk_runs_in(
             std::io::ErrorKind::UnexpectedEof => changed(),
             _ => Error::io(path, e),
         })?;
-        states_after(before[0])
+        states_after(before[0], sep)
             .iter()
             .map(|&s| (s, s, None))
             .collect()
@@ -311,7 +318,7 @@ fn chunk_runs_in(
             Err(e) => return Err(Error::io(path, e)),
         };
         for (_, state, boundary) in runs.iter_mut() {
-            let (after, first) = run(&block[..n], *state);
+            let (after, first) = run(&block[..n], *state, sep);
             *state = after;
             if boundary.is_none() {
                 *boundary = first.map(|b| at + b as u64);
@@ -331,16 +338,19 @@ mod tests {
     use proptest::prelude::*;
 
     /// Folding `step` byte by byte: the reference for `run`.
-    fn naive(bytes: &[u8], mut state: State) -> (State, Option<usize>) {
+    fn naive(bytes: &[u8], mut state: State, sep: u8) -> (State, Option<usize>) {
         let mut boundary = None;
         for (i, &b) in bytes.iter().enumerate() {
             if b == b'\n' && state != State::Quoted && boundary.is_none() {
                 boundary = Some(i + 1);
             }
-            state = step(state, b);
+            state = step(state, b, sep);
         }
         (state, boundary)
     }
+
+    /// The separators a file is read with.
+    const SEPS: [u8; 4] = [b',', b';', b'\t', b'|'];
 
     const STATES: [State; 5] = [
         State::Record,
@@ -354,18 +364,22 @@ mod tests {
         /// The quote-to-quote run equals the byte-by-byte automaton from every state.
         #[test]
         fn run_equals_the_automaton(
-            bytes in prop::collection::vec(prop::sample::select(b"\"\",\n\rab".to_vec()), 0..64),
+            bytes in prop::collection::vec(prop::sample::select(b"\"\",;\t\n\rab".to_vec()), 0..64),
+            sep in prop::sample::select(SEPS.to_vec()),
         ) {
             for s in STATES {
-                prop_assert_eq!(run(&bytes, s), naive(&bytes, s), "{:?}", s);
+                prop_assert_eq!(run(&bytes, s, sep), naive(&bytes, s, sep), "{:?}", s);
             }
         }
 
         /// Whatever the state before a byte, the state after it is one `states_after` lists.
         #[test]
-        fn states_after_covers_every_state(b in prop::sample::select(b"\",\n\ra".to_vec())) {
+        fn states_after_covers_every_state(
+            b in prop::sample::select(b"\",;\t|\n\ra".to_vec()),
+            sep in prop::sample::select(SEPS.to_vec()),
+        ) {
             for s in STATES {
-                prop_assert!(states_after(b).contains(&step(s, b)));
+                prop_assert!(states_after(b, sep).contains(&step(s, b, sep)));
             }
         }
     }
@@ -375,34 +389,35 @@ mod tests {
         /// block size and wherever the chunk starts.
         #[test]
         fn a_chunk_run_in_blocks_equals_the_whole_chunk_run(
-            text in prop::collection::vec(prop::sample::select(b"\"\",\n\rab".to_vec()), 1..80),
+            text in prop::collection::vec(prop::sample::select(b"\"\",;\n\rab".to_vec()), 1..80),
             cut in 0usize..80,
             block in 1usize..20,
+            sep in prop::sample::select(vec![b',', b';']),
         ) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("x.csv");
             std::fs::write(&path, &text).unwrap();
             let (start, end) = ((cut % text.len()) as u64, text.len() as u64);
-            let got = chunk_runs_in(&path, start, end, false, &mut vec![0; block]).unwrap();
+            let got = chunk_runs_in(&path, start, end, false, &mut vec![0; block], sep).unwrap();
             let chunk = &text[start as usize..];
             let before: &[State] = match start {
                 0 => &[State::Record],
-                s => states_after(text[s as usize - 1]),
+                s => states_after(text[s as usize - 1], sep),
             };
             let want: ChunkRuns = before
                 .iter()
                 .map(|&s| {
-                    let (after, first) = naive(chunk, s);
+                    let (after, first) = naive(chunk, s, sep);
                     (s, after, first.map(|b| start + b as u64))
                 })
                 .collect();
             prop_assert_eq!(&got, &want);
-            prop_assert_eq!(&chunk_runs(&path, start, end, false).unwrap(), &want);
+            prop_assert_eq!(&chunk_runs(&path, start, end, false, sep).unwrap(), &want);
             // Known to start between records: the run from there only.
             let from_record: ChunkRuns = want.iter().filter(|r| r.0 == State::Record).cloned().collect();
-            let known = chunk_runs_in(&path, start, end, true, &mut vec![0; block]).unwrap();
+            let known = chunk_runs_in(&path, start, end, true, &mut vec![0; block], sep).unwrap();
             let naive_known = {
-                let (after, first) = naive(chunk, State::Record);
+                let (after, first) = naive(chunk, State::Record, sep);
                 vec![(State::Record, after, first.map(|b| start + b as u64))]
             };
             prop_assert_eq!(&known, &naive_known);
@@ -410,7 +425,7 @@ mod tests {
                 prop_assert_eq!(known, from_record);
             }
             // A file shorter than the chunk is an error, not a shorter run.
-            prop_assert!(chunk_runs_in(&path, start, end + 1, false, &mut vec![0; block]).is_err());
+            prop_assert!(chunk_runs_in(&path, start, end + 1, false, &mut vec![0; block], sep).is_err());
         }
     }
 
@@ -472,7 +487,7 @@ mod tests {
         let path = dir.path().join("x.csv");
         std::fs::write(&path, text).unwrap();
         for part_bytes in 1..=text.len() as u64 + 1 {
-            let parts = plan(&path, part_bytes, 6).unwrap();
+            let parts = plan(&path, part_bytes, 6, b',').unwrap();
             assert_eq!(parts.first().unwrap().0, 0);
             assert_eq!(parts.last().unwrap().1, text.len() as u64);
             assert!(parts.windows(2).all(|w| w[0].1 == w[1].0));
@@ -483,8 +498,37 @@ mod tests {
         }
         // The first part holds the header and the record after it (the automaton starts at
         // the header's end, where no chunk's first boundary makes a part).
-        assert_eq!(plan(&path, 1, 6).unwrap(), [(0, 14), (14, 24), (24, 27)]);
+        assert_eq!(
+            plan(&path, 1, 6, b',').unwrap(),
+            [(0, 14), (14, 24), (24, 27)]
+        );
         // No part starts before the header's end (here as if the header were two records).
-        assert_eq!(plan(&path, 1, 14).unwrap(), [(0, 24), (24, 27)]);
+        assert_eq!(plan(&path, 1, 14, b',').unwrap(), [(0, 24), (24, 27)]);
+        // Separated by `;`, the same text cut at the same records.
+        let semi: Vec<u8> = text
+            .iter()
+            .map(|&b| if b == b',' { b';' } else { b })
+            .collect();
+        std::fs::write(&path, &semi).unwrap();
+        assert_eq!(
+            plan(&path, 1, 6, b';').unwrap(),
+            [(0, 14), (14, 24), (24, 27)]
+        );
+    }
+
+    /// A quote opens a quoted field only after the file's own separator: after a comma in a
+    /// file separated by `;` it is an ordinary byte, and the line end after it ends a record.
+    #[test]
+    fn a_quote_opens_a_field_only_after_the_separator() {
+        let text = b"h1;h2\na,\"b\nc;d\ne;f\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(
+            plan(&path, 1, 6, b';').unwrap(),
+            [(0, 11), (11, 15), (15, 19)]
+        );
+        // Read with commas, the quote opens a field that runs to the end of the text.
+        assert_eq!(plan(&path, 1, 6, b',').unwrap(), [(0, 19)]);
     }
 }

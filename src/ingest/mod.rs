@@ -828,7 +828,7 @@ impl Ctx<'_> {
             .csv_part_bytes
             .unwrap_or(DEFAULT_CSV_PART_BYTES)
             .min(COMPRESSED_PART_BYTES);
-        let mut parts = csv::CompressedParts::open(path, *codec, layout.header_end, part_bytes)
+        let mut parts = csv::CompressedParts::open(path, *codec, layout, part_bytes)
             .map_err(|e| ((i, 0), e))?;
         let mut seq = 0u32;
         loop {
@@ -1034,6 +1034,13 @@ impl Parts {
 fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions, exact: &[bool]) -> Result<Vec<Unit>> {
     let mut units = Vec::new();
     for (file, (path, format)) in files.iter().enumerate() {
+        // A file of no bytes holds no rows, whatever its name: a writer's placeholder for an
+        // empty partition, or a file not yet written. Read so in every format, as a CSV
+        // file of no bytes always was (its Parquet or IPC reading was an error that stopped
+        // the run, though a placeholder hides no rows).
+        if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            continue;
+        }
         match format {
             Format::Csv => {
                 let layout = Arc::new(csv::layout(path, &opts.columns)?);
@@ -1049,7 +1056,7 @@ fn plan(files: &[(PathBuf, Format)], opts: &IngestOptions, exact: &[bool]) -> Re
                 let ranges = if guessed {
                     csv_split::guess(path, part_bytes, layout.header_end)?
                 } else {
-                    csv_split::plan(path, part_bytes, layout.header_end)?
+                    csv_split::plan(path, part_bytes, layout.header_end, layout.sep)?
                 };
                 let guessed = guessed && ranges.len() > 1;
                 for range in ranges {

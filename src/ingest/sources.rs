@@ -95,11 +95,111 @@ pub enum RecordedZone {
     },
 }
 
+/// What a file's first bytes say it is, when they are a format's magic number: said when a
+/// file named for one format fails to read as it (a `.csv.gz` renamed `.csv`, a Parquet file
+/// named `.arrow`), with the name that reads it or why it is not read.
+#[derive(Clone, Copy, Debug)]
+pub struct Magic {
+    /// The format read under another name (`None`: a format no name reads).
+    pub format: Option<Format>,
+    /// What it is and what to do, as "gzip data: name it .csv.gz to read it".
+    pub what: &'static str,
+}
+
+/// The magic numbers [`magic_of`] knows.
+const MAGIC: [(&[u8], Magic); 9] = [
+    (
+        b"\x1f\x8b",
+        Magic {
+            format: Some(Format::CompressedCsv(Codec::Gzip)),
+            what: "gzip data: name it .csv.gz to read it",
+        },
+    ),
+    (
+        b"\x28\xb5\x2f\xfd",
+        Magic {
+            format: Some(Format::CompressedCsv(Codec::Zstd)),
+            what: "zstd data: name it .csv.zst to read it",
+        },
+    ),
+    (
+        b"PAR1",
+        Magic {
+            format: Some(Format::Parquet),
+            what: "a Parquet file: name it .parquet to read it",
+        },
+    ),
+    (
+        b"ARROW1",
+        Magic {
+            format: Some(Format::Ipc),
+            what: "an Arrow IPC file: name it .arrow to read it",
+        },
+    ),
+    (
+        b"\xff\xff\xff\xff",
+        Magic {
+            format: Some(Format::Ipc),
+            what: "an Arrow IPC stream: name it .arrows to read it",
+        },
+    ),
+    (
+        b"FEA1",
+        Magic {
+            format: None,
+            what: "a Feather version 1 file, which is not read: write it again as Feather version 2 (pyarrow.feather.write_feather's default) or Arrow IPC",
+        },
+    ),
+    (
+        b"PK\x03\x04",
+        Magic {
+            format: None,
+            what: "a zip archive, which is not read: extract the file from it",
+        },
+    ),
+    (
+        b"BZh",
+        Magic {
+            format: None,
+            what: "bzip2 data, which is not read: decompress it, or compress it with gzip or zstd",
+        },
+    ),
+    (
+        b"\xfd7zXZ\x00",
+        Magic {
+            format: None,
+            what: "xz data, which is not read: decompress it, or compress it with gzip or zstd",
+        },
+    ),
+];
+
+/// The [`Magic`] of the file at `path`, if its first bytes are one (`None` too when it cannot
+/// be read: the reading's own error says why).
+pub fn magic_of(path: &Path) -> Option<Magic> {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    MAGIC
+        .iter()
+        .find(|(magic, _)| head[..n].starts_with(magic))
+        .map(|(_, m)| *m)
+}
+
 /// Reads the zone recorded in the inputs' Parquet footers (other formats record none).
 pub fn recorded_zone(inputs: &[String]) -> Result<RecordedZone> {
     let mut found = RecordedZone::None;
     for (path, format) in expand(inputs)? {
-        if format != Format::Parquet {
+        // A file of no bytes is no Parquet file, and holds no rows (`ingest` reads none).
+        if format != Format::Parquet || std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
             continue;
         }
         let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;

@@ -57,6 +57,7 @@ pub fn check_with(
     let Some(snapshot) = guard.as_ref() else {
         return Err(crate::service::state::not_loaded());
     };
+    within_retention(state, snapshot, params)?;
     let v = snapshot.check(sub, params)?;
     let show_date = !state.settings().policy.suppress_anomaly_date;
     Ok(pb::CheckResponse {
@@ -67,6 +68,49 @@ pub fn check_with(
             .map(format_date)
             .unwrap_or_default(),
     })
+}
+
+/// With `retention_days`, refuses a check whose window starts before the first day the
+/// server keeps: those days' events are gone (or go at the next rebuild), so the window would
+/// count them as days without events, and a SPIKE baseline of zeros makes anomalies up.
+/// `OUT_OF_RANGE`, the value past a limit, rather than an answer from part of the window.
+///
+/// The days kept end with the latest day in the data no later than tomorrow (the index
+/// builder's anchor); here the latest day of every segment, capped at tomorrow, stands for
+/// it, which is that day or later: a window the builder kept whole is never refused unless
+/// the data holds a day ahead of tomorrow, and a window it cut is always refused.
+fn within_retention(
+    state: &AppState,
+    snapshot: &crate::index::Snapshot,
+    params: &CheckParams,
+) -> Result<()> {
+    let settings = state.settings();
+    let Some(keep) = settings.retention_days else {
+        return Ok(());
+    };
+    let latest = snapshot
+        .segments()
+        .iter()
+        .filter_map(|s| s.latest_day())
+        .max();
+    let Some(latest) = latest else {
+        return Ok(()); // no events: every number is unknown, whatever the window
+    };
+    let tomorrow = crate::clock::today(settings.tz) + chrono::Days::new(1);
+    let anchor = latest.min(tomorrow);
+    let kept_from = anchor - chrono::Days::new(u64::from(keep.max(1)) - 1);
+    let first = params.first_day();
+    if first < kept_from {
+        return Err(Error::out_of_range(
+            "as_of",
+            format!(
+                "the window from {first} to {} starts before {kept_from}, the first day this \
+                 server keeps (retention_days {keep}): give a later as_of or fewer look_back_days",
+                params.as_of
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `YYYY-MM-DD` (what chrono's `%Y-%m-%d` gives, without parsing a format per call).

@@ -601,6 +601,12 @@ fn compressed_files_read_like_the_plain_file() {
             "frames.csv.zst",
             [zstd(&text[..cut]), zstd(&text[cut..])].concat(),
         ),
+        // Zero bytes after the last member (a copy padded to a block size), which `gzip -d`
+        // and Python's `gzip` read past: the same rows (a helper's pass).
+        (
+            "padded.csv.gz",
+            [gzip(&text[..cut]), gzip(&text[cut..]), vec![0; 70_000]].concat(),
+        ),
     ];
     let renamed = |mut s: Seen, name: &str| {
         for r in &mut s.2 {
@@ -696,6 +702,10 @@ fn compressed_files_read_like_the_plain_file() {
         ("garbage.csv.gz", b"not gzip at all".to_vec()),
         ("garbage.csv.zst", b"not zstd at all".to_vec()),
         (
+            "zeros-then-more.csv.gz",
+            [whole.clone(), vec![0; 600], b"x".to_vec()].concat(),
+        ),
+        (
             "open.csv.gz",
             gzip(
                 &[
@@ -724,6 +734,183 @@ fn compressed_files_read_like_the_plain_file() {
             }
         }
     }
+}
+
+/// A file separated by `;`, a tab or `|` (its header holds no comma and splits into the
+/// required columns by that byte) reads as the comma-separated file does: the same verdicts,
+/// rejects and row numbers, whole, in parts of any size and compressed. A comma is then data:
+/// a quote after one opens no field, and a decimal comma is no duration.
+#[test]
+fn files_separated_by_semicolons_tabs_or_pipes_read_like_the_comma_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = tricky_records();
+    let plain = write(dir.path(), "tricky.csv", "\r\n", &records);
+    let text = std::fs::read(&plain).unwrap();
+    let want = seen(&plain, None);
+    let renamed = |mut s: Seen| {
+        for r in &mut s.2 {
+            r.0 = "tricky.csv".to_owned();
+        }
+        s
+    };
+    for (sep, name) in [(b';', "semi.csv"), (b'\t', "tab.csv"), (b'|', "pipe.csv")] {
+        // Every comma becomes the separator, those inside quoted fields too (the same cells,
+        // as far as the rules go: text that is no phone number either way).
+        let other: Vec<u8> = text
+            .iter()
+            .map(|&b| if b == b',' { sep } else { b })
+            .collect();
+        let path = dir.path().join(name);
+        std::fs::write(&path, &other).unwrap();
+        assert_eq!(renamed(seen(&path, None)), want, "{name}");
+        for part_bytes in [1, 7, 64, 333, other.len() as u64 / 2] {
+            let got = renamed(seen(&path, Some(part_bytes)));
+            assert_eq!(got, want, "{name}, parts of {part_bytes} bytes");
+        }
+        let gz = dir.path().join(format!("{name}.gz"));
+        std::fs::write(&gz, gzip(&other)).unwrap();
+        for part_bytes in [None, Some(5), Some(100)] {
+            assert_eq!(
+                renamed(seen(&gz, part_bytes)),
+                want,
+                "{name}.gz {part_bytes:?}"
+            );
+        }
+    }
+
+    // In a `;` file a comma is data: `1,5` is no duration, a quote after a comma opens no
+    // field (so the line end after it ends the record), and `+234,8021234567` is one cell.
+    let semi = dir.path().join("commas-as-data.csv");
+    std::fs::write(
+        &semi,
+        "event_time;subscriber;counterparty;direction;kind;duration_s\n\
+         2026-03-10T01:00:00Z;+886912345001;+2348021234567;out;call;1,5\n\
+         2026-03-10T02:00:00Z;+886912345001;a,\"b;in;call;1\n\
+         2026-03-10T03:00:00Z;+886912345001;+234,8021234567;in;call;1\n\
+         2026-03-10T04:00:00Z;+886912345001;+2348021234567;in;sms;\n",
+    )
+    .unwrap();
+    let (_, counts, rejects) = seen(&semi, None);
+    assert_eq!(counts.0, 4, "four records: {rejects:?}");
+    let reasons: Vec<(u64, &str)> = rejects.iter().map(|r| (r.1, r.2)).collect();
+    assert_eq!(reasons, [(1, "bad_duration")]);
+    assert_eq!(counts.1, 3, "three events");
+}
+
+/// A header split by no separator into the required columns is an error naming the columns
+/// it was split into: a `;` header lacking one is split by `;` and says which is missing; a
+/// header quoted whole stays one column, and the message says so.
+#[test]
+fn a_header_of_another_separator_lacking_a_column_names_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        scan(
+            &[path.to_string_lossy().into_owned()],
+            &request(None, false),
+            &|_, _| {},
+        )
+        .map(|_| ())
+        .expect_err(name)
+        .to_string()
+    };
+    let e = err(
+        "no-kind.csv",
+        "event_time;subscriber;counterparty;direction\n2026-03-10T01:00:00Z;+886912345001;+2348021234567;in\n",
+    );
+    assert!(
+        e.contains("missing required column(s) kind")
+            && e.contains("columns found: event_time, subscriber, counterparty, direction"),
+        "{e}"
+    );
+    let e = err(
+        "quoted-whole.csv",
+        "\"event_time;subscriber;counterparty\"\n2026-03-10T01:00:00Z;+886912345001;+2348021234567\n",
+    );
+    assert!(
+        e.contains("one column holding ';'") && e.contains("quoted whole?"),
+        "{e}"
+    );
+}
+
+/// A file named `.csv` that holds compressed data or another format is said to be that, with
+/// the name to give it: not "one column holding a tab" or "not UTF-8" (a helper's pass).
+#[test]
+fn a_compressed_or_columnar_file_named_csv_is_said_to_be_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{HEADER}\n2026-03-10T01:00:00Z,+886912345001,+2348021234567,in,call,1\n");
+    let files: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "gz.csv",
+            gzip(text.as_bytes()),
+            "gzip data: name it .csv.gz",
+        ),
+        (
+            "zst.csv",
+            zstd::encode_all(text.as_bytes(), 3).unwrap(),
+            "zstd data: name it .csv.zst",
+        ),
+        (
+            "pq.csv",
+            b"PAR1\x15\x04\x15\x00".to_vec(),
+            "a Parquet file: name it .parquet",
+        ),
+        (
+            "bz.csv",
+            b"BZh91AY&SY".to_vec(),
+            "bzip2 data, which is not read",
+        ),
+    ];
+    for (name, bytes, want) in files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let err = scan(
+            &[path.to_string_lossy().into_owned()],
+            &request(None, false),
+            &|_, _| {},
+        )
+        .map(|_| ())
+        .expect_err(name)
+        .to_string();
+        assert!(err.contains(name) && err.contains(want), "{name}: {err}");
+    }
+}
+
+/// A file of no bytes holds no rows in every format (a writer's placeholder beside the
+/// data): a directory of good rows and such files reads as the good file alone. `ARROW1`
+/// alone is said to be too short to be an IPC file (not "os error 22").
+#[test]
+fn files_of_no_bytes_hold_no_rows_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let good = write(&data, "good.csv", "\n", &tricky_records());
+    let alone = seen(&good, None);
+    for name in [
+        "late.parquet",
+        "late.arrow",
+        "late.arrows",
+        "late.csv.gz",
+        "late.csv.zst",
+        "late.csv",
+    ] {
+        std::fs::write(data.join(name), b"").unwrap();
+    }
+    assert_eq!(seen(&data, None), alone);
+    assert_eq!(seen(&data, Some(50)), alone);
+
+    let short = dir.path().join("short.arrow");
+    std::fs::write(&short, b"ARROW1").unwrap();
+    let err = scan(
+        &[short.to_string_lossy().into_owned()],
+        &request(None, false),
+        &|_, _| {},
+    )
+    .map(|_| ())
+    .expect_err("six bytes")
+    .to_string();
+    assert!(err.contains("6 bytes, too short to be one"), "{err}");
 }
 
 /// Verdict rows (with day counts), window, counts and rejects of a scan of `inputs` with

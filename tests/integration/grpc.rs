@@ -388,8 +388,8 @@ async fn each_error_path_has_its_code_reason_and_field() {
                 hotzone: (0..301).map(|i| format!("+{}", 1000 + i)).collect(),
                 ..b()
             },
-            Code::InvalidArgument,
-            "INVALID_ARGUMENT",
+            Code::OutOfRange,
+            "OUT_OF_RANGE",
         ),
         (
             "hotzone",
@@ -561,6 +561,71 @@ async fn default_hotzone_and_server_cap_apply() {
         .unwrap_err();
     assert_eq!(e.code(), Code::OutOfRange);
     assert!(e.message().contains("between 1 and 7"), "{}", e.message());
+    server.stop().await;
+}
+
+/// With `retention_days`, a window that starts before the first day kept is `OUT_OF_RANGE`:
+/// answered, it counted the dropped days as days without events (a SPIKE baseline of zeros
+/// made an anomaly up, an old `as_of` gave NOT_FOUND for a number with events that day: a
+/// helper's pass). Windows within the days kept are answered. Days are counted from the
+/// server's clock, as retention is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_before_the_days_kept_is_out_of_range() {
+    let today = chrono::Utc::now().date_naive();
+    let day = |back: u64| today - chrono::Days::new(back);
+    let at = |back: u64, k: u32| format!("{}T12:00:{k:02}Z", day(back));
+    let mut text = String::from("event_time,subscriber,counterparty,direction,kind\n");
+    // Three hot calls 40 days back (dropped by a 30-day retention), one call yesterday.
+    for k in 0..3 {
+        text.push_str(&format!(
+            "{},+886912345001,+2348021234567,in,call\n",
+            at(40, k)
+        ));
+    }
+    text.push_str(&format!(
+        "{},+886912345001,+886212345678,in,call\n",
+        at(1, 0)
+    ));
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "kept.csv", &text);
+    let mut s = settings(data.path());
+    s.retention_days = Some(30);
+    s.max_look_back_days = 30;
+    let server = spawn_loaded(s).await;
+    let mut client = server.client().await;
+    let req = |as_of: String, look_back_days: u32| CheckRequest {
+        look_back_days,
+        as_of,
+        ..base_req("+886912345001")
+    };
+    // Kept: the 30 days ending yesterday (the latest day in the data).
+    let kept = client
+        .check(req(day(1).to_string(), 30))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!kept.anomaly_detected);
+    for (as_of, look_back) in [(day(40), 1), (day(2), 30), (day(20), 15)] {
+        let e = client
+            .check(req(as_of.to_string(), look_back))
+            .await
+            .expect_err("a window before the days kept");
+        assert_eq!(
+            e.code(),
+            Code::OutOfRange,
+            "{as_of} {look_back}: {}",
+            e.message()
+        );
+        assert!(
+            e.message().contains(&format!("starts before {}", day(30)))
+                && e.message().contains("retention_days 30"),
+            "{}",
+            e.message()
+        );
+        assert!(!e.message().contains("886912345001"), "{}", e.message());
+    }
+    // The server still answers.
+    assert!(client.check(req(day(1).to_string(), 1)).await.is_ok());
     server.stop().await;
 }
 

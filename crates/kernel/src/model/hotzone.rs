@@ -100,8 +100,9 @@ impl Hotzone {
         if entries.is_empty() {
             return Err(Error::invalid(field, "must hold at least one entry"));
         }
+        // Past the limit: OUT_OF_RANGE, as every value past a limit is (§6).
         if entries.len() > MAX_ENTRIES {
-            return Err(Error::invalid(
+            return Err(Error::out_of_range(
                 field,
                 format!(
                     "must hold at most {MAX_ENTRIES} entries (got {})",

@@ -262,7 +262,7 @@ fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
                 format!(
                     "column {} has type {t}; expected text or numbers{}",
                     f.name(),
-                    type_hint(t)
+                    type_hint(t, f)
                 ),
             ));
         }
@@ -270,12 +270,20 @@ fn string_col(path: &Path, f: Field, a: &ArrayRef) -> Result<StringArray> {
     Ok(a.as_string::<i32>().clone())
 }
 
-/// What to do about a column type no rule reads, where a common tool makes it: DuckDB
-/// exports HUGEINT, UHUGEINT and UUID as 16-byte binary under `arrow_lossless_conversion`.
-fn type_hint(t: &DataType) -> &'static str {
+/// What to do about a column type no rule of field `f` reads, where a common tool makes it:
+/// DuckDB exports HUGEINT, UHUGEINT and UUID as 16-byte binary under
+/// `arrow_lossless_conversion`; a date, time or boolean is no value of a text field, no
+/// instant for `event_time` and no count of seconds for `duration_s`.
+fn type_hint(t: &DataType, f: Field) -> &'static str {
     match t {
         DataType::FixedSizeBinary(16) => {
             " (DuckDB writes HUGEINT, UHUGEINT and UUID so with arrow_lossless_conversion set: cast the column to VARCHAR or BIGINT in the query, or reset the setting)"
+        }
+        t if (t.is_temporal() || matches!(t, DataType::Boolean)) && f == Field::EventTime => {
+            " (a date, a time of day, a duration, an interval or a boolean names no instant: is the column mapped to the right field? Write the time as a timestamp, or as text with its offset)"
+        }
+        t if (t.is_temporal() || matches!(t, DataType::Boolean)) && f == Field::DurationS => {
+            " (a date, a time of day, an interval or a boolean is no count of seconds: is the column mapped to the right field?)"
         }
         t if t.is_temporal() || matches!(t, DataType::Boolean) => {
             " (a date, time, duration or boolean is none of a phone number, a direction, a kind or a region: is the column mapped to the right field?)"
@@ -464,7 +472,7 @@ fn time_col(path: &Path, a: &ArrayRef) -> Result<TimeCol> {
             path,
             format!(
                 "column event_time has type {other}; expected a timestamp, integer epoch milliseconds or RFC 3339 text{}",
-                type_hint(other)
+                type_hint(other, Field::EventTime)
             ),
         )),
     }
@@ -506,7 +514,7 @@ fn dur_col(path: &Path, a: &ArrayRef) -> Result<DurCol> {
                 path,
                 format!(
                     "column duration_s has type {other}; expected integers (or text, floats or decimals){}",
-                    type_hint(other)
+                    type_hint(other, Field::DurationS)
                 ),
             ));
         }

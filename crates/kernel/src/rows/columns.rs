@@ -168,8 +168,9 @@ pub fn resolve_required(
     Ok(idx)
 }
 
-/// What to do about a header that lacks required columns: a CSV file separated by another
-/// character than a comma (European spreadsheets write `;`) reads as one column; a file in
+/// What to do about a header that lacks required columns: a CSV header that is one column
+/// holding `;`, a tab or `|` even when split by that byte (a header quoted whole; a file
+/// whose header does split so is read separated by it: `ingest::csv::layout`); a file in
 /// UTF-16 (Excel's "Unicode text") reads as no UTF-8 names; else, map the export's names.
 fn header_hint(names: &[&str]) -> String {
     if let [one] = names
@@ -181,7 +182,7 @@ fn header_hint(names: &[&str]) -> String {
             format!("'{sep}'")
         };
         return format!(
-            "the header is one column holding {shown}: CSV files are read separated by commas; write the file with commas"
+            "the header is one column holding {shown}, which does not split it into the required columns either (is the header quoted whole?): a CSV file is read separated by commas, or by the ';', tab or '|' that splits its header into the required columns"
         );
     }
     if names.iter().any(|n| n.contains(['\0', '\u{fffd}'])) {
@@ -259,7 +260,7 @@ mod tests {
         };
         let e = err(&["event_time;subscriber;direction;kind"]);
         assert!(
-            e.contains("one column holding ';'") && e.contains("write the file with commas"),
+            e.contains("one column holding ';'") && e.contains("quoted whole?"),
             "{e}"
         );
         let e = err(&["event_time\tsubscriber\tdirection\tkind"]);

@@ -339,8 +339,9 @@ impl Interpreter {
 /// Also read, because common writers emit them and each still names one instant: the
 /// offset written `+HHMM` (polars' `write_csv`) or `+HH` (DuckDB's CSV) instead of
 /// `+HH:MM`, and epoch milliseconds written as a whole decimal `1773073800000.0` (pandas
-/// writes an integer column with a gap so). A time with no offset stays `bad_event_time`:
-/// its instant depends on a zone the file does not name.
+/// writes an integer column with a gap so), and the forms of BigQuery, Snowflake, SQL Server
+/// and Java ([`exporter_form`]). A time with no offset stays `bad_event_time`: its instant
+/// depends on a zone the file does not name.
 pub fn parse_time(s: &str) -> Result<i64, RejectReason> {
     let s = s.trim_ascii();
     if s.is_empty() {
@@ -408,16 +409,15 @@ fn whole_decimal(s: &str) -> Option<&str> {
     .then_some(int)
 }
 
-/// An RFC 3339 instant; the offset may also be written `+HHMM` or `+HH` (see [`parse_time`]).
+/// An RFC 3339 instant; the offset may also be written `+HHMM` or `+HH` (see [`parse_time`]),
+/// or the time in one of the forms of [`exporter_form`].
 fn parse_instant(s: &str) -> Result<i64, RejectReason> {
-    let t = match DateTime::parse_from_rfc3339(s) {
-        Ok(t) => t,
-        Err(_) => {
+    let t = rfc3339(s)
+        .or_else(|| {
             let mut buf = [0u8; 64];
-            let extended = with_extended_offset(s, &mut buf).ok_or(RejectReason::BadEventTime)?;
-            DateTime::parse_from_rfc3339(extended).map_err(|_| RejectReason::BadEventTime)?
-        }
-    };
+            rfc3339(exporter_form(s, &mut buf)?)
+        })
+        .ok_or(RejectReason::BadEventTime)?;
     if t.timestamp_subsec_nanos() < 1_000_000_000 {
         return Ok(t.timestamp_millis());
     }
@@ -561,6 +561,79 @@ fn with_extended_offset<'b>(s: &str, buf: &'b mut [u8; 64]) -> Option<&'b str> {
     std::str::from_utf8(&buf[..len]).ok()
 }
 
+/// An RFC 3339 instant, the offset also written `+HHMM` or `+HH`.
+fn rfc3339(s: &str) -> Option<DateTime<chrono::FixedOffset>> {
+    DateTime::parse_from_rfc3339(s).ok().or_else(|| {
+        let mut buf = [0u8; 64];
+        DateTime::parse_from_rfc3339(with_extended_offset(s, &mut buf)?).ok()
+    })
+}
+
+/// `s` rewritten as RFC 3339 when it is a time in a form a common exporter writes, each
+/// naming its instant by an offset or UTC (REFERENCE §2): `None` for any other text.
+///
+/// - a space before the offset or `Z`: Snowflake's `2026-10-10 09:49:32.859 +0800`, SQL
+///   Server's `… 09:49:32.8590000 +08:00`;
+/// - `UTC` for the offset, after a space or not: BigQuery's `2026-10-10 01:49:32.859 UTC`;
+/// - a zone name in brackets after the offset, which the offset decides: Java's
+///   `ZonedDateTime`, `2026-10-10T09:49:32.859+08:00[Asia/Taipei]`;
+/// - no seconds: Java's `OffsetDateTime` drops them when they are 0 (`2026-10-10T09:49+08:00`).
+///
+/// A time with no offset stays none of them (a bracketed zone alone names an instant only
+/// with the zone's rules, which the offset spares).
+fn exporter_form<'b>(s: &str, buf: &'b mut [u8; 64]) -> Option<&'b str> {
+    let mut t = s;
+    // A bracketed zone name after the offset.
+    if let Some(open) = t.strip_suffix(']').and_then(|x| x.rfind('[')) {
+        let zone = &t[open + 1..t.len() - 1];
+        if zone.is_empty()
+            || !zone
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"/_+-".contains(&c))
+        {
+            return None;
+        }
+        t = &t[..open];
+    }
+    // `YYYY-MM-DD`, `T` or a space, `HH:MM`: 16 bytes before the seconds or the offset.
+    let b = t.as_bytes();
+    if b.len() < 17 || !b[..16].is_ascii() || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':'
+    {
+        return None;
+    }
+    let (date_time, rest) = t.split_at(16);
+    // Seconds (and a fraction), when written.
+    let seconds_end = match rest.as_bytes() {
+        [b':', s0, s1, ..] if s0.is_ascii_digit() && s1.is_ascii_digit() => {
+            let frac = rest[3..]
+                .strip_prefix('.')
+                .map_or(0, |f| 1 + f.bytes().take_while(u8::is_ascii_digit).count());
+            3 + frac
+        }
+        _ => 0,
+    };
+    let (seconds, zone) = rest.split_at(seconds_end);
+    let zone = zone.strip_prefix(' ').unwrap_or(zone);
+    let zone = match zone {
+        "UTC" => "Z",
+        z if z.starts_with(['+', '-', 'Z', 'z']) => z,
+        _ => return None,
+    };
+    let seconds = if seconds.is_empty() { ":00" } else { seconds };
+    let len = date_time.len() + seconds.len() + zone.len();
+    if len > buf.len() {
+        return None;
+    }
+    let mut at = 0;
+    for part in [date_time, seconds, zone] {
+        buf[at..at + part.len()].copy_from_slice(part.as_bytes());
+        at += part.len();
+    }
+    let rewritten = std::str::from_utf8(&buf[..len]).ok()?;
+    // Nothing to rewrite: the text is its own form, which did not read.
+    (rewritten != s).then_some(rewritten)
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -640,6 +713,64 @@ mod tests {
             Err(RejectReason::BadEventTime)
         );
         assert_eq!(parse_time(""), Err(RejectReason::MissingEventTime));
+    }
+
+    /// The forms exporters write that name their instant by an offset or UTC (a helper's
+    /// pass found every row of such exports rejected), each the instant it says; times with
+    /// no offset, or a zone name alone, stay `bad_event_time`.
+    #[test]
+    fn times_as_bigquery_snowflake_sql_server_and_java_write_them() {
+        let utc = parse_time("2026-10-10T01:49:32.859Z").unwrap();
+        for same in [
+            "2026-10-10 01:49:32.859000 UTC", // BigQuery CSV
+            "2026-10-10 01:49:32.859 UTC",
+            "2026-10-10T01:49:32.859UTC",
+            "2026-10-10 09:49:32.859 +0800", // Snowflake TIMESTAMP_TZ
+            "2026-10-10 09:49:32.8590000 +08:00", // SQL Server datetimeoffset
+            "2026-10-10 09:49:32.859 +08",
+            "2026-10-10T09:49:32.859+08:00[Asia/Taipei]", // Java ZonedDateTime
+            "2026-10-10T01:49:32.859Z[UTC]",
+            "2026-10-09T21:49:32.859-04:00[America/New_York]",
+            "2026-10-10 01:49:32.859 Z",
+        ] {
+            assert_eq!(parse_time(same), Ok(utc), "{same}");
+        }
+        // Java's OffsetDateTime drops seconds that are 0.
+        let minute = parse_time("2026-10-10T01:49:00Z").unwrap();
+        for same in [
+            "2026-10-10T09:49+08:00",
+            "2026-10-10T01:49Z",
+            "2026-10-10 09:49 +0800",
+            "2026-10-10T09:49+08:00[Asia/Taipei]",
+        ] {
+            assert_eq!(parse_time(same), Ok(minute), "{same}");
+        }
+        for bad in [
+            "2026-10-10 09:49:32.859",
+            "2026-10-10 09:49:32 utc",
+            "2026-10-10 09:49:32 GMT+8",
+            "2026-10-10T09:49[Asia/Taipei]",
+            "2026-10-10T09:49:32[Asia/Taipei]",
+            "2026-10-10T09:49:32+08:00[]",
+            "2026-10-10T09:49:32+08:00[Asia Taipei]",
+            "2026-10-10T09:49:32  +08:00",
+            "2026-10-10T09:49:3+08:00",
+            "2026-10-10T09+08:00",
+            "2026-10-10T09:49 ",
+            "2026-02-30 09:49:32 UTC",
+            "2026-10-10T09:49:32+08:00[Asia/Taipei]x",
+        ] {
+            assert_eq!(parse_time(bad), Err(RejectReason::BadEventTime), "{bad}");
+        }
+        // A leap second keeps its rule in these forms too.
+        assert_eq!(
+            parse_time("2016-12-31 23:59:60 UTC"),
+            parse_time("2016-12-31T23:59:59.999Z")
+        );
+        assert_eq!(
+            parse_time("2026-10-10 12:30:60 UTC"),
+            Err(RejectReason::BadEventTime)
+        );
     }
 
     #[test]
