@@ -220,6 +220,19 @@ fn main_of_code(code: u16) -> Option<&'static Metadata> {
         .copied()
 }
 
+/// True when `code` (the digits of a calling code) is one whose main region dials a trunk
+/// prefix `0` inside the country (GB, DE, FR…): the `(0)` that exports write after such a
+/// code (`+44 (0) 20…`) is that prefix, no digit of the number. Not in Italy's code, where a
+/// leading 0 is part of the number (`+39 06…`: the region has no national prefix).
+pub fn trunk_zero_after(code: &str) -> bool {
+    (code.len() <= 3)
+        .then(|| code.parse::<u16>().ok())
+        .flatten()
+        .and_then(main_of_code)
+        .and_then(|m| m.national_prefix())
+        == Some("0")
+}
+
 /// `number` (digits) split after a calling code of 1 to 3 digits that exists.
 fn split_calling_code(number: &str) -> Option<(u16, &str)> {
     if number.starts_with('0') {

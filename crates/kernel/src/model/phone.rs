@@ -196,13 +196,31 @@ pub fn ascii_national_digits(s: &str) -> Option<usize> {
 /// punctuation (libphonenumber's, less `x`) dropped, digits of any script made ASCII. `None` when
 /// anything else is there (a letter, an extension `x12`, a `+` after a digit, no digit at
 /// all). Borrowed when the text is plain already.
+///
+/// In a `+` number, a trunk prefix written `(0)` right after a calling code whose country
+/// dials one (`+44 (0) 20 7946 0000`, the British and European way of saying "dial 0 from
+/// inside the country": [`trunk_zero_after`](super::national::trunk_zero_after)) is no digit
+/// of the number, as libphonenumber reads it: kept, the number became `+44020…`, which no
+/// hotzone prefix `+4420` matched while its region (libphonenumber's) was GB. Italy's
+/// `+39 (0)6…` keeps its 0, a digit of the number there.
 pub fn plain_number(s: &str) -> Option<std::borrow::Cow<'_, str>> {
     let body = s.strip_prefix('+').unwrap_or(s);
     if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
         return Some(std::borrow::Cow::Borrowed(s));
     }
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        if c == '('
+            && rest[1..].starts_with("0)")
+            && out.len() > 1
+            && out.starts_with('+')
+            && super::national::trunk_zero_after(&out[1..])
+        {
+            rest = &rest[3..];
+            continue;
+        }
+        rest = &rest[c.len_utf8()..];
         if let Some(d) = digit_value(c) {
             out.push(char::from(b'0' + d));
         } else if matches!(c, '+' | '\u{FF0B}') && out.is_empty() {
@@ -312,6 +330,30 @@ mod tests {
                 "{} {}", x, y
             );
         }
+    }
+
+    /// A trunk `(0)` after a calling code whose country dials one is no digit (the number
+    /// libphonenumber reads, whose region the hotzone's region entries use); in Italy's code,
+    /// or in a national number, the 0 is the number's (a helper's pass).
+    #[test]
+    fn a_trunk_zero_in_brackets_after_the_calling_code_is_no_digit() {
+        for (written, plain) in [
+            ("+44 (0) 7781 123456", "+447781123456"),
+            ("+44(0)20 7946 0000", "+442079460000"),
+            ("+49 (0)30 1234567", "+49301234567"),
+            ("+33 (0)1 23 45 67 89", "+33123456789"),
+            ("+39 (0)6 1234 5678", "+390612345678"),
+            ("+44 20 (0)7946 0000", "+4420079460000"),
+            ("(030) 1234567", "0301234567"),
+            ("(0) 20 7946 0000", "02079460000"),
+            ("+(0)44 20 7946 0000", "+0442079460000"),
+        ] {
+            assert_eq!(plain_number(written).as_deref(), Some(plain), "{written}");
+        }
+        assert_eq!(
+            Msisdn::normalize("+44 (0) 7781 123456", None),
+            Msisdn::normalize("+447781123456", None)
+        );
     }
 
     #[test]
