@@ -811,7 +811,7 @@ def test_an_event_time_of_no_instant_says_so_not_phone_numbers(kind):
 @pytest.mark.parametrize("sep", [";", "\t", "|"])
 def test_a_csv_file_separated_by_another_byte_reads_as_the_comma_file(tmp_path, sep):
     # European spreadsheets write `;`, databases tab- or pipe-separated text: a header that
-    # holds no comma and splits into the columns by such a byte is read separated by it.
+    # commas do not split into the columns but such a byte does is read separated by it.
     rows = [
         "event_time,subscriber,counterparty,direction,kind,duration_s",
         "2026-03-10T12:00:00Z,+886912345678,+2348021234567,in,call,60",

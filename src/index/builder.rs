@@ -290,7 +290,7 @@ fn build(
     let narrow = max_day - base_day <= i32::from(u8::MAX);
     let cols = runs::merge(&runs, cutoff, base_day, events as usize, narrow)?;
     drop(runs);
-    Ok(ServingIndex::from_parts(
+    let mut index = ServingIndex::from_parts(
         tz,
         base_day,
         cols.subs,
@@ -298,7 +298,9 @@ fn build(
         cols.days,
         cols.codes,
         dict,
-    ))
+    );
+    index.kept_from = retention_days.and(anchor).map(|_| cutoff);
+    Ok(index)
 }
 
 #[cfg(test)]

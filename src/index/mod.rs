@@ -138,6 +138,9 @@ pub struct ServingIndex {
     codes: Vec<u32>,
     dict: Dictionary,
     hot_cache: lookup::HotCache,
+    /// With a retention, the local day number of the first day it keeps (the builder's
+    /// cut-off: days before it left, or would have); `None` without one.
+    kept_from: Option<i32>,
 }
 
 impl ServingIndex {
@@ -162,7 +165,13 @@ impl ServingIndex {
             codes,
             dict,
             hot_cache: lookup::HotCache::default(),
+            kept_from: None,
         }
+    }
+
+    /// With a retention, the first day it keeps (the builder's cut-off), else `None`.
+    pub fn kept_from(&self) -> Option<NaiveDate> {
+        self.kept_from.map(date_of_day_number)
     }
 
     /// Builds from files with the same readers as the scan.
@@ -335,6 +344,12 @@ impl Snapshot {
     /// The segments.
     pub fn segments(&self) -> &[Arc<ServingIndex>] {
         &self.segments
+    }
+
+    /// The first day a retention keeps, the latest of the segments' (the base's: ingested
+    /// segments keep every day); `None` without retention.
+    pub fn kept_from(&self) -> Option<NaiveDate> {
+        self.segments.iter().filter_map(|s| s.kept_from()).max()
     }
 
     /// Summed sizes (a subscriber in several segments counts in each).

@@ -1277,7 +1277,7 @@ fn other_format(path: &Path) -> String {
     match super::sources::magic_of(path) {
         Some(m) if m.format != Some(super::Format::Ipc) => format!("; it is {}", m.what),
         // The smallest IPC file (magic, schema, footer, magic) takes over a hundred bytes.
-        Some(_) if size < 64 => {
+        _ if size < 64 => {
             format!("; it is {size} bytes, too short to be one: was it cut short?")
         }
         _ => String::new(),

@@ -42,18 +42,19 @@ pub struct Layout {
     /// Where the header record ends (parts start after it: empty lines before the header are
     /// skipped by the reader, so a line end there is no boundary).
     pub header_end: u64,
-    /// The byte that separates fields: a comma, or the `;`, tab or `|` that splits a header
-    /// holding no comma into the required columns ([`layout`]).
+    /// The byte that separates fields: a comma, or the `;`, tab or `|` that splits the header
+    /// into the required columns when the comma does not ([`layout`]).
     pub sep: u8,
 }
 
-/// The separators tried, in order, on a header that is one field when split by commas.
+/// The separators tried, in order, on a header that commas do not split into the required
+/// columns.
 pub const OTHER_SEPARATORS: [u8; 3] = [b';', b'\t', b'|'];
 
 /// Reads the header row of a CSV file and maps its names to the canonical columns.
 ///
-/// Fields are separated by commas. A header that is one field when split so (holds no
-/// comma) and holds a `;`, a tab or a `|` is split by that byte instead, the first of them
+/// Fields are separated by commas. A header that does not give the required columns when
+/// split so and holds a `;`, a tab or a `|` is split by that byte instead, the first of them
 /// that gives the required columns: the file is read separated by it (European spreadsheets
 /// write `;`, databases export tab- or pipe-separated text). A file that is not a CSV file
 /// of the required columns either way stays an error, naming the columns it was split into.
@@ -82,24 +83,27 @@ fn layout_of<T: Read>(
     codec: Option<Codec>,
     columns: &ColumnMap,
 ) -> Result<Layout> {
-    let (comma_error, header) = match header_layout(open()?, path, codec, columns, b',') {
+    let (comma_error, names) = match header_layout(open()?, path, codec, columns, b',') {
         (Ok(layout), _) => return Ok(layout),
-        (Err(e), names) if names.len() == 1 => (e, names[0].clone()),
+        (Err(e), names) if !names.is_empty() => (e, names),
         (Err(e), _) => return Err(e),
     };
-    let mut tried = None;
+    // A header holding a separator may hold commas too (a name written `Dauer, gerundet` in
+    // a `;` file): every separator it holds is tried, and when none gives the required
+    // columns the error is that of the split into the most columns (the comma's on a tie).
+    let header = names.join(",");
+    let mut best = (names.len(), comma_error);
     for sep in OTHER_SEPARATORS
         .into_iter()
         .filter(|s| header.contains(char::from(*s)))
     {
-        match header_layout(open()?, path, codec, columns, sep).0 {
-            Ok(layout) => return Ok(layout),
-            Err(e) => {
-                tried.get_or_insert(e);
-            }
+        match header_layout(open()?, path, codec, columns, sep) {
+            (Ok(layout), _) => return Ok(layout),
+            (Err(e), split) if split.len() > best.0 => best = (split.len(), e),
+            _ => {}
         }
     }
-    Err(tried.unwrap_or(comma_error))
+    Err(best.1)
 }
 
 /// The layout of a text's header split by `sep`, with the header's names (none when the

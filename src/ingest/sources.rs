@@ -102,7 +102,7 @@ pub enum RecordedZone {
 pub struct Magic {
     /// The format read under another name (`None`: a format no name reads).
     pub format: Option<Format>,
-    /// What it is and what to do, as "gzip data: name it .csv.gz to read it".
+    /// What it is and what to do, as "a Parquet file: name it .parquet to read it".
     pub what: &'static str,
 }
 
@@ -112,14 +112,14 @@ const MAGIC: [(&[u8], Magic); 9] = [
         b"\x1f\x8b",
         Magic {
             format: Some(Format::CompressedCsv(Codec::Gzip)),
-            what: "gzip data: name it .csv.gz to read it",
+            what: "gzip data (a CSV file compressed with gzip is read named .csv.gz)",
         },
     ),
     (
         b"\x28\xb5\x2f\xfd",
         Magic {
             format: Some(Format::CompressedCsv(Codec::Zstd)),
-            what: "zstd data: name it .csv.zst to read it",
+            what: "zstd data (a CSV file compressed with zstd is read named .csv.zst)",
         },
     ),
     (
@@ -173,11 +173,13 @@ const MAGIC: [(&[u8], Magic); 9] = [
     ),
 ];
 
-/// The [`Magic`] of the file at `path`, if its first bytes are one (`None` too when it cannot
-/// be read: the reading's own error says why).
+/// The [`Magic`] of the file at `path`, if its first bytes are one and the bytes after them
+/// are no text (a byte that is neither UTF-8 nor a printable character or line end within
+/// the first 64): a CSV header that happens to start `PAR1,` or `BZhandle,` is text, and its
+/// own error stands. `None` too when the file cannot be read (the reading's error says why).
 pub fn magic_of(path: &Path) -> Option<Magic> {
     use std::io::Read;
-    let mut head = [0u8; 8];
+    let mut head = [0u8; 64];
     let mut file = std::fs::File::open(path).ok()?;
     let mut n = 0;
     while n < head.len() {
@@ -188,9 +190,18 @@ pub fn magic_of(path: &Path) -> Option<Magic> {
             Err(_) => return None,
         }
     }
+    let head = &head[..n];
+    let control = head
+        .iter()
+        .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'));
+    // Bytes that are not UTF-8 (a character cut at the end of the 64 is no sign).
+    let not_utf8 = std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some());
+    if !(control || not_utf8) {
+        return None;
+    }
     MAGIC
         .iter()
-        .find(|(magic, _)| head[..n].starts_with(magic))
+        .find(|(magic, _)| head.starts_with(magic))
         .map(|(_, m)| *m)
 }
 

@@ -71,41 +71,30 @@ pub fn check_with(
 }
 
 /// With `retention_days`, refuses a check whose window starts before the first day the
-/// server keeps: those days' events are gone (or go at the next rebuild), so the window would
-/// count them as days without events, and a SPIKE baseline of zeros makes anomalies up.
-/// `OUT_OF_RANGE`, the value past a limit, rather than an answer from part of the window.
-///
-/// The days kept end with the latest day in the data no later than tomorrow (the index
-/// builder's anchor); here the latest day of every segment, capped at tomorrow, stands for
-/// it, which is that day or later: a window the builder kept whole is never refused unless
-/// the data holds a day ahead of tomorrow, and a window it cut is always refused.
-fn within_retention(
+/// server keeps (the base's cut-off, [`Snapshot::kept_from`](crate::index::Snapshot)): those
+/// days' events are gone (or go at the next rebuild), so the window would count them as days
+/// without events, and a SPIKE baseline of zeros makes anomalies up. `OUT_OF_RANGE`, the
+/// value past a limit, rather than an answer from part of the window. The cut-off is the
+/// builder's own, counted back from the latest day in the data no later than tomorrow: a row
+/// dated ahead moves it no more than it moves what is kept.
+pub(crate) fn within_retention(
     state: &AppState,
     snapshot: &crate::index::Snapshot,
     params: &CheckParams,
 ) -> Result<()> {
-    let settings = state.settings();
-    let Some(keep) = settings.retention_days else {
+    let Some(keep) = state.settings().retention_days else {
         return Ok(());
     };
-    let latest = snapshot
-        .segments()
-        .iter()
-        .filter_map(|s| s.latest_day())
-        .max();
-    let Some(latest) = latest else {
-        return Ok(()); // no events: every number is unknown, whatever the window
+    let Some(kept_from) = snapshot.kept_from() else {
+        return Ok(()); // nothing built with the retention yet, or no events
     };
-    let tomorrow = crate::clock::today(settings.tz) + chrono::Days::new(1);
-    let anchor = latest.min(tomorrow);
-    let kept_from = anchor - chrono::Days::new(u64::from(keep.max(1)) - 1);
     let first = params.first_day();
     if first < kept_from {
         return Err(Error::out_of_range(
             "as_of",
             format!(
                 "the window from {first} to {} starts before {kept_from}, the first day this \
-                 server keeps (retention_days {keep}): give a later as_of or fewer look_back_days",
+                 server keeps (retention_days {keep}): ask for a later day or fewer look-back days",
                 params.as_of
             ),
         ));

@@ -736,8 +736,8 @@ fn compressed_files_read_like_the_plain_file() {
     }
 }
 
-/// A file separated by `;`, a tab or `|` (its header holds no comma and splits into the
-/// required columns by that byte) reads as the comma-separated file does: the same verdicts,
+/// A file separated by `;`, a tab or `|` (its header, which commas do not split into the
+/// required columns, split so by that byte) reads as the comma-separated file does: the same verdicts,
 /// rejects and row numbers, whole, in parts of any size and compressed. A comma is then data:
 /// a quote after one opens no field, and a decimal comma is no duration.
 #[test]
@@ -824,6 +824,21 @@ fn a_header_of_another_separator_lacking_a_column_names_what_it_holds() {
             && e.contains("columns found: event_time, subscriber, counterparty, direction"),
         "{e}"
     );
+    // A `;` header holding a comma in a name (Excel writes `Dauer, gerundet` unquoted): split
+    // by `;`, read (the review found it never tried).
+    let path = dir.path().join("comma-in-name.csv");
+    std::fs::write(
+        &path,
+        "event_time;subscriber;counterparty;direction;kind;Dauer, gerundet\n\
+         2026-03-10T01:00:00Z;+886912345001;+2348021234567;in;call;1,5\n",
+    )
+    .unwrap();
+    let (_, counts, rejects) = seen(&path, None);
+    assert_eq!(
+        (counts.0, counts.1, rejects.len()),
+        (1, 1, 0),
+        "{rejects:?}"
+    );
     let e = err(
         "quoted-whole.csv",
         "\"event_time;subscriber;counterparty\"\n2026-03-10T01:00:00Z;+886912345001;+2348021234567\n",
@@ -844,12 +859,12 @@ fn a_compressed_or_columnar_file_named_csv_is_said_to_be_so() {
         (
             "gz.csv",
             gzip(text.as_bytes()),
-            "gzip data: name it .csv.gz",
+            "gzip data (a CSV file compressed with gzip is read named .csv.gz)",
         ),
         (
             "zst.csv",
             zstd::encode_all(text.as_bytes(), 3).unwrap(),
-            "zstd data: name it .csv.zst",
+            "zstd data (a CSV file compressed with zstd is read named .csv.zst)",
         ),
         (
             "pq.csv",
@@ -858,7 +873,7 @@ fn a_compressed_or_columnar_file_named_csv_is_said_to_be_so() {
         ),
         (
             "bz.csv",
-            b"BZh91AY&SY".to_vec(),
+            b"BZh91AY&SY\x00\x01\xff".to_vec(),
             "bzip2 data, which is not read",
         ),
     ];
@@ -874,6 +889,25 @@ fn a_compressed_or_columnar_file_named_csv_is_said_to_be_so() {
         .expect_err(name)
         .to_string();
         assert!(err.contains(name) && err.contains(want), "{name}: {err}");
+    }
+    // A CSV header that starts as a magic number does is text: its own error, no hint (the
+    // review found `BZhandle,…` called bzip2 data).
+    for (name, head) in [("bzh.csv", "BZhandle"), ("par1.csv", "PAR1")] {
+        let path = dir.path().join(name);
+        let text = format!("{head},event_time,subscriber,direction\nx,y,z,w\n");
+        std::fs::write(&path, text).unwrap();
+        let err = scan(
+            &[path.to_string_lossy().into_owned()],
+            &request(None, false),
+            &|_, _| {},
+        )
+        .map(|_| ())
+        .expect_err(name)
+        .to_string();
+        assert!(
+            err.contains("missing required column(s) kind") && !err.contains("it is"),
+            "{name}: {err}"
+        );
     }
 }
 

@@ -586,6 +586,10 @@ async fn a_window_before_the_days_kept_is_out_of_range() {
         "{},+886912345001,+886212345678,in,call\n",
         at(1, 0)
     ));
+    // A row dated far ahead (kept, as every row is) moves neither what is kept nor what is
+    // refused: the days kept count back from the latest day no later than tomorrow (the
+    // review found the check counting back from tomorrow instead, refusing kept windows).
+    text.push_str("2099-06-01T00:00:00Z,+886912345009,+886212345678,in,call\n");
     let data = tempfile::tempdir().unwrap();
     drop_file(data.path(), "kept.csv", &text);
     let mut s = settings(data.path());

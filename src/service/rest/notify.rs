@@ -269,6 +269,8 @@ impl Notifier {
 /// The anomaly date of a subscription's check as of today, if any.
 fn anomaly_of(state: &AppState, snap: &Snapshot, sub: &Subscription) -> Option<NaiveDate> {
     let params = crate::service::check::params(state, &sub.request).ok()?;
+    // A window reaching before the days kept is refused to a check: no answer from it here.
+    crate::service::check::within_retention(state, snap, &params).ok()?;
     // With `suppress_anomaly_date` the date still identifies the event; it is not sent.
     let v = snap.check(sub.number, &params).ok()?;
     v.anomaly_date.filter(|_| v.anomaly_detected)

@@ -202,7 +202,9 @@ pub fn ascii_national_digits(s: &str) -> Option<usize> {
 /// inside the country": [`trunk_zero_after`](super::national::trunk_zero_after)) is no digit
 /// of the number, as libphonenumber reads it: kept, the number became `+44020…`, which no
 /// hotzone prefix `+4420` matched while its region (libphonenumber's) was GB. Italy's
-/// `+39 (0)6…` keeps its 0, a digit of the number there.
+/// `+39 (0)6…` keeps its 0, a digit of the number there. (libphonenumber's own rule, the
+/// region's national-prefix pattern, differs for a few codes: it drops Belarus's `(0)`, whose
+/// trunk prefix is 8, and keeps Colombia's before a mobile number.)
 pub fn plain_number(s: &str) -> Option<std::borrow::Cow<'_, str>> {
     let body = s.strip_prefix('+').unwrap_or(s);
     if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
@@ -210,15 +212,20 @@ pub fn plain_number(s: &str) -> Option<std::borrow::Cow<'_, str>> {
     }
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
+    let mut trunk_dropped = false;
     while let Some(c) = rest.chars().next() {
-        if c == '('
-            && rest[1..].starts_with("0)")
-            && out.len() > 1
-            && out.starts_with('+')
-            && super::national::trunk_zero_after(&out[1..])
+        // `(0)`, in ASCII or full-width brackets and digit, once, after the calling code.
+        if !trunk_dropped && matches!(c, '(' | '\u{FF08}') && out.len() > 1 && out.starts_with('+')
         {
-            rest = &rest[3..];
-            continue;
+            let mut after = rest[c.len_utf8()..].chars();
+            if after.next().and_then(digit_value) == Some(0)
+                && matches!(after.next(), Some(')' | '\u{FF09}'))
+                && super::national::trunk_zero_after(&out[1..])
+            {
+                rest = after.as_str();
+                trunk_dropped = true;
+                continue;
+            }
         }
         rest = &rest[c.len_utf8()..];
         if let Some(d) = digit_value(c) {
@@ -347,6 +354,10 @@ mod tests {
             ("(030) 1234567", "0301234567"),
             ("(0) 20 7946 0000", "02079460000"),
             ("+(0)44 20 7946 0000", "+0442079460000"),
+            // Full-width brackets and digit, as REFERENCE §2.1 reads them; only once.
+            ("+44\u{FF08}0\u{FF09}20 7946 0000", "+442079460000"),
+            ("+44 (\u{FF10}) 20 7946 0000", "+442079460000"),
+            ("+44 (0)(0) 20 7946 0000", "+4402079460000"),
         ] {
             assert_eq!(plain_number(written).as_deref(), Some(plain), "{written}");
         }

@@ -589,7 +589,7 @@ fn exporter_form<'b>(s: &str, buf: &'b mut [u8; 64]) -> Option<&'b str> {
         if zone.is_empty()
             || !zone
                 .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"/_+-".contains(&c))
+                .all(|c| c.is_ascii_alphanumeric() || b"/_+-:".contains(&c))
         {
             return None;
         }
@@ -732,6 +732,9 @@ mod tests {
             "2026-10-10T01:49:32.859Z[UTC]",
             "2026-10-09T21:49:32.859-04:00[America/New_York]",
             "2026-10-10 01:49:32.859 Z",
+            // Java's ids of fixed offsets (`ZoneId.of("UTC+8")`).
+            "2026-10-10T09:49:32.859+08:00[UTC+08:00]",
+            "2026-10-10T09:49:32.859+08:00[GMT+08:00]",
         ] {
             assert_eq!(parse_time(same), Ok(utc), "{same}");
         }
