@@ -169,7 +169,11 @@ pub async fn reload(state: &AppState) -> Result<bool> {
     let listing = blocking(move || list(&dir)).await?;
     let merge = {
         let catalog = state.lock_catalog().await;
-        if !state.is_loaded() || !catalog.holds(&listing) {
+        if state.is_loaded() && catalog.refused.as_ref() == Some(&listing) {
+            // A rebuild of this very listing was refused (a file the served data came from
+            // is damaged): the previous data stays until a file changes.
+            return Ok(false);
+        } else if !state.is_loaded() || !catalog.holds(&listing) {
             None
         } else if catalog.new_deltas() < MAX_DELTAS {
             return Ok(false);
@@ -321,6 +325,26 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
     let base = Arc::new(base);
     let first = {
         let mut catalog = state.lock_catalog().await;
+        // A file the served base read that cannot be read now (overwritten in place, cut
+        // short, its bytes damaged) would take its rows out of every answer, and make the
+        // subscriptions' verdicts change for no new data: the previous data keeps serving
+        // until the file reads again or is removed. A new file that cannot be read (one
+        // still being copied in) is skipped as before: it held nothing served.
+        let lost: Vec<&PathBuf> = (skipped.keys())
+            .filter(|p| catalog.base.contains_key(*p) && !catalog.skipped.contains_key(*p))
+            .collect();
+        if state.is_loaded() && !lost.is_empty() {
+            tracing::error!(
+                file = %lost[0].display(),
+                files = lost.len(),
+                "a data file the served index was built from cannot be read now: still serving \
+                 the previous data, until the file reads again or is removed"
+            );
+            state.metrics().reload(false, skipped.len());
+            catalog.refused = Some(listing);
+            return Ok(false);
+        }
+        catalog.refused = None;
         // Keep the deltas written after the listing; a delta with a file deleted since goes,
         // and so does one whose file the base read under another name (a hard link to it,
         // which the listing kept instead: one file, read once). That is the same inode with

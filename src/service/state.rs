@@ -114,6 +114,10 @@ pub struct Catalog {
     /// When the base was last built (`None` before the first load): with `retention_days`,
     /// a fold a day after it rebuilds the base, so that old days leave memory.
     pub base_built: Option<std::time::Instant>,
+    /// The listing of the last rebuild not swapped in because a file the served base read
+    /// could not be read any more (`reload::rebuild`): the same listing is not rebuilt again;
+    /// a change of any file (the damaged one rewritten whole, or removed) is.
+    pub refused: Option<Listing>,
 }
 
 impl Catalog {

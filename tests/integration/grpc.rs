@@ -830,6 +830,81 @@ async fn an_event_time_of_zero_is_the_epoch_not_a_missing_time() {
     server.stop().await;
 }
 
+/// A data file the served index was built from that cannot be read any more (overwritten
+/// in place with damaged bytes) leaves the previous data serving, not an index without its
+/// rows: numbers kept their answers, where they became `false` or NOT_FOUND while health
+/// said SERVING (a helper's pass). A file rewritten whole, or removed, is taken as it is now;
+/// a new file that cannot be read is skipped as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_file_keeps_the_previous_data_serving_until_it_changes() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let other = HOT_DAY.replace("+886912345001", "+886912345002");
+    drop_file(data.path(), "other.csv", &other);
+    let mut s = settings(data.path());
+    s.poll_interval = None; // the reloads below are the only ones
+    let state = AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    server.wait_serving().await;
+    let mut client = server.client().await;
+    let hot = |r: Result<tonic::Response<hotzone::service::pb::CheckResponse>, tonic::Status>| {
+        r.map(|r| r.into_inner().anomaly_detected)
+            .map_err(|e| e.code())
+    };
+    assert_eq!(hot(client.check(base_req("+886912345001")).await), Ok(true));
+
+    // Damaged in place: an unclosed quote makes the file unreadable.
+    std::fs::write(
+        data.path().join("day.csv"),
+        format!("{HOT_DAY}2026-03-10T12:04:00Z,+886912345001,\"+23480,in,call,60\n"),
+    )
+    .unwrap();
+    // A new file, readable.
+    drop_file(
+        data.path(),
+        "new.csv",
+        &HOT_DAY.replace("+886912345001", "+886912345003"),
+    );
+    assert!(!hotzone::service::reload::reload(&state).await.unwrap());
+    assert_eq!(hot(client.check(base_req("+886912345001")).await), Ok(true));
+    assert_eq!(hot(client.check(base_req("+886912345002")).await), Ok(true));
+    // The new file waits with the rest of the listing.
+    assert_eq!(
+        hot(client.check(base_req("+886912345003")).await),
+        Err(Code::NotFound)
+    );
+    // The same listing is not rebuilt again.
+    assert!(!hotzone::service::reload::reload(&state).await.unwrap());
+
+    // Rewritten whole: read as it is now, the new file with it.
+    let fixed = HOT_DAY
+        .replace("+2348021234567", "+886221234568")
+        .replace("+2348021234568", "+886221234569");
+    drop_file(data.path(), "day.csv", &fixed);
+    assert!(hotzone::service::reload::reload(&state).await.unwrap());
+    assert_eq!(
+        hot(client.check(base_req("+886912345001")).await),
+        Ok(false)
+    );
+    assert_eq!(hot(client.check(base_req("+886912345003")).await), Ok(true));
+
+    // Damaged again, then removed: its rows leave.
+    std::fs::write(data.path().join("day.csv"), b"\x00\x01not,a,csv\n\"").unwrap();
+    assert!(!hotzone::service::reload::reload(&state).await.unwrap());
+    assert_eq!(
+        hot(client.check(base_req("+886912345001")).await),
+        Ok(false)
+    );
+    std::fs::remove_file(data.path().join("day.csv")).unwrap();
+    assert!(hotzone::service::reload::reload(&state).await.unwrap());
+    assert_eq!(
+        hot(client.check(base_req("+886912345001")).await),
+        Err(Code::NotFound)
+    );
+    assert_eq!(hot(client.check(base_req("+886912345002")).await), Ok(true));
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_is_visible_at_ack_and_survives_restart() {
     let data = tempfile::tempdir().unwrap();

@@ -279,6 +279,10 @@ fn anomaly_of(state: &AppState, snap: &Snapshot, sub: &Subscription) -> Option<N
 async fn evaluate_loop(shared: Arc<Shared>) {
     let mut rx = shared.state.watch_published();
     let mut seen: Vec<Arc<ServingIndex>> = Vec::new();
+    // A round whose journal could not be written was undone (nothing sent): tried again
+    // after this long, new data or not (a disk that was full frees).
+    const RETRY_UNDONE: std::time::Duration = std::time::Duration::from_secs(30);
+    let mut undone = false;
     loop {
         rx.borrow_and_update();
         if let Ok(snap) = shared.state.snapshot() {
@@ -302,21 +306,36 @@ async fn evaluate_loop(shared: Arc<Shared>) {
                 } else {
                     None
                 };
-                evaluate(&shared, snap, which).await;
+                undone = !evaluate(&shared, snap, which).await;
             }
         }
-        if rx.changed().await.is_err() {
-            return;
+        // Also at the start of each day in the server's zone: a verdict as of today changes
+        // with the date alone (the window's oldest day leaves it, a SPIKE mean with it;
+        // events dated ahead enter it), with no new data to wake the loop.
+        let next_day = crate::clock::until_next_day(shared.state.settings().tz);
+        let again = if undone { RETRY_UNDONE } else { next_day };
+        tokio::select! {
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            () = tokio::time::sleep(again.min(next_day)) => {
+                if let Ok(snap) = shared.state.snapshot() {
+                    undone = !evaluate(&shared, snap, None).await;
+                }
+            }
         }
     }
 }
 
-/// Evaluates `which` (all when `None`), journals the new dates, sends their events.
+/// Evaluates `which` (all when `None`), journals the new dates, sends their events. False
+/// when the round was undone because the journal could not be written (nothing sent).
 async fn evaluate(
     shared: &Arc<Shared>,
     snap: Arc<Snapshot>,
     which: Option<Vec<Arc<Subscription>>>,
-) {
+) -> bool {
     let (state, store) = (shared.state.clone(), shared.store.clone());
     let result = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
@@ -338,15 +357,16 @@ async fn evaluate(
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "subscription evaluation failed");
-            return;
+            return true;
         }
     };
     let due = match due {
         Ok(d) => d,
         Err(e) => {
-            // Nothing journaled, nothing sent: the next publish tries again.
-            tracing::error!(error = %e, "could not journal notifications; none sent");
-            return;
+            // Nothing journaled, nothing sent: tried again in a while, or at the next
+            // publish.
+            tracing::error!(error = %e, "could not journal notifications; none sent, tried again in 30 s");
+            return false;
         }
     };
     tracing::debug!(
@@ -373,6 +393,7 @@ async fn evaluate(
         .callback_metrics()
         .rounds
         .fetch_add(1, Ordering::Release);
+    true
 }
 
 /// One event to send.
