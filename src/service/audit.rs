@@ -37,6 +37,8 @@ pub struct Auditor {
     writer: Option<JoinHandle<()>>,
     /// Lines the writer thread failed to write.
     failures: Arc<AtomicU64>,
+    /// Set to have the writer open the file's path again before its next line (SIGHUP).
+    reopen: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A check's parameters as audited (no raw number, hotzone hashed).
@@ -112,6 +114,7 @@ impl Auditor {
             tx: None,
             writer: None,
             failures: Arc::default(),
+            reopen: Arc::default(),
         }
     }
 
@@ -131,11 +134,30 @@ impl Auditor {
         let path = s.file.clone();
         let failures = Arc::new(AtomicU64::new(0));
         let failed = Arc::clone(&failures);
+        let reopen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let asked = Arc::clone(&reopen);
         let writer = std::thread::Builder::new()
             .name("hotzone-audit".to_owned())
             .spawn(move || {
                 let mut w = std::io::LineWriter::new(file);
+                let mut looked = std::time::Instant::now();
                 for line in rx {
+                    // Rotated (logrotate renames the file, then makes a new one, or asks with
+                    // SIGHUP): the path is opened again, at most once a second unasked, so
+                    // lines go to the file the path names, not to the renamed one for ever.
+                    let due = looked.elapsed() >= std::time::Duration::from_secs(1);
+                    if asked.swap(false, Ordering::Relaxed) || (due && moved(&path, w.get_ref())) {
+                        let _ = w.flush();
+                        match opts.open(&path) {
+                            Ok(f) => w = std::io::LineWriter::new(f),
+                            Err(e) => {
+                                tracing::error!(file = %path.display(), error = %e, "audit file could not be opened again; still writing to the one open");
+                            }
+                        }
+                    }
+                    if due {
+                        looked = std::time::Instant::now();
+                    }
                     // `LineWriter` writes each whole line through: a line it could not
                     // write is lost, and counted as the queue's losses are.
                     if let Err(e) = w.write_all(line.as_bytes()) {
@@ -152,7 +174,13 @@ impl Auditor {
             tx: Some(tx),
             writer: Some(writer),
             failures,
+            reopen,
         })
+    }
+
+    /// Has the writer open the file's path again before its next line (a rotation: SIGHUP).
+    pub fn reopen(&self) {
+        self.reopen.store(true, Ordering::Relaxed);
     }
 
     /// Lines the writer could not write (lost; the metrics count them with the queue's).
@@ -190,6 +218,24 @@ impl Auditor {
             Ok(()) => true,
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
         }
+    }
+}
+
+/// True when `path` no longer names the file `open` (renamed or removed by a rotation).
+fn moved(path: &std::path::Path, open: &std::fs::File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(path), open.metadata()) {
+            (Ok(p), Ok(o)) => (p.dev(), p.ino()) != (o.dev(), o.ino()),
+            (Err(_), _) => true,
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, open);
+        false
     }
 }
 

@@ -207,6 +207,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     state.set_health(state.is_loaded()).await;
+    // SIGHUP (a terminal's hangup, logrotate's `postrotate`) stops nothing: it has the audit
+    // file opened again. Its default action ended the process at once, callbacks waiting to
+    // be retried lost with it.
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        let state = state.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                state.audit().reopen();
+                tracing::info!("SIGHUP: the audit file is opened again; the server goes on");
+            }
+        });
+    }
     let settings = state.settings();
     // Requests compressed with gzip or deflate are taken by every service (a client set to
     // compress everything, as grpc-js and grpcio can be, was refused on every call, health

@@ -1085,6 +1085,67 @@ async fn a_data_directory_of_epoch_seconds_is_warned_about_in_the_load_log() {
     }
 }
 
+/// SIGHUP stops nothing (its default action ended the server at once, callbacks waiting to
+/// be retried lost: a helper's pass); it has the audit file opened again, so a rotation
+/// (rename, then SIGHUP) sends the next lines to a new file at the path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_opens_the_audit_file_again_and_stops_nothing() {
+    let data = data_dir();
+    let audit_dir = tempfile::tempdir().unwrap();
+    let audit = audit_dir.path().join("audit.jsonl");
+    let audit_s = audit.to_string_lossy().into_owned();
+    let env = [("HOTZONE_AUDIT_KEY", "00112233445566778899aabbccddeeff")];
+    let mut server = ServeChild::start(data.path(), &["--audit-log", audit_s.as_str()], &env);
+    let c = server.client().await;
+    wait_loaded(&c).await;
+    // A check under a correlator, and its audit line waited for in `file` (lines are written
+    // in order, so every earlier line is there too).
+    let check_seen = |correlator: &'static str, file: std::path::PathBuf| {
+        let mut c = c.clone();
+        async move {
+            let mut r = tonic::Request::new(req("+886912345001"));
+            r.metadata_mut()
+                .insert("x-correlator", correlator.parse().unwrap());
+            c.check(r).await.unwrap();
+            wait_for("the check's audit line", || async {
+                let text = std::fs::read_to_string(&file).unwrap_or_default();
+                text.contains(correlator).then_some(())
+            })
+            .await;
+        }
+    };
+    check_seen("before-rotation", audit.clone()).await;
+    let rotated = audit_dir.path().join("audit.jsonl.1");
+    std::fs::rename(&audit, &rotated).unwrap();
+    let pid = server.child.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-HUP", pid.as_str()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    wait_for("the SIGHUP log line", || async {
+        server
+            .logs()
+            .contains("SIGHUP: the audit file is opened again")
+            .then_some(())
+    })
+    .await;
+    check_seen("after-rotation", audit.clone()).await;
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    let new = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        old.contains("before-rotation") && !old.contains("after-rotation"),
+        "{old}"
+    );
+    assert!(!new.contains("before-rotation"), "{new}");
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "{}",
+        server.logs()
+    );
+    server.kill();
+}
+
 /// The audit file's check lines, check lines with the correlator `leak-test`, and ingest
 /// lines answered OK, as far as they are on disk (whole lines only).
 fn audit_counts(audit: &std::path::Path) -> (usize, usize, usize) {
