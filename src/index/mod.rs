@@ -639,6 +639,20 @@ mod tests {
                 "{e}"
             );
         }
+        // A later format (a helper's pass: "unknown format" before): said to be one, and
+        // still taken for a prepared file.
+        let mut later = summed.clone();
+        later[7] += 1;
+        std::fs::write(&bad, &later).unwrap();
+        assert!(persist::is_prepared(&bad));
+        let e = ServingIndex::read(&bad)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("a prepared file of a later hotzone (format 5"),
+            "{e}"
+        );
         // A first day the calendar cannot hold (forged, its checksums made to match): refused,
         // where every reader panicked on its dates.
         let ranges = persist::part_ranges(&summed);

@@ -51,14 +51,15 @@ const ARRAYS: [&str; 9] = [
     "dictionary digit counts",
 ];
 
-/// Whether a file starts with a prepared-form magic (of this format or an earlier one).
+/// Whether a file starts with a prepared-form magic (of this format, an earlier one or a later
+/// one: [`read`] says which, and refuses the others).
 pub fn is_prepared(path: &Path) -> bool {
     let mut head = [0u8; 8];
     crate::files::regular(path).is_ok()
         && File::open(path)
             .and_then(|mut f| f.read_exact(&mut head))
             .is_ok()
-        && (&head == MAGIC || MAGIC_EARLIER.contains(&&head))
+        && head.starts_with(&MAGIC[..7])
 }
 
 /// A reader or writer that hashes the bytes passing through it (XXH3-64), so a part's
@@ -350,6 +351,16 @@ fn read_header<R: Read>(r: &mut Summed<R>, path: &Path) -> Result<Header> {
             "a prepared file of an earlier hotzone, whose format loses the digit count of \
              numbers that end in 0 (a prefix such as +23480312345670 also took in \
              +2348031234567): run `hotzone prepare` again",
+        ));
+    }
+    if magic.starts_with(&MAGIC[..7]) && magic[7] > MAGIC[7] {
+        return Err(Error::read(
+            path,
+            format!(
+                "a prepared file of a later hotzone (format {}; this one reads format {}): scan it \
+                 with that version, or run `hotzone prepare` again with this one",
+                magic[7], MAGIC[7]
+            ),
         ));
     }
     if &magic != MAGIC {

@@ -350,11 +350,21 @@ fn expand_with(inputs: &[String], strict: bool) -> Result<Expanded> {
             named_prepared.push(path.to_owned());
         } else if path.is_file() {
             let f = Format::of(path).ok_or_else(|| {
+                let hzi = path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("hzi"));
+                let size = std::fs::metadata(path).map_or(0, |m| m.len());
                 Error::read(
                     path,
-                    format!(
-                        "unknown format: expected {KNOWN_FORMATS} (scan also takes one file hotzone prepare wrote, alone)"
-                    ),
+                    if hzi {
+                        format!(
+                            "not a prepared file: it does not start as one ({size} bytes; empty, cut short, or another file named .hzi?)"
+                        )
+                    } else {
+                        format!(
+                            "unknown format: expected {KNOWN_FORMATS} (scan also takes one file hotzone prepare wrote, alone)"
+                        )
+                    },
                 )
             })?;
             out.push((path.to_owned(), f));

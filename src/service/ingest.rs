@@ -135,6 +135,27 @@ pub async fn receive(
     Ok(Received { accepted, rejected })
 }
 
+/// A write that failed for want of space (ENOSPC, EDQUOT) as `Unavailable`: nothing was
+/// stored, and a retry once space is freed stores it, which a client cannot tell from the
+/// `INTERNAL` of a fault of the server's own (a helper's pass). The path stays in the log.
+fn out_of_space(e: Error, correlator: &str) -> Error {
+    let full = match &e {
+        Error::Write { message, .. } => {
+            message.ends_with("(os error 28)") || message.ends_with("(os error 122)")
+        }
+        Error::Io { cause, .. } => matches!(cause.raw_os_error(), Some(28 | 122)),
+        _ => false,
+    };
+    if !full {
+        return e;
+    }
+    tracing::error!(correlator, error = %e, "ingest could not be stored: no space left");
+    Error::Unavailable(
+        "no space left on the server to store the records: nothing was stored; send them again later"
+            .to_owned(),
+    )
+}
+
 /// Stores received records (steps 2-4 of the module docs) and says what was stored.
 pub async fn store(
     state: &AppState,
@@ -148,7 +169,7 @@ pub async fn store(
     } else {
         store_records(state, accepted)
             .await
-            .map_err(|e| to_status(&e, correlator))?
+            .map_err(|e| to_status(&out_of_space(e, correlator), correlator))?
     };
     tracing::info!(correlator, accepted = n, rejected = ?rejected, file = %file, "ingest stored");
     Ok(IngestResponse {
@@ -349,4 +370,32 @@ pub fn remove_stale_temp_files(data_dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write that failed for want of space is UNAVAILABLE (retry later), as the OS says it
+    /// whichever call met it; any other failed write stays INTERNAL.
+    #[test]
+    fn a_full_disk_is_unavailable_not_internal() {
+        let path = PathBuf::from("/data/ingest/x.csv");
+        for os in [28, 122] {
+            let e = Error::write(&path, std::io::Error::from_raw_os_error(os));
+            let s = to_status(&out_of_space(e, "c"), "c");
+            assert_eq!(s.code(), tonic::Code::Unavailable, "{os}: {s:?}");
+            assert!(!s.message().contains("/data"), "{}", s.message());
+            let e = Error::io(&path, std::io::Error::from_raw_os_error(os));
+            assert_eq!(
+                to_status(&out_of_space(e, "c"), "c").code(),
+                tonic::Code::Unavailable
+            );
+        }
+        let e = Error::write(&path, std::io::Error::from_raw_os_error(13));
+        assert_eq!(
+            to_status(&out_of_space(e, "c"), "c").code(),
+            tonic::Code::Internal
+        );
+    }
 }

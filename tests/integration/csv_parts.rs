@@ -945,6 +945,21 @@ fn files_of_no_bytes_hold_no_rows_in_every_format() {
     .expect_err("six bytes")
     .to_string();
     assert!(err.contains("6 bytes, too short to be one"), "{err}");
+    // An empty `.hzi` is no prepared file, and said so (not "unknown format").
+    let hzi = dir.path().join("empty.hzi");
+    std::fs::write(&hzi, b"").unwrap();
+    let err = scan(
+        &[hzi.to_string_lossy().into_owned()],
+        &request(None, false),
+        &|_, _| {},
+    )
+    .map(|_| ())
+    .expect_err("an empty .hzi")
+    .to_string();
+    assert!(
+        err.contains("not a prepared file") && err.contains("0 bytes"),
+        "{err}"
+    );
 }
 
 /// Verdict rows (with day counts), window, counts and rejects of a scan of `inputs` with
