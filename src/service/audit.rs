@@ -44,12 +44,13 @@ pub struct Auditor {
 /// A check's parameters as audited (no raw number, hotzone hashed).
 #[derive(Serialize, Debug, Default)]
 pub struct AuditParams {
-    /// As requested (0 = missing).
-    pub look_back_days: u32,
+    /// As requested (0 = missing); null when it had 5 digits or more (a refused value that
+    /// may be a phone number).
+    pub look_back_days: Option<u32>,
     /// Enum name, or the number when outside the enum.
     pub method: String,
-    /// As requested.
-    pub threshold_ratio: f64,
+    /// As requested; null when its whole part had 5 digits or more.
+    pub threshold_ratio: Option<f64>,
     /// Entries given in the request (0 = named or default hotzone).
     pub hotzone_entries: usize,
     /// Keyed hash of the request's hotzone entries (sorted, comma-joined), when given.
@@ -62,8 +63,8 @@ pub struct AuditParams {
     pub check_type: String,
     /// Enum name.
     pub check_target: String,
-    /// As requested (0 = default).
-    pub min_events: u32,
+    /// As requested (0 = default); null when it had 5 digits or more.
+    pub min_events: Option<u32>,
     /// As requested (empty = today).
     pub as_of: String,
 }

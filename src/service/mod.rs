@@ -478,11 +478,16 @@ impl Api {
         check::check_with(state, sub, &params).map_err(|e| to_status(&e, ctext))
     }
 
-    /// The audited form of a request's parameters: no raw number, no caller free text.
+    /// The audited form of a request's parameters: no raw number, no caller free text. A
+    /// number field whose whole part has 5 digits or more (a refused value, never a valid
+    /// one but for a SPIKE ratio that large) may be a phone number a caller put there: it is
+    /// written as the error messages show it, or null.
     fn audit_params(&self, req: &pb::CheckRequest) -> AuditParams {
         let name = |n: i32, f: fn(i32) -> Option<&'static str>| {
-            f(n).map(str::to_owned).unwrap_or_else(|| n.to_string())
+            f(n).map(str::to_owned)
+                .unwrap_or_else(|| crate::model::shown::shown_number(n).to_string())
         };
+        let small = |v: u32| (v < 10_000).then_some(v);
         let hotzone_hmac = (!req.hotzone.is_empty())
             .then(|| {
                 let mut items: Vec<&str> = req.hotzone.iter().map(|s| s.trim()).collect();
@@ -492,11 +497,12 @@ impl Api {
             })
             .flatten();
         AuditParams {
-            look_back_days: req.look_back_days,
+            look_back_days: small(req.look_back_days),
             method: name(req.method, |n| {
                 pb::Method::try_from(n).ok().map(|m| m.as_str_name())
             }),
-            threshold_ratio: req.threshold_ratio,
+            threshold_ratio: (req.threshold_ratio.abs() < 10_000.0 || req.threshold_ratio.is_nan())
+                .then_some(req.threshold_ratio),
             hotzone_entries: req.hotzone.len(),
             hotzone_hmac,
             hotzone_name: self
@@ -509,7 +515,7 @@ impl Api {
             check_target: name(req.check_target, |n| {
                 pb::CheckTarget::try_from(n).ok().map(|m| m.as_str_name())
             }),
-            min_events: req.min_events,
+            min_events: small(req.min_events),
             as_of: if req.as_of.is_empty() || crate::model::check::parse_date(&req.as_of).is_some()
             {
                 req.as_of.clone()

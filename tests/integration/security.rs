@@ -1200,6 +1200,19 @@ async fn kill_loses_nothing_acknowledged_and_no_number_reaches_a_log() {
             .insert("x-correlator", "leak-test".parse().unwrap());
         let _ = c.check(r).await;
     }
+    // Numbers sent in number fields (refused): the audit line wrote them as sent (a
+    // helper's pass found `"threshold_ratio":886931234601.0`).
+    let odd = CheckRequest {
+        threshold_ratio: 886_931_234_601.0,
+        look_back_days: 912_345_678,
+        min_events: 933_377_777,
+        method: 944_455_566,
+        ..req("+886912345001")
+    };
+    let mut odd = tonic::Request::new(odd);
+    odd.metadata_mut()
+        .insert("x-correlator", "odd-fields".parse().unwrap());
+    let _ = c.clone().check(odd).await;
     // Ingests racing a SIGKILL.
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let writer = {
@@ -1231,7 +1244,10 @@ async fn kill_loses_nothing_acknowledged_and_no_number_reaches_a_log() {
     // ones: the checks and an ingest this test looks for are on disk before the kill.
     wait_for("the first server's audit lines", || async {
         let (checks, leak_checks, ingests) = audit_counts(&audit);
-        (checks >= numbers.len() && leak_checks >= numbers.len() && ingests >= 1).then_some(())
+        // The numbers' checks, and the one of number-like fields after them.
+        let odd = std::fs::read_to_string(&audit).is_ok_and(|t| t.contains("odd-fields"));
+        (odd && checks >= numbers.len() && leak_checks >= numbers.len() && ingests >= 1)
+            .then_some(())
     })
     .await;
     first.kill();
@@ -1274,6 +1290,7 @@ async fn kill_loses_nothing_acknowledged_and_no_number_reaches_a_log() {
     let mut raw: Vec<String> = numbers.iter().map(|s| s.to_string()).collect();
     raw.extend(acked.iter().cloned());
     raw.extend(["+2348021234500", "+0886933377777"].map(String::from));
+    raw.extend(["886931234601", "912345678", "933377777", "944455566"].map(String::from));
     for n in &raw {
         let digits = n.trim_start_matches('+');
         for needle in [n.as_str(), digits] {
