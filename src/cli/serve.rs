@@ -206,22 +206,6 @@ pub fn init_tracing() {
 /// hostname"), which is the client's habit, not the server's problem, and would flood the log.
 pub const DEFAULT_LOG: &str = "info,rustls=error";
 
-/// Warns when the data directory's files record another zone than the server's `tz`. The
-/// server does not adopt it: `tz` also says what "today" is for checks without `as_of`, an
-/// operator's explicit setting (default UTC) that data files should not change silently.
-fn warn_on_recorded_zone(settings: &crate::config::ServerSettings) {
-    let dir = settings.data_dir.to_string_lossy().into_owned();
-    if let Ok(crate::ingest::RecordedZone::One { zone, .. }) = crate::ingest::recorded_zone(&[dir])
-        && zone != settings.tz.name()
-    {
-        tracing::warn!(
-            recorded = %zone,
-            tz = %settings.tz,
-            "files of the data directory record another zone than the server's tz: days are read in tz"
-        );
-    }
-}
-
 /// Runs the server until ctrl-c or SIGTERM; exit code 0 after a clean drain.
 pub fn run(a: &ServeArgs) -> anyhow::Result<i32> {
     init_tracing();
@@ -241,7 +225,6 @@ pub fn run(a: &ServeArgs) -> anyhow::Result<i32> {
         "data directory {} does not exist or is not a directory",
         settings.data_dir.display()
     );
-    warn_on_recorded_zone(&settings);
     // 0 = one thread per CPU this process may run on (its affinity mask and cgroup quota,
     // `available_parallelism`). One thread gets a single event loop: no cross-thread
     // wake-ups, and no two runtime threads time-slicing one CPU (on a server pinned to one

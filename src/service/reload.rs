@@ -319,9 +319,37 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
     // Files of the directory that no reload reads (their names give no known format): said
     // in the log, so that a compressed or extensionless export is not taken for loaded.
     let dir = state.settings().data_dir.clone();
-    let unread = blocking(move || Ok(sources::expand_data_dir(&dir).map_or(0, |e| e.unread.len())))
+    let unread = blocking(move || Ok(sources::expand_data_dir(&dir).map(|e| e.unread)))
         .await
-        .unwrap_or(0);
+        .ok()
+        .and_then(|r| r.ok())
+        .unwrap_or_default();
+    // The zone the files record, when it is not the server's: said at every rebuild (a file
+    // dropped in later may record one). Not adopted: `tz` also says what "today" is for
+    // checks without `as_of`, an operator's setting that data files should not change.
+    let inputs: Vec<String> = listing
+        .keys()
+        .filter(|p| !skipped.contains_key(*p))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let recorded = blocking(move || sources::recorded_zone(&inputs)).await;
+    match recorded {
+        Ok(sources::RecordedZone::One { zone, .. }) if zone != tz.name() => {
+            tracing::warn!(
+                recorded = %zone,
+                tz = %tz,
+                "files of the data directory record another zone than the server's tz: days are read in tz"
+            );
+        }
+        Ok(sources::RecordedZone::Conflict { first, second }) => {
+            tracing::warn!(
+                zones = %format_args!("{} and {}", first.1, second.1),
+                tz = %tz,
+                "files of the data directory record different zones: days are read in the server's tz"
+            );
+        }
+        _ => {}
+    }
     let base = Arc::new(base);
     let first = {
         let mut catalog = state.lock_catalog().await;
@@ -378,7 +406,7 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
         events = report.events,
         unknown_counterparties = report.unknown_counterparties,
         rejected = %report.rejects.summary(),
-        unread_files = unread,
+        unread_files = unread.len(),
         subscribers = stats.subscribers,
         counterparties = stats.counterparties,
         index_bytes = stats.bytes,
@@ -388,6 +416,24 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
     );
     if let Some(w) = epoch {
         tracing::warn!("{w}");
+    }
+    if !unread.is_empty() {
+        // Their kinds, not their names (a per-subscriber export may be named by the number).
+        let mut kinds: Vec<String> = unread
+            .iter()
+            .map(|p| {
+                p.extension().map_or("no extension".to_owned(), |e| {
+                    format!(".{}", e.to_string_lossy().to_lowercase())
+                })
+            })
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        tracing::warn!(
+            files = unread.len(),
+            kinds = %kinds.join(", "),
+            "files of the data directory not read: no known format (the server reads the exports, not a prepared .hzi)"
+        );
     }
     if first {
         state.set_health(true).await;

@@ -387,6 +387,19 @@ fn plain_logs_off_a_terminal_and_check_takes_host_port() {
         logs.push_str(&line);
         logs.push('\n');
     }
+    // And a warning with their kinds (never their names: a file may be named by a number).
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no warning of the unread file: {logs}"));
+        logs.push_str(&line);
+        logs.push('\n');
+        if line.contains("not read: no known format") {
+            assert!(line.contains(".bz2") && !line.contains("day-2"), "{line}");
+            break;
+        }
+    }
     let addr = addr.unwrap();
     assert!(!addr.contains("://"));
     let check = |server: &str, more: &[&str]| {

@@ -1146,6 +1146,45 @@ async fn sighup_opens_the_audit_file_again_and_stops_nothing() {
     server.kill();
 }
 
+/// A file dropped in after the start that records another zone than the server's is warned
+/// about at its reload, as at the start (the warning was only the start's: a helper's pass).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_recorded_by_a_file_dropped_in_later_is_warned_about() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let server = ServeChild::start(data.path(), &[], &[]);
+    wait_loaded(&server.client().await).await;
+    assert!(
+        !server.logs().contains("record another zone"),
+        "{}",
+        server.logs()
+    );
+    let made = tempfile::tempdir().unwrap();
+    let tokyo = made.path().join("tokyo.parquet");
+    let o = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+        .args([
+            "gen",
+            "--subscribers",
+            "20",
+            "--days",
+            "2",
+            "--tz",
+            "Asia/Tokyo",
+            "--output",
+        ])
+        .arg(&tokyo)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::rename(&tokyo, data.path().join("tokyo.parquet")).unwrap();
+    let logs = wait_for("the zone warning", || async {
+        let l = server.logs();
+        l.contains("record another zone").then_some(l)
+    })
+    .await;
+    assert!(logs.contains("recorded=Asia/Tokyo"), "{logs}");
+}
+
 /// The audit file's check lines, check lines with the correlator `leak-test`, and ingest
 /// lines answered OK, as far as they are on disk (whole lines only).
 fn audit_counts(audit: &std::path::Path) -> (usize, usize, usize) {
