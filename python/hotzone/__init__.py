@@ -887,7 +887,8 @@ class Index:
 
         ``phone_number`` is E.164 (``+``, a first digit 1-9, and 5 to 15 digits in all). Without ``as_of`` the window
         ends on the index's latest day, like :meth:`scan` (the server's check uses today;
-        pass ``as_of`` for that). A number without events is ``(False, None)``.
+        pass ``as_of`` for that). A number without events is ``(False, None)`` (where the
+        server answers ``NOT_FOUND``: an analyst's loop over numbers goes on).
         """
         spec = _spec(
             hotzone=hotzone, look_back_days=look_back_days, threshold_ratio=threshold_ratio,
