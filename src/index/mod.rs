@@ -568,7 +568,13 @@ mod tests {
                     Ok(_) => panic!("byte {at} ^ {flip:#x}: read"),
                     Err(e) => e.to_string(),
                 };
-                assert!(e.contains("not a valid prepared index"), "{e}");
+                // The format's number raised reads as a later format (it may be one).
+                let later = at == 7 && b[7] > summed[7];
+                assert!(
+                    e.contains("not a valid prepared index")
+                        || (later && e.contains("later hotzone")),
+                    "{e}"
+                );
                 if let Some(part) = e.split("the checksum of its ").nth(1) {
                     named.insert(part.split(" does not").next().unwrap().to_owned());
                 }

@@ -357,8 +357,8 @@ fn read_header<R: Read>(r: &mut Summed<R>, path: &Path) -> Result<Header> {
         return Err(Error::read(
             path,
             format!(
-                "a prepared file of a later hotzone (format {}; this one reads format {}): scan it \
-                 with that version, or run `hotzone prepare` again with this one",
+                "a prepared file of a later hotzone (format {}; this one reads format {}), or a \
+                 damaged one: scan it with that version, or run `hotzone prepare` again with this one",
                 magic[7], MAGIC[7]
             ),
         ));
