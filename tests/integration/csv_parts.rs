@@ -806,14 +806,7 @@ fn a_header_of_another_separator_lacking_a_column_names_what_it_holds() {
     let err = |name: &str, text: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
-        scan(
-            &[path.to_string_lossy().into_owned()],
-            &request(None, false),
-            &|_, _| {},
-        )
-        .map(|_| ())
-        .expect_err(name)
-        .to_string()
+        scan_error(&path, name)
     };
     let e = err(
         "no-kind.csv",
@@ -880,14 +873,7 @@ fn a_compressed_or_columnar_file_named_csv_is_said_to_be_so() {
     for (name, bytes, want) in files {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        let err = scan(
-            &[path.to_string_lossy().into_owned()],
-            &request(None, false),
-            &|_, _| {},
-        )
-        .map(|_| ())
-        .expect_err(name)
-        .to_string();
+        let err = scan_error(&path, name);
         assert!(err.contains(name) && err.contains(want), "{name}: {err}");
     }
     // A CSV header that starts as a magic number does is text: its own error, no hint (the
@@ -896,14 +882,7 @@ fn a_compressed_or_columnar_file_named_csv_is_said_to_be_so() {
         let path = dir.path().join(name);
         let text = format!("{head},event_time,subscriber,direction\nx,y,z,w\n");
         std::fs::write(&path, text).unwrap();
-        let err = scan(
-            &[path.to_string_lossy().into_owned()],
-            &request(None, false),
-            &|_, _| {},
-        )
-        .map(|_| ())
-        .expect_err(name)
-        .to_string();
+        let err = scan_error(&path, name);
         assert!(
             err.contains("missing required column(s) kind") && !err.contains("it is"),
             "{name}: {err}"
@@ -936,30 +915,28 @@ fn files_of_no_bytes_hold_no_rows_in_every_format() {
 
     let short = dir.path().join("short.arrow");
     std::fs::write(&short, b"ARROW1").unwrap();
-    let err = scan(
-        &[short.to_string_lossy().into_owned()],
-        &request(None, false),
-        &|_, _| {},
-    )
-    .map(|_| ())
-    .expect_err("six bytes")
-    .to_string();
+    let err = scan_error(&short, "six bytes");
     assert!(err.contains("6 bytes, too short to be one"), "{err}");
     // An empty `.hzi` is no prepared file, and said so (not "unknown format").
     let hzi = dir.path().join("empty.hzi");
     std::fs::write(&hzi, b"").unwrap();
-    let err = scan(
-        &[hzi.to_string_lossy().into_owned()],
-        &request(None, false),
-        &|_, _| {},
-    )
-    .map(|_| ())
-    .expect_err("an empty .hzi")
-    .to_string();
+    let err = scan_error(&hzi, "an empty .hzi");
     assert!(
         err.contains("not a prepared file") && err.contains("0 bytes"),
         "{err}"
     );
+}
+
+/// The error of a scan of `path` that must fail (`what`: the case, for the panic).
+fn scan_error(path: &Path, what: &str) -> String {
+    scan(
+        &[path.to_string_lossy().into_owned()],
+        &request(None, false),
+        &|_, _| {},
+    )
+    .map(|_| ())
+    .expect_err(what)
+    .to_string()
 }
 
 /// Verdict rows (with day counts), window, counts and rejects of a scan of `inputs` with
