@@ -340,7 +340,7 @@ impl Interpreter {
 /// offset written `+HHMM` (polars' `write_csv`) or `+HH` (DuckDB's CSV) instead of
 /// `+HH:MM`, and epoch milliseconds written as a whole decimal `1773073800000.0` (pandas
 /// writes an integer column with a gap so), and the forms of BigQuery, Snowflake, SQL Server
-/// and Java ([`exporter_form`]). A time with no offset stays `bad_event_time`: its instant
+/// and Java (`exporter_form`). A time with no offset stays `bad_event_time`: its instant
 /// depends on a zone the file does not name.
 pub fn parse_time(s: &str) -> Result<i64, RejectReason> {
     let s = s.trim_ascii();
