@@ -223,6 +223,7 @@ where
             let corr = correlator(&md).ok().flatten();
             *req.headers_mut() = md.into_headers();
             let ctext = correlator_text(corr.as_ref());
+            let ctext = &*ctext;
             let caller = match admitted {
                 Ok(c) => c,
                 Err(mut st) => {

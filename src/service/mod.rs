@@ -553,6 +553,7 @@ impl FraudHotzone for Api {
             Err(s) => (None, Some(s)),
         };
         let ctext = correlator_text(corr.as_ref());
+        let ctext = &*ctext;
         // A debug span: at the default `info` level it costs nothing per call. The only
         // events of this path at `info` or above (internal errors, [`status::to_status`])
         // name the correlator themselves.
@@ -622,7 +623,7 @@ impl FraudHotzone for Api {
         mark_handled(request.extensions());
         let started = Instant::now();
         let corr = correlator(request.metadata())?;
-        let ctext = correlator_text(corr.as_ref()).to_owned();
+        let ctext = correlator_text(corr.as_ref()).into_owned();
         let state = self.state.clone();
         // Recorded (metrics, audit) however the call ends, dropped by the client's reset or
         // deadline included.

@@ -197,22 +197,62 @@ pub fn correlator(md: &MetadataMap) -> Result<Option<AsciiMetadataValue>, Status
     }
 }
 
-/// What the logs write for a correlator that may be a phone number.
-pub const CORRELATOR_NOT_LOGGED: &str = "<no letter: not logged, it may be a phone number>";
+/// What the logs write for each digit of a run that may be a phone number.
+pub const CORRELATOR_DIGIT_HIDDEN: char = '#';
 
-/// The correlator as log text (empty when absent). One with no letter and 7 to 15 digits
-/// (`886912345679`, `0912-345-678`, `{886:912:345:679}`: digits and the pattern's
-/// punctuation) may be a phone number a caller put there (an adversarial pass logged one
-/// so): the logs and the audit file write [`CORRELATOR_NOT_LOGGED`] instead. The reply still
-/// echoes it as sent.
-pub fn correlator_text(c: Option<&AsciiMetadataValue>) -> &str {
+/// The correlator as log text (empty when absent). A run of digits, with the pattern's
+/// punctuation between them (`886912345679`, `0912-345-678`, `{886:912:345:679}`,
+/// `tel:886912345679`, `n0912.345.678`), that holds 7 to 15 digits may be a phone number a
+/// caller put there (adversarial passes logged such ones, with and without a letter before
+/// them): the logs and the audit file write each of its digits as
+/// [`CORRELATOR_DIGIT_HIDDEN`] and keep the rest, so `req-886912345679` is logged as
+/// `req-############`. A run of more than 15 digits is no E.164 number and is kept, and so is
+/// a short one (`req-42`). The reply still echoes the correlator as sent.
+pub fn correlator_text(c: Option<&AsciiMetadataValue>) -> std::borrow::Cow<'_, str> {
     let text = c.and_then(|v| v.to_str().ok()).unwrap_or("");
-    let digits = text.bytes().filter(u8::is_ascii_digit).count();
-    let number_like = !text.bytes().any(|b| b.is_ascii_alphabetic());
-    match number_like && (7..=15).contains(&digits) {
-        true => CORRELATOR_NOT_LOGGED,
-        false => text,
+    hide_number_runs(text)
+}
+
+fn hide_number_runs(text: &str) -> std::borrow::Cow<'_, str> {
+    let b = text.as_bytes();
+    // Each run: [start, end) beginning and ending with a digit, only digits and punctuation
+    // (no letter) inside.
+    let mut hidden: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let (start, mut end, mut digits) = (i, i, 0);
+        let mut j = i;
+        while j < b.len() && !b[j].is_ascii_alphabetic() {
+            if b[j].is_ascii_digit() {
+                digits += 1;
+                end = j + 1;
+            }
+            j += 1;
+        }
+        if (7..=15).contains(&digits) {
+            hidden.push((start, end));
+        }
+        i = j;
     }
+    if hidden.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end) in hidden {
+        out.push_str(&text[at..start]);
+        out.extend(text[start..end].chars().map(|c| match c.is_ascii_digit() {
+            true => CORRELATOR_DIGIT_HIDDEN,
+            false => c,
+        }));
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    std::borrow::Cow::Owned(out)
 }
 
 /// Echoes the correlator into response (or error) metadata.
@@ -228,27 +268,56 @@ mod tests {
 
     #[test]
     fn a_correlator_that_may_be_a_number_is_not_logged() {
-        let text = |s: &str| correlator_text(Some(&s.parse().unwrap())).to_owned();
-        for number in [
-            "886912345679",
-            "0912-345-678",
-            "2348021234567",
-            "1234567",
-            "0912_345_678",
-            "886:912:345:679",
-            "{886912345679}",
+        let text = |s: &str| correlator_text(Some(&s.parse().unwrap())).into_owned();
+        for (sent, logged) in [
+            ("886912345679", "############"),
+            ("0912-345-678", "####-###-###"),
+            ("2348021234567", "#############"),
+            ("1234567", "#######"),
+            ("0912_345_678", "####_###_###"),
+            ("886:912:345:679", "###:###:###:###"),
+            ("{886912345679}", "{############}"),
+            ("tel:886912345679", "tel:############"),
+            ("n886912345679", "n############"),
+            ("req-0912.345.678-x", "req-####.###.###-x"),
+            ("a886912345679b-886912345679", "a############b-############"),
         ] {
-            assert_eq!(text(number), CORRELATOR_NOT_LOGGED, "{number}");
+            assert_eq!(text(sent), logged, "{sent}");
         }
         for kept in [
             "req-42",
             "123456",
             "7f3a9c2e-1d4b-4e8f-9a6b-2c5d8e1f0a3b",
             "9999999999999999",
+            "a123b456c789",
         ] {
             assert_eq!(text(kept), kept);
         }
         assert_eq!(correlator_text(None), "");
+    }
+
+    /// The rule said plainly: split at letters; a piece holding 7 to 15 digits has each
+    /// digit written as `#`.
+    fn naive_hidden(text: &str) -> String {
+        let mut out = String::new();
+        for piece in text.split_inclusive(|c: char| c.is_ascii_alphabetic()) {
+            let digits = piece.chars().filter(char::is_ascii_digit).count();
+            let hide = (7..=15).contains(&digits);
+            out.extend(piece.chars().map(|c| match hide && c.is_ascii_digit() {
+                true => CORRELATOR_DIGIT_HIDDEN,
+                false => c,
+            }));
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// Any correlator the pattern takes is logged as the plain rule says.
+        #[test]
+        fn hidden_runs_follow_the_plain_rule(sent in "[a-c0-9:;./<>{}_-]{0,40}") {
+            let logged = correlator_text(Some(&sent.parse().unwrap())).into_owned();
+            proptest::prop_assert_eq!(logged, naive_hidden(&sent));
+        }
     }
 
     #[test]

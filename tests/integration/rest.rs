@@ -1615,6 +1615,7 @@ async fn no_error_message_echoes_a_number_put_in_another_field() {
 /// A client still sending a large body when the server refuses it gets the refusal: the
 /// server's close lingers, reading and dropping the rest (it closed at once, the kernel reset
 /// the connection under the client's writes, and Node reported `EPIPE` instead of the 400).
+/// The same for a head too large to read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_still_sending_a_refused_body_reads_the_refusal() {
     use tokio::io::AsyncWriteExt;
@@ -1669,4 +1670,16 @@ async fn a_client_still_sending_a_refused_body_reads_the_refusal() {
         );
         assert!(reply.contains("\"code\""), "{what}: {reply}");
     }
+    // A head past hyper's buffer (16 MiB of one header) is answered 431 before its end is
+    // read: the close lingers there too (it reset the connection under the client's writes).
+    let mut c = tokio::net::TcpStream::connect(rs.http).await.unwrap();
+    let head = format!(
+        "POST {CHECK} HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(16 << 20)
+    );
+    c.write_all(head.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("a 16 MiB header could not be sent: {e}"));
+    let reply = read_reply(&mut c).await;
+    assert!(reply.starts_with("HTTP/1.1 431"), "{reply}");
 }

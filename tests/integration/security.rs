@@ -1252,6 +1252,15 @@ async fn kill_loses_nothing_acknowledged_and_no_number_reaches_a_log() {
     odd.metadata_mut()
         .insert("x-correlator", "odd-fields".parse().unwrap());
     let _ = c.clone().check(odd).await;
+    // A number in the correlator, after a letter (an adversarial pass found it logged).
+    let mut r = tonic::Request::new(req("+886912345001"));
+    r.metadata_mut()
+        .insert("x-correlator", "tel:886912345002".parse().unwrap());
+    let echoed = c.clone().check(r).await.unwrap();
+    assert_eq!(
+        echoed.metadata().get("x-correlator").unwrap(),
+        "tel:886912345002"
+    );
     // Ingests racing a SIGKILL.
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let writer = {
@@ -1283,8 +1292,9 @@ async fn kill_loses_nothing_acknowledged_and_no_number_reaches_a_log() {
     // ones: the checks and an ingest this test looks for are on disk before the kill.
     wait_for("the first server's audit lines", || async {
         let (checks, leak_checks, ingests) = audit_counts(&audit);
-        // The numbers' checks, and the one of number-like fields after them.
-        let odd = std::fs::read_to_string(&audit).is_ok_and(|t| t.contains("odd-fields"));
+        // The numbers' checks, and the ones of number-like fields and correlator after them.
+        let text = std::fs::read_to_string(&audit).unwrap_or_default();
+        let odd = text.contains("odd-fields") && text.contains("tel:############");
         (odd && checks >= numbers.len() && leak_checks >= numbers.len() && ingests >= 1)
             .then_some(())
     })
@@ -1366,6 +1376,10 @@ async fn kill_loses_nothing_acknowledged_and_no_number_reaches_a_log() {
             .any(|l| l["rpc"] == "ingest" && l["code"] == "OK")
     );
     assert!(logs.contains("leak-test"), "the correlator is logged");
+    assert!(
+        checks.iter().any(|l| l["correlator"] == "tel:############"),
+        "the correlator holding a number is audited with its digits hidden"
+    );
 }
 
 /// The runtime follows the settings: `--worker-threads 1` answers on a single event loop,

@@ -142,7 +142,7 @@ fn refused(app: &App, client: Option<&str>, md: &MetadataMap, s: &Status, starte
         &app.state,
         Scope::Check,
         client.unwrap_or(""),
-        correlator_text(corr.as_ref()),
+        &correlator_text(corr.as_ref()),
         s,
         started.elapsed(),
     );

@@ -9,7 +9,10 @@
 //! `Connection: close` for an unread body ([`Lingering::wanted`]), its shutdown sends the end
 //! of the server's side first and then reads and drops what the client still sends, until
 //! the client closes too, [`LINGER`] passes or [`LINGER_BYTES`] are dropped, as web servers
-//! do (nginx's `lingering_close`). A connection closed for any other reason is closed at once.
+//! do (nginx's `lingering_close`). So does a close while bytes read are still unanswered: a
+//! head too large to parse (hyper answers it 431 and closes mid-head), or one cut by its
+//! timeout. A connection closed between requests (the client's end, a graceful stop of an
+//! idle connection) is closed at once.
 //!
 //! Absent by design: nothing read here reaches a handler, and a connection lingers at most
 //! [`LINGER`] (it still counts against the connection limits meanwhile).
@@ -45,8 +48,8 @@ enum Phase {
 }
 
 impl<S> Lingering<S> {
-    /// `io`, and the flag that asks its close to linger (set by the connection's service when
-    /// a reply leaves a body unread).
+    /// `io`, and the flag that asks its close to linger (set when bytes are read; the
+    /// connection's service sets it after each reply: whether the reply left a body unread).
     pub(super) fn new(io: S) -> (Lingering<S>, Arc<AtomicBool>) {
         let wanted = Arc::new(AtomicBool::new(false));
         let stream = Lingering {
@@ -69,7 +72,15 @@ impl<S: AsyncRead + Unpin> AsyncRead for Lingering<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.io).poll_read(cx, buf);
+        // Bytes read and not yet answered: a close now (a head too large to parse, answered
+        // 431 by hyper; a head cut by its timeout) lingers too. The service's reply clears it.
+        if buf.filled().len() > before {
+            this.wanted.store(true, Ordering::Relaxed);
+        }
+        read
     }
 }
 

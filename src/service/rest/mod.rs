@@ -375,13 +375,10 @@ async fn serve_connection<S>(
         let linger = linger.clone();
         async move {
             let resp = route(&app, req).await;
-            if resp
-                .headers()
-                .get(header::CONNECTION)
-                .is_some_and(|v| v == "close")
-            {
-                linger.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
+            // A reply that leaves the body unread lingers at the close; any other reply ends
+            // what was read so far (the stream asks again when more comes: `Lingering`).
+            let close = (resp.headers().get(header::CONNECTION)).is_some_and(|v| v == "close");
+            linger.store(close, std::sync::atomic::Ordering::Relaxed);
             Ok::<_, Infallible>(resp)
         }
     });
@@ -505,7 +502,7 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
             message.clone(),
             None,
         );
-        refused_check(&s, crate::service::status::correlator_text(corr.as_ref()));
+        refused_check(&s, &crate::service::status::correlator_text(corr.as_ref()));
         json_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",
@@ -522,7 +519,7 @@ async fn route(app: &App, req: Request<Incoming>) -> Response<Body> {
             message,
             None,
         );
-        refused_check(&s, crate::service::status::correlator_text(corr.as_ref()));
+        refused_check(&s, &crate::service::status::correlator_text(corr.as_ref()));
         json_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",

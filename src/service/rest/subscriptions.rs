@@ -733,11 +733,12 @@ fn audit(
         return;
     }
     let corr = correlator(md).ok().flatten();
+    let ctext = correlator_text(corr.as_ref());
     let line = AuditLine {
         time: crate::clock::now_rfc3339(),
         rpc,
         client,
-        correlator: correlator_text(corr.as_ref()),
+        correlator: &ctext,
         number_hmac: number.and_then(|n| audit.tag(n)),
         params: None,
         anomaly_detected: None,
@@ -776,7 +777,7 @@ pub(crate) async fn create(app: &App, md: &MetadataMap, body: RequestBody) -> ht
         Ok(x) => x,
         Err(s) => return refuse(app, md, &s),
     };
-    let ctext = correlator_text(correlator(md).ok().flatten().as_ref()).to_owned();
+    let ctext = correlator_text(correlator(md).ok().flatten().as_ref()).into_owned();
     let record = match parse_subscription(state, &bytes, &caller) {
         Ok(r) => r,
         Err(e) => return refuse(app, md, &to_status(&e, &ctext)),
