@@ -207,22 +207,24 @@ pub(crate) fn empty(tz: Tz) -> ServingIndex {
 }
 
 /// The day retention counts back from, of the data's `days` (day numbers, any order): the
-/// latest one no later than tomorrow in `tz` by the clock, else (every day ahead) the latest.
+/// latest one no later than today in `tz` by the clock, else (every day ahead) the latest.
 /// One record dated far ahead (an `Ingest` of a 2099 row, inside the accepted range) would
-/// otherwise push every real day out of the window at the next build (an adversarial pass);
-/// days after the anchor are kept all the same. On data that is not ahead of the clock this
-/// is the latest day, as before.
+/// otherwise push every real day out of the window at the next build (an adversarial pass),
+/// and one dated tomorrow (a switch writing local time as `Z`) would refuse every check as of
+/// today at the largest look-back (a review: the window started a day before the first day
+/// kept); days after the anchor are kept all the same. On data that is not ahead of the clock
+/// this is the latest day, as before.
 fn retention_anchor(days: impl Iterator<Item = i32> + Clone, tz: Tz) -> Option<i32> {
-    let tomorrow = crate::detect::calendar::day_number(crate::clock::today(tz)) + 1;
+    let today = crate::detect::calendar::day_number(crate::clock::today(tz));
     days.clone()
-        .filter(|d| *d <= tomorrow)
+        .filter(|d| *d <= today)
         .max()
         .or_else(|| days.max())
 }
 
 /// Builds the layout. With `retention_days`, only the days within that many days of the
 /// latest day in the data are kept (older days leave memory): the latest day no later than
-/// tomorrow by the clock ([`retention_anchor`]).
+/// today by the clock ([`retention_anchor`]).
 ///
 /// Memory: the runs stay until the columns are laid out; the interner's tables are freed
 /// before its keys are merged, and the id map before the columns are allocated.
@@ -340,13 +342,7 @@ mod tests {
                 )
             })
             .collect();
-        // Retention counts back from the latest day no later than tomorrow (else the latest).
-        let tomorrow = crate::detect::calendar::day_number(crate::clock::today(tz)) + 1;
-        let days = || rows.iter().map(|r| r.1);
-        let anchor = days()
-            .filter(|d| *d <= tomorrow)
-            .max()
-            .or_else(|| days().max());
+        let anchor = retention_anchor(rows.iter().map(|r| r.1), tz);
         if let (Some(keep), Some(anchor)) = (retention_days, anchor) {
             rows.retain(|r| r.1 > anchor - i32::from(keep.max(1)));
         }
@@ -451,10 +447,11 @@ mod tests {
             retention_anchor([march, stray, march - 3].into_iter(), tz),
             Some(march)
         );
-        // Tomorrow is not ahead (a zone ahead of the server's), the day after is.
+        // A row dated tomorrow does not move it (the largest look-back as of today stays
+        // within the days kept).
         assert_eq!(
-            retention_anchor([today + 1, today + 2].into_iter(), tz),
-            Some(today + 1)
+            retention_anchor([today - 3, today + 1, today].into_iter(), tz),
+            Some(today)
         );
         // Every day ahead: the latest, as before.
         assert_eq!(

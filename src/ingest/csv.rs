@@ -73,7 +73,16 @@ pub fn layout(path: &Path, columns: &ColumnMap) -> Result<Layout> {
 /// [`layout`] of a compressed CSV file ([`Format::CompressedCsv`](crate::ingest::Format));
 /// its `header_end` is an offset in the decompressed text.
 pub fn compressed_layout(path: &Path, codec: Codec, columns: &ColumnMap) -> Result<Layout> {
-    layout_of(|| decoded(path, codec), path, Some(codec), columns)
+    // Another codec's data, or another format, under this codec's name (zstd data named
+    // `.csv.gz`) is said to be what it is, as [`layout`] says it of a plain name.
+    layout_of(|| decoded(path, codec), path, Some(codec), columns).map_err(|e| {
+        match magic_of(path) {
+            Some(m) if m.format != Some(Format::CompressedCsv(codec)) => {
+                Error::read(path, format!("not {} data: it is {}", codec.name(), m.what))
+            }
+            _ => e,
+        }
+    })
 }
 
 /// [`layout`] of the text `open` gives (from its start, each call).
@@ -408,9 +417,10 @@ fn decoded_counting(path: &Path, codec: Codec, consumed: Arc<AtomicU64>) -> Resu
 
 /// The text of a gzip file of one member or several, one after another (as `flate2`'s
 /// `MultiGzDecoder` reads them), which may end in zero bytes: copies padded to a block size
-/// end so, and `gzip -d`, `zcat` and Python's `gzip` read such a file as its members. Bytes
-/// after the zeros that are not zeros, or after a member that start no gzip member, are an
-/// error (the data was damaged or joined to something else).
+/// end so, and `gzip -d` and `zcat` read such a file as its members. Bytes after the zeros
+/// that are not zeros, or after a member that start no gzip member, are an error (the data
+/// was damaged or joined to something else), as `gzip -d` says; Python's `gzip` reads on
+/// past zeros between members, which this does not.
 struct GzMembers<R: BufRead> {
     /// The member being read; `None` at the end of the file.
     member: Option<flate2::bufread::GzDecoder<R>>,

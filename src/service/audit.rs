@@ -63,7 +63,8 @@ pub struct AuditParams {
     pub check_type: String,
     /// Enum name.
     pub check_target: String,
-    /// As requested (0 = default); null when it had 5 digits or more.
+    /// As requested (0 = default); null when it had 5 digits or more, valid (10000 and more
+    /// events) or not: such a value may be a phone number sent in the wrong field.
     pub min_events: Option<u32>,
     /// As requested (empty = today).
     pub as_of: String,

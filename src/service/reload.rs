@@ -62,7 +62,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::index::{ServingIndex, Snapshot};
 use crate::ingest::{IngestReport, sources};
-use crate::service::state::{AppState, Delta, FileStamp, Listing};
+use crate::service::state::{AppState, Delta, FileStamp, Listing, Refusal};
 
 /// Fold ingested segments once this many have piled up, even without other changes, so a
 /// check never walks a long list of small segments.
@@ -169,18 +169,27 @@ pub async fn reload(state: &AppState) -> Result<bool> {
     let listing = blocking(move || list(&dir)).await?;
     let merge = {
         let catalog = state.lock_catalog().await;
-        if state.is_loaded() && catalog.refused.as_ref() == Some(&listing) {
-            // A rebuild of this very listing was refused (a file the served data came from
-            // is damaged): the previous data stays until a file changes.
+        // While a rebuild stays refused (a file the served data came from is damaged), the
+        // damaged files as they were count as served: ingests are still merged.
+        let refused = catalog.refused.as_ref().filter(|_| state.is_loaded());
+        let seen = match refused {
+            Some(r) => std::borrow::Cow::Owned(r.as_served(&listing, &catalog.base)),
+            None => std::borrow::Cow::Borrowed(&listing),
+        };
+        if refused.is_some_and(|r| r.listing == listing) {
+            // A rebuild of this very listing was refused: the previous data stays until a
+            // file changes.
             return Ok(false);
-        } else if !state.is_loaded() || !catalog.holds(&listing) {
+        } else if !state.is_loaded() || !catalog.holds(&seen) {
             None
         } else if catalog.new_deltas() < MAX_DELTAS {
             return Ok(false);
-        } else if retention_due(
-            state.settings().retention_days,
-            catalog.base_built.map(|t| t.elapsed()),
-        ) {
+        } else if refused.is_none()
+            && retention_due(
+                state.settings().retention_days,
+                catalog.base_built.map(|t| t.elapsed()),
+            )
+        {
             None
         } else {
             // Under the lock the snapshot is the base and then the deltas.
@@ -191,6 +200,8 @@ pub async fn reload(state: &AppState) -> Result<bool> {
                 .map(|d| d.segment.stats().events)
                 .collect();
             match fold_plan(base, &sizes, catalog.new_deltas()) {
+                // A rebuild would be refused again: every delta is merged into one instead.
+                Fold::Rebuild if refused.is_some() => Some(catalog.deltas.clone()),
                 Fold::Rebuild => None,
                 Fold::Merge { from } => Some(catalog.deltas[from..].to_vec()),
             }
@@ -289,6 +300,8 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
     let tz = state.settings().tz;
     let retention = state.settings().retention_days;
     let mut skipped: BTreeMap<PathBuf, String> = BTreeMap::new();
+    // Skipped files whose error was the file system's (not their bytes): tried again.
+    let mut transient: Vec<PathBuf> = Vec::new();
     let (base, report) = loop {
         let inputs: Vec<String> = listing
             .keys()
@@ -307,7 +320,10 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
                         && !skipped.contains_key(p)
                         && skipped.len() < MAX_SKIPPED =>
                 {
-                    tracing::error!(file = %p.display(), error = %e, "unreadable data file: skipped; the rest is loaded");
+                    tracing::error!(file = %shown_file(p), error = %shown_error(&e, p), "unreadable data file: skipped; the rest is loaded");
+                    if matches!(e, Error::Io { .. }) {
+                        transient.push(p.to_owned());
+                    }
                     skipped.insert(p.to_owned(), e.to_string());
                 }
                 _ => return Err(e),
@@ -358,18 +374,26 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
         // subscriptions' verdicts change for no new data: the previous data keeps serving
         // until the file reads again or is removed. A new file that cannot be read (one
         // still being copied in) is skipped as before: it held nothing served.
+        // A file served as empty (a placeholder of no bytes, since filled) held no rows.
         let lost: Vec<&PathBuf> = (skipped.keys())
-            .filter(|p| catalog.base.contains_key(*p) && !catalog.skipped.contains_key(*p))
+            .filter(|p| !catalog.skipped.contains_key(*p))
+            .filter(|p| catalog.base.get(*p).is_some_and(|s| s.len > 0))
             .collect();
         if state.is_loaded() && !lost.is_empty() {
             tracing::error!(
-                file = %lost[0].display(),
+                file = %shown_file(lost[0]),
                 files = lost.len(),
                 "a data file the served index was built from cannot be read now: still serving \
-                 the previous data, until the file reads again or is removed"
+                 the previous data (and merging ingests), until the file reads again or is removed"
             );
             state.metrics().reload(false, skipped.len());
-            catalog.refused = Some(listing);
+            // An I/O error is tried again at the next poll; damaged bytes when a file changes.
+            catalog.refused = (!lost.iter().any(|p| transient.contains(p))).then(|| Refusal {
+                damaged: (lost.iter())
+                    .filter_map(|p| Some(((*p).clone(), *listing.get(*p)?)))
+                    .collect(),
+                listing,
+            });
             return Ok(false);
         }
         catalog.refused = None;
@@ -439,6 +463,25 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
         state.set_health(true).await;
     }
     Ok(true)
+}
+
+/// A data file's path as the log writes it: a run of 7 digits or more in one of its names may
+/// be a phone number (an export named by the subscriber), written as `#` each; a date spread
+/// over directories (`2026/10/01`) is kept.
+fn shown_file(path: &Path) -> String {
+    let text = crate::model::shown::shown_path(path);
+    let names: Vec<_> = text.split('/').map(super::status::hidden_digits).collect();
+    names.join("/")
+}
+
+/// An error about `path` as the log writes it: the path in it written as [`shown_file`].
+fn shown_error(e: &Error, path: &Path) -> String {
+    let text = e.to_string();
+    let raw = crate::model::shown::shown_path(path);
+    match raw.is_empty() {
+        true => text,
+        false => text.replace(raw.as_ref(), &shown_file(path)),
+    }
 }
 
 /// The file an error is about, when it is about one file.

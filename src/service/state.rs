@@ -114,10 +114,41 @@ pub struct Catalog {
     /// When the base was last built (`None` before the first load): with `retention_days`,
     /// a fold a day after it rebuilds the base, so that old days leave memory.
     pub base_built: Option<std::time::Instant>,
-    /// The listing of the last rebuild not swapped in because a file the served base read
-    /// could not be read any more (`reload::rebuild`): the same listing is not rebuilt again;
-    /// a change of any file (the damaged one rewritten whole, or removed) is.
-    pub refused: Option<Listing>,
+    /// The last rebuild not swapped in because a file the served base read could not be
+    /// read any more (`reload::rebuild`), when that file's bytes were at fault (not an I/O
+    /// error, which the next poll tries again).
+    pub refused: Option<Refusal>,
+}
+
+/// A rebuild refused for damaged files the served base read: the same listing is not rebuilt
+/// again, and while those files stay as they were, ingested segments are still merged
+/// ([`Refusal::as_served`]); any other change of the directory (the damaged file rewritten
+/// or removed, a new file) is rebuilt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The listing that rebuild read.
+    pub listing: Listing,
+    /// The damaged files, with their stamps then.
+    pub damaged: BTreeMap<PathBuf, FileStamp>,
+}
+
+impl Refusal {
+    /// `listing` as the served data sees it when nothing changed since the refusal but
+    /// ingests: each damaged file still as it was takes its served stamp (`base`'s), and a
+    /// file new then that is still as it was (it waits for the damaged ones) is left out. So
+    /// [`Catalog::holds`] is true of it while only ingests came.
+    pub fn as_served(&self, listing: &Listing, base: &Listing) -> Listing {
+        let mut seen = listing.clone();
+        for (path, stamp) in &self.damaged {
+            if let (Some(now), Some(served)) = (seen.get_mut(path), base.get(path))
+                && now == stamp
+            {
+                *now = *served;
+            }
+        }
+        seen.retain(|path, now| base.contains_key(path) || self.listing.get(path) != Some(now));
+        seen
+    }
 }
 
 impl Catalog {

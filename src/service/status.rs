@@ -202,18 +202,21 @@ pub const CORRELATOR_DIGIT_HIDDEN: char = '#';
 
 /// The correlator as log text (empty when absent). A run of digits, with the pattern's
 /// punctuation between them (`886912345679`, `0912-345-678`, `{886:912:345:679}`,
-/// `tel:886912345679`, `n0912.345.678`), that holds 7 to 15 digits may be a phone number a
-/// caller put there (adversarial passes logged such ones, with and without a letter before
-/// them): the logs and the audit file write each of its digits as
-/// [`CORRELATOR_DIGIT_HIDDEN`] and keep the rest, so `req-886912345679` is logged as
-/// `req-############`. A run of more than 15 digits is no E.164 number and is kept, and so is
-/// a short one (`req-42`). The reply still echoes the correlator as sent.
+/// `tel:886912345679`, `n0912.345.678`, `886912345679-20261207`), that holds 7 digits or more
+/// may hold a phone number a caller put there (adversarial passes logged such ones, with and
+/// without a letter before them, and joined to a timestamp): the logs and the audit file
+/// write each of its digits as [`CORRELATOR_DIGIT_HIDDEN`] and keep the rest, so
+/// `req-886912345679` is logged as `req-############`. A short run (`req-42`) is kept. The
+/// reply still echoes the correlator as sent.
 pub fn correlator_text(c: Option<&AsciiMetadataValue>) -> std::borrow::Cow<'_, str> {
     let text = c.and_then(|v| v.to_str().ok()).unwrap_or("");
-    hide_number_runs(text)
+    hidden_digits(text)
 }
 
-fn hide_number_runs(text: &str) -> std::borrow::Cow<'_, str> {
+/// `text` with each run of 7 digits or more (punctuation between them, no letter) written as
+/// [`CORRELATOR_DIGIT_HIDDEN`] each: what the service logs of caller text and of data files'
+/// names (an export may be named by the subscriber's number).
+pub fn hidden_digits(text: &str) -> std::borrow::Cow<'_, str> {
     let b = text.as_bytes();
     // Each run: [start, end) beginning and ending with a digit, only digits and punctuation
     // (no letter) inside.
@@ -233,7 +236,7 @@ fn hide_number_runs(text: &str) -> std::borrow::Cow<'_, str> {
             }
             j += 1;
         }
-        if (7..=15).contains(&digits) {
+        if digits >= 7 {
             hidden.push((start, end));
         }
         i = j;
@@ -281,6 +284,9 @@ mod tests {
             ("n886912345679", "n############"),
             ("req-0912.345.678-x", "req-####.###.###-x"),
             ("a886912345679b-886912345679", "a############b-############"),
+            ("886912345679-20261207", "############-########"),
+            ("0912345678:1765100000", "##########:##########"),
+            ("9999999999999999", "################"),
         ] {
             assert_eq!(text(sent), logged, "{sent}");
         }
@@ -288,7 +294,6 @@ mod tests {
             "req-42",
             "123456",
             "7f3a9c2e-1d4b-4e8f-9a6b-2c5d8e1f0a3b",
-            "9999999999999999",
             "a123b456c789",
         ] {
             assert_eq!(text(kept), kept);
@@ -296,13 +301,13 @@ mod tests {
         assert_eq!(correlator_text(None), "");
     }
 
-    /// The rule said plainly: split at letters; a piece holding 7 to 15 digits has each
+    /// The rule said plainly: split at letters; a piece holding 7 digits or more has each
     /// digit written as `#`.
     fn naive_hidden(text: &str) -> String {
         let mut out = String::new();
         for piece in text.split_inclusive(|c: char| c.is_ascii_alphabetic()) {
             let digits = piece.chars().filter(char::is_ascii_digit).count();
-            let hide = (7..=15).contains(&digits);
+            let hide = digits >= 7;
             out.extend(piece.chars().map(|c| match hide && c.is_ascii_digit() {
                 true => CORRELATOR_DIGIT_HIDDEN,
                 false => c,

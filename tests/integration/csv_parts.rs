@@ -876,6 +876,31 @@ fn a_compressed_or_columnar_file_named_csv_is_said_to_be_so() {
         let err = scan_error(&path, name);
         assert!(err.contains(name) && err.contains(want), "{name}: {err}");
     }
+    // Under a compressed name, another codec's data (the review found only "not readable
+    // as gzip" said).
+    let compressed: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "zst.csv.gz",
+            zstd::encode_all(text.as_bytes(), 3).unwrap(),
+            "not gzip data: it is zstd data",
+        ),
+        (
+            "gz.csv.zst",
+            gzip(text.as_bytes()),
+            "not zstd data: it is gzip data",
+        ),
+        (
+            "xz.csv.gz",
+            b"\xfd7zXZ\x00\x00\x04\xe6\xd6\xb4\x46\x02\x00\x21\x01".to_vec(),
+            "not gzip data: it is xz data",
+        ),
+    ];
+    for (name, bytes, want) in compressed {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let err = scan_error(&path, name);
+        assert!(err.contains(name) && err.contains(want), "{name}: {err}");
+    }
     // A CSV header that starts as a magic number does is text: its own error, no hint (the
     // review found `BZhandle,…` called bzip2 data).
     for (name, head) in [("bzh.csv", "BZhandle"), ("par1.csv", "PAR1")] {

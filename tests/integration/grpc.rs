@@ -587,7 +587,7 @@ async fn a_window_before_the_days_kept_is_out_of_range() {
         at(1, 0)
     ));
     // A row dated far ahead (kept, as every row is) moves neither what is kept nor what is
-    // refused: the days kept count back from the latest day no later than tomorrow (the
+    // refused: the days kept count back from the latest day no later than today (the
     // review found the check counting back from tomorrow instead, refusing kept windows).
     text.push_str("2099-06-01T00:00:00Z,+886912345009,+886212345678,in,call\n");
     let data = tempfile::tempdir().unwrap();
@@ -630,6 +630,30 @@ async fn a_window_before_the_days_kept_is_out_of_range() {
     }
     // The server still answers.
     assert!(client.check(req(day(1).to_string(), 1)).await.is_ok());
+    server.stop().await;
+
+    // A row dated tomorrow (a switch writing local time as `Z`) is kept, and a check as of
+    // today at the largest look-back stays answered (it moved the days kept by one, and every
+    // such check was OUT_OF_RANGE).
+    let tomorrow = today + chrono::Days::new(1);
+    let text = format!(
+        "event_time,subscriber,counterparty,direction,kind\n{},+886912345001,+886212345678,in,call\n{tomorrow}T01:00:00Z,+886912345001,+2348021234567,in,call\n",
+        at(0, 0)
+    );
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "ahead.csv", &text);
+    let mut s = settings(data.path());
+    s.retention_days = Some(30);
+    s.max_look_back_days = 30;
+    let server = spawn_loaded(s).await;
+    let mut client = server.client().await;
+    let today_check = CheckRequest {
+        look_back_days: 30,
+        as_of: String::new(),
+        ..base_req("+886912345001")
+    };
+    let answered = client.check(today_check).await;
+    assert!(answered.is_ok(), "{answered:?}");
     server.stop().await;
 }
 
@@ -875,6 +899,33 @@ async fn a_damaged_file_keeps_the_previous_data_serving_until_it_changes() {
     );
     // The same listing is not rebuilt again.
     assert!(!hotzone::service::reload::reload(&state).await.unwrap());
+    // Ingests are still folded, into one merged segment beside the served base, with no
+    // rebuild tried (it piled up a segment an ingest, each starting a refused rebuild).
+    let refusals = |state: &AppState| {
+        let text = state.render_metrics();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("hotzone_reloads_total{result=\"error\"}"));
+        line.and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+    };
+    let before = refusals(&state);
+    let many = hotzone::service::reload::MAX_DELTAS;
+    crate::hostile::ingest_one_by_one(&server, 0, many).await;
+    wait_for("the ingested segments to be merged", || async {
+        let merges = crate::hostile::metric(&state, "hotzone_segment_merges_total");
+        (merges == Some(1)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        crate::hostile::metric(&state, "hotzone_index_segments"),
+        Some(2)
+    );
+    assert_eq!(refusals(&state), before);
+    assert_eq!(hot(client.check(base_req("+886912345001")).await), Ok(true));
+    assert_eq!(
+        hot(client.check(base_req("+886955500003")).await),
+        Ok(false)
+    );
 
     // Rewritten whole: read as it is now, the new file with it.
     let fixed = HOT_DAY
@@ -902,6 +953,19 @@ async fn a_damaged_file_keeps_the_previous_data_serving_until_it_changes() {
         Err(Code::NotFound)
     );
     assert_eq!(hot(client.check(base_req("+886912345002")).await), Ok(true));
+
+    // A placeholder of no bytes (served as no rows) filled with bytes not readable yet is no
+    // served file lost: the rest loads, a new file with it.
+    std::fs::write(data.path().join("y.parquet"), b"").unwrap();
+    assert!(hotzone::service::reload::reload(&state).await.unwrap());
+    std::fs::write(data.path().join("y.parquet"), b"PAR1 still being copied").unwrap();
+    drop_file(
+        data.path(),
+        "late.csv",
+        &HOT_DAY.replace("+886912345001", "+886912345004"),
+    );
+    assert!(hotzone::service::reload::reload(&state).await.unwrap());
+    assert_eq!(hot(client.check(base_req("+886912345004")).await), Ok(true));
     server.stop().await;
 }
 

@@ -582,7 +582,7 @@ async fn ingested_segments_are_compacted_without_polling() {
 }
 
 /// Ingests `n` records, one per call, for the subscribers `+8869555{first..first+n}`.
-async fn ingest_one_by_one(server: &crate::support::Server, first: usize, n: usize) {
+pub(crate) async fn ingest_one_by_one(server: &crate::support::Server, first: usize, n: usize) {
     let mut c = server.client().await;
     for i in first..first + n {
         let sub = format!("+8869555{i:05}");
@@ -598,7 +598,7 @@ async fn ingest_one_by_one(server: &crate::support::Server, first: usize, n: usi
 }
 
 /// The value of a metric line without labels.
-fn metric(state: &AppState, name: &str) -> Option<u64> {
+pub(crate) fn metric(state: &AppState, name: &str) -> Option<u64> {
     let text = state.render_metrics();
     let line = text.lines().find(|l| l.starts_with(&format!("{name} ")))?;
     line[name.len() + 1..].parse().ok()

@@ -10,9 +10,10 @@
 //! of the server's side first and then reads and drops what the client still sends, until
 //! the client closes too, [`LINGER`] passes or [`LINGER_BYTES`] are dropped, as web servers
 //! do (nginx's `lingering_close`). So does a close while bytes read are still unanswered: a
-//! head too large to parse (hyper answers it 431 and closes mid-head), or one cut by its
-//! timeout. A connection closed between requests (the client's end, a graceful stop of an
-//! idle connection) is closed at once.
+//! head too large to parse (hyper answers it 431 and closes mid-head). A connection closed
+//! between requests (the client's end, a graceful stop of an idle connection, one that sent
+//! only empty lines since its last reply) is closed at once, and so is one whose head was
+//! cut by its timeout (hyper sends no reply then, so there is none to save).
 //!
 //! Absent by design: nothing read here reaches a handler, and a connection lingers at most
 //! [`LINGER`] (it still counts against the connection limits meanwhile).
@@ -76,8 +77,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Lingering<S> {
         let before = buf.filled().len();
         let read = Pin::new(&mut this.io).poll_read(cx, buf);
         // Bytes read and not yet answered: a close now (a head too large to parse, answered
-        // 431 by hyper; a head cut by its timeout) lingers too. The service's reply clears it.
-        if buf.filled().len() > before {
+        // 431 by hyper) lingers too. The service's reply clears it. The empty lines a client
+        // may send between requests (RFC 9112 §2.2) are no request.
+        if buf.filled()[before..]
+            .iter()
+            .any(|b| !matches!(b, b'\r' | b'\n'))
+        {
             this.wanted.store(true, Ordering::Relaxed);
         }
         read
@@ -144,5 +149,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<S> {
                 Phase::Closed => return Poll::Ready(Ok(())),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Bytes read ask for a lingering close, but the empty lines a client may send between
+    /// requests do not (they held a graceful stop for the whole [`LINGER`]).
+    #[tokio::test]
+    async fn bytes_read_ask_to_linger_but_empty_lines_do_not() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let (mut server, wanted) = Lingering::new(server);
+        let mut buf = [0u8; 16];
+        client.write_all(b"\r\n\r\n").await.unwrap();
+        assert_eq!(server.read(&mut buf).await.unwrap(), 4);
+        assert!(!wanted.load(Ordering::Relaxed));
+        assert!(!server.wanted());
+        client.write_all(b"\r\nGET").await.unwrap();
+        assert_eq!(server.read(&mut buf).await.unwrap(), 5);
+        assert!(server.wanted());
+        // The service's reply clears it.
+        wanted.store(false, Ordering::Relaxed);
+        assert!(!server.wanted());
     }
 }
