@@ -612,6 +612,27 @@ mod tests {
     /// [`SHUTTING_DOWN`] (the ingest is told to retry, the loader stops quietly), never an
     /// internal error, and the work is not run.
     #[test]
+    fn a_data_file_is_logged_without_the_numbers_its_names_may_hold() {
+        let shown = |p: &str| shown_file(Path::new(p));
+        assert_eq!(shown("/data/+886912345678.csv"), "/data/+############.csv");
+        assert_eq!(
+            shown("/data/2026-10-01/0912-345-678.parquet"),
+            "/data/####-##-##/####-###-###.parquet"
+        );
+        assert_eq!(
+            shown("/data/2026/10/01/part-00001.csv"),
+            "/data/2026/10/01/part-00001.csv"
+        );
+        let e = Error::read(Path::new("/d/886912345678.csv"), "row 3: an unclosed quote");
+        let text = shown_error(&e, Path::new("/d/886912345678.csv"));
+        assert!(
+            text.contains("/d/############.csv") && text.contains("row 3"),
+            "{text}"
+        );
+        assert!(!text.contains("886912345678"), "{text}");
+    }
+
+    #[test]
     fn work_cancelled_by_a_shutdown_is_unavailable_not_a_bug() {
         use std::future::Future;
         use std::task::{Context, Poll, Waker};
