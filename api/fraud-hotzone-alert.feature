@@ -206,7 +206,7 @@ Feature: Fraud Hotzone Alert REST API and anomaly subscriptions
     Given the server runs without --allow-insecure-sinks
     And the request body with "sink" <sink>
     When the request "createFraudHotzoneSubscription" is sent
-    Then the response status code is 400 "INVALID_ARGUMENT" naming "sink"
+    Then the response status code is 400 "INVALID_SINK" naming "sink"
     Examples:
       | sink                            |
       | "http://sink.example.com/cb"    |
@@ -219,22 +219,24 @@ Feature: Fraud Hotzone Alert REST API and anomaly subscriptions
     # subscriptions::private_sinks_and_bad_subscriptions_are_refused
 
   @subs_11_invalid_request
-  Scenario Outline: A malformed subscription is refused naming the field
+  Scenario Outline: A malformed subscription is refused with CAMARA's code, naming the field
     Given the request body with <change>
     When the request "createFraudHotzoneSubscription" is sent
-    Then the response status code is 400 and the message names <field>
+    Then the response status code is <status> with "code" <code> and the message names <field>
     Examples:
-      | change                                         | field                      |
-      | "protocol" "MQTT3"                             | "protocol"                 |
-      | "types" ["x"]                                  | "types"                    |
-      | no "config"                                    | "config"                   |
-      | a malformed "phoneNumber" in the detail        | "phoneNumber"              |
-      | "asOf" in the detail                           | "asOf"                     |
-      | "thresholdRatio" 2 (SHARE)                     | "thresholdRatio"           |
-      | "subscriptionExpireTime" in the past           | "subscriptionExpireTime"   |
-      | "subscriptionMaxEvents" 0                      | "subscriptionMaxEvents"    |
-      | "credentialType" "PLAIN"                       | "credentialType"           |
-      | "accessTokenType" "mac"                        | "accessTokenType"          |
+      | change                                         | status | code                                     | field                      |
+      | "protocol" "MQTT3"                             | 400    | "INVALID_PROTOCOL"                       | "protocol"                 |
+      | "types" ["x"]                                  | 400    | "INVALID_ARGUMENT"                       | "types"                    |
+      | "types" with two event types                   | 422    | "MULTIEVENT_SUBSCRIPTION_NOT_SUPPORTED"  | "types"                    |
+      | no "config"                                    | 400    | "INVALID_ARGUMENT"                       | "config"                   |
+      | a malformed "phoneNumber" in the detail        | 400    | "INVALID_ARGUMENT"                       | "phoneNumber"              |
+      | "asOf" in the detail                           | 400    | "INVALID_ARGUMENT"                       | "asOf"                     |
+      | "thresholdRatio" 2 (SHARE)                     | 400    | "OUT_OF_RANGE"                           | "thresholdRatio"           |
+      | "subscriptionExpireTime" in the past           | 400    | "INVALID_ARGUMENT"                       | "subscriptionExpireTime"   |
+      | "subscriptionMaxEvents" 0                      | 400    | "OUT_OF_RANGE"                           | "subscriptionMaxEvents"    |
+      | "credentialType" "PLAIN"                       | 400    | "INVALID_CREDENTIAL"                     | "credentialType"           |
+      | "accessTokenType" "mac"                        | 400    | "INVALID_TOKEN"                          | "accessTokenType"          |
+    # subscriptions::private_sinks_and_bad_subscriptions_are_refused
 
   @subs_12_not_found
   Scenario: An unknown id, or another client's subscription

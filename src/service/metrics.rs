@@ -110,8 +110,13 @@ pub fn code_name(c: tonic::Code) -> &'static str {
 
 /// The CAMARA reasons this server sends (the `reason` label); anything else is `OTHER`.
 fn reason_label(reason: &str) -> &'static str {
-    const KNOWN: [&str; 11] = [
+    const KNOWN: [&str; 16] = [
         "UNIMPLEMENTED",
+        "INVALID_PROTOCOL",
+        "INVALID_CREDENTIAL",
+        "INVALID_TOKEN",
+        "INVALID_SINK",
+        "MULTIEVENT_SUBSCRIPTION_NOT_SUPPORTED",
         "INVALID_ARGUMENT",
         "OUT_OF_RANGE",
         "IDENTIFIER_NOT_FOUND",

@@ -145,9 +145,67 @@ pub fn wire_status(s: Status) -> Status {
     out
 }
 
+/// Why a subscription request is refused, when CAMARA has a code of its own for it
+/// (`CreateSubscriptionBadRequest400` and `CreateSubscriptionUnprocessableEntity422` of
+/// CAMARA_event_common.yaml); the other refusals of a subscription are INVALID_ARGUMENT or
+/// OUT_OF_RANGE, as a check's. Only the REST port takes subscriptions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscriptionRefusal {
+    /// `protocol` is not HTTP: 400 INVALID_PROTOCOL.
+    Protocol,
+    /// `sinkCredential.credentialType` is not ACCESSTOKEN: 400 INVALID_CREDENTIAL.
+    Credential,
+    /// `sinkCredential.accessTokenType` is not bearer: 400 INVALID_TOKEN.
+    Token,
+    /// `sink` is not a URL this server sends to (not https without `allow_insecure_sinks`,
+    /// a loopback, private or reserved address, no valid host): 400 INVALID_SINK.
+    Sink,
+    /// `types` names more than one event type: 422 MULTIEVENT_SUBSCRIPTION_NOT_SUPPORTED.
+    MultiEvent,
+}
+
+/// The reason of [`SubscriptionRefusal::MultiEvent`], answered 422 on REST.
+pub const MULTIEVENT: &str = "MULTIEVENT_SUBSCRIPTION_NOT_SUPPORTED";
+
+impl SubscriptionRefusal {
+    /// The CAMARA code.
+    pub fn code(self) -> &'static str {
+        match self {
+            SubscriptionRefusal::Protocol => "INVALID_PROTOCOL",
+            SubscriptionRefusal::Credential => "INVALID_CREDENTIAL",
+            SubscriptionRefusal::Token => "INVALID_TOKEN",
+            SubscriptionRefusal::Sink => "INVALID_SINK",
+            SubscriptionRefusal::MultiEvent => MULTIEVENT,
+        }
+    }
+
+    /// The refusal of `field`, which broke `rule` (the message reads as an
+    /// INVALID_ARGUMENT's: `invalid argument: <field> <rule>`).
+    pub fn status(self, field: &str, rule: impl std::fmt::Display) -> Status {
+        status(
+            Code::InvalidArgument,
+            self.code(),
+            format!("invalid argument: {field} {rule}"),
+            Some(field),
+        )
+    }
+}
+
+/// The HTTP status of a refusal on the REST port: [`http_status`] of its gRPC code, but 422
+/// for [`MULTIEVENT`] (an INVALID_ARGUMENT to gRPC, which has no such call).
+pub fn rest_http_status(s: &Status) -> u16 {
+    if s.get_details_error_info()
+        .is_some_and(|i| i.reason == MULTIEVENT)
+    {
+        return 422;
+    }
+    http_status(s.code())
+}
+
 /// The HTTP status of a gRPC code, for the REST adapter (CAMARA pairs each of its codes with
 /// one HTTP status: 400 INVALID_ARGUMENT / OUT_OF_RANGE, 401, 403, 404 IDENTIFIER_NOT_FOUND,
-/// 429 TOO_MANY_REQUESTS, 503 UNAVAILABLE, 504 DEADLINE_EXCEEDED, 500 otherwise).
+/// 429 TOO_MANY_REQUESTS, 503 UNAVAILABLE, 504 DEADLINE_EXCEEDED, 500 otherwise; [`rest_http_status`] adds REST's
+/// 422).
 pub fn http_status(code: Code) -> u16 {
     match code {
         Code::Ok => 200,

@@ -628,7 +628,7 @@ async fn private_sinks_and_bad_subscriptions_are_refused() {
     ] {
         let r = post_json(rs.http, SUBS, &[], &subscription(sink, number)).await;
         assert_eq!(r.status, 400, "{sink}: {}", r.text());
-        assert_eq!(r.json()["code"], "INVALID_ARGUMENT");
+        assert_eq!(r.json()["code"], "INVALID_SINK", "{sink}");
         assert!(
             r.json()["message"].as_str().unwrap().contains("sink"),
             "{}",
@@ -636,7 +636,8 @@ async fn private_sinks_and_bad_subscriptions_are_refused() {
         );
     }
     let ok = subscription("https://sink.example.com/cb", number);
-    let bad: Vec<(&str, Value, u16, &str)> = vec![
+    // CAMARA's codes where it has one for the case (CreateSubscriptionBadRequest400, 422).
+    let bad: Vec<(&str, Value, u16, &str, &str)> = vec![
         (
             "protocol",
             {
@@ -646,6 +647,7 @@ async fn private_sinks_and_bad_subscriptions_are_refused() {
             },
             400,
             "protocol",
+            "INVALID_PROTOCOL",
         ),
         (
             "types",
@@ -656,6 +658,7 @@ async fn private_sinks_and_bad_subscriptions_are_refused() {
             },
             400,
             "types",
+            "INVALID_ARGUMENT",
         ),
         (
             "no config",
@@ -666,6 +669,7 @@ async fn private_sinks_and_bad_subscriptions_are_refused() {
             },
             400,
             "config",
+            "INVALID_ARGUMENT",
         ),
         (
             "number",
@@ -676,6 +680,7 @@ async fn private_sinks_and_bad_subscriptions_are_refused() {
             },
             400,
             "phoneNumber",
+            "INVALID_ARGUMENT",
         ),
         (
             "asOf",
@@ -686,6 +691,7 @@ async fn private_sinks_and_bad_subscriptions_are_refused() {
             },
             400,
             "asOf",
+            "INVALID_ARGUMENT",
         ),
         (
             "ratio",
@@ -696,6 +702,7 @@ async fn private_sinks_and_bad_subscriptions_are_refused() {
             },
             400,
             "thresholdRatio",
+            "OUT_OF_RANGE",
         ),
         (
             "past expiry",
@@ -706,6 +713,7 @@ async fn private_sinks_and_bad_subscriptions_are_refused() {
             },
             400,
             "subscriptionExpireTime",
+            "INVALID_ARGUMENT",
         ),
         (
             "max events",
@@ -716,6 +724,7 @@ async fn private_sinks_and_bad_subscriptions_are_refused() {
             },
             400,
             "subscriptionMaxEvents",
+            "OUT_OF_RANGE",
         ),
         (
             "credential",
@@ -726,6 +735,7 @@ async fn private_sinks_and_bad_subscriptions_are_refused() {
             },
             400,
             "credentialType",
+            "INVALID_CREDENTIAL",
         ),
         (
             "token type",
@@ -736,11 +746,25 @@ async fn private_sinks_and_bad_subscriptions_are_refused() {
             },
             400,
             "accessTokenType",
+            "INVALID_TOKEN",
+        ),
+        (
+            "two types",
+            {
+                let mut v = ok.clone();
+                v["types"] = json!([ANOMALY, ENDED]);
+                v
+            },
+            422,
+            "types",
+            "MULTIEVENT_SUBSCRIPTION_NOT_SUPPORTED",
         ),
     ];
-    for (what, body, status, field) in bad {
+    for (what, body, status, field, code) in bad {
         let r = post_json(rs.http, SUBS, &[], &body).await;
         assert_eq!(r.status, status, "{what}: {}", r.text());
+        assert_eq!(r.json()["code"], code, "{what}: {}", r.text());
+        assert_eq!(r.json()["status"], status, "{what}: {}", r.text());
         let msg = r.json()["message"].as_str().unwrap().to_owned();
         assert!(msg.contains(field), "{what}: {msg}");
         assert!(!r.text().contains("955500041"), "{what}: {msg}");

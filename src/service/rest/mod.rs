@@ -9,7 +9,7 @@
 //!   also checked once from the headers before the body is read, with the same rule.) The reply is
 //!   `{"anomalyDetected", "anomalyDate"}`; an error is the gRPC status turned into an HTTP
 //!   status and a CAMARA body `{"status", "code", "message"}` by
-//!   [`crate::service::status::http_status`] (the one table).
+//!   [`crate::service::status::rest_http_status`] (the one table).
 //! - `/fraud-hotzone-alert-subscriptions/v0/subscriptions[/{id}]` ([`subscriptions`]) keeps
 //!   subscriptions on disk; [`notify`] re-evaluates the subscribed numbers that new data
 //!   touched and sends CloudEvents to their sinks through [`sink`].
@@ -47,7 +47,7 @@ use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 
 use crate::config::TlsConfig;
 use crate::service::auth::Scope;
-use crate::service::status::{CORRELATOR_HEADER, camara_code, http_status};
+use crate::service::status::{CORRELATOR_HEADER, camara_code, rest_http_status};
 use crate::service::{AppState, ServeError};
 
 /// Path of the check.
@@ -687,7 +687,7 @@ fn not_allowed(allow: &'static str) -> Response<Body> {
 pub(crate) fn error_response(s: &Status, corr: Option<&AsciiMetadataValue>) -> Response<Body> {
     use tonic_types::StatusExt;
     let status =
-        StatusCode::from_u16(http_status(s.code())).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        StatusCode::from_u16(rest_http_status(s)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut message = s.message().to_owned();
     if let Some(field) = s
         .get_details_error_info()

@@ -52,7 +52,7 @@ use crate::service::AppState;
 use crate::service::audit::AuditLine;
 use crate::service::auth::{Caller, Scope};
 use crate::service::pb;
-use crate::service::status::{correlator, correlator_text, status, to_status};
+use crate::service::status::{SubscriptionRefusal, correlator, correlator_text, status, to_status};
 
 /// The journal of notified dates.
 const JOURNAL: &str = "notified.jsonl";
@@ -780,7 +780,8 @@ pub(crate) async fn create(app: &App, md: &MetadataMap, body: RequestBody) -> ht
     let ctext = correlator_text(correlator(md).ok().flatten().as_ref()).into_owned();
     let record = match parse_subscription(state, &bytes, &caller) {
         Ok(r) => r,
-        Err(e) => return refuse(app, md, &to_status(&e, &ctext)),
+        Err(Refused::Error(e)) => return refuse(app, md, &to_status(&e, &ctext)),
+        Err(Refused::Camara(s)) => return refuse(app, md, &s),
     };
     let settings = state.settings();
     let mut sub = match Subscription::of(
@@ -941,9 +942,32 @@ pub(crate) async fn delete(app: &App, md: &MetadataMap, id: &str) -> http::Respo
     }
 }
 
+/// A refused creation request: an error of the library's table (INVALID_ARGUMENT,
+/// OUT_OF_RANGE), or one of CAMARA's subscription codes ([`SubscriptionRefusal`]).
+enum Refused {
+    Error(Error),
+    Camara(Status),
+}
+
+impl From<Error> for Refused {
+    fn from(e: Error) -> Refused {
+        Refused::Error(e)
+    }
+}
+
+impl SubscriptionRefusal {
+    fn of(self, field: &str, rule: impl std::fmt::Display) -> Refused {
+        Refused::Camara(self.status(field, rule))
+    }
+}
+
 /// Checks a creation request's body and builds its record (values of the check parameters
 /// are validated by the caller, with the check's rules).
-fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<Record> {
+fn parse_subscription(
+    state: &AppState,
+    body: &[u8],
+    caller: &Caller,
+) -> std::result::Result<Record, Refused> {
     let settings = state.settings();
     let obj = super::check::json_object(body)?;
     check_fields(
@@ -953,20 +977,22 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
     )?;
     match string(&obj, "protocol", "protocol")?.as_deref() {
         Some("HTTP") => {}
-        None => return Err(Error::invalid("protocol", "is required (HTTP)")),
-        Some(_) => return Err(Error::invalid("protocol", "must be HTTP")),
+        None => return Err(Error::invalid("protocol", "is required (HTTP)").into()),
+        Some(_) => return Err(SubscriptionRefusal::Protocol.of("protocol", "must be HTTP")),
     }
     let sink =
         string(&obj, "sink", "sink")?.ok_or_else(|| Error::invalid("sink", "is required"))?;
     let allow_insecure = settings.subscriptions.allow_insecure_sinks;
-    Sink::parse(&sink, allow_insecure).map_err(|rule| Error::invalid("sink", rule))?;
+    Sink::parse(&sink, allow_insecure)
+        .map_err(|rule| SubscriptionRefusal::Sink.of("sink", rule))?;
     let now = crate::clock::now_ms();
     let future_time = |s: &str, field: &str| -> Result<String> {
         let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
             Error::invalid(field, "must be an RFC 3339 date-time with a zone offset")
         })?;
         if t.timestamp_millis() <= now {
-            return Err(Error::out_of_range(field, "must be in the future"));
+            // CAMARA's feature files expect INVALID_ARGUMENT here (not OUT_OF_RANGE).
+            return Err(Error::invalid(field, "must be in the future"));
         }
         Ok(t.to_utc()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
@@ -987,10 +1013,17 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
             )?;
             match string(c, "credentialType", "sinkCredential.credentialType")?.as_deref() {
                 Some("ACCESSTOKEN") => {}
-                _ => {
+                None => {
                     return Err(Error::invalid(
                         "sinkCredential.credentialType",
-                        "must be ACCESSTOKEN (PLAIN and REFRESHTOKEN are not supported)",
+                        "is required (ACCESSTOKEN)",
+                    )
+                    .into());
+                }
+                Some(_) => {
+                    return Err(SubscriptionRefusal::Credential.of(
+                        "sinkCredential.credentialType",
+                        "must be ACCESSTOKEN (PLAIN, REFRESHTOKEN and PRIVATE_KEY_JWT are not supported)",
                     ));
                 }
             }
@@ -1006,11 +1039,16 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
                 })?;
             match string(c, "accessTokenType", "sinkCredential.accessTokenType")?.as_deref() {
                 Some("bearer") => {}
-                _ => {
+                None => {
                     return Err(Error::invalid(
                         "sinkCredential.accessTokenType",
-                        "must be bearer",
-                    ));
+                        "is required (bearer)",
+                    )
+                    .into());
+                }
+                Some(_) => {
+                    return Err(SubscriptionRefusal::Token
+                        .of("sinkCredential.accessTokenType", "must be bearer"));
                 }
             }
             let expires = string(
@@ -1022,28 +1060,27 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
             let expires = future_time(&expires, "sinkCredential.accessTokenExpiresUtc")?;
             (Some(token), Some(expires))
         }
-        Some(_) => return Err(Error::invalid("sinkCredential", "must be an object")),
+        Some(_) => return Err(Error::invalid("sinkCredential", "must be an object").into()),
     };
     match member(&obj, "types") {
         Some(Value::Array(t)) if t.len() == 1 && t[0].as_str() == Some(EVENT_ANOMALY) => {}
         None => {
-            return Err(Error::invalid(
+            return Err(
+                Error::invalid("types", format!("is required ([\"{EVENT_ANOMALY}\"])")).into(),
+            );
+        }
+        Some(Value::Array(t)) if t.len() > 1 => {
+            return Err(SubscriptionRefusal::MultiEvent.of(
                 "types",
-                format!("is required ([\"{EVENT_ANOMALY}\"])"),
+                format!("must name one event type ([\"{EVENT_ANOMALY}\"])"),
             ));
         }
         Some(_) => {
-            return Err(Error::invalid(
-                "types",
-                format!("must be [\"{EVENT_ANOMALY}\"]"),
-            ));
+            return Err(Error::invalid("types", format!("must be [\"{EVENT_ANOMALY}\"]")).into());
         }
     }
     let Some(Value::Object(config)) = member(&obj, "config") else {
-        return Err(Error::invalid(
-            "config",
-            "is required and must be an object",
-        ));
+        return Err(Error::invalid("config", "is required and must be an object").into());
     };
     check_fields(
         config,
@@ -1059,7 +1096,8 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
         return Err(Error::invalid(
             "config.subscriptionDetail",
             "is required and must be an object",
-        ));
+        )
+        .into());
     };
     check_fields(detail, DETAIL_FIELDS, "config.subscriptionDetail.")?;
     // Types of the check fields (their values are checked by the caller).
@@ -1091,7 +1129,7 @@ fn parse_subscription(state: &AppState, body: &[u8], caller: &Caller) -> Result<
     let initial_event = match member(config, "initialEvent") {
         None => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(Error::invalid("config.initialEvent", "must be a boolean")),
+        Some(_) => return Err(Error::invalid("config.initialEvent", "must be a boolean").into()),
     };
     Ok(Record {
         id: new_id(),
