@@ -202,10 +202,20 @@ pub fn rest_http_status(s: &Status) -> u16 {
     http_status(s.code())
 }
 
+/// The CAMARA code of a refusal on the REST port: [`camara_code`], but `TIMEOUT` for
+/// DEADLINE_EXCEEDED (CAMARA's `Generic504` code; the gRPC port keeps DEADLINE_EXCEEDED,
+/// the code gRPC clients know).
+pub fn rest_code(s: &Status) -> String {
+    match camara_code(s) {
+        c if c == "DEADLINE_EXCEEDED" => "TIMEOUT".to_owned(),
+        c => c,
+    }
+}
+
 /// The HTTP status of a gRPC code, for the REST adapter (CAMARA pairs each of its codes with
 /// one HTTP status: 400 INVALID_ARGUMENT / OUT_OF_RANGE, 401, 403, 404 IDENTIFIER_NOT_FOUND,
-/// 429 TOO_MANY_REQUESTS, 503 UNAVAILABLE, 504 DEADLINE_EXCEEDED, 500 otherwise; [`rest_http_status`] adds REST's
-/// 422).
+/// 429 TOO_MANY_REQUESTS, 503 UNAVAILABLE, 504 DEADLINE_EXCEEDED (`TIMEOUT` on REST, [`rest_code`]), 500 otherwise;
+/// [`rest_http_status`] adds REST's 422).
 pub fn http_status(code: Code) -> u16 {
     match code {
         Code::Ok => 200,

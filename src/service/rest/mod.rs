@@ -47,7 +47,7 @@ use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 
 use crate::config::TlsConfig;
 use crate::service::auth::Scope;
-use crate::service::status::{CORRELATOR_HEADER, camara_code, rest_http_status};
+use crate::service::status::{CORRELATOR_HEADER, rest_code, rest_http_status};
 use crate::service::{AppState, ServeError};
 
 /// Path of the check.
@@ -613,7 +613,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Reads a request body of at most `limit` bytes (and at most [`MAX_BODY_BYTES`]); a longer
 /// or broken body is an INVALID_ARGUMENT naming the limit. A body not in by `deadline` (`what`
 /// was to be sent and answered within `within`) is DEADLINE_EXCEEDED, as the gRPC port says
-/// of a Check whose body is slow.
+/// of a Check whose body is slow (answered 504 `TIMEOUT`, CAMARA's code, by
+/// [`error_response`]).
 pub(crate) async fn read_body(
     body: RequestBody,
     limit: usize,
@@ -696,7 +697,7 @@ pub(crate) fn error_response(s: &Status, corr: Option<&AsciiMetadataValue>) -> R
     {
         message = message.replacen(&field, json_name(&field), 1);
     }
-    let mut r = json_error(status, &camara_code(s), &message);
+    let mut r = json_error(status, &rest_code(s), &message);
     echo(&mut r, corr);
     r
 }
