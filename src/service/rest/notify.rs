@@ -306,7 +306,9 @@ async fn evaluate_loop(shared: Arc<Shared>) {
                 } else {
                     None
                 };
-                undone = !evaluate(&shared, snap, which).await;
+                let full = which.is_none();
+                let ok = evaluate(&shared, snap, which).await;
+                undone = still_undone(undone, full, ok);
             }
         }
         // Also at the start of each day in the server's zone: a verdict as of today changes
@@ -322,11 +324,20 @@ async fn evaluate_loop(shared: Arc<Shared>) {
             }
             () = tokio::time::sleep(again.min(next_day)) => {
                 if let Ok(snap) = shared.state.snapshot() {
-                    undone = !evaluate(&shared, snap, None).await;
+                    let ok = evaluate(&shared, snap, None).await;
+                    undone = still_undone(undone, true, ok);
                 }
             }
         }
     }
+}
+
+/// Whether a round of every subscription is still owed (retried after 30 s) once a round
+/// has ended: a full round (`full`) settles it either way (`!ok`); a partial one (the
+/// subscriptions new data touched) cannot pay a failed full round's debt, whose other
+/// subscriptions it did not evaluate, so it only adds one when it fails itself.
+fn still_undone(undone: bool, full: bool, ok: bool) -> bool {
+    if full { !ok } else { undone || !ok }
 }
 
 /// Evaluates `which` (all when `None`), journals the new dates, sends their events. False
@@ -670,6 +681,29 @@ mod tests {
         assert_ne!(a, event_id("s", EVENT_ANOMALY, "2026-10-31"));
         assert_ne!(a, event_id("t", EVENT_ANOMALY, "2026-10-30"));
         assert_eq!(a.len(), 36);
+    }
+
+    /// A failed full round is retried until a full round succeeds: a partial round that
+    /// succeeds in between does not clear it (it had left the other subscriptions' dates
+    /// unsent until the next day).
+    #[test]
+    fn only_a_full_round_that_succeeds_clears_an_undone_round() {
+        // (owed before, full round, round ok) -> owed after
+        for (undone, full, ok, after) in [
+            (false, true, false, true),
+            (true, false, true, true),
+            (true, false, false, true),
+            (false, false, false, true),
+            (false, false, true, false),
+            (true, true, true, false),
+            (true, true, false, true),
+        ] {
+            assert_eq!(
+                still_undone(undone, full, ok),
+                after,
+                "{undone} {full} {ok}"
+            );
+        }
     }
 
     #[test]
