@@ -182,9 +182,17 @@ Feature: Fraud Hotzone Alert REST API and anomaly subscriptions
     Examples:
       | setting                              | event                      | reason                 |
       | subscriptionExpireTime in 4 s        | the time passes            | "SUBSCRIPTION_EXPIRED" |
-      | accessTokenExpiresUtc in 4 s         | the time passes            | "ACCESS_TOKEN_EXPIRED" |
+      | accessTokenExpiresUtc in 4 s         | 2 s pass (half its life)   | "ACCESS_TOKEN_EXPIRED" |
       | subscriptionMaxEvents 1              | one anomaly is notified    | "MAX_EVENTS_REACHED"   |
     # subscriptions::subscriptions_end_on_expiry_token_expiry_and_max_events
+
+  @subs_04b_token_end_before_expiry
+  Scenario: ACCESS_TOKEN_EXPIRED arrives before the token expires, with the token
+    Given a subscription whose "accessTokenExpiresUtc" is 10 s ahead
+    Then the sink receives "...subscription-ended" with "terminationReason" "ACCESS_TOKEN_EXPIRED" before that time, with "Authorization: Bearer <accessToken>"
+    And the subscription is gone (404)
+    # 60 s before the expiry; halfway through a token's life when it lives less than 120 s
+    # subscriptions::the_token_end_is_sent_before_the_token_expires
 
   @subs_05_slow_sink
   Scenario: A sink that never answers does not slow checks

@@ -283,6 +283,54 @@ async fn subscriptions_end_on_expiry_token_expiry_and_max_events() {
     rs.server.stop().await;
 }
 
+/// CAMARA: ACCESS_TOKEN_EXPIRED is sent just before the token expires, while it still opens
+/// the sink (it was sent a few ms after, carrying the expired token). A token living 10 s
+/// ends its subscription halfway (a minute before, for one living two minutes or more).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_end_is_sent_before_the_token_expires() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut sink = SinkServer::start(SinkMode::Status(204)).await;
+    let rs = spawn_rest(server_settings(data.path())).await;
+    let expires = now_ms() + 10_000;
+    let mut body = subscription(&sink.url("/token"), "+886955500014");
+    body["sinkCredential"]["accessTokenExpiresUtc"] = json!(
+        chrono::DateTime::from_timestamp_millis(expires)
+            .unwrap()
+            .to_rfc3339()
+    );
+    let sub = created(&post_json(rs.http, SUBS, &[], &body).await);
+    let got = sink.next().await;
+    let at = now_ms();
+    assert_eq!(got.body["type"], ENDED, "{}", got.body);
+    assert_eq!(got.body["data"]["subscriptionId"], sub["id"]);
+    assert_eq!(
+        got.body["data"]["terminationReason"],
+        "ACCESS_TOKEN_EXPIRED"
+    );
+    assert!(
+        at < expires,
+        "received {} ms after the expiry",
+        at - expires
+    );
+    assert!(
+        at >= expires - 6_000,
+        "received {} ms before the expiry",
+        expires - at
+    );
+    assert_eq!(got.headers["authorization"], "Bearer sink-secret");
+    let r = request(
+        rs.http,
+        "GET",
+        &format!("{SUBS}/{}", sub["id"].as_str().unwrap()),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    rs.server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_sink_does_not_hold_up_checks_or_ingests() {
     let data = tempfile::tempdir().unwrap();

@@ -85,7 +85,8 @@ pub enum EndReason {
     MaxEvents,
     /// Deleted by its client.
     Deleted,
-    /// The sink's access token expired.
+    /// The sink's access token is about to expire (sent before it does:
+    /// [`super::subscriptions::TOKEN_END_MARGIN_MS`]).
     AccessTokenExpired,
 }
 
@@ -105,7 +106,7 @@ impl EndReason {
             EndReason::Expired => "the subscription reached its expiry time",
             EndReason::MaxEvents => "the subscription sent its maximum number of events",
             EndReason::Deleted => "the subscription was deleted by its client",
-            EndReason::AccessTokenExpired => "the sink's access token expired",
+            EndReason::AccessTokenExpired => "the sink's access token is about to expire",
         }
     }
 }

@@ -72,7 +72,8 @@ pub struct Record {
     /// Bearer token sent to the sink.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
-    /// When the token expires (RFC 3339), ending the subscription.
+    /// When the token expires (RFC 3339); the subscription ends a little before
+    /// ([`token_end`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token_expires: Option<String>,
     /// `subscriptionDetail` as accepted.
@@ -93,6 +94,20 @@ pub struct Record {
     pub baseline: Option<String>,
 }
 
+/// How long before its sink's token expires (`accessTokenExpiresUtc`) a subscription ends
+/// with `ACCESS_TOKEN_EXPIRED`: CAMARA wants that event sent "just before" the expiry, while
+/// the token still opens the sink. A token that lives less than twice this long from the
+/// subscription's start ends it halfway through its life instead ([`token_end`]).
+pub const TOKEN_END_MARGIN_MS: i64 = 60_000;
+
+/// When a subscription whose token expires at `expires_ms` (epoch ms) ends, having started
+/// at `starts_ms`: [`TOKEN_END_MARGIN_MS`] before the expiry, or halfway from the start to
+/// the expiry when that is later (a short-lived token is not refused, nor ended at once).
+fn token_end(expires_ms: i64, starts_ms: Option<i64>) -> i64 {
+    let life = starts_ms.map_or(i64::MAX, |s| expires_ms.saturating_sub(s).max(0));
+    expires_ms - TOKEN_END_MARGIN_MS.min(life / 2)
+}
+
 /// A live subscription: its record and what the notifier needs, parsed once.
 #[derive(Debug)]
 pub struct Subscription {
@@ -104,7 +119,7 @@ pub struct Subscription {
     pub request: pb::CheckRequest,
     /// The callback URL, checked.
     pub sink: Sink,
-    /// When it ends, epoch ms, and why (the earlier of expiry and token expiry).
+    /// When it ends, epoch ms, and why (the earlier of expiry and [`token_end`]).
     pub ends: Option<(i64, EndReason)>,
     /// Set once when it is deleted or expires ([`Store::end`]); not when its last allowed
     /// event ends it, since that event is still to be sent. Anomaly callbacks that are not
@@ -127,7 +142,9 @@ impl Subscription {
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.timestamp_millis())
         };
-        let ends = match (at(&record.expire_time), at(&record.access_token_expires)) {
+        let token_ends = at(&record.access_token_expires)
+            .map(|t| token_end(t, at(&Some(record.starts_at.clone()))));
+        let ends = match (at(&record.expire_time), token_ends) {
             (Some(e), Some(t)) if t < e => Some((t, EndReason::AccessTokenExpired)),
             (Some(e), _) => Some((e, EndReason::Expired)),
             (None, Some(t)) => Some((t, EndReason::AccessTokenExpired)),
@@ -1153,6 +1170,22 @@ fn parse_subscription(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The token's end comes a minute before its expiry, or halfway through a short life.
+    #[test]
+    fn a_subscription_ends_before_its_token_expires() {
+        let exp = 1_000_000_000;
+        assert_eq!(token_end(exp, Some(exp - 3_600_000)), exp - 60_000);
+        assert_eq!(token_end(exp, Some(exp - 120_000)), exp - 60_000);
+        assert_eq!(token_end(exp, Some(exp - 10_000)), exp - 5_000);
+        assert_eq!(token_end(exp, Some(exp)), exp);
+        assert_eq!(
+            token_end(exp, Some(exp + 5)),
+            exp,
+            "a start after the expiry"
+        );
+        assert_eq!(token_end(exp, None), exp - 60_000);
+    }
 
     #[test]
     fn ids_are_unique_uuids() {
