@@ -207,6 +207,15 @@ Feature: Fraud Hotzone Alert REST API and anomaly subscriptions
     Then the callback is attempted sink_attempts times, then given up, and both are counted in the metrics
     # subscriptions::a_failing_sink_is_retried_then_given_up_and_counted
 
+  @subs_06b_gone
+  Scenario: A sink answering 410 Gone ends its subscription
+    Given the sink answers 410
+    When an anomaly is notified to it
+    Then the callback is not retried and no "...subscription-ended" is sent to it
+    And getting or deleting the subscription answers 404 "NOT_FOUND", its file removed
+    # 401 and 403 are retried, then given up, as other refusals
+    # subscriptions::a_sink_answering_410_gone_ends_its_subscription
+
   # ---------------------------------------------------------------- subscriptions: errors
 
   @subs_10_insecure_sink

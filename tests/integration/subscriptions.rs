@@ -477,6 +477,64 @@ async fn a_failing_sink_is_retried_then_given_up_and_counted() {
     rs.server.stop().await;
 }
 
+/// A sink answering 410 Gone (CAMARA: the callback is no longer available) ends its
+/// subscription at once: no retry, no `subscription-ended` to it, GET 404, its file removed.
+/// (It was retried `sink_attempts` times and the subscription stayed ACTIVE.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_answering_410_gone_ends_its_subscription() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut sink = SinkServer::start(SinkMode::Status(410)).await;
+    let mut s = server_settings(data.path());
+    s.subscriptions.sink_attempts = 3;
+    let rs = spawn_rest(s).await;
+    let number = "+886955500032";
+    let sub = created(
+        &post_json(
+            rs.http,
+            SUBS,
+            &[],
+            &subscription(&sink.url("/gone"), number),
+        )
+        .await,
+    );
+    let id = sub["id"].as_str().unwrap().to_owned();
+    let file = data
+        .path()
+        .join(".subscriptions")
+        .join(format!("{id}.json"));
+    assert!(file.is_file());
+    let rounds = rs.state.callback_metrics().rounds();
+    let (events, _) = hot_now(number);
+    ingest(&rs, events).await;
+    assert_eq!(sink.next().await.body["type"], ANOMALY);
+    // The subscription has ended before the callback stops counting as pending.
+    settled(&rs, rounds).await;
+    assert!(
+        sink.try_next().is_none(),
+        "a retry or an end event after 410"
+    );
+    let r = request(rs.http, "GET", &format!("{SUBS}/{id}"), &[], None).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(!file.exists(), "the ended subscription's file is removed");
+    let r = request(rs.http, "DELETE", &format!("{SUBS}/{id}"), &[], None).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let text = rs.state.render_metrics();
+    assert!(text.contains("hotzone_subscriptions 0"), "{text}");
+    assert!(
+        text.contains("hotzone_callback_attempts_total{result=\"error\"} 1"),
+        "{text}"
+    );
+    // New data: still nothing to the gone sink.
+    sink.set_mode(SinkMode::Status(204));
+    let (events, _) = hot_now(number);
+    let rounds = rs.state.callback_metrics().rounds();
+    ingest(&rs, events).await;
+    settled(&rs, rounds).await;
+    assert!(sink.try_next().is_none(), "a POST to the gone sink");
+    rs.server.stop().await;
+}
+
 /// A server whose sink answers 503, a subscription of `number` to it, and new data that makes
 /// the number anomalous: once the first POST (refused) has reached the sink, the anomaly
 /// callback waits a minute for its next attempt. The settings, the server, the sink, the

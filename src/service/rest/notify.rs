@@ -30,6 +30,14 @@
 //! waiting: checks never wait for a callback. Attempts, deliveries, failures and pending
 //! callbacks are counted in the metrics ([`CallbackMetrics`]).
 //!
+//! A sink that answers 410 Gone (CAMARA: the callback is no longer available) is not
+//! retried: the subscription ends there, as an expired one (out of the store, its file
+//! removed, later GETs 404), its callbacks still queued are dropped, and no
+//! `subscription-ended` event is sent to the gone sink. 401 and 403 are retried and given up
+//! like any other refusal: CAMARA gives them no rule of their own (its note on a sink's
+//! expired-token reply is not told apart from a sink rejecting a token for a while), and the
+//! subscription already ends before its token expires.
+//!
 //! # After a subscription ends
 //! One task at a time sends a subscription's callbacks (its `turn`), so they reach the sink
 //! in the order they were made. When a subscription is deleted or expires, its anomaly
@@ -119,7 +127,7 @@ impl EndReason {
 /// | `hotzone_subscription_evaluations_total` | counter | subscriptions evaluated |
 /// | `hotzone_subscription_evaluation_seconds_total` | counter | time spent evaluating |
 /// | `hotzone_callback_attempts_total` | counter | `result` (`ok`, `error`) |
-/// | `hotzone_callbacks_total` | counter | `result` (`delivered`, `failed`, `cancelled`: its subscription ended first) |
+/// | `hotzone_callbacks_total` | counter | `result` (`delivered`, `failed`: given up, or the sink answered 410 Gone, `cancelled`: its subscription ended first) |
 /// | `hotzone_callbacks_pending` | gauge | callbacks not yet delivered or given up |
 #[derive(Default)]
 pub struct CallbackMetrics {
@@ -171,7 +179,7 @@ impl CallbackMetrics {
              # HELP hotzone_subscription_evaluations_total Subscriptions re-evaluated after new data.\n# TYPE hotzone_subscription_evaluations_total counter\nhotzone_subscription_evaluations_total {}\n\
              # HELP hotzone_subscription_evaluation_seconds_total Time spent re-evaluating subscriptions.\n# TYPE hotzone_subscription_evaluation_seconds_total counter\nhotzone_subscription_evaluation_seconds_total {}\n\
              # HELP hotzone_callback_attempts_total Callback POSTs by outcome.\n# TYPE hotzone_callback_attempts_total counter\nhotzone_callback_attempts_total{{result=\"ok\"}} {}\nhotzone_callback_attempts_total{{result=\"error\"}} {}\n\
-             # HELP hotzone_callbacks_total Callbacks delivered, given up after every attempt, or dropped because their subscription ended first.\n# TYPE hotzone_callbacks_total counter\nhotzone_callbacks_total{{result=\"delivered\"}} {}\nhotzone_callbacks_total{{result=\"failed\"}} {}\nhotzone_callbacks_total{{result=\"cancelled\"}} {}\n\
+             # HELP hotzone_callbacks_total Callbacks delivered, given up after every attempt (or refused with 410 Gone), or dropped because their subscription ended first.\n# TYPE hotzone_callbacks_total counter\nhotzone_callbacks_total{{result=\"delivered\"}} {}\nhotzone_callbacks_total{{result=\"failed\"}} {}\nhotzone_callbacks_total{{result=\"cancelled\"}} {}\n\
              # HELP hotzone_callbacks_pending Callbacks queued or being sent.\n# TYPE hotzone_callbacks_pending gauge\nhotzone_callbacks_pending {}\n",
             g(&self.live),
             g(&self.evaluations),
@@ -575,6 +583,8 @@ enum Outcome {
     Delivered,
     Failed,
     Cancelled,
+    /// The sink answered 410 Gone: its subscription ends.
+    Gone,
 }
 
 /// Sends one event with retries; counts attempts and the outcome (and one fewer pending).
@@ -587,6 +597,21 @@ async fn deliver(shared: &Shared, sub: &Subscription, cb: Callback) {
     }
     match outcome {
         Outcome::Delivered => m.delivered.fetch_add(1, Ordering::Relaxed),
+        Outcome::Gone => {
+            // CAMARA's 410: the callback is no longer available. The subscription ends as an
+            // expired one does (out of the store, its file removed), before this callback
+            // stops counting as pending; no `subscription-ended` goes to a sink that is gone.
+            sub.gone.store(true, Ordering::Release);
+            let (store, id) = (shared.store.clone(), sub.record.id.clone());
+            let ended = tokio::task::spawn_blocking(move || store.expire(&id).is_some())
+                .await
+                .unwrap_or(false);
+            if ended {
+                shared.state.callback_metrics().set_live(shared.store.len());
+            }
+            tracing::warn!(subscription = %sub.record.id, "the sink answered 410 Gone: the subscription ends, without a subscription-ended event");
+            m.failed.fetch_add(1, Ordering::Relaxed)
+        }
         Outcome::Failed => {
             tracing::error!(subscription = %sub.record.id, "callback given up after every attempt");
             m.failed.fetch_add(1, Ordering::Relaxed)
@@ -632,7 +657,7 @@ async fn attempts(shared: &Shared, sub: &Subscription, cb: Callback) -> Outcome 
                     None => return Outcome::Failed,
                 },
             };
-            if cb.anomaly && *sub.ended.borrow() {
+            if (cb.anomaly && *sub.ended.borrow()) || sub.gone.load(Ordering::Acquire) {
                 return Outcome::Cancelled;
             }
             super::sink::post(
@@ -649,6 +674,12 @@ async fn attempts(shared: &Shared, sub: &Subscription, cb: Callback) -> Outcome 
             Ok(s) if (200..300).contains(&s) => {
                 m.attempts_ok.fetch_add(1, Ordering::Relaxed);
                 return Outcome::Delivered;
+            }
+            // Not retried. 401 and 403 are (a sink's token can be rejected for a while, and
+            // CAMARA gives them no rule of their own): retried, then given up.
+            Ok(410) => {
+                m.attempts_error.fetch_add(1, Ordering::Relaxed);
+                return Outcome::Gone;
             }
             other => {
                 m.attempts_error.fetch_add(1, Ordering::Relaxed);

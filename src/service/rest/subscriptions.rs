@@ -128,6 +128,9 @@ pub struct Subscription {
     /// Held by the task sending its callbacks: one task at a time, so its events reach the
     /// sink in the order they were made and `subscription-ended` comes after the rest.
     pub turn: tokio::sync::Mutex<()>,
+    /// Set when its sink answered 410 Gone: the subscription ends, and nothing more, not
+    /// even `subscription-ended`, is sent to that sink.
+    pub gone: std::sync::atomic::AtomicBool,
 }
 
 impl Subscription {
@@ -158,6 +161,7 @@ impl Subscription {
             ends,
             ended: tokio::sync::watch::Sender::new(false),
             turn: tokio::sync::Mutex::new(()),
+            gone: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -589,9 +593,9 @@ impl Store {
         Ok(sub)
     }
 
-    /// Ends a subscription past its expiry (or its token's) (blocking IO): out of the maps
-    /// whatever the disk says (it has ended, and its `subscription-ended` event is due), then
-    /// its file removed. A file that cannot be removed is logged; the subscription, expired,
+    /// Ends a subscription past its expiry (or its token's), or whose sink answered 410 Gone
+    /// (blocking IO): out of the maps whatever the disk says (it has ended), then its file
+    /// removed. A file that cannot be removed is logged; the subscription, expired,
     /// ends again at the next start. `None` when it was not live.
     pub fn expire(&self, id: &str) -> Option<Arc<Subscription>> {
         let sub = self.lock().remove(id);
