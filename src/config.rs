@@ -55,7 +55,7 @@ pub struct ServerConfig {
     #[serde(default = "default_poll_interval_s")]
     pub poll_interval_s: u64,
     /// Days of data kept in memory, ending with the latest day in the data no later than
-    /// tomorrow by the clock (days after it are kept too); older days leave memory at the
+    /// today by the clock (days after it are kept too); older days leave memory at the
     /// next rebuild of the index (a change of the data directory, the ingested events reaching
     /// half of the rest, or the first fold of ingested files a day or more after the last
     /// rebuild). Must be at least `max_look_back_days`. Optional: without it, every day loaded
@@ -523,7 +523,7 @@ pub struct ServerSettings {
     pub default_region: Option<Region>,
     /// Time between data directory scans; `None` = off.
     pub poll_interval: Option<Duration>,
-    /// Days kept in memory, ending with the latest day in the data no later than tomorrow by
+    /// Days kept in memory, ending with the latest day in the data no later than today by
     /// the clock; `None` = all.
     pub retention_days: Option<u16>,
     /// Prometheus endpoint address; `None` = off.

@@ -45,7 +45,7 @@ pub struct ServeArgs {
     /// Seconds between scans of the data directory for new files; 0 = off (key `poll_interval_s`; default 10).
     #[arg(long)]
     pub poll_interval_s: Option<u64>,
-    /// Days kept in memory, ending with the latest day in the data no later than tomorrow; at least max_look_back_days (key `retention_days`; default: all).
+    /// Days kept in memory, ending with the latest day in the data no later than today; at least max_look_back_days (key `retention_days`; default: all).
     #[arg(long)]
     pub retention_days: Option<u16>,
     /// Prometheus metrics address, host:port (key `metrics_listen`; default off).

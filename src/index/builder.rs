@@ -207,7 +207,8 @@ pub(crate) fn empty(tz: Tz) -> ServingIndex {
 }
 
 /// The day retention counts back from, of the data's `days` (day numbers, any order): the
-/// latest one no later than today in `tz` by the clock, else (every day ahead) the latest.
+/// latest one no later than today in `tz` by the clock, else (every day ahead) today, so
+/// that a check as of today is never refused for days ahead (`None` for no days).
 /// One record dated far ahead (an `Ingest` of a 2099 row, inside the accepted range) would
 /// otherwise push every real day out of the window at the next build (an adversarial pass),
 /// and one dated tomorrow (a switch writing local time as `Z`) would refuse every check as of
@@ -216,10 +217,8 @@ pub(crate) fn empty(tz: Tz) -> ServingIndex {
 /// this is the latest day, as before.
 fn retention_anchor(days: impl Iterator<Item = i32> + Clone, tz: Tz) -> Option<i32> {
     let today = crate::detect::calendar::day_number(crate::clock::today(tz));
-    days.clone()
-        .filter(|d| *d <= today)
-        .max()
-        .or_else(|| days.max())
+    days.clone().next()?;
+    Some(days.filter(|d| *d <= today).max().unwrap_or(today))
 }
 
 /// Builds the layout. With `retention_days`, only the days within that many days of the
@@ -453,10 +452,11 @@ mod tests {
             retention_anchor([today - 3, today + 1, today].into_iter(), tz),
             Some(today)
         );
-        // Every day ahead: the latest, as before.
+        // Every day ahead: today (every day ahead is kept, and a check as of today is
+        // answered).
         assert_eq!(
             retention_anchor([stray, stray - 5].into_iter(), tz),
-            Some(stray)
+            Some(today)
         );
         assert_eq!(retention_anchor(std::iter::empty(), tz), None);
     }

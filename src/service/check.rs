@@ -75,7 +75,7 @@ pub fn check_with(
 /// days' events are gone (or go at the next rebuild), so the window would count them as days
 /// without events, and a SPIKE baseline of zeros makes anomalies up. `OUT_OF_RANGE`, the
 /// value past a limit, rather than an answer from part of the window. The cut-off is the
-/// builder's own, counted back from the latest day in the data no later than tomorrow: a row
+/// builder's own, counted back from the latest day in the data no later than today: a row
 /// dated ahead moves it no more than it moves what is kept.
 pub(crate) fn within_retention(
     state: &AppState,

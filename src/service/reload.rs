@@ -84,17 +84,28 @@ pub enum Fold {
 /// last `new` of them not merged yet (see the module's docs). With every older delta more
 /// than twice the size of the next, the deltas after a merge are so too.
 pub fn fold_plan(base: u64, deltas: &[u64], new: usize) -> Fold {
-    let sum = |d: &[u64]| d.iter().fold(0u64, |a, &x| a.saturating_add(x));
     if sum(deltas).saturating_mul(2) >= base {
         return Fold::Rebuild;
     }
+    Fold::Merge {
+        from: merge_from(deltas, new),
+    }
+}
+
+fn sum(d: &[u64]) -> u64 {
+    d.iter().fold(0u64, |a, &x| a.saturating_add(x))
+}
+
+/// The first delta a merge of the last `new` takes: older ones join while they are no more
+/// than twice what is merged so far.
+fn merge_from(deltas: &[u64], new: usize) -> usize {
     let mut from = deltas.len() - new.min(deltas.len());
     let mut merged = sum(&deltas[from..]);
     while from > 0 && deltas[from - 1] <= merged.saturating_mul(2) {
         from -= 1;
         merged = merged.saturating_add(deltas[from]);
     }
-    Fold::Merge { from }
+    from
 }
 
 /// With `retention_days`, a fold this long after the last rebuild of the base rebuilds it.
@@ -128,7 +139,7 @@ pub async fn run(state: AppState) {
             Err(e) if shut_down(&e) => return,
             Err(e) => {
                 state.metrics().reload(false, 0);
-                tracing::error!(error = %e, retry_s = retry.as_secs(), "loading the data directory failed; checks answer UNAVAILABLE until it succeeds");
+                tracing::error!(error = %logged(&e), retry_s = retry.as_secs(), "loading the data directory failed; checks answer UNAVAILABLE until it succeeds");
                 tokio::time::sleep(retry).await;
             }
         }
@@ -152,7 +163,7 @@ pub async fn run(state: AppState) {
             Err(e) if shut_down(&e) => return,
             Err(e) => {
                 state.metrics().reload(false, 0);
-                tracing::error!(error = %e, "reloading the data directory failed; still serving the previous data");
+                tracing::error!(error = %logged(&e), "reloading the data directory failed; still serving the previous data");
             }
         }
     }
@@ -169,27 +180,36 @@ pub async fn reload(state: &AppState) -> Result<bool> {
     let listing = blocking(move || list(&dir)).await?;
     let merge = {
         let catalog = state.lock_catalog().await;
-        // While a rebuild stays refused (a file the served data came from is damaged), the
-        // damaged files as they were count as served: ingests are still merged.
-        let refused = catalog.refused.as_ref().filter(|_| state.is_loaded());
-        let seen = match refused {
-            Some(r) => std::borrow::Cow::Owned(r.as_served(&listing, &catalog.base)),
-            None => std::borrow::Cow::Borrowed(&listing),
-        };
-        if refused.is_some_and(|r| r.listing == listing) {
-            // A rebuild of this very listing was refused: the previous data stays until a
-            // file changes.
-            return Ok(false);
-        } else if !state.is_loaded() || !catalog.holds(&seen) {
+        // While a rebuild stays refused (a file the served data came from cannot be read),
+        // a directory showing the same files but for ingests is not rebuilt again (an I/O
+        // error is tried again at the poll interval): its ingests are merged beside the
+        // served base instead, however large they grow.
+        let ingests = state.settings().data_dir.join(super::ingest::INGEST_DIR);
+        let waits = catalog.refused.as_ref().is_some_and(|r| {
+            let retry = state.settings().poll_interval.unwrap_or(FIRST_LOAD_RETRY);
+            state.is_loaded()
+                && !(r.transient && r.at.elapsed() >= retry)
+                && same_but_ingests(&r.listing, &listing, &ingests)
+        });
+        if waits {
+            match catalog.new_deltas() < MAX_DELTAS {
+                true => return Ok(false),
+                false => {
+                    let sizes: Vec<u64> = (catalog.deltas.iter())
+                        .map(|d| d.segment.stats().events)
+                        .collect();
+                    let from = merge_from(&sizes, catalog.new_deltas());
+                    Some(catalog.deltas[from..].to_vec())
+                }
+            }
+        } else if !state.is_loaded() || !catalog.holds(&listing) {
             None
         } else if catalog.new_deltas() < MAX_DELTAS {
             return Ok(false);
-        } else if refused.is_none()
-            && retention_due(
-                state.settings().retention_days,
-                catalog.base_built.map(|t| t.elapsed()),
-            )
-        {
+        } else if retention_due(
+            state.settings().retention_days,
+            catalog.base_built.map(|t| t.elapsed()),
+        ) {
             None
         } else {
             // Under the lock the snapshot is the base and then the deltas.
@@ -200,8 +220,6 @@ pub async fn reload(state: &AppState) -> Result<bool> {
                 .map(|d| d.segment.stats().events)
                 .collect();
             match fold_plan(base, &sizes, catalog.new_deltas()) {
-                // A rebuild would be refused again: every delta is merged into one instead.
-                Fold::Rebuild if refused.is_some() => Some(catalog.deltas.clone()),
                 Fold::Rebuild => None,
                 Fold::Merge { from } => Some(catalog.deltas[from..].to_vec()),
             }
@@ -212,11 +230,23 @@ pub async fn reload(state: &AppState) -> Result<bool> {
             Ok(()) => return Ok(true),
             Err(e) if shut_down(&e) => return Err(e),
             Err(e) => {
-                tracing::warn!(error = %e, "merging ingested segments failed; rebuilding the index from every file instead");
+                tracing::warn!(error = %logged(&e), "merging ingested segments failed; rebuilding the index from every file instead");
             }
         }
     }
     rebuild(state, listing).await
+}
+
+/// Whether listings `a` and `b` show the same files with the same stamps, but for the
+/// ingested files (under `ingests`).
+fn same_but_ingests(a: &Listing, b: &Listing, ingests: &Path) -> bool {
+    let data = |l: &'_ Listing| {
+        l.iter()
+            .filter(|(p, _)| !p.starts_with(ingests))
+            .map(|(p, s)| (p.clone(), *s))
+            .collect::<Vec<_>>()
+    };
+    data(a) == data(b)
 }
 
 /// Merges `deltas` (a run of the catalog's deltas, oldest first) into one delta built from
@@ -335,11 +365,19 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
     // Files of the directory that no reload reads (their names give no known format): said
     // in the log, so that a compressed or extensionless export is not taken for loaded.
     let dir = state.settings().data_dir.clone();
-    let unread = blocking(move || Ok(sources::expand_data_dir(&dir).map(|e| e.unread)))
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .unwrap_or_default();
+    // A name that is not UTF-8 is not read either (`list` leaves it out).
+    let unread = blocking(move || {
+        Ok(sources::expand_data_dir(&dir).map(|e| {
+            let odd = e.files.into_iter().map(|(p, _)| p);
+            (e.unread.into_iter())
+                .chain(odd.filter(|p| p.to_str().is_none()))
+                .collect::<Vec<_>>()
+        }))
+    })
+    .await
+    .ok()
+    .and_then(|r| r.ok())
+    .unwrap_or_default();
     // The zone the files record, when it is not the server's: said at every rebuild (a file
     // dropped in later may record one). Not adopted: `tz` also says what "today" is for
     // checks without `as_of`, an operator's setting that data files should not change.
@@ -374,10 +412,17 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
         // subscriptions' verdicts change for no new data: the previous data keeps serving
         // until the file reads again or is removed. A new file that cannot be read (one
         // still being copied in) is skipped as before: it held nothing served.
-        // A file served as empty (a placeholder of no bytes, since filled) held no rows.
+        // A file served as empty (a placeholder of no bytes, since filled) held no rows; a
+        // served file cut to no bytes in place (read as no rows) is lost as a damaged one is.
+        let served = |p: &PathBuf| {
+            catalog.base.get(p).is_some_and(|s| s.len > 0) && !catalog.skipped.contains_key(p)
+        };
+        let emptied = (listing.iter())
+            .filter(|(p, s)| s.len == 0 && served(p))
+            .map(|(p, _)| p);
         let lost: Vec<&PathBuf> = (skipped.keys())
-            .filter(|p| !catalog.skipped.contains_key(*p))
-            .filter(|p| catalog.base.get(*p).is_some_and(|s| s.len > 0))
+            .filter(|p| served(p))
+            .chain(emptied)
             .collect();
         if state.is_loaded() && !lost.is_empty() {
             tracing::error!(
@@ -387,12 +432,12 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
                  the previous data (and merging ingests), until the file reads again or is removed"
             );
             state.metrics().reload(false, skipped.len());
-            // An I/O error is tried again at the next poll; damaged bytes when a file changes.
-            catalog.refused = (!lost.iter().any(|p| transient.contains(p))).then(|| Refusal {
-                damaged: (lost.iter())
-                    .filter_map(|p| Some(((*p).clone(), *listing.get(*p)?)))
-                    .collect(),
+            // An I/O error is tried again at the poll interval; damaged bytes when a file
+            // changes.
+            catalog.refused = Some(Refusal {
+                transient: lost.iter().any(|p| transient.contains(p)),
                 listing,
+                at: Instant::now(),
             });
             return Ok(false);
         }
@@ -456,7 +501,7 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
         tracing::warn!(
             files = unread.len(),
             kinds = %kinds.join(", "),
-            "files of the data directory not read: no known format (the server reads the exports, not a prepared .hzi)"
+            "files of the data directory not read: no known format (the server reads the exports, not a prepared .hzi), or a name that is not UTF-8"
         );
     }
     if first {
@@ -484,6 +529,14 @@ fn shown_error(e: &Error, path: &Path) -> String {
     }
 }
 
+/// An error as the log writes it: the path of the file it is about as [`shown_file`].
+fn logged(e: &Error) -> String {
+    match failing_file(e) {
+        Some(p) => shown_error(e, p),
+        None => e.to_string(),
+    }
+}
+
 /// The file an error is about, when it is about one file.
 fn failing_file(e: &Error) -> Option<&Path> {
     match e {
@@ -495,11 +548,13 @@ fn failing_file(e: &Error) -> Option<&Path> {
 }
 
 /// The data files under `dir` (the same filter as `scan`'s directory inputs), with stamps.
-/// A file that vanishes between the walk and its stat is left out.
+/// A file that vanishes between the walk and its stat is left out, and so is one whose path
+/// is not UTF-8 (the loader takes paths as text: such a name stopped every load; the
+/// rebuild's warning of files not read counts it).
 pub fn list(dir: &Path) -> Result<Listing> {
     let files = sources::expand_data_dir(dir)?.files;
     let mut out = Listing::new();
-    for (path, _) in files {
+    for (path, _) in files.into_iter().filter(|(p, _)| p.to_str().is_some()) {
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -607,10 +662,8 @@ mod tests {
         }
     }
 
-    /// Work handed to the blocking pool of a runtime that is shutting down (an ingest that
-    /// arrives as the server stops) is cancelled by the runtime: that is `Unavailable` with
-    /// [`SHUTTING_DOWN`] (the ingest is told to retry, the loader stops quietly), never an
-    /// internal error, and the work is not run.
+    /// A path is logged with each run of 7 digits or more in one of its names hidden (in
+    /// any script); a date spread over directories stays.
     #[test]
     fn a_data_file_is_logged_without_the_numbers_its_names_may_hold() {
         let shown = |p: &str| shown_file(Path::new(p));
@@ -630,8 +683,16 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("886912345678"), "{text}");
+        assert_eq!(
+            shown("/d/+８８６９１２３４５６７８.csv"),
+            "/d/+############.csv"
+        );
     }
 
+    /// Work handed to the blocking pool of a runtime that is shutting down (an ingest that
+    /// arrives as the server stops) is cancelled by the runtime: that is `Unavailable` with
+    /// [`SHUTTING_DOWN`] (the ingest is told to retry, the loader stops quietly), never an
+    /// internal error, and the work is not run.
     #[test]
     fn work_cancelled_by_a_shutdown_is_unavailable_not_a_bug() {
         use std::future::Future;

@@ -120,35 +120,18 @@ pub struct Catalog {
     pub refused: Option<Refusal>,
 }
 
-/// A rebuild refused for damaged files the served base read: the same listing is not rebuilt
-/// again, and while those files stay as they were, ingested segments are still merged
-/// ([`Refusal::as_served`]); any other change of the directory (the damaged file rewritten
-/// or removed, a new file) is rebuilt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A rebuild refused for files the served base read that cannot be read now
+/// (`reload::rebuild`): while the directory shows the same files but for ingests, no rebuild
+/// is tried again (unless the error was the file system's: then at the poll interval) and
+/// ingested segments are merged beside the served base; any other change is rebuilt.
+#[derive(Debug, Clone)]
 pub struct Refusal {
     /// The listing that rebuild read.
     pub listing: Listing,
-    /// The damaged files, with their stamps then.
-    pub damaged: BTreeMap<PathBuf, FileStamp>,
-}
-
-impl Refusal {
-    /// `listing` as the served data sees it when nothing changed since the refusal but
-    /// ingests: each damaged file still as it was takes its served stamp (`base`'s), and a
-    /// file new then that is still as it was (it waits for the damaged ones) is left out. So
-    /// [`Catalog::holds`] is true of it while only ingests came.
-    pub fn as_served(&self, listing: &Listing, base: &Listing) -> Listing {
-        let mut seen = listing.clone();
-        for (path, stamp) in &self.damaged {
-            if let (Some(now), Some(served)) = (seen.get_mut(path), base.get(path))
-                && now == stamp
-            {
-                *now = *served;
-            }
-        }
-        seen.retain(|path, now| base.contains_key(path) || self.listing.get(path) != Some(now));
-        seen
-    }
+    /// Whether a file failed on an I/O error rather than on its bytes.
+    pub transient: bool,
+    /// When it was refused.
+    pub at: std::time::Instant,
 }
 
 impl Catalog {

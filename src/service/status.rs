@@ -281,33 +281,27 @@ pub fn correlator_text(c: Option<&AsciiMetadataValue>) -> std::borrow::Cow<'_, s
     hidden_digits(text)
 }
 
-/// `text` with each run of 7 digits or more (punctuation between them, no letter) written as
-/// [`CORRELATOR_DIGIT_HIDDEN`] each: what the service logs of caller text and of data files'
-/// names (an export may be named by the subscriber's number).
+/// `text` with each run of 7 digits or more (punctuation between them, no letter; digits and
+/// letters of any script) written as [`CORRELATOR_DIGIT_HIDDEN`] each: what the service logs
+/// of caller text and of data files' names (an export may be named by the subscriber's
+/// number).
 pub fn hidden_digits(text: &str) -> std::borrow::Cow<'_, str> {
-    let b = text.as_bytes();
-    // Each run: [start, end) beginning and ending with a digit, only digits and punctuation
-    // (no letter) inside.
+    // The spans between letters (of any script) holding 7 digits or more (of any script:
+    // `８８６…`, `٠٩١٢…`), as byte ranges.
     let mut hidden: Vec<(usize, usize)> = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if !b[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let (start, mut end, mut digits) = (i, i, 0);
-        let mut j = i;
-        while j < b.len() && !b[j].is_ascii_alphabetic() {
-            if b[j].is_ascii_digit() {
-                digits += 1;
-                end = j + 1;
+    let (mut start, mut digits) = (0, 0);
+    for (i, c) in text.char_indices() {
+        if c.is_alphabetic() {
+            if digits >= 7 {
+                hidden.push((start, i));
             }
-            j += 1;
+            (start, digits) = (i + c.len_utf8(), 0);
+        } else if c.is_numeric() {
+            digits += 1;
         }
-        if digits >= 7 {
-            hidden.push((start, end));
-        }
-        i = j;
+    }
+    if digits >= 7 {
+        hidden.push((start, text.len()));
     }
     if hidden.is_empty() {
         return std::borrow::Cow::Borrowed(text);
@@ -316,7 +310,7 @@ pub fn hidden_digits(text: &str) -> std::borrow::Cow<'_, str> {
     let mut at = 0;
     for (start, end) in hidden {
         out.push_str(&text[at..start]);
-        out.extend(text[start..end].chars().map(|c| match c.is_ascii_digit() {
+        out.extend(text[start..end].chars().map(|c| match c.is_numeric() {
             true => CORRELATOR_DIGIT_HIDDEN,
             false => c,
         }));
@@ -373,10 +367,10 @@ mod tests {
     /// digit written as `#`.
     fn naive_hidden(text: &str) -> String {
         let mut out = String::new();
-        for piece in text.split_inclusive(|c: char| c.is_ascii_alphabetic()) {
-            let digits = piece.chars().filter(char::is_ascii_digit).count();
+        for piece in text.split_inclusive(char::is_alphabetic) {
+            let digits = piece.chars().filter(|c| c.is_numeric()).count();
             let hide = digits >= 7;
-            out.extend(piece.chars().map(|c| match hide && c.is_ascii_digit() {
+            out.extend(piece.chars().map(|c| match hide && c.is_numeric() {
                 true => CORRELATOR_DIGIT_HIDDEN,
                 false => c,
             }));
@@ -390,6 +384,13 @@ mod tests {
         fn hidden_runs_follow_the_plain_rule(sent in "[a-c0-9:;./<>{}_-]{0,40}") {
             let logged = correlator_text(Some(&sent.parse().unwrap())).into_owned();
             proptest::prop_assert_eq!(logged, naive_hidden(&sent));
+        }
+
+        /// File names too, in any script (full-width and Arabic-Indic digits, accented
+        /// letters).
+        #[test]
+        fn hidden_runs_in_any_script_follow_the_plain_rule(text in "[aé0٠٩８+ /._-]{0,40}") {
+            proptest::prop_assert_eq!(hidden_digits(&text).into_owned(), naive_hidden(&text));
         }
     }
 

@@ -926,6 +926,20 @@ async fn a_damaged_file_keeps_the_previous_data_serving_until_it_changes() {
         hot(client.check(base_req("+886955500003")).await),
         Ok(false)
     );
+    // Another served file changed meanwhile: one rebuild tried (refused again), then the
+    // ingests are merged again (a review found every fold a refused rebuild from there on).
+    let mut grown = std::fs::read_to_string(data.path().join("other.csv")).unwrap();
+    grown.push_str("2026-03-10T12:05:00Z,+886912345002,+886221234567,in,call,60\n");
+    drop_file(data.path(), "other.csv", &grown);
+    assert!(!hotzone::service::reload::reload(&state).await.unwrap());
+    let before = refusals(&state);
+    crate::hostile::ingest_one_by_one(&server, many, many).await;
+    wait_for("the later ingested segments to be merged", || async {
+        let merges = crate::hostile::metric(&state, "hotzone_segment_merges_total");
+        (merges == Some(2)).then_some(())
+    })
+    .await;
+    assert_eq!(refusals(&state), before);
 
     // Rewritten whole: read as it is now, the new file with it.
     let fixed = HOT_DAY
@@ -966,6 +980,28 @@ async fn a_damaged_file_keeps_the_previous_data_serving_until_it_changes() {
     );
     assert!(hotzone::service::reload::reload(&state).await.unwrap());
     assert_eq!(hot(client.check(base_req("+886912345004")).await), Ok(true));
+
+    // A served file cut to no bytes in place is lost as a damaged one is (read as no rows,
+    // its numbers left the answers).
+    std::fs::write(data.path().join("other.csv"), b"").unwrap();
+    assert!(!hotzone::service::reload::reload(&state).await.unwrap());
+    assert_eq!(hot(client.check(base_req("+886912345002")).await), Ok(true));
+    std::fs::remove_file(data.path().join("other.csv")).unwrap();
+    assert!(hotzone::service::reload::reload(&state).await.unwrap());
+
+    // A name that is not UTF-8 is not read (it stopped every load), the rest is.
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let odd = std::ffi::OsStr::from_bytes(b"+88691234\xff.csv");
+        std::fs::write(data.path().join(odd), HOT_DAY).unwrap();
+    }
+    drop_file(
+        data.path(),
+        "after-odd.csv",
+        &HOT_DAY.replace("+886912345001", "+886912345005"),
+    );
+    assert!(hotzone::service::reload::reload(&state).await.unwrap());
+    assert_eq!(hot(client.check(base_req("+886912345005")).await), Ok(true));
     server.stop().await;
 }
 

@@ -10,17 +10,18 @@
 //! of the server's side first and then reads and drops what the client still sends, until
 //! the client closes too, [`LINGER`] passes or [`LINGER_BYTES`] are dropped, as web servers
 //! do (nginx's `lingering_close`). So does a close while bytes read are still unanswered: a
-//! head too large to parse (hyper answers it 431 and closes mid-head). A connection closed
-//! between requests (the client's end, a graceful stop of an idle connection, one that sent
-//! only empty lines since its last reply) is closed at once, and so is one whose head was
-//! cut by its timeout (hyper sends no reply then, so there is none to save).
+//! head too large to parse (hyper answers it 431 and closes mid-head), once a reply is
+//! written. A connection closed between requests (the client's end, a graceful stop of an
+//! idle connection, one that sent only empty lines since its last reply) is closed at once,
+//! and so is one whose bytes got no reply (a head cut by its timeout or by a graceful stop:
+//! there is no reply to save).
 //!
 //! Absent by design: nothing read here reaches a handler, and a connection lingers at most
 //! [`LINGER`] (it still counts against the connection limits meanwhile).
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -35,8 +36,31 @@ pub(super) const LINGER_BYTES: usize = 64 << 20;
 /// A connection's stream that lingers at its close when asked to (see the module docs).
 pub(super) struct Lingering<S> {
     io: S,
-    wanted: Arc<AtomicBool>,
+    state: Arc<Replies>,
+    /// Whether bytes were written since a request began unanswered: such a close lingers
+    /// only to save that reply (a head cut short at a graceful stop has none).
+    replied: bool,
     phase: Phase,
+}
+
+/// What the connection's last request came to, shared by its stream and its service.
+#[derive(Default)]
+pub(super) struct Replies(AtomicU8);
+
+/// Answered, its body read: the close does not linger.
+const ANSWERED: u8 = 0;
+/// Answered with `Connection: close`, its body unread: the close lingers.
+const BODY_UNREAD: u8 = 1;
+/// Bytes of a request read and not answered by the service (hyper may answer it: a head
+/// too large is 431): the close lingers once a reply was written.
+const UNANSWERED: u8 = 2;
+
+impl Replies {
+    /// Called by the service with each reply: whether it left the request's body unread.
+    pub(super) fn answered(&self, body_unread: bool) {
+        let state = if body_unread { BODY_UNREAD } else { ANSWERED };
+        self.0.store(state, Ordering::Relaxed);
+    }
 }
 
 enum Phase {
@@ -49,21 +73,27 @@ enum Phase {
 }
 
 impl<S> Lingering<S> {
-    /// `io`, and the flag that asks its close to linger (set when bytes are read; the
-    /// connection's service sets it after each reply: whether the reply left a body unread).
-    pub(super) fn new(io: S) -> (Lingering<S>, Arc<AtomicBool>) {
-        let wanted = Arc::new(AtomicBool::new(false));
+    /// `io`, and what its requests came to, which the connection's service sets with each
+    /// reply ([`Replies::answered`]).
+    pub(super) fn new(io: S) -> (Lingering<S>, Arc<Replies>) {
+        let state = Arc::new(Replies::default());
         let stream = Lingering {
             io,
-            wanted: wanted.clone(),
+            state: state.clone(),
+            replied: false,
             phase: Phase::Open,
         };
-        (stream, wanted)
+        (stream, state)
     }
 
-    /// Whether the close will linger.
+    /// Whether the close will linger: a reply left its body unread, or bytes read since the
+    /// last reply got one from hyper.
     pub(super) fn wanted(&self) -> bool {
-        self.wanted.load(Ordering::Relaxed)
+        match self.state.0.load(Ordering::Relaxed) {
+            BODY_UNREAD => true,
+            UNANSWERED => self.replied,
+            _ => false,
+        }
     }
 }
 
@@ -83,7 +113,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for Lingering<S> {
             .iter()
             .any(|b| !matches!(b, b'\r' | b'\n'))
         {
-            this.wanted.store(true, Ordering::Relaxed);
+            // A request begins after an answer (the bytes read after a reply that left its
+            // body unread are that body).
+            let began = this.state.0.compare_exchange(
+                ANSWERED,
+                UNANSWERED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            if began.is_ok() {
+                this.replied = false;
+            }
         }
         read
     }
@@ -95,7 +135,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        let wrote = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.replied |= matches!(wrote, Poll::Ready(Ok(n)) if n > 0);
+        wrote
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -107,7 +150,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<S> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let wrote = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.replied |= matches!(wrote, Poll::Ready(Ok(n)) if n > 0);
+        wrote
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -157,22 +203,36 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// Bytes read ask for a lingering close, but the empty lines a client may send between
-    /// requests do not (they held a graceful stop for the whole [`LINGER`]).
+    /// Bytes read and answered ask for a lingering close; the empty lines a client may send
+    /// between requests do not, nor bytes not answered (both held a graceful stop for the
+    /// whole [`LINGER`]).
     #[tokio::test]
     async fn bytes_read_ask_to_linger_but_empty_lines_do_not() {
         let (mut client, server) = tokio::io::duplex(64);
-        let (mut server, wanted) = Lingering::new(server);
+        let (mut server, replies) = Lingering::new(server);
         let mut buf = [0u8; 16];
         client.write_all(b"\r\n\r\n").await.unwrap();
         assert_eq!(server.read(&mut buf).await.unwrap(), 4);
-        assert!(!wanted.load(Ordering::Relaxed));
         assert!(!server.wanted());
         client.write_all(b"\r\nGET").await.unwrap();
         assert_eq!(server.read(&mut buf).await.unwrap(), 5);
-        assert!(server.wanted());
-        // The service's reply clears it.
-        wanted.store(false, Ordering::Relaxed);
+        // Nothing answered yet (a head cut short at a graceful stop): no reply to save.
         assert!(!server.wanted());
+        // A reply written (hyper's 431 to a head too large) is saved.
+        server.write_all(b"HTTP/1.1 431").await.unwrap();
+        assert!(server.wanted());
+        // The service's reply clears it; a request read after it is unanswered again.
+        replies.answered(false);
+        assert!(!server.wanted());
+        client.write_all(b"GET /x").await.unwrap();
+        assert_eq!(server.read(&mut buf).await.unwrap(), 6);
+        assert!(!server.wanted());
+        // A reply that left the body unread lingers, and the body read after it (hyper
+        // reading on) keeps it so.
+        replies.answered(true);
+        assert!(server.wanted());
+        client.write_all(b"body").await.unwrap();
+        assert_eq!(server.read(&mut buf).await.unwrap(), 4);
+        assert!(server.wanted());
     }
 }

@@ -378,7 +378,7 @@ async fn serve_connection<S>(
             // A reply that leaves the body unread lingers at the close; any other reply ends
             // what was read so far (the stream asks again when more comes: `Lingering`).
             let close = (resp.headers().get(header::CONNECTION)).is_some_and(|v| v == "close");
-            linger.store(close, std::sync::atomic::Ordering::Relaxed);
+            linger.answered(close);
             Ok::<_, Infallible>(resp)
         }
     });
