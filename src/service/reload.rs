@@ -198,7 +198,18 @@ pub async fn reload(state: &AppState) -> Result<bool> {
                     let sizes: Vec<u64> = (catalog.deltas.iter())
                         .map(|d| d.segment.stats().events)
                         .collect();
-                    let from = merge_from(&sizes, catalog.new_deltas());
+                    // Not a delta whose file is lost (its segment stays as it is, serving):
+                    // the merge takes the deltas after it.
+                    let after_lost = (catalog.refused.as_ref())
+                        .and_then(|r| {
+                            (catalog.deltas.iter())
+                                .rposition(|d| d.files.iter().any(|(p, _)| r.lost.contains(p)))
+                        })
+                        .map_or(0, |i| i + 1);
+                    let from = merge_from(&sizes, catalog.new_deltas()).max(after_lost);
+                    if catalog.deltas.len() - from < 2 {
+                        return Ok(false);
+                    }
                     Some(catalog.deltas[from..].to_vec())
                 }
             }
@@ -414,15 +425,30 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
         // still being copied in) is skipped as before: it held nothing served.
         // A file served as empty (a placeholder of no bytes, since filled) held no rows; a
         // served file cut to no bytes in place (read as no rows) is lost as a damaged one is.
+        // An ingested file is served too, by its delta: damaged on disk, its acknowledged
+        // events would leave with it.
+        let in_delta = |p: &PathBuf| {
+            (catalog.deltas.iter())
+                .flat_map(|d| &d.files)
+                .any(|(f, s)| f == p && s.len > 0)
+        };
         let served = |p: &PathBuf| {
-            catalog.base.get(p).is_some_and(|s| s.len > 0) && !catalog.skipped.contains_key(p)
+            (catalog.base.get(p).is_some_and(|s| s.len > 0) && !catalog.skipped.contains_key(p))
+                || in_delta(p)
         };
         let emptied = (listing.iter())
             .filter(|(p, s)| s.len == 0 && served(p))
             .map(|(p, _)| p);
+        // A served file whose name now leads to no file (a symlink to a mount gone, a FIFO
+        // put in its place) is lost for the file system's reason, not removed.
+        let unreachable: Vec<&PathBuf> = (catalog.base.keys())
+            .filter(|p| served(p) && !listing.contains_key(*p))
+            .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| !m.is_dir()))
+            .collect();
         let lost: Vec<&PathBuf> = (skipped.keys())
             .filter(|p| served(p))
             .chain(emptied)
+            .chain(unreachable.iter().copied())
             .collect();
         if state.is_loaded() && !lost.is_empty() {
             tracing::error!(
@@ -434,8 +460,10 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
             state.metrics().reload(false, skipped.len());
             // An I/O error is tried again at the poll interval; damaged bytes when a file
             // changes.
+            let transient = (lost.iter()).any(|p| transient.contains(p) || unreachable.contains(p));
             catalog.refused = Some(Refusal {
-                transient: lost.iter().any(|p| transient.contains(p)),
+                transient,
+                lost: lost.into_iter().cloned().collect(),
                 listing,
                 at: Instant::now(),
             });

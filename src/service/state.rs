@@ -130,6 +130,8 @@ pub struct Refusal {
     pub listing: Listing,
     /// Whether a file failed on an I/O error rather than on its bytes.
     pub transient: bool,
+    /// The served files (of the base or of a delta) that could not be read.
+    pub lost: Vec<PathBuf>,
     /// When it was refused.
     pub at: std::time::Instant,
 }

@@ -1005,6 +1005,53 @@ async fn a_damaged_file_keeps_the_previous_data_serving_until_it_changes() {
     server.stop().await;
 }
 
+/// An ingested file damaged on disk is a served file like the others: its acknowledged
+/// events keep serving (a review found them gone at the next reload, which skipped the file
+/// as a new one), and while it stays damaged later ingests are merged beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_ingested_file_keeps_its_events_serving() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "day.csv", HOT_DAY);
+    let mut s = settings(data.path());
+    s.poll_interval = None;
+    let state = AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    server.wait_serving().await;
+    let mut client = server.client().await;
+    crate::hostile::ingest_one_by_one(&server, 0, 3).await;
+    let found = |r: Result<tonic::Response<hotzone::service::pb::CheckResponse>, tonic::Status>| {
+        r.map(|_| ()).map_err(|e| e.code())
+    };
+    let ingested = data.path().join(hotzone::service::ingest::INGEST_DIR);
+    let mut files: Vec<_> = std::fs::read_dir(&ingested)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "{files:?}");
+    for f in &files {
+        std::fs::write(f, b"\x00\x01 damaged on disk").unwrap();
+        assert!(!hotzone::service::reload::reload(&state).await.unwrap());
+        for i in 0..3 {
+            let sub = format!("+8869555{i:05}");
+            assert_eq!(found(client.check(base_req(&sub)).await), Ok(()), "{sub}");
+        }
+    }
+    // Later ingests are merged beside the damaged ones.
+    let many = hotzone::service::reload::MAX_DELTAS;
+    crate::hostile::ingest_one_by_one(&server, 3, many).await;
+    wait_for("the later ingested segments to be merged", || async {
+        let merges = crate::hostile::metric(&state, "hotzone_segment_merges_total");
+        (merges == Some(1)).then_some(())
+    })
+    .await;
+    let sub = format!("+8869555{:05}", 3 + many - 1);
+    assert_eq!(found(client.check(base_req(&sub)).await), Ok(()));
+    assert_eq!(found(client.check(base_req("+886955500000")).await), Ok(()));
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_is_visible_at_ack_and_survives_restart() {
     let data = tempfile::tempdir().unwrap();
