@@ -854,6 +854,17 @@ async fn an_event_time_of_zero_is_the_epoch_not_a_missing_time() {
     server.stop().await;
 }
 
+/// A server over `dir` without polling, serving: the test's own reloads are the only ones
+/// (two at once are not allowed).
+async fn serve_unpolled(dir: &Path) -> (AppState, Server) {
+    let mut s = settings(dir);
+    s.poll_interval = None;
+    let state = AppState::new(s);
+    let server = spawn_state(state.clone()).await;
+    server.wait_serving().await;
+    (state, server)
+}
+
 /// A data file the served index was built from that cannot be read any more (overwritten
 /// in place with damaged bytes) leaves the previous data serving, not an index without its
 /// rows: numbers kept their answers, where they became `false` or NOT_FOUND while health
@@ -865,11 +876,7 @@ async fn a_damaged_file_keeps_the_previous_data_serving_until_it_changes() {
     drop_file(data.path(), "day.csv", HOT_DAY);
     let other = HOT_DAY.replace("+886912345001", "+886912345002");
     drop_file(data.path(), "other.csv", &other);
-    let mut s = settings(data.path());
-    s.poll_interval = None; // the reloads below are the only ones
-    let state = AppState::new(s);
-    let server = spawn_state(state.clone()).await;
-    server.wait_serving().await;
+    let (state, server) = serve_unpolled(data.path()).await;
     let mut client = server.client().await;
     let hot = |r: Result<tonic::Response<hotzone::service::pb::CheckResponse>, tonic::Status>| {
         r.map(|r| r.into_inner().anomaly_detected)
@@ -1012,11 +1019,7 @@ async fn a_damaged_file_keeps_the_previous_data_serving_until_it_changes() {
 async fn a_damaged_ingested_file_keeps_its_events_serving() {
     let data = tempfile::tempdir().unwrap();
     drop_file(data.path(), "day.csv", HOT_DAY);
-    let mut s = settings(data.path());
-    s.poll_interval = None;
-    let state = AppState::new(s);
-    let server = spawn_state(state.clone()).await;
-    server.wait_serving().await;
+    let (state, server) = serve_unpolled(data.path()).await;
     let mut client = server.client().await;
     crate::hostile::ingest_one_by_one(&server, 0, 3).await;
     let found = |r: Result<tonic::Response<hotzone::service::pb::CheckResponse>, tonic::Status>| {
@@ -1056,12 +1059,7 @@ async fn a_damaged_ingested_file_keeps_its_events_serving() {
 async fn ingest_is_visible_at_ack_and_survives_restart() {
     let data = tempfile::tempdir().unwrap();
     drop_file(data.path(), "day.csv", HOT_DAY);
-    // No poller: the reload below is the only one (two at once are not allowed).
-    let mut s = settings(data.path());
-    s.poll_interval = None;
-    let state = AppState::new(s);
-    let server = spawn_state(state.clone()).await;
-    server.wait_serving().await;
+    let (state, server) = serve_unpolled(data.path()).await;
     let mut client = server.client().await;
     let sub = "+886955500001";
     let e = client.check(base_req(sub)).await.unwrap_err();
