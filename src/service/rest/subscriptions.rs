@@ -73,7 +73,7 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
     /// When the token expires (RFC 3339); the subscription ends a little before
-    /// ([`token_end`]).
+    /// (`token_end`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token_expires: Option<String>,
     /// `subscriptionDetail` as accepted.
@@ -97,7 +97,7 @@ pub struct Record {
 /// How long before its sink's token expires (`accessTokenExpiresUtc`) a subscription ends
 /// with `ACCESS_TOKEN_EXPIRED`: CAMARA wants that event sent "just before" the expiry, while
 /// the token still opens the sink. A token that lives less than twice this long from the
-/// subscription's start ends it halfway through its life instead ([`token_end`]).
+/// subscription's start ends it halfway through its life instead (`token_end`).
 pub const TOKEN_END_MARGIN_MS: i64 = 60_000;
 
 /// When a subscription whose token expires at `expires_ms` (epoch ms) ends, having started
@@ -119,7 +119,7 @@ pub struct Subscription {
     pub request: pb::CheckRequest,
     /// The callback URL, checked.
     pub sink: Sink,
-    /// When it ends, epoch ms, and why (the earlier of expiry and [`token_end`]).
+    /// When it ends, epoch ms, and why (the earlier of expiry and `token_end`).
     pub ends: Option<(i64, EndReason)>,
     /// Set once when it is deleted or expires ([`Store::end`]); not when its last allowed
     /// event ends it, since that event is still to be sent. Anomaly callbacks that are not
