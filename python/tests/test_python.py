@@ -1404,3 +1404,41 @@ def test_a_reader_whose_batches_order_their_columns_otherwise_is_read_by_name(tm
     with pytest.raises(ValueError, match="is not UTF-8: name the directory"):
         hotzone.scan(odd, hotzone="NG", look_back_days=1, threshold_ratio=0.3)
     assert hotzone.scan(str(tmp_path), hotzone="NG", look_back_days=1, threshold_ratio=0.3).summary["files"] == 1
+
+
+def test_hive_partitioned_tables_from_every_writer_read_as_their_rows(generated, tmp_path):
+    """A table partitioned by required columns keeps them in its directory names only
+    (``kind=call/direction=in/part-0.parquet``): each ``key=value`` directory is a column of
+    the files below it that lack one, so pyarrow's, polars' and DuckDB's partitioned writes,
+    in Parquet, CSV and Arrow IPC, scan as the rows they hold, and so does their prepared index."""
+    import duckdb
+    import pyarrow.dataset as pads
+
+    params = dict(SHARE, as_of="2026-10-30")
+    table = pq.read_table(generated)
+    want = rows_of(hotzone.scan(table, **params).table)
+    assert len(want) > 1000 and any(r[1] == "true" for r in want)
+    written = {}
+    for fmt in ("parquet", "csv", "ipc"):
+        out = tmp_path / f"pyarrow-{fmt}"
+        pads.write_dataset(table, out, format=fmt, partitioning=["kind", "direction"], partitioning_flavor="hive")
+        written[f"pyarrow {fmt}"] = out
+    out = tmp_path / "polars"
+    pl.from_arrow(table).write_parquet(out, partition_by=["direction", "kind"])
+    written["polars parquet"] = out
+    out = tmp_path / "duckdb"
+    con = duckdb.connect()
+    con.register("t", table)
+    con.execute(f"COPY t TO '{out}' (FORMAT parquet, PARTITION_BY (kind))")
+    written["duckdb parquet"] = out
+    for writer, out in written.items():
+        files = [p for p in out.rglob("*") if p.is_file()]
+        assert files and all("kind=" in str(p) for p in files), writer
+        if writer in ("pyarrow parquet", "duckdb parquet"):  # polars keeps the columns in the files too
+            assert "kind" not in pq.read_schema(files[0]).names, writer
+        r = hotzone.scan(str(out), **params)
+        assert r.summary["rejected"] == 0, writer
+        assert rows_of(r.table) == want, writer
+    index = tmp_path / "parted.hzi"
+    hotzone.prepare(written["pyarrow csv"], index, tz=SHARE["tz"])
+    assert rows_of(hotzone.Index(index).scan(**{k: v for k, v in params.items() if k != "tz"}).table) == want

@@ -34,6 +34,7 @@ use crate::ingest::batch::{
 };
 use crate::ingest::columns::{ColumnMap, Field, resolve_required};
 use crate::ingest::interpret::{EVENT_TIME_RANGE, Interpreter};
+use crate::ingest::partitions::Partitions;
 use crate::ingest::plain_pages::{self, PagePool, PlainStrings};
 
 /// Rows per decoded batch.
@@ -149,7 +150,9 @@ fn columns_taken(
     schema: &arrow::datatypes::SchemaRef,
     columns: &ColumnMap,
 ) -> Result<()> {
-    let empty = arrow::array::RecordBatch::new_empty(Arc::clone(schema));
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let with_parts = Partitions::of(path, &names, columns).schema(schema);
+    let empty = arrow::array::RecordBatch::new_empty(with_parts);
     struct Nothing;
     impl RowSink for Nothing {
         fn row(
@@ -186,9 +189,16 @@ pub fn probe_parquet(path: &Path, columns: &ColumnMap) -> Result<Probe> {
     let schema = meta.schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let descr = footer.file_metadata().schema_descr();
+    let parts = Partitions::of(path, &names, columns);
+    let all = parts.after(&names);
     let mut taken = Vec::new();
-    for (f, i) in Field::ALL.into_iter().zip(columns.resolve(&names)) {
+    for (f, i) in Field::ALL.into_iter().zip(columns.resolve(&all)) {
         let Some(i) = i else { continue };
+        if i >= names.len() {
+            // A `key=value` directory's column (`partitions`): no Parquet column to check.
+            taken.push((all[i].to_owned(), f.name(), "partition"));
+            continue;
+        }
         for rg in footer.row_groups() {
             codecs_readable(path, rg, descr, i, names[i])?;
         }
@@ -238,7 +248,11 @@ where
         .map_err(|e| Error::read(path, e))?;
     let schema = meta.schema().clone();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    let mut idx = resolve_required(columns, &names, path)?;
+    // Columns of `key=value` directories the file lacks come after the file's own
+    // (`partitions`); `idx` names the file's columns only.
+    let mut parts = Partitions::of(path, &names, columns);
+    let mut idx = resolve_required(columns, &parts.after(&names), path)?
+        .map(|i| i.filter(|i| *i < names.len()));
     // Checked on the file's schema: the batches of a column the statistics let the read skip
     // below never show it.
     for read in Field::ALL {
@@ -386,6 +400,7 @@ where
         if let Some((field, column)) = &constant_time {
             batch = with_column(path, &batch, field, column.slice(0, batch.num_rows()))?;
         }
+        batch = parts.extend(path, batch)?;
         let spans = (plain.iter_mut())
             .map(|(_, name, column)| Ok((*name, Arc::new(column.next(batch.num_rows(), pages)?))))
             .collect::<Result<Vec<_>>>()?;
@@ -1133,11 +1148,17 @@ where
     };
     // The columns are checked on an empty batch of the schema first, so that a file with no
     // batch is refused for a missing or unusable column as a CSV file with only a header is.
+    // Columns of `key=value` directories the file lacks come after its own (`partitions`).
+    let partitions = |schema: &Schema| {
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        Partitions::of(path, &names, columns)
+    };
     let schema_checked = |schema: arrow::datatypes::SchemaRef,
+                          parts: &Partitions,
                           interp: &mut Interpreter,
                           rows: &mut R,
                           cache: &mut DictCache| {
-        let empty = arrow::record_batch::RecordBatch::new_empty(schema);
+        let empty = arrow::record_batch::RecordBatch::new_empty(parts.schema(&schema));
         visit_batch(path, &empty, columns, 0, cache, interp, rows)
     };
     let reopen = || File::open(path).map(std::io::BufReader::new);
@@ -1150,7 +1171,8 @@ where
     };
     match as_file {
         Some(Ok(reader)) => {
-            schema_checked(reader.schema(), interp, rows, &mut cache)?;
+            let mut parts = partitions(&reader.schema());
+            schema_checked(reader.schema(), &parts, interp, rows, &mut cache)?;
             let mut reader = match ipc_projection(&reader.schema(), columns) {
                 None => reader,
                 Some(projection) => reopen().map_err(|e| Error::io(path, e)).and_then(|file| {
@@ -1170,7 +1192,8 @@ where
             }
             for (k, batch) in reader.take(range.len()).enumerate() {
                 let batch = batch.map_err(batch_error(range.start + k, row))?;
-                visit_sliced(path, &batch, columns, (&mut row, &mut cache), interp, rows)?;
+                let at = (&mut row, &mut cache, &mut parts);
+                visit_sliced(path, &batch, columns, at, interp, rows)?;
             }
         }
         // A stream is read whole (`ipc_batches` cuts only files the file reader opens): a
@@ -1201,7 +1224,8 @@ where
                 };
                 Error::read(path, said)
             })?;
-            schema_checked(reader.schema(), interp, rows, &mut cache)?;
+            let mut parts = partitions(&reader.schema());
+            schema_checked(reader.schema(), &parts, interp, rows, &mut cache)?;
             let mut reader = match ipc_projection(&reader.schema(), columns) {
                 None => reader,
                 Some(projection) => {
@@ -1215,7 +1239,8 @@ where
             };
             for (k, batch) in reader.by_ref().enumerate() {
                 let batch = batch.map_err(batch_error(k, row))?;
-                visit_sliced(path, &batch, columns, (&mut row, &mut cache), interp, rows)?;
+                let at = (&mut row, &mut cache, &mut parts);
+                visit_sliced(path, &batch, columns, at, interp, rows)?;
             }
             stream_ended(path, reader.get_mut(), mixed.map(|m| m.end))?;
         }
@@ -1331,7 +1356,7 @@ fn visit_sliced<R: RowSink + ?Sized>(
     path: &Path,
     batch: &RecordBatch,
     columns: &ColumnMap,
-    (row, cache): (&mut u64, &mut DictCache),
+    (row, cache, parts): (&mut u64, &mut DictCache, &mut Partitions),
     interp: &mut Interpreter,
     rows: &mut R,
 ) -> Result<()> {
@@ -1339,7 +1364,7 @@ fn visit_sliced<R: RowSink + ?Sized>(
     let mut at = 0;
     while at < n || n == 0 {
         let len = (n - at).min(BATCH_ROWS);
-        let slice = batch.slice(at, len);
+        let slice = parts.extend(path, batch.slice(at, len))?;
         visit_batch(path, &slice, columns, *row, cache, interp, rows)?;
         *row += len as u64;
         at += len;

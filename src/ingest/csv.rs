@@ -29,22 +29,39 @@ use crate::ingest::RowSink;
 use crate::ingest::columns::{ColumnMap, resolve_required};
 use crate::ingest::csv_split::{State, run, step};
 use crate::ingest::interpret::{DurationCell, Interpreter, RawRow, TimeCell};
+use crate::ingest::partitions::Partitions;
 use crate::ingest::rejects::RejectReason;
 use crate::ingest::sources::{Codec, Format, magic_of};
 
 /// Where the columns are in a file's records.
 #[derive(Clone, Debug)]
 pub struct Layout {
-    /// Which field of a record holds each canonical column (`columns::resolve_required`).
+    /// Which field of a record holds each canonical column (`columns::resolve_required`);
+    /// from `width` on, the value of a `key=value` directory ([`Layout::fixed`]).
     pub fields: [Option<usize>; 7],
     /// Fields in the header record.
     pub width: usize,
+    /// The values of the `key=value` directories whose columns the file takes
+    /// ([`partitions`](crate::ingest::partitions)): field `width + k` of every record is
+    /// `fixed[k]` (`None`: a null cell).
+    pub fixed: Vec<Option<String>>,
     /// Where the header record ends (parts start after it: empty lines before the header are
     /// skipped by the reader, so a line end there is no boundary).
     pub header_end: u64,
     /// The byte that separates fields: a comma, or the `;`, tab or `|` that splits the header
     /// into the required columns when the comma does not ([`layout`]).
     pub sep: u8,
+}
+
+impl Layout {
+    /// The cells every record has before its fields are read: the values of the `key=value`
+    /// directories the file takes ([`Layout::fixed`]), none for the other columns.
+    pub fn fixed_cells(&self) -> [Option<&str>; 7] {
+        self.fields.map(|i| match i {
+            Some(i) if i >= self.width => self.fixed.get(i - self.width)?.as_deref(),
+            _ => None,
+        })
+    }
 }
 
 /// The separators tried, in order, on a header that commas do not split into the required
@@ -148,6 +165,7 @@ fn header_layout(
         let layout = Layout {
             fields: [None; 7],
             width: 0,
+            fixed: Vec::new(),
             header_end: 0,
             sep,
         };
@@ -163,9 +181,11 @@ fn header_layout(
         })
         .collect();
     let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
-    let layout = resolve_required(columns, &names_ref, path).map(|fields| Layout {
+    let parts = Partitions::of(path, &names_ref, columns);
+    let layout = resolve_required(columns, &parts.after(&names_ref), path).map(|fields| Layout {
         fields,
         width: names.len(),
+        fixed: parts.values().map(|v| v.map(str::to_owned)).collect(),
         header_end: reader.position().byte(),
         sep,
     });
@@ -710,6 +730,7 @@ fn plain_lines<R: RowSink + ?Sized>(
             *slot |= 1 << k;
         }
     }
+    let wanted = (&wanted[..], layout.fixed_cells());
     let mut buf = vec![0u8; LINE_BLOCK];
     // The fields of a quoted line ([`quoted_fields`]).
     let mut fields = Vec::new();
@@ -766,11 +787,11 @@ fn plain_lines<R: RowSink + ?Sized>(
                 read.last_start = Some(base + (at + from) as u64);
                 let line_text = block_text.and_then(|t| t.get(from..from + line.len()));
                 if quoted {
-                    quoted_record(line, line_text, &fields, &wanted, interp, rows, read.row)?;
+                    quoted_record(line, line_text, &fields, wanted, interp, rows, read.row)?;
                     quote = memchr::memchr(b'"', &block[next..]).map_or(block.len(), |q| next + q);
                 } else {
                     let fields = Separators::of(line, layout.sep);
-                    plain_record(line, line_text, fields, &wanted, interp, rows, read.row)?;
+                    plain_record(line, line_text, fields, wanted, interp, rows, read.row)?;
                 }
             }
             from = next;
@@ -839,17 +860,17 @@ fn hand_over(
 /// One line with no quote: its fields are the text between the separators `seps` finds;
 /// `text` is the line as text when its block was (else each cell is checked alone, U+FFFD
 /// if it is not text); `wanted` says which canonical columns each field of the header fills
-/// (bit `k` for column `k`).
-fn plain_record<R: RowSink + ?Sized>(
-    line: &[u8],
-    text: Option<&str>,
+/// (bit `k` for column `k`), and gives the cells of the columns no field fills (those of
+/// `key=value` directories, [`Layout::fixed_cells`]).
+fn plain_record<'a, R: RowSink + ?Sized>(
+    line: &'a [u8],
+    text: Option<&'a str>,
     seps: Separators<'_>,
-    wanted: &[u8],
+    (wanted, mut cells): (&[u8], [Option<&'a str>; 7]),
     interp: &mut Interpreter,
     rows: &mut R,
     row: u64,
 ) -> Result<()> {
-    let mut cells: [Option<&str>; 7] = [None; 7];
     let mut from = 0;
     let ends = seps.chain(std::iter::once(line.len()));
     for (i, to) in ends.enumerate() {
@@ -863,16 +884,15 @@ fn plain_record<R: RowSink + ?Sized>(
 
 /// [`plain_record`] for a line whose fields [`quoted_fields`] found (`fields`: each one's
 /// text without its quotes).
-fn quoted_record<R: RowSink + ?Sized>(
-    line: &[u8],
-    text: Option<&str>,
+fn quoted_record<'a, R: RowSink + ?Sized>(
+    line: &'a [u8],
+    text: Option<&'a str>,
     fields: &[(usize, usize)],
-    wanted: &[u8],
+    (wanted, mut cells): (&[u8], [Option<&'a str>; 7]),
     interp: &mut Interpreter,
     rows: &mut R,
     row: u64,
 ) -> Result<()> {
-    let mut cells: [Option<&str>; 7] = [None; 7];
     for (i, range) in fields.iter().enumerate() {
         if !put_field(&mut cells, line, text, *range, wanted.get(i)) {
             return rows.row(row, Err(RejectReason::TooManyFields));
@@ -1124,7 +1144,10 @@ where
                 None => Some(std::str::from_utf8(record.get(i)?).unwrap_or("\u{fffd}")),
             }
         };
-        let cells = idx.map(cell);
+        let cells = idx.map(|i| match i {
+            Some(i) if i >= layout.width => layout.fixed[i - layout.width].as_deref(),
+            i => cell(i),
+        });
         rows.row(read.row, interp.interpret(&raw_row(&cells)))?;
     }
     Ok(read.last_start)
@@ -1198,6 +1221,7 @@ mod tests {
         Layout {
             fields: [Some(0), Some(1), Some(2), Some(3), Some(4), Some(5), None],
             width: 6,
+            fixed: Vec::new(),
             header_end: 0,
             sep: b',',
         }
@@ -1210,13 +1234,25 @@ mod tests {
     );
 
     /// Headers of `width` fields mapped to the canonical columns any way a `--column`
-    /// mapping can: a column on no field, several columns on one field, fields on no column.
+    /// mapping can: a column on no field, several columns on one field, fields on no column;
+    /// and fields taken from `key=value` directories (`Layout::fixed`), null ones included.
     fn layouts() -> impl Strategy<Value = Layout> {
-        (1usize..9).prop_flat_map(|width| {
-            proptest::array::uniform7(proptest::option::weighted(0.8, 0..width)).prop_map(
+        let value = proptest::option::of(proptest::sample::select(vec![
+            "in",
+            "call",
+            "+886912345678",
+            "2026-03-10T00:00:00Z",
+            "x",
+        ]));
+        (1usize..9, proptest::collection::vec(value, 0..3)).prop_flat_map(|(width, fixed)| {
+            let fixed: Vec<Option<String>> =
+                fixed.into_iter().map(|v| v.map(str::to_owned)).collect();
+            let columns = width + fixed.len();
+            proptest::array::uniform7(proptest::option::weighted(0.8, 0..columns)).prop_map(
                 move |fields| Layout {
                     fields,
                     width,
+                    fixed: fixed.clone(),
                     header_end: 0,
                     sep: b',',
                 },

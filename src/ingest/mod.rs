@@ -25,6 +25,7 @@ pub mod csv_split;
 pub(crate) mod day_pages;
 pub(crate) mod delta;
 pub(crate) mod inflate;
+pub mod partitions;
 pub mod plain_pages;
 pub mod sources;
 

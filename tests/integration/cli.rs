@@ -274,6 +274,153 @@ fn directories_with_hive_partitions_and_globs() {
     );
 }
 
+/// [`ROWS`] without the columns `dropped` (indices of [`HEADER`]), one CSV, Parquet or IPC
+/// file per value of those columns under `dir/<col>=<value>/…`, as Spark, Hive, DuckDB and
+/// pyarrow write a partitioned table.
+fn write_partitioned(dir: &Path, dropped: &[usize], ext: &str) {
+    let names: Vec<&str> = HEADER.split(',').collect();
+    let mut parts: std::collections::BTreeMap<String, Vec<Vec<&str>>> = Default::default();
+    for row in ROWS {
+        let cells: Vec<&str> = row.split(',').collect();
+        let sub: Vec<String> = (dropped.iter())
+            .map(|&c| format!("{}={}", names[c], cells[c]))
+            .collect();
+        let kept = (0..cells.len()).filter(|c| !dropped.contains(c));
+        parts
+            .entry(sub.join("/"))
+            .or_default()
+            .push(kept.map(|c| cells[c]).collect());
+    }
+    let header: Vec<&str> = (0..names.len())
+        .filter(|c| !dropped.contains(c))
+        .map(|c| names[c])
+        .collect();
+    for (sub, rows) in parts {
+        let path = dir.join(sub).join(format!("part-0.{ext}"));
+        let lines: Vec<String> = rows.iter().map(|r| r.join(",")).collect();
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        if ext == "csv" {
+            write_csv(&path, &header.join(","), &lines);
+            continue;
+        }
+        // The same rows through the Arrow writers, every column text but `event_time`.
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let full: Vec<String> = (rows.iter())
+            .map(|r| {
+                let mut r = r.clone();
+                for &c in dropped {
+                    r.insert(c, "x");
+                }
+                r.join(",")
+            })
+            .collect();
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        let b = batch_of(&full);
+        let keep: Vec<usize> = (0..b.num_columns())
+            .filter(|c| !dropped.contains(c))
+            .collect();
+        let b = b.project(&keep).unwrap();
+        match ext {
+            "parquet" => write_parquet_of(&path, &b),
+            _ => write_ipc_with(&path, &b, Default::default()),
+        }
+    }
+}
+
+/// A table partitioned by required columns (`kind=call/direction=in/part-0.parquet`) holds
+/// them in its directory names only: each `key=value` directory is a column of the files
+/// below it that lack one of that name, in every format (REFERENCE.md §2).
+#[test]
+fn hive_partition_values_are_the_columns_files_lack() {
+    let dir = tempfile::tempdir().unwrap();
+    for (ext, flags) in [
+        ("csv", &[][..]),
+        ("parquet", &["--column", "msisdn=subscriber"][..]),
+        ("arrow", &["--column", "msisdn=subscriber"][..]),
+    ] {
+        let root = dir.path().join(ext);
+        write_partitioned(&root, &[3, 4], ext);
+        assert!(root.join("direction=in/kind=call").is_dir());
+        let mut args = vec!["--output", "-"];
+        args.extend(flags);
+        assert_eq!(stdout(&scan(&[&root], &args)), EXPECTED, "{ext}");
+        // A file given alone takes the values of its own path's directories.
+        let one = root
+            .join("direction=out/kind=sms")
+            .join(format!("part-0.{ext}"));
+        let want = "subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date\n\
+                    +886912345002,false,,0,\n";
+        assert_eq!(stdout(&scan(&[&one], &args)), want, "{ext}");
+    }
+    // Without the directories the columns are missing: the error names them.
+    let flat = dir.path().join("flat.csv");
+    std::fs::copy(
+        dir.path().join("csv/direction=in/kind=call/part-0.csv"),
+        &flat,
+    )
+    .unwrap();
+    let o = scan(&[&flat], &["--output", "-"]);
+    assert_eq!(o.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        said.contains("missing required column(s) direction, kind"),
+        "{said}"
+    );
+}
+
+/// A file's own column wins over a directory of its name, in any case; a directory's
+/// escaped value is unescaped; a mapping finds a directory's key as it finds a column; a
+/// bad or null value is a cell like any other, each row rejected with its file and row.
+#[test]
+fn hive_partition_values_are_cells_under_the_row_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    // `KIND=sms/` above files whose own `kind` says call: the files win.
+    let own = dir.path().join("own");
+    write_csv(&own.join("KIND=sms/part-0.csv"), HEADER, ROWS);
+    assert_eq!(stdout(&scan(&[&own], &["--output", "-"])), EXPECTED);
+    // `%69n` is `in`; `type=call` is `kind` under `--column type=kind`.
+    let esc = dir.path().join("esc");
+    let header = "event_time,subscriber,counterparty,duration_s";
+    let rows: Vec<String> = (ROWS[..4].iter())
+        .map(|r| {
+            let c: Vec<&str> = r.split(',').collect();
+            [c[0], c[1], c[2], c[5]].join(",")
+        })
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    write_csv(
+        &esc.join("direction=%69n/type=call/part-0.csv"),
+        header,
+        &rows,
+    );
+    let o = scan(&[&esc], &["--output", "-", "--column", "type=kind"]);
+    assert!(
+        stdout(&o).contains("+886912345001,true,2026-03-10,1,2026-03-10"),
+        "{}",
+        stdout(&o)
+    );
+    // A bad value and a null one (Hive's and Spark's `__HIVE_DEFAULT_PARTITION__`).
+    for (value, reason) in [
+        ("fax", "bad_kind"),
+        ("__HIVE_DEFAULT_PARTITION__", "missing_kind"),
+    ] {
+        let bad = dir.path().join(format!("bad-{reason}"));
+        let file = bad.join(format!("direction=in/kind={value}/part-0.csv"));
+        write_csv(&file, header, &rows);
+        let (rejects, verdicts) = scan_with_rejects(&bad, &dir.path().join("rejects.csv"));
+        assert_eq!(
+            verdicts,
+            "subscriber,anomaly_detected,anomaly_date,anomalous_days,first_anomaly_date\n"
+        );
+        let listed: Vec<&str> = rejects.lines().skip(1).collect();
+        assert_eq!(listed.len(), 4, "{rejects}");
+        for (i, line) in listed.iter().enumerate() {
+            assert!(line.contains(&format!(",{},{reason}", i + 1)), "{line}");
+            assert!(line.contains("part-0.csv"), "{line}");
+        }
+    }
+}
+
 #[test]
 fn as_of_defaults_to_the_latest_day_in_the_data() {
     let dir = tempfile::tempdir().unwrap();

@@ -68,6 +68,38 @@ fn every_case_from_every_input_matches_expected() {
     assert_eq!(ran, 19);
 }
 
+/// Every case's rows as a table partitioned by `direction` and `kind` (CSV files without
+/// those columns, under `direction=in/kind=call/`, as Spark and Hive write one): the same
+/// verdicts, the partition values read as the files' cells (REFERENCE.md §2.5).
+#[test]
+fn every_case_as_a_partitioned_table_matches_expected() {
+    let tmp = tempfile::tempdir().unwrap();
+    for case in cases() {
+        let table = tmp.path().join(case.file_name().unwrap());
+        let files =
+            crate::support::write_hive(&case.join("events.csv"), &table, &["direction", "kind"]);
+        assert!(files >= 1, "{}", case.display());
+        let out = tmp.path().join("out.csv");
+        let st = Command::new(env!("CARGO_BIN_EXE_hotzone"))
+            .arg("scan")
+            .arg(&table)
+            .args(args_of(&case))
+            .arg("--output")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            matches!(st.status.code(), Some(0 | 2)),
+            "{}: {}",
+            case.display(),
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let expected = std::fs::read_to_string(case.join("expected.csv")).unwrap();
+        let got = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(got, expected, "{}", case.display());
+    }
+}
+
 #[test]
 fn bad_rows_case_counts_each_reason_and_strict_stops() {
     let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/bad_rows");

@@ -12,6 +12,7 @@ use tonic_types::StatusExt;
 
 use crate::support::{
     Server, conformance_dir, drop_file, settings, spawn, spawn_loaded, spawn_state, wait_for,
+    write_hive,
 };
 use hotzone::service::AppState;
 
@@ -122,10 +123,19 @@ async fn check_matches_every_conformance_case() {
             std::fs::read_to_string(dir.join("args")).unwrap().trim(),
         );
         let want = expected(&dir);
-        // The CSV compressed as exporters ship it, too (`.csv.gz`).
-        for input in ["events.csv", "events.parquet", "events.csv.gz"] {
+        // The CSV compressed as exporters ship it, too (`.csv.gz`), and as a table
+        // partitioned by `direction` and `kind` (`direction=in/kind=call/part-0.csv`).
+        for input in [
+            "events.csv",
+            "events.parquet",
+            "events.csv.gz",
+            "partitioned",
+        ] {
             let data = tempfile::tempdir().unwrap();
-            if input == "events.csv.gz" {
+            if input == "partitioned" {
+                let table = data.path().join("calls");
+                write_hive(&dir.join("events.csv"), &table, &["direction", "kind"]);
+            } else if input == "events.csv.gz" {
                 let mut gz = flate2::write::GzEncoder::new(
                     std::fs::File::create(data.path().join(input)).unwrap(),
                     flate2::Compression::fast(),

@@ -154,3 +154,64 @@ pub(crate) fn drop_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 pub(crate) fn conformance_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")
 }
+
+/// The rows of the CSV file `events` written as a table partitioned by the columns `keys`, as
+/// Spark and Hive write one: a CSV file per combination of their values under
+/// `out/<key>=<value>/…/part-0.csv`, without those columns (a value escaped `%XX` but for
+/// letters, digits and `+-._:`, an empty one written `__HIVE_DEFAULT_PARTITION__`). Row order
+/// is kept within each file. Returns the number of files written.
+pub(crate) fn write_hive(events: &Path, out: &Path, keys: &[&str]) -> usize {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(events)
+        .unwrap();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let at: Vec<usize> = (keys.iter())
+        .map(|k| header.iter().position(|h| h == k).unwrap())
+        .collect();
+    let escaped = |v: &str| -> String {
+        if v.is_empty() {
+            return "__HIVE_DEFAULT_PARTITION__".to_owned();
+        }
+        v.bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'+' | b'-' | b'.' | b'_' | b':' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let mut files: std::collections::BTreeMap<PathBuf, csv::Writer<std::fs::File>> =
+        Default::default();
+    for record in reader.records() {
+        let record = record.unwrap();
+        let mut dir = out.to_path_buf();
+        for (k, &i) in keys.iter().zip(&at) {
+            dir = dir.join(format!("{k}={}", escaped(record.get(i).unwrap_or(""))));
+        }
+        let w = files.entry(dir.clone()).or_insert_with(|| {
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut w = csv::Writer::from_path(dir.join("part-0.csv")).unwrap();
+            let names = (0..header.len())
+                .filter(|i| !at.contains(i))
+                .map(|i| &header[i]);
+            w.write_record(names).unwrap();
+            w
+        });
+        let kept = (0..header.len().max(record.len()))
+            .filter(|i| !at.contains(i))
+            .map(|i| record.get(i).unwrap_or(""));
+        w.write_record(kept).unwrap();
+    }
+    let n = files.len();
+    for (_, mut w) in files {
+        w.flush().unwrap();
+    }
+    n
+}
