@@ -156,6 +156,7 @@ async fn main() {
             initial_event: false,
             starts_at: starts_at.clone(),
             baseline: None,
+            protocol_settings: None,
         };
         std::fs::write(
             subs_dir.join(format!("{}.json", r.id)),

@@ -1185,6 +1185,120 @@ async fn a_zone_recorded_by_a_file_dropped_in_later_is_warned_about() {
     assert!(logs.contains("recorded=Asia/Tokyo"), "{logs}");
 }
 
+/// The headers a subscription asks its callbacks to carry (`protocolSettings.headers`) may
+/// be secrets: with every log level on, no log line and no audit line of the real server
+/// holds a value, whether the subscription was taken (its callbacks sent) or refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_header_value_never_reaches_a_log() {
+    use crate::http::{SinkMode, SinkServer, post_json, request};
+    const SUBS: &str = "/fraud-hotzone-alert-subscriptions/v0/subscriptions";
+    let secret = "hdr-val-5ec7e7";
+    let data = data_dir();
+    let audit_dir = tempfile::tempdir().unwrap();
+    let audit = audit_dir.path().join("audit.jsonl");
+    let audit_s = audit.to_string_lossy().into_owned();
+    let env = [
+        ("HOTZONE_AUDIT_KEY", "00112233445566778899aabbccddeeff"),
+        ("RUST_LOG", "trace"),
+    ];
+    let args = [
+        "--audit-log",
+        audit_s.as_str(),
+        "--http-listen",
+        "127.0.0.1:0",
+        "--allow-insecure-sinks",
+    ];
+    let mut server = ServeChild::start(data.path(), &args, &env);
+    let c = server.client().await;
+    wait_loaded(&c).await;
+    let http: std::net::SocketAddr = wait_for("the REST address", || async {
+        (server.logs().lines())
+            .filter(|l| l.contains("serving the REST API"))
+            .find_map(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("addr="))
+                    .and_then(|a| a.parse().ok())
+            })
+    })
+    .await;
+    let mut sink = SinkServer::start(SinkMode::Status(204)).await;
+    let number = "+886955500081";
+    let (events, _) = crate::subscriptions::hot_now(number);
+    c.clone()
+        .ingest(tokio_stream::iter(vec![IngestRequest { events }]))
+        .await
+        .unwrap();
+    let body = |settings: serde_json::Value| {
+        serde_json::json!({
+            "protocol": "HTTP",
+            "sink": sink.url("/cb"),
+            "protocolSettings": settings,
+            "types": ["org.camaraproject.fraud-hotzone-alert-subscriptions.v0.anomaly-detected"],
+            "config": {
+                "subscriptionDetail": {
+                    "phoneNumber": number,
+                    "lookBackDays": 7,
+                    "thresholdRatio": 0.5,
+                    "fraudHotZone": ["NG"],
+                },
+                "initialEvent": true,
+            },
+        })
+    };
+    // Refused: a value with a line break, and a header the service owns.
+    for refused in [
+        serde_json::json!({"headers": {"X-Api-Key": format!("{secret}\r\nX-B: 1")}}),
+        serde_json::json!({"headers": {"Authorization": secret}}),
+        serde_json::json!({"headers": {"X-Api-Key": secret}, "method": "GET"}),
+    ] {
+        let r = post_json(
+            http,
+            SUBS,
+            &[("x-correlator", "hdr-refused")],
+            &body(refused),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(!r.text().contains(secret), "{}", r.text());
+    }
+    // Taken: the initial event and the end carry the header.
+    let r = post_json(
+        http,
+        SUBS,
+        &[("x-correlator", "hdr-taken")],
+        &body(serde_json::json!({"headers": {"X-Api-Key": secret}, "method": "POST"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let got = sink.next().await;
+    assert_eq!(got.headers.get("x-api-key").unwrap(), secret);
+    let r = request(http, "DELETE", &format!("{SUBS}/{id}"), &[], None).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let got = sink.next().await;
+    assert_eq!(got.headers.get("x-api-key").unwrap(), secret);
+    // The lines of what happened are there (so the logs are read), the value is not.
+    let logs = wait_for("the subscription's log lines", || async {
+        let l = server.logs();
+        (l.contains("subscription created") && l.contains("hdr-taken")).then_some(l)
+    })
+    .await;
+    wait_for("the subscribe audit lines", || async {
+        let text = std::fs::read_to_string(&audit).unwrap_or_default();
+        (text.contains("subscribe") && text.contains("unsubscribe")).then_some(())
+    })
+    .await;
+    server.kill();
+    let logs = format!("{logs}{}", server.logs());
+    assert!(!logs.contains(secret), "a header value in the log");
+    let audited = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        !audited.contains(secret),
+        "a header value in the audit file"
+    );
+    assert!(!logs.contains("955500081") && !audited.contains("955500081"));
+}
+
 /// The audit file's check lines, check lines with the correlator `leak-test`, and ingest
 /// lines answered OK, as far as they are on disk (whole lines only).
 fn audit_counts(audit: &std::path::Path) -> (usize, usize, usize) {

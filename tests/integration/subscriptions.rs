@@ -33,7 +33,7 @@ fn in_ms(ms: i64) -> String {
 }
 
 /// Three hot calls (NG) for `sub` a few minutes ago, and the UTC day they fall on.
-fn hot_now(sub: &str) -> (Vec<EventRecord>, String) {
+pub(crate) fn hot_now(sub: &str) -> (Vec<EventRecord>, String) {
     let t0 = now_ms() - 5 * 60_000;
     let events = (0..3)
         .map(|i| EventRecord {
@@ -1222,5 +1222,272 @@ async fn a_delete_the_disk_refuses_leaves_the_subscription_live() {
     assert_eq!(got.body["data"]["subscriptionId"], json!(id));
     assert_eq!(request(rs.http, "GET", &one, &[], None).await.status, 404);
     assert!(!dir.join(format!("{id}.json")).exists());
+    rs.server.stop().await;
+}
+
+/// CAMARA's `HTTPSettings` (`protocolSettings`): the headers asked for.
+fn with_settings(mut sub: Value, settings: Value) -> Value {
+    sub["protocolSettings"] = settings;
+    sub
+}
+
+/// `protocolSettings` (CAMARA's `HTTPSettings`) is taken: its headers reach the sink on every
+/// callback, beside (never instead of) the service's own; GET echoes the settings as sent;
+/// they survive a restart, headers and all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_settings_headers_reach_the_sink_are_echoed_and_survive_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let mut sink = SinkServer::start(SinkMode::Status(204)).await;
+    let rs = spawn_rest(server_settings(data.path())).await;
+    let number = "+886955500061";
+    let settings = json!({
+        "headers": {"X-Api-Key": "hdr-secret-61", "X-Tenant": "bank a\tdesk 2", "x-correlator": "cb-61"},
+        "method": "POST",
+    });
+    let sub = created(
+        &post_json(
+            rs.http,
+            SUBS,
+            &[],
+            &with_settings(subscription(&sink.url("/cb"), number), settings.clone()),
+        )
+        .await,
+    );
+    let id = sub["id"].as_str().unwrap().to_owned();
+    assert_eq!(sub["protocolSettings"], settings, "{sub}");
+    let one = request(rs.http, "GET", &format!("{SUBS}/{id}"), &[], None).await;
+    assert_eq!(one.json()["protocolSettings"], settings);
+    assert_eq!(one.json(), sub);
+    // The members sent, as sent: `method` alone, and settings sent as `null` (not given).
+    let only_method = created(
+        &post_json(
+            rs.http,
+            SUBS,
+            &[],
+            &with_settings(
+                subscription(&sink.url("/method"), "+886955500062"),
+                json!({"method": "POST", "headers": null}),
+            ),
+        )
+        .await,
+    );
+    assert_eq!(only_method["protocolSettings"], json!({"method": "POST"}));
+    let none = created(
+        &post_json(
+            rs.http,
+            SUBS,
+            &[],
+            &with_settings(
+                subscription(&sink.url("/none"), "+886955500063"),
+                Value::Null,
+            ),
+        )
+        .await,
+    );
+    assert!(none.get("protocolSettings").is_none(), "{none}");
+    let listed = request(rs.http, "GET", SUBS, &[], None).await.json();
+    let mine = (listed.as_array().unwrap().iter())
+        .find(|s| s["id"] == json!(id))
+        .unwrap();
+    assert_eq!(mine["protocolSettings"], settings);
+
+    // A callback carries the headers, and the service's own are still its own.
+    let rounds = rs.state.callback_metrics().rounds();
+    let (events, _) = hot_now(number);
+    ingest(&rs, events).await;
+    let got = sink.next().await;
+    assert_eq!(got.path, "/cb");
+    assert_eq!(got.body["type"], ANOMALY);
+    assert_eq!(got.headers.get("x-api-key").unwrap(), "hdr-secret-61");
+    assert_eq!(got.headers.get("x-tenant").unwrap(), "bank a\tdesk 2");
+    assert_eq!(got.headers.get("x-correlator").unwrap(), "cb-61");
+    assert_eq!(
+        got.headers.get("authorization").unwrap(),
+        "Bearer sink-secret"
+    );
+    assert_eq!(
+        got.headers.get("content-type").unwrap(),
+        "application/cloudevents+json"
+    );
+    settled(&rs, rounds).await;
+    rs.server.stop().await;
+
+    // The settings are in the subscription's file (owner-only) and back after a restart.
+    let rs = spawn_rest(server_settings(data.path())).await;
+    let one = request(rs.http, "GET", &format!("{SUBS}/{id}"), &[], None).await;
+    assert_eq!(one.status, 200, "{}", one.text());
+    assert_eq!(one.json()["protocolSettings"], settings);
+    // And a callback after the restart still carries them.
+    let r = request(rs.http, "DELETE", &format!("{SUBS}/{id}"), &[], None).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let got = sink.next().await;
+    assert_eq!(got.path, "/cb");
+    assert_eq!(got.body["type"], ENDED);
+    assert_eq!(got.headers.get("x-api-key").unwrap(), "hdr-secret-61");
+    assert_eq!(got.headers.get("x-tenant").unwrap(), "bank a\tdesk 2");
+    rs.server.stop().await;
+}
+
+/// Each rule of `protocolSettings` refuses with 400 INVALID_ARGUMENT naming the field,
+/// never the value; a refused subscription is not created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_protocol_settings_name_the_field_never_the_value() {
+    let data = tempfile::tempdir().unwrap();
+    drop_file(data.path(), "old.csv", OLD_DAY);
+    let rs = spawn_rest(server_settings(data.path())).await;
+    let ok = subscription("http://127.0.0.1:9/cb", "+886955500071");
+    let secret = "hdr-secret-71";
+    let header = |name: &str, value: &str| json!({"headers": {name: value}});
+    let mut bad: Vec<(&str, Value, String)> = Vec::new();
+    // Headers the service sets itself, hop-by-hop and framing ones, security-relevant ones.
+    for name in [
+        "Host",
+        "Content-Length",
+        "Content-Type",
+        "content-encoding",
+        "Transfer-Encoding",
+        "Connection",
+        "Authorization",
+        "Upgrade",
+        "TE",
+        "Trailer",
+        "Keep-Alive",
+        "Proxy-Authorization",
+        "Proxy-Connection",
+        "ce-id",
+        "Ce-Specversion",
+        "User-Agent",
+        "Expect",
+    ] {
+        bad.push((
+            "reserved",
+            header(name, secret),
+            format!("protocolSettings.headers.{name}"),
+        ));
+    }
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "CR LF in a value",
+            header("X-Key", &format!("{secret}\r\nX-Injected: 1")),
+            "protocolSettings.headers.X-Key",
+        ),
+        (
+            "LF in a value",
+            header("X-Key", &format!("{secret}\nx")),
+            "protocolSettings.headers.X-Key",
+        ),
+        (
+            "a control character",
+            header("X-Key", &format!("{secret}\u{7f}")),
+            "protocolSettings.headers.X-Key",
+        ),
+        (
+            "not ASCII",
+            header("X-Key", &format!("{secret}\u{e9}")),
+            "protocolSettings.headers.X-Key",
+        ),
+        (
+            "a space around",
+            header("X-Key", &format!(" {secret}")),
+            "protocolSettings.headers.X-Key",
+        ),
+        (
+            "a value too long",
+            header("X-Key", &format!("{secret}{}", "v".repeat(512))),
+            "protocolSettings.headers.X-Key",
+        ),
+        (
+            "a name that is no token",
+            header("X Key", secret),
+            "protocolSettings.headers.<header>",
+        ),
+        (
+            "a name that may hold a number",
+            header("X-886955500071", &format!("{secret}\n")),
+            "protocolSettings.headers.<header>",
+        ),
+        (
+            "a name too long",
+            header(&"X".repeat(65), secret),
+            "protocolSettings.headers.<header>",
+        ),
+        (
+            "a name repeated in another case",
+            json!({"headers": {"X-Key": secret, "x-key": secret}}),
+            "protocolSettings.headers.",
+        ),
+        (
+            "too many",
+            json!({"headers": (0..17).map(|i| (format!("X-H{i}"), json!(secret))).collect::<serde_json::Map<_, _>>()}),
+            "protocolSettings.headers",
+        ),
+        (
+            "too many bytes",
+            json!({"headers": (0..10).map(|i| (format!("X-H{i}"), json!(format!("{secret}{}", "v".repeat(480))))).collect::<serde_json::Map<_, _>>()}),
+            "protocolSettings.headers",
+        ),
+        (
+            "a value that is no string",
+            json!({"headers": {"X-Key": 886955500071_u64}}),
+            "protocolSettings.headers.X-Key",
+        ),
+        (
+            "headers not an object",
+            json!({"headers": [secret]}),
+            "protocolSettings.headers",
+        ),
+        (
+            "method GET",
+            json!({"method": "GET"}),
+            "protocolSettings.method",
+        ),
+        (
+            "method in lower case",
+            json!({"method": "post"}),
+            "protocolSettings.method",
+        ),
+        (
+            "an unknown member",
+            json!({"method": "POST", "timeout": 5}),
+            "protocolSettings.timeout",
+        ),
+        ("not an object", json!("POST"), "protocolSettings"),
+    ];
+    for (what, settings, field) in cases {
+        bad.push((what, settings, field.to_owned()));
+    }
+    for (what, settings, field) in bad {
+        let r = post_json(rs.http, SUBS, &[], &with_settings(ok.clone(), settings)).await;
+        assert_eq!(r.status, 400, "{what}: {}", r.text());
+        let body = r.json();
+        assert_eq!(body["code"], "INVALID_ARGUMENT", "{what}: {body}");
+        let msg = body["message"].as_str().unwrap();
+        assert!(msg.contains(&field), "{what}: {field} not in {msg}");
+        assert!(
+            !r.text().contains(secret),
+            "{what}: the value echoed: {msg}"
+        );
+        assert!(!r.text().contains("955500071"), "{what}: a number: {msg}");
+    }
+    // A protocol other than HTTP is refused for its protocol, settings or not.
+    let mut mqtt = with_settings(ok.clone(), json!({"method": "POST"}));
+    mqtt["protocol"] = json!("MQTT5");
+    let r = post_json(rs.http, SUBS, &[], &mqtt).await;
+    assert_eq!(r.json()["code"], "INVALID_PROTOCOL", "{}", r.text());
+    assert_eq!(
+        request(rs.http, "GET", SUBS, &[], None).await.json(),
+        json!([]),
+        "a refused subscription was created"
+    );
+    // The same request with an accepted header is taken.
+    let r = post_json(
+        rs.http,
+        SUBS,
+        &[],
+        &with_settings(ok, header("X-Key", secret)),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
     rs.server.stop().await;
 }

@@ -663,6 +663,7 @@ async fn attempts(shared: &Shared, sub: &Subscription, cb: Callback) -> Outcome 
             super::sink::post(
                 &sub.sink,
                 token,
+                &sub.headers,
                 cb.body.clone(),
                 timeout,
                 cfg.allow_insecure_sinks,

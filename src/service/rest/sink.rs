@@ -310,21 +310,29 @@ pub fn tls_client(
 /// How long a reply's body is read after its status, only so the connection closes cleanly.
 const DRAIN: Duration = Duration::from_secs(1);
 
-/// POSTs `body` to the sink; `Ok(status)` when the reply's status line came back within
-/// `timeout`. The status decides: a 2xx whose body is slow to come is still a 2xx (its body
-/// is read for at most a second more, and ignored). Errors are short descriptions (no URL,
-/// no token) for the log.
+/// The headers a subscription asked its callbacks to carry (`protocolSettings.headers`,
+/// checked when it was created: none is one [`post`] writes itself).
+pub type ExtraHeaders = [(http::HeaderName, http::HeaderValue)];
+
+/// POSTs `body` to the sink, with `extra` headers; `Ok(status)` when the reply's status line
+/// came back within `timeout`. The status decides: a 2xx whose body is slow to come is still
+/// a 2xx (its body is read for at most a second more, and ignored). Errors are short
+/// descriptions (no URL, no token, no header) for the log.
 pub async fn post(
     sink: &Sink,
     token: Option<&str>,
+    extra: &ExtraHeaders,
     body: Bytes,
     timeout: Duration,
     allow_insecure: bool,
     tls: &Arc<rustls::ClientConfig>,
 ) -> Result<u16, String> {
-    let reply = tokio::time::timeout(timeout, post_inner(sink, token, body, allow_insecure, tls))
-        .await
-        .map_err(|_| "timed out".to_owned())??;
+    let reply = tokio::time::timeout(
+        timeout,
+        post_inner(sink, token, extra, body, allow_insecure, tls),
+    )
+    .await
+    .map_err(|_| "timed out".to_owned())??;
     let _ = tokio::time::timeout(
         DRAIN.min(timeout),
         http_body_util::Limited::new(reply.body, 64 * 1024).collect(),
@@ -353,6 +361,7 @@ impl Drop for Driver {
 async fn post_inner(
     sink: &Sink,
     token: Option<&str>,
+    extra: &ExtraHeaders,
     body: Bytes,
     allow_insecure: bool,
     tls: &Arc<rustls::ClientConfig>,
@@ -393,9 +402,16 @@ async fn post_inner(
     if let Some(t) = token {
         req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
-    let req = req
+    let mut req = req
         .body(Full::new(body))
         .map_err(|_| "request: invalid header value".to_owned())?;
+    // Never one of the headers above (refused when the subscription was made); kept from
+    // replacing them all the same.
+    for (name, value) in extra {
+        if !req.headers().contains_key(name) {
+            req.headers_mut().append(name.clone(), value.clone());
+        }
+    }
     if sink.https {
         let name = rustls::pki_types::ServerName::try_from(sink.host.clone())
             .map_err(|_| "tls: invalid server name".to_owned())?;

@@ -92,6 +92,198 @@ pub struct Record {
     /// The anomaly date at creation, never notified (absent with `initialEvent`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<String>,
+    /// `protocolSettings` (CAMARA's `HTTPSettings`) as sent; absent when not sent (and in
+    /// the records of servers before it was taken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol_settings: Option<HttpSettings>,
+}
+
+/// CAMARA's `HTTPSettings` (`protocolSettings` of a subscription whose `protocol` is HTTP),
+/// as the client sent them: each member kept only when sent, so that GET echoes them.
+///
+/// The `headers` are added to every callback POST to the sink. Their values may be secrets
+/// (an API key of the sink's): they are kept like the sink's token (in the owner-only
+/// subscription file, echoed only to the subscription's client) and never logged; this
+/// type's `Debug` shows how many headers there are, not their names or values.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpSettings {
+    /// `headers`: header name (as sent) to value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    /// `method`: only `POST`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+}
+
+impl std::fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("headers", &self.headers.as_ref().map(|h| h.len()))
+            .field("method", &self.method)
+            .finish()
+    }
+}
+
+impl HttpSettings {
+    /// The CAMARA representation: the members sent, as sent.
+    fn to_json(&self) -> Value {
+        let mut v = json!({});
+        if let Some(h) = &self.headers {
+            v["headers"] = json!(h);
+        }
+        if let Some(m) = &self.method {
+            v["method"] = json!(m);
+        }
+        v
+    }
+}
+
+/// Most headers a subscription may ask callbacks to carry (`protocolSettings.headers`).
+pub const MAX_SINK_HEADERS: usize = 16;
+/// Longest header name taken, in bytes.
+pub const MAX_SINK_HEADER_NAME: usize = 64;
+/// Longest header value taken, in characters (CAMARA's `HTTPSettings` `maxLength`).
+pub const MAX_SINK_HEADER_VALUE: usize = 512;
+/// Most bytes of names and values together.
+pub const MAX_SINK_HEADER_BYTES: usize = 4096;
+
+/// Header names a subscription may not set (compared without case): those the delivery
+/// writes itself (`Host`, `Content-Type`, `Content-Length`, `User-Agent`, and
+/// `Authorization`, the `sinkCredential`'s), the hop-by-hop and framing ones of RFC 9110
+/// §7.6.1 and RFC 9112 (`Connection`, `Keep-Alive`, `Transfer-Encoding`, `TE`, `Trailer`,
+/// `Upgrade`, `Proxy-Connection`) and `Expect` (it changes the exchange). Names that begin
+/// with one of [`RESERVED_HEADER_PREFIXES`] are refused too.
+pub const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-type",
+    "content-length",
+    "user-agent",
+    "authorization",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-connection",
+    "expect",
+];
+
+/// Prefixes of header names a subscription may not set: `proxy-` (meant for proxies, as
+/// `Proxy-Authorization`), `content-` (they describe the body, which the service writes),
+/// `ce-` (CloudEvents attributes in binary mode: the events are sent in structured mode).
+pub const RESERVED_HEADER_PREFIXES: &[&str] = &["proxy-", "content-", "ce-"];
+
+/// True for an RFC 9110 `token` (a field name): one or more of `tchar`.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The field path naming header `name` in a refusal: the name when it is a token of at
+/// most [`MAX_SINK_HEADER_NAME`] bytes that holds no run of digits that may be a phone
+/// number (`status::hidden_digits` keeps it whole), else `<header>`.
+fn header_field(name: &str) -> String {
+    let shown = is_token(name)
+        && name.len() <= MAX_SINK_HEADER_NAME
+        && crate::service::status::hidden_digits(name) == name;
+    format!(
+        "protocolSettings.headers.{}",
+        if shown { name } else { "<header>" }
+    )
+}
+
+/// Checks an `HTTPSettings` (`method` POST, [`sink_headers`]) and returns its headers.
+fn http_settings_checked(ps: &HttpSettings) -> Result<Vec<(http::HeaderName, HeaderValue)>> {
+    if ps.method.as_deref().is_some_and(|m| m != "POST") {
+        return Err(Error::invalid(
+            "protocolSettings.method",
+            "must be POST (callbacks are POSTed)",
+        ));
+    }
+    ps.headers.as_ref().map_or(Ok(Vec::new()), sink_headers)
+}
+
+/// Checks `protocolSettings.headers` (the rule broken, never a value, in the error) and
+/// returns them as headers of a request.
+fn sink_headers(
+    headers: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<(http::HeaderName, HeaderValue)>> {
+    if headers.len() > MAX_SINK_HEADERS {
+        return Err(Error::invalid(
+            "protocolSettings.headers",
+            format!("may hold at most {MAX_SINK_HEADERS} headers"),
+        ));
+    }
+    let total: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if total > MAX_SINK_HEADER_BYTES {
+        return Err(Error::invalid(
+            "protocolSettings.headers",
+            format!("names and values together may hold at most {MAX_SINK_HEADER_BYTES} bytes"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let field = header_field(name);
+        if !is_token(name) || name.len() > MAX_SINK_HEADER_NAME {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "must be a header name: 1 to {MAX_SINK_HEADER_NAME} letters, digits or !#$%&'*+-.^_`|~ (an RFC 9110 token)"
+                ),
+            ));
+        }
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str())
+            || RESERVED_HEADER_PREFIXES
+                .iter()
+                .any(|p| lower.starts_with(p))
+        {
+            return Err(Error::invalid(
+                field,
+                "is a header the service sets or that is not the client's to set (Host, Content-*, User-Agent, Authorization: use sinkCredential, hop-by-hop headers, Expect, Proxy-*, ce-*)",
+            ));
+        }
+        if !seen.insert(lower) {
+            return Err(Error::invalid(
+                field,
+                "repeats a header name (names do not differ by case)",
+            ));
+        }
+        if value.chars().count() > MAX_SINK_HEADER_VALUE {
+            return Err(Error::invalid(
+                field,
+                format!("must be at most {MAX_SINK_HEADER_VALUE} characters"),
+            ));
+        }
+        if !value
+            .bytes()
+            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+        {
+            return Err(Error::invalid(
+                field,
+                "must be visible ASCII characters, spaces and tabs (no line breaks or control characters)",
+            ));
+        }
+        if value.starts_with([' ', '\t']) || value.ends_with([' ', '\t']) {
+            return Err(Error::invalid(
+                field,
+                "must not begin or end with a space or tab",
+            ));
+        }
+        let (Ok(n), Ok(mut v)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) else {
+            // The rules above are stricter than the `http` crate's.
+            return Err(Error::invalid(field, "is not a valid header"));
+        };
+        v.set_sensitive(true);
+        out.push((n, v));
+    }
+    Ok(out)
 }
 
 /// How long before its sink's token expires (`accessTokenExpiresUtc`) a subscription ends
@@ -119,6 +311,9 @@ pub struct Subscription {
     pub request: pb::CheckRequest,
     /// The callback URL, checked.
     pub sink: Sink,
+    /// The headers of `protocolSettings`, checked, added to every callback (values marked
+    /// sensitive).
+    pub headers: Vec<(http::HeaderName, HeaderValue)>,
     /// When it ends, epoch ms, and why (the earlier of expiry and `token_end`).
     pub ends: Option<(i64, EndReason)>,
     /// Set once when it is deleted or expires ([`Store::end`]); not when its last allowed
@@ -140,6 +335,11 @@ impl Subscription {
         let number = parse_phone_number(&request.phone_number)?;
         let sink =
             Sink::parse(&record.sink, allow_insecure).map_err(|r| Error::invalid("sink", r))?;
+        // Checked again from the file: what a callback carries passed these rules.
+        let headers = match &record.protocol_settings {
+            None => Vec::new(),
+            Some(ps) => http_settings_checked(ps)?,
+        };
         let at = |s: &Option<String>| {
             s.as_deref()
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
@@ -158,6 +358,7 @@ impl Subscription {
             number,
             request,
             sink,
+            headers,
             ends,
             ended: tokio::sync::watch::Sender::new(false),
             turn: tokio::sync::Mutex::new(()),
@@ -186,6 +387,9 @@ impl Subscription {
         });
         if let Some(t) = &r.expire_time {
             v["expiresAt"] = json!(t);
+        }
+        if let Some(ps) = &r.protocol_settings {
+            v["protocolSettings"] = ps.to_json();
         }
         v
     }
@@ -993,7 +1197,14 @@ fn parse_subscription(
     let obj = super::check::json_object(body)?;
     check_fields(
         &obj,
-        &["protocol", "sink", "sinkCredential", "types", "config"],
+        &[
+            "protocol",
+            "sink",
+            "sinkCredential",
+            "types",
+            "config",
+            "protocolSettings",
+        ],
         "",
     )?;
     match string(&obj, "protocol", "protocol")?.as_deref() {
@@ -1001,6 +1212,7 @@ fn parse_subscription(
         None => return Err(Error::invalid("protocol", "is required (HTTP)").into()),
         Some(_) => return Err(SubscriptionRefusal::Protocol.of("protocol", "must be HTTP")),
     }
+    let protocol_settings = protocol_settings(&obj)?;
     let sink =
         string(&obj, "sink", "sink")?.ok_or_else(|| Error::invalid("sink", "is required"))?;
     let allow_insecure = settings.subscriptions.allow_insecure_sinks;
@@ -1168,7 +1380,44 @@ fn parse_subscription(
         initial_event,
         starts_at: crate::clock::now_rfc3339(),
         baseline: None,
+        protocol_settings,
     })
+}
+
+/// `protocolSettings` of an HTTP subscription (CAMARA's `HTTPSettings`), checked; `None`
+/// when not sent (or `null`). A member sent as `null` is one not given.
+fn protocol_settings(obj: &Map<String, Value>) -> Result<Option<HttpSettings>> {
+    let ps = match member(obj, "protocolSettings") {
+        None => return Ok(None),
+        Some(Value::Object(ps)) => ps,
+        Some(_) => return Err(Error::invalid("protocolSettings", "must be an object")),
+    };
+    check_fields(ps, &["headers", "method"], "protocolSettings.")?;
+    let method = string(ps, "method", "protocolSettings.method")?;
+    let headers = match member(ps, "headers") {
+        None => None,
+        Some(Value::Object(h)) => {
+            let mut out = std::collections::BTreeMap::new();
+            for (name, value) in h {
+                match value {
+                    Value::String(v) => {
+                        out.insert(name.clone(), v.clone());
+                    }
+                    _ => return Err(Error::invalid(header_field(name), "must be a string")),
+                }
+            }
+            Some(out)
+        }
+        Some(_) => {
+            return Err(Error::invalid(
+                "protocolSettings.headers",
+                "must be an object of header names to string values",
+            ));
+        }
+    };
+    let settings = HttpSettings { headers, method };
+    http_settings_checked(&settings)?;
+    Ok(Some(settings))
 }
 
 #[cfg(test)]
@@ -1189,6 +1438,141 @@ mod tests {
             "a start after the expiry"
         );
         assert_eq!(token_end(exp, None), exp - 60_000);
+    }
+
+    fn headers_of(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+        (pairs.iter())
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// What a subscription may ask its callbacks to carry, and the field each refusal names
+    /// (never the value).
+    #[test]
+    fn sink_headers_are_checked_and_refusals_name_the_header() {
+        let ok = sink_headers(&headers_of(&[
+            ("X-Api-Key", "k3y value\twith tab"),
+            ("x-correlator", "abc"),
+            ("X-Empty", ""),
+            ("Accept", "application/json"),
+        ]))
+        .unwrap();
+        assert_eq!(ok.len(), 4);
+        assert!(ok.iter().all(|(_, v)| v.is_sensitive()));
+        let refused = |name: &str, value: &str| match sink_headers(&headers_of(&[(name, value)])) {
+            Err(Error::InvalidArgument { field, rule }) => {
+                assert!(value.len() < 4 || !rule.contains(value), "{rule}");
+                field
+            }
+            other => panic!("{name}: {other:?}"),
+        };
+        for name in [
+            "Host",
+            "content-length",
+            "Content-Type",
+            "Content-Encoding",
+            "Transfer-Encoding",
+            "Connection",
+            "Authorization",
+            "Upgrade",
+            "TE",
+            "Trailer",
+            "Keep-Alive",
+            "Proxy-Authorization",
+            "proxy-connection",
+            "ce-id",
+            "CE-Type",
+            "User-Agent",
+            "Expect",
+        ] {
+            assert_eq!(
+                refused(name, "v"),
+                format!("protocolSettings.headers.{name}")
+            );
+        }
+        assert_eq!(
+            refused("X-A", "a\r\nX-B: b"),
+            "protocolSettings.headers.X-A"
+        );
+        assert_eq!(refused("X-A", "a\nb"), "protocolSettings.headers.X-A");
+        assert_eq!(refused("X-A", "caf\u{e9}"), "protocolSettings.headers.X-A");
+        assert_eq!(refused("X-A", "a\u{0}b"), "protocolSettings.headers.X-A");
+        assert_eq!(refused("X-A", " a"), "protocolSettings.headers.X-A");
+        assert_eq!(refused("X-A", "a\t"), "protocolSettings.headers.X-A");
+        assert_eq!(
+            refused("X-A", &"v".repeat(MAX_SINK_HEADER_VALUE + 1)),
+            "protocolSettings.headers.X-A"
+        );
+        // Names that are no token, too long, or may hold a number are not quoted back.
+        for bad in ["X A", "X:A", "", "\u{e9}", ":path", "X(A)"] {
+            assert_eq!(
+                refused(bad, "v"),
+                "protocolSettings.headers.<header>",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            refused(&"X".repeat(MAX_SINK_HEADER_NAME + 1), "v"),
+            "protocolSettings.headers.<header>"
+        );
+        assert_eq!(
+            refused("Host-886912345001", "v\r\n"),
+            "protocolSettings.headers.<header>"
+        );
+        // A name repeated in another case.
+        match sink_headers(&headers_of(&[("X-Key", "a"), ("x-key", "b")])) {
+            Err(Error::InvalidArgument { field, rule }) => {
+                assert!(field.starts_with("protocolSettings.headers."), "{field}");
+                assert!(rule.contains("repeats"), "{rule}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Bounds on the count and the bytes.
+        let many: Vec<(String, String)> = (0..=MAX_SINK_HEADERS)
+            .map(|i| (format!("X-H{i}"), "v".to_owned()))
+            .collect();
+        let err = sink_headers(&many.into_iter().collect()).unwrap_err();
+        assert!(
+            err.to_string().contains("protocolSettings.headers"),
+            "{err}"
+        );
+        let big: Vec<(String, String)> = (0..10)
+            .map(|i| (format!("X-H{i}"), "v".repeat(500)))
+            .collect();
+        let err = sink_headers(&big.into_iter().collect()).unwrap_err();
+        assert!(err.to_string().contains("bytes"), "{err}");
+    }
+
+    /// `method` is POST or absent; `Debug` never shows a header's name or value.
+    #[test]
+    fn http_settings_take_post_only_and_debug_hides_the_headers() {
+        let post = HttpSettings {
+            headers: Some(headers_of(&[("X-Secret-Name", "s3cret-value")])),
+            method: Some("POST".to_owned()),
+        };
+        assert_eq!(http_settings_checked(&post).unwrap().len(), 1);
+        let shown = format!("{post:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("Secret"),
+            "{shown}"
+        );
+        for m in ["GET", "post", "PUT", ""] {
+            let ps = HttpSettings {
+                headers: None,
+                method: Some(m.to_owned()),
+            };
+            match http_settings_checked(&ps) {
+                Err(Error::InvalidArgument { field, .. }) => {
+                    assert_eq!(field, "protocolSettings.method")
+                }
+                other => panic!("{m}: {other:?}"),
+            }
+        }
+        assert!(
+            http_settings_checked(&HttpSettings::default())
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -1230,6 +1614,7 @@ mod tests {
                 initial_event: true,
                 starts_at: "2026-12-04T00:00:00Z".to_owned(),
                 baseline: None,
+                protocol_settings: None,
             };
             store
                 .insert(Subscription::of(record, 90, false).unwrap())
