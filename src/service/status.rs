@@ -162,10 +162,17 @@ pub enum SubscriptionRefusal {
     Sink,
     /// `types` names more than one event type: 422 MULTIEVENT_SUBSCRIPTION_NOT_SUPPORTED.
     MultiEvent,
+    /// `sinkCredential.credentialType` is PRIVATE_KEY_JWT, for which this server has no
+    /// pre-shared configuration (none can be given to it): 422
+    /// PRIVATE_KEY_JWT_NOT_CONFIGURED.
+    PrivateKeyJwt,
 }
 
 /// The reason of [`SubscriptionRefusal::MultiEvent`], answered 422 on REST.
 pub const MULTIEVENT: &str = "MULTIEVENT_SUBSCRIPTION_NOT_SUPPORTED";
+
+/// The reason of [`SubscriptionRefusal::PrivateKeyJwt`], answered 422 on REST.
+pub const PRIVATE_KEY_JWT_NOT_CONFIGURED: &str = "PRIVATE_KEY_JWT_NOT_CONFIGURED";
 
 impl SubscriptionRefusal {
     /// The CAMARA code.
@@ -176,6 +183,7 @@ impl SubscriptionRefusal {
             SubscriptionRefusal::Token => "INVALID_TOKEN",
             SubscriptionRefusal::Sink => "INVALID_SINK",
             SubscriptionRefusal::MultiEvent => MULTIEVENT,
+            SubscriptionRefusal::PrivateKeyJwt => PRIVATE_KEY_JWT_NOT_CONFIGURED,
         }
     }
 
@@ -192,10 +200,11 @@ impl SubscriptionRefusal {
 }
 
 /// The HTTP status of a refusal on the REST port: [`http_status`] of its gRPC code, but 422
-/// for [`MULTIEVENT`] (an INVALID_ARGUMENT to gRPC, which has no such call).
+/// for [`MULTIEVENT`] and [`PRIVATE_KEY_JWT_NOT_CONFIGURED`] (INVALID_ARGUMENT to gRPC, which
+/// has no such call).
 pub fn rest_http_status(s: &Status) -> u16 {
     if s.get_details_error_info()
-        .is_some_and(|i| i.reason == MULTIEVENT)
+        .is_some_and(|i| i.reason == MULTIEVENT || i.reason == PRIVATE_KEY_JWT_NOT_CONFIGURED)
     {
         return 422;
     }

@@ -844,6 +844,17 @@ async fn private_sinks_and_bad_subscriptions_are_refused() {
             "INVALID_CREDENTIAL",
         ),
         (
+            "private key jwt",
+            {
+                let mut v = ok.clone();
+                v["sinkCredential"] = json!({"credentialType": "PRIVATE_KEY_JWT"});
+                v
+            },
+            422,
+            "credentialType",
+            "PRIVATE_KEY_JWT_NOT_CONFIGURED",
+        ),
+        (
             "token type",
             {
                 let mut v = ok.clone();

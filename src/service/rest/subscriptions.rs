@@ -3,8 +3,9 @@
 //!
 //! # What a subscription is
 //! A number and the parameters of a check (all but `asOf`: the notifier always checks "as of
-//! today" in the engine's zone), a sink URL, an optional bearer token for it, and when it
-//! ends (`subscriptionExpireTime`, `subscriptionMaxEvents`, the token's expiry). It belongs
+//! today" in the engine's zone), a sink URL, an optional bearer token for it, optional
+//! headers for its callbacks (`protocolSettings`, CAMARA's `HTTPSettings`: [`HttpSettings`]),
+//! and when it ends (`subscriptionExpireTime`, `subscriptionMaxEvents`, the token's expiry). It belongs
 //! to the client that created it: other clients neither see nor delete it (404). Creating,
 //! listing and deleting need the `check` scope and pass the concurrency gate and the client's
 //! rate limit; creating also takes one token of the (client, number) limit, like a check.
@@ -1246,6 +1247,15 @@ fn parse_subscription(
             )?;
             match string(c, "credentialType", "sinkCredential.credentialType")?.as_deref() {
                 Some("ACCESSTOKEN") => {}
+                // CAMARA's own code for a PRIVATE_KEY_JWT with no configuration pre-shared
+                // (the token endpoint, client id and JWKS URL agreed beforehand): this
+                // server has none, nor a way to be given one.
+                Some("PRIVATE_KEY_JWT") => {
+                    return Err(SubscriptionRefusal::PrivateKeyJwt.of(
+                        "sinkCredential.credentialType",
+                        "PRIVATE_KEY_JWT is not configured on this server: no JWK Set or token endpoint is pre-shared (use ACCESSTOKEN)",
+                    ));
+                }
                 None => {
                     return Err(Error::invalid(
                         "sinkCredential.credentialType",
@@ -1256,7 +1266,7 @@ fn parse_subscription(
                 Some(_) => {
                     return Err(SubscriptionRefusal::Credential.of(
                         "sinkCredential.credentialType",
-                        "must be ACCESSTOKEN (PLAIN, REFRESHTOKEN and PRIVATE_KEY_JWT are not supported)",
+                        "must be ACCESSTOKEN (PLAIN and REFRESHTOKEN are not supported)",
                     ));
                 }
             }
