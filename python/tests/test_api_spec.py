@@ -78,7 +78,8 @@ def test_subscription_refusals_carry_camaras_codes():
     assert {e["value"]["code"] for e in examples.values()} <= codes(bad)
     assert codes(bad) - {"OUT_OF_RANGE"} <= set(examples)
     assert codes(responses["CreateSubscriptionUnprocessableEntity422"]) == {
-        "MULTIEVENT_SUBSCRIPTION_NOT_SUPPORTED"
+        "MULTIEVENT_SUBSCRIPTION_NOT_SUPPORTED",
+        "PRIVATE_KEY_JWT_NOT_CONFIGURED",
     }
 
 
@@ -88,6 +89,8 @@ def test_the_responses_camara_requires_are_described():
     one = spec["paths"]["/subscriptions/{subscriptionId}"]
     # Event guide §3.1: POST describes 201 and 202, DELETE 202 and 204.
     assert {"201", "202"} <= set(subs["post"]["responses"])
+    # §2.2.4: POST describes 400, 401, 403, 409 and 429.
+    assert {"400", "401", "403", "409", "429"} <= set(subs["post"]["responses"])
     assert {"202", "204"} <= set(one["delete"]["responses"])
     # §3.5: the sink's answers to a callback.
     (callback,) = subs["post"]["callbacks"]["notifications"].values()
@@ -109,3 +112,16 @@ def test_access_token_expires_utc_carries_camaras_sentence():
     spec = load(SUBSCRIPTIONS)
     field = spec["components"]["schemas"]["SinkCredential"]["properties"]["accessTokenExpiresUtc"]
     assert TOKEN_SENTENCE in " ".join(field["description"].split())
+
+
+def test_http_settings_are_camaras_and_echoed():
+    spec = load(SUBSCRIPTIONS)
+    schemas = spec["components"]["schemas"]
+    request = schemas["SubscriptionRequest"]["properties"]["protocolSettings"]
+    assert request["allOf"][0]["$ref"].endswith("/HTTPSettings")
+    assert schemas["Subscription"]["properties"]["protocolSettings"]["$ref"].endswith(
+        "/HTTPSettings"
+    )
+    settings = schemas["HTTPSettings"]
+    assert settings["properties"]["method"]["enum"] == ["POST"]
+    assert settings["properties"]["headers"]["additionalProperties"]["maxLength"] == 512
