@@ -110,13 +110,14 @@ pub fn code_name(c: tonic::Code) -> &'static str {
 
 /// The CAMARA reasons this server sends (the `reason` label); anything else is `OTHER`.
 fn reason_label(reason: &str) -> &'static str {
-    const KNOWN: [&str; 16] = [
+    const KNOWN: [&str; 17] = [
         "UNIMPLEMENTED",
         "INVALID_PROTOCOL",
         "INVALID_CREDENTIAL",
         "INVALID_TOKEN",
         "INVALID_SINK",
         "MULTIEVENT_SUBSCRIPTION_NOT_SUPPORTED",
+        "PRIVATE_KEY_JWT_NOT_CONFIGURED",
         "INVALID_ARGUMENT",
         "OUT_OF_RANGE",
         "IDENTIFIER_NOT_FOUND",
@@ -534,6 +535,31 @@ pub async fn serve(listener: TcpListener, state: super::AppState) {
 
 #[cfg(test)]
 mod tests {
+    /// Every CAMARA code the subscriptions send is a label of its own, not `OTHER`.
+    #[test]
+    fn every_subscription_refusal_has_its_reason_label() {
+        use crate::service::status::SubscriptionRefusal as R;
+        for r in [
+            R::Protocol,
+            R::Credential,
+            R::Token,
+            R::Sink,
+            R::MultiEvent,
+            R::PrivateKeyJwt,
+        ] {
+            // A new variant must be listed here: the match has no catch-all.
+            match r {
+                R::Protocol
+                | R::Credential
+                | R::Token
+                | R::Sink
+                | R::MultiEvent
+                | R::PrivateKeyJwt => {}
+            }
+            assert_eq!(super::reason_label(r.code()), r.code());
+        }
+    }
+
     #[test]
     fn a_scrape_is_get_or_head_of_the_path_with_any_query() {
         for (line, want) in [
