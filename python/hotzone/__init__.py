@@ -205,6 +205,13 @@ def _stream(events: Any, columns: Optional[Mapping[str, str]] = None) -> Any:
         return _sound_views(pa, pa.Table.from_batches([events]))
     if hasattr(events, "__arrow_c_stream__"):
         return events
+    if mod.startswith("pyarrow") and type(events).__name__ == "Scanner":
+        return events.to_reader()
+    if mod.startswith("pyarrow") and hasattr(events, "scanner") and hasattr(events, "schema"):
+        import pyarrow.dataset as pads
+
+        if isinstance(events, pads.Dataset):
+            return _from_dataset(events, columns)
     import pyarrow as pa
 
     if hasattr(events, "__arrow_c_array__"):  # a single record batch
@@ -214,8 +221,26 @@ def _stream(events: Any, columns: Optional[Mapping[str, str]] = None) -> Any:
         raise TypeError("hotzone.scan takes a polars DataFrame; call .collect() on the LazyFrame")
     raise TypeError(
         "events must be a path, a list of paths, or Arrow data: a polars or pandas DataFrame, "
-        f"a pyarrow Table, RecordBatch or RecordBatchReader (got {type(events).__name__})"
+        "a pyarrow Table, RecordBatch, RecordBatchReader, Dataset or Scanner "
+        f"(got {type(events).__name__})"
     )
+
+
+# The fields a file must hold (REFERENCE.md §2).
+_REQUIRED = ("event_time", "subscriber", "direction", "kind")
+
+
+def _from_dataset(dataset: Any, columns: Optional[Mapping[str, str]]) -> Any:
+    """A ``pyarrow.dataset.Dataset`` as a stream of its batches, read as they are scanned
+    (its files are not loaded whole), with its partition columns (``partitioning="hive"``)
+    as the dataset gives them. Only the columns the scan takes are read; when a required
+    field has none, every column is, so that the error lists what the dataset holds."""
+    names = dataset.schema.names
+    taken = _resolve_columns(names, columns)
+    if all(f in taken for f in _REQUIRED):
+        wanted = sorted(set(taken.values()))
+        return dataset.scanner(columns=[names[i] for i in wanted]).to_reader()
+    return dataset.scanner().to_reader()
 
 
 def _from_polars(frame: Any, columns: Optional[Mapping[str, str]]) -> Any:
@@ -677,8 +702,10 @@ def scan(
     ----------
     events:
         The events: a polars or pandas DataFrame, a pyarrow Table, RecordBatch or
-        RecordBatchReader, anything with ``__arrow_c_stream__`` (a DuckDB relation: the
-        rows its query selects); or a path or list of paths
+        RecordBatchReader, a ``pyarrow.dataset`` Dataset or Scanner (scanned batch by
+        batch, with the partition columns the dataset gives), anything with
+        ``__arrow_c_stream__`` (a DuckDB relation: the rows its query selects); or a path
+        or list of paths
         as the CLI takes them (``.parquet``/``.pq``, ``.csv``, ``.csv.gz``/``.csv.gzip``,
         ``.csv.zst``/``.csv.zstd``, Arrow IPC ``.arrow``/``.ipc``/``.feather``/``.arrows``, in any case;
         directories, globs, or one prepared ``.hzi``). Arrow input is read batch by batch in place (no copy of the

@@ -1442,3 +1442,30 @@ def test_hive_partitioned_tables_from_every_writer_read_as_their_rows(generated,
     index = tmp_path / "parted.hzi"
     hotzone.prepare(written["pyarrow csv"], index, tz=SHARE["tz"])
     assert rows_of(hotzone.Index(index).scan(**{k: v for k, v in params.items() if k != "tz"}).table) == want
+
+
+def test_pyarrow_datasets_and_scanners_are_scanned_batch_by_batch(generated, tmp_path):
+    """A ``pyarrow.dataset`` Dataset (with its hive partition columns) or Scanner is read as
+    the batches it scans: the same verdicts as its rows in a table; only the columns the
+    scan takes are read; a dataset without a required column says which it holds."""
+    import pyarrow.dataset as pads
+
+    params = dict(SHARE, as_of="2026-10-30")
+    table = pq.read_table(generated)
+    want = rows_of(hotzone.scan(table, **params).table)
+    out = tmp_path / "parted"
+    pads.write_dataset(table.append_column("note", pa.array(["x"] * table.num_rows)), out,
+                       format="parquet", partitioning=["kind"], partitioning_flavor="hive")
+    hive = pads.dataset(out, format="parquet", partitioning="hive")
+    assert "kind" in hive.schema.names
+    for kind, events in [("dataset", hive), ("scanner", hive.scanner()), ("flat", pads.dataset(generated))]:
+        r = hotzone.scan(events, **params)
+        assert rows_of(r.table) == want, kind
+        assert r.summary["rows"] == table.num_rows, kind
+    # Renamed columns through `columns=`.
+    renamed = pads.dataset(table.rename_columns(["ts" if n == "event_time" else n for n in table.column_names]))
+    assert rows_of(hotzone.scan(renamed, columns={"ts": "event_time"}, **params).table) == want
+    # Without the partitioning the `kind` column is missing: the message lists the dataset's columns.
+    bare = pads.dataset(out, format="parquet")
+    with pytest.raises(ValueError, match=r"missing required column\(s\) kind .*note"):
+        hotzone.scan(bare, **params)
