@@ -429,7 +429,7 @@ def _kinds_for(t: Any) -> Tuple[str, ...]:
     if isinstance(t, (T.ByteType, T.ShortType, T.IntegerType, T.LongType)):
         return ("integer",)
     if isinstance(t, T.StringType):
-        return ("text",)
+        return ("text", "partition")
     return ()
 
 
@@ -461,9 +461,12 @@ def _plain_parquet(df: Any, picked: List[Tuple[str, str]]) -> Tuple[Optional[_Fi
     ``df`` must be a plain scan of Parquet files: its optimized logical plan is a
     ``LogicalRelation`` over a ``HadoopFsRelation`` in ``ParquetFileFormat`` (a Delta or an
     Iceberg table is not), under at most projections of bare columns, so the DataFrame holds
-    every row of its files, unchanged. None of the picked columns is a partition column (it
-    lives in directory names, not in the files), every file is a local path, and the kernel
-    reads every file and would take exactly the picked columns from it.
+    every row of its files, unchanged. Every file is a local path, and the kernel reads every
+    file and would take exactly the picked columns from it. A picked partition column (its
+    values in directory names, ``kind=sms/``) is one the kernel takes from those names too
+    (REFERENCE.md §2.5) when Spark typed it as text and no file holds a column of its name
+    (Spark reads the directory's value, the kernel the file's); a column the kernel would take
+    from a directory is a partition column of Spark's.
     """
     spark = df.sparkSession
     try:
@@ -497,9 +500,15 @@ def _plain_parquet(df: Any, picked: List[Tuple[str, str]]) -> Tuple[Optional[_Fi
             options[str(kv._1()).lower()] = kv._2()
     except Exception as e:  # a plan shape this Spark version does not have
         return None, f"the plan cannot be inspected ({type(e).__name__})"
+    from pyspark.sql import types as T
+
     for src, _ in picked:
-        if src in parted:
-            return None, f"column {src} is a partition column (it is not in the files)"
+        t = df.schema[src].dataType
+        if src in parted and not isinstance(t, T.StringType):
+            return None, (
+                f"column {src} is a partition column that Spark typed as {t.simpleString()} "
+                "(the kernel reads its directories' text)"
+            )
     conf = spark.conf
     for key in ("ignoreCorruptFiles", "ignoreMissingFiles"):
         if _true(options.get(key.lower(), conf.get(f"spark.sql.files.{key}", "false"))):
@@ -543,6 +552,12 @@ def _plain_parquet(df: Any, picked: List[Tuple[str, str]]) -> Tuple[Optional[_Fi
             got = ", ".join(f"{a} as {b}" for a, b, _ in sorted(taken))
             return None, f"the kernel would read other columns of {path} ({got}) than the DataFrame's"
         for src, _, kind in taken:
+            if (kind == "partition") != (src in parted):
+                where = "a directory's" if src in parted else "the file's"
+                return None, (
+                    f"column {src} of {path} is {where} for Spark but not for the kernel "
+                    "(a partition column a file also holds, or a key=value directory Spark does not read)"
+                )
             if kind not in _kinds_for(types[src]):
                 return None, (
                     f"column {src} of {path} holds {kind} values that Spark reads as "
