@@ -54,6 +54,14 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// How many canonical columns the file's own fields fill (not `key=value` directories).
+    fn own_fields(&self) -> usize {
+        self.fields
+            .iter()
+            .filter(|i| i.is_some_and(|i| i < self.width))
+            .count()
+    }
+
     /// The cells every record has before its fields are read: the values of the `key=value`
     /// directories the file takes ([`Layout::fixed`]), none for the other columns.
     pub fn fixed_cells(&self) -> [Option<&str>; 7] {
@@ -110,7 +118,25 @@ fn layout_of<T: Read>(
     columns: &ColumnMap,
 ) -> Result<Layout> {
     let (comma_error, names) = match header_layout(open()?, path, codec, columns, b',') {
-        (Ok(layout), _) => return Ok(layout),
+        (Ok(layout), _) if layout.fixed.is_empty() => return Ok(layout),
+        // `key=value` directories filled columns the comma split lacks: they may be what
+        // let a `;` header pass, so the file's own header decides. The split that takes the
+        // most columns from the file itself is read (the comma's on a tie).
+        (Ok(layout), names) => {
+            let header = names.join(",");
+            let mut best = layout;
+            for sep in OTHER_SEPARATORS
+                .into_iter()
+                .filter(|s| header.contains(char::from(*s)))
+            {
+                if let (Ok(other), _) = header_layout(open()?, path, codec, columns, sep)
+                    && other.own_fields() > best.own_fields()
+                {
+                    best = other;
+                }
+            }
+            return Ok(best);
+        }
         (Err(e), names) if !names.is_empty() => (e, names),
         (Err(e), _) => return Err(e),
     };

@@ -34,25 +34,41 @@ use crate::ingest::columns::ColumnMap;
 const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
 
 /// The `key=value` directories of `path` (not its file name), outermost first, keys and
-/// values unescaped; a key named twice keeps its innermost value. A value that is null
-/// ([`HIVE_NULL`], or empty) is `None`. Components that are not UTF-8, or whose key is
-/// empty, are not partitions.
+/// values unescaped; a key named twice, in any ASCII case, keeps its innermost value. A
+/// directory a `..` leaves is not one of them (`kind=fax/../real/x.csv` lies in `real/`). A
+/// value that is null (written `__HIVE_DEFAULT_PARTITION__` before unescaping, as Hive and Spark write a
+/// null; DuckDB escapes a text value of those letters `%5F_HIVE…`; or empty) is `None`.
+/// Components that are not UTF-8, or whose key is empty, are not partitions.
 pub fn pairs(path: &Path) -> Vec<(String, Option<String>)> {
-    let mut out: Vec<(String, Option<String>)> = Vec::new();
     let Some(dir) = path.parent() else {
-        return out;
+        return Vec::new();
     };
+    // One entry per directory the path goes down into, so that `..` takes its own back.
+    let mut down: Vec<Option<(String, Option<String>)>> = Vec::new();
     for c in dir.components() {
-        let Component::Normal(c) = c else { continue };
-        let Some((key, value)) = c.to_str().and_then(|c| c.split_once('=')) else {
-            continue;
+        let c = match c {
+            Component::Normal(c) => c,
+            Component::ParentDir => {
+                down.pop();
+                continue;
+            }
+            _ => continue,
         };
-        let key = unescaped(key);
-        if key.trim().is_empty() {
-            continue;
-        }
-        let value = Some(unescaped(value)).filter(|v| !v.is_empty() && v != HIVE_NULL);
-        out.retain(|(k, _)| *k != key);
+        let pair = c
+            .to_str()
+            .and_then(|c| c.split_once('='))
+            .and_then(|(key, value)| {
+                let key = unescaped(key);
+                let value = (value != HIVE_NULL)
+                    .then(|| unescaped(value))
+                    .filter(|v| !v.is_empty());
+                (!key.trim().is_empty()).then_some((key, value))
+            });
+        down.push(pair);
+    }
+    let mut out: Vec<(String, Option<String>)> = Vec::new();
+    for (key, value) in down.into_iter().flatten() {
+        out.retain(|(k, _)| !k.eq_ignore_ascii_case(&key));
         out.push((key, value));
     }
     out
@@ -60,7 +76,7 @@ pub fn pairs(path: &Path) -> Vec<(String, Option<String>)> {
 
 /// `text` with each `%XX` (two hex digits) replaced by its byte; text that does not decode
 /// to UTF-8 so is kept as written.
-fn unescaped(text: &str) -> String {
+pub(crate) fn unescaped(text: &str) -> String {
     if !text.contains('%') {
         return text.to_owned();
     }
@@ -68,8 +84,8 @@ fn unescaped(text: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
+        let hex = (b.get(i + 1..i + 3))
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
             .and_then(|h| std::str::from_utf8(h).ok());
         match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
             Some(byte) if b[i] == b'%' => {
@@ -220,6 +236,12 @@ mod tests {
         );
         let p = pairs(Path::new("kind=call/x/kind=sms/a=b.csv"));
         assert_eq!(p, vec![kv("kind", Some("sms"))]);
+        // In another case the inner one wins too; a directory `..` leaves is none.
+        let p = pairs(Path::new("kind=fax/KIND=sms/p.parquet"));
+        assert_eq!(p, vec![kv("KIND", Some("sms"))]);
+        let p = pairs(Path::new("d/kind=fax/../real/./direction=in/p.parquet"));
+        assert_eq!(p, vec![kv("direction", Some("in"))]);
+        assert!(pairs(Path::new("../kind=x/../p.csv")).is_empty());
         assert!(
             pairs(Path::new("a=b.csv")).is_empty(),
             "a file name is no partition"
@@ -233,7 +255,7 @@ mod tests {
     #[test]
     fn values_are_unescaped_and_hive_nulls_are_none() {
         let p = pairs(Path::new(
-            "r=%2B234%3D1/n=__HIVE_DEFAULT_PARTITION__/e=/bad=%zz%4/u=%FF/f.csv",
+            "r=%2B234%3D1/n=__HIVE_DEFAULT_PARTITION__/e=/bad=%zz%4%+3/u=%FF/t=%5F_HIVE_DEFAULT_PARTITION__/f.csv",
         ));
         assert_eq!(
             p,
@@ -241,8 +263,10 @@ mod tests {
                 kv("r", Some("+234=1")),
                 kv("n", None),
                 kv("e", None),
-                kv("bad", Some("%zz%4")),
+                kv("bad", Some("%zz%4%+3")),
                 kv("u", Some("%FF")),
+                // DuckDB's escape of a text value of those letters: text, not a null.
+                kv("t", Some("__HIVE_DEFAULT_PARTITION__")),
             ]
         );
     }

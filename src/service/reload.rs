@@ -540,11 +540,29 @@ async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
 
 /// A data file's path as the log writes it: a run of 7 digits or more in one of its names may
 /// be a phone number (an export named by the subscriber), written as `#` each; a date spread
-/// over directories (`2026/10/01`) is kept.
+/// over directories (`2026/10/01`) is kept. A name holding `%XX` escapes (a `key=value`
+/// directory as Spark and DuckDB write one: `subscriber=+886%2F912%2F345%2F678`, whose
+/// escapes' letters split the digits) is judged unescaped, as the readers read it, and when
+/// that holds such a run every digit of the name is written `#`.
 fn shown_file(path: &Path) -> String {
     let text = crate::model::shown::shown_path(path);
-    let names: Vec<_> = text.split('/').map(super::status::hidden_digits).collect();
+    let names: Vec<_> = text.split('/').map(shown_name).collect();
     names.join("/")
+}
+
+/// One name of a path as [`shown_file`] writes it.
+fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.contains('%') {
+        let plain = crate::ingest::partitions::unescaped(name);
+        if super::status::hidden_digits(&plain) != plain.as_str() {
+            let hidden = name.chars().map(|c| match c.is_numeric() {
+                true => super::status::CORRELATOR_DIGIT_HIDDEN,
+                false => c,
+            });
+            return std::borrow::Cow::Owned(hidden.collect());
+        }
+    }
+    super::status::hidden_digits(name)
 }
 
 /// An error about `path` as the log writes it: the path in it written as [`shown_file`].
@@ -714,6 +732,21 @@ mod tests {
         assert_eq!(
             shown("/d/+８８６９１２３４５６７８.csv"),
             "/d/+############.csv"
+        );
+        // A `key=value` directory as Spark and DuckDB escape it: the escapes' letters split
+        // the digits, and the readers read the number unescaped.
+        for escaped in [
+            "subscriber=+886%2F912%2F345%2F678",
+            "subscriber=%2B886%3A912%3A345%3A678",
+        ] {
+            let text = shown(&format!("/d/{escaped}/part-0.parquet"));
+            assert!(!text.contains("912") && !text.contains("678"), "{text}");
+            assert!(text.starts_with("/d/subscriber=") && text.ends_with("/part-0.parquet"));
+        }
+        // Escapes without a number stay readable.
+        assert_eq!(
+            shown("/d/region=a%20b/part=7/x.csv"),
+            "/d/region=a%20b/part=7/x.csv"
         );
     }
 

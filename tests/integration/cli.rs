@@ -368,6 +368,29 @@ fn hive_partition_values_are_the_columns_files_lack() {
     );
 }
 
+/// Directories that give every required column do not decide a CSV file's separator: a
+/// `;` file below them is read by its own header, its counterparties kept (a comma read
+/// took the header as one column and dropped them in silence).
+#[test]
+fn a_semicolon_file_below_directories_of_every_required_column_keeps_its_own_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let leaf = dir.path().join(
+        "t/subscriber=%2B886912345001/event_time=2026-03-10T12:00:00Z/kind=call/direction=in",
+    );
+    std::fs::create_dir_all(&leaf).unwrap();
+    std::fs::write(
+        leaf.join("p.csv"),
+        "counterparty;duration_s\n+2348021234567;10\n+2348021234568;20\n+2348021234569;30\n",
+    )
+    .unwrap();
+    let o = scan(&[&dir.path().join("t")], &["--output", "-"]);
+    assert!(
+        stdout(&o).contains("+886912345001,true,2026-03-10,1,2026-03-10"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// A file's own column wins over a directory of its name, in any case; a directory's
 /// escaped value is unescaped; a mapping finds a directory's key as it finds a column; a
 /// bad or null value is a cell like any other, each row rejected with its file and row.
