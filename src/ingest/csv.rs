@@ -756,7 +756,10 @@ fn plain_lines<R: RowSink + ?Sized>(
             *slot |= 1 << k;
         }
     }
-    let wanted = (&wanted[..], layout.fixed_cells());
+    // The cells of `key=value` directories, when the file takes any (a plain file's records
+    // start from no cell, as they always did).
+    let fixed = layout.fixed_cells();
+    let wanted = (&wanted[..], (!layout.fixed.is_empty()).then_some(&fixed));
     let mut buf = vec![0u8; LINE_BLOCK];
     // The fields of a quoted line ([`quoted_fields`]).
     let mut fields = Vec::new();
@@ -892,11 +895,12 @@ fn plain_record<'a, R: RowSink + ?Sized>(
     line: &'a [u8],
     text: Option<&'a str>,
     seps: Separators<'_>,
-    (wanted, mut cells): (&[u8], [Option<&'a str>; 7]),
+    (wanted, fixed): (&[u8], Option<&[Option<&'a str>; 7]>),
     interp: &mut Interpreter,
     rows: &mut R,
     row: u64,
 ) -> Result<()> {
+    let mut cells = fixed.copied().unwrap_or([None; 7]);
     let mut from = 0;
     let ends = seps.chain(std::iter::once(line.len()));
     for (i, to) in ends.enumerate() {
@@ -914,11 +918,12 @@ fn quoted_record<'a, R: RowSink + ?Sized>(
     line: &'a [u8],
     text: Option<&'a str>,
     fields: &[(usize, usize)],
-    (wanted, mut cells): (&[u8], [Option<&'a str>; 7]),
+    (wanted, fixed): (&[u8], Option<&[Option<&'a str>; 7]>),
     interp: &mut Interpreter,
     rows: &mut R,
     row: u64,
 ) -> Result<()> {
+    let mut cells = fixed.copied().unwrap_or([None; 7]);
     for (i, range) in fields.iter().enumerate() {
         if !put_field(&mut cells, line, text, *range, wanted.get(i)) {
             return rows.row(row, Err(RejectReason::TooManyFields));
