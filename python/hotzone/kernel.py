@@ -138,9 +138,11 @@ def probe_parquet(
 ) -> List[Tuple[List[int], List[Tuple[str, str, str]]]]:
     """Checks that the kernel reads each Parquet file (its required columns are there and of
     types the kernel reads, by the code a read runs, and compressed with a codec it has) and
-    returns per file its row groups' compressed sizes and the ``(file column, canonical name,
+    returns per file its row groups' compressed sizes and the ``(column, canonical name,
     kind)`` a read takes. The kind is ``timestamp``, ``int96`` (a legacy INT96 timestamp),
-    ``integer``, ``float``, ``text`` or ``other``.
+    ``integer``, ``float``, ``text`` or ``other`` for a column of the file, and
+    ``partition`` for a ``key=value`` directory's column (named by its key), which fills a
+    field none of the file's columns fills.
 
     Raises ``OSError`` naming the first file that cannot be read and why.
     """

@@ -913,8 +913,9 @@ fn row_group_parts(parts: Vec<(String, usize, usize)>) -> Vec<hotzone::ingest::R
 type Probed = (Vec<u64>, Vec<(String, &'static str, &'static str)>);
 
 /// Checks that the kernel reads each Parquet file with `columns` (the same code a read runs)
-/// and returns, per file, its row groups' compressed sizes and the `(file column, canonical
-/// name, kind)` a read takes; `OSError` names the first file it cannot read and why.
+/// and returns, per file, its row groups' compressed sizes and the `(column, canonical name,
+/// kind)` a read takes (kind `partition` for a `key=value` directory's column, named by its
+/// key); `OSError` names the first file it cannot read and why.
 #[pyfunction]
 #[pyo3(signature = (paths, *, columns))]
 fn probe_parquet(

@@ -110,8 +110,21 @@ def test_the_responses_camara_requires_are_described():
 
 def test_access_token_expires_utc_carries_camaras_sentence():
     spec = load(SUBSCRIPTIONS)
-    field = spec["components"]["schemas"]["SinkCredential"]["properties"]["accessTokenExpiresUtc"]
+    field = spec["components"]["schemas"]["AccessTokenCredential"]["properties"]["accessTokenExpiresUtc"]
     assert TOKEN_SENTENCE in " ".join(field["description"].split())
+
+
+def test_a_private_key_jwt_credential_is_in_the_schema_the_422_answers():
+    """A client or gateway validating requests against the document can send the
+    PRIVATE_KEY_JWT credential whose 422 the document describes."""
+    spec = load(SUBSCRIPTIONS)
+    schemas = spec["components"]["schemas"]
+    kinds = [schemas[ref["$ref"].rsplit("/", 1)[1]] for ref in schemas["SinkCredential"]["oneOf"]]
+    types = sorted(t for k in kinds for t in k["properties"]["credentialType"]["enum"])
+    assert types == ["ACCESSTOKEN", "PRIVATE_KEY_JWT"]
+    jwt = next(k for k in kinds if k["properties"]["credentialType"]["enum"] == ["PRIVATE_KEY_JWT"])
+    assert jwt["required"] == ["credentialType"]
+    assert "PRIVATE_KEY_JWT_NOT_CONFIGURED" in open(SUBSCRIPTIONS).read()
 
 
 def test_http_settings_are_camaras_and_echoed():

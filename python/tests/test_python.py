@@ -1439,6 +1439,10 @@ def test_hive_partitioned_tables_from_every_writer_read_as_their_rows(generated,
         r = hotzone.scan(str(out), **params)
         assert r.summary["rejected"] == 0, writer
         assert rows_of(r.table) == want, writer
+        # Selections by kind and direction read the directories' values.
+        for select in (dict(check_type="sms"), dict(check_target="outgoing")):
+            narrow = dict(params, **select)
+            assert rows_of(hotzone.scan(str(out), **narrow).table) == rows_of(hotzone.scan(table, **narrow).table), (writer, select)
     index = tmp_path / "parted.hzi"
     hotzone.prepare(written["pyarrow csv"], index, tz=SHARE["tz"])
     assert rows_of(hotzone.Index(index).scan(**{k: v for k, v in params.items() if k != "tz"}).table) == want
@@ -1446,8 +1450,8 @@ def test_hive_partitioned_tables_from_every_writer_read_as_their_rows(generated,
 
 def test_pyarrow_datasets_and_scanners_are_scanned_batch_by_batch(generated, tmp_path):
     """A ``pyarrow.dataset`` Dataset (with its hive partition columns) or Scanner is read as
-    the batches it scans: the same verdicts as its rows in a table; only the columns the
-    scan takes are read; a dataset without a required column says which it holds."""
+    the batches it scans: the same verdicts as its rows in a table; a dataset without a
+    required column says which it holds."""
     import pyarrow.dataset as pads
 
     params = dict(SHARE, as_of="2026-10-30")
@@ -1462,6 +1466,8 @@ def test_pyarrow_datasets_and_scanners_are_scanned_batch_by_batch(generated, tmp
         r = hotzone.scan(events, **params)
         assert rows_of(r.table) == want, kind
         assert r.summary["rows"] == table.num_rows, kind
+    calls = dict(params, check_type="call")
+    assert rows_of(hotzone.scan(hive, **calls).table) == rows_of(hotzone.scan(table, **calls).table)
     # Renamed columns through `columns=`.
     renamed = pads.dataset(table.rename_columns(["ts" if n == "event_time" else n for n in table.column_names]))
     assert rows_of(hotzone.scan(renamed, columns={"ts": "event_time"}, **params).table) == want

@@ -457,6 +457,9 @@ def test_a_table_partitioned_by_text_columns_is_read_by_the_kernel(spark, groupe
     one = hotzone.scan(str(grouped_files), **params).summary
     assert (s["rows"], s["events"], s["rejected"]) == (one["rows"], one["events"], 0)
     assert csv_text(hs.scan(df, reader="spark", **params)) == expected
+    # Selections by kind and by direction read the directories' values.
+    for q in (QUERIES[3][1], QUERIES[4][1]):  # incoming only; calls only
+        assert csv_text(hs.scan(df, reader="kernel", **q)) == cli_scan([grouped_files], q, tmp_path)
 
 
 def _not_plain(spark, grouped_files, tmp_path):

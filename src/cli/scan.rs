@@ -18,7 +18,7 @@ use crate::scan::{ScanRequest, ZoneSource, scan};
 /// Flags of `hotzone scan` (REFERENCE.md §9).
 #[derive(Args, Debug)]
 pub struct ScanArgs {
-    /// Input files, directories (recursive; a `key=value` directory is a column of the files below it that lack it, REFERENCE.md §2.5) or globs: .parquet/.pq, .csv, .csv.gz/.csv.gzip, .csv.zst/.csv.zstd, .arrow/.ipc/.feather/.arrows (any case); or one prepared file (hotzone prepare).
+    /// Input files, directories (recursive; a `key=value` directory fills the field of its key in the files below it that lack one, REFERENCE.md §2.5) or globs: .parquet/.pq, .csv, .csv.gz/.csv.gzip, .csv.zst/.csv.zstd, .arrow/.ipc/.feather/.arrows (any case); or one prepared file (hotzone prepare).
     #[arg(required = true)]
     pub inputs: Vec<String>,
     /// Hotzone entries: region codes (ISO 3166-1 alpha-2, or AC, TA, XK) and E.164 prefixes, comma-separated (NG,JM,+882),

@@ -69,9 +69,11 @@ pub fn parquet_row_groups(path: &Path) -> Result<(Footer, Vec<(usize, u64)>)> {
 pub struct Probe {
     /// The compressed bytes of each row group.
     pub row_group_bytes: Vec<u64>,
-    /// The file's columns a read takes, as `(file column, canonical name, kind)`; the kind
-    /// is `timestamp`, `int96` (a legacy INT96 timestamp), `integer`, `float`, `text` or
-    /// `other`, what another reader of the file must also see for the values to agree.
+    /// The columns a read takes, as `(column, canonical name, kind)`; the kind is
+    /// `timestamp`, `int96` (a legacy INT96 timestamp), `integer`, `float`, `text` or
+    /// `other` for a column of the file, what another reader of the file must also see for
+    /// the values to agree, and `partition` for a `key=value` directory's column
+    /// ([`partitions`](crate::ingest::partitions)), the column then named by its key.
     pub columns: Vec<(String, &'static str, &'static str)>,
 }
 

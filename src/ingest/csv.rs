@@ -207,7 +207,13 @@ fn header_layout(
         })
         .collect();
     let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
-    let parts = Partitions::of(path, &names_ref, columns);
+    // A header of blank names keeps its own error ("the file names no column"): directories
+    // do not make it a header of their keys.
+    let blank = names_ref.iter().all(|n| n.trim().is_empty());
+    let parts = match blank {
+        true => Partitions::default(),
+        false => Partitions::of(path, &names_ref, columns),
+    };
     let layout = resolve_required(columns, &parts.after(&names_ref), path).map(|fields| Layout {
         fields,
         width: names.len(),
@@ -1176,7 +1182,7 @@ where
             }
         };
         let cells = idx.map(|i| match i {
-            Some(i) if i >= layout.width => layout.fixed[i - layout.width].as_deref(),
+            Some(i) if i >= layout.width => layout.fixed.get(i - layout.width)?.as_deref(),
             i => cell(i),
         });
         rows.row(read.row, interp.interpret(&raw_row(&cells)))?;

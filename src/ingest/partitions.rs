@@ -5,9 +5,9 @@
 //! the path alone. A reader that only looks inside the files finds the column missing. Here
 //! each `key=value` directory in a file's path (as it is named: every directory component,
 //! from the outermost to the innermost, which wins for a key named twice) adds a column
-//! `key`, whose cell in every row is `value`, to that file, **unless the file has a column of
-//! that name in any ASCII case**: a directory never replaces a column of its own name. The
-//! file's names and those keys are then resolved to the canonical fields by the one rule of
+//! `key`, whose cell in every row is `value`, to that file, **for a field that none of the
+//! file's own columns fills**: a directory never changes which of a file's columns a field
+//! reads, nor replaces a column of its own name. Keys are found by the one rule of
 //! [`ColumnMap::resolve`] (a mapping `--column type=kind` finds a `type=sms/` directory), and
 //! a partition value is a cell like any other: checked by the same row rules, a bad one
 //! rejected with its file and row (`kind=fax/`: every row `bad_kind`).
@@ -80,6 +80,11 @@ pub(crate) fn unescaped(text: &str) -> String {
     if !text.contains('%') {
         return text.to_owned();
     }
+    String::from_utf8(unescaped_bytes(text)).unwrap_or_else(|_| text.to_owned())
+}
+
+/// The bytes of `text` with each `%XX` (two hex digits) replaced by its byte.
+pub(crate) fn unescaped_bytes(text: &str) -> Vec<u8> {
     let b = text.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -98,7 +103,7 @@ pub(crate) fn unescaped(text: &str) -> String {
             }
         }
     }
-    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
+    out
 }
 
 /// The partition columns a read of one file takes (see the module docs).
@@ -114,9 +119,16 @@ pub struct Partitions {
 
 impl Partitions {
     /// The partition columns of `path` that a file whose columns are `names` takes under
-    /// `columns`: keys that no name of the file has in any ASCII case and that some field
-    /// would take.
+    /// `columns`: for each field that none of the file's names fills (as
+    /// [`ColumnMap::resolve`] finds them: mapped, canonical, any ASCII case), the key that
+    /// would fill it, unless the key names a column of the file in any ASCII case or is also
+    /// a name of a field the file fills (a source mapped to two fields). So a directory
+    /// never changes which of the file's columns a field reads.
     pub fn of(path: &Path, names: &[&str], columns: &ColumnMap) -> Partitions {
+        let own = columns.resolve(names);
+        if own.iter().all(Option::is_some) {
+            return Partitions::default();
+        }
         let candidates: Vec<(String, Option<String>)> = pairs(path)
             .into_iter()
             .filter(|(k, _)| {
@@ -126,9 +138,19 @@ impl Partitions {
             })
             .collect();
         let keys: Vec<&str> = candidates.iter().map(|(k, _)| k.as_str()).collect();
-        let taken = columns.resolve(&keys);
+        let by_keys = columns.resolve(&keys);
+        let wanted_by_own = |key: &str| {
+            let fields = columns.resolve(&[key]);
+            fields
+                .iter()
+                .zip(&own)
+                .any(|(k, o)| k.is_some() && o.is_some())
+        };
         let columns = (candidates.iter().enumerate())
-            .filter(|(i, _)| taken.contains(&Some(*i)))
+            .filter(|(i, (key, _))| {
+                let fills = (by_keys.iter().zip(&own)).any(|(k, o)| *k == Some(*i) && o.is_none());
+                fills && !wanted_by_own(key)
+            })
             .map(|(_, kv)| kv.clone())
             .collect();
         Partitions {
@@ -278,12 +300,19 @@ mod tests {
         let p = Partitions::of(path, &["event_time", "subscriber", "DIRECTION"], &cols);
         assert_eq!(p.names().collect::<Vec<_>>(), vec!["kind"]);
         let mapped = ColumnMap::parse(&["type=kind"]).unwrap();
-        // `type` is no column of the file: under the mapping it is `kind`, and a mapped name
-        // wins over a column of the canonical name (REFERENCE.md §2), a directory's too.
+        // The file fills `kind` itself: a `type=` directory (a report's, above the table)
+        // does not take it over, mapped or not.
         let p = Partitions::of(Path::new("type=call/f.csv"), &["kind"], &mapped);
-        assert_eq!(p.names().collect::<Vec<_>>(), vec!["type"]);
+        assert!(p.is_empty());
         let p = Partitions::of(Path::new("type=call/f.csv"), &["Type", "kind"], &mapped);
         assert!(p.is_empty(), "the file's own `Type` column wins");
+        // A source mapped to two fields, one the file fills: no directory of that name.
+        let two = ColumnMap::parse(&["dur=duration_s", "d2=duration_s", "d2=counterparty_region"])
+            .unwrap();
+        let p = Partitions::of(Path::new("d2=-5/f.parquet"), &["dur"], &two);
+        assert!(p.is_empty(), "{:?}", p.names().collect::<Vec<_>>());
+        let p = Partitions::of(Path::new("d2=-5/f.parquet"), &["x"], &two);
+        assert_eq!(p.names().collect::<Vec<_>>(), vec!["d2"]);
         let p = Partitions::of(Path::new("type=call/f.csv"), &["subscriber"], &mapped);
         assert_eq!(p.values().collect::<Vec<_>>(), vec![Some("call")]);
     }

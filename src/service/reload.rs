@@ -553,8 +553,10 @@ fn shown_file(path: &Path) -> String {
 /// One name of a path as [`shown_file`] writes it.
 fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
     if name.contains('%') {
-        let plain = crate::ingest::partitions::unescaped(name);
-        if super::status::hidden_digits(&plain) != plain.as_str() {
+        // Lossy: an escape that is no UTF-8 (`%FF`) must not keep the rest from being read.
+        let bytes = crate::ingest::partitions::unescaped_bytes(name);
+        let plain = String::from_utf8_lossy(&bytes);
+        if super::status::hidden_digits(&plain) != plain {
             let hidden = name.chars().map(|c| match c.is_numeric() {
                 true => super::status::CORRELATOR_DIGIT_HIDDEN,
                 false => c,
@@ -738,6 +740,7 @@ mod tests {
         for escaped in [
             "subscriber=+886%2F912%2F345%2F678",
             "subscriber=%2B886%3A912%3A345%3A678",
+            "subscriber=%2B886%2F912%2F345%2F678%FF",
         ] {
             let text = shown(&format!("/d/{escaped}/part-0.parquet"));
             assert!(!text.contains("912") && !text.contains("678"), "{text}");

@@ -344,6 +344,16 @@ fn hive_partition_values_are_the_columns_files_lack() {
         let mut args = vec!["--output", "-"];
         args.extend(flags);
         assert_eq!(stdout(&scan(&[&root], &args)), EXPECTED, "{ext}");
+        // Selections by kind and direction read the directories' values: the same rows as
+        // the flat file's (a wrong directory's value would move rows in or out).
+        for select in [["--check-type", "call"], ["--check-target", "outgoing"]] {
+            let flat = dir.path().join("flat.csv");
+            write_csv(&flat, HEADER, ROWS);
+            let want = stdout(&scan(&[&flat], &[&["--output", "-"][..], &select].concat()));
+            let mut with = args.clone();
+            with.extend(select);
+            assert_eq!(stdout(&scan(&[&root], &with)), want, "{ext} {select:?}");
+        }
         // A file given alone takes the values of its own path's directories.
         let one = root
             .join("direction=out/kind=sms")
@@ -397,10 +407,25 @@ fn a_semicolon_file_below_directories_of_every_required_column_keeps_its_own_col
 #[test]
 fn hive_partition_values_are_cells_under_the_row_rules() {
     let dir = tempfile::tempdir().unwrap();
-    // `KIND=sms/` above files whose own `kind` says call: the files win.
+    // `KIND=fax/` above files whose own `kind` says call or sms: the files win (a `fax`
+    // read would reject every row, exit 2).
     let own = dir.path().join("own");
-    write_csv(&own.join("KIND=sms/part-0.csv"), HEADER, ROWS);
+    write_csv(&own.join("KIND=fax/part-0.csv"), HEADER, ROWS);
     assert_eq!(stdout(&scan(&[&own], &["--output", "-"])), EXPECTED);
+    // A file that fills `kind` itself under a report's `type=monthly/` directory, scanned
+    // with `--column type=kind` (for other files that name it `type`): the file's column.
+    let report = dir.path().join("report");
+    write_csv(&report.join("type=monthly/calls.csv"), HEADER, ROWS);
+    let o = scan(&[&report], &["--output", "-", "--column", "type=kind"]);
+    assert_eq!(stdout(&o), EXPECTED);
+    // A header of blank names keeps its own error below directories.
+    let blank = dir.path().join("blank/kind=call/p.csv");
+    std::fs::create_dir_all(blank.parent().unwrap()).unwrap();
+    std::fs::write(&blank, "\u{feff}\n").unwrap();
+    let o = scan(&[&blank], &["--output", "-"]);
+    assert_eq!(o.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(said.contains("the file names no column"), "{said}");
     // `%69n` is `in`; `type=call` is `kind` under `--column type=kind`.
     let esc = dir.path().join("esc");
     let header = "event_time,subscriber,counterparty,duration_s";
