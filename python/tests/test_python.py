@@ -732,6 +732,17 @@ def test_row_groups_read_by_the_kernel_add_up_to_the_whole_file(generated, tmp_p
     assert kernel.probe_parquet(str(path)) == kernel.probe_parquet([str(path)])
     with pytest.raises(OSError, match=r"renamed\.parquet.*missing required column\(s\) subscriber"):
         kernel.probe_parquet([str(path), str(renamed)])
+    # A file of no bytes (a writer's placeholder for an empty partition) holds no rows, as
+    # every read takes it: no row group, no column.
+    empty = tmp_path / "empty.parquet"
+    empty.write_bytes(b"")
+    assert kernel.probe_parquet([str(empty)]) == [([], [])]
+    # A key=value directory's column is named by its key, of kind "partition".
+    parted = tmp_path / "kind=call" / "p.parquet"
+    parted.parent.mkdir()
+    table = pq.read_table(path)
+    pq.write_table(table.drop_columns([n for n in table.column_names if n.lower() == "kind"]), parted)
+    assert ("kind", "kind", "partition") in kernel.probe_parquet([str(parted)])[0][1]
 
 
 def test_latest_day_of_parts_is_the_default_as_of(generated):

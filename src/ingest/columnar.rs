@@ -184,6 +184,14 @@ fn columns_taken(
 /// read takes and how large each row group is. `hotzone.spark` calls it on the driver before
 /// it gives a file's row groups to tasks, so an unreadable file is found before any task runs.
 pub fn probe_parquet(path: &Path, columns: &ColumnMap) -> Result<Probe> {
+    // A file of no bytes holds no rows, as every read takes it (`ingest::plan`): no row
+    // group, no column.
+    if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        return Ok(Probe {
+            row_group_bytes: Vec::new(),
+            columns: Vec::new(),
+        });
+    }
     let (footer, _) = parquet_row_groups(path)?;
     let meta = ArrowReaderMetadata::try_new(Arc::clone(&footer), ArrowReaderOptions::new())
         .map_err(|e| Error::read(path, e))?;
