@@ -1026,8 +1026,10 @@ fn leaves_of(
 /// whose dictionary outgrows its limit (1 MiB in pyarrow, so `pandas.to_parquet`, and in
 /// Spark) writes the chunk's later pages plain; read as an Arrow dictionary, every value of
 /// those pages was hashed into a new dictionary (a fifth of a time-ordered scan's CPU) only
-/// to be interpreted once per row anyway. Such a chunk is read as string views. Without the
-/// statistics a dictionary page is taken at its word.
+/// to be interpreted once per row anyway. Such a chunk is read from its pages
+/// (`plain_pages`, its dictionary-encoded pages as spans into its dictionary page), or as
+/// string views where a column is not read so. Without the statistics a dictionary page is
+/// taken at its word.
 fn dictionary_encoded(
     rg: &RowGroupMetaData,
     schema: &parquet::schema::types::SchemaDescriptor,

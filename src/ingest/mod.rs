@@ -24,6 +24,7 @@ pub mod csv;
 pub mod csv_split;
 pub(crate) mod day_pages;
 pub(crate) mod delta;
+pub(crate) mod dict_pages;
 pub(crate) mod inflate;
 pub mod partitions;
 pub mod plain_pages;

@@ -16,9 +16,13 @@
 //! crate, or by `ingest::inflate` where the crate's decoder has no bound (gzip, brotli, LZ4).
 //!
 //! A column is read here only when [`eligible`]: a flat (not nested) `BYTE_ARRAY` column of
-//! Arrow type string, at most optional, whose chunk in the row group has no dictionary page,
-//! lists `PLAIN`, `DELTA_LENGTH_BYTE_ARRAY` or `DELTA_BYTE_ARRAY` and no other encoding for
-//! its values, and whose page encoding statistics (when the writer kept them) name only those. A page that breaks those promises
+//! Arrow type string, at most optional, whose chunk in the row group lists `PLAIN`,
+//! `DELTA_LENGTH_BYTE_ARRAY` or `DELTA_BYTE_ARRAY` and no other encoding for its values, and
+//! whose page encoding statistics (when the writer kept them) name only those; or whose
+//! dictionary fell back: a dictionary page, and page encoding statistics that name those
+//! and dictionary-encoded pages (pyarrow's and Spark's chunks past 1 MiB of dictionary,
+//! read with `dict_pages`). A chunk dictionary-encoded to its end stays with the Arrow
+//! reader, which interprets each dictionary value once. A page that breaks those promises
 //! anyway is an error (the rows cannot be handed back to the Arrow reader halfway). Any other column, and every other
 //! column type, goes through the Arrow reader as before; both give [`visit_batch_with`] the
 //! same rows. A page that contradicts its chunk's metadata (another encoding, a value running
@@ -45,6 +49,7 @@ use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::serialized_reader::SerializedPageReader;
 use parquet::schema::types::SchemaDescriptor;
 
+use super::dict_pages::{Dictionary, Indices};
 use crate::error::{Error, Result};
 use hotzone_kernel::rows::spans::Spans;
 
@@ -58,6 +63,15 @@ pub fn eligible(
 ) -> bool {
     let column = schema.column(leaf);
     let chunk = rg.column(leaf);
+    // A dictionary that fell back to plain pages, as the page encoding statistics show.
+    let falls_back = chunk.dictionary_page_offset().is_some()
+        && (chunk.page_encoding_stats_mask()).is_some_and(|data| {
+            data.encodings().any(values_read_here)
+                && data
+                    .encodings()
+                    .all(|e| values_read_here(e) || dictionary(e))
+        });
+    let data_page = |e: Encoding| values_read_here(e) || (falls_back && dictionary(e));
     column.physical_type() == PhysicalType::BYTE_ARRAY
         && matches!(
             arrow_type,
@@ -65,13 +79,18 @@ pub fn eligible(
         )
         && column.max_rep_level() == 0
         && column.max_def_level() <= 1
-        && chunk.dictionary_page_offset().is_none()
+        && (chunk.dictionary_page_offset().is_none() || falls_back)
         && chunk.encodings().any(values_read_here)
         && chunk
             .encodings()
-            .all(|e| values_read_here(e) || matches!(e, Encoding::RLE | Encoding::BIT_PACKED))
-        && (chunk.page_encoding_stats_mask())
-            .is_none_or(|data| data.encodings().all(values_read_here))
+            .all(|e| data_page(e) || matches!(e, Encoding::RLE | Encoding::BIT_PACKED))
+        && (chunk.page_encoding_stats_mask()).is_none_or(|data| data.encodings().all(data_page))
+}
+
+/// The encodings of dictionary-encoded data pages (`PLAIN_DICTIONARY` is the name format v1
+/// writers give it).
+fn dictionary(e: Encoding) -> bool {
+    matches!(e, Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY)
 }
 
 /// The value encodings of pages read here: plain, and the two delta encodings of byte arrays
@@ -107,6 +126,11 @@ pub struct PlainStrings {
     codec: Codec,
     /// Scratch space of delta-encoded pages: lengths and prefix lengths.
     delta: (Vec<i32>, Vec<i32>),
+    /// The chunk's dictionary page, once read (a dictionary that fell back to plain pages).
+    dict: Option<Dictionary>,
+    /// Scratch space of dictionary-encoded pages: a batch's indices, then where their values
+    /// start.
+    indexed: (Vec<u32>, Vec<usize>),
 }
 
 /// Who decompresses a chunk's pages.
@@ -208,6 +232,9 @@ struct Open {
     ascii: bool,
     /// The page's definition levels, decoded as its rows are taken.
     levels: Levels,
+    /// A dictionary-encoded page's indices (its values are the chunk's dictionary's); `None`
+    /// for a page of plain values.
+    indices: Option<Indices>,
 }
 
 impl Open {
@@ -295,6 +322,8 @@ impl PlainStrings {
             defs: Vec::new(),
             codec,
             delta: (Vec::new(), Vec::new()),
+            dict: None,
+            indexed: (Vec::new(), Vec::new()),
         }
     }
 
@@ -326,15 +355,52 @@ impl PlainStrings {
             if take == 0 {
                 continue;
             }
-            let Ok(slot) = spans.add_page(page.buf.clone()) else {
-                let e = "more pages in one batch than a span can name";
-                return Err(column_error(&self.path, &self.label, e));
-            };
             if let Err(e) = page.levels.take(&page.buf, take, &mut self.defs) {
                 let e = format!("definition levels: {e}");
                 return Err(column_error(&self.path, &self.label, e));
             }
             let levels = (self.max_def > 0).then_some(&self.defs[..]);
+            if let Some(indices) = page.indices.as_mut() {
+                let dict = self.dict.as_ref().ok_or_else(|| {
+                    column_error(
+                        &self.path,
+                        &self.label,
+                        "a dictionary-encoded page before any dictionary page",
+                    )
+                })?;
+                let values = levels.map_or(take, |l| l.iter().filter(|&&d| d != 0).count());
+                let (idx, starts) = &mut self.indexed;
+                if let Err(e) = indices.take(&page.buf, values, idx) {
+                    let e = format!("a dictionary-encoded page: {e}");
+                    return Err(column_error(&self.path, &self.label, e));
+                }
+                starts.clear();
+                for &i in idx.iter() {
+                    let Some(&start) = dict.starts.get(i as usize) else {
+                        let e =
+                            format!("index {i} of a dictionary of {} values", dict.starts.len());
+                        return Err(column_error(&self.path, &self.label, e));
+                    };
+                    starts.push(start);
+                }
+                let Ok(slot) = spans.add_page(dict.buf.clone()) else {
+                    let e = "more pages in one batch than a span can name";
+                    return Err(column_error(&self.path, &self.label, e));
+                };
+                if let Err((k, _)) = spans.push_starts(slot, levels, starts) {
+                    let e = format!(
+                        "value {} of a page has no value in the dictionary",
+                        page.value + k
+                    );
+                    return Err(column_error(&self.path, &self.label, e));
+                }
+                page.value += take;
+                continue;
+            }
+            let Ok(slot) = spans.add_page(page.buf.clone()) else {
+                let e = "more pages in one batch than a span can name";
+                return Err(column_error(&self.path, &self.label, e));
+            };
             let start = page.at;
             page.at = match spans.push_run(slot, start, levels, take) {
                 Ok(end) => end,
@@ -380,6 +446,15 @@ impl PlainStrings {
         let mut rows = rows;
         while rows > 0 && self.page.as_ref().is_none_or(|p| p.value == p.values) {
             let page = match self.pages.peek_next_page() {
+                Ok(Some(m)) if m.is_dict && self.dict.is_none() => {
+                    // The chunk's dictionary, which the pages after need.
+                    match self.pages.get_next_page() {
+                        Ok(Some(d)) => self.read_dictionary(d, pool)?,
+                        Ok(None) => return Err(self.error("a dictionary page went missing")),
+                        Err(e) => return Err(self.error(e)),
+                    }
+                    continue;
+                }
                 Ok(Some(m)) if !m.is_dict && m.num_rows.is_none_or(|r| Some(r) == m.num_levels) => {
                     m.num_levels
                 }
@@ -406,6 +481,9 @@ impl PlainStrings {
     pub fn release(mut self, pool: &mut PagePool) {
         if let Some(page) = self.page.take() {
             page.give_to(pool);
+        }
+        if let Some(dict) = self.dict.take() {
+            self.give_buf(dict.buf, pool);
         }
     }
 
@@ -442,11 +520,13 @@ impl PlainStrings {
     /// Reads and checks the next data page: its definition levels into `defs`, and where its
     /// values start.
     fn next_page(&mut self, pool: &mut PagePool) -> Result<Open> {
-        let page = match self.pages.get_next_page() {
-            Ok(Some(p)) if p.is_data_page() => p,
-            Ok(Some(_)) => return Err(self.error("a dictionary page in a plain chunk")),
-            Ok(None) => return Err(self.error("the chunk has fewer values than rows")),
-            Err(e) => return Err(self.error(e)),
+        let page = loop {
+            match self.pages.get_next_page() {
+                Ok(Some(p)) if p.is_data_page() => break p,
+                Ok(Some(dictionary)) => self.read_dictionary(dictionary, pool)?,
+                Ok(None) => return Err(self.error("the chunk has fewer values than rows")),
+                Err(e) => return Err(self.error(e)),
+            }
         };
         let required = self.max_def == 0;
         let (buf, values, encoding, levels, at) = match page {
@@ -517,7 +597,8 @@ impl PlainStrings {
             }
             Page::DictionaryPage { .. } => unreachable!("data pages only"),
         };
-        if !values_read_here(encoding) {
+        let indexed = dictionary(encoding) && self.dict.is_some();
+        if !values_read_here(encoding) && !indexed {
             return Err(self.error(format!("a page encoded {encoding} in a plain chunk")));
         }
         if values > self.unopened {
@@ -526,6 +607,19 @@ impl PlainStrings {
         self.unopened -= values;
         if at > buf.len() || levels.end() > buf.len() {
             return Err(self.error("levels run past the page's end"));
+        }
+        if indexed {
+            let end = buf.len();
+            return Ok(Open {
+                buf,
+                pooled: !matches!(self.codec, Codec::Crate),
+                at,
+                value: 0,
+                values,
+                ascii: true,
+                levels,
+                indices: Some(Indices::new(at, end)),
+            });
         }
         let (buf, pooled) = if encoding == Encoding::PLAIN {
             (buf, !matches!(self.codec, Codec::Crate))
@@ -541,7 +635,33 @@ impl PlainStrings {
             values,
             ascii,
             levels,
+            indices: None,
         })
+    }
+
+    /// Reads dictionary page `page` as the chunk's dictionary (its values checked once here,
+    /// see `dict_pages`). A chunk has at most one.
+    fn read_dictionary(&mut self, page: Page, pool: &mut PagePool) -> Result<()> {
+        let Page::DictionaryPage {
+            buf,
+            num_values,
+            encoding,
+            ..
+        } = page
+        else {
+            return Err(self.error("a page that is neither data nor dictionary"));
+        };
+        if self.dict.is_some() {
+            return Err(self.error("a second dictionary page"));
+        }
+        if !matches!(encoding, Encoding::PLAIN | Encoding::PLAIN_DICTIONARY) {
+            return Err(self.error(format!("a dictionary page encoded {encoding}")));
+        }
+        let buf = self.decompressed(buf, 0, pool)?;
+        let dict = Dictionary::read(buf, num_values as usize)
+            .map_err(|e| self.error(format!("the dictionary page: {e}")))?;
+        self.dict = Some(dict);
+        Ok(())
     }
 }
 
@@ -793,7 +913,7 @@ impl Levels {
 }
 
 /// An unsigned LEB128 integer at `data[*at..]` (at most 10 bytes).
-fn uleb128(data: &[u8], at: &mut usize) -> Option<u64> {
+pub(super) fn uleb128(data: &[u8], at: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..70).step_by(7) {
         let b = *data.get(*at)?;
@@ -901,6 +1021,99 @@ mod tests {
 
     /// A buffer a batch still holds is never handed out; one nothing holds is, as it is; the
     /// pool keeps a bounded number of buffers of a bounded size.
+    /// A dictionary that falls back (pyarrow's and Spark's chunks: a dictionary page,
+    /// dictionary-encoded pages, then plain or delta ones) is read here, v1 and v2 pages,
+    /// with and without nulls, in batches and skips that cut pages anywhere; a chunk that
+    /// stays dictionary-encoded is left to the Arrow reader.
+    #[test]
+    fn dictionaries_that_fall_back_are_read_in_batches_that_cut_pages_anywhere() {
+        use parquet::arrow::ArrowWriter;
+        use parquet::file::properties::{WriterProperties, WriterVersion};
+        for nulls in [false, true] {
+            // Values repeat early (so some dictionary-encoded pages index one value many
+            // times), then are all new (so the dictionary overflows).
+            let cells: Vec<Option<String>> = (0..60)
+                .map(|i: u32| {
+                    let v = if i < 20 { i % 3 } else { i * 7 };
+                    (!nulls || i % 5 != 2).then(|| format!("+88691234{v:04}"))
+                })
+                .collect();
+            let column = arrow::array::StringArray::from(cells.clone());
+            let batch = arrow::record_batch::RecordBatch::try_from_iter([(
+                "subscriber",
+                Arc::new(column) as arrow::array::ArrayRef,
+            )])
+            .unwrap();
+            for (version, fallback) in [
+                (WriterVersion::PARQUET_1_0, None),
+                (WriterVersion::PARQUET_2_0, None),
+                (WriterVersion::PARQUET_2_0, Some(Encoding::DELTA_BYTE_ARRAY)),
+                (
+                    WriterVersion::PARQUET_1_0,
+                    Some(Encoding::DELTA_LENGTH_BYTE_ARRAY),
+                ),
+            ] {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("p.parquet");
+                let mut props = WriterProperties::builder()
+                    .set_dictionary_page_size_limit(120)
+                    .set_writer_version(version)
+                    .set_data_page_row_count_limit(4)
+                    .set_write_batch_size(4);
+                if let Some(e) = fallback {
+                    props = props.set_encoding(e);
+                }
+                let f = File::create(&path).unwrap();
+                let mut w = ArrowWriter::try_new(f, batch.schema(), Some(props.build())).unwrap();
+                w.write(&batch).unwrap();
+                w.close().unwrap();
+                let file = File::open(&path).unwrap();
+                let (footer, _) = crate::ingest::columnar::parquet_row_groups(&path).unwrap();
+                let (rg, descr) = (footer.row_group(0), footer.file_metadata().schema_descr());
+                let data = rg.column(0).page_encoding_stats_mask().unwrap();
+                assert!(rg.column(0).dictionary_page_offset().is_some());
+                assert!(data.encodings().any(dictionary) && data.encodings().any(values_read_here));
+                let ty = arrow::datatypes::DataType::Utf8;
+                assert!(eligible(rg, descr, 0, &ty), "{version:?} {fallback:?}");
+                let label = format!("{version:?} {fallback:?} nulls {nulls}");
+                for take in [1, 3, 7, 60] {
+                    for skipped in [0, 2, 9, 30] {
+                        let mut c =
+                            PlainStrings::open(&path, &file, rg, descr, 0, "s", (0, 0)).unwrap();
+                        let mut pool = PagePool::default();
+                        c.skip(skipped, &mut pool).unwrap();
+                        let mut got = Vec::new();
+                        while skipped + got.len() < cells.len() {
+                            let n = take.min(cells.len() - skipped - got.len());
+                            let s = c.next(n, &mut pool).unwrap();
+                            got.extend((0..s.len()).map(|i| s.get(i).map(str::to_owned)));
+                        }
+                        c.finish().unwrap();
+                        assert_eq!(got, cells[skipped..], "{label}, skip {skipped}, {take}");
+                        c.release(&mut pool);
+                    }
+                }
+            }
+        }
+        // A chunk dictionary-encoded to its end stays with the Arrow reader (a value is
+        // interpreted once per dictionary entry there).
+        let column = arrow::array::StringArray::from(vec!["+886912340001"; 50]);
+        let batch = arrow::record_batch::RecordBatch::try_from_iter([(
+            "subscriber",
+            Arc::new(column) as arrow::array::ArrayRef,
+        )])
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.parquet");
+        let f = File::create(&path).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let (footer, _) = crate::ingest::columnar::parquet_row_groups(&path).unwrap();
+        let (rg, descr) = (footer.row_group(0), footer.file_metadata().schema_descr());
+        assert!(!eligible(rg, descr, 0, &arrow::datatypes::DataType::Utf8));
+    }
+
     #[test]
     fn the_pool_hands_out_only_buffers_nothing_else_holds() {
         let mut pool = PagePool::default();

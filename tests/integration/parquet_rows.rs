@@ -424,6 +424,11 @@ struct Layout {
     time_ordered: bool,
     /// Chunk statistics written (else none: every `event_time` is decoded).
     statistics: bool,
+    /// With `dictionary`: the dictionary page's limit in bytes, past which the writer falls
+    /// back to plain (or delta) pages, as pyarrow and Spark do at 1 MiB (a chunk of a
+    /// dictionary page, dictionary-encoded pages, then plain ones); `None`, the writer's
+    /// default (1 MiB: these rows never fall back).
+    dictionary_limit: Option<usize>,
 }
 
 type GenRow = (
@@ -479,6 +484,7 @@ fn arb_layout() -> impl Strategy<Value = Layout> {
         proptest::sample::select(codecs.to_vec()),
         any::<bool>(),
         prop::bool::weighted(0.8),
+        proptest::option::of(16..400usize),
     )
         .prop_map(
             |(
@@ -491,6 +497,7 @@ fn arb_layout() -> impl Strategy<Value = Layout> {
                 codec,
                 time_ordered,
                 statistics,
+                dictionary_limit,
             )| {
                 Layout {
                     dictionary,
@@ -502,6 +509,7 @@ fn arb_layout() -> impl Strategy<Value = Layout> {
                     codec,
                     time_ordered,
                     statistics,
+                    dictionary_limit,
                 }
             },
         )
@@ -558,6 +566,7 @@ fn write_layout(path: &Path, b: &RecordBatch, l: &Layout) {
     let mut props = WriterProperties::builder()
         .set_max_row_group_row_count(Some(l.group_rows))
         .set_dictionary_enabled(l.dictionary)
+        .set_dictionary_page_size_limit(l.dictionary_limit.unwrap_or(1 << 20))
         .set_data_page_row_count_limit(l.page_rows)
         .set_write_batch_size(l.page_rows)
         .set_compression(l.codec)
@@ -693,8 +702,9 @@ proptest! {
     /// arrays), whatever its layout: plain-encoded string columns read from their pages
     /// (v1 or v2 pages, optional or required, pages of 1 to 8 rows, row groups of any size,
     /// every codec this build reads; `DELTA_LENGTH_BYTE_ARRAY` and `DELTA_BYTE_ARRAY` pages
-    /// read here too), dictionary encodings (and delta pages after a dictionary) through the
-    /// Arrow reader,
+    /// read here too), dictionary encodings through the Arrow reader, dictionaries that fall
+    /// back to plain or delta pages (read here, the dictionary-encoded pages as spans into
+    /// the dictionary page),
     /// rows in time order or not, with or without statistics (row groups within one day of W,
     /// or outside it, are read without decoding `event_time`). (Batches cutting pages are
     /// tested in `ingest::plain_pages`.)
@@ -978,6 +988,7 @@ fn snappy_plain(v2: bool, required: bool, page_rows: usize, group_rows: usize) -
         codec: parquet::basic::Compression::SNAPPY,
         time_ordered: false,
         statistics: true,
+        dictionary_limit: None,
     }
 }
 
@@ -1171,6 +1182,7 @@ fn pairs_with_statistics() -> Layout {
         codec: parquet::basic::Compression::SNAPPY,
         time_ordered: false,
         statistics: true,
+        dictionary_limit: None,
     }
 }
 
@@ -2255,6 +2267,7 @@ fn delta_string_pages_of_many_blocks_read_as_arrow_ipc() {
                         codec: parquet::basic::Compression::SNAPPY,
                         time_ordered,
                         statistics: true,
+                        dictionary_limit: None,
                     };
                     let dir = tempfile::tempdir().unwrap();
                     let b = gen_batch(&rows, required);
@@ -2504,6 +2517,7 @@ fn pages_of_unbounded_codecs_decompressed_here_read_as_arrow_ipc() {
                 codec,
                 time_ordered: false,
                 statistics: true,
+                dictionary_limit: None,
             };
             let (ipc, pq) = write_both(dir.path(), &rows, &layout);
             let expected = scan_file(&ipc);
