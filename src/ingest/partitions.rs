@@ -38,7 +38,9 @@ const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
 /// directory a `..` leaves is not one of them (`kind=fax/../real/x.csv` lies in `real/`). A
 /// value that is null (written `__HIVE_DEFAULT_PARTITION__` before unescaping, as Hive and Spark write a
 /// null; DuckDB escapes a text value of those letters `%5F_HIVE…`; or empty) is `None`.
-/// Components that are not UTF-8, or whose key is empty, are not partitions.
+/// A component whose key is empty is not a partition; one that is not UTF-8 is read with
+/// each such byte as U+FFFD, so that its value breaks its field's rule (never a directory
+/// left unread, which would leave its field to the file or missing).
 pub fn pairs(path: &Path) -> Vec<(String, Option<String>)> {
     let Some(dir) = path.parent() else {
         return Vec::new();
@@ -54,16 +56,16 @@ pub fn pairs(path: &Path) -> Vec<(String, Option<String>)> {
             }
             _ => continue,
         };
-        let pair = c
-            .to_str()
-            .and_then(|c| c.split_once('='))
-            .and_then(|(key, value)| {
-                let key = unescaped(key);
-                let value = (value != HIVE_NULL)
-                    .then(|| unescaped(value))
-                    .filter(|v| !v.is_empty());
-                (!key.trim().is_empty()).then_some((key, value))
-            });
+        // A name that is not UTF-8 is read with each bad byte as U+FFFD: its value then
+        // breaks its field's rule, as a cell that is not UTF-8 does (its key names no field).
+        let name = c.to_string_lossy();
+        let pair = (name.split_once('=')).and_then(|(key, value)| {
+            let key = unescaped(key);
+            let value = (value != HIVE_NULL)
+                .then(|| unescaped(value))
+                .filter(|v| !v.is_empty());
+            (!key.trim().is_empty()).then_some((key, value))
+        });
         down.push(pair);
     }
     let mut out: Vec<(String, Option<String>)> = Vec::new();

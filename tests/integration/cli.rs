@@ -467,6 +467,27 @@ fn hive_partition_values_are_cells_under_the_row_rules() {
             assert!(line.contains("part-0.csv"), "{line}");
         }
     }
+    // A directory whose name is not UTF-8 is a partition too: its value is a cell that
+    // breaks its field's rule (as a CSV cell that is not UTF-8), never a directory skipped.
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let bad = dir.path().join("bad-utf8");
+        let kind = std::ffi::OsStr::from_bytes(b"kind=s\xffs");
+        write_csv(
+            &bad.join("direction=in").join(kind).join("p.csv"),
+            header,
+            &rows,
+        );
+        let (rejects, verdicts) = scan_with_rejects(&bad, &dir.path().join("rejects-u.csv"));
+        assert_eq!(verdicts.lines().count(), 1, "{verdicts}");
+        let listed: Vec<&str> = rejects.lines().skip(1).collect();
+        assert_eq!(listed.len(), 4, "{rejects}");
+        for (i, line) in listed.iter().enumerate() {
+            assert!(line.contains(&format!(",{},bad_kind", i + 1)), "{line}");
+            assert!(line.contains("kind=s\\xFFs"), "{line}");
+        }
+    }
 }
 
 #[test]
