@@ -177,6 +177,8 @@ def _stream(events: Any, columns: Optional[Mapping[str, str]] = None) -> Any:
         )
     if mod.startswith("polars") and hasattr(events, "to_arrow") and hasattr(events, "n_chunks"):
         return _from_polars(events, columns)
+    if mod.startswith("polars") and hasattr(events, "collect") and hasattr(events, "collect_schema"):
+        return _from_polars(_collected(events, columns), columns)
     if mod.startswith("pandas") and type(events).__name__ == "DataFrame":
         # Before the frame's own `__arrow_c_stream__`, which converts every column.
         import pyarrow as pa
@@ -217,10 +219,9 @@ def _stream(events: Any, columns: Optional[Mapping[str, str]] = None) -> Any:
     if hasattr(events, "__arrow_c_array__"):  # a single record batch
         batch = pa.record_batch(events)
         return pa.RecordBatchReader.from_batches(batch.schema, [batch])
-    if mod.startswith("polars") and hasattr(events, "collect"):
-        raise TypeError("hotzone.scan takes a polars DataFrame; call .collect() on the LazyFrame")
     raise TypeError(
         "events must be a path, a list of paths, or Arrow data: a polars or pandas DataFrame, "
+        "a polars LazyFrame, "
         "a pyarrow Table, RecordBatch, RecordBatchReader, Dataset or Scanner "
         f"(got {type(events).__name__})"
     )
@@ -241,6 +242,20 @@ def _from_dataset(dataset: Any, columns: Optional[Mapping[str, str]]) -> Any:
         wanted = sorted(set(taken.values()))
         return dataset.scanner(columns=[names[i] for i in wanted]).to_reader()
     return dataset.scanner().to_reader()
+
+
+def _collected(lazy: Any, columns: Optional[Mapping[str, str]]) -> Any:
+    """A polars LazyFrame run to a DataFrame of only the columns the scan takes (a query over
+    ``pl.scan_parquet`` or ``pl.scan_csv`` then reads only those); when a required field has
+    none, of every column, so that the error lists what the frame holds."""
+    import polars as pl
+
+    names = lazy.collect_schema().names()
+    taken = _resolve_columns(names, columns)
+    if all(f in taken for f in _REQUIRED):
+        # By position, not by name: `select` reads a name such as `^x$` as a pattern.
+        lazy = lazy.select(pl.nth(sorted(set(taken.values()))))
+    return lazy.collect()
 
 
 def _from_polars(frame: Any, columns: Optional[Mapping[str, str]]) -> Any:
@@ -701,7 +716,8 @@ def scan(
     Parameters
     ----------
     events:
-        The events: a polars or pandas DataFrame, a pyarrow Table, RecordBatch or
+        The events: a polars or pandas DataFrame, a polars LazyFrame (run, only the
+        columns the scan takes selected first), a pyarrow Table, RecordBatch or
         RecordBatchReader, a ``pyarrow.dataset`` Dataset or Scanner (scanned batch by
         batch, with the partition columns the dataset gives), anything with
         ``__arrow_c_stream__`` (a DuckDB relation: the rows its query selects); or a path

@@ -1501,3 +1501,30 @@ def test_pyarrow_datasets_and_scanners_are_scanned_batch_by_batch(generated, tmp
     bare = pads.dataset(out, format="parquet")
     with pytest.raises(ValueError, match=r"missing required column\(s\) kind .*note"):
         hotzone.scan(bare, **params)
+
+
+def test_polars_lazy_frames_are_run_with_only_the_columns_the_scan_takes(generated, tmp_path):
+    """A polars LazyFrame (a ``pl.scan_parquet`` query, filtered or renamed) gives the verdicts
+    of its collected rows; the columns the scan does not take are not selected; one without a
+    required column says which it holds."""
+    params = dict(SHARE, as_of="2026-10-30")
+    table = pq.read_table(generated)
+    want = rows_of(hotzone.scan(table, **params).table)
+    lazy = pl.scan_parquet(generated)
+    r = hotzone.scan(lazy, **params)
+    assert rows_of(r.table) == want
+    assert r.summary["rows"] == table.num_rows
+    # A query: its rows, not the file's.
+    query = lazy.filter(pl.col("kind") == "call")
+    assert rows_of(hotzone.scan(query, **params).table) == rows_of(
+        hotzone.scan(query.collect(), **params).table
+    )
+    # Renamed through `columns=`, with an extra column of a type Arrow cannot take (polars
+    # Object) that the scan never reads, so is never selected.
+    renamed = lazy.rename({"event_time": "ts"}).with_columns(
+        pl.lit(0).map_elements(lambda _: object(), return_dtype=pl.Object).alias("blob")
+    )
+    assert rows_of(hotzone.scan(renamed, columns={"ts": "event_time"}, **params).table) == want
+    # A required field missing: the message lists the frame's columns.
+    with pytest.raises(ValueError, match=r"missing required column\(s\) kind .*note"):
+        hotzone.scan(lazy.drop("kind").with_columns(note=pl.lit("x")), **params)
