@@ -128,9 +128,20 @@ impl Indices {
                 self.packed -= k;
             } else {
                 let mut at = self.at;
+                // A zero header ends the indices (as the Arrow reader reads it: fastparquet
+                // pads its pages with zeros).
                 let header = super::plain_pages::uleb128(data, &mut at)
+                    .filter(|&h| h != 0)
                     .ok_or_else(|| format!("{} indices fewer than the page's values", out.len()))?;
                 let count = usize::try_from(header >> 1).unwrap_or(usize::MAX);
+                // As the Arrow reader: a run of more than 2^31 - 1 values is refused.
+                let values = match header & 1 {
+                    0 => count,
+                    _ => count.saturating_mul(8),
+                };
+                if values > i32::MAX as usize {
+                    return Err(format!("a run of {values} indices, more than 2^31 - 1"));
+                }
                 if header & 1 == 0 {
                     // A run of one value, stored in whole bytes, little-endian.
                     let size = width.div_ceil(8) as usize;
@@ -139,7 +150,12 @@ impl Indices {
                         .ok_or("a run's value runs past the page's end")?;
                     let mut v = [0u8; 4];
                     v[..size].copy_from_slice(stored);
-                    (self.run, self.value) = (count, u32::from_le_bytes(v));
+                    let value = u32::from_le_bytes(v);
+                    // As the Arrow reader: a value wider than the bit width is damage.
+                    if width < 32 && value >> width != 0 {
+                        return Err(format!("a run's index {value} is wider than {width} bits"));
+                    }
+                    (self.run, self.value) = (count, value);
                     at += size;
                 } else {
                     // `count` groups of 8 values, `width` bytes per group; a last run cut
@@ -230,7 +246,19 @@ mod tests {
     #[test]
     fn bad_indices_are_errors_not_loops() {
         // No width; a width past 32; a run with no value; no run at all; a header cut.
-        for bad in [&[][..], &[33, 2, 0], &[8, 2], &[8], &[8, 0x80]] {
+        // A run's value wider than the width; a zero header before the indices asked for;
+        // runs of 2^31 values (run, bit-packed), as the Arrow reader refuses them.
+        for bad in [
+            &[][..],
+            &[33, 2, 0],
+            &[8, 2],
+            &[8],
+            &[8, 0x80],
+            &[1, 2 << 1, 2],
+            &[2, 0, 0, 2 << 1, 1],
+            &[2, 0x80, 0x80, 0x80, 0x80, 0x10, 3],
+            &[2, 0x81, 0x80, 0x80, 0x80, 0x02, 0xFF],
+        ] {
             assert!(indices(bad, &[1]).is_err(), "{bad:?}");
         }
         // Fewer indices than asked: a run of 2 then nothing.

@@ -570,18 +570,34 @@ impl PlainStrings {
                 // decompresses, and is read as the crate reads it).
                 let levels =
                     (def_levels_byte_len as usize).saturating_add(rep_levels_byte_len as usize);
+                // As the Arrow reader: the values follow both level streams; a flat column's
+                // repetition levels (none, or a writer's empty stream) are not read.
+                let (rep, def) = (rep_levels_byte_len as usize, def_levels_byte_len as usize);
                 let buf = if is_compressed {
                     match self.decompressed(buf.clone(), levels, pool) {
                         Ok(b) => b,
-                        Err(_) if num_nulls >= num_values => Buffer::from(buf),
+                        // Only a page whose levels agree it holds no value: one that holds
+                        // values (its null count wrong) has them in the body that failed.
+                        Err(e) if num_nulls >= num_values => {
+                            let n = num_values as usize;
+                            let empty = match required {
+                                true => n == 0,
+                                false => {
+                                    n <= self.unopened
+                                        && no_value(&buf, Levels::hybrid(rep, def), n)
+                                }
+                            };
+                            if empty {
+                                Buffer::from(buf)
+                            } else {
+                                return Err(e);
+                            }
+                        }
                         Err(e) => return Err(e),
                     }
                 } else {
                     Buffer::from(buf)
                 };
-                // As the Arrow reader: the values follow both level streams; a flat column's
-                // repetition levels (none, or a writer's empty stream) are not read.
-                let (rep, def) = (rep_levels_byte_len as usize, def_levels_byte_len as usize);
                 let levels = if required {
                     Levels::None
                 } else {
@@ -912,6 +928,23 @@ impl Levels {
     }
 }
 
+/// True when the `n` definition levels `levels` of page `page` decode and are all 0 (the
+/// page holds no value), read a few thousand at a time.
+fn no_value(page: &[u8], mut levels: Levels, n: usize) -> bool {
+    if levels.end() > page.len() {
+        return false;
+    }
+    let (mut left, mut out) = (n, Vec::new());
+    while left > 0 {
+        let k = left.min(4096);
+        if levels.take(page, k, &mut out).is_err() || out.iter().any(|&d| d != 0) {
+            return false;
+        }
+        left -= k;
+    }
+    true
+}
+
 /// An unsigned LEB128 integer at `data[*at..]` (at most 10 bytes).
 pub(super) fn uleb128(data: &[u8], at: &mut usize) -> Option<u64> {
     let mut v = 0u64;
@@ -1019,8 +1052,6 @@ mod tests {
         }
     }
 
-    /// A buffer a batch still holds is never handed out; one nothing holds is, as it is; the
-    /// pool keeps a bounded number of buffers of a bounded size.
     /// A dictionary that falls back (pyarrow's and Spark's chunks: a dictionary page,
     /// dictionary-encoded pages, then plain or delta ones) is read here, v1 and v2 pages,
     /// with and without nulls, in batches and skips that cut pages anywhere; a chunk that
@@ -1114,6 +1145,8 @@ mod tests {
         assert!(!eligible(rg, descr, 0, &arrow::datatypes::DataType::Utf8));
     }
 
+    /// A buffer a batch still holds is never handed out; one nothing holds is, as it is; the
+    /// pool keeps a bounded number of buffers of a bounded size.
     #[test]
     fn the_pool_hands_out_only_buffers_nothing_else_holds() {
         let mut pool = PagePool::default();
@@ -1395,6 +1428,125 @@ mod tests {
                 .is_none()
         );
         assert_eq!(read_pages(vec![wide], &[25], zstd(n)).unwrap(), values);
+    }
+
+    /// A dictionary page of `values` (plain, as stored) then v1 RLE_DICTIONARY pages of a
+    /// required column with index bytes `bodies` (each the width byte, then the hybrid),
+    /// `rows[k]` values each, read 3 rows at a time.
+    fn read_indexed(values: &[&str], bodies: Vec<Vec<u8>>, rows: &[usize]) -> Result<Vec<String>> {
+        let dict = plain(&values.iter().map(|v| v.to_string()).collect::<Vec<_>>());
+        let mut pages = vec![Page::DictionaryPage {
+            buf: bytes::Bytes::from(dict),
+            num_values: values.len() as u32,
+            encoding: Encoding::PLAIN,
+            is_sorted: false,
+        }];
+        pages.extend(bodies.into_iter().zip(rows).map(|(b, &n)| Page::DataPage {
+            buf: bytes::Bytes::from(b),
+            num_values: n as u32,
+            encoding: Encoding::RLE_DICTIONARY,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        }));
+        let pages = Box::new(Pages(pages.into_iter()));
+        let total = rows.iter().sum();
+        let mut c = PlainStrings::of_pages(
+            Path::new("t.parquet"),
+            "subscriber",
+            pages,
+            total,
+            0,
+            Codec::Crate,
+        );
+        let mut pool = PagePool::default();
+        let mut got = Vec::new();
+        while got.len() < total {
+            let s = c.next(3.min(total - got.len()), &mut pool)?;
+            got.extend((0..s.len()).map(|i| s.get(i).unwrap_or_default().to_owned()));
+        }
+        c.finish()?;
+        Ok(got)
+    }
+
+    /// Indices the Arrow reader refuses (its `RleDecoder`) are refused here too, so both
+    /// readers give a file the same result: a run's value wider than the bit width, a zero
+    /// run header (the end of the indices there), a run longer than 2^31 - 1 values.
+    #[test]
+    fn indices_the_arrow_reader_refuses_are_refused() {
+        let dict = [
+            "+2348012345678",
+            "+18765550000",
+            "+447700900000",
+            "+33612345678",
+        ];
+        // Control: width 2, a run of 4 copies of value 3.
+        let ok = read_indexed(&dict, vec![vec![2, 4 << 1, 3]], &[4]).unwrap();
+        assert_eq!(ok, [dict[3]; 4]);
+        let bad: [(&str, Vec<u8>); 4] = [
+            // Width 1, a run of 4 copies of value 3 (Arrow: "RLE value 3 exceeds bit width 1").
+            ("value past width", vec![1, 4 << 1, 3]),
+            // A zero header, then a run of 4 (Arrow: the indices end at the zero header).
+            ("zero header", vec![2, 0, 0, 4 << 1, 3]),
+            // A run of 2^31 copies (Arrow: "RLE run length 2147483648. Max allowed is ...").
+            ("run of 2^31", vec![2, 0x80, 0x80, 0x80, 0x80, 0x10, 3]),
+            // 2^28 bit-packed groups, 2^31 values.
+            ("packed 2^31", vec![2, 0x81, 0x80, 0x80, 0x80, 0x02, 0xFF]),
+        ];
+        for (what, body) in bad {
+            let got = read_indexed(&dict, vec![body], &[4]);
+            let e = got.expect_err(what).to_string();
+            assert!(
+                e.contains("t.parquet") && e.contains("subscriber"),
+                "{what}: {e}"
+            );
+        }
+    }
+
+    /// A snappy v2 dictionary-encoded page whose header claims only nulls but whose levels
+    /// say it holds values, and whose body does not decompress, is an error (the `parquet`
+    /// crate decompresses such a body and refuses it), never rows read from its stored bytes.
+    #[test]
+    fn a_page_of_values_whose_body_does_not_decompress_is_refused_whatever_its_null_count() {
+        let mut enc = snap::raw::Encoder::new();
+        let dict = plain(&["+2348012345678".to_string(), "+18765550000".to_string()]);
+        for encoding in [Encoding::RLE_DICTIONARY, Encoding::PLAIN] {
+            let pages = vec![
+                Page::DictionaryPage {
+                    buf: bytes::Bytes::from(enc.compress_vec(&dict).unwrap()),
+                    num_values: 2,
+                    encoding: Encoding::PLAIN,
+                    is_sorted: false,
+                },
+                Page::DataPageV2 {
+                    // Levels: a run of 4 ones. Body: as indices, width 1 and a run of 4 ones;
+                    // as plain, a value of 1 byte "x" (repeated). As snappy, neither decodes.
+                    buf: bytes::Bytes::from(match encoding {
+                        Encoding::PLAIN => vec![4 << 1, 1, 5, 0, 0, 0, b'x'],
+                        _ => vec![4 << 1, 1, 1, 4 << 1, 1],
+                    }),
+                    num_values: 4,
+                    encoding,
+                    num_nulls: 4,
+                    num_rows: 4,
+                    def_levels_byte_len: 2,
+                    rep_levels_byte_len: 0,
+                    is_compressed: true,
+                    statistics: None,
+                },
+            ];
+            let pages = Box::new(Pages(pages.into_iter()));
+            let codec = Codec::Snappy(snap::raw::Decoder::new());
+            let mut c =
+                PlainStrings::of_pages(Path::new("t.parquet"), "counterparty", pages, 4, 1, codec);
+            let got = c.next(4, &mut PagePool::default()).map(|s| {
+                (0..4)
+                    .map(|i| s.get(i).map(str::to_owned))
+                    .collect::<Vec<_>>()
+            });
+            let e = got.expect_err(&format!("{encoding}")).to_string();
+            assert!(e.contains("t.parquet") && e.contains("counterparty"), "{e}");
+        }
     }
 
     /// A huge run (a forged count) costs only the rows taken.
