@@ -901,6 +901,15 @@ impl Levels {
                     } else {
                         let header =
                             uleb128(data, at).ok_or("a run header runs past the levels")?;
+                        // A zero header ends the levels, as the Arrow reader reads it
+                        // (fastparquet pads its pages with zeros): levels still wanted past
+                        // it are missing, never read from the runs behind it.
+                        if header == 0 {
+                            return Err(
+                                "the levels end (a zero run header) before the page's values"
+                                    .into(),
+                            );
+                        }
                         let count = usize::try_from(header >> 1).unwrap_or(usize::MAX);
                         if header & 1 == 0 {
                             // A run of one value, stored in one byte (bit width 1).
@@ -983,8 +992,11 @@ mod tests {
         }
         // A run longer than asked for; a two-byte header (200 = run of 100).
         assert_eq!(levels(&[0xC8, 0x01, 0], &[5, 5]).unwrap(), [0; 10]);
-        // An empty run is skipped.
-        assert_eq!(levels(&[0, 1, 2, 1], &[1]).unwrap(), [1]);
+        // A zero header ends the levels (the Arrow reader's reading): levels wanted past it
+        // are an error, not read from the runs behind it; one after the levels asked for is
+        // never read.
+        assert!(levels(&[0, 1, 2, 1], &[1]).is_err());
+        assert_eq!(levels(&[2, 1, 0], &[1]).unwrap(), [1]);
         // The deprecated BIT_PACKED levels, least significant bit first.
         let mut p = Levels::Packed { start: 0, bit: 0 };
         let mut out = Vec::new();
