@@ -341,9 +341,13 @@ where
         // in the projection.
         let only_text =
             (Field::ALL.iter().zip(&idx)).all(|(g, r)| *r != Some(root) || PLAIN_READ.contains(g));
+        // Read as string views by the Arrow reader, never as a dictionary (`with_type_hints`).
+        let views = !encoded.contains(&root)
+            || (Field::ALL.iter().zip(&idx))
+                .all(|(g, r)| *r != Some(root) || *g == Field::Counterparty);
         if let [leaf] = leaves[..]
             && only_text
-            && plain_pages::eligible(rg, descr, leaf, schema.field(root).data_type())
+            && plain_pages::eligible(rg, descr, leaf, schema.field(root).data_type(), views)
         {
             let name = schema.field(root).name();
             let at = (row_group, first_row);

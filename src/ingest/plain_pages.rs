@@ -54,24 +54,31 @@ use crate::error::{Error, Result};
 use hotzone_kernel::rows::spans::Spans;
 
 /// True when leaf column `leaf` of row group `rg` can be read here (see the module docs);
-/// `arrow_type` is the type the Arrow reader would give it.
+/// `arrow_type` is the type the Arrow reader would give it. `views`: the Arrow reader would
+/// read the column as string views, not as a dictionary, whatever its pages (the
+/// counterparty): a chunk with a dictionary page is then read here even without page
+/// encoding statistics to say it falls back (Polars writes none), since a dictionary would
+/// not be interpreted once per value there either.
 pub fn eligible(
     rg: &RowGroupMetaData,
     schema: &SchemaDescriptor,
     leaf: usize,
     arrow_type: &DataType,
+    views: bool,
 ) -> bool {
     let column = schema.column(leaf);
     let chunk = rg.column(leaf);
+    let has_dictionary = chunk.dictionary_page_offset().is_some();
     // A dictionary that fell back to plain pages, as the page encoding statistics show.
-    let falls_back = chunk.dictionary_page_offset().is_some()
+    let falls_back = has_dictionary
         && (chunk.page_encoding_stats_mask()).is_some_and(|data| {
             data.encodings().any(values_read_here)
                 && data
                     .encodings()
                     .all(|e| values_read_here(e) || dictionary(e))
         });
-    let data_page = |e: Encoding| values_read_here(e) || (falls_back && dictionary(e));
+    let indexed = has_dictionary && (falls_back || views);
+    let data_page = |e: Encoding| values_read_here(e) || (indexed && dictionary(e));
     column.physical_type() == PhysicalType::BYTE_ARRAY
         && matches!(
             arrow_type,
@@ -79,8 +86,8 @@ pub fn eligible(
         )
         && column.max_rep_level() == 0
         && column.max_def_level() <= 1
-        && (chunk.dictionary_page_offset().is_none() || falls_back)
-        && chunk.encodings().any(values_read_here)
+        && (!has_dictionary || indexed)
+        && chunk.encodings().any(data_page)
         && chunk
             .encodings()
             .all(|e| data_page(e) || matches!(e, Encoding::RLE | Encoding::BIT_PACKED))
@@ -141,11 +148,20 @@ enum Codec {
     Snappy(snap::raw::Decoder),
     /// This reader, from pages as stored: zstd, no page to decompress to more than `most`
     /// bytes (the chunk's uncompressed size, as its metadata states), through `bulk` (one
-    /// decoder for the chunk's pages, as the crate keeps one).
+    /// decoder for the chunk's pages, as the crate keeps one; taken from the thread's
+    /// [`ZSTD_SPARE`] and given back when the chunk is done: `None` only then).
     Zstd {
         most: usize,
-        bulk: Box<zstd::bulk::Decompressor<'static>>,
+        bulk: Option<Box<zstd::bulk::Decompressor<'static>>>,
     },
+}
+
+thread_local! {
+    /// zstd decoders of chunks this thread read, for its next chunks: setting one up is a
+    /// few microseconds of allocation and zeroing, and a file cut in small row groups opens
+    /// thousands of chunks (Polars' 122,880-row groups). At most two are kept.
+    static ZSTD_SPARE: std::cell::RefCell<Vec<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Codec {
@@ -153,14 +169,34 @@ impl Codec {
     fn of(compression: Compression, uncompressed_chunk: i64) -> Codec {
         match compression {
             Compression::SNAPPY => Codec::Snappy(snap::raw::Decoder::new()),
-            Compression::ZSTD(_) => match zstd::bulk::Decompressor::new() {
-                Ok(bulk) => Codec::Zstd {
-                    most: usize::try_from(uncompressed_chunk).unwrap_or(0),
-                    bulk: Box::new(bulk),
-                },
-                Err(_) => Codec::Crate,
-            },
+            Compression::ZSTD(_) => {
+                let spare = ZSTD_SPARE.try_with(|s| s.borrow_mut().pop()).ok().flatten();
+                match spare.or_else(|| zstd::bulk::Decompressor::new().ok()) {
+                    Some(bulk) => Codec::Zstd {
+                        most: usize::try_from(uncompressed_chunk).unwrap_or(0),
+                        bulk: Some(Box::new(bulk)),
+                    },
+                    None => Codec::Crate,
+                }
+            }
             _ => Codec::Crate,
+        }
+    }
+}
+
+impl Drop for Codec {
+    /// A zstd decoder goes back to the thread's spares (a decoder keeps no state from one
+    /// frame to the next).
+    fn drop(&mut self) {
+        if let Codec::Zstd { bulk, .. } = self
+            && let Some(bulk) = bulk.take()
+        {
+            let _ = ZSTD_SPARE.try_with(|s| {
+                let mut s = s.borrow_mut();
+                if s.len() < 2 {
+                    s.push(*bulk);
+                }
+            });
         }
     }
 }
@@ -729,8 +765,12 @@ impl PlainStrings {
         let out = match &mut self.codec {
             Codec::Snappy(decoder) => unsnap(decoder, keep, body, pool)
                 .map_err(|e| format!("a page's snappy stream: {e}")),
-            Codec::Zstd { most, bulk } => unzstd(bulk, keep, body, *most, pool)
+            Codec::Zstd {
+                most,
+                bulk: Some(bulk),
+            } => unzstd(bulk, keep, body, *most, pool)
                 .map_err(|e| format!("a page's zstd frame: {e}")),
+            Codec::Zstd { bulk: None, .. } => Err("no zstd decoder (given back)".to_owned()),
             Codec::Crate => unreachable!("returned above"),
         };
         let out = out.map_err(|e| column_error(&self.path, &self.label, e))?;
@@ -1046,7 +1086,7 @@ mod tests {
             let (footer, _) = crate::ingest::columnar::parquet_row_groups(&path).unwrap();
             let (rg, descr) = (footer.row_group(0), footer.file_metadata().schema_descr());
             let ty = arrow::datatypes::DataType::Utf8;
-            assert!(eligible(rg, descr, 0, &ty));
+            assert!(eligible(rg, descr, 0, &ty, false));
             for take in [1, 2, 4, 5] {
                 let mut c =
                     PlainStrings::open(&path, &file, rg, descr, 0, "subscriber", (0, 0)).unwrap();
@@ -1117,7 +1157,10 @@ mod tests {
                 assert!(rg.column(0).dictionary_page_offset().is_some());
                 assert!(data.encodings().any(dictionary) && data.encodings().any(values_read_here));
                 let ty = arrow::datatypes::DataType::Utf8;
-                assert!(eligible(rg, descr, 0, &ty), "{version:?} {fallback:?}");
+                assert!(
+                    eligible(rg, descr, 0, &ty, false),
+                    "{version:?} {fallback:?}"
+                );
                 let label = format!("{version:?} {fallback:?} nulls {nulls}");
                 for take in [1, 3, 7, 60] {
                     for skipped in [0, 2, 9, 30] {
@@ -1154,7 +1197,21 @@ mod tests {
         w.close().unwrap();
         let (footer, _) = crate::ingest::columnar::parquet_row_groups(&path).unwrap();
         let (rg, descr) = (footer.row_group(0), footer.file_metadata().schema_descr());
-        assert!(!eligible(rg, descr, 0, &arrow::datatypes::DataType::Utf8));
+        assert!(!eligible(
+            rg,
+            descr,
+            0,
+            &arrow::datatypes::DataType::Utf8,
+            false
+        ));
+        // Unless the Arrow reader would read it as views anyway (a counterparty).
+        assert!(eligible(
+            rg,
+            descr,
+            0,
+            &arrow::datatypes::DataType::Utf8,
+            true
+        ));
     }
 
     /// A buffer a batch still holds is never handed out; one nothing holds is, as it is; the
