@@ -8,7 +8,7 @@
 //! view built per row, then read back by the row loop). It is now read here: the dictionary
 //! page, itself a run of plain values, is kept whole as one [`Dictionary`], and each row of
 //! a dictionary-encoded page becomes a span pointing at its value in it
-//! ([`Spans::push_starts`]): no value is copied, hashed or rebuilt.
+//! ([`Spans::push_indexed`]): no value is copied, hashed or rebuilt.
 //!
 //! A dictionary-encoded page stores its values as a bit width (one byte), then the indices
 //! in the RLE / bit-packed hybrid at that width ([`Indices`]), one index per non-null row.
@@ -18,7 +18,7 @@
 //! the column, never rows dropped or read as nulls. The indices are decoded a batch's rows at
 //! a time, so a page claiming billions of values costs no memory.
 //!
-//! [`Spans::push_starts`]: hotzone_kernel::rows::spans::Spans::push_starts
+//! [`Spans::push_indexed`]: hotzone_kernel::rows::spans::Spans::push_indexed
 
 use arrow::buffer::Buffer;
 

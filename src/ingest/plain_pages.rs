@@ -135,9 +135,8 @@ pub struct PlainStrings {
     delta: (Vec<i32>, Vec<i32>),
     /// The chunk's dictionary page, once read (a dictionary that fell back to plain pages).
     dict: Option<Dictionary>,
-    /// Scratch space of dictionary-encoded pages: a batch's indices, then where their values
-    /// start.
-    indexed: (Vec<u32>, Vec<usize>),
+    /// Scratch space of dictionary-encoded pages: a batch's indices.
+    indexed: Vec<u32>,
 }
 
 /// Who decompresses a chunk's pages.
@@ -359,7 +358,7 @@ impl PlainStrings {
             codec,
             delta: (Vec::new(), Vec::new()),
             dict: None,
-            indexed: (Vec::new(), Vec::new()),
+            indexed: Vec::new(),
         }
     }
 
@@ -405,28 +404,20 @@ impl PlainStrings {
                     )
                 })?;
                 let values = levels.map_or(take, |l| l.iter().filter(|&&d| d != 0).count());
-                let (idx, starts) = &mut self.indexed;
+                let idx = &mut self.indexed;
                 if let Err(e) = indices.take(&page.buf, values, idx) {
                     let e = format!("a dictionary-encoded page: {e}");
                     return Err(column_error(&self.path, &self.label, e));
-                }
-                starts.clear();
-                for &i in idx.iter() {
-                    let Some(&start) = dict.starts.get(i as usize) else {
-                        let e =
-                            format!("index {i} of a dictionary of {} values", dict.starts.len());
-                        return Err(column_error(&self.path, &self.label, e));
-                    };
-                    starts.push(start);
                 }
                 let Ok(slot) = spans.add_page(dict.buf.clone()) else {
                     let e = "more pages in one batch than a span can name";
                     return Err(column_error(&self.path, &self.label, e));
                 };
-                if let Err((k, _)) = spans.push_starts(slot, levels, starts) {
+                if let Err((k, _)) = spans.push_indexed(slot, levels, idx, &dict.starts) {
                     let e = format!(
-                        "value {} of a page has no value in the dictionary",
-                        page.value + k
+                        "value {} of a page: an index past a dictionary of {} values",
+                        page.value + k,
+                        dict.starts.len()
                     );
                     return Err(column_error(&self.path, &self.label, e));
                 }

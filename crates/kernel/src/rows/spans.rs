@@ -113,49 +113,43 @@ impl Spans {
         Ok(prefix)
     }
 
-    /// Appends rows whose values are anywhere in page `page`: a row whose level is 0 is a
-    /// null, and each other row takes the next of `starts` (where its value starts: its
-    /// length prefix is the 4 bytes before). A dictionary-encoded Parquet page is read so:
-    /// its rows point into the chunk's dictionary page, a run of plain values. `levels` is
-    /// `None` for a column without nulls (a row per start). Each start is checked against
-    /// the page; on [`Refused::Overrun`] the rows before the bad one are kept and the bad
-    /// one's index among these rows is given.
-    pub fn push_starts(
+    /// Appends the rows of a dictionary-encoded page whose dictionary is page `page`: a row
+    /// whose level is 0 is a null, and each other row takes the next of `indices`, the
+    /// dictionary value whose start is `starts[index]`. The starts are the caller's, each
+    /// checked against the page once when it read the dictionary (a row of a bad start would
+    /// read as a null or as other bytes of the page, never outside it); an index past
+    /// `starts`, or fewer indices than rows, is refused here ([`Refused::Overrun`], the rows
+    /// before the bad one kept, its index among these rows given). `levels` is `None` for a
+    /// column without nulls (a row per index).
+    pub fn push_indexed(
         &mut self,
         page: usize,
         levels: Option<&[u8]>,
+        indices: &[u32],
         starts: &[usize],
     ) -> Result<(), (usize, Refused)> {
-        let bytes = match self.pages.get(page) {
-            Some(b) => b.as_slice(),
-            None => return Err((0, Refused::Overrun)),
-        };
-        let end = bytes.len().min(1 << OFFSET_BITS);
+        if page >= self.pages.len() {
+            return Err((0, Refused::Overrun));
+        }
         let tag = (page as u64) << OFFSET_BITS;
-        let span = |start: usize| -> Option<u64> {
-            let prefix = bytes
-                .get(start.checked_sub(4)?..start)?
-                .first_chunk::<4>()?;
-            let len = u32::from_le_bytes(*prefix) as usize;
-            (len <= end.saturating_sub(start)).then_some(tag | start as u64)
-        };
-        let mut next = starts.iter();
+        let at = |i: u32| starts.get(i as usize).map(|&s| tag | s as u64);
         match levels {
             None => {
-                self.at.reserve(starts.len());
-                for (k, &start) in starts.iter().enumerate() {
-                    self.at.push(span(start).ok_or((k, Refused::Overrun))?);
+                self.at.reserve(indices.len());
+                for (k, &i) in indices.iter().enumerate() {
+                    self.at.push(at(i).ok_or((k, Refused::Overrun))?);
                 }
             }
             Some(levels) => {
                 self.at.reserve(levels.len());
+                let mut next = indices.iter();
                 for (k, &level) in levels.iter().enumerate() {
                     if level == 0 {
                         self.at.push(NULL);
                         continue;
                     }
-                    let start = next.next().ok_or((k, Refused::Overrun))?;
-                    self.at.push(span(*start).ok_or((k, Refused::Overrun))?);
+                    let i = next.next().ok_or((k, Refused::Overrun))?;
+                    self.at.push(at(*i).ok_or((k, Refused::Overrun))?);
                 }
             }
         }
@@ -219,14 +213,15 @@ mod tests {
     }
 
     #[test]
-    fn rows_point_anywhere_in_a_page_and_bad_starts_are_refused() {
+    fn rows_of_indices_take_their_dictionary_values_and_bad_indices_are_refused() {
         let mut s = Spans::with_capacity(4);
         let d = s.add_page(page(&[b"+2348012345678", b"", b"x"])).unwrap();
-        // Value 2, a null, value 0, value 2 again, value 1.
+        let starts = [4, 22, 26];
         assert_eq!(
-            s.push_starts(d, Some(&[1, 0, 1, 1, 1]), &[26, 4, 26, 22]),
+            s.push_indexed(d, Some(&[1, 0, 1, 1]), &[2, 0, 2], &starts),
             Ok(())
         );
+        assert_eq!(s.push_indexed(d, None, &[1], &starts), Ok(()));
         let rows: Vec<Option<&[u8]>> = (0..5).map(|i| s.bytes(i)).collect();
         assert_eq!(
             rows,
@@ -238,22 +233,19 @@ mod tests {
                 Some(&b""[..]),
             ]
         );
-        assert_eq!(s.push_starts(d, None, &[4]), Ok(()));
-        assert_eq!(s.get(5), Some("+2348012345678"));
-        // A start before any length, past the page, or whose value overruns it; fewer
-        // starts than rows.
-        for bad in [&[2][..], &[28], &[27], &[5]] {
-            assert_eq!(
-                s.push_starts(d, None, bad),
-                Err((0, Refused::Overrun)),
-                "{bad:?}"
-            );
-        }
+        // An index past the dictionary; fewer indices than rows; no such page.
         assert_eq!(
-            s.push_starts(d, Some(&[0, 1]), &[]),
+            s.push_indexed(d, None, &[0, 3], &starts),
             Err((1, Refused::Overrun))
         );
-        assert_eq!(s.push_starts(9, None, &[4]), Err((0, Refused::Overrun)));
+        assert_eq!(
+            s.push_indexed(d, Some(&[1, 1]), &[0], &starts),
+            Err((1, Refused::Overrun))
+        );
+        assert_eq!(
+            s.push_indexed(5, None, &[0], &starts),
+            Err((0, Refused::Overrun))
+        );
     }
 
     #[test]
