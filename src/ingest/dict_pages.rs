@@ -15,8 +15,12 @@
 //! Every count and index is checked: a dictionary claiming more values than its page can
 //! hold, a value running past it, a value that is not UTF-8, a width past 32, an index past
 //! the dictionary, and a page with fewer indices than rows are errors naming the file and
-//! the column, never rows dropped or read as nulls. The indices are decoded a batch's rows at
-//! a time, so a page claiming billions of values costs no memory.
+//! the column, never rows dropped or read as nulls. So are the runs the Arrow reader refuses
+//! (a value wider than the width, a zero header before the last index, a run past 2^31 - 1
+//! values), among the indices a page's rows take: the Arrow reader also decodes up to 1,024
+//! indices past them, so damage after a page's last index fails there and not here. The
+//! indices are decoded a batch's rows at a time, so a page claiming billions of values costs
+//! no memory.
 //!
 //! [`Spans::push_indexed`]: hotzone_kernel::rows::spans::Spans::push_indexed
 

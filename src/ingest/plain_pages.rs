@@ -1529,9 +1529,10 @@ mod tests {
         Ok(got)
     }
 
-    /// Indices the Arrow reader refuses (its `RleDecoder`) are refused here too, so both
-    /// readers give a file the same result: a run's value wider than the bit width, a zero
-    /// run header (the end of the indices there), a run longer than 2^31 - 1 values.
+    /// Indices the Arrow reader refuses (its `RleDecoder`) are refused here too, among those
+    /// a page's rows take: a run's value wider than the bit width, a zero run header (the
+    /// end of the indices there), a run longer than 2^31 - 1 values. (The Arrow reader also
+    /// decodes up to 1,024 indices past a page's last: damage there fails only there.)
     #[test]
     fn indices_the_arrow_reader_refuses_are_refused() {
         let dict = [
@@ -1618,5 +1619,80 @@ mod tests {
             .unwrap();
         assert_eq!(out, [0, 0, 0]);
         assert!(out.capacity() < 1 << 20);
+    }
+}
+
+#[cfg(test)]
+mod review38b {
+    use super::*;
+
+    /// Each damaged frame (any byte flipped) read first, then a good page on the same thread:
+    /// the decoder given back to `ZSTD_SPARE` after the damage reads the good page right.
+    #[test]
+    fn a_spare_zstd_decoder_after_a_damaged_frame_reads_the_next_chunk_right() {
+        let values: Vec<String> = (0..25).map(|i| format!("+88691234{i:04}")).collect();
+        let text: Vec<u8> = values
+            .iter()
+            .flat_map(|v| [&(v.len() as u32).to_le_bytes()[..], v.as_bytes()].concat())
+            .collect();
+        let good = zstd::bulk::compress(&text, 3).unwrap();
+        let codec = || Codec::of(Compression::ZSTD(Default::default()), text.len() as i64);
+        let read = |body: Vec<u8>| -> Result<Vec<String>> {
+            let pages = vec![Page::DataPage {
+                buf: bytes::Bytes::from(body),
+                num_values: 25,
+                encoding: Encoding::PLAIN,
+                def_level_encoding: Encoding::RLE,
+                rep_level_encoding: Encoding::RLE,
+                statistics: None,
+            }];
+            struct P(std::vec::IntoIter<Page>);
+            impl Iterator for P {
+                type Item = parquet::errors::Result<Page>;
+                fn next(&mut self) -> Option<Self::Item> {
+                    self.0.next().map(Ok)
+                }
+            }
+            impl PageReader for P {
+                fn get_next_page(&mut self) -> parquet::errors::Result<Option<Page>> {
+                    Ok(self.0.next())
+                }
+                fn peek_next_page(
+                    &mut self,
+                ) -> parquet::errors::Result<Option<parquet::column::page::PageMetadata>>
+                {
+                    Ok(None)
+                }
+                fn skip_next_page(&mut self) -> parquet::errors::Result<()> {
+                    self.0.next();
+                    Ok(())
+                }
+            }
+            let mut c = PlainStrings::of_pages(
+                Path::new("t.parquet"),
+                "counterparty",
+                Box::new(P(pages.into_iter())),
+                25,
+                0,
+                codec(),
+            );
+            let s = c.next(25, &mut PagePool::default())?;
+            Ok((0..25)
+                .map(|i| s.get(i).unwrap_or_default().to_owned())
+                .collect())
+        };
+        for at in 0..good.len() {
+            for flip in [0x5a, 0xff, 0x01] {
+                let mut bad = good.clone();
+                bad[at] ^= flip;
+                let _ = read(bad.clone());
+                let _ = read(bad[..bad.len() / 2].to_vec());
+                assert_eq!(
+                    read(good.clone()).unwrap(),
+                    values,
+                    "after byte {at} ^ {flip:#x}"
+                );
+            }
+        }
     }
 }
