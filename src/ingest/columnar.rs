@@ -474,7 +474,7 @@ fn part_reader(
     let all = usize::try_from(rg.num_rows()).unwrap_or(0);
     let unbounded = (roots.iter())
         .flat_map(|&root| leaves_of(descr, root))
-        .any(|leaf| super::inflate::unbounded(rg.column(leaf).compression()));
+        .any(|leaf| super::inflate::decompressed_here(rg.column(leaf).compression()));
     if unbounded || day_pages.is_some() {
         // Pages the crate would decompress without a bound are decompressed by `inflate`,
         // and `event_time` pages proven to hold one day are replaced (`day_pages`); the same

@@ -148,19 +148,12 @@ enum Codec {
     /// This reader, from pages as stored: zstd, no page to decompress to more than `most`
     /// bytes (the chunk's uncompressed size, as its metadata states), through `bulk` (one
     /// decoder for the chunk's pages, as the crate keeps one; taken from the thread's
-    /// [`ZSTD_SPARE`] and given back when the chunk is done: `None` only then).
+    /// spares, `inflate::zstd_decoder`, and given back when the chunk is done: `None` only
+    /// then).
     Zstd {
         most: usize,
         bulk: Option<Box<zstd::bulk::Decompressor<'static>>>,
     },
-}
-
-thread_local! {
-    /// zstd decoders of chunks this thread read, for its next chunks: setting one up is a
-    /// few microseconds of allocation and zeroing, and a file cut in small row groups opens
-    /// thousands of chunks (Polars' 122,880-row groups). At most two are kept.
-    static ZSTD_SPARE: std::cell::RefCell<Vec<zstd::bulk::Decompressor<'static>>> =
-        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Codec {
@@ -168,34 +161,25 @@ impl Codec {
     fn of(compression: Compression, uncompressed_chunk: i64) -> Codec {
         match compression {
             Compression::SNAPPY => Codec::Snappy(snap::raw::Decoder::new()),
-            Compression::ZSTD(_) => {
-                let spare = ZSTD_SPARE.try_with(|s| s.borrow_mut().pop()).ok().flatten();
-                match spare.or_else(|| zstd::bulk::Decompressor::new().ok()) {
-                    Some(bulk) => Codec::Zstd {
-                        most: usize::try_from(uncompressed_chunk).unwrap_or(0),
-                        bulk: Some(Box::new(bulk)),
-                    },
-                    None => Codec::Crate,
-                }
-            }
+            Compression::ZSTD(_) => match super::inflate::zstd_decoder() {
+                Some(bulk) => Codec::Zstd {
+                    most: usize::try_from(uncompressed_chunk).unwrap_or(0),
+                    bulk: Some(Box::new(bulk)),
+                },
+                None => Codec::Crate,
+            },
             _ => Codec::Crate,
         }
     }
 }
 
 impl Drop for Codec {
-    /// A zstd decoder goes back to the thread's spares (a decoder keeps no state from one
-    /// frame to the next).
+    /// A zstd decoder goes back to the thread's spares (`inflate::zstd_give_back`).
     fn drop(&mut self) {
         if let Codec::Zstd { bulk, .. } = self
             && let Some(bulk) = bulk.take()
         {
-            let _ = ZSTD_SPARE.try_with(|s| {
-                let mut s = s.borrow_mut();
-                if s.len() < 2 {
-                    s.push(*bulk);
-                }
-            });
+            super::inflate::zstd_give_back(*bulk);
         }
     }
 }
@@ -1623,11 +1607,11 @@ mod tests {
 }
 
 #[cfg(test)]
-mod review38b {
+mod zstd_reuse {
     use super::*;
 
     /// Each damaged frame (any byte flipped) read first, then a good page on the same thread:
-    /// the decoder given back to `ZSTD_SPARE` after the damage reads the good page right.
+    /// the decoder given back to the thread's spares after the damage reads the good page right.
     #[test]
     fn a_spare_zstd_decoder_after_a_damaged_frame_reads_the_next_chunk_right() {
         let values: Vec<String> = (0..25).map(|i| format!("+88691234{i:04}")).collect();
