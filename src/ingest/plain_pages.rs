@@ -1324,8 +1324,13 @@ mod tests {
             rep_level_encoding: Encoding::RLE,
             statistics: None,
         });
-        let pages = Box::new(Pages(pages.collect::<Vec<_>>().into_iter()));
-        let total = rows.iter().sum();
+        read_all(pages.collect(), rows.iter().sum(), codec)
+    }
+
+    /// The `total` rows of a required column `subscriber` of file `t.parquet` whose pages
+    /// are `pages` (as `codec` takes them), read three rows at a time, then checked whole.
+    fn read_all(pages: Vec<Page>, total: usize, codec: Codec) -> Result<Vec<String>> {
+        let pages = Box::new(Pages(pages.into_iter()));
         let mut c =
             PlainStrings::of_pages(Path::new("t.parquet"), "subscriber", pages, total, 0, codec);
         let mut pool = PagePool::default();
@@ -1493,24 +1498,7 @@ mod tests {
             rep_level_encoding: Encoding::RLE,
             statistics: None,
         }));
-        let pages = Box::new(Pages(pages.into_iter()));
-        let total = rows.iter().sum();
-        let mut c = PlainStrings::of_pages(
-            Path::new("t.parquet"),
-            "subscriber",
-            pages,
-            total,
-            0,
-            Codec::Crate,
-        );
-        let mut pool = PagePool::default();
-        let mut got = Vec::new();
-        while got.len() < total {
-            let s = c.next(3.min(total - got.len()), &mut pool)?;
-            got.extend((0..s.len()).map(|i| s.get(i).unwrap_or_default().to_owned()));
-        }
-        c.finish()?;
-        Ok(got)
+        read_all(pages, rows.iter().sum(), Codec::Crate)
     }
 
     /// Indices the Arrow reader refuses (its `RleDecoder`) are refused here too, among those
