@@ -79,9 +79,9 @@ pub(crate) fn zstd_give_back(decoder: zstd::bulk::Decompressor<'static>) {
 }
 
 /// The pages of `chunk` (of a row group of `rows` rows, in `file` at `path`; `label` names
-/// the column in errors), decompressed here when [`unbounded`], else by the crate. The errors
-/// of reading the pages name the column too when `named` (a caller that puts the column's
-/// name before every error of the pages passes `false`).
+/// the column in errors), decompressed here when [`decompressed_here`], else by the crate.
+/// The errors of reading the pages name the column too when `named` (a caller that puts the
+/// column's name before every error of the pages passes `false`).
 pub(crate) fn pages(
     path: &Path,
     file: &File,
