@@ -12,6 +12,7 @@ $HOME/.cache/hotzone-release, else `hotzone` on PATH.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -446,6 +447,19 @@ def test_a_plain_parquet_scan_is_read_by_the_kernel_in_row_group_tasks(spark, gr
     assert csv_text(hs.scan(spark.read.parquet(str(grouped_files)), **p)) == cli_scan([grouped_files], p, tmp_path)
 
 
+@contextlib.contextmanager
+def _micros_timestamps(spark):
+    """Spark writes Parquet timestamps as TIMESTAMP_MICROS inside the block (its default,
+    INT96, goes through Spark's rows, not the kernel's reader)."""
+    key = "spark.sql.parquet.outputTimestampType"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "TIMESTAMP_MICROS")
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before)
+
+
 def test_a_table_whose_dictionaries_fall_back_is_read_by_the_kernel(spark, grouped_files, tmp_path):
     """Spark (parquet-mr) writes each string column with a dictionary page and falls back to
     plain pages once the dictionary passes ``parquet.dictionary.page.size`` (1 MiB; 2 KiB
@@ -455,17 +469,12 @@ def test_a_table_whose_dictionaries_fall_back_is_read_by_the_kernel(spark, group
     params = dict(QUERIES[0][1])
     expected = cli_scan([grouped_files], params, tmp_path)
     out = tmp_path / "fallback"
-    key = "spark.sql.parquet.outputTimestampType"
-    before = spark.conf.get(key)
-    spark.conf.set(key, "TIMESTAMP_MICROS")
-    try:
+    with _micros_timestamps(spark):
         # Rows in the export's order (each subscriber's events together), so that a first
         # page of few numbers is worth a dictionary, which then outgrows its limit.
         (spark.read.parquet(str(grouped_files)).write
          .option("parquet.dictionary.page.size", "2048").option("parquet.page.size", "64")
          .parquet(str(out)))
-    finally:
-        spark.conf.set(key, before)
     chunks = [pq.ParquetFile(f).metadata.row_group(0).column(1) for f in out.glob("*.parquet")]
     assert chunks and all(c.path_in_schema == "subscriber" for c in chunks)
     mixed = [c for c in chunks if c.has_dictionary_page and {"PLAIN", "PLAIN_DICTIONARY"} <= set(c.encodings)]
@@ -486,14 +495,8 @@ def test_a_table_partitioned_by_text_columns_is_read_by_the_kernel(spark, groupe
     params = dict(QUERIES[0][1])
     expected = cli_scan([grouped_files], params, tmp_path)
     hive = tmp_path / "by_kind_direction"
-    # Timestamps as TIMESTAMP_MICROS (Spark's default INT96 goes through Spark's rows).
-    key = "spark.sql.parquet.outputTimestampType"
-    before = spark.conf.get(key)
-    spark.conf.set(key, "TIMESTAMP_MICROS")
-    try:
+    with _micros_timestamps(spark):
         spark.read.parquet(str(grouped_files)).write.partitionBy("kind", "direction").parquet(str(hive))
-    finally:
-        spark.conf.set(key, before)
     assert any("kind=" in str(p) and "direction=" in str(p) for p in hive.rglob("*.parquet"))
     df = spark.read.parquet(str(hive))
     got = hs.scan(df, **params)

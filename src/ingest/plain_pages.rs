@@ -1592,11 +1592,6 @@ mod tests {
         assert_eq!(out, [0, 0, 0]);
         assert!(out.capacity() < 1 << 20);
     }
-}
-
-#[cfg(test)]
-mod zstd_reuse {
-    use super::*;
 
     /// Each damaged frame (any byte flipped) read first, then a good page on the same thread:
     /// the decoder given back to the thread's spares after the damage reads the good page right.
@@ -1610,48 +1605,15 @@ mod zstd_reuse {
         let good = zstd::bulk::compress(&text, 3).unwrap();
         let codec = || Codec::of(Compression::ZSTD(Default::default()), text.len() as i64);
         let read = |body: Vec<u8>| -> Result<Vec<String>> {
-            let pages = vec![Page::DataPage {
+            let page = Page::DataPage {
                 buf: bytes::Bytes::from(body),
                 num_values: 25,
                 encoding: Encoding::PLAIN,
                 def_level_encoding: Encoding::RLE,
                 rep_level_encoding: Encoding::RLE,
                 statistics: None,
-            }];
-            struct P(std::vec::IntoIter<Page>);
-            impl Iterator for P {
-                type Item = parquet::errors::Result<Page>;
-                fn next(&mut self) -> Option<Self::Item> {
-                    self.0.next().map(Ok)
-                }
-            }
-            impl PageReader for P {
-                fn get_next_page(&mut self) -> parquet::errors::Result<Option<Page>> {
-                    Ok(self.0.next())
-                }
-                fn peek_next_page(
-                    &mut self,
-                ) -> parquet::errors::Result<Option<parquet::column::page::PageMetadata>>
-                {
-                    Ok(None)
-                }
-                fn skip_next_page(&mut self) -> parquet::errors::Result<()> {
-                    self.0.next();
-                    Ok(())
-                }
-            }
-            let mut c = PlainStrings::of_pages(
-                Path::new("t.parquet"),
-                "counterparty",
-                Box::new(P(pages.into_iter())),
-                25,
-                0,
-                codec(),
-            );
-            let s = c.next(25, &mut PagePool::default())?;
-            Ok((0..25)
-                .map(|i| s.get(i).unwrap_or_default().to_owned())
-                .collect())
+            };
+            read_all(vec![page], 25, codec())
         };
         for at in 0..good.len() {
             for flip in [0x5a, 0xff, 0x01] {
