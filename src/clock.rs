@@ -1,44 +1,99 @@
 //! "Today" in the engine's time zone: the only place in the crate that reads the system clock.
+//!
+//! The CLI reads the system's clock through the free functions. The server reads it through
+//! the [`Clock`] of its settings (`ServerSettings::clock`): the system's, or in tests the
+//! system's moved by a fixed offset, so that a test can stand a few seconds before a day
+//! starts in any zone and watch what the server does when it does (subscriptions evaluated
+//! at the day's turn, a check's default `asOf`). Only what records when something happened
+//! (audit lines, the names of stored files, ids) reads the system's time as it is.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-/// Today's date in `tz`.
-pub fn today(tz: Tz) -> NaiveDate {
-    chrono::Utc::now().with_timezone(&tz).date_naive()
+/// A clock: the system's, moved by a fixed offset (zero but in tests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clock {
+    offset: chrono::TimeDelta,
 }
 
-/// Now, as UTC epoch milliseconds (metrics: data age).
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+impl Clock {
+    /// The system's clock.
+    pub const SYSTEM: Clock = Clock {
+        offset: chrono::TimeDelta::zero(),
+    };
+
+    /// The system's clock moved by `by` (tests: a server that believes it is another time).
+    pub fn shifted(by: chrono::Duration) -> Clock {
+        Clock { offset: by }
+    }
+
+    /// A clock that reads `at` now and runs on from there at the system's pace.
+    pub fn starting_at(at: DateTime<Utc>) -> Clock {
+        Clock::shifted(at - Utc::now())
+    }
+
+    /// Now.
+    pub fn now(self) -> DateTime<Utc> {
+        Utc::now() + self.offset
+    }
+
+    /// Today's date in `tz`.
+    pub fn today(self, tz: Tz) -> NaiveDate {
+        self.now().with_timezone(&tz).date_naive()
+    }
+
+    /// Now, as UTC epoch milliseconds.
+    pub fn now_ms(self) -> i64 {
+        self.now().timestamp_millis()
+    }
+
+    /// Now, RFC 3339 UTC with microseconds.
+    pub fn now_rfc3339(self) -> String {
+        self.now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    }
+
+    /// How long until the next day starts in `tz` (its first instant: midnight, or the end
+    /// of a gap that skips it), at least a second: when a subscription's verdict can change
+    /// with the date alone (a window's oldest day leaves it, events dated ahead enter it).
+    pub fn until_next_day(self, tz: Tz) -> std::time::Duration {
+        let now = self.now();
+        (next_day_start(now, tz) - now)
+            .to_std()
+            .unwrap_or_default()
+            .max(std::time::Duration::from_secs(1))
+    }
 }
 
-/// Now, RFC 3339 UTC with microseconds (audit lines).
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
-/// How long until the next day starts in `tz` (its first instant: midnight, or the end of a
-/// gap that skips it), at least a second: when a subscription's verdict can change with the
-/// date alone (a window's oldest day leaves it, events dated ahead enter it).
-pub fn until_next_day(tz: Tz) -> std::time::Duration {
+/// The first instant of the local day after `now`'s in `tz`.
+pub fn next_day_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
     use chrono::TimeZone;
-    let now = chrono::Utc::now();
     let tomorrow = now.with_timezone(&tz).date_naive() + chrono::Days::new(1);
     let midnight = tomorrow.and_time(chrono::NaiveTime::MIN);
     // A zone whose clocks skip midnight (a DST change at 00:00) starts the day at the end of
     // the gap: the first whole minute after it that exists.
-    let start = (0..=180)
+    (0..=180)
         .find_map(|m| {
             tz.from_local_datetime(&(midnight + chrono::Duration::minutes(m)))
                 .earliest()
         })
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .unwrap_or(now + chrono::Duration::hours(24));
-    (start - now)
-        .to_std()
-        .unwrap_or_default()
-        .max(std::time::Duration::from_secs(1))
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(now + chrono::Duration::hours(24))
+}
+
+/// Today's date in `tz`, by the system's clock.
+pub fn today(tz: Tz) -> NaiveDate {
+    Clock::SYSTEM.today(tz)
+}
+
+/// Now, as UTC epoch milliseconds, by the system's clock.
+pub fn now_ms() -> i64 {
+    Clock::SYSTEM.now_ms()
+}
+
+/// Now, RFC 3339 UTC with microseconds, by the system's clock (audit lines).
+pub fn now_rfc3339() -> String {
+    Clock::SYSTEM.now_rfc3339()
 }
 
 #[cfg(test)]
@@ -60,7 +115,7 @@ mod tests {
             Tz::Pacific__Kiritimati,
         ] {
             let before = chrono::Utc::now();
-            let wait = until_next_day(tz);
+            let wait = Clock::SYSTEM.until_next_day(tz);
             let today = before.with_timezone(&tz).date_naive();
             assert!(
                 wait <= std::time::Duration::from_secs(25 * 3600),
@@ -82,5 +137,31 @@ mod tests {
                 "{tz}"
             );
         }
+    }
+
+    /// A moved clock reads the moved time and runs at the system's pace: two seconds before
+    /// midnight in Taipei, today is still the day before and the next day is two seconds
+    /// away (at least the one-second floor), whatever the real date.
+    #[test]
+    fn a_moved_clock_stands_where_it_was_put() {
+        use chrono::TimeZone;
+        let tz = Tz::Asia__Taipei;
+        let midnight = tz
+            .with_ymd_and_hms(2031, 1, 1, 0, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let clock = Clock::starting_at(midnight - chrono::Duration::seconds(2));
+        let read = clock.now();
+        assert!(read < midnight && read > midnight - chrono::Duration::seconds(60));
+        assert_eq!(clock.today(tz).to_string(), "2030-12-31");
+        assert_eq!(Clock::SYSTEM.today(tz), today(tz));
+        let wait = clock.until_next_day(tz);
+        assert!(wait >= std::time::Duration::from_secs(1));
+        assert!(wait <= std::time::Duration::from_secs(2), "{wait:?}");
+        assert!(clock.now_rfc3339().starts_with("2030-12-31T15:59:"));
+        assert_eq!(
+            next_day_start(midnight - chrono::Duration::seconds(2), tz),
+            midnight
+        );
     }
 }

@@ -544,6 +544,9 @@ pub struct ServerSettings {
     pub http_listen: Option<SocketAddr>,
     /// Anomaly subscriptions (`dir` resolved: never `None`).
     pub subscriptions: SubscriptionsConfig,
+    /// The clock the server dates by ("today", the day's turn, subscription times): the
+    /// system's. Not a key of the file; tests move it to stand just before a day starts.
+    pub clock: crate::clock::Clock,
 }
 
 /// A validated `[[clients]]` entry.
@@ -843,6 +846,7 @@ impl ServerConfig {
                 audit,
                 http_listen,
                 subscriptions,
+                clock: crate::clock::Clock::SYSTEM,
             }),
             _ => Err(Error::Config {
                 path: origin.to_owned(),

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::index::dictionary::{Dictionary, Key};
 use crate::index::interner::Interner;
 use crate::index::runs::{self, Row, Run, Scratch};
-use crate::index::{DayColumn, ServingIndex};
+use crate::index::{DayColumn, Retention, ServingIndex};
 use crate::ingest::{Counterparty, Event, EventSink, IngestOptions, IngestReport, ingest};
 use crate::model::region::RegionTable;
 
@@ -113,7 +113,7 @@ pub(crate) fn load(
     inputs: &[String],
     opts: &IngestOptions,
     tz: Tz,
-    retention_days: Option<u16>,
+    retention: Option<Retention>,
 ) -> Result<(ServingIndex, IngestReport)> {
     let started = Instant::now();
     let dict = Interner::default();
@@ -140,7 +140,7 @@ pub(crate) fn load(
         run_bytes = runs.iter().map(Run::bytes).sum::<usize>(),
         "index input read"
     );
-    let index = build(runs, dict, tz, retention_days)?;
+    let index = build(runs, dict, tz, retention)?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "index built");
     Ok((index, report))
 }
@@ -190,7 +190,11 @@ fn from_events_retained(
         sinks[i % n].event(e);
     }
     let runs = into_runs(sinks);
-    build(runs, dict, tz, retention_days)
+    let retention = retention_days.map(|days| Retention {
+        days,
+        today: crate::clock::today(tz),
+    });
+    build(runs, dict, tz, retention)
 }
 
 /// An index with no data.
@@ -207,7 +211,7 @@ pub(crate) fn empty(tz: Tz) -> ServingIndex {
 }
 
 /// The day retention counts back from, of the data's `days` (day numbers, any order): the
-/// latest one no later than today in `tz` by the clock, else (every day ahead) today, so
+/// latest one no later than `today` (a day number), else (every day ahead) today, so
 /// that a check as of today is never refused for days ahead (`None` for no days).
 /// One record dated far ahead (an `Ingest` of a 2099 row, inside the accepted range) would
 /// otherwise push every real day out of the window at the next build (an adversarial pass),
@@ -215,15 +219,14 @@ pub(crate) fn empty(tz: Tz) -> ServingIndex {
 /// today at the largest look-back (a review: the window started a day before the first day
 /// kept); days after the anchor are kept all the same. On data that is not ahead of the clock
 /// this is the latest day, as before.
-fn retention_anchor(days: impl Iterator<Item = i32> + Clone, tz: Tz) -> Option<i32> {
-    let today = crate::detect::calendar::day_number(crate::clock::today(tz));
+fn retention_anchor(days: impl Iterator<Item = i32> + Clone, today: i32) -> Option<i32> {
     days.clone().next()?;
     Some(days.filter(|d| *d <= today).max().unwrap_or(today))
 }
 
-/// Builds the layout. With `retention_days`, only the days within that many days of the
-/// latest day in the data are kept (older days leave memory): the latest day no later than
-/// today by the clock ([`retention_anchor`]).
+/// Builds the layout. With a retention, only the days within its `days` of the latest day in
+/// the data are kept (older days leave memory): the latest day no later than its `today`
+/// ([`retention_anchor`]).
 ///
 /// Memory: the runs stay until the columns are laid out; the interner's tables are freed
 /// before its keys are merged, and the id map before the columns are allocated.
@@ -231,7 +234,7 @@ fn build(
     mut runs: Vec<Run>,
     dict: Interner,
     tz: Tz,
-    retention_days: Option<u16>,
+    retention: Option<Retention>,
 ) -> Result<ServingIndex> {
     let too_many = |n: usize| {
         Error::Internal(format!(
@@ -248,12 +251,12 @@ fn build(
         .flat_map(|r| r.day_counts.iter().copied())
         .collect();
     per_day.sort_unstable();
-    let anchor = retention_anchor(per_day.iter().map(|d| d.0), tz);
-    let cutoff = match (retention_days, anchor) {
-        (Some(keep), Some(anchor)) => anchor - i32::from(keep.max(1)) + 1,
-        _ => i32::MIN,
-    };
-    let kept = per_day.iter().filter(|d| d.0 >= cutoff);
+    let cutoff = retention.and_then(|r| {
+        let today = crate::detect::calendar::day_number(r.today);
+        let anchor = retention_anchor(per_day.iter().map(|d| d.0), today)?;
+        Some(anchor - i32::from(r.days.max(1)) + 1)
+    });
+    let kept = per_day.iter().filter(|d| d.0 >= cutoff.unwrap_or(i32::MIN));
     let events: u64 = kept.clone().map(|d| d.1).sum();
     let base_day = kept.clone().map(|d| d.0).min().unwrap_or(0);
     let max_day = kept.map(|d| d.0).max().unwrap_or(0);
@@ -289,7 +292,13 @@ fn build(
         ));
     }
     let narrow = max_day - base_day <= i32::from(u8::MAX);
-    let cols = runs::merge(&runs, cutoff, base_day, events as usize, narrow)?;
+    let cols = runs::merge(
+        &runs,
+        cutoff.unwrap_or(i32::MIN),
+        base_day,
+        events as usize,
+        narrow,
+    )?;
     drop(runs);
     let mut index = ServingIndex::from_parts(
         tz,
@@ -300,7 +309,7 @@ fn build(
         cols.codes,
         dict,
     );
-    index.kept_from = retention_days.and(anchor).map(|_| cutoff);
+    index.kept_from = cutoff;
     Ok(index)
 }
 
@@ -341,7 +350,8 @@ mod tests {
                 )
             })
             .collect();
-        let anchor = retention_anchor(rows.iter().map(|r| r.1), tz);
+        let today = crate::detect::calendar::day_number(crate::clock::today(tz));
+        let anchor = retention_anchor(rows.iter().map(|r| r.1), today);
         if let (Some(keep), Some(anchor)) = (retention_days, anchor) {
             rows.retain(|r| r.1 > anchor - i32::from(keep.max(1)));
         }
@@ -437,28 +447,27 @@ mod tests {
 
     #[test]
     fn retention_counts_back_from_the_latest_day_not_ahead_of_the_clock() {
-        let tz = Tz::UTC;
-        let today = crate::detect::calendar::day_number(crate::clock::today(tz));
+        let today = 20_000;
         // Historical data and one stray row in 2099: the historical day anchors.
         let march = today - 270;
         let stray = today + 26_000;
         assert_eq!(
-            retention_anchor([march, stray, march - 3].into_iter(), tz),
+            retention_anchor([march, stray, march - 3].into_iter(), today),
             Some(march)
         );
         // A row dated tomorrow does not move it (the largest look-back as of today stays
         // within the days kept).
         assert_eq!(
-            retention_anchor([today - 3, today + 1, today].into_iter(), tz),
+            retention_anchor([today - 3, today + 1, today].into_iter(), today),
             Some(today)
         );
         // Every day ahead: today (every day ahead is kept, and a check as of today is
         // answered).
         assert_eq!(
-            retention_anchor([stray, stray - 5].into_iter(), tz),
+            retention_anchor([stray, stray - 5].into_iter(), today),
             Some(today)
         );
-        assert_eq!(retention_anchor(std::iter::empty(), tz), None);
+        assert_eq!(retention_anchor(std::iter::empty(), today), None);
     }
 
     proptest! {

@@ -34,6 +34,17 @@ use crate::model::{CheckParams, Msisdn};
 
 pub use dictionary::Dictionary;
 
+/// The days a serving index keeps in memory: `days` days ending with the latest day in the
+/// data no later than `today` (every day after it is kept too, so that a row dated ahead of
+/// the clock cannot push the real days out), or ending with `today` when every day is ahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Days kept, at least 1.
+    pub days: u16,
+    /// Today in the index's zone, by the clock of whoever builds it.
+    pub today: NaiveDate,
+}
+
 /// Sizes of an index.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IndexStats {
@@ -183,15 +194,15 @@ impl ServingIndex {
         builder::load(inputs, opts, tz, None)
     }
 
-    /// Like [`ServingIndex::load`], keeping only the `retention_days` days ending with the
-    /// latest day in the data: older days leave memory.
+    /// Like [`ServingIndex::load`], keeping only the days `retention` keeps: older days
+    /// leave memory.
     pub fn load_retained(
         inputs: &[String],
         opts: &IngestOptions,
         tz: Tz,
-        retention_days: Option<u16>,
+        retention: Option<Retention>,
     ) -> Result<(ServingIndex, IngestReport)> {
-        builder::load(inputs, opts, tz, retention_days)
+        builder::load(inputs, opts, tz, retention)
     }
 
     /// Builds from events in memory; fails only when the events exceed a layout limit.
@@ -522,9 +533,16 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let inputs = vec![path.to_string_lossy().into_owned()];
         let (all, _) = ServingIndex::load(&inputs, &IngestOptions::default(), Tz::UTC).unwrap();
-        let (kept, _) =
-            ServingIndex::load_retained(&inputs, &IngestOptions::default(), Tz::UTC, Some(11))
-                .unwrap();
+        let (kept, _) = ServingIndex::load_retained(
+            &inputs,
+            &IngestOptions::default(),
+            Tz::UTC,
+            Some(Retention {
+                days: 11,
+                today: crate::clock::today(Tz::UTC),
+            }),
+        )
+        .unwrap();
         assert_eq!(all.stats().events, 3);
         assert_eq!(kept.stats().events, 2);
         assert_eq!(kept.latest_day(), all.latest_day());

@@ -189,7 +189,7 @@ pub fn cached_params(state: &AppState, req: &pb::CheckRequest) -> Result<CheckPa
     let today = req
         .as_of
         .is_empty()
-        .then(|| crate::clock::today(state.settings().tz));
+        .then(|| state.settings().clock.today(state.settings().tz));
     let id = state.id();
     let hit = PARAMS_CACHE.with(|c| {
         c.borrow()
@@ -278,7 +278,7 @@ fn params_for(
     };
     let limits = Limits {
         max_look_back_days: settings.max_look_back_days,
-        default_as_of: today.unwrap_or_else(|| crate::clock::today(settings.tz)),
+        default_as_of: today.unwrap_or_else(|| settings.clock.today(settings.tz)),
     };
     CheckParams::new(raw, limits)
 }

@@ -231,8 +231,14 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition (format 0.0.4). The in-flight counts (checks, ingest
-    /// streams) are read by the caller.
-    pub fn render(&self, inflight: usize, ingests: usize, audit_write_failures: u64) -> String {
+    /// streams) and the time (`now_ms`, by the server's clock) are read by the caller.
+    pub fn render(
+        &self,
+        inflight: usize,
+        ingests: usize,
+        audit_write_failures: u64,
+        now_ms: i64,
+    ) -> String {
         let mut o = String::with_capacity(4096);
         let head = |o: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -399,7 +405,7 @@ impl Metrics {
         let age = if end == 0 {
             f64::NAN
         } else {
-            (crate::clock::now_ms() - end) as f64 / 1000.0
+            (now_ms - end) as f64 / 1000.0
         };
         let _ = writeln!(o, "hotzone_data_age_seconds {age}");
         head(
@@ -592,7 +598,7 @@ mod tests {
         m.ingest(true, 5, 1);
         m.reload(true, 1);
         m.connection_refused(true, true);
-        let text = m.render(0, 0, 0);
+        let text = m.render(0, 0, 0, crate::clock::now_ms());
         for needle in [
             "hotzone_checks_total{code=\"OK\",result=\"anomaly\"} 1",
             "hotzone_checks_total{code=\"NOT_FOUND\",result=\"error\"} 1",

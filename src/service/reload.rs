@@ -339,7 +339,11 @@ async fn merge_deltas(state: &AppState, deltas: Vec<Delta>) -> Result<()> {
 async fn rebuild(state: &AppState, listing: Listing) -> Result<bool> {
     let started = Instant::now();
     let tz = state.settings().tz;
-    let retention = state.settings().retention_days;
+    let settings = state.settings();
+    let retention = settings.retention_days.map(|days| crate::index::Retention {
+        days,
+        today: settings.clock.today(tz),
+    });
     let mut skipped: BTreeMap<PathBuf, String> = BTreeMap::new();
     // Skipped files whose error was the file system's (not their bytes): tried again.
     let mut transient: Vec<PathBuf> = Vec::new();

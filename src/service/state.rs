@@ -327,6 +327,7 @@ impl AppState {
             self.inner.gate.in_flight(),
             self.inner.ingest_gate.in_flight(),
             self.inner.audit.write_failures(),
+            self.inner.settings.clock.now_ms(),
         );
         self.inner.callbacks.render(&mut text);
         text

@@ -295,9 +295,14 @@ impl SinkServer {
 
     /// The next request, waiting at most 20 s.
     pub(crate) async fn next(&mut self) -> Received {
-        tokio::time::timeout(Duration::from_secs(20), self.rx.recv())
+        self.next_within(Duration::from_secs(20)).await
+    }
+
+    /// The next request received, waiting at most `limit`.
+    pub(crate) async fn next_within(&mut self, limit: Duration) -> Received {
+        tokio::time::timeout(limit, self.rx.recv())
             .await
-            .expect("a callback within 20 s")
+            .unwrap_or_else(|_| panic!("a callback within {limit:?}"))
             .expect("sink open")
     }
 

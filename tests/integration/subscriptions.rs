@@ -225,6 +225,87 @@ async fn notified_once_no_repeat_after_restart_ended_on_delete() {
     rs.server.stop().await;
 }
 
+/// The day's turn, on a server whose clock stands a few seconds before midnight in Taipei
+/// (the real clock moved back, `ServerSettings::clock`). The number's hot calls are dated the
+/// next day, ahead of that clock. While the day lasts, a check with no `asOf` finds nothing
+/// and the subscription's baseline is no anomaly; when the next day starts, with no new data
+/// and no file touched, the notifier wakes and sends the anomaly of the new day, and a check
+/// with no `asOf` answers as of it. When the machine is too slow to create the subscription
+/// before the turn, the test starts again with a wider margin (it never relies on timing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_start_of_a_day_wakes_the_subscriptions_whose_verdict_it_changes() {
+    use chrono::{TimeZone, Utc};
+    let tz = chrono_tz::Asia::Taipei;
+    let number = "+886955500077";
+    let check = json!({"phoneNumber": number, "lookBackDays": 7, "thresholdRatio": 0.5, "fraudHotZone": ["NG"]});
+    let mut margin = chrono::Duration::seconds(4);
+    for _attempt in 0..5 {
+        // The day that starts: today in Taipei (so the server's clock runs a little behind
+        // the real one, and the tokens and expiry times below, in real time, stay ahead).
+        let day = Utc::now().with_timezone(&tz).date_naive();
+        let turn = tz
+            .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap())
+            .unwrap()
+            .with_timezone(&Utc);
+        let data = tempfile::tempdir().unwrap();
+        drop_file(data.path(), "old.csv", OLD_DAY);
+        let hot: String = (0..3)
+            .map(|i| format!("{day}T12:00:0{i}+08:00,{number},+23480212345{i:02},in,call,30\n"))
+            .collect();
+        drop_file(
+            data.path(),
+            "ahead.csv",
+            &format!("event_time,subscriber,counterparty,direction,kind,duration_s\n{hot}"),
+        );
+        let mut sink = SinkServer::start(SinkMode::Status(204)).await;
+        let mut settings = server_settings(data.path());
+        settings.tz = tz;
+        settings.clock = hotzone::clock::Clock::starting_at(turn - margin);
+        let clock = settings.clock;
+        let rs = spawn_rest(settings).await;
+        let r = post_json(rs.http, SUBS, &[], &subscription(&sink.url("/cb"), number)).await;
+        let sub = created(&r);
+        let before = post_json(rs.http, "/fraud-hotzone-alert/v0/check", &[], &check).await;
+        if clock.now() >= turn {
+            // Too slow for this margin: the baseline may have been taken after the turn.
+            rs.server.stop().await;
+            margin = margin * 4;
+            continue;
+        }
+        assert_eq!(before.json(), json!({"anomalyDetected": false}));
+        let starts = chrono::DateTime::parse_from_rfc3339(sub["startsAt"].as_str().unwrap());
+        assert!(
+            starts.unwrap() < turn,
+            "startsAt is read on the server's clock: {sub}"
+        );
+        assert!(sink.try_next().is_none());
+
+        // The turn: one CloudEvent, dated by the server's clock, for the day that started.
+        let wait = std::time::Duration::from_secs(60) + margin.to_std().unwrap();
+        let got = sink.next_within(wait).await;
+        let ev = &got.body;
+        assert_eq!(ev["type"], ANOMALY, "{ev}");
+        assert_eq!(
+            ev["data"],
+            json!({"subscriptionId": sub["id"], "phoneNumber": number, "anomalyDate": day.to_string()})
+        );
+        let sent = chrono::DateTime::parse_from_rfc3339(ev["time"].as_str().unwrap()).unwrap();
+        assert!(
+            sent >= turn && sent < turn + chrono::Duration::hours(1),
+            "{ev}"
+        );
+        let after = post_json(rs.http, "/fraud-hotzone-alert/v0/check", &[], &check).await;
+        assert_eq!(
+            after.json(),
+            json!({"anomalyDetected": true, "anomalyDate": day.to_string()})
+        );
+        assert!(sink.try_next().is_none(), "notified twice");
+        rs.server.stop().await;
+        return;
+    }
+    panic!("the subscription was never created before the turn, even with a wide margin");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_end_on_expiry_token_expiry_and_max_events() {
     let data = tempfile::tempdir().unwrap();

@@ -270,7 +270,7 @@ impl Notifier {
 
     /// A subscription ended: send its `subscription-ended` event.
     pub fn ended(&self, sub: Arc<Subscription>, reason: EndReason) {
-        let event = ended_event(&sub, reason);
+        let event = ended_event(&self.shared.state, &sub, reason);
         send(&self.shared, sub, vec![Callback::end(event)]);
     }
 }
@@ -323,7 +323,8 @@ async fn evaluate_loop(shared: Arc<Shared>) {
         // Also at the start of each day in the server's zone: a verdict as of today changes
         // with the date alone (the window's oldest day leaves it, a SPIKE mean with it;
         // events dated ahead enter it), with no new data to wake the loop.
-        let next_day = crate::clock::until_next_day(shared.state.settings().tz);
+        let settings = shared.state.settings();
+        let next_day = settings.clock.until_next_day(settings.tz);
         let again = if undone { RETRY_UNDONE } else { next_day };
         tokio::select! {
             changed = rx.changed() => {
@@ -404,7 +405,11 @@ async fn evaluate(
             date,
         )];
         if last {
-            events.push(Callback::end(ended_event(&sub, EndReason::MaxEvents)));
+            events.push(Callback::end(ended_event(
+                &shared.state,
+                &sub,
+                EndReason::MaxEvents,
+            )));
         }
         send(shared, sub, events);
     }
@@ -465,7 +470,7 @@ fn send(shared: &Arc<Shared>, sub: Arc<Subscription>, events: Vec<Callback>) {
 /// Ends subscriptions at their expiry (or their token's).
 async fn expiry_loop(shared: Arc<Shared>) {
     loop {
-        let now = crate::clock::now_ms();
+        let now = shared.state.settings().clock.now_ms();
         match shared.store.next_end() {
             Some(t) if t <= now => {
                 let store = shared.store.clone();
@@ -484,7 +489,7 @@ async fn expiry_loop(shared: Arc<Shared>) {
                 for sub in ended {
                     let reason = sub.ends.map_or(EndReason::Expired, |(_, r)| r);
                     tracing::info!(subscription = %sub.record.id, reason = reason.as_str(), "subscription ended");
-                    let event = ended_event(&sub, reason);
+                    let event = ended_event(&shared.state, &sub, reason);
                     send(&shared, sub, vec![Callback::end(event)]);
                 }
             }
@@ -514,14 +519,20 @@ fn event_id(sub: &str, kind: &str, key: &str) -> String {
     )
 }
 
-fn cloud_event(sub: &Subscription, kind: &str, key: &str, data: serde_json::Value) -> Bytes {
+fn cloud_event(
+    state: &AppState,
+    sub: &Subscription,
+    kind: &str,
+    key: &str,
+    data: serde_json::Value,
+) -> Bytes {
     let id = &sub.record.id;
     let ev = json!({
         "specversion": "1.0",
         "id": event_id(id, kind, key),
         "source": format!("{SUBSCRIPTIONS_PATH}/{id}"),
         "type": kind,
-        "time": crate::clock::now_rfc3339(),
+        "time": state.settings().clock.now_rfc3339(),
         "datacontenttype": "application/json",
         "data": data,
     });
@@ -536,11 +547,12 @@ fn anomaly_event(state: &AppState, sub: &Subscription, date: NaiveDate) -> Bytes
     if !state.settings().policy.suppress_anomaly_date {
         data["anomalyDate"] = json!(date.format("%Y-%m-%d").to_string());
     }
-    cloud_event(sub, EVENT_ANOMALY, &date.to_string(), data)
+    cloud_event(state, sub, EVENT_ANOMALY, &date.to_string(), data)
 }
 
-fn ended_event(sub: &Subscription, reason: EndReason) -> Bytes {
+fn ended_event(state: &AppState, sub: &Subscription, reason: EndReason) -> Bytes {
     cloud_event(
+        state,
         sub,
         EVENT_ENDED,
         reason.as_str(),

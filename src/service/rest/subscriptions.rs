@@ -1219,7 +1219,7 @@ fn parse_subscription(
     let allow_insecure = settings.subscriptions.allow_insecure_sinks;
     Sink::parse(&sink, allow_insecure)
         .map_err(|rule| SubscriptionRefusal::Sink.of("sink", rule))?;
-    let now = crate::clock::now_ms();
+    let now = settings.clock.now_ms();
     let future_time = |s: &str, field: &str| -> Result<String> {
         let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
             Error::invalid(field, "must be an RFC 3339 date-time with a zone offset")
@@ -1388,7 +1388,7 @@ fn parse_subscription(
         expire_time,
         max_events,
         initial_event,
-        starts_at: crate::clock::now_rfc3339(),
+        starts_at: settings.clock.now_rfc3339(),
         baseline: None,
         protocol_settings,
     })
