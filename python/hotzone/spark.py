@@ -43,9 +43,17 @@ summary's ``reader`` says which one ran.
 Rejected rows: the map tasks report their summary (rows, events, rejects by reason, the
 first rejected rows) through a Spark accumulator keyed by partition, so a task that runs
 again (retry, speculation, a second action on the same DataFrame) replaces its entry instead
-of adding to it. :func:`summary` returns the CLI-style summary of what has run. Accumulators
-need classic Spark: under Spark Connect (not tested) the verdicts are computed without a
-summary.
+of adding to it. :func:`summary` returns the CLI-style summary of what has run.
+
+Spark Connect (a ``SparkSession.builder.remote(...)`` session: Spark 4's thin client,
+Databricks' serverless and shared clusters) has no accumulators and no plan to inspect.
+There the rows always come from Spark (``mapInArrow``; ``reader="kernel"`` is refused), and
+the summary travels in the data instead: each map task adds one row holding its summary to
+the states it sends, and each reduce task one marker row to its verdicts. Both are
+collected by Spark's observed metrics (``DataFrame.observe``) and filtered out before the
+shuffle and before the result, so the verdicts are the same rows. The map counts arrive
+whole with the first action on the result (a shuffle runs every map task);
+``reduce_partitions_reported`` counts the reduce tasks that ran in the latest action.
 """
 
 from __future__ import annotations
@@ -156,8 +164,8 @@ def _check_partition_numbers(df: Any, picked: List[Tuple[str, str]]) -> None:
         if node.getClass().getSimpleName() != "LogicalRelation":
             return
         parted = set(node.relation().partitionSchema().fieldNames())
-    except Exception:  # Spark Connect, or a plan of another shape
-        return
+    except Exception:  # Spark Connect (no plan to walk), or a plan of another shape
+        parted = _directory_keys(df)
     by_name = {f.name: f.dataType for f in df.schema.fields}
     for src in numbers:
         t = by_name.get(src)
@@ -455,6 +463,24 @@ def _true(value: Any) -> bool:
 _REFUSED_VALUES = ("of Parquet's JSON type", "of Parquet's BSON type", "of the extension type")
 
 
+def _directory_keys(df: Any) -> set:
+    """The ``key`` of every ``key=value`` directory above the files ``df`` reads (none when it
+    reads no files): the partition columns Spark's discovery finds, where the plan cannot be
+    walked (Spark Connect)."""
+    import posixpath
+
+    try:
+        files = df.inputFiles()
+    except Exception:  # not a file scan
+        return set()
+    keys = set()
+    for f in files:
+        for part in posixpath.dirname(f.split("://", 1)[-1]).split("/"):
+            if "=" in part and not part.startswith(("_", ".")):
+                keys.add(part.split("=", 1)[0])
+    return keys
+
+
 def _plain_parquet(df: Any, picked: List[Tuple[str, str]]) -> Tuple[Optional[_Files], str]:
     """``(files, "")`` when the kernel can read ``df``'s rows itself, else ``(None, why not)``.
 
@@ -650,14 +676,18 @@ class _Report:
         files: Optional[_Files],
         epoch_warning: Optional[str] = None,
         zone_warning: Optional[str] = None,
+        watch: Optional[Tuple[Any, Any]] = None,
     ) -> None:
         self.acc = acc
+        self.watch = watch
         self.window = window
         self.epoch_warning = epoch_warning
         self.zone_warning = zone_warning
         self.events = events
         self.files = files
         self._partitions: Optional[int] = None if files is None else len(files.tasks)
+        if isinstance(acc, _Fixed):  # the as_of pass's entries: one per map partition
+            self._partitions = sum(1 for k in acc.value if k[0] == "map")
 
     @property
     def map_partitions(self) -> int:
@@ -665,10 +695,33 @@ class _Report:
             self._partitions = self.events.rdd.getNumPartitions()
         return self._partitions
 
+    def _observed(self) -> Tuple[Dict[int, Dict[str, Any]], Tuple[int, int, int]]:
+        """Under Spark Connect: the map summaries and the reduce totals (tasks, subscribers,
+        anomalous) of the latest action, from the observed metrics (empty before one)."""
+        import json
+
+        assert self.watch is not None
+        got_maps, got_reduce = self.watch[0].get, self.watch[1].get
+        maps = {}
+        for text in got_maps.get("maps") or []:
+            entry = json.loads(text)
+            maps[int(entry.pop("partition"))] = entry
+        if not got_reduce:
+            return maps, (0, 0, 0)
+        tasks = len(set(got_reduce.get("reduces") or []))
+        return maps, (tasks, int(got_reduce.get("subscribers") or 0), int(got_reduce.get("anomalous") or 0))
+
     def summary(self) -> Dict[str, Any]:
-        entries = dict(self.acc.value)
-        maps = {k[1]: v for k, v in entries.items() if k[0] == "map"}
-        reduces = {k[1]: v for k, v in entries.items() if k[0] == "reduce"}
+        if self.watch is not None:
+            maps, (reduce_tasks, subscribers, anomalous) = self._observed()
+            self._partitions = len(maps)  # the map counts arrive whole (see the module's docs)
+        else:
+            entries = dict(self.acc.value)
+            maps = {k[1]: v for k, v in entries.items() if k[0] == "map"}
+            reduces = {k[1]: v for k, v in entries.items() if k[0] == "reduce"}
+            reduce_tasks = len(reduces)
+            subscribers = sum(r[0] for r in reduces.values())
+            anomalous = sum(r[1] for r in reduces.values())
         out: Dict[str, Any] = {
             "reader": "spark" if self.files is None else "kernel",
             "files": 0 if self.files is None else len(set(self.files.paths)),
@@ -679,11 +732,11 @@ class _Report:
             "rejects": {},
             "reject_rows": [],
             "window": self.window,
-            "subscribers": sum(r[0] for r in reduces.values()),
-            "anomalous": sum(r[1] for r in reduces.values()),
+            "subscribers": subscribers,
+            "anomalous": anomalous,
             "map_partitions_reported": len(maps),
             "map_partitions": self.map_partitions,
-            "reduce_partitions_reported": len(reduces),
+            "reduce_partitions_reported": reduce_tasks,
         }
         for pid in sorted(maps):
             s = maps[pid]
@@ -717,10 +770,13 @@ def summary(result: Any) -> Dict[str, Any]:
     the kernel read record a zone other than UTC (``hotzone gen`` writes one; this scan reads
     in UTC, where ``hotzone.scan`` would read in that zone); :func:`scan` also raises each as
     a ``UserWarning``.
+
+    Under Spark Connect the counts come from the observed metrics of the latest action on
+    ``result`` (or on a DataFrame derived from it): every count is 0 before one, the map
+    counts are whole after one (``map_partitions`` is then the number reported), and
+    ``reduce_partitions_reported`` counts the reduce tasks that action ran.
     """
     report = getattr(result, _SUMMARY_ATTR, None)
-    if report is not None and report.acc is None:
-        raise TypeError("no summary under Spark Connect (it has no accumulators); use classic Spark for it")
     if report is None:
         raise TypeError(
             "hotzone.spark.summary takes the DataFrame that hotzone.spark.scan returned "
@@ -902,8 +958,10 @@ def scan(
     tz_name = tz or "UTC"
     try:
         acc = spark.sparkContext.accumulator({}, _accumulator_param())
-    except Exception:  # Spark Connect has no accumulators: verdicts only, no summary
+    except Exception:  # Spark Connect has no accumulators: the summary is observed instead
         acc = None
+    observed = acc is None
+    state_ddl = _STATE_DDL + (", summary string" if observed else "")
     k_params = dict(params)
     n_threads = threads
 
@@ -929,12 +987,16 @@ def scan(
         if head is None:
             if acc is not None:
                 acc.add({("map", pid): _compact({})})
+            else:
+                yield _summary_row(pid, {})
             return
         reader = pa.RecordBatchReader.from_batches(head.schema, _it.chain([head], batches))
         state, s = kernel.map_state(reader, source=f"partition {pid}", threads=n_threads, **k_params)
         if acc is not None:
             acc.add({("map", pid): _compact(s)})
-        yield from _emit(state, keys, first_day)
+        else:
+            yield _summary_row(pid, s)
+        yield from _emit(state, keys, first_day, observed)
 
     def map_files(batches):  # runs on the executors: the kernel reads the task's row groups
         from pyspark import TaskContext
@@ -976,29 +1038,56 @@ def scan(
             table.schema.get_field_index("anomalous_days"), "anomalous_days",
             table.column("anomalous_days").cast(pa.int32()),
         )
+        if observed:  # a null `_hz_reduce` on each verdict, and this task's marker row
+            table = table.append_column("_hz_reduce", pa.nulls(table.num_rows, pa.int32()))
+            table = table.cast(pa.schema([f.with_nullable(True) for f in table.schema]))
+            marker = {f.name: pa.nulls(1, f.type) for f in table.schema}
+            marker["_hz_reduce"] = pa.array([pid], pa.int32())
+            table = pa.concat_tables([table, pa.table(marker, schema=table.schema)])
         for b in table.to_batches(max_chunksize=1 << 16):
             yield b
 
     if files is not None:
-        states = files.tasks_frame(spark).mapInArrow(map_files, _STATE_DDL)
+        states = files.tasks_frame(spark).mapInArrow(map_files, state_ddl)
     else:
-        states = events.mapInArrow(map_part, _STATE_DDL)
+        states = events.mapInArrow(map_part, state_ddl)
+    watch = None
+    if observed:  # Spark Connect: the tasks' summary rows, observed, then out of the data
+        from pyspark.sql import Observation
+
+        watch = (Observation(), Observation())
+        states = states.observe(watch[0], F.collect_list("summary").alias("maps"))
+        states = states.where(F.col("states").isNotNull()).drop("summary")
     # Explicit `partitions`: exactly that many reduce tasks. Default: Spark's shuffle
     # partitions, which adaptive execution coalesces into fewer tasks when the states are small.
     shuffled = states.repartition(buckets, "bucket") if partitions else states.repartition("bucket")
-    result = shuffled.mapInArrow(reduce_part, verdict_ddl)
+    if watch is None:
+        result = shuffled.mapInArrow(reduce_part, verdict_ddl)
+    else:
+        result = shuffled.mapInArrow(reduce_part, verdict_ddl + ", _hz_reduce int")
+        result = result.observe(
+            watch[1],
+            F.collect_list("_hz_reduce").alias("reduces"),
+            F.count("subscriber").alias("subscribers"),
+            F.coalesce(F.sum(F.col("anomaly_detected").cast("long")), F.lit(0)).alias("anomalous"),
+        )
+        result = result.where(F.col("_hz_reduce").isNull()).drop("_hz_reduce")
     window = {"first": _window_first(day, look_back_days), "last": day, "tz": tz_name}
-    setattr(result, _SUMMARY_ATTR, _Report(acc, window, events, files, epoch, zone_warning))
+    setattr(result, _SUMMARY_ATTR, _Report(acc, window, events, files, epoch, zone_warning, watch))
     return result
 
 
-def _emit(state: Any, keys: List[int], first_day: int) -> Iterator[Any]:
+def _emit(state: Any, keys: List[int], first_day: int, observed: bool = False) -> Iterator[Any]:
     """A map task's state -> record batches of ``(bucket key, packed states)`` rows, one row
-    per non-empty reduce bucket, a batch per ~64 MiB."""
+    per non-empty reduce bucket, a batch per ~64 MiB (``observed``: with a null ``summary``
+    column, see :func:`_summary_row`)."""
     import pyarrow as pa
 
     def batch(k: List[int], b: List[bytes]) -> Any:
-        return pa.record_batch([pa.array(k, pa.int32()), pa.array(b, pa.binary())], names=["bucket", "states"])
+        cols = [pa.array(k, pa.int32()), pa.array(b, pa.binary())]
+        if observed:
+            cols.append(pa.nulls(len(k), pa.string()))
+        return pa.record_batch(cols, names=_OBSERVED_STATE_NAMES[: len(cols)])
 
     out_keys: List[int] = []
     out_blobs: List[bytes] = []
@@ -1013,6 +1102,22 @@ def _emit(state: Any, keys: List[int], first_day: int) -> Iterator[Any]:
             out_keys, out_blobs, size = [], [], 0
     if out_keys:
         yield batch(out_keys, out_blobs)
+
+
+_OBSERVED_STATE_NAMES = ["bucket", "states", "summary"]
+
+
+def _summary_row(pid: int, s: Dict[str, Any]) -> Any:
+    """Under Spark Connect, the row a map task adds to its states: no bucket, no states, its
+    summary as JSON (read back by :meth:`_Report.summary` from the observed metrics)."""
+    import json
+
+    import pyarrow as pa
+
+    text = json.dumps(dict(_compact(s), partition=pid))
+    return pa.record_batch(
+        [pa.nulls(1, pa.int32()), pa.nulls(1, pa.binary()), pa.array([text])], names=_OBSERVED_STATE_NAMES
+    )
 
 
 def _latest_day(
