@@ -468,6 +468,7 @@ def _directory_keys(df: Any) -> set:
     reads no files): the partition columns Spark's discovery finds, where the plan cannot be
     walked (Spark Connect)."""
     import posixpath
+    from urllib.parse import unquote
 
     try:
         files = df.inputFiles()
@@ -477,7 +478,10 @@ def _directory_keys(df: Any) -> set:
     for f in files:
         for part in posixpath.dirname(f.split("://", 1)[-1]).split("/"):
             if "=" in part and not part.startswith(("_", ".")):
-                keys.add(part.split("=", 1)[0])
+                # A key is escaped twice in these URIs: Spark escapes `:`, `%`, `=`... in a
+                # directory's name, then the URI escapes `%` and a space. Undone both ways,
+                # it is the column's name (`msisdn%20id=` is the column `msisdn id`).
+                keys.add(unquote(unquote(part.split("=", 1)[0])))
     return keys
 
 

@@ -195,3 +195,22 @@ def test_the_kernels_reader_is_refused_and_partition_numbers_too_over_connect(co
     got = hs.scan(connect.read.parquet(str(by_kind)), hotzone="NG", look_back_days=1,
                   threshold_ratio=0.5, min_events=1, as_of="2026-03-10")
     assert [(r["subscriber"], r["anomaly_detected"]) for r in got.collect()] == [("+886912345678", True)]
+
+
+def test_partition_numbers_under_escaped_directory_names_are_refused_over_connect(connect, tmp_path):
+    # The input files come back as URIs: a partition column's name is escaped twice in them
+    # (Spark escapes `:` or `%` in a directory name, the URI escapes a space and that `%`).
+    # Classic Spark refuses these columns from the plan's partition schema; Connect must too.
+    row = ("2026-03-10T12:00:00Z", "+886912345678", "+2348021234567", "in", "call")
+    for name in ("msisdn id", "msisdn:a%b"):
+        names = ["event_time", name, "counterparty", "direction", "kind"]
+        ddl = ", ".join(f"`{n}` string" for n in names)
+        parted = tmp_path / f"parted{len(name)}"
+        connect.createDataFrame([row], ddl).write.partitionBy(name).parquet(str(parted))
+        read = connect.read.parquet(str(parted))
+        assert read.schema[name].dataType.simpleString() == "bigint"
+        with pytest.raises(ValueError, match="partitionColumnTypeInference.enabled"):
+            # With a default region the number would be read as a national one: a wrong
+            # subscriber, no reject.
+            hs.scan(read, hotzone="NG", look_back_days=1, threshold_ratio=0.5, as_of="2026-03-10",
+                    default_region="TW", columns={name: "subscriber"})
