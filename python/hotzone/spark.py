@@ -53,7 +53,9 @@ the states it sends, and each reduce task one marker row to its verdicts. Both a
 collected by Spark's observed metrics (``DataFrame.observe``) and filtered out before the
 shuffle and before the result, so the verdicts are the same rows. The map counts arrive
 whole with the first action on the result (a shuffle runs every map task);
-``reduce_partitions_reported`` counts the reduce tasks that ran in the latest action.
+``reduce_partitions_reported`` counts the reduce tasks that ran in the latest action. The
+metrics reach the client in one gRPC message, so the first rejected rows are those of the first
+``OBSERVED_REJECT_PARTITIONS`` partitions with rejects (the counts are every task's).
 """
 
 from __future__ import annotations
@@ -74,6 +76,11 @@ _FIELDS = ("event_time", "subscriber", "counterparty", "direction", "kind", "dur
 
 #: Rejected rows kept per map partition in the summary's ``reject_rows`` (counts are exact).
 REJECT_ROWS_PER_PARTITION = 100
+#: Under Spark Connect, the map partitions (the first by partition id) whose rejected rows the
+#: summary's ``reject_rows`` holds; every partition's counts are kept. The observed metrics
+#: reach the client in one gRPC message (128 MiB at most by default): at ~7 KB of rejected rows
+#: per partition, some 20,000 partitions with rejects failed the action after its job ran.
+OBSERVED_REJECT_PARTITIONS = 1000
 
 _STATE_DDL = "bucket int, states binary"
 _SUMMARY_ATTR = "_hotzone_summary"
@@ -709,7 +716,11 @@ class _Report:
         maps = {}
         for text in got_maps.get("maps") or []:
             entry = json.loads(text)
+            entry.setdefault("reject_rows", [])
             maps[int(entry.pop("partition"))] = entry
+        for pid, rows in got_maps.get("reject_rows") or []:  # the first partitions' only
+            if int(pid) in maps:
+                maps[int(pid)]["reject_rows"] = json.loads(rows)
         if not got_reduce:
             return maps, (0, 0, 0)
         tasks = len(set(got_reduce.get("reduces") or []))
@@ -778,7 +789,9 @@ def summary(result: Any) -> Dict[str, Any]:
     Under Spark Connect the counts come from the observed metrics of the latest action on
     ``result`` (or on a DataFrame derived from it): every count is 0 before one, the map
     counts are whole after one (``map_partitions`` is then the number reported), and
-    ``reduce_partitions_reported`` counts the reduce tasks that action ran.
+    ``reduce_partitions_reported`` counts the reduce tasks that action ran; ``reject_rows``
+    holds those of the first ``OBSERVED_REJECT_PARTITIONS`` map partitions with rejects (the
+    metrics reach the client in one gRPC message), every count stays exact.
     """
     report = getattr(result, _SUMMARY_ATTR, None)
     if report is None:
@@ -965,7 +978,7 @@ def scan(
     except Exception:  # Spark Connect has no accumulators: the summary is observed instead
         acc = None
     observed = acc is None
-    state_ddl = _STATE_DDL + (", summary string" if observed else "")
+    state_ddl = _STATE_DDL + (", summary string, reject_rows string" if observed else "")
     k_params = dict(params)
     n_threads = threads
 
@@ -1060,8 +1073,16 @@ def scan(
         from pyspark.sql import Observation
 
         watch = (Observation(), Observation())
-        states = states.observe(watch[0], F.collect_list("summary").alias("maps"))
-        states = states.where(F.col("states").isNotNull()).drop("summary")
+        # Every task's counts, but the rejected rows of the first partitions only (a summary
+        # row's `bucket` is its partition): all of them could outgrow the message the
+        # metrics travel in (see OBSERVED_REJECT_PARTITIONS).
+        with_rows = F.when(F.col("reject_rows").isNotNull(), F.struct("bucket", "reject_rows"))
+        states = states.observe(
+            watch[0],
+            F.collect_list("summary").alias("maps"),
+            F.slice(F.sort_array(F.collect_list(with_rows)), 1, int(OBSERVED_REJECT_PARTITIONS)).alias("reject_rows"),
+        )
+        states = states.where(F.col("states").isNotNull()).drop("summary", "reject_rows")
     # Explicit `partitions`: exactly that many reduce tasks. Default: Spark's shuffle
     # partitions, which adaptive execution coalesces into fewer tasks when the states are small.
     shuffled = states.repartition(buckets, "bucket") if partitions else states.repartition("bucket")
@@ -1083,14 +1104,14 @@ def scan(
 
 def _emit(state: Any, keys: List[int], first_day: int, observed: bool = False) -> Iterator[Any]:
     """A map task's state -> record batches of ``(bucket key, packed states)`` rows, one row
-    per non-empty reduce bucket, a batch per ~64 MiB (``observed``: with a null ``summary``
-    column, see :func:`_summary_row`)."""
+    per non-empty reduce bucket, a batch per ~64 MiB (``observed``: with null ``summary`` and
+    ``reject_rows`` columns, see :func:`_summary_row`)."""
     import pyarrow as pa
 
     def batch(k: List[int], b: List[bytes]) -> Any:
         cols = [pa.array(k, pa.int32()), pa.array(b, pa.binary())]
         if observed:
-            cols.append(pa.nulls(len(k), pa.string()))
+            cols += [pa.nulls(len(k), pa.string()), pa.nulls(len(k), pa.string())]
         return pa.record_batch(cols, names=_OBSERVED_STATE_NAMES[: len(cols)])
 
     out_keys: List[int] = []
@@ -1108,19 +1129,24 @@ def _emit(state: Any, keys: List[int], first_day: int, observed: bool = False) -
         yield batch(out_keys, out_blobs)
 
 
-_OBSERVED_STATE_NAMES = ["bucket", "states", "summary"]
+_OBSERVED_STATE_NAMES = ["bucket", "states", "summary", "reject_rows"]
 
 
 def _summary_row(pid: int, s: Dict[str, Any]) -> Any:
-    """Under Spark Connect, the row a map task adds to its states: no bucket, no states, its
-    summary as JSON (read back by :meth:`_Report.summary` from the observed metrics)."""
+    """Under Spark Connect, the row a map task adds to its states: its partition id as the
+    ``bucket``, no states, its counts as JSON in ``summary`` and its first rejected rows as
+    JSON in ``reject_rows`` (null when none); read back by :meth:`_Report.summary` from the
+    observed metrics."""
     import json
 
     import pyarrow as pa
 
-    text = json.dumps(dict(_compact(s), partition=pid))
+    counts = _compact(s)
+    rows = counts.pop("reject_rows")
     return pa.record_batch(
-        [pa.nulls(1, pa.int32()), pa.nulls(1, pa.binary()), pa.array([text])], names=_OBSERVED_STATE_NAMES
+        [pa.array([pid], pa.int32()), pa.nulls(1, pa.binary()), pa.array([json.dumps(dict(counts, partition=pid))]),
+         pa.array([json.dumps(rows) if rows else None], pa.string())],
+        names=_OBSERVED_STATE_NAMES,
     )
 
 

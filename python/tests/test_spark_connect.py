@@ -214,3 +214,36 @@ def test_partition_numbers_under_escaped_directory_names_are_refused_over_connec
             # subscriber, no reject.
             hs.scan(read, hotzone="NG", look_back_days=1, threshold_ratio=0.5, as_of="2026-03-10",
                     default_region="TW", columns={name: "subscriber"})
+
+
+def test_many_partitions_of_rejects_fit_the_observed_metrics_message_over_connect(connect, monkeypatch):
+    # The observed metrics reach the client in one gRPC message (128 MiB at most by default):
+    # ~7 KB of rejected rows per map partition outgrew it at ~20,000 partitions with rejects,
+    # failing the action after its job ran (RESOURCE_EXHAUSTED). The same at a small scale:
+    # a client that takes 512 KiB, 100 partitions of 120 rejects, the rows of 10 partitions.
+    from pyspark.sql.connect.client import DefaultChannelBuilder
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    monkeypatch.setattr(hs, "OBSERVED_REJECT_PARTITIONS", 10, raising=False)
+    small = ConnectSession.builder.channelBuilder(DefaultChannelBuilder(
+        f"sc://{connect.client._builder.endpoint}",
+        channelOptions=[("grpc.max_receive_message_length", 512 * 1024)],
+    )).create()
+    try:
+        cols = (F.lit("2026-03-10T12:00:00Z").alias("event_time"), F.lit("+2348021234567").alias("counterparty"),
+                F.lit("in").alias("direction"), F.lit("call").alias("kind"))
+        bad = small.range(0, 12000, 1, 100).select(F.concat(F.lit("886"), F.col("id").cast("string")).alias("subscriber"), *cols)
+        good = small.range(1).select(F.lit("+886912345001").alias("subscriber"), *cols)
+        res = hs.scan(bad.union(good), hotzone="NG", look_back_days=1, threshold_ratio=0.5,
+                      as_of="2026-03-10", min_events=1)
+        assert [r["subscriber"] for r in res.collect()] == ["+886912345001"]
+        s = hs.summary(res)
+        assert s["rows"] == 12001 and s["rejected"] == 12000
+        assert s["rejects"] == {"subscriber_without_plus_no_default_region": 12000}
+        assert s["map_partitions_reported"] == s["map_partitions"] >= 101
+        # Every count is exact; the rejected rows are those of the first 10 partitions.
+        assert len(s["reject_rows"]) == 10 * hs.REJECT_ROWS_PER_PARTITION
+        assert sorted({src for src, _, _ in s["reject_rows"]}) == sorted(f"partition {p}" for p in range(10))
+        assert s["reject_rows"][0] == ("partition 0", 1, "subscriber_without_plus_no_default_region")
+    finally:
+        small.stop()
