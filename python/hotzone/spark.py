@@ -161,8 +161,13 @@ def _check_partition_numbers(df: Any, picked: List[Tuple[str, str]]) -> None:
     (through filters and projections) is looked at; any other says nothing."""
     from pyspark.sql import types as T
 
-    numbers = [src for src, field in picked if field in ("subscriber", "counterparty")]
-    if not numbers:
+    by_name = {f.name: f.dataType for f in df.schema.fields}
+    numeric = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.DecimalType, T.DoubleType)
+    numbers = [
+        src for src, field in picked
+        if field in ("subscriber", "counterparty") and isinstance(by_name.get(src), numeric)
+    ]
+    if not numbers:  # text numbers: whatever the directories, nothing to refuse (no listing)
         return
     try:
         node = df._jdf.queryExecution().analyzed()
@@ -173,10 +178,9 @@ def _check_partition_numbers(df: Any, picked: List[Tuple[str, str]]) -> None:
         parted = set(node.relation().partitionSchema().fieldNames())
     except Exception:  # Spark Connect (no plan to walk), or a plan of another shape
         parted = _directory_keys(df)
-    by_name = {f.name: f.dataType for f in df.schema.fields}
     for src in numbers:
-        t = by_name.get(src)
-        if src in parted and isinstance(t, (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.DecimalType, T.DoubleType)):
+        t = by_name[src]
+        if src in parted:
             raise ValueError(
                 f"column {src} is a partition column that Spark's partition discovery typed as "
                 f"{t.simpleString()}: its numbers lost their + (and leading zeros) and would be "
@@ -430,6 +434,31 @@ def _local_path(uri: str) -> Optional[str]:
     if u.scheme in ("", "file") and u.netloc in ("", "localhost"):
         return unquote(u.path)
     return None
+
+
+#: Files whose footers :func:`_visible_parquet` reads for the zone they record, at most.
+_ZONE_PROBE_FILES = 256
+
+
+def _visible_parquet(df: Any) -> List[str]:
+    """The Parquet files ``df`` reads that this process can open (its first
+    ``_ZONE_PROBE_FILES``), when the kernel does not read them: Spark's rows, a filtered or
+    computed frame, Spark Connect. What zone they record is still worth the warning (best
+    effort: none for remote files or a frame that reads no files)."""
+    import os
+
+    try:
+        uris = df.inputFiles()
+    except Exception:  # not a file scan
+        return []
+    found = []
+    for uri in uris:
+        p = _local_path(uri)
+        if p is not None and p.endswith(".parquet") and os.path.isfile(p):
+            found.append(p)
+            if len(found) == _ZONE_PROBE_FILES:
+                break
+    return found
 
 
 def _kinds_for(t: Any) -> Tuple[str, ...]:
@@ -940,10 +969,14 @@ def scan(
     # Files that record a zone (`hotzone gen` writes one), read by the kernel with no `tz`:
     # hotzone.scan and the CLI would read them in that zone; Spark's default is UTC. Said.
     zone_warning = None
-    if tz is None and files is not None:
+    paths = [] if tz is not None else files.paths if files is not None else _visible_parquet(df)
+    if paths:
         from . import _native
 
-        recorded = [(f, z) for f, z in _native.recorded_zones(files.paths) if z != "UTC"]
+        try:
+            recorded = [(f, z) for f, z in _native.recorded_zones(paths) if z != "UTC"]
+        except Exception:  # a file the kernel cannot read: its rows come from Spark anyway
+            recorded = []
         if recorded:
             where = " and ".join(f"{f} records its days in {z}" for f, z in recorded)
             zone_warning = (

@@ -196,13 +196,8 @@ def test_conformance_case(spark, case, tmp_path):
                 assert csv_text(hs.scan(df, **p)) == expected, f"{path} without as_of"
 
 
-def test_bad_rows_case_counts_every_reason(spark):
-    case = CASES / "bad_rows"
-    params = params_of((case / "args").read_text().split())
-    df = read_csv_strings(spark, case / "events.csv").coalesce(1)
-    res = hs.scan(df, **params)
-    assert csv_text(res) == (case / "expected.csv").read_text()
-    s = hs.summary(res)
+def assert_bad_rows_counted(s: dict) -> None:
+    """The summary of the bad_rows case read in one partition by Spark's rows."""
     assert s["rows"] == 13 and s["events"] == 7 and s["rejected"] == 6
     assert s["rejects"] == {
         "bad_direction": 1,
@@ -213,8 +208,18 @@ def test_bad_rows_case_counts_every_reason(spark):
         "subscriber_without_plus_no_default_region": 1,
     }
     assert s["reject_rows"][0] == ("partition 0", 8, "missing_subscriber")
-    assert s["map_partitions_reported"] == s["map_partitions"] == 1
     assert s["subscribers"] == 2 and s["anomalous"] == 1
+
+
+def test_bad_rows_case_counts_every_reason(spark):
+    case = CASES / "bad_rows"
+    params = params_of((case / "args").read_text().split())
+    df = read_csv_strings(spark, case / "events.csv").coalesce(1)
+    res = hs.scan(df, **params)
+    assert csv_text(res) == (case / "expected.csv").read_text()
+    s = hs.summary(res)
+    assert_bad_rows_counted(s)
+    assert s["map_partitions_reported"] == s["map_partitions"] == 1
     # A second action on the same DataFrame does not count the rows twice.
     res.count()
     assert hs.summary(res)["rejected"] == 6
@@ -1015,6 +1020,11 @@ def test_files_that_record_a_zone_read_in_utc_with_a_warning_when_no_tz_is_given
     assert "2026-03-10" in csv_text(r)
     s = hs.summary(r)
     assert s["reader"] == "kernel" and "Asia/Taipei" in s["zone_warning"]
+    # Through Spark's rows (a filtered frame) the files are the same: the same warning.
+    with pytest.warns(UserWarning, match="taipei.parquet records its days in Asia/Taipei"):
+        r = hs.scan(spark.read.parquet(str(path)).where(F.col("kind") == "call"), **params)
+    s = hs.summary(r)
+    assert s["reader"] == "spark" and "Asia/Taipei" in s["zone_warning"]
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         given = hs.scan(spark.read.parquet(str(path)), tz="Asia/Taipei", **params)

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pyspark
 import pytest
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
 
 import hotzone
 import hotzone.spark as hs
-from test_spark import CASES, _gen, cases, cli_scan, csv_text, params_of, read_csv_strings
+from test_spark import CASES, _gen, assert_bad_rows_counted, cases, cli_scan, csv_text, params_of, read_csv_strings
 
 _SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
 
@@ -77,13 +77,16 @@ def connect(tmp_path_factory):
         proc.wait()
     else:
         raise RuntimeError(f"the Spark Connect server did not start: {log.read_text()[-3000:]}")
-    spark = SparkSession.builder.remote(f"sc://127.0.0.1:{port}").getOrCreate()
+    # The Connect client's own builder: `SparkSession.builder.remote` refuses while a classic
+    # session lives in this process (test_spark.py's, when it ran first). pyspark picks
+    # Connect's columns and functions by this variable, which its builder would have set;
+    # classic sessions after this module must not see it.
+    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
+    spark = RemoteSparkSession.builder.remote(f"sc://127.0.0.1:{port}").getOrCreate()
     try:
         yield spark
     finally:
         spark.stop()
-        # pyspark marks the process as a Connect client: classic sessions after this module
-        # must not see it.
         os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
         proc.terminate()
         try:
@@ -142,17 +145,7 @@ def test_rejects_are_counted_with_their_rows_over_connect(connect):
     assert before["rows"] == 0 and before["map_partitions_reported"] == 0
     assert csv_text(res) == (case / "expected.csv").read_text()
     s = hs.summary(res)
-    assert s["rows"] == 13 and s["events"] == 7 and s["rejected"] == 6
-    assert s["rejects"] == {
-        "bad_direction": 1,
-        "bad_event_time": 1,
-        "bad_kind": 1,
-        "missing_subscriber": 1,
-        "subscriber_not_e164": 1,
-        "subscriber_without_plus_no_default_region": 1,
-    }
-    assert s["reject_rows"][0] == ("partition 0", 8, "missing_subscriber")
-    assert s["subscribers"] == 2 and s["anomalous"] == 1
+    assert_bad_rows_counted(s)
     assert s["reduce_partitions_reported"] >= 1
     # The summary rows and markers never reach the result: a second action, the same rows.
     assert res.count() == 2 and res.where(F.col("subscriber").isNull()).count() == 0
@@ -247,3 +240,28 @@ def test_many_partitions_of_rejects_fit_the_observed_metrics_message_over_connec
         assert s["reject_rows"][0] == ("partition 0", 1, "subscriber_without_plus_no_default_region")
     finally:
         small.stop()
+
+
+def test_files_that_record_a_zone_are_warned_of_over_connect(connect, tmp_path):
+    """A Parquet file that records its zone (`hotzone.tz`, as `hotzone gen` writes it), scanned
+    with no `tz`: the client reads its footer (it sees the file) and warns as classic Spark
+    does, naming the zone `hotzone.scan` would read in."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = pa.table({
+        "event_time": pa.array([dt.datetime(2026, 3, 10, 16, 30, tzinfo=dt.timezone.utc)] * 3, pa.timestamp("ms", "UTC")),
+        "subscriber": ["+2348012345678"] * 3, "counterparty": ["+2348031234567"] * 3,
+        "direction": ["out"] * 3, "kind": ["call"] * 3,
+    })
+    path = tmp_path / "taipei.parquet"
+    pq.write_table(t.replace_schema_metadata({b"hotzone.tz": b"Asia/Taipei"}), path)
+    params = dict(hotzone="NG", look_back_days=7, threshold_ratio=0.5, min_events=1)
+    with pytest.warns(UserWarning, match="taipei.parquet records its days in Asia/Taipei.*tz='Asia/Taipei'"):
+        r = hs.scan(connect.read.parquet(str(path)), **params)
+    assert "2026-03-10" in csv_text(r)
+    assert "Asia/Taipei" in hs.summary(r)["zone_warning"]
+    given = hs.scan(connect.read.parquet(str(path)), tz="Asia/Taipei", **params)
+    assert "2026-03-11" in csv_text(given) and "zone_warning" not in hs.summary(given)
