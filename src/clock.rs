@@ -67,18 +67,22 @@ impl Clock {
 
 /// The first instant of the local day after `now`'s in `tz`.
 pub fn next_day_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
-    use chrono::TimeZone;
     let tomorrow = now.with_timezone(&tz).date_naive() + chrono::Days::new(1);
-    let midnight = tomorrow.and_time(chrono::NaiveTime::MIN);
-    // A zone whose clocks skip midnight (a DST change at 00:00) starts the day at the end of
-    // the gap: the first whole minute after it that exists.
+    day_start(tomorrow, tz).unwrap_or(now + chrono::Duration::hours(24))
+}
+
+/// The first instant of `day` in `tz`: its midnight, or in a zone whose clocks skip midnight
+/// (a DST change at 00:00, Santiago's in September) the end of the gap, the first whole
+/// minute after it that exists. `None` only for a date chrono cannot place.
+pub fn day_start(day: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone;
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
     (0..=180)
         .find_map(|m| {
             tz.from_local_datetime(&(midnight + chrono::Duration::minutes(m)))
                 .earliest()
         })
         .map(|t| t.with_timezone(&Utc))
-        .unwrap_or(now + chrono::Duration::hours(24))
 }
 
 /// Today's date in `tz`, by the system's clock.
@@ -137,6 +141,21 @@ mod tests {
                 "{tz}"
             );
         }
+    }
+
+    /// A day starts at its midnight, or where the clocks skip it at the end of the gap:
+    /// Santiago's 2026-09-06 at 01:00 -03.
+    #[test]
+    fn a_day_without_a_midnight_starts_at_the_end_of_the_gap() {
+        use chrono::TimeZone;
+        let day = |d| NaiveDate::from_ymd_opt(2026, 9, d).unwrap();
+        let at = |h| Utc.with_ymd_and_hms(2026, 9, 6, h, 0, 0).unwrap();
+        assert_eq!(day_start(day(6), Tz::America__Santiago), Some(at(4)));
+        assert_eq!(day_start(day(6), Tz::UTC), Some(at(0)));
+        assert_eq!(
+            next_day_start(at(3) + chrono::Duration::minutes(59), Tz::America__Santiago),
+            at(4)
+        );
     }
 
     /// A moved clock reads the moved time and runs at the system's pace: two seconds before

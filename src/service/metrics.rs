@@ -28,7 +28,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{NaiveDate, TimeZone};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -209,11 +209,10 @@ impl Metrics {
             .iter()
             .filter_map(|seg| seg.latest_day().map(|d| (d, seg.tz())))
             .max_by_key(|(d, _)| *d);
+        // The next day's first instant, which is not its midnight where the clocks skip it
+        // (read as no data: the age was NaN for a day before Santiago's September change).
         let end = latest
-            .and_then(|(d, tz)| {
-                let next = d.succ_opt()?.and_hms_opt(0, 0, 0)?;
-                tz.from_local_datetime(&next).earliest()
-            })
+            .and_then(|(d, tz)| crate::clock::day_start(d.succ_opt()?, tz))
             .map(|t| t.timestamp_millis())
             .unwrap_or(0);
         self.data_end_ms.store(end, Ordering::Relaxed);
