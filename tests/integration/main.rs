@@ -3,6 +3,7 @@
 mod cli;
 mod conformance;
 mod csv_parts;
+mod day_turn;
 mod grpc;
 mod hostile;
 mod http;

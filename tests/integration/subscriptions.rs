@@ -11,12 +11,14 @@ use serde_json::{Value, json};
 use crate::http::{Reply, SinkMode, SinkServer, post_json, request, spawn_rest};
 use crate::support::{drop_file, settings, wait_for};
 
-const SUBS: &str = "/fraud-hotzone-alert-subscriptions/v0/subscriptions";
-const ANOMALY: &str = "org.camaraproject.fraud-hotzone-alert-subscriptions.v0.anomaly-detected";
-const ENDED: &str = "org.camaraproject.fraud-hotzone-alert-subscriptions.v0.subscription-ended";
+pub(crate) const SUBS: &str = "/fraud-hotzone-alert-subscriptions/v0/subscriptions";
+pub(crate) const ANOMALY: &str =
+    "org.camaraproject.fraud-hotzone-alert-subscriptions.v0.anomaly-detected";
+pub(crate) const ENDED: &str =
+    "org.camaraproject.fraud-hotzone-alert-subscriptions.v0.subscription-ended";
 
 /// Some old data, so the server loads (nothing in it is "today").
-const OLD_DAY: &str = "\
+pub(crate) const OLD_DAY: &str = "\
 event_time,subscriber,counterparty,direction,kind,duration_s
 2026-03-10T12:00:00Z,+886912345001,+2348021234567,in,call,60
 ";
@@ -76,7 +78,7 @@ fn subscription(sink: &str, number: &str) -> Value {
     })
 }
 
-fn server_settings(data: &Path) -> hotzone::config::ServerSettings {
+pub(crate) fn server_settings(data: &Path) -> hotzone::config::ServerSettings {
     let mut s = settings(data);
     s.subscriptions.allow_insecure_sinks = true;
     s.subscriptions.sink_backoff_ms = 50;
@@ -84,7 +86,7 @@ fn server_settings(data: &Path) -> hotzone::config::ServerSettings {
     s
 }
 
-async fn ingest(rs: &crate::http::RestServer, events: Vec<EventRecord>) {
+pub(crate) async fn ingest(rs: &crate::http::RestServer, events: Vec<EventRecord>) {
     let mut c = rs.server.client().await;
     c.ingest(tokio_stream::iter(vec![IngestRequest { events }]))
         .await
@@ -92,7 +94,7 @@ async fn ingest(rs: &crate::http::RestServer, events: Vec<EventRecord>) {
 }
 
 /// Waits until an evaluation round after `after` has finished and its callbacks are done.
-async fn settled(rs: &crate::http::RestServer, after: u64) {
+pub(crate) async fn settled(rs: &crate::http::RestServer, after: u64) {
     let m = rs.state.callback_metrics();
     wait_for("evaluation and callbacks done", || async {
         (m.rounds() > after && m.pending() == 0).then_some(())
@@ -100,7 +102,7 @@ async fn settled(rs: &crate::http::RestServer, after: u64) {
     .await;
 }
 
-fn created(r: &Reply) -> Value {
+pub(crate) fn created(r: &Reply) -> Value {
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()
 }
