@@ -67,13 +67,19 @@ impl Clock {
 
 /// The first instant of the local day after `now`'s in `tz`.
 pub fn next_day_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
-    let tomorrow = now.with_timezone(&tz).date_naive() + chrono::Days::new(1);
-    day_start(tomorrow, tz).unwrap_or(now + chrono::Duration::hours(24))
+    let today = now.with_timezone(&tz).date_naive();
+    // A date the zone skipped whole has no start (Samoa's 2011-12-30, crossing the date
+    // line): the next day is the one after it (the search for tomorrow's alone found
+    // nothing, and the notifier slept a day past the turn).
+    (1..=2)
+        .find_map(|n| day_start(today + chrono::Days::new(n), tz))
+        .unwrap_or(now + chrono::Duration::hours(24))
 }
 
 /// The first instant of `day` in `tz`: its midnight, or in a zone whose clocks skip midnight
 /// (a DST change at 00:00, Santiago's in September) the end of the gap, the first whole
-/// minute after it that exists. `None` only for a date chrono cannot place.
+/// minute after it that exists. `None` for a date the zone skipped whole, or one chrono
+/// cannot place.
 pub fn day_start(day: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
     use chrono::TimeZone;
     let midnight = day.and_time(chrono::NaiveTime::MIN);
@@ -144,7 +150,8 @@ mod tests {
     }
 
     /// A day starts at its midnight, or where the clocks skip it at the end of the gap:
-    /// Santiago's 2026-09-06 at 01:00 -03.
+    /// Santiago's 2026-09-06 at 01:00 -03. A date skipped whole has no start, and the day
+    /// after the one before it is the next to start.
     #[test]
     fn a_day_without_a_midnight_starts_at_the_end_of_the_gap() {
         use chrono::TimeZone;
@@ -155,6 +162,16 @@ mod tests {
         assert_eq!(
             next_day_start(at(3) + chrono::Duration::minutes(59), Tz::America__Santiago),
             at(4)
+        );
+        // Apia went from 2011-12-29 23:59:59 -10:00 to 2011-12-31 00:00 +14:00.
+        let apia = Tz::Pacific__Apia;
+        let skipped = NaiveDate::from_ymd_opt(2011, 12, 30).unwrap();
+        let turn = Utc.with_ymd_and_hms(2011, 12, 30, 10, 0, 0).unwrap();
+        assert_eq!(day_start(skipped, apia), None);
+        assert_eq!(day_start(skipped.succ_opt().unwrap(), apia), Some(turn));
+        assert_eq!(
+            next_day_start(turn - chrono::Duration::seconds(4), apia),
+            turn
         );
     }
 

@@ -212,7 +212,10 @@ impl Metrics {
         // The next day's first instant, which is not its midnight where the clocks skip it
         // (read as no data: the age was NaN for a day before Santiago's September change).
         let end = latest
-            .and_then(|(d, tz)| crate::clock::day_start(d.succ_opt()?, tz))
+            .and_then(|(d, tz)| {
+                let start = crate::clock::day_start(d, tz)?;
+                Some(crate::clock::next_day_start(start, tz))
+            })
             .map(|t| t.timestamp_millis())
             .unwrap_or(0);
         self.data_end_ms.store(end, Ordering::Relaxed);

@@ -250,6 +250,69 @@ async fn a_day_without_a_midnight_wakes_the_subscriptions_when_it_starts() {
     panic!("the subscription was never created before the turn, even with a wide margin");
 }
 
+/// Samoa crossed the date line at the end of 2011-12-29 (-10:00): the next day to start was
+/// 2011-12-31 (+14:00), at 2011-12-30T10:00Z; 2011-12-30 never started in Apia. A server
+/// standing seconds before that turn, with hot calls dated 2011-12-31, notifies them when the
+/// day starts: the notifier looked for the start of the calendar's next date only, found no
+/// instant of it, and slept a whole day instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skipped_date_does_not_hold_up_the_next_day() {
+    let tz = chrono_tz::Pacific::Apia;
+    let (eve, skipped, day) = (
+        NaiveDate::from_ymd_opt(2011, 12, 29).unwrap(),
+        NaiveDate::from_ymd_opt(2011, 12, 30).unwrap(),
+        NaiveDate::from_ymd_opt(2011, 12, 31).unwrap(),
+    );
+    let turn = midnight(tz, day);
+    assert_eq!(turn, Utc.with_ymd_and_hms(2011, 12, 30, 10, 0, 0).unwrap());
+    let second = chrono::Duration::seconds(1);
+    assert_eq!((turn - second).with_timezone(&tz).date_naive(), eve);
+    assert!(
+        (0..24).all(|h| tz
+            .from_local_datetime(&skipped.and_hms_opt(h, 0, 0).unwrap())
+            .earliest()
+            .is_none()),
+        "{skipped} existed in Apia"
+    );
+    let number = "+886955500251";
+    let detail = json!({"phoneNumber": number, "lookBackDays": 7, "thresholdRatio": 0.5, "fraudHotZone": ["NG"]});
+    let files = [
+        ("old.csv", OLD_DAY.to_owned()),
+        (
+            "ahead.csv",
+            format!("{HEADER}{}", hot_calls(tz, day, number, 3)),
+        ),
+    ];
+    let mut margin = chrono::Duration::seconds(4);
+    for _attempt in 0..5 {
+        let mut s = stand(tz, turn - margin, &files, &[(&detail, false)], |_| {}).await;
+        let before = check(&s.rs, &detail).await;
+        if s.clock.now() >= turn {
+            s.rs.server.stop().await;
+            margin = margin * 4;
+            continue;
+        }
+        assert_eq!(before, (200, json!({"anomalyDetected": false})));
+        let got = s
+            .sink
+            .next_within(Duration::from_secs(60) + margin.to_std().unwrap())
+            .await;
+        assert_eq!(
+            got.body["data"],
+            json!({"subscriptionId": s.subs[0]["id"], "phoneNumber": number, "anomalyDate": day.to_string()})
+        );
+        let sent = DateTime::parse_from_rfc3339(got.body["time"].as_str().unwrap()).unwrap();
+        assert!(
+            sent >= turn && sent < turn + chrono::Duration::hours(1),
+            "{}",
+            got.body
+        );
+        s.rs.server.stop().await;
+        return;
+    }
+    panic!("the subscription was never created before the turn, even with a wide margin");
+}
+
 /// With no event dated ahead, the day's turn changes verdicts by the window's oldest day
 /// leaving it. Kolkata (+05:30), days D-2, D-1, D, then D+1 starts:
 /// - SPIKE, 3 days, ratio 1.5: 10 hot calls on D-2 and 4 on D. As of D the mean before D is 5
@@ -532,31 +595,46 @@ async fn subscriptions_end_by_the_servers_clock() {
 }
 
 /// `hotzone_data_age_seconds` counts from the end of the latest day in the data by the
-/// server's clock, in a zone whose next day has no midnight: Santiago's 2026-09-05 ends at
-/// 01:00 -03 on 2026-09-06 (04:00 UTC). A server standing an hour after that reports an hour.
+/// server's clock, in zones whose next day has no midnight: Santiago's 2026-09-05 ends at
+/// 01:00 -03 on 2026-09-06 (04:00 UTC; the age was NaN, as with no data), Apia's 2011-12-29
+/// at 00:00 +14:00 on 2011-12-31 (2011-12-30 was skipped). A server standing an hour after
+/// that reports an hour.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_data_age_counts_from_a_day_end_without_a_midnight() {
-    let tz = chrono_tz::America::Santiago;
-    let eve = NaiveDate::from_ymd_opt(2026, 9, 5).unwrap();
-    let end = Utc.with_ymd_and_hms(2026, 9, 6, 4, 0, 0).unwrap();
-    let s = stand(
-        tz,
-        end + chrono::Duration::hours(1),
-        &[(
-            "eve.csv",
-            format!("{HEADER}{}", hot_calls(tz, eve, "+886955500241", 1)),
-        )],
-        &[],
-        |_| {},
-    )
-    .await;
-    let text = s.rs.state.render_metrics();
-    let age: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("hotzone_data_age_seconds "))
-        .unwrap_or_else(|| panic!("{text}"))
-        .parse()
-        .unwrap();
-    assert!((3600.0..3600.0 + 600.0).contains(&age), "data age {age} s");
-    s.rs.server.stop().await;
+    for (tz, eve, end) in [
+        (
+            chrono_tz::America::Santiago,
+            NaiveDate::from_ymd_opt(2026, 9, 5).unwrap(),
+            Utc.with_ymd_and_hms(2026, 9, 6, 4, 0, 0).unwrap(),
+        ),
+        (
+            chrono_tz::Pacific::Apia,
+            NaiveDate::from_ymd_opt(2011, 12, 29).unwrap(),
+            Utc.with_ymd_and_hms(2011, 12, 30, 10, 0, 0).unwrap(),
+        ),
+    ] {
+        let s = stand(
+            tz,
+            end + chrono::Duration::hours(1),
+            &[(
+                "eve.csv",
+                format!("{HEADER}{}", hot_calls(tz, eve, "+886955500241", 1)),
+            )],
+            &[],
+            |_| {},
+        )
+        .await;
+        let text = s.rs.state.render_metrics();
+        let age: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("hotzone_data_age_seconds "))
+            .unwrap_or_else(|| panic!("{text}"))
+            .parse()
+            .unwrap();
+        assert!(
+            (3600.0..3600.0 + 600.0).contains(&age),
+            "{tz}: data age {age} s"
+        );
+        s.rs.server.stop().await;
+    }
 }
