@@ -26,7 +26,9 @@
 # plain-encoded: what a switch or mediation system writes), shuffled (random order, plain).
 # time-duckdb, time-polars, time-pyarrow and grouped-polars are those rows written again by
 # other Parquet writers with their defaults (other row-group sizes, codecs, encodings and
-# Arrow types: bench/rewrite.py).
+# Arrow types: bench/rewrite.py). time-spark (not in the default list) is the time layout
+# written by Spark with its defaults (INT96 times): it needs SPARK_PY, a Python with pyspark
+# (Java 17 on the PATH).
 # Section a runs every layout; section b prepares every layout with hotzone (peers prepare the
 # grouped file) and checks the prepared scans agree; c and d use the grouped file.
 #
@@ -110,12 +112,13 @@ fi
 # that fall back to plain pages past 1 MiB), as an analyst's tool writes an export.
 events_of() {
   if [[ $1 == grouped ]]; then echo "$EVENTS"; return; fi
-  if [[ $1 == *-duckdb || $1 == *-polars || $1 == *-pyarrow ]]; then
-    local base writer f
+  if [[ $1 == *-duckdb || $1 == *-polars || $1 == *-pyarrow || $1 == *-spark ]]; then
+    local base writer f py=$PY
     base=$(events_of "${1%-*}") writer=${1##*-} f=$DATA/events-$1.parquet
+    [[ $writer == spark ]] && py=${SPARK_PY:-$PY} # pyspark is not among the peers
     if [[ ! -s $f ]]; then
       log "writing the ${1%-*} layout again with $writer's Parquet writer" >&2
-      "$PY" "$BENCH/rewrite.py" "$writer" "$base" "$f.part.parquet" >&2
+      "$py" "$BENCH/rewrite.py" "$writer" "$base" "$f.part.parquet" >&2
       mv "$f.part.parquet" "$f"
     fi
     echo "$f"
