@@ -169,9 +169,21 @@ def _check_partition_numbers(df: Any, picked: List[Tuple[str, str]]) -> None:
     ]
     if not numbers:  # text numbers: whatever the directories, nothing to refuse (no listing)
         return
+    # Each column's name in the relation below: a rename (`withColumnRenamed`, `toDF`, an
+    # alias of a bare column) is followed down the projections; a computed column is not.
+    origin: Dict[str, Optional[str]] = {src: src for src in numbers}
     try:
         node = df._jdf.queryExecution().analyzed()
         while node.children().size() == 1 and node.getClass().getSimpleName() != "LogicalRelation":
+            if node.getClass().getSimpleName() == "Project":
+                below = {}
+                for e in _seq(node.projectList()):
+                    kind = e.getClass().getSimpleName()
+                    if kind == "Alias" and e.child().getClass().getSimpleName() == "AttributeReference":
+                        below[e.name()] = e.child().name()
+                    elif kind == "AttributeReference":
+                        below[e.name()] = e.name()
+                origin = {src: below.get(name) if name is not None else None for src, name in origin.items()}
             node = node.children().apply(0)
         if node.getClass().getSimpleName() != "LogicalRelation":
             return
@@ -179,10 +191,11 @@ def _check_partition_numbers(df: Any, picked: List[Tuple[str, str]]) -> None:
     except Exception:  # Spark Connect (no plan to walk), or a plan of another shape
         parted = _directory_keys(df)
     for src in numbers:
-        t = by_name[src]
-        if src in parted:
+        t, below = by_name[src], origin.get(src)
+        if below in parted:
+            name = src if below == src else f"{src} (renamed from {below})"
             raise ValueError(
-                f"column {src} is a partition column that Spark's partition discovery typed as "
+                f"column {name} is a partition column that Spark's partition discovery typed as "
                 f"{t.simpleString()}: its numbers lost their + (and leading zeros) and would be "
                 "read as national numbers. Read the files with "
                 "spark.conf.set('spark.sql.sources.partitionColumnTypeInference.enabled', 'false')"

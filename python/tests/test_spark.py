@@ -1052,6 +1052,10 @@ def test_json_columns_and_partition_numbers_are_refused_not_read_as_spark_gives_
     df.write.partitionBy("subscriber").parquet(str(parted))
     read = spark.read.parquet(str(parted))
     assert read.schema["subscriber"].dataType.simpleString() == "bigint"
+    # Renamed on the way (a projection's alias of the bare column) it is the same column.
+    renamed = read.withColumnRenamed("subscriber", "msisdn").withColumnRenamed("msisdn", "imsi")
+    with pytest.raises(ValueError, match=r"column imsi \(renamed from subscriber\) is a partition column"):
+        hs.scan(renamed, columns={"imsi": "subscriber"}, **_ONE)
     for frame in (read, read.where(F.col("kind") == "call")):
         with pytest.raises(ValueError, match="partitionColumnTypeInference.enabled"):
             hs.scan(frame, **_ONE)
