@@ -175,9 +175,9 @@ mod tests {
         );
     }
 
-    /// A moved clock reads the moved time and runs at the system's pace: two seconds before
-    /// midnight in Taipei, today is still the day before and the next day is two seconds
-    /// away (at least the one-second floor), whatever the real date.
+    /// A moved clock reads the moved time and runs at the system's pace: ten minutes before
+    /// midnight in Taipei, today is still the day before and the next day at most ten minutes
+    /// away, whatever the real date (room for a busy machine between the reads).
     #[test]
     fn a_moved_clock_stands_where_it_was_put() {
         use chrono::TimeZone;
@@ -186,18 +186,15 @@ mod tests {
             .with_ymd_and_hms(2031, 1, 1, 0, 0, 0)
             .unwrap()
             .with_timezone(&Utc);
-        let clock = Clock::starting_at(midnight - chrono::Duration::seconds(2));
+        let ten = chrono::Duration::minutes(10);
+        let clock = Clock::starting_at(midnight - ten);
         let read = clock.now();
-        assert!(read < midnight && read > midnight - chrono::Duration::seconds(60));
+        assert!(read < midnight && read >= midnight - ten - chrono::Duration::seconds(1));
         assert_eq!(clock.today(tz).to_string(), "2030-12-31");
-        assert_eq!(Clock::SYSTEM.today(tz), today(tz));
         let wait = clock.until_next_day(tz);
         assert!(wait >= std::time::Duration::from_secs(1));
-        assert!(wait <= std::time::Duration::from_secs(2), "{wait:?}");
-        assert!(clock.now_rfc3339().starts_with("2030-12-31T15:59:"));
-        assert_eq!(
-            next_day_start(midnight - chrono::Duration::seconds(2), tz),
-            midnight
-        );
+        assert!(wait <= ten.to_std().unwrap(), "{wait:?}");
+        assert!(clock.now_rfc3339().starts_with("2030-12-31T15:5"));
+        assert_eq!(next_day_start(midnight - ten, tz), midnight);
     }
 }

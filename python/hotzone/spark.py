@@ -157,8 +157,10 @@ def _check_partition_numbers(df: Any, picked: List[Tuple[str, str]]) -> None:
     """Refuses a number field read from a partition column that Spark's partition discovery
     typed as a number: ``subscriber=+886912345678/`` directories come back as the ``bigint``
     886912345678 (Java's parser takes the ``+``; leading zeros go too), which the kernel would
-    read as a national number, a wrong subscriber with no reject. Only a plan that reads files
-    (through filters and projections) is looked at; any other says nothing."""
+    read as a national number, a wrong subscriber with no reject. In classic Spark the plan
+    is walked: only one that reads files (through filters and projections, whose renames of
+    bare columns are followed) says something. Where it cannot be walked (Spark Connect),
+    the ``key=value`` directories above any input file name the partition columns."""
     from pyspark.sql import types as T
 
     by_name = {f.name: f.dataType for f in df.schema.fields}
@@ -526,11 +528,14 @@ def _directory_keys(df: Any) -> set:
     keys = set()
     for f in files:
         for part in posixpath.dirname(f.split("://", 1)[-1]).split("/"):
-            if "=" in part and not part.startswith(("_", ".")):
+            # Spark skips `.` names and `_` names without `=` (`_key=value` is a partition).
+            if "=" in part and not part.startswith("."):
                 # A key is escaped twice in these URIs: Spark escapes `:`, `%`, `=`... in a
                 # directory's name, then the URI escapes `%` and a space. Undone both ways,
-                # it is the column's name (`msisdn%20id=` is the column `msisdn id`).
-                keys.add(unquote(unquote(part.split("=", 1)[0])))
+                # it is the column's name (`msisdn%20id=` is the column `msisdn id`). Undone
+                # once too, for a store that hands back paths escaped only once.
+                key = part.split("=", 1)[0]
+                keys.update((unquote(key), unquote(unquote(key))))
     return keys
 
 
@@ -743,7 +748,9 @@ class _Report:
             self._partitions = sum(1 for k in acc.value if k[0] == "map")
 
     @property
-    def map_partitions(self) -> int:
+    def map_partitions(self) -> Optional[int]:
+        if self.watch is not None:  # Connect: known once the map counts arrive (all at once)
+            return self._partitions
         if self._partitions is None:  # planning only, no job
             self._partitions = self.events.rdd.getNumPartitions()
         return self._partitions
@@ -763,15 +770,19 @@ class _Report:
         for pid, rows in got_maps.get("reject_rows") or []:  # the first partitions' only
             if int(pid) in maps:
                 maps[int(pid)]["reject_rows"] = json.loads(rows)
-        if not got_reduce:
-            return maps, (0, 0, 0)
-        tasks = len(set(got_reduce.get("reduces") or []))
-        return maps, (tasks, int(got_reduce.get("subscribers") or 0), int(got_reduce.get("anomalous") or 0))
+        reduces = {}
+        for text in got_reduce.get("reduces") or []:  # by partition: a task run twice once
+            entry = json.loads(text)
+            reduces[int(entry["partition"])] = (int(entry["subscribers"]), int(entry["anomalous"]))
+        subscribers = sum(r[0] for r in reduces.values())
+        return maps, (len(reduces), subscribers, sum(r[1] for r in reduces.values()))
 
     def summary(self) -> Dict[str, Any]:
         if self.watch is not None:
             maps, (reduce_tasks, subscribers, anomalous) = self._observed()
-            self._partitions = len(maps)  # the map counts arrive whole (see the module's docs)
+            # The map counts arrive whole with an action (see the module's docs); before one
+            # the number of map partitions is not known (None): no job runs to learn it.
+            self._partitions = len(maps) if maps else None
         else:
             entries = dict(self.acc.value)
             maps = {k[1]: v for k, v in entries.items() if k[0] == "map"}
@@ -824,13 +835,14 @@ def summary(result: Any) -> Dict[str, Any]:
     read (0 with Spark's rows). A task run twice (retry, a second action) is counted once.
     ``epoch_warning`` is there when, with no ``as_of``, the data's latest day is in 1970
     (epoch seconds read as milliseconds), and ``zone_warning`` when, with no ``tz``, the files
-    the kernel read record a zone other than UTC (``hotzone gen`` writes one; this scan reads
+    ``df`` reads that this process can open record a zone other than UTC (``hotzone gen`` writes one; this scan reads
     in UTC, where ``hotzone.scan`` would read in that zone); :func:`scan` also raises each as
     a ``UserWarning``.
 
     Under Spark Connect the counts come from the observed metrics of the latest action on
-    ``result`` (or on a DataFrame derived from it): every count is 0 before one, the map
-    counts are whole after one (``map_partitions`` is then the number reported), and
+    ``result`` (or on a DataFrame derived from it): every count is 0 and ``map_partitions``
+    is ``None`` before one (no job runs to learn it); after one the map counts are whole and
+    ``map_partitions`` is the number reported (so the equality above says nothing there), and
     ``reduce_partitions_reported`` counts the reduce tasks that action ran; ``reject_rows``
     holds those of the first ``OBSERVED_REJECT_PARTITIONS`` map partitions with rejects (the
     metrics reach the client in one gRPC message), every count stays exact.
@@ -979,7 +991,8 @@ def scan(
     spark = df.sparkSession
     verdict_ddl = _spark_verdict_ddl(explain)
 
-    # Files that record a zone (`hotzone gen` writes one), read by the kernel with no `tz`:
+    # Files that record a zone (`hotzone gen` writes one), read with no `tz` (by the kernel or
+    # through Spark's rows):
     # hotzone.scan and the CLI would read them in that zone; Spark's default is UTC. Said.
     zone_warning = None
     paths = [] if tz is not None else files.paths if files is not None else _visible_parquet(df)
@@ -1024,6 +1037,8 @@ def scan(
     except Exception:  # Spark Connect has no accumulators: the summary is observed instead
         acc = None
     observed = acc is None
+    if observed:  # the summary rows are made by the Spark-rows map (never a plan's files here)
+        files = None
     state_ddl = _STATE_DDL + (", summary string, reject_rows string" if observed else "")
     k_params = dict(params)
     n_threads = threads
@@ -1102,10 +1117,15 @@ def scan(
             table.column("anomalous_days").cast(pa.int32()),
         )
         if observed:  # a null `_hz_reduce` on each verdict, and this task's marker row
-            table = table.append_column("_hz_reduce", pa.nulls(table.num_rows, pa.int32()))
+            import json
+
+            table = table.append_column("_hz_reduce", pa.nulls(table.num_rows, pa.string()))
             table = table.cast(pa.schema([f.with_nullable(True) for f in table.schema]))
             marker = {f.name: pa.nulls(1, f.type) for f in table.schema}
-            marker["_hz_reduce"] = pa.array([pid], pa.int32())
+            # Its counts ride on it, keyed by partition: a task run twice (speculation, a
+            # retried stage) is counted once, as its accumulator entry is.
+            counts = {"partition": pid, "subscribers": table.num_rows, "anomalous": int(anomalous)}
+            marker["_hz_reduce"] = pa.array([json.dumps(counts)])
             table = pa.concat_tables([table, pa.table(marker, schema=table.schema)])
         for b in table.to_batches(max_chunksize=1 << 16):
             yield b
@@ -1135,13 +1155,8 @@ def scan(
     if watch is None:
         result = shuffled.mapInArrow(reduce_part, verdict_ddl)
     else:
-        result = shuffled.mapInArrow(reduce_part, verdict_ddl + ", _hz_reduce int")
-        result = result.observe(
-            watch[1],
-            F.collect_list("_hz_reduce").alias("reduces"),
-            F.count("subscriber").alias("subscribers"),
-            F.coalesce(F.sum(F.col("anomaly_detected").cast("long")), F.lit(0)).alias("anomalous"),
-        )
+        result = shuffled.mapInArrow(reduce_part, verdict_ddl + ", _hz_reduce string")
+        result = result.observe(watch[1], F.collect_list("_hz_reduce").alias("reduces"))
         result = result.where(F.col("_hz_reduce").isNull()).drop("_hz_reduce")
     window = {"first": _window_first(day, look_back_days), "last": day, "tz": tz_name}
     setattr(result, _SUMMARY_ATTR, _Report(acc, window, events, files, epoch, zone_warning, watch))

@@ -1001,12 +1001,9 @@ def test_a_day_time_interval_duration_is_read_as_an_arrow_duration(spark):
     assert "true" in got
 
 
-def test_files_that_record_a_zone_read_in_utc_with_a_warning_when_no_tz_is_given(spark, tmp_path):
-    """A Parquet file that records its zone (`hotzone.tz`, as `hotzone gen` writes it) read by
-    the kernel with no `tz`: the scan reads in UTC (Spark's default, documented) and says so,
-    naming the zone `hotzone.scan` would read in; given that zone, the answers agree."""
-    import warnings
-
+def taipei_file(tmp_path: Path):
+    """Three hot calls at 16:30 UTC on 2026-03-10 (00:30 on the 11th in Taipei) in a Parquet
+    file that records Asia/Taipei (`hotzone.tz`), and the parameters of a scan of it."""
     t = pa.table({
         "event_time": pa.array([dt.datetime(2026, 3, 10, 16, 30, tzinfo=dt.timezone.utc)] * 3, pa.timestamp("ms", "UTC")),
         "subscriber": ["+2348012345678"] * 3, "counterparty": ["+2348031234567"] * 3,
@@ -1014,7 +1011,16 @@ def test_files_that_record_a_zone_read_in_utc_with_a_warning_when_no_tz_is_given
     })
     path = tmp_path / "taipei.parquet"
     pq.write_table(t.replace_schema_metadata({b"hotzone.tz": b"Asia/Taipei"}), path)
-    params = dict(hotzone="NG", look_back_days=7, threshold_ratio=0.5, min_events=1)
+    return path, dict(hotzone="NG", look_back_days=7, threshold_ratio=0.5, min_events=1)
+
+
+def test_files_that_record_a_zone_read_in_utc_with_a_warning_when_no_tz_is_given(spark, tmp_path):
+    """A Parquet file that records its zone (`hotzone.tz`, as `hotzone gen` writes it) read by
+    the kernel with no `tz`: the scan reads in UTC (Spark's default, documented) and says so,
+    naming the zone `hotzone.scan` would read in; given that zone, the answers agree."""
+    import warnings
+
+    path, params = taipei_file(tmp_path)
     with pytest.warns(UserWarning, match="taipei.parquet records its days in Asia/Taipei.*tz='Asia/Taipei'"):
         r = hs.scan(spark.read.parquet(str(path)), **params)
     assert "2026-03-10" in csv_text(r)
