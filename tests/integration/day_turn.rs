@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::http::{RestServer, SinkMode, SinkServer, post_json, request, spawn_rest};
 use crate::subscriptions::{
-    ANOMALY, ENDED, OLD_DAY, SUBS, created, ingest, server_settings, settled,
+    ANOMALY, ENDED, OLD_DAY, SUBS, created, ingest, server_settings, settled, subscription_at,
 };
 use crate::support::{drop_file, wait_for};
 
@@ -48,28 +48,6 @@ fn hot_calls(tz: Tz, day: NaiveDate, number: &str, n: u32) -> String {
             format!("{at},{number},+23480212345{:02},in,call,30\n", i % 100)
         })
         .collect()
-}
-
-/// A subscription to `detail` whose token and end are hours after `now` (the server's
-/// clock, wherever it stands: the real one may be years away).
-fn subscription_at(now: DateTime<Utc>, sink: &str, detail: &Value, initial: bool) -> Value {
-    let later = |hours: i64| (now + chrono::Duration::hours(hours)).to_rfc3339();
-    json!({
-        "protocol": "HTTP",
-        "sink": sink,
-        "sinkCredential": {
-            "credentialType": "ACCESSTOKEN",
-            "accessToken": "sink-secret",
-            "accessTokenType": "bearer",
-            "accessTokenExpiresUtc": later(2),
-        },
-        "types": [ANOMALY],
-        "config": {
-            "subscriptionDetail": detail,
-            "subscriptionExpireTime": later(24),
-            "initialEvent": initial,
-        },
-    })
 }
 
 /// A server standing at a moment of the test's choosing, with a sink and subscriptions.

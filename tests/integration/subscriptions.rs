@@ -55,7 +55,21 @@ pub(crate) fn hot_now(sub: &str) -> (Vec<EventRecord>, String) {
     (events, day)
 }
 
+/// A subscription of `number`'s NG calls over 7 days (ratio 0.5) with a day to live.
 fn subscription(sink: &str, number: &str) -> Value {
+    let detail = json!({"phoneNumber": number, "lookBackDays": 7, "thresholdRatio": 0.5, "fraudHotZone": ["NG"]});
+    subscription_at(chrono::Utc::now(), sink, &detail, false)
+}
+
+/// A subscription to `detail` whose token and end are hours after `now` (the server's
+/// clock, wherever it stands: the real one may be years away).
+pub(crate) fn subscription_at(
+    now: chrono::DateTime<chrono::Utc>,
+    sink: &str,
+    detail: &Value,
+    initial: bool,
+) -> Value {
+    let later = |hours: i64| (now + chrono::Duration::hours(hours)).to_rfc3339();
     json!({
         "protocol": "HTTP",
         "sink": sink,
@@ -63,17 +77,13 @@ fn subscription(sink: &str, number: &str) -> Value {
             "credentialType": "ACCESSTOKEN",
             "accessToken": "sink-secret",
             "accessTokenType": "bearer",
-            "accessTokenExpiresUtc": in_ms(3_600_000),
+            "accessTokenExpiresUtc": later(2),
         },
         "types": [ANOMALY],
         "config": {
-            "subscriptionDetail": {
-                "phoneNumber": number,
-                "lookBackDays": 7,
-                "thresholdRatio": 0.5,
-                "fraudHotZone": ["NG"],
-            },
-            "subscriptionExpireTime": in_ms(86_400_000),
+            "subscriptionDetail": detail,
+            "subscriptionExpireTime": later(24),
+            "initialEvent": initial,
         },
     })
 }
