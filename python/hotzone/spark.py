@@ -160,7 +160,8 @@ def _check_partition_numbers(df: Any, picked: List[Tuple[str, str]]) -> None:
     read as a national number, a wrong subscriber with no reject. In classic Spark the plan
     is walked: only one that reads files (through filters and projections, whose renames of
     bare columns are followed) says something. Where it cannot be walked (Spark Connect),
-    the ``key=value`` directories above any input file name the partition columns."""
+    the ``key=value`` directories above any input file name the partition columns, and the
+    client's own plan says which column each number column was renamed from."""
     from pyspark.sql import types as T
 
     by_name = {f.name: f.dataType for f in df.schema.fields}
@@ -190,8 +191,9 @@ def _check_partition_numbers(df: Any, picked: List[Tuple[str, str]]) -> None:
         if node.getClass().getSimpleName() != "LogicalRelation":
             return
         parted = set(node.relation().partitionSchema().fieldNames())
-    except Exception:  # Spark Connect (no plan to walk), or a plan of another shape
+    except Exception:  # Spark Connect (no analyzed plan), or a plan of another shape
         parted = _directory_keys(df)
+        origin = _client_plan_origins(df, numbers)
     for src in numbers:
         t, below = by_name[src], origin.get(src)
         if below in parted:
@@ -202,6 +204,68 @@ def _check_partition_numbers(df: Any, picked: List[Tuple[str, str]]) -> None:
                 "read as national numbers. Read the files with "
                 "spark.conf.set('spark.sql.sources.partitionColumnTypeInference.enabled', 'false')"
             )
+
+
+def _identifier(text: str) -> str:
+    """A column's name as a Connect client's column reference spells it: `` `a b` `` is
+    ``a b`` (a doubled backtick is one), ``t.msisdn`` is ``msisdn``."""
+    if len(text) >= 2 and text[0] == text[-1] == "`":
+        return text[1:-1].replace("``", "`")
+    return text.rsplit(".", 1)[-1]
+
+
+def _referenced(column: Any) -> Optional[str]:
+    """The name a Connect client's column takes as it is (a bare reference, perhaps under one
+    alias), else None (a computed column)."""
+    expr = getattr(column, "_expr", None)
+    if type(expr).__name__ == "ColumnAlias":
+        expr = expr._child
+    if type(expr).__name__ == "ColumnReference":
+        return _identifier(expr._unparsed_identifier)
+    return None
+
+
+def _client_plan_origins(df: Any, names: List[str]) -> Dict[str, Optional[str]]:
+    """Under Spark Connect, each of ``names``' column name in the relation below, from the
+    client's own plan (the server's analyzed plan is out of reach): renames
+    (``withColumnRenamed``, ``withColumnsRenamed``), aliases of bare columns in a ``select``
+    and copies by ``withColumn`` are followed down through filters, sorts and limits; a
+    computed column has none (None). Where the plan takes a shape this does not know, the
+    names reached so far are the answer: what the check by name alone would do."""
+    origin: Dict[str, Optional[str]] = {n: n for n in names}
+    node = getattr(df, "_plan", None)
+    passing = {"Filter", "Sort", "Limit", "Hint", "SubqueryAlias", "Deduplicate", "Sample",
+               "Repartition", "RepartitionByExpression"}
+    try:
+        while node is not None:
+            kind = type(node).__name__
+            if kind == "WithColumnsRenamed":
+                back = {new: old for old, new in node._colsMap.items()}
+                origin = {k: back.get(v, v) if v is not None else None for k, v in origin.items()}
+            elif kind == "Project":
+                below: Dict[str, Optional[str]] = {}
+                star = False
+                for c in node._columns:
+                    expr = getattr(c, "_expr", None)
+                    if type(expr).__name__ == "UnresolvedStar":
+                        star = True
+                        continue
+                    name = _referenced(c)
+                    if type(expr).__name__ == "ColumnAlias" and len(expr._alias) == 1:
+                        below[expr._alias[0]] = name
+                    elif name is not None:
+                        below[name] = name
+                origin = {k: below.get(v, v if star else None) if v is not None else None
+                          for k, v in origin.items()}
+            elif kind == "WithColumns":
+                made = {n: _referenced(c) for n, c in zip(node._columnNames, node._columns)}
+                origin = {k: made.get(v, v) if v is not None else None for k, v in origin.items()}
+            elif kind not in passing:
+                break
+            node = node._child
+    except Exception:  # another client's plan classes: the names as they are
+        return {n: n for n in names}
+    return origin
 
 
 def _window_first(as_of: _dt.date, look_back_days: int) -> _dt.date:

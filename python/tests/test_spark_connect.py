@@ -196,6 +196,21 @@ def test_the_kernels_reader_is_refused_and_partition_numbers_too_over_connect(co
     assert read.schema["subscriber"].dataType.simpleString() == "bigint"
     with pytest.raises(ValueError, match="partitionColumnTypeInference.enabled"):
         hs.scan(read, hotzone="NG", look_back_days=1, threshold_ratio=0.5, as_of="2026-03-10")
+    # Renamed on the way, it is the same column: the client's plan says where it came from.
+    for renamed in (
+        read.withColumnRenamed("subscriber", "msisdn").withColumnRenamed("msisdn", "imsi"),
+        read.where(F.col("kind") == "call").select(F.col("subscriber").alias("imsi"), "*"),
+        read.withColumn("imsi", F.col("`subscriber`")).limit(10),
+    ):
+        with pytest.raises(ValueError, match=r"column imsi \(renamed from subscriber\) is a partition column"):
+            hs.scan(renamed, hotzone="NG", look_back_days=1, threshold_ratio=0.5, as_of="2026-03-10",
+                    columns={"imsi": "subscriber"})
+    # A column computed from it is not the partition column (nor refused for it): its
+    # values are the frame's own.
+    computed = read.withColumn("imsi", F.concat(F.lit("+"), F.col("subscriber").cast("string")))
+    got = hs.scan(computed.drop("subscriber"), hotzone="NG", look_back_days=1, threshold_ratio=0.5,
+                  min_events=1, as_of="2026-03-10", columns={"imsi": "subscriber"})
+    assert [(r["subscriber"], r["anomaly_detected"]) for r in got.collect()] == [("+886912345678", True)]
     # A directory key that is not a number column changes nothing.
     by_kind = tmp_path / "by_kind"
     connect.createDataFrame([row], ddl).write.partitionBy("kind").parquet(str(by_kind))
