@@ -1,7 +1,8 @@
 //! hotzone: tells whether a phone number's call/SMS traffic with fraud-prone regions (a
 //! "hotzone") turned abnormal in the last N days, answering `anomaly_detected` and
 //! `anomaly_date` only. See `REFERENCE.md` for the contract (inputs, hotzones,
-//! parameters, the exact rule, errors) and `ARCHITECTURE.md` for the map.
+//! parameters, the exact rule, errors), `ARCHITECTURE.md` for the map and `DECISIONS.md` for
+//! the reasons behind it.
 //!
 //! The pipeline, in data-flow order:
 //! - [`model`], [`detect`] and the row rules of [`ingest`] come from the `hotzone-kernel`

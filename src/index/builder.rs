@@ -1,6 +1,7 @@
-//! Events -> [`ServingIndex`], in parallel, in bounded memory (ARCHITECTURE.md, "The index
-//! build in sorted runs"): the ingest workers share one counterparty [`Interner`] and each
-//! sorts its rows into compact [`Run`]s every [`rows_per_run`] rows; once the input is read the
+//! Events -> [`ServingIndex`], in parallel, in bounded memory (DECISIONS.md, "The index
+//! build works in sorted runs with one shared counterparty interner"): the ingest workers
+//! share one counterparty [`Interner`] and each sorts its rows into compact [`Run`]s every
+//! [`rows_per_run`] rows; once the input is read the
 //! interner becomes the sorted dictionary, the runs' ids are rewritten to dictionary ids in
 //! place, and a k-way merge of the runs lays out the columns.
 

@@ -1,7 +1,7 @@
 //! The serving index: answers any check (any hotzone, selection, window) for one number in
 //! microseconds, from a compact per-subscriber layout. Read-only once built.
 //!
-//! Layout (ARCHITECTURE.md, "The serving index"): the distinct counterparties form a **dictionary** sorted by their
+//! Layout (DECISIONS.md, "The serving index"): the distinct counterparties form a **dictionary** sorted by their
 //! number's digit string (so every E.164 prefix is a contiguous id range), each with its
 //! region resolved once at build. Per subscriber, events are sorted by local day; each event
 //! is a day offset (`u8`, or `u16` when a segment spans more than 256 days) and a code (`u32`:
