@@ -1,4 +1,5 @@
-//! Command-line interface: clap types live here and never leave this folder.
+//! Command-line interface: clap types live here and leave this folder only for `main.rs`,
+//! which parses the command line with them and reports clap's errors.
 //!
 //! Each subcommand is one file that turns flags into library calls and prints results.
 
