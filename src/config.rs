@@ -226,7 +226,7 @@ impl Default for PolicyConfig {
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Largest request message (bytes, after decompression); larger ones get
-    /// RESOURCE_EXHAUSTED. Default 4194304 (4 MiB).
+    /// OUT_OF_RANGE, naming this key. Default 4194304 (4 MiB).
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: usize,
     /// `Check` calls handled at once; one more is refused with UNAVAILABLE at once instead

@@ -97,8 +97,11 @@ def _resolve(df_columns: Sequence[str], columns: Optional[Mapping[str, str]]) ->
     mapping = [(str(src).strip(), str(dst).strip()) for src, dst in dict(columns or {}).items()]
     for src, dst in mapping:
         if dst not in _FIELDS:
+            from . import _native
+
             raise ValueError(
-                f"invalid columns: {dst!r} (for {src!r}) is not a canonical column ({', '.join(_FIELDS)})"
+                f"invalid columns: {_native.shown_value(dst)} (for {_native.shown_value(src)}) "
+                f"is not a canonical column ({', '.join(_FIELDS)})"
             )
     # The kernel's rule, in one Python copy (`hotzone._resolve_columns`): trimmed names, each
     # field's mapped names then its canonical one, as written first, then in another case.

@@ -1008,7 +1008,8 @@ fn named_hotzone(path: std::path::PathBuf, name: &str) -> PyResult<String> {
         None => Err(invalid(
             "hotzone",
             format!(
-                "{name:?} is not a hotzone of {} (it names: {})",
+                "{} is not a hotzone of {} (it names: {})",
+                shown(name),
                 path.display(),
                 named.names().collect::<Vec<_>>().join(", ")
             ),
@@ -1039,6 +1040,13 @@ fn recorded_zones(py: Python<'_>, paths: Vec<String>) -> PyResult<Vec<(String, S
             vec![(shown(first.0), first.1), (shown(second.0), second.1)]
         }
     })
+}
+
+/// `value` as every error message names a caller's value (`model::shown`: quoted, cut, and
+/// not shown when it may be a phone number): for the messages the Python side words itself.
+#[pyfunction]
+fn shown_value(value: &str) -> String {
+    shown(value).to_string()
 }
 
 /// The CLI's warning for a data's latest day in 1970 (epoch seconds read as milliseconds),
@@ -1087,6 +1095,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hotzone_names, m)?)?;
     m.add_function(wrap_pyfunction!(verdict_schema, m)?)?;
     m.add_function(wrap_pyfunction!(epoch_warning, m)?)?;
+    m.add_function(wrap_pyfunction!(shown_value, m)?)?;
     m.add_function(wrap_pyfunction!(recorded_zones, m)?)?;
     Ok(())
 }

@@ -470,6 +470,11 @@ def test_a_named_hotzone_of_a_hotzones_file_as_the_cli_reads_it(tmp_path):
         hotzone.scan(str(root / "data/sample"), hotzone="@west_africa_and_sat", **params)
     with pytest.raises(ValueError, match="hotzone \"nowhere\" is not a hotzone of .*it names: .*satellite"):
         hotzone.scan(str(root / "data/sample"), hotzone="@nowhere", hotzones_file=named, **params)
+    # A name that may be a phone number is named as every message names one, not shown.
+    for bad in (dict(hotzone="@+886912345678", hotzones_file=named), dict(hotzone="NG", columns={"a": "+886912345678"})):
+        with pytest.raises(ValueError, match="not shown") as e:
+            hotzone.scan(str(root / "data/sample"), **dict(params, **bad))
+        assert "12345678" not in str(e.value)
     with pytest.raises(OSError, match="missing.toml"):
         hotzone.scan(str(root / "data/sample"), hotzone="@x", hotzones_file=tmp_path / "missing.toml", **params)
     # Given beside a listed hotzone, the file is still read and checked, as the CLI does.

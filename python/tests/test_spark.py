@@ -674,6 +674,11 @@ def test_missing_column_fails_before_any_job(spark):
                 look_back_days=1, threshold_ratio=0.5, columns={"imsi": "subscriber"})
     with pytest.raises(ValueError, match="not a canonical column"):
         hs.scan(_events_df(spark), hotzone="NG", look_back_days=1, threshold_ratio=0.5, columns={"x": "number"})
+    # A name that may be a phone number is named, not shown, as in every message.
+    with pytest.raises(ValueError, match="not shown") as e:
+        hs.scan(_events_df(spark), hotzone="NG", look_back_days=1, threshold_ratio=0.5,
+                columns={"x": "+886912345678"})
+    assert "12345678" not in str(e.value)
 
 
 @pytest.mark.parametrize(

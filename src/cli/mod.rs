@@ -58,6 +58,23 @@ pub enum Command {
     Soak(soak::SoakArgs),
 }
 
+/// The text of a usage error whose flag value may be a phone number (or is long), with the
+/// value named as every other message names one (`model::shown`): clap quotes a flag's value
+/// whole (`--tz +886912345678`). None when clap's own rendering shows no such value.
+pub fn usage_error_hiding_numbers(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue) else {
+        return None;
+    };
+    let named = crate::model::shown::shown(value).to_string();
+    if named == format!("{value:?}") {
+        return None;
+    }
+    // Clap quotes it with '', and a value parser's reason may quote it as Rust does.
+    let text = e.to_string().replace(&format!("'{value}'"), &named);
+    Some(text.replace(&format!("{value:?}"), &named))
+}
+
 /// Runs the parsed command. Returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {

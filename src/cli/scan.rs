@@ -11,6 +11,7 @@ use clap::Args;
 use super::{MethodArg, TargetArg, TypeArg};
 use crate::ingest::{ColumnMap, IngestOptions};
 use crate::model::hotzone::Hotzone;
+use crate::model::shown::shown;
 use crate::model::{CheckTarget, CheckType, Method, RawCheck, Region};
 use crate::named::NamedHotzones;
 use crate::scan::{ScanRequest, ZoneSource, scan};
@@ -205,7 +206,7 @@ pub fn resolve_hotzone(spec: &str, file: Option<&std::path::Path>) -> anyhow::Re
         return named
             .get(name)
             .cloned()
-            .with_context(|| format!("no hotzone named {name:?} in {}", file.display()));
+            .with_context(|| format!("no hotzone named {} in {}", shown(name), file.display()));
     }
     Ok(Hotzone::parse_list("--hotzone", spec)?)
 }

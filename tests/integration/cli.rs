@@ -2618,3 +2618,59 @@ fn a_file_of_no_rows_as_fastparquet_writes_it_is_read_as_one() {
     assert!(err.contains("2 file(s), 5 rows read"), "{err}");
     assert_eq!(stdout(&o), EXPECTED);
 }
+
+#[test]
+fn a_flag_value_that_may_be_a_phone_number_is_named_not_shown() {
+    // Every message names a caller's value through `model::shown`; clap's own usage errors
+    // quoted it whole, and so did the column mapping and the named-hotzone lookup.
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample");
+    let hotzones = concat!(env!("CARGO_MANIFEST_DIR"), "/data/hotzones.toml");
+    let base = [
+        "scan",
+        sample,
+        "--look-back-days",
+        "30",
+        "--threshold-ratio",
+        "0.5",
+        "--output",
+        "/dev/null",
+    ];
+    let cases: [(&[&str], &str); 6] = [
+        (&["--hotzone", "NG", "--tz", "+886912345678"], "--tz"),
+        (
+            &["--hotzone", "NG", "--default-region", "+886912345678"],
+            "--default-region",
+        ),
+        (
+            &["--hotzone", "NG", "--method", "+886912345678"],
+            "--method",
+        ),
+        (
+            &["--hotzone", "NG", "--min-events", "99999999999912345678"],
+            "--min-events",
+        ),
+        (
+            &["--hotzone", "NG", "--column", "a=+886912345678"],
+            "canonical column",
+        ),
+        (
+            &["--hotzone", "@+886912345678", "--hotzones-file", hotzones],
+            "no hotzone named",
+        ),
+    ];
+    for (flags, names) in cases {
+        let o = hotzone(&[&base[..], flags].concat());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{flags:?}: {err}");
+        assert!(err.contains(names), "{flags:?}: {err}");
+        assert!(err.contains("not shown"), "{flags:?}: {err}");
+        assert!(
+            !err.contains("12345678"),
+            "{flags:?} echoed the value: {err}"
+        );
+    }
+    // A value that is no number is still quoted whole, as clap words it.
+    let o = hotzone(&[&base[..], &["--hotzone", "NG", "--tz", "Mars/Olympus"]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("'Mars/Olympus'"), "{err}");
+}

@@ -4,6 +4,7 @@
 //! `subscriber`. Canonical names are also accepted as they are.
 
 use crate::error::{Error, Result};
+use crate::model::shown::shown;
 
 /// The REFERENCE.md §2 columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -79,13 +80,17 @@ impl ColumnMap {
             let item = item.as_ref();
             // At the last `=`: a canonical name has none, an export's name may.
             let (src, dst) = item.rsplit_once('=').ok_or_else(|| {
-                Error::invalid(COLUMN_MAPPING, format!("{item:?} must be SOURCE=CANONICAL"))
+                Error::invalid(
+                    COLUMN_MAPPING,
+                    format!("{} must be SOURCE=CANONICAL", shown(item)),
+                )
             })?;
             let field = Field::from_name(dst.trim()).ok_or_else(|| {
                 Error::invalid(
                     COLUMN_MAPPING,
                     format!(
-                        "{dst:?} is not a canonical column ({})",
+                        "{} is not a canonical column ({})",
+                        shown(dst),
                         Field::ALL.map(Field::name).join(", ")
                     ),
                 )
