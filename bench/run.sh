@@ -28,7 +28,10 @@
 # other Parquet writers with their defaults (other row-group sizes, codecs, encodings and
 # Arrow types: bench/rewrite.py). time-spark (not in the default list) is the time layout
 # written by Spark with its defaults (INT96 times): it needs SPARK_PY, a Python with pyspark
-# (Java 17 on the PATH).
+# (Java 17 on the PATH). sparse (not in the default list, and other rows) is a sparse,
+# high-cardinality export: 48 events per tier subscriber (48M on M) over 8 times the tier's
+# subscribers, ~6 events each, nearly a distinct
+# counterparty per event, time-ordered (bench/sparse.py); section b does not prepare it.
 # Section a runs every layout; section b prepares every layout with hotzone (peers prepare the
 # grouped file) and checks the prepared scans agree; c and d use the grouped file.
 #
@@ -125,6 +128,11 @@ events_of() {
     return
   fi
   local f=$DATA/events-$1.parquet
+  if [[ $1 == sparse && ! -s $f ]]; then
+    log "writing the sparse export (bench/sparse.py: $((SUBS * 48)) events, $((SUBS * 8)) subscribers)" >&2
+    "$PY" "$BENCH/sparse.py" $((SUBS * 48)) $((SUBS * 8)) "$f.part.parquet" >&2
+    mv "$f.part.parquet" "$f"
+  fi
   if [[ ! -s $f ]]; then
     log "generating tier $TIER in the $1 layout (same rows)" >&2
     /usr/bin/time -v -o "$DATA/gen-$1.time" "${GEN[@]}" --subscribers "$SUBS" --days 30 --end $END \
@@ -240,7 +248,7 @@ if [[ $SECTIONS == *b* ]]; then
   ls -l "$HZI" "$DUCK" "$IPC" | awk '{print $5, $9}' >"$RES/b-sizes.txt"
   # hotzone's prepare (the server's index build) on the other layouts: same index, same rows.
   for LAYOUT in $LAYOUTS; do
-    if [[ $LAYOUT == grouped ]]; then continue; fi
+    if [[ $LAYOUT == grouped || $LAYOUT == sparse ]]; then continue; fi # sparse: other rows
     time_v "b-prepare-hotzone-$LAYOUT" hotzone b-prepare 1 -- "$HOTZONE" prepare "$(events_of "$LAYOUT")" --tz $TZ_NAME --output "$DATA/events-$LAYOUT.hzi"
     mapfile -t QF < <("$PY" "$PEERS" flags "$BENCH/queries.json" 0)
     "$HOTZONE" scan "$HZI" "${QF[@]}" --output "$RES/b-grouped-q1.csv" 2>/dev/null
