@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::model::check::MAX_LOOK_BACK_DAYS;
 use crate::model::hotzone::Hotzone;
 use crate::model::region::Region;
+use crate::model::shown::{shown, shown_address};
 use crate::named::NamedHotzones;
 
 /// The `hotzone serve` configuration, as written in the TOML file (see
@@ -620,8 +621,8 @@ impl ServerConfig {
             .parse::<SocketAddr>()
             .map_err(|_| {
                 errors.push(format!(
-                    "listen: {:?} is not an IP address and port (host names are not resolved: 127.0.0.1:50051, [::1]:50051)",
-                    self.listen
+                    "listen: {} is not an IP address and port (host names are not resolved: 127.0.0.1:50051, [::1]:50051)",
+                    shown_address(&self.listen)
                 ))
             })
             .ok();
@@ -632,7 +633,12 @@ impl ServerConfig {
         let tz = self
             .tz
             .parse::<Tz>()
-            .map_err(|_| errors.push(format!("tz: {:?} is not an IANA time zone name", self.tz)))
+            .map_err(|_| {
+                errors.push(format!(
+                    "tz: {} is not an IANA time zone name",
+                    shown(&self.tz)
+                ))
+            })
             .ok();
         if !(1..=MAX_LOOK_BACK_DAYS).contains(&self.max_look_back_days) {
             errors.push(format!(
@@ -665,7 +671,8 @@ impl ServerConfig {
                 let region = Region::parse(r);
                 if region.is_none() {
                     errors.push(format!(
-                        "default_region: {r:?} is not {}",
+                        "default_region: {} is not {}",
+                        shown(r),
                         crate::model::region::REGION_RULE
                     ));
                 }
@@ -677,7 +684,7 @@ impl ServerConfig {
             Some(m) => m
                 .parse::<SocketAddr>()
                 .map_err(|_| {
-                    errors.push(format!("metrics_listen: {m:?} is not an IP address and port (host names are not resolved: 127.0.0.1:50051, [::1]:50051)"))
+                    errors.push(format!("metrics_listen: {} is not an IP address and port (host names are not resolved: 127.0.0.1:50051, [::1]:50051)", shown_address(m)))
                 })
                 .ok(),
         };
@@ -686,7 +693,7 @@ impl ServerConfig {
             None => None,
             Some(m) => m
                 .parse::<SocketAddr>()
-                .map_err(|_| errors.push(format!("http_listen: {m:?} is not an IP address and port (host names are not resolved: 127.0.0.1:50051, [::1]:50051)")))
+                .map_err(|_| errors.push(format!("http_listen: {} is not an IP address and port (host names are not resolved: 127.0.0.1:50051, [::1]:50051)", shown_address(m))))
                 .ok(),
         };
         let subscriptions = self

@@ -18,7 +18,10 @@ fn main() {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
-            match hotzone::cli::usage_error_hiding_numbers(&e) {
+            let args: Vec<String> = (std::env::args_os())
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            match hotzone::cli::usage_error_hiding_numbers(&e, &args) {
                 Some(text) => eprint!("{text}"),
                 None => {
                     let _ = e.print();

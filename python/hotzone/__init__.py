@@ -504,6 +504,13 @@ def _resolve_columns(names: Sequence[Any], columns: Optional[Mapping[str, str]])
     return out
 
 
+def _shown(value: Any) -> str:
+    """A caller's value as an error message names it: ``repr``, unless the kernel's rule
+    (``model::shown``) would not show it whole (it may hold a phone number, or it is long)."""
+    text = value if isinstance(value, str) else repr(value)
+    return _native.shown_value(text) or repr(value)
+
+
 def _shown_names(names: Sequence[Any]) -> str:
     """A header's names as a message may show them (the kernel's rule): a name holding five
     or more digits is a value, not a name (a file with no header row), shown as ``<value>``,
@@ -560,7 +567,7 @@ def _hotzone_text(hotzone: Union[str, Sequence[str]], hotzones_file: Optional[Pa
         items = [str(h) for h in hotzone]
         for item in items:
             if not item.strip() or "," in item:
-                raise ValueError(f"invalid hotzone: {item!r} is not one entry (a region code or a +prefix)")
+                raise ValueError(f"invalid hotzone: {_shown(item)} is not one entry (a region code or a +prefix)")
         text = ",".join(items)
     named = text.strip()
     if not named.startswith("@"):
@@ -570,7 +577,7 @@ def _hotzone_text(hotzone: Union[str, Sequence[str]], hotzones_file: Optional[Pa
             _native.hotzone_names(_os.fspath(hotzones_file))
         return text
     if hotzones_file is None:
-        raise ValueError(f"invalid hotzone: {named!r} names a hotzone of a file: give hotzones_file=")
+        raise ValueError(f"invalid hotzone: {_shown(named)} names a hotzone of a file: give hotzones_file=")
     return _native.named_hotzone(_os.fspath(hotzones_file), named[1:])
 
 
@@ -612,9 +619,9 @@ def _whole(name: str, value: Any) -> int:
                 except (ArithmeticError, ValueError):  # nan, inf, Decimal's sNaN
                     pass
     if n is None:
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise ValueError(f"{name} must be an integer, got {_shown(value)}")
     if not -(2**63) <= n < 2**63:
-        raise ValueError(f"out of range: {name} must fit a 64-bit integer (got {n})")
+        raise ValueError(f"out of range: {name} must fit a 64-bit integer (got {_shown(n)})")
     return n
 
 
@@ -632,7 +639,7 @@ def _threads(threads: Any) -> Optional[int]:
         return None
     n = _whole("threads", threads)
     if n < 1:
-        raise ValueError(f"threads must be at least 1 (or None: every CPU), got {n}")
+        raise ValueError(f"threads must be at least 1 (or None: every CPU), got {_shown(n)}")
     return n  # past 1024 the native call names the bound
 
 
@@ -640,11 +647,11 @@ def _ratio(value: Any) -> float:
     """``threshold_ratio`` as a float when it is a number (not a bool or a string: ``"0.5"``
     and ``True`` were taken)."""
     if isinstance(value, (bool, str, bytes)) or not isinstance(value, (_numbers.Real, _decimal.Decimal)):
-        raise ValueError(f"threshold_ratio must be a number, got {value!r}")
+        raise ValueError(f"threshold_ratio must be a number, got {_shown(value)}")
     try:
         return float(value)
     except (ArithmeticError, ValueError):  # past a float's range, Decimal's sNaN
-        raise ValueError(f"out of range: threshold_ratio must be a finite number, got {value!r}") from None
+        raise ValueError(f"out of range: threshold_ratio must be a finite number, got {_shown(value)}") from None
 
 
 def _flag(name: str, value: Any) -> bool:
@@ -652,7 +659,7 @@ def _flag(name: str, value: Any) -> bool:
     t = type(value)
     if isinstance(value, bool) or (t.__module__ == "numpy" and t.__name__ in ("bool", "bool_")):
         return bool(value)
-    raise ValueError(f"{name} must be True or False, got {value!r}")
+    raise ValueError(f"{name} must be True or False, got {_shown(value)}")
 
 
 def _spec(

@@ -62,9 +62,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import itertools as _it
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+import re
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from . import _hotzone_text, _resolve_columns, _shown_names, _spec, _threads, _whole
+from . import _hotzone_text, _resolve_columns, _shown, _shown_names, _spec, _threads, _whole
 
 __all__ = ["scan", "summary", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS"]
 
@@ -97,10 +98,8 @@ def _resolve(df_columns: Sequence[str], columns: Optional[Mapping[str, str]]) ->
     mapping = [(str(src).strip(), str(dst).strip()) for src, dst in dict(columns or {}).items()]
     for src, dst in mapping:
         if dst not in _FIELDS:
-            from . import _native
-
             raise ValueError(
-                f"invalid columns: {_native.shown_value(dst)} (for {_native.shown_value(src)}) "
+                f"invalid columns: {_shown(dst)} (for {_shown(src)}) "
                 f"is not a canonical column ({', '.join(_FIELDS)})"
             )
     # The kernel's rule, in one Python copy (`hotzone._resolve_columns`): trimmed names, each
@@ -177,7 +176,9 @@ def _check_partition_numbers(df: Any, picked: List[Tuple[str, str]]) -> None:
         return
     # Each column's name in the relation below: a rename (`withColumnRenamed`, `toDF`, an
     # alias of a bare column) is followed down the projections; a computed column is not.
-    origin: Dict[str, Optional[str]] = {src: src for src in numbers}
+    # The analyzed plan names each column once; under Connect a column may have several
+    # candidates (see `_client_plan_origins`), compared without case.
+    origin: Dict[str, Set[str]] = {src: {src} for src in numbers}
     try:
         node = df._jdf.queryExecution().analyzed()
         while node.children().size() == 1 and node.getClass().getSimpleName() != "LogicalRelation":
@@ -189,18 +190,21 @@ def _check_partition_numbers(df: Any, picked: List[Tuple[str, str]]) -> None:
                         below[e.name()] = e.child().name()
                     elif kind == "AttributeReference":
                         below[e.name()] = e.name()
-                origin = {src: below.get(name) if name is not None else None for src, name in origin.items()}
+                origin = {src: {below[n] for n in names if n in below} for src, names in origin.items()}
             node = node.children().apply(0)
         if node.getClass().getSimpleName() != "LogicalRelation":
             return
         parted = set(node.relation().partitionSchema().fieldNames())
     except Exception:  # Spark Connect (no analyzed plan), or a plan of another shape
-        parted = _directory_keys(df)
-        origin = _client_plan_origins(df, numbers)
+        parted = {k.casefold(): k for k in _directory_keys(df)}
+        origin = {src: {c.casefold() for c in names}
+                  for src, names in _client_plan_origins(df, numbers).items()}
     for src in numbers:
-        t, below = by_name[src], origin.get(src)
-        if below in parted:
-            name = src if below == src else f"{src} (renamed from {below})"
+        t = by_name[src]
+        hit = sorted(c for c in origin.get(src, ()) if c in parted)
+        if hit:
+            below = parted[hit[0]] if isinstance(parted, dict) else hit[0]
+            name = src if below.casefold() == src.casefold() else f"{src} (renamed from {below})"
             raise ValueError(
                 f"column {name} is a partition column that Spark's partition discovery typed as "
                 f"{t.simpleString()}: its numbers lost their + (and leading zeros) and would be "
@@ -209,65 +213,111 @@ def _check_partition_numbers(df: Any, picked: List[Tuple[str, str]]) -> None:
             )
 
 
+# A SQL text that names one column, perhaps under an alias (``selectExpr("subscriber")``,
+# ``"subscriber AS msisdn"``, ``"`a b` msisdn"``); anything else in SQL is a computation.
+_SQL_NAME = r"(`(?:[^`]|``)+`|[A-Za-z_][A-Za-z0-9_]*)"
+_SQL_ONE_NAME = re.compile(rf"\s*{_SQL_NAME}(?:\s+(?:AS\s+)?{_SQL_NAME})?\s*", re.IGNORECASE)
+# Expressions that compute a value: their column is not the one they read.
+_COMPUTED = {"CaseWhen", "LiteralExpression", "UnresolvedFunction", "CastExpression",
+             "CommonInlineUserDefinedFunction", "WithField", "DropField", "UnresolvedExtractValue",
+             "LambdaFunction", "WindowExpression", "CallFunction", "SubqueryExpression"}
+# Plan nodes that keep their input's column names.
+_KEEPING = {"Filter", "Sort", "Limit", "Offset", "Tail", "Hint", "SubqueryAlias", "Deduplicate",
+            "Sample", "Repartition", "RepartitionByExpression", "Drop", "WithWatermark", "NAFill",
+            "NADrop", "NAReplace", "ToSchema", "CollectMetrics"}
+# Plan nodes that read a relation: the walk's end.
+_READING = {"Read", "DataSource", "CachedRelation", "CachedRemoteRelation", "LocalRelation",
+            "SQL", "Range"}
+
+
 def _identifier(text: str) -> str:
     """A column's name as a Connect client's column reference spells it: `` `a b` `` is
-    ``a b`` (a doubled backtick is one), ``t.msisdn`` is ``msisdn``."""
+    ``a b`` (a doubled backtick is one). A dotted name stays whole: ``info.subscriber`` may
+    be a struct's field as well as a qualified column."""
     if len(text) >= 2 and text[0] == text[-1] == "`":
         return text[1:-1].replace("``", "`")
-    return text.rsplit(".", 1)[-1]
+    return text
 
 
-def _referenced(column: Any) -> Optional[str]:
-    """The name a Connect client's column takes as it is (a bare reference, perhaps under one
-    alias), else None (a computed column)."""
+def _column_source(column: Any) -> Tuple[Optional[str], Any]:
+    """``(the name a Connect client's column takes, the column below it reads)``: a bare
+    reference or a SQL text of one name reads that column, under an alias too; a computation
+    reads none (None); an expression of a kind not known here gives ``...``."""
     expr = getattr(column, "_expr", None)
+    alias = None
     if type(expr).__name__ == "ColumnAlias":
-        expr = expr._child
-    if type(expr).__name__ == "ColumnReference":
-        return _identifier(expr._unparsed_identifier)
-    return None
+        if len(expr._alias) != 1:
+            return None, None
+        alias, expr = expr._alias[0], expr._child
+    kind = type(expr).__name__
+    if kind == "ColumnReference":
+        name = _identifier(expr._unparsed_identifier)
+        return alias or name, name
+    if kind == "SQLExpression":
+        m = _SQL_ONE_NAME.fullmatch(expr._expr)
+        if m is None:
+            return alias, None
+        name = _identifier(m.group(1))
+        return alias or (_identifier(m.group(2)) if m.group(2) else name), name
+    return alias, (None if kind in _COMPUTED else ...)
 
 
-def _client_plan_origins(df: Any, names: List[str]) -> Dict[str, Optional[str]]:
-    """Under Spark Connect, each of ``names``' column name in the relation below, from the
-    client's own plan (the server's analyzed plan is out of reach): renames
-    (``withColumnRenamed``, ``withColumnsRenamed``), aliases of bare columns in a ``select``
-    and copies by ``withColumn`` are followed down through filters, sorts and limits; a
-    computed column has none (None). Where the plan takes a shape this does not know, the
-    names reached so far are the answer: what the check by name alone would do."""
-    origin: Dict[str, Optional[str]] = {n: n for n in names}
+def _client_plan_origins(df: Any, names: List[str]) -> Dict[str, Set[str]]:
+    """Under Spark Connect, for each of ``names``, the names its column may have in the
+    relation below, from the client's own plan (the server's analyzed plan is out of reach):
+    renames (``withColumnRenamed``, ``withColumnsRenamed``: undone last first, and a rename of
+    a column that was not there changes nothing, so both names stay), aliases of bare columns
+    in a ``select`` or a ``selectExpr``, and copies by ``withColumn`` are followed down
+    through filters, sorts, limits, drops and the like; a computed column has none (an empty
+    set). Names are compared without case, as Spark resolves them. Where the plan takes a
+    shape this does not know (a join, an aggregation, an expression of an unknown kind), the
+    names as they are at the top are the answer: what the check by name alone would do."""
+    fold = str.casefold
+    top: Dict[str, Set[str]] = {n: {n} for n in names}
+    origin = {n: set(c) for n, c in top.items()}
     node = getattr(df, "_plan", None)
-    passing = {"Filter", "Sort", "Limit", "Hint", "SubqueryAlias", "Deduplicate", "Sample",
-               "Repartition", "RepartitionByExpression"}
     try:
         while node is not None:
             kind = type(node).__name__
+            if kind in _READING:
+                return origin
             if kind == "WithColumnsRenamed":
-                back = {new: old for old, new in node._colsMap.items()}
-                origin = {k: back.get(v, v) if v is not None else None for k, v in origin.items()}
-            elif kind == "Project":
-                below: Dict[str, Optional[str]] = {}
-                star = False
-                for c in node._columns:
-                    expr = getattr(c, "_expr", None)
-                    if type(expr).__name__ == "UnresolvedStar":
-                        star = True
-                        continue
-                    name = _referenced(c)
-                    if type(expr).__name__ == "ColumnAlias" and len(expr._alias) == 1:
-                        below[expr._alias[0]] = name
-                    elif name is not None:
-                        below[name] = name
-                origin = {k: below.get(v, v if star else None) if v is not None else None
-                          for k, v in origin.items()}
-            elif kind == "WithColumns":
-                made = {n: _referenced(c) for n, c in zip(node._columnNames, node._columns)}
-                origin = {k: made.get(v, v) if v is not None else None for k, v in origin.items()}
-            elif kind not in passing:
-                break
+                for old, new in reversed(list(node._colsMap.items())):
+                    for cands in origin.values():
+                        if any(fold(c) == fold(new) for c in cands):
+                            cands.add(old)
+            elif kind in ("Project", "WithColumns"):
+                if kind == "Project":
+                    made = dict(_column_source(c) for c in node._columns)
+                    star = any(type(getattr(c, "_expr", None)).__name__ == "UnresolvedStar"
+                               for c in node._columns)
+                else:
+                    made = {n: _column_source(c)[1] for n, c in zip(node._columnNames, node._columns)}
+                    star = True
+                by_fold = {fold(k): v for k, v in made.items() if k is not None}
+                for n, cands in origin.items():
+                    below: Set[str] = set()
+                    for c in cands:
+                        if fold(c) in by_fold:
+                            src = by_fold[fold(c)]
+                            if src is ...:
+                                return top
+                            if src is not None:
+                                below.add(src)
+                        elif star:
+                            below.add(c)
+                    origin[n] = below
+            elif kind == "Drop":
+                # A dropped name is no source of a column above (a rename's old name).
+                gone = {fold(c if isinstance(c, str) else str(_column_source(c)[1])) for c in node._columns}
+                for cands in origin.values():
+                    if len(cands) > 1:
+                        cands.difference_update({c for c in cands if fold(c) in gone})
+            elif kind not in _KEEPING:
+                return top
             node = node._child
     except Exception:  # another client's plan classes: the names as they are
-        return {n: n for n in names}
+        return top
     return origin
 
 

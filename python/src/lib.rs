@@ -35,7 +35,7 @@ use hotzone_kernel::model::check::{
 };
 use hotzone_kernel::model::hotzone::Hotzone;
 use hotzone_kernel::model::region::{REGION_RULE, Region};
-use hotzone_kernel::model::shown::shown;
+use hotzone_kernel::model::shown::{shown, shown_number};
 use hotzone_kernel::rows::IngestReport;
 use hotzone_kernel::rows::columns::ColumnMap;
 use hotzone_kernel::threads::Threads;
@@ -300,7 +300,7 @@ fn pool(threads: Option<usize>) -> PyResult<Option<Arc<rayon::ThreadPool>>> {
         Some(n) if n > MAX_THREADS => {
             return Err(invalid(
                 "threads",
-                format!("must be at most {MAX_THREADS} (got {n})"),
+                format!("must be at most {MAX_THREADS} (got {})", shown_number(n)),
             ));
         }
         Some(n) => n,
@@ -1042,11 +1042,13 @@ fn recorded_zones(py: Python<'_>, paths: Vec<String>) -> PyResult<Vec<(String, S
     })
 }
 
-/// `value` as every error message names a caller's value (`model::shown`: quoted, cut, and
-/// not shown when it may be a phone number): for the messages the Python side words itself.
+/// `value` as every error message names a caller's value when it would not show it whole
+/// (`model::shown`: it may be a phone number, or it is long), else `None`: for the messages
+/// the Python side words itself (`hotzone._shown`).
 #[pyfunction]
-fn shown_value(value: &str) -> String {
-    shown(value).to_string()
+fn shown_value(value: &str) -> Option<String> {
+    let named = shown(value).to_string();
+    (named != format!("{value:?}")).then_some(named)
 }
 
 /// The CLI's warning for a data's latest day in 1970 (epoch seconds read as milliseconds),

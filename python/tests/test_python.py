@@ -1533,3 +1533,23 @@ def test_polars_lazy_frames_are_run_with_only_the_columns_the_scan_takes(generat
     # A required field missing: the message lists the frame's columns.
     with pytest.raises(ValueError, match=r"missing required column\(s\) kind .*note"):
         hotzone.scan(lazy.drop("kind").with_columns(note=pl.lit("x")), **params)
+
+
+@pytest.mark.parametrize("bad", [
+    dict(hotzone=["+886912345678,"]),
+    dict(hotzone="@+886912345678"),
+    dict(look_back_days="+886912345678"),
+    dict(min_events=886912345678123456789012),
+    dict(threshold_ratio="+886912345678"),
+    dict(strict="+886912345678"),
+    dict(threads=886912345678),
+])
+def test_a_parameter_that_may_be_a_phone_number_is_named_not_shown(bad):
+    # Every message names a caller's value by the kernel's rule (model::shown): a number put
+    # in the wrong parameter is not echoed, in the Python side's own messages too.
+    root = pathlib.Path(__file__).resolve().parents[2]
+    params = dict(dict(hotzone="NG", look_back_days=30, threshold_ratio=0.5, tz="Asia/Taipei"), **bad)
+    with pytest.raises(ValueError) as e:
+        hotzone.scan(str(root / "data/sample"), **params)
+    assert "12345678" not in str(e.value), e.value
+    assert "not shown" in str(e.value), e.value

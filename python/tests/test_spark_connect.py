@@ -201,10 +201,16 @@ def test_the_kernels_reader_is_refused_and_partition_numbers_too_over_connect(co
         read.withColumnRenamed("subscriber", "msisdn").withColumnRenamed("msisdn", "imsi"),
         read.where(F.col("kind") == "call").select(F.col("subscriber").alias("imsi"), "*"),
         read.withColumn("imsi", F.col("`subscriber`")).limit(10),
+        read.withColumnRenamed("SUBSCRIBER", "imsi").drop("duration_s"),  # Spark ignores the case
+        read.selectExpr("event_time", "subscriber AS imsi", "counterparty", "direction", "kind"),
     ):
         with pytest.raises(ValueError, match=r"column imsi \(renamed from subscriber\) is a partition column"):
             hs.scan(renamed, hotzone="NG", look_back_days=1, threshold_ratio=0.5, as_of="2026-03-10",
                     columns={"imsi": "subscriber"})
+    # A rename of a column that is not there changes nothing (Spark's rule): still refused.
+    for same in (read.withColumnRenamed("msisdn", "subscriber"), read.selectExpr("subscriber", "*")):
+        with pytest.raises(ValueError, match=r"column subscriber is a partition column"):
+            hs.scan(same, hotzone="NG", look_back_days=1, threshold_ratio=0.5, as_of="2026-03-10")
     # A column computed from it is not the partition column (nor refused for it): its
     # values are the frame's own.
     computed = read.withColumn("imsi", F.concat(F.lit("+"), F.col("subscriber").cast("string")))

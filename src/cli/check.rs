@@ -13,6 +13,7 @@ use clap::Args;
 use tonic_types::StatusExt;
 
 use super::{MethodArg, TargetArg, TypeArg};
+use crate::model::shown::{shown, shown_address};
 use crate::service::pb::{self, fraud_hotzone_client::FraudHotzoneClient};
 use crate::service::status::CORRELATOR_HEADER;
 
@@ -124,7 +125,10 @@ impl CheckArgs {
         use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
         let url = self.server_url()?;
         let mut ep = Endpoint::from_shared(url.clone()).with_context(|| {
-            format!("--server {:?} is neither HOST:PORT nor a URL", self.server)
+            format!(
+                "--server {} is neither HOST:PORT nor a URL",
+                shown_address(&self.server)
+            )
         })?;
         let timeout = std::time::Duration::from_secs(self.timeout_s);
         ep = ep.connect_timeout(timeout).timeout(timeout);
@@ -167,7 +171,8 @@ pub fn server_url(server: &str) -> anyhow::Result<String> {
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
             anyhow::bail!(
-                "--server {server:?}: the scheme must be http:// (plaintext) or https:// (TLS)"
+                "--server {}: the scheme must be http:// (plaintext) or https:// (TLS)",
+                shown_address(server)
             );
         }
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -177,7 +182,11 @@ pub fn server_url(server: &str) -> anyhow::Result<String> {
             .filter(|(host, _)| !host.contains(':') || host.ends_with(']'))
             && port.parse::<u16>().ok().filter(|p| *p > 0).is_none()
         {
-            anyhow::bail!("--server {server:?}: port {port:?} is not a port (1 to 65535)");
+            anyhow::bail!(
+                "--server {}: port {} is not a port (1 to 65535)",
+                shown_address(server),
+                shown(port)
+            );
         }
         return Ok(format!("{scheme}://{rest}"));
     }
@@ -188,7 +197,8 @@ pub fn server_url(server: &str) -> anyhow::Result<String> {
     match port {
         Some(p) if p.parse::<u16>().is_ok_and(|p| p > 0) => Ok(format!("http://{server}")),
         _ => anyhow::bail!(
-            "--server {server:?}: expected HOST:PORT (as `serve --listen` takes it, e.g. 127.0.0.1:50051, [::1]:50051) or a URL"
+            "--server {}: expected HOST:PORT (as `serve --listen` takes it, e.g. 127.0.0.1:50051, [::1]:50051) or a URL",
+            shown_address(server)
         ),
     }
 }

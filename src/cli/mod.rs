@@ -58,21 +58,32 @@ pub enum Command {
     Soak(soak::SoakArgs),
 }
 
-/// The text of a usage error whose flag value may be a phone number (or is long), with the
-/// value named as every other message names one (`model::shown`): clap quotes a flag's value
-/// whole (`--tz +886912345678`). None when clap's own rendering shows no such value.
-pub fn usage_error_hiding_numbers(e: &clap::Error) -> Option<String> {
-    use clap::error::{ContextKind, ContextValue};
-    let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue) else {
-        return None;
-    };
-    let named = crate::model::shown::shown(value).to_string();
-    if named == format!("{value:?}") {
-        return None;
+/// The text of a usage error with every command-line word that may be a phone number (or is
+/// long) named as every other message names a value (`model::shown`), or None when the
+/// error shows none: clap quotes a flag's value whole (`--tz +886912345678`), a word it does
+/// not expect (a number given without its flag), and a range parser's reason the number as
+/// it parsed it (its `+` and leading zeros gone). `args` are the process's arguments.
+pub fn usage_error_hiding_numbers(e: &clap::Error, args: &[String]) -> Option<String> {
+    use crate::model::shown::shown;
+    let rendered = e.to_string();
+    let mut text = rendered.clone();
+    for arg in args {
+        let value = arg.split_once('=').map(|(_, v)| v);
+        for word in std::iter::once(arg.as_str()).chain(value) {
+            let named = shown(word).to_string();
+            if word.is_empty() || named == format!("{word:?}") {
+                continue;
+            }
+            text = (text.replace(&format!("'{word}'"), &named))
+                .replace(&format!("{word:?}"), &named)
+                .replace(word, &named);
+            let digits = word.trim_start_matches('+').trim_start_matches('0');
+            if digits != word && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                text = text.replace(digits, &named);
+            }
+        }
     }
-    // Clap quotes it with '', and a value parser's reason may quote it as Rust does.
-    let text = e.to_string().replace(&format!("'{value}'"), &named);
-    Some(text.replace(&format!("{value:?}"), &named))
+    (text != rendered).then_some(text)
 }
 
 /// Runs the parsed command. Returns the process exit code.

@@ -2669,8 +2669,47 @@ fn a_flag_value_that_may_be_a_phone_number_is_named_not_shown() {
             "{flags:?} echoed the value: {err}"
         );
     }
-    // A value that is no number is still quoted whole, as clap words it.
+    // Other commands, and words clap does not expect: a range parser's reason names the
+    // number without its `+`, an unexpected word is quoted whole, and so is a subcommand.
+    let check = [
+        "check",
+        "--phone-number",
+        "1",
+        "--look-back-days",
+        "3",
+        "--threshold-ratio",
+        "0.5",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let cases: [&[&str]; 6] = [
+        &[
+            &check[..],
+            &["--server", "127.0.0.1:1", "--timeout-s", "+886912345678"],
+        ]
+        .concat(),
+        &[&check[..], &["--server", "127.0.0.1:1", "+886912345678"]].concat(),
+        &[&check[..], &["--server", "+886912345678"]].concat(),
+        &["+886912345678"],
+        &["scan", sample, "--+886912345678"],
+        &["serve", "--data", data, "--tz", "+886912345678"],
+    ];
+    for args in cases {
+        let o = hotzone(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("not shown"), "{args:?}: {err}");
+        assert!(
+            !err.contains("12345678"),
+            "{args:?} echoed the value: {err}"
+        );
+    }
+    // A value that is no number is still quoted whole, as clap words it, and so is an
+    // address (digits, but no phone number).
     let o = hotzone(&[&base[..], &["--hotzone", "NG", "--tz", "Mars/Olympus"]].concat());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("'Mars/Olympus'"), "{err}");
+    let o = hotzone(&[&check[..], &["--server", "127.0.0.1:650000"]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("\"127.0.0.1:650000\""), "{err}");
 }

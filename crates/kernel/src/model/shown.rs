@@ -43,6 +43,38 @@ pub fn shown(value: &str) -> Shown<'_> {
     Shown(value)
 }
 
+/// A network address a caller gave (`HOST:PORT`, a URL), as an error message shows it: an
+/// address holds many digits (`127.0.0.1:50051`) and is shown as [`shown`] shows any other
+/// value, cut to [`MAX_SHOWN_CHARS`]; a value without `:`, `.` or `/`, or with a `+`, is
+/// no address and is shown as [`shown`] shows it (a phone number put there is not shown).
+///
+/// ```
+/// use hotzone_kernel::model::shown::shown_address;
+/// assert_eq!(shown_address("127.0.0.1:5005x").to_string(), "\"127.0.0.1:5005x\"");
+/// assert_eq!(shown_address("+886912345678").to_string(), "\"+886\"… (13 chars, not shown: it may hold a phone number)");
+/// ```
+pub fn shown_address(value: &str) -> ShownAddress<'_> {
+    ShownAddress(value)
+}
+
+/// A caller's address as an error message shows it; see [`shown_address`].
+#[derive(Clone, Copy, Debug)]
+pub struct ShownAddress<'a>(&'a str);
+
+impl fmt::Display for ShownAddress<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        let address = s.contains([':', '.', '/']) && !s.contains('+');
+        if !address {
+            return shown(s).fmt(f);
+        }
+        match s.char_indices().nth(MAX_SHOWN_CHARS) {
+            None => write!(f, "{s:?}"),
+            Some((cut, _)) => write!(f, "{:?}… ({} chars)", &s[..cut], s.chars().count()),
+        }
+    }
+}
+
 /// Digits from which a value may be a phone number (E.164 numbers have 5 to 15).
 pub const NUMBER_DIGITS: usize = 5;
 
