@@ -194,7 +194,8 @@ def _check_partition_numbers(df: Any, picked: List[Tuple[str, str]]) -> None:
             node = node.children().apply(0)
         if node.getClass().getSimpleName() != "LogicalRelation":
             return
-        parted = set(node.relation().partitionSchema().fieldNames())
+        # The analyzed plan's names are exact: each stands for itself.
+        parted = {k: k for k in node.relation().partitionSchema().fieldNames()}
     except Exception:  # Spark Connect (no analyzed plan), or a plan of another shape
         parted = {k.casefold(): k for k in _directory_keys(df)}
         origin = {src: {c.casefold() for c in names}
@@ -203,7 +204,7 @@ def _check_partition_numbers(df: Any, picked: List[Tuple[str, str]]) -> None:
         t = by_name[src]
         hit = sorted(c for c in origin.get(src, ()) if c in parted)
         if hit:
-            below = parted[hit[0]] if isinstance(parted, dict) else hit[0]
+            below = parted[hit[0]]
             name = src if below.casefold() == src.casefold() else f"{src} (renamed from {below})"
             raise ValueError(
                 f"column {name} is a partition column that Spark's partition discovery typed as "
@@ -309,7 +310,8 @@ def _client_plan_origins(df: Any, names: List[str]) -> Dict[str, Set[str]]:
                     origin[n] = below
             elif kind == "Drop":
                 # A dropped name is no source of a column above (a rename's old name).
-                gone = {fold(c if isinstance(c, str) else str(_column_source(c)[1])) for c in node._columns}
+                dropped = (c if isinstance(c, str) else _column_source(c)[0] for c in node._columns)
+                gone = {fold(c) for c in dropped if c is not None}
                 for cands in origin.values():
                     if len(cands) > 1:
                         cands.difference_update({c for c in cands if fold(c) in gone})
