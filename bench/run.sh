@@ -31,7 +31,8 @@
 # (Java 17 on the PATH). sparse (not in the default list, and other rows) is a sparse,
 # high-cardinality export: 48 events per tier subscriber (48M on M) over 8 times the tier's
 # subscribers, ~6 events each, nearly a distinct
-# counterparty per event, time-ordered (bench/sparse.py); section b does not prepare it.
+# counterparty per event, time-ordered (bench/sparse.py); sparse-grouped (opt-in too) is the
+# same rows sorted by subscriber; section b prepares neither.
 # Section a runs every layout; section b prepares every layout with hotzone (peers prepare the
 # grouped file) and checks the prepared scans agree; c and d use the grouped file.
 #
@@ -128,9 +129,11 @@ events_of() {
     return
   fi
   local f=$DATA/events-$1.parquet
-  if [[ $1 == sparse && ! -s $f ]]; then
-    log "writing the sparse export (bench/sparse.py: $((SUBS * 48)) events, $((SUBS * 8)) subscribers)" >&2
-    "$PY" "$BENCH/sparse.py" $((SUBS * 48)) $((SUBS * 8)) "$f.part.parquet" >&2
+  if [[ $1 == sparse* && ! -s $f ]]; then
+    log "writing the $1 export (bench/sparse.py: $((SUBS * 48)) events, $((SUBS * 8)) subscribers)" >&2
+    local order=time
+    [[ $1 == sparse-grouped ]] && order=subscriber
+    "$PY" "$BENCH/sparse.py" $((SUBS * 48)) $((SUBS * 8)) "$f.part.parquet" $order >&2
     mv "$f.part.parquet" "$f"
   fi
   if [[ ! -s $f ]]; then
@@ -248,7 +251,7 @@ if [[ $SECTIONS == *b* ]]; then
   ls -l "$HZI" "$DUCK" "$IPC" | awk '{print $5, $9}' >"$RES/b-sizes.txt"
   # hotzone's prepare (the server's index build) on the other layouts: same index, same rows.
   for LAYOUT in $LAYOUTS; do
-    if [[ $LAYOUT == grouped || $LAYOUT == sparse ]]; then continue; fi # sparse: other rows
+    if [[ $LAYOUT == grouped || $LAYOUT == sparse* ]]; then continue; fi # sparse: other rows
     time_v "b-prepare-hotzone-$LAYOUT" hotzone b-prepare 1 -- "$HOTZONE" prepare "$(events_of "$LAYOUT")" --tz $TZ_NAME --output "$DATA/events-$LAYOUT.hzi"
     mapfile -t QF < <("$PY" "$PEERS" flags "$BENCH/queries.json" 0)
     "$HOTZONE" scan "$HZI" "${QF[@]}" --output "$RES/b-grouped-q1.csv" 2>/dev/null

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes a sparse, high-cardinality export: many subscribers with a few events each.
 
-    sparse.py EVENTS SUBSCRIBERS DST.parquet
+    sparse.py EVENTS SUBSCRIBERS DST.parquet [ORDER]
 
 The suite's tier M has about 50 events per subscriber; an operator's export can hold far
 more subscribers with a few events each, and nearly a distinct counterparty per event.
@@ -11,19 +11,24 @@ them null, 2 % in Nigeria, +234), sorted by `event_time` (then the row number) a
 writes, snappy, 1Mi-row groups (DuckDB's writer: plain number strings at tier M's size, a
 dictionary on a small file). Deterministic: every column is a hash of the row
 number, so the same arguments write the same rows. bench/run.sh measures it as the opt-in
-layout `sparse` (LAYOUTS=sparse; 48M events, 8M subscribers for tier M).
+layout `sparse` (LAYOUTS=sparse; 48M events, 8M subscribers for tier M). ORDER `subscriber`
+writes the same rows sorted by subscriber (then `event_time`, then the row number), as a
+per-subscriber export is: the layout `sparse-grouped`.
 """
 
 import sys
 
 
-def main(events, subscribers, dst):
+def main(events, subscribers, dst, order="time"):
     import duckdb
 
     n, s = int(events), int(subscribers)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     quoted = dst.replace("'", "''")
+    if order not in ("time", "subscriber"):
+        sys.exit(f"ORDER is time or subscriber, not {order!r}")
+    by = "event_time, i" if order == "time" else "subscriber, event_time, i"
     con.execute(f"""
         COPY (
           WITH r AS (
@@ -40,12 +45,12 @@ def main(events, subscribers, dst):
             CASE WHEN (a >> 40) % 2 = 0 THEN 'in' ELSE 'out' END AS direction,
             CASE WHEN (b >> 40) % 4 = 0 THEN 'sms' ELSE 'call' END AS kind,
             ((c >> 44) % 300)::BIGINT AS duration_s
-          FROM r ORDER BY event_time, i
+          FROM r ORDER BY {by}
         ) TO '{quoted}' (FORMAT parquet, ROW_GROUP_SIZE 1048576)
     """)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) not in (4, 5):
         sys.exit(__doc__)
     main(*sys.argv[1:])

@@ -38,7 +38,7 @@ use chrono_tz::Tz;
 
 use crate::detect::calendar::{day_number, local_date};
 use crate::detect::classify::Classifier;
-use crate::detect::partial::{Exchange, verdicts_of_sum};
+use crate::detect::partial::{Exchange, each_of_sum, verdicts_of_sum};
 use crate::detect::rules::{DayCounts, Rule, ScanRow};
 use crate::detect::{Partial, Window};
 use crate::error::{Error, Result};
@@ -403,7 +403,7 @@ impl State {
         Ok(())
     }
 
-    /// One map: the parts summed (on `threads`).
+    /// One map: the parts summed (on `threads`). Dense: every subscriber gets a slot.
     fn summed(&mut self, threads: Threads<'_>) -> &mut Partial {
         if self.parts.len() != 1 {
             let days = self.window.days();
@@ -420,27 +420,34 @@ impl State {
 
     /// The state as a record batch of [`state_schema`]: one row per subscriber and day with a
     /// selected event, sorted by subscriber then day; the window in the schema's metadata.
+    ///
+    /// The parts are read where they are ([`each_of_sum`]), so a map of few events per
+    /// subscriber is not made dense for it; more than [`READ_APART`] parts are summed first.
     pub fn to_arrow(&mut self, threads: Threads<'_>) -> RecordBatch {
         let window = self.window.clone();
-        let partial = self.summed(threads);
-        let (mut subs, mut days, mut hot, mut total) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let first = day_number(window.first());
-        for (sub, counts) in partial.sorted() {
-            for (d, c) in counts.iter().enumerate() {
-                if c.total > 0 {
-                    subs.push(sub.value() as i64);
-                    days.push(first + d as i32);
-                    hot.push(i64::from(c.hot));
-                    total.push(i64::from(c.total));
-                }
-            }
+        if self.parts.len() > READ_APART {
+            self.summed(threads);
         }
+        let first = day_number(window.first());
+        let parts = &mut self.parts;
+        let cells = threads.run(|| {
+            each_of_sum(parts, |out, sub, counts| {
+                for (d, c) in counts.iter().enumerate() {
+                    if c.total > 0 {
+                        out.push((sub.value() as i64, first + d as i32, c.hot, c.total));
+                    }
+                }
+            })
+        });
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from(subs)),
-            Arc::new(Date32Array::from(days)),
-            Arc::new(Int64Array::from(hot)),
-            Arc::new(Int64Array::from(total)),
+            Arc::new(Int64Array::from_iter_values(cells.iter().map(|c| c.0))),
+            Arc::new(Date32Array::from_iter_values(cells.iter().map(|c| c.1))),
+            Arc::new(Int64Array::from_iter_values(
+                cells.iter().map(|c| i64::from(c.2)),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                cells.iter().map(|c| i64::from(c.3)),
+            )),
         ];
         let mut schema = state_schema(Some(&window)).as_ref().clone();
         if let Some(sel) = &self.selection {
@@ -532,9 +539,13 @@ impl State {
         })
     }
 
-    /// Subscribers with a selected event in W.
+    /// Subscribers with a selected event in W (read as [`State::to_arrow`] reads them).
     pub fn subscribers(&mut self, threads: Threads<'_>) -> usize {
-        self.summed(threads).subscribers()
+        if self.parts.len() > READ_APART {
+            self.summed(threads);
+        }
+        let parts = &mut self.parts;
+        threads.run(|| each_of_sum(parts, |out, _, _| out.push(())).len())
     }
 
     /// The verdict rows of the sum (REFERENCE.md §5), sorted by subscriber; with `explain`
@@ -550,6 +561,11 @@ impl State {
         verdict_batch(&rows, Some(&self.window), explain)
     }
 }
+
+/// Parts of a state read apart by [`State::to_arrow`] and [`State::subscribers`]: the read
+/// compares one subscriber of every part at each step, so a state merged from many (a
+/// Spark reduce) is summed into one map first.
+const READ_APART: usize = 8;
 
 /// Rows of the slices a large batch is cut into for the workers (64K rows: a few MB of
 /// columns, enough to amortise a slice's column setup).
@@ -1072,6 +1088,51 @@ mod tests {
             .unwrap_err()
             .to_string();
             assert!(err.contains("row 30:"), "{err}");
+        }
+    }
+
+    /// A state merged from a few parts is read where they are, one of many parts is summed
+    /// first: either way it reads as the state of every row at once.
+    #[test]
+    fn a_state_of_few_or_many_parts_reads_as_one() {
+        let p = params("2026-01-03");
+        let subs: Vec<String> = (0..40).map(|k| format!("+88691234{k:04}")).collect();
+        let rows: Vec<(&str, &str, &str)> = (0..300)
+            .map(|i| {
+                (
+                    ["2026-01-01", "2026-01-02", "2026-01-03"][i % 3],
+                    subs[i * 7 % subs.len()].as_str(),
+                    [NG, TW][i % 5 % 2],
+                )
+            })
+            .collect();
+        let state_of = |rows: &[(&str, &str, &str)]| {
+            let mut m = Mapper::new(&p, Tz::UTC, RowOptions::default());
+            m.push(&events(rows)).unwrap();
+            m.finish().0
+        };
+        let mut whole = state_of(&rows);
+        let want = whole.to_arrow(Threads::Caller);
+        assert_eq!(whole.subscribers(Threads::Caller), subs.len());
+        for parts in [2, READ_APART, READ_APART + 5] {
+            let mut chunks = rows.chunks(rows.len().div_ceil(parts));
+            let mut sum = state_of(chunks.next().unwrap());
+            for c in chunks {
+                sum.merge(state_of(c)).unwrap();
+            }
+            assert_eq!(sum.parts.len(), parts, "parts kept apart until read");
+            assert_eq!(
+                sum.subscribers(Threads::Caller),
+                subs.len(),
+                "{parts} parts"
+            );
+            assert_eq!(sum.to_arrow(Threads::Caller), want, "{parts} parts");
+            let rule = Rule::of(&p);
+            assert_eq!(
+                sum.verdicts(rule, true, Threads::Caller),
+                whole.verdicts(rule, true, Threads::Caller),
+                "{parts} parts"
+            );
         }
     }
 

@@ -1,7 +1,8 @@
 //! The map half of a scan: `(subscriber, day of W) -> (hot, total)`, mergeable.
 //!
-//! Memory grows with subscribers × days of W (dense per subscriber, 8 bytes a day), never with
-//! events, whatever the order the events arrive in. Partials built from different files or
+//! Memory grows with subscribers × days of W at most (dense per subscriber, 8 bytes a day),
+//! and a subscriber with few events costs its events instead (see "Sparse"), never more,
+//! whatever the order the events arrive in. Partials built from different files or
 //! row groups add up with [`Partial::merge`], which is what lets a scan run in parallel,
 //! incrementally, or on another engine's shuffle.
 //!
@@ -39,6 +40,18 @@
 //!   has been read (settled, compacted, merged) takes none, so they stay with the sender.
 //!   What the exchange needs: every partial that joined is read once all have stopped
 //!   adding (events handed to one never read are never counted).
+//!
+//! - **Sparse.** A slot is `days` counts however few events its subscriber has: 720 bytes
+//!   for a 90-day window, for a subscriber of one event. So a flush's events whose
+//!   subscriber has no slot stay *loose*: packed, in one list sorted by subscriber (8 bytes
+//!   an event), until their subscriber gathers [`dense_from`] of them (half the window's
+//!   days), when they become its slot. A flush whose new loose events hold two or more per
+//!   subscriber makes every one of them a slot at once (the subscribers come back: dense
+//!   input). In subscriber order, an appended slot of fewer events turns loose when the
+//!   next subscriber comes. A subscriber may have loose events and a slot (made later, in a
+//!   run or an append): the reads sum them. Measured (BENCHMARKS.md, "Forty-first
+//!   session"): on 8M subscribers of ~6 events the scan's peak fell from 2.9 GB to 1.1 GB;
+//!   tier M's files, dense, are as fast as before.
 //!
 //! Measured on a million subscribers in time order (BENCHMARKS.md a): a slot per *run* of a
 //! subscriber (the first design) made every event a run, with memory, system time and page
@@ -123,6 +136,10 @@ pub struct Partial {
     side: Slots,
     /// Out-of-order events, packed by [`pack`], not yet in any slot.
     pending: Vec<u64>,
+    /// *Loose* events: those of subscribers with fewer than [`dense_from`] of them so far and
+    /// no slot in any list when they were placed, packed by [`pack`] and sorted by subscriber
+    /// (8 bytes an event instead of a slot of `days` counts; see the module docs, "Sparse").
+    loose: Vec<u64>,
     /// The radix sort's second buffer, kept between flushes (no page faults per flush).
     scratch: Vec<u64>,
     /// The buffer a flush swaps into its inbox for the events it takes out (kept, as
@@ -217,6 +234,7 @@ impl Clone for Partial {
             main: self.main.clone(),
             side: self.side.clone(),
             pending,
+            loose: self.loose.clone(),
             scratch: Vec::new(),
             spare: Vec::new(),
             runs: self.runs.clone(),
@@ -344,6 +362,7 @@ impl Partial {
         let own = (self.own).is_none_or(|(lo, hi)| (lo..hi).contains(&sub.value()));
         let apart = self.segments.is_empty() && own;
         if apart && self.side.len() == 0 && after(&self.main) {
+            self.loosen_last_main();
             self.main.subs.push(sub);
             let len = self.main.counts.len() + self.days;
             self.main.counts.resize(len, DayCounts::default());
@@ -382,6 +401,33 @@ impl Partial {
         if self.pending.len() >= self.cap {
             self.flush_sharing(true);
         }
+    }
+
+    /// When the last slot appended to `main` (in subscriber order) holds fewer than
+    /// [`dense_from`] events and comes after every loose event, it leaves `main` for loose
+    /// events at their end: an export sorted by subscriber with a few events each keeps a
+    /// few bytes a subscriber, not `days` counts. Its subscriber is in no other list (it
+    /// came after every slot, with no side slot or segment).
+    fn loosen_last_main(&mut self) {
+        let (Some(last), At::Main) = (self.last, self.at) else {
+            return;
+        };
+        let at = self.main.len() - 1;
+        let row = self.main.days_of(at, self.days);
+        let events: u64 = row.iter().map(|c| u64::from(c.total)).sum();
+        let after_loose = (self.loose.last()).is_none_or(|e| e >> (DAY_BITS + 1) < last.value());
+        if events >= dense_from(self.days) as u64 || !after_loose {
+            return;
+        }
+        for (day, c) in row.iter().enumerate() {
+            let day = day as u16;
+            let hot = pack(last, day, true);
+            let cold = pack(last, day, false);
+            (self.loose).extend((0..c.total).map(|k| if k < c.hot { hot } else { cold }));
+        }
+        self.main.subs.pop();
+        self.main.counts.truncate(at * self.days);
+        self.last = None;
     }
 
     /// True when the last slot is a run slot holding at least two events.
@@ -467,14 +513,18 @@ impl Partial {
         if hand_out {
             self.hand_out(false);
         }
-        let mut fresh = Slots::default();
+        // Events of subscribers with a slot are added to it; the others (`unplaced`, in the
+        // sort's second buffer, free until the next flush) join the loose events, and those
+        // of a subscriber that now has enough become its slot in `fresh`.
+        let mut unplaced = std::mem::take(&mut self.scratch);
+        unplaced.clear();
         let mut lists: Vec<&mut Slots> = [&mut self.main, &mut self.side]
             .into_iter()
             .chain(self.segments.iter_mut())
             .collect();
-        place_sorted(&mut lists, &self.pending, days, &mut fresh);
+        place_sorted(&mut lists, &self.pending, days, &mut unplaced);
         // Each hand-out in the inbox is sorted already (by its sender's flush): placed run by
-        // run, each run's new subscribers joining the fresh list (one more list it can land in).
+        // run (a walk goes forward only).
         let mut from = 0;
         while from < received.len() {
             let sub = |e: u64| e >> (DAY_BITS + 1);
@@ -483,21 +533,21 @@ impl Partial {
                 + (received[from + 1..].iter().zip(&received[from..]))
                     .take_while(|(b, a)| sub(**a) <= sub(**b))
                     .count();
-            let mut more = Slots::default();
-            let mut lists: Vec<&mut Slots> = [&mut self.main, &mut self.side, &mut fresh]
-                .into_iter()
-                .chain(self.segments.iter_mut())
-                .collect();
-            place_sorted(&mut lists, &received[from..to], days, &mut more);
-            if more.len() > fresh.len() {
-                std::mem::swap(&mut more, &mut fresh);
-            }
-            merge_disjoint(&mut fresh, more, days);
+            place_sorted(&mut lists, &received[from..to], days, &mut unplaced);
             from = to;
         }
+        self.pending.clear();
+        if !unplaced.is_sorted_by_key(|e| e >> (DAY_BITS + 1)) {
+            // Events handed in: the placed buffer is the sort's second one.
+            radix_sort(&mut unplaced, &mut self.pending, DAY_BITS + 1);
+            self.pending.clear();
+        }
+        let mut fresh = Slots::default();
+        merge_loose(&mut self.loose, &unplaced, days, &mut fresh);
+        unplaced.clear();
+        self.scratch = unplaced;
         received.clear();
         self.spare = received;
-        self.pending.clear();
         let mut row = vec![DayCounts::default(); days];
         // Runs, sorted by subscriber (a subscriber's runs summed), placed the same way.
         let mut runs = std::mem::take(&mut self.runs);
@@ -673,26 +723,35 @@ impl Partial {
         self.flush();
         self.fold_side();
         self.fold_segments();
+        if !self.loose.is_empty() {
+            // A loose subscriber may have a slot too (made after its loose events): summed.
+            let mut slots = Slots::default();
+            promote(&mut self.loose, 1, self.days, &mut slots);
+            self.main = Slots::merged(&self.main, &slots, self.days);
+            self.last = None;
+        }
         self.pending = Vec::new();
+        self.loose = Vec::new();
         self.scratch = Vec::new();
         self.spare = Vec::new();
         self.runs = Slots::default();
     }
 
-    /// The sorted slot lists of this partial with no copy of the main slots: every buffered
-    /// event is placed, and the side slots and the segments stay apart (a subscriber is in
-    /// one list only).
-    fn settle(&mut self) -> Vec<&Slots> {
+    /// The sorted slot lists of this partial with no copy of the main slots, and its loose
+    /// events: every buffered event is placed, and the side slots and the segments stay
+    /// apart (a subscriber is in one list only, and may also have loose events).
+    fn settle(&mut self) -> (Vec<&Slots>, &[u64]) {
         self.close();
         self.flush();
         self.pending = Vec::new();
         self.scratch = Vec::new();
         self.spare = Vec::new();
         self.runs = Slots::default();
-        [&self.main, &self.side]
+        let lists = [&self.main, &self.side]
             .into_iter()
             .chain(self.segments.iter())
-            .collect()
+            .collect();
+        (lists, &self.loose)
     }
 
     /// The counts of one subscriber (dense, one entry per day of W).
@@ -730,9 +789,9 @@ impl Partial {
 }
 
 /// Adds packed `events` sorted by subscriber to their slots in the first of `lists` (each
-/// sorted) that has one, in one forward walk; subscribers with none get a slot appended to
-/// `fresh`.
-fn place_sorted(lists: &mut [&mut Slots], events: &[u64], days: usize, fresh: &mut Slots) {
+/// sorted) that has one, in one forward walk; the events of subscribers with none are
+/// appended to `unplaced` (in order).
+fn place_sorted(lists: &mut [&mut Slots], events: &[u64], days: usize, unplaced: &mut Vec<u64>) {
     let mut walks = vec![0; lists.len()];
     let mut at = 0;
     while at < events.len() {
@@ -741,19 +800,31 @@ fn place_sorted(lists: &mut [&mut Slots], events: &[u64], days: usize, fresh: &m
         while end < events.len() && events[end] >> (DAY_BITS + 1) == sub_bits {
             end += 1;
         }
-        if let Some(sub) = Msisdn::from_value(sub_bits) {
-            place_events(lists, &mut walks, sub, &events[at..end], days, fresh);
+        if let Some(sub) = Msisdn::from_value(sub_bits)
+            && !place_events(lists, &mut walks, sub, &events[at..end], days)
+        {
+            unplaced.extend_from_slice(&events[at..end]);
         }
         at = end;
     }
 }
 
+/// Adds the packed `events` of `sub` to counts of `days` days.
+#[inline]
+fn add_events(counts: &mut [DayCounts], events: &[u64]) {
+    for e in events {
+        let c = &mut counts[((e >> 1) & ((1 << DAY_BITS) - 1)) as usize];
+        c.total += 1;
+        c.hot += (e & 1) as u32;
+    }
+}
+
 /// Adds the packed `events` of `sub` (sorted, so a day's events are together) to its slot in
 /// the first of `lists` (each sorted; `at[k]` is where the forward walk has reached in list
-/// `k`) that has one, or to a new slot appended to `fresh`. Only the days the events name are
-/// touched: a time-ordered flush meets most subscribers with a few events each, and summing
-/// them into a zeroed row of every day first cost a row clear and a whole-row add per
-/// subscriber per flush.
+/// `k`) that has one; false when none has. Only the days the events name are touched: a
+/// time-ordered flush meets most subscribers with a few events each, and summing them into a
+/// zeroed row of every day first cost a row clear and a whole-row add per subscriber per
+/// flush.
 #[inline]
 fn place_events(
     lists: &mut [&mut Slots],
@@ -761,15 +832,7 @@ fn place_events(
     sub: Msisdn,
     events: &[u64],
     days: usize,
-    fresh: &mut Slots,
-) {
-    let add = |counts: &mut [DayCounts]| {
-        for e in events {
-            let c = &mut counts[((e >> 1) & ((1 << DAY_BITS) - 1)) as usize];
-            c.total += 1;
-            c.hot += (e & 1) as u32;
-        }
-    };
+) -> bool {
     for (list, a) in lists.iter_mut().zip(at.iter_mut()) {
         *a += gallop(&list.subs[*a..], sub);
         if list.subs.get(*a) == Some(&sub) {
@@ -780,13 +843,159 @@ fn place_events(
             if let Some(row) = list.counts.get(ahead..ahead + days) {
                 row.iter().step_by(8).chain(row.last()).for_each(prefetch);
             }
-            return add(&mut list.counts[slot * days..(slot + 1) * days]);
+            add_events(&mut list.counts[slot * days..(slot + 1) * days], events);
+            return true;
         }
     }
-    fresh.subs.push(sub);
-    let len = fresh.counts.len();
-    fresh.counts.resize(len + days, DayCounts::default());
-    add(&mut fresh.counts[len..]);
+    false
+}
+
+/// The fewest events of one subscriber that get a slot of their own (`days` counts) rather
+/// than stay loose: half the window's days, so loose events never take more than half the
+/// memory of the slot they stand for (a slot is `days` counts of 8 bytes, an event 8 bytes).
+fn dense_from(days: usize) -> usize {
+    (days / 2).max(1)
+}
+
+/// Merges `new` loose events (packed, sorted by subscriber) into `loose` (the same), in
+/// place; then every subscriber with [`dense_from`] events or more there leaves `loose` for
+/// a slot in `fresh` (empty before; in subscriber order). When `new` holds two events or more per
+/// subscriber on average, every loose subscriber gets its slot at once: subscribers that come
+/// back within one buffer have many events each in the input (tier M's time-ordered file:
+/// about four per buffer), where slots cost less than events, and waiting for each to reach
+/// [`dense_from`] only merged loose lists again at every flush (measured: 3 % more CPU on
+/// that file). Two sequential passes over `loose`.
+fn merge_loose(loose: &mut Vec<u64>, new: &[u64], days: usize, fresh: &mut Slots) {
+    let sub = |e: u64| e >> (DAY_BITS + 1);
+    assert!(fresh.len() == 0, "the slots of a merge are a new list");
+    if new.is_empty() {
+        return;
+    }
+    let subscribers = 1 + (new.windows(2)).filter(|w| sub(w[0]) != sub(w[1])).count();
+    let at_least = if new.len() >= 2 * subscribers {
+        1
+    } else {
+        dense_from(days)
+    };
+    if at_least == 1 && loose.is_empty() {
+        // Every subscriber of `new` gets a slot, made in order (the first flush of an input
+        // whose subscribers come back: no copy, no reversal).
+        fresh.subs.reserve(subscribers);
+        fresh.counts.reserve(subscribers * days);
+        let mut from = 0;
+        while from < new.len() {
+            let s = sub(new[from]);
+            let to = from + 1 + new[from + 1..].iter().take_while(|e| sub(**e) == s).count();
+            if let Some(m) = Msisdn::from_value(s) {
+                fresh.subs.push(m);
+                let len = fresh.counts.len();
+                fresh.counts.resize(len + days, DayCounts::default());
+                add_events(&mut fresh.counts[len..], &new[from..to]);
+            }
+            from = to;
+        }
+        return;
+    }
+    // From the back, a subscriber of `new` at a time: the merged list fills `loose` grown by
+    // `new` from its end (no third buffer), skipping the subscribers that get a slot; the
+    // loose events between two of `new`'s subscribers move in one block. Only a subscriber
+    // of `new` can get a slot: its events were placed in no list, so it has no slot there,
+    // while an older loose subscriber may have got one since (a run, an in-order append).
+    let (mut i, mut j) = (loose.len(), new.len());
+    loose.resize(i + j, 0);
+    let mut w = i + j; // loose[w..] is merged; w >= i + j
+    let mut slots = Slots::default(); // in decreasing subscriber order
+    while j > 0 {
+        let s = sub(new[j - 1]);
+        let b = 1 + new[..j - 1]
+            .iter()
+            .rev()
+            .take_while(|e| sub(**e) == s)
+            .count();
+        // Loose events of later subscribers: one block.
+        let above = i - trailing(&loose[..i], |e| sub(e) > s);
+        loose.copy_within(above..i, w - (i - above));
+        w -= i - above;
+        i = above;
+        let a = trailing(&loose[..i], |e| sub(e) == s);
+        let (old, add) = (i - a..i, j - b..j);
+        match Msisdn::from_value(s) {
+            Some(m) if a + b >= at_least => {
+                slots.subs.push(m);
+                let len = slots.counts.len();
+                slots.counts.resize(len + days, DayCounts::default());
+                add_events(&mut slots.counts[len..], &loose[old]);
+                add_events(&mut slots.counts[len..], &new[add]);
+            }
+            _ => {
+                loose.copy_within(old, w - a);
+                loose[w - a - b..w - a].copy_from_slice(&new[add]);
+                w -= a + b;
+            }
+        }
+        (i, j) = (i - a, j - b);
+    }
+    // What is left of `loose` (below every subscriber of `new`) is in place when nothing got a
+    // slot (w == i); else the merged list closes up the gap.
+    if w > i {
+        let end = loose.len();
+        loose.copy_within(w..end, i);
+        loose.truncate(i + end - w);
+    }
+    // The slots, made from the back, in increasing order.
+    slots.subs.reverse();
+    slots.counts.reverse();
+    for row in slots.counts.chunks_mut(days) {
+        row.reverse();
+    }
+    *fresh = slots;
+}
+
+/// The number of trailing entries of `l` for which `holds` (true from some point to the
+/// end), searched from the back in doubling steps: [`merge_loose`] walks back over the loose
+/// events a few at a time per subscriber, where a binary search over the whole list was a
+/// cache miss a step (measured: a third more CPU on a sparse scan).
+fn trailing(l: &[u64], holds: impl Fn(u64) -> bool) -> usize {
+    let (mut n, mut step) = (0, 1); // the last `n` hold
+    while n + step <= l.len() && holds(l[l.len() - n - step]) {
+        n += step;
+        step *= 2;
+    }
+    let window = &l[l.len() - (n + step).min(l.len())..l.len() - n];
+    n + window.len() - window.partition_point(|e| !holds(*e))
+}
+
+/// Moves every subscriber with `at_least` events or more in `loose` (packed, sorted by
+/// subscriber) to a slot appended to `fresh` (in subscriber order), and closes up the rest:
+/// one forward pass.
+fn promote(loose: &mut Vec<u64>, at_least: usize, days: usize, fresh: &mut Slots) {
+    let sub = |e: u64| e >> (DAY_BITS + 1);
+    let (mut read, mut write) = (0, 0);
+    while read < loose.len() {
+        let s = sub(loose[read]);
+        let end = read
+            + 1
+            + loose[read + 1..]
+                .iter()
+                .take_while(|e| sub(**e) == s)
+                .count();
+        match Msisdn::from_value(s) {
+            Some(m) if end - read >= at_least => {
+                fresh.subs.push(m);
+                let len = fresh.counts.len();
+                fresh.counts.resize(len + days, DayCounts::default());
+                add_events(&mut fresh.counts[len..], &loose[read..end]);
+            }
+            _ => {
+                if write != read {
+                    loose.copy_within(read..end, write);
+                }
+                write += end - read;
+            }
+        }
+        read = end;
+    }
+    loose.truncate(write);
 }
 
 /// How far ahead of the slot it adds to [`place_events`] asks for a slot's counts. Each
@@ -952,13 +1161,28 @@ where
     T: Send,
     F: Fn(Msisdn, Verdict, &[DayCounts]) -> T + Sync,
 {
-    sum_in_tasks(parts, rule, row, TASK_SUBSCRIBERS)
+    sum_in_tasks(
+        parts,
+        |out, sub, counts| out.push(row(sub, verdict_of(counts, rule), counts)),
+        TASK_SUBSCRIBERS,
+    )
 }
 
-fn sum_in_tasks<T, F>(parts: &mut [Partial], rule: Rule, row: F, task: usize) -> Vec<T>
+/// What `each` makes of every subscriber of the sum of several partials and its summed day
+/// counts (subscribers with a selected event in W, in subscriber order), without building
+/// the sum, as [`verdicts_of_sum`] does: `each` pushes any number of outputs a subscriber.
+pub fn each_of_sum<T, F>(parts: &mut [Partial], each: F) -> Vec<T>
 where
     T: Send,
-    F: Fn(Msisdn, Verdict, &[DayCounts]) -> T + Sync,
+    F: Fn(&mut Vec<T>, Msisdn, &[DayCounts]) + Sync,
+{
+    sum_in_tasks(parts, each, TASK_SUBSCRIBERS)
+}
+
+fn sum_in_tasks<T, F>(parts: &mut [Partial], each: F, task: usize) -> Vec<T>
+where
+    T: Send,
+    F: Fn(&mut Vec<T>, Msisdn, &[DayCounts]) + Sync,
 {
     let Some(days) = parts.first().map(|p| p.days) else {
         return Vec::new();
@@ -972,29 +1196,48 @@ where
     parts.par_iter_mut().for_each(|p| {
         p.settle();
     });
-    let lists: Vec<&Slots> = parts.iter_mut().flat_map(|p| p.settle()).collect();
-    let lists = &lists[..];
-    let cuts = task_cuts(lists, task);
+    let (mut lists, mut looses) = (Vec::new(), Vec::new());
+    for p in parts.iter_mut() {
+        let (l, loose) = p.settle();
+        lists.extend(l);
+        looses.push(loose);
+    }
+    let (lists, looses) = (&lists[..], &looses[..]);
+    let cuts = task_cuts(lists, looses, task);
+    let sub_of = |e: u64| e >> (DAY_BITS + 1);
     let pieces: Vec<Vec<T>> = cuts
         .par_windows(2)
         .map(|w| {
             let at = |p: &Slots, b: Option<Msisdn>, end: usize| {
                 b.map_or(end, |b| p.subs.partition_point(|s| *s < b))
             };
+            let loose_at = |l: &[u64], b: Option<Msisdn>, end: usize| {
+                b.map_or(end, |b| l.partition_point(|e| sub_of(*e) < b.value()))
+            };
             let mut heads: Vec<usize> = lists.iter().map(|p| at(p, w[0], 0)).collect();
             let ends: Vec<usize> = lists.iter().map(|p| at(p, w[1], p.len())).collect();
+            let mut loose_heads: Vec<usize> = looses.iter().map(|l| loose_at(l, w[0], 0)).collect();
+            let loose_ends: Vec<usize> = (looses.iter())
+                .map(|l| loose_at(l, w[1], l.len()))
+                .collect();
             let mut sum = vec![DayCounts::default(); days];
             let mut out = Vec::new();
             loop {
-                let next = (0..lists.len())
+                let dense = (0..lists.len())
                     .filter(|&k| heads[k] < ends[k])
-                    .map(|k| lists[k].subs[heads[k]])
-                    .min();
-                let Some(sub) = next else { break };
+                    .map(|k| lists[k].subs[heads[k]].value());
+                let loose = (0..looses.len())
+                    .filter(|&k| loose_heads[k] < loose_ends[k])
+                    .map(|k| sub_of(looses[k][loose_heads[k]]));
+                let Some(bits) = dense.chain(loose).min() else {
+                    break;
+                };
+                // Read in place when one list holds all of the subscriber's counts, else
+                // summed into `sum`.
                 let mut first: Option<&[DayCounts]> = None;
                 let mut summed = false;
                 for (k, p) in lists.iter().enumerate() {
-                    if heads[k] == ends[k] || p.subs[heads[k]] != sub {
+                    if heads[k] == ends[k] || p.subs[heads[k]].value() != bits {
                         continue;
                     }
                     let run = p.days_of(heads[k], days);
@@ -1012,13 +1255,33 @@ where
                         }
                     }
                 }
+                for (k, l) in looses.iter().enumerate() {
+                    let from = loose_heads[k];
+                    let n = (l[from..loose_ends[k]].iter())
+                        .take_while(|e| sub_of(**e) == bits)
+                        .count();
+                    if n == 0 {
+                        continue;
+                    }
+                    if !summed {
+                        match first {
+                            Some(f) => sum.copy_from_slice(f),
+                            None => sum.fill(DayCounts::default()),
+                        }
+                        summed = true;
+                    }
+                    add_events(&mut sum, &l[from..from + n]);
+                    loose_heads[k] += n;
+                }
                 let counts = if summed {
                     &sum[..]
                 } else {
                     first.unwrap_or_default()
                 };
-                if counts.iter().any(|c| c.total > 0) {
-                    out.push(row(sub, verdict_of(counts, rule), counts));
+                if let Some(sub) = Msisdn::from_value(bits)
+                    && counts.iter().any(|c| c.total > 0)
+                {
+                    each(&mut out, sub, counts);
                 }
             }
             out
@@ -1037,9 +1300,14 @@ where
 /// ranges of subscribers, and cuts taken from the largest list alone left every other
 /// list's range to one task (one thread summing half the subscribers of a two-worker scan
 /// while the other waited).
-fn task_cuts(lists: &[&Slots], task: usize) -> Vec<Option<Msisdn>> {
+fn task_cuts(lists: &[&Slots], looses: &[&[u64]], task: usize) -> Vec<Option<Msisdn>> {
+    let step = task.max(1);
     let mut inner: Vec<Msisdn> = (lists.iter())
-        .flat_map(|p| p.subs.iter().step_by(task.max(1)).skip(1).copied())
+        .flat_map(|p| p.subs.iter().step_by(step).skip(1).copied())
+        .chain(looses.iter().flat_map(|l| {
+            // About `task` subscribers of loose events apart (a few events each).
+            (l.iter().step_by(step).skip(1)).filter_map(|e| Msisdn::from_value(e >> (DAY_BITS + 1)))
+        }))
         .collect();
     inner.sort_unstable();
     inner.dedup();
@@ -1070,6 +1338,42 @@ mod tests {
             .into_iter()
             .map(|(s, d)| (s.value(), d.iter().map(|c| (c.hot, c.total)).collect()))
             .collect()
+    }
+
+    /// What the scan reads of a partial: its settled lists and loose events, summed per
+    /// subscriber.
+    fn settled(p: &mut Partial, days: usize) -> Vec<(u64, Vec<(u32, u32)>)> {
+        let mut t = std::collections::BTreeMap::<u64, Vec<(u32, u32)>>::new();
+        let (lists, loose) = p.settle();
+        for l in lists {
+            for i in 0..l.len() {
+                let row = t
+                    .entry(l.subs[i].value())
+                    .or_insert_with(|| vec![(0, 0); days]);
+                for (r, c) in row.iter_mut().zip(l.days_of(i, days)) {
+                    (r.0, r.1) = (r.0 + c.hot, r.1 + c.total);
+                }
+            }
+        }
+        for e in loose {
+            let row = t
+                .entry(e >> (DAY_BITS + 1))
+                .or_insert_with(|| vec![(0, 0); days]);
+            let d = ((e >> 1) & ((1 << DAY_BITS) - 1)) as usize;
+            (row[d].0, row[d].1) = (row[d].0 + (e & 1) as u32, row[d].1 + 1);
+        }
+        t.into_iter().collect()
+    }
+
+    #[test]
+    fn trailing_counts_the_entries_that_hold_at_the_end() {
+        let l = [3u64, 5, 5, 9, 12, 40, 41, 42, 100];
+        for to in 0..=l.len() {
+            for v in 0..=101 {
+                let want = l[..to].iter().rev().take_while(|e| **e > v).count();
+                assert_eq!(trailing(&l[..to], |e| e > v), want, "{to} {v}");
+            }
+        }
     }
 
     #[test]
@@ -1178,8 +1482,10 @@ mod tests {
             let mut parts = vec![build(a), build(b), Partial::new(5), build(c)];
             let got = sum_in_tasks(
                 &mut parts,
-                rule,
-                |s, v, d| (s.value(), v, d.iter().map(|c| (c.hot, c.total)).collect()),
+                |out, s, d| {
+                    let counts = d.iter().map(|c| (c.hot, c.total)).collect();
+                    out.push((s.value(), verdict_of(d, rule), counts))
+                },
                 task,
             );
             assert_eq!(got, expect, "task {task}");
@@ -1198,7 +1504,7 @@ mod tests {
         };
         let (low, high) = (slots(10_000_000..10_001_000), slots(20_000_000..20_000_900));
         for task in [1, 7, 100, 5_000] {
-            let cuts = task_cuts(&[&low, &high], task);
+            let cuts = task_cuts(&[&low, &high], &[], task);
             assert_eq!((cuts.first(), cuts.last()), (Some(&None), Some(&None)));
             for w in cuts.windows(2) {
                 for list in [&low, &high] {
@@ -1209,7 +1515,25 @@ mod tests {
                 }
             }
         }
-        assert_eq!(task_cuts(&[], 16), vec![None, None]);
+        assert_eq!(task_cuts(&[], &[], 16), vec![None, None]);
+        // Loose events alone (a sparse input) are cut into tasks too.
+        let loose: Vec<u64> = (30_000_000..30_002_000u64)
+            .flat_map(|v| [pack(Msisdn::from_value(v).unwrap(), 0, false); 2])
+            .collect();
+        let cuts = task_cuts(&[], &[&loose], 100);
+        assert!(
+            cuts.len() > 30,
+            "{} tasks for 2,000 subscribers",
+            cuts.len() - 1
+        );
+        for w in cuts.windows(2) {
+            let held = (loose.iter().map(|e| e >> (DAY_BITS + 1)))
+                .filter(|s| {
+                    w[0].is_none_or(|a| *s >= a.value()) && w[1].is_none_or(|b| *s < b.value())
+                })
+                .count();
+            assert!(held <= 100, "{held} loose events in {w:?}");
+        }
     }
 
     /// Small buffers: flushes, side slots and their folds happen many times; every order,
@@ -1255,16 +1579,9 @@ mod tests {
                 r.runs.len() > 0 || !r.segments.is_empty() || cap < 3,
                 "runs were used"
             );
-            // What the scan reads (every list at once) and the compacted partial agree.
-            let mut lists: Vec<(u64, Vec<(u32, u32)>)> = (r.settle().iter())
-                .flat_map(|l| {
-                    (0..l.len()).map(|i| {
-                        let d = l.days_of(i, 9).iter().map(|c| (c.hot, c.total)).collect();
-                        (l.subs[i].value(), d)
-                    })
-                })
-                .collect();
-            lists.sort_unstable();
+            // What the scan reads (every list and the loose events at once) and the
+            // compacted partial agree.
+            let lists = settled(&mut r, 9);
             assert_eq!(lists, want, "runs' lists, buffer of {cap}");
             assert_eq!(counts(&mut r), want, "runs, buffer of {cap}");
             assert!(r.segments.is_empty(), "compacted");
@@ -1274,7 +1591,7 @@ mod tests {
             for &(s, d, h) in events.iter().rev() {
                 q.add(Msisdn::from_value(s).unwrap(), d, h);
             }
-            let lists = q.settle();
+            let (lists, _) = q.settle();
             let mut subs: Vec<Msisdn> = lists.iter().flat_map(|l| l.subs.iter().copied()).collect();
             let n = subs.len();
             subs.sort_unstable();
@@ -1387,7 +1704,7 @@ mod tests {
                 );
                 let mut slots = 0;
                 for p in parts.iter_mut() {
-                    let mut subs: Vec<Msisdn> = (p.settle().iter())
+                    let mut subs: Vec<Msisdn> = (p.settle().0.iter())
                         .flat_map(|l| l.subs.iter().copied())
                         .collect();
                     slots += subs.len();
@@ -1600,6 +1917,223 @@ mod tests {
         let mut same = vec![7u64; 10];
         radix_sort(&mut same, &mut Vec::new(), 0);
         assert_eq!(same, vec![7u64; 10]);
+    }
+
+    /// A sparse input (many subscribers, a few events each, a long window) keeps most
+    /// subscribers' events loose, not in slots of `days` counts, in any order, with or
+    /// without sharing; what the scan reads, the compacted partial and a plain tally agree;
+    /// a subscriber that gathers [`dense_from`] events gets a slot.
+    #[test]
+    fn a_sparse_input_stays_loose_and_counts_the_same() {
+        let days = 90;
+        let mut x = 0x1234_5678_9abc_def1u64;
+        let mut rnd = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        // 20,000 subscribers of one or two events, and 20 heavy ones of 200 each.
+        let mut events: Vec<(u64, u16, bool)> = Vec::new();
+        for s in 0..20_000u64 {
+            for _ in 0..=rnd(2) {
+                events.push((60_000_000 + s * 13, rnd(90) as u16, rnd(5) == 0));
+            }
+        }
+        for h in 0..20u64 {
+            for _ in 0..200 {
+                events.push((60_000_000 + h * 13 * 997, rnd(90) as u16, rnd(2) == 0));
+            }
+        }
+        let n = events.len();
+        for i in 0..n {
+            events.swap(i, rnd(n as u64) as usize);
+        }
+        let want = tally(&events, days);
+        for cap in [1000, 7919, 1 << 20] {
+            let mut p = Partial::new(days);
+            p.cap = cap;
+            for &(s, d, h) in &events {
+                p.add(Msisdn::from_value(s).unwrap(), d, h);
+            }
+            p.flush();
+            let slots =
+                p.main.len() + p.side.len() + p.segments.iter().map(Slots::len).sum::<usize>();
+            assert!(
+                slots < want.len() / 20,
+                "buffer of {cap}: {slots} slots of {days} days for {} subscribers",
+                want.len()
+            );
+            assert!(p.loose.len() > events.len() / 2, "buffer of {cap}");
+            let heavy = Msisdn::from_value(60_000_000 + 5 * 13 * 997).unwrap();
+            assert!(
+                (p.main.subs.iter().chain(&p.side.subs)).any(|s| *s == heavy),
+                "buffer of {cap}: a subscriber of 200 events has a slot"
+            );
+            assert!(p.loose.is_sorted_by_key(|e| e >> (DAY_BITS + 1)));
+            assert_eq!(
+                settled(&mut p.clone(), days),
+                want,
+                "settled, buffer of {cap}"
+            );
+            assert_eq!(summed(&mut [p.clone()]), want, "read, buffer of {cap}");
+            assert_eq!(counts(&mut p), want, "compacted, buffer of {cap}");
+            assert!(p.loose.is_empty(), "compacted");
+        }
+        // Sorted by subscriber (an export grouped by subscriber): appended slots of a few
+        // events become loose events as the next subscriber comes.
+        let mut grouped = events.clone();
+        grouped.sort_unstable();
+        let mut p = Partial::new(days);
+        for &(s, d, h) in &grouped {
+            p.add(Msisdn::from_value(s).unwrap(), d, h);
+        }
+        assert!(p.pending.is_empty(), "no event was buffered");
+        assert!(p.main.len() < 100, "{} slots", p.main.len());
+        assert!(p.loose.len() > events.len() / 2);
+        assert_eq!(summed(&mut [p.clone()]), want, "grouped, read");
+        assert_eq!(counts(&mut p), want, "grouped, compacted");
+        // Two workers sharing an exchange, and a merge of their maps.
+        let exchange = Exchange::new();
+        let mut parts: Vec<Partial> = (0..2)
+            .map(|_| {
+                let mut p = Partial::shared(days, &exchange);
+                p.cap = 5000;
+                p
+            })
+            .collect();
+        for (u, unit) in events.chunks(300).enumerate() {
+            for &(s, d, h) in unit {
+                parts[u % 2].add(Msisdn::from_value(s).unwrap(), d, h);
+            }
+        }
+        let copies = parts.clone();
+        assert_eq!(summed(&mut parts), want, "two workers");
+        assert!(parts.iter().all(|p| !p.loose.is_empty()));
+        let merged = copies.into_iter().fold(Partial::new(days), Partial::merge);
+        assert_eq!(counts(&mut { merged }), want, "two workers merged");
+    }
+
+    /// [`merge_loose`] against a plain model: the events of `loose` and `new` are all kept,
+    /// in `loose` (sorted) or in a slot; a slot goes to exactly the subscribers of `new` with
+    /// enough events (every one of them when `new` holds two or more per subscriber), never
+    /// to a loose subscriber `new` does not name.
+    #[test]
+    fn merging_loose_events_keeps_every_event_and_slots_only_new_subscribers() {
+        let mut x = 0x0dd_ba11_cafe_f00du64;
+        let mut rnd = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        let days = 6; // dense_from: 3
+        let (mut seen_dense_flush, mut seen_first_dense_flush) = (false, false);
+        for case in 0..400 {
+            let subs = 1 + rnd(60);
+            let event = |rnd: &mut dyn FnMut(u64) -> u64| {
+                let s = Msisdn::from_value(10_000 + rnd(subs) * 3).unwrap();
+                pack(s, rnd(days as u64) as u16, rnd(2) == 0)
+            };
+            let olds = if case % 5 == 0 { 0 } else { rnd(80) };
+            let mut loose: Vec<u64> = (0..olds).map(|_| event(&mut rnd)).collect();
+            let mut new: Vec<u64> = (0..rnd(case % 3 * 40 + 1))
+                .map(|_| event(&mut rnd))
+                .collect();
+            // A loose list as flushes leave it: no subscriber with `dense_from` events.
+            loose.sort_unstable_by_key(|e| e >> (DAY_BITS + 1));
+            promote(&mut loose, dense_from(days), days, &mut Slots::default());
+            new.sort_unstable_by_key(|e| e >> (DAY_BITS + 1));
+            let sub = |e: &u64| e >> (DAY_BITS + 1);
+            let mut in_new: Vec<u64> = new.iter().map(sub).collect();
+            in_new.dedup();
+            let at_least = if new.len() >= 2 * in_new.len().max(1) {
+                seen_dense_flush |= !new.is_empty() && !loose.is_empty();
+                seen_first_dense_flush |= !new.is_empty() && loose.is_empty();
+                1
+            } else {
+                dense_from(days)
+            };
+            let all = |l: &[u64], n: &[u64]| {
+                let mut v: Vec<u64> = l.iter().chain(n).copied().collect();
+                v.sort_unstable();
+                v
+            };
+            let before = all(&loose, &new);
+            let want_slots: Vec<u64> = (in_new.iter())
+                .filter(|s| before.iter().filter(|e| sub(e) == **s).count() >= at_least)
+                .copied()
+                .collect();
+            let mut fresh = Slots::default();
+            merge_loose(&mut loose, &new, days, &mut fresh);
+            assert!(loose.is_sorted_by_key(sub), "case {case}");
+            let slotted: Vec<u64> = fresh.subs.iter().map(|m| m.value()).collect();
+            assert_eq!(slotted, want_slots, "case {case}");
+            assert!(
+                loose.iter().all(|e| !slotted.contains(&sub(e))),
+                "case {case}"
+            );
+            // Every event: the loose ones and those the slots count.
+            let mut after = loose.clone();
+            for (k, m) in fresh.subs.iter().enumerate() {
+                for (d, c) in fresh.days_of(k, days).iter().enumerate() {
+                    after.extend((0..c.hot).map(|_| pack(*m, d as u16, true)));
+                    after.extend((0..c.total - c.hot).map(|_| pack(*m, d as u16, false)));
+                }
+            }
+            after.sort_unstable();
+            assert_eq!(after, before, "case {case}");
+        }
+        assert!(seen_dense_flush, "no case made every new subscriber a slot");
+        assert!(
+            seen_first_dense_flush,
+            "no case made slots with no loose event before"
+        );
+    }
+
+    /// A subscriber with loose events that later gets a slot (a run of its events, or the
+    /// next subscriber in order) is in two places until the map is read: summed there.
+    #[test]
+    fn loose_events_and_a_later_slot_of_one_subscriber_add_up() {
+        let days = 30;
+        let sub = |v: u64| Msisdn::from_value(v).unwrap();
+        let mut p = Partial::new(days);
+        p.cap = 4;
+        // Two subscribers take the in-order slots (`main`, then `side`); every later one is
+        // lower, so out of order: 500, 501 and 100..103 alternate, buffered, flushed loose.
+        let mut events = vec![(900, 3, true), (800, 4, false)];
+        for k in 0..6u64 {
+            events.push((500 + k % 2, (k % 30) as u16, k % 2 == 0));
+            events.push((100 + k % 3, (k % 30) as u16, false));
+        }
+        // Then 501 in a run of ten events (a run slot), then the tail of 100 in order.
+        for k in 0..10u16 {
+            events.push((501, k, k % 3 == 0));
+        }
+        events.push((100, 29, true));
+        for &(s, d, h) in &events {
+            p.add(sub(s + 10_000), d, h);
+        }
+        let events: Vec<(u64, u16, bool)> =
+            events.iter().map(|e| (e.0 + 10_000, e.1, e.2)).collect();
+        let want = tally(&events, days);
+        p.flush();
+        let loose: Vec<u64> = p.loose.iter().map(|e| e >> (DAY_BITS + 1)).collect();
+        assert!(loose.contains(&10_501), "501's first events are loose");
+        assert!(
+            (p.segments.iter()).any(|l| l.subs.contains(&sub(10_501))),
+            "and its run has a slot"
+        );
+        assert_eq!(settled(&mut p.clone(), days), want);
+        assert_eq!(summed(&mut [p.clone()]), want);
+        assert_eq!(counts(&mut p), want);
+        assert_eq!(p.subscribers(), want.len());
+        assert_eq!(
+            (p.get(sub(10_501)).unwrap().iter())
+                .map(|c| c.total)
+                .sum::<u32>(),
+            13
+        );
     }
 
     #[test]
