@@ -422,7 +422,7 @@ impl State {
     /// selected event, sorted by subscriber then day; the window in the schema's metadata.
     ///
     /// The parts are read where they are ([`each_of_sum`]), so a map of few events per
-    /// subscriber is not made dense for it; more than [`READ_APART`] parts are summed first.
+    /// subscriber is not made dense for it; more than eight parts are summed first.
     pub fn to_arrow(&mut self, threads: Threads<'_>) -> RecordBatch {
         let window = self.window.clone();
         if self.parts.len() > READ_APART {

@@ -44,7 +44,7 @@
 //! - **Sparse.** A slot is `days` counts however few events its subscriber has: 720 bytes
 //!   for a 90-day window, for a subscriber of one event. So a flush's events whose
 //!   subscriber has no slot stay *loose*: packed, in one list sorted by subscriber (8 bytes
-//!   an event), until their subscriber gathers [`dense_from`] of them (half the window's
+//!   an event), until their subscriber gathers `dense_from` of them (half the window's
 //!   days), when they become its slot. A flush whose new loose events hold two or more per
 //!   subscriber makes every one of them a slot at once (the subscribers come back: dense
 //!   input). In subscriber order, an appended slot of fewer events turns loose when the
