@@ -6,7 +6,8 @@
 //! ([`pack`]): comparing packed keys is comparing digit strings, so the finished dictionary
 //! is the shards' keys merged in key order. A shard is an open-addressing table of `u32`
 //! slots (8 hash bits to skip most foreign keys, 24 bits of index into the shard's keys)
-//! over its keys in arrival order: about 4 / 0.56 + 8 = 15 bytes per distinct counterparty.
+//! over its keys in arrival order (grown by a quarter at a time): about 4 / 0.56 + 8 × 1.12 =
+//! 16 bytes per distinct counterparty.
 //!
 //! [`Interner::finish`] turns the shards into the [`Dictionary`] and, for every id handed out,
 //! its id in the dictionary's order; the merge runs on all cores, in key ranges.
@@ -84,6 +85,12 @@ impl Shard {
             if v == 0 {
                 if self.keys.len() >= MAX_PER_SHARD {
                     return None;
+                }
+                if self.keys.len() == self.keys.capacity() {
+                    // A quarter more, not twice: a doubled vector held up to half again its
+                    // keys in slack, 200 MB of a sparse export's build (BENCHMARKS.md,
+                    // "Forty-first session"); a large block grows in place (remapped).
+                    self.keys.reserve_exact(self.keys.len() / 4 + 256);
                 }
                 self.keys.push(key);
                 let index = self.keys.len() as u32;
