@@ -87,8 +87,8 @@ impl Shard {
                     return None;
                 }
                 if self.keys.len() == self.keys.capacity() {
-                    // A quarter more, not twice: a doubled vector held up to half again its
-                    // keys in slack, 200 MB of a sparse export's build (BENCHMARKS.md,
+                    // A quarter more, not twice: doubled vectors held 503 MB for 294 MB of
+                    // keys on a sparse export's build, now 338 MB (BENCHMARKS.md,
                     // "Forty-first session"); a large block grows in place (remapped).
                     self.keys.reserve_exact(self.keys.len() / 4 + 256);
                 }
