@@ -31,8 +31,9 @@
 # (Java 17 on the PATH). sparse (not in the default list, and other rows) is a sparse,
 # high-cardinality export: 48 events per tier subscriber (48M on M) over 8 times the tier's
 # subscribers, ~6 events each, nearly a distinct
-# counterparty per event, time-ordered (bench/sparse.py); sparse-grouped (opt-in too) is the
-# same rows sorted by subscriber; section b prepares neither.
+# counterparty per event, time-ordered (bench/sparse.py); sparse-grouped and sparse-hashed
+# (opt-in too) are the same rows sorted by subscriber, and grouped by subscriber in hash
+# order; section b prepares none of them.
 # Section a runs every layout; section b prepares every layout with hotzone (peers prepare the
 # grouped file) and checks the prepared scans agree; c and d use the grouped file.
 #
@@ -133,6 +134,7 @@ events_of() {
     log "writing the $1 export (bench/sparse.py: $((SUBS * 48)) events, $((SUBS * 8)) subscribers)" >&2
     local order=time
     [[ $1 == sparse-grouped ]] && order=subscriber
+    [[ $1 == sparse-hashed ]] && order=hash
     "$PY" "$BENCH/sparse.py" $((SUBS * 48)) $((SUBS * 8)) "$f.part.parquet" $order >&2
     mv "$f.part.parquet" "$f"
   fi

@@ -48,8 +48,9 @@
 //!   days), when they become its slot. A flush whose new loose events hold two or more per
 //!   subscriber makes every one of them a slot at once (the subscribers come back: dense
 //!   input). In subscriber order, an appended slot of fewer events turns loose when the
-//!   next subscriber comes. A subscriber may have loose events and a slot (made later, in a
-//!   run or an append): the reads sum them. Measured (BENCHMARKS.md, "Forty-first
+//!   next subscriber comes; so does a run slot of fewer events with no slot elsewhere, at
+//!   its flush. A subscriber may have loose events and a slot (made later, in a run or an
+//!   append): the reads sum them. Measured (BENCHMARKS.md, "Forty-first
 //!   session"): on 8M subscribers of ~6 events the scan's peak fell from 2.9 GB to 1.1 GB;
 //!   tier M's files, dense, are as fast as before.
 //!
@@ -140,6 +141,10 @@ pub struct Partial {
     /// no slot in any list when they were placed, packed by [`pack`] and sorted by subscriber
     /// (8 bytes an event instead of a slot of `days` counts; see the module docs, "Sparse").
     loose: Vec<u64>,
+    /// Loose events not yet merged into `loose` (sorted batches one after another), each of a
+    /// subscriber with no slot when it came; merged once they are a quarter of `loose` (or a
+    /// buffer), so that flushes of a few loose events each do not move `loose` every time.
+    young: Vec<u64>,
     /// The radix sort's second buffer, kept between flushes (no page faults per flush).
     scratch: Vec<u64>,
     /// The buffer a flush swaps into its inbox for the events it takes out (kept, as
@@ -235,6 +240,7 @@ impl Clone for Partial {
             side: self.side.clone(),
             pending,
             loose: self.loose.clone(),
+            young: self.young.clone(),
             scratch: Vec::new(),
             spare: Vec::new(),
             runs: self.runs.clone(),
@@ -419,12 +425,7 @@ impl Partial {
         if events >= dense_from(self.days) as u64 || !after_loose {
             return;
         }
-        for (day, c) in row.iter().enumerate() {
-            let day = day as u16;
-            let hot = pack(last, day, true);
-            let cold = pack(last, day, false);
-            (self.loose).extend((0..c.total).map(|k| if k < c.hot { hot } else { cold }));
-        }
+        push_loose(&mut self.loose, last, row);
         self.main.subs.pop();
         self.main.counts.truncate(at * self.days);
         self.last = None;
@@ -542,8 +543,13 @@ impl Partial {
             radix_sort(&mut unplaced, &mut self.pending, DAY_BITS + 1);
             self.pending.clear();
         }
+        // A dense flush makes its subscribers slots now; a sparse one's events wait in `young`.
         let mut fresh = Slots::default();
-        merge_loose(&mut self.loose, &unplaced, days, &mut fresh);
+        if loose_threshold(&unplaced, days) == 1 {
+            merge_loose(&mut self.loose, &unplaced, days, 1, &mut fresh);
+        } else {
+            self.young.extend_from_slice(&unplaced);
+        }
         unplaced.clear();
         self.scratch = unplaced;
         received.clear();
@@ -556,7 +562,8 @@ impl Partial {
             .collect();
         order.sort_unstable();
         // The events' fresh list is one more sorted list the runs can land in, so the runs'
-        // fresh list is disjoint from every list.
+        // fresh list is disjoint from every list. A run of a subscriber with no slot and few
+        // events joins the young loose events.
         let mut fresh_runs = Slots::default();
         let mut lists: Vec<&mut Slots> = [&mut self.main, &mut self.side, &mut fresh]
             .into_iter()
@@ -573,7 +580,15 @@ impl Partial {
                 }
                 k += 1;
             }
-            place(&mut lists, &mut walks, sub, &row, &mut fresh_runs);
+            if !place(&mut lists, &mut walks, sub, &row) {
+                let events: u64 = row.iter().map(|c| u64::from(c.total)).sum();
+                if events < dense_from(days) as u64 {
+                    push_loose(&mut self.young, sub, &row);
+                } else {
+                    fresh_runs.subs.push(sub);
+                    fresh_runs.counts.extend_from_slice(&row);
+                }
+            }
         }
         // The run slots' memory is kept for the next runs (no page faults per flush).
         runs.subs.clear();
@@ -582,6 +597,21 @@ impl Partial {
         if fresh_runs.len() > 0 {
             self.segments.push(fresh_runs);
         }
+        self.join_side(fresh);
+        (self.last, self.last_pending) = (None, None);
+        if self.side.len() > self.main.len() {
+            self.fold_side();
+        }
+        if self.segments.len() > MAX_SEGMENTS {
+            self.fold_segments();
+        }
+        if self.young.len() >= self.cap.max(self.loose.len() / 4) {
+            self.merge_young();
+        }
+    }
+
+    /// Moves `fresh` slots (of subscribers in no list) into the side ones.
+    fn join_side(&mut self, mut fresh: Slots) {
         if self.side.len() == 0 {
             self.side = fresh; // no copy: the first flush of a time-ordered input is all fresh
         } else if fresh.len() > 0 {
@@ -591,15 +621,47 @@ impl Partial {
             if fresh.len() > side.len() {
                 std::mem::swap(&mut side, &mut fresh);
             }
-            merge_disjoint(&mut side, fresh, days);
+            merge_disjoint(&mut side, fresh, self.days);
             self.side = side;
         }
-        (self.last, self.last_pending) = (None, None);
+    }
+
+    /// Merges the young loose events into `loose` (after a flush: nothing is buffered). A
+    /// young subscriber that got a slot since (a run, an append, a dense flush) has these
+    /// events added to it; the others join `loose`, and those with [`dense_from`] events
+    /// get slots.
+    fn merge_young(&mut self) {
+        if self.young.is_empty() {
+            return;
+        }
+        let days = self.days;
+        let mut young = std::mem::take(&mut self.young);
+        if !young.is_sorted_by_key(|e| e >> (DAY_BITS + 1)) {
+            radix_sort(&mut young, &mut self.scratch, DAY_BITS + 1);
+        }
+        let mut unplaced = std::mem::take(&mut self.pending);
+        unplaced.clear();
+        let mut lists: Vec<&mut Slots> = [&mut self.main, &mut self.side]
+            .into_iter()
+            .chain(self.segments.iter_mut())
+            .collect();
+        place_sorted(&mut lists, &young, days, &mut unplaced);
+        let mut fresh = Slots::default();
+        merge_loose(
+            &mut self.loose,
+            &unplaced,
+            days,
+            dense_from(days),
+            &mut fresh,
+        );
+        unplaced.clear();
+        self.pending = unplaced;
+        young.clear();
+        self.young = young;
+        self.join_side(fresh);
+        self.last = None;
         if self.side.len() > self.main.len() {
             self.fold_side();
-        }
-        if self.segments.len() > MAX_SEGMENTS {
-            self.fold_segments();
         }
     }
 
@@ -721,6 +783,7 @@ impl Partial {
     pub fn compact(&mut self) {
         self.close();
         self.flush();
+        self.merge_young();
         self.fold_side();
         self.fold_segments();
         if !self.loose.is_empty() {
@@ -732,6 +795,7 @@ impl Partial {
         }
         self.pending = Vec::new();
         self.loose = Vec::new();
+        self.young = Vec::new();
         self.scratch = Vec::new();
         self.spare = Vec::new();
         self.runs = Slots::default();
@@ -743,6 +807,8 @@ impl Partial {
     fn settle(&mut self) -> (Vec<&Slots>, &[u64]) {
         self.close();
         self.flush();
+        self.merge_young();
+        self.young = Vec::new();
         self.pending = Vec::new();
         self.scratch = Vec::new();
         self.spare = Vec::new();
@@ -857,29 +923,47 @@ fn dense_from(days: usize) -> usize {
     (days / 2).max(1)
 }
 
+/// The fewest events that give a subscriber of a flush's `unplaced` events (packed, sorted
+/// by subscriber) a slot: [`dense_from`], or 1 when they hold two events or more per
+/// subscriber on average. Subscribers that come back within one buffer have many events each
+/// in the input (tier M's time-ordered file: about four a buffer), where slots cost less
+/// than events, and waiting for each to reach [`dense_from`] only merged loose lists again at
+/// every flush (measured: 3 % more CPU on that file).
+fn loose_threshold(unplaced: &[u64], days: usize) -> usize {
+    let sub = |e: u64| e >> (DAY_BITS + 1);
+    let subscribers = 1
+        + (unplaced.windows(2))
+            .filter(|w| sub(w[0]) != sub(w[1]))
+            .count();
+    if unplaced.len() >= 2 * subscribers {
+        1
+    } else {
+        dense_from(days)
+    }
+}
+
+/// Appends the events `row` counts for `sub` (one day's counts each), packed, to `out`.
+fn push_loose(out: &mut Vec<u64>, sub: Msisdn, row: &[DayCounts]) {
+    for (day, c) in row.iter().enumerate() {
+        let (hot, cold) = (pack(sub, day as u16, true), pack(sub, day as u16, false));
+        out.extend((0..c.total).map(|k| if k < c.hot { hot } else { cold }));
+    }
+}
+
 /// Merges `new` loose events (packed, sorted by subscriber) into `loose` (the same), in
-/// place; then every subscriber with [`dense_from`] events or more there leaves `loose` for
-/// a slot in `fresh` (empty before; in subscriber order). When `new` holds two events or more per
-/// subscriber on average, every loose subscriber gets its slot at once: subscribers that come
-/// back within one buffer have many events each in the input (tier M's time-ordered file:
-/// about four per buffer), where slots cost less than events, and waiting for each to reach
-/// [`dense_from`] only merged loose lists again at every flush (measured: 3 % more CPU on
-/// that file). Two sequential passes over `loose`.
-fn merge_loose(loose: &mut Vec<u64>, new: &[u64], days: usize, fresh: &mut Slots) {
+/// place; then every subscriber of `new` with `at_least` events or more there leaves `loose`
+/// for a slot in `fresh` (empty before; in subscriber order). Two sequential passes over
+/// `loose`.
+fn merge_loose(loose: &mut Vec<u64>, new: &[u64], days: usize, at_least: usize, fresh: &mut Slots) {
     let sub = |e: u64| e >> (DAY_BITS + 1);
     assert!(fresh.len() == 0, "the slots of a merge are a new list");
     if new.is_empty() {
         return;
     }
-    let subscribers = 1 + (new.windows(2)).filter(|w| sub(w[0]) != sub(w[1])).count();
-    let at_least = if new.len() >= 2 * subscribers {
-        1
-    } else {
-        dense_from(days)
-    };
     if at_least == 1 && loose.is_empty() {
         // Every subscriber of `new` gets a slot, made in order (the first flush of an input
         // whose subscribers come back: no copy, no reversal).
+        let subscribers = 1 + (new.windows(2)).filter(|w| sub(w[0]) != sub(w[1])).count();
         fresh.subs.reserve(subscribers);
         fresh.counts.reserve(subscribers * days);
         let mut from = 0;
@@ -1025,14 +1109,8 @@ fn prefetch<T>(c: &T) {
 }
 
 /// Adds `row` to `sub`'s slot in the first of `lists` (each sorted; `at[k]` is where the
-/// forward walk has reached in list `k`) that has one, or appends it to `fresh`.
-fn place(
-    lists: &mut [&mut Slots],
-    at: &mut [usize],
-    sub: Msisdn,
-    row: &[DayCounts],
-    fresh: &mut Slots,
-) {
+/// forward walk has reached in list `k`) that has one; false when none has.
+fn place(lists: &mut [&mut Slots], at: &mut [usize], sub: Msisdn, row: &[DayCounts]) -> bool {
     let days = row.len();
     for (list, a) in lists.iter_mut().zip(at.iter_mut()) {
         *a += gallop(&list.subs[*a..], sub);
@@ -1044,11 +1122,10 @@ fn place(
             {
                 t.add(*c);
             }
-            return;
+            return true;
         }
     }
-    fresh.subs.push(sub);
-    fresh.counts.extend_from_slice(row);
+    false
 }
 
 /// The number of leading entries of sorted `subs` below `sub` (`partition_point`), searched
@@ -1957,6 +2034,13 @@ mod tests {
                 p.add(Msisdn::from_value(s).unwrap(), d, h);
             }
             p.flush();
+            assert!(
+                p.loose.len() + p.young.len() > events.len() / 2,
+                "buffer of {cap}"
+            );
+            let settled_copy = settled(&mut p.clone(), days);
+            // As the scan reads it: the young events merged.
+            p.settle();
             let slots =
                 p.main.len() + p.side.len() + p.segments.iter().map(Slots::len).sum::<usize>();
             assert!(
@@ -1964,7 +2048,8 @@ mod tests {
                 "buffer of {cap}: {slots} slots of {days} days for {} subscribers",
                 want.len()
             );
-            assert!(p.loose.len() > events.len() / 2, "buffer of {cap}");
+            assert!(p.young.is_empty() && p.loose.len() > events.len() / 2);
+            assert_eq!(settled_copy, want, "settled, buffer of {cap}");
             let heavy = Msisdn::from_value(60_000_000 + 5 * 13 * 997).unwrap();
             assert!(
                 (p.main.subs.iter().chain(&p.side.subs)).any(|s| *s == heavy),
@@ -1978,7 +2063,7 @@ mod tests {
             );
             assert_eq!(summed(&mut [p.clone()]), want, "read, buffer of {cap}");
             assert_eq!(counts(&mut p), want, "compacted, buffer of {cap}");
-            assert!(p.loose.is_empty(), "compacted");
+            assert!(p.loose.is_empty() && p.young.is_empty(), "compacted");
         }
         // Sorted by subscriber (an export grouped by subscriber): appended slots of a few
         // events become loose events as the next subscriber comes.
@@ -1990,9 +2075,34 @@ mod tests {
         }
         assert!(p.pending.is_empty(), "no event was buffered");
         assert!(p.main.len() < 100, "{} slots", p.main.len());
-        assert!(p.loose.len() > events.len() / 2);
+        assert!(p.loose.len() + p.young.len() > events.len() / 2);
         assert_eq!(summed(&mut [p.clone()]), want, "grouped, read");
         assert_eq!(counts(&mut p), want, "grouped, compacted");
+        // Grouped by subscriber in a scrambled order (run slots): a run of few events joins
+        // the loose events at its flush.
+        let mut scrambled = grouped.clone();
+        scrambled.sort_unstable_by_key(|e| (e.0.wrapping_mul(0x9e37_79b9_7f4a_7c15), e.1));
+        for run_cap in [64, 1 << 16] {
+            let mut p = Partial::new(days);
+            p.run_cap = run_cap;
+            for &(s, d, h) in &scrambled {
+                p.add(Msisdn::from_value(s).unwrap(), d, h);
+            }
+            p.flush();
+            let slots =
+                p.main.len() + p.side.len() + p.segments.iter().map(Slots::len).sum::<usize>();
+            assert!(slots < want.len() / 20, "runs of {run_cap}: {slots} slots");
+            assert!(
+                p.loose.len() + p.young.len() > events.len() / 2,
+                "runs of {run_cap}"
+            );
+            assert_eq!(
+                settled(&mut p.clone(), days),
+                want,
+                "runs of {run_cap}, settled"
+            );
+            assert_eq!(counts(&mut p), want, "runs of {run_cap}, compacted");
+        }
         // Two workers sharing an exchange, and a merge of their maps.
         let exchange = Exchange::new();
         let mut parts: Vec<Partial> = (0..2)
@@ -2064,8 +2174,9 @@ mod tests {
                 .filter(|s| before.iter().filter(|e| sub(e) == **s).count() >= at_least)
                 .copied()
                 .collect();
+            assert_eq!(loose_threshold(&new, days), at_least, "case {case}");
             let mut fresh = Slots::default();
-            merge_loose(&mut loose, &new, days, &mut fresh);
+            merge_loose(&mut loose, &new, days, at_least, &mut fresh);
             assert!(loose.is_sorted_by_key(sub), "case {case}");
             let slotted: Vec<u64> = fresh.subs.iter().map(|m| m.value()).collect();
             assert_eq!(slotted, want_slots, "case {case}");
@@ -2106,8 +2217,8 @@ mod tests {
             events.push((500 + k % 2, (k % 30) as u16, k % 2 == 0));
             events.push((100 + k % 3, (k % 30) as u16, false));
         }
-        // Then 501 in a run of ten events (a run slot), then the tail of 100 in order.
-        for k in 0..10u16 {
+        // Then 501 in a run of twenty events (a run slot: more than `dense_from`), then the tail of 100 in order.
+        for k in 0..20u16 {
             events.push((501, k, k % 3 == 0));
         }
         events.push((100, 29, true));
@@ -2118,7 +2229,9 @@ mod tests {
             events.iter().map(|e| (e.0 + 10_000, e.1, e.2)).collect();
         let want = tally(&events, days);
         p.flush();
-        let loose: Vec<u64> = p.loose.iter().map(|e| e >> (DAY_BITS + 1)).collect();
+        let loose: Vec<u64> = (p.loose.iter().chain(&p.young))
+            .map(|e| e >> (DAY_BITS + 1))
+            .collect();
         assert!(loose.contains(&10_501), "501's first events are loose");
         assert!(
             (p.segments.iter()).any(|l| l.subs.contains(&sub(10_501))),
@@ -2132,7 +2245,7 @@ mod tests {
             (p.get(sub(10_501)).unwrap().iter())
                 .map(|c| c.total)
                 .sum::<u32>(),
-            13
+            23
         );
     }
 
