@@ -1,8 +1,9 @@
 //! The map half of a scan: `(subscriber, day of W) -> (hot, total)`, mergeable.
 //!
-//! Memory grows with subscribers × days of W at most (dense per subscriber, 8 bytes a day),
-//! and a subscriber with few events costs its events instead (see "Sparse"), never more,
-//! whatever the order the events arrive in. Partials built from different files or
+//! Memory grows with subscribers × days of W at most (dense per subscriber, 8 bytes a day;
+//! up to half again for a subscriber whose few loose events came before its slot), and a
+//! subscriber with few events costs its events instead (see "Sparse"), whatever the order the
+//! events arrive in. Partials built from different files or
 //! row groups add up with [`Partial::merge`], which is what lets a scan run in parallel,
 //! incrementally, or on another engine's shuffle.
 //!
@@ -14,9 +15,10 @@
 //! - **Out of order.** Any other event (a time-ordered or shuffled export) is packed into one
 //!   `u64` (subscriber, day, hot) and buffered. A full buffer is radix-sorted and walked once
 //!   beside the sorted slots: each subscriber's events are summed and added to its slot in a
-//!   single forward pass (sequential memory, no hashing). Subscribers without a slot yet go
-//!   to a small sorted side list that joins the main slots when it grows past an eighth of
-//!   them, so the main slots are rarely copied.
+//!   single forward pass (sequential memory, no hashing). The events of subscribers without
+//!   a slot yet stay loose (see "Sparse"); a subscriber that gets a slot out of order gets it
+//!   in a sorted side list, which joins the main slots once it is the larger, so the main
+//!   slots are rarely copied.
 //! - **In runs.** A subscriber whose events come together (a grouped export whose
 //!   subscribers are not in increasing order) gets a run slot at once, counted like an
 //!   in-order slot. A flush sorts the run slots; those of subscribers new to the partial
@@ -33,7 +35,8 @@
 //!   shuffled input each worker's slots hold about its share of the subscribers instead of
 //!   all of them (the memory no longer grows with workers × subscribers, as long as the
 //!   first buffer's subscribers are like the rest's). A flush also places the events in its
-//!   inbox, which their senders sorted (as sorted runs: no second sort).
+//!   inbox, which their senders sorted (placed as sorted runs; only those that find no slot
+//!   are sorted again, to join the loose events).
 //!   [`verdicts_of_sum`] has every part hand out its last buffered events, with no bound,
 //!   before it reads any. Which partial counts an event never changes a sum: the exchange
 //!   only moves events between parts before they are counted, and an inbox whose partial
@@ -47,8 +50,9 @@
 //!   an event), until their subscriber gathers `dense_from` of them (half the window's
 //!   days), when they become its slot. A flush whose new loose events hold two or more per
 //!   subscriber makes every one of them a slot at once (the subscribers come back: dense
-//!   input). In subscriber order, an appended slot of fewer events turns loose when the
-//!   next subscriber comes; so does a run slot of fewer events with no slot elsewhere, at
+//!   input). In subscriber order, an appended slot of fewer events (made by
+//!   [`Partial::add`]; counts given whole stay in their slot) turns loose when the next
+//!   subscriber comes; so does a run slot of fewer events with no slot elsewhere, at
 //!   its flush. A sparse flush's loose events wait in a *young* list, merged into the loose
 //!   one (in place, from the back) once they are a quarter of it or a buffer, and at every
 //!   read: a flush of a few loose events no longer moves the whole list (a file grouped by
@@ -425,7 +429,10 @@ impl Partial {
         let row = self.main.days_of(at, self.days);
         let events: u64 = row.iter().map(|c| u64::from(c.total)).sum();
         let after_loose = (self.loose.last()).is_none_or(|e| e >> (DAY_BITS + 1) < last.value());
-        if events >= dense_from(self.days) as u64 || !after_loose {
+        // Counts given whole ([`Partial::add_counts`]) of no event, or more hot than total,
+        // are no events to write: such a slot stays as it is.
+        let whole = events > 0 && row.iter().all(|c| c.hot <= c.total);
+        if events >= dense_from(self.days) as u64 || !after_loose || !whole {
             return;
         }
         push_loose(&mut self.loose, last, row);
@@ -955,8 +962,8 @@ fn push_loose(out: &mut Vec<u64>, sub: Msisdn, row: &[DayCounts]) {
 
 /// Merges `new` loose events (packed, sorted by subscriber) into `loose` (the same), in
 /// place; then every subscriber of `new` with `at_least` events or more there leaves `loose`
-/// for a slot in `fresh` (empty before; in subscriber order). Two sequential passes over
-/// `loose`.
+/// for a slot in `fresh` (empty before; in subscriber order). One backward pass over `loose`,
+/// and a closing copy when slots were made.
 fn merge_loose(loose: &mut Vec<u64>, new: &[u64], days: usize, at_least: usize, fresh: &mut Slots) {
     let sub = |e: u64| e >> (DAY_BITS + 1);
     assert!(fresh.len() == 0, "the slots of a merge are a new list");
@@ -2252,6 +2259,28 @@ mod tests {
         );
     }
 
+    /// Counts given whole that are no events (none, or more hot than total) keep their slot
+    /// when the next subscriber comes, as they are.
+    #[test]
+    fn counts_given_whole_that_are_no_events_keep_their_slot() {
+        let sub = |v: u64| Msisdn::from_value(v).unwrap();
+        for c in [
+            DayCounts { hot: 0, total: 0 },
+            DayCounts { hot: 3, total: 1 },
+        ] {
+            let mut p = Partial::new(30);
+            p.add_counts(sub(70_001), 4, c);
+            p.add(sub(70_002), 5, true);
+            assert!(p.loose.is_empty() && p.main.len() == 2, "{c:?}");
+            assert_eq!(p.get(sub(70_001)).unwrap()[4], c);
+        }
+        // A slot of a few events, by `add`, turns loose.
+        let mut p = Partial::new(30);
+        p.add(sub(70_001), 4, true);
+        p.add(sub(70_002), 5, true);
+        assert_eq!((p.loose.len(), p.main.len()), (1, 1));
+    }
+
     #[test]
     fn one_slot_per_subscriber_in_any_order() {
         // Ten subscribers taking turns (a time-ordered export): every event changes the
@@ -2288,5 +2317,535 @@ mod tests {
             want[k % 3] = (k as u32, k as u32 + 1);
             assert_eq!(days, &want);
         }
+    }
+
+    /// One step of a randomized input: an event, or counts added to one (subscriber, day).
+    #[derive(Clone, Copy, Debug)]
+    enum Op {
+        Add(u64, u16, bool),
+        Counts(u64, u16, u32, u32),
+    }
+
+    /// A seeded xorshift generator.
+    struct Xs(u64);
+
+    impl Xs {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n.max(1)
+        }
+    }
+
+    /// `n` or a few more steps over subscribers `0..universe` (spread out), mixing ascending
+    /// appends (some of few events, some of many), runs of one subscriber, random and
+    /// descending orders, subscribers coming back (in ascending order, after being loosened,
+    /// or descending), `add_counts`, rounds over a set (a time-ordered input: subscribers
+    /// come back within a buffer) and two subscribers taking turns.
+    fn random_ops(rng: &mut Xs, days: usize, universe: u64, n: usize) -> Vec<Op> {
+        let d = days as u64;
+        let sub = |k: u64| 1_000_000 + k * 3;
+        let mut ops = Vec::with_capacity(n + 256);
+        let mut seen: Vec<u64> = Vec::new();
+        while ops.len() < n {
+            let event =
+                |rng: &mut Xs, k: u64| Op::Add(sub(k), rng.below(d) as u16, rng.below(3) == 0);
+            match rng.below(9) {
+                0 => {
+                    // Ascending: appends, most of one or two events (loosened), some dense.
+                    let mut k = rng.below(universe);
+                    for _ in 0..1 + rng.below(30) {
+                        let events = if rng.below(4) == 0 {
+                            1 + rng.below(2 * d + 2)
+                        } else {
+                            1 + rng.below(2)
+                        };
+                        for _ in 0..events {
+                            ops.push(event(rng, k));
+                        }
+                        seen.push(k);
+                        k += 1 + rng.below(3);
+                        if k >= universe {
+                            break;
+                        }
+                    }
+                }
+                1 => {
+                    // A run of one subscriber.
+                    let k = rng.below(universe);
+                    for _ in 0..2 + rng.below(2 * d + 3) {
+                        ops.push(event(rng, k));
+                    }
+                    seen.push(k);
+                }
+                2 => {
+                    // Random order, single events.
+                    for _ in 0..1 + rng.below(60) {
+                        let k = rng.below(universe);
+                        ops.push(event(rng, k));
+                        seen.push(k);
+                    }
+                }
+                3 => {
+                    // Descending.
+                    let mut k = rng.below(universe);
+                    for _ in 0..1 + rng.below(30) {
+                        for _ in 0..1 + rng.below(3) {
+                            ops.push(event(rng, k));
+                        }
+                        seen.push(k);
+                        let step = 1 + rng.below(3);
+                        if k < step {
+                            break;
+                        }
+                        k -= step;
+                    }
+                }
+                4 => {
+                    // Subscribers met before come back, in ascending (or descending) order.
+                    if seen.is_empty() {
+                        continue;
+                    }
+                    let mut back: Vec<u64> = (0..1 + rng.below(30))
+                        .map(|_| seen[rng.below(seen.len() as u64) as usize])
+                        .collect();
+                    back.sort_unstable();
+                    back.dedup();
+                    if rng.below(3) == 0 {
+                        back.reverse();
+                    }
+                    for k in back {
+                        for _ in 0..1 + rng.below(2) {
+                            ops.push(event(rng, k));
+                        }
+                    }
+                }
+                5 => {
+                    // Counts (a state read back), ascending or at random.
+                    let mut k = rng.below(universe);
+                    let ascending = rng.below(2) == 0;
+                    for _ in 0..1 + rng.below(20) {
+                        for _ in 0..1 + rng.below(3) {
+                            let total = 1 + rng.below(4) as u32;
+                            let hot = rng.below(u64::from(total) + 1) as u32;
+                            ops.push(Op::Counts(sub(k), rng.below(d) as u16, hot, total));
+                        }
+                        seen.push(k);
+                        k = if ascending {
+                            k + 1 + rng.below(3)
+                        } else {
+                            rng.below(universe)
+                        };
+                        if k >= universe {
+                            break;
+                        }
+                    }
+                }
+                6 => {
+                    // Rounds over a set of subscribers (time order: they come back).
+                    let set: Vec<u64> = (0..3 + rng.below(40))
+                        .map(|_| rng.below(universe))
+                        .collect();
+                    for _ in 0..(2 + rng.below(4)) * set.len() as u64 {
+                        let k = set[rng.below(set.len() as u64) as usize];
+                        ops.push(event(rng, k));
+                    }
+                    seen.extend(&set);
+                }
+                7 => {
+                    // Two subscribers taking turns.
+                    let (a, b) = (rng.below(universe), rng.below(universe));
+                    for i in 0..2 + rng.below(10) {
+                        ops.push(event(rng, if i % 2 == 0 { a } else { b }));
+                    }
+                    seen.extend([a, b]);
+                }
+                _ => {
+                    // The top subscriber, then ascending ones below it (side slots).
+                    ops.push(event(rng, universe - 1));
+                    let mut k = rng.below(universe);
+                    for _ in 0..1 + rng.below(10) {
+                        if k >= universe - 1 {
+                            break;
+                        }
+                        ops.push(event(rng, k));
+                        seen.push(k);
+                        k += 1 + rng.below(2);
+                    }
+                }
+            }
+        }
+        ops
+    }
+
+    fn apply(p: &mut Partial, op: Op) {
+        match op {
+            Op::Add(s, d, h) => p.add(Msisdn::from_value(s).unwrap(), d, h),
+            Op::Counts(s, d, hot, total) => {
+                p.add_counts(Msisdn::from_value(s).unwrap(), d, DayCounts { hot, total })
+            }
+        }
+    }
+
+    type Tally = std::collections::BTreeMap<u64, Vec<(u32, u32)>>;
+
+    fn record(t: &mut Tally, op: Op, days: usize) {
+        let (s, d, hot, total) = match op {
+            Op::Add(s, d, h) => (s, d, u32::from(h), 1),
+            Op::Counts(s, d, hot, total) => (s, d, hot, total),
+        };
+        let row = t.entry(s).or_insert_with(|| vec![(0, 0); days]);
+        row[usize::from(d)].0 += hot;
+        row[usize::from(d)].1 += total;
+    }
+
+    /// The lists of `p` are each sorted with a subscriber once, pairwise disjoint; its loose
+    /// events are sorted by subscriber, fewer than `dense_from` a subscriber; the last slot
+    /// is the one `last` names.
+    fn check_lists(p: &Partial, ctx: &str) {
+        let days = p.days;
+        let mut all: Vec<u64> = Vec::new();
+        let lists = [("main", &p.main), ("side", &p.side)]
+            .into_iter()
+            .chain(p.segments.iter().map(|s| ("segment", s)));
+        for (name, l) in lists {
+            assert_eq!(
+                l.counts.len(),
+                l.subs.len() * days,
+                "{ctx}: {name}'s counts"
+            );
+            assert!(
+                l.subs.windows(2).all(|w| w[0] < w[1]),
+                "{ctx}: {name} is not strictly sorted"
+            );
+            all.extend(l.subs.iter().map(|s| s.value()));
+        }
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n, "{ctx}: a subscriber in two slot lists");
+        assert_eq!(p.runs.counts.len(), p.runs.subs.len() * days, "{ctx}: runs");
+        let sub = |e: &u64| e >> (DAY_BITS + 1);
+        assert!(
+            p.loose.is_sorted_by_key(sub),
+            "{ctx}: loose events unsorted"
+        );
+        for group in p.loose.chunk_by(|a, b| sub(a) == sub(b)) {
+            assert!(
+                group.len() < dense_from(days),
+                "{ctx}: {} loose events of {}",
+                group.len(),
+                sub(&group[0])
+            );
+        }
+        if let Some(last) = p.last {
+            let l = match p.at {
+                At::Main => &p.main,
+                At::Side => &p.side,
+                At::Runs => &p.runs,
+            };
+            assert_eq!(l.subs.last(), Some(&last), "{ctx}: the last slot");
+        }
+    }
+
+    /// Everything `parts` hold, wherever it is (slots, run slots, loose, young and buffered
+    /// events, inboxes), per subscriber, subscribers of no event left out.
+    fn held(parts: &[Partial]) -> Vec<(u64, Vec<(u32, u32)>)> {
+        let mut t = Tally::new();
+        for p in parts {
+            let days = p.days;
+            let lists = [&p.main, &p.side, &p.runs]
+                .into_iter()
+                .chain(p.segments.iter());
+            for l in lists {
+                for i in 0..l.len() {
+                    let row = t
+                        .entry(l.subs[i].value())
+                        .or_insert_with(|| vec![(0, 0); days]);
+                    for (r, c) in row.iter_mut().zip(l.days_of(i, days)) {
+                        (r.0, r.1) = (r.0 + c.hot, r.1 + c.total);
+                    }
+                }
+            }
+            let inbox: Vec<u64> =
+                (p.shared.as_ref()).map_or_else(Vec::new, |(_, inbox)| inbox.lock().events.clone());
+            for e in (p.loose.iter().chain(&p.young))
+                .chain(&p.pending)
+                .chain(&inbox)
+            {
+                let row = t
+                    .entry(e >> (DAY_BITS + 1))
+                    .or_insert_with(|| vec![(0, 0); days]);
+                let d = ((e >> 1) & ((1 << DAY_BITS) - 1)) as usize;
+                (row[d].0, row[d].1) = (row[d].0 + (e & 1) as u32, row[d].1 + 1);
+            }
+        }
+        t.into_iter()
+            .filter(|(_, r)| r.iter().any(|c| c.1 > 0))
+            .collect()
+    }
+
+    /// Feeds `ops` to `parts` in units of random sizes taking turns (now and then out of
+    /// turn; the last part, when `idle_from` says so, gets none from that step on: an idle
+    /// worker, whose inbox fills), checking the lists of a part after every step that
+    /// changed them in any way but growing (a flush, a loosened slot), and, now and then,
+    /// that the parts hold every event fed so far.
+    fn feed(
+        parts: &mut [Partial],
+        ops: &[Op],
+        rng: &mut Xs,
+        fed: &mut Tally,
+        idle_from: Option<usize>,
+        ctx: &str,
+    ) {
+        let days = parts[0].days;
+        let shape = |p: &Partial| {
+            (
+                p.pending.len(),
+                p.runs.len(),
+                p.loose.len(),
+                p.segments.len(),
+                p.side.len(),
+                p.main.len(),
+            )
+        };
+        let (mut at, mut turn, mut checks) = (0, 0, 0usize);
+        while at < ops.len() {
+            let unit = 1 + rng.below(200) as usize;
+            let busy = if idle_from.is_some_and(|from| at >= from) && parts.len() > 1 {
+                parts.len() - 1
+            } else {
+                parts.len()
+            };
+            let w = if rng.below(4) == 0 {
+                rng.below(busy as u64) as usize
+            } else {
+                turn % busy
+            };
+            turn += 1;
+            for (k, op) in ops[at..(at + unit).min(ops.len())].iter().enumerate() {
+                let before = shape(&parts[w]);
+                apply(&mut parts[w], *op);
+                record(fed, *op, days);
+                let after = shape(&parts[w]);
+                let moved = after.0 < before.0
+                    || after.1 < before.1
+                    || after.2 != before.2
+                    || after.3 != before.3
+                    || after.4 < before.4
+                    || after.5 < before.5;
+                if moved {
+                    let ctx = format!("{ctx}, step {}, part {w}", at + k);
+                    check_lists(&parts[w], &ctx);
+                    checks += 1;
+                    if checks % 16 == 1 {
+                        let want: Vec<_> = fed.clone().into_iter().collect();
+                        assert_eq!(held(parts), want, "{ctx}: an event lost or counted twice");
+                    }
+                }
+            }
+            at += unit;
+        }
+        let want: Vec<_> = fed.clone().into_iter().collect();
+        assert_eq!(held(parts), want, "{ctx}: fed");
+        for (w, p) in parts.iter().enumerate() {
+            check_lists(p, &format!("{ctx}: part {w}, fed"));
+        }
+    }
+
+    /// Every read of `parts` (and of copies) is `want`: the sum read in tasks of several
+    /// sizes, with verdicts; the lists as settled; the copies summed apart, merged, compacted
+    /// one by one; `get` and `subscribers`.
+    fn read_every_way(parts: &mut [Partial], want: &[(u64, Vec<(u32, u32)>)], ctx: &str) {
+        let days = parts[0].days;
+        let rule = Rule {
+            method: crate::model::Method::Share,
+            threshold_ratio: 0.3,
+            min_events: 2,
+        };
+        let copies: Vec<Partial> = parts.to_vec();
+        let mut apart: Vec<Partial> = parts.to_vec();
+        // Read in place, in tasks of any size.
+        for task in [1, 2, 7, 64, 1 << 14] {
+            let got = sum_in_tasks(
+                parts,
+                |out, s, d| out.push((s.value(), d.iter().map(|c| (c.hot, c.total)).collect())),
+                task,
+            );
+            assert_eq!(got, want, "{ctx}: sum in tasks of {task}");
+        }
+        let verdicts: Vec<(u64, Verdict)> = verdicts_of_sum(parts, rule, |s, v, _| (s.value(), v));
+        let expect: Vec<(u64, Verdict)> = (want.iter())
+            .map(|(s, r)| {
+                let row: Vec<DayCounts> = r
+                    .iter()
+                    .map(|&(hot, total)| DayCounts { hot, total })
+                    .collect();
+                (*s, verdict_of(&row, rule))
+            })
+            .collect();
+        assert_eq!(verdicts, expect, "{ctx}: verdicts of the sum");
+        for (w, p) in parts.iter().enumerate() {
+            check_lists(p, &format!("{ctx}: part {w}, settled"));
+        }
+        let mut t = Tally::new();
+        for p in parts.iter_mut() {
+            for (s, r) in settled(p, days) {
+                let row = t.entry(s).or_insert_with(|| vec![(0, 0); days]);
+                for (a, b) in row.iter_mut().zip(r) {
+                    (a.0, a.1) = (a.0 + b.0, a.1 + b.1);
+                }
+            }
+        }
+        assert_eq!(
+            t.into_iter().collect::<Vec<_>>(),
+            want,
+            "{ctx}: settled lists"
+        );
+        // Copies taken before any read: read apart, and merged.
+        let got = each_of_sum(&mut apart, |out, s, d| {
+            out.push((
+                s.value(),
+                d.iter().map(|c| (c.hot, c.total)).collect::<Vec<_>>(),
+            ))
+        });
+        assert_eq!(got, want, "{ctx}: copies read in place");
+        let mut merged = copies
+            .into_iter()
+            .rev()
+            .fold(Partial::new(days), Partial::merge);
+        assert_eq!(counts(&mut merged), want, "{ctx}: copies merged");
+        assert_eq!(merged.subscribers(), want.len(), "{ctx}: subscribers");
+        check_lists(&merged, &format!("{ctx}: merged"));
+        for (s, r) in want.iter().step_by(7) {
+            let got: Vec<(u32, u32)> = (merged.get(Msisdn::from_value(*s).unwrap()).unwrap())
+                .iter()
+                .map(|c| (c.hot, c.total))
+                .collect();
+            assert_eq!(&got, r, "{ctx}: get {s}");
+        }
+        assert!(merged.get(Msisdn::from_value(999).unwrap()).is_none());
+        // The settled parts copied, compacted one by one, merged the other way.
+        let mut one_by_one: Vec<Partial> = parts.to_vec();
+        for p in one_by_one.iter_mut() {
+            p.compact();
+            check_lists(p, &format!("{ctx}: compacted"));
+            assert!(p.loose.is_empty() && p.side.len() == 0 && p.segments.is_empty());
+        }
+        let mut merged = one_by_one
+            .into_iter()
+            .fold(Partial::new(days), Partial::merge);
+        assert_eq!(counts(&mut merged), want, "{ctx}: compacted, merged");
+    }
+
+    /// Random inputs of every shape (see [`random_ops`]) over windows of 1 to 90 days, tiny
+    /// and large buffers and run caps, into one partial, independent parts, or 1 to 5 workers
+    /// sharing an exchange on one thread: after every flush the lists are disjoint and the
+    /// loose events sorted, no event is lost or counted twice, and every read gives the plain
+    /// tally. A lone partial or independent parts, read once, take more events and are read
+    /// again.
+    #[test]
+    fn every_read_of_random_inputs_is_the_plain_tally() {
+        for seed in 0..500u64 {
+            let mut rng = Xs((seed + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let days = [1, 2, 3, 4, 7, 30, 90][rng.below(7) as usize];
+            let cap = [1, 2, 3, 5, 16, 64, 500, 1 << 20][rng.below(8) as usize];
+            let run_cap = [1, 2, 3, 8, 64, 1 << 16][rng.below(6) as usize];
+            let universe = [20, 200, 2000][rng.below(3) as usize];
+            let n = 100 + rng.below(2500) as usize;
+            let mode = rng.below(3); // a lone partial, independent parts, a shared exchange
+            let workers = if mode == 0 {
+                1
+            } else {
+                1 + rng.below(5) as usize
+            };
+            let ctx = format!(
+                "seed {seed}: {days} days, buffer {cap}, runs {run_cap}, {universe} subscribers, \
+                 {n} steps, mode {mode}, {workers} parts"
+            );
+            let exchange = Exchange::new();
+            let mut parts: Vec<Partial> = (0..workers)
+                .map(|_| {
+                    let mut p = if mode == 2 {
+                        Partial::shared(days, &exchange)
+                    } else {
+                        Partial::new(days)
+                    };
+                    (p.cap, p.run_cap) = (cap, run_cap);
+                    p
+                })
+                .collect();
+            let ops = random_ops(&mut rng, days, universe, n);
+            let mut fed = Tally::new();
+            let idle_from = (mode == 2 && rng.below(2) == 0).then(|| rng.below(n as u64) as usize);
+            feed(&mut parts, &ops, &mut rng, &mut fed, idle_from, &ctx);
+            let want: Vec<_> = fed.clone().into_iter().collect();
+            read_every_way(&mut parts, &want, &ctx);
+            if mode != 2 {
+                // Read once (settled), then more events (subscribers come back), read again.
+                let more = random_ops(&mut rng, days, universe, n / 2);
+                let ctx = format!("{ctx}, again");
+                feed(&mut parts, &more, &mut rng, &mut fed, None, &ctx);
+                let want: Vec<_> = fed.clone().into_iter().collect();
+                read_every_way(&mut parts, &want, &ctx);
+            }
+        }
+    }
+
+    /// A shared part keeps the events of another worker's range when that worker's inbox is
+    /// full: loose events above its own range. A slot appended in its range afterwards stays
+    /// a slot when the next subscriber comes (it does not come after every loose event), so
+    /// the loose events stay sorted and every read still gives the tally.
+    #[test]
+    fn an_appended_slot_below_loose_events_of_another_range_stays_a_slot() {
+        let days = 30;
+        let exchange = Exchange::new();
+        let mut parts: Vec<Partial> = (0..2)
+            .map(|_| {
+                let mut p = Partial::shared(days, &exchange);
+                p.cap = 4;
+                p
+            })
+            .collect();
+        let mut fed = Tally::new();
+        let mut add = |parts: &mut [Partial], w: usize, s: u64| {
+            let op = Op::Add(1_000_000 + s, (s % 30) as u16, s.is_multiple_of(3));
+            apply(&mut parts[w], op);
+            record(&mut fed, op, days);
+            check_lists(&parts[w], &format!("part {w}, subscriber {s}"));
+        };
+        // The second worker's first full buffer cuts the ranges at 200: [0, 200) is the
+        // first worker's, which is sent 50 and 100; then the second worker is idle.
+        for s in [500, 400, 300, 200, 100, 50] {
+            add(&mut parts, 1, s);
+        }
+        assert_eq!(parts[1].own.map(|r| r.0), Some(1_000_200));
+        // The first worker: main slots below its cut (its side list folded in), ...
+        for s in [10, 5, 6, 3, 2, 1, 4] {
+            add(&mut parts, 0, s);
+        }
+        assert_eq!(parts[0].own.map(|r| r.1), Some(1_000_200));
+        assert!(parts[0].side.len() == 0 && parts[0].segments.is_empty());
+        // ... events of the other range: two buffers fill the idle worker's inbox, the third
+        // stays here, loose, above its range ...
+        for s in 300..312 {
+            add(&mut parts, 0, s);
+        }
+        let top = parts[0].loose.last().map(|e| e >> (DAY_BITS + 1));
+        assert_eq!(top, Some(1_000_311), "kept, loose");
+        // ... and subscribers of its own range in increasing order, above its main slots.
+        for s in [20, 30, 40] {
+            add(&mut parts, 0, s);
+        }
+        assert!(
+            parts[0]
+                .main
+                .subs
+                .contains(&Msisdn::from_value(1_000_020).unwrap())
+        );
+        let want: Vec<_> = fed.into_iter().collect();
+        assert_eq!(held(&parts), want);
+        read_every_way(&mut parts, &want, "loose events above an appended slot");
     }
 }
