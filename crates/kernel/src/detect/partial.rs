@@ -1430,26 +1430,43 @@ mod tests {
     /// What the scan reads of a partial: its settled lists and loose events, summed per
     /// subscriber.
     fn settled(p: &mut Partial, days: usize) -> Vec<(u64, Vec<(u32, u32)>)> {
-        let mut t = std::collections::BTreeMap::<u64, Vec<(u32, u32)>>::new();
+        let mut t = Tally::new();
         let (lists, loose) = p.settle();
         for l in lists {
-            for i in 0..l.len() {
-                let row = t
-                    .entry(l.subs[i].value())
-                    .or_insert_with(|| vec![(0, 0); days]);
-                for (r, c) in row.iter_mut().zip(l.days_of(i, days)) {
-                    (r.0, r.1) = (r.0 + c.hot, r.1 + c.total);
-                }
+            tally_slots(&mut t, l, days);
+        }
+        tally_events(&mut t, loose, days);
+        t.into_iter().collect()
+    }
+
+    /// Adds the counts of every slot of `l` to `t`.
+    fn tally_slots(t: &mut Tally, l: &Slots, days: usize) {
+        for i in 0..l.len() {
+            let row = (t.entry(l.subs[i].value())).or_insert_with(|| vec![(0, 0); days]);
+            for (r, c) in row.iter_mut().zip(l.days_of(i, days)) {
+                (r.0, r.1) = (r.0 + c.hot, r.1 + c.total);
             }
         }
-        for e in loose {
-            let row = t
-                .entry(e >> (DAY_BITS + 1))
-                .or_insert_with(|| vec![(0, 0); days]);
+    }
+
+    /// Adds packed `events` to `t`.
+    fn tally_events<'e>(t: &mut Tally, events: impl IntoIterator<Item = &'e u64>, days: usize) {
+        for e in events {
+            let row = (t.entry(e >> (DAY_BITS + 1))).or_insert_with(|| vec![(0, 0); days]);
             let d = ((e >> 1) & ((1 << DAY_BITS) - 1)) as usize;
             (row[d].0, row[d].1) = (row[d].0 + (e & 1) as u32, row[d].1 + 1);
         }
-        t.into_iter().collect()
+    }
+
+    /// A seeded xorshift generator: `rnd(m)` is below `m`.
+    fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut x = seed;
+        move |m| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        }
     }
 
     #[test]
@@ -1627,13 +1644,7 @@ mod tests {
     /// split and buffer size gives the counts of a plain per-event tally.
     #[test]
     fn buffered_events_land_in_their_slots_for_any_buffer_size() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rnd = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rnd = xorshift(0x9e37_79b9_7f4a_7c15u64);
         let events: Vec<(u64, u16, bool)> = (0..20_000)
             .map(|_| (30_000 + rnd(700), rnd(9) as u16, rnd(3) == 0))
             .collect();
@@ -1721,13 +1732,7 @@ mod tests {
         runs: u64,
         seed: u64,
     ) -> Vec<(u64, u16, bool)> {
-        let mut x = seed | 1;
-        let mut rnd = move |m: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % m
-        };
+        let mut rnd = xorshift(seed | 1);
         let mut events = Vec::with_capacity(n);
         while events.len() < n {
             let s = 40_000 + rnd(subs) * 7;
@@ -1740,6 +1745,17 @@ mod tests {
         events
     }
 
+    /// `workers` empty partials of `days` days sharing `exchange`, with buffers of `cap`.
+    fn sharing(exchange: &Arc<Exchange>, workers: usize, days: usize, cap: usize) -> Vec<Partial> {
+        (0..workers)
+            .map(|_| {
+                let mut p = Partial::shared(days, exchange);
+                p.cap = cap;
+                p
+            })
+            .collect()
+    }
+
     /// `workers` partials sharing one exchange, fed units of 100 events in turn (as workers
     /// take row groups), on one thread.
     fn shared_parts(
@@ -1749,13 +1765,10 @@ mod tests {
         run_cap: usize,
     ) -> Vec<Partial> {
         let exchange = Exchange::new();
-        let mut parts: Vec<Partial> = (0..workers)
-            .map(|_| {
-                let mut p = Partial::shared(7, &exchange);
-                (p.cap, p.run_cap) = (cap, run_cap);
-                p
-            })
-            .collect();
+        let mut parts = sharing(&exchange, workers, 7, cap);
+        for p in parts.iter_mut() {
+            p.run_cap = run_cap;
+        }
         for (u, unit) in events.chunks(100).enumerate() {
             let p = &mut parts[u % workers];
             for &(s, d, h) in unit {
@@ -1859,13 +1872,7 @@ mod tests {
         );
         // Late: the third worker joins after two have cut the ranges.
         let exchange = Exchange::new();
-        let mut parts: Vec<Partial> = (0..2)
-            .map(|_| {
-                let mut p = Partial::shared(7, &exchange);
-                p.cap = 1000;
-                p
-            })
-            .collect();
+        let mut parts = sharing(&exchange, 2, 7, 1000);
         let (early, late) = events.split_at(events.len() / 2);
         for (u, unit) in early.chunks(100).enumerate() {
             for &(s, d, h) in unit {
@@ -2013,13 +2020,7 @@ mod tests {
     #[test]
     fn a_sparse_input_stays_loose_and_counts_the_same() {
         let days = 90;
-        let mut x = 0x1234_5678_9abc_def1u64;
-        let mut rnd = move |m: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % m
-        };
+        let mut rnd = xorshift(0x1234_5678_9abc_def1u64);
         // 20,000 subscribers of one or two events, and 20 heavy ones of 200 each.
         let mut events: Vec<(u64, u16, bool)> = Vec::new();
         for s in 0..20_000u64 {
@@ -2115,13 +2116,7 @@ mod tests {
         }
         // Two workers sharing an exchange, and a merge of their maps.
         let exchange = Exchange::new();
-        let mut parts: Vec<Partial> = (0..2)
-            .map(|_| {
-                let mut p = Partial::shared(days, &exchange);
-                p.cap = 5000;
-                p
-            })
-            .collect();
+        let mut parts = sharing(&exchange, 2, days, 5000);
         for (u, unit) in events.chunks(300).enumerate() {
             for &(s, d, h) in unit {
                 parts[u % 2].add(Msisdn::from_value(s).unwrap(), d, h);
@@ -2140,13 +2135,7 @@ mod tests {
     /// to a loose subscriber `new` does not name.
     #[test]
     fn merging_loose_events_keeps_every_event_and_slots_only_new_subscribers() {
-        let mut x = 0x0dd_ba11_cafe_f00du64;
-        let mut rnd = move |m: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % m
-        };
+        let mut rnd = xorshift(0x0dd_ba11_cafe_f00du64);
         let days = 6; // dense_from: 3
         let (mut seen_dense_flush, mut seen_first_dense_flush) = (false, false);
         for case in 0..400 {
@@ -2559,27 +2548,12 @@ mod tests {
                 .into_iter()
                 .chain(p.segments.iter());
             for l in lists {
-                for i in 0..l.len() {
-                    let row = t
-                        .entry(l.subs[i].value())
-                        .or_insert_with(|| vec![(0, 0); days]);
-                    for (r, c) in row.iter_mut().zip(l.days_of(i, days)) {
-                        (r.0, r.1) = (r.0 + c.hot, r.1 + c.total);
-                    }
-                }
+                tally_slots(&mut t, l, days);
             }
             let inbox: Vec<u64> =
                 (p.shared.as_ref()).map_or_else(Vec::new, |(_, inbox)| inbox.lock().events.clone());
-            for e in (p.loose.iter().chain(&p.young))
-                .chain(&p.pending)
-                .chain(&inbox)
-            {
-                let row = t
-                    .entry(e >> (DAY_BITS + 1))
-                    .or_insert_with(|| vec![(0, 0); days]);
-                let d = ((e >> 1) & ((1 << DAY_BITS) - 1)) as usize;
-                (row[d].0, row[d].1) = (row[d].0 + (e & 1) as u32, row[d].1 + 1);
-            }
+            let events = (p.loose.iter().chain(&p.young)).chain(&p.pending);
+            tally_events(&mut t, events.chain(&inbox), days);
         }
         t.into_iter()
             .filter(|(_, r)| r.iter().any(|c| c.1 > 0))
@@ -2801,13 +2775,7 @@ mod tests {
     fn an_appended_slot_below_loose_events_of_another_range_stays_a_slot() {
         let days = 30;
         let exchange = Exchange::new();
-        let mut parts: Vec<Partial> = (0..2)
-            .map(|_| {
-                let mut p = Partial::shared(days, &exchange);
-                p.cap = 4;
-                p
-            })
-            .collect();
+        let mut parts = sharing(&exchange, 2, days, 4);
         let mut fed = Tally::new();
         let mut add = |parts: &mut [Partial], w: usize, s: u64| {
             let op = Op::Add(1_000_000 + s, (s % 30) as u16, s.is_multiple_of(3));
