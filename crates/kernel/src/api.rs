@@ -15,7 +15,9 @@
 //!   W, the selected events and the hot ones. States add up in any order and grouping with
 //!   the same sum ([`State::merge`]); [`State::to_arrow`] and [`State::from_arrow`] ship one
 //!   between processes as a record batch ([`state_schema`]) that names its window, so states
-//!   of different windows are never mixed.
+//!   of different windows are never mixed. [`State::merge_batch`] adds a stream of such
+//!   batches (a Spark reduce's thousands of small ones, in any order) to one map of the
+//!   state, where a subscriber of few events stays a few loose events, not a slot of W.
 //! - [`State::verdicts`] evaluates the sum: one row per subscriber with a selected event in
 //!   W, sorted by subscriber, with the columns and types of the scan's Parquet output
 //!   ([`verdict_schema`]).
@@ -309,6 +311,7 @@ impl Mapper {
             window: counter.window,
             selection: Some(self.selection),
             parts: vec![counter.partial],
+            fed: None,
         };
         (state, report)
     }
@@ -323,6 +326,8 @@ pub struct State {
     selection: Option<String>,
     /// Maps summed lazily: merging appends, reading sums.
     parts: Vec<Partial>,
+    /// The part [`State::merge_batch`] adds to (a lone map, not shared).
+    fed: Option<usize>,
 }
 
 impl State {
@@ -332,6 +337,7 @@ impl State {
             window,
             selection: None,
             parts: Vec::new(),
+            fed: None,
         }
     }
 
@@ -341,6 +347,7 @@ impl State {
             window,
             selection: None,
             parts,
+            fed: None,
         }
     }
 
@@ -391,15 +398,22 @@ impl State {
         Ok(())
     }
 
-    /// Adds a state shipped as a record batch ([`State::to_arrow`]'s form).
+    /// Adds a state shipped as a record batch ([`State::to_arrow`]'s form). Every batch
+    /// merged this way adds to one map (a part made by the first), in any
+    /// order: a stream of thousands of small batches (a Spark reduce) is one map, not a
+    /// part each. A batch with a bad row is an error and adds nothing.
     pub fn merge_batch(&mut self, batch: &RecordBatch) -> Result<()> {
         let named = batch.schema().metadata().get(SELECTION_KEY).cloned();
         self.same_selection(named.as_deref())?;
-        let other = State::from_arrow(batch, &self.window)?;
+        let rows = state_rows(batch, &self.window)?;
         if self.selection.is_none() {
             self.selection = named;
         }
-        self.parts.extend(other.parts);
+        let k = *self.fed.get_or_insert_with(|| {
+            self.parts.push(Partial::new(self.window.days()));
+            self.parts.len() - 1
+        });
+        rows.add_to(&mut self.parts[k]);
         Ok(())
     }
 
@@ -414,6 +428,7 @@ impl State {
                     .fold(Partial::new(days), |acc, p| acc.merge(p))
             });
             self.parts = vec![sum];
+            self.fed = None;
         }
         &mut self.parts[0]
     }
@@ -462,80 +477,14 @@ impl State {
     /// subscriber and day may repeat, and then add up). The batch's window, when its schema
     /// names one, must be `window`; every day must be in it and every count fit 32 bits.
     pub fn from_arrow(batch: &RecordBatch, window: &Window) -> Result<State> {
-        if let Some(named) = batch.schema().metadata().get(WINDOW_KEY)
-            && *named != window_text(window)
-        {
-            return Err(Error::invalid(
-                "state",
-                format!(
-                    "counts the window {named}, not {} (states of different windows never add up)",
-                    window_text(window)
-                ),
-            ));
-        }
-        let column = |name: &str| -> Result<&ArrayRef> {
-            batch.column_by_name(name).ok_or_else(|| {
-                Error::invalid(
-                    "state",
-                    format!("has no column {name:?} (a state has subscriber, day, hot, total)"),
-                )
-            })
-        };
-        let typed = |name: &str, want: &DataType| -> Result<()> {
-            let got = column(name)?.data_type();
-            if got != want {
-                return Err(Error::invalid(
-                    "state",
-                    format!("column {name:?} must be {want} (got {got})"),
-                ));
-            }
-            if column(name)?.null_count() > 0 {
-                return Err(Error::invalid(
-                    "state",
-                    format!("column {name:?} must have no null"),
-                ));
-            }
-            Ok(())
-        };
-        typed("subscriber", &DataType::Int64)?;
-        typed("day", &DataType::Date32)?;
-        typed("hot", &DataType::Int64)?;
-        typed("total", &DataType::Int64)?;
-        let subs = column("subscriber")?.as_primitive::<Int64Type>().values();
-        let days = column("day")?.as_primitive::<Date32Type>().values();
-        let hot = column("hot")?.as_primitive::<Int64Type>().values();
-        let total = column("total")?.as_primitive::<Int64Type>().values();
-        let first = day_number(window.first());
-        let n_days = window.days() as i32;
+        let rows = state_rows(batch, window)?;
         let mut partial = Partial::new(window.days());
-        for i in 0..batch.num_rows() {
-            let bad = |rule: &str| Error::invalid("state", format!("row {}: {rule}", i + 1));
-            // A mapped state holds subscribers as the scan reads them (REFERENCE.md §4: 5 to
-            // 15 digits); a state built elsewhere with a shorter one would print as `+5`.
-            let sub = u64::try_from(subs[i])
-                .ok()
-                .and_then(Msisdn::from_value)
-                .filter(|m| m.len() >= Msisdn::MIN_DIGITS)
-                .ok_or_else(|| {
-                    bad("subscriber is not an E.164 number's digits (5 to 15, the first not 0)")
-                })?;
-            let d = days[i] - first;
-            if !(0..n_days).contains(&d) {
-                return Err(bad("day is outside the window"));
-            }
-            let count = |v: i64| u32::try_from(v).ok();
-            let (Some(h), Some(t)) = (count(hot[i]), count(total[i])) else {
-                return Err(bad("hot and total must be in 0..=4294967295"));
-            };
-            if h > t {
-                return Err(bad("hot must not exceed total"));
-            }
-            partial.add_counts(sub, d as u16, DayCounts { hot: h, total: t });
-        }
+        rows.add_to(&mut partial);
         Ok(State {
             window: window.clone(),
             selection: batch.schema().metadata().get(SELECTION_KEY).cloned(),
             parts: vec![partial],
+            fed: Some(0),
         })
     }
 
@@ -560,6 +509,111 @@ impl State {
         let rows = self.rows(rule, explain, threads);
         verdict_batch(&rows, Some(&self.window), explain)
     }
+}
+
+/// The rows of a state batch, every one checked by [`state_rows`]: they are added to a map
+/// only once the whole batch is known good, so a batch with a bad row adds nothing.
+struct StateRows<'a> {
+    subs: Vec<Msisdn>,
+    days: &'a [i32],
+    hot: &'a [i64],
+    total: &'a [i64],
+    first: i32,
+}
+
+impl StateRows<'_> {
+    /// Adds every row's counts to `partial` (a map of the batch's window).
+    fn add_to(&self, partial: &mut Partial) {
+        for (i, sub) in self.subs.iter().enumerate() {
+            // Checked by `state_rows`: a day of the window, counts of 32 bits.
+            let c = DayCounts {
+                hot: self.hot[i] as u32,
+                total: self.total[i] as u32,
+            };
+            partial.add_counts(*sub, (self.days[i] - self.first) as u16, c);
+        }
+    }
+}
+
+/// Checks a state batch of `window` ([`State::from_arrow`]'s rules): its schema's window,
+/// its columns, then every row; the first bad row is the error, named by its number.
+fn state_rows<'a>(batch: &'a RecordBatch, window: &Window) -> Result<StateRows<'a>> {
+    if let Some(named) = batch.schema().metadata().get(WINDOW_KEY)
+        && *named != window_text(window)
+    {
+        return Err(Error::invalid(
+            "state",
+            format!(
+                "counts the window {named}, not {} (states of different windows never add up)",
+                window_text(window)
+            ),
+        ));
+    }
+    let column = |name: &str| -> Result<&'a ArrayRef> {
+        batch.column_by_name(name).ok_or_else(|| {
+            Error::invalid(
+                "state",
+                format!("has no column {name:?} (a state has subscriber, day, hot, total)"),
+            )
+        })
+    };
+    let typed = |name: &str, want: &DataType| -> Result<()> {
+        let got = column(name)?.data_type();
+        if got != want {
+            return Err(Error::invalid(
+                "state",
+                format!("column {name:?} must be {want} (got {got})"),
+            ));
+        }
+        if column(name)?.null_count() > 0 {
+            return Err(Error::invalid(
+                "state",
+                format!("column {name:?} must have no null"),
+            ));
+        }
+        Ok(())
+    };
+    typed("subscriber", &DataType::Int64)?;
+    typed("day", &DataType::Date32)?;
+    typed("hot", &DataType::Int64)?;
+    typed("total", &DataType::Int64)?;
+    let raw_subs = column("subscriber")?.as_primitive::<Int64Type>().values();
+    let days = column("day")?.as_primitive::<Date32Type>().values();
+    let hot = column("hot")?.as_primitive::<Int64Type>().values();
+    let total = column("total")?.as_primitive::<Int64Type>().values();
+    let first = day_number(window.first());
+    let n_days = window.days() as i32;
+    let mut subs = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let bad = |rule: &str| Error::invalid("state", format!("row {}: {rule}", i + 1));
+        // A mapped state holds subscribers as the scan reads them (REFERENCE.md §4: 5 to
+        // 15 digits); a state built elsewhere with a shorter one would print as `+5`.
+        let sub = u64::try_from(raw_subs[i])
+            .ok()
+            .and_then(Msisdn::from_value)
+            .filter(|m| m.len() >= Msisdn::MIN_DIGITS)
+            .ok_or_else(|| {
+                bad("subscriber is not an E.164 number's digits (5 to 15, the first not 0)")
+            })?;
+        if !(0..n_days).contains(&(days[i] - first)) {
+            return Err(bad("day is outside the window"));
+        }
+        let count = |v: i64| u32::try_from(v).ok();
+        let (Some(h), Some(t)) = (count(hot[i]), count(total[i])) else {
+            return Err(bad("hot and total must be in 0..=4294967295"));
+        };
+        if h > t {
+            return Err(bad("hot must not exceed total"));
+        }
+        subs.push(sub);
+    }
+    Ok(StateRows {
+        subs,
+        days: &days[..],
+        hot: &hot[..],
+        total: &total[..],
+        first,
+    })
 }
 
 /// Parts of a state read apart by [`State::to_arrow`] and [`State::subscribers`]: the read
@@ -1134,6 +1188,81 @@ mod tests {
                 "{parts} parts"
             );
         }
+    }
+
+    /// States shipped as many small batches (a Spark reduce), in any order, add up in one
+    /// map, read as the state of every row at once; a batch with a bad row is an error and
+    /// adds nothing, and the batches after it still add up.
+    #[test]
+    fn a_stream_of_state_batches_is_one_map_and_a_bad_batch_adds_nothing() {
+        let p = params("2026-01-03");
+        let rows: Vec<(&str, String, &str)> = (0..600)
+            .map(|i| {
+                (
+                    ["2026-01-01", "2026-01-02", "2026-01-03"][i % 3],
+                    format!("+88691234{:04}", i * 7 % 230),
+                    [NG, TW][i % 5 % 2],
+                )
+            })
+            .collect();
+        let rows: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r.0, r.1.as_str(), r.2)).collect();
+        let state_of = |rows: &[(&str, &str, &str)]| {
+            let mut m = Mapper::new(&p, Tz::UTC, RowOptions::default());
+            m.push(&events(rows)).unwrap();
+            m.finish().0
+        };
+        let mut whole = state_of(&rows);
+        let want = whole.to_arrow(Threads::Caller);
+        // Three mapped states, each shipped in batches of 7 rows, interleaved.
+        let shipped: Vec<RecordBatch> = rows
+            .chunks(200)
+            .map(|c| state_of(c).to_arrow(Threads::Caller))
+            .collect();
+        let mut batches: Vec<RecordBatch> = Vec::new();
+        for k in 0.. {
+            let mut any = false;
+            for b in &shipped {
+                if k * 7 < b.num_rows() {
+                    batches.push(b.slice(k * 7, 7.min(b.num_rows() - k * 7)));
+                    any = true;
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+        assert!(batches.len() > 3 * READ_APART);
+        let mut sum = State::new(whole.window().clone());
+        let bad = {
+            let b = &batches[0];
+            let mut total: Vec<i64> = b.column(3).as_primitive::<Int64Type>().values().to_vec();
+            *total.last_mut().unwrap() = -1;
+            let mut cols = b.columns().to_vec();
+            cols[3] = Arc::new(Int64Array::from(total));
+            RecordBatch::try_new(b.schema(), cols).unwrap()
+        };
+        for (i, b) in batches.iter().enumerate() {
+            sum.merge_batch(b).unwrap();
+            if i == batches.len() / 2 {
+                let err = sum.merge_batch(&bad).unwrap_err().to_string();
+                assert!(err.contains("row 7: hot and total"), "{err}");
+            }
+        }
+        assert_eq!(sum.parts.len(), 1, "one map for every batch");
+        assert_eq!(sum.to_arrow(Threads::Caller), want);
+        let rule = Rule::of(&p);
+        assert_eq!(
+            sum.verdicts(rule, true, Threads::Caller),
+            whole.verdicts(rule, true, Threads::Caller)
+        );
+        // Read, then more batches: they add to the same map.
+        sum.merge_batch(&batches[0]).unwrap();
+        let mut again = state_of(&rows);
+        again.merge_batch(&batches[0]).unwrap();
+        assert_eq!(
+            sum.to_arrow(Threads::Caller),
+            again.to_arrow(Threads::Caller)
+        );
     }
 
     #[test]

@@ -50,15 +50,18 @@
 //!   an event), until their subscriber gathers `dense_from` of them (half the window's
 //!   days), when they become its slot. A flush whose new loose events hold two or more per
 //!   subscriber makes every one of them a slot at once (the subscribers come back: dense
-//!   input). In subscriber order, an appended slot of fewer events (made by
-//!   [`Partial::add`]; counts given whole stay in their slot) turns loose when the next
-//!   subscriber comes; so does a run slot of fewer events with no slot elsewhere, at
-//!   its flush. A sparse flush's loose events wait in a *young* list, merged into the loose
-//!   one (in place, from the back) once they are a quarter of it or a buffer, and at every
-//!   read: a flush of a few loose events no longer moves the whole list (a file grouped by
-//!   subscriber in hash order spent over half its CPU so). A subscriber may have loose events and a slot (made later, in a run or an
-//!   append): the reads sum them. Measured (BENCHMARKS.md, "Forty-first
-//!   session"): on 8M subscribers of ~6 events the scan's peak fell from 2.9 GB to 1.1 GB;
+//!   input). In subscriber order, an appended slot of fewer events turns loose when the
+//!   next subscriber comes, whether its events came one by one ([`Partial::add`]) or as
+//!   counts ([`Partial::add_counts`]: a state read back from Arrow; counts that are no
+//!   events, of no total or more hot than total, keep their slot); so does a run slot of
+//!   fewer events with no slot elsewhere, at its flush. [`Partial::merge`] keeps the loose
+//!   events loose. A sparse flush's loose events wait in a *young* list, merged into the
+//!   loose one (in place, from the back) once they are a quarter of it or a buffer, and at
+//!   every read: a flush of a few loose events no longer moves the whole list (a file
+//!   grouped by subscriber in hash order spent over half its CPU so). A subscriber may have
+//!   loose events and a slot (made later, in a run or an append): the reads sum them.
+//!   Measured (BENCHMARKS.md, "Forty-first session"): on 8M subscribers of ~6 events the
+//!   scan's peak fell from 2.9 GB to 1.1 GB;
 //!   tier M's files, dense, are as fast as before.
 //!
 //! Measured on a million subscribers in time order (BENCHMARKS.md a): a slot per *run* of a
@@ -427,12 +430,8 @@ impl Partial {
         };
         let at = self.main.len() - 1;
         let row = self.main.days_of(at, self.days);
-        let events: u64 = row.iter().map(|c| u64::from(c.total)).sum();
         let after_loose = (self.loose.last()).is_none_or(|e| e >> (DAY_BITS + 1) < last.value());
-        // Counts given whole ([`Partial::add_counts`]) of no event, or more hot than total,
-        // are no events to write: such a slot stays as it is.
-        let whole = events > 0 && row.iter().all(|c| c.hot <= c.total);
-        if events >= dense_from(self.days) as u64 || !after_loose || !whole {
+        if !after_loose || !few_events(row) {
             return;
         }
         push_loose(&mut self.loose, last, row);
@@ -465,6 +464,11 @@ impl Partial {
                 && self.main.subs.last().is_none_or(|l| sub > *l);
             if !append && self.runs.len() >= self.run_cap {
                 self.flush();
+            }
+            if append {
+                // In subscriber order (a state read back from Arrow): the last subscriber's
+                // slot of few events turns loose, as an appended slot of events does.
+                self.loosen_last_main();
             }
             let (slots, at) = if append {
                 (&mut self.main, At::Main)
@@ -591,8 +595,7 @@ impl Partial {
                 k += 1;
             }
             if !place(&mut lists, &mut walks, sub, &row) {
-                let events: u64 = row.iter().map(|c| u64::from(c.total)).sum();
-                if events < dense_from(days) as u64 {
+                if few_events(&row) {
                     push_loose(&mut self.young, sub, &row);
                 } else {
                     fresh_runs.subs.push(sub);
@@ -791,24 +794,14 @@ impl Partial {
     /// Puts every buffered event in a slot and the side slots in the main ones: afterwards
     /// the partial is one sorted list of slots.
     pub fn compact(&mut self) {
-        self.close();
-        self.flush();
-        self.merge_young();
-        self.fold_side();
-        self.fold_segments();
+        self.gather();
         if !self.loose.is_empty() {
             // A loose subscriber may have a slot too (made after its loose events): summed.
             let mut slots = Slots::default();
             promote(&mut self.loose, 1, self.days, &mut slots);
             self.main = Slots::merged(&self.main, &slots, self.days);
-            self.last = None;
         }
-        self.pending = Vec::new();
         self.loose = Vec::new();
-        self.young = Vec::new();
-        self.scratch = Vec::new();
-        self.spare = Vec::new();
-        self.runs = Slots::default();
     }
 
     /// The sorted slot lists of this partial with no copy of the main slots, and its loose
@@ -837,15 +830,48 @@ impl Partial {
         Some(self.main.days_of(s, self.days))
     }
 
-    /// Adds `other` into `self`. Both must cover the same window. The result is compacted.
+    /// Adds `other` into `self`. Both must cover the same window. The result is one sorted
+    /// list of slots and the loose events of subscribers with fewer than [`dense_from`]
+    /// events and no slot: a sum of sparse partials (a Spark reduce) stays sparse.
     pub fn merge(mut self, mut other: Partial) -> Partial {
         assert_eq!(self.days, other.days, "partials of different windows");
-        rayon::join(|| self.compact(), || other.compact());
+        rayon::join(|| self.gather(), || other.gather());
         let days = self.days;
+        let mut main = Slots::merged(&self.main, &other.main, days);
+        let events = merged_sorted(&self.loose, &other.loose);
+        drop((self, other));
+        // Events of a subscriber with a slot join it; of the others, those with enough
+        // events become slots.
+        let mut loose = Vec::new();
+        place_sorted(&mut [&mut main], &events, days, &mut loose);
+        drop(events);
+        let mut slots = Slots::default();
+        promote(&mut loose, dense_from(days), days, &mut slots);
+        if slots.len() > 0 {
+            main = Slots::merged(&main, &slots, days);
+        }
+        loose.shrink_to_fit();
         Partial {
-            main: Slots::merged(&self.main, &other.main, days),
+            main,
+            loose,
             ..Partial::new(days)
         }
+    }
+
+    /// Like [`Partial::compact`], but the loose events stay loose: one sorted list of slots
+    /// (`main`) and the loose events (`loose`); no buffer kept.
+    fn gather(&mut self) {
+        self.close();
+        self.flush();
+        self.merge_young();
+        self.fold_side();
+        self.fold_segments();
+        self.last = None;
+        self.pending = Vec::new();
+        self.young = Vec::new();
+        self.scratch = Vec::new();
+        self.spare = Vec::new();
+        self.runs = Slots::default();
     }
 
     /// Every subscriber with its dense day counts, sorted by subscriber.
@@ -950,6 +976,14 @@ fn loose_threshold(unplaced: &[u64], days: usize) -> usize {
     } else {
         dense_from(days)
     }
+}
+
+/// True when a slot's `row` (W's day counts) is better kept as loose events: fewer than
+/// [`dense_from`] events, and events at all. Counts given whole ([`Partial::add_counts`])
+/// of no event, or of more hot than total, are no events to write: their slot stays.
+fn few_events(row: &[DayCounts]) -> bool {
+    let events: u64 = row.iter().map(|c| u64::from(c.total)).sum();
+    events > 0 && events < dense_from(row.len()) as u64 && row.iter().all(|c| c.hot <= c.total)
 }
 
 /// Appends the events `row` counts for `sub` (one day's counts each), packed, to `out`.
@@ -1057,6 +1091,26 @@ fn trailing(l: &[u64], holds: impl Fn(u64) -> bool) -> usize {
     }
     let window = &l[l.len() - (n + step).min(l.len())..l.len() - n];
     n + window.len() - window.partition_point(|e| !holds(*e))
+}
+
+/// The packed events of `a` and `b` (each sorted by subscriber) in one list sorted by
+/// subscriber.
+fn merged_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let sub = |e: u64| e >> (DAY_BITS + 1);
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if sub(a[i]) <= sub(b[j]) {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 /// Moves every subscriber with `at_least` events or more in `loose` (packed, sorted by
@@ -2125,8 +2179,52 @@ mod tests {
         let copies = parts.clone();
         assert_eq!(summed(&mut parts), want, "two workers");
         assert!(parts.iter().all(|p| !p.loose.is_empty()));
-        let merged = copies.into_iter().fold(Partial::new(days), Partial::merge);
-        assert_eq!(counts(&mut { merged }), want, "two workers merged");
+        let mut merged = copies.into_iter().fold(Partial::new(days), Partial::merge);
+        // The sum stays sparse: the subscribers of few events are loose, not slots.
+        assert!(
+            merged.main.len() < want.len() / 20,
+            "{} slots",
+            merged.main.len()
+        );
+        assert!(merged.loose.len() > events.len() / 2);
+        assert_eq!(
+            summed(&mut [merged.clone()]),
+            want,
+            "two workers merged, read"
+        );
+        assert_eq!(counts(&mut merged), want, "two workers merged");
+        // Shipped as counts in subscriber order (a state read back from Arrow): the slots
+        // of few events turn loose as the next subscriber comes.
+        let mut shipped = Partial::new(days);
+        for (s, row) in &want {
+            for (d, &(hot, total)) in row.iter().enumerate() {
+                if total > 0 {
+                    let c = DayCounts { hot, total };
+                    shipped.add_counts(Msisdn::from_value(*s).unwrap(), d as u16, c);
+                }
+            }
+        }
+        assert!(shipped.main.len() < 100, "{} slots", shipped.main.len());
+        assert!(shipped.loose.len() > events.len() / 2);
+        check_lists(&shipped, "shipped");
+        // Two such states of the same subscribers merged: a subscriber's loose events of
+        // both add up, and those that reach `dense_from` become slots.
+        let twice = shipped.clone().merge(shipped.clone());
+        check_lists(&twice, "shipped twice");
+        let doubled: Vec<(u64, Vec<(u32, u32)>)> = (want.iter())
+            .map(|(s, r)| (*s, r.iter().map(|&(h, t)| (2 * h, 2 * t)).collect()))
+            .collect();
+        let heavy = (doubled.iter())
+            .filter(|(_, r)| r.iter().map(|c| c.1 as usize).sum::<usize>() >= dense_from(days))
+            .count();
+        // (and the last subscriber's, appended last: no next subscriber loosened it)
+        assert!(
+            (heavy..=heavy + 1).contains(&twice.main.len()),
+            "{} slots for {heavy} subscribers of enough events",
+            twice.main.len()
+        );
+        assert_eq!(summed(&mut [twice.clone()]), doubled, "shipped twice, read");
+        assert_eq!(counts(&mut shipped), want, "shipped, compacted");
     }
 
     /// [`merge_loose`] against a plain model: the events of `loose` and `new` are all kept,
@@ -2268,6 +2366,27 @@ mod tests {
         p.add(sub(70_001), 4, true);
         p.add(sub(70_002), 5, true);
         assert_eq!((p.loose.len(), p.main.len()), (1, 1));
+        // So do counts of a few events (a state read back in subscriber order), appended or
+        // in a run slot (out of order, placed at a flush); counts that are no events do not.
+        let one = DayCounts { hot: 1, total: 1 };
+        for (c, loose) in [
+            (DayCounts { hot: 1, total: 2 }, 2),
+            (DayCounts { hot: 0, total: 0 }, 0),
+            (DayCounts { hot: 3, total: 1 }, 0),
+        ] {
+            let mut p = Partial::new(30);
+            p.add_counts(sub(70_001), 4, c);
+            p.add_counts(sub(70_002), 5, one);
+            assert_eq!(p.loose.len(), loose, "appended {c:?}");
+            assert_eq!(p.get(sub(70_001)).unwrap()[4], c, "appended {c:?}");
+            let mut q = Partial::new(30);
+            q.add_counts(sub(70_009), 1, one);
+            q.add_counts(sub(70_001), 4, c);
+            q.add_counts(sub(70_005), 1, one);
+            q.settle();
+            assert_eq!(q.loose.len(), 1 + loose, "in a run {c:?}"); // 70_009 stays a slot
+            assert_eq!(q.get(sub(70_001)).unwrap()[4], c, "in a run {c:?}");
+        }
     }
 
     #[test]
@@ -2689,6 +2808,16 @@ mod tests {
             .into_iter()
             .rev()
             .fold(Partial::new(days), Partial::merge);
+        // A merge is one list of slots and the loose events of subscribers with none.
+        check_lists(&merged, &format!("{ctx}: merged"));
+        assert!(merged.side.len() == 0 && merged.segments.is_empty() && merged.young.is_empty());
+        let slotted: std::collections::HashSet<u64> =
+            merged.main.subs.iter().map(|s| s.value()).collect();
+        assert!(
+            (merged.loose.iter()).all(|e| !slotted.contains(&(e >> (DAY_BITS + 1)))),
+            "{ctx}: merged: loose events of a subscriber with a slot"
+        );
+        assert_eq!(summed(&mut [merged.clone()]), want, "{ctx}: merged, read");
         assert_eq!(counts(&mut merged), want, "{ctx}: copies merged");
         assert_eq!(merged.subscribers(), want.len(), "{ctx}: subscribers");
         check_lists(&merged, &format!("{ctx}: merged"));
