@@ -662,6 +662,13 @@ def test_states_of_parts_in_any_order_merged_equal_one_pass(generated):
         rng.shuffle(states)
         got = kernel.verdicts_of_states(states, **params)
         assert rows_of(got) == want, parts
+    # the states cut into small batches (as a Spark reduce task gets them), shuffled, as one
+    # stream: every batch adds to one map, the sum is the same
+    small = [b for s in states for b in pa.Table.from_batches([s]).to_batches(max_chunksize=97)]
+    rng.shuffle(small)
+    assert len(small) > 20
+    stream = pa.RecordBatchReader.from_batches(small[0].schema, iter(small))
+    assert rows_of(kernel.verdicts_of_states(stream, **params)) == want
     # a state of another window is refused
     with pytest.raises(ValueError, match="window"):
         kernel.verdicts_of_states(states, **dict(params, as_of="2026-10-29"))

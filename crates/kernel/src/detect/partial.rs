@@ -831,8 +831,8 @@ impl Partial {
     }
 
     /// Adds `other` into `self`. Both must cover the same window. The result is one sorted
-    /// list of slots and the loose events of subscribers with fewer than [`dense_from`]
-    /// events and no slot: a sum of sparse partials (a Spark reduce) stays sparse.
+    /// list of slots and the loose events of subscribers with no slot and fewer events than
+    /// half the window's days: a sum of sparse partials (a Spark reduce) stays sparse.
     pub fn merge(mut self, mut other: Partial) -> Partial {
         assert_eq!(self.days, other.days, "partials of different windows");
         rayon::join(|| self.gather(), || other.gather());
