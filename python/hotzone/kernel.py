@@ -73,9 +73,10 @@ def verdicts_of_states(states: Any, *, threads: Optional[int] = 1, **params: Any
     as the window and selection that schema names (``pa.concat_tables`` keeps the first
     table's metadata): combine states of different queries as a list, never as one table.
 
-    Every batch adds to one map as it is read, in any order and of any size, so memory
-    follows the subscribers and their events, not the number of batches (a Spark reduce
-    task's thousands of 10,000-row batches cost what one table of the same rows costs).
+    Small batches add to one map as they are read, in any order, so memory follows the
+    subscribers and their events, not the number of batches (a Spark reduce task's thousands
+    of 10,000-row batches cost what one table of the same rows costs); a batch of a million
+    rows or more (a whole state) is summed beside the others, on every thread.
     """
     arrow = hasattr(states, "__arrow_c_stream__")  # a Table or reader: read as it is
     if isinstance(states, (list, tuple)) or (hasattr(states, "__next__") and not arrow):

@@ -312,6 +312,7 @@ impl Mapper {
             selection: Some(self.selection),
             parts: vec![counter.partial],
             fed: None,
+            part_rows: PART_ROWS,
         };
         (state, report)
     }
@@ -328,6 +329,9 @@ pub struct State {
     parts: Vec<Partial>,
     /// The part [`State::merge_batch`] adds to (a lone map, not shared).
     fed: Option<usize>,
+    /// Rows from which [`State::merge_batch`] makes a batch a part of its own
+    /// ([`PART_ROWS`]; tests make it small).
+    part_rows: usize,
 }
 
 impl State {
@@ -338,6 +342,7 @@ impl State {
             selection: None,
             parts: Vec::new(),
             fed: None,
+            part_rows: PART_ROWS,
         }
     }
 
@@ -348,6 +353,7 @@ impl State {
             selection: None,
             parts,
             fed: None,
+            part_rows: PART_ROWS,
         }
     }
 
@@ -398,16 +404,25 @@ impl State {
         Ok(())
     }
 
-    /// Adds a state shipped as a record batch ([`State::to_arrow`]'s form). Every batch
-    /// merged this way adds to one map (a part made by the first), in any
-    /// order: a stream of thousands of small batches (a Spark reduce) is one map, not a
-    /// part each. A batch with a bad row is an error and adds nothing.
+    /// Adds a state shipped as a record batch ([`State::to_arrow`]'s form). Small batches
+    /// add to one map (a part made by the first), in any order: a stream of thousands of
+    /// them (a Spark reduce's) is one map, not a part each. A batch of [`PART_ROWS`] rows or
+    /// more (a whole state) is a map of its own while the state has fewer than
+    /// eight parts: the parts are read side by side, on every thread. A batch with
+    /// a bad row is an error and adds nothing.
     pub fn merge_batch(&mut self, batch: &RecordBatch) -> Result<()> {
         let named = batch.schema().metadata().get(SELECTION_KEY).cloned();
         self.same_selection(named.as_deref())?;
         let rows = state_rows(batch, &self.window)?;
         if self.selection.is_none() {
             self.selection = named;
+        }
+        if batch.num_rows() >= self.part_rows && self.parts.len() < READ_APART {
+            // A whole state (a Python caller's): a map of its own, read beside the others.
+            let mut part = Partial::new(self.window.days());
+            rows.add_to(&mut part);
+            self.parts.push(part);
+            return Ok(());
         }
         let k = *self.fed.get_or_insert_with(|| {
             self.parts.push(Partial::new(self.window.days()));
@@ -485,6 +500,7 @@ impl State {
             selection: batch.schema().metadata().get(SELECTION_KEY).cloned(),
             parts: vec![partial],
             fed: Some(0),
+            part_rows: PART_ROWS,
         })
     }
 
@@ -620,6 +636,12 @@ fn state_rows<'a>(batch: &'a RecordBatch, window: &Window) -> Result<StateRows<'
 /// compares one subscriber of every part at each step, so a state merged from many (a
 /// Spark reduce) is summed into one map first.
 const READ_APART: usize = 8;
+
+/// Rows from which a state batch given to [`State::merge_batch`] is a map of its own (while
+/// the state has fewer than eight parts) rather than added to the one map the small
+/// batches feed: 8 whole states of tier M summed in 1.1-1.3 s, 1.8-2.2 s through one map
+/// (BENCHMARKS.md, "Forty-second session").
+pub const PART_ROWS: usize = 1 << 20;
 
 /// Rows of the slices a large batch is cut into for the workers (64K rows: a few MB of
 /// columns, enough to amortise a slice's column setup).
@@ -1255,6 +1277,30 @@ mod tests {
             sum.verdicts(rule, true, Threads::Caller),
             whole.verdicts(rule, true, Threads::Caller)
         );
+        // Batches of `part_rows` rows or more are parts of their own, up to `READ_APART`.
+        let mut parted = State::new(whole.window().clone());
+        parted.part_rows = 50;
+        for b in shipped.iter().chain(&batches) {
+            parted.merge_batch(b).unwrap();
+        }
+        assert_eq!(
+            parted.parts.len(),
+            shipped.len() + 1,
+            "a part each, and the fed one"
+        );
+        let mut twice = State::new(whole.window().clone());
+        twice.merge(whole.clone()).unwrap();
+        twice.merge(whole.clone()).unwrap();
+        assert_eq!(
+            parted.to_arrow(Threads::Caller),
+            twice.to_arrow(Threads::Caller)
+        );
+        let mut many = State::new(whole.window().clone());
+        many.part_rows = 50;
+        for _ in 0..READ_APART + 2 {
+            many.merge_batch(&shipped[0]).unwrap();
+        }
+        assert_eq!(many.parts.len(), READ_APART + 1, "then the fed map");
         // Read, then more batches: they add to the same map.
         sum.merge_batch(&batches[0]).unwrap();
         let mut again = state_of(&rows);
