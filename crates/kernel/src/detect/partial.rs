@@ -294,6 +294,12 @@ fn pack(sub: Msisdn, day: u16, hot: bool) -> u64 {
     (sub.value() << (DAY_BITS + 1)) | (u64::from(day) << 1) | u64::from(hot)
 }
 
+/// The subscriber bits of a packed event ([`pack`]): its key in every sorted list.
+#[inline(always)]
+fn sub_of(e: u64) -> u64 {
+    e >> (DAY_BITS + 1)
+}
+
 impl Partial {
     /// An empty partial for a window of `days` days (1 to 90).
     pub fn new(days: usize) -> Partial {
@@ -430,7 +436,7 @@ impl Partial {
         };
         let at = self.main.len() - 1;
         let row = self.main.days_of(at, self.days);
-        let after_loose = (self.loose.last()).is_none_or(|e| e >> (DAY_BITS + 1) < last.value());
+        let after_loose = (self.loose.last()).is_none_or(|e| sub_of(*e) < last.value());
         if !after_loose || !few_events(row) {
             return;
         }
@@ -522,7 +528,7 @@ impl Partial {
         // Sorted already after the last hand-out (the kept events stay in order); a buffer
         // of events in arrival order fails this check within its first few pairs (and the
         // check costs at most one pass, against the sort's four).
-        if !(self.pending).is_sorted_by_key(|e| e >> (DAY_BITS + 1)) {
+        if !(self.pending).is_sorted_by_key(|e| sub_of(*e)) {
             radix_sort(&mut self.pending, &mut self.scratch, DAY_BITS + 1);
         }
         if hand_out {
@@ -542,17 +548,16 @@ impl Partial {
         // run (a walk goes forward only).
         let mut from = 0;
         while from < received.len() {
-            let sub = |e: u64| e >> (DAY_BITS + 1);
             let to = from
                 + 1
                 + (received[from + 1..].iter().zip(&received[from..]))
-                    .take_while(|(b, a)| sub(**a) <= sub(**b))
+                    .take_while(|(b, a)| sub_of(**a) <= sub_of(**b))
                     .count();
             place_sorted(&mut lists, &received[from..to], days, &mut unplaced);
             from = to;
         }
         self.pending.clear();
-        if !unplaced.is_sorted_by_key(|e| e >> (DAY_BITS + 1)) {
+        if !unplaced.is_sorted_by_key(|e| sub_of(*e)) {
             // Events handed in: the placed buffer is the sort's second one.
             radix_sort(&mut unplaced, &mut self.pending, DAY_BITS + 1);
             self.pending.clear();
@@ -649,7 +654,7 @@ impl Partial {
         }
         let days = self.days;
         let mut young = std::mem::take(&mut self.young);
-        if !young.is_sorted_by_key(|e| e >> (DAY_BITS + 1)) {
+        if !young.is_sorted_by_key(|e| sub_of(*e)) {
             radix_sort(&mut young, &mut self.scratch, DAY_BITS + 1);
         }
         let mut unplaced = std::mem::take(&mut self.pending);
@@ -707,7 +712,7 @@ impl Partial {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone();
             let cuts = (1..owners.len())
-                .map(|k| pending[pending.len() * k / owners.len()] >> (DAY_BITS + 1))
+                .map(|k| sub_of(pending[pending.len() * k / owners.len()]))
                 .collect();
             Ranges { cuts, owners }
         });
@@ -720,7 +725,7 @@ impl Partial {
         let mut from = 0;
         for (k, owner) in ranges.owners.iter().enumerate() {
             let to = ranges.cuts.get(k).map_or(pending.len(), |&cut| {
-                from + pending[from..].partition_point(|e| e >> (DAY_BITS + 1) < cut)
+                from + pending[from..].partition_point(|e| sub_of(*e) < cut)
             });
             let hand = k != me && to > from && {
                 let mut inbox = owner.lock();
@@ -897,9 +902,9 @@ fn place_sorted(lists: &mut [&mut Slots], events: &[u64], days: usize, unplaced:
     let mut walks = vec![0; lists.len()];
     let mut at = 0;
     while at < events.len() {
-        let sub_bits = events[at] >> (DAY_BITS + 1);
+        let sub_bits = sub_of(events[at]);
         let mut end = at + 1;
-        while end < events.len() && events[end] >> (DAY_BITS + 1) == sub_bits {
+        while end < events.len() && sub_of(events[end]) == sub_bits {
             end += 1;
         }
         if let Some(sub) = Msisdn::from_value(sub_bits)
@@ -966,10 +971,9 @@ fn dense_from(days: usize) -> usize {
 /// than events, and waiting for each to reach [`dense_from`] only merged loose lists again at
 /// every flush (measured: 3 % more CPU on that file).
 fn loose_threshold(unplaced: &[u64], days: usize) -> usize {
-    let sub = |e: u64| e >> (DAY_BITS + 1);
     let subscribers = 1
         + (unplaced.windows(2))
-            .filter(|w| sub(w[0]) != sub(w[1]))
+            .filter(|w| sub_of(w[0]) != sub_of(w[1]))
             .count();
     if unplaced.len() >= 2 * subscribers {
         1
@@ -999,7 +1003,6 @@ fn push_loose(out: &mut Vec<u64>, sub: Msisdn, row: &[DayCounts]) {
 /// for a slot in `fresh` (empty before; in subscriber order). One backward pass over `loose`,
 /// and a closing copy when slots were made.
 fn merge_loose(loose: &mut Vec<u64>, new: &[u64], days: usize, at_least: usize, fresh: &mut Slots) {
-    let sub = |e: u64| e >> (DAY_BITS + 1);
     assert!(fresh.len() == 0, "the slots of a merge are a new list");
     if new.is_empty() {
         return;
@@ -1007,13 +1010,21 @@ fn merge_loose(loose: &mut Vec<u64>, new: &[u64], days: usize, at_least: usize, 
     if at_least == 1 && loose.is_empty() {
         // Every subscriber of `new` gets a slot, made in order (the first flush of an input
         // whose subscribers come back: no copy, no reversal).
-        let subscribers = 1 + (new.windows(2)).filter(|w| sub(w[0]) != sub(w[1])).count();
+        let subscribers = 1
+            + (new.windows(2))
+                .filter(|w| sub_of(w[0]) != sub_of(w[1]))
+                .count();
         fresh.subs.reserve(subscribers);
         fresh.counts.reserve(subscribers * days);
         let mut from = 0;
         while from < new.len() {
-            let s = sub(new[from]);
-            let to = from + 1 + new[from + 1..].iter().take_while(|e| sub(**e) == s).count();
+            let s = sub_of(new[from]);
+            let to = from
+                + 1
+                + new[from + 1..]
+                    .iter()
+                    .take_while(|e| sub_of(**e) == s)
+                    .count();
             if let Some(m) = Msisdn::from_value(s) {
                 fresh.subs.push(m);
                 let len = fresh.counts.len();
@@ -1034,18 +1045,18 @@ fn merge_loose(loose: &mut Vec<u64>, new: &[u64], days: usize, at_least: usize, 
     let mut w = i + j; // loose[w..] is merged; w >= i + j
     let mut slots = Slots::default(); // in decreasing subscriber order
     while j > 0 {
-        let s = sub(new[j - 1]);
+        let s = sub_of(new[j - 1]);
         let b = 1 + new[..j - 1]
             .iter()
             .rev()
-            .take_while(|e| sub(**e) == s)
+            .take_while(|e| sub_of(**e) == s)
             .count();
         // Loose events of later subscribers: one block.
-        let above = i - trailing(&loose[..i], |e| sub(e) > s);
+        let above = i - trailing(&loose[..i], |e| sub_of(e) > s);
         loose.copy_within(above..i, w - (i - above));
         w -= i - above;
         i = above;
-        let a = trailing(&loose[..i], |e| sub(e) == s);
+        let a = trailing(&loose[..i], |e| sub_of(e) == s);
         let (old, add) = (i - a..i, j - b..j);
         match Msisdn::from_value(s) {
             Some(m) if a + b >= at_least => {
@@ -1096,11 +1107,10 @@ fn trailing(l: &[u64], holds: impl Fn(u64) -> bool) -> usize {
 /// The packed events of `a` and `b` (each sorted by subscriber) in one list sorted by
 /// subscriber.
 fn merged_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let sub = |e: u64| e >> (DAY_BITS + 1);
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
-        if sub(a[i]) <= sub(b[j]) {
+        if sub_of(a[i]) <= sub_of(b[j]) {
             out.push(a[i]);
             i += 1;
         } else {
@@ -1117,15 +1127,14 @@ fn merged_sorted(a: &[u64], b: &[u64]) -> Vec<u64> {
 /// subscriber) to a slot appended to `fresh` (in subscriber order), and closes up the rest:
 /// one forward pass.
 fn promote(loose: &mut Vec<u64>, at_least: usize, days: usize, fresh: &mut Slots) {
-    let sub = |e: u64| e >> (DAY_BITS + 1);
     let (mut read, mut write) = (0, 0);
     while read < loose.len() {
-        let s = sub(loose[read]);
+        let s = sub_of(loose[read]);
         let end = read
             + 1
             + loose[read + 1..]
                 .iter()
-                .take_while(|e| sub(**e) == s)
+                .take_while(|e| sub_of(**e) == s)
                 .count();
         match Msisdn::from_value(s) {
             Some(m) if end - read >= at_least => {
@@ -1345,7 +1354,6 @@ where
     }
     let (lists, looses) = (&lists[..], &looses[..]);
     let cuts = task_cuts(lists, looses, task);
-    let sub_of = |e: u64| e >> (DAY_BITS + 1);
     let pieces: Vec<Vec<T>> = cuts
         .par_windows(2)
         .map(|w| {
@@ -1447,7 +1455,7 @@ fn task_cuts(lists: &[&Slots], looses: &[&[u64]], task: usize) -> Vec<Option<Msi
         .flat_map(|p| p.subs.iter().step_by(step).skip(1).copied())
         .chain(looses.iter().flat_map(|l| {
             // About `task` subscribers of loose events apart (a few events each).
-            (l.iter().step_by(step).skip(1)).filter_map(|e| Msisdn::from_value(e >> (DAY_BITS + 1)))
+            (l.iter().step_by(step).skip(1)).filter_map(|e| Msisdn::from_value(sub_of(*e)))
         }))
         .collect();
     inner.sort_unstable();
@@ -1506,7 +1514,7 @@ mod tests {
     /// Adds packed `events` to `t`.
     fn tally_events<'e>(t: &mut Tally, events: impl IntoIterator<Item = &'e u64>, days: usize) {
         for e in events {
-            let row = (t.entry(e >> (DAY_BITS + 1))).or_insert_with(|| vec![(0, 0); days]);
+            let row = (t.entry(sub_of(*e))).or_insert_with(|| vec![(0, 0); days]);
             let d = ((e >> 1) & ((1 << DAY_BITS) - 1)) as usize;
             (row[d].0, row[d].1) = (row[d].0 + (e & 1) as u32, row[d].1 + 1);
         }
@@ -1685,7 +1693,7 @@ mod tests {
             cuts.len() - 1
         );
         for w in cuts.windows(2) {
-            let held = (loose.iter().map(|e| e >> (DAY_BITS + 1)))
+            let held = (loose.iter().map(|e| sub_of(*e)))
                 .filter(|s| {
                     w[0].is_none_or(|a| *s >= a.value()) && w[1].is_none_or(|b| *s < b.value())
                 })
@@ -1898,8 +1906,7 @@ mod tests {
         // What this is about: the first part still buffers events of the second's range.
         let (lo, hi) =
             (parts[0].own).expect("the ranges were cut and the first part knows its own");
-        let foreign =
-            (parts[0].pending.iter()).filter(|e| !(lo..hi).contains(&(*e >> (DAY_BITS + 1))));
+        let foreign = (parts[0].pending.iter()).filter(|e| !(lo..hi).contains(&sub_of(**e)));
         assert!(
             foreign.count() > 0,
             "nothing left to hand out: the test tests nothing"
@@ -2120,7 +2127,7 @@ mod tests {
                 (p.main.subs.iter().chain(&p.side.subs)).any(|s| *s == heavy),
                 "buffer of {cap}: a subscriber of 200 events has a slot"
             );
-            assert!(p.loose.is_sorted_by_key(|e| e >> (DAY_BITS + 1)));
+            assert!(p.loose.is_sorted_by_key(|e| sub_of(*e)));
             assert_eq!(
                 settled(&mut p.clone(), days),
                 want,
@@ -2248,10 +2255,10 @@ mod tests {
                 .map(|_| event(&mut rnd))
                 .collect();
             // A loose list as flushes leave it: no subscriber with `dense_from` events.
-            loose.sort_unstable_by_key(|e| e >> (DAY_BITS + 1));
+            loose.sort_unstable_by_key(|e| sub_of(*e));
             promote(&mut loose, dense_from(days), days, &mut Slots::default());
-            new.sort_unstable_by_key(|e| e >> (DAY_BITS + 1));
-            let sub = |e: &u64| e >> (DAY_BITS + 1);
+            new.sort_unstable_by_key(|e| sub_of(*e));
+            let sub = |e: &u64| sub_of(*e);
             let mut in_new: Vec<u64> = new.iter().map(sub).collect();
             in_new.dedup();
             let at_least = if new.len() >= 2 * in_new.len().max(1) {
@@ -2327,7 +2334,7 @@ mod tests {
         let want = tally(&events, days);
         p.flush();
         let loose: Vec<u64> = (p.loose.iter().chain(&p.young))
-            .map(|e| e >> (DAY_BITS + 1))
+            .map(|e| sub_of(*e))
             .collect();
         assert!(loose.contains(&10_501), "501's first events are loose");
         assert!(
@@ -2634,7 +2641,7 @@ mod tests {
         all.dedup();
         assert_eq!(all.len(), n, "{ctx}: a subscriber in two slot lists");
         assert_eq!(p.runs.counts.len(), p.runs.subs.len() * days, "{ctx}: runs");
-        let sub = |e: &u64| e >> (DAY_BITS + 1);
+        let sub = |e: &u64| sub_of(*e);
         assert!(
             p.loose.is_sorted_by_key(sub),
             "{ctx}: loose events unsorted"
@@ -2814,7 +2821,7 @@ mod tests {
         let slotted: std::collections::HashSet<u64> =
             merged.main.subs.iter().map(|s| s.value()).collect();
         assert!(
-            (merged.loose.iter()).all(|e| !slotted.contains(&(e >> (DAY_BITS + 1)))),
+            (merged.loose.iter()).all(|e| !slotted.contains(&sub_of(*e))),
             "{ctx}: merged: loose events of a subscriber with a slot"
         );
         assert_eq!(summed(&mut [merged.clone()]), want, "{ctx}: merged, read");
@@ -2929,7 +2936,7 @@ mod tests {
         for s in 300..312 {
             add(&mut parts, 0, s);
         }
-        let top = parts[0].loose.last().map(|e| e >> (DAY_BITS + 1));
+        let top = parts[0].loose.last().map(|e| sub_of(*e));
         assert_eq!(top, Some(1_000_311), "kept, loose");
         // ... and subscribers of its own range in increasing order, above its main slots.
         for s in [20, 30, 40] {
