@@ -937,6 +937,13 @@ mod tests {
         CheckParams::new(raw, limits).unwrap()
     }
 
+    /// The state of `rows` ([`events`]) mapped under `p` in UTC.
+    fn mapped(p: &CheckParams, rows: &[(&str, &str, &str)]) -> State {
+        let mut m = Mapper::new(p, Tz::UTC, RowOptions::default());
+        m.push(&events(rows)).unwrap();
+        m.finish().0
+    }
+
     fn events(rows: &[(&str, &str, &str)]) -> RecordBatch {
         let day = |d: &str| {
             NaiveDate::parse_from_str(d, "%Y-%m-%d")
@@ -1182,11 +1189,7 @@ mod tests {
                 )
             })
             .collect();
-        let state_of = |rows: &[(&str, &str, &str)]| {
-            let mut m = Mapper::new(&p, Tz::UTC, RowOptions::default());
-            m.push(&events(rows)).unwrap();
-            m.finish().0
-        };
+        let state_of = |rows: &[(&str, &str, &str)]| mapped(&p, rows);
         let mut whole = state_of(&rows);
         let want = whole.to_arrow(Threads::Caller);
         assert_eq!(whole.subscribers(Threads::Caller), subs.len());
@@ -1228,11 +1231,7 @@ mod tests {
             })
             .collect();
         let rows: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r.0, r.1.as_str(), r.2)).collect();
-        let state_of = |rows: &[(&str, &str, &str)]| {
-            let mut m = Mapper::new(&p, Tz::UTC, RowOptions::default());
-            m.push(&events(rows)).unwrap();
-            m.finish().0
-        };
+        let state_of = |rows: &[(&str, &str, &str)]| mapped(&p, rows);
         let mut whole = state_of(&rows);
         let want = whole.to_arrow(Threads::Caller);
         // Three mapped states, each shipped in batches of 7 rows, interleaved.
