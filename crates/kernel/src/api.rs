@@ -432,7 +432,8 @@ impl State {
         Ok(())
     }
 
-    /// One map: the parts summed (on `threads`). Dense: every subscriber gets a slot.
+    /// One map: the parts summed (on `threads`) by [`Partial::merge`] (one slot list, and the
+    /// loose events of subscribers with few).
     fn summed(&mut self, threads: Threads<'_>) -> &mut Partial {
         if self.parts.len() != 1 {
             let days = self.window.days();
@@ -633,8 +634,9 @@ fn state_rows<'a>(batch: &'a RecordBatch, window: &Window) -> Result<StateRows<'
 }
 
 /// Parts of a state read apart by [`State::to_arrow`] and [`State::subscribers`]: the read
-/// compares one subscriber of every part at each step, so a state merged from many (a
-/// Spark reduce) is summed into one map first.
+/// compares one subscriber of every part at each step, so a state merged from many (many
+/// states given to [`State::merge`]) is summed into one map first. A stream of state batches
+/// makes few parts ([`State::merge_batch`]).
 const READ_APART: usize = 8;
 
 /// Rows from which a state batch given to [`State::merge_batch`] is a map of its own (while
@@ -1308,6 +1310,76 @@ mod tests {
             sum.to_arrow(Threads::Caller),
             again.to_arrow(Threads::Caller)
         );
+    }
+
+    /// Counts near the 32-bit limit (a forged state) saturate wherever they meet: a
+    /// subscriber whose few events went loose and whose later counts made a slot, in one map
+    /// and across maps, read by every path, never wraps or panics.
+    #[test]
+    fn counts_at_the_limit_saturate_beside_loose_events() {
+        // 30 days: a subscriber of fewer than 15 events keeps them loose.
+        let window = Window::new(Tz::UTC, NaiveDate::from_ymd_opt(2026, 1, 30).unwrap(), 30);
+        let first = day_number(window.first());
+        let batch = |rows: &[(i64, i32, i64, i64)]| {
+            let col = |f: fn(&(i64, i32, i64, i64)) -> i64| -> ArrayRef {
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(f)))
+            };
+            RecordBatch::try_new(
+                state_schema(Some(&window)),
+                vec![
+                    col(|r| r.0),
+                    Arc::new(Date32Array::from_iter_values(
+                        rows.iter().map(|r| first + r.1),
+                    )),
+                    col(|r| r.2),
+                    col(|r| r.3),
+                ],
+            )
+            .unwrap()
+        };
+        let max = i64::from(u32::MAX);
+        // 886912340001: one event (appended, then loose as the next subscriber comes); then,
+        // out of order, counts at the limit on the same day (a run slot of its own).
+        let small = batch(&[(886_912_340_001, 2, 1, 1), (886_912_340_009, 2, 0, 1)]);
+        let huge = batch(&[(886_912_340_005, 1, 0, 1), (886_912_340_001, 2, max, max)]);
+        let want = batch(&[
+            (886_912_340_001, 2, max, max),
+            (886_912_340_005, 1, 0, 1),
+            (886_912_340_009, 2, 0, 1),
+        ]);
+        let cells = |b: &RecordBatch| -> Vec<Vec<i64>> {
+            (0..b.num_rows())
+                .map(|i| {
+                    (b.columns().iter())
+                        .map(|c| match c.as_primitive_opt::<Int64Type>() {
+                            Some(a) => a.value(i),
+                            None => i64::from(c.as_primitive::<Date32Type>().value(i)),
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        for part_rows in [1, PART_ROWS] {
+            let mut sum = State::new(window.clone());
+            sum.part_rows = part_rows;
+            sum.merge_batch(&small).unwrap();
+            sum.merge_batch(&huge).unwrap();
+            let rule = Rule::of(&params("2026-01-03"));
+            assert_eq!(sum.verdicts(rule, false, Threads::Caller).num_rows(), 3);
+            assert_eq!(sum.subscribers(Threads::Caller), 3);
+            assert_eq!(
+                cells(&sum.to_arrow(Threads::Caller)),
+                cells(&want),
+                "{part_rows}"
+            );
+            // Summed through `Partial::merge` (more parts than are read apart).
+            for _ in 0..READ_APART {
+                sum.merge(State::from_arrow(&small, &window).unwrap())
+                    .unwrap();
+            }
+            let got = cells(&sum.to_arrow(Threads::Caller));
+            assert_eq!(got[0][2..], [max, max], "{part_rows}: saturated");
+        }
     }
 
     #[test]
