@@ -1340,18 +1340,6 @@ mod tests {
             .collect()
     }
 
-    /// A seeded xorshift generator.
-    struct Xs(u64);
-
-    impl Xs {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n.max(1)
-        }
-    }
-
     /// Random small batches (sorted like `to_arrow`'s, or not; duplicated rows; now and then
     /// a count at the 32-bit limit; a bad batch), into states by `merge_batch` and
     /// `from_arrow`, states merged (fed parts included), cloned, read between batches: every
@@ -1359,6 +1347,7 @@ mod tests {
     /// reviewer's test).
     #[test]
     fn random_state_streams_read_as_the_saturating_tally() {
+        use crate::detect::partial::tests::Xs;
         let mut rng = Xs(0x2545_f491_4f6c_dd1d);
         for seed in 0..300 {
             let days = [3u16, 30, 90][rng.below(3) as usize];

@@ -1481,7 +1481,7 @@ pub fn verdict_of(days: &[DayCounts], rule: Rule) -> Verdict {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn counts(p: &mut Partial) -> Vec<(u64, Vec<(u32, u32)>)> {
@@ -2444,10 +2444,10 @@ mod tests {
     }
 
     /// A seeded xorshift generator.
-    struct Xs(u64);
+    pub(crate) struct Xs(pub(crate) u64);
 
     impl Xs {
-        fn below(&mut self, n: u64) -> u64 {
+        pub(crate) fn below(&mut self, n: u64) -> u64 {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;
