@@ -300,6 +300,19 @@ fn sub_of(e: u64) -> u64 {
     e >> (DAY_BITS + 1)
 }
 
+/// How many of packed `events` (sorted by subscriber), from the first, are the first one's
+/// subscriber's: its group (0 when there is no event).
+#[inline(always)]
+fn first_group(events: &[u64]) -> usize {
+    let Some(&first) = events.first() else {
+        return 0;
+    };
+    let s = sub_of(first);
+    1 + (events[1..].iter())
+        .take_while(|e| sub_of(**e) == s)
+        .count()
+}
+
 impl Partial {
     /// An empty partial for a window of `days` days (1 to 90).
     pub fn new(days: usize) -> Partial {
@@ -903,10 +916,7 @@ fn place_sorted(lists: &mut [&mut Slots], events: &[u64], days: usize, unplaced:
     let mut at = 0;
     while at < events.len() {
         let sub_bits = sub_of(events[at]);
-        let mut end = at + 1;
-        while end < events.len() && sub_of(events[end]) == sub_bits {
-            end += 1;
-        }
+        let end = at + first_group(&events[at..]);
         if let Some(sub) = Msisdn::from_value(sub_bits)
             && !place_events(lists, &mut walks, sub, &events[at..end], days)
         {
@@ -1021,12 +1031,7 @@ fn merge_loose(loose: &mut Vec<u64>, new: &[u64], days: usize, at_least: usize, 
         let mut from = 0;
         while from < new.len() {
             let s = sub_of(new[from]);
-            let to = from
-                + 1
-                + new[from + 1..]
-                    .iter()
-                    .take_while(|e| sub_of(**e) == s)
-                    .count();
+            let to = from + first_group(&new[from..]);
             if let Some(m) = Msisdn::from_value(s) {
                 fresh.subs.push(m);
                 let len = fresh.counts.len();
@@ -1132,12 +1137,7 @@ fn promote(loose: &mut Vec<u64>, at_least: usize, days: usize, fresh: &mut Slots
     let (mut read, mut write) = (0, 0);
     while read < loose.len() {
         let s = sub_of(loose[read]);
-        let end = read
-            + 1
-            + loose[read + 1..]
-                .iter()
-                .take_while(|e| sub_of(**e) == s)
-                .count();
+        let end = read + first_group(&loose[read..]);
         match Msisdn::from_value(s) {
             Some(m) if end - read >= at_least => {
                 fresh.subs.push(m);
